@@ -1,0 +1,46 @@
+"""geoservice: 创文包保 GIS — PostGIS layers, 包保 responsibility and issues for the campaign."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from geoservice.config import DEFAULTS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The app factory: config → db → layer registry → blueprints → CLI."""
+    app = Flask(
+        __name__,
+        static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(DEFAULTS)
+    if config:
+        app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        logging.getLogger(__name__).warning(
+            "SECRET_KEY is not set: using a random key, sessions end with this process"
+        )
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.json.ensure_ascii = False
+
+    from geoservice import api, assets, auth, cli, db, errors, health, registry, web
+
+    db.init_app(app)
+    registry.init_app(app)
+    errors.init_app(app)
+    assets.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(web.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,7 @@
+"""The JSON API (OGC API – Features): blueprint `bp`, mounted at /api."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from geoservice.api import features  # noqa: E402, F401  (registers routes on bp)

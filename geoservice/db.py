@@ -1,0 +1,71 @@
+"""Engine, one session per request, the declarative Base and small PostGIS helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from geoservice.config import normalise_database_url
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Database:
+    """The app's engine and session factory (one per app, in app.extensions)."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.engine: Engine = create_engine(
+            normalise_database_url(url), pool_pre_ping=True, **engine_options
+        )
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessionmaker()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError(
+            "DATABASE_URL is not set (the run command sets it for the local cluster)"
+        )
+    app.extensions["geoservice.db"] = Database(url)
+    app.teardown_appcontext(_close_session)
+
+
+def database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions["geoservice.db"]
+
+
+def get_session() -> Session:
+    """The request's session; uncommitted work is rolled back when the request ends."""
+    if "db_session" not in g:
+        g.db_session = database().session()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def postgis_versions(session: Session) -> dict[str, str]:
+    row = session.execute(
+        text("SELECT version(), postgis_lib_version(), postgis_full_version()")
+    ).one()
+    return {"postgresql": row[0], "postgis": row[1], "postgis_full": row[2]}

@@ -1,0 +1,80 @@
+"""Errors as JSON for API clients ({"error", "detail", "field"}), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# Chinese messages for the standard HTTP errors.
+MESSAGES = {
+    400: "请求有误",
+    401: "未登录或令牌无效",
+    403: "无权执行此操作",
+    404: "未找到",
+    405: "不支持该请求方法",
+    409: "与当前数据冲突",
+    412: "数据已被他人修改，请刷新后重试",
+    413: "上传内容过大",
+    415: "不支持的内容类型",
+    422: "数据无法处理",
+    429: "请求过于频繁，请稍后再试",
+    500: "服务器内部错误",
+    503: "服务暂不可用",
+}
+
+
+class ApiError(Exception):
+    """A client error with a message a planner understands."""
+
+    def __init__(
+        self, status: int, error: str, detail: Any = None, field: str | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.field = field
+
+
+def error_response(status: int, error: str, detail: Any = None, field: str | None = None):
+    body: dict[str, Any] = {"error": error}
+    if detail is not None:
+        body["detail"] = detail
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api") or request.path == "/healthz":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.error, exc.detail, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if not wants_json():
+            return exc
+        status = exc.code or 500
+        detail = exc.description if exc.description and status != 500 else None
+        return error_response(status, MESSAGES.get(status, exc.name), detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return error_response(500, MESSAGES[500])
+        return "<h1>服务器内部错误</h1>", 500

@@ -1,0 +1,43 @@
+"""Alembic, driven with the app's engine (used by `flask db-upgrade` and the tests)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from geoservice import PROJECT_ROOT
+
+
+def alembic_config(engine: Engine, layers_package: str = "layers") -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["engine"] = engine
+    config.attributes["layers_package"] = layers_package
+    return config
+
+
+def _run(engine: Engine, layers_package: str, fn, *args, **kwargs) -> None:
+    config = alembic_config(engine, layers_package)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        fn(config, *args, **kwargs)
+
+
+def upgrade(engine: Engine, revision: str = "heads", layers_package: str = "layers") -> None:
+    _run(engine, layers_package, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str, layers_package: str = "layers") -> None:
+    _run(engine, layers_package, command.downgrade, revision)
+
+
+def autogenerate(
+    engine: Engine, message: str, layers_package: str = "layers", versions_dir: str | None = None
+) -> None:
+    config = alembic_config(engine, layers_package)
+    if versions_dir:
+        config.set_main_option("version_locations", versions_dir)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)

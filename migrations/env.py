@@ -1,0 +1,51 @@
+"""Alembic environment: our metadata (models + every declared layer), GeoAlchemy2 helpers."""
+
+import os
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import create_engine, pool
+
+from geoservice.config import normalise_database_url
+from geoservice.db import Base
+from geoservice.registry import LayerRegistry
+
+config = context.config
+LayerRegistry.discover(config.attributes.get("layers_package", "layers"))
+target_metadata = Base.metadata
+
+OPTIONS = dict(
+    target_metadata=target_metadata,
+    include_object=alembic_helpers.include_object,
+    process_revision_directives=alembic_helpers.writer,
+    render_item=alembic_helpers.render_item,
+    compare_type=True,
+)
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=os.environ["DATABASE_URL"], literal_binds=True, **OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **OPTIONS)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(
+        normalise_database_url(os.environ["DATABASE_URL"]), poolclass=pool.NullPool
+    )
+    with engine.connect() as conn:
+        context.configure(connection=conn, **OPTIONS)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

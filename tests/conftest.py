@@ -1,0 +1,111 @@
+"""Tests run against a real PostGIS database (TEST_DATABASE_URL, set by scripts/test).
+
+The schema is built once per session by the migrations. Each test runs inside a transaction
+that is rolled back at the end (SQLAlchemy's `join_transaction_mode="create_savepoint"`), so
+tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from geoservice import create_app, migrate
+from geoservice.config import normalise_database_url
+from geoservice.db import database
+
+
+def _test_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.exit("TEST_DATABASE_URL is not set: run the suite with ./scripts/test", returncode=2)
+    return normalise_database_url(url)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return _test_url()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(engine: Engine, database_url: str) -> Flask:
+    return create_app({"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-key"})
+
+
+@contextmanager
+def bound_to(app: Flask, connection: Connection) -> Iterator[Session]:
+    """Binds the app's sessions to `connection`; everything is undone on exit."""
+    db = database(app)
+    savepoint = connection.begin_nested()
+    db.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+    session = db.session()
+    try:
+        yield session
+    finally:
+        session.close()
+        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        if savepoint.is_active:
+            savepoint.rollback()
+
+
+@pytest.fixture
+def db_session(app: Flask, engine: Engine) -> Iterator[Session]:
+    """A session on an empty database, rolled back after the test."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with bound_to(app, connection) as session:
+            yield session
+        outer.rollback()
+
+
+@pytest.fixture
+def client(app: Flask, db_session: Session):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def demo_connection(app: Flask, engine: Engine) -> Iterator[tuple[Connection, dict]]:
+    """A connection holding a small demo county, loaded once per module, rolled back after."""
+    from datetime import date
+
+    from geoservice.demo import generate_county
+
+    from geoservice.registry import layers
+    from geoservice.seed import load_demo
+
+    county = generate_county(seed=7, scale=0.3, today=date(2026, 11, 20))
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection)
+        with app.app_context():
+            counts = load_demo(session, layers(app), county)
+        session.flush()
+        session.close()
+        yield connection, counts
+        outer.rollback()
+
+
+@pytest.fixture
+def demo_session(app: Flask, demo_connection) -> Iterator[Session]:
+    connection, _counts = demo_connection
+    with bound_to(app, connection) as session:
+        yield session

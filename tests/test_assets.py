@@ -1,0 +1,20 @@
+import folium
+
+from geoservice.assets import missing_assets
+
+
+def test_every_local_asset_is_installed(app):
+    assert missing_assets() == []
+
+
+def test_folium_pages_reference_no_cdn(app):
+    html = folium.Map(location=[33.78, 120.26], zoom_start=13, tiles=None).get_root().render()
+    assert "https://" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert "/vendor/leaflet/dist/leaflet.js" in html
+
+
+def test_vendor_route_serves_only_declared_packages(client):
+    assert client.get("/vendor/leaflet/dist/leaflet.js").status_code == 200
+    assert client.get("/vendor/leaflet/dist/leaflet.css").status_code == 200
+    assert client.get("/vendor/pbf/package.json").status_code == 404
+    assert client.get("/vendor/leaflet/../../package.json").status_code == 404

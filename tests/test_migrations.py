@@ -1,0 +1,186 @@
+"""Migrations build the schema from empty, agree with the models, and a new layer is one file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from geoservice import PROJECT_ROOT, migrate
+from geoservice.db import Base
+
+
+@pytest.fixture
+def scratch_database_url(engine) -> Iterator[str]:
+    """A brand-new empty database with PostGIS, dropped afterwards."""
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no CREATEDB right on an external test database
+        pytest.skip(f"cannot create a scratch database: {exc}")
+    url = make_url(engine.url).set(database=name)
+    with create_engine(url).begin() as conn:
+        conn.execute(text("CREATE EXTENSION postgis"))
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def test_the_database_is_at_the_single_head(engine):
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    assert set(current) == set(script.get_heads())
+    assert len(script.get_heads()) == 1
+
+
+def test_models_and_migrations_agree(engine):
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+        )
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == []
+
+
+def test_migrations_go_down_to_empty_and_back_up(scratch_database_url):
+    scratch = create_engine(scratch_database_url)
+    migrate.upgrade(scratch)
+    migrate.downgrade(scratch, "base")
+    with scratch.connect() as conn:
+        tables = conn.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).all()
+    assert set(tables) <= {"alembic_version", "spatial_ref_sys"}
+    migrate.upgrade(scratch)
+    with scratch.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM places")) == 0
+    scratch.dispose()
+
+
+SCHOOL_LAYER = '''
+"""学校: a throw-away fifth layer type."""
+
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geoservice.models import Place
+from geoservice.registry import Attribute, Claim, LayerSpec
+
+
+class School(Place):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(ForeignKey("places.id", ondelete="CASCADE"), primary_key=True)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
+    )
+    stage: Mapped[str] = mapped_column(String(16), nullable=False)
+
+    __mapper_args__ = {"polymorphic_identity": "school"}
+
+
+LAYER = LayerSpec(
+    name="school",
+    collection="schools",
+    title="学校",
+    model=School,
+    geometry_types=("Polygon", "MultiPolygon"),
+    claim=Claim("contains"),
+    precedence=35,
+    attributes=(Attribute("stage", "学段", required=True, choices=("小学", "初中")),),
+)
+'''
+
+NEW_LAYER_SCRIPT = """
+import json, sys
+from alembic import command
+from sqlalchemy import create_engine
+from geoservice import create_app, migrate
+
+url, versions = sys.argv[1], sys.argv[2]
+engine = create_engine(url)
+migrate.upgrade(engine)
+config = migrate.alembic_config(engine)
+config.set_main_option("version_locations", sys.argv[3] + ":" + versions)
+with engine.begin() as conn:
+    config.attributes["connection"] = conn
+    command.revision(config, message="add school", autogenerate=True, version_path=versions)
+with engine.begin() as conn:
+    config.attributes["connection"] = conn
+    command.upgrade(config, "heads")
+app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
+collections = app.test_client().get("/api/collections").get_json()["collections"]
+print(json.dumps([c["id"] for c in collections]))
+"""
+
+
+def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
+    scratch_database_url, tmp_path: Path
+):
+    shutil.copytree(PROJECT_ROOT / "layers", tmp_path / "layers")
+    (tmp_path / "layers" / "school.py").write_text(SCHOOL_LAYER, encoding="utf-8")
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{PROJECT_ROOT}"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NEW_LAYER_SCRIPT,
+            scratch_database_url,
+            str(versions),
+            str(PROJECT_ROOT / "migrations" / "versions"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "markets",
+        "schools",
+        "compounds",
+        "roads",
+        "grids",
+    ]
+    (generated,) = versions.glob("*.py")
+    source = generated.read_text()
+    assert (
+        "create_geospatial_table('schools'" in source
+        or 'create_geospatial_table("schools"' in source
+    )
+    assert "'grids'" not in source and '"grids"' not in source  # only the new table
+    scratch = create_engine(scratch_database_url)
+    with scratch.connect() as conn:
+        srid = conn.scalar(text("SELECT srid FROM geometry_columns WHERE f_table_name = 'schools'"))
+        gist = conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_indexes WHERE tablename = 'schools'"
+                " AND indexdef LIKE '%USING gist (geom)%'"
+            )
+        )
+    scratch.dispose()
+    assert srid == 4326
+    assert gist == 1
