@@ -1,0 +1,157 @@
+"""Reading features: one SQL statement per page builds the GeoJSON text in PostgreSQL.
+
+`numberMatched` is exact. It costs nothing when the page is not full (offset + returned);
+for `issues` filtered at most by status it is a sum over the pre-aggregated tile counts
+(`issue_tile_counts`, kept exact by triggers); otherwise it is a count of the filtered rows in
+the same statement (same snapshot) as the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.collections import ISSUES, Collection, Sql
+
+# The coarsest level of issue_tile_counts holds every issue exactly once.
+COUNT_LEVEL = 5
+
+
+@dataclass
+class ItemsQuery:
+    limit: int = 100
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    interval: tuple[datetime | None, datetime | None] | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    body: str  # the features, comma-separated GeoJSON text
+    number_returned: int
+    number_matched: int
+
+
+def set_timezone(session: Session, timezone: str) -> None:
+    """Timestamps in the JSON are rendered in this zone (e.g. +08:00)."""
+    session.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": timezone})
+
+
+def conditions(collection: Collection, query: ItemsQuery) -> Sql:
+    sql = Sql()
+    if query.bbox is not None:
+        collection.bbox_condition(sql, query.bbox)
+    if query.interval is not None:
+        collection.datetime_condition(sql, *query.interval)
+    for name, value in query.filters.items():
+        collection.filters[name].apply(sql, value)
+    return sql
+
+
+def geometry_sql(collection: Collection, column: str = "t.geom") -> str:
+    """GeoJSON geometry text, RFC 7946: exterior rings counter-clockwise, ≤ 7 decimals."""
+    geom = f"ST_ForcePolygonCCW({column})" if collection.polygonal else column
+    return f"ST_AsGeoJSON({geom}, 7, 0)"
+
+
+def feature_text_sql(collection: Collection) -> str:
+    return (
+        """'{"type":"Feature","id":' || t.id || ',"geometry":' || """
+        + geometry_sql(collection)
+        + """ || ',"properties":' || ("""
+        + collection.properties_sql
+        + """)::text || '}'"""
+    )
+
+
+def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
+    fast = _fast_count_sql(collection, query, sql)
+    if fast is not None:
+        return fast
+    return f"SELECT count(*) FROM {collection.base_from} WHERE {sql.clause()}"
+
+
+def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
+    if collection.id != ISSUES or query.bbox is not None or query.interval is not None:
+        return None
+    if not all(collection.filters[name].countable for name in query.filters):
+        return None
+    where = [f"level = {COUNT_LEVEL}"]
+    for name, value in query.filters.items():
+        where.append(f"{name} = ANY({sql.bind(value)})")
+    return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
+
+
+def items_page(session: Session, collection: Collection, query: ItemsQuery) -> Page:
+    sql = conditions(collection, query)
+    count_sql = _count_sql(collection, query, sql)
+    statement = f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {sql.clause()}
+  ORDER BY {collection.id_column} LIMIT :_limit OFFSET :_offset
+), feats AS (
+  SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body
+  FROM page t
+  {collection.outer_joins}
+)
+SELECT n, COALESCE(body, ''),
+  CASE WHEN n < :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
+FROM feats"""
+    params = {**sql.params, "_limit": query.limit, "_offset": query.offset}
+    n, body, matched = session.execute(text(statement), params).one()
+    return Page(body=body, number_returned=int(n), number_matched=int(matched))
+
+
+def item_sql(collection: Collection, lock: bool = False) -> str:
+    """One feature by id: (GeoJSON text, ETag). The ETag hashes the feature's own row."""
+    return f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {collection.id_column} = :_id {"FOR UPDATE" if lock else ""}
+)
+SELECT {feature_text_sql(collection)}, md5(t::text)
+FROM page t
+{collection.outer_joins}"""
+
+
+def get_feature(
+    session: Session, collection: Collection, feature_id: int
+) -> tuple[str, str] | None:
+    row = session.execute(text(item_sql(collection)), {"_id": feature_id}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def current_etag(session: Session, collection: Collection, feature_id: int) -> str | None:
+    """Locks the feature's row for the rest of the transaction and returns its ETag."""
+    statement = f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {collection.id_column} = :_id FOR UPDATE
+) SELECT md5(t::text) FROM page t"""
+    return session.execute(text(statement), {"_id": feature_id}).scalar()
+
+
+def export_rows(
+    session: Session, collection: Collection, query: ItemsQuery, batch: int = 2000
+) -> Iterator[tuple[int, str, bytes, str]]:
+    """Every matching feature (no paging): (id, GeoJSON geometry, WKB, properties JSON)."""
+    sql = conditions(collection, query)
+    statement = f"""
+SELECT t.id, {geometry_sql(collection)}, ST_AsBinary(t.geom), ({collection.properties_sql})::text
+FROM (
+  SELECT {collection.select_columns} FROM {collection.base_from} WHERE {sql.clause()}
+) t
+{collection.outer_joins}
+ORDER BY t.id"""
+    result = session.execute(
+        text(statement).execution_options(stream_results=True, yield_per=batch), sql.params
+    )
+    for row in result:
+        yield int(row[0]), row[1], bytes(row[2]), row[3]
