@@ -159,7 +159,8 @@ def parse_geometry(obj: Any) -> BaseGeometry:
                 if len(ring) < 4:
                     raise Invalid(
                         Problem(
-                            f"多边形的环至少需要 4 个坐标（首尾相同），第 {p + 1} 个面第 {r + 1} 个环只有 {len(ring)} 个",
+                            f"多边形的环至少需要 4 个坐标（首尾相同），"
+                            f"第 {p + 1} 个面第 {r + 1} 个环只有 {len(ring)} 个",
                             "geometry.coordinates",
                         )
                     )
@@ -257,7 +258,8 @@ def check_location(geom: BaseGeometry, area: ServiceArea | None) -> Problem | No
                 {"bounds": list(bounds)},
             )
         return Problem(
-            "坐标超出范围：经度应在 −180…180，纬度应在 −90…90（是否使用了投影坐标？请换算为 WGS-84/CGCS2000 经纬度）",
+            "坐标超出范围：经度应在 −180…180，纬度应在 −90…90"
+            "（是否使用了投影坐标？请换算为 WGS-84/CGCS2000 经纬度）",
             "geometry.coordinates",
             {"bounds": list(bounds)},
         )
@@ -370,7 +372,8 @@ def check_properties(
         if attr.choices is not None and value not in attr.choices:
             problems.append(
                 Problem(
-                    f"属性 {attr.name}（{attr.title}）取值 {value!r} 不在可选范围：{'、'.join(map(str, attr.choices))}",
+                    f"属性 {attr.name}（{attr.title}）取值 {value!r} 不在可选范围："
+                    f"{'、'.join(map(str, attr.choices))}",
                     fieldname,
                     {"allowed": list(attr.choices)},
                 )
@@ -456,7 +459,8 @@ ORDER BY ord""").bindparams(bindparam("wkbs", type_=ARRAY(BYTEA)))
                 (
                     None,
                     Problem(
-                        f"几何图形无效：{reason_zh}{place}。请修正后重新提交，或加参数 repair=true 自动修复",
+                        f"几何图形无效：{reason_zh}{place}。"
+                        "请修正后重新提交，或加参数 repair=true 自动修复",
                         "geometry",
                         where,
                     ),
@@ -485,7 +489,8 @@ ORDER BY ord""").bindparams(bindparam("wkbs", type_=ARRAY(BYTEA)))
 def check_geometry_type(spec: LayerSpec, geom: BaseGeometry) -> Problem | None:
     if geom.geom_type not in spec.geometry_types:
         return Problem(
-            f"几何类型 {geom.geom_type} 不适用于{spec.title}：应为 {'、'.join(spec.geometry_types)}",
+            f"几何类型 {geom.geom_type} 不适用于{spec.title}："
+            f"应为 {'、'.join(spec.geometry_types)}",
             "geometry.type",
             {"allowed": list(spec.geometry_types), "received": geom.geom_type},
         )
@@ -564,7 +569,8 @@ def validate(
         elif code in seen:
             problems[c.index].append(
                 Problem(
-                    f"编码 {code!r} 在本批数据中重复（与{candidates[seen[code]].label or '前一要素'}相同）",
+                    f"编码 {code!r} 在本批数据中重复"
+                    f"（与{candidates[seen[code]].label or '前一要素'}相同）",
                     "properties.code",
                     {"code": code},
                     status=409,

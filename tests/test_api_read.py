@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import pairwise
 
 import pytest
 from openapi_spec_validator import validate as validate_openapi
@@ -308,7 +309,7 @@ def test_output_is_rfc7946(app, client, db_session, viewer):
     feature = json.loads(raw)
     assert feature["id"] == fid and "crs" not in feature
     ring = feature["geometry"]["coordinates"][0][0]
-    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False))
+    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in pairwise(ring))
     assert area2 > 0  # counter-clockwise exterior ring
     decimals = [len(m) for m in re.findall(r"\.(\d+)", json.dumps(feature["geometry"]))]
     assert max(decimals) <= 7

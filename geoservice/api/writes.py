@@ -222,6 +222,7 @@ def _create_many(coll: Collection, account, body: dict, repair: bool):
 def _lock_and_match(coll: Collection, fid: int) -> str:
     """Locks the feature row, checks If-Match; returns the current ETag (404/412 otherwise)."""
     session = get_session()
+    set_timezone(session, current_app.config["TIMEZONE"])  # the ETag hashes timestamps as text
     etag = current_etag(session, coll, fid)
     if etag is None:
         raise ApiError(404, f"集合 {coll.id} 中没有编号为 {fid} 的要素", field="featureId")
@@ -246,7 +247,6 @@ def replace_item(collection_id: str, feature_id: str):
     repair = _repair_flag(single_args(["repair"]))
     _lock_and_match(coll, fid)
     body = read_body()
-    session = get_session()
     try:
         candidate = _candidate(body, 0, geometry_required=True)
     except Invalid as exc:
