@@ -200,6 +200,11 @@ def read_features(
     report.driver = str(meta.get("driver") or "")
     names = [str(n) for n in meta["fields"]]
     mapping = dict(mapping or {})
+    by_lower = {n.lower(): n for n in names}
+    mapping = {
+        (src if src in names else by_lower.get(src.lower(), src)): dst
+        for src, dst in mapping.items()
+    }  # field names match regardless of case (KML drivers differ: Description/description)
     missing = [src for src in mapping if src not in names]
     if missing:
         raise ImportFailed(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from flask import Response, current_app, send_file, stream_with_context
+from flask import current_app, send_file
 
 from geoservice.api import bp, collection_or_404
 from geoservice.api.access import read_access
@@ -15,6 +15,8 @@ from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
 from geoservice.features import export_rows, set_timezone
+
+SPOOL_MEMORY = 32 * 1024 * 1024
 
 
 @bp.get("/collections/<collection_id>/export")
@@ -39,23 +41,24 @@ def export(collection_id: str):
     filename = f"{coll.id}.{ext}"
     rows = export_rows(session, coll, query)
     if fmt == "gpkg":
-        handle, name = tempfile.mkstemp(suffix=".gpkg")
-        os.close(handle)
-        path = Path(name)
-        path.unlink()
-        try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
             write_gpkg(rows, coll, path)
-            data = path.read_bytes()
-        finally:
-            path.unlink(missing_ok=True)
-        response = send_file(
-            __import__("io").BytesIO(data),
-            mimetype=mime,
-            as_attachment=True,
-            download_name=filename,
-        )
-        return response
-    chunks = geojson_chunks(rows, coll.id) if fmt == "geojson" else csv_chunks(rows, coll)
-    response = Response(stream_with_context(chunks), mimetype=mime)
-    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
-    return response
+            spool = _spool(path)
+    else:
+        chunks = geojson_chunks(rows, coll.id) if fmt == "geojson" else csv_chunks(rows, coll)
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115  (send_file closes it)
+        for chunk in chunks:
+            spool.write(chunk.encode("utf-8"))
+        spool.seek(0)
+    # Written out completely before the response starts: the database work ends with the
+    # request, and a large export spills to a temporary file instead of memory.
+    return send_file(spool, mimetype=mime, as_attachment=True, download_name=filename)
+
+
+def _spool(path: Path) -> tempfile.SpooledTemporaryFile:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115  (send_file closes it)
+    with path.open("rb") as source:
+        shutil.copyfileobj(source, spool)
+    spool.seek(0)
+    return spool
