@@ -1,9 +1,9 @@
 """Account endpoints: GET /api/me (who am I, what may I do, what do I see) and, for admins,
-GET /api/users."""
+GET/POST /api/users."""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from geoservice import accounts, scope
 from geoservice.api import bp
 from geoservice.auth import current_account, current_token, permission_required
 from geoservice.db import get_session
+from geoservice.errors import ApiError
 from geoservice.models import User
 from geoservice.permissions import actions_for
 
@@ -44,3 +45,40 @@ def me():
 def users():
     rows = get_session().scalars(select(User).order_by(User.username)).all()
     return jsonify({"users": [accounts.user_summary(u) for u in rows]})
+
+
+@bp.post("/users")
+@permission_required("users.admin")
+def create_user():
+    """Creates an account from JSON {username, role, password?, area?, leader_id?,
+    display_name?}; 201 with the account. Integration accounts get their tokens from the
+    admin page or `flask users token`."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "请求体须为 JSON 对象")
+    for field in ("username", "role"):
+        if not isinstance(body.get(field), str):
+            raise ApiError(400, f"缺少字段 {field}", field=field)
+    leader_id = body.get("leader_id")
+    if leader_id is not None and (not isinstance(leader_id, int) or isinstance(leader_id, bool)):
+        raise ApiError(400, "leader_id 须为整数", field="leader_id")
+    for field in ("password", "area", "display_name"):
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise ApiError(400, f"字段 {field} 须为字符串", field=field)
+    db = get_session()
+    try:
+        user = accounts.create_user(
+            db,
+            body["username"],
+            body["role"],
+            body.get("password") or None,
+            area_code=body.get("area") or None,
+            leader_id=leader_id,
+            display_name=(body.get("display_name") or "")[:100],
+            by=current_account(),
+        )
+    except accounts.UserError as exc:
+        db.rollback()
+        raise ApiError(422, str(exc)) from exc
+    db.commit()
+    return jsonify(accounts.user_summary(user)), 201
