@@ -10,6 +10,11 @@ An API token may carry *scopes*, a list of strings that narrow what the owner's 
                            registry, or `issues`)
 - `"*"`                    everything the role allows (same as no scopes)
 
+Asking with `collection=None` means "may the caller do this action at all (on some
+collection)?": an endpoint spanning several collections (the catalogue, a search over every
+layer) asks that first and then filters each collection with `can(action, collection)`.
+An endpoint serving one collection must name it.
+
 A token without scopes (`None`) may do everything its owner's role may do, except for the
 `integration` role: an integration token does only what its scopes list. Scopes never
 widen a role: the result is always role ∩ scopes.
@@ -129,7 +134,7 @@ def scopes_allow(scopes: Iterable[str], action: str, collection: str | None) -> 
             return True
         if granted != action:
             continue
-        if granted_collection is None or granted_collection == collection:
+        if granted_collection is None or collection is None or granted_collection == collection:
             return True
     return False
 
