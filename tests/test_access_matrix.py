@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import bearer, sign_in
+
+from tests.world import bearer, sign_in
 
 ROLES = ("anonymous", "admin", "planner", "leader", "inspector", "viewer", "integration")
 NOT_ADMIN = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import bearer, csrf_token_of, sign_in
 from sqlalchemy import select
 
 from geoservice import audit
 from geoservice.models import AuditEntry, User
+from tests.world import bearer, csrf_token_of, sign_in
 
 
 def test_record_and_snapshot_keep_values_but_never_secrets(world):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import folium
-from conftest import bearer, csrf_token_of, sign_in
 from sqlalchemy import func, select
 
 from geoservice.models import User
 from geoservice.security import nonce_scripts
+from tests.world import bearer, csrf_token_of, sign_in
 
 NEW_USER = {"username": "csrf_probe", "role": "viewer", "area": "320999001"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import PASSWORD, bearer, csrf_token_of, sign_in
 from sqlalchemy import func, select
 
 from geoservice.models import AuditEntry, User
+from tests.world import PASSWORD, bearer, csrf_token_of, sign_in
 
 
 def _user(world, name) -> User:

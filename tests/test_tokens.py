@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import bearer
 from sqlalchemy import func, select
 
 from geoservice.accounts import issue_token, revoke_tokens
 from geoservice.models import ApiToken, AuditEntry, User
+from tests.world import bearer
 
 
 def _user(world, name) -> User:
