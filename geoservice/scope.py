@@ -25,6 +25,7 @@ Usage, Core (`Issue`, `Grid` are mapped classes or tables):
 
     stmt = select(Issue).where(scope.issue_filter(account))
     stmt = select(Grid.id).where(scope.place_filter(account, Grid.geom, Grid.id))
+    stmt = select(spec.model).where(scope.layer_filter(account, spec))   # any registered layer
 
 Usage, text SQL (the fragment uses named bound parameters prefixed `scope_`):
 
@@ -137,6 +138,12 @@ def place_filter(account: User | Scope | None, geom: Any, place_id: Any = None) 
     if s.leader_id is not None and place_id is not None:
         parts.append(place_id.in_(_leader_places(s.leader_id)))
     return or_(*parts) if parts else false()
+
+
+def layer_filter(account: User | Scope | None, spec: Any, table: Any = None) -> ColumnElement:
+    """`place_filter` on a registered layer's table (or an alias of it): the usual case."""
+    t = table if table is not None else spec.model.__table__
+    return place_filter(account, t.c.geom, t.c.id)
 
 
 def issue_filter(account: User | Scope | None, issues: Any = None) -> ColumnElement:

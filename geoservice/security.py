@@ -161,7 +161,7 @@ def init_app(app: Flask) -> None:
     # writes are counted per account.
     app.before_request(_check_csrf)
     app.before_request(lambda: _limit_writes(app))
-    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.jinja_env.globals.update(csp_nonce=csp_nonce, nonce_scripts=nonce_scripts)
     app.after_request(lambda response: _set_headers(app, response))
 
     @app.errorhandler(CSRFError)

@@ -61,9 +61,7 @@ def test_place_filter_over_every_layer(app, world, name, expected):
     for spec in layers(app):
         table = spec.model.__table__
         seen |= set(
-            world["session"].scalars(
-                select(table.c.id).where(scope.place_filter(account, table.c.geom, table.c.id))
-            )
+            world["session"].scalars(select(table.c.id).where(scope.layer_filter(account, spec)))
         )
         where, params = scope.place_sql(account, geom="l.geom", place_id="l.id")
         assert set(
