@@ -272,9 +272,22 @@ def set_password(
     )
 
 
-def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+class WrongPassword(UserError):
+    """The current password was wrong (counted like a failed sign-in; the caller commits)."""
+
+
+def change_own_password(
+    session: Session,
+    user: User,
+    current: str,
+    new: str,
+    policy: LoginPolicy | None = None,
+    ip: str | None = None,
+) -> None:
     if not verify_password(user.password_hash, current):
-        raise UserError("当前密码不正确")
+        if policy is not None and register_failure(session, user, policy, ip):
+            raise WrongPassword("当前密码连续输错次数过多，账号已锁定，请稍后重新登录")
+        raise WrongPassword("当前密码不正确")
     if current == new:
         raise UserError("新密码不能与当前密码相同")
     set_password(session, user, new, by=user)
@@ -342,6 +355,29 @@ class LoginRefused(Exception):
 BAD_CREDENTIALS = "用户名或密码错误"
 
 
+def register_failure(
+    session: Session, user: User, policy: LoginPolicy, ip: str | None = None
+) -> bool:
+    """Counts a wrong password for `user`; locks the account at the limit (True then)."""
+    user.failed_logins += 1
+    if user.failed_logins < policy.max_failures:
+        return False
+    now = session.scalar(select(func.now()))
+    user.locked_until = now + timedelta(minutes=policy.lock_minutes)
+    user.failed_logins = 0
+    audit.record(
+        session,
+        None,
+        "user.lock",
+        "user",
+        user.id,
+        after={"locked_until": user.locked_until},
+        actor="system",
+        ip=ip,
+    )
+    return True
+
+
 def authenticate(
     session: Session, username: str, password: str, ip: str | None, policy: LoginPolicy
 ) -> User:
@@ -367,20 +403,7 @@ def authenticate(
         if ip:
             ratelimit.hit(session, ip_key, policy.ip_window_s)
         if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= policy.max_failures:
-                user.locked_until = now + timedelta(minutes=policy.lock_minutes)
-                user.failed_logins = 0
-                audit.record(
-                    session,
-                    None,
-                    "user.lock",
-                    "user",
-                    user.id,
-                    after={"locked_until": user.locked_until},
-                    actor="system",
-                    ip=ip,
-                )
+            register_failure(session, user, policy, ip)
         raise LoginRefused(401, BAD_CREDENTIALS)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

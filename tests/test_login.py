@@ -177,3 +177,18 @@ def test_deactivation_ends_sessions_and_tokens_at_once(world, world_client):
     response = world_client.get("/api/me", headers=bearer(world["tokens"]["viewer"]))
     assert response.status_code == 401
     assert sign_in(world_client, "viewer").status_code == 401
+
+
+def test_guessing_the_current_password_on_the_password_page_locks_the_account(world_client):
+    sign_in(world_client, "viewer")
+    token = csrf_token_of(world_client, "/account/password")
+    form = {
+        "current_password": "Guess-pass-1",
+        "new_password": "New-pass-22",
+        "confirm_password": "New-pass-22",
+        "csrf_token": token,
+    }
+    statuses = [world_client.post("/account/password", data=form).status_code for _ in range(5)]
+    assert statuses == [422, 422, 422, 422, 302]
+    assert world_client.get("/").status_code == 302  # signed out
+    assert sign_in(world_client, "viewer").status_code == 429

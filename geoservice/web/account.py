@@ -100,11 +100,20 @@ def password():
         error = "两次输入的新密码不一致"
     else:
         try:
-            accounts.change_own_password(db, account, current, new)
+            accounts.change_own_password(
+                db, account, current, new, login_policy(), request.remote_addr
+            )
+        except accounts.WrongPassword as exc:
+            db.commit()  # the failure counts toward the account lock
+            error = str(exc)
+            if account.locked_until is not None:
+                logout_user()
+                session.clear()
+                return redirect(url_for("account.login"))
         except accounts.UserError as exc:
+            db.rollback()
             error = str(exc)
     if error:
-        db.rollback()
         return (
             render_template("password.html", forced=account.must_change_password, error=error),
             422,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from geoservice import accounts, audit
@@ -18,6 +19,15 @@ from geoservice.permissions import ACTIONS, INTERACTIVE_ROLES, ROLE_ACTIONS, ROL
 from geoservice.vocab import USER_ROLES
 
 bp = Blueprint("admin", __name__, template_folder="templates")
+
+
+@bp.app_template_filter("localtime")
+def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time shown in the deployment's time zone (config TIMEZONE)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
+
 
 PAGE_SIZE = 100
 
