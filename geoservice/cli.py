@@ -96,6 +96,11 @@ def _expiry(session, days: int | None):
     return session.scalar(select(func.now())) + timedelta(days=days)
 
 
+def _warn_unscoped_integration(role: str, scopes: list[str] | None) -> None:
+    if role == "integration" and not scopes:
+        click.echo("注意：系统对接令牌未指定 --scope，不能执行任何操作", err=True)
+
+
 def _scopes(values: tuple[str, ...]) -> list[str] | None:
     from geoservice.permissions import ScopeSyntaxError, validate_scopes
 
@@ -146,6 +151,7 @@ def users_create(
     finally:
         session.close()
     click.echo(f"已创建用户 {username}（{role}）")
+    _warn_unscoped_integration(role, _scopes(scopes))
     click.echo(token)
 
 
@@ -169,6 +175,7 @@ def users_token(username: str, expires_days: int | None, scopes, label: str) -> 
             scopes=_scopes(scopes),
         )
         session.commit()
+        _warn_unscoped_integration(user.role, _scopes(scopes))
     finally:
         session.close()
     click.echo(token)
