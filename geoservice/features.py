@@ -29,6 +29,8 @@ class ItemsQuery:
     bbox: tuple[float, float, float, float] | None = None
     interval: tuple[datetime | None, datetime | None] | None = None
     filters: dict[str, Any] = field(default_factory=dict)
+    # What the caller may see (SQL on the collection's base aliases, its parameters).
+    scope: tuple[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -51,6 +53,10 @@ def conditions(collection: Collection, query: ItemsQuery) -> Sql:
         collection.datetime_condition(sql, *query.interval)
     for name, value in query.filters.items():
         collection.filters[name].apply(sql, value)
+    if query.scope is not None:
+        where, params = query.scope
+        sql.add(f"({where})")
+        sql.params.update(params)
     return sql
 
 
@@ -79,6 +85,8 @@ def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
 
 def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
     if collection.id != ISSUES or query.bbox is not None or query.interval is not None:
+        return None
+    if query.scope is not None:
         return None
     if not all(collection.filters[name].countable for name in query.filters):
         return None
@@ -109,12 +117,16 @@ FROM feats"""
     return Page(body=body, number_returned=int(n), number_matched=int(matched))
 
 
-def item_sql(collection: Collection, lock: bool = False) -> str:
+def _scope_where(scope: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    return (f"AND ({scope[0]})", scope[1]) if scope is not None else ("", {})
+
+
+def item_sql(collection: Collection, scope_where: str = "") -> str:
     """One feature by id: (GeoJSON text, ETag). The ETag hashes the feature's own row."""
     return f"""
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
-  WHERE {collection.id_column} = :_id {"FOR UPDATE" if lock else ""}
+  WHERE {collection.id_column} = :_id {scope_where}
 )
 SELECT {feature_text_sql(collection)}, md5(t::text)
 FROM page t
@@ -122,20 +134,31 @@ FROM page t
 
 
 def get_feature(
-    session: Session, collection: Collection, feature_id: int
+    session: Session,
+    collection: Collection,
+    feature_id: int,
+    scope: tuple[str, dict[str, Any]] | None = None,
 ) -> tuple[str, str] | None:
-    row = session.execute(text(item_sql(collection)), {"_id": feature_id}).first()
+    """None when there is no such feature or it lies outside `scope`."""
+    where, params = _scope_where(scope)
+    row = session.execute(text(item_sql(collection, where)), {**params, "_id": feature_id}).first()
     return (row[0], row[1]) if row is not None else None
 
 
-def current_etag(session: Session, collection: Collection, feature_id: int) -> str | None:
+def current_etag(
+    session: Session,
+    collection: Collection,
+    feature_id: int,
+    scope: tuple[str, dict[str, Any]] | None = None,
+) -> str | None:
     """Locks the feature's row for the rest of the transaction and returns its ETag."""
+    where, params = _scope_where(scope)
     statement = f"""
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
-  WHERE {collection.id_column} = :_id FOR UPDATE
+  WHERE {collection.id_column} = :_id {where} FOR UPDATE
 ) SELECT md5(t::text) FROM page t"""
-    return session.execute(text(statement), {"_id": feature_id}).scalar()
+    return session.execute(text(statement), {**params, "_id": feature_id}).scalar()
 
 
 def export_rows(

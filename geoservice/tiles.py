@@ -40,7 +40,11 @@ def render_tile(
     session: Session, collection: Collection, z: int, x: int, y: int, query: ItemsQuery, cap: int
 ) -> bytes:
     if collection.id == ISSUES and z <= AGGREGATE_MAX_ZOOM:
-        return _aggregated_issue_tile(session, collection, z, x, y, query)
+        if query.scope is None:
+            return _aggregated_issue_tile(session, collection, z, x, y, query)
+        # The pre-aggregated counts cover every issue: an account that sees only some gets
+        # its own issues counted on the fly (fewer of them, by definition).
+        return _snapped_issue_tile(session, collection, z, x, y, query)
     return _feature_tile(session, collection, z, x, y, query, cap)
 
 
@@ -109,6 +113,34 @@ SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
          n::int AS count, COALESCE(open, 0)::int AS open, true AS cluster
   FROM cells
 ) m WHERE m.geom IS NOT NULL"""
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def _snapped_issue_tile(
+    session: Session, collection: Collection, z: int, x: int, y: int, query: ItemsQuery
+) -> bytes:
+    sql = conditions(collection, query)
+    cell = f"(ST_XMax(b.merc) - ST_XMin(b.merc)) / {2 ** (count_level(z) - z)}"
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    statement = f"""
+WITH b AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS geo
+), cells AS (
+  SELECT floor((ST_X(m) - ST_XMin(b.merc)) / {cell}) AS gx,
+         floor((ST_Y(m) - ST_YMin(b.merc)) / {cell}) AS gy,
+         count(*) AS n, count(*) FILTER (WHERE i.status IN ({open_list})) AS open,
+         ST_Centroid(ST_Collect(m)) AS c
+  FROM issues i CROSS JOIN b
+  CROSS JOIN LATERAL ST_Transform(i.geom, 3857) AS m
+  WHERE i.geom && b.geo AND {sql.clause()}
+  GROUP BY 1, 2
+)
+SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
+  SELECT ST_AsMVTGeom(c, b.merc, {EXTENT}, {BUFFER}, true) AS geom,
+         n::int AS count, open::int AS open, true AS cluster
+  FROM cells CROSS JOIN b
+) t WHERE t.geom IS NOT NULL"""
+    params = {**sql.params, "z": z, "x": x, "y": y, "layer": collection.id}
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 

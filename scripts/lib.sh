@@ -93,7 +93,7 @@ ensure_assets() {
 pg_user() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
 
 pg_run() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_prepare_home() {
@@ -115,6 +115,7 @@ pg_prepare_home() {
 
 pg_socket_dir() { readlink -f "$PGHOME"/run; }
 
+PG_STARTED_HERE=0
 pg_start() {
   local bindir
   bindir="$(pg_bindir)"
@@ -128,6 +129,7 @@ pg_start() {
   fi
   if ! pg_run "$bindir/pg_ctl" -D "$home/data" status >/dev/null 2>&1; then
     say "starting the local PostGIS cluster"
+    PG_STARTED_HERE=1
     pg_run "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
       -o "-c listen_addresses='' -k $home/run -c max_connections=100 -c shared_buffers=256MB \
           -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \

@@ -10,9 +10,15 @@ from sqlalchemy.orm import Session
 from geoservice.auth import create_user, issue_token
 
 
-def auth(session: Session, role: str = "planner", username: str | None = None) -> dict[str, str]:
-    user = create_user(session, username or f"{role}_user", role)
-    return {"Authorization": f"Bearer {issue_token(session, user)}"}
+def auth(
+    session: Session,
+    role: str = "planner",
+    username: str | None = None,
+    scopes: list[str] | None = None,
+    area_code: str | None = None,
+) -> dict[str, str]:
+    user = create_user(session, username or f"{role}_user", role, area_code=area_code)
+    return {"Authorization": f"Bearer {issue_token(session, user, scopes=scopes)}"}
 
 
 def insert_place(session: Session, spec: Any, code: str, name: str, wkt: str, **attrs: Any) -> int:

@@ -295,9 +295,13 @@ def test_delete_refuses_features_with_open_issues_or_active_assignments(
 
 def test_who_may_write(client, db_session, spec):
     viewer = auth(db_session, "viewer")
-    integration = auth(db_session, "integration")
+    integration = auth(
+        db_session, "integration", scopes=[f"layers.write:{spec.collection}", "issues.read"]
+    )
+    unscoped = auth(db_session, "integration", username="unscoped")
     expect_error(post(client, spec, feature(spec), viewer), 403)
     expect_error(post(client, spec, feature(spec), {}), 401)
+    expect_error(post(client, spec, feature(spec), unscoped), 403)
     assert post(client, spec, feature(spec), integration).status_code == 201
     issue = {
         "type": "Feature",

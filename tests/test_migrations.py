@@ -128,15 +128,16 @@ with engine.begin() as conn:
 with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
-app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
-from geoservice.auth import create_user, issue_token
-from geoservice.db import database
-with app.app_context():
-    session = database(app).session()
+from sqlalchemy.orm import Session
+from geoservice.accounts import create_user, issue_token
+with Session(engine) as session:
     token = issue_token(session, create_user(session, "reader", "viewer"))
     session.commit()
-headers = {"Authorization": "Bearer " + token}
-collections = app.test_client().get("/api/collections", headers=headers).get_json()["collections"]
+app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
+response = app.test_client().get(
+    "/api/collections", headers={"Authorization": f"Bearer {token}"}
+)
+collections = response.get_json()["collections"]
 print(json.dumps([c["id"] for c in collections]))
 """
 

@@ -36,6 +36,9 @@ def collection_or_404(collection_id: str):
 
 
 from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
+    accounts,
+    areas,
+    audit,
     exports,
     features,
     imports,

@@ -9,8 +9,9 @@ from pathlib import Path
 from flask import current_app, send_file
 
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import read_access
+from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.params import parse_items_query, single_args
+from geoservice.auth import current_account
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
@@ -20,7 +21,7 @@ SPOOL_MEMORY = 32 * 1024 * 1024
 
 
 @bp.get("/collections/<collection_id>/export")
-@read_access
+@collection_read
 def export(collection_id: str):
     coll = collection_or_404(collection_id)
     allowed = [
@@ -35,6 +36,7 @@ def export(collection_id: str):
     if fmt not in FORMATS:
         raise ApiError(400, f"不支持的导出格式 f={fmt!r}", {"formats": list(FORMATS)}, field="f")
     query = parse_items_query(coll, args, paged=False)
+    query.scope = scope_condition(current_account(), coll)
     session = get_session()
     set_timezone(session, current_app.config["TIMEZONE"])
     mime, ext = FORMATS[fmt]

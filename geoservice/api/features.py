@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request
 
 from geoservice.api import bp, catalogue, collection_or_404
-from geoservice.api.access import read_access
+from geoservice.api.access import collection_read, readable, scope_condition, signed_in
 from geoservice.api.params import (
     CRS84,
     GEOJSON,
@@ -25,6 +25,7 @@ from geoservice.api.params import (
     single_args,
     url,
 )
+from geoservice.auth import current_account, require
 from geoservice.collections import Collection
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -55,7 +56,7 @@ def _html(template: str, **context: Any) -> Response:
 
 @bp.get("")
 @bp.get("/")
-@read_access
+@signed_in
 def landing():
     fmt = output_format(single_args(["f"]))
     body = {
@@ -70,12 +71,12 @@ def landing():
         ],
     }
     if fmt == "html":
-        return _html("api/landing.html", body=body, collections=list(catalogue()))
+        return _html("api/landing.html", body=body, collections=readable(catalogue()))
     return json_response(body)
 
 
 @bp.get("/conformance")
-@read_access
+@signed_in
 def conformance():
     fmt = output_format(single_args(["f"]))
     body = {
@@ -139,12 +140,15 @@ def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/collections")
-@read_access
+@signed_in
 def collections():
     fmt = output_format(single_args(["f"]))
-    extents = collection_extents(get_session(), list(catalogue()))
+    shown = readable(catalogue())  # a token scoped to some collections lists only those
+    if not shown:
+        require("layers.read")  # 403 with the reason
+    extents = collection_extents(get_session(), shown)
     body = {
-        "collections": [describe(c, extents) for c in catalogue()],
+        "collections": [describe(c, extents) for c in shown],
         "links": self_and_alternate("api.collections", fmt == "html", "集合列表"),
     }
     if fmt == "html":
@@ -153,7 +157,7 @@ def collections():
 
 
 @bp.get("/collections/<collection_id>")
-@read_access
+@collection_read
 def collection(collection_id: str):
     coll = collection_or_404(collection_id)
     fmt = output_format(single_args(["f"]))
@@ -197,12 +201,13 @@ def _page_links(coll: Collection, args: dict[str, str], page, limit: int, offset
 
 
 @bp.get("/collections/<collection_id>/items")
-@read_access
+@collection_read
 def items(collection_id: str):
     coll = collection_or_404(collection_id)
     args = single_args(item_params(coll))
     fmt = output_format(args)
     query = parse_items_query(coll, args)
+    query.scope = scope_condition(current_account(), coll)
     session = get_session()
     set_timezone(session, current_app.config["TIMEZONE"])
     page = items_page(session, coll, query)
@@ -265,14 +270,14 @@ def feature_response(coll: Collection, fid: int, text: str, etag: str, status: i
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
-@read_access
+@collection_read
 def item(collection_id: str, feature_id: str):
     coll = collection_or_404(collection_id)
     fmt = output_format(single_args(["f"]))
     fid = parse_feature_id(feature_id)
     session = get_session()
     set_timezone(session, current_app.config["TIMEZONE"])
-    found = get_feature(session, coll, fid)
+    found = get_feature(session, coll, fid, scope_condition(current_account(), coll))
     if found is None:
         raise ApiError(404, f"集合 {coll.id} 中没有编号为 {fid} 的要素", field="featureId")
     text, etag = found

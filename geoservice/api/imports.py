@@ -9,7 +9,7 @@ from flask import current_app, request
 from werkzeug.utils import secure_filename
 
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, write_access
+from geoservice.api.access import Change, check_write, record_write, visible
 from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
 from geoservice.collections import parse_bool
@@ -46,7 +46,6 @@ def _pairs(name: str) -> list[str]:
 
 
 @bp.post("/collections/<collection_id>/import")
-@write_access
 def import_file(collection_id: str):
     coll = collection_or_404(collection_id)
     account = check_write(coll)
@@ -106,6 +105,8 @@ def import_file(collection_id: str):
             else "文件中没有可导入的要素"
         )
         raise ApiError(422, message, body, field="file")
+    if not visible(session, account, coll, report.ids):
+        raise ApiError(403, "文件中有要素位于您的管辖范围之外，全部未写入", field="file")
     record_write(
         session,
         account,

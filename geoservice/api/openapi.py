@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, render_template, request
 
 from geoservice.api import bp, catalogue
-from geoservice.api.access import read_access
+from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
 from geoservice.api.params import GEOJSON, HTML, JSON, MVT, output_format, single_args
 from geoservice.collections import Collection
@@ -390,7 +390,7 @@ def document() -> dict[str, Any]:
 
 
 @bp.get("/openapi")
-@read_access
+@signed_in
 def openapi_document():
     fmt = output_format(single_args(["f"]))
     doc = document()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Response, current_app
 
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import read_access
+from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.features import json_response
 from geoservice.api.params import MVT, parse_items_query, single_args, url
+from geoservice.auth import current_account
 from geoservice.collections import ISSUES
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -26,7 +27,7 @@ def _tile_params(collection_id: str) -> list[str]:
 
 
 @bp.get("/collections/<collection_id>/tiles")
-@read_access
+@collection_read
 def tilejson(collection_id: str):
     coll = collection_or_404(collection_id)
     single_args(["f"])
@@ -53,13 +54,14 @@ def tilejson(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf")
-@read_access
+@collection_read
 def tile(collection_id: str, z: int, x: int, y: int):
     coll = collection_or_404(collection_id)
     args = single_args(_tile_params(coll.id))
     if not tile_in_range(z, x, y):
         raise ApiError(404, f"切片 {z}/{x}/{y} 不存在（缩放级别 0–{MAX_ZOOM}）")
     query = parse_items_query(coll, args, paged=False) if args else ItemsQuery()
+    query.scope = scope_condition(current_account(), coll)
     cap = int(current_app.config.get("TILE_MAX_FEATURES", 5000))
     data = render_tile(get_session(), coll, z, x, y, query, cap)
     response = Response(data, mimetype=MVT)

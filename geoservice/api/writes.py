@@ -10,9 +10,10 @@ from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, write_access
+from geoservice.api.access import Change, check_write, record_write, scope_condition, visible
 from geoservice.api.features import feature_response, json_response, parse_feature_id
 from geoservice.api.params import single_args, url
+from geoservice.auth import current_account
 from geoservice.collections import Collection, parse_bool
 from geoservice.db import get_session
 from geoservice.editing import (
@@ -125,7 +126,6 @@ def _saved_response(coll: Collection, fid: int, status: int, notices: list[str])
 
 
 @bp.post("/collections/<collection_id>/items")
-@write_access
 def create_items(collection_id: str):
     coll = collection_or_404(collection_id)
     account = check_write(coll)
@@ -152,6 +152,7 @@ def create_items(collection_id: str):
     if rejected:
         raise _problem_error(rejected[0].problems)
     (fid,) = insert_features(session, coll.spec, checked)
+    _within_scope(session, account, coll, [fid])
     after = current_properties(session, coll.spec, fid)
     record_write(session, account, Change("create", coll.id, fid, None, after))
     _commit(session)
@@ -195,6 +196,7 @@ def _create_many(coll: Collection, account, body: dict, repair: bool):
             field=rejected[0].problems[0].field,
         )
     ids = insert_features(session, coll.spec, checked)
+    _within_scope(session, account, coll, ids)
     for fid in ids:
         record_write(session, account, Change("create", coll.id, fid, None, None))
     _commit(session)
@@ -219,11 +221,18 @@ def _create_many(coll: Collection, account, body: dict, repair: bool):
     return json_response(body_out, status=201)
 
 
+def _within_scope(session, account, coll: Collection, ids: list[int]) -> None:
+    """A write may not put a feature outside the caller's area (the transaction is not
+    committed: raising undoes it)."""
+    if not visible(session, account, coll, ids):
+        raise ApiError(403, "要素位于您的管辖范围之外，不能在此新增或移入", field="geometry")
+
+
 def _lock_and_match(coll: Collection, fid: int) -> str:
     """Locks the feature row, checks If-Match; returns the current ETag (404/412 otherwise)."""
     session = get_session()
     set_timezone(session, current_app.config["TIMEZONE"])  # the ETag hashes timestamps as text
-    etag = current_etag(session, coll, fid)
+    etag = current_etag(session, coll, fid, scope_condition(current_account(), coll))
     if etag is None:
         raise ApiError(404, f"集合 {coll.id} 中没有编号为 {fid} 的要素", field="featureId")
     if "If-Match" in request.headers:
@@ -239,7 +248,6 @@ def _lock_and_match(coll: Collection, fid: int) -> str:
 
 
 @bp.put("/collections/<collection_id>/items/<feature_id>")
-@write_access
 def replace_item(collection_id: str, feature_id: str):
     coll = collection_or_404(collection_id)
     account = check_write(coll)
@@ -255,7 +263,6 @@ def replace_item(collection_id: str, feature_id: str):
 
 
 @bp.patch("/collections/<collection_id>/items/<feature_id>")
-@write_access
 def update_item(collection_id: str, feature_id: str):
     coll = collection_or_404(collection_id)
     account = check_write(coll)
@@ -292,6 +299,7 @@ def _save(coll, account, fid, candidate, repair, action, before=None):
     if rejected:
         raise _problem_error(rejected[0].problems)
     update_feature(session, coll.spec, fid, checked[0])
+    _within_scope(session, account, coll, [fid])
     after = current_properties(session, coll.spec, fid)
     record_write(session, account, Change(action, coll.id, fid, before, after))
     _commit(session)
@@ -299,7 +307,6 @@ def _save(coll, account, fid, candidate, repair, action, before=None):
 
 
 @bp.delete("/collections/<collection_id>/items/<feature_id>")
-@write_access
 def delete_item(collection_id: str, feature_id: str):
     coll = collection_or_404(collection_id)
     account = check_write(coll)
