@@ -17,8 +17,8 @@ OUTSIDE = "MULTILINESTRING((120.30 33.70, 120.31 33.705))"
 def street(db_session) -> str:
     db_session.execute(
         text(
-            "INSERT INTO admin_areas (level, code, name, geom) VALUES ('street', '320999001', '城东街道',"
-            " ST_Multi(ST_MakeEnvelope(120.0, 33.6, 120.2, 33.8, 4326)))"
+            "INSERT INTO admin_areas (level, code, name, geom) VALUES ('street', '320999001',"
+            " '城东街道', ST_Multi(ST_MakeEnvelope(120.0, 33.6, 120.2, 33.8, 4326)))"
         )
     )
     return "320999001"
