@@ -96,7 +96,8 @@ def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str 
     return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
 
 
-def items_page(session: Session, collection: Collection, query: ItemsQuery) -> Page:
+def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
+    """The one statement of a page: (SQL, parameters). Returns (n, body, numberMatched)."""
     sql = conditions(collection, query)
     count_sql = _count_sql(collection, query, sql)
     statement = f"""
@@ -112,7 +113,11 @@ WITH page AS MATERIALIZED (
 SELECT n, COALESCE(body, ''),
   CASE WHEN n < :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
 FROM feats"""
-    params = {**sql.params, "_limit": query.limit, "_offset": query.offset}
+    return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
+
+
+def items_page(session: Session, collection: Collection, query: ItemsQuery) -> Page:
+    statement, params = items_statement(collection, query)
     n, body, matched = session.execute(text(statement), params).one()
     return Page(body=body, number_returned=int(n), number_matched=int(matched))
 
