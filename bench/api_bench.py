@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -237,13 +238,13 @@ def main() -> None:
     ours = {"Authorization": f"Bearer {token}"}
     uvicorn = ensure_tipg()
     u = make_url(url)
-    asyncpg_url = f"postgresql://{u.username}@/{u.database}?host={u.query['host']}"
+    # tipg validates the URL (a host is required): the socket folder, percent-encoded.
+    asyncpg_url = f"postgresql://{u.username}@{quote(u.query['host'], safe='')}/{u.database}"
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "PYTHONPATH": str(ROOT)}
     tipg_env = {
         **os.environ,
         "DATABASE_URL": asyncpg_url,
         "TIPG_DB_SCHEMAS": '["public"]',
-        "TIPG_DB_TABLES": '["issues"]',
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
         "TIPG_DEFAULT_FEATURES_LIMIT": "10000",
     }

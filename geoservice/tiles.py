@@ -4,7 +4,8 @@ Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
 `cap` per tile. Issues: at zoom ≤ AGGREGATE_MAX_ZOOM, one point per occupied cell (the
 centroid of its issues) with `count` and `open`, read from `issue_tile_counts` (a cell is
 1/32 or 1/64 of the tile), so a tile never scans the issues themselves; above that zoom the
-issues themselves, open ones first, at most `cap`.
+issues themselves, open ones first, at most `cap` — unless the tile holds more issues than
+the cap, then counts per finest cell (1/16 of a z15 tile) as well.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def tile_in_range(z: int, x: int, y: int) -> bool:
 
 def count_level(z: int) -> int:
     """The stored cell level used for a tile at zoom z: 32–64 cells across the tile."""
-    return next(level for level in COUNT_LEVELS if level >= z + 5)
+    return next((level for level in COUNT_LEVELS if level >= z + 5), FINEST_LEVEL)
 
 
 def render_tile(
@@ -45,7 +46,40 @@ def render_tile(
         # The pre-aggregated counts cover every issue: an account that sees only some gets
         # its own issues counted on the fly (fewer of them, by definition).
         return _snapped_issue_tile(session, collection, z, x, y, query)
+    if (
+        collection.id == ISSUES
+        and query.scope is None
+        and z <= FINEST_LEVEL
+        and _issues_in_tile(session, z, x, y, query) > cap
+    ):
+        # A denser tile than the cap even at high zoom: counts per finest cell instead.
+        return _aggregated_issue_tile(session, collection, z, x, y, query)
     return _feature_tile(session, collection, z, x, y, query, cap)
+
+
+def _cell_range(z: int, x: int, y: int, level: int) -> dict[str, int]:
+    shift = level - z
+    return {
+        "level": level,
+        "x0": x << shift,
+        "x1": ((x + 1) << shift) - 1,
+        "y0": y << shift,
+        "y1": ((y + 1) << shift) - 1,
+    }
+
+
+def _issues_in_tile(session: Session, z: int, x: int, y: int, query: ItemsQuery) -> int:
+    """Exact number of issues in the tile (z ≤ FINEST_LEVEL), from the tile counts."""
+    where = "level = :level AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"
+    params: dict[str, Any] = _cell_range(z, x, y, FINEST_LEVEL)
+    if "status" in query.filters:
+        where += " AND status = ANY(:status)"
+        params["status"] = query.filters["status"]
+    return int(
+        session.execute(
+            text(f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {where}"), params
+        ).scalar()
+    )
 
 
 def _feature_tile(
@@ -82,15 +116,10 @@ SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
 def _aggregated_issue_tile(
     session: Session, collection: Collection, z: int, x: int, y: int, query: ItemsQuery
 ) -> bytes:
-    level = count_level(z)
-    shift = level - z
+    level = count_level(z) if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
     where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
     params: dict[str, Any] = {
-        "level": level,
-        "x0": x << shift,
-        "x1": ((x + 1) << shift) - 1,
-        "y0": y << shift,
-        "y1": ((y + 1) << shift) - 1,
+        **_cell_range(z, x, y, level),
         "z": z,
         "x": x,
         "y": y,

@@ -7,7 +7,7 @@ import math
 import mapbox_vector_tile
 import pytest
 
-from geoservice.tiles import AGGREGATE_MAX_ZOOM
+from geoservice.tiles import AGGREGATE_MAX_ZOOM, FINEST_LEVEL
 from tests.api_support import assign, auth, insert_issue, insert_leader, insert_place
 from tests.test_api_read import attrs_for, road_spec
 
@@ -81,7 +81,7 @@ def test_high_zoom_issue_tiles_are_the_issues_capped_open_first(
 ):
     leader = insert_leader(db_session, "李四")
     closed = [insert_issue(db_session, 120.1001, 33.7001, status="closed") for _ in range(3)]
-    opened = [insert_issue(db_session, 120.1002, 33.7002, leader_id=leader) for _ in range(2)]
+    opened = [insert_issue(db_session, 120.1001, 33.7001, leader_id=leader) for _ in range(2)]
     z = AGGREGATE_MAX_ZOOM + 2
     tile = get_tile(client, viewer, "issues", z, 120.1001, 33.7001)
     features = tile["issues"]["features"]
@@ -90,8 +90,13 @@ def test_high_zoom_issue_tiles_are_the_issues_capped_open_first(
     assert by_id[opened[0]]["leader_id"] == leader
     assert by_id[closed[0]]["status"] == "closed"
     monkeypatch.setitem(app.config, "TILE_MAX_FEATURES", 2)
-    capped = get_tile(client, viewer, "issues", z, 120.1001, 33.7001)["issues"]["features"]
+    far = FINEST_LEVEL + 1  # beyond the finest tile counts: the issues, capped
+    capped = get_tile(client, viewer, "issues", far, 120.1001, 33.7001)["issues"]["features"]
     assert sorted(f["id"] for f in capped) == sorted(opened)
+    # More issues in the tile than the cap, at a zoom the tile counts cover: counts instead.
+    dense = get_tile(client, viewer, "issues", z, 120.1001, 33.7001)["issues"]["features"]
+    assert all(f["properties"]["cluster"] for f in dense)
+    assert sum(f["properties"]["count"] for f in dense) == 5
 
 
 def test_tile_errors_and_tilejson(app, client, viewer):
