@@ -146,9 +146,15 @@ def test_unknown_or_repeated_parameters_are_refused_by_name(app, client, viewer)
 def test_bbox_filter_and_bad_bboxes(app, client, db_session, viewer):
     inside = insert_issue(db_session, 120.15, 33.70)
     insert_issue(db_session, 121.15, 33.70)
+    edge = insert_issue(db_session, 120.2, 33.75)
+    insert_issue(db_session, 120.2000001, 33.75)  # inside the float4 index box, outside bbox
     body = get_json(client, "/api/collections/issues/items?bbox=120.1,33.6,120.2,33.8", viewer)
-    assert [f["id"] for f in body["features"]] == [inside]
-    assert body["numberMatched"] == 1
+    assert [f["id"] for f in body["features"]] == [inside, edge]
+    assert body["numberMatched"] == 2
+    full = get_json(
+        client, "/api/collections/issues/items?bbox=120.1,33.6,120.2,33.8&limit=1", viewer
+    )
+    assert full["numberMatched"] == 2
     for bad in ("1,2,3", "a,b,c,d", "120,95,121,96", "121,33,120,34", "120,34,121,33"):
         error = get_json(client, f"/api/collections/issues/items?bbox={bad}", viewer, 400)
         assert error["field"] == "bbox"
