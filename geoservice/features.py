@@ -8,6 +8,7 @@ the same statement (same snapshot) as the page.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,16 +85,76 @@ def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
 
 
 def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
-    if collection.id != ISSUES or query.bbox is not None or query.interval is not None:
-        return None
-    if query.scope is not None:
+    if collection.id != ISSUES or query.interval is not None or query.scope is not None:
         return None
     if not all(collection.filters[name].countable for name in query.filters):
         return None
-    where = [f"level = {COUNT_LEVEL}"]
-    for name, value in query.filters.items():
-        where.append(f"{name} = ANY({sql.bind(value)})")
+    filters = [f"{name} = ANY({sql.bind(value)})" for name, value in query.filters.items()]
+    if query.bbox is not None:
+        return _bbox_count_sql(query.bbox, filters, sql)
+    where = [f"level = {COUNT_LEVEL}", *filters]
     return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
+
+
+# The cell of a point at the finest level, exactly as the issue_tile_counts triggers compute it.
+_CELL_X = "(least(greatest(floor((ST_X(i.geom) + 180.0) / 360.0 * 524288), 0), 524287)::int)"
+_LAT = "least(greatest(ST_Y(i.geom), -85.0511), 85.0511)"
+_CELL_Y = (
+    f"(least(greatest(floor((1.0 - ln(tan(radians({_LAT})) + 1.0 / cos(radians({_LAT}))) / pi())"
+    " / 2.0 * 524288), 0), 524287)::int)"
+)
+
+
+def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str], sql: Sql):
+    """Exact count of issues in a bbox without visiting most of them: the finest tile-count
+    cells lying well inside the bbox are summed; only the issues of the border strips (the
+    bbox minus those cells) are counted one by one, with the triggers' own cell formula.
+    None when the bbox holds too few whole cells for this to pay."""
+    from geoservice.tiles import FINEST_LEVEL, tile_lat, tile_lon, tile_y
+
+    scale = 2**FINEST_LEVEL
+    minx, miny, maxx, maxy = bbox
+    # Whole cells inside the bbox, minus one more on each side (no rounding doubt).
+    cx0 = math.ceil((minx + 180) / 360 * scale) + 1
+    cx1 = math.floor((maxx + 180) / 360 * scale) - 2
+    cy0 = math.ceil(tile_y(maxy, FINEST_LEVEL)) + 1
+    cy1 = math.floor(tile_y(miny, FINEST_LEVEL)) - 2
+    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+        return None
+    eps = 1e-6
+    west, east = tile_lon(cx0, FINEST_LEVEL), tile_lon(cx1 + 1, FINEST_LEVEL)
+    north, south = tile_lat(cy0, FINEST_LEVEL), tile_lat(cy1 + 1, FINEST_LEVEL)
+    strips = [
+        (minx, miny, west + eps, maxy),
+        (east - eps, miny, maxx, maxy),
+        (minx, miny, maxx, south + eps),
+        (minx, north - eps, maxx, maxy),
+    ]
+    envelopes = " OR ".join(
+        f"i.geom && ST_MakeEnvelope({', '.join(sql.bind(v) for v in strip)}, 4326)"
+        for strip in strips
+    )
+    b = [sql.bind(v) for v in bbox]
+    cells = [sql.bind(v) for v in (cx0, cx1, cy0, cy1)]
+    issue_filters = [f.replace("status = ANY", "i.status = ANY") for f in filters]
+    interior = " AND ".join(
+        [f"level = {FINEST_LEVEL}", f"cx BETWEEN {cells[0]} AND {cells[1]}",
+         f"cy BETWEEN {cells[2]} AND {cells[3]}", *filters]
+    )  # fmt: skip
+    border = " AND ".join(
+        [
+            f"({envelopes})",
+            f"ST_X(i.geom) BETWEEN {b[0]} AND {b[2]}",
+            f"ST_Y(i.geom) BETWEEN {b[1]} AND {b[3]}",
+            f"NOT ({_CELL_X} BETWEEN {cells[0]} AND {cells[1]}"
+            f" AND {_CELL_Y} BETWEEN {cells[2]} AND {cells[3]})",
+            *issue_filters,
+        ]
+    )
+    return (
+        f"SELECT (SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {interior})"
+        f" + (SELECT count(*) FROM issues i WHERE {border})"
+    )
 
 
 def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:

@@ -173,12 +173,21 @@ SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 
-def _tile_lon(x: float, level: int) -> float:
+def tile_lon(x: float, level: int) -> float:
+    """Longitude of the west edge of tile column x."""
     return x / 2**level * 360.0 - 180.0
 
 
-def _tile_lat(y: float, level: int) -> float:
+def tile_lat(y: float, level: int) -> float:
+    """Latitude of the north edge of tile row y."""
     return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / 2**level))))
+
+
+def tile_y(lat: float, level: int) -> float:
+    """Fractional tile row of a latitude (the triggers' formula)."""
+    lat = min(max(lat, -85.0511), 85.0511)
+    r = math.radians(lat)
+    return (1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * 2**level
 
 
 def collection_extents(
@@ -208,10 +217,10 @@ def collection_extents(
         if row[0] is not None:
             x0, y0, x1, y1 = row
             bbox = [
-                _tile_lon(x0, FINEST_LEVEL),
-                _tile_lat(y1 + 1, FINEST_LEVEL),
-                _tile_lon(x1 + 1, FINEST_LEVEL),
-                _tile_lat(y0, FINEST_LEVEL),
+                tile_lon(x0, FINEST_LEVEL),
+                tile_lat(y1 + 1, FINEST_LEVEL),
+                tile_lon(x1 + 1, FINEST_LEVEL),
+                tile_lat(y0, FINEST_LEVEL),
             ]
         span = session.execute(text("SELECT min(reported_at), max(reported_at) FROM issues")).one()
         out[ISSUES] = {

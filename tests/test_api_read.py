@@ -389,3 +389,41 @@ def test_html_pages_and_unsupported_formats(app, client, db_session, viewer):
     assert client.get("/api/collections?f=xml", headers=viewer).status_code == 400
     response = client.get("/api/collections", headers={**viewer, "Accept": "application/xml"})
     assert response.status_code == 406
+
+
+def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db_session, viewer):
+    import random
+
+    from geoservice.api import catalogue
+    from geoservice.features import ItemsQuery, items_statement
+
+    rng = random.Random(3)
+    bbox = (120.20, 33.70, 120.26, 33.75)
+    points = [(rng.uniform(120.19, 120.27), rng.uniform(33.69, 33.76)) for _ in range(400)]
+    points += [(120.20, 33.72), (120.26, 33.75), (120.2000001, 33.72), (120.23, 33.7500001)]
+    statuses = ["reported", "closed", "dispatched"]
+    for n, (lon, lat) in enumerate(points):
+        insert_issue(db_session, lon, lat, status=statuses[n % 3])
+    with app.app_context():
+        statement, _ = items_statement(catalogue().get("issues"), ItemsQuery(limit=1, bbox=bbox))
+    assert "issue_tile_counts" in statement  # the cheap exact path is taken
+    for query in ("", "&status=open", "&status=closed"):
+        body = get_json(
+            client,
+            f"/api/collections/issues/items?limit=1&bbox={','.join(map(str, bbox))}{query}",
+            viewer,
+        )
+        wanted = {
+            "": statuses,
+            "&status=open": ["reported", "dispatched"],
+            "&status=closed": ["closed"],
+        }[query]
+        expected = db_session.execute(
+            text(
+                "SELECT count(*) FROM issues"
+                " WHERE ST_Intersects(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4326))"
+                " AND status = ANY(:s)"
+            ),
+            {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3], "s": wanted},
+        ).scalar()
+        assert body["numberMatched"] == expected > 50
