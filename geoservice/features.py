@@ -114,11 +114,13 @@ def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str],
 
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
-    # Whole cells inside the bbox, minus one more on each side (no rounding doubt).
-    cx0 = math.ceil((minx + 180) / 360 * scale) + 1
-    cx1 = math.floor((maxx + 180) / 360 * scale) - 2
-    cy0 = math.ceil(tile_y(maxy, FINEST_LEVEL)) + 1
-    cy1 = math.floor(tile_y(miny, FINEST_LEVEL)) - 2
+    # Whole cells inside the bbox by a margin (1e-9°) far wider than any rounding of the
+    # triggers' arithmetic, so every issue they put in these cells lies inside the bbox.
+    m = 1e-9
+    cx0 = math.ceil((minx + m + 180) / 360 * scale)
+    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
+    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
+    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
     if cx1 - cx0 < 4 or cy1 - cy0 < 4:
         return None
     eps = 1e-6
