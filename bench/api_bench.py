@@ -184,6 +184,8 @@ def psql_ms(url: str, sql: str, runs: int) -> float:
         shutil.which("psql") or "psql",
         "-X",
         "-q",
+        "-A",  # unaligned: psql does not pad a 6 MB cell before discarding it
+        "-t",
         "-h",
         host,
         "-U",
