@@ -226,3 +226,39 @@ def _empty() -> dict[str, Any]:
 def _summarise(features: dict[str, Any]) -> dict[str, Any]:
     areas = [float(f["properties"]["area_m2"]) for f in features["features"]]
     return {"count": len(areas), "area_m2": round(sum(areas), 2), "features": features}
+
+
+def report_lines(report: dict[str, Any], listed: int = 10) -> list[str]:
+    """The report as Chinese text lines (CLI and logs)."""
+
+    def some(names: list[str], total: int) -> str:
+        shown = "、".join(names[:listed])
+        return f"：{shown}" + ("…" if total > len(names[:listed]) else "") if names else ""
+
+    s = report["summary"]
+    lines = ["覆盖检查（面上有网、网上有点、点上有人）"]
+    for item in report["layers"]:
+        for key, label in (("unassigned", "无包保领导"), ("no_primary", "无主要负责人")):
+            finding = item[key]
+            names = [
+                f"{f['properties']['code']} {f['properties']['name']}"
+                for f in finding["features"]["features"]
+            ]
+            count = finding["count"]
+            lines.append(f"  {item['layer_title']}{label}：{count} 个{some(names, count)}")
+    gap, overlap = report["gaps"], report["overlaps"]
+    source = {"admin_areas": "顶级行政区划", "base_layer": "网格外轮廓"}.get(
+        gap.get("service_area_source"), "无"
+    )
+    lines.append(f"  网格空白：{s['gaps']} 处，共 {s['gap_area_m2']:.1f} m²（服务范围：{source}）")
+    for f in gap["features"]["features"][:listed]:
+        lines.append(f"    空白 #{f['id']}：{float(f['properties']['area_m2']):.1f} m²")
+    lines.append(f"  网格重叠：{s['overlaps']} 处，共 {s['overlap_area_m2']:.1f} m²")
+    for f in overlap["features"]["features"][:listed]:
+        p = f["properties"]
+        lines.append(f"    {p['a']['code']} 与 {p['b']['code']} 重叠 {float(p['area_m2']):.1f} m²")
+    idle = [f"{x['name']}（{x['unit'] or '无单位'}）" for x in report["idle_leaders"]]
+    lines.append(f"  无包保任务的领导：{len(idle)} 人{some(idle, len(idle))}")
+    for check in report["integrity"]:
+        lines.append(f"  {check['title']}：{check['count']} 条")
+    return lines

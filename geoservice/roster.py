@@ -412,20 +412,20 @@ class _Importer:
             report.actions.append(f"新建单位“{name}”")
         return unit
 
-    def leader_fields(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The leader columns of a row, checked (no writes)."""
+    def leader_checks(self, values: dict[str, Any]) -> dict[str, Any]:
+        """One check per leader column (no writes), so each problem is reported."""
         level_text = _text(values.get("level"))
         unit_text = _text(values.get("unit"))
         return {
-            "name": resp.normalise_person_name(values.get("name")),
-            "phone": resp.normalise_phone(values.get("phone")),
-            "title": resp.normalise_title(values.get("title")),
-            "level": (
+            "name": lambda: resp.normalise_person_name(values.get("name")),
+            "phone": lambda: resp.normalise_phone(values.get("phone")),
+            "title": lambda: resp.normalise_title(values.get("title")),
+            "level": lambda: (
                 resp.normalise_choice(level_text, self.levels, "层级", "level")
                 if level_text
                 else None
             ),
-            "unit": resp.normalise_unit_name(unit_text, "unit") if unit_text else None,
+            "unit": lambda: resp.normalise_unit_name(unit_text, "unit") if unit_text else None,
         }
 
     def leader(self, fields: dict[str, Any], report: RowReport) -> Leader:
@@ -501,7 +501,7 @@ class _Importer:
                 else _fail("未填写角色")
             ),
             "place": lambda: self.place(values, report),
-            "fields": lambda: self.leader_fields(values),
+            **self.leader_checks(values),
             "start": lambda: _parse_day(values.get("valid_from"), self.timezone),
             "primary": lambda: resp.as_bool(primary_text, "primary") if primary_text else None,
             "note": lambda: resp.normalise_note(values.get("note")),
@@ -518,7 +518,7 @@ class _Importer:
             raise _Rejected("；".join(report.errors))
         role, place, start, explicit = (checked[k] for k in ("role", "place", "start", "primary"))
         report.place = f"{self._title(place.layer)} {place.code} {place.name}"
-        leader = self.leader(checked["fields"], report)
+        leader = self.leader(checked, report)
         report.leader = leader.name
 
         key = (leader.id, place.id, role)
