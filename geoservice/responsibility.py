@@ -471,6 +471,25 @@ def find_place(session: Session, layer: str, code: str) -> Place:
     return place
 
 
+def find_place_by_code_or_name(session: Session, layer: str, text: Any) -> Place:
+    """A feature of `layer` by its code, else by its name when exactly one has it."""
+    value = _clean(text)
+    if not value:
+        raise Invalid("请填写要素编码或名称", field="code")
+    place = session.scalar(select(Place).where(Place.layer == layer, Place.code == value))
+    if place is not None:
+        return place
+    named = session.scalars(
+        select(Place).where(Place.layer == layer, Place.name == value).limit(11)
+    ).all()
+    if not named:
+        raise NotFound(f"该图层中没有编码或名称为“{value}”的要素", field="code")
+    if len(named) > 1:
+        codes = "、".join(p.code for p in named[:10])
+        raise Conflict(f"名称“{value}”对应多个要素（{codes}），请填写编码", field="code")
+    return named[0]
+
+
 def place_dict(place: Place, layer_titles: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": place.id,
