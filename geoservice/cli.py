@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -45,7 +45,11 @@ def db_revision(message: str) -> None:
 @click.command("seed-demo")
 @click.option("--seed", default=1, show_default=True, help="Random seed (same seed ⇒ same data).")
 @click.option("--scale", default=1.0, show_default=True, help="Multiplies every count.")
-@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Last day of issues.")
+@click.option(
+    "--today",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last day of the 8-week issue window (default: yesterday, so no event lies ahead).",
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database holds data.")
 def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
     """Loads the demo county (演示县, Jiangsu): areas, layers, leaders, assignments, issues."""
@@ -62,9 +66,8 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
                 "数据库已有数据；演示数据只能载入空库（可先 scripts/pg reset）"
             )
         click.echo(f"生成演示县（seed={seed}, scale={scale}）…")
-        county = generate_county(
-            seed=seed, scale=scale, today=today.date() if today else date.today()
-        )
+        last_day = today.date() if today else date.today() - timedelta(days=1)
+        county = generate_county(seed=seed, scale=scale, today=last_day)
         counts = load_demo(session, layers(), county, progress=lambda m: click.echo(f"  {m}"))
         session.commit()
     finally:

@@ -93,7 +93,7 @@ ensure_assets() {
 pg_user() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
 
 pg_run() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_prepare_home() {

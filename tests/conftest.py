@@ -88,7 +88,6 @@ def demo_connection(app: Flask, engine: Engine) -> Iterator[tuple[Connection, di
     from datetime import date
 
     from geoservice.demo import generate_county
-
     from geoservice.registry import layers
     from geoservice.seed import load_demo
 

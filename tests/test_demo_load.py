@@ -1,0 +1,130 @@
+"""The demo county, loaded into PostGIS, keeps its invariants (checked by the database)."""
+
+import re
+
+from sqlalchemy import text
+
+from geoservice.vocab import ROAD_GRADES
+
+
+def scalar(session, sql, **params):
+    return session.scalar(text(sql), params)
+
+
+def test_counts_match_what_was_generated(demo_session, demo_connection):
+    _conn, counts = demo_connection
+    for layer in ("grid", "road", "market", "compound"):
+        n = scalar(demo_session, "SELECT count(*) FROM places WHERE layer = :l", l=layer)
+        assert n == counts[layer] > 0
+    assert scalar(demo_session, "SELECT count(*) FROM issues") == counts["issues"] > 0
+
+
+def test_grids_tile_each_community_without_gaps_or_overlaps(demo_session):
+    # Area (m²) of each community not covered by its grids, and covered by grids of others.
+    worst_gap = scalar(
+        demo_session,
+        """SELECT max(ST_Area(ST_Difference(a.geom, g.u)::geography))
+           FROM admin_areas a
+           JOIN (SELECT community_id, ST_Union(geom) AS u FROM grids GROUP BY community_id) g
+             ON g.community_id = a.id
+           WHERE a.level = 'community'""",
+    )
+    assert worst_gap < 1.0
+    overlap = scalar(
+        demo_session,
+        """SELECT coalesce(sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)), 0)
+           FROM grids a JOIN grids b ON a.id < b.id AND a.geom && b.geom
+           WHERE ST_Relate(a.geom, b.geom, '2********')""",
+    )
+    assert overlap < 1.0
+    orphans = scalar(demo_session, "SELECT count(*) FROM grids WHERE community_id IS NULL")
+    assert orphans == 0
+
+
+def test_streets_and_communities_tile_the_county(demo_session):
+    for child, parent in (("community", "street"), ("street", "county")):
+        gap = scalar(
+            demo_session,
+            """SELECT max(ST_Area(ST_SymDifference(p.geom, c.u)::geography))
+               FROM admin_areas p
+               JOIN (SELECT parent_id, ST_Union(geom) AS u FROM admin_areas
+                     WHERE level = :child GROUP BY parent_id) c ON c.parent_id = p.id
+               WHERE p.level = :parent""",
+            child=child,
+            parent=parent,
+        )
+        assert gap < 1.0, (child, parent, gap)
+
+
+def test_every_grid_code_is_unique_well_formed_and_under_its_community(demo_session):
+    rows = demo_session.execute(
+        text(
+            """SELECT p.code, a.code FROM grids g JOIN places p ON p.id = g.id
+               JOIN admin_areas a ON a.id = g.community_id"""
+        )
+    ).all()
+    codes = [grid for grid, _ in rows]
+    assert len(codes) == len(set(codes))
+    for grid, community in rows:
+        assert re.fullmatch(r"\d{15}", grid) and grid.startswith(community)
+
+
+def test_every_road_is_named_and_graded(demo_session):
+    rows = demo_session.execute(
+        text("SELECT p.name, r.grade FROM roads r JOIN places p ON p.id = r.id")
+    ).all()
+    assert rows
+    assert all(name.strip() for name, _ in rows)
+    assert {grade for _, grade in rows} == set(ROAD_GRADES)
+
+
+def test_geometries_are_valid_and_in_wgs84(demo_session):
+    for table in ("grids", "roads", "markets", "compounds", "admin_areas", "issues"):
+        bad = scalar(
+            demo_session,
+            f"SELECT count(*) FROM {table} WHERE NOT ST_IsValid(geom) OR ST_SRID(geom) <> 4326",
+        )
+        assert bad == 0, table
+
+
+def test_almost_every_feature_has_a_leader_but_not_all(demo_session):
+    share = scalar(
+        demo_session,
+        """SELECT avg((EXISTS (SELECT 1 FROM assignments a WHERE a.place_id = p.id
+                               AND a.valid_to IS NULL))::int)
+           FROM places p""",
+    )
+    assert 0.9 < share < 1.0
+
+
+def test_issues_are_attributed_and_some_are_overdue(demo_session):
+    in_grid = scalar(demo_session, "SELECT avg((grid_id IS NOT NULL)::int) FROM issues")
+    assert in_grid > 0.95
+    with_leader = scalar(demo_session, "SELECT avg((leader_id IS NOT NULL)::int) FROM issues")
+    assert with_leader > 0.8
+    overdue = scalar(
+        demo_session,
+        """SELECT count(*) FROM issues WHERE deadline < '2026-11-20'
+           AND status NOT IN ('closed', 'rejected')""",
+    )
+    assert overdue > 0
+    statuses = set(demo_session.scalars(text("SELECT DISTINCT status FROM issues")))
+    assert {"closed", "dispatched", "in_progress", "fixed", "rejected"} <= statuses
+
+
+def test_every_issue_starts_with_a_reported_event_and_ends_in_its_status(demo_session):
+    mismatched = scalar(
+        demo_session,
+        """SELECT count(*) FROM issues i
+           JOIN LATERAL (SELECT to_status FROM issue_events e WHERE e.issue_id = i.id
+                         ORDER BY e.at DESC, e.id DESC LIMIT 1) last ON true
+           WHERE last.to_status <> i.status""",
+    )
+    first_not_reported = scalar(
+        demo_session,
+        """SELECT count(*) FROM issues i
+           JOIN LATERAL (SELECT to_status FROM issue_events e WHERE e.issue_id = i.id
+                         ORDER BY e.at, e.id LIMIT 1) first ON true
+           WHERE first.to_status <> 'reported'""",
+    )
+    assert mismatched == 0 and first_not_reported == 0
