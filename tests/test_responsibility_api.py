@@ -96,7 +96,8 @@ def test_assign_reassign_and_query_both_dates_through_the_api(client, db_session
     history = client.get(f"/api/assignments?place_id={grid.id}&history=1", headers=planner)
     assert [x["leader"] for x in history.get_json()["assignments"]] == ["李强", "王芳"]
     assert (
-        client.get("/api/responsible?place_id=1&at=yesterday", headers=planner).status_code == 400
+        client.get(f"/api/responsible?place_id={grid.id}&at=yesterday", headers=planner).status_code
+        == 400
     )
 
 
