@@ -277,17 +277,17 @@ class ImportReport:
     def summary(self) -> str:
         c = self.counts
         if not self.ok:
-            head = f"导入失败：{len(self.rejected)} 行被拒绝，未写入任何数据"
-        elif self.dry_run:
-            head = "试导入通过（未写入）"
-        else:
-            head = "导入完成"
+            return (
+                f"导入失败：共 {c.get('rows', 0)} 行，其中 {len(self.rejected)} 行被拒绝"
+                "（见逐行说明），整份清单未写入任何数据；请修改后重新上传"
+            )
+        head = "试导入通过（未写入），正式导入将" if self.dry_run else "导入完成："
         return (
-            f"{head}。共 {c.get('rows', 0)} 行：新增包保 {c.get('assignments_created', 0)} 条，"
+            f"{head}新增包保 {c.get('assignments_created', 0)} 条，"
             f"结束原主要负责人 {c.get('assignments_closed', 0)} 条，"
             f"无变化 {c.get('unchanged', 0)} 行，"
             f"新建单位 {c.get('units_created', 0)} 个，新建领导 {c.get('leaders_created', 0)} 人，"
-            f"更新领导信息 {c.get('leaders_updated', 0)} 人"
+            f"更新领导信息 {c.get('leaders_updated', 0)} 人（共 {c.get('rows', 0)} 行）"
         )
 
 
@@ -514,10 +514,12 @@ class _Importer:
                 report.errors.append(str(exc))
             except resp.ServiceError as exc:
                 report.errors.append(exc.message)
+        if "place" in checked:
+            place = checked["place"]
+            report.place = f"{self._title(place.layer)} {place.code} {place.name}"
         if report.errors:
             raise _Rejected("；".join(report.errors))
         role, place, start, explicit = (checked[k] for k in ("role", "place", "start", "primary"))
-        report.place = f"{self._title(place.layer)} {place.code} {place.name}"
         leader = self.leader(checked, report)
         report.leader = leader.name
 

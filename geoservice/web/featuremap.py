@@ -87,7 +87,7 @@ def feature_map(layers: Sequence[MapLayer], height: str = "520px") -> dict[str, 
         ).add_to(m)
     bounds = _bounds([layer.collection for layer in layers])
     if bounds is not None:
-        m.fit_bounds(bounds, padding=(20, 20))
+        m.fit_bounds(bounds, padding=(20, 20), max_zoom=17)
     if len(layers) > 1:
         folium.LayerControl(collapsed=False).add_to(m)
     root = m.get_root()

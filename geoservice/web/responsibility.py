@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import generate_csrf, validate_csrf
+from shapely.geometry import mapping, shape
 from wtforms.validators import ValidationError
 
 from geoservice import coverage, myareas, roster
@@ -548,6 +549,17 @@ def coverage_page():
             aliases=("重叠面积（m²）",),
         ),
     ]
+    # Gaps and overlaps can be a few metres wide: a ring marker shows where they are.
+    map_layers.append(
+        MapLayer(
+            "空白/重叠位置",
+            _markers(report["gaps"]["features"], report["overlaps"]["features"]),
+            {"color": "#d50000", "weight": 3, "fillOpacity": 0.0, "radius": 12},
+            fields=("label", "area_m2"),
+            aliases=("类型", "面积（m²）"),
+            style_by_layer={"overlap": {"color": "#ff6d00"}},
+        )
+    )
     for item in report["layers"]:
         for key, label in (("unassigned", "无包保领导"), ("no_primary", "无主要负责人")):
             map_layers.append(
@@ -568,6 +580,25 @@ def coverage_page():
     return render_template(
         "resp/coverage.html", report=report, map=feature_map(map_layers, height="600px")
     )
+
+
+def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
+    features = []
+    for collection, kind, label in ((gaps, "gap", "网格空白"), (overlaps, "overlap", "网格重叠")):
+        for feature in collection["features"]:
+            point = shape(feature["geometry"]).representative_point()
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": mapping(point),
+                    "properties": {
+                        "layer": kind,
+                        "label": label,
+                        "area_m2": feature["properties"]["area_m2"],
+                    },
+                }
+            )
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _service_outline(session) -> dict[str, Any] | None:
