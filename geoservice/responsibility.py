@@ -240,7 +240,7 @@ def update_unit(session: Session, unit_id: int, changes: dict[str, Any]) -> Unit
         unit.name = name
     for key in ("is_lead", "active"):
         if key in changes:
-            unit.__setattr__(key, bool(changes[key]))
+            setattr(unit, key, as_bool(changes[key], key))
     session.flush()
     return unit
 

@@ -231,6 +231,8 @@ def leaders_page():
         unit_id=unit_id,
         active=active,
         q=request.args.get("q", ""),
+        layer_specs=list(layers()),
+        overview=_account().role == "admin" or _account().role in OVERVIEW_ROLES,
     )
 
 
