@@ -191,3 +191,26 @@ def test_api_token_pages_need_no_csrf(client, db_session, county):
     )
     assert response.status_code == 302
     assert "县城市管理局" in client.get("/units", headers=headers).get_data(as_text=True)
+
+
+def test_names_from_imports_cannot_inject_html_into_map_tooltips(client, db_session, county):
+    evil = add_place(db_session, "market", "M666", '<img src=x onerror="alert(1)">')
+    assign(db_session, county["mine"], evil, day("2026-01-01"), role="点长", is_primary=True)
+    sign_in(client, db_session, "leader", county["mine"])
+    html = client.get("/my").get_data(as_text=True)
+    assert "<img src=x" not in html
+    names = [f["properties"]["name"] for d in map_data(html) for f in d["features"]]
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in names
+
+
+def test_coverage_map_links_unassigned_features_to_their_page(client, db_session, county):
+    sign_in(client, db_session, "planner")
+    html = client.get("/coverage").get_data(as_text=True)
+    links = [
+        f["properties"].get("_link", "")
+        for d in map_data(html)
+        for f in d["features"]
+        if f["properties"].get("code") == "M001"
+    ]
+    url = f"/places/{county['free'].id}/responsibility"
+    assert links == [f'<a href="{url}" target="_top">查看 / 分配包保领导</a>']

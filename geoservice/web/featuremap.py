@@ -2,6 +2,8 @@
 
 For small data only (a leader's places, audit findings): the GeoJSON is inline in the page.
 Every asset URL is local (geoservice.assets points folium at /vendor at start-up).
+folium's tooltips and popups insert property values as HTML, so every string property is
+escaped here first (names come from imports).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import folium
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 DEFAULT_CENTER = (33.78, 120.26)
 
@@ -26,6 +28,30 @@ class MapLayer:
     fields: Sequence[str] = ()
     aliases: Sequence[str] = ()
     style_by_layer: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # (URL template with {place_id}, link text): a click opens a popup with that link.
+    link: tuple[str, str] | None = None
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return str(escape(value))
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _display_copy(layer: MapLayer) -> dict[str, Any]:
+    features = []
+    for feature in layer.collection.get("features", []):
+        properties = _escaped(dict(feature.get("properties") or {}))
+        if layer.link is not None and "place_id" in properties:
+            url, text = layer.link
+            href = escape(url.format(place_id=int(properties["place_id"])))
+            properties["_link"] = f'<a href="{href}" target="_top">{escape(text)}</a>'
+        features.append({**feature, "properties": properties})
+    return {**layer.collection, "features": features}
 
 
 def _bounds(collections: Sequence[Mapping[str, Any]]) -> list[list[float]] | None:
@@ -77,12 +103,16 @@ def feature_map(layers: Sequence[MapLayer], height: str = "520px") -> dict[str, 
             if layer.fields
             else None
         )
+        popup = (
+            folium.GeoJsonPopup(fields=["_link"], labels=False) if layer.link is not None else None
+        )
         folium.GeoJson(
-            dict(layer.collection),
+            _display_copy(layer),
             name=layer.name,
             style_function=style,
             highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.5},
             tooltip=tooltip,
+            popup=popup,
             marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.8),
         ).add_to(m)
     bounds = _bounds([layer.collection for layer in layers])

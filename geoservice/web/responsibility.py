@@ -277,7 +277,7 @@ def leader_page(leader_id: int):
         active=resp.assignments(session, leader_ids=[leader.id]),
         history=history,
         titles=titles,
-        map=_places_map(collection, "包保地点"),
+        map=_places_map(collection, "包保地点", link=can_edit(_account())),
         units=resp.unit_rows(session),
         levels=current_app.config["LEADER_LEVELS"],
         roles=current_app.config["ASSIGNMENT_ROLES"],
@@ -465,7 +465,7 @@ def place_assign_form(place_id: int):
 # 我的包保.
 
 
-def _places_map(collection: dict[str, Any], name: str) -> dict[str, Any]:
+def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
     return feature_map(
         [
             MapLayer(
@@ -475,6 +475,7 @@ def _places_map(collection: dict[str, Any], name: str) -> dict[str, Any]:
                 fields=("layer_title", "code", "name"),
                 aliases=("图层", "编码", "名称"),
                 style_by_layer=_layer_styles(),
+                link=(_place_url_template(), "查看 / 调整包保") if link else None,
             )
         ]
     )
@@ -571,6 +572,7 @@ def coverage_page():
                     FINDING_STYLES[key],
                     fields=("layer_title", "code", "name"),
                     aliases=("图层", "编码", "名称"),
+                    link=(_place_url_template(), "查看 / 分配包保领导"),
                 )
             )
     outline = _service_outline(session)
@@ -582,6 +584,10 @@ def coverage_page():
     return render_template(
         "resp/coverage.html", report=report, map=feature_map(map_layers, height="600px")
     )
+
+
+def _place_url_template() -> str:
+    return url_for("web.place_page", place_id=0).replace("/0/", "/{place_id}/")
 
 
 def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
