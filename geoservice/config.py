@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from geoservice import vocab
@@ -28,6 +29,28 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE": "Asia/Shanghai",
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
+    # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets
+    # SESSION_COOKIE_SECURE=0 because it serves plain HTTP on 127.0.0.1 only.
+    "SESSION_COOKIE_NAME": "geoservice_session",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    # CSRF tokens live as long as the session that holds them.
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Login throttling: an account locks after this many wrong passwords in a row …
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    # … and one IP address may fail this many times per window (any usernames).
+    "LOGIN_IP_MAX_FAILURES": 20,
+    "LOGIN_IP_WINDOW_SECONDS": 900,
+    # Writes (POST/PUT/PATCH/DELETE) per account and minute; 0 switches the limit off.
+    "RATE_LIMIT_WRITES_PER_MINUTE": 300,
+    # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
+    "PROXY_FIX": 0,
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -39,7 +62,21 @@ ENV_VARS: dict[str, type] = {
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,
+    "SESSION_COOKIE_SECURE": bool,
+    "LOGIN_MAX_FAILURES": int,
+    "LOGIN_LOCK_MINUTES": int,
+    "LOGIN_IP_MAX_FAILURES": int,
+    "RATE_LIMIT_WRITES_PER_MINUTE": int,
+    "PROXY_FIX": int,
 }
+
+
+def _as_bool(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
 
 
 def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -47,7 +84,9 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name, kind in ENV_VARS.items():
         if environ.get(name):
-            config[name] = kind(environ[name])
+            config[name] = _as_bool(environ[name]) if kind is bool else kind(environ[name])
+    if "SESSION_COOKIE_SECURE" in config:
+        config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
     return config
 
 

@@ -1,5 +1,6 @@
 """Non-layer tables: places (the parent row of every layer feature), admin areas, units,
-leaders, assignments, users, API tokens, issues, issue events and photos.
+leaders, assignments, users, API tokens, issues, issue events, photos, the audit log and
+the rate-limit counters.
 
 Every layer feature is a row in `places` plus a row in its layer's own table (joined-table
 inheritance). Assignments and issues reference `places`, so the database itself refuses to
@@ -193,6 +194,10 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when an admin resets the password: the next sign-in goes to the password page.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -212,13 +217,54 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(12), nullable=False)
     label: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    # None: everything the owner's role may do; a list narrows it (see geoservice.permissions).
     scopes: Mapped[list[str] | None] = mapped_column(JSONB)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class AuditEntry(Base):
+    """One write: who, when, what (entity and id), the state before and after, from where."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Kept as text so the entry still names its author if the account is renamed or removed.
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    entity_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class RateCounter(Base):
+    """A fixed-window counter (login failures per IP, writes per account …).
+
+    Kept in the database so every gunicorn worker sees the same counts.
+    """
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
 
 
 class Issue(Base):

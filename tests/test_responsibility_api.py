@@ -173,9 +173,10 @@ def test_roles_anonymous_viewer_planner_leader(client, db_session, planner, view
     listed = client.get("/api/leaders", headers=leader).get_json()["leaders"]
     assert [x["name"] for x in listed] == ["钱进"]
     assert client.get(f"/api/leaders/{mine.id}", headers=leader).status_code == 200
-    assert client.get(f"/api/leaders/{other.id}", headers=leader).status_code == 403
-    assert client.get(f"/api/leaders/{other.id}/features", headers=leader).status_code == 403
-    assert client.get(f"/api/responsible?place_id={road.id}", headers=leader).status_code == 403
+    # Out of scope answers like unknown: 404.
+    assert client.get(f"/api/leaders/{other.id}", headers=leader).status_code == 404
+    assert client.get(f"/api/leaders/{other.id}/features", headers=leader).status_code == 404
+    assert client.get(f"/api/responsible?place_id={road.id}", headers=leader).status_code == 404
     assert client.get(f"/api/responsible?place_id={grid.id}", headers=leader).status_code == 200
     assert client.get("/api/coverage", headers=leader).status_code == 403
     assert client.get("/api/roster.xlsx", headers=leader).status_code == 403
@@ -251,4 +252,22 @@ def test_leader_features_are_rfc7946_geojson_of_their_own_places_with_issue_coun
     head_headers = token_headers(db_session, "leader", head)
     member_headers = token_headers(db_session, "leader", member)
     assert client.get(f"/api/leaders/{member.id}/features", headers=head_headers).status_code == 200
-    assert client.get(f"/api/leaders/{head.id}/features", headers=member_headers).status_code == 403
+    assert client.get(f"/api/leaders/{head.id}/features", headers=member_headers).status_code == 404
+
+
+def test_area_bound_planner_assigns_only_inside_its_area(world, world_client):
+    """The world's planner is bound to street S1: G1 is inside, G2 (street S2) is not."""
+    headers = {"Authorization": f"Bearer {world['tokens']['planner']}"}
+    leader = world["leaders"]["L3"]
+    body = {"leader_id": leader, "role": "网格员", "is_primary": False}
+    outside = world_client.post(
+        "/api/assignments", json=body | {"place_id": world["places"]["G2"]}, headers=headers
+    )
+    unknown = world_client.post("/api/assignments", json=body | {"place_id": 0}, headers=headers)
+    assert outside.status_code == unknown.status_code == 404
+    inside = world_client.post(
+        "/api/assignments", json=body | {"place_id": world["places"]["G1"]}, headers=headers
+    )
+    assert inside.status_code == 201, inside.get_json()
+    held = world_client.get(f"/api/assignments?leader_id={leader}", headers=headers).get_json()
+    assert world["places"]["G1"] in [a["place"]["id"] for a in held["assignments"]]

@@ -12,18 +12,18 @@ from geoservice.auth import create_user
 from geoservice.models import Assignment
 from tests.factories import assign, rect
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
+from tests.world import PASSWORD
+from tests.world import sign_in as world_sign_in
 
 PAGES = ("/units", "/leaders", "/my", "/coverage", "/roster")
 
 
 def sign_in(client, session, role, leader=None):
-    """A browser session (cookie) for a new account, as Flask-Login keeps it."""
-    user = create_user(
-        session, f"web-{role}-{leader.id if leader else 0}", role, leader_id=leader and leader.id
-    )
-    with client.session_transaction() as cookie:
-        cookie["_user_id"] = str(user.id)
-        cookie["_fresh"] = True
+    """A browser session (cookie) for a new account, signed in through /login."""
+    username = f"web-{role}-{leader.id if leader else 0}"
+    user = create_user(session, username, role, password=PASSWORD, leader_id=leader and leader.id)
+    response = world_sign_in(client, username)
+    assert response.status_code == 302, response.get_data(as_text=True)
     return user
 
 
@@ -63,11 +63,11 @@ def county(db_session):
     return {"unit": unit, "mine": mine, "colleague": colleague, **places}
 
 
-def test_anonymous_gets_a_chinese_401_page(client):
+def test_anonymous_is_sent_to_the_sign_in_page(client):
     for url in PAGES:
         response = client.get(url)
-        assert response.status_code == 401, url
-        assert "请先登录" in response.get_data(as_text=True)
+        assert response.status_code == 302, url
+        assert response.headers["Location"].startswith("/login?next="), url
 
 
 def test_my_areas_shows_only_the_leaders_own_places_zoomed_to_them(client, db_session, county):
@@ -101,15 +101,16 @@ def test_a_unit_head_sees_the_units_places(client, db_session, county):
 def test_leader_accounts_read_their_own_page_only(client, db_session, county):
     sign_in(client, db_session, "leader", county["mine"])
     assert client.get(f"/leaders/{county['mine'].id}").status_code == 200
-    assert client.get(f"/leaders/{county['colleague'].id}").status_code == 403
+    assert client.get(f"/leaders/{county['colleague'].id}").status_code == 404
     assert client.get("/coverage").status_code == 403
     listed = client.get("/leaders").get_data(as_text=True)
     assert "罗丽" in listed and "邓彬" not in listed
     form = client.post(
         f"/leaders/{county['mine'].id}/assign",
-        data={"layer": "market", "code": "M001", "role": "点长"},
+        data={"layer": "market", "code": "M001", "role": "点长", "csrf_token": csrf(listed)},
     )
     assert form.status_code == 403
+    assert db_session.query(Assignment).filter_by(place_id=county["free"].id).count() == 0
 
 
 def test_viewer_reads_without_forms(client, db_session, county):
@@ -117,7 +118,8 @@ def test_viewer_reads_without_forms(client, db_session, county):
     for url in ("/units", "/leaders", f"/leaders/{county['colleague'].id}", "/coverage", "/roster"):
         response = client.get(url)
         assert response.status_code == 200, url
-        assert "csrf_token" not in response.get_data(as_text=True), url
+        html = response.get_data(as_text=True)
+        assert not re.search(r'method="post"[^>]*action="/(units|leaders|assignments|places)', html)
     coverage = client.get("/coverage").get_data(as_text=True)
     assert "城北农贸市场" in coverage  # the unassigned market is listed and drawn
     drawn = [f["properties"].get("code") for d in map_data(coverage) for f in d["features"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify, url_for
 
 from geoservice.api import bp
+from geoservice.auth import can, permission_required
 from geoservice.registry import layers
 
 
@@ -48,10 +49,14 @@ def landing():
 
 
 @bp.get("/collections")
+@permission_required("layers.read")
 def collections():
     return jsonify(
         {
-            "collections": [_collection(spec) for spec in layers()],
+            # A token scoped to some collections lists only those.
+            "collections": [
+                _collection(spec) for spec in layers() if can("layers.read", spec.collection)
+            ],
             "links": [
                 {
                     "rel": "self",
@@ -64,6 +69,7 @@ def collections():
 
 
 @bp.get("/collections/<collection_id>")
+@permission_required("layers.read", collection_arg="collection_id")
 def collection(collection_id: str):
     from geoservice.errors import ApiError
 

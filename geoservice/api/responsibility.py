@@ -1,7 +1,7 @@
 """包保 JSON API: units, leaders, assignments (with history), "who was responsible", a
 leader's features as GeoJSON, the coverage audit and the Excel roster (import/export/template).
 
-Access: `roles_required` + one scope check per endpoint (geoservice.responsibility_access).
+Access: a permission per endpoint + one scope check (geoservice.responsibility_access).
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from geoservice import coverage, myareas, roster, roster_export
 from geoservice import responsibility as resp
 from geoservice.api import bp
 from geoservice.attribution import BASE_LAYER
-from geoservice.auth import current_account, roles_required
+from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
 from geoservice.registry import layers
 from geoservice.responsibility_access import (
-    EDIT_ROLES,
-    OVERVIEW_ROLES,
-    READ_ROLES,
+    READ,
+    WRITE,
     check_leader_visible,
+    check_place_visible,
+    county_required,
     visible_leader_ids,
 )
 
@@ -105,13 +106,13 @@ def _account():
 
 
 @bp.get("/units")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def units_list():
     return jsonify({"units": resp.unit_rows(get_session())})
 
 
 @bp.post("/units")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def units_create():
     data = _body()
     session = get_session()
@@ -121,7 +122,7 @@ def units_create():
 
 
 @bp.get("/units/<int:unit_id>")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def units_get(unit_id: int):
     session = get_session()
     unit = resp.unit_dict(resp.get_unit(session, unit_id))
@@ -131,7 +132,7 @@ def units_get(unit_id: int):
 
 
 @bp.patch("/units/<int:unit_id>")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def units_update(unit_id: int):
     session = get_session()
     unit = resp.update_unit(session, unit_id, _body())
@@ -140,7 +141,7 @@ def units_update(unit_id: int):
 
 
 @bp.delete("/units/<int:unit_id>")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def units_delete(unit_id: int):
     session = get_session()
     resp.delete_unit(session, unit_id)
@@ -153,7 +154,7 @@ def units_delete(unit_id: int):
 
 
 @bp.get("/leaders")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def leaders_list():
     session = get_session()
     active = request.args.get("active")
@@ -168,7 +169,7 @@ def leaders_list():
 
 
 @bp.post("/leaders")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def leaders_create():
     session = get_session()
     leader = resp.create_leader(session, _body(), current_app.config["LEADER_LEVELS"])
@@ -177,7 +178,7 @@ def leaders_create():
 
 
 @bp.get("/leaders/<int:leader_id>")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def leaders_get(leader_id: int):
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
@@ -187,7 +188,7 @@ def leaders_get(leader_id: int):
 
 
 @bp.patch("/leaders/<int:leader_id>")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def leaders_update(leader_id: int):
     session = get_session()
     leader = resp.update_leader(session, leader_id, _body(), current_app.config["LEADER_LEVELS"])
@@ -196,7 +197,7 @@ def leaders_update(leader_id: int):
 
 
 @bp.delete("/leaders/<int:leader_id>")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def leaders_delete(leader_id: int):
     session = get_session()
     resp.delete_leader(session, leader_id)
@@ -205,7 +206,7 @@ def leaders_delete(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>/deactivate")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def leaders_deactivate(leader_id: int):
     data = request.get_json(silent=True) or {}
     session = get_session()
@@ -216,7 +217,7 @@ def leaders_deactivate(leader_id: int):
 
 
 @bp.get("/leaders/<int:leader_id>/assignments")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def leaders_assignments(leader_id: int):
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
@@ -231,7 +232,7 @@ def leaders_assignments(leader_id: int):
 
 
 @bp.get("/leaders/<int:leader_id>/features")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def leaders_features(leader_id: int):
     """The places the leader holds now, as RFC 7946 GeoJSON. `scope=unit` (a unit head):
     the places of every leader of the unit."""
@@ -258,7 +259,7 @@ def leaders_features(leader_id: int):
 
 
 @bp.get("/assignments")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def assignments_list():
     session = get_session()
     scope = visible_leader_ids(session, _account())
@@ -268,6 +269,7 @@ def assignments_list():
     place_id = None
     if request.args.get("place_id") or request.args.get("code"):
         place_id = _place_from(dict(request.args)).id
+        check_place_visible(session, _account(), place_id)
     limit = min(_int_arg("limit") or 1000, 10_000)
     rows = resp.assignments(
         session,
@@ -281,11 +283,12 @@ def assignments_list():
 
 
 @bp.post("/assignments")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def assignments_create():
     data = _body()
     session = get_session()
     place = _place_from(data)
+    check_place_visible(session, _account(), place.id)
     result = resp.assign(
         session,
         leader_id=resp.as_int(data.get("leader_id"), "leader_id"),
@@ -305,7 +308,7 @@ def assignments_create():
 
 
 @bp.get("/assignments/<int:assignment_id>")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def assignments_get(assignment_id: int):
     session = get_session()
     assignment = resp.get_assignment(session, assignment_id)
@@ -314,10 +317,11 @@ def assignments_get(assignment_id: int):
 
 
 @bp.post("/assignments/<int:assignment_id>/end")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def assignments_end(assignment_id: int):
     data = request.get_json(silent=True) or {}
     session = get_session()
+    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
     assignment = resp.end_assignment(
         session, assignment_id, _instant(data.get("at"), "at"), data.get("note")
     )
@@ -326,10 +330,11 @@ def assignments_end(assignment_id: int):
 
 
 @bp.post("/assignments/<int:assignment_id>/reassign")
-@roles_required(*EDIT_ROLES)
+@permission_required(WRITE)
 def assignments_reassign(assignment_id: int):
     data = _body()
     session = get_session()
+    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
     result = resp.reassign(
         session,
         assignment_id,
@@ -345,16 +350,14 @@ def assignments_reassign(assignment_id: int):
 
 
 @bp.get("/responsible")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def responsible():
     """Who was responsible for a place at an instant: ?place_id= (or layer=&code=) &at=."""
     session = get_session()
     place = _place_from(dict(request.args))
+    check_place_visible(session, _account(), place.id)
     at = _instant(request.args.get("at"), "at") or resp.now()
     rows = resp.responsible_at(session, place.id, at)
-    scope = visible_leader_ids(session, _account())
-    if scope is not None and not {a.leader_id for a in rows} & set(scope):
-        raise ApiError(403, "只能查看本人包保地点的责任信息", field="place_id")
     primary = next((a for a in rows if a.is_primary), None)
     return jsonify(
         {
@@ -371,7 +374,7 @@ def responsible():
 
 
 @bp.get("/coverage")
-@roles_required(*OVERVIEW_ROLES)
+@county_required(READ)
 def coverage_audit():
     min_area = request.args.get("min_area_m2")
     try:
@@ -395,7 +398,7 @@ def _xlsx(buffer: io.BytesIO, filename: str) -> Response:
 
 
 @bp.get("/roster.xlsx")
-@roles_required(*OVERVIEW_ROLES)
+@county_required(READ)
 def roster_export_xlsx():
     session = get_session()
     buffer = io.BytesIO()
@@ -415,7 +418,7 @@ def roster_export_xlsx():
 
 
 @bp.get("/roster/template.xlsx")
-@roles_required(*READ_ROLES)
+@permission_required(READ)
 def roster_template_xlsx():
     buffer = io.BytesIO()
     roster.write_template(
@@ -458,7 +461,7 @@ def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
 
 
 @bp.post("/roster/import")
-@roles_required(*EDIT_ROLES)
+@county_required(WRITE)
 def roster_import():
     """Multipart upload (`file`, optional `dry_run=1`). 200 with the per-row report when every
     row passed (applied unless dry run); 422 with the report when any row was rejected."""

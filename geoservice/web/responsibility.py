@@ -18,26 +18,27 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf.csrf import generate_csrf, validate_csrf
 from shapely.geometry import mapping, shape
-from wtforms.validators import ValidationError
 
 from geoservice import coverage, myareas, roster
 from geoservice import responsibility as resp
 from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.attribution import BASE_LAYER
-from geoservice.auth import current_account
+from geoservice.auth import can, current_account
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
 from geoservice.placegeom import places_collection
 from geoservice.registry import layers
 from geoservice.responsibility_access import (
-    EDIT_ROLES,
-    OVERVIEW_ROLES,
-    READ_ROLES,
+    COUNTY_ONLY,
+    READ,
+    WRITE,
     can_edit,
+    check_leader_visible,
+    check_place_visible,
     visible_leader_ids,
+    whole_county,
 )
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
@@ -61,12 +62,12 @@ def _page_error(exc: PageError):
 
 @bp.context_processor
 def _forms() -> dict[str, Any]:
-    return {"csrf_token": generate_csrf, "account": current_account(), "can_edit": can_edit}
+    return {"can_edit": can_edit, "whole_county": whole_county}
 
 
-def page(*roles: str) -> Callable:
-    """A page for signed-in accounts with one of `roles` (admin always); a form post (POST)
-    also needs the CSRF token unless the caller uses an API token."""
+def page(action: str, county: bool = False) -> Callable:
+    """A page needing `action` (and, with `county`, an account not bound to an area or a
+    leader). Sign-in and CSRF are enforced app-wide (geoservice.auth, geoservice.security)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -77,17 +78,16 @@ def page(*roles: str) -> Callable:
                 raise PageError(401, exc.error) from None
             if account is None:
                 raise PageError(401, "请先登录后再访问此页面")
-            if account.role != "admin" and account.role not in roles:
-                raise PageError(403, "当前账号的角色无权访问此页面")
-            if request.method == "POST" and not request.headers.get("Authorization", "").startswith(
-                "Bearer "
-            ):
-                try:
-                    validate_csrf(request.form.get("csrf_token"))
-                except ValidationError:
-                    raise PageError(400, "表单已过期或来源不明，请刷新页面后重试") from None
-            return view(*args, **kwargs)
+            if not can(action):
+                raise PageError(403, "当前账号无权访问此页面")
+            if county and not whole_county(account):
+                raise PageError(403, COUNTY_ONLY)
+            try:
+                return view(*args, **kwargs)
+            except ApiError as exc:
+                raise PageError(exc.status, exc.error) from None
 
+        wrapper.permission = action  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
@@ -128,9 +128,19 @@ def _form_instant(name: str):
 
 
 def _check_visible(leader_id: int) -> None:
-    visible = visible_leader_ids(get_session(), _account())
-    if visible is not None and leader_id not in visible:
-        raise PageError(403, "只能查看本人（单位负责人：本单位）的包保信息")
+    check_leader_visible(get_session(), _account(), leader_id)
+
+
+def scope_hidden(place_id: int) -> bool:
+    try:
+        _check_place(place_id)
+    except ApiError:
+        return True
+    return False
+
+
+def _check_place(place_id: int) -> None:
+    check_place_visible(get_session(), _account(), place_id)
 
 
 def _layer_styles() -> dict[str, dict[str, Any]]:
@@ -154,13 +164,13 @@ def _day_filter(value) -> str:
 
 
 @bp.get("/units")
-@page(*READ_ROLES)
+@page(READ)
 def units_page():
     return render_template("resp/units.html", units=resp.unit_rows(get_session()))
 
 
 @bp.post("/units")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def units_create_form():
     def action() -> str:
         unit = resp.create_unit(
@@ -172,7 +182,7 @@ def units_create_form():
 
 
 @bp.post("/units/<int:unit_id>")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def units_update_form(unit_id: int):
     changes = {
         k: (request.form[k] == "1" if k != "name" else request.form[k])
@@ -188,7 +198,7 @@ def units_update_form(unit_id: int):
 
 
 @bp.post("/units/<int:unit_id>/delete")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def units_delete_form(unit_id: int):
     def action() -> str:
         name = resp.get_unit(get_session(), unit_id).name
@@ -211,7 +221,7 @@ def _leader_form() -> dict[str, Any]:
 
 
 @bp.get("/leaders")
-@page(*READ_ROLES)
+@page(READ)
 def leaders_page():
     session = get_session()
     unit_id = request.args.get("unit_id", type=int)
@@ -232,12 +242,12 @@ def leaders_page():
         active=active,
         q=request.args.get("q", ""),
         layer_specs=list(layers()),
-        overview=_account().role == "admin" or _account().role in OVERVIEW_ROLES,
+        overview=whole_county(_account()),
     )
 
 
 @bp.post("/leaders")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leaders_create_form():
     created: dict[str, int] = {}
 
@@ -255,7 +265,7 @@ def leaders_create_form():
 
 
 @bp.get("/leaders/<int:leader_id>")
-@page(*READ_ROLES)
+@page(READ)
 def leader_page(leader_id: int):
     session = get_session()
     _check_visible(leader_id)
@@ -287,7 +297,7 @@ def leader_page(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leader_update_form(leader_id: int):
     def action() -> str:
         leader = resp.update_leader(
@@ -299,7 +309,7 @@ def leader_update_form(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>/deactivate")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leader_deactivate_form(leader_id: int):
     def action() -> str:
         ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"))
@@ -309,7 +319,7 @@ def leader_deactivate_form(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>/activate")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leader_activate_form(leader_id: int):
     def action() -> str:
         resp.update_leader(
@@ -321,7 +331,7 @@ def leader_activate_form(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>/delete")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leader_delete_form(leader_id: int):
     session = get_session()
     try:
@@ -337,7 +347,7 @@ def leader_delete_form(leader_id: int):
 
 
 @bp.post("/leaders/<int:leader_id>/assign")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def leader_assign_form(leader_id: int):
     """Assign this leader to a feature chosen by layer + code (or unique name)."""
     form = request.form
@@ -348,6 +358,8 @@ def leader_assign_form(leader_id: int):
         if layer not in layers():
             raise resp.Invalid("请选择图层", field="layer")
         place = resp.find_place_by_code_or_name(session, layer, form.get("code"))
+        if scope_hidden(place.id):
+            raise resp.NotFound(f"该图层中没有编码或名称为“{form.get('code')}”的要素")
         result = resp.assign(
             session,
             leader_id=leader_id,
@@ -372,9 +384,18 @@ def leader_assign_form(leader_id: int):
 # Assignments (end / reassign) and a place's responsibility page.
 
 
+def _check_assignment(assignment_id: int) -> None:
+    try:
+        _check_place(resp.get_assignment(get_session(), assignment_id).place_id)
+    except resp.NotFound as exc:
+        raise PageError(404, exc.message) from None
+
+
 @bp.post("/assignments/<int:assignment_id>/end")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def assignment_end_form(assignment_id: int):
+    _check_assignment(assignment_id)
+
     def action() -> str:
         a = resp.end_assignment(
             get_session(), assignment_id, _form_instant("at"), request.form.get("note")
@@ -385,8 +406,10 @@ def assignment_end_form(assignment_id: int):
 
 
 @bp.post("/assignments/<int:assignment_id>/reassign")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def assignment_reassign_form(assignment_id: int):
+    _check_assignment(assignment_id)
+
     def action() -> str:
         result = resp.reassign(
             get_session(),
@@ -403,7 +426,7 @@ def assignment_reassign_form(assignment_id: int):
 
 
 @bp.get("/places/find")
-@page(*OVERVIEW_ROLES)
+@page(READ)
 def place_find():
     layer = request.args.get("layer", "")
     if layer not in layers():
@@ -412,13 +435,15 @@ def place_find():
         place = resp.find_place_by_code_or_name(get_session(), layer, request.args.get("code"))
     except resp.ServiceError as exc:
         raise PageError(exc.status, exc.message) from None
+    _check_place(place.id)
     return redirect(url_for("web.place_page", place_id=place.id))
 
 
 @bp.get("/places/<int:place_id>/responsibility")
-@page(*OVERVIEW_ROLES)
+@page(READ)
 def place_page(place_id: int):
     session = get_session()
+    _check_place(place_id)
     try:
         place = resp.get_place(session, place_id)
     except resp.NotFound as exc:
@@ -439,9 +464,10 @@ def place_page(place_id: int):
 
 
 @bp.post("/places/<int:place_id>/assign")
-@page(*EDIT_ROLES)
+@page(WRITE)
 def place_assign_form(place_id: int):
     form = request.form
+    _check_place(place_id)
 
     def action() -> str:
         result = resp.assign(
@@ -482,7 +508,7 @@ def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> di
 
 
 @bp.get("/my")
-@page(*READ_ROLES)
+@page(READ)
 def my_areas():
     session = get_session()
     account = _account()
@@ -532,7 +558,7 @@ FINDING_STYLES = {
 
 
 @bp.get("/coverage")
-@page(*OVERVIEW_ROLES)
+@page(READ, county=True)
 def coverage_page():
     session = get_session()
     report = coverage.coverage_report(session, layers(), BASE_LAYER)
@@ -627,7 +653,7 @@ FROM admin_areas WHERE parent_id IS NULL HAVING count(*) > 0""")
 
 
 @bp.get("/roster")
-@page(*READ_ROLES)
+@page(READ)
 def roster_page():
     return render_template(
         "resp/roster.html", units=resp.unit_rows(get_session()), report=None, columns=roster.COLUMNS
@@ -635,7 +661,7 @@ def roster_page():
 
 
 @bp.post("/roster")
-@page(*EDIT_ROLES)
+@page(WRITE, county=True)
 def roster_upload_form():
     dry_run = request.form.get("dry_run") == "on"
     try:

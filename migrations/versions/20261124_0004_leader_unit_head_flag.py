@@ -1,7 +1,7 @@
 """leader unit head flag
 
 Revision ID: c53c983dbd92
-Revises: fc75acdbeeee
+Revises: a71812014a90
 Create Date: 2026-11-24 01:58:39.123007
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c53c983dbd92"
-down_revision: str | Sequence[str] | None = "fc75acdbeeee"
+down_revision: str | Sequence[str] | None = "a71812014a90"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
