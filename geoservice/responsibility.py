@@ -7,6 +7,8 @@ end instants are never in the future, so "active" and "in force now" mean the sa
 
 `responsible_at` answers "who was responsible for place X at instant T" — the one query that
 attribution and rankings build on (`in_force_at` is the same condition as an SQL clause).
+
+Every write is recorded in the audit log (`by`: the acting account; None = the command line).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from geoservice import audit
 from geoservice.models import Assignment, Issue, Leader, Place, Unit, User
 
 # ---------------------------------------------------------------------------------------------
@@ -48,6 +51,18 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+def _audit(
+    session: Session,
+    by: User | None,
+    action: str,
+    obj: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    entity = {Unit: "unit", Leader: "leader", Assignment: "assignment"}[type(obj)]
+    audit.record(session, by, action, entity, obj.id, before, after, actor=None if by else "cli")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,18 +235,22 @@ def unit_by_name(session: Session, name: str) -> Unit | None:
     return session.scalar(select(Unit).where(Unit.name == name))
 
 
-def create_unit(session: Session, name: Any, is_lead: bool = False) -> Unit:
+def create_unit(session: Session, name: Any, is_lead: bool = False, by: User | None = None) -> Unit:
     name = normalise_unit_name(name)
     if unit_by_name(session, name) is not None:
         raise Conflict(f"单位“{name}”已存在", field="name")
     unit = Unit(name=name, is_lead=bool(is_lead), active=True)
     session.add(unit)
     session.flush()
+    _audit(session, by, "unit.create", unit, after=audit.snapshot(unit))
     return unit
 
 
-def update_unit(session: Session, unit_id: int, changes: dict[str, Any]) -> Unit:
+def update_unit(
+    session: Session, unit_id: int, changes: dict[str, Any], by: User | None = None
+) -> Unit:
     unit = get_unit(session, unit_id)
+    before = audit.snapshot(unit)
     if "name" in changes:
         name = normalise_unit_name(changes["name"])
         other = unit_by_name(session, name)
@@ -242,10 +261,13 @@ def update_unit(session: Session, unit_id: int, changes: dict[str, Any]) -> Unit
         if key in changes:
             setattr(unit, key, as_bool(changes[key], key))
     session.flush()
+    old, new = audit.diff(before, audit.snapshot(unit))
+    if new:
+        _audit(session, by, "unit.update", unit, old, new)
     return unit
 
 
-def delete_unit(session: Session, unit_id: int) -> None:
+def delete_unit(session: Session, unit_id: int, by: User | None = None) -> None:
     """Only a unit nothing refers to can be deleted; otherwise deactivate it."""
     unit = get_unit(session, unit_id)
     leaders = session.scalars(select(Leader.name).where(Leader.unit_id == unit.id)).all()
@@ -255,6 +277,7 @@ def delete_unit(session: Session, unit_id: int) -> None:
             f"单位“{unit.name}”仍有包保领导或问题记录，不能删除，可改为停用",
             detail={"leaders": list(leaders), "issues": issues},
         )
+    _audit(session, by, "unit.delete", unit, before=audit.snapshot(unit))
     session.delete(unit)
     session.flush()
 
@@ -314,30 +337,43 @@ def validate_leader_fields(
     return out
 
 
-def create_leader(session: Session, data: dict[str, Any], levels: Sequence[str]) -> Leader:
+def create_leader(
+    session: Session, data: dict[str, Any], levels: Sequence[str], by: User | None = None
+) -> Leader:
     values = validate_leader_fields(session, data, levels)
     values.setdefault("title", "")
     values.pop("active", None)
     leader = Leader(**values, active=True)
     session.add(leader)
     session.flush()
+    _audit(session, by, "leader.create", leader, after=audit.snapshot(leader))
     return leader
 
 
 def update_leader(
-    session: Session, leader_id: int, data: dict[str, Any], levels: Sequence[str]
+    session: Session,
+    leader_id: int,
+    data: dict[str, Any],
+    levels: Sequence[str],
+    by: User | None = None,
 ) -> Leader:
     """Edits a leader's fields. Setting active to false goes through `deactivate_leader`."""
     leader = get_leader(session, leader_id)
+    before = audit.snapshot(leader)
     values = validate_leader_fields(session, data, levels, partial=True)
     active = values.pop("active", None)
     for key, value in values.items():
         setattr(leader, key, value)
-    if active is False and leader.active:
-        deactivate_leader(session, leader.id)
-    elif active is True:
-        leader.active = True
     session.flush()
+    old, new = audit.diff(before, audit.snapshot(leader))
+    if new:
+        _audit(session, by, "leader.update", leader, old, new)
+    if active is False and leader.active:
+        deactivate_leader(session, leader.id, by=by)
+    elif active is True and not leader.active:
+        leader.active = True
+        session.flush()
+        _audit(session, by, "leader.activate", leader, {"active": False}, {"active": True})
     return leader
 
 
@@ -352,7 +388,7 @@ def active_assignments_of(session: Session, leader_id: int) -> list[Assignment]:
     )
 
 
-def delete_leader(session: Session, leader_id: int) -> None:
+def delete_leader(session: Session, leader_id: int, by: User | None = None) -> None:
     """Refused (409, listing them) while the leader holds active assignments; a leader with any
     history (past assignments, issues, an account) is kept for the record — deactivate instead."""
     leader = get_leader(session, leader_id)
@@ -370,21 +406,30 @@ def delete_leader(session: Session, leader_id: int) -> None:
             f"{leader.name} 有历史包保记录、问题记录或登录账号，不能删除，可改为停用",
             detail={"past_assignments": history, "issues": issues, "accounts": list(accounts)},
         )
+    _audit(session, by, "leader.delete", leader, before=audit.snapshot(leader))
     session.delete(leader)
     session.flush()
 
 
 def deactivate_leader(
-    session: Session, leader_id: int, at: datetime | None = None
+    session: Session, leader_id: int, at: datetime | None = None, by: User | None = None
 ) -> list[Assignment]:
     """Marks the leader inactive and ends their active assignments at `at` (history kept)."""
     leader = get_leader(session, leader_id)
     ended = [
-        end_assignment(session, a.id, at, note="领导停用")
+        end_assignment(session, a.id, at, note="领导停用", by=by)
         for a in active_assignments_of(session, leader.id)
     ]
     leader.active = False
     session.flush()
+    _audit(
+        session,
+        by,
+        "leader.deactivate",
+        leader,
+        {"active": True},
+        {"active": False, "ended_assignments": [a.id for a in ended]},
+    )
     return ended
 
 
@@ -573,6 +618,7 @@ def assign(
     note: Any = None,
     created_by_id: int | None = None,
     replace_primary: bool = False,
+    by: User | None = None,
 ) -> AssignResult:
     """Makes `leader_id` responsible for `place_id` in `role` from `valid_from` (default now).
 
@@ -616,6 +662,7 @@ def assign(
         for old in current:
             old.valid_to = start
             closed.append(old)
+            _audit(session, by, "assignment.end", old, {"valid_to": None}, {"valid_to": start})
         session.flush()
     assignment = Assignment(
         leader_id=leader.id,
@@ -624,10 +671,11 @@ def assign(
         is_primary=bool(is_primary),
         valid_from=start,
         note=note,
-        created_by_id=created_by_id,
+        created_by_id=created_by_id if created_by_id is not None else by and by.id,
     )
     session.add(assignment)
     session.flush()
+    _audit(session, by, "assignment.create", assignment, after=audit.snapshot(assignment))
     return AssignResult(assignment, closed)
 
 
@@ -638,6 +686,7 @@ def reassign(
     at: datetime | None = None,
     note: Any = None,
     created_by_id: int | None = None,
+    by: User | None = None,
 ) -> AssignResult:
     """Hands an active assignment to another leader: closes it at `at` and opens a new one with
     the same place, role and primary flag from `at`."""
@@ -670,15 +719,21 @@ def reassign(
         is_primary=old.is_primary,
         valid_from=start,
         note=normalise_note(note),
-        created_by_id=created_by_id,
+        created_by_id=created_by_id if created_by_id is not None else by and by.id,
     )
     session.add(new)
     session.flush()
+    _audit(session, by, "assignment.end", old, {"valid_to": None}, {"valid_to": start})
+    _audit(session, by, "assignment.create", new, after=audit.snapshot(new))
     return AssignResult(new, [old])
 
 
 def end_assignment(
-    session: Session, assignment_id: int, at: datetime | None = None, note: Any = None
+    session: Session,
+    assignment_id: int,
+    at: datetime | None = None,
+    note: Any = None,
+    by: User | None = None,
 ) -> Assignment:
     """Ends an active assignment at `at` (default now); the row stays as history."""
     assignment = get_assignment(session, assignment_id)
@@ -692,6 +747,7 @@ def end_assignment(
     if extra:
         assignment.note = f"{assignment.note}；{extra}" if assignment.note else extra
     session.flush()
+    _audit(session, by, "assignment.end", assignment, {"valid_to": None}, {"valid_to": end})
     return assignment
 
 

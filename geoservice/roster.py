@@ -33,8 +33,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geoservice import audit
 from geoservice import responsibility as resp
-from geoservice.models import Assignment, Leader, Place, Unit
+from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
 
 MAX_ROWS = 20_000
@@ -335,7 +336,7 @@ class _Importer:
         roles: Sequence[str],
         levels: Sequence[str],
         timezone: str,
-        created_by_id: int | None,
+        by: User | None,
     ) -> None:
         self.session = session
         self.registry = registry
@@ -343,7 +344,7 @@ class _Importer:
         self.roles = roles
         self.levels = levels
         self.timezone = timezone
-        self.created_by_id = created_by_id
+        self.by = by
         self.counts = dict.fromkeys(
             (
                 "rows",
@@ -407,7 +408,7 @@ class _Importer:
             return None
         unit = resp.unit_by_name(self.session, name)
         if unit is None:
-            unit = resp.create_unit(self.session, name)
+            unit = resp.create_unit(self.session, name, by=self.by)
             self.counts["units_created"] += 1
             report.actions.append(f"新建单位“{name}”")
         return unit
@@ -454,6 +455,7 @@ class _Importer:
                     "unit_id": unit.id if unit else None,
                 },
                 self.levels,
+                by=self.by,
             )
             self.counts["leaders_created"] += 1
             report.actions.append(f"新建领导“{name}”")
@@ -477,9 +479,7 @@ class _Importer:
         if changes:
             labels = {"phone": "电话", "title": "职务", "level": "层级"}
             old = {k: getattr(leader, k) for k in changes}
-            for key, new in changes.items():
-                setattr(leader, key, new)
-            self.session.flush()
+            resp.update_leader(self.session, leader.id, changes, self.levels, by=self.by)
             self.counts["leaders_updated"] += 1
             report.actions.append(
                 "更新领导信息："
@@ -565,8 +565,8 @@ class _Importer:
             is_primary=is_primary,
             valid_from=start,
             note=checked["note"],
-            created_by_id=self.created_by_id,
             replace_primary=True,
+            by=self.by,
         )
         if is_primary:
             self.primary_rows[place.id] = raw.number
@@ -586,7 +586,7 @@ def import_roster(
     roles: Sequence[str],
     levels: Sequence[str],
     timezone: str,
-    created_by_id: int | None = None,
+    by: User | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
     """Imports a roster all-or-nothing. Writes stay in the session (the caller commits) only
@@ -595,7 +595,7 @@ def import_roster(
     if not parsed.rows:
         raise RosterFileError(f"工作表“{parsed.sheet}”表头下没有数据行", field="file")
     report = ImportReport(sheet=parsed.sheet, dry_run=dry_run)
-    importer = _Importer(session, registry, roles, levels, timezone, created_by_id)
+    importer = _Importer(session, registry, roles, levels, timezone, by)
     savepoint = session.begin_nested()
     try:
         for raw in parsed.rows:
@@ -615,6 +615,15 @@ def import_roster(
                     )
                 importer.counts["rejected"] += 1
         if report.ok and not dry_run and report.rows:
+            audit.record(
+                session,
+                by,
+                "roster.import",
+                "roster",
+                None,
+                after={"sheet": parsed.sheet, "counts": importer.counts},
+                actor=None if by else "cli",
+            )
             savepoint.commit()
             report.applied = True
         else:

@@ -271,3 +271,31 @@ def test_area_bound_planner_assigns_only_inside_its_area(world, world_client):
     assert inside.status_code == 201, inside.get_json()
     held = world_client.get(f"/api/assignments?leader_id={leader}", headers=headers).get_json()
     assert world["places"]["G1"] in [a["place"]["id"] for a in held["assignments"]]
+
+
+def test_writes_are_in_the_audit_log_with_who_did_them(client, db_session):
+    from geoservice.audit import query
+
+    planner = token_headers(db_session, "planner")
+    grid = add_place(db_session, "grid", "320999001001020", "二十网格")
+    a = add_person(db_session, "王芳")
+    b = add_person(db_session, "李强")
+    first = client.post(
+        "/api/assignments",
+        json={"leader_id": a.id, "place_id": grid.id, "role": "网格长", "valid_from": "2026-01-01"},
+        headers=planner,
+    ).get_json()
+    client.post(
+        f"/api/assignments/{first['id']}/reassign",
+        json={"leader_id": b.id, "at": "2026-06-01"},
+        headers=planner,
+    )
+    entries = db_session.scalars(query(entity="assignment")).all()
+    assert sorted((e.action, e.actor) for e in entries) == [
+        ("assignment.create", "planner-none"),
+        ("assignment.create", "planner-none"),
+        ("assignment.end", "planner-none"),
+    ]
+    ended = next(e for e in entries if e.action == "assignment.end")
+    assert ended.entity_id == str(first["id"])
+    assert ended.after["valid_to"].startswith("2026-06-01")

@@ -116,7 +116,9 @@ def units_list():
 def units_create():
     data = _body()
     session = get_session()
-    unit = resp.create_unit(session, data.get("name"), resp.as_bool(data.get("is_lead"), "is_lead"))
+    unit = resp.create_unit(
+        session, data.get("name"), resp.as_bool(data.get("is_lead"), "is_lead"), by=_account()
+    )
     session.commit()
     return jsonify(resp.unit_dict(unit)), 201
 
@@ -135,7 +137,7 @@ def units_get(unit_id: int):
 @permission_required(WRITE)
 def units_update(unit_id: int):
     session = get_session()
-    unit = resp.update_unit(session, unit_id, _body())
+    unit = resp.update_unit(session, unit_id, _body(), by=_account())
     session.commit()
     return jsonify(resp.unit_dict(unit))
 
@@ -144,7 +146,7 @@ def units_update(unit_id: int):
 @permission_required(WRITE)
 def units_delete(unit_id: int):
     session = get_session()
-    resp.delete_unit(session, unit_id)
+    resp.delete_unit(session, unit_id, by=_account())
     session.commit()
     return "", 204
 
@@ -172,7 +174,9 @@ def leaders_list():
 @permission_required(WRITE)
 def leaders_create():
     session = get_session()
-    leader = resp.create_leader(session, _body(), current_app.config["LEADER_LEVELS"])
+    leader = resp.create_leader(
+        session, _body(), current_app.config["LEADER_LEVELS"], by=_account()
+    )
     session.commit()
     return jsonify(resp.leader_dict(leader)), 201
 
@@ -191,7 +195,9 @@ def leaders_get(leader_id: int):
 @permission_required(WRITE)
 def leaders_update(leader_id: int):
     session = get_session()
-    leader = resp.update_leader(session, leader_id, _body(), current_app.config["LEADER_LEVELS"])
+    leader = resp.update_leader(
+        session, leader_id, _body(), current_app.config["LEADER_LEVELS"], by=_account()
+    )
     session.commit()
     return jsonify(resp.leader_dict(leader))
 
@@ -200,7 +206,7 @@ def leaders_update(leader_id: int):
 @permission_required(WRITE)
 def leaders_delete(leader_id: int):
     session = get_session()
-    resp.delete_leader(session, leader_id)
+    resp.delete_leader(session, leader_id, by=_account())
     session.commit()
     return "", 204
 
@@ -210,7 +216,9 @@ def leaders_delete(leader_id: int):
 def leaders_deactivate(leader_id: int):
     data = request.get_json(silent=True) or {}
     session = get_session()
-    ended = resp.deactivate_leader(session, leader_id, _instant(data.get("at"), "at"))
+    ended = resp.deactivate_leader(
+        session, leader_id, _instant(data.get("at"), "at"), by=_account()
+    )
     session.commit()
     leader = resp.get_leader(session, leader_id)
     return jsonify(resp.leader_dict(leader) | {"ended": [_assignment_json(a) for a in ended]})
@@ -298,7 +306,7 @@ def assignments_create():
         is_primary=resp.as_bool(data.get("is_primary", True), "is_primary"),
         valid_from=_instant(data.get("valid_from"), "valid_from"),
         note=data.get("note"),
-        created_by_id=_account().id,
+        by=_account(),
         replace_primary=resp.as_bool(data.get("replace_primary", False), "replace_primary"),
     )
     session.commit()
@@ -323,7 +331,7 @@ def assignments_end(assignment_id: int):
     session = get_session()
     check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
     assignment = resp.end_assignment(
-        session, assignment_id, _instant(data.get("at"), "at"), data.get("note")
+        session, assignment_id, _instant(data.get("at"), "at"), data.get("note"), by=_account()
     )
     session.commit()
     return jsonify(_assignment_json(assignment))
@@ -341,7 +349,7 @@ def assignments_reassign(assignment_id: int):
         resp.as_int(data.get("leader_id"), "leader_id"),
         _instant(data.get("at"), "at"),
         data.get("note"),
-        created_by_id=_account().id,
+        by=_account(),
     )
     session.commit()
     body = _assignment_json(result.assignment)
@@ -450,7 +458,7 @@ def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
         roles=current_app.config["ASSIGNMENT_ROLES"],
         levels=current_app.config["LEADER_LEVELS"],
         timezone=_tz(),
-        created_by_id=_account().id,
+        by=_account(),
         dry_run=dry_run,
     )
     if report.applied:

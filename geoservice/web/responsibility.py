@@ -60,7 +60,7 @@ def _page_error(exc: PageError):
     return render_template("resp/error.html", status=exc.status, message=exc.message), exc.status
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _forms() -> dict[str, Any]:
     return {"can_edit": can_edit, "whole_county": whole_county}
 
@@ -174,7 +174,10 @@ def units_page():
 def units_create_form():
     def action() -> str:
         unit = resp.create_unit(
-            get_session(), request.form.get("name"), request.form.get("is_lead") == "on"
+            get_session(),
+            request.form.get("name"),
+            request.form.get("is_lead") == "on",
+            by=_account(),
         )
         return f"已新建单位“{unit.name}”"
 
@@ -191,7 +194,7 @@ def units_update_form(unit_id: int):
     }
 
     def action() -> str:
-        unit = resp.update_unit(get_session(), unit_id, changes)
+        unit = resp.update_unit(get_session(), unit_id, changes, by=_account())
         return f"已更新单位“{unit.name}”"
 
     return _act(action, url_for("web.units_page"))
@@ -202,7 +205,7 @@ def units_update_form(unit_id: int):
 def units_delete_form(unit_id: int):
     def action() -> str:
         name = resp.get_unit(get_session(), unit_id).name
-        resp.delete_unit(get_session(), unit_id)
+        resp.delete_unit(get_session(), unit_id, by=_account())
         return f"已删除单位“{name}”"
 
     return _act(action, url_for("web.units_page"))
@@ -253,7 +256,7 @@ def leaders_create_form():
 
     def action() -> str:
         leader = resp.create_leader(
-            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"]
+            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"], by=_account()
         )
         created["id"] = leader.id
         return f"已新建包保领导 {leader.name}"
@@ -301,7 +304,11 @@ def leader_page(leader_id: int):
 def leader_update_form(leader_id: int):
     def action() -> str:
         leader = resp.update_leader(
-            get_session(), leader_id, _leader_form(), current_app.config["LEADER_LEVELS"]
+            get_session(),
+            leader_id,
+            _leader_form(),
+            current_app.config["LEADER_LEVELS"],
+            by=_account(),
         )
         return f"已保存 {leader.name} 的信息"
 
@@ -312,7 +319,7 @@ def leader_update_form(leader_id: int):
 @page(WRITE)
 def leader_deactivate_form(leader_id: int):
     def action() -> str:
-        ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"))
+        ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"), by=_account())
         return f"已停用，结束包保责任 {len(ended)} 项（历史保留）"
 
     return _act(action, url_for("web.leader_page", leader_id=leader_id))
@@ -323,7 +330,11 @@ def leader_deactivate_form(leader_id: int):
 def leader_activate_form(leader_id: int):
     def action() -> str:
         resp.update_leader(
-            get_session(), leader_id, {"active": True}, current_app.config["LEADER_LEVELS"]
+            get_session(),
+            leader_id,
+            {"active": True},
+            current_app.config["LEADER_LEVELS"],
+            by=_account(),
         )
         return "已重新启用"
 
@@ -336,7 +347,7 @@ def leader_delete_form(leader_id: int):
     session = get_session()
     try:
         name = resp.get_leader(session, leader_id).name
-        resp.delete_leader(session, leader_id)
+        resp.delete_leader(session, leader_id, by=_account())
         session.commit()
     except resp.ServiceError as exc:
         session.rollback()
@@ -369,7 +380,7 @@ def leader_assign_form(leader_id: int):
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
-            created_by_id=_account().id,
+            by=_account(),
             replace_primary=form.get("replace_primary") == "on",
         )
         replaced = "，".join(f"原主要负责人 {a.leader.name} 的责任已结束" for a in result.closed)
@@ -398,7 +409,11 @@ def assignment_end_form(assignment_id: int):
 
     def action() -> str:
         a = resp.end_assignment(
-            get_session(), assignment_id, _form_instant("at"), request.form.get("note")
+            get_session(),
+            assignment_id,
+            _form_instant("at"),
+            request.form.get("note"),
+            by=_account(),
         )
         return f"已结束 {a.leader.name} 对“{a.place.name}”的{a.role}责任"
 
@@ -417,7 +432,7 @@ def assignment_reassign_form(assignment_id: int):
             resp.as_int(request.form.get("leader_id"), "leader_id"),
             _form_instant("at"),
             request.form.get("note"),
-            created_by_id=_account().id,
+            by=_account(),
         )
         new, old = result.assignment, result.closed[0]
         return f"“{new.place.name}”的{new.role}已由 {old.leader.name} 调整为 {new.leader.name}"
@@ -479,7 +494,7 @@ def place_assign_form(place_id: int):
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
-            created_by_id=_account().id,
+            by=_account(),
             replace_primary=form.get("replace_primary") == "on",
         )
         return f"已分配 {result.assignment.leader.name} 为{result.assignment.role}"
