@@ -216,3 +216,10 @@ def test_coverage_map_links_unassigned_features_to_their_page(client, db_session
     ]
     url = f"/places/{county['free'].id}/responsibility"
     assert links == [f'<a href="{url}" target="_top">查看 / 分配包保领导</a>']
+
+
+def test_accounts_without_a_leader_get_an_explanation_on_my_areas(client, db_session, county):
+    sign_in(client, db_session, "viewer")
+    response = client.get("/my")
+    assert response.status_code == 200
+    assert "没有关联包保领导" in response.get_data(as_text=True)

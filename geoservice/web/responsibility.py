@@ -62,7 +62,7 @@ def _page_error(exc: PageError):
 
 @bp.app_context_processor
 def _forms() -> dict[str, Any]:
-    return {"can_edit": can_edit, "whole_county": whole_county}
+    return {"can_edit": can_edit, "whole_county": whole_county, "account": current_account()}
 
 
 def page(action: str, county: bool = False) -> Callable:
