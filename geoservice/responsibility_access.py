@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from geoservice import scope
 from geoservice.auth import can, current_account, require
 from geoservice.errors import ApiError
-from geoservice.models import Leader, Place, User
+from geoservice.models import Leader, User
 from geoservice.registry import layers
 
 READ = "assignments.read"
@@ -90,8 +90,3 @@ def check_place_visible(session: Session, account: User | None, place_id: int) -
         return
     if scope.visible_place(session, account, layers(), place_id) is None:
         raise ApiError(404, f"没有编号为 {place_id} 的地点（要素）", field="place_id")
-
-
-def visible_place_or_404(session: Session, account: User | None, place: Place) -> Place:
-    check_place_visible(session, account, place.id)
-    return place

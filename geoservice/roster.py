@@ -30,7 +30,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geoservice import audit
@@ -734,7 +734,3 @@ def write_template(
         wb.save(str(target))
     else:
         wb.save(target)
-
-
-def count_active(session: Session) -> int:
-    return session.scalar(select(func.count()).where(Assignment.valid_to.is_(None))) or 0
