@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_revision)
     app.cli.add_command(seed_demo)
     app.cli.add_command(users)
+    from geoservice import cli_responsibility
+
+    cli_responsibility.init_app(app)
 
 
 @click.command("db-upgrade")

@@ -99,7 +99,11 @@ class Unit(Base):
 
 
 class Leader(Base):
-    """包保领导: the named official who answers for places."""
+    """包保领导: the named official who answers for places.
+
+    `is_unit_head` marks the head of the leader's unit (单位负责人): a head's 我的包保 shows
+    every place held by the unit's leaders, not only their own.
+    """
 
     __tablename__ = "leaders"
 
@@ -111,6 +115,9 @@ class Leader(Base):
     )
     phone: Mapped[str | None] = mapped_column(String(20))
     level: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_unit_head: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from geoservice.api import accounts, areas, audit, features  # noqa: E402, F401  (routes on bp)
+from geoservice.api import (  # noqa: E402, F401  (routes on bp)
+    accounts,
+    areas,
+    audit,
+    features,
+    responsibility,
+)
