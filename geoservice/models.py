@@ -271,6 +271,12 @@ class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note."""
 
     __tablename__ = "issue_events"
+    __table_args__ = (
+        # Status at a moment = the issue's last state change before it (rankings).
+        Index("ix_issue_events_issue_at", "issue_id", "at"),
+        # A period's state changes, for all issues at once (rankings).
+        Index("ix_issue_events_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     issue_id: Mapped[int] = mapped_column(

@@ -26,3 +26,6 @@ def index():
         layer_counts=[(spec, counts.get(spec.name, 0)) for spec in layers()],
         overview=overview,
     )
+
+
+from geoservice.web import rankings  # noqa: E402, F401  (registers routes on bp)
