@@ -30,10 +30,10 @@ from geoservice.vocab import CATEGORY_DEADLINE_HOURS, ISSUE_SOURCES
 
 TZ = ZoneInfo("Asia/Shanghai")
 WINDOW_END = datetime(2026, 11, 23, tzinfo=TZ)  # Monday after 2026-W47
-WINDOW_WEEKS = 8
 
 
-def generate(session, registry, issues: int, leaders: int) -> None:
+def generate(session, registry, issues: int, leaders: int, weeks: int) -> None:
+    """Issues and events are inserted in time order, as a live system appends them."""
     grid_table = registry.get(BASE_LAYER).table
     streets, communities, units, grids = 20, 200, max(20, leaders // 20), max(100, leaders * 2)
     categories = list(CATEGORY_DEADLINE_HOURS)
@@ -62,13 +62,13 @@ def generate(session, registry, issues: int, leaders: int) -> None:
         f"INSERT INTO {grid_table} (id, geom, community_id)"
         f" SELECT g, {env}, 1001 + (g - 1) % {communities} FROM generate_series(1, {grids}) g",
         f"""CREATE TEMP TABLE plan AS
-SELECT n AS id, r, cat, hours, rejected, rework, stubborn,
+SELECT row_number() OVER (ORDER BY r) AS id, r, cat, hours, rejected, rework, stubborn,
   1 + floor(random() * {leaders})::int AS leader_id,
   1 + floor(random() * {grids})::int AS grid_id,
   1 + floor(random() * {len(ISSUE_SOURCES)})::int AS src
 FROM (
   SELECT n,
-    CAST(:end AS timestamptz) - (random() * {WINDOW_WEEKS * 7 * 86400}) * interval '1 second' AS r,
+    CAST(:end AS timestamptz) - (random() * {weeks * 7 * 86400}) * interval '1 second' AS r,
     1 + floor(random() * {len(categories)})::int AS cat,
     random() < 0.03 AS rejected, random() < 0.10 AS rework, random() < 0.04 AS stubborn
   FROM generate_series(1, {issues}) n
@@ -124,7 +124,7 @@ CROSS JOIN LATERAL (VALUES
   (CASE WHEN NOT p.rejected THEN p.t_close END, 'fixed', 'closed')
 ) v(at, fs, ts)
 WHERE v.at IS NOT NULL AND v.at < :end
-ORDER BY p.id, v.at""",
+ORDER BY v.at""",
         "SELECT setval(pg_get_serial_sequence('issues', 'id'), (SELECT max(id) FROM issues))",
     ]
     params = {
@@ -153,6 +153,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=1_000_000)
     parser.add_argument("--leaders", type=int, default=2000)
+    parser.add_argument("--weeks", type=int, default=8, help="weeks the issues spread over")
     parser.add_argument("--week", default="2026-W47")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data")
@@ -168,17 +169,30 @@ def main(argv: list[str]) -> int:
         session = database().session()
         have = session.scalar(text("SELECT count(*) FROM issues"))
         have_leaders = session.scalar(text("SELECT count(*) FROM leaders"))
-        if args.rebuild or have != args.issues or have_leaders != args.leaders:
-            print(f"generating {args.issues:,} issues, {args.leaders:,} leaders …")
+        span = session.scalar(
+            text(
+                "SELECT round(extract(epoch FROM max(reported_at) - min(reported_at)) / 604800)"
+                " FROM issues"
+            )
+        )
+        stale = have != args.issues or have_leaders != args.leaders or span != args.weeks
+        if args.rebuild or stale:
+            print(
+                f"generating {args.issues:,} issues over {args.weeks} weeks, "
+                f"{args.leaders:,} leaders …"
+            )
             t0 = time.perf_counter()
-            generate(session, registry, args.issues, args.leaders)
-            session.execute(text("ANALYZE"))
-            session.commit()
+            generate(session, registry, args.issues, args.leaders, args.weeks)
+            session.close()
+            with database().engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+            session = database().session()
             print(f"generated in {time.perf_counter() - t0:.1f} s")
         events = session.scalar(text("SELECT count(*) FROM issue_events"))
         print(
             f"data: {session.scalar(text('SELECT count(*) FROM issues')):,} issues, "
             f"{events:,} events, {session.scalar(text('SELECT count(*) FROM leaders')):,} leaders"
+            f", over {args.weeks} weeks ending {WINDOW_END:%Y-%m-%d}"
         )
         year, week = args.week.split("-W")
         period = week_period(int(year), int(week), TZ)

@@ -40,11 +40,9 @@ class Period:
         return (self.end - timedelta(microseconds=1)).date()
 
     def previous(self, n: int = 1) -> Period:
-        """The period of the same kind n steps earlier (custom: shifted by its own length)."""
-        p = self
-        for _ in range(n):
-            p = _shift(p, -1)
-        return p
+        """The period of the same kind n steps earlier (n < 0: later; custom periods shift
+        by their own length)."""
+        return _shift(self, -n)
 
     def as_dict(self) -> dict[str, str]:
         return {

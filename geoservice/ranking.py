@@ -198,23 +198,42 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
+_CAND_SQL = """
+  SELECT p.n, p.f, p.t, i.id, i.reported_at, i.deadline, i.relapse_of_id, {key} AS k
+  FROM periods p
+  JOIN issues i ON i.reported_at < p.t AND {closed_filter}
+  {joins}
+  WHERE i.duplicate_of_id IS NULL {where}"""
+
+# The state (closed / rejected / open / other) after the last change of issue c before `bound`.
+_STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
+                     WHEN e.to_status = 'rejected' THEN 'rejected'
+                     WHEN e.to_status = ANY(CAST(:open AS text[])) THEN 'open'
+                     ELSE 'other' END
+         FROM issue_events e
+         WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
+         ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
+
 _FLAGS_SQL = """
 WITH periods AS (
   SELECT p.n::int AS n, p.f, p.t
   FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
        WITH ORDINALITY AS p(f, t, n)
 ),
-cand AS MATERIALIZED (
-  SELECT p.n, p.f, p.t, i.id, i.reported_at, i.deadline, i.relapse_of_id, {key} AS k
-  FROM periods p
-  JOIN issues i ON i.reported_at < p.t
-   AND (i.status <> 'closed' OR i.closed_at IS NULL OR i.closed_at >= p.f)
-  {joins}
-  WHERE i.duplicate_of_id IS NULL {where}
+-- Issues reported before the period end, minus those closed before it began (closed_at is
+-- the time of the last change into closed). Two index-backed halves.
+cand AS MATERIALIZED ({cand_open}
+  UNION ALL{cand_closed}
 ),
+-- Each issue's state changes inside the period, summarised.
 moves AS (
   SELECT {moves_from}, e.issue_id,
+    max(e.at) AS last_at,
     max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,
+    max(e.at) FILTER (WHERE e.to_status = 'rejected') AS last_reject,
+    max(e.at) FILTER (WHERE e.to_status = ANY(CAST(:open AS text[]))) AS last_open,
+    max(e.at) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')
+                        AND NOT e.to_status = ANY(CAST(:open AS text[]))) AS last_other,
     bool_or(e.from_status = 'fixed' AND e.to_status = 'in_progress') AS reworked,
     bool_or(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed') AS handled,
     bool_or(e.to_status = 'rejected') AS rejected
@@ -222,29 +241,37 @@ moves AS (
   WHERE {change}
   GROUP BY 1, e.issue_id
 ),
-facts AS (
+facts AS MATERIALIZED (
   SELECT c.*, m.last_close,
     coalesce(m.reworked, false) AS reworked,
     coalesce(m.handled, false) AS handled,
     coalesce(m.rejected, false) AS rejected,
-    coalesce(s.to_status, 'reported') AS status_end
+    CASE
+      -- no change inside the period: the state after the last change before it
+      WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
+      -- the kind of the last change inside the period (unless kinds tie on its instant)
+      WHEN ((m.last_close = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
+           + ((m.last_open = m.last_at) IS TRUE)::int
+           + ((m.last_other = m.last_at) IS TRUE)::int = 1
+      THEN CASE WHEN m.last_close = m.last_at THEN 'closed'
+                WHEN m.last_reject = m.last_at THEN 'rejected'
+                WHEN m.last_open = m.last_at THEN 'open'
+                ELSE 'other' END
+      -- a tie: order the changes by (at, id)
+      ELSE {probe_to}
+    END AS end_state
   FROM cand c
   LEFT JOIN moves m ON m.n = c.n AND m.issue_id = c.id
-  LEFT JOIN LATERAL (
-    SELECT e.to_status FROM issue_events e
-    WHERE e.issue_id = c.id AND e.at < c.t AND {change}
-    ORDER BY e.at DESC, e.id DESC LIMIT 1
-  ) s ON true
 ),
 flags AS (
-  SELECT f.n, f.t, f.id, f.k, f.reported_at, f.deadline, f.status_end, f.last_close,
+  SELECT f.n, f.t, f.id, f.k, f.reported_at, f.deadline, f.last_close,
     f.reported_at >= f.f AS received,
-    (f.status_end = 'closed' AND f.last_close IS NOT NULL) AS closed,
-    f.status_end = ANY(CAST(:open AS text[])) AS open_end,
-    (f.status_end = ANY(CAST(:open AS text[])) AND f.deadline < f.t) AS overdue_end,
+    (f.end_state = 'closed' AND f.last_close IS NOT NULL) AS closed,
+    f.end_state = 'open' AS open_end,
+    (f.end_state = 'open' AND f.deadline < f.t) AS overdue_end,
     f.handled, f.reworked, f.rejected,
     (f.reported_at >= f.f AND f.relapse_of_id IS NOT NULL) AS relapses,
-    CASE WHEN f.status_end = 'closed' AND f.last_close IS NOT NULL
+    CASE WHEN f.end_state = 'closed' AND f.last_close IS NOT NULL
          THEN extract(epoch FROM f.last_close - f.reported_at) / 3600.0 END AS hours
   FROM facts f
 ),
@@ -281,13 +308,18 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
             "p.n",
             "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
         )
+    cand = {"key": g.key_sql, "joins": g.joins, "where": where}
     return _FLAGS_SQL.format(
-        key=g.key_sql,
-        joins=g.joins,
-        where=where,
+        cand_open=_CAND_SQL.format(closed_filter="i.status <> 'closed'", **cand),
+        cand_closed=_CAND_SQL.format(
+            closed_filter="i.status = 'closed' AND (i.closed_at >= p.f OR i.closed_at IS NULL)",
+            **cand,
+        ),
         moves_from=moves_from,
         moves_join=moves_join,
         change=_CHANGE,
+        probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
+        probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
     )
 
 
@@ -541,7 +573,11 @@ def issues_behind(
     sql = (
         _flags_sql(g, where, per_issue=True)
         + f"""
-SELECT ind.id, ind.status_end, ind.deadline, ind.last_close, ind.hours, ind.reported_at,
+SELECT ind.id, ind.deadline,
+  coalesce((SELECT e.to_status FROM issue_events e
+            WHERE e.issue_id = ind.id AND e.at < ind.t AND {_CHANGE}
+            ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
+  ind.last_close, ind.hours, ind.reported_at,
   CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0 END
     AS overdue_days,
   i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,

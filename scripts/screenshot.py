@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import make_server
 
-from geoservice import create_app  # noqa: E402
-from geoservice.config import config_from_env  # noqa: E402
+from geoservice import create_app
+from geoservice.config import config_from_env
 
 
 def main(token: str, out: str, path: str, size: str = "1500,1900") -> None:
