@@ -126,6 +126,10 @@ CROSS JOIN LATERAL (VALUES
 WHERE v.at IS NOT NULL AND v.at < :end
 ORDER BY v.at""",
         "SELECT setval(pg_get_serial_sequence('issues', 'id'), (SELECT max(id) FROM issues))",
+        # As the workflow leaves it: the row was last updated at its last state change.
+        """UPDATE issues i SET updated_at = m.last_at
+FROM (SELECT issue_id, max(at) AS last_at FROM issue_events GROUP BY issue_id) m
+WHERE m.issue_id = i.id""",
     ]
     params = {
         "end": WINDOW_END,

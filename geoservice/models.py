@@ -214,6 +214,10 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+# Issues neither closed nor rejected (a closed one without closed_at counts as not closed).
+UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
+
+
 class Issue(Base):
     """A problem found on the street (问题), tracked until verified fixed."""
 
@@ -225,12 +229,17 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
-        # Rankings skip issues closed before a period: what is left is found by these two.
-        Index("ix_issues_closed_at", "closed_at"),
+        # Rankings skip issues closed or rejected before a period; these find the rest.
+        Index("ix_issues_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
         Index(
             "ix_issues_unclosed_reported_at",
             "reported_at",
-            postgresql_where=text("status <> 'closed'"),
+            postgresql_where=text(UNCLOSED),
+        ),
+        Index(
+            "ix_issues_rejected_updated_at",
+            "updated_at",
+            postgresql_where=text("status = 'rejected'"),
         ),
     )
 

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.attribution import BASE_LAYER
+from geoservice.models import UNCLOSED
 from geoservice.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
@@ -220,10 +221,10 @@ WITH periods AS (
   FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
        WITH ORDINALITY AS p(f, t, n)
 ),
--- Issues reported before the period end, minus those closed before it began (closed_at is
--- the time of the last change into closed). Two index-backed halves.
+-- Issues reported before the period end, minus those closed (or rejected) before it began.
 cand AS MATERIALIZED ({cand_open}
   UNION ALL{cand_closed}
+  UNION ALL{cand_rejected}
 ),
 -- Each issue's state changes inside the period, summarised.
 moves AS (
@@ -310,10 +311,15 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
         )
     cand = {"key": g.key_sql, "joins": g.joins, "where": where}
     return _FLAGS_SQL.format(
-        cand_open=_CAND_SQL.format(closed_filter="i.status <> 'closed'", **cand),
+        # Each third is served by an index (models.Issue): open issues by reported_at; closed
+        # ones by closed_at; rejected ones by updated_at, which every update of the row bumps,
+        # so one not updated since before the period was rejected before it.
+        cand_open=_CAND_SQL.format(closed_filter=f"({UNCLOSED})", **cand),
         cand_closed=_CAND_SQL.format(
-            closed_filter="i.status = 'closed' AND (i.closed_at >= p.f OR i.closed_at IS NULL)",
-            **cand,
+            closed_filter="i.status = 'closed' AND i.closed_at >= p.f", **cand
+        ),
+        cand_rejected=_CAND_SQL.format(
+            closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
         ),
         moves_from=moves_from,
         moves_join=moves_join,
@@ -571,7 +577,7 @@ def issues_behind(
     tz = tz or period.start.tzinfo
     where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
     sql = (
-        _flags_sql(g, where, per_issue=True)
+        _flags_sql(g, where, per_issue=g.name != "all")
         + f"""
 SELECT ind.id, ind.deadline,
   coalesce((SELECT e.to_status FROM issue_events e
