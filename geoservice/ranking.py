@@ -16,7 +16,7 @@ session and plain values; no Flask.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -706,7 +706,3 @@ def scorecard(
         "overdue": overdue,
         "settings": {"threshold": settings.threshold, "bottom_n": settings.bottom_n},
     }
-
-
-def flagged(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r.get("flagged")]

@@ -6,7 +6,6 @@ from flask import render_template, request
 
 from geoservice import ranking
 from geoservice.api.rankings import (
-    RANKING_READERS,
     ranking_payload,
     read_rankings,
     requested_of,
@@ -16,8 +15,6 @@ from geoservice.api.rankings import (
 from geoservice.periods import PERIOD_KINDS
 from geoservice.registry import layers
 from geoservice.web import bp
-
-__all__ = ["RANKING_READERS"]
 
 
 @bp.get("/rankings")
