@@ -88,6 +88,15 @@ def test_my_areas_shows_only_the_leaders_own_places_zoomed_to_them(client, db_se
     assert "东苑第2网格" not in unit
 
 
+def test_my_areas_carries_the_leaders_scorecard_for_last_week(client, db_session, county):
+    sign_in(client, db_session, "leader", county["mine"])
+    html = client.get("/my").get_data(as_text=True)
+    leader = county["mine"]
+    assert f'class="scorecard" data-leader="{leader.id}"' in html
+    assert f"{leader.name} · 包保考核" in html
+    assert "本期没有归属于本人的问题" in html  # no issues in this constructed county
+
+
 def test_a_unit_head_sees_the_units_places(client, db_session, county):
     county["mine"].is_unit_head = True
     db_session.flush()

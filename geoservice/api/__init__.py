@@ -9,5 +9,6 @@ from geoservice.api import (  # noqa: E402, F401  (routes on bp)
     areas,
     audit,
     features,
+    rankings,
     responsibility,
 )

@@ -50,4 +50,4 @@ def index():
     )
 
 
-from geoservice.web import responsibility  # noqa: E402, F401  (registers the 包保 pages)
+from geoservice.web import rankings, responsibility  # noqa: E402, F401  (register pages)

@@ -6,8 +6,10 @@ the JSON API; access goes through geoservice.responsibility_access.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
@@ -20,7 +22,7 @@ from flask import (
 )
 from shapely.geometry import mapping, shape
 
-from geoservice import coverage, myareas, roster
+from geoservice import coverage, myareas, ranking, roster
 from geoservice import responsibility as resp
 from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.attribution import BASE_LAYER
@@ -28,6 +30,7 @@ from geoservice.auth import can, current_account
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
+from geoservice.periods import parse_period
 from geoservice.placegeom import places_collection
 from geoservice.registry import layers
 from geoservice.responsibility_access import (
@@ -535,9 +538,15 @@ def my_areas():
     ids = resp.leaders_in_view(session, leader) if unit_view else [leader.id]
     collection = myareas.held_places_geojson(session, layers(), ids, resp.now())
     rows = myareas.held_places(session, layers(), ids, resp.now())
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
+    card = ranking.scorecard(
+        session, layers(), leader.id, last_week, ranking.Settings.from_config(current_app.config)
+    )
     return render_template(
         "resp/my.html",
         leader=leader,
+        card=card,
         unit_view=unit_view,
         rows=rows,
         totals={
