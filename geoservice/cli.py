@@ -25,6 +25,10 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(import_layer_command)
     app.cli.add_command(export_layer_command)
+    app.cli.add_command(report)
+    from geoservice import cli_responsibility
+
+    cli_responsibility.init_app(app)
 
 
 @click.command("db-upgrade")
@@ -352,3 +356,45 @@ def users_ensure_demo_admin(credentials_file: Path) -> None:
     out = sys.stdout
     out.write(f"演示管理员 / demo admin: 用户名 {username}  密码 {password}\n")
     out.write(f"API token: {token}\n")
+
+
+report = AppGroup("report", help="通报 workbooks (.xlsx) of the rankings.")
+
+
+def _write_report(kind: str, value: str | None, output: Path | None) -> None:
+    from zoneinfo import ZoneInfo
+
+    from geoservice import ranking
+    from geoservice import report as reports
+    from geoservice.periods import PeriodError, parse_period
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    try:
+        period = parse_period(kind, value, None, tz, date.today())
+    except PeriodError as exc:
+        raise click.ClickException(exc.message) from exc
+    settings = ranking.Settings.from_config(current_app.config)
+    session = database().session()
+    try:
+        wb = reports.workbook(session, layers(), period, settings)
+        target = output or Path(reports.filename(period))
+        wb.save(target)
+    finally:
+        session.close()
+    click.echo(f"已生成{period.title}通报：{target}")
+
+
+@report.command("weekly")
+@click.option("--week", help="ISO week, e.g. 2026-W47, or a date in it (default: last week).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+def report_weekly(week: str | None, output: Path | None) -> None:
+    """Writes the weekly 通报 workbook (cover, rankings of leaders/units/grids, overdue)."""
+    _write_report("week", week, output)
+
+
+@report.command("monthly")
+@click.option("--month", help="e.g. 2026-11, or a date in it (default: last month).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+def report_monthly(month: str | None, output: Path | None) -> None:
+    """Writes the monthly 通报 workbook."""
+    _write_report("month", month, output)

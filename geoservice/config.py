@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "ASSIGNMENT_ROLES": list(vocab.ASSIGNMENT_ROLES),
     "LEADER_LEVELS": list(vocab.LEADER_LEVELS),
     "TIMEZONE": "Asia/Shanghai",
+    # Rankings (督查考核): composite-score weights (relative; the score is out of 100), the
+    # threshold under which a row is flagged, and how many rows the bottom list names.
+    "RANKING_WEIGHTS": {"on_time_rate": 60, "close_rate": 30, "rework_free": 10},
+    "RANKING_THRESHOLD": 85,
+    "RANKING_BOTTOM_N": 3,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
     # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets

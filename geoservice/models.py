@@ -100,7 +100,11 @@ class Unit(Base):
 
 
 class Leader(Base):
-    """包保领导: the named official who answers for places."""
+    """包保领导: the named official who answers for places.
+
+    `is_unit_head` marks the head of the leader's unit (单位负责人): a head's 我的包保 shows
+    every place held by the unit's leaders, not only their own.
+    """
 
     __tablename__ = "leaders"
 
@@ -112,6 +116,9 @@ class Leader(Base):
     )
     phone: Mapped[str | None] = mapped_column(String(20))
     level: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_unit_head: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -261,6 +268,10 @@ class RateCounter(Base):
     )
 
 
+# Issues neither closed nor rejected (a closed one without closed_at counts as not closed).
+UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
+
+
 class Issue(Base):
     """A problem found on the street (问题), tracked until verified fixed."""
 
@@ -272,6 +283,18 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
+        # Rankings skip issues closed or rejected before a period; these find the rest.
+        Index("ix_issues_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
+        Index(
+            "ix_issues_unclosed_reported_at",
+            "reported_at",
+            postgresql_where=text(UNCLOSED),
+        ),
+        Index(
+            "ix_issues_rejected_updated_at",
+            "updated_at",
+            postgresql_where=text("status = 'rejected'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -318,6 +341,20 @@ class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note."""
 
     __tablename__ = "issue_events"
+    __table_args__ = (
+        # Status at a moment = the issue's last state change before it (rankings);
+        # covering, so rankings read the index only.
+        Index(
+            "ix_issue_events_issue_at",
+            "issue_id",
+            "at",
+            postgresql_include=["id", "from_status", "to_status"],
+        ),
+        # A period's state changes, for all issues at once (rankings).
+        Index(
+            "ix_issue_events_at", "at", postgresql_include=["issue_id", "from_status", "to_status"]
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     issue_id: Mapped[int] = mapped_column(

@@ -23,6 +23,9 @@ from tests.world import bearer, sign_in
 ROLES = ("anonymous", "admin", "planner", "leader", "inspector", "viewer", "integration")
 NOT_ADMIN = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
 ADMIN_ONLY_OUTSIDE = {r: 404 for r in ROLES if r not in ("anonymous", "admin")}
+NO_ASSIGNMENTS = {"inspector": 403, "integration": 403}
+OUTSIDE_ASSIGNMENTS = {"planner": 404, "leader": 404, "viewer": 404, **NO_ASSIGNMENTS}
+COUNTY_ONLY = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,36 @@ CASES = [
     Case("users.admin", "GET", "/admin/users", via="session", expect=NOT_ADMIN),
     Case("audit.read", "GET", "/api/audit", expect=NOT_ADMIN),
     Case("audit.read", "GET", "/admin/audit", via="session", expect=NOT_ADMIN),
+    # 包保 (geoservice/api/responsibility.py, web/responsibility.py). The world's integration
+    # token has no assignments.* scope.
+    Case("assignments.read", "GET", "/api/units", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L1}", "inside", NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L1}/features", "inside", NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L2}/features", "outside", OUTSIDE_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/responsible?place_id={G1}", "inside", NO_ASSIGNMENTS),
+    Case(
+        "assignments.read", "GET", "/api/responsible?place_id={G2}", "outside", OUTSIDE_ASSIGNMENTS
+    ),
+    Case(
+        "assignments.read", "GET", "/api/assignments?place_id={G2}", "outside", OUTSIDE_ASSIGNMENTS
+    ),
+    Case("assignments.read", "GET", "/api/roster/template.xlsx", expect=NO_ASSIGNMENTS),
+    # Whole-county views: only accounts bound to no area (here: admin).
+    Case("assignments.read", "GET", "/api/coverage", expect=COUNTY_ONLY),
+    Case("assignments.read", "GET", "/api/roster.xlsx", expect=COUNTY_ONLY),
+    Case(
+        "assignments.write",
+        "POST",
+        "/api/units",
+        expect={"admin": 201, "planner": 201, **{r: 403 for r in ROLES[3:]}},
+        json={"name": "矩阵测试单位"},
+    ),
+    Case("assignments.read", "GET", "/leaders", via="session", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS, via="session"),
+    Case("assignments.read", "GET", "/my", via="session", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/coverage", via="session", expect=COUNTY_ONLY),
 ]
 
 
@@ -84,7 +117,7 @@ def test_access(world, world_client, case: Case, role: str):
             assert sign_in(client, role).status_code == 302
         else:
             headers = bearer(world["tokens"][role])
-    names = {**world["issues"], **world["places"]}
+    names = {**world["issues"], **world["places"], **world["leaders"]}
     response = client.open(
         case.path.format(**names), method=case.method, headers=headers, json=case.json
     )

@@ -43,6 +43,8 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     features,
     imports,
     openapi,
+    rankings,
+    responsibility,
     tiles,
     writes,
 )

@@ -48,3 +48,6 @@ def index():
         overview=overview,
         scope=scope.describe(session, account),
     )
+
+
+from geoservice.web import rankings, responsibility  # noqa: E402, F401  (register pages)

@@ -7,7 +7,7 @@ level c is the XYZ tile c/cx/cy); statement-level triggers with transition table
 step with every INSERT, UPDATE (of status or geom), DELETE and TRUNCATE of `issues`.
 
 Revision ID: df98642f2e3d
-Revises: a71812014a90
+Revises: 4719cb26e4ac
 Create Date: 2026-11-24 02:04:33.898069
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "df98642f2e3d"
-down_revision: str | Sequence[str] | None = "a71812014a90"
+down_revision: str | Sequence[str] | None = "4719cb26e4ac"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
