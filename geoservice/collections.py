@@ -312,12 +312,27 @@ def layer_collection(spec: LayerSpec) -> Collection:
         props.append(f"'{link.prefix}_code', {link.alias}.code")
         props.append(f"'{link.prefix}_name', {link.alias}.name")
         joins.append(f"LEFT JOIN admin_areas {link.alias} ON {link.alias}.id = t.{link.column}")
-        schema[f"{link.prefix}_code"] = {"type": "string", "nullable": True}
-        schema[f"{link.prefix}_name"] = {"type": "string", "nullable": True, "readOnly": True}
+        schema[f"{link.prefix}_code"] = {"type": "string", "nullable": True, "title": "区划代码"}
+        schema[f"{link.prefix}_name"] = {
+            "type": "string",
+            "nullable": True,
+            "readOnly": True,
+            "title": "所属区划",
+        }
     props.append("'leaders', COALESCE(lead.leaders, '[]'::json)")
     props.append("'updated_at', t.updated_at")
-    schema["leaders"] = {"type": "array", "items": LEADER_SCHEMA, "readOnly": True}
-    schema["updated_at"] = {"type": "string", "format": "date-time", "readOnly": True}
+    schema["leaders"] = {
+        "type": "array",
+        "items": LEADER_SCHEMA,
+        "readOnly": True,
+        "title": "包保领导",
+    }
+    schema["updated_at"] = {
+        "type": "string",
+        "format": "date-time",
+        "readOnly": True,
+        "title": "更新时间",
+    }
     joins.append(LEADERS_JSON)
     tile_columns = (
         ("code", "t.code"),
@@ -429,28 +444,38 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
     nullable_int = {"type": "integer", "nullable": True}
     nullable_str = {"type": "string", "nullable": True}
     schema = {
-        "status": {"type": "string", "enum": list(statuses)},
-        "status_label": string,
-        "category": string,
-        "source": string,
-        "severity": {"type": "integer", "enum": list(SEVERITIES)},
-        "negative_list": {"type": "boolean"},
-        "reported_at": {"type": "string", "format": "date-time"},
-        "deadline": {"type": "string", "format": "date-time", "nullable": True},
-        "closed_at": {"type": "string", "format": "date-time", "nullable": True},
-        "overdue": {"type": "boolean"},
-        "rework_count": {"type": "integer"},
-        "leader_id": nullable_int,
-        "leader_name": nullable_str,
-        "leader_title": nullable_str,
-        "unit_id": nullable_int,
-        "unit_name": nullable_str,
-        "grid_id": nullable_int,
-        "grid_code": nullable_str,
-        "place_id": nullable_int,
-        "place_layer": nullable_str,
-        "place_code": nullable_str,
-        "place_name": nullable_str,
+        "status": {"type": "string", "enum": list(statuses), "title": "状态"},
+        "status_label": {**string, "title": "状态（中文）"},
+        "category": {**string, "title": "类别"},
+        "source": {**string, "title": "来源"},
+        "severity": {"type": "integer", "enum": list(SEVERITIES), "title": "严重程度"},
+        "negative_list": {"type": "boolean", "title": "负面清单"},
+        "reported_at": {"type": "string", "format": "date-time", "title": "上报时间"},
+        "deadline": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": True,
+            "title": "整改时限",
+        },
+        "closed_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": True,
+            "title": "销号时间",
+        },
+        "overdue": {"type": "boolean", "title": "是否逾期"},
+        "rework_count": {"type": "integer", "title": "返工次数"},
+        "leader_id": {**nullable_int, "title": "责任领导编号"},
+        "leader_name": {**nullable_str, "title": "责任领导"},
+        "leader_title": {**nullable_str, "title": "领导职务"},
+        "unit_id": {**nullable_int, "title": "责任单位编号"},
+        "unit_name": {**nullable_str, "title": "责任单位"},
+        "grid_id": {**nullable_int, "title": "网格编号"},
+        "grid_code": {**nullable_str, "title": "网格编码"},
+        "place_id": {**nullable_int, "title": "归属要素编号"},
+        "place_layer": {**nullable_str, "title": "归属图层"},
+        "place_code": {**nullable_str, "title": "归属要素编码"},
+        "place_name": {**nullable_str, "title": "归属要素"},
     }
 
     filters: dict[str, Filter] = {}
