@@ -21,6 +21,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_revision)
     app.cli.add_command(seed_demo)
     app.cli.add_command(users)
+    from geoservice.layer_cli import export_layer_command, import_layer_command
+
+    app.cli.add_command(import_layer_command)
+    app.cli.add_command(export_layer_command)
     app.cli.add_command(report)
     from geoservice import cli_responsibility
 

@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
+    # Writes: coordinates farther than this outside the service area are refused (metres).
+    "SERVICE_AREA_MARGIN_M": 50_000,
+    # Vector tiles: most features in one tile (issues at low zoom are aggregated instead).
+    "TILE_MAX_FEATURES": 5_000,
     # Vocabularies (configurable lists, not hard-coded branches).
     "ISSUE_CATEGORIES": dict(vocab.CATEGORY_DEADLINE_HOURS),
     "ISSUE_SOURCES": list(vocab.ISSUE_SOURCES),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -391,3 +392,19 @@ class Photo(Base):
     exif_lat: Mapped[float | None] = mapped_column(Float)
     exif: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+
+
+class IssueTileCount(Base):
+    """Issues per Web-Mercator cell (tile x/y at zoom `level`) and status, kept exact by
+    triggers on `issues` (see the migration): low-zoom tiles and unfiltered counts read this
+    instead of scanning a million issues. `sx`/`sy` sum longitudes/latitudes (centroids)."""
+
+    __tablename__ = "issue_tile_counts"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sx: Mapped[float] = mapped_column(Double, nullable=False)
+    sy: Mapped[float] = mapped_column(Double, nullable=False)

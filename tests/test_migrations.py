@@ -172,6 +172,7 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
         "compounds",
         "roads",
         "grids",
+        "issues",
     ]
     (generated,) = versions.glob("*.py")
     source = generated.read_text()
