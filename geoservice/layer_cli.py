@@ -72,10 +72,10 @@ def import_layer_command(
         ImportFailed,
         format_report,
         import_features,
+        open_features,
         parse_mapping,
-        read_features,
     )
-    from geoservice.validation import service_area
+    from geoservice.service_area import bounds
 
     spec = _spec(layer_name)
     try:
@@ -85,9 +85,9 @@ def import_layer_command(
         raise click.ClickException(str(exc)) from None
     session = database().session()
     try:
-        area = service_area(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
-        read = read_features(file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer)
-        with click.progressbar(length=len(read.features), label=f"检查{spec.title}") as bar:
+        area = bounds(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
+        read = open_features(file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer)
+        with click.progressbar(length=read.total, label=f"导入{spec.title}") as bar:
             report = import_features(
                 session,
                 spec,

@@ -17,7 +17,7 @@ from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
 from geoservice.registry import layers
-from geoservice.validation import service_area
+from geoservice.service_area import bounds
 
 FORM_FIELDS = (
     "map",
@@ -92,7 +92,7 @@ def import_file(collection_id: str):
                 repair=_flag("repair"),
                 skip_invalid=_flag("skip_invalid"),
                 generate_codes=_flag("generate_codes"),
-                area=service_area(session, layers(), margin),
+                area=bounds(session, layers(), margin),
             )
         except ImportFailed as exc:
             raise ApiError(422, str(exc), field="file") from None

@@ -22,7 +22,7 @@ from flask import (
 )
 from shapely.geometry import mapping, shape
 
-from geoservice import coverage, myareas, ranking, roster
+from geoservice import coverage, myareas, ranking, roster, service_area
 from geoservice import responsibility as resp
 from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.attribution import BASE_LAYER
@@ -510,6 +510,7 @@ def place_assign_form(place_id: int):
 
 
 def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
+    extent = service_area.extent(get_session(), layers())
     return feature_map(
         [
             MapLayer(
@@ -521,7 +522,8 @@ def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> di
                 style_by_layer=_layer_styles(),
                 link=(_place_url_template(), "查看 / 调整包保") if link else None,
             )
-        ]
+        ],
+        fallback_extent=extent,
     )
 
 
@@ -564,7 +566,8 @@ def my_areas():
                     aliases=("图层", "编码", "名称", "未办结问题", "超期问题"),
                     style_by_layer=_layer_styles(),
                 )
-            ]
+            ],
+            fallback_extent=service_area.extent(session, layers()),
         ),
         statuses=ISSUE_STATUSES,
     )
@@ -632,7 +635,11 @@ def coverage_page():
             MapLayer("服务范围", outline, {"color": "#555", "weight": 1, "fillOpacity": 0.02}),
         )
     return render_template(
-        "resp/coverage.html", report=report, map=feature_map(map_layers, height="600px")
+        "resp/coverage.html",
+        report=report,
+        map=feature_map(
+            map_layers, height="600px", fallback_extent=service_area.extent(session, layers())
+        ),
     )
 
 
@@ -660,16 +667,13 @@ def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
 
 
 def _service_outline(session) -> dict[str, Any] | None:
-    from sqlalchemy import text
-
-    row = session.execute(
-        text("""
-SELECT json_build_object('type', 'FeatureCollection', 'features', json_build_array(
-  json_build_object('type', 'Feature', 'geometry',
-    ST_AsGeoJSON(ST_Boundary(ST_Union(geom)), 6)::json, 'properties', json_build_object())))
-FROM admin_areas WHERE parent_id IS NULL HAVING count(*) > 0""")
-    ).scalar()
-    return row
+    geometry = service_area.outline(session, layers())
+    if geometry is None:
+        return None
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": geometry, "properties": {}}],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
