@@ -97,17 +97,14 @@ def local_prefixes(code: str) -> list[str]:
 def claimed_parent(
     code: str, parent_levels: Iterable[str], parent_codes: Container[str]
 ) -> str | None:
-    """The parent code that `code` names, whether or not such a parent exists.
+    """The parent code that `code` names.
 
-    GB/T codes name the prefix of the parent level's length; local codes name the longest
-    part before a separator that exists (or, when none does, the part before the last
-    separator). None: the code names no parent (e.g. a generated code)."""
+    A GB/T code names the prefix of the parent level's length, whether or not that parent
+    exists (a missing one is a finding). A local code names the longest part before a
+    separator that is an existing parent's code; otherwise it names none (codes such as
+    `grid-roads-00001`, generated on import, say nothing about a parent)."""
     for level in parent_levels:
         prefix = code_prefix(code, level)
         if prefix is not None:
             return prefix
-    prefixes = local_prefixes(code)
-    for prefix in prefixes:
-        if prefix in parent_codes:
-            return prefix
-    return prefixes[0] if prefixes else None
+    return next((p for p in local_prefixes(code) if p in parent_codes), None)

@@ -7,7 +7,8 @@ Findings:
 - `overlaps`: pairs of base-layer features whose interiors overlap;
 - `idle_leaders`: active leaders holding nothing;
 - `integrity`: assignments pointing at missing places or at places whose feature row is gone
-  (the foreign keys should make these impossible; the audit checks anyway).
+  (the foreign keys should make these impossible; the audit checks anyway);
+- `hierarchy`: does 街道 → 社区 → 网格 hold together (geoservice.hierarchy_audit).
 
 The service area is `geoservice.service_area.definition`: the configured areas, else the union
 of the top-level admin areas, else the union of the base layer with its holes filled, so that
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice import service_area
+from geoservice import hierarchy_audit, service_area
 from geoservice.placegeom import geojson_geometry_sql, literal, place_geometries_sql
 from geoservice.registry import LayerRegistry
 
@@ -184,6 +185,7 @@ def coverage_report(
     overlap = overlaps(session, registry, base_layer, min_area_m2)
     idle = idle_leaders(session)
     checks = integrity(session, registry)
+    tree = hierarchy_audit.audit(session, registry, base_layer, min_area_m2, feature_limit)
     return {
         "base_layer": base_layer,
         "min_area_m2": min_area_m2,
@@ -196,12 +198,14 @@ def coverage_report(
             "overlap_area_m2": overlap["area_m2"],
             "idle_leaders": len(idle),
             "dangling_assignments": sum(c["count"] for c in checks),
+            "hierarchy": hierarchy_audit.finding_count(tree),
         },
         "layers": layers,
         "gaps": gap,
         "overlaps": overlap,
         "idle_leaders": idle,
         "integrity": checks,
+        "hierarchy": tree,
     }
 
 
@@ -245,4 +249,4 @@ def report_lines(report: dict[str, Any], listed: int = 10) -> list[str]:
     lines.append(f"  无包保任务的领导：{len(idle)} 人{some(idle, len(idle))}")
     for check in report["integrity"]:
         lines.append(f"  {check['title']}：{check['count']} 条")
-    return lines
+    return lines + hierarchy_audit.report_lines(report["hierarchy"], listed)

@@ -90,11 +90,13 @@ class Report:
 
     def note_mixed_types(self, accepted: tuple[str, ...], title: str) -> None:
         """A warning when the file mixes geometry types (the misfits are rejected one by one)."""
-        if len(self.geometry_types) > 1:
+        misfits = sum(n for t, n in self.geometry_types.items() if t not in accepted)
+        if misfits:
             counts = "、".join(f"{t} {n} 个" for t, n in self.geometry_types.most_common())
-            misfits = sum(n for t, n in self.geometry_types.items() if t not in accepted)
-            tail = f"；其中 {misfits} 个不是{title}可用的类型，已拒绝" if misfits else ""
-            self.warnings.append(f"文件混有多种几何类型：{counts}{tail}")
+            self.warnings.append(
+                f"文件混有多种几何类型：{counts}；其中 {misfits} 个不是{title}可用的类型"
+                f"（{'、'.join(accepted)}），已拒绝"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
