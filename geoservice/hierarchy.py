@@ -164,7 +164,7 @@ class Link:
     def straddles(self) -> bool:
         return len(self.overlaps) > 1
 
-    def describe(self) -> str:
+    def describe(self, with_label: bool = True) -> str:
         """One Chinese line for reports."""
         edge = self.edge
         label = f"{self.code} {self.name}"
@@ -196,7 +196,7 @@ class Link:
             if self.status == "outside" and not self.accepted:
                 how = "暂按编码"
             text_ += f" → {how}归属 {self.chosen.code} {self.chosen.name}"
-        return f"{label}：{text_}"
+        return f"{label}：{text_}" if with_label else text_
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +216,7 @@ class Link:
             "accepted": self.accepted,
             "parent": self.chosen.as_dict() if self.chosen else None,
             "message": self.describe(),
+            "detail": self.describe(with_label=False),
         }
 
 

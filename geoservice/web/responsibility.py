@@ -22,7 +22,7 @@ from flask import (
 )
 from shapely.geometry import mapping, shape
 
-from geoservice import coverage, myareas, ranking, roster, service_area
+from geoservice import coverage, hierarchy, myareas, ranking, roster, service_area
 from geoservice import responsibility as resp
 from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.attribution import BASE_LAYER
@@ -584,6 +584,31 @@ FINDING_STYLES = {
 }
 
 
+HIERARCHY_LAYERS = (
+    (
+        "links",
+        "编码与位置不一致",
+        {"color": "#00838f", "weight": 3, "fillColor": "#00bcd4", "fillOpacity": 0.35},
+        ("code", "name", "message"),
+        ("编码", "名称", "问题"),
+    ),
+    (
+        "uncovered",
+        "未被网格覆盖的区划",
+        {"color": "#ad1457", "weight": 2, "fillColor": "#f06292", "fillOpacity": 0.5},
+        ("label", "code", "name", "uncovered_m2"),
+        ("问题", "编码", "名称", "未覆盖面积（m²）"),
+    ),
+    (
+        "not_tiled",
+        "未被下级区划铺满",
+        {"color": "#4e342e", "weight": 2, "fillColor": "#a1887f", "fillOpacity": 0.5},
+        ("label", "code", "name", "gap_m2"),
+        ("问题", "编码", "名称", "空白面积（m²）"),
+    ),
+)
+
+
 @bp.get("/coverage")
 @page(READ, county=True)
 def coverage_page():
@@ -628,6 +653,10 @@ def coverage_page():
                     link=(_place_url_template(), "查看 / 分配包保领导"),
                 )
             )
+    tree = report["hierarchy"]
+    for key, title, style, fields, aliases in HIERARCHY_LAYERS:
+        collection = tree[key]["features"]
+        map_layers.append(MapLayer(title, collection, style, fields=fields, aliases=aliases))
     outline = _service_outline(session)
     if outline is not None:
         map_layers.insert(
@@ -637,6 +666,7 @@ def coverage_page():
     return render_template(
         "resp/coverage.html",
         report=report,
+        status_titles=hierarchy.STATUS_TITLES,
         map=feature_map(
             map_layers, height="600px", fallback_extent=service_area.extent(session, layers())
         ),
