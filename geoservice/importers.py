@@ -18,6 +18,7 @@ Two steps, kept apart so other imports (admin areas, rosters) can reuse the firs
 from __future__ import annotations
 
 import math
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -162,56 +163,83 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _gbk_read_as_latin1(text_: str) -> bool:
+def _latin1_bytes(text_: str) -> bytes | None:
+    """The bytes behind text that was decoded as Latin-1, if it has any beyond ASCII."""
     try:
         raw = text_.encode("latin-1")
     except UnicodeEncodeError:
-        return False
-    if not any(b >= 0x80 for b in raw):
-        return False
+        return None
+    return raw if any(b >= 0x80 for b in raw) else None
+
+
+def _has_cjk(text_: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text_)
+
+
+def _chinese(text_: str) -> bool:
+    """Reads as Chinese: two or more CJK characters, or CJK for half of it (so that
+    `Zürich` decoded as GBK, `Z黵ich`, does not count)."""
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text_)
+    return cjk >= 2 or cjk * 2 >= len(text_.strip()) > 0
+
+
+def _as(raw: bytes | None, encoding: str) -> str | None:
+    """`raw` decoded as `encoding` when that gives Chinese text, else None."""
+    if raw is None:
+        return None
     try:
-        raw.decode("gbk")
+        decoded = raw.decode(encoding)
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
+    return decoded if _chinese(decoded) else None
 
 
-def _utf8_read_as_gbk(text_: str) -> bool:
-    try:
-        decoded = text_.encode("gbk").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return False
-    return decoded != text_ and not decoded.isascii()
+def _utf8_read_as_gbk(text_: str) -> str | None:
+    """What UTF-8 text wrongly decoded as GBK should have been (GBK loses a byte here and
+    there, so a few replacement characters are tolerated), or None."""
+    if not _has_cjk(text_):
+        return None
+    decoded = text_.encode("gbk", errors="replace").decode("utf-8", errors="replace")
+    if decoded == text_ or not _chinese(decoded):
+        return None
+    return decoded if decoded.count("\ufffd") * 4 <= len(decoded) else None
 
 
 def garbled(values: list[str]) -> str | None:
     """Why the text looks like mojibake (Chinese message), or None.
 
     Judged on the values with non-ASCII characters: a value is garbled when it holds
-    replacement characters, or is GBK bytes read as Latin-1 (`Ã•Ã¨`-like), or UTF-8 bytes
-    read as GBK (`浜烘皯`-like). Half of them garbled condemns the file."""
+    replacement characters, or is UTF-8 or GBK bytes read as Latin-1 (`äººæ°`, `ÈËÃñ`), or
+    UTF-8 bytes read as GBK (`浜烘皯`). Half of them garbled condemns the file."""
     suspects = [t for t in values if not t.isascii()]
     if not suspects:
         return None
     half = max(1, (len(suspects) + 1) // 2)
-    sample = next((t for t in suspects if "\ufffd" in t), None)
-    if sum("\ufffd" in t for t in suspects) >= half:
+    broken = [t for t in suspects if "\ufffd" in t]
+    if len(broken) >= half:
         return (
-            f"属性文字无法解码（含替换字符，如 {sample!r}）：文件编码与声明不符，"
+            f"属性文字无法解码（含替换字符，如 {broken[0]!r}）：文件编码与声明不符，"
             "请用 --encoding 指定（中文 Shapefile 多为 GBK）"
         )
-    latin = [t for t in suspects if _gbk_read_as_latin1(t)]
-    if len(latin) >= half:
-        return (
-            f"属性文字是乱码：GBK 编码的中文被当作 Latin-1 读取（如 {latin[0]!r}，"
-            f"应为 {latin[0].encode('latin-1').decode('gbk')!r}），请加 --encoding GBK 重新导入"
-        )
-    utf8 = [t for t in suspects if _utf8_read_as_gbk(t)]
+    raws = [(t, _latin1_bytes(t)) for t in suspects]
+    utf8 = [(t, _as(raw, "utf-8")) for t, raw in raws if _as(raw, "utf-8")]
     if len(utf8) >= half:
         return (
-            f"属性文字是乱码：UTF-8 编码的中文被当作 GBK 读取（如 {utf8[0]!r}，"
-            f"应为 {utf8[0].encode('gbk').decode('utf-8')!r}），"
-            "请去掉 --encoding GBK（或改为 --encoding UTF-8）重新导入"
+            f"属性文字是乱码：UTF-8 编码的中文被当作 Latin-1 读取（如 {utf8[0][0]!r}，"
+            f"应为 {utf8[0][1]!r}），请加 --encoding UTF-8 重新导入"
+        )
+    gbk = [(t, _as(raw, "gbk")) for t, raw in raws if _as(raw, "gbk")]
+    if len(gbk) >= half:
+        return (
+            f"属性文字是乱码：GBK 编码的中文被当作 Latin-1 读取（如 {gbk[0][0]!r}，"
+            f"应为 {gbk[0][1]!r}），请加 --encoding GBK 重新导入"
+        )
+    wrong = [(t, _utf8_read_as_gbk(t)) for t in suspects]
+    wrong = [(t, d) for t, d in wrong if d]
+    if len(wrong) >= half:
+        return (
+            f"属性文字是乱码：UTF-8 编码的中文被当作 GBK 读取（如 {wrong[0][0]!r}，"
+            f"应为 {wrong[0][1]!r}），请改用 --encoding UTF-8（或去掉 --encoding GBK）重新导入"
         )
     return None
 
@@ -394,14 +422,17 @@ class FeatureSource:
         from pyogrio.raw import read
 
         try:
-            _meta, _fids, geometry, field_data = read(
-                self.dataset,
-                layer=self.layer,
-                encoding=self.encoding,
-                skip_features=offset,
-                max_features=self.batch_size,
-                **self.options,
-            )
+            with warnings.catch_warnings():
+                # GDAL warns when text does not convert; garbled() says what is wrong instead.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                _meta, _fids, geometry, field_data = read(
+                    self.dataset,
+                    layer=self.layer,
+                    encoding=self.encoding,
+                    skip_features=offset,
+                    max_features=self.batch_size,
+                    **self.options,
+                )
         except UnicodeDecodeError:
             raise ImportFailed(self._undecodable()) from None
         except Exception as exc:  # GDAL raises assorted errors on broken files
