@@ -148,7 +148,8 @@ def import_areas_command(
     "--only",
     multiple=True,
     metavar="CODE",
-    help="With --accept: only these children (codes of areas or grids; repeatable).",
+    help="With --accept: only these children (codes of areas or grids; repeatable or "
+    "comma-separated).",
 )
 @click.option("--note", help="With --accept: why (kept with the decision).")
 @click.option(
@@ -169,6 +170,7 @@ def link_areas_command(accept, only, note, sliver, list_all, as_json, dry_run) -
 
     if only and not accept:
         raise click.UsageError("--only 需与 --accept 一起使用")
+    only = [code.strip() for value in only for code in value.split(",") if code.strip()]
     sliver = sliver if sliver is not None else hierarchy.DEFAULT_SLIVER_M2
     session = database().session()
     try:

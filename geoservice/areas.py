@@ -28,7 +28,6 @@ LEVEL_TITLES = {
 # Higher rank = higher in the hierarchy; district and county are the same rank (区 / 县).
 RANK = {"city": 4, "district": 3, "county": 3, "street": 2, "community": 1}
 CODE_LENGTH = {"city": 6, "district": 6, "county": 6, "street": 9, "community": 12}
-GRID_CODE_LENGTH = 15
 LOCAL_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.\-]{0,14}")
 SEPARATORS = "-_."
 CODE_RULE = "市、区、县 6 位（GB/T 2260），街道/镇 9 位，社区/村 12 位，网格 15 位（GB/T 30428）"
