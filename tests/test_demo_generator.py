@@ -60,12 +60,12 @@ PRIMARY_ROLE = {"grid": {"网格长"}, "road": {"道路长"}, "market": {"点长
 
 @pytest.fixture(scope="module")
 def county() -> DemoCounty:
-    return generate_county(seed=7, scale=1.0, today=TODAY)
+    return generate_county(seed=7, scale=1.0, today=TODAY, defects=False)
 
 
 @pytest.fixture(scope="module")
 def small() -> DemoCounty:
-    return generate_county(seed=11, scale=0.3, today=TODAY)
+    return generate_county(seed=11, scale=0.3, today=TODAY, defects=False)
 
 
 @pytest.fixture(scope="module")
@@ -359,9 +359,9 @@ def test_assignments_cover_almost_everything(county: DemoCounty) -> None:
 
 
 def test_deterministic_for_same_inputs(small: DemoCounty) -> None:
-    again = generate_county(seed=11, scale=0.3, today=TODAY)
+    again = generate_county(seed=11, scale=0.3, today=TODAY, defects=False)
     assert _fingerprint(again) == _fingerprint(small)
-    other = generate_county(seed=12, scale=0.3, today=TODAY)
+    other = generate_county(seed=12, scale=0.3, today=TODAY, defects=False)
     assert other.county.geom.wkb != small.county.geom.wkb
     assert [f.name for f in other.features["road"]] != [f.name for f in small.features["road"]]
     first = [repr(i) for i in itertools.islice(other.issues(), 50)]
@@ -439,3 +439,25 @@ def test_issue_stream_is_fast(county: DemoCounty) -> None:
     n = sum(1 for _ in county.issues())
     rate = n / (time.perf_counter() - t0)
     assert rate > 25_000, f"{rate:.0f} issues/s"  # ~70k/s on a quiet machine; margin for CI
+
+
+def test_survey_defects_plant_exactly_one_gap_and_one_overlap(county: DemoCounty) -> None:
+    flawed = generate_county(seed=7, scale=1.0, today=TODAY)
+    exact = {g.code: g for g in county.features["grid"]}
+    grids = {g.code: g for g in flawed.features["grid"]}
+    (gap_code,) = flawed.defects.ungridded
+    (wide_code,) = flawed.defects.widened
+    assert gap_code in exact and gap_code not in grids
+    assert set(exact) - set(grids) == {gap_code}
+    changed = [c for c in grids if not grids[c].geom.equals(exact[c].geom)]
+    assert changed == [wide_code]
+    # The gap is exactly the withheld grid, the overlap a ~20 m band around the widened one.
+    union = shapely.union_all([to_metres(g.geom) for g in grids.values()])
+    uncovered = to_metres(flawed.county.geom).difference(union)
+    assert uncovered.area == pytest.approx(to_metres(exact[gap_code].geom).area, rel=1e-3)
+    wide = to_metres(grids[wide_code].geom)
+    overlap = sum(
+        wide.intersection(to_metres(g.geom)).area for c, g in grids.items() if c != wide_code
+    )
+    assert 0 < overlap < wide.length * 20.0
+    assert flawed.defects == generate_county(seed=7, scale=1.0, today=TODAY).defects
