@@ -9,7 +9,10 @@ unassigned (the queue planners dispatch by hand).
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import re
+from typing import Any
+
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geoservice.registry import LayerRegistry, LayerSpec
@@ -58,6 +61,19 @@ def claims_union_sql(registry: LayerRegistry, point: str) -> str:
 
 def attribute_issues(session: Session, registry: LayerRegistry, min_id: int, max_id: int) -> int:
     """(Re)computes the stored attribution of issues with min_id <= id <= max_id in one pass."""
+    return _attribute(
+        session, registry, "i.id BETWEEN :min_id AND :max_id", {"min_id": min_id, "max_id": max_id}
+    )
+
+
+def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str) -> int:
+    """(Re)computes the attribution of the issues whose ids are in `id_table` (column `id`)."""
+    return _attribute(session, registry, f"i.id IN (SELECT id FROM {id_table})", {})
+
+
+def _attribute(
+    session: Session, registry: LayerRegistry, issue_filter: str, params: dict[str, Any]
+) -> int:
     claims = claims_union_sql(registry, "i.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
     sql = f"""
@@ -67,7 +83,7 @@ WITH claimed AS (
            AS rank
   FROM issues i
   CROSS JOIN LATERAL ({claims}) c
-  WHERE i.id BETWEEN :min_id AND :max_id
+  WHERE {issue_filter}
 ),
 responsible AS (
   SELECT cl.issue_id, cl.place_id, a.leader_id, ld.unit_id
@@ -84,7 +100,7 @@ responsible AS (
 summary AS (
   SELECT cl.issue_id,
     max(cl.place_id) FILTER (WHERE cl.rank = 1) AS primary_place_id,
-    max(cl.place_id) FILTER (WHERE cl.layer = :base_layer) AS grid_id,
+    (array_agg(cl.place_id ORDER BY cl.rank) FILTER (WHERE cl.layer = :base_layer))[1] AS grid_id,
     jsonb_agg(jsonb_build_object(
       'layer', cl.layer, 'place_id', cl.place_id, 'distance_m', round(cl.distance_m::numeric, 1),
       'rule', cl.rule, 'leader_id', r.leader_id) ORDER BY cl.rank) AS places
@@ -102,9 +118,138 @@ UPDATE issues i SET
 FROM issues i2
 LEFT JOIN summary s ON s.issue_id = i2.id
 LEFT JOIN responsible r ON r.issue_id = i2.id AND r.place_id = s.primary_place_id
-WHERE i.id = i2.id AND i2.id BETWEEN :min_id AND :max_id
+WHERE i.id = i2.id AND {issue_filter.replace("i.id", "i2.id")}
 """
-    result = session.execute(
-        text(sql), {"min_id": min_id, "max_id": max_id, "base_layer": base_layer}
-    )
+    result = session.execute(text(sql), {**params, "base_layer": base_layer})
     return result.rowcount
+
+
+# --- explaining a stored attribution --------------------------------------------------------
+
+_WITHIN = re.compile(r"within ([0-9.]+) m")
+
+
+def precedence_text(registry: LayerRegistry) -> str:
+    return " > ".join(spec.title for spec in registry)
+
+
+def rule_text(spec: LayerSpec | None, rule: str, distance_m: float) -> str:
+    """A claim's rule in words: 「在范围内」 or 「距 12.3 米（主干道认领 40 米）」."""
+    title = spec.title if spec else "要素"
+    match = _WITHIN.fullmatch(rule or "")
+    if match is None:
+        return f"位于该{title}范围内"
+    tolerance = float(match.group(1))
+    if distance_m <= 0:
+        return f"位于该{title}范围内（认领范围含周边 {tolerance:g} 米）"
+    return f"距该{title} {distance_m:g} 米，在其 {tolerance:g} 米认领范围内"
+
+
+def describe(
+    session: Session,
+    registry: LayerRegistry,
+    attribution: dict[str, Any] | None,
+    leader_id: int | None,
+    unit_id: int | None,
+    reported_at_text: str,
+) -> dict[str, Any]:
+    """The stored attribution with names, each claim's rule in words, and one sentence saying
+    why the issue went to whom (or to the unassigned queue)."""
+    from geoservice.models import Leader, Place, Unit
+
+    attribution = attribution or {"places": [], "unassigned": True}
+    claims = attribution.get("places") or []
+    place_ids = {c["place_id"] for c in claims}
+    leader_ids = {c["leader_id"] for c in claims if c.get("leader_id")} | (
+        {leader_id} if leader_id else set()
+    )
+    places = {
+        p.id: p
+        for p in session.execute(
+            select(Place.id, Place.code, Place.name, Place.layer).where(Place.id.in_(place_ids))
+        )
+    }
+    leaders = {
+        row.id: row
+        for row in session.execute(
+            select(Leader.id, Leader.name, Leader.title, Leader.phone, Leader.unit_id).where(
+                Leader.id.in_(leader_ids)
+            )
+        )
+    }
+    unit_ids = {r.unit_id for r in leaders.values() if r.unit_id} | (
+        {unit_id} if unit_id else set()
+    )
+    units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all())
+
+    def leader_json(lid: int | None) -> dict[str, Any] | None:
+        row = leaders.get(lid) if lid else None
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "name": row.name,
+            "title": row.title,
+            "phone": row.phone,
+            "unit": {"id": row.unit_id, "name": units.get(row.unit_id)} if row.unit_id else None,
+        }
+
+    described = []
+    for rank, claim in enumerate(claims):
+        spec = registry.get(claim["layer"]) if claim["layer"] in registry else None
+        place = places.get(claim["place_id"])
+        described.append(
+            {
+                "layer": claim["layer"],
+                "layer_title": spec.title if spec else claim["layer"],
+                "collection": spec.collection if spec else None,
+                "place_id": claim["place_id"],
+                "code": place.code if place else None,
+                "name": place.name if place else None,
+                "distance_m": float(claim["distance_m"]),
+                "rule": claim["rule"],
+                "rule_text": rule_text(spec, claim["rule"], float(claim["distance_m"])),
+                "precedence": spec.precedence if spec else None,
+                "leader": leader_json(claim.get("leader_id")),
+                "primary": rank == 0,
+            }
+        )
+    primary = described[0] if described else None
+    manual = attribution.get("manual")
+    leader = leader_json(leader_id)
+    if primary is None:
+        reason = "no_place"
+        sentence = "没有任何图层认领该点（不在任何网格、小区、市场内，也不在道路认领范围内）"
+    else:
+        where = f"{primary['layer_title']}「{primary['name']}」"
+        sentence = f"该点{primary['rule_text'].replace('该' + primary['layer_title'], where)}"
+        if len(described) > 1:
+            others = "、".join(f"{d['layer_title']}「{d['name']}」" for d in described[1:])
+            sentence += (
+                f"；同时认领该点的还有{others}，按优先级 {precedence_text(registry)}"
+                f"取{where}为主责任地点"
+            )
+        reason = None if primary["leader"] else "no_leader"
+        if primary["leader"]:
+            p_leader = primary["leader"]
+            sentence += f"；上报时（{reported_at_text}）其包保领导为{p_leader['name']}"
+            if p_leader["unit"]:
+                sentence += f"（{p_leader['unit']['name']}）"
+        else:
+            sentence += f"；上报时（{reported_at_text}）{where}没有包保领导"
+    if manual:
+        reason = None
+        sentence += f"；已由人工交办给{leader['name'] if leader else '指定领导'}"
+    elif leader is None:
+        sentence += "，问题进入待派遣队列，由督办人员手动交办"
+    return {
+        "places": described,
+        "primary_place": primary,
+        "leader": leader,
+        "unit": {"id": unit_id, "name": units.get(unit_id)} if unit_id else None,
+        "unassigned": leader is None,
+        "reason": reason,
+        "manual": manual,
+        "precedence": precedence_text(registry),
+        "rule": sentence + "。",
+    }

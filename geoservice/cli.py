@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_revision)
     app.cli.add_command(seed_demo)
     app.cli.add_command(users)
+    app.cli.add_command(reattribute)
 
 
 @click.command("db-upgrade")
@@ -153,3 +154,30 @@ def users_ensure_demo_admin(credentials_file: Path) -> None:
     out = sys.stdout
     out.write(f"演示管理员 / demo admin: 用户名 {username}  密码 {password}\n")
     out.write(f"API token: {token}\n")
+
+
+@click.command("reattribute")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Issues reported at or after this local time (YYYY-MM-DD[THH:MM]).",
+)
+@click.option("--open-only", is_flag=True, help="Only issues not yet closed or rejected.")
+def reattribute(since, open_only: bool) -> None:
+    """Recomputes issue attribution after layers or assignments changed; one event per change."""
+    from zoneinfo import ZoneInfo
+
+    from geoservice.issues import reattribute as run
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    session = database().session()
+    try:
+        report = run(session, layers(), since.replace(tzinfo=tz), open_only=open_only)
+        session.commit()
+    finally:
+        session.close()
+    click.echo(
+        f"已重新归属：检查 {report.checked} 件，归属变化 {report.changed} 件"
+        f"（已记录事件），人工交办保留 {report.skipped_manual} 件"
+    )

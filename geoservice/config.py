@@ -26,6 +26,20 @@ DEFAULTS: dict[str, Any] = {
     "ASSIGNMENT_ROLES": list(vocab.ASSIGNMENT_ROLES),
     "LEADER_LEVELS": list(vocab.LEADER_LEVELS),
     "TIMEZONE": "Asia/Shanghai",
+    # Issues (geoservice/workflow.py, issues.py, photos.py).
+    "UPLOAD_DIR": None,  # photos on disk; default <project>/uploads
+    "PHOTO_MAX_BYTES": 10 * 1024 * 1024,
+    "PHOTO_MAX_COUNT": 9,
+    "PHOTO_MAX_PIXELS": 50_000_000,
+    "REPORT_MIN_PHOTOS": 1,
+    "PHOTO_OPTIONAL_SOURCES": ["12345热线"],  # hotline tickets come without photos
+    "DEADLINE_WORKING_DAYS": False,  # count only working days' hours towards deadlines
+    "HOLIDAYS": [],  # "YYYY-MM-DD" days off (法定节假日)
+    "MAKEUP_WORKDAYS": [],  # "YYYY-MM-DD" weekend days that are working days (调休)
+    "RELAPSE_RADIUS_M": 50.0,
+    "RELAPSE_WINDOW_DAYS": 30,
+    "DUPLICATE_RADIUS_M": 50.0,
+    "DUPLICATE_WINDOW_DAYS": 7,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
 }
@@ -39,7 +53,24 @@ ENV_VARS: dict[str, type] = {
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,
+    "UPLOAD_DIR": str,
+    "PHOTO_MAX_BYTES": int,
+    "DEADLINE_WORKING_DAYS": bool,
+    "HOLIDAYS": list,
+    "MAKEUP_WORKDAYS": list,
+    "RELAPSE_RADIUS_M": float,
+    "RELAPSE_WINDOW_DAYS": float,
+    "DUPLICATE_RADIUS_M": float,
+    "DUPLICATE_WINDOW_DAYS": float,
 }
+
+
+def _parse(kind: type, value: str) -> Any:
+    if kind is bool:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if kind is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return kind(value)
 
 
 def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -47,7 +78,7 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name, kind in ENV_VARS.items():
         if environ.get(name):
-            config[name] = kind(environ[name])
+            config[name] = _parse(kind, environ[name])
     return config
 
 

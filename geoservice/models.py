@@ -267,6 +267,16 @@ class Issue(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+# Radius queries (duplicates, relapses) measure in metres on geography: index the cast.
+Index("ix_issues_geog", func.geography(Issue.__table__.c.geom), postgresql_using="gist")
+# The unassigned queue (待派遣) is read often and is small.
+Index(
+    "ix_issues_unassigned",
+    Issue.__table__.c.reported_at,
+    postgresql_where=text("leader_id IS NULL AND status IN ('reported', 'accepted')"),
+)
+
+
 class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note."""
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from geoservice.api import features  # noqa: E402, F401  (registers routes on bp)
+from geoservice.api import features, issues  # noqa: E402, F401  (registers routes on bp)
