@@ -119,6 +119,8 @@ def _sniff(upload: Upload, name: str) -> Image.Image:
         ) from None
     except Image.DecompressionBombError:
         raise TooLarge(f"照片「{name}」像素过多", field="photos") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedMedia(f"照片「{name}」已损坏，无法读取", str(exc), "photos") from None
     if image.format not in ACCEPTED:
         raise UnsupportedMedia(
             f"照片「{name}」是 {image.format} 格式，只接受 JPEG、PNG 或 HEIC",
