@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from geoservice import migrate
@@ -164,6 +164,7 @@ def users_ensure_demo_admin(credentials_file: Path) -> None:
     help="Issues reported at or after this local time (YYYY-MM-DD[THH:MM]).",
 )
 @click.option("--open-only", is_flag=True, help="Only issues not yet closed or rejected.")
+@with_appcontext
 def reattribute(since, open_only: bool) -> None:
     """Recomputes issue attribution after layers or assignments changed; one event per change."""
     from zoneinfo import ZoneInfo
