@@ -26,3 +26,6 @@ def index():
         layer_counts=[(spec, counts.get(spec.name, 0)) for spec in layers()],
         overview=overview,
     )
+
+
+from geoservice.web import issues  # noqa: E402, F401  (registers the issue pages on bp)

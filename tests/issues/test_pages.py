@@ -1,0 +1,67 @@
+"""The report page and the issue page (Chinese, offline assets only)."""
+
+import re
+
+from tests.issues.test_transitions import AFTER, move, new_issue, ok
+
+
+def test_the_report_page_offers_gps_camera_and_a_map(client, layout):
+    response = client.get("/issues/new", headers=layout.headers("inspector"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'accept="image/*" capture="environment" multiple' in html
+    assert "navigator.geolocation" in html
+    assert "/vendor/leaflet/dist/leaflet.js" in html
+    assert "<option>道路破损</option>" in html and "12345热线" in html
+    assert re.search(r'const area = \{"type": "(Multi)?Polygon"', html)  # the service area
+    assert not re.search(r"(src|href)=\"https?://", html)  # nothing from a CDN
+
+
+def test_pages_need_an_account(client, layout):
+    assert client.get("/issues/new").status_code == 401
+    issue_id = new_issue(client, layout)
+    assert client.get(f"/issues/{issue_id}").status_code == 401
+    assert client.get(f"/issues/{issue_id}/map").status_code == 401
+
+
+def test_the_issue_page_shows_who_why_photos_and_timeline(client, layout):
+    issue_id = new_issue(client, layout, 100, 170, description="楼道堆放杂物")
+    ok(move(client, layout, issue_id, "planner", "accepted"))
+    ok(move(client, layout, issue_id, "planner", "dispatched"))
+    ok(move(client, layout, issue_id, "leader_new", "in_progress"))
+    ok(move(client, layout, issue_id, "leader_new", "fixed", note="已清理完毕", photos=AFTER))
+    html = client.get(f"/issues/{issue_id}", headers=layout.headers("planner")).get_data(
+        as_text=True
+    )
+    assert "楼道堆放杂物" in html
+    assert "李明" in html and "县住建局" in html
+    assert "阳光小区" in html and "人民路" in html  # the claims and the rule
+    assert "整改前" in html and "整改后" in html
+    assert html.count("/api/photos/") >= 4  # before/after thumbnails and timeline thumbnails
+    assert "已清理完毕" in html
+    assert "复核通过并销号" in html and "返工" in html  # the planner's moves
+    assert f"/issues/{issue_id}/map" in html
+
+
+def test_a_leader_sees_only_their_own_moves(client, layout):
+    issue_id = new_issue(client, layout)
+    ok(move(client, layout, issue_id, "planner", "accepted"))
+    ok(move(client, layout, issue_id, "planner", "dispatched"))
+    mine = client.get(f"/issues/{issue_id}", headers=layout.headers("leader_new"))
+    theirs = client.get(f"/issues/{issue_id}", headers=layout.headers("leader_other"))
+    assert "开始整改" in mine.get_data(as_text=True)
+    assert "开始整改" not in theirs.get_data(as_text=True)
+
+
+def test_the_issue_map_is_offline_folium(client, layout):
+    issue_id = new_issue(client, layout, 100, 170)
+    response = client.get(f"/issues/{issue_id}/map", headers=layout.headers("viewer"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "/vendor/leaflet/dist/leaflet.js" in html
+    assert not re.search(r"(src|href)=\"https?://", html)
+    assert "阳光小区" in html and "circle_marker" in html
+
+
+def test_an_unknown_issue_page_is_404(client, layout):
+    assert client.get("/issues/999999", headers=layout.headers("viewer")).status_code == 404
