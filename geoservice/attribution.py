@@ -36,13 +36,32 @@ WHERE ST_Covers(l.geom, {point})"
             for value, metres in table_by_value.items()
         )
         tolerance = f"(CASE l.{column} {cases} ELSE {float(spec.claim.tolerance_m)} END)"
-    # Index-backed prefilter on the widest tolerance, exact tolerance per feature after.
     return f"""SELECT * FROM (
-  {head}, ST_Distance(l.geom::geography, {point}::geography) AS distance_m,
+  {head}, {distance_sql("l.geom", point)} AS distance_m,
     'within ' || {tolerance} || ' m' AS rule, {tolerance} AS tolerance_m
   FROM {table} l
-  WHERE ST_DWithin(l.geom::geography, {point}::geography, {float(spec.claim.max_tolerance_m)})
+  WHERE {box_sql("l.geom", point, str(float(spec.claim.max_tolerance_m)))}
 ) c WHERE c.distance_m <= c.tolerance_m"""
+
+
+def box_sql(geom: str, point: str, metres: str) -> str:
+    """Index-backed prefilter: `geom` overlaps the box of `metres` around `point` (SRID 4326),
+    converted to degrees at the point's latitude with a 1 % margin."""
+    m = f"(({metres}) * 1.01)"
+    return (
+        f"{geom} && ST_Expand({point}, {m} / (111320.0 * cos(radians(ST_Y({point})))),"
+        f" {m} / 110574.0)"
+    )
+
+
+def distance_sql(geom: str, point: str) -> str:
+    """Distance in metres on the sphere (within 0.5 % of the spheroid, several times faster)."""
+    return f"ST_Distance({geom}::geography, {point}::geography, false)"
+
+
+def within_sql(geom: str, point: str, metres: str) -> str:
+    """`geom` lies within `metres` of `point`, using the geometry's GiST index."""
+    return f"{box_sql(geom, point, metres)} AND {distance_sql(geom, point)} <= {metres}"
 
 
 def _literal(value: object) -> str:
@@ -74,25 +93,26 @@ def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str
 def _attribute(
     session: Session, registry: LayerRegistry, issue_filter: str, params: dict[str, Any]
 ) -> int:
-    claims = claims_union_sql(registry, "i.geom")
+    claims = claims_union_sql(registry, "t.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
     sql = f"""
-WITH claimed AS (
-  SELECT i.id AS issue_id, c.*,
-         row_number() OVER (PARTITION BY i.id ORDER BY c.precedence DESC, c.distance_m, c.place_id)
+WITH target AS MATERIALIZED (
+  SELECT i.id, i.geom, i.reported_at FROM issues i WHERE {issue_filter}
+),
+claimed AS (
+  SELECT t.id AS issue_id, t.reported_at, c.*,
+         row_number() OVER (PARTITION BY t.id ORDER BY c.precedence DESC, c.distance_m, c.place_id)
            AS rank
-  FROM issues i
+  FROM target t
   CROSS JOIN LATERAL ({claims}) c
-  WHERE {issue_filter}
 ),
 responsible AS (
   SELECT cl.issue_id, cl.place_id, a.leader_id, ld.unit_id
   FROM claimed cl
-  JOIN issues i ON i.id = cl.issue_id
   CROSS JOIN LATERAL (
     SELECT a.leader_id FROM assignments a
     WHERE a.place_id = cl.place_id AND a.is_primary
-      AND a.valid_from <= i.reported_at AND (a.valid_to IS NULL OR a.valid_to > i.reported_at)
+      AND a.valid_from <= cl.reported_at AND (a.valid_to IS NULL OR a.valid_to > cl.reported_at)
     ORDER BY a.valid_from DESC LIMIT 1
   ) a
   JOIN leaders ld ON ld.id = a.leader_id
@@ -107,18 +127,22 @@ summary AS (
   FROM claimed cl
   LEFT JOIN responsible r ON r.issue_id = cl.issue_id AND r.place_id = cl.place_id
   GROUP BY cl.issue_id
+),
+result AS (
+  SELECT t.id, s.primary_place_id, s.grid_id, r.leader_id, r.unit_id, s.places
+  FROM target t
+  LEFT JOIN summary s ON s.issue_id = t.id
+  LEFT JOIN responsible r ON r.issue_id = t.id AND r.place_id = s.primary_place_id
 )
 UPDATE issues i SET
-  primary_place_id = s.primary_place_id,
-  grid_id = s.grid_id,
-  leader_id = r.leader_id,
-  unit_id = r.unit_id,
-  attribution = jsonb_build_object('places', COALESCE(s.places, '[]'::jsonb),
-                                   'unassigned', r.leader_id IS NULL)
-FROM issues i2
-LEFT JOIN summary s ON s.issue_id = i2.id
-LEFT JOIN responsible r ON r.issue_id = i2.id AND r.place_id = s.primary_place_id
-WHERE i.id = i2.id AND {issue_filter.replace("i.id", "i2.id")}
+  primary_place_id = x.primary_place_id,
+  grid_id = x.grid_id,
+  leader_id = x.leader_id,
+  unit_id = x.unit_id,
+  attribution = jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),
+                                   'unassigned', x.leader_id IS NULL)
+FROM result x
+WHERE i.id = x.id
 """
     result = session.execute(text(sql), {**params, "base_layer": base_layer})
     return result.rowcount

@@ -261,12 +261,12 @@ def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue)
     closing lies within the relapse window before this report."""
     return session.scalar(
         text(
-            """
+            f"""
 SELECT o.id FROM issues o, issues i
 WHERE i.id = :id AND o.id <> i.id AND o.category = i.category AND o.status = 'closed'
   AND o.closed_at <= i.reported_at
   AND o.closed_at >= i.reported_at - make_interval(secs => :window_s)
-  AND ST_DWithin(o.geom::geography, i.geom::geography, :radius)
+  AND {attribution.within_sql("o.geom", "i.geom", ":radius")}
 ORDER BY o.closed_at DESC, o.id DESC LIMIT 1"""
         ),
         {
@@ -324,12 +324,12 @@ def duplicate_candidates(
     around it: possible duplicates, nearest first."""
     rows = session.execute(
         text(
-            """
+            f"""
 SELECT o.id, o.status, o.reported_at, o.description, o.leader_id,
-       round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1) AS distance_m
+       round({attribution.distance_sql("o.geom", "i.geom")}::numeric, 1) AS distance_m
 FROM issues i JOIN issues o
   ON o.category = i.category AND o.id <> i.id
- AND ST_DWithin(o.geom::geography, i.geom::geography, :radius)
+ AND {attribution.within_sql("o.geom", "i.geom", ":radius")}
 WHERE i.id = :id AND o.status = ANY(:open) AND o.duplicate_of_id IS NULL
   AND o.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
                         AND i.reported_at + make_interval(secs => :window_s)

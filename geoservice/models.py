@@ -267,8 +267,17 @@ class Issue(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
-# Radius queries (duplicates, relapses) measure in metres on geography: index the cast.
-Index("ix_issues_geog", func.geography(Issue.__table__.c.geom), postgresql_using="gist")
+# Links between issues (merged duplicates, relapses) are looked up from the target side.
+Index(
+    "ix_issues_duplicate_of",
+    Issue.__table__.c.duplicate_of_id,
+    postgresql_where=text("duplicate_of_id IS NOT NULL"),
+)
+Index(
+    "ix_issues_relapse_of",
+    Issue.__table__.c.relapse_of_id,
+    postgresql_where=text("relapse_of_id IS NOT NULL"),
+)
 # The unassigned queue (待派遣) is read often and is small.
 Index(
     "ix_issues_unassigned",

@@ -35,17 +35,16 @@ def contains(
     session: Session, lon: float, lat: float, registry: LayerRegistry | None = None
 ) -> bool:
     """True when (lon, lat) (WGS-84) lies in the service area (its boundary included)."""
-    source = _defining_source(session, registry)
-    if source is None:
-        return True
-    row = session.execute(
-        text(
-            f"SELECT 1 FROM {source} s"
-            " WHERE ST_Covers(s.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1"
-        ),
-        {"lon": lon, "lat": lat},
-    ).first()
-    return row is not None
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    # One round trip: the first source that has rows decides.
+    cases = " ".join(
+        f"WHEN EXISTS (SELECT 1 FROM {source} s) THEN"
+        f" EXISTS (SELECT 1 FROM {source} s WHERE ST_Covers(s.geom, {point}))"
+        for source in _sources(registry)
+    )
+    return bool(
+        session.scalar(text(f"SELECT CASE {cases} ELSE true END"), {"lon": lon, "lat": lat})
+    )
 
 
 def outline(

@@ -1,8 +1,8 @@
-"""issues workflow indexes: geography index for radius queries, the unassigned queue
+"""issues workflow indexes: merged duplicates and relapses by target, the unassigned queue
 
-Revision ID: e04a3f220e66
+Revision ID: dad81682e7db
 Revises: fc75acdbeeee
-Create Date: 2026-11-24 02:16:00.741299
+Create Date: 2026-11-24 02:31:28.135938
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import geoalchemy2  # noqa: F401
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "e04a3f220e66"
+revision: str = "dad81682e7db"
 down_revision: str | Sequence[str] | None = "fc75acdbeeee"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -19,11 +19,18 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_issues_geog",
+        "ix_issues_duplicate_of",
         "issues",
-        [sa.literal_column("geography(geom)")],
+        ["duplicate_of_id"],
         unique=False,
-        postgresql_using="gist",
+        postgresql_where=sa.text("duplicate_of_id IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_issues_relapse_of",
+        "issues",
+        ["relapse_of_id"],
+        unique=False,
+        postgresql_where=sa.text("relapse_of_id IS NOT NULL"),
     )
     op.create_index(
         "ix_issues_unassigned",
@@ -40,4 +47,13 @@ def downgrade() -> None:
         table_name="issues",
         postgresql_where=sa.text("leader_id IS NULL AND status IN ('reported', 'accepted')"),
     )
-    op.drop_index("ix_issues_geog", table_name="issues", postgresql_using="gist")
+    op.drop_index(
+        "ix_issues_relapse_of",
+        table_name="issues",
+        postgresql_where=sa.text("relapse_of_id IS NOT NULL"),
+    )
+    op.drop_index(
+        "ix_issues_duplicate_of",
+        table_name="issues",
+        postgresql_where=sa.text("duplicate_of_id IS NOT NULL"),
+    )
