@@ -259,6 +259,8 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=300)
     args = parser.parse_args()
     url = normalise_database_url(os.environ["BENCH_DATABASE_URL"])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work slows every figure)")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))

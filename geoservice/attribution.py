@@ -81,18 +81,48 @@ def claims_union_sql(registry: LayerRegistry, point: str) -> str:
 def attribute_issues(session: Session, registry: LayerRegistry, min_id: int, max_id: int) -> int:
     """(Re)computes the stored attribution of issues with min_id <= id <= max_id in one pass."""
     return _attribute(
-        session, registry, "i.id BETWEEN :min_id AND :max_id", {"min_id": min_id, "max_id": max_id}
+        session,
+        registry,
+        "i.id BETWEEN :min_id AND :max_id",
+        {"min_id": min_id, "max_id": max_id},
+        bulk=max_id > min_id,
     )
 
 
 def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str) -> int:
     """(Re)computes the attribution of the issues whose ids are in `id_table` (column `id`)."""
-    return _attribute(session, registry, f"i.id IN (SELECT id FROM {id_table})", {})
+    return _attribute(session, registry, f"i.id IN (SELECT id FROM {id_table})", {}, bulk=True)
+
+
+ATTRIBUTION_COLUMNS = ("primary_place_id", "grid_id", "leader_id", "unit_id", "attribution")
+
+
+def attribute_issue(session: Session, registry: LayerRegistry, issue_id: int) -> dict[str, Any]:
+    """Attributes one issue (the report path) and returns the stored attribution columns."""
+    row = _attribute(
+        session,
+        registry,
+        "i.id = :issue_id",
+        {"issue_id": issue_id},
+        returning=", ".join(f"i.{c}" for c in ATTRIBUTION_COLUMNS),
+    )
+    return dict(row._mapping)
+
+
+# Settings for the duration of a bulk statement: the planner's cost estimate for the per-issue
+# lateral lookups triggers JIT compilation, which costs more than the whole query; sorts and
+# hashes of a 50,000-issue batch need more than the default work_mem to stay in memory.
+BULK_SETTINGS = {"jit": "off", "work_mem": "128MB"}
 
 
 def _attribute(
-    session: Session, registry: LayerRegistry, issue_filter: str, params: dict[str, Any]
-) -> int:
+    session: Session,
+    registry: LayerRegistry,
+    issue_filter: str,
+    params: dict[str, Any],
+    bulk: bool = False,
+    returning: str | None = None,
+) -> Any:
     claims = claims_union_sql(registry, "t.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
     sql = f"""
@@ -144,8 +174,31 @@ UPDATE issues i SET
 FROM result x
 WHERE i.id = x.id
 """
-    result = session.execute(text(sql), {**params, "base_layer": base_layer})
-    return result.rowcount
+    if returning:
+        sql += f"RETURNING {returning}"
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
+    if not bulk:
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+    names = list(BULK_SETTINGS)
+    previous = session.execute(
+        text(
+            "SELECT "
+            + ", ".join(
+                f"current_setting('{n}'), set_config('{n}', '{v}', true)"
+                for n, v in BULK_SETTINGS.items()
+            )
+        )
+    ).one()
+    try:
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+    finally:
+        session.execute(
+            text(
+                "SELECT "
+                + ", ".join(f"set_config('{n}', :v{i}, true)" for i, n in enumerate(names))
+            ),
+            {f"v{i}": previous[2 * i] for i in range(len(names))},
+        )
 
 
 # --- explaining a stored attribution --------------------------------------------------------
@@ -196,15 +249,21 @@ def describe(
     leaders = {
         row.id: row
         for row in session.execute(
-            select(Leader.id, Leader.name, Leader.title, Leader.phone, Leader.unit_id).where(
-                Leader.id.in_(leader_ids)
+            select(
+                Leader.id,
+                Leader.name,
+                Leader.title,
+                Leader.phone,
+                Leader.unit_id,
+                Unit.name.label("unit_name"),
             )
+            .outerjoin(Unit, Unit.id == Leader.unit_id)
+            .where(Leader.id.in_(leader_ids))
         )
     }
-    unit_ids = {r.unit_id for r in leaders.values() if r.unit_id} | (
-        {unit_id} if unit_id else set()
-    )
-    units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all())
+    units = {r.unit_id: r.unit_name for r in leaders.values() if r.unit_id}
+    if unit_id and unit_id not in units:
+        units[unit_id] = session.scalar(select(Unit.name).where(Unit.id == unit_id))
 
     def leader_json(lid: int | None) -> dict[str, Any] | None:
         row = leaders.get(lid) if lid else None

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from geoservice import attribution, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
@@ -248,8 +249,8 @@ def create_issue(
     session.flush()
     if photos:
         add_photos(session, settings.store, issue.id, event.id, "before", photos)
-    attribution.attribute_issues(session, registry, issue.id, issue.id)
-    session.refresh(issue)
+    for key, value in attribution.attribute_issue(session, registry, issue.id).items():
+        set_committed_value(issue, key, value)
     original = find_relapse_origin(session, settings, issue)
     if original is not None:
         mark_relapse(session, issue, original, now)
@@ -600,23 +601,20 @@ def issue_view(
     """The issue as a GeoJSON Feature whose properties hold everything a page shows: the
     attribution with its rule, timeline, photos, deadline/overdue and the caller's moves."""
     now = now or datetime.now(UTC)
-    lon, lat = session.execute(
-        select(func.ST_X(Issue.geom), func.ST_Y(Issue.geom)).where(Issue.id == issue.id)
-    ).one()
-    actors = {}
-    events = session.scalars(
-        select(IssueEvent)
+    point = to_shape(issue.geom)
+    lon, lat = point.x, point.y
+    rows = session.execute(
+        select(IssueEvent, User.display_name, User.username)
+        .outerjoin(User, User.id == IssueEvent.actor_id)
         .where(IssueEvent.issue_id == issue.id)
         .order_by(IssueEvent.at, IssueEvent.id)
     ).all()
-    user_ids = {e.actor_id for e in events if e.actor_id} | (
-        {issue.reported_by_id} if issue.reported_by_id else set()
-    )
-    if user_ids:
-        actors = {
-            u.id: u.display_name or u.username
-            for u in session.scalars(select(User).where(User.id.in_(user_ids)))
-        }
+    events = [row[0] for row in rows]
+    actors = {e.actor_id: display or username for e, display, username in rows if e.actor_id}
+    if issue.reported_by_id and issue.reported_by_id not in actors:
+        reporter = session.get(User, issue.reported_by_id)
+        if reporter is not None:
+            actors[reporter.id] = reporter.display_name or reporter.username
     photos = session.scalars(
         select(Photo).where(Photo.issue_id == issue.id).order_by(Photo.id)
     ).all()

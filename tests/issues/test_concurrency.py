@@ -68,6 +68,7 @@ def waiting_for_a_lock(engine, timeout: float = 5.0) -> bool:
             )
             if waiting:
                 return True
+            conn.rollback()  # pg_stat_activity is a snapshot taken once per transaction
             time.sleep(0.02)
     return False
 
@@ -91,10 +92,21 @@ def test_the_second_transition_waits_for_the_first_then_sees_its_result(app, eng
                 except Conflict as exc:
                     second.rollback()
                     outcome["result"] = exc
+                except Exception as exc:  # reported by the assertions below
+                    outcome["result"] = exc
+                    raise
 
         thread = threading.Thread(target=second_move)
         thread.start()
-        assert waiting_for_a_lock(engine), "the second transition did not wait for the lock"
+        if not waiting_for_a_lock(engine):
+            with engine.connect() as conn:
+                activity = conn.execute(
+                    text(
+                        "SELECT pid, state, wait_event_type, wait_event, left(query, 60)"
+                        " FROM pg_stat_activity WHERE datname = current_database()"
+                    )
+                ).all()
+            raise AssertionError(f"the second did not wait: {outcome} {activity}")
         first.commit()
         thread.join(10)
     assert not thread.is_alive()
