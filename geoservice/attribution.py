@@ -44,19 +44,29 @@ WHERE ST_Covers(l.geom, {point})"
 ) c WHERE c.distance_m <= c.tolerance_m"""
 
 
-def box_sql(geom: str, point: str, metres: str) -> str:
-    """Index-backed prefilter: `geom` overlaps the box of `metres` around `point` (SRID 4326),
-    converted to degrees at the point's latitude with a 1 % margin."""
-    m = f"(({metres}) * 1.01)"
+def _metres_per_degree(point: str) -> tuple[str, str]:
+    """SQL for the length in metres of one degree of longitude and of latitude at the point's
+    latitude (WGS-84 ellipsoid series)."""
+    lat = f"radians(ST_Y({point}))"
     return (
-        f"{geom} && ST_Expand({point}, {m} / (111320.0 * cos(radians(ST_Y({point})))),"
-        f" {m} / 110574.0)"
+        f"(111412.84 * cos({lat}) - 93.5 * cos(3 * {lat}))",
+        f"(111132.92 - 559.82 * cos(2 * {lat}) + 1.175 * cos(4 * {lat}))",
     )
 
 
+def box_sql(geom: str, point: str, metres: str) -> str:
+    """Index-backed prefilter: `geom` within a planar distance in degrees that covers `metres`
+    around `point` in every direction (1 % margin)."""
+    mx, my = _metres_per_degree(point)
+    return f"ST_DWithin({geom}, {point}, ({metres}) * 1.01 / least({mx}, {my}))"
+
+
 def distance_sql(geom: str, point: str) -> str:
-    """Distance in metres on the sphere (within 0.5 % of the spheroid, several times faster)."""
-    return f"ST_Distance({geom}::geography, {point}::geography, false)"
+    """Distance in metres from `point`, measured in a plane scaled to metres at the point's
+    latitude: within 1 cm of the ellipsoidal distance up to a few hundred metres, and several
+    times cheaper than a geography distance."""
+    mx, my = _metres_per_degree(point)
+    return f"ST_Distance(ST_Scale({geom}, {mx}, {my}), ST_Scale({point}, {mx}, {my}))"
 
 
 def within_sql(geom: str, point: str, metres: str) -> str:
