@@ -1,10 +1,11 @@
 """Issue photos: sniffed with Pillow (never trusting the declared type), normalised, stored on
 disk by content hash with a thumbnail.
 
-Accepted: JPEG, PNG and HEIC/HEIF (iPhones), the last converted to JPEG. The stored file is
-re-encoded with the EXIF orientation applied and every metadata block stripped (a photo can
-carry the reporter's home location); the EXIF location and time are kept as columns of the
-photo row, and the original file's hash, name and type in its `exif` JSON.
+Accepted: JPEG, PNG and HEIC/HEIF (iPhones), the last converted to JPEG. Stored files carry no
+metadata (a photo can carry the reporter's home location): an upright JPEG keeps its pixels
+and loses its EXIF/XMP/IPTC segments losslessly; anything else (PNG, HEIC, a rotated JPEG) is
+re-encoded with the EXIF orientation applied. The EXIF location and time are kept as columns of
+the photo row, and the original file's hash, name and type in its `exif` JSON.
 """
 
 from __future__ import annotations
@@ -188,6 +189,36 @@ def _metadata(image: Image.Image, tz: ZoneInfo) -> dict[str, Any]:
     return out
 
 
+# JPEG segments dropped from stored files: APP1 (EXIF, XMP), APP13 (IPTC), COM (comments).
+_JPEG_DROPPED = {0xE1, 0xED, 0xFE}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes | None:
+    """The JPEG without its metadata segments (pixels untouched), or None if the file's
+    structure is not the plain sequence of segments this expects."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    out = bytearray(data[:2])
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xDA:  # start of scan: the rest is image data
+            out += data[i:]
+            return bytes(out)
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2 or i + 2 + length > n:
+            return None
+        if marker not in _JPEG_DROPPED:
+            out += data[i : i + 2 + length]
+        i += 2 + length
+    return None
+
+
 def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     if fmt == "PNG":
@@ -239,14 +270,25 @@ def prepare(
             "photos",
         )
     try:
-        image.load()
         meta = _metadata(image, tz)
-        image = ImageOps.exif_transpose(image)
+        stripped = None
+        if actual == "JPEG" and meta.get("orientation", 1) == 1:
+            stripped = strip_jpeg_metadata(upload.data)
+        if stripped is not None:
+            # Upright JPEG: keep the camera's pixels, drop the metadata blocks losslessly, and
+            # decode only a reduced version (JPEG DCT scaling) to check it and make the thumbnail.
+            data = stripped
+            image.draft("RGB", (limits.thumb_px * 2, limits.thumb_px * 2))
+            image.load()
+            thumb_image = image.copy()
+        else:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            width, height = image.size
+            data = _encode(image, "PNG" if actual == "PNG" else "JPEG", limits.jpeg_quality)
+            thumb_image = image.copy()
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMedia(f"照片「{name}」已损坏，无法读取", str(exc), "photos") from None
-    stored_format = "PNG" if actual == "PNG" else "JPEG"
-    data = _encode(image, stored_format, limits.jpeg_quality)
-    thumb_image = image.copy()
     thumb_image.thumbnail((limits.thumb_px, limits.thumb_px))
     thumb = _encode(thumb_image, "JPEG", 80)
     exif: dict[str, Any] = {
@@ -263,8 +305,8 @@ def prepare(
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         content_type=ACCEPTED[actual],
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         thumb=thumb,
         taken_at=meta.get("taken_at"),
         exif_lon=meta.get("lon"),

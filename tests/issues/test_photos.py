@@ -117,3 +117,19 @@ def test_the_store_is_content_addressed(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
         [f"{photo.sha256}.jpg"] * 2
     )
+
+
+def test_an_upright_jpeg_keeps_its_pixels_and_loses_only_metadata():
+    original = image_bytes(size=(900, 600), gps=(120.26, 33.78), taken="2026:11:20 08:15:00")
+    photo = ready(original)
+    assert b"Exif" in original and b"Exif" not in photo.data
+    assert photo.data.endswith(original[-2000:])  # the compressed image data is untouched
+    assert (photo.width, photo.height) == (900, 600)
+    assert max(Image.open(io.BytesIO(photo.thumb)).size) == 320
+
+
+def test_jpeg_stripping_refuses_what_it_does_not_understand():
+    from geoservice.photos import strip_jpeg_metadata
+
+    assert strip_jpeg_metadata(b"\xff\xd8\x00garbage") is None
+    assert strip_jpeg_metadata(image_bytes("PNG")) is None
