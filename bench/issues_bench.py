@@ -169,17 +169,29 @@ RETURNING id"""
     return min(ids), max(ids)
 
 
+def backend_cpu_seconds(session: Session) -> float | None:
+    """CPU time used so far by this session's PostgreSQL backend (same machine only)."""
+    pid = session.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_attribution(engine, registry: LayerRegistry, n: int, batch: int) -> None:
     with engine.begin() as conn:
         lo, hi = generate_issues(conn, n)
         conn.execute(text("ANALYZE"))
     with Session(engine) as session:
+        cpu_before = backend_cpu_seconds(session)
         start = time.perf_counter()
         done = 0
         for first in range(lo, hi + 1, batch):
             done += attribute_issues(session, registry, first, min(first + batch - 1, hi))
         session.commit()
         elapsed = time.perf_counter() - start
+        cpu_after = backend_cpu_seconds(session)
         stats = session.execute(
             text(
                 "SELECT count(*) FILTER (WHERE primary_place_id IS NOT NULL),"
@@ -191,6 +203,13 @@ def bench_attribution(engine, registry: LayerRegistry, n: int, batch: int) -> No
         f"bulk attribution: {done:,} issues in {elapsed:.2f} s = {done / elapsed:,.0f} issues/s"
         f" (batches of {batch:,}; target ≥ 5,000/s)"
     )
+    if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+        cpu = cpu_after - cpu_before
+        print(
+            f"  database CPU time {cpu:.2f} s = {done / cpu:,.0f} issues per CPU-second"
+            " (what one idle core would do; the wall-clock rate above includes waiting for"
+            " a CPU shared with other work)"
+        )
     print(
         f"  claimed by a place: {stats[0]:,}; with a leader: {stats[1]:,};"
         f" primary layers seen: {stats[2]}"

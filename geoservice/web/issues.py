@@ -4,10 +4,11 @@ answers for it, the caller's actions) and its folium map."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import folium
-from flask import abort, current_app, render_template
+from flask import abort, current_app, make_response, render_template
 from sqlalchemy import text
 
 from geoservice import issues as service
@@ -32,10 +33,16 @@ STATUS_COLORS = {
 }
 
 
+def _refuse(status: int, title: str, message: str) -> None:
+    abort(
+        make_response(render_template("issue_message.html", title=title, message=message), status)
+    )
+
+
 def _signed_in():
     account = current_account()
     if account is None:
-        abort(401)
+        _refuse(401, "请先登录", "查看和上报问题需要登录账号。")
     return account
 
 
@@ -65,7 +72,7 @@ def _view(issue_id: int) -> dict[str, Any]:
     try:
         issue = service.get_issue(session, issue_id)
     except NotFound:
-        abort(404)
+        _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
     return service.issue_view(session, layers(), settings, issue, account, photo_url)
 
@@ -166,3 +173,27 @@ def _bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
 
     walk(geometry["coordinates"])
     return min(xs), min(ys), max(xs), max(ys)
+
+
+@bp.get("/issues/unassigned")
+def queue_page():
+    """待派遣队列: issues nobody answers for, with a leader to pick for each."""
+    account = _signed_in()
+    if not has_actor_role(account, "planner"):
+        _refuse(403, "无权查看", "待派遣队列由督办人员处理。")
+    settings = IssueSettings.from_config(current_app.config)
+    session = get_session()
+    now = datetime.now(UTC)
+    rows = session.scalars(service.unassigned_query(limit=200)).all()
+    leaders = session.execute(
+        text(
+            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
+        )
+    ).all()
+    return render_template(
+        "issue_queue.html",
+        issues=[service.issue_summary(i, settings, now) for i in rows],
+        total=service.count_unassigned(session),
+        leaders=leaders,
+    )

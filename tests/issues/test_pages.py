@@ -18,7 +18,8 @@ def test_the_report_page_offers_gps_camera_and_a_map(client, layout):
 
 
 def test_pages_need_an_account(client, layout):
-    assert client.get("/issues/new").status_code == 401
+    response = client.get("/issues/new")
+    assert response.status_code == 401 and "请先登录" in response.get_data(as_text=True)
     issue_id = new_issue(client, layout)
     assert client.get(f"/issues/{issue_id}").status_code == 401
     assert client.get(f"/issues/{issue_id}/map").status_code == 401
@@ -64,4 +65,17 @@ def test_the_issue_map_is_offline_folium(client, layout):
 
 
 def test_an_unknown_issue_page_is_404(client, layout):
-    assert client.get("/issues/999999", headers=layout.headers("viewer")).status_code == 404
+    response = client.get("/issues/999999", headers=layout.headers("viewer"))
+    assert response.status_code == 404 and "没有编号为 999999 的问题" in response.get_data(
+        as_text=True
+    )
+
+
+def test_the_queue_page_lists_unassigned_issues_for_planners(client, layout):
+    issue_id = new_issue(client, layout, 1000, 1000)
+    response = client.get("/issues/unassigned", headers=layout.headers("planner"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"#{issue_id}" in html and "不在任何图层范围内" in html
+    assert "陈道路" in html  # leaders to choose from
+    assert client.get("/issues/unassigned", headers=layout.headers("inspector")).status_code == 403
