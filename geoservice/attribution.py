@@ -9,6 +9,7 @@ unassigned (the queue planners dispatch by hand).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -21,7 +22,10 @@ from geoservice.registry import LayerRegistry, LayerSpec
 BASE_LAYER = "grid"
 
 
-def _claims_sql(spec: LayerSpec, point: str) -> str:
+Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitude
+
+
+def _claims_sql(spec: LayerSpec, point: str, scale: Scale | None = None) -> str:
     """SELECT of the features of one layer claiming `point` (an SQL expression)."""
     table = spec.table
     head = f"SELECT '{spec.name}'::text AS layer, {int(spec.precedence)} AS precedence, l.id"
@@ -36,15 +40,16 @@ WHERE ST_Covers(l.geom, {point})"
             for value, metres in table_by_value.items()
         )
         tolerance = f"(CASE l.{column} {cases} ELSE {float(spec.claim.tolerance_m)} END)"
+    widest = str(float(spec.claim.max_tolerance_m))
     return f"""SELECT * FROM (
-  {head}, {distance_sql("l.geom", point)} AS distance_m,
+  {head}, {distance_sql("l.geom", point, scale)} AS distance_m,
     'within ' || {tolerance} || ' m' AS rule, {tolerance} AS tolerance_m
   FROM {table} l
-  WHERE {box_sql("l.geom", point, str(float(spec.claim.max_tolerance_m)))}
+  WHERE {box_sql("l.geom", point, widest, scale)}
 ) c WHERE c.distance_m <= c.tolerance_m"""
 
 
-def _metres_per_degree(point: str) -> tuple[str, str]:
+def metres_per_degree_sql(point: str) -> Scale:
     """SQL for the length in metres of one degree of longitude and of latitude at the point's
     latitude (WGS-84 ellipsoid series)."""
     lat = f"radians(ST_Y({point}))"
@@ -54,34 +59,45 @@ def _metres_per_degree(point: str) -> tuple[str, str]:
     )
 
 
-def box_sql(geom: str, point: str, metres: str) -> str:
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """The same in Python, to pass as parameters when the latitude is known."""
+    phi = math.radians(lat)
+    return (
+        111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi),
+        111132.92 - 559.82 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi),
+    )
+
+
+def box_sql(geom: str, point: str, metres: str, scale: Scale | None = None) -> str:
     """Index-backed prefilter: `geom` within a planar distance in degrees that covers `metres`
     around `point` in every direction (1 % margin)."""
-    mx, my = _metres_per_degree(point)
+    mx, my = scale or metres_per_degree_sql(point)
     return f"ST_DWithin({geom}, {point}, ({metres}) * 1.01 / least({mx}, {my}))"
 
 
-def distance_sql(geom: str, point: str) -> str:
+def distance_sql(geom: str, point: str, scale: Scale | None = None) -> str:
     """Distance in metres from `point`, measured in a plane scaled to metres at the point's
     latitude: within 1 cm of the ellipsoidal distance up to a few hundred metres, and several
     times cheaper than a geography distance."""
-    mx, my = _metres_per_degree(point)
+    mx, my = scale or metres_per_degree_sql(point)
     return f"ST_Distance(ST_Scale({geom}, {mx}, {my}), ST_Scale({point}, {mx}, {my}))"
 
 
-def within_sql(geom: str, point: str, metres: str) -> str:
+def within_sql(geom: str, point: str, metres: str, scale: Scale | None = None) -> str:
     """`geom` lies within `metres` of `point`, using the geometry's GiST index."""
-    return f"{box_sql(geom, point, metres)} AND {distance_sql(geom, point)} <= {metres}"
+    return (
+        f"{box_sql(geom, point, metres, scale)} AND {distance_sql(geom, point, scale)} <= {metres}"
+    )
 
 
 def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def claims_union_sql(registry: LayerRegistry, point: str) -> str:
+def claims_union_sql(registry: LayerRegistry, point: str, scale: Scale | None = None) -> str:
     parts = []
     for spec in registry:
-        sql = _claims_sql(spec, point)
+        sql = _claims_sql(spec, point, scale)
         parts.append(
             f"SELECT layer, precedence, id AS place_id, distance_m, rule FROM ({sql}) s_{spec.name}"
         )
@@ -107,14 +123,20 @@ def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str
 ATTRIBUTION_COLUMNS = ("primary_place_id", "grid_id", "leader_id", "unit_id", "attribution")
 
 
-def attribute_issue(session: Session, registry: LayerRegistry, issue_id: int) -> dict[str, Any]:
-    """Attributes one issue (the report path) and returns the stored attribution columns."""
+def attribute_issue(
+    session: Session, registry: LayerRegistry, issue_id: int, lon: float, lat: float
+) -> dict[str, Any]:
+    """Attributes one issue at (lon, lat) (the report path) and returns the stored attribution
+    columns. The point goes in as constants: planning a spatial join estimate for each layer
+    would cost more than running the query."""
+    mx, my = metres_per_degree(lat)
     row = _attribute(
         session,
         registry,
         "i.id = :issue_id",
-        {"issue_id": issue_id},
+        {"issue_id": issue_id, "lon": lon, "lat": lat, "mx": mx, "my": my},
         returning=", ".join(f"i.{c}" for c in ATTRIBUTION_COLUMNS),
+        point=("ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", (":mx", ":my")),
     )
     return dict(row._mapping)
 
@@ -132,12 +154,16 @@ def _attribute(
     params: dict[str, Any],
     bulk: bool = False,
     returning: str | None = None,
+    point: tuple[str, Scale] | None = None,
 ) -> Any:
-    claims = claims_union_sql(registry, "t.geom")
+    point_sql, scale = point or ("t.geom", ("t.mx", "t.my"))
+    claims = claims_union_sql(registry, point_sql, scale)
+    mx, my = metres_per_degree_sql("i.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
     sql = f"""
 WITH target AS MATERIALIZED (
-  SELECT i.id, i.geom, i.reported_at FROM issues i WHERE {issue_filter}
+  SELECT i.id, i.geom, i.reported_at, {mx} AS mx, {my} AS my
+  FROM issues i WHERE {issue_filter}
 ),
 claimed AS (
   SELECT t.id AS issue_id, t.reported_at, c.*,

@@ -249,7 +249,9 @@ def create_issue(
     session.flush()
     if photos:
         add_photos(session, settings.store, issue.id, event.id, "before", photos)
-    for key, value in attribution.attribute_issue(session, registry, issue.id).items():
+    for key, value in attribution.attribute_issue(
+        session, registry, issue.id, report.lon, report.lat
+    ).items():
         set_committed_value(issue, key, value)
     original = find_relapse_origin(session, settings, issue)
     if original is not None:
@@ -257,23 +259,43 @@ def create_issue(
     return issue
 
 
+# The issue's point and the metres per degree there, as query parameters: with constants the
+# planner estimates the spatial condition cheaply (a join estimate costs more than the query).
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+SCALE = (":mx", ":my")
+
+
+def _point_params(session: Session, issue_id: int) -> dict[str, float]:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
+    point = to_shape(issue.geom)
+    mx, my = attribution.metres_per_degree(point.y)
+    return {"lon": point.x, "lat": point.y, "mx": mx, "my": my}
+
+
 def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
     """The most recently closed issue of the same category within the relapse radius whose
     closing lies within the relapse window before this report."""
+    # Near first (the geometry index), then the other conditions on those few rows.
+    near = attribution.within_sql("o.geom", POINT, ":radius", SCALE)
     return session.scalar(
         text(
             f"""
-SELECT o.id FROM issues o, issues i
-WHERE i.id = :id AND o.id <> i.id AND o.category = i.category AND o.status = 'closed'
-  AND o.closed_at <= i.reported_at
-  AND o.closed_at >= i.reported_at - make_interval(secs => :window_s)
-  AND {attribution.within_sql("o.geom", "i.geom", ":radius")}
-ORDER BY o.closed_at DESC, o.id DESC LIMIT 1"""
+WITH near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
+)
+SELECT n.id FROM near n, issues i
+WHERE i.id = :id AND n.category = i.category AND n.status = 'closed'
+  AND n.closed_at <= i.reported_at
+  AND n.closed_at >= i.reported_at - make_interval(secs => :window_s)
+ORDER BY n.closed_at DESC, n.id DESC LIMIT 1"""
         ),
         {
             "id": issue.id,
             "window_s": settings.relapse_window_days * 86400,
             "radius": settings.relapse_radius_m,
+            **_point_params(session, issue.id),
         },
     )
 
@@ -326,15 +348,19 @@ def duplicate_candidates(
     rows = session.execute(
         text(
             f"""
-SELECT o.id, o.status, o.reported_at, o.description, o.leader_id,
-       round({attribution.distance_sql("o.geom", "i.geom")}::numeric, 1) AS distance_m
-FROM issues i JOIN issues o
-  ON o.category = i.category AND o.id <> i.id
- AND {attribution.within_sql("o.geom", "i.geom", ":radius")}
-WHERE i.id = :id AND o.status = ANY(:open) AND o.duplicate_of_id IS NULL
-  AND o.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
+WITH near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.reported_at, o.description, o.leader_id,
+         o.duplicate_of_id,
+         round({attribution.distance_sql("o.geom", POINT, SCALE)}::numeric, 1) AS distance_m
+  FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
+    AND o.id <> :id
+)
+SELECT n.* FROM near n, issues i
+WHERE i.id = :id AND n.category = i.category AND n.status = ANY(:open)
+  AND n.duplicate_of_id IS NULL
+  AND n.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
                         AND i.reported_at + make_interval(secs => :window_s)
-ORDER BY distance_m, o.reported_at LIMIT :limit"""
+ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
         ),
         {
             "id": issue_id,
@@ -342,6 +368,7 @@ ORDER BY distance_m, o.reported_at LIMIT :limit"""
             "window_s": settings.duplicate_window_days * 86400,
             "open": list(OPEN_STATUSES),
             "limit": limit,
+            **_point_params(session, issue_id),
         },
     ).all()
     return [
