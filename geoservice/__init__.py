@@ -34,15 +34,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
-    from geoservice import api, assets, auth, cli, db, errors, health, registry, web
+    from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
+    from geoservice.web import account, admin
 
     db.init_app(app)
     registry.init_app(app)
     errors.init_app(app)
     assets.init_app(app)
-    auth.init_app(app)
+    auth.init_app(app)  # every request needs an account (before the hooks below)
+    security.init_app(app)  # CSRF, write rate limits, security headers
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(web.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     cli.init_app(app)
     return app

@@ -27,6 +27,7 @@ SERVED_PACKAGES = (
     "leaflet.awesome-markers",
     "leaflet.markercluster",
     "leaflet.vectorgrid",
+    "echarts",
 )
 
 V = "/vendor"
@@ -47,6 +48,10 @@ FOLIUM_CSS = {
     "awesome_rotate_css": "/static/css/leaflet.awesome.rotate.css",
     "markerclustercss": f"{V}/leaflet.markercluster/dist/MarkerCluster.css",
     "markerclusterdefaultcss": f"{V}/leaflet.markercluster/dist/MarkerCluster.Default.css",
+}
+# Assets our own pages load (templates use these names through the `asset_url` global).
+PAGE_ASSETS = {
+    "echarts": f"{V}/echarts/dist/echarts.min.js",
 }
 # Resources we drop: glyphicons (we use Font Awesome icons only).
 FOLIUM_DROPPED = {"glyphicons_css"}
@@ -101,7 +106,7 @@ def patch_folium() -> None:
 def missing_assets() -> list[str]:
     """Local files behind the URLs above that are not installed (empty when all is well)."""
     missing = []
-    for url in [*FOLIUM_JS.values(), *FOLIUM_CSS.values()]:
+    for url in [*FOLIUM_JS.values(), *FOLIUM_CSS.values(), *PAGE_ASSETS.values()]:
         if url.startswith(V + "/"):
             path = NODE_MODULES / url[len(V) + 1 :]
         elif url.startswith("/vendor-folium/"):
@@ -116,3 +121,4 @@ def missing_assets() -> list[str]:
 def init_app(app: Flask) -> None:
     patch_folium()
     app.register_blueprint(bp)
+    app.jinja_env.globals["asset_url"] = PAGE_ASSETS.__getitem__

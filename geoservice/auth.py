@@ -1,153 +1,153 @@
-"""Accounts: password hashing, API tokens (stored hashed), sign-in sessions, role checks."""
+"""Who is calling and may they: the Flask side of accounts.
+
+- Every request needs an account (a signed-in session or `Authorization: Bearer <token>`),
+  except the endpoints in PUBLIC_ENDPOINTS or marked `@public`: anonymous HTML requests are
+  redirected to /login, anonymous API requests get 401 JSON.
+- `@permission_required("layers.write")` (or `require("layers.write", collection)` inside a
+  view) checks the permission table of geoservice.permissions, including token scopes:
+  401 without an account, 403 when the role or token may not. Which *rows* the account sees
+  is geoservice.scope's business.
+
+The services (hashing, tokens, users) live in geoservice.accounts and are re-exported here
+for older imports.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, g, request
+from flask import Flask, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from geoservice.accounts import (  # noqa: F401  (re-exported)
+    UserError,
+    create_user,
+    hash_password,
+    issue_token,
+    revoke_tokens,
+    session_stamp,
+    token_digest,
+    token_for,
+    user_for_token,
+    verify_password,
+)
 from geoservice.db import get_session
-from geoservice.errors import ApiError
-from geoservice.models import AdminArea, ApiToken, User
-from geoservice.vocab import USER_ROLES
+from geoservice.errors import ApiError, wants_json
+from geoservice.models import ApiToken, User
+from geoservice.permissions import allowed
 
-TOKEN_PREFIX = "gs_"
-_hasher = PasswordHasher()
+# Endpoints anyone may call (besides views decorated with @public).
+PUBLIC_ENDPOINTS = frozenset(
+    {"static", "health.healthz", "assets.vendor", "assets.vendor_folium", "account.login"}
+)
+# Endpoints a user who must change their password may still reach.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"account.password", "account.logout"})
 
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+UNAUTHENTICATED = "请先登录或提供 API 令牌（Authorization: Bearer …）"
+FORBIDDEN = "当前账号无权执行此操作"
 
 
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def public(view: Callable) -> Callable:
+    """Marks a view as reachable without an account."""
+    view.public = True  # type: ignore[attr-defined]
+    return view
 
 
-def issue_token(
-    session: Session, user: User, label: str = "", expires_at: datetime | None = None
-) -> str:
-    """Creates an API token for `user` and returns it in clear (the only time it exists)."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            user_id=user.id,
-            token_hash=token_digest(token),
-            prefix=token[:10],
-            label=label,
-            expires_at=expires_at,
-        )
-    )
-    session.flush()
-    return token
-
-
-def revoke_tokens(session: Session, user: User, label: str | None = None) -> int:
-    stmt = update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-    if label is not None:
-        stmt = stmt.where(ApiToken.label == label)
-    return session.execute(stmt.values(revoked_at=datetime.now(UTC))).rowcount
-
-
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user owning a valid (unrevoked, unexpired) token, else None."""
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))
-    ).first()
-    if row is None:
-        return None
-    api_token, user = row
-    now = datetime.now(UTC)
-    if api_token.revoked_at is not None or not user.active:
-        return None
-    if api_token.expires_at is not None and api_token.expires_at <= now:
-        return None
-    api_token.last_used_at = now
-    return user
-
-
-class UserError(ValueError):
-    pass
-
-
-def create_user(
-    session: Session,
-    username: str,
-    role: str,
-    password: str | None = None,
-    area_code: str | None = None,
-    leader_id: int | None = None,
-    display_name: str = "",
-) -> User:
-    if role not in USER_ROLES:
-        raise UserError(f"未知角色 {role!r}，可选：{', '.join(USER_ROLES)}")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"用户名 {username!r} 已存在")
-    area_id = None
-    if area_code is not None:
-        area_id = session.scalar(select(AdminArea.id).where(AdminArea.code == area_code))
-        if area_id is None:
-            raise UserError(f"未知行政区划代码 {area_code!r}")
-    user = User(
-        username=username,
-        role=role,
-        password_hash=hash_password(password) if password else None,
-        area_id=area_id,
-        leader_id=leader_id,
-        display_name=display_name,
-    )
-    session.add(user)
-    session.flush()
-    return user
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
 
 
 def current_account() -> User | None:
-    """The caller: the owner of a Bearer token, or the signed-in user of the session."""
+    """The caller: the owner of a Bearer token, or the signed-in user of the session.
+
+    A request carrying a bad, expired or revoked token is refused (401), never treated as
+    anonymous or as the session's user.
+    """
     if "account" in g:
         return g.account
-    account = None
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        account = user_for_token(get_session(), header[len("Bearer ") :].strip())
-        if account is None:
+    account, token_row = None, None
+    token = bearer_token()
+    if token is not None:
+        found = token_for(get_session(), token)
+        if found is None:
             raise ApiError(401, "API 令牌无效、已过期或已被吊销")
+        token_row, account = found
     elif current_user.is_authenticated:
         account = current_user._get_current_object().user
     g.account = account
+    g.api_token = token_row
     return account
 
 
+def current_token() -> ApiToken | None:
+    """The API token of this request (None for session sign-ins)."""
+    current_account()
+    return g.api_token
+
+
+def can(action: str, collection: str | None = None) -> bool:
+    """May the caller do `action` (on `collection`)? For templates and views."""
+    account = current_account()
+    if account is None:
+        return False
+    token = current_token()
+    return allowed(
+        account.role,
+        action,
+        collection,
+        token_scopes=token.scopes if token is not None else None,
+        via_token=token is not None,
+    )
+
+
+def require(action: str, collection: str | None = None) -> User:
+    """The caller, if allowed to do `action` (on `collection`); else 401/403."""
+    account = current_account()
+    if account is None:
+        raise ApiError(401, UNAUTHENTICATED)
+    if not can(action, collection):
+        detail: dict[str, Any] = {"role": account.role, "action": action}
+        if collection is not None:
+            detail["collection"] = collection
+        raise ApiError(403, FORBIDDEN, detail)
+    return account
+
+
+def permission_required(action: str, collection_arg: str | None = None) -> Callable:
+    """Decorator: the view needs `action`; `collection_arg` names the URL variable holding
+    the collection id when the permission can be narrowed per collection (token scopes)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            require(action, kwargs.get(collection_arg) if collection_arg else None)
+            return view(*args, **kwargs)
+
+        wrapper.permission = action  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
 def roles_required(*roles: str) -> Callable:
-    """401 for anonymous callers, 403 for callers outside `roles` (admin always passes)."""
+    """401 for anonymous callers, 403 for callers outside `roles` (admin always passes).
+
+    Prefer permission_required: it reads the one permission table and token scopes.
+    """
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             account = current_account()
             if account is None:
-                raise ApiError(401, "请先登录或提供 API 令牌（Authorization: Bearer …）")
+                raise ApiError(401, UNAUTHENTICATED)
             if account.role != "admin" and account.role not in roles:
-                raise ApiError(403, "当前账号的角色无权执行此操作", {"role": account.role})
+                raise ApiError(403, FORBIDDEN, {"role": account.role})
             return view(*args, **kwargs)
 
         return wrapper
@@ -155,8 +155,36 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+def _require_sign_in(app: Flask) -> Any:
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+        return None
+    view = app.view_functions.get(endpoint)
+    if getattr(view, "public", False):
+        return None
+    account = current_account()
+    if account is None:
+        if wants_json():
+            raise ApiError(401, UNAUTHENTICATED)
+        return redirect(url_for("account.login", next=_local_path()))
+    if (
+        g.api_token is None
+        and account.must_change_password
+        and endpoint not in PASSWORD_CHANGE_ENDPOINTS
+    ):
+        if wants_json():
+            raise ApiError(403, "请先修改初始密码", {"action": "password_change"})
+        return redirect(url_for("account.password"))
+    return None
+
+
+def _local_path() -> str:
+    path = request.full_path if request.query_string else request.path
+    return path
+
+
 class _SessionUser:
-    """Flask-Login's view of a User row."""
+    """Flask-Login's view of a User row; the id carries the session stamp."""
 
     is_authenticated = True
     is_active = True
@@ -166,15 +194,28 @@ class _SessionUser:
         self.user = user
 
     def get_id(self) -> str:
-        return str(self.user.id)
+        return f"{self.user.id}:{session_stamp(self.user)}"
+
+
+def login_session(user: User) -> _SessionUser:
+    return _SessionUser(user)
 
 
 def init_app(app: Flask) -> None:
     manager = LoginManager()
     manager.login_view = None
+    manager.session_protection = "basic"
     manager.init_app(app)
 
     @manager.user_loader
     def _load(user_id: str) -> _SessionUser | None:
-        user = get_session().get(User, int(user_id))
-        return _SessionUser(user) if user is not None and user.active else None
+        raw_id, _, stamp = user_id.partition(":")
+        if not raw_id.isdigit():
+            return None
+        user = get_session().get(User, int(raw_id))
+        if user is None or not user.active or stamp != session_stamp(user):
+            return None
+        return _SessionUser(user)
+
+    app.before_request(lambda: _require_sign_in(app))
+    app.jinja_env.globals.update(can=can, current_account=current_account)

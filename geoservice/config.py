@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from geoservice import vocab
@@ -20,12 +21,21 @@ DEFAULTS: dict[str, Any] = {
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
+    # Writes: coordinates farther than this outside the service area are refused (metres).
+    "SERVICE_AREA_MARGIN_M": 50_000,
+    # Vector tiles: most features in one tile (issues at low zoom are aggregated instead).
+    "TILE_MAX_FEATURES": 5_000,
     # Vocabularies (configurable lists, not hard-coded branches).
     "ISSUE_CATEGORIES": dict(vocab.CATEGORY_DEADLINE_HOURS),
     "ISSUE_SOURCES": list(vocab.ISSUE_SOURCES),
     "ASSIGNMENT_ROLES": list(vocab.ASSIGNMENT_ROLES),
     "LEADER_LEVELS": list(vocab.LEADER_LEVELS),
     "TIMEZONE": "Asia/Shanghai",
+    # Rankings (督查考核): composite-score weights (relative; the score is out of 100), the
+    # threshold under which a row is flagged, and how many rows the bottom list names.
+    "RANKING_WEIGHTS": {"on_time_rate": 60, "close_rate": 30, "rework_free": 10},
+    "RANKING_THRESHOLD": 85,
+    "RANKING_BOTTOM_N": 3,
     # Issues (geoservice/workflow.py, issues.py, photos.py).
     "UPLOAD_DIR": None,  # photos on disk; default <project>/uploads
     "PHOTO_MAX_BYTES": 10 * 1024 * 1024,
@@ -42,6 +52,28 @@ DEFAULTS: dict[str, Any] = {
     "DUPLICATE_WINDOW_DAYS": 7,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
+    # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets
+    # SESSION_COOKIE_SECURE=0 because it serves plain HTTP on 127.0.0.1 only.
+    "SESSION_COOKIE_NAME": "geoservice_session",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    # CSRF tokens live as long as the session that holds them.
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Login throttling: an account locks after this many wrong passwords in a row …
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    # … and one IP address may fail this many times per window (any usernames).
+    "LOGIN_IP_MAX_FAILURES": 20,
+    "LOGIN_IP_WINDOW_SECONDS": 900,
+    # Writes (POST/PUT/PATCH/DELETE) per account and minute; 0 switches the limit off.
+    "RATE_LIMIT_WRITES_PER_MINUTE": 300,
+    # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
+    "PROXY_FIX": 0,
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -62,15 +94,29 @@ ENV_VARS: dict[str, type] = {
     "RELAPSE_WINDOW_DAYS": float,
     "DUPLICATE_RADIUS_M": float,
     "DUPLICATE_WINDOW_DAYS": float,
+    "SESSION_COOKIE_SECURE": bool,
+    "LOGIN_MAX_FAILURES": int,
+    "LOGIN_LOCK_MINUTES": int,
+    "LOGIN_IP_MAX_FAILURES": int,
+    "RATE_LIMIT_WRITES_PER_MINUTE": int,
+    "PROXY_FIX": int,
 }
 
 
 def _parse(kind: type, value: str) -> Any:
     if kind is bool:
-        return value.strip().lower() in ("1", "true", "yes", "on")
+        return _as_bool(value)
     if kind is list:
         return [item.strip() for item in value.split(",") if item.strip()]
     return kind(value)
+
+
+def _as_bool(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
 
 
 def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -79,6 +125,8 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, kind in ENV_VARS.items():
         if environ.get(name):
             config[name] = _parse(kind, environ[name])
+    if "SESSION_COOKIE_SECURE" in config:
+        config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
     return config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -55,6 +55,9 @@ def get_session() -> Session:
     """The request's session; uncommitted work is rolled back when the request ends."""
     if "db_session" not in g:
         g.db_session = database().session()
+        if has_request_context():
+            # Read by services that record where a write came from (geoservice.audit).
+            g.db_session.info["client_ip"] = request.remote_addr
     return g.db_session
 
 

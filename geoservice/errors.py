@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -59,16 +59,33 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def error_page(status: int, message: str):
+    """The same error for a browser: a Chinese HTML page (templates/error.html)."""
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except Exception:  # the page itself failed (e.g. no database): plain text
+        log.exception("error page failed")
+        return f"<h1>{status} {MESSAGES.get(status, '')}</h1>", status
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.error, exc.detail, exc.field)
+    def _api_error(exc: ApiError):
+        if wants_json():
+            response = error_response(exc.status, exc.error, exc.detail, exc.field)
+        else:
+            response = app.make_response(error_page(exc.status, exc.error))
+        if exc.status == 429 and isinstance(exc.detail, dict) and "retry_after_s" in exc.detail:
+            response.headers["Retry-After"] = str(exc.detail["retry_after_s"])
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        if not wants_json():
-            return exc
         status = exc.code or 500
+        if status < 400:  # redirects raised as exceptions (e.g. strict slashes)
+            return exc
+        if not wants_json():
+            return error_page(status, MESSAGES.get(status, exc.name))
         detail = exc.description if exc.description and status != 500 else None
         return error_response(status, MESSAGES.get(status, exc.name), detail)
 
@@ -77,4 +94,4 @@ def init_app(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return error_response(500, MESSAGES[500])
-        return "<h1>服务器内部错误</h1>", 500
+        return error_page(500, MESSAGES[500])

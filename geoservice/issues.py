@@ -18,14 +18,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from geoservice import attribution, service_area
+from geoservice import attribution, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
-from geoservice.models import Issue, IssueEvent, Leader, Photo, User
+from geoservice.models import Issue, IssueEvent, Photo, User
 from geoservice.photos import PreparedPhoto, add_photos
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 from geoservice.workflow import (
+    Allows,
     IssueSettings,
     allowed_for,
     is_overdue,
@@ -341,10 +342,15 @@ def mark_relapse(session: Session, issue: Issue, original_id: int, now: datetime
 
 
 def duplicate_candidates(
-    session: Session, settings: IssueSettings, issue_id: int, limit: int = 10
+    session: Session,
+    settings: IssueSettings,
+    issue_id: int,
+    limit: int = 10,
+    account: User | None = None,
 ) -> list[dict[str, Any]]:
     """Open issues of the same category near this one (radius) reported within the window
-    around it: possible duplicates, nearest first."""
+    around it: possible duplicates, nearest first; only those `account` may see, if given."""
+    visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
     rows = session.execute(
         text(
             f"""
@@ -353,7 +359,7 @@ WITH near AS MATERIALIZED (
          o.duplicate_of_id,
          round({attribution.distance_sql("o.geom", POINT, SCALE)}::numeric, 1) AS distance_m
   FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
-    AND o.id <> :id
+    AND o.id <> :id AND {visible}
 )
 SELECT n.* FROM near n, issues i
 WHERE i.id = :id AND n.category = i.category AND n.status = ANY(:open)
@@ -369,6 +375,7 @@ ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
             "open": list(OPEN_STATUSES),
             "limit": limit,
             **_point_params(session, issue_id),
+            **visible_params,
         },
     ).all()
     return [
@@ -462,25 +469,23 @@ def merge_duplicate(
 # --- the unassigned queue and manual dispatch ----------------------------------------------
 
 
-def unassigned_query(limit: int = 100, offset: int = 0):
-    """Open issues nobody answers for yet (no place claims them, or the place has no leader)."""
-    return (
-        select(Issue)
-        .where(
-            Issue.leader_id.is_(None),
-            Issue.status.in_(("reported", "accepted")),
-            Issue.duplicate_of_id.is_(None),
-        )
-        .order_by(Issue.reported_at, Issue.id)
-        .limit(limit)
-        .offset(offset)
+def _unassigned(account: User | None):
+    query = select(Issue).where(
+        Issue.leader_id.is_(None),
+        Issue.status.in_(("reported", "accepted")),
+        Issue.duplicate_of_id.is_(None),
     )
+    return query if account is None else query.where(scope.issue_filter(account))
 
 
-def count_unassigned(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(unassigned_query(limit=None).order_by(None).subquery())
-    )
+def unassigned_query(limit: int = 100, offset: int = 0, account: User | None = None):
+    """Open issues nobody answers for yet (no place claims them, or the place has no leader),
+    those `account` may see if given."""
+    return _unassigned(account).order_by(Issue.reported_at, Issue.id).limit(limit).offset(offset)
+
+
+def count_unassigned(session: Session, account: User | None = None) -> int:
+    return session.scalar(select(func.count()).select_from(_unassigned(account).subquery()))
 
 
 def dispatch(
@@ -491,6 +496,7 @@ def dispatch(
     actor: User | None,
     note: str = "",
     now: datetime | None = None,
+    allows: Allows | None = None,
 ) -> list[IssueEvent]:
     """交办 to a leader (chosen by hand, or the attributed one); a still-`reported` issue is
     立案 first. One event per step."""
@@ -498,19 +504,19 @@ def dispatch(
     issue = lock_issue(session, issue_id)
     events = []
     if issue.status == "reported":
-        events.append(transition(session, settings, issue_id, "accepted", actor, now=now))
+        events.append(
+            transition(session, settings, issue_id, "accepted", actor, now=now, allows=allows)
+        )
     target = "dispatched"
     events.append(transition(session, settings, issue_id, target, actor, note, leader_id, now=now))
     return events
 
 
-def overdue_query(now: datetime, leader: Leader | None = None, limit: int = 100, offset: int = 0):
+def overdue_query(now: datetime, account: User | None = None, limit: int = 100, offset: int = 0):
+    """Overdue issues, most overdue first; those `account` may see if given."""
     query = select(Issue).where(overdue_clause(now))
-    if leader is not None:
-        mine = Issue.leader_id == leader.id
-        if leader.unit_id is not None:
-            mine = mine | (Issue.unit_id == leader.unit_id)
-        query = query.where(mine)
+    if account is not None:
+        query = query.where(scope.issue_filter(account))
     return query.order_by(Issue.deadline, Issue.id).limit(limit).offset(offset)
 
 
@@ -624,6 +630,7 @@ def issue_view(
     url_for_photo,
     now: datetime | None = None,
     with_duplicates: bool = True,
+    allows: Allows | None = None,
 ) -> dict[str, Any]:
     """The issue as a GeoJSON Feature whose properties hold everything a page shows: the
     attribution with its rule, timeline, photos, deadline/overdue and the caller's moves."""
@@ -711,10 +718,12 @@ def issue_view(
         ),
         "photos": [photo_json(p, url_for_photo) for p in photos],
         "timeline": timeline,
-        "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue)],
+        "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
     }
     if with_duplicates and issue.status in OPEN_STATUSES and issue.duplicate_of_id is None:
-        properties["duplicate_candidates"] = duplicate_candidates(session, settings, issue.id)
+        properties["duplicate_candidates"] = duplicate_candidates(
+            session, settings, issue.id, account=account
+        )
     return {
         "type": "Feature",
         "id": issue.id,

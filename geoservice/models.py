@@ -1,5 +1,6 @@
 """Non-layer tables: places (the parent row of every layer feature), admin areas, units,
-leaders, assignments, users, API tokens, issues, issue events and photos.
+leaders, assignments, users, API tokens, issues, issue events, photos, the audit log and
+the rate-limit counters.
 
 Every layer feature is a row in `places` plus a row in its layer's own table (joined-table
 inheritance). Assignments and issues reference `places`, so the database itself refuses to
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -98,7 +100,11 @@ class Unit(Base):
 
 
 class Leader(Base):
-    """包保领导: the named official who answers for places."""
+    """包保领导: the named official who answers for places.
+
+    `is_unit_head` marks the head of the leader's unit (单位负责人): a head's 我的包保 shows
+    every place held by the unit's leaders, not only their own.
+    """
 
     __tablename__ = "leaders"
 
@@ -110,6 +116,9 @@ class Leader(Base):
     )
     phone: Mapped[str | None] = mapped_column(String(20))
     level: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_unit_head: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -186,6 +195,10 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when an admin resets the password: the next sign-in goes to the password page.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -205,13 +218,58 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(12), nullable=False)
     label: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    # None: everything the owner's role may do; a list narrows it (see geoservice.permissions).
     scopes: Mapped[list[str] | None] = mapped_column(JSONB)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class AuditEntry(Base):
+    """One write: who, when, what (entity and id), the state before and after, from where."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Kept as text so the entry still names its author if the account is renamed or removed.
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    entity_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class RateCounter(Base):
+    """A fixed-window counter (login failures per IP, writes per account …).
+
+    Kept in the database so every gunicorn worker sees the same counts.
+    """
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
+
+
+# Issues neither closed nor rejected (a closed one without closed_at counts as not closed).
+UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
 
 
 class Issue(Base):
@@ -225,6 +283,18 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
+        # Rankings skip issues closed or rejected before a period; these find the rest.
+        Index("ix_issues_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
+        Index(
+            "ix_issues_unclosed_reported_at",
+            "reported_at",
+            postgresql_where=text(UNCLOSED),
+        ),
+        Index(
+            "ix_issues_rejected_updated_at",
+            "updated_at",
+            postgresql_where=text("status = 'rejected'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -290,6 +360,20 @@ class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note."""
 
     __tablename__ = "issue_events"
+    __table_args__ = (
+        # Status at a moment = the issue's last state change before it (rankings);
+        # covering, so rankings read the index only.
+        Index(
+            "ix_issue_events_issue_at",
+            "issue_id",
+            "at",
+            postgresql_include=["id", "from_status", "to_status"],
+        ),
+        # A period's state changes, for all issues at once (rankings).
+        Index(
+            "ix_issue_events_at", "at", postgresql_include=["issue_id", "from_status", "to_status"]
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     issue_id: Mapped[int] = mapped_column(
@@ -327,3 +411,19 @@ class Photo(Base):
     exif_lat: Mapped[float | None] = mapped_column(Float)
     exif: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+
+
+class IssueTileCount(Base):
+    """Issues per Web-Mercator cell (tile x/y at zoom `level`) and status, kept exact by
+    triggers on `issues` (see the migration): low-zoom tiles and unfiltered counts read this
+    instead of scanning a million issues. `sx`/`sy` sum longitudes/latitudes (centroids)."""
+
+    __tablename__ = "issue_tile_counts"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sx: Mapped[float] = mapped_column(Double, nullable=False)
+    sy: Mapped[float] = mapped_column(Double, nullable=False)

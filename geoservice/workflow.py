@@ -1,7 +1,7 @@
 """The issue state machine (上报 → 立案 → 交办 → 整改 → 反馈 → 复核 → 销号), as data.
 
-`TRANSITIONS` lists every allowed move with the actor who may make it and what it requires;
-`ACTOR_ROLES` is the one table of role checks (swap it when finer permissions land).
+`TRANSITIONS` lists every allowed move with the permission it needs (the one permission table
+is geoservice.permissions) and what it requires.
 `transition()` applies a move under a row lock, so of two concurrent moves on one issue exactly
 one wins and the other sees the new state (409 with the moves still allowed).
 
@@ -12,7 +12,7 @@ hours of working days.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,18 +23,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from geoservice.models import Issue, IssueEvent, Leader, User
+from geoservice.permissions import ACTIONS, allowed
 from geoservice.photos import PhotoLimits, PhotoStore, PreparedPhoto, add_photos
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
 from geoservice.vocab import ISSUE_STATUSES
 
-# Who may act, by actor kind. Admin may always act. "responsible" additionally requires the
-# account to be the issue's leader or a leader of the issue's unit (see `may_act`).
-ACTOR_ROLES: dict[str, tuple[str, ...]] = {
-    "reporter": ("inspector", "integration"),
-    "planner": ("planner",),
-    "responsible": ("leader",),
-}
-ACTOR_TITLES = {"reporter": "巡查上报人员", "planner": "规划/督办人员", "responsible": "责任领导"}
+# Who may make a move is the permission table's business (geoservice.permissions): each
+# move names the action it needs. Moves of the responsible side (`responsible=True`) need, on
+# top, that the account speaks for the issue's leader (see `is_responsible`); admin always may.
+Allows = Callable[[str], bool]  # action -> may the caller do it (role and token scopes)
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,8 @@ class Transition:
     to_status: str
     action: str
     label: str  # what the button says
-    actor: str  # a key of ACTOR_ROLES
+    permission: str  # the action of geoservice.permissions it needs
+    responsible: bool = False  # only the issue's responsible side (and admin)
     note_required: bool = False
     note_hint: str = ""
     min_photos: int = 0
@@ -61,14 +59,16 @@ class Transition:
         }
 
 
+DISPATCH, VERIFY, FIX = "issues.dispatch", "issues.verify", "issues.fix"
+
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition("reported", "accepted", "accept", "立案", "planner", photo_kind="before"),
+    Transition("reported", "accepted", "accept", "立案", DISPATCH, photo_kind="before"),
     Transition(
         "reported",
         "rejected",
         "reject",
         "不予立案",
-        "planner",
+        DISPATCH,
         note_required=True,
         note_hint="请填写不予立案的理由",
         photo_kind="before",
@@ -78,7 +78,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         "dispatched",
         "dispatch",
         "交办",
-        "planner",
+        DISPATCH,
         needs_leader=True,
         photo_kind="before",
     ),
@@ -87,30 +87,31 @@ TRANSITIONS: tuple[Transition, ...] = (
         "dispatched",
         "redispatch",
         "改派",
-        "planner",
+        DISPATCH,
         note_required=True,
         note_hint="请填写改派原因",
         needs_leader=True,
         photo_kind="before",
     ),
-    Transition("dispatched", "in_progress", "start", "开始整改", "responsible"),
+    Transition("dispatched", "in_progress", "start", "开始整改", FIX, responsible=True),
     Transition(
         "in_progress",
         "fixed",
         "fix",
         "整改反馈",
-        "responsible",
+        FIX,
+        responsible=True,
         note_required=True,
         note_hint="请说明整改情况",
         min_photos=1,
     ),
-    Transition("fixed", "closed", "verify", "复核通过并销号", "planner"),
+    Transition("fixed", "closed", "verify", "复核通过并销号", VERIFY),
     Transition(
         "fixed",
         "in_progress",
         "rework",
         "返工",
-        "planner",
+        VERIFY,
         note_required=True,
         note_hint="请说明返工原因",
     ),
@@ -136,10 +137,13 @@ def find_transition(from_status: str, to_status: str) -> Transition | None:
 # --- permissions ---------------------------------------------------------------------------
 
 
-def has_actor_role(account: User | None, actor: str) -> bool:
-    if account is None or not account.active:
-        return False
-    return account.role == "admin" or account.role in ACTOR_ROLES[actor]
+def role_allows(account: User | None) -> Allows:
+    """The permission table for the account's role (no token scopes): for services and CLI."""
+
+    def allows(action: str) -> bool:
+        return account is not None and account.active and allowed(account.role, action)
+
+    return allows
 
 
 def is_responsible(session: Session, account: User, issue: Issue) -> bool:
@@ -152,16 +156,23 @@ def is_responsible(session: Session, account: User, issue: Issue) -> bool:
     return unit_id is not None and unit_id == issue.unit_id
 
 
-def may_act(session: Session, account: User | None, actor: str, issue: Issue) -> bool:
-    if not has_actor_role(account, actor):
+def may_act(
+    session: Session, account: User | None, move: Transition, issue: Issue, allows: Allows
+) -> bool:
+    if account is None or not allows(move.permission):
         return False
-    if actor == "responsible" and account.role != "admin":
+    if move.responsible and account.role != "admin":
         return is_responsible(session, account, issue)
     return True
 
 
-def allowed_for(session: Session, account: User | None, issue: Issue) -> list[Transition]:
-    return [t for t in transitions_from(issue.status) if may_act(session, account, t.actor, issue)]
+def allowed_for(
+    session: Session, account: User | None, issue: Issue, allows: Allows | None = None
+) -> list[Transition]:
+    allows = allows or role_allows(account)
+    return [
+        t for t in transitions_from(issue.status) if may_act(session, account, t, issue, allows)
+    ]
 
 
 # --- deadlines -----------------------------------------------------------------------------
@@ -335,6 +346,7 @@ def transition(
     expected_status: str | None = None,
     photos: Sequence[PreparedPhoto] = (),
     now: datetime | None = None,
+    allows: Allows | None = None,
 ) -> IssueEvent:
     """Moves the issue to `to_status`, writing one event (and its photos). The caller commits.
 
@@ -348,19 +360,19 @@ def transition(
             "to",
         )
     now = now or datetime.now(UTC)
+    allows = allows or role_allows(actor)
     issue = lock_issue(session, issue_id)
     if expected_status is not None and expected_status != issue.status:
-        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue)) from None
+        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows)) from None
     move = find_transition(issue.status, to_status)
     if move is None:
-        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue))
-    if not may_act(session, actor, move.actor, issue):
-        who = ACTOR_TITLES[move.actor]
-        if move.actor == "responsible" and has_actor_role(actor, move.actor):
+        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows))
+    if not may_act(session, actor, move, issue, allows):
+        if move.responsible and actor is not None and allows(move.permission):
             message = f"「{move.label}」只能由该问题的责任领导或其单位执行"
         else:
-            message = f"「{move.label}」需由{who}执行"
-        raise Forbidden(message, {"action": move.action, "actor": move.actor})
+            message = f"当前账号无权「{move.label}」（需要权限：{ACTIONS[move.permission]}）"
+        raise Forbidden(message, {"action": move.action, "permission": move.permission})
     note = (note or "").strip()
     if move.note_required and not note:
         raise InvalidInput(move.note_hint or "请填写说明", field="note")

@@ -108,3 +108,36 @@ def demo_session(app: Flask, demo_connection) -> Iterator[Session]:
     connection, _counts = demo_connection
     with bound_to(app, connection) as session:
         yield session
+
+
+# --- accounts and a two-street world for access tests (tests/world.py) ---------------------
+
+
+@pytest.fixture(scope="module")
+def world_connection(app: Flask, engine: Engine) -> Iterator[tuple[Connection, dict]]:
+    """A connection holding the two-street world, built once per module, rolled back after."""
+    from geoservice.registry import layers
+    from tests.world import build_world
+
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection)
+        with app.app_context():
+            world = build_world(session, layers(app))
+        session.flush()
+        session.close()
+        yield connection, world
+        outer.rollback()
+
+
+@pytest.fixture
+def world(app: Flask, world_connection) -> Iterator[dict]:
+    """The two-street world (see build_world); `world["session"]` is this test's session."""
+    connection, data = world_connection
+    with bound_to(app, connection) as session:
+        yield {**data, "session": session}
+
+
+@pytest.fixture
+def world_client(app: Flask, world):
+    return app.test_client()

@@ -128,8 +128,16 @@ with engine.begin() as conn:
 with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
+from sqlalchemy.orm import Session
+from geoservice.accounts import create_user, issue_token
+with Session(engine) as session:
+    token = issue_token(session, create_user(session, "reader", "viewer"))
+    session.commit()
 app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
-collections = app.test_client().get("/api/collections").get_json()["collections"]
+response = app.test_client().get(
+    "/api/collections", headers={"Authorization": f"Bearer {token}"}
+)
+collections = response.get_json()["collections"]
 print(json.dumps([c["id"] for c in collections]))
 """
 
@@ -164,6 +172,7 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
         "compounds",
         "roads",
         "grids",
+        "issues",
     ]
     (generated,) = versions.glob("*.py")
     source = generated.read_text()

@@ -1,73 +1,290 @@
-"""OGC API – Features: landing page and the collection catalogue built from the registry."""
+"""OGC API – Features Part 1: landing page, conformance, collections, items, one item."""
 
 from __future__ import annotations
 
-from flask import jsonify, url_for
+import json
+from datetime import UTC, datetime
+from typing import Any
 
-from geoservice.api import bp
-from geoservice.registry import layers
+from flask import Response, current_app, render_template, request
+
+from geoservice.api import bp, catalogue, collection_or_404
+from geoservice.api.access import collection_read, readable, scope_condition, signed_in
+from geoservice.api.params import (
+    CRS84,
+    GEOJSON,
+    HTML,
+    JSON,
+    MVT,
+    OPENAPI,
+    item_params,
+    link,
+    output_format,
+    parse_items_query,
+    self_and_alternate,
+    single_args,
+    url,
+)
+from geoservice.auth import current_account, require
+from geoservice.collections import Collection
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.features import get_feature, items_page, set_timezone
+from geoservice.tiles import collection_extents
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+]
+
+TITLE = "创文包保 GIS"
 
 
-def _collection(spec) -> dict:
-    return {
-        "id": spec.collection,
-        "title": spec.title,
-        "description": spec.description,
-        "itemType": "feature",
-        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
-        "links": [
-            {
-                "rel": "self",
-                "type": "application/json",
-                "href": url_for("api.collection", collection_id=spec.collection, _external=True),
-            }
-        ],
-    }
+def json_response(body: Any, content_type: str = JSON, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype=content_type
+    )
+
+
+def _html(template: str, **context: Any) -> Response:
+    return Response(render_template(template, **context), mimetype=HTML)
 
 
 @bp.get("")
+@bp.get("/")
+@signed_in
 def landing():
-    return jsonify(
-        {
-            "title": "创文包保 GIS",
-            "description": "网格、道路、农贸市场、居民小区与问题的 OGC API – Features 接口",
-            "links": [
-                {
-                    "rel": "self",
-                    "type": "application/json",
-                    "href": url_for("api.landing", _external=True),
-                },
-                {
-                    "rel": "data",
-                    "type": "application/json",
-                    "href": url_for("api.collections", _external=True),
-                },
-            ],
+    fmt = output_format(single_args(["f"]))
+    body = {
+        "title": TITLE,
+        "description": "网格、道路、农贸市场、居民小区等图层与问题的 OGC API – Features 接口",
+        "links": [
+            *self_and_alternate("api.landing", fmt == "html", "本页"),
+            link("service-desc", OPENAPI, url("api.openapi_document"), "OpenAPI 3.0 接口定义"),
+            link("service-doc", HTML, url("api.openapi_document", f="html"), "接口说明（网页）"),
+            link("conformance", JSON, url("api.conformance"), "符合的标准类"),
+            link("data", JSON, url("api.collections"), "集合列表"),
+        ],
+    }
+    if fmt == "html":
+        return _html("api/landing.html", body=body, collections=readable(catalogue()))
+    return json_response(body)
+
+
+@bp.get("/conformance")
+@signed_in
+def conformance():
+    fmt = output_format(single_args(["f"]))
+    body = {
+        "conformsTo": CONFORMANCE,
+        "links": self_and_alternate("api.conformance", fmt == "html", "符合的标准类"),
+    }
+    if fmt == "html":
+        return _html("api/conformance.html", body=body)
+    return json_response(body)
+
+
+def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
+    cid = collection.id
+    out: dict[str, Any] = {
+        "id": cid,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "geometryTypes": list(collection.geometry_types),
+        "writable": collection.writable,
+    }
+    extent = extents.get(cid) or {}
+    if extent.get("bbox"):
+        out["extent"] = {"spatial": {"bbox": [extent["bbox"]], "crs": CRS84}}
+    if collection.temporal_property:
+        interval = extent.get("interval") or [None, None]
+        out.setdefault("extent", {})["temporal"] = {
+            "interval": [interval],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         }
-    )
+    out["links"] = [
+        link("self", JSON, url("api.collection", collection_id=cid), collection.title),
+        link("alternate", HTML, url("api.collection", collection_id=cid, f="html"), "网页"),
+        link("items", GEOJSON, url("api.items", collection_id=cid), f"{collection.title}要素"),
+        link("items", HTML, url("api.items", collection_id=cid, f="html"), "要素（网页）"),
+        link(
+            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            JSON,
+            url("api.tilejson", collection_id=cid),
+            "矢量切片（TileJSON）",
+        ),
+        link(
+            "item",
+            MVT,
+            url("api.tilejson", collection_id=cid) + "/{z}/{x}/{y}.pbf",
+            "矢量切片（Mapbox Vector Tile）",
+            templated=True,
+        ),
+        *(
+            link("enclosure", mime, url("api.export", collection_id=cid, f=f), f"导出（{label}）")
+            for f, mime, label in (
+                ("geojson", GEOJSON, "GeoJSON"),
+                ("gpkg", "application/geopackage+sqlite3", "GeoPackage"),
+                ("csv", "text/csv", "CSV，WKT 几何"),
+            )
+        ),
+    ]
+    return out
 
 
 @bp.get("/collections")
+@signed_in
 def collections():
-    return jsonify(
-        {
-            "collections": [_collection(spec) for spec in layers()],
-            "links": [
-                {
-                    "rel": "self",
-                    "type": "application/json",
-                    "href": url_for("api.collections", _external=True),
-                }
-            ],
-        }
-    )
+    fmt = output_format(single_args(["f"]))
+    shown = readable(catalogue())  # a token scoped to some collections lists only those
+    if not shown:
+        require("layers.read")  # 403 with the reason
+    extents = collection_extents(get_session(), shown)
+    body = {
+        "collections": [describe(c, extents) for c in shown],
+        "links": self_and_alternate("api.collections", fmt == "html", "集合列表"),
+    }
+    if fmt == "html":
+        return _html("api/collections.html", body=body)
+    return json_response(body)
 
 
 @bp.get("/collections/<collection_id>")
+@collection_read
 def collection(collection_id: str):
-    from geoservice.errors import ApiError
+    coll = collection_or_404(collection_id)
+    fmt = output_format(single_args(["f"]))
+    body = describe(coll, collection_extents(get_session(), [coll]))
+    if fmt == "html":
+        return _html("api/collection.html", body=body, collection=coll)
+    return json_response(body)
 
-    spec = layers().by_collection(collection_id)
-    if spec is None:
-        raise ApiError(404, f"没有名为 {collection_id!r} 的图层集合", field="collectionId")
-    return jsonify(_collection(spec))
+
+def _page_links(coll: Collection, args: dict[str, str], page, limit: int, offset: int, html: bool):
+    cid = coll.id
+    others = {k: v for k, v in args.items() if k not in ("offset", "f")}
+    links = self_and_alternate(
+        "api.items", html, f"{coll.title}要素", collection_id=cid, offset=offset, **others
+    )
+    fmt = "html" if html else "json"
+    mime = HTML if html else GEOJSON
+    for link_ in links:
+        if link_["type"] == JSON:
+            link_["type"] = GEOJSON
+    if offset + page.number_returned < page.number_matched:
+        links.append(
+            link(
+                "next",
+                mime,
+                url("api.items", collection_id=cid, f=fmt, offset=offset + limit, **others),
+                "下一页",
+            )
+        )
+    if offset > 0:
+        links.append(
+            link(
+                "prev",
+                mime,
+                url("api.items", collection_id=cid, f=fmt, offset=max(offset - limit, 0), **others),
+                "上一页",
+            )
+        )
+    links.append(link("collection", JSON, url("api.collection", collection_id=cid), coll.title))
+    return links
+
+
+@bp.get("/collections/<collection_id>/items")
+@collection_read
+def items(collection_id: str):
+    coll = collection_or_404(collection_id)
+    args = single_args(item_params(coll))
+    fmt = output_format(args)
+    query = parse_items_query(coll, args)
+    query.scope = scope_condition(current_account(), coll)
+    session = get_session()
+    set_timezone(session, current_app.config["TIMEZONE"])
+    page = items_page(session, coll, query)
+    links = _page_links(coll, args, page, query.limit, query.offset, fmt == "html")
+    tail = {
+        "numberMatched": page.number_matched,
+        "numberReturned": page.number_returned,
+        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "links": links,
+    }
+    if fmt == "html":
+        features = json.loads("[" + page.body + "]")
+        return _html(
+            "api/items.html",
+            collection=coll,
+            features=features,
+            tail=tail,
+            query=query,
+            columns=_html_columns(coll, features),
+        )
+    text = (
+        '{"type":"FeatureCollection","features":['
+        + page.body
+        + "],"
+        + json.dumps(tail, ensure_ascii=False)[1:]
+    )
+    return Response(text, mimetype=GEOJSON)
+
+
+def _html_columns(coll: Collection, features: list[dict]) -> list[str]:
+    columns: list[str] = []
+    for feature in features:
+        for key in feature["properties"]:
+            if key not in columns:
+                columns.append(key)
+    return columns
+
+
+def parse_feature_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(404, f"没有编号为 {raw!r} 的要素", field="featureId") from None
+    if not 0 < value < 2**63:
+        raise ApiError(404, f"没有编号为 {raw!r} 的要素", field="featureId")
+    return value
+
+
+def feature_response(coll: Collection, fid: int, text: str, etag: str, status: int = 200):
+    cid = coll.id
+    links = [
+        link("self", GEOJSON, url("api.item", collection_id=cid, feature_id=fid)),
+        link("alternate", HTML, url("api.item", collection_id=cid, feature_id=fid, f="html")),
+        link("collection", JSON, url("api.collection", collection_id=cid), coll.title),
+    ]
+    body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}"
+    response = Response(body, status=status, mimetype=GEOJSON)
+    response.headers["ETag"] = f'"{etag}"'
+    return response
+
+
+@bp.get("/collections/<collection_id>/items/<feature_id>")
+@collection_read
+def item(collection_id: str, feature_id: str):
+    coll = collection_or_404(collection_id)
+    fmt = output_format(single_args(["f"]))
+    fid = parse_feature_id(feature_id)
+    session = get_session()
+    set_timezone(session, current_app.config["TIMEZONE"])
+    found = get_feature(session, coll, fid, scope_condition(current_account(), coll))
+    if found is None:
+        raise ApiError(404, f"集合 {coll.id} 中没有编号为 {fid} 的要素", field="featureId")
+    text, etag = found
+    if fmt == "html":
+        return _html("api/item.html", collection=coll, feature=json.loads(text))
+    if request.if_none_match and request.if_none_match.contains(etag):
+        response = Response(status=304)
+        response.headers["ETag"] = f'"{etag}"'
+        return response
+    return feature_response(coll, fid, text, etag)

@@ -17,21 +17,18 @@ from flask import Response, current_app, jsonify, request, send_file, url_for
 from werkzeug.datastructures import FileStorage
 
 from geoservice import issues as service
+from geoservice import scope
 from geoservice.api import bp
-from geoservice.auth import current_account, roles_required
+from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
-from geoservice.models import Issue, Leader, Photo
+from geoservice.models import Issue, Photo
 from geoservice.photos import Upload, prepare_all
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.vocab import USER_ROLES
-from geoservice.workflow import ACTOR_ROLES, IssueSettings, transition
+from geoservice.workflow import IssueSettings, transition
 
-ANY_ACCOUNT = USER_ROLES
-REPORTERS = ACTOR_ROLES["reporter"]
-PLANNERS = ACTOR_ROLES["planner"]
-WORKFLOW_ROLES = tuple(dict.fromkeys(ACTOR_ROLES["planner"] + ACTOR_ROLES["responsible"]))
+COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 PHOTO_FIELDS = ("photos", "photo", "photos[]")
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=-]+)*;base64,(.*)$", re.DOTALL)
 
@@ -49,6 +46,25 @@ def settings() -> IssueSettings:
 
 def photo_url(photo_id: int, thumb: bool) -> str:
     return url_for("api.issue_photo", photo_id=photo_id, thumb=1 if thumb else None)
+
+
+def allows(action: str) -> bool:
+    """The caller's permissions (role and token scopes) on the issues collection."""
+    return can(action, COLLECTION)
+
+
+def visible_issue(issue_id: int) -> Issue:
+    """The issue if the caller may see it; 404 alike for unknown and out of scope."""
+    issue = scope.visible_issue(get_session(), current_account(), issue_id)
+    if issue is None:
+        raise ApiError(404, f"没有编号为 {issue_id} 的问题", field="id")
+    return issue
+
+
+def view(issue: Issue) -> dict[str, Any]:
+    return service.issue_view(
+        get_session(), layers(), settings(), issue, current_account(), photo_url, allows=allows
+    )
 
 
 # --- request parsing -----------------------------------------------------------------------
@@ -144,9 +160,9 @@ def _int_field(fields: Mapping[str, Any], name: str, label: str) -> int | None:
 
 
 @bp.post("/collections/issues/items")
-@roles_required(*REPORTERS)
 def create_issue():
     """Report an issue (JSON: {lon, lat, …} or a GeoJSON Feature; or multipart with photos)."""
+    account = require("issues.report", COLLECTION)
     cfg = settings()
     fields, uploads = parse_body()
     if request.args.get("coord_sys") and not fields.get("coord_sys"):
@@ -156,53 +172,50 @@ def create_issue():
         uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
     )
     session = get_session()
-    account = current_account()
     issue = service.create_issue(session, layers(), cfg, report, account, photos)
-    body = service.issue_view(session, layers(), cfg, issue, account, photo_url)
+    body = view(issue)
     session.commit()
     response = jsonify(body)
     response.status_code = 201
-    response.headers["Location"] = f"{url_for('api.landing')}/collections/issues/items/{issue.id}"
+    response.headers["Location"] = url_for(
+        "api.item", collection_id=COLLECTION, feature_id=issue.id
+    )
     return response
 
 
 @bp.get("/issues/<int:issue_id>")
-@roles_required(*ANY_ACCOUNT)
 def issue_detail(issue_id: int):
-    session = get_session()
-    issue = service.get_issue(session, issue_id)
-    return jsonify(
-        service.issue_view(session, layers(), settings(), issue, current_account(), photo_url)
-    )
+    require("issues.read", COLLECTION)
+    return jsonify(view(visible_issue(issue_id)))
 
 
 @bp.post("/issues/<int:issue_id>/transitions")
-@roles_required(*WORKFLOW_ROLES)
 def issue_transition(issue_id: int):
     """{"to": status, "note": …, "leader_id": … (交办), "from": expected status} + photos."""
+    account = require("issues.read", COLLECTION)
     cfg = settings()
+    visible_issue(issue_id)
     fields, uploads = parse_body()
     to_status = fields.get("to")
     if not isinstance(to_status, str) or not to_status:
         raise ApiError(422, "缺少目标状态 to", field="to")
     expected = fields.get("from") or None
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
-    session = get_session()
-    service.get_issue(session, issue_id)
     photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
+    session = get_session()
     event = transition(
         session,
         cfg,
         issue_id,
         to_status,
-        current_account(),
+        account,
         note=str(fields.get("note") or ""),
         leader_id=leader_id,
         expected_status=expected,
         photos=photos,
+        allows=allows,
     )
-    issue = session.get(Issue, issue_id)
-    body = service.issue_view(session, layers(), cfg, issue, current_account(), photo_url)
+    body = view(session.get(Issue, issue_id))
     body["event_id"] = event.id
     session.commit()
     return jsonify(body)
@@ -218,16 +231,16 @@ def _paging() -> tuple[int, int]:
 
 
 @bp.get("/issues/unassigned")
-@roles_required(*PLANNERS)
 def unassigned_queue():
     """待派遣队列: open issues no place claims or whose place has no leader."""
+    account = require("issues.dispatch", COLLECTION)
     cfg, session = settings(), get_session()
     limit, offset = _paging()
     now = datetime.now(UTC)
-    rows = session.scalars(service.unassigned_query(limit, offset)).all()
+    rows = session.scalars(service.unassigned_query(limit, offset, account)).all()
     return jsonify(
         {
-            "numberMatched": service.count_unassigned(session),
+            "numberMatched": service.count_unassigned(session, account),
             "numberReturned": len(rows),
             "issues": [service.issue_summary(i, cfg, now) for i in rows],
         }
@@ -235,87 +248,88 @@ def unassigned_queue():
 
 
 @bp.post("/issues/<int:issue_id>/dispatch")
-@roles_required(*PLANNERS)
 def issue_dispatch(issue_id: int):
     """交办 (from the queue): {"leader_id": …, "note": …}; a reported issue is 立案 first."""
+    account = require("issues.dispatch", COLLECTION)
     cfg = settings()
+    visible_issue(issue_id)
     fields = _json_body()
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
     session = get_session()
-    service.get_issue(session, issue_id)
     service.dispatch(
-        session, cfg, issue_id, leader_id, current_account(), str(fields.get("note") or "")
+        session,
+        cfg,
+        issue_id,
+        leader_id,
+        account,
+        str(fields.get("note") or ""),
+        allows=allows,
     )
-    issue = session.get(Issue, issue_id)
-    body = service.issue_view(session, layers(), cfg, issue, current_account(), photo_url)
+    body = view(session.get(Issue, issue_id))
     session.commit()
     return jsonify(body)
 
 
 @bp.get("/issues/overdue")
-@roles_required(*WORKFLOW_ROLES, "viewer")
 def overdue_issues():
-    """Overdue issues (deadline passed, not yet fixed); a leader sees their own and their
-    unit's."""
+    """Overdue issues (deadline passed, not yet fixed) the caller may see."""
+    account = require("issues.read", COLLECTION)
     cfg, session = settings(), get_session()
     limit, offset = _paging()
     now = datetime.now(UTC)
-    account = current_account()
-    leader = None
-    if account.role == "leader":
-        leader = session.get(Leader, account.leader_id) if account.leader_id else None
-        if leader is None:
-            return jsonify({"numberReturned": 0, "issues": []})
-    rows = session.scalars(service.overdue_query(now, leader, limit, offset)).all()
+    rows = session.scalars(service.overdue_query(now, account, limit, offset)).all()
     return jsonify(
         {"numberReturned": len(rows), "issues": [service.issue_summary(i, cfg, now) for i in rows]}
     )
 
 
 @bp.get("/issues/<int:issue_id>/duplicates")
-@roles_required(*PLANNERS)
 def issue_duplicates(issue_id: int):
-    session = get_session()
-    service.get_issue(session, issue_id)
-    return jsonify({"candidates": service.duplicate_candidates(session, settings(), issue_id)})
+    account = require("issues.read", COLLECTION)
+    visible_issue(issue_id)
+    candidates = service.duplicate_candidates(get_session(), settings(), issue_id, account=account)
+    return jsonify({"candidates": candidates})
 
 
 @bp.post("/issues/<int:issue_id>/merge")
-@roles_required(*PLANNERS)
 def issue_merge(issue_id: int):
     """Merge this issue into a master: {"into": master_id, "note": …}."""
+    account = require("issues.dispatch", COLLECTION)
+    visible_issue(issue_id)
     fields = _json_body()
     master_id = _int_field(fields, "into", "主问题编号 into ")
     if master_id is None:
         raise ApiError(422, "缺少主问题编号 into", field="into")
+    visible_issue(master_id)
     session = get_session()
-    service.get_issue(session, issue_id)
-    service.get_issue(session, master_id)
-    service.merge_duplicate(
-        session, issue_id, master_id, current_account(), str(fields.get("note") or "")
-    )
-    issue = session.get(Issue, issue_id)
-    body = service.issue_view(session, layers(), settings(), issue, current_account(), photo_url)
+    service.merge_duplicate(session, issue_id, master_id, account, str(fields.get("note") or ""))
+    body = view(session.get(Issue, issue_id))
     session.commit()
     return jsonify(body)
 
 
 @bp.get("/photos/<int:photo_id>")
-@roles_required(*ANY_ACCOUNT)
 def issue_photo(photo_id: int):
-    """A photo (`?thumb=1` for its thumbnail)."""
+    """A photo (`?thumb=1` for its thumbnail) of an issue the caller may see."""
+    require("issues.read", COLLECTION)
     session = get_session()
     photo = session.get(Photo, photo_id)
     store = settings().store
-    if photo is None or store is None:
+    if (
+        photo is None
+        or store is None
+        or scope.visible_issue(session, current_account(), photo.issue_id) is None
+    ):
         raise ApiError(404, f"没有编号为 {photo_id} 的照片")
     thumb = request.args.get("thumb") not in (None, "", "0")
     path = store.thumb_path(photo.sha256) if thumb else store.path(photo.sha256, photo.content_type)
     if not path.is_file():
         raise ApiError(404, "照片文件缺失", {"photo_id": photo_id})
-    return send_file(
+    response = send_file(
         path,
         mimetype="image/jpeg" if thumb else photo.content_type,
         max_age=86400,
         etag=True,
     )
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -12,15 +12,15 @@ from flask import abort, current_app, make_response, render_template
 from sqlalchemy import text
 
 from geoservice import issues as service
-from geoservice import service_area
-from geoservice.api.issues import photo_url
-from geoservice.auth import current_account
+from geoservice import scope, service_area
+from geoservice.api.issues import allows, photo_url
+from geoservice.auth import can, current_account
 from geoservice.db import get_session
 from geoservice.registry import layers
-from geoservice.service_errors import NotFound
+from geoservice.security import nonce_scripts
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
-from geoservice.workflow import ACTOR_ROLES, IssueSettings, has_actor_role
+from geoservice.workflow import IssueSettings
 
 STATUS_COLORS = {
     "reported": "#1565c0",
@@ -48,13 +48,12 @@ def _signed_in():
 
 @bp.get("/issues/new")
 def report_page():
-    account = _signed_in()
+    _signed_in()
     settings = IssueSettings.from_config(current_app.config)
     session = get_session()
     return render_template(
         "issue_report.html",
-        can_report=has_actor_role(account, "reporter"),
-        reporter_roles=ACTOR_ROLES["reporter"],
+        can_report=can("issues.report", "issues"),
         categories=list(settings.categories),
         sources=list(settings.sources),
         severities=SEVERITIES,
@@ -69,12 +68,11 @@ def report_page():
 def _view(issue_id: int) -> dict[str, Any]:
     account = _signed_in()
     session = get_session()
-    try:
-        issue = service.get_issue(session, issue_id)
-    except NotFound:
+    issue = scope.visible_issue(session, account, issue_id) if can("issues.read") else None
+    if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
-    return service.issue_view(session, layers(), settings, issue, account, photo_url)
+    return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
 
 
 @bp.get("/issues/<int:issue_id>")
@@ -84,11 +82,8 @@ def issue_page(issue_id: int):
     photos = {"before": [], "after": []}
     for photo in p["photos"]:
         photos[photo["kind"]].append(photo)
-    account = current_account()
     leaders = []
-    if has_actor_role(account, "planner") and any(
-        t["needs_leader"] for t in p["allowed_transitions"]
-    ):
+    if any(t["needs_leader"] for t in p["allowed_transitions"]):
         leaders = get_session().execute(
             text(
                 "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
@@ -102,7 +97,7 @@ def issue_page(issue_id: int):
         photos=photos,
         photo_by_id={ph["id"]: ph for ph in p["photos"]},
         status_color=STATUS_COLORS.get(p["status"], "#333"),
-        can_merge=has_actor_role(account, "planner"),
+        can_merge=can("issues.dispatch", "issues"),
         leaders=list(leaders),
     )
 
@@ -157,7 +152,7 @@ def issue_map(issue_id: int):
             [min(bounds[1][0], lat + span), min(bounds[1][1], lon + span)],
         ]
     )
-    return fmap.get_root().render()
+    return nonce_scripts(fmap.get_root().render())
 
 
 def _bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
@@ -179,12 +174,12 @@ def _bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
 def queue_page():
     """待派遣队列: issues nobody answers for, with a leader to pick for each."""
     account = _signed_in()
-    if not has_actor_role(account, "planner"):
+    if not can("issues.dispatch", "issues"):
         _refuse(403, "无权查看", "待派遣队列由督办人员处理。")
     settings = IssueSettings.from_config(current_app.config)
     session = get_session()
     now = datetime.now(UTC)
-    rows = session.scalars(service.unassigned_query(limit=200)).all()
+    rows = session.scalars(service.unassigned_query(200, 0, account)).all()
     leaders = session.execute(
         text(
             "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
@@ -194,6 +189,6 @@ def queue_page():
     return render_template(
         "issue_queue.html",
         issues=[service.issue_summary(i, settings, now) for i in rows],
-        total=service.count_unassigned(session),
+        total=service.count_unassigned(session, account),
         leaders=leaders,
     )

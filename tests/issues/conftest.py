@@ -80,7 +80,9 @@ def layout(db_session, uploads) -> Layout:
         "viewer": account(s, "viewer"),
         "admin": account(s, "admin"),
         "leader_new": account(s, "leader", leaders["new"]),
-        "leader_old": account(s, "leader", leaders["old"]),
+        # 王建国 answers for nothing now but is bound to the county: sees its issues.
+        "leader_old": account(s, "leader", leaders["old"], area_code="320999"),
+        "integration_read_only": account(s, "integration", scopes=["issues.read"]),
         "leader_road": account(s, "leader", leaders["road"]),
         "leader_other": account(s, "leader", leaders["other"]),
     }

@@ -16,18 +16,29 @@ from geoservice.auth import create_user, issue_token
 from geoservice.models import AdminArea, Issue, IssueEvent, Leader, Photo, User
 from tests.factories import metres, rect
 
+# An integration token does only what its scopes list.
+INTEGRATION_SCOPES = ["issues.report", "issues.read"]
+
 
 def account(
-    session: Session, role: str, leader: Leader | None = None
+    session: Session,
+    role: str,
+    leader: Leader | None = None,
+    area_code: str | None = None,
+    scopes: list[str] | None = None,
 ) -> tuple[User, dict[str, str]]:
     user = create_user(
         session,
         f"{role}-{uuid.uuid4().hex[:8]}",
         role,
+        area_code=area_code,
         leader_id=leader.id if leader else None,
         display_name=f"测试{role}",
     )
-    return user, {"Authorization": f"Bearer {issue_token(session, user)}"}
+    if scopes is None and role == "integration":
+        scopes = INTEGRATION_SCOPES
+    token = issue_token(session, user, scopes=scopes)
+    return user, {"Authorization": f"Bearer {token}"}
 
 
 def add_area(session: Session, code: str, geom, level: str = "county") -> AdminArea:

@@ -35,7 +35,9 @@ def test_a_report_is_stored_attributed_and_returned_with_its_rule(client, layout
     response = report(client, layout, 100, 170, description="楼道堆物")
     assert response.status_code == 201
     feature = response.get_json()
-    assert response.headers["Location"].endswith(f"/api/collections/issues/items/{feature['id']}")
+    location = response.headers["Location"]
+    assert location.endswith(f"/api/collections/issues/items/{feature['id']}")
+    assert client.get(location, headers=layout.headers("viewer")).status_code == 200
     p = feature["properties"]
     assert p["status"] == "reported" and p["status_label"] == "已上报"
     assert p["reported_by"]["id"] == layout.user("inspector").id
@@ -275,14 +277,22 @@ def test_broken_geojson_is_refused(client, layout, db_session, geometry):
     assert counts(db_session) == (0, 0, 0)
 
 
-@pytest.mark.parametrize("who", ["planner", "viewer", "leader_new"])
-def test_only_inspectors_and_integrations_report(client, layout, db_session, who):
-    assert report(client, layout, 100, 100, who=who).status_code == 403
+@pytest.mark.parametrize("who", ["viewer", "integration_read_only"])
+def test_accounts_without_the_report_permission_cannot_report(client, layout, db_session, who):
+    response = report(client, layout, 100, 100, who=who)
+    assert response.status_code == 403
+    assert response.get_json()["detail"]["action"] == "issues.report"
     assert counts(db_session) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("who", ["planner", "leader_new"])
+def test_planners_and_leaders_may_report_too(client, layout, who):
+    assert report(client, layout, 100, 100, who=who).status_code == 201
 
 
 def test_anonymous_callers_cannot_report(client, layout, db_session):
     assert client.post(URL, json=at(100, 100)).status_code == 401
+    assert counts(db_session) == (0, 0, 0)
 
 
 def test_unknown_ids_are_404(client, layout):

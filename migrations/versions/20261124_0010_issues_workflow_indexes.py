@@ -1,7 +1,7 @@
 """issues workflow indexes: merged duplicates and relapses by target, the unassigned queue
 
 Revision ID: dad81682e7db
-Revises: fc75acdbeeee
+Revises: df98642f2e3d
 Create Date: 2026-11-24 02:31:28.135938
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "dad81682e7db"
-down_revision: str | Sequence[str] | None = "fc75acdbeeee"
+down_revision: str | Sequence[str] | None = "df98642f2e3d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,382 @@
+# ruff: noqa: E501  (SQL and report lines read better unbroken)
+"""Items and tiles over a 1,000,000-issue table: our API vs the same SQL in psql vs tipg.
+
+    .venv/bin/python bench/api_bench.py [--issues 1000000] [--runs 5]
+
+Builds (once; reused while it holds the wanted number of issues) a separate database
+`geoservice_bench` in the project's local cluster (or BENCH_DATABASE_URL), fills it with
+issues by one `generate_series` INSERT, starts our service (gunicorn) and tipg (from its own
+virtualenv, bench/.venv-tipg, installed on first use) side by side on 127.0.0.1, and prints:
+
+- a 10,000-feature bbox page of issues: our API over HTTP, the very statement our API runs
+  timed in psql (output discarded), and tipg's equivalent request;
+- vector tiles from zoom 4 to 16 at the centre of the data: ours and tipg's.
+
+Figures are medians of --runs timed requests after one warm-up. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from geoservice import migrate  # noqa: E402
+
+TIPG_VENV = ROOT / "bench" / ".venv-tipg"
+TIPG_VERSION = "1.6.1"
+# The demo county's extent; the bbox below covers about a quarter of it.
+AREA = (120.226, 33.756, 120.293, 33.803)
+BBOX = (120.24, 33.77, 120.275, 33.795)
+
+
+def sh(*args: str, **kwargs) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+def local_database_url(name: str) -> str:
+    out = sh(str(ROOT / "scripts" / "pg"), "start", cwd=ROOT)
+    base = next(
+        line.split("=", 1)[1] for line in out.splitlines() if line.startswith("DATABASE_URL=")
+    )
+    return base.replace("/geoservice?", f"/{name}?")
+
+
+def ensure_database(url: str, issues: int) -> None:
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}):
+            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        have = conn.scalar(text("SELECT count(*) FROM issues"))
+    if have != issues:
+        print(f"generating {issues:,} issues (one INSERT … generate_series) …", flush=True)
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE issues, issue_events, photos RESTART IDENTITY CASCADE"))
+            conn.execute(text("DELETE FROM leaders"))
+            conn.execute(text("DELETE FROM units"))
+            conn.execute(
+                text("INSERT INTO units (name) SELECT '单位' || g FROM generate_series(1, 20) g")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO leaders (name, title, unit_id, level) SELECT '领导' || g, '局长',"
+                    " (SELECT min(id) FROM units) + g % 20, '县级' FROM generate_series(1, 60) g"
+                )
+            )
+            conn.execute(
+                text(f"""
+INSERT INTO issues (geom, category, source, severity, status, reported_at, deadline,
+                    leader_id, unit_id, description)
+SELECT ST_SetSRID(ST_MakePoint(
+         {AREA[0]} + ({AREA[2]} - {AREA[0]}) * (CASE WHEN g % 3 = 0 THEN 0.5 + (random() - 0.5) * 0.3 ELSE random() END),
+         {AREA[1]} + ({AREA[3]} - {AREA[1]}) * (CASE WHEN g % 3 = 0 THEN 0.5 + (random() - 0.5) * 0.3 ELSE random() END)), 4326),
+       (ARRAY['环境卫生','垃圾外溢','道路破损','车辆违停','乱贴乱画','占道经营','设施损坏'])[1 + g % 7],
+       (ARRAY['暗访督查','12345热线','随手拍','自查'])[1 + g % 4],
+       1 + g % 3,
+       (ARRAY['closed','closed','closed','closed','reported','dispatched','in_progress','fixed'])[1 + g % 8],
+       r, r + interval '24 hours',
+       (SELECT min(id) FROM leaders) + g % 60, (SELECT min(id) FROM units) + g % 20,
+       '问题描述 ' || g
+FROM generate_series(1, {issues}) g
+CROSS JOIN LATERAL (SELECT now() - (random() * 56) * interval '1 day' + g * interval '0' AS r) t
+""")
+            )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE issues"))
+            conn.execute(text("VACUUM ANALYZE issue_tile_counts"))
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    engine.dispose()
+
+
+def admin_token(url: str) -> str:
+    from sqlalchemy.orm import Session
+
+    from geoservice.accounts import create_user, issue_token, user_by_name
+
+    engine = create_engine(url)
+    with Session(engine) as session:
+        user = user_by_name(session, "bench") or create_user(session, "bench", "admin")
+        token = issue_token(session, user, label="bench")
+        session.commit()
+    engine.dispose()
+    return token
+
+
+def ensure_tipg() -> Path:
+    uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    if not uvicorn.exists():
+        print("installing tipg into bench/.venv-tipg …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        subprocess.run(
+            [str(TIPG_VENV / "bin" / "pip"), "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn"],
+            check=True,
+        )
+    return uvicorn
+
+
+def wait_for(url: str, headers: dict[str, str], seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {seconds} s")
+
+
+def fetch(url: str, headers: dict[str, str]) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as r:
+        body = r.read()
+    return (time.perf_counter() - started) * 1000, body
+
+
+def timed(fn, runs: int) -> tuple[float, object]:
+    fn()  # warm-up
+    results = [fn() for _ in range(runs)]
+    return statistics.median(r[0] for r in results), results[-1][1]
+
+
+def literal_sql(statement: str, params: dict) -> str:
+    def value(v):
+        if isinstance(v, str):
+            return "'" + v.replace("'", "''") + "'"
+        if isinstance(v, list):
+            return "ARRAY[" + ",".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    return re.sub(
+        r":(\w+)",
+        lambda m: value(params[m.group(1)]) if m.group(1) in params else m.group(0),
+        statement,
+    )
+
+
+def psql_ms(url: str, sql: str, runs: int) -> float:
+    u = make_url(url)
+    host = u.query.get("host")
+    base = [
+        shutil.which("psql") or "psql",
+        "-X",
+        "-q",
+        "-A",  # unaligned: psql does not pad a 6 MB cell before discarding it
+        "-t",
+        "-h",
+        host,
+        "-U",
+        u.username,
+        "-d",
+        u.database,
+    ]
+    times = []
+    for i in range(runs + 1):
+        out = subprocess.run(
+            [
+                *base,
+                "-c",
+                "\\timing on",
+                "-c",
+                "SET TimeZone = 'Asia/Shanghai'",
+                "-c",
+                sql,
+                "-o",
+                "/dev/null",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        ms = [float(m) for m in re.findall(r"Time: ([\d.]+) ms", out)]
+        if i:
+            times.append(ms[-1])
+    return statistics.median(times)
+
+
+def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2**z
+    return int((lon + 180) / 360 * n), int(
+        (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--issues", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--port", type=int, default=5091)
+    parser.add_argument("--tipg-port", type=int, default=5092)
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL") or local_database_url("geoservice_bench")
+    ensure_database(url, args.issues)
+    token = admin_token(url)
+    ours = {"Authorization": f"Bearer {token}"}
+    uvicorn = ensure_tipg()
+    u = make_url(url)
+    # tipg validates the URL (a host is required): the socket folder, percent-encoded.
+    asyncpg_url = f"postgresql://{u.username}@{quote(u.query['host'], safe='')}/{u.database}"
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "PYTHONPATH": str(ROOT)}
+    tipg_env = {
+        **os.environ,
+        "DATABASE_URL": asyncpg_url,
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        "TIPG_DEFAULT_FEATURES_LIMIT": "10000",
+    }
+    servers = [
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{args.port}",
+                "--workers",
+                "2",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                str(uvicorn),
+                "tipg.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.tipg_port),
+                "--log-level",
+                "warning",
+            ],
+            env=tipg_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        api = f"http://127.0.0.1:{args.port}/api"
+        tipg = f"http://127.0.0.1:{args.tipg_port}"
+        wait_for(f"{api}/collections", ours)
+        wait_for(f"{tipg}/collections", {})
+        results = run(url, api, tipg, ours, args.runs)
+    finally:
+        for p in servers:
+            p.terminate()
+        for p in servers:
+            p.wait(timeout=20)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "api_bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+def run(url: str, api: str, tipg: str, ours: dict, runs: int) -> dict:
+    from geoservice import create_app
+    from geoservice.api import catalogue
+    from geoservice.features import ItemsQuery, items_statement
+
+    bbox = ",".join(str(v) for v in BBOX)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    with app.app_context():
+        statement, params = items_statement(
+            catalogue().get("issues"), ItemsQuery(limit=10_000, bbox=BBOX)
+        )
+    page_sql = literal_sql(statement, params)
+
+    ours_ms, body = timed(
+        lambda: fetch(f"{api}/collections/issues/items?bbox={bbox}&limit=10000", ours), runs
+    )
+    page = json.loads(body)
+    psql = psql_ms(url, page_sql, runs)
+    tipg_ms, tbody = timed(
+        lambda: fetch(f"{tipg}/collections/public.issues/items?bbox={bbox}&limit=10000", {}), runs
+    )
+    tpage = json.loads(tbody)
+    results = {
+        "issues": page["numberMatched"],
+        "items": {
+            "bbox": BBOX,
+            "ours_ms": round(ours_ms, 1),
+            "ours_bytes": len(body),
+            "ours_returned": page["numberReturned"],
+            "ours_matched": page["numberMatched"],
+            "psql_same_statement_ms": round(psql, 1),
+            "tipg_ms": round(tipg_ms, 1),
+            "tipg_bytes": len(tbody),
+            "tipg_returned": tpage.get("numberReturned"),
+            "tipg_matched": tpage.get("numberMatched"),
+        },
+        "tiles": [],
+    }
+    i = results["items"]
+    print(f"\n10,000-feature bbox page of issues (bbox {bbox}; {i['ours_matched']:,} issues match)")
+    print(
+        f"  our API (HTTP, GeoJSON)        {i['ours_ms']:8.1f} ms  {i['ours_bytes'] / 1e6:5.1f} MB  returned {i['ours_returned']}"
+    )
+    print(
+        f"  same statement in psql         {i['psql_same_statement_ms']:8.1f} ms  → API/psql = {i['ours_ms'] / i['psql_same_statement_ms']:.2f}×  (target ≤ 1.5×)"
+    )
+    print(
+        f"  tipg {TIPG_VERSION} (HTTP, GeoJSON)     {i['tipg_ms']:8.1f} ms  {i['tipg_bytes'] / 1e6:5.1f} MB  returned {i['tipg_returned']}"
+        f"  → tipg/API = {i['tipg_ms'] / i['ours_ms']:.2f}×  (target ≥ 3×)"
+    )
+
+    lon, lat = (AREA[0] + AREA[2]) / 2, (AREA[1] + AREA[3]) / 2
+    print("\nvector tiles of issues at the centre of the data (median ms, bytes)")
+    print("   z   ours ms    bytes  | tipg ms     bytes")
+    for z in (4, 6, 8, 10, 12, 13, 14, 15, 16):
+        x, y = tile_xy(lon, lat, z)
+        o_ms, o_body = timed(
+            lambda z=z, x=x, y=y: fetch(f"{api}/collections/issues/tiles/{z}/{x}/{y}.pbf", ours),
+            runs,
+        )
+        t_ms, t_body = timed(
+            lambda z=z, x=x, y=y: fetch(
+                f"{tipg}/collections/public.issues/tiles/WebMercatorQuad/{z}/{x}/{y}", {}
+            ),
+            runs,
+        )
+        results["tiles"].append(
+            {
+                "z": z,
+                "x": x,
+                "y": y,
+                "ours_ms": round(o_ms, 1),
+                "ours_bytes": len(o_body),
+                "tipg_ms": round(t_ms, 1),
+                "tipg_bytes": len(t_body),
+            }
+        )
+        print(f"  {z:2d} {o_ms:9.1f} {len(o_body):8d}  | {t_ms:7.1f} {len(t_body):9d}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

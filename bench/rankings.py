@@ -1,0 +1,242 @@
+"""Ranking benchmark: weekly ranking over ~1,000,000 issues and 2,000 leaders, and the 通报 export.
+
+Run with ./bench/rankings.sh (creates the scratch database). The data is generated in SQL with
+generate_series (about a minute): 8 weeks of issues with complete event chains (立案, 交办,
+整改, 反馈, 返工, 销号), 3 % rejected, ~10 % reworked, ~4 % stubborn, 1 % relapses, and
+everything after the window's end cut off, so the last weeks carry a real backlog.
+
+Targets (issue 7): weekly ranking < 1 s, Excel export of that week < 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from geoservice import create_app, migrate
+from geoservice.attribution import BASE_LAYER
+from geoservice.db import database
+from geoservice.periods import week_period
+from geoservice.registry import layers
+from geoservice.vocab import CATEGORY_DEADLINE_HOURS, ISSUE_SOURCES
+
+TZ = ZoneInfo("Asia/Shanghai")
+WINDOW_END = datetime(2026, 11, 23, tzinfo=TZ)  # Monday after 2026-W47
+
+
+def generate(session, registry, issues: int, leaders: int, weeks: int) -> None:
+    """Issues and events are inserted in time order, as a live system appends them."""
+    grid_table = registry.get(BASE_LAYER).table
+    streets, communities, units, grids = 20, 200, max(20, leaders // 20), max(100, leaders * 2)
+    categories = list(CATEGORY_DEADLINE_HOURS)
+    hours = [CATEGORY_DEADLINE_HOURS[c] for c in categories]
+    env = "ST_Multi(ST_MakeEnvelope(120.2, 33.7, 120.3, 33.8, 4326))"
+    steps = [
+        "TRUNCATE issue_events, photos, issues, assignments, api_tokens, users, leaders, units,"
+        f" {grid_table}, places, admin_areas RESTART IDENTITY CASCADE",
+        "SELECT setseed(0.42)",
+        f"INSERT INTO admin_areas (id, level, code, name, geom) VALUES (1, 'county', '320998',"
+        f" '基准县', {env})",
+        "INSERT INTO admin_areas (id, level, code, name, parent_id, geom)"
+        f" SELECT 1 + s, 'street', '320998' || lpad(s::text, 3, '0'), '街道' || s, 1, {env}"
+        f" FROM generate_series(1, {streets}) s",
+        "INSERT INTO admin_areas (id, level, code, name, parent_id, geom)"
+        f" SELECT 1000 + c, 'community', '320998' || lpad((1 + (c - 1) % {streets})::text, 3,"
+        f" '0') || lpad(c::text, 3, '0'), '社区' || c, 2 + (c - 1) % {streets}, {env}"
+        f" FROM generate_series(1, {communities}) c",
+        f"INSERT INTO units (id, name) SELECT u, '单位' || u FROM generate_series(1, {units}) u",
+        "INSERT INTO leaders (id, name, title, unit_id, level)"
+        f" SELECT l, '领导' || l, '局长', 1 + (l - 1) % {units}, '县级'"
+        f" FROM generate_series(1, {leaders}) l",
+        "INSERT INTO places (id, layer, code, name)"
+        f" SELECT g, '{BASE_LAYER}', '320998' || lpad(g::text, 9, '0'), '网格' || g"
+        f" FROM generate_series(1, {grids}) g",
+        f"INSERT INTO {grid_table} (id, geom, community_id)"
+        f" SELECT g, {env}, 1001 + (g - 1) % {communities} FROM generate_series(1, {grids}) g",
+        f"""CREATE TEMP TABLE plan AS
+SELECT row_number() OVER (ORDER BY r) AS id, r, cat, hours, rejected, rework, stubborn,
+  1 + floor(random() * {leaders})::int AS leader_id,
+  1 + floor(random() * {grids})::int AS grid_id,
+  1 + floor(random() * {len(ISSUE_SOURCES)})::int AS src
+FROM (
+  SELECT n,
+    CAST(:end AS timestamptz) - (random() * {weeks * 7 * 86400}) * interval '1 second' AS r,
+    1 + floor(random() * {len(categories)})::int AS cat,
+    random() < 0.03 AS rejected, random() < 0.10 AS rework, random() < 0.04 AS stubborn
+  FROM generate_series(1, {issues}) n
+) s
+CROSS JOIN LATERAL (SELECT (CAST(:hours AS int[]))[s.cat] AS hours) h""",
+        """ALTER TABLE plan ADD COLUMN t_acc timestamptz, ADD COLUMN t_disp timestamptz,
+  ADD COLUMN t_start timestamptz, ADD COLUMN t_fix1 timestamptz, ADD COLUMN t_rw timestamptz,
+  ADD COLUMN t_fix2 timestamptz, ADD COLUMN t_close timestamptz""",
+        """UPDATE plan SET
+  t_acc = r + (0.3 + random() * 3) * interval '1 hour',
+  t_disp = r + (1 + random() * 5) * interval '1 hour'""",
+        """UPDATE plan SET t_start = t_disp + (0.5 + random() * 4) * interval '1 hour'""",
+        """UPDATE plan SET t_fix1 = greatest(t_start + interval '10 minutes',
+  t_disp + hours * (0.2 + random() * 1.1) * (CASE WHEN stubborn THEN 6 ELSE 1 END)
+  * interval '1 hour')""",
+        """UPDATE plan SET
+  t_rw = CASE WHEN rework THEN t_fix1 + (2 + random() * 12) * interval '1 hour' END""",
+        """UPDATE plan SET
+  t_fix2 = CASE WHEN rework THEN t_rw + hours * (0.1 + random() * 0.5) * interval '1 hour' END""",
+        """UPDATE plan SET t_close = coalesce(t_fix2, t_fix1) + (2 + random() * 20)
+  * interval '1 hour'""",
+        f"""INSERT INTO issues (id, geom, category, source, status, reported_at, deadline,
+  closed_at, rework_count, primary_place_id, grid_id, leader_id, unit_id, relapse_of_id)
+SELECT p.id, ST_SetSRID(ST_MakePoint(120.25, 33.75), 4326),
+  (CAST(:categories AS text[]))[p.cat], (CAST(:sources AS text[]))[p.src],
+  CASE WHEN p.rejected THEN CASE WHEN p.t_acc < :end THEN 'rejected' ELSE 'reported' END
+       WHEN p.t_close < :end THEN 'closed'
+       WHEN p.t_fix2 < :end THEN 'fixed'
+       WHEN p.t_rw < :end THEN 'in_progress'
+       WHEN p.t_fix1 < :end THEN 'fixed'
+       WHEN p.t_start < :end THEN 'in_progress'
+       WHEN p.t_disp < :end THEN 'dispatched'
+       WHEN p.t_acc < :end THEN 'accepted'
+       ELSE 'reported' END,
+  p.r,
+  CASE WHEN NOT p.rejected AND p.t_disp < :end THEN p.t_disp + p.hours * interval '1 hour' END,
+  CASE WHEN NOT p.rejected AND p.t_close < :end THEN p.t_close END,
+  CASE WHEN NOT p.rejected AND p.t_rw < :end THEN 1 ELSE 0 END,
+  p.grid_id, p.grid_id, p.leader_id, 1 + (p.leader_id - 1) % {units},
+  CASE WHEN p.id > 1000 AND p.id % 100 = 0 THEN p.id - 997 END
+FROM plan p""",
+        """INSERT INTO issue_events (issue_id, at, from_status, to_status)
+SELECT p.id, v.at, v.fs, v.ts FROM plan p
+CROSS JOIN LATERAL (VALUES
+  (p.r, NULL, 'reported'),
+  (CASE WHEN p.rejected THEN p.t_acc END, 'reported', 'rejected'),
+  (CASE WHEN NOT p.rejected THEN p.t_acc END, 'reported', 'accepted'),
+  (CASE WHEN NOT p.rejected THEN p.t_disp END, 'accepted', 'dispatched'),
+  (CASE WHEN NOT p.rejected THEN p.t_start END, 'dispatched', 'in_progress'),
+  (CASE WHEN NOT p.rejected THEN p.t_fix1 END, 'in_progress', 'fixed'),
+  (CASE WHEN NOT p.rejected THEN p.t_rw END, 'fixed', 'in_progress'),
+  (CASE WHEN NOT p.rejected THEN p.t_fix2 END, 'in_progress', 'fixed'),
+  (CASE WHEN NOT p.rejected THEN p.t_close END, 'fixed', 'closed')
+) v(at, fs, ts)
+WHERE v.at IS NOT NULL AND v.at < :end
+ORDER BY v.at""",
+        "SELECT setval(pg_get_serial_sequence('issues', 'id'), (SELECT max(id) FROM issues))",
+        # As the workflow leaves it: the row was last updated at its last state change.
+        """UPDATE issues i SET updated_at = m.last_at
+FROM (SELECT issue_id, max(at) AS last_at FROM issue_events GROUP BY issue_id) m
+WHERE m.issue_id = i.id""",
+    ]
+    params = {
+        "end": WINDOW_END,
+        "hours": hours,
+        "categories": categories,
+        "sources": list(ISSUE_SOURCES),
+    }
+    for sql in steps:
+        t0 = time.perf_counter()
+        session.execute(text(sql), params)
+        print(f"  {sql.split(chr(10))[0][:70]:70s} {time.perf_counter() - t0:6.1f} s")
+    session.commit()
+
+
+def timed(fn, repeat: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return times, result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--issues", type=int, default=1_000_000)
+    parser.add_argument("--leaders", type=int, default=2000)
+    parser.add_argument("--weeks", type=int, default=8, help="weeks the issues spread over")
+    parser.add_argument("--week", default="2026-W47")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the data")
+    args = parser.parse_args(argv)
+
+    url = os.environ["BENCH_DATABASE_URL"]
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    migrate.upgrade(database(app).engine)
+    from geoservice import ranking, report
+
+    with app.app_context():
+        registry = layers()
+        session = database().session()
+        have = session.scalar(text("SELECT count(*) FROM issues"))
+        have_leaders = session.scalar(text("SELECT count(*) FROM leaders"))
+        span = session.scalar(
+            text(
+                "SELECT round(extract(epoch FROM max(reported_at) - min(reported_at)) / 604800)"
+                " FROM issues"
+            )
+        )
+        stale = have != args.issues or have_leaders != args.leaders or span != args.weeks
+        if args.rebuild or stale:
+            print(
+                f"generating {args.issues:,} issues over {args.weeks} weeks, "
+                f"{args.leaders:,} leaders …"
+            )
+            t0 = time.perf_counter()
+            generate(session, registry, args.issues, args.leaders, args.weeks)
+            session.close()
+            with database().engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+            session = database().session()
+            print(f"generated in {time.perf_counter() - t0:.1f} s")
+        events = session.scalar(text("SELECT count(*) FROM issue_events"))
+        print(
+            f"data: {session.scalar(text('SELECT count(*) FROM issues')):,} issues, "
+            f"{events:,} events, {session.scalar(text('SELECT count(*) FROM leaders')):,} leaders"
+            f", over {args.weeks} weeks ending {WINDOW_END:%Y-%m-%d}"
+        )
+        year, week = args.week.split("-W")
+        period = week_period(int(year), int(week), TZ)
+        print(f"period: {period.title}")
+
+        ok = True
+        for of in ("leader", "unit", "grid", "all"):
+            times, rows = timed(
+                lambda of=of: ranking.ranking(session, registry, of, period), args.repeat
+            )
+            med = statistics.median(times)
+            line = (
+                f"weekly ranking of={of:7s} rows={len(rows):6,d}  "
+                f"median {med * 1000:7.1f} ms  min {min(times) * 1000:7.1f} ms"
+            )
+            if of == "leader":
+                ok &= med < 1.0
+                line += "  (target < 1000 ms)"
+            print(line)
+        totals = ranking.totals(session, registry, period)
+        print(
+            "week figures: received {received:,}, closed {closed:,}, should-close "
+            "{should_close:,}, open at end {open_end:,}, overdue at end {overdue_end:,}".format(
+                **totals
+            )
+        )
+
+        def export() -> int:
+            buffer = io.BytesIO()
+            report.weekly_workbook(session, registry, period).save(buffer)
+            return buffer.tell()
+
+        times, size = timed(export, max(1, args.repeat // 2))
+        med = statistics.median(times)
+        ok &= med < 10.0
+        print(f"通报 export (xlsx, {size / 1e6:.1f} MB): median {med:.2f} s  (target < 10 s)")
+        session.close()
+    print("OK" if ok else "SLOWER THAN TARGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

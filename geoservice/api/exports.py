@@ -1,0 +1,66 @@
+"""Export a collection (all matching features, no paging): ?f=geojson|gpkg|csv."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import current_app, send_file
+
+from geoservice.api import bp, collection_or_404
+from geoservice.api.access import collection_read, scope_condition
+from geoservice.api.params import parse_items_query, single_args
+from geoservice.auth import current_account
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
+from geoservice.features import export_rows, set_timezone
+
+SPOOL_MEMORY = 32 * 1024 * 1024
+
+
+@bp.get("/collections/<collection_id>/export")
+@collection_read
+def export(collection_id: str):
+    coll = collection_or_404(collection_id)
+    allowed = [
+        "f",
+        "bbox",
+        "bbox-crs",
+        *(["datetime"] if coll.temporal_column else []),
+        *coll.filters,
+    ]
+    args = single_args(allowed)
+    fmt = args.get("f", "geojson")
+    if fmt not in FORMATS:
+        raise ApiError(400, f"不支持的导出格式 f={fmt!r}", {"formats": list(FORMATS)}, field="f")
+    query = parse_items_query(coll, args, paged=False)
+    query.scope = scope_condition(current_account(), coll)
+    session = get_session()
+    set_timezone(session, current_app.config["TIMEZONE"])
+    mime, ext = FORMATS[fmt]
+    filename = f"{coll.id}.{ext}"
+    rows = export_rows(session, coll, query)
+    if fmt == "gpkg":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            write_gpkg(rows, coll, path)
+            spool = _spool(path)
+    else:
+        chunks = geojson_chunks(rows, coll.id) if fmt == "geojson" else csv_chunks(rows, coll)
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115  (send_file closes it)
+        for chunk in chunks:
+            spool.write(chunk.encode("utf-8"))
+        spool.seek(0)
+    # Written out completely before the response starts: the database work ends with the
+    # request, and a large export spills to a temporary file instead of memory.
+    return send_file(spool, mimetype=mime, as_attachment=True, download_name=filename)
+
+
+def _spool(path: Path) -> tempfile.SpooledTemporaryFile:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115  (send_file closes it)
+    with path.open("rb") as source:
+        shutil.copyfileobj(source, spool)
+    spool.seek(0)
+    return spool

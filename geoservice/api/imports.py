@@ -1,0 +1,116 @@
+"""POST /collections/{id}/import: upload a file (multipart) and import it, all or nothing."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import current_app, request
+from werkzeug.utils import secure_filename
+
+from geoservice.api import bp, collection_or_404
+from geoservice.api.access import Change, check_write, record_write, visible
+from geoservice.api.features import json_response
+from geoservice.api.writes import _commit
+from geoservice.collections import parse_bool
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
+from geoservice.registry import layers
+from geoservice.validation import service_area
+
+FORM_FIELDS = (
+    "map",
+    "default",
+    "crs",
+    "encoding",
+    "layer",
+    "repair",
+    "skip_invalid",
+    "generate_codes",
+)
+
+
+def _flag(name: str) -> bool:
+    raw = request.form.get(name)
+    if raw is None:
+        return False
+    try:
+        return parse_bool(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"参数 {name}：{exc}", field=name) from None
+
+
+def _pairs(name: str) -> list[str]:
+    return [p for value in request.form.getlist(name) for p in value.split(",") if p.strip()]
+
+
+@bp.post("/collections/<collection_id>/import")
+def import_file(collection_id: str):
+    coll = collection_or_404(collection_id)
+    account = check_write(coll)
+    if request.args:
+        name = next(iter(request.args))
+        raise ApiError(400, f"未知的查询参数 {name!r}（选项请放在表单中）", field=name)
+    unknown = [k for k in request.form if k not in FORM_FIELDS]
+    if unknown:
+        raise ApiError(
+            400, f"未知的表单字段 {unknown[0]!r}", {"allowed": FORM_FIELDS}, field=unknown[0]
+        )
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "请用 multipart/form-data 上传文件（字段名 file）", field="file")
+    filename = secure_filename(upload.filename) or "upload"
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ApiError(
+            415,
+            f"不支持的文件类型 {suffix or '（无扩展名）'}",
+            {"supported": list(SUFFIXES)},
+            field="file",
+        )
+    try:
+        mapping = parse_mapping(_pairs("map"))
+        defaults = parse_mapping(_pairs("default"), "default")
+    except ImportFailed as exc:
+        raise ApiError(400, str(exc), field="map") from None
+    session = get_session()
+    margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(filename).stem + suffix)
+        upload.save(path)
+        try:
+            report = import_layer(
+                session,
+                coll.spec,
+                path,
+                mapping=mapping,
+                defaults=defaults,
+                crs=request.form.get("crs") or None,
+                encoding=request.form.get("encoding") or None,
+                layer=request.form.get("layer") or None,
+                repair=_flag("repair"),
+                skip_invalid=_flag("skip_invalid"),
+                generate_codes=_flag("generate_codes"),
+                area=service_area(session, layers(), margin),
+            )
+        except ImportFailed as exc:
+            raise ApiError(422, str(exc), field="file") from None
+    body = report.as_dict()
+    if not report.written:
+        session.rollback()
+        message = (
+            f"导入未执行：{len(report.rejected)} 个要素有错误，全部未写入"
+            if report.rejected
+            else "文件中没有可导入的要素"
+        )
+        raise ApiError(422, message, body, field="file")
+    if not visible(session, account, coll, report.ids):
+        raise ApiError(403, "文件中有要素位于您的管辖范围之外，全部未写入", field="file")
+    record_write(
+        session,
+        account,
+        Change("import", coll.id, None, None, {"file": upload.filename, "ids": report.ids}),
+    )
+    _commit(session)
+    return json_response(body, status=201)

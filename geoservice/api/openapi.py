@@ -1,0 +1,399 @@
+"""The OpenAPI 3.0 document, generated from the collection catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, render_template, request
+
+from geoservice.api import bp, catalogue
+from geoservice.api.access import signed_in
+from geoservice.api.features import json_response
+from geoservice.api.params import GEOJSON, HTML, JSON, MVT, output_format, single_args
+from geoservice.collections import Collection
+
+ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _param(name: str, description: str, schema: dict, required: bool = False, where="query"):
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+        "style": "form",
+        "explode": False,
+    }
+
+
+def _feature_schema(coll: Collection) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer"},
+            "geometry": {"$ref": "#/components/schemas/geometryGeoJSON"},
+            "properties": {"type": "object", "properties": dict(coll.property_schema)},
+        },
+    }
+
+
+def _collection_paths(coll: Collection) -> dict[str, Any]:
+    cid = coll.id
+    tag = cid
+    feature_ref = {"$ref": f"#/components/schemas/{cid}Feature"}
+    params = [
+        {"$ref": "#/components/parameters/f"},
+        {"$ref": "#/components/parameters/limit"},
+        {"$ref": "#/components/parameters/offset"},
+        {"$ref": "#/components/parameters/bbox"},
+        {"$ref": "#/components/parameters/bbox-crs"},
+    ]
+    if coll.temporal_column:
+        params.append({"$ref": "#/components/parameters/datetime"})
+    filters = [_param(f.name, f.description, dict(f.schema)) for f in coll.filters.values()]
+    fid = _param("featureId", "要素编号", {"type": "integer"}, True, "path")
+    fid["style"] = "simple"
+    items_get = {
+        "tags": [tag],
+        "summary": f"{coll.title}要素（分页）",
+        "operationId": f"get_{cid}_items",
+        "parameters": params + filters,
+        "responses": {
+            "200": {
+                "description": "GeoJSON FeatureCollection",
+                "content": {
+                    GEOJSON: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                                "features": {"type": "array", "items": feature_ref},
+                                "numberMatched": {"type": "integer"},
+                                "numberReturned": {"type": "integer"},
+                                "links": {"$ref": "#/components/schemas/links"},
+                            },
+                        }
+                    },
+                    HTML: {"schema": {"type": "string"}},
+                },
+            },
+            "400": ERROR,
+            "401": ERROR,
+        },
+    }
+    item_get = {
+        "tags": [tag],
+        "summary": f"一个{coll.title}要素",
+        "operationId": f"get_{cid}_item",
+        "parameters": [fid, {"$ref": "#/components/parameters/f"}],
+        "responses": {
+            "200": {
+                "description": "GeoJSON Feature（带 ETag）",
+                "headers": {"ETag": {"schema": {"type": "string"}}},
+                "content": {GEOJSON: {"schema": feature_ref}, HTML: {"schema": {"type": "string"}}},
+            },
+            "404": ERROR,
+        },
+    }
+    paths: dict[str, Any] = {
+        f"/collections/{cid}": {
+            "get": {
+                "tags": [tag],
+                "summary": f"集合 {coll.title} 的说明",
+                "operationId": f"describe_{cid}",
+                "responses": {"200": {"description": "集合说明"}, "404": ERROR},
+            }
+        },
+        f"/collections/{cid}/items": {"get": items_get},
+        f"/collections/{cid}/items/{{featureId}}": {"get": item_get},
+        f"/collections/{cid}/tiles/{{z}}/{{x}}/{{y}}.pbf": {
+            "get": {
+                "tags": [tag],
+                "summary": f"{coll.title}矢量切片（Mapbox Vector Tile，XYZ）",
+                "operationId": f"get_{cid}_tile",
+                "parameters": [
+                    {
+                        **_param(n, n, {"type": "integer", "minimum": 0}, True, "path"),
+                        "style": "simple",
+                    }
+                    for n in ("z", "x", "y")
+                ]
+                + (
+                    [_param("status", coll.filters["status"].description, {"type": "string"})]
+                    if "status" in coll.filters
+                    else []
+                ),
+                "responses": {
+                    "200": {
+                        "description": "MVT",
+                        "content": {MVT: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "404": ERROR,
+                },
+            }
+        },
+        f"/collections/{cid}/tiles": {
+            "get": {
+                "tags": [tag],
+                "summary": "TileJSON 3.0",
+                "operationId": f"get_{cid}_tilejson",
+                "responses": {"200": {"description": "TileJSON"}},
+            }
+        },
+        f"/collections/{cid}/export": {
+            "get": {
+                "tags": [tag],
+                "summary": f"导出{coll.title}（全部符合条件的要素，不分页）",
+                "operationId": f"export_{cid}",
+                "parameters": [
+                    _param("f", "格式", {"type": "string", "enum": ["geojson", "gpkg", "csv"]}),
+                    {"$ref": "#/components/parameters/bbox"},
+                    *filters,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "文件",
+                        "content": {
+                            GEOJSON: {"schema": {"type": "string"}},
+                            "application/geopackage+sqlite3": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": ERROR,
+                },
+            }
+        },
+    }
+    if coll.writable:
+        write_ok = {
+            "description": "已保存",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+            "content": {GEOJSON: {"schema": feature_ref}},
+        }
+        body = {
+            "required": True,
+            "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": feature_ref}},
+        }
+        if_match = _param(
+            "If-Match", "上次读取时的 ETag（乐观并发控制）", {"type": "string"}, where="header"
+        )
+        if_match["style"] = "simple"
+        repair = _param("repair", "true：用 ST_MakeValid 自动修复无效几何", {"type": "boolean"})
+        errors = {k: ERROR for k in ("400", "401", "403", "409", "413", "422")}
+        paths[f"/collections/{cid}/items"]["post"] = {
+            "tags": [tag],
+            "summary": f"新增{coll.title}（Feature）或批量新增（FeatureCollection，"
+            "全部成功或全部不写）",
+            "operationId": f"create_{cid}",
+            "parameters": [repair],
+            "requestBody": body,
+            "responses": {
+                "201": {
+                    "description": "已创建",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": {}}},
+                },
+                **errors,
+            },
+        }
+        item_ops = paths[f"/collections/{cid}/items/{{featureId}}"]
+        item_ops["put"] = {
+            "tags": [tag],
+            "summary": f"整体替换{coll.title}要素",
+            "operationId": f"replace_{cid}",
+            "parameters": [fid, if_match, repair],
+            "requestBody": body,
+            "responses": {"200": write_ok, "404": ERROR, "412": ERROR, **errors},
+        }
+        item_ops["patch"] = {
+            "tags": [tag],
+            "summary": f"修改{coll.title}要素的部分属性或几何（合并）",
+            "operationId": f"update_{cid}",
+            "parameters": [fid, if_match, repair],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/merge-patch+json": {"schema": {}},
+                    GEOJSON: {"schema": {}},
+                    JSON: {"schema": {}},
+                },
+            },
+            "responses": {"200": write_ok, "404": ERROR, "412": ERROR, **errors},
+        }
+        item_ops["delete"] = {
+            "tags": [tag],
+            "summary": f"删除{coll.title}要素（仍有问题或包保记录时拒绝，409）",
+            "operationId": f"delete_{cid}",
+            "parameters": [fid, if_match],
+            "responses": {
+                "204": {"description": "已删除"},
+                "404": ERROR,
+                "409": ERROR,
+                "412": ERROR,
+            },
+        }
+        paths[f"/collections/{cid}/import"] = {
+            "post": {
+                "tags": [tag],
+                "summary": f"上传文件批量导入{coll.title}"
+                "（GeoJSON、Shapefile zip、GeoPackage、KML、CSV）",
+                "operationId": f"import_{cid}",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "map": {
+                                        "type": "string",
+                                        "description": "源字段=目标字段，逗号分隔",
+                                    },
+                                    "crs": {"type": "string", "example": "EPSG:4490"},
+                                    "encoding": {"type": "string", "example": "GBK"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": {"description": "导入报告"}, **errors},
+            }
+        }
+    return paths
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/": {
+            "get": {
+                "tags": ["服务"],
+                "summary": "入口",
+                "operationId": "getLandingPage",
+                "responses": {"200": {"description": "入口链接"}},
+            }
+        },
+        "/conformance": {
+            "get": {
+                "tags": ["服务"],
+                "summary": "符合的标准类",
+                "operationId": "getConformance",
+                "responses": {"200": {"description": "conformsTo"}},
+            }
+        },
+        "/collections": {
+            "get": {
+                "tags": ["服务"],
+                "summary": "集合列表",
+                "operationId": "getCollections",
+                "responses": {"200": {"description": "集合"}},
+            }
+        },
+    }
+    schemas: dict[str, Any] = {
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["href", "rel", "type"],
+                "properties": {
+                    "href": {"type": "string"},
+                    "rel": {"type": "string"},
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                },
+            },
+        },
+        "geometryGeoJSON": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "enum": [
+                        "Point",
+                        "MultiPoint",
+                        "LineString",
+                        "MultiLineString",
+                        "Polygon",
+                        "MultiPolygon",
+                    ],
+                },
+                "coordinates": {"type": "array", "items": {}},
+            },
+        },
+        "error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "中文说明"},
+                "detail": {},
+                "field": {"type": "string"},
+            },
+        },
+    }
+    for coll in catalogue():
+        paths.update(_collection_paths(coll))
+        schemas[f"{coll.id}Feature"] = _feature_schema(coll)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "创文包保 GIS 数据接口",
+            "version": "1.0.0",
+            "description": "OGC API – Features（第 1 部分核心、GeoJSON、HTML、OpenAPI 3.0；"
+            "第 4 部分新增/替换/修改/删除）。所有接口需登录或 API 令牌。",
+        },
+        "servers": [{"url": request.url_root.rstrip("/") + "/api"}],
+        "security": [{"bearer": []}],
+        "tags": [{"name": c.id, "description": c.title} for c in catalogue()],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+            "responses": {
+                "Error": {
+                    "description": "错误（中文说明）",
+                    "content": {JSON: {"schema": {"$ref": "#/components/schemas/error"}}},
+                }
+            },
+            "parameters": {
+                "f": _param(
+                    "f", "输出格式", {"type": "string", "enum": ["json", "geojson", "html"]}
+                ),
+                "limit": _param(
+                    "limit",
+                    "每页条数（默认 100，最多 10000，更大的值按 10000 处理）",
+                    {"type": "integer", "minimum": 1, "default": 100},
+                ),
+                "offset": _param("offset", "跳过的条数", {"type": "integer", "minimum": 0}),
+                "bbox": _param(
+                    "bbox",
+                    "范围：最小经度,最小纬度,最大经度,最大纬度（CRS84）",
+                    {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+                ),
+                "bbox-crs": _param(
+                    "bbox-crs", "bbox 的坐标系（只支持 CRS84）", {"type": "string", "format": "uri"}
+                ),
+                "datetime": _param(
+                    "datetime",
+                    "时间或时间段（RFC 3339），如 2026-11-01T00:00:00+08:00/..",
+                    {"type": "string"},
+                ),
+            },
+        },
+    }
+
+
+@bp.get("/openapi")
+@signed_in
+def openapi_document():
+    fmt = output_format(single_args(["f"]))
+    doc = document()
+    if fmt == "html":
+        return Response(render_template("api/openapi.html", doc=doc), mimetype=HTML)
+    return json_response(doc, "application/vnd.oai.openapi+json;version=3.0")

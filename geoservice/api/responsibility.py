@@ -1,0 +1,480 @@
+"""包保 JSON API: units, leaders, assignments (with history), "who was responsible", a
+leader's features as GeoJSON, the coverage audit and the Excel roster (import/export/template).
+
+Access: a permission per endpoint + one scope check (geoservice.responsibility_access).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, jsonify, request, send_file
+
+from geoservice import coverage, myareas, roster, roster_export
+from geoservice import responsibility as resp
+from geoservice.api import bp
+from geoservice.attribution import BASE_LAYER
+from geoservice.auth import current_account, permission_required
+from geoservice.db import get_session
+from geoservice.errors import ApiError, error_response
+from geoservice.registry import layers
+from geoservice.responsibility_access import (
+    READ,
+    WRITE,
+    check_leader_visible,
+    check_place_visible,
+    county_required,
+    visible_leader_ids,
+)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_ROSTER_BYTES = 10 * 1024 * 1024
+
+
+@bp.errorhandler(resp.ServiceError)
+def _service_error(exc: resp.ServiceError):
+    return error_response(exc.status, exc.message, exc.detail, exc.field)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request helpers.
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
+    return data
+
+
+def _tz() -> str:
+    return current_app.config["TIMEZONE"]
+
+
+def _instant(value: Any, field: str):
+    return resp.parse_instant(value, _tz(), field)
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    return None if value in (None, "") else resp.as_int(value, name)
+
+
+def _bool_arg(name: str, default: bool = False) -> bool:
+    value = request.args.get(name)
+    return default if value is None else resp.as_bool(value, name)
+
+
+def _layer_name(value: Any) -> str:
+    text = str(value or "").strip()
+    registry = layers()
+    if text in registry:
+        return text
+    spec = registry.by_collection(text) or next((s for s in registry if s.title == text), None)
+    if spec is None:
+        raise ApiError(
+            400, f"未知图层“{text}”", {"allowed": [s.name for s in registry]}, field="layer"
+        )
+    return spec.name
+
+
+def _titles() -> dict[str, str]:
+    return {spec.name: spec.title for spec in layers()}
+
+
+def _place_from(data: dict[str, Any]):
+    session = get_session()
+    if data.get("place_id") not in (None, ""):
+        return resp.get_place(session, resp.as_int(data["place_id"], "place_id"))
+    if data.get("layer") and data.get("code"):
+        return resp.find_place(session, _layer_name(data["layer"]), str(data["code"]).strip())
+    raise ApiError(400, "请指定地点：place_id，或 layer 与 code", field="place_id")
+
+
+def _assignment_json(assignment) -> dict[str, Any]:
+    return resp.assignment_dict(assignment, _titles())
+
+
+def _account():
+    return current_account()
+
+
+# ---------------------------------------------------------------------------------------------
+# Units.
+
+
+@bp.get("/units")
+@permission_required(READ)
+def units_list():
+    return jsonify({"units": resp.unit_rows(get_session())})
+
+
+@bp.post("/units")
+@permission_required(WRITE)
+def units_create():
+    data = _body()
+    session = get_session()
+    unit = resp.create_unit(
+        session, data.get("name"), resp.as_bool(data.get("is_lead"), "is_lead"), by=_account()
+    )
+    session.commit()
+    return jsonify(resp.unit_dict(unit)), 201
+
+
+@bp.get("/units/<int:unit_id>")
+@permission_required(READ)
+def units_get(unit_id: int):
+    session = get_session()
+    unit = resp.unit_dict(resp.get_unit(session, unit_id))
+    scope = visible_leader_ids(session, _account())
+    unit["leaders"] = resp.leader_rows(session, unit_id=unit_id, ids=scope)
+    return jsonify(unit)
+
+
+@bp.patch("/units/<int:unit_id>")
+@permission_required(WRITE)
+def units_update(unit_id: int):
+    session = get_session()
+    unit = resp.update_unit(session, unit_id, _body(), by=_account())
+    session.commit()
+    return jsonify(resp.unit_dict(unit))
+
+
+@bp.delete("/units/<int:unit_id>")
+@permission_required(WRITE)
+def units_delete(unit_id: int):
+    session = get_session()
+    resp.delete_unit(session, unit_id, by=_account())
+    session.commit()
+    return "", 204
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaders.
+
+
+@bp.get("/leaders")
+@permission_required(READ)
+def leaders_list():
+    session = get_session()
+    active = request.args.get("active")
+    rows = resp.leader_rows(
+        session,
+        unit_id=_int_arg("unit_id"),
+        active=None if active in (None, "") else resp.as_bool(active, "active"),
+        query=request.args.get("q") or None,
+        ids=visible_leader_ids(session, _account()),
+    )
+    return jsonify({"leaders": rows, "numberReturned": len(rows)})
+
+
+@bp.post("/leaders")
+@permission_required(WRITE)
+def leaders_create():
+    session = get_session()
+    leader = resp.create_leader(
+        session, _body(), current_app.config["LEADER_LEVELS"], by=_account()
+    )
+    session.commit()
+    return jsonify(resp.leader_dict(leader)), 201
+
+
+@bp.get("/leaders/<int:leader_id>")
+@permission_required(READ)
+def leaders_get(leader_id: int):
+    session = get_session()
+    check_leader_visible(session, _account(), leader_id)
+    leader = resp.get_leader(session, leader_id)
+    held = resp.assignments(session, leader_ids=[leader.id])
+    return jsonify(resp.leader_dict(leader) | {"assignments": [_assignment_json(a) for a in held]})
+
+
+@bp.patch("/leaders/<int:leader_id>")
+@permission_required(WRITE)
+def leaders_update(leader_id: int):
+    session = get_session()
+    leader = resp.update_leader(
+        session, leader_id, _body(), current_app.config["LEADER_LEVELS"], by=_account()
+    )
+    session.commit()
+    return jsonify(resp.leader_dict(leader))
+
+
+@bp.delete("/leaders/<int:leader_id>")
+@permission_required(WRITE)
+def leaders_delete(leader_id: int):
+    session = get_session()
+    resp.delete_leader(session, leader_id, by=_account())
+    session.commit()
+    return "", 204
+
+
+@bp.post("/leaders/<int:leader_id>/deactivate")
+@permission_required(WRITE)
+def leaders_deactivate(leader_id: int):
+    data = request.get_json(silent=True) or {}
+    session = get_session()
+    ended = resp.deactivate_leader(
+        session, leader_id, _instant(data.get("at"), "at"), by=_account()
+    )
+    session.commit()
+    leader = resp.get_leader(session, leader_id)
+    return jsonify(resp.leader_dict(leader) | {"ended": [_assignment_json(a) for a in ended]})
+
+
+@bp.get("/leaders/<int:leader_id>/assignments")
+@permission_required(READ)
+def leaders_assignments(leader_id: int):
+    session = get_session()
+    check_leader_visible(session, _account(), leader_id)
+    resp.get_leader(session, leader_id)
+    rows = resp.assignments(
+        session,
+        leader_ids=[leader_id],
+        at=_instant(request.args.get("at"), "at"),
+        include_history=_bool_arg("history"),
+    )
+    return jsonify({"assignments": [_assignment_json(a) for a in rows]})
+
+
+@bp.get("/leaders/<int:leader_id>/features")
+@permission_required(READ)
+def leaders_features(leader_id: int):
+    """The places the leader holds now, as RFC 7946 GeoJSON. `scope=unit` (a unit head):
+    the places of every leader of the unit."""
+    session = get_session()
+    check_leader_visible(session, _account(), leader_id)
+    leader = resp.get_leader(session, leader_id)
+    scope = request.args.get("scope", "own")
+    if scope not in ("own", "unit"):
+        raise ApiError(400, "scope 只能为 own 或 unit", field="scope")
+    if scope == "unit" and not leader.is_unit_head:
+        raise ApiError(400, f"{leader.name} 不是单位负责人，没有本单位视图", field="scope")
+    ids = resp.leaders_in_view(session, leader) if scope == "unit" else [leader.id]
+    layer = request.args.get("layer")
+    collection = myareas.held_places_geojson(
+        session, layers(), ids, resp.now(), _layer_name(layer) if layer else None
+    )
+    response = jsonify(collection)
+    response.mimetype = "application/geo+json"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Assignments.
+
+
+@bp.get("/assignments")
+@permission_required(READ)
+def assignments_list():
+    session = get_session()
+    scope = visible_leader_ids(session, _account())
+    leader_id = _int_arg("leader_id")
+    if leader_id is not None:
+        check_leader_visible(session, _account(), leader_id)
+    place_id = None
+    if request.args.get("place_id") or request.args.get("code"):
+        place_id = _place_from(dict(request.args)).id
+        check_place_visible(session, _account(), place_id)
+    limit = min(_int_arg("limit") or 1000, 10_000)
+    rows = resp.assignments(
+        session,
+        leader_ids=[leader_id] if leader_id is not None else scope,
+        place_id=place_id,
+        at=_instant(request.args.get("at"), "at"),
+        include_history=_bool_arg("history"),
+        limit=limit,
+    )
+    return jsonify({"assignments": [_assignment_json(a) for a in rows]})
+
+
+@bp.post("/assignments")
+@permission_required(WRITE)
+def assignments_create():
+    data = _body()
+    session = get_session()
+    place = _place_from(data)
+    check_place_visible(session, _account(), place.id)
+    result = resp.assign(
+        session,
+        leader_id=resp.as_int(data.get("leader_id"), "leader_id"),
+        place_id=place.id,
+        role=data.get("role"),
+        roles=current_app.config["ASSIGNMENT_ROLES"],
+        is_primary=resp.as_bool(data.get("is_primary", True), "is_primary"),
+        valid_from=_instant(data.get("valid_from"), "valid_from"),
+        note=data.get("note"),
+        by=_account(),
+        replace_primary=resp.as_bool(data.get("replace_primary", False), "replace_primary"),
+    )
+    session.commit()
+    body = _assignment_json(result.assignment)
+    body["closed"] = [_assignment_json(a) for a in result.closed]
+    return jsonify(body), 201
+
+
+@bp.get("/assignments/<int:assignment_id>")
+@permission_required(READ)
+def assignments_get(assignment_id: int):
+    session = get_session()
+    assignment = resp.get_assignment(session, assignment_id)
+    check_leader_visible(session, _account(), assignment.leader_id)
+    return jsonify(_assignment_json(assignment))
+
+
+@bp.post("/assignments/<int:assignment_id>/end")
+@permission_required(WRITE)
+def assignments_end(assignment_id: int):
+    data = request.get_json(silent=True) or {}
+    session = get_session()
+    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
+    assignment = resp.end_assignment(
+        session, assignment_id, _instant(data.get("at"), "at"), data.get("note"), by=_account()
+    )
+    session.commit()
+    return jsonify(_assignment_json(assignment))
+
+
+@bp.post("/assignments/<int:assignment_id>/reassign")
+@permission_required(WRITE)
+def assignments_reassign(assignment_id: int):
+    data = _body()
+    session = get_session()
+    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
+    result = resp.reassign(
+        session,
+        assignment_id,
+        resp.as_int(data.get("leader_id"), "leader_id"),
+        _instant(data.get("at"), "at"),
+        data.get("note"),
+        by=_account(),
+    )
+    session.commit()
+    body = _assignment_json(result.assignment)
+    body["closed"] = [_assignment_json(a) for a in result.closed]
+    return jsonify(body), 201
+
+
+@bp.get("/responsible")
+@permission_required(READ)
+def responsible():
+    """Who was responsible for a place at an instant: ?place_id= (or layer=&code=) &at=."""
+    session = get_session()
+    place = _place_from(dict(request.args))
+    check_place_visible(session, _account(), place.id)
+    at = _instant(request.args.get("at"), "at") or resp.now()
+    rows = resp.responsible_at(session, place.id, at)
+    primary = next((a for a in rows if a.is_primary), None)
+    return jsonify(
+        {
+            "place": resp.place_dict(place, _titles()),
+            "at": at.isoformat(),
+            "primary": _assignment_json(primary) if primary else None,
+            "assignments": [_assignment_json(a) for a in rows],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage audit.
+
+
+@bp.get("/coverage")
+@county_required(READ)
+def coverage_audit():
+    min_area = request.args.get("min_area_m2")
+    try:
+        min_area_m2 = float(min_area) if min_area else coverage.DEFAULT_MIN_AREA_M2
+    except ValueError:
+        raise ApiError(400, "min_area_m2 应为数字", field="min_area_m2") from None
+    if not 0 <= min_area_m2 <= 1e9:
+        raise ApiError(400, "min_area_m2 超出范围", field="min_area_m2")
+    limit = min(_int_arg("limit") or coverage.DEFAULT_FEATURE_LIMIT, 10_000)
+    report = coverage.coverage_report(get_session(), layers(), BASE_LAYER, min_area_m2, limit)
+    return jsonify(report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Excel roster.
+
+
+def _xlsx(buffer: io.BytesIO, filename: str) -> Response:
+    buffer.seek(0)
+    return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=filename)
+
+
+@bp.get("/roster.xlsx")
+@county_required(READ)
+def roster_export_xlsx():
+    session = get_session()
+    buffer = io.BytesIO()
+    unit_id = _int_arg("unit_id")
+    if unit_id is not None:
+        resp.get_unit(session, unit_id)
+    roster_export.export_roster(
+        session,
+        layers(),
+        buffer,
+        levels=current_app.config["LEADER_LEVELS"],
+        timezone=_tz(),
+        unit_id=unit_id,
+    )
+    today = resp.now().astimezone(ZoneInfo(_tz())).date()
+    return _xlsx(buffer, f"包保责任情况一览表-{today:%Y%m%d}.xlsx")
+
+
+@bp.get("/roster/template.xlsx")
+@permission_required(READ)
+def roster_template_xlsx():
+    buffer = io.BytesIO()
+    roster.write_template(
+        buffer,
+        layers(),
+        current_app.config["ASSIGNMENT_ROLES"],
+        current_app.config["LEADER_LEVELS"],
+    )
+    return _xlsx(buffer, "包保清单模板.xlsx")
+
+
+def roster_upload() -> bytes:
+    """The uploaded roster file's bytes (multipart field `file`), size-checked."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "请选择要上传的 Excel 文件（字段 file）", field="file")
+    data = upload.read(MAX_ROSTER_BYTES + 1)
+    if len(data) > MAX_ROSTER_BYTES:
+        raise ApiError(413, f"文件超过 {MAX_ROSTER_BYTES // 1024 // 1024} MB", field="file")
+    return data
+
+
+def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
+    session = get_session()
+    report = roster.import_roster(
+        session,
+        layers(),
+        data,
+        roles=current_app.config["ASSIGNMENT_ROLES"],
+        levels=current_app.config["LEADER_LEVELS"],
+        timezone=_tz(),
+        by=_account(),
+        dry_run=dry_run,
+    )
+    if report.applied:
+        session.commit()
+    else:
+        session.rollback()
+    return report
+
+
+@bp.post("/roster/import")
+@county_required(WRITE)
+def roster_import():
+    """Multipart upload (`file`, optional `dry_run=1`). 200 with the per-row report when every
+    row passed (applied unless dry run); 422 with the report when any row was rejected."""
+    dry_run = resp.as_bool(request.form.get("dry_run") or request.args.get("dry_run"), "dry_run")
+    report = run_roster_import(roster_upload(), dry_run)
+    if not report.ok:
+        raise ApiError(422, report.summary(), report.as_dict(), field="file")
+    return jsonify(report.as_dict() | {"message": report.summary()})

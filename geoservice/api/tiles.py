@@ -1,0 +1,69 @@
+"""Vector tiles: /collections/{id}/tiles/{z}/{x}/{y}.pbf and its TileJSON."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+
+from geoservice.api import bp, collection_or_404
+from geoservice.api.access import collection_read, scope_condition
+from geoservice.api.features import json_response
+from geoservice.api.params import MVT, parse_items_query, single_args, url
+from geoservice.auth import current_account
+from geoservice.collections import ISSUES
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.features import ItemsQuery
+from geoservice.tiles import (
+    AGGREGATE_MAX_ZOOM,
+    MAX_ZOOM,
+    collection_extents,
+    render_tile,
+    tile_in_range,
+)
+
+
+def _tile_params(collection_id: str) -> list[str]:
+    return ["status"] if collection_id == ISSUES else []
+
+
+@bp.get("/collections/<collection_id>/tiles")
+@collection_read
+def tilejson(collection_id: str):
+    coll = collection_or_404(collection_id)
+    single_args(["f"])
+    extent = collection_extents(get_session(), [coll]).get(coll.id, {})
+    bbox = extent.get("bbox") or [-180, -85.0511, 180, 85.0511]
+    fields = {name: "" for name, _ in coll.tile_columns}
+    if coll.id == ISSUES:
+        fields.update({"count": "低缩放级别：格网内问题数", "open": "其中未销号", "cluster": ""})
+    body = {
+        "tilejson": "3.0.0",
+        "name": coll.title,
+        "description": coll.description,
+        "scheme": "xyz",
+        "tiles": [url("api.tilejson", collection_id=coll.id) + "/{z}/{x}/{y}.pbf"],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": bbox,
+        "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, 12],
+        "vector_layers": [{"id": coll.id, "description": coll.title, "fields": fields}],
+    }
+    if coll.id == ISSUES:
+        body["aggregate_max_zoom"] = AGGREGATE_MAX_ZOOM
+    return json_response(body)
+
+
+@bp.get("/collections/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf")
+@collection_read
+def tile(collection_id: str, z: int, x: int, y: int):
+    coll = collection_or_404(collection_id)
+    args = single_args(_tile_params(coll.id))
+    if not tile_in_range(z, x, y):
+        raise ApiError(404, f"切片 {z}/{x}/{y} 不存在（缩放级别 0–{MAX_ZOOM}）")
+    query = parse_items_query(coll, args, paged=False) if args else ItemsQuery()
+    query.scope = scope_condition(current_account(), coll)
+    cap = int(current_app.config.get("TILE_MAX_FEATURES", 5000))
+    data = render_tile(get_session(), coll, z, x, y, query, cap)
+    response = Response(data, mimetype=MVT)
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response

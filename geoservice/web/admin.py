@@ -1,0 +1,244 @@
+"""Admin pages (Chinese): accounts and the audit log. Blueprint `bp` ("admin")."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from geoservice import accounts, audit
+from geoservice.api.audit import parse_audit_filters
+from geoservice.auth import current_account, permission_required
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.models import AdminArea, Leader, User
+from geoservice.permissions import ACTIONS, INTERACTIVE_ROLES, ROLE_ACTIONS, ROLE_LABELS
+from geoservice.vocab import USER_ROLES
+
+bp = Blueprint("admin", __name__, template_folder="templates")
+
+
+@bp.app_template_filter("localtime")
+def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time shown in the deployment's time zone (config TIMEZONE)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
+
+
+PAGE_SIZE = 100
+
+
+def _choices() -> dict:
+    db = get_session()
+    return {
+        "roles": [(r, ROLE_LABELS[r]) for r in USER_ROLES],
+        "areas": db.execute(
+            select(AdminArea.code, AdminArea.name, AdminArea.level).order_by(AdminArea.code)
+        ).all(),
+        "leaders": db.execute(
+            select(Leader.id, Leader.name, Leader.title)
+            .where(Leader.active)
+            .order_by(Leader.name, Leader.id)
+        ).all(),
+    }
+
+
+def _user_or_404(user_id: int) -> User:
+    user = get_session().get(User, user_id)
+    if user is None:
+        raise ApiError(404, f"没有编号为 {user_id} 的账号")
+    return user
+
+
+@bp.get("/admin/users")
+@permission_required("users.admin")
+def users():
+    db = get_session()
+    rows = db.scalars(select(User).order_by(User.username)).all()
+    now = db.scalar(select(func.now()))
+    return render_template(
+        "admin_users.html",
+        users=rows,
+        now=now,
+        role_labels=ROLE_LABELS,
+        actions=ACTIONS,
+        role_actions=ROLE_ACTIONS,
+        form={},
+        **_choices(),
+    )
+
+
+@bp.post("/admin/users")
+@permission_required("users.admin")
+def create_user():
+    db = get_session()
+    form = request.form
+    role = form.get("role", "")
+    password = form.get("password", "") or None
+    generated = False
+    if password is None and role in INTERACTIVE_ROLES:
+        password = secrets.token_urlsafe(9) + "7a"
+        generated = True
+    leader_raw = form.get("leader_id", "").strip()
+    try:
+        leader_id = int(leader_raw) if leader_raw else None
+        user = accounts.create_user(
+            db,
+            form.get("username", ""),
+            role,
+            password,
+            area_code=form.get("area_code") or None,
+            leader_id=leader_id,
+            display_name=form.get("display_name", "").strip()[:100],
+            by=current_account(),
+        )
+    except (accounts.UserError, ValueError) as exc:
+        db.rollback()
+        message = str(exc) if isinstance(exc, accounts.UserError) else "领导编号须为整数"
+        rows = db.scalars(select(User).order_by(User.username)).all()
+        return (
+            render_template(
+                "admin_users.html",
+                users=rows,
+                now=db.scalar(select(func.now())),
+                role_labels=ROLE_LABELS,
+                actions=ACTIONS,
+                role_actions=ROLE_ACTIONS,
+                error=message,
+                form=form,
+                **_choices(),
+            ),
+            422,
+        )
+    if password:
+        user.must_change_password = True
+    db.commit()
+    return render_template(
+        "admin_secret.html",
+        user=user,
+        title="账号已创建",
+        password=password if generated else None,
+        note="首次登录后须修改密码。" if password else "该账号仅使用 API 令牌。",
+    )
+
+
+@bp.get("/admin/users/<int:user_id>")
+@permission_required("users.admin")
+def user_detail(user_id: int):
+    db = get_session()
+    user = _user_or_404(user_id)
+    return render_template(
+        "admin_user.html",
+        user=user,
+        tokens=accounts.tokens_of(db, user),
+        now=db.scalar(select(func.now())),
+        role_labels=ROLE_LABELS,
+        entries=db.scalars(audit.query(entity="user", entity_id=str(user.id)).limit(50)).all(),
+    )
+
+
+@bp.post("/admin/users/<int:user_id>/<any(activate, deactivate, unlock):op>")
+@permission_required("users.admin")
+def user_state(user_id: int, op: str):
+    db = get_session()
+    user = _user_or_404(user_id)
+    try:
+        if op == "unlock":
+            accounts.unlock(db, user, by=current_account())
+        else:
+            accounts.set_active(db, user, op == "activate", by=current_account())
+    except accounts.UserError as exc:
+        db.rollback()
+        raise ApiError(409, str(exc)) from exc
+    db.commit()
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/reset-password")
+@permission_required("users.admin")
+def reset_password(user_id: int):
+    db = get_session()
+    user = _user_or_404(user_id)
+    password = secrets.token_urlsafe(9) + "7a"
+    try:
+        accounts.set_password(db, user, password, by=current_account(), must_change=True)
+    except accounts.UserError as exc:
+        db.rollback()
+        raise ApiError(409, str(exc)) from exc
+    db.commit()
+    return render_template(
+        "admin_secret.html",
+        user=user,
+        title="密码已重置",
+        password=password,
+        note="该账号原有的登录会话已失效；下次登录后须修改密码。",
+    )
+
+
+@bp.post("/admin/users/<int:user_id>/tokens")
+@permission_required("users.admin")
+def issue_token(user_id: int):
+    db = get_session()
+    user = _user_or_404(user_id)
+    raw_scopes = request.form.get("scopes", "").split()
+    days_raw = request.form.get("expires_days", "").strip()
+    try:
+        days = int(days_raw) if days_raw else None
+        if days is not None and not 1 <= days <= 3650:
+            raise ValueError
+    except ValueError as exc:
+        raise ApiError(400, "有效天数须为 1–3650 的整数", field="expires_days") from exc
+    try:
+        expires = db.scalar(select(func.now())) + timedelta(days=days) if days else None
+        token = accounts.issue_token(
+            db,
+            user,
+            label=request.form.get("label", "").strip()[:64] or "web",
+            expires_at=expires,
+            scopes=raw_scopes or None,
+            created_by=current_account(),
+        )
+    except ValueError as exc:
+        db.rollback()
+        raise ApiError(400, str(exc), field="scopes") from exc
+    db.commit()
+    return render_template(
+        "admin_secret.html",
+        user=user,
+        title="API 令牌已签发",
+        token=token,
+        note="令牌只显示这一次，请立即妥善保存。",
+    )
+
+
+@bp.post("/admin/users/<int:user_id>/tokens/revoke")
+@permission_required("users.admin")
+def revoke_tokens(user_id: int):
+    db = get_session()
+    user = _user_or_404(user_id)
+    prefix = request.form.get("prefix", "").strip() or None
+    accounts.revoke_tokens(db, user, prefix=prefix, by=current_account())
+    db.commit()
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.get("/admin/audit")
+@permission_required("audit.read")
+def audit_log():
+    db = get_session()
+    filters, limit, offset = parse_audit_filters(request.args, default_limit=PAGE_SIZE)
+    stmt = audit.query(**filters)
+    total = audit.count(db, stmt)
+    entries = db.scalars(stmt.limit(limit).offset(offset)).all()
+    return render_template(
+        "admin_audit.html",
+        entries=entries,
+        total=total,
+        limit=limit,
+        offset=offset,
+        args=request.args,
+    )

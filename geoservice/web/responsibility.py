@@ -1,0 +1,705 @@
+"""包保 pages (Chinese, server-rendered): units, leaders, a place's responsibility, 我的包保,
+the coverage audit and the Excel roster. Forms post back here and call the same services as
+the JSON API; access goes through geoservice.responsibility_access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from shapely.geometry import mapping, shape
+
+from geoservice import coverage, myareas, ranking, roster
+from geoservice import responsibility as resp
+from geoservice.api.responsibility import roster_upload, run_roster_import
+from geoservice.attribution import BASE_LAYER
+from geoservice.auth import can, current_account
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.models import User
+from geoservice.periods import parse_period
+from geoservice.placegeom import places_collection
+from geoservice.registry import layers
+from geoservice.responsibility_access import (
+    COUNTY_ONLY,
+    READ,
+    WRITE,
+    can_edit,
+    check_leader_visible,
+    check_place_visible,
+    visible_leader_ids,
+    whole_county,
+)
+from geoservice.vocab import ISSUE_STATUSES
+from geoservice.web import bp
+from geoservice.web.featuremap import MapLayer, feature_map
+
+# ---------------------------------------------------------------------------------------------
+# Access and forms.
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(PageError)
+def _page_error(exc: PageError):
+    return render_template("resp/error.html", status=exc.status, message=exc.message), exc.status
+
+
+@bp.app_context_processor
+def _forms() -> dict[str, Any]:
+    return {"can_edit": can_edit, "whole_county": whole_county, "account": current_account()}
+
+
+def page(action: str, county: bool = False) -> Callable:
+    """A page needing `action` (and, with `county`, an account not bound to an area or a
+    leader). Sign-in and CSRF are enforced app-wide (geoservice.auth, geoservice.security)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                account = current_account()
+            except ApiError as exc:
+                raise PageError(401, exc.error) from None
+            if account is None:
+                raise PageError(401, "请先登录后再访问此页面")
+            if not can(action):
+                raise PageError(403, "当前账号无权访问此页面")
+            if county and not whole_county(account):
+                raise PageError(403, COUNTY_ONLY)
+            try:
+                return view(*args, **kwargs)
+            except ApiError as exc:
+                raise PageError(exc.status, exc.error) from None
+
+        wrapper.permission = action  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def _account() -> User:
+    account = current_account()
+    assert account is not None
+    return account
+
+
+def _back(default: str) -> Response:
+    target = request.form.get("next") or default
+    if not target.startswith("/") or target.startswith("//"):
+        target = default
+    return redirect(target)
+
+
+def _act(action: Callable[[], str], default: str) -> Response:
+    """Runs a form action; flashes its message or the service's error; redirects back."""
+    session = get_session()
+    try:
+        message = action()
+        session.commit()
+        flash(message, "ok")
+    except resp.ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    return _back(default)
+
+
+def _tz() -> str:
+    return current_app.config["TIMEZONE"]
+
+
+def _form_instant(name: str):
+    return resp.parse_instant(request.form.get(name), _tz(), name)
+
+
+def _check_visible(leader_id: int) -> None:
+    check_leader_visible(get_session(), _account(), leader_id)
+
+
+def scope_hidden(place_id: int) -> bool:
+    try:
+        _check_place(place_id)
+    except ApiError:
+        return True
+    return False
+
+
+def _check_place(place_id: int) -> None:
+    check_place_visible(get_session(), _account(), place_id)
+
+
+def _layer_styles() -> dict[str, dict[str, Any]]:
+    return {spec.name: dict(spec.style) for spec in layers()}
+
+
+def _local(dt):
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo(_tz())) if dt else None
+
+
+@bp.app_template_filter("day")
+def _day_filter(value) -> str:
+    local = _local(value)
+    return f"{local:%Y-%m-%d}" if local else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Units.
+
+
+@bp.get("/units")
+@page(READ)
+def units_page():
+    return render_template("resp/units.html", units=resp.unit_rows(get_session()))
+
+
+@bp.post("/units")
+@page(WRITE)
+def units_create_form():
+    def action() -> str:
+        unit = resp.create_unit(
+            get_session(),
+            request.form.get("name"),
+            request.form.get("is_lead") == "on",
+            by=_account(),
+        )
+        return f"已新建单位“{unit.name}”"
+
+    return _act(action, url_for("web.units_page"))
+
+
+@bp.post("/units/<int:unit_id>")
+@page(WRITE)
+def units_update_form(unit_id: int):
+    changes = {
+        k: (request.form[k] == "1" if k != "name" else request.form[k])
+        for k in ("name", "is_lead", "active")
+        if k in request.form
+    }
+
+    def action() -> str:
+        unit = resp.update_unit(get_session(), unit_id, changes, by=_account())
+        return f"已更新单位“{unit.name}”"
+
+    return _act(action, url_for("web.units_page"))
+
+
+@bp.post("/units/<int:unit_id>/delete")
+@page(WRITE)
+def units_delete_form(unit_id: int):
+    def action() -> str:
+        name = resp.get_unit(get_session(), unit_id).name
+        resp.delete_unit(get_session(), unit_id, by=_account())
+        return f"已删除单位“{name}”"
+
+    return _act(action, url_for("web.units_page"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaders.
+
+
+def _leader_form() -> dict[str, Any]:
+    data: dict[str, Any] = {
+        k: request.form.get(k, "") for k in ("name", "title", "phone", "level", "unit_id")
+    }
+    data["is_unit_head"] = request.form.get("is_unit_head") == "on"
+    return data
+
+
+@bp.get("/leaders")
+@page(READ)
+def leaders_page():
+    session = get_session()
+    unit_id = request.args.get("unit_id", type=int)
+    active = request.args.get("active", "1")
+    rows = resp.leader_rows(
+        session,
+        unit_id=unit_id,
+        active=None if active == "all" else active == "1",
+        query=request.args.get("q") or None,
+        ids=visible_leader_ids(session, _account()),
+    )
+    return render_template(
+        "resp/leaders.html",
+        leaders=rows,
+        units=resp.unit_rows(session),
+        levels=current_app.config["LEADER_LEVELS"],
+        unit_id=unit_id,
+        active=active,
+        q=request.args.get("q", ""),
+        layer_specs=list(layers()),
+        overview=whole_county(_account()),
+    )
+
+
+@bp.post("/leaders")
+@page(WRITE)
+def leaders_create_form():
+    created: dict[str, int] = {}
+
+    def action() -> str:
+        leader = resp.create_leader(
+            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"], by=_account()
+        )
+        created["id"] = leader.id
+        return f"已新建包保领导 {leader.name}"
+
+    response = _act(action, url_for("web.leaders_page"))
+    if created:
+        return redirect(url_for("web.leader_page", leader_id=created["id"]))
+    return response
+
+
+@bp.get("/leaders/<int:leader_id>")
+@page(READ)
+def leader_page(leader_id: int):
+    session = get_session()
+    _check_visible(leader_id)
+    try:
+        leader = resp.get_leader(session, leader_id)
+    except resp.NotFound as exc:
+        raise PageError(404, exc.message) from None
+    titles = {spec.name: spec.title for spec in layers()}
+    history = [
+        a
+        for a in resp.assignments(session, leader_ids=[leader.id], include_history=True)
+        if a.valid_to is not None
+    ]
+    collection = myareas.held_places_geojson(session, layers(), [leader.id], resp.now())
+    return render_template(
+        "resp/leader.html",
+        leader=leader,
+        held=myareas.held_places(session, layers(), [leader.id], resp.now()),
+        active=resp.assignments(session, leader_ids=[leader.id]),
+        history=history,
+        titles=titles,
+        map=_places_map(collection, "包保地点", link=can_edit(_account())),
+        units=resp.unit_rows(session),
+        levels=current_app.config["LEADER_LEVELS"],
+        roles=current_app.config["ASSIGNMENT_ROLES"],
+        layer_specs=list(layers()),
+        others=[x for x in resp.leader_rows(session, active=True) if x["id"] != leader.id],
+    )
+
+
+@bp.post("/leaders/<int:leader_id>")
+@page(WRITE)
+def leader_update_form(leader_id: int):
+    def action() -> str:
+        leader = resp.update_leader(
+            get_session(),
+            leader_id,
+            _leader_form(),
+            current_app.config["LEADER_LEVELS"],
+            by=_account(),
+        )
+        return f"已保存 {leader.name} 的信息"
+
+    return _act(action, url_for("web.leader_page", leader_id=leader_id))
+
+
+@bp.post("/leaders/<int:leader_id>/deactivate")
+@page(WRITE)
+def leader_deactivate_form(leader_id: int):
+    def action() -> str:
+        ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"), by=_account())
+        return f"已停用，结束包保责任 {len(ended)} 项（历史保留）"
+
+    return _act(action, url_for("web.leader_page", leader_id=leader_id))
+
+
+@bp.post("/leaders/<int:leader_id>/activate")
+@page(WRITE)
+def leader_activate_form(leader_id: int):
+    def action() -> str:
+        resp.update_leader(
+            get_session(),
+            leader_id,
+            {"active": True},
+            current_app.config["LEADER_LEVELS"],
+            by=_account(),
+        )
+        return "已重新启用"
+
+    return _act(action, url_for("web.leader_page", leader_id=leader_id))
+
+
+@bp.post("/leaders/<int:leader_id>/delete")
+@page(WRITE)
+def leader_delete_form(leader_id: int):
+    session = get_session()
+    try:
+        name = resp.get_leader(session, leader_id).name
+        resp.delete_leader(session, leader_id, by=_account())
+        session.commit()
+    except resp.ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.leader_page", leader_id=leader_id))
+    flash(f"已删除 {name}", "ok")
+    return redirect(url_for("web.leaders_page"))
+
+
+@bp.post("/leaders/<int:leader_id>/assign")
+@page(WRITE)
+def leader_assign_form(leader_id: int):
+    """Assign this leader to a feature chosen by layer + code (or unique name)."""
+    form = request.form
+
+    def action() -> str:
+        session = get_session()
+        layer = form.get("layer", "")
+        if layer not in layers():
+            raise resp.Invalid("请选择图层", field="layer")
+        place = resp.find_place_by_code_or_name(session, layer, form.get("code"))
+        if scope_hidden(place.id):
+            raise resp.NotFound(f"该图层中没有编码或名称为“{form.get('code')}”的要素")
+        result = resp.assign(
+            session,
+            leader_id=leader_id,
+            place_id=place.id,
+            role=form.get("role"),
+            roles=current_app.config["ASSIGNMENT_ROLES"],
+            is_primary=form.get("is_primary") == "on",
+            valid_from=_form_instant("valid_from"),
+            note=form.get("note"),
+            by=_account(),
+            replace_primary=form.get("replace_primary") == "on",
+        )
+        replaced = "，".join(f"原主要负责人 {a.leader.name} 的责任已结束" for a in result.closed)
+        return f"已将“{place.name}”（{place.code}）分配为{result.assignment.role}" + (
+            f"；{replaced}" if replaced else ""
+        )
+
+    return _act(action, url_for("web.leader_page", leader_id=leader_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Assignments (end / reassign) and a place's responsibility page.
+
+
+def _check_assignment(assignment_id: int) -> None:
+    try:
+        _check_place(resp.get_assignment(get_session(), assignment_id).place_id)
+    except resp.NotFound as exc:
+        raise PageError(404, exc.message) from None
+
+
+@bp.post("/assignments/<int:assignment_id>/end")
+@page(WRITE)
+def assignment_end_form(assignment_id: int):
+    _check_assignment(assignment_id)
+
+    def action() -> str:
+        a = resp.end_assignment(
+            get_session(),
+            assignment_id,
+            _form_instant("at"),
+            request.form.get("note"),
+            by=_account(),
+        )
+        return f"已结束 {a.leader.name} 对“{a.place.name}”的{a.role}责任"
+
+    return _act(action, url_for("web.leaders_page"))
+
+
+@bp.post("/assignments/<int:assignment_id>/reassign")
+@page(WRITE)
+def assignment_reassign_form(assignment_id: int):
+    _check_assignment(assignment_id)
+
+    def action() -> str:
+        result = resp.reassign(
+            get_session(),
+            assignment_id,
+            resp.as_int(request.form.get("leader_id"), "leader_id"),
+            _form_instant("at"),
+            request.form.get("note"),
+            by=_account(),
+        )
+        new, old = result.assignment, result.closed[0]
+        return f"“{new.place.name}”的{new.role}已由 {old.leader.name} 调整为 {new.leader.name}"
+
+    return _act(action, url_for("web.leaders_page"))
+
+
+@bp.get("/places/find")
+@page(READ)
+def place_find():
+    layer = request.args.get("layer", "")
+    if layer not in layers():
+        raise PageError(400, "请选择图层")
+    try:
+        place = resp.find_place_by_code_or_name(get_session(), layer, request.args.get("code"))
+    except resp.ServiceError as exc:
+        raise PageError(exc.status, exc.message) from None
+    _check_place(place.id)
+    return redirect(url_for("web.place_page", place_id=place.id))
+
+
+@bp.get("/places/<int:place_id>/responsibility")
+@page(READ)
+def place_page(place_id: int):
+    session = get_session()
+    _check_place(place_id)
+    try:
+        place = resp.get_place(session, place_id)
+    except resp.NotFound as exc:
+        raise PageError(404, exc.message) from None
+    rows = resp.assignments(session, place_id=place.id, include_history=True)
+    collection = places_collection(session, layers(), [place.id])
+    return render_template(
+        "resp/place.html",
+        place=place,
+        title=layers().get(place.layer).title if place.layer in layers() else place.layer,
+        active=[a for a in rows if a.valid_to is None],
+        history=[a for a in rows if a.valid_to is not None],
+        map=_places_map(collection, place.name),
+        leaders=resp.leader_rows(session, active=True),
+        roles=current_app.config["ASSIGNMENT_ROLES"],
+        default_roles=layers().get(place.layer).roles if place.layer in layers() else (),
+    )
+
+
+@bp.post("/places/<int:place_id>/assign")
+@page(WRITE)
+def place_assign_form(place_id: int):
+    form = request.form
+    _check_place(place_id)
+
+    def action() -> str:
+        result = resp.assign(
+            get_session(),
+            leader_id=resp.as_int(form.get("leader_id"), "leader_id"),
+            place_id=place_id,
+            role=form.get("role"),
+            roles=current_app.config["ASSIGNMENT_ROLES"],
+            is_primary=form.get("is_primary") == "on",
+            valid_from=_form_instant("valid_from"),
+            note=form.get("note"),
+            by=_account(),
+            replace_primary=form.get("replace_primary") == "on",
+        )
+        return f"已分配 {result.assignment.leader.name} 为{result.assignment.role}"
+
+    return _act(action, url_for("web.place_page", place_id=place_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# 我的包保.
+
+
+def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
+    return feature_map(
+        [
+            MapLayer(
+                name,
+                collection,
+                {"color": "#b71c1c", "weight": 2, "fillOpacity": 0.2},
+                fields=("layer_title", "code", "name"),
+                aliases=("图层", "编码", "名称"),
+                style_by_layer=_layer_styles(),
+                link=(_place_url_template(), "查看 / 调整包保") if link else None,
+            )
+        ]
+    )
+
+
+@bp.get("/my")
+@page(READ)
+def my_areas():
+    session = get_session()
+    account = _account()
+    if account.leader_id is None:
+        return render_template("resp/my.html", leader=None)
+    leader = resp.get_leader(session, account.leader_id)
+    scope = request.args.get("scope", "own")
+    unit_view = scope == "unit" and leader.is_unit_head
+    ids = resp.leaders_in_view(session, leader) if unit_view else [leader.id]
+    collection = myareas.held_places_geojson(session, layers(), ids, resp.now())
+    rows = myareas.held_places(session, layers(), ids, resp.now())
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
+    card = ranking.scorecard(
+        session, layers(), leader.id, last_week, ranking.Settings.from_config(current_app.config)
+    )
+    return render_template(
+        "resp/my.html",
+        leader=leader,
+        card=card,
+        unit_view=unit_view,
+        rows=rows,
+        totals={
+            "places": len(rows),
+            "open": sum(r["open_issues"] for r in rows),
+            "overdue": sum(r["overdue_issues"] for r in rows),
+        },
+        map=feature_map(
+            [
+                MapLayer(
+                    "我的包保",
+                    collection,
+                    {"color": "#b71c1c", "weight": 2, "fillOpacity": 0.2},
+                    fields=("layer_title", "code", "name", "open_issues", "overdue_issues"),
+                    aliases=("图层", "编码", "名称", "未办结问题", "超期问题"),
+                    style_by_layer=_layer_styles(),
+                )
+            ]
+        ),
+        statuses=ISSUE_STATUSES,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage audit.
+
+FINDING_STYLES = {
+    "gaps": {"color": "#d50000", "weight": 2, "fillColor": "#ff1744", "fillOpacity": 0.55},
+    "overlaps": {"color": "#ff6d00", "weight": 2, "fillColor": "#ff9100", "fillOpacity": 0.6},
+    "unassigned": {"color": "#6a1b9a", "weight": 3, "dashArray": "6 4", "fillOpacity": 0.25},
+    "no_primary": {"color": "#f9a825", "weight": 3, "dashArray": "2 4", "fillOpacity": 0.2},
+}
+
+
+@bp.get("/coverage")
+@page(READ, county=True)
+def coverage_page():
+    session = get_session()
+    report = coverage.coverage_report(session, layers(), BASE_LAYER)
+    map_layers = [
+        MapLayer(
+            "网格空白",
+            report["gaps"]["features"],
+            FINDING_STYLES["gaps"],
+            fields=("area_m2",),
+            aliases=("空白面积（m²）",),
+        ),
+        MapLayer(
+            "网格重叠",
+            report["overlaps"]["features"],
+            FINDING_STYLES["overlaps"],
+            fields=("area_m2",),
+            aliases=("重叠面积（m²）",),
+        ),
+    ]
+    # Gaps and overlaps can be a few metres wide: a ring marker shows where they are.
+    map_layers.append(
+        MapLayer(
+            "空白/重叠位置",
+            _markers(report["gaps"]["features"], report["overlaps"]["features"]),
+            {"color": "#d50000", "weight": 3, "fillOpacity": 0.0, "radius": 12},
+            fields=("label", "area_m2"),
+            aliases=("类型", "面积（m²）"),
+            style_by_layer={"overlap": {"color": "#ff6d00"}},
+        )
+    )
+    for item in report["layers"]:
+        for key, label in (("unassigned", "无包保领导"), ("no_primary", "无主要负责人")):
+            map_layers.append(
+                MapLayer(
+                    f"{item['layer_title']}{label}",
+                    item[key]["features"],
+                    FINDING_STYLES[key],
+                    fields=("layer_title", "code", "name"),
+                    aliases=("图层", "编码", "名称"),
+                    link=(_place_url_template(), "查看 / 分配包保领导"),
+                )
+            )
+    outline = _service_outline(session)
+    if outline is not None:
+        map_layers.insert(
+            0,
+            MapLayer("服务范围", outline, {"color": "#555", "weight": 1, "fillOpacity": 0.02}),
+        )
+    return render_template(
+        "resp/coverage.html", report=report, map=feature_map(map_layers, height="600px")
+    )
+
+
+def _place_url_template() -> str:
+    return url_for("web.place_page", place_id=0).replace("/0/", "/{place_id}/")
+
+
+def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
+    features = []
+    for collection, kind, label in ((gaps, "gap", "网格空白"), (overlaps, "overlap", "网格重叠")):
+        for feature in collection["features"]:
+            point = shape(feature["geometry"]).representative_point()
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": mapping(point),
+                    "properties": {
+                        "layer": kind,
+                        "label": label,
+                        "area_m2": feature["properties"]["area_m2"],
+                    },
+                }
+            )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _service_outline(session) -> dict[str, Any] | None:
+    from sqlalchemy import text
+
+    row = session.execute(
+        text("""
+SELECT json_build_object('type', 'FeatureCollection', 'features', json_build_array(
+  json_build_object('type', 'Feature', 'geometry',
+    ST_AsGeoJSON(ST_Boundary(ST_Union(geom)), 6)::json, 'properties', json_build_object())))
+FROM admin_areas WHERE parent_id IS NULL HAVING count(*) > 0""")
+    ).scalar()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Excel roster.
+
+
+@bp.get("/roster")
+@page(READ)
+def roster_page():
+    return render_template(
+        "resp/roster.html", units=resp.unit_rows(get_session()), report=None, columns=roster.COLUMNS
+    )
+
+
+@bp.post("/roster")
+@page(WRITE, county=True)
+def roster_upload_form():
+    dry_run = request.form.get("dry_run") == "on"
+    try:
+        report = run_roster_import(roster_upload(), dry_run)
+    except (resp.ServiceError, ApiError) as exc:
+        flash(getattr(exc, "message", None) or getattr(exc, "error", ""), "error")
+        return redirect(url_for("web.roster_page"))
+    status = 200 if report.ok else 422
+    return (
+        render_template(
+            "resp/roster.html",
+            units=resp.unit_rows(get_session()),
+            report=report,
+            columns=roster.COLUMNS,
+        ),
+        status,
+    )

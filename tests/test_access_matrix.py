@@ -1,0 +1,155 @@
+"""Every role × every endpoint family × inside/outside scope, with the status each cell must get.
+
+The accounts and data are the two-street world of conftest.build_world: every account except
+admin is bound to street S1 (the leader to leader L1 as well); "outside" means street S2.
+
+Adding your endpoints: append `Case`s to CASES. `path` may name world objects in braces:
+issues {I1}…{I4} (I1 in S1, I2/I3 in S2, I4 in S2 on a road leader L1 answers for), places
+{G1} {G2} {R1} {R12}, areas by code. `expect` maps role → status; roles not listed get
+`default`. Anonymous callers get 401 on /api and a redirect (302) to /login on pages unless
+`expect` says otherwise. Out-of-scope ids must answer 404, exactly like unknown ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.world import bearer, sign_in
+
+ROLES = ("anonymous", "admin", "planner", "leader", "inspector", "viewer", "integration")
+NOT_ADMIN = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
+ADMIN_ONLY_OUTSIDE = {r: 404 for r in ROLES if r not in ("anonymous", "admin")}
+NO_ASSIGNMENTS = {"inspector": 403, "integration": 403}
+OUTSIDE_ASSIGNMENTS = {"planner": 404, "leader": 404, "viewer": 404, **NO_ASSIGNMENTS}
+COUNTY_ONLY = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
+
+
+@dataclass(frozen=True)
+class Case:
+    family: str  # the permission (or "signed-in") the endpoint needs
+    method: str
+    path: str
+    where: str = "-"  # "inside" / "outside" the accounts' scope, "-" when not scoped
+    expect: Mapping[str, int] = field(default_factory=dict)
+    default: int = 200
+    json: Any = None
+    via: str = "token"  # "token": Authorization: Bearer; "session": signed-in browser
+
+    def status_for(self, role: str) -> int:
+        if role in self.expect:
+            return self.expect[role]
+        if role == "anonymous":
+            return 401 if self.path.startswith("/api") else 302
+        return self.default
+
+
+CASES = [
+    Case("signed-in", "GET", "/api"),
+    Case("signed-in", "GET", "/api/me"),
+    Case("signed-in", "GET", "/", via="session"),
+    Case("signed-in", "GET", "/account/password", via="session", expect={"integration": 403}),
+    Case("layers.read", "GET", "/api/collections"),
+    Case("layers.read", "GET", "/api/collections/grids"),
+    Case("layers.read", "GET", "/api/areas"),
+    Case("layers.read", "GET", "/api/areas/320999001001", "inside"),
+    Case("layers.read", "GET", "/api/areas/320999002001", "outside", ADMIN_ONLY_OUTSIDE),
+    Case("layers.read", "GET", "/api/areas/320999002", "outside", ADMIN_ONLY_OUTSIDE),
+    Case("users.admin", "GET", "/api/users", expect=NOT_ADMIN),
+    Case(
+        "users.admin",
+        "POST",
+        "/api/users",
+        expect={"admin": 201, **NOT_ADMIN},
+        json={"username": "made_by_matrix", "role": "viewer", "area": "320999001"},
+    ),
+    Case("users.admin", "GET", "/admin/users", via="session", expect=NOT_ADMIN),
+    Case("audit.read", "GET", "/api/audit", expect=NOT_ADMIN),
+    Case("audit.read", "GET", "/admin/audit", via="session", expect=NOT_ADMIN),
+    # 包保 (geoservice/api/responsibility.py, web/responsibility.py). The world's integration
+    # token has no assignments.* scope.
+    Case("assignments.read", "GET", "/api/units", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L1}", "inside", NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L1}/features", "inside", NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/leaders/{L2}/features", "outside", OUTSIDE_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/api/responsible?place_id={G1}", "inside", NO_ASSIGNMENTS),
+    Case(
+        "assignments.read", "GET", "/api/responsible?place_id={G2}", "outside", OUTSIDE_ASSIGNMENTS
+    ),
+    Case(
+        "assignments.read", "GET", "/api/assignments?place_id={G2}", "outside", OUTSIDE_ASSIGNMENTS
+    ),
+    Case("assignments.read", "GET", "/api/roster/template.xlsx", expect=NO_ASSIGNMENTS),
+    # Whole-county views: only accounts bound to no area (here: admin).
+    Case("assignments.read", "GET", "/api/coverage", expect=COUNTY_ONLY),
+    Case("assignments.read", "GET", "/api/roster.xlsx", expect=COUNTY_ONLY),
+    Case(
+        "assignments.write",
+        "POST",
+        "/api/units",
+        expect={"admin": 201, "planner": 201, **{r: 403 for r in ROLES[3:]}},
+        json={"name": "矩阵测试单位"},
+    ),
+    Case("assignments.read", "GET", "/leaders", via="session", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS, via="session"),
+    Case("assignments.read", "GET", "/my", via="session", expect=NO_ASSIGNMENTS),
+    Case("assignments.read", "GET", "/coverage", via="session", expect=COUNTY_ONLY),
+]
+
+
+def _id(case: Case) -> str:
+    return f"{case.family}:{case.method} {case.path}:{case.where}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_access(world, world_client, case: Case, role: str):
+    client = world_client
+    headers = {}
+    if role != "anonymous":
+        # Integration accounts cannot sign in: their pages are reached with the token.
+        if case.via == "session" and role != "integration":
+            assert sign_in(client, role).status_code == 302
+        else:
+            headers = bearer(world["tokens"][role])
+    names = {**world["issues"], **world["places"], **world["leaders"]}
+    response = client.open(
+        case.path.format(**names), method=case.method, headers=headers, json=case.json
+    )
+    expected = case.status_for(role)
+    assert response.status_code == expected, response.get_data(as_text=True)[:300]
+    if expected == 302:
+        assert response.headers["Location"].startswith("/login")
+    elif expected >= 400 and case.path.startswith("/api"):
+        assert response.is_json and response.get_json()["error"]
+
+
+def test_out_of_scope_looks_exactly_like_unknown(world, world_client):
+    """A leader of S1 guessing S2's area codes learns nothing from the answer."""
+    headers = bearer(world["tokens"]["leader"])
+    hidden = world_client.get("/api/areas/320999002001", headers=headers)
+    unknown = world_client.get("/api/areas/320999009001", headers=headers)
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.get_json()["error"].replace("320999002001", "X") == unknown.get_json()[
+        "error"
+    ].replace("320999009001", "X")
+    assert set(hidden.get_json()) == set(unknown.get_json())
+
+
+def test_listing_shows_only_areas_in_scope(world, world_client):
+    body = world_client.get("/api/areas", headers=bearer(world["tokens"]["leader"])).get_json()
+    assert [a["code"] for a in body["areas"]] == ["320999001", "320999001001"]
+    body = world_client.get("/api/areas", headers=bearer(world["tokens"]["admin"])).get_json()
+    assert len(body["areas"]) == 5
+
+
+def test_index_counts_only_what_the_account_sees(world, world_client):
+    assert sign_in(world_client, "leader2").status_code == 302
+    html = world_client.get("/").get_data(as_text=True)
+    # leader2 (S2): G2 and R12; issues I2, I3, I4; leaders L1 and L2; areas S2 and C2.
+    assert "行政区划 2 个 · 包保领导 2 人 · 问题 3 件" in html

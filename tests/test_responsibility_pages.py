@@ -1,0 +1,234 @@
+"""包保 pages: who sees what, 我的包保 shows only one's own places, forms (with CSRF) assign
+from the leader page, maps load nothing from outside."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from geoservice.auth import create_user
+from geoservice.models import Assignment
+from tests.factories import assign, rect
+from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
+from tests.world import PASSWORD
+from tests.world import sign_in as world_sign_in
+
+PAGES = ("/units", "/leaders", "/my", "/coverage", "/roster")
+
+
+def sign_in(client, session, role, leader=None):
+    """A browser session (cookie) for a new account, signed in through /login."""
+    username = f"web-{role}-{leader.id if leader else 0}"
+    user = create_user(session, username, role, password=PASSWORD, leader_id=leader and leader.id)
+    response = world_sign_in(client, username)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return user
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def map_data(html: str) -> list[dict]:
+    """The GeoJSON objects folium inlined into the page."""
+    decoder = json.JSONDecoder()
+    found = []
+    for match in re.finditer(r"geo_json_[0-9a-f]+_add\(", html):
+        data, _end = decoder.raw_decode(html, match.end())
+        found.append(data)
+    assert found, "no GeoJSON on the page"
+    return found
+
+
+@pytest.fixture
+def county(db_session):
+    unit = add_unit(db_session, "城北街道办事处")
+    mine = add_person(db_session, "罗丽", unit, level="镇街")
+    colleague = add_person(db_session, "邓彬", unit, level="镇街")
+    places = {
+        "own": add_place(
+            db_session, "grid", "320999002001001", "东苑第1网格", rect(0, 0, 300, 300)
+        ),
+        "own_road": add_place(db_session, "road", "R0001", "人民路"),
+        "other": add_place(
+            db_session, "grid", "320999002001002", "东苑第2网格", rect(300, 0, 600, 300)
+        ),
+        "free": add_place(db_session, "market", "M001", "城北农贸市场"),
+    }
+    assign(db_session, mine, places["own"], day("2026-01-01"), role="网格长")
+    assign(db_session, mine, places["own_road"], day("2026-01-01"), role="道路长")
+    assign(db_session, colleague, places["other"], day("2026-01-01"), role="网格长")
+    return {"unit": unit, "mine": mine, "colleague": colleague, **places}
+
+
+def test_anonymous_is_sent_to_the_sign_in_page(client):
+    for url in PAGES:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.headers["Location"].startswith("/login?next="), url
+
+
+def test_my_areas_shows_only_the_leaders_own_places_zoomed_to_them(client, db_session, county):
+    sign_in(client, db_session, "leader", county["mine"])
+    response = client.get("/my")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    codes = sorted(f["properties"]["code"] for d in map_data(html) for f in d["features"])
+    assert codes == ["320999002001001", "R0001"]
+    assert "东苑第2网格" not in html and "城北农贸市场" not in html
+    assert "fitBounds" in html
+    # Every script and stylesheet comes from this server.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))]
+    assert "cdn" not in html.lower()
+    # Not a unit head: no unit view, even when asked.
+    unit = client.get("/my?scope=unit").get_data(as_text=True)
+    assert "东苑第2网格" not in unit
+
+
+def test_my_areas_carries_the_leaders_scorecard_for_last_week(client, db_session, county):
+    sign_in(client, db_session, "leader", county["mine"])
+    html = client.get("/my").get_data(as_text=True)
+    leader = county["mine"]
+    assert f'class="scorecard" data-leader="{leader.id}"' in html
+    assert f"{leader.name} · 包保考核" in html
+    assert "本期没有归属于本人的问题" in html  # no issues in this constructed county
+
+
+def test_a_unit_head_sees_the_units_places(client, db_session, county):
+    county["mine"].is_unit_head = True
+    db_session.flush()
+    sign_in(client, db_session, "leader", county["mine"])
+    html = client.get("/my?scope=unit").get_data(as_text=True)
+    codes = sorted(f["properties"]["code"] for d in map_data(html) for f in d["features"])
+    assert codes == ["320999002001001", "320999002001002", "R0001"]
+    assert "邓彬" in html
+
+
+def test_leader_accounts_read_their_own_page_only(client, db_session, county):
+    sign_in(client, db_session, "leader", county["mine"])
+    assert client.get(f"/leaders/{county['mine'].id}").status_code == 200
+    assert client.get(f"/leaders/{county['colleague'].id}").status_code == 404
+    assert client.get("/coverage").status_code == 403
+    listed = client.get("/leaders").get_data(as_text=True)
+    assert "罗丽" in listed and "邓彬" not in listed
+    form = client.post(
+        f"/leaders/{county['mine'].id}/assign",
+        data={"layer": "market", "code": "M001", "role": "点长", "csrf_token": csrf(listed)},
+    )
+    assert form.status_code == 403
+    assert db_session.query(Assignment).filter_by(place_id=county["free"].id).count() == 0
+
+
+def test_viewer_reads_without_forms(client, db_session, county):
+    sign_in(client, db_session, "viewer")
+    for url in ("/units", "/leaders", f"/leaders/{county['colleague'].id}", "/coverage", "/roster"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.get_data(as_text=True)
+        assert not re.search(r'method="post"[^>]*action="/(units|leaders|assignments|places)', html)
+    coverage = client.get("/coverage").get_data(as_text=True)
+    assert "城北农贸市场" in coverage  # the unassigned market is listed and drawn
+    drawn = [f["properties"].get("code") for d in map_data(coverage) for f in d["features"]]
+    assert "M001" in drawn
+
+
+def test_planner_assigns_from_the_leader_page_with_csrf(client, db_session, county):
+    sign_in(client, db_session, "planner")
+    page = client.get(f"/leaders/{county['mine'].id}")
+    token = csrf(page.get_data(as_text=True))
+    form = {"layer": "market", "code": "城北农贸市场", "role": "点长", "is_primary": "on"}
+
+    refused = client.post(f"/leaders/{county['mine'].id}/assign", data=form)
+    assert refused.status_code == 400  # no CSRF token
+    assert db_session.query(Assignment).filter_by(place_id=county["free"].id).count() == 0
+
+    done = client.post(
+        f"/leaders/{county['mine'].id}/assign",
+        data=form | {"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert done.status_code == 200
+    assert "已将“城北农贸市场”（M001）分配为点长" in done.get_data(as_text=True)
+    row = db_session.query(Assignment).filter_by(place_id=county["free"].id).one()
+    assert row.leader_id == county["mine"].id and row.is_primary
+
+    unknown = client.post(
+        f"/leaders/{county['mine'].id}/assign",
+        data=form | {"code": "M404", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "没有编码或名称为“M404”的要素" in unknown.get_data(as_text=True)
+
+
+def test_planner_reassigns_from_the_place_page_and_history_shows(client, db_session, county):
+    sign_in(client, db_session, "planner")
+    place = county["other"]
+    page = client.get(f"/places/{place.id}/responsibility").get_data(as_text=True)
+    held = db_session.query(Assignment).filter_by(place_id=place.id).one()
+    response = client.post(
+        f"/assignments/{held.id}/reassign",
+        data={
+            "leader_id": county["mine"].id,
+            "at": "2026-05-01",
+            "next": f"/places/{place.id}/responsibility",
+            "csrf_token": csrf(page),
+        },
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert "已由 邓彬 调整为 罗丽" in html
+    history = html.split("历史责任人")[1]
+    assert "邓彬" in history and "2026-05-01" in history
+
+
+def test_leader_page_delete_refusal_is_shown(client, db_session, county):
+    sign_in(client, db_session, "planner")
+    page = client.get(f"/leaders/{county['mine'].id}").get_data(as_text=True)
+    response = client.post(
+        f"/leaders/{county['mine'].id}/delete",
+        data={"csrf_token": csrf(page)},
+        follow_redirects=True,
+    )
+    assert "仍有 2 项在岗包保责任，不能删除" in response.get_data(as_text=True)
+
+
+def test_api_token_pages_need_no_csrf(client, db_session, county):
+    headers = token_headers(db_session, "planner")
+    response = client.post(
+        "/units", data={"name": "县城市管理局", "is_lead": "on"}, headers=headers
+    )
+    assert response.status_code == 302
+    assert "县城市管理局" in client.get("/units", headers=headers).get_data(as_text=True)
+
+
+def test_names_from_imports_cannot_inject_html_into_map_tooltips(client, db_session, county):
+    evil = add_place(db_session, "market", "M666", '<img src=x onerror="alert(1)">')
+    assign(db_session, county["mine"], evil, day("2026-01-01"), role="点长", is_primary=True)
+    sign_in(client, db_session, "leader", county["mine"])
+    html = client.get("/my").get_data(as_text=True)
+    assert "<img src=x" not in html
+    names = [f["properties"]["name"] for d in map_data(html) for f in d["features"]]
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in names
+
+
+def test_coverage_map_links_unassigned_features_to_their_page(client, db_session, county):
+    sign_in(client, db_session, "planner")
+    html = client.get("/coverage").get_data(as_text=True)
+    links = [
+        f["properties"].get("_link", "")
+        for d in map_data(html)
+        for f in d["features"]
+        if f["properties"].get("code") == "M001"
+    ]
+    url = f"/places/{county['free'].id}/responsibility"
+    assert links == [f'<a href="{url}" target="_top">查看 / 分配包保领导</a>']
+
+
+def test_accounts_without_a_leader_get_an_explanation_on_my_areas(client, db_session, county):
+    sign_in(client, db_session, "viewer")
+    response = client.get("/my")
+    assert response.status_code == 200
+    assert "没有关联包保领导" in response.get_data(as_text=True)
