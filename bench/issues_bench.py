@@ -226,11 +226,18 @@ def bench_api(url: str, creates: int, upload_dir: str) -> None:
     from geoservice.auth import create_user, issue_token
     from geoservice.db import database
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "UPLOAD_DIR": upload_dir})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "UPLOAD_DIR": upload_dir,
+            "RATE_LIMIT_WRITES_PER_MINUTE": 0,
+        }
+    )
     with app.app_context():
         session = database().session()
         user = create_user(session, "bench-integration", "integration")
-        token = issue_token(session, user)
+        token = issue_token(session, user, scopes=["issues.report", "issues.read"])
         session.commit()
         session.close()
     headers = {"Authorization": f"Bearer {token}"}

@@ -80,3 +80,10 @@ def test_the_queue_page_lists_unassigned_issues_for_planners(client, layout):
     assert f"#{issue_id}" in html and "不在任何图层范围内" in html
     assert "陈道路" in html  # leaders to choose from
     assert client.get("/issues/unassigned", headers=layout.headers("inspector")).status_code == 403
+
+
+def test_the_navigation_offers_reporting_and_the_queue_by_permission(client, layout):
+    planner = client.get("/issues/new", headers=layout.headers("planner")).get_data(as_text=True)
+    viewer = client.get("/", headers=layout.headers("viewer")).get_data(as_text=True)
+    assert 'href="/issues/new"' in planner and 'href="/issues/unassigned"' in planner
+    assert 'href="/issues/new"' not in viewer and 'href="/issues/unassigned"' not in viewer
