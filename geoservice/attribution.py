@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -120,23 +121,25 @@ def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str
     return _attribute(session, registry, f"i.id IN (SELECT id FROM {id_table})", {}, bulk=True)
 
 
-ATTRIBUTION_COLUMNS = ("primary_place_id", "grid_id", "leader_id", "unit_id", "attribution")
-
-
-def attribute_issue(
-    session: Session, registry: LayerRegistry, issue_id: int, lon: float, lat: float
+def attribution_at(
+    session: Session, registry: LayerRegistry, lon: float, lat: float, reported_at: datetime
 ) -> dict[str, Any]:
-    """Attributes one issue at (lon, lat) (the report path) and returns the stored attribution
-    columns. The point goes in as constants: planning a spatial join estimate for each layer
-    would cost more than running the query."""
+    """The attribution columns of an issue about to be reported at (lon, lat) and
+    `reported_at` (the report path computes them before inserting the row). The point goes in
+    as constants: planning a spatial join estimate for each layer would cost more than
+    running the query."""
     mx, my = metres_per_degree(lat)
+    target = (
+        "SELECT 0::bigint AS id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom,"
+        " CAST(:reported_at AS timestamptz) AS reported_at"
+    )
     row = _attribute(
         session,
         registry,
-        "i.id = :issue_id",
-        {"issue_id": issue_id, "lon": lon, "lat": lat, "mx": mx, "my": my},
-        returning=", ".join(f"i.{c}" for c in ATTRIBUTION_COLUMNS),
+        "",
+        {"lon": lon, "lat": lat, "mx": mx, "my": my, "reported_at": reported_at},
         point=("ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", (":mx", ":my")),
+        target=target,
     )
     return dict(row._mapping)
 
@@ -153,17 +156,22 @@ def _attribute(
     issue_filter: str,
     params: dict[str, Any],
     bulk: bool = False,
-    returning: str | None = None,
     point: tuple[str, Scale] | None = None,
+    target: str | None = None,
 ) -> Any:
+    """Attribution of the issues matching `issue_filter`, stored on them; or, given a `target`
+    SELECT (id, geom, reported_at) of an issue not stored yet, returned as one row."""
     point_sql, scale = point or ("t.geom", ("t.mx", "t.my"))
     claims = claims_union_sql(registry, point_sql, scale)
     mx, my = metres_per_degree_sql("i.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
+    target = target or (
+        f"SELECT i.id, i.geom, i.reported_at, {mx} AS mx, {my} AS my"
+        f" FROM issues i WHERE {issue_filter}"
+    )
     sql = f"""
 WITH target AS MATERIALIZED (
-  SELECT i.id, i.geom, i.reported_at, {mx} AS mx, {my} AS my
-  FROM issues i WHERE {issue_filter}
+  {target}
 ),
 claimed AS (
   SELECT t.id AS issue_id, t.reported_at, c.*,
@@ -200,19 +208,23 @@ result AS (
   LEFT JOIN summary s ON s.issue_id = t.id
   LEFT JOIN responsible r ON r.issue_id = t.id AND r.place_id = s.primary_place_id
 )
-UPDATE issues i SET
+"""
+    stored = (
+        "jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),"
+        " 'unassigned', x.leader_id IS NULL)"
+    )
+    if not issue_filter:
+        sql += f"""SELECT x.primary_place_id, x.grid_id, x.leader_id, x.unit_id,
+  {stored} AS attribution FROM result x"""
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
+    sql += f"""UPDATE issues i SET
   primary_place_id = x.primary_place_id,
   grid_id = x.grid_id,
   leader_id = x.leader_id,
   unit_id = x.unit_id,
-  attribution = jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),
-                                   'unassigned', x.leader_id IS NULL)
+  attribution = {stored}
 FROM result x
-WHERE i.id = x.id
-"""
-    if returning:
-        sql += f"RETURNING {returning}"
-        return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
+WHERE i.id = x.id"""
     if not bulk:
         return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
     names = list(BULK_SETTINGS)

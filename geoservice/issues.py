@@ -16,7 +16,6 @@ from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from geoservice import attribution, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
@@ -217,6 +216,7 @@ def create_issue(
         raise InvalidInput(f"请至少上传 {min_photos_for(report, settings)} 张照片", field="photos")
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
+    reported_at = report.reported_at or now
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,
@@ -225,8 +225,9 @@ def create_issue(
         severity=report.severity,
         negative_list=report.negative_list,
         status="reported",
-        reported_at=report.reported_at or now,
+        reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
+        **attribution.attribution_at(session, registry, report.lon, report.lat, reported_at),
     )
     session.add(issue)
     session.flush()
@@ -250,10 +251,6 @@ def create_issue(
     session.flush()
     if photos:
         add_photos(session, settings.store, issue.id, event.id, "before", photos)
-    for key, value in attribution.attribute_issue(
-        session, registry, issue.id, report.lon, report.lat
-    ).items():
-        set_committed_value(issue, key, value)
     original = find_relapse_origin(session, settings, issue)
     if original is not None:
         mark_relapse(session, issue, original, now)
