@@ -63,7 +63,7 @@ def bound_to(app: Flask, connection: Connection) -> Iterator[Session]:
         yield session
     finally:
         session.close()
-        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
         if savepoint.is_active:
             savepoint.rollback()
 
