@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -145,10 +144,7 @@ def _fingerprint(c: DemoCounty, n_issues: int = 300) -> list[Any]:
 # --- admin areas and grids ----------------------------------------------------------------
 
 
-def test_generation_time_and_counts_at_scale_1(county: DemoCounty) -> None:
-    t0 = time.perf_counter()
-    generate_county(seed=3, scale=1.0, today=TODAY)
-    assert time.perf_counter() - t0 < 5.0
+def test_counts_at_scale_1(county: DemoCounty) -> None:
     assert len(county.streets) == 4
     assert 20 <= len(county.communities) <= 28
     grids = county.features["grid"]
@@ -434,11 +430,8 @@ def test_issue_mix_is_realistic(county: DemoCounty, issues: list[DemoIssue]) -> 
     assert near_road > 1.5 * shapely.area(roads) / shapely.area(town)
 
 
-def test_issue_stream_is_fast(county: DemoCounty) -> None:
-    t0 = time.perf_counter()
-    n = sum(1 for _ in county.issues())
-    rate = n / (time.perf_counter() - t0)
-    assert rate > 25_000, f"{rate:.0f} issues/s"  # ~70k/s on a quiet machine; margin for CI
+def test_the_issue_stream_yields_the_announced_count(small: DemoCounty) -> None:
+    assert sum(1 for _ in small.issues()) == small.issue_count() == round(10_000 * small.scale)
 
 
 def test_survey_defects_plant_exactly_one_gap_and_one_overlap(county: DemoCounty) -> None:
