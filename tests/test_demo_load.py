@@ -136,3 +136,15 @@ def test_every_issue_starts_with_a_reported_event_and_ends_in_its_status(demo_se
            WHERE first.to_status <> 'reported'""",
     )
     assert mismatched == 0 and first_not_reported == 0
+
+
+def test_every_issue_past_acceptance_has_a_responsible_leader(demo_session):
+    # Those whose primary place had nobody were dispatched by hand, and say so.
+    without = scalar(
+        demo_session,
+        """SELECT count(*) FROM issues WHERE leader_id IS NULL
+           AND status NOT IN ('reported', 'accepted', 'rejected')""",
+    )
+    by_hand = scalar(demo_session, "SELECT count(*) FROM issues WHERE attribution ? 'manual'")
+    assert without == 0
+    assert by_hand > 0
