@@ -17,6 +17,10 @@ class ServiceError(Exception):
         self.detail = detail
         self.field = field
 
+    @property
+    def message(self) -> str:
+        return self.error
+
 
 class InvalidInput(ServiceError):
     status = 422
