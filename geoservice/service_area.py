@@ -95,23 +95,36 @@ def definition(session: Session, registry: LayerRegistry | None = None) -> Defin
     return NONE
 
 
+_RANK_SQL = (
+    "CASE level " + " ".join(f"WHEN '{lv}' THEN {r}" for lv, r in RANK.items()) + " END"
+)
+
+
 def contains(
     session: Session, lon: float, lat: float, registry: LayerRegistry | None = None
 ) -> bool:
     """True when (lon, lat) (WGS-84) lies in the service area (its boundary included); True
-    when no area is defined."""
-    found = definition(session, registry)
-    if found.rows_sql is None:
-        return True
-    return bool(
-        session.execute(
-            text(
-                f"SELECT EXISTS (SELECT 1 FROM ({found.rows_sql}) s"
-                " WHERE ST_Covers(s.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)))"
-            ),
-            {"lon": lon, "lat": lat},
-        ).scalar_one()
+    when no area is defined. One round trip: the first defined source decides (issue
+    reporting calls this for every report)."""
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    cases = [
+        "WHEN t.configured THEN EXISTS (SELECT 1 FROM admin_areas a"
+        f" WHERE a.service_area AND ST_Covers(a.geom, {point}))",
+        "WHEN t.top IS NOT NULL THEN EXISTS (SELECT 1 FROM admin_areas a"
+        f" WHERE ({_RANK_SQL}) = t.top AND ST_Covers(a.geom, {point}))",
+    ]
+    if registry is not None and BASE_LAYER in registry:
+        table = registry.get(BASE_LAYER).table
+        cases.append(
+            f"WHEN EXISTS (SELECT 1 FROM {table}) THEN"
+            f" EXISTS (SELECT 1 FROM {table} g WHERE ST_Covers(g.geom, {point}))"
+        )
+    sql = (
+        f"SELECT CASE {' '.join(cases)} ELSE true END FROM (SELECT"
+        f" COALESCE(bool_or(service_area), false) AS configured, max({_RANK_SQL}) AS top"
+        " FROM admin_areas) t"
     )
+    return bool(session.execute(text(sql), {"lon": lon, "lat": lat}).scalar_one())
 
 
 def outline(

@@ -1,7 +1,7 @@
 """admin area service area flag and link decisions
 
 Revision ID: 0968ec0e6343
-Revises: df98642f2e3d
+Revises: dad81682e7db
 Create Date: 2026-11-24 03:09:46.737221
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0968ec0e6343"
-down_revision: str | Sequence[str] | None = "df98642f2e3d"
+down_revision: str | Sequence[str] | None = "dad81682e7db"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
