@@ -95,9 +95,7 @@ def definition(session: Session, registry: LayerRegistry | None = None) -> Defin
     return NONE
 
 
-_RANK_SQL = (
-    "CASE level " + " ".join(f"WHEN '{lv}' THEN {r}" for lv, r in RANK.items()) + " END"
-)
+_RANK_SQL = "CASE level " + " ".join(f"WHEN '{lv}' THEN {r}" for lv, r in RANK.items()) + " END"
 
 
 def contains(
@@ -214,6 +212,24 @@ def summary(session: Session, registry: LayerRegistry) -> dict[str, Any]:
         text(f"SELECT COALESCE(ST_Area(({found.union_sql})::geography), 0)")
     ).scalar_one()
     return out | {"area_m2": round(float(area_m2), 1), "extent": extent(session, registry)}
+
+
+def place_name(session: Session) -> str | None:
+    """The name of the place served when one admin area makes up the service area (a county,
+    a district), else None (several streets, or no areas)."""
+    found = definition(session)
+    if found.source not in ("configured", "admin_areas"):
+        return None
+    names = (
+        session.execute(
+            text(
+                f"SELECT a.name FROM ({found.rows_sql}) s JOIN admin_areas a ON a.id = s.id LIMIT 2"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return names[0] if len(names) == 1 else None
 
 
 def use_areas(session: Session, codes: list[str]) -> list[str]:
