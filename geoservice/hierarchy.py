@@ -454,7 +454,12 @@ def link(
     the new links); the caller commits."""
     decisions = _decisions(session)
     report = LinkReport(sliver_m2=sliver_m2)
-    for edge in edges(session, registry):
+    found = edges(session, registry)
+    # Fresh statistics, seeing this transaction's own rows: right after a bulk import the
+    # planner would otherwise take 200,000 new grids for an empty table.
+    for table in dict.fromkeys(["admin_areas", "places", *(e.table for e in found)]):
+        session.execute(text(f"ANALYZE {table}"))
+    for edge in found:
         report.edges.append(analyse_edge(session, edge, decisions, sliver_m2, write=True))
     if report.changed:
         session.flush()

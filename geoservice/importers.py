@@ -615,7 +615,6 @@ def import_features(
                     continue
                 if isinstance(code, str) and code:
                     seen[code] = f.number
-                names[f.number] = props.get("name")
                 candidates.append(Candidate(f.number, f.geometry, props, _label(f)))
             for start in range(0, len(candidates), BATCH):
                 batch = candidates[start : start + BATCH]
@@ -623,6 +622,8 @@ def import_features(
                     session, spec, batch, repair=repair, area=area, local_codes=local_codes
                 )
                 rejected.extend(bad)
+                by_index = {c.index: c for c in batch}
+                names.update((r.index, by_index[r.index].properties.get("name")) for r in bad)
                 notices += sum(len(c.notices) for c in good)
                 if good and (skip_invalid or not (rejected or report.rejected)):
                     report.ids.extend(insert_features(session, spec, good))
