@@ -50,4 +50,4 @@ def index():
     )
 
 
-from geoservice.web import rankings, responsibility  # noqa: E402, F401  (register pages)
+from geoservice.web import maps, rankings, responsibility  # noqa: E402, F401  (register pages)
