@@ -30,6 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "SECRET_KEY is not set: using a random key, sessions end with this process"
         )
         app.config["SECRET_KEY"] = secrets.token_hex(32)
+    if not app.config.get("UPLOAD_DIR"):
+        app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
     from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from geoservice import migrate
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_revision)
     app.cli.add_command(seed_demo)
     app.cli.add_command(users)
+    app.cli.add_command(reattribute)
     from geoservice.layer_cli import export_layer_command, import_layer_command
 
     app.cli.add_command(import_layer_command)
@@ -398,3 +399,31 @@ def report_weekly(week: str | None, output: Path | None) -> None:
 def report_monthly(month: str | None, output: Path | None) -> None:
     """Writes the monthly 通报 workbook."""
     _write_report("month", month, output)
+
+
+@click.command("reattribute")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Issues reported at or after this local time (YYYY-MM-DD[THH:MM]).",
+)
+@click.option("--open-only", is_flag=True, help="Only issues not yet closed or rejected.")
+@with_appcontext
+def reattribute(since, open_only: bool) -> None:
+    """Recomputes issue attribution after layers or assignments changed; one event per change."""
+    from zoneinfo import ZoneInfo
+
+    from geoservice.issues import reattribute as run
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    session = database().session()
+    try:
+        report = run(session, layers(), since.replace(tzinfo=tz), open_only=open_only)
+        session.commit()
+    finally:
+        session.close()
+    click.echo(
+        f"已重新归属：检查 {report.checked} 件，归属变化 {report.changed} 件"
+        f"（已记录事件），人工交办保留 {report.skipped_manual} 件"
+    )

@@ -42,6 +42,20 @@ DEFAULTS: dict[str, Any] = {
     "RANKING_WEIGHTS": {"on_time_rate": 60, "close_rate": 30, "rework_free": 10},
     "RANKING_THRESHOLD": 85,
     "RANKING_BOTTOM_N": 3,
+    # Issues (geoservice/workflow.py, issues.py, photos.py).
+    "UPLOAD_DIR": None,  # photos on disk; default <project>/uploads
+    "PHOTO_MAX_BYTES": 10 * 1024 * 1024,
+    "PHOTO_MAX_COUNT": 9,
+    "PHOTO_MAX_PIXELS": 50_000_000,
+    "REPORT_MIN_PHOTOS": 1,
+    "PHOTO_OPTIONAL_SOURCES": ["12345热线"],  # hotline tickets come without photos
+    "DEADLINE_WORKING_DAYS": False,  # count only working days' hours towards deadlines
+    "HOLIDAYS": [],  # "YYYY-MM-DD" days off (法定节假日)
+    "MAKEUP_WORKDAYS": [],  # "YYYY-MM-DD" weekend days that are working days (调休)
+    "RELAPSE_RADIUS_M": 50.0,
+    "RELAPSE_WINDOW_DAYS": 30,
+    "DUPLICATE_RADIUS_M": 50.0,
+    "DUPLICATE_WINDOW_DAYS": 7,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
     # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets
@@ -82,6 +96,15 @@ ENV_VARS: dict[str, type] = {
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,
+    "UPLOAD_DIR": str,
+    "PHOTO_MAX_BYTES": int,
+    "DEADLINE_WORKING_DAYS": bool,
+    "HOLIDAYS": list,
+    "MAKEUP_WORKDAYS": list,
+    "RELAPSE_RADIUS_M": float,
+    "RELAPSE_WINDOW_DAYS": float,
+    "DUPLICATE_RADIUS_M": float,
+    "DUPLICATE_WINDOW_DAYS": float,
     "SESSION_COOKIE_SECURE": bool,
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_LOCK_MINUTES": int,
@@ -89,6 +112,14 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
 }
+
+
+def _parse(kind: type, value: str) -> Any:
+    if kind is bool:
+        return _as_bool(value)
+    if kind is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return kind(value)
 
 
 def _as_bool(value: str) -> bool:
@@ -104,7 +135,7 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name, kind in ENV_VARS.items():
         if environ.get(name):
-            config[name] = _as_bool(environ[name]) if kind is bool else kind(environ[name])
+            config[name] = _parse(kind, environ[name])
     if "SESSION_COOKIE_SECURE" in config:
         config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
     return config

@@ -181,6 +181,21 @@ class DemoIssue:
 
 
 @dataclass
+class SurveyDefects:
+    """Mistakes a real grid survey has, planted so the coverage audit has something to find.
+
+    `ungridded`: grids left out of the layer — their ground is covered by no grid (a gap).
+    `widened`: grids drawn `WIDENED_BY_M` too wide — they overlap their neighbours.
+    """
+
+    ungridded: list[str] = field(default_factory=list)
+    widened: list[str] = field(default_factory=list)
+
+
+WIDENED_BY_M = 20.0
+
+
+@dataclass
 class DemoCounty:
     seed: int
     scale: float
@@ -193,6 +208,7 @@ class DemoCounty:
     leaders: list[DemoLeader]
     assignments: list[DemoAssignment]
     _sampler: _IssueSampler | None = field(default=None, repr=False, compare=False)
+    defects: SurveyDefects = field(default_factory=SurveyDefects)
 
     def issue_count(self) -> int:
         """How many issues `issues()` yields: round(10 000 · scale)."""
@@ -2250,11 +2266,15 @@ def _build(seed: int, scale: float, today: date, rng: np.random.Generator) -> De
     )
 
 
-def generate_county(seed: int = 1, scale: float = 1.0, today: date | None = None) -> DemoCounty:
-    """Builds the demo county. Same (seed, scale, today) ⇒ identical output.
+def generate_county(
+    seed: int = 1, scale: float = 1.0, today: date | None = None, defects: bool = True
+) -> DemoCounty:
+    """Builds the demo county. Same (seed, scale, today, defects) ⇒ identical output.
 
     `today` (default: date.today()) anchors assignment dates (valid_from within the last ~6
-    months) and the issue window (the 8 weeks ending with `today`).
+    months) and the issue window (the 8 weeks ending with `today`). `defects` plants one gap
+    and one overlap in the grid layer (see SurveyDefects); without them the grids tile the
+    communities exactly.
     """
     if not scale > 0:
         raise ValueError("scale must be positive")
@@ -2264,7 +2284,32 @@ def generate_county(seed: int = 1, scale: float = 1.0, today: date | None = None
     for attempt in range(12):
         rng = np.random.default_rng([base, attempt])
         try:
-            return _build(base, scale, today, rng)
+            county = _build(base, scale, today, rng)
         except _Retry:
             continue
+        if defects:
+            _plant_survey_defects(county)
+        return county
     raise RuntimeError("could not build a valid demo county")
+
+
+def _plant_survey_defects(county: DemoCounty) -> None:
+    """Withholds one grid (a gap) and widens another into its neighbours (an overlap)."""
+    grids = county.features["grid"]
+    if len(grids) < 3:
+        return
+    withheld = grids[len(grids) // 3]
+    widened = grids[(2 * len(grids)) // 3]
+    outline = to_metres(county.county.geom)
+    grown = to_metres(widened.geom).buffer(WIDENED_BY_M, join_style="mitre").intersection(outline)
+    widened.geom = _as_multi(to_lonlat(grown))
+    county.features["grid"] = [g for g in grids if g is not withheld]
+    county.defects = SurveyDefects(ungridded=[withheld.code], widened=[widened.code])
+
+
+def _as_multi(geom: Any) -> MultiPolygon:
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    return MultiPolygon([g for g in geom.geoms if isinstance(g, Polygon)])

@@ -337,6 +337,25 @@ class Issue(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+# Links between issues (merged duplicates, relapses) are looked up from the target side.
+Index(
+    "ix_issues_duplicate_of",
+    Issue.__table__.c.duplicate_of_id,
+    postgresql_where=text("duplicate_of_id IS NOT NULL"),
+)
+Index(
+    "ix_issues_relapse_of",
+    Issue.__table__.c.relapse_of_id,
+    postgresql_where=text("relapse_of_id IS NOT NULL"),
+)
+# The unassigned queue (待派遣) is read often and is small.
+Index(
+    "ix_issues_unassigned",
+    Issue.__table__.c.reported_at,
+    postgresql_where=text("leader_id IS NULL AND status IN ('reported', 'accepted')"),
+)
+
+
 class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note."""
 

@@ -26,31 +26,14 @@ from sqlalchemy.orm import Session
 
 from geoservice import audit
 from geoservice.models import Assignment, Issue, Leader, Place, Unit, User
+from geoservice.service_errors import Conflict, NotFound, ServiceError
 
 # ---------------------------------------------------------------------------------------------
 # Errors (blueprints turn them into HTTP answers: status, Chinese message, detail, field).
 
 
-class ServiceError(Exception):
-    status = 400
-
-    def __init__(self, message: str, detail: Any = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-        self.field = field
-
-
 class Invalid(ServiceError):
     status = 400
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
 
 
 def _audit(

@@ -176,6 +176,7 @@ def _load_issues(
         _copy(session, "issues", ISSUE_COLUMNS, issue_buf)
         _copy(session, "issue_events", EVENT_COLUMNS, event_buf)
         attribute_issues(session, registry, lo, hi)
+        _dispatch_unassigned_by_hand(session, lo, hi)
 
     issue_buf, event_buf = io.StringIO(), io.StringIO()
     issue_csv, event_csv = csv.writer(issue_buf), csv.writer(event_buf)
@@ -223,3 +224,39 @@ def _load_issues(
         )
     progress(f"问题 {total} 件（编号 {first_id}–{next_id - 1}）")
     return total
+
+
+def _dispatch_unassigned_by_hand(session: Session, lo: int, hi: int) -> None:
+    """Demo issues that went past 立案 although their primary place had no leader were, in the
+    story the data tells, dispatched by hand by a planner: to the leader of the next place that
+    claimed the point, else to a leader of the lead unit (牵头单位). Recorded as the workflow
+    records a manual dispatch."""
+    session.execute(
+        text(
+            """
+UPDATE issues i SET
+  leader_id = pick.leader_id,
+  unit_id = pick.unit_id,
+  attribution = i.attribution || jsonb_build_object('manual', jsonb_build_object(
+    'leader_id', pick.leader_id, 'by', NULL, 'at', pick.dispatched_at))
+FROM (
+  SELECT c.id, l.id AS leader_id, l.unit_id,
+         (SELECT min(e.at) FROM issue_events e
+          WHERE e.issue_id = c.id AND e.to_status = 'dispatched') AS dispatched_at
+  FROM issues c
+  LEFT JOIN LATERAL (
+    SELECT (p ->> 'leader_id')::int AS leader_id
+    FROM jsonb_array_elements(c.attribution -> 'places') WITH ORDINALITY AS a(p, n)
+    WHERE p ->> 'leader_id' IS NOT NULL ORDER BY n LIMIT 1
+  ) first ON true
+  JOIN leaders l ON l.id = COALESCE(first.leader_id, (
+    SELECT ld.id FROM leaders ld JOIN units u ON u.id = ld.unit_id
+    WHERE u.is_lead AND ld.active ORDER BY ld.id LIMIT 1))
+  WHERE c.id BETWEEN :lo AND :hi AND c.leader_id IS NULL
+    AND c.status NOT IN ('reported', 'accepted', 'rejected')
+) pick
+WHERE i.id = pick.id
+"""
+        ),
+        {"lo": lo, "hi": hi},
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -62,7 +63,7 @@ def bound_to(app: Flask, connection: Connection) -> Iterator[Session]:
         yield session
     finally:
         session.close()
-        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
         if savepoint.is_active:
             savepoint.rollback()
 
@@ -83,8 +84,11 @@ def client(app: Flask, db_session: Session):
 
 
 @pytest.fixture(scope="module")
-def demo_connection(app: Flask, engine: Engine) -> Iterator[tuple[Connection, dict]]:
-    """A connection holding a small demo county, loaded once per module, rolled back after."""
+def demo_connection(app: Flask, engine: Engine) -> Iterator[SimpleNamespace]:
+    """A connection holding a small demo county, loaded once per module, rolled back after.
+
+    Yields `.connection`, `.counts` (what was loaded) and `.county` (the generated county,
+    with its planted survey defects: one grid withheld, one widened)."""
     from datetime import date
 
     from geoservice.demo import generate_county
@@ -99,14 +103,13 @@ def demo_connection(app: Flask, engine: Engine) -> Iterator[tuple[Connection, di
             counts = load_demo(session, layers(app), county)
         session.flush()
         session.close()
-        yield connection, counts
+        yield SimpleNamespace(connection=connection, counts=counts, county=county)
         outer.rollback()
 
 
 @pytest.fixture
 def demo_session(app: Flask, demo_connection) -> Iterator[Session]:
-    connection, _counts = demo_connection
-    with bound_to(app, connection) as session:
+    with bound_to(app, demo_connection.connection) as session:
         yield session
 
 

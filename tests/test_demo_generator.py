@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,12 +59,12 @@ PRIMARY_ROLE = {"grid": {"网格长"}, "road": {"道路长"}, "market": {"点长
 
 @pytest.fixture(scope="module")
 def county() -> DemoCounty:
-    return generate_county(seed=7, scale=1.0, today=TODAY)
+    return generate_county(seed=7, scale=1.0, today=TODAY, defects=False)
 
 
 @pytest.fixture(scope="module")
 def small() -> DemoCounty:
-    return generate_county(seed=11, scale=0.3, today=TODAY)
+    return generate_county(seed=11, scale=0.3, today=TODAY, defects=False)
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +144,7 @@ def _fingerprint(c: DemoCounty, n_issues: int = 300) -> list[Any]:
 # --- admin areas and grids ----------------------------------------------------------------
 
 
-def test_generation_time_and_counts_at_scale_1(county: DemoCounty) -> None:
-    t0 = time.perf_counter()
-    generate_county(seed=3, scale=1.0, today=TODAY)
-    assert time.perf_counter() - t0 < 5.0
+def test_counts_at_scale_1(county: DemoCounty) -> None:
     assert len(county.streets) == 4
     assert 20 <= len(county.communities) <= 28
     grids = county.features["grid"]
@@ -359,9 +355,9 @@ def test_assignments_cover_almost_everything(county: DemoCounty) -> None:
 
 
 def test_deterministic_for_same_inputs(small: DemoCounty) -> None:
-    again = generate_county(seed=11, scale=0.3, today=TODAY)
+    again = generate_county(seed=11, scale=0.3, today=TODAY, defects=False)
     assert _fingerprint(again) == _fingerprint(small)
-    other = generate_county(seed=12, scale=0.3, today=TODAY)
+    other = generate_county(seed=12, scale=0.3, today=TODAY, defects=False)
     assert other.county.geom.wkb != small.county.geom.wkb
     assert [f.name for f in other.features["road"]] != [f.name for f in small.features["road"]]
     first = [repr(i) for i in itertools.islice(other.issues(), 50)]
@@ -434,8 +430,27 @@ def test_issue_mix_is_realistic(county: DemoCounty, issues: list[DemoIssue]) -> 
     assert near_road > 1.5 * shapely.area(roads) / shapely.area(town)
 
 
-def test_issue_stream_is_fast(county: DemoCounty) -> None:
-    t0 = time.perf_counter()
-    n = sum(1 for _ in county.issues())
-    rate = n / (time.perf_counter() - t0)
-    assert rate > 25_000, f"{rate:.0f} issues/s"  # ~70k/s on a quiet machine; margin for CI
+def test_the_issue_stream_yields_the_announced_count(small: DemoCounty) -> None:
+    assert sum(1 for _ in small.issues()) == small.issue_count() == round(10_000 * small.scale)
+
+
+def test_survey_defects_plant_exactly_one_gap_and_one_overlap(county: DemoCounty) -> None:
+    flawed = generate_county(seed=7, scale=1.0, today=TODAY)
+    exact = {g.code: g for g in county.features["grid"]}
+    grids = {g.code: g for g in flawed.features["grid"]}
+    (gap_code,) = flawed.defects.ungridded
+    (wide_code,) = flawed.defects.widened
+    assert gap_code in exact and gap_code not in grids
+    assert set(exact) - set(grids) == {gap_code}
+    changed = [c for c in grids if not grids[c].geom.equals(exact[c].geom)]
+    assert changed == [wide_code]
+    # The gap is exactly the withheld grid, the overlap a ~20 m band around the widened one.
+    union = shapely.union_all([to_metres(g.geom) for g in grids.values()])
+    uncovered = to_metres(flawed.county.geom).difference(union)
+    assert uncovered.area == pytest.approx(to_metres(exact[gap_code].geom).area, rel=1e-3)
+    wide = to_metres(grids[wide_code].geom)
+    overlap = sum(
+        wide.intersection(to_metres(g.geom)).area for c, g in grids.items() if c != wide_code
+    )
+    assert 0 < overlap < wide.length * 20.0
+    assert flawed.defects == generate_county(seed=7, scale=1.0, today=TODAY).defects

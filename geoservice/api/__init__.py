@@ -42,6 +42,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     exports,
     features,
     imports,
+    issues,
     maps,
     openapi,
     rankings,

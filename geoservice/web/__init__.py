@@ -50,4 +50,9 @@ def index():
     )
 
 
-from geoservice.web import maps, rankings, responsibility  # noqa: E402, F401  (register pages)
+from geoservice.web import (  # noqa: E402, F401  (register pages)
+    issues,
+    maps,
+    rankings,
+    responsibility,
+)

@@ -1,0 +1,335 @@
+"""Issue endpoints: report (POST to the issues collection), one issue with its timeline,
+transitions, the unassigned queue and dispatch, overdue list, duplicates and merge, photos.
+
+Reading issue collections (GET items, tiles) is the generic features API's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, current_app, jsonify, request, send_file, url_for
+from werkzeug.datastructures import FileStorage
+
+from geoservice import issues as service
+from geoservice import scope
+from geoservice.api import bp
+from geoservice.auth import can, current_account, require
+from geoservice.db import get_session
+from geoservice.errors import ApiError, error_response
+from geoservice.models import Issue, Photo
+from geoservice.photos import Upload, prepare_all
+from geoservice.registry import layers
+from geoservice.service_errors import ServiceError
+from geoservice.workflow import IssueSettings, transition
+
+COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
+PHOTO_FIELDS = ("photos", "photo", "photos[]")
+_DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=-]+)*;base64,(.*)$", re.DOTALL)
+
+
+@bp.record_once
+def _register_error_handler(state) -> None:
+    @state.app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        return error_response(exc.status, exc.error, exc.detail, exc.field)
+
+
+def settings() -> IssueSettings:
+    return IssueSettings.from_config(current_app.config)
+
+
+def photo_url(photo_id: int, thumb: bool) -> str:
+    return url_for("api.issue_photo", photo_id=photo_id, thumb=1 if thumb else None)
+
+
+def allows(action: str) -> bool:
+    """The caller's permissions (role and token scopes) on the issues collection."""
+    return can(action, COLLECTION)
+
+
+def visible_issue(issue_id: int) -> Issue:
+    """The issue if the caller may see it; 404 alike for unknown and out of scope."""
+    issue = scope.visible_issue(get_session(), current_account(), issue_id)
+    if issue is None:
+        raise ApiError(404, f"没有编号为 {issue_id} 的问题", field="id")
+    return issue
+
+
+def view(issue: Issue) -> dict[str, Any]:
+    return service.issue_view(
+        get_session(), layers(), settings(), issue, current_account(), photo_url, allows=allows
+    )
+
+
+# --- request parsing -----------------------------------------------------------------------
+
+
+def _json_body() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(
+            415, "请以 JSON（application/json）或 multipart/form-data 提交", field="Content-Type"
+        )
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "请求体不是合法的 JSON")
+    if not isinstance(body, dict):
+        raise ApiError(400, "请求体必须是 JSON 对象")
+    return body
+
+
+def _json_uploads(items: Any) -> list[Upload]:
+    """Photos inlined in JSON: base64 strings, data: URLs or {"data", "filename",
+    "content_type"} objects."""
+    if items in (None, ""):
+        return []
+    if not isinstance(items, list):
+        raise ApiError(422, "photos 必须是数组", field="photos")
+    uploads = []
+    for index, item in enumerate(items):
+        filename, declared = f"photo{index + 1}", None
+        if isinstance(item, Mapping):
+            filename = str(item.get("filename") or filename)
+            declared = item.get("content_type")
+            item = item.get("data")
+        if not isinstance(item, str):
+            raise ApiError(422, f"第 {index + 1} 张照片不是 base64 文本", field="photos")
+        match = _DATA_URL.match(item)
+        if match:
+            declared = declared or match.group(1)
+            item = match.group(3)
+        try:
+            data = base64.b64decode(item, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, f"第 {index + 1} 张照片不是合法的 base64", field="photos") from None
+        uploads.append(Upload(data, filename, declared))
+    return uploads
+
+
+def _file_uploads(limit: int) -> list[Upload]:
+    files: list[FileStorage] = []
+    for name in PHOTO_FIELDS:
+        files.extend(f for f in request.files.getlist(name) if f.filename or f.content_length)
+    uploads = []
+    for f in files:
+        # Read one byte past the limit: enough to refuse it without holding more.
+        data = f.stream.read(limit + 1)
+        uploads.append(Upload(data, f.filename or "", f.mimetype or None))
+    return uploads
+
+
+def parse_body() -> tuple[dict[str, Any], list[Upload]]:
+    """The request's fields and photos, from JSON (a Feature or a flat object) or multipart."""
+    limits = settings().photo_limits
+    if request.mimetype == "multipart/form-data" or request.mimetype == (
+        "application/x-www-form-urlencoded"
+    ):
+        fields: dict[str, Any] = {k: v for k, v in request.form.items()}
+        return fields, _file_uploads(limits.max_bytes)
+    body = _json_body()
+    photos = body.pop("photos", None)
+    if body.get("type") == "Feature":
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ApiError(422, "Feature 的 properties 必须是对象", field="properties")
+        photos = props.pop("photos", photos)
+        body = {**props, "geometry": body.get("geometry")}
+        if body["geometry"] is None:
+            raise ApiError(422, "Feature 缺少 geometry（问题位置）", field="geometry")
+    return body, _json_uploads(photos)
+
+
+def _int_field(fields: Mapping[str, Any], name: str, label: str) -> int | None:
+    value = fields.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ApiError(422, f"{label}必须是整数编号", field=name)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(422, f"{label}必须是整数编号，收到 {value!r}", field=name) from None
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+@bp.post("/collections/issues/items")
+def create_issue():
+    """Report an issue (JSON: {lon, lat, …} or a GeoJSON Feature; or multipart with photos)."""
+    account = require("issues.report", COLLECTION)
+    cfg = settings()
+    fields, uploads = parse_body()
+    if request.args.get("coord_sys") and not fields.get("coord_sys"):
+        fields["coord_sys"] = request.args["coord_sys"]
+    report = service.validate_report(fields, cfg)
+    photos = prepare_all(
+        uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
+    )
+    session = get_session()
+    issue = service.create_issue(session, layers(), cfg, report, account, photos)
+    body = view(issue)
+    session.commit()
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = url_for(
+        "api.item", collection_id=COLLECTION, feature_id=issue.id
+    )
+    return response
+
+
+@bp.get("/issues/<int:issue_id>")
+def issue_detail(issue_id: int):
+    require("issues.read", COLLECTION)
+    return jsonify(view(visible_issue(issue_id)))
+
+
+@bp.post("/issues/<int:issue_id>/transitions")
+def issue_transition(issue_id: int):
+    """{"to": status, "note": …, "leader_id": … (交办), "from": expected status} + photos."""
+    account = require("issues.read", COLLECTION)
+    cfg = settings()
+    visible_issue(issue_id)
+    fields, uploads = parse_body()
+    to_status = fields.get("to")
+    if not isinstance(to_status, str) or not to_status:
+        raise ApiError(422, "缺少目标状态 to", field="to")
+    expected = fields.get("from") or None
+    leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
+    photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
+    session = get_session()
+    event = transition(
+        session,
+        cfg,
+        issue_id,
+        to_status,
+        account,
+        note=str(fields.get("note") or ""),
+        leader_id=leader_id,
+        expected_status=expected,
+        photos=photos,
+        allows=allows,
+    )
+    body = view(session.get(Issue, issue_id))
+    body["event_id"] = event.id
+    session.commit()
+    return jsonify(body)
+
+
+def _paging() -> tuple[int, int]:
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        raise ApiError(400, "limit 和 offset 必须是整数") from None
+    return limit, offset
+
+
+@bp.get("/issues/unassigned")
+def unassigned_queue():
+    """待派遣队列: open issues no place claims or whose place has no leader."""
+    account = require("issues.dispatch", COLLECTION)
+    cfg, session = settings(), get_session()
+    limit, offset = _paging()
+    now = datetime.now(UTC)
+    rows = session.scalars(service.unassigned_query(limit, offset, account)).all()
+    return jsonify(
+        {
+            "numberMatched": service.count_unassigned(session, account),
+            "numberReturned": len(rows),
+            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+        }
+    )
+
+
+@bp.post("/issues/<int:issue_id>/dispatch")
+def issue_dispatch(issue_id: int):
+    """交办 (from the queue): {"leader_id": …, "note": …}; a reported issue is 立案 first."""
+    account = require("issues.dispatch", COLLECTION)
+    cfg = settings()
+    visible_issue(issue_id)
+    fields = _json_body()
+    leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
+    session = get_session()
+    service.dispatch(
+        session,
+        cfg,
+        issue_id,
+        leader_id,
+        account,
+        str(fields.get("note") or ""),
+        allows=allows,
+    )
+    body = view(session.get(Issue, issue_id))
+    session.commit()
+    return jsonify(body)
+
+
+@bp.get("/issues/overdue")
+def overdue_issues():
+    """Overdue issues (deadline passed, not yet fixed) the caller may see."""
+    account = require("issues.read", COLLECTION)
+    cfg, session = settings(), get_session()
+    limit, offset = _paging()
+    now = datetime.now(UTC)
+    rows = session.scalars(service.overdue_query(now, account, limit, offset)).all()
+    return jsonify(
+        {"numberReturned": len(rows), "issues": [service.issue_summary(i, cfg, now) for i in rows]}
+    )
+
+
+@bp.get("/issues/<int:issue_id>/duplicates")
+def issue_duplicates(issue_id: int):
+    account = require("issues.read", COLLECTION)
+    visible_issue(issue_id)
+    candidates = service.duplicate_candidates(get_session(), settings(), issue_id, account=account)
+    return jsonify({"candidates": candidates})
+
+
+@bp.post("/issues/<int:issue_id>/merge")
+def issue_merge(issue_id: int):
+    """Merge this issue into a master: {"into": master_id, "note": …}."""
+    account = require("issues.dispatch", COLLECTION)
+    visible_issue(issue_id)
+    fields = _json_body()
+    master_id = _int_field(fields, "into", "主问题编号 into ")
+    if master_id is None:
+        raise ApiError(422, "缺少主问题编号 into", field="into")
+    visible_issue(master_id)
+    session = get_session()
+    service.merge_duplicate(session, issue_id, master_id, account, str(fields.get("note") or ""))
+    body = view(session.get(Issue, issue_id))
+    session.commit()
+    return jsonify(body)
+
+
+@bp.get("/photos/<int:photo_id>")
+def issue_photo(photo_id: int):
+    """A photo (`?thumb=1` for its thumbnail) of an issue the caller may see."""
+    require("issues.read", COLLECTION)
+    session = get_session()
+    photo = session.get(Photo, photo_id)
+    store = settings().store
+    if (
+        photo is None
+        or store is None
+        or scope.visible_issue(session, current_account(), photo.issue_id) is None
+    ):
+        raise ApiError(404, f"没有编号为 {photo_id} 的照片")
+    thumb = request.args.get("thumb") not in (None, "", "0")
+    path = store.thumb_path(photo.sha256) if thumb else store.path(photo.sha256, photo.content_type)
+    if not path.is_file():
+        raise ApiError(404, "照片文件缺失", {"photo_id": photo_id})
+    response = send_file(
+        path,
+        mimetype="image/jpeg" if thumb else photo.content_type,
+        max_age=86400,
+        etag=True,
+    )
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

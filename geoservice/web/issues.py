@@ -1,0 +1,194 @@
+"""Issue pages: the mobile report page, one issue (map, photos before/after, timeline, who
+answers for it, the caller's actions) and its folium map."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import folium
+from flask import abort, current_app, make_response, render_template
+from sqlalchemy import text
+
+from geoservice import issues as service
+from geoservice import scope, service_area
+from geoservice.api.issues import allows, photo_url
+from geoservice.auth import can, current_account
+from geoservice.db import get_session
+from geoservice.registry import layers
+from geoservice.security import nonce_scripts
+from geoservice.vocab import SEVERITIES
+from geoservice.web import bp
+from geoservice.workflow import IssueSettings
+
+STATUS_COLORS = {
+    "reported": "#1565c0",
+    "accepted": "#6a1b9a",
+    "rejected": "#757575",
+    "dispatched": "#ef6c00",
+    "in_progress": "#f9a825",
+    "fixed": "#2e7d32",
+    "closed": "#455a64",
+}
+
+
+def _refuse(status: int, title: str, message: str) -> None:
+    abort(
+        make_response(render_template("issue_message.html", title=title, message=message), status)
+    )
+
+
+def _signed_in():
+    account = current_account()
+    if account is None:
+        _refuse(401, "请先登录", "查看和上报问题需要登录账号。")
+    return account
+
+
+@bp.get("/issues/new")
+def report_page():
+    _signed_in()
+    settings = IssueSettings.from_config(current_app.config)
+    session = get_session()
+    return render_template(
+        "issue_report.html",
+        can_report=can("issues.report", "issues"),
+        categories=list(settings.categories),
+        sources=list(settings.sources),
+        severities=SEVERITIES,
+        photo_optional_sources=list(settings.photo_optional_sources),
+        min_photos=settings.report_min_photos,
+        max_photos=settings.photo_limits.max_count,
+        max_photo_mb=settings.photo_limits.max_bytes // (1024 * 1024),
+        area=json.dumps(service_area.outline(session, layers())),
+    )
+
+
+def _view(issue_id: int) -> dict[str, Any]:
+    account = _signed_in()
+    session = get_session()
+    issue = scope.visible_issue(session, account, issue_id) if can("issues.read") else None
+    if issue is None:
+        _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
+    settings = IssueSettings.from_config(current_app.config)
+    return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
+
+
+@bp.get("/issues/<int:issue_id>")
+def issue_page(issue_id: int):
+    feature = _view(issue_id)
+    p = feature["properties"]
+    photos = {"before": [], "after": []}
+    for photo in p["photos"]:
+        photos[photo["kind"]].append(photo)
+    leaders = []
+    if any(t["needs_leader"] for t in p["allowed_transitions"]):
+        leaders = get_session().execute(
+            text(
+                "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
+                " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
+            )
+        )
+    return render_template(
+        "issue_detail.html",
+        issue=p,
+        feature=feature,
+        photos=photos,
+        photo_by_id={ph["id"]: ph for ph in p["photos"]},
+        status_color=STATUS_COLORS.get(p["status"], "#333"),
+        can_merge=can("issues.dispatch", "issues"),
+        leaders=list(leaders),
+    )
+
+
+@bp.get("/issues/<int:issue_id>/map")
+def issue_map(issue_id: int):
+    """The issue's point over the places that claim it (offline: no basemap unless one is
+    configured)."""
+    feature = _view(issue_id)
+    lon, lat = feature["geometry"]["coordinates"]
+    p = feature["properties"]
+    registry = layers()
+    fmap = folium.Map(location=[lat, lon], zoom_start=18, tiles=None, control_scale=True)
+    session = get_session()
+    bounds = [[lat, lon], [lat, lon]]
+    for claim in reversed(p["attribution"]["places"]):
+        if claim["layer"] not in registry:
+            continue
+        spec = registry.get(claim["layer"])
+        geometry = session.scalar(
+            text(f"SELECT ST_AsGeoJSON(geom, 7)::json FROM {spec.table} WHERE id = :id"),
+            {"id": claim["place_id"]},
+        )
+        if geometry is None:
+            continue
+        style = dict(spec.style)
+        if claim["primary"]:
+            style.update(weight=max(style.get("weight", 2), 4))
+        folium.GeoJson(
+            {"type": "Feature", "geometry": geometry, "properties": {}},
+            style_function=lambda _f, style=style: style,
+            tooltip=f"{claim['layer_title']}：{claim['name']}",
+        ).add_to(fmap)
+        west, south, east, north = _bbox(geometry)
+        bounds = [[min(bounds[0][0], south), min(bounds[0][1], west)],
+                  [max(bounds[1][0], north), max(bounds[1][1], east)]]  # fmt: skip
+    folium.CircleMarker(
+        [lat, lon],
+        radius=9,
+        color="#fff",
+        weight=2,
+        fill=True,
+        fill_color=STATUS_COLORS.get(p["status"], "#c62828"),
+        fill_opacity=1,
+        tooltip=f"#{p['id']} {p['category']}（{p['status_label']}）",
+    ).add_to(fmap)
+    # Keep the view near the point even when a long road claims it.
+    span = 0.004
+    fmap.fit_bounds(
+        [
+            [max(bounds[0][0], lat - span), max(bounds[0][1], lon - span)],
+            [min(bounds[1][0], lat + span), min(bounds[1][1], lon + span)],
+        ]
+    )
+    return nonce_scripts(fmap.get_root().render())
+
+
+def _bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
+    xs, ys = [], []
+
+    def walk(coords: Any) -> None:
+        if coords and isinstance(coords[0], int | float):
+            xs.append(coords[0])
+            ys.append(coords[1])
+        else:
+            for c in coords:
+                walk(c)
+
+    walk(geometry["coordinates"])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+@bp.get("/issues/unassigned")
+def queue_page():
+    """待派遣队列: issues nobody answers for, with a leader to pick for each."""
+    account = _signed_in()
+    if not can("issues.dispatch", "issues"):
+        _refuse(403, "无权查看", "待派遣队列由督办人员处理。")
+    settings = IssueSettings.from_config(current_app.config)
+    session = get_session()
+    now = datetime.now(UTC)
+    rows = session.scalars(service.unassigned_query(200, 0, account)).all()
+    leaders = session.execute(
+        text(
+            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
+        )
+    ).all()
+    return render_template(
+        "issue_queue.html",
+        issues=[service.issue_summary(i, settings, now) for i in rows],
+        total=service.count_unassigned(session, account),
+        leaders=leaders,
+    )

@@ -1,0 +1,132 @@
+"""Relapse (反弹) on report, duplicate suggestions and merging."""
+
+from datetime import timedelta
+
+import pytest
+
+from geoservice.models import Issue
+from tests.issues.helpers import counts
+from tests.issues.test_transitions import AFTER, move, new_issue, ok
+
+
+def close(client, layout, issue_id):
+    for who, to, extra in (
+        ("planner", "accepted", {}),
+        ("planner", "dispatched", {}),
+        ("leader_new", "in_progress", {}),
+        ("leader_new", "fixed", {"note": "已整改", "photos": AFTER}),
+        ("planner", "closed", {}),
+    ):
+        ok(move(client, layout, issue_id, who, to, **extra))
+
+
+def view(client, layout, issue_id, who="planner"):
+    return client.get(f"/api/issues/{issue_id}", headers=layout.headers(who)).get_json()[
+        "properties"
+    ]
+
+
+def report(client, layout, x, y, **fields):
+    issue_id = new_issue(client, layout, x, y, **fields)
+    return view(client, layout, issue_id)
+
+
+def test_a_closed_issue_reappearing_nearby_is_a_relapse(client, layout):
+    original = new_issue(client, layout, 100, 100)
+    close(client, layout, original)
+    relapse = report(client, layout, 110, 100)
+    assert relapse["relapse_of_id"] == original
+    event = relapse["timeline"][-1]
+    assert event["action"] == "relapse" and event["data"]["relapse_of"] == original
+    assert event["data"]["distance_m"] == pytest.approx(10, abs=1)
+    assert "反弹" in event["note"]
+    assert view(client, layout, original)["timeline"][-1]["data"] == {
+        "action": "relapsed",
+        "relapse": relapse["id"],
+    }
+
+
+def test_not_a_relapse_when_category_distance_or_window_differ(client, layout, db_session):
+    original = new_issue(client, layout, 100, 100)
+    close(client, layout, original)
+    assert report(client, layout, 110, 100, category="车辆违停")["relapse_of_id"] is None
+    assert report(client, layout, 100, 170)["relapse_of_id"] is None  # 70 m away
+    db_session.get(Issue, original).closed_at -= timedelta(days=31)
+    db_session.flush()
+    assert report(client, layout, 100, 100)["relapse_of_id"] is None
+
+
+def test_an_open_issue_is_not_a_relapse_but_a_duplicate_candidate(client, layout):
+    first = new_issue(client, layout, 100, 100)
+    second = report(client, layout, 120, 100)
+    assert second["relapse_of_id"] is None
+    candidates = second["duplicate_candidates"]
+    assert [c["id"] for c in candidates] == [first]
+    assert candidates[0]["distance_m"] == pytest.approx(20, abs=1)
+
+
+def test_duplicate_candidates_need_same_category_radius_and_window(client, layout, db_session):
+    first = new_issue(client, layout, 100, 100)
+    db_session.get(Issue, first).reported_at -= timedelta(days=10)
+    db_session.flush()
+    near_in_time = new_issue(client, layout, 130, 100)
+    other_category = new_issue(client, layout, 100, 100, category="乱贴乱画")
+    far = new_issue(client, layout, 100, 150)  # 40 m from `this`
+    too_far = new_issue(client, layout, 100, 175)  # 65 m from `this`
+    this = report(client, layout, 100, 110)
+    found = [c["id"] for c in this["duplicate_candidates"]]
+    assert near_in_time in found and far in found and too_far not in found
+    assert first not in found  # reported 10 days earlier: outside the 7-day window
+    assert other_category not in found
+    far_view = client.get(f"/api/issues/{far}/duplicates", headers=layout.headers("planner"))
+    assert [c["id"] for c in far_view.get_json()["candidates"]] == [too_far, this["id"]]
+
+
+def merge(client, layout, issue_id, into, who="planner", note="同一处垃圾"):
+    return client.post(
+        f"/api/issues/{issue_id}/merge",
+        json={"into": into, "note": note},
+        headers=layout.headers(who),
+    )
+
+
+def test_merging_keeps_the_duplicate_and_points_it_to_the_master(client, layout, db_session):
+    master = new_issue(client, layout, 100, 100)
+    duplicate = new_issue(client, layout, 110, 100)
+    p = ok(merge(client, layout, duplicate, master))
+    assert p["duplicate_of_id"] == master and p["status"] == "rejected"
+    assert p["timeline"][-1]["data"] == {"action": "merge", "into": master}
+    assert "同一处垃圾" in p["timeline"][-1]["note"]
+    assert len(p["photos"]) == 1  # its own photos stay with it
+    m = view(client, layout, master)
+    assert m["duplicates"] == [duplicate]
+    assert m["timeline"][-1]["data"] == {"action": "merged", "duplicate": duplicate}
+    assert m["status"] == "reported"
+    assert duplicate not in [c["id"] for c in m["duplicate_candidates"]]
+
+
+def test_merges_that_make_no_sense_are_refused(client, layout, db_session):
+    master = new_issue(client, layout, 100, 100)
+    duplicate = new_issue(client, layout, 110, 100)
+    closed = new_issue(client, layout, 120, 100)
+    close(client, layout, closed)
+    dispatched = new_issue(client, layout, 130, 100)
+    ok(move(client, layout, dispatched, "planner", "accepted"))
+    ok(move(client, layout, dispatched, "planner", "dispatched"))
+    before = counts(db_session)
+    assert merge(client, layout, duplicate, duplicate).status_code == 422
+    assert merge(client, layout, duplicate, closed).status_code == 409
+    assert merge(client, layout, dispatched, master).status_code == 409
+    assert merge(client, layout, duplicate, 999999).status_code == 404
+    assert merge(client, layout, duplicate, master, who="leader_new").status_code == 403
+    assert merge(client, layout, duplicate, master, who="inspector").status_code == 403
+    response = client.post(
+        f"/api/issues/{duplicate}/merge", json={"note": "x"}, headers=layout.headers("planner")
+    )
+    assert response.status_code == 422 and response.get_json()["field"] == "into"
+    assert counts(db_session) == before
+    ok(merge(client, layout, duplicate, master))
+    assert merge(client, layout, duplicate, master).status_code == 409  # already merged
+    third = new_issue(client, layout, 100, 105)
+    response = merge(client, layout, third, duplicate)  # into a duplicate: name the master
+    assert response.status_code == 409 and f"#{master}" in response.get_json()["error"]
