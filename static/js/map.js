@@ -172,7 +172,10 @@
     var Grid = L.VectorGrid.Protobuf.extend({
       _getVectorTilePromise: function (coords) {
         return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords)
-          .then(function (tile) { return counted(id, after ? after(tile, coords) : tile); });
+          .then(function (tile) {
+            counted(id, tile);
+            return after ? after(tile, coords) : tile;
+          });
       }
     });
     var grid = new Grid(template, L.extend({
