@@ -18,19 +18,57 @@ stray request fails fast instead of waiting for a timeout — the tests still se
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from werkzeug.serving import make_server
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """The app on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def session_cookie(base_url: str, username: str, password: str) -> tuple[str, str]:
+    """Signs in through the login form (with its CSRF token); the session cookie."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base_url}/login", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if token is None:
+        raise BrowserError("no CSRF token on /login")
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrf_token": token.group(1)}
+    ).encode()
+    opener.open(f"{base_url}/login", form, timeout=30).read()
+    for cookie in jar:
+        if "session" in cookie.name:
+            return cookie.name, cookie.value or ""
+    raise BrowserError(f"signing in as {username} gave no session cookie")
 
 
 def chromium_path() -> str | None:
@@ -168,8 +206,14 @@ class Browser:
         with self._cond:
             return list(self._events.get(session, []))
 
-    def new_page(self) -> Page:
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    def new_page(self, isolated: bool = False) -> Page:
+        """A tab; `isolated`: in its own browser context (cookies of its own)."""
+        params: dict[str, Any] = {"url": "about:blank"}
+        if isolated:
+            params["browserContextId"] = self.send("Target.createBrowserContext")[
+                "browserContextId"
+            ]
+        target = self.send("Target.createTarget", params)["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
@@ -192,6 +236,11 @@ class Page:
             "Network.setCookie",
             {"name": name, "value": value, "domain": domain, "path": "/", "httpOnly": True},
         )
+
+    def sign_in(self, base_url: str, username: str, password: str) -> None:
+        """Signs in through /login (as a browser would) and hands the cookie to this page."""
+        name, value = session_cookie(base_url, username, password)
+        self.cookie(name, value, urlsplit(base_url).hostname or "127.0.0.1")
 
     def goto(self, url: str, timeout: float = 30) -> None:
         start = len(self.browser.events(self.session))

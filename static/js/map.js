@@ -41,6 +41,7 @@
   // (TypeError on every click on an interactive layer). Its click handler is replaced by one in
   // Leaflet 1.9's style; a click that hits nothing on the topmost tile canvas is passed to the
   // canvases below it (the layers underneath), and to the map when no feature is hit at all.
+  // tests/test_map_browser.py clicks points, polygons under points and empty map.
   function patchVectorGrid() {
     if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
     var proto = L.Canvas.Tile && L.Canvas.Tile.prototype;
@@ -76,6 +77,18 @@
         }
       }
       renderer._fireEvent(hit ? [hit] : false, e);
+    };
+    // Leaflet 1.9 treats a small circle as a marker and asks for its latlng on every mouse
+    // event; VectorGrid's point symbolizers only know their pixel in the tile.
+    var fireEvent = proto._fireEvent;
+    proto._fireEvent = function (layers, e, type) {
+      for (var i = 0; layers && i < layers.length; i++) {
+        var l = layers[i];
+        if (l._point && !l._latlng && this._map) {
+          l._latlng = this._map.layerPointToLatLng(l._point.add(this.getOffset()));
+        }
+      }
+      return fireEvent.call(this, layers, e, type);
     };
     // Labels (text points) and cluster-free canvases draw text where a point style asks for it.
     var updateCircle = proto._updateCircle;
@@ -567,14 +580,14 @@
     L.DomEvent.stopPropagation(e);
     var id = e.layer.properties.__id;
     if (id === undefined) { return; }
-    openFragment(e.latlng, cfg.endpoints.placePopup.replace('0', String(id)));
+    openFragment(e.latlng, cfg.endpoints.placePopup.replace('{id}', String(id)));
   }
 
   function onIssueClick(e) {
     L.DomEvent.stopPropagation(e);
     var id = e.layer.properties.__id;
     if (id === undefined) { return; }
-    openFragment(e.latlng, cfg.endpoints.issuePopup.replace('0', String(id)));
+    openFragment(e.latlng, cfg.endpoints.issuePopup.replace('{id}', String(id)));
   }
 
   function onMapClick(e) {
