@@ -206,8 +206,9 @@ class Browser:
         with self._cond:
             return list(self._events.get(session, []))
 
-    def new_page(self, isolated: bool = False) -> Page:
-        """A tab; `isolated`: in its own browser context (cookies of its own)."""
+    def new_page(self, isolated: bool = False, size: tuple[int, int] | None = None) -> Page:
+        """A tab; `isolated`: in its own browser context (cookies of its own); `size`: the
+        viewport in CSS pixels (default: the window's)."""
         params: dict[str, Any] = {"url": "about:blank"}
         if isolated:
             params["browserContextId"] = self.send("Target.createBrowserContext")[
@@ -220,6 +221,11 @@ class Browser:
         page = Page(self, session)
         for domain in ("Page", "Runtime", "Network"):
             page.send(f"{domain}.enable")
+        if size is not None:
+            page.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
+            )
         return page
 
 

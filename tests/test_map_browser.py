@@ -138,6 +138,13 @@ def test_the_planner_map_draws_every_layer_without_leaving_127_0_0_1(live):
     # The page states its view in its address (#zoom/lat/lon) and its layers in the query.
     search = page.evaluate("location.search + location.hash")
     assert "status=open" in search and "layers=" in search and "#" in search
+    # The heat map and the choropleth (grids coloured by their open issues, with a legend).
+    every = ",".join([*live.layer_ids, "issues", "heat"])
+    page = open_page(live, f"/map?layers={every}&theme=grid:open")
+    page.wait_for(all_drawn([*live.layer_ids, "issues", "heat", "theme"]), timeout=60)
+    legend = page.evaluate("document.querySelector('.gs-legend').textContent")
+    assert legend.startswith("网格 · 未办结问题") and "–" in legend
+    assert_offline(live, page)
 
 
 def test_clicks_open_popups_and_user_text_stays_text(live):

@@ -313,7 +313,7 @@ def _page(mode: str, template: str, **extra: Any):
     bases = [c.id for c in basemap.choices] + [BLANK]
     args = request.args.to_dict()
     if mode == "screen":
-        args = {"layers": "issues,heat", "theme": args.get("theme") or theme_ids[0]}
+        args = {"layers": "issues", "theme": args.get("theme") or theme_ids[0]}
     state = parse_state(args, account, [o[0] for o in overlays], theme_ids, bases)
     mine = None
     bounds = None
