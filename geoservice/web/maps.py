@@ -364,6 +364,7 @@ def screen_page():
         "data": url_for("api.map_screen"),
         "refresh": SCREEN_REFRESH_SECONDS,
         "issuePopup": url_for("web.map_issue_popup", issue_id=0)[:-1] + "{id}",
+        "timezone": current_app.config["TIMEZONE"],
     }
     name = get_session().scalar(
         text("SELECT name FROM admin_areas WHERE parent_id IS NULL ORDER BY id LIMIT 1")

@@ -14,7 +14,9 @@
   'use strict';
 
   var GeoMap = window.GeoMap = {};
-  var status = window.gsMap = { tiles: {}, features: {}, errors: [], popups: 0, firstFeaturesAt: null };
+  var status = window.gsMap = {
+    tiles: {}, features: {}, loadedAt: {}, errors: [], popups: 0, firstFeaturesAt: null
+  };
   var cfg = null;
   var map = null;
   var state = null;
@@ -197,7 +199,10 @@
       fetchOptions: cfg.mode === 'screen' ? { credentials: 'same-origin', cache: 'no-cache' }
                                             : { credentials: 'same-origin' }
     }, options));
-    grid.on('load', function () { status.tiles[id + ':load'] = (status.tiles[id + ':load'] || 0) + 1; });
+    grid.on('load', function () {
+      status.tiles[id + ':load'] = (status.tiles[id + ':load'] || 0) + 1;
+      status.loadedAt[id] = status.loadedAt[id] || performance.now();
+    });
     return grid;
   }
 

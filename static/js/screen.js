@@ -10,12 +10,13 @@
 
   function setText(id, value) { $(id).textContent = value; }
 
-  function clock() {
-    var d = new Date();
-    var pad = function (n) { return (n < 10 ? '0' : '') + n; };
-    setText('gs-clock', d.getFullYear() + '年' + (d.getMonth() + 1) + '月' + d.getDate() + '日 ' +
-      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()));
-  }
+  // The deployment's time zone (config TIMEZONE), whatever the wall PC's clock is set to.
+  var format = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: settings.timezone, year: 'numeric', month: 'long', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'
+  });
+
+  function clock() { setText('gs-clock', format.format(new Date())); }
 
   function render(data) {
     setText('kpi-open', data.open);
