@@ -394,6 +394,15 @@ def test_issue_popup_escapes_user_text(client, demo_session, planner):
     ).one()
     assert leader in html and (phone is None or phone in html)
     assert f"问题 #{issue}" in html and f"/issues/{issue}" in html
+    assert "<img" not in html  # no photo yet
+    photo = sql(
+        demo_session,
+        "INSERT INTO photos (issue_id, kind, sha256, content_type, size_bytes)"
+        " VALUES (:i, 'before', repeat('a', 64), 'image/jpeg', 1000) RETURNING id",
+        i=issue,
+    ).scalar_one()
+    html = client.get(f"/map/popup/issue/{issue}", headers=planner).get_data(as_text=True)
+    assert f'<img src="/api/photos/{photo}?thumb=1"' in html
     assert client.get("/map/popup/issue/999999999", headers=planner).status_code == 404
 
 

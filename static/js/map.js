@@ -253,7 +253,7 @@
         vectorTileLayerStyles: styles, interactive: true, minZoom: spec.minZoom,
         getFeatureId: placeId, pane: 'gs-layers', zIndex: spec.zIndex
       });
-      this._grid.on('click', function (e) { onPlaceClick(e, spec); });
+      this._grid.on('click', onPlaceClick);
       this.addLayer(this._grid);
       if (spec.labels) {
         var labelStyles = {};
@@ -506,7 +506,7 @@
         getFeatureId: placeId, pane: 'gs-theme'
       });
       this._grid.on('click', function (e) {
-        if (def.places) { onPlaceClick(e, null); return; }
+        if (def.places) { onPlaceClick(e); return; }
         L.DomEvent.stopPropagation(e);
         var props = e.layer.properties, box = document.createElement('div');
         box.className = 'gs-popup';
@@ -566,14 +566,19 @@
     if (el) { el.innerHTML = html; el.hidden = false; }
   }
 
+  var lastPopup = null;
+
   function openFragment(latlng, path) {
     var popup = L.popup({ maxWidth: 340 }).setLatLng(latlng).setContent('加载中…').openOn(map);
+    lastPopup = popup;
     fetch(path, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) {
+        if (r.redirected) { throw new Error('登录已过期，请刷新页面重新登录'); }
         if (!r.ok) { throw new Error(r.status === 404 ? '无权查看或已不存在' : '加载失败'); }
         return r.text();
       })
       .then(function (html) {  // server-rendered and escaped (templates/maps/_*.html)
+        if (popup !== lastPopup) { return; }  // a later click won
         popup.setContent(html);
         showDetail(html);
         status.popups += 1;
@@ -581,7 +586,7 @@
       .catch(function (e) { popup.setContent(document.createTextNode(e.message)); });
   }
 
-  function onPlaceClick(e, spec) {
+  function onPlaceClick(e) {
     L.DomEvent.stopPropagation(e);
     var id = e.layer.properties.__id;
     if (id === undefined) { return; }
