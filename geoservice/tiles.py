@@ -276,7 +276,7 @@ def _snapped_issue_tile(
     offset: Offset | None = None,
 ) -> bytes:
     sql = conditions(collection, query)
-    cell = f"(ST_XMax(b.merc) - ST_XMin(b.merc)) / {2 ** (count_level(z) - z)}"
+    cell = f"((ST_XMax(b.merc) - ST_XMin(b.merc)) / {2 ** (count_level(z) - z)})"
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     statement = f"""
 WITH b AS (

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from geoservice import myareas
 from geoservice.auth import create_user, issue_token
 from geoservice.registry import layers
-from geoservice.tiles import datum_offset, mercator
+from geoservice.tiles import count_level, datum_offset, mercator
 from geoservice.vocab import OPEN_STATUSES
 from tests.api_support import auth
 
@@ -280,6 +280,19 @@ def test_issue_tiles_draw_only_what_the_filters_select(client, demo_session, pla
         y=y,
     ).scalar_one()
     assert sum(f["properties"]["count"] for f in cells) == in_tile
+    # One point per occupied cell (1/64 of the tile at z11), not one for the whole tile.
+    n = 2 ** (count_level(11) - 11)
+    occupied = sql(
+        demo_session,
+        "SELECT count(DISTINCT (floor((ST_X(m) - ST_XMin(t)) / ((ST_XMax(t) - ST_XMin(t)) / :n)),"
+        " floor((ST_Y(m) - ST_YMin(t)) / ((ST_YMax(t) - ST_YMin(t)) / :n))))"
+        " FROM issues i, ST_TileEnvelope(11, :x, :y) t, ST_Transform(i.geom, 3857) m"
+        " WHERE i.category = '占道经营' AND i.geom && ST_Transform(t, 4326)",
+        x=x,
+        y=y,
+        n=n,
+    ).scalar_one()
+    assert len(cells) == occupied > 1
     dated = decode(client.get(low + "?datetime=2026-11-15/2026-11-20", headers=planner))
     in_days = sql(
         demo_session,
