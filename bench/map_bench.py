@@ -147,15 +147,17 @@ def start_server(url: str) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def timed(opener, path: str, runs: int) -> tuple[float, int]:
-    """Median seconds of `runs` requests (after one warm-up) and the answer's size."""
+def timed(opener, path: str, runs: int) -> tuple[float, float, int]:
+    """Seconds of the first request, median seconds of `runs` more, and the answer's size."""
+    start = time.perf_counter()
     size = len(opener.open(BASE + path, timeout=120).read())
+    first = time.perf_counter() - start
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         opener.open(BASE + path, timeout=120).read()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), size
+    return first, statistics.median(times), size
 
 
 def tile_at(lon: float, lat: float, z: int) -> str:
@@ -220,7 +222,7 @@ def main() -> None:
 
         print("page size (HTML, bytes; limit 300,000)")
         for who, path in (("planner", "/map"), ("leader", "/map?mine=1"), ("planner", "/screen")):
-            seconds, size = timed(openers[who], path, args.runs)
+            _first, seconds, size = timed(openers[who], path, args.runs)
             print(f"  {path:<14} {size:>8,} B   served in {seconds * 1000:6.0f} ms")
 
         print(
@@ -229,7 +231,12 @@ def main() -> None:
         for who, cookie, path, wait in (
             ("planner", planner, "/map", "gsMap.loadedAt.issues"),
             ("leader", leader, "/map?mine=1", "gsMap.loadedAt.issues"),
-            ("planner", planner, "/screen", "window.gsScreen && gsMap.loadedAt.issues"),
+            (
+                "planner",
+                planner,
+                "/screen",
+                "window.gsScreen && gsMap.loadedAt.issues && gsMap.loadedAt.theme",
+            ),
         ):
             results = browser_runs(cookie, path, args.runs, wait)
             first = statistics.median(r["first"] for r in results)
@@ -245,7 +252,7 @@ def main() -> None:
                 f"  {who:<8} {path:<12} DOM ready {dom:5.0f}   first features {first:5.0f}   layers loaded: {layers}"
             )
 
-        print("\nrequests of the county-wide view (median ms, size)")
+        print("\nrequests of the county-wide view (first request, then median ms; size)")
         z = 10
         for label, path in (
             ("summary, no filter", "/api/map/summary?status=open"),
@@ -284,10 +291,10 @@ def main() -> None:
             ),
             ("big-screen figures", "/api/map/screen"),
         ):
-            seconds, size = timed(
+            first, seconds, size = timed(
                 openers["planner"], urllib.request.quote(path, safe="/?=&,.:"), args.runs
             )
-            print(f"  {label:<38} {seconds * 1000:7.0f} ms  {size:>9,} B")
+            print(f"  {label:<38} {first * 1000:7.0f} {seconds * 1000:7.0f} ms  {size:>9,} B")
     finally:
         server.terminate()
         server.wait(timeout=30)

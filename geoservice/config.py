@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "BASEMAP_TITLE": None,
     "BASEMAP_MAX_ZOOM": 18,
     "TIANDITU_KEY": None,
+    # The big screen's week figures (rankings) are shared by all screens for this long.
+    "MAP_SCREEN_CACHE_SECONDS": 30,
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,

@@ -26,7 +26,6 @@ from geoservice.tiles import (
     COUNT_LEVELS,
     FINEST_LEVEL,
     WORLD,
-    collection_extents,
     mercator,
     precounted,
     tile_y,
@@ -264,16 +263,39 @@ ORDER BY i.reported_at DESC, i.id DESC"""),
 FEATURES_PER_TILE = 2_000
 
 
+def layer_extents(session: Session, collections: Sequence[Collection]) -> dict[str, list[float]]:
+    """Bounding boxes of the layers, from the planner's statistics (`ST_EstimatedExtent`: no
+    scan) where the table has been analysed, else `ST_Extent`. For the view and zoom
+    thresholds only: a statistics extent can be a little off."""
+    out: dict[str, list[float]] = {}
+    for c in collections:
+        if c.spec is None:
+            continue
+        box = session.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT"
+                f" COALESCE(ST_EstimatedExtent('{c.spec.table}', 'geom'),"
+                f" (SELECT ST_Extent(geom) FROM {c.spec.table})) AS e) s"
+            )
+        ).one()
+        if box[0] is not None:
+            out[c.id] = [float(v) for v in box]
+    return out
+
+
 def layer_min_zooms(
-    session: Session, collections: Sequence[Collection], per_tile: int = FEATURES_PER_TILE
+    session: Session,
+    collections: Sequence[Collection],
+    per_tile: int = FEATURES_PER_TILE,
+    extents: dict[str, list[float]] | None = None,
 ) -> dict[str, int]:
     """The lowest zoom at which each layer is drawn: where an average tile over the layer's
     extent holds at most `per_tile` features (counts from the planner's statistics)."""
     layers = [c for c in collections if c.spec is not None]
-    extents = collection_extents(session, layers)
+    extents = extents if extents is not None else layer_extents(session, layers)
     out: dict[str, int] = {}
     for c in layers:
-        bbox = extents.get(c.id, {}).get("bbox")
+        bbox = extents.get(c.id)
         n = _row_estimate(session, c.spec.table)
         if bbox is None or n <= per_tile:
             out[c.id] = 0
@@ -313,11 +335,9 @@ SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (
     return [float(v) for v in row] if row[0] is not None else None
 
 
-def service_extent(session: Session, collections: Sequence[Collection]) -> list[float] | None:
-    """The extent of every layer and the issues together (the map's initial view)."""
-    boxes = [
-        e["bbox"] for e in collection_extents(session, list(collections)).values() if e.get("bbox")
-    ]
+def service_extent(extents: dict[str, list[float]]) -> list[float] | None:
+    """The extent of every layer together (the map's first view)."""
+    boxes = list(extents.values())
     if not boxes:
         return None
     return [

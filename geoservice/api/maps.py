@@ -11,12 +11,15 @@ scope, all taking the issues collection's filters as the items and tiles do):
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, jsonify
 from sqlalchemy import literal_column
+from sqlalchemy.orm import Session
 
 from geoservice import mapdata, ranking, scope
 from geoservice.api import bp, catalogue, collection_or_404
@@ -28,7 +31,7 @@ from geoservice.collections import ISSUES, Collection
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.features import ItemsQuery
-from geoservice.periods import custom_period, period_containing
+from geoservice.periods import Period, custom_period, period_containing
 from geoservice.registry import layers
 from geoservice.responsibility_access import whole_county
 from geoservice.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
@@ -174,9 +177,7 @@ def map_screen():
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     now = datetime.now(zone)
     week = custom_period(period_containing("week", now.date(), zone).start, now)
-    totals = ranking.totals(
-        session, layers(), week, ranking.Settings.from_config(current_app.config)
-    )
+    totals = _week_totals(session, week)
     query = ItemsQuery(scope=scope_condition(account, _issues()))
     counts = mapdata.class_counts(session, _issues(), query)
     latest = mapdata.latest_issues(session, _issues(), query, limit=12)
@@ -197,6 +198,29 @@ def map_screen():
             "latest": [_latest_row(r, zone) for r in latest],
         }
     )
+
+
+# The week's ranking figures take a second or two on a million issues; every wall screen asks
+# each minute. They are the same for every caller (county-wide), so each worker keeps them
+# for MAP_SCREEN_CACHE_SECONDS (config).
+_totals_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_totals_lock = threading.Lock()
+
+
+def _week_totals(session: Session, week: Period) -> dict[str, Any]:
+    key = f"{current_app.config['DATABASE_URL']}|{week.start.isoformat()}"
+    with _totals_lock:
+        cached = _totals_cache.get(key)
+        seconds = current_app.config["MAP_SCREEN_CACHE_SECONDS"]
+        if cached is not None and time.monotonic() - cached[0] < seconds:
+            return cached[1]
+    totals = ranking.totals(
+        session, layers(), week, ranking.Settings.from_config(current_app.config)
+    )
+    with _totals_lock:
+        _totals_cache.clear()
+        _totals_cache[key] = (time.monotonic(), totals)
+    return totals
 
 
 def _latest_row(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 
+import folium
 from branca.element import MacroElement
 from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
-from geoservice.assets import FOLIUM_JS, PAGE_ASSETS
+from geoservice.assets import FOLIUM_CSS, FOLIUM_JS, PAGE_ASSETS
 
 SCRIPTS = [
     ("gcj02", "/static/js/gcj02.js"),  # before the map is made: it defines L.CRS.GCJ02
@@ -24,6 +25,14 @@ SCRIPTS = [
     ("geomap", "/static/js/map.js"),
 ]
 STYLES = [("geomap_css", "/static/css/map.css")]
+
+
+class LeafletMap(folium.Map):
+    """A folium map that loads Leaflet only: the map pages use no jQuery, Bootstrap or icon
+    fonts (folium.Map loads them all; ~0.5 MB less on a cold start)."""
+
+    default_js = [("leaflet", FOLIUM_JS["leaflet"])]
+    default_css = [("leaflet_css", FOLIUM_CSS["leaflet_css"])]
 
 
 class Overlay(JSCSSMixin, Layer):

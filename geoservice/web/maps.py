@@ -31,6 +31,7 @@ from geoservice.basemaps import Basemap, basemap_from_config
 from geoservice.collections import ISSUES
 from geoservice.db import get_session
 from geoservice.errors import ApiError
+from geoservice.features import ItemsQuery
 from geoservice.models import Leader, User
 from geoservice.registry import layers
 from geoservice.responsibility_access import whole_county
@@ -38,7 +39,7 @@ from geoservice.security import nonce_scripts
 from geoservice.tiles import AGGREGATE_MAX_ZOOM
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
-from geoservice.web.mapelements import Call, Overlay
+from geoservice.web.mapelements import Call, LeafletMap, Overlay
 
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
@@ -222,7 +223,7 @@ def folium_parts(
     basemap: Basemap, state: MapState, overlays: list[tuple[str, str | None, str]], mode: str
 ) -> dict[str, Markup]:
     """The folium map as {"header", "html", "script"} (nonce'd for the CSP)."""
-    m = folium.Map(
+    m = LeafletMap(
         location=DEFAULT_CENTER,
         zoom_start=13,
         tiles=None,
@@ -307,7 +308,8 @@ def _page(mode: str, template: str, **extra: Any):
     assert account is not None
     session = get_session()
     basemap = basemap_from_config(current_app.config)
-    min_zooms = mapdata.layer_min_zooms(session, list(catalogue()))
+    extents = mapdata.layer_extents(session, list(catalogue()))
+    min_zooms = mapdata.layer_min_zooms(session, list(catalogue()), extents=extents)
     overlays = overlay_list(min_zooms)
     theme_ids = [t["id"] for t in _themes()]
     bases = [c.id for c in basemap.choices] + [BLANK]
@@ -319,14 +321,21 @@ def _page(mode: str, template: str, **extra: Any):
     bounds = None
     if state.mine:
         now = datetime.now(ZoneInfo(current_app.config["TIMEZONE"]))
-        rows = myareas.held_places(session, layers(), [account.leader_id], now)
+        places = myareas.held_places(session, layers(), [account.leader_id], now)
+        # The leader's issues as the map draws them (and the rankings count them): those
+        # attributed to the leader at report time.
+        issues = catalogue().get(ISSUES)
+        query = ItemsQuery(
+            filters={"leader_id": account.leader_id}, scope=scope_condition(account, issues)
+        )
+        counts = mapdata.class_counts(session, issues, query)
         mine = {
-            "places": len(rows),
-            "open": sum(r["open_issues"] for r in rows),
-            "overdue": sum(r["overdue_issues"] for r in rows),
+            "places": len(places),
+            "open": counts["total"] - counts["closed"],
+            "overdue": counts["overdue"],
         }
         bounds = mapdata.held_extent(session, layers(), [account.leader_id])
-    bounds = bounds or _area_bounds(account) or mapdata.service_extent(session, list(catalogue()))
+    bounds = bounds or _area_bounds(account) or mapdata.service_extent(extents)
     settings = map_settings(mode, basemap, state, account, bounds, min_zooms)
     return render_template(
         template,
