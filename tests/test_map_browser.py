@@ -38,6 +38,7 @@ XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">�
 @dataclass
 class Live:
     url: str
+    database_url: str
     browser: Browser
     db: Session
     layer_ids: list[str]
@@ -90,7 +91,13 @@ def live(engine) -> Iterator[Live]:
         db.commit()
         with serve(app) as base, Browser.launch() as browser:
             yield Live(
-                base, browser, db, [s.collection for s in layers(app)], tuple(issue), leader_id
+                base,
+                url,
+                browser,
+                db,
+                [s.collection for s in layers(app)],
+                tuple(issue),
+                leader_id,
             )
         db.close()
     finally:
@@ -268,3 +275,37 @@ def test_the_big_screen_shows_the_figures_and_refreshes_itself(live):
         == 60
     )
     assert_offline(live, page)
+
+
+def test_on_a_gcj02_basemap_the_data_lines_up_with_the_clicks(live):
+    """高德-style basemap (a local tile URL that says GCJ-02): the map projects through
+    L.CRS.GCJ02, tiles come shifted, and a click where a WGS-84 issue should be finds it."""
+    app = create_app(
+        {
+            "DATABASE_URL": live.database_url,
+            "SECRET_KEY": "map-browser-test",
+            "SESSION_COOKIE_SECURE": False,
+            "REMEMBER_COOKIE_SECURE": False,
+            "BASEMAP": "custom",
+            "BASEMAP_URL": "/static/no-such-tiles/{z}/{x}/{y}.png",
+            "BASEMAP_CRS": "gcj02",
+        }
+    )
+    issue_id, lon, lat = live.xss_issue
+    with serve(app) as base:
+        page = live.browser.new_page(isolated=True)
+        page.sign_in(base, "map_planner", PASSWORD)
+        page.goto(f"{base}/map?layers=issues&status=all#18/{lat}/{lon}")
+        page.wait_for(all_drawn(["issues"]), timeout=60)
+        assert page.evaluate("GeoMap.map.options.crs.code") == "GCJ02"
+        tiles = [u for u in page.requests if "/api/collections/issues/tiles/" in u]
+        assert tiles and all("shift=gcj02" in u for u in tiles)
+        # The WGS-84 point sits hundreds of metres (≫ a screen) from where plain Web Mercator
+        # would put it; the shifted tile draws the issue exactly where the CRS projects it.
+        x, y = screen_point(page, lat, lon)
+        page.click(x, y)
+        page.wait_for("gsMap.popups >= 1", timeout=20)
+        assert f"问题 #{issue_id}" in page.evaluate(
+            "document.querySelector('.leaflet-popup-content').textContent"
+        )
+        assert page.exceptions == []
