@@ -19,7 +19,6 @@ import folium
 from flask import current_app, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select, text
-from werkzeug.routing import BuildError
 
 from geoservice import mapdata, mappopups, myareas, scope
 from geoservice.api import catalogue
@@ -33,7 +32,7 @@ from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.features import ItemsQuery
 from geoservice.models import Leader, User
-from geoservice.registry import layers
+from geoservice.registry import LayerSpec, layers
 from geoservice.responsibility_access import whole_county
 from geoservice.security import nonce_scripts
 from geoservice.tiles import AGGREGATE_MAX_ZOOM
@@ -45,14 +44,6 @@ FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
 DEFAULT_CENTER = (33.78, 120.26)
 SCREEN_REFRESH_SECONDS = 60
-
-
-def endpoint_url(endpoint: str, **values: Any) -> str | None:
-    """URL of an endpoint that may not exist in this deployment (e.g. the issue pages)."""
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
 
 
 def json_script(value: Any) -> Markup:
@@ -116,7 +107,7 @@ def _tiles(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, z=1, x=2, y=3, **values).replace("/1/2/3.pbf", "/{z}/{x}/{y}.pbf")
 
 
-def _style_by(spec) -> dict[str, Any] | None:
+def _style_by(spec: LayerSpec) -> dict[str, Any] | None:
     if spec.style_by is None:
         return None
     attribute, styles = spec.style_by
@@ -177,7 +168,7 @@ def map_settings(
                 "places": False,
             }
     assignments = can("assignments.read")
-    report = endpoint_url("web.report_page") if can("issues.report") and mode != "screen" else None
+    report = url_for("web.report_page") if can("issues.report") and mode != "screen" else None
     return {
         "mode": mode,
         "state": state.as_dict(),
@@ -413,7 +404,7 @@ def map_place_popup(place_id: int):
         show_issues=read_issues,
         show_phone=can("assignments.read"),
         issues_url=issues_url,
-        responsibility_url=endpoint_url("web.place_page", place_id=place_id)
+        responsibility_url=url_for("web.place_page", place_id=place_id)
         if can("assignments.read")
         else None,
     )
@@ -428,17 +419,12 @@ def map_issue_popup(issue_id: int):
     detail = mappopups.issue_detail(session, layers(), issue_id)
     assert detail is not None
     thumbs = [
-        url
-        for photo in detail["photos"][:2]
-        if (url := endpoint_url("api.issue_photo", photo_id=photo["id"], thumb=1)) is not None
+        url_for("api.issue_photo", photo_id=photo["id"], thumb=1) for photo in detail["photos"][:2]
     ]
-    page = endpoint_url("web.issue_page", issue_id=issue_id) or url_for(
-        "api.item", collection_id=ISSUES, feature_id=issue_id, f="html"
-    )
     return render_template(
         "maps/_issue_popup.html",
         i=detail,
         thumbs=thumbs,
-        page_url=page,
+        page_url=url_for("web.issue_page", issue_id=issue_id),
         show_phone=can("assignments.read"),
     )
