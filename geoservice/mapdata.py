@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from geoservice import ranking
+from geoservice.areas import LEVELS
 from geoservice.collections import Collection
 from geoservice.features import ItemsQuery, conditions
 from geoservice.placegeom import place_geometries_sql
@@ -30,7 +31,7 @@ from geoservice.tiles import (
     precounted,
     tile_y,
 )
-from geoservice.vocab import AREA_LEVELS, OPEN_STATUSES
+from geoservice.vocab import OPEN_STATUSES
 
 
 class MapDataError(ValueError):
@@ -129,7 +130,7 @@ def choropleth_groupings(registry: LayerRegistry) -> dict[str, str]:
     levels its features link to (id → Chinese title), as the rankings define them."""
     available = ranking.groupings(registry)
     out = {"grid": available["grid"].title} if "grid" in available else {}
-    for level in reversed(AREA_LEVELS):
+    for level in reversed(LEVELS):
         if level in available:
             out[level] = available[level].title
     return out
@@ -333,16 +334,3 @@ SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (
         {"ids": list(leader_ids) or [-1]},
     ).one()
     return [float(v) for v in row] if row[0] is not None else None
-
-
-def service_extent(extents: dict[str, list[float]]) -> list[float] | None:
-    """The extent of every layer together (the map's first view)."""
-    boxes = list(extents.values())
-    if not boxes:
-        return None
-    return [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]

@@ -26,6 +26,7 @@ from geoservice.api import bp, catalogue, collection_or_404
 from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.params import MVT, item_params, parse_bbox, parse_items_query, single_args
 from geoservice.api.tiles import tile_offset, tile_params
+from geoservice.areas import LEVELS
 from geoservice.auth import current_account, require
 from geoservice.collections import ISSUES, Collection
 from geoservice.db import get_session
@@ -35,7 +36,7 @@ from geoservice.periods import Period, custom_period, period_containing
 from geoservice.registry import layers
 from geoservice.responsibility_access import whole_county
 from geoservice.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
-from geoservice.vocab import AREA_LEVELS, ISSUE_STATUSES
+from geoservice.vocab import ISSUE_STATUSES
 
 # Issue filters the map passes to every endpoint (the items' own, minus paging and bbox).
 _PAGING = {"f", "limit", "offset", "bbox", "bbox-crs"}
@@ -132,8 +133,8 @@ def map_heat():
 def map_area_tile(level: str, z: int, x: int, y: int):
     require("layers.read")
     args = single_args(["shift"])
-    if level not in AREA_LEVELS:
-        raise ApiError(404, f"没有名为 {level!r} 的区划级别", {"levels": list(AREA_LEVELS)})
+    if level not in LEVELS:
+        raise ApiError(404, f"没有名为 {level!r} 的区划级别", {"levels": list(LEVELS)})
     if not tile_in_range(z, x, y):
         raise ApiError(404, f"切片 {z}/{x}/{y} 不存在（缩放级别 0–{MAX_ZOOM}）")
     offset = tile_offset(args.get("shift"), z, x, y)

@@ -20,7 +20,7 @@ from flask import current_app, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select, text
 
-from geoservice import mapdata, mappopups, myareas, scope
+from geoservice import mapdata, mappopups, myareas, scope, service_area
 from geoservice.api import catalogue
 from geoservice.api.access import scope_condition
 from geoservice.api.params import parse_datetime
@@ -42,7 +42,6 @@ from geoservice.web.mapelements import Call, LeafletMap, Overlay
 
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
-DEFAULT_CENTER = (33.78, 120.26)
 SCREEN_REFRESH_SECONDS = 60
 
 
@@ -211,12 +210,18 @@ def map_settings(
 
 
 def folium_parts(
-    basemap: Basemap, state: MapState, overlays: list[tuple[str, str | None, str]], mode: str
+    basemap: Basemap,
+    state: MapState,
+    overlays: list[tuple[str, str | None, str]],
+    mode: str,
+    bounds: list[float] | None,
 ) -> dict[str, Markup]:
     """The folium map as {"header", "html", "script"} (nonce'd for the CSP)."""
+    # A placeholder view: GeoMap.view (first thing after the map is made) sets the real one.
+    center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [0, 0]
     m = LeafletMap(
-        location=DEFAULT_CENTER,
-        zoom_start=13,
+        location=center,
+        zoom_start=13 if bounds else 3,
         tiles=None,
         crs="GCJ02" if basemap.shift == "gcj02" else "EPSG3857",
         control_scale=True,
@@ -326,11 +331,15 @@ def _page(mode: str, template: str, **extra: Any):
             "overdue": counts["overdue"],
         }
         bounds = mapdata.held_extent(session, layers(), [account.leader_id])
-    bounds = bounds or _area_bounds(account) or mapdata.service_extent(extents)
+    if bounds is None:
+        bounds = _area_bounds(account)
+    if bounds is None:
+        box = service_area.extent(session, layers())
+        bounds = list(box) if box is not None else None
     settings = map_settings(mode, basemap, state, account, bounds, min_zooms)
     return render_template(
         template,
-        map=folium_parts(basemap, state, overlays, mode),
+        map=folium_parts(basemap, state, overlays, mode, bounds),
         settings=json_script(settings),
         state=state,
         mine=mine,
@@ -366,9 +375,7 @@ def screen_page():
         "issuePopup": url_for("web.map_issue_popup", issue_id=0)[:-1] + "{id}",
         "timezone": current_app.config["TIMEZONE"],
     }
-    name = get_session().scalar(
-        text("SELECT name FROM admin_areas WHERE parent_id IS NULL ORDER BY id LIMIT 1")
-    )
+    name = service_area.place_name(get_session())
     return _page(
         "screen",
         "maps/screen.html",
