@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session  # noqa: E402
 from geoservice import create_app, migrate  # noqa: E402
 from geoservice.attribution import attribute_issues  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
+from geoservice.demo import CENTER_LAT, CENTER_LON, COUNTY_CODE  # noqa: E402
 from geoservice.registry import LayerRegistry  # noqa: E402
 
-LON0, LAT0 = 120.26, 33.78
+LON0, LAT0 = CENTER_LON, CENTER_LAT  # the demo county's place
 M_LON, M_LAT = 1 / 92_500, 1 / 111_000  # degrees per metre near 33.8°N
 WIDTH, HEIGHT = 16_000, 12_500  # metres; 160 × 125 grids of 100 m
 GRID_COLS, GRID_ROWS, GRID_M = 160, 125, 100
@@ -62,7 +63,7 @@ WITH cells AS (
   FROM generate_series(0, {GRID_COLS - 1}) i, generate_series(0, {GRID_ROWS - 1}) j
 ), p AS (
   INSERT INTO places (layer, code, name)
-  SELECT 'grid', '320999' || lpad(k::text, 9, '0'), '网格' || k FROM cells
+  SELECT 'grid', '{COUNTY_CODE}' || lpad(k::text, 9, '0'), '网格' || k FROM cells
   RETURNING id, code
 )
 INSERT INTO grids (id, geom, grid_type)

@@ -27,9 +27,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_layer_command)
     app.cli.add_command(export_layer_command)
     app.cli.add_command(report)
-    from geoservice import cli_responsibility
+    from geoservice import area_cli, cli_responsibility
 
     cli_responsibility.init_app(app)
+    area_cli.init_app(app)
 
 
 @click.command("db-upgrade")

@@ -7,13 +7,14 @@ Findings:
 - `overlaps`: pairs of base-layer features whose interiors overlap;
 - `idle_leaders`: active leaders holding nothing;
 - `integrity`: assignments pointing at missing places or at places whose feature row is gone
-  (the foreign keys should make these impossible; the audit checks anyway).
+  (the foreign keys should make these impossible; the audit checks anyway);
+- `hierarchy`: does 街道 → 社区 → 网格 hold together (geoservice.hierarchy_audit).
 
-The service area is the union of the top-level admin areas (those without a parent) when any
-exist; otherwise the union of the base layer with its holes filled, so that holes enclosed
-by grids still count as gaps. Areas are in m², computed on the WGS-84 spheroid (geography),
-never in degrees. Pieces smaller than `min_area_m2` (floating-point slivers between grids that
-share a boundary) are ignored.
+The service area is `geoservice.service_area.definition`: the configured areas, else the union
+of the top-level admin areas, else the union of the base layer with its holes filled, so that
+holes enclosed by grids still count as gaps. Areas are in m², computed on the WGS-84
+spheroid (geography), never in degrees. Pieces smaller than `min_area_m2` (floating-point
+slivers between grids that share a boundary) are ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geoservice import hierarchy_audit, service_area
 from geoservice.placegeom import geojson_geometry_sql, literal, place_geometries_sql
 from geoservice.registry import LayerRegistry
 
@@ -75,33 +77,18 @@ WHERE {where} ORDER BY p.code LIMIT :limit"""
     return out
 
 
-def service_area(
-    session: Session, registry: LayerRegistry, base_layer: str | None
-) -> tuple[str | None, str | None]:
-    """(source, SQL expression of the service-area geometry); source None when there is none."""
-    has_areas = session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM admin_areas WHERE parent_id IS NULL)")
-    ).scalar_one()
-    if has_areas:
-        return "admin_areas", "(SELECT ST_Union(geom) FROM admin_areas WHERE parent_id IS NULL)"
-    if base_layer is None or base_layer not in registry:
-        return None, None
-    table = registry.get(base_layer).table
-    return (
-        "base_layer",
-        f"""(SELECT ST_Union(ST_MakePolygon(ST_ExteriorRing(d.geom)))
-    FROM ST_Dump((SELECT ST_Union(geom) FROM {table})) d)""",
-    )
-
-
 def gaps(
     session: Session,
     registry: LayerRegistry,
     base_layer: str | None,
     min_area_m2: float = DEFAULT_MIN_AREA_M2,
 ) -> dict[str, Any]:
-    source, area_sql = service_area(session, registry, base_layer)
-    result: dict[str, Any] = {"service_area_source": source}
+    found = service_area.definition(session, registry)
+    area_sql = found.union_sql
+    result: dict[str, Any] = {
+        "service_area_source": found.source,
+        "service_area_title": found.title,
+    }
     if area_sql is None or base_layer not in registry:
         return result | {"count": 0, "area_m2": 0.0, "features": _empty()}
     table = registry.get(base_layer).table
@@ -198,6 +185,7 @@ def coverage_report(
     overlap = overlaps(session, registry, base_layer, min_area_m2)
     idle = idle_leaders(session)
     checks = integrity(session, registry)
+    tree = hierarchy_audit.audit(session, registry, base_layer, min_area_m2, feature_limit)
     return {
         "base_layer": base_layer,
         "min_area_m2": min_area_m2,
@@ -210,12 +198,14 @@ def coverage_report(
             "overlap_area_m2": overlap["area_m2"],
             "idle_leaders": len(idle),
             "dangling_assignments": sum(c["count"] for c in checks),
+            "hierarchy": hierarchy_audit.finding_count(tree),
         },
         "layers": layers,
         "gaps": gap,
         "overlaps": overlap,
         "idle_leaders": idle,
         "integrity": checks,
+        "hierarchy": tree,
     }
 
 
@@ -247,9 +237,7 @@ def report_lines(report: dict[str, Any], listed: int = 10) -> list[str]:
             count = finding["count"]
             lines.append(f"  {item['layer_title']}{label}：{count} 个{some(names, count)}")
     gap, overlap = report["gaps"], report["overlaps"]
-    source = {"admin_areas": "顶级行政区划", "base_layer": "网格外轮廓"}.get(
-        gap.get("service_area_source"), "无"
-    )
+    source = gap.get("service_area_title", "无")
     lines.append(f"  网格空白：{s['gaps']} 处，共 {s['gap_area_m2']:.1f} m²（服务范围：{source}）")
     for f in gap["features"]["features"][:listed]:
         lines.append(f"    空白 #{f['id']}：{float(f['properties']['area_m2']):.1f} m²")
@@ -261,4 +249,4 @@ def report_lines(report: dict[str, Any], listed: int = 10) -> list[str]:
     lines.append(f"  无包保任务的领导：{len(idle)} 人{some(idle, len(idle))}")
     for check in report["integrity"]:
         lines.append(f"  {check['title']}：{check['count']} 条")
-    return lines
+    return lines + hierarchy_audit.report_lines(report["hierarchy"], listed)

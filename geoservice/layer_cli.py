@@ -52,6 +52,11 @@ def _spec(name: str):
 @click.option(
     "--generate-codes", is_flag=True, help="Number features that have no code: LAYER-FILE-00001 …"
 )
+@click.option(
+    "--local-codes",
+    is_flag=True,
+    help="Accept local codes (letters, digits, - _ .) where the layer expects standard codes.",
+)
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
 @with_appcontext
 def import_layer_command(
@@ -65,17 +70,21 @@ def import_layer_command(
     repair,
     skip_invalid,
     generate_codes,
+    local_codes,
     dry_run,
 ) -> None:
-    """Imports FILE (GeoJSON, Shapefile .zip/folder, GeoPackage, KML, CSV) into LAYER."""
+    """Imports FILE (GeoJSON, Shapefile .zip/folder, GeoPackage, KML, CSV) into LAYER; features
+    of a layer linked to admin areas (grids → communities) are then linked (flask link-areas)."""
+    from geoservice.area_cli import link_and_print
+    from geoservice.collections import area_links
     from geoservice.importers import (
         ImportFailed,
         format_report,
         import_features,
+        open_features,
         parse_mapping,
-        read_features,
     )
-    from geoservice.validation import service_area
+    from geoservice.service_area import bounds
 
     spec = _spec(layer_name)
     try:
@@ -85,9 +94,9 @@ def import_layer_command(
         raise click.ClickException(str(exc)) from None
     session = database().session()
     try:
-        area = service_area(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
-        read = read_features(file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer)
-        with click.progressbar(length=len(read.features), label=f"检查{spec.title}") as bar:
+        area = bounds(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
+        read = open_features(file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer)
+        with click.progressbar(length=read.total, label=f"导入{spec.title}") as bar:
             report = import_features(
                 session,
                 spec,
@@ -96,9 +105,13 @@ def import_layer_command(
                 repair=repair,
                 skip_invalid=skip_invalid,
                 generate_codes=generate_codes,
+                local_codes=local_codes,
                 area=area,
                 progress=bar.update,
             )
+        click.echo(format_report(report, spec.title))
+        if report.written and area_links(spec):
+            link_and_print(session)
         if report.written and not dry_run:
             session.commit()
         else:
@@ -108,7 +121,6 @@ def import_layer_command(
         raise click.ClickException(str(exc)) from None
     finally:
         session.close()
-    click.echo(format_report(report, spec.title))
     if dry_run:
         click.echo("（试运行：未写入数据库）")
     if report.rejected and not report.written:

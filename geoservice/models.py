@@ -80,10 +80,39 @@ class AdminArea(Base):
     geom: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
     )
+    # Marked areas make up the service area (flask service-area --use); none marked: derived.
+    service_area: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
     parent: Mapped[AdminArea | None] = relationship(remote_side=[id])
+
+
+class AreaLinkDecision(Base):
+    """A planner's choice for a child whose code and geometry name different parents.
+
+    `kind` is `area` (an admin area's parent) or a layer name (a feature's area link, e.g. a
+    grid's community); `accept` says which side wins: `code` (the parent its code names) or
+    `geometry` (the parent it overlaps most). Rows are never updated: the latest per
+    (kind, child_code) is in force, earlier ones are the history.
+    """
+
+    __tablename__ = "area_link_decisions"
+    __table_args__ = (
+        CheckConstraint("accept IN ('code', 'geometry')", "accept"),
+        Index("ix_area_link_decisions_child", "kind", "child_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    child_code: Mapped[str] = mapped_column(String(64), nullable=False)
+    accept: Mapped[str] = mapped_column(String(16), nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(String(64))  # the parent it gave then
+    actor: Mapped[str] = mapped_column(String(64), nullable=False, server_default="system")
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime] = _created()
 
 
 class Unit(Base):

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geoservice import service_area
 from geoservice.attribution import BASE_LAYER
 from geoservice.models import UNCLOSED
 from geoservice.periods import Period
@@ -426,9 +427,7 @@ def _labels(session: Session, g: Grouping, keys: list[Any], registry: LayerRegis
         titles = {spec.name: spec.title for spec in registry}
         return {k: (titles.get(k, k), {}) for k in keys}
     if g.name == "all":
-        name = session.scalar(
-            text("SELECT name FROM admin_areas WHERE parent_id IS NULL ORDER BY id LIMIT 1")
-        )
+        name = service_area.place_name(session)
         return {k: (name or "全域", {}) for k in keys}
     if g.labels_sql is None:
         return {k: (k, {}) for k in keys}

@@ -5,9 +5,8 @@ or part at fault (`field`) and details. Structure and properties are checked in 
 geometry validity (ST_IsValidDetail), repair (ST_MakeValid) and code uniqueness in PostGIS,
 one statement per batch.
 
-The service area (for "far outside" checks) is, until it becomes configurable, the extent of
-the top-level admin areas when any exist, else the extent of all layers' features, expanded
-by SERVICE_AREA_MARGIN_M; with neither there is no such check.
+The "far outside the service area" check uses `geoservice.service_area.bounds` (the one
+definition of the service area).
 """
 
 from __future__ import annotations
@@ -18,14 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
+from geoalchemy2 import Geometry
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA
 from sqlalchemy.orm import Session
 
+from geoservice.areas import LOCAL_CODE
 from geoservice.collections import area_links, column_max_length
-from geoservice.registry import GEOJSON_TYPES, LayerRegistry, LayerSpec
+from geoservice.registry import GEOJSON_TYPES, LayerSpec
+from geoservice.service_area import ServiceArea
 
 DEFAULT = object()  # the column's default value (SQL DEFAULT)
 READ_ONLY = ("leaders", "updated_at")  # in our output; ignored on input
@@ -191,47 +193,6 @@ def parse_geometry(obj: Any) -> BaseGeometry:
 # ---- where the coordinates are ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ServiceArea:
-    bounds: tuple[float, float, float, float]  # expanded by the margin
-    source: str  # Chinese: what it was derived from
-    margin_m: float
-
-
-def _expand(bounds, margin_m: float) -> tuple[float, float, float, float]:
-    minx, miny, maxx, maxy = bounds
-    mid = math.radians((miny + maxy) / 2)
-    dy = margin_m / 111_320
-    dx = margin_m / (111_320 * max(math.cos(mid), 0.05))
-    return (
-        max(minx - dx, -180),
-        max(miny - dy, -90),
-        min(maxx + dx, 180),
-        min(maxy + dy, 90),
-    )
-
-
-def service_area(
-    session: Session, registry: LayerRegistry, margin_m: float = 50_000
-) -> ServiceArea | None:
-    row = session.execute(
-        text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
-            "SELECT ST_Extent(geom) AS e FROM admin_areas WHERE parent_id IS NULL) s"
-        )
-    ).one()
-    if row[0] is not None:
-        return ServiceArea(_expand(tuple(row), margin_m), "顶级行政区划范围", margin_m)
-    parts = " UNION ALL ".join(f"SELECT ST_Extent(geom) AS e FROM {s.table}" for s in registry)
-    row = session.execute(
-        text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
-             f"SELECT ST_Extent(e) AS e FROM ({parts}) u) s")
-    ).one()  # fmt: skip
-    if row[0] is not None:
-        return ServiceArea(_expand(tuple(row), margin_m), "现有图层要素范围", margin_m)
-    return None
-
-
 def _inside(bounds, area: tuple[float, float, float, float]) -> bool:
     return (
         bounds[0] >= area[0]
@@ -309,9 +270,15 @@ def writable_properties(spec: LayerSpec) -> list[str]:
 
 
 def check_properties(
-    spec: LayerSpec, props: Mapping[str, Any], area_ids: Mapping[str, int]
+    spec: LayerSpec,
+    props: Mapping[str, Any],
+    area_ids: Mapping[str, int],
+    local_codes: bool = False,
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """Full set of properties → (code, name and layer columns, problems)."""
+    """Full set of properties → (code, name and layer columns, problems).
+
+    `local_codes`: accept a local code scheme (geoservice.areas.LOCAL_CODE) instead of the
+    layer's standard code format (e.g. 杭州's grid codes TS-3-3)."""
     problems: list[Problem] = []
     out: dict[str, Any] = {}
     allowed = writable_properties(spec)
@@ -340,10 +307,20 @@ def check_properties(
             )
         else:
             out[key] = value.strip()
-    if "code" in out and not spec.code_is_valid(out["code"]):
+    if "code" in out and local_codes and spec.code_pattern is not None:
+        if not spec.code_is_valid(out["code"]) and not LOCAL_CODE.fullmatch(out["code"]):
+            problems.append(
+                Problem(
+                    f"编码 {out['code']!r} 既不是标准编码（{spec.code_hint or spec.code_pattern}）"
+                    "也不符合本地编码格式（1–15 位字母、数字，可用 - _ . 分隔）",
+                    "properties.code",
+                )
+            )
+    elif "code" in out and not spec.code_is_valid(out["code"]):
+        hint = "；本地编码请加 --local-codes" if not out["code"].isdigit() else ""
         problems.append(
             Problem(
-                f"编码 {out['code']!r} 格式不对：{spec.code_hint or spec.code_pattern}",
+                f"编码 {out['code']!r} 格式不对：{spec.code_hint or spec.code_pattern}{hint}",
                 "properties.code",
             )
         )
@@ -416,13 +393,26 @@ def area_ids(session: Session, spec: LayerSpec, candidates: list[Candidate]) -> 
 # ---- geometry in PostGIS ---------------------------------------------------------------------
 
 
-def _target_sql(spec: LayerSpec, column: str) -> str:
+@dataclass(frozen=True)
+class GeometryRule:
+    """What `check_geometries` needs of a target that is not a layer (e.g. admin areas)."""
+
+    title: str
+    geometry_types: tuple[str, ...]
+    column_type: str = "MULTIPOLYGON"
+
+    @property
+    def geometry_column(self) -> Geometry:
+        return Geometry(self.column_type, srid=4326)
+
+
+def _target_sql(spec: LayerSpec | GeometryRule, column: str) -> str:
     column_type = spec.geometry_column.geometry_type.upper()
     return f"ST_Multi({column})" if column_type.startswith("MULTI") else column
 
 
 def check_geometries(
-    session: Session, spec: LayerSpec, geoms: list[BaseGeometry], repair: bool
+    session: Session, spec: LayerSpec | GeometryRule, geoms: list[BaseGeometry], repair: bool
 ) -> list[tuple[bytes | None, Problem | None, str | None]]:
     """Validity of each geometry: (final EWKB, problem, notice), one statement for the batch."""
     if not geoms:
@@ -486,7 +476,7 @@ ORDER BY ord""").bindparams(bindparam("wkbs", type_=ARRAY(BYTEA)))
     return out
 
 
-def check_geometry_type(spec: LayerSpec, geom: BaseGeometry) -> Problem | None:
+def check_geometry_type(spec: LayerSpec | GeometryRule, geom: BaseGeometry) -> Problem | None:
     if geom.geom_type not in spec.geometry_types:
         return Problem(
             f"几何类型 {geom.geom_type} 不适用于{spec.title}："
@@ -526,13 +516,14 @@ def validate(
     repair: bool = False,
     area: ServiceArea | None = None,
     exclude_id: int | None = None,
+    local_codes: bool = False,
 ) -> tuple[list[Checked], list[Rejected]]:
     """Checks every candidate; returns the good ones and the rejected ones with reasons."""
     ids = area_ids(session, spec, candidates)
     problems: dict[int, list[Problem]] = {c.index: [] for c in candidates}
     values: dict[int, dict[str, Any]] = {}
     for c in candidates:
-        vals, found = check_properties(spec, c.properties, ids)
+        vals, found = check_properties(spec, c.properties, ids, local_codes)
         values[c.index] = vals
         problems[c.index].extend(found)
         if c.geometry is not None:

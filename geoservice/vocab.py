@@ -67,8 +67,6 @@ ASSIGNMENT_ROLES: tuple[str, ...] = (
     "点长",
 )
 
-# Admin hierarchy levels, top-down, with the GB/T 2260 / GB/T 30428 code length of each.
-AREA_LEVELS: dict[str, int] = {"county": 6, "street": 9, "community": 12}
-GRID_CODE_LENGTH = 15
+# Admin levels and their code lengths (GB/T 2260 …): geoservice.areas.
 
 USER_ROLES: tuple[str, ...] = ("admin", "planner", "leader", "inspector", "viewer", "integration")

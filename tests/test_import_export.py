@@ -122,8 +122,10 @@ def test_zipped_shapefile_with_gbk_dbf(app, db_session, tmp_path):
         for f in folder.iterdir():
             z.write(f, f.name)
     mapping = {"名称": "name", "编码": "code"}
-    garbled = read_features(archive, mapping={})
-    assert any("GBK" in w for w in garbled.report.warnings)
+    with pytest.raises(ImportFailed, match="--encoding GBK") as refused:
+        import_layer(db_session, spec, archive, mapping=mapping)
+    assert "名称" in str(refused.value)  # names what the field should have been
+    assert layer_count(db_session, spec) == 0
     report = import_layer(
         db_session, spec, archive, mapping=mapping, encoding="GBK", defaults=required_defaults(spec)
     )

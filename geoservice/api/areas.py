@@ -1,21 +1,26 @@
-"""Admin areas the caller sees: GET /api/areas, GET /api/areas/<code> (GeoJSON Feature).
-
-An area outside the caller's scope answers 404, exactly like an unknown code.
+"""Admin areas: GET /api/areas, GET /api/areas/<code> (GeoJSON Feature) within the caller's
+scope (an area outside it answers 404, exactly like an unknown code); POST /api/areas/import
+(planners and admins seeing the whole deployment); GET /api/service-area.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
-from flask import jsonify
+from flask import current_app, jsonify, request
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 
-from geoservice import scope
+from geoservice import scope, service_area
 from geoservice.api import bp
 from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea
+from geoservice.registry import layers
+from geoservice.responsibility_access import county_required
 
 
 def _properties(area: AdminArea, parent_code: str | None) -> dict:
@@ -56,3 +61,117 @@ def area(code: str):
             "properties": _properties(found, parent_code),
         }
     )
+
+
+@bp.get("/service-area")
+@permission_required("layers.read")
+def service_area_get():
+    """The service area: where it comes from, its areas, m², extent and simplified outline."""
+    db = get_session()
+    info = service_area.summary(db, layers())
+    outline = service_area.outline(db, layers())
+    return jsonify(
+        {
+            "type": "Feature",
+            "geometry": outline,
+            "properties": info | {"extent": list(info["extent"]) if info.get("extent") else None},
+        }
+    )
+
+
+AREA_FORM_FIELDS = (
+    "level",
+    "map",
+    "crs",
+    "encoding",
+    "layer",
+    "local_codes",
+    "repair",
+    "skip_invalid",
+    "replace",
+)
+
+
+@bp.post("/areas/import")
+@county_required("layers.write")
+def areas_import():
+    """Upload a file of admin areas (multipart: `file`, `level`, options as for flask
+    import-areas); all or nothing; the hierarchy is linked afterwards. 201 with the import
+    and link reports; 422 with the report when anything is rejected."""
+    from geoservice import audit, hierarchy
+    from geoservice.api.imports import _flag, _pairs
+    from geoservice.area_import import import_areas
+    from geoservice.areas import LEVELS
+    from geoservice.importers import SUFFIXES, ImportFailed, open_features, parse_mapping
+
+    unknown = [k for k in request.form if k not in AREA_FORM_FIELDS]
+    if unknown:
+        raise ApiError(
+            400, f"未知的表单字段 {unknown[0]!r}", {"allowed": AREA_FORM_FIELDS}, field=unknown[0]
+        )
+    level = request.form.get("level", "")
+    if level not in LEVELS:
+        raise ApiError(400, f"level 应为 {'、'.join(LEVELS)} 之一", field="level")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "请用 multipart/form-data 上传文件（字段名 file）", field="file")
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ApiError(
+            415,
+            f"不支持的文件类型 {suffix or '（无扩展名）'}",
+            {"supported": list(SUFFIXES)},
+            field="file",
+        )
+    try:
+        mapping = parse_mapping(_pairs("map"))
+    except ImportFailed as exc:
+        raise ApiError(400, str(exc), field="map") from None
+    db = get_session()
+    account = current_account()
+    margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ((secure_filename(Path(upload.filename).stem) or "upload") + suffix)
+        upload.save(path)
+        try:
+            source = open_features(
+                path,
+                mapping=mapping,
+                crs=request.form.get("crs") or None,
+                encoding=request.form.get("encoding") or None,
+                layer=request.form.get("layer") or None,
+            )
+            report = import_areas(
+                db,
+                level,
+                source,
+                local_codes=_flag("local_codes"),
+                repair=_flag("repair"),
+                skip_invalid=_flag("skip_invalid"),
+                replace=_flag("replace"),
+                area=service_area.bounds(db, layers(), margin),
+            )
+        except ImportFailed as exc:
+            db.rollback()
+            raise ApiError(422, str(exc), field="file") from None
+    body = report.as_dict()
+    if not report.written:
+        db.rollback()
+        message = (
+            f"导入未执行：{len(report.rejected)} 个区划有错误，全部未写入"
+            if report.rejected
+            else "文件中没有可导入的区划"
+        )
+        raise ApiError(422, message, body, field="file")
+    links = hierarchy.link(db, layers())
+    audit.record(
+        db,
+        account,
+        "areas.import",
+        "admin_area",
+        None,
+        None,
+        {"level": level, "file": upload.filename, "imported": report.imported},
+    )
+    db.commit()
+    return jsonify(body | {"links": links.as_dict(limit=100)}), 201

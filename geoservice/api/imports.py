@@ -8,16 +8,17 @@ from pathlib import Path
 from flask import current_app, request
 from werkzeug.utils import secure_filename
 
+from geoservice import hierarchy
 from geoservice.api import bp, collection_or_404
 from geoservice.api.access import Change, check_write, record_write, visible
 from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
-from geoservice.collections import parse_bool
+from geoservice.collections import area_links, parse_bool
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
 from geoservice.registry import layers
-from geoservice.validation import service_area
+from geoservice.service_area import bounds
 
 FORM_FIELDS = (
     "map",
@@ -92,7 +93,7 @@ def import_file(collection_id: str):
                 repair=_flag("repair"),
                 skip_invalid=_flag("skip_invalid"),
                 generate_codes=_flag("generate_codes"),
-                area=service_area(session, layers(), margin),
+                area=bounds(session, layers(), margin),
             )
         except ImportFailed as exc:
             raise ApiError(422, str(exc), field="file") from None
@@ -107,6 +108,8 @@ def import_file(collection_id: str):
         raise ApiError(422, message, body, field="file")
     if not visible(session, account, coll, report.ids):
         raise ApiError(403, "文件中有要素位于您的管辖范围之外，全部未写入", field="file")
+    if area_links(coll.spec):  # grids: link them to their communities, as flask import-layer
+        body["links"] = hierarchy.link(session, layers()).as_dict(limit=100)
     record_write(
         session,
         account,

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
+from geoservice import service_area
 from geoservice.api import bp, collection_or_404
 from geoservice.api.access import Change, check_write, record_write, scope_condition, visible
 from geoservice.api.features import feature_response, json_response, parse_feature_id
@@ -32,7 +33,6 @@ from geoservice.validation import (
     Problem,
     Rejected,
     parse_geometry,
-    service_area,
     validate,
 )
 
@@ -101,7 +101,7 @@ def _repair_flag(args: dict[str, str]) -> bool:
 
 def _area(session):
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
-    return service_area(session, layers(), margin)
+    return service_area.bounds(session, layers(), margin)
 
 
 def _commit(session) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 import folium
 from markupsafe import Markup, escape
 
-DEFAULT_CENTER = (33.78, 120.26)
+# With nothing to draw and no service area yet: the whole country.
+DEFAULT_CENTER = (35.0, 105.0)
+DEFAULT_ZOOM = 4
 
 
 @dataclass
@@ -80,11 +82,16 @@ def _bounds(collections: Sequence[Mapping[str, Any]]) -> list[list[float]] | Non
     return [[south, west], [north, east]]
 
 
-def feature_map(layers: Sequence[MapLayer], height: str = "520px") -> dict[str, Markup]:
-    """A map zoomed to everything drawn; returns {"header", "html", "script"} for a template."""
+def feature_map(
+    layers: Sequence[MapLayer],
+    height: str = "520px",
+    fallback_extent: Sequence[float] | None = None,
+) -> dict[str, Markup]:
+    """A map zoomed to everything drawn (else to `fallback_extent`, west/south/east/north,
+    e.g. the service area's); returns {"header", "html", "script"} for a template."""
     m = folium.Map(
         location=DEFAULT_CENTER,
-        zoom_start=13,
+        zoom_start=DEFAULT_ZOOM,
         tiles=None,
         height=height,
         control_scale=True,
@@ -116,6 +123,9 @@ def feature_map(layers: Sequence[MapLayer], height: str = "520px") -> dict[str, 
             marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.8),
         ).add_to(m)
     bounds = _bounds([layer.collection for layer in layers])
+    if bounds is None and fallback_extent is not None:
+        west, south, east, north = fallback_extent
+        bounds = [[south, west], [north, east]]
     if bounds is not None:
         m.fit_bounds(bounds, padding=(20, 20), max_zoom=17)
     if len(layers) > 1:

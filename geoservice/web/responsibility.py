@@ -22,7 +22,7 @@ from flask import (
 )
 from shapely.geometry import mapping, shape
 
-from geoservice import coverage, myareas, ranking, roster
+from geoservice import coverage, hierarchy, myareas, ranking, roster, service_area
 from geoservice import responsibility as resp
 from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.attribution import BASE_LAYER
@@ -510,6 +510,7 @@ def place_assign_form(place_id: int):
 
 
 def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
+    extent = service_area.extent(get_session(), layers())
     return feature_map(
         [
             MapLayer(
@@ -521,7 +522,8 @@ def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> di
                 style_by_layer=_layer_styles(),
                 link=(_place_url_template(), "查看 / 调整包保") if link else None,
             )
-        ]
+        ],
+        fallback_extent=extent,
     )
 
 
@@ -564,7 +566,8 @@ def my_areas():
                     aliases=("图层", "编码", "名称", "未办结问题", "超期问题"),
                     style_by_layer=_layer_styles(),
                 )
-            ]
+            ],
+            fallback_extent=service_area.extent(session, layers()),
         ),
         statuses=ISSUE_STATUSES,
     )
@@ -579,6 +582,31 @@ FINDING_STYLES = {
     "unassigned": {"color": "#6a1b9a", "weight": 3, "dashArray": "6 4", "fillOpacity": 0.25},
     "no_primary": {"color": "#f9a825", "weight": 3, "dashArray": "2 4", "fillOpacity": 0.2},
 }
+
+
+HIERARCHY_LAYERS = (
+    (
+        "links",
+        "编码与位置不一致",
+        {"color": "#00838f", "weight": 3, "fillColor": "#00bcd4", "fillOpacity": 0.35},
+        ("code", "name", "message"),
+        ("编码", "名称", "问题"),
+    ),
+    (
+        "uncovered",
+        "未被网格覆盖的区划",
+        {"color": "#ad1457", "weight": 2, "fillColor": "#f06292", "fillOpacity": 0.5},
+        ("label", "code", "name", "uncovered_m2"),
+        ("问题", "编码", "名称", "未覆盖面积（m²）"),
+    ),
+    (
+        "not_tiled",
+        "未被下级区划铺满",
+        {"color": "#4e342e", "weight": 2, "fillColor": "#a1887f", "fillOpacity": 0.5},
+        ("label", "code", "name", "gap_m2"),
+        ("问题", "编码", "名称", "空白面积（m²）"),
+    ),
+)
 
 
 @bp.get("/coverage")
@@ -625,6 +653,10 @@ def coverage_page():
                     link=(_place_url_template(), "查看 / 分配包保领导"),
                 )
             )
+    tree = report["hierarchy"]
+    for key, title, style, fields, aliases in HIERARCHY_LAYERS:
+        collection = tree[key]["features"]
+        map_layers.append(MapLayer(title, collection, style, fields=fields, aliases=aliases))
     outline = _service_outline(session)
     if outline is not None:
         map_layers.insert(
@@ -632,7 +664,12 @@ def coverage_page():
             MapLayer("服务范围", outline, {"color": "#555", "weight": 1, "fillOpacity": 0.02}),
         )
     return render_template(
-        "resp/coverage.html", report=report, map=feature_map(map_layers, height="600px")
+        "resp/coverage.html",
+        report=report,
+        status_titles=hierarchy.STATUS_TITLES,
+        map=feature_map(
+            map_layers, height="600px", fallback_extent=service_area.extent(session, layers())
+        ),
     )
 
 
@@ -660,16 +697,13 @@ def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
 
 
 def _service_outline(session) -> dict[str, Any] | None:
-    from sqlalchemy import text
-
-    row = session.execute(
-        text("""
-SELECT json_build_object('type', 'FeatureCollection', 'features', json_build_array(
-  json_build_object('type', 'Feature', 'geometry',
-    ST_AsGeoJSON(ST_Boundary(ST_Union(geom)), 6)::json, 'properties', json_build_object())))
-FROM admin_areas WHERE parent_id IS NULL HAVING count(*) > 0""")
-    ).scalar()
-    return row
+    geometry = service_area.outline(session, layers())
+    if geometry is None:
+        return None
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": geometry, "properties": {}}],
+    }
 
 
 # ---------------------------------------------------------------------------------------------

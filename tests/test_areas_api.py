@@ -1,0 +1,99 @@
+"""POST /api/areas/import (planners and admins of the whole deployment) and GET
+/api/service-area."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from pyproj import Geod
+from shapely.geometry import box, mapping
+from sqlalchemy import text
+
+from tests.api_support import auth
+
+
+def upload(features: list[dict]) -> io.BytesIO:
+    body = {"type": "FeatureCollection", "features": features}
+    return io.BytesIO(json.dumps(body, ensure_ascii=False).encode())
+
+
+BOXES = [(120.7 + x * 0.01, 31.3, 120.71 + x * 0.01, 31.31) for x in range(3)]
+
+
+def area(code: str, name: str, x: int) -> dict:
+    geom = box(*BOXES[x])
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": name},
+        "geometry": mapping(geom),
+    }
+
+
+def post(client, headers, level: str, features: list[dict], **form):
+    data = {"level": level, "file": (upload(features), "areas.geojson"), **form}
+    return client.post("/api/areas/import", data=data, headers=headers)
+
+
+def test_planner_imports_areas_and_the_hierarchy_is_linked(client, db_session):
+    headers = auth(db_session, "planner", "area_planner")
+    streets = [area("320599001", "西街道", 0), area("320599002", "东街道", 1)]
+    response = post(client, headers, "street", streets)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["imported"] == 2
+    community = [area("320599002001", "东一社区", 0)]  # code says 东街道, it lies in 西街道
+    body = post(client, headers, "community", community).get_json()
+    edge = body["links"]["edges"][0]
+    assert edge["counts"] == {"code_vs_geometry": 1} and edge["unresolved"] == 1
+    parent = db_session.execute(
+        text(
+            "SELECT p.code FROM admin_areas c JOIN admin_areas p ON p.id = c.parent_id"
+            " WHERE c.code = '320599002001'"
+        )
+    ).scalar_one()
+    assert parent == "320599001"
+    logged = db_session.execute(
+        text("SELECT count(*) FROM audit_log WHERE action = 'areas.import'")
+    ).scalar()
+    assert logged == 2
+    served = client.get("/api/service-area", headers=headers).get_json()
+    assert served["properties"]["source"] == "admin_areas"
+    assert [a["code"] for a in served["properties"]["areas"]] == ["320599001", "320599002"]
+    assert served["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    geod = Geod(ellps="WGS84")
+    expected = sum(abs(geod.geometry_area_perimeter(box(*b))[0]) for b in BOXES[:2])
+    assert served["properties"]["area_m2"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_rejects_are_422_with_the_report_and_nothing_written(client, db_session):
+    headers = auth(db_session, "admin", "area_admin")
+    response = post(client, headers, "street", [area("3205990", "短代码", 0)])
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["field"] == "file" and "全部未写入" in body["error"]
+    assert "9 位数字" in body["detail"]["rejected"][0]["error"]
+    assert db_session.execute(text("SELECT count(*) FROM admin_areas")).scalar() == 0
+    bad = client.post(
+        "/api/areas/import",
+        data={"level": "town", "file": (upload([]), "a.geojson")},
+        headers=headers,
+    )
+    assert bad.status_code == 400 and bad.get_json()["field"] == "level"
+    odd = client.post(
+        "/api/areas/import",
+        data={"level": "street", "file": (io.BytesIO(b"x"), "a.txt")},
+        headers=headers,
+    )
+    assert odd.status_code == 415
+
+
+def test_only_whole_deployment_writers_import_areas(client, db_session):
+    streets = [area("320599001", "西街道", 0)]
+    assert post(client, auth(db_session, "admin", "a_admin"), "street", streets).status_code == 201
+    viewer = auth(db_session, "viewer", "a_viewer")
+    assert post(client, viewer, "street", [area("320599002", "东街道", 1)]).status_code == 403
+    bound = auth(db_session, "planner", "a_bound", area_code="320599001")
+    assert post(client, bound, "community", [area("320599001001", "西一", 0)]).status_code == 403
+    assert client.post("/api/areas/import").status_code == 401
+    assert client.get("/api/service-area", headers=viewer).status_code == 200
