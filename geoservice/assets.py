@@ -52,6 +52,7 @@ FOLIUM_CSS = {
 # Assets our own pages load (templates use these names through the `asset_url` global).
 PAGE_ASSETS = {
     "echarts": f"{V}/echarts/dist/echarts.min.js",
+    "vectorgrid": f"{V}/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
 }
 # Resources we drop: glyphicons (we use Font Awesome icons only).
 FOLIUM_DROPPED = {"glyphicons_css"}

@@ -15,9 +15,17 @@ DEFAULTS: dict[str, Any] = {
     # The folder (a Python package on sys.path) whose modules declare the layers.
     "LAYERS_PACKAGE": "layers",
     # Basemap: "none" (plain background), "tianditu", "amap", "osm" or "custom" (see BASEMAP_URL).
+    # geoservice/basemaps.py; docs/maps.md.
     "BASEMAP": "none",
-    "BASEMAP_URL": None,
+    "BASEMAP_URL": None,  # custom: XYZ template ({z}/{x}/{y}, optional {s}), or WMTS KVP
+    "BASEMAP_SUBDOMAINS": None,  # custom: values of {s}, e.g. "0123"
+    "BASEMAP_CRS": "wgs84",  # custom: "wgs84" (CGCS2000) or "gcj02" (shifted like 高德)
+    "BASEMAP_ATTRIBUTION": None,
+    "BASEMAP_TITLE": None,
+    "BASEMAP_MAX_ZOOM": 18,
     "TIANDITU_KEY": None,
+    # The big screen's week figures (rankings) are shared by all screens for this long.
+    "MAP_SCREEN_CACHE_SECONDS": 30,
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
@@ -82,6 +90,11 @@ ENV_VARS: dict[str, type] = {
     "SECRET_KEY": str,
     "BASEMAP": str,
     "BASEMAP_URL": str,
+    "BASEMAP_SUBDOMAINS": str,
+    "BASEMAP_CRS": str,
+    "BASEMAP_ATTRIBUTION": str,
+    "BASEMAP_TITLE": str,
+    "BASEMAP_MAX_ZOOM": int,
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,

@@ -85,6 +85,9 @@ class LayerSpec:
     roles: tuple[str, ...] = ()  # typical 包保 roles for this layer, first is the default
     style: Mapping[str, Any] = field(default_factory=dict)  # Leaflet path options
     style_by: tuple[str, Mapping[Any, Mapping[str, Any]]] | None = None
+    # Text drawn on the map at high zoom: "code", "name" or an attribute (None: no labels).
+    label: str | None = None
+    label_min_zoom: int = 16
     description: str = ""
 
     @property
@@ -200,6 +203,8 @@ def validate_spec(spec: LayerSpec) -> None:
             raise LayerSpecError(f"{where}: claim tolerance_by names unknown attribute {key!r}")
     if spec.style_by is not None and spec.attribute(spec.style_by[0]) is None:
         raise LayerSpecError(f"{where}: style_by names unknown attribute {spec.style_by[0]!r}")
+    if spec.label not in (None, "code", "name") and spec.attribute(spec.label) is None:
+        raise LayerSpecError(f"{where}: label names unknown attribute {spec.label!r}")
     if spec.code_pattern is not None:
         try:
             re.compile(spec.code_pattern)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -25,19 +24,13 @@ from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geoservice import ratelimit
+from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response, wants_json
 
 csrf = CSRFProtect()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-
-# Tile hosts of the built-in basemaps (the map page loads their images).
-BASEMAP_ORIGINS = {
-    "tianditu": ("https://*.tianditu.gov.cn",),
-    "amap": ("https://*.is.autonavi.com",),
-    "osm": ("https://tile.openstreetmap.org", "https://*.tile.openstreetmap.org"),
-}
 
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 _HAS_NONCE = re.compile(r"\snonce\s*=", re.IGNORECASE)
@@ -71,13 +64,8 @@ def nonce_scripts(html: str, nonce: str | None = None) -> Markup:
 
 
 def basemap_origins(config: dict) -> list[str]:
-    kind = config.get("BASEMAP") or "none"
-    if kind == "custom" and config.get("BASEMAP_URL"):
-        parts = urlsplit(config["BASEMAP_URL"].replace("{s}", "a"))
-        if parts.scheme and parts.netloc:
-            return [f"{parts.scheme}://{parts.netloc}"]
-        return []
-    return list(BASEMAP_ORIGINS.get(kind, ()))
+    """Tile hosts of the configured basemap (the map pages load their images)."""
+    return basemap_from_config(config).origins()
 
 
 def content_security_policy(nonce: str, image_origins: list[str], frame_ancestors: str) -> str:

@@ -39,5 +39,6 @@ LAYER = LayerSpec(
     code_hint="网格编码为15位数字：县(6位)+街道(3位)+社区(3位)+顺序号(3位)",
     roles=("网格长", "网格员", "包保责任人"),
     style={"color": "#3b6ea8", "weight": 1, "fillOpacity": 0.05},
+    label="code",
     description="单元网格（GB/T 30428），面上有网",
 )

@@ -58,6 +58,13 @@ ensure_system() {
   [ -n "$(pg_bindir)" ] || die "PostGIS did not install"
 }
 
+# Headless Chromium for the map tests (large: only the test command asks for it). Without it
+# those tests are skipped with the reason.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+  apt_install chromium || say "chromium could not be installed: the browser tests will be skipped"
+}
+
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 ensure_venv() {

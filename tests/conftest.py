@@ -49,7 +49,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def app(engine: Engine, database_url: str) -> Flask:
-    return create_app({"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-key"})
+    return create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "SECRET_KEY": "test-key",
+            "MAP_SCREEN_CACHE_SECONDS": 0,  # tests change the data under the same database
+        }
+    )
 
 
 @contextmanager

@@ -103,6 +103,27 @@ CASES = [
     Case("assignments.read", "GET", "/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS, via="session"),
     Case("assignments.read", "GET", "/my", via="session", expect=NO_ASSIGNMENTS),
     Case("assignments.read", "GET", "/coverage", via="session", expect=COUNTY_ONLY),
+    # Maps (geoservice/web/maps.py, geoservice/api/maps.py). The big screen shows county-wide
+    # figures: only for accounts bound to no area that read rankings (here: admin).
+    Case("issues.read", "GET", "/map", via="session"),
+    Case("issues.read", "GET", "/map?mine=1&category=环境卫生", via="session"),
+    Case("rankings.read", "GET", "/screen", via="session", expect=COUNTY_ONLY),
+    Case("issues.read", "GET", "/api/map/summary"),
+    Case("issues.read", "GET", "/api/map/counts?of=community&measure=overdue"),
+    Case("issues.read", "GET", "/api/map/heat?bbox=120,33,120.2,33.1&z=12"),
+    Case("rankings.read", "GET", "/api/map/screen", expect=COUNTY_ONLY),
+    Case("layers.read", "GET", "/api/map/areas/community/tiles/8/213/103.pbf"),
+    Case("layers.read", "GET", "/api/map/labels/grids/tiles/8/213/103.pbf"),
+    Case("layers.read", "GET", "/map/popup/place/{G1}", "inside", via="session"),
+    Case(
+        "layers.read", "GET", "/map/popup/place/{G2}", "outside", ADMIN_ONLY_OUTSIDE, via="session"
+    ),
+    Case(
+        "issues.read", "GET", "/map/popup/issue/{I1}", "inside", {"inspector": 404}, via="session"
+    ),
+    Case(
+        "issues.read", "GET", "/map/popup/issue/{I2}", "outside", ADMIN_ONLY_OUTSIDE, via="session"
+    ),
 ]
 
 

@@ -121,11 +121,15 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                     }
                     for n in ("z", "x", "y")
                 ]
-                + (
-                    [_param("status", coll.filters["status"].description, {"type": "string"})]
-                    if "status" in coll.filters
-                    else []
-                ),
+                + filters
+                + ([{"$ref": "#/components/parameters/datetime"}] if coll.temporal_column else [])
+                + [
+                    _param(
+                        "shift",
+                        "gcj02：GCJ-02 平面的切片（高德底图），数据按切片中心的偏移量整体平移",
+                        {"type": "string", "enum": ["gcj02"]},
+                    )
+                ],
                 "responses": {
                     "200": {
                         "description": "MVT",

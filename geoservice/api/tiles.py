@@ -1,4 +1,9 @@
-"""Vector tiles: /collections/{id}/tiles/{z}/{x}/{y}.pbf and its TileJSON."""
+"""Vector tiles: /collections/{id}/tiles/{z}/{x}/{y}.pbf and its TileJSON.
+
+Tiles take the collection's property filters (as items do) and `datetime` (issues), so a map
+draws exactly what its filters select; `shift=gcj02` serves the tile of the GCJ-02 plane
+(for 高德 basemaps: the WGS-84 data moved by the datum shift at the tile's centre).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,37 @@ from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.features import json_response
 from geoservice.api.params import MVT, parse_items_query, single_args, url
 from geoservice.auth import current_account
-from geoservice.collections import ISSUES
+from geoservice.collections import ISSUES, Collection
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.features import ItemsQuery
 from geoservice.tiles import (
     AGGREGATE_MAX_ZOOM,
     MAX_ZOOM,
+    SHIFTS,
+    Offset,
     collection_extents,
+    datum_offset,
     render_tile,
     tile_in_range,
 )
 
 
-def _tile_params(collection_id: str) -> list[str]:
-    return ["status"] if collection_id == ISSUES else []
+def tile_params(collection: Collection) -> list[str]:
+    """The collection's property filters (and `datetime`), plus `shift`."""
+    names = list(collection.filters)
+    if collection.temporal_column:
+        names.append("datetime")
+    return [*names, "shift"]
+
+
+def tile_offset(shift: str | None, z: int, x: int, y: int) -> Offset | None:
+    """`shift=gcj02`: the tile is of the GCJ-02 plane (高德 basemaps); None: no shift."""
+    if shift is None:
+        return None
+    if shift not in SHIFTS:
+        raise ApiError(400, f"shift 只支持 {'、'.join(SHIFTS)}，收到 {shift!r}", field="shift")
+    return datum_offset(shift, z, x, y)
 
 
 @bp.get("/collections/<collection_id>/tiles")
@@ -57,13 +78,14 @@ def tilejson(collection_id: str):
 @collection_read
 def tile(collection_id: str, z: int, x: int, y: int):
     coll = collection_or_404(collection_id)
-    args = single_args(_tile_params(coll.id))
+    args = single_args(tile_params(coll))
     if not tile_in_range(z, x, y):
         raise ApiError(404, f"切片 {z}/{x}/{y} 不存在（缩放级别 0–{MAX_ZOOM}）")
+    offset = tile_offset(args.pop("shift", None), z, x, y)
     query = parse_items_query(coll, args, paged=False) if args else ItemsQuery()
     query.scope = scope_condition(current_account(), coll)
     cap = int(current_app.config.get("TILE_MAX_FEATURES", 5000))
-    data = render_tile(get_session(), coll, z, x, y, query, cap)
+    data = render_tile(get_session(), coll, z, x, y, query, cap, offset)
     response = Response(data, mimetype=MVT)
     response.headers["Cache-Control"] = "private, max-age=60"
     return response

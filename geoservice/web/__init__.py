@@ -91,4 +91,9 @@ FROM admin_areas a WHERE a.level IN :levels ORDER BY a.code""").bindparams(
     return [dict(r) | {"level_title": LEVEL_TITLES[r["level"]]} for r in rows if r["id"] in visible]
 
 
-from geoservice.web import issues, rankings, responsibility  # noqa: E402, F401  (register pages)
+from geoservice.web import (  # noqa: E402, F401  (register pages)
+    issues,
+    maps,
+    rankings,
+    responsibility,
+)
