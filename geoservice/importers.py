@@ -667,6 +667,8 @@ def format_report(report: Report, spec_title: str) -> str:
         lines.append(
             "有要素被拒绝，全部未写入（可修正后重试，或加 --skip-invalid 只导入合格的要素）"
         )
+    elif not report.written:
+        lines.append("文件中没有可导入的要素，未写入")
     for r in report.rejected[:200]:
         name = f"（{r['name']}）" if r.get("name") else ""
         lines.append(f"  ✗ 第 {r['number']} 个要素{name}：{r['error']}")
