@@ -119,10 +119,13 @@ class FileRead:
     features: list[ReadFeature]
     report: Report
     total: int = 0
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # the file's attribute names
+    targets: list[str] = field(default_factory=list)  # the same after --map
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.features)
+        if not self.targets:
+            self.targets = sorted({k for f in self.features for k in f.properties})
 
     def batches(self, size: int = READ_BATCH) -> Iterator[list[ReadFeature]]:
         for start in range(0, len(self.features), size):
@@ -521,7 +524,7 @@ def read_features(
     """Reads a whole vector file into rows in EPSG:4326 (small files; see `open_features`)."""
     source = open_features(path, mapping=mapping, crs=crs, encoding=encoding, layer=layer)
     features = [f for batch in source.batches() for f in batch]
-    return FileRead(features, source.report, source.total, source.fields)
+    return FileRead(features, source.report, source.total, source.fields, source.targets)
 
 
 def _label(feature: ReadFeature) -> str:
