@@ -44,18 +44,9 @@ def _suggest(fields: list[str], pattern: re.Pattern, what: str, target: str) -> 
 
 def check_fields(source: FeatureSource | FileRead) -> None:
     """Refuses a file that has no code or no name attribute at all (before reading rows)."""
-    fields = getattr(source, "targets", None)
-    if fields is None:
-        fields = sorted({k for f in source.features for k in f.properties})
-    original = getattr(source, "fields", fields)
     for target, pattern, what in (("code", CODE_HINTS, "区划代码"), ("name", NAME_HINTS, "名称")):
-        if target not in fields:
-            raise ImportFailed(_suggest(list(original), pattern, what, target))
-
-
-def _label(feature: ReadFeature) -> str:
-    name = feature.properties.get("name")
-    return f"第 {feature.number} 个要素" + (f"（{name}）" if name else "")
+        if target not in source.targets:
+            raise ImportFailed(_suggest(source.fields or source.targets, pattern, what, target))
 
 
 def import_areas(

@@ -222,13 +222,19 @@ class Link:
 
 @dataclass
 class EdgeResult:
+    """One edge's outcome: counts per status over every child, and the children worth
+    reporting (`links`: disagreements, straddlers, those partly outside); agreeing children
+    are counted, not kept, so that 200,000 grids do not sit in memory."""
+
     edge: Edge
-    links: list[Link]
+    links: list[Link] = field(default_factory=list)
+    total: int = 0
+    counter: Counter = field(default_factory=Counter)
     changed: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(Counter(link.status for link in self.links))
+        return dict(self.counter)
 
     @property
     def disagreements(self) -> list[Link]:
@@ -239,7 +245,7 @@ class EdgeResult:
         return {
             "kind": self.edge.kind,
             "edge": self.edge.title,
-            "children": len(self.links),
+            "children": self.total,
             "counts": self.counts,
             "changed": self.changed,
             "unresolved": sum(1 for link in disagreements if link.accepted is None),
@@ -277,7 +283,7 @@ class LinkReport:
             counts = e.counts
             parts = [f"{STATUS_TITLES[s]} {n}" for s, n in sorted(counts.items())]
             out.append(
-                f"{e.edge.title}：{len(e.links)} 个，" + "，".join(parts)
+                f"{e.edge.title}：{e.total} 个，" + ("，".join(parts) or "无")
                 + (f"；本次改变归属 {e.changed} 个" if e.changed else "")
             )  # fmt: skip
             shown = e.disagreements if listed is None else e.disagreements[:listed]
@@ -313,12 +319,18 @@ def _decisions(session: Session) -> dict[tuple[str, str], str]:
     return {(kind, code): accept for kind, code, accept in rows}
 
 
+CHUNK = 10_000  # children analysed (and written) at a time
+
+
 def analyse_edge(
     session: Session,
     edge: Edge,
     decisions: dict[tuple[str, str], str],
     sliver_m2: float = DEFAULT_SLIVER_M2,
+    write: bool = False,
 ) -> EdgeResult:
+    """Reads every child of the edge, `CHUNK` at a time (in id order, by the primary key),
+    and settles its link; with `write`, stores the links that change."""
     parents = {
         row.id: Parent(row.id, row.code, row.name)
         for row in session.execute(
@@ -329,46 +341,68 @@ def analyse_edge(
         )
     }
     by_code = {p.code: p for p in parents.values()}
-    overlaps: dict[int, list[tuple[Parent, float]]] = defaultdict(list)
-    rows = session.execute(
-        text(f"""
-WITH c AS ({edge.children_sql()})
-SELECT c.id, p.id AS parent_id,
-  CASE WHEN ST_CoveredBy(c.geom, p.geom) THEN ST_Area(c.geom::geography)
-       ELSE ST_Area(ST_Intersection(c.geom, p.geom)::geography) END AS overlap_m2
-FROM c JOIN admin_areas p ON p.geom && c.geom AND ST_Intersects(c.geom, p.geom)
-WHERE p.level IN ({_levels(edge.parent_levels)})""")
-    )
-    for child_id, parent_id, m2 in rows:
-        overlaps[child_id].append((parents[parent_id], float(m2 or 0.0)))
-    links = []
-    children = session.execute(
-        text(
-            f"SELECT c.id, c.code, c.name, c.current, ST_Area(c.geom::geography)"
-            f" FROM ({edge.children_sql()}) c ORDER BY c.code"
-        )
-    ).all()
-    for child_id, code, name, current, area_m2 in children:
-        found = sorted(overlaps.get(child_id, []), key=lambda x: -x[1])
-        significant = [(p, m2) for p, m2 in found if m2 >= sliver_m2]
-        area_m2 = float(area_m2 or 0.0)
-        claimed = claimed_parent(code, edge.parent_levels, by_code)
-        link = Link(
-            edge=edge,
-            id=child_id,
-            code=code,
-            name=name,
-            area_m2=area_m2,
-            current=current,
-            claimed=claimed,
-            by_code=by_code.get(claimed) if claimed else None,
-            by_geometry=significant[0][0] if significant else None,
-            overlaps=significant,
-            outside_m2=max(area_m2 - sum(m2 for _p, m2 in found), 0.0),
-        )
-        _settle(link, decisions.get((edge.kind, code)))
-        links.append(link)
-    return EdgeResult(edge, links)
+    result = EdgeResult(edge)
+    after = 0
+    while True:
+        # The chunk first (primary key order), then each child's parents through the areas'
+        # GiST index: a plan that holds whatever the statistics say after a bulk insert.
+        rows = session.execute(
+            text(f"""
+WITH c AS MATERIALIZED (
+  SELECT * FROM ({edge.children_sql()}) c WHERE c.id > :after ORDER BY c.id LIMIT :n)
+SELECT c.id, c.code, c.name, c.current, ST_Area(c.geom::geography), o.parent_id, o.overlap_m2
+FROM c LEFT JOIN LATERAL (
+  SELECT p.id AS parent_id,
+    CASE WHEN ST_CoveredBy(c.geom, p.geom) THEN ST_Area(c.geom::geography)
+         ELSE ST_Area(ST_Intersection(c.geom, p.geom)::geography) END AS overlap_m2
+  FROM admin_areas p
+  WHERE p.level IN ({_levels(edge.parent_levels)}) AND p.geom && c.geom
+    AND ST_Intersects(c.geom, p.geom)) o ON true
+ORDER BY c.id"""),
+            {"after": after, "n": CHUNK},
+        ).all()
+        if not rows:
+            break
+        overlaps: dict[int, list[tuple[Parent, float]]] = defaultdict(list)
+        children = []
+        for child_id, code, name, current, area_m2, parent_id, m2 in rows:
+            if not children or children[-1][0] != child_id:
+                children.append((child_id, code, name, current, area_m2))
+            if parent_id is not None:
+                overlaps[child_id].append((parents[parent_id], float(m2 or 0.0)))
+        changes = []
+        for child_id, code, name, current, area_m2 in children:
+            found = sorted(overlaps.get(child_id, []), key=lambda x: -x[1])
+            significant = [(p, m2) for p, m2 in found if m2 >= sliver_m2]
+            area_m2 = float(area_m2 or 0.0)
+            claimed = claimed_parent(code, edge.parent_levels, by_code)
+            link = Link(
+                edge=edge,
+                id=child_id,
+                code=code,
+                name=name,
+                area_m2=area_m2,
+                current=current,
+                claimed=claimed,
+                by_code=by_code.get(claimed) if claimed else None,
+                by_geometry=significant[0][0] if significant else None,
+                overlaps=significant,
+                outside_m2=max(area_m2 - sum(m2 for _p, m2 in found), 0.0),
+            )
+            _settle(link, decisions.get((edge.kind, code)))
+            result.total += 1
+            result.counter[link.status] += 1
+            if link.disagrees or link.straddles or link.outside_m2 >= sliver_m2:
+                result.links.append(link)
+            chosen = link.chosen.id if link.chosen else None
+            if chosen != current:
+                changes.append((child_id, chosen))
+        if write and changes:
+            _write(session, edge, changes)
+            result.changed += len(changes)
+        after = children[-1][0]
+    result.links.sort(key=lambda link: link.code)
+    return result
 
 
 def _settle(link: Link, decision: str | None) -> None:
@@ -401,25 +435,16 @@ def analyse(
     )
 
 
-def _write(session: Session, result: EdgeResult) -> None:
-    changes = [
-        (link.id, link.chosen.id if link.chosen else None)
-        for link in result.links
-        if (link.chosen.id if link.chosen else None) != link.current
-    ]
-    edge = result.edge
-    for start in range(0, len(changes), 5000):
-        batch = changes[start : start + 5000]
-        session.execute(
-            text(
-                f"UPDATE {edge.table} t SET {edge.column} = v.parent"
-                + (", updated_at = now()" if edge.kind == "area" else "")
-                + " FROM unnest(CAST(:ids AS bigint[]), CAST(:parents AS bigint[]))"
-                " AS v(id, parent) WHERE t.id = v.id"
-            ),
-            {"ids": [c[0] for c in batch], "parents": [c[1] for c in batch]},
-        )
-    result.changed = len(changes)
+def _write(session: Session, edge: Edge, changes: list[tuple[int, int | None]]) -> None:
+    session.execute(
+        text(
+            f"UPDATE {edge.table} t SET {edge.column} = v.parent"
+            + (", updated_at = now()" if edge.kind == "area" else "")
+            + " FROM unnest(CAST(:ids AS bigint[]), CAST(:parents AS bigint[]))"
+            " AS v(id, parent) WHERE t.id = v.id"
+        ),
+        {"ids": [c[0] for c in changes], "parents": [c[1] for c in changes]},
+    )
 
 
 def link(
@@ -429,13 +454,28 @@ def link(
     the new links); the caller commits."""
     decisions = _decisions(session)
     report = LinkReport(sliver_m2=sliver_m2)
-    for edge in edges(session, registry):
-        result = analyse_edge(session, edge, decisions, sliver_m2)
-        _write(session, result)
-        report.edges.append(result)
+    found = edges(session, registry)
+    # Fresh statistics, seeing this transaction's own rows: right after a bulk import the
+    # planner would otherwise take 200,000 new grids for an empty table.
+    for table in dict.fromkeys(["admin_areas", "places", *(e.table for e in found)]):
+        session.execute(text(f"ANALYZE {table}"))
+    for edge in found:
+        report.edges.append(analyse_edge(session, edge, decisions, sliver_m2, write=True))
     if report.changed:
         session.flush()
     return report
+
+
+def _exists(session: Session, code: str) -> bool:
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM admin_areas WHERE code = :c)"
+                " OR EXISTS (SELECT 1 FROM places WHERE code = :c)"
+            ),
+            {"c": code},
+        ).scalar_one()
+    )
 
 
 @dataclass
@@ -463,12 +503,13 @@ def decide(
     if wanted:
         candidates = []
         for code in wanted:
-            found = report.find(code)
-            if not found:
-                out.refused.append((code, "没有这个编码的区划或要素"))
-            elif not any(link.disagrees for link in found):
+            found = [link for link in report.find(code) if link.disagrees]
+            if found:
+                candidates += found
+            elif _exists(session, code):
                 out.refused.append((code, "编码与位置一致，无需确认"))
-            candidates += [link for link in found if link.disagrees]
+            else:
+                out.refused.append((code, "没有这个编码的区划或要素"))
     else:
         candidates = [link for e in report.edges for link in e.disagreements]
     for link in candidates:

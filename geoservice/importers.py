@@ -119,10 +119,13 @@ class FileRead:
     features: list[ReadFeature]
     report: Report
     total: int = 0
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # the file's attribute names
+    targets: list[str] = field(default_factory=list)  # the same after --map
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.features)
+        if not self.targets:
+            self.targets = sorted({k for f in self.features for k in f.properties})
 
     def batches(self, size: int = READ_BATCH) -> Iterator[list[ReadFeature]]:
         for start in range(0, len(self.features), size):
@@ -521,7 +524,7 @@ def read_features(
     """Reads a whole vector file into rows in EPSG:4326 (small files; see `open_features`)."""
     source = open_features(path, mapping=mapping, crs=crs, encoding=encoding, layer=layer)
     features = [f for batch in source.batches() for f in batch]
-    return FileRead(features, source.report, source.total, source.fields)
+    return FileRead(features, source.report, source.total, source.fields, source.targets)
 
 
 def _label(feature: ReadFeature) -> str:
@@ -615,7 +618,6 @@ def import_features(
                     continue
                 if isinstance(code, str) and code:
                     seen[code] = f.number
-                names[f.number] = props.get("name")
                 candidates.append(Candidate(f.number, f.geometry, props, _label(f)))
             for start in range(0, len(candidates), BATCH):
                 batch = candidates[start : start + BATCH]
@@ -623,6 +625,8 @@ def import_features(
                     session, spec, batch, repair=repair, area=area, local_codes=local_codes
                 )
                 rejected.extend(bad)
+                by_index = {c.index: c for c in batch}
+                names.update((r.index, by_index[r.index].properties.get("name")) for r in bad)
                 notices += sum(len(c.notices) for c in good)
                 if good and (skip_invalid or not (rejected or report.rejected)):
                     report.ids.extend(insert_features(session, spec, good))
@@ -666,6 +670,8 @@ def format_report(report: Report, spec_title: str) -> str:
         lines.append(
             "有要素被拒绝，全部未写入（可修正后重试，或加 --skip-invalid 只导入合格的要素）"
         )
+    elif not report.written:
+        lines.append("文件中没有可导入的要素，未写入")
     for r in report.rejected[:200]:
         name = f"（{r['name']}）" if r.get("name") else ""
         lines.append(f"  ✗ 第 {r['number']} 个要素{name}：{r['error']}")

@@ -58,6 +58,10 @@ CASES = [
     Case("layers.read", "GET", "/api/areas/320999001001", "inside"),
     Case("layers.read", "GET", "/api/areas/320999002001", "outside", ADMIN_ONLY_OUTSIDE),
     Case("layers.read", "GET", "/api/areas/320999002", "outside", ADMIN_ONLY_OUTSIDE),
+    Case("layers.read", "GET", "/api/service-area"),
+    # Admin areas are scope boundaries: only whole-deployment writers import them (the admin
+    # gets past the check and is told the form lacks `level`).
+    Case("layers.write", "POST", "/api/areas/import", expect={"admin": 400, **COUNTY_ONLY}),
     Case("users.admin", "GET", "/api/users", expect=NOT_ADMIN),
     Case(
         "users.admin",

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from pyproj import Geod
-from shapely.geometry import box, mapping
+from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
 
 from tests.api_support import auth
@@ -97,3 +97,24 @@ def test_only_whole_deployment_writers_import_areas(client, db_session):
     assert post(client, bound, "community", [area("320599001001", "西一", 0)]).status_code == 403
     assert client.post("/api/areas/import").status_code == 401
     assert client.get("/api/service-area", headers=viewer).status_code == 200
+
+
+def test_areas_by_level_and_parent_with_boundaries_for_maps(client, db_session):
+    headers = auth(db_session, "admin", "map_admin")
+    post(
+        client, headers, "street", [area("320599001", "西街道", 0), area("320599002", "东街道", 1)]
+    )
+    post(client, headers, "community", [area("320599001001", "西一社区", 0)])
+    listed = client.get("/api/areas?level=street", headers=headers).get_json()["areas"]
+    assert [a["code"] for a in listed] == ["320599001", "320599002"]
+    children = client.get("/api/areas?parent=320599001", headers=headers).get_json()["areas"]
+    assert [(a["code"], a["parent"]) for a in children] == [("320599001001", "320599001")]
+    fc = client.get("/api/areas?level=street&geometry=true", headers=headers).get_json()
+    assert fc["type"] == "FeatureCollection" and [f["id"] for f in fc["features"]] == [
+        "320599001",
+        "320599002",
+    ]
+    assert shape(fc["features"][0]["geometry"]).bounds == pytest.approx(BOXES[0])
+    for bad in ("level=town", "geometry=maybe", "zoom=3"):
+        response = client.get(f"/api/areas?{bad}", headers=headers)
+        assert response.status_code == 400 and response.get_json()["field"] == bad.split("=")[0]

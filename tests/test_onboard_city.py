@@ -5,9 +5,11 @@ code/geometry disagreements; decisions; the service area and the rankings by are
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from shapely.geometry import mapping
 from sqlalchemy import text
 
 from geoservice import hierarchy, hierarchy_audit, ranking, service_area
@@ -19,7 +21,9 @@ from tests.city_files import (
     STRADDLE_M2,
     UNCOVERED_M2,
     UNTILED_M2,
+    local,
     local_point,
+    lonlat,
     write_city,
 )
 from tests.factories import LAYERS
@@ -243,3 +247,30 @@ def test_rankings_group_issues_by_the_imported_streets_and_communities(db_sessio
         r["name"]: r["received"] for r in ranking.ranking(db_session, LAYERS, "community", week)
     }
     assert communities == {"西一社区": 2, "西二社区": 1, "东一社区": 2}
+
+
+def test_a_county_imported_later_becomes_the_parent_and_the_service_area(app, db_session, city):
+    path = city["files"].communities.parent / "county.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "320599", "name": "样例区"},
+                        "geometry": mapping(lonlat(local((-10, -10, 2010, 1010)))),
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    result = run(app, "import-areas", "district", str(path))
+    assert result.exit_code == 0, result.output
+    assert "街道/镇 → 区：2 个，编码与位置一致 2" in result.output
+    assert parents(db_session, AREA_PARENTS)["320599001"] == "320599"
+    assert service_area.definition(db_session, LAYERS).source == "admin_areas"
+    assert service_area.place_name(db_session) == "样例区"
+    assert service_area.contains(db_session, *local_point(2005, 500), LAYERS)  # the district's

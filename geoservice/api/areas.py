@@ -27,17 +27,59 @@ def _properties(area: AdminArea, parent_code: str | None) -> dict:
     return {"code": area.code, "name": area.name, "level": area.level, "parent": parent_code}
 
 
+AREA_PARAMS = ("level", "parent", "geometry")
+
+
 @bp.get("/areas")
 @permission_required("layers.read")
 def areas():
+    """The areas in scope; `level` and `parent` (a code) narrow them; `geometry=true` answers
+    a GeoJSON FeatureCollection with boundaries simplified to about a metre (map layers by
+    street or community)."""
+    from geoservice.areas import LEVELS
+    from geoservice.collections import parse_bool
+
+    unknown = [k for k in request.args if k not in AREA_PARAMS]
+    if unknown:
+        raise ApiError(400, f"未知的查询参数 {unknown[0]!r}", {"allowed": AREA_PARAMS}, unknown[0])
+    level = request.args.get("level")
+    if level is not None and level not in LEVELS:
+        raise ApiError(400, f"level 应为 {'、'.join(LEVELS)} 之一", field="level")
+    try:
+        with_geometry = parse_bool(request.args.get("geometry", "false"))
+    except ValueError as exc:
+        raise ApiError(400, f"参数 geometry：{exc}", field="geometry") from None
     parent = AdminArea.__table__.alias("parent")
-    rows = get_session().execute(
-        select(AdminArea, parent.c.code)
+    columns = [AdminArea, parent.c.code]
+    if with_geometry:
+        columns.append(func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(AdminArea.geom, 1e-5), 7))
+    query = (
+        select(*columns)
         .outerjoin(parent, parent.c.id == AdminArea.parent_id)
         .where(scope.area_filter(current_account(), AdminArea.id))
         .order_by(AdminArea.code)
     )
-    return jsonify({"areas": [_properties(area, parent_code) for area, parent_code in rows]})
+    if level is not None:
+        query = query.where(AdminArea.level == level)
+    if request.args.get("parent") is not None:
+        query = query.where(parent.c.code == request.args["parent"])
+    rows = get_session().execute(query).all()
+    if not with_geometry:
+        return jsonify({"areas": [_properties(area, parent_code) for area, parent_code in rows]})
+    return jsonify(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": area.code,
+                    "geometry": json.loads(geometry),
+                    "properties": _properties(area, parent_code),
+                }
+                for area, parent_code, geometry in rows
+            ],
+        }
+    )
 
 
 @bp.get("/areas/<code>")

@@ -29,6 +29,7 @@ FORM_FIELDS = (
     "repair",
     "skip_invalid",
     "generate_codes",
+    "local_codes",
 )
 
 
@@ -93,6 +94,7 @@ def import_file(collection_id: str):
                 repair=_flag("repair"),
                 skip_invalid=_flag("skip_invalid"),
                 generate_codes=_flag("generate_codes"),
+                local_codes=_flag("local_codes"),
                 area=bounds(session, layers(), margin),
             )
         except ImportFailed as exc:
