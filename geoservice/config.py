@@ -80,6 +80,11 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_IP_WINDOW_SECONDS": 900,
     # Writes (POST/PUT/PATCH/DELETE) per account and minute; 0 switches the limit off.
     "RATE_LIMIT_WRITES_PER_MINUTE": 300,
+    # Longest a single SQL statement may run for a web or API request (ms; 0: no limit). A
+    # statement that runs longer is cancelled and the request answers 503 instead of holding a
+    # worker and a database connection. Imports over the API are exempt (they stream in chunks
+    # and may legitimately take minutes); the CLI is never limited.
+    "STATEMENT_TIMEOUT_MS": 30_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
 }
@@ -113,6 +118,7 @@ ENV_VARS: dict[str, type] = {
     "LOGIN_IP_MAX_FAILURES": int,
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
+    "STATEMENT_TIMEOUT_MS": int,
 }
 
 

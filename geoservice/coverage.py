@@ -117,20 +117,23 @@ def overlaps(
     if base_layer is None or base_layer not in registry:
         return {"count": 0, "area_m2": 0.0, "features": _empty()}
     table = registry.get(base_layer).table
+    # The pairs come from the layer table alone (its GiST index), before anything else is
+    # joined, so the planner cannot put the geometry work under a bigger join.
     rows_sql = f"""
+WITH pairs AS MATERIALIZED (
+  SELECT a.id AS a_id, b.id AS b_id,
+         ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom
+  FROM {table} a JOIN {table} b ON a.id < b.id AND a.geom && b.geom
+  WHERE ST_Relate(a.geom, b.geom, '2********'))
 SELECT row_number() OVER (ORDER BY pa.code, pb.code) AS id, ov.geom,
        json_build_object('kind', 'overlap',
          'area_m2', round(ST_Area(ov.geom::geography)::numeric, 2),
          'a', json_build_object('place_id', pa.id, 'code', pa.code, 'name', pa.name),
          'b', json_build_object('place_id', pb.id, 'code', pb.code, 'name', pb.name)) AS props
-FROM {table} a
-JOIN {table} b ON a.id < b.id AND a.geom && b.geom
-JOIN places pa ON pa.id = a.id
-JOIN places pb ON pb.id = b.id
-CROSS JOIN LATERAL (
-  SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom) ov
-WHERE ST_Relate(a.geom, b.geom, '2********')
-  AND ST_Area(ov.geom::geography) >= :min_area"""
+FROM pairs ov
+JOIN places pa ON pa.id = ov.a_id
+JOIN places pb ON pb.id = ov.b_id
+WHERE ST_Area(ov.geom::geography) >= :min_area"""
     return _summarise(_collection(session, rows_sql, {"min_area": min_area_m2}))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import MetaData, create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from geoservice.config import normalise_database_url
@@ -58,7 +58,26 @@ def get_session() -> Session:
         if has_request_context():
             # Read by services that record where a write came from (geoservice.audit).
             g.db_session.info["client_ip"] = request.remote_addr
+            timeout_ms = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0)
+            if timeout_ms > 0:
+                limit_statements(g.db_session, timeout_ms)
     return g.db_session
+
+
+def limit_statements(session: Session, timeout_ms: int) -> None:
+    """Every transaction of `session` cancels a statement that runs longer than `timeout_ms`
+    (`SET LOCAL`, so the pooled connection forgets it when the transaction ends)."""
+
+    def _set_timeout(_session: Session, _transaction: Any, connection: Connection) -> None:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+
+    event.listen(session, "after_begin", _set_timeout)
+
+
+def unlimited_statements(session: Session) -> None:
+    """Lifts the request's statement timeout for the rest of the current transaction (long
+    imports)."""
+    session.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
+from psycopg2.errors import QueryCanceled
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,34 @@ def init_app(app: Flask) -> None:
             return error_page(status, MESSAGES.get(status, exc.name))
         detail = exc.description if exc.description and status != 500 else None
         return error_response(status, MESSAGES.get(status, exc.name), detail)
+
+    @app.errorhandler(OperationalError)
+    def _database_error(exc: OperationalError):
+        if not isinstance(exc.orig, QueryCanceled):
+            return _unexpected(exc)
+        seconds = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0) / 1000
+        log.warning(
+            "statement cancelled after %.0f s on %s %s: %.300s",
+            seconds,
+            request.method,
+            request.path,
+            exc.statement,
+        )
+        session = g.get("db_session")
+        if session is not None:
+            session.rollback()  # the page below may still read (the account, the menu)
+        g.setdefault("account", None)  # cancelled while finding it: render without one
+        g.setdefault("api_token", None)
+        message = f"查询超时（超过 {seconds:g} 秒），已中止"
+        detail = (
+            "请缩小查询范围（地图范围、时间段、筛选条件）后重试；如反复出现，请联系系统管理员。"
+        )
+        if wants_json():
+            response = error_response(503, message, detail)
+        else:
+            response = app.make_response(error_page(503, f"{message}。{detail}"))
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -16,7 +16,7 @@ from werkzeug.utils import secure_filename
 from geoservice import scope, service_area
 from geoservice.api import bp
 from geoservice.auth import current_account, permission_required
-from geoservice.db import get_session
+from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea
 from geoservice.registry import layers
@@ -170,6 +170,7 @@ def areas_import():
     except ImportFailed as exc:
         raise ApiError(400, str(exc), field="map") from None
     db = get_session()
+    unlimited_statements(db)
     account = current_account()
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ from geoservice.api.access import Change, check_write, record_write, visible
 from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
 from geoservice.collections import area_links, parse_bool
-from geoservice.db import get_session
+from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError
 from geoservice.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
 from geoservice.registry import layers
@@ -77,6 +77,7 @@ def import_file(collection_id: str):
     except ImportFailed as exc:
         raise ApiError(400, str(exc), field="map") from None
     session = get_session()
+    unlimited_statements(session)
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(filename).stem + suffix)

@@ -1,0 +1,86 @@
+"""A web request's SQL is bounded (STATEMENT_TIMEOUT_MS): a statement stuck behind a lock or
+running away is cancelled, the caller gets 503 with a Chinese message, and the worker and its
+pooled connection are free again. The CLI and imports are not limited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from geoservice import create_app
+from geoservice.db import database, get_session, unlimited_statements
+
+
+@pytest.fixture
+def bounded_app(engine: Engine, database_url: str) -> Iterator[Flask]:
+    """An app on its own connections (not the test's transaction), with a 300 ms limit."""
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "SECRET_KEY": "test-key",
+            "STATEMENT_TIMEOUT_MS": 300,
+        }
+    )
+    yield app
+    database(app).engine.dispose()
+
+
+def test_a_statement_stuck_behind_a_lock_answers_503_and_the_worker_recovers(
+    bounded_app: Flask, engine: Engine
+):
+    client = bounded_app.test_client()
+    bogus = {"Authorization": "Bearer gs_not-a-real-token"}
+    with engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE"))
+        response = client.get("/api/collections", headers=bogus)
+        assert response.status_code == 503
+        assert "查询超时" in response.get_json()["error"]
+        assert "缩小查询范围" in response.get_json()["detail"]
+        assert response.headers["Retry-After"] == "30"
+        blocker.rollback()
+    # The same app, the same pool: the next request runs normally (the token is unknown).
+    again = client.get("/api/collections", headers=bogus)
+    assert again.status_code == 401
+    assert "令牌" in again.get_json()["error"]
+
+
+def test_a_browser_gets_the_timeout_as_a_chinese_page(bounded_app: Flask, engine: Engine):
+    client = bounded_app.test_client()
+    with engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE"))
+        response = client.get(
+            "/map", headers={"Authorization": "Bearer gs_x", "Accept": "text/html"}
+        )
+        blocker.rollback()
+    assert response.status_code == 503
+    assert "查询超时" in response.get_data(as_text=True)
+
+
+def test_the_limit_holds_for_requests_only_and_is_not_left_on_pooled_connections(
+    bounded_app: Flask,
+):
+    with bounded_app.test_request_context("/api/collections"):
+        session = get_session()
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        session.commit()  # a new transaction of the same request is limited too
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        unlimited_statements(session)  # imports lift it for their transaction
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "0"
+        session.rollback()
+    with bounded_app.app_context():  # the CLI: no request, no limit
+        session = get_session()
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "0"
+    with database(bounded_app).engine.connect() as pooled:
+        assert pooled.execute(text("SHOW statement_timeout")).scalar() == "0"
+
+
+def test_a_long_statement_within_the_limit_is_not_cancelled(bounded_app: Flask):
+    with bounded_app.test_request_context("/api/collections"):
+        session = get_session()
+        assert session.execute(text("SELECT 1 FROM pg_sleep(0.1)")).scalar() == 1
+        session.rollback()
