@@ -82,8 +82,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": 300,
     # Longest a single SQL statement may run for a web or API request (ms; 0: no limit). A
     # statement that runs longer is cancelled and the request answers 503 instead of holding a
-    # worker and a database connection. Imports over the API are exempt (they stream in chunks
-    # and may legitimately take minutes); the CLI is never limited.
+    # worker and a database connection. Imports and exports over the API are exempt (they may
+    # legitimately take minutes); the CLI is never limited.
     "STATEMENT_TIMEOUT_MS": 30_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,

@@ -17,7 +17,7 @@ from geoservice import responsibility as resp
 from geoservice.api import bp
 from geoservice.attribution import BASE_LAYER
 from geoservice.auth import current_account, permission_required
-from geoservice.db import get_session
+from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError, error_response
 from geoservice.registry import layers
 from geoservice.responsibility_access import (
@@ -451,6 +451,7 @@ def roster_upload() -> bytes:
 
 def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
     session = get_session()
+    unlimited_statements(session)
     report = roster.import_roster(
         session,
         layers(),
