@@ -63,6 +63,17 @@ def wants_json() -> bool:
 
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
+    from geoservice.auth import current_account
+
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()  # the request failed: nothing of it is kept, and the page may read
+    try:
+        current_account()  # the page's menu asks for it; a bad token must not fail it again
+    except ApiError:
+        g.account, g.api_token = None, None
+    except Exception:  # the database is unreachable: the plain page below
+        pass
     try:
         return render_template("error.html", status=status, message=message), status
     except Exception:  # the page itself failed (e.g. no database): plain text
@@ -103,9 +114,6 @@ def init_app(app: Flask) -> None:
             request.path,
             exc.statement,
         )
-        session = g.get("db_session")
-        if session is not None:
-            session.rollback()  # the page below may still read (the account, the menu)
         g.setdefault("account", None)  # cancelled while finding it: render without one
         g.setdefault("api_token", None)
         message = f"查询超时（超过 {seconds:g} 秒），已中止"

@@ -190,3 +190,13 @@ def test_html_errors_are_chinese_pages(world, world_client):
     assert response.status_code == 404 and "未找到" in response.get_data(as_text=True)
     response = world_client.get("/admin/users")
     assert response.status_code == 403 and "无权" in response.get_data(as_text=True)
+
+
+def test_a_browser_with_a_bad_token_gets_the_chinese_401_page(world_client, caplog):
+    response = world_client.get(
+        "/map", headers={"Authorization": "Bearer gs_revoked", "Accept": "text/html"}
+    )
+    assert response.status_code == 401
+    page = response.get_data(as_text=True)
+    assert "API 令牌无效、已过期或已被吊销" in page and "</html>" in page  # the full page
+    assert "error page failed" not in caplog.text
