@@ -1,0 +1,244 @@
+"""工作台 (the home page, by role and scope) and the issue lists its figures link to."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template, request
+from sqlalchemy import bindparam, func, select, text
+
+from geoservice import dashboard, ranking, scope
+from geoservice import issues as issue_service
+from geoservice.attribution import BASE_LAYER
+from geoservice.auth import can, current_account
+from geoservice.db import get_session
+from geoservice.models import AdminArea, Issue, Leader, User
+from geoservice.periods import Period, period_containing
+from geoservice.permissions import ROLE_LABELS
+from geoservice.registry import layers
+from geoservice.responsibility_access import whole_county
+from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
+from geoservice.web import bp
+from geoservice.web.issues import STATUS_COLORS, _refuse
+from geoservice.workflow import OVERDUE_STATUSES
+
+LIST_PAGE_SIZE = 50
+# The figures of the office's panel, in order, and the lists shown as tabs on /issues.
+OFFICE_FIGURES = ("open", "overdue", "due_soon", "rework", "relapse", "negative")
+
+
+def _weeks() -> tuple[datetime, Period]:
+    """Now (UTC) and the current week in the deployment's time zone."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    now = datetime.now(UTC)
+    return now, period_containing("week", now.astimezone(zone).date(), zone)
+
+
+def _links(account: User) -> dict[str, bool]:
+    """Which pages the account may open (the permission table; whole-county pages)."""
+    issues = can("issues.read", "issues")
+    return {
+        "issues": issues,
+        "map": can("layers.read") and issues,
+        "report": can("issues.report", "issues"),
+        "dispatch": can("issues.dispatch", "issues"),
+        "rankings": can("rankings.read"),
+        "assignments": can("assignments.read"),
+        "coverage": can("assignments.read") and whole_county(account),
+        "my": account.leader_id is not None and can("assignments.read"),
+    }
+
+
+@bp.get("/")
+def index():
+    session = get_session()
+    account = current_account()
+    registry = layers()
+    now, week = _weeks()
+    last_week = week.previous()
+    settings = ranking.Settings.from_config(current_app.config)
+    bound = scope.for_account(account)
+    links = _links(account)
+    page: dict[str, Any] = {"links": links, "week": week, "last_week": last_week}
+
+    if links["issues"] and bound.own_reports_of is None and not bound.nothing:
+        views = dashboard.issue_views(now, week)
+        page["views"] = views
+        page["figures"] = dashboard.issue_figures(session, account, views)
+        page["office_figures"] = OFFICE_FIGURES
+    if links["dispatch"]:
+        page["unassigned"] = issue_service.count_unassigned(session, account)
+    if bound.own_reports_of is not None:
+        page["mine"] = dashboard.own_reports(session, account, week)
+    wanted = ("leader", "unit") if links["rankings"] else ()
+    if account.leader_id is not None:
+        wanted = (*wanted, "leader") if "leader" not in wanted else wanted
+    ranked = dashboard.rankings(session, registry, last_week, settings, wanted)
+    page["settings"] = settings
+    if account.leader_id is not None:
+        page["leader"] = session.get(Leader, account.leader_id)
+        page["own"] = dashboard.leader_figures(
+            session, registry, account.leader_id, now, ranked.get("leader", [])
+        )
+    if links["rankings"]:
+        page["bottom"] = dashboard.bottom_rows(registry, ranked)
+    if links["coverage"]:
+        page["coverage"] = _coverage_headline(session, registry)
+    layer_rows = dashboard.layer_rows(session, registry, account)
+    overview = {
+        "areas": session.scalar(
+            select(func.count())
+            .select_from(AdminArea)
+            .where(scope.area_filter(account, AdminArea.id))
+        ),
+        "leaders": session.scalar(
+            select(func.count())
+            .select_from(Leader)
+            .where(scope.leader_filter(account, registry, Leader.id))
+        ),
+        "issues": session.scalar(
+            select(func.count()).select_from(Issue).where(scope.issue_filter(account))
+        ),
+    }
+    return render_template(
+        "index.html",
+        **page,
+        layer_rows=layer_rows,
+        unassigned_features=sum(r["unassigned"] for r in layer_rows),
+        overview=overview,
+        scope=scope.describe(session, account),
+        tree=hierarchy_overview(session, registry, account, "figures" in page, now),
+        base_title=registry.get(BASE_LAYER).title if BASE_LAYER in registry else "",
+        statuses=ISSUE_STATUSES,
+        status_colors=STATUS_COLORS,
+        now=now,
+        role_label=ROLE_LABELS.get(account.role, account.role),
+    )
+
+
+# The coverage headline is the same for every caller who may see it (whole-county accounts);
+# each worker keeps it for HOME_COVERAGE_CACHE_SECONDS (config), like the big screen's figures.
+_coverage_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_coverage_lock = threading.Lock()
+
+
+def _coverage_headline(session, registry) -> dict[str, Any]:
+    key = current_app.config["DATABASE_URL"]
+    seconds = current_app.config["HOME_COVERAGE_CACHE_SECONDS"]
+    with _coverage_lock:
+        cached = _coverage_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < seconds:
+            return cached[1]
+    found = dashboard.coverage_headline(session, registry, BASE_LAYER)
+    found["checked_at"] = datetime.now(UTC)
+    with _coverage_lock:
+        _coverage_cache.clear()
+        _coverage_cache[key] = (time.monotonic(), found)
+    return found
+
+
+@bp.get("/issues")
+def issue_list_page():
+    """One of the home page's issue lists (未办结, 超期 …), within the caller's scope."""
+    account = current_account()
+    if not can("issues.read", "issues"):
+        _refuse(403, "无权查看", "当前账号无权查看问题。")
+    session = get_session()
+    now, week = _weeks()
+    views = dashboard.issue_views(now, week, account)
+    name = request.args.get("view", "open")
+    if name not in views:
+        _refuse(404, "未找到", f"没有名为 {name!r} 的问题清单。")
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    total, rows = dashboard.issue_list(
+        session, account, views[name], LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE
+    )
+    return render_template(
+        "issue_list.html",
+        views=views,
+        view=views[name],
+        counts=dashboard.issue_figures(session, account, views),
+        total=total,
+        rows=rows,
+        page=page,
+        pages=max((total + LIST_PAGE_SIZE - 1) // LIST_PAGE_SIZE, 1),
+        now=now,
+        statuses=ISSUE_STATUSES,
+        status_colors=STATUS_COLORS,
+        severities=SEVERITIES,
+        links=_links(account),
+    )
+
+
+def hierarchy_overview(
+    session, registry, account: User, with_issues: bool, now: datetime
+) -> dict[str, Any]:
+    """The admin areas at the top of the account's scope (the top level, or the bound area),
+    or, when that is one area, the areas directly below it: each with the number of areas
+    directly below, base-layer features (grids) anywhere below and, `with_issues`, its open
+    and overdue issues (an issue belongs to every area covering its point)."""
+    from geoservice.areas import LEVEL_TITLES, RANK
+    from geoservice.collections import area_links
+
+    bound = scope.for_account(account)
+    levels = session.execute(text("SELECT DISTINCT level FROM admin_areas")).scalars().all()
+    if not levels or (bound.area_id is None and not bound.everything):
+        return {"parent": None, "rows": []}
+    if bound.area_id is not None:
+        roots = [bound.area_id]
+    else:
+        top = max(RANK[level] for level in levels)
+        roots = list(
+            session.scalars(
+                select(AdminArea.id).where(
+                    AdminArea.level.in_([lv for lv in levels if RANK[lv] == top])
+                )
+            )
+        )
+    parent = None
+    if len(roots) == 1:
+        below = select(AdminArea.id).where(AdminArea.parent_id == roots[0])
+        children = list(session.scalars(below))
+        if children:
+            parent, roots = session.get(AdminArea, roots[0]), children
+    count = "0"
+    if BASE_LAYER in registry:
+        base = registry.get(BASE_LAYER)
+        link = next(iter(area_links(base)), None)
+        if link is not None:
+            count = (
+                f"(SELECT count(*) FROM {base.table} g JOIN d ON d.id = g.{link.column}"
+                " WHERE d.top = a.id)"
+            )
+    issues = "NULL::bigint AS open_issues, NULL::bigint AS overdue_issues"
+    if with_issues:
+        issues = """
+  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
+     AND i.status IN :open) AS open_issues,
+  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
+     AND i.status IN :overdue_statuses AND i.deadline < :now) AS overdue_issues"""
+    sql = text(f"""
+WITH RECURSIVE d(top, id) AS (
+  SELECT id, id FROM admin_areas WHERE id IN :roots
+  UNION ALL SELECT d.top, c.id FROM admin_areas c JOIN d ON c.parent_id = d.id)
+SELECT a.id, a.level, a.code, a.name,
+  (SELECT count(*) FROM admin_areas c WHERE c.parent_id = a.id) AS children,
+  {count} AS features, {issues}
+FROM admin_areas a WHERE a.id IN :roots ORDER BY a.code""").bindparams(
+        bindparam("roots", expanding=True)
+    )
+    params: dict[str, Any] = {"roots": roots}
+    if with_issues:
+        sql = sql.bindparams(
+            bindparam("open", expanding=True), bindparam("overdue_statuses", expanding=True)
+        )
+        params |= {"open": OPEN_STATUSES, "overdue_statuses": OVERDUE_STATUSES, "now": now}
+    rows = session.execute(sql, params).mappings()
+    return {
+        "parent": parent,
+        "rows": [dict(r) | {"level_title": LEVEL_TITLES[r["level"]]} for r in rows],
+    }
