@@ -259,6 +259,37 @@ def test_gbk_and_utf8_mix_ups_are_named(app, db_session, tmp_path):
     assert list(stored) == names
 
 
+def test_a_few_rows_in_the_other_encoding_are_refused_one_by_one(app, db_session, tmp_path):
+    # A file merged from two systems: one name was UTF-8 read as GBK, one GBK read as Latin-1;
+    # the file as a whole reads right, so each garbled row is refused and nothing is written.
+    names = ["人民路街道", "西一社区".encode().decode("gbk"), "背街小巷街道", "和平街道", "东街道"]
+    names[4] = names[4].encode("gbk").decode("latin-1")
+    path = geojson(
+        tmp_path / "mixed.geojson",
+        [feature(f"32059900{i + 1}", n, cell(i)) for i, n in enumerate(names)],
+    )
+    output = cli(app, "street", str(path)).output
+    assert "第 2 个要素（瑗夸竴绀惧尯）：属性 name 疑似乱码" in output
+    assert "UTF-8 编码的中文被当作 GBK 读取（应为 '西一社区'）" in output
+    assert "GBK 编码的中文被当作 Latin-1 读取（应为 '东街道'）" in output
+    assert "混用了 GBK 与 UTF-8" in output and "全部未写入" in output
+    assert area_count(db_session) == 0
+    # The same for a layer import: only what would be written is checked.
+    rows = [
+        feature("320599001001001", "人民网格", cell(0)),
+        feature("320599001001002", "西一网格".encode().decode("gbk"), cell(1)),
+        feature("320599001001003", "和平网格", cell(2)),
+        feature("320599001001004", "解放网格", cell(3)),
+        feature("320599001001005", "胜利网格", cell(4)),
+    ]
+    rows[2]["properties"]["备注"] = "张三".encode().decode("gbk")  # not a grid attribute
+    grids = geojson(tmp_path / "grids.geojson", rows)
+    result = app.test_cli_runner().invoke(args=["import-layer", "grids", str(grids)])
+    assert result.exit_code == 1
+    assert "第 2 个要素" in result.output and "属性 name 疑似乱码" in result.output
+    assert "第 3 个要素" not in result.output  # an attribute not imported is not held against it
+
+
 def test_far_outside_the_service_area_is_refused(app, db_session, tmp_path):
     assert cli(app, "street", str(geojson(tmp_path / "s.geojson", streets(2)))).exit_code == 0
     far = box(100.0, 25.0, 100.01, 25.01)  # Yunnan, 2,000 km away
