@@ -189,6 +189,12 @@ def test_codes_of_the_wrong_length_and_local_codes(app, db_session, tmp_path):
     assert area_count(db_session) == 0
     community = geojson(tmp_path / "c.geojson", [feature("320599001", "九位社区", cell(0))])
     assert "社区/村代码应为 12 位数字" in cli(app, "community", str(community)).output
+    county = geojson(tmp_path / "x.geojson", [feature("3205991", "七位县", cell(0))])
+    assert "县代码应为 6 位数字，'3205991' 为 7 位" in cli(app, "county", str(county)).output
+    assert "区代码应为 6 位数字" in cli(app, "district", str(county)).output
+    grid = geojson(tmp_path / "g.geojson", [feature("32059900100101", "十四位网格", cell(0))])
+    output = app.test_cli_runner().invoke(args=["import-layer", "grids", str(grid)]).output
+    assert "'32059900100101' 格式不对：网格编码为15位数字" in output
     bad_local = geojson(tmp_path / "l.geojson", [feature("石桥/1", "斜杠", cell(0))])
     output = cli(app, "street", str(bad_local), "--local-codes").output
     assert "不符合本地编码格式" in output
