@@ -323,6 +323,23 @@ def test_a_reject_late_in_a_streamed_file_undoes_the_earlier_batches(app, db_ses
     assert report.written and report.imported == 24 and area_count(db_session) == 24
 
 
+def test_a_grid_file_is_streamed_and_a_late_reject_undoes_it_all(app, db_session, tmp_path):
+    from geoservice.importers import import_features
+    from tests.factories import LAYERS
+
+    rows = [feature(f"320599001001{i:03d}", f"第{i}网格", cell(i % 10, i // 10)) for i in range(25)]
+    rows[23]["properties"]["code"] = "3205990010010231"  # 16 digits, in the last batch
+    path = geojson(tmp_path / "grids.geojson", rows)
+    spec = LAYERS.get("grid")
+    sizes = []
+    report = import_features(
+        db_session, spec, open_features(path, batch_size=10), progress=sizes.append
+    )
+    assert sizes == [10, 10, 5]
+    assert not report.written and [r["number"] for r in report.rejected] == [24]
+    assert db_session.execute(text("SELECT count(*) FROM grids")).scalar() == 0
+
+
 def test_broken_and_unsupported_files(app, db_session, tmp_path):
     broken = tmp_path / "broken.geojson"
     broken.write_text("{nope", encoding="utf-8")
