@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 
 from geoservice import audit
 from geoservice.areas import LEVEL_TITLES, code_problem, normalise_code
-from geoservice.importers import FeatureSource, FileRead, ImportFailed, ReadFeature, Report
+from geoservice.importers import (
+    FeatureSource,
+    FileRead,
+    ImportFailed,
+    ReadFeature,
+    Report,
+    garbled_problem,
+)
 from geoservice.service_area import ServiceArea
 from geoservice.validation import GeometryRule, check_geometries, check_geometry_type
 from geoservice.validation import check_location as location_problem
@@ -140,6 +147,9 @@ def _check(
                 )
             else:
                 seen[code] = f.number
+        garbled = garbled_problem({"code": code, "name": name}, ("name", "code"))
+        if garbled is not None:
+            found.append((garbled.message, garbled.field))
         if not name:
             found.append(("缺少名称（name）", "properties.name"))
         elif len(name) > NAME_MAX:

@@ -14,7 +14,7 @@ Findings, every area in m² on the WGS-84 spheroid (geography), pieces smaller t
   no child covers (gap), children reaching outside the parent (overflow), children
   overlapping each other;
 - `codes`: malformed codes (wrong length or characters for the level), local (non-GB/T)
-  codes, duplicate codes, duplicate names under one parent;
+  codes, codes shared by an area and a feature, duplicate names under one parent;
 - `unlinked`: areas below the top level without a parent, features without their area.
 """
 
@@ -259,16 +259,21 @@ def _codes(session: Session, registry: LayerRegistry, base_layer: str | None) ->
                     local.append(item)
                 else:
                     malformed.append(item | {"problem": spec.code_hint})
-    duplicates = [
-        dict(r)
-        for r in session.execute(
-            text("""
-SELECT 'admin_areas' AS source, code, count(*) AS count FROM admin_areas
-GROUP BY code HAVING count(*) > 1
-UNION ALL
-SELECT layer, code, count(*) FROM places GROUP BY layer, code HAVING count(*) > 1""")
-        ).mappings()
-    ]
+    # Codes are unique per table (constraints; imports refuse repeats), but an area and a
+    # feature may share one (local codes: community SQ-1 and grid SQ-1): ambiguous for
+    # `link-areas --only` and for whoever reads a list of codes.
+    titles = {f"area:{lv}": t for lv, t in LEVEL_TITLES.items()}
+    titles.update((spec.name, spec.title) for spec in registry)
+    duplicates = []
+    for code, kinds in session.execute(
+        text("""
+SELECT code, array_agg(kind ORDER BY kind) FROM (
+  SELECT code, 'area:' || level AS kind FROM admin_areas
+  UNION ALL SELECT code, layer FROM places) c
+GROUP BY code HAVING count(*) > 1 ORDER BY code""")
+    ):
+        source = "、".join(titles.get(k, k) for k in kinds)
+        duplicates.append({"code": code, "count": len(kinds), "source": source, "kinds": kinds})
     same_names = [
         dict(r)
         for r in session.execute(
@@ -434,6 +439,8 @@ def report_lines(result: dict[str, Any], listed: int = 10) -> list[str]:
     )
     for item in codes["malformed"][:listed]:
         lines.append(f"    {item['level_title']} {item['code']} {item['name']}：{item['problem']}")
+    for item in codes["duplicates"][:listed]:
+        lines.append(f"    编码 {item['code']} 被 {item['source']} 共用")
     for item in codes["duplicate_names"][:listed]:
         lines.append(
             f"    {item['parent_name']}下有重名的 {item['name']}：{'、'.join(item['codes'])}"

@@ -21,7 +21,7 @@ import math
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -244,6 +244,38 @@ def garbled(values: list[str]) -> str | None:
             f"属性文字是乱码：UTF-8 编码的中文被当作 GBK 读取（如 {wrong[0][0]!r}，"
             f"应为 {wrong[0][1]!r}），请改用 --encoding UTF-8（或去掉 --encoding GBK）重新导入"
         )
+    return None
+
+
+def garbled_value(text_: Any) -> str | None:
+    """Why one text value looks like mojibake (Chinese), or None. A file may pass `garbled`
+    as a whole and still hold a few rows typed in the other encoding (files merged from two
+    systems); those rows are refused one by one."""
+    if not isinstance(text_, str) or text_.isascii():
+        return None
+    if "\ufffd" in text_:
+        return f"{text_!r} 含无法解码的字符"
+    raw = _latin1_bytes(text_)
+    for encoding, title in (("utf-8", "UTF-8"), ("gbk", "GBK")):
+        right = _as(raw, encoding)
+        if right:
+            return f"{text_!r} 像是 {title} 编码的中文被当作 Latin-1 读取（应为 {right!r}）"
+    right = _utf8_read_as_gbk(text_)
+    if right:
+        return f"{text_!r} 像是 UTF-8 编码的中文被当作 GBK 读取（应为 {right!r}）"
+    return None
+
+
+def garbled_problem(properties: Mapping[str, Any], keys: Iterable[str]) -> Problem | None:
+    """The first of `keys` whose value looks like mojibake, as a Problem."""
+    for key in keys:
+        why = garbled_value(properties.get(key))
+        if why:
+            return Problem(
+                f"属性 {key} 疑似乱码：{why}；文件中可能混用了 GBK 与 UTF-8 编码，"
+                "请在源文件中改正后重新导入",
+                f"properties.{key}",
+            )
     return None
 
 
@@ -600,6 +632,11 @@ def import_features(
                     props["code"] = f"{spec.name}-{stem}-{f.number:05d}"[:64]
                 props["code"] = code_text(props.get("code"))
                 code = props["code"]
+                problem = garbled_problem(props, sorted(props))
+                if problem is not None:
+                    rejected.append(Rejected(f.number, _label(f), [problem]))
+                    names[f.number] = props.get("name")
+                    continue
                 if isinstance(code, str) and code in seen:
                     rejected.append(
                         Rejected(

@@ -189,6 +189,12 @@ def test_codes_of_the_wrong_length_and_local_codes(app, db_session, tmp_path):
     assert area_count(db_session) == 0
     community = geojson(tmp_path / "c.geojson", [feature("320599001", "九位社区", cell(0))])
     assert "社区/村代码应为 12 位数字" in cli(app, "community", str(community)).output
+    county = geojson(tmp_path / "x.geojson", [feature("3205991", "七位县", cell(0))])
+    assert "县代码应为 6 位数字，'3205991' 为 7 位" in cli(app, "county", str(county)).output
+    assert "区代码应为 6 位数字" in cli(app, "district", str(county)).output
+    grid = geojson(tmp_path / "g.geojson", [feature("32059900100101", "十四位网格", cell(0))])
+    output = app.test_cli_runner().invoke(args=["import-layer", "grids", str(grid)]).output
+    assert "'32059900100101' 格式不对：网格编码为15位数字" in output
     bad_local = geojson(tmp_path / "l.geojson", [feature("石桥/1", "斜杠", cell(0))])
     output = cli(app, "street", str(bad_local), "--local-codes").output
     assert "不符合本地编码格式" in output
@@ -259,6 +265,37 @@ def test_gbk_and_utf8_mix_ups_are_named(app, db_session, tmp_path):
     assert list(stored) == names
 
 
+def test_a_few_rows_in_the_other_encoding_are_refused_one_by_one(app, db_session, tmp_path):
+    # A file merged from two systems: one name was UTF-8 read as GBK, one GBK read as Latin-1;
+    # the file as a whole reads right, so each garbled row is refused and nothing is written.
+    names = ["人民路街道", "西一社区".encode().decode("gbk"), "背街小巷街道", "和平街道", "东街道"]
+    names[4] = names[4].encode("gbk").decode("latin-1")
+    path = geojson(
+        tmp_path / "mixed.geojson",
+        [feature(f"32059900{i + 1}", n, cell(i)) for i, n in enumerate(names)],
+    )
+    output = cli(app, "street", str(path)).output
+    assert "第 2 个要素（瑗夸竴绀惧尯）：属性 name 疑似乱码" in output
+    assert "UTF-8 编码的中文被当作 GBK 读取（应为 '西一社区'）" in output
+    assert "GBK 编码的中文被当作 Latin-1 读取（应为 '东街道'）" in output
+    assert "混用了 GBK 与 UTF-8" in output and "全部未写入" in output
+    assert area_count(db_session) == 0
+    # The same for a layer import: only what would be written is checked.
+    rows = [
+        feature("320599001001001", "人民网格", cell(0)),
+        feature("320599001001002", "西一网格".encode().decode("gbk"), cell(1)),
+        feature("320599001001003", "和平网格", cell(2)),
+        feature("320599001001004", "解放网格", cell(3)),
+        feature("320599001001005", "胜利网格", cell(4)),
+    ]
+    rows[2]["properties"]["备注"] = "张三".encode().decode("gbk")  # not a grid attribute
+    grids = geojson(tmp_path / "grids.geojson", rows)
+    result = app.test_cli_runner().invoke(args=["import-layer", "grids", str(grids)])
+    assert result.exit_code == 1
+    assert "第 2 个要素" in result.output and "属性 name 疑似乱码" in result.output
+    assert "第 3 个要素" not in result.output  # an attribute not imported is not held against it
+
+
 def test_far_outside_the_service_area_is_refused(app, db_session, tmp_path):
     assert cli(app, "street", str(geojson(tmp_path / "s.geojson", streets(2)))).exit_code == 0
     far = box(100.0, 25.0, 100.01, 25.01)  # Yunnan, 2,000 km away
@@ -284,6 +321,23 @@ def test_a_reject_late_in_a_streamed_file_undoes_the_earlier_batches(app, db_ses
     source = open_features(path, batch_size=10)
     report = import_areas(db_session, "street", source, skip_invalid=True)
     assert report.written and report.imported == 24 and area_count(db_session) == 24
+
+
+def test_a_grid_file_is_streamed_and_a_late_reject_undoes_it_all(app, db_session, tmp_path):
+    from geoservice.importers import import_features
+    from tests.factories import LAYERS
+
+    rows = [feature(f"320599001001{i:03d}", f"第{i}网格", cell(i % 10, i // 10)) for i in range(25)]
+    rows[23]["properties"]["code"] = "3205990010010231"  # 16 digits, in the last batch
+    path = geojson(tmp_path / "grids.geojson", rows)
+    spec = LAYERS.get("grid")
+    sizes = []
+    report = import_features(
+        db_session, spec, open_features(path, batch_size=10), progress=sizes.append
+    )
+    assert sizes == [10, 10, 5]
+    assert not report.written and [r["number"] for r in report.rejected] == [24]
+    assert db_session.execute(text("SELECT count(*) FROM grids")).scalar() == 0
 
 
 def test_broken_and_unsupported_files(app, db_session, tmp_path):

@@ -4,6 +4,7 @@ Suzhou SIP files: every `./scripts/flask …` line of the marked block runs as a
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -105,12 +106,26 @@ def test_readme_example_builds_a_working_city(app, db_session, monkeypatch):
     coverage = client.get("/coverage", headers=admin)
     assert coverage.status_code == 200 and "胜浦街道" in coverage.get_data(as_text=True)
     west, south, east, north = service_area.extent(db_session, LAYERS)
+    # The map opens on the city and groups by its streets and communities.
+    page = client.get("/map", headers=admin)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    config = re.search(r'id="gs-map-config">(.*?)</script>', html, re.S)
+    settings = json.loads(config[1])
+    assert settings["bounds"] == pytest.approx([west, south, east, north])
+    themes = {t["id"].split(":")[0] for t in settings["themes"]}
+    assert {"street", "community", "grid"} <= themes
+    assert json.dumps("专题图（按街道/社区/网格着色）")[1:-1] in html  # the layer control
+    counts = client.get("/api/map/counts?of=street&measure=open", headers=admin)
+    assert counts.status_code == 200
     lon, lat = (west + east) / 2, (south + north) / 2
     z = 14
     x = int((lon + 180) / 360 * 2**z)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
     tile = client.get(f"/api/collections/grids/tiles/{z}/{x}/{y}.pbf", headers=admin)
     assert tile.status_code == 200 and len(tile.data) > 100
+    streets = client.get(f"/api/map/areas/street/tiles/{z}/{x}/{y}.pbf", headers=admin)
+    assert streets.status_code == 200 and len(streets.data) > 100  # the choropleth's shapes
     assert client.get("/api/rankings?of=street", headers=admin).status_code == 200
 
     planner = user_by_name(db_session, "xietang")

@@ -175,3 +175,15 @@ def test_report_download_is_a_workbook(client, case, token):
     assert "attachment" in r.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(r.data))
     assert wb.sheetnames == ["封面", "包保领导排名", "责任单位排名", "网格排名", "超期问题"]
+
+
+def test_city_wide_figures_are_zeros_for_a_period_without_issues(client, token):
+    # A city just set up (no issues yet): the page's cards read of=all's one row.
+    body = client.get(
+        "/api/rankings?of=all&period=week&from=2026-W47", headers=token("viewer")
+    ).get_json()
+    assert len(body["rows"]) == 1
+    row = body["rows"][0]
+    assert row["name"] == "全域"
+    assert (row["received"], row["closed"], row["open_end"], row["overdue_end"]) == (0, 0, 0, 0)
+    assert row["close_rate"] is None and row["score"] is None

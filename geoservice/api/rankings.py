@@ -101,7 +101,10 @@ def indicator_titles() -> dict[str, str]:
 def ranking_payload(of: str, period: Period) -> dict[str, Any]:
     cfg = settings()
     g = ranking.groupings(layers())[of]
-    rows = ranking.ranking(get_session(), layers(), of, period, cfg)
+    if g.name == "all":  # the city-wide figures: one row, zeros when nothing happened
+        rows = [ranking.totals(get_session(), layers(), period, cfg)]
+    else:
+        rows = ranking.ranking(get_session(), layers(), of, period, cfg)
     return {
         "of": of,
         "title": g.title,

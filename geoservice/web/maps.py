@@ -258,7 +258,8 @@ def folium_parts(
 
 def overlay_list(min_zooms: dict[str, int]) -> list[tuple[str, str | None, str]]:
     """(id, factory argument, title) of every overlay, in the layer control's order."""
-    out: list[tuple[str, str | None, str]] = [("theme", None, "专题图（按网格/社区着色）")]
+    shapes = "/".join(reversed(mapdata.choropleth_groupings(layers()).values()))  # 街道/社区/网格
+    out: list[tuple[str, str | None, str]] = [("theme", None, f"专题图（按{shapes}着色）")]
     for spec in layers():
         z = min_zooms.get(spec.collection, 0)
         out.append((spec.collection, spec.collection, spec.title + (f"（{z}级起）" if z else "")))
