@@ -19,7 +19,7 @@ from geoservice.models import Assignment, Issue, Leader, Place, User
 from geoservice.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.vocab import OPEN_STATUSES
-from geoservice.workflow import OVERDUE_STATUSES, overdue_clause
+from geoservice.workflow import RECTIFYING_STATUSES, overdue_clause
 
 DUE_SOON = timedelta(hours=24)
 RECENT_LIMIT = 8
@@ -39,12 +39,12 @@ def issue_views(now: datetime, week: Period, account: User | None = None) -> dic
     last = week.previous()
     views = [
         IssueView("open", "未办结", is_open),
-        IssueView("overdue", "超期未整改", overdue_clause(now), newest_first=False),
+        IssueView("overdue", "超期未办结", overdue_clause(now), newest_first=False),
         IssueView(
             "due_soon",
             "24 小时内到期",
             and_(
-                Issue.status.in_(OVERDUE_STATUSES),
+                Issue.status.in_(RECTIFYING_STATUSES),
                 Issue.deadline >= now,
                 Issue.deadline < now + DUE_SOON,
             ),
@@ -201,7 +201,7 @@ def leader_figures(
     the issues waiting for the leader's rectification, and the leader's row among
     `leader_rows` (a period's `ranking.ranking(…, "leader", …)`)."""
     places = myareas.held_places(session, registry, [leader_id], now)
-    todo_where = and_(Issue.leader_id == leader_id, Issue.status.in_(OVERDUE_STATUSES))
+    todo_where = and_(Issue.leader_id == leader_id, Issue.status.in_(RECTIFYING_STATUSES))
     todo_total = session.scalar(select(func.count()).select_from(Issue).where(todo_where)) or 0
     todo = session.scalars(
         select(Issue)

@@ -26,7 +26,7 @@ from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.permissions import ACTIONS, allowed
 from geoservice.photos import PhotoLimits, PhotoStore, PreparedPhoto, add_photos
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
-from geoservice.vocab import ISSUE_STATUSES
+from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
 
 # Who may make a move is the permission table's business (geoservice.permissions): each
 # move names the action it needs. Moves of the responsible side (`responsible=True`) need, on
@@ -118,8 +118,8 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 _BY_MOVE = {(t.from_status, t.to_status): t for t in TRANSITIONS}
 
-# An issue is overdue while it waits for rectification past its deadline.
-OVERDUE_STATUSES: tuple[str, ...] = ("dispatched", "in_progress")
+# The responsible unit owes a fix in these states (待整改): its to-do list, "due soon".
+RECTIFYING_STATUSES: tuple[str, ...] = ("dispatched", "in_progress")
 
 
 def status_label(status: str | None) -> str:
@@ -214,12 +214,14 @@ def compute_deadline(
 
 
 def is_overdue(issue: Issue, now: datetime) -> bool:
-    return issue.status in OVERDUE_STATUSES and issue.deadline is not None and issue.deadline < now
+    """超期未办结: not closed past its deadline, a fix awaiting verification included. The one
+    rule of the lists, the map, 我的包保, the API's `overdue` filter and the rankings."""
+    return issue.status in OPEN_STATUSES and issue.deadline is not None and issue.deadline < now
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """SQL condition for overdue issues (uses the (status, deadline) index)."""
-    return and_(Issue.status.in_(OVERDUE_STATUSES), Issue.deadline < now)
+    """SQL condition of `is_overdue` (uses the (status, deadline) index)."""
+    return and_(Issue.status.in_(OPEN_STATUSES), Issue.deadline < now)
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -405,7 +407,7 @@ def transition(
     if to_status == "closed":
         issue.closed_at = now
     from_status = issue.status
-    if from_status in OVERDUE_STATUSES and is_overdue(issue, now):
+    if is_overdue(issue, now):
         data["overdue"] = True
     issue.status = to_status
     event = IssueEvent(

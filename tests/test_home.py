@@ -18,7 +18,7 @@ from geoservice.registry import layers
 OPEN = "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
 EXPECTED = {
     "open": OPEN,
-    "overdue": "status IN ('dispatched', 'in_progress') AND deadline < now()",
+    "overdue": f"{OPEN} AND deadline < now()",  # 超期未办结, as the map and the rankings
     "rework": f"{OPEN} AND rework_count > 0",
     "relapse": f"{OPEN} AND relapse_of_id IS NOT NULL",
     "negative": f"{OPEN} AND negative_list",

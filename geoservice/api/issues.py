@@ -272,7 +272,7 @@ def issue_dispatch(issue_id: int):
 
 @bp.get("/issues/overdue")
 def overdue_issues():
-    """Overdue issues (deadline passed, not yet fixed) the caller may see."""
+    """Overdue issues (超期未办结: deadline passed, not closed) the caller may see."""
     account = require("issues.read", COLLECTION)
     cfg, session = settings(), get_session()
     limit, offset = _paging()

@@ -24,7 +24,6 @@ from geoservice.responsibility_access import whole_county
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 from geoservice.web import bp
 from geoservice.web.issues import STATUS_COLORS, _refuse
-from geoservice.workflow import OVERDUE_STATUSES
 
 LIST_PAGE_SIZE = 50
 # The figures of the office's panel, in order, and the lists shown as tabs on /issues.
@@ -220,7 +219,7 @@ def hierarchy_overview(
   (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
      AND i.status IN :open) AS open_issues,
   (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
-     AND i.status IN :overdue_statuses AND i.deadline < :now) AS overdue_issues"""
+     AND i.status IN :open AND i.deadline < :now) AS overdue_issues"""
     sql = text(f"""
 WITH RECURSIVE d(top, id) AS (
   SELECT id, id FROM admin_areas WHERE id IN :roots
@@ -233,10 +232,8 @@ FROM admin_areas a WHERE a.id IN :roots ORDER BY a.code""").bindparams(
     )
     params: dict[str, Any] = {"roots": roots}
     if with_issues:
-        sql = sql.bindparams(
-            bindparam("open", expanding=True), bindparam("overdue_statuses", expanding=True)
-        )
-        params |= {"open": OPEN_STATUSES, "overdue_statuses": OVERDUE_STATUSES, "now": now}
+        sql = sql.bindparams(bindparam("open", expanding=True))
+        params |= {"open": OPEN_STATUSES, "now": now}
     rows = session.execute(sql, params).mappings()
     return {
         "parent": parent,

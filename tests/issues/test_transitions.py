@@ -296,11 +296,22 @@ def test_overdue_is_computed_and_listed(client, layout, db_session):
     assert [i["id"] for i in mine["issues"]] == [late]
     theirs = client.get("/api/issues/overdue", headers=layout.headers("leader_other")).get_json()
     assert theirs["issues"] == []
-    # Starting late records it on the event; once fixed it is no longer overdue.
+    # Starting late records it on the event. 超期未办结: a late fix stays overdue until it is
+    # verified and closed (as on the map, on 我的包保 and in the rankings' 期末超期).
     p = ok(move(client, layout, late, "leader_new", "in_progress"))
     assert p["timeline"][-1]["data"]["overdue"] is True
     p = ok(move(client, layout, late, "leader_new", "fixed", note="已整改", photos=AFTER))
-    assert p["overdue"] is False
+    assert p["overdue"] is True
+    listed = client.get("/api/issues/overdue", headers=layout.headers("planner")).get_json()
+    assert [i["id"] for i in listed["issues"]] == [late]
+    filtered = client.get(
+        "/api/collections/issues/items?overdue=true", headers=layout.headers("planner")
+    ).get_json()
+    assert [f["id"] for f in filtered["features"]] == [late]
+    p = ok(move(client, layout, late, "planner", "closed"))
+    assert p["overdue"] is False and p["timeline"][-1]["data"]["overdue"] is True  # closed late
+    listed = client.get("/api/issues/overdue", headers=layout.headers("planner")).get_json()
+    assert listed["issues"] == []
 
 
 def test_every_state_change_is_an_event(client, layout, db_session):
