@@ -132,6 +132,7 @@ def _uncovered(
     """Areas a layer links to, not covered by that layer's features."""
     rows: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
+    count, area_m2 = 0, 0.0
     for edge in edges:
         if edge.kind == "area":
             continue
@@ -147,12 +148,16 @@ WHERE a.level IN ({", ".join(literal(lv) for lv in edge.parent_levels)})
         props_sql = f"""
 SELECT u.id, u.geom, json_build_object('kind', 'uncovered', 'edge', {literal(edge.title)},
   'code', u.code, 'name', u.name, 'label', {literal(edge.parent_title + "无" + edge.child_title)},
-  'area_m2', round(u.area_m2::numeric, 1), 'uncovered_m2', round(u.uncovered_m2::numeric, 1))
-  AS props
-FROM ({sql}) u ORDER BY u.uncovered_m2 DESC LIMIT :limit"""
+  'area_m2', round(u.area_m2::numeric, 1), 'uncovered_m2', round(u.uncovered_m2::numeric, 1),
+  'total', u.total, 'total_m2', u.total_m2) AS props
+FROM (SELECT u.*, count(*) OVER () AS total, sum(u.uncovered_m2) OVER () AS total_m2
+      FROM ({sql}) u) u
+ORDER BY u.uncovered_m2 DESC LIMIT :limit"""
         collection = _collection(session, props_sql, {"min_area": min_area_m2, "limit": limit})
+        total, total_m2 = 0, 0.0
         for f in collection["features"]:
             p = f["properties"]
+            total, total_m2 = p.pop("total"), p.pop("total_m2")
             rows.append(
                 {
                     "edge": edge.title,
@@ -166,9 +171,12 @@ FROM ({sql}) u ORDER BY u.uncovered_m2 DESC LIMIT :limit"""
                 }
             )
         features += collection["features"]
+        count += total
+        area_m2 += total_m2
+    # Counted before the LIMIT: the list may be cut, the figures are not.
     return {
-        "count": len(rows),
-        "area_m2": round(sum(r["uncovered_m2"] for r in rows), 1),
+        "count": count,
+        "area_m2": round(area_m2, 1),
         "items": rows,
         "features": {"type": "FeatureCollection", "features": features},
     }
@@ -180,6 +188,7 @@ def _not_tiled(
     """Parents whose (linked) children do not tile them exactly."""
     rows: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
+    total = 0
     for edge in edges:
         if edge.kind != "area":
             continue
@@ -204,14 +213,16 @@ SELECT m.id, m.gap AS geom, json_build_object('kind', 'not_tiled', 'edge', {lite
   'area_m2', round(m.area_m2::numeric, 1),
   'gap_m2', round(ST_Area(m.gap::geography)::numeric, 1),
   'overflow_m2', round(m.overflow_m2::numeric, 1),
-  'overlap_m2', round(m.overlap_m2::numeric, 1)) AS props
+  'overlap_m2', round(m.overlap_m2::numeric, 1), 'total', count(*) OVER ()) AS props
 FROM m
 WHERE ST_Area(m.gap::geography) >= :min_area OR m.overflow_m2 >= :min_area
    OR m.overlap_m2 >= :min_area
 ORDER BY m.code LIMIT :limit"""
         collection = _collection(session, sql, {"min_area": min_area_m2, "limit": limit})
+        count = 0
         for f in collection["features"]:
             p = f["properties"]
+            count = p.pop("total")  # before the LIMIT
             rows.append(
                 {
                     "edge": edge.title,
@@ -223,8 +234,9 @@ ORDER BY m.code LIMIT :limit"""
             )
             if float(p["gap_m2"]) >= min_area_m2 and f["geometry"] is not None:
                 features.append(f)
+        total += count
     return {
-        "count": len(rows),
+        "count": total,
         "items": rows,
         "features": {"type": "FeatureCollection", "features": features},
     }
@@ -330,7 +342,9 @@ def audit(
     limit: int = DEFAULT_LIMIT,
     sliver_m2: float = hierarchy.DEFAULT_SLIVER_M2,
 ) -> dict[str, Any]:
-    """Every hierarchy finding (see the module docstring)."""
+    """Every hierarchy finding (see the module docstring). At most `limit` items of each kind
+    are listed; the counts and areas are of all of them."""
+    limit = max(limit, 1)  # the counts ride on the listed rows
     report = hierarchy.analyse(session, registry, sliver_m2)
     edges = [r.edge for r in report.edges]
     threshold = max(min_area_m2, sliver_m2)

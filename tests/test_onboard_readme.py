@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from geoservice import service_area
+from geoservice import hierarchy_audit, service_area
 from geoservice.accounts import issue_token, user_by_name
 from tests.factories import LAYERS
 
@@ -88,6 +88,13 @@ def test_readme_example_builds_a_working_city(app, db_session, monkeypatch):
     assert "有 2 处编码与位置不一致尚未确认" in link_output
     assert "面积 278.25 km²" in outputs["service-area"][0]
     assert "层级检查" in outputs["coverage"][0]
+    # The audit's figures count every finding, not only the ones it lists.
+    full = hierarchy_audit.audit(db_session, LAYERS, "grids", 1.0)
+    cut = hierarchy_audit.audit(db_session, LAYERS, "grids", 1.0, limit=1)
+    assert full["uncovered"]["count"] > 1 and full["not_tiled"]["count"] > 1
+    assert len(cut["uncovered"]["items"]) == len(cut["not_tiled"]["items"]) == 1
+    assert cut["summary"] == full["summary"]
+    assert cut["uncovered"]["area_m2"] == pytest.approx(full["uncovered"]["area_m2"])
     assignments = db_session.execute(text("SELECT count(*) FROM assignments")).scalar()
     assert assignments == 15
 
