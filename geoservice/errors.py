@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
 from psycopg2.errors import QueryCanceled
+from psycopg2.extensions import TransactionRollbackError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -104,27 +105,34 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_error(exc: OperationalError):
-        if not isinstance(exc.orig, QueryCanceled):
-            return _unexpected(exc)
-        seconds = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0) / 1000
-        log.warning(
-            "statement cancelled after %.0f s on %s %s: %.300s",
-            seconds,
-            request.method,
-            request.path,
-            exc.statement,
-        )
-        g.setdefault("account", None)  # cancelled while finding it: render without one
+        g.setdefault("account", None)  # failed while finding it: the page renders without one
         g.setdefault("api_token", None)
-        message = f"查询超时（超过 {seconds:g} 秒），已中止"
-        detail = (
-            "请缩小查询范围（地图范围、时间段、筛选条件）后重试；如反复出现，请联系系统管理员。"
-        )
+        if isinstance(exc.orig, QueryCanceled):
+            seconds = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0) / 1000
+            log.warning(
+                "statement cancelled after %.0f s on %s %s: %.300s",
+                seconds,
+                request.method,
+                request.path,
+                exc.statement,
+            )
+            message = f"查询超时（超过 {seconds:g} 秒），已中止"
+            detail = (
+                "请缩小查询范围（地图范围、时间段、筛选条件）后重试；如反复出现，请联系系统管理员。"
+            )
+            retry_after = 30
+        elif isinstance(exc.orig, TransactionRollbackError):  # deadlock, serialization failure
+            log.warning("write conflict on %s %s: %s", request.method, request.path, exc.orig)
+            message = "数据正被他人同时修改，本次操作未保存"
+            detail = "请稍后重试（所有修改已撤销，不会重复写入）。"
+            retry_after = 1
+        else:
+            return _unexpected(exc)
         if wants_json():
             response = error_response(503, message, detail)
         else:
             response = app.make_response(error_page(503, f"{message}。{detail}"))
-        response.headers["Retry-After"] = "30"
+        response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.errorhandler(Exception)

@@ -1,6 +1,9 @@
-"""A web request's SQL is bounded (STATEMENT_TIMEOUT_MS): a statement stuck behind a lock or
-running away is cancelled, the caller gets 503 with a Chinese message, and the worker and its
-pooled connection are free again. The CLI and imports are not limited."""
+"""Database trouble a client can cause or meet, answered as 503 with a Chinese message:
+- a web request's SQL is bounded (STATEMENT_TIMEOUT_MS): a statement stuck behind a lock or
+  running away is cancelled and the worker and its pooled connection are free again (the CLI,
+  imports and exports are not limited);
+- a write that loses a deadlock or a serialization conflict is rolled back whole and the client
+  is told to retry."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from geoservice import create_app
+from geoservice.auth import public
 from geoservice.db import database, get_session, unlimited_statements
 
 
@@ -84,3 +88,31 @@ def test_a_long_statement_within_the_limit_is_not_cancelled(bounded_app: Flask):
         session = get_session()
         assert session.execute(text("SELECT 1 FROM pg_sleep(0.1)")).scalar() == 1
         session.rollback()
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])  # deadlock, serialization failure
+def test_a_write_conflict_is_503_retry_and_nothing_is_kept(
+    engine: Engine, database_url: str, sqlstate: str
+):
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "k"})
+
+    @app.get("/api/conflict-probe")
+    @public  # a probe for this test only; no account needed
+    def conflict_probe():
+        session = get_session()
+        session.execute(text("CREATE TEMP TABLE probe_kept (x int)"))
+        session.execute(
+            text(f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{sqlstate}'; END $$")
+        )
+        session.commit()
+        return {}
+
+    try:
+        response = app.test_client().get("/api/conflict-probe")
+        assert response.status_code == 503
+        assert response.get_json()["error"] == "数据正被他人同时修改，本次操作未保存"
+        assert response.headers["Retry-After"] == "1"
+        with database(app).engine.connect() as conn:  # the same pool: the write was undone
+            assert conn.execute(text("SELECT to_regclass('pg_temp.probe_kept')")).scalar() is None
+    finally:
+        database(app).engine.dispose()
