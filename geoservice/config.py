@@ -26,9 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "TIANDITU_KEY": None,
     # The big screen's week figures (rankings) are shared by all screens for this long.
     "MAP_SCREEN_CACHE_SECONDS": 30,
-    # The home page's coverage headline (grid gaps, overlaps, hierarchy findings: geometry work
-    # on the whole base layer) is reused by each worker for this long; /coverage is always live.
-    "HOME_COVERAGE_CACHE_SECONDS": 120,
+    # The home page's county-wide figures (the coverage headline: geometry work on the whole
+    # base layer; last week's rankings) are reused by each worker for this long; /coverage and
+    # /rankings are always live.
+    "HOME_CACHE_SECONDS": 120,
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,

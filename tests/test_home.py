@@ -29,7 +29,7 @@ TILE = re.compile(r'href="(/issues(?:\?view=\w+|/unassigned))"><span>[^<]*</span
 
 @pytest.fixture(autouse=True)
 def live_coverage(app, monkeypatch):
-    monkeypatch.setitem(app.config, "HOME_COVERAGE_CACHE_SECONDS", 0)
+    monkeypatch.setitem(app.config, "HOME_CACHE_SECONDS", 0)
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ scope, all taking the issues collection's filters as the items and tiles do):
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +34,7 @@ from geoservice.periods import Period, custom_period, period_containing
 from geoservice.registry import layers
 from geoservice.responsibility_access import whole_county
 from geoservice.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
+from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES
 
 # Issue filters the map passes to every endpoint (the items' own, minus paging and bbox).
@@ -204,24 +203,16 @@ def map_screen():
 # The week's ranking figures take a second or two on a million issues; every wall screen asks
 # each minute. They are the same for every caller (county-wide), so each worker keeps them
 # for MAP_SCREEN_CACHE_SECONDS (config).
-_totals_cache: dict[str, tuple[float, dict[str, Any]]] = {}
-_totals_lock = threading.Lock()
+_week_totals_cache = TtlCache()
 
 
 def _week_totals(session: Session, week: Period) -> dict[str, Any]:
-    key = f"{current_app.config['DATABASE_URL']}|{week.start.isoformat()}"
-    with _totals_lock:
-        cached = _totals_cache.get(key)
-        seconds = current_app.config["MAP_SCREEN_CACHE_SECONDS"]
-        if cached is not None and time.monotonic() - cached[0] < seconds:
-            return cached[1]
-    totals = ranking.totals(
-        session, layers(), week, ranking.Settings.from_config(current_app.config)
+    settings = ranking.Settings.from_config(current_app.config)
+    return _week_totals_cache.get(
+        (current_app.config["DATABASE_URL"], week.start),
+        current_app.config["MAP_SCREEN_CACHE_SECONDS"],
+        lambda: ranking.totals(session, layers(), week, settings),
     )
-    with _totals_lock:
-        _totals_cache.clear()
-        _totals_cache[key] = (time.monotonic(), totals)
-    return totals
 
 
 def _latest_row(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

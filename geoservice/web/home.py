@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +19,7 @@ from geoservice.periods import Period, period_containing
 from geoservice.permissions import ROLE_LABELS
 from geoservice.registry import layers
 from geoservice.responsibility_access import whole_county
+from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 from geoservice.web import bp
 from geoservice.web.issues import STATUS_COLORS, _refuse
@@ -76,7 +75,7 @@ def index():
     wanted = ("leader", "unit") if links["rankings"] else ()
     if account.leader_id is not None:
         wanted = (*wanted, "leader") if "leader" not in wanted else wanted
-    ranked = dashboard.rankings(session, registry, last_week, settings, wanted)
+    ranked = _rankings(session, registry, last_week, settings, wanted)
     page["settings"] = settings
     if account.leader_id is not None:
         page["leader"] = session.get(Leader, account.leader_id)
@@ -119,25 +118,27 @@ def index():
     )
 
 
-# The coverage headline is the same for every caller who may see it (whole-county accounts);
-# each worker keeps it for HOME_COVERAGE_CACHE_SECONDS (config), like the big screen's figures.
-_coverage_cache: dict[str, tuple[float, dict[str, Any]]] = {}
-_coverage_lock = threading.Lock()
+# The coverage counts and last week's rankings are the same for every caller who may see them
+# (county-wide); each worker keeps them for HOME_CACHE_SECONDS (config), like the big screen.
+_home_cache = TtlCache()
 
 
 def _coverage_headline(session, registry) -> dict[str, Any]:
-    key = current_app.config["DATABASE_URL"]
-    seconds = current_app.config["HOME_COVERAGE_CACHE_SECONDS"]
-    with _coverage_lock:
-        cached = _coverage_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < seconds:
-            return cached[1]
-    found = dashboard.coverage_headline(session, registry, BASE_LAYER)
-    found["checked_at"] = datetime.now(UTC)
-    with _coverage_lock:
-        _coverage_cache.clear()
-        _coverage_cache[key] = (time.monotonic(), found)
-    return found
+    def compute() -> dict[str, Any]:
+        found = dashboard.coverage_headline(session, registry, BASE_LAYER)
+        return found | {"checked_at": datetime.now(UTC)}
+
+    key = ("coverage", current_app.config["DATABASE_URL"])
+    return _home_cache.get(key, current_app.config["HOME_CACHE_SECONDS"], compute)
+
+
+def _rankings(session, registry, period, settings, wanted) -> dict[str, list[dict[str, Any]]]:
+    key = ("rankings", current_app.config["DATABASE_URL"], period.start, wanted)
+    return _home_cache.get(
+        key,
+        current_app.config["HOME_CACHE_SECONDS"],
+        lambda: dashboard.rankings(session, registry, period, settings, wanted),
+    )
 
 
 @bp.get("/issues")
