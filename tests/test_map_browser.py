@@ -262,6 +262,32 @@ SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(g.geom)) c FROM assig
     assert_offline(live, page)
 
 
+PHONE = (390, 844)
+READABLE_ON_A_PHONE = """(() => {
+  const tall = el => el.getBoundingClientRect().height;
+  return {
+    sideways: document.documentElement.scrollWidth - window.innerWidth,
+    brand: tall(document.querySelector('.topbar > a')),
+    menu: tall(document.querySelector('.topnav') || document.body),
+    headers: Array.from(document.querySelectorAll('main th')).map(tall),
+  };
+})()"""
+
+
+@pytest.mark.parametrize(
+    ("user", "path"), [("map_leader", "/my"), ("map_leader", "/"), ("map_planner", "/issues/new")]
+)
+def test_pages_a_leader_or_inspector_opens_on_a_phone_are_readable(live, user, path):
+    page = live.browser.new_page(isolated=True, size=PHONE)
+    page.sign_in(live.url, user, PASSWORD)
+    page.goto(live.url + path)
+    seen = page.evaluate(READABLE_ON_A_PHONE)
+    assert seen["sideways"] <= 0  # the page never scrolls sideways (wide tables scroll inside)
+    assert seen["brand"] < 30 and seen["menu"] < 45  # one line each, the menu scrolls instead
+    assert all(height < 40 for height in seen["headers"])  # column titles are not squeezed
+    assert page.exceptions == []
+
+
 def test_the_big_screen_shows_the_figures_and_refreshes_itself(live):
     page = open_page(live, "/screen")
     page.wait_for("window.gsScreen && " + all_drawn(["issues"]), timeout=60)
