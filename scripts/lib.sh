@@ -166,6 +166,9 @@ pg_ensure_db() {
 
 local_url() { echo "postgresql+psycopg2://geoservice@/$1?host=$(pg_socket_dir)"; }
 
+# A database URL as libpq tools (psql, pg_dump) take it: without SQLAlchemy's driver suffix.
+libpq_url() { echo "$1" | sed -E 's#^postgres(ql)?(\+[a-z0-9_]+)?://#postgresql://#'; }
+
 ensure_secret_key() {
   mkdir -p "$INSTANCE"
   if [ ! -s "$INSTANCE/secret_key" ]; then
