@@ -116,26 +116,61 @@ def location_from(payload: Mapping[str, Any]) -> tuple[Any, Any]:
     return payload.get("lon"), payload.get("lat")
 
 
-def validate_report(
-    payload: Mapping[str, Any], settings: IssueSettings, now: datetime | None = None
-) -> Report:
-    """Checks a report's fields (flat mapping: the properties plus lon/lat or geometry)."""
-    now = now or datetime.now(UTC)
-    raw_lon, raw_lat = location_from(payload)
+@dataclass(frozen=True)
+class Spot:
+    """A checked location: WGS-84 `lon`/`lat`, and the coordinates as sent."""
+
+    lon: float
+    lat: float
+    coord_sys: str
+    input_lon: float
+    input_lat: float
+
+
+def locate(raw_lon: Any, raw_lat: Any, raw_coord_sys: Any = None) -> Spot:
+    """The report's checks of a location: numbers (field `lon`/`lat`), in range (field
+    `geometry`; the message says longitude comes first, for swapped pairs), a known coordinate
+    system; converted to WGS-84."""
     lon = _number(raw_lon, "lon", "经度")
     lat = _number(raw_lat, "lat", "纬度")
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+    if not in_range(lon, lat):
         raise InvalidInput(
             f"坐标超出范围：经度 {lon}、纬度 {lat}（经度 −180…180，纬度 −90…90；顺序为经度在前）",
             field="geometry",
         )
-    coord_sys = str(payload.get("coord_sys") or "wgs84").strip().lower()
+    coord_sys = str(raw_coord_sys or "wgs84").strip().lower()
     if coord_sys not in COORD_SYSTEMS:
         raise InvalidInput(
             f"不支持的坐标系 {coord_sys!r}，可选：wgs84（GPS/天地图）、gcj02（高德/腾讯）",
             field="coord_sys",
         )
     wlon, wlat = to_wgs84(lon, lat, coord_sys)
+    return Spot(wlon, wlat, coord_sys, lon, lat)
+
+
+def in_range(lon: float, lat: float) -> bool:
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+def check_in_service_area(
+    session: Session, registry: LayerRegistry, lon: float, lat: float
+) -> None:
+    """Refuses a WGS-84 point outside the service area (as a report there is refused)."""
+    if not service_area.contains(session, lon, lat, registry):
+        raise InvalidInput(
+            "该位置不在本系统的服务范围内（辖区之外），请检查坐标或坐标系（coord_sys）",
+            {"lon": lon, "lat": lat},
+            "geometry",
+        )
+
+
+def validate_report(
+    payload: Mapping[str, Any], settings: IssueSettings, now: datetime | None = None
+) -> Report:
+    """Checks a report's fields (flat mapping: the properties plus lon/lat or geometry)."""
+    now = now or datetime.now(UTC)
+    raw_lon, raw_lat = location_from(payload)
+    spot = locate(raw_lon, raw_lat, payload.get("coord_sys"))
     category = str(payload.get("category") or "").strip()
     if not category:
         raise InvalidInput("缺少问题类别", {"categories": list(settings.categories)}, "category")
@@ -171,17 +206,17 @@ def validate_report(
         if reported_at > now + CLOCK_SKEW:
             raise InvalidInput("上报时间不能晚于当前时间", field="reported_at")
     return Report(
-        lon=wlon,
-        lat=wlat,
+        lon=spot.lon,
+        lat=spot.lat,
         category=category,
         source=source,
         description=description.strip(),
         severity=severity,
         negative_list=_bool(payload.get("negative_list"), "negative_list"),
         reported_at=reported_at,
-        coord_sys=coord_sys,
-        input_lon=lon,
-        input_lat=lat,
+        coord_sys=spot.coord_sys,
+        input_lon=spot.input_lon,
+        input_lat=spot.input_lat,
     )
 
 
@@ -206,12 +241,7 @@ def create_issue(
     """Stores a report with its photos and report event, attributes it to its place and
     leader, and links it to the closed issue it is a relapse of. The caller commits."""
     now = now or datetime.now(UTC)
-    if not service_area.contains(session, report.lon, report.lat, registry):
-        raise InvalidInput(
-            "该位置不在本系统的服务范围内（辖区之外），请检查坐标或坐标系（coord_sys）",
-            {"lon": report.lon, "lat": report.lat},
-            "geometry",
-        )
+    check_in_service_area(session, registry, report.lon, report.lat)
     if len(photos) < min_photos_for(report, settings):
         raise InvalidInput(f"请至少上传 {min_photos_for(report, settings)} 张照片", field="photos")
     if photos and settings.store is None:
@@ -255,6 +285,36 @@ def create_issue(
     if original is not None:
         mark_relapse(session, issue, original, now)
     return issue
+
+
+def preview_attribution(
+    session: Session,
+    registry: LayerRegistry,
+    settings: IssueSettings,
+    lon: float,
+    lat: float,
+    at: datetime,
+) -> dict[str, Any]:
+    """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
+    the service-area check and the columns of create_issue, described as in the issue view."""
+    check_in_service_area(session, registry, lon, lat)
+    stored = attribution.attribution_at(session, registry, lon, lat, at)
+    return {
+        "at": _iso(at),
+        "at_local": _local(at, settings),
+        "primary_place_id": stored["primary_place_id"],
+        "grid_id": stored["grid_id"],
+        "leader_id": stored["leader_id"],
+        "unit_id": stored["unit_id"],
+        "attribution": attribution.describe(
+            session,
+            registry,
+            stored["attribution"],
+            stored["leader_id"],
+            stored["unit_id"],
+            _local(at, settings),
+        ),
+    }
 
 
 # The issue's point and the metres per degree there, as query parameters: with constants the

@@ -124,6 +124,16 @@ CASES = [
     Case(
         "issues.read", "GET", "/map/popup/issue/{I2}", "outside", ADMIN_ONLY_OUTSIDE, via="session"
     ),
+    # Who answers for a spot (geoservice/api/attribution.py): issues.report or
+    # assignments.read, so every role. Reporting is not limited to the account's area, and
+    # neither is asking what a report would attribute.
+    Case("issues.report|assignments.read", "GET", "/api/attribution?lon=120.05&lat=33.05"),
+    Case(
+        "issues.report|assignments.read",
+        "GET",
+        "/api/attribution?lon=120.15&lat=33.05",
+        "outside",
+    ),
 ]
 
 

@@ -38,6 +38,7 @@ def collection_or_404(collection_id: str):
 from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     accounts,
     areas,
+    attribution,
     audit,
     exports,
     features,

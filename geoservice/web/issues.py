@@ -3,23 +3,25 @@ answers for it, the caller's actions) and its folium map."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import folium
-from flask import abort, current_app, make_response, render_template
+from flask import abort, current_app, make_response, render_template, url_for
 from sqlalchemy import text
 
 from geoservice import issues as service
 from geoservice import scope, service_area
 from geoservice.api.issues import allows, photo_url
 from geoservice.auth import can, current_account
+from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
 from geoservice.registry import layers
 from geoservice.security import nonce_scripts
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
+from geoservice.web.maps import _style_by as style_by
+from geoservice.web.maps import json_script
 from geoservice.workflow import IssueSettings
 
 STATUS_COLORS = {
@@ -46,11 +48,51 @@ def _signed_in():
     return account
 
 
+# From this zoom on (street level) the report map draws the places around the spot.
+CONTEXT_MIN_ZOOM = 16
+# Features per layer and request for that context (a street-level view holds far fewer).
+CONTEXT_LIMIT = 300
+
+
+def report_map_settings(session: Any, can_preview: bool) -> dict[str, Any]:
+    """What the report page's map needs: the service area, the basemap (GCJ-02 ones shift our
+    data, as on /map), the registered layers the caller may read with their styles and items
+    URL, and the attribution preview URL when the caller may ask it."""
+    basemap = basemap_from_config(current_app.config)
+    registry = layers()
+    return {
+        "area": service_area.outline(session, registry),
+        "basemap": {
+            "shift": basemap.shift,
+            "choices": [
+                {"id": c.id, "title": c.title, "sources": [s.as_dict() for s in c.sources]}
+                for c in basemap.choices
+            ],
+        },
+        "layers": [
+            {
+                "title": spec.title,
+                "items": url_for("api.items", collection_id=spec.collection),
+                "style": dict(spec.style),
+                "styleBy": style_by(spec),
+                "polygonal": set(spec.geometry_types) <= {"Polygon", "MultiPolygon"},
+                "label": spec.label or "name",
+            }
+            for spec in registry
+            if can("layers.read", spec.collection)
+        ],
+        "contextMinZoom": CONTEXT_MIN_ZOOM,
+        "contextLimit": CONTEXT_LIMIT,
+        "attribution": url_for("api.point_attribution") if can_preview else None,
+    }
+
+
 @bp.get("/issues/new")
 def report_page():
     _signed_in()
     settings = IssueSettings.from_config(current_app.config)
     session = get_session()
+    can_preview = can("issues.report", "issues") or can("assignments.read")
     return render_template(
         "issue_report.html",
         can_report=can("issues.report", "issues"),
@@ -61,7 +103,7 @@ def report_page():
         min_photos=settings.report_min_photos,
         max_photos=settings.photo_limits.max_count,
         max_photo_mb=settings.photo_limits.max_bytes // (1024 * 1024),
-        area=json.dumps(service_area.outline(session, layers())),
+        map_settings=json_script(report_map_settings(session, can_preview)),
     )
 
 

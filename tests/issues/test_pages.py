@@ -1,7 +1,10 @@
 """The report page and the issue page (Chinese, offline assets only)."""
 
+import json
 import re
 
+from geoservice.registry import layers
+from tests.issues.helpers import at
 from tests.issues.test_transitions import AFTER, move, new_issue, ok
 
 
@@ -13,8 +16,66 @@ def test_the_report_page_offers_gps_camera_and_a_map(client, layout):
     assert "navigator.geolocation" in html
     assert "/vendor/leaflet/dist/leaflet.js" in html
     assert "<option>道路破损</option>" in html and "12345热线" in html
-    assert re.search(r'const area = \{"type": "(Multi)?Polygon"', html)  # the service area
+    settings = report_map(html)
+    assert settings["area"]["type"] in ("Polygon", "MultiPolygon")  # the service area
     assert not re.search(r"(src|href)=\"https?://", html)  # nothing from a CDN
+
+
+def report_map(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="report-map">(.*?)</script>', html, re.S)
+    assert found, "the report page carries its map settings"
+    return json.loads(found.group(1))
+
+
+def test_the_report_map_asks_who_answers_and_draws_every_readable_layer(app, client, layout):
+    html = client.get("/issues/new", headers=layout.headers("inspector")).get_data(as_text=True)
+    settings = report_map(html)
+    assert settings["attribution"] == "/api/attribution"
+    assert [layer["items"] for layer in settings["layers"]] == [
+        f"/api/collections/{spec.collection}/items" for spec in layers(app)
+    ]
+    assert settings["basemap"] == {"shift": None, "choices": []}  # offline by default
+    # The URLs the page fetches answer this account (items by bbox, the preview).
+    lon, lat = at(100, 170).values()
+    bbox = f"{lon - 0.003},{lat - 0.003},{lon + 0.003},{lat + 0.003}"  # ±300 m
+    for layer in settings["layers"]:
+        page = client.get(
+            f"{layer['items']}?bbox={bbox}&limit={settings['contextLimit']}",
+            headers=layout.headers("inspector"),
+        )
+        assert page.status_code == 200
+    names = {
+        f["properties"].get("name")
+        for layer in settings["layers"]
+        for f in client.get(
+            f"{layer['items']}?bbox={bbox}", headers=layout.headers("inspector")
+        ).get_json()["features"]
+    }
+    assert {"阳光小区", "人民路", "书院巷"} <= names
+    answer = client.get(
+        settings["attribution"],
+        query_string={"lon": lon, "lat": lat},
+        headers=layout.headers("inspector"),
+    )
+    assert answer.get_json()["attribution"]["leader"]["name"] == "李明"
+
+
+def test_a_token_without_layer_access_gets_no_context_layers(client, layout):
+    html = client.get("/issues/new", headers=layout.headers("integration")).get_data(as_text=True)
+    settings = report_map(html)
+    assert settings["layers"] == []  # its token may report and read issues, not layers
+    assert settings["attribution"] == "/api/attribution"
+
+
+def test_on_a_gcj02_basemap_the_report_map_shifts_like_the_map_page(
+    app, client, layout, monkeypatch
+):
+    monkeypatch.setitem(app.config, "BASEMAP", "amap")
+    html = client.get("/issues/new", headers=layout.headers("inspector")).get_data(as_text=True)
+    settings = report_map(html)
+    assert settings["basemap"]["shift"] == "gcj02"
+    assert [c["title"] for c in settings["basemap"]["choices"]] == ["高德矢量", "高德影像"]
+    assert "/static/js/gcj02.js" in html and "L.CRS.GCJ02" in html
 
 
 def test_pages_need_an_account(client, layout):
