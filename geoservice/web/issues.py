@@ -20,8 +20,7 @@ from geoservice.registry import layers
 from geoservice.security import nonce_scripts
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
-from geoservice.web.maps import _style_by as style_by
-from geoservice.web.maps import json_script
+from geoservice.web.maps import json_script, style_by
 from geoservice.workflow import IssueSettings
 
 STATUS_COLORS = {

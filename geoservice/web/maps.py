@@ -106,7 +106,7 @@ def _tiles(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, z=1, x=2, y=3, **values).replace("/1/2/3.pbf", "/{z}/{x}/{y}.pbf")
 
 
-def _style_by(spec: LayerSpec) -> dict[str, Any] | None:
+def style_by(spec: LayerSpec) -> dict[str, Any] | None:
     if spec.style_by is None:
         return None
     attribute, styles = spec.style_by
@@ -142,7 +142,7 @@ def map_settings(
             else None,
             "labelMinZoom": max(spec.label_min_zoom, min_zooms.get(spec.collection, 0)),
             "style": dict(spec.style),
-            "styleBy": _style_by(spec),
+            "styleBy": style_by(spec),
             "polygonal": set(spec.geometry_types) <= {"Polygon", "MultiPolygon"},
             "minZoom": min_zooms.get(spec.collection, 0),
             "zIndex": len(specs) - i,
