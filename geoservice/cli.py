@@ -322,7 +322,13 @@ def users_list() -> None:
     default=".instance/demo-admin.txt",
     show_default=True,
 )
-def users_ensure_demo_admin(credentials_file: Path) -> None:
+@click.option(
+    "--first-run-only",
+    is_flag=True,
+    help="Only while the database has no active admin (a real deployment, DEMO=0): later "
+    "starts print no password or token.",
+)
+def users_ensure_demo_admin(credentials_file: Path, first_run_only: bool) -> None:
     """Creates the demo admin on first run; prints its login and a fresh API token."""
     import secrets
 
@@ -332,6 +338,12 @@ def users_ensure_demo_admin(credentials_file: Path) -> None:
     username = current_app.config["DEMO_ADMIN_USERNAME"]
     session = database().session()
     try:
+        if first_run_only and session.scalar(
+            select(User.id).where(User.role == "admin", User.active).limit(1)
+        ):
+            session.close()
+            sys.stdout.write("已有管理员账号（账号管理：/admin/users 或 flask users）\n")
+            return
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             password = secrets.token_urlsafe(12)

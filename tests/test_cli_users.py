@@ -41,3 +41,18 @@ def test_demo_admin_is_created_once_and_each_run_gets_a_fresh_token(app, db_sess
     admin = user_for_token(db_session, token2)
     assert admin is not None and admin.role == "admin"
     assert db_session.scalar(select(User).where(User.username == "admin")) is not None
+
+
+def test_a_real_deployment_prints_the_first_admin_once_and_no_secrets_later(
+    app, db_session, tmp_path
+):
+    runner = app.test_cli_runner()
+    creds = tmp_path / "first-admin.txt"
+    args = ["users", "ensure-demo-admin", "--first-run-only", "--credentials-file", str(creds)]
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0 and f"密码 {creds.read_text().strip()}" in first.output
+    token = first.output.strip().splitlines()[-1].split()[-1]
+    later = runner.invoke(args=args)
+    assert later.exit_code == 0 and "已有管理员账号" in later.output
+    assert "密码" not in later.output and "gs_" not in later.output
+    assert user_for_token(db_session, token) is not None  # the first token is not revoked
