@@ -126,13 +126,15 @@ CASES = [
     ),
     # Who answers for a spot (geoservice/api/attribution.py): issues.report or
     # assignments.read, so every role. Reporting is not limited to the account's area, and
-    # neither is asking what a report would attribute.
+    # neither is asking what a report would attribute; an account that may not report (the
+    # viewer) only asks about spots whose issues it would see.
     Case("issues.report|assignments.read", "GET", "/api/attribution?lon=120.05&lat=33.05"),
     Case(
         "issues.report|assignments.read",
         "GET",
         "/api/attribution?lon=120.15&lat=33.05",
         "outside",
+        {"viewer": 404},
     ),
 ]
 

@@ -1,18 +1,26 @@
 """`GET /api/attribution?lon=…&lat=…[&at=…][&coord_sys=…]`: who answers for a spot before an
 issue exists — exactly what reporting an issue there would attribute (the report path's own
-checks and attribution, `issues.preview_attribution`)."""
+checks and attribution, `issues.preview_attribution`).
+
+Who may ask: whoever may report (reporting is not limited to the account's area, and a report
+would tell the same), or, for accounts that may only read assignments, spots whose issue they
+would see (elsewhere: 404, as for an unknown id). Leaders' phone numbers only for accounts that
+may read assignments."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from flask import jsonify
+from sqlalchemy import BigInteger, Integer, func, literal, select
+from sqlalchemy.orm import Session
 
 from geoservice import issues as service
+from geoservice import scope
 from geoservice.api import bp
 from geoservice.api.issues import COLLECTION, settings
 from geoservice.api.params import single_args
-from geoservice.auth import can, require
+from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.registry import layers
@@ -21,10 +29,37 @@ from geoservice.service_errors import InvalidInput
 PARAMETERS = ("lon", "lat", "at", "coord_sys")
 
 
-def _allowed() -> None:
-    """Whoever may report an issue (and so learn this by reporting) or read assignments."""
-    if not (can("issues.report", COLLECTION) or can("assignments.read")):
+def _allowed() -> bool:
+    """Whoever may report an issue (and so learn this by reporting) or read assignments; True
+    when the answer must stay within what the account may see (it may not report)."""
+    if can("issues.report", COLLECTION):
+        return False
+    if not can("assignments.read"):
         require("issues.report", COLLECTION)
+    return True
+
+
+def _would_see(session: Session, lon: float, lat: float, body: dict) -> bool:
+    """Would the caller see an issue reported here (the issues' own scope rule)?"""
+    spot = select(
+        func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326).label("geom"),
+        literal(body["leader_id"], Integer).label("leader_id"),
+        literal(body["primary_place_id"], BigInteger).label("primary_place_id"),
+        literal(body["grid_id"], BigInteger).label("grid_id"),
+        literal(None, Integer).label("reported_by_id"),
+    ).subquery("i")
+    return bool(session.scalar(select(scope.issue_filter(current_account(), spot))))
+
+
+def _without_phones(value: object) -> None:
+    """Drops every leader's `phone` (the attribution names leaders in several places)."""
+    if isinstance(value, dict):
+        value.pop("phone", None)
+        for item in value.values():
+            _without_phones(item)
+    elif isinstance(value, list):
+        for item in value:
+            _without_phones(item)
 
 
 def _spot(args: dict[str, str]) -> service.Spot:
@@ -58,11 +93,16 @@ def _at(raw: str | None) -> datetime:
 
 @bp.get("/attribution")
 def point_attribution():
-    _allowed()
+    within_scope = _allowed()
     args = single_args(PARAMETERS)
     spot = _spot(args)
     at = _at(args.get("at"))
-    body = service.preview_attribution(get_session(), layers(), settings(), spot.lon, spot.lat, at)
+    session = get_session()
+    body = service.preview_attribution(session, layers(), settings(), spot.lon, spot.lat, at)
+    if within_scope and not _would_see(session, spot.lon, spot.lat, body):
+        raise ApiError(404, "该位置不在您的查看范围内", field="lon")
+    if not can("assignments.read"):
+        _without_phones(body["attribution"])
     point = {"type": "Point", "coordinates": [spot.lon, spot.lat]}
     body = {"point": point, **body}
     if spot.coord_sys != "wgs84":

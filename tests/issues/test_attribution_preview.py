@@ -1,6 +1,8 @@
 """`GET /api/attribution`: who answers for a spot before an issue exists. It must say exactly
 what a report at that spot then stores, refuse what a report refuses, and write nothing."""
 
+import json
+
 import pytest
 
 from geoservice.coords import wgs84_to_gcj02
@@ -29,10 +31,10 @@ def preview(client, layout, x, y, who="inspector", **params):
 def test_the_preview_equals_the_attribution_stored_by_a_report_there(
     client, layout, db_session, x, y, when
 ):
-    shown = preview(client, layout, x, y, at=when)
+    shown = preview(client, layout, x, y, who="planner", at=when)
     assert shown.status_code == 200, shown.get_json()
     before = shown.get_json()
-    created = report(client, layout, x, y, reported_at=when)
+    created = report(client, layout, x, y, who="planner", reported_at=when)
     assert created.status_code == 201, created.get_json()
     p = created.get_json()["properties"]
     assert before["attribution"] == p["attribution"]
@@ -152,3 +154,20 @@ def test_whoever_may_report_or_read_assignments_may_ask(client, layout, who, sta
 
 def test_anonymous_callers_are_refused(client, layout):
     assert client.get(URL, query_string=at(100, 170)).status_code == 401
+
+
+def test_phone_numbers_only_for_accounts_that_may_read_assignments(client, layout):
+    """An inspector learns who answers for a spot, not the roster's phone numbers (asking
+    point by point would otherwise hand out the whole roster)."""
+    when = "2026-11-10T09:00:00+08:00"
+    planner = preview(client, layout, 100, 170, who="planner", at=when).get_json()
+    inspector = preview(client, layout, 100, 170, who="inspector", at=when).get_json()
+    a = planner["attribution"]
+    leaders = [a["leader"], a["primary_place"]["leader"]] + [
+        c["leader"] for c in a["places"] if c.get("leader")
+    ]
+    assert all(leader.get("phone") for leader in leaders)
+    assert "phone" not in json.dumps(inspector)
+    for leader in leaders:
+        leader.pop("phone")
+    assert inspector == planner
