@@ -19,7 +19,12 @@ IDS = {
     "y": ["a"],
 }
 DEFAULT_IDS = ["x", "999999999"]
-QUERIES = ["?limit=abc&offset=-5", "?bbox=a,b,c", "?datetime=garbage&from=2026-W99&of=nope"]
+QUERIES = [
+    "?limit=abc&offset=-5",
+    "?bbox=a,b,c",
+    "?datetime=garbage&from=2026-W99&of=nope",
+    "?page=99999999999999999999&offset=99999999999999999999&limit=99999999999999999999",
+]
 BODIES = [
     ("application/json", "not json"),
     ("application/json", '{"type":"Feature","geometry":{"type":"Point","coordinates":["a",1]}}'),

@@ -19,6 +19,7 @@ from werkzeug.datastructures import FileStorage
 from geoservice import issues as service
 from geoservice import scope
 from geoservice.api import bp
+from geoservice.api.params import parse_offset
 from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
@@ -224,10 +225,9 @@ def issue_transition(issue_id: int):
 def _paging() -> tuple[int, int]:
     try:
         limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
-        offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
-        raise ApiError(400, "limit 和 offset 必须是整数") from None
-    return limit, offset
+        raise ApiError(400, "limit 必须是整数", field="limit") from None
+    return limit, parse_offset(request.args.get("offset"))
 
 
 @bp.get("/issues/unassigned")

@@ -79,6 +79,9 @@ def parse_limit(raw: str | None) -> int:
     return min(value, max_limit())
 
 
+MAX_OFFSET = 1_000_000_000  # beyond any table here; larger numbers overflow PostgreSQL's bigint
+
+
 def parse_offset(raw: str | None) -> int:
     if raw is None:
         return 0
@@ -88,6 +91,8 @@ def parse_offset(raw: str | None) -> int:
         raise ApiError(400, f"offset 应为非负整数，收到 {raw!r}", field="offset") from None
     if value < 0:
         raise ApiError(400, "offset 不能为负数", field="offset")
+    if value > MAX_OFFSET:
+        raise ApiError(400, f"offset 不能超过 {MAX_OFFSET}", field="offset")
     return value
 
 

@@ -141,6 +141,9 @@ def _rankings(session, registry, period, settings, wanted) -> dict[str, list[dic
     )
 
 
+MAX_PAGE = 1_000_000  # past the last page the list is simply empty; no offset overflows
+
+
 @bp.get("/issues")
 def issue_list_page():
     """One of the home page's issue lists (未办结, 超期 …), within the caller's scope."""
@@ -153,7 +156,7 @@ def issue_list_page():
     name = request.args.get("view", "open")
     if name not in views:
         _refuse(404, "未找到", f"没有名为 {name!r} 的问题清单。")
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     total, rows = dashboard.issue_list(
         session, account, views[name], LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE
     )
