@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -72,6 +74,21 @@ def limit_statements(session: Session, timeout_ms: int) -> None:
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
 
     event.listen(session, "after_begin", _set_timeout)
+
+
+@contextmanager
+def statement_budget(session: Session, timeout_ms: int) -> Iterator[None]:
+    """Runs the block in a savepoint whose statements are cancelled after `timeout_ms` (raising
+    OperationalError/QueryCanceled, with the savepoint rolled back and the transaction usable);
+    the request's own limit applies again afterwards."""
+    previous = session.execute(text("SHOW statement_timeout")).scalar_one()
+    with session.begin_nested():
+        session.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+        yield
+        session.execute(
+            text("SELECT set_config('statement_timeout', :previous, true)"),
+            {"previous": previous},
+        )
 
 
 def unlimited_statements(session: Session) -> None:

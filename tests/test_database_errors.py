@@ -11,12 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from psycopg2.errors import QueryCanceled
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from geoservice import create_app
 from geoservice.auth import public
-from geoservice.db import database, get_session, unlimited_statements
+from geoservice.db import database, get_session, statement_budget, unlimited_statements
 
 
 @pytest.fixture
@@ -116,3 +118,17 @@ def test_a_write_conflict_is_503_retry_and_nothing_is_kept(
             assert conn.execute(text("SELECT to_regclass('pg_temp.probe_kept')")).scalar() is None
     finally:
         database(app).engine.dispose()
+
+
+def test_a_statement_budget_cancels_its_block_only_and_restores_the_limit(bounded_app: Flask):
+    with bounded_app.test_request_context("/"):
+        session = get_session()
+        with pytest.raises(OperationalError) as cancelled, statement_budget(session, 50):
+            session.execute(text("SELECT pg_sleep(0.2)"))
+        assert isinstance(cancelled.value.orig, QueryCanceled)
+        # The transaction goes on, under the request's own limit.
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        with statement_budget(session, 1000):
+            assert session.execute(text("SHOW statement_timeout")).scalar() == "1s"
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        session.rollback()

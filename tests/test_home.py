@@ -211,3 +211,17 @@ def test_links_follow_the_permission_table(demo_session, client):
 def test_unknown_list_is_404(demo_session, client):
     _, headers, _ = home(client, demo_session, "home_planner2", "planner")
     assert client.get("/issues?view=nonsense", headers=headers).status_code == 404
+
+
+def test_a_coverage_check_too_slow_for_the_home_page_is_said_not_fatal(
+    app, demo_session, client, monkeypatch
+):
+    from geoservice.web import home as home_page
+
+    monkeypatch.setattr(home_page, "COVERAGE_BUDGET_MS", 1)  # the geometry work cannot finish
+    _, _, html = home(client, demo_session, "home_slow", "planner")
+    assert "未能在工作台上及时算完" in html and 'href="/coverage"' in html
+    # The rest of the page was computed after the cancelled statement, in the same transaction.
+    shown = tiles(html)
+    assert shown["/issues?view=open"] == count(demo_session, EXPECTED["open"])
+    assert "处网格空白" not in html

@@ -7,13 +7,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
+from psycopg2.errors import QueryCanceled
 from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from geoservice import dashboard, ranking, scope
 from geoservice import issues as issue_service
 from geoservice.attribution import BASE_LAYER
 from geoservice.auth import can, current_account
-from geoservice.db import get_session
+from geoservice.db import get_session, statement_budget
 from geoservice.models import AdminArea, Issue, Leader, User
 from geoservice.periods import Period, period_containing
 from geoservice.permissions import ROLE_LABELS
@@ -123,9 +125,21 @@ def index():
 _home_cache = TtlCache()
 
 
+# The headline is geometry work on the whole base layer: on a very large city it may take
+# longer than a home page should wait. Then the page says so (and links the audit) until the
+# cache's next turn, instead of failing.
+COVERAGE_BUDGET_MS = 10_000
+
+
 def _coverage_headline(session, registry) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        found = dashboard.coverage_headline(session, registry, BASE_LAYER)
+        try:
+            with statement_budget(session, COVERAGE_BUDGET_MS):
+                found = dashboard.coverage_headline(session, registry, BASE_LAYER)
+        except OperationalError as exc:
+            if not isinstance(exc.orig, QueryCanceled):
+                raise
+            return {"timed_out": True, "checked_at": datetime.now(UTC)}
         return found | {"checked_at": datetime.now(UTC)}
 
     key = ("coverage", current_app.config["DATABASE_URL"])
