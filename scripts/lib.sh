@@ -166,8 +166,33 @@ pg_ensure_db() {
 
 local_url() { echo "postgresql+psycopg2://geoservice@/$1?host=$(pg_socket_dir)"; }
 
-# A database URL as libpq tools (psql, pg_dump) take it: without SQLAlchemy's driver suffix.
-libpq_url() { echo "$1" | sed -E 's#^postgres(ql)?(\+[a-z0-9_]+)?://#postgresql://#'; }
+# A database URL as libpq tools (psql, pg_dump) take it: without SQLAlchemy's driver suffix
+# and without the password, which goes to PGPASSWORD instead (a command line is visible to
+# every local user in `ps`):   export PGPASSWORD="$(url_password "$url")"
+libpq_url() {
+  python3 - "$1" <<'PY'
+import sys, urllib.parse as u
+parts = u.urlsplit(sys.argv[1])
+scheme = "postgresql" if parts.scheme.split("+")[0] in ("postgres", "postgresql") else parts.scheme
+netloc = parts.netloc.rsplit("@", 1)
+if len(netloc) == 2:
+    user = netloc[0].split(":", 1)[0]
+    netloc = [f"{user}@{netloc[1]}"]
+print(u.urlunsplit((scheme, netloc[0], parts.path, parts.query, parts.fragment)))
+PY
+}
+url_password() {
+  python3 -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$1"
+}
+
+# A PostgreSQL client tool: the one next to the server with PostGIS, else the one on PATH (an
+# application host may have only the client package).
+pg_tool() {
+  local dir
+  dir="$(pg_bindir)"
+  if [ -n "$dir" ] && [ -x "$dir/$1" ]; then echo "$dir/$1"; return; fi
+  command -v "$1" || die "$1 is not installed (apt install postgresql-client)"
+}
 
 ensure_secret_key() {
   mkdir -p "$INSTANCE"

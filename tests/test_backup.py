@@ -127,3 +127,28 @@ def test_a_backup_restores_into_an_empty_database_identically(scratch_databases,
     again = run("restore", str(dump), database_url=target_url, upload_dir=restored_photos)
     assert again.returncode != 0 and "already holds" in again.stderr
     assert snapshot(target_url) == before  # refused before touching anything
+
+
+@pytest.mark.parametrize(
+    ("url", "for_libpq", "password"),
+    [
+        (
+            "postgresql+psycopg2://geoservice@/db?host=/run/pg",
+            "postgresql://geoservice@/db?host=/run/pg",
+            "",
+        ),
+        (
+            "postgres://cw:p%40ss%3Aw0rd@10.0.0.5:5433/cw",
+            "postgresql://cw@10.0.0.5:5433/cw",
+            "p@ss:w0rd",
+        ),
+    ],
+)
+def test_urls_for_the_postgresql_tools_keep_the_password_off_the_command_line(
+    url, for_libpq, password
+):
+    shell = 'source scripts/lib.sh; libpq_url "$1"; echo "[$(url_password "$1")]"'
+    done = subprocess.run(
+        ["bash", "-c", shell, "-", url], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == [for_libpq, f"[{password}]"]
