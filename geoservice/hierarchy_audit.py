@@ -273,7 +273,8 @@ def _codes(session: Session, registry: LayerRegistry, base_layer: str | None) ->
                     malformed.append(item | {"problem": spec.code_hint})
     # Codes are unique per table (constraints; imports refuse repeats), but an area and a
     # feature may share one (local codes: community SQ-1 and grid SQ-1): ambiguous for
-    # `link-areas --only` and for whoever reads a list of codes.
+    # `link-areas --only` and for whoever reads a list of codes. Two feature layers sharing a
+    # code (road X1, market X1) is not a hierarchy matter: each layer numbers its own.
     titles = {f"area:{lv}": t for lv, t in LEVEL_TITLES.items()}
     titles.update((spec.name, spec.title) for spec in registry)
     duplicates = []
@@ -282,7 +283,7 @@ def _codes(session: Session, registry: LayerRegistry, base_layer: str | None) ->
 SELECT code, array_agg(kind ORDER BY kind) FROM (
   SELECT code, 'area:' || level AS kind FROM admin_areas
   UNION ALL SELECT code, layer FROM places) c
-GROUP BY code HAVING count(*) > 1 ORDER BY code""")
+GROUP BY code HAVING count(*) > 1 AND bool_or(kind LIKE 'area:%') ORDER BY code""")
     ):
         source = "、".join(titles.get(k, k) for k in kinds)
         duplicates.append({"code": code, "count": len(kinds), "source": source, "kinds": kinds})

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shapely.geometry import box, mapping
+from shapely.geometry import MultiLineString, box, mapping
 
 from geoservice import hierarchy_audit
 from geoservice.attribution import BASE_LAYER
 from tests.api_support import auth
-from tests.factories import LAYERS
+from tests.factories import LAYERS, add_feature
 
 
 def cell(i: int, j: int = 0, size: float = 0.01):
@@ -54,6 +54,11 @@ def test_code_findings_of_a_locally_coded_city(app, db_session, tmp_path):
     )
     result = run(args=["import-layer", "grids", grids, "--local-codes"])
     assert result.exit_code == 0, result.output
+
+    # Two feature layers numbering alike is not a hierarchy finding; only an area's code is.
+    road = MultiLineString([[(120.705, 31.301), (120.706, 31.302)]])
+    add_feature(db_session, "road", "X1", road, grade="支路")
+    add_feature(db_session, "market", "X1", cell(0, 0, 0.001))
 
     found = hierarchy_audit.audit(db_session, LAYERS, BASE_LAYER, 1.0)
     codes = found["codes"]
