@@ -116,7 +116,7 @@ def init_app(app: Flask) -> None:
                 request.path,
                 exc.statement,
             )
-            message = f"查询超时（超过 {seconds:g} 秒），已中止"
+            message = f"查询超时（超过 {seconds:g} 秒），已中止" if seconds else "查询已被中止"
             detail = (
                 "请缩小查询范围（地图范围、时间段、筛选条件）后重试；如反复出现，请联系系统管理员。"
             )

@@ -55,6 +55,7 @@ def app(engine: Engine, database_url: str) -> Flask:
             "TESTING": True,
             "SECRET_KEY": "test-key",
             "MAP_SCREEN_CACHE_SECONDS": 0,  # tests change the data under the same database
+            "HOME_CACHE_SECONDS": 0,
         }
     )
 
