@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, catalogue
+from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
-from geoservice.api.params import GEOJSON, HTML, JSON, MVT, output_format, single_args
+from geoservice.api.openapi_kit import error_responses, finish
+from geoservice.api.params import GEOJSON, HTML, JSON, MVT, OPENAPI, output_format, single_args
 from geoservice.collections import Collection
+from geoservice.registry import layers
 
-ERROR = {"$ref": "#/components/responses/Error"}
+ERROR = {"$ref": "#/components/responses/Error"}  # replaced per status by openapi_kit.finish
+
+# Tags of the endpoints outside the collections, in the order the HTML page lists them.
+TAGS = {
+    "服务": "入口、标准类、集合列表、本说明",
+    openapi_issues.TAG: (
+        "问题的上报、立案、交办、整改反馈、复核销号、返工，待派遣与超期队列，重复与合并"
+    ),
+    openapi_issues.TAG_ATTRIBUTION: "某点归谁管（上报前预览归属）",
+    openapi_people.TAG: "责任单位、包保领导、包保记录（含历史）、覆盖检查、Excel 清单",
+    openapi_reports.TAG_AREAS: "行政区划与服务范围",
+    openapi_reports.TAG_RANKINGS: "周通报、季排名：领导、单位、网格等的得分与名次",
+    openapi_reports.TAG_MAP: "地图页与大屏用的统计和切片",
+    openapi_people.TAG_ACCOUNTS: "当前账号与账号管理",
+    openapi_people.TAG_AUDIT: "操作日志",
+}
 
 
 def _param(name: str, description: str, schema: dict, required: bool = False, where="query"):
@@ -142,7 +159,7 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
         f"/collections/{cid}/tiles": {
             "get": {
                 "tags": [tag],
-                "summary": "TileJSON 3.0",
+                "summary": f"{coll.title}矢量切片说明（TileJSON 3.0）",
                 "operationId": f"get_{cid}_tilejson",
                 "responses": {"200": {"description": "TileJSON"}},
             }
@@ -298,6 +315,23 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "集合"}},
             }
         },
+        "/openapi": {
+            "get": {
+                "tags": ["服务"],
+                "summary": "本接口说明（OpenAPI 3.0；f=html 为网页）",
+                "operationId": "getOpenAPI",
+                "parameters": [
+                    _param("f", "输出格式", {"type": "string", "enum": ["json", "html"]})
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 文档",
+                        "content": {OPENAPI: {"schema": {"type": "object"}}, HTML: {}},
+                    },
+                    "400": ERROR,
+                },
+            }
+        },
     }
     schemas: dict[str, Any] = {
         "links": {
@@ -344,27 +378,64 @@ def document() -> dict[str, Any]:
     for coll in catalogue():
         paths.update(_collection_paths(coll))
         schemas[f"{coll.id}Feature"] = _feature_schema(coll)
+    config = current_app.config
+    # The rest of /api, merged per path and method (the issues collection's POST is the
+    # issue report, next to the generic GET of that collection).
+    for key, ops in {
+        **openapi_issues.paths(config),
+        **openapi_people.paths(config),
+        **openapi_reports.paths(layers(), catalogue()),
+    }.items():
+        existing = paths.setdefault(key, {})
+        clash = set(existing) & set(ops)
+        assert not clash, f"{key} {clash} documented twice"
+        existing.update(ops)
+    schemas.update(openapi_issues.schemas(config))
+    schemas.update(openapi_people.schemas(config))
+    schemas.update(openapi_reports.schemas(layers()))
+    schemas.update(openapi_reports.map_schemas())
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "创文包保 GIS 数据接口",
             "version": "1.0.0",
             "description": "OGC API – Features（第 1 部分核心、GeoJSON、HTML、OpenAPI 3.0；"
-            "第 4 部分新增/替换/修改/删除）。所有接口需登录或 API 令牌。",
+            "第 4 部分新增/替换/修改/删除），以及问题流转、责任归属、包保责任、行政区划、"
+            "排名通报、地图数据、账号与操作日志接口。所有接口需 API 令牌（Bearer）或登录会话；"
+            "以会话写入须带 X-CSRFToken 请求头。每个接口所需的权限见其说明（x-permission）。"
+            "错误一律为 JSON：{error 中文说明, detail 细节, field 出错的字段}。",
         },
         "servers": [{"url": request.url_root.rstrip("/") + "/api"}],
-        "security": [{"bearer": []}],
-        "tags": [{"name": c.id, "description": c.title} for c in catalogue()],
-        "paths": paths,
+        "security": [{"bearer": []}, {"session": []}],
+        "tags": [
+            *({"name": c.id, "description": c.title} for c in catalogue()),
+            *({"name": name, "description": text} for name, text in TAGS.items()),
+        ],
+        "paths": finish(paths),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas,
-            "responses": {
-                "Error": {
-                    "description": "错误（中文说明）",
-                    "content": {JSON: {"schema": {"$ref": "#/components/schemas/error"}}},
-                }
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API 令牌：Authorization: Bearer <令牌>（管理页面或 "
+                    "flask users token 生成；可用范围 scopes 收窄权限）。系统对接首选。",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": config["SESSION_COOKIE_NAME"],
+                    "description": "浏览器登录会话（/login）。",
+                },
+                "csrf": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRFToken",
+                    "description": "以会话 cookie 写入（POST/PUT/PATCH/DELETE）时必带；"
+                    "值见 GET /api/me 的 csrf_token 或页面的 meta csrf-token。令牌调用不需要。",
+                },
             },
+            "schemas": schemas,
+            "responses": error_responses(),
             "parameters": {
                 "f": _param(
                     "f", "输出格式", {"type": "string", "enum": ["json", "geojson", "html"]}

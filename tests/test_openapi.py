@@ -1,0 +1,148 @@
+"""The OpenAPI document describes the whole /api: it validates, every route and method of the
+app is in it, the permissions it states are the views' own, and the HTML page lists it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from openapi_spec_validator import validate as validate_openapi
+
+from geoservice.api import catalogue
+from tests.api_support import auth
+from tests.openapi_contract import document
+
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture
+def doc(client, db_session):
+    return document(client, auth(db_session, "viewer"))
+
+
+def _template(rule: str) -> str:
+    """/api/issues/<int:issue_id> → /issues/{issue_id} (the document's servers end in /api)."""
+    path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.removeprefix("/api"))
+    return path or "/"
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def test_the_document_validates_as_openapi_3(doc):
+    validate_openapi(doc)
+    assert doc["openapi"].startswith("3.0")
+
+
+def test_every_api_route_and_method_is_documented(app, doc):
+    documented = {(_shape(p), m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    ids = catalogue(app).ids
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api"):
+            continue
+        path = _template(rule.rule)
+        for method in sorted(rule.methods & METHODS):
+            if "{collection_id}" in path:
+                # Generic collection routes are documented per collection (the registry's).
+                expanded = {_shape(path.replace("{collection_id}", cid)) for cid in ids}
+                if not any((p, method) in documented for p in expanded):
+                    missing.append(f"{method} {rule.rule}")
+            elif (_shape(path), method) not in documented:
+                missing.append(f"{method} {rule.rule}")
+    assert not missing, "undocumented endpoints: " + ", ".join(missing)
+
+
+def test_every_collection_has_its_read_paths(app, doc):
+    for cid in catalogue(app).ids:
+        for suffix in ("", "/items", "/items/{featureId}", "/tiles", "/export"):
+            assert "get" in doc["paths"][f"/collections/{cid}{suffix}"], (cid, suffix)
+
+
+def test_documented_paths_exist_in_the_app(app, doc):
+    """No stale entries: each documented path and method is served by some route."""
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api"):
+            path = _template(rule.rule)
+            for method in rule.methods & METHODS:
+                for cid in catalogue(app).ids if "{collection_id}" in path else [None]:
+                    concrete = path.replace("{collection_id}", cid) if cid else path
+                    served.add((_shape(concrete), method))
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            if method.upper() in METHODS:
+                assert (_shape(path), method.upper()) in served, f"{method} {path}"
+
+
+def _operations(doc):
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            yield path, method, op
+
+
+def test_permissions_stated_are_the_views_own(app, doc):
+    """Views declaring their permission (permission_required / county_required) match the
+    document's x-permission."""
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        action = getattr(view, "permission", None)
+        if not rule.rule.startswith("/api") or action is None:
+            continue
+        path = _template(rule.rule)
+        for method in rule.methods & METHODS:
+            stated = doc["paths"][path][method.lower()].get("x-permission")
+            assert stated == action, f"{method} {rule.rule}: {stated} != {action}"
+            checked += 1
+    assert checked >= 20
+
+
+def test_every_operation_has_errors_security_and_chinese_text(doc):
+    ids = set()
+    for path, method, op in _operations(doc):
+        assert op["operationId"] not in ids, op["operationId"]
+        ids.add(op["operationId"])
+        assert re.search(r"[\u4e00-\u9fff]", op["summary"]), (path, method)
+        for status in ("401", "403", "503"):
+            assert op["responses"][status] == {"$ref": f"#/components/responses/E{status}"}
+        if method != "get":
+            assert op["responses"]["429"] and op["responses"]["413"]
+            assert {"session": [], "csrf": []} in op["security"], (path, method)
+        assert any(s.startswith("2") for s in op["responses"]), (path, method)
+    error = doc["components"]["responses"]["E422"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/error"}
+    assert set(doc["components"]["schemas"]["error"]["properties"]) == {"error", "detail", "field"}
+
+
+def test_vocabularies_come_from_the_configuration(app, doc):
+    report = doc["components"]["schemas"]["issueReport"]["properties"]
+    assert report["category"]["enum"] == list(app.config["ISSUE_CATEGORIES"])
+    assert report["source"]["enum"] == list(app.config["ISSUE_SOURCES"])
+    created = doc["components"]["schemas"]["assignmentCreate"]["properties"]
+    assert created["role"]["enum"] == list(app.config["ASSIGNMENT_ROLES"])
+
+
+def test_the_html_page_lists_every_section_by_tag(client, db_session, doc):
+    response = client.get("/api/openapi?f=html", headers=auth(db_session, "viewer", "html"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for tag in doc["tags"]:
+        assert f'id="tag-{tag["name"]}"' in html, tag["name"]
+    assert "/api/issues/{issue_id}/transitions" in html
+    assert "/api/attribution" in html
+
+
+def test_the_contract_check_refuses_undocumented_fields_and_statuses(app, client, db_session, doc):
+    """The checker of tests/openapi_contract.py can fail: an extra field, a missing one, or a
+    status the operation does not list."""
+    from tests.openapi_contract import check
+
+    me = client.get("/api/me", headers=auth(db_session, "planner")).get_json()
+    check(doc, "get", "/me", app.response_class(json.dumps(me), mimetype="application/json"))
+    for body, status in (({**me, "secret": 1}, 200), ({**me, "id": "x"}, 200), (me, 418)):
+        fake = app.response_class(json.dumps(body), status=status, mimetype="application/json")
+        with pytest.raises(AssertionError):
+            check(doc, "get", "/me", fake)
