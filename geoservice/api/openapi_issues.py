@@ -56,9 +56,9 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "id": integer(),
             "name": string("姓名"),
             "title": text_or_null("职务"),
-            "phone": text_or_null("电话"),
             "unit": nullable(named),
         },
+        {"phone": text_or_null("电话（某点归属查询只对可查看包保关系的账号给出）")},
         description="包保领导",
     )
     claim = obj(
@@ -321,7 +321,7 @@ def _multipart_report(config: Mapping[str, Any]) -> dict[str, Any]:
 def _paging() -> list[dict]:
     return [
         query("limit", "每页条数（1–1000，默认 100）", integer(minimum=1, maximum=1000)),
-        query("offset", "跳过的条数", integer(minimum=0)),
+        query("offset", "跳过的条数", integer(minimum=0, maximum=1_000_000_000)),
     ]
 
 
@@ -519,7 +519,9 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 {"200": answer(ref("attributionPreview"))},
                 description="两种权限有其一即可。与上报问题的检查和归属完全一致；"
                 "点在服务范围之外回答 422（field=geometry），"
-                "参数缺失、非数字或超出经纬度范围回答 400。",
+                "参数缺失、非数字或超出经纬度范围回答 400。"
+                "不能上报问题的账号（只读）只能查询其查看范围内的点，范围外回答 404；"
+                "领导电话只给可查看包保关系（assignments.read）的账号。",
                 parameters=[
                     query("lon", "经度", number(minimum=-180, maximum=180), True),
                     query("lat", "纬度", number(minimum=-90, maximum=90), True),
@@ -530,7 +532,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                     ),
                     query("coord_sys", "坐标系（默认 wgs84）", enum(COORD_SYSTEMS)),
                 ],
-                errors=(400, 422),
+                errors=(400, 404, 422),
             )
         },
     }
