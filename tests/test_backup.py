@@ -106,6 +106,7 @@ def test_a_backup_restores_into_an_empty_database_identically(scratch_databases,
     assert made.returncode == 0, made.stderr
     (dump,) = out.glob("geoservice-*.dump")
     (archive,) = out.glob("uploads-*.tar.gz")
+    assert {oct(f.stat().st_mode & 0o777) for f in (dump, archive)} == {"0o600"}  # owner only
 
     restored_photos = tmp_path / "restored"
     not_a_backup = tmp_path / "notes.dump"
