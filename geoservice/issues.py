@@ -577,6 +577,13 @@ def overdue_query(now: datetime, account: User | None = None, limit: int = 100, 
     return query.order_by(Issue.deadline, Issue.id).limit(limit).offset(offset)
 
 
+def count_overdue(session: Session, now: datetime, account: User | None = None) -> int:
+    query = select(func.count()).select_from(Issue).where(overdue_clause(now))
+    if account is not None:
+        query = query.where(scope.issue_filter(account))
+    return session.scalar(query)
+
+
 # --- re-attribution ------------------------------------------------------------------------
 
 

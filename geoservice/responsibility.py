@@ -750,17 +750,12 @@ def assignment_dict(a: Assignment, layer_titles: dict[str, str] | None = None) -
     }
 
 
-def assignments(
-    session: Session,
-    *,
-    leader_ids: Sequence[int] | None = None,
-    place_id: int | None = None,
-    at: datetime | None = None,
-    include_history: bool = False,
-    limit: int | None = None,
-) -> list[Assignment]:
-    """Assignments filtered by leader(s)/place; active ones by default, those in force at `at`
-    when given, or the whole history."""
+def _assignments_stmt(
+    leader_ids: Sequence[int] | None,
+    place_id: int | None,
+    at: datetime | None,
+    include_history: bool,
+):
     stmt = select(Assignment).join(Place, Place.id == Assignment.place_id)
     if leader_ids is not None:
         stmt = stmt.where(Assignment.leader_id.in_(list(leader_ids)))
@@ -770,16 +765,47 @@ def assignments(
         stmt = stmt.where(in_force_at(at))
     elif not include_history:
         stmt = stmt.where(Assignment.valid_to.is_(None))
-    stmt = stmt.order_by(
+    return stmt
+
+
+def assignments(
+    session: Session,
+    *,
+    leader_ids: Sequence[int] | None = None,
+    place_id: int | None = None,
+    at: datetime | None = None,
+    include_history: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Assignment]:
+    """Assignments filtered by leader(s)/place; active ones by default, those in force at `at`
+    when given, or the whole history."""
+    stmt = _assignments_stmt(leader_ids, place_id, at, include_history).order_by(
         Assignment.valid_to.is_not(None),
         Place.layer,
         Place.code,
         Assignment.is_primary.desc(),
         Assignment.valid_from.desc(),
+        Assignment.id,
     )
     if limit is not None:
         stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
     return list(session.scalars(stmt))
+
+
+def count_assignments(
+    session: Session,
+    *,
+    leader_ids: Sequence[int] | None = None,
+    place_id: int | None = None,
+    at: datetime | None = None,
+    include_history: bool = False,
+) -> int:
+    """How many assignments `assignments` finds with the same filters (without paging)."""
+    stmt = _assignments_stmt(leader_ids, place_id, at, include_history).subquery()
+    return session.scalar(select(func.count()).select_from(stmt))
 
 
 # ---------------------------------------------------------------------------------------------

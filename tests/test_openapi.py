@@ -146,3 +146,70 @@ def test_the_contract_check_refuses_undocumented_fields_and_statuses(app, client
         fake = app.response_class(json.dumps(body), status=status, mimetype="application/json")
         with pytest.raises(AssertionError):
             check(doc, "get", "/me", fake)
+
+
+def test_every_read_states_the_400_of_an_unknown_parameter(doc):
+    for path, method, op in _operations(doc):
+        if method == "get":
+            assert op["responses"]["400"] == {"$ref": "#/components/responses/E400"}, path
+    assert "未列出的或重复出现的参数一律 400" in doc["info"]["description"]
+
+
+def test_paged_lists_document_their_limits_and_counts(doc):
+    """The JSON lists that page state limit (with its maximum), offset and both counts."""
+    maxima = {
+        "/issues/unassigned": 1000,
+        "/issues/overdue": 1000,
+        "/audit": 1000,
+        "/assignments": 10_000,
+    }
+    for path, maximum in maxima.items():
+        op = doc["paths"][path]["get"]
+        params = {p["name"]: p["schema"] for p in op["parameters"]}
+        assert params["limit"]["minimum"] == 1 and params["limit"]["maximum"] == maximum, path
+        assert params["offset"]["minimum"] == 0, path
+        schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+        assert {"numberMatched", "numberReturned"} <= set(schema["required"]), path
+
+
+# Input-error statuses per family (docs/api.md): each write lists its family's codes, and no
+# operation lists a code its family never answers.
+FAMILY_STATUSES = {
+    ("post", "/collections/issues/items"): ({400, 415, 422}, set()),
+    ("post", "/issues/{issue_id}/transitions"): ({400, 415, 422, 409}, set()),
+    ("post", "/issues/{issue_id}/dispatch"): ({400, 415, 422}, set()),
+    ("post", "/issues/{issue_id}/merge"): ({400, 415, 422}, set()),
+    ("post", "/units"): ({400, 409}, {415, 422}),
+    ("patch", "/leaders/{leader_id}"): ({400}, {415, 422}),
+    ("post", "/assignments"): ({400, 409}, {415, 422}),
+    ("post", "/roster/import"): ({400, 413, 422}, {415}),
+    ("post", "/users"): ({400, 422}, {415}),
+    ("post", "/areas/import"): ({400, 415, 422}, set()),
+}
+
+
+def test_each_family_states_its_input_error_codes(doc):
+    for (method, path), (listed, absent) in FAMILY_STATUSES.items():
+        codes = {int(s) for s in doc["paths"][path][method]["responses"]}
+        assert listed <= codes, (method, path, listed - codes)
+        assert not absent & codes, (method, path, absent & codes)
+
+
+def test_a_body_that_is_not_json_gets_its_familys_documented_code(client, db_session, doc):
+    """The same mistake (a text body) answers 415 for issues, 400 for 包保 and accounts, as
+    documented per operation."""
+    from tests.api_support import insert_issue
+    from tests.openapi_contract import check
+
+    admin = auth(db_session, "admin")
+    issue_id = insert_issue(db_session, 120.0, 30.0)
+    db_session.flush()
+    cases = (
+        ("/issues/{issue_id}/dispatch", f"/api/issues/{issue_id}/dispatch", 415),
+        ("/units", "/api/units", 400),
+        ("/users", "/api/users", 400),
+    )
+    for documented, url, status in cases:
+        response = client.post(url, data="name=x", content_type="text/plain", headers=admin)
+        assert response.status_code == status, (url, response.status_code)
+        check(doc, "post", documented, response)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from geoservice import accounts, scope
 from geoservice.api import bp
+from geoservice.api.params import single_args
 from geoservice.auth import current_account, current_token, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -18,6 +19,7 @@ from geoservice.permissions import actions_for
 
 @bp.get("/me")
 def me():
+    single_args(())
     account = current_account()
     token = current_token()
     body = {
@@ -43,6 +45,7 @@ def me():
 @bp.get("/users")
 @permission_required("users.admin")
 def users():
+    single_args(())
     rows = get_session().scalars(select(User).order_by(User.username)).all()
     return jsonify({"users": [accounts.user_summary(u) for u in rows]})
 

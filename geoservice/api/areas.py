@@ -15,6 +15,7 @@ from werkzeug.utils import secure_filename
 
 from geoservice import scope, service_area
 from geoservice.api import bp
+from geoservice.api.params import single_args
 from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError
@@ -39,14 +40,12 @@ def areas():
     from geoservice.areas import LEVELS
     from geoservice.collections import parse_bool
 
-    unknown = [k for k in request.args if k not in AREA_PARAMS]
-    if unknown:
-        raise ApiError(400, f"未知的查询参数 {unknown[0]!r}", {"allowed": AREA_PARAMS}, unknown[0])
-    level = request.args.get("level")
+    args = single_args(AREA_PARAMS)
+    level = args.get("level")
     if level is not None and level not in LEVELS:
         raise ApiError(400, f"level 应为 {'、'.join(LEVELS)} 之一", field="level")
     try:
-        with_geometry = parse_bool(request.args.get("geometry", "false"))
+        with_geometry = parse_bool(args.get("geometry", "false"))
     except ValueError as exc:
         raise ApiError(400, f"参数 geometry：{exc}", field="geometry") from None
     parent = AdminArea.__table__.alias("parent")
@@ -61,8 +60,8 @@ def areas():
     )
     if level is not None:
         query = query.where(AdminArea.level == level)
-    if request.args.get("parent") is not None:
-        query = query.where(parent.c.code == request.args["parent"])
+    if args.get("parent") is not None:
+        query = query.where(parent.c.code == args["parent"])
     rows = get_session().execute(query).all()
     if not with_geometry:
         return jsonify({"areas": [_properties(area, parent_code) for area, parent_code in rows]})
@@ -85,6 +84,7 @@ def areas():
 @bp.get("/areas/<code>")
 @permission_required("layers.read")
 def area(code: str):
+    single_args(())
     db = get_session()
     found = scope.visible_area(db, current_account(), code)
     if found is None:
@@ -109,6 +109,7 @@ def area(code: str):
 @permission_required("layers.read")
 def service_area_get():
     """The service area: where it comes from, its areas, m², extent and simplified outline."""
+    single_args(())
     db = get_session()
     info = service_area.summary(db, layers())
     outline = service_area.outline(db, layers())

@@ -12,6 +12,7 @@ from flask import current_app, jsonify, request, url_for
 
 from geoservice import audit
 from geoservice.api import bp
+from geoservice.api.params import parse_paging, single_args
 from geoservice.auth import permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -31,17 +32,7 @@ def _when(value: str, field: str) -> datetime:
     return moment
 
 
-def _int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"参数 {name} 须为整数", field=name) from exc
-    if not lo <= value <= hi:
-        raise ApiError(400, f"参数 {name} 须在 {lo}–{hi} 之间", field=name)
-    return value
+AUDIT_PARAMS = ("user", "entity", "entity_id", "action", "since", "until", "limit", "offset")
 
 
 def parse_audit_filters(
@@ -54,15 +45,16 @@ def parse_audit_filters(
     for key in ("since", "until"):
         raw = (args.get(key) or "").strip()
         filters[key] = _when(raw, key) if raw else None
-    limit = _int(args, "limit", default_limit, 1, MAX_LIMIT)
-    offset = _int(args, "offset", 0, 0, 10**9)
+    # An empty box of the admin page's filter form means the default.
+    paging = {k: v for k in ("limit", "offset") if (v := args.get(k)) not in (None, "")}
+    limit, offset = parse_paging(paging, default_limit, MAX_LIMIT)
     return filters, limit, offset
 
 
 @bp.get("/audit")
 @permission_required("audit.read")
 def audit_entries():
-    filters, limit, offset = parse_audit_filters(request.args)
+    filters, limit, offset = parse_audit_filters(single_args(AUDIT_PARAMS))
     db = get_session()
     stmt = audit.query(**filters)
     total = audit.count(db, stmt)

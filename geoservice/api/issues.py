@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from geoservice import issues as service
 from geoservice import scope
 from geoservice.api import bp
-from geoservice.api.params import parse_offset
+from geoservice.api.params import parse_paging, single_args
 from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
@@ -187,6 +187,7 @@ def create_issue():
 @bp.get("/issues/<int:issue_id>")
 def issue_detail(issue_id: int):
     require("issues.read", COLLECTION)
+    single_args(())
     return jsonify(view(visible_issue(issue_id)))
 
 
@@ -222,12 +223,12 @@ def issue_transition(issue_id: int):
     return jsonify(body)
 
 
+QUEUE_MAX = 1000
+QUEUE_PARAMS = ("limit", "offset")
+
+
 def _paging() -> tuple[int, int]:
-    try:
-        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
-    except ValueError:
-        raise ApiError(400, "limit 必须是整数", field="limit") from None
-    return limit, parse_offset(request.args.get("offset"))
+    return parse_paging(single_args(QUEUE_PARAMS), maximum=QUEUE_MAX)
 
 
 @bp.get("/issues/unassigned")
@@ -279,13 +280,18 @@ def overdue_issues():
     now = datetime.now(UTC)
     rows = session.scalars(service.overdue_query(now, account, limit, offset)).all()
     return jsonify(
-        {"numberReturned": len(rows), "issues": [service.issue_summary(i, cfg, now) for i in rows]}
+        {
+            "numberMatched": service.count_overdue(session, now, account),
+            "numberReturned": len(rows),
+            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+        }
     )
 
 
 @bp.get("/issues/<int:issue_id>/duplicates")
 def issue_duplicates(issue_id: int):
     account = require("issues.read", COLLECTION)
+    single_args(())
     visible_issue(issue_id)
     candidates = service.duplicate_candidates(get_session(), settings(), issue_id, account=account)
     return jsonify({"candidates": candidates})
@@ -312,6 +318,7 @@ def issue_merge(issue_id: int):
 def issue_photo(photo_id: int):
     """A photo (`?thumb=1` for its thumbnail) of an issue the caller may see."""
     require("issues.read", COLLECTION)
+    args = single_args(("thumb",))
     session = get_session()
     photo = session.get(Photo, photo_id)
     store = settings().store
@@ -321,7 +328,7 @@ def issue_photo(photo_id: int):
         or scope.visible_issue(session, current_account(), photo.issue_id) is None
     ):
         raise ApiError(404, f"没有编号为 {photo_id} 的照片")
-    thumb = request.args.get("thumb") not in (None, "", "0")
+    thumb = args.get("thumb") not in (None, "", "0")
     path = store.thumb_path(photo.sha256) if thumb else store.path(photo.sha256, photo.content_type)
     if not path.is_file():
         raise ApiError(404, "照片文件缺失", {"photo_id": photo_id})

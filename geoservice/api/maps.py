@@ -173,6 +173,7 @@ def map_screen():
     require("rankings.read")
     if not whole_county(account):
         raise ApiError(403, "大屏统计为全县口径，仅供不限区域的账号使用")
+    single_args(())
     session = get_session()
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     now = datetime.now(zone)

@@ -20,14 +20,26 @@ ERROR = {"$ref": "#/components/responses/Error"}  # replaced per status by opena
 TAGS = {
     "服务": "入口、标准类、集合列表、本说明",
     openapi_issues.TAG: (
-        "问题的上报、立案、交办、整改反馈、复核销号、返工，待派遣与超期队列，重复与合并"
+        "问题的上报、立案、交办、整改反馈、复核销号、返工，待派遣与超期队列，重复与合并。"
+        "写入：请求体既非 JSON 也非表单 415，JSON 语法错误 400，字段取值错误 422，"
+        "状态不允许 409"
     ),
     openapi_issues.TAG_ATTRIBUTION: "某点归谁管（上报前预览归属）",
-    openapi_people.TAG: "责任单位、包保领导、包保记录（含历史）、覆盖检查、Excel 清单",
-    openapi_reports.TAG_AREAS: "行政区划与服务范围",
+    openapi_people.TAG: (
+        "责任单位、包保领导、包保记录（含历史）、覆盖检查、Excel 清单。"
+        "输入错误（请求体不是 JSON 对象、字段取值错误、参数错误）一律 400；"
+        "冲突 409；Excel 清单有被拒的行 422（detail 为逐行报告），文件过大 413"
+    ),
+    openapi_reports.TAG_AREAS: (
+        "行政区划与服务范围。导入：文件格式不支持 415，表单字段错误 400，"
+        "任何区划有错 422（全部不写入）"
+    ),
     openapi_reports.TAG_RANKINGS: "周通报、季排名：领导、单位、网格等的得分与名次",
     openapi_reports.TAG_MAP: "地图页与大屏用的统计和切片",
-    openapi_people.TAG_ACCOUNTS: "当前账号与账号管理",
+    openapi_people.TAG_ACCOUNTS: (
+        "当前账号与账号管理。新建账号：请求体不是 JSON 对象、缺字段或类型错 400，"
+        "用户名已存在、角色或口令等不合规 422"
+    ),
     openapi_people.TAG_AUDIT: "操作日志",
 }
 
@@ -121,6 +133,7 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"集合 {coll.title} 的说明",
                 "operationId": f"describe_{cid}",
+                "parameters": [{"$ref": "#/components/parameters/f"}],
                 "responses": {"200": {"description": "集合说明"}, "404": ERROR},
             }
         },
@@ -161,6 +174,7 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"{coll.title}矢量切片说明（TileJSON 3.0）",
                 "operationId": f"get_{cid}_tilejson",
+                "parameters": [{"$ref": "#/components/parameters/f"}],
                 "responses": {"200": {"description": "TileJSON"}},
             }
         },
@@ -172,6 +186,12 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "parameters": [
                     _param("f", "格式", {"type": "string", "enum": ["geojson", "gpkg", "csv"]}),
                     {"$ref": "#/components/parameters/bbox"},
+                    {"$ref": "#/components/parameters/bbox-crs"},
+                    *(
+                        [{"$ref": "#/components/parameters/datetime"}]
+                        if coll.temporal_column
+                        else []
+                    ),
                     *filters,
                 ],
                 "responses": {
@@ -296,6 +316,7 @@ def document() -> dict[str, Any]:
                 "tags": ["服务"],
                 "summary": "入口",
                 "operationId": "getLandingPage",
+                "parameters": [{"$ref": "#/components/parameters/f"}],
                 "responses": {"200": {"description": "入口链接"}},
             }
         },
@@ -304,6 +325,7 @@ def document() -> dict[str, Any]:
                 "tags": ["服务"],
                 "summary": "符合的标准类",
                 "operationId": "getConformance",
+                "parameters": [{"$ref": "#/components/parameters/f"}],
                 "responses": {"200": {"description": "conformsTo"}},
             }
         },
@@ -312,6 +334,7 @@ def document() -> dict[str, Any]:
                 "tags": ["服务"],
                 "summary": "集合列表",
                 "operationId": "getCollections",
+                "parameters": [{"$ref": "#/components/parameters/f"}],
                 "responses": {"200": {"description": "集合"}},
             }
         },
@@ -403,7 +426,15 @@ def document() -> dict[str, Any]:
             "第 4 部分新增/替换/修改/删除），以及问题流转、责任归属、包保责任、行政区划、"
             "排名通报、地图数据、账号与操作日志接口。所有接口需 API 令牌（Bearer）或登录会话；"
             "以会话写入须带 X-CSRFToken 请求头。每个接口所需的权限见其说明（x-permission）。"
-            "错误一律为 JSON：{error 中文说明, detail 细节, field 出错的字段}。",
+            "错误一律为 JSON：{error 中文说明, detail 细节, field 出错的字段}。"
+            "查询参数：每个接口只接受其列出的参数，未列出的或重复出现的参数一律 400，"
+            "field 为该参数名，detail.allowed 列出可用参数（拼错的过滤条件不会被悄悄忽略）。"
+            "分页的列表一律用 limit/offset：limit 为 1 至该接口上限的整数（0、非整数或超过"
+            "上限 400；OGC 要素列表按标准把超过上限的 limit 截为上限），offset 为非负整数；"
+            "应答带 numberMatched（总条数）与 numberReturned（本页条数）。"
+            "输入错误的状态码按接口族区分，见各分组（tag）的说明：要素写入 GeoJSON 结构错误 400、"
+            "内容不合规 422；问题写入 415/400/422；包保责任 400；账号 400/422；区划导入 "
+            "415/400/422。",
         },
         "servers": [{"url": request.url_root.rstrip("/") + "/api"}],
         "security": [{"bearer": []}, {"session": []}],

@@ -22,6 +22,8 @@ from geoservice.api.openapi_kit import (
     number,
     obj,
     op,
+    paged,
+    paging,
     path,
     query,
     ref,
@@ -319,10 +321,7 @@ def _multipart_report(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _paging() -> list[dict]:
-    return [
-        query("limit", "每页条数（1–1000，默认 100）", integer(minimum=1, maximum=1000)),
-        query("offset", "跳过的条数", integer(minimum=0, maximum=1_000_000_000)),
-    ]
+    return paging(100, 1000)
 
 
 ISSUE_ID = path("issue_id", "问题编号")
@@ -420,17 +419,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "list_unassigned_issues",
                 "待派遣队列：没有地点认领或地点没有包保领导的未办结问题",
                 "issues.dispatch",
-                {
-                    "200": answer(
-                        obj(
-                            {
-                                "numberMatched": integer(),
-                                "numberReturned": integer(),
-                                "issues": array(ref("issueSummary")),
-                            }
-                        )
-                    )
-                },
+                {"200": answer(paged("issues", ref("issueSummary")))},
                 parameters=_paging(),
                 errors=(400,),
             )
@@ -455,11 +444,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "list_overdue_issues",
                 "超期未办结的问题（账号范围内）",
                 "issues.read",
-                {
-                    "200": answer(
-                        obj({"numberReturned": integer(), "issues": array(ref("issueSummary"))})
-                    )
-                },
+                {"200": answer(paged("issues", ref("issueSummary")))},
                 parameters=_paging(),
                 errors=(400,),
             )

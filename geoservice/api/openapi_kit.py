@@ -123,6 +123,41 @@ def path(name: str, description: str, schema: Schema | None = None) -> Schema:
     }
 
 
+MAX_OFFSET = 1_000_000_000  # geoservice.api.params.MAX_OFFSET
+
+
+def limit_param(default: int, maximum: int, what: str = "每页条数") -> Schema:
+    return query(
+        "limit",
+        f"{what}（1–{maximum}，默认 {default}；0、非整数或超过 {maximum} 为 400）",
+        integer(minimum=1, maximum=maximum, default=default),
+    )
+
+
+def paging(default: int, maximum: int) -> list[Schema]:
+    """`limit` and `offset` of a JSON list, parsed alike everywhere (geoservice.api.params);
+    the answer carries numberMatched (all matches) and numberReturned (this page)."""
+    return [
+        limit_param(default, maximum),
+        query(
+            "offset",
+            f"跳过的条数（0–{MAX_OFFSET}，默认 0）",
+            integer(minimum=0, maximum=MAX_OFFSET, default=0),
+        ),
+    ]
+
+
+def paged(items: str, schema: Schema) -> Schema:
+    """The answer of a paged list: `items` plus numberMatched / numberReturned."""
+    return obj(
+        {
+            items: array(schema),
+            "numberMatched": integer("符合条件的总条数（不受分页影响）"),
+            "numberReturned": integer("本页条数"),
+        }
+    )
+
+
 def json_body(schema: Schema, description: str | None = None, required: bool = True) -> Schema:
     body: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
     return _described(body, description)
@@ -231,7 +266,8 @@ BROWSER_WRITE_SECURITY = [{"bearer": []}, {"session": [], "csrf": []}]
 def finish(paths: dict[str, Any]) -> dict[str, Any]:
     """What every operation shares, added in one place: 401/403 (no or insufficient account;
     a browser session that must change its password gets 403), 503 (database timeout or
-    concurrent write), and for writes 400 (missing CSRF token), 413 (request body over the
+    concurrent write), for reads 400 (a query parameter the operation does not list, or one
+    given twice), and for writes 400 (missing CSRF token), 413 (request body over the
     limit), 429 (write rate limit) and the security alternatives (token, or session cookie
     with the X-CSRFToken header)."""
     for ops in paths.values():
@@ -239,6 +275,8 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
             if method not in METHODS:
                 continue
             shared = [401, 403, 503]
+            if method == "get":
+                shared.append(400)
             if method in WRITE_METHODS:
                 shared += [400, 413, 429]
                 operation.setdefault("security", BROWSER_WRITE_SECURITY)

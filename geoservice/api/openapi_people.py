@@ -19,18 +19,22 @@ from geoservice.api.openapi_kit import (
     instant,
     integer,
     json_body,
+    limit_param,
     mapping,
     multipart,
     nullable,
     number,
     obj,
     op,
+    paged,
+    paging,
     path,
     query,
     ref,
     string,
     text_or_null,
 )
+from geoservice.coverage import DEFAULT_FEATURE_LIMIT
 from geoservice.permissions import ACTIONS, ROLE_ACTIONS
 
 TAG = "包保责任"
@@ -360,13 +364,13 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "list_assignments",
                 "包保记录（按领导、地点、时刻；账号范围内）",
                 READ,
-                {"200": ok(obj({"assignments": array(ref("assignment"))}))},
+                {"200": ok(paged("assignments", ref("assignment")))},
                 parameters=[
                     query("leader_id", "领导编号", integer()),
                     *place_query,
                     at,
                     history,
-                    query("limit", "最多条数（默认 1000，最多 10000）", integer(minimum=1)),
+                    *paging(1000, 10_000),
                 ],
                 errors=(400, 404),
             ),
@@ -465,7 +469,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 },
                 parameters=[
                     query("min_area_m2", "忽略小于此面积的缝隙/重叠（m²）", number(minimum=0)),
-                    query("limit", "每项最多列出的要素数（最多 10000）", integer(minimum=1)),
+                    limit_param(DEFAULT_FEATURE_LIMIT, 10_000, "每项最多列出的要素数"),
                 ],
                 errors=(400,),
                 description=COUNTY,
@@ -629,10 +633,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                     query("action", "动作", string()),
                     query("since", "起（ISO 8601）", string()),
                     query("until", "止（ISO 8601）", string()),
-                    query(
-                        "limit", "每页条数（1–1000，默认 100）", integer(minimum=1, maximum=1000)
-                    ),
-                    query("offset", "跳过的条数", integer(minimum=0)),
+                    *paging(100, 1000),
                 ],
                 errors=(400,),
             )

@@ -19,6 +19,7 @@ from geoservice.api.openapi_kit import (
     free,
     instant,
     integer,
+    limit_param,
     mapping,
     multipart,
     nullable,
@@ -291,8 +292,10 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                                 "indicator": enum(ranking.DRILLABLE),
                                 "indicator_title": string(),
                                 "period": ref("period"),
-                                "total": integer(),
+                                "total": integer("同 numberMatched（旧名）"),
                                 "issues": array(free()),
+                                "numberMatched": integer("符合条件的总条数"),
+                                "numberReturned": integer("本次列出的条数（不超过 limit）"),
                             }
                         )
                     )
@@ -301,9 +304,7 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                     of,
                     query("key", "行标识（空或 none：未落实的一行）", string()),
                     query("indicator", "指标", enum(ranking.DRILLABLE), True),
-                    query(
-                        "limit", "最多条数（1–5000，默认 1000）", integer(minimum=1, maximum=5000)
-                    ),
+                    limit_param(1000, 5000, "最多条数"),
                     *_period_params(),
                 ],
                 errors=(400,),

@@ -34,9 +34,10 @@ def single_args(allowed: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in request.args:
         if name not in allowed:
+            listed = "、".join(sorted(allowed)) if allowed else "（无，此接口不接受查询参数）"
             raise ApiError(
                 400,
-                f"未知的查询参数 {name!r}",
+                f"未知的查询参数 {name!r}；可用的参数：{listed}",
                 {"parameter": name, "allowed": sorted(allowed)},
                 field=name,
             )
@@ -67,15 +68,20 @@ def output_format(args: Mapping[str, str], formats: tuple[str, ...] = ("json", "
     return "json"
 
 
-def parse_limit(raw: str | None) -> int:
+def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int | None = None) -> int:
+    """`limit`: a positive integer. Without `maximum` (the OGC items) a larger value is cut to
+    MAX_FEATURES_PER_REQUEST, as OGC API – Features asks; the JSON lists pass their `maximum`
+    and refuse more with a 400 naming it."""
     if raw is None:
-        return DEFAULT_LIMIT
+        return default
     try:
         value = int(raw)
     except ValueError:
         raise ApiError(400, f"limit 应为正整数，收到 {raw!r}", field="limit") from None
     if value < 1:
         raise ApiError(400, "limit 至少为 1", field="limit")
+    if maximum is not None and value > maximum:
+        raise ApiError(400, f"limit 不能超过 {maximum}", {"maximum": maximum}, field="limit")
     return min(value, max_limit())
 
 
@@ -94,6 +100,13 @@ def parse_offset(raw: str | None) -> int:
     if value > MAX_OFFSET:
         raise ApiError(400, f"offset 不能超过 {MAX_OFFSET}", field="offset")
     return value
+
+
+def parse_paging(
+    args: Mapping[str, str], default: int = DEFAULT_LIMIT, maximum: int = 1000
+) -> tuple[int, int]:
+    """`limit` and `offset` of a JSON list (answered with numberMatched / numberReturned)."""
+    return parse_limit(args.get("limit"), default, maximum), parse_offset(args.get("offset"))
 
 
 def parse_bbox(raw: str) -> tuple[float, float, float, float]:

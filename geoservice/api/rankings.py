@@ -17,6 +17,7 @@ from flask import current_app, jsonify, request, send_file
 
 from geoservice import ranking, report, scope
 from geoservice.api import bp
+from geoservice.api.params import parse_limit, single_args
 from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -31,6 +32,7 @@ read_rankings = permission_required("rankings.read")
 
 MAX_DRILL = 5000
 MAX_TREND = 26
+PERIOD_PARAMS = ("period", "from", "week", "to")  # `week`: older name of `from`
 
 
 def check_scorecard_access(account: User | None, leader_id: int) -> None:
@@ -125,6 +127,7 @@ def ranking_payload(of: str, period: Period) -> dict[str, Any]:
 @bp.get("/rankings")
 @read_rankings
 def rankings():
+    single_args(("of", *PERIOD_PARAMS))
     of = requested_of()
     period = requested_period()
     return jsonify(ranking_payload(of, period))
@@ -133,10 +136,11 @@ def rankings():
 @bp.get("/rankings/issues")
 @read_rankings
 def ranking_issues():
+    args = single_args(("of", *PERIOD_PARAMS, "indicator", "key", "limit"))
     of = requested_of()
     period = requested_period()
-    indicator = request.args.get("indicator", "")
-    limit = int_arg("limit", 1000, 1, MAX_DRILL)
+    indicator = args.get("indicator", "")
+    limit = parse_limit(args.get("limit"), 1000, MAX_DRILL)
     try:
         key = ranking.parse_key(layers(), of, request.args.get("key"))
         found = ranking.issues_behind(
@@ -160,6 +164,8 @@ def ranking_issues():
             "indicator_title": ranking.COUNTS[indicator],
             "period": period.as_dict(),
             **found,
+            "numberMatched": found["total"],
+            "numberReturned": len(found["issues"]),
         }
     )
 
@@ -167,6 +173,7 @@ def ranking_issues():
 @bp.get("/rankings/trend")
 @read_rankings
 def ranking_trend():
+    single_args(("of", *PERIOD_PARAMS, "periods"))
     of = requested_of()
     period = requested_period()
     count = int_arg("periods", 8, 2, MAX_TREND)
@@ -178,6 +185,7 @@ def ranking_trend():
 @bp.get("/rankings/charts")
 @read_rankings
 def ranking_charts():
+    single_args((*PERIOD_PARAMS, "weeks"))
     period = requested_period()
     count = int_arg("weeks", 8, 2, MAX_TREND)
     last_week = period_containing("week", period.last_day, tz())
@@ -203,6 +211,7 @@ def ranking_charts():
 @bp.get("/rankings/report.xlsx")
 @read_rankings
 def ranking_report():
+    single_args(PERIOD_PARAMS)
     period = requested_period()
     wb = report.workbook(get_session(), layers(), period, settings())
     buffer = io.BytesIO()
@@ -228,4 +237,5 @@ def scorecard_or_404(leader_id: int) -> dict[str, Any]:
 @bp.get("/leaders/<int:leader_id>/scorecard")
 @read_rankings
 def leader_scorecard(leader_id: int):
+    single_args(PERIOD_PARAMS)
     return jsonify(scorecard_or_404(leader_id))

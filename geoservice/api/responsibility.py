@@ -15,6 +15,7 @@ from flask import Response, current_app, jsonify, request, send_file
 from geoservice import coverage, myareas, roster, roster_export
 from geoservice import responsibility as resp
 from geoservice.api import bp
+from geoservice.api.params import parse_limit, parse_paging, single_args
 from geoservice.attribution import BASE_LAYER
 from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session, unlimited_statements
@@ -108,6 +109,7 @@ def _account():
 @bp.get("/units")
 @permission_required(READ)
 def units_list():
+    single_args(())
     return jsonify({"units": resp.unit_rows(get_session())})
 
 
@@ -126,6 +128,7 @@ def units_create():
 @bp.get("/units/<int:unit_id>")
 @permission_required(READ)
 def units_get(unit_id: int):
+    single_args(())
     session = get_session()
     unit = resp.unit_dict(resp.get_unit(session, unit_id))
     scope = visible_leader_ids(session, _account())
@@ -158,6 +161,7 @@ def units_delete(unit_id: int):
 @bp.get("/leaders")
 @permission_required(READ)
 def leaders_list():
+    single_args(("unit_id", "active", "q"))
     session = get_session()
     active = request.args.get("active")
     rows = resp.leader_rows(
@@ -184,6 +188,7 @@ def leaders_create():
 @bp.get("/leaders/<int:leader_id>")
 @permission_required(READ)
 def leaders_get(leader_id: int):
+    single_args(())
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
     leader = resp.get_leader(session, leader_id)
@@ -227,6 +232,7 @@ def leaders_deactivate(leader_id: int):
 @bp.get("/leaders/<int:leader_id>/assignments")
 @permission_required(READ)
 def leaders_assignments(leader_id: int):
+    single_args(("at", "history"))
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
     resp.get_leader(session, leader_id)
@@ -244,6 +250,7 @@ def leaders_assignments(leader_id: int):
 def leaders_features(leader_id: int):
     """The places the leader holds now, as RFC 7946 GeoJSON. `scope=unit` (a unit head):
     the places of every leader of the unit."""
+    single_args(("scope", "layer"))
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
     leader = resp.get_leader(session, leader_id)
@@ -266,9 +273,15 @@ def leaders_features(leader_id: int):
 # Assignments.
 
 
+ASSIGNMENT_LIST_PARAMS = ("leader_id", "place_id", "layer", "code", "at", "history")
+ASSIGNMENTS_DEFAULT_LIMIT = 1000
+ASSIGNMENTS_MAX_LIMIT = 10_000
+
+
 @bp.get("/assignments")
 @permission_required(READ)
 def assignments_list():
+    args = single_args((*ASSIGNMENT_LIST_PARAMS, "limit", "offset"))
     session = get_session()
     scope = visible_leader_ids(session, _account())
     leader_id = _int_arg("leader_id")
@@ -276,18 +289,23 @@ def assignments_list():
         check_leader_visible(session, _account(), leader_id)
     place_id = None
     if request.args.get("place_id") or request.args.get("code"):
-        place_id = _place_from(dict(request.args)).id
+        place_id = _place_from(args).id
         check_place_visible(session, _account(), place_id)
-    limit = min(_int_arg("limit") or 1000, 10_000)
-    rows = resp.assignments(
-        session,
-        leader_ids=[leader_id] if leader_id is not None else scope,
-        place_id=place_id,
-        at=_instant(request.args.get("at"), "at"),
-        include_history=_bool_arg("history"),
-        limit=limit,
+    limit, offset = parse_paging(args, ASSIGNMENTS_DEFAULT_LIMIT, ASSIGNMENTS_MAX_LIMIT)
+    filters = {
+        "leader_ids": [leader_id] if leader_id is not None else scope,
+        "place_id": place_id,
+        "at": _instant(args.get("at"), "at"),
+        "include_history": _bool_arg("history"),
+    }
+    rows = resp.assignments(session, **filters, limit=limit, offset=offset)
+    return jsonify(
+        {
+            "assignments": [_assignment_json(a) for a in rows],
+            "numberMatched": resp.count_assignments(session, **filters),
+            "numberReturned": len(rows),
+        }
     )
-    return jsonify({"assignments": [_assignment_json(a) for a in rows]})
 
 
 @bp.post("/assignments")
@@ -318,6 +336,7 @@ def assignments_create():
 @bp.get("/assignments/<int:assignment_id>")
 @permission_required(READ)
 def assignments_get(assignment_id: int):
+    single_args(())
     session = get_session()
     assignment = resp.get_assignment(session, assignment_id)
     check_leader_visible(session, _account(), assignment.leader_id)
@@ -361,8 +380,9 @@ def assignments_reassign(assignment_id: int):
 @permission_required(READ)
 def responsible():
     """Who was responsible for a place at an instant: ?place_id= (or layer=&code=) &at=."""
+    args = single_args(("place_id", "layer", "code", "at"))
     session = get_session()
-    place = _place_from(dict(request.args))
+    place = _place_from(args)
     check_place_visible(session, _account(), place.id)
     at = _instant(request.args.get("at"), "at") or resp.now()
     rows = resp.responsible_at(session, place.id, at)
@@ -381,17 +401,21 @@ def responsible():
 # Coverage audit.
 
 
+COVERAGE_MAX_LIMIT = 10_000
+
+
 @bp.get("/coverage")
 @county_required(READ)
 def coverage_audit():
-    min_area = request.args.get("min_area_m2")
+    args = single_args(("min_area_m2", "limit"))
+    min_area = args.get("min_area_m2")
     try:
         min_area_m2 = float(min_area) if min_area else coverage.DEFAULT_MIN_AREA_M2
     except ValueError:
         raise ApiError(400, "min_area_m2 应为数字", field="min_area_m2") from None
     if not 0 <= min_area_m2 <= 1e9:
         raise ApiError(400, "min_area_m2 超出范围", field="min_area_m2")
-    limit = min(_int_arg("limit") or coverage.DEFAULT_FEATURE_LIMIT, 10_000)
+    limit = parse_limit(args.get("limit"), coverage.DEFAULT_FEATURE_LIMIT, COVERAGE_MAX_LIMIT)
     report = coverage.coverage_report(get_session(), layers(), BASE_LAYER, min_area_m2, limit)
     return jsonify(report)
 
@@ -408,6 +432,7 @@ def _xlsx(buffer: io.BytesIO, filename: str) -> Response:
 @bp.get("/roster.xlsx")
 @county_required(READ)
 def roster_export_xlsx():
+    single_args(("unit_id",))
     session = get_session()
     buffer = io.BytesIO()
     unit_id = _int_arg("unit_id")
@@ -428,6 +453,7 @@ def roster_export_xlsx():
 @bp.get("/roster/template.xlsx")
 @permission_required(READ)
 def roster_template_xlsx():
+    single_args(())
     buffer = io.BytesIO()
     roster.write_template(
         buffer,
