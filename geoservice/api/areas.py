@@ -6,12 +6,9 @@ scope (an area outside it answers 404, exactly like an unknown code); POST /api/
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 from flask import current_app, jsonify, request
 from sqlalchemy import func, select
-from werkzeug.utils import secure_filename
 
 from geoservice import scope, service_area
 from geoservice.api import bp
@@ -142,30 +139,15 @@ def areas_import():
     import-areas); all or nothing; the hierarchy is linked afterwards. 201 with the import
     and link reports; 422 with the report when anything is rejected."""
     from geoservice import audit, hierarchy
-    from geoservice.api.imports import _flag, _pairs
+    from geoservice.api.imports import _flag, _pairs, checked_upload, saved_upload
     from geoservice.area_import import import_areas
     from geoservice.areas import LEVELS
-    from geoservice.importers import SUFFIXES, ImportFailed, open_features, parse_mapping
+    from geoservice.importers import ImportFailed, open_features, parse_mapping
 
-    unknown = [k for k in request.form if k not in AREA_FORM_FIELDS]
-    if unknown:
-        raise ApiError(
-            400, f"未知的表单字段 {unknown[0]!r}", {"allowed": AREA_FORM_FIELDS}, field=unknown[0]
-        )
+    upload, suffix = checked_upload(AREA_FORM_FIELDS)
     level = request.form.get("level", "")
     if level not in LEVELS:
         raise ApiError(400, f"level 应为 {'、'.join(LEVELS)} 之一", field="level")
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise ApiError(400, "请用 multipart/form-data 上传文件（字段名 file）", field="file")
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ApiError(
-            415,
-            f"不支持的文件类型 {suffix or '（无扩展名）'}",
-            {"supported": list(SUFFIXES)},
-            field="file",
-        )
     try:
         mapping = parse_mapping(_pairs("map"))
     except ImportFailed as exc:
@@ -174,9 +156,7 @@ def areas_import():
     unlimited_statements(db)
     account = current_account()
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / ((secure_filename(Path(upload.filename).stem) or "upload") + suffix)
-        upload.save(path)
+    with saved_upload(upload, suffix) as path:
         try:
             source = open_features(
                 path,

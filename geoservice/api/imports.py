@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, request
+from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from geoservice import hierarchy
@@ -47,22 +50,17 @@ def _pairs(name: str) -> list[str]:
     return [p for value in request.form.getlist(name) for p in value.split(",") if p.strip()]
 
 
-@bp.post("/collections/<collection_id>/import")
-def import_file(collection_id: str):
-    coll = collection_or_404(collection_id)
-    account = check_write(coll)
-    if request.args:
-        name = next(iter(request.args))
-        raise ApiError(400, f"未知的查询参数 {name!r}（选项请放在表单中）", field=name)
-    unknown = [k for k in request.form if k not in FORM_FIELDS]
+def checked_upload(allowed_fields: Sequence[str]) -> tuple[FileStorage, str]:
+    """The request's `file` upload and its suffix, once the form holds only `allowed_fields`
+    (400) and the file is of a format the importers read (415)."""
+    unknown = [k for k in request.form if k not in allowed_fields]
     if unknown:
         raise ApiError(
-            400, f"未知的表单字段 {unknown[0]!r}", {"allowed": FORM_FIELDS}, field=unknown[0]
+            400, f"未知的表单字段 {unknown[0]!r}", {"allowed": allowed_fields}, field=unknown[0]
         )
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ApiError(400, "请用 multipart/form-data 上传文件（字段名 file）", field="file")
-    filename = secure_filename(upload.filename) or "upload"
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise ApiError(
@@ -71,6 +69,28 @@ def import_file(collection_id: str):
             {"supported": list(SUFFIXES)},
             field="file",
         )
+    return upload, suffix
+
+
+@contextmanager
+def saved_upload(upload: FileStorage, suffix: str) -> Iterator[Path]:
+    """The upload as a file in a temporary folder (GDAL reads paths), removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (
+            (secure_filename(Path(upload.filename or "").stem) or "upload") + suffix
+        )
+        upload.save(path)
+        yield path
+
+
+@bp.post("/collections/<collection_id>/import")
+def import_file(collection_id: str):
+    coll = collection_or_404(collection_id)
+    account = check_write(coll)
+    if request.args:
+        name = next(iter(request.args))
+        raise ApiError(400, f"未知的查询参数 {name!r}（选项请放在表单中）", field=name)
+    upload, suffix = checked_upload(FORM_FIELDS)
     try:
         mapping = parse_mapping(_pairs("map"))
         defaults = parse_mapping(_pairs("default"), "default")
@@ -79,9 +99,7 @@ def import_file(collection_id: str):
     session = get_session()
     unlimited_statements(session)
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(filename).stem + suffix)
-        upload.save(path)
+    with saved_upload(upload, suffix) as path:
         try:
             report = import_layer(
                 session,
