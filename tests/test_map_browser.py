@@ -275,12 +275,21 @@ READABLE_ON_A_PHONE = """(() => {
 
 
 @pytest.mark.parametrize(
-    ("user", "path"), [("map_leader", "/my"), ("map_leader", "/"), ("map_planner", "/issues/new")]
+    ("user", "path"),
+    [
+        ("map_leader", "/my"),
+        ("map_leader", "/"),
+        ("map_planner", "/issues/new"),
+        ("map_planner", "/rankings"),
+        ("map_planner", "/coverage"),
+    ],
 )
 def test_pages_a_leader_or_inspector_opens_on_a_phone_are_readable(live, user, path):
     page = live.browser.new_page(isolated=True, size=PHONE)
     page.sign_in(live.url, user, PASSWORD)
     page.goto(live.url + path)
+    if path == "/rankings":  # the figures and charts are drawn after their fetch
+        page.wait_for("document.querySelectorAll('.rk-chart canvas').length >= 3", timeout=30)
     seen = page.evaluate(READABLE_ON_A_PHONE)
     assert seen["sideways"] <= 0  # the page never scrolls sideways (wide tables scroll inside)
     assert seen["brand"] < 30 and seen["menu"] < 45  # one line each, the menu scrolls instead
