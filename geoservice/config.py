@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
+    # Most features one file import may hold (API and CLI; 0: no cap). Larger files: split.
+    "IMPORT_MAX_FEATURES": 200_000,
     # Writes: coordinates farther than this outside the service area are refused (metres).
     "SERVICE_AREA_MARGIN_M": 50_000,
     # Vector tiles: most features in one tile (issues at low zoom are aggregated instead).
@@ -123,6 +125,7 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
+    "IMPORT_MAX_FEATURES": int,
 }
 
 
