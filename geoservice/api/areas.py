@@ -133,7 +133,7 @@ AREA_FORM_FIELDS = (
 
 
 @bp.post("/areas/import")
-@county_required("layers.write")
+@county_required("areas.write")
 def areas_import():
     """Upload a file of admin areas (multipart: `file`, `level`, options as for flask
     import-areas); all or nothing; the hierarchy is linked afterwards. 201 with the import
