@@ -159,3 +159,148 @@ def test_the_cli_refuses_a_disguised_vrt_but_reads_an_operators_prj(app, db_sess
     plain = tmp_path / "m.csv"
     plain.write_text("code,name,lon,lat\nP1,命令行市场,120.26,33.78\n", encoding="utf-8")
     assert open_features(plain, crs=str(prj)).report.crs == "EPSG:4326"
+
+
+# ---------------------------------------------------------------------------------------------
+# §6: spreadsheet uploads are bounded before any work (geoservice/xlsx_guard.py).
+
+OOXML = "http://schemas.openxmlformats.org"
+PKG = f"{OOXML}/package/2006"
+DOC = f"{OOXML}/officeDocument/2006/relationships"
+SHEET_NS = f"{OOXML}/spreadsheetml/2006/main"
+MIME = "application/vnd.openxmlformats"
+CONTENT_TYPES = (
+    f'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="{PKG}/content-types">'
+    f'<Default Extension="rels" ContentType="{MIME}-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    f'ContentType="{MIME}-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    f'ContentType="{MIME}-officedocument.spreadsheetml.worksheet+xml"/>'
+    "</Types>"
+)
+RELS = (
+    f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{DOC}/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>"
+)
+WORKBOOK = (
+    f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{SHEET_NS}" xmlns:r="{DOC}">'
+    '<sheets><sheet name="包保清单" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+WORKBOOK_RELS = (
+    f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{DOC}/worksheet" Target="worksheets/sheet1.xml"/>'
+    "</Relationships>"
+)
+HEADER_ROW = (
+    '<row r="1">'
+    + "".join(
+        f'<c r="{col}1" t="inlineStr"><is><t>{text}</t></is></c>'
+        for col, text in zip("ABC", ("姓名", "角色", "编码"), strict=True)
+    )
+    + "</row>"
+)
+
+
+def crafted_xlsx(
+    rows: str = HEADER_ROW,
+    *,
+    dimension: str = "A1:C1",
+    merges: tuple[str, ...] = (),
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """An .xlsx written as XML by hand, as an attacker would (a few KB)."""
+    merged = (
+        f'<mergeCells count="{len(merges)}">'
+        + "".join(f'<mergeCell ref="{m}"/>' for m in merges)
+        + "</mergeCells>"
+        if merges
+        else ""
+    )
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<worksheet xmlns="{SHEET_NS}">'
+        f'<dimension ref="{dimension}"/><sheetData>{rows}</sheetData>{merged}</worksheet>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        z.writestr("_rels/.rels", RELS)
+        z.writestr("xl/workbook.xml", WORKBOOK)
+        z.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
+        z.writestr("xl/worksheets/sheet1.xml", sheet)
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def roster_upload(client, headers, data: bytes):
+    return client.post(
+        "/api/roster/import",
+        data={"file": (io.BytesIO(data), "清单.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def assert_limit_named(response, *words: str) -> None:
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:300]
+    message = response.get_json()["error"]
+    assert "上限" in message or "过大" in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_merged_range_over_the_whole_sheet_is_refused_before_any_work(app, client, db_session):
+    from geoservice.xlsx_guard import MAX_COLUMNS
+
+    admin = auth(db_session, "admin")
+    bomb = crafted_xlsx(merges=("A2:XFD200000",))
+    assert len(bomb) < 4096
+    response = roster_upload(client, admin, bomb)
+    assert_limit_named(response, "A2:XFD200000", f"{MAX_COLUMNS} 列")
+
+
+def test_a_huge_dimension_or_too_many_rows_are_refused(app, client, db_session):
+    from geoservice.roster import HEADER_SCAN_ROWS, MAX_ROWS
+
+    admin = auth(db_session, "admin")
+    response = roster_upload(client, admin, crafted_xlsx(dimension="A1:XFD1048576"))
+    assert_limit_named(response, "XFD1048576")
+    limit = MAX_ROWS + HEADER_SCAN_ROWS
+    rows = HEADER_ROW + "".join(
+        f'<row r="{n}"><c r="A{n}"><v>1</v></c></row>' for n in range(2, limit + 2)
+    )
+    response = roster_upload(client, admin, crafted_xlsx(rows, dimension="A1"))
+    assert_limit_named(response, f"{limit} 行")
+    far = HEADER_ROW + '<row r="900000"><c r="A900000"><v>1</v></c></row>'
+    response = roster_upload(client, admin, crafted_xlsx(far, dimension="A1"))
+    assert_limit_named(response, f"{limit} 行")
+
+
+def test_too_many_merged_cells_are_refused(app, client, db_session):
+    from geoservice.xlsx_guard import MAX_MERGED_CELLS
+
+    admin = auth(db_session, "admin")
+    merges = tuple(f"A{r}:CV{r}" for r in range(2, 20_000, 1))  # 100 columns each
+    response = roster_upload(client, admin, crafted_xlsx(merges=merges))
+    assert_limit_named(response, str(MAX_MERGED_CELLS))
+
+
+def test_a_zip_bomb_inside_the_workbook_is_refused(app, client, db_session):
+    from geoservice.xlsx_guard import MAX_MEMBER_BYTES
+
+    admin = auth(db_session, "admin")
+    bomb = crafted_xlsx(extra={"xl/sharedStrings.xml": b" " * (MAX_MEMBER_BYTES + 1)})
+    assert len(bomb) < 200_000
+    response = roster_upload(client, admin, bomb)
+    assert_limit_named(response, f"{MAX_MEMBER_BYTES // 1024 // 1024} MB")
+
+
+def test_the_cli_roster_import_is_bounded_too(app, db_session, tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(crafted_xlsx(merges=("A2:XFD200000",)))
+    result = app.test_cli_runner().invoke(args=["import-roster", str(path)])
+    assert result.exit_code != 0
+    assert "A2:XFD200000" in result.output and "上限" in result.output
