@@ -88,9 +88,12 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": 300,
     # Longest a single SQL statement may run for a web or API request (ms; 0: no limit). A
     # statement that runs longer is cancelled and the request answers 503 instead of holding a
-    # worker and a database connection. Imports and exports over the API are exempt (they may
-    # legitimately take minutes); the CLI is never limited.
+    # worker and a database connection. Imports over the API are exempt (they may legitimately
+    # take minutes), exports get EXPORT_STATEMENT_TIMEOUT_MS; the CLI is never limited.
     "STATEMENT_TIMEOUT_MS": 30_000,
+    # Exports over the API (GeoJSON/GeoPackage/CSV of a whole collection) get this longer but
+    # finite limit instead (ms; 0: none). Imports by writers stay unlimited.
+    "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
 }
@@ -126,6 +129,7 @@ ENV_VARS: dict[str, type] = {
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
     "IMPORT_MAX_FEATURES": int,
+    "EXPORT_STATEMENT_TIMEOUT_MS": int,
 }
 
 

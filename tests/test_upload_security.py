@@ -8,7 +8,11 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import shapely
+from pyogrio.raw import write
+from sqlalchemy import text
 
 from geoservice.importers import ImportFailed, open_features
 from tests.api_support import auth
@@ -304,3 +308,72 @@ def test_the_cli_roster_import_is_bounded_too(app, db_session, tmp_path):
     result = app.test_cli_runner().invoke(args=["import-roster", str(path)])
     assert result.exit_code != 0
     assert "A2:XFD200000" in result.output and "上限" in result.output
+
+
+def test_exports_run_under_a_finite_statement_timeout(app, client, db_session, monkeypatch):
+    """Issue 13 §6: exports lifted the statement timeout for every reader."""
+    import geoservice.api.exports as exports
+
+    spec = point_spec(app)
+    viewer = auth(db_session, "viewer")
+    seen = []
+    real = exports.export_rows
+
+    def spy(session, *args, **kwargs):
+        seen.append(session.execute(text("SHOW statement_timeout")).scalar_one())
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(exports, "export_rows", spy)
+    monkeypatch.setitem(app.config, "EXPORT_STATEMENT_TIMEOUT_MS", 123_456)
+    url = f"/api/collections/{spec.collection}/export"
+    assert client.get(f"{url}?f=geojson", headers=viewer).status_code == 200
+    assert seen == ["123456ms"]
+    monkeypatch.setitem(app.config, "EXPORT_STATEMENT_TIMEOUT_MS", 300_000)  # the default
+    assert client.get(f"{url}?f=csv", headers=viewer).status_code == 200
+    assert seen[-1] == "5min"
+
+
+def test_gis_imports_have_a_feature_cap(app, client, db_session, tmp_path, monkeypatch):
+    spec = point_spec(app)
+    planner = auth(db_session, "planner")
+    monkeypatch.setitem(app.config, "IMPORT_MAX_FEATURES", 2)
+    rows = "".join(f"C{i},市场{i},120.26,33.78\n" for i in range(3))
+    data = f"code,name,lon,lat\n{rows}".encode()
+    url = f"/api/collections/{spec.collection}/import"
+    response = upload(client, url, planner, data, "m.csv")
+    assert response.status_code == 422
+    assert "上限 2 个" in response.get_json()["error"]
+    assert layer_count(db_session, spec) == 0
+    path = tmp_path / "m.csv"
+    path.write_bytes(data)
+    result = app.test_cli_runner().invoke(args=["import-layer", spec.collection, str(path)])
+    assert result.exit_code != 0 and "上限 2 个" in result.output
+    result = app.test_cli_runner().invoke(args=["import-areas", "street", str(path)])
+    assert result.exit_code != 0 and "上限 2 个" in result.output
+    # Two features are within the cap.
+    small = f"code,name,lon,lat\n{''.join(rows.splitlines(True)[:2])}".encode()
+    assert upload(client, url, planner, small, "m.csv").status_code == 201
+
+
+def test_the_content_must_match_the_extension_and_other_drivers_are_gone(app, tmp_path):
+    import pyogrio
+
+    from geoservice.gdal_open import KEEP
+
+    real = tmp_path / "real.gpkg"
+    write(
+        str(real),
+        np.array(shapely.to_wkb([shapely.Point(120.26, 33.78)]), dtype=object),
+        [np.array(["甲"], dtype=object)],
+        ["name"],
+        driver="GPKG",
+        geometry_type="Point",
+        crs="EPSG:4326",
+    )
+    assert open_features(real).report.driver == "GPKG"
+    disguised = tmp_path / "x.geojson"
+    disguised.write_bytes(real.read_bytes())
+    with pytest.raises(ImportFailed, match="不是 GeoJSON"):
+        open_features(disguised)
+    assert set(pyogrio.list_drivers()) <= KEEP
+    assert "OGR_VRT" not in pyogrio.list_drivers() and "GDALG" not in pyogrio.list_drivers()
