@@ -294,7 +294,7 @@ def parse_crs(value: str) -> CRS:
         raise ImportFailed(f"无法识别的坐标系 {value!r}（{CRS_EXAMPLES}）") from None
 
 
-EPSG_CODE = re.compile(r"(?i)epsg:\d{1,6}")
+EPSG_CODE = re.compile(r"(?i)(epsg:)?\d{4,6}")
 PROJ_TOKEN = re.compile(r"\+[a-z_][a-z_0-9]*(=[A-Za-z0-9_.,+\-]+)?")
 PROJ_FILE_KEYS = frozenset({"init", "nadgrids", "geoidgrids", "grids", "file"})
 WKT_ROOTS = re.compile(

@@ -27,8 +27,8 @@ from xml.parsers import expat
 from openpyxl.utils.cell import range_boundaries
 
 MAX_MEMBERS = 1_000
-MAX_MEMBER_BYTES = 48 * 1024 * 1024
-MAX_TOTAL_BYTES = 128 * 1024 * 1024
+MAX_MEMBER_BYTES = 32 * 1024 * 1024
+MAX_TOTAL_BYTES = 96 * 1024 * 1024
 MAX_COLUMNS = 256
 MAX_MERGED_RANGES = 50_000
 MAX_MERGED_CELLS = 300_000
