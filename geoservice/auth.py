@@ -36,7 +36,7 @@ from geoservice.accounts import (  # noqa: F401  (re-exported)
 from geoservice.db import get_session
 from geoservice.errors import ApiError, wants_json
 from geoservice.models import ApiToken, User
-from geoservice.permissions import allowed
+from geoservice.permissions import ANY_COLLECTION, allowed
 
 # Endpoints anyone may call (besides views decorated with @public).
 PUBLIC_ENDPOINTS = frozenset(
@@ -112,7 +112,7 @@ def require(action: str, collection: str | None = None) -> User:
         raise ApiError(401, UNAUTHENTICATED)
     if not can(action, collection):
         detail: dict[str, Any] = {"role": account.role, "action": action}
-        if collection is not None:
+        if collection is not None and collection != ANY_COLLECTION:
             detail["collection"] = collection
         raise ApiError(403, FORBIDDEN, detail)
     return account

@@ -22,6 +22,7 @@ from geoservice.auth import can, current_account, require
 from geoservice.collections import ISSUES, Catalogue, Collection
 from geoservice.errors import ApiError
 from geoservice.models import User
+from geoservice.permissions import ANY_COLLECTION
 
 
 def read_action(collection: Collection) -> str:
@@ -37,8 +38,8 @@ def collection_read(view: Callable) -> Callable:
         from geoservice.api import catalogue
 
         coll = catalogue().get(kwargs.get("collection_id", ""))
-        if coll is None:
-            require("layers.read")
+        if coll is None:  # unknown: 404 for anyone who may read some collection
+            require("layers.read", ANY_COLLECTION)
         else:
             require(read_action(coll), coll.id)
         return view(*args, **kwargs)

@@ -30,6 +30,7 @@ from geoservice.collections import Collection
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.features import get_feature, items_page, set_timezone
+from geoservice.permissions import ANY_COLLECTION
 from geoservice.tiles import collection_extents
 
 CONFORMANCE = [
@@ -145,7 +146,7 @@ def collections():
     fmt = output_format(single_args(["f"]))
     shown = readable(catalogue())  # a token scoped to some collections lists only those
     if not shown:
-        require("layers.read")  # 403 with the reason
+        require("layers.read", ANY_COLLECTION)  # 403 with the reason
     extents = collection_extents(get_session(), shown)
     body = {
         "collections": [describe(c, extents) for c in shown],
