@@ -190,3 +190,22 @@ def test_the_planner_map_popups_show_user_text_literally(live):
         assert "__pwned=" in shown, (kind, shown)
     time.sleep(0.3)
     assert_nothing_ran(page, "/map popups")
+
+
+def test_the_report_page_shows_place_and_leader_names_as_text(live):
+    """The report page names the places around the spot (labels at street level) and who
+    answers for it (the attribution preview): user text, shown as text."""
+    page = open_page(live, "admin", "/issues/new?lon=120.05&lat=33.05")
+    line = page.wait_for(
+        "(t => /X[0-9]+/.test(t) && t)(document.getElementById('spot-line').textContent)",
+        timeout=30,
+    )
+    assert "此处归属" in line and re.search(r"X\d\d", line)
+    labels = page.wait_for(
+        "(t => /X[0-9]+/.test(t) && t)(Array.from(document.querySelectorAll('.ctx-label'))"
+        ".map(e => e.textContent).join(' '))",
+        timeout=30,
+    )
+    assert "<" in labels + line  # the payloads' markup, as text
+    time.sleep(0.3)
+    assert_nothing_ran(page, "/issues/new")
