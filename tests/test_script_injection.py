@@ -43,6 +43,8 @@ def pages(world: dict) -> list[tuple[str, str]]:
         ("admin", f"/map/popup/place/{grid}"),
         ("admin", f"/map/popup/issue/{issue}"),
         ("admin", "/rankings"),
+        ("admin", "/rankings?period=month&from=2026-11&of=leader"),
+        ("admin", "/rankings?period=month&from=2026-11&of=unit"),
         ("admin", f"/rankings/scorecard/{leader}"),
         ("admin", "/units"),
         ("admin", "/leaders"),

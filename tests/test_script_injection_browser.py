@@ -209,3 +209,16 @@ def test_the_report_page_shows_place_and_leader_names_as_text(live):
     assert "<" in labels + line  # the payloads' markup, as text
     time.sleep(0.3)
     assert_nothing_ran(page, "/issues/new")
+
+
+def test_the_rankings_page_shows_names_as_text(live):
+    """The rankings table, lists and drill-down are built by static/js/rankings.js from JSON
+    (names escaped)."""
+    page = open_page(live, "admin", "/rankings?period=month&from=2026-11&of=leader")
+    table = page.wait_for(
+        "(t => /X[0-9]+/.test(t) && t)(document.getElementById('rk-table').textContent)",
+        timeout=30,
+    )
+    assert "<" in table  # the payloads' markup, as text
+    time.sleep(0.5)  # the trend and the charts
+    assert_nothing_ran(page, "/rankings")
