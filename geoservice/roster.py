@@ -38,6 +38,7 @@ from geoservice import responsibility as resp
 from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
 from geoservice.xlsx_guard import SpreadsheetRefused, check_xlsx
+from geoservice.spreadsheet_text import workbook_as_text
 
 MAX_ROWS = 20_000
 HEADER_SCAN_ROWS = 10
@@ -763,6 +764,7 @@ def write_template(
     for row, (key, text) in enumerate(lines, start=3):
         notes.cell(row, 1, key).font = Font(bold=True)
         notes.cell(row, 2, text).alignment = Alignment(wrap_text=True, vertical="top")
+    workbook_as_text(wb)
     if isinstance(target, (str, Path)):
         wb.save(str(target))
     else:

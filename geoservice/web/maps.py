@@ -9,7 +9,6 @@ escaped by Jinja. docs/maps.md describes the page, the basemaps and the GCJ-02 s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +33,7 @@ from geoservice.features import ItemsQuery
 from geoservice.models import Leader, User
 from geoservice.registry import LayerSpec, layers
 from geoservice.responsibility_access import whole_county
-from geoservice.security import nonce_scripts
+from geoservice.security import json_script, nonce_scripts
 from geoservice.tiles import AGGREGATE_MAX_ZOOM
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
@@ -43,13 +42,6 @@ from geoservice.web.mapelements import Call, LeafletMap, Overlay
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
 SCREEN_REFRESH_SECONDS = 60
-
-
-def json_script(value: Any) -> Markup:
-    """JSON to put inside <script type="application/json">: no `<`, `>` or `&` left that an
-    HTML parser could read as the end of the element."""
-    text_ = json.dumps(value, ensure_ascii=False)
-    return Markup(text_.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 # --- the state a map URL carries -------------------------------------------------------------
