@@ -48,5 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
+    from geoservice.api import fieldwork as fieldwork_api  # field work (issue 16)
+    from geoservice.web import field as field_web
+
+    app.register_blueprint(fieldwork_api.bp, url_prefix="/api/fieldwork")
+    app.register_blueprint(field_web.bp)
     cli.init_app(app)
     return app

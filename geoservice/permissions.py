@@ -44,6 +44,11 @@ ACTIONS: dict[str, str] = {
     "rankings.read": "查看排名与通报",
     "users.admin": "管理账号",
     "audit.read": "查看操作日志",
+    # Field work (issue 16, geoservice/fieldwork/).
+    "patrols.plan": "配置巡查计划、查看逾期巡查任务",
+    "patrols.visit": "巡查打卡（自己的巡查任务）",
+    "inspections.run": "暗访督查（抽样、记录结果、完成暗访）",
+    "evidence.read": "查看照片存疑清单",
 }
 
 # The permission table. `admin` is listed for completeness: it may do everything.
@@ -62,6 +67,10 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.verify",
             "issues.fix",
             "rankings.read",
+            "patrols.plan",
+            "patrols.visit",
+            "inspections.run",
+            "evidence.read",
         }
     ),
     "leader": frozenset(
@@ -72,9 +81,12 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.report",
             "issues.fix",
             "rankings.read",
+            "patrols.visit",
         }
     ),
-    "inspector": frozenset({"layers.read", "issues.read", "issues.report"}),
+    "inspector": frozenset(
+        {"layers.read", "issues.read", "issues.report", "inspections.run", "evidence.read"}
+    ),
     "viewer": frozenset({"layers.read", "assignments.read", "issues.read", "rankings.read"}),
     "integration": frozenset(
         {

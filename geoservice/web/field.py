@@ -1,0 +1,97 @@
+"""Field work pages (blueprint `bp`, name `field`): the /field mobile app (manifest, service
+worker, one page whose script reads /api/fieldwork and keeps unsent records in IndexedDB),
+the 存疑 (doubtful evidence) page, and the `flask fieldwork` commands."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+from flask import Blueprint, current_app, render_template, send_from_directory
+from flask.cli import with_appcontext
+
+from geoservice.auth import permission_required
+from geoservice.db import get_session
+from geoservice.fieldwork import evidence, patrols
+from geoservice.fieldwork.settings import FieldSettings
+from geoservice.registry import layers
+from geoservice.workflow import IssueSettings
+
+bp = Blueprint("field", __name__, template_folder="templates", cli_group="fieldwork")
+
+STATIC = "field"  # static/field/: the app's script, style and icon
+
+
+@bp.get("/field")
+@permission_required("patrols.visit")
+def app_page():
+    return render_template("field/app.html")
+
+
+@bp.get("/field/manifest.webmanifest")
+def manifest():
+    response = send_from_directory(
+        current_app.static_folder, f"{STATIC}/manifest.webmanifest", max_age=0
+    )
+    response.mimetype = "application/manifest+json"
+    return response
+
+
+@bp.get("/field/sw.js")
+def service_worker():
+    """Served from /field/ so its scope is the app (a worker controls only paths below it)."""
+    response = send_from_directory(current_app.static_folder, f"{STATIC}/sw.js", max_age=0)
+    response.mimetype = "text/javascript"
+    response.headers["Service-Worker-Allowed"] = "/field/"
+    return response
+
+
+@bp.get("/field/evidence")
+@permission_required("evidence.read")
+def evidence_page():
+    session = get_session()
+    store = IssueSettings.from_config(current_app.config).store
+    if evidence.scan_pending(
+        session, layers(), FieldSettings.from_config(current_app.config), store
+    ):
+        session.commit()
+    total, rows = evidence.suspicious_rows(session, limit=200)
+    return render_template(
+        "field/evidence.html",
+        total=total,
+        rows=rows,
+        units=evidence.counts_per_unit(session),
+        flags=evidence.FLAGS,
+    )
+
+
+@bp.cli.command("generate-tasks")
+@click.option("--date", "day", default=None, help="YYYY-MM-DD (default: today)")
+@with_appcontext
+def generate_tasks_command(day: str | None) -> None:
+    """Creates the patrol tasks of every schedule for the period holding the date."""
+    cfg = FieldSettings.from_config(current_app.config)
+    from datetime import datetime
+
+    when = date.fromisoformat(day) if day else datetime.now(cfg.tz).date()
+    session = get_session()
+    created = patrols.generate_tasks(session, layers(), cfg, when)
+    session.commit()
+    click.echo(f"{when.isoformat()}: 新建巡查任务 {created} 条")
+
+
+@bp.cli.command("scan-photos")
+@click.option("--limit", default=5000, show_default=True)
+@with_appcontext
+def scan_photos_command(limit: int) -> None:
+    """Checks the photos not yet checked (EXIF time/position, reuse)."""
+    session = get_session()
+    n = evidence.scan_pending(
+        session,
+        layers(),
+        FieldSettings.from_config(current_app.config),
+        IssueSettings.from_config(current_app.config).store,
+        limit,
+    )
+    session.commit()
+    click.echo(f"已检查照片 {n} 张")
