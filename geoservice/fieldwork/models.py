@@ -135,7 +135,9 @@ class PatrolVisit(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     received_at: Mapped[datetime] = _created()
-    checkin: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    checkin: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
     distance_m: Mapped[float | None] = mapped_column(Float)
     far: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql_text("false"))
     outcome: Mapped[str] = mapped_column(String(8), nullable=False)
@@ -199,7 +201,9 @@ class InspectionPlace(Base):
     outcome: Mapped[str | None] = mapped_column(String(4))
     category: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
-    checkin: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    checkin: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
     distance_m: Mapped[float | None] = mapped_column(Float)
     far: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql_text("false"))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
