@@ -299,8 +299,8 @@ def check_issue_photo(
         ).all()
         exclude += [f"plan:{r.plan_id}:{r.place_id}" for r in plans]
     found: dict[str, Any] = {}
-    claimed = issue.reported_at
-    if photo.event_id is not None:
+    claimed = issue.reported_at  # a report photo: when the issue was seen
+    if photo.kind == "after" and photo.event_id is not None:  # an after-photo: its event
         event = session.get(IssueEvent, photo.event_id)
         if event is not None:
             claimed = event.at
