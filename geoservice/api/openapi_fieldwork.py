@@ -1,0 +1,176 @@
+"""OpenAPI paths of /api/fieldwork (巡查、暗访、照片存疑, geoservice/api/fieldwork.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoservice.api.openapi_kit import (
+    answer,
+    array,
+    boolean,
+    enum,
+    free,
+    integer,
+    json_body,
+    number,
+    obj,
+    path,
+    query,
+    string,
+)
+from geoservice.api.openapi_kit import op as _op
+
+TAG = "巡查与暗访"
+TAG_TEXT = (
+    "巡查计划（按图层/点位类别和责任角色，每天/每周/每月 N 次）、"
+    "按周期生成的巡查任务（交给周期开始时的责任人）、巡查打卡（签到位置、检查结果、照片、现场上报问题；幂等键防重复）、巡查到位率、暗访"
+    "（可复现的随机抽样，完成前对被抽查地点的责任领导保密）、照片存疑（EXIF 时间/位置、重复使用）"
+    "与带水印的展示图。不是自己的任务 404，幂等键内容不同 409，输入错误 422"
+)
+PLAN, VISIT, INSPECT, EVIDENCE, RATES = (
+    "patrols.plan",
+    "patrols.visit",
+    "inspections.run",
+    "evidence.read",
+    "rankings.read",
+)
+
+SCHEDULE = obj(
+    {"layer": string("图层（grid、road、market、compound、site …）"),
+     "role": string("责任角色，如 网格员、道路长、点长"),
+     "period": enum(["day", "week", "month"])},
+    {"times": integer("每周期次数（1…31）"), "site_kind": string("点位类别代码（仅 site）"),
+     "name": string(), "active": boolean()},
+)  # fmt: skip
+VISIT_FIELDS = obj(
+    {"task_id": integer("巡查任务编号")},
+    {
+        "idempotency_key": string("每条记录一个（也可用 Idempotency-Key 请求头）"),
+        "visited_at": string("巡查时间（ISO 8601，带时区；须在任务周期内）"),
+        "lon": number("签到经度"),
+        "lat": number("签到纬度"),
+        "coord_sys": enum(["wgs84", "gcj02"]),
+        "outcome": enum(["ok", "problem", "正常", "有问题"]),
+        "checklist": array(free("{standard_id 或 item, outcome, note}")),
+        "note": string(),
+        "photos": array(string("base64 或 data: URL")),
+        "captures": array(enum(["camera", "gallery"])),
+        "issues": array(free("现场上报的问题 {category, description, severity, photos: [序号]}")),
+    },
+)
+PLAN_BODY = obj(
+    {"layer": string(), "date": string("暗访日期 YYYY-MM-DD"), "count": integer("抽取数量")},
+    {"seed": integer("随机种子（不填则随机生成并记录）"), "street": string("街道编码或名称"),
+     "site_kind": string(), "name": string(), "inspector_id": integer("暗访人员账号")},
+)  # fmt: skip
+RESULT_BODY = obj(
+    {"place_id": integer(), "outcome": enum(["pass", "fail", "合格", "不合格"])},
+    {"category": string("不合格时的问题类别"), "note": string(), "lon": number(),
+     "lat": number(), "photos": array(string("base64；不合格至少 1 张"))},
+)  # fmt: skip
+
+
+def op(operation_id: str, summary: str, permission, responses: dict, **kw: Any):
+    return _op(TAG, operation_id, summary, permission, responses, **kw)
+
+
+def paths(config: Any = None) -> dict[str, Any]:
+    ok = answer
+    schedule_id = path("schedule_id", "巡查计划编号")
+    visit_id = path("visit_id", "巡查记录编号")
+    plan_id = path("plan_id", "暗访计划编号")
+    photo_id = path("photo_id", "照片编号")
+    issue_id = path("issue_id", "问题编号")
+    image = answer({"type": "string", "format": "binary"}, "JPEG", "image/jpeg")
+    return {
+        "/fieldwork/schedules": {
+            "get": op("list_patrol_schedules", "巡查计划列表", PLAN, {"200": ok(free())}),
+            "post": op("create_patrol_schedule", "新建巡查计划", PLAN,
+                       {"201": ok(free(), "已创建")}, body=json_body(SCHEDULE),
+                       errors=(409, 415, 422)),
+        },
+        "/fieldwork/schedules/{schedule_id}": {
+            "patch": op("update_patrol_schedule", "修改或停用巡查计划（只影响以后生成的任务）",
+                        PLAN, {"200": ok(free())}, parameters=[schedule_id],
+                        body=json_body(SCHEDULE), errors=(404, 409, 415, 422)),
+        },
+        "/fieldwork/tasks/generate": {
+            "post": op("generate_patrol_tasks", "生成某日所在周期的巡查任务（可重复调用）", PLAN,
+                       {"200": ok(free())}, body=json_body(obj({}, {"date": string()})),
+                       errors=(415, 422)),
+        },
+        "/fieldwork/tasks/mine": {
+            "get": op("my_patrol_tasks", "我当天的巡查任务（含地点几何）", VISIT,
+                      {"200": ok(free())},
+                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", string())],
+                      errors=(404, 422)),
+        },
+        "/fieldwork/tasks/overdue": {
+            "get": op("overdue_patrol_tasks", "逾期未巡查的任务", PLAN, {"200": ok(free())}),
+        },
+        "/fieldwork/visits": {
+            "post": op("create_patrol_visit", "巡查打卡（JSON 或 multipart；幂等）", VISIT,
+                       {"201": ok(free(), "已记录"),
+                        "200": ok(free(), "同一幂等键、同一内容：返回第一次的记录")},
+                       body=json_body(VISIT_FIELDS), errors=(404, 409, 413, 415, 422)),
+        },
+        "/fieldwork/visits/mine": {
+            "get": op("my_patrol_visits", "我的巡查记录", VISIT, {"200": ok(free())}),
+        },
+        "/fieldwork/visits/{visit_id}": {
+            "get": op("get_patrol_visit", "一条巡查记录", "layers.read", {"200": ok(free())},
+                      parameters=[visit_id], errors=(404,)),
+        },
+        "/fieldwork/rates": {
+            "get": op("patrol_rates", "巡查到位率（完成/应巡）", RATES, {"200": ok(free())},
+                      parameters=[
+                          query("of", "分组：leader（责任人）、unit（单位）、street（街道）",
+                                enum(["leader", "unit", "street"])),
+                          query("from", "起始日期（含）", string()),
+                          query("to", "截止日期（不含）", string()),
+                      ], errors=(422,)),
+        },
+        "/fieldwork/inspections": {
+            "get": op("list_inspections", "可见的暗访计划（完成前仅创建者、承担者与创文办可见）",
+                      "layers.read", {"200": ok(free())}),
+            "post": op("create_inspection", "抽取暗访地点（可复现的随机抽样）", INSPECT,
+                       {"201": ok(free(), "已创建")}, body=json_body(PLAN_BODY),
+                       errors=(415, 422)),
+        },
+        "/fieldwork/inspections/{plan_id}": {
+            "get": op("get_inspection", "一个暗访计划（对被抽查地点的责任领导 404）",
+                      "layers.read", {"200": ok(free())}, parameters=[plan_id], errors=(404,)),
+        },
+        "/fieldwork/inspections/{plan_id}/results": {
+            "post": op("record_inspection_result", "记录一个地点的暗访结果", INSPECT,
+                       {"200": ok(free())}, parameters=[plan_id], body=json_body(RESULT_BODY),
+                       errors=(403, 404, 409, 413, 415, 422)),
+        },
+        "/fieldwork/inspections/{plan_id}/complete": {
+            "post": op("complete_inspection", "完成暗访：不合格的地点生成问题", INSPECT,
+                       {"200": ok(free())}, parameters=[plan_id], errors=(403, 404, 409)),
+        },
+        "/fieldwork/evidence/suspicious": {
+            "get": op("suspicious_photos", "照片存疑清单", EVIDENCE, {"200": ok(free())},
+                      parameters=[query("limit", "每页条数", integer()),
+                                  query("offset", "跳过条数", integer())]),
+        },
+        "/fieldwork/evidence/units": {
+            "get": op("evidence_per_unit", "各单位照片存疑统计", EVIDENCE, {"200": ok(free())}),
+        },
+        "/fieldwork/evidence/issues/{issue_id}": {
+            "get": op("issue_evidence", "一个问题各照片的核验结果", "issues.read",
+                      {"200": ok(free())}, parameters=[issue_id], errors=(404,)),
+        },
+        "/fieldwork/issue-photos/{photo_id}/display": {
+            "get": op("issue_photo_display", "问题照片的水印展示图（原图不变）", "issues.read",
+                      {"200": image}, parameters=[photo_id], errors=(404,)),
+        },
+        "/fieldwork/photos/{photo_id}/{variant}": {
+            "get": op("field_photo", "巡查/暗访照片：display（水印）、thumb、original",
+                      "layers.read", {"200": image},
+                      parameters=[photo_id, path("variant", "display、thumb 或 original",
+                                                 enum(["display", "thumb", "original"]))],
+                      errors=(404,)),
+        },
+    }  # fmt: skip
