@@ -354,13 +354,22 @@ def tasks_of_leader(
     """The leader's tasks whose period contains `day` (generating that period's tasks first)."""
     generate_tasks(session, registry, settings, day)
     start, end = period_bounds("day", day, settings.tz)
-    return task_rows(
+    rows = task_rows(
         session,
         registry,
         now,
         "t.leader_id = :leader AND t.period_start < :end AND t.period_end > :start",
         {"leader": leader_id, "start": start, "end": end},
     )
+    standards = {
+        pid: applicable_standards(session, pid) for pid in {r["place"]["id"] for r in rows}
+    }
+    for r in rows:
+        r["standards"] = [
+            {"id": s["id"], "code": s["code"], "text": s["text"]}
+            for s in standards.get(r["place"]["id"], [])
+        ]
+    return rows
 
 
 def get_task(session: Session, task_id: int) -> PatrolTask | None:

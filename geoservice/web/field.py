@@ -9,6 +9,7 @@ from datetime import date
 import click
 from flask import Blueprint, current_app, render_template, send_from_directory
 from flask.cli import with_appcontext
+from sqlalchemy import text
 
 from geoservice.auth import permission_required
 from geoservice.db import get_session
@@ -22,10 +23,32 @@ bp = Blueprint("field", __name__, template_folder="templates", cli_group="fieldw
 STATIC = "field"  # static/field/: the app's script, style and icon
 
 
-@bp.get("/field")
+@bp.get("/field/")
 @permission_required("patrols.visit")
 def app_page():
-    return render_template("field/app.html")
+    """The app shell: everything else comes from /api/fieldwork (cached for offline use)."""
+    from geoservice.auth import current_account
+    from geoservice.basemaps import basemap_from_config
+    from geoservice.security import json_script
+
+    account = current_account()
+    basemap = basemap_from_config(current_app.config)
+    # Tiles only when they line up with our WGS-84 data (a GCJ-02 basemap would need the shift).
+    tiles = [] if basemap.shift or not basemap.choices else list(basemap.choices[0].sources)
+    session = get_session()
+    center = session.execute(
+        text(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) AS c"
+            " FROM admin_areas) s"
+        )
+    ).one()
+    config = {
+        "user": account.display_name or account.username,
+        "categories": list(current_app.config["ISSUE_CATEGORIES"]),
+        "tiles": [t.as_dict() for t in tiles],
+        "center": [center[0] or 116.4, center[1] or 39.9],
+    }
+    return render_template("field/app.html", config_json=json_script(config))
 
 
 @bp.get("/field/manifest.webmanifest")
