@@ -6,9 +6,11 @@ returns. Nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from geoalchemy2.shape import from_shape
@@ -101,14 +103,17 @@ def visits(db: Session) -> list[tuple]:
     db.rollback()  # a fresh snapshot
     return db.execute(
         text(
-            "SELECT v.id, v.idempotency_key, v.outcome, v.note, count(f.id) FROM patrol_visits v"
+            "SELECT v.id, v.idempotency_key, v.outcome, v.note, count(f.id), v.far, v.distance_m"
+            " FROM patrol_visits v"
             " LEFT JOIN field_photos f ON f.visit_id = v.id GROUP BY v.id"
         )
     ).all()
 
 
 def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
+    """FIELD_SCREENSHOTS=<dir> keeps the screenshots (docs/field.md uses them)."""
     base, browser, db, grid_id = live
+    shots = Path(os.environ.get("FIELD_SCREENSHOTS") or tmp_path)
     page = browser.new_page(isolated=True, size=(390, 844))
     page.sign_in(base, "field_leader", PASSWORD)
     page.goto(f"{base}/field/")
@@ -119,11 +124,23 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.wait_for("navigator.serviceWorker.ready.then(r => !!r.active)", timeout=30)
     page.goto(f"{base}/field/")
     page.wait_for("navigator.serviceWorker.controller !== null && gsField.state.ready")
-    page.screenshot(tmp_path / "field-tasks.png")
+    page.screenshot(shots / "field-tasks.png")
+    page.evaluate("document.querySelector('[data-tab=map]').click()")
+    page.wait_for("!!(gsField.state.map && gsField.state.layer)")
+    page.screenshot(shots / "field-map.png")
+    page.evaluate("document.querySelector('[data-tab=tasks]').click()")
+    # The phone's position: inside the grid (granted like a user tapping 允许).
+    lon, lat = metres(200, 200)
+    context = page.send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
+    browser.send(
+        "Browser.grantPermissions",
+        {"origin": base, "permissions": ["geolocation"], "browserContextId": context},
+    )
+    page.send("Emulation.setGeolocationOverride",
+              {"latitude": lat, "longitude": lon, "accuracy": 10})  # fmt: skip
 
     page.send("Network.emulateNetworkConditions", OFFLINE)
     page.wait_for("navigator.onLine === false")
-    lon, lat = metres(200, 200)
     photo = base64.b64encode(
         image_bytes(size=(640, 480), gps=(lon, lat),
                     taken=datetime.now().strftime("%Y:%m:%d %H:%M:%S"))
@@ -134,12 +151,14 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
           const bytes = Uint8Array.from(atob('{photo}'), c => c.charCodeAt(0));
           gsField.addPhoto(new File([bytes], 'scene.jpg', {{type: 'image/jpeg'}}), 'camera');
           document.querySelector('textarea[name=note]').value = '道路整洁，未见问题';
-          return await gsField.saveVisit();
         }})()"""
     )
+    page.wait_for("document.getElementById('checkin').textContent.startsWith('已签到')")
+    page.screenshot(shots / "field-visit.png")
+    page.evaluate("gsField.saveVisit()")
     page.wait_for("gsField.pending().then(n => n === 1)")
     assert page.evaluate("document.getElementById('pending').textContent") == "待上传 1 条"
-    page.screenshot(tmp_path / "field-pending.png")
+    page.screenshot(shots / "field-pending.png")
     page.evaluate("gsField.sync()")  # offline: nothing is sent
     assert visits(db) == []
 
@@ -155,10 +174,14 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.evaluate("gsField.sync()")  # a second push finds nothing to send
     rows = visits(db)
     assert len(rows) == 1
-    _, key, outcome, note, photos = rows[0]
+    _, key, outcome, note, photos, far, distance = rows[0]
     assert key and outcome == "ok" and note == "道路整洁，未见问题" and photos == 1
+    assert far is False and distance == 0  # checked in inside the grid
     page.wait_for("gsField.state.tasks[0].done === true", timeout=30)
     assert page.evaluate("document.getElementById('pending').hidden") is True
+    page.evaluate("document.querySelector('[data-tab=visits]').click()")
+    page.wait_for("document.querySelectorAll('#visit-list li').length === 1")
+    page.screenshot(shots / "field-visits.png")
     assert page.exceptions == []
     outside = [u for u in page.requests if not u.startswith((base + "/", "data:", "blob:"))]
     assert outside == [], outside
