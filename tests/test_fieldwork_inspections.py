@@ -157,3 +157,21 @@ def test_bad_plans_are_422(client, city):
         headers=city["accounts"]["owner"][1],
     )
     assert leader.status_code == 403
+
+
+def test_a_street_bound_supervisor_samples_only_its_street(client, city):
+    s = city["session"]
+    east = account(s, "inspector", area_code="320999002")
+    response = client.post(
+        "/api/fieldwork/inspections",
+        json={"layer": "market", "date": "2015-11-10", "count": 50, "seed": 1},
+        headers=east[1],
+    )
+    assert response.status_code == 201, response.get_json()
+    codes = {p["place"]["code"] for p in response.get_json()["places"]}
+    assert codes == {f"M{i}" for i in range(8, 16)}
+    # A street-bound planner neither sees nor runs another's plan before it is done.
+    west_planner = account(s, "planner", area_code="320999001")
+    plan_id = response.get_json()["id"]
+    seen = client.get(f"/api/fieldwork/inspections/{plan_id}", headers=west_planner[1])
+    assert seen.status_code == 404

@@ -18,7 +18,7 @@ from geoservice.api.params import single_args
 from geoservice.auth import current_account, permission_required, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError
-from geoservice.fieldwork import evidence, inspections, patrols
+from geoservice.fieldwork import access, evidence, inspections, patrols
 from geoservice.fieldwork.common import as_date
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
@@ -85,6 +85,7 @@ def list_schedules():
 @bp.post("/schedules")
 @permission_required(PLAN)
 def create_schedule():
+    access.require_whole_deployment(current_account())
     session, registry = get_session(), layers()
     schedule = patrols.create_schedule(session, registry, roles(), _json(), current_account())
     body = patrols.schedule_json(schedule, registry)
@@ -95,6 +96,7 @@ def create_schedule():
 @bp.patch("/schedules/<int:schedule_id>")
 @permission_required(PLAN)
 def update_schedule(schedule_id: int):
+    access.require_whole_deployment(current_account())
     session, registry = get_session(), layers()
     schedule = patrols.update_schedule(session, registry, roles(), schedule_id, _json())
     body = patrols.schedule_json(schedule, registry)
@@ -106,6 +108,7 @@ def update_schedule(schedule_id: int):
 @permission_required(PLAN)
 def generate_tasks():
     """{"date": "YYYY-MM-DD"}: the tasks of every schedule for the period holding that date."""
+    access.require_whole_deployment(current_account())
     body = _json()
     day = as_date(body.get("date") or _today().isoformat(), "date")
     session = get_session()
@@ -134,7 +137,8 @@ def my_tasks():
 @permission_required(PLAN)
 def overdue_tasks():
     single_args(())
-    rows = patrols.overdue_tasks(get_session(), layers(), datetime.now(UTC))
+    within = access.place_ref(current_account(), layers(), "t.place_id")
+    rows = patrols.overdue_tasks(get_session(), layers(), datetime.now(UTC), within=within)
     return jsonify({"tasks": rows, "count": len(rows)})
 
 
@@ -231,8 +235,9 @@ def patrol_rates():
             raise ApiError(422, "to 须晚于 from", field="to")
     else:
         start, end = period_bounds("week", _today(), cfg.tz)
+    within = access.place_ref(current_account(), layers(), "t.place_id")
     rows = patrols.rates(
-        get_session(), layers(), args.get("of", "leader"), start, end, datetime.now(UTC)
+        get_session(), layers(), args.get("of", "leader"), start, end, datetime.now(UTC), within
     )
     return jsonify({"of": args.get("of", "leader"), "from": start.isoformat(),
                     "to": end.isoformat(), "rows": rows})  # fmt: skip
@@ -316,7 +321,8 @@ def suspicious():
 
     limit, offset = parse_paging(args, maximum=1000)
     _scan()
-    total, rows = evidence.suspicious_rows(get_session(), limit=limit, offset=offset)
+    within = access.photo_checks(current_account(), layers())
+    total, rows = evidence.suspicious_rows(get_session(), within, limit=limit, offset=offset)
     return jsonify({"numberMatched": total, "numberReturned": len(rows), "photos": rows,
                     "flags": evidence.FLAGS})  # fmt: skip
 
@@ -326,7 +332,8 @@ def suspicious():
 def evidence_units():
     single_args(())
     _scan()
-    return jsonify({"units": evidence.counts_per_unit(get_session())})
+    within = access.photo_checks(current_account(), layers())
+    return jsonify({"units": evidence.counts_per_unit(get_session(), within)})
 
 
 @bp.get("/evidence/issues/<int:issue_id>")

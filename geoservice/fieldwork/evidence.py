@@ -408,14 +408,18 @@ def field_photo_json(session: Session, photo: FieldPhoto, photo_url=None) -> dic
 
 
 def suspicious_rows(
-    session: Session, leader_ids: Sequence[int] | None = None, limit: int = 200, offset: int = 0
+    session: Session,
+    within: tuple[str, dict[str, Any]] | None = None,
+    limit: int = 200,
+    offset: int = 0,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The 存疑 list, newest first: each flagged photo with what it is evidence for."""
+    """The 存疑 list, newest first: each flagged photo with what it is evidence for.
+    `within`: an SQL condition on `photo_checks c` (the account's scope)."""
     where = "c.suspicious"
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if leader_ids is not None:
-        where += " AND c.leader_id = ANY(:leaders)"
-        params["leaders"] = list(leader_ids)
+    if within:
+        where += f" AND {within[0]}"
+        params.update(within[1])
     total = session.execute(
         text(f"SELECT count(*) FROM photo_checks c WHERE {where}"), params
     ).scalar_one()
@@ -455,16 +459,20 @@ ORDER BY c.id DESC LIMIT :limit OFFSET :offset"""),
     return total, out
 
 
-def counts_per_unit(session: Session) -> list[dict[str, Any]]:
+def counts_per_unit(
+    session: Session, within: tuple[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    where, params = (f"WHERE {within[0]}", within[1]) if within else ("", {})
     rows = session.execute(
-        text("""
+        text(f"""
 SELECT c.unit_id, coalesce(u.name, '（未归属）') AS unit, count(*) AS checked,
        count(*) FILTER (WHERE c.suspicious) AS suspicious,
        count(*) FILTER (WHERE c.flags ? 'reused_exact' OR c.flags ? 'reused_similar') AS reused,
        count(*) FILTER (WHERE c.flags ? 'before_dispatch') AS before_dispatch,
        count(*) FILTER (WHERE c.flags ? 'far') AS far
-FROM photo_checks c LEFT JOIN units u ON u.id = c.unit_id
-GROUP BY c.unit_id, u.name ORDER BY suspicious DESC, unit""")
+FROM photo_checks c LEFT JOIN units u ON u.id = c.unit_id {where}
+GROUP BY c.unit_id, u.name ORDER BY suspicious DESC, unit"""),
+        params,
     ).mappings()
     return [dict(r) for r in rows]
 

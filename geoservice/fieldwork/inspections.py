@@ -57,9 +57,15 @@ def candidates(
     layer: str,
     site_kind: str | None,
     street_id: int | None,
+    within: tuple[str, dict[str, Any]] | None = None,
 ) -> list[int]:
-    """Ids of the places a plan may sample, ascending."""
+    """Ids of the places a plan may sample, ascending; `within`: an SQL condition on `p.id`
+    (the supervisor's scope)."""
     where = ["p.layer = :layer"]
+    params: dict[str, Any] = {}
+    if within:
+        where.append(within[0])
+        params.update(within[1])
     if site_kind:
         where.append(KIND_FILTER.format(place="p.id", kind=":kind"))
     if street_id is not None:
@@ -69,7 +75,7 @@ def candidates(
             f"SELECT p.id FROM places p JOIN ({place_geometries_sql(registry)}) g ON g.id = p.id"
             f" WHERE {' AND '.join(where)} ORDER BY p.id"
         ),
-        {"layer": layer, "kind": site_kind, "street": street_id},
+        {"layer": layer, "kind": site_kind, "street": street_id, **params},
     ).scalars()
     return list(rows)
 
@@ -137,7 +143,9 @@ def create_plan(
             )
         ):
             raise InvalidInput("暗访人员须为有效的督查员或创文办账号", field="inspector_id")
-    ids = candidates(session, registry, layer, kind, street_id)
+    from geoservice.fieldwork.access import place_ref
+
+    ids = candidates(session, registry, layer, kind, street_id, place_ref(by, registry, "p.id"))
     if not ids:
         raise InvalidInput("按所给条件没有可抽取的地点", field="count")
     sample = draw(ids, count, seed)
@@ -192,10 +200,13 @@ def may_see(session: Session, account: User | None, plan: InspectionPlan) -> boo
 
 
 def may_run(account: User, plan: InspectionPlan) -> bool:
-    """Who records results and completes the plan: admins, planners, its inspectors."""
+    """Who records results and completes the plan: admins, planners bound to no area, and
+    the accounts that made it or were given it."""
+    if account.id in (plan.created_by_id, plan.inspector_id):
+        return account.role in (*STAFF_ROLES, "inspector")
     if account.role in STAFF_ROLES:
-        return True
-    return account.role == "inspector" and account.id in (plan.created_by_id, plan.inspector_id)
+        return account.role == "admin" or account.area_id is None
+    return False
 
 
 def visible_plan(session: Session, account: User | None, plan_id: int) -> InspectionPlan:
@@ -375,6 +386,10 @@ def plan_json(
         .where(InspectionPlace.plan_id == plan.id)
         .order_by(InspectionPlace.position)
     ).all()
+    if account is None or not may_run(account, plan):
+        from geoservice import scope
+
+        rows = [r for r in rows if scope.visible_place(session, account, registry, r.place_id)]
     info = place_info(session, registry, [r.place_id for r in rows])
     street = session.get(AdminArea, plan.street_id) if plan.street_id else None
     return {

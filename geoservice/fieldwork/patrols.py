@@ -689,8 +689,10 @@ def rates(
     start: datetime,
     end: datetime,
     now: datetime,
+    within: tuple[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """巡查到位率 per leader, unit or street over the tasks due in [start, end)."""
+    """巡查到位率 per leader, unit or street over the tasks due in [start, end); `within`: an
+    SQL condition on `t.place_id` (the account's scope)."""
     if of not in GROUPINGS:
         raise InvalidInput(
             f"分组只能是 {', '.join(f'{k}（{v}）' for k, v in GROUPINGS.items())}",
@@ -704,6 +706,7 @@ def rates(
     group = {"leader": "l.id, l.name, u.name", "unit": "u.id, u.name", "street": "st.id, st.name"}[
         of
     ]
+    extra, params = (f"AND {within[0]}", within[1]) if within else ("", {})
     street_join = ""
     if of == "street":
         street_join = (
@@ -723,9 +726,9 @@ JOIN leaders l ON l.id = t.leader_id
 LEFT JOIN units u ON u.id = l.unit_id
 LEFT JOIN patrol_visits v ON v.task_id = t.id
 {street_join}
-WHERE t.period_end > :start AND t.period_end <= :end
+WHERE t.period_end > :start AND t.period_end <= :end {extra}
 GROUP BY {group}"""),
-        {"start": start, "end": end, "now": now},
+        {"start": start, "end": end, "now": now, **params},
     ).mappings()
     out = []
     for r in rows:
@@ -753,10 +756,14 @@ def overdue_tasks(
     now: datetime,
     leader_ids: Sequence[int] | None = None,
     limit: int = 500,
+    within: tuple[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Tasks whose period ended without a visit (newest first within the limit)."""
+    """Tasks whose period ended without a visit (oldest first within the limit)."""
     where = "v.id IS NULL AND t.period_end <= :now"
     params: dict[str, Any] = {"now": now}
+    if within:
+        where += f" AND {within[0]}"
+        params.update(within[1])
     if leader_ids is not None:
         where += " AND t.leader_id = ANY(:leaders)"
         params["leaders"] = list(leader_ids)

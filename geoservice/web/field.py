@@ -78,12 +78,16 @@ def evidence_page():
         session, layers(), FieldSettings.from_config(current_app.config), store
     ):
         session.commit()
-    total, rows = evidence.suspicious_rows(session, limit=200)
+    from geoservice.auth import current_account
+    from geoservice.fieldwork.access import photo_checks
+
+    within = photo_checks(current_account(), layers())
+    total, rows = evidence.suspicious_rows(session, within, limit=200)
     return render_template(
         "field/evidence.html",
         total=total,
         rows=rows,
-        units=evidence.counts_per_unit(session),
+        units=evidence.counts_per_unit(session, within),
         flags=evidence.FLAGS,
     )
 
