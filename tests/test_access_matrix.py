@@ -156,6 +156,7 @@ CASES = [
         json={"layer": "road", "role": "道路长", "period": "week", "times": 2},
     ),
     Case("patrols.plan", "GET", "/api/fieldwork/tasks/overdue", expect=FIELD_PLANNERS),
+    Case("patrols.plan", "GET", "/api/fieldwork/unvisited", expect=FIELD_PLANNERS),
     Case("patrols.visit", "GET", "/api/fieldwork/tasks/mine", expect=FIELD_VISITORS),
     Case("patrols.visit", "GET", "/field/", via="session", expect=FIELD_PAGE),
     Case(

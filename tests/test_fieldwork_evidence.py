@@ -263,3 +263,13 @@ def test_not_an_image_is_refused_and_nothing_is_checked(w):
     with pytest.raises(UnsupportedMedia):
         prepare(Upload(b"%PDF-1.4", "x.jpg"), w["issue_settings"].photo_limits, TZ)
     assert image_bytes()  # the helper still makes real images
+
+
+def test_the_issue_page_marks_doubtful_photos(client, w):
+    original = scene(41, taken=exif_time(REPORTED), gps=HERE)
+    report(w, original)
+    second = report(w, original, x=300, y=300)
+    page = client.get(f"/issues/{second.id}", headers=w["planner"][1])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "存疑：与其他问题或巡查的照片完全相同" in html and "水印图" in html

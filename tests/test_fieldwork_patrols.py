@@ -178,6 +178,12 @@ def test_rates_on_a_hand_built_week(world):
     overdue = patrols.overdue_tasks(w["session"], w["registry"], AFTER_THE_WEEK)
     assert sorted(t["leader"] for t in overdue) == ["丙网格员", "陈道路"]
     assert all(t["overdue"] for t in overdue)
+    # The map of places not visited this period: g2 and both roads (one walk still open each
+    # or both), not g1.
+    fc = patrols.unvisited(w["session"], w["registry"], w["settings"], MONDAY, AFTER_THE_WEEK)
+    names = {f["properties"]["name"]: f["properties"]["open_tasks"] for f in fc["features"]}
+    assert names == {"二网格": 1, "解放路": 1} or names == {"二网格": 1, "人民路": 1}
+    assert all(f["geometry"]["type"] for f in fc["features"])
 
 
 # --- over the API --------------------------------------------------------------------------

@@ -142,6 +142,19 @@ def overdue_tasks():
     return jsonify({"tasks": rows, "count": len(rows)})
 
 
+@bp.get("/unvisited")
+@permission_required(PLAN)
+def unvisited():
+    """GeoJSON: places with a task still open in the periods holding `date` (default today)."""
+    args = single_args(("date",))
+    day = as_date(args.get("date") or _today().isoformat(), "date")
+    within = access.place_ref(current_account(), layers(), "t.place_id")
+    body = patrols.unvisited(
+        get_session(), layers(), field_settings(), day, datetime.now(UTC), within
+    )
+    return jsonify(body)
+
+
 # --- visits --------------------------------------------------------
 
 

@@ -108,6 +108,12 @@ def paths(config: Any = None) -> dict[str, Any]:
         "/fieldwork/tasks/overdue": {
             "get": op("overdue_patrol_tasks", "逾期未巡查的任务", PLAN, {"200": ok(free())}),
         },
+        "/fieldwork/unvisited": {
+            "get": op("unvisited_places", "本周期尚未巡查的地点（GeoJSON）", PLAN,
+                      {"200": ok(free("FeatureCollection"), media="application/json")},
+                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", string())],
+                      errors=(422,)),
+        },
         "/fieldwork/visits": {
             "post": op("create_patrol_visit", "巡查打卡（JSON 或 multipart；幂等）", VISIT,
                        {"201": ok(free(), "已记录"),

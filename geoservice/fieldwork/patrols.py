@@ -768,3 +768,40 @@ def overdue_tasks(
         where += " AND t.leader_id = ANY(:leaders)"
         params["leaders"] = list(leader_ids)
     return task_rows(session, registry, now, where, params, limit)
+
+
+def unvisited(
+    session: Session,
+    registry: LayerRegistry,
+    settings: FieldSettings,
+    day: date,
+    now: datetime,
+    within: tuple[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A FeatureCollection of the places with an open task in a period holding `day` (the map
+    of places not visited this period), one feature per place with its open tasks."""
+    start, end = period_bounds("day", day, settings.tz)
+    where = "v.id IS NULL AND t.period_start < :end AND t.period_end > :start"
+    params: dict[str, Any] = {"start": start, "end": end}
+    if within:
+        where += f" AND {within[0]}"
+        params.update(within[1])
+    rows = task_rows(session, registry, now, where, params, limit=10000)
+    places: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        pid = r["place"]["id"]
+        feature = places.setdefault(
+            pid,
+            {
+                "type": "Feature",
+                "id": pid,
+                "geometry": r["geometry"],
+                "properties": {**r["place"], "leaders": [], "open_tasks": 0, "overdue": False},
+            },
+        )
+        props = feature["properties"]
+        props["open_tasks"] += 1
+        props["overdue"] = props["overdue"] or r["overdue"]
+        if r["leader"] not in props["leaders"]:
+            props["leaders"].append(r["leader"])
+    return {"type": "FeatureCollection", "features": list(places.values())}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import click
-from flask import Blueprint, current_app, render_template, send_from_directory
+from flask import Blueprint, current_app, render_template, send_from_directory, url_for
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
@@ -19,6 +19,33 @@ from geoservice.registry import layers
 from geoservice.workflow import IssueSettings
 
 bp = Blueprint("field", __name__, template_folder="templates", cli_group="fieldwork")
+
+
+@bp.app_template_global()
+def photo_check(photo_id: int) -> dict | None:
+    """The evidence check of an issue photo for the issue page (photos not yet checked are
+    checked first, once per request)."""
+    from flask import g
+    from sqlalchemy import select
+
+    from geoservice.fieldwork.models import PhotoCheck
+
+    session = get_session()
+    if not g.get("field_photos_scanned"):
+        g.field_photos_scanned = True
+        store = IssueSettings.from_config(current_app.config).store
+        if evidence.scan_pending(
+            session, layers(), FieldSettings.from_config(current_app.config), store
+        ):
+            session.commit()
+    check = session.scalar(select(PhotoCheck).where(PhotoCheck.photo_id == photo_id))
+    return evidence.check_json(check)
+
+
+@bp.app_template_global()
+def photo_display_url(photo_id: int) -> str:
+    return url_for("fieldwork_api.issue_photo_display", photo_id=photo_id)
+
 
 STATIC = "field"  # static/field/: the app's script, style and icon
 
