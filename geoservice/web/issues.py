@@ -109,7 +109,9 @@ def report_page():
 def _view(issue_id: int) -> dict[str, Any]:
     account = _signed_in()
     session = get_session()
-    issue = scope.visible_issue(session, account, issue_id) if can("issues.read") else None
+    issue = (
+        scope.visible_issue(session, account, issue_id) if can("issues.read", "issues") else None
+    )
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
