@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from geoservice import attribution, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.models import Issue, IssueEvent, Photo, User
+from geoservice.permissions import role_allows
 from geoservice.photos import PreparedPhoto, add_photos
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
@@ -685,6 +686,13 @@ def get_issue(session: Session, issue_id: int) -> Issue:
     return issue
 
 
+def _may_read_phones(account: User | None, allows: Allows | None) -> bool:
+    """Leaders' phones are roster data: only for `assignments.read` (role and token scopes)."""
+    if allows is not None:
+        return allows("assignments.read")
+    return account is not None and role_allows(account.role, "assignments.read")
+
+
 def issue_view(
     session: Session,
     registry: LayerRegistry,
@@ -784,6 +792,8 @@ def issue_view(
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
     }
+    if not _may_read_phones(account, allows):
+        attribution.without_phones(properties["attribution"])
     if with_duplicates and issue.status in OPEN_STATUSES and issue.duplicate_of_id is None:
         properties["duplicate_candidates"] = duplicate_candidates(
             session, settings, issue.id, account=account
