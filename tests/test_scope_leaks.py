@@ -169,6 +169,9 @@ def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_cli
     assert world["places"]["R12"] in places and g1 not in places
     held = world_client.get(f"/api/leaders/{l1}/assignments", headers=headers).get_json()
     assert g1 not in [a["place"]["id"] for a in held["assignments"]]
+    listed = world_client.get(f"/api/assignments?leader_id={l1}", headers=headers).get_json()
+    assert [a["place"]["id"] for a in listed["assignments"]] == [world["places"]["R12"]]
+    assert listed["numberMatched"] == 1
     features = world_client.get(f"/api/leaders/{l1}/features", headers=headers).get_json()
     assert g1 not in [f["id"] for f in features["features"]]
     assert world["places"]["R12"] in [f["id"] for f in features["features"]]

@@ -26,6 +26,7 @@ from geoservice.errors import ApiError, error_response
 from geoservice.models import Issue, Photo
 from geoservice.photos import Upload, prepare_all
 from geoservice.registry import layers
+from geoservice.responsibility_access import check_leader_writable
 from geoservice.service_errors import ServiceError
 from geoservice.workflow import IssueSettings, transition
 
@@ -203,8 +204,9 @@ def issue_transition(issue_id: int):
         raise ApiError(422, "缺少目标状态 to", field="to")
     expected = fields.get("from") or None
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
-    photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     session = get_session()
+    check_leader_writable(session, account, leader_id)
+    photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     event = transition(
         session,
         cfg,
@@ -257,6 +259,7 @@ def issue_dispatch(issue_id: int):
     fields = _json_body()
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
     session = get_session()
+    check_leader_writable(session, account, leader_id)
     service.dispatch(
         session,
         cfg,
