@@ -41,6 +41,9 @@ MAX_DESCRIPTION = 2000
 CLOCK_SKEW = timedelta(minutes=10)
 
 
+DEFAULT_SEVERITY = 1  # 一般
+
+
 @dataclass(frozen=True)
 class Report:
     """A validated report: location in WGS-84 and the vocabulary checked."""
@@ -191,9 +194,9 @@ def validate_report(
         raise InvalidInput("问题描述必须是文字", field="description")
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"问题描述不能超过 {MAX_DESCRIPTION} 字", field="description")
-    severity_raw = payload.get("severity", 1)
+    severity_raw = payload.get("severity", DEFAULT_SEVERITY)
     try:
-        severity = int(severity_raw if severity_raw not in (None, "") else 1)
+        severity = int(severity_raw if severity_raw not in (None, "") else DEFAULT_SEVERITY)
     except (TypeError, ValueError):
         severity = -1
     if isinstance(severity_raw, bool) or severity not in SEVERITIES:

@@ -160,6 +160,29 @@ def _int_field(fields: Mapping[str, Any], name: str, label: str) -> int | None:
 
 # --- endpoints -----------------------------------------------------------------------------
 
+REPORT_META = {"reported_at": "上报时间", "severity": "严重程度", "negative_list": "负面清单"}
+
+
+def _check_report_meta(report: service.Report) -> None:
+    """Backdating a report or setting its severity / negative list weighs on the rankings:
+    `issues.set_report_meta` (planners; integration tokens whose scopes list it). Anyone else
+    gets a 403 naming the field; the defaults (now, 一般, not on the list) need nothing."""
+    if allows("issues.set_report_meta"):
+        return
+    given = {
+        "reported_at": report.reported_at is not None,
+        "severity": report.severity != service.DEFAULT_SEVERITY,
+        "negative_list": report.negative_list,
+    }
+    for field, label in REPORT_META.items():
+        if given[field]:
+            raise ApiError(
+                403,
+                f"当前账号无权设定{label}（{field}），需要“设定上报信息”权限"
+                "（issues.set_report_meta），请删除该项或请创文办处理",
+                field=field,
+            )
+
 
 @bp.post("/collections/issues/items")
 def create_issue():
@@ -170,6 +193,7 @@ def create_issue():
     if request.args.get("coord_sys") and not fields.get("coord_sys"):
         fields["coord_sys"] = request.args["coord_sys"]
     report = service.validate_report(fields, cfg)
+    _check_report_meta(report)
     photos = prepare_all(
         uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
     )

@@ -95,6 +95,7 @@ def report_page():
     return render_template(
         "issue_report.html",
         can_report=can("issues.report", "issues"),
+        can_set_meta=can("issues.set_report_meta", "issues"),
         categories=list(settings.categories),
         sources=list(settings.sources),
         severities=SEVERITIES,
