@@ -67,8 +67,20 @@ def password_problem(password: str, username: str = "", min_length: int = 8) -> 
 
 
 def session_stamp(user: User) -> str:
-    """Changes whenever the password changes: sessions signed in before that end."""
-    return hashlib.sha256(f"{user.id}:{user.password_hash or ''}".encode()).hexdigest()[:16]
+    """Changes whenever the password changes or the user signs out (`end_sessions`):
+    sessions signed in before that end."""
+    seed = f"{user.id}:{user.password_hash or ''}:{user.session_generation or 0}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Revokes every session cookie of the user (logout): the stamp they carry changes."""
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_generation=User.session_generation + 1)
+    )
+    session.refresh(user)
 
 
 # --- tokens -------------------------------------------------------------------------------

@@ -192,3 +192,18 @@ def test_guessing_the_current_password_on_the_password_page_locks_the_account(wo
     assert statuses == [422, 422, 422, 422, 302]
     assert world_client.get("/").status_code == 302  # signed out
     assert sign_in(world_client, "viewer").status_code == 429
+
+
+def test_logout_revokes_a_copied_session_cookie(app, world, world_client):
+    """The cookie of a signed-out session, copied before (a shared PC, a stolen cookie), no
+    longer signs anybody in: logout ends the account's sessions on the server side."""
+    sign_in(world_client, "viewer")
+    cookie = world_client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    copy = app.test_client()
+    copy.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value)
+    assert copy.get("/").status_code == 200
+    world_client.post("/logout", data={"csrf_token": csrf_token_of(world_client, "/")})
+    assert copy.get("/").status_code == 302
+    assert copy.get("/api/me").status_code == 401
+    assert sign_in(world_client, "viewer").status_code == 302  # signing in again works
+    assert world_client.get("/").status_code == 200
