@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from geoservice import audit, ratelimit
@@ -329,6 +329,11 @@ def unlock(session: Session, user: User, by: User | None = None) -> None:
     before = {"failed_logins": user.failed_logins, "locked_until": user.locked_until}
     user.failed_logins = 0
     user.locked_until = None
+    # … and the sign-in locks of this username from every address (authenticate).
+    session.execute(
+        text("DELETE FROM rate_counters WHERE starts_with(key, :prefix)"),
+        {"prefix": _pair_key(user.username, None).rsplit(":", 1)[0] + ":"},
+    )
     session.flush()
     audit.record(
         session,

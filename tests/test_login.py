@@ -223,3 +223,15 @@ def test_logout_revokes_a_copied_session_cookie(app, world, world_client):
     assert copy.get("/api/me").status_code == 401
     assert sign_in(world_client, "viewer").status_code == 302  # signing in again works
     assert world_client.get("/").status_code == 200
+
+
+def test_unlock_clears_the_sign_in_locks_of_the_username(app, world, world_client):
+    here = {"REMOTE_ADDR": "10.3.3.3"}
+    for _ in range(5):
+        sign_in(world_client, "viewer", "Wrong-pass-1", environ_base=here)
+    assert sign_in(world_client, "viewer", environ_base=here).status_code == 429
+    from geoservice.accounts import unlock
+
+    unlock(world["session"], _user(world, "viewer"))
+    world["session"].commit()
+    assert sign_in(world_client, "viewer", environ_base=here).status_code == 302
