@@ -77,8 +77,10 @@ def held_places(
     leader_ids: Sequence[int],
     at: datetime,
     layer: str | None = None,
+    only_places: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per place held (actively) by any of `leader_ids`, with issue counts at `at`."""
+    """One row per place held (actively) by any of `leader_ids`, with issue counts at `at`
+    (`only_places`: keep only these place ids)."""
     sql = (
         _held_sql(registry)
         + """
@@ -86,7 +88,8 @@ SELECT id, layer, layer_title, code, name, roles, is_primary, holders, open_issu
        overdue_issues
 FROM feat ORDER BY overdue_issues DESC, open_issues DESC, layer, code"""
     )
-    rows = session.execute(_bind(sql), _params(leader_ids, at, layer)).mappings().all()
+    rows = session.execute(_bind(sql), _params(leader_ids, at, layer, only_places))
+    rows = rows.mappings().all()
     return [dict(row) for row in rows]
 
 

@@ -175,6 +175,10 @@ def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_cli
     features = world_client.get(f"/api/leaders/{l1}/features", headers=headers).get_json()
     assert g1 not in [f["id"] for f in features["features"]]
     assert world["places"]["R12"] in [f["id"] for f in features["features"]]
+    # The leader's page shows the same places, and offers no leader of another street.
+    assert sign_in(world_client, "leader2").status_code == 302
+    page = world_client.get(f"/leaders/{l1}").get_data(as_text=True)
+    assert "建设路" in page and "西一网格" not in page
     # A unit head's unit view: only the places in the caller's area.
     session = world["session"]
     unit = session.execute(

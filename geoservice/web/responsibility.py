@@ -42,7 +42,9 @@ from geoservice.responsibility_access import (
     check_leader_writable,
     check_place_visible,
     check_unit_writable,
+    only_visible_assignments,
     visible_leader_ids,
+    visible_place_ids,
     whole_county,
 )
 from geoservice.vocab import ISSUE_STATUSES
@@ -295,17 +297,21 @@ def leader_page(leader_id: int):
     except resp.NotFound as exc:
         raise PageError(404, exc.message) from None
     titles = {spec.name: spec.title for spec in layers()}
-    history = [
-        a
-        for a in resp.assignments(session, leader_ids=[leader.id], include_history=True)
-        if a.valid_to is not None
-    ]
-    collection = myareas.held_places_geojson(session, layers(), [leader.id], resp.now())
+    # A leader the account may read can hold places outside its area: only visible ones.
+    account = _account()
+    every = resp.assignments(session, leader_ids=[leader.id], include_history=True)
+    every = only_visible_assignments(session, account, every)
+    history = [a for a in every if a.valid_to is not None]
+    active = [a for a in every if a.valid_to is None]
+    shown = visible_place_ids(session, account, [a.place_id for a in active])
+    now = resp.now()
+    collection = myareas.held_places_geojson(session, layers(), [leader.id], now, only_places=shown)
+    visible_leaders = visible_leader_ids(session, account)
     return render_template(
         "resp/leader.html",
         leader=leader,
-        held=myareas.held_places(session, layers(), [leader.id], resp.now()),
-        active=resp.assignments(session, leader_ids=[leader.id]),
+        held=myareas.held_places(session, layers(), [leader.id], now, only_places=shown),
+        active=active,
         history=history,
         titles=titles,
         map=_places_map(collection, "包保地点", link=can_edit(_account())),
@@ -313,7 +319,11 @@ def leader_page(leader_id: int):
         levels=current_app.config["LEADER_LEVELS"],
         roles=current_app.config["ASSIGNMENT_ROLES"],
         layer_specs=list(layers()),
-        others=[x for x in resp.leader_rows(session, active=True) if x["id"] != leader.id],
+        others=[
+            x
+            for x in resp.leader_rows(session, active=True, ids=visible_leaders)
+            if x["id"] != leader.id
+        ],
     )
 
 
