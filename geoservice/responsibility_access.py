@@ -158,3 +158,17 @@ def assignment_place_where(account: User | None) -> Any:
     if whole_county(account):
         return None
     return scope.place_ref_filter(account, layers(), Assignment.place_id)
+
+
+def assignable_leader_ids(session: Session, account: User | None) -> list[int] | None:
+    """The leaders `leader_writable` allows, for pick lists (None: every leader)."""
+    visible = visible_leader_ids(session, account)
+    if visible is None:
+        return None
+    now = func.now()
+    holding = select(Assignment.leader_id).where(
+        Assignment.valid_from <= now,
+        or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+    )
+    free = session.scalars(select(Leader.id).where(Leader.id.not_in(holding))).all()
+    return sorted(set(visible) | set(free))

@@ -156,6 +156,11 @@ def test_a_street_planner_dispatches_and_reassigns_only_to_leaders_it_sees(world
         headers=planner,
     )
     assert assigned.status_code == 404
+    # The pages offer no such leader to pick.
+    assert sign_in(world_client, "planner").status_code == 302
+    html = world_client.get(f"/issues/{i1}").get_data(as_text=True)
+    assert "王芳" in html and "李强" not in html
+    assert "李强" not in world_client.get("/issues/unassigned").get_data(as_text=True)
 
 
 def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_client):
