@@ -132,6 +132,26 @@ def check_unit_writable(session: Session, account: User | None, unit_id: int) ->
         raise ApiError(404, f"没有编号为 {unit_id} 的单位", field="unit_id")
 
 
+def _place_condition(session: Session, account: User | None, place_id: Any) -> Any:
+    """The places the account sees (scope.place_ref_filter), and for a unit head also the
+    places its unit's leaders hold now (the head's 本单位 view)."""
+    condition = scope.place_ref_filter(account, layers(), place_id)
+    unit_id = _head_unit(session, account) if account is not None else None
+    if unit_id is not None:
+        now = func.now()
+        held = (
+            select(Assignment.place_id)
+            .join(Leader, Leader.id == Assignment.leader_id)
+            .where(
+                Leader.unit_id == unit_id,
+                Assignment.valid_from <= now,
+                or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+            )
+        )
+        condition = or_(condition, place_id.in_(held))
+    return condition
+
+
 def visible_place_ids(session: Session, account: User | None, place_ids: Any) -> set[int] | None:
     """Of `place_ids`, those the account sees (None: all). A leader the account may read can
     also answer for places outside its area: reads of that leader list only the visible ones."""
@@ -142,7 +162,7 @@ def visible_place_ids(session: Session, account: User | None, place_ids: Any) ->
     return set(
         session.scalars(
             select(place.c.id).where(
-                place.c.id.in_(ids), scope.place_ref_filter(account, layers(), place.c.id)
+                place.c.id.in_(ids), _place_condition(session, account, place.c.id)
             )
         )
     )
@@ -153,11 +173,11 @@ def only_visible_assignments(session: Session, account: User | None, rows: list)
     return rows if visible is None else [a for a in rows if a.place_id in visible]
 
 
-def assignment_place_where(account: User | None) -> Any:
+def assignment_place_where(session: Session, account: User | None) -> Any:
     """A filter on `Assignment.place_id` keeping the places the account sees (None: all)."""
     if whole_county(account):
         return None
-    return scope.place_ref_filter(account, layers(), Assignment.place_id)
+    return _place_condition(session, account, Assignment.place_id)
 
 
 def assignable_leader_ids(session: Session, account: User | None) -> list[int] | None:

@@ -198,3 +198,11 @@ def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_cli
     assert unit_view.status_code == 200
     ids = [f["id"] for f in unit_view.get_json()["features"]]
     assert ids == [world["places"]["R12"]]
+    # The head's own unit view (leader_only is bound to L1, no area) keeps every unit place.
+    own = world_client.get(
+        f"/api/leaders/{l1}/features?scope=unit", headers=bearer(world["tokens"]["leader_only"])
+    ).get_json()
+    places = world["places"]
+    assert sorted(f["id"] for f in own["features"]) == sorted(
+        [places["G1"], places["R12"], places["R1"]]
+    )

@@ -316,7 +316,7 @@ def assignments_list():
         "place_id": place_id,
         "at": _instant(args.get("at"), "at"),
         "include_history": _bool_arg("history"),
-        "place_where": assignment_place_where(_account()),
+        "place_where": assignment_place_where(session, _account()),
     }
     rows = resp.assignments(session, **filters, limit=limit, offset=offset)
     return jsonify(
