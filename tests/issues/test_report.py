@@ -321,7 +321,7 @@ def test_reported_at_is_kept_for_attribution_history(client, layout, db_session)
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("reported_at", "2026-10-05T10:00:00+08:00"), ("severity", 3), ("negative_list", True)],
+    [("reported_at", "2015-10-05T10:00:00+08:00"), ("severity", 3), ("negative_list", True)],
 )
 def test_only_set_report_meta_may_backdate_or_grade_a_report(
     client, layout, db_session, field, value
