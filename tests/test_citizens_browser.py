@@ -99,13 +99,16 @@ def test_a_citizen_reports_follows_answers_and_sees_it_public(scratch, tmp_path)
         page.goto(f"{base}/public/report")
         page.wait_for("window.gsPublic && window.gsPow")
         # Tap the spot on the map.
-        page.evaluate(f"void gsPublic.map.setView([{lat}, {lon}], 18)")
+        page.evaluate(f"void gsPublic.map.setView([{lat}, {lon}], 18, {{animate: false}})")
         x, y = page.evaluate(
             "(() => { const r = gsPublic.map.getContainer().getBoundingClientRect();"
             " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
         )
         page.click(x, y)
         page.wait_for("document.getElementById('pub-lon').value !== ''")
+        tapped = page.evaluate("[+document.getElementById('pub-lon').value,"
+                               " +document.getElementById('pub-lat').value]")  # fmt: skip
+        assert abs(tapped[0] - lon) < 2e-5 and abs(tapped[1] - lat) < 2e-5  # a couple of metres
         page.evaluate(
             "(() => { const s = document.getElementById('pub-category'); s.value = '环境卫生';"
             " s.dispatchEvent(new Event('change')); })()"
@@ -150,7 +153,7 @@ def test_a_citizen_reports_follows_answers_and_sees_it_public(scratch, tmp_path)
         # 回访: 满意.
         page.evaluate("document.querySelector('input[name=answer][value=satisfied]').click()")
         page.evaluate("document.querySelector('#feedback form').submit()")
-        page.wait_for("document.body.innerText.includes('您的评价')")
+        page.wait_for("!!document.body && document.body.innerText.includes('您的评价')")
         assert "满意" in page.evaluate("document.getElementById('feedback').innerText")
 
         # The public map and list.
