@@ -56,8 +56,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_citizens(app: Flask) -> None:
     """随手拍, tickets, 回访 and the public pages (off unless CITIZENS_PUBLIC is set)."""
     from geoservice.api import public as public_api
+    from geoservice.web import citizens as citizens_web
     from geoservice.web import public as public_web
 
     app.register_blueprint(public_api.bp)
     app.register_blueprint(public_api.staff_bp)
     app.register_blueprint(public_web.bp)
+    app.register_blueprint(citizens_web.bp)

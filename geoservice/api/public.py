@@ -187,7 +187,7 @@ def ticket_feedback(token: str):
     _count_attempt(cs, None)
     fields = _fields()
     session = get_session()
-    followup.answer(session, row, fields.get("answer"), fields.get("comment"))
+    followup.answer(session, row.issue_id, fields.get("answer"), fields.get("comment"))
     session.commit()
     return jsonify(intake.ticket_view(session, issue_settings(), row))
 

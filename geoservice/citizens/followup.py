@@ -16,7 +16,6 @@ from geoservice.citizens.models import (
     FEEDBACK_ANSWERS,
     SATISFIED_ANSWERS,
     CitizenFeedback,
-    CitizenReport,
 )
 from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,17 +24,22 @@ from geoservice.workflow import Allows, IssueSettings, lock_issue, role_allows, 
 MAX_COMMENT = 500
 
 
+CHANNELS = {"ticket": "群众回访", "hotline": "热线回访", "staff": "电话回访"}
+
+
 def answer(
     session: Session,
-    row: CitizenReport,
+    issue_id: int,
     raw_answer: Any,
     comment: Any = "",
     now: datetime | None = None,
     channel: str = "ticket",
 ) -> CitizenFeedback:
-    """Records the reporter's answer to the issue's last 销号 (once per 销号). The caller
-    commits."""
+    """Records the reporter's answer to the issue's last 销号 (once per 销号), from the ticket
+    page, the hotline's callback or a planner's phone call (`channel`). The caller commits."""
     now = now or datetime.now(UTC)
+    if channel not in CHANNELS:
+        raise InvalidInput(f"未知回访渠道 {channel!r}", {"channels": CHANNELS}, "channel")
     if raw_answer not in FEEDBACK_ANSWERS:
         raise InvalidInput(
             "请选择：满意、基本满意或不满意", {"answers": FEEDBACK_ANSWERS}, "answer"
@@ -44,7 +48,11 @@ def answer(
     comment = comment.strip()
     if len(comment) > MAX_COMMENT:
         raise InvalidInput(f"意见不能超过 {MAX_COMMENT} 字", field="comment")
-    issue = session.scalars(select(Issue).where(Issue.id == row.issue_id).with_for_update()).one()
+    issue = session.scalars(
+        select(Issue).where(Issue.id == issue_id).with_for_update()
+    ).one_or_none()
+    if issue is None:
+        raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
     close = last_close_event(session, issue.id) if issue.status == "closed" else None
     if close is None:
         raise Conflict("问题尚未销号，销号后才能评价", field="answer")
@@ -66,7 +74,7 @@ def answer(
             at=now,
             from_status="closed",
             to_status="closed",
-            note=f"群众回访：{label}"
+            note=f"{CHANNELS[channel]}：{label}"
             + (f"。意见：{comment}" if comment else "")
             + ("（待督办人员研判是否重新交办）" if raw_answer == "unsatisfied" else ""),
             data={"action": "feedback", "answer": raw_answer},

@@ -131,7 +131,9 @@ def ticket_page(token: str):
                 intake.count_attempt(session, cs, request.remote_addr, None)
             finally:
                 session.commit()
-            followup.answer(session, row, request.form.get("answer"), request.form.get("comment"))
+            followup.answer(
+                session, row.issue_id, request.form.get("answer"), request.form.get("comment")
+            )
             session.commit()
             return redirect(url_for("public.ticket_page", token=token), 303)
         except ServiceError as exc:
