@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from geoservice.citizens import publish
 from geoservice.citizens.models import CitizenReport
 from geoservice.models import Issue, Leader, Photo
 from tests.citizens_support import file_report
@@ -153,7 +154,29 @@ def test_the_switches_are_for_planners_and_the_phone_too(public_on, client, layo
     assert early.status_code == 409 and db_session.get(Issue, waiting_id).status == "reported"
 
 
-def test_public_answers_are_cached_for_everyone(public_on, client, layout, monkeypatch):
+def test_public_answers_are_cached_until_a_planner_switch(
+    public_on, client, layout, db_session, monkeypatch
+):
     monkeypatch.setitem(public_on.config, "PUBLIC_CACHE_SECONDS", 30)
-    response = client.get("/public/api/issues", headers=JSON)
-    assert response.headers["Cache-Control"] == "public, max-age=30"
+    publish.CACHE.clear()
+    try:
+        issue_id = _public_issue(client, layout, db_session)
+
+        def mine():
+            response = client.get("/public/api/issues", headers=JSON)
+            assert response.headers["Cache-Control"] == "public, max-age=30"
+            return next(f for f in response.get_json()["features"] if f["id"] == issue_id)
+
+        assert mine()["properties"]["category"] == "环境卫生"
+        db_session.get(Issue, issue_id).category = "道路破损"
+        db_session.flush()
+        assert mine()["properties"]["category"] == "环境卫生"  # served from the cache
+        client.post(
+            f"/citizens/api/issues/{issue_id}/public",
+            json={"sensitive": True},
+            headers=layout.headers("planner"),
+        )
+        fresh = mine()["properties"]
+        assert (fresh["category"], fresh["approximate"]) == ("道路破损", True)
+    finally:
+        publish.CACHE.clear()

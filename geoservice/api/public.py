@@ -23,12 +23,10 @@ from geoservice.errors import ApiError, error_response
 from geoservice.photos import PhotoLimits, Upload, prepare_all
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.ttlcache import TtlCache
 from geoservice.workflow import IssueSettings
 
 bp = Blueprint("public_api", __name__, url_prefix="/public/api")
 staff_bp = Blueprint("citizens_api", __name__, url_prefix="/citizens/api")
-_cache = TtlCache()
 NOT_FOUND = "未找到"
 
 
@@ -201,7 +199,7 @@ def public_issues():
         raise ApiError(
             422, f"未知状态 {status!r}", {"statuses": list(publish.PUBLIC_STATUSES)}, "status"
         )
-    body = _cache.get(
+    body = publish.CACHE.get(
         ("issues", status),
         cs.cache_seconds,
         lambda: publish.public_issues(get_session(), cfg, cs, status),
@@ -219,7 +217,7 @@ def public_photo_url(photo_id: int, thumb: bool) -> str:
 @public
 def exposure():
     cs, cfg = citizen_settings(), issue_settings()
-    body = _cache.get(
+    body = publish.CACHE.get(
         ("exposure",),
         cs.cache_seconds,
         lambda: {"issues": publish.exposure(get_session(), cfg, public_photo_url)},
@@ -290,7 +288,6 @@ def staff_set_public(issue_id: int):
         revoke=_ids(fields.get("revoke"), "revoke"),
     )
     session.commit()
-    _cache.clear()
     return jsonify(publish.staff_view(session, issue_settings(), issue_id))
 
 
@@ -339,5 +336,4 @@ def staff_decide(feedback_id: int):
         allows=lambda action: can(action, "issues"),
     )
     session.commit()
-    _cache.clear()
     return jsonify({"id": decided.id, "decision": decided.decision})

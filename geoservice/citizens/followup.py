@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geoservice.citizens import publish
 from geoservice.citizens.intake import last_close_event
 from geoservice.citizens.models import (
     FEEDBACK_ANSWERS,
@@ -140,6 +141,7 @@ def decide(
     feedback.decided_by_id = actor.id if actor else None
     feedback.decided_at = now
     session.flush()
+    publish.CACHE.clear()
     return feedback
 
 

@@ -29,7 +29,11 @@ from geoservice.citizens.models import (
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.models import Issue, Photo
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.ttlcache import TtlCache
 from geoservice.workflow import IssueSettings, status_label
+
+# The public answers, kept per worker for PUBLIC_CACHE_SECONDS; a planner's switch empties it.
+CACHE = TtlCache()
 
 # Screened issues the public sees (a report waiting for screening or refused is not shown).
 PUBLIC_STATUSES: tuple[str, ...] = ("accepted", "dispatched", "in_progress", "fixed", "closed")
@@ -277,3 +281,4 @@ def set_public(
     if revoke:
         session.execute(delete(PhotoApproval).where(PhotoApproval.photo_id.in_(revoke)))
     session.flush()
+    CACHE.clear()
