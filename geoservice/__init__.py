@@ -63,3 +63,5 @@ def register_citizens(app: Flask) -> None:
     app.register_blueprint(public_api.staff_bp)
     app.register_blueprint(public_web.bp)
     app.register_blueprint(citizens_web.bp)
+    # Before every other hook (the CSRF check reads the body): public bodies are bounded.
+    app.before_request_funcs.setdefault(None, []).insert(0, public_web.limit_public_bodies)

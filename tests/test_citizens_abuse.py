@@ -93,6 +93,9 @@ def test_photo_size_count_and_type_are_limited(public_on, client, layout, db_ses
     assert many.status_code == 422 and "最多上传 3 张" in many.get_json()["error"]
     not_image = file_report(client, photos=[b"%PDF-1.4 not a photo"])
     assert not_image.status_code == 415
+    # A body larger than its photos may be is refused before it is read (CSRF check included).
+    whole = file_report(client, photos=[b"\xff\xd8" + b"\0" * 400_000])
+    assert whole.status_code == 413 and "上传内容过大" in whole.get_json()["error"]
     assert counts(db_session) == before
 
 

@@ -36,6 +36,18 @@ from geoservice.workflow import IssueSettings
 bp = Blueprint("public", __name__, url_prefix="/public", template_folder="templates")
 
 
+# Room for the form fields of a public write besides its photos.
+FORM_ALLOWANCE = 256 * 1024
+
+
+def limit_public_bodies() -> None:
+    """A public write may carry at most its photos and a little form: anything larger is
+    refused (413) before a byte of it is parsed, CSRF check included (so this runs first)."""
+    if request.method == "POST" and request.path.startswith("/public/"):
+        cs = CitizenSettings.from_config(current_app.config)
+        request.max_content_length = cs.max_photos * cs.photo_max_bytes + FORM_ALLOWANCE
+
+
 def _not_found():
     return make_response(render_template("public/not_found.html"), 404)
 
