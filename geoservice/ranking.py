@@ -481,9 +481,18 @@ def compute(
     satisfaction = followup.satisfaction_counts(
         session, g.key_sql, g.joins, params["froms"], params["tos"]
     )
-    labels = _labels(session, g, sorted({r["k"] for r in result if r["k"] is not None}), registry)
+    if key is not ...:
+        satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
+    # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
+    found = [dict(r) for r in result]
+    seen = {(r["n"], r["k"]) for r in found}
+    for n, k in satisfaction:
+        if (n, k) not in seen:
+            found.append({"n": n, "k": k, "avg_hours": None, "median_hours": None})
+    keys = sorted({r["k"] for r in found if r["k"] is not None})
+    labels = _labels(session, g, keys, registry)
     out: list[list[dict[str, Any]]] = [[] for _ in periods]
-    for r in result:
+    for r in found:
         name, detail = labels.get(r["k"], (None, {})) if r["k"] is not None else (None, {})
         row: dict[str, Any] = {
             "key": r["k"],
@@ -491,7 +500,7 @@ def compute(
             "detail": detail,
         }
         for c in COUNTS:
-            row[c] = int(r[c])
+            row[c] = int(r.get(c, 0))
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
         out[r["n"] - 1].append(

@@ -125,7 +125,7 @@ FEEDBACK = [
     ("I2", "satisfied", at(17, 12)),  # A
     ("I3", "unsatisfied", at(19, 12)),  # A
     ("I4", "basically", at(18, 13)),  # A
-    ("I9", "satisfied", at(20, 9)),  # B
+    ("I9", "satisfied", at(23, 10)),  # B, W48: B's only activity that week
     ("I15", "unsatisfied", at(18, 16)),  # D
     ("I10", "satisfied", at(23, 9)),  # C, W48: not counted
 ]
@@ -163,12 +163,23 @@ def test_satisfaction_rate_per_leader_unit_and_street(db_session, week):
                leaders[week.leaders[name]]["satisfaction_rate"])
         for name in "ABCD"
     }  # fmt: skip
-    assert got == {"A": (3, 0.6667), "B": (1, 1.0), "C": (0, None), "D": (1, 0.0)}
+    assert got == {"A": (3, 0.6667), "B": (0, None), "C": (0, None), "D": (1, 0.0)}
     units = _rows(db_session, "unit")
-    assert units[week.units["一局"]]["satisfaction_rate"] == 0.75  # 3 of 4
+    assert units[week.units["一局"]]["satisfaction_rate"] == 0.6667  # 2 of 3
     assert units[week.units["二局"]]["satisfaction_rate"] == 0.0
     street = _rows(db_session, "street")[week.areas["street"]]
-    assert (street["satisfaction_answers"], street["satisfaction_rate"]) == (5, 0.6)
+    assert (street["satisfaction_answers"], street["satisfaction_rate"]) == (4, 0.5)
+
+
+def test_a_row_with_only_answers_shows_its_rate_unranked(db_session, week):
+    w48 = week_period(2026, 48, TZ)
+    rows = {r["key"]: r for r in ranking.ranking(db_session, LAYERS, "leader", w48)}
+    b = rows[week.leaders["B"]]
+    assert (b["satisfaction_answers"], b["satisfaction_rate"]) == (1, 1.0)
+    assert b["received"] == 0 and b["score"] is None and b["ranked"] is False
+    assert b["name"] == "乙领导"
+    one = ranking.compute(db_session, LAYERS, "leader", [w48], key=week.leaders["B"])[0]
+    assert [r["key"] for r in one] == [week.leaders["B"]]
 
 
 def test_satisfaction_weighs_nothing_by_default(db_session, week):
