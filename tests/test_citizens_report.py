@@ -5,23 +5,33 @@ default."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from geoservice.citizens.models import CitizenReport
 from geoservice.models import Issue, IssueEvent
 from tests.citizens_support import file_report, token_of
-from tests.issues.helpers import counts
+from tests.issues.helpers import at, counts
 
 pytest_plugins = ("tests.citizens_fixtures",)
 
 
-def test_public_pages_are_off_by_default(client, layout):
-    for path in ("/public/report", "/public/issues", "/public/exposure", "/public/t/x" * 1):
+def test_public_pages_are_off_by_default(client, layout, db_session):
+    for path in ("/public/report", "/public/issues", "/public/exposure", "/public/t/x"):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "未找到" in response.get_data(as_text=True)
     response = client.get("/public/api/challenge", headers={"Accept": "application/json"})
     assert response.status_code == 404 and response.get_json()["error"] == "未找到"
+    before = counts(db_session)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/public/x").text)
+    posted = client.post(
+        "/public/api/reports",
+        data={**at(100, 100), "category": "环境卫生"},
+        headers={"Accept": "application/json", "X-CSRFToken": token.group(1)},
+    )
+    assert posted.status_code == 404 and counts(db_session) == before
 
 
 def test_a_citizen_files_a_report_and_follows_it_by_the_link(public_on, client, layout, db_session):
