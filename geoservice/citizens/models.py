@@ -5,6 +5,7 @@ side of an issue (sensitive, published on the 曝光台, "me too" weight), appro
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,9 +17,11 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geoservice.db import Base
@@ -109,6 +112,26 @@ class CitizenFeedback(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PublishedBoard(Base):
+    """A 红黑榜 of units the office published with a 通报: a snapshot of the period's unit
+    ranking (names and scores only), shown on the public pages."""
+
+    __tablename__ = "published_boards"
+    __table_args__ = (UniqueConstraint("kind", "label", name="uq_published_boards_kind_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    label: Mapped[str] = mapped_column(String(32), nullable=False)
+    title: Mapped[str] = mapped_column(String(100), nullable=False)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    board: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 class SpentChallenge(Base):

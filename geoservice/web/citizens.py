@@ -5,6 +5,7 @@ phone for planners, "me too", public switches, photo approvals, 回访 and decis
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -19,12 +20,14 @@ from flask import (
 )
 from sqlalchemy import select, text
 
-from geoservice import scope
+from geoservice import ranking, scope
 from geoservice.auth import can, current_account
-from geoservice.citizens import followup, intake, publish
+from geoservice.citizens import board, followup, intake, publish
 from geoservice.citizens.models import CitizenFeedback
 from geoservice.db import get_session
 from geoservice.models import Issue
+from geoservice.periods import PeriodError, parse_period
+from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
 from geoservice.workflow import IssueSettings
 
@@ -86,8 +89,63 @@ def overview():
         if scope.visible_issue(session, account, f.issue_id) is not None
     ]
     return render_template(
-        "citizens/overview.html", waiting=waiting, pending=pending, tz=_settings().tz
+        "citizens/overview.html",
+        waiting=waiting,
+        pending=pending,
+        tz=_settings().tz,
+        boards=board.boards(session, limit=20),
+        can_publish=can("issues.dispatch", "issues") and can("rankings.read"),
     )
+
+
+def _publisher() -> None:
+    if not (can("issues.dispatch", "issues") and can("rankings.read")):
+        _refuse(403, "只有督办人员（创文办）可以发布红黑榜")
+
+
+@bp.post("/boards")
+def publish_board():
+    """Publishes the 红黑榜 of units of a period (form: period=week|month|quarter, from)."""
+    _publisher()
+    session = get_session()
+    tz = _settings().tz
+    try:
+        period = parse_period(
+            request.form.get("period"),
+            request.form.get("from"),
+            None,
+            tz,
+            datetime.now(UTC).astimezone(tz).date(),
+        )
+        if period.kind == "custom":
+            raise PeriodError("红黑榜按周、月或季度发布", "period")
+        published = board.publish_board(
+            session,
+            layers(),
+            period,
+            ranking.Settings.from_config(current_app.config),
+            current_account().id,
+        )
+        session.commit()
+        flash(f"已发布 {published.title} 红黑榜", "ok")
+    except (PeriodError, ServiceError) as exc:
+        session.rollback()
+        flash(getattr(exc, "message", str(exc)), "error")
+    return redirect(url_for("citizens.overview"), 303)
+
+
+@bp.post("/boards/<int:board_id>/withdraw")
+def withdraw_board(board_id: int):
+    _publisher()
+    session = get_session()
+    try:
+        board.withdraw(session, board_id)
+        session.commit()
+        flash("已撤回该红黑榜", "ok")
+    except ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("citizens.overview"), 303)
 
 
 @bp.get("/issues/<int:issue_id>")

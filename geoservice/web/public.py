@@ -25,7 +25,7 @@ from sqlalchemy import text
 from geoservice import service_area
 from geoservice.auth import public
 from geoservice.basemaps import basemap_from_config
-from geoservice.citizens import followup, intake, publish
+from geoservice.citizens import board, followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
 from geoservice.registry import layers
@@ -182,6 +182,15 @@ def exposure_page():
 
     items = publish.exposure(get_session(), _issue_settings(), photo_url)
     return render_template("public/exposure.html", items=items)
+
+
+@bp.get("/board")
+@public
+def board_page():
+    """红黑榜 of units, as the office published them with its 通报."""
+    cs = CitizenSettings.from_config(current_app.config)
+    boards = publish.CACHE.get(("boards",), cs.cache_seconds, lambda: board.boards(get_session()))
+    return render_template("public/board.html", boards=boards)
 
 
 @bp.get("/photos/<int:photo_id>")

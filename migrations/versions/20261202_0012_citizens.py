@@ -1,4 +1,4 @@
-"""citizens: public reports, public side of issues, photo approvals, 回访, spent challenges
+"""citizens: public reports, public side of issues, photo approvals, 回访, 红黑榜, challenges
 
 Revision ID: 5c1d7e20a012
 Revises: 0968ec0e6343
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "5c1d7e20a012"
 down_revision: str | Sequence[str] | None = "0968ec0e6343"
@@ -125,6 +126,26 @@ def upgrade() -> None:
         op.f("ix_citizen_feedback_issue_id"), "citizen_feedback", ["issue_id"], unique=False
     )
     op.create_table(
+        "published_boards",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("label", sa.String(length=32), nullable=False),
+        sa.Column("title", sa.String(length=100), nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("board", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("published_by_id", sa.Integer(), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["published_by_id"],
+            ["users.id"],
+            name=op.f("fk_published_boards_published_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_published_boards")),
+        sa.UniqueConstraint("kind", "label", name="uq_published_boards_kind_label"),
+    )
+    op.create_table(
         "spent_challenges",
         sa.Column("nonce", sa.String(length=64), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -138,6 +159,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_spent_challenges_expires_at"), table_name="spent_challenges")
     op.drop_table("spent_challenges")
+    op.drop_table("published_boards")
     op.drop_index(op.f("ix_citizen_feedback_issue_id"), table_name="citizen_feedback")
     op.drop_index("ix_citizen_feedback_at", table_name="citizen_feedback")
     op.drop_table("citizen_feedback")
