@@ -36,6 +36,16 @@ def test_reports_per_ip_are_limited(public_on, client, layout, db_session, monke
     assert other.status_code == 201
 
 
+def test_unsolved_attempts_do_not_eat_the_quota_of_a_shared_address(
+    public_on, client, layout, monkeypatch
+):
+    monkeypatch.setitem(public_on.config, "CITIZEN_REPORTS_PER_IP_HOUR", 1)
+    for _ in range(3):
+        assert file_report(client, solved={"challenge": "x", "solution": "y"}).status_code == 403
+    assert file_report(client).status_code == 201
+    assert file_report(client).status_code == 429
+
+
 def test_reports_per_phone_are_limited(public_on, client, layout, db_session, monkeypatch):
     monkeypatch.setitem(public_on.config, "CITIZEN_REPORTS_PER_PHONE_DAY", 1)
     assert file_report(client, phone="13800138000").status_code == 201

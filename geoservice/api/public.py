@@ -76,9 +76,10 @@ def _uploads(limit: int) -> list[Upload]:
     return [Upload(f.stream.read(limit + 1), f.filename or "", f.mimetype or None) for f in files]
 
 
-def _verify_challenge(fields: dict[str, Any], cs: CitizenSettings) -> None:
-    challenge.verify(
-        get_session(), cs.secret, fields.get("challenge"), fields.get("solution"), cs.pow_difficulty
+def _checked_challenge(fields: dict[str, Any], cs: CitizenSettings) -> str:
+    """The solved challenge (checked, not yet spent: spent with the write it allows)."""
+    return challenge.check(
+        cs.secret, fields.get("challenge"), fields.get("solution"), cs.pow_difficulty
     )
 
 
@@ -118,8 +119,11 @@ def file_report():
     cs, cfg = citizen_settings(), issue_settings()
     fields = _fields()
     phone = intake.normalise_phone(fields.get("phone"))
+    # An unsolved attempt costs nothing and is not counted (it would eat the quota of everyone
+    # behind the same address); a solved one counts even when refused afterwards.
+    token = _checked_challenge(fields, cs)
     _count_attempt(cs, phone)
-    _verify_challenge(fields, cs)
+    challenge.spend(get_session(), token)
     report, phone = intake.validate(fields, cfg, cs, now=None)
     limits = PhotoLimits(
         max_bytes=min(cs.photo_max_bytes, cfg.photo_limits.max_bytes),
@@ -152,8 +156,9 @@ def me_too(issue_id: int):
     """我也遇到: {lon, lat, challenge, solution} — one more voice on a nearby open issue."""
     cs, cfg = citizen_settings(), issue_settings()
     fields = _fields()
+    token = _checked_challenge(fields, cs)
     _count_attempt(cs, None)
-    _verify_challenge(fields, cs)
+    challenge.spend(get_session(), token)
     spot = intake.issue_service.locate(
         fields.get("lon"), fields.get("lat"), fields.get("coord_sys")
     )

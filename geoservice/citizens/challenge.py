@@ -75,16 +75,15 @@ def solve(token: str, difficulty: int) -> str:
 FAILED = "安全校验未通过，请刷新页面后重新提交"
 
 
-def verify(
-    session: Session,
+def check(
     secret: str,
     token: str | None,
     solution: str | None,
     min_difficulty: int,
     now: datetime | None = None,
-) -> None:
-    """Checks a solved challenge and spends it (in the caller's transaction): raises
-    Forbidden (403) when missing, forged, expired, too easy, unsolved or already used."""
+) -> str:
+    """Checks a solved challenge without touching the database; returns its nonce. Raises
+    Forbidden (403) when missing, forged, expired, too easy or unsolved."""
     now = now or datetime.now(UTC)
     token, solution = str(token or ""), str(solution or "")
     parts = token.split(".")
@@ -101,14 +100,34 @@ def verify(
         raise Forbidden("安全校验已过期，请重新提交", field="challenge")
     if not solves(token, solution, difficulty):
         raise Forbidden(FAILED, field="challenge")
+    return token
+
+
+def spend(session: Session, token: str, now: datetime | None = None) -> None:
+    """Records a checked challenge as used, in the caller's transaction (so a write that
+    fails leaves it unspent); 403 if it was used before."""
+    now = now or datetime.now(UTC)
+    nonce, _, raw_expires, _ = token.split(".")
     spent = session.execute(
         text(
             "INSERT INTO spent_challenges (nonce, expires_at) VALUES (:nonce, :expires)"
             " ON CONFLICT DO NOTHING RETURNING nonce"
         ),
-        {"nonce": nonce, "expires": datetime.fromtimestamp(expires, UTC)},
+        {"nonce": nonce, "expires": datetime.fromtimestamp(int(raw_expires), UTC)},
     ).first()
     if spent is None:
         raise Forbidden("该安全校验已使用过，请重新提交", field="challenge")
     if secrets.randbelow(100) == 0:
         session.execute(delete(SpentChallenge).where(SpentChallenge.expires_at < now))
+
+
+def verify(
+    session: Session,
+    secret: str,
+    token: str | None,
+    solution: str | None,
+    min_difficulty: int,
+    now: datetime | None = None,
+) -> None:
+    """check() then spend()."""
+    spend(session, check(secret, token, solution, min_difficulty, now), now)
