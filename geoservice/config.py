@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from geoservice import vocab
+from geoservice.citizens.settings import DEFAULTS as CITIZEN_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
@@ -100,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
+    # Citizens (随手拍, tickets, 回访, public map, 曝光台): geoservice/citizens/settings.py.
+    # CITIZENS_PUBLIC (off by default) turns on every page reachable without an account.
+    **CITIZEN_DEFAULTS,
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -136,6 +140,10 @@ ENV_VARS: dict[str, type] = {
     "STATEMENT_TIMEOUT_MS": int,
     "IMPORT_MAX_FEATURES": int,
     "EXPORT_STATEMENT_TIMEOUT_MS": int,
+    "CITIZENS_PUBLIC": bool,
+    "CITIZEN_POW_DIFFICULTY": int,
+    "CITIZEN_REPORTS_PER_IP_HOUR": int,
+    "CITIZEN_REPORTS_PER_PHONE_DAY": int,
 }
 
 
