@@ -210,6 +210,16 @@ def _common_filters() -> dict[str, Filter]:
         )
     )
 
+    add(
+        Filter(
+            "address",
+            "地址（等于）",
+            {"type": "string"},
+            parse_text,
+            lambda sql, v: sql.add(f"l.address = {sql.bind(v)}"),
+        )
+    )
+
     def leader_apply(sql: Sql, value: int) -> None:
         sql.add(
             "EXISTS (SELECT 1 FROM assignments a WHERE a.place_id = p.id"
