@@ -131,7 +131,10 @@ def load_assessment_demo(
     community_codes = {
         r.code: r.id for r in session.execute(text("SELECT id, code FROM admin_areas"))
     }
-    leader_ids = session.scalars(text("SELECT id FROM leaders ORDER BY id")).all()
+    # 点长 are leaders who already hold places (the demo keeps some leaders idle on purpose).
+    leader_ids = session.scalars(
+        text("SELECT DISTINCT leader_id FROM assignments ORDER BY leader_id")
+    ).all()
     total = max(60, round(320 * county.scale))
     since = datetime.combine(county.today - timedelta(days=120), time(9), tzinfo=TZ)
     created = 0
