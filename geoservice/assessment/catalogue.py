@@ -176,10 +176,10 @@ def _attr_filter(attr: dict[str, Any]) -> Filter:
 
 SITE_COLUMNS = (
     "p.id, p.code, p.name, p.created_at, p.updated_at, l.geom, l.kind_id, l.address,"
-    " l.community_id, l.attributes"
+    " l.community_area_id, l.attributes"
 )
 AREA_JOINS = (
-    "LEFT JOIN admin_areas area_community ON area_community.id = t.community_id\n"
+    "LEFT JOIN admin_areas area_community ON area_community.id = t.community_area_id\n"
     "LEFT JOIN admin_areas area_street ON area_street.id = area_community.parent_id\n"
     "LEFT JOIN site_kinds sk ON sk.id = t.kind_id"
 )
@@ -239,7 +239,7 @@ def _common_filters() -> dict[str, Filter]:
             {"type": "string"},
             parse_text,
             lambda sql, v: sql.add(
-                f"l.community_id IN (SELECT id FROM admin_areas WHERE code = {sql.bind(v)})"
+                f"l.community_area_id IN (SELECT id FROM admin_areas WHERE code = {sql.bind(v)})"
             ),
         )
     )
@@ -250,7 +250,7 @@ def _common_filters() -> dict[str, Filter]:
             {"type": "string"},
             parse_text,
             lambda sql, v: sql.add(
-                "l.community_id IN (SELECT c.id FROM admin_areas c JOIN admin_areas s"
+                "l.community_area_id IN (SELECT c.id FROM admin_areas c JOIN admin_areas s"
                 f" ON s.id = c.parent_id WHERE s.code = {sql.bind(v)})"
             ),
         )

@@ -99,7 +99,9 @@ class Site(Place):
         Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False
     )
     address: Mapped[str | None] = mapped_column(String(200))
-    community_id: Mapped[int | None] = mapped_column(
+    # The community the site belongs to. Not named `community_id` on purpose: the generic
+    # area links (`<level>_id`) mean "features that tile the area" (grids), which sites do not.
+    community_area_id: Mapped[int | None] = mapped_column(
         ForeignKey("admin_areas.id", ondelete="RESTRICT"), index=True
     )
     attributes: Mapped[dict[str, Any]] = mapped_column(
@@ -107,6 +109,10 @@ class Site(Place):
     )
 
     __mapper_args__ = {"polymorphic_identity": "site"}
+
+
+# Metre-based queries on sites (check-in distance) use the geography cast.
+Index("ix_sites_geog", func.geography(Site.__table__.c.geom), postgresql_using="gist")
 
 
 class StandardVersion(Base):

@@ -59,7 +59,7 @@ def sample_sites(session: Session, per_kind: int | None, seed: int | None) -> li
         text(
             """SELECT s.id, s.kind_id, COALESCE(c.parent_id, 0) AS street_id
 FROM sites s JOIN site_kinds k ON k.id = s.kind_id AND NOT k.retired
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 ORDER BY s.kind_id, street_id, s.id"""
         )
     ).all()
@@ -553,7 +553,7 @@ def round_sites(
 FROM round_sites rs JOIN sites s ON s.id = rs.site_id JOIN places p ON p.id = s.id
 JOIN site_kinds k ON k.id = s.kind_id
 LEFT JOIN users u ON u.id = rs.inspector_id
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
 WHERE rs.round_id = :round AND (CAST(:inspector AS int) IS NULL OR rs.inspector_id = :inspector)
 ORDER BY st.code NULLS LAST, k.id, p.code"""

@@ -81,13 +81,13 @@ per_site AS (
   FROM app a LEFT JOIN eff e ON e.site_id = a.site_id AND e.standard_id = a.standard_id
   GROUP BY a.site_id
 )
-SELECT ps.*, p.code, p.name, s.kind_id, k.name AS kind_name, s.community_id,
+SELECT ps.*, p.code, p.name, s.kind_id, k.name AS kind_name, s.community_area_id AS community_id,
   c.name AS community_name, c.parent_id AS street_id, st.name AS street_name,
   lead.leader_id, lead.leader_name, lead.unit_id, lead.unit_name,
   ST_X(ST_PointOnSurface(s.geom)) AS lon, ST_Y(ST_PointOnSurface(s.geom)) AS lat, k.colour
 FROM per_site ps JOIN sites s ON s.id = ps.site_id JOIN places p ON p.id = s.id
 JOIN site_kinds k ON k.id = s.kind_id
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
 LEFT JOIN LATERAL (
   SELECT a.leader_id, l.name AS leader_name, l.unit_id, u.name AS unit_name

@@ -51,7 +51,7 @@ def site_json(session: Session, site_id: int) -> dict[str, Any]:
   ST_X(ST_PointOnSurface(s.geom)) AS lon, ST_Y(ST_PointOnSurface(s.geom)) AS lat,
   ld.id AS leader_id, ld.name AS leader_name
 FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
 LEFT JOIN LATERAL (
   SELECT l.id, l.name FROM assignments a JOIN leaders l ON l.id = a.leader_id
@@ -144,10 +144,10 @@ def _link_community(session: Session, site_id: int) -> None:
     """A site without a community gets the community its point lies in."""
     session.execute(
         text(
-            """UPDATE sites s SET community_id = (
+            """UPDATE sites s SET community_area_id = (
   SELECT a.id FROM admin_areas a WHERE a.level = 'community'
     AND ST_Covers(a.geom, ST_PointOnSurface(s.geom)) ORDER BY a.id LIMIT 1)
-WHERE s.id = :id AND s.community_id IS NULL"""
+WHERE s.id = :id AND s.community_area_id IS NULL"""
         ),
         {"id": site_id},
     )
@@ -200,7 +200,7 @@ def create_site(session: Session, payload: Mapping[str, Any]) -> Site:
         kind_id=kind.id,
         geom=from_shape(geom, srid=4326),
         address=_address(payload),
-        community_id=community_id,
+        community_area_id=community_id,
         attributes=attributes,
     )
     session.add(site)
@@ -237,7 +237,7 @@ def update_site(session: Session, site_id: int, payload: Mapping[str, Any]) -> S
     if "address" in payload:
         site.address = _address(payload)
     if "community_code" in payload:
-        site.community_id = _community(session, payload.get("community_code"))
+        site.community_area_id = _community(session, payload.get("community_code"))
     session.flush()
     return site
 
@@ -498,7 +498,7 @@ def import_site_list(
                 report.created += 1
             seen_codes[site.code] = number
             if community_id is not None:
-                site.community_id = community_id
+                site.community_area_id = community_id
             leader_name = _norm(row.get("leader"))
             if leader_name:
                 leader = _find_or_make_leader(session, leader_name, _norm(row.get("phone")), report)
@@ -546,7 +546,7 @@ def export_site_list(session: Session, kind_code: str | None = None) -> bytes:
   c.name AS community, ST_X(ST_PointOnSurface(s.geom)) AS lon,
   ST_Y(ST_PointOnSurface(s.geom)) AS lat, ld.name AS leader, ld.phone, s.attributes
 FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
 LEFT JOIN LATERAL (
   SELECT l.name, l.phone FROM assignments a JOIN leaders l ON l.id = a.leader_id
@@ -610,7 +610,7 @@ def sites_for_sheet(session: Session, street_code: str | None) -> list[dict[str,
   ST_X(ST_PointOnSurface(s.geom)) AS lon, ST_Y(ST_PointOnSurface(s.geom)) AS lat,
   st.name AS street
 FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
-LEFT JOIN admin_areas c ON c.id = s.community_id
+LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
 WHERE (CAST(:street AS text) IS NULL OR st.code = :street)
 ORDER BY st.code, k.id, p.code LIMIT 2000"""
