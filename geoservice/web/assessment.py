@@ -8,9 +8,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
+from geoservice import audit, scope
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores as score_service
@@ -161,6 +171,7 @@ def assessment_page():
         kinds=kind_service.list_kinds(session),
         versions=standard_service.list_versions(session),
         can_manage=can("layers.write") and current_account().role in ("admin", "planner"),
+        whole_county=scope.for_account(current_account()).everything,
     )
 
 
@@ -237,3 +248,64 @@ def qr_sheet():
     street = request.args.get("street") or None
     rows = site_service.sites_for_sheet(get_session(), street)
     return render_template("assessment/qr_sheet.html", rows=rows, street=street)
+
+
+# --- kinds on a page ------------------------------------------------------------------------
+
+
+def parse_attribute_lines(raw: str) -> list[dict[str, Any]]:
+    """One attribute per line: `name|标题|type|必填|选项1、选项2` (type text, integer, choice or
+    date; 必填 = 是 or 否), e.g. `grade|等级|choice|是|一级、二级、三级`."""
+    out = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        parts += [""] * (5 - len(parts))
+        item: dict[str, Any] = {
+            "name": parts[0],
+            "title": parts[1] or parts[0],
+            "type": parts[2] or "text",
+            "required": parts[3] in ("是", "必填", "true", "1", "yes"),
+        }
+        if item["type"] == "choice":
+            item["choices"] = [c.strip() for c in parts[4].replace(",", "、").split("、") if c]
+        out.append(item)
+    return out
+
+
+@bp.post("/assessment/kinds")
+@_page("layers.write")
+def kinds_create():
+    """The kind form of /assessment (admin and county-wide planners)."""
+    account = current_account()
+    if account.role not in ("admin", "planner") or not scope.for_account(account).everything:
+        abort(403, "点位类别只能由全县（市）范围的创文办账号维护")
+    form = request.form
+    payload: dict[str, Any] = {
+        "code": form.get("code", "").strip(),
+        "name": form.get("name", "").strip(),
+        "geometry_type": form.get("geometry_type") or "point",
+        "colour": form.get("colour") or "#1565c0",
+        "attributes": parse_attribute_lines(form.get("attributes", "")),
+    }
+    for key, cast in (("claim_radius_m", float), ("precedence", int)):
+        raw = form.get(key, "").strip()
+        if raw:
+            try:
+                payload[key] = cast(raw)
+            except ValueError:
+                flash(f"{key} 应为数字", "error")
+                return redirect(url_for("assessment.assessment_page") + "#kinds")
+    session = get_session()
+    try:
+        kind = kind_service.create_kind(session, payload)
+    except ServiceError as exc:
+        session.rollback()
+        flash(f"未能新建类别：{exc.error}（{exc.field}）", "error")
+        return redirect(url_for("assessment.assessment_page") + "#kinds")
+    audit.record(session, account, "site_kind.create", "site_kind", kind.id,
+                 after=kind_service.kind_json(kind, 0))  # fmt: skip
+    session.commit()
+    flash(f"已新建点位类别「{kind.name}」（集合 site-{kind.code}）", "success")
+    return redirect(url_for("assessment.assessment_page") + "#kinds")

@@ -125,3 +125,27 @@ def test_a_bad_row_refuses_the_whole_site_list(client, world):
     assert [(e["row"], e["column"]) for e in errors] == [(3, "类别属性"), (4, "点位类别")]
     assert session.scalar(text("SELECT count(*) FROM sites")) == before
     assert session.scalar(text("SELECT count(*) FROM leaders WHERE name = '赵六'")) == 0
+
+
+def test_a_planner_creates_a_kind_on_the_page(client, world):
+    headers = auth(world["session"], "planner", "planner_form")
+    response = client.post(
+        "/assessment/kinds",
+        data={"name": "网吧", "code": "netcafe", "geometry_type": "point", "colour": "#37474f",
+              "claim_radius_m": "25", "precedence": "61",
+              "attributes": "seats|座位数|integer|否\nlevel|等级|choice|是|甲、乙"},
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 302
+    kind = client.get("/api/assessment/kinds", headers=headers).get_json()["kinds"]
+    made = next(k for k in kind if k["code"] == "netcafe")
+    assert made["attributes"][1] == {
+        "name": "level", "title": "等级", "type": "choice", "required": True,
+        "choices": ["甲", "乙"],
+    }  # fmt: skip
+    assert made["claim_radius_m"] == 25 and made["precedence"] == 61
+    collections = client.get("/api/collections", headers=headers).get_json()["collections"]
+    assert "site-netcafe" in [c["id"] for c in collections]
+    viewer = auth(world["session"], "viewer", "viewer_form")
+    refused = client.post("/assessment/kinds", data={"name": "x", "code": "x"}, headers=viewer)
+    assert refused.status_code == 403

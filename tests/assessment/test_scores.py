@@ -131,3 +131,28 @@ def test_failures_drill_down(world):
                            world["streets"]["西街"])  # fmt: skip
     assert [(r["site_name"], r["code"], r["negative_list"]) for r in rows] == [("bus2", "N1", True)]
     assert rows[0]["photo_id"] is not None and rows[0]["issue_id"] is not None
+
+
+def test_the_monthly_report_carries_a_sheet_of_the_round(world):
+    import io
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    from geoservice import report
+    from geoservice.periods import month_period
+
+    tz = ZoneInfo("Asia/Shanghai")
+    buffer = io.BytesIO()
+    wb = report.workbook(world["session"], world["registry"], month_period(2026, 11, tz))
+    wb.save(buffer)
+    book = load_workbook(io.BytesIO(buffer.getvalue()))
+    assert book.sheetnames[-1] == "模拟测评"
+    rows = [r for r in book["模拟测评"].iter_rows(values_only=True)]
+    streets = {r[1]: r for r in rows if r and r[1] in ("东街", "西街") and isinstance(r[2], float)}
+    assert streets["东街"][2] == 87.5 and streets["西街"][2] == 83.33
+    assert streets["西街"][5] == 1  # one site not passed
+    failing = {r[1] for r in rows if r and r[1] in ("school1", "bus2", "bus1", "school2")}
+    assert failing == {"school1", "bus2"}
+    october = report.workbook(world["session"], world["registry"], month_period(2026, 10, tz))
+    assert "模拟测评" not in october.sheetnames
