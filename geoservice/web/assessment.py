@@ -171,7 +171,7 @@ def assessment_page():
         kinds=kind_service.list_kinds(session),
         versions=standard_service.list_versions(session),
         can_manage=can("layers.write") and current_account().role in ("admin", "planner"),
-        whole_county=scope.for_account(current_account()).everything,
+        county_wide=scope.for_account(current_account()).everything,
     )
 
 
