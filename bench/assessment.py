@@ -66,7 +66,8 @@ def generate(session) -> None:
     s(
         text("""INSERT INTO sites (id, kind_id, geom, community_area_id)
       SELECT p.id, (SELECT min(id) FROM site_kinds) + n % 34,
-        ST_PointOnSurface(ST_GeneratePoints(c.geom, 1, n)), c.id
+        ST_SetSRID(ST_MakePoint(ST_XMin(c.geom) + 0.012 * ((p.n * 7919) % 997) / 997.0,
+          ST_YMin(c.geom) + 0.0375 * ((p.n * 104729) % 991) / 991.0), 4326), c.id
       FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM places WHERE layer = 'site') p
       JOIN LATERAL (SELECT id, geom FROM admin_areas WHERE level = 'community'
         ORDER BY id OFFSET (p.n % 200) LIMIT 1) c ON TRUE""")
@@ -84,12 +85,12 @@ def generate(session) -> None:
     s(
         text("""INSERT INTO standard_contents (item_id, code, title)
       SELECT it.id, it.code || '.' || j, '内容' || j FROM standard_items it,
-        generate_series(1, 7) j WHERE j <= 7 LIMIT 88""")
+        generate_series(1, 7) j""")
     )
     s(
         text("""INSERT INTO standards (version_id, content_id, code, text, score, category,
         negative_list, position)
-      SELECT 1, (SELECT min(id) FROM standard_contents) + i % 88, 'B' || i, '标准' || i,
+      SELECT 1, (SELECT min(id) FROM standard_contents) + i % 84, 'B' || i, '标准' || i,
         5 + i % 3 * 5, '环境卫生', i % 60 = 0, i FROM generate_series(1, 180) i""")
     )
     # Kind k gets 15 standards: those i with i % 12 = k % 12 (180 / 12 = 15 per class).

@@ -59,27 +59,36 @@ def _round_end(found: AssessmentRound, tz: str) -> datetime:
 
 SITE_SQL = f"""
 WITH eff AS MATERIALIZED (
-  SELECT r.site_id, r.standard_id, r.outcome, r.recorded_at
-  FROM assessment_results r WHERE r.round_id = :round AND {IN_FORCE}
+  SELECT r.site_id, r.outcome, r.recorded_at, sd.score::float8 AS score, sd.negative_list
+  FROM assessment_results r
+  JOIN standards sd ON sd.id = r.standard_id
+  JOIN sites rsite ON rsite.id = r.site_id
+  JOIN standard_kinds sk ON sk.standard_id = r.standard_id AND sk.kind_id = rsite.kind_id
+  WHERE r.round_id = :round AND {IN_FORCE}
 ),
-app AS (
-  SELECT rs.site_id, s.kind_id, sd.id AS standard_id, sd.score, sd.negative_list
-  FROM round_sites rs JOIN sites s ON s.id = rs.site_id
-  JOIN standard_kinds sk ON sk.kind_id = s.kind_id
-  JOIN standards sd ON sd.id = sk.standard_id AND sd.version_id = :version
-  WHERE rs.round_id = :round
+recorded AS (
+  SELECT site_id,
+    COALESCE(sum(score) FILTER (WHERE outcome = 'pass'), 0) AS earned,
+    COALESCE(sum(score) FILTER (WHERE outcome IN ('pass', 'fail')), 0) AS possible,
+    count(*) AS recorded,
+    count(*) FILTER (WHERE outcome = 'fail') AS failed,
+    count(*) FILTER (WHERE outcome = 'fail' AND negative_list) AS negative,
+    max(recorded_at) AS at
+  FROM eff GROUP BY site_id
+),
+kind_applicable AS (
+  SELECT sk.kind_id, count(*) AS applicable
+  FROM standard_kinds sk JOIN standards sd ON sd.id = sk.standard_id AND sd.version_id = :version
+  GROUP BY sk.kind_id
 ),
 per_site AS (
-  SELECT a.site_id,
-    COALESCE(sum(a.score) FILTER (WHERE e.outcome = 'pass'), 0) AS earned,
-    COALESCE(sum(a.score) FILTER (WHERE e.outcome IN ('pass', 'fail')), 0) AS possible,
-    count(*) AS applicable,
-    count(e.outcome) AS recorded,
-    count(*) FILTER (WHERE e.outcome = 'fail') AS failed,
-    count(*) FILTER (WHERE e.outcome = 'fail' AND a.negative_list) AS negative,
-    max(e.recorded_at) AS at
-  FROM app a LEFT JOIN eff e ON e.site_id = a.site_id AND e.standard_id = a.standard_id
-  GROUP BY a.site_id
+  SELECT rs.site_id, COALESCE(rc.earned, 0) AS earned, COALESCE(rc.possible, 0) AS possible,
+    ka.applicable, COALESCE(rc.recorded, 0) AS recorded, COALESCE(rc.failed, 0) AS failed,
+    COALESCE(rc.negative, 0) AS negative, rc.at
+  FROM round_sites rs JOIN sites s0 ON s0.id = rs.site_id
+  JOIN kind_applicable ka ON ka.kind_id = s0.kind_id
+  LEFT JOIN recorded rc ON rc.site_id = rs.site_id
+  WHERE rs.round_id = :round
 )
 SELECT ps.*, p.code, p.name, s.kind_id, k.name AS kind_name, s.community_area_id AS community_id,
   c.name AS community_name, c.parent_id AS street_id, st.name AS street_name,
