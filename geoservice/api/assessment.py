@@ -81,15 +81,17 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _upload_bytes(name: str = "file") -> bytes:
+def _upload_bytes(name: str = "file", geojson: bool = False) -> bytes:
     upload = request.files.get(name)
     if upload is None:
         raise ApiError(400, "请以 multipart/form-data 上传 .xlsx 文件（字段 file）", field=name)
     data = upload.stream.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise ApiError(413, f"文件超过 {MAX_UPLOAD // 1024 // 1024} MB", field=name)
-    if not data.startswith(b"PK"):
-        raise ApiError(415, "请上传 Excel 工作簿（.xlsx）", field=name)
+    if not data.startswith(b"PK") and not (geojson and data.lstrip()[:1] in (b"{", b"\xef")):
+        raise ApiError(
+            415, "请上传 Excel 工作簿（.xlsx）" + ("或 GeoJSON" if geojson else ""), field=name
+        )
     return data
 
 
@@ -230,12 +232,16 @@ def sites_delete(site_id: int):
 
 @bp.post("/sites/import")
 def sites_import():
-    """点位清单 (.xlsx), all-or-nothing; 422 with a per-row report when any row is refused."""
+    """点位清单 (.xlsx) or a GeoJSON FeatureCollection, all-or-nothing; 422 with a per-row
+    report when any row is refused."""
     account = _manager()
-    data = _upload_bytes()
+    data = _upload_bytes(geojson=True)
     session = get_session()
     try:
-        report = site_service.import_site_list(session, data)
+        if data.startswith(b"PK"):
+            report = site_service.import_site_list(session, data)
+        else:
+            report = site_service.import_site_features(session, data)
     except Exception:
         session.rollback()
         raise

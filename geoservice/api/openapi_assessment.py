@@ -130,7 +130,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                       errors=(404,)),
         },
         "/assessment/sites/import": {
-            "post": op("import_site_list", "导入点位清单（全部成功或全部不写入）", WRITE,
+            "post": op("import_site_list", "导入点位清单 xlsx 或 GeoJSON（全部或全不）", WRITE,
                        {"200": ok(free("导入报告"))}, body=upload, errors=(413, 415, 422)),
         },
         "/assessment/sites/export": {

@@ -516,6 +516,74 @@ def import_site_list(
     return report
 
 
+MAX_GEOJSON_FEATURES = MAX_IMPORT_ROWS
+SITE_KEYS = {"code", "name", "kind", "address", "community_code"}
+
+
+def import_site_features(
+    session: Session, data: bytes, now: datetime | None = None
+) -> ImportReport:
+    """A GeoJSON FeatureCollection of sites (WGS-84), all or nothing like the 点位清单: each
+    feature's properties give code, name, kind, address, community_code, 点长/点长电话, and the
+    kind's attributes (as `attributes` or as properties of their own). Read as JSON only (no
+    GDAL driver is involved)."""
+    now = now or datetime.now(UTC)
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("文件不是合法的 GeoJSON（UTF-8 JSON）", field="file") from None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise InvalidInput("GeoJSON 须为 FeatureCollection", field="file")
+    if len(features) > MAX_GEOJSON_FEATURES:
+        raise InvalidInput(f"要素超过上限 {MAX_GEOJSON_FEATURES} 个，请分批导入", field="file")
+    report = ImportReport(rows=len(features))
+    seen: dict[str, int] = {}
+    for number, feature in enumerate(features, start=1):
+        savepoint = session.begin_nested()
+        try:
+            if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
+                raise InvalidInput("要素须有 properties 对象", field="properties")
+            props = dict(feature["properties"])
+            kind = kind_by_code(session, props.get("kind"))
+            attrs = props.get("attributes")
+            if attrs is None:
+                names = {d["name"] for d in kind.attributes or []}
+                attrs = {k: v for k, v in props.items() if k in names}
+            payload = {k: props.get(k) for k in SITE_KEYS if props.get(k) not in (None, "")}
+            payload["attributes"] = attrs
+            payload["geometry"] = feature.get("geometry")
+            code = str(payload.get("code") or "")
+            if code in seen:
+                raise InvalidInput(f"点位编码 {code} 与第 {seen[code]} 个要素重复", field="code")
+            existing = session.scalar(select(Site).where(Site.code == code)) if code else None
+            if existing is not None:
+                payload.pop("code")
+                site = update_site(session, existing.id, payload)
+                report.updated += 1
+            else:
+                if not code:
+                    payload["code"] = f"{kind.code.upper()}-{_next_number(session, kind):05d}"
+                site = create_site(session, payload)
+                report.created += 1
+            seen[site.code] = number
+            leader_name = _norm(props.get("点长") or props.get("leader"))
+            if leader_name:
+                phone = _norm(props.get("点长电话") or props.get("phone"))
+                leader = _find_or_make_leader(session, leader_name, phone, report)
+                _set_site_leader(session, site.id, leader, now)
+            session.flush()
+            savepoint.commit()
+        except (InvalidInput, Conflict, NotFound) as exc:
+            savepoint.rollback()
+            report.errors.append({"row": number, "column": exc.field, "error": exc.error})
+    if report.errors:
+        raise InvalidInput(
+            f"有 {len(report.errors)} 个要素不符合要求，全部未导入", report.as_dict(), "file"
+        )
+    return report
+
+
 def _next_number(session: Session, kind: SiteKind) -> int:
     prefix = f"{kind.code.upper()}-"
     last = session.scalar(

@@ -180,3 +180,52 @@ def test_viewers_read_but_do_not_write_kinds(client, db_session):
     viewer = auth(db_session, "viewer")
     assert client.get("/api/assessment/kinds", headers=viewer).status_code == 200
     assert client.post("/api/assessment/kinds", json=KIND, headers=viewer).status_code == 403
+
+
+def test_a_new_kind_is_importable_at_once_from_excel_and_geojson(client, db_session):
+    import io
+    import json
+
+    from openpyxl import Workbook
+
+    headers = auth(db_session, "planner")
+    assert client.post("/api/assessment/kinds", json=KIND, headers=headers).status_code == 201
+    wb = Workbook()
+    wb.active.append(["点位名称", "点位类别", "经度", "纬度", "坐标系", "点长姓名", "类别属性"])
+    wb.active.append(["中医院", "医院", LON, LAT, "WGS-84", "孙七", "grade=二级；beds=120"])
+    out = io.BytesIO()
+    wb.save(out)
+    xlsx = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(out.getvalue()), "点位清单.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert xlsx.status_code == 200, xlsx.get_json()
+    assert xlsx.get_json()["created"] == 1 and xlsx.get_json()["leaders_created"] == 1
+
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON + 0.01, LAT]},
+         "properties": {"code": "H9", "name": "妇幼保健院", "kind": "hospital", "grade": "一级"}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON + 0.02, LAT]},
+         "properties": {"code": "H10", "name": "无等级医院", "kind": "hospital"}},
+    ]}  # fmt: skip
+    refused = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(json.dumps(collection).encode()), "sites.geojson")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert refused.get_json()["detail"]["errors"][0]["row"] == 2
+    assert refused.get_json()["detail"]["errors"][0]["column"] == "attributes.grade"
+    collection["features"].pop()
+    accepted = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(json.dumps(collection).encode()), "sites.geojson")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert accepted.status_code == 200 and accepted.get_json()["created"] == 1
+    items = client.get("/api/collections/site-hospital/items", headers=headers).get_json()
+    assert sorted(f["properties"]["name"] for f in items["features"]) == ["中医院", "妇幼保健院"]
