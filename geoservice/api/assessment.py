@@ -42,10 +42,10 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 def site_catalogue(app, base):
     """The catalogue with one collection per active site kind, read at request time."""
-    from flask import g, has_app_context
+    from flask import has_app_context
 
     def loader() -> list[KindRow]:
-        if has_app_context() and "db_session" in g:
+        if has_app_context():
             return load_kinds(get_session())
         session = database(app).session()
         try:

@@ -686,7 +686,3 @@ ORDER BY st.code, k.id, p.code LIMIT 2000"""
         {"street": street_code},
     )
     return [dict(r._mapping) for r in rows]
-
-
-def attributes_text(attributes: Mapping[str, Any]) -> str:
-    return json.dumps(dict(attributes), ensure_ascii=False)

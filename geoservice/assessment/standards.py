@@ -382,7 +382,6 @@ def copy_version(session: Session, version_id: int, name: Any) -> StandardVersio
     source = get_version(session, version_id)
     new_name = _version_name(session, name)
     raws = [(i + 1, r) for i, r in enumerate(version_rows(session, source.id))]
-    kinds = {k.id: k.code for k in session.scalars(select(SiteKind))}
     rows = [
         Row(
             r["item_code"], r["item"], r["content_code"], r["content"], r["code"], r["text"],
@@ -391,7 +390,6 @@ def copy_version(session: Session, version_id: int, name: Any) -> StandardVersio
         )
         for _, r in raws
     ]  # fmt: skip
-    del kinds
     version = StandardVersion(
         name=new_name, note=f"复制自「{source.name}」", copied_from_id=source.id
     )
