@@ -589,3 +589,67 @@ def trend():
     return jsonify(
         {"rounds": score_service.trend(get_session(), of, _key(args) if of else None, _settings())}
     )
+
+
+# --- POST to a sites collection of the OGC API ----------------------------------------------
+
+
+def create_site_features(coll, body: Any) -> Response:
+    """POST /api/collections/{sites|site-<code>}/items: one Feature (201 with the feature) or a
+    FeatureCollection (all or nothing); the kind is the collection's (or `kind` per feature
+    in `sites`), attributes are checked against it."""
+    from geoservice.api.access import Change, record_write, visible
+    from geoservice.api.writes import _saved_response
+    from geoservice.service_errors import ServiceError
+
+    account = require("layers.write", coll.id)
+    if account.role not in ("admin", "planner", "integration"):
+        raise ApiError(403, "只有创文办可以新增点位", field="role")
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind == "Feature":
+        features = [body]
+    elif kind == "FeatureCollection" and isinstance(body.get("features"), list):
+        features = body["features"]
+    else:
+        raise ApiError(400, "请求体应为 GeoJSON Feature 或 FeatureCollection", field="type")
+    if not features:
+        raise ApiError(400, "FeatureCollection 中没有要素", field="features")
+    limit = int(current_app.config.get("MAX_FEATURES_PER_REQUEST", 10_000))
+    if len(features) > limit:
+        raise ApiError(413, f"一次最多新增 {limit} 个要素", field="features")
+    session = get_session()
+    ids, errors = [], []
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
+            errors.append({"index": index, "field": "properties", "error": "要素须有 properties"})
+            continue
+        payload = dict(feature["properties"])
+        payload["geometry"] = feature.get("geometry")
+        if coll.kind_code is not None:
+            payload["kind"] = coll.kind_code
+        savepoint = session.begin_nested()
+        try:
+            ids.append(site_service.create_site(session, payload).id)
+            savepoint.commit()
+        except ServiceError as exc:
+            savepoint.rollback()
+            errors.append({"index": index, "field": exc.field, "error": exc.error})
+    if errors:
+        session.rollback()
+        if kind == "Feature":
+            raise ApiError(422, errors[0]["error"], errors[0], field=errors[0]["field"])
+        raise ApiError(
+            422,
+            f"批量新增未执行：{len(errors)} 个要素有错误，全部未写入",
+            {"rejected": errors, "total": len(features)},
+            field=errors[0]["field"],
+        )
+    if not visible(session, account, coll, ids):
+        session.rollback()
+        raise ApiError(403, "要素位于您的管辖范围之外，不能在此新增", field="geometry")
+    for fid in ids:
+        record_write(session, account, Change("create", coll.id, fid, None, None))
+    session.commit()
+    if kind == "Feature":
+        return _saved_response(coll, ids[0], 201, [])
+    return _created({"inserted": len(ids), "ids": ids})

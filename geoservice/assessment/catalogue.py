@@ -122,8 +122,12 @@ def load_kinds(session: Session, include_retired: bool = False) -> list[KindRow]
 
 @dataclass(frozen=True)
 class SiteCollection(Collection):
-    """A read-only collection of sites (written through /api/assessment/sites, which checks the
-    kind's attribute definitions)."""
+    """A collection of sites. Not writable through the generic layer writes (a site needs a kind
+    and its attributes checked): POST of Features is answered by geoservice.api.assessment
+    (`accepts_sites`), other writes go to /api/assessment/sites/{id}."""
+
+    kind_code: str | None = None  # None: the all-sites collection (kind given per feature)
+    accepts_sites: bool = True
 
     @property
     def writable(self) -> bool:
@@ -375,6 +379,7 @@ def kind_collection(spec: LayerSpec, kind: KindRow) -> SiteCollection:
         filters=filters,
         property_schema=schema,
         points_only=kind.geometry_type == "point",
+        kind_code=kind.code,
     )
 
 

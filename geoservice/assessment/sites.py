@@ -192,7 +192,11 @@ def create_site(session: Session, payload: Mapping[str, Any]) -> Site:
     code = _code(session, payload.get("code"))
     name = _name(payload)
     geom = parse_geometry(payload, kind)
-    attributes = check_attribute_values(list(kind.attributes or []), payload.get("attributes"))
+    raw_attributes = payload.get("attributes")
+    if raw_attributes is None:  # a GeoJSON feature may carry them as properties of their own
+        names = {d["name"] for d in kind.attributes or []}
+        raw_attributes = {k: v for k, v in payload.items() if k in names}
+    attributes = check_attribute_values(list(kind.attributes or []), raw_attributes)
     community_id = _community(session, payload.get("community_code"))
     site = Site(
         code=code,

@@ -229,3 +229,31 @@ def test_a_new_kind_is_importable_at_once_from_excel_and_geojson(client, db_sess
     assert accepted.status_code == 200 and accepted.get_json()["created"] == 1
     items = client.get("/api/collections/site-hospital/items", headers=headers).get_json()
     assert sorted(f["properties"]["name"] for f in items["features"]) == ["中医院", "妇幼保健院"]
+
+
+def test_features_posted_to_a_kind_collection_are_checked_against_the_kind(client, db_session):
+    headers = auth(db_session, "planner")
+    assert client.post("/api/assessment/kinds", json=KIND, headers=headers).status_code == 201
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [LON, LAT]},
+        "properties": {"code": "H20", "name": "口腔医院", "grade": "一级", "beds": 40},
+    }
+    created = client.post("/api/collections/site-hospital/items", json=feature, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["properties"]["kind"] == "hospital"
+    assert created.get_json()["properties"]["beds"] == 40
+    bad = {**feature, "properties": {"code": "H21", "name": "x", "grade": "五级"}}
+    refused = client.post(
+        "/api/collections/site-hospital/items",
+        json={"type": "FeatureCollection", "features": [{**feature, "properties": {
+            "code": "H22", "name": "好医院", "grade": "二级"}}, bad]},
+        headers=headers,
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.get_json()["detail"]["rejected"][0]["index"] == 1
+    assert refused.get_json()["field"] == "attributes.grade"
+    assert db_session.scalar(text("SELECT count(*) FROM sites")) == 1
+    viewer = auth(db_session, "viewer", "viewer_post")
+    denied = client.post("/api/collections/site-hospital/items", json=feature, headers=viewer)
+    assert denied.status_code == 403
