@@ -128,6 +128,9 @@ class SiteCollection(Collection):
 
     kind_code: str | None = None  # None: the all-sites collection (kind given per feature)
     accepts_sites: bool = True
+    write_hint: str = (
+        "点位的修改和删除请使用 /api/assessment/sites/{id}，批量导入用 /api/assessment/sites/import"
+    )
 
     @property
     def writable(self) -> bool:

@@ -257,3 +257,10 @@ def test_features_posted_to_a_kind_collection_are_checked_against_the_kind(clien
     viewer = auth(db_session, "viewer", "viewer_post")
     denied = client.post("/api/collections/site-hospital/items", json=feature, headers=viewer)
     assert denied.status_code == 403
+
+
+def test_other_writes_on_a_sites_collection_point_to_the_sites_api(client, db_session):
+    headers = auth(db_session, "planner")
+    response = client.delete("/api/collections/sites/items/1", headers=headers)
+    assert response.status_code == 405
+    assert "/api/assessment/sites" in response.get_json()["detail"]
