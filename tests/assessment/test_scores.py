@@ -156,3 +156,23 @@ def test_the_monthly_report_carries_a_sheet_of_the_round(world):
     assert failing == {"school1", "bus2"}
     october = report.workbook(world["session"], world["registry"], month_period(2026, 10, tz))
     assert "模拟测评" not in october.sheetnames
+
+
+def test_sites_are_places_for_my_areas_and_the_coverage_audit(world):
+    from datetime import UTC, datetime
+
+    from geoservice import coverage, myareas
+
+    session, registry = world["session"], world["registry"]
+    held = myareas.held_places(
+        session, registry, [world["leaders"]["L1"].id], datetime(2026, 11, 20, tzinfo=UTC)
+    )
+    assert {(h["layer"], h["name"]) for h in held} == {("site", "school1"), ("site", "school2")}
+    site = case.sites.create_site(
+        session, {"code": "orphan", "name": "无人站台", "kind": "bus",
+                  "lon": case.LON0 + 300 * case.M, "lat": case.LAT0},
+    )  # fmt: skip
+    report = coverage.coverage_report(session, registry, None)
+    sites = next(item for item in report["layers"] if item["layer"] == "site")
+    codes = [f["properties"]["code"] for f in sites["unassigned"]["features"]["features"]]
+    assert codes == [site.code]
