@@ -30,6 +30,7 @@ from geoservice.assessment.models import AssessmentRound
 from geoservice.auth import can, current_account
 from geoservice.db import get_session
 from geoservice.errors import ApiError
+from geoservice.models import User
 from geoservice.security import nonce_scripts
 from geoservice.service_errors import ServiceError
 from geoservice.web.featuremap import MapLayer, feature_map
@@ -170,6 +171,11 @@ def assessment_page():
         map=fmap,
         kinds=kind_service.list_kinds(session),
         versions=standard_service.list_versions(session),
+        inspectors=session.execute(
+            select(User.id, User.display_name, User.username)
+            .where(User.active.is_(True), User.role.in_(("inspector", "planner")))
+            .order_by(User.id)
+        ).all(),
         can_manage=can("layers.write") and current_account().role in ("admin", "planner"),
         county_wide=scope.for_account(current_account()).everything,
     )
@@ -309,3 +315,31 @@ def kinds_create():
     session.commit()
     flash(f"已新建点位类别「{kind.name}」（集合 site-{kind.code}）", "success")
     return redirect(url_for("assessment.assessment_page") + "#kinds")
+
+
+@bp.post("/assessment/rounds")
+@_page("layers.write")
+def rounds_create():
+    """The round form of /assessment (admin and planners)."""
+    account = current_account()
+    if account.role not in ("admin", "planner"):
+        abort(403, "只有创文办可以新建测评轮次")
+    form = request.form
+    payload: dict[str, Any] = {
+        k: form.get(k, "").strip()
+        for k in ("name", "starts_on", "ends_on", "version_id", "sample_per_kind", "seed",
+                  "inspector_id")
+    }  # fmt: skip
+    payload = {k: v for k, v in payload.items() if v != ""}
+    session = get_session()
+    try:
+        found = round_service.create_round(session, payload, account)
+    except ServiceError as exc:
+        session.rollback()
+        flash(f"未能新建测评轮次：{exc.error}（{exc.field}）", "error")
+        return redirect(url_for("assessment.assessment_page") + "#new-round")
+    body = round_service.round_json(session, found)
+    audit.record(session, account, "round.create", "assessment_round", found.id, after=body)
+    session.commit()
+    flash(f"已新建「{found.name}」，共 {body['sites']} 个点位", "success")
+    return redirect(url_for("assessment.assessment_page", round=found.id))

@@ -149,3 +149,29 @@ def test_a_planner_creates_a_kind_on_the_page(client, world):
     viewer = auth(world["session"], "viewer", "viewer_form")
     refused = client.post("/assessment/kinds", data={"name": "x", "code": "x"}, headers=viewer)
     assert refused.status_code == 403
+
+
+def test_a_planner_creates_a_sampled_round_on_the_page(client, world):
+    headers = auth(world["session"], "planner", "planner_round")
+    response = client.post(
+        "/assessment/rounds",
+        data={"name": "第二轮", "starts_on": "2026-12-01", "ends_on": "2026-12-03",
+              "version_id": str(world["version"].id), "sample_per_kind": "1", "seed": "7"},
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 302
+    rounds = client.get("/api/assessment/rounds", headers=headers).get_json()["rounds"]
+    second = next(r for r in rounds if r["name"] == "第二轮")
+    assert second["sites"] == 4 and second["seed"] == 7  # 1 per kind per street: all four here
+    bad = client.post(
+        "/assessment/rounds",
+        data={"name": "坏轮", "starts_on": "2026-12-05", "ends_on": "2026-12-01",
+              "version_id": str(world["version"].id)},
+        headers=headers,
+    )  # fmt: skip
+    assert bad.status_code == 302
+    names = [
+        r["name"]
+        for r in client.get("/api/assessment/rounds", headers=headers).get_json()["rounds"]
+    ]
+    assert "坏轮" not in names
