@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.assessment.models import AssessmentRound
 from geoservice.assessment.rounds import IN_FORCE, get_round
+from geoservice.vocab import ISSUE_STATUSES
 
 GROUPINGS: dict[str, str] = {
     "site": "点位",
@@ -270,6 +271,19 @@ def trend(
     return out
 
 
+def previous_text(outcome: str | None, issue_status: str | None) -> str:
+    """What the previous round said of the same site and standard."""
+    if outcome == "fail":
+        if issue_status == "closed":
+            return "上轮不合格，已销号后又出现（反弹）"
+        return "上轮也不合格（未整改到位）"
+    if outcome == "pass":
+        return "上轮合格（新发现）"
+    if outcome == "na":
+        return "上轮不适用"
+    return "上轮未测"
+
+
 def failures(
     session: Session,
     round_id: int,
@@ -291,16 +305,17 @@ def failures(
             f"""SELECT r.id, r.site_id, p.code AS site_code, p.name AS site_name,
   k.name AS kind_name, sd.code, sd.text, sd.score, sd.category, sd.negative_list, r.note,
   r.photo_id, r.issue_id, i.status AS issue_status, r.recorded_at, r.far,
-  prev.outcome AS previous_outcome
+  prev.outcome AS previous_outcome, prev.status AS previous_issue_status
 FROM assessment_results r
 JOIN standards sd ON sd.id = r.standard_id
 JOIN places p ON p.id = r.site_id JOIN sites s ON s.id = r.site_id
 JOIN site_kinds k ON k.id = s.kind_id
 LEFT JOIN issues i ON i.id = r.issue_id
 LEFT JOIN LATERAL (
-  SELECT r2.outcome FROM assessment_results r2
+  SELECT r2.outcome, i2.status FROM assessment_results r2
   JOIN assessment_rounds ar ON ar.id = r2.round_id
   JOIN standards sd2 ON sd2.id = r2.standard_id
+  LEFT JOIN issues i2 ON i2.id = r2.issue_id
   WHERE r2.site_id = r.site_id AND sd2.code = sd.code AND ar.starts_on < :starts
     AND NOT EXISTS (SELECT 1 FROM assessment_results c WHERE c.corrects_id = r2.id)
   ORDER BY ar.starts_on DESC LIMIT 1
@@ -316,8 +331,7 @@ ORDER BY sd.negative_list DESC, p.code, sd.position"""
         row = dict(r._mapping)
         row["score"] = float(row["score"])
         row["recorded_at"] = row["recorded_at"].isoformat()
-        row["trend"] = {"fail": "上轮也不合格（未整改）", "pass": "上轮合格（反弹）"}.get(
-            row["previous_outcome"], "上轮未测"
-        )
+        row["trend"] = previous_text(row["previous_outcome"], row["previous_issue_status"])
+        row["issue_status_label"] = ISSUE_STATUSES.get(row["issue_status"] or "", "")
         out.append(row)
     return out

@@ -176,3 +176,43 @@ def test_sites_are_places_for_my_areas_and_the_coverage_audit(world):
     sites = next(item for item in report["layers"] if item["layer"] == "site")
     codes = [f["properties"]["code"] for f in sites["unassigned"]["features"]["features"]]
     assert codes == [site.code]
+
+
+def test_a_failure_that_comes_back_after_its_issue_was_closed_is_a_relapse(world):
+    from datetime import timedelta
+
+    session = world["session"]
+    first = (
+        session.query(AssessmentResult)
+        .filter_by(site_id=world["sites"]["school1"].id, standard_id=world["standards"]["A2"])
+        .one()
+    )
+    session.execute(
+        text("UPDATE issues SET status = 'closed', closed_at = :at WHERE id = :id"),
+        {"id": first.issue_id, "at": case.NOW + timedelta(days=3)},
+    )
+    second = rounds.create_round(
+        session,
+        {"name": "第二轮", "starts_on": "2026-12-01", "ends_on": "2026-12-02",
+         "version_id": world["version"].id,
+         "site_ids": [world["sites"]["school1"].id, world["sites"]["bus2"].id],
+         "inspector_id": world["inspector"].id},
+    )  # fmt: skip
+    later = case.NOW + timedelta(days=22)
+    for site, code in (("school1", "A2"), ("bus2", "N1"), ("bus2", "B1")):
+        lon, lat = rounds.site_anchor(session, world["sites"][site].id)
+        rounds.submit_results(
+            session, world["registry"], world["settings"], second.id, world["sites"][site].id,
+            [rounds.Entry(world["standards"][code], "不合格", "", case.photo(world["settings"]))],
+            world["inspector"], lon, lat, now=later,
+        )  # fmt: skip
+    rows = {(r["site_name"], r["code"]): r["trend"] for r in
+            scores.failures(session, second.id, SETTINGS)}  # fmt: skip
+    assert rows == {
+        ("school1", "A2"): "上轮不合格，已销号后又出现（反弹）",
+        ("bus2", "N1"): "上轮也不合格（未整改到位）",
+        ("bus2", "B1"): "上轮合格（新发现）",
+    }
+    trend = scores.trend(session, None, None, SETTINGS)
+    assert [t["round"] for t in trend] == ["第一轮", "第二轮"]
+    assert trend[0]["score"] == 85.42 and trend[1]["passed"] == 0
