@@ -175,3 +175,18 @@ def test_a_planner_creates_a_sampled_round_on_the_page(client, world):
         for r in client.get("/api/assessment/rounds", headers=headers).get_json()["rounds"]
     ]
     assert "坏轮" not in names
+
+
+def test_the_standards_page_and_an_empty_county(client, world, db_session):
+    headers = auth(world["session"], "viewer", "viewer_std")
+    page = client.get(f"/assessment/standards/{world['version'].id}", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "周边无垃圾" in html and "不可修改" in html
+
+
+def test_the_assessment_page_without_rounds(client, db_session):
+    headers = auth(db_session, "viewer", "viewer_empty")
+    page = client.get("/assessment", headers=headers)
+    assert page.status_code == 200 and "还没有测评轮次" in page.get_data(as_text=True)
+    assert client.get("/assessment?round=999", headers=headers).status_code == 404
+    assert client.get("/assessment?of=planet", headers=headers).status_code == 400
