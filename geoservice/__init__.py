@@ -49,6 +49,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     register_citizens(app)
+    from geoservice.api import assessment as assessment_api  # 点位 and 测评 (issue 15)
+    from geoservice.web import assessment as assessment_web
+
+    app.register_blueprint(assessment_api.bp, url_prefix="/api/assessment")
+    app.register_blueprint(assessment_web.bp)
     cli.init_app(app)
     return app
 

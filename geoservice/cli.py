@@ -75,7 +75,12 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
         click.echo(f"生成演示县（seed={seed}, scale={scale}）…")
         last_day = today.date() if today else date.today() - timedelta(days=1)
         county = generate_county(seed=seed, scale=scale, today=last_day)
-        counts = load_demo(session, layers(), county, progress=lambda m: click.echo(f"  {m}"))
+        from geoservice.photos import PhotoStore
+
+        store = PhotoStore(current_app.config["UPLOAD_DIR"])
+        counts = load_demo(
+            session, layers(), county, progress=lambda m: click.echo(f"  {m}"), photo_store=store
+        )
         session.commit()
     finally:
         session.close()

@@ -297,6 +297,12 @@ def workbook(
     for of in kinds:
         _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
     _overdue_sheet(wb, overdue, period, tz)
+    # 模拟测评 (issue 15): a sheet when a round ended in the period.
+    from geoservice.assessment.report import add_sheet
+
+    add_sheet(
+        wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
+    )
     return wb
 
 
