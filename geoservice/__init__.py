@@ -48,6 +48,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
+    register_citizens(app)
+    from geoservice.api import assessment as assessment_api  # 点位 and 测评 (issue 15)
+    from geoservice.web import assessment as assessment_web
+
+    app.register_blueprint(assessment_api.bp, url_prefix="/api/assessment")
+    app.register_blueprint(assessment_web.bp)
     from geoservice.api import fieldwork as fieldwork_api  # field work (issue 16)
     from geoservice.web import field as field_web
 
@@ -55,3 +61,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(field_web.bp)
     cli.init_app(app)
     return app
+
+
+def register_citizens(app: Flask) -> None:
+    """随手拍, tickets, 回访 and the public pages (off unless CITIZENS_PUBLIC is set)."""
+    from geoservice.api import public as public_api
+    from geoservice.web import citizens as citizens_web
+    from geoservice.web import public as public_web
+
+    app.register_blueprint(public_api.bp)
+    app.register_blueprint(public_api.staff_bp)
+    app.register_blueprint(public_web.bp)
+    app.register_blueprint(citizens_web.bp)
+    # Before every other hook (the CSRF check reads the body): public bodies are bounded.
+    app.before_request_funcs.setdefault(None, []).insert(0, public_web.limit_public_bodies)

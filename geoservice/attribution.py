@@ -28,6 +28,9 @@ Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitud
 
 def _claims_sql(spec: LayerSpec, point: str, scale: Scale | None = None) -> str:
     """SELECT of the features of one layer claiming `point` (an SQL expression)."""
+    custom = getattr(spec, "claims_sql", None)  # a layer whose claims are data (sites' kinds)
+    if custom is not None:
+        return custom(point, scale)
     table = spec.table
     head = f"SELECT '{spec.name}'::text AS layer, {int(spec.precedence)} AS precedence, l.id"
     if spec.claim.mode == "contains":
@@ -384,3 +387,15 @@ def describe(
         "precedence": precedence_text(registry),
         "rule": sentence + "。",
     }
+
+
+def without_phones(value: object) -> None:
+    """Drops every leader's `phone` (an attribution names leaders in several places): phones
+    are for accounts with `assignments.read` only (docs/security.md, "Phones")."""
+    if isinstance(value, dict):
+        value.pop("phone", None)
+        for item in value.values():
+            without_phones(item)
+    elif isinstance(value, list):
+        for item in value:
+            without_phones(item)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from geoservice import vocab
+from geoservice.citizens.settings import DEFAULTS as CITIZEN_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
@@ -66,6 +67,10 @@ DEFAULTS: dict[str, Any] = {
     "DUPLICATE_WINDOW_DAYS": 7,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
+    # API tokens expire after this many days unless the issuer says otherwise (0: never);
+    # the token printed for the first/demo admin at start-up after FIRST_ADMIN_TOKEN_HOURS.
+    "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
+    "FIRST_ADMIN_TOKEN_HOURS": 24,
     # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets
     # SESSION_COOKIE_SECURE=0 because it serves plain HTTP on 127.0.0.1 only.
     "SESSION_COOKIE_NAME": "geoservice_session",
@@ -96,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
+    # Citizens (随手拍, tickets, 回访, public map, 曝光台): geoservice/citizens/settings.py.
+    # CITIZENS_PUBLIC (off by default) turns on every page reachable without an account.
+    **CITIZEN_DEFAULTS,
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -112,6 +120,8 @@ ENV_VARS: dict[str, type] = {
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,
+    "TOKEN_DEFAULT_EXPIRY_DAYS": int,
+    "FIRST_ADMIN_TOKEN_HOURS": int,
     "UPLOAD_DIR": str,
     "PHOTO_MAX_BYTES": int,
     "DEADLINE_WORKING_DAYS": bool,
@@ -130,6 +140,10 @@ ENV_VARS: dict[str, type] = {
     "STATEMENT_TIMEOUT_MS": int,
     "IMPORT_MAX_FEATURES": int,
     "EXPORT_STATEMENT_TIMEOUT_MS": int,
+    "CITIZENS_PUBLIC": bool,
+    "CITIZEN_POW_DIFFICULTY": int,
+    "CITIZEN_REPORTS_PER_IP_HOUR": int,
+    "CITIZEN_REPORTS_PER_PHONE_DAY": int,
 }
 
 

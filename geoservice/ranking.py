@@ -29,12 +29,19 @@ from sqlalchemy.orm import Session
 
 from geoservice import service_area
 from geoservice.attribution import BASE_LAYER
+from geoservice.citizens import followup
 from geoservice.models import UNCLOSED
 from geoservice.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
 
-DEFAULT_WEIGHTS: dict[str, float] = {"on_time_rate": 60, "close_rate": 30, "rework_free": 10}
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "on_time_rate": 60,
+    "close_rate": 30,
+    "rework_free": 10,
+    # 群众满意率 (回访, geoservice.citizens.followup): shown always, scored only when weighted.
+    "satisfaction": 0,
+}
 DEFAULT_THRESHOLD = 85
 DEFAULT_BOTTOM_N = 3
 
@@ -360,6 +367,7 @@ def composite_score(
     close_rate: Fraction | None,
     rework_rate: Fraction | None,
     weights: Mapping[str, float],
+    satisfaction_rate: Fraction | None = None,
 ) -> Fraction | None:
     """100 × Σ wᵢ·rᵢ / Σ wᵢ over the components whose rate is defined.
 
@@ -375,19 +383,30 @@ def composite_score(
     ]
     if rework_rate is not None:
         parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+    if satisfaction_rate is not None and weights.get("satisfaction"):
+        parts.append((Fraction(str(weights["satisfaction"])), satisfaction_rate))
     total = sum(w for w, _ in parts)
     if not total:
         return None
     return 100 * sum(w * r for w, r in parts) / total
 
 
-def _finish_row(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _finish_row(
+    row: dict[str, Any], settings: Settings, satisfaction: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
     rates = {name: _ratio(row[a], row[b]) for name, (a, b) in RATE_PARTS.items()}
+    satisfaction_rate = _ratio(*satisfaction)
     score = composite_score(
-        rates["on_time_rate"], rates["close_rate"], rates["rework_rate"], settings.weights
+        rates["on_time_rate"],
+        rates["close_rate"],
+        rates["rework_rate"],
+        settings.weights,
+        satisfaction_rate,
     )
     for name, value in rates.items():
         row[name] = _round(value, 4)
+    row["satisfaction_answers"] = satisfaction[1]
+    row["satisfaction_rate"] = _round(satisfaction_rate, 4)
     row["score"] = _round(score, 2)
     return row
 
@@ -459,9 +478,21 @@ def compute(
     sql = _flags_sql(g, where, per_issue=key is not ...) + _AGGREGATE_SQL.format(counts=counts)
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
-    labels = _labels(session, g, sorted({r["k"] for r in result if r["k"] is not None}), registry)
+    satisfaction = followup.satisfaction_counts(
+        session, g.key_sql, g.joins, params["froms"], params["tos"]
+    )
+    if key is not ...:
+        satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
+    # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
+    found = [dict(r) for r in result]
+    seen = {(r["n"], r["k"]) for r in found}
+    for n, k in satisfaction:
+        if (n, k) not in seen:
+            found.append({"n": n, "k": k, "avg_hours": None, "median_hours": None})
+    keys = sorted({r["k"] for r in found if r["k"] is not None})
+    labels = _labels(session, g, keys, registry)
     out: list[list[dict[str, Any]]] = [[] for _ in periods]
-    for r in result:
+    for r in found:
         name, detail = labels.get(r["k"], (None, {})) if r["k"] is not None else (None, {})
         row: dict[str, Any] = {
             "key": r["k"],
@@ -469,10 +500,12 @@ def compute(
             "detail": detail,
         }
         for c in COUNTS:
-            row[c] = int(r[c])
+            row[c] = int(r.get(c, 0))
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
-        out[r["n"] - 1].append(_finish_row(row, settings))
+        out[r["n"] - 1].append(
+            _finish_row(row, settings, satisfaction.get((r["n"], r["k"]), (0, 0)))
+        )
     return [_rank(rows, settings, g.ranked) for rows in out]
 
 

@@ -49,6 +49,7 @@ RANKING_COLUMNS: list[tuple[str, str, str | None, int]] = [
     ("on_time_rate", "按期结案率", PERCENT, 11),
     ("close_rate", "结案率", PERCENT, 9),
     ("rework_rate", "返工率", PERCENT, 9),
+    ("satisfaction_rate", "群众满意率", PERCENT, 11),
     *((name, title, None, 9) for name, title in ranking.COUNTS.items()),
     ("avg_hours_to_close", "平均结案时长(h)", DECIMAL, 15),
     ("median_hours_to_close", "结案时长中位数(h)", DECIMAL, 17),
@@ -253,9 +254,10 @@ def _cover(
 
 def score_formula(settings: ranking.Settings) -> str:
     w = settings.weights
+    satisfaction = f" + 群众满意率×{w['satisfaction']:g}" if w.get("satisfaction") else ""
     return (
         f"按期结案率×{w['on_time_rate']:g} + 结案率×{w['close_rate']:g} + "
-        f"(1−返工率)×{w['rework_free']:g}（折算为百分制）"
+        f"(1−返工率)×{w['rework_free']:g}{satisfaction}（折算为百分制）"
     )
 
 
@@ -295,6 +297,12 @@ def workbook(
     for of in kinds:
         _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
     _overdue_sheet(wb, overdue, period, tz)
+    # 模拟测评 (issue 15): a sheet when a round ended in the period.
+    from geoservice.assessment.report import add_sheet
+
+    add_sheet(
+        wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
+    )
     return wb
 
 

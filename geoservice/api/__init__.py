@@ -14,9 +14,11 @@ bp = Blueprint("api", __name__, template_folder="templates")
 @bp.record_once
 def _build_catalogue(state) -> None:
     app = state.app
-    app.extensions["geoservice.collections"] = build_catalogue(
-        layers(app), list(app.config["ISSUE_CATEGORIES"])
-    )
+    base = build_catalogue(layers(app), list(app.config["ISSUE_CATEGORIES"]))
+    # Sites: one collection per kind, read from the database at request time (issue 15).
+    from geoservice.api.assessment import site_catalogue
+
+    app.extensions["geoservice.collections"] = site_catalogue(app, base)
 
 
 def catalogue(app=None) -> Catalogue:

@@ -15,8 +15,8 @@ from flask import jsonify
 from sqlalchemy import BigInteger, Integer, func, literal, select
 from sqlalchemy.orm import Session
 
+from geoservice import attribution, scope
 from geoservice import issues as service
-from geoservice import scope
 from geoservice.api import bp
 from geoservice.api.issues import COLLECTION, settings
 from geoservice.api.params import single_args
@@ -49,17 +49,6 @@ def _would_see(session: Session, lon: float, lat: float, body: dict) -> bool:
         literal(None, Integer).label("reported_by_id"),
     ).subquery("i")
     return bool(session.scalar(select(scope.issue_filter(current_account(), spot))))
-
-
-def _without_phones(value: object) -> None:
-    """Drops every leader's `phone` (the attribution names leaders in several places)."""
-    if isinstance(value, dict):
-        value.pop("phone", None)
-        for item in value.values():
-            _without_phones(item)
-    elif isinstance(value, list):
-        for item in value:
-            _without_phones(item)
 
 
 def _spot(args: dict[str, str]) -> service.Spot:
@@ -102,7 +91,7 @@ def point_attribution():
     if within_scope and not _would_see(session, spot.lon, spot.lat, body):
         raise ApiError(404, "该位置不在您的查看范围内", field="lon")
     if not can("assignments.read"):
-        _without_phones(body["attribution"])
+        attribution.without_phones(body["attribution"])
     point = {"type": "Point", "coordinates": [spot.lon, spot.lat]}
     body = {"point": point, **body}
     if spot.coord_sys != "wgs84":

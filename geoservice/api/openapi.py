@@ -9,6 +9,7 @@ from flask import Response, current_app, render_template, request
 from geoservice.api import (
     bp,
     catalogue,
+    openapi_assessment,
     openapi_fieldwork,  # issue 16
     openapi_issues,
     openapi_people,
@@ -49,6 +50,7 @@ TAGS = {
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_fieldwork.TAG: openapi_fieldwork.TAG_TEXT,
+    openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
 }
 
 
@@ -417,6 +419,7 @@ def document() -> dict[str, Any]:
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
         **openapi_fieldwork.paths(config),
+        **openapi_assessment.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)

@@ -128,6 +128,10 @@ def _saved_response(coll: Collection, fid: int, status: int, notices: list[str])
 @bp.post("/collections/<collection_id>/items")
 def create_items(collection_id: str):
     coll = collection_or_404(collection_id)
+    if getattr(coll, "accepts_sites", False):  # sites: their kind's attributes (issue 15)
+        from geoservice.api.assessment import create_site_features
+
+        return create_site_features(coll, read_body())
     account = check_write(coll)
     repair = _repair_flag(single_args(["repair"]))
     body = read_body()

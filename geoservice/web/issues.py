@@ -16,6 +16,7 @@ from geoservice.auth import can, current_account
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
 from geoservice.registry import layers
+from geoservice.responsibility_access import assignable_leader_ids
 from geoservice.security import json_script
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
@@ -95,6 +96,7 @@ def report_page():
     return render_template(
         "issue_report.html",
         can_report=can("issues.report", "issues"),
+        can_set_meta=can("issues.set_report_meta", "issues"),
         categories=list(settings.categories),
         sources=list(settings.sources),
         severities=SEVERITIES,
@@ -109,11 +111,28 @@ def report_page():
 def _view(issue_id: int) -> dict[str, Any]:
     account = _signed_in()
     session = get_session()
-    issue = scope.visible_issue(session, account, issue_id) if can("issues.read") else None
+    issue = (
+        scope.visible_issue(session, account, issue_id) if can("issues.read", "issues") else None
+    )
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
     return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
+
+
+def _pickable_leaders() -> list:
+    """Active leaders the account may dispatch to (its scope, see responsibility_access)."""
+    session = get_session()
+    ids = assignable_leader_ids(session, current_account())
+    return session.execute(
+        text(
+            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
+            " LEFT JOIN units u ON u.id = l.unit_id"
+            " WHERE l.active AND (CAST(:ids AS int[]) IS NULL OR l.id = ANY(CAST(:ids AS int[])))"
+            " ORDER BY u.name, l.name"
+        ),
+        {"ids": ids},
+    ).all()
 
 
 @bp.get("/issues/<int:issue_id>")
@@ -125,12 +144,7 @@ def issue_page(issue_id: int):
         photos[photo["kind"]].append(photo)
     leaders = []
     if any(t["needs_leader"] for t in p["allowed_transitions"]):
-        leaders = get_session().execute(
-            text(
-                "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
-                " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
-            )
-        )
+        leaders = _pickable_leaders()
     return render_template(
         "issue_detail.html",
         issue=p,
@@ -237,12 +251,7 @@ def queue_page():
     session = get_session()
     now = datetime.now(UTC)
     rows = session.scalars(service.unassigned_query(200, 0, account)).all()
-    leaders = session.execute(
-        text(
-            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
-            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
-        )
-    ).all()
+    leaders = _pickable_leaders()
     return render_template(
         "issue_queue.html",
         issues=[service.issue_summary(i, settings, now) for i in rows],
