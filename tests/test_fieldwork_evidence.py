@@ -273,3 +273,14 @@ def test_the_issue_page_marks_doubtful_photos(client, w):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "存疑：与其他问题或巡查的照片完全相同" in html and "水印图" in html
+
+
+def test_hashes_within_seven_bits_always_share_a_band():
+    rng = random.Random(5)
+    for _ in range(200):
+        value = rng.getrandbits(64) - (1 << 63)
+        flipped = value
+        for bit in rng.sample(range(64), rng.randrange(0, 8)):
+            flipped ^= 1 << bit
+        flipped = ((flipped + (1 << 63)) % (1 << 64)) - (1 << 63)
+        assert set(evidence.dhash_bands(value)) & set(evidence.dhash_bands(flipped))

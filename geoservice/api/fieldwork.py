@@ -211,10 +211,15 @@ def my_visits():
 
 
 def _may_read_visit(visit: PatrolVisit) -> bool:
+    """Its author, and planners or evidence readers who see its place (area scope)."""
     from geoservice.auth import can
 
     account = current_account()
-    return visit.user_id == account.id or can(PLAN) or can(EVIDENCE)
+    if visit.user_id == account.id:
+        return True
+    if not (can(PLAN) or can(EVIDENCE)):
+        return False
+    return scope.visible_place(get_session(), account, layers(), visit.place_id) is not None
 
 
 @bp.get("/visits/<int:visit_id>")

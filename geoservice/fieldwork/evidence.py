@@ -108,6 +108,12 @@ def dhash(image: Image.Image) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def dhash_bands(value: int) -> list[int]:
+    """The hash's 8 bytes as position × 256 + byte (see PhotoCheck.dhash_bands)."""
+    unsigned = value & ((1 << 64) - 1)
+    return [i * 256 + ((unsigned >> (8 * i)) & 0xFF) for i in range(8)]
+
+
 def dhash_of_file(path: Path) -> int | None:
     try:
         with Image.open(path) as image:
@@ -160,16 +166,18 @@ def _reuse(
     if same:
         found["reused_exact"] = [r.subject for r in same]
     if value is not None:
+        # Candidates share a band (exact for distances up to 7 bits), then the real distance.
         similar = session.execute(
             text(
-                "SELECT id, subject, length(replace(((dhash # :h)::bit(64))::text, '0', '')) AS d"
-                " FROM photo_checks WHERE dhash IS NOT NULL AND sha256 <> :sha"
-                " AND NOT (subject = ANY(:excl))"
-                " AND length(replace(((dhash # :h)::bit(64))::text, '0', '')) <= :maxd"
-                " ORDER BY d, id LIMIT 5"
+                "SELECT id, subject, d FROM (SELECT id, subject,"
+                " length(replace(((dhash # :h)::bit(64))::text, '0', '')) AS d"
+                " FROM photo_checks WHERE dhash_bands && CAST(:bands AS integer[])"
+                " AND sha256 <> :sha AND NOT (subject = ANY(:excl))) c"
+                " WHERE d <= :maxd ORDER BY d, id LIMIT 5"
             ),
             {
                 "h": value,
+                "bands": dhash_bands(value),
                 "sha": sha256,
                 "excl": list(exclude_subjects),
                 "maxd": settings.dhash_max_distance,
@@ -210,6 +218,7 @@ def _store_check(
         subject=subject,
         sha256=sha256,
         dhash=value,
+        dhash_bands=dhash_bands(value) if value is not None else None,
         flags=flags,
         details={k: v for k, v in found.items() if v is not True},
         suspicious=bool(SUSPICIOUS & set(flags)),

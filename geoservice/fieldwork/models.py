@@ -37,7 +37,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geoservice.db import Base
@@ -248,6 +248,9 @@ class PhotoCheck(Base):
     __table_args__ = (
         CheckConstraint("(photo_id IS NULL) <> (field_photo_id IS NULL)", "one_photo"),
         Index("ix_photo_checks_suspicious", "checked_at", postgresql_where=sql_text("suspicious")),
+        # Near-duplicate search: the dHash's 8 bytes as (position × 256 + byte); two hashes
+        # within 7 bits share at least one of them (pigeonhole), so `&&` finds every candidate.
+        Index("ix_photo_checks_dhash_bands", "dhash_bands", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -261,6 +264,7 @@ class PhotoCheck(Base):
     subject: Mapped[str] = mapped_column(String(48), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     dhash: Mapped[int | None] = mapped_column(BigInteger)
+    dhash_bands: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     flags: Mapped[list[str]] = mapped_column(
         JSONB, nullable=False, server_default=sql_text("'[]'::jsonb")
     )
