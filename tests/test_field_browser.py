@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import request
 from geoalchemy2.shape import from_shape
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -67,6 +68,8 @@ def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]
                 "UPLOAD_DIR": str(tmp_path_factory.mktemp("field-uploads")),
             }
         )
+        hits: list[str] = []
+        app.after_request(lambda response: hits.append(request.path) or response)
         db = Session(bind=scratch)
         with app.app_context():
             registry = layers(app)
@@ -91,12 +94,31 @@ def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]
             )
         db.commit()
         with serve(app) as base, Browser.launch() as browser:
-            yield base, browser, db, grid.id
+            yield base, browser, db, grid.id, hits
         db.close()
     finally:
         scratch.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def network(browser: Browser, page, conditions: dict) -> None:
+    """Network conditions for the page and for the service worker (whose own fetches the
+    page's emulation does not cover)."""
+    page.send("Network.emulateNetworkConditions", conditions)
+    for target in browser.send("Target.getTargets")["targetInfos"]:
+        if target["type"] == "service_worker":
+            session = WORKER_SESSIONS.get(target["targetId"])
+            if session is None:
+                session = browser.send(
+                    "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+                )["sessionId"]
+                browser.send("Network.enable", session=session)
+                WORKER_SESSIONS[target["targetId"]] = session
+            browser.send("Network.emulateNetworkConditions", conditions, session=session)
+
+
+WORKER_SESSIONS: dict[str, str] = {}
 
 
 def visits(db: Session) -> list[tuple]:
@@ -112,7 +134,7 @@ def visits(db: Session) -> list[tuple]:
 
 def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     """FIELD_SCREENSHOTS=<dir> keeps the screenshots (docs/field.md uses them)."""
-    base, browser, db, grid_id = live
+    base, browser, db, grid_id, hits = live
     shots = Path(os.environ.get("FIELD_SCREENSHOTS") or tmp_path)
     page = browser.new_page(isolated=True, size=(390, 844))
     page.sign_in(base, "field_leader", PASSWORD)
@@ -139,8 +161,9 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.send("Emulation.setGeolocationOverride",
               {"latitude": lat, "longitude": lon, "accuracy": 10})  # fmt: skip
 
-    page.send("Network.emulateNetworkConditions", OFFLINE)
+    network(browser, page, OFFLINE)
     page.wait_for("navigator.onLine === false")
+    served_before_offline = len(hits)
     photo = base64.b64encode(
         image_bytes(size=(640, 480), gps=(lon, lat),
                     taken=datetime.now().strftime("%Y:%m:%d %H:%M:%S"))
@@ -168,7 +191,9 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.wait_for("gsField.pending().then(n => n === 1)")
     assert visits(db) == []
 
-    page.send("Network.emulateNetworkConditions", ONLINE)
+    # Nothing reached the server while offline: the reload came from the worker's cache.
+    assert hits[served_before_offline:] == []
+    network(browser, page, ONLINE)
     page.wait_for("navigator.onLine === true")
     page.wait_for("gsField.pending().then(n => n === 0)", timeout=30)
     page.evaluate("gsField.sync()")  # a second push finds nothing to send
