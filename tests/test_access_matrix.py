@@ -183,6 +183,7 @@ CASES = [
     ),
     Case("patrols.plan", "GET", "/api/fieldwork/tasks/overdue", expect=FIELD_PLANNERS),
     Case("patrols.plan", "GET", "/api/fieldwork/unvisited", expect=FIELD_PLANNERS),
+    Case("patrols.plan", "GET", "/field/overview", via="session", expect=FIELD_PLANNERS),
     Case("patrols.visit", "GET", "/api/fieldwork/tasks/mine", expect=FIELD_VISITORS),
     Case("patrols.visit", "GET", "/field/", via="session", expect=FIELD_PAGE),
     Case(

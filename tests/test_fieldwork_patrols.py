@@ -306,3 +306,14 @@ def test_a_planner_configures_schedules_over_the_api(client, world):
     assert leader.status_code == 403
     listed = client.get("/api/fieldwork/schedules", headers=headers).get_json()
     assert [s["times"] for s in listed["schedules"]] == [2]
+
+
+def test_the_overview_page_shows_rates_overdue_and_unvisited(client, world):
+    w = world
+    schedule(w, "grid", "网格员", "day")
+    page = client.get("/field/overview", headers=w["accounts"]["planner"][1])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "巡查到位率：按责任人" in html and "网格员每天1次巡查网格" in html
+    assert "今日尚未巡查的地点（2 处）" in html  # both grids have today's task open
+    assert client.get("/field/overview", headers=w["accounts"]["a"][1]).status_code == 403

@@ -96,6 +96,46 @@ def service_worker():
     return response
 
 
+@bp.get("/field/overview")
+@permission_required("patrols.plan")
+def overview_page():
+    """巡查督查 for planners: this week's 到位率 by person, unit and street, the places not
+    visited today (map), overdue tasks, schedules and the 暗访 plans the account may see."""
+    from datetime import UTC, datetime
+
+    from geoservice.auth import current_account
+    from geoservice.fieldwork import inspections
+    from geoservice.fieldwork.access import place_ref
+    from geoservice.fieldwork.common import period_bounds
+    from geoservice.security import json_script
+
+    account, session, registry = current_account(), get_session(), layers()
+    cfg = FieldSettings.from_config(current_app.config)
+    now = datetime.now(UTC)
+    today = now.astimezone(cfg.tz).date()
+    start, end = period_bounds("week", today, cfg.tz)
+    within = place_ref(account, registry, "t.place_id")
+    patrols.generate_tasks(session, registry, cfg, today)
+    session.commit()
+    rates = {of: patrols.rates(session, registry, of, start, end, now, within)
+             for of in patrols.GROUPINGS}  # fmt: skip
+    unvisited = patrols.unvisited(session, registry, cfg, today, now, within)
+    return render_template(
+        "field/overview.html",
+        week=(start.date(), (end.date())),
+        rates=rates,
+        groupings=patrols.GROUPINGS,
+        overdue=patrols.overdue_tasks(session, registry, now, limit=200, within=within),
+        unvisited=unvisited,
+        unvisited_json=json_script(unvisited),
+        schedules=[patrols.schedule_json(x, registry) for x in patrols.list_schedules(session)],
+        plans=[
+            inspections.plan_json(session, registry, p, account)
+            for p in inspections.visible_plans(session, account)
+        ],
+    )
+
+
 @bp.get("/field/evidence")
 @permission_required("evidence.read")
 def evidence_page():
