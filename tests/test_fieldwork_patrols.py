@@ -273,13 +273,35 @@ def test_a_visit_raises_issues_on_the_spot_and_lists_in_my_visits(client, world)
     assert issue.source == "自查" and issue.grid_id == w["places"]["g1"].id
     mine_list = client.get("/api/fieldwork/visits/mine", headers=w["accounts"]["a"][1])
     assert [v["id"] for v in mine_list.get_json()["visits"]] == [body["id"]]
-    # Not a photo: 415, nothing stored.
-    bad = client.post(
-        "/api/fieldwork/visits",
-        json={"task_id": mine.id, "outcome": "ok", "photos": [b64(b"not an image")]},
-        headers=w["accounts"]["a"][1],
-    )
-    assert bad.status_code in (409, 415)
+
+
+def test_bad_visits_write_nothing(client, world):
+    w = world
+    mine = _api_tasks(w)[w["places"]["g1"].id]
+    lon, lat = metres(100, 100)
+    base = {"task_id": mine.id, "visited_at": "2015-11-03T09:00:00+08:00", "lon": lon,
+            "lat": lat, "photos": [b64(image_bytes())]}  # fmt: skip
+    headers = w["accounts"]["a"][1]
+
+    def counts():
+        return tuple(
+            w["session"].scalar(select(func.count()).select_from(m))
+            for m in (PatrolVisit, FieldPhoto, Issue)
+        )
+
+    for body, status, field in (
+        ({**base, "photos": [b64(b"not an image")], "outcome": "ok"}, 415, "photos"),
+        ({**base, "issues": [{"category": "不存在的类别"}]}, 422, "category"),
+        ({**base, "issues": [{"category": "环境卫生", "photos": [5]}]}, 422, "issues"),
+        ({**base, "outcome": "maybe"}, 422, "outcome"),
+        ({**base, "outcome": "ok", "visited_at": "2015-12-25T09:00:00+08:00"}, 422, "visited_at"),
+        ({**base, "outcome": "ok", "lon": 200}, 422, "geometry"),
+        ({**base, "outcome": "ok", "idempotency_key": "x" * 65}, 422, "idempotency_key"),
+    ):
+        response = client.post("/api/fieldwork/visits", json=body, headers=headers)
+        assert response.status_code == status, (body, response.get_json())
+        assert response.get_json()["field"] == field, response.get_json()
+        assert counts() == (0, 0, 0)
 
 
 def test_a_planner_configures_schedules_over_the_api(client, world):

@@ -547,6 +547,20 @@ def record_visit(
         flags.append("late_upload")
     if outcome == "ok" and raised:
         outcome = "problem"
+    # Every issue raised on the spot is checked before anything is written (nothing partial).
+    reports = []
+    for payload, indexes in raised:
+        report_fields = {**payload, "source": settings.patrol_source}
+        if report_fields.get("lon") in (None, "") and checkin is not None:
+            report_fields["lon"], report_fields["lat"] = spot.lon, spot.lat
+            report_fields.pop("coord_sys", None)
+        report_fields.setdefault("reported_at", visited_at)
+        report = issue_service.validate_report(report_fields, issue_settings, now)
+        needed = issue_service.min_photos_for(report, issue_settings)
+        if len(indexes) < needed:
+            raise InvalidInput(f"现场上报的问题须附至少 {needed} 张照片", field="issues")
+        issue_service.check_in_service_area(session, registry, report.lon, report.lat)
+        reports.append((report, indexes))
     visit = PatrolVisit(
         task_id=task.id,
         place_id=task.place_id,
@@ -569,13 +583,7 @@ def record_visit(
     photos = evidence.add_field_photos(
         session, issue_settings.store, prepared, captures, visit_id=visit.id, place_id=task.place_id
     )
-    for payload, indexes in raised:
-        report_fields = {**payload, "source": settings.patrol_source}
-        if report_fields.get("lon") in (None, "") and checkin is not None:
-            report_fields["lon"], report_fields["lat"] = spot.lon, spot.lat
-            report_fields.pop("coord_sys", None)
-        report_fields.setdefault("reported_at", visited_at)
-        report = issue_service.validate_report(report_fields, issue_settings, now)
+    for report, indexes in reports:
         issue = issue_service.create_issue(
             session,
             registry,
