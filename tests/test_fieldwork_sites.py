@@ -5,6 +5,7 @@ schools), 李二 and 王三 (bus stops)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -82,9 +83,10 @@ def test_a_visit_checks_the_applicable_standards(case):
     with pytest.raises(InvalidInput) as refused:
         visit([{"standard_id": std["B1"], "outcome": "ok"}], "k1")  # a bus-stop standard
     assert refused.value.field == "checklist"
+    # As the field app sends it (multipart: the checklist as JSON text).
     done = visit(
-        [{"standard_id": std["A1"], "outcome": "ok"},
-         {"standard_id": std["A2"], "outcome": "problem", "note": "墙面小广告"}],
+        json.dumps([{"standard_id": std["A1"], "outcome": "ok"},
+                    {"standard_id": std["A2"], "outcome": "problem", "note": "墙面小广告"}]),
         "k2",
     ).visit  # fmt: skip
     assert done.outcome == "problem"

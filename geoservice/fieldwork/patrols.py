@@ -392,6 +392,13 @@ def _checklist(
     them; otherwise a simple 正常/有问题 outcome."""
     standards = {s["id"]: s for s in applicable_standards(session, place_id)}
     items: list[dict[str, Any]] = []
+    if isinstance(raw, str) and raw.strip():  # multipart: the checklist as JSON text
+        import json
+
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise InvalidInput("checklist 必须是 JSON 数组", field="checklist") from None
     if raw not in (None, "", []):
         if not isinstance(raw, list):
             raise InvalidInput("checklist 必须是数组", field="checklist")
