@@ -113,3 +113,49 @@ def test_an_inspection_samples_sites_by_kind_and_street(case):
     s.add(wang)
     s.flush()
     assert not inspections.may_see(s, wang, west)
+
+
+def test_an_inspection_of_sites_checks_their_standards_and_raises_issues_like_a_round(case):
+    from geoservice.models import Issue
+    from tests.assessment.case import photo
+
+    s, registry, planner = case["session"], case["registry"], case["planner"]
+    std = case["standards"]
+    plan = inspections.create_plan(
+        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
+                      "seed": 1}, planner,
+    )  # fmt: skip
+    by_code = {p["place"]["code"]: p["place"]["id"] for p in
+               inspections.plan_json(s, registry, plan, planner)["places"]}  # fmt: skip
+
+    def record(code, checklist, photos=()):
+        return inspections.record_result(
+            s, registry, case["field"], case["settings"], plan, planner,
+            {"place_id": by_code[code], "checklist": checklist}, list(photos), now=LATER,
+        )  # fmt: skip
+
+    with pytest.raises(InvalidInput) as wrong:
+        record("school1", [{"standard_id": std["B1"], "outcome": "合格"}])  # a bus standard
+    assert wrong.value.field == "checklist"
+    with pytest.raises(InvalidInput) as no_photo:
+        record("school1", [{"standard_id": std["N1"], "outcome": "不合格"}])
+    assert no_photo.value.field == "photos"
+    one = record(
+        "school1",
+        [{"standard_id": std["A1"], "outcome": "合格"},
+         {"standard_id": std["A2"], "outcome": "不合格", "note": "电线杆小广告"},
+         {"standard_id": std["N1"], "outcome": "不合格"}],
+        [photo(case["settings"])],
+    )  # fmt: skip
+    assert one.outcome == "fail" and one.category == "乱贴乱画" and one.negative_list
+    two = record("school2", [{"standard_id": std[c], "outcome": "合格"} for c in ("A1", "A2")])
+    assert two.outcome == "pass"
+    (issue_id,) = inspections.complete_plan(
+        s, registry, case["field"], case["settings"], plan, planner, now=LATER
+    )
+    issue = s.get(Issue, issue_id)
+    assert issue.source == "暗访督查" and issue.category == "乱贴乱画" and issue.negative_list
+    assert "不合格标准 A2：电线杆小广告；N1" in issue.description
+    assert (
+        issue.primary_place_id == by_code["school1"] and issue.leader_id == case["leaders"]["L1"].id
+    )

@@ -66,6 +66,7 @@ PLAN_BODY = obj(
 RESULT_BODY = obj(
     {"place_id": integer(), "outcome": enum(["pass", "fail", "合格", "不合格"])},
     {"category": string("不合格时的问题类别"), "note": string(), "lon": number(),
+     "checklist": array(free("点位适用标准 {standard_id, outcome: 合格|不合格, note}")),
      "lat": number(), "photos": array(string("base64；不合格至少 1 张"))},
 )  # fmt: skip
 

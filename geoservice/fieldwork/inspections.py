@@ -33,6 +33,7 @@ from geoservice.fieldwork.models import (
 )
 from geoservice.fieldwork.places import (
     KIND_FILTER,
+    applicable_standards,
     distance_m,
     kind_exists,
     place_info,
@@ -246,15 +247,19 @@ def record_result(
     row = session.get(InspectionPlace, (plan.id, place_id))
     if row is None:
         raise NotFound(f"地点 {place_id} 不在该暗访的抽样中", field="place_id")
+    checklist, failed = _checklist(session, place_id, fields.get("checklist"))
     word = str(fields.get("outcome") or "").strip()
     outcome = {"pass": "pass", "合格": "pass", "fail": "fail", "不合格": "fail"}.get(word)
+    if not word and checklist:
+        outcome = "fail" if failed else "pass"
     if outcome is None:
         raise InvalidInput(
             "结果只能是 pass（合格）或 fail（不合格）", INSPECTION_OUTCOMES, "outcome"
         )
     category = None
     if outcome == "fail":
-        category = as_text(fields.get("category"), "category", "问题类别", 32)
+        default = failed[0]["category"] if failed else None
+        category = as_text(fields.get("category") or default, "category", "问题类别", 32)
         if category not in issue_settings.categories:
             raise InvalidInput(
                 f"未知问题类别「{category}」",
@@ -275,6 +280,8 @@ def record_result(
         row.distance_m = distance_m(session, registry, place_id, spot.lon, spot.lat)
         row.far = row.distance_m is not None and row.distance_m > settings.checkin_radius_m
     row.outcome, row.category, row.note = outcome, category, note
+    row.checklist = checklist
+    row.negative_list = any(f["negative_list"] for f in failed)
     row.recorded_by_id, row.recorded_at = account.id, now
     photos = evidence.add_field_photos(
         session,
@@ -288,6 +295,46 @@ def record_result(
     for photo in photos:
         evidence.check_field_photo(session, registry, settings, issue_settings.store, photo)
     return row
+
+
+_RESULT_WORDS = {"pass": "pass", "合格": "pass", "ok": "pass", "fail": "fail", "不合格": "fail",
+                 "problem": "fail"}  # fmt: skip
+
+
+def _checklist(
+    session: Session, place_id: int, raw: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(checklist, failed standards) for a site with standards (issue 15); ([], []) without."""
+    if raw in (None, "", []):
+        return [], []
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise InvalidInput("checklist 必须是 JSON 数组", field="checklist") from None
+    if not isinstance(raw, list):
+        raise InvalidInput("checklist 必须是数组", field="checklist")
+    standards = {s["id"]: s for s in applicable_standards(session, place_id)}
+    out, failed = [], []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise InvalidInput(f"checklist 第 {index + 1} 项必须是对象", field="checklist")
+        sid = as_int(item.get("standard_id"), "checklist", "标准编号")
+        if sid not in standards:
+            raise InvalidInput(
+                f"标准 {sid} 不适用于该地点", {"applicable": sorted(standards)}, "checklist"
+            )
+        word = _RESULT_WORDS.get(str(item.get("outcome") or "").strip())
+        if word is None:
+            raise InvalidInput("每项结果只能是 合格 或 不合格", field="checklist")
+        note = as_text(item.get("note"), "checklist", "说明", 500, required=False)
+        out.append({"standard_id": sid, "code": standards[sid]["code"], "outcome": word,
+                    "note": note})  # fmt: skip
+        if word == "fail":
+            failed.append(standards[sid])
+    return out, failed
 
 
 def _prepared_from_store(issue_settings: IssueSettings, photo: FieldPhoto) -> PreparedPhoto:
@@ -304,6 +351,17 @@ def _prepared_from_store(issue_settings: IssueSettings, photo: FieldPhoto) -> Pr
         exif_lat=photo.exif_lat,
         exif=photo.exif or {},
     )
+
+
+def _description(plan: InspectionPlan, row: InspectionPlace) -> str:
+    failed = [f"{c['code']}{('：' + c['note']) if c.get('note') else ''}"
+              for c in row.checklist if c["outcome"] == "fail"]  # fmt: skip
+    parts = [f"暗访（{plan.name}）"]
+    if failed:
+        parts.append("不合格标准 " + "；".join(failed))
+    if row.note:
+        parts.append(row.note)
+    return "：".join(parts)[:2000]
 
 
 def complete_plan(
@@ -351,9 +409,8 @@ def complete_plan(
                 "lat": lat,
                 "category": r.category,
                 "source": settings.inspection_source,
-                "description": f"暗访（{plan.name}）：{r.note}".strip("：")
-                if r.note
-                else f"暗访（{plan.name}）",
+                "description": _description(plan, r),
+                "negative_list": r.negative_list,
                 "reported_at": r.recorded_at,
             },
             issue_settings,
@@ -419,6 +476,8 @@ def plan_json(
                 "outcome_title": INSPECTION_OUTCOMES.get(r.outcome or ""),
                 "category": r.category,
                 "note": r.note,
+                "checklist": r.checklist,
+                "negative_list": r.negative_list,
                 "far": r.far,
                 "distance_m": round(r.distance_m, 1) if r.distance_m is not None else None,
                 "recorded_at": iso(r.recorded_at),

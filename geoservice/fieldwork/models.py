@@ -201,6 +201,13 @@ class InspectionPlace(Base):
     outcome: Mapped[str | None] = mapped_column(String(4))
     category: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    # Sites with standards (issue 15): [{standard_id, code, outcome pass|fail, note}].
+    checklist: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default=sql_text("'[]'::jsonb")
+    )
+    negative_list: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("false")
+    )
     checkin: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False), nullable=True
     )

@@ -116,6 +116,13 @@ def upgrade() -> None:
         sa.Column("category", sa.String(length=32), nullable=True),
         sa.Column("note", sa.Text(), server_default="", nullable=False),
         sa.Column(
+            "checklist",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("negative_list", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column(
             "checkin",
             Geometry(
                 geometry_type="POINT",
