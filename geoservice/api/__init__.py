@@ -19,6 +19,22 @@ def _build_catalogue(state) -> None:
     )
 
 
+@bp.after_request
+def _read_only_options(response):
+    """OPTIONS on a read-only collection's URL lists what it serves (not the generic writes
+    every collection's routes accept and refuse with 405 for this one)."""
+    from flask import request
+
+    collection_id = (request.view_args or {}).get("collection_id")
+    if request.method == "OPTIONS" and collection_id is not None:
+        coll = catalogue().get(collection_id)
+        if coll is not None and not coll.writable:
+            from geoservice.api.access import read_only_allow
+
+            response.headers["Allow"] = read_only_allow()
+    return response
+
+
 def catalogue(app=None) -> Catalogue:
     return (app or current_app).extensions["geoservice.collections"]
 

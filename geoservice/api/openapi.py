@@ -10,7 +10,16 @@ from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openap
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
-from geoservice.api.params import GEOJSON, HTML, JSON, MVT, OPENAPI, output_format, single_args
+from geoservice.api.params import (
+    CRS84,
+    GEOJSON,
+    HTML,
+    JSON,
+    MVT,
+    OPENAPI,
+    output_format,
+    single_args,
+)
 from geoservice.collections import Collection
 from geoservice.registry import layers
 
@@ -174,7 +183,7 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"{coll.title}矢量切片说明（TileJSON 3.0）",
                 "operationId": f"get_{cid}_tilejson",
-                "parameters": [{"$ref": "#/components/parameters/f"}],
+                "parameters": [_param("f", "输出格式", {"type": "string", "enum": ["json"]})],
                 "responses": {"200": {"description": "TileJSON"}},
             }
         },
@@ -198,7 +207,16 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                     "200": {
                         "description": "文件",
                         "content": {
-                            GEOJSON: {"schema": {"type": "string"}},
+                            GEOJSON: {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["type", "features"],
+                                    "properties": {
+                                        "type": {"type": "string", "enum": ["FeatureCollection"]},
+                                        "features": {"type": "array", "items": feature_ref},
+                                    },
+                                }
+                            },
                             "application/geopackage+sqlite3": {
                                 "schema": {"type": "string", "format": "binary"}
                             },
@@ -303,7 +321,11 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"201": {"description": "导入报告"}, **errors},
+                "responses": {
+                    "201": {"description": "导入报告"},
+                    **errors,
+                    "415": ERROR,  # a file kind (extension or content) not accepted
+                },
             }
         }
     return paths
@@ -483,12 +505,15 @@ def document() -> dict[str, Any]:
                     {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
                 ),
                 "bbox-crs": _param(
-                    "bbox-crs", "bbox 的坐标系（只支持 CRS84）", {"type": "string", "format": "uri"}
+                    "bbox-crs",
+                    "bbox 的坐标系（只支持 CRS84）",
+                    {"type": "string", "enum": [CRS84, "CRS84", "EPSG:4326"]},
                 ),
                 "datetime": _param(
                     "datetime",
-                    "时间或时间段（RFC 3339），如 2026-11-01T00:00:00+08:00/..",
-                    {"type": "string"},
+                    "时间（RFC 3339 时间或 YYYY-MM-DD 日期）或时间段 开始/结束"
+                    "（任一端可为 .. 或空，开始不晚于结束），如 2026-11-01T00:00:00+08:00/..",
+                    {"type": "string", "format": "datetime-interval", "minLength": 1},
                 ),
             },
         },

@@ -627,12 +627,12 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                     )
                 },
                 parameters=[
-                    query("user", "操作人用户名", string()),
-                    query("entity", "对象类型", string()),
-                    query("entity_id", "对象编号", string()),
-                    query("action", "动作", string()),
-                    query("since", "起（ISO 8601）", string()),
-                    query("until", "止（ISO 8601）", string()),
+                    query("user", "操作人用户名", string(minLength=1, pattern=r"\S")),
+                    query("entity", "对象类型", string(minLength=1, pattern=r"\S")),
+                    query("entity_id", "对象编号", string(minLength=1, pattern=r"\S")),
+                    query("action", "动作", string(minLength=1, pattern=r"\S")),
+                    query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
+                    query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
                     *paging(100, 1000),
                 ],
                 errors=(400,),

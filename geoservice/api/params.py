@@ -44,6 +44,8 @@ def single_args(allowed: Iterable[str]) -> dict[str, str]:
         values = request.args.getlist(name)
         if len(values) > 1:
             raise ApiError(400, f"查询参数 {name!r} 只能出现一次", field=name)
+        if "\x00" in values[0]:  # PostgreSQL text cannot hold it
+            raise ApiError(400, f"查询参数 {name!r} 含有非法字符（NUL）", field=name)
         out[name] = values[0]
     return out
 

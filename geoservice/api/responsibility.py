@@ -219,7 +219,11 @@ def leaders_delete(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/deactivate")
 @permission_required(WRITE)
 def leaders_deactivate(leader_id: int):
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if data is None:  # the body is optional
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
     session = get_session()
     ended = resp.deactivate_leader(
         session, leader_id, _instant(data.get("at"), "at"), by=_account()
