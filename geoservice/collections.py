@@ -68,8 +68,10 @@ class Filter:
 INT_MAX = 2_147_483_647  # PostgreSQL integer: ids and counts
 INT_SCHEMA = {"type": "integer", "minimum": -INT_MAX - 1, "maximum": INT_MAX}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+# Text in a query parameter: not only spaces, and no NUL (a 400 for every parameter).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 # parse_text's rule: 1–200 characters, not only spaces.
-TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}
+TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": TEXT_PATTERN}
 
 
 def int_parser(minimum: int = -INT_MAX - 1, maximum: int = INT_MAX) -> Callable[[str], int]:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+from werkzeug.routing import BaseConverter
 
 from geoservice.collections import Catalogue, build_catalogue
 from geoservice.errors import ApiError
 from geoservice.registry import layers
 
 bp = Blueprint("api", __name__, template_folder="templates")
+
+
+class AreaCode(BaseConverter):
+    """An area code in a URL: any path segment except `import`, which is POST /areas/import
+    (so that path serves POST only, and its OPTIONS and 405 say so)."""
+
+    regex = r"(?!import(?![^/]))[^/]+"
+
+
+@bp.record_once
+def _converters(state) -> None:  # before the routes below are added
+    state.app.url_map.converters["areacode"] = AreaCode
 
 
 @bp.record_once

@@ -9,7 +9,7 @@ from flask import Response, current_app, render_template, request
 from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
-from geoservice.api.openapi_kit import error_responses, finish
+from geoservice.api.openapi_kit import MAP_PATTERN, error_responses, finish
 from geoservice.api.params import (
     CRS84,
     GEOJSON,
@@ -23,7 +23,13 @@ from geoservice.api.params import (
 from geoservice.collections import Collection
 from geoservice.registry import layers
 
-ERROR = {"$ref": "#/components/responses/Error"}  # replaced per status by openapi_kit.finish
+ERROR = {"$ref": "#/components/responses/Error"}
+# Tile coordinates: zoom 0–22 (geoservice.tiles.MAX_ZOOM); x and y below 2^z (else 404).
+TILE_XYZ = (
+    ("z", "缩放级别（0–22）", 22),
+    ("x", "列号（0 至 2^z−1）", 2**22 - 1),
+    ("y", "行号（0 至 2^z−1）", 2**22 - 1),
+)  # replaced per status by openapi_kit.finish
 
 # Tags of the endpoints outside the collections, in the order the HTML page lists them.
 TAGS = {
@@ -155,10 +161,12 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "operationId": f"get_{cid}_tile",
                 "parameters": [
                     {
-                        **_param(n, n, {"type": "integer", "minimum": 0}, True, "path"),
+                        **_param(
+                            n, text, {"type": "integer", "minimum": 0, "maximum": top}, True, "path"
+                        ),
                         "style": "simple",
                     }
-                    for n in ("z", "x", "y")
+                    for n, text, top in TILE_XYZ
                 ]
                 + filters
                 + ([{"$ref": "#/components/parameters/datetime"}] if coll.temporal_column else [])
@@ -313,10 +321,12 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                                     "map": {
                                         "type": "string",
                                         "description": "源字段=目标字段，逗号分隔",
+                                        "pattern": MAP_PATTERN,
                                     },
                                     "crs": {"type": "string", "example": "EPSG:4490"},
                                     "encoding": {"type": "string", "example": "GBK"},
                                 },
+                                "additionalProperties": False,  # other form fields: 400
                             }
                         }
                     },
@@ -502,7 +512,7 @@ def document() -> dict[str, Any]:
                 "bbox": _param(
                     "bbox",
                     "范围：最小经度,最小纬度,最大经度,最大纬度（CRS84）",
-                    {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+                    {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
                 ),
                 "bbox-crs": _param(
                     "bbox-crs",
