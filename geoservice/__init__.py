@@ -34,8 +34,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
-    from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
+    from geoservice import (
+        api,
+        assets,
+        auth,
+        cli,
+        db,
+        errors,
+        health,
+        notifications,
+        registry,
+        security,
+        web,
+    )
+    from geoservice.api import open311
     from geoservice.web import account, admin
+    from geoservice.web import notifications as notifications_pages
 
     db.init_app(app)
     registry.init_app(app)
@@ -49,4 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     cli.init_app(app)
+    notifications.init_app(app)  # the outbox hook on issue events, the worker's commands
+    app.register_blueprint(open311.bp, url_prefix="/open311/v2")
+    app.register_blueprint(notifications_pages.bp)
     return app

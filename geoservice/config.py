@@ -91,6 +91,16 @@ DEFAULTS: dict[str, Any] = {
     "STATEMENT_TIMEOUT_MS": 30_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
+    # Notifications (geoservice/notifications; docs/integration.md). Links in messages start
+    # with PUBLIC_BASE_URL (the address people open, e.g. https://cw.example.gov.cn).
+    "PUBLIC_BASE_URL": "",
+    "NOTIFY_DEADLINE_HOURS": 4,  # remind the responsible leader this long before a deadline
+    "NOTIFY_ESCALATION_HOURS": [0, 24, 72],  # overdue by → leader, unit head, 联点/分管领导
+    "NOTIFY_DIGEST_HOUR": 8,  # local hour of the daily digest
+    "NOTIFY_MAX_ATTEMPTS": 8,  # then a dead letter
+    "NOTIFY_BACKOFF_SECONDS": 30,  # 30 s, 1 min, 2 min … (doubling, at most an hour)
+    "NOTIFY_TIMEOUT_SECONDS": 10,  # one SMTP/HTTP attempt
+    "OPEN311_SOURCE": "12345热线",  # the source of issues created through Open311
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -123,6 +133,14 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
+    "PUBLIC_BASE_URL": str,
+    "NOTIFY_DEADLINE_HOURS": float,
+    "NOTIFY_ESCALATION_HOURS": list,
+    "NOTIFY_DIGEST_HOUR": int,
+    "NOTIFY_MAX_ATTEMPTS": int,
+    "NOTIFY_BACKOFF_SECONDS": float,
+    "NOTIFY_TIMEOUT_SECONDS": float,
+    "OPEN311_SOURCE": str,
 }
 
 

@@ -21,4 +21,8 @@ def healthz():
     except DBAPIError as exc:
         log.warning("health check: database unreachable: %s", exc.orig)
         return error_response(503, "数据库不可用", "database unreachable")
-    return jsonify({"status": "ok", "database": versions})
+    from geoservice.notifications.outbox import queue_health
+
+    return jsonify(
+        {"status": "ok", "database": versions, "notifications": queue_health(get_session())}
+    )

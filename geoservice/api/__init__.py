@@ -45,6 +45,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     imports,
     issues,
     maps,
+    notifications,
     openapi,
     rankings,
     responsibility,
