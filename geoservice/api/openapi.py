@@ -6,7 +6,14 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
+from geoservice.api import (
+    bp,
+    catalogue,
+    openapi_issues,
+    openapi_notifications,
+    openapi_people,
+    openapi_reports,
+)
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
@@ -41,6 +48,7 @@ TAGS = {
         "用户名已存在、角色或口令等不合规 422"
     ),
     openapi_people.TAG_AUDIT: "操作日志",
+    openapi_notifications.TAG: openapi_notifications.DESCRIPTION,
 }
 
 
@@ -408,6 +416,7 @@ def document() -> dict[str, Any]:
         **openapi_issues.paths(config),
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
+        **openapi_notifications.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -417,6 +426,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_people.schemas(config))
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
+    schemas.update(openapi_notifications.schemas(config))
     return {
         "openapi": "3.0.3",
         "info": {

@@ -125,7 +125,8 @@ def send_email(out: Outgoing, timeout: float) -> None:
     mail["To"] = out.address
     mail["Date"] = formatdate(localtime=False)
     # The same delivery always has the same Message-ID: a receiver can drop a resend.
-    mail["Message-ID"] = f"<{out.delivery_key.replace(':', '.')}@geoservice>"
+    key_hash = hashlib.sha256(out.delivery_key.encode()).hexdigest()[:32]
+    mail["Message-ID"] = f"<{key_hash}@geoservice>"
     mail.set_content(out.text)
     try:
         if security == "ssl":
