@@ -192,3 +192,61 @@ def test_healthz_reports_the_queue(client, scene, receivers):
     queue = body["notifications"]
     assert queue["queue_depth"] == 1 and queue["dead_letters"] == 0
     assert queue["oldest_undelivered_seconds"] >= 0
+
+
+def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine, receivers):
+    """Real concurrency: committed deliveries, two workers on their own connections at once
+    (FOR UPDATE SKIP LOCKED): every delivery is sent exactly once."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    receiver = receivers(("slow", 0.05, 200))
+    with Session(engine) as setup:
+        channel = webhook(setup, receiver.url)
+        setup.commit()
+        channel_id = channel.id
+        ids = []
+        for n in range(24):
+            message_id = setup.scalar(
+                text(
+                    "INSERT INTO notify_messages (kind, dedupe_key, subject, data)"
+                    " VALUES ('test', :key, '并发测试', '{}') RETURNING id"
+                ),
+                {"key": f"concurrency-{n}"},
+            )
+            ids.append(message_id)
+            setup.execute(
+                text(
+                    "INSERT INTO notify_deliveries (message_id, channel_id, delivery_key)"
+                    " VALUES (:m, :c, :k)"
+                ),
+                {"m": message_id, "c": channel_id, "k": f"concurrency-{n}"},
+            )
+        setup.commit()
+    try:
+        settings = worker_settings(batch=3)
+        totals: list[dict] = []
+
+        def work() -> None:
+            with Session(engine) as session:
+                while True:
+                    counts = deliver(session, settings)
+                    totals.append(counts)
+                    if not any(counts.values()):
+                        return
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        keys = [h.headers["X-Geoservice-Delivery"] for h in receiver.hits]
+        assert sorted(keys) == sorted(f"concurrency-{n}" for n in range(24))  # once each
+        assert sum(t["delivered"] for t in totals) == 24
+        assert len([t for t in totals if t["delivered"]]) > 2  # the work was shared out
+    finally:
+        with Session(engine) as cleanup:
+            cleanup.execute(text("DELETE FROM notify_messages WHERE id = ANY(:ids)"), {"ids": ids})
+            cleanup.execute(text("DELETE FROM notify_channels WHERE id = :id"), {"id": channel_id})
+            cleanup.commit()
