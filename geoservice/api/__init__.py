@@ -43,6 +43,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     exports,
     features,
     imports,
+    intake,
     issues,
     maps,
     notifications,

@@ -49,6 +49,7 @@ TAGS = {
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_notifications.TAG: openapi_notifications.DESCRIPTION,
+    openapi_notifications.TAG_INTAKE: openapi_notifications.DESCRIPTION_INTAKE,
 }
 
 

@@ -182,6 +182,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 errors=(404, 415, 422),
             )
         },
+        **_intake_paths(),
         "/notifications/callbacks/{user_id}": {
             "put": op(
                 TAG,
@@ -192,6 +193,92 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 parameters=[path("user_id", "系统对接账号编号")],
                 body=json_body(obj({"url": string()}, {"secret": string("只写")})),
                 errors=(404, 415, 422),
+            )
+        },
+    }
+
+
+TAG_INTAKE = "反馈清单导入"
+DESCRIPTION_INTAKE = (
+    "省/市测评反馈问题清单（.xlsx：地址、类别、描述、照片文件名）按地点名称匹配，"
+    "确认后才创建问题。需要不限辖区、有交办权限的账号。文件不是 .xlsx 415，缺表头或行错误 422，"
+    "已处理的行 409"
+)
+DISPATCH = "issues.dispatch"
+
+
+def _intake_paths() -> dict[str, Any]:
+    batch_id = path("batch_id", "清单编号")
+    row_id = path("row_id", "清单行编号")
+    row = ref("intakeRow")
+    return {
+        "/intake/batches": {
+            "post": op(
+                TAG_INTAKE,
+                "create_intake_batch",
+                "上传反馈清单（逐行匹配地点，不创建问题）",
+                DISPATCH,
+                {"201": answer(ref("intakeBatch"), "已导入待确认")},
+                body={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": obj(
+                                {"file": string("清单 .xlsx", format="binary")},
+                                {"source": string("问题来源（默认 测评反馈）")},
+                            )
+                        }
+                    },
+                },
+                errors=(415, 422),
+            )
+        },
+        "/intake/batches/{batch_id}": {
+            "get": op(
+                TAG_INTAKE,
+                "get_intake_batch",
+                "清单及每行的匹配结果（确认队列）",
+                DISPATCH,
+                {"200": answer(ref("intakeBatch"))},
+                parameters=[batch_id],
+                errors=(404,),
+            )
+        },
+        "/intake/batches/{batch_id}/confirm-matched": {
+            "post": op(
+                TAG_INTAKE,
+                "confirm_intake_matched",
+                "确认所有已匹配的行（创建问题）",
+                DISPATCH,
+                {"200": answer(obj({"issue_ids": array(integer())}))},
+                parameters=[batch_id],
+                errors=(404, 422),
+            )
+        },
+        "/intake/rows/{row_id}/confirm": {
+            "post": op(
+                TAG_INTAKE,
+                "confirm_intake_row",
+                "确认一行：选定地点（place_id）或地图上的位置（lon/lat），创建问题",
+                DISPATCH,
+                {"200": answer(row)},
+                parameters=[row_id],
+                body=json_body(
+                    obj({}, {"place_id": integer(), "lon": number(), "lat": number()}),
+                    required=False,
+                ),
+                errors=(404, 409, 415, 422),
+            )
+        },
+        "/intake/rows/{row_id}/skip": {
+            "post": op(
+                TAG_INTAKE,
+                "skip_intake_row",
+                "跳过一行（不创建问题）",
+                DISPATCH,
+                {"200": answer(row)},
+                parameters=[row_id],
+                errors=(404, 409),
             )
         },
     }
@@ -237,6 +324,33 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                 "issue_id": nullable(integer()),
                 "channel": nullable(string()),
                 "channel_kind": string(),
+            }
+        ),
+        "intakeRow": obj(
+            {
+                "id": integer(),
+                "row_number": integer("清单自己的序号（回报时用）"),
+                "address": string(),
+                "category": string(),
+                "description": string(),
+                "photos": array(string()),
+                "status": enum(
+                    ["matched", "ambiguous", "unmatched", "invalid", "confirmed", "skipped"]
+                ),
+                "message": string(),
+                "candidates": array(free()),
+                "place_id": nullable(integer()),
+                "issue_id": nullable(integer()),
+            }
+        ),
+        "intakeBatch": obj(
+            {
+                "id": integer(),
+                "filename": string(),
+                "source": string(),
+                "created_at": nullable(instant()),
+                "counts": free("各状态的行数"),
+                "rows": array(ref("intakeRow")),
             }
         ),
         "notificationPreference": obj(

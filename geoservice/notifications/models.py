@@ -226,3 +226,49 @@ class ExternalTicket(Base):
     )
     address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = _now()
+
+
+class IntakeBatch(Base):
+    """One uploaded feedback list (省/市测评反馈问题清单)."""
+
+    __tablename__ = "intake_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class IntakeRow(Base):
+    """One row of a list: what it said, where we think it is, and what became of it. Nothing
+    is created until a planner confirms; the list's own row number is kept for the report
+    back."""
+
+    __tablename__ = "intake_rows"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('matched', 'ambiguous', 'unmatched', 'invalid', 'confirmed', 'skipped')",
+            name="status",
+        ),
+        UniqueConstraint("batch_id", "row_number", name="uq_intake_rows_row"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("intake_batches.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer, nullable=False)  # the list's 序号 or row
+    address: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    category: Mapped[str] = mapped_column(String(32), nullable=False, server_default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    photos: Mapped[list[str]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="SET NULL"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
