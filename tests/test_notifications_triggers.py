@@ -113,13 +113,15 @@ def test_a_redispatch_starts_the_ladder_again(client, scene):
     assert [e.data["step"] for e in escalations(s, issue.id)] == ["1", "1"]
 
 
-def test_closed_and_in_time_issues_are_not_escalated(scene):
+def test_closed_fixed_and_in_time_issues_are_not_escalated(scene):
     s = scene.session
     now = datetime.now(UTC)
     closed = scene.issue(status="closed", deadline=now - timedelta(hours=5))
+    fixed = scene.issue(status="fixed", deadline=now - timedelta(hours=5))  # awaits 复核
     in_time = scene.issue(status="dispatched", deadline=now + timedelta(hours=5))
     scan(s, worker_settings(deadline_hours=4), now)
-    assert escalations(s, closed.id) == [] and escalations(s, in_time.id) == []
+    for issue in (closed, fixed, in_time):
+        assert escalations(s, issue.id) == []
 
 
 def test_a_deadline_reminder_comes_once_before_the_deadline(scene, receivers):

@@ -235,3 +235,82 @@ def test_errors_in_xml_and_other_refusals(client, scene, hotline):
     assert refused.status_code == 403
     as_json = client.post("/open311/v2/requests.json", json=ticket(key))
     assert as_json.status_code == 400 and as_json.get_json()[0]["field"] == "Content-Type"
+
+
+def _signed(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    import time
+
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {
+        "X-Geoservice-Timestamp": ts,
+        "X-Geoservice-Signature": "sha256=" + mac,
+        "Content-Type": "application/json",
+    }
+
+
+def test_signed_updates_from_the_hotline_note_and_cancel(client, scene, hotline):
+    import json
+
+    user, key = hotline
+    s = scene.session
+    manage.set_callback(s, user, "https://hotline.example.gov.cn/cb", "inbound-secret")
+    request_id = client.post("/open311/v2/requests.json", data=ticket(key)).get_json()[0][
+        "service_request_id"
+    ]
+    url = f"/open311/v2/requests/{request_id}/updates.json"
+    auth = {"Authorization": f"Bearer {key}"}
+    note = json.dumps({"type": "note", "note": "市民补充：晚上更严重"}).encode()
+    ok = client.post(url, data=note, headers=auth | _signed("inbound-secret", note))
+    assert ok.status_code == 200, ok.get_json()
+    timeline = client.get(f"/api/issues/{request_id}", headers=scene.headers("planner"))
+    notes = [e["note"] for e in timeline.get_json()["properties"]["timeline"]]
+    assert any("热线补充（工单 12345-2026-000123）：市民补充" in n for n in notes)
+    # A bad signature, a stale timestamp, a tampered body: refused, nothing written.
+    bad = client.post(url, data=note, headers=auth | _signed("wrong-secret", note))
+    assert bad.status_code == 401 and bad.get_json()[0]["field"] == "X-Geoservice-Signature"
+    stale = client.post(url, data=note, headers=auth | _signed("inbound-secret", note, 1000))
+    assert stale.status_code == 401
+    headers = _signed("inbound-secret", note)
+    tampered = client.post(url, data=note.replace(b"note", b"nota", 1), headers=auth | headers)
+    assert tampered.status_code == 401
+    # Cancel (撤单) before 交办: the issue is rejected and reads closed.
+    cancel = json.dumps({"type": "cancel", "note": "市民已自行解决"}).encode()
+    done = client.post(url, data=cancel, headers=auth | _signed("inbound-secret", cancel))
+    assert done.status_code == 200 and done.get_json()[0]["status"] == "closed"
+    (row,) = client.get(f"/open311/v2/requests/{request_id}.json?api_key={key}").get_json()
+    assert row["status"] == "closed" and "热线撤单" in row["status_notes"]
+    # Another integration's ticket is not found; an unknown type is a 400.
+    other_user, other = account(s, "integration")
+    manage.set_callback(s, other_user, "https://other.example/cb", "other-secret")
+    foreign = client.post(
+        url,
+        data=note,
+        headers={"Authorization": other["Authorization"]} | _signed("other-secret", note),
+    )
+    assert foreign.status_code == 404
+    odd = json.dumps({"type": "explode"}).encode()
+    assert (
+        client.post(url, data=odd, headers=auth | _signed("inbound-secret", odd)).status_code == 400
+    )
+
+
+def test_cancel_after_dispatch_is_refused(client, scene, hotline):
+    import json
+
+    user, key = hotline
+    s = scene.session
+    manage.set_callback(s, user, "https://hotline.example.gov.cn/cb", "inbound-secret")
+    request_id = client.post("/open311/v2/requests.json", data=ticket(key)).get_json()[0][
+        "service_request_id"
+    ]
+    planner = scene.headers("planner")
+    for move in ({"to": "accepted"}, {"to": "dispatched"}):
+        client.post(f"/api/issues/{request_id}/transitions", json=move, headers=planner)
+    cancel = json.dumps({"type": "cancel"}).encode()
+    refused = client.post(
+        f"/open311/v2/requests/{request_id}/updates.json",
+        data=cancel,
+        headers={"Authorization": f"Bearer {key}"} | _signed("inbound-secret", cancel),
+    )
+    assert refused.status_code == 409

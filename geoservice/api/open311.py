@@ -225,6 +225,50 @@ def get_request(request_id: str, fmt: str):
     return _answer(fmt, "service_requests", "request", [row])
 
 
+def _check_signature(account: User) -> None:
+    """With a callback secret set for the account, an inbound update must be signed like our
+    回单: X-Geoservice-Timestamp (unix seconds, within 5 minutes) and X-Geoservice-Signature =
+    sha256=HMAC-SHA256(secret, timestamp + "." + body)."""
+    import hmac
+    import time
+
+    from geoservice.notifications.channels import sign_webhook
+    from geoservice.notifications.models import IntegrationCallback
+
+    callback = get_session().get(IntegrationCallback, account.id)
+    if callback is None:
+        raise Open311Error(
+            403, "请先由管理员为该对接账号设置回单地址与签名密钥", "X-Geoservice-Signature"
+        )
+    timestamp = request.headers.get("X-Geoservice-Timestamp", "")
+    signature = request.headers.get("X-Geoservice-Signature", "")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+        raise Open311Error(401, "时间戳缺失或已过期（须在 5 分钟内）", "X-Geoservice-Timestamp")
+    expected = sign_webhook(callback.secret, timestamp, request.get_data(cache=True))
+    if not hmac.compare_digest(expected, signature):
+        raise Open311Error(401, "签名无效", "X-Geoservice-Signature")
+
+
+@bp.post("/requests/<request_id>/updates.<fmt>")
+@open311_view
+def update_request(request_id: str, fmt: str):
+    """Our extension: the sender's note or cancellation of its own ticket, signed."""
+    fmt = _format(fmt)
+    _args(())
+    account = _account("issues.report")
+    _check_signature(account)
+    if not request_id.isdigit() or len(request_id) > 18:
+        raise Open311Error(404, f"没有编号为 {request_id} 的服务请求", "service_request_id")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise Open311Error(400, "请求体须是 JSON 对象", "body")
+    settings = IssueSettings.from_config(current_app.config)
+    session = get_session()
+    result = service.ticket_update(session, settings, account, int(request_id), payload)
+    session.commit()
+    return _answer(fmt, "service_requests", "request", [result])
+
+
 @bp.post("/requests.<fmt>")
 @open311_view
 def create_request(fmt: str):

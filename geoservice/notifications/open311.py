@@ -31,8 +31,8 @@ from geoservice import scope
 from geoservice.models import Issue, IssueEvent, Leader, Place, Unit, User
 from geoservice.notifications.models import ExternalTicket
 from geoservice.registry import LayerRegistry
-from geoservice.service_errors import InvalidInput, NotFound
-from geoservice.workflow import IssueSettings
+from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.workflow import DISPATCH, IssueSettings, lock_issue, transition
 
 CLOSED = ("closed", "rejected")
 MAX_RESULTS = 1000  # the spec's suggested ceiling for one GET requests
@@ -366,3 +366,79 @@ def known_fields() -> Sequence[str]:
         "external_id",
         "coord_sys",
     )
+
+
+# --- updates from the sender (inbound) ---------------------------------------------------------
+
+UPDATE_TYPES = {"note": "热线补充", "cancel": "热线撤单"}
+CANCELLABLE = ("reported", "accepted")
+
+
+def ticket_update(
+    session: Session,
+    settings: IssueSettings,
+    account: User,
+    issue_id: int,
+    payload: Mapping[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A note or a cancellation from the system that sent the ticket (its own tickets only).
+    A note is an event on the issue; a cancellation rejects an issue not yet dispatched (409
+    after 交办: the office decides then)."""
+    ticket = session.scalar(
+        select(ExternalTicket).where(
+            ExternalTicket.issue_id == issue_id, ExternalTicket.user_id == account.id
+        )
+    )
+    if ticket is None:
+        raise NotFound(f"没有编号为 {issue_id} 的本系统工单", field="service_request_id")
+    kind = payload.get("type")
+    if kind not in UPDATE_TYPES:
+        raise InvalidInput(
+            f"type 只能是 {'、'.join(UPDATE_TYPES)}", {"types": list(UPDATE_TYPES)}, "type"
+        )
+    note = payload.get("note") or ""
+    if not isinstance(note, str) or len(note) > 2000:
+        raise InvalidInput("note 须是不超过 2000 字的文字", field="note")
+    if kind == "note" and not note.strip():
+        raise InvalidInput("补充说明不能为空", field="note")
+    text_ = f"{UPDATE_TYPES[kind]}（工单 {ticket.external_id}）" + (
+        f"：{note.strip()}" if note.strip() else ""
+    )
+    now = now or datetime.now(UTC)
+    if kind == "cancel":
+        issue = lock_issue(session, issue_id)
+        if issue.status not in CANCELLABLE:
+            raise Conflict(
+                "该问题已交办处理，不能撤单；如需撤销请联系创文办",
+                {"status": issue.status},
+                "type",
+            )
+        event = transition(
+            session,
+            settings,
+            issue_id,
+            "rejected",
+            account,
+            text_,
+            now=now,
+            allows=lambda action: action == DISPATCH,
+        )
+    else:
+        issue = session.get(Issue, issue_id)
+        event = IssueEvent(
+            issue_id=issue_id,
+            at=now,
+            actor_id=account.id,
+            from_status=issue.status,
+            to_status=issue.status,
+            note=text_,
+            data={"action": "external_note"},
+        )
+        session.add(event)
+        session.flush()
+    return {
+        "service_request_id": str(issue_id),
+        "event_id": event.id,
+        "status": open311_status(event.to_status),
+    }

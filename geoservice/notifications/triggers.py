@@ -2,8 +2,9 @@
 
 - Deadline reminders: an issue awaiting its fix (交办/整改中) whose deadline falls within the
   next `hours` → its leader, once per deadline.
-- The escalation ladder: an overdue issue (see workflow.is_overdue) `hours[k]` past its
-  deadline reaches step k+1: 1 the responsible leader, 2 the unit's head (leaders.is_unit_head),
+- The escalation ladder: an issue still owed a fix (交办/整改中) `hours[k]` past its deadline
+  reaches step k+1 (a fix awaiting verification is the office's wait, not the leader's):
+  1 the responsible leader, 2 the unit's head (leaders.is_unit_head),
   3 the unit's 联点领导/分管领导 (notify_unit_contacts.supervisor_leader_id). Each step is an
   event on the issue (who was told, or that nobody is set up to be told); the outbox hook turns
   the event into messages. A new deadline (改派) starts the ladder again.
@@ -24,7 +25,6 @@ from sqlalchemy.orm import Session
 from geoservice.models import IssueEvent
 from geoservice.notifications.models import Delivery, Message
 from geoservice.notifications.outbox import CHANNEL, enqueue, issue_facts
-from geoservice.vocab import OPEN_STATUSES
 from geoservice.workflow import RECTIFYING_STATUSES
 
 BATCH = 500  # most issues one scan handles per trigger (the next scan takes the rest)
@@ -101,14 +101,14 @@ def escalate(session: Session, ladder: tuple[float, ...], now: datetime) -> int:
             text(
                 """
 SELECT i.id, i.status, i.deadline, i.leader_id, i.unit_id FROM issues i
-WHERE i.status = ANY(:open) AND i.deadline IS NOT NULL AND i.deadline <= :cutoff
+WHERE i.status = ANY(:owed) AND i.deadline IS NOT NULL AND i.deadline <= :cutoff
   AND NOT EXISTS (SELECT 1 FROM issue_events e
                   WHERE e.issue_id = i.id AND e.at > i.deadline
                     AND e.data->>'action' = 'escalate' AND e.data->>'step' = :step)
 ORDER BY i.deadline LIMIT :limit"""
             ),
             {
-                "open": list(OPEN_STATUSES),
+                "owed": list(RECTIFYING_STATUSES),
                 "cutoff": now - timedelta(hours=hours),
                 "step": str(step),
                 "limit": BATCH,
