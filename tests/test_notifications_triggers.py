@@ -166,3 +166,12 @@ def test_the_daily_digest_replaces_single_messages(client, scene, receivers):
     assert body["kind"] == "digest" and "3 条" in body["subject"]
     assert body["text"].count("【交办】") == 3
     assert {r.status for r in deliveries(s) if r.kind == "dispatch"} == {"digested"}
+    # Later the same day: held until tomorrow's digest.
+    response = client.post(
+        f"/api/issues/{scene.issue().id}/transitions",
+        json={"to": "dispatched", "leader_id": scene.leaders["leader"].id},
+        headers=scene.headers("planner"),
+    )
+    assert response.status_code == 200
+    assert scan(s, settings, at_eight + timedelta(hours=3))["digest"] == 0
+    assert scan(s, settings, at_eight + timedelta(days=1))["digest"] == 1

@@ -9,7 +9,8 @@
   event on the issue (who was told, or that nobody is set up to be told); the outbox hook turns
   the event into messages. A new deadline (改派) starts the ladder again.
 - The daily digest: at `hour` local time, each person's held messages (preference `digest`)
-  become one message per channel.
+  become one message (one delivery per channel); at most one digest a day, so what arrives
+  later waits for the next day's.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ FOR UPDATE OF d SKIP LOCKED"""
             insert(Message)
             .values(
                 kind="digest",
-                dedupe_key=f"digest:{leader_id}:{local.date().isoformat()}:{rows[0].id}",
+                dedupe_key=f"digest:{leader_id}:{local.date().isoformat()}",
                 leader_id=leader_id,
                 subject=f"【每日汇总】{len(subjects)} 条待办提醒",
                 data=data,
