@@ -379,3 +379,45 @@ def test_quiet_hours_within_a_day_and_across_midnight():
     assert quiet_until((time(22), time(7)), at.replace(hour=3), tz) == datetime(
         2026, 3, 2, 7, tzinfo=tz
     )
+
+
+def test_the_admin_page_adds_a_channel_and_replays_dead_letters(client, scene, receivers):
+    admin = scene.headers("admin")
+    added = client.post(
+        "/admin/notifications/channels",
+        data={
+            "kind": "wecom",
+            "name": "城南群",
+            "enabled": "1",
+            "webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=PAGESECRET",
+        },
+        headers=admin,
+    )
+    assert added.status_code == 302
+    page = client.get("/admin/notifications", headers=admin).get_data(as_text=True)
+    assert "城南群" in page and "webhook_url" in page and "PAGESECRET" not in page
+    refused = client.post(
+        "/admin/notifications/channels",
+        data={"kind": "webhook", "name": "缺地址"},
+        headers=admin,
+    )
+    assert refused.status_code == 422 and "缺少设置" in refused.get_data(as_text=True)
+    # A dead letter shows on the page and goes back to the queue from it.
+    s = scene.session
+    manage.save_channel(
+        s,
+        {
+            "kind": "webhook",
+            "name": "坏的",
+            "config": {"url": receivers(404).url},
+            "secrets": {"secret": "x" * 8},
+        },
+    )
+    dispatch(client, scene, scene.issue())
+    assert deliver(s, worker_settings())["dead"] == 1
+    (row,) = [r for r in deliveries(s) if r.status == "dead"]
+    assert "HTTP 404" in client.get("/admin/notifications", headers=admin).get_data(as_text=True)
+    replayed = client.post("/admin/notifications/replay", data={"id": str(row.id)}, headers=admin)
+    assert replayed.status_code == 302
+    assert [r.status for r in deliveries(s) if r.id == row.id] == ["pending"]
+    assert client.get("/admin/notifications", headers=scene.headers("planner")).status_code == 403
