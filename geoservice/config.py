@@ -96,6 +96,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": "",
     "NOTIFY_DEADLINE_HOURS": 4,  # remind the responsible leader this long before a deadline
     "NOTIFY_ESCALATION_HOURS": [0, 24, 72],  # overdue by → leader, unit head, 联点/分管领导
+    "NOTIFY_ESCALATION_MAX_DAYS": 14,  # issues overdue longer are not escalated (any more)
     "NOTIFY_DIGEST_HOUR": 8,  # local hour of the daily digest
     "NOTIFY_MAX_ATTEMPTS": 8,  # then a dead letter
     "NOTIFY_BACKOFF_SECONDS": 30,  # 30 s, 1 min, 2 min … (doubling, at most an hour)
@@ -136,6 +137,7 @@ ENV_VARS: dict[str, type] = {
     "PUBLIC_BASE_URL": str,
     "NOTIFY_DEADLINE_HOURS": float,
     "NOTIFY_ESCALATION_HOURS": list,
+    "NOTIFY_ESCALATION_MAX_DAYS": float,
     "NOTIFY_DIGEST_HOUR": int,
     "NOTIFY_MAX_ATTEMPTS": int,
     "NOTIFY_BACKOFF_SECONDS": float,

@@ -191,3 +191,23 @@ def test_only_county_wide_dispatchers_import_lists(client, scene, places):
         assert upload(client, scene.headers(who), workbook()).status_code == 403
     _, bound = account(scene.session, "planner", area_code="320999")
     assert upload(client, bound, workbook()).status_code == 403
+
+
+def test_the_confirmation_page_lists_rows_as_data_not_markup(client, scene, places):
+    planner = scene.headers("planner")
+    assert client.get("/intake", headers=planner).status_code == 200
+    rows = [*ROWS[:3], (130, "阳光小区</script><script>alert(1)</script>", "环境卫生", "x", "")]
+    response = client.post(
+        "/intake",
+        data={"file": (io.BytesIO(workbook(rows=rows)), "清单.xlsx")},
+        headers=planner,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"], headers=planner)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<script>alert(1)" not in html  # user text only inside escaped JSON data
+    assert "\\u003c/script\\u003e" in html and "确认全部已匹配的行" in html
+    assert client.get("/intake/999999", headers=planner).status_code == 404
+    assert client.get("/intake", headers=scene.headers("viewer")).status_code == 403

@@ -120,7 +120,8 @@ def test_closed_fixed_and_in_time_issues_are_not_escalated(scene):
     fixed = scene.issue(status="fixed", deadline=now - timedelta(hours=5))  # awaits 复核
     in_time = scene.issue(status="dispatched", deadline=now + timedelta(hours=5))
     scan(s, worker_settings(deadline_hours=4), now)
-    for issue in (closed, fixed, in_time):
+    stale = scene.issue(status="dispatched", deadline=now - timedelta(days=30))
+    for issue in (closed, fixed, in_time, stale):
         assert escalations(s, issue.id) == []
 
 

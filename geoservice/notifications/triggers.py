@@ -93,8 +93,12 @@ def _step_recipients(session: Session, step: int, issue: Any) -> list[int]:
     return [supervisor] if supervisor else []
 
 
-def escalate(session: Session, ladder: tuple[float, ...], now: datetime) -> int:
-    """Writes the ladder's due steps as issue events; returns how many."""
+def escalate(
+    session: Session, ladder: tuple[float, ...], now: datetime, max_days: float = 14
+) -> int:
+    """Writes the ladder's due steps as issue events; returns how many. Issues overdue for
+    longer than `max_days` are left alone (they were escalated when it was due; this also
+    keeps a first start on old data from writing a step on every stale issue)."""
     written = 0
     for index, hours in enumerate(ladder[:3]):
         step = index + 1
@@ -102,7 +106,7 @@ def escalate(session: Session, ladder: tuple[float, ...], now: datetime) -> int:
             text(
                 """
 SELECT i.id, i.status, i.deadline, i.leader_id, i.unit_id FROM issues i
-WHERE i.status = ANY(:owed) AND i.deadline IS NOT NULL AND i.deadline <= :cutoff
+WHERE i.status = ANY(:owed) AND i.deadline <= :cutoff AND i.deadline > :oldest
   AND NOT EXISTS (SELECT 1 FROM issue_events e
                   WHERE e.issue_id = i.id AND e.at > i.deadline
                     AND e.data->>'action' = 'escalate' AND e.data->>'step' = :step)
@@ -111,6 +115,7 @@ ORDER BY i.deadline LIMIT :limit"""
             {
                 "owed": list(RECTIFYING_STATUSES),
                 "cutoff": now - timedelta(hours=hours),
+                "oldest": now - timedelta(days=max_days),
                 "step": str(step),
                 "limit": BATCH,
             },

@@ -50,6 +50,7 @@ class WorkerSettings:
     scan_seconds: float = 60.0
     deadline_hours: float = 4.0
     escalation_hours: tuple[float, ...] = (0.0, 24.0, 72.0)
+    escalation_max_days: float = 14.0
     digest_hour: int = 8
 
     @classmethod
@@ -72,6 +73,9 @@ class WorkerSettings:
             scan_seconds=float(config.get("NOTIFY_SCAN_SECONDS", cls.scan_seconds)),
             deadline_hours=float(config.get("NOTIFY_DEADLINE_HOURS", cls.deadline_hours)),
             escalation_hours=tuple(float(x) for x in ladder),
+            escalation_max_days=float(
+                config.get("NOTIFY_ESCALATION_MAX_DAYS", cls.escalation_max_days)
+            ),
             digest_hour=int(config.get("NOTIFY_DIGEST_HOUR", cls.digest_hour)),
         )
 
@@ -287,7 +291,9 @@ def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str,
         return {}
     result = {
         "deadline": triggers.deadline_reminders(session, settings.deadline_hours, now),
-        "escalate": triggers.escalate(session, settings.escalation_hours, now),
+        "escalate": triggers.escalate(
+            session, settings.escalation_hours, now, settings.escalation_max_days
+        ),
         "digest": triggers.digest(session, settings.tz, settings.digest_hour, now),
     }
     session.commit()

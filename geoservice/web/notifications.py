@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from geoservice.auth import permission_required
+from geoservice.auth import permission_required, require
 from geoservice.db import get_session
-from geoservice.notifications import manage, outbox
-from geoservice.notifications.models import CHANNEL_KINDS
+from geoservice.errors import ApiError
+from geoservice.notifications import intake, manage, outbox
+from geoservice.notifications.models import CHANNEL_KINDS, IntakeBatch
 from geoservice.service_errors import ServiceError
+from geoservice.web.issues import report_map_settings
+from geoservice.web.maps import json_script
 
 bp = Blueprint("notifications", __name__, template_folder="templates")
 ADMIN = "notifications.admin"
@@ -104,3 +108,64 @@ def replay():
     count = manage.replay(session, ids if request.form.get("all") != "1" else None)
     session.commit()
     return redirect(url_for("notifications.admin_page", msg=f"已重新排队 {count} 条"))
+
+
+# --- the feedback-list confirmation queue (/intake) -----------------------------------------
+
+
+def _county_planner():
+    account = require("issues.dispatch")
+    if account.area_id is not None or account.leader_id is not None:
+        raise ApiError(403, "反馈清单导入需要不限辖区的账号（全县/全市）")
+    return account
+
+
+@bp.get("/intake")
+@permission_required("issues.dispatch")
+def intake_upload_page():
+    _county_planner()
+    batches = (
+        get_session().scalars(select(IntakeBatch).order_by(IntakeBatch.id.desc()).limit(50)).all()
+    )
+    return render_template("intake_upload.html", batches=batches, error=None)
+
+
+@bp.post("/intake")
+@permission_required("issues.dispatch")
+def intake_upload():
+    account = _county_planner()
+    upload = request.files.get("file")
+    session = get_session()
+    try:
+        if upload is None or not upload.filename or not upload.filename.lower().endswith(".xlsx"):
+            raise ServiceError("请选择 .xlsx 清单文件", field="file")
+        batch = intake.create_batch(
+            session,
+            upload.read(),
+            upload.filename,
+            "测评反馈",
+            current_app.config["ISSUE_CATEGORIES"],
+            account,
+        )
+    except ServiceError as exc:
+        session.rollback()
+        return render_template("intake_upload.html", batches=[], error=exc.error), 422
+    session.commit()
+    return redirect(url_for("notifications.intake_page", batch_id=batch.id))
+
+
+@bp.get("/intake/<int:batch_id>")
+@permission_required("issues.dispatch")
+def intake_page(batch_id: int):
+    _county_planner()
+    session = get_session()
+    try:
+        batch = intake.batch_view(session, batch_id)
+    except ServiceError as exc:
+        raise ApiError(404, exc.error) from None
+    return render_template(
+        "intake_batch.html",
+        batch=batch,
+        rows_json=json_script(batch["rows"]),
+        map_settings=json_script(report_map_settings(session, False)),
+    )
