@@ -314,3 +314,40 @@ def test_cancel_after_dispatch_is_refused(client, scene, hotline):
         headers={"Authorization": f"Bearer {key}"} | _signed("inbound-secret", cancel),
     )
     assert refused.status_code == 409
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_an_open311_client_from_pypi_reads_our_answers(
+    app, client, scene, hotline, fmt, monkeypatch
+):
+    """georeport (PyPI) is a read-only GeoReport v2 client that sends GETs without a key (the
+    spec makes keys optional for reads); our reads need one, so the test adds the header."""
+    georeport = pytest.importorskip("georeport")
+    import requests
+
+    from tests.browser import serve
+
+    _, key = hotline
+    request_id = client.post("/open311/v2/requests.json", data=ticket(key)).get_json()[0][
+        "service_request_id"
+    ]
+    real_get = requests.get
+
+    def get_with_key(url, params=None, **kwargs):
+        kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {key}"
+        return real_get(url, params=params, timeout=10, **kwargs)
+
+    monkeypatch.setattr(georeport.georeport.requests, "get", get_with_key)
+    with serve(app) as base:
+        api = georeport.GeoReport(f"{base}/open311/v2", output_format=fmt)
+        services = api.get_service_list()
+        assert "环境卫生" in [s["service_code"] for s in services]
+        definition = api.get_service_definition("环境卫生")
+        assert definition["service_code"] == "环境卫生"
+        one = api.get_service_request(request_id)
+        assert one["service_request_id"] == request_id and one["status"] == "open"
+        assert one["address"] == "人民路 88 号门前"
+        listed = api.get_service_requests(service_request_id=request_id)
+        if fmt == "xml":  # xmltodict: one element is a dict, several a list
+            listed = [listed] if isinstance(listed, dict) else listed
+        assert [r["service_request_id"] for r in listed] == [request_id]
