@@ -250,3 +250,11 @@ def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine,
             cleanup.execute(text("DELETE FROM notify_messages WHERE id = ANY(:ids)"), {"ids": ids})
             cleanup.execute(text("DELETE FROM notify_channels WHERE id = :id"), {"id": channel_id})
             cleanup.commit()
+
+
+def test_healthz_still_answers_when_the_queue_cannot_be_read(client, db_session):
+    db_session.execute(text("ALTER TABLE notify_deliveries RENAME TO notify_deliveries_gone"))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["notifications"] is None
+    assert response.get_json()["status"] == "ok"
