@@ -34,22 +34,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
-    from geoservice import (
-        api,
-        assets,
-        auth,
-        cli,
-        db,
-        errors,
-        health,
-        notifications,
-        registry,
-        security,
-        web,
-    )
-    from geoservice.api import open311
+    import geoservice.api.open311 as open311_api
+    import geoservice.notifications as notifications
+    import geoservice.web.notifications as notifications_pages
+    from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
     from geoservice.web import account, admin
-    from geoservice.web import notifications as notifications_pages
 
     db.init_app(app)
     registry.init_app(app)
@@ -64,6 +53,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     cli.init_app(app)
     notifications.init_app(app)  # the outbox hook on issue events, the worker's commands
-    app.register_blueprint(open311.bp, url_prefix="/open311/v2")
+    app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")
     app.register_blueprint(notifications_pages.bp)
     return app

@@ -6,14 +6,8 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import (
-    bp,
-    catalogue,
-    openapi_issues,
-    openapi_notifications,
-    openapi_people,
-    openapi_reports,
-)
+import geoservice.api.openapi_notifications as openapi_notifications
+from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
