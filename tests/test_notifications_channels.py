@@ -421,3 +421,42 @@ def test_the_admin_page_adds_a_channel_and_replays_dead_letters(client, scene, r
     assert replayed.status_code == 302
     assert [r.status for r in deliveries(s) if r.id == row.id] == ["pending"]
     assert client.get("/admin/notifications", headers=scene.headers("planner")).status_code == 403
+
+
+def test_preferences_and_unit_channels_choose_who_gets_what(client, scene, receivers):
+    s = scene.session
+    town = manage.save_channel(
+        s,
+        {
+            "kind": "webhook",
+            "name": "城南街道",
+            "unit_id": scene.unit.id,
+            "config": {"url": receivers(200).url},
+            "secrets": {"secret": "s" * 8},
+        },
+    )
+    other_unit = scene.leaders["other"].unit_id
+    manage.save_channel(
+        s,
+        {
+            "kind": "webhook",
+            "name": "教育局",
+            "unit_id": other_unit,
+            "config": {"url": receivers(200).url},
+            "secrets": {"secret": "s" * 8},
+        },
+    )
+    robot = manage.save_channel(
+        s, {"kind": "wecom", "name": "全县群", "secrets": {"webhook_url": receivers(200).url}}
+    )
+    dispatch(client, scene, scene.issue())
+    assert {r.channel_id for r in deliveries(s)} == {town.id, robot.id}  # not 教育局's
+    manage.save_preference(s, scene.leaders["leader"].id, {"channels": ["wecom"]})
+    dispatch_again = client.post(
+        f"/api/issues/{scene.issue().id}/transitions",
+        json={"to": "dispatched", "leader_id": scene.leaders["leader"].id},
+        headers=scene.headers("planner"),
+    )
+    assert dispatch_again.status_code == 200
+    newest = max(r.message_id for r in deliveries(s))
+    assert {r.channel_id for r in deliveries(s) if r.message_id == newest} == {robot.id}
