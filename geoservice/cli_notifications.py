@@ -7,6 +7,7 @@ import logging
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from geoservice.db import database
 from geoservice.notifications import manage, outbox
@@ -19,6 +20,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("notifications-worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="run the scans and one delivery round, then exit")
 def worker_command(once: bool) -> None:
     """Delivers queued notifications (run beside gunicorn; see docs/deploy.md)."""
@@ -32,7 +34,7 @@ def worker_command(once: bool) -> None:
     run_forever(db.engine, db.session, settings)
 
 
-@click.group("notifications")
+@click.group("notifications", cls=AppGroup)
 def notifications() -> None:
     """The notification queue: figures, dead letters, replay."""
 

@@ -258,3 +258,26 @@ def test_healthz_still_answers_when_the_queue_cannot_be_read(client, db_session)
     assert response.status_code == 200
     assert response.get_json()["notifications"] is None
     assert response.get_json()["status"] == "ok"
+
+
+def test_the_worker_command_delivers_once_and_the_cli_replays(app, client, scene, receivers):
+    import json
+
+    s = scene.session
+    receiver = receivers(404, 200)
+    webhook(s, receiver.url)
+    dispatch(client, scene, scene.issue())
+    s.commit()  # the CLI's own session sees what the request wrote
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["notifications-worker", "--once"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output.strip().splitlines()[-1])
+    assert counts["dead"] == 1  # 404: a dead letter at once
+    status = json.loads(runner.invoke(args=["notifications", "status"]).output)
+    assert status["dead_letters"] == 1
+    replayed = runner.invoke(args=["notifications", "replay", "--all-dead"])
+    assert "已重新排队 1 条" in replayed.output
+    again = json.loads(
+        runner.invoke(args=["notifications-worker", "--once"]).output.strip().splitlines()[-1]
+    )
+    assert again["delivered"] == 1 and len(receiver.succeeded()) == 1
