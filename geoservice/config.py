@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_MAX_ATTEMPTS": 8,  # then a dead letter
     "NOTIFY_BACKOFF_SECONDS": 30,  # 30 s, 1 min, 2 min … (doubling, at most an hour)
     "NOTIFY_TIMEOUT_SECONDS": 10,  # one SMTP/HTTP attempt
+    "NOTIFY_POLL_SECONDS": 5,  # the worker looks for due work at least this often (NOTIFY wakes it)
     "OPEN311_SOURCE": "12345热线",  # the source of issues created through Open311
 }
 
@@ -142,6 +143,7 @@ ENV_VARS: dict[str, type] = {
     "NOTIFY_MAX_ATTEMPTS": int,
     "NOTIFY_BACKOFF_SECONDS": float,
     "NOTIFY_TIMEOUT_SECONDS": float,
+    "NOTIFY_POLL_SECONDS": float,
     "OPEN311_SOURCE": str,
 }
 

@@ -310,12 +310,21 @@ def run_once(
 # --- the process ----------------------------------------------------------------------------
 
 
+class _Wake(Exception):
+    pass
+
+
 class Stop:
+    """SIGTERM/SIGINT: finish the delivery in hand; a worker waiting for work stops at once."""
+
     def __init__(self) -> None:
         self.requested = False
+        self.waiting = False
 
     def __call__(self, *_: Any) -> None:
         self.requested = True
+        if self.waiting:
+            raise _Wake
 
 
 def run_forever(
@@ -350,7 +359,15 @@ def run_forever(
             if busy or stop.requested:
                 continue
             dbapi = listener.driver_connection
-            ready, _, _ = select_module.select([dbapi], [], [], settings.poll_seconds)
+            try:
+                stop.waiting = True
+                if stop.requested:
+                    break
+                ready, _, _ = select_module.select([dbapi], [], [], settings.poll_seconds)
+            except _Wake:
+                break
+            finally:
+                stop.waiting = False
             if ready:
                 dbapi.poll()
                 dbapi.notifies.clear()
