@@ -54,3 +54,29 @@ def replay(delivery_ids: tuple[int, ...], all_dead: bool) -> None:
         count = manage.replay(session, None if all_dead else list(delivery_ids))
         session.commit()
     click.echo(f"已重新排队 {count} 条")
+
+
+@notifications.command("publish-report")
+@click.option("--week", help="ISO week, e.g. 2026-W47, or a date in it (default: last week).")
+@click.option("--month", help="e.g. 2026-11, or a date in it (instead of --week).")
+def publish_report(week: str | None, month: str | None) -> None:
+    """Sends the 通报 to the units named in it (their contacts and heads)."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from geoservice import ranking
+    from geoservice.notifications import bulletin
+    from geoservice.periods import PeriodError, parse_period
+    from geoservice.registry import layers
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    kind, value = ("month", month) if month else ("week", week)
+    try:
+        period = parse_period(kind, value, None, tz, date.today())
+    except PeriodError as exc:
+        raise click.ClickException(exc.message) from exc
+    settings = ranking.Settings.from_config(current_app.config)
+    with database().session() as session:
+        made = bulletin.publish(session, layers(), period, settings)
+        session.commit()
+    click.echo(f"{period.title}通报：已排队 {made} 条消息")

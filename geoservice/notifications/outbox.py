@@ -69,6 +69,7 @@ SUBJECTS = {
     "escalate": "【超期提醒·第{step}级】问题 #{issue_id} {category}",
     "digest": "【每日汇总】{count} 条待办提醒",
     "callback": "回单：工单 {external_id} → {status}",
+    "bulletin": "【通报】{period}：{unit}",
 }
 
 

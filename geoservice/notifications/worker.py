@@ -101,6 +101,17 @@ def render(kind: str, subject: str, data: Mapping[str, Any], settings: WorkerSet
     if kind == "digest":
         for item in data.get("items", []):
             lines.append(f"· {item.get('subject')}")
+    elif kind == "bulletin":
+        if data.get("rank") is not None:
+            lines.append(f"综合得分 {data.get('score')}，排名 {data['rank']}/{data.get('total')}")
+        else:
+            lines.append("本期无可排名的数据")
+        lines.append(
+            f"受理 {data.get('received')} 件，结案 {data.get('closed')} 件，"
+            f"期末超期 {data.get('overdue_end')} 件"
+        )
+        if data.get("flags"):
+            lines.append("被通报：" + "、".join(data["flags"]))
     else:
         if data.get("description"):
             lines.append(f"问题描述：{data['description']}")
