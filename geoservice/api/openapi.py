@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
+import geoservice.api.openapi_notifications as openapi_notifications
 from geoservice.api import (
     bp,
     catalogue,
@@ -64,6 +65,8 @@ TAGS = {
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
+    openapi_notifications.TAG: openapi_notifications.DESCRIPTION,
+    openapi_notifications.TAG_INTAKE: openapi_notifications.DESCRIPTION_INTAKE,
 }
 
 
@@ -449,6 +452,7 @@ def document() -> dict[str, Any]:
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
         **openapi_assessment.paths(config),
+        **openapi_notifications.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -458,6 +462,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_people.schemas(config))
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
+    schemas.update(openapi_notifications.schemas(config))
     return {
         "openapi": "3.0.3",
         "info": {
