@@ -34,6 +34,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
+    import geoservice.api.open311 as open311_api
+    import geoservice.notifications as notifications
+    import geoservice.web.notifications as notifications_pages
     from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
     from geoservice.web import account, admin
 
@@ -60,6 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(fieldwork_api.bp, url_prefix="/api/fieldwork")
     app.register_blueprint(field_web.bp)
     cli.init_app(app)
+    notifications.init_app(app)  # the outbox hook on issue events, the worker's commands
+    app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")
+    app.register_blueprint(notifications_pages.bp)
     return app
 
 

@@ -37,6 +37,7 @@ NEEDS = {
 # Routes whose plain request cannot answer 2xx with the demo county (no photo files in it).
 NO_PLAIN_ANSWER = {
     "/api/photos/<int:photo_id>": 404,
+    "/api/intake/batches/<int:batch_id>": 404,
     # Field work (issue 16): the demo has no visits, 暗访 plans or photo files, and the admin
     # answers for no place (no tasks).
     "/api/fieldwork/visits/<int:visit_id>": 404,
@@ -68,6 +69,7 @@ def values(demo_session):
         "unit_id": _scalar(s, "SELECT min(id) FROM units"),
         "assignment_id": _scalar(s, "SELECT min(id) FROM assignments"),
         "photo_id": 1,
+        "batch_id": 1,  # no feedback list in the demo county
         "visit_id": 1,
         "plan_id": 1,
         "variant": "display",

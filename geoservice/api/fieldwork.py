@@ -239,26 +239,25 @@ def visit_detail(visit_id: int):
 @bp.get("/rates")
 @permission_required(RATES)
 def patrol_rates():
-    """巡查到位率 over tasks due in [from, to) (dates, local time; default: this week)."""
-    args = single_args(("of", "from", "to"))
-    cfg = field_settings()
-    from geoservice.fieldwork.common import midnight, period_bounds
+    """巡查到位率 over the tasks due in a period, given like the rankings' (`period`, `from`,
+    `to`; default: the last complete week)."""
+    from geoservice.periods import PeriodError, parse_period
 
-    if args.get("from") or args.get("to"):
-        if not (args.get("from") and args.get("to")):
-            raise ApiError(400, "from 与 to 须同时给出（YYYY-MM-DD）", field="from")
-        start = midnight(as_date(args["from"], "from"), cfg.tz)
-        end = midnight(as_date(args["to"], "to"), cfg.tz)
-        if end <= start:
-            raise ApiError(422, "to 须晚于 from", field="to")
-    else:
-        start, end = period_bounds("week", _today(), cfg.tz)
+    args = single_args(("of", "period", "from", "week", "to"))
+    cfg = field_settings()
+    try:
+        period = parse_period(
+            args.get("period"), args.get("from") or args.get("week"), args.get("to"), cfg.tz,
+            _today(),
+        )  # fmt: skip
+    except PeriodError as exc:
+        raise ApiError(400, exc.message, field=exc.field) from exc
+    of = args.get("of", "leader")
     within = access.place_ref(current_account(), layers(), "t.place_id")
     rows = patrols.rates(
-        get_session(), layers(), args.get("of", "leader"), start, end, datetime.now(UTC), within
+        get_session(), layers(), of, period.start, period.end, datetime.now(UTC), within
     )
-    return jsonify({"of": args.get("of", "leader"), "from": start.isoformat(),
-                    "to": end.isoformat(), "rows": rows})  # fmt: skip
+    return jsonify({"of": of, "period": period.as_dict(), "rows": rows})
 
 
 # --- 暗访 --------------------------------------------------------

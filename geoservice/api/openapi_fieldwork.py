@@ -19,6 +19,7 @@ from geoservice.api.openapi_kit import (
     string,
 )
 from geoservice.api.openapi_kit import op as _op
+from geoservice.periods import PERIOD_KINDS
 
 TAG = "巡查与暗访"
 TAG_TEXT = (
@@ -69,6 +70,18 @@ RESULT_BODY = obj(
      "checklist": array(free("点位适用标准 {standard_id, outcome: 合格|不合格, note}")),
      "lat": number(), "photos": array(string("base64；不合格至少 1 张"))},
 )  # fmt: skip
+
+
+def _period_params() -> list[dict]:
+    """The period parameters, as the rankings take them (geoservice.periods.parse_period)."""
+    kinds = "、".join(f"{k}={v}" for k, v in PERIOD_KINDS.items())
+    return [
+        query("period", f"统计周期（默认 week）：{kinds}", enum(PERIOD_KINDS)),
+        query("from", "周期：周 2026-W47、月 2026-11、季度 2026-Q4 或其中任一天 YYYY-MM-DD；"
+              "自定义周期为开始日期或时间；默认上一个完整周期", string()),
+        query("week", "from 的旧名", string()),
+        query("to", "自定义周期的结束（不含）", string()),
+    ]  # fmt: skip
 
 
 def op(operation_id: str, summary: str, permission, responses: dict, **kw: Any):
@@ -129,13 +142,12 @@ def paths(config: Any = None) -> dict[str, Any]:
                       parameters=[visit_id], errors=(404,)),
         },
         "/fieldwork/rates": {
-            "get": op("patrol_rates", "巡查到位率（完成/应巡）", RATES, {"200": ok(free())},
+            "get": op("patrol_rates", "巡查到位率（已巡查/应巡查）", RATES, {"200": ok(free())},
                       parameters=[
                           query("of", "分组：leader（责任人）、unit（单位）、street（街道）",
                                 enum(["leader", "unit", "street"])),
-                          query("from", "起始日期（含）", string()),
-                          query("to", "截止日期（不含）", string()),
-                      ], errors=(422,)),
+                          *_period_params(),
+                      ], errors=(400, 422)),
         },
         "/fieldwork/inspections": {
             "get": op("list_inspections", "可见的暗访计划（完成前仅创建者、承担者与创文办可见）",

@@ -169,6 +169,11 @@ def multipart(schema: Schema, description: str | None = None) -> Schema:
     )
 
 
+# importers.parse_mapping: "源=目标" pairs, comma-separated (blank parts ignored).
+_MAP_PAIR = r"[^=,]*[^=,\s][^=,]*=[^,]*[^,\s][^,]*"
+MAP_PATTERN = rf"^(?:{_MAP_PAIR}|\s*)(?:,(?:{_MAP_PAIR}|\s*))*$"
+
+
 def file_field(description: str) -> Schema:
     return string(description, format="binary")
 
