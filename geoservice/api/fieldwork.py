@@ -61,6 +61,14 @@ def _today() -> date:
     return datetime.now(field_settings().tz).date()
 
 
+def _day(values) -> date:
+    """`date` (YYYY-MM-DD) when given; an empty or non-text value is refused."""
+    value = values.get("date")
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, "date 须为 YYYY-MM-DD", field="date")
+    return as_date(value, "date")
+
+
 def photo_url(photo_id: int, variant: str) -> str:
     return url_for("fieldwork_api.field_photo", photo_id=photo_id, variant=variant)
 
@@ -110,7 +118,7 @@ def generate_tasks():
     """{"date": "YYYY-MM-DD"}: the tasks of every schedule for the period holding that date."""
     access.require_whole_deployment(current_account())
     body = _json()
-    day = as_date(body.get("date") or _today().isoformat(), "date")
+    day = _day(body) if "date" in body else _today()
     session = get_session()
     created = patrols.generate_tasks(session, layers(), field_settings(), day)
     session.commit()
@@ -124,7 +132,7 @@ def my_tasks():
     account = current_account()
     if account.leader_id is None:
         raise ApiError(404, "该账号未关联包保责任人，没有巡查任务", field="leader_id")
-    day = as_date(args.get("date") or _today().isoformat(), "date")
+    day = _day(args) if "date" in args else _today()
     session = get_session()
     tasks = patrols.tasks_of_leader(
         session, layers(), field_settings(), account.leader_id, day, datetime.now(UTC)
@@ -147,7 +155,7 @@ def overdue_tasks():
 def unvisited():
     """GeoJSON: places with a task still open in the periods holding `date` (default today)."""
     args = single_args(("date",))
-    day = as_date(args.get("date") or _today().isoformat(), "date")
+    day = _day(args) if "date" in args else _today()
     within = access.place_ref(current_account(), layers(), "t.place_id")
     body = patrols.unvisited(
         get_session(), layers(), field_settings(), day, datetime.now(UTC), within
@@ -173,6 +181,8 @@ def create_visit():
     first = patrols.replay(session, account.id, key, fingerprint)
     if first is not None:  # a retry: nothing decoded, nothing created
         return _visit_answer(first, 200, replay=True)
+    # The caller's own task, not yet visited, before any photo is decoded.
+    patrols.check_task(session, account, fields.get("task_id"))
     prepared = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     try:
         result = patrols.record_visit(
@@ -336,7 +346,7 @@ def suspicious():
     args = single_args(("limit", "offset"))
     from geoservice.api.params import parse_paging
 
-    limit, offset = parse_paging(args, maximum=1000)
+    limit, offset = parse_paging(args, default=200, maximum=1000)
     _scan()
     within = access.photo_checks(current_account(), layers())
     total, rows = evidence.suspicious_rows(get_session(), within, limit=limit, offset=offset)

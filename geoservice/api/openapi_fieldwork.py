@@ -14,6 +14,7 @@ from geoservice.api.openapi_kit import (
     json_body,
     number,
     obj,
+    paging,
     path,
     query,
     string,
@@ -36,39 +37,55 @@ PLAN, VISIT, INSPECT, EVIDENCE, RATES = (
     "rankings.read",
 )
 
-SCHEDULE = obj(
-    {"layer": string("图层（grid、road、market、compound、site …）"),
-     "role": string("责任角色，如 网格员、道路长、点长"),
-     "period": enum(["day", "week", "month"])},
-    {"times": integer("每周期次数（1…31）"), "site_kind": string("点位类别代码（仅 site）"),
-     "name": string(), "active": boolean()},
-)  # fmt: skip
+DATE = string("YYYY-MM-DD", format="date")
+KEY = string("幂等键：字母、数字和 . _ : -，1–64 个", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _schedule(layer_names: list[str], roles: list[str]) -> dict:
+    return obj(
+        {"layer": enum(layer_names, "图层"), "role": enum(roles, "责任角色"),
+         "period": enum(["day", "week", "month"])},
+        {"times": integer("每周期次数", minimum=1, maximum=31),
+         "site_kind": string("点位类别代码（仅 site）", maxLength=32),
+         "name": string(maxLength=100), "active": boolean()},
+    )  # fmt: skip
+
+
 VISIT_FIELDS = obj(
-    {"task_id": integer("巡查任务编号")},
+    {"task_id": integer("巡查任务编号", minimum=1)},
     {
-        "idempotency_key": string("每条记录一个（也可用 Idempotency-Key 请求头）"),
-        "visited_at": string("巡查时间（ISO 8601，带时区；须在任务周期内）"),
-        "lon": number("签到经度"),
-        "lat": number("签到纬度"),
+        "idempotency_key": KEY,
+        "visited_at": string("巡查时间（带时区；须在任务周期内）", format="date-time"),
+        "lon": number("签到经度", minimum=-180, maximum=180),
+        "lat": number("签到纬度", minimum=-90, maximum=90),
         "coord_sys": enum(["wgs84", "gcj02"]),
         "outcome": enum(["ok", "problem", "正常", "有问题"]),
         "checklist": array(free("{standard_id 或 item, outcome, note}")),
-        "note": string(),
-        "photos": array(string("base64 或 data: URL")),
+        "note": string(maxLength=2000),
+        "photos": array(string("base64 或 data: URL", format="byte"), maxItems=9),
         "captures": array(enum(["camera", "gallery"])),
         "issues": array(free("现场上报的问题 {category, description, severity, photos: [序号]}")),
     },
 )
-PLAN_BODY = obj(
-    {"layer": string(), "date": string("暗访日期 YYYY-MM-DD"), "count": integer("抽取数量")},
-    {"seed": integer("随机种子（不填则随机生成并记录）"), "street": string("街道编码或名称"),
-     "site_kind": string(), "name": string(), "inspector_id": integer("暗访人员账号")},
-)  # fmt: skip
+
+
+def _plan_body(layer_names: list[str]) -> dict:
+    return obj(
+        {"layer": enum(layer_names, "图层"), "date": DATE,
+         "count": integer("抽取数量", minimum=1, maximum=500)},
+        {"seed": integer("随机种子（不填则随机生成并记录）", minimum=0, maximum=2**62),
+         "street": string("街道编码或名称", maxLength=100),
+         "site_kind": string(maxLength=32), "name": string(maxLength=100),
+         "inspector_id": integer("暗访人员账号", minimum=1)},
+    )  # fmt: skip
+
+
 RESULT_BODY = obj(
-    {"place_id": integer(), "outcome": enum(["pass", "fail", "合格", "不合格"])},
-    {"category": string("不合格时的问题类别"), "note": string(), "lon": number(),
+    {"place_id": integer(minimum=1), "outcome": enum(["pass", "fail", "合格", "不合格"])},
+    {"category": string("不合格时的问题类别"), "note": string(maxLength=2000),
+     "lon": number(minimum=-180, maximum=180), "lat": number(minimum=-90, maximum=90),
      "checklist": array(free("点位适用标准 {standard_id, outcome: 合格|不合格, note}")),
-     "lat": number(), "photos": array(string("base64；不合格至少 1 张"))},
+     "photos": array(string("base64；不合格至少 1 张", format="byte"), maxItems=9)},
 )  # fmt: skip
 
 
@@ -89,6 +106,15 @@ def op(operation_id: str, summary: str, permission, responses: dict, **kw: Any):
 
 
 def paths(config: Any = None) -> dict[str, Any]:
+    from geoservice.fieldwork.patrols import known_roles
+    from geoservice.registry import layers
+
+    registry = layers()
+    layer_names = registry.names
+    SCHEDULE = _schedule(
+        layer_names, known_roles(registry, (config or {}).get("ASSIGNMENT_ROLES", ()))
+    )
+    PLAN_BODY = _plan_body(layer_names)
     ok = answer
     schedule_id = path("schedule_id", "巡查计划编号")
     visit_id = path("visit_id", "巡查记录编号")
@@ -106,17 +132,18 @@ def paths(config: Any = None) -> dict[str, Any]:
         "/fieldwork/schedules/{schedule_id}": {
             "patch": op("update_patrol_schedule", "修改或停用巡查计划（只影响以后生成的任务）",
                         PLAN, {"200": ok(free())}, parameters=[schedule_id],
-                        body=json_body(SCHEDULE), errors=(404, 409, 415, 422)),
+                        body=json_body(obj({}, SCHEDULE["properties"])),
+                        errors=(404, 409, 415, 422)),
         },
         "/fieldwork/tasks/generate": {
             "post": op("generate_patrol_tasks", "生成某日所在周期的巡查任务（可重复调用）", PLAN,
-                       {"200": ok(free())}, body=json_body(obj({}, {"date": string()})),
+                       {"200": ok(free())}, body=json_body(obj({}, {"date": DATE})),
                        errors=(415, 422)),
         },
         "/fieldwork/tasks/mine": {
             "get": op("my_patrol_tasks", "我当天的巡查任务（含地点几何）", VISIT,
                       {"200": ok(free())},
-                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", string())],
+                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", DATE)],
                       errors=(404, 422)),
         },
         "/fieldwork/tasks/overdue": {
@@ -125,7 +152,7 @@ def paths(config: Any = None) -> dict[str, Any]:
         "/fieldwork/unvisited": {
             "get": op("unvisited_places", "本周期尚未巡查的地点（GeoJSON）", PLAN,
                       {"200": ok(free("FeatureCollection"), media="application/json")},
-                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", string())],
+                      parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", DATE)],
                       errors=(422,)),
         },
         "/fieldwork/visits": {
@@ -171,8 +198,7 @@ def paths(config: Any = None) -> dict[str, Any]:
         },
         "/fieldwork/evidence/suspicious": {
             "get": op("suspicious_photos", "照片存疑清单", EVIDENCE, {"200": ok(free())},
-                      parameters=[query("limit", "每页条数", integer()),
-                                  query("offset", "跳过条数", integer())]),
+                      parameters=paging(200, 1000)),
         },
         "/fieldwork/evidence/units": {
             "get": op("evidence_per_unit", "各单位照片存疑统计", EVIDENCE, {"200": ok(free())}),

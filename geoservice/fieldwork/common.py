@@ -94,3 +94,10 @@ def content_hash(fields: dict[str, Any], photo_hashes: list[str]) -> str:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def no_nulls(payload: Any, keys: tuple[str, ...]) -> None:
+    """An optional field given as JSON null is refused (leave it out instead)."""
+    for key in keys:
+        if key in payload and payload[key] is None:
+            raise InvalidInput(f"{key} 不能为 null（不填请省略该字段）", field=key)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from geoservice import issues as issue_service
 from geoservice.fieldwork import evidence
-from geoservice.fieldwork.common import as_date, as_int, as_text, iso
+from geoservice.fieldwork.common import as_date, as_int, as_text, iso, no_nulls
 from geoservice.fieldwork.models import (
     INSPECTION_OUTCOMES,
     FieldPhoto,
@@ -114,6 +114,8 @@ def create_plan(
     payload: Mapping[str, Any],
     by: User,
 ) -> InspectionPlan:
+    no_nulls(payload, ("layer", "date", "count", "seed", "street", "site_kind", "name",
+                       "inspector_id"))  # fmt: skip
     layer = as_text(payload.get("layer"), "layer", "图层", 32)
     if layer not in registry:
         raise InvalidInput(f"没有名为「{layer}」的图层", {"layers": registry.names}, "layer")

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ from geoservice.fieldwork.common import (
     as_time,
     content_hash,
     iso,
+    no_nulls,
     period_bounds,
 )
 from geoservice.fieldwork.models import (
@@ -78,6 +80,7 @@ def _schedule_fields(
     payload: Mapping[str, Any],
     partial: bool = False,
 ) -> dict[str, Any]:
+    no_nulls(payload, ("layer", "site_kind", "role", "period", "times", "name", "active"))
     out: dict[str, Any] = {}
     if not partial or "layer" in payload:
         layer = as_text(payload.get("layer"), "layer", "图层", 32)
@@ -96,11 +99,9 @@ def _schedule_fields(
                 raise InvalidInput(f"没有代码为「{kind}」的点位类别", field="site_kind")
     if not partial or "role" in payload:
         role = as_text(payload.get("role"), "role", "责任角色", 32)
-        layer_roles = set(roles)
-        if "layer" in out:
-            layer_roles |= set(registry.get(out["layer"]).roles)
-        if role not in layer_roles:
-            raise InvalidInput(f"未知责任角色「{role}」", {"roles": sorted(layer_roles)}, "role")
+        allowed = known_roles(registry, roles)
+        if role not in allowed:
+            raise InvalidInput(f"未知责任角色「{role}」", {"roles": allowed}, "role")
         out["role"] = role
     if not partial or "period" in payload:
         period = str(payload.get("period") or "").strip()
@@ -121,6 +122,14 @@ def _schedule_fields(
         if not isinstance(active, bool):
             raise InvalidInput("active 只能是 true 或 false", field="active")
         out["active"] = active
+    return out
+
+
+def known_roles(registry: LayerRegistry, roles: Sequence[str]) -> list[str]:
+    """The 包保 roles a schedule may name: the configured vocabulary and every layer's roles."""
+    out = list(dict.fromkeys(roles))
+    for spec in registry:
+        out += [r for r in spec.roles if r not in out]
     return out
 
 
@@ -489,13 +498,31 @@ def replay(session: Session, user_id: int, key: str | None, fingerprint: str) ->
     return first
 
 
+_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
 def idempotency_key(value: Any) -> str | None:
     if value in (None, ""):
         return None
     key = str(value).strip()
-    if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise InvalidInput(f"幂等键须为 1…{MAX_KEY} 个可见字符", field="idempotency_key")
+    if not _KEY.match(key):
+        raise InvalidInput(
+            f"幂等键须为 1…{MAX_KEY} 个字母、数字或 . _ : -（例如 UUID）", field="idempotency_key"
+        )
     return key
+
+
+def check_task(session: Session, account: User, raw_task_id: Any) -> PatrolTask:
+    """The caller's task, not yet visited: 404 for another's (or unknown), 409 when done.
+    Checked before any photo is decoded."""
+    task_id = as_int(raw_task_id, "task_id", "巡查任务编号")
+    task = session.get(PatrolTask, task_id)
+    if task is None or account.leader_id is None or task.leader_id != account.leader_id:
+        raise NotFound(f"没有编号为 {task_id} 的巡查任务（或不是您的任务）", field="task_id")
+    done = session.scalar(select(PatrolVisit.id).where(PatrolVisit.task_id == task.id))
+    if done is not None:
+        raise Conflict("该巡查任务已有巡查记录", {"visit_id": done}, "task_id")
+    return task
 
 
 def record_visit(
