@@ -339,3 +339,25 @@ def test_the_overview_page_shows_rates_overdue_and_unvisited(client, world):
     assert "巡查到位率：按责任人" in html and "网格员每天1次巡查网格" in html
     assert "今日尚未巡查的地点（2 处）" in html  # both grids have today's task open
     assert client.get("/field/overview", headers=w["accounts"]["a"][1]).status_code == 403
+
+
+def test_opening_the_day_generates_the_callers_tasks_with_the_same_rule(world):
+    """A phone generates only its own places' tasks, but the holder is still the one at the
+    start of the period: the new holder opening the app mid-week gets nothing for that week."""
+    w = world
+    schedule(w, "grid", "网格员", "week")
+    s, reg, cfg = w["session"], w["registry"], w["settings"]
+    thursday = date(2015, 11, 5)
+    assert (
+        patrols.tasks_of_leader(s, reg, cfg, w["leaders"]["b"].id, thursday, AFTER_THE_WEEK) == []
+    )
+    # Only g1 (the place b touched this week) was generated — and its task went to a.
+    assert [(t.place_id, t.leader_id) for t in tasks(w)] == [
+        (w["places"]["g1"].id, w["leaders"]["a"].id)
+    ]
+    mine = patrols.tasks_of_leader(s, reg, cfg, w["leaders"]["a"].id, thursday, AFTER_THE_WEEK)
+    assert [t["place"]["name"] for t in mine] == ["一网格"]
+    next_week = patrols.tasks_of_leader(
+        s, reg, cfg, w["leaders"]["b"].id, date(2015, 11, 10), AFTER_THE_WEEK
+    )
+    assert [t["place"]["name"] for t in next_week] == ["一网格"]

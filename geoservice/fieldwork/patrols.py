@@ -238,9 +238,12 @@ def generate_tasks(
     settings: FieldSettings,
     day: date,
     schedule_ids: Sequence[int] | None = None,
+    leader_id: int | None = None,
 ) -> int:
     """Creates the tasks of every active schedule for the period containing `day` (idempotent:
-    existing tasks are kept). Returns how many were created."""
+    existing tasks are kept). Returns how many were created. With `leader_id`, only for the
+    places that leader held in the schedule's role during the period (a phone opening its
+    day's tasks does not regenerate the whole city's); the holder is chosen as always."""
     stmt = select(PatrolSchedule).where(PatrolSchedule.active)
     if schedule_ids is not None:
         stmt = stmt.where(PatrolSchedule.id.in_(list(schedule_ids) or [-1]))
@@ -257,6 +260,12 @@ def generate_tasks(
             if not with_sites:
                 continue
             kind_clause = "AND " + KIND_FILTER.format(place="p.id", kind=":kind")
+        if leader_id is not None:
+            kind_clause += (
+                " AND a.place_id IN (SELECT m.place_id FROM assignments m WHERE m.leader_id ="
+                " :leader AND m.role = :role AND m.valid_from < :end"
+                " AND (m.valid_to IS NULL OR m.valid_to > :start))"
+            )
         result = session.execute(
             text(f"""
 INSERT INTO patrol_tasks (schedule_id, place_id, leader_id, assignment_id, role, period,
@@ -280,6 +289,7 @@ ON CONFLICT ON CONSTRAINT uq_patrol_tasks_slot DO NOTHING"""),
                 "layer": schedule.layer,
                 "kind": schedule.site_kind,
                 "times": schedule.times,
+                "leader": leader_id,
             },
         )
         created += result.rowcount or 0
@@ -361,7 +371,7 @@ def tasks_of_leader(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The leader's tasks whose period contains `day` (generating that period's tasks first)."""
-    generate_tasks(session, registry, settings, day)
+    generate_tasks(session, registry, settings, day, leader_id=leader_id)
     start, end = period_bounds("day", day, settings.tz)
     rows = task_rows(
         session,
