@@ -630,7 +630,8 @@ WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'man
     changed = session.execute(
         text(
             """
-INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data)
+INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data,
+  holder_change, leader_id, unit_id, deadline, prev_leader_id, prev_unit_id, prev_deadline)
 SELECT i.id, :now, :actor, i.status, i.status,
        '重新归属：' || CASE WHEN i.leader_id IS NULL THEN '无责任领导，进入待派遣队列'
                           ELSE '责任领导变更' END,
@@ -639,13 +640,24 @@ SELECT i.id, :now, :actor, i.status, i.status,
          'before', jsonb_build_object('primary_place_id', r.primary_place_id,
                      'grid_id', r.grid_id, 'leader_id', r.leader_id, 'unit_id', r.unit_id),
          'after', jsonb_build_object('primary_place_id', i.primary_place_id,
-                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id))
+                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id)),
+       (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id),
+       i.leader_id, i.unit_id, i.deadline, r.leader_id, r.unit_id, i.deadline
 FROM issues i JOIN _reattribute r ON r.id = i.id
 WHERE (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id)
       IS DISTINCT FROM (r.primary_place_id, r.grid_id, r.leader_id, r.unit_id)"""
         ),
         {"now": now, "actor": actor_id},
     ).rowcount
+    # From now on, not retroactively: the rankings of periods before `now` keep the holder
+    # recorded then (IssueEvent.prev_*).
+    session.execute(
+        text(
+            "UPDATE issues i SET holder_since = :now FROM _reattribute r WHERE r.id = i.id"
+            " AND (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id)"
+        ),
+        {"now": now},
+    )
     session.execute(text("DROP TABLE _reattribute"))
     return ReattributionReport(checked=checked, changed=changed, skipped_manual=skipped)
 

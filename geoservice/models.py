@@ -298,6 +298,9 @@ class RateCounter(Base):
 
 
 # Issues neither closed nor rejected (a closed one without closed_at counts as not closed).
+# Events the rankings count on their own: handovers past the deadline, extension requests
+# and decisions.
+RULE_EVENT = "(holder_change AND prev_deadline < at) OR (data ->> 'action') LIKE 'extension%'"
 UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
 
 
@@ -363,6 +366,10 @@ class Issue(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("issues.id", ondelete="RESTRICT")
     )
+    # When leader, unit or deadline last changed after the report (改派, 延期, reattribution…):
+    # the event of that change records the values before and after it (IssueEvent.holder_*).
+    # NULL: never changed, the columns above held since the report.
+    holder_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = _updated()
 
 
@@ -402,6 +409,21 @@ class IssueEvent(Base):
         Index(
             "ix_issue_events_at", "at", postgresql_include=["issue_id", "from_status", "to_status"]
         ),
+        # Who held an issue, with which deadline, at a past moment (rankings of closed periods):
+        # the first change after the moment tells the values before it.
+        Index(
+            "ix_issue_events_holder",
+            "issue_id",
+            "at",
+            postgresql_include=["id", "prev_leader_id", "prev_unit_id", "prev_deadline"],
+            postgresql_where=text("holder_change"),
+        ),
+        # A period's handovers and extension events, for all issues at once (rankings).
+        Index(
+            "ix_issue_events_rule_at",
+            "at",
+            postgresql_where=text(RULE_EVENT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -416,6 +438,17 @@ class IssueEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Set on the events that change the issue's leader, unit or deadline (交办, 改派, 延期批准,
+    # 退回确权, reattribution): the values before and after. History, so no foreign keys.
+    holder_change: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    leader_id: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = mapped_column(BigInteger)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_leader_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_unit_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Photo(Base):

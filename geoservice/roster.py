@@ -37,8 +37,8 @@ from geoservice import audit
 from geoservice import responsibility as resp
 from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
-from geoservice.xlsx_guard import SpreadsheetRefused, check_xlsx
 from geoservice.spreadsheet_text import workbook_as_text
+from geoservice.xlsx_guard import SpreadsheetRefused, check_xlsx
 
 MAX_ROWS = 20_000
 HEADER_SCAN_ROWS = 10

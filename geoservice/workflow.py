@@ -22,6 +22,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from geoservice.holder_history import holder_of, stamp
 from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.permissions import ACTIONS, allowed
 from geoservice.photos import PhotoLimits, PhotoStore, PreparedPhoto, add_photos
@@ -403,6 +404,7 @@ def transition(
         raise RuntimeError("UPLOAD_DIR is not configured")
 
     data: dict[str, Any] = {"action": move.action}
+    before = holder_of(issue)
     if move.needs_leader:
         leader = _resolve_leader(session, issue, leader_id)
         if move.action == "redispatch" or leader.id != issue.leader_id:
@@ -416,7 +418,10 @@ def transition(
                 },
             }
         issue.leader_id, issue.unit_id = leader.id, leader.unit_id
-        issue.deadline = settings.deadline_for(issue.category, now)
+        # 交办 starts the clock; 改派 keeps the running deadline (only a granted 延期 gives
+        # time), so lateness cannot be wiped by handing the issue to someone else.
+        if move.action != "redispatch" or issue.deadline is None:
+            issue.deadline = settings.deadline_for(issue.category, now)
         data.update(leader_id=leader.id, deadline=issue.deadline.isoformat())
     if move.action == "rework":
         issue.rework_count += 1
@@ -436,6 +441,7 @@ def transition(
         note=note,
         data=data,
     )
+    stamp(event, issue, before)
     session.add(event)
     session.flush()
     if photos:

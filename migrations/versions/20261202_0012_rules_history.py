@@ -1,0 +1,109 @@
+"""rules: leader/unit/deadline history on issue events (backfilled), issues.holder_since
+
+Revision ID: 7c1e0a5b2d17
+Revises: 0968ec0e6343
+Create Date: 2026-12-02 10:30:00
+"""
+
+from collections.abc import Sequence
+
+import geoalchemy2  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "7c1e0a5b2d17"
+down_revision: str | Sequence[str] | None = "0968ec0e6343"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+RULE_EVENT = "(holder_change AND prev_deadline < at) OR (data ->> 'action') LIKE 'extension%'"
+
+# Existing history: 交办/改派 events carry leader_id, deadline and (when the leader changed)
+# previous_leader_id in their data; reattribution events carry before/after. Units are the
+# leaders' units. The deadline before a 交办/改派 is the one set by the issue's previous
+# 交办/改派; reattribution does not change the deadline.
+BACKFILL = """
+WITH d AS (
+  SELECT e.id,
+    (e.data ->> 'leader_id')::bigint AS leader_id,
+    CASE WHEN e.data ? 'previous_leader_id' THEN (e.data ->> 'previous_leader_id')::bigint
+         ELSE (e.data ->> 'leader_id')::bigint END AS prev_leader_id,
+    (e.data ->> 'deadline')::timestamptz AS deadline,
+    lag((e.data ->> 'deadline')::timestamptz)
+      OVER (PARTITION BY e.issue_id ORDER BY e.at, e.id) AS prev_deadline
+  FROM issue_events e
+  WHERE e.data ->> 'action' IN ('dispatch', 'redispatch') AND e.data ? 'leader_id'
+)
+UPDATE issue_events e SET holder_change = true,
+  leader_id = d.leader_id, unit_id = l.unit_id, deadline = d.deadline,
+  prev_leader_id = d.prev_leader_id, prev_unit_id = pl.unit_id, prev_deadline = d.prev_deadline
+FROM d
+LEFT JOIN leaders l ON l.id = d.leader_id
+LEFT JOIN leaders pl ON pl.id = d.prev_leader_id
+WHERE e.id = d.id;
+
+UPDATE issue_events e SET holder_change = true,
+  leader_id = (e.data -> 'after' ->> 'leader_id')::bigint,
+  unit_id = (e.data -> 'after' ->> 'unit_id')::bigint,
+  prev_leader_id = (e.data -> 'before' ->> 'leader_id')::bigint,
+  prev_unit_id = (e.data -> 'before' ->> 'unit_id')::bigint,
+  deadline = k.deadline, prev_deadline = k.deadline
+FROM issue_events r
+LEFT JOIN LATERAL (
+  SELECT x.deadline FROM issue_events x
+  WHERE x.issue_id = r.issue_id AND x.holder_change AND x.data ->> 'action' <> 'reattribute'
+    AND (x.at, x.id) < (r.at, r.id)
+  ORDER BY x.at DESC, x.id DESC LIMIT 1
+) k ON true
+WHERE e.id = r.id AND r.data ->> 'action' = 'reattribute';
+
+UPDATE issues i SET holder_since = h.last
+FROM (SELECT issue_id, max(at) AS last FROM issue_events WHERE holder_change GROUP BY issue_id) h
+WHERE i.id = h.issue_id;
+"""
+
+
+def upgrade() -> None:
+    op.add_column("issues", sa.Column("holder_since", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "issue_events",
+        sa.Column("holder_change", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
+    for name in ("leader_id", "unit_id", "prev_leader_id", "prev_unit_id"):
+        op.add_column("issue_events", sa.Column(name, sa.BigInteger(), nullable=True))
+    for name in ("deadline", "prev_deadline"):
+        op.add_column("issue_events", sa.Column(name, sa.DateTime(timezone=True), nullable=True))
+    for statement in BACKFILL.split(";"):
+        if statement.strip():
+            op.execute(statement)
+    op.create_index(
+        "ix_issue_events_holder",
+        "issue_events",
+        ["issue_id", "at"],
+        unique=False,
+        postgresql_include=["id", "prev_leader_id", "prev_unit_id", "prev_deadline"],
+        postgresql_where=sa.text("holder_change"),
+    )
+    op.create_index(
+        "ix_issue_events_rule_at",
+        "issue_events",
+        ["at"],
+        unique=False,
+        postgresql_where=sa.text(RULE_EVENT),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_issue_events_rule_at", table_name="issue_events")
+    op.drop_index("ix_issue_events_holder", table_name="issue_events")
+    for name in (
+        "prev_deadline",
+        "deadline",
+        "prev_unit_id",
+        "prev_leader_id",
+        "unit_id",
+        "leader_id",
+        "holder_change",
+    ):
+        op.drop_column("issue_events", name)
+    op.drop_column("issues", "holder_since")
