@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geoservice import attribution, scope, service_area
+from geoservice import attribution, extensions, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.models import Issue, IssueEvent, Photo, User
 from geoservice.photos import PreparedPhoto, add_photos
@@ -795,6 +795,9 @@ def issue_view(
         "photos": [photo_json(p, url_for_photo) for p in photos],
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
+        # 延期 history and pending request; 立案/交办 time limits when configured.
+        "extensions": extensions.extension_view(session, issue.id),
+        "sla": extensions.sla_flags(session, settings, issue, now),
     }
     if with_duplicates and issue.status in OPEN_STATUSES and issue.duplicate_of_id is None:
         properties["duplicate_candidates"] = duplicate_candidates(

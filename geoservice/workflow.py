@@ -241,6 +241,16 @@ def _dates(values: Iterable[Any], name: str) -> frozenset[date]:
     return frozenset(out)
 
 
+def _optional_hours(config: Mapping[str, Any], name: str) -> float | None:
+    value = config.get(name)
+    if value in (None, ""):
+        return None
+    hours = float(value)
+    if hours <= 0:
+        raise ValueError(f"{name}: a positive number of hours")
+    return hours
+
+
 @dataclass(frozen=True)
 class IssueSettings:
     """Everything the issue services read from the configuration, as plain values."""
@@ -257,6 +267,8 @@ class IssueSettings:
     photo_optional_sources: tuple[str, ...] = ()
     photo_limits: PhotoLimits = field(default_factory=PhotoLimits)
     store: PhotoStore | None = None
+    accept_sla_hours: float | None = None  # 立案时限 (ACCEPT_SLA_HOURS), optional
+    dispatch_sla_hours: float | None = None  # 交办时限 (DISPATCH_SLA_HOURS), optional
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IssueSettings:
@@ -284,6 +296,8 @@ class IssueSettings:
                 max_pixels=int(config.get("PHOTO_MAX_PIXELS", PhotoLimits.max_pixels)),
             ),
             store=PhotoStore(upload_dir) if upload_dir else None,
+            accept_sla_hours=_optional_hours(config, "ACCEPT_SLA_HOURS"),
+            dispatch_sla_hours=_optional_hours(config, "DISPATCH_SLA_HOURS"),
         )
 
     def deadline_for(self, category: str, start: datetime) -> datetime:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from geoservice import workflow
 from geoservice.attribution import attribute_issues
 from geoservice.auth import create_user
-from geoservice.models import Issue, IssueEvent, User
+from geoservice.models import Issue, IssueEvent, Leader, User
 from tests.factories import LAYERS, metres
 from tests.ranking_case import GRID_CENTRES, TZ, Case, at, row
 
@@ -66,6 +66,20 @@ def move(
     return event
 
 
+def raw_moves(session: Session, issue_id: int, moves: list[tuple[datetime, str, str]]) -> None:
+    """State changes that need photos in production (整改反馈), written as plain events with
+    the columns the workflow would leave."""
+    issue = session.get(Issue, issue_id)
+    for when, before, after in moves:
+        session.add(
+            IssueEvent(issue_id=issue_id, at=when, from_status=before, to_status=after, note="")
+        )
+        issue.status = after
+        if after == "closed":
+            issue.closed_at = when
+    session.flush()
+
+
 def week_moves(session: Session, case: Case, actor: User) -> None:
     """Inside W47.
 
@@ -90,7 +104,7 @@ def later_moves(session: Session, case: Case, actor: User) -> None:
     move(session, actor, case.issues["H1"], "dispatched", at(24, 9), case.leaders["B"], "改派")
     move(session, actor, case.issues["H2"], "dispatched", at(24, 10), case.leaders["C"])
     grid4 = session.get(LAYERS.get("grid").model, case.grids["g4"])
-    b = session.get(__import__("geoservice.models", fromlist=["Leader"]).Leader, case.leaders["B"])
+    b = session.get(Leader, case.leaders["B"])
     assign(session, b, grid4, at(1, 0, month=10))
     reattribute(session, LAYERS, at(1, 0), actor.id, now=at(25, 9))
     session.flush()

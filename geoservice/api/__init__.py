@@ -41,6 +41,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     attribution,
     audit,
     exports,
+    extensions,
     features,
     imports,
     issues,

@@ -6,7 +6,14 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
+from geoservice.api import (
+    bp,
+    catalogue,
+    openapi_issues,
+    openapi_people,
+    openapi_reports,
+    openapi_rules,
+)
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
@@ -408,6 +415,7 @@ def document() -> dict[str, Any]:
         **openapi_issues.paths(config),
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
+        **openapi_rules.paths(),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -417,6 +425,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_people.schemas(config))
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
+    schemas.update(openapi_rules.schemas())
     return {
         "openapi": "3.0.3",
         "info": {

@@ -202,7 +202,14 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "timeline": array(ref("issueEvent")),
             "allowed_transitions": array(ref("issueMove")),
         },
-        {"duplicate_candidates": array(ref("duplicateCandidate"), "未办结且非重复问题才有")},
+        {
+            "duplicate_candidates": array(ref("duplicateCandidate"), "未办结且非重复问题才有"),
+            "extensions": ref("extensionHistory"),
+            "sla": free(
+                "立案、交办时限（配置了 ACCEPT_SLA_HOURS / DISPATCH_SLA_HOURS 时）："
+                "accept / dispatch 各为 {due, done_at, overdue, hours}"
+            ),
+        },
     )
     point = obj(
         {
