@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -489,3 +490,32 @@ class IssueTileCount(Base):
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class Publication(Base):
+    """A published 通报, frozen: the workbook bytes and the figures as published, with the hash
+    of its inputs (geoservice.publications). Never updated; republishing adds a version."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        UniqueConstraint("period_kind", "period_label", "version", name="uq_publications_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    period_label: Mapped[str] = mapped_column(String(64), nullable=False)
+    period_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_to: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    inputs_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    figures_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    workbook: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    workbook_sha256: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -42,6 +42,7 @@ ACTIONS: dict[str, str] = {
     "issues.verify": "复核、销号问题",
     "issues.fix": "反馈整改（自己负责的问题）",
     "rankings.read": "查看排名与通报",
+    "rankings.publish": "发布通报（冻结存档）",
     "users.admin": "管理账号",
     "audit.read": "查看操作日志",
 }
@@ -62,6 +63,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.verify",
             "issues.fix",
             "rankings.read",
+            "rankings.publish",
         }
     ),
     "leader": frozenset(

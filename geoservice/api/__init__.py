@@ -47,6 +47,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     issues,
     maps,
     openapi,
+    publications,
     rankings,
     responsibility,
     tiles,

@@ -9,6 +9,7 @@ from geoservice.api.openapi_kit import (
     answer,
     array,
     boolean,
+    download,
     free,
     instant,
     integer,
@@ -16,9 +17,15 @@ from geoservice.api.openapi_kit import (
     nullable,
     obj,
     op,
+    paging,
+    path,
+    query,
     ref,
     string,
 )
+from geoservice.api.openapi_reports import TAG_RANKINGS
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def schemas() -> dict[str, Any]:
@@ -46,7 +53,85 @@ def schemas() -> dict[str, Any]:
 
 def paths() -> dict[str, Any]:
     issue = answer(free("问题（同 GET /issues/{issue_id}），另含 event_id"), "处理后的问题")
+    publication = free(
+        "通报：id, period{kind,label,from,to,title}, version, title, published_at, "
+        "published_by, note, filename, size_bytes, workbook_sha256, figures_sha256, "
+        "inputs_sha256, settings"
+    )
+    pub_id = path("publication_id", "通报编号")
     return {
+        "/rankings/publications": {
+            "get": op(
+                TAG_RANKINGS,
+                "list_publications",
+                "已发布的通报（谁、何时发布）",
+                "rankings.read",
+                {"200": answer(obj({"total": integer(), "items": array(publication)}))},
+                parameters=paging(200, 1000),
+            ),
+            "post": op(
+                TAG_RANKINGS,
+                "publish_report",
+                "发布通报：冻结存档（工作簿原件、数字、输入摘要）",
+                "rankings.publish",
+                {"201": answer(publication, "已发布")},
+                description="只能发布已结束的周期。已发布过的周期须填写理由 note，"
+                "作为新版本保存，原版本保留，不会被替换。",
+                body=json_body(
+                    obj(
+                        {},
+                        {
+                            "period": string("week / month / quarter / custom（默认 week）"),
+                            "from": string("如 2026-W47、2026-11、2026-Q4 或日期"),
+                            "to": string("custom 周期的终点（不含）"),
+                            "note": string("重新发布的理由"),
+                        },
+                    )
+                ),
+                errors=(409, 415, 422),
+            ),
+        },
+        "/rankings/publications/{publication_id}": {
+            "get": op(
+                TAG_RANKINGS,
+                "get_publication",
+                "一期通报：发布时的数字，以及按同样规则重算的核对（重算结果不同时列出差异和原因）",
+                "rankings.read",
+                {"200": answer(free("通报摘要 + figures + check{same, differences, corrections}"))},
+                parameters=[pub_id, query("check", "0：不重算核对", string())],
+                errors=(404,),
+            )
+        },
+        "/rankings/publications/{publication_id}/report.xlsx": {
+            "get": op(
+                TAG_RANKINGS,
+                "download_publication",
+                "下载通报工作簿（与发布时逐字节相同）",
+                "rankings.read",
+                {"200": download(XLSX, "发布时的工作簿；ETag 与 X-Content-SHA256 为其 SHA-256")},
+                parameters=[pub_id],
+                errors=(404,),
+            )
+        },
+        "/issues/{issue_id}/attribution-correction": {
+            "post": op(
+                TAG,
+                "correct_issue_attribution",
+                "纠正责任归属（追溯生效，须填理由）",
+                ["issues.read", "issues.dispatch"],
+                {"200": issue},
+                description="与改派不同：纠正表示原记录自始有误，历史上记录的该领导全部改为正确的"
+                "领导，已发布通报重算可能不同，其页面列出这次纠正。",
+                parameters=[ISSUE_ID],
+                body=json_body(
+                    obj(
+                        {"leader_id": integer("正确的责任领导"), "reason": string("理由")},
+                        {"wrong_leader_id": integer("原记录的领导（缺省为上报时归属的领导）")},
+                    )
+                ),
+                errors=(404, 409, 415, 422),
+            )
+        },
         "/issues/{issue_id}/extensions": {
             "get": op(
                 TAG,

@@ -14,6 +14,7 @@ from geoservice.web import (  # noqa: E402, F401  (register pages)
     home,
     issues,
     maps,
+    publications,
     rankings,
     responsibility,
 )

@@ -1,4 +1,5 @@
-"""rules: leader/unit/deadline history on issue events (backfilled), issues.holder_since
+"""rules: leader/unit/deadline history on issue events (backfilled), issues.holder_since,
+published 通报 (publications)
 
 Revision ID: 7c1e0a5b2d17
 Revises: 0968ec0e6343
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import geoalchemy2  # noqa: F401
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "7c1e0a5b2d17"
 down_revision: str | Sequence[str] | None = "0968ec0e6343"
@@ -92,8 +94,36 @@ def upgrade() -> None:
         postgresql_where=sa.text(RULE_EVENT),
     )
 
+    op.create_table(
+        "publications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period_kind", sa.String(length=16), nullable=False),
+        sa.Column("period_label", sa.String(length=64), nullable=False),
+        sa.Column("period_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_to", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_by_id", sa.Integer(), nullable=True),
+        sa.Column("note", sa.Text(), server_default="", nullable=False),
+        sa.Column("settings", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("inputs", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("inputs_sha256", sa.String(length=64), nullable=False),
+        sa.Column("figures", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("figures_sha256", sa.String(length=64), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("workbook", sa.LargeBinary(), nullable=False),
+        sa.Column("workbook_sha256", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["published_by_id"], ["users.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "period_kind", "period_label", "version", name="uq_publications_version"
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("publications")
     op.drop_index("ix_issue_events_rule_at", table_name="issue_events")
     op.drop_index("ix_issue_events_holder", table_name="issue_events")
     for name in (
