@@ -59,12 +59,27 @@ def correct_attribution(
     if right is None:
         raise InvalidInput(f"没有编号为 {leader_id} 的包保领导", field="leader_id")
     if wrong_leader_id is None:
-        wrong_leader_id, wrong_unit_id = _first_holder(session, issue)
-    else:
-        wrong = session.get(Leader, wrong_leader_id)
-        wrong_unit_id = wrong.unit_id if wrong else None
+        wrong_leader_id = _first_holder(session, issue)[0]
     if wrong_leader_id == right.id:
         raise InvalidInput("纠正后的责任领导与原记录相同", field="leader_id")
+    return correct_attribution_to(
+        session, issue, actor, wrong_leader_id, right.id, right.unit_id, reason, now
+    )
+
+
+def correct_attribution_to(
+    session: Session,
+    issue,
+    actor: User,
+    wrong_leader_id: int | None,
+    leader_id: int | None,
+    unit_id: int | None,
+    reason: str,
+    now: datetime,
+) -> IssueEvent:
+    """Replaces `wrong_leader_id` by `leader_id` (None: nobody) in the locked issue's whole
+    recorded history, and writes the correction event."""
+    wrong_unit_id = session.scalar(select(Leader.unit_id).where(Leader.id == wrong_leader_id))
     events = IssueEvent.__table__.c
     for leader_col, unit_col in (("leader_id", "unit_id"), ("prev_leader_id", "prev_unit_id")):
         session.execute(
@@ -73,15 +88,15 @@ def correct_attribution(
                 events.issue_id == issue.id,
                 events[leader_col].is_not_distinct_from(wrong_leader_id),
             )
-            .values({leader_col: right.id, unit_col: right.unit_id})
+            .values({leader_col: leader_id, unit_col: unit_id})
         )
     if issue.leader_id == wrong_leader_id:
-        issue.leader_id, issue.unit_id = right.id, right.unit_id
+        issue.leader_id, issue.unit_id = leader_id, unit_id
     issue.attribution = {
         **(issue.attribution or {}),
         "corrected": {
             "from_leader_id": wrong_leader_id,
-            "leader_id": right.id,
+            "leader_id": leader_id,
             "by": actor.id,
             "at": now.isoformat(),
             "reason": reason,
@@ -98,8 +113,8 @@ def correct_attribution(
             "action": "attribution_correction",
             "from_leader_id": wrong_leader_id,
             "from_unit_id": wrong_unit_id,
-            "to_leader_id": right.id,
-            "to_unit_id": right.unit_id,
+            "to_leader_id": leader_id,
+            "to_unit_id": unit_id,
         },
         leader_id=issue.leader_id,
         unit_id=issue.unit_id,

@@ -50,6 +50,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     publications,
     rankings,
     responsibility,
+    returns,
     tiles,
     writes,
 )

@@ -113,6 +113,41 @@ def paths() -> dict[str, Any]:
                 errors=(404,),
             )
         },
+        "/issues/{issue_id}/return": {
+            "post": op(
+                TAG,
+                "request_issue_return",
+                "申请退回（不属于本单位，须填理由）",
+                ["issues.read", "issues.fix"],
+                {"201": issue},
+                description="只有该问题的责任领导或其单位；已交办、整改中的问题；一次一个待确权申请。",
+                parameters=[ISSUE_ID],
+                body=json_body(obj({"reason": string("理由")})),
+                errors=(404, 409, 415, 422),
+            )
+        },
+        "/issues/{issue_id}/return/decision": {
+            "post": op(
+                TAG,
+                "decide_issue_return",
+                "确权：同意退回（改由指定领导负责，或回到待派遣队列）或驳回",
+                ["issues.read", "issues.dispatch"],
+                {"200": issue},
+                description="同意：退回前的时间不计入申请退回的领导（追溯清除其记录，该段时间计入"
+                "“未落实包保领导”行），指定的领导从确权时起按类别时限重新计期限。驳回须填理由。",
+                parameters=[ISSUE_ID],
+                body=json_body(
+                    obj(
+                        {"grant": boolean("true 同意退回，false 驳回")},
+                        {
+                            "note": string("说明；驳回时必填"),
+                            "leader_id": integer("确权后的责任领导（缺省：回到待派遣队列）"),
+                        },
+                    )
+                ),
+                errors=(404, 409, 415, 422),
+            )
+        },
         "/issues/{issue_id}/attribution-correction": {
             "post": op(
                 TAG,
