@@ -121,6 +121,7 @@ ENV_VARS: dict[str, type] = {
     "RELAPSE_WINDOW_DAYS": float,
     "DUPLICATE_RADIUS_M": float,
     "DUPLICATE_WINDOW_DAYS": float,
+    "RESPONSIBILITY_FALLBACK": list,
     "ACCEPT_SLA_HOURS": float,
     "DISPATCH_SLA_HOURS": float,
     "SESSION_COOKIE_SECURE": bool,

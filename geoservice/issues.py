@@ -257,7 +257,9 @@ def create_issue(
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
-        **attribution.attribution_at(session, registry, report.lon, report.lat, reported_at),
+        **attribution.attribution_at(
+            session, registry, report.lon, report.lat, reported_at, settings.fallback
+        ),
     )
     session.add(issue)
     session.flush()
@@ -298,7 +300,7 @@ def preview_attribution(
     """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
     the service-area check and the columns of create_issue, described as in the issue view."""
     check_in_service_area(session, registry, lon, lat)
-    stored = attribution.attribution_at(session, registry, lon, lat, at)
+    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
     return {
         "at": _iso(at),
         "at_local": _local(at, settings),
@@ -601,6 +603,7 @@ def reattribute(
     actor_id: int | None = None,
     open_only: bool = False,
     now: datetime | None = None,
+    fallback: Sequence[str] = (),
 ) -> ReattributionReport:
     """Recomputes the attribution of issues reported since `since` (after layers or assignments
     changed) and writes an event on every issue whose place, grid, leader or unit changed.
@@ -626,7 +629,7 @@ WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'man
         ),
         params,
     )
-    checked = attribution.attribute_issue_set(session, registry, "_reattribute")
+    checked = attribution.attribute_issue_set(session, registry, "_reattribute", fallback)
     changed = session.execute(
         text(
             """

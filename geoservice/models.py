@@ -519,3 +519,27 @@ class Publication(Base):
     filename: Mapped[str] = mapped_column(String(200), nullable=False)
     workbook: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     workbook_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AreaAssignment(Base):
+    """A leader answering for a whole 社区 or 街道 (e.g. 社区书记, 街道包保领导) over
+    [valid_from, valid_to): the last steps of the responsibility fallback chain
+    (geoservice.attribution, RESPONSIBILITY_FALLBACK)."""
+
+    __tablename__ = "area_assignments"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", "valid_range"),
+        Index("ix_area_assignments_area_period", "area_id", "valid_from", "valid_to"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_areas.id", ondelete="RESTRICT"), nullable=False
+    )
+    leader_id: Mapped[int] = mapped_column(
+        ForeignKey("leaders.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    role: Mapped[str] = mapped_column(String(50), nullable=False, server_default="包保责任人")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()

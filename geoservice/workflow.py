@@ -269,6 +269,9 @@ class IssueSettings:
     store: PhotoStore | None = None
     accept_sla_hours: float | None = None  # 立案时限 (ACCEPT_SLA_HOURS), optional
     dispatch_sla_hours: float | None = None  # 交办时限 (DISPATCH_SLA_HOURS), optional
+    # Where responsibility falls when the primary place has nobody (RESPONSIBILITY_FALLBACK):
+    # steps of geoservice.attribution.FALLBACK_STEPS in order; empty: the 待派遣 queue.
+    fallback: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IssueSettings:
@@ -298,6 +301,7 @@ class IssueSettings:
             store=PhotoStore(upload_dir) if upload_dir else None,
             accept_sla_hours=_optional_hours(config, "ACCEPT_SLA_HOURS"),
             dispatch_sla_hours=_optional_hours(config, "DISPATCH_SLA_HOURS"),
+            fallback=tuple(config.get("RESPONSIBILITY_FALLBACK") or ()),
         )
 
     def deadline_for(self, category: str, start: datetime) -> datetime:

@@ -114,15 +114,62 @@ def upgrade() -> None:
         sa.Column("filename", sa.String(length=200), nullable=False),
         sa.Column("workbook", sa.LargeBinary(), nullable=False),
         sa.Column("workbook_sha256", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["published_by_id"], ["users.id"], ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("id"),
+        sa.ForeignKeyConstraint(
+            ["published_by_id"],
+            ["users.id"],
+            name=op.f("fk_publications_published_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_publications")),
         sa.UniqueConstraint(
             "period_kind", "period_label", "version", name="uq_publications_version"
         ),
     )
+    op.create_table(
+        "area_assignments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("area_id", sa.Integer(), nullable=False),
+        sa.Column("leader_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=50), server_default="包保责任人", nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_to > valid_from",
+            name=op.f("ck_area_assignments_valid_range"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["area_id"],
+            ["admin_areas.id"],
+            name=op.f("fk_area_assignments_area_id_admin_areas"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["leader_id"],
+            ["leaders.id"],
+            name=op.f("fk_area_assignments_leader_id_leaders"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_area_assignments")),
+    )
+    op.create_index(
+        "ix_area_assignments_area_period",
+        "area_assignments",
+        ["area_id", "valid_from", "valid_to"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_area_assignments_leader_id", "area_assignments", ["leader_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("area_assignments")
     op.drop_table("publications")
     op.drop_index("ix_issue_events_rule_at", table_name="issue_events")
     op.drop_index("ix_issue_events_holder", table_name="issue_events")
