@@ -506,6 +506,14 @@ def describe(
             )
             step += f"「{area_name}」"
         sentence += f"；按兜底顺序（{order}）由{step}的包保领导{leader['name']}负责"
+    routing = attribution.get("routing")
+    if routing:
+        from geoservice.routing_rules import sentence as routing_sentence
+
+        reason = None if leader is not None else "no_unit_head"
+        sentence += routing_sentence(session, routing)
+        if leader is not None and not manual:
+            sentence += f"，交由{leader['name']}办理"
     if manual:
         reason = None
         sentence += f"；已由人工交办给{leader['name'] if leader else '指定领导'}"
@@ -520,6 +528,7 @@ def describe(
         "reason": reason,
         "manual": manual,
         "fallback": fallback,
+        "routing": routing,
         "precedence": precedence_text(registry),
         "rule": sentence + "。",
     }

@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geoservice import attribution, extensions, scope, service_area
+from geoservice import attribution, extensions, routing_rules, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.models import Issue, IssueEvent, Photo, User
 from geoservice.photos import PreparedPhoto, add_photos
@@ -247,6 +247,16 @@ def create_issue(
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
     reported_at = report.reported_at or now
+    # Place attribution (with the fallback chain), then 条块 routing by category.
+    columns = routing_rules.route(
+        session,
+        registry,
+        report.category,
+        reported_at,
+        attribution.attribution_at(
+            session, registry, report.lon, report.lat, reported_at, settings.fallback
+        ),
+    )
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,
@@ -257,9 +267,7 @@ def create_issue(
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
-        **attribution.attribution_at(
-            session, registry, report.lon, report.lat, reported_at, settings.fallback
-        ),
+        **columns,
     )
     session.add(issue)
     session.flush()
@@ -616,7 +624,8 @@ def reattribute(
         text(
             f"""CREATE TEMP TABLE _reattribute ON COMMIT DROP AS
 SELECT id, primary_place_id, grid_id, leader_id, unit_id FROM issues
-WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'manual')
+WHERE reported_at >= :since
+  AND NOT (COALESCE(attribution, '{{}}'::jsonb) ?| array['manual', 'routing'])
   {status_filter}"""
         ),
         params,
@@ -625,7 +634,8 @@ WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'man
     skipped = session.scalar(
         text(
             "SELECT count(*) FROM issues WHERE reported_at >= :since"
-            f" AND COALESCE(attribution, '{{}}'::jsonb) ? 'manual' {status_filter}"
+            " AND COALESCE(attribution, '{}'::jsonb) ?| array['manual', 'routing']"
+            f" {status_filter}"
         ),
         params,
     )

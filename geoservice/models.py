@@ -543,3 +543,34 @@ class AreaAssignment(Base):
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
+
+
+class RoutingRule(Base):
+    """条块 routing: issues of `category` (optionally only within admin area `area_id` — the
+    grid's community or street — and/or on places of `layer`) go to unit `unit_id` as 牵头 or
+    配合, over [valid_from, valid_to). The place's 包保 leader is informed, or co-responsible
+    (`co_responsible`). See geoservice.routing_rules."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        CheckConstraint("role IN ('lead', 'assist')", "role"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", "valid_range"),
+        Index("ix_routing_rules_category", "category", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id", ondelete="RESTRICT"))
+    layer: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("units.id", ondelete="RESTRICT"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(String(8), nullable=False, server_default="lead")
+    co_responsible: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()

@@ -153,6 +153,10 @@ def is_responsible(session: Session, account: User, issue: Issue) -> bool:
         return False
     if account.leader_id == issue.leader_id:
         return True
+    # 条块 routing with the place's 包保 leader co-responsible (geoservice.routing_rules).
+    routing = (issue.attribution or {}).get("routing") or {}
+    if routing.get("co_responsible") and account.leader_id == routing.get("place_leader_id"):
+        return True
     unit_id = session.scalar(select(Leader.unit_id).where(Leader.id == account.leader_id))
     return unit_id is not None and unit_id == issue.unit_id
 

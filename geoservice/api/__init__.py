@@ -51,6 +51,7 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     rankings,
     responsibility,
     returns,
+    routing,
     tiles,
     writes,
 )

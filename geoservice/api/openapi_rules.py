@@ -23,6 +23,7 @@ from geoservice.api.openapi_kit import (
     ref,
     string,
 )
+from geoservice.api.openapi_people import TAG as TAG_RESPONSIBILITY
 from geoservice.api.openapi_reports import TAG_RANKINGS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -43,7 +44,26 @@ def schemas() -> dict[str, Any]:
             "leader_id": nullable(integer("当时的责任领导")),
         },
     )
+    rule = obj(
+        {
+            "id": integer(),
+            "category": string(),
+            "unit_id": integer(),
+            "role": string("lead / assist"),
+            "role_label": string("牵头 / 配合"),
+            "co_responsible": boolean(),
+            "valid_from": instant(),
+        },
+        {
+            "area_id": nullable(integer()),
+            "layer": nullable(string()),
+            "note": string(),
+            "valid_to": nullable(string()),
+            "created_by_id": nullable(integer()),
+        },
+    )
     return {
+        "routingRule": rule,
         "extensionEvent": event,
         "extensionHistory": obj(
             {"items": array(ref("extensionEvent")), "pending": nullable(ref("extensionEvent"))}
@@ -111,6 +131,52 @@ def paths() -> dict[str, Any]:
                 {"200": download(XLSX, "发布时的工作簿；ETag 与 X-Content-SHA256 为其 SHA-256")},
                 parameters=[pub_id],
                 errors=(404,),
+            )
+        },
+        "/routing-rules": {
+            "get": op(
+                TAG_RESPONSIBILITY,
+                "list_routing_rules",
+                "条块分工规则（类别 × 区域/图层 → 责任单位，牵头/配合）",
+                "assignments.read",
+                {"200": answer(obj({"items": array(ref("routingRule"))}))},
+                parameters=[query("at", "只列此时生效的规则（ISO 8601，带时区）", string())],
+            ),
+            "post": op(
+                TAG_RESPONSIBILITY,
+                "create_routing_rule",
+                "新增条块分工规则（自 valid_from 起对新上报的问题生效，记入操作日志）",
+                "assignments.write",
+                {"201": answer(ref("routingRule"))},
+                body=json_body(
+                    obj(
+                        {"category": string("问题类别"), "unit_id": integer("责任单位")},
+                        {
+                            "role": string("lead 牵头（默认）/ assist 配合"),
+                            "area_id": integer("仅限该社区或街道"),
+                            "layer": string("仅限该图层的地点"),
+                            "co_responsible": boolean("地点包保领导共同负责（默认仅知悉）"),
+                            "valid_from": string("生效时间（默认现在）"),
+                            "valid_to": string("失效时间（不含）"),
+                            "note": string("说明"),
+                        },
+                    )
+                ),
+                errors=(415, 422),
+            ),
+        },
+        "/routing-rules/{rule_id}/end": {
+            "post": op(
+                TAG_RESPONSIBILITY,
+                "end_routing_rule",
+                "停止一条条块分工规则（此前上报的问题不受影响）",
+                "assignments.write",
+                {"200": answer(ref("routingRule"))},
+                parameters=[path("rule_id", "规则编号")],
+                body=json_body(
+                    obj({}, {"valid_to": string("停止时间（默认现在）")}), required=False
+                ),
+                errors=(404, 415, 422),
             )
         },
         "/issues/{issue_id}/return": {

@@ -166,9 +166,42 @@ def upgrade() -> None:
     op.create_index(
         "ix_area_assignments_leader_id", "area_assignments", ["leader_id"], unique=False
     )
+    op.create_table(
+        "routing_rules",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("area_id", sa.Integer(), nullable=True),
+        sa.Column("layer", sa.String(length=32), nullable=True),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=8), server_default="lead", nullable=False),
+        sa.Column("co_responsible", sa.Boolean(), server_default=sa.text("false"),
+                  nullable=False),
+        sa.Column("note", sa.Text(), server_default="", nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint("role IN ('lead', 'assist')", name=op.f("ck_routing_rules_role")),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from",
+                           name=op.f("ck_routing_rules_valid_range")),
+        sa.ForeignKeyConstraint(["area_id"], ["admin_areas.id"],
+                                name=op.f("fk_routing_rules_area_id_admin_areas"),
+                                ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["unit_id"], ["units.id"],
+                                name=op.f("fk_routing_rules_unit_id_units"), ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"],
+                                name=op.f("fk_routing_rules_created_by_id_users"),
+                                ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_rules")),
+    )  # fmt: skip
+    op.create_index(
+        "ix_routing_rules_category", "routing_rules", ["category", "valid_from"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("routing_rules")
     op.drop_table("area_assignments")
     op.drop_table("publications")
     op.drop_index("ix_issue_events_rule_at", table_name="issue_events")
