@@ -574,3 +574,20 @@ class RoutingRule(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+
+
+class RuleSetting(Base):
+    """One effective-dated value of a city rule (weights, the 85 line, 后N名, category time
+    limits…): in force from `valid_from` until the next value of the same key
+    (geoservice.vocabularies). Never updated: a change is a new row."""
+
+    __tablename__ = "rule_settings"
+    __table_args__ = (UniqueConstraint("key", "valid_from", name="uq_rule_settings_key_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()

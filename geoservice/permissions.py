@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "rankings.publish": "发布通报（冻结存档）",
     "users.admin": "管理账号",
     "audit.read": "查看操作日志",
+    "rules.admin": "调整考核规则与词表（权重、达标线、后N名、类别时限）",
 }
 
 # The permission table. `admin` is listed for completeness: it may do everything.

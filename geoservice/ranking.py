@@ -511,16 +511,19 @@ def compute(
     registry: LayerRegistry,
     of: str,
     periods: Sequence[Period],
-    settings: Settings = DEFAULT_SETTINGS,
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
 ) -> list[list[dict[str, Any]]]:
     """The indicator rows of grouping `of` for each period (one SQL statement for all).
 
-    `key` restricts to one row (None = the unassigned row). Returns one list per period.
+    `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
+    one per period (geoservice.vocabularies: the rules in force at each period's start).
+    Returns one list per period.
     """
     g = grouping(registry, of)
     if not periods:
         return []
+    per_period = list(settings) if isinstance(settings, list | tuple) else [settings] * len(periods)
     where = ""
     params = _params(periods)
     key_filter = ""
@@ -547,8 +550,8 @@ def compute(
             row[c] = int(r[c])
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
-        out[r["n"] - 1].append(_finish_row(row, settings))
-    return [_rank(rows, settings, g.ranked) for rows in out]
+        out[r["n"] - 1].append(_finish_row(row, per_period[r["n"] - 1]))
+    return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
 
 
 def _sql_type(g: Grouping) -> str:
@@ -588,7 +591,7 @@ def trend(
     registry: LayerRegistry,
     of: str,
     periods: Sequence[Period],
-    settings: Settings = DEFAULT_SETTINGS,
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
 ) -> dict[str, Any]:
     """Score and counts per row over consecutive periods (for sparklines), oldest first."""

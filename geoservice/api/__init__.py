@@ -53,5 +53,6 @@ from geoservice.api import (  # noqa: E402, F401  (register routes on bp)
     returns,
     routing,
     tiles,
+    vocabularies,
     writes,
 )

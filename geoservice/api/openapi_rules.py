@@ -133,6 +133,40 @@ def paths() -> dict[str, Any]:
                 errors=(404,),
             )
         },
+        "/rule-settings": {
+            "get": op(
+                TAG_RANKINGS,
+                "list_rule_settings",
+                "考核规则与词表（权重、达标线、后N名、类别时限）：当前值与历史",
+                "rankings.read",
+                {"200": answer(free("at, rules[{key, title, value, history[]}]"))},
+                parameters=[
+                    query("at", "查看此时生效的值（ISO 8601，带时区；默认现在）", string())
+                ],
+            ),
+            "post": op(
+                TAG_RANKINGS,
+                "create_rule_setting",
+                "调整一条规则：自 valid_from 起生效（不得早于现在），须填理由，记入操作日志",
+                "rules.admin",
+                {"201": answer(free("新值：id, key, title, value, valid_from, note"))},
+                description="排名使用每个统计期开始时生效的值；已结束的周期保留当时的规则。",
+                body=json_body(
+                    obj(
+                        {
+                            "key": string(
+                                "ranking_weights / ranking_threshold / "
+                                "ranking_bottom_n / category_deadline_hours"
+                            ),
+                            "value": free("新值"),
+                            "note": string("理由"),
+                        },
+                        {"valid_from": string("生效时间（默认现在）")},
+                    )
+                ),
+                errors=(415, 422),
+            ),
+        },
         "/routing-rules": {
             "get": op(
                 TAG_RESPONSIBILITY,

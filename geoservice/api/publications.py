@@ -55,7 +55,12 @@ def publication_create():
         raise ApiError(422, exc.message, field=exc.field) from exc
     session = get_session()
     pub = publications.publish(
-        session, layers(), period, settings(), current_account(), str(fields.get("note") or "")
+        session,
+        layers(),
+        period,
+        settings(period),
+        current_account(),
+        str(fields.get("note") or ""),
     )
     body = publications.summary(session, pub)
     session.commit()

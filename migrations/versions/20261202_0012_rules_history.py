@@ -198,9 +198,26 @@ def upgrade() -> None:
     op.create_index(
         "ix_routing_rules_category", "routing_rules", ["category", "valid_from"], unique=False
     )
+    op.create_table(
+        "rule_settings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text(), server_default="", nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"],
+                                name=op.f("fk_rule_settings_created_by_id_users"),
+                                ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_settings")),
+        sa.UniqueConstraint("key", "valid_from", name="uq_rule_settings_key_from"),
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_table("rule_settings")
     op.drop_table("routing_rules")
     op.drop_table("area_assignments")
     op.drop_table("publications")
