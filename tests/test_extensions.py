@@ -181,3 +181,13 @@ def test_accept_and_dispatch_time_limits(db_session, world):
         "overdue"
     ]
     assert extensions.sla_flags(db_session, settings, e4, now=at(20, 10, 1))["accept"]["overdue"]
+
+
+def test_issue_page_offers_the_rule_actions(client, db_session, world):
+    case, _, d_user, _, d_headers, p_headers = world
+    e3 = case.issues["E3"]
+    page = client.get(f"/issues/{e3}", headers=d_headers).get_data(as_text=True)
+    assert "申请延期" in page and "申请退回" in page and "纠正责任归属" not in page
+    extensions.request_extension(db_session, e3, d_user, "雨天<b>", at(30, 10), now=at(23, 9))
+    page = client.get(f"/issues/{e3}", headers=p_headers).get_data(as_text=True)
+    assert "待审批的延期申请" in page and "雨天&lt;b&gt;" in page and "纠正责任归属" in page

@@ -124,7 +124,7 @@ def issue_page(issue_id: int):
     for photo in p["photos"]:
         photos[photo["kind"]].append(photo)
     leaders = []
-    if any(t["needs_leader"] for t in p["allowed_transitions"]):
+    if any(t["needs_leader"] for t in p["allowed_transitions"]) or can("issues.dispatch", "issues"):
         leaders = get_session().execute(
             text(
                 "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
