@@ -92,3 +92,16 @@ def test_rule_settings_api_admin_only_and_audited(client, db_session, case):
         ).scalar()
         == 1
     )
+
+
+def test_rules_page(client, db_session, case):
+    _, admin = account(db_session, "admin")
+    vocabularies.set_rule(db_session, None, "ranking_threshold", 80, None, "通知<script>")
+    page = client.get("/admin/rules", headers=admin)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "考核规则与条块分工" in html and "通知&lt;script&gt;" in html
+    assert 'data-url="/api/routing-rules"' in html
+    _, viewer = account(db_session, "viewer")
+    html = client.get("/admin/rules", headers=viewer).get_data(as_text=True)
+    assert 'data-url="/api/rule-settings"' not in html

@@ -17,4 +17,5 @@ from geoservice.web import (  # noqa: E402, F401  (register pages)
     publications,
     rankings,
     responsibility,
+    rules_admin,
 )
