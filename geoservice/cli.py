@@ -378,7 +378,6 @@ report = AppGroup("report", help="通报 workbooks (.xlsx) of the rankings.")
 def _write_report(kind: str, value: str | None, output: Path | None) -> None:
     from zoneinfo import ZoneInfo
 
-    from geoservice import ranking
     from geoservice import report as reports
     from geoservice.periods import PeriodError, parse_period
 
@@ -387,9 +386,11 @@ def _write_report(kind: str, value: str | None, output: Path | None) -> None:
         period = parse_period(kind, value, None, tz, date.today())
     except PeriodError as exc:
         raise click.ClickException(exc.message) from exc
-    settings = ranking.Settings.from_config(current_app.config)
+    from geoservice.vocabularies import ranking_settings
+
     session = database().session()
     try:
+        settings = ranking_settings(session, current_app.config, period.start)
         wb = reports.workbook(session, layers(), period, settings)
         target = output or Path(reports.filename(period))
         wb.save(target)
