@@ -30,5 +30,6 @@ def stamp(event: IssueEvent, issue: Issue, before: Holder) -> bool:
     event.holder_change = changed
     if changed:
         event.prev_leader_id, event.prev_unit_id, event.prev_deadline = before
-        issue.holder_since = event.at
+        # The latest change wins even if an event is entered with an earlier date.
+        issue.holder_since = max(filter(None, (issue.holder_since, event.at)))
     return changed
