@@ -247,3 +247,60 @@ def _instant(raw: Any, name: str) -> datetime | None:
     if value.tzinfo is None:
         raise InvalidInput(f"{name} 需带时区，如 +08:00", field=name)
     return value
+
+
+# --- area leaders (the community / street steps of the fallback chain) ------------------------
+
+
+def area_assignment_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "area_id": row.area_id,
+        "leader_id": row.leader_id,
+        "role": row.role,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+    }
+
+
+def list_area_assignments(session: Session) -> list[dict[str, Any]]:
+    from geoservice.models import AreaAssignment
+
+    rows = session.scalars(
+        select(AreaAssignment).order_by(AreaAssignment.area_id, AreaAssignment.valid_from)
+    ).all()
+    return [area_assignment_json(r) for r in rows]
+
+
+def assign_area(session: Session, fields: dict[str, Any], now: datetime | None = None) -> Any:
+    """A leader for a 社区 or 街道 from `valid_from` (default now); the area's open assignment,
+    if any, ends then (history kept)."""
+    from geoservice.models import AreaAssignment
+
+    now = now or datetime.now(UTC)
+    area_id, leader_id = fields.get("area_id"), fields.get("leader_id")
+    area = session.get(AdminArea, area_id) if isinstance(area_id, int) else None
+    if area is None or area.level not in ("community", "street"):
+        raise InvalidInput("area_id 应为已有社区或街道的编号", field="area_id")
+    leader = session.get(Leader, leader_id) if isinstance(leader_id, int) else None
+    if leader is None or not leader.active:
+        raise InvalidInput("leader_id 应为在岗包保领导的编号", field="leader_id")
+    start = _instant(fields.get("valid_from"), "valid_from") or now
+    current = session.scalars(
+        select(AreaAssignment).where(
+            AreaAssignment.area_id == area.id, AreaAssignment.valid_to.is_(None)
+        )
+    ).all()
+    for row in current:
+        if row.valid_from >= start:
+            raise InvalidInput("该区域已有更晚生效的包保领导", field="valid_from")
+        row.valid_to = start
+    row = AreaAssignment(
+        area_id=area.id,
+        leader_id=leader.id,
+        role=str(fields.get("role") or "包保责任人")[:50],
+        valid_from=start,
+    )
+    session.add(row)
+    session.flush()
+    return row

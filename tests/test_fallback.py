@@ -88,3 +88,24 @@ def test_bulk_attribution_uses_the_same_chain(db_session, world):
     db_session.refresh(issue)
     assert issue.leader_id == world.leaders["E"]
     assert issue.attribution["fallback"]["step"] == "community"
+
+
+def test_area_assignments_api(client, db_session, world):
+    from tests.issues.helpers import account
+
+    _, planner = account(db_session, "planner")
+    _, viewer = account(db_session, "viewer")
+    body = {"area_id": world.areas["甲"], "leader_id": world.leaders["E"], "role": "社区书记"}
+    assert client.post("/api/area-assignments", json=body, headers=viewer).status_code == 403
+    bad = client.post("/api/area-assignments", json={**body, "area_id": 0}, headers=planner)
+    assert bad.status_code == 422 and bad.get_json()["field"] == "area_id"
+    r = client.post("/api/area-assignments", json=body, headers=planner)
+    assert r.status_code == 201, r.get_json()
+    second = client.post(
+        "/api/area-assignments", json={**body, "leader_id": world.leaders["F"]}, headers=planner
+    )
+    assert second.status_code == 201
+    items = client.get("/api/area-assignments", headers=viewer).get_json()["items"]
+    mine = [i for i in items if i["area_id"] == world.areas["甲"]]
+    assert [i["leader_id"] for i in mine] == [world.leaders["E"], world.leaders["F"]]
+    assert mine[0]["valid_to"] == mine[1]["valid_from"]

@@ -118,6 +118,14 @@ def test_never_silently_replaced(client, db_session, world):
                     headers=headers)  # fmt: skip
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["version"] == 2
+    from sqlalchemy import text
+
+    assert (
+        db_session.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'publication.create'")
+        ).scalar()
+        == 1
+    )
     assert db_session.get(Publication, pub.id).workbook == pub.workbook
     assert client.get("/api/rankings/publications", headers=headers).get_json()["total"] == 2
     with pytest.raises(Conflict):  # a period not over yet

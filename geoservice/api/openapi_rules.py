@@ -167,6 +167,39 @@ def paths() -> dict[str, Any]:
                 errors=(415, 422),
             ),
         },
+        "/area-assignments": {
+            "get": op(
+                TAG_RESPONSIBILITY,
+                "list_area_assignments",
+                "社区、街道的包保领导（兜底归属的社区、街道两步）",
+                "assignments.read",
+                {
+                    "200": answer(
+                        obj(
+                            {
+                                "items": array(
+                                    free("id, area_id, leader_id, role, valid_from, valid_to")
+                                )
+                            }
+                        )
+                    )
+                },
+            ),
+            "post": op(
+                TAG_RESPONSIBILITY,
+                "create_area_assignment",
+                "指定社区或街道的包保领导（自 valid_from 起；原有的同时结束，历史保留）",
+                "assignments.write",
+                {"201": answer(free("id, area_id, leader_id, role, valid_from, valid_to"))},
+                body=json_body(
+                    obj(
+                        {"area_id": integer("社区或街道"), "leader_id": integer("包保领导")},
+                        {"role": string("角色，如 社区书记"), "valid_from": string("生效时间")},
+                    )
+                ),
+                errors=(415, 422),
+            ),
+        },
         "/routing-rules": {
             "get": op(
                 TAG_RESPONSIBILITY,

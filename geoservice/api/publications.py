@@ -14,7 +14,7 @@ from datetime import datetime
 
 from flask import jsonify, request, send_file
 
-from geoservice import corrections, publications
+from geoservice import audit, corrections, publications
 from geoservice.api import bp
 from geoservice.api.issues import COLLECTION, _int_field, _json_body, allows, view, visible_issue
 from geoservice.api.params import parse_paging, single_args
@@ -63,6 +63,9 @@ def publication_create():
         str(fields.get("note") or ""),
     )
     body = publications.summary(session, pub)
+    audit.record(session, current_account(), "publication.create", "publication", pub.id,
+                 after={k: body[k] for k in ("period", "version", "note", "workbook_sha256",
+                                             "figures_sha256", "inputs_sha256")})  # fmt: skip
     session.commit()
     return jsonify(body), 201
 
@@ -116,6 +119,8 @@ def issue_attribution_correction(issue_id: int):
         _int_field(fields, "wrong_leader_id", "原记录的责任领导 wrong_leader_id "),
         allows=allows,
     )
+    audit.record(session, account, "issue.correct_attribution", "issue", issue_id,
+                 after={"event_id": event.id, **event.data, "reason": event.note})  # fmt: skip
     body = view(session.get(Issue, issue_id))
     body["event_id"] = event.id
     session.commit()

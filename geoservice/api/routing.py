@@ -1,4 +1,7 @@
-"""条块 routing rules over the API (effective-dated, audited).
+"""条块 routing rules and area leaders over the API (effective-dated, audited).
+
+GET  /api/area-assignments              community / street leaders (fallback chain)
+POST /api/area-assignments              {"area_id", "leader_id", "role", "valid_from"}
 
 GET  /api/routing-rules                 all rules (`at=`: only those in force then)
 POST /api/routing-rules                 {"category", "unit_id", "role", "area_id", "layer",
@@ -71,3 +74,22 @@ def routing_rule_end(rule_id: int):
                  before=before, after=body)  # fmt: skip
     session.commit()
     return jsonify(body)
+
+
+@bp.get("/area-assignments")
+@permission_required("assignments.read")
+def area_assignment_list():
+    single_args(())
+    return jsonify({"items": routing_rules.list_area_assignments(get_session())})
+
+
+@bp.post("/area-assignments")
+@permission_required("assignments.write")
+def area_assignment_create():
+    session = get_session()
+    row = routing_rules.assign_area(session, _json_body())
+    body = routing_rules.area_assignment_json(row)
+    audit.record(session, current_account(), "area_assignment.create", "area_assignment",
+                 row.id, after=body)  # fmt: skip
+    session.commit()
+    return jsonify(body), 201
