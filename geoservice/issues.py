@@ -223,7 +223,8 @@ def validate_report(
 def min_photos_for(report: Report, settings: IssueSettings) -> int:
     if report.source in settings.photo_optional_sources:
         return 0
-    return settings.report_min_photos
+    # A category's own photo rule (geoservice.vocabularies: category_min_photos) wins.
+    return settings.category_min_photos.get(report.category, settings.report_min_photos)
 
 
 # --- creating an issue ---------------------------------------------------------------------
@@ -263,7 +264,8 @@ def create_issue(
         source=report.source,
         description=report.description,
         severity=report.severity,
-        negative_list=report.negative_list,
+        # 负面清单 categories (geoservice.vocabularies) are always on the negative list.
+        negative_list=report.negative_list or report.category in settings.negative_list_categories,
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,

@@ -67,12 +67,34 @@ def _category_hours(value: Any) -> dict[str, float]:
     return out
 
 
+def _category_photos(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not value:
+        raise InvalidInput("应为对象：{类别: 上报至少照片数}", field="value")
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 9:
+            raise InvalidInput(f"类别 {k} 的照片数应为 0–9 的整数", field="value")
+        out[str(k)] = v
+    return out
+
+
+def _category_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+        raise InvalidInput("应为类别名称的列表", field="value")
+    return sorted({x.strip() for x in value})
+
+
 # key → (title, validator)
 RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "ranking_weights": ("综合得分权重（按期结案率、结案率、不返工率）", _weights),
     "ranking_threshold": ("达标线（低于此分标记）", _threshold),
     "ranking_bottom_n": ("后N名的 N", _bottom_n),
     "category_deadline_hours": ("问题类别处置时限（小时；未列出的类别沿用配置）", _category_hours),
+    "category_min_photos": (
+        "问题类别上报至少照片数（未列出的沿用 REPORT_MIN_PHOTOS）",
+        _category_photos,
+    ),
+    "negative_list_categories": ("负面清单类别（上报即列入负面清单）", _category_list),
 }
 
 
@@ -107,9 +129,14 @@ def ranking_settings_for(
 def issue_settings(session: Session, config: Mapping[str, Any], at: datetime) -> IssueSettings:
     base = IssueSettings.from_config(config)
     hours = in_force(session, "category_deadline_hours", at)
-    if hours is None:
-        return base
-    return dataclasses.replace(base, categories={**base.categories, **hours.value})
+    photos = in_force(session, "category_min_photos", at)
+    negative = in_force(session, "negative_list_categories", at)
+    return dataclasses.replace(
+        base,
+        categories={**base.categories, **(hours.value if hours else {})},
+        category_min_photos=dict(photos.value) if photos else {},
+        negative_list_categories=frozenset(negative.value) if negative else frozenset(),
+    )
 
 
 def set_rule(
@@ -167,12 +194,15 @@ def rule_json(row: RuleSetting) -> dict[str, Any]:
 def overview(session: Session, config: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     """Every rule: its value in force at `at` (or the configuration's) and its history."""
     rs = ranking_settings(session, config, at)
-    hours = issue_settings(session, config, at).categories
+    issue = issue_settings(session, config, at)
+    hours = issue.categories
     current = {
         "ranking_weights": dict(rs.weights),
         "ranking_threshold": rs.threshold,
         "ranking_bottom_n": rs.bottom_n,
         "category_deadline_hours": dict(hours),
+        "category_min_photos": dict(issue.category_min_photos),
+        "negative_list_categories": sorted(issue.negative_list_categories),
     }
     rows = session.scalars(
         select(RuleSetting).order_by(RuleSetting.key, RuleSetting.valid_from)

@@ -276,6 +276,10 @@ class IssueSettings:
     # Where responsibility falls when the primary place has nobody (RESPONSIBILITY_FALLBACK):
     # steps of geoservice.attribution.FALLBACK_STEPS in order; empty: the 待派遣 queue.
     fallback: tuple[str, ...] = ()
+    # Per-category rules as data (geoservice.vocabularies): photos required at report, and the
+    # categories always on the 负面清单.
+    category_min_photos: Mapping[str, int] = field(default_factory=dict)
+    negative_list_categories: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IssueSettings:

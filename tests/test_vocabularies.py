@@ -105,3 +105,25 @@ def test_rules_page(client, db_session, case):
     _, viewer = account(db_session, "viewer")
     html = client.get("/admin/rules", headers=viewer).get_data(as_text=True)
     assert 'data-url="/api/rule-settings"' not in html
+
+
+def test_category_photo_rule_and_negative_list_from_a_date(db_session, app, case):
+    from geoservice.issues import Report, create_issue
+    from tests.factories import LAYERS, metres
+
+    vocabularies.set_rule(db_session, None, "category_min_photos", {"环境卫生": 0}, at(21, 0),
+                          "暗访随手记可无照片", now=at(20, 9))  # fmt: skip
+    vocabularies.set_rule(db_session, None, "negative_list_categories", ["环境卫生"], at(21, 0),
+                          "列入负面清单", now=at(20, 9))  # fmt: skip
+    lon, lat = metres(250, 50)
+
+    def report(when):
+        settings = vocabularies.issue_settings(db_session, app.config, when)
+        r = Report(lon=lon, lat=lat, category="环境卫生", source="暗访督查", reported_at=when)
+        return create_issue(db_session, LAYERS, settings, r, None, now=when)
+
+    with pytest.raises(InvalidInput) as err:  # before: REPORT_MIN_PHOTOS (1) applies
+        report(at(20, 23))
+    assert err.value.field == "photos"
+    issue = report(at(21, 1))
+    assert issue.negative_list is True
