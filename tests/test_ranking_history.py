@@ -60,6 +60,9 @@ def test_an_overdue_issue_redispatched_mid_week(db_session, world):
     # C's 超期转出 (1.2 days overdue when handed over on Wed 15:00).
     overdue = _drill(db_session, "leader", case.leaders["A"], "overdue_end")
     assert {i["id"]: i["overdue_days"] for i in overdue}[case.issues["H1"]] == 5.6
+    # … of which A held it overdue from Wed 15:00: 4.4 days.
+    h1 = next(i for i in overdue if i["id"] == case.issues["H1"])
+    assert (h1["held_since"], h1["overdue_days_held"]) == (at(18, 15).isoformat(), 4.4)
     handed = _drill(db_session, "leader", case.leaders["C"], "handed_overdue")
     assert [(i["id"], i["overdue_days"]) for i in handed] == [(case.issues["H1"], 1.2)]
 
