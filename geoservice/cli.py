@@ -416,7 +416,6 @@ report = AppGroup("report", help="通报 workbooks (.xlsx) of the rankings.")
 def _write_report(kind: str, value: str | None, output: Path | None) -> None:
     from zoneinfo import ZoneInfo
 
-    from geoservice import ranking
     from geoservice import report as reports
     from geoservice.periods import PeriodError, parse_period
 
@@ -425,9 +424,11 @@ def _write_report(kind: str, value: str | None, output: Path | None) -> None:
         period = parse_period(kind, value, None, tz, date.today())
     except PeriodError as exc:
         raise click.ClickException(exc.message) from exc
-    settings = ranking.Settings.from_config(current_app.config)
+    from geoservice.vocabularies import ranking_settings
+
     session = database().session()
     try:
+        settings = ranking_settings(session, current_app.config, period.start)
         wb = reports.workbook(session, layers(), period, settings)
         target = output or Path(reports.filename(period))
         wb.save(target)
@@ -470,7 +471,13 @@ def reattribute(since, open_only: bool) -> None:
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     session = database().session()
     try:
-        report = run(session, layers(), since.replace(tzinfo=tz), open_only=open_only)
+        report = run(
+            session,
+            layers(),
+            since.replace(tzinfo=tz),
+            open_only=open_only,
+            fallback=tuple(current_app.config.get("RESPONSIBILITY_FALLBACK") or ()),
+        )
         session.commit()
     finally:
         session.close()

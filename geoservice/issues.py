@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geoservice import attribution, scope, service_area
+from geoservice import attribution, extensions, routing_rules, scope, service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.models import Issue, IssueEvent, Photo, User
 from geoservice.permissions import role_allows
@@ -227,7 +227,8 @@ def validate_report(
 def min_photos_for(report: Report, settings: IssueSettings) -> int:
     if report.source in settings.photo_optional_sources:
         return 0
-    return settings.report_min_photos
+    # A category's own photo rule (geoservice.vocabularies: category_min_photos) wins.
+    return settings.category_min_photos.get(report.category, settings.report_min_photos)
 
 
 # --- creating an issue ---------------------------------------------------------------------
@@ -251,17 +252,28 @@ def create_issue(
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
     reported_at = report.reported_at or now
+    # Place attribution (with the fallback chain), then 条块 routing by category.
+    columns = routing_rules.route(
+        session,
+        registry,
+        report.category,
+        reported_at,
+        attribution.attribution_at(
+            session, registry, report.lon, report.lat, reported_at, settings.fallback
+        ),
+    )
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,
         source=report.source,
         description=report.description,
         severity=report.severity,
-        negative_list=report.negative_list,
+        # 负面清单 categories (geoservice.vocabularies) are always on the negative list.
+        negative_list=report.negative_list or report.category in settings.negative_list_categories,
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
-        **attribution.attribution_at(session, registry, report.lon, report.lat, reported_at),
+        **columns,
     )
     session.add(issue)
     session.flush()
@@ -302,7 +314,7 @@ def preview_attribution(
     """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
     the service-area check and the columns of create_issue, described as in the issue view."""
     check_in_service_area(session, registry, lon, lat)
-    stored = attribution.attribution_at(session, registry, lon, lat, at)
+    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
     return {
         "at": _iso(at),
         "at_local": _local(at, settings),
@@ -605,6 +617,7 @@ def reattribute(
     actor_id: int | None = None,
     open_only: bool = False,
     now: datetime | None = None,
+    fallback: Sequence[str] = (),
 ) -> ReattributionReport:
     """Recomputes the attribution of issues reported since `since` (after layers or assignments
     changed) and writes an event on every issue whose place, grid, leader or unit changed.
@@ -617,7 +630,8 @@ def reattribute(
         text(
             f"""CREATE TEMP TABLE _reattribute ON COMMIT DROP AS
 SELECT id, primary_place_id, grid_id, leader_id, unit_id FROM issues
-WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'manual')
+WHERE reported_at >= :since
+  AND NOT (COALESCE(attribution, '{{}}'::jsonb) ?| array['manual', 'routing'])
   {status_filter}"""
         ),
         params,
@@ -626,15 +640,17 @@ WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'man
     skipped = session.scalar(
         text(
             "SELECT count(*) FROM issues WHERE reported_at >= :since"
-            f" AND COALESCE(attribution, '{{}}'::jsonb) ? 'manual' {status_filter}"
+            " AND COALESCE(attribution, '{}'::jsonb) ?| array['manual', 'routing']"
+            f" {status_filter}"
         ),
         params,
     )
-    checked = attribution.attribute_issue_set(session, registry, "_reattribute")
+    checked = attribution.attribute_issue_set(session, registry, "_reattribute", fallback)
     changed = session.execute(
         text(
             """
-INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data)
+INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data,
+  holder_change, leader_id, unit_id, deadline, prev_leader_id, prev_unit_id, prev_deadline)
 SELECT i.id, :now, :actor, i.status, i.status,
        '重新归属：' || CASE WHEN i.leader_id IS NULL THEN '无责任领导，进入待派遣队列'
                           ELSE '责任领导变更' END,
@@ -643,13 +659,24 @@ SELECT i.id, :now, :actor, i.status, i.status,
          'before', jsonb_build_object('primary_place_id', r.primary_place_id,
                      'grid_id', r.grid_id, 'leader_id', r.leader_id, 'unit_id', r.unit_id),
          'after', jsonb_build_object('primary_place_id', i.primary_place_id,
-                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id))
+                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id)),
+       (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id),
+       i.leader_id, i.unit_id, i.deadline, r.leader_id, r.unit_id, i.deadline
 FROM issues i JOIN _reattribute r ON r.id = i.id
 WHERE (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id)
       IS DISTINCT FROM (r.primary_place_id, r.grid_id, r.leader_id, r.unit_id)"""
         ),
         {"now": now, "actor": actor_id},
     ).rowcount
+    # From now on, not retroactively: the rankings of periods before `now` keep the holder
+    # recorded then (IssueEvent.prev_*).
+    session.execute(
+        text(
+            "UPDATE issues i SET holder_since = :now FROM _reattribute r WHERE r.id = i.id"
+            " AND (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id)"
+        ),
+        {"now": now},
+    )
     session.execute(text("DROP TABLE _reattribute"))
     return ReattributionReport(checked=checked, changed=changed, skipped_manual=skipped)
 
@@ -794,6 +821,9 @@ def issue_view(
         "photos": [photo_json(p, url_for_photo) for p in photos],
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
+        # 延期 history and pending request; 立案/交办 time limits when configured.
+        "extensions": extensions.extension_view(session, issue.id),
+        "sla": extensions.sla_flags(session, settings, issue, now),
     }
     if not _may_read_phones(account, allows):
         attribution.without_phones(properties["attribution"])

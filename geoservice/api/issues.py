@@ -43,7 +43,10 @@ def _register_error_handler(state) -> None:
 
 
 def settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    """The configuration, with the category time limits in force now (geoservice.vocabularies)."""
+    from geoservice import vocabularies
+
+    return vocabularies.issue_settings(get_session(), current_app.config, datetime.now(UTC))
 
 
 def photo_url(photo_id: int, thumb: bool) -> str:

@@ -15,6 +15,7 @@ from geoservice.api import (
     openapi_issues,
     openapi_people,
     openapi_reports,
+    openapi_rules,
 )
 from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
@@ -456,6 +457,7 @@ def document() -> dict[str, Any]:
         **openapi_fieldwork.paths(config),
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
+        **openapi_rules.paths(),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -466,6 +468,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
     schemas.update(openapi_notifications.schemas(config))
+    schemas.update(openapi_rules.schemas())
     return {
         "openapi": "3.0.3",
         "info": {

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request, send_file
 
-from geoservice import ranking, report, scope
+from geoservice import ranking, report, scope, vocabularies
 from geoservice.api import bp
 from geoservice.api.params import parse_limit, single_args
 from geoservice.auth import current_account, permission_required
@@ -50,8 +50,12 @@ def tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
-def settings() -> ranking.Settings:
-    return ranking.Settings.from_config(current_app.config)
+def settings(period: Period | None = None) -> ranking.Settings:
+    """The scoring settings of `period`: those in force at its start (geoservice.vocabularies),
+    else the configuration's."""
+    if period is None:
+        return ranking.Settings.from_config(current_app.config)
+    return vocabularies.ranking_settings(get_session(), current_app.config, period.start)
 
 
 def requested_period() -> Period:
@@ -101,7 +105,7 @@ def indicator_titles() -> dict[str, str]:
 
 
 def ranking_payload(of: str, period: Period) -> dict[str, Any]:
-    cfg = settings()
+    cfg = settings(period)
     g = ranking.groupings(layers())[of]
     if g.name == "all":  # the city-wide figures: one row, zeros when nothing happened
         rows = [ranking.totals(get_session(), layers(), period, cfg)]
@@ -178,7 +182,8 @@ def ranking_trend():
     period = requested_period()
     count = int_arg("periods", 8, 2, MAX_TREND)
     history = [period.previous(n) for n in range(count - 1, 0, -1)] + [period]
-    data = ranking.trend(get_session(), layers(), of, history, settings())
+    per_period = vocabularies.ranking_settings_for(get_session(), current_app.config, history)
+    data = ranking.trend(get_session(), layers(), of, history, per_period)
     return jsonify({"of": of, **data})
 
 
@@ -213,7 +218,7 @@ def ranking_charts():
 def ranking_report():
     single_args(PERIOD_PARAMS)
     period = requested_period()
-    wb = report.workbook(get_session(), layers(), period, settings())
+    wb = report.workbook(get_session(), layers(), period, settings(period))
     buffer = io.BytesIO()
     wb.save(buffer)
     buffer.seek(0)
@@ -228,7 +233,7 @@ def ranking_report():
 def scorecard_or_404(leader_id: int) -> dict[str, Any]:
     check_scorecard_access(current_account(), leader_id)
     period = requested_period()
-    card = ranking.scorecard(get_session(), layers(), leader_id, period, settings())
+    card = ranking.scorecard(get_session(), layers(), leader_id, period, settings(period))
     if card is None:
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
     return card

@@ -11,7 +11,7 @@ from psycopg2.errors import QueryCanceled
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from geoservice import dashboard, ranking, scope
+from geoservice import dashboard, scope
 from geoservice import issues as issue_service
 from geoservice.attribution import BASE_LAYER
 from geoservice.auth import can, current_account
@@ -60,7 +60,10 @@ def index():
     registry = layers()
     now, week = _weeks()
     last_week = week.previous()
-    settings = ranking.Settings.from_config(current_app.config)
+    # The rules in force when last week started (geoservice.vocabularies).
+    from geoservice.vocabularies import ranking_settings
+
+    settings = ranking_settings(session, current_app.config, last_week.start)
     bound = scope.for_account(account)
     links = _links(account)
     page: dict[str, Any] = {"links": links, "week": week, "last_week": last_week}

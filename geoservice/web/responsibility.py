@@ -577,8 +577,14 @@ def my_areas():
     rows = myareas.held_places(session, layers(), ids, resp.now())
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
+    from geoservice.vocabularies import ranking_settings
+
     card = ranking.scorecard(
-        session, layers(), leader.id, last_week, ranking.Settings.from_config(current_app.config)
+        session,
+        layers(),
+        leader.id,
+        last_week,
+        ranking_settings(session, current_app.config, last_week.start),
     )
     return render_template(
         "resp/my.html",
