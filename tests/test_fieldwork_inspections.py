@@ -33,6 +33,8 @@ def city(app, db_session, uploads):
         for i in range(16)
     ]
     owner = add_leader(s, "市场包保", unit="县市场监管局")
+    head = add_leader(s, "局长", unit="县市场监管局")  # the unit's head (单位负责人)
+    head.is_unit_head = True
     bystander = add_leader(s, "别处领导", unit="县教育局")
     for m in markets:
         assign(s, owner, m, T0, role="点长")
@@ -47,6 +49,7 @@ def city(app, db_session, uploads):
         "viewer": account(s, "viewer"),
         "admin": account(s, "admin"),
         "planner_owner": account(s, "planner", leader=owner),
+        "planner_head": account(s, "planner", leader=head),
     }
     return {"session": s, "markets": markets, "accounts": accounts}
 
@@ -79,6 +82,7 @@ SECRET_BEFORE_DONE = {
     "other_inspector": 404,
     "owner": 404,  # answers for the sampled places
     "planner_owner": 404,  # a planner, but also their leader
+    "planner_head": 404,  # a planner, and head of the unit whose leader answers for them
     "bystander": 404,
     "viewer": 404,
 }

@@ -178,16 +178,22 @@ def create_plan(
 
 
 def _answers_for_sampled(session: Session, account: User, plan_id: int) -> bool:
-    """Does the account's leader answer (now, any role) for a place of the plan?"""
+    """Does the account's leader — or, for a unit head, a leader of the unit — answer now (any
+    role) for a place of the plan?"""
     if account.leader_id is None:
         return False
+    from geoservice.models import Leader
+    from geoservice.responsibility import leaders_in_view
+
+    leader = session.get(Leader, account.leader_id)
+    leader_ids = leaders_in_view(session, leader) if leader else [account.leader_id]
     return bool(
         session.execute(
             text("""
 SELECT 1 FROM inspection_places ip JOIN assignments a ON a.place_id = ip.place_id
-WHERE ip.plan_id = :plan AND a.leader_id = :leader
+WHERE ip.plan_id = :plan AND a.leader_id = ANY(:leaders)
   AND a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now()) LIMIT 1"""),
-            {"plan": plan_id, "leader": account.leader_id},
+            {"plan": plan_id, "leaders": leader_ids},
         ).first()
     )
 
