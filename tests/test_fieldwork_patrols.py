@@ -297,6 +297,9 @@ def test_bad_visits_write_nothing(client, world):
         ({**base, "outcome": "ok", "visited_at": "2015-12-25T09:00:00+08:00"}, 422, "visited_at"),
         ({**base, "outcome": "ok", "lon": 200}, 422, "geometry"),
         ({**base, "outcome": "ok", "idempotency_key": "x" * 65}, 422, "idempotency_key"),
+        # A leader may not set what weighs on the rankings (issues.set_report_meta).
+        ({**base, "issues": [{"category": "环境卫生", "severity": 3}]}, 403, "issues"),
+        ({**base, "issues": [{"category": "环境卫生", "negative_list": True}]}, 403, "issues"),
     ):
         response = client.post("/api/fieldwork/visits", json=body, headers=headers)
         assert response.status_code == status, (body, response.get_json())

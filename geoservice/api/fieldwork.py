@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from geoservice import scope
 from geoservice.api.issues import parse_body
 from geoservice.api.params import single_args
-from geoservice.auth import current_account, permission_required, require
+from geoservice.auth import can, current_account, permission_required, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.fieldwork import access, evidence, inspections, patrols
@@ -186,8 +186,9 @@ def create_visit():
     prepared = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     try:
         result = patrols.record_visit(
-            session, registry, field_settings(), cfg, account, fields, uploads, prepared
-        )
+            session, registry, field_settings(), cfg, account, fields, uploads, prepared,
+            may_set_report_meta=can("issues.set_report_meta", "issues"),
+        )  # fmt: skip
         session.commit()
     except IntegrityError:
         # The same key committed by a concurrent request: answer like a retry.

@@ -63,7 +63,7 @@ from geoservice.models import User
 from geoservice.photos import PreparedPhoto, Upload
 from geoservice.placegeom import place_geometries_sql
 from geoservice.registry import LayerRegistry
-from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
 from geoservice.workflow import IssueSettings
 
 CLOCK_SKEW = timedelta(minutes=10)
@@ -545,9 +545,12 @@ def record_visit(
     uploads: Sequence[Upload],
     prepared: Sequence[PreparedPhoto],
     now: datetime | None = None,
+    may_set_report_meta: bool = False,
 ) -> VisitResult:
     """Stores a visit for one of the caller's tasks (the caller commits). `uploads` are the
-    raw files (for the idempotency fingerprint), `prepared` the same photos validated."""
+    raw files (for the idempotency fingerprint), `prepared` the same photos validated.
+    Issues raised on the spot are reported at the visit's time; their severity and negative
+    list flag need `may_set_report_meta` (issues.set_report_meta), as for any report."""
     now = now or datetime.now(UTC)
     key = idempotency_key(fields.get("idempotency_key"))
     fingerprint = visit_fingerprint(fields, uploads)
@@ -598,8 +601,13 @@ def record_visit(
         if report_fields.get("lon") in (None, "") and checkin is not None:
             report_fields["lon"], report_fields["lat"] = spot.lon, spot.lat
             report_fields.pop("coord_sys", None)
-        report_fields.setdefault("reported_at", visited_at)
+        report_fields["reported_at"] = visited_at
         report = issue_service.validate_report(report_fields, issue_settings, now)
+        if not may_set_report_meta:
+            if report.severity != issue_service.DEFAULT_SEVERITY:
+                raise Forbidden("当前账号无权设定严重程度（severity）", field="issues")
+            if report.negative_list:
+                raise Forbidden("当前账号无权设定负面清单（negative_list）", field="issues")
         needed = issue_service.min_photos_for(report, issue_settings)
         if len(indexes) < needed:
             raise InvalidInput(f"现场上报的问题须附至少 {needed} 张照片", field="issues")
@@ -673,7 +681,8 @@ def _issue_payloads(raw: Any, photo_count: int) -> list[tuple[dict[str, Any], li
             raise InvalidInput(
                 f"issues 第 {index + 1} 项的 photos 须为本次照片的序号（从 0 起）", field="issues"
             )
-        payload = {k: v for k, v in item.items() if k not in ("photos", "source")}
+        # The source is the patrol's and the time the visit's; nothing else may say otherwise.
+        payload = {k: v for k, v in item.items() if k not in ("photos", "source", "reported_at")}
         out.append((payload, indexes))
     return out
 
