@@ -181,6 +181,10 @@ KNOWN_FAILURES: dict[str, str] = {
         "the source is exempt), the point inside the service area, reported_at not in the "
         "future; only partly expressible in OpenAPI 3.0"
     ),
+    "POST /fieldwork/reports": (
+        "the field app's report is the issue report with an idempotency key: the same photo "
+        "and service-area rules as POST /collections/issues/items"
+    ),
     "POST /users": (
         "the account body: username rules, password strength, unknown area or leader answer "
         "422 without a `field`; the schema states none of it yet"

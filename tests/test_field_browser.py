@@ -199,15 +199,28 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.screenshot(shots / "field-visit.png")
     page.evaluate("gsField.saveVisit()")
     page.wait_for("gsField.pending().then(n => n === 1)")
-    assert page.evaluate("document.getElementById('pending').textContent") == "待上传 1 条"
+    # An issue seen on the way, reported outside the visit, also waits on the phone.
+    page.evaluate(
+        f"""(async () => {{
+          gsField.openReport();
+          await new Promise(r => setTimeout(r, 50));
+          const bytes = Uint8Array.from(atob('{photo}'), c => c.charCodeAt(0));
+          gsField.addReportPhoto(new File([bytes], 'lane.jpg', {{type: 'image/jpeg'}}), 'camera');
+          document.querySelector('#report-form textarea[name=description]').value = '井盖缺失';
+        }})()"""
+    )
+    page.wait_for("!!gsField.rep.where")
+    page.evaluate("gsField.saveReport()")
+    page.wait_for("gsField.pending().then(n => n === 2)")
+    assert page.evaluate("document.getElementById('pending').textContent") == "待上传 2 条"
     page.screenshot(shots / "field-pending.png")
     page.evaluate("gsField.sync()")  # offline: nothing is sent
     assert visits(db) == []
 
-    # Still offline, the app reloads from the service worker's cache and keeps the record.
+    # Still offline, the app reloads from the service worker's cache and keeps the records.
     page.goto(f"{base}/field/")
     page.wait_for("window.gsField && gsField.state.ready && gsField.state.tasks.length === 1")
-    page.wait_for("gsField.pending().then(n => n === 1)")
+    page.wait_for("gsField.pending().then(n => n === 2)")
     assert visits(db) == []
 
     # Nothing reached the server while offline: the reload came from the worker's cache.
@@ -221,6 +234,14 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     _, key, outcome, note, photos, far, distance = rows[0]
     assert key and outcome == "ok" and note == "道路整洁，未见问题" and photos == 1
     assert far is False and distance == 0  # checked in inside the grid
+    reports = db.execute(
+        text(
+            "SELECT i.source, i.description, count(p.id) FROM field_reports r"
+            " JOIN issues i ON i.id = r.issue_id LEFT JOIN photos p ON p.issue_id = i.id"
+            " GROUP BY i.id"
+        )
+    ).all()
+    assert reports == [("自查", "井盖缺失", 1)]
     page.wait_for("gsField.state.tasks[0].done === true", timeout=30)
     assert page.evaluate("document.getElementById('pending').hidden") is True
     page.evaluate("document.querySelector('[data-tab=visits]').click()")

@@ -364,3 +364,38 @@ def test_opening_the_day_generates_the_callers_tasks_with_the_same_rule(world):
         s, reg, cfg, w["leaders"]["b"].id, date(2015, 11, 10), AFTER_THE_WEEK
     )
     assert [t["place"]["name"] for t in next_week] == ["一网格"]
+
+
+def test_a_report_from_the_app_is_stored_once_per_key(client, world):
+    w = world
+    lon, lat = metres(150, 150)
+    body = {"idempotency_key": "rep-1", "lon": lon, "lat": lat, "category": "环境卫生",
+            "description": "垃圾桶满溢", "recorded_at": "2015-11-03T09:00:00+08:00",
+            "photos": [b64(image_bytes())]}  # fmt: skip
+    headers = w["accounts"]["a"][1]
+
+    def issues():
+        return w["session"].scalar(select(func.count()).select_from(Issue))
+
+    first = client.post("/api/fieldwork/reports", json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    issue = w["session"].get(Issue, first.get_json()["id"])
+    assert issue.source == "自查" and issue.grid_id == w["places"]["g1"].id
+    again = client.post("/api/fieldwork/reports", json=body, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replay"] == "true"
+    assert again.get_json()["id"] == issue.id and issues() == 1
+    other = client.post(
+        "/api/fieldwork/reports", json={**body, "description": "另一件事"}, headers=headers
+    )
+    assert other.status_code == 409 and issues() == 1
+    no_key = client.post(
+        "/api/fieldwork/reports", json={**body, "idempotency_key": ""}, headers=headers
+    )
+    assert no_key.status_code == 422 and no_key.get_json()["field"] == "idempotency_key"
+    backdated = client.post(
+        "/api/fieldwork/reports",
+        json={**body, "idempotency_key": "rep-2", "reported_at": "2015-11-03T09:00:00+08:00"},
+        headers=headers,
+    )
+    assert backdated.status_code == 403 and backdated.get_json()["field"] == "reported_at"
+    assert issues() == 1

@@ -22,7 +22,7 @@ from geoservice.fieldwork import access, evidence, inspections, patrols
 from geoservice.fieldwork.common import as_date
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
-from geoservice.models import Photo
+from geoservice.models import Issue, Photo
 from geoservice.photos import prepare_all
 from geoservice.registry import layers
 from geoservice.workflow import IssueSettings
@@ -242,6 +242,50 @@ def visit_detail(visit_id: int):
     if visit is None or not _may_read_visit(visit):
         raise ApiError(404, f"没有编号为 {visit_id} 的巡查记录", field="visit_id")
     return jsonify(patrols.visit_json(session, layers(), visit, photo_url))
+
+
+@bp.post("/reports")
+def create_report():
+    """An issue reported from the field app, idempotent per record (`idempotency_key` field or
+    `Idempotency-Key` header): the ordinary report's fields and photos."""
+    from geoservice import issues as issue_service
+    from geoservice.api.issues import _check_report_meta, view
+    from geoservice.fieldwork import reports
+
+    account = require("issues.report", "issues")
+    fields, uploads = parse_body()
+    if request.headers.get("Idempotency-Key") and not fields.get("idempotency_key"):
+        fields["idempotency_key"] = request.headers["Idempotency-Key"]
+    session, cfg = get_session(), issue_settings()
+    key, fingerprint = reports.parse(fields, uploads)
+    first = reports.replay(session, account.id, key, fingerprint)
+    if first is not None:  # a retry: nothing decoded, nothing created
+        response = jsonify(view(session.get(Issue, first.issue_id)))
+        response.headers["Idempotent-Replay"] = "true"
+        return response
+    report = reports.validate(fields, cfg, field_settings().patrol_source, datetime.now(UTC))
+    _check_report_meta(report)
+    prepared = prepare_all(
+        uploads, cfg.photo_limits, cfg.tz, min_count=issue_service.min_photos_for(report, cfg)
+    )
+    try:
+        result = reports.submit(
+            session, layers(), cfg, account, report, key, fingerprint,
+            fields.get("recorded_at"), prepared,
+        )  # fmt: skip
+        body = view(result.issue)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        first = reports.replay(session, account.id, key, fingerprint)
+        if first is None:
+            raise
+        response = jsonify(view(session.get(Issue, first.issue_id)))
+        response.headers["Idempotent-Replay"] = "true"
+        return response
+    response = jsonify(body)
+    response.status_code = 201
+    return response
 
 
 # --- 巡查到位率 --------------------------------------------------------

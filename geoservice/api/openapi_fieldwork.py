@@ -80,6 +80,16 @@ def _plan_body(layer_names: list[str]) -> dict:
     )  # fmt: skip
 
 
+REPORT_BODY = obj(
+    {"idempotency_key": KEY, "lon": number(minimum=-180, maximum=180),
+     "lat": number(minimum=-90, maximum=90), "category": string("问题类别")},
+    {"coord_sys": enum(["wgs84", "gcj02"]), "description": string(maxLength=2000),
+     "source": string("问题来源（默认 自查）"),
+     "recorded_at": string("手机记录时间（仅记录，不改变上报时间）", format="date-time"),
+     "photos": array(string("base64 或 data: URL", format="byte"), maxItems=9)},
+)  # fmt: skip
+
+
 RESULT_BODY = obj(
     {"place_id": integer(minimum=1), "outcome": enum(["pass", "fail", "合格", "不合格"])},
     {"category": string("不合格时的问题类别"), "note": string(maxLength=2000),
@@ -154,6 +164,13 @@ def paths(config: Any = None) -> dict[str, Any]:
                       {"200": ok(free("FeatureCollection"), media="application/json")},
                       parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", DATE)],
                       errors=(422,)),
+        },
+        "/fieldwork/reports": {
+            "post": op("create_field_report", "从巡查应用上报问题（幂等：每条记录一个幂等键）",
+                       "issues.report",
+                       {"201": ok(free("问题（同 GET /issues/{id}）"), "已上报"),
+                        "200": ok(free(), "同一幂等键、同一内容：返回第一次上报的问题")},
+                       body=json_body(REPORT_BODY), errors=(403, 409, 413, 415, 422)),
         },
         "/fieldwork/visits": {
             "post": op("create_patrol_visit", "巡查打卡（JSON 或 multipart；幂等）", VISIT,

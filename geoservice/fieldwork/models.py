@@ -163,6 +163,27 @@ class PatrolVisitIssue(Base):
     )
 
 
+class FieldReport(Base):
+    """An issue reported from the field app: the idempotency key of the phone's record, so a
+    report sent again after a lost answer is stored once."""
+
+    __tablename__ = "field_reports"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_field_reports_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    # When the phone recorded it (informational: the issue is reported when it arrives).
+    recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
 class InspectionPlan(Base):
     """暗访 plan: a seeded sample of places for a date; secret until `done`."""
 

@@ -72,6 +72,7 @@ def app_page():
     config = {
         "user": account.display_name or account.username,
         "categories": list(current_app.config["ISSUE_CATEGORIES"]),
+        "min_photos": int(current_app.config.get("REPORT_MIN_PHOTOS", 1)),
         "tiles": [t.as_dict() for t in tiles],
         "center": [center[0] or 116.4, center[1] or 39.9],
     }

@@ -102,7 +102,7 @@
 
   async function render() {
     const queued = await outboxAll();
-    const queuedTasks = new Set(queued.map(r => r.fields.task_id));
+    const queuedTasks = new Set(queued.filter(r => r.kind === 'visit').map(r => r.fields.task_id));
     const list = $('task-list');
     list.replaceChildren();
     state.tasks.forEach(t => {
@@ -124,7 +124,7 @@
     queued.forEach(r => {
       const status = r.error ? el('span', { class: 'tag failed' }, r.error) : el('span', { class: 'tag queued' }, '待上传');
       const li = el('li', {}, el('div', { class: 'row' }, el('span', { class: 'title' }, r.title), status),
-        el('div', { class: 'meta' }, `${r.fields.visited_at.replace('T', ' ').slice(0, 16)} · 照片 ${r.photos.length} 张` +
+        el('div', { class: 'meta' }, `${(r.fields.visited_at || r.fields.recorded_at).replace('T', ' ').slice(0, 16)} · 照片 ${r.photos.length} 张` +
           (r.attempts ? ` · 已尝试 ${r.attempts} 次` : '')));
       if (r.error) {
         const drop = el('button', { type: 'button', class: 'light' }, '删除此条');
@@ -230,12 +230,58 @@
   }
   $('visit-form').addEventListener('submit', e => { e.preventDefault(); saveVisit(); });
 
+  // --- a report (outside a visit) ------------------------------------------------------------
+  const rep = { photos: [], where: null };
+  function openReport() {
+    rep.photos = []; rep.where = null;
+    $('report-form').reset(); $('report-thumbs').replaceChildren(); $('report-error').hidden = true;
+    $('report-where').textContent = '正在定位…';
+    if (navigator.geolocation) {
+      navigator.geolocation.getCurrentPosition(pos => {
+        rep.where = { lon: pos.coords.longitude, lat: pos.coords.latitude };
+        $('report-where').textContent = `位置：${rep.where.lon.toFixed(6)}, ${rep.where.lat.toFixed(6)}`;
+      }, () => { $('report-where').textContent = '定位失败：请到室外或打开定位后重试'; },
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+    }
+    if ($('report').showModal) $('report').showModal(); else $('report').setAttribute('open', '');
+  }
+  function addReportPhoto(file, capture) {
+    rep.photos.push({ blob: file, name: file.name || `photo${rep.photos.length + 1}.jpg`, type: file.type || 'image/jpeg', capture });
+    const img = el('img', { alt: '照片' });
+    img.src = URL.createObjectURL(file);
+    $('report-thumbs').append(img);
+  }
+  async function saveReport() {
+    const data = new FormData($('report-form'));
+    const error = msg => { $('report-error').textContent = msg; $('report-error').hidden = false; };
+    if (!rep.where) return error('还没有定位，无法确定问题位置');
+    if (!rep.photos.length && cfg.min_photos > 0) return error(`请至少拍 ${cfg.min_photos} 张照片`);
+    const key = uuid();
+    const fields = { idempotency_key: key, category: data.get('category'),
+                     description: (data.get('description') || '').trim(),
+                     lon: String(rep.where.lon), lat: String(rep.where.lat),
+                     recorded_at: isoWithOffset(new Date()) };
+    await outboxPut({ key, kind: 'report', title: `上报：${fields.category}`, fields,
+                      photos: rep.photos.map(p => ({ blob: p.blob, name: p.name, type: p.type })),
+                      created: Date.now(), attempts: 0, next: 0, error: null });
+    $('report').close();
+    await render();
+    sync();
+    return key;
+  }
+  $('report-open').addEventListener('click', openReport);
+  $('report-cancel').addEventListener('click', () => $('report').close());
+  $('report-camera').addEventListener('change', e => { [...e.target.files].forEach(f => addReportPhoto(f, 'camera')); e.target.value = ''; });
+  $('report-gallery').addEventListener('change', e => { [...e.target.files].forEach(f => addReportPhoto(f, 'gallery')); e.target.value = ''; });
+  $('report-form').addEventListener('submit', e => { e.preventDefault(); saveReport(); });
+
   // --- sending --------------------------------------------------------------------------------
   async function send(record) {
     const body = new FormData();
     Object.entries(record.fields).forEach(([k, v]) => body.append(k, v));
     record.photos.forEach(p => body.append('photos', p.blob, p.name));
-    const post = () => fetch('/api/fieldwork/visits', {
+    const url = record.kind === 'report' ? '/api/fieldwork/reports' : '/api/fieldwork/visits';
+    const post = () => fetch(url, {
       method: 'POST', body, credentials: 'same-origin',
       headers: { 'X-CSRFToken': csrf(), 'Idempotency-Key': record.key, Accept: 'application/json' } });
     let r = await post();
@@ -307,7 +353,10 @@
     if (b.dataset.tab === 'map') { initMap(); setTimeout(() => state.map && state.map.invalidateSize(), 50); }
     if (b.dataset.tab === 'visits') loadVisits();
   }));
-  cfg.categories.forEach(c => $('category').append(el('option', { value: c }, c)));
+  cfg.categories.forEach(c => {
+    $('category').append(el('option', { value: c }, c));
+    $('report-category').append(el('option', { value: c }, c));
+  });
   $('who').textContent = cfg.user;
   setNet();
   if ('serviceWorker' in navigator) {
@@ -317,7 +366,7 @@
   loadTasks().then(() => { state.ready = true; sync(); });
 
   window.gsField = {
-    state, addPhoto, saveVisit, sync, openVisit, render,
+    state, addPhoto, saveVisit, sync, openVisit, render, openReport, addReportPhoto, saveReport, rep,
     pending: async () => (await outboxAll()).length,
     outbox: outboxAll,
   };
