@@ -179,3 +179,12 @@ def test_a_street_bound_supervisor_samples_only_its_street(client, city):
     plan_id = response.get_json()["id"]
     seen = client.get(f"/api/fieldwork/inspections/{plan_id}", headers=west_planner[1])
     assert seen.status_code == 404
+
+
+def test_ids_beyond_any_row_are_404(client, city):
+    headers = city["accounts"]["admin"][1]
+    for path in ("/api/fieldwork/inspections/99999999999999999999",
+                 "/api/fieldwork/visits/99999999999999999999999",
+                 "/api/fieldwork/photos/99999999999999999999999/display",
+                 "/api/fieldwork/issue-photos/99999999999999999999999/display"):  # fmt: skip
+        assert client.get(path, headers=headers).status_code == 404, path

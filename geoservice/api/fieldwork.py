@@ -61,6 +61,16 @@ def _today() -> date:
     return datetime.now(field_settings().tz).date()
 
 
+INT_MAX, BIGINT_MAX = 2**31 - 1, 2**63 - 1
+
+
+def _known(value: int, maximum: int, what: str, field: str) -> int:
+    """An id from the path: beyond its column's range it cannot exist (404, not a 500)."""
+    if value > maximum:
+        raise ApiError(404, f"没有编号为 {value} 的{what}", field=field)
+    return value
+
+
 def _day(values) -> date:
     """`date` (YYYY-MM-DD) when given; an empty or non-text value is refused."""
     value = values.get("date")
@@ -104,6 +114,7 @@ def create_schedule():
 @bp.patch("/schedules/<int:schedule_id>")
 @permission_required(PLAN)
 def update_schedule(schedule_id: int):
+    _known(schedule_id, INT_MAX, "巡查计划", "id")
     access.require_whole_deployment(current_account())
     session, registry = get_session(), layers()
     schedule = patrols.update_schedule(session, registry, roles(), schedule_id, _json())
@@ -236,6 +247,7 @@ def _may_read_visit(visit: PatrolVisit) -> bool:
 @bp.get("/visits/<int:visit_id>")
 def visit_detail(visit_id: int):
     require("layers.read")
+    _known(visit_id, BIGINT_MAX, "巡查记录", "visit_id")
     single_args(())
     session = get_session()
     visit = session.get(PatrolVisit, visit_id)
@@ -299,6 +311,9 @@ def patrol_rates():
     from geoservice.periods import PeriodError, parse_period
 
     args = single_args(("of", "period", "from", "week", "to"))
+    for name, value in args.items():
+        if not value.strip():
+            raise ApiError(400, f"参数 {name} 不能为空", field=name)
     cfg = field_settings()
     try:
         period = parse_period(
@@ -342,6 +357,7 @@ def create_inspection():
 @bp.get("/inspections/<int:plan_id>")
 def inspection_detail(plan_id: int):
     require("layers.read")
+    _known(plan_id, INT_MAX, "暗访计划", "id")
     single_args(())
     session, account = get_session(), current_account()
     plan = inspections.visible_plan(session, account, plan_id)
@@ -351,6 +367,7 @@ def inspection_detail(plan_id: int):
 @bp.post("/inspections/<int:plan_id>/results")
 @permission_required(INSPECT)
 def inspection_result(plan_id: int):
+    _known(plan_id, INT_MAX, "暗访计划", "id")
     session, account, cfg = get_session(), current_account(), issue_settings()
     plan = inspections.visible_plan(session, account, plan_id)
     fields, uploads = parse_body()
@@ -366,6 +383,7 @@ def inspection_result(plan_id: int):
 @bp.post("/inspections/<int:plan_id>/complete")
 @permission_required(INSPECT)
 def inspection_complete(plan_id: int):
+    _known(plan_id, INT_MAX, "暗访计划", "id")
     session, account = get_session(), current_account()
     plan = inspections.visible_plan(session, account, plan_id)
     issue_ids = inspections.complete_plan(
@@ -412,6 +430,7 @@ def evidence_units():
 def issue_evidence(issue_id: int):
     """The checks of an issue's photos (for the verification screen)."""
     require("issues.read", "issues")
+    _known(issue_id, BIGINT_MAX, "问题", "id")
     single_args(())
     session = get_session()
     if scope.visible_issue(session, current_account(), issue_id) is None:
@@ -457,6 +476,7 @@ def _display(sha256: str, content_type: str, at, name: str, code: str, lon, lat)
 def issue_photo_display(photo_id: int):
     """An issue photo with the server's watermark (time, place, coordinates)."""
     require("issues.read", "issues")
+    _known(photo_id, BIGINT_MAX, "照片", "photo_id")
     single_args(())
     session = get_session()
     photo = session.get(Photo, photo_id)
@@ -484,6 +504,7 @@ def issue_photo_display(photo_id: int):
 def field_photo(photo_id: int, variant: str):
     """A visit's (or 暗访's) photo: `display` (watermarked), `thumb` or `original`."""
     require("layers.read")
+    _known(photo_id, BIGINT_MAX, "照片", "photo_id")
     single_args(())
     session = get_session()
     photo = session.get(FieldPhoto, photo_id)

@@ -52,7 +52,7 @@ def _schedule(layer_names: list[str], roles: list[str]) -> dict:
 
 
 VISIT_FIELDS = obj(
-    {"task_id": integer("巡查任务编号", minimum=1)},
+    {"task_id": integer("巡查任务编号", minimum=1, maximum=2**62)},
     {
         "idempotency_key": KEY,
         "visited_at": string("巡查时间（带时区；须在任务周期内）", format="date-time"),
@@ -76,7 +76,7 @@ def _plan_body(layer_names: list[str]) -> dict:
         {"seed": integer("随机种子（不填则随机生成并记录）", minimum=0, maximum=2**62),
          "street": string("街道编码或名称", maxLength=100),
          "site_kind": string(maxLength=32), "name": string(maxLength=100),
-         "inspector_id": integer("暗访人员账号", minimum=1)},
+         "inspector_id": integer("暗访人员账号", minimum=1, maximum=2**31 - 1)},
     )  # fmt: skip
 
 
@@ -91,7 +91,8 @@ REPORT_BODY = obj(
 
 
 RESULT_BODY = obj(
-    {"place_id": integer(minimum=1), "outcome": enum(["pass", "fail", "合格", "不合格"])},
+    {"place_id": integer(minimum=1, maximum=2**62),
+     "outcome": enum(["pass", "fail", "合格", "不合格"])},
     {"category": string("不合格时的问题类别"), "note": string(maxLength=2000),
      "lon": number(minimum=-180, maximum=180), "lat": number(minimum=-90, maximum=90),
      "checklist": array(free("点位适用标准 {standard_id, outcome: 合格|不合格, note}")),

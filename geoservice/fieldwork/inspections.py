@@ -133,7 +133,9 @@ def create_plan(
     street_id = _street(session, payload.get("street"))
     inspector_id = None
     if payload.get("inspector_id") not in (None, ""):
-        inspector_id = as_int(payload.get("inspector_id"), "inspector_id", "暗访人员编号")
+        inspector_id = as_int(
+            payload.get("inspector_id"), "inspector_id", "暗访人员编号", 1, 2**31 - 1
+        )
         inspector = session.get(User, inspector_id)
         if (
             inspector is None
@@ -329,7 +331,7 @@ def _checklist(
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise InvalidInput(f"checklist 第 {index + 1} 项必须是对象", field="checklist")
-        sid = as_int(item.get("standard_id"), "checklist", "标准编号")
+        sid = as_int(item.get("standard_id"), "checklist", "标准编号", 1, 2**31 - 1)
         if sid not in standards:
             raise InvalidInput(
                 f"标准 {sid} 不适用于该地点", {"applicable": sorted(standards)}, "checklist"

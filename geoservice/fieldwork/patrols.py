@@ -427,7 +427,7 @@ def _checklist(
             result = _outcome(item.get("outcome"), "checklist")
             entry: dict[str, Any] = {"outcome": result}
             if item.get("standard_id") not in (None, ""):
-                sid = as_int(item.get("standard_id"), "checklist", "标准编号")
+                sid = as_int(item.get("standard_id"), "checklist", "标准编号", 1, 2**31 - 1)
                 if sid not in standards:
                     raise InvalidInput(
                         f"标准 {sid} 不适用于该点位", {"applicable": sorted(standards)}, "checklist"
