@@ -15,7 +15,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -53,7 +52,7 @@ def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+            opts={"include_object": migrate.include_object, "compare_type": True},
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
