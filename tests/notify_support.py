@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from geoservice.models import Issue, Unit
-from geoservice.notifications import worker
+from geoservice.notifications import queue, worker
 from geoservice.notifications.worker import WorkerSettings
 from tests.factories import add_feature, add_issue, add_leader, assign, rect
 from tests.issues.helpers import account, add_area
@@ -99,6 +99,18 @@ def receivers():
     for receiver in started:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def jobs(session) -> list[Any]:
+    """The procrastinate jobs of deliveries (what the worker will run), oldest first."""
+    return session.execute(
+        text(
+            "SELECT id, status, attempts, scheduled_at, lock,"
+            " (args->>'delivery_id')::bigint AS delivery_id FROM procrastinate_jobs"
+            " WHERE task_name = :task ORDER BY id"
+        ),
+        {"task": queue.DELIVER_TASK},
+    ).all()
 
 
 def time_passes(session, until: datetime) -> int:

@@ -15,7 +15,7 @@ from geoservice.notifications import manage, queue
 from geoservice.notifications.outbox import queue_health
 from geoservice.workflow import IssueSettings, transition
 from tests import notify_support
-from tests.notify_support import deliver, deliveries, worker_settings
+from tests.notify_support import deliver, deliveries, jobs, worker_settings
 
 scene, receivers = notify_support.scene, notify_support.receivers  # fixtures
 
@@ -51,9 +51,12 @@ def test_a_dispatch_writes_its_messages_in_the_same_transaction(app, scene, rece
     planner = scene.accounts["planner"][0]
     savepoint = s.begin_nested()
     transition(s, settings, issue.id, "dispatched", planner, leader_id=scene.leaders["leader"].id)
-    assert len(deliveries(s)) == 1  # written by the event's own flush
-    savepoint.rollback()  # the event is undone: so is its message
-    assert deliveries(s) == []
+    (row,) = deliveries(s)  # written by the event's own flush
+    # ... and so is its job on the procrastinate queue, on the same connection.
+    (job,) = jobs(s)
+    assert job.delivery_id == row.id and job.status == "todo" and job.lock == f"delivery:{row.id}"
+    savepoint.rollback()  # the event is undone: so are its message and its job
+    assert deliveries(s) == [] and jobs(s) == []
     assert s.scalar(text("SELECT count(*) FROM notify_messages")) == 0
 
 
@@ -94,6 +97,9 @@ def test_a_receiver_failing_twice_then_succeeding_gets_it_exactly_once(client, s
     (row,) = deliveries(s)
     assert row.status == "pending" and row.attempts == 1 and row.last_error == "HTTP 500"
     assert row.next_attempt_at == now + timedelta(seconds=30)
+    # Procrastinate's retry strategy scheduled the job again for the same moment.
+    (job,) = jobs(s)
+    assert job.status == "todo" and job.attempts == 1 and job.scheduled_at == row.next_attempt_at
     # Not due yet: nothing is sent before the back-off has passed.
     assert deliver(s, settings, now + timedelta(seconds=10)) == {
         "delivered": 0,
@@ -113,6 +119,7 @@ def test_a_receiver_failing_twice_then_succeeding_gets_it_exactly_once(client, s
     assert all(_verify(h) for h in receiver.hits)
     (row,) = deliveries(s)
     assert row.status == "delivered" and row.attempts == 3 and row.delivered_at is not None
+    assert jobs(s) == []  # a succeeded job is deleted: the outbox row is the record
 
 
 def test_a_slow_receiver_never_blocks_the_request_and_ends_as_a_dead_letter(
@@ -163,6 +170,8 @@ def test_a_receiver_that_is_down_is_retried_then_dead_and_replay_puts_it_back(
     assert replay.status_code == 200 and replay.get_json()["replayed"] == 1
     (row,) = deliveries(s)
     assert row.status == "pending" and row.attempts == 0
+    # The replay deferred a new job (the dead letter's job had ended).
+    assert [(j.delivery_id, j.status, j.attempts) for j in jobs(s)] == [(row.id, "todo", 0)]
 
 
 def test_a_4xx_answer_is_a_dead_letter_at_once(client, scene, receivers):
@@ -181,6 +190,21 @@ def test_a_delivered_message_is_never_sent_again_by_a_second_worker(client, scen
     assert deliver(s, settings)["delivered"] == 1
     assert deliver(s, settings)["delivered"] == 0
     assert len(receiver.hits) == 1
+
+
+def test_a_second_job_for_a_delivered_delivery_sends_nothing(client, scene, receivers):
+    """Idempotent delivery: a job runs for a delivery (a repeat, a job of a worker that died
+    after sending): the outbox row says delivered, so nothing is sent again."""
+    s = scene.session
+    receiver = receivers(200)
+    webhook(s, receiver.url)
+    dispatch(client, scene, scene.issue())
+    assert deliver(s, worker_settings())["delivered"] == 1
+    (row,) = deliveries(s)
+    queue.defer(s, [row.id, row.id])
+    assert len(jobs(s)) == 2
+    assert deliver(s, worker_settings()) == {"delivered": 0, "retry": 0, "dead": 0, "quiet": 0}
+    assert jobs(s) == [] and len(receiver.hits) == 1
 
 
 def test_healthz_reports_the_queue(client, scene, receivers):

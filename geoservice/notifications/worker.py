@@ -391,7 +391,9 @@ def run(url: URL, session_factory: Callable[[], Session], settings: WorkerSettin
     procrastinate's NOTIFY when a transaction with new jobs commits (and polling every
     NOTIFY_POLL_SECONDS for retries that fall due); the scans every minute. SIGTERM/SIGINT
     stop it after the job in hand (procrastinate's signal handlers)."""
-    connector = procrastinate.PsycopgConnector(conninfo=psycopg_conninfo(url))
+    connector = procrastinate.PsycopgConnector(
+        conninfo=psycopg_conninfo(url), min_size=1, max_size=4
+    )
     app = build_app(connector, settings, periodic=True)
     runtime = Runtime(settings, session_factory)
     log.info("notifications worker started")

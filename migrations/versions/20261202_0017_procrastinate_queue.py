@@ -26,6 +26,15 @@ def upgrade() -> None:
     # On the DB-API cursor without parameters: the schema's '%' signs are not placeholders.
     with op.get_bind().connection.dbapi_connection.cursor() as cursor:
         cursor.execute(SchemaManager.get_schema())
+    # Deliveries waiting when the home-made loop this replaces stopped get their jobs (the
+    # task's name, queue, lock and arguments as geoservice/notifications/queue.py defers them).
+    op.execute(
+        """
+INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, args, scheduled_at)
+SELECT 'notifications', 'geoservice.notifications.deliver', 0, 'delivery:' || id,
+       jsonb_build_object('delivery_id', id), next_attempt_at
+FROM notify_deliveries WHERE status IN ('pending', 'sending') ORDER BY id"""
+    )
 
 
 def downgrade() -> None:
