@@ -381,6 +381,17 @@ def run_once(session: Session, settings: WorkerSettings, now: datetime | None = 
 # --- the process ----------------------------------------------------------------------------
 
 
+class QuietRetries(logging.Filter):
+    """Procrastinate logs every failed job with its traceback; a RetryLater is an expected
+    outcome (logged by `process` in one line): its traceback is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], queue.RetryLater):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def psycopg_conninfo(url: URL) -> str:
     """libpq's URI of the SQLAlchemy URL (procrastinate's worker connects with psycopg 3)."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -396,6 +407,8 @@ def run(url: URL, session_factory: Callable[[], Session], settings: WorkerSettin
     )
     app = build_app(connector, settings, periodic=True)
     runtime = Runtime(settings, session_factory)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietRetries())
     log.info("notifications worker started")
     try:
         app.run_worker(
