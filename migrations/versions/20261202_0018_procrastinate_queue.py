@@ -1,7 +1,7 @@
 """procrastinate job queue for notification delivery
 
 Revision ID: 5e1d0c7a9b21
-Revises: c5b13a5b584d
+Revises: 7c1e0a5b2d17
 Create Date: 2026-12-02 11:30:00
 
 The schema of procrastinate (the PostgreSQL job queue the notification worker runs on,
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "5e1d0c7a9b21"
-down_revision: str | Sequence[str] | None = "c5b13a5b584d"
+down_revision: str | Sequence[str] | None = "7c1e0a5b2d17"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
