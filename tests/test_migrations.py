@@ -77,7 +77,7 @@ def test_the_queue_migration_gives_waiting_deliveries_their_jobs(scratch_databas
     """Deliveries left pending by the worker loop before procrastinate get a job each when
     the queue's migration runs; delivered ones do not."""
     scratch = create_engine(scratch_database_url)
-    migrate.upgrade(scratch, "c5b13a5b584d")
+    migrate.upgrade(scratch, "7c1e0a5b2d17")  # the revision before the queue
     with scratch.begin() as conn:
         channel = conn.scalar(
             text(
