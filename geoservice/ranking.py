@@ -137,7 +137,7 @@ DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
 def _as_of(column: str) -> str:
     """The issue's `column` (leader_id, unit_id, deadline) at the period end `p.t`: its current
     value unless it changed since (issues.holder_since), then the value before the first
-    change at or after `p.t` (the lateral `h` of _CAND_SQL)."""
+    change at or after `p.t` (the lateral `h`: HOLDER_AT_PERIOD_END)."""
     return f"(CASE WHEN i.holder_since >= p.t THEN h.prev_{column} ELSE i.{column} END)"
 
 
@@ -226,18 +226,20 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
+# The lateral `h` that _as_of reads: only for issues whose leader/unit/deadline changed at or
+# after the period end `p.t` (a one-time filter otherwise), the values before the first change.
+HOLDER_AT_PERIOD_END = """LEFT JOIN LATERAL (
+    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
+    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
+    ORDER BY e.at, e.id LIMIT 1
+  ) h ON true"""
+
 _CAND_SQL = """
   SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
   FROM periods p
   JOIN issues i ON i.reported_at < p.t AND {closed_filter}
   {joins}
-  LEFT JOIN LATERAL (
-    -- Only for issues whose leader/unit/deadline changed at or after the period end
-    -- (a one-time filter otherwise): the values before the first such change.
-    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
-    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
-    ORDER BY e.at, e.id LIMIT 1
-  ) h ON true
+  {holder_at_end}
   WHERE i.duplicate_of_id IS NULL {where}"""
 
 # The state (closed / rejected / open / other) after the last change of issue c before `bound`.
@@ -383,7 +385,13 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter
             "p.n",
             "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
         )
-    cand = {"key": g.key_sql, "joins": g.joins, "where": where, "deadline": _as_of("deadline")}
+    cand = {
+        "key": g.key_sql,
+        "joins": g.joins,
+        "where": where,
+        "deadline": _as_of("deadline"),
+        "holder_at_end": HOLDER_AT_PERIOD_END,
+    }
     return _FLAGS_SQL.format(
         # Each third is served by an index (models.Issue): open issues by reported_at; closed
         # ones by closed_at; rejected ones by updated_at, which every update of the row bumps,
@@ -557,7 +565,7 @@ def compute(
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
     satisfaction = followup.satisfaction_counts(
-        session, g.key_sql, g.joins, params["froms"], params["tos"]
+        session, g.key_sql, g.joins + "\n" + HOLDER_AT_PERIOD_END, params["froms"], params["tos"]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
