@@ -1,7 +1,7 @@
 """field work: patrols, visits, inspections, photo checks
 
 Revision ID: fc3af1d84701
-Revises: 7c1e0a5b2d17
+Revises: 5e1d0c7a9b21
 Create Date: 2026-12-02 10:26:56.402674
 """
 
@@ -14,7 +14,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision: str = "fc3af1d84701"
-down_revision: str | Sequence[str] | None = "7c1e0a5b2d17"
+down_revision: str | Sequence[str] | None = "5e1d0c7a9b21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
