@@ -121,6 +121,10 @@ def keep_rules(case) -> None:
     if place_needed and "place_id" not in query:
         query.setdefault("layer", "grid")
         query.setdefault("code", "320999001001001")
+    # A round ends on or after its first day.
+    body = case.body if isinstance(case.body, dict) else {}
+    if case.path == "/assessment/rounds" and {"starts_on", "ends_on"} <= body.keys():
+        body["starts_on"], body["ends_on"] = sorted((body["starts_on"], body["ends_on"]))
     if "period" in query or "from" in query or "to" in query or "week" in query:
         kind = query.get("period", "week")
         query.pop("week", None)
@@ -147,6 +151,20 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"POST /(collections/\w+|areas)/import", 400, "layer"): "no such layer in the file",
     (r"POST /roster/import", 400, "file"): "the upload is not an Excel workbook",
     (r"GET /attribution", 422, "geometry"): "the point lies outside the service area (data)",
+    (r"(POST|PATCH) /assessment/kinds(/\{kind_id\})?", 422, "attributes["): (
+        "attribute definitions: names unique and not reserved, a choice needs non-blank choices"
+    ),
+    (r"POST /assessment/sites/import", 415, "file"): "the upload is neither .xlsx nor GeoJSON",
+    (r"POST /assessment/sites/import", 422, ""): "the list's rows (kinds, codes: data)",
+    (r"(POST|PATCH) /assessment/sites(/\{site_id\})?", 422, "kind"): (
+        "the kind must be an existing site kind still in use (data)"
+    ),
+    (r"(POST|PUT) /assessment/standards(/\{version_id\})?", 422, "items"): (
+        "the tree holds at least one standard (anywhere in it)"
+    ),
+    (r"(POST|PUT) /assessment/standards(/\{version_id\})?", 422, "file"): (
+        "each standard names existing site kinds and a configured issue category (data)"
+    ),
 }
 
 
