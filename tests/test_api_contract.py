@@ -154,6 +154,17 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"(POST|PATCH) /assessment/kinds(/\{kind_id\})?", 422, "attributes["): (
         "attribute definitions: names unique and not reserved, a choice needs non-blank choices"
     ),
+    **{
+        (r"(POST|PATCH) /notifications/channels(/\{channel_id\})?", 422, field): (
+            "a channel kind's own settings and secrets (which keys, which are required)"
+        )
+        for field in ("config", "secret", "host", "webhook_url", "url", "body_template")
+    },
+    (r"(POST|PATCH) /notifications/channels(/\{channel_id\})?", 422, "unit_id"): (
+        "no unit with that id (data)"
+    ),
+    (r"POST /intake/batches", 415, "file"): "the upload is not an .xlsx workbook",
+    (r"POST /intake/batches", 422, "file"): "the workbook is unreadable or lacks the headers",
     (r"POST /assessment/sites/import", 415, "file"): "the upload is neither .xlsx nor GeoJSON",
     (r"POST /assessment/sites/import", 422, ""): "the list's rows (kinds, codes: data)",
     (r"(POST|PATCH) /assessment/sites(/\{site_id\})?", 422, "kind"): (

@@ -247,6 +247,62 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
             }
         },
     }
+    if getattr(coll, "accepts_sites", False):  # geoservice.api.assessment.create_site_features
+        site_errors = {k: ERROR for k in ("400", "401", "403", "404", "413", "422")}
+        site_feature = {
+            "type": "object",
+            "required": ["type", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "geometry": {"type": "object", "nullable": True},
+                "properties": {
+                    "type": "object",
+                    "description": "kind（sites 集合必填）、code、name、address、"
+                    "community_code、attributes（或类别属性作为同级字段）",
+                },
+            },
+        }
+        paths[f"/collections/{cid}/items"]["post"] = {
+            "tags": [tag],
+            "summary": f"新增{coll.title}（Feature）或批量新增（FeatureCollection，"
+            "全部成功或全部不写）；点位的修改与删除见 /assessment/sites/{site_id}",
+            "operationId": f"create_{cid}",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    m: {
+                        "schema": {
+                            "oneOf": [
+                                site_feature,
+                                {
+                                    "type": "object",
+                                    "required": ["type", "features"],
+                                    "properties": {
+                                        "type": {
+                                            "type": "string",
+                                            "enum": ["FeatureCollection"],
+                                        },
+                                        "features": {
+                                            "type": "array",
+                                            "items": site_feature,
+                                            "minItems": 1,
+                                        },
+                                    },
+                                },
+                            ]
+                        }
+                    }
+                    for m in (GEOJSON, JSON)
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "已创建（Feature，或 {inserted, ids}）",
+                    "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": {}}},
+                },
+                **site_errors,
+            },
+        }
     if coll.writable:
         write_ok = {
             "description": "已保存",
