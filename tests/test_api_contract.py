@@ -163,6 +163,13 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"(POST|PATCH) /notifications/channels(/\{channel_id\})?", 422, "unit_id"): (
         "no unit with that id (data)"
     ),
+    **{
+        (r"POST /collections/sites?(-\w+)?/items", 422, field): (
+            "a site's kind must exist; its geometry, attributes and community follow the kind "
+            "and the data"
+        )
+        for field in ("kind", "geometry", "attributes", "community_code")
+    },
     (r"POST /intake/batches", 415, "file"): "the upload is not an .xlsx workbook",
     (r"POST /intake/batches", 422, "file"): "the workbook is unreadable or lacks the headers",
     (r"POST /assessment/sites/import", 415, "file"): "the upload is neither .xlsx nor GeoJSON",

@@ -257,8 +257,27 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "geometry": {"type": "object", "nullable": True},
                 "properties": {
                     "type": "object",
-                    "description": "kind（sites 集合必填）、code、name、address、"
-                    "community_code、attributes（或类别属性作为同级字段）",
+                    "description": "点位：kind（sites 集合必填，类别代码或名称）、code、name、"
+                    "address、community_code、attributes（或类别属性作为同级字段）",
+                    "required": ["code", "name"]
+                    + (["kind"] if getattr(coll, "kind_code", None) is None else []),
+                    "properties": {
+                        "kind": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "code": {
+                            "type": "string",
+                            "description": "1–64 位字母、数字、下划线或连字符",
+                            "pattern": r"^\s*[A-Za-z0-9_-]{1,64}\s*$",
+                        },
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 200,
+                            "pattern": r"\S",
+                        },
+                        "address": {"type": "string", "nullable": True, "maxLength": 200},
+                        "community_code": {"type": "string", "nullable": True},
+                        "attributes": {"type": "object", "nullable": True},
+                    },
                 },
             },
         }
