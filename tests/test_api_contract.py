@@ -170,6 +170,14 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         )
         for field in ("kind", "geometry", "attributes", "community_code")
     },
+    (r"POST /users", 422, "password"): (
+        "password strength (two kinds of characters, not holding the username) and no "
+        "password for integration accounts: rules between fields"
+    ),
+    (r"POST /users", 422, "area"): "no area with that code (data)",
+    (r"POST /users", 422, "leader_id"): (
+        "no leader with that id (data), or a leader account bound to neither leader nor area"
+    ),
     (r"POST /intake/batches", 415, "file"): "the upload is not an .xlsx workbook",
     (r"POST /intake/batches", 422, "file"): "the workbook is unreadable or lacks the headers",
     (r"POST /assessment/sites/import", 415, "file"): "the upload is neither .xlsx nor GeoJSON",
@@ -211,10 +219,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "the issue report: photos must be decodable images (at least REPORT_MIN_PHOTOS unless "
         "the source is exempt), the point inside the service area, reported_at not in the "
         "future; only partly expressible in OpenAPI 3.0"
-    ),
-    "POST /users": (
-        "the account body: username rules, password strength, unknown area or leader answer "
-        "422 without a `field`; the schema states none of it yet"
     ),
 }
 
@@ -359,3 +363,19 @@ def test_json_fields_keep_their_documented_types(world, world_client, body):
     response = world_client.post("/api/units", json=body, headers=bearer(world["tokens"]["admin"]))
     assert response.status_code == 400
     assert response.get_json()["field"] == "is_lead"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"username": "admin", "role": "viewer"}, 409, "username"),  # was 422 without field
+        ({"username": "a b", "role": "viewer"}, 422, "username"),
+        ({"username": "neu", "role": "viewer", "password": "short"}, 422, "password"),
+        ({"username": "neu", "role": "viewer", "area": "000"}, 422, "area"),
+        ({"username": "neu", "role": "viewer", "display_name": "名" * 101}, 422, "display_name"),
+    ],
+)
+def test_an_account_refused_names_its_field(world, world_client, body, status, field):
+    response = world_client.post("/api/users", json=body, headers=bearer(world["tokens"]["admin"]))
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["field"] == field

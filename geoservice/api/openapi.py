@@ -61,7 +61,7 @@ TAGS = {
     openapi_reports.TAG_MAP: "地图页与大屏用的统计和切片",
     openapi_people.TAG_ACCOUNTS: (
         "当前账号与账号管理。新建账号：请求体不是 JSON 对象、缺字段或类型错 400，"
-        "用户名已存在、角色或口令等不合规 422"
+        "用户名已存在 409，用户名、口令、区划或领导不合规 422（field 指出字段）"
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
