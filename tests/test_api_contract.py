@@ -170,6 +170,18 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         )
         for field in ("kind", "geometry", "attributes", "community_code")
     },
+    (rf"(POST|PUT) /collections/({'|'.join(LAYERS)})/items(/\{{featureId\}})?", 400, "geometry"): (
+        "a polygon's rings closed (first position repeated last): not expressible in OpenAPI 3.0"
+    ),
+    (rf"(POST|PUT) /collections/({'|'.join(LAYERS)})/items(/\{{featureId\}})?", 422, "geometry"): (
+        "latitude within ±90, closed and valid rings, the place inside the service area (data): "
+        "what OpenAPI 3.0 cannot say of a GeoJSON geometry"
+    ),
+    (
+        rf"(POST|PUT) /collections/({'|'.join(LAYERS)})/items(/\{{featureId\}})?",
+        422,
+        "properties.community_code",
+    ): ("no community with that code (data)"),
     (r"POST /users", 422, "password"): (
         "password strength (two kinds of characters, not holding the username) and no "
         "password for integration accounts: rules between fields"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, current_app, render_template, request
@@ -30,6 +31,7 @@ from geoservice.api.params import (
 )
 from geoservice.collections import Collection
 from geoservice.registry import layers
+from geoservice.validation import CODE_MAX, NAME_MAX
 
 ERROR = {"$ref": "#/components/responses/Error"}
 # Tile coordinates: zoom 0–22 (geoservice.tiles.MAX_ZOOM); x and y below 2^z (else 404).
@@ -93,6 +95,96 @@ def _feature_schema(coll: Collection) -> dict[str, Any]:
             "properties": {"type": "object", "properties": dict(coll.property_schema)},
         },
     }
+
+
+# What geoservice.validation.parse_geometry reads: positions of 2 or 3 numbers (longitude,
+# latitude[, height], WGS-84 degrees), nested as the type says; lines of 2+ positions, rings
+# of 4+. What OpenAPI 3.0 cannot say (latitude within ±90, closed and valid rings, a place
+# inside the service area) is refused with 422 on `geometry…`.
+_POSITION = {
+    "type": "array",
+    "minItems": 2,
+    "maxItems": 3,
+    "items": {"type": "number", "minimum": -180, "maximum": 180},
+}
+
+
+def _nest(schema: dict[str, Any], min_items: int = 1) -> dict[str, Any]:
+    return {"type": "array", "minItems": min_items, "items": schema}
+
+
+_LINE = _nest(_POSITION, 2)
+_RINGS = _nest(_nest(_POSITION, 4))
+GEOMETRY_COORDINATES: dict[str, dict[str, Any]] = {
+    "Point": _POSITION,
+    "MultiPoint": _nest(_POSITION),
+    "LineString": _LINE,
+    "MultiLineString": _nest(_LINE),
+    "Polygon": _RINGS,
+    "MultiPolygon": _nest(_RINGS),
+}
+
+
+def _geometry_input(types: tuple[str, ...]) -> dict[str, Any]:
+    """The geometry a write of the collection accepts (its own geometry types)."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"type": "string", "enum": [t]},
+                    "coordinates": GEOMETRY_COORDINATES[t],
+                },
+            }
+            for t in types
+            if t in GEOMETRY_COORDINATES
+        ]
+    }
+
+
+def _code_input(spec: Any) -> dict[str, Any]:
+    """A feature's code as geoservice.validation.check_properties reads it (a number is read
+    as its digits; spaces around are trimmed)."""
+    if spec.code_pattern is not None:
+        text = {"type": "string", "pattern": rf"^\s*(?:{spec.code_pattern})\s*(?![\s\S])"}
+    else:
+        text = {"type": "string", "minLength": 1, "maxLength": CODE_MAX, "pattern": r"\S"}
+    digits = re.fullmatch(r"\\d\{(\d+)\}", spec.code_pattern or "")
+    if spec.code_pattern is None:
+        number = {"type": "integer", "minimum": -(10**62), "maximum": 10**63}
+    elif digits:  # a fixed number of digits, without leading zeros when sent as a number
+        n = int(digits.group(1))
+        number = {"type": "integer", "minimum": 10 ** (n - 1), "maximum": 10**n - 1}
+    else:
+        return {**text, "description": spec.code_hint or "编码"}
+    return {"oneOf": [text, number], "description": spec.code_hint or "编码"}
+
+
+def _feature_input_schema(coll: Collection) -> dict[str, Any]:
+    schema = _feature_schema(coll)
+    spec = coll.spec
+    props = dict(coll.property_schema)
+    required = ["code", "name"]
+    props["code"] = _code_input(spec)
+    props["name"] = {
+        "type": "string",
+        "title": "名称",
+        "minLength": 1,
+        "maxLength": NAME_MAX,
+        "pattern": r"\S",
+    }
+    for attr in spec.attributes:
+        if attr.required:
+            required.append(attr.name)
+            if attr.type is str and not attr.choices:
+                props[attr.name] = {**props.get(attr.name, {}), "minLength": 1, "pattern": r"\S"}
+    properties = {
+        **schema["properties"],
+        "geometry": _geometry_input(coll.geometry_types),
+        "properties": {"type": "object", "required": required, "properties": props},
+    }
+    return {**schema, "properties": properties}
 
 
 def _collection_paths(coll: Collection) -> dict[str, Any]:
@@ -328,9 +420,10 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
             "headers": {"ETag": {"schema": {"type": "string"}}},
             "content": {GEOJSON: {"schema": feature_ref}},
         }
+        feature_input = {"$ref": f"#/components/schemas/{cid}FeatureInput"}
         body = {
             "required": True,
-            "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": feature_ref}},
+            "content": {GEOJSON: {"schema": feature_input}, JSON: {"schema": feature_input}},
         }
         if_match = _param(
             "If-Match", "上次读取时的 ETag（乐观并发控制）", {"type": "string"}, where="header"
@@ -519,6 +612,8 @@ def document() -> dict[str, Any]:
     for coll in catalogue():
         paths.update(_collection_paths(coll))
         schemas[f"{coll.id}Feature"] = _feature_schema(coll)
+        if coll.writable:
+            schemas[f"{coll.id}FeatureInput"] = _feature_input_schema(coll)
     config = current_app.config
     # The rest of /api, merged per path and method (the issues collection's POST is the
     # issue report, next to the generic GET of that collection).
