@@ -182,6 +182,16 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         422,
         "properties.community_code",
     ): ("no community with that code (data)"),
+    (r"POST /collections/issues/items", 422, "photos"): (
+        "at least REPORT_MIN_PHOTOS photos unless the source is exempt (a rule between fields), "
+        "each a non-empty image (content)"
+    ),
+    (r"POST /collections/issues/items", 415, "photos"): "a photo that is no JPEG/PNG/HEIC image",
+    (r"POST /collections/issues/items", 413, "photos"): "a photo with too many pixels (content)",
+    (r"POST /collections/issues/items", 422, "geometry"): (
+        "the point inside the service area (data); lon/lat or geometry, one of them"
+    ),
+    (r"POST /collections/issues/items", 422, "reported_at"): "not later than now (the clock)",
     (r"POST /users", 422, "password"): (
         "password strength (two kinds of characters, not holding the username) and no "
         "password for integration accounts: rules between fields"
@@ -221,18 +231,7 @@ def _data_refusal(label: str, response) -> str | None:
 
 # Operations still failing a check, with the reason; the test fails when one of them passes
 # (remove it here) or when any other operation fails.
-_FEATURE = (
-    "feature bodies: the document's geometry schema is loose (any coordinates array; the code "
-    "wants positions of 2 numbers in range, closed rings, the collection's geometry type)"
-)
-KNOWN_FAILURES: dict[str, str] = {
-    **{f"POST /collections/{c}/items": _FEATURE for c in LAYERS},
-    "POST /collections/issues/items": (
-        "the issue report: photos must be decodable images (at least REPORT_MIN_PHOTOS unless "
-        "the source is exempt), the point inside the service area, reported_at not in the "
-        "future; only partly expressible in OpenAPI 3.0"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 SETTINGS = settings(
     max_examples=EXAMPLES,

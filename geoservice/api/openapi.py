@@ -29,9 +29,9 @@ from geoservice.api.params import (
     output_format,
     single_args,
 )
-from geoservice.collections import Collection
+from geoservice.collections import Collection, area_links
 from geoservice.registry import layers
-from geoservice.validation import CODE_MAX, NAME_MAX
+from geoservice.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 
 ERROR = {"$ref": "#/components/responses/Error"}
 # Tile coordinates: zoom 0–22 (geoservice.tiles.MAX_ZOOM); x and y below 2^z (else 404).
@@ -179,10 +179,19 @@ def _feature_input_schema(coll: Collection) -> dict[str, Any]:
             required.append(attr.name)
             if attr.type is str and not attr.choices:
                 props[attr.name] = {**props.get(attr.name, {}), "minLength": 1, "pattern": r"\S"}
+    # Names the code reads, and those of its own answers it ignores; any other is a 422.
+    names = [*writable_properties(spec), *READ_ONLY]
+    names += [f"{link.prefix}_name" for link in area_links(spec)]
+    props = {name: props.get(name, {}) for name in names}
     properties = {
         **schema["properties"],
         "geometry": _geometry_input(coll.geometry_types),
-        "properties": {"type": "object", "required": required, "properties": props},
+        "properties": {
+            "type": "object",
+            "required": required,
+            "properties": props,
+            "additionalProperties": False,
+        },
     }
     return {**schema, "properties": properties}
 
