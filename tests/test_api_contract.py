@@ -349,6 +349,12 @@ def test_a_405_names_the_methods_the_url_serves(world, world_client):
         "/api/collections/roads/tiles?f=html",
         "/api/assignments?layer=AAA",
         "/api/audit?offset=",
+        "/api/collections/sites/items?code=%20",
+        "/api/collections/sites/items?leader_id=0",
+        "/api/collections/sites/items?kind=,",
+        "/api/assessment/trend?key=x",
+        "/api/assessment/trend?of=",
+        "/api/assessment/sites/1/qr?format=",
     ],
 )
 def test_parameters_the_document_excludes_are_refused(world, world_client, url):
