@@ -31,7 +31,13 @@ USER_AUDIT_EXCLUDE = ("password_hash", "created_at", "updated_at", "last_login_a
 
 
 class UserError(ValueError):
-    """A user-management request that cannot be done; the message is for the user."""
+    """A user-management request that cannot be done; the message is for the user, `field`
+    names the input at fault and `status` is the API's answer (409: the name is taken)."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
 
 
 def hash_password(password: str) -> str:
@@ -210,26 +216,26 @@ def create_user(
 ) -> User:
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise UserError("用户名须为 1–64 个字符，且不含空格")
+        raise UserError("用户名须为 1–64 个字符，且不含空格", "username")
     if role not in USER_ROLES:
-        raise UserError(f"未知角色 {role!r}，可选：{', '.join(USER_ROLES)}")
+        raise UserError(f"未知角色 {role!r}，可选：{', '.join(USER_ROLES)}", "role")
     if user_by_name(session, username) is not None:
-        raise UserError(f"用户名 {username!r} 已存在")
+        raise UserError(f"用户名 {username!r} 已存在", "username", 409)
     area_id = None
     if area_code:
         area_id = session.scalar(select(AdminArea.id).where(AdminArea.code == area_code))
         if area_id is None:
-            raise UserError(f"未知行政区划代码 {area_code!r}")
+            raise UserError(f"未知行政区划代码 {area_code!r}", "area")
     if leader_id is not None and session.get(Leader, leader_id) is None:
-        raise UserError(f"没有编号为 {leader_id} 的包保领导")
+        raise UserError(f"没有编号为 {leader_id} 的包保领导", "leader_id")
     if role == "leader" and leader_id is None and area_id is None:
-        raise UserError("包保领导账号须绑定领导（--leader）或行政区划（--area）")
+        raise UserError("包保领导账号须绑定领导（--leader）或行政区划（--area）", "leader_id")
     if password and role not in INTERACTIVE_ROLES:
-        raise UserError("系统对接账号只能使用 API 令牌，不能设置登录密码")
+        raise UserError("系统对接账号只能使用 API 令牌，不能设置登录密码", "password")
     if password and check_strength:
         problem = password_problem(password, username)
         if problem:
-            raise UserError(problem)
+            raise UserError(problem, "password")
     user = User(
         username=username,
         role=role,

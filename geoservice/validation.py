@@ -112,9 +112,9 @@ class Rejected:
 
 
 def _check_position(pos: Any, where: str) -> None:
-    if not isinstance(pos, list | tuple) or len(pos) < 2:
+    if not isinstance(pos, list | tuple) or not 2 <= len(pos) <= 3:
         raise Invalid(Problem(f"坐标格式错误：{where} 应为 [经度, 纬度]", "geometry.coordinates"))
-    for v in pos[:3]:
+    for v in pos:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise Invalid(Problem(f"坐标格式错误：{where} 含非数字 {v!r}", "geometry.coordinates"))
 
@@ -127,6 +127,10 @@ def _walk(coords: Any, depth: int, where: str) -> None:
         raise Invalid(Problem(f"坐标格式错误：{where} 应为数组", "geometry.coordinates"))
     for i, item in enumerate(coords):
         _walk(item, depth - 1, f"{where}[{i}]")
+
+
+def _flat(coords: Any, depth: int) -> Any:
+    return list(coords[:2]) if depth == 0 else [_flat(c, depth - 1) for c in coords]
 
 
 DEPTH = {
@@ -181,8 +185,8 @@ def parse_geometry(obj: Any) -> BaseGeometry:
                 raise Invalid(
                     Problem(f"线至少需要 2 个坐标（第 {i + 1} 条线）", "geometry.coordinates")
                 )
-    try:
-        geom = shape(obj)
+    try:  # heights dropped first: positions of 2 and 3 numbers may be mixed (RFC 7946)
+        geom = shape({"type": kind, "coordinates": _flat(coords, DEPTH[kind])})
     except Exception as exc:  # shapely's messages for malformed input vary
         raise Invalid(Problem(f"几何无法解析：{exc}", "geometry")) from None
     if geom.is_empty:

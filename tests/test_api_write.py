@@ -312,3 +312,16 @@ def test_who_may_write(client, db_session, spec):
     # issues.report: this token may write layers but not report.
     response = client.post("/api/collections/issues/items", json=issue, headers=integration)
     expect_error(response, 403)
+
+
+def test_positions_with_and_without_height_may_be_mixed(client, planner, spec):
+    # RFC 7946 allows a height; it is dropped. Mixing both was a 422 "几何无法解析".
+    ring = [[120.10, 33.70, 5.0], [120.12, 33.70], [120.12, 33.72, 1.5], [120.10, 33.72]]
+    response = post(client, spec, feature(spec, [[*ring, ring[0]]]), planner)
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_position_has_two_or_three_numbers(client, planner, spec):
+    ring = [[120.10, 33.70, 5.0, "x"], [120.12, 33.70], [120.12, 33.72], [120.10, 33.72]]
+    response = post(client, spec, feature(spec, [[*ring, ring[0]]]), planner)
+    expect_error(response, 400, "geometry.coordinates")

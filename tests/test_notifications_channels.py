@@ -301,6 +301,11 @@ def test_channel_api_never_shows_a_secret_back(client, scene):
         ({"kind": "email", "name": "x", "config": {"host": "h", "port": "abc"}}, "config.port"),
         ({"kind": "email", "name": "x", "config": {"host": "h", "colour": "red"}}, "config"),
         ({"kind": "wecom", "name": ""}, "name"),
+        ({"kind": {}, "name": "x"}, "kind"),  # was a 500 (an unhashable kind)
+        (
+            {"kind": "wecom", "name": 5, "secrets": {"webhook_url": "https://x.example"}},
+            "name",
+        ),  # was saved as "5"
     ],
 )
 def test_bad_channel_settings_are_refused_by_field(client, scene, payload, field):
@@ -309,6 +314,17 @@ def test_bad_channel_settings_are_refused_by_field(client, scene, payload, field
     )
     assert response.status_code == 422
     assert response.get_json()["field"] == field
+
+
+@pytest.mark.parametrize("ids", [[], [0], [2**63], [True], ["1"]])
+def test_a_replay_names_dead_letters_by_their_ids(client, scene, ids):
+    response = client.post(
+        "/api/notifications/deliveries/replay",
+        json={"ids": ids},
+        headers=scene.headers("admin"),
+    )
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "ids"
 
 
 def test_only_admins_manage_channels(client, scene):

@@ -66,6 +66,13 @@ def readable(catalogue: Catalogue) -> list[Collection]:
     return [c for c in catalogue if can(read_action(c), c.id)]
 
 
+def _request_collection() -> Collection | None:
+    from geoservice.api import catalogue
+
+    collection_id = (request.view_args or {}).get("collection_id")
+    return catalogue().get(collection_id) if collection_id else None
+
+
 def read_only_allow() -> str:
     """The methods the request's URL serves when its collection is read-only: those of the
     routes matching it, less the generic feature writes (`/collections/<collection_id>/…`)."""
@@ -77,7 +84,9 @@ def read_only_allow() -> str:
         except HTTPException:
             continue
         if method in {"POST", "PUT", "PATCH", "DELETE"} and "<collection_id>" in rule.rule:
-            continue
+            sites = getattr(_request_collection(), "accepts_sites", False)
+            if not (sites and method == "POST" and rule.rule.endswith("/items")):
+                continue
         allowed.append(method)
     return ", ".join(allowed)
 

@@ -68,6 +68,8 @@ def create_user():
     for field in ("password", "area", "display_name"):
         if body.get(field) is not None and not isinstance(body[field], str):
             raise ApiError(400, f"字段 {field} 须为字符串", field=field)
+    if len(body.get("display_name") or "") > 100:
+        raise ApiError(422, "显示名称最多 100 个字符", field="display_name")
     db = get_session()
     try:
         user = accounts.create_user(
@@ -77,11 +79,11 @@ def create_user():
             body.get("password") or None,
             area_code=body.get("area") or None,
             leader_id=leader_id,
-            display_name=(body.get("display_name") or "")[:100],
+            display_name=body.get("display_name") or "",
             by=current_account(),
         )
     except accounts.UserError as exc:
         db.rollback()
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(exc.status, str(exc), field=exc.field) from exc
     db.commit()
     return jsonify(accounts.user_summary(user)), 201

@@ -11,6 +11,7 @@ and the site being assigned to the caller (planners may record any site).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -553,10 +554,9 @@ def _key(args: dict[str, str]) -> int | None:
     raw = args.get("key")
     if raw in (None, "", "none"):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "key 应为整数编号（或 none）", field="key") from None
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise ApiError(400, "key 应为整数编号（或 none）", field="key")
+    return int(raw)
 
 
 @bp.get("/rounds/<int:round_id>/scores")
@@ -585,9 +585,9 @@ def rounds_failures(round_id: int):
 def trend():
     require("rankings.read")
     args = single_args(("of", "key"))
-    of = _of(args, None)
+    of, key = _of(args, None), _key(args)
     return jsonify(
-        {"rounds": score_service.trend(get_session(), of, _key(args) if of else None, _settings())}
+        {"rounds": score_service.trend(get_session(), of, key if of else None, _settings())}
     )
 
 

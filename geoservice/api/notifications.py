@@ -90,7 +90,7 @@ def replay_notification_deliveries():
     elif (
         not isinstance(ids, list)
         or not ids
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids)
     ):
         raise ApiError(422, "请给出要重发的死信编号列表 ids，或 all: true", field="ids")
     session = get_session()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, current_app, render_template, request
@@ -30,8 +31,9 @@ from geoservice.api.params import (
     output_format,
     single_args,
 )
-from geoservice.collections import Collection
+from geoservice.collections import Collection, area_links
 from geoservice.registry import layers
+from geoservice.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 
 ERROR = {"$ref": "#/components/responses/Error"}
 # Tile coordinates: zoom 0–22 (geoservice.tiles.MAX_ZOOM); x and y below 2^z (else 404).
@@ -63,7 +65,7 @@ TAGS = {
     openapi_reports.TAG_MAP: "地图页与大屏用的统计和切片",
     openapi_people.TAG_ACCOUNTS: (
         "当前账号与账号管理。新建账号：请求体不是 JSON 对象、缺字段或类型错 400，"
-        "用户名已存在、角色或口令等不合规 422"
+        "用户名已存在 409，用户名、口令、区划或领导不合规 422（field 指出字段）"
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_fieldwork.TAG: openapi_fieldwork.TAG_TEXT,
@@ -96,6 +98,105 @@ def _feature_schema(coll: Collection) -> dict[str, Any]:
             "properties": {"type": "object", "properties": dict(coll.property_schema)},
         },
     }
+
+
+# What geoservice.validation.parse_geometry reads: positions of 2 or 3 numbers (longitude,
+# latitude[, height], WGS-84 degrees), nested as the type says; lines of 2+ positions, rings
+# of 4+. What OpenAPI 3.0 cannot say (latitude within ±90, closed and valid rings, a place
+# inside the service area) is refused with 422 on `geometry…`.
+_POSITION = {
+    "type": "array",
+    "minItems": 2,
+    "maxItems": 3,
+    "items": {"type": "number", "minimum": -180, "maximum": 180},
+}
+
+
+def _nest(schema: dict[str, Any], min_items: int = 1) -> dict[str, Any]:
+    return {"type": "array", "minItems": min_items, "items": schema}
+
+
+_LINE = _nest(_POSITION, 2)
+_RINGS = _nest(_nest(_POSITION, 4))
+GEOMETRY_COORDINATES: dict[str, dict[str, Any]] = {
+    "Point": _POSITION,
+    "MultiPoint": _nest(_POSITION),
+    "LineString": _LINE,
+    "MultiLineString": _nest(_LINE),
+    "Polygon": _RINGS,
+    "MultiPolygon": _nest(_RINGS),
+}
+
+
+def _geometry_input(types: tuple[str, ...]) -> dict[str, Any]:
+    """The geometry a write of the collection accepts (its own geometry types)."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"type": "string", "enum": [t]},
+                    "coordinates": GEOMETRY_COORDINATES[t],
+                },
+            }
+            for t in types
+            if t in GEOMETRY_COORDINATES
+        ]
+    }
+
+
+def _code_input(spec: Any) -> dict[str, Any]:
+    """A feature's code as geoservice.validation.check_properties reads it (a number is read
+    as its digits; spaces around are trimmed)."""
+    if spec.code_pattern is not None:
+        text = {"type": "string", "pattern": rf"^\s*(?:{spec.code_pattern})\s*(?![\s\S])"}
+    else:
+        text = {"type": "string", "minLength": 1, "maxLength": CODE_MAX, "pattern": r"\S"}
+    digits = re.fullmatch(r"\\d\{(\d+)\}", spec.code_pattern or "")
+    if spec.code_pattern is None:
+        number = {"type": "integer", "minimum": -(10**62), "maximum": 10**63}
+    elif digits:  # a fixed number of digits, without leading zeros when sent as a number
+        n = int(digits.group(1))
+        number = {"type": "integer", "minimum": 10 ** (n - 1), "maximum": 10**n - 1}
+    else:
+        return {**text, "description": spec.code_hint or "编码"}
+    return {"oneOf": [text, number], "description": spec.code_hint or "编码"}
+
+
+def _feature_input_schema(coll: Collection) -> dict[str, Any]:
+    schema = _feature_schema(coll)
+    spec = coll.spec
+    props = dict(coll.property_schema)
+    required = ["code", "name"]
+    props["code"] = _code_input(spec)
+    props["name"] = {
+        "type": "string",
+        "title": "名称",
+        "minLength": 1,
+        "maxLength": NAME_MAX,
+        "pattern": r"\S",
+    }
+    for attr in spec.attributes:
+        if attr.required:
+            required.append(attr.name)
+            if attr.type is str and not attr.choices:
+                props[attr.name] = {**props.get(attr.name, {}), "minLength": 1, "pattern": r"\S"}
+    # Names the code reads, and those of its own answers it ignores; any other is a 422.
+    names = [*writable_properties(spec), *READ_ONLY]
+    names += [f"{link.prefix}_name" for link in area_links(spec)]
+    props = {name: props.get(name, {}) for name in names}
+    properties = {
+        **schema["properties"],
+        "geometry": _geometry_input(coll.geometry_types),
+        "properties": {
+            "type": "object",
+            "required": required,
+            "properties": props,
+            "additionalProperties": False,
+        },
+    }
+    return {**schema, "properties": properties}
 
 
 def _collection_paths(coll: Collection) -> dict[str, Any]:
@@ -250,15 +351,91 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
             }
         },
     }
+    if getattr(coll, "accepts_sites", False):  # geoservice.api.assessment.create_site_features
+        site_errors = {k: ERROR for k in ("400", "401", "403", "404", "413", "422")}
+        site_feature = {
+            "type": "object",
+            "required": ["type", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "geometry": {"type": "object", "nullable": True},
+                "properties": {
+                    "type": "object",
+                    "description": "点位：kind（sites 集合必填，类别代码或名称）、code、name、"
+                    "address、community_code、attributes（或类别属性作为同级字段）",
+                    "required": ["code", "name"]
+                    + (["kind"] if getattr(coll, "kind_code", None) is None else []),
+                    "properties": {
+                        "kind": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "code": {
+                            "type": "string",
+                            "description": "1–64 位字母、数字、下划线或连字符",
+                            "pattern": r"^\s*[A-Za-z0-9_-]{1,64}\s*$",
+                        },
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 200,
+                            "pattern": r"\S",
+                        },
+                        "address": {"type": "string", "nullable": True, "maxLength": 200},
+                        "community_code": {"type": "string", "nullable": True},
+                        "attributes": {"type": "object", "nullable": True},
+                    },
+                },
+            },
+        }
+        paths[f"/collections/{cid}/items"]["post"] = {
+            "tags": [tag],
+            "summary": f"新增{coll.title}（Feature）或批量新增（FeatureCollection，"
+            "全部成功或全部不写）；点位的修改与删除见 /assessment/sites/{site_id}",
+            "operationId": f"create_{cid}",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    m: {
+                        "schema": {
+                            "oneOf": [
+                                site_feature,
+                                {
+                                    "type": "object",
+                                    "required": ["type", "features"],
+                                    "properties": {
+                                        "type": {
+                                            "type": "string",
+                                            "enum": ["FeatureCollection"],
+                                        },
+                                        "features": {
+                                            "type": "array",
+                                            "items": site_feature,
+                                            "minItems": 1,
+                                        },
+                                    },
+                                },
+                            ]
+                        }
+                    }
+                    for m in (GEOJSON, JSON)
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "已创建（Feature，或 {inserted, ids}）",
+                    "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": {}}},
+                },
+                **site_errors,
+            },
+        }
     if coll.writable:
         write_ok = {
             "description": "已保存",
             "headers": {"ETag": {"schema": {"type": "string"}}},
             "content": {GEOJSON: {"schema": feature_ref}},
         }
+        feature_input = {"$ref": f"#/components/schemas/{cid}FeatureInput"}
         body = {
             "required": True,
-            "content": {GEOJSON: {"schema": feature_ref}, JSON: {"schema": feature_ref}},
+            "content": {GEOJSON: {"schema": feature_input}, JSON: {"schema": feature_input}},
         }
         if_match = _param(
             "If-Match", "上次读取时的 ETag（乐观并发控制）", {"type": "string"}, where="header"
@@ -447,6 +624,8 @@ def document() -> dict[str, Any]:
     for coll in catalogue():
         paths.update(_collection_paths(coll))
         schemas[f"{coll.id}Feature"] = _feature_schema(coll)
+        if coll.writable:
+            schemas[f"{coll.id}FeatureInput"] = _feature_input_schema(coll)
     config = current_app.config
     # The rest of /api, merged per path and method (the issues collection's POST is the
     # issue report, next to the generic GET of that collection).

@@ -15,7 +15,9 @@ from geoservice.api.openapi_kit import (
     free,
     integer,
     json_body,
+    mapping,
     multipart,
+    nullable,
     number,
     obj,
     path,
@@ -36,38 +38,93 @@ READ = "rankings.read"
 WRITE = "layers.write"
 RECORD = "issues.report"
 
+
+# Texts as the code reads them: not blank (spaces around are trimmed), at most `n` characters.
+def text(n: int, description: str | None = None) -> dict[str, Any]:
+    return string(description, minLength=1, maxLength=n, pattern=r"\S")
+
+
+ID = integer(minimum=1, maximum=2**31 - 1)
+KIND_CODE = string(
+    "小写字母开头的英文、数字或下划线（最多 32 个字符）", pattern=r"^\s*[a-z][a-z0-9_]{0,31}\s*$"
+)
 KIND_BODY = obj(
-    {"code": string("小写英文代码"), "name": string("中文名称")},
+    {"code": KIND_CODE, "name": text(50, "中文名称")},
     {
-        "geometry_type": enum(["point", "polygon"]),
-        "colour": string("#RRGGBB"),
-        "icon": string(),
-        "claim_radius_m": number("认领半径（米）"),
-        "precedence": integer("归属优先级"),
+        "geometry_type": nullable(enum(["point", "polygon"], "缺省 point")),
+        "colour": nullable(string("#RRGGBB，缺省 #1565c0", pattern=r"^(#[0-9a-fA-F]{6})?$")),
+        "icon": nullable(string("小写字母、数字和连字符", pattern=r"^[a-z0-9-]{0,32}$")),
+        "claim_radius_m": number("认领半径（米）", minimum=1, maximum=1000),
+        "precedence": integer("归属优先级", minimum=0, maximum=1000),
         "retired": boolean("停用"),
-        "attributes": array(
-            obj(
-                {"name": string(), "type": enum(["text", "integer", "choice", "date"])},
-                {"title": string(), "required": boolean(), "choices": array(string())},
+        "attributes": nullable(
+            array(
+                obj(
+                    {
+                        "name": string(
+                            "小写字母开头的英文、数字或下划线（不能用保留字，不能重复）",
+                            pattern=r"^\s*[a-z][a-z0-9_]{0,31}\s*$",
+                        )
+                    },
+                    {
+                        "title": nullable(string()),
+                        "type": nullable(enum(["text", "integer", "choice", "date"], "缺省 text")),
+                        "required": boolean(),
+                        "choices": nullable(
+                            array(string(pattern=r"\S"), "选项（choice 类必填，至少一项）")
+                        ),
+                    },
+                ),
+                "属性定义（最多 30 个）",
+                maxItems=30,
             )
         ),
     },
 )
 SITE_BODY = obj(
-    {"kind": string("类别代码或名称"), "code": string(), "name": string()},
     {
-        "lon": number(),
-        "lat": number(),
-        "coord_sys": enum(["wgs84", "gcj02"]),
-        "geometry": free("GeoJSON 几何（WGS-84）"),
-        "address": string(),
-        "community_code": string(),
-        "attributes": free("类别属性（按类别定义校验）"),
+        "kind": text(200, "类别代码或名称（须为在用的类别）"),
+        "code": string("1–64 位字母、数字、下划线或连字符", pattern=r"^\s*[A-Za-z0-9_-]{1,64}\s*$"),
+        "name": text(200),
+    },
+    {
+        "lon": number(minimum=-180, maximum=180),
+        "lat": number(minimum=-90, maximum=90),
+        "coord_sys": nullable(enum(["wgs84", "gcj02"], "缺省 wgs84")),
+        "geometry": nullable(obj({"type": string()}, None, "GeoJSON 几何（WGS-84），或给 lon/lat")),
+        "address": nullable(string(maxLength=200)),
+        "community_code": nullable(string("社区代码（须存在）")),
+        "attributes": nullable(mapping(free(), "类别属性（按类别定义校验）")),
     },
 )
+STANDARD = obj(
+    {
+        "code": text(32),
+        "text": text(2000),
+        "score": number(exclusiveMinimum=True, minimum=0),
+        "kinds": array(text(200), "适用点位类别（名称或代码，须存在）", minItems=1),
+        "category": text(200, "问题类别（须为已配置的类别）"),
+    },
+    {"negative_list": free("是否负面清单（是/否）")},
+)
 TREE_BODY = obj(
-    {"name": string("版本名称"), "items": array(free("项目 {code, title, contents: [...]}"))},
-    {"note": string()},
+    {
+        "name": text(100, "版本名称"),
+        "items": array(
+            obj(
+                {
+                    "code": text(32),
+                    "title": text(200),
+                    "contents": array(
+                        obj({"code": text(32), "title": text(200), "standards": array(STANDARD)})
+                    ),
+                }
+            ),
+            "测评项目（至少一条标准）",
+            minItems=1,
+        ),
+    },
+    {"note": nullable(string(maxLength=2000))},
 )
 RESULTS_BODY = obj(
     {"site_id": integer(), "results": array(
@@ -77,8 +134,12 @@ RESULTS_BODY = obj(
     )},
     {"lon": number("签到经度"), "lat": number("签到纬度")},
 )  # fmt: skip
-OF = query("of", "分组：" + "、".join(f"{k}（{v}）" for k, v in GROUPINGS.items()), string())
-KEY = query("key", "分组中的一项（编号，none 为未归属）", string())
+OF = query("of", "分组：" + "、".join(f"{k}（{v}）" for k, v in GROUPINGS.items()), enum(GROUPINGS))
+KEY = query(
+    "key",
+    "分组中的一项（编号，none 为未归属；不给 of 时不用）",
+    string(pattern=r"^(none|[0-9]{1,9})?$"),
+)
 
 
 def op(operation_id: str, summary: str, permission: str, responses: dict, **kw: Any):
@@ -124,9 +185,11 @@ def paths(config: Any = None) -> dict[str, Any]:
         },
         "/assessment/sites/{site_id}/qr": {
             "get": op("site_qr", "点位二维码（扫码上报）", READ_LAYERS,
-                      {"200": answer({"type": "string", "format": "binary"}, "PNG 或 SVG",
-                                     "image/png")},
-                      parameters=[site_id, query("format", "png 或 svg", string())],
+                      {"200": {"description": "PNG 或 SVG", "content": {
+                          m: {"schema": {"type": "string", "format": "binary"}}
+                          for m in ("image/png", "image/svg+xml")}}},
+                      parameters=[site_id,
+                                  query("format", "png（缺省）或 svg", enum(["png", "svg"]))],
                       errors=(404,)),
         },
         "/assessment/sites/import": {
@@ -169,11 +232,17 @@ def paths(config: Any = None) -> dict[str, Any]:
             "post": op("create_round", "新建测评轮次（全部点位或按类别按街道抽样）", WRITE,
                        {"201": ok(free(), "已创建")},
                        body=json_body(obj(
-                           {"name": string(), "starts_on": string(format="date"),
-                            "ends_on": string(format="date"), "version_id": integer()},
-                           {"sample_per_kind": integer(), "seed": integer(),
-                            "checkin_radius_m": number(), "inspector_id": integer(),
-                            "site_ids": array(integer())})),
+                           {"name": text(100, "轮次名称（不能重复）"),
+                            "starts_on": string(format="date"),
+                            "ends_on": string("不早于 starts_on", format="date"),
+                            "version_id": ID},
+                           {"sample_per_kind": nullable(integer("每类每街道抽样数，0 或不给为全部",
+                                                                minimum=0, maximum=100000)),
+                            "seed": nullable(integer(minimum=0, maximum=2**62)),
+                            "checkin_radius_m": number(minimum=1, maximum=10000),
+                            "inspector_id": nullable(ID),
+                            "site_ids": nullable(array(integer(minimum=1, maximum=2**62),
+                                                       "手选点位（须存在）", minItems=1))})),
                        errors=(404, 409, 415, 422)),
         },
         "/assessment/rounds/{round_id}": {

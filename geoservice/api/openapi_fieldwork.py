@@ -80,14 +80,19 @@ def _plan_body(layer_names: list[str]) -> dict:
     )  # fmt: skip
 
 
-REPORT_BODY = obj(
+def report_body(config: Any) -> dict[str, Any]:
+    """The field app's report: the issue report's fields, with the city's vocabularies."""
+    categories = list(config["ISSUE_CATEGORIES"]) if config else []
+    sources = list(config["ISSUE_SOURCES"]) if config else []
+    return obj(
     {"idempotency_key": KEY, "lon": number(minimum=-180, maximum=180),
-     "lat": number(minimum=-90, maximum=90), "category": string("问题类别")},
+     "lat": number(minimum=-90, maximum=90),
+     "category": enum(categories, "问题类别") if categories else string("问题类别", minLength=1)},
     {"coord_sys": enum(["wgs84", "gcj02"]), "description": string(maxLength=2000),
-     "source": string("问题来源（默认 自查）"),
+     "source": enum(sources, "问题来源（默认 自查）") if sources else string("问题来源"),
      "recorded_at": string("手机记录时间（仅记录，不改变上报时间）", format="date-time"),
      "photos": array(string("base64 或 data: URL", format="byte"), maxItems=9)},
-)  # fmt: skip
+    )  # fmt: skip
 
 
 RESULT_BODY = obj(
@@ -171,7 +176,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                        "issues.report",
                        {"201": ok(free("问题（同 GET /issues/{id}）"), "已上报"),
                         "200": ok(free(), "同一幂等键、同一内容：返回第一次上报的问题")},
-                       body=json_body(REPORT_BODY), errors=(403, 409, 413, 415, 422)),
+                       body=json_body(report_body(config)), errors=(403, 409, 413, 415, 422)),
         },
         "/fieldwork/visits": {
             "post": op("create_patrol_visit", "巡查打卡（JSON 或 multipart；幂等）", VISIT,

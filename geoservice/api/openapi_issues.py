@@ -277,11 +277,14 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
         "issueTransitionResult": {
             "allOf": [ref("issue"), obj({"event_id": integer("本次流转的记录编号")})]
         },
-        "issueReport": obj(
-            {"category": report_fields["category"], "source": report_fields["source"]},
-            {k: v for k, v in report_fields.items() if k not in ("category", "source")},
-            "上报内容：lon/lat 或 geometry 二选一",
-        ),
+        "issueReport": {
+            **obj(
+                {"category": report_fields["category"], "source": report_fields["source"]},
+                {k: v for k, v in report_fields.items() if k not in ("category", "source")},
+                "上报内容：lon/lat 或 geometry 二选一",
+            ),
+            "anyOf": [{"required": ["geometry"]}, {"required": ["lon", "lat"]}],
+        },
         "issueReportFeature": obj(
             {
                 "type": enum(["Feature"]),

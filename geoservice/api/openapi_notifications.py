@@ -15,6 +15,7 @@ from geoservice.api.openapi_kit import (
     instant,
     integer,
     json_body,
+    mapping,
     nullable,
     number,
     obj,
@@ -40,18 +41,23 @@ ADMIN = "notifications.admin"
 
 def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     channel_id = path("channel_id", "渠道编号")
-    channel_body = json_body(
-        obj(
-            {},
-            {
-                "kind": enum(list(CHANNEL_KINDS), "渠道类型（新建时必填，不能修改）"),
-                "name": string("名称（唯一）"),
-                "enabled": boolean(),
-                "unit_id": nullable(integer("只发给该单位人员的消息（群机器人、Webhook）")),
-                "config": free("可显示的设置：email 的 host/port/security/username/sender"),
-                "secrets": free("只写的密钥：password、webhook_url、sign_secret、secret"),
-            },
-        )
+    channel_fields = {
+        "kind": enum(list(CHANNEL_KINDS), "渠道类型（新建时必填，不能修改）"),
+        "name": string("名称（唯一，不超过 100 字）", minLength=1, maxLength=100, pattern=r"\S"),
+        "enabled": boolean(),
+        "unit_id": nullable(
+            integer("只发给该单位人员的消息（群机器人、Webhook）；须为已有单位", minimum=1)
+        ),
+        "config": nullable(
+            mapping(free(), "可显示的设置（按类型）：email 的 host/port/security/username/sender")
+        ),
+        "secrets": nullable(
+            mapping(free(), "只写的密钥（按类型）：password、webhook_url、sign_secret、secret")
+        ),
+    }
+    channel_body = json_body(obj({}, channel_fields))
+    new_channel_body = json_body(
+        obj({k: channel_fields[k] for k in ("kind", "name")}, channel_fields)
     )
     preference_body = json_body(
         obj(
@@ -91,7 +97,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "新建通知渠道",
                 ADMIN,
                 {"201": answer(ref("notificationChannel"), "已创建")},
-                body=channel_body,
+                body=new_channel_body,
                 errors=(409, 415, 422),
             ),
         },
@@ -137,7 +143,22 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "死信重新排队发送",
                 ADMIN,
                 {"200": answer(obj({"replayed": integer()}))},
-                body=json_body(obj({}, {"ids": array(integer()), "all": boolean()})),
+                body=json_body(
+                    {
+                        "type": "object",
+                        "description": "ids：死信编号（至少一个），或 all: true（全部死信）",
+                        "properties": {"all": boolean()},
+                        "anyOf": [
+                            {"required": ["all"], "properties": {"all": {"enum": [True]}}},
+                            {
+                                "required": ["ids"],
+                                "properties": {
+                                    "ids": array(integer(minimum=1, maximum=2**63 - 1), minItems=1)
+                                },
+                            },
+                        ],
+                    }
+                ),
                 errors=(415, 422),
             )
         },
@@ -182,7 +203,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 errors=(404, 415, 422),
             )
         },
-        **_intake_paths(),
+        **_intake_paths(config),
         "/notifications/callbacks/{user_id}": {
             "put": op(
                 TAG,
@@ -207,7 +228,7 @@ DESCRIPTION_INTAKE = (
 DISPATCH = "issues.dispatch"
 
 
-def _intake_paths() -> dict[str, Any]:
+def _intake_paths(config: Mapping[str, Any]) -> dict[str, Any]:
     batch_id = path("batch_id", "清单编号")
     row_id = path("row_id", "清单行编号")
     row = ref("intakeRow")
@@ -225,7 +246,11 @@ def _intake_paths() -> dict[str, Any]:
                         "multipart/form-data": {
                             "schema": obj(
                                 {"file": string("清单 .xlsx", format="binary")},
-                                {"source": string("问题来源（默认 测评反馈）")},
+                                {
+                                    "source": enum(
+                                        ["", *config["ISSUE_SOURCES"]], "问题来源（默认 测评反馈）"
+                                    )
+                                },
                             )
                         }
                     },

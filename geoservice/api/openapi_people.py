@@ -619,16 +619,29 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 {"201": ok(ref("account"), "已创建")},
                 body=json_body(
                     obj(
-                        {"username": string(), "role": enum(ROLE_ACTIONS)},
                         {
-                            "password": string("初始密码（不填则生成）"),
-                            "area": string("限定的行政区划代码"),
-                            "leader_id": integer("绑定的包保领导"),
-                            "display_name": string(maxLength=100),
+                            "username": string(
+                                "1–64 个字符，不含空白（两端的空白去掉）；已存在 409",
+                                pattern=r"^\s*\S{1,64}\s*(?![\s\S])",
+                            ),
+                            "role": enum(ROLE_ACTIONS),
+                        },
+                        {
+                            "password": nullable(
+                                string(
+                                    "初始密码（不填则生成）：至少 8 位、两类字符、不含用户名；"
+                                    "系统对接账号不能有密码"
+                                )
+                            ),
+                            "area": nullable(string("限定的行政区划代码（须存在）")),
+                            "leader_id": nullable(
+                                integer("绑定的包保领导（须存在；leader 角色须有领导或区划）")
+                            ),
+                            "display_name": nullable(string(maxLength=100)),
                         },
                     )
                 ),
-                errors=(422,),
+                errors=(409, 422),
             ),
         },
         "/audit": {

@@ -29,15 +29,20 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.collections import (
+    ID_SCHEMA,
+    INT_SCHEMA,
     LEADERS_JSON,
     PRIMARY_LEADER,
+    TEXT_SCHEMA,
     Catalogue,
     Collection,
     Filter,
     Sql,
     choice_list,
+    choice_list_schema,
     layer_collection,
     like_pattern,
+    parse_id,
     parse_int,
     parse_text,
 )
@@ -160,7 +165,7 @@ def _attr_filter(attr: dict[str, Any]) -> Filter:
         return Filter(
             name,
             f"{title}（{'、'.join(map(str, attr['choices']))}，可用逗号分隔）",
-            {"type": "string"},
+            choice_list_schema(tuple(str(c) for c in attr["choices"])),
             parse,
             lambda sql, v: sql.add(f"l.attributes->>{key} = ANY({sql.bind(v)})"),
         )
@@ -168,14 +173,14 @@ def _attr_filter(attr: dict[str, Any]) -> Filter:
         return Filter(
             name,
             f"{title}（等于）",
-            {"type": "integer"},
+            INT_SCHEMA,
             parse_int,
             lambda sql, v: sql.add(f"(l.attributes->>{key}) = {sql.bind(str(v))}"),
         )
     return Filter(
         name,
         f"{title}（等于）",
-        {"type": "string"},
+        TEXT_SCHEMA,
         parse_text,
         lambda sql, v: sql.add(f"l.attributes->>{key} = {sql.bind(v)}"),
     )
@@ -202,7 +207,7 @@ def _common_filters() -> dict[str, Filter]:
         Filter(
             "code",
             "编码（等于）",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"p.code = {sql.bind(v)}"),
         )
@@ -211,7 +216,7 @@ def _common_filters() -> dict[str, Filter]:
         Filter(
             "q",
             "名称包含的文字",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"p.name ILIKE {sql.bind(like_pattern(v))}"),
         )
@@ -221,7 +226,7 @@ def _common_filters() -> dict[str, Filter]:
         Filter(
             "address",
             "地址（等于）",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"l.address = {sql.bind(v)}"),
         )
@@ -234,16 +239,12 @@ def _common_filters() -> dict[str, Filter]:
             " AND (a.valid_to IS NULL OR a.valid_to > now()))"
         )
 
-    add(
-        Filter(
-            "leader_id", "现任包保领导（点长）编号", {"type": "integer"}, parse_int, leader_apply
-        )
-    )
+    add(Filter("leader_id", "现任包保领导（点长）编号", ID_SCHEMA, parse_id, leader_apply))
     add(
         Filter(
             "community_code",
             "所属社区代码（等于）",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(
                 f"l.community_area_id IN (SELECT id FROM admin_areas WHERE code = {sql.bind(v)})"
@@ -254,7 +255,7 @@ def _common_filters() -> dict[str, Filter]:
         Filter(
             "street_code",
             "所属街道代码（等于）",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(
                 "l.community_area_id IN (SELECT c.id FROM admin_areas c JOIN admin_areas s"
@@ -327,13 +328,30 @@ def all_sites_collection(spec: LayerSpec) -> SiteCollection:
     )
 
 
+# Codes separated by commas (at most 200 characters, no NUL), at least one not blank.
+KIND_LIST_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": r"^[^\x00]*[^\s,\x00][^\x00]*$",
+}
+
+
+def _kind_list(raw: str) -> list[str]:
+    parse_text(raw)  # 1–200 characters, not only spaces
+    codes = [p.strip() for p in raw.split(",") if p.strip()]
+    if not codes:
+        raise ValueError("不能为空")
+    return codes
+
+
 def _kind_filter() -> dict[str, Filter]:
     return {
         "kind": Filter(
             "kind",
             "点位类别代码，逗号分隔",
-            {"type": "string"},
-            lambda raw: [p.strip() for p in raw.split(",") if p.strip()] or parse_text(""),
+            KIND_LIST_SCHEMA,
+            _kind_list,
             lambda sql, v: sql.add(
                 f"l.kind_id IN (SELECT id FROM site_kinds WHERE code = ANY({sql.bind(v)}))"
             ),

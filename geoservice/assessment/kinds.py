@@ -106,9 +106,12 @@ def check_attribute_definitions(raw: Any) -> list[dict[str, Any]]:
         if name in seen:
             raise InvalidInput(f"属性名「{name}」重复", field=f"{where}.name")
         seen.add(name)
-        title = str(item.get("title") or name).strip()[:50]
-        kind = str(item.get("type") or "text")
-        if kind not in ATTRIBUTE_TYPES:
+        title = item.get("title")
+        if title is not None and not isinstance(title, str):
+            raise InvalidInput("属性标题应为文字", field=f"{where}.title")
+        title = (title or name).strip()[:50] or name
+        kind = "text" if item.get("type") is None else item.get("type")
+        if not isinstance(kind, str) or kind not in ATTRIBUTE_TYPES:
             raise InvalidInput(
                 f"属性类型只能是 {'、'.join(f'{k}（{v}）' for k, v in ATTRIBUTE_TYPES.items())}",
                 field=f"{where}.type",
@@ -122,14 +125,14 @@ def check_attribute_definitions(raw: Any) -> list[dict[str, Any]]:
             "type": kind,
             "required": required,
         }
+        choices = item.get("choices")
+        if (kind == "choice" or choices is not None) and (
+            not isinstance(choices, list)
+            or (kind == "choice" and not choices)
+            or not all(isinstance(c, str) and c.strip() for c in choices)
+        ):
+            raise InvalidInput("选项类属性需要非空的选项列表（文字）", field=f"{where}.choices")
         if kind == "choice":
-            choices = item.get("choices")
-            if (
-                not isinstance(choices, list)
-                or not choices
-                or not all(isinstance(c, str) and c.strip() for c in choices)
-            ):
-                raise InvalidInput("选项类属性需要非空的选项列表（文字）", field=f"{where}.choices")
             definition["choices"] = [c.strip() for c in choices]
         out.append(definition)
     return out
@@ -244,18 +247,20 @@ def _apply(session: Session, kind: SiteKind, payload: Mapping[str, Any], creatin
             raise Conflict(f"类别名称「{name}」已存在", field="name")
         kind.name = name
     if "colour" in payload or creating:
-        colour = payload.get("colour") or "#1565c0"
-        if not isinstance(colour, str) or not COLOUR.match(colour):
+        colour = payload.get("colour")
+        colour = "#1565c0" if colour in (None, "") else colour
+        if not isinstance(colour, str) or not COLOUR.fullmatch(colour):
             raise InvalidInput("颜色应为 #RRGGBB", field="colour")
         kind.colour = colour.lower()
     if "icon" in payload:
-        icon = payload.get("icon") or ""
+        icon = "" if payload.get("icon") is None else payload.get("icon")
         if not isinstance(icon, str) or not re.fullmatch(r"[a-z0-9-]{0,32}", icon):
             raise InvalidInput("图标名只能含小写字母、数字和连字符", field="icon")
         kind.icon = icon
     if creating or "geometry_type" in payload:
-        geometry_type = payload.get("geometry_type") or "point"
-        if geometry_type not in GEOMETRY_TYPES:
+        geometry_type = payload.get("geometry_type")
+        geometry_type = "point" if geometry_type is None else geometry_type
+        if not isinstance(geometry_type, str) or geometry_type not in GEOMETRY_TYPES:
             raise InvalidInput("几何类型只能是 point（点）或 polygon（面）", field="geometry_type")
         in_use = not creating and session.scalar(
             select(Site.id).where(Site.kind_id == kind.id).limit(1)

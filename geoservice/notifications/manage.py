@@ -148,11 +148,12 @@ def save_channel(
         if channel is None:
             raise NotFound(f"没有编号为 {channel_id} 的通知渠道", field="id")
     kind = payload.get("kind", channel.kind if channel else None)
-    if kind not in CHANNEL_KINDS:
+    if not isinstance(kind, str) or kind not in CHANNEL_KINDS:
         raise InvalidInput(f"未知渠道类型 {kind!r}", {"kinds": list(CHANNEL_KINDS)}, "kind")
     if channel is not None and kind != channel.kind:
         raise InvalidInput("渠道类型不能修改，请新建渠道", field="kind")
-    name = str(payload.get("name", channel.name if channel else "") or "").strip()
+    name = payload.get("name", channel.name if channel else "")
+    name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise InvalidInput("请填写渠道名称（不超过 100 字）", field="name")
     clash = session.scalar(select(Channel.id).where(Channel.name == name))

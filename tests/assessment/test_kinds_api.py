@@ -264,3 +264,34 @@ def test_other_writes_on_a_sites_collection_point_to_the_sites_api(client, db_se
     response = client.delete("/api/collections/sites/items/1", headers=headers)
     assert response.status_code == 405
     assert "/api/assessment/sites" in response.get_json()["detail"]
+
+
+def test_a_wrong_value_is_refused_not_replaced_by_the_default(client, db_session):
+    """A non-null value of the wrong type was silently replaced by the default (a kind's
+    geometry type, colour, icon; an attribute's type and title)."""
+    headers = auth(db_session, "planner")
+
+    def post_kind(**changes):
+        body = {"code": "park", "name": "公园"} | changes
+        return client.post("/api/assessment/kinds", json=body, headers=headers)
+
+    attribute = {"name": "area", "title": "面积"}
+    cases = [
+        (post_kind(geometry_type=0), "geometry_type"),
+        (post_kind(colour={}), "colour"),
+        (post_kind(icon=0), "icon"),
+        (post_kind(attributes=[attribute | {"type": {}}]), "attributes[0].type"),
+        (post_kind(attributes=[attribute | {"title": 5}]), "attributes[0].title"),
+        (post_kind(attributes=[attribute | {"choices": [{}]}]), "attributes[0].choices"),
+    ]
+    for response, field in cases:
+        assert response.status_code == 422, (field, response.get_json())
+        assert response.get_json()["field"] == field
+
+
+def test_a_sites_collection_lists_post_among_its_methods(client, db_session):
+    headers = auth(db_session, "planner")
+    response = client.options("/api/collections/sites/items", headers=headers)
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    response = client.options("/api/collections/sites/items/1", headers=headers)
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
