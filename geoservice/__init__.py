@@ -34,8 +34,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
-    from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
-    from geoservice.web import account, admin
+    from geoservice import api, cli, db, errors, registry, web
+    from geoservice.accounts import auth, security
+    from geoservice.api import health
+    from geoservice.web import account, admin, assets
 
     db.init_app(app)
     registry.init_app(app)

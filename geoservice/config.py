@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "RANKING_WEIGHTS": {"on_time_rate": 60, "close_rate": 30, "rework_free": 10},
     "RANKING_THRESHOLD": 85,
     "RANKING_BOTTOM_N": 3,
-    # Issues (geoservice/workflow.py, issues.py, photos.py).
+    # Issues (geoservice/issues/workflow.py, issues.py, photos.py).
     "UPLOAD_DIR": None,  # photos on disk; default <project>/uploads
     "PHOTO_MAX_BYTES": 10 * 1024 * 1024,
     "PHOTO_MAX_COUNT": 9,

@@ -64,7 +64,7 @@ def wants_json() -> bool:
 
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
-    from geoservice.auth import current_account
+    from geoservice.accounts.auth import current_account
 
     session = g.get("db_session")
     if session is not None:

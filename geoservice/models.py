@@ -247,7 +247,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(12), nullable=False)
     label: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
-    # None: everything the owner's role may do; a list narrows it (see geoservice.permissions).
+    # None: everything the owner's role may do; a list narrows it (see
+    # geoservice.accounts.permissions).
     scopes: Mapped[list[str] | None] = mapped_column(JSONB)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()

@@ -100,8 +100,8 @@ def demo_connection(app: Flask, engine: Engine) -> Iterator[SimpleNamespace]:
     from datetime import date
 
     from geoservice.demo import generate_county
+    from geoservice.demo.seed import load_demo
     from geoservice.registry import layers
-    from geoservice.seed import load_demo
 
     county = generate_county(seed=7, scale=0.3, today=date(2026, 11, 20))
     with engine.connect() as connection:

@@ -397,7 +397,7 @@ def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db
     import random
 
     from geoservice.api import catalogue
-    from geoservice.features import ItemsQuery, items_statement
+    from geoservice.catalogue.items import ItemsQuery, items_statement
 
     rng = random.Random(3)
     bbox = (120.20, 33.70, 120.26, 33.75)

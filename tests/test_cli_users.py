@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-from geoservice.auth import user_for_token, verify_password
+from geoservice.accounts.auth import user_for_token, verify_password
 from geoservice.models import ApiToken, User
 
 

@@ -154,7 +154,7 @@ def test_password_change_checks_current_password_and_strength(world_client):
 
 
 def test_an_admin_reset_password_must_be_changed_at_next_sign_in(world, world_client):
-    from geoservice.accounts import set_password
+    from geoservice.accounts.accounts import set_password
 
     set_password(world["session"], _user(world, "viewer"), "Reset-pass-9", must_change=True)
     world["session"].commit()
@@ -167,7 +167,7 @@ def test_an_admin_reset_password_must_be_changed_at_next_sign_in(world, world_cl
 
 
 def test_deactivation_ends_sessions_and_tokens_at_once(world, world_client):
-    from geoservice.accounts import set_active
+    from geoservice.accounts.accounts import set_active
 
     sign_in(world_client, "viewer")
     assert world_client.get("/").status_code == 200

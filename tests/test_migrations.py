@@ -129,7 +129,7 @@ with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
 from sqlalchemy.orm import Session
-from geoservice.accounts import create_user, issue_token
+from geoservice.accounts.accounts import create_user, issue_token
 with Session(engine) as session:
     token = issue_token(session, create_user(session, "reader", "viewer"))
     session.commit()

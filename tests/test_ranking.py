@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geoservice import ranking
-from geoservice.periods import month_period, week_period
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import month_period, week_period
 from tests.factories import LAYERS
 from tests.ranking_case import EXPECTED_LEADERS, TZ, build, row
 

@@ -9,8 +9,8 @@ from collections import defaultdict
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geoservice import ranking, report
-from geoservice.periods import week_period
+from geoservice.ranking import ranking, report
+from geoservice.ranking.periods import week_period
 from geoservice.vocab import OPEN_STATUSES
 from tests.factories import LAYERS
 from tests.ranking_case import TZ

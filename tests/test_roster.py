@@ -9,9 +9,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from geoservice import roster, roster_export
 from geoservice.models import Assignment, Leader, Unit
 from geoservice.registry import layers
+from geoservice.responsibility import roster, roster_export
 from geoservice.vocab import ASSIGNMENT_ROLES, LEADER_LEVELS
 from tests.factories import assign
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from geoservice.collections import Catalogue, build_catalogue
+from geoservice.catalogue.catalogue import Catalogue, build_catalogue
 from geoservice.errors import ApiError
 from geoservice.registry import layers
 
@@ -14,13 +14,13 @@ bp = Blueprint("api", __name__, template_folder="templates")
 @bp.record_once
 def _build_catalogue(state) -> None:
     app = state.app
-    app.extensions["geoservice.collections"] = build_catalogue(
+    app.extensions["geoservice.catalogue.catalogue"] = build_catalogue(
         layers(app), list(app.config["ISSUE_CATEGORIES"])
     )
 
 
 def catalogue(app=None) -> Catalogue:
-    return (app or current_app).extensions["geoservice.collections"]
+    return (app or current_app).extensions["geoservice.catalogue.catalogue"]
 
 
 def collection_or_404(collection_id: str):

@@ -7,14 +7,14 @@ from flask import jsonify, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from geoservice import accounts, scope
+from geoservice.accounts import accounts, scope
+from geoservice.accounts.auth import current_account, current_token, permission_required
+from geoservice.accounts.permissions import actions_for
 from geoservice.api import bp
 from geoservice.api.params import single_args
-from geoservice.auth import current_account, current_token, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.permissions import actions_for
 
 
 @bp.get("/me")

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request, url_for
 
-from geoservice import audit
+from geoservice.accounts import audit
+from geoservice.accounts.auth import permission_required
 from geoservice.api import bp
 from geoservice.api.params import parse_paging, single_args
-from geoservice.auth import permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 

@@ -11,17 +11,17 @@ from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from geoservice import hierarchy
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, visible
 from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
-from geoservice.collections import area_links, parse_bool
+from geoservice.areas import hierarchy
+from geoservice.areas.service_area import bounds
+from geoservice.catalogue.catalogue import area_links, parse_bool
+from geoservice.catalogue.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
 from geoservice.db import get_session, unlimited_statements
+from geoservice.edge.access import Change, check_write, record_write, visible
 from geoservice.errors import ApiError
-from geoservice.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
 from geoservice.registry import layers
-from geoservice.service_area import bounds
 
 FORM_FIELDS = (
     "map",

@@ -16,18 +16,18 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, send_file, url_for
 from werkzeug.datastructures import FileStorage
 
-from geoservice import issues as service
-from geoservice import scope
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, require
 from geoservice.api import bp
 from geoservice.api.params import parse_paging, single_args
-from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
+from geoservice.issues import issues as service
+from geoservice.issues.photos import Upload, prepare_all
+from geoservice.issues.workflow import IssueSettings, transition
 from geoservice.models import Issue, Photo
-from geoservice.photos import Upload, prepare_all
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.workflow import IssueSettings, transition
 
 COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 PHOTO_FIELDS = ("photos", "photo", "photos[]")

@@ -19,21 +19,23 @@ from flask import Response, current_app, jsonify
 from sqlalchemy import literal_column
 from sqlalchemy.orm import Session
 
-from geoservice import mapdata, ranking, scope
+from geoservice.accounts import scope
+from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp, catalogue, collection_or_404
-from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.params import MVT, item_params, parse_bbox, parse_items_query, single_args
 from geoservice.api.tiles import tile_offset, tile_params
-from geoservice.areas import LEVELS
-from geoservice.auth import current_account, require
-from geoservice.collections import ISSUES, Collection
+from geoservice.areas.levels import LEVELS
+from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
 from geoservice.db import get_session
+from geoservice.edge.access import collection_read, scope_condition
+from geoservice.edge.responsibility import whole_county
 from geoservice.errors import ApiError
-from geoservice.features import ItemsQuery
-from geoservice.periods import Period, custom_period, period_containing
+from geoservice.maps import mapdata
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import Period, custom_period, period_containing
 from geoservice.registry import layers
-from geoservice.responsibility_access import whole_county
-from geoservice.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
 from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS
 from geoservice.errors import MESSAGES
-from geoservice.permissions import ACTIONS, ROLE_ACTIONS
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -240,8 +240,8 @@ def op(
     body: Schema | None = None,
     errors: Iterable[int] = (),
 ) -> Schema:
-    """One operation. `permission`: the action(s) of geoservice.permissions the view requires
-    (None: any account); the rights and the statuses in `errors` are added to the text."""
+    """One operation. `permission`: the action(s) of geoservice.accounts.permissions the view
+    requires (None: any account); the rights and the statuses in `errors` are added to the text."""
     actions = [permission] if isinstance(permission, str) else list(permission or [])
     rights = "；".join(who_may(a) for a in actions) if actions else "任何已登录账号或有效令牌"
     out: Schema = {

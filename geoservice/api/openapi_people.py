@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS
 from geoservice.api.openapi_kit import (
     GEOJSON,
     XLSX,
@@ -34,8 +35,7 @@ from geoservice.api.openapi_kit import (
     string,
     text_or_null,
 )
-from geoservice.coverage import DEFAULT_FEATURE_LIMIT
-from geoservice.permissions import ACTIONS, ROLE_ACTIONS
+from geoservice.responsibility.coverage import DEFAULT_FEATURE_LIMIT
 
 TAG = "包保责任"
 TAG_ACCOUNTS = "账号"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from geoservice import mapdata, ranking
 from geoservice.api.openapi_kit import (
     MVT,
     XLSX,
@@ -32,10 +31,12 @@ from geoservice.api.openapi_kit import (
     string,
     text_or_null,
 )
-from geoservice.areas import LEVEL_TITLES, LEVELS
-from geoservice.collections import Catalogue
-from geoservice.importers import SUFFIXES
-from geoservice.periods import PERIOD_KINDS
+from geoservice.areas.levels import LEVEL_TITLES, LEVELS
+from geoservice.catalogue.catalogue import Catalogue
+from geoservice.catalogue.importers import SUFFIXES
+from geoservice.maps import mapdata
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import PERIOD_KINDS
 from geoservice.registry import LayerRegistry
 
 TAG_AREAS = "行政区划"

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, request, url_for
 
-from geoservice.collections import Collection
+from geoservice.catalogue.catalogue import Collection
+from geoservice.catalogue.items import ItemsQuery
 from geoservice.errors import ApiError
-from geoservice.features import ItemsQuery
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"

@@ -2,7 +2,7 @@
 
 Who may read what is decided here and only here: accounts with `rankings.read` (the
 permission table) read the rankings — the published 通报 figures, county-wide; the issues
-behind a number are listed only within the caller's scope (geoservice.scope); a leader
+behind a number are listed only within the caller's scope (geoservice.accounts.scope); a leader
 account may open only its own scorecard (`check_scorecard_access`).
 """
 
@@ -15,14 +15,15 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request, send_file
 
-from geoservice import ranking, report, scope
+from geoservice.accounts import scope
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.params import parse_limit, single_args
-from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.periods import Period, PeriodError, parse_period, period_containing
+from geoservice.ranking import ranking, report
+from geoservice.ranking.periods import Period, PeriodError, parse_period, period_containing
 from geoservice.registry import layers
 
 # Roles that may open any leader's scorecard; a leader account opens only its own.

@@ -1,7 +1,7 @@
 """包保 JSON API: units, leaders, assignments (with history), "who was responsible", a
 leader's features as GeoJSON, the coverage audit and the Excel roster (import/export/template).
 
-Access: a permission per endpoint + one scope check (geoservice.responsibility_access).
+Access: a permission per endpoint + one scope check (geoservice.edge.responsibility).
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, jsonify, request, send_file
 
-from geoservice import coverage, myareas, roster, roster_export
-from geoservice import responsibility as resp
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.params import parse_limit, parse_paging, single_args
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session, unlimited_statements
-from geoservice.errors import ApiError, error_response
-from geoservice.registry import layers
-from geoservice.responsibility_access import (
+from geoservice.edge.responsibility import (
     READ,
     WRITE,
     check_leader_visible,
@@ -29,6 +24,11 @@ from geoservice.responsibility_access import (
     county_required,
     visible_leader_ids,
 )
+from geoservice.errors import ApiError, error_response
+from geoservice.issues.attribution import BASE_LAYER
+from geoservice.registry import layers
+from geoservice.responsibility import coverage, myareas, roster, roster_export
+from geoservice.responsibility import responsibility as resp
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROSTER_BYTES = 10 * 1024 * 1024

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from flask import Response, current_app
 
+from geoservice.accounts.auth import current_account
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import collection_read, scope_condition
 from geoservice.api.features import json_response
 from geoservice.api.params import MVT, parse_items_query, single_args, url
-from geoservice.auth import current_account
-from geoservice.collections import ISSUES, Collection
-from geoservice.db import get_session
-from geoservice.errors import ApiError
-from geoservice.features import ItemsQuery
-from geoservice.tiles import (
+from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tiles import (
     AGGREGATE_MAX_ZOOM,
     MAX_ZOOM,
     SHIFTS,
@@ -28,6 +25,9 @@ from geoservice.tiles import (
     render_tile,
     tile_in_range,
 )
+from geoservice.db import get_session
+from geoservice.edge.access import collection_read, scope_condition
+from geoservice.errors import ApiError
 
 
 def tile_params(collection: Collection) -> list[str]:

@@ -9,25 +9,21 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from geoservice import service_area
+from geoservice.accounts.auth import current_account
 from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, scope_condition, visible
 from geoservice.api.features import feature_response, json_response, parse_feature_id
 from geoservice.api.params import single_args, url
-from geoservice.auth import current_account
-from geoservice.collections import Collection, parse_bool
-from geoservice.db import get_session
-from geoservice.editing import (
+from geoservice.areas import service_area
+from geoservice.catalogue.catalogue import Collection, parse_bool
+from geoservice.catalogue.editing import (
     FeatureHeld,
     current_properties,
     delete_feature,
     insert_features,
     update_feature,
 )
-from geoservice.errors import ApiError
-from geoservice.features import current_etag, get_feature, set_timezone
-from geoservice.registry import layers
-from geoservice.validation import (
+from geoservice.catalogue.items import current_etag, get_feature, set_timezone
+from geoservice.catalogue.validation import (
     Candidate,
     Invalid,
     Problem,
@@ -35,6 +31,10 @@ from geoservice.validation import (
     parse_geometry,
     validate,
 )
+from geoservice.db import get_session
+from geoservice.edge.access import Change, check_write, record_write, scope_condition, visible
+from geoservice.errors import ApiError
+from geoservice.registry import layers
 
 
 def _reject_constant(name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from geoservice.workflow import is_overdue
+from geoservice.issues.workflow import is_overdue
 
 bp = Blueprint("web", __name__, template_folder="templates")
 bp.add_app_template_global(is_overdue)

@@ -1,7 +1,7 @@
 """Small folium maps of a few FeatureCollections, split into the parts a page template embeds.
 
 For small data only (a leader's places, audit findings): the GeoJSON is inline in the page.
-Every asset URL is local (geoservice.assets points folium at /vendor at start-up).
+Every asset URL is local (geoservice.web.assets points folium at /vendor at start-up).
 folium's tooltips and popups insert property values as HTML, so every string property is
 escaped here first (names come from imports).
 """

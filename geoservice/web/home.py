@@ -11,16 +11,17 @@ from psycopg2.errors import QueryCanceled
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from geoservice import dashboard, ranking, scope
-from geoservice import issues as issue_service
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import can, current_account
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.permissions import ROLE_LABELS
 from geoservice.db import get_session, statement_budget
+from geoservice.edge.responsibility import whole_county
+from geoservice.issues import issues as issue_service
+from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import AdminArea, Issue, Leader, User
-from geoservice.periods import Period, period_containing
-from geoservice.permissions import ROLE_LABELS
+from geoservice.ranking import dashboard, ranking
+from geoservice.ranking.periods import Period, period_containing
 from geoservice.registry import layers
-from geoservice.responsibility_access import whole_county
 from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 from geoservice.web import bp
@@ -198,8 +199,8 @@ def hierarchy_overview(
     or, when that is one area, the areas directly below it: each with the number of areas
     directly below, base-layer features (grids) anywhere below and, `with_issues`, its open
     and overdue issues (an issue belongs to every area covering its point)."""
-    from geoservice.areas import LEVEL_TITLES, RANK
-    from geoservice.collections import area_links
+    from geoservice.areas.levels import LEVEL_TITLES, RANK
+    from geoservice.catalogue.catalogue import area_links
 
     bound = scope.for_account(account)
     levels = session.execute(text("SELECT DISTINCT level FROM admin_areas")).scalars().all()

@@ -10,18 +10,19 @@ import folium
 from flask import abort, current_app, make_response, render_template, url_for
 from sqlalchemy import text
 
-from geoservice import issues as service
-from geoservice import scope, service_area
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.security import nonce_scripts
 from geoservice.api.issues import allows, photo_url
-from geoservice.auth import can, current_account
+from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
+from geoservice.issues import issues as service
+from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
-from geoservice.security import nonce_scripts
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
 from geoservice.web.maps import json_script, style_by
-from geoservice.workflow import IssueSettings
 
 STATUS_COLORS = {
     "reported": "#1565c0",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from geoservice import ranking
 from geoservice.api.rankings import (
     ranking_payload,
     read_rankings,
@@ -12,7 +11,8 @@ from geoservice.api.rankings import (
     requested_period,
     scorecard_or_404,
 )
-from geoservice.periods import PERIOD_KINDS
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import PERIOD_KINDS
 from geoservice.registry import layers
 from geoservice.web import bp
 

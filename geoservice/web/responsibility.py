@@ -1,6 +1,6 @@
 """包保 pages (Chinese, server-rendered): units, leaders, a place's responsibility, 我的包保,
 the coverage audit and the Excel roster. Forms post back here and call the same services as
-the JSON API; access goes through geoservice.responsibility_access.
+the JSON API; access goes through geoservice.edge.responsibility.
 """
 
 from __future__ import annotations
@@ -22,18 +22,11 @@ from flask import (
 )
 from shapely.geometry import mapping, shape
 
-from geoservice import coverage, hierarchy, myareas, ranking, roster, service_area
-from geoservice import responsibility as resp
+from geoservice.accounts.auth import can, current_account
 from geoservice.api.responsibility import roster_upload, run_roster_import
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import can, current_account
+from geoservice.areas import hierarchy, service_area
 from geoservice.db import get_session
-from geoservice.errors import ApiError
-from geoservice.models import User
-from geoservice.periods import parse_period
-from geoservice.placegeom import places_collection
-from geoservice.registry import layers
-from geoservice.responsibility_access import (
+from geoservice.edge.responsibility import (
     COUNTY_ONLY,
     READ,
     WRITE,
@@ -43,6 +36,15 @@ from geoservice.responsibility_access import (
     visible_leader_ids,
     whole_county,
 )
+from geoservice.errors import ApiError
+from geoservice.issues.attribution import BASE_LAYER
+from geoservice.models import User
+from geoservice.placegeom import places_collection
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import parse_period
+from geoservice.registry import layers
+from geoservice.responsibility import coverage, myareas, roster
+from geoservice.responsibility import responsibility as resp
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
 from geoservice.web.featuremap import MapLayer, feature_map
@@ -70,7 +72,8 @@ def _forms() -> dict[str, Any]:
 
 def page(action: str, county: bool = False) -> Callable:
     """A page needing `action` (and, with `county`, an account not bound to an area or a
-    leader). Sign-in and CSRF are enforced app-wide (geoservice.auth, geoservice.security)."""
+    leader). Sign-in and CSRF are enforced app-wide (geoservice.accounts.auth,
+    geoservice.accounts.security)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)

@@ -1,0 +1,1 @@
+"""The catalogue: the OGC collections and what reads and writes their features."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the edges (api, web, cli)."""

@@ -1,0 +1,93 @@
+"""Who may see and change 包保 data — the one place the 包保 API and pages ask.
+
+Built on the permission table (`geoservice.accounts.permissions`) and row scope
+(`geoservice.accounts.scope`):
+
+- `assignments.write` (planner, admin) edits units, leaders and assignments;
+- `assignments.read` reads them, within the account's scope: an unbound account reads
+  every leader; a leader account its own record and the leaders answering for places it
+  sees (scope.leader_filter) — and, for a unit head (`leaders.is_unit_head`), every leader of
+  its unit; an area-bound account the leaders answering inside its area;
+- whole-county views (coverage audit, the full 一览表, the roster import) need
+  `assignments.read` (import: `write`) and an account not bound to an area or leader.
+
+Out-of-scope records answer 404, exactly like unknown ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, require
+from geoservice.errors import ApiError
+from geoservice.models import Leader, User
+from geoservice.registry import layers
+
+READ = "assignments.read"
+WRITE = "assignments.write"
+COUNTY_ONLY = "覆盖检查、全县包保一览表和清单导入仅限不限定区域的账号"
+
+
+def can_edit(_account: User | None = None) -> bool:
+    return can(WRITE)
+
+
+def whole_county(account: User | None) -> bool:
+    return account is not None and scope.for_account(account).everything
+
+
+def county_required(action: str) -> Callable:
+    """Decorator: `action` and an account that sees the whole deployment (403 otherwise)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            account = require(action)
+            if not whole_county(account):
+                raise ApiError(403, COUNTY_ONLY)
+            return view(*args, **kwargs)
+
+        wrapper.permission = action  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def _head_unit(session: Session, account: User) -> int | None:
+    if account.leader_id is None:
+        return None
+    leader = session.get(Leader, account.leader_id)
+    if leader is not None and leader.is_unit_head and leader.active:
+        return leader.unit_id
+    return None
+
+
+def visible_leader_ids(session: Session, account: User | None = None) -> list[int] | None:
+    """None: the account reads every leader; otherwise the ids it may read."""
+    account = account or current_account()
+    if whole_county(account):
+        return None
+    condition = scope.leader_filter(account, layers(), Leader.id)
+    unit_id = _head_unit(session, account) if account is not None else None
+    if unit_id is not None:
+        condition = or_(condition, Leader.unit_id == unit_id)
+    return list(session.scalars(select(Leader.id).where(condition)))
+
+
+def check_leader_visible(session: Session, account: User | None, leader_id: int) -> None:
+    visible = visible_leader_ids(session, account)
+    if visible is not None and leader_id not in visible:
+        raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
+
+
+def check_place_visible(session: Session, account: User | None, place_id: int) -> None:
+    if whole_county(account):
+        return
+    if scope.visible_place(session, account, layers(), place_id) is None:
+        raise ApiError(404, f"没有编号为 {place_id} 的地点（要素）", field="place_id")

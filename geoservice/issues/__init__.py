@@ -1,0 +1,1 @@
+"""Issues: report, attribution, workflow, photos."""

@@ -1,0 +1,1 @@
+"""What the maps draw: counts, choropleth, heat, popups."""

@@ -1,0 +1,714 @@
+"""Supervision indicators (督查考核): per leader, unit, grid, community, street or layer type.
+
+Every number is defined in docs/rankings.md and computed here in one SQL pipeline:
+
+1. `cand`   — the issues that can matter for a period [f, t) (reported before t, not closed
+              before f, not a duplicate), with their grouping key;
+2. `moves`  — their state changes *inside* the period (from `issue_events`);
+3. `facts`  — the status at the period end, rebuilt from the last state change before t;
+4. `flags`  — one boolean per indicator and issue. Aggregates count them; drill-downs list them.
+
+Rates, the composite score, the rank and the flags are computed in Python from the counts,
+with exact fractions (no float drift at the 85-point threshold). Plain functions taking a
+session and plain values; no Flask.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.areas import service_area
+from geoservice.issues.attribution import BASE_LAYER
+from geoservice.models import UNCLOSED
+from geoservice.ranking.periods import Period
+from geoservice.registry import LayerRegistry
+from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
+
+DEFAULT_WEIGHTS: dict[str, float] = {"on_time_rate": 60, "close_rate": 30, "rework_free": 10}
+DEFAULT_THRESHOLD = 85
+DEFAULT_BOTTOM_N = 3
+
+# Counted indicators (each one drillable to its list of issues), in display order.
+COUNTS: dict[str, str] = {
+    "received": "受理数",
+    "should_close": "应结案数",
+    "closed": "结案数",
+    "closed_on_time": "按期结案数",
+    "closed_late": "超期结案数",
+    "open_end": "期末未结数",
+    "overdue_end": "期末超期数",
+    "handled": "处置数",
+    "reworked": "返工数",
+    "relapses": "反弹数",
+    "rejected": "不予立案数",
+}
+RATES: dict[str, str] = {
+    "close_rate": "结案率",
+    "on_time_rate": "按期结案率",
+    "rework_rate": "返工率",
+}
+HOURS: dict[str, str] = {
+    "avg_hours_to_close": "平均结案时长（小时）",
+    "median_hours_to_close": "结案时长中位数（小时）",
+}
+# Which counts form each rate: (numerator, denominator).
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "close_rate": ("closed", "should_close"),
+    "on_time_rate": ("closed_on_time", "should_close"),
+    "rework_rate": ("reworked", "handled"),
+}
+
+
+class RankingError(ValueError):
+    """Bad input to a ranking function; `field` names the parameter."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How issues are grouped: a key expression over `issues i` (plus joins) and its labels."""
+
+    name: str
+    title: str
+    key_sql: str
+    joins: str = ""
+    labels_sql: str | None = None  # SELECT k, name, detail(jsonb) … WHERE k = ANY(:keys)
+    key_type: type = int
+    ranked: bool = True
+    none_label: str = "（未落实责任）"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Scoring settings (app.config RANKING_WEIGHTS, RANKING_THRESHOLD, RANKING_BOTTOM_N)."""
+
+    weights: Mapping[str, float]
+    threshold: float = DEFAULT_THRESHOLD
+    bottom_n: int = DEFAULT_BOTTOM_N
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        weights = dict(DEFAULT_WEIGHTS)
+        weights.update(config.get("RANKING_WEIGHTS") or {})
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown or any(float(w) < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError(
+                f"RANKING_WEIGHTS: keys {sorted(DEFAULT_WEIGHTS)}, non-negative, not all zero"
+            )
+        return cls(
+            weights=weights,
+            threshold=float(config.get("RANKING_THRESHOLD", DEFAULT_THRESHOLD)),
+            bottom_n=int(config.get("RANKING_BOTTOM_N", DEFAULT_BOTTOM_N)),
+        )
+
+
+DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
+
+
+def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
+    """The groupings this deployment offers (community/street need the base layer's areas)."""
+    out = {
+        "leader": Grouping(
+            "leader",
+            "包保领导",
+            "i.leader_id",
+            labels_sql="SELECT l.id AS k, l.name, jsonb_build_object('title', l.title,"
+            " 'unit', u.name, 'level', l.level) AS detail FROM leaders l"
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(:keys)",
+            none_label="（未落实包保领导）",
+        ),
+        "unit": Grouping(
+            "unit",
+            "责任单位",
+            "i.unit_id",
+            labels_sql="SELECT id AS k, name, jsonb_build_object('is_lead', is_lead) AS detail"
+            " FROM units WHERE id = ANY(:keys)",
+            none_label="（未落实责任单位）",
+        ),
+    }
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    if base is not None:
+        has_area = "community_id" in base.model.__table__.c
+        area = "LEFT JOIN admin_areas a ON a.id = g.community_id" if has_area else ""
+        out["grid"] = Grouping(
+            "grid",
+            base.title,
+            "i.grid_id",
+            labels_sql="SELECT p.id AS k, p.name, jsonb_build_object('code', p.code"
+            + (", 'community', a.name" if has_area else "")
+            + f") AS detail FROM places p LEFT JOIN {base.table} g ON g.id = p.id {area}"
+            " WHERE p.id = ANY(:keys)",
+            none_label=f"（不在任何{base.title}内）",
+        )
+        if has_area:
+            out["community"] = Grouping(
+                "community",
+                "社区",
+                "g.community_id",
+                joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id",
+                labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code,"
+                " 'street', s.name) AS detail FROM admin_areas a"
+                " LEFT JOIN admin_areas s ON s.id = a.parent_id WHERE a.id = ANY(:keys)",
+                none_label="（未归属社区）",
+            )
+            out["street"] = Grouping(
+                "street",
+                "街道",
+                "ca.parent_id",
+                joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id"
+                " LEFT JOIN admin_areas ca ON ca.id = g.community_id",
+                labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code)"
+                " AS detail FROM admin_areas a WHERE a.id = ANY(:keys)",
+                none_label="（未归属街道）",
+            )
+    out["layer"] = Grouping(
+        "layer",
+        "图层类型",
+        "pp.layer",
+        joins="LEFT JOIN places pp ON pp.id = i.primary_place_id",
+        key_type=str,
+        none_label="（不属于任何图层要素）",
+    )
+    out["category"] = Grouping("category", "问题类别", "i.category", key_type=str, ranked=False)
+    out["source"] = Grouping("source", "问题来源", "i.source", key_type=str, ranked=False)
+    out["all"] = Grouping("all", "全域", "0", ranked=False)
+    return out
+
+
+def grouping(registry: LayerRegistry, of: str) -> Grouping:
+    available = groupings(registry)
+    if of not in available:
+        raise RankingError(f"未知的排名对象 {of!r}，可选：{', '.join(available)}", "of")
+    return available[of]
+
+
+# --- the SQL pipeline ------------------------------------------------------------------------
+
+_CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
+
+_CAND_SQL = """
+  SELECT p.n, p.f, p.t, i.id, i.reported_at, i.deadline, i.relapse_of_id, {key} AS k
+  FROM periods p
+  JOIN issues i ON i.reported_at < p.t AND {closed_filter}
+  {joins}
+  WHERE i.duplicate_of_id IS NULL {where}"""
+
+# The state (closed / rejected / open / other) after the last change of issue c before `bound`.
+_STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
+                     WHEN e.to_status = 'rejected' THEN 'rejected'
+                     WHEN e.to_status = ANY(CAST(:open AS text[])) THEN 'open'
+                     ELSE 'other' END
+         FROM issue_events e
+         WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
+         ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
+
+_FLAGS_SQL = """
+WITH periods AS (
+  SELECT p.n::int AS n, p.f, p.t
+  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
+       WITH ORDINALITY AS p(f, t, n)
+),
+-- Issues reported before the period end, minus those closed (or rejected) before it began.
+cand AS MATERIALIZED ({cand_open}
+  UNION ALL{cand_closed}
+  UNION ALL{cand_rejected}
+),
+-- Each issue's state changes inside the period, summarised.
+moves AS (
+  SELECT {moves_from}, e.issue_id,
+    max(e.at) AS last_at,
+    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,
+    max(e.at) FILTER (WHERE e.to_status = 'rejected') AS last_reject,
+    max(e.at) FILTER (WHERE e.to_status = ANY(CAST(:open AS text[]))) AS last_open,
+    max(e.at) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')
+                        AND NOT e.to_status = ANY(CAST(:open AS text[]))) AS last_other,
+    bool_or(e.from_status = 'fixed' AND e.to_status = 'in_progress') AS reworked,
+    bool_or(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed') AS handled,
+    bool_or(e.to_status = 'rejected') AS rejected
+  FROM {moves_join}
+  WHERE {change}
+  GROUP BY 1, e.issue_id
+),
+facts AS MATERIALIZED (
+  SELECT c.*, m.last_close,
+    coalesce(m.reworked, false) AS reworked,
+    coalesce(m.handled, false) AS handled,
+    coalesce(m.rejected, false) AS rejected,
+    CASE
+      -- no change inside the period: the state after the last change before it
+      WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
+      -- the kind of the last change inside the period (unless kinds tie on its instant)
+      WHEN ((m.last_close = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
+           + ((m.last_open = m.last_at) IS TRUE)::int
+           + ((m.last_other = m.last_at) IS TRUE)::int = 1
+      THEN CASE WHEN m.last_close = m.last_at THEN 'closed'
+                WHEN m.last_reject = m.last_at THEN 'rejected'
+                WHEN m.last_open = m.last_at THEN 'open'
+                ELSE 'other' END
+      -- a tie: order the changes by (at, id)
+      ELSE {probe_to}
+    END AS end_state
+  FROM cand c
+  LEFT JOIN moves m ON m.n = c.n AND m.issue_id = c.id
+),
+flags AS (
+  SELECT f.n, f.t, f.id, f.k, f.reported_at, f.deadline, f.last_close,
+    f.reported_at >= f.f AS received,
+    (f.end_state = 'closed' AND f.last_close IS NOT NULL) AS closed,
+    f.end_state = 'open' AS open_end,
+    (f.end_state = 'open' AND f.deadline < f.t) AS overdue_end,
+    f.handled, f.reworked, f.rejected,
+    (f.reported_at >= f.f AND f.relapse_of_id IS NOT NULL) AS relapses,
+    CASE WHEN f.end_state = 'closed' AND f.last_close IS NOT NULL
+         THEN extract(epoch FROM f.last_close - f.reported_at) / 3600.0 END AS hours
+  FROM facts f
+),
+ind AS (
+  SELECT x.*,
+    (x.closed AND (x.deadline IS NULL OR x.last_close <= x.deadline)) AS closed_on_time,
+    (x.closed AND x.deadline IS NOT NULL AND x.last_close > x.deadline) AS closed_late,
+    (x.closed OR x.overdue_end) AS should_close
+  FROM flags x
+)
+"""
+
+_AGGREGATE_SQL = """
+SELECT n, k,
+  {counts},
+  avg(hours) FILTER (WHERE closed) AS avg_hours,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE closed) AS median_hours
+FROM ind
+GROUP BY n, k
+HAVING bool_or(received OR closed OR open_end OR handled OR rejected)
+"""
+
+
+def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
+    if per_issue:
+        # Few candidates: fetch their period events by issue (index on issue_id, at).
+        moves_from, moves_join = (
+            "c.n",
+            "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t",
+        )
+    else:
+        # All issues: one range scan of the period's events (index on at).
+        moves_from, moves_join = (
+            "p.n",
+            "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
+        )
+    cand = {"key": g.key_sql, "joins": g.joins, "where": where}
+    return _FLAGS_SQL.format(
+        # Each third is served by an index (models.Issue): open issues by reported_at; closed
+        # ones by closed_at; rejected ones by updated_at, which every update of the row bumps,
+        # so one not updated since before the period was rejected before it.
+        cand_open=_CAND_SQL.format(closed_filter=f"({UNCLOSED})", **cand),
+        cand_closed=_CAND_SQL.format(
+            closed_filter="i.status = 'closed' AND i.closed_at >= p.f", **cand
+        ),
+        cand_rejected=_CAND_SQL.format(
+            closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
+        ),
+        moves_from=moves_from,
+        moves_join=moves_join,
+        change=_CHANGE,
+        probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
+        probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
+    )
+
+
+def _no_jit(session: Session) -> None:
+    """JIT compiling the pipeline costs ~100 ms and never pays off here (index-driven)."""
+    session.execute(text("SET LOCAL jit = off"))
+
+
+def _params(periods: Sequence[Period]) -> dict[str, Any]:
+    return {
+        "froms": [p.start for p in periods],
+        "tos": [p.end for p in periods],
+        "open": list(OPEN_STATUSES),
+    }
+
+
+def _ratio(num: int, den: int) -> Fraction | None:
+    return Fraction(num, den) if den else None
+
+
+def _round(value: Fraction | None, places: int) -> float | None:
+    if value is None:
+        return None
+    quantum = Decimal(1).scaleb(-places)
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def composite_score(
+    on_time_rate: Fraction | None,
+    close_rate: Fraction | None,
+    rework_rate: Fraction | None,
+    weights: Mapping[str, float],
+) -> Fraction | None:
+    """100 × Σ wᵢ·rᵢ / Σ wᵢ over the components whose rate is defined.
+
+    With the default weights and every rate defined this is 按期结案率×60 + 结案率×30 +
+    (1−返工率)×10. No should-close issue ⇒ no score (nothing was due: the row is not assessed);
+    nothing handled ⇒ the rework component drops out and the other weights are rescaled.
+    """
+    if on_time_rate is None or close_rate is None:
+        return None
+    parts = [
+        (Fraction(str(weights["on_time_rate"])), on_time_rate),
+        (Fraction(str(weights["close_rate"])), close_rate),
+    ]
+    if rework_rate is not None:
+        parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+    total = sum(w for w, _ in parts)
+    if not total:
+        return None
+    return 100 * sum(w * r for w, r in parts) / total
+
+
+def _finish_row(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    rates = {name: _ratio(row[a], row[b]) for name, (a, b) in RATE_PARTS.items()}
+    score = composite_score(
+        rates["on_time_rate"], rates["close_rate"], rates["rework_rate"], settings.weights
+    )
+    for name, value in rates.items():
+        row[name] = _round(value, 4)
+    row["score"] = _round(score, 2)
+    return row
+
+
+def _rank(rows: list[dict[str, Any]], settings: Settings, ranked: bool) -> list[dict[str, Any]]:
+    """Competition ranking (1, 2, 2, 4) on the score as shown (2 decimals)."""
+    eligible = [r for r in rows if ranked and r["key"] is not None and r["score"] is not None]
+    scores = sorted(r["score"] for r in eligible)
+    n = len(eligible)
+    eligible_ids = {id(r) for r in eligible}
+    for r in rows:
+        r["ranked"] = id(r) in eligible_ids
+        if r["ranked"]:
+            r["rank"] = 1 + n - bisect_right(scores, r["score"])
+            worst_rank = 1 + bisect_left(scores, r["score"])
+            r["bottom"] = n > settings.bottom_n and worst_rank <= settings.bottom_n
+            r["below_threshold"] = r["score"] < settings.threshold
+        else:
+            r["rank"] = None
+            r["bottom"] = False
+            r["below_threshold"] = False
+        r["flagged"] = r["bottom"] or r["below_threshold"]
+    rows.sort(
+        key=lambda r: (
+            r["key"] is None,
+            not r["ranked"],
+            r["rank"] or 0,
+            -(r["score"] if r["score"] is not None else -1),
+            str(r["name"]),
+        )
+    )
+    return rows
+
+
+def _labels(session: Session, g: Grouping, keys: list[Any], registry: LayerRegistry) -> dict:
+    if g.name == "layer":
+        titles = {spec.name: spec.title for spec in registry}
+        return {k: (titles.get(k, k), {}) for k in keys}
+    if g.name == "all":
+        name = service_area.place_name(session)
+        return {k: (name or "全域", {}) for k in keys}
+    if g.labels_sql is None:
+        return {k: (k, {}) for k in keys}
+    rows = session.execute(text(g.labels_sql), {"keys": keys}).all()
+    return {r.k: (r.name, r.detail or {}) for r in rows}
+
+
+def compute(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    periods: Sequence[Period],
+    settings: Settings = DEFAULT_SETTINGS,
+    key: Any = ...,
+) -> list[list[dict[str, Any]]]:
+    """The indicator rows of grouping `of` for each period (one SQL statement for all).
+
+    `key` restricts to one row (None = the unassigned row). Returns one list per period.
+    """
+    g = grouping(registry, of)
+    if not periods:
+        return []
+    where = ""
+    params = _params(periods)
+    if key is not ...:
+        where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+        params["key"] = key
+    counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    sql = _flags_sql(g, where, per_issue=key is not ...) + _AGGREGATE_SQL.format(counts=counts)
+    _no_jit(session)
+    result = session.execute(text(sql), params).mappings().all()
+    labels = _labels(session, g, sorted({r["k"] for r in result if r["k"] is not None}), registry)
+    out: list[list[dict[str, Any]]] = [[] for _ in periods]
+    for r in result:
+        name, detail = labels.get(r["k"], (None, {})) if r["k"] is not None else (None, {})
+        row: dict[str, Any] = {
+            "key": r["k"],
+            "name": name if r["k"] is not None else g.none_label,
+            "detail": detail,
+        }
+        for c in COUNTS:
+            row[c] = int(r[c])
+        row["avg_hours_to_close"] = _hours(r["avg_hours"])
+        row["median_hours_to_close"] = _hours(r["median_hours"])
+        out[r["n"] - 1].append(_finish_row(row, settings))
+    return [_rank(rows, settings, g.ranked) for rows in out]
+
+
+def _sql_type(g: Grouping) -> str:
+    return "text" if g.key_type is str else "bigint"
+
+
+def _hours(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def ranking(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> list[dict[str, Any]]:
+    """The ranking of `of` for one period: rows with every indicator, score, rank and flags."""
+    return compute(session, registry, of, [period], settings)[0]
+
+
+def totals(
+    session: Session, registry: LayerRegistry, period: Period, settings: Settings = DEFAULT_SETTINGS
+) -> dict[str, Any]:
+    """The city-wide figures of a period (one row; zeros when nothing happened)."""
+    rows = compute(session, registry, "all", [period], settings)[0]
+    if rows:
+        return rows[0]
+    empty: dict[str, Any] = {"key": 0, "name": "全域", "detail": {}}
+    empty.update(dict.fromkeys(COUNTS, 0))
+    empty.update({"avg_hours_to_close": None, "median_hours_to_close": None})
+    return _rank([_finish_row(empty, settings)], settings, False)[0]
+
+
+def trend(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    periods: Sequence[Period],
+    settings: Settings = DEFAULT_SETTINGS,
+    key: Any = ...,
+) -> dict[str, Any]:
+    """Score and counts per row over consecutive periods (for sparklines), oldest first."""
+    per_period = compute(session, registry, of, periods, settings, key=key)
+    series: dict[Any, dict[str, list]] = {}
+    for i, rows in enumerate(per_period):
+        for r in rows:
+            s = series.setdefault(
+                r["key"],
+                {f: [None] * len(periods) for f in ("score", "received", "closed", "overdue_end")},
+            )
+            for f in s:
+                s[f][i] = r[f]
+    return {
+        "periods": [p.label for p in periods],
+        "rows": [{"key": k, **v} for k, v in series.items()],
+    }
+
+
+# --- drill-down --------------------------------------------------------------------------------
+
+DRILLABLE = tuple(COUNTS)
+
+
+def parse_key(registry: LayerRegistry, of: str, raw: str | None) -> Any:
+    """The row key from a query string: '' / 'none' → the unassigned row (None)."""
+    g = grouping(registry, of)
+    if g.name == "all":
+        return 0
+    if raw is None or raw.strip().lower() in ("", "none", "null"):
+        return None
+    if g.key_type is int:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise RankingError(f"行标识 {raw!r} 应为整数", "key") from exc
+    return raw
+
+
+def issues_behind(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    key: Any,
+    indicator: str,
+    period: Period,
+    limit: int | None = 1000,
+    tz: ZoneInfo | None = None,
+    visible: tuple[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The issues behind one number of the ranking: row `key` of `of`, count `indicator`.
+
+    At most `limit` issues (None: all), most urgent deadline first; `total` counts them all.
+    Times are ISO 8601 in `tz` (default: the period's time zone). `visible` is an SQL
+    condition on `issues i` with its parameters (the caller's scope): issues outside it are
+    left out of the list and of `total`.
+    """
+    g = grouping(registry, of)
+    if indicator not in DRILLABLE:
+        raise RankingError(f"未知的指标 {indicator!r}，可下钻：{', '.join(DRILLABLE)}", "indicator")
+    params = _params([period])
+    params.update({"key": key, "limit": limit})
+    visible_sql = "TRUE"
+    if visible is not None:
+        visible_sql, visible_params = visible
+        params.update(visible_params)
+    tz = tz or period.start.tzinfo
+    where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+    sql = (
+        _flags_sql(g, where, per_issue=g.name != "all")
+        + f"""
+SELECT ind.id, ind.deadline,
+  coalesce((SELECT e.to_status FROM issue_events e
+            WHERE e.issue_id = ind.id AND e.at < ind.t AND {_CHANGE}
+            ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
+  ind.last_close, ind.hours, ind.reported_at,
+  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0 END
+    AS overdue_days,
+  i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
+  l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
+  count(*) OVER () AS total
+FROM ind
+JOIN issues i ON i.id = ind.id
+LEFT JOIN leaders l ON l.id = i.leader_id
+LEFT JOIN units u ON u.id = i.unit_id
+LEFT JOIN places p ON p.id = i.primary_place_id
+WHERE ind.{indicator} AND ({visible_sql})
+ORDER BY ind.deadline NULLS LAST, ind.id
+LIMIT :limit
+"""
+    )
+    _no_jit(session)
+    rows = session.execute(text(sql), params).mappings().all()
+    titles = {spec.name: spec.title for spec in registry}
+    return {
+        "total": int(rows[0]["total"]) if rows else 0,
+        "issues": [
+            {
+                "id": r["id"],
+                "category": r["category"],
+                "source": r["source"],
+                "description": r["description"],
+                "reported_at": _iso(r["reported_at"], tz),
+                "deadline": _iso(r["deadline"], tz),
+                "closed_at": _iso(r["last_close"], tz) if r["hours"] is not None else None,
+                "hours_to_close": _hours(r["hours"]),
+                "overdue_days": None
+                if r["overdue_days"] is None
+                else round(float(r["overdue_days"]), 1),
+                "status_at_end": r["status_end"],
+                "status_at_end_title": ISSUE_STATUSES.get(r["status_end"], r["status_end"]),
+                "status_now": r["status_now"],
+                "relapse_of_id": r["relapse_of_id"],
+                "leader": r["leader"],
+                "unit": r["unit"],
+                "place": r["place"],
+                "layer": titles.get(r["layer"], r["layer"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+def _iso(value: datetime | None, tz: Any = None) -> str | None:
+    if value is None:
+        return None
+    return (value.astimezone(tz) if tz is not None else value).isoformat()
+
+
+# --- charts and scorecard ----------------------------------------------------------------------
+
+
+def weekly_series(
+    session: Session, registry: LayerRegistry, weeks: Sequence[Period]
+) -> dict[str, list]:
+    """City-wide received / closed / overdue-at-end per week (the 收结案 chart)."""
+    per_week = compute(session, registry, "all", weeks)
+    out: dict[str, list] = {"weeks": [w.label for w in weeks]}
+    for field in ("received", "closed", "closed_on_time", "overdue_end", "open_end"):
+        out[field] = [rows[0][field] if rows else 0 for rows in per_week]
+    return out
+
+
+def breakdown(
+    session: Session, registry: LayerRegistry, of: str, period: Period, field: str
+) -> list[dict[str, Any]]:
+    """`field` per category/source/… for the period, largest first, zeros left out."""
+    rows = ranking(session, registry, of, period)
+    items = [{"name": r["name"], "key": r["key"], "value": r[field]} for r in rows if r[field]]
+    return sorted(items, key=lambda x: (-x["value"], str(x["name"])))
+
+
+def scorecard(
+    session: Session,
+    registry: LayerRegistry,
+    leader_id: int,
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+    trend_periods: int = 8,
+) -> dict[str, Any] | None:
+    """A leader's own figures for 我的包保: row, rank among leaders, trend, overdue issues.
+
+    None when the leader does not exist.
+    """
+    leader = (
+        session.execute(
+            text(
+                "SELECT l.id, l.name, l.title, l.level, u.name AS unit FROM leaders l"
+                " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = :id"
+            ),
+            {"id": leader_id},
+        )
+        .mappings()
+        .first()
+    )
+    if leader is None:
+        return None
+    rows = ranking(session, registry, "leader", period, settings)
+    mine = next((r for r in rows if r["key"] == leader_id), None)
+    ranked_count = sum(1 for r in rows if r["ranked"])
+    history = [period.previous(n) for n in range(trend_periods - 1, 0, -1)] + [period]
+    series = trend(session, registry, "leader", history, settings, key=leader_id)
+    own = next((s for s in series["rows"] if s["key"] == leader_id), None)
+    overdue = issues_behind(session, registry, "leader", leader_id, "overdue_end", period, 50)
+    return {
+        "leader": dict(leader),
+        "period": period.as_dict(),
+        "row": mine,
+        "ranked_count": ranked_count,
+        "trend": {
+            "periods": series["periods"],
+            "score": own["score"] if own else [None] * len(history),
+            "received": own["received"] if own else [None] * len(history),
+            "closed": own["closed"] if own else [None] * len(history),
+        },
+        "overdue": overdue,
+        "settings": {"threshold": settings.threshold, "bottom_n": settings.bottom_n},
+    }

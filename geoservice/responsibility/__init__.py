@@ -1,0 +1,1 @@
+"""包保: units, leaders, assignments, roster, my areas, coverage audit."""
