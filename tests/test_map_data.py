@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from geoservice.accounts.auth import create_user, issue_token
-from geoservice.catalogue.tiles import count_level, datum_offset, mercator
+from geoservice.catalogue.tilegrid import count_level, datum_offset, mercator
 from geoservice.registry import layers
 from geoservice.responsibility import myareas
 from geoservice.vocab import OPEN_STATUSES

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from geoservice import PROJECT_ROOT
-from geoservice.catalogue.tiles import WORLD, datum_offset, mercator, tile_lat, tile_lon
+from geoservice.catalogue.tilegrid import WORLD, datum_offset, mercator, tile_lat, tile_lon
 from geoservice.coords import gcj02_to_wgs84, wgs84_to_gcj02
 
 GCJ_JS = PROJECT_ROOT / "static" / "js" / "gcj02.js"
@@ -78,7 +78,7 @@ def test_js_matches_the_python_module_everywhere(js):
 @pytest.mark.parametrize("z", range(6, 21))
 def test_a_tile_moved_by_the_shift_at_its_centre_is_within_a_pixel(z):
     """Vector tiles on a GCJ-02 basemap are moved as a whole
-    (geoservice.catalogue.tiles.datum_offset); the true shift of every point of the tile differs
+    (geoservice.catalogue.tilegrid.datum_offset); the true shift of every point of the tile differs
     from that by less than a pixel."""
     n = 2**z
     pixel = WORLD / n / 256

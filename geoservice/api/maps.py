@@ -27,7 +27,8 @@ from geoservice.api.tiles import tile_offset, tile_params
 from geoservice.areas.levels import LEVELS
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
-from geoservice.catalogue.tiles import MAX_ZOOM, area_tile, label_tile, tile_in_range
+from geoservice.catalogue.tilegrid import MAX_ZOOM, tile_in_range
+from geoservice.catalogue.tiles import area_tile, label_tile
 from geoservice.db import get_session
 from geoservice.edge.access import collection_read, scope_condition
 from geoservice.edge.responsibility import whole_county

@@ -15,16 +15,8 @@ from geoservice.api.features import json_response
 from geoservice.api.params import MVT, parse_items_query, single_args, url
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
-from geoservice.catalogue.tiles import (
-    AGGREGATE_MAX_ZOOM,
-    MAX_ZOOM,
-    SHIFTS,
-    Offset,
-    collection_extents,
-    datum_offset,
-    render_tile,
-    tile_in_range,
-)
+from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset, tile_in_range
+from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
 from geoservice.db import get_session
 from geoservice.edge.access import collection_read, scope_condition
 from geoservice.errors import ApiError

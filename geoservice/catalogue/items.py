@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
+from geoservice.catalogue.tilegrid import FINEST_LEVEL, tile_lat, tile_lon, tile_y
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
@@ -110,8 +111,6 @@ def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str],
     cells lying well inside the bbox are summed; only the issues of the border strips (the
     bbox minus those cells) are counted one by one, with the triggers' own cell formula.
     None when the bbox holds too few whole cells for this to pay."""
-    from geoservice.catalogue.tiles import FINEST_LEVEL, tile_lat, tile_lon, tile_y
-
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
     # Whole cells inside the bbox by a margin (1e-9°) far wider than any rounding of the

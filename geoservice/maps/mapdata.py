@@ -20,14 +20,8 @@ from sqlalchemy.orm import Session
 from geoservice.areas.levels import LEVELS
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.items import ItemsQuery, conditions
-from geoservice.catalogue.tiles import (
-    COUNT_LEVELS,
-    FINEST_LEVEL,
-    WORLD,
-    mercator,
-    precounted,
-    tile_y,
-)
+from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, WORLD, mercator, tile_y
+from geoservice.catalogue.tiles import precounted
 from geoservice.placegeom import place_geometries_sql
 from geoservice.ranking import ranking
 from geoservice.registry import LayerRegistry
