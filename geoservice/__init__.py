@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     registry.init_app(app)
-    errors.init_app(app)
+    errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
     assets.init_app(app)
     auth.init_app(app)  # every request needs an account (before the hooks below)
     security.init_app(app)  # CSRF, write rate limits, security headers

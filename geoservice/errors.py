@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
@@ -12,6 +13,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+ACCOUNT_FINDER = "geoservice.errors.current_account"
 
 # Chinese messages for the standard HTTP errors.
 MESSAGES = {
@@ -64,13 +67,12 @@ def wants_json() -> bool:
 
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
-    from geoservice.accounts.auth import current_account
-
     session = g.get("db_session")
     if session is not None:
         session.rollback()  # the request failed: nothing of it is kept, and the page may read
+    find_account = current_app.extensions.get(ACCOUNT_FINDER, lambda: None)
     try:
-        current_account()  # the page's menu asks for it; a bad token must not fail it again
+        find_account()  # the page's menu asks for it; a bad token must not fail it again
     except ApiError:
         g.account, g.api_token = None, None
     except Exception:  # the database is unreachable: the plain page below
@@ -82,7 +84,12 @@ def error_page(status: int, message: str):
         return f"<h1>{status} {MESSAGES.get(status, '')}</h1>", status
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> None:
+    """Errors become responses here, once for the whole app. `current_account` finds the
+    caller for the error page's menu (handed over by create_app: errors sit below accounts)."""
+    if current_account is not None:
+        app.extensions[ACCOUNT_FINDER] = current_account
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         if wants_json():
