@@ -176,3 +176,8 @@ def export_layer_command(collection_id, output, fmt, bbox) -> None:
     finally:
         session.close()
     click.echo(f"已导出{coll.title} {count} 个要素到 {output}（{fmt}）")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(import_layer_command)
+    app.cli.add_command(export_layer_command)
