@@ -23,9 +23,8 @@ from sqlalchemy import text
 
 from geoservice import create_app, migrate
 from geoservice.db import database
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.ranking.periods import week_period
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.vocab import CATEGORY_DEADLINE_HOURS, ISSUE_SOURCES
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -14,9 +14,8 @@ from shapely.ops import unary_union
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import AdminArea
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility.coverage import coverage_report
 from tests.factories import assign, rect
 from tests.support_responsibility import add_person, add_place, day, token_headers

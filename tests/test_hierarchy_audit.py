@@ -10,7 +10,7 @@ from pathlib import Path
 from shapely.geometry import MultiLineString, box, mapping
 
 from geoservice.areas import hierarchy_audit
-from geoservice.issues.attribution import BASE_LAYER
+from geoservice.registry import BASE_LAYER
 from tests.api_support import auth
 from tests.factories import LAYERS, add_feature
 

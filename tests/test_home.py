@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from geoservice.accounts.auth import create_user, issue_token
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import Issue
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility.coverage import coverage_report
 
 OPEN = "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"

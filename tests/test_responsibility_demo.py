@@ -8,9 +8,8 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import func, select, text
 
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import Assignment, Issue
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import responsibility as resp
 from geoservice.responsibility import roster, roster_export
 from geoservice.responsibility.coverage import coverage_report

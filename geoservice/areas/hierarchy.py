@@ -34,7 +34,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.areas.levels import LEVEL_TITLES, LEVELS, RANK, claimed_parent, levels_of_rank
-from geoservice.catalogue.catalogue import area_links
 from geoservice.models import AreaLinkDecision
 from geoservice.placegeom import literal
 from geoservice.registry import LayerRegistry
@@ -111,7 +110,7 @@ def edges(session: Session, registry: LayerRegistry) -> list[Edge]:
             )
         )
     for spec in registry:
-        for link in area_links(spec):
+        for link in spec.area_links():
             if link.prefix in LEVELS and link.prefix in present:
                 out.append(
                     Edge(

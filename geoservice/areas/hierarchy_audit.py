@@ -27,9 +27,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from geoservice.areas import hierarchy
-from geoservice.areas.levels import LEVEL_TITLES, LOCAL_CODE, RANK, code_problem, is_standard
+from geoservice.areas.levels import LEVEL_TITLES, RANK, code_problem, is_standard
 from geoservice.placegeom import geojson_geometry_sql, literal
-from geoservice.registry import LayerRegistry
+from geoservice.registry import LOCAL_CODE, LayerRegistry
 
 DEFAULT_LIMIT = 500
 

@@ -14,8 +14,9 @@ community `SQ-3`, grid `TS-3-3`). Such *local codes* are accepted only when aske
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container, Iterable
+
+from geoservice.registry import LOCAL_CODE
 
 LEVELS = ("city", "district", "county", "street", "community")
 LEVEL_TITLES = {
@@ -28,7 +29,6 @@ LEVEL_TITLES = {
 # Higher rank = higher in the hierarchy; district and county are the same rank (区 / 县).
 RANK = {"city": 4, "district": 3, "county": 3, "street": 2, "community": 1}
 CODE_LENGTH = {"city": 6, "district": 6, "county": 6, "street": 9, "community": 12}
-LOCAL_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.\-]{0,14}")
 SEPARATORS = "-_."
 CODE_RULE = "市、区、县 6 位（GB/T 2260），街道/镇 9 位，社区/村 12 位，网格 15 位（GB/T 30428）"
 

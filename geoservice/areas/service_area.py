@@ -25,8 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.areas.levels import RANK, levels_of_rank
-from geoservice.issues.attribution import BASE_LAYER
-from geoservice.registry import LayerRegistry
+from geoservice.registry import BASE_LAYER, LayerRegistry
 
 SOURCE_TITLES = {
     "configured": "指定的服务范围区划",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer
 
-from geoservice.registry import LayerRegistry, LayerSpec
+from geoservice.registry import AreaLink, LayerRegistry, LayerSpec
 from geoservice.vocab import ISSUE_SOURCES, ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 
 ISSUES = "issues"
@@ -120,15 +120,6 @@ def _literal(value: str) -> str:
 
 
 # ---- collections -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AreaLink:
-    """A layer column referencing admin_areas, exposed as `<prefix>_code` / `<prefix>_name`."""
-
-    column: str
-    prefix: str
-    alias: str
 
 
 @dataclass(frozen=True)
@@ -280,17 +271,6 @@ def _attribute_filter(attr) -> Filter:
     return Filter(attr.name, f"{attr.title}（等于）", _attribute_schema(attr), parser, apply_eq)
 
 
-def area_links(spec: LayerSpec) -> tuple[AreaLink, ...]:
-    """Columns of the layer table that reference admin_areas (e.g. a grid's community)."""
-    links = []
-    for column in spec.model.__table__.c:
-        targets = {fk.target_fullname for fk in column.foreign_keys}
-        if "admin_areas.id" in targets and column.name.endswith("_id"):
-            prefix = column.name[: -len("_id")]
-            links.append(AreaLink(column.name, prefix, f"area_{prefix}"))
-    return tuple(links)
-
-
 def layer_collection(spec: LayerSpec) -> Collection:
     table = spec.model.__table__
     own_columns = [c.name for c in table.c if c.name != "id"]
@@ -298,7 +278,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
         ["p.id", "p.code", "p.name", "p.created_at", "p.updated_at"]
         + [f"l.{c}" for c in own_columns]
     )
-    links = area_links(spec)
+    links = spec.area_links()
     props = ["'code', t.code", "'name', t.name"]
     schema: dict[str, Any] = {
         "code": {"type": "string", "title": "编码"},
@@ -599,13 +579,6 @@ def build_catalogue(registry: LayerRegistry, categories: list[str]) -> Catalogue
     return Catalogue(
         [*(layer_collection(spec) for spec in registry), issues_collection(categories)]
     )
-
-
-def column_max_length(spec: LayerSpec, name: str) -> int | None:
-    column = spec.model.__table__.c.get(name)
-    if column is not None and isinstance(column.type, String):
-        return column.type.length
-    return None
 
 
 def is_integer_column(spec: LayerSpec, name: str) -> bool:

@@ -16,7 +16,6 @@ from geoalchemy2.elements import WKBElement
 from sqlalchemy import func, insert, literal_column, text, update
 from sqlalchemy.orm import Session
 
-from geoservice.catalogue.catalogue import area_links
 from geoservice.catalogue.validation import DEFAULT, Checked
 from geoservice.models import Place
 from geoservice.registry import LayerSpec
@@ -67,7 +66,7 @@ def update_feature(session: Session, spec: LayerSpec, feature_id: int, row: Chec
 
 def current_properties(session: Session, spec: LayerSpec, feature_id: int) -> dict | None:
     """The feature's writable properties (as a client sends them) and its geometry."""
-    links = area_links(spec)
+    links = spec.area_links()
     columns = ["p.code", "p.name", *(f"l.{a.name}" for a in spec.attributes)]
     columns += [f"(SELECT code FROM admin_areas WHERE id = l.{k.column})" for k in links]
     row = session.execute(

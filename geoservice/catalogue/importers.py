@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -38,11 +38,13 @@ from geoservice.catalogue.validation import (
     Candidate,
     Problem,
     Rejected,
-    ServiceArea,
     validate,
     writable_properties,
 )
 from geoservice.registry import LayerSpec
+
+if TYPE_CHECKING:  # callers hand over the service area (geoservice.areas sits above)
+    from geoservice.areas.service_area import ServiceArea
 
 CSV_OPTIONS = {
     "X_POSSIBLE_NAMES": "lon,lng,long,longitude,x,经度",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2 import Geometry
@@ -24,10 +24,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA
 from sqlalchemy.orm import Session
 
-from geoservice.areas.levels import LOCAL_CODE
-from geoservice.areas.service_area import ServiceArea
-from geoservice.catalogue.catalogue import area_links, column_max_length
-from geoservice.registry import GEOJSON_TYPES, LayerSpec
+from geoservice.registry import GEOJSON_TYPES, LOCAL_CODE, LayerSpec
+
+if TYPE_CHECKING:  # callers hand over the service area (geoservice.areas sits above)
+    from geoservice.areas.service_area import ServiceArea
 
 DEFAULT = object()  # the column's default value (SQL DEFAULT)
 READ_ONLY = ("leaders", "updated_at")  # in our output; ignored on input
@@ -265,7 +265,7 @@ def _type_ok(kind: type, value: Any) -> Any:
 
 def writable_properties(spec: LayerSpec) -> list[str]:
     names = ["code", "name", *(a.name for a in spec.attributes)]
-    names += [f"{link.prefix}_code" for link in area_links(spec)]
+    names += [f"{link.prefix}_code" for link in spec.area_links()]
     return names
 
 
@@ -277,13 +277,13 @@ def check_properties(
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Full set of properties → (code, name and layer columns, problems).
 
-    `local_codes`: accept a local code scheme (geoservice.areas.levels.LOCAL_CODE) instead of the
+    `local_codes`: accept a local code scheme (geoservice.registry.LOCAL_CODE) instead of the
     layer's standard code format (e.g. 杭州's grid codes TS-3-3)."""
     problems: list[Problem] = []
     out: dict[str, Any] = {}
     allowed = writable_properties(spec)
-    links = {f"{link.prefix}_code": link for link in area_links(spec)}
-    read_only = set(READ_ONLY) | {f"{link.prefix}_name" for link in area_links(spec)}
+    links = {f"{link.prefix}_code": link for link in spec.area_links()}
+    read_only = set(READ_ONLY) | {f"{link.prefix}_name" for link in spec.area_links()}
     unknown = [k for k in props if k not in allowed and k not in read_only]
     if unknown:
         problems.append(
@@ -356,7 +356,7 @@ def check_properties(
                 )
             )
             continue
-        limit = attr.max_length or column_max_length(spec, attr.name)
+        limit = attr.max_length or spec.column_max_length(attr.name)
         if isinstance(value, str) and limit and len(value) > limit:
             problems.append(
                 Problem(f"属性 {attr.name}（{attr.title}）过长：最多 {limit} 字", fieldname)
@@ -377,7 +377,7 @@ def check_properties(
 
 
 def area_ids(session: Session, spec: LayerSpec, candidates: list[Candidate]) -> dict[str, int]:
-    keys = [f"{link.prefix}_code" for link in area_links(spec)]
+    keys = [f"{link.prefix}_code" for link in spec.area_links()]
     codes = {str(c.properties[k]).strip() for c in candidates for k in keys if c.properties.get(k)}
     if not codes:
         return {}

@@ -76,7 +76,6 @@ def import_layer_command(
     """Imports FILE (GeoJSON, Shapefile .zip/folder, GeoPackage, KML, CSV) into LAYER; features
     of a layer linked to admin areas (grids → communities) are then linked (flask link-areas)."""
     from geoservice.areas.service_area import bounds
-    from geoservice.catalogue.catalogue import area_links
     from geoservice.catalogue.importers import (
         ImportFailed,
         format_report,
@@ -110,7 +109,7 @@ def import_layer_command(
                 progress=bar.update,
             )
         click.echo(format_report(report, spec.title))
-        if report.written and area_links(spec):
+        if report.written and spec.area_links():
             link_and_print(session)
         if report.written and not dry_run:
             session.commit()
@@ -140,9 +139,9 @@ def import_layer_command(
 @with_appcontext
 def export_layer_command(collection_id, output, fmt, bbox) -> None:
     """Exports a collection (a layer or `issues`) as GeoJSON, GeoPackage or CSV (WKT)."""
-    from geoservice.api import catalogue
     from geoservice.catalogue.exporters import write_file
     from geoservice.catalogue.items import ItemsQuery, export_rows, set_timezone
+    from geoservice.edge.access import catalogue
 
     coll = catalogue().get(collection_id)
     if coll is None:

@@ -12,8 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from geoservice.db import database
-from geoservice.issues.attribution import BASE_LAYER
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, roster, roster_export
 from geoservice.responsibility import responsibility as resp
 

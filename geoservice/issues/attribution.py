@@ -17,11 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geoservice.registry import LayerRegistry, LayerSpec
-
-# The layer whose features form the base tiling (面上有网); issues record their grid.
-BASE_LAYER = "grid"
-
+from geoservice.registry import BASE_LAYER, LayerRegistry, LayerSpec
 
 Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitude
 

@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.maps.mapdata import CLASS_SQL, ISSUE_CLASSES, OVERDUE_SQL
-from geoservice.registry import LayerRegistry
+from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 
 _CLASSES = {c.id: c for c in ISSUE_CLASSES}

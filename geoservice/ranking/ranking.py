@@ -28,10 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.areas import service_area
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import UNCLOSED
 from geoservice.ranking.periods import Period
-from geoservice.registry import LayerRegistry
+from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
 
 DEFAULT_WEIGHTS: dict[str, float] = {"on_time_rate": 60, "close_rate": 30, "rework_free": 10}

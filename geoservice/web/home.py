@@ -17,11 +17,10 @@ from geoservice.accounts.permissions import ROLE_LABELS
 from geoservice.db import get_session, statement_budget
 from geoservice.edge.responsibility import whole_county
 from geoservice.issues import issues as issue_service
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import AdminArea, Issue, Leader, User
 from geoservice.ranking import dashboard, ranking
 from geoservice.ranking.periods import Period, period_containing
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 from geoservice.web import bp
@@ -200,7 +199,6 @@ def hierarchy_overview(
     directly below, base-layer features (grids) anywhere below and, `with_issues`, its open
     and overdue issues (an issue belongs to every area covering its point)."""
     from geoservice.areas.levels import LEVEL_TITLES, RANK
-    from geoservice.catalogue.catalogue import area_links
 
     bound = scope.for_account(account)
     levels = session.execute(text("SELECT DISTINCT level FROM admin_areas")).scalars().all()
@@ -226,7 +224,7 @@ def hierarchy_overview(
     count = "0"
     if BASE_LAYER in registry:
         base = registry.get(BASE_LAYER)
-        link = next(iter(area_links(base)), None)
+        link = next(iter(base.area_links()), None)
         if link is not None:
             count = (
                 f"(SELECT count(*) FROM {base.table} g JOIN d ON d.id = g.{link.column}"
