@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from geoservice.config import DEFAULTS
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from geoservice.config import DEFAULTS, PROJECT_ROOT
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,10 +34,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from geoservice import api, cli, db, errors, registry, web
     from geoservice.accounts import auth, security
     from geoservice.api import health
+    from geoservice.catalogue.catalogue import build_catalogue
+    from geoservice.edge import access
     from geoservice.web import account, admin, assets
 
     db.init_app(app)
     registry.init_app(app)
+    # The collections (every layer + issues), built once and handed to the edges
+    # (geoservice.edge.access.catalogue reads it).
+    app.extensions[access.CATALOGUE] = build_catalogue(
+        registry.layers(app), list(app.config["ISSUE_CATEGORIES"])
+    )
     errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
     assets.init_app(app)
     auth.init_app(app)  # every request needs an account (before the hooks below)

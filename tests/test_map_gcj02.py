@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from geoservice import PROJECT_ROOT
 from geoservice.catalogue.tilegrid import WORLD, datum_offset, mercator, tile_lat, tile_lon
+from geoservice.config import PROJECT_ROOT
 from geoservice.coords import gcj02_to_wgs84, wgs84_to_gcj02
 
 GCJ_JS = PROJECT_ROOT / "static" / "js" / "gcj02.js"

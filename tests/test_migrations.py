@@ -19,7 +19,8 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from geoservice import PROJECT_ROOT, migrate
+from geoservice import migrate
+from geoservice.config import PROJECT_ROOT
 from geoservice.db import Base
 
 

@@ -13,7 +13,7 @@ import folium
 import folium.plugins
 from flask import Blueprint, Flask, abort, send_from_directory
 
-from geoservice import PROJECT_ROOT
+from geoservice.config import PROJECT_ROOT
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 FOLIUM_TEMPLATES = Path(folium.__file__).parent / "templates"
