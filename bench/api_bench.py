@@ -299,8 +299,8 @@ def main() -> None:
 
 def run(url: str, api: str, tipg: str, ours: dict, runs: int) -> dict:
     from geoservice import create_app
-    from geoservice.api import catalogue
     from geoservice.catalogue.items import ItemsQuery, items_statement
+    from geoservice.edge.access import catalogue
 
     bbox = ",".join(str(v) for v in BBOX)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})

@@ -12,6 +12,8 @@ from psycopg2.extensions import TransactionRollbackError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from geoservice.service_errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 ACCOUNT_FINDER = "geoservice.errors.current_account"
@@ -99,6 +101,13 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
         if exc.status == 429 and isinstance(exc.detail, dict) and "retry_after_s" in exc.detail:
             response.headers["Retry-After"] = str(exc.detail["retry_after_s"])
         return response
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):
+        """A service refused (no Flask in services): its status and Chinese message."""
+        if wants_json():
+            return error_response(exc.status, exc.error, exc.detail, exc.field)
+        return error_page(exc.status, exc.error)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

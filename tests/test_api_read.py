@@ -396,8 +396,8 @@ def test_html_pages_and_unsupported_formats(app, client, db_session, viewer):
 def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db_session, viewer):
     import random
 
-    from geoservice.api import catalogue
     from geoservice.catalogue.items import ItemsQuery, items_statement
+    from geoservice.edge.access import catalogue
 
     rng = random.Random(3)
     bbox = (120.20, 33.70, 120.26, 33.75)

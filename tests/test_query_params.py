@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from geoservice.api import catalogue
+from geoservice.edge.access import catalogue
 from geoservice.ranking import ranking
 from geoservice.vocab import OPEN_STATUSES
 from tests.api_support import auth

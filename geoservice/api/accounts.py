@@ -11,8 +11,8 @@ from geoservice.accounts import accounts, scope
 from geoservice.accounts.auth import current_account, current_token, permission_required
 from geoservice.accounts.permissions import actions_for
 from geoservice.api import bp
-from geoservice.api.params import single_args
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.models import User
 

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
-from geoservice.api.params import single_args
 from geoservice.areas import service_area
 from geoservice.db import get_session, unlimited_statements
+from geoservice.edge.params import single_args
 from geoservice.edge.responsibility import county_required
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea

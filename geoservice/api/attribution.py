@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, require
 from geoservice.api import bp
-from geoservice.api.issues import COLLECTION, settings
-from geoservice.api.params import single_args
 from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, settings
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.issues import issues as service
 from geoservice.registry import layers

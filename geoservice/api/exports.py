@@ -9,12 +9,12 @@ from pathlib import Path
 from flask import current_app, send_file
 
 from geoservice.accounts.auth import current_account
-from geoservice.api import bp, collection_or_404
-from geoservice.api.params import parse_items_query, single_args
+from geoservice.api import bp
 from geoservice.catalogue.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
 from geoservice.catalogue.items import export_rows, set_timezone
 from geoservice.db import get_session, unlimited_statements
-from geoservice.edge.access import collection_read, scope_condition
+from geoservice.edge.access import collection_or_404, collection_read, scope_condition
+from geoservice.edge.params import parse_items_query, single_args
 from geoservice.errors import ApiError
 
 SPOOL_MEMORY = 32 * 1024 * 1024

@@ -13,45 +13,24 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, send_file, url_for
+from flask import jsonify, request, send_file, url_for
 from werkzeug.datastructures import FileStorage
 
 from geoservice.accounts import scope
-from geoservice.accounts.auth import can, current_account, require
+from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
-from geoservice.api.params import parse_paging, single_args
 from geoservice.db import get_session
-from geoservice.errors import ApiError, error_response
+from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
+from geoservice.edge.params import parse_paging, single_args
+from geoservice.errors import ApiError
 from geoservice.issues import issues as service
 from geoservice.issues.photos import Upload, prepare_all
-from geoservice.issues.workflow import IssueSettings, transition
+from geoservice.issues.workflow import transition
 from geoservice.models import Issue, Photo
 from geoservice.registry import layers
-from geoservice.service_errors import ServiceError
 
-COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 PHOTO_FIELDS = ("photos", "photo", "photos[]")
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=-]+)*;base64,(.*)$", re.DOTALL)
-
-
-@bp.record_once
-def _register_error_handler(state) -> None:
-    @state.app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> Response:
-        return error_response(exc.status, exc.error, exc.detail, exc.field)
-
-
-def settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
-
-
-def photo_url(photo_id: int, thumb: bool) -> str:
-    return url_for("api.issue_photo", photo_id=photo_id, thumb=1 if thumb else None)
-
-
-def allows(action: str) -> bool:
-    """The caller's permissions (role and token scopes) on the issues collection."""
-    return can(action, COLLECTION)
 
 
 def visible_issue(issue_id: int) -> Issue:

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, require
-from geoservice.api import bp, catalogue, collection_or_404
-from geoservice.api.params import MVT, item_params, parse_bbox, parse_items_query, single_args
+from geoservice.api import bp
 from geoservice.api.tiles import tile_offset, tile_params
 from geoservice.areas.levels import LEVELS
 from geoservice.catalogue.catalogue import ISSUES, Collection
@@ -30,7 +29,8 @@ from geoservice.catalogue.items import ItemsQuery
 from geoservice.catalogue.tilegrid import MAX_ZOOM, tile_in_range
 from geoservice.catalogue.tiles import area_tile, label_tile
 from geoservice.db import get_session
-from geoservice.edge.access import collection_read, scope_condition
+from geoservice.edge.access import catalogue, collection_or_404, collection_read, scope_condition
+from geoservice.edge.params import MVT, item_params, parse_bbox, parse_items_query, single_args
 from geoservice.edge.responsibility import whole_county
 from geoservice.errors import ApiError
 from geoservice.maps import mapdata

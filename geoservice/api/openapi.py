@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, catalogue, openapi_issues, openapi_people, openapi_reports
+from geoservice.api import bp, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
-from geoservice.api.params import GEOJSON, HTML, JSON, MVT, OPENAPI, output_format, single_args
 from geoservice.catalogue.catalogue import Collection
-from geoservice.edge.access import signed_in
+from geoservice.edge.access import catalogue, signed_in
+from geoservice.edge.params import GEOJSON, HTML, JSON, MVT, OPENAPI, output_format, single_args
 from geoservice.registry import layers
 
 ERROR = {"$ref": "#/components/responses/Error"}  # replaced per status by openapi_kit.finish

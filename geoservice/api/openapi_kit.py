@@ -123,7 +123,7 @@ def path(name: str, description: str, schema: Schema | None = None) -> Schema:
     }
 
 
-MAX_OFFSET = 1_000_000_000  # geoservice.api.params.MAX_OFFSET
+MAX_OFFSET = 1_000_000_000  # geoservice.edge.params.MAX_OFFSET
 
 
 def limit_param(default: int, maximum: int, what: str = "每页条数") -> Schema:
@@ -135,7 +135,7 @@ def limit_param(default: int, maximum: int, what: str = "每页条数") -> Schem
 
 
 def paging(default: int, maximum: int) -> list[Schema]:
-    """`limit` and `offset` of a JSON list, parsed alike everywhere (geoservice.api.params);
+    """`limit` and `offset` of a JSON list, parsed alike everywhere (geoservice.edge.params);
     the answer carries numberMatched (all matches) and numberReturned (this page)."""
     return [
         limit_param(default, maximum),

@@ -14,29 +14,24 @@ from flask import Response, current_app, jsonify, request, send_file
 
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
-from geoservice.api.params import parse_limit, parse_paging, single_args
-from geoservice.db import get_session, unlimited_statements
+from geoservice.db import get_session
+from geoservice.edge.params import parse_limit, parse_paging, single_args
 from geoservice.edge.responsibility import (
     READ,
     WRITE,
     check_leader_visible,
     check_place_visible,
     county_required,
+    roster_upload,
+    run_roster_import,
     visible_leader_ids,
 )
-from geoservice.errors import ApiError, error_response
-from geoservice.issues.attribution import BASE_LAYER
-from geoservice.registry import layers
+from geoservice.errors import ApiError
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster, roster_export
 from geoservice.responsibility import responsibility as resp
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_ROSTER_BYTES = 10 * 1024 * 1024
-
-
-@bp.errorhandler(resp.ServiceError)
-def _service_error(exc: resp.ServiceError):
-    return error_response(exc.status, exc.message, exc.detail, exc.field)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,37 +457,6 @@ def roster_template_xlsx():
         current_app.config["LEADER_LEVELS"],
     )
     return _xlsx(buffer, "包保清单模板.xlsx")
-
-
-def roster_upload() -> bytes:
-    """The uploaded roster file's bytes (multipart field `file`), size-checked."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise ApiError(400, "请选择要上传的 Excel 文件（字段 file）", field="file")
-    data = upload.read(MAX_ROSTER_BYTES + 1)
-    if len(data) > MAX_ROSTER_BYTES:
-        raise ApiError(413, f"文件超过 {MAX_ROSTER_BYTES // 1024 // 1024} MB", field="file")
-    return data
-
-
-def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
-    session = get_session()
-    unlimited_statements(session)
-    report = roster.import_roster(
-        session,
-        layers(),
-        data,
-        roles=current_app.config["ASSIGNMENT_ROLES"],
-        levels=current_app.config["LEADER_LEVELS"],
-        timezone=_tz(),
-        by=_account(),
-        dry_run=dry_run,
-    )
-    if report.applied:
-        session.commit()
-    else:
-        session.rollback()
-    return report
 
 
 @bp.post("/roster/import")

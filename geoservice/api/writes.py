@@ -10,9 +10,8 @@ from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from geoservice.accounts.auth import current_account
-from geoservice.api import bp, collection_or_404
+from geoservice.api import bp
 from geoservice.api.features import feature_response, json_response, parse_feature_id
-from geoservice.api.params import single_args, url
 from geoservice.areas import service_area
 from geoservice.catalogue.catalogue import Collection, parse_bool
 from geoservice.catalogue.editing import (
@@ -32,7 +31,15 @@ from geoservice.catalogue.validation import (
     validate,
 )
 from geoservice.db import get_session
-from geoservice.edge.access import Change, check_write, record_write, scope_condition, visible
+from geoservice.edge.access import (
+    Change,
+    check_write,
+    collection_or_404,
+    record_write,
+    scope_condition,
+    visible,
+)
+from geoservice.edge.params import single_args, url
 from geoservice.errors import ApiError
 from geoservice.registry import layers
 

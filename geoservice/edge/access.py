@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,25 @@ from geoservice.accounts.auth import can, current_account, require
 from geoservice.catalogue.catalogue import ISSUES, Catalogue, Collection
 from geoservice.errors import ApiError
 from geoservice.models import User
+
+CATALOGUE = "geoservice.catalogue"  # app.extensions key: the catalogue create_app built
+
+
+def catalogue(app: Flask | None = None) -> Catalogue:
+    """The app's collections (layers + issues), built once by create_app."""
+    return (app or current_app).extensions[CATALOGUE]
+
+
+def collection_or_404(collection_id: str) -> Collection:
+    collection = catalogue().get(collection_id)
+    if collection is None:
+        raise ApiError(
+            404,
+            f"没有名为 {collection_id!r} 的集合",
+            {"collections": catalogue().ids},
+            field="collectionId",
+        )
+    return collection
 
 
 def read_action(collection: Collection) -> str:
@@ -34,8 +54,6 @@ def collection_read(view: Callable) -> Callable:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from geoservice.api import catalogue
-
         coll = catalogue().get(kwargs.get("collection_id", ""))
         if coll is None:
             require("layers.read")

@@ -20,14 +20,17 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from flask import current_app, request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, require
+from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError
 from geoservice.models import Leader, User
 from geoservice.registry import layers
+from geoservice.responsibility import roster
 
 READ = "assignments.read"
 WRITE = "assignments.write"
@@ -91,3 +94,38 @@ def check_place_visible(session: Session, account: User | None, place_id: int) -
         return
     if scope.visible_place(session, account, layers(), place_id) is None:
         raise ApiError(404, f"没有编号为 {place_id} 的地点（要素）", field="place_id")
+
+
+# The roster upload (POST /api/roster/import and the 包保 roster page).
+MAX_ROSTER_BYTES = 10 * 1024 * 1024
+
+
+def roster_upload() -> bytes:
+    """The uploaded roster file's bytes (multipart field `file`), size-checked."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "请选择要上传的 Excel 文件（字段 file）", field="file")
+    data = upload.read(MAX_ROSTER_BYTES + 1)
+    if len(data) > MAX_ROSTER_BYTES:
+        raise ApiError(413, f"文件超过 {MAX_ROSTER_BYTES // 1024 // 1024} MB", field="file")
+    return data
+
+
+def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
+    session = get_session()
+    unlimited_statements(session)
+    report = roster.import_roster(
+        session,
+        layers(),
+        data,
+        roles=current_app.config["ASSIGNMENT_ROLES"],
+        levels=current_app.config["LEADER_LEVELS"],
+        timezone=current_app.config["TIMEZONE"],
+        by=current_account(),
+        dry_run=dry_run,
+    )
+    if report.applied:
+        session.commit()
+    else:
+        session.rollback()
+    return report

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from geoservice.accounts import accounts, audit
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.accounts.permissions import ACTIONS, INTERACTIVE_ROLES, ROLE_ACTIONS, ROLE_LABELS
-from geoservice.api.audit import parse_audit_filters
 from geoservice.db import get_session
+from geoservice.edge.params import parse_audit_filters
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea, Leader, User
 from geoservice.vocab import USER_ROLES

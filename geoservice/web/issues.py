@@ -13,10 +13,10 @@ from sqlalchemy import text
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account
 from geoservice.accounts.security import nonce_scripts
-from geoservice.api.issues import allows, photo_url
 from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
+from geoservice.edge.issues import allows, photo_url
 from geoservice.issues import issues as service
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers

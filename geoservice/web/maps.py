@@ -23,21 +23,19 @@ from sqlalchemy import select, text
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, permission_required, require
 from geoservice.accounts.security import nonce_scripts
-from geoservice.api import catalogue
-from geoservice.api.params import parse_datetime
 from geoservice.areas import service_area
 from geoservice.basemaps import Basemap, basemap_from_config
 from geoservice.catalogue.catalogue import ISSUES
 from geoservice.catalogue.items import ItemsQuery
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from geoservice.db import get_session
-from geoservice.edge.access import scope_condition
+from geoservice.edge.access import catalogue, scope_condition
+from geoservice.edge.params import parse_datetime
 from geoservice.edge.responsibility import whole_county
 from geoservice.errors import ApiError
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.maps import mapdata, mappopups
 from geoservice.models import Leader, User
-from geoservice.registry import LayerSpec, layers
+from geoservice.registry import BASE_LAYER, LayerSpec, layers
 from geoservice.responsibility import myareas
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from geoservice.api.rankings import (
+from geoservice.edge.rankings import (
     ranking_payload,
     read_rankings,
     requested_of,

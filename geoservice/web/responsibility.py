@@ -23,7 +23,6 @@ from flask import (
 from shapely.geometry import mapping, shape
 
 from geoservice.accounts.auth import can, current_account
-from geoservice.api.responsibility import roster_upload, run_roster_import
 from geoservice.areas import hierarchy, service_area
 from geoservice.db import get_session
 from geoservice.edge.responsibility import (
@@ -33,16 +32,17 @@ from geoservice.edge.responsibility import (
     can_edit,
     check_leader_visible,
     check_place_visible,
+    roster_upload,
+    run_roster_import,
     visible_leader_ids,
     whole_county,
 )
 from geoservice.errors import ApiError
-from geoservice.issues.attribution import BASE_LAYER
 from geoservice.models import User
 from geoservice.placegeom import places_collection
 from geoservice.ranking import ranking
 from geoservice.ranking.periods import parse_period
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster
 from geoservice.responsibility import responsibility as resp
 from geoservice.vocab import ISSUE_STATUSES

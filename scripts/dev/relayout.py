@@ -1,7 +1,7 @@
 """Replayable move of the flat geoservice/ modules into domain packages (issue 14).
 
     .venv/bin/python scripts/dev/relayout.py move      # git mv every old module to its package
-    .venv/bin/python scripts/dev/relayout.py rewrite   # rewrite old import paths everywhere
+    .venv/bin/python scripts/dev/relayout.py rewrite   # rewrite old import paths (--docs: docs too)
     .venv/bin/python scripts/dev/relayout.py check     # list old-style references left (exit 1)
 
 `move` only renames (plus the new packages' __init__ files), so git's rename detection carries
@@ -37,6 +37,7 @@ TABLE: dict[str, str] = {
     "geoservice.editing": "geoservice.catalogue.editing",
     "geoservice.validation": "geoservice.catalogue.validation",
     "geoservice.importers": "geoservice.catalogue.importers",
+    "geoservice.gdal_open": "geoservice.catalogue.gdal_open",  # sec-upload's new module
     "geoservice.exporters": "geoservice.catalogue.exporters",
     # areas: admin areas, their codes and hierarchy, the service area
     "geoservice.areas": "geoservice.areas.levels",
@@ -68,11 +69,58 @@ TABLE: dict[str, str] = {
     # edges and the helpers they share
     "geoservice.responsibility_access": "geoservice.edge.responsibility",
     "geoservice.api.access": "geoservice.edge.access",
+    "geoservice.api.params": "geoservice.edge.params",
     "geoservice.area_cli": "geoservice.cli.areas",
     "geoservice.layer_cli": "geoservice.cli.layers",
     "geoservice.cli_responsibility": "geoservice.cli.responsibility",
     "geoservice.health": "geoservice.api.health",
     "geoservice.assets": "geoservice.web.assets",
+}
+
+# Names that moved to another module in the tidy steps after the move: (module, name) → module.
+_TILE_GRID = (
+    "COUNT_LEVELS FINEST_LEVEL MAX_ZOOM WORLD Offset SHIFTS tile_in_range count_level "
+    "tile_center mercator datum_offset tile_lon tile_lat tile_y"
+)
+MOVED_NAMES: dict[tuple[str, str], str] = {
+    **{
+        ("geoservice.catalogue.tiles", n): "geoservice.catalogue.tilegrid"
+        for n in _TILE_GRID.split()
+    },
+    ("geoservice", "PROJECT_ROOT"): "geoservice.config",
+    ("geoservice.api", "catalogue"): "geoservice.edge.access",
+    **{
+        ("geoservice.api.issues", n): "geoservice.edge.issues"
+        for n in ("COLLECTION", "settings", "photo_url", "allows")
+    },
+    ("geoservice.api.audit", "parse_audit_filters"): "geoservice.edge.params",
+    **{
+        ("geoservice.api.responsibility", n): "geoservice.edge.responsibility"
+        for n in ("MAX_ROSTER_BYTES", "roster_upload", "run_roster_import")
+    },
+    **{
+        ("geoservice.api.rankings", n): "geoservice.edge.rankings"
+        for n in [
+            "MAX_DRILL",
+            "MAX_TREND",
+            "PERIOD_PARAMS",
+            "SCORECARD_READERS",
+            "check_scorecard_access",
+            "indicator_titles",
+            "int_arg",
+            "ranking_error",
+            "ranking_payload",
+            "read_rankings",
+            "requested_of",
+            "requested_period",
+            "scorecard_or_404",
+            "settings",
+            "tz",
+        ]
+    },
+    ("geoservice.issues.attribution", "BASE_LAYER"): "geoservice.registry",
+    ("geoservice.areas.levels", "LOCAL_CODE"): "geoservice.registry",
+    ("geoservice.api", "collection_or_404"): "geoservice.edge.access",
 }
 
 # Modules that become a package's __init__ (same dotted name, so no import changes).
@@ -148,8 +196,10 @@ def translate(dotted: str) -> str:
         key = ".".join(parts[:i])
         if key in TABLE:
             rest = parts[i:]
-            if is_new_package(key) and rest and rest[0] in submodules(key):
-                return dotted  # already new: geoservice.issues.issues…
+            if is_new_package(key) and (not rest or rest[0] in submodules(key)):
+                # already new (geoservice.issues.issues…), or the package itself: in prose after
+                # the move, `geoservice.issues` names the package
+                return dotted
             return ".".join([TABLE[key], *rest])
     return dotted
 
@@ -170,6 +220,7 @@ def import_from(module: str, names: list[tuple[str, str | None]]) -> list[str] |
         target = module
         if not (is_new_package(module) and name in submodules(module)):
             target = translate(module)
+        target = MOVED_NAMES.get((target, name), target)
         changed |= target != module
         out.setdefault(target, []).append(f"{name} as {asname}" if asname else name)
     if not changed:
@@ -251,13 +302,8 @@ def python_files() -> list[Path]:
 
 def rewrite() -> None:
     changed = [p for p in python_files() if rewrite_python(p)]
-    for pattern in DOC_GLOBS:
-        for doc in ROOT.glob(pattern):
-            text = doc.read_text(encoding="utf-8")
-            new = rewrite_text(text)
-            if new != text:
-                doc.write_text(new, encoding="utf-8")
-                changed.append(doc)
+    if "--docs" in sys.argv:  # README and docs/ last: other branches edit them meanwhile
+        changed += rewrite_docs()
     py = [str(p) for p in changed if p.suffix == ".py"]
     if py:
         ruff = str(ROOT / ".venv/bin/ruff")
@@ -265,6 +311,18 @@ def rewrite() -> None:
         subprocess.run([ruff, "format", "--quiet", *py], cwd=ROOT, check=True)
     for p in changed:
         print(f"rewrote {p.relative_to(ROOT)}")
+
+
+def rewrite_docs() -> list[Path]:
+    changed = []
+    for pattern in DOC_GLOBS:
+        for doc in ROOT.glob(pattern):
+            text = doc.read_text(encoding="utf-8")
+            new = rewrite_text(text)
+            if new != text:
+                doc.write_text(new, encoding="utf-8")
+                changed.append(doc)
+    return changed
 
 
 def check() -> int:

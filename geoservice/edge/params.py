@@ -217,3 +217,35 @@ def self_and_alternate(endpoint: str, html: bool, title: str, **values: Any) -> 
     if html:
         json_link["rel"], html_link["rel"] = "alternate", "self"
     return [json_link, html_link]
+
+
+# The audit log's filters (GET /api/audit and the admin page).
+AUDIT_MAX_LIMIT = 1000
+
+
+def _when(value: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ApiError(
+            400, "时间格式应为 ISO 8601，例如 2026-11-01 或 2026-11-01T08:00:00+08:00", field=field
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return moment
+
+
+def parse_audit_filters(
+    args: Mapping[str, str], default_limit: int = 100
+) -> tuple[dict[str, Any], int, int]:
+    filters: dict[str, Any] = {
+        key: (args.get(key) or "").strip()[:64] or None
+        for key in ("user", "entity", "entity_id", "action")
+    }
+    for key in ("since", "until"):
+        raw = (args.get(key) or "").strip()
+        filters[key] = _when(raw, key) if raw else None
+    # An empty box of the admin page's filter form means the default.
+    paging = {k: v for k in ("limit", "offset") if (v := args.get(k)) not in (None, "")}
+    limit, offset = parse_paging(paging, default_limit, AUDIT_MAX_LIMIT)
+    return filters, limit, offset

@@ -1,0 +1,24 @@
+"""The issues collection as the edges see it: the caller's rights on it, the issue settings
+of this deployment, where a photo is served (the API serves photos; pages link there)."""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+
+from geoservice.accounts.auth import can
+from geoservice.issues.workflow import IssueSettings
+
+COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
+
+
+def settings() -> IssueSettings:
+    return IssueSettings.from_config(current_app.config)
+
+
+def photo_url(photo_id: int, thumb: bool) -> str:
+    return url_for("api.issue_photo", photo_id=photo_id, thumb=1 if thumb else None)
+
+
+def allows(action: str) -> bool:
+    """The caller's permissions (role and token scopes) on the issues collection."""
+    return can(action, COLLECTION)
