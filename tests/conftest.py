@@ -3,6 +3,10 @@
 The schema is built once per session by the migrations. Each test runs inside a transaction
 that is rolled back at the end (SQLAlchemy's `join_transaction_mode="create_savepoint"`), so
 tests never see each other's data.
+
+Tests never depend on the calendar date: fixture dates derive from "now", and the suite can be
+run with the clock moved (TEST_CLOCK_SHIFT=+400d or -30d, see tests/clock.py): Python's clock
+and the test database's `now()` move together, while PostgreSQL's own timers stay honest.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ from sqlalchemy.orm import Session
 from geoservice import create_app, migrate
 from geoservice.config import normalise_database_url
 from geoservice.db import database
+from tests import clock
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    clock.start_shift_from_environment()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return clock.describe()
 
 
 def _test_url() -> str:
@@ -42,6 +55,8 @@ def engine(database_url: str) -> Iterator[Engine]:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        clock.shift_database(conn)
+    engine.dispose()  # new connections pick up the database's clock settings
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
@@ -97,13 +112,11 @@ def demo_connection(app: Flask, engine: Engine) -> Iterator[SimpleNamespace]:
 
     Yields `.connection`, `.counts` (what was loaded) and `.county` (the generated county,
     with its planted survey defects: one grid withheld, one widened)."""
-    from datetime import date
-
     from geoservice.demo import generate_county
     from geoservice.demo.seed import load_demo
     from geoservice.registry import layers
 
-    county = generate_county(seed=7, scale=0.3, today=date(2026, 11, 20))
+    county = generate_county(seed=7, scale=0.3, today=clock.local_today())
     with engine.connect() as connection:
         outer = connection.begin()
         session = Session(bind=connection)
