@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.areas import hierarchy_audit
+from geoservice.areas.levels import LEVEL_TITLES, RANK
 from geoservice.issues.workflow import RECTIFYING_STATUSES, overdue_clause
-from geoservice.models import Assignment, Issue, Leader, Place, User
+from geoservice.models import AdminArea, Assignment, Issue, Leader, Place, User
 from geoservice.ranking import ranking
 from geoservice.ranking.periods import Period
-from geoservice.registry import LayerRegistry
+from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.responsibility import coverage, myareas
 from geoservice.vocab import OPEN_STATUSES
 
@@ -249,4 +250,88 @@ def own_reports(session: Session, account: User, week: Period) -> dict[str, Any]
         "rejected": row[3],
         "week": row[4],
         "recent": recent,
+    }
+
+
+def overview_counts(session: Session, registry: LayerRegistry, account: User) -> dict[str, int]:
+    """Admin areas, leaders and issues within the account's scope (the home page's overview)."""
+    return {
+        "areas": session.scalar(
+            select(func.count())
+            .select_from(AdminArea)
+            .where(scope.area_filter(account, AdminArea.id))
+        ),
+        "leaders": session.scalar(
+            select(func.count())
+            .select_from(Leader)
+            .where(scope.leader_filter(account, registry, Leader.id))
+        ),
+        "issues": session.scalar(
+            select(func.count()).select_from(Issue).where(scope.issue_filter(account))
+        ),
+    }
+
+
+def hierarchy_overview(
+    session: Session, registry: LayerRegistry, account: User, with_issues: bool, now: datetime
+) -> dict[str, Any]:
+    """The admin areas at the top of the account's scope (the top level, or the bound area),
+    or, when that is one area, the areas directly below it: each with the number of areas
+    directly below, base-layer features (grids) anywhere below and, `with_issues`, its open
+    and overdue issues (an issue belongs to every area covering its point)."""
+    bound = scope.for_account(account)
+    levels = session.execute(text("SELECT DISTINCT level FROM admin_areas")).scalars().all()
+    if not levels or (bound.area_id is None and not bound.everything):
+        return {"parent": None, "rows": []}
+    if bound.area_id is not None:
+        roots = [bound.area_id]
+    else:
+        top = max(RANK[level] for level in levels)
+        roots = list(
+            session.scalars(
+                select(AdminArea.id).where(
+                    AdminArea.level.in_([lv for lv in levels if RANK[lv] == top])
+                )
+            )
+        )
+    parent = None
+    if len(roots) == 1:
+        below = select(AdminArea.id).where(AdminArea.parent_id == roots[0])
+        children = list(session.scalars(below))
+        if children:
+            parent, roots = session.get(AdminArea, roots[0]), children
+    count = "0"
+    if BASE_LAYER in registry:
+        base = registry.get(BASE_LAYER)
+        link = next(iter(base.area_links()), None)
+        if link is not None:
+            count = (
+                f"(SELECT count(*) FROM {base.table} g JOIN d ON d.id = g.{link.column}"
+                " WHERE d.top = a.id)"
+            )
+    issues = "NULL::bigint AS open_issues, NULL::bigint AS overdue_issues"
+    if with_issues:
+        issues = """
+  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
+     AND i.status IN :open) AS open_issues,
+  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
+     AND i.status IN :open AND i.deadline < :now) AS overdue_issues"""
+    sql = text(f"""
+WITH RECURSIVE d(top, id) AS (
+  SELECT id, id FROM admin_areas WHERE id IN :roots
+  UNION ALL SELECT d.top, c.id FROM admin_areas c JOIN d ON c.parent_id = d.id)
+SELECT a.id, a.level, a.code, a.name,
+  (SELECT count(*) FROM admin_areas c WHERE c.parent_id = a.id) AS children,
+  {count} AS features, {issues}
+FROM admin_areas a WHERE a.id IN :roots ORDER BY a.code""").bindparams(
+        bindparam("roots", expanding=True)
+    )
+    params: dict[str, Any] = {"roots": roots}
+    if with_issues:
+        sql = sql.bindparams(bindparam("open", expanding=True))
+        params |= {"open": OPEN_STATUSES, "now": now}
+    rows = session.execute(sql, params).mappings()
+    return {
+        "parent": parent,
+        "rows": [dict(r) | {"level_title": LEVEL_TITLES[r["level"]]} for r in rows],
     }

@@ -20,6 +20,7 @@ from geoservice.edge.issues import allows, photo_url
 from geoservice.issues import issues as service
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
+from geoservice.responsibility.leaders import active_leaders
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
 from geoservice.web.maps import json_script, style_by
@@ -126,12 +127,7 @@ def issue_page(issue_id: int):
         photos[photo["kind"]].append(photo)
     leaders = []
     if any(t["needs_leader"] for t in p["allowed_transitions"]):
-        leaders = get_session().execute(
-            text(
-                "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
-                " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
-            )
-        )
+        leaders = active_leaders(get_session())
     return render_template(
         "issue_detail.html",
         issue=p,
@@ -222,12 +218,7 @@ def queue_page():
     session = get_session()
     now = datetime.now(UTC)
     rows = session.scalars(service.unassigned_query(200, 0, account)).all()
-    leaders = session.execute(
-        text(
-            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
-            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
-        )
-    ).all()
+    leaders = active_leaders(session)
     return render_template(
         "issue_queue.html",
         issues=[service.issue_summary(i, settings, now) for i in rows],
