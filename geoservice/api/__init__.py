@@ -1,4 +1,7 @@
-"""The JSON API (OGC API – Features): blueprint `bp`, mounted at /api."""
+"""The JSON API (OGC API – Features): blueprint `bp`, mounted at /api. An edge: parse the
+request, call a service, render JSON; the OpenAPI document sits beside the routes (openapi*.py).
+
+May import: geoservice.edge, every domain package, plumbing; never web or cli."""
 
 from __future__ import annotations
 

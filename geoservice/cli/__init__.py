@@ -1,4 +1,7 @@
-"""The flask commands (`flask --app wsgi …`), one module per subject; each registers its own."""
+"""The flask commands (`flask --app wsgi …`), one module per subject; each registers its own.
+
+An edge: may import geoservice.edge, every domain package (demo too), plumbing; never api or web.
+"""
 
 from __future__ import annotations
 

@@ -45,6 +45,10 @@ Assignments: 网格长 (community leaders) for grids, 道路长 for roads (count
 
 Timing (one core): scale 1 builds in ~0.3 s, scale 100 in ~25 s; `issues()` streams
 ~70–90 k issues/s.
+
+The package owns the generator, split along its sections (model, frame, names, graph, tiling,
+places, people, assignments, issues, generator), and seed.py, which loads a county into the
+database. May import: every domain package and plumbing; never an edge.
 """
 
 from __future__ import annotations

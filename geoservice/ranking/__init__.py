@@ -1,1 +1,6 @@
-"""督查考核: periods, indicators, the 通报 workbook, the 工作台's figures."""
+"""督查考核: reporting periods (periods.py), indicators, scores, ranks and scorecards
+(ranking.py), the 通报 workbook (report.py) and the 工作台's figures (dashboard.py).
+
+May import: issues, responsibility, areas, catalogue, accounts, plumbing. Contracts:
+.importlinter.
+"""

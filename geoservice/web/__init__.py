@@ -1,4 +1,7 @@
-"""HTML pages (Chinese UI): blueprint `bp`."""
+"""HTML pages (Chinese UI): blueprint `bp`. An edge: parse the request, call a service, render
+a template; the front-end assets it serves (assets.py) and the folium map pieces.
+
+May import: geoservice.edge, every domain package, plumbing; never api or cli."""
 
 from __future__ import annotations
 
