@@ -80,7 +80,10 @@ def error_page(status: int, message: str):
     except Exception:  # the database is unreachable: the plain page below
         pass
     try:
-        return render_template("error.html", status=status, message=message), status
+        page = render_template(
+            "error.html", status=status, title=MESSAGES.get(status), message=message
+        )
+        return page, status
     except Exception:  # the page itself failed (e.g. no database): plain text
         log.exception("error page failed")
         return f"<h1>{status} {MESSAGES.get(status, '')}</h1>", status

@@ -53,16 +53,8 @@ from geoservice.web.featuremap import MapLayer, feature_map
 # Access and forms.
 
 
-class PageError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@bp.errorhandler(PageError)
-def _page_error(exc: PageError):
-    return render_template("resp/error.html", status=exc.status, message=exc.message), exc.status
+# A page refused (status, Chinese message): the app's error page renders it (geoservice.errors).
+PageError = ApiError
 
 
 @bp.app_context_processor
