@@ -13,27 +13,36 @@ Every write is recorded in the audit log (`by`: the acting account; None = the c
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from geoservice import service_errors
 from geoservice.accounts import audit
 from geoservice.models import Assignment, Issue, Leader, Place, Unit, User
-from geoservice.service_errors import Conflict, NotFound, ServiceError
+from geoservice.responsibility import values
+from geoservice.responsibility.values import Invalid, clean_text, not_future, now
+from geoservice.service_errors import Conflict, NotFound
+
+# The value checks, as callers know them (resp.normalise_phone, resp.parse_instant …).
+day_start = values.day_start
+normalise_choice = values.normalise_choice
+normalise_note = values.normalise_note
+normalise_person_name = values.normalise_person_name
+normalise_phone = values.normalise_phone
+normalise_title = values.normalise_title
+normalise_unit_name = values.normalise_unit_name
+parse_instant = values.parse_instant
+ServiceError = service_errors.ServiceError  # callers catch resp.ServiceError
+
 
 # ---------------------------------------------------------------------------------------------
-# Errors (blueprints turn them into HTTP answers: status, Chinese message, detail, field).
-
-
-class Invalid(ServiceError):
-    status = 400
+# Errors are ServiceErrors (geoservice.errors answers them: status, Chinese message, detail,
+# field); `Invalid` (400) and the value checks live in geoservice.responsibility.values.
 
 
 def _audit(
@@ -46,161 +55,6 @@ def _audit(
 ) -> None:
     entity = {Unit: "unit", Leader: "leader", Assignment: "assignment"}[type(obj)]
     audit.record(session, by, action, entity, obj.id, before, after, actor=None if by else "cli")
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation of names and phone numbers.
-
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
-_DOT = "·"
-# 2–25 Han characters; names of some ethnic groups join parts with a middle dot (买买提·艾力).
-PERSON_NAME = re.compile(rf"^[{_HAN}]+(?:{_DOT}[{_HAN}]+)*$")
-PERSON_NAME_LENGTH = (2, 25)
-UNIT_NAME = re.compile(rf"^[{_HAN}0-9A-Za-z（）·、\-—]+$")
-UNIT_NAME_LENGTH = (2, 60)
-TITLE_MAX_LENGTH = 100
-NOTE_MAX_LENGTH = 500
-
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
-LANDLINE = re.compile(r"^(0\d{2,3})-?(\d{7,8})(?:(?:-|转|#|ext\.?)(\d{1,6}))?$", re.IGNORECASE)
-PHONE_HINT = (
-    "手机号为以1开头的11位数字（如13812345678）；"
-    "固定电话为区号+号码（如0515-88881234，可带分机号如0515-88881234-801）"
-)
-
-
-def _clean(value: Any) -> str:
-    if value is None:
-        return ""
-    return unicodedata.normalize("NFKC", str(value)).strip()
-
-
-def normalise_person_name(value: Any, field_name: str = "name") -> str:
-    """A leader's name: Chinese characters, 2–25 of them (middle dot allowed between parts)."""
-    name = re.sub(r"\s+", "", _clean(value))
-    name = re.sub("[・•‧∙]", _DOT, name)
-    if not name:
-        raise Invalid("姓名不能为空", field=field_name)
-    low, high = PERSON_NAME_LENGTH
-    if not PERSON_NAME.match(name):
-        raise Invalid(f"姓名“{name}”应为中文（少数民族姓名可用“·”分隔）", field=field_name)
-    if not low <= len(name.replace(_DOT, "")) <= high:
-        raise Invalid(f"姓名“{name}”长度应为 {low}–{high} 个汉字", field=field_name)
-    return name
-
-
-def normalise_unit_name(value: Any, field_name: str = "name") -> str:
-    """A unit's name: Chinese text (digits, Latin letters and brackets allowed), 2–60 chars."""
-    # Chinese names take full-width brackets; NFKC made them half-width, so one spelling wins.
-    name = re.sub(r"\s+", "", _clean(value)).replace("(", "（").replace(")", "）")
-    if not name:
-        raise Invalid("单位名称不能为空", field=field_name)
-    low, high = UNIT_NAME_LENGTH
-    if not low <= len(name) <= high:
-        raise Invalid(f"单位名称“{name}”长度应为 {low}–{high} 个字", field=field_name)
-    if not UNIT_NAME.match(name) or not re.search(f"[{_HAN}]", name):
-        raise Invalid(
-            f"单位名称“{name}”应为中文（可含数字、字母、括号、顿号、横线）", field=field_name
-        )
-    return name
-
-
-def normalise_title(value: Any, field_name: str = "title") -> str:
-    title = re.sub(r"\s+", " ", _clean(value))
-    if len(title) > TITLE_MAX_LENGTH:
-        raise Invalid(f"职务不能超过 {TITLE_MAX_LENGTH} 个字", field=field_name)
-    return title
-
-
-def normalise_phone(value: Any, field_name: str = "phone") -> str | None:
-    """A mainland mobile (13812345678) or landline (0515-88881234[-801]) number, normalised.
-
-    Empty means no phone (None). Spaces, full-width digits and a +86 prefix are accepted.
-    """
-    raw = _clean(value)
-    if isinstance(value, float) and value.is_integer():  # Excel stores numbers as floats
-        raw = str(int(value))
-    phone = re.sub(r"[\s()（）]", "", raw)
-    if not phone:
-        return None
-    mobile = re.sub(r"^(?:\+?86|0086)", "", phone.replace("-", ""))
-    if MOBILE.match(mobile):
-        return mobile
-    match = LANDLINE.match(phone)
-    if match:
-        area, number, ext = match.groups()
-        # Without a hyphen the area code's length is ambiguous (010-1234 5678 / 0101-234 5678).
-        joiner = "-" if phone[len(area)] == "-" else ""
-        return f"{area}{joiner}{number}" + (f"-{ext}" if ext else "")
-    raise Invalid(f"电话号码“{raw}”格式不正确：{PHONE_HINT}", field=field_name)
-
-
-def normalise_choice(value: Any, choices: Sequence[str], what: str, field_name: str) -> str:
-    text = _clean(value)
-    if text not in choices:
-        raise Invalid(
-            f"未知{what}“{text}”，可选：{'、'.join(choices)}",
-            detail={"allowed": list(choices)},
-            field=field_name,
-        )
-    return text
-
-
-def normalise_note(value: Any, field_name: str = "note") -> str | None:
-    note = _clean(value)
-    if len(note) > NOTE_MAX_LENGTH:
-        raise Invalid(f"备注不能超过 {NOTE_MAX_LENGTH} 个字", field=field_name)
-    return note or None
-
-
-# ---------------------------------------------------------------------------------------------
-# Time.
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def day_start(day: date, timezone: str) -> datetime:
-    """00:00 of `day` in `timezone`: a bare date means the state at the start of that day."""
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone))
-
-
-def parse_instant(value: Any, timezone: str, field_name: str) -> datetime | None:
-    """ "2026-03-01" (00:00 that day in `timezone`) or an ISO 8601 date-time (naive = local);
-    empty → None."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        return day_start(value, timezone)
-    else:
-        text = _clean(value)
-        try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                return day_start(date.fromisoformat(text), timezone)
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise Invalid(
-                f"时间“{text}”格式不正确，应如 2026-03-01 或 2026-03-01T08:30:00+08:00",
-                field=field_name,
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
-    return parsed
-
-
-# Allow for clocks of different machines disagreeing a little.
-_CLOCK_SLACK = timedelta(minutes=5)
-
-
-def _not_future(at: datetime, what: str, field_name: str) -> datetime:
-    if at.tzinfo is None:
-        raise Invalid(f"{what}缺少时区", field=field_name)
-    if at > now() + _CLOCK_SLACK:
-        raise Invalid(f"{what}不能晚于当前时间", field=field_name)
-    return at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +355,7 @@ def find_place(session: Session, layer: str, code: str) -> Place:
 
 def find_place_by_code_or_name(session: Session, layer: str, text: Any) -> Place:
     """A feature of `layer` by its code, else by its name when exactly one has it."""
-    value = _clean(text)
+    value = clean_text(text)
     if not value:
         raise Invalid("请填写要素编码或名称", field="code")
     place = session.scalar(select(Place).where(Place.layer == layer, Place.code == value))
@@ -615,7 +469,7 @@ def assign(
     if not leader.active:
         raise Conflict(f"{leader.name} 已停用，不能再分配包保责任", field="leader_id")
     place = get_place(session, place_id)
-    start = _not_future(valid_from or now(), "生效时间", "valid_from")
+    start = not_future(valid_from or now(), "生效时间", "valid_from")
 
     same = _overlapping(
         session,
@@ -681,7 +535,7 @@ def reassign(
         raise Conflict(f"{new_leader.name} 已是该责任人，无需调整", field="leader_id")
     if not new_leader.active:
         raise Conflict(f"{new_leader.name} 已停用，不能再分配包保责任", field="leader_id")
-    start = _not_future(at or now(), "调整时间", "at")
+    start = not_future(at or now(), "调整时间", "at")
     if start <= old.valid_from:
         raise Invalid("调整时间必须晚于原责任的开始时间", field="at")
     duplicate = _overlapping(
@@ -722,7 +576,7 @@ def end_assignment(
     assignment = get_assignment(session, assignment_id)
     if assignment.valid_to is not None:
         raise Conflict("该包保记录已经结束", field="assignment_id")
-    end = _not_future(at or now(), "结束时间", "at")
+    end = not_future(at or now(), "结束时间", "at")
     if end <= assignment.valid_from:
         raise Invalid("结束时间必须晚于开始时间", field="at")
     assignment.valid_to = end
@@ -828,7 +682,7 @@ FALSE_WORDS = {"false", "0", "no", "n", "否", "", "f", "off", "次要", "×"}
 def as_bool(value: Any, field_name: str) -> bool:
     if isinstance(value, bool):
         return value
-    text = _clean(value).lower()
+    text = clean_text(value).lower()
     if text in TRUE_WORDS:
         return True
     if text in FALSE_WORDS:
