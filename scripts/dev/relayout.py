@@ -241,7 +241,7 @@ def rewrite_text(text: str) -> str:
             return m.group(0)
         if m.group(0) in INTO_PACKAGE:
             return INTO_PACKAGE[m.group(0)]
-        new = translate(dotted)
+        new = TABLE.get(dotted) or translate(dotted)  # a .py path names a module, not a package
         if new == dotted:
             return m.group(0)
         target = new.replace(".", "/")
