@@ -18,15 +18,16 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geoservice.accounts import ratelimit
+from geoservice.accounts.auth import bearer_token, current_account
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
-from geoservice.errors import ApiError, error_response, wants_json
+from geoservice.errors import ApiError
 
 csrf = CSRFProtect()
 
@@ -108,14 +109,18 @@ def _set_headers(app: Flask, response: Response) -> Response:
     return response
 
 
+CSRF_MESSAGE = "页面已过期或缺少安全校验（CSRF）令牌，请刷新页面后重试"
+
+
 def _check_csrf() -> None:
     if request.method in SAFE_METHODS:
         return
-    from geoservice.accounts.auth import bearer_token
-
     if bearer_token() is not None:
         return
-    csrf.protect()
+    try:
+        csrf.protect()
+    except CSRFError as exc:  # answered like every refusal (geoservice.errors)
+        raise ApiError(400, CSRF_MESSAGE, exc.description) from None
 
 
 def _limit_writes(app: Flask) -> None:
@@ -124,8 +129,6 @@ def _limit_writes(app: Flask) -> None:
         return
     if request.endpoint == "account.login":  # throttled per account and IP by accounts.py
         return
-    from geoservice.accounts.auth import current_account
-
     account = current_account()
     key = f"write:user:{account.id}" if account is not None else f"write:ip:{request.remote_addr}"
     session = get_session()
@@ -151,10 +154,3 @@ def init_app(app: Flask) -> None:
     app.before_request(lambda: _limit_writes(app))
     app.jinja_env.globals.update(csp_nonce=csp_nonce, nonce_scripts=nonce_scripts)
     app.after_request(lambda response: _set_headers(app, response))
-
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError):
-        message = "页面已过期或缺少安全校验（CSRF）令牌，请刷新页面后重试"
-        if wants_json():
-            return error_response(400, message, exc.description)
-        return render_template("error.html", status=400, message=message), 400
