@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
+    # Most features one file import may hold (API and CLI; 0: no cap). Larger files: split.
+    "IMPORT_MAX_FEATURES": 200_000,
     # Writes: coordinates farther than this outside the service area are refused (metres).
     "SERVICE_AREA_MARGIN_M": 50_000,
     # Vector tiles: most features in one tile (issues at low zoom are aggregated instead).
@@ -90,9 +92,12 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": 300,
     # Longest a single SQL statement may run for a web or API request (ms; 0: no limit). A
     # statement that runs longer is cancelled and the request answers 503 instead of holding a
-    # worker and a database connection. Imports and exports over the API are exempt (they may
-    # legitimately take minutes); the CLI is never limited.
+    # worker and a database connection. Imports over the API are exempt (they may legitimately
+    # take minutes), exports get EXPORT_STATEMENT_TIMEOUT_MS; the CLI is never limited.
     "STATEMENT_TIMEOUT_MS": 30_000,
+    # Exports over the API (GeoJSON/GeoPackage/CSV of a whole collection) get this longer but
+    # finite limit instead (ms; 0: none). Imports by writers stay unlimited.
+    "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
 }
@@ -127,6 +132,8 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
+    "IMPORT_MAX_FEATURES": int,
+    "EXPORT_STATEMENT_TIMEOUT_MS": int,
 }
 
 

@@ -91,6 +91,11 @@ def statement_budget(session: Session, timeout_ms: int) -> Iterator[None]:
         )
 
 
+def statement_timeout(session: Session, timeout_ms: int) -> None:
+    """Sets the statement timeout for the rest of the current transaction (0: none)."""
+    session.execute(text(f"SET LOCAL statement_timeout = {max(0, int(timeout_ms))}"))
+
+
 def unlimited_statements(session: Session) -> None:
     """Lifts the request's statement timeout for the rest of the current transaction (long
     imports)."""

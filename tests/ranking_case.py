@@ -1,4 +1,5 @@
-"""A hand-built week (2026-W47) of issues and events with known ranking answers.
+"""A hand-built week (2015-W47: the same calendar as 2026, safely in the past) of issues and
+events with known ranking answers.
 
 Grid 1 is 包保 by leader A until Wed 18 Nov 12:00, then by B (reassigned mid-period); grid 2
 by C, grid 3 by D, grid 4 by nobody. A and B belong to unit 一局, C and D to unit 二局. Grids
@@ -28,7 +29,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=TZ)
+    return datetime(2015, month, day, hour, minute, tzinfo=TZ)
 
 
 @dataclass

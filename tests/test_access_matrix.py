@@ -12,12 +12,15 @@ issues {I1}…{I4} (I1 in S1, I2/I3 in S2, I4 in S2 on a road leader L1 answers 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from geoservice.accounts import issue_token
+from geoservice.models import User
 from tests.world import bearer, sign_in
 
 ROLES = ("anonymous", "admin", "planner", "leader", "inspector", "viewer", "integration")
@@ -59,9 +62,9 @@ CASES = [
     Case("layers.read", "GET", "/api/areas/320999002001", "outside", ADMIN_ONLY_OUTSIDE),
     Case("layers.read", "GET", "/api/areas/320999002", "outside", ADMIN_ONLY_OUTSIDE),
     Case("layers.read", "GET", "/api/service-area"),
-    # Admin areas are scope boundaries: only whole-deployment writers import them (the admin
-    # gets past the check and is told the form lacks `level`).
-    Case("layers.write", "POST", "/api/areas/import", expect={"admin": 400, **COUNTY_ONLY}),
+    # Admin areas are scope boundaries: only whole-deployment holders of areas.write import
+    # them (the admin gets past the check and is told the form lacks `level`).
+    Case("areas.write", "POST", "/api/areas/import", expect={"admin": 400, **COUNTY_ONLY}),
     Case("users.admin", "GET", "/api/users", expect=NOT_ADMIN),
     Case(
         "users.admin",
@@ -190,3 +193,41 @@ def test_index_counts_only_what_the_account_sees(world, world_client):
     html = world_client.get("/").get_data(as_text=True)
     # leader2 (S2): G2 and R12; issues I2, I3, I4; leaders L1 and L2; areas S2 and C2.
     assert "行政区划 2 个 · 包保领导 2 人 · 问题 3 件" in html
+
+
+STREET_FILE = (
+    '{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+    '{"code":"320999001","name":"西城街道"},"geometry":{"type":"Polygon","coordinates":'
+    "[[[120.0,33.0],[120.05,33.0],[120.05,33.1],[120.0,33.1],[120.0,33.0]]]}}]}"
+)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "status"),
+    [
+        (["layers.write:roads"], 403),  # issue 13 §3: this token redrew a street (201)
+        (["layers.write"], 403),  # editing layers is not redrawing admin areas
+        (["areas.write:roads"], 403),  # a collection-scoped grant never covers areas
+        (["areas.write"], 201),
+    ],
+)
+def test_only_an_unscoped_areas_write_grant_redraws_admin_areas(
+    world, world_client, scopes, status
+):
+    session = world["session"]
+    admin = session.get(User, world["users"]["admin"])
+    token = issue_token(session, admin, label="matrix", scopes=scopes)
+    session.commit()
+    response = world_client.post(
+        "/api/areas/import",
+        headers=bearer(token),
+        content_type="multipart/form-data",
+        data={
+            "file": (io.BytesIO(STREET_FILE.encode()), "street.geojson"),
+            "level": "street",
+            "replace": "true",
+        },
+    )
+    assert response.status_code == status, response.get_json()
+    if status == 403:
+        assert response.get_json()["detail"]["action"] == "areas.write"

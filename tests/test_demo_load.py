@@ -105,15 +105,16 @@ def test_almost_every_feature_has_a_leader_but_not_all(demo_session):
     assert 0.9 < share < 1.0
 
 
-def test_issues_are_attributed_and_some_are_overdue(demo_session):
+def test_issues_are_attributed_and_some_are_overdue(demo_session, demo_connection):
     in_grid = scalar(demo_session, "SELECT avg((grid_id IS NOT NULL)::int) FROM issues")
     assert in_grid > 0.95
     with_leader = scalar(demo_session, "SELECT avg((leader_id IS NOT NULL)::int) FROM issues")
     assert with_leader > 0.8
     overdue = scalar(
         demo_session,
-        """SELECT count(*) FROM issues WHERE deadline < '2026-11-20'
+        """SELECT count(*) FROM issues WHERE deadline < :today
            AND status NOT IN ('closed', 'rejected')""",
+        today=demo_connection.county.today,
     )
     assert overdue > 0
     statuses = set(demo_session.scalars(text("SELECT DISTINCT status FROM issues")))

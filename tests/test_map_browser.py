@@ -12,7 +12,6 @@ import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,10 +20,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
-from geoservice.accounts.accounts import create_user
+from geoservice.accounts import create_user
 from geoservice.demo import generate_county
 from geoservice.demo.seed import load_demo
 from geoservice.registry import layers
+from tests import clock
 from tests.browser import Browser, chromium_path, serve
 from tests.world import PASSWORD
 
@@ -60,6 +60,8 @@ def live(engine) -> Iterator[Live]:
     try:
         with scratch.begin() as conn:
             conn.execute(text("CREATE EXTENSION postgis"))
+            clock.shift_database(conn)  # the live server's now() follows the suite's clock
+        scratch.dispose()
         migrate.upgrade(scratch)
         app = create_app(
             {
@@ -72,7 +74,9 @@ def live(engine) -> Iterator[Live]:
         )
         db = Session(bind=scratch)
         with app.app_context():
-            load_demo(db, layers(app), generate_county(seed=3, scale=0.3, today=date.today()))
+            load_demo(
+                db, layers(app), generate_county(seed=3, scale=0.3, today=clock.local_today())
+            )
             leader_id = db.execute(
                 text(
                     "SELECT leader_id FROM assignments WHERE valid_to IS NULL"

@@ -258,7 +258,9 @@ def test_heat_cells_weigh_exactly_the_open_issues_in_view(client, demo_session, 
 # --- tiles with filters, labels, areas, the GCJ-02 shift --------------------------------------
 
 
-def test_issue_tiles_draw_only_what_the_filters_select(client, demo_session, planner):
+def test_issue_tiles_draw_only_what_the_filters_select(
+    client, demo_session, demo_connection, planner
+):
     lon, lat = sql(
         demo_session,
         "SELECT ST_X(geom), ST_Y(geom) FROM issues WHERE category = '占道经营' LIMIT 1",
@@ -297,12 +299,17 @@ def test_issue_tiles_draw_only_what_the_filters_select(client, demo_session, pla
         n=n,
     ).scalar_one()
     assert len(cells) == occupied > 1
-    dated = decode(client.get(low + "?datetime=2026-11-15/2026-11-20", headers=planner))
+    last_day = demo_connection.county.today  # the demo's issue window ends on the clock's today
+    first_day = last_day - timedelta(days=5)
+    dated = decode(client.get(f"{low}?datetime={first_day}/{last_day}", headers=planner))
     in_days = sql(
         demo_session,
-        "SELECT count(*) FROM issues WHERE reported_at >= '2026-11-15T00:00+08:00'"
-        " AND reported_at < '2026-11-21T00:00+08:00'"
+        "SELECT count(*) FROM issues WHERE reported_at >= :first AND reported_at < :after"
         " AND geom && ST_Transform(ST_TileEnvelope(11, :x, :y), 4326)",
+        first=datetime.combine(first_day, datetime.min.time(), ZoneInfo("Asia/Shanghai")),
+        after=datetime.combine(
+            last_day + timedelta(days=1), datetime.min.time(), ZoneInfo("Asia/Shanghai")
+        ),
         x=x,
         y=y,
     ).scalar_one()

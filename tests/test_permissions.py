@@ -4,6 +4,7 @@ import pytest
 
 from geoservice.accounts.permissions import (
     ACTIONS,
+    ANY_COLLECTION,
     ROLE_ACTIONS,
     ScopeSyntaxError,
     actions_for,
@@ -68,3 +69,21 @@ def test_integration_tokens_do_only_what_their_scopes_list():
 def test_malformed_scopes_are_refused(bad):
     with pytest.raises(ScopeSyntaxError):
         parse_scope(bad)
+
+
+def test_a_check_naming_no_collection_needs_an_unscoped_grant():
+    """Issue 13 §3: `layers.write:roads` passed every check that named no collection."""
+    roads = ["layers.write:roads"]
+    assert allowed("admin", "layers.write", "roads", roads, via_token=True)
+    assert not allowed("admin", "layers.write", "grids", roads, via_token=True)
+    assert not allowed("admin", "layers.write", None, roads, via_token=True)
+    assert allowed("admin", "layers.write", ANY_COLLECTION, roads, via_token=True)
+    assert allowed("admin", "layers.write", None, ["layers.write"], via_token=True)
+    assert not allowed("admin", "areas.write", None, roads, via_token=True)
+    assert not allowed("admin", "areas.write", None, ["areas.write:roads"], via_token=True)
+    assert allowed("admin", "areas.write", None, ["areas.write"], via_token=True)
+
+
+def test_only_admins_and_planners_may_redraw_admin_areas():
+    holders = {role for role, actions in ROLE_ACTIONS.items() if "areas.write" in actions}
+    assert holders == {"admin", "planner"}

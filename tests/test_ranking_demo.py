@@ -6,16 +6,21 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
 from geoservice.ranking import ranking, report
-from geoservice.ranking.periods import week_period
+from geoservice.ranking.periods import last_complete
 from geoservice.vocab import OPEN_STATUSES
 from tests.factories import LAYERS
 from tests.ranking_case import TZ
 
-W46 = week_period(2026, 46, TZ)  # the demo's issue window ends on 2026-11-20
+
+@pytest.fixture(scope="module")
+def last_week(demo_connection):
+    """The last complete week of the demo's issue window (which ends on the clock's today)."""
+    return last_complete("week", demo_connection.county.today, TZ)
 
 
 def reference(session, period):
@@ -65,10 +70,10 @@ def reference(session, period):
     return dict(out)
 
 
-def test_sql_agrees_with_a_plain_reading_of_all_events(demo_session):
-    rows = ranking.ranking(demo_session, LAYERS, "leader", W46)
+def test_sql_agrees_with_a_plain_reading_of_all_events(demo_session, last_week):
+    rows = ranking.ranking(demo_session, LAYERS, "leader", last_week)
     got = {r["key"]: {c: r[c] for c in ranking.COUNTS} for r in rows}
-    expected = reference(demo_session, W46)
+    expected = reference(demo_session, last_week)
     assert got == expected
     assert sum(r["closed"] for r in rows) > 300 and sum(r["overdue_end"] for r in rows) > 10
 
@@ -86,10 +91,10 @@ def test_closed_at_is_the_last_close_event(demo_session):
     assert bad == 0
 
 
-def test_rows_add_up_to_the_county_totals(demo_session):
-    totals = ranking.totals(demo_session, LAYERS, W46)
+def test_rows_add_up_to_the_county_totals(demo_session, last_week):
+    totals = ranking.totals(demo_session, LAYERS, last_week)
     for of in ("leader", "unit", "grid", "community", "street", "layer", "category", "source"):
-        rows = ranking.ranking(demo_session, LAYERS, of, W46)
+        rows = ranking.ranking(demo_session, LAYERS, of, last_week)
         for count in ranking.COUNTS:
             assert sum(r[count] for r in rows) == totals[count], (of, count)
         for r in rows:
@@ -98,17 +103,17 @@ def test_rows_add_up_to_the_county_totals(demo_session):
             assert r["reworked"] <= r["handled"] and r["overdue_end"] <= r["open_end"]
 
 
-def test_demo_weekly_report_opens_cleanly(demo_session):
-    wb = report.weekly_workbook(demo_session, LAYERS, W46)
+def test_demo_weekly_report_opens_cleanly(demo_session, last_week):
+    wb = report.weekly_workbook(demo_session, LAYERS, last_week)
     buffer = io.BytesIO()
     wb.save(buffer)
     buffer.seek(0)
     loaded = load_workbook(buffer)
-    leaders = ranking.ranking(demo_session, LAYERS, "leader", W46)
+    leaders = ranking.ranking(demo_session, LAYERS, "leader", last_week)
     sheet = loaded["包保领导排名"]
     assert sheet.max_row == len(leaders) + 1
     assert [c.value for c in sheet[2]][:2] == [leaders[0]["rank"], leaders[0]["name"]]
     flagged = sum(1 for r in leaders if r["flagged"])
     assert sum(1 for row in sheet.iter_rows(min_row=2) if row[-1].value) == flagged
     overdue = loaded["超期问题"]
-    assert overdue.max_row - 1 == ranking.totals(demo_session, LAYERS, W46)["overdue_end"]
+    assert overdue.max_row - 1 == ranking.totals(demo_session, LAYERS, last_week)["overdue_end"]

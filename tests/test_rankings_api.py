@@ -29,17 +29,17 @@ def token(db_session):
 
 
 def test_rankings_json_has_every_indicator_and_the_rank(client, case, token):
-    r = client.get("/api/rankings?of=leader&period=week&from=2026-W47", headers=token("viewer"))
+    r = client.get("/api/rankings?of=leader&period=week&from=2015-W47", headers=token("viewer"))
     assert r.status_code == 200
     body = r.get_json()
-    assert body["period"]["label"] == "2026-W47"
-    assert body["period"]["from"] == "2026-11-16T00:00:00+08:00"
-    assert body["period"]["to"] == "2026-11-23T00:00:00+08:00"
+    assert body["period"]["label"] == "2015-W47"
+    assert body["period"]["from"] == "2015-11-16T00:00:00+08:00"
+    assert body["period"]["to"] == "2015-11-23T00:00:00+08:00"
     a = next(x for x in body["rows"] if x["key"] == case.leaders["A"])
     assert (a["name"], a["score"], a["rank"], a["bottom"]) == ("甲领导", 49.5, 2, True)
     assert set(body["indicators"]) >= {"received", "close_rate", "score", "median_hours_to_close"}
     # A date inside the week names the same week.
-    same = client.get("/api/rankings?of=leader&from=2026-11-18", headers=token("planner"))
+    same = client.get("/api/rankings?of=leader&from=2015-11-18", headers=token("planner"))
     assert same.get_json()["rows"] == body["rows"]
 
 
@@ -48,13 +48,13 @@ def test_rankings_json_has_every_indicator_and_the_rank(client, case, token):
     [
         ("of=planet", "of"),
         ("of=leader&period=year", "period"),
-        ("of=leader&period=week&from=2026-W60", "from"),
+        ("of=leader&period=week&from=2015-W60", "from"),
         ("of=leader&period=week&from=last-week", "from"),
-        ("of=leader&period=month&from=2026-13", "from"),
-        ("of=leader&period=custom&from=2026-11-20&to=2026-11-10", "to"),
-        ("of=leader&period=custom&from=2026-11-20", "from"),
-        ("of=leader&period=custom&from=2026-11-01&to=tomorrow", "to"),
-        ("of=leader&period=week&from=2026-W47&to=2026-11-30", "to"),
+        ("of=leader&period=month&from=2015-13", "from"),
+        ("of=leader&period=custom&from=2015-11-20&to=2015-11-10", "to"),
+        ("of=leader&period=custom&from=2015-11-20", "from"),
+        ("of=leader&period=custom&from=2015-11-01&to=tomorrow", "to"),
+        ("of=leader&period=week&from=2015-W47&to=2015-11-30", "to"),
     ],
 )
 def test_bad_parameters_are_400_json_naming_the_field(client, token, query, field):
@@ -66,16 +66,16 @@ def test_bad_parameters_are_400_json_naming_the_field(client, token, query, fiel
 
 def test_custom_and_quarter_periods(client, case, token):
     r = client.get(
-        "/api/rankings?of=unit&period=custom&from=2026-11-16&to=2026-11-23", headers=token("viewer")
+        "/api/rankings?of=unit&period=custom&from=2015-11-16&to=2015-11-23", headers=token("viewer")
     )
     custom = {x["key"]: x["score"] for x in r.get_json()["rows"]}
     assert custom[case.units["一局"]] == 58.0
-    q = client.get("/api/rankings?of=unit&period=quarter&from=2026-Q4", headers=token("viewer"))
-    assert q.get_json()["period"]["title"] == "2026年第四季度"
+    q = client.get("/api/rankings?of=unit&period=quarter&from=2015-Q4", headers=token("viewer"))
+    assert q.get_json()["period"]["title"] == "2015年第四季度"
 
 
 def test_drill_down_lists_the_issues_behind_a_number(client, case, token):
-    url = "/api/rankings/issues?of=leader&from=2026-W47&indicator=overdue_end&key="
+    url = "/api/rankings/issues?of=leader&from=2015-W47&indicator=overdue_end&key="
     r = client.get(url + str(case.leaders["A"]), headers=token("viewer"))
     assert r.status_code == 200
     body = r.get_json()
@@ -83,14 +83,14 @@ def test_drill_down_lists_the_issues_behind_a_number(client, case, token):
     assert {i["id"] for i in body["issues"]} == {case.issues["I6"], case.issues["I8"]}
     assert all(i["leader"] == "甲领导" for i in body["issues"])
     unassigned = client.get(
-        "/api/rankings/issues?of=leader&from=2026-W47&indicator=received&key=none",
+        "/api/rankings/issues?of=leader&from=2015-W47&indicator=received&key=none",
         headers=token("viewer"),
     ).get_json()
     assert [i["id"] for i in unassigned["issues"]] == [case.issues["I12"]]
     bad = client.get(url + "abc", headers=token("viewer"))
     assert (bad.status_code, bad.get_json()["field"]) == (400, "key")
     bad = client.get(
-        "/api/rankings/issues?of=leader&from=2026-W47&indicator=score&key=1",
+        "/api/rankings/issues?of=leader&from=2015-W47&indicator=score&key=1",
         headers=token("viewer"),
     )
     assert (bad.status_code, bad.get_json()["field"]) == (400, "indicator")
@@ -114,7 +114,7 @@ def test_the_issues_behind_a_number_are_listed_within_the_callers_scope(
     from geoservice.models import User
 
     b = case.leaders["B"]
-    url = f"/api/rankings/issues?of=leader&from=2026-W47&indicator=received&key={b}"
+    url = f"/api/rankings/issues?of=leader&from=2015-W47&indicator=received&key={b}"
     everyone = client.get(url, headers=token("viewer")).get_json()
     leader_a = token("leader", case.leaders["A"])
     seen_by_a = client.get(url, headers=leader_a).get_json()
@@ -128,23 +128,23 @@ def test_the_issues_behind_a_number_are_listed_within_the_callers_scope(
 def test_a_leader_sees_only_their_own_scorecard(client, case, token):
     a, b = case.leaders["A"], case.leaders["B"]
     mine = token("leader", a)
-    r = client.get(f"/api/leaders/{a}/scorecard?from=2026-W47", headers=mine)
+    r = client.get(f"/api/leaders/{a}/scorecard?from=2015-W47", headers=mine)
     assert r.status_code == 200
     card = r.get_json()
     assert (card["row"]["score"], card["row"]["rank"], card["ranked_count"]) == (49.5, 2, 4)
-    assert card["trend"]["periods"][-1] == "2026-W47" and len(card["trend"]["score"]) == 8
+    assert card["trend"]["periods"][-1] == "2015-W47" and len(card["trend"]["score"]) == 8
     assert {i["id"] for i in card["overdue"]["issues"]} == {case.issues["I6"], case.issues["I8"]}
     assert client.get(f"/api/leaders/{b}/scorecard", headers=mine).status_code == 403
     assert client.get(f"/api/leaders/{b}/scorecard", headers=token("planner")).status_code == 200
     assert client.get("/api/leaders/999999/scorecard", headers=token("planner")).status_code == 404
-    fragment = client.get(f"/rankings/scorecard/{a}?from=2026-W47", headers=mine)
+    fragment = client.get(f"/rankings/scorecard/{a}?from=2015-W47", headers=mine)
     assert fragment.status_code == 200
     html = fragment.get_data(as_text=True)
     assert "甲领导" in html and "49.50" in html and "2 / 4" in html and "<html" not in html
 
 
 def test_the_page_embeds_the_ranking_and_loads_charts_locally(client, case, token):
-    r = client.get("/rankings?of=unit&from=2026-W47", headers=token("viewer"))
+    r = client.get("/rankings?of=unit&from=2015-W47", headers=token("viewer"))
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert "督查考核排名" in html and "红榜" in html and "黑榜" in html
@@ -154,23 +154,23 @@ def test_the_page_embeds_the_ranking_and_loads_charts_locally(client, case, toke
 
 
 def test_charts_and_trend_endpoints(client, case, token):
-    charts = client.get("/api/rankings/charts?from=2026-W47", headers=token("viewer")).get_json()
-    assert charts["weekly"]["weeks"][-1] == "2026-W47" and len(charts["weekly"]["weeks"]) == 8
+    charts = client.get("/api/rankings/charts?from=2015-W47", headers=token("viewer")).get_json()
+    assert charts["weekly"]["weeks"][-1] == "2015-W47" and len(charts["weekly"]["weeks"]) == 8
     assert charts["weekly"]["received"][-1] == 9
     assert charts["overdue_by_category"] == [
         {"key": "环境卫生", "name": "环境卫生", "value": 2},
         {"key": "道路破损", "name": "道路破损", "value": 1},
     ]
     trend = client.get(
-        "/api/rankings/trend?of=leader&from=2026-W47&periods=3", headers=token("viewer")
+        "/api/rankings/trend?of=leader&from=2015-W47&periods=3", headers=token("viewer")
     )
-    assert trend.get_json()["periods"] == ["2026-W45", "2026-W46", "2026-W47"]
+    assert trend.get_json()["periods"] == ["2015-W45", "2015-W46", "2015-W47"]
     bad = client.get("/api/rankings/trend?of=leader&periods=99", headers=token("viewer"))
     assert bad.status_code == 400
 
 
 def test_report_download_is_a_workbook(client, case, token):
-    r = client.get("/api/rankings/report.xlsx?from=2026-W47", headers=token("viewer"))
+    r = client.get("/api/rankings/report.xlsx?from=2015-W47", headers=token("viewer"))
     assert r.status_code == 200
     assert "attachment" in r.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(r.data))
@@ -180,7 +180,7 @@ def test_report_download_is_a_workbook(client, case, token):
 def test_city_wide_figures_are_zeros_for_a_period_without_issues(client, token):
     # A city just set up (no issues yet): the page's cards read of=all's one row.
     body = client.get(
-        "/api/rankings?of=all&period=week&from=2026-W47", headers=token("viewer")
+        "/api/rankings?of=all&period=week&from=2015-W47", headers=token("viewer")
     ).get_json()
     assert len(body["rows"]) == 1
     row = body["rows"][0]

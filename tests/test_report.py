@@ -13,7 +13,7 @@ from geoservice.ranking.periods import week_period
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, build
 
-W47 = week_period(2026, 47, TZ)
+W47 = week_period(2015, 47, TZ)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_weekly_workbook_content_and_formatting(db_session, case):
     assert wb.sheetnames == ["封面", "包保领导排名", "责任单位排名", "网格排名", "超期问题"]
 
     cover = wb["封面"]
-    assert cover["A1"].value == "测试县创文工作周通报（2026年第47周（11月16日—11月22日））"
+    assert cover["A1"].value == "测试县创文工作周通报（2015年第47周（11月16日—11月22日））"
     figures = {row[0].value: row[1].value for row in cover.iter_rows(min_row=7) if row[0].value}
     assert figures["受理数"] == 9
     assert figures["应结案数"] == 9
@@ -73,17 +73,17 @@ def test_weekly_workbook_content_and_formatting(db_session, case):
     by_id = {r[1]: r for r in rows}
     i6 = by_id[case.issues["I6"]]
     assert i6[7] == "甲领导" and i6[11] == 7.5 and i6[12] == "整改中"
-    assert i6[10] == datetime(2026, 11, 15, 11, 0)  # local time, no time zone in Excel
+    assert i6[10] == datetime(2015, 11, 15, 11, 0)  # local time, no time zone in Excel
 
 
 def test_cli_writes_the_weekly_report(app, db_session, case, tmp_path):
     target = tmp_path / "w47.xlsx"
     result = app.test_cli_runner().invoke(
-        args=["report", "weekly", "--week", "2026-W47", "-o", str(target)]
+        args=["report", "weekly", "--week", "2015-W47", "-o", str(target)]
     )
     assert result.exit_code == 0, result.output
-    assert "2026年第47周" in result.output
+    assert "2015年第47周" in result.output
     wb = load_workbook(target)
     assert wb["包保领导排名"]["B2"].value == "乙领导"
-    bad = app.test_cli_runner().invoke(args=["report", "weekly", "--week", "2026-W99"])
+    bad = app.test_cli_runner().invoke(args=["report", "weekly", "--week", "2015-W99"])
     assert bad.exit_code != 0 and "没有第99周" in bad.output

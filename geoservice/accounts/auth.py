@@ -8,7 +8,7 @@
   401 without an account, 403 when the role or token may not. Which *rows* the account sees
   is geoservice.accounts.scope's business.
 
-The services (hashing, tokens, users) live in geoservice.accounts.accounts and are re-exported here
+The services (hashing, tokens, users) live in geoservice.accounts and are re-exported here
 for older imports.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from flask import Flask, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from geoservice.accounts.accounts import (  # noqa: F401  (re-exported)
+from geoservice.accounts import (  # noqa: F401  (re-exported)
     UserError,
     create_user,
     hash_password,
@@ -33,7 +33,7 @@ from geoservice.accounts.accounts import (  # noqa: F401  (re-exported)
     user_for_token,
     verify_password,
 )
-from geoservice.accounts.permissions import allowed
+from geoservice.accounts.permissions import ANY_COLLECTION, allowed
 from geoservice.db import get_session
 from geoservice.errors import ApiError, wants_json
 from geoservice.models import ApiToken, User
@@ -112,7 +112,7 @@ def require(action: str, collection: str | None = None) -> User:
         raise ApiError(401, UNAUTHENTICATED)
     if not can(action, collection):
         detail: dict[str, Any] = {"role": account.role, "action": action}
-        if collection is not None:
+        if collection is not None and collection != ANY_COLLECTION:
             detail["collection"] = collection
         raise ApiError(403, FORBIDDEN, detail)
     return account

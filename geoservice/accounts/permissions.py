@@ -10,10 +10,12 @@ An API token may carry *scopes*, a list of strings that narrow what the owner's 
                            registry, or `issues`)
 - `"*"`                    everything the role allows (same as no scopes)
 
-Asking with `collection=None` means "may the caller do this action at all (on some
-collection)?": an endpoint spanning several collections (the catalogue, a search over every
-layer) asks that first and then filters each collection with `can(action, collection)`.
-An endpoint serving one collection must name it.
+Asking with `collection=None` means "may the caller do this action on nothing in particular"
+(admin areas, the whole deployment): it needs a grant for every collection, so a token scoped
+to `layers.write:roads` cannot import admin areas. An endpoint spanning several collections
+(the catalogue, a search over every layer) asks with `collection=ANY_COLLECTION` ("on some
+collection") and then filters each collection with `can(action, collection)`. An endpoint
+serving one collection must name it.
 
 A token without scopes (`None`) may do everything its owner's role may do, except for the
 `integration` role: an integration token does only what its scopes list. Scopes never
@@ -31,6 +33,7 @@ from collections.abc import Iterable
 ACTIONS: dict[str, str] = {
     "layers.read": "查看图层要素",
     "layers.write": "编辑、导入图层要素",
+    "areas.write": "导入、修改行政区划边界",
     "assignments.read": "查看包保责任",
     "assignments.write": "调整包保责任（领导、单位、责任分配）",
     "issues.read": "查看问题",
@@ -50,6 +53,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         {
             "layers.read",
             "layers.write",
+            "areas.write",
             "assignments.read",
             "assignments.write",
             "issues.read",
@@ -97,6 +101,10 @@ ROLE_LABELS: dict[str, str] = {
 }
 
 
+# `collection` for a check "on some collection" (a catalogue that filters each one after).
+ANY_COLLECTION = "\x00any"
+
+
 class ScopeSyntaxError(ValueError):
     pass
 
@@ -136,7 +144,11 @@ def scopes_allow(scopes: Iterable[str], action: str, collection: str | None) -> 
             return True
         if granted != action:
             continue
-        if granted_collection is None or collection is None or granted_collection == collection:
+        if granted_collection is None:
+            return True
+        if collection is None:  # names no collection: only an unscoped grant will do
+            continue
+        if collection == ANY_COLLECTION or granted_collection == collection:
             return True
     return False
 

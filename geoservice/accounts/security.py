@@ -10,13 +10,16 @@ own, and such a request is authenticated by the token only, never by the cookie.
 Scripts: the CSP allows scripts from our own origin and inline `<script>` blocks carrying
 this request's nonce (`csp_nonce()` in templates: `<script nonce="{{ csp_nonce() }}">`).
 A folium map renders inline scripts; pass its HTML through `nonce_scripts(html)` before
-returning it.
+returning it — only HTML without user text: user text reaches a page as escaped HTML or as
+JSON data (`json_script`) that our own scripts read, never inside a nonce'd script.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -35,6 +38,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 _HAS_NONCE = re.compile(r"\snonce\s*=", re.IGNORECASE)
+_DATA_TYPE = re.compile(r"""\stype\s*=\s*["']?application/json""", re.IGNORECASE)
 
 
 def csp_nonce() -> str:
@@ -45,23 +49,32 @@ def csp_nonce() -> str:
 
 
 def nonce_scripts(html: str, nonce: str | None = None) -> Markup:
-    """Adds this request's nonce to every `<script>` element of a rendered page (e.g. the
-    output of `folium.Map(...).get_root().render()`), so the CSP lets them run.
+    """Adds this request's nonce to every `<script>` element of HTML our code rendered (the
+    header and script parts of a folium map), so the CSP lets them run.
 
-    Script elements are found the way a browser's parser finds them (a script's body ends at
-    the first `</script>`), so text inside a script cannot become a script of its own. Still,
-    put only escaped user text into folium popups/tooltips (`html.escape`): the nonce vouches
-    for everything it is given.
+    The nonce vouches for everything it is given: pass only HTML that holds no user text
+    (no names, codes, descriptions, notes …). folium puts tooltip and popup text into
+    JavaScript (template literals), so maps get user text as JSON data instead
+    (`json_script`, geoservice.web.featuremap). Data blocks (`type="application/json"`)
+    are not scripts and get no nonce.
     """
     nonce = nonce or csp_nonce()
 
     def add(match: re.Match) -> str:
         attrs, body = match.group(1), match.group(2)
-        if _HAS_NONCE.search(attrs):
+        if _HAS_NONCE.search(attrs) or _DATA_TYPE.search(attrs):
             return match.group(0)
         return f'<script nonce="{nonce}"{attrs}>{body}</script>'
 
     return Markup(_SCRIPT.sub(add, html))
+
+
+def json_script(value: Any) -> Markup:
+    """JSON to put inside <script type="application/json">: no `<`, `>` or `&` left that an
+    HTML parser could read as the end of the element. The way user text reaches a page's
+    scripts: our own scripts read it with `JSON.parse(element.textContent)`."""
+    text_ = json.dumps(value, ensure_ascii=False)
+    return Markup(text_.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def basemap_origins(config: dict) -> list[str]:

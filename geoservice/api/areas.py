@@ -35,7 +35,7 @@ def areas():
     """The areas in scope; `level` and `parent` (a code) narrow them; `geometry=true` answers
     a GeoJSON FeatureCollection with boundaries simplified to about a metre (map layers by
     street or community)."""
-    from geoservice.areas.levels import LEVELS
+    from geoservice.areas import LEVELS
     from geoservice.catalogue.catalogue import parse_bool
 
     args = single_args(AREA_PARAMS)
@@ -134,16 +134,22 @@ AREA_FORM_FIELDS = (
 
 
 @bp.post("/areas/import")
-@county_required("layers.write")
+@county_required("areas.write")
 def areas_import():
     """Upload a file of admin areas (multipart: `file`, `level`, options as for flask
     import-areas); all or nothing; the hierarchy is linked afterwards. 201 with the import
     and link reports; 422 with the report when anything is rejected."""
     from geoservice.accounts import audit
-    from geoservice.api.imports import _flag, _pairs, checked_upload, saved_upload
-    from geoservice.areas import hierarchy
+    from geoservice.api.imports import (
+        _flag,
+        _pairs,
+        checked_upload,
+        form_crs,
+        import_cap,
+        saved_upload,
+    )
+    from geoservice.areas import LEVELS, hierarchy
     from geoservice.areas.area_import import import_areas
-    from geoservice.areas.levels import LEVELS
     from geoservice.catalogue.importers import ImportFailed, open_features, parse_mapping
 
     upload, suffix = checked_upload(AREA_FORM_FIELDS)
@@ -154,6 +160,7 @@ def areas_import():
         mapping = parse_mapping(_pairs("map"))
     except ImportFailed as exc:
         raise ApiError(400, str(exc), field="map") from None
+    crs = form_crs()
     db = get_session()
     unlimited_statements(db)
     account = current_account()
@@ -163,9 +170,10 @@ def areas_import():
             source = open_features(
                 path,
                 mapping=mapping,
-                crs=request.form.get("crs") or None,
+                crs=crs,
                 encoding=request.form.get("encoding") or None,
                 layer=request.form.get("layer") or None,
+                max_features=import_cap(),
             )
             report = import_areas(
                 db,

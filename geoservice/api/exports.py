@@ -12,7 +12,7 @@ from geoservice.accounts.auth import current_account
 from geoservice.api import bp
 from geoservice.catalogue.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
 from geoservice.catalogue.items import export_rows, set_timezone
-from geoservice.db import get_session, unlimited_statements
+from geoservice.db import get_session, statement_timeout
 from geoservice.edge.access import collection_or_404, collection_read, scope_condition
 from geoservice.edge.params import parse_items_query, single_args
 from geoservice.errors import ApiError
@@ -38,7 +38,10 @@ def export(collection_id: str):
     query = parse_items_query(coll, args, paged=False)
     query.scope = scope_condition(current_account(), coll)
     session = get_session()
-    unlimited_statements(session)  # a whole layer, however large, is what was asked for
+    # A whole layer, however large, is what was asked for: longer than a page's statements,
+    # but never unbounded (a reader must not hold a connection for good; `flask export-layer`
+    # has no limit).
+    statement_timeout(session, int(current_app.config.get("EXPORT_STATEMENT_TIMEOUT_MS") or 0))
     set_timezone(session, current_app.config["TIMEZONE"])
     mime, ext = FORMATS[fmt]
     filename = f"{coll.id}.{ext}"

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request
 
 from geoservice.accounts.auth import current_account, require
+from geoservice.accounts.permissions import ANY_COLLECTION
 from geoservice.api import bp
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.items import get_feature, items_page, set_timezone
@@ -152,7 +153,7 @@ def collections():
     fmt = output_format(single_args(["f"]))
     shown = readable(catalogue())  # a token scoped to some collections lists only those
     if not shown:
-        require("layers.read")  # 403 with the reason
+        require("layers.read", ANY_COLLECTION)  # 403 with the reason
     extents = collection_extents(get_session(), shown)
     body = {
         "collections": [describe(c, extents) for c in shown],

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, request
+from pyproj import CRS
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -17,7 +18,13 @@ from geoservice.api.writes import _commit
 from geoservice.areas import hierarchy
 from geoservice.areas.service_area import bounds
 from geoservice.catalogue.catalogue import parse_bool
-from geoservice.catalogue.importers import SUFFIXES, ImportFailed, import_layer, parse_mapping
+from geoservice.catalogue.importers import (
+    SUFFIXES,
+    ImportFailed,
+    import_layer,
+    parse_mapping,
+    request_crs,
+)
 from geoservice.db import get_session, unlimited_statements
 from geoservice.edge.access import Change, check_write, collection_or_404, record_write, visible
 from geoservice.errors import ApiError
@@ -48,6 +55,22 @@ def _flag(name: str) -> bool:
 
 def _pairs(name: str) -> list[str]:
     return [p for value in request.form.getlist(name) for p in value.split(",") if p.strip()]
+
+
+def form_crs() -> CRS | None:
+    """The form's `crs`: an EPSG code, PROJ string or WKT text, never a path or URL (400)."""
+    raw = request.form.get("crs") or None
+    if raw is None:
+        return None
+    try:
+        return request_crs(raw)
+    except ImportFailed as exc:
+        raise ApiError(400, str(exc), field="crs") from None
+
+
+def import_cap() -> int | None:
+    """Most features one import may hold (IMPORT_MAX_FEATURES; 0: no cap)."""
+    return int(current_app.config.get("IMPORT_MAX_FEATURES") or 0) or None
 
 
 def checked_upload(allowed_fields: Sequence[str]) -> tuple[FileStorage, str]:
@@ -96,6 +119,7 @@ def import_file(collection_id: str):
         defaults = parse_mapping(_pairs("default"), "default")
     except ImportFailed as exc:
         raise ApiError(400, str(exc), field="map") from None
+    crs = form_crs()
     session = get_session()
     unlimited_statements(session)
     margin = float(current_app.config.get("SERVICE_AREA_MARGIN_M", 50_000))
@@ -107,9 +131,10 @@ def import_file(collection_id: str):
                 path,
                 mapping=mapping,
                 defaults=defaults,
-                crs=request.form.get("crs") or None,
+                crs=crs,
                 encoding=request.form.get("encoding") or None,
                 layer=request.form.get("layer") or None,
+                max_features=import_cap(),
                 repair=_flag("repair"),
                 skip_invalid=_flag("skip_invalid"),
                 generate_codes=_flag("generate_codes"),

@@ -25,7 +25,7 @@ from geoservice.edge.params import parse_paging, single_args
 from geoservice.errors import ApiError
 from geoservice.issues import issues as service
 from geoservice.issues.photos import Upload, prepare_all
-from geoservice.issues.workflow import transition
+from geoservice.issues.workflow import check_move, transition
 from geoservice.models import Issue, Photo
 from geoservice.registry import layers
 
@@ -175,15 +175,17 @@ def issue_transition(issue_id: int):
     """{"to": status, "note": …, "leader_id": … (交办), "from": expected status} + photos."""
     account = require("issues.read", COLLECTION)
     cfg = settings()
-    visible_issue(issue_id)
+    issue = visible_issue(issue_id)
     fields, uploads = parse_body()
     to_status = fields.get("to")
     if not isinstance(to_status, str) or not to_status:
         raise ApiError(422, "缺少目标状态 to", field="to")
     expected = fields.get("from") or None
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
-    photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     session = get_session()
+    # Permission and state first: photos are decoded only for a move the caller may make.
+    check_move(session, issue, to_status, account, expected, allows)
+    photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     event = transition(
         session,
         cfg,

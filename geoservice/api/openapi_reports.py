@@ -215,7 +215,7 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                 TAG_AREAS,
                 "import_areas",
                 "上传行政区划文件（全部成功或全部不写），之后重新链接上下级",
-                "layers.write",
+                "areas.write",
                 {"201": answer(free("导入报告与链接报告（links）"), "已导入")},
                 body=multipart(
                     obj(

@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 
 from geoservice.catalogue.catalogue import Collection
+from geoservice.spreadsheet_text import text_value
 
 FORMATS = {
     "geojson": ("application/geo+json", "geojson"),
@@ -45,9 +46,11 @@ def columns(collection: Collection) -> list[str]:
 
 
 def flat_value(value: Any) -> Any:
+    """A property as a CSV / GeoPackage attribute: nested values as JSON text, strings a
+    spreadsheet would read as a formula with a leading apostrophe (geoservice.spreadsheet_text)."""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    return value
+    return text_value(value)  # a no-op on numbers, booleans and None
 
 
 def csv_chunks(rows: Iterable[Row], collection: Collection) -> Iterator[str]:
@@ -87,7 +90,8 @@ def _field_arrays(collection: Collection, batch: list[dict[str, Any]]):
     arrays, masks = [], []
     for name in names:
         kind = collection.property_schema[name].get("type")
-        values = [flat_value(props.get(name)) for props in batch]
+        raw = [props.get(name) for props in batch]
+        values = [flat_value(v) if kind not in ("integer", "number", "boolean") else v for v in raw]
         mask = np.array([v is None for v in values], dtype=bool)
         if kind == "integer":
             array = np.array([0 if v is None else int(v) for v in values], dtype=np.int64)

@@ -18,8 +18,8 @@ Two steps, kept apart so other imports (admin areas, rosters) can reuse the firs
 from __future__ import annotations
 
 import math
+import re
 import warnings
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.editing import insert_features
+from geoservice.catalogue.gdal_open import DRIVERS, UnsafeFile, dataset_for, restrict_drivers
 from geoservice.catalogue.validation import (
     Candidate,
     Problem,
@@ -53,7 +54,7 @@ CSV_OPTIONS = {
     "KEEP_GEOM_COLUMNS": "NO",
     "AUTODETECT_TYPE": "YES",
 }
-SUFFIXES = (".geojson", ".json", ".shp", ".zip", ".gpkg", ".kml", ".kmz", ".csv")
+SUFFIXES = tuple(DRIVERS)  # each opened by its one driver (geoservice.catalogue.gdal_open)
 BATCH = 2000  # features checked and written per statement
 READ_BATCH = 10_000  # features read from the file at a time
 GARBLED_SAMPLE = 500  # text values inspected for mojibake
@@ -143,12 +144,6 @@ def parse_mapping(pairs: list[str] | tuple[str, ...] | None, what: str = "--map"
             raise ImportFailed(f"{what} 的格式应为 源=目标，收到 {pair!r}")
         out[source.strip()] = target.strip()
     return out
-
-
-def _dataset_path(path: Path) -> str:
-    if path.suffix.lower() in (".zip", ".kmz"):
-        return f"/vsizip/{path}"
-    return str(path)
 
 
 def _python_value(value: Any) -> Any:
@@ -286,17 +281,63 @@ def _looks_garbled(values: list[str]) -> bool:
 
 
 def parse_crs(value: str) -> CRS:
-    """--crs: an EPSG code, PROJ string, WKT, or the path of a .prj/.wkt file holding one."""
+    """--crs on the command line: an EPSG code, PROJ string, WKT, or the path of a .prj/.wkt
+    file holding one (the operator's own file; a request's CRS goes through `request_crs`)."""
     text_ = value.strip()
     candidate = Path(text_.removeprefix("@"))
     if len(text_) < 4096 and candidate.suffix.lower() in (".prj", ".wkt", ".txt"):
         if not candidate.is_file():
             raise ImportFailed(f"坐标系文件不存在：{candidate}")
         text_ = candidate.read_text(encoding="utf-8", errors="replace").strip()
+    _no_grid_files(text_, value)
     try:
         return CRS.from_user_input(text_)
     except Exception:
         raise ImportFailed(f"无法识别的坐标系 {value!r}（{CRS_EXAMPLES}）") from None
+
+
+EPSG_CODE = re.compile(r"(?i)(epsg:)?\d{4,6}")
+PROJ_TOKEN = re.compile(r"\+[a-z_][a-z_0-9]*(=[A-Za-z0-9_.,+\-]+)?")
+PROJ_FILE_KEYS = frozenset({"init", "nadgrids", "geoidgrids", "grids", "file"})
+WKT_ROOTS = re.compile(
+    r"(?i)(GEOGCS|PROJCS|GEOCCS|COMPD_CS|VERT_CS|LOCAL_CS|GEOGCRS|GEOGRAPHICCRS|PROJCRS|"
+    r"PROJECTEDCRS|GEODCRS|GEODETICCRS|COMPOUNDCRS|VERTCRS|VERTICALCRS|ENGCRS|"
+    r"ENGINEERINGCRS|BOUNDCRS)\s*[\[(]"
+)
+REQUEST_CRS_RULE = (
+    "坐标系须为 EPSG 代码（如 EPSG:4490）、PROJ 字符串（如 +proj=tmerc …）或 WKT 文本；"
+    "不接受文件路径、网址或网格文件"
+)
+
+
+def _no_grid_files(text_: str, value: str) -> None:
+    """WKT naming a grid file (PARAMETERFILE) would make PROJ open that path."""
+    if "PARAMETERFILE" in text_.upper():
+        raise ImportFailed(f"坐标系 {value[:80]!r} 引用了网格文件（PARAMETERFILE），不予使用")
+
+
+def request_crs(value: str) -> CRS:
+    """A CRS sent in a request: an EPSG code, a PROJ string or WKT text, never anything that
+    names a file or URL (`+init=`, `+nadgrids=`, a .prj path, file://, PARAMETERFILE)."""
+    text_ = value.strip()
+    if len(text_) > 16_384:
+        raise ImportFailed(f"坐标系文本过长；{REQUEST_CRS_RULE}")
+    if EPSG_CODE.fullmatch(text_):
+        pass
+    elif text_.startswith("+"):
+        tokens = text_.split()
+        bad = [t for t in tokens if not PROJ_TOKEN.fullmatch(t)]
+        keys = {t[1:].partition("=")[0] for t in tokens}
+        if bad or keys & PROJ_FILE_KEYS:
+            raise ImportFailed(f"坐标系 {text_[:80]!r} 不可用：{REQUEST_CRS_RULE}")
+    elif WKT_ROOTS.match(text_):
+        _no_grid_files(text_, value)
+    else:
+        raise ImportFailed(f"坐标系 {text_[:80]!r} 不可用：{REQUEST_CRS_RULE}")
+    try:
+        return CRS.from_user_input(text_)
+    except Exception:
+        raise ImportFailed(f"无法识别的坐标系 {text_[:80]!r}（{REQUEST_CRS_RULE}）") from None
 
 
 def _looks_geographic(bounds: tuple[float, float, float, float]) -> bool:
@@ -311,14 +352,17 @@ def _describe(bounds: tuple[float, float, float, float]) -> str:
 
 def _settle_crs(
     declared: str | None,
-    given: str | None,
+    given: str | CRS | None,
     total_bounds: tuple[float, float, float, float] | None,
     report: Report,
 ) -> CRS:
     """The source CRS, or ImportFailed when coordinates and CRS cannot both be right."""
     source = None
-    if given:
+    if isinstance(given, CRS):  # already checked (a request's CRS: `request_crs`)
+        source, given = given, given.to_string()
+    elif given:
         source = parse_crs(given)
+    if given:
         if declared:
             try:
                 same = CRS.from_user_input(declared) == source
@@ -327,6 +371,7 @@ def _settle_crs(
             if not same:
                 report.warnings.append(f"文件声明的坐标系为 {declared}，按指定的 {given} 处理")
     elif declared:
+        _no_grid_files(declared, declared)
         source = CRS.from_user_input(declared)
     usable = total_bounds is not None and all(math.isfinite(v) for v in total_bounds)
     if source is None:
@@ -364,29 +409,26 @@ class FeatureSource:
         path: str | Path,
         *,
         mapping: Mapping[str, str] | None = None,
-        crs: str | None = None,
+        crs: str | CRS | None = None,
         encoding: str | None = None,
         layer: str | None = None,
         batch_size: int = READ_BATCH,
+        max_features: int | None = None,
     ) -> None:
         from pyogrio import list_layers, read_info
         from pyogrio.errors import DataLayerError, DataSourceError
 
-        path = Path(path)
-        self.report = Report(source=path.name)
+        self.report = Report(source=Path(str(path)).name)
         self.batch_size = batch_size
         self.encoding = encoding
-        if not path.exists():
-            raise ImportFailed(f"文件不存在：{path}")
-        if path.is_file() and path.suffix.lower() not in SUFFIXES:
-            raise ImportFailed(
-                f"不支持的文件类型 {path.suffix!r}：支持 GeoJSON、Shapefile（.zip 或文件夹）、"
-                "GeoPackage、KML、CSV"
-            )
-        if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
-            raise ImportFailed("zip 文件已损坏，无法打开")
-        self.dataset = _dataset_path(path)
-        self.options: dict[str, Any] = dict(CSV_OPTIONS) if path.suffix.lower() == ".csv" else {}
+        self.max_features = max_features or None
+        try:
+            restrict_drivers()
+            found = dataset_for(path)
+        except UnsafeFile as exc:
+            raise ImportFailed(str(exc)) from None
+        self.dataset = found.path
+        self.options: dict[str, Any] = dict(CSV_OPTIONS) if found.driver == "CSV" else {}
         try:
             layers_found = [str(name) for name, _ in list_layers(self.dataset)]
         except (DataSourceError, DataLayerError, OSError) as exc:
@@ -418,8 +460,13 @@ class FeatureSource:
             raise ImportFailed(f"无法读取文件：{exc}") from None
         self.report.layer = layer
         self.report.driver = str(info.get("driver") or "")
+        if self.report.driver != found.driver:  # never by content (geoservice.catalogue.gdal_open)
+            raise ImportFailed(
+                f"文件内容不是 {found.title} 格式（按扩展名应为 {found.title}），拒绝读取"
+            )
         self.fields = [str(n) for n in info["fields"]]
         self.total = int(info.get("features") or 0)
+        self._check_cap(self.total)
         mapping = dict(mapping or {})
         by_lower = {n.lower(): n for n in self.fields}
         mapping = {
@@ -447,6 +494,13 @@ class FeatureSource:
         self.transformer = None
         if source != CRS.from_epsg(4326):
             self.transformer = Transformer.from_crs(source, CRS.from_epsg(4326), always_xy=True)
+
+    def _check_cap(self, count: int) -> None:
+        if self.max_features and count > self.max_features:
+            raise ImportFailed(
+                f"文件有 {count} 个以上要素，超过单次导入上限 {self.max_features} 个"
+                "（IMPORT_MAX_FEATURES），请拆分后分批导入"
+            )
 
     def _undecodable(self) -> str:
         said = self.encoding or "文件声明的编码（默认 UTF-8）"
@@ -524,6 +578,7 @@ class FeatureSource:
                 problem = garbled(texts)
                 if problem:
                     raise ImportFailed(problem)
+            self._check_cap(offset + count)
             rows = self._rows(geometry, field_data, offset)
             self.report.read += count
             offset += count
@@ -536,14 +591,22 @@ def open_features(
     path: str | Path,
     *,
     mapping: Mapping[str, str] | None = None,
-    crs: str | None = None,
+    crs: str | CRS | None = None,
     encoding: str | None = None,
     layer: str | None = None,
     batch_size: int = READ_BATCH,
+    max_features: int | None = None,
 ) -> FeatureSource:
-    """Opens a vector file for streaming (see the module docstring)."""
+    """Opens a vector file for streaming (see the module docstring); more than `max_features`
+    features raise ImportFailed."""
     return FeatureSource(
-        path, mapping=mapping, crs=crs, encoding=encoding, layer=layer, batch_size=batch_size
+        path,
+        mapping=mapping,
+        crs=crs,
+        encoding=encoding,
+        layer=layer,
+        batch_size=batch_size,
+        max_features=max_features,
     )
 
 
@@ -551,7 +614,7 @@ def read_features(
     path: str | Path,
     *,
     mapping: Mapping[str, str] | None = None,
-    crs: str | None = None,
+    crs: str | CRS | None = None,
     encoding: str | None = None,
     layer: str | None = None,
 ) -> FileRead:
@@ -572,13 +635,16 @@ def import_layer(
     path: str | Path,
     *,
     mapping: Mapping[str, str] | None = None,
-    crs: str | None = None,
+    crs: str | CRS | None = None,
     encoding: str | None = None,
     layer: str | None = None,
+    max_features: int | None = None,
     **options: Any,
 ) -> Report:
     """Reads `path` and writes its features to the layer (see `import_features`)."""
-    source = open_features(path, mapping=mapping, crs=crs, encoding=encoding, layer=layer)
+    source = open_features(
+        path, mapping=mapping, crs=crs, encoding=encoding, layer=layer, max_features=max_features
+    )
     return import_features(session, spec, source, **options)
 
 

@@ -94,7 +94,12 @@ def import_areas_command(
     try:
         area = bounds(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
         source = open_features(
-            file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer
+            file,
+            mapping=mapping,
+            crs=crs,
+            encoding=encoding,
+            layer=source_layer,
+            max_features=current_app.config.get("IMPORT_MAX_FEATURES") or None,
         )
         with click.progressbar(length=source.total, label="导入行政区划") as bar:
             report = import_areas(

@@ -94,7 +94,14 @@ def import_layer_command(
     session = database().session()
     try:
         area = bounds(session, layers(), current_app.config["SERVICE_AREA_MARGIN_M"])
-        read = open_features(file, mapping=mapping, crs=crs, encoding=encoding, layer=source_layer)
+        read = open_features(
+            file,
+            mapping=mapping,
+            crs=crs,
+            encoding=encoding,
+            layer=source_layer,
+            max_features=current_app.config.get("IMPORT_MAX_FEATURES") or None,
+        )
         with click.progressbar(length=read.total, label=f"导入{spec.title}") as bar:
             report = import_features(
                 session,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import can, current_account, require
+from geoservice.accounts.permissions import ANY_COLLECTION
 from geoservice.catalogue.catalogue import ISSUES, Catalogue, Collection
 from geoservice.errors import ApiError
 from geoservice.models import User
@@ -55,8 +56,8 @@ def collection_read(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         coll = catalogue().get(kwargs.get("collection_id", ""))
-        if coll is None:
-            require("layers.read")
+        if coll is None:  # unknown: 404 for anyone who may read some collection
+            require("layers.read", ANY_COLLECTION)
         else:
             require(read_action(coll), coll.id)
         return view(*args, **kwargs)

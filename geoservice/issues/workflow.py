@@ -337,6 +337,37 @@ def _resolve_leader(session: Session, issue: Issue, leader_id: int | None) -> Le
     return leader
 
 
+def check_move(
+    session: Session,
+    issue: Issue | None,
+    to_status: str,
+    actor: User | None,
+    expected_status: str | None,
+    allows: Allows,
+) -> Transition:
+    """The move to `to_status` if `actor` may make it now; else InvalidInput (unknown status),
+    Conflict (stale or illegal move) or Forbidden. Cheap: callers run it before any costly
+    work the move needs (decoding photos), and `transition` again under the row lock."""
+    if to_status not in ISSUE_STATUSES or issue is None:
+        raise InvalidInput(
+            f"未知状态 {to_status!r}",
+            {"statuses": list(ISSUE_STATUSES)},
+            "to",
+        )
+    if expected_status is not None and expected_status != issue.status:
+        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows)) from None
+    move = find_transition(issue.status, to_status)
+    if move is None:
+        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows))
+    if not may_act(session, actor, move, issue, allows):
+        if move.responsible and actor is not None and allows(move.permission):
+            message = f"「{move.label}」只能由该问题的责任领导或其单位执行"
+        else:
+            message = f"当前账号无权「{move.label}」（需要权限：{ACTIONS[move.permission]}）"
+        raise Forbidden(message, {"action": move.action, "permission": move.permission})
+    return move
+
+
 def transition(
     session: Session,
     settings: IssueSettings,
@@ -355,26 +386,12 @@ def transition(
     Raises NotFound (404), Conflict (409: stale or illegal move, with the allowed moves),
     Forbidden (403: wrong role or not the responsible side) or InvalidInput (422).
     """
-    if to_status not in ISSUE_STATUSES:
-        raise InvalidInput(
-            f"未知状态 {to_status!r}",
-            {"statuses": list(ISSUE_STATUSES)},
-            "to",
-        )
     now = now or datetime.now(UTC)
     allows = allows or role_allows(actor)
+    if to_status not in ISSUE_STATUSES:
+        check_move(session, None, to_status, actor, expected_status, allows)
     issue = lock_issue(session, issue_id)
-    if expected_status is not None and expected_status != issue.status:
-        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows)) from None
-    move = find_transition(issue.status, to_status)
-    if move is None:
-        raise _not_allowed(issue, to_status, allowed_for(session, actor, issue, allows))
-    if not may_act(session, actor, move, issue, allows):
-        if move.responsible and actor is not None and allows(move.permission):
-            message = f"「{move.label}」只能由该问题的责任领导或其单位执行"
-        else:
-            message = f"当前账号无权「{move.label}」（需要权限：{ACTIONS[move.permission]}）"
-        raise Forbidden(message, {"action": move.action, "permission": move.permission})
+    move = check_move(session, issue, to_status, actor, expected_status, allows)
     note = (note or "").strip()
     if move.note_required and not note:
         raise InvalidInput(move.note_hint or "请填写说明", field="note")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from geoservice.ranking import ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
+from geoservice.spreadsheet_text import text_row
 
 # The rankings a 通报 carries, in sheet order.
 REPORT_RANKINGS: tuple[str, ...] = ("leader", "unit", "grid")
@@ -71,7 +72,12 @@ def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> None:
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         cells.append(cell)
-    ws.append(cells)
+    _append(ws, cells)
+
+
+def _append(ws: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
+    """Every row goes through here: user text (names, titles, descriptions) stays text."""
+    ws.append(text_row(ws, values))
 
 
 def _cell(ws: WriteOnlyWorksheet, value: Any, number_format: str | None) -> Any:
@@ -116,7 +122,7 @@ def _ranking_sheet(
         values += [(r["detail"] or {}).get(k) for k, _, _ in details]
         values += [_cell(ws, r[f], fmt) for f, _, fmt, _ in RANKING_COLUMNS]
         values.append(flag_text(r, settings))
-        ws.append(values)
+        _append(ws, values)
     last_col = get_column_letter(len(headers))
     if rows:
         ws.conditional_formatting.add(
@@ -150,7 +156,8 @@ def _overdue_sheet(
     _header(ws, [c for c, _ in columns])
     ordered = sorted(issues, key=lambda i: (-(i["overdue_days"] or 0), i["id"]))
     for n, issue in enumerate(ordered, start=1):
-        ws.append(
+        _append(
+            ws,
             [
                 n,
                 issue["id"],
@@ -165,7 +172,7 @@ def _overdue_sheet(
                 _cell(ws, _local(issue["deadline"], tz), DATETIME),
                 _cell(ws, issue["overdue_days"], "0.0"),
                 issue["status_at_end_title"],
-            ]
+            ],
         )
     if ordered:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(ordered) + 1}"
@@ -185,12 +192,12 @@ def _cover(
     _widths(ws, [26, 16, 60])
     head = WriteOnlyCell(ws, value=title)
     head.font = TITLE_FONT
-    ws.append([head])
-    ws.append(["统计周期", period.title])
+    _append(ws, [head])
+    _append(ws, ["统计周期", period.title])
     span = f"{period.start:%Y-%m-%d %H:%M} 至 {period.end:%Y-%m-%d %H:%M}"
-    ws.append(["起止时间", span, "含起点、不含终点"])
-    ws.append(["生成时间", generated_at.strftime("%Y-%m-%d %H:%M")])
-    ws.append([])
+    _append(ws, ["起止时间", span, "含起点、不含终点"])
+    _append(ws, ["生成时间", generated_at.strftime("%Y-%m-%d %H:%M")])
+    _append(ws, [])
     _header(ws, ["全域指标", "数值", "说明"])
     notes = {
         "received": "本期上报（不含重复件）",
@@ -204,40 +211,43 @@ def _cover(
         "relapses": "本期上报的反弹问题",
     }
     for name, label in ranking.COUNTS.items():
-        ws.append([label, totals[name], notes.get(name, "")])
+        _append(ws, [label, totals[name], notes.get(name, "")])
     for name, label in ranking.RATES.items():
         num, den = ranking.RATE_PARTS[name]
-        ws.append(
+        _append(
+            ws,
             [
                 label,
                 _cell(ws, totals[name], PERCENT),
                 f"{ranking.COUNTS[num]} ÷ {ranking.COUNTS[den]}",
-            ]
+            ],
         )
-    ws.append(["综合得分", _cell(ws, totals["score"], DECIMAL), score_formula(settings)])
+    _append(ws, ["综合得分", _cell(ws, totals["score"], DECIMAL), score_formula(settings)])
     for name, label in ranking.HOURS.items():
-        ws.append([label, _cell(ws, totals[name], DECIMAL)])
-    ws.append([])
+        _append(ws, [label, _cell(ws, totals[name], DECIMAL)])
+    _append(ws, [])
     _header(ws, ["通报对象", "后三名 / 低于阈值", "名单"])
     for of, rows in rankings.items():
         bottom = [r for r in rows if r["bottom"]]
         below = [r for r in rows if r["below_threshold"]]
         ranked = sum(1 for r in rows if r["ranked"])
-        ws.append(
+        _append(
+            ws,
             [
                 f"{titles[of]}（参与排名 {ranked}）",
                 f"后{settings.bottom_n}名 {len(bottom)}",
                 "、".join(f"{r['name']}（{r['score']:.2f}分）" for r in bottom) or "—",
-            ]
+            ],
         )
-        ws.append(
+        _append(
+            ws,
             [
                 "",
                 f"低于{settings.threshold:g}分 {len(below)}",
                 "、".join(r["name"] for r in below[:60])
                 + (f" 等{len(below)}个" if len(below) > 60 else "")
                 or "—",
-            ]
+            ],
         )
 
 

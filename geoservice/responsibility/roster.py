@@ -37,6 +37,8 @@ from geoservice.accounts import audit
 from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
 from geoservice.responsibility import responsibility as resp
+from geoservice.spreadsheet_text import workbook_as_text
+from geoservice.xlsx_guard import SpreadsheetRefused, check_xlsx
 
 MAX_ROWS = 20_000
 HEADER_SCAN_ROWS = 10
@@ -148,30 +150,54 @@ def _header_key(value: Any) -> str | None:
     return None
 
 
-def _merged_values(ws) -> dict[tuple[int, int], Any]:
+MAX_SCAN_COLUMNS = 60  # columns searched for the header and read
+
+
+def _merged_values(
+    grid: list[tuple[Any, ...]], ranges: list[tuple[int, int, int, int]]
+) -> dict[tuple[int, int], Any]:
+    """{(row, col): the top-left value} for every cell of a merged range (within the scanned
+    columns; check_xlsx has bounded the ranges)."""
     filled = {}
-    for cell_range in ws.merged_cells.ranges:
-        value = ws.cell(cell_range.min_row, cell_range.min_col).value
-        for row in range(cell_range.min_row, cell_range.max_row + 1):
-            for col in range(cell_range.min_col, cell_range.max_col + 1):
+    for min_row, min_col, max_row, max_col in ranges:
+        if min_col > MAX_SCAN_COLUMNS:
+            continue
+        top = grid[min_row - 1] if min_row <= len(grid) else ()
+        value = top[min_col - 1] if min_col <= len(top) else None
+        for row in range(min_row, max_row + 1):
+            for col in range(min_col, min(max_col, MAX_SCAN_COLUMNS) + 1):
                 filled[(row, col)] = value
     return filled
 
 
 def read_roster(source: str | Path | bytes | IO[bytes]) -> ParsedSheet:
-    """Finds the first sheet with a roster header and reads its rows (merged cells filled)."""
+    """Finds the first sheet with a roster header and reads its rows (merged cells filled).
+
+    The workbook is checked first (geoservice.xlsx_guard: sizes, dimensions, rows, merged
+    ranges) and then read in openpyxl's read-only mode, so a crafted file is refused in
+    moments instead of holding a worker."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        workbook = load_workbook(source, data_only=True)
+        merged = check_xlsx(source, max_rows=MAX_ROWS + HEADER_SCAN_ROWS)
+    except SpreadsheetRefused as exc:
+        raise RosterFileError(str(exc), field="file") from None
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        workbook = load_workbook(source, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise RosterFileError(
             "无法读取该文件：请上传 Excel 工作簿（.xlsx）", detail=str(exc), field="file"
         ) from None
-    for ws in workbook.worksheets:
-        parsed = _read_sheet(ws)
-        if parsed is not None:
-            return parsed
+    try:
+        for ws in workbook.worksheets:
+            ranges = merged.get(getattr(ws, "_worksheet_path", ""), [])
+            parsed = _read_sheet(ws, ranges)
+            if parsed is not None:
+                return parsed
+    finally:
+        workbook.close()
     required = "、".join(COLUMN_BY_KEY[k].header for k in ("name", "role"))
     raise RosterFileError(
         f"没有找到包保清单表头：表头行须包含{required}，以及编码或名称",
@@ -180,16 +206,24 @@ def read_roster(source: str | Path | bytes | IO[bytes]) -> ParsedSheet:
     )
 
 
-def _read_sheet(ws) -> ParsedSheet | None:
-    merged = _merged_values(ws)
+def _read_sheet(ws, ranges: list[tuple[int, int, int, int]]) -> ParsedSheet | None:
+    if not hasattr(ws, "iter_rows"):  # a chart sheet
+        return None
+    grid = [
+        tuple(row) for row in ws.iter_rows(min_row=1, max_col=MAX_SCAN_COLUMNS, values_only=True)
+    ]
+    merged = _merged_values(grid, ranges)
+    last_row = max([len(grid), *(r[2] for r in ranges)])
 
     def value(row: int, col: int) -> Any:
-        return merged.get((row, col), ws.cell(row, col).value)
+        if (row, col) in merged:
+            return merged[(row, col)]
+        cells = grid[row - 1] if row <= len(grid) else ()
+        return cells[col - 1] if col <= len(cells) else None
 
-    max_col = min(ws.max_column, 60)
-    for header_row in range(1, min(ws.max_row, HEADER_SCAN_ROWS) + 1):
+    for header_row in range(1, min(last_row, HEADER_SCAN_ROWS) + 1):
         keys = {}
-        for col in range(1, max_col + 1):
+        for col in range(1, MAX_SCAN_COLUMNS + 1):
             key = _header_key(value(header_row, col))
             if key is not None and key not in keys.values():
                 keys[col] = key
@@ -198,10 +232,10 @@ def _read_sheet(ws) -> ParsedSheet | None:
             break
     else:
         return None
-    if ws.max_row - header_row > MAX_ROWS:
+    if last_row - header_row > MAX_ROWS:
         raise RosterFileError(f"清单行数超过上限 {MAX_ROWS} 行，请分批导入", field="file")
     rows = []
-    for number in range(header_row + 1, ws.max_row + 1):
+    for number in range(header_row + 1, last_row + 1):
         values = {key: value(number, col) for col, key in keys.items()}
         if all(_text(v) == "" for v in values.values()):
             continue
@@ -730,6 +764,7 @@ def write_template(
     for row, (key, text) in enumerate(lines, start=3):
         notes.cell(row, 1, key).font = Font(bold=True)
         notes.cell(row, 2, text).alignment = Alignment(wrap_text=True, vertical="top")
+    workbook_as_text(wb)
     if isinstance(target, (str, Path)):
         wb.save(str(target))
     else:

@@ -24,6 +24,7 @@ from geoservice.placegeom import layer_title_sql
 from geoservice.registry import LayerRegistry
 from geoservice.responsibility import responsibility as resp
 from geoservice.responsibility.roster import COLUMN_BY_KEY
+from geoservice.spreadsheet_text import workbook_as_text
 
 DEFAULT_TITLE = "包保责任情况一览表"
 # (key, header, width); leader columns are merged over the leader's rows.
@@ -184,6 +185,7 @@ def export_roster(
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    workbook_as_text(wb)  # names, titles, notes … stay text (no formulas)
     if isinstance(target, (str, Path)):
         wb.save(str(target))
     else:

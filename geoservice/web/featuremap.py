@@ -1,28 +1,42 @@
 """Small folium maps of a few FeatureCollections, split into the parts a page template embeds.
 
-For small data only (a leader's places, audit findings): the GeoJSON is inline in the page.
-Every asset URL is local (geoservice.web.assets points folium at /vendor at start-up).
-folium's tooltips and popups insert property values as HTML, so every string property is
-escaped here first (names come from imports).
+For small data only (a leader's places, audit findings, one issue's places): the GeoJSON is
+inline in the page. Every asset URL is local (geoservice.web.assets points folium at /vendor at
+start-up).
+
+No user text goes into the map's scripts (they carry the page's CSP nonce, which vouches for
+everything in them): folium gets the geometries with an index only, and what a tooltip or
+popup shows (names and codes come from imports and forms) is JSON data in a
+`<script type="application/json">` of the "html" part, read by static/js/featuremap.js, which
+puts it into the tooltip as text (never as HTML). See docs/security.md.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import folium
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from folium.template import Template
+from folium.utilities import JsCode
 from markupsafe import Markup, escape
+
+from geoservice.accounts.security import json_script
 
 # With nothing to draw and no service area yet: the whole country.
 DEFAULT_CENTER = (35.0, 105.0)
 DEFAULT_ZOOM = 4
+SCRIPT = "/static/js/featuremap.js"
 
 
 @dataclass
 class MapLayer:
-    """One FeatureCollection drawn with one style; tooltip shows `fields` under `aliases`."""
+    """One FeatureCollection drawn with one style; tooltip shows `fields` under `aliases`.
+    `name` is the layer control's label (HTML there): code or configuration text only."""
 
     name: str
     collection: Mapping[str, Any]
@@ -34,26 +48,46 @@ class MapLayer:
     link: tuple[str, str] | None = None
 
 
-def _escaped(value: Any) -> Any:
-    if isinstance(value, str):
-        return str(escape(value))
-    if isinstance(value, Mapping):
-        return {k: _escaped(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    return value
+class _FeatureScript(JSCSSMixin, MacroElement):
+    """Loads static/js/featuremap.js (GeoFeatures.bind) in the map's header."""
+
+    _template = Template("")
+    default_js = [("geofeatures", SCRIPT)]
 
 
-def _display_copy(layer: MapLayer) -> dict[str, Any]:
+def _text(value: Any) -> str:
+    return str(value)
+
+
+def _labels(layer: MapLayer) -> dict[str, Any]:
+    """What the tooltips and popups of a layer show: per feature (by index) the tooltip's
+    fields as plain text and the popup link's address."""
+    fields = list(layer.fields)
     features = []
     for feature in layer.collection.get("features", []):
-        properties = _escaped(dict(feature.get("properties") or {}))
-        if layer.link is not None and "place_id" in properties:
-            url, text = layer.link
-            href = escape(url.format(place_id=int(properties["place_id"])))
-            properties["_link"] = f'<a href="{href}" target="_top">{escape(text)}</a>'
-        features.append({**feature, "properties": properties})
-    return {**layer.collection, "features": features}
+        properties = feature.get("properties") or {}
+        href = None
+        if layer.link is not None and properties.get("place_id") is not None:
+            href = layer.link[0].format(place_id=int(properties["place_id"]))
+        values = {n: _text(properties[n]) for n in fields if properties.get(n) is not None}
+        features.append({"properties": values, "href": href})
+    return {
+        "fields": fields,
+        "aliases": list(layer.aliases) or fields,
+        "link": layer.link[1] if layer.link is not None else None,
+        "features": features,
+    }
+
+
+def _geometry_only(layer: MapLayer) -> dict[str, Any]:
+    """The layer for folium: geometries and their index, nothing else."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": k, "geometry": f.get("geometry"), "properties": {}}
+            for k, f in enumerate(layer.collection.get("features", []))
+        ],
+    }
 
 
 def _bounds(collections: Sequence[Mapping[str, Any]]) -> list[list[float]] | None:
@@ -86,9 +120,14 @@ def feature_map(
     layers: Sequence[MapLayer],
     height: str = "520px",
     fallback_extent: Sequence[float] | None = None,
+    bounds: list[list[float]] | None = None,
+    max_zoom: int = 17,
+    layer_control: bool = True,
 ) -> dict[str, Markup]:
-    """A map zoomed to everything drawn (else to `fallback_extent`, west/south/east/north,
-    e.g. the service area's); returns {"header", "html", "script"} for a template."""
+    """A map zoomed to `bounds` ([[south, west], [north, east]]) or else to everything drawn
+    (else to `fallback_extent`, west/south/east/north, e.g. the service area's); returns
+    {"header", "html", "script"} for a template. Only "header" and "script" are scripts to
+    run (nonce them); "html" holds the labels as JSON data."""
     m = folium.Map(
         location=DEFAULT_CENTER,
         zoom_start=DEFAULT_ZOOM,
@@ -97,43 +136,51 @@ def feature_map(
         control_scale=True,
         prefer_canvas=False,
     )
+    _FeatureScript().add_to(m)
+    labels: list[tuple[str, dict[str, Any]]] = []
     for layer in layers:
         if not layer.collection.get("features"):
             continue
         base, by_layer = dict(layer.style), layer.style_by_layer
+        originals = list(layer.collection["features"])
 
-        def style(feature: Mapping[str, Any], base=base, by_layer=by_layer) -> dict[str, Any]:
-            return base | dict(by_layer.get(feature["properties"].get("layer"), {}))
+        def style(
+            feature: Mapping[str, Any], base=base, by_layer=by_layer, originals=originals
+        ) -> dict[str, Any]:
+            properties = originals[feature["id"]].get("properties") or {}
+            return base | dict(by_layer.get(properties.get("layer"), {}))
 
-        tooltip = (
-            folium.GeoJsonTooltip(fields=list(layer.fields), aliases=list(layer.aliases))
-            if layer.fields
-            else None
-        )
-        popup = (
-            folium.GeoJsonPopup(fields=["_link"], labels=False) if layer.link is not None else None
-        )
-        folium.GeoJson(
-            _display_copy(layer),
+        geojson = folium.GeoJson(
+            _geometry_only(layer),
             name=layer.name,
             style_function=style,
             highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.5},
-            tooltip=tooltip,
-            popup=popup,
             marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.8),
-        ).add_to(m)
-    bounds = _bounds([layer.collection for layer in layers])
+        )
+        data_id = f"gs-features-{geojson.get_name()}"
+        if layer.fields or layer.link is not None:
+            geojson.on_each_feature = JsCode(f"GeoFeatures.bind({json.dumps(data_id)})")
+            labels.append((data_id, _labels(layer)))
+        geojson.add_to(m)
+    if bounds is None:
+        bounds = _bounds([layer.collection for layer in layers])
     if bounds is None and fallback_extent is not None:
         west, south, east, north = fallback_extent
         bounds = [[south, west], [north, east]]
     if bounds is not None:
-        m.fit_bounds(bounds, padding=(20, 20), max_zoom=17)
-    if len(layers) > 1:
+        m.fit_bounds(bounds, padding=(20, 20), max_zoom=max_zoom)
+    if layer_control and len(layers) > 1:
         folium.LayerControl(collapsed=False).add_to(m)
     root = m.get_root()
     root.render()
+    data = Markup("").join(
+        Markup('<script type="application/json" class="gs-features" id="{}">{}</script>').format(
+            escape(data_id), json_script(value)
+        )
+        for data_id, value in labels
+    )
     return {
         "header": Markup(root.header.render()),
-        "html": Markup(root.html.render()),
+        "html": Markup(root.html.render()) + data,
         "script": Markup(root.script.render()),
     }

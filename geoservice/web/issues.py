@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import folium
 from flask import abort, current_app, make_response, render_template, url_for
 from sqlalchemy import text
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account
-from geoservice.accounts.security import nonce_scripts
+from geoservice.accounts.security import json_script
 from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
@@ -23,7 +22,8 @@ from geoservice.registry import layers
 from geoservice.responsibility.leaders import active_leaders
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
-from geoservice.web.maps import json_script, style_by
+from geoservice.web.featuremap import MapLayer, feature_map
+from geoservice.web.maps import style_by
 
 STATUS_COLORS = {
     "reported": "#1565c0",
@@ -148,9 +148,9 @@ def issue_map(issue_id: int):
     lon, lat = feature["geometry"]["coordinates"]
     p = feature["properties"]
     registry = layers()
-    fmap = folium.Map(location=[lat, lon], zoom_start=18, tiles=None, control_scale=True)
     session = get_session()
     bounds = [[lat, lon], [lat, lon]]
+    drawn: list[MapLayer] = []
     for claim in reversed(p["attribution"]["places"]):
         if claim["layer"] not in registry:
             continue
@@ -164,33 +164,49 @@ def issue_map(issue_id: int):
         style = dict(spec.style)
         if claim["primary"]:
             style.update(weight=max(style.get("weight", 2), 4))
-        folium.GeoJson(
-            {"type": "Feature", "geometry": geometry, "properties": {}},
-            style_function=lambda _f, style=style: style,
-            tooltip=f"{claim['layer_title']}：{claim['name']}",
-        ).add_to(fmap)
+        properties = {"layer_title": claim["layer_title"], "name": claim["name"]}
+        drawn.append(
+            MapLayer(
+                spec.title,
+                {"type": "FeatureCollection", "features": [_feature(geometry, properties)]},
+                style,
+                fields=("layer_title", "name"),
+                aliases=("图层", "名称"),
+            )
+        )
         west, south, east, north = _bbox(geometry)
         bounds = [[min(bounds[0][0], south), min(bounds[0][1], west)],
                   [max(bounds[1][0], north), max(bounds[1][1], east)]]  # fmt: skip
-    folium.CircleMarker(
-        [lat, lon],
-        radius=9,
-        color="#fff",
-        weight=2,
-        fill=True,
-        fill_color=STATUS_COLORS.get(p["status"], "#c62828"),
-        fill_opacity=1,
-        tooltip=f"#{p['id']} {p['category']}（{p['status_label']}）",
-    ).add_to(fmap)
+    point = {"type": "Point", "coordinates": [lon, lat]}
+    label = f"#{p['id']} {p['category']}（{p['status_label']}）"
+    drawn.append(
+        MapLayer(
+            "问题",
+            {"type": "FeatureCollection", "features": [_feature(point, {"issue": label})]},
+            {
+                "radius": 9,
+                "color": "#fff",
+                "weight": 2,
+                "fillColor": STATUS_COLORS.get(p["status"], "#c62828"),
+                "fillOpacity": 1,
+            },
+            fields=("issue",),
+            aliases=("问题",),
+        )
+    )
     # Keep the view near the point even when a long road claims it.
     span = 0.004
-    fmap.fit_bounds(
-        [
-            [max(bounds[0][0], lat - span), max(bounds[0][1], lon - span)],
-            [min(bounds[1][0], lat + span), min(bounds[1][1], lon + span)],
-        ]
-    )
-    return nonce_scripts(fmap.get_root().render())
+    view = [
+        [max(bounds[0][0], lat - span), max(bounds[0][1], lon - span)],
+        [min(bounds[1][0], lat + span), min(bounds[1][1], lon + span)],
+    ]
+    # One layer control entry per place would be noise here: draw them all, no control.
+    parts = feature_map(drawn, height="100%", bounds=view, max_zoom=18, layer_control=False)
+    return render_template("issue_map.html", map=parts)
+
+
+def _feature(geometry: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 
 def _bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:

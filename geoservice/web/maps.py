@@ -9,7 +9,6 @@ escaped by Jinja. docs/maps.md describes the page, the basemaps and the GCJ-02 s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy import select, text
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, permission_required, require
-from geoservice.accounts.security import nonce_scripts
+from geoservice.accounts.security import json_script, nonce_scripts
 from geoservice.areas import service_area
 from geoservice.basemaps import Basemap, basemap_from_config
 from geoservice.catalogue.catalogue import ISSUES
@@ -44,13 +43,6 @@ from geoservice.web.mapelements import Call, LeafletMap, Overlay
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
 SCREEN_REFRESH_SECONDS = 60
-
-
-def json_script(value: Any) -> Markup:
-    """JSON to put inside <script type="application/json">: no `<`, `>` or `&` left that an
-    HTML parser could read as the end of the element."""
-    text_ = json.dumps(value, ensure_ascii=False)
-    return Markup(text_.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 # --- the state a map URL carries -------------------------------------------------------------

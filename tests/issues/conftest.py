@@ -17,8 +17,8 @@ import pytest
 from tests.factories import add_feature, add_leader, assign, line, rect
 from tests.issues.helpers import account, add_area, image_bytes
 
-T0 = datetime(2026, 10, 1, tzinfo=UTC)
-T1 = datetime(2026, 11, 1, tzinfo=UTC)
+T0 = datetime(2015, 10, 1, tzinfo=UTC)
+T1 = datetime(2015, 11, 1, tzinfo=UTC)
 
 
 @dataclass

@@ -123,7 +123,7 @@ def test_the_issue_map_is_offline_folium(client, layout):
     html = response.get_data(as_text=True)
     assert "/vendor/leaflet/dist/leaflet.js" in html
     assert not re.search(r"(src|href)=\"https?://", html)
-    assert "阳光小区" in html and "circle_marker" in html
+    assert "阳光小区" in html and "GeoFeatures.bind" in html
 
 
 def test_an_unknown_issue_page_is_404(client, layout):

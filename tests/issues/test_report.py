@@ -61,11 +61,11 @@ def test_a_report_is_stored_attributed_and_returned_with_its_rule(client, layout
 
 
 def test_the_leader_at_report_time_is_recorded(client, layout):
-    before = props(report(client, layout, 100, 100, reported_at="2026-10-20T09:00:00+08:00"))
-    after = props(report(client, layout, 100, 100, reported_at="2026-11-10T09:00:00+08:00"))
+    before = props(report(client, layout, 100, 100, reported_at="2015-10-20T09:00:00+08:00"))
+    after = props(report(client, layout, 100, 100, reported_at="2015-11-10T09:00:00+08:00"))
     assert before["attribution"]["leader"]["name"] == "王建国"
     assert after["attribution"]["leader"]["name"] == "李明"
-    assert "2026-10-20 09:00" in before["attribution"]["rule"]
+    assert "2015-10-20 09:00" in before["attribution"]["rule"]
 
 
 def test_a_point_on_the_shared_grid_edge_is_claimed_by_both_grids(client, layout, db_session):
@@ -146,7 +146,7 @@ def test_gcj02_input_is_converted_to_wgs84(client, layout, db_session):
 
 def test_multipart_with_photos_keeps_their_exif(client, layout, uploads):
     lon, lat = at(100, 100).values()
-    photo = image_bytes(gps=(lon, lat), taken="2026:11:20 08:15:00")
+    photo = image_bytes(gps=(lon, lat), taken="2015:11:20 08:15:00")
     data = {
         **{k: str(v) for k, v in at(100, 100).items()},
         "category": "垃圾外溢",
@@ -164,7 +164,7 @@ def test_multipart_with_photos_keeps_their_exif(client, layout, uploads):
     assert first["exif_lon"] == pytest.approx(lon, abs=1e-5)
     assert first["exif_lat"] == pytest.approx(lat, abs=1e-5)
     # EXIF time has no zone: it is read as the service's local time (Asia/Shanghai).
-    assert datetime.fromisoformat(first["taken_at"]) == datetime(2026, 11, 20, 0, 15, tzinfo=UTC)
+    assert datetime.fromisoformat(first["taken_at"]) == datetime(2015, 11, 20, 0, 15, tzinfo=UTC)
     assert second["content_type"] == "image/png"
     assert len(files_in(uploads)) == 4  # two photos, two thumbnails
     image = client.get(first["url"], headers=layout.headers("viewer"))
@@ -195,7 +195,7 @@ BAD_REPORTS = [
     ({"negative_list": "maybe"}, 422, "negative_list"),
     ({"description": "长" * 2001}, 422, "description"),
     ({"reported_at": "yesterday"}, 422, "reported_at"),
-    ({"reported_at": "2026-11-20T09:00:00"}, 422, "reported_at"),  # no time zone
+    ({"reported_at": "2015-11-20T09:00:00"}, 422, "reported_at"),  # no time zone
     ({"reported_at": "2099-01-01T00:00:00+08:00"}, 422, "reported_at"),
     ({"photos": []}, 422, "photos"),  # an inspection report needs a photo
     ({"photos": ["not base64!"]}, 422, "photos"),
@@ -306,8 +306,8 @@ def test_unknown_ids_are_404(client, layout):
 
 
 def test_reported_at_is_kept_for_attribution_history(client, layout, db_session):
-    p = props(report(client, layout, 100, 100, reported_at="2026-10-05T10:00:00+08:00"))
+    p = props(report(client, layout, 100, 100, reported_at="2015-10-05T10:00:00+08:00"))
     issue = db_session.get(Issue, p["id"])
-    assert issue.reported_at == datetime(2026, 10, 5, 2, 0, tzinfo=UTC)
+    assert issue.reported_at == datetime(2015, 10, 5, 2, 0, tzinfo=UTC)
     assert T0 < issue.reported_at < T1
     assert db_session.query(Photo).filter_by(issue_id=issue.id).count() == 1

@@ -325,3 +325,34 @@ def test_every_state_change_is_an_event(client, layout, db_session):
         ("reported", "accepted"),
     ]
     assert events[1].actor_id == layout.user("planner").id
+
+
+def test_permission_and_state_are_checked_before_any_photo_is_decoded(
+    client, layout, db_session, monkeypatch
+):
+    """Issue 13 §6: a caller who may not make the move had up to 9 large photos decoded first."""
+    import geoservice.api.issues as api_issues
+
+    issue_id = new_issue(client, layout)
+    decoded = []
+    real = api_issues.prepare_all
+    monkeypatch.setattr(
+        api_issues,
+        "prepare_all",
+        lambda uploads, *a, **k: decoded.append(1) or real(uploads, *a, **k),
+    )
+    junk = [b64(b"GIF89a" + b"\0" * 1000)] * 9  # would be a 415 if it were decoded
+    # The inspector may not accept (403), nobody may fix a reported issue (409), an unknown
+    # status is a 422, and a stale `from` is a 409: all before the photos.
+    refused = move(client, layout, issue_id, "inspector", "accepted", photos=junk)
+    assert refused.status_code == 403, refused.get_json()
+    illegal = move(client, layout, issue_id, "planner", "fixed", note="x", photos=junk)
+    assert illegal.status_code == 409, illegal.get_json()
+    unknown = move(client, layout, issue_id, "planner", "nowhere", photos=junk)
+    assert unknown.status_code == 422 and unknown.get_json()["field"] == "to"
+    stale = move(client, layout, issue_id, "planner", "accepted", photos=junk, **{"from": "fixed"})
+    assert stale.status_code == 409, stale.get_json()
+    assert decoded == []
+    # A move the caller may make still decodes (and here refuses) the photos.
+    allowed = move(client, layout, issue_id, "planner", "accepted", photos=junk)
+    assert allowed.status_code == 415 and decoded == [1]

@@ -1,0 +1,57 @@
+/* Tooltips and popups of the small folium maps (geoservice/web/featuremap.py).
+ *
+ * folium draws the geometries only; what a tooltip or popup shows (place names, codes …)
+ * comes as JSON data in <script type="application/json" id="gs-features-…"> and is put into
+ * the page as text, never as HTML or script: user text stays out of the nonce'd scripts.
+ */
+(function () {
+  'use strict';
+
+  var cache = {};
+
+  function data(id) {
+    if (!Object.prototype.hasOwnProperty.call(cache, id)) {
+      var el = document.getElementById(id);
+      cache[id] = el ? JSON.parse(el.textContent) : null;
+    }
+    return cache[id];
+  }
+
+  function tooltip(d, properties) {
+    var table = document.createElement('table');
+    table.className = 'gs-tooltip';
+    d.fields.forEach(function (name, i) {
+      if (!Object.prototype.hasOwnProperty.call(properties, name)) { return; }
+      var tr = document.createElement('tr');
+      var th = document.createElement('th');
+      var td = document.createElement('td');
+      th.textContent = d.aliases[i] || name;
+      td.textContent = properties[name];
+      tr.appendChild(th);
+      tr.appendChild(td);
+      table.appendChild(tr);
+    });
+    return table;
+  }
+
+  function popup(href, text) {
+    var a = document.createElement('a');
+    a.href = href;
+    a.target = '_top';
+    a.textContent = text;
+    return a;
+  }
+
+  window.GeoFeatures = {
+    // folium's onEachFeature for the layer whose labels are in the element `id`.
+    bind: function (id) {
+      return function (feature, layer) {
+        var d = data(id);
+        var f = d && d.features[feature.id];
+        if (!f) { return; }
+        if (d.fields.length) { layer.bindTooltip(tooltip(d, f.properties), { sticky: true }); }
+        if (f.href && d.link) { layer.bindPopup(popup(f.href, d.link)); }
+      };
+    }
+  };
+})();
