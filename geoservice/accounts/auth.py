@@ -21,7 +21,7 @@ from typing import Any
 from flask import Flask, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from geoservice.accounts import (  # noqa: F401  (re-exported)
+from geoservice.accounts.accounts import (  # noqa: F401  (re-exported)
     UserError,
     create_user,
     hash_password,

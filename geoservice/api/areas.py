@@ -35,7 +35,7 @@ def areas():
     """The areas in scope; `level` and `parent` (a code) narrow them; `geometry=true` answers
     a GeoJSON FeatureCollection with boundaries simplified to about a metre (map layers by
     street or community)."""
-    from geoservice.areas import LEVELS
+    from geoservice.areas.levels import LEVELS
     from geoservice.catalogue.catalogue import parse_bool
 
     args = single_args(AREA_PARAMS)
@@ -148,8 +148,9 @@ def areas_import():
         import_cap,
         saved_upload,
     )
-    from geoservice.areas import LEVELS, hierarchy
+    from geoservice.areas import hierarchy
     from geoservice.areas.area_import import import_areas
+    from geoservice.areas.levels import LEVELS
     from geoservice.catalogue.importers import ImportFailed, open_features, parse_mapping
 
     upload, suffix = checked_upload(AREA_FORM_FIELDS)

@@ -219,7 +219,8 @@ def import_from(module: str, names: list[tuple[str, str | None]]) -> list[str] |
             continue
         target = module
         if not (is_new_package(module) and name in submodules(module)):
-            target = translate(module)
+            # `from geoservice.accounts import UserError`: the old module, not the package
+            target = TABLE.get(module) or translate(module)
         target = MOVED_NAMES.get((target, name), target)
         changed |= target != module
         out.setdefault(target, []).append(f"{name} as {asname}" if asname else name)
