@@ -73,6 +73,7 @@ TABLE: dict[str, str] = {
     "geoservice.area_cli": "geoservice.cli.areas",
     "geoservice.layer_cli": "geoservice.cli.layers",
     "geoservice.cli_responsibility": "geoservice.cli.responsibility",
+    "geoservice.cli_notifications": "geoservice.cli.notifications",  # notify's new module
     "geoservice.health": "geoservice.api.health",
     "geoservice.assets": "geoservice.web.assets",
 }
