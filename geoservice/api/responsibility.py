@@ -28,7 +28,7 @@ from geoservice.edge.responsibility import (
 )
 from geoservice.errors import ApiError
 from geoservice.registry import BASE_LAYER, layers
-from geoservice.responsibility import coverage, myareas, roster, roster_export
+from geoservice.responsibility import coverage, myareas, roster_export, roster_template
 from geoservice.responsibility import responsibility as resp
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -450,7 +450,7 @@ def roster_export_xlsx():
 def roster_template_xlsx():
     single_args(())
     buffer = io.BytesIO()
-    roster.write_template(
+    roster_template.write_template(
         buffer,
         layers(),
         current_app.config["ASSIGNMENT_ROLES"],

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from geoservice.accounts import audit
 from geoservice.areas.levels import LEVEL_TITLES, code_problem, normalise_code
 from geoservice.areas.service_area import ServiceArea
+from geoservice.catalogue.garbled import garbled_problem
 from geoservice.catalogue.importers import (
     FeatureSource,
     FileRead,
     ImportFailed,
     ReadFeature,
     Report,
-    garbled_problem,
 )
 from geoservice.catalogue.validation import GeometryRule, check_geometries, check_geometry_type
 from geoservice.catalogue.validation import check_location as location_problem

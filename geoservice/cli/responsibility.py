@@ -15,6 +15,7 @@ from geoservice.db import database
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, roster, roster_export
 from geoservice.responsibility import responsibility as resp
+from geoservice.responsibility.roster_template import write_template
 
 
 def init_app(app: Flask) -> None:
@@ -67,7 +68,7 @@ def import_roster(file: Path, dry_run: bool, as_json: bool) -> None:
 def roster_template(output: Path) -> None:
     """Writes the roster template workbook (drop-down lists, 说明 sheet)."""
     config = current_app.config
-    roster.write_template(output, layers(), config["ASSIGNMENT_ROLES"], config["LEADER_LEVELS"])
+    write_template(output, layers(), config["ASSIGNMENT_ROLES"], config["LEADER_LEVELS"])
     click.echo(f"已生成模板 {output}")
 
 

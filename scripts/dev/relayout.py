@@ -89,6 +89,10 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
         for n in _TILE_GRID.split()
     },
     ("geoservice", "PROJECT_ROOT"): "geoservice.config",
+    **{
+        ("geoservice.catalogue.importers", n): "geoservice.catalogue.garbled"
+        for n in ("garbled", "garbled_value", "garbled_problem")
+    },
     ("geoservice.api", "catalogue"): "geoservice.edge.access",
     **{
         ("geoservice.api.issues", n): "geoservice.edge.issues"
