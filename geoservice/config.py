@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     "DUPLICATE_WINDOW_DAYS": 7,
     # Demo account created by `flask users ensure-demo-admin` (the run command).
     "DEMO_ADMIN_USERNAME": "admin",
+    # API tokens expire after this many days unless the issuer says otherwise (0: never);
+    # the token printed for the first/demo admin at start-up after FIRST_ADMIN_TOKEN_HOURS.
+    "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
+    "FIRST_ADMIN_TOKEN_HOURS": 24,
     # Sign-in sessions (docs/security.md). Secure cookies are the default; scripts/run sets
     # SESSION_COOKIE_SECURE=0 because it serves plain HTTP on 127.0.0.1 only.
     "SESSION_COOKIE_NAME": "geoservice_session",
@@ -116,6 +120,8 @@ ENV_VARS: dict[str, type] = {
     "TIANDITU_KEY": str,
     "MAX_CONTENT_LENGTH": int,
     "DEMO_ADMIN_USERNAME": str,
+    "TOKEN_DEFAULT_EXPIRY_DAYS": int,
+    "FIRST_ADMIN_TOKEN_HOURS": int,
     "UPLOAD_DIR": str,
     "PHOTO_MAX_BYTES": int,
     "DEADLINE_WORKING_DAYS": bool,

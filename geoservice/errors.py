@@ -6,10 +6,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
 from flask import Flask, current_app, g, jsonify, render_template, request
+from markupsafe import escape
 from psycopg2.errors import QueryCanceled
 from psycopg2.extensions import TransactionRollbackError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from geoservice.service_errors import ServiceError
@@ -67,6 +69,14 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def _database_down(exc: DBAPIError) -> bool:
+    """The server cannot be reached (refused, socket missing, connection lost): a 503 the
+    client retries, like /healthz's 数据库不可用, never a 500."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    return type(exc.orig) in (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
     session = g.get("db_session")
@@ -86,7 +96,8 @@ def error_page(status: int, message: str):
         return page, status
     except Exception:  # the page itself failed (e.g. no database): plain text
         log.exception("error page failed")
-        return f"<h1>{status} {MESSAGES.get(status, '')}</h1>", status
+        plain = f"<h1>{status} {MESSAGES.get(status, '')}</h1><p>{escape(message)}</p>"
+        return f'<!doctype html><html lang="zh-CN"><meta charset="utf-8">{plain}</html>', status
 
 
 def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> None:
@@ -123,7 +134,8 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
         return error_response(status, MESSAGES.get(status, exc.name), detail)
 
     @app.errorhandler(OperationalError)
-    def _database_error(exc: OperationalError):
+    @app.errorhandler(InterfaceError)
+    def _database_error(exc: OperationalError | InterfaceError):
         g.setdefault("account", None)  # failed while finding it: the page renders without one
         g.setdefault("api_token", None)
         if isinstance(exc.orig, QueryCanceled):
@@ -145,6 +157,11 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
             message = "数据正被他人同时修改，本次操作未保存"
             detail = "请稍后重试（所有修改已撤销，不会重复写入）。"
             retry_after = 1
+        elif _database_down(exc):
+            log.warning("database unreachable on %s %s: %s", request.method, request.path, exc.orig)
+            message = "数据库不可用"
+            detail = "数据库暂时无法连接，请稍后重试；如持续出现，请联系系统管理员。"
+            retry_after = 10
         else:
             return _unexpected(exc)
         if wants_json():

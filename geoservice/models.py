@@ -228,6 +228,9 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, nullable=False, server_default=text("false")
     )
+    # Part of the session stamp: signing out bumps it, so a copied cookie of any session of
+    # the account stops working (server-side revocation of signed cookies).
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

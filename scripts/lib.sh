@@ -170,19 +170,21 @@ local_url() { echo "postgresql+psycopg2://geoservice@/$1?host=$(pg_socket_dir)";
 # and without the password, which goes to PGPASSWORD instead (a command line is visible to
 # every local user in `ps`):   export PGPASSWORD="$(url_password "$url")"
 libpq_url() {
-  python3 - "$1" <<'PY'
+  # The URL goes through stdin (printf is a shell builtin): a python3 argument would show the
+  # password to every local user in `ps`.
+  printf '%s' "$1" | python3 -c '
 import sys, urllib.parse as u
-parts = u.urlsplit(sys.argv[1])
+parts = u.urlsplit(sys.stdin.read())
 scheme = "postgresql" if parts.scheme.split("+")[0] in ("postgres", "postgresql") else parts.scheme
 netloc = parts.netloc.rsplit("@", 1)
 if len(netloc) == 2:
     user = netloc[0].split(":", 1)[0]
     netloc = [f"{user}@{netloc[1]}"]
 print(u.urlunsplit((scheme, netloc[0], parts.path, parts.query, parts.fragment)))
-PY
+'
 }
 url_password() {
-  python3 -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$1"
+  printf '%s' "$1" | python3 -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.stdin.read()).password or ""))'
 }
 
 # A PostgreSQL client tool: the one next to the server with PostGIS, else the one on PATH (an

@@ -29,6 +29,7 @@ ADMIN_ONLY_OUTSIDE = {r: 404 for r in ROLES if r not in ("anonymous", "admin")}
 NO_ASSIGNMENTS = {"inspector": 403, "integration": 403}
 OUTSIDE_ASSIGNMENTS = {"planner": 404, "leader": 404, "viewer": 404, **NO_ASSIGNMENTS}
 COUNTY_ONLY = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
+NO_WRITE = {r: 403 for r in ("leader", "inspector", "viewer", "integration")}
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,31 @@ CASES = [
         "/api/units",
         expect={"admin": 201, "planner": 201, **{r: 403 for r in ROLES[3:]}},
         json={"name": "矩阵测试单位"},
+    ),
+    # Writes check the same scope as reads (issue 13 §4): a street's planner changes no leader
+    # of another street.
+    Case(
+        "assignments.write",
+        "PATCH",
+        "/api/leaders/{L1}",
+        "inside",
+        {"admin": 200, "planner": 200, **NO_WRITE},
+        json={"title": "矩阵测试"},
+    ),
+    Case(
+        "assignments.write",
+        "PATCH",
+        "/api/leaders/{L2}",
+        "outside",
+        {"admin": 200, "planner": 404, **NO_WRITE},
+        json={"title": "矩阵测试"},
+    ),
+    Case(
+        "assignments.write",
+        "POST",
+        "/api/leaders/{L2}/deactivate",
+        "outside",
+        {"admin": 200, "planner": 404, **NO_WRITE},
     ),
     Case("assignments.read", "GET", "/leaders", via="session", expect=NO_ASSIGNMENTS),
     Case("assignments.read", "GET", "/leaders/{L2}", "outside", OUTSIDE_ASSIGNMENTS, via="session"),

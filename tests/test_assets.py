@@ -18,3 +18,26 @@ def test_vendor_route_serves_only_declared_packages(client):
     assert client.get("/vendor/leaflet/dist/leaflet.css").status_code == 200
     assert client.get("/vendor/pbf/package.json").status_code == 404
     assert client.get("/vendor/leaflet/../../package.json").status_code == 404
+
+
+def test_vendor_route_serves_only_the_allow_listed_asset_files(client):
+    """`/vendor/<package>/../<other>` and a package's other files (sources, package.json,
+    metadata) are not served; the assets our pages load and the images/fonts their CSS
+    names are."""
+    for path in (
+        "/vendor/leaflet/../pbf/package.json",
+        "/vendor/leaflet/../.package-lock.json",
+        "/vendor/leaflet/dist/../package.json",
+        "/vendor/leaflet/package.json",
+        "/vendor/@fortawesome/fontawesome-free/metadata/icons.yml",
+        "/vendor/echarts/package.json",
+    ):
+        assert client.get(path).status_code == 404, path
+    for path in (
+        "/vendor/leaflet/dist/leaflet.js",
+        "/vendor/leaflet/dist/images/marker-icon.png",
+        "/vendor/@fortawesome/fontawesome-free/css/all.min.css",
+        "/vendor/@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2",
+        "/vendor/echarts/dist/echarts.min.js",
+    ):
+        assert client.get(path).status_code == 200, path

@@ -153,3 +153,21 @@ def test_urls_for_the_postgresql_tools_keep_the_password_off_the_command_line(
         ["bash", "-c", shell, "-", url], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines() == [for_libpq, f"[{password}]"]
+
+
+def test_the_url_helpers_hand_python_no_password_on_its_command_line(tmp_path):
+    """libpq_url and url_password run python3: its argv (seen by every local user in `ps`)
+    must not hold the URL's password; the URL goes through stdin."""
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "python3"
+    real = subprocess.run(["bash", "-c", "command -v python3"], capture_output=True, text=True)
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real.stdout.strip()} "$@"\n')
+    wrapper.chmod(0o755)
+    url = "postgresql+psycopg2://cw:S3cret-Pw@db.example:5432/cw"
+    shell = 'source scripts/lib.sh; libpq_url "$DB_URL"; echo "[$(url_password "$DB_URL")]"'
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "DB_URL": url}
+    done = subprocess.run(
+        ["bash", "-c", shell], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stdout.splitlines() == ["postgresql://cw@db.example:5432/cw", "[S3cret-Pw]"]
+    assert log.exists() and "S3cret-Pw" not in log.read_text()

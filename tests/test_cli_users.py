@@ -56,3 +56,52 @@ def test_a_real_deployment_prints_the_first_admin_once_and_no_secrets_later(
     assert later.exit_code == 0 and "已有管理员账号" in later.output
     assert "密码" not in later.output and "gs_" not in later.output
     assert user_for_token(db_session, token) is not None  # the first token is not revoked
+
+
+def _expiry_hours(db_session, token: str) -> float | None:
+    from sqlalchemy import func
+
+    from geoservice.accounts.accounts import token_digest
+
+    row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    if row.expires_at is None:
+        return None
+    return (row.expires_at - db_session.scalar(select(func.now()))).total_seconds() / 3600
+
+
+def test_the_first_admin_file_is_private_from_the_start_and_the_secrets_are_short_lived(
+    app, db_session, tmp_path, monkeypatch
+):
+    """The password file is created 0600 (not created readable and chmod-ed later: with the
+    chmod gone it is still private), the printed token expires within a day, and the first
+    sign-in must change the password."""
+    import os
+    import pathlib
+
+    monkeypatch.setattr(pathlib.Path, "chmod", lambda self, mode: None)
+    old = os.umask(0o022)
+    try:
+        creds = tmp_path / "first-admin.txt"
+        args = ["users", "ensure-demo-admin", "--first-run-only", "--credentials-file", str(creds)]
+        first = app.test_cli_runner().invoke(args=args)
+    finally:
+        os.umask(old)
+    assert first.exit_code == 0, first.output
+    assert creds.stat().st_mode & 0o777 == 0o600
+    token = first.output.strip().splitlines()[-1].split()[-1]
+    assert 0 < _expiry_hours(db_session, token) <= 24
+    admin = db_session.scalar(select(User).where(User.username == "admin"))
+    assert admin.must_change_password
+
+
+def test_tokens_expire_by_default_after_the_configured_days(app, db_session, monkeypatch):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["users", "create", "zhaoq", "--role", "viewer"])
+    assert made.exit_code == 0, made.output
+    hours = _expiry_hours(db_session, made.output.strip().splitlines()[-1])
+    assert hours is not None and 89 * 24 < hours <= 90 * 24
+    longer = runner.invoke(args=["users", "token", "zhaoq", "--expires-days", "365"])
+    assert 364 * 24 < _expiry_hours(db_session, longer.output.strip().splitlines()[-1]) <= 365 * 24
+    monkeypatch.setitem(app.config, "TOKEN_DEFAULT_EXPIRY_DAYS", 0)  # 0: tokens never expire
+    forever = runner.invoke(args=["users", "token", "zhaoq"])
+    assert _expiry_hours(db_session, forever.output.strip().splitlines()[-1]) is None

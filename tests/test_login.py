@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from geoservice.models import AuditEntry, User
 from tests.world import PASSWORD, bearer, csrf_token_of, sign_in
@@ -71,15 +71,23 @@ def test_logout_ends_the_session_and_needs_csrf(world_client):
     assert world_client.get("/").status_code == 302
 
 
-def test_account_locks_after_repeated_failures_even_for_the_right_password(world, world_client):
-    for _ in range(5):
-        assert sign_in(world_client, "planner", "Wrong-pass-1").status_code == 401
-    locked = sign_in(world_client, "planner")
-    assert locked.status_code == 429
-    assert "锁定" in locked.get_data(as_text=True)
-    assert int(locked.headers["Retry-After"]) > 0
+def test_repeated_failures_lock_the_username_from_that_address_only(world, world_client):
+    """Five wrong passwords for `planner` from one address refuse even the right password
+    from there (429, Retry-After, audited), but not the owner signing in from another
+    address: a stranger cannot lock the admin out. An unknown username gets the very same
+    answers, so the lock tells no existing username apart."""
+    here, there = {"REMOTE_ADDR": "10.1.1.1"}, {"REMOTE_ADDR": "10.2.2.2"}
+    answers = {}
+    for name in ("planner", "no-such-user"):
+        for _ in range(5):
+            refused = sign_in(world_client, name, "Wrong-pass-1", environ_base=here)
+            assert refused.status_code == 401
+        locked = sign_in(world_client, name, PASSWORD, environ_base=here)
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+        answers[name] = _message(locked.get_data(as_text=True))
+    assert answers["planner"] == answers["no-such-user"] and "再试" in answers["planner"]
     user = _user(world, "planner")
-    assert user.locked_until is not None
+    assert user.locked_until is None  # the account itself is not locked
     assert (
         world["session"].scalar(
             select(func.count()).where(
@@ -88,11 +96,19 @@ def test_account_locks_after_repeated_failures_even_for_the_right_password(world
         )
         == 1
     )
+    assert sign_in(world_client, "planner", environ_base=there).status_code == 302
     # The lock expires by itself.
-    user.locked_until = world["session"].scalar(select(func.now())) - timedelta(seconds=1)
+    world["session"].execute(
+        text("UPDATE rate_counters SET window_start = window_start - interval '1 day'")
+    )
     world["session"].commit()
-    assert sign_in(world_client, "planner").status_code == 302
-    assert _user(world, "planner").failed_logins == 0
+    assert sign_in(world_client, "planner", environ_base=here).status_code == 302
+
+
+def _message(html: str) -> str:
+    match = re.search(r'class="error"[^>]*>([^<]*)<', html) or re.search(r"请[^<]*再试", html)
+    assert match, html
+    return match.group(match.lastindex or 0)
 
 
 def test_an_ip_address_is_throttled_across_usernames(app, world, world_client, monkeypatch):
@@ -192,3 +208,30 @@ def test_guessing_the_current_password_on_the_password_page_locks_the_account(wo
     assert statuses == [422, 422, 422, 422, 302]
     assert world_client.get("/").status_code == 302  # signed out
     assert sign_in(world_client, "viewer").status_code == 429
+
+
+def test_logout_revokes_a_copied_session_cookie(app, world, world_client):
+    """The cookie of a signed-out session, copied before (a shared PC, a stolen cookie), no
+    longer signs anybody in: logout ends the account's sessions on the server side."""
+    sign_in(world_client, "viewer")
+    cookie = world_client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    copy = app.test_client()
+    copy.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value)
+    assert copy.get("/").status_code == 200
+    world_client.post("/logout", data={"csrf_token": csrf_token_of(world_client, "/")})
+    assert copy.get("/").status_code == 302
+    assert copy.get("/api/me").status_code == 401
+    assert sign_in(world_client, "viewer").status_code == 302  # signing in again works
+    assert world_client.get("/").status_code == 200
+
+
+def test_unlock_clears_the_sign_in_locks_of_the_username(app, world, world_client):
+    here = {"REMOTE_ADDR": "10.3.3.3"}
+    for _ in range(5):
+        sign_in(world_client, "viewer", "Wrong-pass-1", environ_base=here)
+    assert sign_in(world_client, "viewer", environ_base=here).status_code == 429
+    from geoservice.accounts.accounts import unlock
+
+    unlock(world["session"], _user(world, "viewer"))
+    world["session"].commit()
+    assert sign_in(world_client, "viewer", environ_base=here).status_code == 302

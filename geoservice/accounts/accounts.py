@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
@@ -67,8 +67,20 @@ def password_problem(password: str, username: str = "", min_length: int = 8) -> 
 
 
 def session_stamp(user: User) -> str:
-    """Changes whenever the password changes: sessions signed in before that end."""
-    return hashlib.sha256(f"{user.id}:{user.password_hash or ''}".encode()).hexdigest()[:16]
+    """Changes whenever the password changes or the user signs out (`end_sessions`):
+    sessions signed in before that end."""
+    seed = f"{user.id}:{user.password_hash or ''}:{user.session_generation or 0}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Revokes every session cookie of the user (logout): the stamp they carry changes."""
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_generation=User.session_generation + 1)
+    )
+    session.refresh(user)
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -317,6 +329,11 @@ def unlock(session: Session, user: User, by: User | None = None) -> None:
     before = {"failed_logins": user.failed_logins, "locked_until": user.locked_until}
     user.failed_logins = 0
     user.locked_until = None
+    # … and the sign-in locks of this username from every address (authenticate).
+    session.execute(
+        text("DELETE FROM rate_counters WHERE starts_with(key, :prefix)"),
+        {"prefix": _pair_key(user.username, None).rsplit(":", 1)[0] + ":"},
+    )
     session.flush()
     audit.record(
         session,
@@ -378,35 +395,60 @@ def register_failure(
     return True
 
 
+LOCKED_OUT = "登录失败次数过多，请 {minutes} 分钟后再试或联系管理员"
+
+
+def _pair_key(username: str, ip: str | None) -> str:
+    return f"login-fail:user-ip:{username.strip().lower()}:{ip or '-'}"
+
+
 def authenticate(
     session: Session, username: str, password: str, ip: str | None, policy: LoginPolicy
 ) -> User:
     """The user for these credentials, or LoginRefused. The caller commits either way, so
-    the failure counters persist."""
+    the failure counters persist.
+
+    Wrong passwords lock a *username from one address* (`max_failures` per `lock_minutes`),
+    not the account: a stranger cannot lock the admin out from elsewhere. Unknown usernames
+    are counted and answered exactly alike (same messages, a password hash checked either
+    way), so the answers tell no existing username apart. An address is also throttled
+    across usernames (`ip_max_failures` per `ip_window_s`)."""
     ip_key = f"login-fail:ip:{ip}"
     if ip:
         failures, retry = ratelimit.peek(session, ip_key, policy.ip_window_s)
         if failures >= policy.ip_max_failures:
             raise LoginRefused(429, "本机登录失败次数过多，请稍后再试", retry)
+    pair_key, pair_window = _pair_key(username, ip), policy.lock_minutes * 60
+    failures, retry = ratelimit.peek(session, pair_key, pair_window)
+    if failures >= policy.max_failures:
+        raise LoginRefused(429, LOCKED_OUT.format(minutes=max(1, retry // 60 + 1)), retry)
     user = session.scalar(select(User).where(User.username == username).with_for_update())
     now = session.scalar(select(func.now()))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginRefused(
-            429,
-            f"该账号连续登录失败次数过多，已锁定，请 {minutes} 分钟后再试或联系管理员解锁",
-            int((user.locked_until - now).total_seconds()) + 1,
-        )
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        # Locked by the account's own session guessing its password (register_failure).
+        retry = int((user.locked_until - now).total_seconds()) + 1
+        raise LoginRefused(429, LOCKED_OUT.format(minutes=max(1, retry // 60 + 1)), retry)
     ok = ok and user is not None and user.active and user.role in INTERACTIVE_ROLES
     if not ok:
         if ip:
             ratelimit.hit(session, ip_key, policy.ip_window_s)
-        if user is not None:
-            register_failure(session, user, policy, ip)
+        count, _ = ratelimit.hit(session, pair_key, pair_window)
+        if count == policy.max_failures and user is not None:
+            audit.record(
+                session,
+                None,
+                "user.lock",
+                "user",
+                user.id,
+                after={"locked_for_ip": ip, "minutes": policy.lock_minutes},
+                actor="system",
+                ip=ip,
+            )
         raise LoginRefused(401, BAD_CREDENTIALS)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    ratelimit.clear(session, pair_key)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

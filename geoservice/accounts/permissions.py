@@ -38,6 +38,7 @@ ACTIONS: dict[str, str] = {
     "assignments.write": "调整包保责任（领导、单位、责任分配）",
     "issues.read": "查看问题",
     "issues.report": "上报问题",
+    "issues.set_report_meta": "上报时设定严重程度、负面清单或补录上报时间",
     "issues.dispatch": "立案、交办问题",
     "issues.verify": "复核、销号问题",
     "issues.fix": "反馈整改（自己负责的问题）",
@@ -58,6 +59,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "assignments.write",
             "issues.read",
             "issues.report",
+            "issues.set_report_meta",
             "issues.dispatch",
             "issues.verify",
             "issues.fix",
@@ -83,6 +85,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "assignments.read",
             "issues.read",
             "issues.report",
+            "issues.set_report_meta",  # only for a token whose scopes list it
             "rankings.read",
         }
     ),

@@ -22,6 +22,7 @@ from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, settings
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues import attribution
 from geoservice.issues import issues as service
 from geoservice.registry import layers
 from geoservice.service_errors import InvalidInput
@@ -49,17 +50,6 @@ def _would_see(session: Session, lon: float, lat: float, body: dict) -> bool:
         literal(None, Integer).label("reported_by_id"),
     ).subquery("i")
     return bool(session.scalar(select(scope.issue_filter(current_account(), spot))))
-
-
-def _without_phones(value: object) -> None:
-    """Drops every leader's `phone` (the attribution names leaders in several places)."""
-    if isinstance(value, dict):
-        value.pop("phone", None)
-        for item in value.values():
-            _without_phones(item)
-    elif isinstance(value, list):
-        for item in value:
-            _without_phones(item)
 
 
 def _spot(args: dict[str, str]) -> service.Spot:
@@ -102,7 +92,7 @@ def point_attribution():
     if within_scope and not _would_see(session, spot.lon, spot.lat, body):
         raise ApiError(404, "该位置不在您的查看范围内", field="lon")
     if not can("assignments.read"):
-        _without_phones(body["attribution"])
+        attribution.without_phones(body["attribution"])
     point = {"type": "Point", "coordinates": [spot.lon, spot.lat]}
     body = {"point": point, **body}
     if spot.coord_sys != "wgs84":

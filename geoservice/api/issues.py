@@ -22,6 +22,7 @@ from geoservice.api import bp
 from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
 from geoservice.edge.params import parse_paging, single_args
+from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
 from geoservice.issues import issues as service
 from geoservice.issues.photos import Upload, prepare_all
@@ -138,6 +139,29 @@ def _int_field(fields: Mapping[str, Any], name: str, label: str) -> int | None:
 
 # --- endpoints -----------------------------------------------------------------------------
 
+REPORT_META = {"reported_at": "上报时间", "severity": "严重程度", "negative_list": "负面清单"}
+
+
+def _check_report_meta(report: service.Report) -> None:
+    """Backdating a report or setting its severity / negative list weighs on the rankings:
+    `issues.set_report_meta` (planners; integration tokens whose scopes list it). Anyone else
+    gets a 403 naming the field; the defaults (now, 一般, not on the list) need nothing."""
+    if allows("issues.set_report_meta"):
+        return
+    given = {
+        "reported_at": report.reported_at is not None,
+        "severity": report.severity != service.DEFAULT_SEVERITY,
+        "negative_list": report.negative_list,
+    }
+    for field, label in REPORT_META.items():
+        if given[field]:
+            raise ApiError(
+                403,
+                f"当前账号无权设定{label}（{field}），需要“设定上报信息”权限"
+                "（issues.set_report_meta），请删除该项或请创文办处理",
+                field=field,
+            )
+
 
 @bp.post("/collections/issues/items")
 def create_issue():
@@ -148,6 +172,7 @@ def create_issue():
     if request.args.get("coord_sys") and not fields.get("coord_sys"):
         fields["coord_sys"] = request.args["coord_sys"]
     report = service.validate_report(fields, cfg)
+    _check_report_meta(report)
     photos = prepare_all(
         uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
     )
@@ -185,6 +210,7 @@ def issue_transition(issue_id: int):
     session = get_session()
     # Permission and state first: photos are decoded only for a move the caller may make.
     check_move(session, issue, to_status, account, expected, allows)
+    check_leader_writable(session, account, leader_id)
     photos = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     event = transition(
         session,
@@ -238,6 +264,7 @@ def issue_dispatch(issue_id: int):
     fields = _json_body()
     leader_id = _int_field(fields, "leader_id", "交办对象 leader_id ")
     session = get_session()
+    check_leader_writable(session, account, leader_id)
     service.dispatch(
         session,
         cfg,

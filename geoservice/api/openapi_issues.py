@@ -221,9 +221,14 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
         "category": enum(categories, "问题类别（必填）"),
         "source": enum(sources, "问题来源（必填）"),
         "description": string("问题描述（不超过 2000 字）", maxLength=2000),
-        "severity": enum(list(SEVERITIES), "严重程度：1 一般、2 较重、3 严重（默认 1）"),
-        "negative_list": boolean("负面清单事项"),
-        "reported_at": instant("发现时间（须带时区，不晚于当前时间；默认为提交时间）"),
+        "severity": enum(
+            list(SEVERITIES),
+            "严重程度：1 一般、2 较重、3 严重（默认 1；非默认值需 issues.set_report_meta）",
+        ),
+        "negative_list": boolean("负面清单事项（true 需 issues.set_report_meta）"),
+        "reported_at": instant(
+            "发现时间（须带时区，不晚于当前时间；默认为提交时间；补录需 issues.set_report_meta）"
+        ),
         "photos": array(
             {
                 "oneOf": [
@@ -364,7 +369,9 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 description="JSON（扁平对象或 GeoJSON Feature，照片为 base64）或 "
                 "multipart/form-data（照片为文件）。"
                 "位置须在服务范围内，否则 422（field=geometry）。"
-                "可用查询参数 coord_sys 代替字段。令牌范围可限定为 `issues.report:issues`。",
+                "可用查询参数 coord_sys 代替字段。令牌范围可限定为 `issues.report:issues`。"
+                "补录 reported_at、设定 severity 或 negative_list 需要 `issues.set_report_meta`"
+                "（创文办；对接令牌须在范围中列出），否则 403（field 指明字段）。",
                 parameters=[
                     query("coord_sys", "坐标系（正文未给时）", enum(COORD_SYSTEMS)),
                 ],

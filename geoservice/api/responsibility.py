@@ -19,12 +19,17 @@ from geoservice.edge.params import parse_limit, parse_paging, single_args
 from geoservice.edge.responsibility import (
     READ,
     WRITE,
+    assignment_place_where,
     check_leader_visible,
+    check_leader_writable,
     check_place_visible,
+    check_unit_writable,
     county_required,
+    only_visible_assignments,
     roster_upload,
     run_roster_import,
     visible_leader_ids,
+    visible_place_ids,
 )
 from geoservice.errors import ApiError
 from geoservice.registry import BASE_LAYER, layers
@@ -135,6 +140,7 @@ def units_get(unit_id: int):
 @permission_required(WRITE)
 def units_update(unit_id: int):
     session = get_session()
+    check_unit_writable(session, _account(), unit_id)
     unit = resp.update_unit(session, unit_id, _body(), by=_account())
     session.commit()
     return jsonify(resp.unit_dict(unit))
@@ -144,6 +150,7 @@ def units_update(unit_id: int):
 @permission_required(WRITE)
 def units_delete(unit_id: int):
     session = get_session()
+    check_unit_writable(session, _account(), unit_id)
     resp.delete_unit(session, unit_id, by=_account())
     session.commit()
     return "", 204
@@ -187,7 +194,9 @@ def leaders_get(leader_id: int):
     session = get_session()
     check_leader_visible(session, _account(), leader_id)
     leader = resp.get_leader(session, leader_id)
-    held = resp.assignments(session, leader_ids=[leader.id])
+    held = only_visible_assignments(
+        session, _account(), resp.assignments(session, leader_ids=[leader.id])
+    )
     return jsonify(resp.leader_dict(leader) | {"assignments": [_assignment_json(a) for a in held]})
 
 
@@ -195,6 +204,7 @@ def leaders_get(leader_id: int):
 @permission_required(WRITE)
 def leaders_update(leader_id: int):
     session = get_session()
+    check_leader_writable(session, _account(), leader_id)
     leader = resp.update_leader(
         session, leader_id, _body(), current_app.config["LEADER_LEVELS"], by=_account()
     )
@@ -206,6 +216,7 @@ def leaders_update(leader_id: int):
 @permission_required(WRITE)
 def leaders_delete(leader_id: int):
     session = get_session()
+    check_leader_writable(session, _account(), leader_id)
     resp.delete_leader(session, leader_id, by=_account())
     session.commit()
     return "", 204
@@ -216,6 +227,7 @@ def leaders_delete(leader_id: int):
 def leaders_deactivate(leader_id: int):
     data = request.get_json(silent=True) or {}
     session = get_session()
+    check_leader_writable(session, _account(), leader_id)
     ended = resp.deactivate_leader(
         session, leader_id, _instant(data.get("at"), "at"), by=_account()
     )
@@ -237,6 +249,7 @@ def leaders_assignments(leader_id: int):
         at=_instant(request.args.get("at"), "at"),
         include_history=_bool_arg("history"),
     )
+    rows = only_visible_assignments(session, _account(), rows)
     return jsonify({"assignments": [_assignment_json(a) for a in rows]})
 
 
@@ -256,8 +269,14 @@ def leaders_features(leader_id: int):
         raise ApiError(400, f"{leader.name} 不是单位负责人，没有本单位视图", field="scope")
     ids = resp.leaders_in_view(session, leader) if scope == "unit" else [leader.id]
     layer = request.args.get("layer")
+    held = resp.assignments(session, leader_ids=ids)
     collection = myareas.held_places_geojson(
-        session, layers(), ids, resp.now(), _layer_name(layer) if layer else None
+        session,
+        layers(),
+        ids,
+        resp.now(),
+        _layer_name(layer) if layer else None,
+        only_places=visible_place_ids(session, _account(), [a.place_id for a in held]),
     )
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
@@ -292,6 +311,7 @@ def assignments_list():
         "place_id": place_id,
         "at": _instant(args.get("at"), "at"),
         "include_history": _bool_arg("history"),
+        "place_where": assignment_place_where(session, _account()),
     }
     rows = resp.assignments(session, **filters, limit=limit, offset=offset)
     return jsonify(
@@ -310,9 +330,11 @@ def assignments_create():
     session = get_session()
     place = _place_from(data)
     check_place_visible(session, _account(), place.id)
+    leader_id = resp.as_int(data.get("leader_id"), "leader_id")
+    check_leader_writable(session, _account(), leader_id)
     result = resp.assign(
         session,
-        leader_id=resp.as_int(data.get("leader_id"), "leader_id"),
+        leader_id=leader_id,
         place_id=place.id,
         role=data.get("role"),
         roles=current_app.config["ASSIGNMENT_ROLES"],
@@ -357,10 +379,12 @@ def assignments_reassign(assignment_id: int):
     data = _body()
     session = get_session()
     check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
+    leader_id = resp.as_int(data.get("leader_id"), "leader_id")
+    check_leader_writable(session, _account(), leader_id)
     result = resp.reassign(
         session,
         assignment_id,
-        resp.as_int(data.get("leader_id"), "leader_id"),
+        leader_id,
         _instant(data.get("at"), "at"),
         data.get("note"),
         by=_account(),

@@ -43,7 +43,8 @@ def _user_or_fail(session, username: str):
 
 def _expiry(session, days: int | None):
     if days is None:
-        return None
+        days = int(current_app.config.get("TOKEN_DEFAULT_EXPIRY_DAYS") or 0)
+        return session.scalar(select(func.now())) + timedelta(days=days) if days else None
     if days < 1:
         raise click.BadParameter("有效天数须为正整数", param_hint="--expires-days")
     return session.scalar(select(func.now())) + timedelta(days=days)
@@ -76,7 +77,11 @@ SCOPE_HELP = (
 @click.option("--leader", "leader_id", type=int, help="Leader record of a leader account.")
 @click.option("--password", help="Sign-in password (omit for token-only accounts).")
 @click.option("--display-name", default="", help="Name shown on the pages.")
-@click.option("--expires-days", type=int, help="The printed token expires after N days.")
+@click.option(
+    "--expires-days",
+    type=int,
+    help="The printed token expires after N days (default TOKEN_DEFAULT_EXPIRY_DAYS).",
+)
 @click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
 def users_create(
     username, role, area_code, leader_id, password, display_name, expires_days, scopes
@@ -106,7 +111,11 @@ def users_create(
 
 @users.command("token")
 @click.argument("username")
-@click.option("--expires-days", type=int, help="The token expires after N days.")
+@click.option(
+    "--expires-days",
+    type=int,
+    help="The token expires after N days (default TOKEN_DEFAULT_EXPIRY_DAYS).",
+)
 @click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
 @click.option("--label", default="cli", show_default=True, help="A note to recognise the token.")
 def users_token(username: str, expires_days: int | None, scopes, label: str) -> None:
@@ -238,6 +247,23 @@ def users_list() -> None:
         session.close()
 
 
+def _write_private(path: Path, content: str) -> None:
+    """Writes a secret to a file that is 0600 from its creation (a temporary file in the
+    same folder, then an atomic rename): never readable by others, not even for a moment."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @users.command("ensure-demo-admin")
 @click.option(
     "--credentials-file",
@@ -252,7 +278,10 @@ def users_list() -> None:
     "starts print no password or token.",
 )
 def users_ensure_demo_admin(credentials_file: Path, first_run_only: bool) -> None:
-    """Creates the demo admin on first run; prints its login and a fresh API token."""
+    """Creates the demo admin on first run; prints its login and a fresh API token that
+    expires after FIRST_ADMIN_TOKEN_HOURS. The password file is created 0600 at once; the
+    first admin of a real deployment (--first-run-only) must change the password at the
+    first sign-in."""
     username = current_app.config["DEMO_ADMIN_USERNAME"]
     session = database().session()
     try:
@@ -273,15 +302,16 @@ def users_ensure_demo_admin(credentials_file: Path, first_run_only: bool) -> Non
                 display_name="演示管理员",
                 check_strength=False,
             )
-            credentials_file.parent.mkdir(parents=True, exist_ok=True)
-            credentials_file.write_text(password + "\n")
-            credentials_file.chmod(0o600)
+            user.must_change_password = first_run_only
+            _write_private(credentials_file, password + "\n")
         elif credentials_file.is_file():
             password = credentials_file.read_text().strip()
         else:
             password = "（首次启动时生成，已不在本机；可用 flask users password 重置）"
         revoke_tokens(session, user, label="run")
-        token = issue_token(session, user, label="run")
+        hours = int(current_app.config.get("FIRST_ADMIN_TOKEN_HOURS") or 24)
+        expires = session.scalar(select(func.now())) + timedelta(hours=hours)
+        token = issue_token(session, user, label="run", expires_at=expires)
         session.commit()
     finally:
         session.close()

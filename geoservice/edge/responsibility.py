@@ -21,14 +21,14 @@ from functools import wraps
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, require
 from geoservice.db import get_session, unlimited_statements
 from geoservice.errors import ApiError
-from geoservice.models import Leader, User
+from geoservice.models import Assignment, Leader, Place, User
 from geoservice.registry import layers
 from geoservice.responsibility import roster
 
@@ -129,3 +129,105 @@ def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
     else:
         session.rollback()
     return report
+
+
+# --- writes: the same scope as reads ------------------------------------------------------
+
+
+def leader_writable(session: Session, account: User | None, leader_id: int) -> bool:
+    """May the account edit this leader or make them answer for something (assign, reassign,
+    dispatch an issue to them)? An account that sees the whole deployment: any leader. An
+    area- or leader-bound account: a leader it may read (`visible_leader_ids`), or one who
+    answers for no place now (a new or freed official, so a street can take on new people)."""
+    visible = visible_leader_ids(session, account)
+    if visible is None or leader_id in visible:
+        return True
+    now = func.now()
+    holds = session.scalar(
+        select(Assignment.id)
+        .where(
+            Assignment.leader_id == leader_id,
+            Assignment.valid_from <= now,
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+        )
+        .limit(1)
+    )
+    return holds is None
+
+
+def check_leader_writable(session: Session, account: User | None, leader_id: int | None) -> None:
+    """404 (like an unknown id) when the leader is outside what the account may change."""
+    if leader_id is not None and not leader_writable(session, account, leader_id):
+        raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
+
+
+def check_unit_writable(session: Session, account: User | None, unit_id: int) -> None:
+    """A unit is changed only by an account that may change every leader of it (a county
+    bureau with leaders in several streets is the county's to rename or delete)."""
+    if whole_county(account):
+        return
+    members = session.scalars(select(Leader.id).where(Leader.unit_id == unit_id)).all()
+    if any(not leader_writable(session, account, member) for member in members):
+        raise ApiError(404, f"没有编号为 {unit_id} 的单位", field="unit_id")
+
+
+def _place_condition(session: Session, account: User | None, place_id: Any) -> Any:
+    """The places the account sees (scope.place_ref_filter), and for a unit head also the
+    places its unit's leaders hold now (the head's 本单位 view)."""
+    condition = scope.place_ref_filter(account, layers(), place_id)
+    unit_id = _head_unit(session, account) if account is not None else None
+    if unit_id is not None:
+        now = func.now()
+        held = (
+            select(Assignment.place_id)
+            .join(Leader, Leader.id == Assignment.leader_id)
+            .where(
+                Leader.unit_id == unit_id,
+                Assignment.valid_from <= now,
+                or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+            )
+        )
+        condition = or_(condition, place_id.in_(held))
+    return condition
+
+
+def visible_place_ids(session: Session, account: User | None, place_ids: Any) -> set[int] | None:
+    """Of `place_ids`, those the account sees (None: all). A leader the account may read can
+    also answer for places outside its area: reads of that leader list only the visible ones."""
+    ids = {int(i) for i in place_ids}
+    if whole_county(account) or not ids:
+        return None if whole_county(account) else set()
+    place = Place.__table__
+    return set(
+        session.scalars(
+            select(place.c.id).where(
+                place.c.id.in_(ids), _place_condition(session, account, place.c.id)
+            )
+        )
+    )
+
+
+def only_visible_assignments(session: Session, account: User | None, rows: list) -> list:
+    visible = visible_place_ids(session, account, [a.place_id for a in rows])
+    return rows if visible is None else [a for a in rows if a.place_id in visible]
+
+
+def assignment_place_where(session: Session, account: User | None) -> Any:
+    """A filter on `Assignment.place_id` keeping the places the account sees (None: all)."""
+    if whole_county(account):
+        return None
+    return _place_condition(session, account, Assignment.place_id)
+
+
+def assignable_leader_ids(session: Session, account: User | None) -> list[int] | None:
+    """The leaders `leader_writable` allows, for pick lists (None: every leader)."""
+    visible = visible_leader_ids(session, account)
+    if visible is None:
+        return None
+    now = func.now()
+    holding = select(Assignment.leader_id).where(
+        Assignment.valid_from <= now,
+        or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+    )
+    free = session.scalars(select(Leader.id).where(Leader.id.not_in(holding))).all()
+    return sorted(set(visible) | set(free))

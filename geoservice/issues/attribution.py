@@ -380,3 +380,15 @@ def describe(
         "precedence": precedence_text(registry),
         "rule": sentence + "。",
     }
+
+
+def without_phones(value: object) -> None:
+    """Drops every leader's `phone` (an attribution names leaders in several places): phones
+    are for accounts with `assignments.read` only (docs/security.md, "Phones")."""
+    if isinstance(value, dict):
+        value.pop("phone", None)
+        for item in value.values():
+            without_phones(item)
+    elif isinstance(value, list):
+        for item in value:
+            without_phones(item)

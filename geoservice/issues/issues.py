@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
+from geoservice.accounts.permissions import role_allows
 from geoservice.areas import service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.issues import attribution, queues
@@ -38,6 +39,9 @@ from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 MAX_DESCRIPTION = 2000
 # How far in the future a client clock may be (reported_at) before we refuse it.
 CLOCK_SKEW = timedelta(minutes=10)
+
+
+DEFAULT_SEVERITY = 1  # 一般
 
 
 @dataclass(frozen=True)
@@ -190,9 +194,9 @@ def validate_report(
         raise InvalidInput("问题描述必须是文字", field="description")
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"问题描述不能超过 {MAX_DESCRIPTION} 字", field="description")
-    severity_raw = payload.get("severity", 1)
+    severity_raw = payload.get("severity", DEFAULT_SEVERITY)
     try:
-        severity = int(severity_raw if severity_raw not in (None, "") else 1)
+        severity = int(severity_raw if severity_raw not in (None, "") else DEFAULT_SEVERITY)
     except (TypeError, ValueError):
         severity = -1
     if isinstance(severity_raw, bool) or severity not in SEVERITIES:
@@ -568,6 +572,13 @@ def get_issue(session: Session, issue_id: int) -> Issue:
     return issue
 
 
+def _may_read_phones(account: User | None, allows: Allows | None) -> bool:
+    """Leaders' phones are roster data: only for `assignments.read` (role and token scopes)."""
+    if allows is not None:
+        return allows("assignments.read")
+    return account is not None and role_allows(account.role, "assignments.read")
+
+
 def issue_view(
     session: Session,
     registry: LayerRegistry,
@@ -667,6 +678,8 @@ def issue_view(
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
     }
+    if not _may_read_phones(account, allows):
+        attribution.without_phones(properties["attribution"])
     if with_duplicates and issue.status in OPEN_STATUSES and issue.duplicate_of_id is None:
         properties["duplicate_candidates"] = duplicate_candidates(
             session, settings, issue.id, account=account

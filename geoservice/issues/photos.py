@@ -189,33 +189,55 @@ def _metadata(image: Image.Image, tz: ZoneInfo) -> dict[str, Any]:
     return out
 
 
-# JPEG segments dropped from stored files: APP1 (EXIF, XMP), APP13 (IPTC), COM (comments).
+# JPEG segments dropped from stored files: APP1 (EXIF, XMP), APP13 (IPTC), COM (comments),
+# and APP2 when it is an MPF index (it points at images appended after the end marker).
 _JPEG_DROPPED = {0xE1, 0xED, 0xFE}
+_RST = range(0xD0, 0xD8)
+
+
+def _dropped(marker: int, payload: bytes) -> bool:
+    return marker in _JPEG_DROPPED or (marker == 0xE2 and payload.startswith(b"MPF\x00"))
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes | None:
-    """The JPEG without its metadata segments (pixels untouched), or None if the file's
-    structure is not the plain sequence of segments this expects."""
+    """The JPEG without its metadata segments (pixels untouched) and cut at its end marker
+    (EOI): whatever follows — a motion photo's video, a second image with its own EXIF/GPS —
+    is not kept. None if the file's structure is not the sequence of segments and scans this
+    expects (the caller then re-encodes the pixels)."""
     if data[:2] != b"\xff\xd8":
         return None
     out = bytearray(data[:2])
     i, n = 2, len(data)
-    while i + 4 <= n:
+    while i + 2 <= n:
         if data[i] != 0xFF:
             return None
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
-        if marker == 0xDA:  # start of scan: the rest is image data
-            out += data[i:]
+        if marker == 0xD9:  # end of image: nothing after it is kept
+            out += b"\xff\xd9"
             return bytes(out)
+        if i + 4 > n:
+            return None
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         if length < 2 or i + 2 + length > n:
             return None
-        if marker not in _JPEG_DROPPED:
+        if not _dropped(marker, data[i + 4 : i + 2 + length]):
             out += data[i : i + 2 + length]
         i += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
+            start = i
+            while True:
+                i = data.find(b"\xff", i)
+                if i < 0 or i + 1 >= n:
+                    return None  # no end marker
+                following = data[i + 1]
+                if following == 0x00 or following in _RST:
+                    i += 2
+                    continue
+                break
+            out += data[start:i]
     return None
 
 

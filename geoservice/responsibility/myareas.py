@@ -7,7 +7,7 @@ both at report time), so a grid's counts include everything reported inside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ WITH held AS (
   FROM assignments a
   JOIN leaders l ON l.id = a.leader_id
   WHERE a.leader_id IN :leader_ids AND a.valid_to IS NULL
+    AND (CAST(:only_places AS bigint[]) IS NULL OR a.place_id = ANY(CAST(:only_places AS bigint[])))
   GROUP BY a.place_id
 ),
 feat AS (
@@ -49,8 +50,14 @@ feat AS (
 )"""
 
 
-def _params(leader_ids: Sequence[int], at: datetime, layer: str | None) -> dict[str, Any]:
+def _params(
+    leader_ids: Sequence[int],
+    at: datetime,
+    layer: str | None,
+    only_places: Collection[int] | None = None,
+) -> dict[str, Any]:
     return {
+        "only_places": None if only_places is None else sorted(only_places),
         "leader_ids": tuple(leader_ids) or (-1,),
         "open": tuple(OPEN_STATUSES),
         "now": at,
@@ -70,8 +77,10 @@ def held_places(
     leader_ids: Sequence[int],
     at: datetime,
     layer: str | None = None,
+    only_places: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per place held (actively) by any of `leader_ids`, with issue counts at `at`."""
+    """One row per place held (actively) by any of `leader_ids`, with issue counts at `at`
+    (`only_places`: keep only these place ids)."""
     sql = (
         _held_sql(registry)
         + """
@@ -79,7 +88,8 @@ SELECT id, layer, layer_title, code, name, roles, is_primary, holders, open_issu
        overdue_issues
 FROM feat ORDER BY overdue_issues DESC, open_issues DESC, layer, code"""
     )
-    rows = session.execute(_bind(sql), _params(leader_ids, at, layer)).mappings().all()
+    rows = session.execute(_bind(sql), _params(leader_ids, at, layer, only_places))
+    rows = rows.mappings().all()
     return [dict(row) for row in rows]
 
 
@@ -89,9 +99,11 @@ def held_places_geojson(
     leader_ids: Sequence[int],
     at: datetime,
     layer: str | None = None,
+    only_places: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """The same places as a FeatureCollection (geometry and JSON built by PostGIS), with a
-    `bbox` [west, south, east, north] when not empty."""
+    `bbox` [west, south, east, north] when not empty. `only_places`: keep only these place
+    ids (the caller's scope; None keeps every place)."""
     geometry = geojson_geometry_sql("f.geom")
     sql = (
         _held_sql(registry)
@@ -112,7 +124,7 @@ SELECT json_build_object(
        ST_XMax(ST_Extent(f.geom)) AS east, ST_YMax(ST_Extent(f.geom)) AS north
 FROM feat f"""
     )
-    row = session.execute(_bind(sql), _params(leader_ids, at, layer)).one()
+    row = session.execute(_bind(sql), _params(leader_ids, at, layer, only_places)).one()
     collection = row.fc
     if row.west is not None:
         collection["bbox"] = [row.west, row.south, row.east, row.north]

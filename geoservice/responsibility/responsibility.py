@@ -609,8 +609,11 @@ def _assignments_stmt(
     place_id: int | None,
     at: datetime | None,
     include_history: bool,
+    place_where: Any = None,
 ):
     stmt = select(Assignment).join(Place, Place.id == Assignment.place_id)
+    if place_where is not None:
+        stmt = stmt.where(place_where)
     if leader_ids is not None:
         stmt = stmt.where(Assignment.leader_id.in_(list(leader_ids)))
     if place_id is not None:
@@ -631,10 +634,12 @@ def assignments(
     include_history: bool = False,
     limit: int | None = None,
     offset: int = 0,
+    place_where: Any = None,
 ) -> list[Assignment]:
     """Assignments filtered by leader(s)/place; active ones by default, those in force at `at`
-    when given, or the whole history."""
-    stmt = _assignments_stmt(leader_ids, place_id, at, include_history).order_by(
+    when given, or the whole history. `place_where`: a filter on `Assignment.place_id` (the
+    caller's scope)."""
+    stmt = _assignments_stmt(leader_ids, place_id, at, include_history, place_where).order_by(
         Assignment.valid_to.is_not(None),
         Place.layer,
         Place.code,
@@ -656,9 +661,10 @@ def count_assignments(
     place_id: int | None = None,
     at: datetime | None = None,
     include_history: bool = False,
+    place_where: Any = None,
 ) -> int:
     """How many assignments `assignments` finds with the same filters (without paging)."""
-    stmt = _assignments_stmt(leader_ids, place_id, at, include_history).subquery()
+    stmt = _assignments_stmt(leader_ids, place_id, at, include_history, place_where).subquery()
     return session.scalar(select(func.count()).select_from(stmt))
 
 

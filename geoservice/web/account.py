@@ -14,7 +14,7 @@ from flask import (
 from flask_login import login_user, logout_user
 
 from geoservice.accounts import accounts, audit
-from geoservice.accounts.auth import current_account, login_session
+from geoservice.accounts.auth import bearer_token, current_account, login_session
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 
@@ -79,6 +79,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    account = current_account()
+    if account is not None and bearer_token() is None:
+        db = get_session()
+        accounts.end_sessions(db, account)  # a copied cookie of this session dies too
+        db.commit()
     logout_user()
     session.clear()
     return redirect(url_for("account.login"))

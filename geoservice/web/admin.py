@@ -193,6 +193,8 @@ def issue_token(user_id: int):
     except ValueError as exc:
         raise ApiError(400, "有效天数须为 1–3650 的整数", field="expires_days") from exc
     try:
+        if days is None:
+            days = int(current_app.config.get("TOKEN_DEFAULT_EXPIRY_DAYS") or 0) or None
         expires = db.scalar(select(func.now())) + timedelta(days=days) if days else None
         token = accounts.issue_token(
             db,

@@ -7,7 +7,7 @@ we use at our own URLs, once, at start-up.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import folium
 import folium.plugins
@@ -60,18 +60,44 @@ FOLIUM_DROPPED = {"glyphicons_css"}
 bp = Blueprint("assets", __name__)
 
 
+# What /vendor serves: the files above, and the images and fonts their CSS names (files
+# of the same folder and below, and Font Awesome's webfonts) — never a package's other files
+# (sources, package.json, metadata) nor another package reached through `..`.
+VENDOR_SUFFIXES = frozenset(
+    {".js", ".css", ".png", ".svg", ".gif", ".woff", ".woff2", ".ttf", ".eot"}
+)
+VENDOR_EXTRA_DIRS = ("@fortawesome/fontawesome-free/webfonts",)
+
+
+def _vendor_dirs() -> tuple[str, ...]:
+    urls = [*FOLIUM_JS.values(), *FOLIUM_CSS.values(), *PAGE_ASSETS.values()]
+    dirs = {u[len(V) + 1 :].rsplit("/", 1)[0] for u in urls if u.startswith(V + "/")}
+    return tuple(sorted(dirs | set(VENDOR_EXTRA_DIRS)))
+
+
+def vendor_file_allowed(filename: str) -> bool:
+    parts = filename.split("/")
+    if any(part in ("", ".", "..") or "\\" in part for part in parts):
+        return False
+    if PurePosixPath(filename).suffix.lower() not in VENDOR_SUFFIXES:
+        return False
+    return any(filename.startswith(d + "/") for d in _vendor_dirs())
+
+
 @bp.get("/vendor/<path:filename>")
 def vendor(filename: str):
     package = next(
         (p for p in SERVED_PACKAGES if filename == p or filename.startswith(p + "/")), None
     )
-    if package is None:
+    if package is None or not vendor_file_allowed(filename):
         abort(404)
     return send_from_directory(NODE_MODULES, filename, max_age=86400)
 
 
 @bp.get("/vendor-folium/<path:filename>")
 def vendor_folium(filename: str):
+    if f"/vendor-folium/{filename}" not in FOLIUM_JS.values():
+        abort(404)
     return send_from_directory(FOLIUM_TEMPLATES, filename, max_age=86400)
 
 

@@ -16,6 +16,7 @@ from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
 from geoservice.edge.issues import allows, photo_url
+from geoservice.edge.responsibility import assignable_leader_ids
 from geoservice.issues import issues as service
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
@@ -97,6 +98,7 @@ def report_page():
     return render_template(
         "issue_report.html",
         can_report=can("issues.report", "issues"),
+        can_set_meta=can("issues.set_report_meta", "issues"),
         categories=list(settings.categories),
         sources=list(settings.sources),
         severities=SEVERITIES,
@@ -111,11 +113,19 @@ def report_page():
 def _view(issue_id: int) -> dict[str, Any]:
     account = _signed_in()
     session = get_session()
-    issue = scope.visible_issue(session, account, issue_id) if can("issues.read") else None
+    issue = (
+        scope.visible_issue(session, account, issue_id) if can("issues.read", "issues") else None
+    )
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
     return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
+
+
+def _pickable_leaders() -> list:
+    """Active leaders the account may dispatch to (its scope: geoservice.edge.responsibility)."""
+    session = get_session()
+    return active_leaders(session, assignable_leader_ids(session, current_account()))
 
 
 @bp.get("/issues/<int:issue_id>")
@@ -127,7 +137,7 @@ def issue_page(issue_id: int):
         photos[photo["kind"]].append(photo)
     leaders = []
     if any(t["needs_leader"] for t in p["allowed_transitions"]):
-        leaders = active_leaders(get_session())
+        leaders = _pickable_leaders()
     return render_template(
         "issue_detail.html",
         issue=p,
@@ -234,7 +244,7 @@ def queue_page():
     session = get_session()
     now = datetime.now(UTC)
     rows = session.scalars(service.unassigned_query(200, 0, account)).all()
-    leaders = active_leaders(session)
+    leaders = _pickable_leaders()
     return render_template(
         "issue_queue.html",
         issues=[service.issue_summary(i, settings, now) for i in rows],

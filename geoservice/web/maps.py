@@ -160,7 +160,9 @@ def map_settings(
                 "places": False,
             }
     assignments = can("assignments.read")
-    report = url_for("web.report_page") if can("issues.report") and mode != "screen" else None
+    report = (
+        url_for("web.report_page") if can("issues.report", ISSUES) and mode != "screen" else None
+    )
     return {
         "mode": mode,
         "state": state.as_dict(),

@@ -31,10 +31,14 @@ from geoservice.edge.responsibility import (
     WRITE,
     can_edit,
     check_leader_visible,
+    check_leader_writable,
     check_place_visible,
+    check_unit_writable,
+    only_visible_assignments,
     roster_upload,
     run_roster_import,
     visible_leader_ids,
+    visible_place_ids,
     whole_county,
 )
 from geoservice.errors import ApiError
@@ -129,6 +133,16 @@ def _check_visible(leader_id: int) -> None:
     check_leader_visible(get_session(), _account(), leader_id)
 
 
+def _check_writable(leader_id: int | None = None, unit_id: int | None = None) -> None:
+    """Writes check the same scope as reads (responsibility_access): 404 otherwise."""
+    try:
+        if unit_id is not None:
+            check_unit_writable(get_session(), _account(), unit_id)
+        check_leader_writable(get_session(), _account(), leader_id)
+    except ApiError as exc:
+        raise PageError(404, exc.error) from None
+
+
 def scope_hidden(place_id: int) -> bool:
     try:
         _check_place(place_id)
@@ -185,6 +199,7 @@ def units_create_form():
 @bp.post("/units/<int:unit_id>")
 @page(WRITE)
 def units_update_form(unit_id: int):
+    _check_writable(unit_id=unit_id)
     changes = {
         k: (request.form[k] == "1" if k != "name" else request.form[k])
         for k in ("name", "is_lead", "active")
@@ -201,6 +216,8 @@ def units_update_form(unit_id: int):
 @bp.post("/units/<int:unit_id>/delete")
 @page(WRITE)
 def units_delete_form(unit_id: int):
+    _check_writable(unit_id=unit_id)
+
     def action() -> str:
         name = resp.get_unit(get_session(), unit_id).name
         resp.delete_unit(get_session(), unit_id, by=_account())
@@ -275,17 +292,21 @@ def leader_page(leader_id: int):
     except resp.NotFound as exc:
         raise PageError(404, exc.message) from None
     titles = {spec.name: spec.title for spec in layers()}
-    history = [
-        a
-        for a in resp.assignments(session, leader_ids=[leader.id], include_history=True)
-        if a.valid_to is not None
-    ]
-    collection = myareas.held_places_geojson(session, layers(), [leader.id], resp.now())
+    # A leader the account may read can hold places outside its area: only visible ones.
+    account = _account()
+    every = resp.assignments(session, leader_ids=[leader.id], include_history=True)
+    every = only_visible_assignments(session, account, every)
+    history = [a for a in every if a.valid_to is not None]
+    active = [a for a in every if a.valid_to is None]
+    shown = visible_place_ids(session, account, [a.place_id for a in active])
+    now = resp.now()
+    collection = myareas.held_places_geojson(session, layers(), [leader.id], now, only_places=shown)
+    visible_leaders = visible_leader_ids(session, account)
     return render_template(
         "resp/leader.html",
         leader=leader,
-        held=myareas.held_places(session, layers(), [leader.id], resp.now()),
-        active=resp.assignments(session, leader_ids=[leader.id]),
+        held=myareas.held_places(session, layers(), [leader.id], now, only_places=shown),
+        active=active,
         history=history,
         titles=titles,
         map=_places_map(collection, "包保地点", link=can_edit(_account())),
@@ -293,13 +314,19 @@ def leader_page(leader_id: int):
         levels=current_app.config["LEADER_LEVELS"],
         roles=current_app.config["ASSIGNMENT_ROLES"],
         layer_specs=list(layers()),
-        others=[x for x in resp.leader_rows(session, active=True) if x["id"] != leader.id],
+        others=[
+            x
+            for x in resp.leader_rows(session, active=True, ids=visible_leaders)
+            if x["id"] != leader.id
+        ],
     )
 
 
 @bp.post("/leaders/<int:leader_id>")
 @page(WRITE)
 def leader_update_form(leader_id: int):
+    _check_writable(leader_id)
+
     def action() -> str:
         leader = resp.update_leader(
             get_session(),
@@ -316,6 +343,8 @@ def leader_update_form(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/deactivate")
 @page(WRITE)
 def leader_deactivate_form(leader_id: int):
+    _check_writable(leader_id)
+
     def action() -> str:
         ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"), by=_account())
         return f"已停用，结束包保责任 {len(ended)} 项（历史保留）"
@@ -326,6 +355,8 @@ def leader_deactivate_form(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/activate")
 @page(WRITE)
 def leader_activate_form(leader_id: int):
+    _check_writable(leader_id)
+
     def action() -> str:
         resp.update_leader(
             get_session(),
@@ -342,6 +373,7 @@ def leader_activate_form(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/delete")
 @page(WRITE)
 def leader_delete_form(leader_id: int):
+    _check_writable(leader_id)
     session = get_session()
     try:
         name = resp.get_leader(session, leader_id).name
@@ -359,6 +391,7 @@ def leader_delete_form(leader_id: int):
 @page(WRITE)
 def leader_assign_form(leader_id: int):
     """Assign this leader to a feature chosen by layer + code (or unique name)."""
+    _check_writable(leader_id)
     form = request.form
 
     def action() -> str:
@@ -422,6 +455,8 @@ def assignment_end_form(assignment_id: int):
 @page(WRITE)
 def assignment_reassign_form(assignment_id: int):
     _check_assignment(assignment_id)
+    if request.form.get("leader_id"):
+        _check_writable(resp.as_int(request.form.get("leader_id"), "leader_id"))
 
     def action() -> str:
         result = resp.reassign(

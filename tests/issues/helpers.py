@@ -16,8 +16,9 @@ from geoservice.accounts.auth import create_user, issue_token
 from geoservice.models import AdminArea, Issue, IssueEvent, Leader, Photo, User
 from tests.factories import metres, rect
 
-# An integration token does only what its scopes list.
-INTEGRATION_SCOPES = ["issues.report", "issues.read"]
+# An integration token does only what its scopes list (a 12345 hotline bridge grades its
+# tickets: issues.set_report_meta).
+INTEGRATION_SCOPES = ["issues.report", "issues.read", "issues.set_report_meta"]
 
 
 def account(

@@ -133,3 +133,31 @@ def test_jpeg_stripping_refuses_what_it_does_not_understand():
 
     assert strip_jpeg_metadata(b"\xff\xd8\x00garbage") is None
     assert strip_jpeg_metadata(image_bytes("PNG")) is None
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_bytes_after_the_jpeg_end_are_cut(progressive):
+    """A motion photo (Samsung/Google/Apple style) appends a video or a second image after
+    the JPEG's end marker; it can carry the GPS position. The stored file ends at the end
+    marker, keeps the camera's pixels, and holds no appended data or metadata."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (900, 600), (10, 120, 30)).save(
+        buffer, "JPEG", quality=90, progressive=progressive
+    )
+    jpeg = buffer.getvalue()
+    trailer = image_bytes(gps=(120.26, 33.78)) + b"ftypmp42 MotionPhoto_Data GPS 120.26,33.78"
+    photo = ready(jpeg + trailer)
+    assert photo.data.endswith(b"\xff\xd9")
+    assert b"MotionPhoto_Data" not in photo.data and b"Exif" not in photo.data
+    assert photo.data.count(b"\xff\xd8") == 1
+    assert Image.open(io.BytesIO(photo.data)).size == (900, 600)
+    assert photo.data == jpeg  # nothing else to strip: the same bytes as the camera's JPEG
+
+
+def test_an_mpf_pointer_to_a_trailing_image_is_dropped():
+    from geoservice.issues.photos import strip_jpeg_metadata
+
+    base = image_bytes()
+    mpf = b"\xff\xe2" + (2 + 8).to_bytes(2, "big") + b"MPF\x00II*\x00"
+    with_mpf = base[:2] + mpf + base[2:]
+    assert b"MPF\x00" not in strip_jpeg_metadata(with_mpf + image_bytes(gps=(1.0, 2.0)))

@@ -61,7 +61,7 @@ def test_manual_dispatch_and_older_issues_are_left_alone(client, layout, db_sess
             headers=layout.headers("planner"),
         )
     )
-    old = new_issue(client, layout, 265, 35, reported_at="2025-12-01T10:00:00+08:00")
+    old = new_issue(client, layout, 265, 35, "planner", reported_at="2025-12-01T10:00:00+08:00")
     assign(db_session, layout.leaders["other"], layout.places["market"], SINCE, role="点长")
     report = reattribute(db_session, LAYERS, SINCE)
     assert report.skipped_manual == 1 and report.changed == 0

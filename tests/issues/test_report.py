@@ -61,8 +61,12 @@ def test_a_report_is_stored_attributed_and_returned_with_its_rule(client, layout
 
 
 def test_the_leader_at_report_time_is_recorded(client, layout):
-    before = props(report(client, layout, 100, 100, reported_at="2015-10-20T09:00:00+08:00"))
-    after = props(report(client, layout, 100, 100, reported_at="2015-11-10T09:00:00+08:00"))
+    before = props(
+        report(client, layout, 100, 100, who="planner", reported_at="2015-10-20T09:00:00+08:00")
+    )
+    after = props(
+        report(client, layout, 100, 100, who="planner", reported_at="2015-11-10T09:00:00+08:00")
+    )
     assert before["attribution"]["leader"]["name"] == "王建国"
     assert after["attribution"]["leader"]["name"] == "李明"
     assert "2015-10-20 09:00" in before["attribution"]["rule"]
@@ -306,8 +310,30 @@ def test_unknown_ids_are_404(client, layout):
 
 
 def test_reported_at_is_kept_for_attribution_history(client, layout, db_session):
-    p = props(report(client, layout, 100, 100, reported_at="2015-10-05T10:00:00+08:00"))
+    p = props(
+        report(client, layout, 100, 100, who="planner", reported_at="2015-10-05T10:00:00+08:00")
+    )
     issue = db_session.get(Issue, p["id"])
     assert issue.reported_at == datetime(2015, 10, 5, 2, 0, tzinfo=UTC)
     assert T0 < issue.reported_at < T1
     assert db_session.query(Photo).filter_by(issue_id=issue.id).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("reported_at", "2015-10-05T10:00:00+08:00"), ("severity", 3), ("negative_list", True)],
+)
+def test_only_set_report_meta_may_backdate_or_grade_a_report(
+    client, layout, db_session, field, value
+):
+    """An inspector reports (default time, severity and list) but may not backdate a report
+    or set its severity / negative list: 403 naming the field, nothing written. A planner
+    (issues.set_report_meta) may."""
+    before = counts(db_session)
+    refused = report(client, layout, 100, 100, **{field: value})
+    assert refused.status_code == 403 and refused.get_json()["field"] == field
+    assert "issues.set_report_meta" in refused.get_json()["error"]
+    assert counts(db_session) == before
+    assert report(client, layout, 100, 100, severity=1, negative_list=False).status_code == 201
+    planner = report(client, layout, 100, 100, who="planner", **{field: value})
+    assert planner.status_code == 201

@@ -12,7 +12,7 @@ from geoservice.vocab import ISSUE_STATUSES
 from tests.issues.helpers import at, b64, counts, image_bytes
 
 
-def new_issue(client, layout, x=100, y=100, **fields) -> int:
+def new_issue(client, layout, x=100, y=100, who="inspector", **fields) -> int:
     body = {
         **at(x, y),
         "category": "环境卫生",
@@ -20,9 +20,7 @@ def new_issue(client, layout, x=100, y=100, **fields) -> int:
         "photos": [b64(image_bytes())],
         **fields,
     }
-    response = client.post(
-        "/api/collections/issues/items", json=body, headers=layout.headers("inspector")
-    )
+    response = client.post("/api/collections/issues/items", json=body, headers=layout.headers(who))
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 

@@ -1,0 +1,208 @@
+"""Issue 13 §4: phones only for `assignments.read`, writes within the caller's scope, and
+reads of a visible leader list only the places the caller may see (two-street world)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from tests.world import bearer, sign_in
+
+PHONES = {"L1": "13900000001", "L2": "13900000002", "L3": "13900000003"}
+
+
+def _phones(world) -> None:
+    for key, phone in PHONES.items():
+        world["session"].execute(
+            text("UPDATE leaders SET phone = :p WHERE id = :id"),
+            {"p": phone, "id": world["leaders"][key]},
+        )
+    world["session"].flush()
+
+
+def _no_phone(body: str) -> None:
+    for phone in PHONES.values():
+        assert phone not in body
+
+
+REPORT = {
+    "lon": 120.05,
+    "lat": 33.0502,
+    "category": "环境卫生",
+    "source": "12345热线",
+    "description": "测试电话",
+}
+
+
+def test_an_inspector_never_reads_leaders_phones(world, world_client):
+    """The report answer, the issue read, the issue page and its map popup of an inspector
+    carry no phone; a planner (assignments.read) sees them."""
+    _phones(world)
+    inspector = bearer(world["tokens"]["inspector"])
+    created = world_client.post("/api/collections/issues/items", json=REPORT, headers=inspector)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    body = created.get_data(as_text=True)
+    assert json.loads(body)["properties"]["attribution"]["leader"]["name"]
+    _no_phone(body)
+    issue_id = json.loads(body)["id"]
+    read = world_client.get(f"/api/issues/{issue_id}", headers=inspector)
+    assert read.status_code == 200
+    _no_phone(read.get_data(as_text=True))
+    listed = world_client.get("/api/collections/issues/items", headers=inspector)
+    _no_phone(listed.get_data(as_text=True))
+    planner = world_client.get(
+        f"/api/issues/{issue_id}", headers=bearer(world["tokens"]["planner"])
+    )
+    assert PHONES["L3"] in planner.get_data(as_text=True)
+    assert sign_in(world_client, "inspector").status_code == 302
+    for page in (f"/issues/{issue_id}", f"/issues/{issue_id}/map"):
+        response = world_client.get(page)
+        assert response.status_code == 200, page
+        _no_phone(response.get_data(as_text=True))
+
+
+def test_a_street_planner_writes_no_leader_or_unit_of_another_street(world, world_client):
+    """Planner bound to S1: leader L2 (S2) and its unit are out of reach for PATCH,
+    deactivate and delete; L1 (S1) is not."""
+    session = world["session"]
+    unit = session.execute(
+        text("INSERT INTO units (name) VALUES ('东城街道办') RETURNING id")
+    ).scalar()
+    session.execute(
+        text("UPDATE leaders SET unit_id = :u WHERE id = :id"),
+        {"u": unit, "id": world["leaders"]["L2"]},
+    )
+    session.flush()
+    planner = bearer(world["tokens"]["planner"])
+    l2 = world["leaders"]["L2"]
+    assert (
+        world_client.patch(f"/api/leaders/{l2}", json={"title": "x"}, headers=planner).status_code
+        == 404
+    )
+    assert world_client.post(f"/api/leaders/{l2}/deactivate", headers=planner).status_code == 404
+    assert world_client.delete(f"/api/leaders/{l2}", headers=planner).status_code == 404
+    assert (
+        world_client.patch(f"/api/units/{unit}", json={"name": "改名"}, headers=planner).status_code
+        == 404
+    )
+    assert world_client.delete(f"/api/units/{unit}", headers=planner).status_code == 404
+    row = session.execute(
+        text("SELECT title, active FROM leaders WHERE id = :id"), {"id": l2}
+    ).one()
+    assert row == ("东城街道党工委书记", True)
+    assert session.execute(text("SELECT name FROM units WHERE id = :u"), {"u": unit}).scalar() == (
+        "东城街道办"
+    )
+    l1 = world["leaders"]["L1"]
+    patched = world_client.patch(f"/api/leaders/{l1}", json={"title": "书记"}, headers=planner)
+    assert patched.status_code == 200
+    # The pages refuse the same writes.
+    assert sign_in(world_client, "planner").status_code == 302
+    from tests.world import csrf_token_of
+
+    csrf = csrf_token_of(world_client, f"/leaders/{l1}")
+    for path, form in (
+        (f"/leaders/{l2}", {"name": "李强", "title": "页面改", "level": "镇街"}),
+        (f"/leaders/{l2}/deactivate", {}),
+        (f"/leaders/{l2}/delete", {}),
+        (f"/units/{unit}", {"name": "页面改名"}),
+        (f"/units/{unit}/delete", {}),
+    ):
+        world_client.post(path, data={**form, "csrf_token": csrf})
+    row = session.execute(
+        text("SELECT title, active FROM leaders WHERE id = :id"), {"id": l2}
+    ).one()
+    assert row == ("东城街道党工委书记", True)
+    assert session.execute(text("SELECT name FROM units WHERE id = :u"), {"u": unit}).scalar() == (
+        "东城街道办"
+    )
+
+
+def test_a_street_planner_dispatches_and_reassigns_only_to_leaders_it_sees(world, world_client):
+    planner = bearer(world["tokens"]["planner"])
+    i1, l2, l3 = world["issues"]["I1"], world["leaders"]["L2"], world["leaders"]["L3"]
+    far = world_client.post(
+        f"/api/issues/{i1}/transitions",
+        json={"to": "dispatched", "leader_id": l2, "note": "改派"},
+        headers=planner,
+    )
+    assert far.status_code in (403, 404, 422), far.get_data(as_text=True)
+    assert "leader_id" in far.get_data(as_text=True)
+    dispatched = world_client.post(
+        f"/api/issues/{i1}/dispatch", json={"leader_id": l2}, headers=planner
+    )
+    assert dispatched.status_code in (403, 404, 422)
+    leader = (
+        world["session"]
+        .execute(text("SELECT leader_id FROM issues WHERE id = :id"), {"id": i1})
+        .scalar()
+    )
+    assert leader == l3
+    held = (
+        world["session"]
+        .execute(
+            text("SELECT id FROM assignments WHERE place_id = :p"), {"p": world["places"]["R1"]}
+        )
+        .scalar()
+    )
+    moved = world_client.post(
+        f"/api/assignments/{held}/reassign", json={"leader_id": l2}, headers=planner
+    )
+    assert moved.status_code == 404
+    assigned = world_client.post(
+        "/api/assignments",
+        json={"place_id": world["places"]["G1"], "leader_id": l2, "role": "包保责任人"},
+        headers=planner,
+    )
+    assert assigned.status_code == 404
+    # The pages offer no such leader to pick.
+    assert sign_in(world_client, "planner").status_code == 302
+    html = world_client.get(f"/issues/{i1}").get_data(as_text=True)
+    assert "王芳" in html and "李强" not in html
+    assert "李强" not in world_client.get("/issues/unassigned").get_data(as_text=True)
+
+
+def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_client):
+    """leader2 (S2) sees L1, who answers for the road R12 entering S2, but not L1's grid G1
+    (S1): neither in /api/leaders/{id}, its assignments, nor its features."""
+    headers = bearer(world["tokens"]["leader2"])
+    l1, g1 = world["leaders"]["L1"], world["places"]["G1"]
+    got = world_client.get(f"/api/leaders/{l1}", headers=headers)
+    assert got.status_code == 200
+    places = [a["place"]["id"] for a in got.get_json()["assignments"]]
+    assert world["places"]["R12"] in places and g1 not in places
+    held = world_client.get(f"/api/leaders/{l1}/assignments", headers=headers).get_json()
+    assert g1 not in [a["place"]["id"] for a in held["assignments"]]
+    listed = world_client.get(f"/api/assignments?leader_id={l1}", headers=headers).get_json()
+    assert [a["place"]["id"] for a in listed["assignments"]] == [world["places"]["R12"]]
+    assert listed["numberMatched"] == 1
+    features = world_client.get(f"/api/leaders/{l1}/features", headers=headers).get_json()
+    assert g1 not in [f["id"] for f in features["features"]]
+    assert world["places"]["R12"] in [f["id"] for f in features["features"]]
+    # The leader's page shows the same places, and offers no leader of another street.
+    assert sign_in(world_client, "leader2").status_code == 302
+    page = world_client.get(f"/leaders/{l1}").get_data(as_text=True)
+    assert "建设路" in page and "西一网格" not in page
+    # A unit head's unit view: only the places in the caller's area.
+    session = world["session"]
+    unit = session.execute(
+        text("INSERT INTO units (name) VALUES ('县城管局') RETURNING id")
+    ).scalar()
+    session.execute(
+        text("UPDATE leaders SET unit_id = :u, is_unit_head = (id = :l1) WHERE id IN (:l1, :l3)"),
+        {"u": unit, "l1": l1, "l3": world["leaders"]["L3"]},
+    )
+    session.flush()
+    unit_view = world_client.get(f"/api/leaders/{l1}/features?scope=unit", headers=headers)
+    assert unit_view.status_code == 200
+    ids = [f["id"] for f in unit_view.get_json()["features"]]
+    assert ids == [world["places"]["R12"]]
+    # The head's own unit view (leader_only is bound to L1, no area) keeps every unit place.
+    own = world_client.get(
+        f"/api/leaders/{l1}/features?scope=unit", headers=bearer(world["tokens"]["leader_only"])
+    ).get_json()
+    places = world["places"]
+    assert sorted(f["id"] for f in own["features"]) == sorted(
+        [places["G1"], places["R12"], places["R1"]]
+    )
