@@ -14,6 +14,7 @@ bp.add_app_template_global(is_overdue)
 
 
 from geoservice.web import (  # noqa: E402, F401  (register pages)
+    coverage,
     home,
     issues,
     maps,
