@@ -29,6 +29,7 @@ from geoservice.catalogue.importers import (
     ReadFeature,
     Report,
 )
+from geoservice.catalogue.importers import format_report as layer_format
 from geoservice.catalogue.validation import GeometryRule, check_geometries, check_geometry_type
 from geoservice.catalogue.validation import check_location as location_problem
 
@@ -275,6 +276,4 @@ def _write(
 
 
 def format_report(report: Report, level: str) -> str:
-    from geoservice.catalogue.importers import format_report as layer_format
-
     return layer_format(report, LEVEL_TITLES[level])

@@ -11,15 +11,17 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from geoservice.accounts import audit
+from geoservice.areas import hierarchy, service_area
+from geoservice.areas.area_import import format_report, import_areas
 from geoservice.areas.levels import LEVELS
+from geoservice.areas.service_area import bounds
+from geoservice.catalogue.importers import ImportFailed, open_features, parse_mapping
 from geoservice.db import database
 from geoservice.registry import layers
 
 
 def link_and_print(session, sliver_m2: float | None = None, listed: int | None = 20):
     """Links the whole hierarchy (in the caller's transaction) and prints the report."""
-    from geoservice.areas import hierarchy
-
     report = hierarchy.link(session, layers(), sliver_m2 or hierarchy.DEFAULT_SLIVER_M2)
     if report.edges:
         click.echo("层级关系：")
@@ -81,10 +83,6 @@ def import_areas_command(
 ) -> None:
     """Imports admin areas of LEVEL (city, district, county, street, community) from FILE
     (GeoJSON, Shapefile .zip/folder, GeoPackage, KML, CSV) and links the hierarchy."""
-    from geoservice.areas.area_import import format_report, import_areas
-    from geoservice.areas.service_area import bounds
-    from geoservice.catalogue.importers import ImportFailed, open_features, parse_mapping
-
     try:
         mapping = parse_mapping(maps)
     except ImportFailed as exc:
@@ -171,8 +169,6 @@ def link_areas_command(accept, only, note, sliver, list_all, as_json, dry_run) -
     """Links communities to streets (and so on up) and grids to communities: by code prefix
     when code and geometry agree, by the largest overlap when not; reports every
     disagreement. --accept code|geometry [--only CODE …] records which side wins."""
-    from geoservice.areas import hierarchy
-
     if only and not accept:
         raise click.UsageError("--only 需与 --accept 一起使用")
     only = [code.strip() for value in only for code in value.split(",") if code.strip()]
@@ -232,8 +228,6 @@ def service_area_command(codes, derive) -> None:
     """Shows the service area (what the "far outside" checks, issue reporting and the coverage
     audit use); --use CODE … sets it to chosen admin areas, --derive goes back to the union of
     the top-level areas."""
-    from geoservice.areas import service_area
-
     if codes and derive:
         raise click.UsageError("--use 与 --derive 不能同时使用")
     session = database().session()

@@ -8,7 +8,19 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from geoservice.areas.service_area import bounds
+from geoservice.catalogue.exporters import write_file
+from geoservice.catalogue.importers import (
+    ImportFailed,
+    format_report,
+    import_features,
+    open_features,
+    parse_mapping,
+)
+from geoservice.catalogue.items import ItemsQuery, export_rows, set_timezone
+from geoservice.cli.areas import link_and_print
 from geoservice.db import database
+from geoservice.edge.access import catalogue
 from geoservice.registry import layers
 
 
@@ -75,16 +87,6 @@ def import_layer_command(
 ) -> None:
     """Imports FILE (GeoJSON, Shapefile .zip/folder, GeoPackage, KML, CSV) into LAYER; features
     of a layer linked to admin areas (grids → communities) are then linked (flask link-areas)."""
-    from geoservice.areas.service_area import bounds
-    from geoservice.catalogue.importers import (
-        ImportFailed,
-        format_report,
-        import_features,
-        open_features,
-        parse_mapping,
-    )
-    from geoservice.cli.areas import link_and_print
-
     spec = _spec(layer_name)
     try:
         mapping = parse_mapping(maps)
@@ -146,10 +148,6 @@ def import_layer_command(
 @with_appcontext
 def export_layer_command(collection_id, output, fmt, bbox) -> None:
     """Exports a collection (a layer or `issues`) as GeoJSON, GeoPackage or CSV (WKT)."""
-    from geoservice.catalogue.exporters import write_file
-    from geoservice.catalogue.items import ItemsQuery, export_rows, set_timezone
-    from geoservice.edge.access import catalogue
-
     coll = catalogue().get(collection_id)
     if coll is None:
         raise click.ClickException(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geoservice.models import Leader, Place, Unit
 from geoservice.registry import BASE_LAYER, LayerRegistry, LayerSpec
 
 Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitude
@@ -276,8 +277,6 @@ def describe(
 ) -> dict[str, Any]:
     """The stored attribution with names, each claim's rule in words, and one sentence saying
     why the issue went to whom (or to the unassigned queue)."""
-    from geoservice.models import Leader, Place, Unit
-
     attribution = attribution or {"places": [], "unassigned": True}
     claims = attribution.get("places") or []
     place_ids = {c["place_id"] for c in claims}
