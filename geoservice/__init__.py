@@ -54,5 +54,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
+    register_citizens(app)
     cli.init_app(app)
     return app
+
+
+def register_citizens(app: Flask) -> None:
+    """随手拍, tickets, 回访 and the public pages (off unless CITIZENS_PUBLIC is set)."""
+    from geoservice.api import public as public_api
+    from geoservice.web import citizens as citizens_web
+    from geoservice.web import public as public_web
+
+    app.register_blueprint(public_api.bp)
+    app.register_blueprint(public_api.staff_bp)
+    app.register_blueprint(public_web.bp)
+    app.register_blueprint(citizens_web.bp)
+    # Before every other hook (the CSRF check reads the body): public bodies are bounded.
+    app.before_request_funcs.setdefault(None, []).insert(0, public_web.limit_public_bodies)

@@ -104,6 +104,21 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
+    # Citizens (随手拍, tickets, 回访, public map, 曝光台), read through
+    # geoservice/citizens/settings.py. CITIZENS_PUBLIC (off by default) is the one switch for
+    # everything anonymous: the 随手拍 page, ticket pages, public map and 曝光台.
+    "CITIZENS_PUBLIC": False,
+    "CITIZEN_REPORTS_PER_IP_HOUR": 10,
+    "CITIZEN_REPORTS_PER_PHONE_DAY": 5,
+    "CITIZEN_POW_DIFFICULTY": 16,  # leading zero bits of SHA-256 (≈65 000 tries on average)
+    "CITIZEN_POW_TTL_SECONDS": 900,
+    "CITIZEN_MAX_PHOTOS": 3,
+    "CITIZEN_PHOTO_MAX_BYTES": 8 * 1024 * 1024,
+    "CITIZEN_DESCRIPTION_MAX": 500,
+    "CITIZEN_SENSITIVE_DECIMALS": 3,  # sensitive issues: public positions rounded (≈100 m)
+    "CITIZEN_PUBLIC_DAYS": 90,  # the public map/list shows issues reported this recently
+    "CITIZEN_PUBLIC_MAX": 2000,
+    "PUBLIC_CACHE_SECONDS": 60,
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -140,6 +155,10 @@ ENV_VARS: dict[str, type] = {
     "STATEMENT_TIMEOUT_MS": int,
     "IMPORT_MAX_FEATURES": int,
     "EXPORT_STATEMENT_TIMEOUT_MS": int,
+    "CITIZENS_PUBLIC": bool,
+    "CITIZEN_POW_DIFFICULTY": int,
+    "CITIZEN_REPORTS_PER_IP_HOUR": int,
+    "CITIZEN_REPORTS_PER_PHONE_DAY": int,
 }
 
 

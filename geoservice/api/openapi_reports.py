@@ -64,6 +64,10 @@ def schemas(registry: LayerRegistry) -> dict[str, Any]:
             **{name: integer(title) for name, title in ranking.COUNTS.items()},
             **{name: nullable(number(title)) for name, title in ranking.RATES.items()},
             **{name: nullable(number(title)) for name, title in ranking.HOURS.items()},
+            "satisfaction_answers": integer("回访数（本期群众回访评价数）"),
+            "satisfaction_rate": nullable(
+                number("群众满意率（满意+基本满意）÷ 回访数；无回访为 null")
+            ),
             "score": nullable(number("综合得分（无应结案问题时为 null，不参与排名）")),
             "ranked": boolean("参与排名"),
             "rank": nullable(integer("名次（并列同名次）")),

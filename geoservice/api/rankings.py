@@ -31,7 +31,7 @@ from geoservice.edge.rankings import (
     settings,
     tz,
 )
-from geoservice.ranking import ranking, report
+from geoservice.ranking import cards, drilldown, ranking, report
 from geoservice.ranking.periods import period_containing
 from geoservice.registry import layers
 
@@ -54,8 +54,8 @@ def ranking_issues():
     indicator = args.get("indicator", "")
     limit = parse_limit(args.get("limit"), 1000, MAX_DRILL)
     try:
-        key = ranking.parse_key(layers(), of, request.args.get("key"))
-        found = ranking.issues_behind(
+        key = drilldown.parse_key(layers(), of, request.args.get("key"))
+        found = drilldown.issues_behind(
             get_session(),
             layers(),
             of,
@@ -106,16 +106,14 @@ def ranking_charts():
     return jsonify(
         {
             "period": period.as_dict(),
-            "weekly": ranking.weekly_series(session, registry, weeks),
-            "overdue_by_category": ranking.breakdown(
+            "weekly": cards.weekly_series(session, registry, weeks),
+            "overdue_by_category": cards.breakdown(
                 session, registry, "category", period, "overdue_end"
             ),
-            "overdue_by_source": ranking.breakdown(
+            "overdue_by_source": cards.breakdown(
                 session, registry, "source", period, "overdue_end"
             ),
-            "received_by_source": ranking.breakdown(
-                session, registry, "source", period, "received"
-            ),
+            "received_by_source": cards.breakdown(session, registry, "source", period, "received"),
         }
     )
 

@@ -17,7 +17,7 @@ from geoservice.accounts.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.ranking import ranking, report
+from geoservice.ranking import cards, ranking, report
 from geoservice.ranking.periods import Period, PeriodError, parse_period
 from geoservice.registry import layers
 
@@ -123,7 +123,7 @@ def ranking_payload(of: str, period: Period) -> dict[str, Any]:
 def scorecard_or_404(leader_id: int) -> dict[str, Any]:
     check_scorecard_access(current_account(), leader_id)
     period = requested_period()
-    card = ranking.scorecard(get_session(), layers(), leader_id, period, settings())
+    card = cards.scorecard(get_session(), layers(), leader_id, period, settings())
     if card is None:
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
     return card

@@ -18,22 +18,27 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.areas import service_area
+from geoservice.citizens import followup
 from geoservice.models import UNCLOSED
 from geoservice.ranking.periods import Period
 from geoservice.registry import BASE_LAYER, LayerRegistry
-from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES
+from geoservice.vocab import OPEN_STATUSES
 
-DEFAULT_WEIGHTS: dict[str, float] = {"on_time_rate": 60, "close_rate": 30, "rework_free": 10}
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "on_time_rate": 60,
+    "close_rate": 30,
+    "rework_free": 10,
+    # 群众满意率 (回访, geoservice.citizens.followup): shown always, scored only when weighted.
+    "satisfaction": 0,
+}
 DEFAULT_THRESHOLD = 85
 DEFAULT_BOTTOM_N = 3
 
@@ -60,6 +65,9 @@ HOURS: dict[str, str] = {
     "avg_hours_to_close": "平均结案时长（小时）",
     "median_hours_to_close": "结案时长中位数（小时）",
 }
+# The indicators a drill-down lists the issues of (geoservice.ranking.drilldown).
+DRILLABLE = tuple(COUNTS)
+
 # Which counts form each rate: (numerator, denominator).
 RATE_PARTS: dict[str, tuple[str, str]] = {
     "close_rate": ("closed", "should_close"),
@@ -359,6 +367,7 @@ def composite_score(
     close_rate: Fraction | None,
     rework_rate: Fraction | None,
     weights: Mapping[str, float],
+    satisfaction_rate: Fraction | None = None,
 ) -> Fraction | None:
     """100 × Σ wᵢ·rᵢ / Σ wᵢ over the components whose rate is defined.
 
@@ -374,19 +383,30 @@ def composite_score(
     ]
     if rework_rate is not None:
         parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+    if satisfaction_rate is not None and weights.get("satisfaction"):
+        parts.append((Fraction(str(weights["satisfaction"])), satisfaction_rate))
     total = sum(w for w, _ in parts)
     if not total:
         return None
     return 100 * sum(w * r for w, r in parts) / total
 
 
-def _finish_row(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _finish_row(
+    row: dict[str, Any], settings: Settings, satisfaction: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
     rates = {name: _ratio(row[a], row[b]) for name, (a, b) in RATE_PARTS.items()}
+    satisfaction_rate = _ratio(*satisfaction)
     score = composite_score(
-        rates["on_time_rate"], rates["close_rate"], rates["rework_rate"], settings.weights
+        rates["on_time_rate"],
+        rates["close_rate"],
+        rates["rework_rate"],
+        settings.weights,
+        satisfaction_rate,
     )
     for name, value in rates.items():
         row[name] = _round(value, 4)
+    row["satisfaction_answers"] = satisfaction[1]
+    row["satisfaction_rate"] = _round(satisfaction_rate, 4)
     row["score"] = _round(score, 2)
     return row
 
@@ -458,9 +478,21 @@ def compute(
     sql = _flags_sql(g, where, per_issue=key is not ...) + _AGGREGATE_SQL.format(counts=counts)
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
-    labels = _labels(session, g, sorted({r["k"] for r in result if r["k"] is not None}), registry)
+    satisfaction = followup.satisfaction_counts(
+        session, g.key_sql, g.joins, params["froms"], params["tos"]
+    )
+    if key is not ...:
+        satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
+    # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
+    found = [dict(r) for r in result]
+    seen = {(r["n"], r["k"]) for r in found}
+    for n, k in satisfaction:
+        if (n, k) not in seen:
+            found.append({"n": n, "k": k, "avg_hours": None, "median_hours": None})
+    keys = sorted({r["k"] for r in found if r["k"] is not None})
+    labels = _labels(session, g, keys, registry)
     out: list[list[dict[str, Any]]] = [[] for _ in periods]
-    for r in result:
+    for r in found:
         name, detail = labels.get(r["k"], (None, {})) if r["k"] is not None else (None, {})
         row: dict[str, Any] = {
             "key": r["k"],
@@ -468,10 +500,12 @@ def compute(
             "detail": detail,
         }
         for c in COUNTS:
-            row[c] = int(r[c])
+            row[c] = int(r.get(c, 0))
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
-        out[r["n"] - 1].append(_finish_row(row, settings))
+        out[r["n"] - 1].append(
+            _finish_row(row, settings, satisfaction.get((r["n"], r["k"]), (0, 0)))
+        )
     return [_rank(rows, settings, g.ranked) for rows in out]
 
 
@@ -529,185 +563,4 @@ def trend(
     return {
         "periods": [p.label for p in periods],
         "rows": [{"key": k, **v} for k, v in series.items()],
-    }
-
-
-# --- drill-down --------------------------------------------------------------------------------
-
-DRILLABLE = tuple(COUNTS)
-
-
-def parse_key(registry: LayerRegistry, of: str, raw: str | None) -> Any:
-    """The row key from a query string: '' / 'none' → the unassigned row (None)."""
-    g = grouping(registry, of)
-    if g.name == "all":
-        return 0
-    if raw is None or raw.strip().lower() in ("", "none", "null"):
-        return None
-    if g.key_type is int:
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise RankingError(f"行标识 {raw!r} 应为整数", "key") from exc
-    return raw
-
-
-def issues_behind(
-    session: Session,
-    registry: LayerRegistry,
-    of: str,
-    key: Any,
-    indicator: str,
-    period: Period,
-    limit: int | None = 1000,
-    tz: ZoneInfo | None = None,
-    visible: tuple[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The issues behind one number of the ranking: row `key` of `of`, count `indicator`.
-
-    At most `limit` issues (None: all), most urgent deadline first; `total` counts them all.
-    Times are ISO 8601 in `tz` (default: the period's time zone). `visible` is an SQL
-    condition on `issues i` with its parameters (the caller's scope): issues outside it are
-    left out of the list and of `total`.
-    """
-    g = grouping(registry, of)
-    if indicator not in DRILLABLE:
-        raise RankingError(f"未知的指标 {indicator!r}，可下钻：{', '.join(DRILLABLE)}", "indicator")
-    params = _params([period])
-    params.update({"key": key, "limit": limit})
-    visible_sql = "TRUE"
-    if visible is not None:
-        visible_sql, visible_params = visible
-        params.update(visible_params)
-    tz = tz or period.start.tzinfo
-    where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
-    sql = (
-        _flags_sql(g, where, per_issue=g.name != "all")
-        + f"""
-SELECT ind.id, ind.deadline,
-  coalesce((SELECT e.to_status FROM issue_events e
-            WHERE e.issue_id = ind.id AND e.at < ind.t AND {_CHANGE}
-            ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
-  ind.last_close, ind.hours, ind.reported_at,
-  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0 END
-    AS overdue_days,
-  i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
-  l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
-  count(*) OVER () AS total
-FROM ind
-JOIN issues i ON i.id = ind.id
-LEFT JOIN leaders l ON l.id = i.leader_id
-LEFT JOIN units u ON u.id = i.unit_id
-LEFT JOIN places p ON p.id = i.primary_place_id
-WHERE ind.{indicator} AND ({visible_sql})
-ORDER BY ind.deadline NULLS LAST, ind.id
-LIMIT :limit
-"""
-    )
-    _no_jit(session)
-    rows = session.execute(text(sql), params).mappings().all()
-    titles = {spec.name: spec.title for spec in registry}
-    return {
-        "total": int(rows[0]["total"]) if rows else 0,
-        "issues": [
-            {
-                "id": r["id"],
-                "category": r["category"],
-                "source": r["source"],
-                "description": r["description"],
-                "reported_at": _iso(r["reported_at"], tz),
-                "deadline": _iso(r["deadline"], tz),
-                "closed_at": _iso(r["last_close"], tz) if r["hours"] is not None else None,
-                "hours_to_close": _hours(r["hours"]),
-                "overdue_days": None
-                if r["overdue_days"] is None
-                else round(float(r["overdue_days"]), 1),
-                "status_at_end": r["status_end"],
-                "status_at_end_title": ISSUE_STATUSES.get(r["status_end"], r["status_end"]),
-                "status_now": r["status_now"],
-                "relapse_of_id": r["relapse_of_id"],
-                "leader": r["leader"],
-                "unit": r["unit"],
-                "place": r["place"],
-                "layer": titles.get(r["layer"], r["layer"]),
-            }
-            for r in rows
-        ],
-    }
-
-
-def _iso(value: datetime | None, tz: Any = None) -> str | None:
-    if value is None:
-        return None
-    return (value.astimezone(tz) if tz is not None else value).isoformat()
-
-
-# --- charts and scorecard ----------------------------------------------------------------------
-
-
-def weekly_series(
-    session: Session, registry: LayerRegistry, weeks: Sequence[Period]
-) -> dict[str, list]:
-    """City-wide received / closed / overdue-at-end per week (the 收结案 chart)."""
-    per_week = compute(session, registry, "all", weeks)
-    out: dict[str, list] = {"weeks": [w.label for w in weeks]}
-    for field in ("received", "closed", "closed_on_time", "overdue_end", "open_end"):
-        out[field] = [rows[0][field] if rows else 0 for rows in per_week]
-    return out
-
-
-def breakdown(
-    session: Session, registry: LayerRegistry, of: str, period: Period, field: str
-) -> list[dict[str, Any]]:
-    """`field` per category/source/… for the period, largest first, zeros left out."""
-    rows = ranking(session, registry, of, period)
-    items = [{"name": r["name"], "key": r["key"], "value": r[field]} for r in rows if r[field]]
-    return sorted(items, key=lambda x: (-x["value"], str(x["name"])))
-
-
-def scorecard(
-    session: Session,
-    registry: LayerRegistry,
-    leader_id: int,
-    period: Period,
-    settings: Settings = DEFAULT_SETTINGS,
-    trend_periods: int = 8,
-) -> dict[str, Any] | None:
-    """A leader's own figures for 我的包保: row, rank among leaders, trend, overdue issues.
-
-    None when the leader does not exist.
-    """
-    leader = (
-        session.execute(
-            text(
-                "SELECT l.id, l.name, l.title, l.level, u.name AS unit FROM leaders l"
-                " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = :id"
-            ),
-            {"id": leader_id},
-        )
-        .mappings()
-        .first()
-    )
-    if leader is None:
-        return None
-    rows = ranking(session, registry, "leader", period, settings)
-    mine = next((r for r in rows if r["key"] == leader_id), None)
-    ranked_count = sum(1 for r in rows if r["ranked"])
-    history = [period.previous(n) for n in range(trend_periods - 1, 0, -1)] + [period]
-    series = trend(session, registry, "leader", history, settings, key=leader_id)
-    own = next((s for s in series["rows"] if s["key"] == leader_id), None)
-    overdue = issues_behind(session, registry, "leader", leader_id, "overdue_end", period, 50)
-    return {
-        "leader": dict(leader),
-        "period": period.as_dict(),
-        "row": mine,
-        "ranked_count": ranked_count,
-        "trend": {
-            "periods": series["periods"],
-            "score": own["score"] if own else [None] * len(history),
-            "received": own["received"] if own else [None] * len(history),
-            "closed": own["closed"] if own else [None] * len(history),
-        },
-        "overdue": overdue,
-        "settings": {"threshold": settings.threshold, "bottom_n": settings.bottom_n},
     }

@@ -20,7 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.orm import Session
 
-from geoservice.ranking import ranking
+from geoservice.ranking import drilldown, ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.spreadsheet_text import text_row
@@ -49,6 +49,7 @@ RANKING_COLUMNS: list[tuple[str, str, str | None, int]] = [
     ("on_time_rate", "按期结案率", PERCENT, 11),
     ("close_rate", "结案率", PERCENT, 9),
     ("rework_rate", "返工率", PERCENT, 9),
+    ("satisfaction_rate", "群众满意率", PERCENT, 11),
     *((name, title, None, 9) for name, title in ranking.COUNTS.items()),
     ("avg_hours_to_close", "平均结案时长(h)", DECIMAL, 15),
     ("median_hours_to_close", "结案时长中位数(h)", DECIMAL, 17),
@@ -253,9 +254,10 @@ def _cover(
 
 def score_formula(settings: ranking.Settings) -> str:
     w = settings.weights
+    satisfaction = f" + 群众满意率×{w['satisfaction']:g}" if w.get("satisfaction") else ""
     return (
         f"按期结案率×{w['on_time_rate']:g} + 结案率×{w['close_rate']:g} + "
-        f"(1−返工率)×{w['rework_free']:g}（折算为百分制）"
+        f"(1−返工率)×{w['rework_free']:g}{satisfaction}（折算为百分制）"
     )
 
 
@@ -275,9 +277,9 @@ def workbook(
     totals = ranking.totals(session, registry, period, settings)
     rankings = {of: ranking.ranking(session, registry, of, period, settings) for of in kinds}
     titles = {of: available[of].title for of in kinds}
-    overdue = ranking.issues_behind(session, registry, "all", 0, "overdue_end", period, limit=None)[
-        "issues"
-    ]
+    overdue = drilldown.issues_behind(
+        session, registry, "all", 0, "overdue_end", period, limit=None
+    )["issues"]
     kind_title = {"week": "周", "month": "月", "quarter": "季度"}.get(period.kind, "")
     title = f"{totals['name']}创文工作{kind_title}通报（{period.title}）"
 

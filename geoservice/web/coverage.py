@@ -27,7 +27,7 @@ from geoservice.edge.responsibility import (
     run_roster_import,
 )
 from geoservice.errors import ApiError
-from geoservice.ranking import ranking
+from geoservice.ranking import cards, ranking
 from geoservice.ranking.periods import parse_period
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster
@@ -61,7 +61,7 @@ def my_areas():
     rows = myareas.held_places(session, layers(), ids, resp.now())
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
-    card = ranking.scorecard(
+    card = cards.scorecard(
         session, layers(), leader.id, last_week, ranking.Settings.from_config(current_app.config)
     )
     return render_template(

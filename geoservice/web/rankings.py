@@ -38,5 +38,5 @@ def rankings_page():
 @read_rankings
 def scorecard_fragment(leader_id: int):
     """HTML fragment of a leader's scorecard; 我的包保 includes it (or the partial template
-    rankings/_scorecard.html with a `card` from `ranking.scorecard`)."""
+    rankings/_scorecard.html with a `card` from `cards.scorecard`)."""
     return render_template("rankings/_scorecard.html", card=scorecard_or_404(leader_id))

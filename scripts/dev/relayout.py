@@ -64,6 +64,8 @@ TABLE: dict[str, str] = {
     # maps: the figures and popups the maps draw
     "geoservice.mapdata": "geoservice.maps.mapdata",
     "geoservice.mappopups": "geoservice.maps.mappopups",
+    # citizens' 红黑榜 snapshots are published rankings
+    "geoservice.citizens.board": "geoservice.ranking.board",
     # demo
     "geoservice.seed": "geoservice.demo.seed",
     # edges and the helpers they share

@@ -86,6 +86,7 @@
         '<td class="num">' + pct(r.on_time_rate) + "</td>" +
         '<td class="num">' + pct(r.close_rate) + "</td>" +
         '<td class="num">' + pct(r.rework_rate) + "</td>" +
+        '<td class="num">' + pct(r.satisfaction_rate) + "</td>" +
         ["received", "should_close", "closed", "closed_on_time", "open_end", "overdue_end",
          "reworked", "relapses"].map(function (f) { return drillCell(r, f); }).join("") +
         '<td class="num">' + num(r.avg_hours_to_close, 1) + "</td>" +
@@ -246,7 +247,7 @@
   document.querySelectorAll("#rk-table th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
       var k = th.dataset.sort;
-      state.desc = state.sort === k ? !state.desc : ["score", "on_time_rate", "close_rate"].indexOf(k) < 0 && k !== "rank" && k !== "name";
+      state.desc = state.sort === k ? !state.desc : ["score", "on_time_rate", "close_rate", "satisfaction_rate"].indexOf(k) < 0 && k !== "rank" && k !== "name";
       state.sort = k;
       renderTable();
     });

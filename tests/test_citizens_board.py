@@ -1,0 +1,50 @@
+"""The public 红黑榜: a planner publishes a period's unit ranking with the 通报; the public page
+shows unit names and scores only, as published (a snapshot), until withdrawn."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from geoservice.citizens.models import PublishedBoard
+from tests.issues.helpers import account
+from tests.ranking_case import build
+
+pytest_plugins = ("tests.citizens_fixtures",)
+
+
+def test_a_published_board_names_units_only(public_on, client, db_session, monkeypatch):
+    monkeypatch.setitem(public_on.config, "RANKING_BOTTOM_N", 1)
+    case = build(db_session)
+    planner = account(db_session, "planner")[1]
+    viewer = account(db_session, "viewer")[1]
+    assert "暂无公开的红黑榜" in client.get("/public/board").get_data(as_text=True)
+    form = {"period": "week", "from": "2026-W47"}
+    assert client.post("/citizens/boards", data=form, headers=viewer).status_code == 403
+    response = client.post("/citizens/boards", data=form, headers=planner)
+    assert response.status_code == 303
+    stored = db_session.scalar(select(PublishedBoard))
+    assert (stored.kind, stored.label) == ("week", "2026-W47")
+    names = {e["name"] for e in stored.board["red"] + stored.board["black"]}
+    assert names == {"一局", "二局"} and len(stored.board["black"]) == 1
+
+    html = client.get("/public/board").get_data(as_text=True)
+    assert "2026年第47周" in html and "一局" in html and "二局" in html
+    for leader in ("甲领导", "乙领导", "丙领导", "丁领导", "13800000000"):
+        assert leader not in html
+    # Republishing replaces the snapshot; withdrawing takes it down.
+    assert client.post("/citizens/boards", data=form, headers=planner).status_code == 303
+    assert len(db_session.scalars(select(PublishedBoard)).all()) == 1
+    withdrawn = client.post(f"/citizens/boards/{stored.id}/withdraw", headers=planner)
+    assert withdrawn.status_code == 303
+    assert "一局" not in client.get("/public/board").get_data(as_text=True)
+    assert case.units  # the week's units existed all along
+
+
+def test_a_bad_period_is_a_message(public_on, client, db_session):
+    planner = account(db_session, "planner")[1]
+    response = client.post(
+        "/citizens/boards", data={"period": "week", "from": "W99"}, headers=planner
+    )
+    assert response.status_code == 303
+    page = client.get("/citizens/", headers=planner).get_data(as_text=True)
+    assert "无法识别" in page and db_session.scalar(select(PublishedBoard)) is None
