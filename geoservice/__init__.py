@@ -34,17 +34,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from geoservice import api, cli, db, errors, registry, web
     from geoservice.accounts import auth, security
     from geoservice.api import health
+    from geoservice.api.assessment import site_catalogue
     from geoservice.catalogue.catalogue import build_catalogue
     from geoservice.edge import access
     from geoservice.web import account, admin, assets
 
     db.init_app(app)
     registry.init_app(app)
-    # The collections (every layer + issues), built once and handed to the edges
-    # (geoservice.edge.access.catalogue reads it).
-    app.extensions[access.CATALOGUE] = build_catalogue(
-        registry.layers(app), list(app.config["ISSUE_CATEGORIES"])
-    )
+    # The collections (every layer + issues, and one per site kind, read from the database at
+    # request time: issue 15), built once and handed to the edges (edge.access.catalogue).
+    base = build_catalogue(registry.layers(app), list(app.config["ISSUE_CATEGORIES"]))
+    app.extensions[access.CATALOGUE] = site_catalogue(app, base)
     errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
     assets.init_app(app)
     auth.init_app(app)  # every request needs an account (before the hooks below)
@@ -55,6 +55,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     register_citizens(app)
+    from geoservice.api import assessment as assessment_api  # 点位 and 测评 (issue 15)
+    from geoservice.web import assessment as assessment_web
+
+    app.register_blueprint(assessment_api.bp, url_prefix="/api/assessment")
+    app.register_blueprint(assessment_web.bp)
     cli.init_app(app)
     return app
 

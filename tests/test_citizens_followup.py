@@ -20,7 +20,7 @@ from tests.ranking_case import TZ, at, build
 
 pytest_plugins = ("tests.citizens_fixtures",)
 
-W47 = week_period(2026, 47, TZ)
+W47 = week_period(2015, 47, TZ)
 AFTER = [b64(image_bytes(color=(30, 200, 30)))]
 
 
@@ -119,7 +119,7 @@ def test_one_answer_per_closing_and_only_after_it(public_on, client, layout, db_
 
 # --- 群众满意率 on the hand-built week (tests/ranking_case.py) ---------------------------------
 
-# (issue, answer, when): W47 is Mon 16 – Sun 22 Nov 2026.
+# (issue, answer, when): W47 is Mon 16 – Sun 22 Nov 2015.
 FEEDBACK = [
     ("I1", "satisfied", at(15, 20)),  # W46: not counted
     ("I2", "satisfied", at(17, 12)),  # A
@@ -172,7 +172,7 @@ def test_satisfaction_rate_per_leader_unit_and_street(db_session, week):
 
 
 def test_a_row_with_only_answers_shows_its_rate_unranked(db_session, week):
-    w48 = week_period(2026, 48, TZ)
+    w48 = week_period(2015, 48, TZ)
     rows = {r["key"]: r for r in ranking.ranking(db_session, LAYERS, "leader", w48)}
     b = rows[week.leaders["B"]]
     assert (b["satisfaction_answers"], b["satisfaction_rate"]) == (1, 1.0)

@@ -132,9 +132,9 @@ def test_a_leaders_map_is_zoomed_to_their_places_with_their_counts(app, client, 
     extent = sql(
         demo_session,
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g.geom) e"
-        " FROM assignments a JOIN (SELECT id, geom FROM grids UNION ALL SELECT id, geom FROM roads"
-        " UNION ALL SELECT id, geom FROM markets UNION ALL SELECT id, geom FROM compounds) g"
-        " ON g.id = a.place_id WHERE a.leader_id = :l AND a.valid_to IS NULL) s",
+        " FROM assignments a JOIN ("
+        + " UNION ALL ".join(f"SELECT id, geom FROM {spec.table}" for spec in layers(app))
+        + ") g ON g.id = a.place_id WHERE a.leader_id = :l AND a.valid_to IS NULL) s",
         l=leader_id,
     ).one()
     assert settings["bounds"] == pytest.approx(list(extent))

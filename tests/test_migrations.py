@@ -168,6 +168,7 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "sites",  # layers/site.py (precedence 50); per-kind collections only when kinds exist
         "markets",
         "schools",
         "compounds",

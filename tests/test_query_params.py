@@ -69,6 +69,15 @@ def values(demo_session):
         "z": 0,
         "x": 0,
         "y": 0,
+        # 点位 and 测评 (geoservice/assessment/demo.py)
+        "kind_id": _scalar(s, "SELECT min(id) FROM site_kinds"),
+        "version_id": _scalar(s, "SELECT min(id) FROM standard_versions"),
+        "round_id": _scalar(s, "SELECT min(round_id) FROM round_sites"),
+        "site_id": _scalar(
+            s,
+            "SELECT min(site_id) FROM round_sites WHERE round_id = (SELECT min(round_id)"
+            " FROM round_sites)",
+        ),
     }
 
 

@@ -8,8 +8,9 @@ from geoservice.registry import Attribute, Claim, LayerRegistry, LayerSpecError,
 
 def test_the_four_layers_are_declared_once_and_ordered_by_precedence(app):
     registry = LayerRegistry.discover("layers")
-    assert registry.names == ["market", "compound", "road", "grid"]
+    assert registry.names == ["site", "market", "compound", "road", "grid"]
     assert {s.collection: s.title for s in registry} == {
+        "sites": "点位",  # every kind of site (kinds are data: geoservice/assessment)
         "grids": "网格",
         "roads": "道路",
         "markets": "农贸市场",

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, openapi_issues, openapi_people, openapi_reports
+from geoservice.api import bp, openapi_assessment, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import error_responses, finish
 from geoservice.catalogue.catalogue import Collection
@@ -41,6 +41,7 @@ TAGS = {
         "用户名已存在、角色或口令等不合规 422"
     ),
     openapi_people.TAG_AUDIT: "操作日志",
+    openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
 }
 
 
@@ -408,6 +409,7 @@ def document() -> dict[str, Any]:
         **openapi_issues.paths(config),
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
+        **openapi_assessment.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from geoservice.db import database
 from geoservice.demo import generate_county
 from geoservice.demo.seed import database_is_empty, load_demo
+from geoservice.issues.photos import PhotoStore
 from geoservice.registry import layers
 
 
@@ -40,7 +41,10 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
         click.echo(f"生成演示县（seed={seed}, scale={scale}）…")
         last_day = today.date() if today else date.today() - timedelta(days=1)
         county = generate_county(seed=seed, scale=scale, today=last_day)
-        counts = load_demo(session, layers(), county, progress=lambda m: click.echo(f"  {m}"))
+        store = PhotoStore(current_app.config["UPLOAD_DIR"])
+        counts = load_demo(
+            session, layers(), county, progress=lambda m: click.echo(f"  {m}"), photo_store=store
+        )
         session.commit()
     finally:
         session.close()

@@ -42,8 +42,10 @@ def load_demo(
     registry: LayerRegistry,
     county: DemoCounty,
     progress: Callable[[str], None] = lambda _msg: None,
+    photo_store: Any = None,
 ) -> dict[str, int]:
-    """Inserts the county; the caller commits. Returns counts per kind."""
+    """Inserts the county; the caller commits. Returns counts per kind. `photo_store`: where
+    the demo's evaluation photos go (none: their files are not kept)."""
     counts: dict[str, int] = {}
     area_ids = _load_areas(session, county)
     counts["areas"] = len(area_ids)
@@ -95,6 +97,12 @@ def load_demo(
     progress(f"包保责任 {len(rows)} 条")
 
     counts["issues"] = _load_issues(session, registry, county.issues(), progress)
+    # 点位 and 测评 (issue 15): kinds, sites, an example standards tree, two past rounds.
+    from geoservice.assessment.demo import load_assessment_demo
+
+    extra = load_assessment_demo(session, registry, county, progress, photo_store)
+    counts["issues"] += extra.pop("issues", 0)  # failures of the mock evaluations
+    counts.update(extra)
     return counts
 
 

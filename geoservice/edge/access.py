@@ -89,7 +89,7 @@ def check_write(collection: Collection) -> User:
         raise ApiError(
             405,
             f"集合 {collection.id} 在此接口只读",
-            "问题的上报与流转请使用问题接口",
+            getattr(collection, "write_hint", None) or "问题的上报与流转请使用问题接口",
             field="collectionId",
         )
     return require("layers.write", collection.id)

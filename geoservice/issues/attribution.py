@@ -25,6 +25,9 @@ Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitud
 
 def _claims_sql(spec: LayerSpec, point: str, scale: Scale | None = None) -> str:
     """SELECT of the features of one layer claiming `point` (an SQL expression)."""
+    custom = getattr(spec, "claims_sql", None)  # a layer whose claims are data (sites' kinds)
+    if custom is not None:
+        return custom(point, scale)
     table = spec.table
     head = f"SELECT '{spec.name}'::text AS layer, {int(spec.precedence)} AS precedence, l.id"
     if spec.claim.mode == "contains":

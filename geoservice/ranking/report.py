@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.orm import Session
 
+from geoservice.assessment.report import add_sheet
 from geoservice.ranking import drilldown, ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
@@ -297,6 +298,10 @@ def workbook(
     for of in kinds:
         _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
     _overdue_sheet(wb, overdue, period, tz)
+    # 模拟测评 (issue 15): a sheet when a round ended in the period.
+    add_sheet(
+        wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
+    )
     return wb
 
 

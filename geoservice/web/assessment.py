@@ -1,0 +1,345 @@
+"""The /assessment pages (测评): a round's map, scores and rankings with drill-down to the failed
+standards; kinds and standards; the inspector's phone pages (my sites, one site's standards);
+printable QR sheets. Blueprint `assessment`; the data comes from geoservice.assessment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from geoservice.accounts import audit, scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.security import nonce_scripts
+from geoservice.assessment import kinds as kind_service
+from geoservice.assessment import rounds as round_service
+from geoservice.assessment import scores as score_service
+from geoservice.assessment import sites as site_service
+from geoservice.assessment import standards as standard_service
+from geoservice.assessment.models import AssessmentRound
+from geoservice.db import get_session
+from geoservice.errors import ApiError
+from geoservice.models import User
+from geoservice.service_errors import ServiceError
+from geoservice.web.featuremap import MapLayer, feature_map
+
+bp = Blueprint("assessment", __name__, template_folder="templates")
+
+RESULT_STYLES = {
+    "passed": {"color": "#1b5e20", "fillColor": "#43a047"},
+    "failed": {"color": "#b71c1c", "fillColor": "#e53935"},
+    "negative": {"color": "#4a148c", "fillColor": "#8e24aa"},
+    "open": {"color": "#616161", "fillColor": "#bdbdbd"},
+}
+RESULT_TITLES = {
+    "passed": "达标",
+    "failed": "未达标",
+    "negative": "负面清单",
+    "open": "未测完",
+}
+
+
+def _page(action: str) -> Callable:
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                account = current_account()
+            except ApiError as exc:
+                abort(401, exc.error)
+            if account is None:
+                abort(401)
+            if not can(action):
+                abort(403)
+            try:
+                return view(*args, **kwargs)
+            except ServiceError as exc:
+                abort(exc.status, exc.error)
+
+        return wrapper
+
+    return decorator
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, "", "none"):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        abort(400, f"{name} 应为整数")
+
+
+def _settings() -> score_service.ScoreSettings:
+    return score_service.ScoreSettings.from_config(current_app.config)
+
+
+def _map(site_rows: list[dict[str, Any]], round_id: int) -> dict[str, Any]:
+    """Sites coloured by their last result (达标 / 未达标 / 负面清单 / 未测完)."""
+    layers = []
+    for status, title in RESULT_TITLES.items():
+        features = []
+        for s in site_rows:
+            state = (
+                "negative"
+                if s["negative"]
+                else "passed"
+                if s["passed"]
+                else "failed"
+                if s["failed"]
+                else "open"
+            )
+            if state != status:
+                continue
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                    "properties": {
+                        "name": s["name"],
+                        "kind": s["kind_name"],
+                        "score": "—" if s["score"] is None else f"{s['score']:.1f}",
+                        "leader": s["leader_name"] or "（未落实点长）",
+                        "place_id": s["site_id"],
+                    },
+                }
+            )
+        style = {"weight": 2, "fillOpacity": 0.8, "radius": 7, **RESULT_STYLES[status]}
+        layers.append(
+            MapLayer(
+                f"{title}（{len(features)}）",
+                {"type": "FeatureCollection", "features": features},
+                style,
+                fields=("name", "kind", "score", "leader"),
+                aliases=("点位", "类别", "得分", "点长"),
+                link=(
+                    url_for(
+                        "assessment.failures_page", round_id=round_id, of="site", key=0
+                    ).replace("key=0", "key={place_id}"),
+                    "查看不合格标准",
+                ),
+            )
+        )
+    fmap = feature_map(layers, height="480px")
+    return {**fmap, "header": nonce_scripts(fmap["header"])}
+
+
+@bp.get("/assessment")
+@_page("rankings.read")
+def assessment_page():
+    session = get_session()
+    rounds = round_service.list_rounds(session)
+    settings = _settings()
+    of = request.args.get("of", "street")
+    if of not in score_service.GROUPINGS:
+        abort(400, "未知分组")
+    round_id = _int_arg("round") or (rounds[0]["id"] if rounds else None)
+    current = next((r for r in rounds if r["id"] == round_id), None)
+    if round_id is not None and current is None:
+        abort(404, "没有该测评轮次")
+    figures = sites = None
+    fmap = None
+    if current is not None:
+        sites = score_service.site_scores(session, current["id"], settings)
+        figures = {
+            "totals": score_service.totals(sites, settings),
+            "rows": score_service.group_scores(sites, of, settings),
+        }
+        fmap = _map(sites, current["id"])
+    return render_template(
+        "assessment/page.html",
+        rounds=rounds,
+        current=current,
+        figures=figures,
+        of=of,
+        groupings=score_service.GROUPINGS,
+        trend=score_service.trend(session, None, None, settings),
+        settings=settings,
+        map=fmap,
+        kinds=kind_service.list_kinds(session),
+        versions=standard_service.list_versions(session),
+        inspectors=session.execute(
+            select(User.id, User.display_name, User.username)
+            .where(User.active.is_(True), User.role.in_(("inspector", "planner")))
+            .order_by(User.id)
+        ).all(),
+        can_manage=can("layers.write") and current_account().role in ("admin", "planner"),
+        county_wide=scope.for_account(current_account()).everything,
+    )
+
+
+@bp.get("/assessment/rounds/<int:round_id>/failures")
+@_page("rankings.read")
+def failures_page(round_id: int):
+    session = get_session()
+    of = request.args.get("of")
+    if of is not None and of not in score_service.GROUPINGS:
+        abort(400, "未知分组")
+    key = _int_arg("key")
+    found = round_service.get_round(session, round_id)
+    rows = score_service.failures(session, round_id, _settings(), of, key)
+    return render_template(
+        "assessment/failures.html",
+        round=round_service.round_json(session, found),
+        rows=rows,
+        of_title=score_service.GROUPINGS.get(of or "", "全部"),
+    )
+
+
+@bp.get("/assessment/standards/<int:version_id>")
+@_page("rankings.read")
+def standards_page(version_id: int):
+    session = get_session()
+    version = standard_service.get_version(session, version_id)
+    return render_template(
+        "assessment/standards.html", version=standard_service.version_json(session, version)
+    )
+
+
+# --- the inspector's phone pages -------------------------------------------------------------
+
+
+@bp.get("/assessment/record")
+@_page("issues.report")
+def record_list():
+    session = get_session()
+    account = current_account()
+    manager = account.role in ("admin", "planner")
+    rounds = session.scalars(
+        select(AssessmentRound).order_by(AssessmentRound.starts_on.desc()).limit(5)
+    ).all()
+    sections = []
+    for found in rounds:
+        rows = round_service.round_sites(session, found.id, None if manager else account.id)
+        if rows:
+            sections.append({"round": found, "sites": rows})
+    return render_template("assessment/record_list.html", sections=sections)
+
+
+@bp.get("/assessment/record/<int:round_id>/<int:site_id>")
+@_page("issues.report")
+def record_site(round_id: int, site_id: int):
+    session = get_session()
+    sheet = round_service.site_sheet(session, round_id, site_id)
+    account = current_account()
+    if account.role not in ("admin", "planner") and sheet["inspector_id"] != account.id:
+        abort(403, "该点位未分配给你")
+    return render_template(
+        "assessment/record_site.html",
+        sheet=sheet,
+        submit_url=url_for("assessment_api.rounds_results", round_id=round_id),
+    )
+
+
+# --- QR codes ---------------------------------------------------------------------------------
+
+
+@bp.get("/assessment/qr")
+@_page("layers.read")
+def qr_sheet():
+    """A printable A4 sheet per street: name, code and QR code of each site."""
+    street = request.args.get("street") or None
+    rows = site_service.sites_for_sheet(get_session(), street)
+    return render_template("assessment/qr_sheet.html", rows=rows, street=street)
+
+
+# --- kinds on a page ------------------------------------------------------------------------
+
+
+def parse_attribute_lines(raw: str) -> list[dict[str, Any]]:
+    """One attribute per line: `name|标题|type|必填|选项1、选项2` (type text, integer, choice or
+    date; 必填 = 是 or 否), e.g. `grade|等级|choice|是|一级、二级、三级`."""
+    out = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        parts += [""] * (5 - len(parts))
+        item: dict[str, Any] = {
+            "name": parts[0],
+            "title": parts[1] or parts[0],
+            "type": parts[2] or "text",
+            "required": parts[3] in ("是", "必填", "true", "1", "yes"),
+        }
+        if item["type"] == "choice":
+            item["choices"] = [c.strip() for c in parts[4].replace(",", "、").split("、") if c]
+        out.append(item)
+    return out
+
+
+@bp.post("/assessment/kinds")
+@_page("layers.write")
+def kinds_create():
+    """The kind form of /assessment (admin and county-wide planners)."""
+    account = current_account()
+    if account.role not in ("admin", "planner") or not scope.for_account(account).everything:
+        abort(403, "点位类别只能由全县（市）范围的创文办账号维护")
+    form = request.form
+    payload: dict[str, Any] = {
+        "code": form.get("code", "").strip(),
+        "name": form.get("name", "").strip(),
+        "geometry_type": form.get("geometry_type") or "point",
+        "colour": form.get("colour") or "#1565c0",
+        "attributes": parse_attribute_lines(form.get("attributes", "")),
+    }
+    for key, cast in (("claim_radius_m", float), ("precedence", int)):
+        raw = form.get(key, "").strip()
+        if raw:
+            try:
+                payload[key] = cast(raw)
+            except ValueError:
+                flash(f"{key} 应为数字", "error")
+                return redirect(url_for("assessment.assessment_page") + "#kinds")
+    session = get_session()
+    try:
+        kind = kind_service.create_kind(session, payload)
+    except ServiceError as exc:
+        session.rollback()
+        flash(f"未能新建类别：{exc.error}（{exc.field}）", "error")
+        return redirect(url_for("assessment.assessment_page") + "#kinds")
+    audit.record(session, account, "site_kind.create", "site_kind", kind.id,
+                 after=kind_service.kind_json(kind, 0))  # fmt: skip
+    session.commit()
+    flash(f"已新建点位类别「{kind.name}」（集合 site-{kind.code}）", "success")
+    return redirect(url_for("assessment.assessment_page") + "#kinds")
+
+
+@bp.post("/assessment/rounds")
+@_page("layers.write")
+def rounds_create():
+    """The round form of /assessment (admin and planners)."""
+    account = current_account()
+    if account.role not in ("admin", "planner"):
+        abort(403, "只有创文办可以新建测评轮次")
+    form = request.form
+    payload: dict[str, Any] = {
+        k: form.get(k, "").strip()
+        for k in ("name", "starts_on", "ends_on", "version_id", "sample_per_kind", "seed",
+                  "inspector_id")
+    }  # fmt: skip
+    payload = {k: v for k, v in payload.items() if v != ""}
+    session = get_session()
+    try:
+        found = round_service.create_round(session, payload, account)
+    except ServiceError as exc:
+        session.rollback()
+        flash(f"未能新建测评轮次：{exc.error}（{exc.field}）", "error")
+        return redirect(url_for("assessment.assessment_page") + "#new-round")
+    body = round_service.round_json(session, found)
+    audit.record(session, account, "round.create", "assessment_round", found.id, after=body)
+    session.commit()
+    flash(f"已新建「{found.name}」，共 {body['sites']} 个点位", "success")
+    return redirect(url_for("assessment.assessment_page", round=found.id))

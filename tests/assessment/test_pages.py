@@ -1,0 +1,192 @@
+"""/assessment pages on the hand-built round: the figures, the drill-down, the phone pages, the
+QR sheet and codes, and the 点位清单 round trip."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from geoservice.registry import layers
+from tests.api_support import auth
+from tests.assessment import case
+
+
+@pytest.fixture
+def world(app, db_session, tmp_path):
+    settings = case.issue_settings(app.config, tmp_path)
+    built = case.build(db_session, layers(app), settings)
+    case.record_all(db_session, layers(app), settings, built)
+    return {**built, "session": db_session}
+
+
+def test_the_assessment_page_shows_scores_ranks_and_the_map(client, world):
+    headers = auth(world["session"], "planner", "planner_page")
+    page = client.get(f"/assessment?round={world['round'].id}&of=leader", headers=headers)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "85.42" in html and "50.0%" in html  # county score and 点位达标率
+    assert "王三" in html and "66.67" in html and "低于85分" in html
+    assert "leaflet" in html.lower()  # the folium map, drawn from our own assets
+    assert "cdn." not in html.lower() and "unpkg" not in html.lower()
+
+
+def test_drill_down_lists_the_failed_standards(client, world):
+    headers = auth(world["session"], "viewer", "viewer_page")
+    rid = world["round"].id
+    page = client.get(f"/assessment/rounds/{rid}/failures", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "无乱贴乱画" in html and "无大面积垃圾堆积" in html
+    one = client.get(
+        f"/assessment/rounds/{rid}/failures?of=leader&key={world['leaders']['L3'].id}",
+        headers=headers,
+    ).get_data(as_text=True)
+    assert "无大面积垃圾堆积" in one and "无乱贴乱画" not in one
+
+
+def test_the_phone_pages_list_the_inspectors_sites(client, world):
+    session = world["session"]
+    from geoservice.accounts.auth import issue_token
+
+    token = issue_token(session, world["inspector"])
+    headers = {"Authorization": f"Bearer {token}"}
+    listing = client.get("/assessment/record", headers=headers)
+    assert listing.status_code == 200 and "school1" in listing.get_data(as_text=True)
+    site = world["sites"]["school1"]
+    sheet = client.get(f"/assessment/record/{world['round'].id}/{site.id}", headers=headers)
+    assert sheet.status_code == 200
+    assert "已录入：不合格" in sheet.get_data(as_text=True)
+
+
+def test_qr_codes_open_the_report_page_at_the_site(client, world):
+    headers = auth(world["session"], "viewer", "viewer_qr")
+    site = world["sites"]["bus1"]
+    png = client.get(f"/api/assessment/sites/{site.id}/qr", headers=headers)
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    svg = client.get(f"/api/assessment/sites/{site.id}/qr?format=svg", headers=headers)
+    assert svg.status_code == 200 and b"<svg" in svg.data
+    sheet = client.get("/assessment/qr?street=320900001", headers=headers).get_data(as_text=True)
+    assert "bus1" in sheet and "school1" in sheet and "school2" not in sheet
+    from geoservice.assessment.sites import qr_target, site_json
+
+    target = qr_target("http://x/", site_json(world["session"], site.id))
+    assert target.startswith("http://x/issues/new?lon=") and f"site={site.id}" in target
+
+
+def test_the_site_list_round_trips_through_excel(client, world):
+    headers = auth(world["session"], "planner", "planner_xlsx")
+    exported = client.get("/api/assessment/sites/export", headers=headers)
+    assert exported.status_code == 200
+    wb = load_workbook(io.BytesIO(exported.data))
+    rows = list(wb.active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("点位编码", "点位名称", "点位类别")
+    assert {r[0] for r in rows[1:]} == {"school1", "bus1", "school2", "bus2"}
+    school1 = next(r for r in rows if r[0] == "school1")
+    assert school1[9] == "张一" and school1[11] == "stage=小学"
+
+    # Re-importing the same list changes nothing but counts the rows as updates.
+    again = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(exported.data), "点位清单.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["updated"] == 4 and again.get_json()["created"] == 0
+
+
+def test_a_bad_row_refuses_the_whole_site_list(client, world):
+    from openpyxl import Workbook
+
+    session = world["session"]
+    headers = auth(session, "planner", "planner_bad")
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["点位编码", "点位名称", "点位类别", "街道", "社区", "经度", "纬度", "坐标系",
+               "点长姓名", "点长电话", "类别属性"])  # fmt: skip
+    ws.append(["N1", "新站台", "公交站台", "东街", "东社区", case.LON0, case.LAT0, "GCJ-02",
+               "赵六", "13900000000", None])  # fmt: skip
+    ws.append(["N2", "新学校", "学校周边", "东街", "东社区", case.LON0, case.LAT0, "WGS-84",
+               None, None, "stage=大学"])  # fmt: skip
+    ws.append(["N3", "怪点", "动物园", None, None, case.LON0, case.LAT0, None, None, None, None])
+    out = io.BytesIO()
+    wb.save(out)
+    before = session.scalar(text("SELECT count(*) FROM sites"))
+    response = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(out.getvalue()), "list.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["detail"]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(3, "类别属性"), (4, "点位类别")]
+    assert session.scalar(text("SELECT count(*) FROM sites")) == before
+    assert session.scalar(text("SELECT count(*) FROM leaders WHERE name = '赵六'")) == 0
+
+
+def test_a_planner_creates_a_kind_on_the_page(client, world):
+    headers = auth(world["session"], "planner", "planner_form")
+    response = client.post(
+        "/assessment/kinds",
+        data={"name": "网吧", "code": "netcafe", "geometry_type": "point", "colour": "#37474f",
+              "claim_radius_m": "25", "precedence": "61",
+              "attributes": "seats|座位数|integer|否\nlevel|等级|choice|是|甲、乙"},
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 302
+    kind = client.get("/api/assessment/kinds", headers=headers).get_json()["kinds"]
+    made = next(k for k in kind if k["code"] == "netcafe")
+    assert made["attributes"][1] == {
+        "name": "level", "title": "等级", "type": "choice", "required": True,
+        "choices": ["甲", "乙"],
+    }  # fmt: skip
+    assert made["claim_radius_m"] == 25 and made["precedence"] == 61
+    collections = client.get("/api/collections", headers=headers).get_json()["collections"]
+    assert "site-netcafe" in [c["id"] for c in collections]
+    viewer = auth(world["session"], "viewer", "viewer_form")
+    refused = client.post("/assessment/kinds", data={"name": "x", "code": "x"}, headers=viewer)
+    assert refused.status_code == 403
+
+
+def test_a_planner_creates_a_sampled_round_on_the_page(client, world):
+    headers = auth(world["session"], "planner", "planner_round")
+    response = client.post(
+        "/assessment/rounds",
+        data={"name": "第二轮", "starts_on": "2026-12-01", "ends_on": "2026-12-03",
+              "version_id": str(world["version"].id), "sample_per_kind": "1", "seed": "7"},
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 302
+    rounds = client.get("/api/assessment/rounds", headers=headers).get_json()["rounds"]
+    second = next(r for r in rounds if r["name"] == "第二轮")
+    assert second["sites"] == 4 and second["seed"] == 7  # 1 per kind per street: all four here
+    bad = client.post(
+        "/assessment/rounds",
+        data={"name": "坏轮", "starts_on": "2026-12-05", "ends_on": "2026-12-01",
+              "version_id": str(world["version"].id)},
+        headers=headers,
+    )  # fmt: skip
+    assert bad.status_code == 302
+    names = [
+        r["name"]
+        for r in client.get("/api/assessment/rounds", headers=headers).get_json()["rounds"]
+    ]
+    assert "坏轮" not in names
+
+
+def test_the_standards_page_and_an_empty_county(client, world, db_session):
+    headers = auth(world["session"], "viewer", "viewer_std")
+    page = client.get(f"/assessment/standards/{world['version'].id}", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "周边无垃圾" in html and "不可修改" in html
+
+
+def test_the_assessment_page_without_rounds(client, db_session):
+    headers = auth(db_session, "viewer", "viewer_empty")
+    page = client.get("/assessment", headers=headers)
+    assert page.status_code == 200 and "还没有测评轮次" in page.get_data(as_text=True)
+    assert client.get("/assessment?round=999", headers=headers).status_code == 404
+    assert client.get("/assessment?of=planet", headers=headers).status_code == 400
