@@ -26,6 +26,7 @@ from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
 from geoservice.issues import issues as service
 from geoservice.issues.photos import Upload, prepare_all
+from geoservice.issues.view import issue_summary, issue_view
 from geoservice.issues.workflow import check_move, transition
 from geoservice.models import Issue, Photo
 from geoservice.registry import layers
@@ -43,7 +44,7 @@ def visible_issue(issue_id: int) -> Issue:
 
 
 def view(issue: Issue) -> dict[str, Any]:
-    return service.issue_view(
+    return issue_view(
         get_session(), layers(), settings(), issue, current_account(), photo_url, allows=allows
     )
 
@@ -250,7 +251,7 @@ def unassigned_queue():
         {
             "numberMatched": service.count_unassigned(session, account),
             "numberReturned": len(rows),
-            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+            "issues": [issue_summary(i, cfg, now) for i in rows],
         }
     )
 
@@ -291,7 +292,7 @@ def overdue_issues():
         {
             "numberMatched": service.count_overdue(session, now, account),
             "numberReturned": len(rows),
-            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+            "issues": [issue_summary(i, cfg, now) for i in rows],
         }
     )
 

@@ -18,6 +18,7 @@ from geoservice.db import get_session
 from geoservice.edge.issues import allows, photo_url
 from geoservice.edge.responsibility import assignable_leader_ids
 from geoservice.issues import issues as service
+from geoservice.issues.view import issue_summary, issue_view
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
 from geoservice.responsibility.leaders import active_leaders
@@ -119,7 +120,7 @@ def _view(issue_id: int) -> dict[str, Any]:
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
-    return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
+    return issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
 
 
 def _pickable_leaders() -> list:
@@ -247,7 +248,7 @@ def queue_page():
     leaders = _pickable_leaders()
     return render_template(
         "issue_queue.html",
-        issues=[service.issue_summary(i, settings, now) for i in rows],
+        issues=[issue_summary(i, settings, now) for i in rows],
         total=service.count_unassigned(session, account),
         leaders=leaders,
     )
