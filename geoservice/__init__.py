@@ -31,6 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
 
+    import geoservice.api.open311 as open311_api
+    import geoservice.notifications as notifications
+    import geoservice.web.notifications as notifications_pages
     from geoservice import api, cli, db, errors, registry, web
     from geoservice.accounts import auth, security
     from geoservice.api import health
@@ -61,6 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(assessment_api.bp, url_prefix="/api/assessment")
     app.register_blueprint(assessment_web.bp)
     cli.init_app(app)
+    notifications.init_app(app)  # the outbox hook on issue events
+    app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")
+    app.register_blueprint(notifications_pages.bp)
     return app
 
 

@@ -119,6 +119,18 @@ DEFAULTS: dict[str, Any] = {
     "CITIZEN_PUBLIC_DAYS": 90,  # the public map/list shows issues reported this recently
     "CITIZEN_PUBLIC_MAX": 2000,
     "PUBLIC_CACHE_SECONDS": 60,
+    # Notifications (geoservice/notifications; docs/integration.md). Links in messages start
+    # with PUBLIC_BASE_URL (the address people open, e.g. https://cw.example.gov.cn).
+    "PUBLIC_BASE_URL": "",
+    "NOTIFY_DEADLINE_HOURS": 4,  # remind the responsible leader this long before a deadline
+    "NOTIFY_ESCALATION_HOURS": [0, 24, 72],  # overdue by → leader, unit head, 联点/分管领导
+    "NOTIFY_ESCALATION_MAX_DAYS": 14,  # issues overdue longer are not escalated (any more)
+    "NOTIFY_DIGEST_HOUR": 8,  # local hour of the daily digest
+    "NOTIFY_MAX_ATTEMPTS": 8,  # then a dead letter
+    "NOTIFY_BACKOFF_SECONDS": 30,  # 30 s, 1 min, 2 min … (doubling, at most an hour)
+    "NOTIFY_TIMEOUT_SECONDS": 10,  # one SMTP/HTTP attempt
+    "NOTIFY_POLL_SECONDS": 5,  # the worker looks for due work at least this often (NOTIFY wakes it)
+    "OPEN311_SOURCE": "12345热线",  # the source of issues created through Open311
 }
 
 # Environment variables read by config_from_env, with their types.
@@ -159,6 +171,16 @@ ENV_VARS: dict[str, type] = {
     "CITIZEN_POW_DIFFICULTY": int,
     "CITIZEN_REPORTS_PER_IP_HOUR": int,
     "CITIZEN_REPORTS_PER_PHONE_DAY": int,
+    "PUBLIC_BASE_URL": str,
+    "NOTIFY_DEADLINE_HOURS": float,
+    "NOTIFY_ESCALATION_HOURS": list,
+    "NOTIFY_ESCALATION_MAX_DAYS": float,
+    "NOTIFY_DIGEST_HOUR": int,
+    "NOTIFY_MAX_ATTEMPTS": int,
+    "NOTIFY_BACKOFF_SECONDS": float,
+    "NOTIFY_TIMEOUT_SECONDS": float,
+    "NOTIFY_POLL_SECONDS": float,
+    "OPEN311_SOURCE": str,
 }
 
 

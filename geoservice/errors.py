@@ -12,7 +12,7 @@ from markupsafe import escape
 from psycopg2.errors import QueryCanceled
 from psycopg2.extensions import TransactionRollbackError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from geoservice.service_errors import ServiceError
 
@@ -42,13 +42,19 @@ class ApiError(Exception):
     """A client error with a message a planner understands."""
 
     def __init__(
-        self, status: int, error: str, detail: Any = None, field: str | None = None
+        self,
+        status: int,
+        error: str,
+        detail: Any = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.detail = detail
         self.field = field
+        self.headers = dict(headers or {})  # e.g. Allow of a 405 (RFC 9110 requires it)
 
 
 def error_response(status: int, error: str, detail: Any = None, field: str | None = None):
@@ -114,6 +120,7 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
             response = app.make_response(error_page(exc.status, exc.error))
         if exc.status == 429 and isinstance(exc.detail, dict) and "retry_after_s" in exc.detail:
             response.headers["Retry-After"] = str(exc.detail["retry_after_s"])
+        response.headers.update(exc.headers)
         return response
 
     @app.errorhandler(ServiceError)
@@ -129,9 +136,14 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
         if status < 400:  # redirects raised as exceptions (e.g. strict slashes)
             return exc
         if not wants_json():
-            return error_page(status, MESSAGES.get(status, exc.name))
-        detail = exc.description if exc.description and status != 500 else None
-        return error_response(status, MESSAGES.get(status, exc.name), detail)
+            response = app.make_response(error_page(status, MESSAGES.get(status, exc.name)))
+        else:
+            detail = exc.description if exc.description and status != 500 else None
+            response = error_response(status, MESSAGES.get(status, exc.name), detail)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            # A 405 names the methods the URL serves (RFC 9110 §15.5.6).
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 
 from geoservice.config import normalise_database_url
 from geoservice.db import Base
+from geoservice.notifications import models as _notification_models  # noqa: F401
 from geoservice.registry import LayerRegistry
 
 config = context.config

@@ -35,7 +35,7 @@ NEEDS = {
 }
 
 # Routes whose plain request cannot answer 2xx with the demo county (no photo files in it).
-NO_PLAIN_ANSWER = {"/api/photos/<int:photo_id>": 404}
+NO_PLAIN_ANSWER = {"/api/photos/<int:photo_id>": 404, "/api/intake/batches/<int:batch_id>": 404}
 # Served only for the collections that declare labels (the others answer 404).
 LABELS = "/api/map/labels/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf"
 
@@ -59,6 +59,7 @@ def values(demo_session):
         "unit_id": _scalar(s, "SELECT min(id) FROM units"),
         "assignment_id": _scalar(s, "SELECT min(id) FROM assignments"),
         "photo_id": 1,
+        "batch_id": 1,  # no feedback list in the demo county
         "code": _scalar(s, "SELECT min(code) FROM admin_areas"),
         "level": _scalar(s, "SELECT min(level) FROM admin_areas"),
         "place_id": _scalar(s, "SELECT min(place_id) FROM assignments"),

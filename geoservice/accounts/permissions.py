@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "rankings.read": "查看排名与通报",
     "users.admin": "管理账号",
     "audit.read": "查看操作日志",
+    "notifications.admin": "管理消息通知（渠道、死信、回单地址）",
 }
 
 # The permission table. `admin` is listed for completeness: it may do everything.

@@ -81,7 +81,7 @@ def areas():
     )
 
 
-@bp.get("/areas/<code>")
+@bp.get("/areas/<areacode:code>")
 @permission_required("layers.read")
 def area(code: str):
     single_args(())

@@ -10,6 +10,7 @@ from geoservice.accounts.auth import permission_required
 from geoservice.api import bp
 from geoservice.db import get_session
 from geoservice.edge.params import parse_audit_filters, single_args
+from geoservice.errors import ApiError
 
 AUDIT_PARAMS = ("user", "entity", "entity_id", "action", "since", "until", "limit", "offset")
 
@@ -17,7 +18,11 @@ AUDIT_PARAMS = ("user", "entity", "entity_id", "action", "since", "until", "limi
 @bp.get("/audit")
 @permission_required("audit.read")
 def audit_entries():
-    filters, limit, offset = parse_audit_filters(single_args(AUDIT_PARAMS))
+    args = single_args(AUDIT_PARAMS)
+    for name, value in args.items():  # the admin page's empty boxes mean "any"; here a 400
+        if not value.strip():
+            raise ApiError(400, f"参数 {name} 不能为空", field=name)
+    filters, limit, offset = parse_audit_filters(args)
     db = get_session()
     stmt = audit.query(**filters)
     total = audit.count(db, stmt)

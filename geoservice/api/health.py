@@ -21,4 +21,13 @@ def healthz():
     except DBAPIError as exc:
         log.warning("health check: database unreachable: %s", exc.orig)
         return error_response(503, "数据库不可用", "database unreachable")
-    return jsonify({"status": "ok", "database": versions})
+    from geoservice.notifications.outbox import queue_health
+
+    session = get_session()
+    try:
+        with session.begin_nested():
+            queue = queue_health(session)
+    except DBAPIError as exc:  # e.g. a database not yet upgraded: the service still answers
+        log.warning("health check: notification queue unreadable: %s", exc.orig)
+        queue = None
+    return jsonify({"status": "ok", "database": versions, "notifications": queue})

@@ -6,15 +6,25 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
+import geoservice.api.openapi_notifications as openapi_notifications
 from geoservice.api import bp, openapi_assessment, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.features import json_response
-from geoservice.api.openapi_kit import error_responses, finish
+from geoservice.api.openapi_kit import MAP_PATTERN, TILE_XYZ, error_responses, finish
 from geoservice.catalogue.catalogue import Collection
 from geoservice.edge.access import catalogue, signed_in
-from geoservice.edge.params import GEOJSON, HTML, JSON, MVT, OPENAPI, output_format, single_args
+from geoservice.edge.params import (
+    CRS84,
+    GEOJSON,
+    HTML,
+    JSON,
+    MVT,
+    OPENAPI,
+    output_format,
+    single_args,
+)
 from geoservice.registry import layers
 
-ERROR = {"$ref": "#/components/responses/Error"}  # replaced per status by openapi_kit.finish
+ERROR = {"$ref": "#/components/responses/Error"}
 
 # Tags of the endpoints outside the collections, in the order the HTML page lists them.
 TAGS = {
@@ -42,6 +52,8 @@ TAGS = {
     ),
     openapi_people.TAG_AUDIT: "操作日志",
     openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
+    openapi_notifications.TAG: openapi_notifications.DESCRIPTION,
+    openapi_notifications.TAG_INTAKE: openapi_notifications.DESCRIPTION_INTAKE,
 }
 
 
@@ -147,10 +159,12 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "operationId": f"get_{cid}_tile",
                 "parameters": [
                     {
-                        **_param(n, n, {"type": "integer", "minimum": 0}, True, "path"),
+                        **_param(
+                            n, text, {"type": "integer", "minimum": 0, "maximum": top}, True, "path"
+                        ),
                         "style": "simple",
                     }
-                    for n in ("z", "x", "y")
+                    for n, text, top in TILE_XYZ
                 ]
                 + filters
                 + ([{"$ref": "#/components/parameters/datetime"}] if coll.temporal_column else [])
@@ -175,7 +189,7 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"{coll.title}矢量切片说明（TileJSON 3.0）",
                 "operationId": f"get_{cid}_tilejson",
-                "parameters": [{"$ref": "#/components/parameters/f"}],
+                "parameters": [_param("f", "输出格式", {"type": "string", "enum": ["json"]})],
                 "responses": {"200": {"description": "TileJSON"}},
             }
         },
@@ -199,7 +213,16 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                     "200": {
                         "description": "文件",
                         "content": {
-                            GEOJSON: {"schema": {"type": "string"}},
+                            GEOJSON: {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["type", "features"],
+                                    "properties": {
+                                        "type": {"type": "string", "enum": ["FeatureCollection"]},
+                                        "features": {"type": "array", "items": feature_ref},
+                                    },
+                                }
+                            },
                             "application/geopackage+sqlite3": {
                                 "schema": {"type": "string", "format": "binary"}
                             },
@@ -296,15 +319,21 @@ def _collection_paths(coll: Collection) -> dict[str, Any]:
                                     "map": {
                                         "type": "string",
                                         "description": "源字段=目标字段，逗号分隔",
+                                        "pattern": MAP_PATTERN,
                                     },
                                     "crs": {"type": "string", "example": "EPSG:4490"},
                                     "encoding": {"type": "string", "example": "GBK"},
                                 },
+                                "additionalProperties": False,  # other form fields: 400
                             }
                         }
                     },
                 },
-                "responses": {"201": {"description": "导入报告"}, **errors},
+                "responses": {
+                    "201": {"description": "导入报告"},
+                    **errors,
+                    "415": ERROR,  # a file kind (extension or content) not accepted
+                },
             }
         }
     return paths
@@ -410,6 +439,7 @@ def document() -> dict[str, Any]:
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
         **openapi_assessment.paths(config),
+        **openapi_notifications.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -419,6 +449,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_people.schemas(config))
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
+    schemas.update(openapi_notifications.schemas(config))
     return {
         "openapi": "3.0.3",
         "info": {
@@ -482,15 +513,18 @@ def document() -> dict[str, Any]:
                 "bbox": _param(
                     "bbox",
                     "范围：最小经度,最小纬度,最大经度,最大纬度（CRS84）",
-                    {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+                    {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
                 ),
                 "bbox-crs": _param(
-                    "bbox-crs", "bbox 的坐标系（只支持 CRS84）", {"type": "string", "format": "uri"}
+                    "bbox-crs",
+                    "bbox 的坐标系（只支持 CRS84）",
+                    {"type": "string", "enum": [CRS84, "CRS84", "EPSG:4326"]},
                 ),
                 "datetime": _param(
                     "datetime",
-                    "时间或时间段（RFC 3339），如 2026-11-01T00:00:00+08:00/..",
-                    {"type": "string"},
+                    "时间（RFC 3339 时间或 YYYY-MM-DD 日期）或时间段 开始/结束"
+                    "（任一端可为 .. 或空，开始不晚于结束），如 2026-11-01T00:00:00+08:00/..",
+                    {"type": "string", "format": "datetime-interval", "minLength": 1},
                 ),
             },
         },

@@ -23,6 +23,14 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 Schema = dict[str, Any]
 
+# Tile coordinates: zoom 0–22 (geoservice.catalogue.tilegrid.MAX_ZOOM); x and y below 2^z
+# (else 404).
+TILE_XYZ = (
+    ("z", "缩放级别（0–22）", 22),
+    ("x", "列号（0 至 2^z−1）", 2**22 - 1),
+    ("y", "行号（0 至 2^z−1）", 2**22 - 1),
+)  # replaced per status by openapi_kit.finish
+
 
 # --- schemas --------------------------------------------------------------------------------
 
@@ -167,6 +175,11 @@ def multipart(schema: Schema, description: str | None = None) -> Schema:
     return _described(
         {"required": True, "content": {"multipart/form-data": {"schema": schema}}}, description
     )
+
+
+# importers.parse_mapping: "源=目标" pairs, comma-separated (blank parts ignored).
+_MAP_PAIR = r"[^=,]*[^=,\s][^=,]*=[^,]*[^,\s][^,]*"
+MAP_PATTERN = rf"^(?:{_MAP_PAIR}|\s*)(?:,(?:{_MAP_PAIR}|\s*))*$"
 
 
 def file_field(description: str) -> Schema:

@@ -35,6 +35,8 @@ from geoservice.api.openapi_kit import (
     string,
     text_or_null,
 )
+from geoservice.catalogue.catalogue import TEXT_PATTERN
+from geoservice.responsibility import values
 from geoservice.responsibility.coverage import DEFAULT_FEATURE_LIMIT
 
 TAG = "包保责任"
@@ -45,14 +47,47 @@ READ, WRITE = "assignments.read", "assignments.write"
 # Instants of the 包保 API: a date (local midnight) or an ISO 8601 time (no zone = local).
 MOMENT = string(
     "日期（当地 0 时）或 ISO 8601 时间，如 2026-03-01 或 2026-03-01T08:30:00+08:00；"
-    "不带时区按本地时区"
+    "不带时区按本地时区",
+    format="iso-instant",
 )
 COUNTY = "仅限不限定区域的账号（否则 403）。"
 OUT_OF_SCOPE = "账号范围外的记录与不存在的一样回答 404。"
 
 
+# Names as geoservice.responsibility checks them (after dropping spaces): a person's name is
+# Han characters, parts joined by "·", 2–25 characters; a unit's name 2–60 characters of
+# Han, digits, Latin letters, full-width brackets, "·、-—", with at least one Han character.
+_HAN = values.HAN_RANGES
+PERSON_NAME = string(
+    "中文姓名（2–25 字的汉字，少数民族姓名可用“·”分隔）",
+    minLength=2,
+    maxLength=25,
+    pattern=rf"^[{_HAN}]+(?:·[{_HAN}]+)*$",
+)
+# geoservice.responsibility.values.normalise_phone: a mainland mobile (+86 allowed) or a
+# landline with its area code and an optional extension; empty for none.
+PHONE_PATTERN = (
+    r"^(?:(?:\+?86|0086)?-?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(?:(?:-|转|#|ext\.?)\d{1,6})?)?$"
+)
+_UNIT_CHARS = rf"[{_HAN}0-9A-Za-z（）·、\-—]"
+UNIT_NAME = string(
+    "单位名称（2–60 字：汉字、数字、字母、全角括号、“·、-—”，至少一个汉字）",
+    minLength=2,
+    maxLength=60,
+    pattern=rf"^{_UNIT_CHARS}*[{_HAN}]{_UNIT_CHARS}*$",
+)
+
+
+def _layer_names() -> list[str]:
+    """What a `layer` field accepts: a layer's name, collection id or Chinese title."""
+    from geoservice.registry import layers
+
+    return sorted({n for spec in layers() for n in (spec.name, spec.collection, spec.title)})
+
+
 def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
     levels, roles = list(config["LEADER_LEVELS"]), list(config["ASSIGNMENT_ROLES"])
+    layer_names = _layer_names()
     unit = {
         "id": integer(),
         "name": string("单位名称"),
@@ -93,8 +128,8 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
         "note": text_or_null(),
     }
     leader_fields = {
-        "title": string("职务"),
-        "phone": nullable(string("手机或座机")),
+        "title": string("职务", maxLength=values.TITLE_MAX_LENGTH),
+        "phone": nullable(string("手机或座机（空为无）", pattern=PHONE_PATTERN)),
         "unit_id": nullable(integer("单位编号")),
         "is_unit_head": boolean(),
     }
@@ -105,29 +140,31 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
         "leader": obj(leader),
         "leaderRow": obj({**leader, "active_assignments": integer("在岗包保数")}),
         "leaderDetail": obj({**leader, "assignments": array(ref("assignment"))}),
-        "leaderCreate": obj(
-            {"name": string("中文姓名"), "level": enum(levels, "层级")}, leader_fields
-        ),
+        "leaderCreate": obj({"name": PERSON_NAME, "level": enum(levels, "层级")}, leader_fields),
         "leaderUpdate": obj(
-            {}, {"name": string(), "level": enum(levels), **leader_fields, "active": boolean()}
+            {}, {"name": PERSON_NAME, "level": enum(levels), **leader_fields, "active": boolean()}
         ),
         "place": place,
         "assignment": obj(assignment),
         "assignmentChange": obj(
             {**assignment, "closed": array(ref("assignment"), "因此结束的原记录")}
         ),
-        "assignmentCreate": obj(
-            {"leader_id": integer(), "role": enum(roles, "包保角色")},
-            {
-                "place_id": integer("地点编号（或用 layer 与 code）"),
-                "layer": string("图层名、集合名或中文名"),
-                "code": string("要素编码"),
-                "is_primary": boolean("主要负责人（默认 true）"),
-                "valid_from": MOMENT,
-                "note": string(),
-                "replace_primary": boolean("已有主要负责人时替换（结束其记录），否则 409"),
-            },
-        ),
+        "assignmentCreate": {
+            **obj(
+                {"leader_id": integer(), "role": enum(roles, "包保角色")},
+                {
+                    "place_id": integer("地点编号（或用 layer 与 code）"),
+                    "layer": enum(layer_names, "图层名、集合名或中文名"),
+                    "code": string("要素编码", minLength=1, pattern=TEXT_PATTERN),
+                    "is_primary": boolean("主要负责人（默认 true）"),
+                    "valid_from": MOMENT,
+                    "note": string(maxLength=values.NOTE_MAX_LENGTH),
+                    "replace_primary": boolean("已有主要负责人时替换（结束其记录），否则 409"),
+                },
+            ),
+            # The place: place_id, or layer with code.
+            "anyOf": [{"required": ["place_id"]}, {"required": ["layer", "code"]}],
+        },
         "rosterReport": obj(
             {
                 "sheet": string(),
@@ -170,10 +207,11 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     assignment_id = path("assignment_id", "包保记录编号")
     at = query("at", "时刻（默认现在）", MOMENT)
     history = query("history", "true：含已结束的记录", boolean())
+    layer_names = _layer_names()
     place_query = [
-        query("place_id", "地点编号", integer()),
-        query("layer", "图层（与 code 一起用）", string()),
-        query("code", "要素编码", string()),
+        query("place_id", "地点编号（或用 layer 与 code）", integer(minimum=1)),
+        query("layer", "图层名、集合名或中文名（与 code 一起用）", enum(layer_names)),
+        query("code", "要素编码（与 layer 一起用）", string(minLength=1, pattern=TEXT_PATTERN)),
     ]
     end_body = json_body(
         obj({}, {"at": MOMENT, "note": string()}), "可省略（默认现在结束）", required=False
@@ -194,7 +232,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "新建责任单位",
                 WRITE,
                 {"201": ok(ref("unit"), "已创建")},
-                body=json_body(obj({"name": string()}, {"is_lead": boolean()})),
+                body=json_body(obj({"name": UNIT_NAME}, {"is_lead": boolean()})),
                 errors=(409,),
             ),
         },
@@ -627,12 +665,12 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                     )
                 },
                 parameters=[
-                    query("user", "操作人用户名", string()),
-                    query("entity", "对象类型", string()),
-                    query("entity_id", "对象编号", string()),
-                    query("action", "动作", string()),
-                    query("since", "起（ISO 8601）", string()),
-                    query("until", "止（ISO 8601）", string()),
+                    query("user", "操作人用户名", string(minLength=1, pattern=TEXT_PATTERN)),
+                    query("entity", "对象类型", string(minLength=1, pattern=TEXT_PATTERN)),
+                    query("entity_id", "对象编号", string(minLength=1, pattern=TEXT_PATTERN)),
+                    query("action", "动作", string(minLength=1, pattern=TEXT_PATTERN)),
+                    query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
+                    query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
                     *paging(100, 1000),
                 ],
                 errors=(400,),

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from geoservice.api.openapi_kit import (
+    MAP_PATTERN,
     MVT,
+    TILE_XYZ,
     XLSX,
     answer,
     array,
@@ -125,7 +127,7 @@ def _levels_text() -> str:
 
 
 def _tile_xyz() -> list[dict]:
-    return [path(n, n, integer(minimum=0)) for n in ("z", "x", "y")]
+    return [path(n, text, integer(minimum=0, maximum=top)) for n, text, top in TILE_XYZ]
 
 
 SHIFT = query(
@@ -228,7 +230,7 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                             "level": enum(LEVELS, _levels_text()),
                         },
                         {
-                            "map": string("源字段=目标字段，逗号分隔"),
+                            "map": string("源字段=目标字段，逗号分隔", pattern=MAP_PATTERN),
                             "crs": string(example="EPSG:4490"),
                             "encoding": string(example="GBK"),
                             "layer": string("GeoPackage 的图层"),
@@ -238,6 +240,7 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                             "replace": boolean("替换同级已有区划"),
                         },
                     )
+                    | {"additionalProperties": False}  # other form fields: 400
                 ),
                 errors=(415, 422),
                 description="仅限不限定区域的账号（否则 403）。未知表单字段 400；"
@@ -463,7 +466,15 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                     )
                 },
                 parameters=[
-                    {**query("bbox", "当前地图范围", array(number()), True), "explode": False},
+                    {
+                        **query(
+                            "bbox",
+                            "当前地图范围：最小经度,最小纬度,最大经度,最大纬度",
+                            array(number(), minItems=4, maxItems=4),
+                            True,
+                        ),
+                        "explode": False,
+                    },
                     query("z", "当前缩放级别（0–22）", integer(minimum=0, maximum=22), True),
                     *filters,
                 ],

@@ -47,6 +47,44 @@ def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
+    return _typed(data)
+
+
+# JSON types of the body fields (the OpenAPI schemas'); the service functions also read
+# spreadsheets, where "是" or 1 mean true, so the API checks the types before them.
+_BODY_TYPES: dict[str, tuple[type, ...]] = {
+    "is_lead": (bool,),
+    "is_unit_head": (bool,),
+    "active": (bool,),
+    "is_primary": (bool,),
+    "name": (str,),
+    "title": (str,),
+    "phone": (str, type(None)),
+    "unit_id": (int, type(None)),
+    "leader_id": (int,),
+    "place_id": (int,),
+    "layer": (str,),
+    "code": (str,),
+    "role": (str,),
+    "note": (str,),
+    "at": (str,),
+    "valid_from": (str,),
+    "replace_primary": (bool,),
+    "level": (str,),
+}
+_TYPE_NAMES = {bool: "true 或 false", str: "字符串", int: "整数", type(None): "null"}
+
+
+def _typed(data: dict[str, Any]) -> dict[str, Any]:
+    """400 naming the first field of a known name whose JSON type is not its schema's."""
+    for name, value in data.items():
+        kinds = _BODY_TYPES.get(name)
+        if kinds is None:
+            continue
+        ok = isinstance(value, kinds) and not (bool not in kinds and isinstance(value, bool))
+        if not ok:
+            wanted = " 或 ".join(_TYPE_NAMES[k] for k in kinds)
+            raise ApiError(400, f"字段 {name} 应为{wanted}", field=name)
     return data
 
 
@@ -225,7 +263,12 @@ def leaders_delete(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/deactivate")
 @permission_required(WRITE)
 def leaders_deactivate(leader_id: int):
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if data is None:  # the body is optional
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
+    _typed(data)
     session = get_session()
     check_leader_writable(session, _account(), leader_id)
     ended = resp.deactivate_leader(
@@ -302,7 +345,9 @@ def assignments_list():
     if leader_id is not None:
         check_leader_visible(session, _account(), leader_id)
     place_id = None
-    if request.args.get("place_id") or request.args.get("code"):
+    if "layer" in args:  # checked even without code: a misspelt layer is a 400
+        _layer_name(args["layer"])
+    if "place_id" in args or "code" in args:
         place_id = _place_from(args).id
         check_place_visible(session, _account(), place_id)
     limit, offset = parse_paging(args, ASSIGNMENTS_DEFAULT_LIMIT, ASSIGNMENTS_MAX_LIMIT)

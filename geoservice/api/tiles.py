@@ -43,7 +43,9 @@ def tile_offset(shift: str | None, z: int, x: int, y: int) -> Offset | None:
 @collection_read
 def tilejson(collection_id: str):
     coll = collection_or_404(collection_id)
-    single_args(["f"])
+    f = single_args(["f"]).get("f")
+    if f not in (None, "json"):
+        raise ApiError(400, f"不支持的输出格式 f={f!r}", {"formats": ["json"]}, field="f")
     extent = collection_extents(get_session(), [coll]).get(coll.id, {})
     bbox = extent.get("bbox") or [-180, -85.0511, 180, 85.0511]
     fields = {name: "" for name, _ in coll.tile_columns}

@@ -7,6 +7,8 @@ properties are built in PostgreSQL (`json_build_object`). No Flask here; no laye
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,11 +65,42 @@ class Filter:
 # ---- value parsers ---------------------------------------------------------------------------
 
 
-def parse_int(raw: str) -> int:
+INT_MAX = 2_147_483_647  # PostgreSQL integer: ids and counts
+INT_SCHEMA = {"type": "integer", "minimum": -INT_MAX - 1, "maximum": INT_MAX}
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+# Text in a query parameter: not only spaces, and no NUL (a 400 for every parameter).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# parse_text's rule: 1–200 characters, not only spaces.
+TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": TEXT_PATTERN}
+
+
+def int_parser(minimum: int = -INT_MAX - 1, maximum: int = INT_MAX) -> Callable[[str], int]:
+    """Whole numbers in [minimum, maximum] (the schema's bounds; outside them a 400)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"应为整数，收到 {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"应在 {minimum}–{maximum} 之间，收到 {value}")
+        return value
+
+    return parse
+
+
+parse_int = int_parser()
+parse_id = int_parser(1)
+
+
+def parse_float(raw: str) -> float:
     try:
-        return int(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"应为整数，收到 {raw!r}") from None
+        raise ValueError(f"应为数字，收到 {raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"应为有限的数字，收到 {raw!r}")
+    return value
 
 
 def parse_bool(raw: str) -> bool:
@@ -80,12 +113,22 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_text(raw: str) -> str:
+    if len(raw) > 200:
+        raise ValueError("过长（最多 200 字）")
     value = raw.strip()
     if not value:
         raise ValueError("不能为空")
-    if len(value) > 200:
-        raise ValueError("过长（最多 200 字）")
     return value
+
+
+def choice_list_schema(
+    choices: tuple[Any, ...], aliases: Mapping[str, tuple[str, ...]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The schema of what choice_list parses: comma-separated values (spaces and empty parts
+    allowed around them), at least one of them a choice or an alias."""
+    one = "(?:" + "|".join(re.escape(str(c)) for c in (*(aliases or {}), *choices)) + ")"
+    pattern = rf"^(?:\s*,)*\s*{one}\s*(?:,\s*(?:{one}\s*)?)*$"
+    return {"type": "string", "pattern": pattern, **extra}
 
 
 def choice_list(choices: tuple[Any, ...], aliases: Mapping[str, tuple[str, ...]] | None = None):
@@ -251,7 +294,8 @@ def _attribute_filter(attr) -> Filter:
             values = parse(raw)
             return [attr.type(v) for v in values]
 
-        schema = {"type": "string", "description": "可用逗号分隔多个值"}
+        schema = choice_list_schema(tuple(str(c) for c in attr.choices))
+        schema["description"] = "可用逗号分隔多个值"
 
         def apply(sql: Sql, values):
             sql.add(f"{column} = ANY({sql.bind(values)})")
@@ -263,12 +307,17 @@ def _attribute_filter(attr) -> Filter:
             convert,
             apply,
         )
-    parser = {int: parse_int, float: float, bool: parse_bool, str: parse_text}[attr.type]
+    parser = {int: parse_int, float: parse_float, bool: parse_bool, str: parse_text}[attr.type]
 
     def apply_eq(sql: Sql, value):
         sql.add(f"{column} = {sql.bind(value)}")
 
-    return Filter(attr.name, f"{attr.title}（等于）", _attribute_schema(attr), parser, apply_eq)
+    schema = _attribute_schema(attr)
+    if attr.type is str:
+        schema = {"type": "string", "title": attr.title, **TEXT_SCHEMA}
+    elif attr.type is int:
+        schema = {**schema, **INT_SCHEMA}
+    return Filter(attr.name, f"{attr.title}（等于）", schema, parser, apply_eq)
 
 
 def layer_collection(spec: LayerSpec) -> Collection:
@@ -331,7 +380,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
         Filter(
             "code",
             "编码（等于）",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"p.code = {sql.bind(v)}"),
         )
@@ -340,7 +389,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
         Filter(
             "q",
             "名称包含的文字",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"p.name ILIKE {sql.bind(like_pattern(v))}"),
         )
@@ -352,7 +401,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
             f" AND a.leader_id = {sql.bind(value)} AND {ACTIVE_ASSIGNMENT})"
         )
 
-    add(Filter("leader_id", "现任包保领导编号", {"type": "integer"}, parse_int, leader_apply))
+    add(Filter("leader_id", "现任包保领导编号", ID_SCHEMA, parse_id, leader_apply))
     for attr in spec.attributes:
         add(_attribute_filter(attr))
     for link in links:
@@ -366,7 +415,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
             Filter(
                 f"{link.prefix}_code",
                 "所属行政区划代码（等于）",
-                {"type": "string"},
+                TEXT_SCHEMA,
                 parse_text,
                 area_apply,
             )
@@ -468,7 +517,7 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "status",
             "状态，逗号分隔；open = 全部未销号状态",
-            {"type": "string", "example": "open"},
+            choice_list_schema(statuses, {"open": OPEN_STATUSES}, example="open"),
             status_parse,
             lambda sql, v: sql.add(f"i.status = ANY({sql.bind(v)})"),
             countable=True,
@@ -478,7 +527,7 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "category",
             "问题类别，逗号分隔",
-            {"type": "string"},
+            choice_list_schema(tuple(categories)),
             choice_list(tuple(categories)),
             lambda sql, v: sql.add(f"i.category = ANY({sql.bind(v)})"),
         )
@@ -487,7 +536,7 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "source",
             "问题来源，逗号分隔",
-            {"type": "string"},
+            choice_list_schema(tuple(ISSUE_SOURCES)),
             choice_list(tuple(ISSUE_SOURCES)),
             lambda sql, v: sql.add(f"i.source = ANY({sql.bind(v)})"),
         )
@@ -496,8 +545,8 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "severity",
             "严重程度 1–3",
-            {"type": "integer", "minimum": 1, "maximum": 3},
-            parse_int,
+            {"type": "integer", "minimum": min(SEVERITIES), "maximum": max(SEVERITIES)},
+            int_parser(min(SEVERITIES), max(SEVERITIES)),
             lambda sql, v: sql.add(f"i.severity = {sql.bind(v)}"),
         )
     )
@@ -511,8 +560,8 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
             Filter(
                 name,
                 title,
-                {"type": "integer"},
-                parse_int,
+                ID_SCHEMA,
+                parse_id,
                 lambda sql, v, column=column: sql.add(f"{column} = {sql.bind(v)}"),
             )
         )
@@ -521,7 +570,7 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "grid_code",
             "所在网格编码",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(
                 f"i.grid_id IN (SELECT id FROM places WHERE code = {sql.bind(v)})"
@@ -547,7 +596,7 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
         Filter(
             "q",
             "问题描述包含的文字",
-            {"type": "string"},
+            TEXT_SCHEMA,
             parse_text,
             lambda sql, v: sql.add(f"i.description ILIKE {sql.bind(like_pattern(v))}"),
         )

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from geoservice.cli import areas, database, demo, issues, layers, reports, responsibility, users
+from geoservice.cli import (
+    areas,
+    database,
+    demo,
+    issues,
+    layers,
+    notifications,
+    reports,
+    responsibility,
+    users,
+)
 
 
 def init_app(app: Flask) -> None:
-    for module in (database, demo, users, issues, layers, reports, responsibility, areas):
+    modules = (database, demo, users, issues, layers, reports, responsibility, areas, notifications)
+    for module in modules:
         module.init_app(app)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import can, current_account, require
@@ -82,6 +83,22 @@ def readable(catalogue: Catalogue) -> list[Collection]:
     return [c for c in catalogue if can(read_action(c), c.id)]
 
 
+def read_only_allow() -> str:
+    """The methods the request's URL serves when its collection is read-only: those of the
+    routes matching it, less the generic feature writes (`/collections/<collection_id>/…`)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"):
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if method in {"POST", "PUT", "PATCH", "DELETE"} and "<collection_id>" in rule.rule:
+            continue
+        allowed.append(method)
+    return ", ".join(allowed)
+
+
 def check_write(collection: Collection) -> User:
     """Raises unless the caller may change features of `collection`; returns the caller."""
     if not collection.writable:
@@ -91,6 +108,7 @@ def check_write(collection: Collection) -> User:
             f"集合 {collection.id} 在此接口只读",
             getattr(collection, "write_hint", None) or "问题的上报与流转请使用问题接口",
             field="collectionId",
+            headers={"Allow": read_only_allow()},
         )
     return require("layers.write", collection.id)
 

@@ -44,6 +44,8 @@ def single_args(allowed: Iterable[str]) -> dict[str, str]:
         values = request.args.getlist(name)
         if len(values) > 1:
             raise ApiError(400, f"查询参数 {name!r} 只能出现一次", field=name)
+        if "\x00" in values[0]:  # PostgreSQL text cannot hold it
+            raise ApiError(400, f"查询参数 {name!r} 含有非法字符（NUL）", field=name)
         out[name] = values[0]
     return out
 
@@ -116,8 +118,7 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
         raise ApiError(
             400, "bbox 应为逗号分隔的数字：最小经度,最小纬度,最大经度,最大纬度", field="bbox"
         ) from None
-    if len(numbers) == 6:  # with heights: drop them
-        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    # Four numbers: the only bbox-crs is CRS84, which has no height (6 numbers are CRS84h's).
     if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
         raise ApiError(400, "bbox 需要 4 个数字：最小经度,最小纬度,最大经度,最大纬度", field="bbox")
     minx, miny, maxx, maxy = numbers

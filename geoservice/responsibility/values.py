@@ -23,6 +23,8 @@ class Invalid(ServiceError):
 # Validation of names and phone numbers.
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+# For the OpenAPI patterns: the BMP ranges only (request generators cannot take the others).
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _DOT = "·"
 # 2–25 Han characters; names of some ethnic groups join parts with a middle dot (买买提·艾力).
 PERSON_NAME = re.compile(rf"^[{_HAN}]+(?:{_DOT}[{_HAN}]+)*$")
@@ -55,8 +57,8 @@ def normalise_person_name(value: Any, field_name: str = "name") -> str:
     low, high = PERSON_NAME_LENGTH
     if not PERSON_NAME.match(name):
         raise Invalid(f"姓名“{name}”应为中文（少数民族姓名可用“·”分隔）", field=field_name)
-    if not low <= len(name.replace(_DOT, "")) <= high:
-        raise Invalid(f"姓名“{name}”长度应为 {low}–{high} 个汉字", field=field_name)
+    if not (low <= len(name.replace(_DOT, "")) and len(name) <= high):
+        raise Invalid(f"姓名“{name}”长度应为 {low}–{high} 个字", field=field_name)
     return name
 
 

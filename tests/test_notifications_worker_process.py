@@ -1,0 +1,139 @@
+"""The worker as a process (`flask notifications-worker`) on a committed scratch database: an
+issue event committed elsewhere wakes it (LISTEN/NOTIFY) and its message reaches a local
+receiver; SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geoservice import migrate
+from geoservice.config import PROJECT_ROOT
+from geoservice.models import Issue, IssueEvent, Leader, Unit
+from geoservice.notifications import manage
+from tests import notify_support
+
+receivers = notify_support.receivers  # fixture
+
+
+@pytest.fixture
+def scratch_url(engine) -> Iterator[str]:
+    name = f"scratch_notify_{uuid.uuid4().hex[:8]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no CREATEDB right on an external test database
+        pytest.skip(f"cannot create a scratch database: {exc}")
+    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    scratch = create_engine(url)
+    with scratch.begin() as conn:
+        conn.execute(text("CREATE EXTENSION postgis"))
+    migrate.upgrade(scratch)
+    scratch.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_the_worker_process_wakes_on_a_committed_event_and_stops_on_sigterm(
+    app, scratch_url, receivers
+):
+    """(`app`: create_app installs the outbox hook in this process, as in every web or CLI
+    process that writes issue events.)"""
+    receiver = receivers(200)
+    engine = create_engine(scratch_url)
+    with Session(engine) as s:
+        unit = Unit(name="城南街道")
+        s.add(unit)
+        s.flush()
+        leader = Leader(name="张网格", unit_id=unit.id, level="镇街", phone="13900000001")
+        s.add(leader)
+        s.flush()
+        issue = Issue(
+            geom=from_shape(Point(120.26, 33.78), srid=4326),
+            category="环境卫生",
+            source="暗访督查",
+            status="accepted",
+            leader_id=leader.id,
+            unit_id=unit.id,
+        )
+        s.add(issue)
+        manage.save_channel(
+            s,
+            {
+                "kind": "webhook",
+                "name": "hook",
+                "config": {"url": receiver.url},
+                "secrets": {"secret": "x" * 8},
+            },
+        )
+        s.commit()
+        issue_id, leader_id = issue.id, leader.id
+    env = {
+        **os.environ,
+        "DATABASE_URL": scratch_url,
+        "FLASK_APP": "wsgi",
+        "SECRET_KEY": "worker-test",
+        "PUBLIC_BASE_URL": "https://cw.example.gov.cn",
+        "NOTIFY_POLL_SECONDS": "120",  # only a NOTIFY can wake it within the test,
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "notifications-worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        started = False
+        while time.monotonic() < deadline and not started:
+            line = worker.stdout.readline()
+            started = "notifications worker started" in line
+        assert started, "the worker did not start"
+        time.sleep(1)  # past its first (empty) round: now it waits on LISTEN
+        with Session(engine) as s:
+            s.add(
+                IssueEvent(
+                    issue_id=issue_id,
+                    at=datetime.now(UTC),
+                    from_status="accepted",
+                    to_status="dispatched",
+                    note="",
+                    data={"action": "dispatch", "leader_id": leader_id},
+                )
+            )
+            s.commit()
+        committed = time.monotonic()
+        while time.monotonic() - committed < 30 and not receiver.hits:
+            time.sleep(0.1)
+        assert receiver.hits, "nothing was delivered"
+        # Woken by NOTIFY: its poll interval is two minutes.
+        assert time.monotonic() - committed < 30
+        body = receiver.hits[0].json()
+        assert body["link"] == f"https://cw.example.gov.cn/issues/{issue_id}"
+        worker.send_signal(signal.SIGTERM)  # while it waits (120 s poll): stops at once
+        stopping = time.monotonic()
+        assert worker.wait(timeout=20) == 0
+        assert time.monotonic() - stopping < 10
+        with Session(engine) as s:
+            assert s.scalar(text("SELECT status FROM notify_deliveries")) == "delivered"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        engine.dispose()
