@@ -9,8 +9,25 @@ from sqlalchemy import select
 
 from geoservice.accounts import accounts, scope
 from geoservice.accounts.auth import current_account, current_token, permission_required
-from geoservice.accounts.permissions import actions_for
+from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS, actions_for
 from geoservice.api import bp
+from geoservice.api.openapi_kit import (
+    answer,
+    array,
+    boolean,
+    documented,
+    enum,
+    instant,
+    integer,
+    json_body,
+    nullable,
+    obj,
+    op,
+    ref,
+    string,
+    text_or_null,
+)
+from geoservice.api.openapi_people import TAG_ACCOUNTS
 from geoservice.db import get_session
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
@@ -18,6 +35,54 @@ from geoservice.models import User
 
 
 @bp.get("/me")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "get_me",
+        "当前账号：角色、权限、可见范围；令牌调用时含令牌信息，网页会话时含 CSRF 令牌",
+        None,
+        {
+            "200": answer(
+                {
+                    "allOf": [
+                        ref("account"),
+                        obj(
+                            {
+                                "permissions": array(enum(ACTIONS)),
+                                "scope": obj(
+                                    {"everything": boolean()},
+                                    {
+                                        "area": obj(
+                                            {
+                                                "code": string(),
+                                                "name": string(),
+                                                "level": string(),
+                                            }
+                                        ),
+                                        "leader_id": integer(),
+                                        "issues": enum(["own_reports"]),
+                                        "nothing": boolean(),
+                                    },
+                                ),
+                            },
+                            {
+                                "token": obj(
+                                    {
+                                        "prefix": string(),
+                                        "label": text_or_null(),
+                                        "scopes": nullable(array(string())),
+                                        "expires_at": nullable(instant()),
+                                    }
+                                ),
+                                "csrf_token": string("网页脚本写入时放在请求头 X-CSRFToken"),
+                            },
+                        ),
+                    ]
+                }
+            )
+        },
+    )
+)
 def me():
     single_args(())
     account = current_account()
@@ -43,6 +108,15 @@ def me():
 
 
 @bp.get("/users")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "list_users",
+        "账号列表",
+        "users.admin",
+        {"200": answer(obj({"users": array(ref("account"))}))},
+    )
+)
 @permission_required("users.admin")
 def users():
     single_args(())
@@ -51,6 +125,27 @@ def users():
 
 
 @bp.post("/users")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "create_user",
+        "新建账号（系统对接账号的令牌在管理页面或 flask users token 生成）",
+        "users.admin",
+        {"201": answer(ref("account"), "已创建")},
+        body=json_body(
+            obj(
+                {"username": string(), "role": enum(ROLE_ACTIONS)},
+                {
+                    "password": string("初始密码（不填则生成）"),
+                    "area": string("限定的行政区划代码"),
+                    "leader_id": integer("绑定的包保领导"),
+                    "display_name": string(maxLength=100),
+                },
+            )
+        ),
+        errors=(422,),
+    )
+)
 @permission_required("users.admin")
 def create_user():
     """Creates an account from JSON {username, role, password?, area?, leader_id?,

@@ -8,6 +8,23 @@ from flask import jsonify, request, url_for
 from geoservice.accounts import audit
 from geoservice.accounts.auth import permission_required
 from geoservice.api import bp
+from geoservice.api.openapi_kit import (
+    answer,
+    array,
+    documented,
+    free,
+    instant,
+    integer,
+    nullable,
+    obj,
+    op,
+    paging,
+    query,
+    string,
+    text_or_null,
+)
+from geoservice.api.openapi_people import TAG_AUDIT
+from geoservice.catalogue.catalogue import TEXT_PATTERN
 from geoservice.db import get_session
 from geoservice.edge.params import parse_audit_filters, single_args
 from geoservice.errors import ApiError
@@ -16,6 +33,51 @@ AUDIT_PARAMS = ("user", "entity", "entity_id", "action", "since", "until", "limi
 
 
 @bp.get("/audit")
+@documented(
+    lambda config: op(
+        TAG_AUDIT,
+        "list_audit_entries",
+        "操作日志（新的在前）",
+        "audit.read",
+        {
+            "200": answer(
+                obj(
+                    {
+                        "entries": array(
+                            obj(
+                                {
+                                    "id": integer(),
+                                    "at": instant(),
+                                    "user": text_or_null("操作人"),
+                                    "user_id": nullable(integer()),
+                                    "action": string("如 feature.update、unit.create"),
+                                    "entity": text_or_null(),
+                                    "entity_id": text_or_null(),
+                                    "before": free(),
+                                    "after": free(),
+                                    "ip": text_or_null(),
+                                }
+                            )
+                        ),
+                        "numberMatched": integer(),
+                        "numberReturned": integer(),
+                        "links": array(obj({"rel": string(), "href": string()})),
+                    }
+                )
+            )
+        },
+        parameters=[
+            query("user", "操作人用户名", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("entity", "对象类型", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("entity_id", "对象编号", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("action", "动作", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
+            query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
+            *paging(100, 1000),
+        ],
+        errors=(400,),
+    )
+)
 @permission_required("audit.read")
 def audit_entries():
     args = single_args(AUDIT_PARAMS)

@@ -9,7 +9,13 @@ from flask import Response, current_app, render_template, request
 import geoservice.api.openapi_notifications as openapi_notifications
 from geoservice.api import bp, openapi_assessment, openapi_issues, openapi_people, openapi_reports
 from geoservice.api.features import json_response
-from geoservice.api.openapi_kit import MAP_PATTERN, TILE_XYZ, error_responses, finish
+from geoservice.api.openapi_kit import (
+    MAP_PATTERN,
+    TILE_XYZ,
+    documented_paths,
+    error_responses,
+    finish,
+)
 from geoservice.catalogue.catalogue import Collection
 from geoservice.edge.access import catalogue, signed_in
 from geoservice.edge.params import (
@@ -440,6 +446,7 @@ def document() -> dict[str, Any]:
         **openapi_reports.paths(layers(), catalogue()),
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
+        **documented_paths(current_app),  # operations declared next to their routes
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)

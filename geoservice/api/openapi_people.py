@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS
+from geoservice.accounts.permissions import ROLE_ACTIONS
 from geoservice.api.openapi_kit import (
     GEOJSON,
     XLSX,
@@ -551,129 +551,6 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 errors=(422,),
                 description=COUNTY
                 + "有任何一行被拒绝时回答 422，detail 为逐行报告，整份清单不写入。",
-            )
-        },
-        "/me": {
-            "get": op(
-                TAG_ACCOUNTS,
-                "get_me",
-                "当前账号：角色、权限、可见范围；令牌调用时含令牌信息，网页会话时含 CSRF 令牌",
-                None,
-                {
-                    "200": ok(
-                        {
-                            "allOf": [
-                                ref("account"),
-                                obj(
-                                    {
-                                        "permissions": array(enum(ACTIONS)),
-                                        "scope": obj(
-                                            {"everything": boolean()},
-                                            {
-                                                "area": obj(
-                                                    {
-                                                        "code": string(),
-                                                        "name": string(),
-                                                        "level": string(),
-                                                    }
-                                                ),
-                                                "leader_id": integer(),
-                                                "issues": enum(["own_reports"]),
-                                                "nothing": boolean(),
-                                            },
-                                        ),
-                                    },
-                                    {
-                                        "token": obj(
-                                            {
-                                                "prefix": string(),
-                                                "label": text_or_null(),
-                                                "scopes": nullable(array(string())),
-                                                "expires_at": nullable(instant()),
-                                            }
-                                        ),
-                                        "csrf_token": string(
-                                            "网页脚本写入时放在请求头 X-CSRFToken"
-                                        ),
-                                    },
-                                ),
-                            ]
-                        }
-                    )
-                },
-            )
-        },
-        "/users": {
-            "get": op(
-                TAG_ACCOUNTS,
-                "list_users",
-                "账号列表",
-                "users.admin",
-                {"200": ok(obj({"users": array(ref("account"))}))},
-            ),
-            "post": op(
-                TAG_ACCOUNTS,
-                "create_user",
-                "新建账号（系统对接账号的令牌在管理页面或 flask users token 生成）",
-                "users.admin",
-                {"201": ok(ref("account"), "已创建")},
-                body=json_body(
-                    obj(
-                        {"username": string(), "role": enum(ROLE_ACTIONS)},
-                        {
-                            "password": string("初始密码（不填则生成）"),
-                            "area": string("限定的行政区划代码"),
-                            "leader_id": integer("绑定的包保领导"),
-                            "display_name": string(maxLength=100),
-                        },
-                    )
-                ),
-                errors=(422,),
-            ),
-        },
-        "/audit": {
-            "get": op(
-                TAG_AUDIT,
-                "list_audit_entries",
-                "操作日志（新的在前）",
-                "audit.read",
-                {
-                    "200": ok(
-                        obj(
-                            {
-                                "entries": array(
-                                    obj(
-                                        {
-                                            "id": integer(),
-                                            "at": instant(),
-                                            "user": text_or_null("操作人"),
-                                            "user_id": nullable(integer()),
-                                            "action": string("如 feature.update、unit.create"),
-                                            "entity": text_or_null(),
-                                            "entity_id": text_or_null(),
-                                            "before": free(),
-                                            "after": free(),
-                                            "ip": text_or_null(),
-                                        }
-                                    )
-                                ),
-                                "numberMatched": integer(),
-                                "numberReturned": integer(),
-                                "links": array(obj({"rel": string(), "href": string()})),
-                            }
-                        )
-                    )
-                },
-                parameters=[
-                    query("user", "操作人用户名", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("entity", "对象类型", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("entity_id", "对象编号", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("action", "动作", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
-                    query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
-                    *paging(100, 1000),
-                ],
-                errors=(400,),
             )
         },
     }
