@@ -1,5 +1,7 @@
 """The JSON API (OGC API – Features): blueprint `bp`, mounted at /api. An edge: parse the
-request, call a service, render JSON; the OpenAPI document sits beside the routes (openapi*.py).
+request, call a service, render JSON. The OpenAPI document (openapi.py) is assembled from the
+operations declared next to their routes (`@documented`, openapi_kit.py: /me, /users, /audit so
+far; new endpoints do the same) and the families still listed in openapi_*.py.
 
 May import: geoservice.edge, every domain package, plumbing; never web or cli."""
 
