@@ -41,3 +41,16 @@ def autogenerate(
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate's filter: GeoAlchemy2's, and procrastinate's own tables (the job queue's
+    schema is applied whole by its migration, not described by our models)."""
+    from geoalchemy2 import alembic_helpers
+
+    if type_ == "table" and name and name.startswith("procrastinate_"):
+        return False
+    table = getattr(obj, "table", None) if type_ in ("index", "column") else None
+    if table is not None and table.name.startswith("procrastinate_"):
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -302,6 +303,9 @@ class RateCounter(Base):
 
 
 # Issues neither closed nor rejected (a closed one without closed_at counts as not closed).
+# Events the rankings count on their own: handovers past the deadline, extension requests
+# and decisions.
+RULE_EVENT = "(holder_change AND prev_deadline < at) OR (data ->> 'action') LIKE 'extension%'"
 UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
 
 
@@ -367,6 +371,10 @@ class Issue(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("issues.id", ondelete="RESTRICT")
     )
+    # When leader, unit or deadline last changed after the report (改派, 延期, reattribution…):
+    # the event of that change records the values before and after it (IssueEvent.holder_*).
+    # NULL: never changed, the columns above held since the report.
+    holder_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = _updated()
 
 
@@ -406,6 +414,21 @@ class IssueEvent(Base):
         Index(
             "ix_issue_events_at", "at", postgresql_include=["issue_id", "from_status", "to_status"]
         ),
+        # Who held an issue, with which deadline, at a past moment (rankings of closed periods):
+        # the first change after the moment tells the values before it.
+        Index(
+            "ix_issue_events_holder",
+            "issue_id",
+            "at",
+            postgresql_include=["id", "prev_leader_id", "prev_unit_id", "prev_deadline"],
+            postgresql_where=text("holder_change"),
+        ),
+        # A period's handovers and extension events, for all issues at once (rankings).
+        Index(
+            "ix_issue_events_rule_at",
+            "at",
+            postgresql_where=text(RULE_EVENT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -420,6 +443,17 @@ class IssueEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Set on the events that change the issue's leader, unit or deadline (交办, 改派, 延期批准,
+    # 退回确权, reattribution): the values before and after. History, so no foreign keys.
+    holder_change: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    leader_id: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = mapped_column(BigInteger)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_leader_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_unit_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Photo(Base):
@@ -460,3 +494,104 @@ class IssueTileCount(Base):
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class Publication(Base):
+    """A published 通报, frozen: the workbook bytes and the figures as published, with the hash
+    of its inputs (geoservice.ranking.publications). Never updated; republishing adds a version."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        UniqueConstraint("period_kind", "period_label", "version", name="uq_publications_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    period_label: Mapped[str] = mapped_column(String(64), nullable=False)
+    period_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_to: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    inputs_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    figures_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    workbook: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    workbook_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AreaAssignment(Base):
+    """A leader answering for a whole 社区 or 街道 (e.g. 社区书记, 街道包保领导) over
+    [valid_from, valid_to): the last steps of the responsibility fallback chain
+    (geoservice.issues.attribution, RESPONSIBILITY_FALLBACK)."""
+
+    __tablename__ = "area_assignments"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", "valid_range"),
+        Index("ix_area_assignments_area_period", "area_id", "valid_from", "valid_to"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_areas.id", ondelete="RESTRICT"), nullable=False
+    )
+    leader_id: Mapped[int] = mapped_column(
+        ForeignKey("leaders.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    role: Mapped[str] = mapped_column(String(50), nullable=False, server_default="包保责任人")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class RoutingRule(Base):
+    """条块 routing: issues of `category` (optionally only within admin area `area_id` — the
+    grid's community or street — and/or on places of `layer`) go to unit `unit_id` as 牵头 or
+    配合, over [valid_from, valid_to). The place's 包保 leader is informed, or co-responsible
+    (`co_responsible`). See geoservice.issues.routing_rules."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        CheckConstraint("role IN ('lead', 'assist')", "role"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", "valid_range"),
+        Index("ix_routing_rules_category", "category", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id", ondelete="RESTRICT"))
+    layer: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("units.id", ondelete="RESTRICT"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(String(8), nullable=False, server_default="lead")
+    co_responsible: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()
+
+
+class RuleSetting(Base):
+    """One effective-dated value of a city rule (weights, the 85 line, 后N名, category time
+    limits…): in force from `valid_from` until the next value of the same key
+    (geoservice.ranking.vocabularies). Never updated: a change is a new row."""
+
+    __tablename__ = "rule_settings"
+    __table_args__ = (UniqueConstraint("key", "valid_from", name="uq_rule_settings_key_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 
 from geoservice.config import normalise_database_url
 from geoservice.db import Base
+from geoservice.migrate import include_object
 from geoservice.notifications import models as _notification_models  # noqa: F401
 from geoservice.registry import LayerRegistry
 
@@ -17,7 +18,7 @@ target_metadata = Base.metadata
 
 OPTIONS = dict(
     target_metadata=target_metadata,
-    include_object=alembic_helpers.include_object,
+    include_object=include_object,
     process_revision_directives=alembic_helpers.writer,
     render_item=alembic_helpers.render_item,
     compare_type=True,

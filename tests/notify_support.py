@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from geoservice.models import Issue, Unit
+from geoservice.notifications import queue, worker
 from geoservice.notifications.worker import WorkerSettings
 from tests.factories import add_feature, add_issue, add_leader, assign, rect
 from tests.issues.helpers import account, add_area
@@ -98,6 +99,40 @@ def receivers():
     for receiver in started:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def jobs(session) -> list[Any]:
+    """The procrastinate jobs of deliveries (what the worker will run), oldest first."""
+    return session.execute(
+        text(
+            "SELECT id, status, attempts, scheduled_at, lock,"
+            " (args->>'delivery_id')::bigint AS delivery_id FROM procrastinate_jobs"
+            " WHERE task_name = :task ORDER BY id"
+        ),
+        {"task": queue.DELIVER_TASK},
+    ).all()
+
+
+def time_passes(session, until: datetime) -> int:
+    """The queue's clock moves to `until`: every waiting job scheduled at or before it becomes
+    due now (procrastinate compares `scheduled_at` with the database's now(), which stands
+    still in a test's transaction)."""
+    return session.execute(
+        text(
+            "UPDATE procrastinate_jobs SET scheduled_at = now()"
+            " WHERE status = 'todo' AND scheduled_at > now() AND scheduled_at <= :until"
+        ),
+        {"until": until},
+    ).rowcount
+
+
+def deliver(session, settings: WorkerSettings, now: datetime | None = None) -> dict[str, int]:
+    """Procrastinate's worker on the test's session until no job is due; `now` is the
+    worker's clock (and the queue's: jobs scheduled up to it are due)."""
+    if now is None:
+        return worker.deliver(session, settings)
+    time_passes(session, now)
+    return worker.deliver(session, settings, clock=lambda: now)
 
 
 def worker_settings(**overrides: Any) -> WorkerSettings:

@@ -15,7 +15,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -54,7 +53,7 @@ def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+            opts={"include_object": migrate.include_object, "compare_type": True},
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
@@ -72,6 +71,51 @@ def test_migrations_go_down_to_empty_and_back_up(scratch_database_url):
     migrate.upgrade(scratch)
     with scratch.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM places")) == 0
+    scratch.dispose()
+
+
+def test_the_queue_migration_gives_waiting_deliveries_their_jobs(scratch_database_url):
+    """Deliveries left pending by the worker loop before procrastinate get a job each when
+    the queue's migration runs; delivered ones do not."""
+    scratch = create_engine(scratch_database_url)
+    migrate.upgrade(scratch, "7c1e0a5b2d17")  # the revision before the queue
+    with scratch.begin() as conn:
+        channel = conn.scalar(
+            text(
+                "INSERT INTO notify_channels (kind, name, config, secrets, enabled)"
+                " VALUES ('webhook', 'hook', '{}', '{}', true) RETURNING id"
+            )
+        )
+        for n, status in enumerate(["pending", "delivered", "sending"]):
+            message = conn.scalar(
+                text(
+                    "INSERT INTO notify_messages (kind, dedupe_key, subject, data)"
+                    " VALUES ('test', :k, 's', '{}') RETURNING id"
+                ),
+                {"k": f"m{n}"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO notify_deliveries (message_id, channel_id, delivery_key, status)"
+                    " VALUES (:m, :c, :k, :s)"
+                ),
+                {"m": message, "c": channel, "k": f"d{n}", "s": status},
+            )
+    migrate.upgrade(scratch)
+    with scratch.connect() as conn:
+        waiting = conn.scalars(
+            text("SELECT id FROM notify_deliveries WHERE status <> 'delivered' ORDER BY id")
+        ).all()
+        rows = conn.execute(
+            text(
+                "SELECT queue_name, task_name, lock, (args->>'delivery_id')::bigint, status"
+                " FROM procrastinate_jobs ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("notifications", "geoservice.notifications.deliver", f"delivery:{d}", d, "todo")
+        for d in waiting
+    ]
     scratch.dispose()
 
 

@@ -19,9 +19,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from geoservice.notifications import manage
 from geoservice.notifications.channels import dingtalk_signed_url
-from geoservice.notifications.worker import deliver, quiet_until
+from geoservice.notifications.worker import quiet_until
 from tests import notify_support
-from tests.notify_support import deliveries, worker_settings
+from tests.notify_support import deliver, deliveries, worker_settings
 
 scene, receivers = notify_support.scene, notify_support.receivers  # fixtures
 

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from geoservice.issues.workflow import IssueSettings, transition
-from geoservice.notifications import manage
+from geoservice.notifications import manage, queue
 from geoservice.notifications.outbox import queue_health
-from geoservice.notifications.worker import deliver
 from tests import notify_support
-from tests.notify_support import deliveries, worker_settings
+from tests.notify_support import deliver, deliveries, jobs, worker_settings
 
 scene, receivers = notify_support.scene, notify_support.receivers  # fixtures
 
@@ -52,9 +51,12 @@ def test_a_dispatch_writes_its_messages_in_the_same_transaction(app, scene, rece
     planner = scene.accounts["planner"][0]
     savepoint = s.begin_nested()
     transition(s, settings, issue.id, "dispatched", planner, leader_id=scene.leaders["leader"].id)
-    assert len(deliveries(s)) == 1  # written by the event's own flush
-    savepoint.rollback()  # the event is undone: so is its message
-    assert deliveries(s) == []
+    (row,) = deliveries(s)  # written by the event's own flush
+    # ... and so is its job on the procrastinate queue, on the same connection.
+    (job,) = jobs(s)
+    assert job.delivery_id == row.id and job.status == "todo" and job.lock == f"delivery:{row.id}"
+    savepoint.rollback()  # the event is undone: so are its message and its job
+    assert deliveries(s) == [] and jobs(s) == []
     assert s.scalar(text("SELECT count(*) FROM notify_messages")) == 0
 
 
@@ -95,6 +97,9 @@ def test_a_receiver_failing_twice_then_succeeding_gets_it_exactly_once(client, s
     (row,) = deliveries(s)
     assert row.status == "pending" and row.attempts == 1 and row.last_error == "HTTP 500"
     assert row.next_attempt_at == now + timedelta(seconds=30)
+    # Procrastinate's retry strategy scheduled the job again for the same moment.
+    (job,) = jobs(s)
+    assert job.status == "todo" and job.attempts == 1 and job.scheduled_at == row.next_attempt_at
     # Not due yet: nothing is sent before the back-off has passed.
     assert deliver(s, settings, now + timedelta(seconds=10)) == {
         "delivered": 0,
@@ -114,6 +119,7 @@ def test_a_receiver_failing_twice_then_succeeding_gets_it_exactly_once(client, s
     assert all(_verify(h) for h in receiver.hits)
     (row,) = deliveries(s)
     assert row.status == "delivered" and row.attempts == 3 and row.delivered_at is not None
+    assert jobs(s) == []  # a succeeded job is deleted: the outbox row is the record
 
 
 def test_a_slow_receiver_never_blocks_the_request_and_ends_as_a_dead_letter(
@@ -164,6 +170,8 @@ def test_a_receiver_that_is_down_is_retried_then_dead_and_replay_puts_it_back(
     assert replay.status_code == 200 and replay.get_json()["replayed"] == 1
     (row,) = deliveries(s)
     assert row.status == "pending" and row.attempts == 0
+    # The replay deferred a new job (the dead letter's job had ended).
+    assert [(j.delivery_id, j.status, j.attempts) for j in jobs(s)] == [(row.id, "todo", 0)]
 
 
 def test_a_4xx_answer_is_a_dead_letter_at_once(client, scene, receivers):
@@ -184,6 +192,21 @@ def test_a_delivered_message_is_never_sent_again_by_a_second_worker(client, scen
     assert len(receiver.hits) == 1
 
 
+def test_a_second_job_for_a_delivered_delivery_sends_nothing(client, scene, receivers):
+    """Idempotent delivery: a job runs for a delivery (a repeat, a job of a worker that died
+    after sending): the outbox row says delivered, so nothing is sent again."""
+    s = scene.session
+    receiver = receivers(200)
+    webhook(s, receiver.url)
+    dispatch(client, scene, scene.issue())
+    assert deliver(s, worker_settings())["delivered"] == 1
+    (row,) = deliveries(s)
+    queue.defer(s, [row.id, row.id])
+    assert len(jobs(s)) == 2
+    assert deliver(s, worker_settings()) == {"delivered": 0, "retry": 0, "dead": 0, "quiet": 0}
+    assert jobs(s) == [] and len(receiver.hits) == 1
+
+
 def test_healthz_reports_the_queue(client, scene, receivers):
     s = scene.session
     webhook(s, receivers(200).url)
@@ -195,8 +218,8 @@ def test_healthz_reports_the_queue(client, scene, receivers):
 
 
 def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine, receivers):
-    """Real concurrency: committed deliveries, two workers on their own connections at once
-    (FOR UPDATE SKIP LOCKED): every delivery is sent exactly once."""
+    """Real concurrency: committed deliveries with their jobs, two procrastinate workers on
+    their own connections at once: every delivery is sent exactly once, by one of them."""
     import threading
 
     from sqlalchemy.orm import Session
@@ -206,7 +229,7 @@ def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine,
         channel = webhook(setup, receiver.url)
         setup.commit()
         channel_id = channel.id
-        ids = []
+        ids, delivery_ids = [], []
         for n in range(24):
             message_id = setup.scalar(
                 text(
@@ -216,25 +239,26 @@ def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine,
                 {"key": f"concurrency-{n}"},
             )
             ids.append(message_id)
-            setup.execute(
-                text(
-                    "INSERT INTO notify_deliveries (message_id, channel_id, delivery_key)"
-                    " VALUES (:m, :c, :k)"
-                ),
-                {"m": message_id, "c": channel_id, "k": f"concurrency-{n}"},
+            delivery_ids.append(
+                setup.scalar(
+                    text(
+                        "INSERT INTO notify_deliveries (message_id, channel_id, delivery_key)"
+                        " VALUES (:m, :c, :k) RETURNING id"
+                    ),
+                    {"m": message_id, "c": channel_id, "k": f"concurrency-{n}"},
+                )
             )
+        queue.defer(setup, delivery_ids)
         setup.commit()
     try:
-        settings = worker_settings(batch=3)
+        settings = worker_settings()
         totals: list[dict] = []
+        start = threading.Barrier(2)
 
         def work() -> None:
             with Session(engine) as session:
-                while True:
-                    counts = deliver(session, settings)
-                    totals.append(counts)
-                    if not any(counts.values()):
-                        return
+                start.wait()
+                totals.append(deliver(session, settings))
 
         threads = [threading.Thread(target=work) for _ in range(2)]
         for thread in threads:
@@ -244,9 +268,16 @@ def test_two_workers_share_the_queue_without_sending_anything_twice(app, engine,
         keys = [h.headers["X-Geoservice-Delivery"] for h in receiver.hits]
         assert sorted(keys) == sorted(f"concurrency-{n}" for n in range(24))  # once each
         assert sum(t["delivered"] for t in totals) == 24
-        assert len([t for t in totals if t["delivered"]]) > 2  # the work was shared out
+        assert all(t["delivered"] for t in totals)  # the work was shared out
     finally:
         with Session(engine) as cleanup:
+            cleanup.execute(
+                text(
+                    "DELETE FROM procrastinate_jobs"
+                    " WHERE (args->>'delivery_id')::bigint = ANY(:ids)"
+                ),
+                {"ids": delivery_ids},
+            )
             cleanup.execute(text("DELETE FROM notify_messages WHERE id = ANY(:ids)"), {"ids": ids})
             cleanup.execute(text("DELETE FROM notify_channels WHERE id = :id"), {"id": channel_id})
             cleanup.commit()

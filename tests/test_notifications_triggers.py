@@ -9,9 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import text
 
 from geoservice.notifications import manage
-from geoservice.notifications.worker import deliver, scan
+from geoservice.notifications.worker import scan
 from tests import notify_support
-from tests.notify_support import deliveries, worker_settings
+from tests.notify_support import deliver, deliveries, worker_settings
 
 scene, receivers = notify_support.scene, notify_support.receivers  # fixtures
 

@@ -14,11 +14,10 @@ from sqlalchemy import func, select
 
 from geoservice.models import Issue
 from geoservice.notifications import manage
-from geoservice.notifications.worker import deliver
 from tests import notify_support
 from tests.factories import metres
 from tests.issues.helpers import account
-from tests.notify_support import worker_settings
+from tests.notify_support import deliver, worker_settings
 
 scene, receivers = notify_support.scene, notify_support.receivers  # fixtures
 

@@ -60,6 +60,7 @@ def values(demo_session):
         "assignment_id": _scalar(s, "SELECT min(id) FROM assignments"),
         "photo_id": 1,
         "batch_id": 1,  # no feedback list in the demo county
+        "publication_id": _publication(s),
         "code": _scalar(s, "SELECT min(code) FROM admin_areas"),
         "level": _scalar(s, "SELECT min(level) FROM admin_areas"),
         "place_id": _scalar(s, "SELECT min(place_id) FROM assignments"),
@@ -80,6 +81,31 @@ def values(demo_session):
             " FROM round_sites)",
         ),
     }
+
+
+def _publication(session) -> int:
+    """A stored 通报 (empty figures) for the publication routes."""
+    from geoservice.models import Publication
+
+    pub = Publication(
+        period_kind="week",
+        period_label="2015-W47",
+        period_from=datetime(2015, 11, 15, 16, tzinfo=UTC),
+        period_to=datetime(2015, 11, 22, 16, tzinfo=UTC),
+        title="测试通报",
+        published_at=datetime(2015, 11, 23, tzinfo=UTC),
+        settings={"weights": dict(ranking.DEFAULT_WEIGHTS), "threshold": 85, "bottom_n": 3},
+        inputs={"period": {"title": "2015年第47周"}, "rankings": [], "events": {}},
+        inputs_sha256="0" * 64,
+        figures={"totals": {}, "rankings": {}, "overdue_ids": []},
+        figures_sha256="0" * 64,
+        filename="t.xlsx",
+        workbook=b"PK",
+        workbook_sha256="0" * 64,
+    )
+    session.add(pub)
+    session.flush()
+    return pub.id
 
 
 def _fill(rule: str, filled: dict) -> str:

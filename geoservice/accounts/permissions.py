@@ -43,9 +43,11 @@ ACTIONS: dict[str, str] = {
     "issues.verify": "复核、销号问题",
     "issues.fix": "反馈整改（自己负责的问题）",
     "rankings.read": "查看排名与通报",
+    "rankings.publish": "发布通报（冻结存档）",
     "users.admin": "管理账号",
     "audit.read": "查看操作日志",
     "notifications.admin": "管理消息通知（渠道、死信、回单地址）",
+    "rules.admin": "调整考核规则与词表（权重、达标线、后N名、类别时限）",
 }
 
 # The permission table. `admin` is listed for completeness: it may do everything.
@@ -65,6 +67,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.verify",
             "issues.fix",
             "rankings.read",
+            "rankings.publish",
         }
     ),
     "leader": frozenset(

@@ -211,7 +211,9 @@ _week_totals_cache = TtlCache()
 
 
 def _week_totals(session: Session, week: Period) -> dict[str, Any]:
-    settings = ranking.Settings.from_config(current_app.config)
+    from geoservice.ranking.vocabularies import ranking_settings
+
+    settings = ranking_settings(session, current_app.config, week.start)
     return _week_totals_cache.get(
         (current_app.config["DATABASE_URL"], week.start),
         current_app.config["MAP_SCREEN_CACHE_SECONDS"],

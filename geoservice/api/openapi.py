@@ -7,7 +7,14 @@ from typing import Any
 from flask import Response, current_app, render_template, request
 
 import geoservice.api.openapi_notifications as openapi_notifications
-from geoservice.api import bp, openapi_assessment, openapi_issues, openapi_people, openapi_reports
+from geoservice.api import (
+    bp,
+    openapi_assessment,
+    openapi_issues,
+    openapi_people,
+    openapi_reports,
+    openapi_rules,
+)
 from geoservice.api.features import json_response
 from geoservice.api.openapi_kit import (
     MAP_PATTERN,
@@ -447,6 +454,7 @@ def document() -> dict[str, Any]:
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
         **documented_paths(current_app),  # operations declared next to their routes
+        **openapi_rules.paths(),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)
@@ -457,6 +465,7 @@ def document() -> dict[str, Any]:
     schemas.update(openapi_reports.schemas(layers()))
     schemas.update(openapi_reports.map_schemas())
     schemas.update(openapi_notifications.schemas(config))
+    schemas.update(openapi_rules.schemas())
     return {
         "openapi": "3.0.3",
         "info": {

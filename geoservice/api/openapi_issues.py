@@ -87,8 +87,13 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "leader": nullable(ref("leaderBrief")),
             "unit": nullable(named),
             "unassigned": boolean("没有包保领导（进入待派遣队列）"),
-            "reason": nullable(enum(["no_place", "no_leader"], "未落实的原因")),
+            "reason": nullable(enum(["no_place", "no_leader", "no_unit_head"], "未落实的原因")),
             "manual": free("人工交办记录（无则为 null）"),
+            "fallback": free("兜底归属：step（claims/grid/community/street）、order、leader_id"),
+            "routing": free(
+                "条块分工：rule_id、unit_id、assist_unit_ids、place_leader_id、"
+                "co_responsible（无则为 null）"
+            ),
             "precedence": string("图层优先级的中文说明"),
             "rule": string("一句话说明为何归属此人（或进入待派遣队列）"),
         },
@@ -202,7 +207,14 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "timeline": array(ref("issueEvent")),
             "allowed_transitions": array(ref("issueMove")),
         },
-        {"duplicate_candidates": array(ref("duplicateCandidate"), "未办结且非重复问题才有")},
+        {
+            "duplicate_candidates": array(ref("duplicateCandidate"), "未办结且非重复问题才有"),
+            "extensions": ref("extensionHistory"),
+            "sla": free(
+                "立案、交办时限（配置了 ACCEPT_SLA_HOURS / DISPATCH_SLA_HOURS 时）："
+                "accept / dispatch 各为 {due, done_at, overdue, hours}"
+            ),
+        },
     )
     point = obj(
         {

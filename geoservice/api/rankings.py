@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from flask import jsonify, request, send_file
+from flask import current_app, jsonify, request, send_file
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account
@@ -31,7 +31,7 @@ from geoservice.edge.rankings import (
     settings,
     tz,
 )
-from geoservice.ranking import cards, drilldown, ranking, report
+from geoservice.ranking import cards, drilldown, ranking, report, vocabularies
 from geoservice.ranking.periods import period_containing
 from geoservice.registry import layers
 
@@ -90,7 +90,8 @@ def ranking_trend():
     period = requested_period()
     count = int_arg("periods", 8, 2, MAX_TREND)
     history = [period.previous(n) for n in range(count - 1, 0, -1)] + [period]
-    data = ranking.trend(get_session(), layers(), of, history, settings())
+    per_period = vocabularies.ranking_settings_for(get_session(), current_app.config, history)
+    data = ranking.trend(get_session(), layers(), of, history, per_period)
     return jsonify({"of": of, **data})
 
 
@@ -123,7 +124,7 @@ def ranking_charts():
 def ranking_report():
     single_args(PERIOD_PARAMS)
     period = requested_period()
-    wb = report.workbook(get_session(), layers(), period, settings())
+    wb = report.workbook(get_session(), layers(), period, settings(period))
     buffer = io.BytesIO()
     wb.save(buffer)
     buffer.seek(0)

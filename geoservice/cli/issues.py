@@ -31,7 +31,13 @@ def reattribute(since, open_only: bool) -> None:
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     session = database().session()
     try:
-        report = run(session, layers(), since.replace(tzinfo=tz), open_only=open_only)
+        report = run(
+            session,
+            layers(),
+            since.replace(tzinfo=tz),
+            open_only=open_only,
+            fallback=tuple(current_app.config.get("RESPONSIBILITY_FALLBACK") or ()),
+        )
         session.commit()
     finally:
         session.close()

@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from geoservice.db import database
 from geoservice.notifications import manage, outbox
-from geoservice.notifications.worker import WorkerSettings, run_forever, run_once
+from geoservice.notifications.worker import WorkerSettings, run, run_once
 
 
 def init_app(app: Flask) -> None:
@@ -21,9 +21,10 @@ def init_app(app: Flask) -> None:
 
 @click.command("notifications-worker")
 @with_appcontext
-@click.option("--once", is_flag=True, help="run the scans and one delivery round, then exit")
+@click.option("--once", is_flag=True, help="run the scans and every due delivery job, then exit")
 def worker_command(once: bool) -> None:
-    """Delivers queued notifications (run beside gunicorn; see docs/deploy.md)."""
+    """Delivers queued notifications: procrastinate's worker on the `notifications` queue
+    (run beside gunicorn; see docs/deploy.md)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = WorkerSettings.from_config(current_app.config)
     db = database()
@@ -31,7 +32,7 @@ def worker_command(once: bool) -> None:
         with db.session() as session:
             click.echo(json.dumps(run_once(session, settings), ensure_ascii=False))
         return
-    run_forever(db.engine, db.session, settings)
+    run(db.engine.url, db.session, settings)
 
 
 @click.group("notifications", cls=AppGroup)

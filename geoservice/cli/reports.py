@@ -11,9 +11,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from geoservice.db import database
-from geoservice.ranking import ranking
 from geoservice.ranking import report as reports
 from geoservice.ranking.periods import PeriodError, parse_period
+from geoservice.ranking.vocabularies import ranking_settings
 from geoservice.registry import layers
 
 
@@ -30,9 +30,9 @@ def _write_report(kind: str, value: str | None, output: Path | None) -> None:
         period = parse_period(kind, value, None, tz, date.today())
     except PeriodError as exc:
         raise click.ClickException(exc.message) from exc
-    settings = ranking.Settings.from_config(current_app.config)
     session = database().session()
     try:
+        settings = ranking_settings(session, current_app.config, period.start)
         wb = reports.workbook(session, layers(), period, settings)
         target = output or Path(reports.filename(period))
         wb.save(target)

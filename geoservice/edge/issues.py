@@ -3,16 +3,22 @@ of this deployment, where a photo is served (the API serves photos; pages link t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import current_app, url_for
 
 from geoservice.accounts.auth import can
+from geoservice.db import get_session
 from geoservice.issues.workflow import IssueSettings
+from geoservice.ranking import vocabularies
 
 COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 
 
 def settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    """The configuration, with the category time limits in force now
+    (geoservice.ranking.vocabularies)."""
+    return vocabularies.issue_settings(get_session(), current_app.config, datetime.now(UTC))
 
 
 def photo_url(photo_id: int, thumb: bool) -> str:

@@ -17,7 +17,7 @@ from geoservice.accounts.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.ranking import cards, ranking, report
+from geoservice.ranking import cards, ranking, report, vocabularies
 from geoservice.ranking.periods import Period, PeriodError, parse_period
 from geoservice.registry import layers
 
@@ -46,8 +46,12 @@ def tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
-def settings() -> ranking.Settings:
-    return ranking.Settings.from_config(current_app.config)
+def settings(period: Period | None = None) -> ranking.Settings:
+    """The scoring settings of `period`: those in force at its start
+    (geoservice.ranking.vocabularies), else the configuration's."""
+    if period is None:
+        return ranking.Settings.from_config(current_app.config)
+    return vocabularies.ranking_settings(get_session(), current_app.config, period.start)
 
 
 def requested_period() -> Period:
@@ -97,7 +101,7 @@ def indicator_titles() -> dict[str, str]:
 
 
 def ranking_payload(of: str, period: Period) -> dict[str, Any]:
-    cfg = settings()
+    cfg = settings(period)
     g = ranking.groupings(layers())[of]
     if g.name == "all":  # the city-wide figures: one row, zeros when nothing happened
         rows = [ranking.totals(get_session(), layers(), period, cfg)]
@@ -123,7 +127,7 @@ def ranking_payload(of: str, period: Period) -> dict[str, Any]:
 def scorecard_or_404(leader_id: int) -> dict[str, Any]:
     check_scorecard_access(current_account(), leader_id)
     period = requested_period()
-    card = cards.scorecard(get_session(), layers(), leader_id, period, settings())
+    card = cards.scorecard(get_session(), layers(), leader_id, period, settings(period))
     if card is None:
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
     return card

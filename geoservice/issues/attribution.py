@@ -9,8 +9,10 @@ unassigned (the queue planners dispatch by hand).
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +107,13 @@ def claims_union_sql(registry: LayerRegistry, point: str, scale: Scale | None = 
     return "\nUNION ALL\n".join(parts)
 
 
-def attribute_issues(session: Session, registry: LayerRegistry, min_id: int, max_id: int) -> int:
+def attribute_issues(
+    session: Session,
+    registry: LayerRegistry,
+    min_id: int,
+    max_id: int,
+    fallback: Sequence[str] = (),
+) -> int:
     """(Re)computes the stored attribution of issues with min_id <= id <= max_id in one pass."""
     return _attribute(
         session,
@@ -113,16 +121,31 @@ def attribute_issues(session: Session, registry: LayerRegistry, min_id: int, max
         "i.id BETWEEN :min_id AND :max_id",
         {"min_id": min_id, "max_id": max_id},
         bulk=max_id > min_id,
+        fallback=fallback,
     )
 
 
-def attribute_issue_set(session: Session, registry: LayerRegistry, id_table: str) -> int:
+def attribute_issue_set(
+    session: Session, registry: LayerRegistry, id_table: str, fallback: Sequence[str] = ()
+) -> int:
     """(Re)computes the attribution of the issues whose ids are in `id_table` (column `id`)."""
-    return _attribute(session, registry, f"i.id IN (SELECT id FROM {id_table})", {}, bulk=True)
+    return _attribute(
+        session,
+        registry,
+        f"i.id IN (SELECT id FROM {id_table})",
+        {},
+        bulk=True,
+        fallback=fallback,
+    )
 
 
 def attribution_at(
-    session: Session, registry: LayerRegistry, lon: float, lat: float, reported_at: datetime
+    session: Session,
+    registry: LayerRegistry,
+    lon: float,
+    lat: float,
+    reported_at: datetime,
+    fallback: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The attribution columns of an issue about to be reported at (lon, lat) and
     `reported_at` (the report path computes them before inserting the row). The point goes in
@@ -140,6 +163,7 @@ def attribution_at(
         {"lon": lon, "lat": lat, "mx": mx, "my": my, "reported_at": reported_at},
         point=("ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", (":mx", ":my")),
         target=target,
+        fallback=fallback,
     )
     return dict(row._mapping)
 
@@ -158,6 +182,7 @@ def _attribute(
     bulk: bool = False,
     point: tuple[str, Scale] | None = None,
     target: str | None = None,
+    fallback: Sequence[str] = (),
 ) -> Any:
     """Attribution of the issues matching `issue_filter`, stored on them; or, given a `target`
     SELECT (id, geom, reported_at) of an issue not stored yet, returned as one row."""
@@ -202,16 +227,35 @@ summary AS (
   LEFT JOIN responsible r ON r.issue_id = cl.issue_id AND r.place_id = cl.place_id
   GROUP BY cl.issue_id
 ),
+{{fallback_sql}}
 result AS (
-  SELECT t.id, s.primary_place_id, s.grid_id, r.leader_id, r.unit_id, s.places
+  SELECT t.id, s.primary_place_id, s.grid_id,
+    COALESCE(r.leader_id, fb.leader_id) AS leader_id,
+    CASE WHEN r.leader_id IS NULL THEN fb.unit_id ELSE r.unit_id END AS unit_id,
+    s.places,
+    CASE WHEN r.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN jsonb_build_object(
+      'step', fb.step, 'place_id', fb.place_id, 'area_id', fb.area_id,
+      'leader_id', fb.leader_id, 'order', CAST(:fallback_order AS jsonb)) END AS fallback
   FROM target t
   LEFT JOIN summary s ON s.issue_id = t.id
   LEFT JOIN responsible r ON r.issue_id = t.id AND r.place_id = s.primary_place_id
+  {{fallback_join}}
 )
 """
+    steps = _fallback_steps(registry, fallback)
+    sql = sql.replace("{fallback_sql}", _fallback_sql(registry, steps)).replace(
+        "{fallback_join}",
+        "LEFT JOIN fallback fb ON fb.issue_id = t.id"
+        if steps
+        else "LEFT JOIN (SELECT NULL::bigint AS leader_id, NULL::bigint AS unit_id,"
+        " NULL::text AS step, NULL::bigint AS place_id, NULL::int AS area_id) fb ON false",
+    )
+    params = {**params, "fallback_order": json.dumps(list(steps))}
     stored = (
         "jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),"
         " 'unassigned', x.leader_id IS NULL)"
+        " || CASE WHEN x.fallback IS NULL THEN '{}'::jsonb"
+        " ELSE jsonb_build_object('fallback', x.fallback) END"
     )
     if not issue_filter:
         sql += f"""SELECT x.primary_place_id, x.grid_id, x.leader_id, x.unit_id,
@@ -247,6 +291,84 @@ WHERE i.id = x.id"""
             ),
             {f"v{i}": previous[2 * i] for i in range(len(names))},
         )
+
+
+# --- the fallback chain -----------------------------------------------------------------------
+
+FALLBACK_STEPS: dict[str, str] = {
+    "claims": "其他认领该点的地点（按优先级）",
+    "grid": "所在网格",
+    "community": "所在社区",
+    "street": "所在街道",
+}
+
+
+def _fallback_steps(registry: LayerRegistry, fallback: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in fallback if s not in FALLBACK_STEPS]
+    if unknown:
+        raise ValueError(f"RESPONSIBILITY_FALLBACK: unknown steps {unknown}, choose from "
+                         f"{list(FALLBACK_STEPS)}")  # fmt: skip
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    has_area = base is not None and "community_id" in base.model.__table__.c
+    return tuple(
+        s
+        for s in dict.fromkeys(fallback)
+        if (s != "grid" or base is not None) and (s not in ("community", "street") or has_area)
+    )
+
+
+def _fallback_sql(registry: LayerRegistry, steps: Sequence[str]) -> str:
+    """CTE `fallback`: for each target issue, the first step of `steps` with a leader at
+    `reported_at` — another claimed place (by rank), the grid's primary leader, the leader of
+    the grid's community or street (area_assignments)."""
+    if not steps:
+        return ""
+    valid = "x.valid_from <= t.reported_at AND (x.valid_to IS NULL OR x.valid_to > t.reported_at)"
+    area = (
+        "SELECT {n} AS ord, '{step}'::text AS step, NULL::bigint AS place_id,"
+        " x.area_id AS area_id, x.leader_id::bigint AS leader_id, 0 AS sub"
+        " FROM summary s JOIN {grid} g ON g.id = s.grid_id {join}"
+        " JOIN area_assignments x ON x.area_id = {area} AND " + valid + " WHERE s.issue_id = t.id"
+    )
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    parts = []
+    for n, step in enumerate(steps):
+        if step == "claims":
+            parts.append(
+                f"SELECT {n} AS ord, 'claims'::text AS step, r2.place_id, NULL::int AS area_id,"
+                " r2.leader_id::bigint, cl.rank::int AS sub FROM claimed cl"
+                " JOIN responsible r2 ON r2.issue_id = cl.issue_id AND r2.place_id = cl.place_id"
+                " WHERE cl.issue_id = t.id"
+            )
+        elif step == "grid":
+            parts.append(
+                f"SELECT {n} AS ord, 'grid'::text AS step, r3.place_id, NULL::int AS area_id,"
+                " r3.leader_id::bigint, 0 AS sub FROM summary s"
+                " JOIN responsible r3 ON r3.issue_id = s.issue_id AND r3.place_id = s.grid_id"
+                " WHERE s.issue_id = t.id"
+            )
+        elif step == "community":
+            parts.append(area.format(n=n, step=step, grid=base.table, join="",
+                                     area="g.community_id"))  # fmt: skip
+        elif step == "street":
+            parts.append(
+                area.format(
+                    n=n,
+                    step=step,
+                    grid=base.table,
+                    join="JOIN admin_areas ca ON ca.id = g.community_id",
+                    area="ca.parent_id",
+                )
+            )
+    union = "\n    UNION ALL ".join(parts)
+    return f"""fallback AS (
+  SELECT t.id AS issue_id, f.step, f.place_id, f.area_id, f.leader_id, ld.unit_id
+  FROM target t
+  CROSS JOIN LATERAL (
+    SELECT * FROM ({union}) o ORDER BY o.ord, o.sub LIMIT 1
+  ) f
+  JOIN leaders ld ON ld.id = f.leader_id
+),"""
 
 
 # --- explaining a stored attribution --------------------------------------------------------
@@ -366,6 +488,30 @@ def describe(
                 sentence += f"（{p_leader['unit']['name']}）"
         else:
             sentence += f"；上报时（{reported_at_text}）{where}没有包保领导"
+    fallback = attribution.get("fallback")
+    if fallback and leader is not None:
+        reason = None
+        order = "→".join(FALLBACK_STEPS.get(x, x) for x in fallback.get("order") or [])
+        step = FALLBACK_STEPS.get(fallback.get("step"), fallback.get("step"))
+        if fallback.get("place_id") in places:
+            fb_place = places[fallback["place_id"]]
+            step += f"「{fb_place.name}」"
+        elif fallback.get("area_id"):
+            from geoservice.models import AdminArea
+
+            area_name = session.scalar(
+                select(AdminArea.name).where(AdminArea.id == fallback["area_id"])
+            )
+            step += f"「{area_name}」"
+        sentence += f"；按兜底顺序（{order}）由{step}的包保领导{leader['name']}负责"
+    routing = attribution.get("routing")
+    if routing:
+        from geoservice.issues.routing_rules import sentence as routing_sentence
+
+        reason = None if leader is not None else "no_unit_head"
+        sentence += routing_sentence(session, routing)
+        if leader is not None and not manual:
+            sentence += f"，交由{leader['name']}办理"
     if manual:
         reason = None
         sentence += f"；已由人工交办给{leader['name'] if leader else '指定领导'}"
@@ -379,6 +525,8 @@ def describe(
         "unassigned": leader is None,
         "reason": reason,
         "manual": manual,
+        "fallback": fallback,
+        "routing": routing,
         "precedence": precedence_text(registry),
         "rule": sentence + "。",
     }

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geoservice.accounts import scope
 from geoservice.areas import service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
-from geoservice.issues import attribution, queues
+from geoservice.issues import attribution, queues, routing_rules
 from geoservice.issues.photos import PreparedPhoto, add_photos
 from geoservice.issues.workflow import (
     IssueSettings,
@@ -223,7 +223,8 @@ def validate_report(
 def min_photos_for(report: Report, settings: IssueSettings) -> int:
     if report.source in settings.photo_optional_sources:
         return 0
-    return settings.report_min_photos
+    # A category's own photo rule (geoservice.ranking.vocabularies: category_min_photos) wins.
+    return settings.category_min_photos.get(report.category, settings.report_min_photos)
 
 
 # --- creating an issue ---------------------------------------------------------------------
@@ -247,17 +248,28 @@ def create_issue(
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
     reported_at = report.reported_at or now
+    # Place attribution (with the fallback chain), then 条块 routing by category.
+    columns = routing_rules.route(
+        session,
+        registry,
+        report.category,
+        reported_at,
+        attribution.attribution_at(
+            session, registry, report.lon, report.lat, reported_at, settings.fallback
+        ),
+    )
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,
         source=report.source,
         description=report.description,
         severity=report.severity,
-        negative_list=report.negative_list,
+        # 负面清单 categories (geoservice.ranking.vocabularies) are always on the negative list.
+        negative_list=report.negative_list or report.category in settings.negative_list_categories,
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
-        **attribution.attribution_at(session, registry, report.lon, report.lat, reported_at),
+        **columns,
     )
     session.add(issue)
     session.flush()
@@ -298,7 +310,7 @@ def preview_attribution(
     """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
     the service-area check and the columns of create_issue, described as in the issue view."""
     check_in_service_area(session, registry, lon, lat)
-    stored = attribution.attribution_at(session, registry, lon, lat, at)
+    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
     return {
         "at": _iso(at),
         "at_local": _local(at, settings),

@@ -3,6 +3,7 @@ re-attribution after layers or assignments changed (plain functions over a sessi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -100,6 +101,7 @@ def reattribute(
     actor_id: int | None = None,
     open_only: bool = False,
     now: datetime | None = None,
+    fallback: Sequence[str] = (),
 ) -> ReattributionReport:
     """Recomputes the attribution of issues reported since `since` (after layers or assignments
     changed) and writes an event on every issue whose place, grid, leader or unit changed.
@@ -112,7 +114,8 @@ def reattribute(
         text(
             f"""CREATE TEMP TABLE _reattribute ON COMMIT DROP AS
 SELECT id, primary_place_id, grid_id, leader_id, unit_id FROM issues
-WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'manual')
+WHERE reported_at >= :since
+  AND NOT (COALESCE(attribution, '{{}}'::jsonb) ?| array['manual', 'routing'])
   {status_filter}"""
         ),
         params,
@@ -121,15 +124,17 @@ WHERE reported_at >= :since AND NOT (COALESCE(attribution, '{{}}'::jsonb) ? 'man
     skipped = session.scalar(
         text(
             "SELECT count(*) FROM issues WHERE reported_at >= :since"
-            f" AND COALESCE(attribution, '{{}}'::jsonb) ? 'manual' {status_filter}"
+            " AND COALESCE(attribution, '{}'::jsonb) ?| array['manual', 'routing']"
+            f" {status_filter}"
         ),
         params,
     )
-    checked = attribution.attribute_issue_set(session, registry, "_reattribute")
+    checked = attribution.attribute_issue_set(session, registry, "_reattribute", fallback)
     changed = session.execute(
         text(
             """
-INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data)
+INSERT INTO issue_events (issue_id, at, actor_id, from_status, to_status, note, data,
+  holder_change, leader_id, unit_id, deadline, prev_leader_id, prev_unit_id, prev_deadline)
 SELECT i.id, :now, :actor, i.status, i.status,
        '重新归属：' || CASE WHEN i.leader_id IS NULL THEN '无责任领导，进入待派遣队列'
                           ELSE '责任领导变更' END,
@@ -138,12 +143,23 @@ SELECT i.id, :now, :actor, i.status, i.status,
          'before', jsonb_build_object('primary_place_id', r.primary_place_id,
                      'grid_id', r.grid_id, 'leader_id', r.leader_id, 'unit_id', r.unit_id),
          'after', jsonb_build_object('primary_place_id', i.primary_place_id,
-                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id))
+                     'grid_id', i.grid_id, 'leader_id', i.leader_id, 'unit_id', i.unit_id)),
+       (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id),
+       i.leader_id, i.unit_id, i.deadline, r.leader_id, r.unit_id, i.deadline
 FROM issues i JOIN _reattribute r ON r.id = i.id
 WHERE (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id)
       IS DISTINCT FROM (r.primary_place_id, r.grid_id, r.leader_id, r.unit_id)"""
         ),
         {"now": now, "actor": actor_id},
     ).rowcount
+    # From now on, not retroactively: the rankings of periods before `now` keep the holder
+    # recorded then (IssueEvent.prev_*).
+    session.execute(
+        text(
+            "UPDATE issues i SET holder_since = :now FROM _reattribute r WHERE r.id = i.id"
+            " AND (i.leader_id, i.unit_id) IS DISTINCT FROM (r.leader_id, r.unit_id)"
+        ),
+        {"now": now},
+    )
     session.execute(text("DROP TABLE _reattribute"))
     return ReattributionReport(checked=checked, changed=changed, skipped_manual=skipped)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geoservice.accounts.permissions import role_allows
-from geoservice.issues import attribution
+from geoservice.issues import attribution, extensions
 from geoservice.issues.issues import _iso, _local, duplicate_candidates
 from geoservice.issues.workflow import (
     Allows,
@@ -147,6 +147,9 @@ def issue_view(
         "photos": [photo_json(p, url_for_photo) for p in photos],
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
+        # 延期 history and pending request; 立案/交办 time limits when configured.
+        "extensions": extensions.extension_view(session, issue.id),
+        "sla": extensions.sla_flags(session, settings, issue, now),
     }
     if not _may_read_phones(account, allows):
         attribution.without_phones(properties["attribution"])

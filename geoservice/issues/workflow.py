@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from geoservice.accounts.permissions import ACTIONS, allowed
+from geoservice.issues.holder_history import holder_of, stamp
 from geoservice.issues.photos import PhotoLimits, PhotoStore, PreparedPhoto, add_photos
 from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -152,6 +153,10 @@ def is_responsible(session: Session, account: User, issue: Issue) -> bool:
         return False
     if account.leader_id == issue.leader_id:
         return True
+    # 条块 routing with the place's 包保 leader co-responsible (geoservice.issues.routing_rules).
+    routing = (issue.attribution or {}).get("routing") or {}
+    if routing.get("co_responsible") and account.leader_id == routing.get("place_leader_id"):
+        return True
     unit_id = session.scalar(select(Leader.unit_id).where(Leader.id == account.leader_id))
     return unit_id is not None and unit_id == issue.unit_id
 
@@ -240,6 +245,16 @@ def _dates(values: Iterable[Any], name: str) -> frozenset[date]:
     return frozenset(out)
 
 
+def _optional_hours(config: Mapping[str, Any], name: str) -> float | None:
+    value = config.get(name)
+    if value in (None, ""):
+        return None
+    hours = float(value)
+    if hours <= 0:
+        raise ValueError(f"{name}: a positive number of hours")
+    return hours
+
+
 @dataclass(frozen=True)
 class IssueSettings:
     """Everything the issue services read from the configuration, as plain values."""
@@ -256,6 +271,15 @@ class IssueSettings:
     photo_optional_sources: tuple[str, ...] = ()
     photo_limits: PhotoLimits = field(default_factory=PhotoLimits)
     store: PhotoStore | None = None
+    accept_sla_hours: float | None = None  # 立案时限 (ACCEPT_SLA_HOURS), optional
+    dispatch_sla_hours: float | None = None  # 交办时限 (DISPATCH_SLA_HOURS), optional
+    # Where responsibility falls when the primary place has nobody (RESPONSIBILITY_FALLBACK):
+    # steps of geoservice.issues.attribution.FALLBACK_STEPS in order; empty: the 待派遣 queue.
+    fallback: tuple[str, ...] = ()
+    # Per-category rules as data (geoservice.ranking.vocabularies): photos required at report,
+    # and the categories always on the 负面清单.
+    category_min_photos: Mapping[str, int] = field(default_factory=dict)
+    negative_list_categories: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IssueSettings:
@@ -283,6 +307,9 @@ class IssueSettings:
                 max_pixels=int(config.get("PHOTO_MAX_PIXELS", PhotoLimits.max_pixels)),
             ),
             store=PhotoStore(upload_dir) if upload_dir else None,
+            accept_sla_hours=_optional_hours(config, "ACCEPT_SLA_HOURS"),
+            dispatch_sla_hours=_optional_hours(config, "DISPATCH_SLA_HOURS"),
+            fallback=tuple(config.get("RESPONSIBILITY_FALLBACK") or ()),
         )
 
     def deadline_for(self, category: str, start: datetime) -> datetime:
@@ -403,6 +430,7 @@ def transition(
         raise RuntimeError("UPLOAD_DIR is not configured")
 
     data: dict[str, Any] = {"action": move.action}
+    before = holder_of(issue)
     if move.needs_leader:
         leader = _resolve_leader(session, issue, leader_id)
         if move.action == "redispatch" or leader.id != issue.leader_id:
@@ -416,7 +444,10 @@ def transition(
                 },
             }
         issue.leader_id, issue.unit_id = leader.id, leader.unit_id
-        issue.deadline = settings.deadline_for(issue.category, now)
+        # 交办 starts the clock; 改派 keeps the running deadline (only a granted 延期 gives
+        # time), so lateness cannot be wiped by handing the issue to someone else.
+        if move.action != "redispatch" or issue.deadline is None:
+            issue.deadline = settings.deadline_for(issue.category, now)
         data.update(leader_id=leader.id, deadline=issue.deadline.isoformat())
     if move.action == "rework":
         issue.rework_count += 1
@@ -436,6 +467,7 @@ def transition(
         note=note,
         data=data,
     )
+    stamp(event, issue, before)
     session.add(event)
     session.flush()
     if photos:

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geoservice.models import Leader, Unit, User
+from geoservice.notifications import queue
 from geoservice.notifications.models import (
     CHANNEL_KINDS,
     DELIVERY_STATES,
@@ -360,15 +361,17 @@ def _host_only(url: str) -> str:
 
 
 def replay(session: Session, delivery_ids: list[int] | None) -> int:
-    """Dead letters back to the queue, due now, attempts counted afresh. None: all of them."""
+    """Dead letters back to the queue, due now, attempts counted afresh, each with a new
+    procrastinate job deferred in the caller's transaction. None: all of them."""
     if delivery_ids is None:
         where, params = "status = 'dead'", {}
     else:
         where, params = "status = 'dead' AND id = ANY(:ids)", {"ids": delivery_ids}
-    return session.execute(
+    ids = session.scalars(
         text(
             "UPDATE notify_deliveries SET status = 'pending', attempts = 0, next_attempt_at ="
-            f" now(), locked_until = NULL, updated_at = now() WHERE {where}"
+            f" now(), locked_until = NULL, updated_at = now() WHERE {where} RETURNING id"
         ),
         params,
-    ).rowcount
+    ).all()
+    return queue.defer(session, ids)

@@ -12,8 +12,10 @@ code path that writes an event can forget to notify (the workflow module needs n
   (Open311 status) to that callback.
 
 A message is fanned out to deliveries at once (one per channel and address, by the person's
-preferences); nothing leaves the machine here: the worker (geoservice.notifications.worker)
-sends them after the commit. `NOTIFY geoservice_outbox` wakes it when the transaction commits.
+preferences), and each delivery gets its procrastinate job deferred on the same connection
+(geoservice.notifications.queue): nothing leaves the machine here; the worker
+(geoservice.notifications.worker) sends them after the commit, woken by procrastinate's
+NOTIFY when the transaction commits.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from geoservice.models import IssueEvent
+from geoservice.notifications import queue
 from geoservice.notifications.models import Delivery, Message
 from geoservice.notifications.open311 import callback_payload
 
-CHANNEL = "geoservice_outbox"  # LISTEN/NOTIFY channel the worker waits on
 PERSON_ACTIONS = ("dispatch", "redispatch", "escalate")
 # Messages of these kinds skip a person's daily digest (they are the urgent ones).
 URGENT_KINDS = frozenset({"escalate"})
@@ -165,10 +167,13 @@ FROM leaders l LEFT JOIN notify_preferences p ON p.leader_id = l.id WHERE l.id =
         rows.append(values)
     if not rows:
         return 0
-    conn.execute(
-        insert(Delivery).values(rows).on_conflict_do_nothing(index_elements=["delivery_key"])
-    )
-    conn.execute(text(f"NOTIFY {CHANNEL}"))
+    inserted = conn.execute(
+        insert(Delivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["delivery_key"])
+        .returning(Delivery.id, Delivery.status)
+    ).all()
+    queue.defer(conn, [d for d, status in inserted if status == "pending"])
     return len(rows)
 
 
@@ -245,7 +250,7 @@ def enqueue_callbacks(conn: Connection, target: IssueEvent) -> None:
         ).scalar()
         if message_id is None:
             continue
-        conn.execute(
+        inserted = conn.execute(
             insert(Delivery)
             .values(
                 message_id=message_id,
@@ -254,8 +259,9 @@ def enqueue_callbacks(conn: Connection, target: IssueEvent) -> None:
                 delivery_key=f"m{message_id}:callback:{user_id}",
             )
             .on_conflict_do_nothing(index_elements=["delivery_key"])
-        )
-        conn.execute(text(f"NOTIFY {CHANNEL}"))
+            .returning(Delivery.id)
+        ).scalars()
+        queue.defer(conn, list(inserted))
 
 
 def _after_insert(_mapper: Any, connection: Connection, target: IssueEvent) -> None:

@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from geoservice.issues.workflow import RECTIFYING_STATUSES
 from geoservice.models import IssueEvent
+from geoservice.notifications import queue
 from geoservice.notifications.models import Delivery, Message
-from geoservice.notifications.outbox import CHANNEL, enqueue, issue_facts
+from geoservice.notifications.outbox import enqueue, issue_facts
 
 BATCH = 500  # most issues one scan handles per trigger (the next scan takes the rest)
 STEP_LABELS = {1: "责任领导", 2: "单位负责人", 3: "联点领导/分管领导"}
@@ -197,7 +198,7 @@ FOR UPDATE OF d SKIP LOCKED"""
         if message_id is None:
             continue
         targets = {(r.channel_id, r.address) for r in rows}
-        conn.execute(
+        inserted = conn.execute(
             insert(Delivery)
             .values(
                 [
@@ -212,12 +213,12 @@ FOR UPDATE OF d SKIP LOCKED"""
                 ]
             )
             .on_conflict_do_nothing(index_elements=["delivery_key"])
-        )
+            .returning(Delivery.id)
+        ).scalars()
+        queue.defer(conn, list(inserted))
         conn.execute(
             text("UPDATE notify_deliveries SET status = 'digested' WHERE id = ANY(:ids)"),
             {"ids": [r.id for r in rows]},
         )
         made += 1
-    if made:
-        conn.execute(text(f"NOTIFY {CHANNEL}"))
     return made

@@ -1,36 +1,38 @@
-"""The delivery worker: claims due deliveries with `FOR UPDATE SKIP LOCKED` (so any number
-of workers share the queue without sending one delivery twice at once), sends them outside
-any transaction, and records the outcome: delivered; or back to the queue with exponential
-back-off; or, after the last attempt (or a permanent failure), a dead letter admins see and
-may replay. A claim is a lease (`locked_until`): a worker that dies mid-send leaves the
-delivery to be claimed again when the lease ends. Delivery is at least once; every channel
-carries the delivery key (webhook header, e-mail Message-ID) so a receiver can drop a
-repeat, and a delivery recorded as delivered is never sent again.
+"""The delivery worker: procrastinate's worker (geoservice.notifications.queue) running one
+job per delivery. The job loads its delivery, does nothing if it is already delivered, dead
+or gone (a job may run twice: a replay, a worker that died mid-send), sends it outside any
+transaction, and records the outcome on the outbox row: delivered; or, after a failed attempt
+that is not the last, pending with `next_attempt_at` while procrastinate's retry strategy
+(queue.DeliveryRetry: exponential back-off, NOTIFY_MAX_ATTEMPTS) schedules the job again; or,
+after the last attempt (or a permanent failure), a dead letter admins see and may replay
+(which defers a new job). Delivery is at least once; every channel carries the delivery key
+(webhook header, e-mail Message-ID) so a receiver can drop a repeat.
 
-The worker also runs the time-driven triggers (deadline reminders, the escalation ladder, the
-daily digest; geoservice.notifications.triggers) at most once per `scan_seconds`, under an
-advisory lock so two workers never run them at once.
+The time-driven triggers (deadline reminders, the escalation ladder, the daily digest;
+geoservice.notifications.triggers) run as a procrastinate periodic task every minute, under an
+advisory lock so two workers never run them at once; the same task puts the jobs of a worker
+that died (no heartbeat) back in the queue.
 """
 
 from __future__ import annotations
 
 import logging
-import select as select_module
-import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import procrastinate
+from procrastinate.job_context import JobContext
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from geoservice.issues.workflow import status_label
-from geoservice.notifications import triggers
+from geoservice.notifications import queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
-from geoservice.notifications.outbox import CHANNEL
 
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans
@@ -44,10 +46,7 @@ class WorkerSettings:
     backoff_seconds: float = 30.0
     backoff_max_seconds: float = 3600.0
     timeout_seconds: float = 10.0
-    lease_seconds: float = 120.0
-    batch: int = 20
     poll_seconds: float = 5.0
-    scan_seconds: float = 60.0
     deadline_hours: float = 4.0
     escalation_hours: tuple[float, ...] = (0.0, 24.0, 72.0)
     escalation_max_days: float = 14.0
@@ -67,10 +66,7 @@ class WorkerSettings:
                 config.get("NOTIFY_BACKOFF_MAX_SECONDS", cls.backoff_max_seconds)
             ),
             timeout_seconds=float(config.get("NOTIFY_TIMEOUT_SECONDS", cls.timeout_seconds)),
-            lease_seconds=float(config.get("NOTIFY_LEASE_SECONDS", cls.lease_seconds)),
-            batch=int(config.get("NOTIFY_BATCH", cls.batch)),
             poll_seconds=float(config.get("NOTIFY_POLL_SECONDS", cls.poll_seconds)),
-            scan_seconds=float(config.get("NOTIFY_SCAN_SECONDS", cls.scan_seconds)),
             deadline_hours=float(config.get("NOTIFY_DEADLINE_HOURS", cls.deadline_hours)),
             escalation_hours=tuple(float(x) for x in ladder),
             escalation_max_days=float(
@@ -83,6 +79,9 @@ class WorkerSettings:
         """Wait after the n-th failed attempt: 30 s, 1 min, 2 min … at most an hour."""
         seconds = self.backoff_seconds * (2 ** max(attempts - 1, 0))
         return timedelta(seconds=min(seconds, self.backoff_max_seconds))
+
+    def retry_strategy(self) -> queue.DeliveryRetry:
+        return queue.DeliveryRetry(self.max_attempts, self.backoff)
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -133,28 +132,12 @@ def render(kind: str, subject: str, data: Mapping[str, Any], settings: WorkerSet
     return "\n".join(lines)
 
 
-# --- claiming and recording -----------------------------------------------------------------
-
-_CLAIM = text(
-    """
-WITH due AS (
-  SELECT id FROM notify_deliveries
-  WHERE (status = 'pending' AND next_attempt_at <= :now)
-     OR (status = 'sending' AND locked_until < :now)
-  ORDER BY next_attempt_at, id
-  LIMIT :limit
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE notify_deliveries d
-SET status = 'sending', attempts = d.attempts + 1, locked_until = :lease, updated_at = now()
-FROM due WHERE d.id = due.id
-RETURNING d.id"""
-)
+# --- loading and recording -----------------------------------------------------------------
 
 _LOAD = text(
     """
-SELECT d.id, d.delivery_key, d.address, d.attempts, m.kind, m.subject, m.data, m.leader_id,
-       COALESCE(c.kind, 'callback') AS channel_kind,
+SELECT d.id, d.status, d.delivery_key, d.address, d.attempts, m.kind, m.subject, m.data,
+       m.leader_id, COALESCE(c.kind, 'callback') AS channel_kind,
        COALESCE(c.config, '{}'::jsonb) AS config,
        CASE WHEN c.id IS NOT NULL THEN c.secrets
             ELSE jsonb_build_object('secret', ic.secret) END AS secrets,
@@ -164,51 +147,44 @@ JOIN notify_messages m ON m.id = d.message_id
 LEFT JOIN notify_channels c ON c.id = d.channel_id
 LEFT JOIN integration_callbacks ic ON ic.user_id = d.callback_user_id
 LEFT JOIN notify_preferences p ON p.leader_id = m.leader_id
-WHERE d.id = ANY(:ids) ORDER BY d.id"""
+WHERE d.id = :id
+FOR UPDATE OF d"""
 )
+
+SENDABLE = ("pending", "sending")  # anything else is done with (or waits for the digest)
 
 
 @dataclass(frozen=True)
-class Job:
+class Loaded:
     outgoing: Outgoing
     attempts: int
     quiet: tuple[time, time] | None
 
 
-def claim(session: Session, settings: WorkerSettings, now: datetime) -> list[Job]:
-    """Takes up to `batch` due deliveries (lease until now + lease_seconds) and commits."""
-    ids = session.scalars(
-        _CLAIM,
-        {
-            "now": now,
-            "limit": settings.batch,
-            "lease": now + timedelta(seconds=settings.lease_seconds),
-        },
-    ).all()
-    jobs = []
-    if ids:
-        for row in session.execute(_LOAD, {"ids": list(ids)}).mappings():
-            data = row["data"] or {}
-            link = settings.base_url + data["link"] if data.get("link") else None
-            outgoing = Outgoing(
-                delivery_id=row["id"],
-                delivery_key=row["delivery_key"],
-                kind=row["kind"],
-                subject=row["subject"],
-                text=render(row["kind"], row["subject"], data, settings),
-                link=link,
-                address=row["address"],
-                data=data,
-                channel_kind=row["channel_kind"],
-                config=row["config"] or {},
-                secrets=row["secrets"] or {},
-            )
-            quiet = None
-            if row["quiet_start"] is not None and row["quiet_end"] is not None:
-                quiet = (row["quiet_start"], row["quiet_end"])
-            jobs.append(Job(outgoing, row["attempts"], quiet))
-    session.commit()
-    return jobs
+def load(session: Session, settings: WorkerSettings, delivery_id: int) -> Loaded | None:
+    """The delivery, row-locked until the caller commits; None if it is not to be sent."""
+    row = session.execute(_LOAD, {"id": delivery_id}).mappings().one_or_none()
+    if row is None or row["status"] not in SENDABLE:
+        return None
+    data = row["data"] or {}
+    link = settings.base_url + data["link"] if data.get("link") else None
+    outgoing = Outgoing(
+        delivery_id=row["id"],
+        delivery_key=row["delivery_key"],
+        kind=row["kind"],
+        subject=row["subject"],
+        text=render(row["kind"], row["subject"], data, settings),
+        link=link,
+        address=row["address"],
+        data=data,
+        channel_kind=row["channel_kind"],
+        config=row["config"] or {},
+        secrets=row["secrets"] or {},
+    )
+    quiet = None
+    if row["quiet_start"] is not None and row["quiet_end"] is not None:
+        quiet = (row["quiet_start"], row["quiet_end"])
+    return Loaded(outgoing, row["attempts"], quiet)
 
 
 def quiet_until(quiet: tuple[time, time] | None, now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -230,68 +206,54 @@ def _record(session: Session, delivery_id: int, **values: Any) -> None:
     session.execute(
         text(
             f"UPDATE notify_deliveries SET {sets}, locked_until = NULL, updated_at = now()"
-            " WHERE id = :id AND status = 'sending'"
+            " WHERE id = :id"
         ),
         {"id": delivery_id, **values},
     )
     session.commit()
 
 
-def deliver(
+def process(
     session: Session,
     settings: WorkerSettings,
-    now: datetime | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> dict[str, int]:
-    """One round: claim a batch, send each, record each. Counts by outcome."""
-    clock = clock or (lambda: datetime.now(UTC))
-    now = now or clock()
-    counts = {"delivered": 0, "retry": 0, "dead": 0, "quiet": 0}
-    for job in claim(session, settings, now):
-        out = job.outgoing
-        wait = quiet_until(job.quiet, now, settings.tz) if out.channel_kind != "callback" else None
-        if wait is not None:  # not an attempt: back in the queue until the quiet hours end
-            _record(
-                session,
-                out.delivery_id,
-                status="pending",
-                next_attempt_at=wait,
-                attempts=job.attempts - 1,
-            )
-            counts["quiet"] += 1
-            continue
-        try:
-            send(out, settings.timeout_seconds)
-        except DeliveryError as exc:
-            if exc.permanent or job.attempts >= settings.max_attempts:
-                _record(session, out.delivery_id, status="dead", last_error=str(exc))
-                counts["dead"] += 1
-                log.warning("delivery %s is a dead letter: %s", out.delivery_id, exc)
-            else:
-                _record(
-                    session,
-                    out.delivery_id,
-                    status="pending",
-                    last_error=str(exc),
-                    next_attempt_at=now + settings.backoff(job.attempts),
-                )
-                counts["retry"] += 1
-                log.info("delivery %s failed (attempt %s): %s", out.delivery_id, job.attempts, exc)
-            continue
-        except Exception as exc:  # a bug in a sender must not stop the worker
-            log.exception("delivery %s crashed", out.delivery_id)
-            _record(
-                session,
-                out.delivery_id,
-                status="pending",
-                last_error=f"内部错误：{exc.__class__.__name__}",
-                next_attempt_at=now + settings.backoff(job.attempts),
-            )
-            counts["retry"] += 1
-            continue
-        _record(session, out.delivery_id, status="delivered", delivered_at=clock(), last_error=None)
-        counts["delivered"] += 1
-    return counts
+    delivery_id: int,
+    clock: Callable[[], datetime],
+) -> str:
+    """One delivery job: send the delivery once and record the outcome. Returns "delivered",
+    "dead", "quiet" (put off to the end of the person's quiet hours) or "skipped" (nothing to
+    do); raises queue.RetryLater after a failed attempt that gets another one."""
+    now = clock()
+    job = load(session, settings, delivery_id)
+    if job is None:
+        session.commit()
+        return "skipped"
+    out = job.outgoing
+    wait = quiet_until(job.quiet, now, settings.tz) if out.channel_kind != "callback" else None
+    if wait is not None:  # not an attempt: the job runs again when the quiet hours end
+        _record(session, delivery_id, status="pending", next_attempt_at=wait)
+        raise queue.RetryLater("quiet hours", wait, quiet=True)
+    attempts = job.attempts + 1
+    # Committed before sending: the row lock is not held over the network.
+    _record(session, delivery_id, status="sending", attempts=attempts)
+    strategy = settings.retry_strategy()
+    try:
+        send(out, settings.timeout_seconds)
+    except Exception as exc:
+        if isinstance(exc, DeliveryError):
+            error, permanent = str(exc), exc.permanent
+        else:  # a bug in a sender must not lose the delivery
+            log.exception("delivery %s crashed", delivery_id)
+            error, permanent = f"内部错误：{exc.__class__.__name__}", False
+        retry_at = None if permanent else strategy.next_attempt(attempts, now)
+        if retry_at is None:
+            _record(session, delivery_id, status="dead", last_error=error)
+            log.warning("delivery %s is a dead letter: %s", delivery_id, error)
+            return "dead"
+        _record(session, delivery_id, status="pending", last_error=error, next_attempt_at=retry_at)
+        log.info("delivery %s failed (attempt %s): %s", delivery_id, attempts, error)
+        raise queue.RetryLater(error, retry_at) from None
+    _record(session, delivery_id, status="delivered", delivered_at=clock(), last_error=None)
+    return "delivered"
 
 
 def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str, int]:
@@ -311,77 +273,150 @@ def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str,
     return result
 
 
-def run_once(
-    session: Session, settings: WorkerSettings, now: datetime | None = None
-) -> dict[str, Any]:
+# --- the procrastinate app ------------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """What the tasks need, handed to them as the worker's additional context."""
+
+    settings: WorkerSettings
+    session: Callable[[], AbstractContextManager[Session]]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"delivered": 0, "retry": 0, "dead": 0, "quiet": 0}
+    )
+
+
+def _runtime(context: JobContext) -> Runtime:
+    return context.additional_context["notify"]
+
+
+async def deliver_task(context: JobContext, delivery_id: int) -> str:
+    """The job of one delivery. A coroutine that does not yield: the send blocks the worker's
+    event loop (at most NOTIFY_TIMEOUT_SECONDS), so the task and procrastinate's own queries
+    never use one session from two threads. Run more worker processes for more throughput."""
+    runtime = _runtime(context)
+    with runtime.session() as session:
+        try:
+            outcome = process(session, runtime.settings, delivery_id, runtime.clock)
+        except queue.RetryLater as exc:
+            runtime.counts["quiet" if exc.quiet else "retry"] += 1
+            raise
+        except Exception:
+            session.rollback()
+            raise
+    if outcome in runtime.counts:
+        runtime.counts[outcome] += 1
+    return outcome
+
+
+async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Every minute (periodic): the triggers, and the jobs of dead workers back in the queue."""
+    runtime = _runtime(context)
+    with runtime.session() as session:
+        try:
+            result = scan(session, runtime.settings, runtime.clock())
+        except Exception:
+            session.rollback()
+            log.exception("notification scans failed")
+            result = {}
+    manager = context.app.job_manager
+    for job in await manager.get_stalled_jobs(queue=queue.QUEUE, task_name=queue.DELIVER_TASK):
+        log.warning("job %s of delivery %s stalled: retried", job.id, job.task_kwargs)
+        await manager.retry_job(job)
+    return result
+
+
+def build_app(
+    connector: procrastinate.connector.BaseConnector,
+    settings: WorkerSettings,
+    periodic: bool = False,
+) -> procrastinate.App:
+    """A procrastinate app with our task(s), its retry strategy from `settings`."""
+    app = procrastinate.App(connector=connector)
+    app.task(
+        name=queue.DELIVER_TASK,
+        queue=queue.QUEUE,
+        pass_context=True,
+        retry=settings.retry_strategy(),
+    )(deliver_task)
+    if periodic:
+        task = app.task(name=queue.SCAN_TASK, queue=queue.QUEUE, pass_context=True)(scan_task)
+        app.periodic(cron="* * * * *", periodic_id="scan")(task)
+    return app
+
+
+def deliver(
+    session: Session,
+    settings: WorkerSettings,
+    clock: Callable[[], datetime] | None = None,
+) -> dict[str, int]:
+    """Runs procrastinate's worker on this session's connection until no delivery job is
+    due (`wait=False`), and counts the outcomes. For `--once` and the tests."""
+
+    @contextmanager
+    def same_session() -> Iterator[Session]:
+        yield session
+
+    runtime = Runtime(settings, same_session, clock or (lambda: datetime.now(UTC)))
+    app = build_app(queue.SessionConnector(session), settings)
+    app.run_worker(
+        queues=[queue.QUEUE],
+        wait=False,
+        listen_notify=False,
+        install_signal_handlers=False,
+        delete_jobs="successful",
+        additional_context={"notify": runtime},
+    )
+    session.commit()
+    return runtime.counts
+
+
+def run_once(session: Session, settings: WorkerSettings, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
-    return {"scan": scan(session, settings, now), **deliver(session, settings, now)}
+    return {"scan": scan(session, settings, now), **deliver(session, settings)}
 
 
 # --- the process ----------------------------------------------------------------------------
 
 
-class _Wake(Exception):
-    pass
+class QuietRetries(logging.Filter):
+    """Procrastinate logs every failed job with its traceback; a RetryLater is an expected
+    outcome (logged by `process` in one line): its traceback is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], queue.RetryLater):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
-class Stop:
-    """SIGTERM/SIGINT: finish the delivery in hand; a worker waiting for work stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.waiting = False
-
-    def __call__(self, *_: Any) -> None:
-        self.requested = True
-        if self.waiting:
-            raise _Wake
+def psycopg_conninfo(url: URL) -> str:
+    """libpq's URI of the SQLAlchemy URL (procrastinate's worker connects with psycopg 3)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def run_forever(
-    engine: Engine, session_factory: Callable[[], Session], settings: WorkerSettings
-) -> None:
-    """The worker process: deliver until nothing is due, then wait for a NOTIFY (or the poll
-    interval); run the scans every scan_seconds. SIGTERM/SIGINT stop it after the current
-    delivery."""
-    stop = Stop()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    listener = engine.raw_connection()
-    listener.set_isolation_level(0)  # autocommit, for LISTEN
-    cursor = listener.cursor()
-    cursor.execute(f"LISTEN {CHANNEL}")
-    last_scan = datetime.min.replace(tzinfo=UTC)
+def run(url: URL, session_factory: Callable[[], Session], settings: WorkerSettings) -> None:
+    """The worker process: procrastinate's worker on the `notifications` queue, woken by
+    procrastinate's NOTIFY when a transaction with new jobs commits (and polling every
+    NOTIFY_POLL_SECONDS for retries that fall due); the scans every minute. SIGTERM/SIGINT
+    stop it after the job in hand (procrastinate's signal handlers)."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=psycopg_conninfo(url), min_size=1, max_size=4
+    )
+    app = build_app(connector, settings, periodic=True)
+    runtime = Runtime(settings, session_factory)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietRetries())
     log.info("notifications worker started")
     try:
-        while not stop.requested:
-            busy = False
-            with session_factory() as session:
-                now = datetime.now(UTC)
-                if (now - last_scan).total_seconds() >= settings.scan_seconds:
-                    try:
-                        scan(session, settings, now)
-                    except Exception:
-                        session.rollback()
-                        log.exception("notification scans failed")
-                    last_scan = now
-                counts = deliver(session, settings)
-                busy = sum(counts.values()) >= settings.batch
-            if busy or stop.requested:
-                continue
-            dbapi = listener.driver_connection
-            try:
-                stop.waiting = True
-                if stop.requested:
-                    break
-                ready, _, _ = select_module.select([dbapi], [], [], settings.poll_seconds)
-            except _Wake:
-                break
-            finally:
-                stop.waiting = False
-            if ready:
-                dbapi.poll()
-                dbapi.notifies.clear()
+        app.run_worker(
+            queues=[queue.QUEUE],
+            name="notifications",
+            fetch_job_polling_interval=settings.poll_seconds,
+            delete_jobs="successful",
+            additional_context={"notify": runtime},
+        )
     finally:
-        listener.close()
         log.info("notifications worker stopped")

@@ -69,22 +69,34 @@ def issues_behind(
         visible_sql, visible_params = visible
         params.update(visible_params)
     tz = tz or period.start.tzinfo
-    where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+    key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+    where = f"AND ({g.key_sql}) {key_filter}"
     sql = (
-        _flags_sql(g, where, per_issue=g.name != "all")
+        _flags_sql(g, where, per_issue=g.name != "all", key_filter=key_filter)
         + f"""
 SELECT ind.id, ind.deadline,
   coalesce((SELECT e.to_status FROM issue_events e
             WHERE e.issue_id = ind.id AND e.at < ind.t AND {_CHANGE}
             ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
   ind.last_close, ind.hours, ind.reported_at,
-  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0 END
-    AS overdue_days,
+  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0
+       WHEN ind.handed_overdue THEN extract(epoch FROM ind.event_at - ind.deadline) / 86400.0
+  END AS overdue_days, ind.event_at,
+  -- Since when its holder at the period end held it (the last change of leader before the
+  -- end; NULL: since the report), and its overdue days within that holding.
+  held.since AS held_since,
+  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - greatest(ind.deadline, held.since))
+       / 86400.0 END AS overdue_days_held,
   i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
   l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
   count(*) OVER () AS total
 FROM ind
 JOIN issues i ON i.id = ind.id
+LEFT JOIN LATERAL (
+  SELECT max(e.at) AS since FROM issue_events e
+  WHERE e.issue_id = ind.id AND e.holder_change AND e.at < ind.t
+    AND e.prev_leader_id IS DISTINCT FROM e.leader_id
+) held ON true
 LEFT JOIN leaders l ON l.id = i.leader_id
 LEFT JOIN units u ON u.id = i.unit_id
 LEFT JOIN places p ON p.id = i.primary_place_id
@@ -111,6 +123,11 @@ LIMIT :limit
                 "overdue_days": None
                 if r["overdue_days"] is None
                 else round(float(r["overdue_days"]), 1),
+                "event_at": _iso(r["event_at"], tz),
+                "held_since": _iso(r["held_since"], tz),
+                "overdue_days_held": None
+                if r["overdue_days_held"] is None
+                else round(float(r["overdue_days_held"]), 1),
                 "status_at_end": r["status_end"],
                 "status_at_end_title": ISSUE_STATUSES.get(r["status_end"], r["status_end"]),
                 "status_now": r["status_now"],

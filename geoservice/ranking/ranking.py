@@ -55,6 +55,10 @@ COUNTS: dict[str, str] = {
     "reworked": "返工数",
     "relapses": "反弹数",
     "rejected": "不予立案数",
+    "handed_overdue": "超期转出数",
+    "extension_requested": "申请延期数",
+    "extension_granted": "批准延期数",
+    "extension_refused": "驳回延期数",
 }
 RATES: dict[str, str] = {
     "close_rate": "结案率",
@@ -65,9 +69,6 @@ HOURS: dict[str, str] = {
     "avg_hours_to_close": "平均结案时长（小时）",
     "median_hours_to_close": "结案时长中位数（小时）",
 }
-# The indicators a drill-down lists the issues of (geoservice.ranking.drilldown).
-DRILLABLE = tuple(COUNTS)
-
 # Which counts form each rate: (numerator, denominator).
 RATE_PARTS: dict[str, tuple[str, str]] = {
     "close_rate": ("closed", "should_close"),
@@ -97,6 +98,10 @@ class Grouping:
     key_type: type = int
     ranked: bool = True
     none_label: str = "（未落实责任）"
+    # Key of an event's row (`e` an issue event joined to `i` and `joins`): for leader and
+    # unit the holder recorded on the event, and, for a handover, the holder before it.
+    event_key_sql: str | None = None
+    event_prev_key_sql: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,22 @@ class Settings:
 DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
 
 
+def _as_of(column: str) -> str:
+    """The issue's `column` (leader_id, unit_id, deadline) at the period end `p.t`: its current
+    value unless it changed since (issues.holder_since), then the value before the first
+    change at or after `p.t` (the lateral `h`: HOLDER_AT_PERIOD_END)."""
+    return f"(CASE WHEN i.holder_since >= p.t THEN h.prev_{column} ELSE i.{column} END)"
+
+
 def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
     """The groupings this deployment offers (community/street need the base layer's areas)."""
     out = {
         "leader": Grouping(
             "leader",
             "包保领导",
-            "i.leader_id",
+            _as_of("leader_id"),
+            event_key_sql="e.leader_id",
+            event_prev_key_sql="e.prev_leader_id",
             labels_sql="SELECT l.id AS k, l.name, jsonb_build_object('title', l.title,"
             " 'unit', u.name, 'level', l.level) AS detail FROM leaders l"
             " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(:keys)",
@@ -141,7 +155,9 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
         "unit": Grouping(
             "unit",
             "责任单位",
-            "i.unit_id",
+            _as_of("unit_id"),
+            event_key_sql="e.unit_id",
+            event_prev_key_sql="e.prev_unit_id",
             labels_sql="SELECT id AS k, name, jsonb_build_object('is_lead', is_lead) AS detail"
             " FROM units WHERE id = ANY(:keys)",
             none_label="（未落实责任单位）",
@@ -207,11 +223,20 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
+# The lateral `h` that _as_of reads: only for issues whose leader/unit/deadline changed at or
+# after the period end `p.t` (a one-time filter otherwise), the values before the first change.
+HOLDER_AT_PERIOD_END = """LEFT JOIN LATERAL (
+    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
+    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
+    ORDER BY e.at, e.id LIMIT 1
+  ) h ON true"""
+
 _CAND_SQL = """
-  SELECT p.n, p.f, p.t, i.id, i.reported_at, i.deadline, i.relapse_of_id, {key} AS k
+  SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
   FROM periods p
   JOIN issues i ON i.reported_at < p.t AND {closed_filter}
   {joins}
+  {holder_at_end}
   WHERE i.duplicate_of_id IS NULL {where}"""
 
 # The state (closed / rejected / open / other) after the last change of issue c before `bound`.
@@ -272,6 +297,20 @@ facts AS MATERIALIZED (
   FROM cand c
   LEFT JOIN moves m ON m.n = c.n AND m.issue_id = c.id
 ),
+-- Changes of holder past the deadline, and extension events, inside the period (few: a
+-- partial index on `at`, models.RULE_EVENT; a plain 交办 sets the first deadline, so it is
+-- never past one).
+evs AS (
+  SELECT p.n, p.t, e.issue_id AS id, i.reported_at, e.at, e.data ->> 'action' AS action,
+    e.holder_change, e.from_status, e.prev_deadline, e.deadline,
+    {event_key} AS k, {event_prev_key} AS pk
+  FROM periods p
+  JOIN issue_events e ON e.at >= p.f AND e.at < p.t
+    AND ((e.holder_change AND e.prev_deadline < e.at) OR (e.data ->> 'action') LIKE 'extension%')
+  JOIN issues i ON i.id = e.issue_id
+  {joins}
+  WHERE i.duplicate_of_id IS NULL
+),
 flags AS (
   SELECT f.n, f.t, f.id, f.k, f.reported_at, f.deadline, f.last_close,
     f.reported_at >= f.f AS received,
@@ -285,11 +324,36 @@ flags AS (
   FROM facts f
 ),
 ind AS (
-  SELECT x.*,
+  SELECT x.n, x.t, x.id, x.k, x.reported_at, x.deadline, x.last_close,
+    x.received, x.closed, x.open_end, x.overdue_end, x.handled, x.reworked, x.rejected,
+    x.relapses, x.hours,
     (x.closed AND (x.deadline IS NULL OR x.last_close <= x.deadline)) AS closed_on_time,
     (x.closed AND x.deadline IS NOT NULL AND x.last_close > x.deadline) AS closed_late,
-    (x.closed OR x.overdue_end) AS should_close
+    (x.closed OR x.overdue_end) AS should_close,
+    false AS handed_overdue, false AS extension_requested, false AS extension_granted,
+    false AS extension_refused, NULL::timestamptz AS event_at
   FROM flags x
+  WHERE {key_filter_k}
+  UNION ALL
+  -- 超期转出: the holder before a handover made while the issue was open and overdue keeps
+  -- it as due (应结案) in the period; a granted 退回 (确权) is not held against them.
+  SELECT v.n, v.t, v.id, v.pk, v.reported_at, v.prev_deadline, NULL,
+    false, false, false, false, false, false, false, false, NULL,
+    false, false, true, true, false, false, false, v.at
+  FROM evs v
+  WHERE v.holder_change AND v.pk IS DISTINCT FROM v.k AND v.prev_deadline < v.at
+    AND v.from_status = ANY(CAST(:open AS text[])) AND v.action IS DISTINCT FROM 'return_grant'
+    AND {key_filter_pk}
+  UNION ALL
+  -- 延期: requests and decisions, on the holder when they were made.
+  SELECT v.n, v.t, v.id, v.k, v.reported_at, v.deadline, NULL,
+    false, false, false, false, false, false, false, false, NULL,
+    false, false, false, false,
+    v.action = 'extension_request', v.action = 'extension_grant', v.action = 'extension_refuse',
+    v.at
+  FROM evs v
+  WHERE v.action IN ('extension_request', 'extension_grant', 'extension_refuse')
+    AND {key_filter_k}
 )
 """
 
@@ -300,11 +364,12 @@ SELECT n, k,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE closed) AS median_hours
 FROM ind
 GROUP BY n, k
-HAVING bool_or(received OR closed OR open_end OR handled OR rejected)
+HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
+               OR extension_requested OR extension_granted OR extension_refused)
 """
 
 
-def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
+def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter: str = "") -> str:
     if per_issue:
         # Few candidates: fetch their period events by issue (index on issue_id, at).
         moves_from, moves_join = (
@@ -317,7 +382,13 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
             "p.n",
             "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
         )
-    cand = {"key": g.key_sql, "joins": g.joins, "where": where}
+    cand = {
+        "key": g.key_sql,
+        "joins": g.joins,
+        "where": where,
+        "deadline": _as_of("deadline"),
+        "holder_at_end": HOLDER_AT_PERIOD_END,
+    }
     return _FLAGS_SQL.format(
         # Each third is served by an index (models.Issue): open issues by reported_at; closed
         # ones by closed_at; rejected ones by updated_at, which every update of the row bumps,
@@ -334,6 +405,11 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False) -> str:
         change=_CHANGE,
         probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
         probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
+        joins=g.joins,
+        event_key=g.event_key_sql or g.key_sql,
+        event_prev_key=g.event_prev_key_sql or g.event_key_sql or g.key_sql,
+        key_filter_k=f"k {key_filter}" if key_filter else "TRUE",
+        key_filter_pk=f"v.pk {key_filter}" if key_filter else "TRUE",
     )
 
 
@@ -459,27 +535,34 @@ def compute(
     registry: LayerRegistry,
     of: str,
     periods: Sequence[Period],
-    settings: Settings = DEFAULT_SETTINGS,
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
 ) -> list[list[dict[str, Any]]]:
     """The indicator rows of grouping `of` for each period (one SQL statement for all).
 
-    `key` restricts to one row (None = the unassigned row). Returns one list per period.
+    `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
+    one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
+    Returns one list per period.
     """
     g = grouping(registry, of)
     if not periods:
         return []
+    per_period = list(settings) if isinstance(settings, list | tuple) else [settings] * len(periods)
     where = ""
     params = _params(periods)
+    key_filter = ""
     if key is not ...:
-        where = f"AND ({g.key_sql}) IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+        key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+        where = f"AND ({g.key_sql}) {key_filter}"
         params["key"] = key
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
-    sql = _flags_sql(g, where, per_issue=key is not ...) + _AGGREGATE_SQL.format(counts=counts)
+    sql = _flags_sql(g, where, per_issue=key is not ..., key_filter=key_filter) + (
+        _AGGREGATE_SQL.format(counts=counts)
+    )
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
     satisfaction = followup.satisfaction_counts(
-        session, g.key_sql, g.joins, params["froms"], params["tos"]
+        session, g.key_sql, g.joins + "\n" + HOLDER_AT_PERIOD_END, params["froms"], params["tos"]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
@@ -504,9 +587,9 @@ def compute(
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
         out[r["n"] - 1].append(
-            _finish_row(row, settings, satisfaction.get((r["n"], r["k"]), (0, 0)))
+            _finish_row(row, per_period[r["n"] - 1], satisfaction.get((r["n"], r["k"]), (0, 0)))
         )
-    return [_rank(rows, settings, g.ranked) for rows in out]
+    return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
 
 
 def _sql_type(g: Grouping) -> str:
@@ -546,7 +629,7 @@ def trend(
     registry: LayerRegistry,
     of: str,
     periods: Sequence[Period],
-    settings: Settings = DEFAULT_SETTINGS,
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
 ) -> dict[str, Any]:
     """Score and counts per row over consecutive periods (for sparklines), oldest first."""
@@ -564,3 +647,7 @@ def trend(
         "periods": [p.label for p in periods],
         "rows": [{"key": k, **v} for k, v in series.items()],
     }
+
+
+# The indicators a drill-down lists the issues of (geoservice.ranking.drilldown).
+DRILLABLE = tuple(COUNTS)

@@ -269,18 +269,17 @@ def workbook(
     settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
     kinds: Sequence[str] = REPORT_RANKINGS,
     generated_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Workbook:
-    """The 通报 workbook of a period (weekly, monthly, …)."""
+    """The 通报 workbook of a period (weekly, monthly, …). `data` (from `report_data`) reuses
+    figures already computed (publishing stores them next to the workbook)."""
     tz = period.start.tzinfo
     assert isinstance(tz, ZoneInfo)
     available = ranking.groupings(registry)
-    kinds = [k for k in kinds if k in available]
-    totals = ranking.totals(session, registry, period, settings)
-    rankings = {of: ranking.ranking(session, registry, of, period, settings) for of in kinds}
+    data = data or report_data(session, registry, period, settings, kinds)
+    kinds = list(data["rankings"])
+    totals, rankings, overdue = data["totals"], data["rankings"], data["overdue"]
     titles = {of: available[of].title for of in kinds}
-    overdue = drilldown.issues_behind(
-        session, registry, "all", 0, "overdue_end", period, limit=None
-    )["issues"]
     kind_title = {"week": "周", "month": "月", "quarter": "季度"}.get(period.kind, "")
     title = f"{totals['name']}创文工作{kind_title}通报（{period.title}）"
 
@@ -303,6 +302,25 @@ def workbook(
         wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
     )
     return wb
+
+
+def report_data(
+    session: Session,
+    registry: LayerRegistry,
+    period: Period,
+    settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
+    kinds: Sequence[str] = REPORT_RANKINGS,
+) -> dict[str, Any]:
+    """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues."""
+    available = ranking.groupings(registry)
+    kinds = [k for k in kinds if k in available]
+    return {
+        "totals": ranking.totals(session, registry, period, settings),
+        "rankings": {of: ranking.ranking(session, registry, of, period, settings) for of in kinds},
+        "overdue": drilldown.issues_behind(
+            session, registry, "all", 0, "overdue_end", period, limit=None
+        )["issues"],
+    }
 
 
 def weekly_workbook(

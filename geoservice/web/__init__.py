@@ -18,6 +18,8 @@ from geoservice.web import (  # noqa: E402, F401  (register pages)
     home,
     issues,
     maps,
+    publications,
     rankings,
     responsibility,
+    rules_admin,
 )

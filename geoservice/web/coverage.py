@@ -27,8 +27,9 @@ from geoservice.edge.responsibility import (
     run_roster_import,
 )
 from geoservice.errors import ApiError
-from geoservice.ranking import cards, ranking
+from geoservice.ranking import cards
 from geoservice.ranking.periods import parse_period
+from geoservice.ranking.vocabularies import ranking_settings
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster
 from geoservice.responsibility import responsibility as resp
@@ -62,7 +63,11 @@ def my_areas():
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
     card = cards.scorecard(
-        session, layers(), leader.id, last_week, ranking.Settings.from_config(current_app.config)
+        session,
+        layers(),
+        leader.id,
+        last_week,
+        ranking_settings(session, current_app.config, last_week.start),
     )
     return render_template(
         "resp/my.html",

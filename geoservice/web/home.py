@@ -17,7 +17,7 @@ from geoservice.db import get_session, statement_budget
 from geoservice.edge.responsibility import whole_county
 from geoservice.issues import issues as issue_service
 from geoservice.models import Leader, User
-from geoservice.ranking import dashboard, ranking
+from geoservice.ranking import dashboard
 from geoservice.ranking.periods import Period, period_containing
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.ttlcache import TtlCache
@@ -59,7 +59,10 @@ def index():
     registry = layers()
     now, week = _weeks()
     last_week = week.previous()
-    settings = ranking.Settings.from_config(current_app.config)
+    # The rules in force when last week started (geoservice.ranking.vocabularies).
+    from geoservice.ranking.vocabularies import ranking_settings
+
+    settings = ranking_settings(session, current_app.config, last_week.start)
     bound = scope.for_account(account)
     links = _links(account)
     page: dict[str, Any] = {"links": links, "week": week, "last_week": last_week}

@@ -137,7 +137,7 @@ def issue_page(issue_id: int):
     for photo in p["photos"]:
         photos[photo["kind"]].append(photo)
     leaders = []
-    if any(t["needs_leader"] for t in p["allowed_transitions"]):
+    if any(t["needs_leader"] for t in p["allowed_transitions"]) or can("issues.dispatch", "issues"):
         leaders = _pickable_leaders()
     return render_template(
         "issue_detail.html",

@@ -56,6 +56,14 @@ TABLE: dict[str, str] = {
     "geoservice.attribution": "geoservice.issues.attribution",
     "geoservice.workflow": "geoservice.issues.workflow",
     "geoservice.photos": "geoservice.issues.photos",
+    # the rules branch's modules (issue 17)
+    "geoservice.corrections": "geoservice.issues.corrections",
+    "geoservice.extensions": "geoservice.issues.extensions",
+    "geoservice.holder_history": "geoservice.issues.holder_history",
+    "geoservice.returns": "geoservice.issues.returns",
+    "geoservice.routing_rules": "geoservice.issues.routing_rules",
+    "geoservice.publications": "geoservice.ranking.publications",
+    "geoservice.vocabularies": "geoservice.ranking.vocabularies",
     # ranking: 督查考核
     "geoservice.ranking": "geoservice.ranking.ranking",
     "geoservice.periods": "geoservice.ranking.periods",

@@ -88,7 +88,8 @@
         '<td class="num">' + pct(r.rework_rate) + "</td>" +
         '<td class="num">' + pct(r.satisfaction_rate) + "</td>" +
         ["received", "should_close", "closed", "closed_on_time", "open_end", "overdue_end",
-         "reworked", "relapses"].map(function (f) { return drillCell(r, f); }).join("") +
+         "reworked", "relapses", "handed_overdue", "extension_granted"
+        ].map(function (f) { return drillCell(r, f); }).join("") +
         '<td class="num">' + num(r.avg_hours_to_close, 1) + "</td>" +
         '<td class="flag">' + esc(flags(r)) + "</td></tr>";
     }).join("");

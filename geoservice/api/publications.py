@@ -1,0 +1,130 @@
+"""Published 通报 (frozen) and attribution corrections over the API.
+
+GET  /api/rankings/publications                    the list (who published what, when)
+POST /api/rankings/publications                    publish a closed period (rankings.publish)
+GET  /api/rankings/publications/{id}               figures as published + the recomputation check
+GET  /api/rankings/publications/{id}/report.xlsx   the workbook exactly as published
+POST /api/issues/{id}/attribution-correction       纠正责任归属 (retroactive, with a reason)
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from flask import jsonify, request, send_file
+
+from geoservice.accounts import audit
+from geoservice.accounts.auth import current_account, permission_required, require
+from geoservice.api import bp
+from geoservice.api.issues import _int_field, _json_body, view, visible_issue
+from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, allows
+from geoservice.edge.params import parse_paging, single_args
+from geoservice.edge.rankings import read_rankings, settings, tz
+from geoservice.errors import ApiError
+from geoservice.issues import corrections
+from geoservice.models import Issue
+from geoservice.ranking import publications
+from geoservice.ranking.periods import PeriodError, parse_period
+from geoservice.registry import layers
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.get("/rankings/publications")
+@read_rankings
+def publication_list():
+    single_args(("limit", "offset"))
+    limit, offset = parse_paging(request.args, 200, 1000)
+    return jsonify(publications.listing(get_session(), limit, offset))
+
+
+@bp.post("/rankings/publications")
+@permission_required("rankings.publish")
+def publication_create():
+    """{"period": "week", "from": "2026-W47", "note": reason when republishing}."""
+    fields = _json_body()
+    zone = tz()
+    try:
+        period = parse_period(
+            str(fields.get("period") or "week"),
+            str(fields.get("from") or "") or None,
+            str(fields.get("to") or "") or None,
+            zone,
+            datetime.now(zone).date(),
+        )
+    except PeriodError as exc:
+        raise ApiError(422, exc.message, field=exc.field) from exc
+    session = get_session()
+    pub = publications.publish(
+        session,
+        layers(),
+        period,
+        settings(period),
+        current_account(),
+        str(fields.get("note") or ""),
+    )
+    body = publications.summary(session, pub)
+    audit.record(session, current_account(), "publication.create", "publication", pub.id,
+                 after={k: body[k] for k in ("period", "version", "note", "workbook_sha256",
+                                             "figures_sha256", "inputs_sha256")})  # fmt: skip
+    session.commit()
+    return jsonify(body), 201
+
+
+@bp.get("/rankings/publications/<int:publication_id>")
+@read_rankings
+def publication_detail(publication_id: int):
+    single_args(("check",))
+    session = get_session()
+    pub = publications.get(session, publication_id)
+    body = publications.summary(session, pub)
+    body["figures"] = pub.figures
+    if request.args.get("check", "1") not in ("0", "false"):
+        body["check"] = publications.check(session, layers(), pub)
+    return jsonify(body)
+
+
+@bp.get("/rankings/publications/<int:publication_id>/report.xlsx")
+@read_rankings
+def publication_workbook(publication_id: int):
+    single_args(())
+    pub = publications.get(get_session(), publication_id)
+    response = send_file(
+        io.BytesIO(pub.workbook),
+        mimetype=XLSX,
+        as_attachment=True,
+        download_name=pub.filename,
+        etag=pub.workbook_sha256,
+        last_modified=pub.published_at,
+    )
+    response.headers["X-Content-SHA256"] = pub.workbook_sha256
+    return response
+
+
+@bp.post("/issues/<int:issue_id>/attribution-correction")
+def issue_attribution_correction(issue_id: int):
+    """{"leader_id": the right leader, "reason": …, "wrong_leader_id": optional}."""
+    account = require("issues.read", COLLECTION)
+    visible_issue(issue_id)
+    fields = _json_body()
+    leader_id = _int_field(fields, "leader_id", "正确的责任领导 leader_id ")
+    if leader_id is None:
+        raise ApiError(422, "缺少正确的责任领导 leader_id", field="leader_id")
+    session = get_session()
+    event = corrections.correct_attribution(
+        session,
+        issue_id,
+        account,
+        leader_id,
+        str(fields.get("reason") or ""),
+        _int_field(fields, "wrong_leader_id", "原记录的责任领导 wrong_leader_id "),
+        allows=allows,
+    )
+    audit.record(session, account, "issue.correct_attribution", "issue", issue_id,
+                 after={"event_id": event.id, **event.data, "reason": event.note})  # fmt: skip
+    body = view(session.get(Issue, issue_id))
+    body["event_id"] = event.id
+    session.commit()
+    return jsonify(body)

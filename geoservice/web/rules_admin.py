@@ -1,0 +1,45 @@
+"""The rules page (/admin/rules): rules as data (weights, the line, 后N名, category time limits)
+with their history, and the 条块 routing rules. Changes post JSON to the API
+(/api/rule-settings, /api/routing-rules), which checks, audits and dates them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from geoservice.accounts.auth import can
+from geoservice.db import get_session
+from geoservice.edge.rankings import read_rankings
+from geoservice.issues import routing_rules
+from geoservice.models import AdminArea, Unit
+from geoservice.ranking import vocabularies
+from geoservice.registry import layers
+from geoservice.web import bp
+
+
+@bp.get("/admin/rules")
+@read_rankings
+def rules_page():
+    session = get_session()
+    now = datetime.now(UTC)
+    units = dict(session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all())
+    areas = dict(
+        session.execute(
+            select(AdminArea.id, AdminArea.name)
+            .where(AdminArea.level.in_(("community", "street")))
+            .order_by(AdminArea.code)
+        ).all()
+    )
+    return render_template(
+        "rules/admin.html",
+        overview=vocabularies.overview(session, current_app.config, now),
+        routing=routing_rules.list_rules(session),
+        units=units,
+        areas=areas,
+        layers=[(spec.name, spec.title) for spec in layers()],
+        categories=list(current_app.config["ISSUE_CATEGORIES"]),
+        may_edit_rules=can("rules.admin"),
+        may_edit_routing=can("assignments.write"),
+    )
