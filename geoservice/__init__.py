@@ -63,6 +63,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(assessment_api.bp, url_prefix="/api/assessment")
     app.register_blueprint(assessment_web.bp)
+    from geoservice.api import fieldwork as fieldwork_api  # field work (issue 16)
+    from geoservice.web import field as field_web
+
+    app.register_blueprint(fieldwork_api.bp, url_prefix="/api/fieldwork")
+    app.register_blueprint(field_web.bp)
     cli.init_app(app)
     notifications.init_app(app)  # the outbox hook on issue events
     app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")

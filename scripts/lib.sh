@@ -40,6 +40,8 @@ ensure_system() {
   command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
   command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+  # A Chinese font: photo watermarks (place names) and the browser tests' screenshots.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
   [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
   if [ -z "$(pg_bindir)" ]; then
     if [ ! -d /usr/lib/postgresql ] || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then

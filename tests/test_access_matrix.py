@@ -30,6 +30,12 @@ NO_ASSIGNMENTS = {"inspector": 403, "integration": 403}
 OUTSIDE_ASSIGNMENTS = {"planner": 404, "leader": 404, "viewer": 404, **NO_ASSIGNMENTS}
 COUNTY_ONLY = {r: 403 for r in ROLES if r not in ("anonymous", "admin")}
 NO_WRITE = {r: 403 for r in ("leader", "inspector", "viewer", "integration")}
+FIELD_PLANNERS = {"leader": 403, "inspector": 403, "viewer": 403, "integration": 403}
+# patrols.visit: the leader (L1) has tasks; admin and planner may visit but answer for nothing.
+FIELD_VISITORS = {"admin": 404, "planner": 404, "inspector": 403, "viewer": 403,
+                  "integration": 403}  # fmt: skip
+FIELD_PAGE = {"inspector": 403, "viewer": 403, "integration": 403}
+EVIDENCE_READERS = {"leader": 403, "viewer": 403, "integration": 403}
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,30 @@ CASES = [
         "outside",
         {"viewer": 404},
     ),
+    # Field work (geoservice/api/fieldwork.py, web/field.py). Schedules are deployment-wide:
+    # writing them needs an account bound to no area (here: admin). Tasks are a leader's own.
+    Case("patrols.plan", "GET", "/api/fieldwork/schedules", expect=FIELD_PLANNERS),
+    Case(
+        "patrols.plan",
+        "POST",
+        "/api/fieldwork/schedules",
+        expect={"admin": 201, **COUNTY_ONLY},
+        json={"layer": "road", "role": "道路长", "period": "week", "times": 2},
+    ),
+    Case("patrols.plan", "GET", "/api/fieldwork/tasks/overdue", expect=FIELD_PLANNERS),
+    Case("patrols.plan", "GET", "/api/fieldwork/unvisited", expect=FIELD_PLANNERS),
+    Case("patrols.plan", "GET", "/field/overview", via="session", expect=FIELD_PLANNERS),
+    Case("patrols.visit", "GET", "/api/fieldwork/tasks/mine", expect=FIELD_VISITORS),
+    Case("patrols.visit", "GET", "/field/", via="session", expect=FIELD_PAGE),
+    Case(
+        "rankings.read",
+        "GET",
+        "/api/fieldwork/rates",
+        expect={"inspector": 403, "integration": 403},
+    ),
+    Case("evidence.read", "GET", "/api/fieldwork/evidence/suspicious", expect=EVIDENCE_READERS),
+    Case("evidence.read", "GET", "/field/evidence", via="session", expect=EVIDENCE_READERS),
+    Case("layers.read", "GET", "/api/fieldwork/inspections"),
 ]
 
 

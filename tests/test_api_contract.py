@@ -147,6 +147,11 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"POST /(collections/\w+|areas)/import", 400, "layer"): "no such layer in the file",
     (r"POST /roster/import", 400, "file"): "the upload is not an Excel workbook",
     (r"GET /attribution", 422, "geometry"): "the point lies outside the service area (data)",
+    # Field work (issue 16): names and ids that must exist, and a sample that must find places.
+    (r"POST /fieldwork/(schedules|inspections)", 422, "site_kind"): "no such site kind (data)",
+    (r"POST /fieldwork/inspections", 422, "street"): "no such street (data)",
+    (r"POST /fieldwork/inspections", 422, "inspector_id"): "no such inspector (data)",
+    (r"POST /fieldwork/inspections", 422, "count"): "no place matches the rule (data)",
 }
 
 
@@ -175,6 +180,10 @@ KNOWN_FAILURES: dict[str, str] = {
         "the issue report: photos must be decodable images (at least REPORT_MIN_PHOTOS unless "
         "the source is exempt), the point inside the service area, reported_at not in the "
         "future; only partly expressible in OpenAPI 3.0"
+    ),
+    "POST /fieldwork/reports": (
+        "the field app's report is the issue report with an idempotency key: the same photo "
+        "and service-area rules as POST /collections/issues/items"
     ),
     "POST /users": (
         "the account body: username rules, password strength, unknown area or leader answer "

@@ -102,14 +102,16 @@ def test_a_redispatch_starts_the_ladder_again(client, scene):
     assert len(escalations(s, issue.id)) == 1
     response = client.post(
         f"/api/issues/{issue.id}/transitions",
-        json={"to": "dispatched", "leader_id": scene.leaders["leader"].id, "note": "换人"},
+        json={"to": "dispatched", "leader_id": scene.leaders["other"].id, "note": "换人"},
         headers=scene.headers("planner"),
     )
     assert response.status_code == 200, response.get_json()
     s.expire_all()
-    new_deadline = s.scalar(text("SELECT deadline FROM issues WHERE id = :id"), {"id": issue.id})
-    assert new_deadline > now
-    scan(s, worker_settings(), new_deadline + timedelta(minutes=1))
+    # 改派 keeps the running deadline (issue 17): the issue is still overdue, and the new
+    # leader is told from the first step of the ladder, not from where the last one stopped.
+    kept = s.scalar(text("SELECT deadline FROM issues WHERE id = :id"), {"id": issue.id})
+    assert kept == issue.deadline
+    scan(s, worker_settings(), now + timedelta(minutes=1))
     assert [e.data["step"] for e in escalations(s, issue.id)] == ["1", "1"]
 
 

@@ -35,7 +35,17 @@ NEEDS = {
 }
 
 # Routes whose plain request cannot answer 2xx with the demo county (no photo files in it).
-NO_PLAIN_ANSWER = {"/api/photos/<int:photo_id>": 404, "/api/intake/batches/<int:batch_id>": 404}
+NO_PLAIN_ANSWER = {
+    "/api/photos/<int:photo_id>": 404,
+    "/api/intake/batches/<int:batch_id>": 404,
+    # Field work (issue 16): the demo has no visits, 暗访 plans or photo files, and the admin
+    # answers for no place (no tasks).
+    "/api/fieldwork/visits/<int:visit_id>": 404,
+    "/api/fieldwork/inspections/<int:plan_id>": 404,
+    "/api/fieldwork/photos/<int:photo_id>/<variant>": 404,
+    "/api/fieldwork/issue-photos/<int:photo_id>/display": 404,
+    "/api/fieldwork/tasks/mine": 404,
+}
 # Served only for the collections that declare labels (the others answer 404).
 LABELS = "/api/map/labels/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf"
 
@@ -61,6 +71,9 @@ def values(demo_session):
         "photo_id": 1,
         "batch_id": 1,  # no feedback list in the demo county
         "publication_id": _publication(s),
+        "visit_id": 1,
+        "plan_id": 1,
+        "variant": "display",
         "code": _scalar(s, "SELECT min(code) FROM admin_areas"),
         "level": _scalar(s, "SELECT min(level) FROM admin_areas"),
         "place_id": _scalar(s, "SELECT min(place_id) FROM assignments"),

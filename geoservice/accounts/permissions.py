@@ -48,6 +48,11 @@ ACTIONS: dict[str, str] = {
     "audit.read": "查看操作日志",
     "notifications.admin": "管理消息通知（渠道、死信、回单地址）",
     "rules.admin": "调整考核规则与词表（权重、达标线、后N名、类别时限）",
+    # Field work (issue 16, geoservice/fieldwork/).
+    "patrols.plan": "配置巡查计划、查看逾期巡查任务",
+    "patrols.visit": "巡查打卡（自己的巡查任务）",
+    "inspections.run": "暗访督查（抽样、记录结果、完成暗访）",
+    "evidence.read": "查看照片存疑清单",
 }
 
 # The permission table. `admin` is listed for completeness: it may do everything.
@@ -68,6 +73,10 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.fix",
             "rankings.read",
             "rankings.publish",
+            "patrols.plan",
+            "patrols.visit",
+            "inspections.run",
+            "evidence.read",
         }
     ),
     "leader": frozenset(
@@ -78,9 +87,12 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             "issues.report",
             "issues.fix",
             "rankings.read",
+            "patrols.visit",
         }
     ),
-    "inspector": frozenset({"layers.read", "issues.read", "issues.report"}),
+    "inspector": frozenset(
+        {"layers.read", "issues.read", "issues.report", "inspections.run", "evidence.read"}
+    ),
     "viewer": frozenset({"layers.read", "assignments.read", "issues.read", "rankings.read"}),
     "integration": frozenset(
         {

@@ -10,6 +10,7 @@ import geoservice.api.openapi_notifications as openapi_notifications
 from geoservice.api import (
     bp,
     openapi_assessment,
+    openapi_fieldwork,  # issue 16
     openapi_issues,
     openapi_people,
     openapi_reports,
@@ -64,6 +65,7 @@ TAGS = {
         "用户名已存在、角色或口令等不合规 422"
     ),
     openapi_people.TAG_AUDIT: "操作日志",
+    openapi_fieldwork.TAG: openapi_fieldwork.TAG_TEXT,
     openapi_assessment.TAG: openapi_assessment.TAG_TEXT,
     openapi_notifications.TAG: openapi_notifications.DESCRIPTION,
     openapi_notifications.TAG_INTAKE: openapi_notifications.DESCRIPTION_INTAKE,
@@ -451,6 +453,7 @@ def document() -> dict[str, Any]:
         **openapi_issues.paths(config),
         **openapi_people.paths(config),
         **openapi_reports.paths(layers(), catalogue()),
+        **openapi_fieldwork.paths(config),
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
         **documented_paths(current_app),  # operations declared next to their routes

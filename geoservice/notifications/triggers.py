@@ -7,7 +7,8 @@
   1 the responsible leader, 2 the unit's head (leaders.is_unit_head),
   3 the unit's 联点领导/分管领导 (notify_unit_contacts.supervisor_leader_id). Each step is an
   event on the issue (who was told, or that nobody is set up to be told); the outbox hook turns
-  the event into messages. A new deadline (改派) starts the ladder again.
+  the event into messages. A new holder or deadline (改派, 退回, 延期: `holder_since`) starts
+  the ladder again, its hours counted from that moment when it is later than the deadline.
 - The daily digest: at `hour` local time, each person's held messages (preference `digest`)
   become one message (one delivery per channel); at most one digest a day, so what arrives
   later waits for the next day's.
@@ -107,9 +108,10 @@ def escalate(
             text(
                 """
 SELECT i.id, i.status, i.deadline, i.leader_id, i.unit_id FROM issues i
-WHERE i.status = ANY(:owed) AND i.deadline <= :cutoff AND i.deadline > :oldest
+WHERE i.status = ANY(:owed) AND i.deadline > :oldest
+  AND greatest(i.deadline, i.holder_since) <= :cutoff
   AND NOT EXISTS (SELECT 1 FROM issue_events e
-                  WHERE e.issue_id = i.id AND e.at > i.deadline
+                  WHERE e.issue_id = i.id AND e.at > greatest(i.deadline, i.holder_since)
                     AND e.data->>'action' = 'escalate' AND e.data->>'step' = :step)
 ORDER BY i.deadline LIMIT :limit"""
             ),

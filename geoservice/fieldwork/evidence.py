@@ -1,0 +1,562 @@
+"""Evidence that holds: every photo (visit photos, issue report photos, after-photos) is
+checked against what it claims, and flagged — never refused.
+
+Flags (`FLAGS`): taken before dispatch (an after-photo), taken long before/after the claimed
+time, taken far from the place or issue, the same picture seen on another issue or visit
+(identical SHA-256 of the stored file, or a dHash within a few bits: re-saved, recompressed
+or resized copies), and informational ones (no EXIF time/position, picked from the gallery).
+
+Issue photos are written by the issue services (geoservice/issues/issues.py, workflow.py); they are
+checked here in id order by `scan_pending` (run before any evidence answer and by
+`flask fieldwork scan-photos`), so "seen before" always means "by an earlier photo". Visit
+photos are checked when the visit is stored.
+
+The display copy carries a watermark drawn by the server (time, place, coordinates); the
+stored original never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from geoservice.fieldwork.models import FieldPhoto, PatrolVisit, PatrolVisitIssue, PhotoCheck
+from geoservice.fieldwork.places import distance_m
+from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues.photos import PhotoStore, PreparedPhoto
+from geoservice.models import Issue, IssueEvent, Leader, Photo
+from geoservice.registry import LayerRegistry
+
+FLAGS: dict[str, str] = {
+    "before_dispatch": "整改后照片拍摄于交办之前",
+    "time_mismatch": "拍摄时间与所称时间相差过大",
+    "far": "拍摄位置距点位/问题过远",
+    "reused_exact": "与其他问题或巡查的照片完全相同",
+    "reused_similar": "与其他问题或巡查的照片高度相似（疑似翻拍或另存）",
+    "no_exif_time": "照片无拍摄时间",
+    "no_exif_gps": "照片无拍摄位置",
+    "gallery": "从相册选取（非现场拍摄）",
+}
+SUSPICIOUS = frozenset(
+    {"before_dispatch", "time_mismatch", "far", "reused_exact", "reused_similar"}
+)
+
+
+# --- storing field photos --------------------------------------------------------
+
+
+def add_field_photos(
+    session: Session,
+    store: PhotoStore | None,
+    photos: Sequence[PreparedPhoto],
+    captures: Sequence[str | None],
+    visit_id: int | None = None,
+    plan_id: int | None = None,
+    place_id: int | None = None,
+) -> list[FieldPhoto]:
+    """Rows, then files (content-addressed, like issue photos). The caller commits."""
+    if not photos:
+        return []
+    if store is None:
+        raise RuntimeError("UPLOAD_DIR is not configured")
+    rows = [
+        FieldPhoto(
+            visit_id=visit_id,
+            plan_id=plan_id,
+            place_id=place_id,
+            sha256=p.sha256,
+            content_type=p.content_type,
+            size_bytes=len(p.data),
+            width=p.width,
+            height=p.height,
+            taken_at=p.taken_at,
+            exif_lon=p.exif_lon,
+            exif_lat=p.exif_lat,
+            exif=p.exif,
+            capture=c,
+        )
+        for p, c in zip(photos, captures, strict=True)
+    ]
+    session.add_all(rows)
+    session.flush()
+    for p in photos:
+        store.save(p)
+    return rows
+
+
+# --- hashes --------------------------------------------------------
+
+
+def dhash(image: Image.Image) -> int:
+    """64-bit difference hash (signed, to fit a bigint): a 9×8 grey thumbnail, one bit per
+    horizontally adjacent pair. Survives recompression, resizing and small edits."""
+    small = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+    pixels = small.tobytes()
+    value = 0
+    for row in range(8):
+        for col in range(8):
+            left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
+            value = (value << 1) | (1 if left > right else 0)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def dhash_bands(value: int) -> list[int]:
+    """The hash's 8 bytes as position × 256 + byte (see PhotoCheck.dhash_bands)."""
+    unsigned = value & ((1 << 64) - 1)
+    return [i * 256 + ((unsigned >> (8 * i)) & 0xFF) for i in range(8)]
+
+
+def dhash_of_file(path: Path) -> int | None:
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (64, 64))
+            return dhash(image)
+    except (OSError, ValueError):
+        return None
+
+
+def _stored_dhash(store: PhotoStore | None, sha256: str, content_type: str) -> int | None:
+    if store is None:
+        return None
+    thumb = store.thumb_path(sha256)
+    return dhash_of_file(thumb if thumb.exists() else store.path(sha256, content_type))
+
+
+# --- checks --------------------------------------------------------
+
+
+def _far(
+    session: Session, lon: float | None, lat: float | None, target_sql: str, params: dict
+) -> float | None:
+    if lon is None or lat is None:
+        return None
+    return session.execute(
+        text(
+            f"SELECT ST_Distance(({target_sql})::geography,"
+            " ST_SetSRID(ST_MakePoint(:plon, :plat), 4326)::geography)"
+        ),
+        {**params, "plon": lon, "plat": lat},
+    ).scalar_one_or_none()
+
+
+def _reuse(
+    session: Session,
+    settings: FieldSettings,
+    sha256: str,
+    value: int | None,
+    exclude_subjects: Sequence[str],
+) -> dict[str, Any]:
+    """Earlier checked photos of other subjects with the same file or a near dHash."""
+    found: dict[str, Any] = {}
+    same = session.execute(
+        text(
+            "SELECT id, subject FROM photo_checks WHERE sha256 = :sha"
+            " AND NOT (subject = ANY(:excl)) ORDER BY id LIMIT 5"
+        ),
+        {"sha": sha256, "excl": list(exclude_subjects)},
+    ).all()
+    if same:
+        found["reused_exact"] = [r.subject for r in same]
+    if value is not None:
+        # Candidates share a band (exact for distances up to 7 bits), then the real distance.
+        similar = session.execute(
+            text(
+                "SELECT id, subject, d FROM (SELECT id, subject,"
+                " length(replace(((dhash # :h)::bit(64))::text, '0', '')) AS d"
+                " FROM photo_checks WHERE dhash_bands && CAST(:bands AS integer[])"
+                " AND sha256 <> :sha AND NOT (subject = ANY(:excl))) c"
+                " WHERE d <= :maxd ORDER BY d, id LIMIT 5"
+            ),
+            {
+                "h": value,
+                "bands": dhash_bands(value),
+                "sha": sha256,
+                "excl": list(exclude_subjects),
+                "maxd": settings.dhash_max_distance,
+            },
+        ).all()
+        if similar:
+            found["reused_similar"] = [f"{r.subject}（差 {r.d} 位）" for r in similar]
+    return found
+
+
+def _time_flag(
+    taken: datetime | None, claimed: datetime | None, settings: FieldSettings
+) -> dict[str, Any]:
+    if taken is None or claimed is None:
+        return {}
+    hours = abs((claimed - taken).total_seconds()) / 3600
+    if hours > settings.photo_time_tolerance_h:
+        return {"time_mismatch": {"taken_at": taken.isoformat(), "claimed": claimed.isoformat()}}
+    return {}
+
+
+def _store_check(
+    session: Session,
+    *,
+    photo_id: int | None = None,
+    field_photo_id: int | None = None,
+    subject: str,
+    sha256: str,
+    value: int | None,
+    found: dict[str, Any],
+    unit_id: int | None,
+    leader_id: int | None,
+) -> PhotoCheck:
+    flags = [f for f in FLAGS if f in found]
+    check = PhotoCheck(
+        photo_id=photo_id,
+        field_photo_id=field_photo_id,
+        subject=subject,
+        sha256=sha256,
+        dhash=value,
+        dhash_bands=dhash_bands(value) if value is not None else None,
+        flags=flags,
+        details={k: v for k, v in found.items() if v is not True},
+        suspicious=bool(SUSPICIOUS & set(flags)),
+        unit_id=unit_id,
+        leader_id=leader_id,
+    )
+    session.add(check)
+    session.flush()
+    return check
+
+
+def _leader_unit(session: Session, leader_id: int | None) -> int | None:
+    if leader_id is None:
+        return None
+    leader = session.get(Leader, leader_id)
+    return leader.unit_id if leader else None
+
+
+def check_field_photo(
+    session: Session,
+    registry: LayerRegistry,
+    settings: FieldSettings,
+    store: PhotoStore | None,
+    photo: FieldPhoto,
+) -> PhotoCheck:
+    """Checks a visit's (or a 暗访 result's) photo against the visit's time and place."""
+    found: dict[str, Any] = {}
+    exclude: list[str] = []
+    claimed = None
+    leader_id = None
+    if photo.visit_id is not None:
+        visit = session.get(PatrolVisit, photo.visit_id)
+        subject = f"visit:{photo.visit_id}"
+        claimed, leader_id = visit.visited_at, visit.leader_id
+        issue_ids = session.scalars(
+            select(PatrolVisitIssue.issue_id).where(PatrolVisitIssue.visit_id == visit.id)
+        ).all()
+        exclude = [subject, *(f"issue:{i}:before" for i in issue_ids)]
+    else:
+        subject = f"plan:{photo.plan_id}:{photo.place_id}"
+        exclude = [subject]
+        claimed = photo.created_at
+    if photo.taken_at is None:
+        found["no_exif_time"] = True
+    found |= _time_flag(photo.taken_at, claimed, settings)
+    if photo.exif_lon is None:
+        found["no_exif_gps"] = True
+    elif photo.place_id is not None:
+        d = distance_m(session, registry, photo.place_id, photo.exif_lon, photo.exif_lat)
+        if d is not None and d > settings.photo_distance_m:
+            found["far"] = {"distance_m": round(d, 1)}
+    if photo.capture == "gallery":
+        found["gallery"] = True
+    value = _stored_dhash(store, photo.sha256, photo.content_type)
+    found |= _reuse(session, settings, photo.sha256, value, exclude)
+    return _store_check(
+        session,
+        field_photo_id=photo.id,
+        subject=subject,
+        sha256=photo.sha256,
+        value=value,
+        found=found,
+        unit_id=_leader_unit(session, leader_id),
+        leader_id=leader_id,
+    )
+
+
+def check_issue_photo(
+    session: Session,
+    settings: FieldSettings,
+    store: PhotoStore | None,
+    photo: Photo,
+) -> PhotoCheck:
+    """Checks an issue photo: a report photo against the report time and the issue point, an
+    after-photo against the dispatch (交办) and its own event time."""
+    issue = session.get(Issue, photo.issue_id)
+    subject = f"issue:{issue.id}:{photo.kind}"
+    exclude = [subject]
+    if photo.kind == "before":
+        visits = session.scalars(
+            select(PatrolVisitIssue.visit_id).where(PatrolVisitIssue.issue_id == issue.id)
+        ).all()
+        exclude += [f"visit:{v}" for v in visits]
+        plans = session.execute(
+            text("SELECT plan_id, place_id FROM inspection_places WHERE issue_id = :i"),
+            {"i": issue.id},
+        ).all()
+        exclude += [f"plan:{r.plan_id}:{r.place_id}" for r in plans]
+    found: dict[str, Any] = {}
+    claimed = issue.reported_at  # a report photo: when the issue was seen
+    if photo.kind == "after" and photo.event_id is not None:  # an after-photo: its event
+        event = session.get(IssueEvent, photo.event_id)
+        if event is not None:
+            claimed = event.at
+    if photo.taken_at is None:
+        found["no_exif_time"] = True
+    else:
+        if photo.kind == "after":
+            dispatched = session.scalar(
+                select(IssueEvent.at)
+                .where(IssueEvent.issue_id == issue.id, IssueEvent.to_status == "dispatched")
+                .order_by(IssueEvent.at)
+                .limit(1)
+            )
+            line = dispatched or issue.reported_at
+            if photo.taken_at < line:
+                found["before_dispatch"] = {
+                    "taken_at": photo.taken_at.isoformat(),
+                    "dispatched_at": line.isoformat(),
+                }
+        found |= _time_flag(photo.taken_at, claimed, settings)
+    if photo.exif_lon is None:
+        found["no_exif_gps"] = True
+    else:
+        d = _far(
+            session,
+            photo.exif_lon,
+            photo.exif_lat,
+            "SELECT geom FROM issues WHERE id = :iid",
+            {"iid": issue.id},
+        )
+        if d is not None and d > settings.photo_distance_m:
+            found["far"] = {"distance_m": round(d, 1)}
+    value = _stored_dhash(store, photo.sha256, photo.content_type)
+    found |= _reuse(session, settings, photo.sha256, value, exclude)
+    return _store_check(
+        session,
+        photo_id=photo.id,
+        subject=subject,
+        sha256=photo.sha256,
+        value=value,
+        found=found,
+        unit_id=issue.unit_id,
+        leader_id=issue.leader_id,
+    )
+
+
+def scan_pending(
+    session: Session,
+    registry: LayerRegistry,
+    settings: FieldSettings,
+    store: PhotoStore | None,
+    limit: int = 500,
+) -> int:
+    """Checks photos (issue and field) that have no check yet, oldest first. Returns how many."""
+    issue_photos = session.scalars(
+        select(Photo)
+        .where(~select(PhotoCheck.id).where(PhotoCheck.photo_id == Photo.id).exists())
+        .order_by(Photo.id)
+        .limit(limit)
+    ).all()
+    for photo in issue_photos:
+        check_issue_photo(session, settings, store, photo)
+    field = session.scalars(
+        select(FieldPhoto)
+        .where(~select(PhotoCheck.id).where(PhotoCheck.field_photo_id == FieldPhoto.id).exists())
+        .order_by(FieldPhoto.id)
+        .limit(limit)
+    ).all()
+    for photo in field:
+        check_field_photo(session, registry, settings, store, photo)
+    return len(issue_photos) + len(field)
+
+
+# --- answers --------------------------------------------------------
+
+
+def check_json(check: PhotoCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "flags": check.flags,
+        "flag_titles": [FLAGS[f] for f in check.flags],
+        "suspicious": check.suspicious,
+        "details": check.details,
+        "checked_at": check.checked_at.isoformat() if check.checked_at else None,
+    }
+
+
+def field_photo_json(session: Session, photo: FieldPhoto, photo_url=None) -> dict[str, Any]:
+    check = session.scalar(select(PhotoCheck).where(PhotoCheck.field_photo_id == photo.id))
+    out = {
+        "id": photo.id,
+        "sha256": photo.sha256,
+        "taken_at": photo.taken_at.isoformat() if photo.taken_at else None,
+        "capture": photo.capture,
+        "check": check_json(check),
+    }
+    if photo_url is not None:
+        out |= {
+            "url": photo_url(photo.id, "display"),
+            "thumb_url": photo_url(photo.id, "thumb"),
+            "original_url": photo_url(photo.id, "original"),
+        }
+    return out
+
+
+def suspicious_rows(
+    session: Session,
+    within: tuple[str, dict[str, Any]] | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The 存疑 list, newest first: each flagged photo with what it is evidence for.
+    `within`: an SQL condition on `photo_checks c` (the account's scope)."""
+    where = "c.suspicious"
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if within:
+        where += f" AND {within[0]}"
+        params.update(within[1])
+    total = session.execute(
+        text(f"SELECT count(*) FROM photo_checks c WHERE {where}"), params
+    ).scalar_one()
+    rows = session.execute(
+        text(f"""
+SELECT c.id, c.photo_id, c.field_photo_id, c.subject, c.flags, c.details, c.checked_at,
+       c.unit_id, u.name AS unit, c.leader_id, l.name AS leader,
+       coalesce(p.taken_at, f.taken_at) AS taken_at, p.issue_id, p.kind, f.visit_id, f.plan_id
+FROM photo_checks c
+LEFT JOIN units u ON u.id = c.unit_id
+LEFT JOIN leaders l ON l.id = c.leader_id
+LEFT JOIN photos p ON p.id = c.photo_id
+LEFT JOIN field_photos f ON f.id = c.field_photo_id
+WHERE {where}
+ORDER BY c.id DESC LIMIT :limit OFFSET :offset"""),
+        params,
+    ).mappings()
+    out = []
+    for r in rows:
+        out.append(
+            {
+                **{k: r[k] for k in ("id", "photo_id", "field_photo_id", "subject", "flags")},
+                "flag_titles": [FLAGS[f] for f in r["flags"]],
+                "details": r["details"],
+                "checked_at": r["checked_at"].isoformat(),
+                "taken_at": r["taken_at"].isoformat() if r["taken_at"] else None,
+                "unit_id": r["unit_id"],
+                "unit": r["unit"],
+                "leader_id": r["leader_id"],
+                "leader": r["leader"],
+                "issue_id": r["issue_id"],
+                "kind": r["kind"],
+                "visit_id": r["visit_id"],
+                "plan_id": r["plan_id"],
+            }
+        )
+    return total, out
+
+
+def counts_per_unit(
+    session: Session, within: tuple[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    where, params = (f"WHERE {within[0]}", within[1]) if within else ("", {})
+    rows = session.execute(
+        text(f"""
+SELECT c.unit_id, coalesce(u.name, '（未归属）') AS unit, count(*) AS checked,
+       count(*) FILTER (WHERE c.suspicious) AS suspicious,
+       count(*) FILTER (WHERE c.flags ? 'reused_exact' OR c.flags ? 'reused_similar') AS reused,
+       count(*) FILTER (WHERE c.flags ? 'before_dispatch') AS before_dispatch,
+       count(*) FILTER (WHERE c.flags ? 'far') AS far
+FROM photo_checks c LEFT JOIN units u ON u.id = c.unit_id {where}
+GROUP BY c.unit_id, u.name ORDER BY suspicious DESC, unit"""),
+        params,
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+# --- the watermarked display copy --------------------------------------------------------
+
+_CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+_LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _font(path: str | None, size: int) -> tuple[Any, bool]:
+    """(font, draws Chinese)."""
+    for candidate in (path, *_CJK_FONTS):
+        if candidate and Path(candidate).exists():
+            try:
+                return ImageFont.truetype(candidate, size), True
+            except OSError:
+                continue
+    if Path(_LATIN_FONT).exists():
+        return ImageFont.truetype(_LATIN_FONT, size), False
+    return ImageFont.load_default(), False
+
+
+def watermark_lines(
+    at: datetime | None, place_name: str, place_code: str, lon: float | None, lat: float | None
+) -> list[str]:
+    lines = [at.strftime("%Y-%m-%d %H:%M:%S %z") if at else "time unknown"]
+    lines.append(place_name or place_code)
+    if lon is not None and lat is not None:
+        lines.append(f"{lon:.6f}E {lat:.6f}N" if lon >= 0 else f"{-lon:.6f}W {lat:.6f}N")
+    return lines
+
+
+def watermarked(data: bytes, lines: Sequence[str], font_path: str | None = None) -> bytes:
+    """A JPEG copy with the lines drawn in a dark band along the bottom edge."""
+    with Image.open(io.BytesIO(data)) as source:
+        source.draft("RGB", (1600, 1600))
+        image = source.convert("RGB")
+    image.thumbnail((1600, 1600))
+    width, height = image.size
+    size = max(12, width // 40)
+    font, cjk = _font(font_path, size)
+    shown = [line if cjk or line.isascii() else _ascii(line) for line in lines]
+    band = (size + 6) * len(shown) + 10
+    draw = ImageDraw.Draw(image, "RGBA")
+    draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 150))
+    y = height - band + 5
+    for line in shown:
+        draw.text((10, y), line, font=font, fill=(255, 255, 255, 255))
+        y += size + 6
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def _ascii(line: str) -> str:
+    kept = "".join(c for c in line if c.isascii()).strip()
+    return kept or "-"
+
+
+def display_copy(
+    store: PhotoStore, sha256: str, content_type: str, lines: Sequence[str], font: str | None
+) -> Path:
+    """The watermarked copy on disk (made once per photo and text)."""
+    key = hashlib.sha256(("\n".join(lines) + sha256).encode()).hexdigest()[:32]
+    path = store.root / "display" / key[:2] / f"{key}.jpg"
+    if not path.exists():
+        data = store.path(sha256, content_type).read_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(watermarked(data, lines, font))
+        tmp.replace(path)
+    return path
