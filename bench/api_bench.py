@@ -115,7 +115,7 @@ CROSS JOIN LATERAL (SELECT now() - (random() * 56) * interval '1 day' + g * inte
 def admin_token(url: str) -> str:
     from sqlalchemy.orm import Session
 
-    from geoservice.accounts import create_user, issue_token, user_by_name
+    from geoservice.accounts.accounts import create_user, issue_token, user_by_name
 
     engine = create_engine(url)
     with Session(engine) as session:
@@ -299,8 +299,8 @@ def main() -> None:
 
 def run(url: str, api: str, tipg: str, ours: dict, runs: int) -> dict:
     from geoservice import create_app
-    from geoservice.api import catalogue
-    from geoservice.features import ItemsQuery, items_statement
+    from geoservice.catalogue.items import ItemsQuery, items_statement
+    from geoservice.edge.access import catalogue
 
     bbox = ",".join(str(v) for v in BBOX)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})

@@ -19,9 +19,9 @@ from sqlalchemy import text
 
 from geoservice import create_app, migrate
 from geoservice.assessment import scores
+from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tiles import render_tile
 from geoservice.db import database
-from geoservice.features import ItemsQuery
-from geoservice.tiles import render_tile
 
 LON0, LAT0 = 119.0, 32.0  # a synthetic county, ~30 km across
 
@@ -184,7 +184,7 @@ def main() -> int:
 
         t, _ = timed(score_and_rank)
         print(f"scores + 6 rankings (site…点长): median {t * 1000:.0f} ms  (target < 2000 ms)")
-        from geoservice.api import catalogue
+        from geoservice.edge.access import catalogue
 
         sites_collection = catalogue(app).get("sites")
         for z in (12, 14, 16):

@@ -23,12 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from geoservice import create_app, service_area  # noqa: E402
+from geoservice import create_app  # noqa: E402
+from geoservice.areas import service_area  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
-from geoservice.issues import preview_attribution  # noqa: E402
+from geoservice.issues.issues import preview_attribution  # noqa: E402
+from geoservice.issues.workflow import IssueSettings  # noqa: E402
 from geoservice.models import User  # noqa: E402
 from geoservice.registry import layers  # noqa: E402
-from geoservice.workflow import IssueSettings  # noqa: E402
 
 WARM_UP = 20
 ACCOUNT = "bench-attribution"
@@ -51,7 +52,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work slows every figure)")
     url = normalise_database_url(os.environ["BENCH_DATABASE_URL"])
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    from geoservice.auth import create_user, issue_token
+    from geoservice.accounts.auth import create_user, issue_token
     from geoservice.db import database
 
     rng = random.Random(11)

@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from geoservice import create_app, migrate  # noqa: E402
-from geoservice.attribution import attribute_issues  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
 from geoservice.demo import CENTER_LAT, CENTER_LON, COUNTY_CODE  # noqa: E402
+from geoservice.issues.attribution import attribute_issues  # noqa: E402
 from geoservice.registry import LayerRegistry  # noqa: E402
 
 LON0, LAT0 = CENTER_LON, CENTER_LAT  # the demo county's place
@@ -224,7 +224,7 @@ def small_jpeg() -> str:
 
 
 def bench_api(url: str, creates: int, upload_dir: str) -> None:
-    from geoservice.auth import create_user, issue_token
+    from geoservice.accounts.auth import create_user, issue_token
     from geoservice.db import database
 
     app = create_app(

@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from geoservice import create_app  # noqa: E402
-from geoservice.accounts import create_user, set_password, user_by_name  # noqa: E402
+from geoservice.accounts.accounts import create_user, set_password, user_by_name  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
 from geoservice.db import database  # noqa: E402
 from tests.browser import Browser, session_cookie  # noqa: E402

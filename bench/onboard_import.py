@@ -148,7 +148,7 @@ def main() -> None:
             f" {args.grids / seconds:,.0f} grids/s, peak RSS {peak} MiB"
         )
         code = (
-            "import resource, sys; from geoservice.importers import read_features;"
+            "import resource, sys; from geoservice.catalogue.importers import read_features;"
             f"r = read_features({str(grids)!r});"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
         )

@@ -22,10 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from geoservice import create_app, migrate
-from geoservice.attribution import BASE_LAYER
 from geoservice.db import database
-from geoservice.periods import week_period
-from geoservice.registry import layers
+from geoservice.ranking.periods import week_period
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.vocab import CATEGORY_DEADLINE_HOURS, ISSUE_SOURCES
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -166,7 +165,7 @@ def main(argv: list[str]) -> int:
     url = os.environ["BENCH_DATABASE_URL"]
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
     migrate.upgrade(database(app).engine)
-    from geoservice import ranking, report
+    from geoservice.ranking import ranking, report
 
     with app.app_context():
         registry = layers()

@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from geoservice.config import DEFAULTS
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from geoservice.config import DEFAULTS, PROJECT_ROOT
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,12 +34,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     import geoservice.api.open311 as open311_api
     import geoservice.notifications as notifications
     import geoservice.web.notifications as notifications_pages
-    from geoservice import api, assets, auth, cli, db, errors, health, registry, security, web
-    from geoservice.web import account, admin
+    from geoservice import api, cli, db, errors, registry, web
+    from geoservice.accounts import auth, security
+    from geoservice.api import health
+    from geoservice.api.assessment import site_catalogue
+    from geoservice.catalogue.catalogue import build_catalogue
+    from geoservice.edge import access
+    from geoservice.web import account, admin, assets
 
     db.init_app(app)
     registry.init_app(app)
-    errors.init_app(app)
+    # The collections (every layer + issues, and one per site kind, read from the database at
+    # request time: issue 15), built once and handed to the edges (edge.access.catalogue).
+    base = build_catalogue(registry.layers(app), list(app.config["ISSUE_CATEGORIES"]))
+    app.extensions[access.CATALOGUE] = site_catalogue(app, base)
+    errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
     assets.init_app(app)
     auth.init_app(app)  # every request needs an account (before the hooks below)
     security.init_app(app)  # CSRF, write rate limits, security headers
@@ -63,7 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(fieldwork_api.bp, url_prefix="/api/fieldwork")
     app.register_blueprint(field_web.bp)
     cli.init_app(app)
-    notifications.init_app(app)  # the outbox hook on issue events, the worker's commands
+    notifications.init_app(app)  # the outbox hook on issue events
     app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")
     app.register_blueprint(notifications_pages.bp)
     return app

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from geoservice import vocab
-from geoservice.citizens.settings import DEFAULTS as CITIZEN_DEFAULTS
+
+# The checkout: static/, migrations/, node_modules/ and the default uploads/ live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
@@ -51,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "RANKING_WEIGHTS": {"on_time_rate": 60, "close_rate": 30, "rework_free": 10},
     "RANKING_THRESHOLD": 85,
     "RANKING_BOTTOM_N": 3,
-    # Issues (geoservice/workflow.py, issues.py, photos.py).
+    # Issues (geoservice/issues/workflow.py, issues.py, photos.py).
     "UPLOAD_DIR": None,  # photos on disk; default <project>/uploads
     "PHOTO_MAX_BYTES": 10 * 1024 * 1024,
     "PHOTO_MAX_COUNT": 9,
@@ -101,9 +104,21 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
     # Number of reverse proxies in front of the service whose X-Forwarded-* to trust (0: none).
     "PROXY_FIX": 0,
-    # Citizens (随手拍, tickets, 回访, public map, 曝光台): geoservice/citizens/settings.py.
-    # CITIZENS_PUBLIC (off by default) turns on every page reachable without an account.
-    **CITIZEN_DEFAULTS,
+    # Citizens (随手拍, tickets, 回访, public map, 曝光台), read through
+    # geoservice/citizens/settings.py. CITIZENS_PUBLIC (off by default) is the one switch for
+    # everything anonymous: the 随手拍 page, ticket pages, public map and 曝光台.
+    "CITIZENS_PUBLIC": False,
+    "CITIZEN_REPORTS_PER_IP_HOUR": 10,
+    "CITIZEN_REPORTS_PER_PHONE_DAY": 5,
+    "CITIZEN_POW_DIFFICULTY": 16,  # leading zero bits of SHA-256 (≈65 000 tries on average)
+    "CITIZEN_POW_TTL_SECONDS": 900,
+    "CITIZEN_MAX_PHOTOS": 3,
+    "CITIZEN_PHOTO_MAX_BYTES": 8 * 1024 * 1024,
+    "CITIZEN_DESCRIPTION_MAX": 500,
+    "CITIZEN_SENSITIVE_DECIMALS": 3,  # sensitive issues: public positions rounded (≈100 m)
+    "CITIZEN_PUBLIC_DAYS": 90,  # the public map/list shows issues reported this recently
+    "CITIZEN_PUBLIC_MAX": 2000,
+    "PUBLIC_CACHE_SECONDS": 60,
     # Notifications (geoservice/notifications; docs/integration.md). Links in messages start
     # with PUBLIC_BASE_URL (the address people open, e.g. https://cw.example.gov.cn).
     "PUBLIC_BASE_URL": "",

@@ -58,7 +58,7 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = database().session()
         if has_request_context():
-            # Read by services that record where a write came from (geoservice.audit).
+            # Read by services that record where a write came from (geoservice.accounts.audit).
             g.db_session.info["client_ip"] = request.remote_addr
             timeout_ms = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0)
             if timeout_ms > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2
@@ -13,7 +14,11 @@ from psycopg2.extensions import TransactionRollbackError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from geoservice.service_errors import ServiceError
+
 log = logging.getLogger(__name__)
+
+ACCOUNT_FINDER = "geoservice.errors.current_account"
 
 # Chinese messages for the standard HTTP errors.
 MESSAGES = {
@@ -80,26 +85,33 @@ def _database_down(exc: DBAPIError) -> bool:
 
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
-    from geoservice.auth import current_account
-
     session = g.get("db_session")
     if session is not None:
         session.rollback()  # the request failed: nothing of it is kept, and the page may read
+    find_account = current_app.extensions.get(ACCOUNT_FINDER, lambda: None)
     try:
-        current_account()  # the page's menu asks for it; a bad token must not fail it again
+        find_account()  # the page's menu asks for it; a bad token must not fail it again
     except ApiError:
         g.account, g.api_token = None, None
     except Exception:  # the database is unreachable: the plain page below
         pass
     try:
-        return render_template("error.html", status=status, message=message), status
+        page = render_template(
+            "error.html", status=status, title=MESSAGES.get(status), message=message
+        )
+        return page, status
     except Exception:  # the page itself failed (e.g. no database): plain text
         log.exception("error page failed")
         plain = f"<h1>{status} {MESSAGES.get(status, '')}</h1><p>{escape(message)}</p>"
         return f'<!doctype html><html lang="zh-CN"><meta charset="utf-8">{plain}</html>', status
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> None:
+    """Errors become responses here, once for the whole app. `current_account` finds the
+    caller for the error page's menu (handed over by create_app: errors sit below accounts)."""
+    if current_account is not None:
+        app.extensions[ACCOUNT_FINDER] = current_account
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         if wants_json():
@@ -110,6 +122,13 @@ def init_app(app: Flask) -> None:
             response.headers["Retry-After"] = str(exc.detail["retry_after_s"])
         response.headers.update(exc.headers)
         return response
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):
+        """A service refused (no Flask in services): its status and Chinese message."""
+        if wants_json():
+            return error_response(exc.status, exc.error, exc.detail, exc.field)
+        return error_page(exc.status, exc.error)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

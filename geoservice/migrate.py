@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from geoservice import PROJECT_ROOT
+from geoservice.config import PROJECT_ROOT
 
 
 def alembic_config(engine: Engine, layers_package: str = "layers") -> Config:

@@ -251,7 +251,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(12), nullable=False)
     label: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
-    # None: everything the owner's role may do; a list narrows it (see geoservice.permissions).
+    # None: everything the owner's role may do; a list narrows it (see
+    # geoservice.accounts.permissions).
     scopes: Mapped[list[str] | None] = mapped_column(JSONB)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
@@ -497,7 +498,7 @@ class IssueTileCount(Base):
 
 class Publication(Base):
     """A published 通报, frozen: the workbook bytes and the figures as published, with the hash
-    of its inputs (geoservice.publications). Never updated; republishing adds a version."""
+    of its inputs (geoservice.ranking.publications). Never updated; republishing adds a version."""
 
     __tablename__ = "publications"
     __table_args__ = (
@@ -527,7 +528,7 @@ class Publication(Base):
 class AreaAssignment(Base):
     """A leader answering for a whole 社区 or 街道 (e.g. 社区书记, 街道包保领导) over
     [valid_from, valid_to): the last steps of the responsibility fallback chain
-    (geoservice.attribution, RESPONSIBILITY_FALLBACK)."""
+    (geoservice.issues.attribution, RESPONSIBILITY_FALLBACK)."""
 
     __tablename__ = "area_assignments"
     __table_args__ = (
@@ -552,7 +553,7 @@ class RoutingRule(Base):
     """条块 routing: issues of `category` (optionally only within admin area `area_id` — the
     grid's community or street — and/or on places of `layer`) go to unit `unit_id` as 牵头 or
     配合, over [valid_from, valid_to). The place's 包保 leader is informed, or co-responsible
-    (`co_responsible`). See geoservice.routing_rules."""
+    (`co_responsible`). See geoservice.issues.routing_rules."""
 
     __tablename__ = "routing_rules"
     __table_args__ = (
@@ -582,7 +583,7 @@ class RoutingRule(Base):
 class RuleSetting(Base):
     """One effective-dated value of a city rule (weights, the 85 line, 后N名, category time
     limits…): in force from `valid_from` until the next value of the same key
-    (geoservice.vocabularies). Never updated: a change is a new row."""
+    (geoservice.ranking.vocabularies). Never updated: a change is a new row."""
 
     __tablename__ = "rule_settings"
     __table_args__ = (UniqueConstraint("key", "valid_from", name="uq_rule_settings_key_from"),)

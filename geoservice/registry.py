@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geoalchemy2 import Geometry
+from sqlalchemy import String
 
 from geoservice.models import Place
 
@@ -23,6 +24,20 @@ GEOJSON_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygo
 POLYGONAL = {"Polygon", "MultiPolygon"}
 ATTRIBUTE_TYPES = (str, int, float, bool)
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# The layer whose features form the base tiling (面上有网); issues record their grid.
+BASE_LAYER = "grid"
+# A code in a local scheme, accepted beside the standard formats (admin areas and features).
+LOCAL_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.\-]{0,14}")
+
+
+@dataclass(frozen=True)
+class AreaLink:
+    """A layer column referencing admin_areas, exposed as `<prefix>_code` / `<prefix>_name`."""
+
+    column: str
+    prefix: str
+    alias: str
 
 
 class LayerSpecError(ValueError):
@@ -103,6 +118,23 @@ class LayerSpec:
 
     def code_is_valid(self, code: str) -> bool:
         return self.code_pattern is None or re.fullmatch(self.code_pattern, code) is not None
+
+    def area_links(self) -> tuple[AreaLink, ...]:
+        """Columns of the layer table that reference admin_areas (e.g. a grid's community)."""
+        links = []
+        for column in self.model.__table__.c:
+            targets = {fk.target_fullname for fk in column.foreign_keys}
+            if "admin_areas.id" in targets and column.name.endswith("_id"):
+                prefix = column.name[: -len("_id")]
+                links.append(AreaLink(column.name, prefix, f"area_{prefix}"))
+        return tuple(links)
+
+    def column_max_length(self, name: str) -> int | None:
+        """The length limit of a text column of the layer table (None: unlimited or not text)."""
+        column = self.model.__table__.c.get(name)
+        if column is not None and isinstance(column.type, String):
+            return column.type.length
+        return None
 
 
 class LayerRegistry:

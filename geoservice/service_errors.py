@@ -1,4 +1,5 @@
-"""Errors raised by services (no Flask here); the API turns them into JSON responses.
+"""Errors raised by services (no Flask here); geoservice.errors turns them into responses
+(JSON for the API, the error page for browsers), once for the whole app.
 
 Each carries the HTTP status it maps to and a Chinese message a planner understands.
 """

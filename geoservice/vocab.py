@@ -67,6 +67,6 @@ ASSIGNMENT_ROLES: tuple[str, ...] = (
     "点长",
 )
 
-# Admin levels and their code lengths (GB/T 2260 …): geoservice.areas.
+# Admin levels and their code lengths (GB/T 2260 …): geoservice.areas.levels.
 
 USER_ROLES: tuple[str, ...] = ("admin", "planner", "leader", "inspector", "viewer", "integration")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from geoservice import create_app  # noqa: E402
-from geoservice.accounts import create_user, set_password, user_by_name  # noqa: E402
+from geoservice.accounts.accounts import create_user, set_password, user_by_name  # noqa: E402
 from geoservice.config import config_from_env  # noqa: E402
 from geoservice.db import database  # noqa: E402
 from tests.browser import Browser, serve  # noqa: E402

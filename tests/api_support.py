@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
 
 
 def auth(

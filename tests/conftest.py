@@ -113,8 +113,8 @@ def demo_connection(app: Flask, engine: Engine) -> Iterator[SimpleNamespace]:
     Yields `.connection`, `.counts` (what was loaded) and `.county` (the generated county,
     with its planted survey defects: one grid withheld, one widened)."""
     from geoservice.demo import generate_county
+    from geoservice.demo.seed import load_demo
     from geoservice.registry import layers
-    from geoservice.seed import load_demo
 
     county = generate_county(seed=7, scale=0.3, today=clock.local_today())
     with engine.connect() as connection:

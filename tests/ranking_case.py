@@ -4,7 +4,7 @@ events with known ranking answers.
 Grid 1 is 包保 by leader A until Wed 18 Nov 12:00, then by B (reassigned mid-period); grid 2
 by C, grid 3 by D, grid 4 by nobody. A and B belong to unit 一局, C and D to unit 二局. Grids
 1–2 lie in community 甲, grids 3–4 in community 乙, both in one street. Attribution (who was
-responsible at report time) is computed by geoservice.attribution, as in production.
+responsible at report time) is computed by geoservice.issues.attribution, as in production.
 
 Every issue's current columns (status, deadline, closed_at, rework_count) are what the
 workflow leaves after its events. The expected figures are worked out by hand in
@@ -21,7 +21,7 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
-from geoservice.attribution import attribute_issues
+from geoservice.issues.attribution import attribute_issues
 from geoservice.models import AdminArea, Issue, IssueEvent
 from tests.factories import LAYERS, add_feature, add_leader, assign, metres, rect
 

@@ -1,5 +1,5 @@
 """Moves on top of the hand-built week (tests/ranking_case.py), made through the production
-workflow (geoservice.workflow.transition) so the events record holders as in production.
+workflow (geoservice.issues.workflow.transition) so the events record holders as in production.
 
 W47 is Mon 16 – Sun 22 Nov 2015; everything after Mon 23 00:00 is "later".
 """
@@ -12,9 +12,9 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
-from geoservice import workflow
-from geoservice.attribution import attribute_issues
-from geoservice.auth import create_user
+from geoservice.accounts.auth import create_user
+from geoservice.issues import workflow
+from geoservice.issues.attribution import attribute_issues
 from geoservice.models import Issue, IssueEvent, Leader, User
 from tests.factories import LAYERS, metres
 from tests.ranking_case import GRID_CENTRES, TZ, Case, at, row
@@ -98,7 +98,7 @@ def week_moves(session: Session, case: Case, actor: User) -> None:
 def later_moves(session: Session, case: Case, actor: User) -> None:
     """After W47: H1 改派 again (A → B), H2 dispatched by hand to C, I12 reattributed to B
     after an assignment of grid 4 was entered late."""
-    from geoservice.issues import reattribute
+    from geoservice.issues.issues import reattribute
     from tests.factories import assign
 
     move(session, actor, case.issues["H1"], "dispatched", at(24, 9), case.leaders["B"], "改派")

@@ -10,7 +10,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
 from geoservice.models import Leader, Place, Unit
 from tests.factories import LAYERS, add_feature, line, metres, rect
 

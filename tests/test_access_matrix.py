@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from geoservice.accounts import issue_token
+from geoservice.accounts.accounts import issue_token
 from geoservice.models import User
 from tests.world import bearer, sign_in
 

@@ -46,7 +46,7 @@ LAYERS = ("compounds", "grids", "markets", "roads")  # the built-in layers' coll
 COLLECTIONS = (*LAYERS, "issues")
 
 # --- what OpenAPI 3.0 cannot say, told to the generator ---------------------------------------
-# The custom string format of `datetime` (geoservice.api.params.parse_datetime): an RFC 3339
+# The custom string format of `datetime` (geoservice.edge.params.parse_datetime): an RFC 3339
 # instant or a day, or an interval start/end whose open ends are `..` or empty.
 _ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))])
 _DAYS = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))

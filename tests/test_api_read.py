@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import text
 
-from geoservice.api import catalogue
+from geoservice.edge.access import catalogue
 from geoservice.registry import layers
 from tests.api_support import assign, auth, insert_issue, insert_leader, insert_place
 
@@ -399,8 +399,8 @@ def test_html_pages_and_unsupported_formats(app, client, db_session, viewer):
 def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db_session, viewer):
     import random
 
-    from geoservice.api import catalogue
-    from geoservice.features import ItemsQuery, items_statement
+    from geoservice.catalogue.items import ItemsQuery, items_statement
+    from geoservice.edge.access import catalogue
 
     rng = random.Random(3)
     bbox = (120.20, 33.70, 120.26, 33.75)

@@ -7,7 +7,8 @@ import math
 import mapbox_vector_tile
 import pytest
 
-from geoservice.tiles import AGGREGATE_MAX_ZOOM, FINEST_LEVEL
+from geoservice.catalogue.tilegrid import FINEST_LEVEL
+from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from tests.api_support import assign, auth, insert_issue, insert_leader, insert_place
 from tests.test_api_read import attrs_for, road_spec
 

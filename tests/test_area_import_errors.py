@@ -15,8 +15,8 @@ from pyproj import CRS
 from shapely.geometry import box, mapping
 from sqlalchemy import text
 
-from geoservice.area_import import import_areas
-from geoservice.importers import ImportFailed, open_features
+from geoservice.areas.area_import import import_areas
+from geoservice.catalogue.importers import ImportFailed, open_features
 from tests.city_files import GK_PROJ, X0, Y0
 
 REAL = Path("/work/shared/testdata/real")
@@ -324,7 +324,7 @@ def test_a_reject_late_in_a_streamed_file_undoes_the_earlier_batches(app, db_ses
 
 
 def test_a_grid_file_is_streamed_and_a_late_reject_undoes_it_all(app, db_session, tmp_path):
-    from geoservice.importers import import_features
+    from geoservice.catalogue.importers import import_features
     from tests.factories import LAYERS
 
     rows = [feature(f"320599001001{i:03d}", f"第{i}网格", cell(i % 10, i // 10)) for i in range(25)]

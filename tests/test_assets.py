@@ -1,6 +1,6 @@
 import folium
 
-from geoservice.assets import missing_assets
+from geoservice.web.assets import missing_assets
 
 
 def test_every_local_asset_is_installed(app):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from geoservice.attribution import attribute_issues
+from geoservice.issues.attribution import attribute_issues
 from tests.factories import LAYERS, add_feature, add_issue, add_leader, assign, line, rect
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

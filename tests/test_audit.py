@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from geoservice import audit
+from geoservice.accounts import audit
 from geoservice.models import AuditEntry, User
 from tests.world import bearer, csrf_token_of, sign_in
 

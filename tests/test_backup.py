@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
 from geoservice.demo import generate_county
+from geoservice.demo.seed import load_demo
 from geoservice.registry import layers
-from geoservice.seed import load_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = """SELECT tablename FROM pg_tables WHERE schemaname = 'public'

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
-from geoservice.accounts import create_user, issue_token
+from geoservice.accounts.accounts import create_user, issue_token
 from tests.browser import Browser, chromium_path, serve
 from tests.factories import add_feature, add_leader, assign, metres, rect
 from tests.issues.helpers import add_area, b64, image_bytes

@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from geoservice import ranking
 from geoservice.citizens.models import CitizenFeedback, CitizenReport
 from geoservice.models import Issue, IssueEvent
-from geoservice.periods import week_period
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import week_period
 from tests.citizens_support import file_report, headers
 from tests.factories import LAYERS
 from tests.issues.helpers import b64, image_bytes

@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-from geoservice.auth import user_for_token, verify_password
+from geoservice.accounts.auth import user_for_token, verify_password
 from geoservice.models import ApiToken, User
 
 
@@ -61,7 +61,7 @@ def test_a_real_deployment_prints_the_first_admin_once_and_no_secrets_later(
 def _expiry_hours(db_session, token: str) -> float | None:
     from sqlalchemy import func
 
-    from geoservice.accounts import token_digest
+    from geoservice.accounts.accounts import token_digest
 
     row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if row.expires_at is None:

@@ -14,10 +14,9 @@ from shapely.ops import unary_union
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from geoservice.attribution import BASE_LAYER
-from geoservice.coverage import coverage_report
 from geoservice.models import AdminArea
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
+from geoservice.responsibility.coverage import coverage_report
 from tests.factories import assign, rect
 from tests.support_responsibility import add_person, add_place, day, token_headers
 

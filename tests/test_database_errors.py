@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from geoservice import create_app
-from geoservice.auth import public
+from geoservice.accounts.auth import public
 from geoservice.db import database, get_session, statement_budget, unlimited_statements
 
 

@@ -11,9 +11,9 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geoservice import report
-from geoservice.importers import read_features
-from geoservice.periods import week_period
+from geoservice.catalogue.importers import read_features
+from geoservice.ranking import report
+from geoservice.ranking.periods import week_period
 from geoservice.registry import layers
 from geoservice.spreadsheet_text import formula_like, text_value
 from tests.api_support import auth, insert_place

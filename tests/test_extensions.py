@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from geoservice import extensions, ranking
+from geoservice.issues import extensions
 from geoservice.models import Issue, Leader
-from geoservice.periods import week_period
+from geoservice.ranking import drilldown, ranking
+from geoservice.ranking.periods import week_period
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput
 from tests.factories import LAYERS
 from tests.issues.helpers import account
@@ -86,7 +87,7 @@ def test_extension_granted_and_refused_in_the_rankings(db_session, world):
     d = case.leaders["D"]
     rows = {r["key"]: r for r in ranking.ranking(db_session, LAYERS, "leader", W47)}
     assert {k: rows[d][k] for k in EXPECTED_D} == EXPECTED_D
-    granted = ranking.issues_behind(db_session, LAYERS, "leader", d, "extension_granted", W47)
+    granted = drilldown.issues_behind(db_session, LAYERS, "leader", d, "extension_granted", W47)
     assert [i["id"] for i in granted["issues"]] == [case.issues["E1"]]
     unit = {r["key"]: r for r in ranking.ranking(db_session, LAYERS, "unit", W47)}
     assert unit[case.units["二局"]]["extension_requested"] == 2

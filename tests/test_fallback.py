@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from shapely.geometry import Point
 
-from geoservice import attribution
+from geoservice.issues import attribution
 from geoservice.models import AreaAssignment
 from tests.factories import LAYERS, add_feature, add_leader, metres, rect
 from tests.ranking_case import at, build

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
-from geoservice.accounts import create_user
+from geoservice.accounts.accounts import create_user
 from geoservice.fieldwork import patrols
 from geoservice.models import AdminArea, Assignment, Leader, Unit
 from geoservice.registry import layers

@@ -15,14 +15,14 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from geoservice import issues as issue_service
 from geoservice.fieldwork import evidence, patrols
 from geoservice.fieldwork.models import PhotoCheck
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import Upload, add_photos, prepare
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import IssueEvent
-from geoservice.photos import Upload, add_photos, prepare
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 from tests.factories import add_feature, add_leader, assign, metres, rect
 from tests.issues.helpers import account, add_area, b64, image_bytes
 

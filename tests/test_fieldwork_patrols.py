@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from geoservice.fieldwork import patrols
 from geoservice.fieldwork.models import FieldPhoto, PatrolTask, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 from tests.factories import add_feature, add_leader, assign, line, metres, rect
 from tests.issues.helpers import account, add_area, b64, image_bytes
 

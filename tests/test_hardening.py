@@ -7,8 +7,8 @@ import re
 import folium
 from sqlalchemy import func, select
 
+from geoservice.accounts.security import nonce_scripts
 from geoservice.models import User
-from geoservice.security import nonce_scripts
 from tests.world import bearer, csrf_token_of, sign_in
 
 NEW_USER = {"username": "csrf_probe", "role": "viewer", "area": "320999001"}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from shapely.geometry import MultiLineString, box, mapping
 
-from geoservice import hierarchy_audit
-from geoservice.attribution import BASE_LAYER
+from geoservice.areas import hierarchy_audit
+from geoservice.registry import BASE_LAYER
 from tests.api_support import auth
 from tests.factories import LAYERS, add_feature
 

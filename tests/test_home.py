@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import create_user, issue_token
-from geoservice.coverage import coverage_report
+from geoservice.accounts.auth import create_user, issue_token
 from geoservice.models import Issue
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
+from geoservice.responsibility.coverage import coverage_report
 
 OPEN = "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
 EXPECTED = {

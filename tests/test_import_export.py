@@ -14,7 +14,7 @@ import shapely
 from pyogrio.raw import write
 from sqlalchemy import text
 
-from geoservice.importers import ImportFailed, import_layer, read_features
+from geoservice.catalogue.importers import ImportFailed, import_layer, read_features
 from geoservice.registry import layers
 from tests.api_support import auth, insert_place
 from tests.test_api_read import attrs_for, road_spec

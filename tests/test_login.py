@@ -170,7 +170,7 @@ def test_password_change_checks_current_password_and_strength(world_client):
 
 
 def test_an_admin_reset_password_must_be_changed_at_next_sign_in(world, world_client):
-    from geoservice.accounts import set_password
+    from geoservice.accounts.accounts import set_password
 
     set_password(world["session"], _user(world, "viewer"), "Reset-pass-9", must_change=True)
     world["session"].commit()
@@ -183,7 +183,7 @@ def test_an_admin_reset_password_must_be_changed_at_next_sign_in(world, world_cl
 
 
 def test_deactivation_ends_sessions_and_tokens_at_once(world, world_client):
-    from geoservice.accounts import set_active
+    from geoservice.accounts.accounts import set_active
 
     sign_in(world_client, "viewer")
     assert world_client.get("/").status_code == 200
@@ -230,7 +230,7 @@ def test_unlock_clears_the_sign_in_locks_of_the_username(app, world, world_clien
     for _ in range(5):
         sign_in(world_client, "viewer", "Wrong-pass-1", environ_base=here)
     assert sign_in(world_client, "viewer", environ_base=here).status_code == 429
-    from geoservice.accounts import unlock
+    from geoservice.accounts.accounts import unlock
 
     unlock(world["session"], _user(world, "viewer"))
     world["session"].commit()

@@ -20,10 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
-from geoservice.accounts import create_user
+from geoservice.accounts.accounts import create_user
 from geoservice.demo import generate_county
+from geoservice.demo.seed import load_demo
 from geoservice.registry import layers
-from geoservice.seed import load_demo
 from tests import clock
 from tests.browser import Browser, chromium_path, serve
 from tests.world import PASSWORD

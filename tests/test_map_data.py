@@ -14,10 +14,10 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from geoservice import myareas
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
+from geoservice.catalogue.tilegrid import count_level, datum_offset, mercator
 from geoservice.registry import layers
-from geoservice.tiles import count_level, datum_offset, mercator
+from geoservice.responsibility import myareas
 from geoservice.vocab import OPEN_STATUSES
 from tests.api_support import auth
 

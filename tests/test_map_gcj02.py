@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from geoservice import PROJECT_ROOT
+from geoservice.catalogue.tilegrid import WORLD, datum_offset, mercator, tile_lat, tile_lon
+from geoservice.config import PROJECT_ROOT
 from geoservice.coords import gcj02_to_wgs84, wgs84_to_gcj02
-from geoservice.tiles import WORLD, datum_offset, mercator, tile_lat, tile_lon
 
 GCJ_JS = PROJECT_ROOT / "static" / "js" / "gcj02.js"
 
@@ -77,8 +77,9 @@ def test_js_matches_the_python_module_everywhere(js):
 
 @pytest.mark.parametrize("z", range(6, 21))
 def test_a_tile_moved_by_the_shift_at_its_centre_is_within_a_pixel(z):
-    """Vector tiles on a GCJ-02 basemap are moved as a whole (geoservice.tiles.datum_offset);
-    the true shift of every point of the tile differs from that by less than a pixel."""
+    """Vector tiles on a GCJ-02 basemap are moved as a whole
+    (geoservice.catalogue.tilegrid.datum_offset); the true shift of every point of the tile differs
+    from that by less than a pixel."""
     n = 2**z
     pixel = WORLD / n / 256
     for lon, lat in ((120.26, 33.78), (116.4, 39.9), (113.9, 22.5), (87.6, 43.8), (126.6, 45.7)):

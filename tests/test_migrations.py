@@ -18,7 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from geoservice import PROJECT_ROOT, migrate
+from geoservice import migrate
+from geoservice.config import PROJECT_ROOT
 from geoservice.db import Base
 
 
@@ -173,7 +174,7 @@ with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
 from sqlalchemy.orm import Session
-from geoservice.accounts import create_user, issue_token
+from geoservice.accounts.accounts import create_user, issue_token
 with Session(engine) as session:
     token = issue_token(session, create_user(session, "reader", "viewer"))
     session.commit()

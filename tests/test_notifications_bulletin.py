@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from geoservice import ranking
 from geoservice.notifications import bulletin, manage
 from geoservice.notifications.worker import render
-from geoservice.periods import parse_period
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import parse_period
 from geoservice.registry import layers
 from tests import clock
 from tests.notify_support import worker_settings

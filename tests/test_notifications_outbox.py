@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from geoservice.issues.workflow import IssueSettings, transition
 from geoservice.notifications import manage, queue
 from geoservice.notifications.outbox import queue_health
-from geoservice.workflow import IssueSettings, transition
 from tests import notify_support
 from tests.notify_support import deliver, deliveries, jobs, worker_settings
 

@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from geoservice import PROJECT_ROOT, migrate
+from geoservice import migrate
+from geoservice.config import PROJECT_ROOT
 from geoservice.models import Issue, IssueEvent, Leader, Unit
 from geoservice.notifications import manage
 from tests import notify_support

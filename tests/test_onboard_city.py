@@ -12,9 +12,11 @@ import pytest
 from shapely.geometry import mapping
 from sqlalchemy import text
 
-from geoservice import hierarchy, hierarchy_audit, ranking, service_area
-from geoservice.attribution import BASE_LAYER, attribute_issues
-from geoservice.periods import week_period
+from geoservice.areas import hierarchy, hierarchy_audit, service_area
+from geoservice.issues.attribution import attribute_issues
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import week_period
+from geoservice.registry import BASE_LAYER
 from tests.api_support import auth, insert_issue
 from tests.city_files import (
     GK_PROJ,

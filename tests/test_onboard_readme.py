@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from geoservice import hierarchy_audit, service_area
-from geoservice.accounts import issue_token, user_by_name
+from geoservice.accounts.accounts import issue_token, user_by_name
+from geoservice.areas import hierarchy_audit, service_area
 from tests.factories import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent

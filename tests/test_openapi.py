@@ -9,7 +9,7 @@ import re
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from geoservice.api import catalogue
+from geoservice.edge.access import catalogue
 from tests.api_support import auth
 from tests.openapi_contract import document
 

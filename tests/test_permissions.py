@@ -1,8 +1,8 @@
-"""The permission table and token scopes (geoservice.permissions)."""
+"""The permission table and token scopes (geoservice.accounts.permissions)."""
 
 import pytest
 
-from geoservice.permissions import (
+from geoservice.accounts.permissions import (
     ACTIONS,
     ANY_COLLECTION,
     ROLE_ACTIONS,

@@ -8,9 +8,10 @@ import hashlib
 
 import pytest
 
-from geoservice import corrections, publications, ranking
+from geoservice.issues import corrections
 from geoservice.models import Leader, Publication
-from geoservice.periods import week_period
+from geoservice.ranking import publications, ranking
+from geoservice.ranking.periods import week_period
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput
 from tests.factories import LAYERS
 from tests.issues.helpers import account

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from geoservice import ranking
-from geoservice.api import catalogue
+from geoservice.edge.access import catalogue
+from geoservice.ranking import ranking
 from geoservice.vocab import OPEN_STATUSES
 from tests.api_support import auth
 
@@ -276,7 +276,7 @@ def test_overdue_queue_counts_every_match_and_pages(client, demo_session):
 
 
 def test_unassigned_queue_counts_every_match(client, demo_session):
-    from geoservice import issues as service
+    from geoservice.issues import issues as service
 
     headers = auth(demo_session, "admin")
     body = client.get("/api/issues/unassigned?limit=1", headers=headers).get_json()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geoservice import ranking
-from geoservice.periods import month_period, week_period
+from geoservice.ranking import drilldown, ranking
+from geoservice.ranking.periods import month_period, week_period
 from tests.factories import LAYERS
 from tests.ranking_case import EXPECTED_LEADERS, TZ, build, row
 
@@ -108,7 +108,7 @@ def test_every_count_drills_to_exactly_its_issues(db_session, case):
     rows = ranking.ranking(db_session, LAYERS, "leader", W47)
     for r in rows:
         for indicator in ranking.DRILLABLE:
-            found = ranking.issues_behind(db_session, LAYERS, "leader", r["key"], indicator, W47)
+            found = drilldown.issues_behind(db_session, LAYERS, "leader", r["key"], indicator, W47)
             assert found["total"] == len(found["issues"]) == r[indicator], (r["name"], indicator)
 
 
@@ -223,12 +223,12 @@ def test_unknown_grouping_and_indicator_are_refused(db_session):
         ranking.ranking(db_session, LAYERS, "planet", W47)
     assert err.value.field == "of"
     with pytest.raises(ranking.RankingError) as err:
-        ranking.issues_behind(db_session, LAYERS, "leader", 1, "score", W47)
+        drilldown.issues_behind(db_session, LAYERS, "leader", 1, "score", W47)
     assert err.value.field == "indicator"
 
 
 def _drill(session, of, key, indicator, period=W47):
-    return ranking.issues_behind(session, LAYERS, of, key, indicator, period)["issues"]
+    return drilldown.issues_behind(session, LAYERS, of, key, indicator, period)["issues"]
 
 
 EXP_UNIT_ONE = row(

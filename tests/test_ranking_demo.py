@@ -10,8 +10,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geoservice import ranking, report
-from geoservice.periods import last_complete
+from geoservice.ranking import ranking, report
+from geoservice.ranking.periods import last_complete
 from geoservice.vocab import OPEN_STATUSES
 from tests.factories import LAYERS
 from tests.ranking_case import TZ

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from geoservice import ranking
 from geoservice.models import Issue
-from geoservice.periods import week_period
+from geoservice.ranking import drilldown, ranking
+from geoservice.ranking.periods import week_period
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, at, build
 from tests.ranking_history_case import EXPECTED_WITH_MOVES, admin, later_moves, week_moves
@@ -87,7 +87,7 @@ def test_the_week_is_the_same_before_and_after_all_later_events(db_session, worl
     # Each count still drills to exactly its issues.
     for r in ranking.ranking(db_session, LAYERS, "leader", W47):
         for indicator in ranking.DRILLABLE:
-            found = ranking.issues_behind(db_session, LAYERS, "leader", r["key"], indicator, W47)
+            found = drilldown.issues_behind(db_session, LAYERS, "leader", r["key"], indicator, W47)
             assert found["total"] == r[indicator], (r["name"], indicator)
     # The next week sees the later moves: H1 handed over overdue by A, I12 B's.
     w48 = by_key(ranking.ranking(db_session, LAYERS, "leader", W47.previous(-1)))
@@ -109,4 +109,4 @@ def _events(session, issue_id):
 
 
 def _drill(session, of, key, indicator, period=W47):
-    return ranking.issues_behind(session, LAYERS, of, key, indicator, period)["issues"]
+    return drilldown.issues_behind(session, LAYERS, of, key, indicator, period)["issues"]

@@ -7,7 +7,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
 from tests.ranking_case import build
 
 
@@ -110,7 +110,7 @@ def test_rankings_need_a_reading_role(client, case, token):
 def test_the_issues_behind_a_number_are_listed_within_the_callers_scope(
     client, case, token, db_session
 ):
-    from geoservice import scope
+    from geoservice.accounts import scope
     from geoservice.models import User
 
     b = case.leaders["B"]

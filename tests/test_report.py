@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from openpyxl import load_workbook
 
-from geoservice import report
-from geoservice.periods import week_period
+from geoservice.ranking import report
+from geoservice.ranking.periods import week_period
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, build
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from geoservice import responsibility as resp
 from geoservice.models import Assignment, Leader, Unit
+from geoservice.responsibility import responsibility as resp
 from geoservice.vocab import ASSIGNMENT_ROLES, LEADER_LEVELS
 from tests.support_responsibility import add_person, add_place, add_unit, day
 

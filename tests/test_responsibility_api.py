@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import LinearRing, shape
 
 from geoservice.models import Assignment, Issue
-from geoservice.responsibility import now
+from geoservice.responsibility.responsibility import now
 from tests.factories import add_issue, assign, metres, rect
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
 
@@ -274,7 +274,7 @@ def test_area_bound_planner_assigns_only_inside_its_area(world, world_client):
 
 
 def test_writes_are_in_the_audit_log_with_who_did_them(client, db_session):
-    from geoservice.audit import query
+    from geoservice.accounts.audit import query
 
     planner = token_headers(db_session, "planner")
     grid = add_place(db_session, "grid", "320999001001020", "二十网格")

@@ -8,12 +8,11 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import func, select, text
 
-from geoservice import responsibility as resp
-from geoservice import roster, roster_export
-from geoservice.attribution import BASE_LAYER
-from geoservice.coverage import coverage_report
 from geoservice.models import Assignment, Issue
-from geoservice.registry import layers
+from geoservice.registry import BASE_LAYER, layers
+from geoservice.responsibility import responsibility as resp
+from geoservice.responsibility import roster, roster_export
+from geoservice.responsibility.coverage import coverage_report
 from geoservice.vocab import ASSIGNMENT_ROLES, LEADER_LEVELS
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from geoservice.auth import create_user
+from geoservice.accounts.auth import create_user
 from geoservice.models import Assignment
 from tests.factories import assign, rect
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from geoservice import ranking, returns
+from geoservice.issues import returns
 from geoservice.models import Issue, Leader
-from geoservice.periods import week_period
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import week_period
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput
 from tests.factories import LAYERS
 from tests.issues.helpers import account

@@ -9,9 +9,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from geoservice import roster, roster_export
 from geoservice.models import Assignment, Leader, Unit
 from geoservice.registry import layers
+from geoservice.responsibility import roster, roster_export, roster_template
 from geoservice.vocab import ASSIGNMENT_ROLES, LEADER_LEVELS
 from tests.factories import assign
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
@@ -249,7 +249,7 @@ def test_files_that_are_not_rosters_are_clear_400s(app, db_session):
 
 def test_template_has_instructions_and_drop_downs_and_round_trips(app, db_session, places):
     buffer = io.BytesIO()
-    roster.write_template(buffer, layers(app), ASSIGNMENT_ROLES, LEADER_LEVELS)
+    roster_template.write_template(buffer, layers(app), ASSIGNMENT_ROLES, LEADER_LEVELS)
     wb = load_workbook(io.BytesIO(buffer.getvalue()))
     assert wb.sheetnames[:1] == [roster.SHEET_NAME] and "说明" in wb.sheetnames
     ws = wb[roster.SHEET_NAME]

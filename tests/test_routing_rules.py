@@ -7,10 +7,10 @@ from datetime import UTC
 
 import pytest
 
-from geoservice import attribution, routing_rules
-from geoservice.issues import Report, create_issue
+from geoservice.issues import attribution, routing_rules
+from geoservice.issues.issues import Report, create_issue
+from geoservice.issues.workflow import is_responsible
 from geoservice.models import Leader, RoutingRule
-from geoservice.workflow import is_responsible
 from tests.factories import LAYERS, add_leader, metres
 from tests.issues.helpers import account
 from tests.ranking_case import at, build

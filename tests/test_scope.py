@@ -1,9 +1,9 @@
-"""Hierarchy-scoped visibility (geoservice.scope) on the two-street world of conftest."""
+"""Hierarchy-scoped visibility (geoservice.accounts.scope) on the two-street world of conftest."""
 
 import pytest
 from sqlalchemy import select, text
 
-from geoservice import scope
+from geoservice.accounts import scope
 from geoservice.models import AdminArea, Issue, Leader, User
 from geoservice.registry import layers
 

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
+from geoservice.accounts.security import nonce_scripts
 from geoservice.registry import layers
-from geoservice.security import nonce_scripts
 from tests.world import bearer, build_world
 from tests.xss_world import poison
 

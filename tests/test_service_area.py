@@ -1,4 +1,4 @@
-"""The one service area (geoservice.service_area): configured areas, else the highest level of
+"""The one service area (geoservice.areas.service_area): configured areas, else the highest level of
 admin areas imported, else the grids, else none."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, box
 
-from geoservice import service_area
+from geoservice.areas import service_area
 from geoservice.models import AdminArea
 from tests.api_support import auth
 from tests.factories import LAYERS, add_feature

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from geoservice.accounts import issue_token, revoke_tokens
+from geoservice.accounts.accounts import issue_token, revoke_tokens
 from geoservice.models import ApiToken, AuditEntry, User
 from tests.world import bearer
 

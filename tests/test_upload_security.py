@@ -14,7 +14,7 @@ import shapely
 from pyogrio.raw import write
 from sqlalchemy import text
 
-from geoservice.importers import ImportFailed, open_features
+from geoservice.catalogue.importers import ImportFailed, open_features
 from tests.api_support import auth
 from tests.test_import_export import layer_count, point_spec
 
@@ -267,7 +267,7 @@ def test_a_merged_range_over_the_whole_sheet_is_refused_before_any_work(app, cli
 
 
 def test_a_huge_dimension_or_too_many_rows_are_refused(app, client, db_session):
-    from geoservice.roster import HEADER_SCAN_ROWS, MAX_ROWS
+    from geoservice.responsibility.roster import HEADER_SCAN_ROWS, MAX_ROWS
 
     admin = auth(db_session, "admin")
     response = roster_upload(client, admin, crafted_xlsx(dimension="A1:XFD1048576"))
@@ -358,7 +358,7 @@ def test_gis_imports_have_a_feature_cap(app, client, db_session, tmp_path, monke
 def test_the_content_must_match_the_extension_and_other_drivers_are_gone(app, tmp_path):
     import pyogrio
 
-    from geoservice.gdal_open import KEEP
+    from geoservice.catalogue.gdal_open import KEEP
 
     real = tmp_path / "real.gpkg"
     write(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geoservice import vocabularies
+from geoservice.ranking import vocabularies
 from geoservice.service_errors import InvalidInput
 from tests.issues.helpers import account
 from tests.ranking_case import at, build
@@ -108,7 +108,7 @@ def test_rules_page(client, db_session, case):
 
 
 def test_category_photo_rule_and_negative_list_from_a_date(db_session, app, case):
-    from geoservice.issues import Report, create_issue
+    from geoservice.issues.issues import Report, create_issue
     from tests.factories import LAYERS, metres
 
     vocabularies.set_rule(db_session, None, "category_min_photos", {"环境卫生": 0}, at(21, 0),

@@ -36,7 +36,7 @@ def build_world(session: Session, registry) -> dict:
     from geoalchemy2.shape import from_shape
     from shapely.geometry import MultiLineString, Point
 
-    from geoservice.accounts import create_user, issue_token
+    from geoservice.accounts.accounts import create_user, issue_token
     from geoservice.models import AdminArea, Assignment, Issue, Leader
 
     def area(level, code, name, geom, parent=None):

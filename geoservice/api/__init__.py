@@ -1,13 +1,16 @@
-"""The JSON API (OGC API – Features): blueprint `bp`, mounted at /api."""
+"""The JSON API (OGC API – Features): blueprint `bp`, mounted at /api. An edge: parse the
+request, call a service, render JSON. The OpenAPI document (openapi.py) is assembled from the
+operations declared next to their routes (`@documented`, openapi_kit.py: /me, /users, /audit so
+far; new endpoints do the same) and the families still listed in openapi_*.py.
+
+May import: geoservice.edge, every domain package, plumbing; never web or cli."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, request
 from werkzeug.routing import BaseConverter
 
-from geoservice.collections import Catalogue, build_catalogue
-from geoservice.errors import ApiError
-from geoservice.registry import layers
+from geoservice.edge.access import catalogue, read_only_allow
 
 bp = Blueprint("api", __name__, template_folder="templates")
 
@@ -24,46 +27,16 @@ def _converters(state) -> None:  # before the routes below are added
     state.app.url_map.converters["areacode"] = AreaCode
 
 
-@bp.record_once
-def _build_catalogue(state) -> None:
-    app = state.app
-    base = build_catalogue(layers(app), list(app.config["ISSUE_CATEGORIES"]))
-    # Sites: one collection per kind, read from the database at request time (issue 15).
-    from geoservice.api.assessment import site_catalogue
-
-    app.extensions["geoservice.collections"] = site_catalogue(app, base)
-
-
 @bp.after_request
 def _read_only_options(response):
     """OPTIONS on a read-only collection's URL lists what it serves (not the generic writes
     every collection's routes accept and refuse with 405 for this one)."""
-    from flask import request
-
     collection_id = (request.view_args or {}).get("collection_id")
     if request.method == "OPTIONS" and collection_id is not None:
         coll = catalogue().get(collection_id)
         if coll is not None and not coll.writable:
-            from geoservice.api.access import read_only_allow
-
             response.headers["Allow"] = read_only_allow()
     return response
-
-
-def catalogue(app=None) -> Catalogue:
-    return (app or current_app).extensions["geoservice.collections"]
-
-
-def collection_or_404(collection_id: str):
-    collection = catalogue().get(collection_id)
-    if collection is None:
-        raise ApiError(
-            404,
-            f"没有名为 {collection_id!r} 的集合",
-            {"collections": catalogue().ids},
-            field="collectionId",
-        )
-    return collection
 
 
 from geoservice.api import (  # noqa: E402, F401  (register routes on bp)

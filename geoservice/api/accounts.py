@@ -7,17 +7,82 @@ from flask import jsonify, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from geoservice import accounts, scope
+from geoservice.accounts import accounts, scope
+from geoservice.accounts.auth import current_account, current_token, permission_required
+from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS, actions_for
 from geoservice.api import bp
-from geoservice.api.params import single_args
-from geoservice.auth import current_account, current_token, permission_required
+from geoservice.api.openapi_kit import (
+    answer,
+    array,
+    boolean,
+    documented,
+    enum,
+    instant,
+    integer,
+    json_body,
+    nullable,
+    obj,
+    op,
+    ref,
+    string,
+    text_or_null,
+)
+from geoservice.api.openapi_people import TAG_ACCOUNTS
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.permissions import actions_for
 
 
 @bp.get("/me")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "get_me",
+        "当前账号：角色、权限、可见范围；令牌调用时含令牌信息，网页会话时含 CSRF 令牌",
+        None,
+        {
+            "200": answer(
+                {
+                    "allOf": [
+                        ref("account"),
+                        obj(
+                            {
+                                "permissions": array(enum(ACTIONS)),
+                                "scope": obj(
+                                    {"everything": boolean()},
+                                    {
+                                        "area": obj(
+                                            {
+                                                "code": string(),
+                                                "name": string(),
+                                                "level": string(),
+                                            }
+                                        ),
+                                        "leader_id": integer(),
+                                        "issues": enum(["own_reports"]),
+                                        "nothing": boolean(),
+                                    },
+                                ),
+                            },
+                            {
+                                "token": obj(
+                                    {
+                                        "prefix": string(),
+                                        "label": text_or_null(),
+                                        "scopes": nullable(array(string())),
+                                        "expires_at": nullable(instant()),
+                                    }
+                                ),
+                                "csrf_token": string("网页脚本写入时放在请求头 X-CSRFToken"),
+                            },
+                        ),
+                    ]
+                }
+            )
+        },
+    )
+)
 def me():
     single_args(())
     account = current_account()
@@ -43,6 +108,15 @@ def me():
 
 
 @bp.get("/users")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "list_users",
+        "账号列表",
+        "users.admin",
+        {"200": answer(obj({"users": array(ref("account"))}))},
+    )
+)
 @permission_required("users.admin")
 def users():
     single_args(())
@@ -51,6 +125,40 @@ def users():
 
 
 @bp.post("/users")
+@documented(
+    lambda config: op(
+        TAG_ACCOUNTS,
+        "create_user",
+        "新建账号（系统对接账号的令牌在管理页面或 flask users token 生成）",
+        "users.admin",
+        {"201": answer(ref("account"), "已创建")},
+        body=json_body(
+            obj(
+                {
+                    "username": string(
+                        "1–64 个字符，不含空白（两端的空白去掉）；已存在 409",
+                        pattern=r"^\s*\S{1,64}\s*(?![\s\S])",
+                    ),
+                    "role": enum(ROLE_ACTIONS),
+                },
+                {
+                    "password": nullable(
+                        string(
+                            "初始密码（不填则生成）：至少 8 位、两类字符、不含用户名；"
+                            "系统对接账号不能有密码"
+                        )
+                    ),
+                    "area": nullable(string("限定的行政区划代码（须存在）")),
+                    "leader_id": nullable(
+                        integer("绑定的包保领导（须存在；leader 角色须有领导或区划）")
+                    ),
+                    "display_name": nullable(string(maxLength=100)),
+                },
+            )
+        ),
+        errors=(409, 422),
+    )
+)
 @permission_required("users.admin")
 def create_user():
     """Creates an account from JSON {username, role, password?, area?, leader_id?,

@@ -10,15 +10,21 @@ import json
 from flask import current_app, jsonify, request
 from sqlalchemy import func, select
 
-from geoservice import scope, service_area
+from geoservice.accounts import audit, scope
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
-from geoservice.api.params import single_args
-from geoservice.auth import current_account, permission_required
+from geoservice.api.imports import _flag, _pairs, checked_upload, form_crs, import_cap, saved_upload
+from geoservice.areas import hierarchy, service_area
+from geoservice.areas.area_import import import_areas
+from geoservice.areas.levels import LEVELS
+from geoservice.catalogue.catalogue import parse_bool
+from geoservice.catalogue.importers import ImportFailed, open_features, parse_mapping
 from geoservice.db import get_session, unlimited_statements
+from geoservice.edge.params import single_args
+from geoservice.edge.responsibility import county_required
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea
 from geoservice.registry import layers
-from geoservice.responsibility_access import county_required
 
 
 def _properties(area: AdminArea, parent_code: str | None) -> dict:
@@ -34,9 +40,6 @@ def areas():
     """The areas in scope; `level` and `parent` (a code) narrow them; `geometry=true` answers
     a GeoJSON FeatureCollection with boundaries simplified to about a metre (map layers by
     street or community)."""
-    from geoservice.areas import LEVELS
-    from geoservice.collections import parse_bool
-
     args = single_args(AREA_PARAMS)
     level = args.get("level")
     if level is not None and level not in LEVELS:
@@ -138,19 +141,6 @@ def areas_import():
     """Upload a file of admin areas (multipart: `file`, `level`, options as for flask
     import-areas); all or nothing; the hierarchy is linked afterwards. 201 with the import
     and link reports; 422 with the report when anything is rejected."""
-    from geoservice import audit, hierarchy
-    from geoservice.api.imports import (
-        _flag,
-        _pairs,
-        checked_upload,
-        form_crs,
-        import_cap,
-        saved_upload,
-    )
-    from geoservice.area_import import import_areas
-    from geoservice.areas import LEVELS
-    from geoservice.importers import ImportFailed, open_features, parse_mapping
-
     upload, suffix = checked_upload(AREA_FORM_FIELDS)
     level = request.form.get("level", "")
     if level not in LEVELS:

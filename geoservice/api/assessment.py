@@ -1,7 +1,7 @@
 """点位 and 测评 over the API, mounted at /api/assessment (blueprint `bp`): site kinds, sites,
 点位清单, QR codes, standards versions, rounds, results, scores.
 
-Who may do what (existing actions of geoservice.permissions, so the permission table is
+Who may do what (existing actions of geoservice.accounts.permissions, so the permission table is
 unchanged): reading kinds and sites needs `layers.read`; rounds, scores and standards need
 `rankings.read`; writing kinds, sites, standards and rounds needs `layers.write` and the admin
 or planner role (kinds: county-wide accounts only); recording results needs `issues.report`
@@ -16,21 +16,21 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from geoservice import audit, scope
-from geoservice.api.params import single_args
+from geoservice.accounts import audit, scope
+from geoservice.accounts.auth import require
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores as score_service
 from geoservice.assessment import sites as site_service
 from geoservice.assessment import standards as standard_service
 from geoservice.assessment.catalogue import KindRow, SiteCatalogue, load_kinds
-from geoservice.auth import require
 from geoservice.db import database, get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues.photos import Upload, prepare
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
-from geoservice.photos import Upload, prepare
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("assessment_api", __name__)
 
@@ -589,67 +589,3 @@ def trend():
     return jsonify(
         {"rounds": score_service.trend(get_session(), of, key if of else None, _settings())}
     )
-
-
-# --- POST to a sites collection of the OGC API ----------------------------------------------
-
-
-def create_site_features(coll, body: Any) -> Response:
-    """POST /api/collections/{sites|site-<code>}/items: one Feature (201 with the feature) or a
-    FeatureCollection (all or nothing); the kind is the collection's (or `kind` per feature
-    in `sites`), attributes are checked against it."""
-    from geoservice.api.access import Change, record_write, visible
-    from geoservice.api.writes import _saved_response
-    from geoservice.service_errors import ServiceError
-
-    account = require("layers.write", coll.id)
-    if account.role not in ("admin", "planner", "integration"):
-        raise ApiError(403, "只有创文办可以新增点位", field="role")
-    kind = body.get("type") if isinstance(body, dict) else None
-    if kind == "Feature":
-        features = [body]
-    elif kind == "FeatureCollection" and isinstance(body.get("features"), list):
-        features = body["features"]
-    else:
-        raise ApiError(400, "请求体应为 GeoJSON Feature 或 FeatureCollection", field="type")
-    if not features:
-        raise ApiError(400, "FeatureCollection 中没有要素", field="features")
-    limit = int(current_app.config.get("MAX_FEATURES_PER_REQUEST", 10_000))
-    if len(features) > limit:
-        raise ApiError(413, f"一次最多新增 {limit} 个要素", field="features")
-    session = get_session()
-    ids, errors = [], []
-    for index, feature in enumerate(features):
-        if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
-            errors.append({"index": index, "field": "properties", "error": "要素须有 properties"})
-            continue
-        payload = dict(feature["properties"])
-        payload["geometry"] = feature.get("geometry")
-        if coll.kind_code is not None:
-            payload["kind"] = coll.kind_code
-        savepoint = session.begin_nested()
-        try:
-            ids.append(site_service.create_site(session, payload).id)
-            savepoint.commit()
-        except ServiceError as exc:
-            savepoint.rollback()
-            errors.append({"index": index, "field": exc.field, "error": exc.error})
-    if errors:
-        session.rollback()
-        if kind == "Feature":
-            raise ApiError(422, errors[0]["error"], errors[0], field=errors[0]["field"])
-        raise ApiError(
-            422,
-            f"批量新增未执行：{len(errors)} 个要素有错误，全部未写入",
-            {"rejected": errors, "total": len(features)},
-            field=errors[0]["field"],
-        )
-    if not visible(session, account, coll, ids):
-        session.rollback()
-        raise ApiError(403, "要素位于您的管辖范围之外，不能在此新增", field="geometry")
-    for fid in ids:
-        record_write(session, account, Change("create", coll.id, fid, None, None))
-    session.commit()
-    if kind == "Feature":
-        return _saved_response(coll, ids[0], 201, [])
-    return _created({"inserted": len(ids), "ids": ids})

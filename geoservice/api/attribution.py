@@ -15,14 +15,15 @@ from flask import jsonify
 from sqlalchemy import BigInteger, Integer, func, literal, select
 from sqlalchemy.orm import Session
 
-from geoservice import attribution, scope
-from geoservice import issues as service
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, require
 from geoservice.api import bp
-from geoservice.api.issues import COLLECTION, settings
-from geoservice.api.params import single_args
-from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, settings
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues import attribution
+from geoservice.issues import issues as service
 from geoservice.registry import layers
 from geoservice.service_errors import InvalidInput
 

@@ -3,55 +3,81 @@ since, until; paging with limit/offset)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from flask import jsonify, request, url_for
 
-from flask import current_app, jsonify, request, url_for
-
-from geoservice import audit
+from geoservice.accounts import audit
+from geoservice.accounts.auth import permission_required
 from geoservice.api import bp
-from geoservice.api.params import parse_paging, single_args
-from geoservice.auth import permission_required
+from geoservice.api.openapi_kit import (
+    answer,
+    array,
+    documented,
+    free,
+    instant,
+    integer,
+    nullable,
+    obj,
+    op,
+    paging,
+    query,
+    string,
+    text_or_null,
+)
+from geoservice.api.openapi_people import TAG_AUDIT
+from geoservice.catalogue.catalogue import TEXT_PATTERN
 from geoservice.db import get_session
+from geoservice.edge.params import parse_audit_filters, single_args
 from geoservice.errors import ApiError
-
-MAX_LIMIT = 1000
-
-
-def _when(value: str, field: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ApiError(
-            400, "时间格式应为 ISO 8601，例如 2026-11-01 或 2026-11-01T08:00:00+08:00", field=field
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
-    return moment
-
 
 AUDIT_PARAMS = ("user", "entity", "entity_id", "action", "since", "until", "limit", "offset")
 
 
-def parse_audit_filters(
-    args: Mapping[str, str], default_limit: int = 100
-) -> tuple[dict[str, Any], int, int]:
-    filters: dict[str, Any] = {
-        key: (args.get(key) or "").strip()[:64] or None
-        for key in ("user", "entity", "entity_id", "action")
-    }
-    for key in ("since", "until"):
-        raw = (args.get(key) or "").strip()
-        filters[key] = _when(raw, key) if raw else None
-    # An empty box of the admin page's filter form means the default.
-    paging = {k: v for k in ("limit", "offset") if (v := args.get(k)) not in (None, "")}
-    limit, offset = parse_paging(paging, default_limit, MAX_LIMIT)
-    return filters, limit, offset
-
-
 @bp.get("/audit")
+@documented(
+    lambda config: op(
+        TAG_AUDIT,
+        "list_audit_entries",
+        "操作日志（新的在前）",
+        "audit.read",
+        {
+            "200": answer(
+                obj(
+                    {
+                        "entries": array(
+                            obj(
+                                {
+                                    "id": integer(),
+                                    "at": instant(),
+                                    "user": text_or_null("操作人"),
+                                    "user_id": nullable(integer()),
+                                    "action": string("如 feature.update、unit.create"),
+                                    "entity": text_or_null(),
+                                    "entity_id": text_or_null(),
+                                    "before": free(),
+                                    "after": free(),
+                                    "ip": text_or_null(),
+                                }
+                            )
+                        ),
+                        "numberMatched": integer(),
+                        "numberReturned": integer(),
+                        "links": array(obj({"rel": string(), "href": string()})),
+                    }
+                )
+            )
+        },
+        parameters=[
+            query("user", "操作人用户名", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("entity", "对象类型", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("entity_id", "对象编号", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("action", "动作", string(minLength=1, pattern=TEXT_PATTERN)),
+            query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
+            query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
+            *paging(100, 1000),
+        ],
+        errors=(400,),
+    )
+)
 @permission_required("audit.read")
 def audit_entries():
     args = single_args(AUDIT_PARAMS)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from flask import current_app, send_file
 
-from geoservice.api import bp, collection_or_404
-from geoservice.api.access import collection_read, scope_condition
-from geoservice.api.params import parse_items_query, single_args
-from geoservice.auth import current_account
+from geoservice.accounts.auth import current_account
+from geoservice.api import bp
+from geoservice.catalogue.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
+from geoservice.catalogue.items import export_rows, set_timezone
 from geoservice.db import get_session, statement_timeout
+from geoservice.edge.access import collection_or_404, collection_read, scope_condition
+from geoservice.edge.params import parse_items_query, single_args
 from geoservice.errors import ApiError
-from geoservice.exporters import FORMATS, csv_chunks, geojson_chunks, write_gpkg
-from geoservice.features import export_rows, set_timezone
 
 SPOOL_MEMORY = 32 * 1024 * 1024
 

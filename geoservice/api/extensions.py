@@ -12,13 +12,14 @@ from typing import Any
 
 from flask import jsonify
 
-from geoservice import extensions
+from geoservice.accounts.auth import require
 from geoservice.api import bp
-from geoservice.api.issues import COLLECTION, _json_body, allows, view, visible_issue
-from geoservice.api.params import single_args
-from geoservice.auth import require
+from geoservice.api.issues import _json_body, view, visible_issue
 from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, allows
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues import extensions
 from geoservice.models import Issue
 
 

@@ -8,9 +8,22 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 
-from geoservice.api import bp, catalogue, collection_or_404
-from geoservice.api.access import collection_read, readable, scope_condition, signed_in
-from geoservice.api.params import (
+from geoservice.accounts.auth import current_account, require
+from geoservice.accounts.permissions import ANY_COLLECTION
+from geoservice.api import bp
+from geoservice.catalogue.catalogue import Collection
+from geoservice.catalogue.items import get_feature, items_page, set_timezone
+from geoservice.catalogue.tiles import collection_extents
+from geoservice.db import get_session
+from geoservice.edge.access import (
+    catalogue,
+    collection_or_404,
+    collection_read,
+    readable,
+    scope_condition,
+    signed_in,
+)
+from geoservice.edge.params import (
     CRS84,
     GEOJSON,
     HTML,
@@ -25,13 +38,7 @@ from geoservice.api.params import (
     single_args,
     url,
 )
-from geoservice.auth import current_account, require
-from geoservice.collections import Collection
-from geoservice.db import get_session
 from geoservice.errors import ApiError
-from geoservice.features import get_feature, items_page, set_timezone
-from geoservice.permissions import ANY_COLLECTION
-from geoservice.tiles import collection_extents
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

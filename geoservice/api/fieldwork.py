@@ -12,20 +12,20 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from sqlalchemy.exc import IntegrityError
 
-from geoservice import scope
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, permission_required, require
 from geoservice.api.issues import parse_body
-from geoservice.api.params import single_args
-from geoservice.auth import can, current_account, permission_required, require
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.fieldwork import access, evidence, inspections, patrols
 from geoservice.fieldwork.common import as_date
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues.photos import prepare_all
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue, Photo
-from geoservice.photos import prepare_all
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("fieldwork_api", __name__)
 
@@ -234,7 +234,7 @@ def my_visits():
 
 def _may_read_visit(visit: PatrolVisit) -> bool:
     """Its author, and planners or evidence readers who see its place (area scope)."""
-    from geoservice.auth import can
+    from geoservice.accounts.auth import can
 
     account = current_account()
     if visit.user_id == account.id:
@@ -260,9 +260,9 @@ def visit_detail(visit_id: int):
 def create_report():
     """An issue reported from the field app, idempotent per record (`idempotency_key` field or
     `Idempotency-Key` header): the ordinary report's fields and photos."""
-    from geoservice import issues as issue_service
     from geoservice.api.issues import _check_report_meta, view
     from geoservice.fieldwork import reports
+    from geoservice.issues import issues as issue_service
 
     account = require("issues.report", "issues")
     fields, uploads = parse_body()
@@ -308,7 +308,7 @@ def create_report():
 def patrol_rates():
     """巡查到位率 over the tasks due in a period, given like the rankings' (`period`, `from`,
     `to`; default: the last complete week)."""
-    from geoservice.periods import PeriodError, parse_period
+    from geoservice.ranking.periods import PeriodError, parse_period
 
     args = single_args(("of", "period", "from", "week", "to"))
     for name, value in args.items():
@@ -407,7 +407,7 @@ def _scan() -> None:
 @permission_required(EVIDENCE)
 def suspicious():
     args = single_args(("limit", "offset"))
-    from geoservice.api.params import parse_paging
+    from geoservice.edge.params import parse_paging
 
     limit, offset = parse_paging(args, default=200, maximum=1000)
     _scan()

@@ -12,23 +12,23 @@ from pyproj import CRS
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from geoservice import hierarchy
-from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, visible
+from geoservice.api import bp
 from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
-from geoservice.collections import area_links, parse_bool
-from geoservice.db import get_session, unlimited_statements
-from geoservice.errors import ApiError
-from geoservice.importers import (
+from geoservice.areas import hierarchy
+from geoservice.areas.service_area import bounds
+from geoservice.catalogue.catalogue import parse_bool
+from geoservice.catalogue.importers import (
     SUFFIXES,
     ImportFailed,
     import_layer,
     parse_mapping,
     request_crs,
 )
+from geoservice.db import get_session, unlimited_statements
+from geoservice.edge.access import Change, check_write, collection_or_404, record_write, visible
+from geoservice.errors import ApiError
 from geoservice.registry import layers
-from geoservice.service_area import bounds
 
 FORM_FIELDS = (
     "map",
@@ -154,7 +154,7 @@ def import_file(collection_id: str):
         raise ApiError(422, message, body, field="file")
     if not visible(session, account, coll, report.ids):
         raise ApiError(403, "文件中有要素位于您的管辖范围之外，全部未写入", field="file")
-    if area_links(coll.spec):  # grids: link them to their communities, as flask import-layer
+    if coll.spec.area_links():  # grids: link them to their communities, as flask import-layer
         body["links"] = hierarchy.link(session, layers()).as_dict(limit=100)
     record_write(
         session,

@@ -8,15 +8,15 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 
+from geoservice.accounts.auth import permission_required, require
 from geoservice.api import bp
-from geoservice.api.params import single_args
-from geoservice.auth import permission_required, require
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
 from geoservice.notifications import intake
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 
 ACTION = "issues.dispatch"
 

@@ -13,49 +13,26 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, send_file, url_for
+from flask import jsonify, request, send_file, url_for
 from werkzeug.datastructures import FileStorage
 
-from geoservice import issues as service
-from geoservice import scope
+from geoservice.accounts import scope
+from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
-from geoservice.api.params import parse_paging, single_args
-from geoservice.auth import can, current_account, require
 from geoservice.db import get_session
-from geoservice.errors import ApiError, error_response
+from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
+from geoservice.edge.params import parse_paging, single_args
+from geoservice.edge.responsibility import check_leader_writable
+from geoservice.errors import ApiError
+from geoservice.issues import issues as service
+from geoservice.issues.photos import Upload, prepare_all
+from geoservice.issues.view import issue_summary, issue_view
+from geoservice.issues.workflow import check_move, transition
 from geoservice.models import Issue, Photo
-from geoservice.photos import Upload, prepare_all
 from geoservice.registry import layers
-from geoservice.responsibility_access import check_leader_writable
-from geoservice.service_errors import ServiceError
-from geoservice.workflow import IssueSettings, check_move, transition
 
-COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 PHOTO_FIELDS = ("photos", "photo", "photos[]")
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=-]+)*;base64,(.*)$", re.DOTALL)
-
-
-@bp.record_once
-def _register_error_handler(state) -> None:
-    @state.app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> Response:
-        return error_response(exc.status, exc.error, exc.detail, exc.field)
-
-
-def settings() -> IssueSettings:
-    """The configuration, with the category time limits in force now (geoservice.vocabularies)."""
-    from geoservice import vocabularies
-
-    return vocabularies.issue_settings(get_session(), current_app.config, datetime.now(UTC))
-
-
-def photo_url(photo_id: int, thumb: bool) -> str:
-    return url_for("api.issue_photo", photo_id=photo_id, thumb=1 if thumb else None)
-
-
-def allows(action: str) -> bool:
-    """The caller's permissions (role and token scopes) on the issues collection."""
-    return can(action, COLLECTION)
 
 
 def visible_issue(issue_id: int) -> Issue:
@@ -67,7 +44,7 @@ def visible_issue(issue_id: int) -> Issue:
 
 
 def view(issue: Issue) -> dict[str, Any]:
-    return service.issue_view(
+    return issue_view(
         get_session(), layers(), settings(), issue, current_account(), photo_url, allows=allows
     )
 
@@ -274,7 +251,7 @@ def unassigned_queue():
         {
             "numberMatched": service.count_unassigned(session, account),
             "numberReturned": len(rows),
-            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+            "issues": [issue_summary(i, cfg, now) for i in rows],
         }
     )
 
@@ -315,7 +292,7 @@ def overdue_issues():
         {
             "numberMatched": service.count_overdue(session, now, account),
             "numberReturned": len(rows),
-            "issues": [service.issue_summary(i, cfg, now) for i in rows],
+            "issues": [issue_summary(i, cfg, now) for i in rows],
         }
     )
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from geoservice.accounts.auth import current_account, permission_required, require
 from geoservice.api import bp
-from geoservice.api.params import parse_paging, single_args
-from geoservice.auth import current_account, permission_required, require
 from geoservice.db import get_session
+from geoservice.edge.params import parse_paging, single_args
 from geoservice.errors import ApiError
 from geoservice.models import User
 from geoservice.notifications import manage, outbox

@@ -20,16 +20,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from geoservice.accounts import token_for
-from geoservice.auth import public
+from geoservice.accounts.accounts import token_for
+from geoservice.accounts.auth import public
+from geoservice.accounts.permissions import allowed
 from geoservice.db import get_session
 from geoservice.errors import ApiError
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
 from geoservice.notifications import open311 as service
-from geoservice.permissions import allowed
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("open311", __name__)
 FORMATS = ("json", "xml")

@@ -10,7 +10,6 @@ from flask import Response, current_app, render_template, request
 import geoservice.api.openapi_notifications as openapi_notifications
 from geoservice.api import (
     bp,
-    catalogue,
     openapi_assessment,
     openapi_fieldwork,  # issue 16
     openapi_issues,
@@ -18,10 +17,18 @@ from geoservice.api import (
     openapi_reports,
     openapi_rules,
 )
-from geoservice.api.access import signed_in
 from geoservice.api.features import json_response
-from geoservice.api.openapi_kit import MAP_PATTERN, error_responses, finish
-from geoservice.api.params import (
+from geoservice.api.openapi_kit import (
+    MAP_PATTERN,
+    TILE_XYZ,
+    documented_paths,
+    error_responses,
+    finish,
+)
+from geoservice.catalogue.catalogue import Collection
+from geoservice.catalogue.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
+from geoservice.edge.access import catalogue, signed_in
+from geoservice.edge.params import (
     CRS84,
     GEOJSON,
     HTML,
@@ -31,17 +38,9 @@ from geoservice.api.params import (
     output_format,
     single_args,
 )
-from geoservice.collections import Collection, area_links
 from geoservice.registry import layers
-from geoservice.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 
 ERROR = {"$ref": "#/components/responses/Error"}
-# Tile coordinates: zoom 0–22 (geoservice.tiles.MAX_ZOOM); x and y below 2^z (else 404).
-TILE_XYZ = (
-    ("z", "缩放级别（0–22）", 22),
-    ("x", "列号（0 至 2^z−1）", 2**22 - 1),
-    ("y", "行号（0 至 2^z−1）", 2**22 - 1),
-)  # replaced per status by openapi_kit.finish
 
 # Tags of the endpoints outside the collections, in the order the HTML page lists them.
 TAGS = {
@@ -100,7 +99,7 @@ def _feature_schema(coll: Collection) -> dict[str, Any]:
     }
 
 
-# What geoservice.validation.parse_geometry reads: positions of 2 or 3 numbers (longitude,
+# What geoservice.catalogue.validation.parse_geometry reads: positions of 2 or 3 numbers (longitude,
 # latitude[, height], WGS-84 degrees), nested as the type says; lines of 2+ positions, rings
 # of 4+. What OpenAPI 3.0 cannot say (latitude within ±90, closed and valid rings, a place
 # inside the service area) is refused with 422 on `geometry…`.
@@ -147,8 +146,8 @@ def _geometry_input(types: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _code_input(spec: Any) -> dict[str, Any]:
-    """A feature's code as geoservice.validation.check_properties reads it (a number is read
-    as its digits; spaces around are trimmed)."""
+    """A feature's code as catalogue.validation.check_properties reads it (a number is read as
+    its digits; spaces around are trimmed)."""
     if spec.code_pattern is not None:
         text = {"type": "string", "pattern": rf"^\s*(?:{spec.code_pattern})\s*(?![\s\S])"}
     else:
@@ -184,7 +183,7 @@ def _feature_input_schema(coll: Collection) -> dict[str, Any]:
                 props[attr.name] = {**props.get(attr.name, {}), "minLength": 1, "pattern": r"\S"}
     # Names the code reads, and those of its own answers it ignores; any other is a 422.
     names = [*writable_properties(spec), *READ_ONLY]
-    names += [f"{link.prefix}_name" for link in area_links(spec)]
+    names += [f"{link.prefix}_name" for link in spec.area_links()]
     props = {name: props.get(name, {}) for name in names}
     properties = {
         **schema["properties"],
@@ -636,6 +635,7 @@ def document() -> dict[str, Any]:
         **openapi_fieldwork.paths(config),
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
+        **documented_paths(current_app),  # operations declared next to their routes
         **openapi_rules.paths(),
     }.items():
         existing = paths.setdefault(key, {})

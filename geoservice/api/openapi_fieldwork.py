@@ -20,7 +20,7 @@ from geoservice.api.openapi_kit import (
     string,
 )
 from geoservice.api.openapi_kit import op as _op
-from geoservice.periods import PERIOD_KINDS
+from geoservice.ranking.periods import PERIOD_KINDS
 
 TAG = "巡查与暗访"
 TAG_TEXT = (
@@ -106,7 +106,8 @@ RESULT_BODY = obj(
 
 
 def _period_params() -> list[dict]:
-    """The period parameters, as the rankings take them (geoservice.periods.parse_period)."""
+    """The period parameters, as the rankings take them
+    (geoservice.ranking.periods.parse_period)."""
     kinds = "、".join(f"{k}={v}" for k, v in PERIOD_KINDS.items())
     return [
         query("period", f"统计周期（默认 week）：{kinds}", enum(PERIOD_KINDS)),

@@ -31,8 +31,8 @@ from geoservice.api.openapi_kit import (
     text_or_null,
 )
 from geoservice.coords import COORD_SYSTEMS
+from geoservice.issues.workflow import TRANSITIONS
 from geoservice.vocab import ISSUE_STATUSES, SEVERITIES
-from geoservice.workflow import TRANSITIONS
 
 TAG = "问题流转"
 TAG_ATTRIBUTION = "责任归属"

@@ -3,11 +3,12 @@ what every operation shares (error responses, security, permissions) instead of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS
 from geoservice.errors import MESSAGES
-from geoservice.permissions import ACTIONS, ROLE_ACTIONS
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -22,6 +23,14 @@ WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 Schema = dict[str, Any]
+
+# Tile coordinates: zoom 0–22 (geoservice.catalogue.tilegrid.MAX_ZOOM); x and y below 2^z
+# (else 404).
+TILE_XYZ = (
+    ("z", "缩放级别（0–22）", 22),
+    ("x", "列号（0 至 2^z−1）", 2**22 - 1),
+    ("y", "行号（0 至 2^z−1）", 2**22 - 1),
+)  # replaced per status by openapi_kit.finish
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -123,7 +132,7 @@ def path(name: str, description: str, schema: Schema | None = None) -> Schema:
     }
 
 
-MAX_OFFSET = 1_000_000_000  # geoservice.api.params.MAX_OFFSET
+MAX_OFFSET = 1_000_000_000  # geoservice.edge.params.MAX_OFFSET
 
 
 def limit_param(default: int, maximum: int, what: str = "每页条数") -> Schema:
@@ -135,7 +144,7 @@ def limit_param(default: int, maximum: int, what: str = "每页条数") -> Schem
 
 
 def paging(default: int, maximum: int) -> list[Schema]:
-    """`limit` and `offset` of a JSON list, parsed alike everywhere (geoservice.api.params);
+    """`limit` and `offset` of a JSON list, parsed alike everywhere (geoservice.edge.params);
     the answer carries numberMatched (all matches) and numberReturned (this page)."""
     return [
         limit_param(default, maximum),
@@ -245,8 +254,8 @@ def op(
     body: Schema | None = None,
     errors: Iterable[int] = (),
 ) -> Schema:
-    """One operation. `permission`: the action(s) of geoservice.permissions the view requires
-    (None: any account); the rights and the statuses in `errors` are added to the text."""
+    """One operation. `permission`: the action(s) of geoservice.accounts.permissions the view
+    requires (None: any account); the rights and the statuses in `errors` are added to the text."""
     actions = [permission] if isinstance(permission, str) else list(permission or [])
     rights = "；".join(who_may(a) for a in actions) if actions else "任何已登录账号或有效令牌"
     out: Schema = {
@@ -291,4 +300,41 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
             for status, response in list(responses.items()):
                 if response == {"$ref": "#/components/responses/Error"}:
                     responses[status] = error(int(status))
+    return paths
+
+
+# --- operations documented next to their routes ----------------------------------------------
+
+Build = Callable[[Mapping[str, Any]], Schema]
+
+
+def documented(build: Build) -> Callable:
+    """Keeps an operation's OpenAPI object next to its route: `build(config)` returns it.
+
+        @bp.get("/audit")
+        @documented(lambda config: op(TAG, "list_audit_entries", "操作日志", "audit.read", …))
+        @permission_required("audit.read")
+        def audit_entries(): …
+
+    openapi.document collects every documented view of the app (`documented_paths`); the
+    families not moved yet are still listed by the paths() of the openapi_*.py modules."""
+
+    def mark(view: Callable) -> Callable:
+        view.openapi = build  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def documented_paths(app: Any, prefix: str = "/api") -> dict[str, dict[str, Schema]]:
+    """{path: {method: operation}} of the views marked with `documented`, paths relative to
+    `prefix` with Flask's <converter:name> written as {name}."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for rule in app.url_map.iter_rules():
+        build = getattr(app.view_functions.get(rule.endpoint), "openapi", None)
+        if build is None or not rule.rule.startswith(prefix + "/"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule[len(prefix) :])
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = build(app.config)
     return paths

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from geoservice import responsibility as resp
+from geoservice.accounts.permissions import ROLE_ACTIONS
 from geoservice.api.openapi_kit import (
     GEOJSON,
     XLSX,
@@ -35,9 +35,9 @@ from geoservice.api.openapi_kit import (
     string,
     text_or_null,
 )
-from geoservice.collections import TEXT_PATTERN
-from geoservice.coverage import DEFAULT_FEATURE_LIMIT
-from geoservice.permissions import ACTIONS, ROLE_ACTIONS
+from geoservice.catalogue.catalogue import TEXT_PATTERN
+from geoservice.responsibility import values
+from geoservice.responsibility.coverage import DEFAULT_FEATURE_LIMIT
 
 TAG = "包保责任"
 TAG_ACCOUNTS = "账号"
@@ -57,15 +57,15 @@ OUT_OF_SCOPE = "账号范围外的记录与不存在的一样回答 404。"
 # Names as geoservice.responsibility checks them (after dropping spaces): a person's name is
 # Han characters, parts joined by "·", 2–25 characters; a unit's name 2–60 characters of
 # Han, digits, Latin letters, full-width brackets, "·、-—", with at least one Han character.
-_HAN = resp.HAN_RANGES
+_HAN = values.HAN_RANGES
 PERSON_NAME = string(
     "中文姓名（2–25 字的汉字，少数民族姓名可用“·”分隔）",
     minLength=2,
     maxLength=25,
     pattern=rf"^[{_HAN}]+(?:·[{_HAN}]+)*$",
 )
-# geoservice.responsibility.normalise_phone: a mainland mobile (+86 allowed) or a landline with
-# its area code and an optional extension; empty for none.
+# geoservice.responsibility.values.normalise_phone: a mainland mobile (+86 allowed) or a
+# landline with its area code and an optional extension; empty for none.
 PHONE_PATTERN = (
     r"^(?:(?:\+?86|0086)?-?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(?:(?:-|转|#|ext\.?)\d{1,6})?)?$"
 )
@@ -128,7 +128,7 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
         "note": text_or_null(),
     }
     leader_fields = {
-        "title": string("职务", maxLength=resp.TITLE_MAX_LENGTH),
+        "title": string("职务", maxLength=values.TITLE_MAX_LENGTH),
         "phone": nullable(string("手机或座机（空为无）", pattern=PHONE_PATTERN)),
         "unit_id": nullable(integer("单位编号")),
         "is_unit_head": boolean(),
@@ -158,7 +158,7 @@ def schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                     "code": string("要素编码", minLength=1, pattern=TEXT_PATTERN),
                     "is_primary": boolean("主要负责人（默认 true）"),
                     "valid_from": MOMENT,
-                    "note": string(maxLength=resp.NOTE_MAX_LENGTH),
+                    "note": string(maxLength=values.NOTE_MAX_LENGTH),
                     "replace_primary": boolean("已有主要负责人时替换（结束其记录），否则 409"),
                 },
             ),
@@ -551,142 +551,6 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 errors=(422,),
                 description=COUNTY
                 + "有任何一行被拒绝时回答 422，detail 为逐行报告，整份清单不写入。",
-            )
-        },
-        "/me": {
-            "get": op(
-                TAG_ACCOUNTS,
-                "get_me",
-                "当前账号：角色、权限、可见范围；令牌调用时含令牌信息，网页会话时含 CSRF 令牌",
-                None,
-                {
-                    "200": ok(
-                        {
-                            "allOf": [
-                                ref("account"),
-                                obj(
-                                    {
-                                        "permissions": array(enum(ACTIONS)),
-                                        "scope": obj(
-                                            {"everything": boolean()},
-                                            {
-                                                "area": obj(
-                                                    {
-                                                        "code": string(),
-                                                        "name": string(),
-                                                        "level": string(),
-                                                    }
-                                                ),
-                                                "leader_id": integer(),
-                                                "issues": enum(["own_reports"]),
-                                                "nothing": boolean(),
-                                            },
-                                        ),
-                                    },
-                                    {
-                                        "token": obj(
-                                            {
-                                                "prefix": string(),
-                                                "label": text_or_null(),
-                                                "scopes": nullable(array(string())),
-                                                "expires_at": nullable(instant()),
-                                            }
-                                        ),
-                                        "csrf_token": string(
-                                            "网页脚本写入时放在请求头 X-CSRFToken"
-                                        ),
-                                    },
-                                ),
-                            ]
-                        }
-                    )
-                },
-            )
-        },
-        "/users": {
-            "get": op(
-                TAG_ACCOUNTS,
-                "list_users",
-                "账号列表",
-                "users.admin",
-                {"200": ok(obj({"users": array(ref("account"))}))},
-            ),
-            "post": op(
-                TAG_ACCOUNTS,
-                "create_user",
-                "新建账号（系统对接账号的令牌在管理页面或 flask users token 生成）",
-                "users.admin",
-                {"201": ok(ref("account"), "已创建")},
-                body=json_body(
-                    obj(
-                        {
-                            "username": string(
-                                "1–64 个字符，不含空白（两端的空白去掉）；已存在 409",
-                                pattern=r"^\s*\S{1,64}\s*(?![\s\S])",
-                            ),
-                            "role": enum(ROLE_ACTIONS),
-                        },
-                        {
-                            "password": nullable(
-                                string(
-                                    "初始密码（不填则生成）：至少 8 位、两类字符、不含用户名；"
-                                    "系统对接账号不能有密码"
-                                )
-                            ),
-                            "area": nullable(string("限定的行政区划代码（须存在）")),
-                            "leader_id": nullable(
-                                integer("绑定的包保领导（须存在；leader 角色须有领导或区划）")
-                            ),
-                            "display_name": nullable(string(maxLength=100)),
-                        },
-                    )
-                ),
-                errors=(409, 422),
-            ),
-        },
-        "/audit": {
-            "get": op(
-                TAG_AUDIT,
-                "list_audit_entries",
-                "操作日志（新的在前）",
-                "audit.read",
-                {
-                    "200": ok(
-                        obj(
-                            {
-                                "entries": array(
-                                    obj(
-                                        {
-                                            "id": integer(),
-                                            "at": instant(),
-                                            "user": text_or_null("操作人"),
-                                            "user_id": nullable(integer()),
-                                            "action": string("如 feature.update、unit.create"),
-                                            "entity": text_or_null(),
-                                            "entity_id": text_or_null(),
-                                            "before": free(),
-                                            "after": free(),
-                                            "ip": text_or_null(),
-                                        }
-                                    )
-                                ),
-                                "numberMatched": integer(),
-                                "numberReturned": integer(),
-                                "links": array(obj({"rel": string(), "href": string()})),
-                            }
-                        )
-                    )
-                },
-                parameters=[
-                    query("user", "操作人用户名", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("entity", "对象类型", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("entity_id", "对象编号", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("action", "动作", string(minLength=1, pattern=TEXT_PATTERN)),
-                    query("since", "起（ISO 8601 时间或日期）", string(format="iso-instant")),
-                    query("until", "止（ISO 8601 时间或日期）", string(format="iso-instant")),
-                    *paging(100, 1000),
-                ],
-                errors=(400,),
             )
         },
     }

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from geoservice import mapdata, ranking
 from geoservice.api.openapi_kit import (
     MAP_PATTERN,
     MVT,
+    TILE_XYZ,
     XLSX,
     answer,
     array,
@@ -33,10 +33,12 @@ from geoservice.api.openapi_kit import (
     string,
     text_or_null,
 )
-from geoservice.areas import LEVEL_TITLES, LEVELS
-from geoservice.collections import Catalogue
-from geoservice.importers import SUFFIXES
-from geoservice.periods import PERIOD_KINDS
+from geoservice.areas.levels import LEVEL_TITLES, LEVELS
+from geoservice.catalogue.catalogue import Catalogue
+from geoservice.catalogue.importers import SUFFIXES
+from geoservice.maps import mapdata
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import PERIOD_KINDS
 from geoservice.registry import LayerRegistry
 
 TAG_AREAS = "行政区划"
@@ -125,8 +127,6 @@ def _levels_text() -> str:
 
 
 def _tile_xyz() -> list[dict]:
-    from geoservice.api.openapi import TILE_XYZ
-
     return [path(n, text, integer(minimum=0, maximum=top)) for n, text, top in TILE_XYZ]
 
 

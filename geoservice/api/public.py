@@ -14,16 +14,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from geoservice import scope
-from geoservice.auth import can, current_account, public, require
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, public, require
 from geoservice.citizens import challenge, followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
 from geoservice.errors import ApiError, error_response
-from geoservice.photos import PhotoLimits, Upload, prepare_all
+from geoservice.issues.photos import PhotoLimits, Upload, prepare_all
+from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("public_api", __name__, url_prefix="/public/api")
 staff_bp = Blueprint("citizens_api", __name__, url_prefix="/citizens/api")

@@ -14,16 +14,19 @@ from datetime import datetime
 
 from flask import jsonify, request, send_file
 
-from geoservice import audit, corrections, publications
+from geoservice.accounts import audit
+from geoservice.accounts.auth import current_account, permission_required, require
 from geoservice.api import bp
-from geoservice.api.issues import COLLECTION, _int_field, _json_body, allows, view, visible_issue
-from geoservice.api.params import parse_paging, single_args
-from geoservice.api.rankings import read_rankings, settings, tz
-from geoservice.auth import current_account, permission_required, require
+from geoservice.api.issues import _int_field, _json_body, view, visible_issue
 from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, allows
+from geoservice.edge.params import parse_paging, single_args
+from geoservice.edge.rankings import read_rankings, settings, tz
 from geoservice.errors import ApiError
+from geoservice.issues import corrections
 from geoservice.models import Issue
-from geoservice.periods import PeriodError, parse_period
+from geoservice.ranking import publications
+from geoservice.ranking.periods import PeriodError, parse_period
 from geoservice.registry import layers
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -1,7 +1,7 @@
 """包保 JSON API: units, leaders, assignments (with history), "who was responsible", a
 leader's features as GeoJSON, the coverage audit and the Excel roster (import/export/template).
 
-Access: a permission per endpoint + one scope check (geoservice.responsibility_access).
+Access: a permission per endpoint + one scope check (geoservice.edge.responsibility).
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, jsonify, request, send_file
 
-from geoservice import coverage, myareas, roster, roster_export
-from geoservice import responsibility as resp
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
-from geoservice.api.params import parse_limit, parse_paging, single_args
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import current_account, permission_required
-from geoservice.db import get_session, unlimited_statements
-from geoservice.errors import ApiError, error_response
-from geoservice.registry import layers
-from geoservice.responsibility_access import (
+from geoservice.db import get_session
+from geoservice.edge.params import parse_limit, parse_paging, single_args
+from geoservice.edge.responsibility import (
     READ,
     WRITE,
     assignment_place_where,
@@ -31,17 +26,17 @@ from geoservice.responsibility_access import (
     check_unit_writable,
     county_required,
     only_visible_assignments,
+    roster_upload,
+    run_roster_import,
     visible_leader_ids,
     visible_place_ids,
 )
+from geoservice.errors import ApiError
+from geoservice.registry import BASE_LAYER, layers
+from geoservice.responsibility import coverage, myareas, roster_export, roster_template
+from geoservice.responsibility import responsibility as resp
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_ROSTER_BYTES = 10 * 1024 * 1024
-
-
-@bp.errorhandler(resp.ServiceError)
-def _service_error(exc: resp.ServiceError):
-    return error_response(exc.status, exc.message, exc.detail, exc.field)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,44 +519,13 @@ def roster_export_xlsx():
 def roster_template_xlsx():
     single_args(())
     buffer = io.BytesIO()
-    roster.write_template(
+    roster_template.write_template(
         buffer,
         layers(),
         current_app.config["ASSIGNMENT_ROLES"],
         current_app.config["LEADER_LEVELS"],
     )
     return _xlsx(buffer, "包保清单模板.xlsx")
-
-
-def roster_upload() -> bytes:
-    """The uploaded roster file's bytes (multipart field `file`), size-checked."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise ApiError(400, "请选择要上传的 Excel 文件（字段 file）", field="file")
-    data = upload.read(MAX_ROSTER_BYTES + 1)
-    if len(data) > MAX_ROSTER_BYTES:
-        raise ApiError(413, f"文件超过 {MAX_ROSTER_BYTES // 1024 // 1024} MB", field="file")
-    return data
-
-
-def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
-    session = get_session()
-    unlimited_statements(session)
-    report = roster.import_roster(
-        session,
-        layers(),
-        data,
-        roles=current_app.config["ASSIGNMENT_ROLES"],
-        levels=current_app.config["LEADER_LEVELS"],
-        timezone=_tz(),
-        by=_account(),
-        dry_run=dry_run,
-    )
-    if report.applied:
-        session.commit()
-    else:
-        session.rollback()
-    return report
 
 
 @bp.post("/roster/import")

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from geoservice import returns
+from geoservice.accounts.auth import require
 from geoservice.api import bp
-from geoservice.api.issues import (
-    COLLECTION,
-    _int_field,
-    _json_body,
-    allows,
-    settings,
-    view,
-    visible_issue,
-)
-from geoservice.auth import require
+from geoservice.api.issues import _int_field, _json_body, view, visible_issue
 from geoservice.db import get_session
+from geoservice.edge.issues import COLLECTION, allows, settings
 from geoservice.errors import ApiError
+from geoservice.issues import returns
 from geoservice.models import Issue
 
 

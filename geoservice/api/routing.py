@@ -15,13 +15,14 @@ from datetime import datetime
 
 from flask import current_app, jsonify, request
 
-from geoservice import audit, routing_rules
+from geoservice.accounts import audit
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.issues import _json_body
-from geoservice.api.params import single_args
-from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.issues import routing_rules
 from geoservice.models import RoutingRule
 from geoservice.registry import layers
 

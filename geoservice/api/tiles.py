@@ -9,25 +9,17 @@ from __future__ import annotations
 
 from flask import Response, current_app
 
-from geoservice.api import bp, collection_or_404
-from geoservice.api.access import collection_read, scope_condition
+from geoservice.accounts.auth import current_account
+from geoservice.api import bp
 from geoservice.api.features import json_response
-from geoservice.api.params import MVT, parse_items_query, single_args, url
-from geoservice.auth import current_account
-from geoservice.collections import ISSUES, Collection
+from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset, tile_in_range
+from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
 from geoservice.db import get_session
+from geoservice.edge.access import collection_or_404, collection_read, scope_condition
+from geoservice.edge.params import MVT, parse_items_query, single_args, url
 from geoservice.errors import ApiError
-from geoservice.features import ItemsQuery
-from geoservice.tiles import (
-    AGGREGATE_MAX_ZOOM,
-    MAX_ZOOM,
-    SHIFTS,
-    Offset,
-    collection_extents,
-    datum_offset,
-    render_tile,
-    tile_in_range,
-)
 
 
 def tile_params(collection: Collection) -> list[str]:

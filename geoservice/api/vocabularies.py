@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 
 from flask import current_app, jsonify, request
 
-from geoservice import audit, vocabularies
+from geoservice.accounts import audit
+from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.issues import _json_body
-from geoservice.api.params import single_args
-from geoservice.api.rankings import read_rankings
-from geoservice.auth import current_account, permission_required
 from geoservice.db import get_session
+from geoservice.edge.params import single_args
+from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
+from geoservice.ranking import vocabularies
 
 
 def _instant(raw, name: str, status: int) -> datetime | None:

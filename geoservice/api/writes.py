@@ -6,28 +6,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from geoservice import service_area
-from geoservice.api import bp, collection_or_404
-from geoservice.api.access import Change, check_write, record_write, scope_condition, visible
+from geoservice.accounts.auth import current_account, require
+from geoservice.api import bp
 from geoservice.api.features import feature_response, json_response, parse_feature_id
-from geoservice.api.params import single_args, url
-from geoservice.auth import current_account
-from geoservice.collections import Collection, parse_bool
-from geoservice.db import get_session
-from geoservice.editing import (
+from geoservice.areas import service_area
+from geoservice.assessment import sites as site_service
+from geoservice.catalogue.catalogue import Collection, parse_bool
+from geoservice.catalogue.editing import (
     FeatureHeld,
     current_properties,
     delete_feature,
     insert_features,
     update_feature,
 )
-from geoservice.errors import ApiError
-from geoservice.features import current_etag, get_feature, set_timezone
-from geoservice.registry import layers
-from geoservice.validation import (
+from geoservice.catalogue.items import current_etag, get_feature, set_timezone
+from geoservice.catalogue.validation import (
     Candidate,
     Invalid,
     Problem,
@@ -35,6 +31,19 @@ from geoservice.validation import (
     parse_geometry,
     validate,
 )
+from geoservice.db import get_session
+from geoservice.edge.access import (
+    Change,
+    check_write,
+    collection_or_404,
+    record_write,
+    scope_condition,
+    visible,
+)
+from geoservice.edge.params import single_args, url
+from geoservice.errors import ApiError
+from geoservice.registry import layers
+from geoservice.service_errors import ServiceError
 
 
 def _reject_constant(name: str) -> Any:
@@ -125,12 +134,70 @@ def _saved_response(coll: Collection, fid: int, status: int, notices: list[str])
     return response
 
 
+# POST to a sites collection (issue 15): sites of its kind, checked by the assessment service.
+def create_site_features(coll, body: Any) -> Response:
+    """POST /api/collections/{sites|site-<code>}/items: one Feature (201 with the feature) or a
+    FeatureCollection (all or nothing); the kind is the collection's (or `kind` per feature
+    in `sites`), attributes are checked against it."""
+    account = require("layers.write", coll.id)
+    if account.role not in ("admin", "planner", "integration"):
+        raise ApiError(403, "只有创文办可以新增点位", field="role")
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind == "Feature":
+        features = [body]
+    elif kind == "FeatureCollection" and isinstance(body.get("features"), list):
+        features = body["features"]
+    else:
+        raise ApiError(400, "请求体应为 GeoJSON Feature 或 FeatureCollection", field="type")
+    if not features:
+        raise ApiError(400, "FeatureCollection 中没有要素", field="features")
+    limit = int(current_app.config.get("MAX_FEATURES_PER_REQUEST", 10_000))
+    if len(features) > limit:
+        raise ApiError(413, f"一次最多新增 {limit} 个要素", field="features")
+    session = get_session()
+    ids, errors = [], []
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
+            errors.append({"index": index, "field": "properties", "error": "要素须有 properties"})
+            continue
+        payload = dict(feature["properties"])
+        payload["geometry"] = feature.get("geometry")
+        if coll.kind_code is not None:
+            payload["kind"] = coll.kind_code
+        savepoint = session.begin_nested()
+        try:
+            ids.append(site_service.create_site(session, payload).id)
+            savepoint.commit()
+        except ServiceError as exc:
+            savepoint.rollback()
+            errors.append({"index": index, "field": exc.field, "error": exc.error})
+    if errors:
+        session.rollback()
+        if kind == "Feature":
+            raise ApiError(422, errors[0]["error"], errors[0], field=errors[0]["field"])
+        raise ApiError(
+            422,
+            f"批量新增未执行：{len(errors)} 个要素有错误，全部未写入",
+            {"rejected": errors, "total": len(features)},
+            field=errors[0]["field"],
+        )
+    if not visible(session, account, coll, ids):
+        session.rollback()
+        raise ApiError(403, "要素位于您的管辖范围之外，不能在此新增", field="geometry")
+    for fid in ids:
+        record_write(session, account, Change("create", coll.id, fid, None, None))
+    session.commit()
+    if kind == "Feature":
+        return _saved_response(coll, ids[0], 201, [])
+    response = jsonify({"inserted": len(ids), "ids": ids})
+    response.status_code = 201
+    return response
+
+
 @bp.post("/collections/<collection_id>/items")
 def create_items(collection_id: str):
     coll = collection_or_404(collection_id)
     if getattr(coll, "accepts_sites", False):  # sites: their kind's attributes (issue 15)
-        from geoservice.api.assessment import create_site_features
-
         return create_site_features(coll, read_body())
     account = check_write(coll)
     repair = _repair_flag(single_args(["repair"]))

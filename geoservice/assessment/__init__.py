@@ -10,5 +10,9 @@ rounds.py     rounds, reproducible sampling, result submission and corrections
 scores.py     scores, 点位达标率, negative-list hits, trend, 后三名 and the line
 demo.py       demo kinds, sites, an example standards tree and two past rounds
 
-Services are plain functions taking a session; no Flask here.
+Services are plain functions taking a session; no Flask here. Its edges are api/assessment.py,
+web/assessment.py and the sites branch of POST /api/collections/{id}/items (api/writes.py).
+
+May import: issues, responsibility, areas, catalogue, accounts, plumbing; never ranking (which
+puts its 测评 sheet into the 通报) or an edge. Contracts: .importlinter.
 """

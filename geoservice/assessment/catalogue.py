@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice.collections import (
+from geoservice.catalogue.catalogue import (
     ID_SCHEMA,
     INT_SCHEMA,
     LEADERS_JSON,
@@ -63,7 +63,7 @@ class SiteLayerSpec(LayerSpec):
 def site_claims_sql(point: str, scale: tuple[str, str] | None = None) -> str:
     """Sites of active kinds claiming `point`: within the kind's claim radius (0 m inside a
     polygon), at the kind's precedence. Same columns as the registry's layer claims."""
-    from geoservice.attribution import box_sql, distance_sql
+    from geoservice.issues.attribution import box_sql, distance_sql
 
     widest = "(SELECT COALESCE(max(claim_radius_m), 0) FROM site_kinds WHERE NOT retired)"
     return f"""SELECT * FROM (

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds, sites, standards
 from geoservice.config import DEFAULTS
+from geoservice.issues.photos import PhotoStore, Upload, prepare
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
-from geoservice.photos import PhotoStore, Upload, prepare
 from geoservice.registry import LayerRegistry
-from geoservice.workflow import IssueSettings
 
 TZ = ZoneInfo("Asia/Shanghai")
 

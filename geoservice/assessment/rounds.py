@@ -15,7 +15,6 @@ from shapely.geometry import Point
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
 from geoservice.assessment.models import (
     OUTCOMES,
     AssessmentResult,
@@ -27,11 +26,12 @@ from geoservice.assessment.models import (
     StandardVersion,
 )
 from geoservice.assessment.standards import get_version
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import PreparedPhoto
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue, Photo, User
-from geoservice.photos import PreparedPhoto
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
-from geoservice.workflow import IssueSettings
 
 SOURCE = "模拟测评"
 OUTCOME_ALIASES = {

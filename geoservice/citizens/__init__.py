@@ -10,5 +10,10 @@
 - `settings`   — everything above reads from the configuration, as plain values.
 
 Plain functions taking a session and plain values; no Flask. The edges are
-geoservice/web/public.py (pages) and geoservice/api/public.py (JSON).
+geoservice/web/public.py (pages) and geoservice/api/public.py (JSON). The published 红黑榜
+(snapshots of the rankings) is geoservice/ranking/board.py: the rankings read 群众满意率 from
+here, so this package sits below ranking.
+
+May import: issues, responsibility, areas, catalogue, accounts, plumbing; never ranking or an
+edge. Contracts: .importlinter.
 """

@@ -18,9 +18,9 @@ from geoservice.citizens.models import (
     SATISFIED_ANSWERS,
     CitizenFeedback,
 )
+from geoservice.issues.workflow import Allows, IssueSettings, lock_issue, role_allows, status_label
 from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
-from geoservice.workflow import Allows, IssueSettings, lock_issue, role_allows, status_label
 
 MAX_COMMENT = 500
 

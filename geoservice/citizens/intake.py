@@ -22,8 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from geoservice import attribution, ratelimit
-from geoservice import issues as issue_service
+from geoservice.accounts import ratelimit
 from geoservice.citizens.models import (
     FEEDBACK_ANSWERS,
     CitizenFeedback,
@@ -31,12 +30,14 @@ from geoservice.citizens.models import (
     IssuePublic,
 )
 from geoservice.citizens.settings import CitizenSettings
+from geoservice.issues import attribution
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import PreparedPhoto
+from geoservice.issues.workflow import IssueSettings, status_label
 from geoservice.models import Issue, IssueEvent, Unit
-from geoservice.photos import PreparedPhoto
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import InvalidInput, NotFound, ServiceError
 from geoservice.vocab import OPEN_STATUSES
-from geoservice.workflow import IssueSettings, status_label
 
 SOURCE = "随手拍"
 TOKEN_BYTES = 24

@@ -27,10 +27,10 @@ from geoservice.citizens.models import (
     PhotoApproval,
 )
 from geoservice.citizens.settings import CitizenSettings
+from geoservice.issues.workflow import IssueSettings, status_label
 from geoservice.models import Issue, Photo
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
 from geoservice.ttlcache import TtlCache
-from geoservice.workflow import IssueSettings, status_label
 
 # The public answers, kept per worker for PUBLIC_CACHE_SECONDS; a planner's switch empties it.
 CACHE = TtlCache()

@@ -6,22 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Defaults; geoservice/config.py DEFAULTS carries the same names (README's config table).
-DEFAULTS: dict[str, Any] = {
-    # One switch for everything anonymous: the 随手拍 page, ticket pages, public map and 曝光台.
-    "CITIZENS_PUBLIC": False,
-    "CITIZEN_REPORTS_PER_IP_HOUR": 10,
-    "CITIZEN_REPORTS_PER_PHONE_DAY": 5,
-    "CITIZEN_POW_DIFFICULTY": 16,  # leading zero bits of SHA-256 (≈65 000 tries on average)
-    "CITIZEN_POW_TTL_SECONDS": 900,
-    "CITIZEN_MAX_PHOTOS": 3,
-    "CITIZEN_PHOTO_MAX_BYTES": 8 * 1024 * 1024,
-    "CITIZEN_DESCRIPTION_MAX": 500,
-    "CITIZEN_SENSITIVE_DECIMALS": 3,  # sensitive issues: public positions rounded (≈100 m)
-    "CITIZEN_PUBLIC_DAYS": 90,  # the public map/list shows issues reported this recently
-    "CITIZEN_PUBLIC_MAX": 2000,
-    "PUBLIC_CACHE_SECONDS": 60,
-}
+from geoservice.config import DEFAULTS  # the citizens' defaults live with all others
 
 
 @dataclass(frozen=True)

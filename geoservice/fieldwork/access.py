@@ -1,4 +1,4 @@
-"""Area scope (geoservice.scope) applied to field work: which tasks, photos and places an
+"""Area scope (geoservice.accounts.scope) applied to field work: which tasks, photos and places an
 account's lists and figures cover. A 街道 planner sees its street's tasks, 到位率 and
 存疑 photos, a 暗访 drawn by a street-bound supervisor samples its street only, and the
 deployment-wide configuration (patrol schedules) is for accounts bound to no area."""
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import literal_column
 
-from geoservice import scope
+from geoservice.accounts import scope
 from geoservice.models import User
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Forbidden

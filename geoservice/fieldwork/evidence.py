@@ -6,7 +6,7 @@ time, taken far from the place or issue, the same picture seen on another issue 
 (identical SHA-256 of the stored file, or a dHash within a few bits: re-saved, recompressed
 or resized copies), and informational ones (no EXIF time/position, picked from the gallery).
 
-Issue photos are written by the issue services (geoservice/issues.py, workflow.py); they are
+Issue photos are written by the issue services (geoservice/issues/issues.py, workflow.py); they are
 checked here in id order by `scan_pending` (run before any evidence answer and by
 `flask fieldwork scan-photos`), so "seen before" always means "by an earlier photo". Visit
 photos are checked when the visit is stored.
@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit, PatrolVisitIssue, PhotoCheck
 from geoservice.fieldwork.places import distance_m
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues.photos import PhotoStore, PreparedPhoto
 from geoservice.models import Issue, IssueEvent, Leader, Photo
-from geoservice.photos import PhotoStore, PreparedPhoto
 from geoservice.registry import LayerRegistry
 
 FLAGS: dict[str, str] = {

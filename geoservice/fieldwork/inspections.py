@@ -22,7 +22,6 @@ from shapely.geometry import Point
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
 from geoservice.fieldwork import evidence
 from geoservice.fieldwork.common import as_date, as_int, as_text, iso, no_nulls
 from geoservice.fieldwork.models import (
@@ -41,12 +40,13 @@ from geoservice.fieldwork.places import (
     street_sql,
 )
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import PreparedPhoto
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import AdminArea, User
-from geoservice.photos import PreparedPhoto
 from geoservice.placegeom import place_geometries_sql
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
-from geoservice.workflow import IssueSettings
 
 MAX_SAMPLE = 500
 STAFF_ROLES = ("admin", "planner")
@@ -185,7 +185,7 @@ def _answers_for_sampled(session: Session, account: User, plan_id: int) -> bool:
     if account.leader_id is None:
         return False
     from geoservice.models import Leader
-    from geoservice.responsibility import leaders_in_view
+    from geoservice.responsibility.responsibility import leaders_in_view
 
     leader = session.get(Leader, account.leader_id)
     leader_ids = leaders_in_view(session, leader) if leader else [account.leader_id]
@@ -454,7 +454,7 @@ def plan_json(
         .order_by(InspectionPlace.position)
     ).all()
     if account is None or not may_run(account, plan):
-        from geoservice import scope
+        from geoservice.accounts import scope
 
         rows = [r for r in rows if scope.visible_place(session, account, registry, r.place_id)]
     info = place_info(session, registry, [r.place_id for r in rows])

@@ -29,7 +29,6 @@ from shapely.geometry import Point
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
 from geoservice.fieldwork import evidence
 from geoservice.fieldwork.common import (
     as_int,
@@ -59,12 +58,13 @@ from geoservice.fieldwork.places import (
     street_sql,
 )
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import PreparedPhoto, Upload
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
-from geoservice.photos import PreparedPhoto, Upload
 from geoservice.placegeom import place_geometries_sql
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
-from geoservice.workflow import IssueSettings
 
 CLOCK_SKEW = timedelta(minutes=10)
 MAX_NOTE = 2000

@@ -17,15 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
 from geoservice.fieldwork.common import as_time
 from geoservice.fieldwork.models import FieldReport
 from geoservice.fieldwork.patrols import idempotency_key, visit_fingerprint
+from geoservice.issues import issues as issue_service
+from geoservice.issues.photos import PreparedPhoto, Upload
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue, User
-from geoservice.photos import PreparedPhoto, Upload
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput
-from geoservice.workflow import IssueSettings
 
 OWN_FIELDS = ("idempotency_key", "recorded_at")
 

@@ -8,7 +8,10 @@ job queue: deferral in the caller's transaction, retry strategy), channels (send
 (the delivery task, procrastinate's worker process), triggers (time-driven messages), manage
 (channel settings, preferences, dead letters: admin services), open311 (the hotline interface).
 Services take a session and plain values; the edges are geoservice.api.notifications,
-geoservice.api.open311, geoservice.web.notifications and geoservice.cli_notifications.
+geoservice.api.open311, geoservice.web.notifications and geoservice.cli.notifications.
+
+May import: ranking and every domain package below it, plumbing; never an edge.
+Contracts: .importlinter.
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ from geoservice.notifications import models  # noqa: F401  (tables on Base.metad
 
 
 def init_app(app) -> None:
-    """Installs the outbox hook (once per process) and the worker's CLI commands."""
-    from geoservice import cli_notifications
+    """Installs the outbox hook (once per process); the worker's commands are geoservice.cli's."""
     from geoservice.notifications import outbox
 
     outbox.install()
-    cli_notifications.init_app(app)

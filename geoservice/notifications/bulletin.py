@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice import ranking
 from geoservice.notifications.outbox import enqueue
-from geoservice.periods import Period
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
 
 

@@ -27,12 +27,12 @@ from openpyxl import load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
+from geoservice.issues import issues as issue_service
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
 from geoservice.notifications.models import IntakeBatch, IntakeRow
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
-from geoservice.workflow import IssueSettings
 
 MAX_ROWS = 2000
 MAX_COLUMNS = 30

@@ -26,13 +26,13 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from geoservice import issues as issue_service
-from geoservice import scope
+from geoservice.accounts import scope
+from geoservice.issues import issues as issue_service
+from geoservice.issues.workflow import DISPATCH, IssueSettings, lock_issue, transition
 from geoservice.models import Issue, IssueEvent, Leader, Place, Unit, User
 from geoservice.notifications.models import ExternalTicket
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
-from geoservice.workflow import DISPATCH, IssueSettings, lock_issue, transition
 
 CLOSED = ("closed", "rejected")
 MAX_RESULTS = 1000  # the spec's suggested ceiling for one GET requests

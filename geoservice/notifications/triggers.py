@@ -24,11 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from geoservice.issues.workflow import RECTIFYING_STATUSES
 from geoservice.models import IssueEvent
 from geoservice.notifications import queue
 from geoservice.notifications.models import Delivery, Message
 from geoservice.notifications.outbox import enqueue, issue_facts
-from geoservice.workflow import RECTIFYING_STATUSES
 
 BATCH = 500  # most issues one scan handles per trigger (the next scan takes the rest)
 STEP_LABELS = {1: "责任领导", 2: "单位负责人", 3: "联点领导/分管领导"}

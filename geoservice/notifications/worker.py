@@ -30,9 +30,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from geoservice.issues.workflow import status_label
 from geoservice.notifications import queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
-from geoservice.workflow import status_label
 
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans

@@ -13,8 +13,8 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from geoservice import accounts, audit
-from geoservice.auth import bearer_token, current_account, login_session
+from geoservice.accounts import accounts, audit
+from geoservice.accounts.auth import bearer_token, current_account, login_session
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 

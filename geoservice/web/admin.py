@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from geoservice import accounts, audit
-from geoservice.api.audit import parse_audit_filters
-from geoservice.auth import current_account, permission_required
+from geoservice.accounts import accounts, audit
+from geoservice.accounts.auth import current_account, permission_required
+from geoservice.accounts.permissions import ACTIONS, INTERACTIVE_ROLES, ROLE_ACTIONS, ROLE_LABELS
 from geoservice.db import get_session
+from geoservice.edge.params import parse_audit_filters
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea, Leader, User
-from geoservice.permissions import ACTIONS, INTERACTIVE_ROLES, ROLE_ACTIONS, ROLE_LABELS
 from geoservice.vocab import USER_ROLES
 
 bp = Blueprint("admin", __name__, template_folder="templates")

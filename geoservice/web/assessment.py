@@ -20,18 +20,18 @@ from flask import (
 )
 from sqlalchemy import select
 
-from geoservice import audit, scope
+from geoservice.accounts import audit, scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.security import nonce_scripts
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores as score_service
 from geoservice.assessment import sites as site_service
 from geoservice.assessment import standards as standard_service
 from geoservice.assessment.models import AssessmentRound
-from geoservice.auth import can, current_account
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.security import nonce_scripts
 from geoservice.service_errors import ServiceError
 from geoservice.web.featuremap import MapLayer, feature_map
 

@@ -20,16 +20,17 @@ from flask import (
 )
 from sqlalchemy import select, text
 
-from geoservice import ranking, scope
-from geoservice.auth import can, current_account
-from geoservice.citizens import board, followup, intake, publish
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.models import CitizenFeedback
 from geoservice.db import get_session
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
-from geoservice.periods import PeriodError, parse_period
+from geoservice.ranking import board, ranking
+from geoservice.ranking.periods import PeriodError, parse_period
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("citizens", __name__, url_prefix="/citizens", template_folder="templates")
 

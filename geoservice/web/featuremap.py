@@ -1,7 +1,7 @@
 """Small folium maps of a few FeatureCollections, split into the parts a page template embeds.
 
 For small data only (a leader's places, audit findings, one issue's places): the GeoJSON is
-inline in the page. Every asset URL is local (geoservice.assets points folium at /vendor at
+inline in the page. Every asset URL is local (geoservice.web.assets points folium at /vendor at
 start-up).
 
 No user text goes into the map's scripts (they carry the page's CSP nonce, which vouches for
@@ -25,7 +25,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 from markupsafe import Markup, escape
 
-from geoservice.security import json_script
+from geoservice.accounts.security import json_script
 
 # With nothing to draw and no service area yet: the whole country.
 DEFAULT_CENTER = (35.0, 105.0)

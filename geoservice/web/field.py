@@ -11,12 +11,12 @@ from flask import Blueprint, current_app, render_template, send_from_directory, 
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
-from geoservice.auth import permission_required
+from geoservice.accounts.auth import permission_required
 from geoservice.db import get_session
 from geoservice.fieldwork import evidence, patrols
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("field", __name__, template_folder="templates", cli_group="fieldwork")
 
@@ -54,9 +54,9 @@ STATIC = "field"  # static/field/: the app's script, style and icon
 @permission_required("patrols.visit")
 def app_page():
     """The app shell: everything else comes from /api/fieldwork (cached for offline use)."""
-    from geoservice.auth import current_account
+    from geoservice.accounts.auth import current_account
+    from geoservice.accounts.security import json_script
     from geoservice.basemaps import basemap_from_config
-    from geoservice.security import json_script
 
     account = current_account()
     basemap = basemap_from_config(current_app.config)
@@ -104,11 +104,11 @@ def overview_page():
     visited today (map), overdue tasks, schedules and the 暗访 plans the account may see."""
     from datetime import UTC, datetime
 
-    from geoservice.auth import current_account
+    from geoservice.accounts.auth import current_account
+    from geoservice.accounts.security import json_script
     from geoservice.fieldwork import inspections
     from geoservice.fieldwork.access import place_ref
     from geoservice.fieldwork.common import period_bounds
-    from geoservice.security import json_script
 
     account, session, registry = current_account(), get_session(), layers()
     cfg = FieldSettings.from_config(current_app.config)
@@ -146,7 +146,7 @@ def evidence_page():
         session, layers(), FieldSettings.from_config(current_app.config), store
     ):
         session.commit()
-    from geoservice.auth import current_account
+    from geoservice.accounts.auth import current_account
     from geoservice.fieldwork.access import photo_checks
 
     within = photo_checks(current_account(), layers())

@@ -8,21 +8,20 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
 from psycopg2.errors import QueryCanceled
-from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from geoservice import dashboard, scope
-from geoservice import issues as issue_service
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import can, current_account
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.permissions import ROLE_LABELS
 from geoservice.db import get_session, statement_budget
-from geoservice.models import AdminArea, Issue, Leader, User
-from geoservice.periods import Period, period_containing
-from geoservice.permissions import ROLE_LABELS
-from geoservice.registry import layers
-from geoservice.responsibility_access import whole_county
+from geoservice.edge.responsibility import whole_county
+from geoservice.issues import issues as issue_service
+from geoservice.models import Leader, User
+from geoservice.ranking import dashboard
+from geoservice.ranking.periods import Period, period_containing
+from geoservice.registry import BASE_LAYER, layers
 from geoservice.ttlcache import TtlCache
-from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
+from geoservice.vocab import ISSUE_STATUSES, SEVERITIES
 from geoservice.web import bp
 from geoservice.web.issues import STATUS_COLORS, _refuse
 
@@ -60,8 +59,8 @@ def index():
     registry = layers()
     now, week = _weeks()
     last_week = week.previous()
-    # The rules in force when last week started (geoservice.vocabularies).
-    from geoservice.vocabularies import ranking_settings
+    # The rules in force when last week started (geoservice.ranking.vocabularies).
+    from geoservice.ranking.vocabularies import ranking_settings
 
     settings = ranking_settings(session, current_app.config, last_week.start)
     bound = scope.for_account(account)
@@ -92,21 +91,7 @@ def index():
     if links["coverage"]:
         page["coverage"] = _coverage_headline(session, registry)
     layer_rows = dashboard.layer_rows(session, registry, account)
-    overview = {
-        "areas": session.scalar(
-            select(func.count())
-            .select_from(AdminArea)
-            .where(scope.area_filter(account, AdminArea.id))
-        ),
-        "leaders": session.scalar(
-            select(func.count())
-            .select_from(Leader)
-            .where(scope.leader_filter(account, registry, Leader.id))
-        ),
-        "issues": session.scalar(
-            select(func.count()).select_from(Issue).where(scope.issue_filter(account))
-        ),
-    }
+    overview = dashboard.overview_counts(session, registry, account)
     return render_template(
         "index.html",
         **page,
@@ -114,7 +99,7 @@ def index():
         unassigned_features=sum(r["unassigned"] for r in layer_rows),
         overview=overview,
         scope=scope.describe(session, account),
-        tree=hierarchy_overview(session, registry, account, "figures" in page, now),
+        tree=dashboard.hierarchy_overview(session, registry, account, "figures" in page, now),
         base_title=registry.get(BASE_LAYER).title if BASE_LAYER in registry else "",
         statuses=ISSUE_STATUSES,
         status_colors=STATUS_COLORS,
@@ -192,71 +177,3 @@ def issue_list_page():
         severities=SEVERITIES,
         links=_links(account),
     )
-
-
-def hierarchy_overview(
-    session, registry, account: User, with_issues: bool, now: datetime
-) -> dict[str, Any]:
-    """The admin areas at the top of the account's scope (the top level, or the bound area),
-    or, when that is one area, the areas directly below it: each with the number of areas
-    directly below, base-layer features (grids) anywhere below and, `with_issues`, its open
-    and overdue issues (an issue belongs to every area covering its point)."""
-    from geoservice.areas import LEVEL_TITLES, RANK
-    from geoservice.collections import area_links
-
-    bound = scope.for_account(account)
-    levels = session.execute(text("SELECT DISTINCT level FROM admin_areas")).scalars().all()
-    if not levels or (bound.area_id is None and not bound.everything):
-        return {"parent": None, "rows": []}
-    if bound.area_id is not None:
-        roots = [bound.area_id]
-    else:
-        top = max(RANK[level] for level in levels)
-        roots = list(
-            session.scalars(
-                select(AdminArea.id).where(
-                    AdminArea.level.in_([lv for lv in levels if RANK[lv] == top])
-                )
-            )
-        )
-    parent = None
-    if len(roots) == 1:
-        below = select(AdminArea.id).where(AdminArea.parent_id == roots[0])
-        children = list(session.scalars(below))
-        if children:
-            parent, roots = session.get(AdminArea, roots[0]), children
-    count = "0"
-    if BASE_LAYER in registry:
-        base = registry.get(BASE_LAYER)
-        link = next(iter(area_links(base)), None)
-        if link is not None:
-            count = (
-                f"(SELECT count(*) FROM {base.table} g JOIN d ON d.id = g.{link.column}"
-                " WHERE d.top = a.id)"
-            )
-    issues = "NULL::bigint AS open_issues, NULL::bigint AS overdue_issues"
-    if with_issues:
-        issues = """
-  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
-     AND i.status IN :open) AS open_issues,
-  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
-     AND i.status IN :open AND i.deadline < :now) AS overdue_issues"""
-    sql = text(f"""
-WITH RECURSIVE d(top, id) AS (
-  SELECT id, id FROM admin_areas WHERE id IN :roots
-  UNION ALL SELECT d.top, c.id FROM admin_areas c JOIN d ON c.parent_id = d.id)
-SELECT a.id, a.level, a.code, a.name,
-  (SELECT count(*) FROM admin_areas c WHERE c.parent_id = a.id) AS children,
-  {count} AS features, {issues}
-FROM admin_areas a WHERE a.id IN :roots ORDER BY a.code""").bindparams(
-        bindparam("roots", expanding=True)
-    )
-    params: dict[str, Any] = {"roots": roots}
-    if with_issues:
-        sql = sql.bindparams(bindparam("open", expanding=True))
-        params |= {"open": OPEN_STATUSES, "now": now}
-    rows = session.execute(sql, params).mappings()
-    return {
-        "parent": parent,
-        "rows": [dict(r) | {"level_title": LEVEL_TITLES[r["level"]]} for r in rows],
-    }

@@ -9,20 +9,23 @@ from typing import Any
 from flask import abort, current_app, make_response, render_template, url_for
 from sqlalchemy import text
 
-from geoservice import issues as service
-from geoservice import scope, service_area
-from geoservice.api.issues import allows, photo_url
-from geoservice.auth import can, current_account
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.security import json_script
+from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
+from geoservice.edge.issues import allows, photo_url
+from geoservice.edge.responsibility import assignable_leader_ids
+from geoservice.issues import issues as service
+from geoservice.issues.view import issue_summary, issue_view
+from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
-from geoservice.responsibility_access import assignable_leader_ids
-from geoservice.security import json_script
+from geoservice.responsibility.leaders import active_leaders
 from geoservice.vocab import SEVERITIES
 from geoservice.web import bp
 from geoservice.web.featuremap import MapLayer, feature_map
 from geoservice.web.maps import style_by
-from geoservice.workflow import IssueSettings
 
 STATUS_COLORS = {
     "reported": "#1565c0",
@@ -117,22 +120,13 @@ def _view(issue_id: int) -> dict[str, Any]:
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
     settings = IssueSettings.from_config(current_app.config)
-    return service.issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
+    return issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
 
 
 def _pickable_leaders() -> list:
-    """Active leaders the account may dispatch to (its scope, see responsibility_access)."""
+    """Active leaders the account may dispatch to (its scope: geoservice.edge.responsibility)."""
     session = get_session()
-    ids = assignable_leader_ids(session, current_account())
-    return session.execute(
-        text(
-            "SELECT l.id, l.name, l.title, u.name AS unit FROM leaders l"
-            " LEFT JOIN units u ON u.id = l.unit_id"
-            " WHERE l.active AND (CAST(:ids AS int[]) IS NULL OR l.id = ANY(CAST(:ids AS int[])))"
-            " ORDER BY u.name, l.name"
-        ),
-        {"ids": ids},
-    ).all()
+    return active_leaders(session, assignable_leader_ids(session, current_account()))
 
 
 @bp.get("/issues/<int:issue_id>")
@@ -254,7 +248,7 @@ def queue_page():
     leaders = _pickable_leaders()
     return render_template(
         "issue_queue.html",
-        issues=[service.issue_summary(i, settings, now) for i in rows],
+        issues=[issue_summary(i, settings, now) for i in rows],
         total=service.count_unassigned(session, account),
         leaders=leaders,
     )

@@ -3,7 +3,7 @@
 Each element renders one line of JavaScript — `var layer_x = GeoMap.layer("grids");` — so the
 layers are folium layers (LayerControl lists them, `show` decides which are on) while the
 data stays out of the page: the script loads it as vector tiles or JSON. Every asset is local
-(geoservice.assets serves /vendor and /static).
+(geoservice.web.assets serves /vendor and /static).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
-from geoservice.assets import FOLIUM_CSS, FOLIUM_JS, PAGE_ASSETS
+from geoservice.web.assets import FOLIUM_CSS, FOLIUM_JS, PAGE_ASSETS
 
 SCRIPTS = [
     ("gcj02", "/static/js/gcj02.js"),  # before the map is made: it defines L.CRS.GCJ02

@@ -19,22 +19,23 @@ from flask import current_app, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select, text
 
-from geoservice import mapdata, mappopups, myareas, scope, service_area
-from geoservice.api import catalogue
-from geoservice.api.access import scope_condition
-from geoservice.api.params import parse_datetime
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import can, current_account, permission_required, require
+from geoservice.accounts import scope
+from geoservice.accounts.auth import can, current_account, permission_required, require
+from geoservice.accounts.security import json_script, nonce_scripts
+from geoservice.areas import service_area
 from geoservice.basemaps import Basemap, basemap_from_config
-from geoservice.collections import ISSUES
+from geoservice.catalogue.catalogue import ISSUES
+from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from geoservice.db import get_session
+from geoservice.edge.access import catalogue, scope_condition
+from geoservice.edge.params import parse_datetime
+from geoservice.edge.responsibility import whole_county
 from geoservice.errors import ApiError
-from geoservice.features import ItemsQuery
+from geoservice.maps import mapdata, mappopups
 from geoservice.models import Leader, User
-from geoservice.registry import LayerSpec, layers
-from geoservice.responsibility_access import whole_county
-from geoservice.security import json_script, nonce_scripts
-from geoservice.tiles import AGGREGATE_MAX_ZOOM
+from geoservice.registry import BASE_LAYER, LayerSpec, layers
+from geoservice.responsibility import myareas
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
 from geoservice.web.mapelements import Call, LeafletMap, Overlay

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from geoservice.auth import permission_required, require
+from geoservice.accounts.auth import permission_required, require
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.notifications import intake, manage, outbox

@@ -22,16 +22,17 @@ from flask import (
 )
 from sqlalchemy import text
 
-from geoservice import service_area
-from geoservice.auth import public
+from geoservice.accounts.auth import public
+from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
-from geoservice.citizens import board, followup, intake, publish
+from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
+from geoservice.issues.workflow import IssueSettings
+from geoservice.ranking import board
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
 from geoservice.web.maps import json_script
-from geoservice.workflow import IssueSettings
 
 bp = Blueprint("public", __name__, url_prefix="/public", template_folder="templates")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import render_template
 
-from geoservice import publications, ranking
-from geoservice.api.rankings import read_rankings
-from geoservice.auth import can
+from geoservice.accounts.auth import can
 from geoservice.db import get_session
+from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
+from geoservice.ranking import publications, ranking
 from geoservice.registry import layers
 from geoservice.service_errors import NotFound
 from geoservice.web import bp

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from geoservice import ranking
-from geoservice.api.rankings import (
+from geoservice.edge.rankings import (
     ranking_payload,
     read_rankings,
     requested_of,
     requested_period,
     scorecard_or_404,
 )
-from geoservice.periods import PERIOD_KINDS
+from geoservice.ranking import ranking
+from geoservice.ranking.periods import PERIOD_KINDS
 from geoservice.registry import layers
 from geoservice.web import bp
 
@@ -38,5 +38,5 @@ def rankings_page():
 @read_rankings
 def scorecard_fragment(leader_id: int):
     """HTML fragment of a leader's scorecard; 我的包保 includes it (or the partial template
-    rankings/_scorecard.html with a `card` from `ranking.scorecard`)."""
+    rankings/_scorecard.html with a `card` from `cards.scorecard`)."""
     return render_template("rankings/_scorecard.html", card=scorecard_or_404(leader_id))

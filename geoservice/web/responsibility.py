@@ -1,12 +1,11 @@
-"""包保 pages (Chinese, server-rendered): units, leaders, a place's responsibility, 我的包保,
-the coverage audit and the Excel roster. Forms post back here and call the same services as
-the JSON API; access goes through geoservice.responsibility_access.
+"""包保 pages (Chinese, server-rendered): units, leaders, a place's responsibility (我的包保, the
+coverage audit and the Excel roster are in web/coverage.py). Forms post back here and call the
+same services as the JSON API; access goes through geoservice.edge.responsibility.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,20 +19,11 @@ from flask import (
     request,
     url_for,
 )
-from shapely.geometry import mapping, shape
 
-from geoservice import coverage, hierarchy, myareas, ranking, roster, service_area
-from geoservice import responsibility as resp
-from geoservice.api.responsibility import roster_upload, run_roster_import
-from geoservice.attribution import BASE_LAYER
-from geoservice.auth import can, current_account
+from geoservice.accounts.auth import can, current_account
+from geoservice.areas import service_area
 from geoservice.db import get_session
-from geoservice.errors import ApiError
-from geoservice.models import User
-from geoservice.periods import parse_period
-from geoservice.placegeom import places_collection
-from geoservice.registry import layers
-from geoservice.responsibility_access import (
+from geoservice.edge.responsibility import (
     COUNTY_ONLY,
     READ,
     WRITE,
@@ -47,7 +37,12 @@ from geoservice.responsibility_access import (
     visible_place_ids,
     whole_county,
 )
-from geoservice.vocab import ISSUE_STATUSES
+from geoservice.errors import ApiError
+from geoservice.models import User
+from geoservice.placegeom import places_collection
+from geoservice.registry import layers
+from geoservice.responsibility import myareas
+from geoservice.responsibility import responsibility as resp
 from geoservice.web import bp
 from geoservice.web.featuremap import MapLayer, feature_map
 
@@ -55,16 +50,8 @@ from geoservice.web.featuremap import MapLayer, feature_map
 # Access and forms.
 
 
-class PageError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@bp.errorhandler(PageError)
-def _page_error(exc: PageError):
-    return render_template("resp/error.html", status=exc.status, message=exc.message), exc.status
+# A page refused (status, Chinese message): the app's error page renders it (geoservice.errors).
+PageError = ApiError
 
 
 @bp.app_context_processor
@@ -74,7 +61,8 @@ def _forms() -> dict[str, Any]:
 
 def page(action: str, county: bool = False) -> Callable:
     """A page needing `action` (and, with `county`, an account not bound to an area or a
-    leader). Sign-in and CSRF are enforced app-wide (geoservice.auth, geoservice.security)."""
+    leader). Sign-in and CSRF are enforced app-wide (geoservice.accounts.auth,
+    geoservice.accounts.security)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -100,7 +88,7 @@ def page(action: str, county: bool = False) -> Callable:
     return decorator
 
 
-def _account() -> User:
+def page_account() -> User:
     account = current_account()
     assert account is not None
     return account
@@ -135,15 +123,15 @@ def _form_instant(name: str):
 
 
 def _check_visible(leader_id: int) -> None:
-    check_leader_visible(get_session(), _account(), leader_id)
+    check_leader_visible(get_session(), page_account(), leader_id)
 
 
 def _check_writable(leader_id: int | None = None, unit_id: int | None = None) -> None:
     """Writes check the same scope as reads (responsibility_access): 404 otherwise."""
     try:
         if unit_id is not None:
-            check_unit_writable(get_session(), _account(), unit_id)
-        check_leader_writable(get_session(), _account(), leader_id)
+            check_unit_writable(get_session(), page_account(), unit_id)
+        check_leader_writable(get_session(), page_account(), leader_id)
     except ApiError as exc:
         raise PageError(404, exc.error) from None
 
@@ -157,15 +145,14 @@ def scope_hidden(place_id: int) -> bool:
 
 
 def _check_place(place_id: int) -> None:
-    check_place_visible(get_session(), _account(), place_id)
+    check_place_visible(get_session(), page_account(), place_id)
 
 
-def _layer_styles() -> dict[str, dict[str, Any]]:
+def layer_styles() -> dict[str, dict[str, Any]]:
     return {spec.name: dict(spec.style) for spec in layers()}
 
 
 def _local(dt):
-    from zoneinfo import ZoneInfo
 
     return dt.astimezone(ZoneInfo(_tz())) if dt else None
 
@@ -174,6 +161,28 @@ def _local(dt):
 def _day_filter(value) -> str:
     local = _local(value)
     return f"{local:%Y-%m-%d}" if local else ""
+
+
+def place_url_template() -> str:
+    return url_for("web.place_page", place_id=0).replace("/0/", "/{place_id}/")
+
+
+def places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
+    extent = service_area.extent(get_session(), layers())
+    return feature_map(
+        [
+            MapLayer(
+                name,
+                collection,
+                {"color": "#b71c1c", "weight": 2, "fillOpacity": 0.2},
+                fields=("layer_title", "code", "name"),
+                aliases=("图层", "编码", "名称"),
+                style_by_layer=layer_styles(),
+                link=(place_url_template(), "查看 / 调整包保") if link else None,
+            )
+        ],
+        fallback_extent=extent,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +203,7 @@ def units_create_form():
             get_session(),
             request.form.get("name"),
             request.form.get("is_lead") == "on",
-            by=_account(),
+            by=page_account(),
         )
         return f"已新建单位“{unit.name}”"
 
@@ -212,7 +221,7 @@ def units_update_form(unit_id: int):
     }
 
     def action() -> str:
-        unit = resp.update_unit(get_session(), unit_id, changes, by=_account())
+        unit = resp.update_unit(get_session(), unit_id, changes, by=page_account())
         return f"已更新单位“{unit.name}”"
 
     return _act(action, url_for("web.units_page"))
@@ -225,7 +234,7 @@ def units_delete_form(unit_id: int):
 
     def action() -> str:
         name = resp.get_unit(get_session(), unit_id).name
-        resp.delete_unit(get_session(), unit_id, by=_account())
+        resp.delete_unit(get_session(), unit_id, by=page_account())
         return f"已删除单位“{name}”"
 
     return _act(action, url_for("web.units_page"))
@@ -254,7 +263,7 @@ def leaders_page():
         unit_id=unit_id,
         active=None if active == "all" else active == "1",
         query=request.args.get("q") or None,
-        ids=visible_leader_ids(session, _account()),
+        ids=visible_leader_ids(session, page_account()),
     )
     return render_template(
         "resp/leaders.html",
@@ -265,7 +274,7 @@ def leaders_page():
         active=active,
         q=request.args.get("q", ""),
         layer_specs=list(layers()),
-        overview=whole_county(_account()),
+        overview=whole_county(page_account()),
     )
 
 
@@ -276,7 +285,7 @@ def leaders_create_form():
 
     def action() -> str:
         leader = resp.create_leader(
-            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"], by=_account()
+            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"], by=page_account()
         )
         created["id"] = leader.id
         return f"已新建包保领导 {leader.name}"
@@ -298,7 +307,7 @@ def leader_page(leader_id: int):
         raise PageError(404, exc.message) from None
     titles = {spec.name: spec.title for spec in layers()}
     # A leader the account may read can hold places outside its area: only visible ones.
-    account = _account()
+    account = page_account()
     every = resp.assignments(session, leader_ids=[leader.id], include_history=True)
     every = only_visible_assignments(session, account, every)
     history = [a for a in every if a.valid_to is not None]
@@ -314,7 +323,7 @@ def leader_page(leader_id: int):
         active=active,
         history=history,
         titles=titles,
-        map=_places_map(collection, "包保地点", link=can_edit(_account())),
+        map=places_map(collection, "包保地点", link=can_edit(page_account())),
         units=resp.unit_rows(session),
         levels=current_app.config["LEADER_LEVELS"],
         roles=current_app.config["ASSIGNMENT_ROLES"],
@@ -338,7 +347,7 @@ def leader_update_form(leader_id: int):
             leader_id,
             _leader_form(),
             current_app.config["LEADER_LEVELS"],
-            by=_account(),
+            by=page_account(),
         )
         return f"已保存 {leader.name} 的信息"
 
@@ -351,7 +360,9 @@ def leader_deactivate_form(leader_id: int):
     _check_writable(leader_id)
 
     def action() -> str:
-        ended = resp.deactivate_leader(get_session(), leader_id, _form_instant("at"), by=_account())
+        ended = resp.deactivate_leader(
+            get_session(), leader_id, _form_instant("at"), by=page_account()
+        )
         return f"已停用，结束包保责任 {len(ended)} 项（历史保留）"
 
     return _act(action, url_for("web.leader_page", leader_id=leader_id))
@@ -368,7 +379,7 @@ def leader_activate_form(leader_id: int):
             leader_id,
             {"active": True},
             current_app.config["LEADER_LEVELS"],
-            by=_account(),
+            by=page_account(),
         )
         return "已重新启用"
 
@@ -382,7 +393,7 @@ def leader_delete_form(leader_id: int):
     session = get_session()
     try:
         name = resp.get_leader(session, leader_id).name
-        resp.delete_leader(session, leader_id, by=_account())
+        resp.delete_leader(session, leader_id, by=page_account())
         session.commit()
     except resp.ServiceError as exc:
         session.rollback()
@@ -416,7 +427,7 @@ def leader_assign_form(leader_id: int):
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
-            by=_account(),
+            by=page_account(),
             replace_primary=form.get("replace_primary") == "on",
         )
         replaced = "，".join(f"原主要负责人 {a.leader.name} 的责任已结束" for a in result.closed)
@@ -449,7 +460,7 @@ def assignment_end_form(assignment_id: int):
             assignment_id,
             _form_instant("at"),
             request.form.get("note"),
-            by=_account(),
+            by=page_account(),
         )
         return f"已结束 {a.leader.name} 对“{a.place.name}”的{a.role}责任"
 
@@ -470,7 +481,7 @@ def assignment_reassign_form(assignment_id: int):
             resp.as_int(request.form.get("leader_id"), "leader_id"),
             _form_instant("at"),
             request.form.get("note"),
-            by=_account(),
+            by=page_account(),
         )
         new, old = result.assignment, result.closed[0]
         return f"“{new.place.name}”的{new.role}已由 {old.leader.name} 调整为 {new.leader.name}"
@@ -509,7 +520,7 @@ def place_page(place_id: int):
         title=layers().get(place.layer).title if place.layer in layers() else place.layer,
         active=[a for a in rows if a.valid_to is None],
         history=[a for a in rows if a.valid_to is not None],
-        map=_places_map(collection, place.name),
+        map=places_map(collection, place.name),
         leaders=resp.leader_rows(session, active=True),
         roles=current_app.config["ASSIGNMENT_ROLES"],
         default_roles=layers().get(place.layer).roles if place.layer in layers() else (),
@@ -532,249 +543,9 @@ def place_assign_form(place_id: int):
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
-            by=_account(),
+            by=page_account(),
             replace_primary=form.get("replace_primary") == "on",
         )
         return f"已分配 {result.assignment.leader.name} 为{result.assignment.role}"
 
     return _act(action, url_for("web.place_page", place_id=place_id))
-
-
-# ---------------------------------------------------------------------------------------------
-# 我的包保.
-
-
-def _places_map(collection: dict[str, Any], name: str, link: bool = False) -> dict[str, Any]:
-    extent = service_area.extent(get_session(), layers())
-    return feature_map(
-        [
-            MapLayer(
-                name,
-                collection,
-                {"color": "#b71c1c", "weight": 2, "fillOpacity": 0.2},
-                fields=("layer_title", "code", "name"),
-                aliases=("图层", "编码", "名称"),
-                style_by_layer=_layer_styles(),
-                link=(_place_url_template(), "查看 / 调整包保") if link else None,
-            )
-        ],
-        fallback_extent=extent,
-    )
-
-
-@bp.get("/my")
-@page(READ)
-def my_areas():
-    session = get_session()
-    account = _account()
-    if account.leader_id is None:
-        return render_template("resp/my.html", leader=None)
-    leader = resp.get_leader(session, account.leader_id)
-    scope = request.args.get("scope", "own")
-    unit_view = scope == "unit" and leader.is_unit_head
-    ids = resp.leaders_in_view(session, leader) if unit_view else [leader.id]
-    collection = myareas.held_places_geojson(session, layers(), ids, resp.now())
-    rows = myareas.held_places(session, layers(), ids, resp.now())
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    last_week = parse_period("week", None, None, zone, datetime.now(zone).date())
-    from geoservice.vocabularies import ranking_settings
-
-    card = ranking.scorecard(
-        session,
-        layers(),
-        leader.id,
-        last_week,
-        ranking_settings(session, current_app.config, last_week.start),
-    )
-    return render_template(
-        "resp/my.html",
-        leader=leader,
-        card=card,
-        unit_view=unit_view,
-        rows=rows,
-        totals={
-            "places": len(rows),
-            "open": sum(r["open_issues"] for r in rows),
-            "overdue": sum(r["overdue_issues"] for r in rows),
-        },
-        map=feature_map(
-            [
-                MapLayer(
-                    "我的包保",
-                    collection,
-                    {"color": "#b71c1c", "weight": 2, "fillOpacity": 0.2},
-                    fields=("layer_title", "code", "name", "open_issues", "overdue_issues"),
-                    aliases=("图层", "编码", "名称", "未办结问题", "超期问题"),
-                    style_by_layer=_layer_styles(),
-                )
-            ],
-            fallback_extent=service_area.extent(session, layers()),
-        ),
-        statuses=ISSUE_STATUSES,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Coverage audit.
-
-FINDING_STYLES = {
-    "gaps": {"color": "#d50000", "weight": 2, "fillColor": "#ff1744", "fillOpacity": 0.55},
-    "overlaps": {"color": "#ff6d00", "weight": 2, "fillColor": "#ff9100", "fillOpacity": 0.6},
-    "unassigned": {"color": "#6a1b9a", "weight": 3, "dashArray": "6 4", "fillOpacity": 0.25},
-    "no_primary": {"color": "#f9a825", "weight": 3, "dashArray": "2 4", "fillOpacity": 0.2},
-}
-
-
-HIERARCHY_LAYERS = (
-    (
-        "links",
-        "编码与位置不一致",
-        {"color": "#00838f", "weight": 3, "fillColor": "#00bcd4", "fillOpacity": 0.35},
-        ("code", "name", "message"),
-        ("编码", "名称", "问题"),
-    ),
-    (
-        "uncovered",
-        "未被网格覆盖的区划",
-        {"color": "#ad1457", "weight": 2, "fillColor": "#f06292", "fillOpacity": 0.5},
-        ("label", "code", "name", "uncovered_m2"),
-        ("问题", "编码", "名称", "未覆盖面积（m²）"),
-    ),
-    (
-        "not_tiled",
-        "未被下级区划铺满",
-        {"color": "#4e342e", "weight": 2, "fillColor": "#a1887f", "fillOpacity": 0.5},
-        ("label", "code", "name", "gap_m2"),
-        ("问题", "编码", "名称", "空白面积（m²）"),
-    ),
-)
-
-
-@bp.get("/coverage")
-@page(READ, county=True)
-def coverage_page():
-    session = get_session()
-    report = coverage.coverage_report(session, layers(), BASE_LAYER)
-    map_layers = [
-        MapLayer(
-            "网格空白",
-            report["gaps"]["features"],
-            FINDING_STYLES["gaps"],
-            fields=("area_m2",),
-            aliases=("空白面积（m²）",),
-        ),
-        MapLayer(
-            "网格重叠",
-            report["overlaps"]["features"],
-            FINDING_STYLES["overlaps"],
-            fields=("area_m2",),
-            aliases=("重叠面积（m²）",),
-        ),
-    ]
-    # Gaps and overlaps can be a few metres wide: a ring marker shows where they are.
-    map_layers.append(
-        MapLayer(
-            "空白/重叠位置",
-            _markers(report["gaps"]["features"], report["overlaps"]["features"]),
-            {"color": "#d50000", "weight": 3, "fillOpacity": 0.0, "radius": 12},
-            fields=("label", "area_m2"),
-            aliases=("类型", "面积（m²）"),
-            style_by_layer={"overlap": {"color": "#ff6d00"}},
-        )
-    )
-    for item in report["layers"]:
-        for key, label in (("unassigned", "无包保领导"), ("no_primary", "无主要负责人")):
-            map_layers.append(
-                MapLayer(
-                    f"{item['layer_title']}{label}",
-                    item[key]["features"],
-                    FINDING_STYLES[key],
-                    fields=("layer_title", "code", "name"),
-                    aliases=("图层", "编码", "名称"),
-                    link=(_place_url_template(), "查看 / 分配包保领导"),
-                )
-            )
-    tree = report["hierarchy"]
-    for key, title, style, fields, aliases in HIERARCHY_LAYERS:
-        collection = tree[key]["features"]
-        map_layers.append(MapLayer(title, collection, style, fields=fields, aliases=aliases))
-    outline = _service_outline(session)
-    if outline is not None:
-        map_layers.insert(
-            0,
-            MapLayer("服务范围", outline, {"color": "#555", "weight": 1, "fillOpacity": 0.02}),
-        )
-    return render_template(
-        "resp/coverage.html",
-        report=report,
-        status_titles=hierarchy.STATUS_TITLES,
-        map=feature_map(
-            map_layers, height="600px", fallback_extent=service_area.extent(session, layers())
-        ),
-    )
-
-
-def _place_url_template() -> str:
-    return url_for("web.place_page", place_id=0).replace("/0/", "/{place_id}/")
-
-
-def _markers(gaps: dict[str, Any], overlaps: dict[str, Any]) -> dict[str, Any]:
-    features = []
-    for collection, kind, label in ((gaps, "gap", "网格空白"), (overlaps, "overlap", "网格重叠")):
-        for feature in collection["features"]:
-            point = shape(feature["geometry"]).representative_point()
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": mapping(point),
-                    "properties": {
-                        "layer": kind,
-                        "label": label,
-                        "area_m2": feature["properties"]["area_m2"],
-                    },
-                }
-            )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _service_outline(session) -> dict[str, Any] | None:
-    geometry = service_area.outline(session, layers())
-    if geometry is None:
-        return None
-    return {
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "geometry": geometry, "properties": {}}],
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Excel roster.
-
-
-@bp.get("/roster")
-@page(READ)
-def roster_page():
-    return render_template(
-        "resp/roster.html", units=resp.unit_rows(get_session()), report=None, columns=roster.COLUMNS
-    )
-
-
-@bp.post("/roster")
-@page(WRITE, county=True)
-def roster_upload_form():
-    dry_run = request.form.get("dry_run") == "on"
-    try:
-        report = run_roster_import(roster_upload(), dry_run)
-    except (resp.ServiceError, ApiError) as exc:
-        flash(getattr(exc, "message", None) or getattr(exc, "error", ""), "error")
-        return redirect(url_for("web.roster_page"))
-    status = 200 if report.ok else 422
-    return (
-        render_template(
-            "resp/roster.html",
-            units=resp.unit_rows(get_session()),
-            report=report,
-            columns=roster.COLUMNS,
-        ),
-        status,
-    )

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from flask import current_app, render_template
 from sqlalchemy import select
 
-from geoservice import routing_rules, vocabularies
-from geoservice.api.rankings import read_rankings
-from geoservice.auth import can
+from geoservice.accounts.auth import can
 from geoservice.db import get_session
+from geoservice.edge.rankings import read_rankings
+from geoservice.issues import routing_rules
 from geoservice.models import AdminArea, Unit
+from geoservice.ranking import vocabularies
 from geoservice.registry import layers
 from geoservice.web import bp
 

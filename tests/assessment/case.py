@@ -30,10 +30,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.assessment import kinds, rounds, sites, standards
+from geoservice.issues.photos import PhotoStore, Upload, prepare
+from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Leader, Unit, User
-from geoservice.photos import PhotoStore, Upload, prepare
 from geoservice.registry import LayerRegistry
-from geoservice.workflow import IssueSettings
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 LON0, LAT0 = 120.26, 33.78

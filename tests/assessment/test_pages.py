@@ -48,7 +48,7 @@ def test_drill_down_lists_the_failed_standards(client, world):
 
 def test_the_phone_pages_list_the_inspectors_sites(client, world):
     session = world["session"]
-    from geoservice.auth import issue_token
+    from geoservice.accounts.auth import issue_token
 
     token = issue_token(session, world["inspector"])
     headers = {"Authorization": f"Bearer {token}"}

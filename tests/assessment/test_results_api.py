@@ -9,8 +9,8 @@ import base64
 import pytest
 from sqlalchemy import text
 
+from geoservice.accounts.auth import issue_token
 from geoservice.assessment import rounds
-from geoservice.auth import issue_token
 from geoservice.registry import layers
 from tests.api_support import auth
 from tests.assessment import case

@@ -139,8 +139,8 @@ def test_the_monthly_report_carries_a_sheet_of_the_round(world):
 
     from openpyxl import load_workbook
 
-    from geoservice import report
-    from geoservice.periods import month_period
+    from geoservice.ranking import report
+    from geoservice.ranking.periods import month_period
 
     tz = ZoneInfo("Asia/Shanghai")
     buffer = io.BytesIO()
@@ -162,7 +162,7 @@ def test_the_monthly_report_carries_a_sheet_of_the_round(world):
 def test_sites_are_places_for_my_areas_and_the_coverage_audit(world):
     from datetime import UTC, datetime
 
-    from geoservice import coverage, myareas
+    from geoservice.responsibility import coverage, myareas
 
     session, registry = world["session"], world["registry"]
     held = myareas.held_places(

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
 from geoservice.models import AdminArea, Issue, IssueEvent, Leader, Photo, User
 from tests.factories import metres, rect
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geoservice.auth import create_user, issue_token
+from geoservice.accounts.auth import create_user, issue_token
 from geoservice.db import database
+from geoservice.issues.workflow import IssueSettings, transition
 from geoservice.models import Issue, IssueEvent, User
 from geoservice.service_errors import Conflict
-from geoservice.workflow import IssueSettings, transition
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from geoservice.workflow import IssueSettings, WorkCalendar, compute_deadline
+from geoservice.issues.workflow import IssueSettings, WorkCalendar, compute_deadline
 
 TZ = ZoneInfo("Asia/Shanghai")
 

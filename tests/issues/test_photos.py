@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from geoservice.photos import PhotoLimits, PhotoStore, Upload, prepare, prepare_all
+from geoservice.issues.photos import PhotoLimits, PhotoStore, Upload, prepare, prepare_all
 from geoservice.service_errors import InvalidInput, TooLarge, UnsupportedMedia
 from tests.issues.helpers import image_bytes
 
@@ -129,7 +129,7 @@ def test_an_upright_jpeg_keeps_its_pixels_and_loses_only_metadata():
 
 
 def test_jpeg_stripping_refuses_what_it_does_not_understand():
-    from geoservice.photos import strip_jpeg_metadata
+    from geoservice.issues.photos import strip_jpeg_metadata
 
     assert strip_jpeg_metadata(b"\xff\xd8\x00garbage") is None
     assert strip_jpeg_metadata(image_bytes("PNG")) is None
@@ -155,7 +155,7 @@ def test_bytes_after_the_jpeg_end_are_cut(progressive):
 
 
 def test_an_mpf_pointer_to_a_trailing_image_is_dropped():
-    from geoservice.photos import strip_jpeg_metadata
+    from geoservice.issues.photos import strip_jpeg_metadata
 
     base = image_bytes()
     mpf = b"\xff\xe2" + (2 + 8).to_bytes(2, "big") + b"MPF\x00II*\x00"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from geoservice.issues import reattribute
+from geoservice.issues.issues import reattribute
 from geoservice.models import Assignment, Issue, IssueEvent
 from tests.factories import LAYERS, add_feature, assign, rect
 from tests.issues.test_transitions import move, new_issue, ok

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from geoservice.issues.workflow import TRANSITIONS, transitions_from
 from geoservice.models import Issue, IssueEvent
 from geoservice.vocab import ISSUE_STATUSES
-from geoservice.workflow import TRANSITIONS, transitions_from
 from tests.issues.helpers import at, b64, counts, image_bytes
 
 

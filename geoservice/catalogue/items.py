@@ -1,0 +1,247 @@
+"""Reading features: one SQL statement per page builds the GeoJSON text in PostgreSQL.
+
+`numberMatched` is exact. It costs nothing when the page is not full (offset + returned);
+for `issues` filtered at most by status it is a sum over the pre-aggregated tile counts
+(`issue_tile_counts`, kept exact by triggers); otherwise it is a count of the filtered rows in
+the same statement (same snapshot) as the page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
+from geoservice.catalogue.tilegrid import FINEST_LEVEL, tile_lat, tile_lon, tile_y
+
+# The coarsest level of issue_tile_counts holds every issue exactly once.
+COUNT_LEVEL = 5
+
+
+@dataclass
+class ItemsQuery:
+    limit: int = 100
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    interval: tuple[datetime | None, datetime | None] | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+    # What the caller may see (SQL on the collection's base aliases, its parameters).
+    scope: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass
+class Page:
+    body: str  # the features, comma-separated GeoJSON text
+    number_returned: int
+    number_matched: int
+
+
+def set_timezone(session: Session, timezone: str) -> None:
+    """Timestamps in the JSON are rendered in this zone (e.g. +08:00)."""
+    session.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": timezone})
+
+
+def conditions(collection: Collection, query: ItemsQuery) -> Sql:
+    sql = Sql()
+    if query.bbox is not None:
+        collection.bbox_condition(sql, query.bbox)
+    if query.interval is not None:
+        collection.datetime_condition(sql, *query.interval)
+    for name, value in query.filters.items():
+        collection.filters[name].apply(sql, value)
+    if query.scope is not None:
+        where, params = query.scope
+        sql.add(f"({where})")
+        sql.params.update(params)
+    return sql
+
+
+def geometry_sql(collection: Collection, column: str = "t.geom") -> str:
+    """GeoJSON geometry text, RFC 7946: exterior rings counter-clockwise, ≤ 7 decimals."""
+    geom = f"ST_ForcePolygonCCW({column})" if collection.polygonal else column
+    return f"ST_AsGeoJSON({geom}, 7, 0)"
+
+
+def feature_text_sql(collection: Collection) -> str:
+    return (
+        """'{"type":"Feature","id":' || t.id || ',"geometry":' || """
+        + geometry_sql(collection)
+        + """ || ',"properties":' || ("""
+        + collection.properties_sql
+        + """)::text || '}'"""
+    )
+
+
+def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
+    fast = _fast_count_sql(collection, query, sql)
+    if fast is not None:
+        return fast
+    return f"SELECT count(*) FROM {collection.base_from} WHERE {sql.clause()}"
+
+
+def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
+    if collection.id != ISSUES or query.interval is not None or query.scope is not None:
+        return None
+    if not all(collection.filters[name].countable for name in query.filters):
+        return None
+    filters = [f"{name} = ANY({sql.bind(value)})" for name, value in query.filters.items()]
+    if query.bbox is not None:
+        return _bbox_count_sql(query.bbox, filters, sql)
+    where = [f"level = {COUNT_LEVEL}", *filters]
+    return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
+
+
+# The cell of a point at the finest level, exactly as the issue_tile_counts triggers compute it.
+_CELL_X = "(least(greatest(floor((ST_X(i.geom) + 180.0) / 360.0 * 524288), 0), 524287)::int)"
+_LAT = "least(greatest(ST_Y(i.geom), -85.0511), 85.0511)"
+_CELL_Y = (
+    f"(least(greatest(floor((1.0 - ln(tan(radians({_LAT})) + 1.0 / cos(radians({_LAT}))) / pi())"
+    " / 2.0 * 524288), 0), 524287)::int)"
+)
+
+
+def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str], sql: Sql):
+    """Exact count of issues in a bbox without visiting most of them: the finest tile-count
+    cells lying well inside the bbox are summed; only the issues of the border strips (the
+    bbox minus those cells) are counted one by one, with the triggers' own cell formula.
+    None when the bbox holds too few whole cells for this to pay."""
+    scale = 2**FINEST_LEVEL
+    minx, miny, maxx, maxy = bbox
+    # Whole cells inside the bbox by a margin (1e-9°) far wider than any rounding of the
+    # triggers' arithmetic, so every issue they put in these cells lies inside the bbox.
+    m = 1e-9
+    cx0 = math.ceil((minx + m + 180) / 360 * scale)
+    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
+    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
+    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
+    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+        return None
+    eps = 1e-6
+    west, east = tile_lon(cx0, FINEST_LEVEL), tile_lon(cx1 + 1, FINEST_LEVEL)
+    north, south = tile_lat(cy0, FINEST_LEVEL), tile_lat(cy1 + 1, FINEST_LEVEL)
+    strips = [
+        (minx, miny, west + eps, maxy),
+        (east - eps, miny, maxx, maxy),
+        (minx, miny, maxx, south + eps),
+        (minx, north - eps, maxx, maxy),
+    ]
+    envelopes = " OR ".join(
+        f"i.geom && ST_MakeEnvelope({', '.join(sql.bind(v) for v in strip)}, 4326)"
+        for strip in strips
+    )
+    b = [sql.bind(v) for v in bbox]
+    cells = [sql.bind(v) for v in (cx0, cx1, cy0, cy1)]
+    issue_filters = [f.replace("status = ANY", "i.status = ANY") for f in filters]
+    interior = " AND ".join(
+        [f"level = {FINEST_LEVEL}", f"cx BETWEEN {cells[0]} AND {cells[1]}",
+         f"cy BETWEEN {cells[2]} AND {cells[3]}", *filters]
+    )  # fmt: skip
+    border = " AND ".join(
+        [
+            f"({envelopes})",
+            f"ST_X(i.geom) BETWEEN {b[0]} AND {b[2]}",
+            f"ST_Y(i.geom) BETWEEN {b[1]} AND {b[3]}",
+            f"NOT ({_CELL_X} BETWEEN {cells[0]} AND {cells[1]}"
+            f" AND {_CELL_Y} BETWEEN {cells[2]} AND {cells[3]})",
+            *issue_filters,
+        ]
+    )
+    return (
+        f"SELECT (SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {interior})"
+        f" + (SELECT count(*) FROM issues i WHERE {border})"
+    )
+
+
+def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
+    """The one statement of a page: (SQL, parameters). Returns (n, body, numberMatched)."""
+    sql = conditions(collection, query)
+    count_sql = _count_sql(collection, query, sql)
+    statement = f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {sql.clause()}
+  ORDER BY {collection.id_column} LIMIT :_limit OFFSET :_offset
+), feats AS (
+  SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body
+  FROM page t
+  {collection.outer_joins}
+)
+SELECT n, COALESCE(body, ''),
+  CASE WHEN n < :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
+FROM feats"""
+    return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
+
+
+def items_page(session: Session, collection: Collection, query: ItemsQuery) -> Page:
+    statement, params = items_statement(collection, query)
+    n, body, matched = session.execute(text(statement), params).one()
+    return Page(body=body, number_returned=int(n), number_matched=int(matched))
+
+
+def _scope_where(scope: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    return (f"AND ({scope[0]})", scope[1]) if scope is not None else ("", {})
+
+
+def item_sql(collection: Collection, scope_where: str = "") -> str:
+    """One feature by id: (GeoJSON text, ETag). The ETag hashes the feature's own row."""
+    return f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {collection.id_column} = :_id {scope_where}
+)
+SELECT {feature_text_sql(collection)}, md5(t::text)
+FROM page t
+{collection.outer_joins}"""
+
+
+def get_feature(
+    session: Session,
+    collection: Collection,
+    feature_id: int,
+    scope: tuple[str, dict[str, Any]] | None = None,
+) -> tuple[str, str] | None:
+    """None when there is no such feature or it lies outside `scope`."""
+    where, params = _scope_where(scope)
+    row = session.execute(text(item_sql(collection, where)), {**params, "_id": feature_id}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def current_etag(
+    session: Session,
+    collection: Collection,
+    feature_id: int,
+    scope: tuple[str, dict[str, Any]] | None = None,
+) -> str | None:
+    """Locks the feature's row for the rest of the transaction and returns its ETag."""
+    where, params = _scope_where(scope)
+    statement = f"""
+WITH page AS MATERIALIZED (
+  SELECT {collection.select_columns} FROM {collection.base_from}
+  WHERE {collection.id_column} = :_id {where} FOR UPDATE
+) SELECT md5(t::text) FROM page t"""
+    return session.execute(text(statement), {**params, "_id": feature_id}).scalar()
+
+
+def export_rows(
+    session: Session, collection: Collection, query: ItemsQuery, batch: int = 2000
+) -> Iterator[tuple[int, str, bytes, str]]:
+    """Every matching feature (no paging): (id, GeoJSON geometry, WKB, properties JSON)."""
+    sql = conditions(collection, query)
+    statement = f"""
+SELECT t.id, {geometry_sql(collection)}, ST_AsBinary(t.geom), ({collection.properties_sql})::text
+FROM (
+  SELECT {collection.select_columns} FROM {collection.base_from} WHERE {sql.clause()}
+) t
+{collection.outer_joins}
+ORDER BY t.id"""
+    result = session.execute(
+        text(statement).execution_options(stream_results=True, yield_per=batch), sql.params
+    )
+    for row in result:
+        yield int(row[0]), row[1], bytes(row[2]), row[3]

@@ -1,0 +1,360 @@
+"""Mapbox Vector Tiles (ST_AsMVT) of every collection, and collection extents.
+
+Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
+`cap` per tile. Issues: at zoom ≤ AGGREGATE_MAX_ZOOM, one point per occupied cell (the
+centroid of its issues) with `count` and `open`, read from `issue_tile_counts` (a cell is
+1/32 or 1/64 of the tile), so a tile never scans the issues themselves; above that zoom the
+issues themselves, open ones first, at most `cap` — unless the tile holds more issues than
+the cap, then counts per finest cell (1/16 of a z15 tile) as well.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.items import ItemsQuery, conditions
+from geoservice.catalogue.tilegrid import (
+    FINEST_LEVEL,
+    WORLD,
+    Offset,
+    count_level,
+    tile_lat,
+    tile_lon,
+)
+from geoservice.vocab import OPEN_STATUSES
+
+EXTENT = 4096
+BUFFER = 64
+LABEL_BUFFER = 1024  # a quarter tile (64 px): labels near an edge come with both tiles
+AGGREGATE_MAX_ZOOM = 14
+
+
+def precounted(collection: Collection, query: ItemsQuery) -> bool:
+    """Can `issue_tile_counts` answer this query (no scope, no time, at most a status)?"""
+    return (
+        query.scope is None
+        and query.interval is None
+        and query.bbox is None
+        and all(collection.filters[name].countable for name in query.filters)
+    )
+
+
+def render_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    cap: int,
+    offset: Offset | None = None,
+) -> bytes:
+    if collection.id == ISSUES and z <= AGGREGATE_MAX_ZOOM:
+        if precounted(collection, query):
+            return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+        # The pre-aggregated counts cover every issue: an account that sees only some, or a
+        # filter they cannot answer, gets the matching issues counted on the fly.
+        return _snapped_issue_tile(session, collection, z, x, y, query, offset)
+    if (
+        collection.id == ISSUES
+        and precounted(collection, query)
+        and z <= FINEST_LEVEL
+        and _issues_in_tile(session, z, x, y, query, offset) > cap
+    ):
+        # A denser tile than the cap even at high zoom: counts per finest cell instead.
+        return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+    return _feature_tile(session, collection, z, x, y, query, cap, offset)
+
+
+def _cell_range(z: int, x: int, y: int, level: int, offset: Offset | None = None) -> dict[str, int]:
+    """The cells of `level` covering tile z/x/y (moved back by `offset`: the data window)."""
+    if offset is None:
+        shift = level - z
+        return {
+            "level": level,
+            "x0": x << shift,
+            "x1": ((x + 1) << shift) - 1,
+            "y0": y << shift,
+            "y1": ((y + 1) << shift) - 1,
+        }
+    dx, dy = offset
+    tile, cell = WORLD / 2**z, WORLD / 2**level
+    last = 2**level - 1
+
+    def index(metres: float) -> int:
+        return min(max(math.floor(metres / cell), 0), last)
+
+    # Column from the west edge, row from the north edge of the plane, in metres.
+    return {
+        "level": level,
+        "x0": index(x * tile - dx),
+        "x1": index((x + 1) * tile - dx),
+        "y0": index(y * tile + dy),
+        "y1": index((y + 1) * tile + dy),
+    }
+
+
+def _moved(expr: str, offset: Offset | None) -> str:
+    """`expr` (EPSG:3857) translated by the offset (bound as :dx, :dy)."""
+    return f"ST_Translate({expr}, :dx, :dy)" if offset is not None else expr
+
+
+def _window(margin: float, offset: Offset | None) -> str:
+    """The tile envelope (with a margin) in EPSG:4326, moved back by the offset."""
+    envelope = f"ST_TileEnvelope(:z, :x, :y, margin => {margin})"
+    if offset is not None:
+        envelope = f"ST_Translate({envelope}, -:dx, -:dy)"
+    return f"ST_Transform({envelope}, 4326)"
+
+
+def _offset_params(offset: Offset | None) -> dict[str, float]:
+    return {"dx": offset[0], "dy": offset[1]} if offset is not None else {}
+
+
+def _issues_in_tile(
+    session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
+) -> int:
+    """Exact number of issues in the tile (z ≤ FINEST_LEVEL), from the tile counts."""
+    where = "level = :level AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"
+    params: dict[str, Any] = _cell_range(z, x, y, FINEST_LEVEL, offset)
+    if "status" in query.filters:
+        where += " AND status = ANY(:status)"
+        params["status"] = query.filters["status"]
+    return int(
+        session.execute(
+            text(f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {where}"), params
+        ).scalar()
+    )
+
+
+def _feature_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    cap: int,
+    offset: Offset | None = None,
+    label: str | None = None,
+) -> bytes:
+    """The features in the tile; with `label` (a column of the collection), one point per
+    feature instead (ST_PointOnSurface) carrying only `label`, with a wide buffer so a label
+    near a tile edge is drawn whole by both tiles."""
+    sql = conditions(collection, query)
+    buffer = LABEL_BUFFER if label else BUFFER
+    margin = buffer / EXTENT
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    order = (
+        f"ORDER BY (i.status IN ({open_list})) DESC, i.id DESC"
+        if collection.id == ISSUES
+        else f"ORDER BY {collection.id_column}"
+    )
+    if label is None:
+        columns = ", ".join(f"{expr} AS {name}" for name, expr in collection.tile_columns)
+        geometry, joins = "t.geom", collection.tile_joins
+    else:
+        columns, geometry, joins = f"t.{label} AS label", "ST_PointOnSurface(t.geom)", ""
+    statement = f"""
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
+), t AS (
+  SELECT {collection.select_columns} FROM {collection.base_from}, bounds
+  WHERE {collection.geom_column} && bounds.geo AND {sql.clause()}
+  {order} LIMIT :cap
+)
+SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
+  SELECT t.id,
+         ST_AsMVTGeom({_moved(f"ST_Transform({geometry}, 3857)", offset)}, bounds.merc,
+                      {EXTENT}, {buffer}, true) AS geom,
+         {columns}
+  FROM t CROSS JOIN bounds
+  {joins}
+) m WHERE m.geom IS NOT NULL"""
+    params = {
+        **sql.params,
+        **_offset_params(offset),
+        "z": z,
+        "x": x,
+        "y": y,
+        "cap": cap,
+        "layer": collection.id,
+    }
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def _aggregated_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    level = count_level(z) if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = {
+        **_cell_range(z, x, y, level, offset),
+        **_offset_params(offset),
+        "z": z,
+        "x": x,
+        "y": y,
+        "layer": collection.id,
+        "open": list(OPEN_STATUSES),
+    }
+    if "status" in query.filters:
+        where.append("status = ANY(:status)")
+        params["status"] = query.filters["status"]
+    point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(sx / n, sy / n), 4326), 3857)", offset)
+    statement = f"""
+WITH cells AS (
+  SELECT cx, cy, sum(n) AS n, sum(n) FILTER (WHERE status = ANY(:open)) AS open,
+         sum(sx) AS sx, sum(sy) AS sy
+  FROM issue_tile_counts WHERE {" AND ".join(where)}
+  GROUP BY cx, cy HAVING sum(n) > 0
+)
+SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
+  SELECT ST_AsMVTGeom({point}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom,
+         n::int AS count, COALESCE(open, 0)::int AS open, true AS cluster
+  FROM cells
+) m WHERE m.geom IS NOT NULL"""
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def _snapped_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    sql = conditions(collection, query)
+    cell = f"((ST_XMax(b.merc) - ST_XMin(b.merc)) / {2 ** (count_level(z) - z)})"
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    statement = f"""
+WITH b AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(0, offset)} AS geo
+), cells AS (
+  SELECT floor((ST_X(m) - ST_XMin(b.merc)) / {cell}) AS gx,
+         floor((ST_Y(m) - ST_YMin(b.merc)) / {cell}) AS gy,
+         count(*) AS n, count(*) FILTER (WHERE i.status IN ({open_list})) AS open,
+         ST_Centroid(ST_Collect(m)) AS c
+  FROM issues i CROSS JOIN b
+  CROSS JOIN LATERAL {_moved("ST_Transform(i.geom, 3857)", offset)} AS m
+  WHERE i.geom && b.geo AND {sql.clause()}
+  GROUP BY 1, 2
+)
+SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
+  SELECT ST_AsMVTGeom(c, b.merc, {EXTENT}, {BUFFER}, true) AS geom,
+         n::int AS count, open::int AS open, true AS cluster
+  FROM cells CROSS JOIN b
+) t WHERE t.geom IS NOT NULL"""
+    params = {
+        **sql.params,
+        **_offset_params(offset),
+        "z": z,
+        "x": x,
+        "y": y,
+        "layer": collection.id,
+    }
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def label_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    cap: int,
+    label: str,
+    offset: Offset | None = None,
+) -> bytes:
+    """One label point per feature of a layer (its `label` column), for text on the map."""
+    return _feature_tile(session, collection, z, x, y, query, cap, offset, label)
+
+
+def area_tile(
+    session: Session,
+    level: str,
+    z: int,
+    x: int,
+    y: int,
+    scope: tuple[str, dict[str, Any]] | None,
+    offset: Offset | None = None,
+) -> bytes:
+    """Admin areas of one level (e.g. community) in tile z/x/y: id, code, name (layer `level`).
+    `scope`: SQL on `admin_areas a` restricting what the caller sees."""
+    where, params = scope if scope is not None else ("TRUE", {})
+    margin = BUFFER / EXTENT
+    statement = f"""
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
+)
+SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
+  SELECT a.id,
+         ST_AsMVTGeom({_moved("ST_Transform(a.geom, 3857)", offset)}, bounds.merc, {EXTENT},
+                      {BUFFER}, true) AS geom,
+         a.code, a.name
+  FROM admin_areas a CROSS JOIN bounds
+  WHERE a.level = :level AND a.geom && bounds.geo AND ({where})
+) m WHERE m.geom IS NOT NULL"""
+    params = {
+        **params,
+        **_offset_params(offset),
+        "z": z,
+        "x": x,
+        "y": y,
+        "level": level,
+        "layer": level,
+    }
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def collection_extents(
+    session: Session, collections: list[Collection]
+) -> dict[str, dict[str, Any]]:
+    """Bounding boxes (and the time span of issues), cheaply: ST_Extent of the layer tables;
+    for issues, the occupied cells of the finest tile-count level (≤ 80 m larger)."""
+    out: dict[str, dict[str, Any]] = {}
+    parts = [
+        f"SELECT '{c.id}' AS id, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+        f"FROM (SELECT ST_Extent(geom) AS e FROM {c.spec.table}) s"
+        for c in collections
+        if c.spec is not None
+    ]
+    if parts:
+        for cid, *bbox in session.execute(text(" UNION ALL ".join(parts))):
+            out[cid] = {"bbox": bbox if bbox[0] is not None else None}
+    if any(c.id == ISSUES for c in collections):
+        row = session.execute(
+            text(
+                "SELECT min(cx), min(cy), max(cx), max(cy) FROM issue_tile_counts"
+                " WHERE level = :level AND n > 0"
+            ),
+            {"level": FINEST_LEVEL},
+        ).one()
+        bbox = None
+        if row[0] is not None:
+            x0, y0, x1, y1 = row
+            bbox = [
+                tile_lon(x0, FINEST_LEVEL),
+                tile_lat(y1 + 1, FINEST_LEVEL),
+                tile_lon(x1 + 1, FINEST_LEVEL),
+                tile_lat(y0, FINEST_LEVEL),
+            ]
+        span = session.execute(text("SELECT min(reported_at), max(reported_at) FROM issues")).one()
+        out[ISSUES] = {
+            "bbox": bbox,
+            "interval": [v.isoformat() if v is not None else None for v in span],
+        }
+    return out

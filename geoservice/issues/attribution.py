@@ -1,0 +1,544 @@
+"""Which places and leaders a point belongs to.
+
+Every registered layer claims points per its declaration (polygons that cover the point,
+lines/points within a tolerance in metres); the claim of the highest-precedence layer, then
+the nearest, is the primary place. The responsible leader is the primary leader of the primary
+place *at the time of the report* (assignments are historical). No leader ⇒ the issue stays
+unassigned (the queue planners dispatch by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from geoservice.models import Leader, Place, Unit
+from geoservice.registry import BASE_LAYER, LayerRegistry, LayerSpec
+
+Scale = tuple[str, str]  # SQL for metres per degree of longitude and of latitude
+
+
+def _claims_sql(spec: LayerSpec, point: str, scale: Scale | None = None) -> str:
+    """SELECT of the features of one layer claiming `point` (an SQL expression)."""
+    custom = getattr(spec, "claims_sql", None)  # a layer whose claims are data (sites' kinds)
+    if custom is not None:
+        return custom(point, scale)
+    table = spec.table
+    head = f"SELECT '{spec.name}'::text AS layer, {int(spec.precedence)} AS precedence, l.id"
+    if spec.claim.mode == "contains":
+        return f"{head}, 0.0::float8 AS distance_m, 'contains' AS rule FROM {table} l \
+WHERE ST_Covers(l.geom, {point})"
+    tolerance = f"{float(spec.claim.tolerance_m)}"
+    if spec.claim.tolerance_by is not None:
+        column, table_by_value = spec.claim.tolerance_by
+        cases = " ".join(
+            f"WHEN {_literal(value)} THEN {float(metres)}"
+            for value, metres in table_by_value.items()
+        )
+        tolerance = f"(CASE l.{column} {cases} ELSE {float(spec.claim.tolerance_m)} END)"
+    widest = str(float(spec.claim.max_tolerance_m))
+    return f"""SELECT * FROM (
+  {head}, {distance_sql("l.geom", point, scale)} AS distance_m,
+    'within ' || {tolerance} || ' m' AS rule, {tolerance} AS tolerance_m
+  FROM {table} l
+  WHERE {box_sql("l.geom", point, widest, scale)}
+) c WHERE c.distance_m <= c.tolerance_m"""
+
+
+def metres_per_degree_sql(point: str) -> Scale:
+    """SQL for the length in metres of one degree of longitude and of latitude at the point's
+    latitude (WGS-84 ellipsoid series)."""
+    lat = f"radians(ST_Y({point}))"
+    return (
+        f"(111412.84 * cos({lat}) - 93.5 * cos(3 * {lat}))",
+        f"(111132.92 - 559.82 * cos(2 * {lat}) + 1.175 * cos(4 * {lat}))",
+    )
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """The same in Python, to pass as parameters when the latitude is known."""
+    phi = math.radians(lat)
+    return (
+        111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi),
+        111132.92 - 559.82 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi),
+    )
+
+
+def box_sql(geom: str, point: str, metres: str, scale: Scale | None = None) -> str:
+    """Index-backed prefilter: `geom` within a planar distance in degrees that covers `metres`
+    around `point` in every direction (1 % margin)."""
+    mx, my = scale or metres_per_degree_sql(point)
+    return f"ST_DWithin({geom}, {point}, ({metres}) * 1.01 / least({mx}, {my}))"
+
+
+def distance_sql(geom: str, point: str, scale: Scale | None = None) -> str:
+    """Distance in metres from `point`, measured in a plane scaled to metres at the point's
+    latitude: within 1 cm of the ellipsoidal distance up to a few hundred metres, and several
+    times cheaper than a geography distance."""
+    mx, my = scale or metres_per_degree_sql(point)
+    return f"ST_Distance(ST_Scale({geom}, {mx}, {my}), ST_Scale({point}, {mx}, {my}))"
+
+
+def within_sql(geom: str, point: str, metres: str, scale: Scale | None = None) -> str:
+    """`geom` lies within `metres` of `point`, using the geometry's GiST index."""
+    return (
+        f"{box_sql(geom, point, metres, scale)} AND {distance_sql(geom, point, scale)} <= {metres}"
+    )
+
+
+def _literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def claims_union_sql(registry: LayerRegistry, point: str, scale: Scale | None = None) -> str:
+    parts = []
+    for spec in registry:
+        sql = _claims_sql(spec, point, scale)
+        parts.append(
+            f"SELECT layer, precedence, id AS place_id, distance_m, rule FROM ({sql}) s_{spec.name}"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def attribute_issues(
+    session: Session,
+    registry: LayerRegistry,
+    min_id: int,
+    max_id: int,
+    fallback: Sequence[str] = (),
+) -> int:
+    """(Re)computes the stored attribution of issues with min_id <= id <= max_id in one pass."""
+    return _attribute(
+        session,
+        registry,
+        "i.id BETWEEN :min_id AND :max_id",
+        {"min_id": min_id, "max_id": max_id},
+        bulk=max_id > min_id,
+        fallback=fallback,
+    )
+
+
+def attribute_issue_set(
+    session: Session, registry: LayerRegistry, id_table: str, fallback: Sequence[str] = ()
+) -> int:
+    """(Re)computes the attribution of the issues whose ids are in `id_table` (column `id`)."""
+    return _attribute(
+        session,
+        registry,
+        f"i.id IN (SELECT id FROM {id_table})",
+        {},
+        bulk=True,
+        fallback=fallback,
+    )
+
+
+def attribution_at(
+    session: Session,
+    registry: LayerRegistry,
+    lon: float,
+    lat: float,
+    reported_at: datetime,
+    fallback: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The attribution columns of an issue about to be reported at (lon, lat) and
+    `reported_at` (the report path computes them before inserting the row). The point goes in
+    as constants: planning a spatial join estimate for each layer would cost more than
+    running the query."""
+    mx, my = metres_per_degree(lat)
+    target = (
+        "SELECT 0::bigint AS id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom,"
+        " CAST(:reported_at AS timestamptz) AS reported_at"
+    )
+    row = _attribute(
+        session,
+        registry,
+        "",
+        {"lon": lon, "lat": lat, "mx": mx, "my": my, "reported_at": reported_at},
+        point=("ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", (":mx", ":my")),
+        target=target,
+        fallback=fallback,
+    )
+    return dict(row._mapping)
+
+
+# Settings for the duration of a bulk statement: the planner's cost estimate for the per-issue
+# lateral lookups triggers JIT compilation, which costs more than the whole query; sorts and
+# hashes of a 50,000-issue batch need more than the default work_mem to stay in memory.
+BULK_SETTINGS = {"jit": "off", "work_mem": "128MB"}
+
+
+def _attribute(
+    session: Session,
+    registry: LayerRegistry,
+    issue_filter: str,
+    params: dict[str, Any],
+    bulk: bool = False,
+    point: tuple[str, Scale] | None = None,
+    target: str | None = None,
+    fallback: Sequence[str] = (),
+) -> Any:
+    """Attribution of the issues matching `issue_filter`, stored on them; or, given a `target`
+    SELECT (id, geom, reported_at) of an issue not stored yet, returned as one row."""
+    point_sql, scale = point or ("t.geom", ("t.mx", "t.my"))
+    claims = claims_union_sql(registry, point_sql, scale)
+    mx, my = metres_per_degree_sql("i.geom")
+    base_layer = BASE_LAYER if BASE_LAYER in registry else None
+    target = target or (
+        f"SELECT i.id, i.geom, i.reported_at, {mx} AS mx, {my} AS my"
+        f" FROM issues i WHERE {issue_filter}"
+    )
+    sql = f"""
+WITH target AS MATERIALIZED (
+  {target}
+),
+claimed AS (
+  SELECT t.id AS issue_id, t.reported_at, c.*,
+         row_number() OVER (PARTITION BY t.id ORDER BY c.precedence DESC, c.distance_m, c.place_id)
+           AS rank
+  FROM target t
+  CROSS JOIN LATERAL ({claims}) c
+),
+responsible AS (
+  SELECT cl.issue_id, cl.place_id, a.leader_id, ld.unit_id
+  FROM claimed cl
+  CROSS JOIN LATERAL (
+    SELECT a.leader_id FROM assignments a
+    WHERE a.place_id = cl.place_id AND a.is_primary
+      AND a.valid_from <= cl.reported_at AND (a.valid_to IS NULL OR a.valid_to > cl.reported_at)
+    ORDER BY a.valid_from DESC LIMIT 1
+  ) a
+  JOIN leaders ld ON ld.id = a.leader_id
+),
+summary AS (
+  SELECT cl.issue_id,
+    max(cl.place_id) FILTER (WHERE cl.rank = 1) AS primary_place_id,
+    (array_agg(cl.place_id ORDER BY cl.rank) FILTER (WHERE cl.layer = :base_layer))[1] AS grid_id,
+    jsonb_agg(jsonb_build_object(
+      'layer', cl.layer, 'place_id', cl.place_id, 'distance_m', round(cl.distance_m::numeric, 1),
+      'rule', cl.rule, 'leader_id', r.leader_id) ORDER BY cl.rank) AS places
+  FROM claimed cl
+  LEFT JOIN responsible r ON r.issue_id = cl.issue_id AND r.place_id = cl.place_id
+  GROUP BY cl.issue_id
+),
+{{fallback_sql}}
+result AS (
+  SELECT t.id, s.primary_place_id, s.grid_id,
+    COALESCE(r.leader_id, fb.leader_id) AS leader_id,
+    CASE WHEN r.leader_id IS NULL THEN fb.unit_id ELSE r.unit_id END AS unit_id,
+    s.places,
+    CASE WHEN r.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN jsonb_build_object(
+      'step', fb.step, 'place_id', fb.place_id, 'area_id', fb.area_id,
+      'leader_id', fb.leader_id, 'order', CAST(:fallback_order AS jsonb)) END AS fallback
+  FROM target t
+  LEFT JOIN summary s ON s.issue_id = t.id
+  LEFT JOIN responsible r ON r.issue_id = t.id AND r.place_id = s.primary_place_id
+  {{fallback_join}}
+)
+"""
+    steps = _fallback_steps(registry, fallback)
+    sql = sql.replace("{fallback_sql}", _fallback_sql(registry, steps)).replace(
+        "{fallback_join}",
+        "LEFT JOIN fallback fb ON fb.issue_id = t.id"
+        if steps
+        else "LEFT JOIN (SELECT NULL::bigint AS leader_id, NULL::bigint AS unit_id,"
+        " NULL::text AS step, NULL::bigint AS place_id, NULL::int AS area_id) fb ON false",
+    )
+    params = {**params, "fallback_order": json.dumps(list(steps))}
+    stored = (
+        "jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),"
+        " 'unassigned', x.leader_id IS NULL)"
+        " || CASE WHEN x.fallback IS NULL THEN '{}'::jsonb"
+        " ELSE jsonb_build_object('fallback', x.fallback) END"
+    )
+    if not issue_filter:
+        sql += f"""SELECT x.primary_place_id, x.grid_id, x.leader_id, x.unit_id,
+  {stored} AS attribution FROM result x"""
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
+    sql += f"""UPDATE issues i SET
+  primary_place_id = x.primary_place_id,
+  grid_id = x.grid_id,
+  leader_id = x.leader_id,
+  unit_id = x.unit_id,
+  attribution = {stored}
+FROM result x
+WHERE i.id = x.id"""
+    if not bulk:
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+    names = list(BULK_SETTINGS)
+    previous = session.execute(
+        text(
+            "SELECT "
+            + ", ".join(
+                f"current_setting('{n}'), set_config('{n}', '{v}', true)"
+                for n, v in BULK_SETTINGS.items()
+            )
+        )
+    ).one()
+    try:
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+    finally:
+        session.execute(
+            text(
+                "SELECT "
+                + ", ".join(f"set_config('{n}', :v{i}, true)" for i, n in enumerate(names))
+            ),
+            {f"v{i}": previous[2 * i] for i in range(len(names))},
+        )
+
+
+# --- the fallback chain -----------------------------------------------------------------------
+
+FALLBACK_STEPS: dict[str, str] = {
+    "claims": "其他认领该点的地点（按优先级）",
+    "grid": "所在网格",
+    "community": "所在社区",
+    "street": "所在街道",
+}
+
+
+def _fallback_steps(registry: LayerRegistry, fallback: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in fallback if s not in FALLBACK_STEPS]
+    if unknown:
+        raise ValueError(f"RESPONSIBILITY_FALLBACK: unknown steps {unknown}, choose from "
+                         f"{list(FALLBACK_STEPS)}")  # fmt: skip
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    has_area = base is not None and "community_id" in base.model.__table__.c
+    return tuple(
+        s
+        for s in dict.fromkeys(fallback)
+        if (s != "grid" or base is not None) and (s not in ("community", "street") or has_area)
+    )
+
+
+def _fallback_sql(registry: LayerRegistry, steps: Sequence[str]) -> str:
+    """CTE `fallback`: for each target issue, the first step of `steps` with a leader at
+    `reported_at` — another claimed place (by rank), the grid's primary leader, the leader of
+    the grid's community or street (area_assignments)."""
+    if not steps:
+        return ""
+    valid = "x.valid_from <= t.reported_at AND (x.valid_to IS NULL OR x.valid_to > t.reported_at)"
+    area = (
+        "SELECT {n} AS ord, '{step}'::text AS step, NULL::bigint AS place_id,"
+        " x.area_id AS area_id, x.leader_id::bigint AS leader_id, 0 AS sub"
+        " FROM summary s JOIN {grid} g ON g.id = s.grid_id {join}"
+        " JOIN area_assignments x ON x.area_id = {area} AND " + valid + " WHERE s.issue_id = t.id"
+    )
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    parts = []
+    for n, step in enumerate(steps):
+        if step == "claims":
+            parts.append(
+                f"SELECT {n} AS ord, 'claims'::text AS step, r2.place_id, NULL::int AS area_id,"
+                " r2.leader_id::bigint, cl.rank::int AS sub FROM claimed cl"
+                " JOIN responsible r2 ON r2.issue_id = cl.issue_id AND r2.place_id = cl.place_id"
+                " WHERE cl.issue_id = t.id"
+            )
+        elif step == "grid":
+            parts.append(
+                f"SELECT {n} AS ord, 'grid'::text AS step, r3.place_id, NULL::int AS area_id,"
+                " r3.leader_id::bigint, 0 AS sub FROM summary s"
+                " JOIN responsible r3 ON r3.issue_id = s.issue_id AND r3.place_id = s.grid_id"
+                " WHERE s.issue_id = t.id"
+            )
+        elif step == "community":
+            parts.append(area.format(n=n, step=step, grid=base.table, join="",
+                                     area="g.community_id"))  # fmt: skip
+        elif step == "street":
+            parts.append(
+                area.format(
+                    n=n,
+                    step=step,
+                    grid=base.table,
+                    join="JOIN admin_areas ca ON ca.id = g.community_id",
+                    area="ca.parent_id",
+                )
+            )
+    union = "\n    UNION ALL ".join(parts)
+    return f"""fallback AS (
+  SELECT t.id AS issue_id, f.step, f.place_id, f.area_id, f.leader_id, ld.unit_id
+  FROM target t
+  CROSS JOIN LATERAL (
+    SELECT * FROM ({union}) o ORDER BY o.ord, o.sub LIMIT 1
+  ) f
+  JOIN leaders ld ON ld.id = f.leader_id
+),"""
+
+
+# --- explaining a stored attribution --------------------------------------------------------
+
+_WITHIN = re.compile(r"within ([0-9.]+) m")
+
+
+def precedence_text(registry: LayerRegistry) -> str:
+    return " > ".join(spec.title for spec in registry)
+
+
+def rule_text(spec: LayerSpec | None, rule: str, distance_m: float) -> str:
+    """A claim's rule in words: 「在范围内」 or 「距 12.3 米（主干道认领 40 米）」."""
+    title = spec.title if spec else "要素"
+    match = _WITHIN.fullmatch(rule or "")
+    if match is None:
+        return f"位于该{title}范围内"
+    tolerance = float(match.group(1))
+    if distance_m <= 0:
+        return f"位于该{title}范围内（认领范围含周边 {tolerance:g} 米）"
+    return f"距该{title} {distance_m:g} 米，在其 {tolerance:g} 米认领范围内"
+
+
+def describe(
+    session: Session,
+    registry: LayerRegistry,
+    attribution: dict[str, Any] | None,
+    leader_id: int | None,
+    unit_id: int | None,
+    reported_at_text: str,
+) -> dict[str, Any]:
+    """The stored attribution with names, each claim's rule in words, and one sentence saying
+    why the issue went to whom (or to the unassigned queue)."""
+    attribution = attribution or {"places": [], "unassigned": True}
+    claims = attribution.get("places") or []
+    place_ids = {c["place_id"] for c in claims}
+    leader_ids = {c["leader_id"] for c in claims if c.get("leader_id")} | (
+        {leader_id} if leader_id else set()
+    )
+    places = {
+        p.id: p
+        for p in session.execute(
+            select(Place.id, Place.code, Place.name, Place.layer).where(Place.id.in_(place_ids))
+        )
+    }
+    leaders = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Leader.id,
+                Leader.name,
+                Leader.title,
+                Leader.phone,
+                Leader.unit_id,
+                Unit.name.label("unit_name"),
+            )
+            .outerjoin(Unit, Unit.id == Leader.unit_id)
+            .where(Leader.id.in_(leader_ids))
+        )
+    }
+    units = {r.unit_id: r.unit_name for r in leaders.values() if r.unit_id}
+    if unit_id and unit_id not in units:
+        units[unit_id] = session.scalar(select(Unit.name).where(Unit.id == unit_id))
+
+    def leader_json(lid: int | None) -> dict[str, Any] | None:
+        row = leaders.get(lid) if lid else None
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "name": row.name,
+            "title": row.title,
+            "phone": row.phone,
+            "unit": {"id": row.unit_id, "name": units.get(row.unit_id)} if row.unit_id else None,
+        }
+
+    described = []
+    for rank, claim in enumerate(claims):
+        spec = registry.get(claim["layer"]) if claim["layer"] in registry else None
+        place = places.get(claim["place_id"])
+        described.append(
+            {
+                "layer": claim["layer"],
+                "layer_title": spec.title if spec else claim["layer"],
+                "collection": spec.collection if spec else None,
+                "place_id": claim["place_id"],
+                "code": place.code if place else None,
+                "name": place.name if place else None,
+                "distance_m": float(claim["distance_m"]),
+                "rule": claim["rule"],
+                "rule_text": rule_text(spec, claim["rule"], float(claim["distance_m"])),
+                "precedence": spec.precedence if spec else None,
+                "leader": leader_json(claim.get("leader_id")),
+                "primary": rank == 0,
+            }
+        )
+    primary = described[0] if described else None
+    manual = attribution.get("manual")
+    leader = leader_json(leader_id)
+    if primary is None:
+        reason = "no_place"
+        sentence = "没有任何图层认领该点（不在任何网格、小区、市场内，也不在道路认领范围内）"
+    else:
+        where = f"{primary['layer_title']}「{primary['name']}」"
+        sentence = f"该点{primary['rule_text'].replace('该' + primary['layer_title'], where)}"
+        if len(described) > 1:
+            others = "、".join(f"{d['layer_title']}「{d['name']}」" for d in described[1:])
+            sentence += (
+                f"；同时认领该点的还有{others}，按优先级 {precedence_text(registry)}"
+                f"取{where}为主责任地点"
+            )
+        reason = None if primary["leader"] else "no_leader"
+        if primary["leader"]:
+            p_leader = primary["leader"]
+            sentence += f"；上报时（{reported_at_text}）其包保领导为{p_leader['name']}"
+            if p_leader["unit"]:
+                sentence += f"（{p_leader['unit']['name']}）"
+        else:
+            sentence += f"；上报时（{reported_at_text}）{where}没有包保领导"
+    fallback = attribution.get("fallback")
+    if fallback and leader is not None:
+        reason = None
+        order = "→".join(FALLBACK_STEPS.get(x, x) for x in fallback.get("order") or [])
+        step = FALLBACK_STEPS.get(fallback.get("step"), fallback.get("step"))
+        if fallback.get("place_id") in places:
+            fb_place = places[fallback["place_id"]]
+            step += f"「{fb_place.name}」"
+        elif fallback.get("area_id"):
+            from geoservice.models import AdminArea
+
+            area_name = session.scalar(
+                select(AdminArea.name).where(AdminArea.id == fallback["area_id"])
+            )
+            step += f"「{area_name}」"
+        sentence += f"；按兜底顺序（{order}）由{step}的包保领导{leader['name']}负责"
+    routing = attribution.get("routing")
+    if routing:
+        from geoservice.issues.routing_rules import sentence as routing_sentence
+
+        reason = None if leader is not None else "no_unit_head"
+        sentence += routing_sentence(session, routing)
+        if leader is not None and not manual:
+            sentence += f"，交由{leader['name']}办理"
+    if manual:
+        reason = None
+        sentence += f"；已由人工交办给{leader['name'] if leader else '指定领导'}"
+    elif leader is None:
+        sentence += "，问题进入待派遣队列，由督办人员手动交办"
+    return {
+        "places": described,
+        "primary_place": primary,
+        "leader": leader,
+        "unit": {"id": unit_id, "name": units.get(unit_id)} if unit_id else None,
+        "unassigned": leader is None,
+        "reason": reason,
+        "manual": manual,
+        "fallback": fallback,
+        "routing": routing,
+        "precedence": precedence_text(registry),
+        "rule": sentence + "。",
+    }
+
+
+def without_phones(value: object) -> None:
+    """Drops every leader's `phone` (an attribution names leaders in several places): phones
+    are for accounts with `assignments.read` only (docs/security.md, "Phones")."""
+    if isinstance(value, dict):
+        value.pop("phone", None)
+        for item in value.values():
+            without_phones(item)
+    elif isinstance(value, list):
+        for item in value:
+            without_phones(item)

@@ -1,0 +1,563 @@
+"""Issues: reporting (validation, attribution, relapse), duplicates and merging; the view of one
+issue is in view.py, the queues, dispatch and re-attribution in queues.py.
+
+Plain functions taking a session and plain values; the state machine itself is in workflow.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.accounts import scope
+from geoservice.areas import service_area
+from geoservice.coords import COORD_SYSTEMS, to_wgs84
+from geoservice.issues import attribution, queues, routing_rules
+from geoservice.issues.photos import PreparedPhoto, add_photos
+from geoservice.issues.workflow import (
+    IssueSettings,
+    lock_issue,
+    status_label,
+)
+from geoservice.models import Issue, IssueEvent, User
+from geoservice.registry import LayerRegistry
+from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.vocab import OPEN_STATUSES, SEVERITIES
+
+MAX_DESCRIPTION = 2000
+# How far in the future a client clock may be (reported_at) before we refuse it.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+DEFAULT_SEVERITY = 1  # 一般
+
+
+@dataclass(frozen=True)
+class Report:
+    """A validated report: location in WGS-84 and the vocabulary checked."""
+
+    lon: float
+    lat: float
+    category: str
+    source: str
+    description: str = ""
+    severity: int = 1
+    negative_list: bool = False
+    reported_at: datetime | None = None
+    coord_sys: str = "wgs84"
+    input_lon: float | None = None
+    input_lat: float | None = None
+
+
+# --- input validation ----------------------------------------------------------------------
+
+
+def _number(value: Any, field: str, label: str) -> float:
+    if isinstance(value, bool) or value is None or value == "":
+        raise InvalidInput(f"缺少{label}", field=field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{label}必须是数字，收到 {value!r}", field=field) from None
+    if not math.isfinite(number):
+        raise InvalidInput(f"{label}必须是有限的数字", field=field)
+    return number
+
+
+def _bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (None, ""):
+        return False
+    text_value = str(value).strip().lower()
+    if text_value in ("1", "true", "yes", "on", "是"):
+        return True
+    if text_value in ("0", "false", "no", "off", "否"):
+        return False
+    raise InvalidInput(f"{field} 只能是 true 或 false，收到 {value!r}", field=field)
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                f"{field} 不是 ISO 8601 时间（例如 2026-11-20T09:30:00+08:00）：{value!r}",
+                field=field,
+            ) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{field} 需带时区（例如 +08:00）", field=field)
+    return parsed
+
+
+def location_from(payload: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(lon, lat) from {"lon", "lat"} or a GeoJSON Feature/Point (`geometry`)."""
+    geometry = payload.get("geometry")
+    if payload.get("type") == "Point":
+        geometry = payload
+    if geometry is not None:
+        if not isinstance(geometry, Mapping) or geometry.get("type") != "Point":
+            raise InvalidInput("问题位置必须是 GeoJSON Point", field="geometry")
+        coords = geometry.get("coordinates")
+        if not isinstance(coords, list | tuple) or len(coords) not in (2, 3):
+            raise InvalidInput("Point 的 coordinates 必须是 [经度, 纬度]", field="geometry")
+        return coords[0], coords[1]
+    return payload.get("lon"), payload.get("lat")
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A checked location: WGS-84 `lon`/`lat`, and the coordinates as sent."""
+
+    lon: float
+    lat: float
+    coord_sys: str
+    input_lon: float
+    input_lat: float
+
+
+def locate(raw_lon: Any, raw_lat: Any, raw_coord_sys: Any = None) -> Spot:
+    """The report's checks of a location: numbers (field `lon`/`lat`), in range (field
+    `geometry`; the message says longitude comes first, for swapped pairs), a known coordinate
+    system; converted to WGS-84."""
+    lon = _number(raw_lon, "lon", "经度")
+    lat = _number(raw_lat, "lat", "纬度")
+    if not in_range(lon, lat):
+        raise InvalidInput(
+            f"坐标超出范围：经度 {lon}、纬度 {lat}（经度 −180…180，纬度 −90…90；顺序为经度在前）",
+            field="geometry",
+        )
+    coord_sys = str(raw_coord_sys or "wgs84").strip().lower()
+    if coord_sys not in COORD_SYSTEMS:
+        raise InvalidInput(
+            f"不支持的坐标系 {coord_sys!r}，可选：wgs84（GPS/天地图）、gcj02（高德/腾讯）",
+            field="coord_sys",
+        )
+    wlon, wlat = to_wgs84(lon, lat, coord_sys)
+    return Spot(wlon, wlat, coord_sys, lon, lat)
+
+
+def in_range(lon: float, lat: float) -> bool:
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+def check_in_service_area(
+    session: Session, registry: LayerRegistry, lon: float, lat: float
+) -> None:
+    """Refuses a WGS-84 point outside the service area (as a report there is refused)."""
+    if not service_area.contains(session, lon, lat, registry):
+        raise InvalidInput(
+            "该位置不在本系统的服务范围内（辖区之外），请检查坐标或坐标系（coord_sys）",
+            {"lon": lon, "lat": lat},
+            "geometry",
+        )
+
+
+def validate_report(
+    payload: Mapping[str, Any], settings: IssueSettings, now: datetime | None = None
+) -> Report:
+    """Checks a report's fields (flat mapping: the properties plus lon/lat or geometry)."""
+    now = now or datetime.now(UTC)
+    raw_lon, raw_lat = location_from(payload)
+    spot = locate(raw_lon, raw_lat, payload.get("coord_sys"))
+    category = str(payload.get("category") or "").strip()
+    if not category:
+        raise InvalidInput("缺少问题类别", {"categories": list(settings.categories)}, "category")
+    if category not in settings.categories:
+        raise InvalidInput(
+            f"未知问题类别「{category}」", {"categories": list(settings.categories)}, "category"
+        )
+    source = str(payload.get("source") or "").strip()
+    if not source:
+        raise InvalidInput("缺少问题来源", {"sources": list(settings.sources)}, "source")
+    if source not in settings.sources:
+        raise InvalidInput(
+            f"未知问题来源「{source}」", {"sources": list(settings.sources)}, "source"
+        )
+    description = payload.get("description") or ""
+    if not isinstance(description, str):
+        raise InvalidInput("问题描述必须是文字", field="description")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"问题描述不能超过 {MAX_DESCRIPTION} 字", field="description")
+    severity_raw = payload.get("severity", DEFAULT_SEVERITY)
+    try:
+        severity = int(severity_raw if severity_raw not in (None, "") else DEFAULT_SEVERITY)
+    except (TypeError, ValueError):
+        severity = -1
+    if isinstance(severity_raw, bool) or severity not in SEVERITIES:
+        raise InvalidInput(
+            f"严重程度只能是 {', '.join(f'{k}（{v}）' for k, v in SEVERITIES.items())}",
+            field="severity",
+        )
+    reported_at = None
+    if payload.get("reported_at"):
+        reported_at = parse_time(payload["reported_at"], "reported_at")
+        if reported_at > now + CLOCK_SKEW:
+            raise InvalidInput("上报时间不能晚于当前时间", field="reported_at")
+    return Report(
+        lon=spot.lon,
+        lat=spot.lat,
+        category=category,
+        source=source,
+        description=description.strip(),
+        severity=severity,
+        negative_list=_bool(payload.get("negative_list"), "negative_list"),
+        reported_at=reported_at,
+        coord_sys=spot.coord_sys,
+        input_lon=spot.input_lon,
+        input_lat=spot.input_lat,
+    )
+
+
+def min_photos_for(report: Report, settings: IssueSettings) -> int:
+    if report.source in settings.photo_optional_sources:
+        return 0
+    # A category's own photo rule (geoservice.ranking.vocabularies: category_min_photos) wins.
+    return settings.category_min_photos.get(report.category, settings.report_min_photos)
+
+
+# --- creating an issue ---------------------------------------------------------------------
+
+
+def create_issue(
+    session: Session,
+    registry: LayerRegistry,
+    settings: IssueSettings,
+    report: Report,
+    reporter: User | None,
+    photos: Sequence[PreparedPhoto] = (),
+    now: datetime | None = None,
+) -> Issue:
+    """Stores a report with its photos and report event, attributes it to its place and
+    leader, and links it to the closed issue it is a relapse of. The caller commits."""
+    now = now or datetime.now(UTC)
+    check_in_service_area(session, registry, report.lon, report.lat)
+    if len(photos) < min_photos_for(report, settings):
+        raise InvalidInput(f"请至少上传 {min_photos_for(report, settings)} 张照片", field="photos")
+    if photos and settings.store is None:
+        raise RuntimeError("UPLOAD_DIR is not configured")
+    reported_at = report.reported_at or now
+    # Place attribution (with the fallback chain), then 条块 routing by category.
+    columns = routing_rules.route(
+        session,
+        registry,
+        report.category,
+        reported_at,
+        attribution.attribution_at(
+            session, registry, report.lon, report.lat, reported_at, settings.fallback
+        ),
+    )
+    issue = Issue(
+        geom=from_shape(Point(report.lon, report.lat), srid=4326),
+        category=report.category,
+        source=report.source,
+        description=report.description,
+        severity=report.severity,
+        # 负面清单 categories (geoservice.ranking.vocabularies) are always on the negative list.
+        negative_list=report.negative_list or report.category in settings.negative_list_categories,
+        status="reported",
+        reported_at=reported_at,
+        reported_by_id=reporter.id if reporter else None,
+        **columns,
+    )
+    session.add(issue)
+    session.flush()
+    data: dict[str, Any] = {"action": "report"}
+    if report.coord_sys != "wgs84":
+        data["input"] = {
+            "coord_sys": report.coord_sys,
+            "lon": report.input_lon,
+            "lat": report.input_lat,
+        }
+    event = IssueEvent(
+        issue_id=issue.id,
+        at=now,
+        actor_id=issue.reported_by_id,
+        from_status=None,
+        to_status="reported",
+        note=f"{report.source}上报",
+        data=data,
+    )
+    session.add(event)
+    session.flush()
+    if photos:
+        add_photos(session, settings.store, issue.id, event.id, "before", photos)
+    original = find_relapse_origin(session, settings, issue)
+    if original is not None:
+        mark_relapse(session, issue, original, now)
+    return issue
+
+
+def preview_attribution(
+    session: Session,
+    registry: LayerRegistry,
+    settings: IssueSettings,
+    lon: float,
+    lat: float,
+    at: datetime,
+) -> dict[str, Any]:
+    """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
+    the service-area check and the columns of create_issue, described as in the issue view."""
+    check_in_service_area(session, registry, lon, lat)
+    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
+    return {
+        "at": _iso(at),
+        "at_local": _local(at, settings),
+        "primary_place_id": stored["primary_place_id"],
+        "grid_id": stored["grid_id"],
+        "leader_id": stored["leader_id"],
+        "unit_id": stored["unit_id"],
+        "attribution": attribution.describe(
+            session,
+            registry,
+            stored["attribution"],
+            stored["leader_id"],
+            stored["unit_id"],
+            _local(at, settings),
+        ),
+    }
+
+
+# The issue's point and the metres per degree there, as query parameters: with constants the
+# planner estimates the spatial condition cheaply (a join estimate costs more than the query).
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+SCALE = (":mx", ":my")
+
+
+def _point_params(session: Session, issue_id: int) -> dict[str, float]:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
+    point = to_shape(issue.geom)
+    mx, my = attribution.metres_per_degree(point.y)
+    return {"lon": point.x, "lat": point.y, "mx": mx, "my": my}
+
+
+def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
+    """The most recently closed issue of the same category within the relapse radius whose
+    closing lies within the relapse window before this report."""
+    # Near first (the geometry index), then the other conditions on those few rows.
+    near = attribution.within_sql("o.geom", POINT, ":radius", SCALE)
+    return session.scalar(
+        text(
+            f"""
+WITH near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
+)
+SELECT n.id FROM near n, issues i
+WHERE i.id = :id AND n.category = i.category AND n.status = 'closed'
+  AND n.closed_at <= i.reported_at
+  AND n.closed_at >= i.reported_at - make_interval(secs => :window_s)
+ORDER BY n.closed_at DESC, n.id DESC LIMIT 1"""
+        ),
+        {
+            "id": issue.id,
+            "window_s": settings.relapse_window_days * 86400,
+            "radius": settings.relapse_radius_m,
+            **_point_params(session, issue.id),
+        },
+    )
+
+
+def mark_relapse(session: Session, issue: Issue, original_id: int, now: datetime) -> None:
+    """Links a relapse (反弹) to its original; an event on each says so."""
+    issue.relapse_of_id = original_id
+    distance = session.scalar(
+        text(
+            "SELECT round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)"
+            " FROM issues a, issues b WHERE a.id = :a AND b.id = :b"
+        ),
+        {"a": issue.id, "b": original_id},
+    )
+    session.add_all(
+        [
+            IssueEvent(
+                issue_id=issue.id,
+                at=now,
+                from_status=issue.status,
+                to_status=issue.status,
+                note=f"反弹：问题 #{original_id} 销号后在附近（{distance} 米）再次出现",
+                data={
+                    "action": "relapse",
+                    "relapse_of": original_id,
+                    "distance_m": float(distance),
+                },
+            ),
+            IssueEvent(
+                issue_id=original_id,
+                at=now,
+                from_status="closed",
+                to_status="closed",
+                note=f"已反弹：附近再次上报同类问题 #{issue.id}",
+                data={"action": "relapsed", "relapse": issue.id},
+            ),
+        ]
+    )
+    session.flush()
+
+
+# --- duplicates ----------------------------------------------------------------------------
+
+
+def duplicate_candidates(
+    session: Session,
+    settings: IssueSettings,
+    issue_id: int,
+    limit: int = 10,
+    account: User | None = None,
+) -> list[dict[str, Any]]:
+    """Open issues of the same category near this one (radius) reported within the window
+    around it: possible duplicates, nearest first; only those `account` may see, if given."""
+    visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
+    rows = session.execute(
+        text(
+            f"""
+WITH near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.reported_at, o.description, o.leader_id,
+         o.duplicate_of_id,
+         round({attribution.distance_sql("o.geom", POINT, SCALE)}::numeric, 1) AS distance_m
+  FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
+    AND o.id <> :id AND {visible}
+)
+SELECT n.* FROM near n, issues i
+WHERE i.id = :id AND n.category = i.category AND n.status = ANY(:open)
+  AND n.duplicate_of_id IS NULL
+  AND n.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
+                        AND i.reported_at + make_interval(secs => :window_s)
+ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
+        ),
+        {
+            "id": issue_id,
+            "radius": settings.duplicate_radius_m,
+            "window_s": settings.duplicate_window_days * 86400,
+            "open": list(OPEN_STATUSES),
+            "limit": limit,
+            **_point_params(session, issue_id),
+            **visible_params,
+        },
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "status": r.status,
+            "status_label": status_label(r.status),
+            "reported_at": r.reported_at.isoformat(),
+            "description": r.description,
+            "leader_id": r.leader_id,
+            "distance_m": float(r.distance_m),
+        }
+        for r in rows
+    ]
+
+
+MERGEABLE_STATUSES = ("reported", "accepted")
+
+
+def merge_duplicate(
+    session: Session,
+    duplicate_id: int,
+    master_id: int,
+    actor: User | None,
+    note: str = "",
+    now: datetime | None = None,
+) -> Issue:
+    """Marks `duplicate_id` as a duplicate of `master_id`: it keeps its own record (and photos),
+    points to the master and is closed as 不予立案（重复上报）; both get an event."""
+    now = now or datetime.now(UTC)
+    if duplicate_id == master_id:
+        raise InvalidInput("不能把问题合并到它自己", field="into")
+    # Lock both rows in id order so two merges never deadlock.
+    locked = {i: lock_issue(session, i) for i in sorted((duplicate_id, master_id))}
+    duplicate, master = locked[duplicate_id], locked[master_id]
+    if duplicate.duplicate_of_id is not None:
+        raise Conflict(
+            f"问题 #{duplicate_id} 已合并到 #{duplicate.duplicate_of_id}",
+            {"duplicate_of_id": duplicate.duplicate_of_id},
+        )
+    if master.duplicate_of_id is not None:
+        raise Conflict(
+            f"问题 #{master_id} 本身是 #{master.duplicate_of_id} 的重复，请合并到 "
+            f"#{master.duplicate_of_id}",
+            {"duplicate_of_id": master.duplicate_of_id},
+            "into",
+        )
+    if master.status not in OPEN_STATUSES:
+        raise Conflict(
+            f"问题 #{master_id} 状态为「{status_label(master.status)}」，只能合并到未办结的问题",
+            {"status": master.status},
+            "into",
+        )
+    if duplicate.status not in MERGEABLE_STATUSES:
+        raise Conflict(
+            f"问题 #{duplicate_id} 状态为「{status_label(duplicate.status)}」，"
+            "只有尚未交办的问题（已上报、已立案）可以作为重复合并",
+            {"status": duplicate.status, "mergeable": list(MERGEABLE_STATUSES)},
+        )
+    actor_id = actor.id if actor else None
+    note = (note or "").strip()
+    from_status = duplicate.status
+    duplicate.duplicate_of_id = master.id
+    duplicate.status = "rejected"
+    session.add_all(
+        [
+            IssueEvent(
+                issue_id=duplicate.id,
+                at=now,
+                actor_id=actor_id,
+                from_status=from_status,
+                to_status="rejected",
+                note=f"重复上报，已并入问题 #{master.id}" + (f"：{note}" if note else ""),
+                data={"action": "merge", "into": master.id},
+            ),
+            IssueEvent(
+                issue_id=master.id,
+                at=now,
+                actor_id=actor_id,
+                from_status=master.status,
+                to_status=master.status,
+                note=f"并入重复上报的问题 #{duplicate.id}" + (f"：{note}" if note else ""),
+                data={"action": "merged", "duplicate": duplicate.id},
+            ),
+        ]
+    )
+    session.flush()
+    return duplicate
+
+
+# The queues, as callers know them (service.dispatch, service.unassigned_query …).
+unassigned_query = queues.unassigned_query
+count_unassigned = queues.count_unassigned
+dispatch = queues.dispatch
+overdue_query = queues.overdue_query
+count_overdue = queues.count_overdue
+ReattributionReport = queues.ReattributionReport
+reattribute = queues.reattribute
+
+
+# --- the view of one issue -----------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _local(value: datetime | None, settings: IssueSettings) -> str:
+    return value.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def get_issue(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
+    return issue

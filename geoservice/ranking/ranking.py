@@ -1,0 +1,653 @@
+"""Supervision indicators (督查考核): per leader, unit, grid, community, street or layer type.
+
+Every number is defined in docs/rankings.md and computed here in one SQL pipeline:
+
+1. `cand`   — the issues that can matter for a period [f, t) (reported before t, not closed
+              before f, not a duplicate), with their grouping key;
+2. `moves`  — their state changes *inside* the period (from `issue_events`);
+3. `facts`  — the status at the period end, rebuilt from the last state change before t;
+4. `flags`  — one boolean per indicator and issue. Aggregates count them; drill-downs list them.
+
+Rates, the composite score, the rank and the flags are computed in Python from the counts,
+with exact fractions (no float drift at the 85-point threshold). Plain functions taking a
+session and plain values; no Flask.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geoservice.areas import service_area
+from geoservice.citizens import followup
+from geoservice.models import UNCLOSED
+from geoservice.ranking.periods import Period
+from geoservice.registry import BASE_LAYER, LayerRegistry
+from geoservice.vocab import OPEN_STATUSES
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "on_time_rate": 60,
+    "close_rate": 30,
+    "rework_free": 10,
+    # 群众满意率 (回访, geoservice.citizens.followup): shown always, scored only when weighted.
+    "satisfaction": 0,
+}
+DEFAULT_THRESHOLD = 85
+DEFAULT_BOTTOM_N = 3
+
+# Counted indicators (each one drillable to its list of issues), in display order.
+COUNTS: dict[str, str] = {
+    "received": "受理数",
+    "should_close": "应结案数",
+    "closed": "结案数",
+    "closed_on_time": "按期结案数",
+    "closed_late": "超期结案数",
+    "open_end": "期末未结数",
+    "overdue_end": "期末超期数",
+    "handled": "处置数",
+    "reworked": "返工数",
+    "relapses": "反弹数",
+    "rejected": "不予立案数",
+    "handed_overdue": "超期转出数",
+    "extension_requested": "申请延期数",
+    "extension_granted": "批准延期数",
+    "extension_refused": "驳回延期数",
+}
+RATES: dict[str, str] = {
+    "close_rate": "结案率",
+    "on_time_rate": "按期结案率",
+    "rework_rate": "返工率",
+}
+HOURS: dict[str, str] = {
+    "avg_hours_to_close": "平均结案时长（小时）",
+    "median_hours_to_close": "结案时长中位数（小时）",
+}
+# Which counts form each rate: (numerator, denominator).
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "close_rate": ("closed", "should_close"),
+    "on_time_rate": ("closed_on_time", "should_close"),
+    "rework_rate": ("reworked", "handled"),
+}
+
+
+class RankingError(ValueError):
+    """Bad input to a ranking function; `field` names the parameter."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How issues are grouped: a key expression over `issues i` (plus joins) and its labels."""
+
+    name: str
+    title: str
+    key_sql: str
+    joins: str = ""
+    labels_sql: str | None = None  # SELECT k, name, detail(jsonb) … WHERE k = ANY(:keys)
+    key_type: type = int
+    ranked: bool = True
+    none_label: str = "（未落实责任）"
+    # Key of an event's row (`e` an issue event joined to `i` and `joins`): for leader and
+    # unit the holder recorded on the event, and, for a handover, the holder before it.
+    event_key_sql: str | None = None
+    event_prev_key_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Scoring settings (app.config RANKING_WEIGHTS, RANKING_THRESHOLD, RANKING_BOTTOM_N)."""
+
+    weights: Mapping[str, float]
+    threshold: float = DEFAULT_THRESHOLD
+    bottom_n: int = DEFAULT_BOTTOM_N
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        weights = dict(DEFAULT_WEIGHTS)
+        weights.update(config.get("RANKING_WEIGHTS") or {})
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown or any(float(w) < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError(
+                f"RANKING_WEIGHTS: keys {sorted(DEFAULT_WEIGHTS)}, non-negative, not all zero"
+            )
+        return cls(
+            weights=weights,
+            threshold=float(config.get("RANKING_THRESHOLD", DEFAULT_THRESHOLD)),
+            bottom_n=int(config.get("RANKING_BOTTOM_N", DEFAULT_BOTTOM_N)),
+        )
+
+
+DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
+
+
+def _as_of(column: str) -> str:
+    """The issue's `column` (leader_id, unit_id, deadline) at the period end `p.t`: its current
+    value unless it changed since (issues.holder_since), then the value before the first
+    change at or after `p.t` (the lateral `h`: HOLDER_AT_PERIOD_END)."""
+    return f"(CASE WHEN i.holder_since >= p.t THEN h.prev_{column} ELSE i.{column} END)"
+
+
+def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
+    """The groupings this deployment offers (community/street need the base layer's areas)."""
+    out = {
+        "leader": Grouping(
+            "leader",
+            "包保领导",
+            _as_of("leader_id"),
+            event_key_sql="e.leader_id",
+            event_prev_key_sql="e.prev_leader_id",
+            labels_sql="SELECT l.id AS k, l.name, jsonb_build_object('title', l.title,"
+            " 'unit', u.name, 'level', l.level) AS detail FROM leaders l"
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(:keys)",
+            none_label="（未落实包保领导）",
+        ),
+        "unit": Grouping(
+            "unit",
+            "责任单位",
+            _as_of("unit_id"),
+            event_key_sql="e.unit_id",
+            event_prev_key_sql="e.prev_unit_id",
+            labels_sql="SELECT id AS k, name, jsonb_build_object('is_lead', is_lead) AS detail"
+            " FROM units WHERE id = ANY(:keys)",
+            none_label="（未落实责任单位）",
+        ),
+    }
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    if base is not None:
+        has_area = "community_id" in base.model.__table__.c
+        area = "LEFT JOIN admin_areas a ON a.id = g.community_id" if has_area else ""
+        out["grid"] = Grouping(
+            "grid",
+            base.title,
+            "i.grid_id",
+            labels_sql="SELECT p.id AS k, p.name, jsonb_build_object('code', p.code"
+            + (", 'community', a.name" if has_area else "")
+            + f") AS detail FROM places p LEFT JOIN {base.table} g ON g.id = p.id {area}"
+            " WHERE p.id = ANY(:keys)",
+            none_label=f"（不在任何{base.title}内）",
+        )
+        if has_area:
+            out["community"] = Grouping(
+                "community",
+                "社区",
+                "g.community_id",
+                joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id",
+                labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code,"
+                " 'street', s.name) AS detail FROM admin_areas a"
+                " LEFT JOIN admin_areas s ON s.id = a.parent_id WHERE a.id = ANY(:keys)",
+                none_label="（未归属社区）",
+            )
+            out["street"] = Grouping(
+                "street",
+                "街道",
+                "ca.parent_id",
+                joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id"
+                " LEFT JOIN admin_areas ca ON ca.id = g.community_id",
+                labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code)"
+                " AS detail FROM admin_areas a WHERE a.id = ANY(:keys)",
+                none_label="（未归属街道）",
+            )
+    out["layer"] = Grouping(
+        "layer",
+        "图层类型",
+        "pp.layer",
+        joins="LEFT JOIN places pp ON pp.id = i.primary_place_id",
+        key_type=str,
+        none_label="（不属于任何图层要素）",
+    )
+    out["category"] = Grouping("category", "问题类别", "i.category", key_type=str, ranked=False)
+    out["source"] = Grouping("source", "问题来源", "i.source", key_type=str, ranked=False)
+    out["all"] = Grouping("all", "全域", "0", ranked=False)
+    return out
+
+
+def grouping(registry: LayerRegistry, of: str) -> Grouping:
+    available = groupings(registry)
+    if of not in available:
+        raise RankingError(f"未知的排名对象 {of!r}，可选：{', '.join(available)}", "of")
+    return available[of]
+
+
+# --- the SQL pipeline ------------------------------------------------------------------------
+
+_CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
+
+# The lateral `h` that _as_of reads: only for issues whose leader/unit/deadline changed at or
+# after the period end `p.t` (a one-time filter otherwise), the values before the first change.
+HOLDER_AT_PERIOD_END = """LEFT JOIN LATERAL (
+    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
+    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
+    ORDER BY e.at, e.id LIMIT 1
+  ) h ON true"""
+
+_CAND_SQL = """
+  SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
+  FROM periods p
+  JOIN issues i ON i.reported_at < p.t AND {closed_filter}
+  {joins}
+  {holder_at_end}
+  WHERE i.duplicate_of_id IS NULL {where}"""
+
+# The state (closed / rejected / open / other) after the last change of issue c before `bound`.
+_STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
+                     WHEN e.to_status = 'rejected' THEN 'rejected'
+                     WHEN e.to_status = ANY(CAST(:open AS text[])) THEN 'open'
+                     ELSE 'other' END
+         FROM issue_events e
+         WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
+         ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
+
+_FLAGS_SQL = """
+WITH periods AS (
+  SELECT p.n::int AS n, p.f, p.t
+  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
+       WITH ORDINALITY AS p(f, t, n)
+),
+-- Issues reported before the period end, minus those closed (or rejected) before it began.
+cand AS MATERIALIZED ({cand_open}
+  UNION ALL{cand_closed}
+  UNION ALL{cand_rejected}
+),
+-- Each issue's state changes inside the period, summarised.
+moves AS (
+  SELECT {moves_from}, e.issue_id,
+    max(e.at) AS last_at,
+    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,
+    max(e.at) FILTER (WHERE e.to_status = 'rejected') AS last_reject,
+    max(e.at) FILTER (WHERE e.to_status = ANY(CAST(:open AS text[]))) AS last_open,
+    max(e.at) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')
+                        AND NOT e.to_status = ANY(CAST(:open AS text[]))) AS last_other,
+    bool_or(e.from_status = 'fixed' AND e.to_status = 'in_progress') AS reworked,
+    bool_or(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed') AS handled,
+    bool_or(e.to_status = 'rejected') AS rejected
+  FROM {moves_join}
+  WHERE {change}
+  GROUP BY 1, e.issue_id
+),
+facts AS MATERIALIZED (
+  SELECT c.*, m.last_close,
+    coalesce(m.reworked, false) AS reworked,
+    coalesce(m.handled, false) AS handled,
+    coalesce(m.rejected, false) AS rejected,
+    CASE
+      -- no change inside the period: the state after the last change before it
+      WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
+      -- the kind of the last change inside the period (unless kinds tie on its instant)
+      WHEN ((m.last_close = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
+           + ((m.last_open = m.last_at) IS TRUE)::int
+           + ((m.last_other = m.last_at) IS TRUE)::int = 1
+      THEN CASE WHEN m.last_close = m.last_at THEN 'closed'
+                WHEN m.last_reject = m.last_at THEN 'rejected'
+                WHEN m.last_open = m.last_at THEN 'open'
+                ELSE 'other' END
+      -- a tie: order the changes by (at, id)
+      ELSE {probe_to}
+    END AS end_state
+  FROM cand c
+  LEFT JOIN moves m ON m.n = c.n AND m.issue_id = c.id
+),
+-- Changes of holder past the deadline, and extension events, inside the period (few: a
+-- partial index on `at`, models.RULE_EVENT; a plain 交办 sets the first deadline, so it is
+-- never past one).
+evs AS (
+  SELECT p.n, p.t, e.issue_id AS id, i.reported_at, e.at, e.data ->> 'action' AS action,
+    e.holder_change, e.from_status, e.prev_deadline, e.deadline,
+    {event_key} AS k, {event_prev_key} AS pk
+  FROM periods p
+  JOIN issue_events e ON e.at >= p.f AND e.at < p.t
+    AND ((e.holder_change AND e.prev_deadline < e.at) OR (e.data ->> 'action') LIKE 'extension%')
+  JOIN issues i ON i.id = e.issue_id
+  {joins}
+  WHERE i.duplicate_of_id IS NULL
+),
+flags AS (
+  SELECT f.n, f.t, f.id, f.k, f.reported_at, f.deadline, f.last_close,
+    f.reported_at >= f.f AS received,
+    (f.end_state = 'closed' AND f.last_close IS NOT NULL) AS closed,
+    f.end_state = 'open' AS open_end,
+    (f.end_state = 'open' AND f.deadline < f.t) AS overdue_end,
+    f.handled, f.reworked, f.rejected,
+    (f.reported_at >= f.f AND f.relapse_of_id IS NOT NULL) AS relapses,
+    CASE WHEN f.end_state = 'closed' AND f.last_close IS NOT NULL
+         THEN extract(epoch FROM f.last_close - f.reported_at) / 3600.0 END AS hours
+  FROM facts f
+),
+ind AS (
+  SELECT x.n, x.t, x.id, x.k, x.reported_at, x.deadline, x.last_close,
+    x.received, x.closed, x.open_end, x.overdue_end, x.handled, x.reworked, x.rejected,
+    x.relapses, x.hours,
+    (x.closed AND (x.deadline IS NULL OR x.last_close <= x.deadline)) AS closed_on_time,
+    (x.closed AND x.deadline IS NOT NULL AND x.last_close > x.deadline) AS closed_late,
+    (x.closed OR x.overdue_end) AS should_close,
+    false AS handed_overdue, false AS extension_requested, false AS extension_granted,
+    false AS extension_refused, NULL::timestamptz AS event_at
+  FROM flags x
+  WHERE {key_filter_k}
+  UNION ALL
+  -- 超期转出: the holder before a handover made while the issue was open and overdue keeps
+  -- it as due (应结案) in the period; a granted 退回 (确权) is not held against them.
+  SELECT v.n, v.t, v.id, v.pk, v.reported_at, v.prev_deadline, NULL,
+    false, false, false, false, false, false, false, false, NULL,
+    false, false, true, true, false, false, false, v.at
+  FROM evs v
+  WHERE v.holder_change AND v.pk IS DISTINCT FROM v.k AND v.prev_deadline < v.at
+    AND v.from_status = ANY(CAST(:open AS text[])) AND v.action IS DISTINCT FROM 'return_grant'
+    AND {key_filter_pk}
+  UNION ALL
+  -- 延期: requests and decisions, on the holder when they were made.
+  SELECT v.n, v.t, v.id, v.k, v.reported_at, v.deadline, NULL,
+    false, false, false, false, false, false, false, false, NULL,
+    false, false, false, false,
+    v.action = 'extension_request', v.action = 'extension_grant', v.action = 'extension_refuse',
+    v.at
+  FROM evs v
+  WHERE v.action IN ('extension_request', 'extension_grant', 'extension_refuse')
+    AND {key_filter_k}
+)
+"""
+
+_AGGREGATE_SQL = """
+SELECT n, k,
+  {counts},
+  avg(hours) FILTER (WHERE closed) AS avg_hours,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE closed) AS median_hours
+FROM ind
+GROUP BY n, k
+HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
+               OR extension_requested OR extension_granted OR extension_refused)
+"""
+
+
+def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter: str = "") -> str:
+    if per_issue:
+        # Few candidates: fetch their period events by issue (index on issue_id, at).
+        moves_from, moves_join = (
+            "c.n",
+            "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t",
+        )
+    else:
+        # All issues: one range scan of the period's events (index on at).
+        moves_from, moves_join = (
+            "p.n",
+            "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
+        )
+    cand = {
+        "key": g.key_sql,
+        "joins": g.joins,
+        "where": where,
+        "deadline": _as_of("deadline"),
+        "holder_at_end": HOLDER_AT_PERIOD_END,
+    }
+    return _FLAGS_SQL.format(
+        # Each third is served by an index (models.Issue): open issues by reported_at; closed
+        # ones by closed_at; rejected ones by updated_at, which every update of the row bumps,
+        # so one not updated since before the period was rejected before it.
+        cand_open=_CAND_SQL.format(closed_filter=f"({UNCLOSED})", **cand),
+        cand_closed=_CAND_SQL.format(
+            closed_filter="i.status = 'closed' AND i.closed_at >= p.f", **cand
+        ),
+        cand_rejected=_CAND_SQL.format(
+            closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
+        ),
+        moves_from=moves_from,
+        moves_join=moves_join,
+        change=_CHANGE,
+        probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
+        probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
+        joins=g.joins,
+        event_key=g.event_key_sql or g.key_sql,
+        event_prev_key=g.event_prev_key_sql or g.event_key_sql or g.key_sql,
+        key_filter_k=f"k {key_filter}" if key_filter else "TRUE",
+        key_filter_pk=f"v.pk {key_filter}" if key_filter else "TRUE",
+    )
+
+
+def _no_jit(session: Session) -> None:
+    """JIT compiling the pipeline costs ~100 ms and never pays off here (index-driven)."""
+    session.execute(text("SET LOCAL jit = off"))
+
+
+def _params(periods: Sequence[Period]) -> dict[str, Any]:
+    return {
+        "froms": [p.start for p in periods],
+        "tos": [p.end for p in periods],
+        "open": list(OPEN_STATUSES),
+    }
+
+
+def _ratio(num: int, den: int) -> Fraction | None:
+    return Fraction(num, den) if den else None
+
+
+def _round(value: Fraction | None, places: int) -> float | None:
+    if value is None:
+        return None
+    quantum = Decimal(1).scaleb(-places)
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def composite_score(
+    on_time_rate: Fraction | None,
+    close_rate: Fraction | None,
+    rework_rate: Fraction | None,
+    weights: Mapping[str, float],
+    satisfaction_rate: Fraction | None = None,
+) -> Fraction | None:
+    """100 × Σ wᵢ·rᵢ / Σ wᵢ over the components whose rate is defined.
+
+    With the default weights and every rate defined this is 按期结案率×60 + 结案率×30 +
+    (1−返工率)×10. No should-close issue ⇒ no score (nothing was due: the row is not assessed);
+    nothing handled ⇒ the rework component drops out and the other weights are rescaled.
+    """
+    if on_time_rate is None or close_rate is None:
+        return None
+    parts = [
+        (Fraction(str(weights["on_time_rate"])), on_time_rate),
+        (Fraction(str(weights["close_rate"])), close_rate),
+    ]
+    if rework_rate is not None:
+        parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+    if satisfaction_rate is not None and weights.get("satisfaction"):
+        parts.append((Fraction(str(weights["satisfaction"])), satisfaction_rate))
+    total = sum(w for w, _ in parts)
+    if not total:
+        return None
+    return 100 * sum(w * r for w, r in parts) / total
+
+
+def _finish_row(
+    row: dict[str, Any], settings: Settings, satisfaction: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
+    rates = {name: _ratio(row[a], row[b]) for name, (a, b) in RATE_PARTS.items()}
+    satisfaction_rate = _ratio(*satisfaction)
+    score = composite_score(
+        rates["on_time_rate"],
+        rates["close_rate"],
+        rates["rework_rate"],
+        settings.weights,
+        satisfaction_rate,
+    )
+    for name, value in rates.items():
+        row[name] = _round(value, 4)
+    row["satisfaction_answers"] = satisfaction[1]
+    row["satisfaction_rate"] = _round(satisfaction_rate, 4)
+    row["score"] = _round(score, 2)
+    return row
+
+
+def _rank(rows: list[dict[str, Any]], settings: Settings, ranked: bool) -> list[dict[str, Any]]:
+    """Competition ranking (1, 2, 2, 4) on the score as shown (2 decimals)."""
+    eligible = [r for r in rows if ranked and r["key"] is not None and r["score"] is not None]
+    scores = sorted(r["score"] for r in eligible)
+    n = len(eligible)
+    eligible_ids = {id(r) for r in eligible}
+    for r in rows:
+        r["ranked"] = id(r) in eligible_ids
+        if r["ranked"]:
+            r["rank"] = 1 + n - bisect_right(scores, r["score"])
+            worst_rank = 1 + bisect_left(scores, r["score"])
+            r["bottom"] = n > settings.bottom_n and worst_rank <= settings.bottom_n
+            r["below_threshold"] = r["score"] < settings.threshold
+        else:
+            r["rank"] = None
+            r["bottom"] = False
+            r["below_threshold"] = False
+        r["flagged"] = r["bottom"] or r["below_threshold"]
+    rows.sort(
+        key=lambda r: (
+            r["key"] is None,
+            not r["ranked"],
+            r["rank"] or 0,
+            -(r["score"] if r["score"] is not None else -1),
+            str(r["name"]),
+        )
+    )
+    return rows
+
+
+def _labels(session: Session, g: Grouping, keys: list[Any], registry: LayerRegistry) -> dict:
+    if g.name == "layer":
+        titles = {spec.name: spec.title for spec in registry}
+        return {k: (titles.get(k, k), {}) for k in keys}
+    if g.name == "all":
+        name = service_area.place_name(session)
+        return {k: (name or "全域", {}) for k in keys}
+    if g.labels_sql is None:
+        return {k: (k, {}) for k in keys}
+    rows = session.execute(text(g.labels_sql), {"keys": keys}).all()
+    return {r.k: (r.name, r.detail or {}) for r in rows}
+
+
+def compute(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    periods: Sequence[Period],
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
+    key: Any = ...,
+) -> list[list[dict[str, Any]]]:
+    """The indicator rows of grouping `of` for each period (one SQL statement for all).
+
+    `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
+    one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
+    Returns one list per period.
+    """
+    g = grouping(registry, of)
+    if not periods:
+        return []
+    per_period = list(settings) if isinstance(settings, list | tuple) else [settings] * len(periods)
+    where = ""
+    params = _params(periods)
+    key_filter = ""
+    if key is not ...:
+        key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
+        where = f"AND ({g.key_sql}) {key_filter}"
+        params["key"] = key
+    counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    sql = _flags_sql(g, where, per_issue=key is not ..., key_filter=key_filter) + (
+        _AGGREGATE_SQL.format(counts=counts)
+    )
+    _no_jit(session)
+    result = session.execute(text(sql), params).mappings().all()
+    satisfaction = followup.satisfaction_counts(
+        session, g.key_sql, g.joins + "\n" + HOLDER_AT_PERIOD_END, params["froms"], params["tos"]
+    )
+    if key is not ...:
+        satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
+    # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
+    found = [dict(r) for r in result]
+    seen = {(r["n"], r["k"]) for r in found}
+    for n, k in satisfaction:
+        if (n, k) not in seen:
+            found.append({"n": n, "k": k, "avg_hours": None, "median_hours": None})
+    keys = sorted({r["k"] for r in found if r["k"] is not None})
+    labels = _labels(session, g, keys, registry)
+    out: list[list[dict[str, Any]]] = [[] for _ in periods]
+    for r in found:
+        name, detail = labels.get(r["k"], (None, {})) if r["k"] is not None else (None, {})
+        row: dict[str, Any] = {
+            "key": r["k"],
+            "name": name if r["k"] is not None else g.none_label,
+            "detail": detail,
+        }
+        for c in COUNTS:
+            row[c] = int(r.get(c, 0))
+        row["avg_hours_to_close"] = _hours(r["avg_hours"])
+        row["median_hours_to_close"] = _hours(r["median_hours"])
+        out[r["n"] - 1].append(
+            _finish_row(row, per_period[r["n"] - 1], satisfaction.get((r["n"], r["k"]), (0, 0)))
+        )
+    return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
+
+
+def _sql_type(g: Grouping) -> str:
+    return "text" if g.key_type is str else "bigint"
+
+
+def _hours(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def ranking(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> list[dict[str, Any]]:
+    """The ranking of `of` for one period: rows with every indicator, score, rank and flags."""
+    return compute(session, registry, of, [period], settings)[0]
+
+
+def totals(
+    session: Session, registry: LayerRegistry, period: Period, settings: Settings = DEFAULT_SETTINGS
+) -> dict[str, Any]:
+    """The city-wide figures of a period (one row; zeros when nothing happened)."""
+    rows = compute(session, registry, "all", [period], settings)[0]
+    if rows:
+        return rows[0]
+    empty: dict[str, Any] = {"key": 0, "name": "全域", "detail": {}}
+    empty.update(dict.fromkeys(COUNTS, 0))
+    empty.update({"avg_hours_to_close": None, "median_hours_to_close": None})
+    return _rank([_finish_row(empty, settings)], settings, False)[0]
+
+
+def trend(
+    session: Session,
+    registry: LayerRegistry,
+    of: str,
+    periods: Sequence[Period],
+    settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
+    key: Any = ...,
+) -> dict[str, Any]:
+    """Score and counts per row over consecutive periods (for sparklines), oldest first."""
+    per_period = compute(session, registry, of, periods, settings, key=key)
+    series: dict[Any, dict[str, list]] = {}
+    for i, rows in enumerate(per_period):
+        for r in rows:
+            s = series.setdefault(
+                r["key"],
+                {f: [None] * len(periods) for f in ("score", "received", "closed", "overdue_end")},
+            )
+            for f in s:
+                s[f][i] = r[f]
+    return {
+        "periods": [p.label for p in periods],
+        "rows": [{"key": k, **v} for k, v in series.items()],
+    }
+
+
+# The indicators a drill-down lists the issues of (geoservice.ranking.drilldown).
+DRILLABLE = tuple(COUNTS)

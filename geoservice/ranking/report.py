@@ -1,0 +1,337 @@
+"""通报 workbook (.xlsx): cover with city-wide figures, one sheet per ranking, overdue issues.
+
+Written with openpyxl in write-only mode (streams rows, so a big city's week stays fast).
+Flagged rows (后三名, below the threshold) are coloured by conditional formatting on the
+标记 column, so the colour follows the data if someone edits the sheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy.orm import Session
+
+from geoservice.assessment.report import add_sheet
+from geoservice.ranking import drilldown, ranking
+from geoservice.ranking.periods import Period
+from geoservice.registry import LayerRegistry
+from geoservice.spreadsheet_text import text_row
+
+# The rankings a 通报 carries, in sheet order.
+REPORT_RANKINGS: tuple[str, ...] = ("leader", "unit", "grid")
+
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="B71C1C")
+FLAG_FILL = PatternFill("solid", fgColor="F8D7DA")
+FLAG_FONT = Font(color="9C0006")
+TITLE_FONT = Font(bold=True, size=16)
+PERCENT = "0.0%"
+DECIMAL = "0.00"
+DATETIME = "yyyy-mm-dd hh:mm"
+
+DETAIL_COLUMNS: dict[str, list[tuple[str, str, int]]] = {
+    # grouping → (detail key, header, width)
+    "leader": [("title", "职务", 24), ("unit", "所在单位", 18)],
+    "grid": [("code", "网格编码", 18), ("community", "所属社区", 14)],
+    "community": [("street", "所属街道", 14)],
+}
+RANKING_COLUMNS: list[tuple[str, str, str | None, int]] = [
+    # (row field, header, number format, width)
+    ("score", "综合得分", DECIMAL, 10),
+    ("on_time_rate", "按期结案率", PERCENT, 11),
+    ("close_rate", "结案率", PERCENT, 9),
+    ("rework_rate", "返工率", PERCENT, 9),
+    ("satisfaction_rate", "群众满意率", PERCENT, 11),
+    *((name, title, None, 9) for name, title in ranking.COUNTS.items()),
+    ("avg_hours_to_close", "平均结案时长(h)", DECIMAL, 15),
+    ("median_hours_to_close", "结案时长中位数(h)", DECIMAL, 17),
+]
+
+
+def _local(value: str | datetime | None, tz: ZoneInfo) -> datetime | None:
+    """Excel has no time zones: aware times become naive local times."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(tz).replace(tzinfo=None)
+
+
+def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> None:
+    cells = []
+    for title in titles:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cells.append(cell)
+    _append(ws, cells)
+
+
+def _append(ws: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
+    """Every row goes through here: user text (names, titles, descriptions) stays text."""
+    ws.append(text_row(ws, values))
+
+
+def _cell(ws: WriteOnlyWorksheet, value: Any, number_format: str | None) -> Any:
+    if number_format is None or value is None:
+        return value
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = number_format
+    return cell
+
+
+def _widths(ws: WriteOnlyWorksheet, widths: Sequence[int]) -> None:
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+
+
+def flag_text(row: dict[str, Any], settings: ranking.Settings) -> str:
+    marks = []
+    if row.get("bottom"):
+        marks.append(f"后{settings.bottom_n}名")
+    if row.get("below_threshold"):
+        marks.append(f"低于{settings.threshold:g}分")
+    return "、".join(marks)
+
+
+def _ranking_sheet(
+    wb: Workbook,
+    title: str,
+    of: str,
+    rows: list[dict[str, Any]],
+    settings: ranking.Settings,
+) -> None:
+    ws = wb.create_sheet(title)
+    details = DETAIL_COLUMNS.get(of, [])
+    headers = ["排名", "名称", *(h for _, h, _ in details)]
+    headers += [h for _, h, _, _ in RANKING_COLUMNS] + ["标记"]
+    widths = [6, 18, *(w for _, _, w in details), *(w for _, _, _, w in RANKING_COLUMNS), 16]
+    _widths(ws, widths)
+    ws.freeze_panes = "C2"
+    _header(ws, headers)
+    for r in rows:
+        values: list[Any] = [r["rank"] if r["ranked"] else "—", r["name"]]
+        values += [(r["detail"] or {}).get(k) for k, _, _ in details]
+        values += [_cell(ws, r[f], fmt) for f, _, fmt, _ in RANKING_COLUMNS]
+        values.append(flag_text(r, settings))
+        _append(ws, values)
+    last_col = get_column_letter(len(headers))
+    if rows:
+        ws.conditional_formatting.add(
+            f"A2:{last_col}{len(rows) + 1}",
+            FormulaRule(formula=[f'${last_col}2<>""'], fill=FLAG_FILL, font=FLAG_FONT),
+        )
+    ws.auto_filter.ref = f"A1:{last_col}{len(rows) + 1}"
+
+
+def _overdue_sheet(
+    wb: Workbook, issues: list[dict[str, Any]], period: Period, tz: ZoneInfo
+) -> None:
+    ws = wb.create_sheet("超期问题")
+    columns = [
+        ("序号", 6),
+        ("问题编号", 10),
+        ("问题类别", 12),
+        ("问题来源", 12),
+        ("问题描述", 44),
+        ("所在位置", 22),
+        ("图层", 10),
+        ("包保领导", 12),
+        ("责任单位", 18),
+        ("上报时间", 17),
+        ("整改时限", 17),
+        ("超期天数", 10),
+        ("期末状态", 12),
+    ]
+    _widths(ws, [w for _, w in columns])
+    ws.freeze_panes = "A2"
+    _header(ws, [c for c, _ in columns])
+    ordered = sorted(issues, key=lambda i: (-(i["overdue_days"] or 0), i["id"]))
+    for n, issue in enumerate(ordered, start=1):
+        _append(
+            ws,
+            [
+                n,
+                issue["id"],
+                issue["category"],
+                issue["source"],
+                issue["description"],
+                issue["place"],
+                issue["layer"],
+                issue["leader"] or "（未落实）",
+                issue["unit"] or "（未落实）",
+                _cell(ws, _local(issue["reported_at"], tz), DATETIME),
+                _cell(ws, _local(issue["deadline"], tz), DATETIME),
+                _cell(ws, issue["overdue_days"], "0.0"),
+                issue["status_at_end_title"],
+            ],
+        )
+    if ordered:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(ordered) + 1}"
+
+
+def _cover(
+    wb: Workbook,
+    title: str,
+    period: Period,
+    totals: dict[str, Any],
+    rankings: dict[str, list[dict[str, Any]]],
+    titles: dict[str, str],
+    settings: ranking.Settings,
+    generated_at: datetime,
+) -> None:
+    ws = wb.create_sheet("封面")
+    _widths(ws, [26, 16, 60])
+    head = WriteOnlyCell(ws, value=title)
+    head.font = TITLE_FONT
+    _append(ws, [head])
+    _append(ws, ["统计周期", period.title])
+    span = f"{period.start:%Y-%m-%d %H:%M} 至 {period.end:%Y-%m-%d %H:%M}"
+    _append(ws, ["起止时间", span, "含起点、不含终点"])
+    _append(ws, ["生成时间", generated_at.strftime("%Y-%m-%d %H:%M")])
+    _append(ws, [])
+    _header(ws, ["全域指标", "数值", "说明"])
+    notes = {
+        "received": "本期上报（不含重复件）",
+        "should_close": "本期结案数 + 期末超期未结数",
+        "closed": "本期销号且期末仍为已销号",
+        "closed_on_time": "销号时间不晚于整改时限",
+        "open_end": "期末（按事件记录还原）未结",
+        "overdue_end": "期末未结且已过整改时限",
+        "handled": "本期提交整改反馈或完成复核",
+        "reworked": "本期复核不通过、退回整改",
+        "relapses": "本期上报的反弹问题",
+    }
+    for name, label in ranking.COUNTS.items():
+        _append(ws, [label, totals[name], notes.get(name, "")])
+    for name, label in ranking.RATES.items():
+        num, den = ranking.RATE_PARTS[name]
+        _append(
+            ws,
+            [
+                label,
+                _cell(ws, totals[name], PERCENT),
+                f"{ranking.COUNTS[num]} ÷ {ranking.COUNTS[den]}",
+            ],
+        )
+    _append(ws, ["综合得分", _cell(ws, totals["score"], DECIMAL), score_formula(settings)])
+    for name, label in ranking.HOURS.items():
+        _append(ws, [label, _cell(ws, totals[name], DECIMAL)])
+    _append(ws, [])
+    _header(ws, ["通报对象", "后三名 / 低于阈值", "名单"])
+    for of, rows in rankings.items():
+        bottom = [r for r in rows if r["bottom"]]
+        below = [r for r in rows if r["below_threshold"]]
+        ranked = sum(1 for r in rows if r["ranked"])
+        _append(
+            ws,
+            [
+                f"{titles[of]}（参与排名 {ranked}）",
+                f"后{settings.bottom_n}名 {len(bottom)}",
+                "、".join(f"{r['name']}（{r['score']:.2f}分）" for r in bottom) or "—",
+            ],
+        )
+        _append(
+            ws,
+            [
+                "",
+                f"低于{settings.threshold:g}分 {len(below)}",
+                "、".join(r["name"] for r in below[:60])
+                + (f" 等{len(below)}个" if len(below) > 60 else "")
+                or "—",
+            ],
+        )
+
+
+def score_formula(settings: ranking.Settings) -> str:
+    w = settings.weights
+    satisfaction = f" + 群众满意率×{w['satisfaction']:g}" if w.get("satisfaction") else ""
+    return (
+        f"按期结案率×{w['on_time_rate']:g} + 结案率×{w['close_rate']:g} + "
+        f"(1−返工率)×{w['rework_free']:g}{satisfaction}（折算为百分制）"
+    )
+
+
+def workbook(
+    session: Session,
+    registry: LayerRegistry,
+    period: Period,
+    settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
+    kinds: Sequence[str] = REPORT_RANKINGS,
+    generated_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Workbook:
+    """The 通报 workbook of a period (weekly, monthly, …). `data` (from `report_data`) reuses
+    figures already computed (publishing stores them next to the workbook)."""
+    tz = period.start.tzinfo
+    assert isinstance(tz, ZoneInfo)
+    available = ranking.groupings(registry)
+    data = data or report_data(session, registry, period, settings, kinds)
+    kinds = list(data["rankings"])
+    totals, rankings, overdue = data["totals"], data["rankings"], data["overdue"]
+    titles = {of: available[of].title for of in kinds}
+    kind_title = {"week": "周", "month": "月", "quarter": "季度"}.get(period.kind, "")
+    title = f"{totals['name']}创文工作{kind_title}通报（{period.title}）"
+
+    wb = Workbook(write_only=True)
+    _cover(
+        wb,
+        title,
+        period,
+        totals,
+        rankings,
+        titles,
+        settings,
+        generated_at or datetime.now(tz),
+    )
+    for of in kinds:
+        _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
+    _overdue_sheet(wb, overdue, period, tz)
+    # 模拟测评 (issue 15): a sheet when a round ended in the period.
+    add_sheet(
+        wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
+    )
+    return wb
+
+
+def report_data(
+    session: Session,
+    registry: LayerRegistry,
+    period: Period,
+    settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
+    kinds: Sequence[str] = REPORT_RANKINGS,
+) -> dict[str, Any]:
+    """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues."""
+    available = ranking.groupings(registry)
+    kinds = [k for k in kinds if k in available]
+    return {
+        "totals": ranking.totals(session, registry, period, settings),
+        "rankings": {of: ranking.ranking(session, registry, of, period, settings) for of in kinds},
+        "overdue": drilldown.issues_behind(
+            session, registry, "all", 0, "overdue_end", period, limit=None
+        )["issues"],
+    }
+
+
+def weekly_workbook(
+    session: Session,
+    registry: LayerRegistry,
+    period: Period,
+    settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
+) -> Workbook:
+    return workbook(session, registry, period, settings)
+
+
+def filename(period: Period) -> str:
+    kind = {"week": "周", "month": "月", "quarter": "季"}.get(period.kind, "")
+    return f"创文{kind}通报-{period.label}.xlsx"
