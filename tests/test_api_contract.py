@@ -208,6 +208,20 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         "password for integration accounts: rules between fields"
     ),
     (r"POST /users", 422, "area"): "no area with that code (data)",
+    # Rules that hold (issue 17): ids that must exist, values whose shape depends on the key,
+    # times that may not lie in the past, and only closed periods published.
+    (r"POST /area-assignments", 422, "area_id"): "no community or street with that id (data)",
+    (r"POST /area-assignments", 422, "leader_id"): "no active leader with that id (data)",
+    (r"POST /area-assignments", 422, "valid_from"): "not in the future (the clock)",
+    (r"POST /routing-rules", 422, "unit_id"): "no unit with that id (data)",
+    (r"POST /routing-rules", 422, "area_id"): "no community or street with that id (data)",
+    (r"POST /routing-rules", 422, "layer"): "no layer with that name (the registry)",
+    (r"POST /routing-rules", 422, "valid_to"): "after valid_from (a rule between fields)",
+    (r"POST /routing-rules", 422, "valid_from"): "not in the past (the clock)",
+    (r"POST /rule-settings", 422, "value"): "the value's shape depends on the key",
+    (r"POST /rule-settings", 422, "valid_from"): "not in the past (the clock)",
+    (r"POST /rankings/publications", 422, "from"): "a closed period only (the clock)",
+    (r"POST /rankings/publications", 422, "to"): "a custom period's end (rule between fields)",
     (r"POST /users", 422, "leader_id"): (
         "no leader with that id (data), or a leader account bound to neither leader nor area"
     ),

@@ -636,7 +636,7 @@ def document() -> dict[str, Any]:
         **openapi_assessment.paths(config),
         **openapi_notifications.paths(config),
         **documented_paths(current_app),  # operations declared next to their routes
-        **openapi_rules.paths(),
+        **openapi_rules.paths(config),
     }.items():
         existing = paths.setdefault(key, {})
         clash = set(existing) & set(ops)

@@ -10,6 +10,7 @@ from geoservice.api.openapi_kit import (
     array,
     boolean,
     download,
+    enum,
     free,
     instant,
     integer,
@@ -25,6 +26,7 @@ from geoservice.api.openapi_kit import (
 )
 from geoservice.api.openapi_people import TAG as TAG_RESPONSIBILITY
 from geoservice.api.openapi_reports import TAG_RANKINGS
+from geoservice.ranking.vocabularies import RULES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -71,7 +73,8 @@ def schemas() -> dict[str, Any]:
     }
 
 
-def paths() -> dict[str, Any]:
+def paths(config: Any = None) -> dict[str, Any]:
+    categories = list(config["ISSUE_CATEGORIES"]) if config else []
     issue = answer(free("问题（同 GET /issues/{issue_id}），另含 event_id"), "处理后的问题")
     publication = free(
         "通报：id, period{kind,label,from,to,title}, version, title, published_at, "
@@ -101,7 +104,9 @@ def paths() -> dict[str, Any]:
                     obj(
                         {},
                         {
-                            "period": string("week / month / quarter / custom（默认 week）"),
+                            "period": enum(
+                                ["week", "month", "quarter", "custom"], "统计期（默认 week）"
+                            ),
                             "from": string("如 2026-W47、2026-11、2026-Q4 或日期"),
                             "to": string("custom 周期的终点（不含）"),
                             "note": string("重新发布的理由"),
@@ -154,14 +159,11 @@ def paths() -> dict[str, Any]:
                 body=json_body(
                     obj(
                         {
-                            "key": string(
-                                "ranking_weights / ranking_threshold / "
-                                "ranking_bottom_n / category_deadline_hours"
-                            ),
+                            "key": enum(list(RULES), "规则名"),
                             "value": free("新值"),
-                            "note": string("理由"),
+                            "note": string("理由（必填）", minLength=1, pattern=r"\S"),
                         },
-                        {"valid_from": string("生效时间（默认现在）")},
+                        {"valid_from": string("生效时间（默认现在）", format="iso-instant")},
                     )
                 ),
                 errors=(415, 422),
@@ -193,8 +195,14 @@ def paths() -> dict[str, Any]:
                 {"201": answer(free("id, area_id, leader_id, role, valid_from, valid_to"))},
                 body=json_body(
                     obj(
-                        {"area_id": integer("社区或街道"), "leader_id": integer("包保领导")},
-                        {"role": string("角色，如 社区书记"), "valid_from": string("生效时间")},
+                        {
+                            "area_id": integer("社区或街道", minimum=1, maximum=2**31 - 1),
+                            "leader_id": integer("包保领导", minimum=1, maximum=2**31 - 1),
+                        },
+                        {
+                            "role": string("角色，如 社区书记", minLength=1, maxLength=32),
+                            "valid_from": string("生效时间", format="iso-instant"),
+                        },
                     )
                 ),
                 errors=(415, 422),
@@ -217,14 +225,19 @@ def paths() -> dict[str, Any]:
                 {"201": answer(ref("routingRule"))},
                 body=json_body(
                     obj(
-                        {"category": string("问题类别"), "unit_id": integer("责任单位")},
                         {
-                            "role": string("lead 牵头（默认）/ assist 配合"),
-                            "area_id": integer("仅限该社区或街道"),
-                            "layer": string("仅限该图层的地点"),
+                            "category": enum(categories, "问题类别")
+                            if categories
+                            else string("问题类别", minLength=1),
+                            "unit_id": integer("责任单位", minimum=1, maximum=2**31 - 1),
+                        },
+                        {
+                            "role": enum(["lead", "assist"], "lead 牵头（默认）/ assist 配合"),
+                            "area_id": integer("仅限该社区或街道", minimum=1, maximum=2**31 - 1),
+                            "layer": string("仅限该图层的地点", minLength=1),
                             "co_responsible": boolean("地点包保领导共同负责（默认仅知悉）"),
-                            "valid_from": string("生效时间（默认现在）"),
-                            "valid_to": string("失效时间（不含）"),
+                            "valid_from": string("生效时间（默认现在）", format="iso-instant"),
+                            "valid_to": string("失效时间（不含）", format="iso-instant"),
                             "note": string("说明"),
                         },
                     )

@@ -45,6 +45,9 @@ def publication_list():
 def publication_create():
     """{"period": "week", "from": "2026-W47", "note": reason when republishing}."""
     fields = _json_body()
+    for name in ("period", "from", "to", "note"):
+        if name in fields and not isinstance(fields[name], str):
+            raise ApiError(422, f"{name} 应为文字", field=name)
     zone = tz()
     try:
         period = parse_period(

@@ -30,6 +30,11 @@ from geoservice.service_errors import InvalidInput, NotFound
 ROLES = {"lead": "牵头", "assist": "配合"}
 
 
+def _is_id(value: object) -> bool:
+    """A row id as JSON gives it: an integer in the id range (not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**31 - 1
+
+
 def _areas_of(session: Session, registry: LayerRegistry, grid_id: int | None) -> list[int]:
     """The grid's community and that community's street."""
     if grid_id is None or BASE_LAYER not in registry:
@@ -179,21 +184,19 @@ def create_rule(
 ) -> RoutingRule:
     now = now or datetime.now(UTC)
     category = fields.get("category")
-    if category not in categories:
+    if not isinstance(category, str) or category not in categories:
         raise InvalidInput(f"未知的问题类别 {category!r}", {"categories": categories}, "category")
     role = fields.get("role", "lead")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidInput("role 应为 lead（牵头）或 assist（配合）", field="role")
     unit_id = fields.get("unit_id")
-    if not isinstance(unit_id, int) or session.get(Unit, unit_id) is None:
+    if not _is_id(unit_id) or session.get(Unit, unit_id) is None:
         raise InvalidInput("unit_id 应为已有责任单位的编号", field="unit_id")
     area_id = fields.get("area_id")
-    if area_id is not None and (
-        not isinstance(area_id, int) or session.get(AdminArea, area_id) is None
-    ):
+    if area_id is not None and (not _is_id(area_id) or session.get(AdminArea, area_id) is None):
         raise InvalidInput("area_id 应为已有社区或街道的编号", field="area_id")
     layer = fields.get("layer")
-    if layer is not None and layer not in registry:
+    if layer is not None and (not isinstance(layer, str) or layer not in registry):
         raise InvalidInput(f"未知的图层 {layer!r}", {"layers": registry.names()}, "layer")
     valid_from = _instant(fields.get("valid_from"), "valid_from") or now
     valid_to = _instant(fields.get("valid_to"), "valid_to")
@@ -278,10 +281,10 @@ def assign_area(session: Session, fields: dict[str, Any], now: datetime | None =
 
     now = now or datetime.now(UTC)
     area_id, leader_id = fields.get("area_id"), fields.get("leader_id")
-    area = session.get(AdminArea, area_id) if isinstance(area_id, int) else None
+    area = session.get(AdminArea, area_id) if _is_id(area_id) else None
     if area is None or area.level not in ("community", "street"):
         raise InvalidInput("area_id 应为已有社区或街道的编号", field="area_id")
-    leader = session.get(Leader, leader_id) if isinstance(leader_id, int) else None
+    leader = session.get(Leader, leader_id) if _is_id(leader_id) else None
     if leader is None or not leader.active:
         raise InvalidInput("leader_id 应为在岗包保领导的编号", field="leader_id")
     start = _instant(fields.get("valid_from"), "valid_from") or now
