@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from geoservice.fieldwork import patrols
+from geoservice.fieldwork import patrol_coverage, patrol_visits, patrols
 from geoservice.fieldwork.models import FieldPhoto, PatrolTask, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import IssueSettings
@@ -143,7 +143,7 @@ def visit(w, who, task, at, outcome="ok", **extra):
     lon, lat = metres(200, 200)
     fields = {"task_id": task.id, "visited_at": at.isoformat(), "outcome": outcome,
               "lon": lon, "lat": lat, **extra}  # fmt: skip
-    return patrols.record_visit(
+    return patrol_visits.record_visit(
         w["session"], w["registry"], w["settings"], w["issue_settings"], user, fields, [], [],
         now=AFTER_THE_WEEK,
     ).visit  # fmt: skip
@@ -163,24 +163,30 @@ def test_rates_on_a_hand_built_week(world):
     start, end = datetime(2015, 11, 2, tzinfo=TZ), datetime(2015, 11, 9, tzinfo=TZ)
     by_leader = {
         r["name"]: (r["done"], r["due"], r["rate"])
-        for r in patrols.rates(w["session"], w["registry"], "leader", start, end, AFTER_THE_WEEK)
+        for r in patrol_coverage.rates(
+            w["session"], w["registry"], "leader", start, end, AFTER_THE_WEEK
+        )
     }
     assert by_leader == {"陈道路": (3, 4, 0.75), "甲网格员": (1, 1, 1.0), "丙网格员": (0, 1, 0.0)}
     by_unit = {
         r["name"]: (r["done"], r["due"])
-        for r in patrols.rates(w["session"], w["registry"], "unit", start, end, AFTER_THE_WEEK)
+        for r in patrol_coverage.rates(
+            w["session"], w["registry"], "unit", start, end, AFTER_THE_WEEK
+        )
     }
     assert by_unit == {"县城管局": (3, 4), "城南街道": (1, 1), "城北街道": (0, 1)}
     # During the week nothing is due yet except what was done early.
-    during = patrols.rates(w["session"], w["registry"], "leader", start, end, tuesday)
+    during = patrol_coverage.rates(w["session"], w["registry"], "leader", start, end, tuesday)
     assert {r["name"]: r["due"] for r in during}["丙网格员"] == 0
     # The missed ones are flagged overdue after the week.
-    overdue = patrols.overdue_tasks(w["session"], w["registry"], AFTER_THE_WEEK)
+    overdue = patrol_coverage.overdue_tasks(w["session"], w["registry"], AFTER_THE_WEEK)
     assert sorted(t["leader"] for t in overdue) == ["丙网格员", "陈道路"]
     assert all(t["overdue"] for t in overdue)
     # The map of places not visited this period: g2 and both roads (one walk still open each
     # or both), not g1.
-    fc = patrols.unvisited(w["session"], w["registry"], w["settings"], MONDAY, AFTER_THE_WEEK)
+    fc = patrol_coverage.unvisited(
+        w["session"], w["registry"], w["settings"], MONDAY, AFTER_THE_WEEK
+    )
     names = {f["properties"]["name"]: f["properties"]["open_tasks"] for f in fc["features"]}
     assert names == {"二网格": 1, "解放路": 1} or names == {"二网格": 1, "人民路": 1}
     assert all(f["geometry"]["type"] for f in fc["features"])

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from geoservice.fieldwork import inspections, patrols
+from geoservice.fieldwork import inspections, patrol_visits, patrols
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.models import User
 from geoservice.registry import layers
@@ -73,7 +73,7 @@ def test_a_visit_checks_the_applicable_standards(case):
     std = case["standards"]
 
     def visit(checklist, key):
-        return patrols.record_visit(
+        return patrol_visits.record_visit(
             s, registry, case["field"], case["settings"], case["account"],
             {"task_id": task["id"], "visited_at": TUESDAY.isoformat(), "checklist": checklist,
              "idempotency_key": key},

@@ -18,7 +18,14 @@ from geoservice.api.issues import parse_body
 from geoservice.db import get_session
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
-from geoservice.fieldwork import access, evidence, inspections, patrols
+from geoservice.fieldwork import (
+    access,
+    evidence,
+    inspections,
+    patrol_coverage,
+    patrol_visits,
+    patrols,
+)
 from geoservice.fieldwork.common import as_date
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit
 from geoservice.fieldwork.settings import FieldSettings
@@ -157,7 +164,7 @@ def my_tasks():
 def overdue_tasks():
     single_args(())
     within = access.place_ref(current_account(), layers(), "t.place_id")
-    rows = patrols.overdue_tasks(get_session(), layers(), datetime.now(UTC), within=within)
+    rows = patrol_coverage.overdue_tasks(get_session(), layers(), datetime.now(UTC), within=within)
     return jsonify({"tasks": rows, "count": len(rows)})
 
 
@@ -168,7 +175,7 @@ def unvisited():
     args = single_args(("date",))
     day = _day(args) if "date" in args else _today()
     within = access.place_ref(current_account(), layers(), "t.place_id")
-    body = patrols.unvisited(
+    body = patrol_coverage.unvisited(
         get_session(), layers(), field_settings(), day, datetime.now(UTC), within
     )
     return jsonify(body)
@@ -187,16 +194,16 @@ def create_visit():
     if request.headers.get("Idempotency-Key") and not fields.get("idempotency_key"):
         fields["idempotency_key"] = request.headers["Idempotency-Key"]
     session, registry, cfg = get_session(), layers(), issue_settings()
-    key = patrols.idempotency_key(fields.get("idempotency_key"))
-    fingerprint = patrols.visit_fingerprint(fields, uploads)
-    first = patrols.replay(session, account.id, key, fingerprint)
+    key = patrol_visits.idempotency_key(fields.get("idempotency_key"))
+    fingerprint = patrol_visits.visit_fingerprint(fields, uploads)
+    first = patrol_visits.replay(session, account.id, key, fingerprint)
     if first is not None:  # a retry: nothing decoded, nothing created
         return _visit_answer(first, 200, replay=True)
     # The caller's own task, not yet visited, before any photo is decoded.
-    patrols.check_task(session, account, fields.get("task_id"))
+    patrol_visits.check_task(session, account, fields.get("task_id"))
     prepared = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     try:
-        result = patrols.record_visit(
+        result = patrol_visits.record_visit(
             session, registry, field_settings(), cfg, account, fields, uploads, prepared,
             may_set_report_meta=can("issues.set_report_meta", "issues"),
         )  # fmt: skip
@@ -204,7 +211,7 @@ def create_visit():
     except IntegrityError:
         # The same key committed by a concurrent request: answer like a retry.
         session.rollback()
-        first = patrols.replay(session, account.id, key, fingerprint) if key else None
+        first = patrol_visits.replay(session, account.id, key, fingerprint) if key else None
         if first is None:
             raise
         return _visit_answer(first, 200, replay=True)
@@ -212,7 +219,7 @@ def create_visit():
 
 
 def _visit_answer(visit: PatrolVisit, status: int, replay: bool):
-    body = patrols.visit_json(get_session(), layers(), visit, photo_url)
+    body = patrol_visits.visit_json(get_session(), layers(), visit, photo_url)
     response = jsonify(body)
     response.status_code = status
     if replay:
@@ -226,9 +233,9 @@ def _visit_answer(visit: PatrolVisit, status: int, replay: bool):
 def my_visits():
     single_args(())
     session = get_session()
-    visits = patrols.visits_of_user(session, current_account().id)
+    visits = patrol_visits.visits_of_user(session, current_account().id)
     return jsonify(
-        {"visits": [patrols.visit_json(session, layers(), v, photo_url) for v in visits]}
+        {"visits": [patrol_visits.visit_json(session, layers(), v, photo_url) for v in visits]}
     )
 
 
@@ -253,7 +260,7 @@ def visit_detail(visit_id: int):
     visit = session.get(PatrolVisit, visit_id)
     if visit is None or not _may_read_visit(visit):
         raise ApiError(404, f"没有编号为 {visit_id} 的巡查记录", field="visit_id")
-    return jsonify(patrols.visit_json(session, layers(), visit, photo_url))
+    return jsonify(patrol_visits.visit_json(session, layers(), visit, photo_url))
 
 
 @bp.post("/reports")
@@ -324,7 +331,7 @@ def patrol_rates():
         raise ApiError(400, exc.message, field=exc.field) from exc
     of = args.get("of", "leader")
     within = access.place_ref(current_account(), layers(), "t.place_id")
-    rows = patrols.rates(
+    rows = patrol_coverage.rates(
         get_session(), layers(), of, period.start, period.end, datetime.now(UTC), within
     )
     return jsonify({"of": of, "period": period.as_dict(), "rows": rows})

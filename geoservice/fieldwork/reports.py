@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.fieldwork.common import as_time
 from geoservice.fieldwork.models import FieldReport
-from geoservice.fieldwork.patrols import idempotency_key, visit_fingerprint
+from geoservice.fieldwork.patrol_visits import idempotency_key, visit_fingerprint
 from geoservice.issues import issues as issue_service
 from geoservice.issues.photos import PreparedPhoto, Upload
 from geoservice.issues.workflow import IssueSettings

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from geoservice.accounts.auth import permission_required
 from geoservice.db import get_session
-from geoservice.fieldwork import evidence, patrols
+from geoservice.fieldwork import evidence, patrol_coverage, patrols
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
@@ -118,15 +118,15 @@ def overview_page():
     within = place_ref(account, registry, "t.place_id")
     patrols.generate_tasks(session, registry, cfg, today)
     session.commit()
-    rates = {of: patrols.rates(session, registry, of, start, end, now, within)
-             for of in patrols.GROUPINGS}  # fmt: skip
-    unvisited = patrols.unvisited(session, registry, cfg, today, now, within)
+    rates = {of: patrol_coverage.rates(session, registry, of, start, end, now, within)
+             for of in patrol_coverage.GROUPINGS}  # fmt: skip
+    unvisited = patrol_coverage.unvisited(session, registry, cfg, today, now, within)
     return render_template(
         "field/overview.html",
         week=(start.date(), (end.date())),
         rates=rates,
-        groupings=patrols.GROUPINGS,
-        overdue=patrols.overdue_tasks(session, registry, now, limit=200, within=within),
+        groupings=patrol_coverage.GROUPINGS,
+        overdue=patrol_coverage.overdue_tasks(session, registry, now, limit=200, within=within),
         unvisited=unvisited,
         unvisited_json=json_script(unvisited),
         schedules=[patrols.schedule_json(x, registry) for x in patrols.list_schedules(session)],
