@@ -9,12 +9,10 @@ Skipped, with the reason, when Chromium is not installed (scripts/test installs 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
@@ -22,6 +20,7 @@ from geoservice.accounts.accounts import create_user, issue_token
 from tests.browser import Browser, chromium_path, serve
 from tests.factories import add_feature, add_leader, assign, metres, rect
 from tests.issues.helpers import add_area, b64, image_bytes
+from tests.scratch import create_scratch_database, drop_scratch_database
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="chromium is not installed (scripts/test installs it)"
@@ -30,14 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def scratch(engine, tmp_path):
-    name = f"scratch_citizens_{uuid.uuid4().hex[:8]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_scratch_database(engine, "citizens")
+    url = url.render_as_string(hide_password=False)
     db = create_engine(url)
     try:
         with db.begin() as conn:
@@ -46,8 +39,7 @@ def scratch(engine, tmp_path):
         yield url, db
     finally:
         db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_scratch_database(engine, name)
 
 
 def _world(session: Session) -> dict[str, str]:

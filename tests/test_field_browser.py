@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from flask import request
 from geoalchemy2.shape import from_shape
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
@@ -28,6 +26,7 @@ from tests import clock
 from tests.browser import Browser, chromium_path, serve
 from tests.factories import metres, rect
 from tests.issues.helpers import image_bytes
+from tests.scratch import create_scratch_database, drop_scratch_database
 from tests.world import PASSWORD
 
 pytestmark = [
@@ -44,14 +43,8 @@ ONLINE = {**OFFLINE, "offline": False}
 
 @pytest.fixture(scope="module")
 def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]]:
-    name = f"scratch_field_{uuid.uuid4().hex[:8]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_scratch_database(engine, "field")
+    url = url.render_as_string(hide_password=False)
     scratch = create_engine(url)
     try:
         with scratch.begin() as conn:
@@ -98,8 +91,7 @@ def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]
         db.close()
     finally:
         scratch.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_scratch_database(engine, name)
 
 
 def sign_in(page, base: str) -> None:

@@ -9,14 +9,12 @@ Skipped, with the reason, when Chromium is not installed (scripts/test installs 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
@@ -26,6 +24,7 @@ from geoservice.demo.seed import load_demo
 from geoservice.registry import layers
 from tests import clock
 from tests.browser import Browser, chromium_path, serve
+from tests.scratch import create_scratch_database, drop_scratch_database
 from tests.world import PASSWORD
 
 pytestmark = pytest.mark.skipif(
@@ -48,14 +47,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(engine) -> Iterator[Live]:
-    name = f"scratch_map_{uuid.uuid4().hex[:8]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_scratch_database(engine, "map")
+    url = url.render_as_string(hide_password=False)
     scratch = create_engine(url)
     try:
         with scratch.begin() as conn:
@@ -106,8 +99,7 @@ def live(engine) -> Iterator[Live]:
         db.close()
     finally:
         scratch.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_scratch_database(engine, name)
 
 
 def open_page(live: Live, path: str, user: str = "map_planner"):

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,29 +15,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from geoservice import migrate
 from geoservice.config import PROJECT_ROOT
 from geoservice.db import Base
+from tests.scratch import create_scratch_database, drop_scratch_database
 
 
 @pytest.fixture
 def scratch_database_url(engine) -> Iterator[str]:
     """A brand-new empty database with PostGIS, dropped afterwards."""
-    name = f"scratch_{uuid.uuid4().hex[:10]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name)
+    name, url = create_scratch_database(engine, "db")
     with create_engine(url).begin() as conn:
         conn.execute(text("CREATE EXTENSION postgis"))
     yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_scratch_database(engine, name)
 
 
 def test_the_database_is_at_the_single_head(engine):

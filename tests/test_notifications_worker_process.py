@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,7 +16,6 @@ import pytest
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import migrate
@@ -25,28 +23,22 @@ from geoservice.config import PROJECT_ROOT
 from geoservice.models import Issue, IssueEvent, Leader, Unit
 from geoservice.notifications import manage
 from tests import notify_support
+from tests.scratch import create_scratch_database, drop_scratch_database
 
 receivers = notify_support.receivers  # fixture
 
 
 @pytest.fixture
 def scratch_url(engine) -> Iterator[str]:
-    name = f"scratch_notify_{uuid.uuid4().hex[:8]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_scratch_database(engine, "notify")
+    url = url.render_as_string(hide_password=False)
     scratch = create_engine(url)
     with scratch.begin() as conn:
         conn.execute(text("CREATE EXTENSION postgis"))
     migrate.upgrade(scratch)
     scratch.dispose()
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_scratch_database(engine, name)
 
 
 def test_the_worker_process_wakes_on_a_committed_event_and_stops_on_sigterm(

@@ -4,35 +4,26 @@ events recorded before it (交办/改派 data, reattribution before/after)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from geoservice import migrate
+from tests.scratch import create_scratch_database, drop_scratch_database
 
 BEFORE = "0968ec0e6343"
 
 
 @pytest.fixture
 def scratch(engine) -> Iterator:
-    name = f"scratch_{uuid.uuid4().hex[:10]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name)
+    name, url = create_scratch_database(engine, "db")
     with create_engine(url).begin() as conn:
         conn.execute(text("CREATE EXTENSION postgis"))
     db = create_engine(url)
     yield db
     db.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_scratch_database(engine, name)
 
 
 def test_backfill_of_holders_and_deadlines(scratch):

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, migrate
 from geoservice.registry import layers
 from tests.browser import Browser, chromium_path, serve
+from tests.scratch import create_scratch_database, drop_scratch_database
 from tests.test_script_injection import pages
 from tests.world import PASSWORD, build_world
 from tests.xss_world import Payloads, poison
@@ -83,14 +82,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(engine) -> Iterator[Live]:
-    name = f"scratch_xss_{uuid.uuid4().hex[:8]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no CREATEDB right on an external test database
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(engine.url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_scratch_database(engine, "xss")
+    url = url.render_as_string(hide_password=False)
     scratch = create_engine(url)
     try:
         with scratch.begin() as conn:
@@ -115,8 +108,7 @@ def live(engine) -> Iterator[Live]:
             yield Live(base, browser, world, payloads)
     finally:
         scratch.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_scratch_database(engine, name)
 
 
 def open_page(live: Live, account: str, path: str):
