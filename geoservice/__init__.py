@@ -46,7 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     registry.init_app(app)
     # The collections (every layer + issues, and one per site kind, read from the database at
     # request time: issue 15), built once and handed to the edges (edge.access.catalogue).
-    base = build_catalogue(registry.layers(app), list(app.config["ISSUE_CATEGORIES"]))
+    base = build_catalogue(registry.layers(app))
     app.extensions[access.CATALOGUE] = site_catalogue(app, base)
     errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
     assets.init_app(app)

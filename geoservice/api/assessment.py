@@ -25,6 +25,7 @@ from geoservice.assessment import sites as site_service
 from geoservice.assessment import standards as standard_service
 from geoservice.assessment.catalogue import KindRow, SiteCatalogue, load_kinds
 from geoservice.db import database, get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.issues.photos import Upload, prepare
@@ -130,7 +131,7 @@ def _settings() -> score_service.ScoreSettings:
 
 
 def _issue_settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    return issue_settings_in_force()
 
 
 # --- kinds -----------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def sites_qr(site_id: int):
 
 
 def _categories() -> list[str]:
-    return list(current_app.config["ISSUE_CATEGORIES"])
+    return list(issue_settings_in_force().categories)
 
 
 @bp.get("/standards")

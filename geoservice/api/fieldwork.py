@@ -16,7 +16,9 @@ from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, permission_required, require
 from geoservice.api.issues import parse_body
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.params import single_args
+from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
 from geoservice.fieldwork import (
     access,
@@ -48,11 +50,11 @@ def field_settings() -> FieldSettings:
 
 
 def issue_settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    return issue_settings_in_force()
 
 
 def roles() -> list[str]:
-    return list(current_app.config.get("ASSIGNMENT_ROLES", ()))
+    return list(vocab_in_force().roles)
 
 
 def _json() -> dict[str, Any]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from geoservice.accounts.auth import permission_required, require
 from geoservice.api import bp
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
-from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
 from geoservice.notifications import intake
 from geoservice.registry import layers
@@ -49,20 +49,16 @@ def create_intake_batch():
     if not upload.filename.lower().endswith(".xlsx"):
         raise ApiError(415, "只接受 .xlsx 文件", field="file")
     source = (request.form.get("source") or "测评反馈").strip()
-    if source not in current_app.config["ISSUE_SOURCES"]:
-        raise ApiError(
-            400,
-            f"未知问题来源「{source}」",
-            {"sources": current_app.config["ISSUE_SOURCES"]},
-            "source",
-        )
+    sources = list(issue_settings_in_force().sources)
+    if source not in sources:
+        raise ApiError(400, f"未知问题来源「{source}」", {"sources": sources}, "source")
     session = get_session()
     batch = intake.create_batch(
         session,
         upload.read(),
         upload.filename,
         source,
-        current_app.config["ISSUE_CATEGORIES"],
+        issue_settings_in_force().categories,
         account,
     )
     body = intake.batch_view(session, batch.id)
@@ -84,7 +80,7 @@ def confirm_intake_matched(batch_id: int):
     account = _county_planner()
     session = get_session()
     intake.batch_view(session, batch_id)  # 404 for an unknown batch
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     issue_ids = intake.confirm_matched(session, layers(), settings, batch_id, account)
     session.commit()
     return jsonify({"issue_ids": issue_ids})
@@ -99,7 +95,7 @@ def confirm_intake_row(row_id: int):
     if place_id is not None and (isinstance(place_id, bool) or not isinstance(place_id, int)):
         raise ApiError(422, "place_id 须是地点编号", field="place_id")
     session = get_session()
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     row = intake.confirm_row(
         session, layers(), settings, row_id, account, place_id, body.get("lon"), body.get("lat")
     )

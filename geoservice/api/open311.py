@@ -24,6 +24,7 @@ from geoservice.accounts.accounts import token_for
 from geoservice.accounts.auth import public
 from geoservice.accounts.permissions import allowed
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.errors import ApiError
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
@@ -179,7 +180,7 @@ def services(fmt: str):
     fmt = _format(fmt)
     _args(())
     _account("issues.read")
-    rows = service.services(current_app.config["ISSUE_CATEGORIES"])
+    rows = service.services(issue_settings_in_force().categories)
     return _answer(fmt, "services", "service", rows)
 
 
@@ -189,7 +190,7 @@ def service_definition(code: str, fmt: str):
     fmt = _format(fmt)
     _args(())
     _account("issues.read")
-    if code not in current_app.config["ISSUE_CATEGORIES"]:
+    if code not in issue_settings_in_force().categories:
         raise Open311Error(404, f"未知的 service_code「{code}」", "service_code")
     body = {"service_code": code, "attributes": []}
     if fmt == "xml":
@@ -208,7 +209,8 @@ def list_requests(fmt: str):
     fmt = _format(fmt)
     args = _args(("service_request_id", "service_code", "start_date", "end_date", "status"))
     account = _account("issues.read")
-    flt = service.parse_filter(args, current_app.config["ISSUE_CATEGORIES"])
+    issue = issue_settings_in_force()  # retired categories still filter old requests
+    flt = service.parse_filter(args, {**issue.categories, **issue.retired_categories})
     rows = service.find_requests(get_session(), account, flt)
     return _answer(fmt, "service_requests", "request", rows)
 

@@ -28,6 +28,7 @@ from geoservice.api.openapi_features import (
 from geoservice.api.openapi_kit import documented_paths, error_responses, finish
 from geoservice.edge.access import catalogue, signed_in
 from geoservice.edge.params import CRS84, HTML, OPENAPI, output_format, single_args
+from geoservice.edge.vocabularies import config_in_force
 from geoservice.registry import layers
 
 # Tags of the endpoints outside the collections, in the order the HTML page lists them.
@@ -156,7 +157,7 @@ def document() -> dict[str, Any]:
         schemas[f"{coll.id}Feature"] = feature_schema(coll)
         if coll.writable:
             schemas[f"{coll.id}FeatureInput"] = feature_input_schema(coll)
-    config = current_app.config
+    config = config_in_force()  # the vocabularies in force now in the enums
     # The rest of /api, merged per path and method (the issues collection's POST is the
     # issue report, next to the generic GET of that collection).
     for key, ops in {

@@ -31,6 +31,7 @@ from geoservice.edge.responsibility import (
     visible_leader_ids,
     visible_place_ids,
 )
+from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster_export, roster_template
@@ -218,9 +219,7 @@ def leaders_list():
 @permission_required(WRITE)
 def leaders_create():
     session = get_session()
-    leader = resp.create_leader(
-        session, _body(), current_app.config["LEADER_LEVELS"], by=_account()
-    )
+    leader = resp.create_leader(session, _body(), vocab_in_force().levels, by=_account())
     session.commit()
     return jsonify(resp.leader_dict(leader)), 201
 
@@ -243,9 +242,7 @@ def leaders_get(leader_id: int):
 def leaders_update(leader_id: int):
     session = get_session()
     check_leader_writable(session, _account(), leader_id)
-    leader = resp.update_leader(
-        session, leader_id, _body(), current_app.config["LEADER_LEVELS"], by=_account()
-    )
+    leader = resp.update_leader(session, leader_id, _body(), vocab_in_force().levels, by=_account())
     session.commit()
     return jsonify(resp.leader_dict(leader))
 
@@ -382,7 +379,7 @@ def assignments_create():
         leader_id=leader_id,
         place_id=place.id,
         role=data.get("role"),
-        roles=current_app.config["ASSIGNMENT_ROLES"],
+        roles=vocab_in_force().roles,
         is_primary=resp.as_bool(data.get("is_primary", True), "is_primary"),
         valid_from=_instant(data.get("valid_from"), "valid_from"),
         note=data.get("note"),
@@ -506,7 +503,7 @@ def roster_export_xlsx():
         session,
         layers(),
         buffer,
-        levels=current_app.config["LEADER_LEVELS"],
+        levels=vocab_in_force().levels,
         timezone=_tz(),
         unit_id=unit_id,
     )
@@ -522,8 +519,8 @@ def roster_template_xlsx():
     roster_template.write_template(
         buffer,
         layers(),
-        current_app.config["ASSIGNMENT_ROLES"],
-        current_app.config["LEADER_LEVELS"],
+        vocab_in_force().roles,
+        vocab_in_force().levels,
     )
     return _xlsx(buffer, "包保清单模板.xlsx")
 

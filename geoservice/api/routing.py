@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from geoservice.accounts import audit
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.issues import _json_body
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.issues import routing_rules
@@ -49,7 +50,7 @@ def routing_rule_create():
     rule = routing_rules.create_rule(
         session,
         layers(),
-        list(current_app.config["ISSUE_CATEGORIES"]),
+        list(issue_settings_in_force().categories),
         current_account(),
         _json_body(),
     )

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Integer
 
 from geoservice.registry import AreaLink, LayerRegistry, LayerSpec
-from geoservice.vocab import ISSUE_SOURCES, ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
+from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 
 ISSUES = "issues"
 
@@ -151,6 +151,20 @@ def choice_list(choices: tuple[Any, ...], aliases: Mapping[str, tuple[str, ...]]
         return sorted(set(values))
 
     return parse
+
+
+def name_list_schema() -> dict[str, Any]:
+    """The schema of what name_list parses: comma-separated names, at least one."""
+    return {"type": "string", "pattern": r"^[\s,]*[^\s,][^,]*(?:,[^,]*)*$", "maxLength": 2000}
+
+
+def name_list(raw: str) -> list[str]:
+    """Comma-separated names of a vocabulary that changes over time (categories, sources):
+    any name filters (a retired one finds the old rows that carry it; an unknown one, none)."""
+    values = sorted({part.strip() for part in raw.split(",") if part.strip()})
+    if not values:
+        raise ValueError("不能为空")
+    return values
 
 
 def like_pattern(text: str) -> str:
@@ -441,7 +455,7 @@ def layer_collection(spec: LayerSpec) -> Collection:
     )
 
 
-def issues_collection(categories: list[str]) -> Collection:
+def issues_collection() -> Collection:
     statuses = tuple(ISSUE_STATUSES)
     status_labels = " ".join(
         f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in ISSUE_STATUSES.items()
@@ -526,18 +540,18 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
     add(
         Filter(
             "category",
-            "问题类别，逗号分隔",
-            choice_list_schema(tuple(categories)),
-            choice_list(tuple(categories)),
+            "问题类别，逗号分隔（在用的与已停用的；见 /api/vocabularies）",
+            name_list_schema(),
+            name_list,
             lambda sql, v: sql.add(f"i.category = ANY({sql.bind(v)})"),
         )
     )
     add(
         Filter(
             "source",
-            "问题来源，逗号分隔",
-            choice_list_schema(tuple(ISSUE_SOURCES)),
-            choice_list(tuple(ISSUE_SOURCES)),
+            "问题来源，逗号分隔（在用的与已停用的；见 /api/vocabularies）",
+            name_list_schema(),
+            name_list,
             lambda sql, v: sql.add(f"i.source = ANY({sql.bind(v)})"),
         )
     )
@@ -624,10 +638,8 @@ LEFT JOIN places pp ON pp.id = t.primary_place_id"""
     )
 
 
-def build_catalogue(registry: LayerRegistry, categories: list[str]) -> Catalogue:
-    return Catalogue(
-        [*(layer_collection(spec) for spec in registry), issues_collection(categories)]
-    )
+def build_catalogue(registry: LayerRegistry) -> Catalogue:
+    return Catalogue([*(layer_collection(spec) for spec in registry), issues_collection()])
 
 
 def is_integer_column(spec: LayerSpec, name: str) -> bool:

@@ -294,8 +294,7 @@ def nearby(
     """Open issues of the same category near a spot (WGS-84), reported within the duplicate
     window: "附近已有 N 条同类问题". Only what the public may see: number, status, distance."""
     now = now or datetime.now(UTC)
-    if category not in issue_settings.categories:
-        raise InvalidInput(f"未知问题类别「{category}」", field="category")
+    issue_settings.check_category(category)
     rows = session.execute(
         text(
             f"""

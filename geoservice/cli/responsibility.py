@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from geoservice import rules
 from geoservice.db import database
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, roster, roster_export
@@ -33,12 +34,14 @@ def import_roster(file: Path, dry_run: bool, as_json: bool) -> None:
     config = current_app.config
     session = database().session()
     try:
+        vocab = rules.vocabularies(session, config, rules.now())
         report = roster.import_roster(
             session,
             layers(),
             file,
-            roles=config["ASSIGNMENT_ROLES"],
-            levels=config["LEADER_LEVELS"],
+            roles=vocab.roles,
+            levels=vocab.levels,
+            retired_levels=rules.retired(session, config, "leader_levels", vocab.at, vocab.levels),
             timezone=config["TIMEZONE"],
             dry_run=dry_run,
         )
@@ -60,6 +63,12 @@ def import_roster(file: Path, dry_run: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _levels_in_order(session, config) -> list[str]:
+    """The levels in force, then the retired ones (the export's sort order)."""
+    vocab = rules.vocabularies(session, config, rules.now())
+    return [*vocab.levels, *rules.retired(session, config, "leader_levels", vocab.at, vocab.levels)]
+
+
 @click.command("roster-template")
 @click.argument(
     "output", type=click.Path(dir_okay=False, path_type=Path), default="包保清单模板.xlsx"
@@ -67,8 +76,12 @@ def import_roster(file: Path, dry_run: bool, as_json: bool) -> None:
 @with_appcontext
 def roster_template(output: Path) -> None:
     """Writes the roster template workbook (drop-down lists, 说明 sheet)."""
-    config = current_app.config
-    write_template(output, layers(), config["ASSIGNMENT_ROLES"], config["LEADER_LEVELS"])
+    session = database().session()
+    try:
+        vocab = rules.vocabularies(session, current_app.config, rules.now())
+    finally:
+        session.close()
+    write_template(output, layers(), vocab.roles, vocab.levels)
     click.echo(f"已生成模板 {output}")
 
 
@@ -95,7 +108,7 @@ def export_roster(output: Path | None, unit_name: str | None, title: str) -> Non
             session,
             layers(),
             output,
-            levels=config["LEADER_LEVELS"],
+            levels=_levels_in_order(session, config),
             timezone=config["TIMEZONE"],
             title=title,
             unit_id=unit_id,

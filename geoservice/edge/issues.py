@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 
 from geoservice.accounts.auth import can
 from geoservice.db import get_session
@@ -16,9 +16,13 @@ COLLECTION = "issues"  # token scopes may name it: "issues.report:issues"
 
 
 def settings() -> IssueSettings:
-    """The configuration, with the category time limits in force now
-    (geoservice.ranking.vocabularies)."""
-    return vocabularies.issue_settings(get_session(), current_app.config, datetime.now(UTC))
+    """The configuration, with the categories, sources and per-category rules in force now
+    (geoservice.ranking.vocabularies; one query, cached on the request)."""
+    cached = g.get("_issue_settings")
+    if cached is None:
+        cached = vocabularies.issue_settings(get_session(), current_app.config, datetime.now(UTC))
+        g._issue_settings = cached
+    return cached
 
 
 def photo_url(photo_id: int, thumb: bool) -> str:

@@ -270,12 +270,7 @@ def record_result(
     if outcome == "fail":
         default = failed[0]["category"] if failed else None
         category = as_text(fields.get("category") or default, "category", "问题类别", 32)
-        if category not in issue_settings.categories:
-            raise InvalidInput(
-                f"未知问题类别「{category}」",
-                {"categories": list(issue_settings.categories)},
-                "category",
-            )
+        issue_settings.check_category(category)
         if not prepared and not session.scalar(
             select(FieldPhoto.id).where(
                 FieldPhoto.plan_id == plan.id, FieldPhoto.place_id == place_id

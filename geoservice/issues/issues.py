@@ -174,16 +174,15 @@ def validate_report(
     category = str(payload.get("category") or "").strip()
     if not category:
         raise InvalidInput("缺少问题类别", {"categories": list(settings.categories)}, "category")
-    if category not in settings.categories:
-        raise InvalidInput(
-            f"未知问题类别「{category}」", {"categories": list(settings.categories)}, "category"
-        )
+    settings.check_category(category)
     source = str(payload.get("source") or "").strip()
     if not source:
         raise InvalidInput("缺少问题来源", {"sources": list(settings.sources)}, "source")
     if source not in settings.sources:
         raise InvalidInput(
-            f"未知问题来源「{source}」", {"sources": list(settings.sources)}, "source"
+            f"问题来源「{source}」不在现行来源中（{'、'.join(settings.sources)}）",
+            {"sources": list(settings.sources)},
+            "source",
         )
     description = payload.get("description") or ""
     if not isinstance(description, str):

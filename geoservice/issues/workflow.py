@@ -280,6 +280,9 @@ class IssueSettings:
     # and the categories always on the 负面清单.
     category_min_photos: Mapping[str, int] = field(default_factory=dict)
     negative_list_categories: frozenset[str] = frozenset()
+    # Categories retired (no new reports) with their time limits: the issues that have one
+    # keep it, and their deadlines are still set by it.
+    retired_categories: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IssueSettings:
@@ -312,8 +315,24 @@ class IssueSettings:
             fallback=tuple(config.get("RESPONSIBILITY_FALLBACK") or ()),
         )
 
+    def check_category(self, category: str, field_name: str = "category") -> str:
+        """`category` if new reports may use it; else InvalidInput (a retired one says so)."""
+        if category in self.categories:
+            return category
+        choices = {"categories": list(self.categories)}
+        if category in self.retired_categories:
+            raise InvalidInput(
+                f"问题类别「{category}」已停用，不再受理新上报（已有问题保留原类别），"
+                f"请改选：{'、'.join(self.categories)}",
+                choices,
+                field_name,
+            )
+        raise InvalidInput(f"未知问题类别「{category}」", choices, field_name)
+
     def deadline_for(self, category: str, start: datetime) -> datetime:
-        hours = self.categories.get(category, max(self.categories.values(), default=72))
+        hours = self.categories.get(category) or self.retired_categories.get(category)
+        if hours is None:
+            hours = max(self.categories.values(), default=72)
         return compute_deadline(start, hours, self.calendar, self.tz)
 
 

@@ -290,8 +290,11 @@ def create_request(
             "service_code",
         )
     if code not in settings.categories:
+        retired = code in settings.retired_categories
         raise InvalidInput(
-            f"未知的 service_code「{code}」",
+            f"问题类别「{code}」已停用，不再受理新上报"
+            if retired
+            else f"未知的 service_code「{code}」",
             {"service_codes": list(settings.categories)},
             "service_code",
         )

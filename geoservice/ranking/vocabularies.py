@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from geoservice import rules
 from geoservice.issues.workflow import IssueSettings
-from geoservice.models import RuleSetting, User
+from geoservice.models import Assignment, RuleSetting, User
 from geoservice.ranking import ranking
 from geoservice.ranking.periods import Period
-from geoservice.service_errors import InvalidInput
+from geoservice.service_errors import Conflict, InvalidInput
 
 
 def _weights(value: Any) -> dict[str, float]:
@@ -95,27 +96,34 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
         _category_photos,
     ),
     "negative_list_categories": ("负面清单类别（上报即列入负面清单）", _category_list),
+    # The vocabularies (geoservice.rules): whole lists, in force from a date.
+    **{v.key: (v.title, rules.name_list(v.what)) for v in rules.VOCABULARIES.values()},
 }
+ISSUE_KEYS = (
+    "category_deadline_hours",
+    "category_min_photos",
+    "negative_list_categories",
+    "issue_categories",
+    "issue_sources",
+)
 
 
 def in_force(session: Session, key: str, at: datetime) -> RuleSetting | None:
-    return session.scalars(
-        select(RuleSetting)
-        .where(RuleSetting.key == key, RuleSetting.valid_from <= at)
-        .order_by(RuleSetting.valid_from.desc())
-        .limit(1)
-    ).first()
+    return rules.in_force(session, key, at)
 
 
 def ranking_settings(session: Session, config: Mapping[str, Any], at: datetime) -> ranking.Settings:
     base = ranking.Settings.from_config(config)
-    weights = in_force(session, "ranking_weights", at)
-    threshold = in_force(session, "ranking_threshold", at)
-    bottom = in_force(session, "ranking_bottom_n", at)
+    values = rules.in_force_many(
+        session, ("ranking_weights", "ranking_threshold", "ranking_bottom_n"), at
+    )
+    weights = values.get("ranking_weights")
+    threshold = values.get("ranking_threshold")
+    bottom = values.get("ranking_bottom_n")
     return ranking.Settings(
-        weights=dict(weights.value) if weights else dict(base.weights),
-        threshold=float(threshold.value) if threshold else base.threshold,
-        bottom_n=int(bottom.value) if bottom else base.bottom_n,
+        weights=dict(weights) if weights is not None else dict(base.weights),
+        threshold=float(threshold) if threshold is not None else base.threshold,
+        bottom_n=int(bottom) if bottom is not None else base.bottom_n,
     )
 
 
@@ -126,17 +134,74 @@ def ranking_settings_for(
     return [ranking_settings(session, config, p.start) for p in periods]
 
 
+def category_hours(
+    config: Mapping[str, Any], overrides: Mapping[str, Any] | None
+) -> dict[str, float]:
+    """Every category's time limit: the configuration's, with the rule's overrides."""
+    return {**{k: float(v) for k, v in config["ISSUE_CATEGORIES"].items()}, **(overrides or {})}
+
+
 def issue_settings(session: Session, config: Mapping[str, Any], at: datetime) -> IssueSettings:
+    """The issue settings in force at `at` (one query): the categories accepting new reports
+    with their time limits (retired ones keep theirs for the issues that have them), the
+    sources, and the per-category photo and 负面清单 rules."""
     base = IssueSettings.from_config(config)
-    hours = in_force(session, "category_deadline_hours", at)
-    photos = in_force(session, "category_min_photos", at)
-    negative = in_force(session, "negative_list_categories", at)
+    values = rules.in_force_many(session, ISSUE_KEYS, at)
+    hours = category_hours(config, values.get("category_deadline_hours"))
+    active = values.get("issue_categories")
+    if active is None:
+        active = list(base.categories)
+    default = max(hours.values(), default=72.0)
     return dataclasses.replace(
         base,
-        categories={**base.categories, **(hours.value if hours else {})},
-        category_min_photos=dict(photos.value) if photos else {},
-        negative_list_categories=frozenset(negative.value) if negative else frozenset(),
+        categories={c: hours.get(c, default) for c in active},
+        retired_categories={c: h for c, h in hours.items() if c not in active},
+        sources=tuple(values["issue_sources"]) if "issue_sources" in values else base.sources,
+        category_min_photos=dict(values.get("category_min_photos") or {}),
+        negative_list_categories=frozenset(values.get("negative_list_categories") or ()),
     )
+
+
+def _check_categories(session: Session, config, names: list[str], at: datetime) -> None:
+    """Every category in use has a time limit (the configuration's or a rule's)."""
+    hours = category_hours(
+        config, (in_force(session, "category_deadline_hours", at) or _NONE).value
+    )
+    missing = [c for c in names if c not in hours]
+    if missing:
+        raise InvalidInput(
+            f"类别「{'、'.join(missing)}」没有处置时限：请用“新增或修改类别”连同时限一并设定",
+            {"missing": missing},
+            "value",
+        )
+
+
+def _check_roles(session: Session, roles: list[str], at: datetime) -> None:
+    """A role still held by assignments current at `at` cannot be removed: refused (409)."""
+    in_use = session.execute(
+        select(Assignment.role, func.count())
+        .where(
+            Assignment.role.not_in(roles),
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to > at),
+        )
+        .group_by(Assignment.role)
+        .order_by(Assignment.role)
+    ).all()
+    if in_use:
+        held = "、".join(f"{role}（{n} 条）" for role, n in in_use)
+        raise Conflict(
+            f"不能删除仍在使用的包保角色：{held} 的包保责任在生效时仍有效。"
+            "请先结束或改派这些包保责任（或改到其他角色），再删除该角色",
+            {"in_use": {role: n for role, n in in_use}},
+            "value",
+        )
+
+
+class _NoRow:
+    value = None
+
+
+_NONE = _NoRow()
 
 
 def set_rule(
@@ -147,35 +212,77 @@ def set_rule(
     valid_from: datetime | None,
     note: str,
     now: datetime | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> RuleSetting:
     """A new value of `key` from `valid_from` (default now; not in the past). The caller audits
-    and commits."""
-    now = now or datetime.now(UTC)
+    and commits. `config` (the app's) checks that categories in use have a time limit."""
+    now = now or rules.now()
     if key not in RULES:
         raise InvalidInput(f"未知的规则 {key!r}", {"keys": list(RULES)}, "key")
-    note = (note or "").strip()
-    if not note:
-        raise InvalidInput("请填写调整的理由", field="note")
-    valid_from = valid_from or now
-    if valid_from.tzinfo is None:
-        raise InvalidInput("valid_from 需带时区", field="valid_from")
-    if valid_from < now - timedelta(minutes=1):
-        raise InvalidInput("生效时间不能早于现在：已结束的周期保留当时的规则", field="valid_from")
+    note, valid_from = rules.check_change(note, valid_from, now)
     clean = RULES[key][1](value)
-    if session.scalar(
-        select(RuleSetting.id).where(RuleSetting.key == key, RuleSetting.valid_from == valid_from)
-    ):
-        raise InvalidInput("该规则在此时间已有一个值", field="valid_from")
-    row = RuleSetting(
-        key=key,
-        value=clean,
-        valid_from=valid_from,
-        note=note[:2000],
-        created_by_id=actor.id if actor else None,
+    if key == "issue_categories" and config is not None:
+        _check_categories(session, config, clean, valid_from)
+    if key == "assignment_roles":
+        _check_roles(session, clean, valid_from)
+    return rules.insert(session, actor, key, clean, valid_from, note)
+
+
+def set_category(
+    session: Session,
+    actor: User | None,
+    config: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    now: datetime | None = None,
+) -> list[RuleSetting]:
+    """Adds a category (or changes one) with its time limit, photos and 负面清单 flag, in one
+    change from one date: one new row for each rule it alters, all from the same moment.
+
+    fields: name, deadline_hours, min_photos (optional), negative_list (optional bool),
+    valid_from (optional), note. Refused when one of those rules already has a change planned
+    after that date (the planned value would drop this one)."""
+    now = now or rules.now()
+    note, valid_from = rules.check_change(
+        str(fields.get("note") or ""), fields.get("valid_from"), now
     )
-    session.add(row)
-    session.flush()
-    return row
+    name = fields.get("name")
+    name = rules.name_list("问题类别")([name] if isinstance(name, str) else None)[0]
+    hours = _category_hours({name: fields.get("deadline_hours")})[name]
+    photos = fields.get("min_photos")
+    if photos is not None and photos != "":
+        photos = _category_photos({name: photos})[name]
+    negative = fields.get("negative_list")
+    if negative is not None and not isinstance(negative, bool):
+        raise InvalidInput("negative_list 应为 true 或 false", field="negative_list")
+    current = rules.in_force_many(session, ISSUE_KEYS, valid_from)
+    active = list(current.get("issue_categories") or config["ISSUE_CATEGORIES"])
+    changes: dict[str, Any] = {
+        "category_deadline_hours": {**(current.get("category_deadline_hours") or {}), name: hours}
+    }
+    if name not in active:
+        changes["issue_categories"] = [*active, name]
+    if photos not in (None, ""):
+        changes["category_min_photos"] = {
+            **(current.get("category_min_photos") or {}),
+            name: photos,
+        }
+    if negative is not None:
+        negatives = set(current.get("negative_list_categories") or ())
+        if (name in negatives) != negative:
+            changes["negative_list_categories"] = sorted(
+                (negatives | {name}) if negative else (negatives - {name})
+            )
+    for key in changes:
+        if later := rules.later_rows(session, key, valid_from):
+            raise Conflict(
+                f"规则“{RULES[key][0]}”在 {later[0].valid_from.isoformat()} 已有计划中的调整，"
+                "请改在其后生效，或直接调整该规则",
+                field="valid_from",
+            )
+    return [
+        rules.insert(session, actor, key, RULES[key][1](value), valid_from, note)
+        for key, value in changes.items()
+    ]
 
 
 def rule_json(row: RuleSetting) -> dict[str, Any]:
@@ -191,22 +298,54 @@ def rule_json(row: RuleSetting) -> dict[str, Any]:
     }
 
 
+def vocabulary_listing(session: Session, config: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The vocabularies in force at `at`: the categories accepting reports with their rules,
+    the sources, leader levels and 包保 roles; and the retired values old rows may carry."""
+    issue = issue_settings(session, config, at)
+    vocab = rules.vocabularies(session, config, at)
+
+    def category(name: str, hours: float) -> dict[str, Any]:
+        return {
+            "name": name,
+            "deadline_hours": hours,
+            "min_photos": issue.category_min_photos.get(name, issue.report_min_photos),
+            "negative_list": name in issue.negative_list_categories,
+        }
+
+    def retired(key: str, current: Sequence[str]) -> list[str]:
+        return [v for v in rules.ever_used(session, config, key, at) if v not in current]
+
+    return {
+        "at": at.isoformat(),
+        "categories": [category(c, h) for c, h in issue.categories.items()],
+        "retired_categories": [category(c, h) for c, h in issue.retired_categories.items()],
+        "sources": list(vocab.sources),
+        "retired_sources": retired("issue_sources", vocab.sources),
+        "leader_levels": list(vocab.levels),
+        "retired_leader_levels": retired("leader_levels", vocab.levels),
+        "assignment_roles": list(vocab.roles),
+        "retired_assignment_roles": retired("assignment_roles", vocab.roles),
+    }
+
+
 def overview(session: Session, config: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     """Every rule: its value in force at `at` (or the configuration's) and its history."""
     rs = ranking_settings(session, config, at)
     issue = issue_settings(session, config, at)
-    hours = issue.categories
+    vocab = rules.vocabularies(session, config, at)
     current = {
         "ranking_weights": dict(rs.weights),
         "ranking_threshold": rs.threshold,
         "ranking_bottom_n": rs.bottom_n,
-        "category_deadline_hours": dict(hours),
+        "category_deadline_hours": {**issue.categories, **issue.retired_categories},
         "category_min_photos": dict(issue.category_min_photos),
         "negative_list_categories": sorted(issue.negative_list_categories),
+        "issue_categories": list(vocab.categories),
+        "issue_sources": list(vocab.sources),
+        "leader_levels": list(vocab.levels),
+        "assignment_roles": list(vocab.roles),
     }
-    rows = session.scalars(
-        select(RuleSetting).order_by(RuleSetting.key, RuleSetting.valid_from)
-    ).all()
+    rows = rules.history(session)
     return {
         "at": at.isoformat(),
         "rules": [

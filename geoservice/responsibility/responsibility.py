@@ -197,6 +197,8 @@ def update_leader(
     """Edits a leader's fields. Setting active to false goes through `deactivate_leader`."""
     leader = get_leader(session, leader_id)
     before = audit.snapshot(leader)
+    if leader.level not in levels:  # a retired level stays valid on the leaders who have it
+        levels = [*levels, leader.level]
     values = validate_leader_fields(session, data, levels, partial=True)
     active = values.pop("active", None)
     for key, value in values.items():

@@ -367,8 +367,11 @@ class _Importer:
         levels: Sequence[str],
         timezone: str,
         by: User | None,
+        retired_levels: Sequence[str] = (),
     ) -> None:
         self.session = session
+        # Retired levels stay valid on the leaders who have them (an export re-imports).
+        self.retired_levels = [x for x in retired_levels if x not in levels]
         self.registry = registry
         self.layers = _layer_lookup(registry)
         self.roles = roles
@@ -452,7 +455,9 @@ class _Importer:
             "phone": lambda: resp.normalise_phone(values.get("phone")),
             "title": lambda: resp.normalise_title(values.get("title")),
             "level": lambda: (
-                resp.normalise_choice(level_text, self.levels, "层级", "level")
+                resp.normalise_choice(
+                    level_text, [*self.levels, *self.retired_levels], "层级", "level"
+                )
                 if level_text
                 else None
             ),
@@ -475,6 +480,8 @@ class _Importer:
         if not candidates:
             if level is None:
                 raise _Rejected(f"新建领导“{name}”须填写层级（{'、'.join(self.levels)}）")
+            if level not in self.levels:
+                raise _Rejected(f"层级“{level}”已停用，新建领导请用：{'、'.join(self.levels)}")
             leader = resp.create_leader(
                 self.session,
                 {
@@ -505,6 +512,10 @@ class _Importer:
         if title and title != leader.title:
             changes["title"] = title
         if level and level != leader.level:
+            if level not in self.levels:
+                raise _Rejected(
+                    f"层级“{level}”已停用，不能改为该层级（可用：{'、'.join(self.levels)}）"
+                )
             changes["level"] = level
         if changes:
             labels = {"phone": "电话", "title": "职务", "level": "层级"}
@@ -618,14 +629,17 @@ def import_roster(
     timezone: str,
     by: User | None = None,
     dry_run: bool = False,
+    retired_levels: Sequence[str] = (),
 ) -> ImportReport:
-    """Imports a roster all-or-nothing. Writes stay in the session (the caller commits) only
-    when every row passed and `dry_run` is false; otherwise they are rolled back."""
+    """Imports a roster all-or-nothing. `roles` and `levels` are those in force (new leaders
+    and assignments take them); a leader keeps a level of `retired_levels` they already have.
+    Writes stay in the session (the caller commits) only when every row passed and `dry_run`
+    is false; otherwise they are rolled back."""
     parsed = source if isinstance(source, ParsedSheet) else read_roster(source)
     if not parsed.rows:
         raise RosterFileError(f"工作表“{parsed.sheet}”表头下没有数据行", field="file")
     report = ImportReport(sheet=parsed.sheet, dry_run=dry_run)
-    importer = _Importer(session, registry, roles, levels, timezone, by)
+    importer = _Importer(session, registry, roles, levels, timezone, by, retired_levels)
     savepoint = session.begin_nested()
     try:
         for raw in parsed.rows:

@@ -25,6 +25,7 @@ from geoservice.accounts.auth import can, current_account
 from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.models import CitizenFeedback
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
 from geoservice.ranking import board, ranking
@@ -55,7 +56,7 @@ def _planner() -> None:
 
 
 def _settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    return issue_settings_in_force()
 
 
 def _act(issue_id: int, action: Callable[[], str]):

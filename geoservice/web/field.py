@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from geoservice.accounts.auth import permission_required
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.fieldwork import evidence, patrol_coverage, patrols
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import IssueSettings
@@ -71,7 +72,7 @@ def app_page():
     ).one()
     config = {
         "user": account.display_name or account.username,
-        "categories": list(current_app.config["ISSUE_CATEGORIES"]),
+        "categories": list(issue_settings_in_force().categories),
         "min_photos": int(current_app.config.get("REPORT_MIN_PHOTOS", 1)),
         "tiles": [t.as_dict() for t in tiles],
         "center": [center[0] or 116.4, center[1] or 39.9],

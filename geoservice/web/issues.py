@@ -16,10 +16,10 @@ from geoservice.areas import service_area
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import get_session
 from geoservice.edge.issues import allows, photo_url
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.responsibility import assignable_leader_ids
 from geoservice.issues import issues as service
 from geoservice.issues.view import issue_summary, issue_view
-from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
 from geoservice.responsibility.leaders import active_leaders
 from geoservice.vocab import SEVERITIES
@@ -93,7 +93,7 @@ def report_map_settings(session: Any, can_preview: bool) -> dict[str, Any]:
 @bp.get("/issues/new")
 def report_page():
     _signed_in()
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     session = get_session()
     can_preview = can("issues.report", "issues") or can("assignments.read")
     return render_template(
@@ -119,7 +119,7 @@ def _view(issue_id: int) -> dict[str, Any]:
     )
     if issue is None:
         _refuse(404, "未找到", f"没有编号为 {issue_id} 的问题。")
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     return issue_view(session, layers(), settings, issue, account, photo_url, allows=allows)
 
 
@@ -241,7 +241,7 @@ def queue_page():
     account = _signed_in()
     if not can("issues.dispatch", "issues"):
         _refuse(403, "无权查看", "待派遣队列由督办人员处理。")
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     session = get_session()
     now = datetime.now(UTC)
     rows = session.scalars(service.unassigned_query(200, 0, account)).all()

@@ -31,6 +31,7 @@ from geoservice.db import get_session
 from geoservice.edge.access import catalogue, scope_condition
 from geoservice.edge.params import parse_datetime
 from geoservice.edge.responsibility import whole_county
+from geoservice.edge.vocabularies import filter_choices
 from geoservice.errors import ApiError
 from geoservice.maps import mapdata, mappopups
 from geoservice.models import Leader, User
@@ -333,6 +334,7 @@ def _page(mode: str, template: str, **extra: Any):
         box = service_area.extent(session, layers())
         bounds = list(box) if box is not None else None
     settings = map_settings(mode, basemap, state, account, bounds, min_zooms)
+    choices = filter_choices()  # in force, then retired (old issues keep theirs)
     return render_template(
         template,
         map=folium_parts(basemap, state, overlays, mode, bounds),
@@ -341,8 +343,8 @@ def _page(mode: str, template: str, **extra: Any):
         mine=mine,
         account=account,
         leader_label=_leader_label(account, state.filters.get("leader_id")),
-        categories=list(current_app.config["ISSUE_CATEGORIES"]),
-        sources=list(current_app.config["ISSUE_SOURCES"]),
+        categories=choices[0],
+        sources=choices[1],
         statuses=ISSUE_STATUSES,
         themes=_themes(),
         classes=mapdata.ISSUE_CLASSES,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from geoservice.accounts.auth import permission_required, require
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.errors import ApiError
 from geoservice.notifications import intake, manage, outbox
 from geoservice.notifications.models import CHANNEL_KINDS, IntakeBatch
@@ -144,7 +145,7 @@ def intake_upload():
             upload.read(),
             upload.filename,
             "测评反馈",
-            current_app.config["ISSUE_CATEGORIES"],
+            issue_settings_in_force().categories,
             account,
         )
     except ServiceError as exc:

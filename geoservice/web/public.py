@@ -28,6 +28,7 @@ from geoservice.basemaps import basemap_from_config
 from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.issues.workflow import IssueSettings
 from geoservice.ranking import board
 from geoservice.registry import layers
@@ -61,7 +62,7 @@ def _only_when_enabled():
 
 
 def _issue_settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    return issue_settings_in_force()
 
 
 def _basemap() -> dict[str, Any]:

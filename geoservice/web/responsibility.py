@@ -37,6 +37,7 @@ from geoservice.edge.responsibility import (
     visible_place_ids,
     whole_county,
 )
+from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
 from geoservice.models import User
 from geoservice.placegeom import places_collection
@@ -269,7 +270,7 @@ def leaders_page():
         "resp/leaders.html",
         leaders=rows,
         units=resp.unit_rows(session),
-        levels=current_app.config["LEADER_LEVELS"],
+        levels=vocab_in_force().levels,
         unit_id=unit_id,
         active=active,
         q=request.args.get("q", ""),
@@ -285,7 +286,7 @@ def leaders_create_form():
 
     def action() -> str:
         leader = resp.create_leader(
-            get_session(), _leader_form(), current_app.config["LEADER_LEVELS"], by=page_account()
+            get_session(), _leader_form(), vocab_in_force().levels, by=page_account()
         )
         created["id"] = leader.id
         return f"已新建包保领导 {leader.name}"
@@ -325,8 +326,8 @@ def leader_page(leader_id: int):
         titles=titles,
         map=places_map(collection, "包保地点", link=can_edit(page_account())),
         units=resp.unit_rows(session),
-        levels=current_app.config["LEADER_LEVELS"],
-        roles=current_app.config["ASSIGNMENT_ROLES"],
+        levels=vocab_in_force().levels,
+        roles=vocab_in_force().roles,
         layer_specs=list(layers()),
         others=[
             x
@@ -346,7 +347,7 @@ def leader_update_form(leader_id: int):
             get_session(),
             leader_id,
             _leader_form(),
-            current_app.config["LEADER_LEVELS"],
+            vocab_in_force().levels,
             by=page_account(),
         )
         return f"已保存 {leader.name} 的信息"
@@ -378,7 +379,7 @@ def leader_activate_form(leader_id: int):
             get_session(),
             leader_id,
             {"active": True},
-            current_app.config["LEADER_LEVELS"],
+            vocab_in_force().levels,
             by=page_account(),
         )
         return "已重新启用"
@@ -423,7 +424,7 @@ def leader_assign_form(leader_id: int):
             leader_id=leader_id,
             place_id=place.id,
             role=form.get("role"),
-            roles=current_app.config["ASSIGNMENT_ROLES"],
+            roles=vocab_in_force().roles,
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
@@ -522,7 +523,7 @@ def place_page(place_id: int):
         history=[a for a in rows if a.valid_to is not None],
         map=places_map(collection, place.name),
         leaders=resp.leader_rows(session, active=True),
-        roles=current_app.config["ASSIGNMENT_ROLES"],
+        roles=vocab_in_force().roles,
         default_roles=layers().get(place.layer).roles if place.layer in layers() else (),
     )
 
@@ -539,7 +540,7 @@ def place_assign_form(place_id: int):
             leader_id=resp.as_int(form.get("leader_id"), "leader_id"),
             place_id=place_id,
             role=form.get("role"),
-            roles=current_app.config["ASSIGNMENT_ROLES"],
+            roles=vocab_in_force().roles,
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from geoservice.accounts.auth import can
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.rankings import read_rankings
 from geoservice.issues import routing_rules
 from geoservice.models import AdminArea, Unit
@@ -39,7 +40,7 @@ def rules_page():
         units=units,
         areas=areas,
         layers=[(spec.name, spec.title) for spec in layers()],
-        categories=list(current_app.config["ISSUE_CATEGORIES"]),
+        categories=list(issue_settings_in_force().categories),
         may_edit_rules=can("rules.admin"),
         may_edit_routing=can("assignments.write"),
     )
