@@ -16,6 +16,7 @@ from geoservice.api.openapi_kit import (
     integer,
     json_body,
     nullable,
+    number,
     obj,
     op,
     paging,
@@ -65,6 +66,14 @@ def schemas() -> dict[str, Any]:
         },
     )
     return {
+        "vocabularyCategory": obj(
+            {
+                "name": string(),
+                "deadline_hours": number("处置时限（小时）"),
+                "min_photos": integer("上报至少照片数"),
+                "negative_list": boolean("上报即列入负面清单"),
+            }
+        ),
         "routingRule": rule,
         "extensionEvent": event,
         "extensionHistory": obj(
@@ -142,7 +151,8 @@ def paths(config: Any = None) -> dict[str, Any]:
             "get": op(
                 TAG_RANKINGS,
                 "list_rule_settings",
-                "考核规则与词表（权重、达标线、后N名、类别时限）：当前值与历史",
+                "考核规则与词表（权重、达标线、后N名、类别时限、类别、来源、层级、包保角色）："
+                "当前值与历史",
                 "rankings.read",
                 {"200": answer(free("at, rules[{key, title, value, history[]}]"))},
                 parameters=[
@@ -155,7 +165,9 @@ def paths(config: Any = None) -> dict[str, Any]:
                 "调整一条规则：自 valid_from 起生效（不得早于现在），须填理由，记入操作日志",
                 "rules.admin",
                 {"201": answer(free("新值：id, key, title, value, valid_from, note"))},
-                description="排名使用每个统计期开始时生效的值；已结束的周期保留当时的规则。",
+                description="排名使用每个统计期开始时生效的值；已结束的周期保留当时的规则。"
+                "词表（issue_categories、issue_sources、leader_levels、assignment_roles）"
+                "整表给出；停用的值在已有记录上保留。删除仍有现行包保责任使用的角色被拒绝（409）。",
                 body=json_body(
                     obj(
                         {
@@ -166,7 +178,73 @@ def paths(config: Any = None) -> dict[str, Any]:
                         {"valid_from": string("生效时间（默认现在）", format="iso-instant")},
                     )
                 ),
-                errors=(415, 422),
+                errors=(409, 415, 422),
+            ),
+        },
+        "/rule-settings/categories": {
+            "post": op(
+                TAG_RANKINGS,
+                "create_rule_setting_category",
+                "新增或修改一个问题类别：时限、上报照片数、负面清单一次设定，自同一时间生效",
+                "rules.admin",
+                {
+                    "201": answer(
+                        obj({"items": array(free("新值：id, key, title, value, valid_from, note"))})
+                    )
+                },
+                description="为每条受影响的规则（类别表、时限、照片数、负面清单）各写一条新值，"
+                "生效时间相同，记入操作日志。某条规则在该时间之后已有计划调整时拒绝（409）。",
+                body=json_body(
+                    obj(
+                        {
+                            "name": string("类别名称（1–32 字）", minLength=1, maxLength=32),
+                            "deadline_hours": number(
+                                "处置时限（小时）",
+                                minimum=0,
+                                exclusiveMinimum=True,
+                                maximum=24 * 366,
+                            ),
+                            "note": string("理由（必填）", minLength=1, pattern=r"\S"),
+                        },
+                        {
+                            "min_photos": integer("上报至少照片数（0–9）", minimum=0, maximum=9),
+                            "negative_list": boolean("上报即列入负面清单"),
+                            "valid_from": string("生效时间（默认现在）", format="iso-instant"),
+                        },
+                    )
+                ),
+                errors=(409, 415, 422),
+            ),
+        },
+        "/vocabularies": {
+            "get": op(
+                TAG_RANKINGS,
+                "list_vocabularies",
+                "词表：某一时刻生效的问题类别（时限、照片数、负面清单）、来源、领导层级、包保角色",
+                None,
+                {
+                    "200": answer(
+                        obj(
+                            {
+                                "at": instant(),
+                                "categories": array(ref("vocabularyCategory")),
+                                "retired_categories": array(ref("vocabularyCategory")),
+                                "sources": array(string()),
+                                "retired_sources": array(string()),
+                                "leader_levels": array(string()),
+                                "retired_leader_levels": array(string()),
+                                "assignment_roles": array(string()),
+                                "retired_assignment_roles": array(string()),
+                            }
+                        )
+                    )
+                },
+                description="新上报、导入与分配只接受生效中的值；retired_* 为已停用、"
+                "旧记录仍可能带有的值（筛选时可用）。",
+                parameters=[
+                    query("at", "查看此时生效的词表（ISO 8601，带时区；默认现在）", string())
+                ],
+                errors=(400,),
             ),
         },
         "/area-assignments": {

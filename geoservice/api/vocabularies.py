@@ -1,7 +1,13 @@
 """City rules as data over the API (effective-dated, audited).
 
 GET  /api/rule-settings?at=   every rule: the value in force (at `at`, default now) and history
-POST /api/rule-settings       {"key", "value", "valid_from", "note"}: a new value (rules.admin)
+POST /api/rule-settings       {"key", "value", "valid_from", "note"}: a new value (rules.admin);
+                              lists (issue_sources, issue_categories, leader_levels,
+                              assignment_roles) are given whole
+POST /api/rule-settings/categories  {"name", "deadline_hours", "min_photos", "negative_list",
+                              "valid_from", "note"}: add or change a category in one change
+GET  /api/vocabularies?at=    the vocabularies in force (any account): categories with their
+                              rules, sources, leader levels, 包保 roles, and the retired values
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.api.issues import _json_body
 from geoservice.db import get_session
+from geoservice.edge.access import signed_in
 from geoservice.edge.params import single_args
 from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
@@ -53,9 +60,33 @@ def rule_setting_create():
         fields.get("value"),
         _instant(fields.get("valid_from"), "valid_from", 422),
         str(fields.get("note") or ""),
+        config=current_app.config,
     )
     body = vocabularies.rule_json(row)
     audit.record(session, current_account(), "rule_setting.create", "rule_setting", row.id,
                  after=body)  # fmt: skip
     session.commit()
     return jsonify(body), 201
+
+
+@bp.post("/rule-settings/categories")
+@permission_required("rules.admin")
+def rule_setting_category():
+    fields = dict(_json_body())
+    fields["valid_from"] = _instant(fields.get("valid_from"), "valid_from", 422)
+    session = get_session()
+    rows = vocabularies.set_category(session, current_account(), current_app.config, fields)
+    body = [vocabularies.rule_json(row) for row in rows]
+    for row, after in zip(rows, body, strict=True):
+        audit.record(session, current_account(), "rule_setting.create", "rule_setting", row.id,
+                     after=after)  # fmt: skip
+    session.commit()
+    return jsonify({"items": body}), 201
+
+
+@bp.get("/vocabularies")
+@signed_in
+def vocabulary_list():
+    single_args(("at",))
+    at = _instant(request.args.get("at"), "at", 400) or datetime.now(UTC)
+    return jsonify(vocabularies.vocabulary_listing(get_session(), current_app.config, at))

@@ -246,11 +246,21 @@ def set_category(
         str(fields.get("note") or ""), fields.get("valid_from"), now
     )
     name = fields.get("name")
-    name = rules.name_list("问题类别")([name] if isinstance(name, str) else None)[0]
-    hours = _category_hours({name: fields.get("deadline_hours")})[name]
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("请填写类别名称", field="name")
+    try:
+        name = rules.name_list("问题类别")([name])[0]
+    except InvalidInput as exc:
+        raise InvalidInput(exc.error, field="name") from None
+    hours = fields.get("deadline_hours")
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24 * 366:
+        raise InvalidInput("处置时限应为正的小时数（不超过一年）", field="deadline_hours")
+    hours = float(hours)
     photos = fields.get("min_photos")
-    if photos is not None and photos != "":
-        photos = _category_photos({name: photos})[name]
+    if photos is not None and (
+        isinstance(photos, bool) or not isinstance(photos, int) or not 0 <= photos <= 9
+    ):
+        raise InvalidInput("上报至少照片数应为 0–9 的整数", field="min_photos")
     negative = fields.get("negative_list")
     if negative is not None and not isinstance(negative, bool):
         raise InvalidInput("negative_list 应为 true 或 false", field="negative_list")
@@ -261,7 +271,7 @@ def set_category(
     }
     if name not in active:
         changes["issue_categories"] = [*active, name]
-    if photos not in (None, ""):
+    if photos is not None:
         changes["category_min_photos"] = {
             **(current.get("category_min_photos") or {}),
             name: photos,
