@@ -43,11 +43,11 @@ def in_force(session: Session, key: str, at: datetime) -> RuleSetting | None:
 
 def in_force_many(session: Session, keys: Iterable[str], at: datetime) -> dict[str, Any]:
     """The values of `keys` in force at `at`, in one query; keys without a row are absent."""
+    # A handful of rows per key (one per change): the latest of each wins.
     rows = session.execute(
         select(RuleSetting.key, RuleSetting.value)
         .where(RuleSetting.key.in_(list(keys)), RuleSetting.valid_from <= at)
-        .order_by(RuleSetting.key, RuleSetting.valid_from.desc())
-        .distinct(RuleSetting.key)
+        .order_by(RuleSetting.valid_from)
     ).all()
     return {key: value for key, value in rows}
 

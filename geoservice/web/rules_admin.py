@@ -1,5 +1,6 @@
 """The rules page (/admin/rules): rules as data (weights, the line, 后N名, category time limits)
-with their history, and the 条块 routing rules. Changes post JSON to the API
+with their history, the vocabularies (categories, sources, leader levels, 包保 roles), and the
+条块 routing rules. Changes post JSON to the API
 (/api/rule-settings, /api/routing-rules), which checks, audits and dates them."""
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def rules_page():
     return render_template(
         "rules/admin.html",
         overview=vocabularies.overview(session, current_app.config, now),
+        vocab=vocabularies.vocabulary_listing(session, current_app.config, now),
         routing=routing_rules.list_rules(session),
         units=units,
         areas=areas,
