@@ -220,6 +220,7 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"POST /routing-rules", 422, "valid_from"): "not in the past (the clock)",
     (r"POST /rule-settings", 422, "value"): "the value's shape depends on the key",
     (r"POST /rule-settings", 422, "valid_from"): "not in the past (the clock)",
+    (r"POST /rule-settings/categories", 422, "valid_from"): "not in the past (the clock)",
     (r"POST /rankings/publications", 422, "from"): "a closed period only (the clock)",
     (r"POST /rankings/publications", 422, "to"): "a custom period's end (rule between fields)",
     (r"POST /users", 422, "leader_id"): (

@@ -197,7 +197,12 @@ def paths(config: Any = None) -> dict[str, Any]:
                 body=json_body(
                     obj(
                         {
-                            "name": string("类别名称（1–32 字）", minLength=1, maxLength=32),
+                            "name": string(
+                                "类别名称（1–32 字，不含逗号、顿号）",
+                                minLength=1,
+                                maxLength=32,
+                                pattern=r"^[^,，、\r\n\t]*[^\s,，、][^,，、\r\n\t]*$",
+                            ),
                             "deadline_hours": number(
                                 "处置时限（小时）",
                                 minimum=0,
