@@ -247,7 +247,11 @@ def paths(config: Any = None) -> dict[str, Any]:
                 description="新上报、导入与分配只接受生效中的值；retired_* 为已停用、"
                 "旧记录仍可能带有的值（筛选时可用）。",
                 parameters=[
-                    query("at", "查看此时生效的词表（ISO 8601，带时区；默认现在）", string())
+                    query(
+                        "at",
+                        "查看此时生效的词表（带时区的 ISO 8601 时间，或日期=当日零点；默认现在）",
+                        string(format="iso-instant"),
+                    )
                 ],
                 errors=(400,),
             ),

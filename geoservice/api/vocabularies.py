@@ -12,7 +12,8 @@ GET  /api/vocabularies?at=    the vocabularies in force (any account): categorie
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
 
@@ -73,6 +74,10 @@ def rule_setting_create():
 @permission_required("rules.admin")
 def rule_setting_category():
     fields = dict(_json_body())
+    if fields.get("valid_from") is not None and not isinstance(fields["valid_from"], str):
+        raise ApiError(422, "valid_from 应为 ISO 8601 日期时间", field="valid_from")
+    if "valid_from" in fields and fields["valid_from"] is None:
+        raise ApiError(422, "valid_from 应为 ISO 8601 日期时间（不填则为现在）", field="valid_from")
     fields["valid_from"] = _instant(fields.get("valid_from"), "valid_from", 422)
     session = get_session()
     rows = vocabularies.set_category(session, current_account(), current_app.config, fields)
@@ -88,5 +93,14 @@ def rule_setting_category():
 @signed_in
 def vocabulary_list():
     single_args(("at",))
-    at = _instant(request.args.get("at"), "at", 400) or datetime.now(UTC)
+    raw = request.args.get("at") or ""
+    if len(raw) == 10 and raw[4:5] == "-":  # a day: its start, local time
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(400, "at 应为日期或带时区的 ISO 8601 时间", field="at") from None
+        zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+        at = datetime.combine(day, time(), zone)
+    else:
+        at = _instant(raw, "at", 400) or datetime.now(UTC)
     return jsonify(vocabularies.vocabulary_listing(get_session(), current_app.config, at))

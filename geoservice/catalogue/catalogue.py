@@ -155,7 +155,7 @@ def choice_list(choices: tuple[Any, ...], aliases: Mapping[str, tuple[str, ...]]
 
 def name_list_schema() -> dict[str, Any]:
     """The schema of what name_list parses: comma-separated names, at least one."""
-    return {"type": "string", "pattern": r"^[\s,]*[^\s,][^,]*(?:,[^,]*)*$", "maxLength": 2000}
+    return {"type": "string", "pattern": r"^[\s,]*[^\s,][^,]*(?:,[^,]*)*$"}
 
 
 def name_list(raw: str) -> list[str]:
