@@ -26,7 +26,6 @@ from geoservice.accounts.permissions import allowed
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.errors import ApiError
-from geoservice.issues.workflow import IssueSettings
 from geoservice.models import User
 from geoservice.notifications import open311 as service
 from geoservice.registry import layers
@@ -264,7 +263,7 @@ def update_request(request_id: str, fmt: str):
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise Open311Error(400, "请求体须是 JSON 对象", "body")
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     session = get_session()
     result = service.ticket_update(session, settings, account, int(request_id), payload)
     session.commit()
@@ -297,7 +296,7 @@ def create_request(fmt: str):
     for name in form:
         if len(form.getlist(name)) > 1:
             raise Open311Error(400, f"字段 {name} 重复", name)
-    settings = IssueSettings.from_config(current_app.config)
+    settings = issue_settings_in_force()
     session = get_session()
     created = service.create_request(
         session,

@@ -19,6 +19,7 @@ from geoservice.accounts.auth import can, current_account, public, require
 from geoservice.citizens import challenge, followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
+from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.errors import ApiError, error_response
 from geoservice.issues.photos import PhotoLimits, Upload, prepare_all
 from geoservice.issues.workflow import IssueSettings
@@ -35,7 +36,7 @@ def citizen_settings() -> CitizenSettings:
 
 
 def issue_settings() -> IssueSettings:
-    return IssueSettings.from_config(current_app.config)
+    return issue_settings_in_force()
 
 
 def _json_errors(blueprint: Blueprint) -> None:
