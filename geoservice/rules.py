@@ -204,5 +204,14 @@ def retired(
     return [v for v in ever_used(session, config, key, at) if v not in current]
 
 
+def planned_removals(session: Session, key: str, at: datetime, current: Iterable[str]) -> set[str]:
+    """The values of `current` that a change planned after `at` leaves out."""
+    current = set(current)
+    leaving: set[str] = set()
+    for row in later_rows(session, key, at):
+        leaving |= current - set(row.value)
+    return leaving
+
+
 def now() -> datetime:
     return datetime.now(UTC)

@@ -31,6 +31,7 @@ from geoservice.edge.responsibility import (
     visible_leader_ids,
     visible_place_ids,
 )
+from geoservice.edge.vocabularies import assignable_roles
 from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
 from geoservice.registry import BASE_LAYER, layers
@@ -379,7 +380,7 @@ def assignments_create():
         leader_id=leader_id,
         place_id=place.id,
         role=data.get("role"),
-        roles=vocab_in_force().roles,
+        roles=assignable_roles(),
         is_primary=resp.as_bool(data.get("is_primary", True), "is_primary"),
         valid_from=_instant(data.get("valid_from"), "valid_from"),
         note=data.get("note"),
@@ -519,7 +520,7 @@ def roster_template_xlsx():
     roster_template.write_template(
         buffer,
         layers(),
-        vocab_in_force().roles,
+        assignable_roles(),
         vocab_in_force().levels,
     )
     return _xlsx(buffer, "包保清单模板.xlsx")

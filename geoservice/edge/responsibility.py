@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, require
 from geoservice.db import get_session, unlimited_statements
+from geoservice.edge.vocabularies import assignable_roles, retired_levels
 from geoservice.edge.vocabularies import in_force as vocab_in_force
-from geoservice.edge.vocabularies import retired_levels
 from geoservice.errors import ApiError
 from geoservice.models import Assignment, Leader, Place, User
 from geoservice.registry import layers
@@ -120,7 +120,7 @@ def run_roster_import(data: bytes, dry_run: bool) -> roster.ImportReport:
         session,
         layers(),
         data,
-        roles=vocab_in_force().roles,
+        roles=assignable_roles(),
         levels=vocab_in_force().levels,
         retired_levels=retired_levels(),
         timezone=current_app.config["TIMEZONE"],

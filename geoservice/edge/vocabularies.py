@@ -55,3 +55,12 @@ def retired_levels() -> list[str]:
     """Leader levels no longer in force that leaders may still have."""
     vocab = in_force()
     return rules.retired(get_session(), current_app.config, "leader_levels", vocab.at, vocab.levels)
+
+
+def assignable_roles() -> tuple[str, ...]:
+    """The 包保 roles a new assignment may take now: those in force, less any a planned change
+    removes (an assignment made today must not hold a role that a change already decided
+    retires: removing a role in use is refused, so it is not handed out meanwhile)."""
+    vocab = in_force()
+    leaving = rules.planned_removals(get_session(), "assignment_roles", vocab.at, vocab.roles)
+    return tuple(r for r in vocab.roles if r not in leaving)

@@ -37,6 +37,7 @@ from geoservice.edge.responsibility import (
     visible_place_ids,
     whole_county,
 )
+from geoservice.edge.vocabularies import assignable_roles
 from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
 from geoservice.models import User
@@ -327,7 +328,7 @@ def leader_page(leader_id: int):
         map=places_map(collection, "包保地点", link=can_edit(page_account())),
         units=resp.unit_rows(session),
         levels=vocab_in_force().levels,
-        roles=vocab_in_force().roles,
+        roles=assignable_roles(),
         layer_specs=list(layers()),
         others=[
             x
@@ -424,7 +425,7 @@ def leader_assign_form(leader_id: int):
             leader_id=leader_id,
             place_id=place.id,
             role=form.get("role"),
-            roles=vocab_in_force().roles,
+            roles=assignable_roles(),
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),
@@ -523,7 +524,7 @@ def place_page(place_id: int):
         history=[a for a in rows if a.valid_to is not None],
         map=places_map(collection, place.name),
         leaders=resp.leader_rows(session, active=True),
-        roles=vocab_in_force().roles,
+        roles=assignable_roles(),
         default_roles=layers().get(place.layer).roles if place.layer in layers() else (),
     )
 
@@ -540,7 +541,7 @@ def place_assign_form(place_id: int):
             leader_id=resp.as_int(form.get("leader_id"), "leader_id"),
             place_id=place_id,
             role=form.get("role"),
-            roles=vocab_in_force().roles,
+            roles=assignable_roles(),
             is_primary=form.get("is_primary") == "on",
             valid_from=_form_instant("valid_from"),
             note=form.get("note"),

@@ -67,3 +67,17 @@ def test_a_role_added_now_is_taken_by_the_roster_upload(client, layout, db_sessi
     done = upload()
     assert done.status_code == 200, done.get_json()
     assert db_session.query(Assignment).filter_by(role="巷长").count() == 1
+
+
+def test_a_role_whose_removal_is_planned_is_no_longer_handed_out(client, layout):
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    change(client, layout, "assignment_roles", [r for r in ASSIGNMENT_ROLES if r != "单元长"],
+           tomorrow)  # fmt: skip
+    body = {"leader_id": layout.leaders["other"].id, "place_id": layout.places["market"].id}
+    refused = client.post("/api/assignments", json=body | {"role": "单元长"},
+                          headers=layout.headers("admin"))  # fmt: skip
+    assert refused.status_code == 400 and refused.get_json()["field"] == "role"
+    assert "单元长" not in refused.get_json()["detail"]["allowed"]
+    done = client.post("/api/assignments", json=body | {"role": "点长"},
+                       headers=layout.headers("admin"))  # fmt: skip
+    assert done.status_code == 201, done.get_json()
