@@ -106,6 +106,18 @@ def test_categories_in_use_need_a_time_limit(db_session, app):
                               [*CATEGORY_DEADLINE_HOURS, "井盖缺失"], at(21, 0), "新增",
                               now=at(20, 9), config=app.config)  # fmt: skip
     assert "井盖缺失" in err.value.error and "没有处置时限" in err.value.error
+    # Added with its limit, the category keeps one: a later set of limits without it is refused.
+    vocabularies.set_category(db_session, None, app.config, {
+        "name": "井盖缺失", "deadline_hours": 12, "valid_from": at(21, 0), "note": "新增类别",
+    }, now=at(20, 9))  # fmt: skip
+    with pytest.raises(InvalidInput) as err:
+        vocabularies.set_rule(db_session, None, "category_deadline_hours", {"环境卫生": 48},
+                              at(22, 0), "汛期", now=at(20, 9), config=app.config)  # fmt: skip
+    assert "井盖缺失" in err.value.error
+    vocabularies.set_rule(db_session, None, "category_deadline_hours",
+                          {"井盖缺失": 12, "环境卫生": 48}, at(22, 0), "汛期", now=at(20, 9),
+                          config=app.config)  # fmt: skip
+    assert settings_at(db_session, app, at(22, 1)).categories["环境卫生"] == 48
 
 
 def test_a_category_added_in_one_change(db_session, app):

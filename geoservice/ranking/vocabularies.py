@@ -1,5 +1,6 @@
 """City rules as data, effective-dated: ranking weights, the line (85), 后N名, category time
-limits.
+limits, photo rules and 负面清单 categories, and the vocabularies (categories in use, sources,
+leader levels, 包保 roles: stored and read by geoservice.rules, validated here with the rest).
 
 Each rule is a key with values in force from a moment (`rule_settings`, never updated: a
 change is a new row, written by an admin with a reason, audited). The value at moment T is the
@@ -10,6 +11,8 @@ row with the latest `valid_from` ≤ T; without one, the app configuration's val
   the rules of a period are known when it starts and a closed period keeps its rules.
 * Deadlines use the category time limits in force when the deadline is set (交办).
 * A new value must take effect now or later: the past is never re-ruled.
+* A category in use always has a time limit; a 包保 role held by current assignments cannot be
+  removed (409: end or reassign them first).
 """
 
 from __future__ import annotations
@@ -162,11 +165,15 @@ def issue_settings(session: Session, config: Mapping[str, Any], at: datetime) ->
     )
 
 
-def _check_categories(session: Session, config, names: list[str], at: datetime) -> None:
-    """Every category in use has a time limit (the configuration's or a rule's)."""
-    hours = category_hours(
-        config, (in_force(session, "category_deadline_hours", at) or _NONE).value
-    )
+def _check_categories(
+    session: Session, config: Mapping[str, Any], key: str, value: Any, at: datetime
+) -> None:
+    """Every category in use from `at` keeps a time limit (the configuration's or a rule's),
+    whether the change is to the list (`issue_categories`) or to the limits."""
+    current = rules.in_force_many(session, ("issue_categories", "category_deadline_hours"), at)
+    current[key] = value
+    hours = category_hours(config, current.get("category_deadline_hours"))
+    names = current.get("issue_categories") or list(config["ISSUE_CATEGORIES"])
     missing = [c for c in names if c not in hours]
     if missing:
         raise InvalidInput(
@@ -197,13 +204,6 @@ def _check_roles(session: Session, roles: list[str], at: datetime) -> None:
         )
 
 
-class _NoRow:
-    value = None
-
-
-_NONE = _NoRow()
-
-
 def set_rule(
     session: Session,
     actor: User | None,
@@ -221,8 +221,8 @@ def set_rule(
         raise InvalidInput(f"未知的规则 {key!r}", {"keys": list(RULES)}, "key")
     note, valid_from = rules.check_change(note, valid_from, now)
     clean = RULES[key][1](value)
-    if key == "issue_categories" and config is not None:
-        _check_categories(session, config, clean, valid_from)
+    if key in ("issue_categories", "category_deadline_hours") and config is not None:
+        _check_categories(session, config, key, clean, valid_from)
     if key == "assignment_roles":
         _check_roles(session, clean, valid_from)
     return rules.insert(session, actor, key, clean, valid_from, note)
