@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from geoservice.models import AdminArea, ApiToken, Leader, User
 from geoservice.vocab import USER_ROLES
 
 TOKEN_PREFIX = "gs_"
+# How stale `api_tokens.last_used_at` may get before a request that commits rewrites it.
+LAST_USED_GRAIN = timedelta(minutes=1)
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -178,8 +181,35 @@ def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
         return None
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
-    api_token.last_used_at = now
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRAIN:
+        _note_use(session, api_token.id)
     return api_token, user
+
+
+_noted: dict[int, float] = {}  # token id → monotonic time this process last wrote its use
+
+
+def _note_use(session: Session, token_id: int) -> None:
+    """Writes `last_used_at` at most once a minute per token and process, in its own short
+    autocommit statement that never waits for a lock (SKIP LOCKED). Assigning it on the
+    request's row made every read UPDATE and lock the token's row until the request ended
+    (and roll it back: reads never commit), so concurrent requests with one token queued
+    behind each other."""
+    clock = time.monotonic()
+    if clock - _noted.get(token_id, -1e9) < LAST_USED_GRAIN.total_seconds():
+        return
+    _noted[token_id] = clock
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(
+            text(
+                "UPDATE api_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM"
+                " api_tokens WHERE id = :id AND (last_used_at IS NULL"
+                " OR last_used_at < now() - interval '1 minute') FOR UPDATE SKIP LOCKED)"
+            ),
+            {"id": token_id},
+        )
 
 
 def user_for_token(session: Session, token: str) -> User | None:
