@@ -280,11 +280,20 @@ def pygeoapi_env(url: str, port: int) -> dict[str, str]:
                 "title": "bench",
                 "description": "bench",
                 "keywords": ["bench"],
+                "keywords_type": "theme",
+                "terms_of_service": "-",
                 "url": "http://127.0.0.1",
             },
-            "license": {"name": "-"},
-            "provider": {"name": "-"},
-            "contact": {"name": "-"},
+            "license": {"name": "-", "url": "http://127.0.0.1"},
+            "provider": {"name": "-", "url": "http://127.0.0.1"},
+            "contact": {
+                **dict.fromkeys(
+                    ("name", "position", "address", "city", "stateorprovince", "postalcode",
+                     "country", "phone", "fax", "email", "hours", "instructions"), "-"
+                ),
+                "url": "http://127.0.0.1",
+                "role": "pointOfContact",
+            },
         },
         "resources": {
             "issues": {
@@ -441,6 +450,7 @@ def main() -> None:
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
         "TIPG_DEFAULT_FEATURES_LIMIT": "10000",
     }
+    pygeoapi_environ = pygeoapi_env(url, args.pygeoapi_port)
     workers = str(args.workers)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     servers = [
@@ -482,7 +492,7 @@ def main() -> None:
                 workers,
                 "pygeoapi.flask_app:APP",
             ],
-            env=pygeoapi_env(url, args.pygeoapi_port),
+            env=pygeoapi_environ,
             **quiet,
         ),
     ]

@@ -10,6 +10,9 @@
 - otherwise a count of the filtered rows in the same statement (same snapshot) that stops
   after COUNT_LIMIT + 1 rows: exact up to COUNT_LIMIT, omitted above.
 
+(The limit is `limit` instead when the page is larger: counting then costs at most as many
+row visits as the page itself.)
+
 Whether there is a next page never depends on the count: the page reads one row more than
 `limit` (`Page.more`).
 """
@@ -30,9 +33,10 @@ from geoservice.catalogue.tilegrid import FINEST_LEVEL, tile_lat, tile_lon, tile
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
-# numberMatched visits at most this many rows one by one; past it, it is omitted. (A 100-
-# feature page's exact count of a 20,000-issue bbox visited ~8,000 border rows: ~90 % of
-# the page's time. See docs/api.md, "How a page is built".)
+# numberMatched visits at most this many rows one by one, or as many as the page holds
+# (`limit`) if more; past that it is omitted. (A 100-feature page's exact count of a
+# 20,000-issue bbox visited ~8,000 border rows: most of the page's time. See docs/api.md,
+# "How a page is built".)
 COUNT_LIMIT = 1000
 
 
@@ -91,16 +95,20 @@ def feature_text_sql(collection: Collection) -> str:
     )
 
 
+def count_limit(query: ItemsQuery) -> int:
+    return max(COUNT_LIMIT, query.limit)
+
+
 def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
     """A scalar sub-select: the exact number of matching rows, or NULL when counting them
-    would visit more than COUNT_LIMIT rows one by one."""
+    would visit more than count_limit(query) rows one by one."""
     fast = _fast_count_sql(collection, query, sql)
     if fast is not None:
         return fast
+    cap = count_limit(query)
     return (
-        f"SELECT CASE WHEN c <= {COUNT_LIMIT} THEN c END FROM (SELECT count(*) AS c FROM"
-        f" (SELECT 1 FROM {collection.base_from} WHERE {sql.clause()}"
-        f" LIMIT {COUNT_LIMIT + 1}) x) y"
+        f"SELECT CASE WHEN c <= {cap} THEN c END FROM (SELECT count(*) AS c FROM"
+        f" (SELECT 1 FROM {collection.base_from} WHERE {sql.clause()} LIMIT {cap + 1}) x) y"
     )
 
 
@@ -111,7 +119,7 @@ def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str 
         return None
     filters = [f"{name} = ANY({sql.bind(value)})" for name, value in query.filters.items()]
     if query.bbox is not None:
-        return _bbox_count_sql(query.bbox, filters, sql)
+        return _bbox_count_sql(query.bbox, filters, sql, count_limit(query))
     where = [f"level = {COUNT_LEVEL}", *filters]
     return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
 
@@ -125,11 +133,13 @@ _CELL_Y = (
 )
 
 
-def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str], sql: Sql):
+def _bbox_count_sql(
+    bbox: tuple[float, float, float, float], filters: list[str], sql: Sql, cap: int
+) -> str | None:
     """Exact count of issues in a bbox without visiting most of them: the finest tile-count
     cells lying well inside the bbox are summed; only the issues of the border strips (the
     bbox minus those cells) are counted one by one, with the triggers' own cell formula —
-    and only when the cells the strips cross hold at most COUNT_LIMIT issues (else NULL).
+    and only when the cells the strips cross hold at most `cap` issues (else NULL).
     None when the bbox holds too few whole cells for this to pay."""
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
@@ -185,7 +195,7 @@ def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str],
         ]
     )
     return (
-        f"SELECT CASE WHEN border <= {COUNT_LIMIT} THEN"
+        f"SELECT CASE WHEN border <= {cap} THEN"
         f" interior + (SELECT count(*) FROM issues i WHERE {border}) END"
         f" FROM (SELECT COALESCE(sum(n) FILTER (WHERE {inside}), 0) AS interior,"
         f" COALESCE(sum(n) FILTER (WHERE NOT ({inside})), 0) AS border"
@@ -217,12 +227,16 @@ FROM feats, fetched"""
 def items_page(
     session: Session, collection: Collection, query: ItemsQuery, timezone: str | None = None
 ) -> Page:
-    """One page; `timezone` (e.g. Asia/Shanghai) renders its timestamps, set in the same
-    round trip as the page's statement."""
+    """One page; `timezone` (e.g. Asia/Shanghai) renders its timestamps. Set in the same
+    round trip as the page's statement, with no parallel workers: for a page of 100 the
+    planner sometimes chose a parallel walk of the whole id index (~80 ms) where one process
+    answers in a few ms, and a worker start costs more than most pages."""
     statement, params = items_statement(collection, query)
+    prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
     if timezone is not None:
-        statement = "SELECT set_config('TimeZone', :_tz, true);" + statement
+        prelude += ", set_config('TimeZone', :_tz, true)"
         params["_tz"] = timezone
+    statement = prelude + ";" + statement
     n, body, more, matched = session.execute(text(statement), params).one()
     return Page(
         body=body,
