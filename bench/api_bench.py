@@ -259,6 +259,10 @@ def ensure_pygeoapi() -> Path:
     return gunicorn
 
 
+CONTACT_FIELDS = "name position address city stateorprovince postalcode country phone fax email"
+CONTACT_FIELDS = (*CONTACT_FIELDS.split(), "hours", "instructions")
+
+
 def pygeoapi_env(url: str, port: int) -> dict[str, str]:
     """pygeoapi's configuration (one collection: the issues table) and OpenAPI document."""
     u = make_url(url)
@@ -287,10 +291,7 @@ def pygeoapi_env(url: str, port: int) -> dict[str, str]:
             "license": {"name": "-", "url": "http://127.0.0.1"},
             "provider": {"name": "-", "url": "http://127.0.0.1"},
             "contact": {
-                **dict.fromkeys(
-                    ("name", "position", "address", "city", "stateorprovince", "postalcode",
-                     "country", "phone", "fax", "email", "hours", "instructions"), "-"
-                ),
+                **dict.fromkeys(CONTACT_FIELDS, "-"),
                 "url": "http://127.0.0.1",
                 "role": "pointOfContact",
             },

@@ -14,7 +14,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
@@ -154,6 +154,7 @@ def revoke_tokens(
     if prefix is not None:
         stmt = stmt.where(ApiToken.prefix.startswith(prefix, autoescape=True))
     ids = session.scalars(stmt.values(revoked_at=func.now()).returning(ApiToken.id)).all()
+    forget_tokens()
     if ids:
         audit.record(
             session,
@@ -169,10 +170,15 @@ def revoke_tokens(
 
 def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
     """The live token row and its active owner, else None (unknown, revoked, expired)."""
+    found = _live_token(session, token_digest(token))
+    return found[:2] if found is not None else None
+
+
+def _live_token(session: Session, digest: str) -> tuple[ApiToken, User, datetime] | None:
     row = session.execute(
         select(ApiToken, User, func.now())
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))
+        .where(ApiToken.token_hash == digest)
     ).first()
     if row is None:
         return None
@@ -183,7 +189,50 @@ def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
         return None
     if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRAIN:
         _note_use(session, api_token.id)
+    return api_token, user, now
+
+
+# Reads may reuse a token's lookup for this long, per process (`cached_token_for`).
+TOKEN_CACHE_SECONDS = 5.0
+_token_cache: dict[str, tuple[float, ApiToken, User]] = {}
+
+
+def cached_token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """token_for, remembered for TOKEN_CACHE_SECONDS (never past the token's expiry): for
+    reads, where the lookup was a round trip and ORM work on every request. A token revoked,
+    an account deactivated or changed in this process is forgotten at once (`forget_tokens`,
+    called by revoke_tokens and by any flush that changes a user or token); other worker
+    processes may still answer reads with it for up to TOKEN_CACHE_SECONDS. Writes use
+    token_for: a revoked token never writes."""
+    digest = token_digest(token)
+    clock = time.monotonic()
+    hit = _token_cache.get(digest)
+    if hit is not None and hit[0] > clock:
+        # Copies of the remembered rows in this session (no query): lazy loads still work.
+        return session.merge(hit[1], load=False), session.merge(hit[2], load=False)
+    found = _live_token(session, digest)
+    if found is None:
+        _token_cache.pop(digest, None)
+        return None
+    api_token, user, now = found
+    lifetime = TOKEN_CACHE_SECONDS
+    if api_token.expires_at is not None:
+        lifetime = min(lifetime, (api_token.expires_at - now).total_seconds())
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[digest] = (clock + lifetime, api_token, user)
     return api_token, user
+
+
+def forget_tokens() -> None:
+    """Drops every remembered token lookup of this process."""
+    _token_cache.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_accounts(session: Session, _context: Any) -> None:
+    if any(isinstance(o, User | ApiToken) for o in (*session.dirty, *session.deleted)):
+        forget_tokens()
 
 
 _noted: dict[int, float] = {}  # token id → monotonic time this process last wrote its use
