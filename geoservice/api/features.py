@@ -225,7 +225,7 @@ def items(collection_id: str):
     tail["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     tail["links"] = links
     if fmt == "html":
-        features = json.loads("[" + page.body + "]")
+        features = json.loads(b"[" + page.body + b"]")
         return _html(
             "api/items.html",
             collection=coll,
@@ -234,13 +234,15 @@ def items(collection_id: str):
             query=query,
             columns=_html_columns(coll, features),
         )
-    text = (
-        '{"type":"FeatureCollection","features":['
-        + page.body
-        + "],"
-        + json.dumps(tail, ensure_ascii=False)[1:]
+    body = b"".join(
+        (
+            b'{"type":"FeatureCollection","features":[',
+            page.body,
+            b"],",
+            json.dumps(tail, ensure_ascii=False)[1:].encode(),
+        )
     )
-    return Response(text, mimetype=GEOJSON)
+    return Response(body, mimetype=GEOJSON)
 
 
 def _html_columns(coll: Collection, features: list[dict]) -> list[str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg2.extensions
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -53,7 +54,7 @@ class ItemsQuery:
 
 @dataclass
 class Page:
-    body: str  # the features, comma-separated GeoJSON text
+    body: bytes  # the features, comma-separated GeoJSON text (UTF-8)
     number_returned: int
     number_matched: int | None  # None: not counted (too many rows to count cheaply)
     more: bool  # are there features after this page?
@@ -237,13 +238,30 @@ def items_page(
         prelude += ", set_config('TimeZone', :_tz, true)"
         params["_tz"] = timezone
     statement = prelude + ";" + statement
-    n, body, more, matched = session.execute(text(statement), params).one()
+    n, body, more, matched = _fetch_bytes(session, statement, params)
     return Page(
         body=body,
         number_returned=int(n),
         number_matched=int(matched) if matched is not None else None,
         more=bool(more),
     )
+
+
+def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tuple:
+    """The one row of `statement`, its text columns as UTF-8 bytes, undecoded: a 10,000-
+    feature page is ~6 MB of text that Python would otherwise decode, copy and encode again
+    (~130 ms of a ~500 ms page). Runs on the session's connection (its transaction, time zone
+    and statement timeout), on a cursor of its own that keeps text as bytes."""
+    connection = session.connection()
+    compiled = text(statement).compile(dialect=connection.dialect)
+    dbapi = connection.connection.dbapi_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
+        cursor.execute(str(compiled), compiled.construct_params(params))
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 def _scope_where(scope: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
