@@ -6,7 +6,8 @@
 - a page that is not full: offset + returned, free;
 - `issues` filtered at most by status: a sum over the pre-aggregated tile counts
   (`issue_tile_counts`, kept exact by triggers), plus, with a bbox, the issues of the border
-  strips counted one by one — only while those strips hold at most COUNT_LIMIT issues;
+  strips counted one by one — only while the cells crossed by the bbox's edges hold at
+  most 2 × COUNT_LIMIT issues (about twice the strips' own);
 - otherwise a count of the filtered rows in the same statement (same snapshot) that stops
   after COUNT_LIMIT + 1 rows: exact up to COUNT_LIMIT, omitted above.
 
@@ -120,7 +121,9 @@ def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str 
         return None
     filters = [f"{name} = ANY({sql.bind(value)})" for name, value in query.filters.items()]
     if query.bbox is not None:
-        return _bbox_count_sql(query.bbox, filters, sql, count_limit(query))
+        # The cells crossed by the bbox's edges hold about twice the issues of the border
+        # strips (which are half a cell wide on average).
+        return _bbox_count_sql(query.bbox, filters, sql, 2 * count_limit(query))
     where = [f"level = {COUNT_LEVEL}", *filters]
     return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
 
@@ -169,15 +172,15 @@ def _bbox_count_sql(
     b = [sql.bind(v) for v in bbox]
     cells = [sql.bind(v) for v in (cx0, cx1, cy0, cy1)]
     issue_filters = [f.replace("status = ANY", "i.status = ANY") for f in filters]
-    # The cells the bbox touches at all (one more each side, for rounding): those not
-    # inside hold every issue of the border strips.
+    # The cells the bbox touches: those not inside hold the issues of the border strips
+    # (about, up to rounding: this only decides whether to count them).
     outer = [
         sql.bind(v)
         for v in (
-            math.floor((minx + 180) / 360 * scale) - 1,
-            math.floor((maxx + 180) / 360 * scale) + 1,
-            math.floor(tile_y(maxy, FINEST_LEVEL)) - 1,
-            math.floor(tile_y(miny, FINEST_LEVEL)) + 1,
+            math.floor((minx + 180) / 360 * scale),
+            math.floor((maxx + 180) / 360 * scale),
+            math.floor(tile_y(maxy, FINEST_LEVEL)),
+            math.floor(tile_y(miny, FINEST_LEVEL)),
         )
     ]
     inside = f"cx BETWEEN {cells[0]} AND {cells[1]} AND cy BETWEEN {cells[2]} AND {cells[3]}"
