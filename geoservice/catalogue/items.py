@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg2
 import psycopg2.extensions
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
@@ -259,10 +261,13 @@ def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tu
     compiled = text(statement).compile(dialect=connection.dialect)
     dbapi = connection.connection.dbapi_connection
     cursor = dbapi.cursor()  # type: ignore[union-attr]
+    sql, values = str(compiled), compiled.construct_params(params)
     try:
         psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
-        cursor.execute(str(compiled), compiled.construct_params(params))
+        cursor.execute(sql, values)
         return cursor.fetchone()
+    except psycopg2.Error as exc:  # as SQLAlchemy raises it (statement timeout → 503 …)
+        raise DBAPIError.instance(sql, values, exc, psycopg2.Error) from exc
     finally:
         cursor.close()
 
