@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from geoservice.accounts.accounts import issue_token, revoke_tokens
 from geoservice.models import ApiToken, AuditEntry, User
@@ -149,3 +149,27 @@ def test_cli_refuses_unknown_area_and_leader_without_binding(app, world):
     assert result.exit_code != 0 and "未知行政区划代码" in result.output
     result = runner.invoke(args=["users", "create", "x2", "--role", "leader"])
     assert result.exit_code != 0 and "须绑定" in result.output
+
+
+def test_a_token_revoked_by_another_process_stops_writes_at_once_and_reads_within_seconds(
+    world, world_client, monkeypatch
+):
+    """Reads reuse a token's lookup for TOKEN_CACHE_SECONDS per process; a revocation made
+    elsewhere (no `forget_tokens` here) holds for writes at once and for reads after that."""
+    from geoservice.accounts import accounts
+
+    session = world["session"]
+    token = issue_token(session, _user(world, "viewer"), label="cached")
+    session.commit()
+    assert world_client.get("/api/me", headers=bearer(token)).status_code == 200
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == accounts.token_digest(token))
+        .values(revoked_at=func.now())
+    )
+    session.commit()
+    write = world_client.post("/api/collections/grids/items", json={}, headers=bearer(token))
+    assert write.status_code == 401
+    later = accounts.time.monotonic() + accounts.TOKEN_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(accounts.time, "monotonic", lambda: later)
+    assert world_client.get("/api/me", headers=bearer(token)).status_code == 401

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
@@ -22,6 +23,8 @@ from geoservice.models import AdminArea, ApiToken, Leader, User
 from geoservice.vocab import USER_ROLES
 
 TOKEN_PREFIX = "gs_"
+# How stale `api_tokens.last_used_at` may get before a request that commits rewrites it.
+LAST_USED_GRAIN = timedelta(minutes=1)
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -151,6 +154,7 @@ def revoke_tokens(
     if prefix is not None:
         stmt = stmt.where(ApiToken.prefix.startswith(prefix, autoescape=True))
     ids = session.scalars(stmt.values(revoked_at=func.now()).returning(ApiToken.id)).all()
+    forget_tokens()
     if ids:
         audit.record(
             session,
@@ -166,10 +170,15 @@ def revoke_tokens(
 
 def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
     """The live token row and its active owner, else None (unknown, revoked, expired)."""
+    found = _live_token(session, token_digest(token))
+    return found[:2] if found is not None else None
+
+
+def _live_token(session: Session, digest: str) -> tuple[ApiToken, User, datetime] | None:
     row = session.execute(
         select(ApiToken, User, func.now())
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))
+        .where(ApiToken.token_hash == digest)
     ).first()
     if row is None:
         return None
@@ -178,8 +187,78 @@ def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
         return None
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
-    api_token.last_used_at = now
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRAIN:
+        _note_use(session, api_token.id)
+    return api_token, user, now
+
+
+# Reads may reuse a token's lookup for this long, per process (`cached_token_for`).
+TOKEN_CACHE_SECONDS = 5.0
+_token_cache: dict[str, tuple[float, ApiToken, User]] = {}
+
+
+def cached_token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """token_for, remembered for TOKEN_CACHE_SECONDS (never past the token's expiry): for
+    reads, where the lookup was a round trip and ORM work on every request. A token revoked,
+    an account deactivated or changed in this process is forgotten at once (`forget_tokens`,
+    called by revoke_tokens and by any flush that changes a user or token); other worker
+    processes may still answer reads with it for up to TOKEN_CACHE_SECONDS. Writes use
+    token_for: a revoked token never writes."""
+    digest = token_digest(token)
+    clock = time.monotonic()
+    hit = _token_cache.get(digest)
+    if hit is not None and hit[0] > clock:
+        # Copies of the remembered rows in this session (no query): lazy loads still work.
+        return session.merge(hit[1], load=False), session.merge(hit[2], load=False)
+    found = _live_token(session, digest)
+    if found is None:
+        _token_cache.pop(digest, None)
+        return None
+    api_token, user, now = found
+    lifetime = TOKEN_CACHE_SECONDS
+    if api_token.expires_at is not None:
+        lifetime = min(lifetime, (api_token.expires_at - now).total_seconds())
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[digest] = (clock + lifetime, api_token, user)
     return api_token, user
+
+
+def forget_tokens() -> None:
+    """Drops every remembered token lookup of this process."""
+    _token_cache.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_accounts(session: Session, _context: Any) -> None:
+    if any(isinstance(o, User | ApiToken) for o in (*session.dirty, *session.deleted)):
+        forget_tokens()
+
+
+_noted: dict[int, float] = {}  # token id → monotonic time this process last wrote its use
+
+
+def _note_use(session: Session, token_id: int) -> None:
+    """Writes `last_used_at` at most once a minute per token and process, in its own short
+    autocommit statement that never waits for a lock (SKIP LOCKED). Assigning it on the
+    request's row made every read UPDATE and lock the token's row until the request ended
+    (and roll it back: reads never commit), so concurrent requests with one token queued
+    behind each other."""
+    clock = time.monotonic()
+    if clock - _noted.get(token_id, -1e9) < LAST_USED_GRAIN.total_seconds():
+        return
+    _noted[token_id] = clock
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(
+            text(
+                "UPDATE api_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM"
+                " api_tokens WHERE id = :id AND (last_used_at IS NULL"
+                " OR last_used_at < now() - interval '1 minute') FOR UPDATE SKIP LOCKED)"
+            ),
+            {"id": token_id},
+        )
 
 
 def user_for_token(session: Session, token: str) -> User | None:

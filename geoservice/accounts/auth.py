@@ -23,6 +23,7 @@ from flask_login import LoginManager, current_user
 
 from geoservice.accounts.accounts import (  # noqa: F401  (re-exported)
     UserError,
+    cached_token_for,
     create_user,
     hash_password,
     issue_token,
@@ -38,6 +39,7 @@ from geoservice.db import get_session
 from geoservice.errors import ApiError, wants_json
 from geoservice.models import ApiToken, User
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints anyone may call (besides views decorated with @public).
 PUBLIC_ENDPOINTS = frozenset(
     {"static", "health.healthz", "assets.vendor", "assets.vendor_folium", "account.login"}
@@ -73,7 +75,10 @@ def current_account() -> User | None:
     account, token_row = None, None
     token = bearer_token()
     if token is not None:
-        found = token_for(get_session(), token)
+        # Reads may reuse a lookup for a few seconds (cached_token_for says how revocation
+        # still holds); writes always look the token up.
+        lookup = cached_token_for if request.method in SAFE_METHODS else token_for
+        found = lookup(get_session(), token)
         if found is None:
             raise ApiError(401, "API 令牌无效、已过期或已被吊销")
         token_row, account = found

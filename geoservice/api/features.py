@@ -186,7 +186,7 @@ def _page_links(coll: Collection, args: dict[str, str], page, limit: int, offset
     for link_ in links:
         if link_["type"] == JSON:
             link_["type"] = GEOJSON
-    if offset + page.number_returned < page.number_matched:
+    if page.more:
         links.append(
             link(
                 "next",
@@ -216,18 +216,16 @@ def items(collection_id: str):
     fmt = output_format(args)
     query = parse_items_query(coll, args)
     query.scope = scope_condition(current_account(), coll)
-    session = get_session()
-    set_timezone(session, current_app.config["TIMEZONE"])
-    page = items_page(session, coll, query)
+    page = items_page(get_session(), coll, query, current_app.config["TIMEZONE"])
     links = _page_links(coll, args, page, query.limit, query.offset, fmt == "html")
-    tail = {
-        "numberMatched": page.number_matched,
-        "numberReturned": page.number_returned,
-        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "links": links,
-    }
+    tail: dict[str, Any] = {}
+    if page.number_matched is not None:  # omitted when too costly to count (OGC allows it)
+        tail["numberMatched"] = page.number_matched
+    tail["numberReturned"] = page.number_returned
+    tail["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    tail["links"] = links
     if fmt == "html":
-        features = json.loads("[" + page.body + "]")
+        features = json.loads(b"[" + page.body + b"]")
         return _html(
             "api/items.html",
             collection=coll,
@@ -236,13 +234,15 @@ def items(collection_id: str):
             query=query,
             columns=_html_columns(coll, features),
         )
-    text = (
-        '{"type":"FeatureCollection","features":['
-        + page.body
-        + "],"
-        + json.dumps(tail, ensure_ascii=False)[1:]
+    body = b"".join(
+        (
+            b'{"type":"FeatureCollection","features":[',
+            page.body,
+            b"],",
+            json.dumps(tail, ensure_ascii=False)[1:].encode(),
+        )
     )
-    return Response(text, mimetype=GEOJSON)
+    return Response(body, mimetype=GEOJSON)
 
 
 def _html_columns(coll: Collection, features: list[dict]) -> list[str]:

@@ -169,7 +169,11 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                             "properties": {
                                 "type": {"type": "string", "enum": ["FeatureCollection"]},
                                 "features": {"type": "array", "items": feature_ref},
-                                "numberMatched": {"type": "integer"},
+                                "numberMatched": {
+                                    "type": "integer",
+                                    "description": "符合条件的要素总数；需逐行计数超过"
+                                    " 1,000 个时省略，是否还有下一页以 next 链接为准",
+                                },
                                 "numberReturned": {"type": "integer"},
                                 "links": {"$ref": "#/components/schemas/links"},
                             },

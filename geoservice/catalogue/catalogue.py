@@ -219,11 +219,15 @@ class Collection:
         if self.points_only:
             # `&&` compares float4-rounded boxes (it lets through points up to ~1e-5° outside);
             # the index does the coarse work, the coordinates decide exactly (cheaper than
-            # ST_Intersects on points).
+            # ST_Intersects on points). The exact test sits in a CASE so that the planner
+            # estimates it at 1/2, not as two unrelated ranges (1/200 each): with those, a
+            # 20,000-issue bbox was estimated at 1 row, and a 100-feature page fetched and
+            # sorted all 20,000 (~35 ms) instead of walking ids until 100 matched (~1 ms).
             g = self.geom_column
             sql.add(
-                f"{g} && {env} AND ST_X({g}) BETWEEN {sql.bind(bbox[0])} AND {sql.bind(bbox[2])}"
-                f" AND ST_Y({g}) BETWEEN {sql.bind(bbox[1])} AND {sql.bind(bbox[3])}"
+                f"{g} && {env} AND CASE WHEN ST_X({g}) BETWEEN {sql.bind(bbox[0])}"
+                f" AND {sql.bind(bbox[2])} AND ST_Y({g}) BETWEEN {sql.bind(bbox[1])}"
+                f" AND {sql.bind(bbox[3])} THEN true ELSE false END"
             )
         else:
             sql.add(f"ST_Intersects({self.geom_column}, {env})")

@@ -1,9 +1,21 @@
 """Reading features: one SQL statement per page builds the GeoJSON text in PostgreSQL.
 
-`numberMatched` is exact. It costs nothing when the page is not full (offset + returned);
-for `issues` filtered at most by status it is a sum over the pre-aggregated tile counts
-(`issue_tile_counts`, kept exact by triggers); otherwise it is a count of the filtered rows in
-the same statement (same snapshot) as the page.
+`numberMatched` is exact when it is known without visiting many rows, and omitted otherwise
+(OGC API – Features lets a server omit it when it is "difficult to compute"):
+
+- a page that is not full: offset + returned, free;
+- `issues` filtered at most by status: a sum over the pre-aggregated tile counts
+  (`issue_tile_counts`, kept exact by triggers), plus, with a bbox, the issues of the border
+  strips counted one by one — only while the cells crossed by the bbox's edges hold at
+  most 2 × COUNT_LIMIT issues (about twice the strips' own);
+- otherwise a count of the filtered rows in the same statement (same snapshot) that stops
+  after COUNT_LIMIT + 1 rows: exact up to COUNT_LIMIT, omitted above.
+
+(The limit is `limit` instead when the page is larger: counting then costs at most as many
+row visits as the page itself.)
+
+Whether there is a next page never depends on the count: the page reads one row more than
+`limit` (`Page.more`).
 """
 
 from __future__ import annotations
@@ -14,7 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg2
+import psycopg2.extensions
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
@@ -22,6 +37,11 @@ from geoservice.catalogue.tilegrid import FINEST_LEVEL, tile_lat, tile_lon, tile
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
+# numberMatched visits at most this many rows one by one, or as many as the page holds
+# (`limit`) if more; past that it is omitted. (A 100-feature page's exact count of a
+# 20,000-issue bbox visited ~8,000 border rows: most of the page's time. See docs/api.md,
+# "How a page is built".)
+COUNT_LIMIT = 1000
 
 
 @dataclass
@@ -37,9 +57,10 @@ class ItemsQuery:
 
 @dataclass
 class Page:
-    body: str  # the features, comma-separated GeoJSON text
+    body: bytes  # the features, comma-separated GeoJSON text (UTF-8)
     number_returned: int
-    number_matched: int
+    number_matched: int | None  # None: not counted (too many rows to count cheaply)
+    more: bool  # are there features after this page?
 
 
 def set_timezone(session: Session, timezone: str) -> None:
@@ -78,11 +99,21 @@ def feature_text_sql(collection: Collection) -> str:
     )
 
 
+def count_limit(query: ItemsQuery) -> int:
+    return max(COUNT_LIMIT, query.limit)
+
+
 def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
+    """A scalar sub-select: the exact number of matching rows, or NULL when counting them
+    would visit more than count_limit(query) rows one by one."""
     fast = _fast_count_sql(collection, query, sql)
     if fast is not None:
         return fast
-    return f"SELECT count(*) FROM {collection.base_from} WHERE {sql.clause()}"
+    cap = count_limit(query)
+    return (
+        f"SELECT CASE WHEN c <= {cap} THEN c END FROM (SELECT count(*) AS c FROM"
+        f" (SELECT 1 FROM {collection.base_from} WHERE {sql.clause()} LIMIT {cap + 1}) x) y"
+    )
 
 
 def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
@@ -92,7 +123,9 @@ def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str 
         return None
     filters = [f"{name} = ANY({sql.bind(value)})" for name, value in query.filters.items()]
     if query.bbox is not None:
-        return _bbox_count_sql(query.bbox, filters, sql)
+        # The cells crossed by the bbox's edges hold about twice the issues of the border
+        # strips (which are half a cell wide on average).
+        return _bbox_count_sql(query.bbox, filters, sql, 2 * count_limit(query))
     where = [f"level = {COUNT_LEVEL}", *filters]
     return f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {' AND '.join(where)}"
 
@@ -106,10 +139,13 @@ _CELL_Y = (
 )
 
 
-def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str], sql: Sql):
+def _bbox_count_sql(
+    bbox: tuple[float, float, float, float], filters: list[str], sql: Sql, cap: int
+) -> str | None:
     """Exact count of issues in a bbox without visiting most of them: the finest tile-count
     cells lying well inside the bbox are summed; only the issues of the border strips (the
-    bbox minus those cells) are counted one by one, with the triggers' own cell formula.
+    bbox minus those cells) are counted one by one, with the triggers' own cell formula —
+    and only when the cells the strips cross hold at most `cap` issues (else NULL).
     None when the bbox holds too few whole cells for this to pay."""
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
@@ -138,9 +174,21 @@ def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str],
     b = [sql.bind(v) for v in bbox]
     cells = [sql.bind(v) for v in (cx0, cx1, cy0, cy1)]
     issue_filters = [f.replace("status = ANY", "i.status = ANY") for f in filters]
-    interior = " AND ".join(
-        [f"level = {FINEST_LEVEL}", f"cx BETWEEN {cells[0]} AND {cells[1]}",
-         f"cy BETWEEN {cells[2]} AND {cells[3]}", *filters]
+    # The cells the bbox touches: those not inside hold the issues of the border strips
+    # (about, up to rounding: this only decides whether to count them).
+    outer = [
+        sql.bind(v)
+        for v in (
+            math.floor((minx + 180) / 360 * scale),
+            math.floor((maxx + 180) / 360 * scale),
+            math.floor(tile_y(maxy, FINEST_LEVEL)),
+            math.floor(tile_y(miny, FINEST_LEVEL)),
+        )
+    ]
+    inside = f"cx BETWEEN {cells[0]} AND {cells[1]} AND cy BETWEEN {cells[2]} AND {cells[3]}"
+    touched = " AND ".join(
+        [f"level = {FINEST_LEVEL}", f"cx BETWEEN {outer[0]} AND {outer[1]}",
+         f"cy BETWEEN {outer[2]} AND {outer[3]}", *filters]
     )  # fmt: skip
     border = " AND ".join(
         [
@@ -153,35 +201,75 @@ def _bbox_count_sql(bbox: tuple[float, float, float, float], filters: list[str],
         ]
     )
     return (
-        f"SELECT (SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE {interior})"
-        f" + (SELECT count(*) FROM issues i WHERE {border})"
+        f"SELECT CASE WHEN border <= {cap} THEN"
+        f" interior + (SELECT count(*) FROM issues i WHERE {border}) END"
+        f" FROM (SELECT COALESCE(sum(n) FILTER (WHERE {inside}), 0) AS interior,"
+        f" COALESCE(sum(n) FILTER (WHERE NOT ({inside})), 0) AS border"
+        f" FROM issue_tile_counts WHERE {touched}) cells"
     )
 
 
 def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
-    """The one statement of a page: (SQL, parameters). Returns (n, body, numberMatched)."""
+    """The one statement of a page: (SQL, parameters). Returns (n, body, more, numberMatched
+    or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more."""
     sql = conditions(collection, query)
     count_sql = _count_sql(collection, query, sql)
     statement = f"""
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
   WHERE {sql.clause()}
-  ORDER BY {collection.id_column} LIMIT :_limit OFFSET :_offset
+  ORDER BY {collection.id_column} LIMIT :_limit + 1 OFFSET :_offset
 ), feats AS (
   SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body
-  FROM page t
+  FROM (SELECT * FROM page ORDER BY id LIMIT :_limit) t
   {collection.outer_joins}
-)
-SELECT n, COALESCE(body, ''),
-  CASE WHEN n < :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
-FROM feats"""
+), fetched AS (SELECT count(*) AS m FROM page)
+SELECT n, COALESCE(body, ''), m > :_limit,
+  CASE WHEN m <= :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
+FROM feats, fetched"""
     return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
 
 
-def items_page(session: Session, collection: Collection, query: ItemsQuery) -> Page:
+def items_page(
+    session: Session, collection: Collection, query: ItemsQuery, timezone: str | None = None
+) -> Page:
+    """One page; `timezone` (e.g. Asia/Shanghai) renders its timestamps. Set in the same
+    round trip as the page's statement, with no parallel workers: for a page of 100 the
+    planner sometimes chose a parallel walk of the whole id index (~80 ms) where one process
+    answers in a few ms, and a worker start costs more than most pages."""
     statement, params = items_statement(collection, query)
-    n, body, matched = session.execute(text(statement), params).one()
-    return Page(body=body, number_returned=int(n), number_matched=int(matched))
+    prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
+    if timezone is not None:
+        prelude += ", set_config('TimeZone', :_tz, true)"
+        params["_tz"] = timezone
+    statement = prelude + ";" + statement
+    n, body, more, matched = _fetch_bytes(session, statement, params)
+    return Page(
+        body=body,
+        number_returned=int(n),
+        number_matched=int(matched) if matched is not None else None,
+        more=bool(more),
+    )
+
+
+def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tuple:
+    """The one row of `statement`, its text columns as UTF-8 bytes, undecoded: a 10,000-
+    feature page is ~6 MB of text that Python would otherwise decode, copy and encode again
+    (~130 ms of a ~500 ms page). Runs on the session's connection (its transaction, time zone
+    and statement timeout), on a cursor of its own that keeps text as bytes."""
+    connection = session.connection()
+    compiled = text(statement).compile(dialect=connection.dialect)
+    dbapi = connection.connection.dbapi_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    sql, values = str(compiled), compiled.construct_params(params)
+    try:
+        psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
+        cursor.execute(sql, values)
+        return cursor.fetchone()
+    except psycopg2.Error as exc:  # as SQLAlchemy raises it (statement timeout → 503 …)
+        raise DBAPIError.instance(sql, values, exc, psycopg2.Error) from exc
+    finally:
+        cursor.close()
 
 
 def _scope_where(scope: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
