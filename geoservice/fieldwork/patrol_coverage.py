@@ -33,9 +33,12 @@ def rates(
     end: datetime,
     now: datetime,
     within: tuple[str, dict[str, Any]] | None = None,
+    received_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """巡查到位率 per leader, unit or street over the tasks due in [start, end); `within`: an
-    SQL condition on `t.place_id` (the account's scope)."""
+    SQL condition on `t.place_id` (the account's scope). `received_before`: count only the
+    visits the server had received by then (a closed period's figures as of its end: a visit
+    uploaded later does not move them)."""
     if of not in GROUPINGS:
         raise InvalidInput(
             f"分组只能是 {', '.join(f'{k}（{v}）' for k, v in GROUPINGS.items())}",
@@ -49,7 +52,11 @@ def rates(
     group = {"leader": "l.id, l.name, u.name", "unit": "u.id, u.name", "street": "st.id, st.name"}[
         of
     ]
-    extra, params = (f"AND {within[0]}", within[1]) if within else ("", {})
+    extra, params = (f"AND {within[0]}", dict(within[1])) if within else ("", {})
+    visit_join = "LEFT JOIN patrol_visits v ON v.task_id = t.id"
+    if received_before is not None:
+        visit_join += " AND v.received_at < :received_before"
+        params["received_before"] = received_before
     street_join = ""
     if of == "street":
         street_join = (
@@ -67,7 +74,7 @@ SELECT {key},
 FROM patrol_tasks t
 JOIN leaders l ON l.id = t.leader_id
 LEFT JOIN units u ON u.id = l.unit_id
-LEFT JOIN patrol_visits v ON v.task_id = t.id
+{visit_join}
 {street_join}
 WHERE t.period_end > :start AND t.period_end <= :end {extra}
 GROUP BY {group}"""),
