@@ -297,7 +297,7 @@ def workbook(
     for of in kinds:
         _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
     _overdue_sheet(wb, overdue, period, tz)
-    if "patrol" in data:  # 巡查到位率 (issue 16)
+    if any(data.get("patrol", {}).values()):  # 巡查到位率 (issue 16), when tasks were due
         _patrol_sheet(wb, data["patrol"], available)
     # 模拟测评 (issue 15): a sheet when a round ended in the period.
     add_sheet(
@@ -336,9 +336,6 @@ def _patrol_sheet(
     _widths(ws, [16, 22, 9, 9, 11, 12])
     _append(ws, ["巡查到位率 = 已巡 ÷ 应巡：本期结束的巡查任务（按任务周期开始时的责任人），"
                  "以本期结束时已上传的巡查记录为准"])  # fmt: skip
-    if not any(groups.values()):
-        _append(ws, ["本期没有到期的巡查任务"])
-        return
     row_no = 1
     for of, rows in groups.items():
         if not rows:

@@ -1,0 +1,58 @@
+"""暗访 results as assessment rounds: assessment_rounds.kind and inspection_plan_id
+
+Revision ID: 3b7d52e0c916
+Revises: fc3af1d84701
+Create Date: 2026-12-02 13:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "3b7d52e0c916"
+down_revision: str | Sequence[str] | None = "fc3af1d84701"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "assessment_rounds",
+        sa.Column("kind", sa.String(length=12), server_default="mock", nullable=False),
+    )
+    op.add_column("assessment_rounds", sa.Column("inspection_plan_id", sa.Integer(), nullable=True))
+    op.create_unique_constraint(
+        op.f("uq_assessment_rounds_inspection_plan_id"), "assessment_rounds", ["inspection_plan_id"]
+    )
+    op.create_foreign_key(
+        op.f("fk_assessment_rounds_inspection_plan_id_inspection_plans"),
+        "assessment_rounds",
+        "inspection_plans",
+        ["inspection_plan_id"],
+        ["id"],
+        ondelete="RESTRICT",
+    )
+    op.create_check_constraint(
+        op.f("ck_assessment_rounds_kind"), "assessment_rounds", "kind IN ('mock', 'inspection')"
+    )
+    op.create_check_constraint(
+        op.f("ck_assessment_rounds_inspection"),
+        "assessment_rounds",
+        "(kind = 'inspection') = (inspection_plan_id IS NOT NULL)",
+    )
+
+
+def downgrade() -> None:
+    op.drop_constraint(op.f("ck_assessment_rounds_inspection"), "assessment_rounds", type_="check")
+    op.drop_constraint(op.f("ck_assessment_rounds_kind"), "assessment_rounds", type_="check")
+    op.drop_constraint(
+        op.f("fk_assessment_rounds_inspection_plan_id_inspection_plans"),
+        "assessment_rounds",
+        type_="foreignkey",
+    )
+    op.drop_constraint(
+        op.f("uq_assessment_rounds_inspection_plan_id"), "assessment_rounds", type_="unique"
+    )
+    op.drop_column("assessment_rounds", "inspection_plan_id")
+    op.drop_column("assessment_rounds", "kind")
