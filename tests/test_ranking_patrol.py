@@ -23,8 +23,8 @@ from geoservice.fieldwork import patrol_visits, patrols
 from geoservice.ranking import patrol, publications, ranking, report
 from geoservice.ranking.periods import week_period
 from tests import test_fieldwork_patrols as fieldwork_patrol_tests
-from tests.factories import metres
-from tests.issues.helpers import account
+from tests.factories import metres, rect
+from tests.issues.helpers import account, add_area
 from tests.test_fieldwork_patrols import MONDAY, TZ, schedule, tasks
 
 # The hand-built world of the patrol tests (its fixtures, reused as they are).
@@ -109,6 +109,11 @@ def test_rankings_api_shows_the_rate_beside_the_other_indicators(client, world):
     city = client.get("/api/rankings?of=all&period=week&from=2015-W45", headers=headers)
     (row,) = city.get_json()["rows"]
     assert (row["patrol_due"], row["patrol_done"], row["patrol_rate"]) == (6, 4, 0.6667)
+    # By street (a street covering every place here): all six tasks.
+    add_area(w["session"], "320999001", rect(-2000, -2000, 3000, 3000), level="street")
+    streets = client.get("/api/rankings?of=street&period=week&from=2015-W45", headers=headers)
+    assert streets.status_code == 200, streets.get_json()
+    assert _triples(streets.get_json()["rows"]) == {"测试县": (6, 4, 0.6667)}
     # Groupings without patrols carry no patrol fields.
     grids = client.get("/api/rankings?of=category&period=week&from=2015-W45", headers=headers)
     assert grids.status_code == 200

@@ -106,6 +106,9 @@ def merge(
             row.update(totals(session, registry, period, now))
         return rows
     found = figures(session, registry, of, period, now)
+    # Tasks of leaders without a unit, or of places outside every street, have no row here
+    # (the ranking's unassigned row counts issues, not people); the 通报 sheet lists them.
+    found.pop(None, None)
     empty = dict.fromkeys(FIELDS)
     for row in rows:
         f = found.pop(row["key"], empty) if row["key"] is not None else empty
