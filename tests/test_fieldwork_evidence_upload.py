@@ -107,3 +107,35 @@ def test_an_issue_raised_from_a_visit_is_checked_with_the_visit_known(client, w)
     assert "reused_exact" not in check.flags and "reused_similar" not in check.flags
     total = w["session"].scalar(select(func.count()).select_from(PhotoCheck))
     assert total == 2  # the visit's photo and the issue's
+
+
+def test_the_migration_writes_the_same_bands_as_the_code(client, w):
+    """Migration 0022 recomputes stored bands as 16-bit quarters, in SQL: same as Python."""
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    path = next(Path("migrations/versions").glob("*_0022_inspection_rounds.py"))
+    spec = importlib.util.spec_from_file_location("migration_0022", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for seed in (71, 72, 73):
+        assert _post(client, w, ev.scene(seed, gps=ev.HERE)).status_code == 201
+    s = w["session"]
+    s.execute(text("UPDATE photo_checks SET dhash_bands = NULL"))
+    s.execute(text(module.QUARTERS))
+    rows = s.execute(select(PhotoCheck.dhash, PhotoCheck.dhash_bands)).all()
+    assert len(rows) == 3
+    for value, bands in rows:
+        assert bands == evidence.dhash_bands(value)
+    # Negative hashes (the top bit set) too: two's complement quarters in SQL and Python.
+    for value in (-1, -(1 << 63), (1 << 63) - 1, -123456789012345):
+        sql_bands = s.execute(
+            text(
+                "SELECT ARRAY(SELECT i * 65536 + ((CAST(:h AS bigint) >> (16 * i)) & 65535)::int"
+                " FROM generate_series(0, 3) i)"
+            ),
+            {"h": value},
+        ).scalar_one()
+        assert sql_bands == evidence.dhash_bands(value)

@@ -115,10 +115,27 @@ def dhash(image: Image.Image) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+BAND_BITS = 16  # 4 bands of 16 bits (see PhotoCheck.dhash_bands)
+
+
 def dhash_bands(value: int) -> list[int]:
-    """The hash's 8 bytes as position × 256 + byte (see PhotoCheck.dhash_bands)."""
+    """The hash's four 16-bit quarters as position × 65536 + quarter (what a check stores)."""
     unsigned = value & ((1 << 64) - 1)
-    return [i * 256 + ((unsigned >> (8 * i)) & 0xFF) for i in range(8)]
+    return [i * 65536 + ((unsigned >> (BAND_BITS * i)) & 0xFFFF) for i in range(4)]
+
+
+def dhash_probes(value: int) -> list[int]:
+    """The bands a hash within 7 bits must share at least one of: each quarter as it is and
+    with any one bit flipped (4 × 17 keys). Two hashes within 7 bits differ by at most 1 bit
+    in some quarter (4 quarters × 2 bits would be 8), so the index finds every candidate, and
+    each key matches about 1/65536 of the checks (1/256 with byte bands: 50× slower at 1M)."""
+    out = []
+    for band in dhash_bands(value):
+        quarter = band & 0xFFFF
+        base = band - quarter
+        out.append(band)
+        out.extend(base + (quarter ^ (1 << bit)) for bit in range(BAND_BITS))
+    return out
 
 
 def dhash_of_file(path: Path) -> int | None:
@@ -183,7 +200,7 @@ def _reuse(
     if same:
         found["reused_exact"] = [r.subject for r in same]
     if value is not None:
-        # Candidates share a band (exact for distances up to 7 bits), then the real distance.
+        # Candidates share a probed band (every hash within 7 bits does), then the distance.
         similar = session.execute(
             text(
                 "SELECT id, subject, d FROM (SELECT id, subject,"
@@ -194,7 +211,7 @@ def _reuse(
             ),
             {
                 "h": value,
-                "bands": dhash_bands(value),
+                "bands": dhash_probes(value),
                 "sha": sha256,
                 "excl": list(exclude_subjects),
                 "maxd": settings.dhash_max_distance,

@@ -1,4 +1,5 @@
-"""暗访 results as assessment rounds: assessment_rounds.kind and inspection_plan_id
+"""暗访 results as assessment rounds: assessment_rounds.kind and inspection_plan_id; photo
+checks' dHash bands as four 16-bit quarters (evidence.dhash_bands; were eight bytes)
 
 Revision ID: 3b7d52e0c916
 Revises: fc3af1d84701
@@ -42,8 +43,19 @@ def upgrade() -> None:
         "(kind = 'inspection') = (inspection_plan_id IS NOT NULL)",
     )
 
+    op.execute(QUARTERS)
+
+
+QUARTERS = """UPDATE photo_checks SET dhash_bands =
+  ARRAY(SELECT i * 65536 + ((dhash >> (16 * i)) & 65535)::int FROM generate_series(0, 3) i)
+WHERE dhash IS NOT NULL"""
+BYTES = """UPDATE photo_checks SET dhash_bands =
+  ARRAY(SELECT i * 256 + ((dhash >> (8 * i)) & 255)::int FROM generate_series(0, 7) i)
+WHERE dhash IS NOT NULL"""
+
 
 def downgrade() -> None:
+    op.execute(BYTES)
     op.drop_constraint(op.f("ck_assessment_rounds_inspection"), "assessment_rounds", type_="check")
     op.drop_constraint(op.f("ck_assessment_rounds_kind"), "assessment_rounds", type_="check")
     op.drop_constraint(
