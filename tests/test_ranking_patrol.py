@@ -135,6 +135,10 @@ def test_the_workbook_has_a_patrol_sheet_and_the_publication_stays_reproducible(
     assert leader_rows == {
         "丙网格员": (1, 0, 1, 0.0), "陈道路": (4, 3, 1, 0.75), "甲网格员": (1, 1, 0, 1.0),
     }  # fmt: skip
+    assert values[1][:4] == ["全域", "应巡 6", "已巡 4", "到位率 66.7%"]
+    # The flag colour covers exactly each block's rows (below 100 %: 丙 and 陈道路 in red).
+    ranges = [str(r.sqref) for r in ws.conditional_formatting]
+    assert ranges[0] == "A5:F7"
     unit_rows = {v[1]: (v[2], v[3]) for v in values if v and v[0] == "责任单位"}
     assert unit_rows == {"城北街道": (1, 0), "县城管局": (4, 3), "城南街道": (1, 1)}
     # Lowest rate first: the ones to urge head each block.

@@ -336,7 +336,12 @@ def _patrol_sheet(
     _widths(ws, [16, 22, 9, 9, 11, 12])
     _append(ws, ["巡查到位率 = 已巡 ÷ 应巡：本期结束的巡查任务（按任务周期开始时的责任人），"
                  "以本期结束时已上传的巡查记录为准"])  # fmt: skip
-    row_no = 1
+    leaders = groups.get("leader") or []  # every task belongs to exactly one leader
+    due = sum(r["patrol_due"] for r in leaders)
+    done = sum(r["patrol_done"] for r in leaders)
+    if due:
+        _append(ws, ["全域", f"应巡 {due}", f"已巡 {done}", f"到位率 {done / due:.1%}"])
+    row_no = 2 if due else 1
     for of, rows in groups.items():
         if not rows:
             continue
