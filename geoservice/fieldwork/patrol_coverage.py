@@ -57,14 +57,20 @@ def rates(
     if received_before is not None:
         visit_join += " AND v.received_at < :received_before"
         params["received_before"] = received_before
-    street_join = ""
+    street_cte = street_join = ""
     if of == "street":
+        # The street of each place once (a daily task repeats its place 7 times a week).
+        street_cte = f"""WITH ps AS MATERIALIZED (
+  SELECT g.id, {street_sql("g.geom")} AS street_id
+  FROM ({place_geometries_sql(registry)}) g
+  WHERE g.id IN (SELECT place_id FROM patrol_tasks
+                 WHERE period_end > :start AND period_end <= :end))
+"""
         street_join = (
-            f"JOIN ({place_geometries_sql(registry)}) g ON g.id = t.place_id "
-            f"LEFT JOIN admin_areas st ON st.id = {street_sql('g.geom')}"
+            "JOIN ps ON ps.id = t.place_id LEFT JOIN admin_areas st ON st.id = ps.street_id"
         )
     rows = session.execute(
-        text(f"""
+        text(f"""{street_cte}
 SELECT {key},
        count(*) FILTER (WHERE v.id IS NOT NULL) AS done,
        count(*) FILTER (WHERE v.id IS NOT NULL OR t.period_end <= :now) AS due,
