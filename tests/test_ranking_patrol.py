@@ -15,9 +15,10 @@ As of the end of W45: 陈道路 3/4 = 75 %, 甲 1/1 = 100 %, 丙 0/1 = 0 %; 县�
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from openpyxl import load_workbook
+from sqlalchemy import text
 
 from geoservice.fieldwork import patrol_visits, patrols
 from geoservice.ranking import patrol, publications, ranking, report
@@ -52,6 +53,8 @@ def build_week(w, late_visit=True):
     schedule(w, "road", "道路长", "week", times=2)
     schedule(w, "grid", "网格员", "week")
     patrols.generate_tasks(w["session"], w["registry"], w["settings"], MONDAY)
+    # Generated when the week began (as the field app does when a leader opens the day).
+    w["session"].execute(text("UPDATE patrol_tasks SET created_at = period_start"))
     for t in tasks(w, leader_id=w["leaders"]["road"].id)[:3]:
         walk(w, "road", t, TUESDAY, TUESDAY)
     (g1,) = tasks(w, place_id=w["places"]["g1"].id)
@@ -168,3 +171,20 @@ def test_a_publication_notices_a_changed_patrol_figure(world):
     s.flush()
     checked = publications.check(s, reg, pub)
     assert checked["patrol_changed"] and not checked["same"]
+
+
+def test_a_task_generated_after_the_week_does_not_count_for_it(world):
+    """Generating last week's tasks afterwards (flask fieldwork generate-tasks --date) leaves
+    the closed week as it was: nobody had those tasks to do."""
+    w = world
+    build_week(w, late_visit=False)
+    s, reg = w["session"], w["registry"]
+    before = patrol.totals(s, reg, W45, now=LATER)
+    # A daily rule for the grids replaces the weekly one, and W45's days are generated now.
+    s.execute(text("UPDATE patrol_schedules SET active = false WHERE layer = 'grid'"))
+    schedule(w, "grid", "网格员", "day")
+    created = sum(
+        patrols.generate_tasks(s, reg, w["settings"], MONDAY + timedelta(days=d)) for d in range(7)
+    )
+    assert created == 14  # 2 grids × 7 days, none of which anyone had to walk
+    assert patrol.totals(s, reg, W45, now=LATER) == before

@@ -37,8 +37,8 @@ def rates(
 ) -> list[dict[str, Any]]:
     """巡查到位率 per leader, unit or street over the tasks due in [start, end); `within`: an
     SQL condition on `t.place_id` (the account's scope). `received_before`: count only the
-    visits the server had received by then (a closed period's figures as of its end: a visit
-    uploaded later does not move them)."""
+    tasks generated and the visits received by then (a closed period's figures as of its end:
+    a visit uploaded or a task generated later does not move them)."""
     if of not in GROUPINGS:
         raise InvalidInput(
             f"分组只能是 {', '.join(f'{k}（{v}）' for k, v in GROUPINGS.items())}",
@@ -55,7 +55,10 @@ def rates(
     extra, params = (f"AND {within[0]}", dict(within[1])) if within else ("", {})
     visit_join = "LEFT JOIN patrol_visits v ON v.task_id = t.id"
     if received_before is not None:
+        # As of then: the visits received, and the tasks that existed (a task generated
+        # later for a past period was never anyone's to do).
         visit_join += " AND v.received_at < :received_before"
+        extra += " AND t.created_at < :received_before"
         params["received_before"] = received_before
     street_cte = street_join = ""
     if of == "street":

@@ -2,10 +2,11 @@
 for a ranking period (geoservice.fieldwork.patrol_coverage computes them).
 
 Reproducible like the rest of a 通报: a period is read as of its end (or now, while it
-runs) — the tasks whose patrol period ended inside it, each belonging to the leader who held
-the place when that patrol period began (tasks are generated so), and the visits the server
-had received by then. A visit uploaded after the period ended, or any later reassignment,
-leaves a closed period's figures unchanged.
+runs) — the tasks whose patrol period ended inside it and that existed by then, each
+belonging to the leader who held the place when that patrol period began (tasks are generated
+so), and the visits the server had received by then. A visit uploaded after the period ended,
+a task generated later for a past day, or any later reassignment leaves a closed period's
+figures unchanged.
 """
 
 from __future__ import annotations
