@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
 
     import geoservice.api.open311 as open311_api
+    import geoservice.fieldwork as fieldwork
     import geoservice.notifications as notifications
     import geoservice.web.notifications as notifications_pages
     from geoservice import api, cli, db, errors, registry, web
@@ -68,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(fieldwork_api.bp, url_prefix="/api/fieldwork")
     app.register_blueprint(field_web.bp)
+    fieldwork.init_app(app)  # issue photos checked as evidence at upload
     cli.init_app(app)
     notifications.init_app(app)  # the outbox hook on issue events
     app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")

@@ -126,6 +126,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_ESCALATION_HOURS": [0, 24, 72],  # overdue by → leader, unit head, 联点/分管领导
     "NOTIFY_ESCALATION_MAX_DAYS": 14,  # issues overdue longer are not escalated (any more)
     "NOTIFY_DIGEST_HOUR": 8,  # local hour of the daily digest
+    "NOTIFY_PATROL_DUE_HOURS": 6,  # remind a leader of unvisited patrol tasks this long before
     "NOTIFY_MAX_ATTEMPTS": 8,  # then a dead letter
     "NOTIFY_BACKOFF_SECONDS": 30,  # 30 s, 1 min, 2 min … (doubling, at most an hour)
     "NOTIFY_TIMEOUT_SECONDS": 10,  # one SMTP/HTTP attempt
@@ -179,6 +180,7 @@ ENV_VARS: dict[str, type] = {
     "NOTIFY_ESCALATION_HOURS": list,
     "NOTIFY_ESCALATION_MAX_DAYS": float,
     "NOTIFY_DIGEST_HOUR": int,
+    "NOTIFY_PATROL_DUE_HOURS": float,
     "NOTIFY_MAX_ATTEMPTS": int,
     "NOTIFY_BACKOFF_SECONDS": float,
     "NOTIFY_TIMEOUT_SECONDS": float,

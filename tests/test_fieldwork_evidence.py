@@ -283,4 +283,4 @@ def test_hashes_within_seven_bits_always_share_a_band():
         for bit in rng.sample(range(64), rng.randrange(0, 8)):
             flipped ^= 1 << bit
         flipped = ((flipped + (1 << 63)) % (1 << 64)) - (1 << 63)
-        assert set(evidence.dhash_bands(value)) & set(evidence.dhash_bands(flipped))
+        assert set(evidence.dhash_bands(value)) & set(evidence.dhash_probes(flipped))

@@ -260,7 +260,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                        parameters=[round_id],
                        body=json_body(obj({"inspector_id": integer(),
                                            "site_ids": array(integer())})),
-                       errors=(404, 415, 422)),
+                       errors=(404, 409, 415, 422)),
         },
         "/assessment/rounds/{round_id}/sites/{site_id}": {
             "get": op("round_site_sheet", "一个点位的适用标准与结果", RECORD,

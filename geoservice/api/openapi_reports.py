@@ -76,7 +76,15 @@ def schemas(registry: LayerRegistry) -> dict[str, Any]:
             "bottom": boolean("后 N 名"),
             "below_threshold": boolean("低于合格分"),
             "flagged": boolean("被点名（后 N 名或低于合格分）"),
-        }
+        },
+        {
+            "patrol_due": nullable(
+                integer("应巡：本期结束的巡查任务数（仅包保领导、责任单位、街道、全域）")
+            ),
+            "patrol_done": nullable(integer("已巡：其中本期结束时已上传巡查记录的")),
+            "patrol_missed": nullable(integer("逾期未巡")),
+            "patrol_rate": nullable(number("巡查到位率 = 已巡 ÷ 应巡；无巡查任务为 null")),
+        },
     )
     period = obj(
         {

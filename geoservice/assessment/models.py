@@ -197,12 +197,15 @@ class StandardKind(Base):
 
 
 class AssessmentRound(Base):
-    """模拟测评 round: dates, the standards version, the sample rule and its seed."""
+    """模拟测评 round: dates, the standards version, the sample rule and its seed; or the
+    results of a completed 暗访 (`kind` inspection), shown the same way."""
 
     __tablename__ = "assessment_rounds"
     __table_args__ = (
         CheckConstraint("ends_on >= starts_on", "dates"),
         CheckConstraint("sample_per_kind IS NULL OR sample_per_kind > 0", "sample"),
+        CheckConstraint("kind IN ('mock', 'inspection')", "kind"),
+        CheckConstraint("(kind = 'inspection') = (inspection_plan_id IS NOT NULL)", "inspection"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -218,6 +221,12 @@ class AssessmentRound(Base):
     checkin_radius_m: Mapped[float] = mapped_column(Float, nullable=False, server_default="100")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+    # mock: a 模拟测评 round; inspection: the results of a completed 暗访 (issue 16), recorded
+    # when the inspection was completed (never before: the plan is secret until then).
+    kind: Mapped[str] = mapped_column(String(12), nullable=False, server_default="mock")
+    inspection_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inspection_plans.id", ondelete="RESTRICT"), unique=True
+    )
 
 
 class RoundSite(Base):

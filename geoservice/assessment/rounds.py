@@ -48,6 +48,16 @@ def get_round(session: Session, round_id: int) -> AssessmentRound:
     return found
 
 
+def _not_an_inspection(found: AssessmentRound) -> None:
+    """A 暗访 round holds what the inspection recorded: nothing is entered or assigned here."""
+    if found.kind == "inspection":
+        raise Conflict(
+            "该轮次是暗访的结果（暗访完成时生成），不能在此录入结果或分配测评员",
+            {"inspection_id": found.inspection_plan_id},
+            "round_id",
+        )
+
+
 # --- sampling --------------------------------------------------------------------------------
 
 
@@ -177,6 +187,7 @@ def assign_inspectors(
 ) -> int:
     """Assigns an inspector (an account) to sites of the round; returns how many."""
     found = get_round(session, round_id)
+    _not_an_inspection(found)
     user = _inspector(session, inspector_id)
     if not isinstance(site_ids, list) or not site_ids:
         raise InvalidInput("site_ids 应为点位编号数组", field="site_ids")
@@ -282,6 +293,7 @@ def submit_results(
     that time as leader). A check-in farther than the round's distance is kept and flagged."""
     now = now or datetime.now(UTC)
     found = get_round(session, round_id)
+    _not_an_inspection(found)
     rs = _round_site(session, found, site_id)
     if not may_record(session, account, rs):
         raise Forbidden("该点位未分配给你，不能录入结果", field="site_id")
@@ -523,6 +535,9 @@ def round_json(session: Session, found: AssessmentRound) -> dict[str, Any]:
         "sample_per_kind": found.sample_per_kind,
         "seed": found.seed,
         "checkin_radius_m": found.checkin_radius_m,
+        "kind": found.kind,
+        "kind_title": "暗访" if found.kind == "inspection" else "模拟测评",
+        "inspection_id": found.inspection_plan_id,
         **dict(counts._mapping),
     }
 

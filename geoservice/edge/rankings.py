@@ -17,7 +17,7 @@ from geoservice.accounts.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.models import User
-from geoservice.ranking import cards, ranking, report, vocabularies
+from geoservice.ranking import cards, patrol, ranking, report, vocabularies
 from geoservice.ranking.periods import Period, PeriodError, parse_period
 from geoservice.registry import layers
 
@@ -97,7 +97,13 @@ def ranking_error(exc: ranking.RankingError) -> ApiError:
 
 
 def indicator_titles() -> dict[str, str]:
-    return {**ranking.COUNTS, **ranking.RATES, **ranking.HOURS, "score": "综合得分"}
+    return {
+        **ranking.COUNTS,
+        **ranking.RATES,
+        **ranking.HOURS,
+        "score": "综合得分",
+        **patrol.FIELDS,
+    }
 
 
 def ranking_payload(of: str, period: Period) -> dict[str, Any]:
@@ -107,6 +113,8 @@ def ranking_payload(of: str, period: Period) -> dict[str, Any]:
         rows = [ranking.totals(get_session(), layers(), period, cfg)]
     else:
         rows = ranking.ranking(get_session(), layers(), of, period, cfg)
+    if of in patrol.GROUPINGS or of == "all":  # 巡查到位率 beside the other indicators
+        rows = patrol.merge(get_session(), layers(), of, period, rows, cfg)
     return {
         "of": of,
         "title": g.title,

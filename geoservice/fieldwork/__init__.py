@@ -7,6 +7,15 @@ Services are plain functions taking a session; the edges are geoservice/api/fiel
 Every patrol works on any place (rows of `places`, whatever their layer) and the 包保
 assignments held by role, so sites (点位, issue 15) take part as soon as their layer exists.
 
-May import: issues, responsibility, areas, catalogue, accounts, plumbing; never ranking or an
-edge. Contracts: .importlinter.
+May import: assessment, citizens, issues, responsibility, areas, catalogue, accounts,
+plumbing; never ranking or an edge. Contracts: .importlinter.
 """
+
+from __future__ import annotations
+
+
+def init_app(app) -> None:
+    """Checks issue photos as evidence when they are uploaded (a hook on session commits)."""
+    from geoservice.fieldwork import evidence
+
+    evidence.install()

@@ -6,7 +6,9 @@ is done: only admins, planners and the inspectors who made it or were given it s
 never an account whose leader answers for one of the sampled places (404, as if it did not
 exist). Results are recorded per place (合格/不合格 with a photo, check-in flagged when far);
 completing the plan raises an issue for every failure, the same way as a report, so nothing
-reaches a responsible leader before the plan is done.
+reaches a responsible leader before the plan is done; a plan of 点位 is then also recorded as
+an assessment round of kind 暗访 (geoservice.assessment.inspection_rounds), shown in
+/assessment like a 模拟测评 round.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shapely.geometry import Point
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geoservice.assessment import inspection_rounds
 from geoservice.fieldwork import evidence
 from geoservice.fieldwork.common import as_date, as_int, as_text, iso, no_nulls
 from geoservice.fieldwork.models import (
@@ -437,6 +440,34 @@ def complete_plan(
         created.append(issue.id)
     plan.status, plan.completed_at = "done", now
     session.flush()
+    if plan.layer == "site" and sites_available(session, registry):
+        # Shown in /assessment like a 模拟测评 round's results (created only now: secret until
+        # done); its failures point at the issues just raised.
+        inspection_rounds.record(
+            session,
+            plan.id,
+            plan.name,
+            plan.planned_for,
+            plan.seed,
+            plan.created_by_id,
+            [
+                inspection_rounds.InspectedSite(
+                    site_id=r.place_id,
+                    outcome=r.outcome or "pass",
+                    recorded_at=r.recorded_at or now,
+                    recorded_by_id=r.recorded_by_id,
+                    category=r.category,
+                    note=r.note,
+                    checklist=list(r.checklist or []),
+                    issue_id=r.issue_id,
+                    checkin=r.checkin,
+                    distance_m=r.distance_m,
+                    far=r.far,
+                )
+                for r in rows
+            ],
+            settings.tz,
+        )
     return created
 
 

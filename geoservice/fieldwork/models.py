@@ -276,8 +276,9 @@ class PhotoCheck(Base):
     __table_args__ = (
         CheckConstraint("(photo_id IS NULL) <> (field_photo_id IS NULL)", "one_photo"),
         Index("ix_photo_checks_suspicious", "checked_at", postgresql_where=sql_text("suspicious")),
-        # Near-duplicate search: the dHash's 8 bytes as (position × 256 + byte); two hashes
-        # within 7 bits share at least one of them (pigeonhole), so `&&` finds every candidate.
+        # Near-duplicate search: the dHash's four 16-bit quarters as (position × 65536 +
+        # quarter); a hash within 7 bits has some quarter within 1 bit (pigeonhole), so `&&`
+        # with each quarter and its 1-bit neighbours finds every candidate (evidence.dhash_probes).
         Index("ix_photo_checks_dhash_bands", "dhash_bands", postgresql_using="gin"),
     )
 

@@ -33,9 +33,12 @@ def rates(
     end: datetime,
     now: datetime,
     within: tuple[str, dict[str, Any]] | None = None,
+    received_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """巡查到位率 per leader, unit or street over the tasks due in [start, end); `within`: an
-    SQL condition on `t.place_id` (the account's scope)."""
+    SQL condition on `t.place_id` (the account's scope). `received_before`: count only the
+    tasks generated and the visits received by then (a closed period's figures as of its end:
+    a visit uploaded or a task generated later does not move them)."""
     if of not in GROUPINGS:
         raise InvalidInput(
             f"分组只能是 {', '.join(f'{k}（{v}）' for k, v in GROUPINGS.items())}",
@@ -49,15 +52,28 @@ def rates(
     group = {"leader": "l.id, l.name, u.name", "unit": "u.id, u.name", "street": "st.id, st.name"}[
         of
     ]
-    extra, params = (f"AND {within[0]}", within[1]) if within else ("", {})
-    street_join = ""
+    extra, params = (f"AND {within[0]}", dict(within[1])) if within else ("", {})
+    visit_join = "LEFT JOIN patrol_visits v ON v.task_id = t.id"
+    if received_before is not None:
+        # As of then: the visits received, and the tasks that existed (a task generated
+        # later for a past period was never anyone's to do).
+        visit_join += " AND v.received_at < :received_before"
+        extra += " AND t.created_at < :received_before"
+        params["received_before"] = received_before
+    street_cte = street_join = ""
     if of == "street":
+        # The street of each place once (a daily task repeats its place 7 times a week).
+        street_cte = f"""WITH ps AS MATERIALIZED (
+  SELECT g.id, {street_sql("g.geom")} AS street_id
+  FROM ({place_geometries_sql(registry)}) g
+  WHERE g.id IN (SELECT place_id FROM patrol_tasks
+                 WHERE period_end > :start AND period_end <= :end))
+"""
         street_join = (
-            f"JOIN ({place_geometries_sql(registry)}) g ON g.id = t.place_id "
-            f"LEFT JOIN admin_areas st ON st.id = {street_sql('g.geom')}"
+            "JOIN ps ON ps.id = t.place_id LEFT JOIN admin_areas st ON st.id = ps.street_id"
         )
     rows = session.execute(
-        text(f"""
+        text(f"""{street_cte}
 SELECT {key},
        count(*) FILTER (WHERE v.id IS NOT NULL) AS done,
        count(*) FILTER (WHERE v.id IS NOT NULL OR t.period_end <= :now) AS due,
@@ -67,7 +83,7 @@ SELECT {key},
 FROM patrol_tasks t
 JOIN leaders l ON l.id = t.leader_id
 LEFT JOIN units u ON u.id = l.unit_id
-LEFT JOIN patrol_visits v ON v.task_id = t.id
+{visit_join}
 {street_join}
 WHERE t.period_end > :start AND t.period_end <= :end {extra}
 GROUP BY {group}"""),

@@ -33,7 +33,7 @@ class FieldSettings:
             checkin_radius_m=float(config.get("FIELD_CHECKIN_RADIUS_M", 200)),
             photo_distance_m=float(config.get("FIELD_PHOTO_DISTANCE_M", 300)),
             photo_time_tolerance_h=float(config.get("FIELD_PHOTO_TIME_TOLERANCE_H", 24)),
-            # At most 7: the band index finds every pair within 7 bits (evidence.dhash_bands).
+            # At most 7: the band index finds every pair within 7 bits (evidence.dhash_probes).
             dhash_max_distance=min(7, int(config.get("FIELD_DHASH_MAX_DISTANCE", 6))),
             late_upload_h=float(config.get("FIELD_LATE_UPLOAD_H", 72)),
             patrol_source=str(config.get("FIELD_PATROL_SOURCE", "自查")),

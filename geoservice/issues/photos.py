@@ -352,6 +352,10 @@ def prepare_all(
     return [prepare(u, limits, tz, u.filename or f"第{i + 1}张") for i, u in enumerate(uploads)]
 
 
+# session.info key: [(photo id, thumbnail JPEG)] of the issue photos added in the transaction.
+PHOTOS_TO_CHECK = "issue_photos_to_check"
+
+
 class PhotoStore:
     """Files under `root`: ab/<sha256>.<ext> and thumbs/ab/<sha256>.jpg (content-addressed,
     so the same photo is stored once and a file never changes)."""
@@ -418,4 +422,8 @@ def add_photos(
     session.flush()
     for p in photos:
         store.save(p)
+    # Checked as evidence before this transaction commits (geoservice.fieldwork.evidence):
+    # the id and the thumbnail already made, so no photo is decoded again.
+    pending = session.info.setdefault(PHOTOS_TO_CHECK, [])
+    pending.extend((row.id, p.thumb) for row, p in zip(rows, photos, strict=True))
     return rows

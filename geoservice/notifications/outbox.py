@@ -72,6 +72,9 @@ SUBJECTS = {
     "digest": "【每日汇总】{count} 条待办提醒",
     "callback": "回单：工单 {external_id} → {status}",
     "bulletin": "【通报】{period}：{unit}",
+    "patrol_due": "【巡查提醒】{count} 项巡查任务将于 {due} 到期",
+    "patrol_overdue": "【巡查逾期】{count} 项巡查任务逾期未巡（{due} 到期）",
+    "assessment_result": "【{kind_title}结果】{round}：{sites} 个点位，不合格 {failed} 项",
 }
 
 

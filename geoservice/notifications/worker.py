@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from geoservice.issues.workflow import status_label
-from geoservice.notifications import queue, triggers
+from geoservice.notifications import field_triggers, queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class WorkerSettings:
     escalation_hours: tuple[float, ...] = (0.0, 24.0, 72.0)
     escalation_max_days: float = 14.0
     digest_hour: int = 8
+    patrol_due_hours: float = 6.0  # field work (issue 16): reminder before a patrol is due
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkerSettings:
@@ -73,6 +74,7 @@ class WorkerSettings:
                 config.get("NOTIFY_ESCALATION_MAX_DAYS", cls.escalation_max_days)
             ),
             digest_hour=int(config.get("NOTIFY_DIGEST_HOUR", cls.digest_hour)),
+            patrol_due_hours=float(config.get("NOTIFY_PATROL_DUE_HOURS", cls.patrol_due_hours)),
         )
 
     def backoff(self, attempts: int) -> timedelta:
@@ -111,6 +113,14 @@ def render(kind: str, subject: str, data: Mapping[str, Any], settings: WorkerSet
         )
         if data.get("flags"):
             lines.append("被通报：" + "、".join(data["flags"]))
+    elif kind in ("patrol_due", "patrol_overdue"):
+        lines.append(f"地点：{data.get('places')}")
+        lines.append("请到现场巡查打卡（巡查中什么问题也没发现也要打卡）。")
+    elif kind == "assessment_result":
+        if data.get("score") is not None:
+            lines.append(f"您包保点位的平均得分 {data['score']}")
+        if data.get("failed"):
+            lines.append(f"不合格点位：{data.get('failed_places')}（已生成问题，请按期整改）")
     else:
         if data.get("description"):
             lines.append(f"问题描述：{data['description']}")
@@ -268,6 +278,12 @@ def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str,
             session, settings.escalation_hours, now, settings.escalation_max_days
         ),
         "digest": triggers.digest(session, settings.tz, settings.digest_hour, now),
+        # field work (issue 16): patrols due / overdue, 测评 and 暗访 results
+        "patrol_due": field_triggers.patrol_due(
+            session, settings.patrol_due_hours, now, settings.tz
+        ),
+        "patrol_overdue": field_triggers.patrol_overdue(session, now, settings.tz),
+        "assessment": field_triggers.assessment_results(session, now, settings.tz),
     }
     session.commit()
     return result

@@ -80,6 +80,11 @@ def figures_of(data: dict[str, Any]) -> dict[str, Any]:
             for of, rows in data["rankings"].items()
         },
         "overdue_ids": [i["id"] for i in data["overdue"]],
+        # 巡查到位率 (issue 16): key, 应巡, 已巡 per leader, unit, street.
+        "patrol": {
+            of: [[r["key"], r["patrol_due"], r["patrol_done"]] for r in rows]
+            for of, rows in data.get("patrol", {}).items()
+        },
     }
 
 
@@ -308,6 +313,8 @@ def check(session: Session, registry: LayerRegistry, pub: Publication) -> dict[s
     data = report.report_data(session, registry, period, settings, pub.inputs["rankings"])
     now = figures_of(data)
     diffs = _differences(pub.figures, now)
+    # Publications made before 巡查到位率 was part of the 通报 have no patrol figures.
+    patrol_changed = "patrol" in pub.figures and now["patrol"] != pub.figures["patrol"]
     # The stored period and settings are the publication's own; what can change is the rule
     # set of this code and the period's events.
     inputs = {
@@ -316,8 +323,11 @@ def check(session: Session, registry: LayerRegistry, pub: Publication) -> dict[s
         "events": events_digest(session, period),
     }
     return {
-        "same": not diffs and now["overdue_ids"] == pub.figures["overdue_ids"],
+        "same": not diffs
+        and now["overdue_ids"] == pub.figures["overdue_ids"]
+        and not patrol_changed,
         "differences": diffs,
+        "patrol_changed": patrol_changed,
         "overdue_changed": now["overdue_ids"] != pub.figures["overdue_ids"],
         "inputs_changed": sha256(canonical(inputs)) != pub.inputs_sha256,
         "events_now": inputs["events"],

@@ -21,7 +21,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.orm import Session
 
 from geoservice.assessment.report import add_sheet
-from geoservice.ranking import drilldown, ranking
+from geoservice.ranking import drilldown, patrol, ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.spreadsheet_text import text_row
@@ -297,6 +297,8 @@ def workbook(
     for of in kinds:
         _ranking_sheet(wb, f"{titles[of]}排名", of, rankings[of], settings)
     _overdue_sheet(wb, overdue, period, tz)
+    if any(data.get("patrol", {}).values()):  # 巡查到位率 (issue 16), when tasks were due
+        _patrol_sheet(wb, data["patrol"], available)
     # 模拟测评 (issue 15): a sheet when a round ended in the period.
     add_sheet(
         wb, session, period.start.date(), period.last_day, settings.threshold, settings.bottom_n
@@ -320,7 +322,41 @@ def report_data(
         "overdue": drilldown.issues_behind(
             session, registry, "all", 0, "overdue_end", period, limit=None
         )["issues"],
+        # 巡查到位率 as of the period end (geoservice.ranking.patrol).
+        "patrol": patrol.report_rows(session, registry, period),
     }
+
+
+def _patrol_sheet(
+    wb: Workbook, groups: dict[str, list[dict[str, Any]]], available: dict[str, Any]
+) -> None:
+    """One block per grouping (责任人, 单位, 街道): 应巡, 已巡, 逾期未巡, 巡查到位率, lowest
+    rate first; 到位率 below 100 % is flagged."""
+    ws = wb.create_sheet("巡查到位率")
+    _widths(ws, [16, 22, 9, 9, 11, 12])
+    _append(ws, ["巡查到位率 = 已巡 ÷ 应巡：本期结束的巡查任务（按任务周期开始时的责任人），"
+                 "以本期结束时已上传的巡查记录为准"])  # fmt: skip
+    leaders = groups.get("leader") or []  # every task belongs to exactly one leader
+    due = sum(r["patrol_due"] for r in leaders)
+    done = sum(r["patrol_done"] for r in leaders)
+    if due:
+        _append(ws, ["全域", f"应巡 {due}", f"已巡 {done}", f"到位率 {done / due:.1%}"])
+    row_no = 2 if due else 1
+    for of, rows in groups.items():
+        if not rows:
+            continue
+        _append(ws, [])
+        _header(ws, ["统计对象", "名称", "应巡", "已巡", "逾期未巡", "巡查到位率"])
+        row_no += 2
+        first = row_no + 1
+        for r in rows:
+            _append(ws, [available[of].title, r["name"], r["patrol_due"], r["patrol_done"],
+                         r["patrol_missed"], _cell(ws, r["patrol_rate"], PERCENT)])  # fmt: skip
+            row_no += 1
+        ws.conditional_formatting.add(
+            f"A{first}:F{row_no}",
+            FormulaRule(formula=[f"$F{first}<1"], fill=FLAG_FILL, font=FLAG_FONT),
+        )
 
 
 def weekly_workbook(

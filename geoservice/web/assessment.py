@@ -219,7 +219,10 @@ def record_list():
     account = current_account()
     manager = account.role in ("admin", "planner")
     rounds = session.scalars(
-        select(AssessmentRound).order_by(AssessmentRound.starts_on.desc()).limit(5)
+        select(AssessmentRound)
+        .where(AssessmentRound.kind == "mock")  # a 暗访's results are recorded by the inspection
+        .order_by(AssessmentRound.starts_on.desc())
+        .limit(5)
     ).all()
     sections = []
     for found in rounds:

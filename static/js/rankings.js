@@ -90,6 +90,9 @@
         ["received", "should_close", "closed", "closed_on_time", "open_end", "overdue_end",
          "reworked", "relapses", "handed_overdue", "extension_granted"
         ].map(function (f) { return drillCell(r, f); }).join("") +
+        '<td class="num">' + pct(r.patrol_rate) + "</td>" +
+        '<td class="num">' + (r.patrol_due == null ? "—" : r.patrol_due) + "</td>" +
+        '<td class="num">' + (r.patrol_done == null ? "—" : r.patrol_done) + "</td>" +
         '<td class="num">' + num(r.avg_hours_to_close, 1) + "</td>" +
         '<td class="flag">' + esc(flags(r)) + "</td></tr>";
     }).join("");
@@ -119,6 +122,7 @@
       ["期末未结", t.open_end], ["期末超期", t.overdue_end], ["返工率", pct(t.rework_rate)],
       ["综合得分", num(t.score, 2)]
     ];
+    if (t.patrol_due) { items.push(["巡查到位率（" + t.patrol_done + "/" + t.patrol_due + "）", pct(t.patrol_rate)]); }
     $("rk-cards").innerHTML = items.map(function (i) {
       return '<div class="card"><div class="v">' + i[1] + '</div><div class="k">' + i[0] + "</div></div>";
     }).join("");
@@ -248,7 +252,7 @@
   document.querySelectorAll("#rk-table th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
       var k = th.dataset.sort;
-      state.desc = state.sort === k ? !state.desc : ["score", "on_time_rate", "close_rate", "satisfaction_rate"].indexOf(k) < 0 && k !== "rank" && k !== "name";
+      state.desc = state.sort === k ? !state.desc : ["score", "on_time_rate", "close_rate", "satisfaction_rate", "patrol_rate"].indexOf(k) < 0 && k !== "rank" && k !== "name";
       state.sort = k;
       renderTable();
     });
