@@ -164,6 +164,9 @@ def revoke_tokens(
     return len(ids)
 
 
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
 def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
     """The live token row and its active owner, else None (unknown, revoked, expired)."""
     row = session.execute(
@@ -178,7 +181,10 @@ def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
         return None
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
-    api_token.last_used_at = now
+    # Written at most once a minute: an UPDATE (and a row lock) on every request would serialise
+    # an integration's concurrent calls and cost a round trip each.
+    if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_GRANULARITY:
+        api_token.last_used_at = now
     return api_token, user
 
 

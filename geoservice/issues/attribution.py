@@ -146,24 +146,39 @@ def attribution_at(
     lat: float,
     reported_at: datetime,
     fallback: Sequence[str] = (),
+    category: str | None = None,
+    in_area_sql: str | None = None,
 ) -> dict[str, Any]:
     """The attribution columns of an issue about to be reported at (lon, lat) and
-    `reported_at` (the report path computes them before inserting the row). The point goes in
-    as constants: planning a spatial join estimate for each layer would cost more than
-    running the query."""
+    `reported_at` (the report path computes them before inserting the row), in one statement:
+    every layer's claims, the leaders, the fallback chain and, given its `category`, the 条块
+    routing (geoservice.issues.routing_rules). `in_area_sql`, a boolean SQL expression of the
+    point `:lon`/`:lat` (the service-area check), comes back as `in_area` in the same round
+    trip. The point goes in as constants: planning a spatial join estimate for each layer
+    would cost more than running the query."""
     mx, my = metres_per_degree(lat)
     target = (
         "SELECT 0::bigint AS id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom,"
-        " CAST(:reported_at AS timestamptz) AS reported_at"
+        " CAST(:reported_at AS timestamptz) AS reported_at,"
+        " CAST(:category AS text) AS category"
     )
     row = _attribute(
         session,
         registry,
         "",
-        {"lon": lon, "lat": lat, "mx": mx, "my": my, "reported_at": reported_at},
+        {
+            "lon": lon,
+            "lat": lat,
+            "mx": mx,
+            "my": my,
+            "reported_at": reported_at,
+            "category": category,
+        },
         point=("ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", (":mx", ":my")),
         target=target,
         fallback=fallback,
+        routing=category is not None,
+        extra=f", ({in_area_sql}) AS in_area" if in_area_sql else "",
     )
     return dict(row._mapping)
 
@@ -183,15 +198,21 @@ def _attribute(
     point: tuple[str, Scale] | None = None,
     target: str | None = None,
     fallback: Sequence[str] = (),
+    routing: bool = True,
+    extra: str = "",
 ) -> Any:
     """Attribution of the issues matching `issue_filter`, stored on them; or, given a `target`
-    SELECT (id, geom, reported_at) of an issue not stored yet, returned as one row."""
+    SELECT (id, geom, reported_at, category) of an issue not stored yet, returned as one row.
+    One statement whatever the number of issues: each layer's claims by index lookups
+    (LATERAL), the leaders at the report time, the fallback chain, then (with `routing`) the
+    条块 routing matrix by category."""
     point_sql, scale = point or ("t.geom", ("t.mx", "t.my"))
     claims = claims_union_sql(registry, point_sql, scale)
     mx, my = metres_per_degree_sql("i.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
     target = target or (
-        f"SELECT i.id, i.geom, i.reported_at, {mx} AS mx, {my} AS my"
+        f"SELECT i.id, i.geom, i.reported_at, i.category::text AS category,"
+        f" {mx} AS mx, {my} AS my"
         f" FROM issues i WHERE {issue_filter}"
     )
     sql = f"""
@@ -219,6 +240,7 @@ responsible AS (
 summary AS (
   SELECT cl.issue_id,
     max(cl.place_id) FILTER (WHERE cl.rank = 1) AS primary_place_id,
+    max(cl.layer) FILTER (WHERE cl.rank = 1) AS primary_layer,
     (array_agg(cl.place_id ORDER BY cl.rank) FILTER (WHERE cl.layer = :base_layer))[1] AS grid_id,
     jsonb_agg(jsonb_build_object(
       'layer', cl.layer, 'place_id', cl.place_id, 'distance_m', round(cl.distance_m::numeric, 1),
@@ -229,7 +251,7 @@ summary AS (
 ),
 {{fallback_sql}}
 result AS (
-  SELECT t.id, s.primary_place_id, s.grid_id,
+  SELECT t.id, t.category, s.primary_place_id, s.primary_layer, s.grid_id,
     COALESCE(r.leader_id, fb.leader_id) AS leader_id,
     CASE WHEN r.leader_id IS NULL THEN fb.unit_id ELSE r.unit_id END AS unit_id,
     s.places,
@@ -257,17 +279,33 @@ result AS (
         " || CASE WHEN x.fallback IS NULL THEN '{}'::jsonb"
         " ELSE jsonb_build_object('fallback', x.fallback) END"
     )
+    if routing:
+        sql += _routing_sql(registry)
+        leader, unit = (
+            "CASE WHEN x.rule_id IS NULL THEN x.leader_id ELSE x.head_id END",
+            "CASE WHEN x.rule_id IS NULL THEN x.unit_id ELSE x.rule_unit_id END",
+        )
+        stored += (
+            " || CASE WHEN x.rule_id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object("
+            "'unassigned', x.head_id IS NULL, 'routing', jsonb_build_object("
+            "'rule_id', x.rule_id, 'category', x.category, 'unit_id', x.rule_unit_id,"
+            " 'assist_unit_ids', x.assist_unit_ids, 'place_leader_id', x.leader_id,"
+            " 'place_unit_id', x.unit_id, 'co_responsible', x.co_responsible)) END"
+        )
+        source = "routed"
+    else:
+        leader, unit, source = "x.leader_id", "x.unit_id", "result"
     if not issue_filter:
-        sql += f"""SELECT x.primary_place_id, x.grid_id, x.leader_id, x.unit_id,
-  {stored} AS attribution FROM result x"""
+        sql += f"""SELECT x.primary_place_id, x.grid_id, {leader} AS leader_id, {unit} AS unit_id,
+  {stored} AS attribution{extra} FROM {source} x"""
         return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
     sql += f"""UPDATE issues i SET
   primary_place_id = x.primary_place_id,
   grid_id = x.grid_id,
-  leader_id = x.leader_id,
-  unit_id = x.unit_id,
+  leader_id = {leader},
+  unit_id = {unit},
   attribution = {stored}
-FROM result x
+FROM {source} x
 WHERE i.id = x.id"""
     if not bulk:
         return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
@@ -291,6 +329,48 @@ WHERE i.id = x.id"""
             ),
             {f"v{i}": previous[2 * i] for i in range(len(names))},
         )
+
+
+def _routing_sql(registry: LayerRegistry) -> str:
+    """CTE `routed`: `result` with the lead routing rule of each issue (category, valid at
+    `reported_at`, matching the grid's community or street and the primary place's layer; most
+    specific first: area and layer > area > layer > category only, then the latest valid_from,
+    then the lowest id), the lead unit's head and the assist units — what
+    geoservice.issues.routing_rules.matching/route decide for one issue."""
+    base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
+    if base is not None and "community_id" in base.model.__table__.c:
+        areas = (
+            f"LEFT JOIN {base.table} rg ON rg.id = x.grid_id"
+            " LEFT JOIN admin_areas ra ON ra.id = rg.community_id"
+        )
+        area_match = "r.area_id IN (rg.community_id, ra.parent_id)"
+    else:
+        areas, area_match = "", "false"
+    matches = (
+        "r.category = x.category AND r.valid_from <= x.reported_at"
+        " AND (r.valid_to IS NULL OR r.valid_to > x.reported_at)"
+        f" AND (r.area_id IS NULL OR {area_match})"
+        " AND (r.layer IS NULL OR r.layer = x.primary_layer)"
+    )
+    return f""",
+routed AS (
+  SELECT x.*, lead.id AS rule_id, lead.unit_id AS rule_unit_id, lead.co_responsible,
+    (SELECT h.id FROM leaders h WHERE h.unit_id = lead.unit_id AND h.is_unit_head AND h.active
+     ORDER BY h.id LIMIT 1) AS head_id,
+    (SELECT COALESCE(jsonb_agg(DISTINCT r.unit_id ORDER BY r.unit_id), '[]'::jsonb)
+     FROM routing_rules r
+     WHERE {matches} AND r.role = 'assist' AND r.unit_id <> lead.unit_id) AS assist_unit_ids
+  FROM (SELECT x.*, t.reported_at FROM result x JOIN target t ON t.id = x.id) x
+  {areas}
+  LEFT JOIN LATERAL (
+    SELECT r.id, r.unit_id, r.co_responsible FROM routing_rules r
+    WHERE {matches} AND r.role = 'lead'
+    ORDER BY (r.area_id IS NOT NULL)::int + (r.layer IS NOT NULL)::int DESC,
+             r.area_id IS NULL, r.valid_from DESC, r.id
+    LIMIT 1
+  ) lead ON true
+)
+"""
 
 
 # --- the fallback chain -----------------------------------------------------------------------
