@@ -214,53 +214,54 @@ def _attribute(
         f"SELECT i.id, i.geom, i.reported_at, i.category::text AS category,"
         f" {mx} AS mx, {my} AS my"
         f" FROM issues i WHERE {issue_filter}"
+        # Along a space-filling curve: consecutive index lookups touch the same pages.
+        " ORDER BY i.geom"
     )
+    # Every CTE below is a set over all target issues (no per-issue subquery scans another
+    # CTE): claims by index lookups per layer, each with its leader at the report time, ranked;
+    # one summary row per issue; the fallback chain as a union of candidate sets.
     sql = f"""
 WITH target AS MATERIALIZED (
   {target}
 ),
 claimed AS (
-  SELECT t.id AS issue_id, t.reported_at, c.*,
+  SELECT t.id AS issue_id, c.layer, c.place_id, c.distance_m, c.rule, a.leader_id, ld.unit_id,
          row_number() OVER (PARTITION BY t.id ORDER BY c.precedence DESC, c.distance_m, c.place_id)
            AS rank
   FROM target t
   CROSS JOIN LATERAL ({claims}) c
-),
-responsible AS (
-  SELECT cl.issue_id, cl.place_id, a.leader_id, ld.unit_id
-  FROM claimed cl
-  CROSS JOIN LATERAL (
+  LEFT JOIN LATERAL (
     SELECT a.leader_id FROM assignments a
-    WHERE a.place_id = cl.place_id AND a.is_primary
-      AND a.valid_from <= cl.reported_at AND (a.valid_to IS NULL OR a.valid_to > cl.reported_at)
+    WHERE a.place_id = c.place_id AND a.is_primary
+      AND a.valid_from <= t.reported_at AND (a.valid_to IS NULL OR a.valid_to > t.reported_at)
     ORDER BY a.valid_from DESC LIMIT 1
-  ) a
-  JOIN leaders ld ON ld.id = a.leader_id
+  ) a ON true
+  LEFT JOIN leaders ld ON ld.id = a.leader_id
 ),
 summary AS (
   SELECT cl.issue_id,
     max(cl.place_id) FILTER (WHERE cl.rank = 1) AS primary_place_id,
     max(cl.layer) FILTER (WHERE cl.rank = 1) AS primary_layer,
+    max(cl.leader_id) FILTER (WHERE cl.rank = 1) AS leader_id,
+    max(cl.unit_id) FILTER (WHERE cl.rank = 1) AS unit_id,
     (array_agg(cl.place_id ORDER BY cl.rank) FILTER (WHERE cl.layer = :base_layer))[1] AS grid_id,
     jsonb_agg(jsonb_build_object(
       'layer', cl.layer, 'place_id', cl.place_id, 'distance_m', round(cl.distance_m::numeric, 1),
-      'rule', cl.rule, 'leader_id', r.leader_id) ORDER BY cl.rank) AS places
+      'rule', cl.rule, 'leader_id', cl.leader_id) ORDER BY cl.rank) AS places
   FROM claimed cl
-  LEFT JOIN responsible r ON r.issue_id = cl.issue_id AND r.place_id = cl.place_id
   GROUP BY cl.issue_id
 ),
 {{fallback_sql}}
 result AS (
-  SELECT t.id, t.category, s.primary_place_id, s.primary_layer, s.grid_id,
-    COALESCE(r.leader_id, fb.leader_id) AS leader_id,
-    CASE WHEN r.leader_id IS NULL THEN fb.unit_id ELSE r.unit_id END AS unit_id,
+  SELECT t.id, t.category, t.reported_at, s.primary_place_id, s.primary_layer, s.grid_id,
+    COALESCE(s.leader_id, fb.leader_id) AS leader_id,
+    CASE WHEN s.leader_id IS NULL THEN fb.unit_id ELSE s.unit_id END AS unit_id,
     s.places,
-    CASE WHEN r.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN jsonb_build_object(
+    CASE WHEN s.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN jsonb_build_object(
       'step', fb.step, 'place_id', fb.place_id, 'area_id', fb.area_id,
       'leader_id', fb.leader_id, 'order', CAST(:fallback_order AS jsonb)) END AS fallback
   FROM target t
   LEFT JOIN summary s ON s.issue_id = t.id
-  LEFT JOIN responsible r ON r.issue_id = t.id AND r.place_id = s.primary_place_id
   {{fallback_join}}
 )
 """
@@ -299,16 +300,26 @@ result AS (
         sql += f"""SELECT x.primary_place_id, x.grid_id, {leader} AS leader_id, {unit} AS unit_id,
   {stored} AS attribution{extra} FROM {source} x"""
         return session.execute(text(sql), {**params, "base_layer": base_layer}).one()
-    sql += f"""UPDATE issues i SET
-  primary_place_id = x.primary_place_id,
-  grid_id = x.grid_id,
-  leader_id = {leader},
-  unit_id = {unit},
-  attribution = {stored}
-FROM {source} x
-WHERE i.id = x.id"""
+    # Rows whose attribution is unchanged are not rewritten (a re-attribution after a layer
+    # edit changes few): no new row version, index entries, foreign-key checks or tile-count
+    # trigger work for them. The count is of the issues attributed.
+    sql += f""",
+written AS (
+  UPDATE issues i SET
+    primary_place_id = x.primary_place_id,
+    grid_id = x.grid_id,
+    leader_id = {leader},
+    unit_id = {unit},
+    attribution = {stored}
+  FROM {source} x
+  WHERE i.id = x.id
+    AND (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id, i.attribution)
+        IS DISTINCT FROM (x.primary_place_id, x.grid_id, {leader}, {unit}, {stored})
+  RETURNING i.id
+)
+SELECT count(*) FROM {source}"""
     if not bulk:
-        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).scalar_one()
     names = list(BULK_SETTINGS)
     previous = session.execute(
         text(
@@ -320,7 +331,7 @@ WHERE i.id = x.id"""
         )
     ).one()
     try:
-        return session.execute(text(sql), {**params, "base_layer": base_layer}).rowcount
+        return session.execute(text(sql), {**params, "base_layer": base_layer}).scalar_one()
     finally:
         session.execute(
             text(
@@ -360,7 +371,7 @@ routed AS (
     (SELECT COALESCE(jsonb_agg(DISTINCT r.unit_id ORDER BY r.unit_id), '[]'::jsonb)
      FROM routing_rules r
      WHERE {matches} AND r.role = 'assist' AND r.unit_id <> lead.unit_id) AS assist_unit_ids
-  FROM (SELECT x.*, t.reported_at FROM result x JOIN target t ON t.id = x.id) x
+  FROM result x
   {areas}
   LEFT JOIN LATERAL (
     SELECT r.id, r.unit_id, r.co_responsible FROM routing_rules r
@@ -398,34 +409,37 @@ def _fallback_steps(registry: LayerRegistry, fallback: Sequence[str]) -> tuple[s
 
 
 def _fallback_sql(registry: LayerRegistry, steps: Sequence[str]) -> str:
-    """CTE `fallback`: for each target issue, the first step of `steps` with a leader at
-    `reported_at` — another claimed place (by rank), the grid's primary leader, the leader of
-    the grid's community or street (area_assignments)."""
+    """CTE `fallback`: for each issue whose primary place has no leader at `reported_at`, the
+    first step of `steps` with one — another claimed place (by rank), the grid's primary
+    leader, the leader of the grid's community or street (area_assignments) — as one set: the
+    candidates of every step for every such issue, the first per issue kept."""
     if not steps:
         return ""
     valid = "x.valid_from <= t.reported_at AND (x.valid_to IS NULL OR x.valid_to > t.reported_at)"
     area = (
-        "SELECT {n} AS ord, '{step}'::text AS step, NULL::bigint AS place_id,"
+        "SELECT s.issue_id, {n} AS ord, '{step}'::text AS step, NULL::bigint AS place_id,"
         " x.area_id AS area_id, x.leader_id::bigint AS leader_id, 0 AS sub"
-        " FROM summary s JOIN {grid} g ON g.id = s.grid_id {join}"
-        " JOIN area_assignments x ON x.area_id = {area} AND " + valid + " WHERE s.issue_id = t.id"
+        " FROM summary s JOIN target t ON t.id = s.issue_id"
+        " JOIN {grid} g ON g.id = s.grid_id {join}"
+        " JOIN area_assignments x ON x.area_id = {area} AND " + valid + " WHERE s.leader_id IS NULL"
     )
     base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
     parts = []
     for n, step in enumerate(steps):
         if step == "claims":
             parts.append(
-                f"SELECT {n} AS ord, 'claims'::text AS step, r2.place_id, NULL::int AS area_id,"
-                " r2.leader_id::bigint, cl.rank::int AS sub FROM claimed cl"
-                " JOIN responsible r2 ON r2.issue_id = cl.issue_id AND r2.place_id = cl.place_id"
-                " WHERE cl.issue_id = t.id"
+                f"SELECT cl.issue_id, {n} AS ord, 'claims'::text AS step, cl.place_id,"
+                " NULL::int AS area_id, cl.leader_id::bigint, cl.rank::int AS sub"
+                " FROM claimed cl JOIN summary s ON s.issue_id = cl.issue_id"
+                " WHERE s.leader_id IS NULL AND cl.leader_id IS NOT NULL"
             )
         elif step == "grid":
             parts.append(
-                f"SELECT {n} AS ord, 'grid'::text AS step, r3.place_id, NULL::int AS area_id,"
-                " r3.leader_id::bigint, 0 AS sub FROM summary s"
-                " JOIN responsible r3 ON r3.issue_id = s.issue_id AND r3.place_id = s.grid_id"
-                " WHERE s.issue_id = t.id"
+                f"SELECT cl.issue_id, {n} AS ord, 'grid'::text AS step, cl.place_id,"
+                " NULL::int AS area_id, cl.leader_id::bigint, 0 AS sub"
+                " FROM claimed cl JOIN summary s ON s.issue_id = cl.issue_id"
+                " AND cl.place_id = s.grid_id"
+                " WHERE s.leader_id IS NULL AND cl.leader_id IS NOT NULL"
             )
         elif step == "community":
             parts.append(area.format(n=n, step=step, grid=base.table, join="",
@@ -442,12 +456,11 @@ def _fallback_sql(registry: LayerRegistry, steps: Sequence[str]) -> str:
             )
     union = "\n    UNION ALL ".join(parts)
     return f"""fallback AS (
-  SELECT t.id AS issue_id, f.step, f.place_id, f.area_id, f.leader_id, ld.unit_id
-  FROM target t
-  CROSS JOIN LATERAL (
-    SELECT * FROM ({union}) o ORDER BY o.ord, o.sub LIMIT 1
-  ) f
-  JOIN leaders ld ON ld.id = f.leader_id
+  SELECT DISTINCT ON (o.issue_id) o.issue_id, o.step, o.place_id, o.area_id, o.leader_id,
+    ld.unit_id
+  FROM ({union}) o
+  JOIN leaders ld ON ld.id = o.leader_id
+  ORDER BY o.issue_id, o.ord, o.sub, o.leader_id
 ),"""
 
 
