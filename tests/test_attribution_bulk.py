@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
+from sqlalchemy import text
 
 from geoservice.issues import attribution, routing_rules
 from geoservice.models import AreaAssignment, Issue
@@ -87,7 +88,7 @@ COLUMNS = ("primary_place_id", "grid_id", "leader_id", "unit_id", "attribution")
 
 def test_bulk_and_per_issue_attribution_agree(db_session):
     world(db_session)
-    expected, ids = {}, []
+    expected = {}
     for fallback in ((), FALLBACK, ("grid", "street")):
         issues = []
         for x, y in POINTS:
@@ -108,15 +109,24 @@ def test_bulk_and_per_issue_attribution_agree(db_session):
         db_session.add_all([i for i, _ in issues])
         db_session.flush()
         first, last = issues[0][0].id, issues[-1][0].id
-        assert attribution.attribute_issues(db_session, LAYERS, first, last, fallback) == len(
-            issues
-        )
-        db_session.expire_all()
-        for issue, one in issues:
-            got = {c: getattr(db_session.get(Issue, issue.id), c) for c in COLUMNS}
-            assert got == {c: one[c] for c in COLUMNS}, (fallback, issue.id)
-            expected[issue.id] = one
-            ids.append(issue.id)
+        # Polygon claims looked up from the issues' side, then from the layers' side.
+        for from_places in (False, True):
+            db_session.execute(
+                text(
+                    "UPDATE issues SET primary_place_id = NULL, grid_id = NULL, leader_id = NULL,"
+                    " unit_id = NULL, attribution = NULL WHERE id BETWEEN :a AND :b"
+                ),
+                {"a": first, "b": last},
+            )
+            done = attribution.attribute_issues(
+                db_session, LAYERS, first, last, fallback, from_places=from_places
+            )
+            assert done == len(issues)
+            db_session.expire_all()
+            for issue, one in issues:
+                got = {c: getattr(db_session.get(Issue, issue.id), c) for c in COLUMNS}
+                assert got == {c: one[c] for c in COLUMNS}, (fallback, from_places, issue.id)
+                expected[issue.id] = one
 
     # The set covers every rule (so the agreement above says something).
     answers = list(expected.values())
