@@ -270,8 +270,10 @@ def _attribute(
         parts.append(
             f"SELECT i.id, i.reported_at, '{spec.name}'::text, {int(spec.precedence)}, l.id,"
             f" 0.0::float8, 'contains'::text FROM {spec.table} l CROSS JOIN LATERAL ("
-            f"SELECT i.id, i.reported_at FROM issues i"
-            f" WHERE ST_Covers(l.geom, i.geom) AND {issue_filter} OFFSET 0) i"
+            f"SELECT i.id, i.reported_at FROM issues i WHERE ST_Covers(l.geom, i.geom)"
+            # The batch's filter outside (OFFSET 0 keeps it there): inside, the planner ANDs a
+            # scan of the whole id range into every lookup.
+            f" OFFSET 0) i WHERE {issue_filter}"
         )
     claims = "\n  UNION ALL\n  ".join(parts)
     mx, my = metres_per_degree_sql("i.geom")
