@@ -459,8 +459,8 @@ def _routing_sql(registry: LayerRegistry) -> str:
     """CTE `routed`: `result` with the lead routing rule of each issue (category, valid at
     `reported_at`, matching the grid's community or street and the primary place's layer; most
     specific first: area and layer > area > layer > category only, then the latest valid_from,
-    then the lowest id), the lead unit's head and the assist units — what
-    geoservice.issues.routing_rules.matching/route decide for one issue."""
+    then the lowest id), the lead unit's head (单位负责人, lowest id) and the assist units (the
+    rules themselves: geoservice.issues.routing_rules)."""
     base = registry.get(BASE_LAYER) if BASE_LAYER in registry else None
     if base is not None and "community_id" in base.model.__table__.c:
         areas = (
