@@ -43,9 +43,16 @@ def visible_issue(issue_id: int) -> Issue:
     return issue
 
 
-def view(issue: Issue) -> dict[str, Any]:
+def view(issue: Issue, new: bool = False) -> dict[str, Any]:
     return issue_view(
-        get_session(), layers(), settings(), issue, current_account(), photo_url, allows=allows
+        get_session(),
+        layers(),
+        settings(),
+        issue,
+        current_account(),
+        photo_url,
+        allows=allows,
+        new=new,
     )
 
 
@@ -179,7 +186,7 @@ def create_issue():
     )
     session = get_session()
     issue = service.create_issue(session, layers(), cfg, report, account, photos)
-    body = view(issue)
+    body = view(issue, new=True)
     session.commit()
     response = jsonify(body)
     response.status_code = 201

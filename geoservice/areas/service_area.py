@@ -97,12 +97,9 @@ def definition(session: Session, registry: LayerRegistry | None = None) -> Defin
 _RANK_SQL = "CASE level " + " ".join(f"WHEN '{lv}' THEN {r}" for lv, r in RANK.items()) + " END"
 
 
-def contains(
-    session: Session, lon: float, lat: float, registry: LayerRegistry | None = None
-) -> bool:
-    """True when (lon, lat) (WGS-84) lies in the service area (its boundary included); True
-    when no area is defined. One round trip: the first defined source decides (issue
-    reporting calls this for every report)."""
+def contains_sql(registry: LayerRegistry | None = None) -> str:
+    """A boolean SQL expression: the point (`:lon`, `:lat`, WGS-84) lies in the service area
+    (its boundary included); true when no area is defined. The first defined source decides."""
     point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
     cases = [
         "WHEN t.configured THEN EXISTS (SELECT 1 FROM admin_areas a"
@@ -116,11 +113,20 @@ def contains(
             f"WHEN EXISTS (SELECT 1 FROM {table}) THEN"
             f" EXISTS (SELECT 1 FROM {table} g WHERE ST_Covers(g.geom, {point}))"
         )
-    sql = (
+    return (
         f"SELECT CASE {' '.join(cases)} ELSE true END FROM (SELECT"
         f" COALESCE(bool_or(service_area), false) AS configured, max({_RANK_SQL}) AS top"
         " FROM admin_areas) t"
     )
+
+
+def contains(
+    session: Session, lon: float, lat: float, registry: LayerRegistry | None = None
+) -> bool:
+    """True when (lon, lat) (WGS-84) lies in the service area (its boundary included); True
+    when no area is defined. One round trip (issue reporting asks it in the attribution
+    statement instead: `contains_sql`)."""
+    sql = contains_sql(registry)
     return bool(session.execute(text(sql), {"lon": lon, "lat": lat}).scalar_one())
 
 

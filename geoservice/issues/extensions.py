@@ -11,7 +11,7 @@ the old deadline. The rankings count the three per holder (docs/rankings.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,6 +185,11 @@ def extension_view(session: Session, issue_id: int) -> dict[str, Any]:
         )
         .order_by(IssueEvent.at, IssueEvent.id)
     ).all()
+    return extension_view_of(rows)
+
+
+def extension_view_of(events: Sequence[IssueEvent]) -> dict[str, Any]:
+    """The same from the issue's events already loaded (in timeline order)."""
     items = [
         {
             "event_id": e.id,
@@ -196,7 +201,8 @@ def extension_view(session: Session, issue_id: int) -> dict[str, Any]:
             "deadline": e.data.get("deadline"),
             "leader_id": e.leader_id,
         }
-        for e in rows
+        for e in events
+        if (e.data or {}).get("action") in EXTENSION_ACTIONS
     ]
     pending = items[-1] if items and items[-1]["action"] == "extension_request" else None
     return {"items": items, "pending": pending}

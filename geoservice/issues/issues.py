@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geoservice.accounts import scope
 from geoservice.areas import service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
-from geoservice.issues import attribution, queues, routing_rules
+from geoservice.issues import attribution, queues
 from geoservice.issues.photos import PreparedPhoto, add_photos
 from geoservice.issues.workflow import (
     IssueSettings,
@@ -157,11 +157,15 @@ def check_in_service_area(
 ) -> None:
     """Refuses a WGS-84 point outside the service area (as a report there is refused)."""
     if not service_area.contains(session, lon, lat, registry):
-        raise InvalidInput(
-            "该位置不在本系统的服务范围内（辖区之外），请检查坐标或坐标系（coord_sys）",
-            {"lon": lon, "lat": lat},
-            "geometry",
-        )
+        raise_outside_service_area(lon, lat)
+
+
+def raise_outside_service_area(lon: float, lat: float) -> None:
+    raise InvalidInput(
+        "该位置不在本系统的服务范围内（辖区之外），请检查坐标或坐标系（coord_sys）",
+        {"lon": lon, "lat": lat},
+        "geometry",
+    )
 
 
 def validate_report(
@@ -241,22 +245,25 @@ def create_issue(
     """Stores a report with its photos and report event, attributes it to its place and
     leader, and links it to the closed issue it is a relapse of. The caller commits."""
     now = now or datetime.now(UTC)
-    check_in_service_area(session, registry, report.lon, report.lat)
+    reported_at = report.reported_at or now
+    # One statement: the service-area check, the place attribution (with the fallback chain)
+    # and 条块 routing by category (geoservice.issues.attribution, routing_rules).
+    columns = attribution.attribution_at(
+        session,
+        registry,
+        report.lon,
+        report.lat,
+        reported_at,
+        settings.fallback,
+        category=report.category,
+        in_area_sql=service_area.contains_sql(registry),
+    )
+    if not columns.pop("in_area"):
+        raise_outside_service_area(report.lon, report.lat)
     if len(photos) < min_photos_for(report, settings):
         raise InvalidInput(f"请至少上传 {min_photos_for(report, settings)} 张照片", field="photos")
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
-    reported_at = report.reported_at or now
-    # Place attribution (with the fallback chain), then 条块 routing by category.
-    columns = routing_rules.route(
-        session,
-        registry,
-        report.category,
-        reported_at,
-        attribution.attribution_at(
-            session, registry, report.lon, report.lat, reported_at, settings.fallback
-        ),
-    )
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,

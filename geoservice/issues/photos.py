@@ -82,6 +82,9 @@ class PreparedPhoto:
     exif_lon: float | None = None
     exif_lat: float | None = None
     exif: dict[str, Any] = field(default_factory=dict)
+    # The decoded pixels at thumbnail size (upright; mode as decoded), not stored: a step that
+    # needs pixels (an evidence hash) takes them from here instead of decoding the file again.
+    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
 
     @property
     def extension(self) -> str:
@@ -291,6 +294,8 @@ def prepare(
             {"max_pixels": limits.max_pixels},
             "photos",
         )
+    # The file is decoded once: the stored bytes, the thumbnail and `pixels` all come from
+    # this one decode (a reduced one for upright JPEGs).
     try:
         meta = _metadata(image, tz)
         stripped = None
@@ -302,17 +307,15 @@ def prepare(
             data = stripped
             image.draft("RGB", (limits.thumb_px * 2, limits.thumb_px * 2))
             image.load()
-            thumb_image = image.copy()
         else:
             image.load()
             image = ImageOps.exif_transpose(image)
             width, height = image.size
             data = _encode(image, "PNG" if actual == "PNG" else "JPEG", limits.jpeg_quality)
-            thumb_image = image.copy()
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMedia(f"照片「{name}」已损坏，无法读取", str(exc), "photos") from None
-    thumb_image.thumbnail((limits.thumb_px, limits.thumb_px))
-    thumb = _encode(thumb_image, "JPEG", 80)
+    image.thumbnail((limits.thumb_px, limits.thumb_px))  # in place: the full image is done with
+    thumb = _encode(image, "JPEG", 80)
     exif: dict[str, Any] = {
         k: v for k, v in meta.items() if k not in ("taken_at", "lon", "lat")
     } | {
@@ -334,6 +337,7 @@ def prepare(
         exif_lon=meta.get("lon"),
         exif_lat=meta.get("lat"),
         exif=exif,
+        pixels=image,
     )
 
 

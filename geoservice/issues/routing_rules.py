@@ -13,6 +13,10 @@ valid_from, then the lowest id): the issue goes to that unit — to its head (�
 has one, else to the 待派遣 queue with the unit set — and the place's 包保 leader is recorded as
 informed (知悉) or co-responsible (共同负责: may act on the issue like its holder). 配合 units of
 matching assist rules are listed. Rankings count the issue for its holder (the lead unit's).
+
+The matching itself is SQL, part of the attribution statement
+(geoservice.issues.attribution._routing_sql): a report and a bulk re-attribution decide alike in
+one round trip. This module keeps the rules' management and the sentence.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from geoservice.models import AdminArea, Leader, Place, RoutingRule, Unit, User
-from geoservice.registry import BASE_LAYER, LayerRegistry
+from geoservice.models import AdminArea, Leader, RoutingRule, Unit, User
+from geoservice.registry import LayerRegistry
 from geoservice.service_errors import InvalidInput, NotFound
 
 ROLES = {"lead": "牵头", "assist": "配合"}
@@ -33,95 +37,6 @@ ROLES = {"lead": "牵头", "assist": "配合"}
 def _is_id(value: object) -> bool:
     """A row id as JSON gives it: an integer in the id range (not a boolean)."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**31 - 1
-
-
-def _areas_of(session: Session, registry: LayerRegistry, grid_id: int | None) -> list[int]:
-    """The grid's community and that community's street."""
-    if grid_id is None or BASE_LAYER not in registry:
-        return []
-    base = registry.get(BASE_LAYER)
-    if "community_id" not in base.model.__table__.c:
-        return []
-    row = session.execute(
-        text(
-            f"SELECT g.community_id, a.parent_id FROM {base.table} g"
-            " LEFT JOIN admin_areas a ON a.id = g.community_id WHERE g.id = :id"
-        ),
-        {"id": grid_id},
-    ).first()
-    return [x for x in (row or ()) if x is not None]
-
-
-def matching(
-    session: Session,
-    category: str,
-    at: datetime,
-    area_ids: list[int],
-    layer: str | None,
-) -> list[RoutingRule]:
-    """Rules for `category` valid at `at` matching the areas and layer, most specific first."""
-    rules = session.scalars(
-        select(RoutingRule).where(
-            RoutingRule.category == category,
-            RoutingRule.valid_from <= at,
-            or_(RoutingRule.valid_to.is_(None), RoutingRule.valid_to > at),
-            or_(RoutingRule.area_id.is_(None), RoutingRule.area_id.in_(area_ids or [-1])),
-            or_(RoutingRule.layer.is_(None), RoutingRule.layer == layer),
-        )
-    ).all()
-    return sorted(
-        rules,
-        key=lambda r: (
-            -(r.area_id is not None) - (r.layer is not None),
-            r.area_id is None,
-            -r.valid_from.timestamp(),
-            r.id,
-        ),
-    )
-
-
-def route(
-    session: Session,
-    registry: LayerRegistry,
-    category: str,
-    reported_at: datetime,
-    columns: dict[str, Any],
-) -> dict[str, Any]:
-    """The attribution columns (geoservice.issues.attribution.attribution_at) after 条块 routing."""
-    layer = None
-    if columns.get("primary_place_id"):
-        layer = session.scalar(select(Place.layer).where(Place.id == columns["primary_place_id"]))
-    rules = matching(
-        session, category, reported_at, _areas_of(session, registry, columns.get("grid_id")), layer
-    )
-    leads = [r for r in rules if r.role == "lead"]
-    if not leads:
-        return columns
-    lead = leads[0]
-    head = session.scalar(
-        select(Leader.id)
-        .where(Leader.unit_id == lead.unit_id, Leader.is_unit_head, Leader.active)
-        .order_by(Leader.id)
-        .limit(1)
-    )
-    helpers = sorted({r.unit_id for r in rules if r.role == "assist"} - {lead.unit_id})
-    out = dict(columns)
-    out["unit_id"] = lead.unit_id
-    out["leader_id"] = head
-    out["attribution"] = {
-        **(columns.get("attribution") or {}),
-        "unassigned": head is None,
-        "routing": {
-            "rule_id": lead.id,
-            "category": category,
-            "unit_id": lead.unit_id,
-            "assist_unit_ids": helpers,
-            "place_leader_id": columns.get("leader_id"),
-            "place_unit_id": columns.get("unit_id"),
-            "co_responsible": lead.co_responsible,
-        },
-    }
-    return out
 
 
 def sentence(session: Session, routing: dict[str, Any]) -> str:

@@ -59,9 +59,11 @@ def issue_view(
     now: datetime | None = None,
     with_duplicates: bool = True,
     allows: Allows | None = None,
+    new: bool = False,
 ) -> dict[str, Any]:
     """The issue as a GeoJSON Feature whose properties hold everything a page shows: the
-    attribution with its rule, timeline, photos, deadline/overdue and the caller's moves."""
+    attribution with its rule, timeline, photos, deadline/overdue and the caller's moves.
+    `new`: the issue was reported in this transaction (nothing can be merged into it yet)."""
     now = now or datetime.now(UTC)
     point = to_shape(issue.geom)
     lon, lat = point.x, point.y
@@ -101,9 +103,13 @@ def issue_view(
         for e in events
     ]
     overdue = is_overdue(issue, now)
-    duplicates_of_this = session.scalars(
-        select(Issue.id).where(Issue.duplicate_of_id == issue.id).order_by(Issue.id)
-    ).all()
+    duplicates_of_this = (
+        []
+        if new
+        else session.scalars(
+            select(Issue.id).where(Issue.duplicate_of_id == issue.id).order_by(Issue.id)
+        ).all()
+    )
     properties: dict[str, Any] = {
         "id": issue.id,
         "category": issue.category,
@@ -148,7 +154,7 @@ def issue_view(
         "timeline": timeline,
         "allowed_transitions": [t.as_json() for t in allowed_for(session, account, issue, allows)],
         # 延期 history and pending request; 立案/交办 time limits when configured.
-        "extensions": extensions.extension_view(session, issue.id),
+        "extensions": extensions.extension_view_of(events),
         "sla": extensions.sla_flags(session, settings, issue, now),
     }
     if not _may_read_phones(account, allows):

@@ -220,7 +220,11 @@ def on_issue_event(conn: Connection, target: IssueEvent) -> None:
                 issue_id=target.issue_id,
                 event_id=target.id,
             )
-    if target.from_status != target.to_status or action in ("rework", "merged"):
+    # A report's own event has no ticket yet (the integration's ticket is recorded after the
+    # issue is created; the create response is its receipt).
+    if action != "report" and (
+        target.from_status != target.to_status or action in ("rework", "merged")
+    ):
         enqueue_callbacks(conn, target)
 
 
