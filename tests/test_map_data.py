@@ -346,15 +346,17 @@ def test_layer_tiles_and_labels_filter_by_leader(client, demo_session, planner):
         id=min(held),
     ).one()
     x13, y13 = tile_of(glon, glat, 13)
-    near = sql(
-        demo_session,
-        "SELECT a.place_id FROM assignments a JOIN grids g ON g.id = a.place_id"
-        " WHERE a.leader_id = :l AND a.valid_to IS NULL"
-        " AND g.geom && ST_Transform(ST_TileEnvelope(13, :x, :y), 4326)",
-        l=leader,
-        x=x13,
-        y=y13,
-    ).scalars()
+    near = set(
+        sql(
+            demo_session,
+            "SELECT a.place_id FROM assignments a JOIN grids g ON g.id = a.place_id"
+            " WHERE a.leader_id = :l AND a.valid_to IS NULL"
+            " AND g.geom && ST_Transform(ST_TileEnvelope(13, :x, :y, margin => 1.0 / 64), 4326)",
+            l=leader,
+            x=x13,
+            y=y13,
+        ).scalars()
+    )
     detailed = decode(
         client.get(
             f"/api/collections/grids/tiles/13/{x13}/{y13}.pbf?leader_id={leader}", headers=planner
