@@ -504,15 +504,20 @@ def area_tile(
     """Admin areas of one level (e.g. community) in tile z/x/y: id, code, name (layer `level`).
     `scope`: SQL on `admin_areas a` restricting what the caller sees."""
     where, params = scope if scope is not None else ("TRUE", {})
-    margin = BUFFER / EXTENT
+    extent, buffer = EXTENT, BUFFER
+    geometry = "ST_Transform(a.geom, 3857)"
+    if z <= LOW_DETAIL_MAX_ZOOM:  # outlines simplified to the pixel, as layers are
+        extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
+        geometry = f"ST_Simplify({geometry}, {WORLD / 2**z / 256 / 2}, true)"
+    margin = buffer / extent
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
 )
-SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
+SELECT ST_AsMVT(m, :layer, {extent}, 'geom', 'id') FROM (
   SELECT a.id,
-         ST_AsMVTGeom({_moved("ST_Transform(a.geom, 3857)", offset)}, bounds.merc, {EXTENT},
-                      {BUFFER}, true) AS geom,
+         ST_AsMVTGeom({_moved(geometry, offset)}, bounds.merc, {extent},
+                      {buffer}, true) AS geom,
          a.code, a.name
   FROM admin_areas a CROSS JOIN bounds
   WHERE a.level = :level AND a.geom && bounds.geo AND ({where})
