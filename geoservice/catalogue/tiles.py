@@ -417,7 +417,8 @@ def _generalised_tile(
     """A polygon or line layer at low zoom: each feature simplified to the pixel, carrying its
     id and declared attributes (what the map styles and a click needs); features whose extent
     is under a pixel both ways are not drawn but counted per 8-px cell in layer `<id>_folded`
-    (points with `count`), so the tile stays small and nothing vanishes without a trace."""
+    (points with `count`, each in one tile only), so the tile stays small and nothing vanishes
+    without a trace. Points stay points."""
     sql = conditions(collection, query)
     tile = WORLD / 2**z
     pixel = tile / 256
@@ -425,21 +426,24 @@ def _generalised_tile(
     pixel_deg = 360.0 / 2**z / 256
     lat = math.radians(tile_lat(y + 0.5, z))
     extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
-    attributes = [name for name, _ in collection.tile_columns if name not in NON_STYLE_COLUMNS]
-    columns = "".join(f", t.{name}" for name in attributes)
+    # The collection's tile columns but the per-feature text and the leader (a lateral join).
+    columns = "".join(
+        f", {expr} AS {name}"
+        for name, expr in collection.tile_columns
+        if name not in NON_STYLE_COLUMNS and "primary_lead." not in expr
+    )
     cell = tile / FOLD_CELLS
+    geom = collection.geom_column
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
 ), t AS (
-  SELECT {collection.id_column} AS id, {collection.geom_column} AS geom{
-        "".join(f", l.{name}" for name in attributes)
-    },
-         (ST_XMax({collection.geom_column}) - ST_XMin({collection.geom_column})) < :pixel_deg
-         AND (ST_YMax({collection.geom_column}) - ST_YMin({collection.geom_column}))
-             < :pixel_deg * :coslat AS small
+  SELECT {collection.select_columns},
+         ST_Dimension({geom}) > 0
+         AND (ST_XMax({geom}) - ST_XMin({geom})) < :pixel_deg
+         AND (ST_YMax({geom}) - ST_YMin({geom})) < :pixel_deg * :coslat AS small
   FROM {collection.base_from}, bounds
-  WHERE {collection.geom_column} && bounds.geo AND {sql.clause()}
+  WHERE {geom} && bounds.geo AND {sql.clause()}
 ), big AS (
   SELECT t.id,
          ST_AsMVTGeom({
@@ -457,7 +461,7 @@ WITH bounds AS (
 SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
                  WHERE b.geom IS NOT NULL), ''::bytea)
     || COALESCE((SELECT ST_AsMVT(f, :folded, {extent}, 'geom') FROM (
-         SELECT ST_AsMVTGeom(folded.c, bounds.merc, {extent}, {buffer}, true) AS geom,
+         SELECT ST_AsMVTGeom(folded.c, bounds.merc, {extent}, 0, true) AS geom,
                 folded.count
          FROM folded CROSS JOIN bounds) f WHERE f.geom IS NOT NULL), ''::bytea)"""
     params = {
