@@ -334,6 +334,17 @@ class Issue(Base):
             "updated_at",
             postgresql_where=text("status = 'rejected'"),
         ),
+        # Issue tiles counted over the rows (leader, unit, overdue filters) read these alone.
+        Index("ix_issues_leader_tiles", "leader_id", postgresql_include=["status", "geom"]),
+        Index("ix_issues_unit_tiles", "unit_id", postgresql_include=["status", "geom"]),
+        Index(
+            "ix_issues_open_deadline_tiles",
+            "deadline",
+            postgresql_include=["status", "geom"],
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery, conditions
 from geoservice.catalogue.tilegrid import (
+    COUNT_LEVELS,
     FINEST_LEVEL,
     WORLD,
     Offset,
-    count_level,
     tile_lat,
     tile_lon,
 )
@@ -35,11 +35,11 @@ BUFFER = 64
 LABEL_BUFFER = 1024  # a quarter tile (64 px): labels near an edge come with both tiles
 AGGREGATE_MAX_ZOOM = 14
 # issue_tile_facets (migration 0025): its levels, the zone of its report days, the filters it
-# answers, and the highest zoom it serves (above, the tile's issues are few enough to count).
-FACET_LEVELS = (6, 8, 10, 12, 14)
+# answers, and the highest zoom it serves (above, a tile's issues are few enough to count).
+FACET_LEVELS = (6, 8, 10, 12, 14, 16, 18)
 FACET_ZONE = ZoneInfo("Asia/Shanghai")
 FACET_FILTERS = frozenset({"status", "category", "source"})
-FACET_MAX_ZOOM = 12
+FACET_MAX_ZOOM = 16
 # Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
 LOW_DETAIL_MAX_ZOOM = 12
@@ -119,6 +119,9 @@ def render_tile(
             if _issues_in_tile(session, z, x, y, query, offset) > cap:
                 # A denser tile than the cap even at high zoom: counts per finest cell instead.
                 return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+        elif z <= FACET_MAX_ZOOM and faceted(collection, query):
+            if _faceted_in_tile(session, z, x, y, query, offset) > cap:
+                return _faceted_issue_tile(session, collection, z, x, y, query, offset)
         elif _more_than(session, collection, z, x, y, query, cap, offset):
             # Never drop issues silently: more than the cap are counted per cell instead.
             return _snapped_issue_tile(session, collection, z, x, y, query, offset)
@@ -257,7 +260,9 @@ def _aggregated_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
-    level = count_level(z) if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
+    # 8–16 cells across at low zoom (the map merges them into 4 × 4 bubbles).
+    level = next((c for c in COUNT_LEVELS if c >= z + 3), FINEST_LEVEL)
+    level = level if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
     where: list[str] = []
     params: dict[str, Any] = {}
     if "status" in query.filters:
@@ -268,15 +273,8 @@ def _aggregated_issue_tile(
     )
 
 
-def _faceted_issue_tile(
-    session: Session,
-    collection: Collection,
-    z: int,
-    x: int,
-    y: int,
-    query: ItemsQuery,
-    offset: Offset | None = None,
-) -> bytes:
+def _facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
+    """SQL on issue_tile_facets for the query's filters and whole-day interval."""
     where: list[str] = []
     params: dict[str, Any] = {}
     for name, values in query.filters.items():  # status, category, source (faceted)
@@ -290,6 +288,31 @@ def _faceted_issue_tile(
     if days[1] is not None:
         where.append("day <= :last_day")
         params["last_day"] = days[1]
+    return where, params
+
+
+def _faceted_in_tile(
+    session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
+) -> int:
+    """Exact number of matching issues in the tile, from the facets."""
+    where, params = _facet_conditions(query)
+    level = facet_level(z)
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
+    params.update(_cell_range(z, x, y, level, offset))
+    statement = f"SELECT COALESCE(sum(n), 0) FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    return int(session.execute(text(statement), params).scalar())
+
+
+def _faceted_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    where, params = _facet_conditions(query)
     return _cells_tile(
         session, collection, z, x, y, "issue_tile_facets", facet_level(z), where, params, offset
     )
