@@ -459,6 +459,12 @@ def _generalised_tile(
     )
     geom = collection.geom_column
     scale = 2**z * FOLD_CELLS
+    select, source = collection.select_columns, collection.base_from
+    table = collection.spec.table if collection.spec is not None else None
+    if source == f"places p JOIN {table} l ON l.id = p.id" and "p." not in sql.clause():
+        # Nothing here needs the places row (code, name: left out at low zoom): the layer
+        # table alone, not a join per feature.
+        select, source = "l.*", f"{table} l"
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
@@ -466,8 +472,8 @@ WITH bounds AS (
   SELECT s.*, ST_Dimension(s.geom) > 0 AND ST_XMax(s.b) - ST_XMin(s.b) < :fold_deg
               AND ST_YMax(s.b) - ST_YMin(s.b) < :fold_deg * :coslat AS small
   FROM (
-    SELECT {collection.select_columns}, Box2D({geom}) AS b
-    FROM {collection.base_from}, bounds
+    SELECT {select}, Box2D({geom}) AS b
+    FROM {source}, bounds
     WHERE {geom} && bounds.geo AND {sql.clause()}
   ) s
 ), big AS (
