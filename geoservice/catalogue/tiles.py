@@ -1,11 +1,14 @@
 """Mapbox Vector Tiles (ST_AsMVT) of every collection, and collection extents.
 
-Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
-`cap` per tile. Issues: at zoom ≤ AGGREGATE_MAX_ZOOM, one point per occupied cell (the
-centroid of its issues) with `count` and `open`, read from `issue_tile_counts` (a cell is
-1/32 or 1/64 of the tile), so a tile never scans the issues themselves; above that zoom the
-issues themselves, open ones first, at most `cap` — unless the tile holds more issues than
-the cap, then counts per finest cell (1/16 of a z15 tile) as well.
+Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most `cap` per
+tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
+attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`).
+
+Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
+with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
+(status, category, source, whole report days) or counted over the matching rows (anything
+else); above, the issues themselves, open ones first, unless the tile holds more than the cap:
+then counts per cell again. Nothing is ever dropped silently.
 """
 
 from __future__ import annotations
