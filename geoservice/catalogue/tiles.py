@@ -280,7 +280,7 @@ def _aggregated_issue_tile(
     )
 
 
-def _facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
+def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
     """SQL on issue_tile_facets for the query's filters and whole-day interval."""
     where: list[str] = []
     params: dict[str, Any] = {}
@@ -302,7 +302,7 @@ def _faceted_in_tile(
     session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
 ) -> int:
     """Exact number of matching issues in the tile, from the facets."""
-    where, params = _facet_conditions(query)
+    where, params = facet_conditions(query)
     level = facet_level(z)
     where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
     params.update(_cell_range(z, x, y, level, offset))
@@ -319,7 +319,7 @@ def _faceted_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
-    where, params = _facet_conditions(query)
+    where, params = facet_conditions(query)
     return _cells_tile(
         session, collection, z, x, y, "issue_tile_facets", facet_level(z), where, params, offset
     )
