@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "SERVICE_AREA_MARGIN_M": 50_000,
     # Vector tiles: most features in one tile (issues at low zoom are aggregated instead).
     "TILE_MAX_FEATURES": 5_000,
+    # Rendered tiles each worker keeps (bytes; 0: none). Keys carry the data's generation.
+    "TILE_CACHE_BYTES": 32 * 1024 * 1024,
     # Vocabularies (configurable lists, not hard-coded branches).
     "ISSUE_CATEGORIES": dict(vocab.CATEGORY_DEADLINE_HOURS),
     "ISSUE_SOURCES": list(vocab.ISSUE_SOURCES),

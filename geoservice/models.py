@@ -9,7 +9,7 @@ delete a feature that still has an assignment or an issue: no orphans.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -17,10 +17,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -332,6 +334,17 @@ class Issue(Base):
             "updated_at",
             postgresql_where=text("status = 'rejected'"),
         ),
+        # Issue tiles counted over the rows (leader, unit, overdue filters) read these alone.
+        Index("ix_issues_leader_tiles", "leader_id", postgresql_include=["status", "geom"]),
+        Index("ix_issues_unit_tiles", "unit_id", postgresql_include=["status", "geom"]),
+        Index(
+            "ix_issues_open_deadline_tiles",
+            "deadline",
+            postgresql_include=["status", "geom"],
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -494,6 +507,37 @@ class IssueTileCount(Base):
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class IssueTileFacet(Base):
+    """Issues per Web-Mercator cell (levels 6–14), report day (Asia/Shanghai), status,
+    category and source, kept exact by statement-level triggers on `issues` (see the
+    migration): low-zoom issue tiles filtered by these read it instead of the issues."""
+
+    __tablename__ = "issue_tile_facets"
+    __table_args__ = (Index("ix_issue_tile_facets_category", "level", "category", "cx", "cy"),)
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sx: Mapped[float] = mapped_column(Double, nullable=False)
+    sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class TileChange(Base):
+    """One statement that changed what tiles draw ('issues' or 'layers'), inserted by
+    triggers; max(id) per layer is the generation tile caches key on (catalogue/tilecache)."""
+
+    __tablename__ = "tile_changes"
+    __table_args__ = (Index("ix_tile_changes_layer_id", "layer", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    layer: Mapped[str] = mapped_column(String(16), nullable=False)
 
 
 class Publication(Base):

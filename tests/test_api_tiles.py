@@ -6,11 +6,12 @@ import math
 
 import mapbox_vector_tile
 import pytest
+from sqlalchemy import text
 
 from geoservice.catalogue.tilegrid import FINEST_LEVEL
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from tests.api_support import assign, auth, insert_issue, insert_leader, insert_place
-from tests.test_api_read import attrs_for, road_spec
+from tests.test_api_read import attrs_for, polygon_spec, road_spec
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -91,9 +92,14 @@ def test_high_zoom_issue_tiles_are_the_issues_capped_open_first(
     assert by_id[opened[0]]["leader_id"] == leader
     assert by_id[closed[0]]["status"] == "closed"
     monkeypatch.setitem(app.config, "TILE_MAX_FEATURES", 2)
-    far = FINEST_LEVEL + 1  # beyond the finest tile counts: the issues, capped
-    capped = get_tile(client, viewer, "issues", far, 120.1001, 33.7001)["issues"]["features"]
-    assert sorted(f["id"] for f in capped) == sorted(opened)
+    # Never silently dropped: more issues than the cap are counted instead, also beyond the
+    # finest tile counts and with a filter the counts cannot answer.
+    far = FINEST_LEVEL + 1
+    for query in ("", "?overdue=false"):
+        counted = get_tile(client, viewer, "issues", far, 120.1001, 33.7001, query)
+        features = counted["issues"]["features"]
+        assert all(f["properties"]["cluster"] for f in features)
+        assert sum(f["properties"]["count"] for f in features) == 5
     # More issues in the tile than the cap, at a zoom the tile counts cover: counts instead.
     dense = get_tile(client, viewer, "issues", z, 120.1001, 33.7001)["issues"]["features"]
     assert all(f["properties"]["cluster"] for f in dense)
@@ -127,3 +133,160 @@ def test_tile_errors_and_tilejson(app, client, viewer):
     assert body["vector_layers"][0]["id"] == spec.collection
     collection = client.get(f"/api/collections/{spec.collection}", headers=viewer).get_json()
     assert any(link["type"] == "application/vnd.mapbox-vector-tile" for link in collection["links"])
+
+
+# --- filtered low-zoom tiles, generalised layers, caching ------------------------------------
+
+
+def tile_count(client, headers, z, lon, lat, query=""):
+    features = get_tile(client, headers, "issues", z, lon, lat, query).get("issues", {})
+    return sum(f["properties"].get("count", 1) for f in features.get("features", []))
+
+
+def test_filtered_tiles_count_exactly_the_matching_issues_at_every_zoom(client, db_session, viewer):
+    """Whatever the filter and zoom, a tile's counts add up to the matching issues in it:
+    from the facets (category, source, whole report days, status), counted on the fly
+    (leader, overdue) or the issues themselves; and the facets follow updates and deletes."""
+    leader = insert_leader(db_session, "王五")
+    shanghai = "+08:00"
+    rows = []
+    for i in range(60):
+        rows.append(
+            {
+                "lon": 120.0975 + (i % 10) * 0.0004,  # all within one z16 tile
+                "lat": 33.6975 + (i // 10) * 0.0006,
+                "category": ("环境卫生", "占道经营", "车辆违停")[i % 3],
+                "source": ("自查", "随手拍")[i % 2],
+                "status": "closed" if i % 5 == 0 else "reported",
+                # 2015-03-01 … 03-04, one of them a minute before local midnight
+                "reported_at": f"2015-03-0{1 + i % 4}T23:59:00{shanghai}",
+                "leader_id": leader if i % 7 == 0 else None,
+                "deadline": f"2015-03-1{i % 2}T00:00:00{shanghai}",
+            }
+        )
+    ids = [insert_issue(db_session, **row) for row in rows]
+
+    def expected(match) -> int:
+        return sum(1 for row in rows if match(row))
+
+    cases = [
+        ("?category=占道经营", lambda r: r["category"] == "占道经营"),
+        (
+            "?status=open&source=随手拍",
+            lambda r: r["source"] == "随手拍" and r["status"] != "closed",
+        ),
+        (
+            "?category=环境卫生,车辆违停&source=自查",
+            lambda r: r["category"] != "占道经营" and r["source"] == "自查",
+        ),
+        ("?datetime=2015-03-02/2015-03-03", lambda r: r["reported_at"][9] in "23"),
+        ("?datetime=2015-03-02T00:00:00Z/..", lambda r: r["reported_at"][9] in "234"),
+        (f"?leader_id={leader}", lambda r: r["leader_id"] == leader),
+        ("?overdue=true", lambda r: r["status"] != "closed"),  # deadlines in 2015: all past
+    ]
+    for query, match in cases:
+        for z in (4, 8, 11, 13, 16):
+            assert tile_count(client, viewer, z, 120.0995, 33.6990, query) == expected(match), (
+                query,
+                z,
+            )
+    # The facets follow writes: a category changed, an issue deleted.
+    db_session.execute(
+        text("UPDATE issues SET category = '占道经营' WHERE id = :id"), {"id": ids[0]}
+    )
+    rows[0]["category"] = "占道经营"
+    db_session.execute(text("DELETE FROM issues WHERE id = :id"), {"id": ids[1]})
+    del rows[1]
+    for z in (8, 11):
+        assert tile_count(client, viewer, z, 120.0995, 33.6990, "?category=占道经营") == expected(
+            lambda r: r["category"] == "占道经营"
+        )
+
+
+def test_low_zoom_polygons_are_simplified_keep_ids_and_fold_what_is_under_a_pixel(
+    app, client, db_session, viewer
+):
+    spec = polygon_spec(app)
+    # A big many-sided polygon (a circle of 0.1° radius, 720 vertices) and 12 tiny squares.
+    angles = [math.radians(a / 2) for a in range(720)]
+    ring = ", ".join(f"{120.2 + 0.1 * math.cos(t)} {33.7 + 0.1 * math.sin(t)}" for t in angles)
+    first = ring.split(", ")[0]
+    big = insert_place(
+        db_session, spec, "BIG", "大片区", f"MULTIPOLYGON((({ring}, {first})))", **attrs_for(spec)
+    )
+    for i in range(12):
+        x0, y0 = 120.45 + i * 0.003, 33.60
+        insert_place(
+            db_session,
+            spec,
+            f"S{i}",
+            f"小院{i}",
+            f"MULTIPOLYGON((({x0} {y0}, {x0 + 0.0005} {y0}, {x0 + 0.0005} {y0 + 0.0005},"
+            f" {x0} {y0 + 0.0005}, {x0} {y0})))",
+            **attrs_for(spec),
+        )
+    z = 8
+    tile = get_tile(client, viewer, spec.collection, z, 120.2, 33.7)
+    (feature,) = tile[spec.collection]["features"]
+    assert feature["id"] == big  # the click needs the id …
+    if spec.style_by is not None:  # … and the map styles by this
+        assert spec.style_by[0] in feature["properties"]
+    assert "name" not in feature["properties"]  # per-feature text waits for higher zooms
+    coordinates = feature["geometry"]["coordinates"]
+    outer = coordinates[0] if feature["geometry"]["type"] == "Polygon" else coordinates[0][0]
+    assert len(outer) < 200  # simplified to the pixel
+    extent = tile[spec.collection]["extent"]
+    area = abs(
+        sum(
+            x0 * y1 - x1 * y0
+            for (x0, y0), (x1, y1) in zip(outer, outer[1:] + outer[:1], strict=True)
+        )
+        / 2
+    )
+    # The circle's area in tile units: in Mercator an ellipse, stretched by 1/cos(lat) in y.
+    size = 2 * math.pi * 6378137 / 2**z
+    radius = math.radians(0.1) * 6378137 / size * extent
+    want = math.pi * radius**2 / math.cos(math.radians(33.7))
+    assert abs(area - want) / want < 0.05
+    folded = tile[f"{spec.collection}_folded"]["features"]
+    assert sum(f["properties"]["count"] for f in folded) == 12
+    # Zoomed in, the full feature with its properties.
+    near = get_tile(client, viewer, spec.collection, 15, 120.45, 33.6002)
+    assert "小院0" in [f["properties"]["name"] for f in near[spec.collection]["features"]]
+
+
+def test_tiles_revalidate_with_etags_and_a_write_shows_on_the_next_request(
+    app, client, db_session, viewer
+):
+    insert_issue(db_session, 120.1, 33.7)
+    x, y = tile_of(120.1, 33.7, 10)
+    path = f"/api/collections/issues/tiles/10/{x}/{y}.pbf?category=环境卫生"
+    first = client.get(path, headers=viewer)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    again = client.get(path, headers={**viewer, "If-None-Match": etag})
+    assert again.status_code == 304 and not again.get_data()
+    assert client.get(path, headers=viewer).get_data() == first.get_data()  # the worker's cache
+    insert_issue(db_session, 120.1005, 33.7005)  # a write: the next request sees it
+    fresh = client.get(path, headers={**viewer, "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != etag
+    assert tile_count(client, viewer, 10, 120.1, 33.7, "?category=环境卫生") == 2
+    # A layer tile: unchanged by issues, changed by a write to a layer.
+    spec = road_spec(app)
+    layer_path = f"/api/collections/{spec.collection}/tiles/10/{x}/{y}.pbf"
+    layer_etag = client.get(layer_path, headers=viewer).headers["ETag"]
+    insert_issue(db_session, 120.1006, 33.7006)
+    assert (
+        client.get(layer_path, headers={**viewer, "If-None-Match": layer_etag}).status_code == 304
+    )
+    insert_place(
+        db_session,
+        spec,
+        "R9",
+        "新路",
+        "MULTILINESTRING((120.1 33.7, 120.2 33.71))",
+        **attrs_for(spec),
+    )
+    assert (
+        client.get(layer_path, headers={**viewer, "If-None-Match": layer_etag}).status_code == 200
+    )

@@ -15,22 +15,23 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, jsonify
+from flask import current_app, jsonify
 from sqlalchemy import literal_column
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
-from geoservice.api.tiles import tile_offset, tile_params
+from geoservice.api.tiles import cached_tile, tile_offset, tile_params
 from geoservice.areas.levels import LEVELS
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tilecache import LAYERS_LAYER
 from geoservice.catalogue.tilegrid import MAX_ZOOM, tile_in_range
 from geoservice.catalogue.tiles import area_tile, label_tile
 from geoservice.db import get_session
 from geoservice.edge.access import catalogue, collection_or_404, collection_read, scope_condition
-from geoservice.edge.params import MVT, item_params, parse_bbox, parse_items_query, single_args
+from geoservice.edge.params import item_params, parse_bbox, parse_items_query, single_args
 from geoservice.edge.responsibility import whole_county
 from geoservice.errors import ApiError
 from geoservice.maps import mapdata
@@ -141,10 +142,11 @@ def map_area_tile(level: str, z: int, x: int, y: int):
         raise ApiError(404, f"切片 {z}/{x}/{y} 不存在（缩放级别 0–{MAX_ZOOM}）")
     offset = tile_offset(args.get("shift"), z, x, y)
     where, params = scope.to_sql(scope.area_filter(current_account(), literal_column("a.id")))
-    data = area_tile(get_session(), level, z, x, y, (where, params), offset)
-    response = Response(data, mimetype=MVT)
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return cached_tile(
+        LAYERS_LAYER,
+        (where, params),
+        lambda: area_tile(get_session(), level, z, x, y, (where, params), offset),
+    )
 
 
 @bp.get("/map/labels/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf")
@@ -162,10 +164,11 @@ def map_label_tile(collection_id: str, z: int, x: int, y: int):
     query = parse_items_query(coll, args, paged=False) if args else ItemsQuery()
     query.scope = scope_condition(current_account(), coll)
     cap = int(current_app.config.get("TILE_MAX_FEATURES", 5000))
-    data = label_tile(get_session(), coll, z, x, y, query, cap, coll.spec.label, offset)
-    response = Response(data, mimetype=MVT)
-    response.headers["Cache-Control"] = "private, max-age=60"
-    return response
+    return cached_tile(
+        LAYERS_LAYER,
+        (query.scope, cap),
+        lambda: label_tile(get_session(), coll, z, x, y, query, cap, coll.spec.label, offset),
+    )
 
 
 @bp.get("/map/screen")

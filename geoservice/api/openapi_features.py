@@ -237,9 +237,10 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {
-                        "description": "MVT",
+                        "description": "MVT（带 ETag；Cache-Control: private, no-cache）",
                         "content": {MVT: {"schema": {"type": "string", "format": "binary"}}},
                     },
+                    "304": {"description": "未修改：If-None-Match 与当前 ETag 相同"},
                     "404": ERROR,
                 },
             }

@@ -143,7 +143,10 @@ SHIFT = query(
     "gcj02：GCJ-02 平面的切片（高德底图），数据按切片中心的偏移量整体平移",
     enum(["gcj02"]),
 )
-MVT_OK = {"200": answer({"type": "string", "format": "binary"}, "MVT", MVT)}
+MVT_OK = {
+    "200": answer({"type": "string", "format": "binary"}, "MVT（带 ETag）", MVT),
+    "304": {"description": "未修改：If-None-Match 与当前 ETag 相同"},
+}
 
 
 def _period_params() -> list[dict]:

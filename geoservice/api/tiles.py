@@ -3,17 +3,33 @@
 Tiles take the collection's property filters (as items do) and `datetime` (issues), so a map
 draws exactly what its filters select; `shift=gcj02` serves the tile of the GCJ-02 plane
 (for 高德 basemaps: the WGS-84 data moved by the datum shift at the tile's centre).
+
+Every tile answer carries an ETag (its request, the caller's scope and the generation of the
+data it draws, geoservice.catalogue.tilecache) and `Cache-Control: private, no-cache`: the
+browser keeps the tile but asks again each time, and gets 304 without the tile being rendered
+when nothing it draws has changed; a write shows on the very next request. Each worker also
+keeps recently rendered tiles (TILE_CACHE_BYTES) under the same key.
 """
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, request
 
 from geoservice.accounts.auth import current_account
 from geoservice.api import bp
 from geoservice.api.features import json_response
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
+from geoservice.catalogue.tilecache import (
+    ISSUES_LAYER,
+    LAYERS_LAYER,
+    TileCache,
+    generation,
+    tile_key,
+)
 from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset, tile_in_range
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
 from geoservice.db import get_session
@@ -37,6 +53,41 @@ def tile_offset(shift: str | None, z: int, x: int, y: int) -> Offset | None:
     if shift not in SHIFTS:
         raise ApiError(400, f"shift 只支持 {'、'.join(SHIFTS)}，收到 {shift!r}", field="shift")
     return datum_offset(shift, z, x, y)
+
+
+TILE_CACHE_CONTROL = "private, no-cache"
+
+
+def _tile_cache() -> TileCache | None:
+    size = int(current_app.config.get("TILE_CACHE_BYTES", 32 * 1024 * 1024))
+    if size <= 0:
+        return None
+    cache = current_app.extensions.get("tile_cache")
+    if cache is None or cache.max_bytes != size:
+        cache = current_app.extensions["tile_cache"] = TileCache(size)
+    return cache
+
+
+def cached_tile(layer: str, scope: Any, render: Callable[[], bytes]) -> Response:
+    """The tile of this request: 304 when the client's ETag is current, else from the worker's
+    cache or `render()`. `layer`: 'issues' or 'layers' (whose writes change the tile); `scope`:
+    the caller's scope SQL (part of the key: accounts seeing different things never share)."""
+    session = get_session()
+    parts = [request.path, sorted(request.args.items(multi=True)), repr(scope)]
+    etag = tile_key(layer, generation(session, layer), parts)
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        cache = _tile_cache()
+        data = cache.get(etag) if cache is not None else None
+        if data is None:
+            data = render()
+            if cache is not None:
+                cache.put(etag, data)
+        response = Response(data, mimetype=MVT)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = TILE_CACHE_CONTROL
+    return response
 
 
 @bp.get("/collections/<collection_id>/tiles")
@@ -79,7 +130,9 @@ def tile(collection_id: str, z: int, x: int, y: int):
     query = parse_items_query(coll, args, paged=False) if args else ItemsQuery()
     query.scope = scope_condition(current_account(), coll)
     cap = int(current_app.config.get("TILE_MAX_FEATURES", 5000))
-    data = render_tile(get_session(), coll, z, x, y, query, cap, offset)
-    response = Response(data, mimetype=MVT)
-    response.headers["Cache-Control"] = "private, max-age=60"
-    return response
+    layer = ISSUES_LAYER if coll.id == ISSUES else LAYERS_LAYER
+    return cached_tile(
+        layer,
+        (query.scope, cap),
+        lambda: render_tile(get_session(), coll, z, x, y, query, cap, offset),
+    )

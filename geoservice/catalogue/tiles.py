@@ -1,17 +1,22 @@
 """Mapbox Vector Tiles (ST_AsMVT) of every collection, and collection extents.
 
-Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
-`cap` per tile. Issues: at zoom ≤ AGGREGATE_MAX_ZOOM, one point per occupied cell (the
-centroid of its issues) with `count` and `open`, read from `issue_tile_counts` (a cell is
-1/32 or 1/64 of the tile), so a tile never scans the issues themselves; above that zoom the
-issues themselves, open ones first, at most `cap` — unless the tile holds more issues than
-the cap, then counts per finest cell (1/16 of a z15 tile) as well.
+Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most `cap` per
+tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
+attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`).
+
+Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
+with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
+(status, category, source, whole report days) or counted over the matching rows (anything
+else); above, the issues themselves, open ones first, unless the tile holds more than the cap:
+then counts per cell again. Nothing is ever dropped silently.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -19,10 +24,10 @@ from sqlalchemy.orm import Session
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery, conditions
 from geoservice.catalogue.tilegrid import (
+    COUNT_LEVELS,
     FINEST_LEVEL,
     WORLD,
     Offset,
-    count_level,
     tile_lat,
     tile_lon,
 )
@@ -32,6 +37,18 @@ EXTENT = 4096
 BUFFER = 64
 LABEL_BUFFER = 1024  # a quarter tile (64 px): labels near an edge come with both tiles
 AGGREGATE_MAX_ZOOM = 14
+# issue_tile_facets (migration 0025): its levels, the zone of its report days, the filters it
+# answers, and the highest zoom it serves (above, a tile's issues are few enough to count).
+FACET_LEVELS = (6, 8, 10, 12, 14, 16, 18)
+FACET_ZONE = ZoneInfo("Asia/Shanghai")
+FACET_FILTERS = frozenset({"status", "category", "source"})
+FACET_MAX_ZOOM = 16
+# Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
+# than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
+LOW_DETAIL_MAX_ZOOM = 12
+LOW_DETAIL_EXTENT = 512  # 2 units per pixel of a 256-px tile
+FOLD_CELLS = 32  # folded features are counted per 1/32 of the tile (8 px)
+FOLD_PIXELS = 2  # features under 2 × 2 pixels are folded
 
 
 def precounted(collection: Collection, query: ItemsQuery) -> bool:
@@ -44,6 +61,45 @@ def precounted(collection: Collection, query: ItemsQuery) -> bool:
     )
 
 
+def faceted_days(
+    interval: tuple[datetime | None, datetime | None] | None,
+) -> tuple[date | None, date | None] | None:
+    """The report-day range (inclusive, Asia/Shanghai) equal to `interval`, or None when the
+    interval does not start and end on whole days there (then the facets cannot answer)."""
+    if interval is None:
+        return (None, None)
+    start, end = interval
+    first = last = None
+    if start is not None:
+        local = start.astimezone(FACET_ZONE)
+        if local.timetz().replace(tzinfo=None) != time.min:
+            return None
+        first = local.date()
+    if end is not None:
+        after = (end + timedelta(microseconds=1)).astimezone(FACET_ZONE)
+        if after.timetz().replace(tzinfo=None) != time.min:
+            return None
+        last = after.date() - timedelta(days=1)
+    return first, last
+
+
+def faceted(collection: Collection, query: ItemsQuery) -> bool:
+    """Can `issue_tile_facets` answer this query (no scope, whole report days, filters among
+    status, category and source)?"""
+    return (
+        collection.id == ISSUES
+        and query.scope is None
+        and query.bbox is None
+        and set(query.filters) <= FACET_FILTERS
+        and faceted_days(query.interval) is not None
+    )
+
+
+def facet_level(z: int) -> int:
+    """The facet level for a tile at zoom z: 4–8 cells across (the map merges 4 × 4)."""
+    return next((level for level in FACET_LEVELS if level >= z + 2), FACET_LEVELS[-1])
+
+
 def render_tile(
     session: Session,
     collection: Collection,
@@ -54,21 +110,35 @@ def render_tile(
     cap: int,
     offset: Offset | None = None,
 ) -> bytes:
+    # The planner's cost of ST_AsMVTGeom over many rows crosses the JIT threshold, and
+    # compiling the query then takes longer (~0.5 s) than running it (tens of ms).
+    session.execute(text("SET LOCAL jit = off"))
     if collection.id == ISSUES and z <= AGGREGATE_MAX_ZOOM:
         if precounted(collection, query):
             return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
-        # The pre-aggregated counts cover every issue: an account that sees only some, or a
-        # filter they cannot answer, gets the matching issues counted on the fly.
+        if z <= FACET_MAX_ZOOM and faceted(collection, query):
+            return _faceted_issue_tile(session, collection, z, x, y, query, offset)
+        # An account that sees only some issues, or a filter the pre-aggregated tables cannot
+        # answer (leader, unit, overdue …): the matching issues counted on the fly.
         return _snapped_issue_tile(session, collection, z, x, y, query, offset)
-    if (
-        collection.id == ISSUES
-        and precounted(collection, query)
-        and z <= FINEST_LEVEL
-        and _issues_in_tile(session, z, x, y, query, offset) > cap
-    ):
-        # A denser tile than the cap even at high zoom: counts per finest cell instead.
-        return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+    if collection.id == ISSUES:
+        if precounted(collection, query) and z <= FINEST_LEVEL:
+            if _issues_in_tile(session, z, x, y, query, offset) > cap:
+                # A denser tile than the cap even at high zoom: counts per finest cell instead.
+                return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+        elif z <= FACET_MAX_ZOOM and faceted(collection, query):
+            if _faceted_in_tile(session, z, x, y, query, offset) > cap:
+                return _faceted_issue_tile(session, collection, z, x, y, query, offset)
+        elif _more_than(session, collection, z, x, y, query, cap, offset):
+            # Never drop issues silently: more than the cap are counted per cell instead.
+            return _snapped_issue_tile(session, collection, z, x, y, query, offset)
+    if _generalisable(collection) and z <= LOW_DETAIL_MAX_ZOOM:
+        return _generalised_tile(session, collection, z, x, y, query, cap, offset)
     return _feature_tile(session, collection, z, x, y, query, cap, offset)
+
+
+# Per-feature text the low-zoom tiles leave out (unique strings: most of a tile's bytes).
+NON_STYLE_COLUMNS = frozenset({"code", "name", "leader_id", "leader"})
 
 
 def _cell_range(z: int, x: int, y: int, level: int, offset: Offset | None = None) -> dict[str, int]:
@@ -197,9 +267,81 @@ def _aggregated_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
-    level = count_level(z) if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
-    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
-    params: dict[str, Any] = {
+    # 8–16 cells across at low zoom (the map merges them into 4 × 4 bubbles).
+    level = next((c for c in COUNT_LEVELS if c >= z + 3), FINEST_LEVEL)
+    level = level if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if "status" in query.filters:
+        where.append("status = ANY(:status)")
+        params["status"] = query.filters["status"]
+    return _cells_tile(
+        session, collection, z, x, y, "issue_tile_counts", level, where, params, offset
+    )
+
+
+def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
+    """SQL on issue_tile_facets for the query's filters and whole-day interval."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    for name, values in query.filters.items():  # status, category, source (faceted)
+        where.append(f"{name} = ANY(:{name})")
+        params[name] = list(values)
+    days = faceted_days(query.interval)
+    assert days is not None
+    if days[0] is not None:
+        where.append("day >= :first_day")
+        params["first_day"] = days[0]
+    if days[1] is not None:
+        where.append("day <= :last_day")
+        params["last_day"] = days[1]
+    return where, params
+
+
+def _faceted_in_tile(
+    session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
+) -> int:
+    """Exact number of matching issues in the tile, from the facets."""
+    where, params = facet_conditions(query)
+    level = facet_level(z)
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
+    params.update(_cell_range(z, x, y, level, offset))
+    statement = f"SELECT COALESCE(sum(n), 0) FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    return int(session.execute(text(statement), params).scalar())
+
+
+def _faceted_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    where, params = facet_conditions(query)
+    return _cells_tile(
+        session, collection, z, x, y, "issue_tile_facets", facet_level(z), where, params, offset
+    )
+
+
+def _cells_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    table: str,
+    level: int,
+    where: list[str],
+    params: dict[str, Any],
+    offset: Offset | None,
+) -> bytes:
+    """One point per occupied cell of `table` (issue_tile_counts or issue_tile_facets) at
+    `level` in the tile, at the centroid of its issues, with `count` and `open`."""
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
+    params = {
+        **params,
         **_cell_range(z, x, y, level, offset),
         **_offset_params(offset),
         "z": z,
@@ -208,15 +350,12 @@ def _aggregated_issue_tile(
         "layer": collection.id,
         "open": list(OPEN_STATUSES),
     }
-    if "status" in query.filters:
-        where.append("status = ANY(:status)")
-        params["status"] = query.filters["status"]
     point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(sx / n, sy / n), 4326), 3857)", offset)
     statement = f"""
 WITH cells AS (
   SELECT cx, cy, sum(n) AS n, sum(n) FILTER (WHERE status = ANY(:open)) AS open,
          sum(sx) AS sx, sum(sy) AS sy
-  FROM issue_tile_counts WHERE {" AND ".join(where)}
+  FROM {table} WHERE {" AND ".join(where)}
   GROUP BY cx, cy HAVING sum(n) > 0
 )
 SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
@@ -225,6 +364,27 @@ SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
   FROM cells
 ) m WHERE m.geom IS NOT NULL"""
     return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def _more_than(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    cap: int,
+    offset: Offset | None = None,
+) -> bool:
+    """Does the tile (with its buffer) hold more than `cap` matching issues?"""
+    sql = conditions(collection, query)
+    statement = f"""
+SELECT count(*) FROM (
+  SELECT 1 FROM issues i
+  WHERE i.geom && {_window(BUFFER / EXTENT, offset)} AND {sql.clause()} LIMIT :cap + 1
+) s"""
+    params = {**sql.params, **_offset_params(offset), "z": z, "x": x, "y": y, "cap": cap}
+    return int(session.execute(text(statement), params).scalar()) > cap
 
 
 def _snapped_issue_tile(
@@ -236,26 +396,28 @@ def _snapped_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
+    """The matching issues counted per cell (8 × 8 per tile; the map merges them into 4 × 4
+    bubbles) on the fly: the cell from the coordinates by arithmetic (the tile-count formula),
+    no per-row reprojection; one point per cell at the centroid of its issues."""
     sql = conditions(collection, query)
-    cell = f"((ST_XMax(b.merc) - ST_XMin(b.merc)) / {2 ** (count_level(z) - z)})"
+    level = min(z + 3, FINEST_LEVEL + 3)
+    scale = 2**level
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
     statement = f"""
-WITH b AS (
-  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(0, offset)} AS geo
-), cells AS (
-  SELECT floor((ST_X(m) - ST_XMin(b.merc)) / {cell}) AS gx,
-         floor((ST_Y(m) - ST_YMin(b.merc)) / {cell}) AS gy,
-         count(*) AS n, count(*) FILTER (WHERE i.status IN ({open_list})) AS open,
-         ST_Centroid(ST_Collect(m)) AS c
-  FROM issues i CROSS JOIN b
-  CROSS JOIN LATERAL {_moved("ST_Transform(i.geom, 3857)", offset)} AS m
-  WHERE i.geom && b.geo AND {sql.clause()}
-  GROUP BY 1, 2
+WITH cells AS (
+  SELECT count(*) AS n, count(*) FILTER (WHERE i.status IN ({open_list})) AS open,
+         avg(ST_X(i.geom)) AS lon, avg(ST_Y(i.geom)) AS lat
+  FROM issues i
+  WHERE i.geom && {_window(0, offset)} AND {sql.clause()}
+  GROUP BY floor((ST_X(i.geom) + 180.0) / 360.0 * {scale}),
+           floor((1.0 - asinh(tan(radians(least(greatest(ST_Y(i.geom), -85.0511), 85.0511))))
+                 / pi()) / 2.0 * {scale})
 )
 SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
-  SELECT ST_AsMVTGeom(c, b.merc, {EXTENT}, {BUFFER}, true) AS geom,
+  SELECT ST_AsMVTGeom({point}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom,
          n::int AS count, open::int AS open, true AS cluster
-  FROM cells CROSS JOIN b
+  FROM cells
 ) t WHERE t.geom IS NOT NULL"""
     params = {
         **sql.params,
@@ -264,6 +426,96 @@ SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
         "x": x,
         "y": y,
         "layer": collection.id,
+    }
+    return bytes(session.execute(text(statement), params).scalar() or b"")
+
+
+def _generalisable(collection: Collection) -> bool:
+    return any(t.endswith(("Polygon", "LineString")) for t in collection.geometry_types)
+
+
+def _generalised_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    cap: int,
+    offset: Offset | None = None,
+) -> bytes:
+    """A polygon or line layer at low zoom: each feature simplified to the pixel, carrying its
+    id and declared attributes (what the map styles and a click needs); features whose extent
+    is under a pixel both ways are not drawn but counted per 8-px cell in layer `<id>_folded`
+    (points with `count`, each in one tile only), so the tile stays small and nothing vanishes
+    without a trace. Points stay points."""
+    sql = conditions(collection, query)
+    # Degrees of longitude per pixel; a latitude span is compared after scaling by cos(lat).
+    pixel_deg = 360.0 / 2**z / 256
+    lat = math.radians(tile_lat(y + 0.5, z))
+    extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
+    # The collection's tile columns but the per-feature text and the leader (a lateral join).
+    columns = "".join(
+        f", {expr} AS {name}"
+        for name, expr in collection.tile_columns
+        if name not in NON_STYLE_COLUMNS and "primary_lead." not in expr
+    )
+    geom = collection.geom_column
+    scale = 2**z * FOLD_CELLS
+    select, source = collection.select_columns, collection.base_from
+    table = collection.spec.table if collection.spec is not None else None
+    if source == f"places p JOIN {table} l ON l.id = p.id" and "p." not in sql.clause():
+        # Nothing here needs the places row (code, name: left out at low zoom): the layer
+        # table alone, not a join per feature.
+        select, source = "l.*", f"{table} l"
+    statement = f"""
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
+), t AS (
+  SELECT s.*, ST_Dimension(s.geom) > 0 AND ST_XMax(s.b) - ST_XMin(s.b) < :fold_deg
+              AND ST_YMax(s.b) - ST_YMin(s.b) < :fold_deg * :coslat AS small
+  FROM (
+    SELECT {select}, Box2D({geom}) AS b
+    FROM {source}, bounds
+    WHERE {geom} && bounds.geo AND {sql.clause()}
+  ) s
+), big AS (
+  SELECT t.id,
+         ST_AsMVTGeom({
+        _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
+    }, bounds.merc, {extent}, {buffer}, true) AS geom{columns}
+  FROM t CROSS JOIN bounds WHERE NOT t.small
+), folded AS (
+  -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
+  SELECT count(*)::int AS count, avg(lon) AS lon, avg(lat) AS lat
+  FROM (
+    SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat
+    FROM t WHERE t.small
+  ) c
+  GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
+           floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
+)
+SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
+                 WHERE b.geom IS NOT NULL), ''::bytea)
+    || COALESCE((SELECT ST_AsMVT(f, :folded, {extent}, 'geom') FROM (
+         SELECT ST_AsMVTGeom({
+        _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
+    }, bounds.merc, {extent}, 0, true) AS geom,
+                folded.count
+         FROM folded CROSS JOIN bounds) f WHERE f.geom IS NOT NULL), ''::bytea)"""
+    params = {
+        **sql.params,
+        **_offset_params(offset),
+        "z": z,
+        "x": x,
+        "y": y,
+        "cap": cap,
+        "layer": collection.id,
+        "folded": f"{collection.id}_folded",
+        "fold_deg": pixel_deg * FOLD_PIXELS,
+        "coslat": math.cos(lat),
+        # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
+        "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
@@ -295,15 +547,20 @@ def area_tile(
     """Admin areas of one level (e.g. community) in tile z/x/y: id, code, name (layer `level`).
     `scope`: SQL on `admin_areas a` restricting what the caller sees."""
     where, params = scope if scope is not None else ("TRUE", {})
-    margin = BUFFER / EXTENT
+    extent, buffer = EXTENT, BUFFER
+    geometry = "ST_Transform(a.geom, 3857)"
+    if z <= LOW_DETAIL_MAX_ZOOM:  # outlines simplified to the pixel, as layers are
+        extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
+        geometry = f"ST_Simplify({geometry}, {WORLD / 2**z / 256 / 2}, true)"
+    margin = buffer / extent
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
 )
-SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
+SELECT ST_AsMVT(m, :layer, {extent}, 'geom', 'id') FROM (
   SELECT a.id,
-         ST_AsMVTGeom({_moved("ST_Transform(a.geom, 3857)", offset)}, bounds.merc, {EXTENT},
-                      {BUFFER}, true) AS geom,
+         ST_AsMVTGeom({_moved(geometry, offset)}, bounds.merc, {extent},
+                      {buffer}, true) AS geom,
          a.code, a.name
   FROM admin_areas a CROSS JOIN bounds
   WHERE a.level = :level AND a.geom && bounds.geo AND ({where})

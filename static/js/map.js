@@ -249,6 +249,12 @@
       this._spec = spec;
       var styles = {};
       styles[spec.id] = layerStyle(spec);
+      // At low zoom the server folds features smaller than a pixel into counted points
+      // (layer `<id>_folded`): drawn as faint dots so an area never looks empty.
+      styles[spec.id + '_folded'] = {
+        radius: 2, stroke: false, fill: true, fillOpacity: 0.5,
+        fillColor: (spec.style && spec.style.color) || '#3b6ea8'
+      };
       this._grid = protobufGrid(spec.id, this._url(spec.tiles), {
         vectorTileLayerStyles: styles, interactive: true, minZoom: spec.minZoom,
         getFeatureId: placeId, pane: 'gs-layers', zIndex: spec.zIndex
@@ -500,6 +506,7 @@
           color: '#7a4b3a', weight: 0.6, opacity: 0.6
         };
       };
+      styles[def.layer + '_folded'] = [];  // sub-pixel shapes have no colour of their own
       this._of = of;
       this._grid = protobufGrid('theme', url(def.tiles, withShift(new URLSearchParams())), {
         vectorTileLayerStyles: styles, interactive: true, minZoom: def.minZoom,
