@@ -11,7 +11,7 @@ max(id) per layer is the generation a tile cache keys on. Inserts only (no hot r
 and visible exactly when the write commits; old rows are pruned by the trigger itself.
 
 Revision ID: 7c1e5a2b9d40
-Revises: fc3af1d84701
+Revises: 3b7d52e0c916
 Create Date: 2026-12-02 13:30:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7c1e5a2b9d40"
-down_revision: str | Sequence[str] | None = "fc3af1d84701"
+down_revision: str | Sequence[str] | None = "3b7d52e0c916"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
