@@ -151,6 +151,12 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"POST /(collections/\w+|areas)/import", 400, "layer"): "no such layer in the file",
     (r"POST /roster/import", 400, "file"): "the upload is not an Excel workbook",
     (r"GET /attribution", 422, "geometry"): "the point lies outside the service area (data)",
+    **{
+        (r"GET /.*", 400, field): (
+            "an issue category or source no vocabulary has known and no issue carries (data)"
+        )
+        for field in ("category", "source")
+    },
     # Field work (issue 16): names and ids that must exist, and a sample that must find places.
     (r"POST /fieldwork/(schedules|inspections)", 422, "site_kind"): "no such site kind (data)",
     (r"POST /fieldwork/inspections", 422, "street"): "no such street (data)",

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, request, url_for
 
-from geoservice.catalogue.catalogue import Collection
+from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
+from geoservice.edge.vocabularies import unknown_issue_names
 from geoservice.errors import ApiError
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -196,6 +197,16 @@ def parse_items_query(
                 query.filters[name] = flt.parse(args[name])
             except ValueError as exc:
                 raise ApiError(400, f"查询参数 {name}：{exc}", field=name) from None
+            if collection.id == ISSUES and name in ("category", "source"):
+                unknown = unknown_issue_names(name, query.filters[name])
+                if unknown:
+                    what = "问题类别" if name == "category" else "问题来源"
+                    raise ApiError(
+                        400,
+                        f"查询参数 {name}：没有这个{what}：{'、'.join(unknown)}"
+                        "（可选值见 /api/vocabularies）",
+                        field=name,
+                    )
     return query
 
 

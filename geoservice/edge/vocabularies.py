@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g
+from sqlalchemy import text
 
 from geoservice import rules
 from geoservice.db import get_session
@@ -49,6 +50,24 @@ def filter_choices() -> tuple[list[str], list[str]]:
         if s not in sources
     ]
     return categories, sources
+
+
+def unknown_issue_names(column: str, names: list[str]) -> list[str]:
+    """Of `names` given to the issues' `category` or `source` filter, those no vocabulary has
+    known (in force or retired) and no issue carries: a typo, not an old value."""
+    categories, sources = filter_choices()
+    known = set(categories if column == "category" else sources)
+    unknown = [n for n in names if n not in known]
+    if not unknown:
+        return []
+    rows = get_session().execute(
+        text(
+            f"SELECT n FROM unnest(CAST(:names AS text[])) n"
+            f" WHERE NOT EXISTS (SELECT 1 FROM issues WHERE {column} = n)"
+        ),
+        {"names": unknown},
+    )
+    return [r[0] for r in rows]
 
 
 def retired_levels() -> list[str]:

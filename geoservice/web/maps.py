@@ -24,14 +24,14 @@ from geoservice.accounts.auth import can, current_account, permission_required, 
 from geoservice.accounts.security import json_script, nonce_scripts
 from geoservice.areas import service_area
 from geoservice.basemaps import Basemap, basemap_from_config
-from geoservice.catalogue.catalogue import ISSUES
+from geoservice.catalogue.catalogue import ISSUES, name_list
 from geoservice.catalogue.items import ItemsQuery
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from geoservice.db import get_session
 from geoservice.edge.access import catalogue, scope_condition
 from geoservice.edge.params import parse_datetime
 from geoservice.edge.responsibility import whole_county
-from geoservice.edge.vocabularies import filter_choices
+from geoservice.edge.vocabularies import filter_choices, unknown_issue_names
 from geoservice.errors import ApiError
 from geoservice.maps import mapdata, mappopups
 from geoservice.models import Leader, User
@@ -79,6 +79,8 @@ def parse_state(
                 parse_datetime(raw)
             elif not (name == "status" and raw == "all"):
                 issues.filters[name].parse(raw)
+            if name in ("category", "source") and unknown_issue_names(name, name_list(raw)):
+                raise ValueError(raw)
         except (ValueError, ApiError):
             state.notices.append(f"已忽略无法识别的筛选条件：{name}={raw}")
             continue
