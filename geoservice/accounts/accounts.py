@@ -14,6 +14,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
@@ -178,8 +179,31 @@ def token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
         return None
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
-    api_token.last_used_at = now
+    if api_token.last_used_at is None or now - api_token.last_used_at >= TOKEN_USE_RESOLUTION:
+        _record_use(session, api_token.id)
     return api_token, user
+
+
+# `last_used_at` is kept to the minute: writing it on every request made each request with a
+# token update the token's row inside the request's transaction, so concurrent requests of one
+# token queued behind each other's row lock until the first request ended (issue 19).
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def _record_use(session: Session, token_id: int) -> None:
+    """Stamps the token's use in its own short transaction (committed even when the request's
+    transaction is rolled back, as every read is), skipping a row another request is stamping."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with engine.connect() as conn:
+        conn.execute(
+            text(
+                "UPDATE api_tokens SET last_used_at = now() WHERE id = ("
+                " SELECT id FROM api_tokens WHERE id = :id FOR UPDATE SKIP LOCKED)"
+            ),
+            {"id": token_id},
+        )
+        conn.commit()
 
 
 def user_for_token(session: Session, token: str) -> User | None:
