@@ -354,7 +354,9 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]  # nearest rank
+    return ordered[
+        min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
+    ]  # nearest rank
 
 
 def print_endpoints(stats: Stats) -> None:
