@@ -18,6 +18,7 @@ from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
 from geoservice.db import get_session
 from geoservice.edge.access import collection_or_404, collection_read, scope_condition
+from geoservice.edge.caching import read_subjects, validated
 from geoservice.edge.params import MVT, parse_items_query, single_args, url
 from geoservice.errors import ApiError
 
@@ -70,6 +71,7 @@ def tilejson(collection_id: str):
 
 @bp.get("/collections/<collection_id>/tiles/<int:z>/<int:x>/<int:y>.pbf")
 @collection_read
+@validated(lambda collection_id, **_: read_subjects(collection_id), store=True)
 def tile(collection_id: str, z: int, x: int, y: int):
     coll = collection_or_404(collection_id)
     args = single_args(tile_params(coll))
