@@ -47,6 +47,21 @@ def autogenerate(
 
 # Written only by triggers (migration 0027, geoservice/httpcache.py), not described by models.
 CHANGE_TRACKING_TABLES = frozenset({"data_generations", "data_touches"})
+# Tables whose writes are not counted (migration 0027): nothing cached reads them, or every
+# request writes them (counters, logs, queues, the token stamp). Every other table is.
+UNTRACKED_TABLES = frozenset(
+    {
+        "alembic_version",
+        "spatial_ref_sys",
+        *CHANGE_TRACKING_TABLES,
+        "rate_counters",
+        "audit_log",
+        "api_tokens",
+        "spent_challenges",
+        "notify_deliveries",
+        "notify_messages",
+    }
+)
 
 
 def track_changes(op: Any, table: str) -> None:

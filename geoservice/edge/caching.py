@@ -21,7 +21,7 @@
 - 200 answers get `ETag` and, unless the view set one, `Cache-Control: private, no-cache`
   (browsers revalidate every time, cheaply). HTML answers are never stored (CSRF tokens).
 Views that write, or whose answer depends on the account itself (allowed transitions, "mine"),
-are not validated. `HTTP_VALIDATORS = False` turns all of it off.
+are not validated. `HTTP_VALIDATORS = False` turns all of it off (unset: on, except under TESTING).
 """
 
 from __future__ import annotations
@@ -112,6 +112,12 @@ def response_store(app: Any = None) -> httpcache.ResponseStore:
     return store
 
 
+def enabled() -> bool:
+    """HTTP_VALIDATORS, or (unset) on unless TESTING."""
+    setting = current_app.config.get("HTTP_VALIDATORS")
+    return bool(setting) if setting is not None else not current_app.config.get("TESTING")
+
+
 def _not_modified(etag: str, cache_control: str) -> Response:
     response = Response(status=304)
     response.headers["ETag"] = etag
@@ -134,9 +140,7 @@ def validated(
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if request.method not in ("GET", "HEAD") or not current_app.config.get(
-                "HTTP_VALIDATORS", True
-            ):
+            if request.method not in ("GET", "HEAD") or not enabled():
                 return view(*args, **kwargs)
             wanted = subjects(*args, **kwargs) if callable(subjects) else subjects
             current = httpcache.generation(get_session(), wanted)  # before any data is read

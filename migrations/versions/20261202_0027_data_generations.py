@@ -16,27 +16,12 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from geoservice.migrate import track_changes
+from geoservice.migrate import UNTRACKED_TABLES, track_changes
 
 revision: str = "7d0a6c2e5b27"
 down_revision: str | Sequence[str] | None = "fc3af1d84701"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-# Tables whose writes say nothing about what a cached page shows (counters, logs, queues, the
-# token stamp), or that are written by every request.
-UNTRACKED = (
-    "alembic_version",
-    "spatial_ref_sys",
-    "data_generations",
-    "data_touches",
-    "rate_counters",
-    "audit_log",
-    "api_tokens",
-    "spent_challenges",
-    "notify_deliveries",
-    "notify_messages",
-)
 
 
 def upgrade() -> None:
@@ -84,7 +69,7 @@ CREATE CONSTRAINT TRIGGER data_bump AFTER INSERT ON data_touches
         " ORDER BY 1"
     ).scalars()
     for table in tables:
-        if table not in UNTRACKED and not table.startswith("procrastinate_"):
+        if table not in UNTRACKED_TABLES and not table.startswith("procrastinate_"):
             track_changes(op, table)
 
 
