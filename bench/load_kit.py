@@ -38,7 +38,8 @@ def load_average() -> str:
 
 
 def target_line(name: str, measured: float, unit: str, target: str, note: str = "") -> str:
-    """The shared figure line (see the module doc); `target` is like '>=300' or '<100'."""
+    """The shared figure line (see the module doc); `target` is like '>=300' or '<100', or '-'
+    for a figure printed without a target (reported only)."""
     line = f"TARGET {name} {measured:.1f} {unit} {target} {load_average()}"
     line += f" {note}" if note else ""
     print(line, flush=True)
@@ -112,7 +113,9 @@ class Accounts:
     leaders: list[tuple[str, int]]  # (token, leader id)
 
 
-def ensure_accounts(url: str, leaders: int = 40, inspectors: int = 8) -> Accounts:
+def ensure_accounts(
+    url: str, leaders: int = 40, inspectors: int = 8, leader_ids: list[int] | None = None
+) -> Accounts:
     from sqlalchemy import create_engine, select, text
     from sqlalchemy.orm import Session
 
@@ -133,9 +136,10 @@ def ensure_accounts(url: str, leaders: int = 40, inspectors: int = 8) -> Account
         streets = session.scalars(
             text("SELECT code FROM admin_areas WHERE level = 'street' ORDER BY code")
         ).all()
-        leader_ids = session.scalars(
-            select(Leader.id).where(Leader.active).order_by(Leader.id).limit(leaders)
-        ).all()
+        if leader_ids is None:
+            leader_ids = session.scalars(
+                select(Leader.id).where(Leader.active).order_by(Leader.id).limit(leaders)
+            ).all()
         out = Accounts(
             admin=token(user("bench-admin", "admin")),
             planner=token(user("bench-planner", "planner")),
