@@ -50,23 +50,29 @@ _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 _KEPT_HEADERS = ("Content-Type", "Content-Crs", "Link", "Cache-Control", "Content-Disposition")
 
 
+_SUBJECTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def collection_subjects(collection: Collection) -> tuple[str, ...]:
-    """The tables a collection's items and tiles read."""
-    sql = " ".join(
-        (
-            collection.base_from,
-            collection.outer_joins,
-            collection.tile_joins,
-            collection.select_columns,
-        )
+    """The tables a collection's items and tiles read (worked out once per collection SQL)."""
+    parts = (
+        collection.id,
+        collection.spec.table if collection.spec is not None else "",
+        collection.base_from,
+        collection.outer_joins,
+        collection.tile_joins,
+        collection.select_columns,
     )
-    tables = {t.lower() for t in _TABLE.findall(sql)} - {"lateral", "select"}
-    tables.update(REFERENCE_TABLES)
-    if collection.id == ISSUES:
-        tables.add("issues")
-    if collection.spec is not None:
-        tables.add(collection.spec.table)
-    return tuple(sorted(tables))
+    known = _SUBJECTS.get(parts)
+    if known is None:
+        tables = {t.lower() for t in _TABLE.findall(" ".join(parts[2:]))} - {"lateral", "select"}
+        tables.update(REFERENCE_TABLES)
+        if collection.id == ISSUES:
+            tables.add("issues")
+        if parts[1]:
+            tables.add(parts[1])
+        known = _SUBJECTS[parts] = tuple(sorted(tables))
+    return known
 
 
 def read_subjects(collection_id: str) -> tuple[str, ...]:
