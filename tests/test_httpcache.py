@@ -199,3 +199,25 @@ def test_every_table_is_counted_except_the_listed_ones(engine):
     untracked = {t for t in untracked if not t.startswith("procrastinate_")}
     assert untracked == set(migrate.UNTRACKED_TABLES)
     assert "issues" in counted and "places" in counted and "grids" in counted
+
+
+def test_a_read_stamps_its_token_outside_the_request_transaction(world):
+    """Reads roll back; the token's last use is kept anyway, written in its own transaction (a
+    row lock held for the whole request made concurrent requests of one token queue)."""
+    client, engine = world["client"], world["engine"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET last_used_at = NULL"))
+    assert client.get(ITEMS, headers=world["west"]).status_code == 200
+    with engine.connect() as conn:
+        stamped = conn.scalar(
+            text(
+                "SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                " WHERE u.username = 'west' AND t.last_used_at IS NOT NULL"
+            )
+        )
+    assert stamped == 1
+    # Held by another transaction: the request neither waits for the row nor fails.
+    with engine.connect() as other:
+        other.execute(text("UPDATE api_tokens SET last_used_at = NULL"))
+        assert client.get(ITEMS, headers=world["east"]).status_code == 200
+        other.rollback()
