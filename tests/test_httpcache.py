@@ -221,3 +221,16 @@ def test_a_read_stamps_its_token_outside_the_request_transaction(world):
         other.execute(text("UPDATE api_tokens SET last_used_at = NULL"))
         assert client.get(ITEMS, headers=world["east"]).status_code == 200
         other.rollback()
+
+
+def test_rankings_are_one_answer_for_everyone_who_may_read_them(world):
+    client = world["client"]
+    url = "/api/rankings?of=leader&period=week"
+    first = client.get(url, headers=world["east"])
+    assert first.status_code == 200
+    west = client.get(url, headers={**world["west"], "If-None-Match": first.headers["ETag"]})
+    assert west.status_code == 304  # the same table for every account: no rows are scoped
+    refused = client.get(
+        url, headers={**world["grids_only"], "If-None-Match": first.headers["ETag"]}
+    )
+    assert refused.status_code == 403

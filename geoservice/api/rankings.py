@@ -40,7 +40,9 @@ from geoservice.registry import layers
 
 @bp.get("/rankings")
 @read_rankings
-@validated((EVERYTHING,), store=True, fresh_setting="RANKINGS_FRESH_SECONDS")
+@validated(
+    (EVERYTHING,), store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
+)  # the whole table for every account that may read rankings
 def rankings():
     single_args(("of", *PERIOD_PARAMS))
     of = requested_of()

@@ -137,11 +137,14 @@ def validated(
     fresh_setting: str | None = None,
     cache_control: str = "private, no-cache",
     clock_seconds: float = 60,
+    per_audience: bool = True,
 ) -> Callable:
     """See the module doc. `subjects`: table names, or a function of the view's arguments.
     `clock_seconds`: answers that depend on the time too (overdue flags, "this week") are keyed
     by the current window of that many seconds, so none is served longer than that after the
-    clock changed it (0: the answer does not depend on the time)."""
+    clock changed it (0: the answer does not depend on the time). `per_audience=False`: the
+    answer is the same for everyone the view lets in (the rankings: every account allowed to
+    read them sees the whole table), so all of them share it."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -156,7 +159,7 @@ def validated(
                 request.path,
                 tuple(sorted(request.args.items(multi=True))),
                 request.headers.get("Accept", ""),
-                audience(current_account()),
+                audience(current_account()) if per_audience else "everyone allowed",
                 int(time.time() // clock_seconds) if clock_seconds else None,
             )
             condition = request.headers.get("If-None-Match")
