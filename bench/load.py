@@ -194,7 +194,11 @@ def main() -> None:
         default="gthread:2x4",
         help="comma-separated: sync:2, gthread:2x4 …; the first prints the TARGET lines",
     )
-    parser.add_argument("--database", default=None)
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("LOAD_DATABASE") or None,
+        help="default: $LOAD_DATABASE, else see above",
+    )
     parser.add_argument(
         "--template", default=None, help=f"copy this database (default {DEMO100} when it exists)"
     )

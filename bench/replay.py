@@ -415,7 +415,11 @@ def main() -> None:
     parser.add_argument(
         "--window", default="08:00-18:00", help="part of the day to replay (local HH:MM-HH:MM)"
     )
-    parser.add_argument("--database", default=None)
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("LOAD_DATABASE") or None,
+        help="default: $LOAD_DATABASE, else see above",
+    )
     parser.add_argument("--template", default=None)
     parser.add_argument("--scale", type=float, default=1)
     parser.add_argument(
