@@ -228,9 +228,9 @@ def main() -> None:
             print(f"| {f.what} (`{f.name}`) | {f.target} {f.unit} | not measured | — | |")
     for name, (value, unit, target, note) in sorted(results.items()):
         if name not in listed:
-            print(
-                f"| `{name}` | {target if target != '-' else 'reported'} {unit if target != '-' else ''} | {value:,.1f} {unit} | {met(value, target)} | {note} |"
-            )
+            shown_target = f"{target} {unit}" if target != "-" else "(reported)"
+            verdict = met(value, target) if target != "-" else "—"
+            print(f"| `{name}` | {shown_target} | {value:,.1f} {unit} | {verdict} | {note} |")
     print("\n" + "\n".join(status))
     print(f"load average at the end {os.getloadavg()}")
 
