@@ -32,7 +32,7 @@ CREATE TABLE data_generations (
     generation bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE data_touches (
-    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    txid bigint NOT NULL DEFAULT txid_current(),
     subject varchar(63) NOT NULL,
     PRIMARY KEY (txid, subject)
 );
@@ -50,7 +50,7 @@ DECLARE
 BEGIN
     FOR touched IN
         WITH done AS (
-            DELETE FROM data_touches WHERE txid = pg_current_xact_id() RETURNING subject
+            DELETE FROM data_touches WHERE txid = txid_current() RETURNING subject
         )
         SELECT subject FROM done ORDER BY subject
     LOOP
