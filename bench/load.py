@@ -229,7 +229,7 @@ def main() -> None:
     env = dict(e.split("=", 1) for e in args.env)
     print(
         f"mixed load on {name} ({int(issues):,} issues): {args.clients} clients, {args.seconds:g} s each,"
-        f" validators {'off' if args.no_validators else 'on'}; cpus {os.cpu_count()}",
+        f" clients {'do not revalidate' if args.no_validators else 'revalidate'}; server settings {env or 'defaults'}; cpus {os.cpu_count()}",
         flush=True,
     )
     first = True
