@@ -34,6 +34,16 @@ DEFAULTS: dict[str, Any] = {
     # base layer; last week's rankings) are reused by each worker for this long; /coverage and
     # /rankings are always live.
     "HOME_CACHE_SECONDS": 120,
+    # HTTP validators and shared answers (geoservice/edge/caching.py, docs/performance.md):
+    # ETag/304 and a per-process store of read answers keyed by who may see what and by the
+    # write generation of the tables they read. Rankings (/api/rankings) may be served up to
+    # RANKINGS_FRESH_SECONDS after a write changed them (0: recomputed after every write).
+    # HTTP_VALIDATORS None: on, except under TESTING (the suite's tests share one transaction
+    # that never commits, so write generations never move there; tests/test_httpcache.py
+    # turns them on over a database that commits).
+    "HTTP_VALIDATORS": None,
+    "RESPONSE_STORE_BYTES": 64 * 1024 * 1024,
+    "RANKINGS_FRESH_SECONDS": 10,
     # Request limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "MAX_FEATURES_PER_REQUEST": 10_000,
@@ -188,6 +198,9 @@ ENV_VARS: dict[str, type] = {
     "NOTIFY_TIMEOUT_SECONDS": float,
     "NOTIFY_POLL_SECONDS": float,
     "OPEN311_SOURCE": str,
+    "HTTP_VALIDATORS": bool,
+    "RESPONSE_STORE_BYTES": int,
+    "RANKINGS_FRESH_SECONDS": float,
 }
 
 

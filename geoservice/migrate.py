@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
@@ -43,12 +45,44 @@ def autogenerate(
         command.revision(config, message=message, autogenerate=True)
 
 
+# Written only by triggers (migration 0027, geoservice/httpcache.py), not described by models.
+CHANGE_TRACKING_TABLES = frozenset({"data_generations", "data_touches"})
+# Tables whose writes are not counted (migration 0027): nothing cached reads them, or every
+# request writes them (counters, logs, queues, the token stamp). Every other table is.
+UNTRACKED_TABLES = frozenset(
+    {
+        "alembic_version",
+        "spatial_ref_sys",
+        *CHANGE_TRACKING_TABLES,
+        "rate_counters",
+        "audit_log",
+        "api_tokens",
+        "spent_challenges",
+        "notify_deliveries",
+        "notify_messages",
+    }
+)
+
+
+def track_changes(op: Any, table: str) -> None:
+    """In a migration: counts the commits that write `table` (data_generations), so that cached
+    answers reading it are revalidated (geoservice/httpcache.py). A table created without this
+    is simply never cached: call it for a new layer's table to make its pages cacheable."""
+    op.execute(
+        f'CREATE TRIGGER data_touch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}"'
+        " FOR EACH STATEMENT EXECUTE FUNCTION data_touch()"
+    )
+    op.execute(f"INSERT INTO data_generations (subject) VALUES ('{table}') ON CONFLICT DO NOTHING")
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Autogenerate's filter: GeoAlchemy2's, and procrastinate's own tables (the job queue's
     schema is applied whole by its migration, not described by our models)."""
     from geoalchemy2 import alembic_helpers
 
     if type_ == "table" and name and name.startswith("procrastinate_"):
+        return False
+    if type_ == "table" and name in CHANGE_TRACKING_TABLES:
         return False
     table = getattr(obj, "table", None) if type_ in ("index", "column") else None
     if table is not None and table.name.startswith("procrastinate_"):

@@ -23,6 +23,7 @@ from geoservice.edge.access import (
     scope_condition,
     signed_in,
 )
+from geoservice.edge.caching import catalogue_subjects, read_subjects, validated
 from geoservice.edge.params import (
     CRS84,
     GEOJSON,
@@ -149,6 +150,7 @@ def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/collections")
 @signed_in
+@validated(lambda: catalogue_subjects(catalogue()), store=True)
 def collections():
     fmt = output_format(single_args(["f"]))
     shown = readable(catalogue())  # a token scoped to some collections lists only those
@@ -210,6 +212,7 @@ def _page_links(coll: Collection, args: dict[str, str], page, limit: int, offset
 
 @bp.get("/collections/<collection_id>/items")
 @collection_read
+@validated(lambda collection_id: read_subjects(collection_id), store=True)
 def items(collection_id: str):
     coll = collection_or_404(collection_id)
     args = single_args(item_params(coll))

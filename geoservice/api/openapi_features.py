@@ -12,6 +12,8 @@ from geoservice.catalogue.validation import CODE_MAX, NAME_MAX, READ_ONLY, writa
 from geoservice.edge.params import GEOJSON, HTML, JSON, MVT
 
 ERROR = {"$ref": "#/components/responses/Error"}
+# Answers with an ETag (geoservice/edge/caching.py): If-None-Match naming it → 304.
+NOT_MODIFIED = {"description": "未变化（If-None-Match 与当前 ETag 相同，无正文）"}
 
 
 def param(name: str, description: str, schema: dict, required: bool = False, where="query"):
@@ -182,6 +184,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                     HTML: {"schema": {"type": "string"}},
                 },
             },
+            "304": NOT_MODIFIED,
             "400": ERROR,
             "401": ERROR,
         },
@@ -240,7 +243,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                         "description": "MVT（带 ETag；Cache-Control: private, no-cache）",
                         "content": {MVT: {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    "304": {"description": "未修改：If-None-Match 与当前 ETag 相同"},
+                    "304": NOT_MODIFIED,
                     "404": ERROR,
                 },
             }

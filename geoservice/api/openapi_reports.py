@@ -291,7 +291,10 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                 "get_rankings",
                 "排名：领导、单位、网格、社区、街道…按综合得分；类别、来源、全域只统计",
                 rankings_read,
-                {"200": answer(ref("ranking"))},
+                {
+                    "200": answer(ref("ranking")),
+                    "304": {"description": "未变化（If-None-Match 与当前 ETag 相同，无正文）"},
+                },
                 parameters=[of, *_period_params()],
                 errors=(400,),
             )

@@ -16,6 +16,7 @@ from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account
 from geoservice.api import bp
 from geoservice.db import get_session
+from geoservice.edge.caching import validated
 from geoservice.edge.params import parse_limit, single_args
 from geoservice.edge.rankings import (
     MAX_DRILL,
@@ -31,6 +32,7 @@ from geoservice.edge.rankings import (
     settings,
     tz,
 )
+from geoservice.httpcache import EVERYTHING
 from geoservice.ranking import cards, drilldown, ranking, report, vocabularies
 from geoservice.ranking.periods import period_containing
 from geoservice.registry import layers
@@ -38,6 +40,9 @@ from geoservice.registry import layers
 
 @bp.get("/rankings")
 @read_rankings
+@validated(
+    (EVERYTHING,), store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
+)  # the whole table for every account that may read rankings
 def rankings():
     single_args(("of", *PERIOD_PARAMS))
     of = requested_of()

@@ -1,0 +1,204 @@
+"""HTTP validators and shared answers for read views (issue 19), over geoservice.httpcache.
+
+    @bp.get("/collections/<collection_id>/items")
+    @collection_read                                   # permissions first: no 304 without them
+    @validated(lambda collection_id: collection_subjects(collection_or_404(collection_id)),
+               store=True)
+    def items(collection_id): ...
+
+`validated(subjects)` reads the write generation of `subjects` (tables; EVERYTHING), then:
+- the key of the answer is the URL (path and every query argument), the Accept header and the
+  caller's *audience*: role, token scopes and data scope (area, leader, own reports) — the
+  inputs that decide which rows and fields an answer holds. Two callers with the same audience
+  get the same answer, so they may share it; callers whose rows differ never share a key, so an
+  ETag obtained by one account never validates for an account that sees other rows;
+- If-None-Match naming the current ETag → 304 (no body, nothing computed);
+- `store=True`: the answer is kept per process (geoservice.httpcache.ResponseStore) and served
+  to the next caller with the same key while the generation is unchanged (or, with
+  `fresh_setting`, while younger than that many seconds: rankings may lag writes a little);
+- answers that depend on the clock (overdue flags, "this week") are keyed by the minute too
+  (`clock_seconds`), so none outlives the time that changed it by more than that;
+- 200 answers get `ETag` and, unless the view set one, `Cache-Control: private, no-cache`
+  (browsers revalidate every time, cheaply). HTML answers are never stored (CSRF tokens).
+Views that write, or whose answer depends on the account itself (allowed transitions, "mine"),
+are not validated. `HTTP_VALIDATORS = False` turns all of it off (unset: on, except under TESTING).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, make_response, request
+
+from geoservice import httpcache
+from geoservice.accounts import scope
+from geoservice.accounts.auth import current_account, current_token
+from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.db import get_session
+from geoservice.edge.access import catalogue
+from geoservice.models import User
+
+STORE = "geoservice.response_store"  # app.extensions key
+# Tables every place and issue answer may read: the places, who answers for them, and the
+# areas a scope is cut by.
+REFERENCE_TABLES = ("places", "admin_areas", "assignments", "leaders", "units")
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
+_KEPT_HEADERS = ("Content-Type", "Content-Crs", "Link", "Cache-Control", "Content-Disposition")
+
+
+_SUBJECTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def collection_subjects(collection: Collection) -> tuple[str, ...]:
+    """The tables a collection's items and tiles read (worked out once per collection SQL)."""
+    parts = (
+        collection.id,
+        collection.spec.table if collection.spec is not None else "",
+        collection.base_from,
+        collection.outer_joins,
+        collection.tile_joins,
+        collection.select_columns,
+    )
+    known = _SUBJECTS.get(parts)
+    if known is None:
+        tables = {t.lower() for t in _TABLE.findall(" ".join(parts[2:]))} - {"lateral", "select"}
+        tables.update(REFERENCE_TABLES)
+        if collection.id == ISSUES:
+            tables.add("issues")
+        if parts[1]:
+            tables.add(parts[1])
+        known = _SUBJECTS[parts] = tuple(sorted(tables))
+    return known
+
+
+def read_subjects(collection_id: str) -> tuple[str, ...]:
+    """The tables behind a collection's items and tiles (an unknown collection: a table that
+    is never tracked, so the view answers its 404 uncached)."""
+    collection = catalogue().get(collection_id)
+    return collection_subjects(collection) if collection is not None else ("-unknown-",)
+
+
+def catalogue_subjects(collections: Iterable[Collection]) -> tuple[str, ...]:
+    """The tables behind the catalogue (every collection's extent) and the site kinds."""
+    tables = {"site_kinds"}
+    for collection in collections:
+        tables.update(collection_subjects(collection))
+    return tuple(sorted(tables))
+
+
+def audience(account: User | None) -> tuple[Any, ...]:
+    """What decides which rows and fields an answer holds for `account`."""
+    if account is None:
+        return ("anonymous",)
+    seen = scope.for_account(account)
+    token = current_token()
+    scopes = None if token is None or token.scopes is None else tuple(sorted(token.scopes))
+    return (
+        account.role,
+        token is not None,
+        scopes,
+        seen.everything,
+        seen.area_id,
+        seen.leader_id,
+        seen.own_reports_of,
+    )
+
+
+def response_store(app: Any = None) -> httpcache.ResponseStore:
+    app = app or current_app
+    store = app.extensions.get(STORE)
+    if store is None:
+        store = app.extensions.setdefault(
+            STORE, httpcache.ResponseStore(int(app.config.get("RESPONSE_STORE_BYTES", 64 << 20)))
+        )
+    return store
+
+
+def enabled() -> bool:
+    """HTTP_VALIDATORS, or (unset) on unless TESTING."""
+    setting = current_app.config.get("HTTP_VALIDATORS")
+    return bool(setting) if setting is not None else not current_app.config.get("TESTING")
+
+
+def _not_modified(etag: str, cache_control: str) -> Response:
+    response = Response(status=304)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
+def validated(
+    subjects: Iterable[str] | Callable[..., Iterable[str]],
+    store: bool = False,
+    fresh_setting: str | None = None,
+    cache_control: str = "private, no-cache",
+    clock_seconds: float = 60,
+    per_audience: bool = True,
+) -> Callable:
+    """See the module doc. `subjects`: table names, or a function of the view's arguments.
+    `clock_seconds`: answers that depend on the time too (overdue flags, "this week") are keyed
+    by the current window of that many seconds, so none is served longer than that after the
+    clock changed it (0: the answer does not depend on the time). `per_audience=False`: the
+    answer is the same for everyone the view lets in (the rankings: every account allowed to
+    read them sees the whole table), so all of them share it."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.method not in ("GET", "HEAD") or not enabled():
+                return view(*args, **kwargs)
+            wanted = subjects(*args, **kwargs) if callable(subjects) else subjects
+            current = httpcache.generation(get_session(), wanted)  # before any data is read
+            if current is None:
+                return view(*args, **kwargs)
+            key = (
+                request.path,
+                tuple(sorted(request.args.items(multi=True))),
+                request.headers.get("Accept", ""),
+                audience(current_account()) if per_audience else "everyone allowed",
+                int(time.time() // clock_seconds) if clock_seconds else None,
+            )
+            condition = request.headers.get("If-None-Match")
+            shared = response_store() if store else None
+            fresh = float(current_app.config.get(fresh_setting, 0)) if fresh_setting else 0.0
+            kept = shared.get(key) if shared is not None else None
+            if kept is not None and httpcache.usable(kept, current, fresh):
+                if httpcache.matches(condition, kept.etag):
+                    return _not_modified(kept.etag, cache_control)
+                response = Response(kept.body, mimetype=kept.mimetype)
+                for name, value in kept.headers:
+                    response.headers[name] = value
+                response.headers["ETag"] = kept.etag
+                return response
+            etag = httpcache.entity_tag(current, key)
+            if httpcache.matches(condition, etag):
+                return _not_modified(etag, cache_control)
+            response = make_response(view(*args, **kwargs))
+            if response.status_code != 200 or response.is_streamed:
+                return response
+            if (response.mimetype or "").startswith("text/html"):
+                return response
+            response.headers["ETag"] = etag
+            response.headers.setdefault("Cache-Control", cache_control)
+            if shared is not None and "Set-Cookie" not in response.headers:
+                kept_headers = tuple(
+                    (name, response.headers[name])
+                    for name in _KEPT_HEADERS
+                    if name in response.headers
+                )
+                shared.put(
+                    key,
+                    httpcache.Stored(
+                        etag, current, response.get_data(), response.mimetype or "", kept_headers,
+                        time.monotonic(),
+                    ),
+                )  # fmt: skip
+            return response
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,121 @@
+"""Write generations and HTTP validators (issue 19).
+
+Every tracked table has a counter in `data_generations`, bumped by a trigger in the very
+transaction that writes the table (migration 0027; `migrate.track_changes` for new tables):
+whoever sees the new rows sees the new counter, and no committed write leaves it unchanged.
+An answer computed from some tables is therefore unchanged as long as the sum of their counters
+is (counters only grow), which makes a cheap validator:
+
+    gen = generation(session, ("issues", "places"))      # None: some table is not tracked
+    etag = entity_tag(gen, key)                          # key: URL, format, who may see what
+
+Read the generation *before* the data (READ COMMITTED: a write committed in between makes the
+ETag older than the data, never newer, so a 304 is never stale).
+
+`ResponseStore` keeps answers per process (bounded bytes, least recently used dropped) under
+such keys, so that clients who see the same rows share one computation. The Flask side (who
+may see what, 304s, which views) is geoservice/edge/caching.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+EVERYTHING = "*"  # as a subject: every tracked table
+
+
+def generation(session: Session, subjects: Iterable[str]) -> int | None:
+    """The sum of the write counters of `subjects` (table names; EVERYTHING: all tracked
+    tables), or None when one of them is not tracked (its answers must not be cached)."""
+    wanted = sorted(set(subjects))
+    if EVERYTHING in wanted:
+        return session.execute(text("SELECT sum(generation) FROM data_generations")).scalar()
+    rows = session.execute(
+        text(
+            "SELECT count(*), sum(generation) FROM data_generations WHERE subject = ANY(:subjects)"
+        ),
+        {"subjects": wanted},
+    ).one()
+    return int(rows[1]) if rows[0] == len(wanted) else None
+
+
+def entity_tag(generation: int, key: Hashable) -> str:
+    """A weak ETag for the answer keyed `key` at `generation`."""
+    digest = hashlib.blake2b(repr((generation, key)).encode(), digest_size=12).hexdigest()
+    return f'W/"{digest}"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """Does the If-None-Match header name `etag` (weak comparison, `*` included)?"""
+    if not if_none_match:
+        return False
+    wanted = etag.removeprefix("W/")
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Stored:
+    etag: str
+    generation: int
+    body: bytes
+    mimetype: str
+    headers: tuple[tuple[str, str], ...]
+    made: float  # time.monotonic()
+
+
+class ResponseStore:
+    """Answers kept per process, at most `max_bytes` of bodies, least recently used dropped."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, Stored] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Stored | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: Hashable, item: Stored) -> None:
+        if len(item.body) > self.max_bytes // 16:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._items[key] = item
+            self._bytes += len(item.body)
+            while self._bytes > self.max_bytes and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def usable(item: Stored | None, current: int, fresh_seconds: float) -> bool:
+    """Is a stored answer still good: made at the current generation, or younger than
+    `fresh_seconds` (answers allowed to lag writes by that much, e.g. rankings)."""
+    if item is None:
+        return False
+    return item.generation == current or time.monotonic() - item.made < fresh_seconds

@@ -1,0 +1,236 @@
+"""Write generations and HTTP validators (geoservice/httpcache.py, edge/caching.py): a write
+moves the generation exactly when it commits; an ETag validates only for callers who see the
+same rows (never across areas or roles), never before the permission check, and never after a
+write changed the answer; a stored answer is not served to another audience or after a write.
+
+These tests need commits (the suite's usual shared transaction never commits), so they run on
+a scratch database of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from geoservice import create_app, httpcache, migrate
+from geoservice.accounts.accounts import create_user, issue_token
+from tests.scratch import create_scratch_database, drop_scratch_database
+
+EAST = (120.0, 33.6, 120.2, 33.8)
+WEST = (120.2, 33.6, 120.4, 33.8)
+ITEMS = "/api/collections/issues/items?limit=100"
+
+
+def envelope(box) -> str:
+    return f"ST_Multi(ST_MakeEnvelope({box[0]}, {box[1]}, {box[2]}, {box[3]}, 4326))"
+
+
+@pytest.fixture(scope="module")
+def world(engine) -> Iterator[dict]:
+    name, url = create_scratch_database(engine, "httpcache")
+    scratch = create_engine(url)
+    try:
+        with scratch.begin() as conn:
+            conn.execute(text("CREATE EXTENSION postgis"))
+        migrate.upgrade(scratch)
+        with Session(scratch) as session:
+            for code, box in (("320999001", EAST), ("320999002", WEST)):
+                session.execute(
+                    text(
+                        "INSERT INTO admin_areas (level, code, name, geom)"
+                        f" VALUES ('street', :c, :c, {envelope(box)})"
+                    ),
+                    {"c": code},
+                )
+            for lon in (120.1, 120.3):
+                session.execute(
+                    text(
+                        "INSERT INTO issues (geom, category, source, status, reported_at)"
+                        " VALUES (ST_SetSRID(ST_MakePoint(:x, 33.7), 4326), '环境卫生',"
+                        " '12345热线', 'reported', now())"
+                    ),
+                    {"x": lon},
+                )
+
+            def token(username, role, area=None, scopes=None):
+                user = create_user(session, username, role, area_code=area, check_strength=False)
+                return {"Authorization": f"Bearer {issue_token(session, user, scopes=scopes)}"}
+
+            accounts = {
+                "east": token("east", "viewer", "320999001"),
+                "east2": token("east2", "viewer", "320999001"),
+                "west": token("west", "viewer", "320999002"),
+                "admin": token("boss", "admin"),
+                "grids_only": token("gridder", "viewer", scopes=["layers.read:grids"]),
+            }
+            session.commit()
+        app = create_app(
+            {
+                "DATABASE_URL": url.render_as_string(hide_password=False),
+                "TESTING": True,
+                "HTTP_VALIDATORS": True,
+                "SECRET_KEY": "test-key",
+                "RATE_LIMIT_WRITES_PER_MINUTE": 0,
+            }
+        )
+        yield {"app": app, "client": app.test_client(), "engine": scratch, **accounts}
+    finally:
+        scratch.dispose()
+        drop_scratch_database(engine, name)
+
+
+def ids(response) -> list[int]:
+    return sorted(f["id"] for f in response.get_json()["features"])
+
+
+def gen(world, *subjects) -> int:
+    with Session(world["engine"]) as session:
+        return httpcache.generation(session, subjects)
+
+
+def test_a_write_moves_the_generation_when_it_commits_and_only_then(world):
+    before = gen(world, "issues")
+    with world["engine"].connect() as conn:
+        conn.execute(text("UPDATE issues SET description = 'x'"))
+        conn.execute(text("UPDATE issues SET description = 'y'"))
+        assert gen(world, "issues") == before  # not committed yet: nobody sees it
+        conn.rollback()
+    assert gen(world, "issues") == before
+    with world["engine"].begin() as conn:
+        conn.execute(text("UPDATE issues SET description = 'z'"))
+        conn.execute(text("UPDATE units SET name = name"))
+    assert gen(world, "issues") == before + 1  # one commit, one step, however many statements
+    with Session(world["engine"]) as session:
+        assert httpcache.generation(session, ["issues", "no_such_table"]) is None
+        assert httpcache.generation(session, [httpcache.EVERYTHING]) >= before + 1
+    with world["engine"].connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM data_touches")) == 0
+
+
+def test_an_etag_validates_only_for_callers_who_see_the_same_rows(world):
+    client = world["client"]
+    east = client.get(ITEMS, headers=world["east"])
+    etag = east.headers["ETag"]
+    assert east.headers["Cache-Control"] == "private, no-cache"
+    assert len(ids(east)) == 1
+    again = client.get(ITEMS, headers={**world["east"], "If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    # Another account of the same area and role sees the same rows: the same answer.
+    same = client.get(ITEMS, headers={**world["east2"], "If-None-Match": etag})
+    assert same.status_code == 304
+    # Another area, or the whole county, never revalidates with it: its own rows in full.
+    west = client.get(ITEMS, headers={**world["west"], "If-None-Match": etag})
+    assert west.status_code == 200 and west.headers["ETag"] != etag
+    assert ids(west) != ids(east) and len(ids(west)) == 1
+    admin = client.get(ITEMS, headers={**world["admin"], "If-None-Match": etag})
+    assert admin.status_code == 200 and len(ids(admin)) == 2
+    # The shared answer is not served across audiences either (second call, from the store).
+    assert ids(client.get(ITEMS, headers=world["west"])) == ids(west)
+    assert ids(client.get(ITEMS, headers=world["east"])) == ids(east)
+
+
+def test_no_304_without_the_permission(world):
+    client = world["client"]
+    etag = client.get(ITEMS, headers=world["admin"]).headers["ETag"]
+    refused = client.get(ITEMS, headers={**world["grids_only"], "If-None-Match": etag})
+    assert refused.status_code == 403
+    anonymous = client.get(ITEMS, headers={"If-None-Match": etag, "Accept": "application/json"})
+    assert anonymous.status_code == 401
+
+
+def test_a_write_invalidates_etags_and_stored_answers(world):
+    client = world["client"]
+    first = client.get(ITEMS, headers=world["east"])
+    etag = first.headers["ETag"]
+    report = {
+        "lon": 120.15,
+        "lat": 33.72,
+        "category": "环境卫生",
+        "source": "12345热线",
+        "photos": [],
+    }
+    created = client.post("/api/collections/issues/items", json=report, headers=world["admin"])
+    assert created.status_code == 201, created.get_json()
+    after = client.get(ITEMS, headers={**world["east"], "If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["ETag"] != etag
+    assert created.get_json()["id"] in ids(after)
+    # A write straight in SQL (a CLI job, psql) is counted too.
+    with world["engine"].begin() as conn:
+        conn.execute(
+            text("DELETE FROM issue_events WHERE issue_id = :i"), {"i": created.get_json()["id"]}
+        )
+        conn.execute(
+            text("DELETE FROM photos WHERE issue_id = :i"), {"i": created.get_json()["id"]}
+        )
+        conn.execute(text("DELETE FROM issues WHERE id = :i"), {"i": created.get_json()["id"]})
+    gone = client.get(ITEMS, headers={**world["east"], "If-None-Match": after.headers["ETag"]})
+    assert gone.status_code == 200 and created.get_json()["id"] not in ids(gone)
+
+
+def test_tiles_and_the_catalogue_revalidate(world):
+    client = world["client"]
+    for path in ("/api/collections", "/api/collections/issues/tiles/6/53/25.pbf"):
+        first = client.get(path, headers=world["admin"])
+        assert first.status_code == 200 and first.headers["ETag"]
+        again = client.get(path, headers={**world["admin"], "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304
+        other = client.get(
+            path, headers={**world["grids_only"], "If-None-Match": first.headers["ETag"]}
+        )
+        assert other.status_code in (200, 403)
+
+
+def test_every_table_is_counted_except_the_listed_ones(engine):
+    with engine.connect() as conn:
+        untracked = set(
+            conn.scalars(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                    " AND NOT c.relispartition"
+                    " AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid"
+                    " AND t.tgname = 'data_touch')"
+                )
+            )
+        )
+        counted = set(conn.scalars(text("SELECT subject FROM data_generations")))
+    untracked = {t for t in untracked if not t.startswith("procrastinate_")}
+    assert untracked == set(migrate.UNTRACKED_TABLES)
+    assert "issues" in counted and "places" in counted and "grids" in counted
+
+
+def test_a_read_stamps_its_token_outside_the_request_transaction(world):
+    """Reads roll back; the token's last use is kept anyway, written in its own transaction (a
+    row lock held for the whole request made concurrent requests of one token queue)."""
+    client, engine = world["client"], world["engine"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET last_used_at = NULL"))
+    assert client.get(ITEMS, headers=world["west"]).status_code == 200
+    with engine.connect() as conn:
+        stamped = conn.scalar(
+            text(
+                "SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                " WHERE u.username = 'west' AND t.last_used_at IS NOT NULL"
+            )
+        )
+    assert stamped == 1
+    # Held by another transaction: the request neither waits for the row nor fails.
+    with engine.connect() as other:
+        other.execute(text("UPDATE api_tokens SET last_used_at = NULL"))
+        assert client.get(ITEMS, headers=world["east"]).status_code == 200
+        other.rollback()
+
+
+def test_rankings_are_one_answer_for_everyone_who_may_read_them(world):
+    client = world["client"]
+    url = "/api/rankings?of=leader&period=week"
+    first = client.get(url, headers=world["east"])
+    assert first.status_code == 200
+    west = client.get(url, headers={**world["west"], "If-None-Match": first.headers["ETag"]})
+    assert west.status_code == 304  # the same table for every account: no rows are scoped
+    refused = client.get(
+        url, headers={**world["grids_only"], "If-None-Match": first.headers["ETag"]}
+    )
+    assert refused.status_code == 403
