@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
@@ -43,12 +45,25 @@ def autogenerate(
         command.revision(config, message=message, autogenerate=True)
 
 
+# Tables partitioned by month (migration 0026): their partitions are maintained by
+# `flask partitions` (geoservice.partitions), not described by the models, and the references
+# to them are trigger-checked (listed in `soft_foreign_keys`), not foreign keys.
+PARTITIONED_TABLES = ("issues", "issue_events")
+_PARTITION_NAME = re.compile(r"^(issues|issue_events)_(p\d{4}_\d{2}|default)$")
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Autogenerate's filter: GeoAlchemy2's, and procrastinate's own tables (the job queue's
-    schema is applied whole by its migration, not described by our models)."""
+    """Autogenerate's filter: GeoAlchemy2's; procrastinate's own tables (the job queue's
+    schema is applied whole by its migration, not described by our models); the monthly
+    partitions and the trigger-checked references to partitioned tables (the models keep
+    those `ForeignKey`s so the ORM orders its inserts)."""
     from geoalchemy2 import alembic_helpers
 
     if type_ == "table" and name and name.startswith("procrastinate_"):
+        return False
+    if type_ == "table" and name and (_PARTITION_NAME.match(name) or name == "soft_foreign_keys"):
+        return False
+    if type_ == "foreign_key_constraint" and obj.referred_table.name in PARTITIONED_TABLES:
         return False
     table = getattr(obj, "table", None) if type_ in ("index", "column") else None
     if table is not None and table.name.startswith("procrastinate_"):
