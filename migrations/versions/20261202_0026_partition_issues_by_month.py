@@ -10,7 +10,8 @@ Foreign keys can only point at a unique constraint, which on a partitioned table
 contain the partition key: the references to issues(id) and issue_events(id) (events, photos,
 citizen reports, notifications, field work…) become trigger-checked references, listed in
 `soft_foreign_keys`. Statement-level triggers on the referencing tables refuse a missing
-parent (SQLSTATE 23503, like a foreign key, with FOR KEY SHARE on the parent rows), and a
+parent (SQLSTATE 23503, like a foreign key, with FOR KEY SHARE on the parent rows; an UPDATE
+is checked per row, only when the column changed), and a
 statement-level trigger on issues / issue_events applies each reference's ON DELETE action
 (cascade, set null, restrict). Statement-level triggers fire for statements on the parent
 table only, so partition maintenance (detaching or dropping a month, moving rows out of the
@@ -129,6 +130,29 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- The same check for one updated row whose reference changed (row level, WHEN the column
+-- changed: an update that leaves the reference alone checks nothing, as with a foreign key).
+CREATE FUNCTION soft_fk_check_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  wanted bigint := (to_jsonb(NEW) ->> TG_ARGV[1])::bigint;
+  found integer;
+BEGIN
+  IF wanted IS NULL THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE format('SELECT 1 FROM %I WHERE id = $1 FOR KEY SHARE', TG_ARGV[2])
+    INTO found USING wanted;
+  IF found IS NULL THEN
+    RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"',
+        TG_TABLE_NAME, TG_ARGV[0]
+      USING ERRCODE = 'foreign_key_violation',
+            DETAIL = format('Key (%s)=(%s) is not present in table "%s".',
+                            TG_ARGV[1], wanted, TG_ARGV[2]),
+            TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[0];
+  END IF;
+  RETURN NULL;
+END $$;
+
 -- Deleting parent rows applies each reference's ON DELETE action (statement level, so only
 -- statements on the partitioned table do: dropping or detaching a month never cascades).
 CREATE FUNCTION soft_fk_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -223,6 +247,7 @@ def downgrade() -> None:
             f' REFERENCES "{target}" (id) ON DELETE {action.upper()}'
         )
     op.execute("DROP FUNCTION soft_fk_on_delete()")
+    op.execute("DROP FUNCTION soft_fk_check_row()")
     op.execute("DROP FUNCTION soft_fk_check()")
     op.execute("DROP FUNCTION partition_ensure_month(regclass, date, text)")
     op.execute("DROP FUNCTION partition_month_name(regclass, date)")
@@ -234,12 +259,17 @@ def _trigger(name: str, suffix: str) -> str:
 
 
 def _install_check(table: str, column: str, target: str, name: str) -> None:
-    for event, suffix in (("INSERT", "ins"), ("UPDATE", "upd")):
-        op.execute(
-            f'CREATE TRIGGER "{_trigger(name, suffix)}" AFTER {event} ON "{table}"'
-            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
-            f" EXECUTE FUNCTION soft_fk_check('{name}', '{column}', '{target}')"
-        )
+    args = f"'{name}', '{column}', '{target}'"
+    op.execute(
+        f'CREATE TRIGGER "{_trigger(name, "ins")}" AFTER INSERT ON "{table}"'
+        " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+        f" EXECUTE FUNCTION soft_fk_check({args})"
+    )
+    op.execute(
+        f'CREATE TRIGGER "{_trigger(name, "upd")}" AFTER UPDATE OF "{column}" ON "{table}"'
+        f' FOR EACH ROW WHEN (OLD."{column}" IS DISTINCT FROM NEW."{column}")'
+        f" EXECUTE FUNCTION soft_fk_check_row({args})"
+    )
 
 
 def _rebuild(conn, table: str, key: str | None) -> None:
