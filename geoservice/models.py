@@ -408,6 +408,18 @@ Index(
 )
 
 
+class RecentWrite(Base):
+    """Accounts that wrote lately (geoservice.db, replica routing): their reads go to the
+    primary for REPLICA_READ_AFTER_WRITE_SECONDS. Unlogged: neither replicated nor worth
+    keeping across a crash. `account`: "u:<user id>" or "t:<token hash prefix>"."""
+
+    __tablename__ = "recent_writes"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    account: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note.
 

@@ -1,4 +1,4 @@
-"""issues and issue_events partitioned by month (issue 19, province scale)
+"""issues and issue_events partitioned by month; recent_writes (issue 19, province scale)
 
 `issues` is range-partitioned by the month of `reported_at`, `issue_events` by the month of
 `at` (months start at local midnight, Asia/Shanghai), each with a default partition so no row
@@ -192,6 +192,11 @@ END $$;
 
 def upgrade() -> None:
     conn = op.get_bind()
+    # Read-your-own-writes with a replica (geoservice.db): who wrote lately, on the primary.
+    op.execute(
+        "CREATE UNLOGGED TABLE recent_writes (account varchar(40) NOT NULL,"
+        " at timestamp with time zone NOT NULL, CONSTRAINT pk_recent_writes PRIMARY KEY (account))"
+    )
     op.execute(
         "CREATE TABLE soft_foreign_keys ("
         " name text PRIMARY KEY, table_name text NOT NULL, column_name text NOT NULL,"
@@ -252,6 +257,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION partition_ensure_month(regclass, date, text)")
     op.execute("DROP FUNCTION partition_month_name(regclass, date)")
     op.execute("DROP TABLE soft_foreign_keys")
+    op.execute("DROP TABLE recent_writes")
 
 
 def _trigger(name: str, suffix: str) -> str:
