@@ -78,9 +78,16 @@ def load(pair: ClusterPair, scale: float) -> dict:
                 " FROM (SELECT ST_Extent(geom) e FROM issues) s"
             )
         ).one()
-        ids = session.scalars(text("SELECT id FROM issues ORDER BY random() LIMIT 500")).all()
+        sample = session.execute(
+            text("SELECT id, ST_X(geom), ST_Y(geom) FROM issues ORDER BY random() LIMIT 500")
+        ).all()
         session.close()
-    return {"tokens": tokens, "bbox": tuple(bbox), "ids": ids}
+    return {
+        "tokens": tokens,
+        "bbox": tuple(bbox),
+        "ids": [r[0] for r in sample],
+        "points": [(r[1], r[2]) for r in sample],  # new reports where issues were (in the area)
+    }
 
 
 def run_phase(app, data: dict, seconds: float, clients: int) -> dict:
@@ -101,9 +108,10 @@ def run_phase(app, data: dict, seconds: float, clients: int) -> dict:
         headers = {"Authorization": f"Bearer {data['tokens'][name]}"}
         while time.monotonic() < stop:
             if name.startswith("writer") and rng.random() < 0.3:
+                lon, lat = rng.choice(data["points"])
                 body = {
-                    "lon": rng.uniform(x0, x1),
-                    "lat": rng.uniform(y0, y1),
+                    "lon": lon + rng.uniform(-1e-4, 1e-4),
+                    "lat": lat + rng.uniform(-1e-4, 1e-4),
                     "category": "环境卫生",
                     "source": "12345热线",
                     "description": "bench",
