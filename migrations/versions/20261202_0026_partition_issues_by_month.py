@@ -323,6 +323,27 @@ def _rebuild(conn, table: str, key: str | None) -> None:
     if unique:
         raise RuntimeError(f"{table}: unique constraints {unique} need the partition key")
     sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table})
+    # Views and materialized views reading the table are dropped and recreated on the new one
+    # (with a materialized view's indexes; it is refreshed by being recreated).
+    views = conn.execute(
+        text(
+            "SELECT DISTINCT v.oid, v.relname, v.relkind, pg_get_viewdef(v.oid)"
+            "  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid"
+            "  JOIN pg_class v ON v.oid = r.ev_class"
+            " WHERE d.refobjid = :oid AND d.classid = 'pg_rewrite'::regclass"
+            "   AND v.oid <> :oid ORDER BY v.oid"
+        ),
+        {"oid": oid},
+    ).all()
+    view_indexes = {
+        name: conn.scalars(
+            text("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = :v"),
+            {"v": view_oid},
+        ).all()
+        for view_oid, name, _kind, _definition in views
+    }
+    for _view_oid, name, kind, _definition in reversed(views):
+        op.execute(f'DROP {"MATERIALIZED VIEW" if kind == "m" else "VIEW"} "{name}"')
     old = f"{table}_rebuilt_from"
     for name, _definition in indexes:
         op.execute(f'DROP INDEX "{name}"')
@@ -368,5 +389,12 @@ def _rebuild(conn, table: str, key: str | None) -> None:
         op.execute(definition)
     if sequence:
         op.execute(f'ALTER SEQUENCE {sequence} OWNED BY "{table}".id')
-    op.execute(f'DROP TABLE "{old}" CASCADE')
+    # No CASCADE: anything else still depending on the old table stops the migration.
+    op.execute(f'DROP TABLE "{old}"')
+    for _view_oid, name, kind, definition in views:
+        op.execute(
+            f'CREATE {"MATERIALIZED VIEW" if kind == "m" else "VIEW"} "{name}" AS {definition}'
+        )
+        for index in view_indexes[name]:
+            op.execute(index)
     op.execute(f'ANALYZE "{table}"')
