@@ -186,3 +186,14 @@ def test_retiring_refuses_a_month_still_held_by_a_restrict_reference(db_session)
     )
     with pytest.raises(ValueError, match="relapse_of_id"):
         partitions.retire(db_session, date(2015, 11, 1))
+
+
+def test_the_partitions_commands(app):
+    runner = app.test_cli_runner()
+    ensured = runner.invoke(args=["partitions", "ensure", "--ahead", "1"])
+    assert ensured.exit_code == 0, ensured.output
+    assert "分区已就绪" in ensured.output
+    listed = runner.invoke(args=["partitions", "list"])
+    assert "issues_default\tDEFAULT" in listed.output
+    bad = runner.invoke(args=["partitions", "retire", "--before", "2015-13"])
+    assert bad.exit_code != 0 and "YYYY-MM" in bad.output

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from geoservice import migrate, partitions
 from geoservice.db import database
@@ -35,7 +36,7 @@ def db_revision(message: str) -> None:
     )
 
 
-@click.group("partitions")
+@click.group("partitions", cls=AppGroup)
 def partitions_group() -> None:
     """Monthly partitions of issues and issue_events (create ahead, list, retire old months)."""
 
