@@ -199,6 +199,16 @@ def measure(app, token: str, runs: int) -> None:
                 ms, r = timed(lambda url=url: client.get(url, headers=headers), runs)
                 out.append(f"{'category' if query else 'all'} {ms:.0f} ms {len(r.data):,} B")
             print(f"  tile z{z}: {'; '.join(out)} (target < 100 ms); load {load()}")
+        # A lookup by id alone probes every month's index (no pruning by id).
+        months = session.scalar(
+            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'issues'::regclass")
+        )
+        ids = session.scalars(text("SELECT id FROM issues TABLESAMPLE SYSTEM (1) LIMIT 20")).all()
+        ms, _ = timed(lambda: [client.get(f"/api/issues/{i}", headers=headers) for i in ids], runs)
+        print(
+            f"  GET /api/issues/<id>: {ms / max(1, len(ids)):.1f} ms each ({months} partitions);"
+            f" load {load()}"
+        )
         local = last.astimezone(ranking_tz()) - timedelta(days=7)
         iso = local.isocalendar()
         period = week_period(iso[0], iso[1], ranking_tz())
