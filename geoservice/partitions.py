@@ -90,8 +90,9 @@ def retire(session: Session, before: date, drop: bool = False) -> list[str]:
     # Events first: their own references (feedback, photos, notifications) are applied and
     # their old months leave; the issues' months then take the late events with them.
     for parent in ("issue_events", "issues"):
-        for part in _months_before(session, parent, month):
-            _apply_references(session, parent, part, skip_table="issue_events")
+        leaving = _months_before(session, parent, month)
+        for part in leaving:
+            _apply_references(session, parent, part, leaving, skip_table="issue_events")
             if parent == "issues":
                 # Events after the cut-off of issues reported before it (the statement on the
                 # parent applies the events' own references through its trigger).
@@ -115,7 +116,9 @@ def _months_before(session: Session, parent: str, month: date) -> list[str]:
     return names
 
 
-def _apply_references(session: Session, parent: str, part: str, skip_table: str) -> None:
+def _apply_references(
+    session: Session, parent: str, part: str, leaving: list[str], skip_table: str
+) -> None:
     references = session.execute(
         text(
             "SELECT name, table_name, column_name, on_delete FROM soft_foreign_keys"
@@ -134,8 +137,14 @@ def _apply_references(session: Session, parent: str, part: str, skip_table: str)
                 text(f'UPDATE "{table}" SET "{column}" = NULL WHERE "{column}" IN ({ids})')
             )
         else:
+            # A link between two rows that both leave (an old relapse of an older issue)
+            # does not hold them back.
+            inside = " AND tableoid::regclass::text <> ALL(:leaving)" if table == parent else ""
             blocked = session.execute(
-                text(f'SELECT "{column}" FROM "{table}" WHERE "{column}" IN ({ids}) LIMIT 1')
+                text(
+                    f'SELECT "{column}" FROM "{table}" WHERE "{column}" IN ({ids}){inside} LIMIT 1'
+                ),
+                {"leaving": leaving} if inside else {},
             ).scalar()
             if blocked is not None:
                 raise ValueError(

@@ -186,6 +186,8 @@ def test_retiring_refuses_a_month_still_held_by_a_restrict_reference(db_session)
     )
     with pytest.raises(ValueError, match="relapse_of_id"):
         partitions.retire(db_session, date(2015, 11, 1))
+    # Both leaving together: the link does not hold them back.
+    assert "issues_p2015_11" in partitions.retire(db_session, date(2015, 12, 1))
 
 
 def test_the_partitions_commands(app):
