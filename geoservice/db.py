@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 
 # Statements that must run on the primary (text SQL is matched by its words).
 _WRITE_SQL = re.compile(
-    r"\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|MERGE\s+INTO|TRUNCATE|COPY\s+\S+\s+FROM"
+    r"\b(INSERT\s+INTO|UPDATE\s+(ONLY\s+)?\S+(\s+(AS\s+)?\w+)?\s+SET|DELETE\s+FROM|MERGE\s+INTO"
+    r"|TRUNCATE|COPY\s+\S+\s+FROM"
     r"|CREATE\s|ALTER\s|DROP\s|LOCK\s+TABLE|REFRESH\s+MATERIALIZED"
     r"|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+(KEY\s+)?SHARE|nextval\s*\(|setval\s*\("
     r"|pg_advisory|pg_notify|NOTIFY\s)",
@@ -100,18 +101,25 @@ class Replica:
         self._lock = threading.Lock()
 
     def lag(self) -> float:
-        """Seconds of replay behind the primary (0 when all that was received is replayed)."""
+        """Seconds of replay behind the primary: 0 when all it received is replayed, else the
+        age of the last transaction it replayed. A gap that closes within 50 ms counts as 0:
+        an idle primary's non-transaction WAL (checkpoints, snapshots) would otherwise look
+        like the whole idle time."""
         with self.engine.connect() as conn:
-            return float(
-                conn.execute(
-                    text(
-                        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0"
-                        " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                        " ELSE COALESCE(extract(epoch FROM"
-                        "      clock_timestamp() - pg_last_xact_replay_timestamp()), 0) END"
-                    )
-                ).scalar_one()
-            )
+            received, replayed, age = conn.execute(
+                text(
+                    "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),"
+                    " extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+                    " WHERE pg_is_in_recovery()"
+                )
+            ).one()
+            if received is None or received == replayed:
+                return 0.0
+            time.sleep(0.05)
+            caught_up = conn.execute(
+                text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": received}
+            ).scalar()
+            return 0.0 if caught_up else float(age or 0.0)
 
     def usable(self) -> bool:
         now = time.monotonic()

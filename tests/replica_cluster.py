@@ -67,7 +67,7 @@ class ClusterPair:
             f"unix_socket_directories = '{self.socket}'\n"
             f"port = {self.port}\n"
             "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n"
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            "fsync = off\nfull_page_writes = off\n"
             "shared_buffers = 32MB\nmax_connections = 40\n"
         )
         self._run("sh", "-c", f"cat >> {primary}/postgresql.conf <<'EOF'\n{settings}EOF")
@@ -100,7 +100,7 @@ class ClusterPair:
     def wait_replayed(self, timeout_s: float = 20.0) -> None:
         """Until the standby has replayed everything the primary wrote so far."""
         with create_engine(self.url()).connect() as conn:
-            target = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+            target = conn.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
         engine = create_engine(self.url(standby=True))
         deadline = time.monotonic() + timeout_s
         try:

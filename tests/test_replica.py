@@ -157,3 +157,25 @@ def test_writes_and_reads_fall_back_to_the_primary_when_the_replica_is_down(app,
     pair.stop("standby")
     client = app.test_client()
     assert get(client, tokens["reader"])["replica"] is False
+
+
+def test_statements_that_need_the_primary_are_recognised():
+    from sqlalchemy import column, select, table, update
+
+    from geoservice.db import writes
+
+    issues = table("issues", column("id"))
+    assert writes(update(issues).values(id=1))
+    assert writes(select(issues).with_for_update())
+    assert not writes(select(issues))
+    for sql in (
+        "UPDATE issues i SET status = 'closed'",
+        "WITH gone AS (DELETE FROM photos RETURNING id) SELECT count(*) FROM gone",
+        "INSERT INTO rate_counters VALUES (1) ON CONFLICT (key) DO UPDATE SET count = 2",
+        "SELECT id FROM issues WHERE id = 1 FOR NO KEY UPDATE",
+        "SELECT nextval('issues_id_seq')",
+        "SELECT pg_advisory_xact_lock(7)",
+    ):
+        assert writes(text(sql)), sql
+    for sql in ("SELECT count(*) FROM issues", "SELECT pg_is_in_recovery()"):
+        assert not writes(text(sql)), sql
