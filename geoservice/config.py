@@ -14,6 +14,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
+    # A streaming hot standby for GET/HEAD requests (geoservice/db.py, docs/scaling.md); an
+    # account that wrote within REPLICA_READ_AFTER_WRITE_SECONDS reads the primary, and so does
+    # everyone while the replica is down or more than REPLICA_MAX_LAG_SECONDS behind (checked
+    # every REPLICA_CHECK_SECONDS per process).
+    "DATABASE_REPLICA_URL": None,
+    "REPLICA_READ_AFTER_WRITE_SECONDS": 5.0,
+    "REPLICA_MAX_LAG_SECONDS": 5.0,
+    "REPLICA_CHECK_SECONDS": 1.0,
     "SECRET_KEY": None,
     "TESTING": False,
     # The folder (a Python package on sys.path) whose modules declare the layers.
@@ -181,6 +189,10 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
+    "DATABASE_REPLICA_URL": str,
+    "REPLICA_READ_AFTER_WRITE_SECONDS": float,
+    "REPLICA_MAX_LAG_SECONDS": float,
+    "REPLICA_CHECK_SECONDS": float,
     "IMPORT_MAX_FEATURES": int,
     "EXPORT_STATEMENT_TIMEOUT_MS": int,
     "CITIZENS_PUBLIC": bool,

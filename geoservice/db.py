@@ -1,15 +1,35 @@
-"""Engine, one session per request, the declarative Base and small PostGIS helpers."""
+"""Engine, one session per request, the declarative Base and small PostGIS helpers.
+
+With DATABASE_REPLICA_URL set (a streaming hot standby), GET and HEAD requests read from the
+replica (docs/scaling.md):
+- unless the caller's account wrote within REPLICA_READ_AFTER_WRITE_SECONDS (read your own
+  writes): every commit of a writing request records the account in `recent_writes` on the
+  primary (an unlogged table), and a GET by that account reads the primary meanwhile;
+- unless the replica is down or replays more than REPLICA_MAX_LAG_SECONDS behind (checked at
+  most every REPLICA_CHECK_SECONDS per process): then the primary serves everything;
+- a statement of such a request that writes (an ORM flush, INSERT/UPDATE/DELETE, SELECT … FOR
+  UPDATE, nextval…) goes to the primary, and so does the rest of the request.
+Writes always go to the primary. Without DATABASE_REPLICA_URL nothing of this runs.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request, session
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import Select
 
 from geoservice.config import normalise_database_url
 
@@ -26,17 +46,144 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Database:
-    """The app's engine and session factory (one per app, in app.extensions)."""
+log = logging.getLogger(__name__)
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+# Statements that must run on the primary (text SQL is matched by its words).
+_WRITE_SQL = re.compile(
+    r"\b(INSERT\s+INTO|UPDATE\s+(ONLY\s+)?\S+(\s+(AS\s+)?\w+)?\s+SET|DELETE\s+FROM|MERGE\s+INTO"
+    r"|TRUNCATE|COPY\s+\S+\s+FROM"
+    r"|CREATE\s|ALTER\s|DROP\s|LOCK\s+TABLE|REFRESH\s+MATERIALIZED"
+    r"|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+(KEY\s+)?SHARE|nextval\s*\(|setval\s*\("
+    r"|pg_advisory|pg_notify|NOTIFY\s)",
+    re.IGNORECASE,
+)
+
+
+def writes(clause: Any) -> bool:
+    """Does this statement need the primary?"""
+    if isinstance(clause, UpdateBase):
+        return True
+    if isinstance(clause, Select):
+        return clause._for_update_arg is not None
+    if isinstance(clause, TextClause):
+        return _WRITE_SQL.search(clause.text) is not None
+    return False
+
+
+class RoutingSession(Session):
+    """A session that reads from `info["replica"]` (an Engine) until it first writes; from
+    then on, and always without a replica, it uses its own bind (the primary)."""
+
+    def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
+        writing = self._flushing or writes(clause)
+        if writing:
+            self.info["wrote"] = True
+        if self.info.get("replica") is not None and not self.info.get("pinned"):
+            if not writing:
+                return self.info["replica"]
+            self.info["pinned"] = True
+        return super().get_bind(mapper, clause=clause, **kw)
+
+
+class Replica:
+    """The replica engine and its health, checked at most every `check_s` seconds."""
+
+    def __init__(self, url: str, max_lag_s: float, check_s: float) -> None:
+        self.engine: Engine = create_engine(
+            normalise_database_url(url),
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 2},
+        )
+        self.max_lag_s = max_lag_s
+        self.check_s = check_s
+        self._checked_at = float("-inf")
+        self._ok = False
+        self._lock = threading.Lock()
+
+    def lag(self) -> float:
+        """Seconds of replay behind the primary: 0 when all it received is replayed, else the
+        age of the last transaction it replayed. A gap that closes within 50 ms counts as 0:
+        an idle primary's non-transaction WAL (checkpoints, snapshots) would otherwise look
+        like the whole idle time."""
+        with self.engine.connect() as conn:
+            received, replayed, age = conn.execute(
+                text(
+                    "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),"
+                    " extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+                    " WHERE pg_is_in_recovery()"
+                )
+            ).one()
+            if received is None or received == replayed:
+                return 0.0
+            time.sleep(0.05)
+            caught_up = conn.execute(
+                text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": received}
+            ).scalar()
+            return 0.0 if caught_up else float(age or 0.0)
+
+    def usable(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked_at < self.check_s:
+            return self._ok
+        with self._lock:
+            if now - self._checked_at < self.check_s:
+                return self._ok
+            try:
+                lag = self.lag()
+                ok = lag <= self.max_lag_s
+                if not ok:
+                    log.warning("replica %.1f s behind: reading from the primary", lag)
+            except Exception as exc:  # down, refusing connections, timing out
+                log.warning("replica unusable, reading from the primary: %s", exc)
+                ok = False
+            self._ok, self._checked_at = ok, time.monotonic()
+            return ok
+
+    def forget(self) -> None:
+        """Check again on the next request (after a failure seen elsewhere, in tests)."""
+        self._checked_at = float("-inf")
+
+
+class Database:
+    """The app's engine and session factory (one per app, in app.extensions), and the
+    replica when one is configured."""
+
+    def __init__(
+        self,
+        url: str,
+        replica_url: str | None = None,
+        read_after_write_s: float = 5.0,
+        replica_max_lag_s: float = 5.0,
+        replica_check_s: float = 1.0,
+        **engine_options: Any,
+    ) -> None:
         self.engine: Engine = create_engine(
             normalise_database_url(url), pool_pre_ping=True, **engine_options
         )
-        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.sessionmaker = sessionmaker(
+            bind=self.engine, class_=RoutingSession, expire_on_commit=False
+        )
+        self.replica = (
+            Replica(replica_url, replica_max_lag_s, replica_check_s) if replica_url else None
+        )
+        self.read_after_write_s = read_after_write_s
+        if self.replica is not None:
+            event.listen(self.sessionmaker, "before_commit", _remember_writer)
 
     def session(self) -> Session:
         return self.sessionmaker()
+
+    def wrote_recently(self, account: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM recent_writes WHERE account = :a"
+                        " AND at > now() - make_interval(secs => :s))"
+                    ),
+                    {"a": account, "s": self.read_after_write_s},
+                ).scalar()
+            )
 
 
 def init_app(app: Flask) -> None:
@@ -45,8 +192,54 @@ def init_app(app: Flask) -> None:
         raise RuntimeError(
             "DATABASE_URL is not set (the run command sets it for the local cluster)"
         )
-    app.extensions["geoservice.db"] = Database(url)
+    app.extensions["geoservice.db"] = Database(
+        url,
+        replica_url=app.config.get("DATABASE_REPLICA_URL"),
+        read_after_write_s=float(app.config.get("REPLICA_READ_AFTER_WRITE_SECONDS", 5)),
+        replica_max_lag_s=float(app.config.get("REPLICA_MAX_LAG_SECONDS", 5)),
+        replica_check_s=float(app.config.get("REPLICA_CHECK_SECONDS", 1)),
+    )
     app.teardown_appcontext(_close_session)
+
+
+READ_METHODS = ("GET", "HEAD")
+
+
+def request_account() -> str | None:
+    """Who is calling, known without the database: a hash of the Bearer token or the
+    signed-in user's id (None: anonymous)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return "t:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
+    user_id = str(session.get("_user_id") or "").partition(":")[0]
+    return f"u:{user_id}" if user_id else None
+
+
+def _reads_from_replica(db: Database) -> bool:
+    if db.replica is None or request.method not in READ_METHODS:
+        return False
+    account = request_account()
+    if account is not None and db.wrote_recently(account):
+        return False
+    return db.replica.usable()
+
+
+def _remember_writer(sess: Session) -> None:
+    """Before a commit that may hold writes: this account reads the primary for a while."""
+    if not has_request_context():
+        return
+    if request.method in READ_METHODS and not sess.info.get("wrote"):
+        return
+    account = request_account()
+    if account is None:
+        return
+    sess.execute(
+        text(
+            "INSERT INTO recent_writes (account, at) VALUES (:a, now())"
+            " ON CONFLICT (account) DO UPDATE SET at = EXCLUDED.at"
+        ),
+        {"a": account},
+    )
 
 
 def database(app: Flask | None = None) -> Database:
@@ -56,8 +249,14 @@ def database(app: Flask | None = None) -> Database:
 def get_session() -> Session:
     """The request's session; uncommitted work is rolled back when the request ends."""
     if "db_session" not in g:
-        g.db_session = database().session()
+        db = database()
+        g.db_session = db.session()
         if has_request_context():
+            if _reads_from_replica(db):
+                g.db_session.info["replica"] = db.replica.engine
+                # A read request's incidental changes (a token's last_used_at) are flushed at
+                # commit, if ever, not before its next query (which would leave the replica).
+                g.db_session.autoflush = False
             # Read by services that record where a write came from (geoservice.accounts.audit).
             g.db_session.info["client_ip"] = request.remote_addr
             timeout_ms = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic import command
@@ -60,6 +61,9 @@ UNTRACKED_TABLES = frozenset(
         "spent_challenges",
         "notify_deliveries",
         "notify_messages",
+        "recent_writes",  # every write commit stamps its account (replica routing)
+        "soft_foreign_keys",
+        "tile_changes",  # the tiles' own generations (catalogue/tiles.py)
     }
 )
 
@@ -75,14 +79,27 @@ def track_changes(op: Any, table: str) -> None:
     op.execute(f"INSERT INTO data_generations (subject) VALUES ('{table}') ON CONFLICT DO NOTHING")
 
 
+# Tables partitioned by month (migration 0026): their partitions are maintained by
+# `flask partitions` (geoservice.partitions), not described by the models, and the references
+# to them are trigger-checked (listed in `soft_foreign_keys`), not foreign keys.
+PARTITIONED_TABLES = ("issues", "issue_events")
+_PARTITION_NAME = re.compile(r"^(issues|issue_events)_(p\d{4}_\d{2}|default)$")
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Autogenerate's filter: GeoAlchemy2's, and procrastinate's own tables (the job queue's
-    schema is applied whole by its migration, not described by our models)."""
+    """Autogenerate's filter: GeoAlchemy2's; procrastinate's own tables (the job queue's
+    schema is applied whole by its migration, not described by our models); the monthly
+    partitions and the trigger-checked references to partitioned tables (the models keep
+    those `ForeignKey`s so the ORM orders its inserts)."""
     from geoalchemy2 import alembic_helpers
 
     if type_ == "table" and name and name.startswith("procrastinate_"):
         return False
     if type_ == "table" and name in CHANGE_TRACKING_TABLES:
+        return False
+    if type_ == "table" and name and (_PARTITION_NAME.match(name) or name == "soft_foreign_keys"):
+        return False
+    if type_ == "foreign_key_constraint" and obj.referred_table.name in PARTITIONED_TABLES:
         return False
     table = getattr(obj, "table", None) if type_ in ("index", "column") else None
     if table is not None and table.name.startswith("procrastinate_"):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from geoservice.db import Base
 
@@ -312,10 +313,15 @@ UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND close
 
 
 class Issue(Base):
-    """A problem found on the street (问题), tracked until verified fixed."""
+    """A problem found on the street (问题), tracked until verified fixed.
+
+    Partitioned by month of `reported_at` (migration 0026, geoservice.partitions): the table's
+    primary key is (id, reported_at), the ORM's identity stays `id` (unique by its sequence).
+    References to issues are trigger-checked, not foreign keys (see geoservice.partitions)."""
 
     __tablename__ = "issues"
     __table_args__ = (
+        PrimaryKeyConstraint("id", "reported_at"),
         CheckConstraint(
             "status IN ('reported', 'accepted', 'rejected', 'dispatched', 'in_progress',"
             " 'fixed', 'closed')",
@@ -345,9 +351,14 @@ class Issue(Base):
                 "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
             ),
         ),
+        {"postgresql_partition_by": "RANGE (reported_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"primary_key": [cls.__table__.c.id]}
+
+    id: Mapped[int] = mapped_column(BigInteger, autoincrement=True)
     geom: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )
@@ -410,11 +421,26 @@ Index(
 )
 
 
+class RecentWrite(Base):
+    """Accounts that wrote lately (geoservice.db, replica routing): their reads go to the
+    primary for REPLICA_READ_AFTER_WRITE_SECONDS. Unlogged: neither replicated nor worth
+    keeping across a crash. `account`: "u:<user id>" or "t:<token hash prefix>"."""
+
+    __tablename__ = "recent_writes"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    account: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class IssueEvent(Base):
-    """One state change (or note) of an issue: who, when, from, to, note."""
+    """One state change (or note) of an issue: who, when, from, to, note.
+
+    Partitioned by month of `at` (migration 0026): primary key (id, at), ORM identity `id`."""
 
     __tablename__ = "issue_events"
     __table_args__ = (
+        PrimaryKeyConstraint("id", "at"),
         # Status at a moment = the issue's last state change before it (rankings);
         # covering, so rankings read the index only.
         Index(
@@ -442,9 +468,14 @@ class IssueEvent(Base):
             "at",
             postgresql_where=text(RULE_EVENT),
         ),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"primary_key": [cls.__table__.c.id]}
+
+    id: Mapped[int] = mapped_column(BigInteger, autoincrement=True)
     issue_id: Mapped[int] = mapped_column(
         ForeignKey("issues.id", ondelete="CASCADE"), nullable=False, index=True
     )

@@ -108,6 +108,7 @@ SELECT c.conrelid::regclass::text, a.attname
 FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
 WHERE c.contype = 'f' AND c.confrelid = 'places'::regclass AND c.confdeltype IN ('r', 'a')
+  AND c.conparentid = 0  -- a partitioned table's key, not each partition's copy
 ORDER BY 1, 2""")
     )
     return [(t, c) for t, c in rows]

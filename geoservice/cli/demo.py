@@ -7,8 +7,10 @@ from datetime import date, timedelta
 import click
 from flask import Flask, current_app
 
+from geoservice import partitions
 from geoservice.db import database
 from geoservice.demo import generate_county
+from geoservice.demo.issues import ISSUE_WINDOW_DAYS
 from geoservice.demo.seed import database_is_empty, load_demo
 from geoservice.issues.photos import PhotoStore
 from geoservice.registry import layers
@@ -41,6 +43,13 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
         click.echo(f"生成演示县（seed={seed}, scale={scale}）…")
         last_day = today.date() if today else date.today() - timedelta(days=1)
         county = generate_county(seed=seed, scale=scale, today=last_day)
+        # The months of the issue window get their partitions (not the default one).
+        partitions.ensure(
+            session,
+            today=max(date.today(), last_day),
+            since=last_day - timedelta(days=ISSUE_WINDOW_DAYS),
+            tz=current_app.config["TIMEZONE"],
+        )
         store = PhotoStore(current_app.config["UPLOAD_DIR"])
         counts = load_demo(
             session, layers(), county, progress=lambda m: click.echo(f"  {m}"), photo_store=store

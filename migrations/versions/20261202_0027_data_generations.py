@@ -1,7 +1,7 @@
 """data generations: a write counter per table, bumped at commit, for HTTP validators
 
 Revision ID: 7d0a6c2e5b27
-Revises: 7c1e5a2b9d40
+Revises: 2e2dfcf61411
 Create Date: 2026-12-02 13:30:00
 
 Every tracked table has a statement-level trigger `data_touch` that notes (once per table and
@@ -19,7 +19,7 @@ from alembic import op
 from geoservice.migrate import UNTRACKED_TABLES, track_changes
 
 revision: str = "7d0a6c2e5b27"
-down_revision: str | Sequence[str] | None = "7c1e5a2b9d40"
+down_revision: str | Sequence[str] | None = "2e2dfcf61411"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
