@@ -6,7 +6,9 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-import geoservice.fieldwork.models  # noqa: F401  (field work tables, issue 16)
+import geoservice.assessment.models
+import geoservice.citizens.models
+import geoservice.fieldwork.models  # noqa: F401
 from geoservice.config import normalise_database_url
 from geoservice.db import Base
 from geoservice.migrate import include_object

@@ -16,6 +16,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
+import geoservice.assessment.models
+import geoservice.citizens.models
+import geoservice.fieldwork.models
+import geoservice.notifications.models  # noqa: F401
 from geoservice import migrate
 from geoservice.config import PROJECT_ROOT
 from geoservice.db import Base
