@@ -437,11 +437,12 @@ def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db
 def test_a_count_too_costly_is_omitted_and_paging_still_works(
     app, client, db_session, viewer, monkeypatch
 ):
-    """Past COUNT_LIMIT rows to count one by one, numberMatched is left out (OGC allows it);
-    numberReturned and the next/prev links still page through everything."""
+    """Past the count limit of rows to count one by one (LAYER_COUNT_LIMIT for a layer),
+    numberMatched is left out (OGC allows it); numberReturned and the next/prev links still
+    page through everything."""
     from geoservice.catalogue import items
 
-    monkeypatch.setattr(items, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(items, "LAYER_COUNT_LIMIT", 3)
     spec = road_spec(app)
     for i in range(5):
         insert_place(db_session, spec, f"R{i}", f"测试路{i}", LINE, **attrs_for(spec))
@@ -459,5 +460,5 @@ def test_a_count_too_costly_is_omitted_and_paging_still_works(
     assert page["numberMatched"] == 5  # the last page is not full: counted for free
     html = client.get(f"{base}&f=html", headers=viewer)
     assert html.status_code == 200 and "未计总数" in html.get_data(as_text=True)
-    monkeypatch.setattr(items, "COUNT_LIMIT", 5)  # within the limit: exact again
+    monkeypatch.setattr(items, "LAYER_COUNT_LIMIT", 5)  # within the limit: exact again
     assert get_json(client, base, viewer)["numberMatched"] == 5

@@ -230,7 +230,7 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
         text(
             "SELECT i.source, i.description, count(p.id) FROM field_reports r"
             " JOIN issues i ON i.id = r.issue_id LEFT JOIN photos p ON p.issue_id = i.id"
-            " GROUP BY i.id"
+            " GROUP BY i.id, i.source, i.description"
         )
     ).all()
     assert reports == [("自查", "井盖缺失", 1)]

@@ -248,7 +248,9 @@ def _note_use(session: Session, token_id: int) -> None:
     if clock - _noted.get(token_id, -1e9) < LAST_USED_GRAIN.total_seconds():
         return
     _noted[token_id] = clock
-    bind = session.get_bind()
+    bind = (
+        session.bind or session.get_bind()
+    )  # the session's own bind: the primary, never a replica
     engine = getattr(bind, "engine", bind)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(

@@ -9,7 +9,8 @@
   strips counted one by one — only while the cells crossed by the bbox's edges hold at
   most 2 × COUNT_LIMIT issues (about twice the strips' own);
 - otherwise a count of the filtered rows in the same statement (same snapshot) that stops
-  after COUNT_LIMIT + 1 rows: exact up to COUNT_LIMIT, omitted above.
+  after COUNT_LIMIT + 1 rows: exact up to COUNT_LIMIT, omitted above (for the other layers,
+  which hold tens of thousands of features at most, LAYER_COUNT_LIMIT).
 
 (The limit is `limit` instead when the page is larger: counting then costs at most as many
 row visits as the page itself.)
@@ -42,6 +43,9 @@ COUNT_LEVEL = 5
 # 20,000-issue bbox visited ~8,000 border rows: most of the page's time. See docs/api.md,
 # "How a page is built".)
 COUNT_LIMIT = 1000
+# Layers (grids, roads, sites…) hold tens of thousands of features at most, read by integrations
+# that want the total: counted exactly up to this many.
+LAYER_COUNT_LIMIT = 100_000
 
 
 @dataclass
@@ -109,7 +113,7 @@ def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
     fast = _fast_count_sql(collection, query, sql)
     if fast is not None:
         return fast
-    cap = count_limit(query)
+    cap = count_limit(query) if collection.id == ISSUES else max(LAYER_COUNT_LIMIT, query.limit)
     return (
         f"SELECT CASE WHEN c <= {cap} THEN c END FROM (SELECT count(*) AS c FROM"
         f" (SELECT 1 FROM {collection.base_from} WHERE {sql.clause()} LIMIT {cap + 1}) x) y"
