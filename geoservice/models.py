@@ -9,7 +9,7 @@ delete a feature that still has an assignment or an issue: no orphans.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     Float,
@@ -595,3 +596,26 @@ class RuleSetting(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+
+
+class IssueEventRollup(Base):
+    """Per issue and local day ('d') or ISO week ('w', keyed by its Monday), the summary of its
+    state changes the rankings read (geoservice.ranking.rollup). Written only by the triggers
+    on issue_events (migration 0021), never by the application."""
+
+    __tablename__ = "issue_event_rollup"
+    __table_args__ = (
+        CheckConstraint("grain IN ('d', 'w')", "grain"),
+        Index("ix_issue_event_rollup_issue", "issue_id", "grain", "start"),
+    )
+
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    last_close: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reworked: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    handled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rejected: Mapped[bool] = mapped_column(Boolean, nullable=False)

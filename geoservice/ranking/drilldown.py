@@ -62,7 +62,7 @@ def issues_behind(
     g = grouping(registry, of)
     if indicator not in DRILLABLE:
         raise RankingError(f"未知的指标 {indicator!r}，可下钻：{', '.join(DRILLABLE)}", "indicator")
-    params = _params([period])
+    params = _params(session, [period])
     params.update({"key": key, "limit": limit})
     visible_sql = "TRUE"
     if visible is not None:

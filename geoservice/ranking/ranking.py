@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from geoservice.areas import service_area
 from geoservice.citizens import followup
 from geoservice.models import UNCLOSED
+from geoservice.ranking import rollup
 from geoservice.ranking.periods import Period
 from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.vocab import OPEN_STATUSES
@@ -248,11 +249,90 @@ _STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
          WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
          ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
 
+# The kinds of a change's new status, for the tie check in `facts` (last_* of `moves`).
+_KINDS = """
+    max({at}) FILTER (WHERE {status} = 'closed') AS last_closed,
+    max({at}) FILTER (WHERE {status} = 'rejected') AS last_reject,
+    max({at}) FILTER (WHERE {status} = ANY(CAST(:open AS text[]))) AS last_open,
+    max({at}) FILTER (WHERE {status} NOT IN ('closed', 'rejected')
+                        AND NOT {status} = ANY(CAST(:open AS text[]))) AS last_other"""
+_REWORK = "(e.from_status = 'fixed' AND e.to_status = 'in_progress')"
+_HANDLED = "(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed')"
+
+# The period's events summarised per issue, read straight from issue_events: by issue for few
+# candidates (index on issue_id, at), or one range scan of the period (index on at: the
+# reference the rollup is checked against, and the benchmark's baseline).
+_MOVES_EVENTS = (
+    """moves AS (
+  SELECT {n}, e.issue_id,
+    max(e.at) AS last_at,
+    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,"""
+    + _KINDS.format(at="e.at", status="e.to_status")
+    + f""",
+    bool_or({_REWORK}) AS reworked,
+    bool_or({_HANDLED}) AS handled,
+    bool_or(e.to_status = 'rejected') AS rejected
+  FROM {{source}}
+  WHERE {{change}}
+  GROUP BY 1, e.issue_id
+),"""
+)
+_BY_ISSUE = "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t"
+_SCAN = "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t"
+
+# All issues: the rollup (geoservice.ranking.rollup) — one row per issue and whole week or
+# day of the period — and the events of the partial days at its ends.
+_ROLLUP_PIECE = """
+  SELECT p.n, r.issue_id, r.last_at AS at, r.last_status AS to_status, r.last_close,
+    r.reworked, r.handled, r.rejected
+  FROM periods p
+  JOIN issue_event_rollup r ON r.grain = '{grain}' AND r.start >= p.{lo} AND r.start < p.{hi}"""
+_EVENT_PIECE = f"""
+  SELECT p.n, e.issue_id, e.at, e.to_status,
+    CASE WHEN e.to_status = 'closed' THEN e.at END, {_REWORK}, {_HANDLED},
+    e.to_status = 'rejected'
+  FROM periods p
+  JOIN issue_events e ON e.at >= p.{{lo}} AND e.at < p.{{hi}}
+  WHERE {{{{change}}}}"""
+_MOVES_ROLLUP = (
+    "pieces AS ("
+    + "\n  UNION ALL".join(
+        [
+            _ROLLUP_PIECE.format(grain="w", lo="w_from", hi="w_to"),
+            _ROLLUP_PIECE.format(grain="d", lo="d1_from", hi="d1_to"),
+            _ROLLUP_PIECE.format(grain="d", lo="d2_from", hi="d2_to"),
+            _EVENT_PIECE.format(lo="r1_from", hi="r1_to"),
+            _EVENT_PIECE.format(lo="r2_from", hi="r2_to"),
+        ]
+    )
+    + """
+),
+moves AS (
+  SELECT x.n, x.issue_id,
+    max(x.at) AS last_at,
+    max(x.last_close) AS last_close,"""
+    + _KINDS.format(at="x.at", status="x.to_status")
+    + """,
+    bool_or(x.reworked) AS reworked,
+    bool_or(x.handled) AS handled,
+    bool_or(x.rejected) AS rejected
+  FROM pieces x
+  GROUP BY x.n, x.issue_id
+),"""
+)
+
 _FLAGS_SQL = """
 WITH periods AS (
-  SELECT p.n::int AS n, p.f, p.t
-  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
-       WITH ORDINALITY AS p(f, t, n)
+  SELECT p.n::int AS n, p.f, p.t, p.w_from, p.w_to, p.d1_from, p.d1_to, p.d2_from, p.d2_to,
+    p.r1_from, p.r1_to, p.r2_from, p.r2_to
+  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]),
+              CAST(:w_from AS date[]), CAST(:w_to AS date[]),
+              CAST(:d1_from AS date[]), CAST(:d1_to AS date[]),
+              CAST(:d2_from AS date[]), CAST(:d2_to AS date[]),
+              CAST(:r1_from AS timestamptz[]), CAST(:r1_to AS timestamptz[]),
+              CAST(:r2_from AS timestamptz[]), CAST(:r2_to AS timestamptz[]))
+       WITH ORDINALITY AS p(f, t, w_from, w_to, d1_from, d1_to, d2_from, d2_to,
+                            r1_from, r1_to, r2_from, r2_to, n)
 ),
 -- Issues reported before the period end, minus those closed (or rejected) before it began.
 cand AS MATERIALIZED ({cand_open}
@@ -260,21 +340,7 @@ cand AS MATERIALIZED ({cand_open}
   UNION ALL{cand_rejected}
 ),
 -- Each issue's state changes inside the period, summarised.
-moves AS (
-  SELECT {moves_from}, e.issue_id,
-    max(e.at) AS last_at,
-    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,
-    max(e.at) FILTER (WHERE e.to_status = 'rejected') AS last_reject,
-    max(e.at) FILTER (WHERE e.to_status = ANY(CAST(:open AS text[]))) AS last_open,
-    max(e.at) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')
-                        AND NOT e.to_status = ANY(CAST(:open AS text[]))) AS last_other,
-    bool_or(e.from_status = 'fixed' AND e.to_status = 'in_progress') AS reworked,
-    bool_or(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed') AS handled,
-    bool_or(e.to_status = 'rejected') AS rejected
-  FROM {moves_join}
-  WHERE {change}
-  GROUP BY 1, e.issue_id
-),
+{moves}
 facts AS MATERIALIZED (
   SELECT c.*, m.last_close,
     coalesce(m.reworked, false) AS reworked,
@@ -284,10 +350,10 @@ facts AS MATERIALIZED (
       -- no change inside the period: the state after the last change before it
       WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
       -- the kind of the last change inside the period (unless kinds tie on its instant)
-      WHEN ((m.last_close = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
+      WHEN ((m.last_closed = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
            + ((m.last_open = m.last_at) IS TRUE)::int
            + ((m.last_other = m.last_at) IS TRUE)::int = 1
-      THEN CASE WHEN m.last_close = m.last_at THEN 'closed'
+      THEN CASE WHEN m.last_closed = m.last_at THEN 'closed'
                 WHEN m.last_reject = m.last_at THEN 'rejected'
                 WHEN m.last_open = m.last_at THEN 'open'
                 ELSE 'other' END
@@ -369,19 +435,13 @@ HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_o
 """
 
 
-def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter: str = "") -> str:
-    if per_issue:
-        # Few candidates: fetch their period events by issue (index on issue_id, at).
-        moves_from, moves_join = (
-            "c.n",
-            "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t",
-        )
-    else:
-        # All issues: one range scan of the period's events (index on at).
-        moves_from, moves_join = (
-            "p.n",
-            "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
-        )
+def _flags_sql(
+    g: Grouping,
+    where: str = "",
+    per_issue: bool = False,
+    key_filter: str = "",
+    scan_events: bool = False,
+) -> str:
     cand = {
         "key": g.key_sql,
         "joins": g.joins,
@@ -400,8 +460,13 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter
         cand_rejected=_CAND_SQL.format(
             closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
         ),
-        moves_from=moves_from,
-        moves_join=moves_join,
+        moves=(
+            _MOVES_EVENTS.format(n="c.n", source=_BY_ISSUE, change=_CHANGE)
+            if per_issue
+            else _MOVES_EVENTS.format(n="p.n", source=_SCAN, change=_CHANGE)
+            if scan_events
+            else _MOVES_ROLLUP.format(change=_CHANGE)
+        ),
         change=_CHANGE,
         probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
         probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
@@ -418,11 +483,12 @@ def _no_jit(session: Session) -> None:
     session.execute(text("SET LOCAL jit = off"))
 
 
-def _params(periods: Sequence[Period]) -> dict[str, Any]:
+def _params(session: Session, periods: Sequence[Period]) -> dict[str, Any]:
     return {
         "froms": [p.start for p in periods],
         "tos": [p.end for p in periods],
         "open": list(OPEN_STATUSES),
+        **rollup.params(list(periods), rollup.zone(session)),
     }
 
 
@@ -537,28 +603,30 @@ def compute(
     periods: Sequence[Period],
     settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
+    scan_events: bool = False,
 ) -> list[list[dict[str, Any]]]:
     """The indicator rows of grouping `of` for each period (one SQL statement for all).
 
     `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
     one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
-    Returns one list per period.
+    `scan_events` reads the period's events instead of the rollup (same figures; the reference
+    for tests and benchmarks). Returns one list per period.
     """
     g = grouping(registry, of)
     if not periods:
         return []
     per_period = list(settings) if isinstance(settings, list | tuple) else [settings] * len(periods)
     where = ""
-    params = _params(periods)
+    params = _params(session, periods)
     key_filter = ""
     if key is not ...:
         key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
         where = f"AND ({g.key_sql}) {key_filter}"
         params["key"] = key
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
-    sql = _flags_sql(g, where, per_issue=key is not ..., key_filter=key_filter) + (
-        _AGGREGATE_SQL.format(counts=counts)
-    )
+    sql = _flags_sql(
+        g, where, per_issue=key is not ..., key_filter=key_filter, scan_events=scan_events
+    ) + (_AGGREGATE_SQL.format(counts=counts))
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
     satisfaction = followup.satisfaction_counts(
