@@ -308,6 +308,21 @@ class RateCounter(Base):
 # and decisions.
 RULE_EVENT = "(holder_change AND prev_deadline < at) OR (data ->> 'action') LIKE 'extension%'"
 UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
+# The columns of an issue the rankings read besides its dates (grouping keys, deadline and the
+# holder at a period end, relapse, duplicate): included in the candidate indexes.
+RANKING_COLUMNS = [
+    "id",
+    "deadline",
+    "holder_since",
+    "relapse_of_id",
+    "duplicate_of_id",
+    "leader_id",
+    "unit_id",
+    "grid_id",
+    "primary_place_id",
+    "category",
+    "source",
+]
 
 
 class Issue(Base):
@@ -321,12 +336,19 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
-        # Rankings skip issues closed or rejected before a period; these find the rest.
-        Index("ix_issues_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
+        # Rankings skip issues closed or rejected before a period; these find the rest, with
+        # every column a ranking reads of them (index-only scans: geoservice.ranking.ranking).
+        Index(
+            "ix_issues_closed_at",
+            "closed_at",
+            postgresql_where=text("status = 'closed'"),
+            postgresql_include=["reported_at", *RANKING_COLUMNS],
+        ),
         Index(
             "ix_issues_unclosed_reported_at",
             "reported_at",
             postgresql_where=text(UNCLOSED),
+            postgresql_include=RANKING_COLUMNS,
         ),
         Index(
             "ix_issues_rejected_updated_at",

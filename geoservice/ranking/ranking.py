@@ -135,8 +135,13 @@ DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
 def _as_of(column: str) -> str:
     """The issue's `column` (leader_id, unit_id, deadline) at the period end `p.t`: its current
     value unless it changed since (issues.holder_since), then the value before the first
-    change at or after `p.t` (the lateral `h`: HOLDER_AT_PERIOD_END)."""
-    return f"(CASE WHEN i.holder_since >= p.t THEN h.prev_{column} ELSE i.{column} END)"
+    change at or after `p.t` (index ix_issue_events_holder). A subquery inside the CASE, so
+    it is only run for those issues: no per-row cost for the others."""
+    return (
+        f"(CASE WHEN i.holder_since >= p.t THEN (SELECT e.prev_{column} FROM issue_events e"
+        " WHERE e.issue_id = i.id AND e.holder_change AND e.at >= p.t"
+        f" ORDER BY e.at, e.id LIMIT 1) ELSE i.{column} END)"
+    )
 
 
 def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
@@ -224,20 +229,11 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
-# The lateral `h` that _as_of reads: only for issues whose leader/unit/deadline changed at or
-# after the period end `p.t` (a one-time filter otherwise), the values before the first change.
-HOLDER_AT_PERIOD_END = """LEFT JOIN LATERAL (
-    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
-    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
-    ORDER BY e.at, e.id LIMIT 1
-  ) h ON true"""
-
 _CAND_SQL = """
   SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
   FROM periods p
-  JOIN issues i ON i.reported_at < p.t AND {closed_filter}
+  JOIN issues i ON i.reported_at < {t} AND {closed_filter}
   {joins}
-  {holder_at_end}
   WHERE i.duplicate_of_id IS NULL {where}"""
 
 # The state (closed / rejected / open / other) after the last change of issue c before `bound`.
@@ -294,6 +290,18 @@ _EVENT_PIECE = f"""
   FROM periods p
   JOIN issue_events e ON e.at >= p.{{lo}} AND e.at < p.{{hi}}
   WHERE {{{{change}}}}"""
+# Every period one whole ISO week: one rollup row per issue, nothing to merge.
+_MOVES_WEEK = """moves AS (
+  SELECT p.n, r.issue_id, r.last_at, r.last_close,
+    CASE WHEN r.last_status = 'closed' THEN r.last_at END AS last_closed,
+    CASE WHEN r.last_status = 'rejected' THEN r.last_at END AS last_reject,
+    CASE WHEN r.last_status = ANY(CAST(:open AS text[])) THEN r.last_at END AS last_open,
+    CASE WHEN r.last_status NOT IN ('closed', 'rejected')
+              AND NOT r.last_status = ANY(CAST(:open AS text[])) THEN r.last_at END AS last_other,
+    r.reworked, r.handled, r.rejected
+  FROM periods p
+  JOIN issue_event_rollup r ON r.grain = 'w' AND r.start >= p.w_from AND r.start < p.w_to
+),"""
 _MOVES_ROLLUP = (
     "pieces AS ("
     + "\n  UNION ALL".join(
@@ -441,13 +449,20 @@ def _flags_sql(
     per_issue: bool = False,
     key_filter: str = "",
     scan_events: bool = False,
+    whole_weeks: bool = False,
+    one_period: bool = False,
 ) -> str:
+    # One period: its bounds as constants, so the planner estimates with them (it cannot see
+    # into the `periods` array) and the index on closed_at serves the closed candidates.
+    f, t = (
+        ("CAST(:f1 AS timestamptz)", "CAST(:t1 AS timestamptz)") if one_period else ("p.f", "p.t")
+    )
     cand = {
+        "t": t,
         "key": g.key_sql,
         "joins": g.joins,
         "where": where,
         "deadline": _as_of("deadline"),
-        "holder_at_end": HOLDER_AT_PERIOD_END,
     }
     return _FLAGS_SQL.format(
         # Each third is served by an index (models.Issue): open issues by reported_at; closed
@@ -455,16 +470,18 @@ def _flags_sql(
         # so one not updated since before the period was rejected before it.
         cand_open=_CAND_SQL.format(closed_filter=f"({UNCLOSED})", **cand),
         cand_closed=_CAND_SQL.format(
-            closed_filter="i.status = 'closed' AND i.closed_at >= p.f", **cand
+            closed_filter=f"i.status = 'closed' AND i.closed_at >= {f}", **cand
         ),
         cand_rejected=_CAND_SQL.format(
-            closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
+            closed_filter=f"i.status = 'rejected' AND i.updated_at >= {f}", **cand
         ),
         moves=(
             _MOVES_EVENTS.format(n="c.n", source=_BY_ISSUE, change=_CHANGE)
             if per_issue
             else _MOVES_EVENTS.format(n="p.n", source=_SCAN, change=_CHANGE)
             if scan_events
+            else _MOVES_WEEK
+            if whole_weeks
             else _MOVES_ROLLUP.format(change=_CHANGE)
         ),
         change=_CHANGE,
@@ -488,6 +505,8 @@ def _params(session: Session, periods: Sequence[Period]) -> dict[str, Any]:
         "froms": [p.start for p in periods],
         "tos": [p.end for p in periods],
         "open": list(OPEN_STATUSES),
+        "f1": periods[0].start,
+        "t1": periods[0].end,
         **rollup.params(list(periods), rollup.zone(session)),
     }
 
@@ -625,12 +644,18 @@ def compute(
         params["key"] = key
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
     sql = _flags_sql(
-        g, where, per_issue=key is not ..., key_filter=key_filter, scan_events=scan_events
+        g,
+        where,
+        per_issue=key is not ...,
+        key_filter=key_filter,
+        scan_events=scan_events,
+        whole_weeks=rollup.whole_weeks(params),
+        one_period=len(periods) == 1,
     ) + (_AGGREGATE_SQL.format(counts=counts))
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
     satisfaction = followup.satisfaction_counts(
-        session, g.key_sql, g.joins + "\n" + HOLDER_AT_PERIOD_END, params["froms"], params["tos"]
+        session, g.key_sql, g.joins, params["froms"], params["tos"]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}

@@ -87,3 +87,32 @@ def params(periods: list[Period] | tuple[Period, ...], tz: ZoneInfo) -> dict[str
         "r2_from": [c.raw_after[0] for c in cut],
         "r2_to": [c.raw_after[1] for c in cut],
     }
+
+
+def whole_weeks(params: dict) -> bool:
+    """Whether every period (of `params`) is exactly one ISO week of the rollup."""
+    return all(
+        (w_to - w_from).days == 7
+        and d1_from == d1_to
+        and d2_from == d2_to
+        and r1_from == r1_to
+        and r2_from == r2_to
+        for w_from, w_to, d1_from, d1_to, d2_from, d2_to, r1_from, r1_to, r2_from, r2_to in zip(
+            *(
+                params[k]
+                for k in (
+                    "w_from",
+                    "w_to",
+                    "d1_from",
+                    "d1_to",
+                    "d2_from",
+                    "d2_to",
+                    "r1_from",
+                    "r1_to",
+                    "r2_from",
+                    "r2_to",
+                )
+            ),
+            strict=True,
+        )
+    )

@@ -128,7 +128,45 @@ CREATE TRIGGER issue_event_rollup_truncate AFTER TRUNCATE ON issue_events
 """
 
 
+# The ranking candidate indexes (0012 ranking_indexes) now cover what a ranking reads of an
+# issue, so candidates are read by index-only scans instead of ~1/3 of the issues table.
+RANKING_COLUMNS = [
+    "id",
+    "deadline",
+    "holder_since",
+    "relapse_of_id",
+    "duplicate_of_id",
+    "leader_id",
+    "unit_id",
+    "grid_id",
+    "primary_place_id",
+    "category",
+    "source",
+]
+UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
+
+
+def _candidate_indexes(include: bool) -> None:
+    op.drop_index("ix_issues_closed_at", table_name="issues")
+    op.drop_index("ix_issues_unclosed_reported_at", table_name="issues")
+    op.create_index(
+        "ix_issues_closed_at",
+        "issues",
+        ["closed_at"],
+        postgresql_where=sa.text("status = 'closed'"),
+        postgresql_include=["reported_at", *RANKING_COLUMNS] if include else [],
+    )
+    op.create_index(
+        "ix_issues_unclosed_reported_at",
+        "issues",
+        ["reported_at"],
+        postgresql_where=sa.text(UNCLOSED),
+        postgresql_include=RANKING_COLUMNS if include else [],
+    )
+
+
 def upgrade() -> None:
+    _candidate_indexes(include=True)
     op.create_table(
         "issue_event_rollup",
         sa.Column("grain", sa.String(length=1), nullable=False),
@@ -155,6 +193,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _candidate_indexes(include=False)
     for name in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP TRIGGER issue_event_rollup_{name} ON issue_events")
     for name in ("insert", "resummarise", "truncate", "zone"):
