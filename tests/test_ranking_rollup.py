@@ -165,3 +165,16 @@ def test_out_of_order_backdated_tied_updated_and_deleted_events(db_session, worl
         {"i": h2, "at": at(20, 11)},
     )
     assert_same(db_session)
+
+
+def test_the_report_computes_every_ranking_at_once_with_the_same_figures(db_session, world):
+    offered = list(ranking.groupings(LAYERS))
+    for period in (W47, W47.previous(-1)):
+        together = ranking.compute_many(db_session, LAYERS, offered, period)
+        for of in offered:
+            alone = ranking.ranking(db_session, LAYERS, of, period)
+            assert together[of] == alone, (of, period.label)
+    # W48: H1 改派 A → B while overdue, both of 一局: 超期转出 for A, nothing for the unit.
+    w48 = ranking.compute_many(db_session, LAYERS, ["leader", "unit"], W47.previous(-1))
+    assert any(r["handed_overdue"] for r in w48["leader"])
+    assert not any(r["handed_overdue"] for r in w48["unit"])

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -405,7 +406,7 @@ ind AS (
     (x.closed AND x.deadline IS NOT NULL AND x.last_close > x.deadline) AS closed_late,
     (x.closed OR x.overdue_end) AS should_close,
     false AS handed_overdue, false AS extension_requested, false AS extension_granted,
-    false AS extension_refused, NULL::timestamptz AS event_at
+    false AS extension_refused, NULL::timestamptz AS event_at, NULL AS hk
   FROM flags x
   WHERE {key_filter_k}
   UNION ALL
@@ -413,9 +414,9 @@ ind AS (
   -- it as due (应结案) in the period; a granted 退回 (确权) is not held against them.
   SELECT v.n, v.t, v.id, v.pk, v.reported_at, v.prev_deadline, NULL,
     false, false, false, false, false, false, false, false, NULL,
-    false, false, true, true, false, false, false, v.at
+    false, false, true, true, false, false, false, v.at, v.k
   FROM evs v
-  WHERE v.holder_change AND v.pk IS DISTINCT FROM v.k AND v.prev_deadline < v.at
+  WHERE v.holder_change AND {handed_distinct} AND v.prev_deadline < v.at
     AND v.from_status = ANY(CAST(:open AS text[])) AND v.action IS DISTINCT FROM 'return_grant'
     AND {key_filter_pk}
   UNION ALL
@@ -424,11 +425,27 @@ ind AS (
     false, false, false, false, false, false, false, false, NULL,
     false, false, false, false,
     v.action = 'extension_request', v.action = 'extension_grant', v.action = 'extension_refuse',
-    v.at
+    v.at, NULL
   FROM evs v
   WHERE v.action IN ('extension_request', 'extension_grant', 'extension_refuse')
     AND {key_filter_k}
 )
+"""
+
+# Several groupings at once (`compute_many`): `k` is the array of their keys (as text), and a
+# handover counts for grouping number gi when its holders differ in that grouping.
+_AGGREGATE_MANY_SQL = """
+SELECT u.gi, x.n, u.key AS k,
+  {counts},
+  avg(x.hours) FILTER (WHERE x.closed) AS avg_hours,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY x.hours) FILTER (WHERE x.closed) AS median_hours
+FROM ind x
+CROSS JOIN LATERAL unnest(x.k) WITH ORDINALITY AS u(key, gi)
+WHERE NOT (x.handed_overdue AND x.hk[u.gi] IS NOT DISTINCT FROM u.key)
+GROUP BY u.gi, x.n, u.key
+HAVING bool_or(x.received OR x.closed OR x.open_end OR x.handled OR x.rejected
+               OR x.handed_overdue OR x.extension_requested OR x.extension_granted
+               OR x.extension_refused)
 """
 
 _AGGREGATE_SQL = """
@@ -451,6 +468,7 @@ def _flags_sql(
     scan_events: bool = False,
     whole_weeks: bool = False,
     one_period: bool = False,
+    many: bool = False,
 ) -> str:
     # One period: its bounds as constants, so the planner estimates with them (it cannot see
     # into the `periods` array) and the index on closed_at serves the closed candidates.
@@ -490,6 +508,7 @@ def _flags_sql(
         joins=g.joins,
         event_key=g.event_key_sql or g.key_sql,
         event_prev_key=g.event_prev_key_sql or g.event_key_sql or g.key_sql,
+        handed_distinct="TRUE" if many else "v.pk IS DISTINCT FROM v.k",
         key_filter_k=f"k {key_filter}" if key_filter else "TRUE",
         key_filter_pk=f"v.pk {key_filter}" if key_filter else "TRUE",
     )
@@ -523,6 +542,11 @@ def _round(value: Fraction | None, places: int) -> float | None:
     return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
 
 
+@lru_cache(maxsize=256)
+def _weight(value: float) -> Fraction:
+    return Fraction(str(value))
+
+
 def composite_score(
     on_time_rate: Fraction | None,
     close_rate: Fraction | None,
@@ -539,13 +563,13 @@ def composite_score(
     if on_time_rate is None or close_rate is None:
         return None
     parts = [
-        (Fraction(str(weights["on_time_rate"])), on_time_rate),
-        (Fraction(str(weights["close_rate"])), close_rate),
+        (_weight(weights["on_time_rate"]), on_time_rate),
+        (_weight(weights["close_rate"]), close_rate),
     ]
     if rework_rate is not None:
-        parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+        parts.append((_weight(weights["rework_free"]), 1 - rework_rate))
     if satisfaction_rate is not None and weights.get("satisfaction"):
-        parts.append((Fraction(str(weights["satisfaction"])), satisfaction_rate))
+        parts.append((_weight(weights["satisfaction"]), satisfaction_rate))
     total = sum(w for w, _ in parts)
     if not total:
         return None
@@ -654,13 +678,25 @@ def compute(
     ) + (_AGGREGATE_SQL.format(counts=counts))
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
+    return _finish(session, registry, g, periods, per_period, [dict(r) for r in result], key)
+
+
+def _finish(
+    session: Session,
+    registry: LayerRegistry,
+    g: Grouping,
+    periods: Sequence[Period],
+    per_period: list[Settings],
+    found: list[dict[str, Any]],
+    key: Any = ...,
+) -> list[list[dict[str, Any]]]:
+    """The rows of grouping `g` from its counts (`found`: n, k, counts, hours)."""
     satisfaction = followup.satisfaction_counts(
-        session, g.key_sql, g.joins, params["froms"], params["tos"]
+        session, g.key_sql, g.joins, [p.start for p in periods], [p.end for p in periods]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
     # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
-    found = [dict(r) for r in result]
     seen = {(r["n"], r["k"]) for r in found}
     for n, k in satisfaction:
         if (n, k) not in seen:
@@ -683,6 +719,54 @@ def compute(
             _finish_row(row, per_period[r["n"] - 1], satisfaction.get((r["n"], r["k"]), (0, 0)))
         )
     return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
+
+
+def compute_many(
+    session: Session,
+    registry: LayerRegistry,
+    ofs: Sequence[str],
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of several groupings for one period, from one run of the pipeline (the 通报:
+    city totals and three rankings). The same rows as `ranking` for each; groupings that need
+    joins (community, street, layer) are computed on their own."""
+    gs = [grouping(registry, of) for of in ofs]
+    shared = [g for g in gs if not g.joins]
+    out: dict[str, list[dict[str, Any]]] = {}
+    if len(shared) > 1:
+        both = Grouping(
+            "many",
+            "",
+            _array(g.key_sql for g in shared),
+            event_key_sql=_array(g.event_key_sql or g.key_sql for g in shared),
+            event_prev_key_sql=_array(
+                g.event_prev_key_sql or g.event_key_sql or g.key_sql for g in shared
+            ),
+        )
+        params = _params(session, [period])
+        counts = ",\n  ".join(f"count(*) FILTER (WHERE x.{c}) AS {c}" for c in COUNTS)
+        sql = _flags_sql(
+            both, whole_weeks=rollup.whole_weeks(params), one_period=True, many=True
+        ) + _AGGREGATE_MANY_SQL.format(counts=counts)
+        _no_jit(session)
+        found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(shared))}
+        for r in session.execute(text(sql), params).mappings():
+            g = shared[r["gi"] - 1]
+            row = dict(r)
+            if row["k"] is not None and g.key_type is int:
+                row["k"] = int(row["k"])
+            found[r["gi"] - 1].append(row)
+        for i, g in enumerate(shared):
+            out[g.name] = _finish(session, registry, g, [period], [settings], found[i])[0]
+    for of in ofs:
+        if of not in out:
+            out[of] = ranking(session, registry, of, period, settings)
+    return out
+
+
+def _array(keys: Any) -> str:
+    return "ARRAY[" + ", ".join(f"CAST(({k}) AS text)" for k in keys) + "]"
 
 
 def _sql_type(g: Grouping) -> str:
@@ -709,8 +793,11 @@ def totals(
 ) -> dict[str, Any]:
     """The city-wide figures of a period (one row; zeros when nothing happened)."""
     rows = compute(session, registry, "all", [period], settings)[0]
-    if rows:
-        return rows[0]
+    return rows[0] if rows else empty_totals(settings)
+
+
+def empty_totals(settings: Settings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """The city-wide row of a period in which nothing happened."""
     empty: dict[str, Any] = {"key": 0, "name": "全域", "detail": {}}
     empty.update(dict.fromkeys(COUNTS, 0))
     empty.update({"avg_hours_to_close": None, "median_hours_to_close": None})
