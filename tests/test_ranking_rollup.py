@@ -165,6 +165,11 @@ def test_out_of_order_backdated_tied_updated_and_deleted_events(db_session, worl
         {"i": h2, "at": at(20, 11)},
     )
     assert_same(db_session)
+    # An issue deleted: its events go by cascade, and its rollup rows with them.
+    db_session.execute(text("DELETE FROM photos WHERE issue_id = :i"), {"i": i3})
+    db_session.execute(text("DELETE FROM issues WHERE id = :i"), {"i": i3})
+    assert_same(db_session)
+    assert not any(issue == i3 for _, _, issue in stored_rollup(db_session))
 
 
 def test_the_report_computes_every_ranking_at_once_with_the_same_figures(db_session, world):
