@@ -4,7 +4,8 @@ Every number is defined in docs/rankings.md and computed here in one SQL pipelin
 
 1. `cand`   — the issues that can matter for a period [f, t) (reported before t, not closed
               before f, not a duplicate), with their grouping key;
-2. `moves`  — their state changes *inside* the period (from `issue_events`);
+2. `moves`  — their state changes *inside* the period (the rollup of `issue_events`:
+              geoservice.ranking.rollup);
 3. `facts`  — the status at the period end, rebuilt from the last state change before t;
 4. `flags`  — one boolean per indicator and issue. Aggregates count them; drill-downs list them.
 
