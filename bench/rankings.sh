@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Ranking benchmark: ./bench/rankings.sh [--issues N] [--leaders N] [--rebuild]
+# Ranking benchmark: ./bench/rankings.sh [--issues N] [--leaders N] [--rebuild] [--existing]
 # Builds (once) a scratch database `geoservice_bench` in the local cluster with generated data,
-# then times the weekly leader ranking and the weekly 通报 export. Or set BENCH_DATABASE_URL.
+# then times every grouping's weekly ranking (and its event-scan baseline), the 通报 workbook
+# and a published 通报 over HTTP, each against its target with the load average.
+# Or set BENCH_DATABASE_URL (--existing: a copy of the demo county, used as it is).
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 ensure_system

@@ -310,6 +310,21 @@ class RateCounter(Base):
 # and decisions.
 RULE_EVENT = "(holder_change AND prev_deadline < at) OR (data ->> 'action') LIKE 'extension%'"
 UNCLOSED = "status NOT IN ('closed', 'rejected') OR (status = 'closed' AND closed_at IS NULL)"
+# The columns of an issue the rankings read besides its dates (grouping keys, deadline and the
+# holder at a period end, relapse, duplicate): included in the candidate indexes.
+RANKING_COLUMNS = [
+    "id",
+    "deadline",
+    "holder_since",
+    "relapse_of_id",
+    "duplicate_of_id",
+    "leader_id",
+    "unit_id",
+    "grid_id",
+    "primary_place_id",
+    "category",
+    "source",
+]
 
 
 class Issue(Base):
@@ -328,12 +343,19 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
-        # Rankings skip issues closed or rejected before a period; these find the rest.
-        Index("ix_issues_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
+        # Rankings skip issues closed or rejected before a period; these find the rest, with
+        # every column a ranking reads of them (index-only scans: geoservice.ranking.ranking).
+        Index(
+            "ix_issues_closed_at",
+            "closed_at",
+            postgresql_where=text("status = 'closed'"),
+            postgresql_include=["reported_at", *RANKING_COLUMNS],
+        ),
         Index(
             "ix_issues_unclosed_reported_at",
             "reported_at",
             postgresql_where=text(UNCLOSED),
+            postgresql_include=RANKING_COLUMNS,
         ),
         Index(
             "ix_issues_rejected_updated_at",
@@ -670,3 +692,26 @@ class RuleSetting(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+
+
+class IssueEventRollup(Base):
+    """Per issue and local day ('d') or ISO week ('w', keyed by its Monday), the summary of its
+    state changes the rankings read (geoservice.ranking.rollup). Written only by the triggers
+    on issue_events (migration 0021), never by the application."""
+
+    __tablename__ = "issue_event_rollup"
+    __table_args__ = (
+        CheckConstraint("grain IN ('d', 'w')", "grain"),
+        Index("ix_issue_event_rollup_issue", "issue_id", "grain", "start"),
+    )
+
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    last_close: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reworked: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    handled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rejected: Mapped[bool] = mapped_column(Boolean, nullable=False)

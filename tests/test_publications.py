@@ -41,6 +41,13 @@ def test_publishing_freezes_figures_and_workbook(client, db_session, world):
     assert r.status_code == 200
     assert r.data == pub.workbook
     assert hashlib.sha256(r.data).hexdigest() == pub.workbook_sha256 == r.headers["ETag"].strip('"')
+    # A client holding that copy revalidates it: 304, no body; a stale tag gets the bytes.
+    again = client.get(f"/api/rankings/publications/{pub.id}/report.xlsx",
+                       headers={**headers, "If-None-Match": r.headers["ETag"]})  # fmt: skip
+    assert (again.status_code, again.data, again.headers["ETag"]) == (304, b"", r.headers["ETag"])
+    stale = client.get(f"/api/rankings/publications/{pub.id}/report.xlsx",
+                       headers={**headers, "If-None-Match": '"0000"'})  # fmt: skip
+    assert (stale.status_code, stale.data) == (200, pub.workbook)
     listing = client.get("/api/rankings/publications", headers=headers).get_json()
     assert listing["total"] == 1
     item = listing["items"][0]

@@ -142,7 +142,10 @@ def paths(config: Any = None) -> dict[str, Any]:
                 "download_publication",
                 "下载通报工作簿（与发布时逐字节相同）",
                 "rankings.read",
-                {"200": download(XLSX, "发布时的工作簿；ETag 与 X-Content-SHA256 为其 SHA-256")},
+                {
+                    "200": download(XLSX, "发布时的工作簿；ETag 与 X-Content-SHA256 为其 SHA-256"),
+                    "304": {"description": "If-None-Match 与 ETag 相同：未修改，不返回内容"},
+                },
                 parameters=[pub_id],
                 errors=(404,),
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from flask import jsonify, request, send_file
+from flask import current_app, jsonify, request, send_file
 
 from geoservice.accounts import audit
 from geoservice.accounts.auth import current_account, permission_required, require
@@ -93,16 +93,23 @@ def publication_detail(publication_id: int):
 @read_rankings
 def publication_workbook(publication_id: int):
     single_args(())
-    pub = publications.get(get_session(), publication_id)
-    response = send_file(
-        io.BytesIO(pub.workbook),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=pub.filename,
-        etag=pub.workbook_sha256,
-        last_modified=pub.published_at,
-    )
-    response.headers["X-Content-SHA256"] = pub.workbook_sha256
+    session = get_session()
+    info = publications.workbook_info(session, publication_id)
+    if request.if_none_match.contains(info.workbook_sha256):
+        # Revalidation: answered from the hash, the stored bytes are not read.
+        response = current_app.response_class(status=304)
+        response.set_etag(info.workbook_sha256)
+        response.last_modified = info.published_at
+    else:
+        response = send_file(
+            io.BytesIO(publications.workbook_bytes(session, publication_id)),
+            mimetype=XLSX,
+            as_attachment=True,
+            download_name=info.filename,
+            etag=info.workbook_sha256,
+            last_modified=info.published_at,
+        )
+    response.headers["X-Content-SHA256"] = info.workbook_sha256
     return response
 
 

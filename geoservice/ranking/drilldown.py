@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geoservice.ranking import rollup
 from geoservice.ranking.periods import Period
 from geoservice.ranking.ranking import (
     _CHANGE,
@@ -62,7 +63,7 @@ def issues_behind(
     g = grouping(registry, of)
     if indicator not in DRILLABLE:
         raise RankingError(f"未知的指标 {indicator!r}，可下钻：{', '.join(DRILLABLE)}", "indicator")
-    params = _params([period])
+    params = _params(session, [period])
     params.update({"key": key, "limit": limit})
     visible_sql = "TRUE"
     if visible is not None:
@@ -72,7 +73,14 @@ def issues_behind(
     key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
     where = f"AND ({g.key_sql}) {key_filter}"
     sql = (
-        _flags_sql(g, where, per_issue=g.name != "all", key_filter=key_filter)
+        _flags_sql(
+            g,
+            where,
+            per_issue=g.name != "all",
+            key_filter=key_filter,
+            whole_weeks=rollup.whole_weeks(params),
+            one_period=True,
+        )
         + f"""
 SELECT ind.id, ind.deadline,
   coalesce((SELECT e.to_status FROM issue_events e

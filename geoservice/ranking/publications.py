@@ -201,6 +201,23 @@ def get(session: Session, publication_id: int) -> Publication:
     return pub
 
 
+def workbook_info(session: Session, publication_id: int) -> Any:
+    """(workbook_sha256, filename, published_at) of a publication, without loading its
+    workbook or figures (a revalidation needs only the hash)."""
+    row = session.execute(
+        select(Publication.workbook_sha256, Publication.filename, Publication.published_at).where(
+            Publication.id == publication_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"没有编号为 {publication_id} 的通报", field="id")
+    return row
+
+
+def workbook_bytes(session: Session, publication_id: int) -> bytes:
+    return session.scalar(select(Publication.workbook).where(Publication.id == publication_id))
+
+
 def summary(session: Session, pub: Publication) -> dict[str, Any]:
     who = session.get(User, pub.published_by_id) if pub.published_by_id else None
     return {

@@ -4,7 +4,8 @@ Every number is defined in docs/rankings.md and computed here in one SQL pipelin
 
 1. `cand`   — the issues that can matter for a period [f, t) (reported before t, not closed
               before f, not a duplicate), with their grouping key;
-2. `moves`  — their state changes *inside* the period (from `issue_events`);
+2. `moves`  — their state changes *inside* the period (the rollup of `issue_events`:
+              geoservice.ranking.rollup);
 3. `facts`  — the status at the period end, rebuilt from the last state change before t;
 4. `flags`  — one boolean per indicator and issue. Aggregates count them; drill-downs list them.
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from geoservice.areas import service_area
 from geoservice.citizens import followup
 from geoservice.models import UNCLOSED
+from geoservice.ranking import rollup
 from geoservice.ranking.periods import Period
 from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.vocab import OPEN_STATUSES
@@ -134,8 +137,13 @@ DEFAULT_SETTINGS = Settings(weights=DEFAULT_WEIGHTS)
 def _as_of(column: str) -> str:
     """The issue's `column` (leader_id, unit_id, deadline) at the period end `p.t`: its current
     value unless it changed since (issues.holder_since), then the value before the first
-    change at or after `p.t` (the lateral `h`: HOLDER_AT_PERIOD_END)."""
-    return f"(CASE WHEN i.holder_since >= p.t THEN h.prev_{column} ELSE i.{column} END)"
+    change at or after `p.t` (index ix_issue_events_holder). A subquery inside the CASE, so
+    it is only run for those issues: no per-row cost for the others."""
+    return (
+        f"(CASE WHEN i.holder_since >= p.t THEN (SELECT e.prev_{column} FROM issue_events e"
+        " WHERE e.issue_id = i.id AND e.holder_change AND e.at >= p.t"
+        f" ORDER BY e.at, e.id LIMIT 1) ELSE i.{column} END)"
+    )
 
 
 def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
@@ -223,20 +231,11 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
-# The lateral `h` that _as_of reads: only for issues whose leader/unit/deadline changed at or
-# after the period end `p.t` (a one-time filter otherwise), the values before the first change.
-HOLDER_AT_PERIOD_END = """LEFT JOIN LATERAL (
-    SELECT e.prev_leader_id, e.prev_unit_id, e.prev_deadline FROM issue_events e
-    WHERE i.holder_since >= p.t AND e.issue_id = i.id AND e.holder_change AND e.at >= p.t
-    ORDER BY e.at, e.id LIMIT 1
-  ) h ON true"""
-
 _CAND_SQL = """
   SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
   FROM periods p
-  JOIN issues i ON i.reported_at < p.t AND {closed_filter}
+  JOIN issues i ON i.reported_at < {t} AND {closed_filter}
   {joins}
-  {holder_at_end}
   WHERE i.duplicate_of_id IS NULL {where}"""
 
 # The state (closed / rejected / open / other) after the last change of issue c before `bound`.
@@ -248,11 +247,102 @@ _STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
          WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
          ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
 
+# The kinds of a change's new status, for the tie check in `facts` (last_* of `moves`).
+_KINDS = """
+    max({at}) FILTER (WHERE {status} = 'closed') AS last_closed,
+    max({at}) FILTER (WHERE {status} = 'rejected') AS last_reject,
+    max({at}) FILTER (WHERE {status} = ANY(CAST(:open AS text[]))) AS last_open,
+    max({at}) FILTER (WHERE {status} NOT IN ('closed', 'rejected')
+                        AND NOT {status} = ANY(CAST(:open AS text[]))) AS last_other"""
+_REWORK = "(e.from_status = 'fixed' AND e.to_status = 'in_progress')"
+_HANDLED = "(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed')"
+
+# The period's events summarised per issue, read straight from issue_events: by issue for few
+# candidates (index on issue_id, at), or one range scan of the period (index on at: the
+# reference the rollup is checked against, and the benchmark's baseline).
+_MOVES_EVENTS = (
+    """moves AS (
+  SELECT {n}, e.issue_id,
+    max(e.at) AS last_at,
+    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,"""
+    + _KINDS.format(at="e.at", status="e.to_status")
+    + f""",
+    bool_or({_REWORK}) AS reworked,
+    bool_or({_HANDLED}) AS handled,
+    bool_or(e.to_status = 'rejected') AS rejected
+  FROM {{source}}
+  WHERE {{change}}
+  GROUP BY 1, e.issue_id
+),"""
+)
+_BY_ISSUE = "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t"
+_SCAN = "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t"
+
+# All issues: the rollup (geoservice.ranking.rollup) — one row per issue and whole week or
+# day of the period — and the events of the partial days at its ends.
+_ROLLUP_PIECE = """
+  SELECT p.n, r.issue_id, r.last_at AS at, r.last_status AS to_status, r.last_close,
+    r.reworked, r.handled, r.rejected
+  FROM periods p
+  JOIN issue_event_rollup r ON r.grain = '{grain}' AND r.start >= p.{lo} AND r.start < p.{hi}"""
+_EVENT_PIECE = f"""
+  SELECT p.n, e.issue_id, e.at, e.to_status,
+    CASE WHEN e.to_status = 'closed' THEN e.at END, {_REWORK}, {_HANDLED},
+    e.to_status = 'rejected'
+  FROM periods p
+  JOIN issue_events e ON e.at >= p.{{lo}} AND e.at < p.{{hi}}
+  WHERE {{{{change}}}}"""
+# Every period one whole ISO week: one rollup row per issue, nothing to merge.
+_MOVES_WEEK = """moves AS (
+  SELECT p.n, r.issue_id, r.last_at, r.last_close,
+    CASE WHEN r.last_status = 'closed' THEN r.last_at END AS last_closed,
+    CASE WHEN r.last_status = 'rejected' THEN r.last_at END AS last_reject,
+    CASE WHEN r.last_status = ANY(CAST(:open AS text[])) THEN r.last_at END AS last_open,
+    CASE WHEN r.last_status NOT IN ('closed', 'rejected')
+              AND NOT r.last_status = ANY(CAST(:open AS text[])) THEN r.last_at END AS last_other,
+    r.reworked, r.handled, r.rejected
+  FROM periods p
+  JOIN issue_event_rollup r ON r.grain = 'w' AND r.start >= p.w_from AND r.start < p.w_to
+),"""
+_MOVES_ROLLUP = (
+    "pieces AS ("
+    + "\n  UNION ALL".join(
+        [
+            _ROLLUP_PIECE.format(grain="w", lo="w_from", hi="w_to"),
+            _ROLLUP_PIECE.format(grain="d", lo="d1_from", hi="d1_to"),
+            _ROLLUP_PIECE.format(grain="d", lo="d2_from", hi="d2_to"),
+            _EVENT_PIECE.format(lo="r1_from", hi="r1_to"),
+            _EVENT_PIECE.format(lo="r2_from", hi="r2_to"),
+        ]
+    )
+    + """
+),
+moves AS (
+  SELECT x.n, x.issue_id,
+    max(x.at) AS last_at,
+    max(x.last_close) AS last_close,"""
+    + _KINDS.format(at="x.at", status="x.to_status")
+    + """,
+    bool_or(x.reworked) AS reworked,
+    bool_or(x.handled) AS handled,
+    bool_or(x.rejected) AS rejected
+  FROM pieces x
+  GROUP BY x.n, x.issue_id
+),"""
+)
+
 _FLAGS_SQL = """
 WITH periods AS (
-  SELECT p.n::int AS n, p.f, p.t
-  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]))
-       WITH ORDINALITY AS p(f, t, n)
+  SELECT p.n::int AS n, p.f, p.t, p.w_from, p.w_to, p.d1_from, p.d1_to, p.d2_from, p.d2_to,
+    p.r1_from, p.r1_to, p.r2_from, p.r2_to
+  FROM unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[]),
+              CAST(:w_from AS date[]), CAST(:w_to AS date[]),
+              CAST(:d1_from AS date[]), CAST(:d1_to AS date[]),
+              CAST(:d2_from AS date[]), CAST(:d2_to AS date[]),
+              CAST(:r1_from AS timestamptz[]), CAST(:r1_to AS timestamptz[]),
+              CAST(:r2_from AS timestamptz[]), CAST(:r2_to AS timestamptz[]))
+       WITH ORDINALITY AS p(f, t, w_from, w_to, d1_from, d1_to, d2_from, d2_to,
+                            r1_from, r1_to, r2_from, r2_to, n)
 ),
 -- Issues reported before the period end, minus those closed (or rejected) before it began.
 cand AS MATERIALIZED ({cand_open}
@@ -260,21 +350,7 @@ cand AS MATERIALIZED ({cand_open}
   UNION ALL{cand_rejected}
 ),
 -- Each issue's state changes inside the period, summarised.
-moves AS (
-  SELECT {moves_from}, e.issue_id,
-    max(e.at) AS last_at,
-    max(e.at) FILTER (WHERE e.to_status = 'closed') AS last_close,
-    max(e.at) FILTER (WHERE e.to_status = 'rejected') AS last_reject,
-    max(e.at) FILTER (WHERE e.to_status = ANY(CAST(:open AS text[]))) AS last_open,
-    max(e.at) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')
-                        AND NOT e.to_status = ANY(CAST(:open AS text[]))) AS last_other,
-    bool_or(e.from_status = 'fixed' AND e.to_status = 'in_progress') AS reworked,
-    bool_or(e.to_status IN ('fixed', 'closed') OR e.from_status = 'fixed') AS handled,
-    bool_or(e.to_status = 'rejected') AS rejected
-  FROM {moves_join}
-  WHERE {change}
-  GROUP BY 1, e.issue_id
-),
+{moves}
 facts AS MATERIALIZED (
   SELECT c.*, m.last_close,
     coalesce(m.reworked, false) AS reworked,
@@ -284,10 +360,10 @@ facts AS MATERIALIZED (
       -- no change inside the period: the state after the last change before it
       WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
       -- the kind of the last change inside the period (unless kinds tie on its instant)
-      WHEN ((m.last_close = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
+      WHEN ((m.last_closed = m.last_at) IS TRUE)::int + ((m.last_reject = m.last_at) IS TRUE)::int
            + ((m.last_open = m.last_at) IS TRUE)::int
            + ((m.last_other = m.last_at) IS TRUE)::int = 1
-      THEN CASE WHEN m.last_close = m.last_at THEN 'closed'
+      THEN CASE WHEN m.last_closed = m.last_at THEN 'closed'
                 WHEN m.last_reject = m.last_at THEN 'rejected'
                 WHEN m.last_open = m.last_at THEN 'open'
                 ELSE 'other' END
@@ -331,7 +407,7 @@ ind AS (
     (x.closed AND x.deadline IS NOT NULL AND x.last_close > x.deadline) AS closed_late,
     (x.closed OR x.overdue_end) AS should_close,
     false AS handed_overdue, false AS extension_requested, false AS extension_granted,
-    false AS extension_refused, NULL::timestamptz AS event_at
+    false AS extension_refused, NULL::timestamptz AS event_at, NULL AS hk
   FROM flags x
   WHERE {key_filter_k}
   UNION ALL
@@ -339,9 +415,9 @@ ind AS (
   -- it as due (应结案) in the period; a granted 退回 (确权) is not held against them.
   SELECT v.n, v.t, v.id, v.pk, v.reported_at, v.prev_deadline, NULL,
     false, false, false, false, false, false, false, false, NULL,
-    false, false, true, true, false, false, false, v.at
+    false, false, true, true, false, false, false, v.at, v.k
   FROM evs v
-  WHERE v.holder_change AND v.pk IS DISTINCT FROM v.k AND v.prev_deadline < v.at
+  WHERE v.holder_change AND {handed_distinct} AND v.prev_deadline < v.at
     AND v.from_status = ANY(CAST(:open AS text[])) AND v.action IS DISTINCT FROM 'return_grant'
     AND {key_filter_pk}
   UNION ALL
@@ -350,11 +426,27 @@ ind AS (
     false, false, false, false, false, false, false, false, NULL,
     false, false, false, false,
     v.action = 'extension_request', v.action = 'extension_grant', v.action = 'extension_refuse',
-    v.at
+    v.at, NULL
   FROM evs v
   WHERE v.action IN ('extension_request', 'extension_grant', 'extension_refuse')
     AND {key_filter_k}
 )
+"""
+
+# Several groupings at once (`compute_many`): `k` is the array of their keys, and a
+# handover counts for grouping number gi when its holders differ in that grouping.
+_AGGREGATE_MANY_SQL = """
+SELECT u.gi, x.n, u.key AS k,
+  {counts},
+  avg(x.hours) FILTER (WHERE x.closed) AS avg_hours,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY x.hours) FILTER (WHERE x.closed) AS median_hours
+FROM ind x
+CROSS JOIN LATERAL unnest(x.k) WITH ORDINALITY AS u(key, gi)
+WHERE NOT (x.handed_overdue AND x.hk[u.gi] IS NOT DISTINCT FROM u.key)
+GROUP BY u.gi, x.n, u.key
+HAVING bool_or(x.received OR x.closed OR x.open_end OR x.handled OR x.rejected
+               OR x.handed_overdue OR x.extension_requested OR x.extension_granted
+               OR x.extension_refused)
 """
 
 _AGGREGATE_SQL = """
@@ -369,25 +461,27 @@ HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_o
 """
 
 
-def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter: str = "") -> str:
-    if per_issue:
-        # Few candidates: fetch their period events by issue (index on issue_id, at).
-        moves_from, moves_join = (
-            "c.n",
-            "cand c JOIN issue_events e ON e.issue_id = c.id AND e.at >= c.f AND e.at < c.t",
-        )
-    else:
-        # All issues: one range scan of the period's events (index on at).
-        moves_from, moves_join = (
-            "p.n",
-            "periods p JOIN issue_events e ON e.at >= p.f AND e.at < p.t",
-        )
+def _flags_sql(
+    g: Grouping,
+    where: str = "",
+    per_issue: bool = False,
+    key_filter: str = "",
+    scan_events: bool = False,
+    whole_weeks: bool = False,
+    one_period: bool = False,
+    many: bool = False,
+) -> str:
+    # One period: its bounds as constants, so the planner estimates with them (it cannot see
+    # into the `periods` array) and the index on closed_at serves the closed candidates.
+    f, t = (
+        ("CAST(:f1 AS timestamptz)", "CAST(:t1 AS timestamptz)") if one_period else ("p.f", "p.t")
+    )
     cand = {
+        "t": t,
         "key": g.key_sql,
         "joins": g.joins,
         "where": where,
         "deadline": _as_of("deadline"),
-        "holder_at_end": HOLDER_AT_PERIOD_END,
     }
     return _FLAGS_SQL.format(
         # Each third is served by an index (models.Issue): open issues by reported_at; closed
@@ -395,19 +489,27 @@ def _flags_sql(g: Grouping, where: str = "", per_issue: bool = False, key_filter
         # so one not updated since before the period was rejected before it.
         cand_open=_CAND_SQL.format(closed_filter=f"({UNCLOSED})", **cand),
         cand_closed=_CAND_SQL.format(
-            closed_filter="i.status = 'closed' AND i.closed_at >= p.f", **cand
+            closed_filter=f"i.status = 'closed' AND i.closed_at >= {f}", **cand
         ),
         cand_rejected=_CAND_SQL.format(
-            closed_filter="i.status = 'rejected' AND i.updated_at >= p.f", **cand
+            closed_filter=f"i.status = 'rejected' AND i.updated_at >= {f}", **cand
         ),
-        moves_from=moves_from,
-        moves_join=moves_join,
+        moves=(
+            _MOVES_EVENTS.format(n="c.n", source=_BY_ISSUE, change=_CHANGE)
+            if per_issue
+            else _MOVES_EVENTS.format(n="p.n", source=_SCAN, change=_CHANGE)
+            if scan_events
+            else _MOVES_WEEK
+            if whole_weeks
+            else _MOVES_ROLLUP.format(change=_CHANGE)
+        ),
         change=_CHANGE,
         probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
         probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
         joins=g.joins,
         event_key=g.event_key_sql or g.key_sql,
         event_prev_key=g.event_prev_key_sql or g.event_key_sql or g.key_sql,
+        handed_distinct="TRUE" if many else "v.pk IS DISTINCT FROM v.k",
         key_filter_k=f"k {key_filter}" if key_filter else "TRUE",
         key_filter_pk=f"v.pk {key_filter}" if key_filter else "TRUE",
     )
@@ -418,11 +520,14 @@ def _no_jit(session: Session) -> None:
     session.execute(text("SET LOCAL jit = off"))
 
 
-def _params(periods: Sequence[Period]) -> dict[str, Any]:
+def _params(session: Session, periods: Sequence[Period]) -> dict[str, Any]:
     return {
         "froms": [p.start for p in periods],
         "tos": [p.end for p in periods],
         "open": list(OPEN_STATUSES),
+        "f1": periods[0].start,
+        "t1": periods[0].end,
+        **rollup.params(list(periods), rollup.zone(session)),
     }
 
 
@@ -436,6 +541,11 @@ def _round(value: Fraction | None, places: int) -> float | None:
     quantum = Decimal(1).scaleb(-places)
     exact = Decimal(value.numerator) / Decimal(value.denominator)
     return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+@lru_cache(maxsize=256)
+def _weight(value: float) -> Fraction:
+    return Fraction(str(value))
 
 
 def composite_score(
@@ -454,13 +564,13 @@ def composite_score(
     if on_time_rate is None or close_rate is None:
         return None
     parts = [
-        (Fraction(str(weights["on_time_rate"])), on_time_rate),
-        (Fraction(str(weights["close_rate"])), close_rate),
+        (_weight(weights["on_time_rate"]), on_time_rate),
+        (_weight(weights["close_rate"]), close_rate),
     ]
     if rework_rate is not None:
-        parts.append((Fraction(str(weights["rework_free"])), 1 - rework_rate))
+        parts.append((_weight(weights["rework_free"]), 1 - rework_rate))
     if satisfaction_rate is not None and weights.get("satisfaction"):
-        parts.append((Fraction(str(weights["satisfaction"])), satisfaction_rate))
+        parts.append((_weight(weights["satisfaction"]), satisfaction_rate))
     total = sum(w for w, _ in parts)
     if not total:
         return None
@@ -537,37 +647,57 @@ def compute(
     periods: Sequence[Period],
     settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
+    scan_events: bool = False,
 ) -> list[list[dict[str, Any]]]:
     """The indicator rows of grouping `of` for each period (one SQL statement for all).
 
     `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
     one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
-    Returns one list per period.
+    `scan_events` reads the period's events instead of the rollup (same figures; the reference
+    for tests and benchmarks). Returns one list per period.
     """
     g = grouping(registry, of)
     if not periods:
         return []
     per_period = list(settings) if isinstance(settings, list | tuple) else [settings] * len(periods)
     where = ""
-    params = _params(periods)
+    params = _params(session, periods)
     key_filter = ""
     if key is not ...:
         key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
         where = f"AND ({g.key_sql}) {key_filter}"
         params["key"] = key
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
-    sql = _flags_sql(g, where, per_issue=key is not ..., key_filter=key_filter) + (
-        _AGGREGATE_SQL.format(counts=counts)
-    )
+    sql = _flags_sql(
+        g,
+        where,
+        per_issue=key is not ...,
+        key_filter=key_filter,
+        scan_events=scan_events,
+        whole_weeks=rollup.whole_weeks(params),
+        one_period=len(periods) == 1,
+    ) + (_AGGREGATE_SQL.format(counts=counts))
     _no_jit(session)
     result = session.execute(text(sql), params).mappings().all()
+    return _finish(session, registry, g, periods, per_period, [dict(r) for r in result], key)
+
+
+def _finish(
+    session: Session,
+    registry: LayerRegistry,
+    g: Grouping,
+    periods: Sequence[Period],
+    per_period: list[Settings],
+    found: list[dict[str, Any]],
+    key: Any = ...,
+) -> list[list[dict[str, Any]]]:
+    """The rows of grouping `g` from its counts (`found`: n, k, counts, hours)."""
     satisfaction = followup.satisfaction_counts(
-        session, g.key_sql, g.joins + "\n" + HOLDER_AT_PERIOD_END, params["froms"], params["tos"]
+        session, g.key_sql, g.joins, [p.start for p in periods], [p.end for p in periods]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
     # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
-    found = [dict(r) for r in result]
     seen = {(r["n"], r["k"]) for r in found}
     for n, k in satisfaction:
         if (n, k) not in seen:
@@ -590,6 +720,56 @@ def compute(
             _finish_row(row, per_period[r["n"] - 1], satisfaction.get((r["n"], r["k"]), (0, 0)))
         )
     return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
+
+
+def compute_many(
+    session: Session,
+    registry: LayerRegistry,
+    ofs: Sequence[str],
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of several groupings for one period, from one run of the pipeline (the 通报:
+    city totals and three rankings). The same rows as `ranking` for each; groupings that need
+    joins (community, street, layer) are computed on their own."""
+    gs = [grouping(registry, of) for of in ofs]
+    shared = [g for g in gs if not g.joins]
+    out: dict[str, list[dict[str, Any]]] = {}
+    if len(shared) > 1:
+        # Integer keys sort faster than text: text only when one of the keys is text.
+        sql_type = "bigint" if all(g.key_type is int for g in shared) else "text"
+        both = Grouping(
+            "many",
+            "",
+            _array((g.key_sql for g in shared), sql_type),
+            event_key_sql=_array((g.event_key_sql or g.key_sql for g in shared), sql_type),
+            event_prev_key_sql=_array(
+                (g.event_prev_key_sql or g.event_key_sql or g.key_sql for g in shared), sql_type
+            ),
+        )
+        params = _params(session, [period])
+        counts = ",\n  ".join(f"count(*) FILTER (WHERE x.{c}) AS {c}" for c in COUNTS)
+        sql = _flags_sql(
+            both, whole_weeks=rollup.whole_weeks(params), one_period=True, many=True
+        ) + _AGGREGATE_MANY_SQL.format(counts=counts)
+        _no_jit(session)
+        found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(shared))}
+        for r in session.execute(text(sql), params).mappings():
+            g = shared[r["gi"] - 1]
+            row = dict(r)
+            if row["k"] is not None:
+                row["k"] = g.key_type(row["k"])
+            found[r["gi"] - 1].append(row)
+        for i, g in enumerate(shared):
+            out[g.name] = _finish(session, registry, g, [period], [settings], found[i])[0]
+    for of in ofs:
+        if of not in out:
+            out[of] = ranking(session, registry, of, period, settings)
+    return out
+
+
+def _array(keys: Any, sql_type: str) -> str:
+    return "ARRAY[" + ", ".join(f"CAST(({k}) AS {sql_type})" for k in keys) + "]"
 
 
 def _sql_type(g: Grouping) -> str:
@@ -616,8 +796,11 @@ def totals(
 ) -> dict[str, Any]:
     """The city-wide figures of a period (one row; zeros when nothing happened)."""
     rows = compute(session, registry, "all", [period], settings)[0]
-    if rows:
-        return rows[0]
+    return rows[0] if rows else empty_totals(settings)
+
+
+def empty_totals(settings: Settings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """The city-wide row of a period in which nothing happened."""
     empty: dict[str, Any] = {"key": 0, "name": "全域", "detail": {}}
     empty.update(dict.fromkeys(COUNTS, 0))
     empty.update({"avg_hours_to_close": None, "median_hours_to_close": None})

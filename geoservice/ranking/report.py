@@ -316,9 +316,11 @@ def report_data(
     """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues."""
     available = ranking.groupings(registry)
     kinds = [k for k in kinds if k in available]
+    # The totals and every ranking from one run of the pipeline.
+    figures = ranking.compute_many(session, registry, ["all", *kinds], period, settings)
     return {
-        "totals": ranking.totals(session, registry, period, settings),
-        "rankings": {of: ranking.ranking(session, registry, of, period, settings) for of in kinds},
+        "totals": figures["all"][0] if figures["all"] else ranking.empty_totals(settings),
+        "rankings": {of: figures[of] for of in kinds},
         "overdue": drilldown.issues_behind(
             session, registry, "all", 0, "overdue_end", period, limit=None
         )["issues"],
