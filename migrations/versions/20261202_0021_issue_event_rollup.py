@@ -5,7 +5,7 @@ the weekly ranking reads one row per issue instead of every event of the week. S
 geoservice/ranking/rollup.py and docs/rankings.md "Speed".
 
 Revision ID: 7b3e2a91c0d4
-Revises: fc3af1d84701
+Revises: 7c1e5a2b9d40
 Create Date: 2026-12-02 13:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7b3e2a91c0d4"
-down_revision: str | Sequence[str] | None = "fc3af1d84701"
+down_revision: str | Sequence[str] | None = "7c1e5a2b9d40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

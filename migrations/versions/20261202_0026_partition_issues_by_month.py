@@ -27,7 +27,7 @@ the partition's CHECK constraint and ATTACHed (which locks the parent only light
 already in the default partition for that month are moved into it.
 
 Revision ID: 2e2dfcf61411
-Revises: 7c1e5a2b9d40
+Revises: 7b3e2a91c0d4
 Create Date: 2026-12-02 13:10:00
 """
 
@@ -37,7 +37,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "2e2dfcf61411"
-down_revision: str | Sequence[str] | None = "7c1e5a2b9d40"
+down_revision: str | Sequence[str] | None = "7b3e2a91c0d4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
