@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.load_kit import target_line  # noqa: E402
 from geoservice import migrate  # noqa: E402
 
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
@@ -598,6 +599,10 @@ def run_items(url: str, api: str, tipg: str, pga: str, ours: dict, runs: int) ->
         f"  pygeoapi {PYGEOAPI_VERSION} (HTTP, GeoJSON) {i['pygeoapi_ms']:8.1f} ms  {i['pygeoapi_bytes'] / 1e6:5.1f} MB  returned {i['pygeoapi_returned']}"
         f"  → pygeoapi/API = {i['pygeoapi_ms'] / i['ours_ms']:.2f}×  {pga_load}"
     )
+    target_line("items_vs_psql", i["ours_ms"] / i["psql_same_statement_ms"], "×", "<=1.1")
+    target_line("items_ours_ms", i["ours_ms"], "ms", "-")
+    target_line("items_tipg_ms", i["tipg_ms"], "ms", "-")
+    target_line("items_pygeoapi_ms", i["pygeoapi_ms"], "ms", "-")
     return i
 
 
@@ -633,6 +638,10 @@ def run_small(args, ours: dict) -> dict:
             f"  ours/tipg = {out['ours']['req_per_s'] / out['tipg']['req_per_s']:.2f}×"
             f" (target ≥ 1.5×); ours p95 {out['ours']['p95_ms']:.1f} ms (target < 60 ms)"
         )
+        ratio = out["ours"]["req_per_s"] / out["tipg"]["req_per_s"]
+        target_line("small_pages_vs_tipg", ratio, "×", ">=1.5")
+    if "ours" in out:
+        target_line("small_pages_p95", out["ours"]["p95_ms"], "ms", "<60")
     return out
 
 
