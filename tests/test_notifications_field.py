@@ -93,3 +93,23 @@ def test_an_inspection_result_reaches_the_dianzhang_only_once_it_is_done(case):
     assert "平均得分 75.0" in body and "不合格点位：school1" in body
     scan(s, settings, rounds_tests.LATER)
     assert len(messages(s, "assessment_result")) == 1
+
+
+def test_the_scan_creates_the_days_patrol_tasks_for_people_who_never_open_the_app(world):
+    """Tasks exist whether or not anyone opens the field app, so a 网格员 who never patrols
+    shows as 0 % 到位率, not as absent."""
+    w = world
+    s = w["session"]
+    schedule(w, "grid", "网格员", "week")
+    assert tasks(w) == []
+    worker._tasks_made_for.clear()
+    settings = worker_settings(registry=w["registry"], field_settings=w["settings"])
+
+    first = scan(s, settings, TUESDAY)
+    made = tasks(w)
+    assert first["patrol_tasks"] == len(made) == 2
+    assert {t.place_id for t in made} == {w["places"]["g1"].id, w["places"]["g2"].id}
+    assert {t.period_start.astimezone(TZ).date() for t in made} == {MONDAY}
+    assert scan(s, settings, TUESDAY)["patrol_tasks"] == 0  # once a day
+    assert scan(s, settings, NEXT_MONDAY)["patrol_tasks"] == 2  # the next week's
+    assert scan(s, worker_settings(), NEXT_MONDAY)["patrol_tasks"] == 0  # not configured: none

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -26,7 +27,14 @@ def worker_command(once: bool) -> None:
     """Delivers queued notifications: procrastinate's worker on the `notifications` queue
     (run beside gunicorn; see docs/deploy.md)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = WorkerSettings.from_config(current_app.config)
+    from geoservice.fieldwork.settings import FieldSettings
+    from geoservice.registry import layers
+
+    settings = dataclasses.replace(
+        WorkerSettings.from_config(current_app.config),
+        registry=layers(),
+        field_settings=FieldSettings.from_config(current_app.config),
+    )
     db = database()
     if once:
         with db.session() as session:

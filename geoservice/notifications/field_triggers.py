@@ -9,8 +9,8 @@
   exists (it is created when the inspection is completed, never before), each 点长 of its
   sites gets their sites' result (sites, score, 不合格 standards), once per round.
 
-Only generated tasks count (tasks are generated when a leader opens the day's tasks, by the
-overview page, or by `flask fieldwork generate-tasks`, which a deployment runs daily).
+Only generated tasks count (the worker's scan generates each day's tasks; so do a leader
+opening the day's tasks, the overview page, and `flask fieldwork generate-tasks`).
 """
 
 from __future__ import annotations

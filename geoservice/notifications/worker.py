@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,9 +30,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from geoservice.fieldwork import patrols
+from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import status_label
 from geoservice.notifications import field_triggers, queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
+from geoservice.registry import LayerRegistry
 
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans
@@ -52,6 +55,10 @@ class WorkerSettings:
     escalation_max_days: float = 14.0
     digest_hour: int = 8
     patrol_due_hours: float = 6.0  # field work (issue 16): reminder before a patrol is due
+    # With both, the scan also creates the patrol tasks of the day's periods (field work): a
+    # 点长 who never opens the field app still has tasks, so 巡查到位率 counts them as missed.
+    registry: LayerRegistry | None = None
+    field_settings: FieldSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkerSettings:
@@ -273,6 +280,7 @@ def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str,
         session.rollback()
         return {}
     result = {
+        "patrol_tasks": _patrol_tasks(session, settings, now),
         "deadline": triggers.deadline_reminders(session, settings.deadline_hours, now),
         "escalate": triggers.escalate(
             session, settings.escalation_hours, now, settings.escalation_max_days
@@ -286,7 +294,25 @@ def scan(session: Session, settings: WorkerSettings, now: datetime) -> dict[str,
         "assessment": field_triggers.assessment_results(session, now, settings.tz),
     }
     session.commit()
+    if "patrol_tasks_day" in session.info:
+        _tasks_made_for.add(session.info.pop("patrol_tasks_day"))
     return result
+
+
+_tasks_made_for: set[date] = set()  # local days whose tasks this process has generated
+
+
+def _patrol_tasks(session: Session, settings: WorkerSettings, now: datetime) -> int:
+    """The patrol tasks of every schedule's period containing today (idempotent), once per
+    local day and process."""
+    if settings.registry is None or settings.field_settings is None:
+        return 0
+    today = now.astimezone(settings.tz).date()
+    if today in _tasks_made_for:
+        return 0
+    made = patrols.generate_tasks(session, settings.registry, settings.field_settings, today)
+    session.info["patrol_tasks_day"] = today  # remembered once the scan commits
+    return made
 
 
 # --- the procrastinate app ------------------------------------------------------------------
