@@ -595,8 +595,9 @@ def collection_extents(
     if any(c.id == ISSUES for c in collections):
         row = session.execute(
             text(
-                "SELECT min(cx), min(cy), max(cx), max(cy) FROM issue_tile_counts"
-                " WHERE level = :level AND n > 0"
+                "SELECT min(cx), min(cy), max(cx), max(cy) FROM (SELECT cx, cy"
+                " FROM issue_tile_counts WHERE level = :level"
+                " GROUP BY cx, cy HAVING sum(n) > 0) cells"
             ),
             {"level": FINEST_LEVEL},
         ).one()
