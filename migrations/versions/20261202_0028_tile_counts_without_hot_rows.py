@@ -114,3 +114,6 @@ SELECT {key}, sum(n), sum(sx), sum(sy) FROM gone GROUP BY {key} HAVING sum(n) <>
                     "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
                 )
             )
+    # The folds fire the deferred data-generation bump (migration 0027): run it now, before
+    # the next migration down drops its tables.
+    op.execute("SET CONSTRAINTS ALL IMMEDIATE")
