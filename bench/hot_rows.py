@@ -137,10 +137,10 @@ def main() -> None:
     ensure_database(url)
     r = run(url, args.writers, args.seconds, args.hold)
     issues, c5, c19, f6, f18, count_rows, facet_rows = r["exact"]
-    ideal = args.writers / args.hold
+    ideal = f"≤{args.writers / args.hold:.0f}/s" if args.hold > 0 else "-"
     print(
         f"hot_rows: {args.writers} writers, hold {args.hold * 1000:.0f} ms, {args.seconds:.0f} s:"
-        f" {r['tx']} reports, {r['tps']:.0f}/s (no waiting at all: ≤{ideal:.0f}/s);"
+        f" {r['tx']} reports, {r['tps']:.0f}/s (no waiting at all: {ideal});"
         f" INSERT p50 {r['p50'] * 1000:.1f} ms p95 {r['p95'] * 1000:.1f} ms"
         f" max {r['max'] * 1000:.1f} ms; writers waiting on a lock (mean of samples)"
         f" {r['waiting']:.2f}; load {os.getloadavg()}"
