@@ -52,7 +52,9 @@ TABLES = (
 )
 
 # {table} {key}: the statement's deltas (summed per key), the rows of those keys this
-# transaction can lock now, both folded into one row per key.
+# transaction can lock now, both folded into one row per key. Only under READ COMMITTED (the
+# app's level): a REPEATABLE READ transaction locking a row folded by a transaction committed
+# after its snapshot would fail with a serialization error; it inserts its deltas only.
 APPLY = """
   WITH delta AS (
     SELECT {key}, sum(sign)::bigint AS n, sum(sign * lon) AS sx, sum(sign * lat0) AS sy
@@ -61,6 +63,7 @@ APPLY = """
   ), folded AS (
     DELETE FROM {table} c WHERE c.ctid IN (
       SELECT t.ctid FROM {table} t JOIN delta d USING ({key})
+      WHERE current_setting('transaction_isolation') = 'read committed'
       FOR UPDATE OF t SKIP LOCKED)
     RETURNING {key}, n, sx, sy
   )
