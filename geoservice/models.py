@@ -577,7 +577,10 @@ class IssueTileFacet(Base):
 
     __tablename__ = "issue_tile_facets"
     __table_args__ = (
-        Index("ix_issue_tile_facets_category", "level", "category", "cx", "cy"),
+        Index(
+            "ix_issue_tile_facets_category",
+            *("level", "category", "cx", "cy", "day", "status", "source"),
+        ),
         Index(
             "ix_issue_tile_facets_key", "level", "cx", "cy", "day", "status", "category", "source"
         ),
