@@ -549,14 +549,21 @@ class Photo(Base):
 class IssueTileCount(Base):
     """Issues per Web-Mercator cell (tile x/y at zoom `level`) and status, kept exact by
     triggers on `issues` (see the migration): low-zoom tiles and unfiltered counts read this
-    instead of scanning a million issues. `sx`/`sy` sum longitudes/latitudes (centroids)."""
+    instead of scanning a million issues. `sx`/`sy` sum longitudes/latitudes (centroids).
+    A key may have several rows (deltas, migration 0028): always sum them."""
 
     __tablename__ = "issue_tile_counts"
+    __table_args__ = (Index("ix_issue_tile_counts_key", "level", "cx", "cy", "status"),)
 
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # Not unique (delta rows, migration 0028): the ORM needs some key; nothing loads these.
+        return {"primary_key": [cls.__table__.c[k] for k in ("level", "cx", "cy", "status")]}
+
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)
@@ -565,18 +572,32 @@ class IssueTileCount(Base):
 class IssueTileFacet(Base):
     """Issues per Web-Mercator cell (levels 6–14), report day (Asia/Shanghai), status,
     category and source, kept exact by statement-level triggers on `issues` (see the
-    migration): low-zoom issue tiles filtered by these read it instead of the issues."""
+    migration): low-zoom issue tiles filtered by these read it instead of the issues.
+    A key may have several rows (deltas, migration 0028): always sum them."""
 
     __tablename__ = "issue_tile_facets"
-    __table_args__ = (Index("ix_issue_tile_facets_category", "level", "category", "cx", "cy"),)
+    __table_args__ = (
+        Index(
+            "ix_issue_tile_facets_category",
+            *("level", "category", "cx", "cy", "day", "status", "source"),
+        ),
+        Index(
+            "ix_issue_tile_facets_key", "level", "cx", "cy", "day", "status", "category", "source"
+        ),
+    )
 
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
-    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        keys = ("level", "cx", "cy", "day", "status", "category", "source")
+        return {"primary_key": [cls.__table__.c[k] for k in keys]}
+
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)
