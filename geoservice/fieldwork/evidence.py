@@ -79,16 +79,8 @@ def add_field_photos(
             visit_id=visit_id,
             plan_id=plan_id,
             place_id=place_id,
-            sha256=p.sha256,
-            content_type=p.content_type,
-            size_bytes=len(p.data),
-            width=p.width,
-            height=p.height,
-            taken_at=p.taken_at,
-            exif_lon=p.exif_lon,
-            exif_lat=p.exif_lat,
-            exif=p.exif,
             capture=c,
+            **p.stored_columns(),
         )
         for p, c in zip(photos, captures, strict=True)
     ]

@@ -90,6 +90,20 @@ class PreparedPhoto:
     def extension(self) -> str:
         return _EXTENSION_OF[self.content_type]
 
+    def stored_columns(self) -> dict[str, Any]:
+        """The columns every photo row keeps of it (issue photos and field photos alike)."""
+        return {
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+            "size_bytes": len(self.data),
+            "width": self.width,
+            "height": self.height,
+            "taken_at": self.taken_at,
+            "exif_lon": self.exif_lon,
+            "exif_lat": self.exif_lat,
+            "exif": self.exif,
+        }
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -406,21 +420,7 @@ def add_photos(
     file behind, never a row without its file.
     """
     rows = [
-        Photo(
-            issue_id=issue_id,
-            event_id=event_id,
-            kind=kind,
-            sha256=p.sha256,
-            content_type=p.content_type,
-            size_bytes=len(p.data),
-            width=p.width,
-            height=p.height,
-            taken_at=p.taken_at,
-            exif_lon=p.exif_lon,
-            exif_lat=p.exif_lat,
-            exif=p.exif,
-        )
-        for p in photos
+        Photo(issue_id=issue_id, event_id=event_id, kind=kind, **p.stored_columns()) for p in photos
     ]
     session.add_all(rows)
     session.flush()
