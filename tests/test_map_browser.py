@@ -301,6 +301,48 @@ def test_pages_a_leader_or_inspector_opens_on_a_phone_are_readable(live, user, p
     assert page.exceptions == []
 
 
+TOP_BAR = """(() => {
+  const bar = document.querySelector('.topbar');
+  return {
+    height: bar.getBoundingClientRect().height,
+    menus: Array.from(bar.querySelectorAll('details.menu > summary'))
+      .map(s => s.textContent.trim()),
+    open: Array.from(bar.querySelectorAll('details.menu')).filter(d => d.open).length,
+  };
+})()"""
+
+
+def test_the_planners_top_bar_is_one_line_and_its_menus_lead_to_their_pages(live):
+    page = live.browser.new_page(isolated=True, size=(1280, 800))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/")
+    bar = page.evaluate(TOP_BAR)
+    assert bar["height"] < 50  # one line, no word split over two rows
+    assert {"问题处置", "包保责任", "考核督查"} <= set(bar["menus"]) and bar["open"] == 0
+
+    def centre(selector: str) -> tuple[float, float]:
+        box = page.evaluate(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2, r.width * r.height]; })()"
+        )
+        assert box[2] > 0, f"{selector} is not visible"
+        return box[0], box[1]
+
+    menu = "details.menu:has(a[href='/rankings']) > summary"
+    page.click(*centre(menu))
+    page.wait_for("document.querySelectorAll('.topbar details.menu[open]').length === 1")
+    page.click(*centre("details.menu[open] a[href='/rankings']"))
+    page.wait_for(
+        "location.pathname === '/rankings' && document.readyState === 'complete'"
+        f" && document.querySelector({menu!r}) !== null"
+    )
+
+    page.click(*centre(menu))  # a click elsewhere closes the open menu
+    page.wait_for("document.querySelectorAll('.topbar details.menu[open]').length === 1")
+    page.click(600, 600)
+    page.wait_for("document.querySelectorAll('.topbar details.menu[open]').length === 0")
+
+
 def test_the_big_screen_shows_the_figures_and_refreshes_itself(live):
     page = open_page(live, "/screen")
     page.wait_for("window.gsScreen && " + all_drawn(["issues"]), timeout=60)
