@@ -213,5 +213,24 @@ def planned_removals(session: Session, key: str, at: datetime, current: Iterable
     return leaving
 
 
+# The sources the service itself gives the issues it creates, and what would stop if one of them
+# left the list: (configuration key, its default, the function in words).
+SYSTEM_SOURCES: tuple[tuple[str | None, str, str], ...] = (
+    ("OPEN311_SOURCE", "12345热线", "12345 热线接口（Open311）"),
+    ("FIELD_PATROL_SOURCE", "自查", "巡查中发现的问题"),
+    ("FIELD_INSPECTION_SOURCE", "暗访督查", "暗访督查中发现的问题"),
+    (None, "随手拍", "群众随手拍"),
+)
+
+
+def system_sources(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Source name → the functions of the service that create issues with it."""
+    out: dict[str, list[str]] = {}
+    for key, default, function in SYSTEM_SOURCES:
+        name = str(config.get(key, default)) if key else default
+        out.setdefault(name, []).append(function)
+    return out
+
+
 def now() -> datetime:
     return datetime.now(UTC)

@@ -185,6 +185,29 @@ def test_a_role_in_use_cannot_be_removed(db_session, app, client):
     assert r.status_code == 201, r.get_json()
 
 
+def test_a_source_the_service_itself_uses_cannot_be_retired(db_session, app, client):
+    _, admin = account(db_session, "admin")
+    without_hotline = [s for s in ISSUE_SOURCES if s not in ("12345热线", "随手拍")]
+    change = {"key": "issue_sources", "value": without_hotline, "note": "精简来源"}
+    r = client.post("/api/rule-settings", headers=admin, json=change)
+    body = r.get_json()
+    assert r.status_code == 409 and body["field"] == "value"
+    assert "Open311" in body["error"] and "群众随手拍" in body["error"]
+    assert body["detail"] == {"required": ["12345热线", "随手拍"]}
+    assert audit_count(db_session) == 0
+    # The Open311 source follows the configuration: another name is the one that must stay.
+    config = {**app.config, "OPEN311_SOURCE": "12345政务热线"}
+    kept = [*ISSUE_SOURCES, "12345政务热线"]
+    with pytest.raises(Conflict) as err:
+        vocabularies.set_rule(db_session, None, "issue_sources", list(ISSUE_SOURCES), None, "改名",
+                              config=config)  # fmt: skip
+    assert err.value.detail == {"required": ["12345政务热线"]}
+    retire_others = [s for s in kept if s not in ("回头看", "12345热线")]
+    row = vocabularies.set_rule(db_session, None, "issue_sources", retire_others, None, "改名",
+                                config=config)  # fmt: skip
+    assert "回头看" not in row.value and "12345政务热线" in row.value
+
+
 def test_a_leader_level_change(db_session, app):
     # From 21 Nov: 村社区 is split into 村 and 社区.
     levels = ["市级", "县级", "镇街", "村", "社区"]

@@ -170,7 +170,9 @@ def paths(config: Any = None) -> dict[str, Any]:
                 {"201": answer(free("新值：id, key, title, value, valid_from, note"))},
                 description="排名使用每个统计期开始时生效的值；已结束的周期保留当时的规则。"
                 "词表（issue_categories、issue_sources、leader_levels、assignment_roles）"
-                "整表给出；停用的值在已有记录上保留。删除仍有现行包保责任使用的角色被拒绝（409）。",
+                "整表给出；停用的值在已有记录上保留。删除仍有现行包保责任使用的角色、"
+                "停用系统自动使用的问题来源（12345 热线接口、巡查、暗访督查、随手拍）"
+                "被拒绝（409）。",
                 body=json_body(
                     obj(
                         {

@@ -204,6 +204,24 @@ def _check_roles(session: Session, roles: list[str], at: datetime) -> None:
         )
 
 
+def _check_sources(config: Mapping[str, Any], sources: list[str]) -> None:
+    """A source the service itself gives new issues cannot leave the list (those reports would
+    be refused from then on): refused (409), naming what uses it."""
+    needed = {
+        name: functions
+        for name, functions in rules.system_sources(config).items()
+        if name not in sources
+    }
+    if needed:
+        used = "；".join(f"「{name}」用于{'、'.join(f)}" for name, f in needed.items())
+        raise Conflict(
+            f"不能停用系统自动使用的问题来源：{used}。"
+            "停用后这些渠道的问题将无法生成；如需改名，请先修改系统配置中的对应来源",
+            {"required": sorted(needed)},
+            "value",
+        )
+
+
 def set_rule(
     session: Session,
     actor: User | None,
@@ -225,6 +243,8 @@ def set_rule(
         _check_categories(session, config, key, clean, valid_from)
     if key == "assignment_roles":
         _check_roles(session, clean, valid_from)
+    if key == "issue_sources" and config is not None:
+        _check_sources(config, clean)
     return rules.insert(session, actor, key, clean, valid_from, note)
 
 
