@@ -51,6 +51,7 @@ class Trace:
 
 
 TRACE = Trace()
+FULL = os.environ.get("REQUEST_PATH_FULL") == "1"  # --statements prints whole statements
 
 
 class CountingCursor(psycopg2.extensions.cursor):
@@ -64,8 +65,11 @@ class CountingCursor(psycopg2.extensions.cursor):
         try:
             return super().execute(query, vars)
         finally:
-            text = query.decode() if isinstance(query, bytes) else str(query)
-            TRACE.add(" ".join(text.split())[:110], time.perf_counter() - started)
+            sent = self.query if FULL else query  # FULL: as sent, values included
+            text = sent.decode() if isinstance(sent, bytes) else str(sent)
+            TRACE.add(
+                " ".join(text.split())[: None if FULL else 110], time.perf_counter() - started
+            )
 
 
 BACKENDS: set[int] = set()
@@ -255,7 +259,9 @@ def main() -> None:
                 print(f"      {s * 1000:7.3f} ms  {what}")
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+            pstats.Stats(profiler, stream=out).sort_stats(
+                os.environ.get("PROFILE_SORT", "cumulative")
+            ).print_stats(35)
             print("\n".join(out.getvalue().splitlines()[:60]))
 
 

@@ -350,6 +350,16 @@ def _point_params(session: Session, issue_id: int) -> dict[str, float]:
     return {"lon": point.x, "lat": point.y, "mx": mx, "my": my}
 
 
+def _near_params(session: Session, issue_id: int) -> dict[str, Any]:
+    """_point_params and the issue's own category and report time: the nearby-issue queries
+    take them as values instead of joining `issues` by id (which visits every monthly
+    partition, at planning and at execution)."""
+    params: dict[str, Any] = _point_params(session, issue_id)
+    issue = session.get(Issue, issue_id)  # the identity map: no second query
+    params.update(category=issue.category, reported_at=issue.reported_at)
+    return params
+
+
 def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
     """The most recently closed issue of the same category within the relapse radius whose
     closing lies within the relapse window before this report."""
@@ -361,17 +371,17 @@ def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue)
 WITH near AS MATERIALIZED (
   SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
 )
-SELECT n.id FROM near n, issues i
-WHERE i.id = :id AND n.category = i.category AND n.status = 'closed'
-  AND n.closed_at <= i.reported_at
-  AND n.closed_at >= i.reported_at - make_interval(secs => :window_s)
+SELECT n.id FROM near n
+WHERE n.category = :category AND n.status = 'closed'
+  AND n.closed_at <= CAST(:reported_at AS timestamptz)
+  AND n.closed_at >= CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
 ORDER BY n.closed_at DESC, n.id DESC LIMIT 1"""
         ),
         {
             "id": issue.id,
             "window_s": settings.relapse_window_days * 86400,
             "radius": settings.relapse_radius_m,
-            **_point_params(session, issue.id),
+            **_near_params(session, issue.id),
         },
     )
 
@@ -436,11 +446,11 @@ WITH near AS MATERIALIZED (
   FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
     AND o.id <> :id AND {visible}
 )
-SELECT n.* FROM near n, issues i
-WHERE i.id = :id AND n.category = i.category AND n.status = ANY(:open)
+SELECT n.* FROM near n
+WHERE n.category = :category AND n.status = ANY(:open)
   AND n.duplicate_of_id IS NULL
-  AND n.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
-                        AND i.reported_at + make_interval(secs => :window_s)
+  AND n.reported_at BETWEEN CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
+                        AND CAST(:reported_at AS timestamptz) + make_interval(secs => :window_s)
 ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
         ),
         {
@@ -449,7 +459,7 @@ ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
             "window_s": settings.duplicate_window_days * 86400,
             "open": list(OPEN_STATUSES),
             "limit": limit,
-            **_point_params(session, issue_id),
+            **_near_params(session, issue_id),
             **visible_params,
         },
     ).all()
