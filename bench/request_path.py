@@ -1,7 +1,8 @@
 # ruff: noqa: E501  (report lines read better unbroken)
 """Where one request spends its time (issue 19): a 100-feature items page (an admin's and a
 leader's), one issue (GET), and a report (POST, without and with a photo), each run serially
-in-process (Flask test client, no HTTP) against a bench database. Prints per request: wall
+in-process (Flask test client, no HTTP) against a bench database. Also the other requests of bench/load.py's
+mix (the catalogue, issue and grid tiles, attribution, rankings). Prints per request: wall
 time (p50, p95), the database round trips (every statement the driver sends, the implicit
 BEGIN and the COMMIT included), the time spent waiting on them (median), and the CPU time of
 this process (the app; the profiler's own share included) and of the PostgreSQL backends
@@ -35,7 +36,7 @@ import psycopg2.extensions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_kit import ensure_accounts, ensure_county, extent, inside_points
+from load_kit import ensure_accounts, ensure_county, extent, inside_points, tile_xy
 
 
 class Trace:
@@ -197,7 +198,35 @@ def main() -> None:
 
         return run
 
+    tiles = {z: [tile_xy(*point, z) for point in points[:60]] for z in (12, 14, 16)}
+
+    def get(path_of, token=accounts.admin):
+        def run():
+            return client.get(path_of(), headers={"Authorization": f"Bearer {token}"})
+
+        return run
+
+    def tile(layer):
+        def path():
+            z = rng.choice(list(tiles))
+            x, y = rng.choice(tiles[z])
+            return f"/api/collections/{layer}/tiles/{z}/{x}/{y}.pbf"
+
+        return path
+
+    def attribution_path():
+        lon, lat = rng.choice(points)
+        return f"/api/attribution?lon={lon:.6f}&lat={lat:.6f}"
+
     kinds = {
+        "GET collections (admin)": (get(lambda: "/api/collections"), (200,)),
+        "GET tile issues z12/14/16": (get(tile("issues")), (200, 204)),
+        "GET tile grids z12/14/16": (get(tile("grids")), (200, 204)),
+        "GET attribution": (get(attribution_path), (200,)),
+        "GET rankings (leader, week)": (
+            get(lambda: "/api/rankings?of=leader&period=week"),
+            (200,),
+        ),
         "items page (admin, 100, bbox)": (page(accounts.admin), (200,)),
         "items page (leader, 100, bbox)": (page(accounts.leaders[0][0]), (200,)),
         "GET issue (admin)": (issue, (200, 404)),

@@ -233,6 +233,10 @@ def min_photos_for(report: Report, settings: IssueSettings) -> int:
 # --- creating an issue ---------------------------------------------------------------------
 
 
+# session.info key: {issue id: (events, photos)} of the issues reported in the session.
+NEW_ISSUE_ROWS = "geoservice.new_issue_rows"
+
+
 def create_issue(
     session: Session,
     registry: LayerRegistry,
@@ -297,8 +301,11 @@ def create_issue(
     )
     session.add(event)
     session.flush()
-    if photos:
-        add_photos(session, settings.store, issue.id, event.id, "before", photos)
+    rows = (
+        add_photos(session, settings.store, issue.id, event.id, "before", photos) if photos else []
+    )
+    # The view of the new issue (issue_view(new=True)) takes its event and photos from here.
+    session.info.setdefault(NEW_ISSUE_ROWS, {})[issue.id] = ([event], rows)
     original = find_relapse_origin(session, settings, issue)
     if original is not None:
         mark_relapse(session, issue, original, now)
