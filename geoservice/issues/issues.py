@@ -322,8 +322,18 @@ def preview_attribution(
 ) -> dict[str, Any]:
     """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
     the service-area check and the columns of create_issue, described as in the issue view."""
-    check_in_service_area(session, registry, lon, lat)
-    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
+    # The service-area check in the same statement, as a report's (one round trip less).
+    stored = attribution.attribution_at(
+        session,
+        registry,
+        lon,
+        lat,
+        at,
+        settings.fallback,
+        in_area_sql=service_area.contains_sql(registry),
+    )
+    if not stored.pop("in_area"):
+        raise_outside_service_area(lon, lat)
     return {
         "at": _iso(at),
         "at_local": _local(at, settings),
