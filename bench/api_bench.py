@@ -17,7 +17,8 @@ use) — side by side on 127.0.0.1, and prints, with the load average beside eve
   (medians of --runs timed requests after one warm-up);
 - small: 100-feature bbox pages under concurrency (what map clients send): --clients client
   processes, each asking pages of random map-sized bboxes (one seeded list, the same for every
-  server) for --seconds, one server at a time: requests/s, p50, p95, errors;
+  server) for --seconds, one server at a time: requests/s, p50, p95, errors. Ours is served as
+  scripts/run serves it (gthread, --threads 4 per worker; --threads 1: sync workers);
 - tiles: vector tiles from zoom 4 to 16 at the centre of the data: ours and tipg's.
 
 Not part of the test suite. The machine is shared: compare figures of one run only.
@@ -425,7 +426,10 @@ def main() -> None:
     parser.add_argument("--pygeoapi-port", type=int, default=5093)
     parser.add_argument("--workers", type=int, default=2, help="workers of every server")
     parser.add_argument(
-        "--threads", type=int, default=1, help="threads per worker of ours (gunicorn gthread)"
+        "--threads",
+        type=int,
+        default=int(os.environ.get("THREADS", 4)),
+        help="threads per worker of ours (gunicorn gthread, as scripts/run serves; 1: sync)",
     )
     parser.add_argument(
         "--servers", default="ours,tipg,pygeoapi", help="small pages: which servers to load"
@@ -466,6 +470,8 @@ def main() -> None:
                 f"127.0.0.1:{args.port}",
                 "--workers",
                 workers,
+                "--worker-class",
+                "gthread" if args.threads > 1 else "sync",
                 "--threads",
                 str(args.threads),
                 "wsgi:app",

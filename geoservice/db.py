@@ -10,6 +10,11 @@ replica (docs/scaling.md):
 - a statement of such a request that writes (an ORM flush, INSERT/UPDATE/DELETE, SELECT … FOR
   UPDATE, nextval…) goes to the primary, and so does the rest of the request.
 Writes always go to the primary. Without DATABASE_REPLICA_URL nothing of this runs.
+
+Pooled connections cost a request no extra round trip (issue 19: each one is a statement the
+database parses and a wait): the request's statement timeout (STATEMENT_TIMEOUT_MS) is the
+connection's own setting, given at connect (libpq `options`), and a connection is pinged only
+when it sat unused in the pool for PING_IDLE_SECONDS (see `tune_pool`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request, session
 from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
@@ -85,14 +91,81 @@ class RoutingSession(Session):
         return super().get_bind(mapper, clause=clause, **kw)
 
 
+# A pooled connection unused for this long is pinged before it is handed out (a restarted or
+# failed-over server, a firewall that dropped idle connections); busier ones are not: a
+# connection lost in between fails its one request (503) and the pool is renewed.
+PING_IDLE_SECONDS = 10.0
+# Connections are replaced after this long (server-side memory, settings changed on the server).
+RECYCLE_SECONDS = 1800
+
+
+def wanted_statement_timeout() -> int:
+    """The statement timeout (ms, 0: none) of the work at hand: STATEMENT_TIMEOUT_MS inside a
+    web or API request, none outside one (the CLI, workers, migrations)."""
+    if has_request_context():
+        return max(0, int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0))
+    return 0
+
+
+def tune_pool(engine: Engine) -> Engine:
+    """Makes the statement timeout a setting of each connection and pings only idle ones.
+
+    - At connect, the timeout wanted at that moment (wanted_statement_timeout) is passed as a
+      libpq option, so a web process's connections carry the request limit with no statement
+      per request. A connection handed to work that wants another value (a CLI command in the
+      same process as requests: the tests) is switched at checkout by one `SET` outside any
+      transaction, and remembers it. `SET LOCAL` within a transaction (imports, exports,
+      statement_budget) still overrides it for that transaction only.
+    - A connection idle in the pool for more than PING_IDLE_SECONDS is pinged at checkout (the
+      same round trip as the `SET` when one is due); a dead one is replaced (DisconnectionError
+      makes the pool retry with a new connection).
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        timeout = wanted_statement_timeout()
+        options = f"{cparams.get('options') or ''} -c statement_timeout={timeout}"
+        cparams["options"] = options.strip()
+        record.info["statement_timeout"] = timeout
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        timeout = wanted_statement_timeout()
+        idle_since = record.info.pop("idle_since", None)
+        stale = idle_since is not None and time.monotonic() - idle_since > PING_IDLE_SECONDS
+        switch = record.info.get("statement_timeout") != timeout
+        if not (stale or switch):
+            return
+        try:
+            dbapi_connection.autocommit = True  # no transaction left open by the ping or SET
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(f"SET statement_timeout = {timeout}" if switch else "SELECT 1")
+            finally:
+                cursor.close()
+                dbapi_connection.autocommit = False
+        except Exception as exc:  # closed by the server, network gone: a new connection
+            record.info.pop("statement_timeout", None)
+            raise DisconnectionError(f"pooled connection unusable: {exc}") from exc
+        record.info["statement_timeout"] = timeout
+
+    return engine
+
+
 class Replica:
     """The replica engine and its health, checked at most every `check_s` seconds."""
 
     def __init__(self, url: str, max_lag_s: float, check_s: float) -> None:
-        self.engine: Engine = create_engine(
-            normalise_database_url(url),
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": 2},
+        self.engine: Engine = tune_pool(
+            create_engine(
+                normalise_database_url(url),
+                pool_recycle=RECYCLE_SECONDS,
+                connect_args={"connect_timeout": 2},
+            )
         )
         self.max_lag_s = max_lag_s
         self.check_s = check_s
@@ -157,8 +230,10 @@ class Database:
         replica_check_s: float = 1.0,
         **engine_options: Any,
     ) -> None:
-        self.engine: Engine = create_engine(
-            normalise_database_url(url), pool_pre_ping=True, **engine_options
+        self.engine: Engine = tune_pool(
+            create_engine(
+                normalise_database_url(url), pool_recycle=RECYCLE_SECONDS, **engine_options
+            )
         )
         self.sessionmaker = sessionmaker(
             bind=self.engine, class_=RoutingSession, expire_on_commit=False
@@ -259,20 +334,9 @@ def get_session() -> Session:
                 g.db_session.autoflush = False
             # Read by services that record where a write came from (geoservice.accounts.audit).
             g.db_session.info["client_ip"] = request.remote_addr
-            timeout_ms = int(current_app.config.get("STATEMENT_TIMEOUT_MS") or 0)
-            if timeout_ms > 0:
-                limit_statements(g.db_session, timeout_ms)
+            # Its statements are limited to STATEMENT_TIMEOUT_MS by the connection's own
+            # setting (tune_pool: the connection is checked out within the request).
     return g.db_session
-
-
-def limit_statements(session: Session, timeout_ms: int) -> None:
-    """Every transaction of `session` cancels a statement that runs longer than `timeout_ms`
-    (`SET LOCAL`, so the pooled connection forgets it when the transaction ends)."""
-
-    def _set_timeout(_session: Session, _transaction: Any, connection: Connection) -> None:
-        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-
-    event.listen(session, "after_begin", _set_timeout)
 
 
 @contextmanager

@@ -233,6 +233,10 @@ def min_photos_for(report: Report, settings: IssueSettings) -> int:
 # --- creating an issue ---------------------------------------------------------------------
 
 
+# session.info key: {issue id: (events, photos)} of the issues reported in the session.
+NEW_ISSUE_ROWS = "geoservice.new_issue_rows"
+
+
 def create_issue(
     session: Session,
     registry: LayerRegistry,
@@ -297,8 +301,11 @@ def create_issue(
     )
     session.add(event)
     session.flush()
-    if photos:
-        add_photos(session, settings.store, issue.id, event.id, "before", photos)
+    rows = (
+        add_photos(session, settings.store, issue.id, event.id, "before", photos) if photos else []
+    )
+    # The view of the new issue (issue_view(new=True)) takes its event and photos from here.
+    session.info.setdefault(NEW_ISSUE_ROWS, {})[issue.id] = ([event], rows)
     original = find_relapse_origin(session, settings, issue)
     if original is not None:
         mark_relapse(session, issue, original, now)
@@ -315,8 +322,18 @@ def preview_attribution(
 ) -> dict[str, Any]:
     """What reporting an issue at (lon, lat) (WGS-84) at `at` would attribute, stored nowhere:
     the service-area check and the columns of create_issue, described as in the issue view."""
-    check_in_service_area(session, registry, lon, lat)
-    stored = attribution.attribution_at(session, registry, lon, lat, at, settings.fallback)
+    # The service-area check in the same statement, as a report's (one round trip less).
+    stored = attribution.attribution_at(
+        session,
+        registry,
+        lon,
+        lat,
+        at,
+        settings.fallback,
+        in_area_sql=service_area.contains_sql(registry),
+    )
+    if not stored.pop("in_area"):
+        raise_outside_service_area(lon, lat)
     return {
         "at": _iso(at),
         "at_local": _local(at, settings),
@@ -350,6 +367,16 @@ def _point_params(session: Session, issue_id: int) -> dict[str, float]:
     return {"lon": point.x, "lat": point.y, "mx": mx, "my": my}
 
 
+def _near_params(session: Session, issue_id: int) -> dict[str, Any]:
+    """_point_params and the issue's own category and report time: the nearby-issue queries
+    take them as values instead of joining `issues` by id (which visits every monthly
+    partition, at planning and at execution)."""
+    params: dict[str, Any] = _point_params(session, issue_id)
+    issue = session.get(Issue, issue_id)  # the identity map: no second query
+    params.update(category=issue.category, reported_at=issue.reported_at)
+    return params
+
+
 def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
     """The most recently closed issue of the same category within the relapse radius whose
     closing lies within the relapse window before this report."""
@@ -361,17 +388,17 @@ def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue)
 WITH near AS MATERIALIZED (
   SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
 )
-SELECT n.id FROM near n, issues i
-WHERE i.id = :id AND n.category = i.category AND n.status = 'closed'
-  AND n.closed_at <= i.reported_at
-  AND n.closed_at >= i.reported_at - make_interval(secs => :window_s)
+SELECT n.id FROM near n
+WHERE n.category = :category AND n.status = 'closed'
+  AND n.closed_at <= CAST(:reported_at AS timestamptz)
+  AND n.closed_at >= CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
 ORDER BY n.closed_at DESC, n.id DESC LIMIT 1"""
         ),
         {
             "id": issue.id,
             "window_s": settings.relapse_window_days * 86400,
             "radius": settings.relapse_radius_m,
-            **_point_params(session, issue.id),
+            **_near_params(session, issue.id),
         },
     )
 
@@ -436,11 +463,11 @@ WITH near AS MATERIALIZED (
   FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
     AND o.id <> :id AND {visible}
 )
-SELECT n.* FROM near n, issues i
-WHERE i.id = :id AND n.category = i.category AND n.status = ANY(:open)
+SELECT n.* FROM near n
+WHERE n.category = :category AND n.status = ANY(:open)
   AND n.duplicate_of_id IS NULL
-  AND n.reported_at BETWEEN i.reported_at - make_interval(secs => :window_s)
-                        AND i.reported_at + make_interval(secs => :window_s)
+  AND n.reported_at BETWEEN CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
+                        AND CAST(:reported_at AS timestamptz) + make_interval(secs => :window_s)
 ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
         ),
         {
@@ -449,7 +476,7 @@ ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
             "window_s": settings.duplicate_window_days * 86400,
             "open": list(OPEN_STATUSES),
             "limit": limit,
-            **_point_params(session, issue_id),
+            **_near_params(session, issue_id),
             **visible_params,
         },
     ).all()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts.permissions import role_allows
 from geoservice.issues import attribution, extensions
-from geoservice.issues.issues import _iso, _local, duplicate_candidates
+from geoservice.issues.issues import NEW_ISSUE_ROWS, _iso, _local, duplicate_candidates
 from geoservice.issues.workflow import (
     Allows,
     IssueSettings,
@@ -67,21 +67,27 @@ def issue_view(
     now = now or datetime.now(UTC)
     point = to_shape(issue.geom)
     lon, lat = point.x, point.y
-    rows = session.execute(
-        select(IssueEvent, User.display_name, User.username)
-        .outerjoin(User, User.id == IssueEvent.actor_id)
-        .where(IssueEvent.issue_id == issue.id)
-        .order_by(IssueEvent.at, IssueEvent.id)
-    ).all()
-    events = [row[0] for row in rows]
-    actors = {e.actor_id: display or username for e, display, username in rows if e.actor_id}
-    if issue.reported_by_id and issue.reported_by_id not in actors:
-        reporter = session.get(User, issue.reported_by_id)
-        if reporter is not None:
-            actors[reporter.id] = reporter.display_name or reporter.username
-    photos = session.scalars(
-        select(Photo).where(Photo.issue_id == issue.id).order_by(Photo.id)
-    ).all()
+    # Just reported in this session (and no relapse event added to it): its rows are known.
+    known = session.info.get(NEW_ISSUE_ROWS, {}).get(issue.id) if new else None
+    if known is not None and issue.relapse_of_id is None:
+        events, photos = list(known[0]), list(known[1])
+        actors: dict[int, str] = {}
+    else:
+        rows = session.execute(
+            select(IssueEvent, User.display_name, User.username)
+            .outerjoin(User, User.id == IssueEvent.actor_id)
+            .where(IssueEvent.issue_id == issue.id)
+            .order_by(IssueEvent.at, IssueEvent.id)
+        ).all()
+        events = [row[0] for row in rows]
+        actors = {e.actor_id: display or username for e, display, username in rows if e.actor_id}
+        photos = session.scalars(
+            select(Photo).where(Photo.issue_id == issue.id).order_by(Photo.id)
+        ).all()
+    for actor_id in {issue.reported_by_id, *(e.actor_id for e in events)} - {None, *actors}:
+        person = session.get(User, actor_id)  # the identity map for the reporter: no query
+        if person is not None:
+            actors[person.id] = person.display_name or person.username
     photos_by_event: dict[int | None, list[int]] = {}
     for p in photos:
         photos_by_event.setdefault(p.event_id, []).append(p.id)
