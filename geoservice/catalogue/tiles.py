@@ -6,14 +6,16 @@ attributes only, features under FOLD_PIXELS folded into counted points (`<id>_fo
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
-(status, category, source, whole report days) or counted over the matching rows (anything
-else); above, the issues themselves, open ones first, unless the tile holds more than the cap:
-then counts per cell again. Nothing is ever dropped silently.
+(status, category, source, overdue, whole report days; overdue compares today's deadlines with
+the clock one by one) or counted over the matching rows (anything else); above, the issues
+themselves, open ones first, unless the tile holds more than the cap: then counts per cell
+again. Nothing is ever dropped silently.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,7 +43,11 @@ AGGREGATE_MAX_ZOOM = 14
 # answers, and the highest zoom it serves (above, a tile's issues are few enough to count).
 FACET_LEVELS = (6, 8, 10, 12, 14, 16, 18)
 FACET_ZONE = ZoneInfo("Asia/Shanghai")
-FACET_FILTERS = frozenset({"status", "category", "source"})
+FACET_FILTERS = frozenset({"status", "category", "source", "overdue"})
+# Today and its first instant in the facets' zone, by the database's clock (overdue is
+# `deadline < now()` there): deadline days before today are overdue, after it are not.
+FACET_TODAY = f"(now() AT TIME ZONE '{FACET_ZONE.key}')::date"
+FACET_TODAY_START = f"({FACET_TODAY}::timestamp AT TIME ZONE '{FACET_ZONE.key}')"
 FACET_MAX_ZOOM = 16
 # Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
@@ -85,7 +91,7 @@ def faceted_days(
 
 def faceted(collection: Collection, query: ItemsQuery) -> bool:
     """Can `issue_tile_facets` answer this query (no scope, whole report days, filters among
-    status, category and source)?"""
+    status, category, source and overdue)?"""
     return (
         collection.id == ISSUES
         and query.scope is None
@@ -127,7 +133,7 @@ def render_tile(
                 # A denser tile than the cap even at high zoom: counts per finest cell instead.
                 return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
         elif z <= FACET_MAX_ZOOM and faceted(collection, query):
-            if _faceted_in_tile(session, z, x, y, query, offset) > cap:
+            if _faceted_in_tile(session, collection, z, x, y, query, offset) > cap:
                 return _faceted_issue_tile(session, collection, z, x, y, query, offset)
         elif _more_than(session, collection, z, x, y, query, cap, offset):
             # Never drop issues silently: more than the cap are counted per cell instead.
@@ -270,23 +276,29 @@ def _aggregated_issue_tile(
     # 8–16 cells across at low zoom (the map merges them into 4 × 4 bubbles).
     level = next((c for c in COUNT_LEVELS if c >= z + 3), FINEST_LEVEL)
     level = level if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = _cell_range(z, x, y, level, offset)
     if "status" in query.filters:
         where.append("status = ANY(:status)")
         params["status"] = query.filters["status"]
-    return _cells_tile(
-        session, collection, z, x, y, "issue_tile_counts", level, where, params, offset
-    )
+    rows = f"(SELECT cx, cy, status, n, sx, sy FROM issue_tile_counts WHERE {' AND '.join(where)})"
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
 
 
-def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
-    """SQL on issue_tile_facets for the query's filters and whole-day interval."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
+def facet_rows(
+    collection: Collection, query: ItemsQuery, cells: dict[str, int]
+) -> tuple[str, dict[str, Any]]:
+    """A derived table (cx, cy, status, n, sx, sy) of the query's issues in `cells` (level,
+    x0–x1, y0–y1) from issue_tile_facets: rows to sum per cell. With `overdue`, the facets
+    answer every deadline day but today's (before: overdue when open; after: not), and the
+    issues whose deadline falls today are compared with now() one by one (the open-deadline
+    index) and added (overdue=true) or taken off (overdue=false) per cell."""
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = dict(cells)
     for name, values in query.filters.items():  # status, category, source (faceted)
-        where.append(f"{name} = ANY(:{name})")
-        params[name] = list(values)
+        if name != "overdue":
+            where.append(f"{name} = ANY(:{name})")
+            params[name] = list(values)
     days = faceted_days(query.interval)
     assert days is not None
     if days[0] is not None:
@@ -295,18 +307,52 @@ def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
     if days[1] is not None:
         where.append("day <= :last_day")
         params["last_day"] = days[1]
-    return where, params
+    overdue = query.filters.get("overdue")
+    if overdue is not None:
+        past = f"(status = ANY(:open_statuses) AND deadline_day < {FACET_TODAY})"
+        where.append(past if overdue else f"NOT {past}")
+        params["open_statuses"] = list(OPEN_STATUSES)
+    rows = f"SELECT cx, cy, status, n, sx, sy FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    if overdue is None:
+        return f"({rows})", params
+    # Today's deadlines passed by now (the same filters, overdue=true), by the triggers' cells.
+    sql = conditions(collection, replace(query, filters={**query.filters, "overdue": True}))
+    level = cells["level"]
+    sign = 1 if overdue else -1
+    lat = "least(greatest(ST_Y(i.geom), -85.0511), 85.0511)"
+    today = f"""
+SELECT cx, cy, status, {sign} AS n, {sign} * lon AS sx, {sign} * lat AS sy FROM (
+  SELECT i.status, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+         least(greatest(floor((ST_X(i.geom) + 180.0) / 360.0 * 524288), 0), 524287)::int
+           >> {19 - level} AS cx,
+         least(greatest(floor((1.0 - ln(tan(radians({lat})) + 1.0 / cos(radians({lat}))) / pi())
+           / 2.0 * 524288), 0), 524287)::int >> {19 - level} AS cy
+  FROM issues i
+  WHERE i.deadline >= {FACET_TODAY_START}
+    AND i.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326) AND {sql.clause()}
+) today WHERE cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"""
+    params.update(sql.params)
+    params.update(
+        west=tile_lon(cells["x0"], level),
+        east=tile_lon(cells["x1"] + 1, level),
+        north=tile_lat(cells["y0"], level),
+        south=tile_lat(cells["y1"] + 1, level),
+    )
+    return f"({rows} UNION ALL {today})", params
 
 
 def _faceted_in_tile(
-    session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
 ) -> int:
     """Exact number of matching issues in the tile, from the facets."""
-    where, params = facet_conditions(query)
-    level = facet_level(z)
-    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
-    params.update(_cell_range(z, x, y, level, offset))
-    statement = f"SELECT COALESCE(sum(n), 0) FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    rows, params = facet_rows(collection, query, _cell_range(z, x, y, facet_level(z), offset))
+    statement = f"SELECT COALESCE(sum(n), 0) FROM {rows} r"
     return int(session.execute(text(statement), params).scalar())
 
 
@@ -319,10 +365,8 @@ def _faceted_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
-    where, params = facet_conditions(query)
-    return _cells_tile(
-        session, collection, z, x, y, "issue_tile_facets", facet_level(z), where, params, offset
-    )
+    rows, params = facet_rows(collection, query, _cell_range(z, x, y, facet_level(z), offset))
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
 
 
 def _cells_tile(
@@ -331,18 +375,15 @@ def _cells_tile(
     z: int,
     x: int,
     y: int,
-    table: str,
-    level: int,
-    where: list[str],
+    rows: str,
     params: dict[str, Any],
     offset: Offset | None,
 ) -> bytes:
-    """One point per occupied cell of `table` (issue_tile_counts or issue_tile_facets) at
-    `level` in the tile, at the centroid of its issues, with `count` and `open`."""
-    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
+    """One point per occupied cell of `rows` (cx, cy, status, n, sx, sy: from
+    issue_tile_counts or issue_tile_facets, the tile's cells) at the centroid of its issues,
+    with `count` and `open`."""
     params = {
         **params,
-        **_cell_range(z, x, y, level, offset),
         **_offset_params(offset),
         "z": z,
         "x": x,
@@ -355,7 +396,7 @@ def _cells_tile(
 WITH cells AS (
   SELECT cx, cy, sum(n) AS n, sum(n) FILTER (WHERE status = ANY(:open)) AS open,
          sum(sx) AS sx, sum(sy) AS sy
-  FROM {table} WHERE {" AND ".join(where)}
+  FROM {rows} r
   GROUP BY cx, cy HAVING sum(n) > 0
 )
 SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
