@@ -255,6 +255,41 @@ def test_low_zoom_polygons_are_simplified_keep_ids_and_fold_what_is_under_a_pixe
     assert "小院0" in [f["properties"]["name"] for f in near[spec.collection]["features"]]
 
 
+def test_a_crowded_low_zoom_tile_draws_its_largest_features_and_counts_the_rest(
+    app, client, db_session, viewer, monkeypatch
+):
+    """More features above the pixel than a low-zoom tile may draw: the largest are drawn, the
+    others are counted in `<id>_folded` — every feature is drawn or counted, none twice."""
+    from geoservice.catalogue import tiles
+
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 4)
+    monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)
+    spec = polygon_spec(app)
+    ids = []
+    for i in range(10):  # squares of 0.02° … 0.11° (all several pixels at z8)
+        side, x0, y0 = 0.02 + 0.01 * i, 120.05 + 0.12 * (i % 5), 33.55 + 0.15 * (i // 5)
+        ids.append(
+            insert_place(
+                db_session,
+                spec,
+                f"Q{i}",
+                f"方块{i}",
+                f"MULTIPOLYGON((({x0} {y0}, {x0 + side} {y0}, {x0 + side} {y0 + side},"
+                f" {x0} {y0 + side}, {x0} {y0})))",
+                **attrs_for(spec),
+            )
+        )
+    tile = get_tile(client, viewer, spec.collection, 8, 120.3, 33.65)
+    drawn = sorted(f["id"] for f in tile[spec.collection]["features"])
+    assert drawn == sorted(ids[-4:])  # the four largest
+    folded = tile[f"{spec.collection}_folded"]["features"]
+    assert sum(f["properties"]["count"] for f in folded) == 6
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 100)
+    tile = get_tile(client, viewer, spec.collection, 8, 120.3, 33.65)
+    assert len(tile[spec.collection]["features"]) == 10
+    assert not tile.get(f"{spec.collection}_folded", {}).get("features")
+
+
 def test_tiles_revalidate_with_etags_and_a_write_shows_on_the_next_request(
     app, client, db_session, viewer
 ):

@@ -15,6 +15,7 @@ again. Nothing is ever dropped silently.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -55,6 +56,9 @@ LOW_DETAIL_MAX_ZOOM = 12
 LOW_DETAIL_EXTENT = 512  # 2 units per pixel of a 256-px tile
 FOLD_CELLS = 32  # folded features are counted per 1/32 of the tile (8 px)
 FOLD_PIXELS = 2  # features under 2 × 2 pixels are folded
+# At most this many polygons / lines drawn per low-zoom tile (the largest; the others folded
+# like sub-pixel ones): ~28 bytes each at z10, so a tile stays under ~150 KB.
+LOW_DETAIL_MAX_FEATURES = 4000
 
 
 def precounted(collection: Collection, query: ItemsQuery) -> bool:
@@ -231,16 +235,22 @@ def _feature_tile(
         if collection.id == ISSUES
         else f"ORDER BY {collection.id_column}"
     )
+    select = collection.select_columns
     if label is None:
         columns = ", ".join(f"{expr} AS {name}" for name, expr in collection.tile_columns)
         geometry, joins = "t.geom", collection.tile_joins
+        if collection.id == ISSUES:
+            # The columns the tile carries, not the whole row (description, attribution …):
+            # up to `cap` rows are sorted and encoded.
+            used = sorted({"id", "geom", "status"} | set(re.findall(r"\bt\.(\w+)", columns)))
+            select = ", ".join(f"i.{name}" for name in used)
     else:
         columns, geometry, joins = f"t.{label} AS label", "ST_PointOnSurface(t.geom)", ""
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
 ), t AS (
-  SELECT {collection.select_columns} FROM {collection.base_from}, bounds
+  SELECT {select} FROM {collection.base_from}, bounds
   WHERE {collection.geom_column} && bounds.geo AND {sql.clause()}
   {order} LIMIT :cap
 )
@@ -487,20 +497,23 @@ def _generalised_tile(
 ) -> bytes:
     """A polygon or line layer at low zoom: each feature simplified to the pixel, carrying its
     id and declared attributes (what the map styles and a click needs); features whose extent
-    is under a pixel both ways are not drawn but counted per 8-px cell in layer `<id>_folded`
-    (points with `count`, each in one tile only), so the tile stays small and nothing vanishes
-    without a trace. Points stay points."""
+    is under FOLD_PIXELS both ways — and, in a tile holding more than LOW_DETAIL_MAX_FEATURES
+    bigger ones, all but that many largest — are not drawn but counted per 8-px cell in layer
+    `<id>_folded` (points with `count`, each in one tile only), so the tile stays small and
+    nothing vanishes without a trace. Points stay points."""
     sql = conditions(collection, query)
     # Degrees of longitude per pixel; a latitude span is compared after scaling by cos(lat).
     pixel_deg = 360.0 / 2**z / 256
     lat = math.radians(tile_lat(y + 0.5, z))
     extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
     # The collection's tile columns but the per-feature text and the leader (a lateral join).
-    columns = "".join(
-        f", {expr} AS {name}"
+    kept = [
+        (name, expr)
         for name, expr in collection.tile_columns
         if name not in NON_STYLE_COLUMNS and "primary_lead." not in expr
-    )
+    ]
+    attributes = "".join(f", {expr} AS {name}" for name, expr in kept)
+    carried = "".join(f", s.{name}" for name, _ in kept)
     geom = collection.geom_column
     scale = 2**z * FOLD_CELLS
     select, source = collection.select_columns, collection.base_from
@@ -509,29 +522,42 @@ def _generalised_tile(
         # Nothing here needs the places row (code, name: left out at low zoom): the layer
         # table alone, not a join per feature.
         select, source = "l.*", f"{table} l"
+    # `s`: each feature's id, attributes, bbox and size in pixels (points: -1, never folded);
+    # `t`: which are drawn — the geometry is kept for those only (what is materialised).
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
-), t AS (
-  SELECT s.*, ST_Dimension(s.geom) > 0 AND ST_XMax(s.b) - ST_XMin(s.b) < :fold_deg
-              AND ST_YMax(s.b) - ST_YMin(s.b) < :fold_deg * :coslat AS small
+), s AS (
+  SELECT t.*, CASE WHEN t.point THEN -1
+                   ELSE greatest(ST_XMax(t.b) - ST_XMin(t.b),
+                                 (ST_YMax(t.b) - ST_YMin(t.b)) / :coslat) / :pixel_deg
+              END AS px
   FROM (
-    SELECT {select}, Box2D({geom}) AS b
-    FROM {source}, bounds
-    WHERE {geom} && bounds.geo AND {sql.clause()}
+    SELECT t.id{attributes}, Box2D(t.geom) AS b, t.geom, ST_Dimension(t.geom) = 0 AS point
+    FROM (
+      SELECT {select} FROM {source}, bounds
+      WHERE {geom} && bounds.geo AND {sql.clause()}
+    ) t
+  ) t
+), t AS MATERIALIZED (
+  SELECT s.id{carried}, s.b, s.drawn, CASE WHEN s.drawn THEN s.geom END AS geom
+  FROM (
+    SELECT s.*, s.px < 0 OR (s.px >= :fold_px AND row_number() OVER (
+                  ORDER BY s.px DESC, s.id) <= :most) AS drawn
+    FROM s
   ) s
 ), big AS (
   SELECT t.id,
          ST_AsMVTGeom({
         _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
-    }, bounds.merc, {extent}, {buffer}, true) AS geom{columns}
-  FROM t CROSS JOIN bounds WHERE NOT t.small
+    }, bounds.merc, {extent}, {buffer}, true) AS geom{carried.replace("s.", "t.")}
+  FROM t CROSS JOIN bounds WHERE t.drawn
 ), folded AS (
   -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
   SELECT count(*)::int AS count, avg(lon) AS lon, avg(lat) AS lat
   FROM (
     SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat
-    FROM t WHERE t.small
+    FROM t WHERE NOT t.drawn
   ) c
   GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
            floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
@@ -550,14 +576,17 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
         "z": z,
         "x": x,
         "y": y,
-        "cap": cap,
         "layer": collection.id,
         "folded": f"{collection.id}_folded",
-        "fold_deg": pixel_deg * FOLD_PIXELS,
+        "pixel_deg": pixel_deg,
+        "fold_px": FOLD_PIXELS,
+        "most": LOW_DETAIL_MAX_FEATURES,
         "coslat": math.cos(lat),
         # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
         "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
+    # The largest first: tens of thousands of rows sorted in memory, not on disk.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 
