@@ -183,6 +183,35 @@ def main() -> None:
                 sizes.append(f"{size / 1000:7.1f}k")
             print(f"  {label:<24}" + "".join(cells) + f"   {load()}")
             print(f"  {'':<24}" + "".join(sizes))
+        # The densest tiles at z15 and z16 (every state): the most issues a tile draws as
+        # points, near the cap, or counts per cell above it.
+        with engine.connect() as conn:
+            dense = {
+                z: conn.execute(
+                    text(
+                        "SELECT cx >> (17 - :z), cy >> (17 - :z), sum(n) FROM issue_tile_counts"
+                        " WHERE level = 17 GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1"
+                    ),
+                    {"z": z},
+                ).one()
+                for z in (15, 16)
+            }
+        for label, query in (
+            ("densest, every state", ""),
+            ("densest, category", f"category={category}"),
+            ("densest, unit", f"unit_id={unit}"),
+        ):
+            cells = []
+            for z, (x, y, n) in dense.items():
+                ms, size, *_ = measure(
+                    f"/api/collections/issues/tiles/{z}/{x}/{y}.pbf"
+                    + (f"?{query}" if query else "")
+                )
+                worst[f"issues {label} z{z}"] = ms
+                cells.append(
+                    f"z{z} ({int(n):,} issues) {ms:.0f} ms{'!' if ms >= ISSUE_TARGET_MS else ''} {size / 1000:.1f}k"
+                )
+            print(f"  {label:<24}" + "   ".join(cells) + f"   {load()}")
         print("  (! = over target)")
         print(
             f"  the same tiles from the worker's cache: median {statistics.median(hits):.1f} ms,"
