@@ -86,12 +86,15 @@ UPDATED = f"""(
 
 
 def _rebuild(key: str, cells: str) -> None:
+    """The table from `issues`, stored in key order: a tile reads a range of (level, cx, cy)
+    from the key index, and the heap rows of that range then lie together (a hash-aggregated
+    rebuild scattered them: 56,000 random reads, ~1 s for one z8 tile of the 1M demo)."""
     op.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     op.execute(f"TRUNCATE {TABLE}")
     op.execute(f"""
 INSERT INTO {TABLE} ({key}, n, sx, sy)
 SELECT {key}, sum(sign), sum(sign * lon), sum(sign * lat0) FROM ({cells}) s
-GROUP BY {key}""")
+GROUP BY {key} ORDER BY {key}""")
 
 
 def upgrade() -> None:
