@@ -226,7 +226,11 @@ def main() -> None:
                 ("category", f"status=open&category={category}", f"category = :c AND {open_}"),
                 ("unit, every state", f"unit_id={unit}", "unit_id = :u"),
                 ("overdue", "overdue=true", f"{open_} AND deadline < now()"),
-                ("not overdue", "overdue=false", f"NOT ({open_} AND deadline < now())"),
+                (
+                    "not overdue",
+                    "overdue=false",
+                    f"NOT ({open_} AND deadline IS NOT NULL AND deadline < now())",
+                ),
             ):
                 data = fetch(f"/api/collections/issues/tiles/8/{x}/{y}.pbf?{query}").data
                 got = sum(

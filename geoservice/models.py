@@ -585,6 +585,14 @@ class IssueTileFacet(Base):
             "ix_issue_tile_facets_key",
             *("level", "cx", "cy", "day", "status", "category", "source", "deadline_day"),
         ),
+        Index(
+            "ix_issue_tile_facets_open_deadline",
+            *("level", "cx", "cy", "deadline_day"),
+            postgresql_include=["status", "category", "source", "day", "n", "sx", "sy"],
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
+            ),
+        ),
     )
 
     @declared_attr.directive

@@ -85,6 +85,13 @@ UPDATED = f"""(
   ) AS changed"""
 
 
+# overdue=true reads the open issues' rows of deadline days before today: an index-only scan
+# of these (a z8 tile of the 1M demo: 9,860 rows in 3.5 ms; through the key index, 56,000 rows
+# with the closed ones filtered out, 0.2–1 s).
+OPEN = "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
+OPEN_DEADLINE = f"ix_{TABLE}_open_deadline"
+
+
 def _rebuild(key: str, cells: str) -> None:
     """The table from `issues`, stored in key order: a tile reads a range of (level, cx, cy)
     from the key index, and the heap rows of that range then lie together (a hash-aggregated
@@ -111,12 +118,17 @@ def upgrade() -> None:
     _rebuild(KEY, CELLS.format(source=f"(SELECT 1 AS sign, {_row()} FROM issues) AS existing"))
     op.execute(f"CREATE INDEX ix_{TABLE}_key ON {TABLE} ({KEY})")
     op.execute(f"CREATE INDEX ix_{TABLE}_category ON {TABLE} ({CATEGORY_KEY})")
+    op.execute(
+        f"CREATE INDEX {OPEN_DEADLINE} ON {TABLE} (level, cx, cy, deadline_day)"
+        f" INCLUDE (status, category, source, day, n, sx, sy) WHERE {OPEN}"
+    )
     op.execute(f"ANALYZE {TABLE}")
 
 
 def downgrade() -> None:
     hotrows = _migration(HOTROWS)
     facets = _migration(FACETS)
+    op.execute(f"DROP INDEX {OPEN_DEADLINE}")
     op.execute(f"DROP INDEX ix_{TABLE}_category")
     op.execute(f"DROP INDEX ix_{TABLE}_key")
     op.execute(f"ALTER TABLE {TABLE} DROP COLUMN deadline_day")
