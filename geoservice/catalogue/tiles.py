@@ -569,8 +569,8 @@ def _generalised_tile(
         # Nothing here needs the places row (code, name: left out at low zoom): the layer
         # table alone, not a join per feature.
         select, source = "l.*", f"{table} l"
-    # `s`: each feature's id, attributes, bbox and size in pixels (points: -1, never folded);
-    # `t`: which are drawn — the geometry is kept for those only (what is materialised).
+    # `t`: each feature's id, attributes, bbox, geometry and size in pixels (points: -1, never
+    # folded); `drawn`: the features drawn, by size (only those above the fold size sorted).
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
@@ -587,24 +587,22 @@ WITH bounds AS (
     ) t
   ) t
 ), t AS MATERIALIZED (
-  SELECT s.id{carried}, s.b, s.drawn, CASE WHEN s.drawn THEN s.geom END AS geom
-  FROM (
-    SELECT s.*, s.px < 0 OR (s.px >= :fold_px AND row_number() OVER (
-                  ORDER BY s.px DESC, s.id) <= :most) AS drawn
-    FROM s
-  ) s
+  SELECT s.id{carried}, s.b, s.px, s.geom FROM s
+), drawn AS (
+  -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
+  SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
 ), big AS (
   SELECT t.id,
          ST_AsMVTGeom({
         _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
     }, bounds.merc, {extent}, {buffer}, true) AS geom{carried.replace("s.", "t.")}
-  FROM t CROSS JOIN bounds WHERE t.drawn
+  FROM t CROSS JOIN bounds WHERE t.px < 0 OR t.id IN (SELECT id FROM drawn)
 ), folded AS (
   -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
   SELECT count(*)::int AS count, avg(lon) AS lon, avg(lat) AS lat
   FROM (
     SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat
-    FROM t WHERE NOT t.drawn
+    FROM t WHERE t.px >= 0 AND t.id NOT IN (SELECT id FROM drawn)
   ) c
   GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
            floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
@@ -632,7 +630,7 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
         # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
         "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
-    # The largest first: tens of thousands of rows sorted in memory, not on disk.
+    # The tile's features (tens of thousands at low zoom) kept in memory, not on disk.
     session.execute(text("SET LOCAL work_mem = '64MB'"))
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
