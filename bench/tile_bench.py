@@ -35,6 +35,7 @@ import mapbox_vector_tile  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.load_kit import target_line  # noqa: E402  (the TARGET lines of bench/README.md)
 from geoservice import create_app  # noqa: E402
 from geoservice.accounts.accounts import create_user, issue_token, user_by_name  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
@@ -142,6 +143,8 @@ def main() -> None:
         return statistics.median(times) * 1000, len(data), data, hit * 1000, revalidate * 1000
 
     worst: dict[str, float] = {}
+    layer_worst_ms: dict[str, float] = {}
+    layer_worst_bytes: dict[str, int] = {}
     hits: list[float] = []
     revalidations: list[float] = []
     if args.only in (None, "issues"):
@@ -158,6 +161,7 @@ def main() -> None:
             ("month, every state", f"datetime={month}"),
             ("month + category", f"datetime={month}&category={category}"),
             ("overdue", "overdue=true"),
+            ("overdue + category", f"overdue=true&category={category}"),
             ("not overdue", "overdue=false"),
         ]
         print(
@@ -179,6 +183,35 @@ def main() -> None:
                 sizes.append(f"{size / 1000:7.1f}k")
             print(f"  {label:<24}" + "".join(cells) + f"   {load()}")
             print(f"  {'':<24}" + "".join(sizes))
+        # The densest tiles at z15 and z16 (every state): the most issues a tile draws as
+        # points, near the cap, or counts per cell above it.
+        with engine.connect() as conn:
+            dense = {
+                z: conn.execute(
+                    text(
+                        "SELECT cx >> (17 - :z), cy >> (17 - :z), sum(n) FROM issue_tile_counts"
+                        " WHERE level = 17 GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1"
+                    ),
+                    {"z": z},
+                ).one()
+                for z in (15, 16)
+            }
+        for label, query in (
+            ("densest, every state", ""),
+            ("densest, category", f"category={category}"),
+            ("densest, unit", f"unit_id={unit}"),
+        ):
+            cells = []
+            for z, (x, y, n) in dense.items():
+                ms, size, *_ = measure(
+                    f"/api/collections/issues/tiles/{z}/{x}/{y}.pbf"
+                    + (f"?{query}" if query else "")
+                )
+                worst[f"issues {label} z{z}"] = ms
+                cells.append(
+                    f"z{z} ({int(n):,} issues) {ms:.0f} ms{'!' if ms >= ISSUE_TARGET_MS else ''} {size / 1000:.1f}k"
+                )
+            print(f"  {label:<24}" + "   ".join(cells) + f"   {load()}")
         print("  (! = over target)")
         print(
             f"  the same tiles from the worker's cache: median {statistics.median(hits):.1f} ms,"
@@ -188,13 +221,16 @@ def main() -> None:
         # Nothing dropped: at z8 the counts add up to the filtered issues in the tile.
         with engine.connect() as conn:
             x, y = tile_xy(lon, lat, 8)
+            open_ = "status IN ('reported','accepted','dispatched','in_progress','fixed')"
             for label, query, where in (
-                (
-                    "category",
-                    f"status=open&category={category}",
-                    "category = :c AND status IN ('reported','accepted','dispatched','in_progress','fixed')",
-                ),
+                ("category", f"status=open&category={category}", f"category = :c AND {open_}"),
                 ("unit, every state", f"unit_id={unit}", "unit_id = :u"),
+                ("overdue", "overdue=true", f"{open_} AND deadline < now()"),
+                (
+                    "not overdue",
+                    "overdue=false",
+                    f"NOT ({open_} AND deadline IS NOT NULL AND deadline < now())",
+                ),
             ):
                 data = fetch(f"/api/collections/issues/tiles/8/{x}/{y}.pbf?{query}").data
                 got = sum(
@@ -224,6 +260,9 @@ def main() -> None:
                     f"/api/collections/{collection}/tiles/{z}/{x}/{y}.pbf"
                 )
                 over = z <= LOW_ZOOM and (ms >= LAYER_TARGET_MS or size >= LAYER_TARGET_BYTES)
+                if z <= LOW_ZOOM and collection in ("grids", "roads", "compounds"):
+                    layer_worst_ms[f"{collection} z{z}"] = ms
+                    layer_worst_bytes[f"{collection} z{z}"] = size
                 cells.append(f"{ms:7.0f}{'!' if over else ' '}")
                 sizes.append(f"{size / 1000:7.1f}k")
             print(f"  {collection:<24}" + "".join(cells) + f"   {load()}")
@@ -232,11 +271,28 @@ def main() -> None:
         ms, size, *_ = measure(f"/api/map/areas/community/tiles/10/{x}/{y}.pbf")
         print(f"  community outlines z10   {ms:7.0f} ms {size / 1000:7.1f}k")
         print("  (! = over a target)")
+    print()
     if worst:
         name = max(worst, key=worst.__getitem__)
         print(
-            f"\nslowest issue tile: {name} {worst[name]:.0f} ms (target < {ISSUE_TARGET_MS}); {load()}"
+            f"slowest issue tile: {name} {worst[name]:.0f} ms (target < {ISSUE_TARGET_MS}); {load()}"
         )
+        target_line("tile_max_ms", worst[name], "ms", f"<{ISSUE_TARGET_MS}", name.replace(" ", "_"))
+    if layer_worst_ms:
+        slow = max(layer_worst_ms, key=layer_worst_ms.__getitem__)
+        big = max(layer_worst_bytes, key=layer_worst_bytes.__getitem__)
+        print(
+            f"slowest polygon/line tile at z ≤ {LOW_ZOOM}: {slow} {layer_worst_ms[slow]:.0f} ms;"
+            f" largest: {big} {layer_worst_bytes[big] / 1000:.1f} KB; {load()}"
+        )
+        target_line(
+            "low_zoom_tile_kb",
+            layer_worst_bytes[big] / 1000,
+            "KB",
+            f"<{LAYER_TARGET_BYTES // 1000}",
+            big,
+        )
+        target_line("low_zoom_tile_ms", layer_worst_ms[slow], "ms", f"<{LAYER_TARGET_MS}", slow)
 
 
 if __name__ == "__main__":

@@ -570,8 +570,8 @@ class IssueTileCount(Base):
 
 
 class IssueTileFacet(Base):
-    """Issues per Web-Mercator cell (levels 6–14), report day (Asia/Shanghai), status,
-    category and source, kept exact by statement-level triggers on `issues` (see the
+    """Issues per Web-Mercator cell (levels 6–18), report day (Asia/Shanghai), status,
+    category, source and deadline day, kept exact by statement-level triggers on `issues` (see the
     migration): low-zoom issue tiles filtered by these read it instead of the issues.
     A key may have several rows (deltas, migration 0028): always sum them."""
 
@@ -579,16 +579,25 @@ class IssueTileFacet(Base):
     __table_args__ = (
         Index(
             "ix_issue_tile_facets_category",
-            *("level", "category", "cx", "cy", "day", "status", "source"),
+            *("level", "category", "cx", "cy", "day", "status", "source", "deadline_day"),
         ),
         Index(
-            "ix_issue_tile_facets_key", "level", "cx", "cy", "day", "status", "category", "source"
+            "ix_issue_tile_facets_key",
+            *("level", "cx", "cy", "day", "status", "category", "source", "deadline_day"),
+        ),
+        Index(
+            "ix_issue_tile_facets_open_deadline",
+            *("level", "cx", "cy", "deadline_day"),
+            postgresql_include=["status", "category", "source", "day", "n", "sx", "sy"],
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'fixed')"
+            ),
         ),
     )
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
-        keys = ("level", "cx", "cy", "day", "status", "category", "source")
+        keys = ("level", "cx", "cy", "day", "status", "category", "source", "deadline_day")
         return {"primary_key": [cls.__table__.c[k] for k in keys]}
 
     level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
@@ -598,6 +607,9 @@ class IssueTileFacet(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     category: Mapped[str] = mapped_column(String(32), nullable=False)
     source: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The deadline's day (Asia/Shanghai; 'infinity' without one): `overdue` from the facets
+    # (migration 0032).
+    deadline_day: Mapped[date] = mapped_column(Date, nullable=False)
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sx: Mapped[float] = mapped_column(Double, nullable=False)
     sy: Mapped[float] = mapped_column(Double, nullable=False)

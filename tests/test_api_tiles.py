@@ -255,6 +255,41 @@ def test_low_zoom_polygons_are_simplified_keep_ids_and_fold_what_is_under_a_pixe
     assert "小院0" in [f["properties"]["name"] for f in near[spec.collection]["features"]]
 
 
+def test_a_crowded_low_zoom_tile_draws_its_largest_features_and_counts_the_rest(
+    app, client, db_session, viewer, monkeypatch
+):
+    """More features above the pixel than a low-zoom tile may draw: the largest are drawn, the
+    others are counted in `<id>_folded` — every feature is drawn or counted, none twice."""
+    from geoservice.catalogue import tiles
+
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 4)
+    monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)
+    spec = polygon_spec(app)
+    ids = []
+    for i in range(10):  # squares of 0.02° … 0.11° (all several pixels at z8)
+        side, x0, y0 = 0.02 + 0.01 * i, 120.05 + 0.12 * (i % 5), 33.55 + 0.15 * (i // 5)
+        ids.append(
+            insert_place(
+                db_session,
+                spec,
+                f"Q{i}",
+                f"方块{i}",
+                f"MULTIPOLYGON((({x0} {y0}, {x0 + side} {y0}, {x0 + side} {y0 + side},"
+                f" {x0} {y0 + side}, {x0} {y0})))",
+                **attrs_for(spec),
+            )
+        )
+    tile = get_tile(client, viewer, spec.collection, 8, 120.3, 33.65)
+    drawn = sorted(f["id"] for f in tile[spec.collection]["features"])
+    assert drawn == sorted(ids[-4:])  # the four largest
+    folded = tile[f"{spec.collection}_folded"]["features"]
+    assert sum(f["properties"]["count"] for f in folded) == 6
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 100)
+    tile = get_tile(client, viewer, spec.collection, 8, 120.3, 33.65)
+    assert len(tile[spec.collection]["features"]) == 10
+    assert not tile.get(f"{spec.collection}_folded", {}).get("features")
+
+
 def test_tiles_revalidate_with_etags_and_a_write_shows_on_the_next_request(
     app, client, db_session, viewer
 ):
@@ -290,3 +325,106 @@ def test_tiles_revalidate_with_etags_and_a_write_shows_on_the_next_request(
     assert (
         client.get(layer_path, headers={**viewer, "If-None-Match": layer_etag}).status_code == 200
     )
+
+
+def pin_database_clock(session, at: str) -> None:
+    """Makes `now()` in this test's transaction read `at` (rolled back with the test): the
+    overdue boundary is `deadline < now()`, so it is checked on a clock set to 2015."""
+    session.execute(text("SET LOCAL search_path = public, pg_catalog"))
+    session.execute(
+        text(
+            "CREATE OR REPLACE FUNCTION public.now() RETURNS timestamptz"
+            f" LANGUAGE sql STABLE AS $$ SELECT timestamptz '{at}' $$"
+        )
+    )
+
+
+def test_overdue_tiles_count_exactly_across_the_deadline_boundary(
+    app, client, db_session, viewer, monkeypatch
+):
+    """overdue=true|false from the facets (deadline days before today: by day; today's
+    deadlines: each against now()) equals the issues' own `deadline < now()` at every zoom,
+    with other filters, past the cap, in the heat map; it follows the clock and extensions."""
+    monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)  # the clock moves between requests
+    cst = "+08:00"
+    deadlines = [
+        f"2015-03-09T23:59:00{cst}",  # yesterday (local)
+        f"2015-03-10T00:30:00{cst}",  # today local, still 2015-03-09 in UTC
+        f"2015-03-10T09:59:00{cst}",  # today, before now
+        f"2015-03-10T10:01:00{cst}",  # today, after now
+        f"2015-03-11T08:00:00{cst}",  # tomorrow
+        None,  # no deadline: never overdue
+    ]
+    rows = []
+    for i in range(48):
+        rows.append(
+            {
+                "lon": 120.0975 + (i % 8) * 0.0004,  # all within one z16 tile
+                "lat": 33.6975 + (i // 8) * 0.0004,
+                "category": ("环境卫生", "占道经营")[i % 2],
+                "status": ("reported", "fixed", "closed", "dispatched")[(i // 6) % 4],
+                "reported_at": f"2015-03-0{1 + i % 5}T12:00:00{cst}",
+                "deadline": deadlines[i % 6],
+            }
+        )
+    ids = [insert_issue(db_session, **row) for row in rows]
+
+    def overdue(row, now: str) -> bool:
+        from datetime import datetime
+
+        return (
+            row["status"] != "closed"
+            and row["deadline"] is not None
+            and datetime.fromisoformat(row["deadline"]) < datetime.fromisoformat(now)
+        )
+
+    def check(now: str) -> None:
+        pin_database_clock(db_session, now)
+        cases = [
+            ("?overdue=true", lambda r: overdue(r, now)),
+            ("?overdue=false", lambda r: not overdue(r, now)),
+            (
+                "?overdue=true&category=占道经营",
+                lambda r: overdue(r, now) and r["category"] == "占道经营",
+            ),
+            (
+                "?overdue=false&status=open",
+                lambda r: not overdue(r, now) and r["status"] != "closed",
+            ),
+            (
+                "?overdue=true&datetime=2015-03-02/2015-03-03",
+                lambda r: overdue(r, now) and r["reported_at"][9] in "23",
+            ),
+        ]
+        for query, match in cases:
+            want = sum(1 for row in rows if match(row))
+            for z in (4, 8, 11, 13, 15, 16):
+                assert tile_count(client, viewer, z, 120.0995, 33.6995, query) == want, (
+                    now,
+                    query,
+                    z,
+                )
+        heat = client.get(
+            "/api/map/heat?bbox=120.09,33.69,120.11,33.71&z=13&overdue=true", headers=viewer
+        ).get_json()
+        assert sum(n for _lat, _lon, n in heat["points"]) == sum(
+            1 for row in rows if overdue(row, now)
+        )
+
+    check(f"2015-03-10T10:00:00{cst}")
+    check(f"2015-03-10T10:02:00{cst}")  # 10:01 has passed
+    check(f"2015-03-11T00:00:30{cst}")  # a new day: yesterday's deadlines from the facets
+    # More matching issues than the cap at z15–16: counted per cell, nothing dropped.
+    monkeypatch.setitem(app.config, "TILE_MAX_FEATURES", 5)
+    check(f"2015-03-10T10:00:00{cst}")
+    monkeypatch.setitem(app.config, "TILE_MAX_FEATURES", 5000)
+    # An extension moves the deadline (and the facets with it); closing an issue too.
+    db_session.execute(
+        text("UPDATE issues SET deadline = :d WHERE id = ANY(:ids)"),
+        {"d": f"2015-03-12T00:00:00{cst}", "ids": ids[:6]},
+    )
+    for row in rows[:6]:
+        row["deadline"] = f"2015-03-12T00:00:00{cst}"
+    db_session.execute(text("UPDATE issues SET status = 'closed' WHERE id = :id"), {"id": ids[7]})
+    rows[7]["status"] = "closed"
+    check(f"2015-03-10T10:00:00{cst}")

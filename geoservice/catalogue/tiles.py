@@ -6,14 +6,17 @@ attributes only, features under FOLD_PIXELS folded into counted points (`<id>_fo
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
-(status, category, source, whole report days) or counted over the matching rows (anything
-else); above, the issues themselves, open ones first, unless the tile holds more than the cap:
-then counts per cell again. Nothing is ever dropped silently.
+(status, category, source, overdue, whole report days; overdue compares today's deadlines with
+the clock one by one) or counted over the matching rows (anything else); above, the issues
+themselves, open ones first, unless the tile holds more than the cap: then counts per cell
+again. Nothing is ever dropped silently.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,7 +44,11 @@ AGGREGATE_MAX_ZOOM = 14
 # answers, and the highest zoom it serves (above, a tile's issues are few enough to count).
 FACET_LEVELS = (6, 8, 10, 12, 14, 16, 18)
 FACET_ZONE = ZoneInfo("Asia/Shanghai")
-FACET_FILTERS = frozenset({"status", "category", "source"})
+FACET_FILTERS = frozenset({"status", "category", "source", "overdue"})
+# Today and its first instant in the facets' zone, by the database's clock (overdue is
+# `deadline < now()` there): deadline days before today are overdue, after it are not.
+FACET_TODAY = f"(now() AT TIME ZONE '{FACET_ZONE.key}')::date"
+FACET_TODAY_START = f"({FACET_TODAY}::timestamp AT TIME ZONE '{FACET_ZONE.key}')"
 FACET_MAX_ZOOM = 16
 # Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
@@ -49,6 +56,9 @@ LOW_DETAIL_MAX_ZOOM = 12
 LOW_DETAIL_EXTENT = 512  # 2 units per pixel of a 256-px tile
 FOLD_CELLS = 32  # folded features are counted per 1/32 of the tile (8 px)
 FOLD_PIXELS = 2  # features under 2 × 2 pixels are folded
+# At most this many polygons / lines drawn per low-zoom tile (the largest; the others folded
+# like sub-pixel ones): ~28 bytes each at z10, so a tile stays under ~150 KB.
+LOW_DETAIL_MAX_FEATURES = 4000
 
 
 def precounted(collection: Collection, query: ItemsQuery) -> bool:
@@ -85,7 +95,7 @@ def faceted_days(
 
 def faceted(collection: Collection, query: ItemsQuery) -> bool:
     """Can `issue_tile_facets` answer this query (no scope, whole report days, filters among
-    status, category and source)?"""
+    status, category, source and overdue)?"""
     return (
         collection.id == ISSUES
         and query.scope is None
@@ -116,6 +126,8 @@ def render_tile(
     if collection.id == ISSUES and z <= AGGREGATE_MAX_ZOOM:
         if precounted(collection, query):
             return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
+        if _not_overdue_only(collection, query):
+            return _not_overdue_tile(session, collection, z, x, y, query, offset)
         if z <= FACET_MAX_ZOOM and faceted(collection, query):
             return _faceted_issue_tile(session, collection, z, x, y, query, offset)
         # An account that sees only some issues, or a filter the pre-aggregated tables cannot
@@ -127,7 +139,7 @@ def render_tile(
                 # A denser tile than the cap even at high zoom: counts per finest cell instead.
                 return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
         elif z <= FACET_MAX_ZOOM and faceted(collection, query):
-            if _faceted_in_tile(session, z, x, y, query, offset) > cap:
+            if _faceted_in_tile(session, collection, z, x, y, query, offset) > cap:
                 return _faceted_issue_tile(session, collection, z, x, y, query, offset)
         elif _more_than(session, collection, z, x, y, query, cap, offset):
             # Never drop issues silently: more than the cap are counted per cell instead.
@@ -225,16 +237,22 @@ def _feature_tile(
         if collection.id == ISSUES
         else f"ORDER BY {collection.id_column}"
     )
+    select = collection.select_columns
     if label is None:
         columns = ", ".join(f"{expr} AS {name}" for name, expr in collection.tile_columns)
         geometry, joins = "t.geom", collection.tile_joins
+        if collection.id == ISSUES:
+            # The columns the tile carries, not the whole row (description, attribution …):
+            # up to `cap` rows are sorted and encoded.
+            used = sorted({"id", "geom", "status"} | set(re.findall(r"\bt\.(\w+)", columns)))
+            select = ", ".join(f"i.{name}" for name in used)
     else:
         columns, geometry, joins = f"t.{label} AS label", "ST_PointOnSurface(t.geom)", ""
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(margin, offset)} AS geo
 ), t AS (
-  SELECT {collection.select_columns} FROM {collection.base_from}, bounds
+  SELECT {select} FROM {collection.base_from}, bounds
   WHERE {collection.geom_column} && bounds.geo AND {sql.clause()}
   {order} LIMIT :cap
 )
@@ -270,23 +288,74 @@ def _aggregated_issue_tile(
     # 8–16 cells across at low zoom (the map merges them into 4 × 4 bubbles).
     level = next((c for c in COUNT_LEVELS if c >= z + 3), FINEST_LEVEL)
     level = level if z <= AGGREGATE_MAX_ZOOM else FINEST_LEVEL
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = _cell_range(z, x, y, level, offset)
     if "status" in query.filters:
         where.append("status = ANY(:status)")
         params["status"] = query.filters["status"]
-    return _cells_tile(
-        session, collection, z, x, y, "issue_tile_counts", level, where, params, offset
+    rows = f"(SELECT cx, cy, status, n, sx, sy FROM issue_tile_counts WHERE {' AND '.join(where)})"
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
+
+
+def _not_overdue_only(collection: Collection, query: ItemsQuery) -> bool:
+    """overdue=false with at most a status filter: the tile counts minus the overdue facets."""
+    return (
+        query.filters.get("overdue") is False
+        and set(query.filters) <= {"status", "overdue"}
+        and query.interval is None
+        and faceted(collection, query)
     )
 
 
-def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
-    """SQL on issue_tile_facets for the query's filters and whole-day interval."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
+def _not_overdue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    """overdue=false, low zoom: every issue per cell from `issue_tile_counts` (level L) less
+    the overdue ones from the facets' open-deadline index at level L + 1 (its cells halved),
+    instead of the facets' every other row (most of the table)."""
+    level = next((c for c in COUNT_LEVELS if c >= z + 3), FINEST_LEVEL)
+    cells = _cell_range(z, x, y, level, offset)
+    where = ["level = :c_level", "cx BETWEEN :c_x0 AND :c_x1", "cy BETWEEN :c_y0 AND :c_y1"]
+    params: dict[str, Any] = {f"c_{k}": v for k, v in cells.items()}
+    if "status" in query.filters:
+        where.append("status = ANY(:c_status)")
+        params["c_status"] = list(query.filters["status"])
+    finer = {
+        "level": level + 1,
+        "x0": 2 * cells["x0"],
+        "x1": 2 * cells["x1"] + 1,
+        "y0": 2 * cells["y0"],
+        "y1": 2 * cells["y1"] + 1,
+    }
+    overdue = replace(query, filters={**query.filters, "overdue": True})
+    over, over_params = facet_rows(collection, overdue, finer)
+    rows = f"""(
+  SELECT cx, cy, status, n, sx, sy FROM issue_tile_counts WHERE {" AND ".join(where)}
+  UNION ALL
+  SELECT cx >> 1, cy >> 1, status, -n, -sx, -sy FROM {over} o)"""
+    return _cells_tile(session, collection, z, x, y, rows, {**params, **over_params}, offset)
+
+
+def facet_rows(
+    collection: Collection, query: ItemsQuery, cells: dict[str, int]
+) -> tuple[str, dict[str, Any]]:
+    """A derived table (cx, cy, status, n, sx, sy) of the query's issues in `cells` (level,
+    x0–x1, y0–y1) from issue_tile_facets: rows to sum per cell. With `overdue`, the facets
+    answer every deadline day but today's (before: overdue when open; after: not), and the
+    issues whose deadline falls today are compared with now() one by one (the open-deadline
+    index) and added (overdue=true) or taken off (overdue=false) per cell."""
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = dict(cells)
     for name, values in query.filters.items():  # status, category, source (faceted)
-        where.append(f"{name} = ANY(:{name})")
-        params[name] = list(values)
+        if name != "overdue":
+            where.append(f"{name} = ANY(:{name})")
+            params[name] = list(values)
     days = faceted_days(query.interval)
     assert days is not None
     if days[0] is not None:
@@ -295,18 +364,52 @@ def facet_conditions(query: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
     if days[1] is not None:
         where.append("day <= :last_day")
         params["last_day"] = days[1]
-    return where, params
+    overdue = query.filters.get("overdue")
+    if overdue is not None:
+        past = f"(status = ANY(:open_statuses) AND deadline_day < {FACET_TODAY})"
+        where.append(past if overdue else f"NOT {past}")
+        params["open_statuses"] = list(OPEN_STATUSES)
+    rows = f"SELECT cx, cy, status, n, sx, sy FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    if overdue is None:
+        return f"({rows})", params
+    # Today's deadlines passed by now (the same filters, overdue=true), by the triggers' cells.
+    sql = conditions(collection, replace(query, filters={**query.filters, "overdue": True}))
+    level = cells["level"]
+    sign = 1 if overdue else -1
+    lat = "least(greatest(ST_Y(i.geom), -85.0511), 85.0511)"
+    today = f"""
+SELECT cx, cy, status, {sign} AS n, {sign} * lon AS sx, {sign} * lat AS sy FROM (
+  SELECT i.status, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+         least(greatest(floor((ST_X(i.geom) + 180.0) / 360.0 * 524288), 0), 524287)::int
+           >> {19 - level} AS cx,
+         least(greatest(floor((1.0 - ln(tan(radians({lat})) + 1.0 / cos(radians({lat}))) / pi())
+           / 2.0 * 524288), 0), 524287)::int >> {19 - level} AS cy
+  FROM issues i
+  WHERE i.deadline >= {FACET_TODAY_START}
+    AND i.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326) AND {sql.clause()}
+) today WHERE cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"""
+    params.update(sql.params)
+    params.update(
+        west=tile_lon(cells["x0"], level),
+        east=tile_lon(cells["x1"] + 1, level),
+        north=tile_lat(cells["y0"], level),
+        south=tile_lat(cells["y1"] + 1, level),
+    )
+    return f"({rows} UNION ALL {today})", params
 
 
 def _faceted_in_tile(
-    session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
 ) -> int:
     """Exact number of matching issues in the tile, from the facets."""
-    where, params = facet_conditions(query)
-    level = facet_level(z)
-    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
-    params.update(_cell_range(z, x, y, level, offset))
-    statement = f"SELECT COALESCE(sum(n), 0) FROM issue_tile_facets WHERE {' AND '.join(where)}"
+    rows, params = facet_rows(collection, query, _cell_range(z, x, y, facet_level(z), offset))
+    statement = f"SELECT COALESCE(sum(n), 0) FROM {rows} r"
     return int(session.execute(text(statement), params).scalar())
 
 
@@ -319,10 +422,8 @@ def _faceted_issue_tile(
     query: ItemsQuery,
     offset: Offset | None = None,
 ) -> bytes:
-    where, params = facet_conditions(query)
-    return _cells_tile(
-        session, collection, z, x, y, "issue_tile_facets", facet_level(z), where, params, offset
-    )
+    rows, params = facet_rows(collection, query, _cell_range(z, x, y, facet_level(z), offset))
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
 
 
 def _cells_tile(
@@ -331,18 +432,15 @@ def _cells_tile(
     z: int,
     x: int,
     y: int,
-    table: str,
-    level: int,
-    where: list[str],
+    rows: str,
     params: dict[str, Any],
     offset: Offset | None,
 ) -> bytes:
-    """One point per occupied cell of `table` (issue_tile_counts or issue_tile_facets) at
-    `level` in the tile, at the centroid of its issues, with `count` and `open`."""
-    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1", *where]
+    """One point per occupied cell of `rows` (cx, cy, status, n, sx, sy: from
+    issue_tile_counts or issue_tile_facets, the tile's cells) at the centroid of its issues,
+    with `count` and `open`."""
     params = {
         **params,
-        **_cell_range(z, x, y, level, offset),
         **_offset_params(offset),
         "z": z,
         "x": x,
@@ -355,7 +453,7 @@ def _cells_tile(
 WITH cells AS (
   SELECT cx, cy, sum(n) AS n, sum(n) FILTER (WHERE status = ANY(:open)) AS open,
          sum(sx) AS sx, sum(sy) AS sy
-  FROM {table} WHERE {" AND ".join(where)}
+  FROM {rows} r
   GROUP BY cx, cy HAVING sum(n) > 0
 )
 SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom') FROM (
@@ -446,20 +544,23 @@ def _generalised_tile(
 ) -> bytes:
     """A polygon or line layer at low zoom: each feature simplified to the pixel, carrying its
     id and declared attributes (what the map styles and a click needs); features whose extent
-    is under a pixel both ways are not drawn but counted per 8-px cell in layer `<id>_folded`
-    (points with `count`, each in one tile only), so the tile stays small and nothing vanishes
-    without a trace. Points stay points."""
+    is under FOLD_PIXELS both ways — and, in a tile holding more than LOW_DETAIL_MAX_FEATURES
+    bigger ones, all but that many largest — are not drawn but counted per 8-px cell in layer
+    `<id>_folded` (points with `count`, each in one tile only), so the tile stays small and
+    nothing vanishes without a trace. Points stay points."""
     sql = conditions(collection, query)
     # Degrees of longitude per pixel; a latitude span is compared after scaling by cos(lat).
     pixel_deg = 360.0 / 2**z / 256
     lat = math.radians(tile_lat(y + 0.5, z))
     extent, buffer = LOW_DETAIL_EXTENT, LOW_DETAIL_EXTENT // 64
     # The collection's tile columns but the per-feature text and the leader (a lateral join).
-    columns = "".join(
-        f", {expr} AS {name}"
+    kept = [
+        (name, expr)
         for name, expr in collection.tile_columns
         if name not in NON_STYLE_COLUMNS and "primary_lead." not in expr
-    )
+    ]
+    attributes = "".join(f", {expr} AS {name}" for name, expr in kept)
+    carried = "".join(f", s.{name}" for name, _ in kept)
     geom = collection.geom_column
     scale = 2**z * FOLD_CELLS
     select, source = collection.select_columns, collection.base_from
@@ -468,29 +569,40 @@ def _generalised_tile(
         # Nothing here needs the places row (code, name: left out at low zoom): the layer
         # table alone, not a join per feature.
         select, source = "l.*", f"{table} l"
+    # `t`: each feature's id, attributes, bbox, geometry and size in pixels (points: -1, never
+    # folded); `drawn`: the features drawn, by size (only those above the fold size sorted).
     statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
-), t AS (
-  SELECT s.*, ST_Dimension(s.geom) > 0 AND ST_XMax(s.b) - ST_XMin(s.b) < :fold_deg
-              AND ST_YMax(s.b) - ST_YMin(s.b) < :fold_deg * :coslat AS small
+), s AS (
+  SELECT t.*, CASE WHEN t.point THEN -1
+                   ELSE greatest(ST_XMax(t.b) - ST_XMin(t.b),
+                                 (ST_YMax(t.b) - ST_YMin(t.b)) / :coslat) / :pixel_deg
+              END AS px
   FROM (
-    SELECT {select}, Box2D({geom}) AS b
-    FROM {source}, bounds
-    WHERE {geom} && bounds.geo AND {sql.clause()}
-  ) s
+    SELECT t.id{attributes}, Box2D(t.geom) AS b, t.geom, ST_Dimension(t.geom) = 0 AS point
+    FROM (
+      SELECT {select} FROM {source}, bounds
+      WHERE {geom} && bounds.geo AND {sql.clause()}
+    ) t
+  ) t
+), t AS MATERIALIZED (
+  SELECT s.id{carried}, s.b, s.px, s.geom FROM s
+), drawn AS (
+  -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
+  SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
 ), big AS (
   SELECT t.id,
          ST_AsMVTGeom({
         _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
-    }, bounds.merc, {extent}, {buffer}, true) AS geom{columns}
-  FROM t CROSS JOIN bounds WHERE NOT t.small
+    }, bounds.merc, {extent}, {buffer}, true) AS geom{carried.replace("s.", "t.")}
+  FROM t CROSS JOIN bounds WHERE t.px < 0 OR t.id IN (SELECT id FROM drawn)
 ), folded AS (
   -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
   SELECT count(*)::int AS count, avg(lon) AS lon, avg(lat) AS lat
   FROM (
     SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat
-    FROM t WHERE t.small
+    FROM t WHERE t.px >= 0 AND t.id NOT IN (SELECT id FROM drawn)
   ) c
   GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
            floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
@@ -509,14 +621,17 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
         "z": z,
         "x": x,
         "y": y,
-        "cap": cap,
         "layer": collection.id,
         "folded": f"{collection.id}_folded",
-        "fold_deg": pixel_deg * FOLD_PIXELS,
+        "pixel_deg": pixel_deg,
+        "fold_px": FOLD_PIXELS,
+        "most": LOW_DETAIL_MAX_FEATURES,
         "coslat": math.cos(lat),
         # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
         "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
+    # The tile's features (tens of thousands at low zoom) kept in memory, not on disk.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 

@@ -21,7 +21,7 @@ from geoservice.areas.levels import LEVELS
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.items import ItemsQuery, conditions
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, WORLD, mercator, tile_y
-from geoservice.catalogue.tiles import FACET_LEVELS, facet_conditions, faceted, precounted
+from geoservice.catalogue.tiles import FACET_LEVELS, facet_rows, faceted, precounted
 from geoservice.placegeom import place_geometries_sql
 from geoservice.ranking import ranking
 from geoservice.registry import LayerRegistry
@@ -215,18 +215,16 @@ GROUP BY cx, cy HAVING sum(n) > 0"""
             "status": statuses,
         }
     elif faceted(collection, replace(query, bbox=None)):
-        # Category, source, whole report days: the facets, at the even level nearest.
+        # Category, source, overdue, whole report days: the facets, at the even level nearest.
         level = next((c for c in FACET_LEVELS if c >= level), FACET_LEVELS[-1])
         scale = 2**level
-        where, params = facet_conditions(replace(query, bbox=None))
         cx0, cx1 = (math.floor((lon + 180) / 360 * scale) for lon in (west, east))
         cy0, cy1 = (math.floor(tile_y(lat, level)) for lat in (north, south))
+        cells = {"level": level, "x0": cx0, "x1": cx1, "y0": cy0, "y1": cy1}
+        rows, params = facet_rows(collection, replace(query, bbox=None), cells)
         statement = f"""
-SELECT sum(sy) / sum(n), sum(sx) / sum(n), sum(n)::int FROM issue_tile_facets
-WHERE level = :level AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1
-  AND {" AND ".join(where)}
+SELECT sum(sy) / sum(n), sum(sx) / sum(n), sum(n)::int FROM {rows} r
 GROUP BY cx, cy HAVING sum(n) > 0"""
-        params.update({"level": level, "x0": cx0, "x1": cx1, "y0": cy0, "y1": cy1})
     else:
         sql = conditions(collection, query)
         cell = WORLD / scale
