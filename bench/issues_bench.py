@@ -395,7 +395,7 @@ def main() -> None:
     parser.add_argument("--roads", type=int, default=10_000)
     parser.add_argument("--compounds", type=int, default=3_000)
     parser.add_argument("--markets", type=int, default=1_000)
-    parser.add_argument("--creates", type=int, default=300)
+    parser.add_argument("--creates", type=int, default=300, help="0: no API create figures")
     parser.add_argument(
         "--no-reindex",
         dest="reindex",
@@ -432,10 +432,11 @@ def main() -> None:
         + (" spatial indexes rebuilt)" if args.reindex else " indexes as grown)")
     )
     bench_attribution(engine, registry, args.issues, args.batch)
-    import tempfile
+    if args.creates:
+        import tempfile
 
-    with tempfile.TemporaryDirectory() as upload_dir:
-        bench_api(url, args.creates, upload_dir)
+        with tempfile.TemporaryDirectory() as upload_dir:
+            bench_api(url, args.creates, upload_dir)
     engine.dispose()
 
 
