@@ -78,8 +78,9 @@ def columns(conn, table: str) -> list[str]:
     ).all()
 
 
-def copy_back(app, copies: int) -> None:
-    """Copies every issue and event `copies` times, each copy shifted back a window more."""
+def copy_back(app, copies: int, between=None) -> None:
+    """Copies every issue and event `copies` times, each copy shifted back a window more;
+    `between(k)` (optional) runs after copy k < copies, once the copies are ANALYZEd."""
     from geoservice import partitions
 
     engine = database(app).engine
@@ -132,6 +133,11 @@ def copy_back(app, copies: int) -> None:
             if fast:
                 copy_derived(conn, k, issue_ids, event_ids)
         print(f"  copy {k}/{copies}: {time.perf_counter() - t:.0f} s (load {load()})", flush=True)
+        if between is not None and k < copies:
+            with engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(text("ANALYZE issues, issue_events"))
+            between(k)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -343,6 +349,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-migrate", action="store_true")
     parser.add_argument(
+        "--measure-every", type=int, default=0, help="also measure after every N copies"
+    )
+    parser.add_argument(
         "--generate",
         type=int,
         default=0,
@@ -364,7 +373,13 @@ def main() -> None:
     measure(app, token, args.runs)
     if args.copies:
         print(f"copying the issues {args.copies}× back in time …")
-        copy_back(app, args.copies)
+
+        def between(k: int) -> None:
+            if args.measure_every and k % args.measure_every == 0:
+                print(f"after {k} copies (ANALYZEd, not vacuumed):")
+                measure(app, token, args.runs)
+
+        copy_back(app, args.copies, between)
         print(f"after {args.copies} copies:")
         measure(app, token, args.runs)
 
