@@ -5,6 +5,14 @@ the same run.
 
     ./bench/scale.sh [--copies 9] [--runs 3]      # makes the copy, runs this, drops it
 
+    GENERATE=1000000 ./bench/scale.sh             # no demo database: generated base
+
+`--generate N`: the base is `bench/rankings.py`'s generator (N issues over 8 weeks with their
+event chains, 2,000 leaders, spread over a 0.1° square) on an empty database, written with
+triggers off (as superuser) and the tile counts, facets and event rollup rebuilt from the rows.
+Copies are written the same way as superuser (the derived rows copied shifted alike; a check
+line compares the tile counts with count(*)). `--measure-every N` measures on the way.
+
 BENCH_DATABASE_URL: a database holding a copy of the demo (`CREATE DATABASE … TEMPLATE
 geoservice_demo100`), at any revision: step 1 times the migrations (the conversion of
 issues/issue_events into monthly partitions) on it.
