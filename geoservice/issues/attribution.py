@@ -383,7 +383,8 @@ written AS (
     unit_id = {unit},
     attribution = {stored}
   FROM {source} x
-  WHERE i.id = x.id
+  -- The whole primary key: each row is found in its own month's partition.
+  WHERE i.id = x.id AND i.reported_at = x.reported_at
     AND (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id, i.attribution)
         IS DISTINCT FROM (x.primary_place_id, x.grid_id, {leader}, {unit}, {stored})
   RETURNING i.id

@@ -9,11 +9,12 @@ deadline compared with now() — a few, read from the open-deadline index
 always (report time + the category's limit), so keying on it adds few rows.
 
 The triggers are those of migration 0028 (deltas folded with SKIP LOCKED) with the new key
-column; an UPDATE moving only the deadline (an extension) now moves the issue's facet too.
+column, the UPDATE trigger pairing old and new rows by a window as migration 0033 does; an
+UPDATE moving only the deadline (an extension) now moves the issue's facet too.
 The table is rebuilt from `issues`.
 
 Revision ID: 8e4d2b6a1c93
-Revises: 5f1b8c3d2a70
+Revises: 9e4b2f7a1c33
 Create Date: 2026-12-02 16:10:00
 """
 
@@ -25,7 +26,7 @@ from types import ModuleType
 from alembic import op
 
 revision: str = "8e4d2b6a1c93"
-down_revision: str | Sequence[str] | None = "5f1b8c3d2a70"
+down_revision: str | Sequence[str] | None = "9e4b2f7a1c33"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -41,6 +42,7 @@ def _migration(stem: str) -> ModuleType:
 
 FACETS = "20261202_0025_issue_tile_facets"
 HOTROWS = "20261202_0028_tile_counts_without_hot_rows"
+PAIRS = "20261202_0033_tile_count_updates_without_join"
 TABLE = "issue_tile_facets"
 OLD_KEY = "level, cx, cy, day, status, category, source"
 KEY = f"{OLD_KEY}, deadline_day"
@@ -73,16 +75,13 @@ def _row(alias: str = "") -> str:
 
 INSERTED = f"(SELECT 1 AS sign, {_row()} FROM new_rows) AS changed"
 DELETED = f"(SELECT -1 AS sign, {_row()} FROM old_rows) AS changed"
-CHANGED = """o.status IS DISTINCT FROM n.status OR o.category IS DISTINCT FROM n.category
-      OR o.source IS DISTINCT FROM n.source OR o.reported_at IS DISTINCT FROM n.reported_at
-      OR o.deadline IS DISTINCT FROM n.deadline OR NOT ST_OrderingEquals(o.geom, n.geom)"""
-UPDATED = f"""(
-    SELECT -1 AS sign, {_row("o")} FROM old_rows o JOIN new_rows n ON n.id = o.id
-    WHERE {CHANGED}
-    UNION ALL
-    SELECT 1 AS sign, {_row("n")} FROM old_rows o JOIN new_rows n ON n.id = o.id
-    WHERE {CHANGED}
-  ) AS changed"""
+UPDATED = _migration(PAIRS).paired(
+    ("status", "category", "source", "reported_at", "deadline", "geom"),
+    "p.sign, p.status, p.category, p.source,"
+    " (p.reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,"
+    " COALESCE((p.deadline AT TIME ZONE 'Asia/Shanghai')::date, 'infinity'::date)"
+    " AS deadline_day, p.geom",
+)
 
 
 # overdue=true reads the open issues' rows of deadline days before today: an index-only scan
@@ -132,7 +131,8 @@ def downgrade() -> None:
     op.execute(f"DROP INDEX ix_{TABLE}_category")
     op.execute(f"DROP INDEX ix_{TABLE}_key")
     op.execute(f"ALTER TABLE {TABLE} DROP COLUMN deadline_day")
-    for event, source in hotrows._sources(facets).items():
+    sources = {**hotrows._sources(facets), "updated": _migration(PAIRS).UPDATED[TABLE]}
+    for event, source in sources.items():
         body = hotrows.APPLY.format(
             table=TABLE,
             key=OLD_KEY,
