@@ -1,7 +1,7 @@
 """The tile counts and facets stay exact through one UPDATE of many issues that moves some,
-changes the status, category, source or report time of others and only the attribution of the
-rest (what a bulk re-attribution writes): the UPDATE triggers pair each issue's old and new row
-(migration 0033) and write deltas for the changed ones only."""
+changes the status, category, source, report time or deadline of others and only the
+attribution of the rest (what a bulk re-attribution writes): the UPDATE triggers pair each
+issue's old and new row (migrations 0033, 0032) and write deltas for the changed ones only."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ SELECT lv AS level,
      >> (19 - lv)) AS cx,
   (least(greatest(floor((1.0 - ln(tan(radians(lat)) + 1.0 / cos(radians(lat))) / pi())
      / 2.0 * 524288), 0), 524287)::int >> (19 - lv)) AS cy,
-  status, category, source, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day
+  status, category, source, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+  COALESCE((deadline AT TIME ZONE 'Asia/Shanghai')::date, 'infinity'::date) AS deadline_day
 FROM (SELECT *, least(greatest(ST_Y(geom), -85.0511), 85.0511) AS lat FROM issues) i
 CROSS JOIN unnest(CAST(:levels AS int[])) AS lv
 """
@@ -33,11 +34,13 @@ def test_one_update_of_many_issues_keeps_tile_counts_and_facets_exact(db_session
     db_session.execute(
         text(
             """
-INSERT INTO issues (geom, category, source, status, reported_at)
+INSERT INTO issues (geom, category, source, status, reported_at, deadline)
 SELECT ST_SetSRID(ST_MakePoint(120.2 + (k % 17) * 0.004, 33.7 + (k % 13) * 0.003), 4326),
        CASE WHEN k % 3 = 0 THEN '环境卫生' ELSE '占道经营' END,
        CASE WHEN k % 2 = 0 THEN '自查' ELSE '12345热线' END,
-       'reported', TIMESTAMPTZ '2015-11-18 09:00+08' + k * interval '7 minutes'
+       'reported', TIMESTAMPTZ '2015-11-18 09:00+08' + k * interval '7 minutes',
+       CASE WHEN k % 4 <> 0
+            THEN TIMESTAMPTZ '2015-11-20 09:00+08' + k * interval '7 minutes' END
 FROM generate_series(1, 400) k"""
         )
     )
@@ -62,6 +65,7 @@ UPDATE issues SET
   category = CASE WHEN id % 5 = 2 THEN '公益广告' ELSE category END,
   source = CASE WHEN id % 5 = 3 THEN '暗访督查' ELSE source END,
   reported_at = CASE WHEN id % 7 = 4 THEN reported_at - interval '40 days' ELSE reported_at END,
+  deadline = CASE WHEN id % 11 = 6 THEN deadline + interval '3 days' ELSE deadline END,
   attribution = '{"places": [], "unassigned": true}'"""
         )
     )
@@ -72,7 +76,7 @@ UPDATE issues SET
     stored, expected = counts(
         db_session,
         "issue_tile_facets",
-        "level, cx, cy, day, status, category, source",
+        "level, cx, cy, day, status, category, source, deadline_day",
         [6, 8, 10, 12, 14, 16, 18],
     )
     assert stored == expected
