@@ -37,10 +37,13 @@ TZ = ZoneInfo("Asia/Shanghai")
 WINDOW_END = datetime(2026, 11, 23, tzinfo=TZ)  # Monday after 2026-W47
 
 
-def generate(session, registry, issues: int, leaders: int, weeks: int) -> None:
+def generate(
+    session, registry, issues: int, leaders: int, weeks: int, grids: int | None = None
+) -> None:
     """Issues and events are inserted in time order, as a live system appends them."""
     grid_table = registry.get(BASE_LAYER).table
-    streets, communities, units, grids = 20, 200, max(20, leaders // 20), max(100, leaders * 2)
+    streets, communities, units = 20, 200, max(20, leaders // 20)
+    grids = grids or max(100, leaders * 2)
     categories = list(CATEGORY_DEADLINE_HOURS)
     hours = [CATEGORY_DEADLINE_HOURS[c] for c in categories]
     env = "ST_Multi(ST_MakeEnvelope(120.2, 33.7, 120.3, 33.8, 4326))"
@@ -199,6 +202,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--issues", type=int, default=1_000_000)
     parser.add_argument("--leaders", type=int, default=2000)
     parser.add_argument("--weeks", type=int, default=8, help="weeks the issues spread over")
+    parser.add_argument(
+        "--grids", type=int, help="grids (default 2 per leader; the demo county has ~30,000)"
+    )
     parser.add_argument("--week", default="2026-W47")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data")
@@ -224,20 +230,26 @@ def main(argv: list[str]) -> int:
         if not args.existing:
             have = session.scalar(text("SELECT count(*) FROM issues"))
             have_leaders = session.scalar(text("SELECT count(*) FROM leaders"))
+            have_grids = session.scalar(text("SELECT count(*) FROM places"))
             span = session.scalar(
                 text(
                     "SELECT round(extract(epoch FROM max(reported_at) - min(reported_at))"
                     " / 604800) FROM issues"
                 )
             )
-            stale = have != args.issues or have_leaders != args.leaders or span != args.weeks
+            stale = (
+                have != args.issues
+                or have_leaders != args.leaders
+                or span != args.weeks
+                or have_grids != (args.grids or max(100, args.leaders * 2))
+            )
             if args.rebuild or stale:
                 print(
                     f"generating {args.issues:,} issues over {args.weeks} weeks, "
                     f"{args.leaders:,} leaders …"
                 )
                 t0 = time.perf_counter()
-                generate(session, registry, args.issues, args.leaders, args.weeks)
+                generate(session, registry, args.issues, args.leaders, args.weeks, args.grids)
                 session.close()
                 with database().engine.connect() as conn:
                     conn.execution_options(isolation_level="AUTOCOMMIT").execute(
