@@ -8,12 +8,14 @@ backlog. `--grids 30000` gives the demo county's number of grids (default: 2 per
 
 Targets (issue 17 §4): every grouping's weekly ranking < 1 s, the 通报 workbook < 10 s, a
 published 通报 served in < 100 ms (authentication included). Each grouping is timed as
-`ranking.ranking` and as `GET /api/rankings` (authentication, 巡查到位率, JSON; the shared
-response store off, so every request computes: that one is the TARGET figure), and once reading
+`ranking.ranking` (the figure issue 17 states: TARGET rankings_grouping_<name>) and as
+`GET /api/rankings` (authentication, 巡查到位率, JSON; the shared response store off, so every
+request computes: TARGET rankings_api_<name>, same target), and once reading
 the period's events directly (`scan_events`, the pipeline before the rollup) as the baseline of
 the same run. The workbook's parts (figures, overdue list, 巡查到位率, writing the file) are
 timed once each. Every figure is printed with the load average, and as a TARGET line
-(bench/README.md): rankings_grouping_<name>, rankings_workbook, rankings_published.
+(bench/README.md): rankings_grouping_<name>, rankings_api_<name>, rankings_workbook,
+rankings_published.
 
 `--existing` times a database as it is (a copy of `seed-demo --scale 100`); the bench then
 adds one admin user with an API token and publishes the week once.
@@ -286,6 +288,7 @@ def main(argv: list[str]) -> int:
                 lambda of=of: ranking.ranking(session, registry, of, period), args.repeat
             )
             med = statistics.median(times)
+            ok &= med < 1.0
             function_ms[of] = (med * 1000, len(rows))
             line = (
                 f"weekly ranking of={of:9s} rows={len(rows):6,d}  ranking.ranking median"
@@ -296,6 +299,10 @@ def main(argv: list[str]) -> int:
                 ranking.compute(session, registry, of, [period], scan_events=True)
                 line += f"  event scan {(time.perf_counter() - t0) * 1000:7.0f} ms"
             print(f"{line}  {load()}", flush=True)
+            target_line(
+                f"rankings_grouping_{of}", med * 1000, "ms", "<1000",
+                f"rows={len(rows)} min={min(times) * 1000:.0f}ms (ranking.ranking)",
+            )  # fmt: skip
         totals = ranking.totals(session, registry, period)
         print(
             "week figures: received {received:,}, closed {closed:,}, should-close "
@@ -371,8 +378,8 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
         target_line(
-            f"rankings_grouping_{of}", med * 1000, "ms", "<1000",
-            f"rows={rows} api_min={min(times) * 1000:.0f}ms function={fn_ms:.0f}ms",
+            f"rankings_api_{of}", med * 1000, "ms", "<1000",
+            f"rows={rows} min={min(times) * 1000:.0f}ms (GET /api/rankings, store off)",
         )  # fmt: skip
 
     path = f"/api/rankings/publications/{pub_id}/report.xlsx"
