@@ -106,8 +106,12 @@ CROSS JOIN LATERAL (SELECT (CAST(:hours AS int[]))[s.cat] AS hours) h""",
   t_fix2 = CASE WHEN rework THEN t_rw + hours * (0.1 + random() * 0.5) * interval '1 hour' END""",
         """UPDATE plan SET t_close = coalesce(t_fix2, t_fix1) + (2 + random() * 20)
   * interval '1 hour'""",
+        # updated_at as the workflow leaves it: the time of the row's last state change (the
+        # rankings find old rejections by it). Set here: an UPDATE of the million rows
+        # afterwards was planned as a nested loop over the partitions and never ended.
         f"""INSERT INTO issues (id, geom, category, source, status, reported_at, deadline,
-  closed_at, rework_count, primary_place_id, grid_id, leader_id, unit_id, relapse_of_id)
+  closed_at, rework_count, primary_place_id, grid_id, leader_id, unit_id, relapse_of_id,
+  updated_at)
 SELECT p.id, ST_SetSRID(ST_MakePoint(120.25, 33.75), 4326),
   (CAST(:categories AS text[]))[p.cat], (CAST(:sources AS text[]))[p.src],
   CASE WHEN p.rejected THEN CASE WHEN p.t_acc < :end THEN 'rejected' ELSE 'reported' END
@@ -124,7 +128,15 @@ SELECT p.id, ST_SetSRID(ST_MakePoint(120.25, 33.75), 4326),
   CASE WHEN NOT p.rejected AND p.t_close < :end THEN p.t_close END,
   CASE WHEN NOT p.rejected AND p.t_rw < :end THEN 1 ELSE 0 END,
   p.grid_id, p.grid_id, p.leader_id, 1 + (p.leader_id - 1) % {units},
-  CASE WHEN p.id > 1000 AND p.id % 100 = 0 THEN p.id - 997 END
+  CASE WHEN p.id > 1000 AND p.id % 100 = 0 THEN p.id - 997 END,
+  greatest(p.r,
+    CASE WHEN p.t_acc < :end THEN p.t_acc END,
+    CASE WHEN NOT p.rejected AND p.t_disp < :end THEN p.t_disp END,
+    CASE WHEN NOT p.rejected AND p.t_start < :end THEN p.t_start END,
+    CASE WHEN NOT p.rejected AND p.t_fix1 < :end THEN p.t_fix1 END,
+    CASE WHEN NOT p.rejected AND p.t_rw < :end THEN p.t_rw END,
+    CASE WHEN NOT p.rejected AND p.t_fix2 < :end THEN p.t_fix2 END,
+    CASE WHEN NOT p.rejected AND p.t_close < :end THEN p.t_close END)
 FROM plan p""",
         """INSERT INTO issue_events (issue_id, at, from_status, to_status)
 SELECT p.id, v.at, v.fs, v.ts FROM plan p
@@ -142,10 +154,6 @@ CROSS JOIN LATERAL (VALUES
 WHERE v.at IS NOT NULL AND v.at < :end
 ORDER BY v.at""",
         "SELECT setval(pg_get_serial_sequence('issues', 'id'), (SELECT max(id) FROM issues))",
-        # As the workflow leaves it: the row was last updated at its last state change.
-        """UPDATE issues i SET updated_at = m.last_at
-FROM (SELECT issue_id, max(at) AS last_at FROM issue_events GROUP BY issue_id) m
-WHERE m.issue_id = i.id""",
     ]
     params = {
         "end": WINDOW_END,
