@@ -158,7 +158,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             event_prev_key_sql="e.prev_leader_id",
             labels_sql="SELECT l.id AS k, l.name, jsonb_build_object('title', l.title,"
             " 'unit', u.name, 'level', l.level) AS detail FROM leaders l"
-            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(:keys)",
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(CAST(:keys AS bigint[]))",
             none_label="（未落实包保领导）",
         ),
         "unit": Grouping(
@@ -168,7 +168,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             event_key_sql="e.unit_id",
             event_prev_key_sql="e.prev_unit_id",
             labels_sql="SELECT id AS k, name, jsonb_build_object('is_lead', is_lead) AS detail"
-            " FROM units WHERE id = ANY(:keys)",
+            " FROM units WHERE id = ANY(CAST(:keys AS bigint[]))",
             none_label="（未落实责任单位）",
         ),
     }
@@ -183,7 +183,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             labels_sql="SELECT p.id AS k, p.name, jsonb_build_object('code', p.code"
             + (", 'community', a.name" if has_area else "")
             + f") AS detail FROM places p LEFT JOIN {base.table} g ON g.id = p.id {area}"
-            " WHERE p.id = ANY(:keys)",
+            " WHERE p.id = ANY(CAST(:keys AS bigint[]))",
             none_label=f"（不在任何{base.title}内）",
         )
         if has_area:
@@ -194,7 +194,8 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
                 joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id",
                 labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code,"
                 " 'street', s.name) AS detail FROM admin_areas a"
-                " LEFT JOIN admin_areas s ON s.id = a.parent_id WHERE a.id = ANY(:keys)",
+                " LEFT JOIN admin_areas s ON s.id = a.parent_id"
+                " WHERE a.id = ANY(CAST(:keys AS bigint[]))",
                 none_label="（未归属社区）",
             )
             out["street"] = Grouping(
@@ -204,7 +205,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
                 joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id"
                 " LEFT JOIN admin_areas ca ON ca.id = g.community_id",
                 labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code)"
-                " AS detail FROM admin_areas a WHERE a.id = ANY(:keys)",
+                " AS detail FROM admin_areas a WHERE a.id = ANY(CAST(:keys AS bigint[]))",
                 none_label="（未归属街道）",
             )
     out["layer"] = Grouping(
@@ -679,7 +680,10 @@ def _labels(session: Session, g: Grouping, keys: list[Any], registry: LayerRegis
         return {k: (name or "全域", {}) for k in keys}
     if g.labels_sql is None:
         return {k: (k, {}) for k in keys}
-    rows = session.execute(text(g.labels_sql), {"keys": keys}).all()
+    # The keys as one array literal: psycopg2 renders a list as ARRAY[…] of one parameter each,
+    # slow for a grid ranking's ~30,000 keys (labels_sql groupings have integer keys).
+    literal = "{" + ",".join(str(int(k)) for k in keys) + "}"
+    rows = session.execute(text(g.labels_sql), {"keys": literal}).all()
     return {r.k: (r.name, r.detail or {}) for r in rows}
 
 
