@@ -5,8 +5,9 @@ coordinate, an lxml element context per cell): a 通报 of the demo county (abou
 cells) took ~14 s in openpyxl alone. A `BulkSheet` renders its rows itself, as the XML openpyxl
 writes (inline strings, style ids from the workbook's own style table), into a temporary file,
 and puts them into the sheet openpyxl writes around an empty `sheetData` when it is closed:
-~2 µs a cell. Everything else of the sheet (column widths, freeze panes, conditional formats,
-filters) and of the workbook stays openpyxl's.
+a few µs a cell (writing the 通报 of the 30,000-grid bench: 13.0–17.1 s → 3.7–4.3 s at load
+5). Everything else of the sheet (column widths, freeze panes, conditional formats, filters)
+and of the workbook stays openpyxl's.
 
 Text stays text (docs/security.md, geoservice.spreadsheet_text): no cell is ever written as a
 formula, and a formula-like string gets Excel's quote prefix, as `text_row` gives it. Strings
