@@ -218,6 +218,53 @@ def test_composite_score_and_zero_denominators(on_time, close, rework, score):
         assert round(Decimal(got.numerator) / Decimal(got.denominator), 4) == Decimal(score)
 
 
+@pytest.mark.parametrize(
+    "weights",
+    [
+        ranking.DEFAULT_WEIGHTS,
+        {"on_time_rate": 12.5, "close_rate": 0.1, "rework_free": 7, "satisfaction": 3.3},
+        {"on_time_rate": 0, "close_rate": 0, "rework_free": 1, "satisfaction": 0},
+    ],
+)
+def test_integer_scoring_equals_the_exact_fraction_definition(weights):
+    """Rates and scores are computed in integers (fast for 30,000 grid rows): the same floats
+    as the definition with fractions, rounded half-up, on every small combination of counts."""
+    settings = ranking.Settings(weights=weights)
+    # Half-way cases round up (away from zero), as Decimal's ROUND_HALF_UP does.
+    assert ranking._half_up(1, 8, 2) == 0.13 and ranking._half_up(-1, 8, 2) == -0.13
+    assert ranking._half_up(1, 20000, 4) == 0.0001 and ranking._half_up(1, 20001, 4) == 0.0
+    for should_close, closed, on_time, handled, reworked, answers, satisfied in (
+        (s, c, o, h, r, a, sa)
+        for s in range(0, 7)
+        for c in range(0, s + 1)
+        for o in range(0, c + 1)
+        for h in range(0, 5)
+        for r in range(0, h + 1)
+        for a in (0, 1, 3, 7)
+        for sa in range(0, a + 1, 2)
+    ):
+        row = {
+            "should_close": should_close,
+            "closed": closed,
+            "closed_on_time": on_time,
+            "handled": handled,
+            "reworked": reworked,
+        }
+        ranking._finish_row(row, settings, (satisfied, answers))
+        rates = {n: ranking._ratio(row[a], row[b]) for n, (a, b) in ranking.RATE_PARTS.items()}
+        exact = ranking.composite_score(
+            rates["on_time_rate"],
+            rates["close_rate"],
+            rates["rework_rate"],
+            weights,
+            ranking._ratio(satisfied, answers),
+        )
+        assert row["score"] == ranking._round(exact, 2), row
+        assert row["satisfaction_rate"] == ranking._round(ranking._ratio(satisfied, answers), 4)
+        for name, value in rates.items():
+            assert row[name] == ranking._round(value, 4), (name, row)
+
+
 def test_unknown_grouping_and_indicator_are_refused(db_session):
     with pytest.raises(ranking.RankingError) as err:
         ranking.ranking(db_session, LAYERS, "planet", W47)

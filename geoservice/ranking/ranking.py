@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
+from math import lcm
 from typing import Any
 
 from sqlalchemy import text
@@ -157,7 +158,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             event_prev_key_sql="e.prev_leader_id",
             labels_sql="SELECT l.id AS k, l.name, jsonb_build_object('title', l.title,"
             " 'unit', u.name, 'level', l.level) AS detail FROM leaders l"
-            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(:keys)",
+            " LEFT JOIN units u ON u.id = l.unit_id WHERE l.id = ANY(CAST(:keys AS bigint[]))",
             none_label="（未落实包保领导）",
         ),
         "unit": Grouping(
@@ -167,7 +168,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             event_key_sql="e.unit_id",
             event_prev_key_sql="e.prev_unit_id",
             labels_sql="SELECT id AS k, name, jsonb_build_object('is_lead', is_lead) AS detail"
-            " FROM units WHERE id = ANY(:keys)",
+            " FROM units WHERE id = ANY(CAST(:keys AS bigint[]))",
             none_label="（未落实责任单位）",
         ),
     }
@@ -182,7 +183,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             labels_sql="SELECT p.id AS k, p.name, jsonb_build_object('code', p.code"
             + (", 'community', a.name" if has_area else "")
             + f") AS detail FROM places p LEFT JOIN {base.table} g ON g.id = p.id {area}"
-            " WHERE p.id = ANY(:keys)",
+            " WHERE p.id = ANY(CAST(:keys AS bigint[]))",
             none_label=f"（不在任何{base.title}内）",
         )
         if has_area:
@@ -193,7 +194,8 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
                 joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id",
                 labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code,"
                 " 'street', s.name) AS detail FROM admin_areas a"
-                " LEFT JOIN admin_areas s ON s.id = a.parent_id WHERE a.id = ANY(:keys)",
+                " LEFT JOIN admin_areas s ON s.id = a.parent_id"
+                " WHERE a.id = ANY(CAST(:keys AS bigint[]))",
                 none_label="（未归属社区）",
             )
             out["street"] = Grouping(
@@ -203,7 +205,7 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
                 joins=f"LEFT JOIN {base.table} g ON g.id = i.grid_id"
                 " LEFT JOIN admin_areas ca ON ca.id = g.community_id",
                 labels_sql="SELECT a.id AS k, a.name, jsonb_build_object('code', a.code)"
-                " AS detail FROM admin_areas a WHERE a.id = ANY(:keys)",
+                " AS detail FROM admin_areas a WHERE a.id = ANY(CAST(:keys AS bigint[]))",
                 none_label="（未归属街道）",
             )
     out["layer"] = Grouping(
@@ -577,53 +579,95 @@ def composite_score(
     return 100 * sum(w * r for w, r in parts) / total
 
 
+@lru_cache(maxsize=64)
+def _integer_weights(weights: tuple[float, ...]) -> tuple[int, ...]:
+    """The weights (on time, close, rework-free, satisfaction) as integers in the same ratio."""
+    exact = [_weight(w) for w in weights]
+    common = lcm(*(w.denominator for w in exact))
+    return tuple(int(w * common) for w in exact)
+
+
+def _half_up(num: int, den: int, places: int) -> float:
+    """num / den rounded half-up (away from zero) to `places` decimals, in integers: the same
+    float as `_round(Fraction(num, den), places)`, without a Fraction or a Decimal."""
+    if num < 0:
+        return -_half_up(-num, den, places)
+    scale = 10**places
+    return ((2 * num * scale + den) // (2 * den)) / scale
+
+
+def _score(
+    row: dict[str, Any], weights: Mapping[str, float], satisfied: int, answers: int
+) -> float | None:
+    """`composite_score` of the row's counts, rounded to 2 decimals, in integer arithmetic
+    (exactly the same value: tests/test_ranking_rollup.py compares them)."""
+    should_close = row["should_close"]
+    if not should_close:
+        return None
+    w_on_time, w_close, w_rework, w_satisfaction = _integer_weights(
+        (
+            weights["on_time_rate"],
+            weights["close_rate"],
+            weights["rework_free"],
+            weights.get("satisfaction") or 0,
+        )
+    )
+    # Σ wᵢ·rᵢ as num / den: 按期结案率 and 结案率 share the denominator 应结案数.
+    num = w_on_time * row["closed_on_time"] + w_close * row["closed"]
+    den, total = should_close, w_on_time + w_close
+    handled = row["handled"]
+    if handled:
+        num = num * handled + w_rework * (handled - row["reworked"]) * den
+        den *= handled
+        total += w_rework
+    if answers and w_satisfaction:
+        num = num * answers + w_satisfaction * satisfied * den
+        den *= answers
+        total += w_satisfaction
+    if not total:
+        return None
+    return _half_up(100 * num, den * total, 2)
+
+
 def _finish_row(
     row: dict[str, Any], settings: Settings, satisfaction: tuple[int, int] = (0, 0)
 ) -> dict[str, Any]:
-    rates = {name: _ratio(row[a], row[b]) for name, (a, b) in RATE_PARTS.items()}
-    satisfaction_rate = _ratio(*satisfaction)
-    score = composite_score(
-        rates["on_time_rate"],
-        rates["close_rate"],
-        rates["rework_rate"],
-        settings.weights,
-        satisfaction_rate,
-    )
-    for name, value in rates.items():
-        row[name] = _round(value, 4)
-    row["satisfaction_answers"] = satisfaction[1]
-    row["satisfaction_rate"] = _round(satisfaction_rate, 4)
-    row["score"] = _round(score, 2)
+    """Rates, 群众满意率 and the score of a row of counts (definitions: `composite_score`)."""
+    for name, (a, b) in RATE_PARTS.items():
+        row[name] = _half_up(row[a], row[b], 4) if row[b] else None
+    satisfied, answers = satisfaction
+    row["satisfaction_answers"] = answers
+    row["satisfaction_rate"] = _half_up(satisfied, answers, 4) if answers else None
+    row["score"] = _score(row, settings.weights, satisfied, answers)
     return row
 
 
 def _rank(rows: list[dict[str, Any]], settings: Settings, ranked: bool) -> list[dict[str, Any]]:
     """Competition ranking (1, 2, 2, 4) on the score as shown (2 decimals)."""
-    eligible = [r for r in rows if ranked and r["key"] is not None and r["score"] is not None]
+    eligible = (
+        [r for r in rows if r["key"] is not None and r["score"] is not None] if ranked else []
+    )
     scores = sorted(r["score"] for r in eligible)
     n = len(eligible)
-    eligible_ids = {id(r) for r in eligible}
     for r in rows:
-        r["ranked"] = id(r) in eligible_ids
-        if r["ranked"]:
-            r["rank"] = 1 + n - bisect_right(scores, r["score"])
-            worst_rank = 1 + bisect_left(scores, r["score"])
-            r["bottom"] = n > settings.bottom_n and worst_rank <= settings.bottom_n
-            r["below_threshold"] = r["score"] < settings.threshold
-        else:
-            r["rank"] = None
-            r["bottom"] = False
-            r["below_threshold"] = False
+        r["ranked"] = False
+        r["rank"] = None
+        r["bottom"] = False
+        r["below_threshold"] = False
+    for r in eligible:
+        r["ranked"] = True
+        r["rank"] = 1 + n - bisect_right(scores, r["score"])
+        worst_rank = 1 + bisect_left(scores, r["score"])
+        r["bottom"] = n > settings.bottom_n and worst_rank <= settings.bottom_n
+        r["below_threshold"] = r["score"] < settings.threshold
+    for r in rows:
         r["flagged"] = r["bottom"] or r["below_threshold"]
-    rows.sort(
-        key=lambda r: (
-            r["key"] is None,
-            not r["ranked"],
-            r["rank"] or 0,
-            -(r["score"] if r["score"] is not None else -1),
-            str(r["name"]),
-        )
-    )
+    # Order: assigned before unassigned, ranked before not, rank, score (highest first), name.
+    # Stable sorts from the last key to the first (a grid ranking has ~30,000 rows).
+    rows.sort(key=lambda r: str(r["name"]))
+    rows.sort(key=lambda r: -(r["score"] if r["score"] is not None else -1))
+    rows.sort(key=lambda r: r["rank"] or 0)
+    rows.sort(key=lambda r: (r["key"] is None) * 2 + (not r["ranked"]))
     return rows
 
 
@@ -636,7 +680,10 @@ def _labels(session: Session, g: Grouping, keys: list[Any], registry: LayerRegis
         return {k: (name or "全域", {}) for k in keys}
     if g.labels_sql is None:
         return {k: (k, {}) for k in keys}
-    rows = session.execute(text(g.labels_sql), {"keys": keys}).all()
+    # The keys as one array literal: psycopg2 renders a list as ARRAY[…] of one parameter each,
+    # slow for a grid ranking's ~30,000 keys (labels_sql groupings have integer keys).
+    literal = "{" + ",".join(str(int(k)) for k in keys) + "}"
+    rows = session.execute(text(g.labels_sql), {"keys": literal}).all()
     return {r.k: (r.name, r.detail or {}) for r in rows}
 
 

@@ -1,6 +1,7 @@
 """通报 workbook (.xlsx): cover with city-wide figures, one sheet per ranking, overdue issues.
 
-Written with openpyxl in write-only mode (streams rows, so a big city's week stays fast).
+Written with openpyxl in write-only mode; the large sheets (rankings, overdue issues) are
+`geoservice.xlsx_stream.BulkSheet`s, which render their rows without a cell object each.
 Flagged rows (后三名, below the threshold) are coloured by conditional formatting on the
 标记 column, so the colour follows the data if someone edits the sheet.
 """
@@ -25,6 +26,7 @@ from geoservice.ranking import drilldown, patrol, ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
 from geoservice.spreadsheet_text import text_row
+from geoservice.xlsx_stream import bulk_sheet
 
 # The rankings a 通报 carries, in sheet order.
 REPORT_RANKINGS: tuple[str, ...] = ("leader", "unit", "grid")
@@ -111,7 +113,7 @@ def _ranking_sheet(
     rows: list[dict[str, Any]],
     settings: ranking.Settings,
 ) -> None:
-    ws = wb.create_sheet(title)
+    ws = bulk_sheet(wb, title)  # the grid sheet of a county has ~30,000 rows
     details = DETAIL_COLUMNS.get(of, [])
     headers = ["排名", "名称", *(h for _, h, _ in details)]
     headers += [h for _, h, _, _ in RANKING_COLUMNS] + ["标记"]
@@ -119,12 +121,22 @@ def _ranking_sheet(
     _widths(ws, widths)
     ws.freeze_panes = "C2"
     _header(ws, headers)
-    for r in rows:
-        values: list[Any] = [r["rank"] if r["ranked"] else "—", r["name"]]
-        values += [(r["detail"] or {}).get(k) for k, _, _ in details]
-        values += [_cell(ws, r[f], fmt) for f, _, fmt, _ in RANKING_COLUMNS]
-        values.append(flag_text(r, settings))
-        _append(ws, values)
+    styles = [0] * (2 + len(details))
+    styles += [ws.style(number_format=fmt) for _, _, fmt, _ in RANKING_COLUMNS]
+    fields = [f for f, _, _, _ in RANKING_COLUMNS]
+    ws.write_rows(
+        (
+            [
+                r["rank"] if r["ranked"] else "—",
+                r["name"],
+                *((r["detail"] or {}).get(k) for k, _, _ in details),
+                *(r[f] for f in fields),
+                flag_text(r, settings),
+            ]
+            for r in rows
+        ),
+        styles,
+    )
     last_col = get_column_letter(len(headers))
     if rows:
         ws.conditional_formatting.add(
@@ -137,7 +149,7 @@ def _ranking_sheet(
 def _overdue_sheet(
     wb: Workbook, issues: list[dict[str, Any]], period: Period, tz: ZoneInfo
 ) -> None:
-    ws = wb.create_sheet("超期问题")
+    ws = bulk_sheet(wb, "超期问题")  # tens of thousands of rows in a county
     columns = [
         ("序号", 6),
         ("问题编号", 10),
@@ -157,9 +169,9 @@ def _overdue_sheet(
     ws.freeze_panes = "A2"
     _header(ws, [c for c, _ in columns])
     ordered = sorted(issues, key=lambda i: (-(i["overdue_days"] or 0), i["id"]))
-    for n, issue in enumerate(ordered, start=1):
-        _append(
-            ws,
+    when = ws.style(number_format=DATETIME)
+    ws.write_rows(
+        (
             [
                 n,
                 issue["id"],
@@ -170,12 +182,15 @@ def _overdue_sheet(
                 issue["layer"],
                 issue["leader"] or "（未落实）",
                 issue["unit"] or "（未落实）",
-                _cell(ws, _local(issue["reported_at"], tz), DATETIME),
-                _cell(ws, _local(issue["deadline"], tz), DATETIME),
-                _cell(ws, issue["overdue_days"], "0.0"),
+                _local(issue["reported_at"], tz),
+                _local(issue["deadline"], tz),
+                issue["overdue_days"],
                 issue["status_at_end_title"],
-            ],
-        )
+            ]
+            for n, issue in enumerate(ordered, start=1)
+        ),
+        [0] * 9 + [when, when, ws.style(number_format="0.0")],
+    )
     if ordered:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(ordered) + 1}"
 
