@@ -77,10 +77,12 @@
 
   // --- tasks ----------------------------------------------------------------------------------
   async function loadTasks() {
-    const day = localDate(new Date());
+    // Today is the service's day (its time zone, TIMEZONE), not the phone's: a phone set to
+    // another zone, or the hours after midnight in Beijing that are still yesterday in UTC,
+    // would otherwise ask for another day's tasks.
     let body = null;
     try {
-      const r = await fetch(`/api/fieldwork/tasks/mine?date=${day}`, { credentials: 'same-origin' });
+      const r = await fetch('/api/fieldwork/tasks/mine', { credentials: 'same-origin' });
       if (r.ok) { body = await r.json(); await cachePut('tasks', body); }
       else if (r.status === 401) { location.href = '/login?next=/field/'; return; }
       else { const e = await r.json().catch(() => ({})); $('tasks-note').textContent = e.error || '读取任务失败'; }
