@@ -33,8 +33,21 @@ def as_column_type(spec: LayerSpec, geom: BaseGeometry) -> BaseGeometry:
 
 
 def analyze(session: Session, *tables: str) -> None:
-    """Fresh planner statistics for `tables` (all tables when none), counting the rows this
-    transaction wrote: the seed is one transaction, which autovacuum cannot see into."""
+    """Fresh planner statistics for `tables` (every table of the schema when none), counting
+    the rows this transaction wrote: the seed is one transaction, which autovacuum cannot see
+    into. Never a bare ANALYZE: that takes the shared catalogues too, and holds their locks
+    until the seed commits, stalling every other database's ANALYZE in the cluster."""
+    if not tables:
+        tables = tuple(
+            session.scalars(
+                text(
+                    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+                    " AND NOT c.relispartition ORDER BY 1"
+                )
+            )
+        )
     session.execute(text("ANALYZE " + ", ".join(tables)))
 
 
