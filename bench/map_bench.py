@@ -4,7 +4,7 @@ Chromium, and the data endpoints the page calls.
 
     .venv/bin/python bench/map_bench.py [--scale 100] [--runs 3]
 
-Uses (and builds once, with `flask seed-demo --scale S`: several minutes at scale 100) a
+Uses (and builds once, with `flask seed-demo --scale S`: ~30 minutes at scale 100) a
 separate database `geoservice_map_bench` in the project's local cluster, or BENCH_DATABASE_URL.
 Serves the app with gunicorn (2 workers, as scripts/run does) on 127.0.0.1, signs in through
 /login and prints:

@@ -149,3 +149,48 @@ def test_every_issue_past_acceptance_has_a_responsible_leader(demo_session):
     by_hand = scalar(demo_session, "SELECT count(*) FROM issues WHERE attribution ? 'manual'")
     assert without == 0
     assert by_hand > 0
+
+
+def test_tile_rollups_count_every_issue_and_their_triggers_are_back_on(demo_session):
+    """The seed turns the tiles' UPDATE rollup triggers off while it attributes (no rolled-up
+    column changes there): the rollups must still count every issue in its final status, and
+    the triggers must be on again afterwards."""
+    by_status = dict(
+        demo_session.execute(text("SELECT status, count(*) FROM issues GROUP BY status")).all()
+    )
+    rolled = dict(
+        demo_session.execute(
+            text("SELECT status, sum(n) FROM issue_tile_counts WHERE level = 5 GROUP BY status")
+        ).all()
+    )
+    assert rolled == by_status
+    facets = scalar(
+        demo_session,
+        """SELECT count(*) FROM (
+  SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, status, category, source,
+         count(*) AS n FROM issues GROUP BY 1, 2, 3, 4
+  EXCEPT
+  SELECT day, status, category, source, sum(n) FROM issue_tile_facets WHERE level = 6
+  GROUP BY 1, 2, 3, 4) missing""",
+    )
+    assert facets == 0
+    disabled = scalar(
+        demo_session,
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'issues'::regclass AND tgenabled = 'D'",
+    )
+    assert disabled == 0
+
+
+def test_every_failed_standard_raised_an_issue_held_to_its_site(demo_session):
+    rows = demo_session.execute(
+        text(
+            """SELECT r.outcome, r.issue_id, r.photo_id, i.primary_place_id, r.site_id,
+  (i.attribution -> 'assessment' ->> 'standard_id')::int = r.standard_id AS same_standard
+FROM assessment_results r LEFT JOIN issues i ON i.id = r.issue_id"""
+        )
+    ).all()
+    failed = [r for r in rows if r.outcome == "fail"]
+    assert failed and len(failed) < len(rows)
+    assert all(r.issue_id and r.photo_id and r.primary_place_id == r.site_id for r in failed)
+    assert all(r.same_standard for r in failed)
+    assert all(r.issue_id is None for r in rows if r.outcome != "fail")

@@ -12,17 +12,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geoalchemy2.shape import from_shape
 from PIL import Image, ImageDraw
 from shapely.geometry import Point
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds, sites, standards
+from geoservice.assessment.models import AssessmentResult, Site, Standard
 from geoservice.config import DEFAULTS
 from geoservice.issues.photos import PhotoStore, Upload, prepare
 from geoservice.issues.workflow import IssueSettings
-from geoservice.models import User
+from geoservice.models import Assignment, Photo, User
 from geoservice.registry import LayerRegistry
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -137,8 +139,12 @@ def load_assessment_demo(
     ).all()
     total = max(60, round(320 * county.scale))
     since = datetime.combine(county.today - timedelta(days=120), time(9), tzinfo=TZ)
-    created = 0
     communities = county.communities
+    # Every site is built and checked as sites.create_site builds and checks it, then all are
+    # written in one flush and their 点长 in one INSERT (one statement per site and per
+    # assignment before: a quarter of an hour at scale 100).
+    new_sites: list[Site] = []
+    holders: list[tuple[int, int]] = []  # (index in new_sites, leader id)
     for i in range(total):
         community = communities[i % len(communities)]
         code = ALL[i] if i < len(ALL) else rng.choices(ALL, weights=WEIGHTS)[0]
@@ -157,25 +163,48 @@ def load_assessment_demo(
         payload: dict[str, Any] = {
             "code": f"{code.upper()}-{i + 1:04d}",
             "name": f"{community.name}{kind.name}{i // len(communities) + 1}",
-            "kind": code,
-            "community_code": community.code if community.code in community_codes else None,
-            "attributes": attrs,
         }
         if kind.geometry_type == "polygon":
             payload["geometry"] = _square(p, rng.uniform(60, 160)).__geo_interface__
         else:
             payload["lon"], payload["lat"] = round(p.x, 7), round(p.y, 7)
-        site = sites.create_site(session, payload)
-        created += 1
-        if leader_ids and rng.random() > 0.06:  # a few sites without 点长 (coverage audit)
-            session.execute(
-                text(
-                    "INSERT INTO assignments (leader_id, place_id, role, is_primary, valid_from)"
-                    " VALUES (:l, :p, '点长', true, :at)"
-                ),
-                {"l": rng.choice(leader_ids), "p": site.id, "at": since},
+        new_sites.append(
+            Site(
+                code=payload["code"],
+                name=payload["name"],
+                kind_id=kind.id,
+                geom=from_shape(sites.parse_geometry(payload, kind), srid=4326),
+                address=None,
+                community_area_id=community_codes.get(community.code),
+                attributes=kind_service.check_attribute_values(list(kind.attributes), attrs),
             )
+        )
+        if leader_ids and rng.random() > 0.06:  # a few sites without 点长 (coverage audit)
+            holders.append((i, rng.choice(leader_ids)))
+    session.add_all(new_sites)
+    session.flush()
+    session.execute(
+        text(
+            """UPDATE sites s SET community_area_id = (
+  SELECT a.id FROM admin_areas a WHERE a.level = 'community'
+    AND ST_Covers(a.geom, ST_PointOnSurface(s.geom)) ORDER BY a.id LIMIT 1)
+WHERE s.id = ANY(:ids) AND s.community_area_id IS NULL"""
+        ),
+        {"ids": [site.id for site in new_sites]},
+    )  # sites._link_community, for all of them
+    if holders:
+        session.execute(
+            insert(Assignment.__table__),
+            [
+                {"leader_id": leader, "place_id": new_sites[i].id, "role": "点长",
+                 "is_primary": True, "valid_from": since}
+                for i, leader in holders
+            ],
+        )  # fmt: skip
+    created = len(new_sites)
     progress(f"点位 {created} 个")
+    # Statistics for the rows this (single) transaction wrote: see geoservice.demo.seed.
+    session.execute(text("ANALYZE places, sites, assignments"))
 
     version = standards.create_version(
         session,
@@ -202,6 +231,7 @@ def load_assessment_demo(
     )
     photo_bytes = _jpeg("DEMO")
     photo = prepare(Upload(photo_bytes, "demo.jpg", "image/jpeg"), settings.photo_limits, TZ)
+    session.execute(text("ANALYZE standards, standard_kinds"))
     results = 0
     for number, (offset, fail_rate) in enumerate(((42, 0.22), (14, 0.12)), start=1):
         start = county.today - timedelta(days=offset)
@@ -244,29 +274,86 @@ def _record_round(
     photo: Any,
     inspector: User,
 ) -> int:
-    count = 0
+    """Records every sampled site's results as an inspector would, one site after another with
+    rounds.submit_results, in one pass: the outcomes are drawn in the same order, a 不合格
+    raises its issue through the same report path (rounds.raise_issue, in the same order, so
+    issue, event and photo ids are the same), and the result rows, built as rounds._record
+    builds them, are written in one INSERT in recording order (same ids). The checks
+    submit_results makes of a person's input (standard of the round's version and of the site's
+    kind, no repeat, photo with a 不合格) hold by construction here."""
     site_rows = rounds.round_sites(session, found.id)
+    kind_of = dict(
+        session.execute(
+            text(
+                "SELECT s.id, s.kind_id FROM round_sites rs JOIN sites s ON s.id = rs.site_id"
+                " WHERE rs.round_id = :r"
+            ),
+            {"r": found.id},
+        ).all()
+    )
+    # The check-in distance rounds.submit_results measures (the site's anchor, ~0 m).
+    distance_of = dict(
+        session.execute(
+            text(
+                """SELECT s.id, ST_Distance(s.geom::geography, ST_SetSRID(ST_MakePoint(
+    ST_X(ST_PointOnSurface(s.geom)), ST_Y(ST_PointOnSurface(s.geom))), 4326)::geography)
+FROM round_sites rs JOIN sites s ON s.id = rs.site_id WHERE rs.round_id = :r"""
+            ),
+            {"r": found.id},
+        ).all()
+    )
+    sheets: dict[int, list[dict[str, Any]]] = {}
+    standard_rows: dict[int, Standard] = {}
+    results: list[dict[str, Any]] = []
     for n, row in enumerate(site_rows):
-        sheet = standards.applicable(session, found.version_id, _kind_id(session, row["id"]))
-        entries = []
-        for s in sheet:
+        kind_id = kind_of[row["id"]]
+        if kind_id not in sheets:
+            sheets[kind_id] = standards.applicable(session, found.version_id, kind_id)
+        outcomes = []
+        for s in sheets[kind_id]:
             roll = rng.random()
             outcome = "na" if roll < 0.03 else ("fail" if roll < 0.03 + fail_rate else "pass")
-            entries.append(rounds.Entry(s["id"], outcome, "", photo if outcome == "fail" else None))
-        if not entries:
+            outcomes.append((s["id"], outcome))
+        if not outcomes:
             continue
         day = start + timedelta(days=n % 3)
         at = datetime.combine(day, time(9 + n % 8, (n * 7) % 60), tzinfo=TZ).astimezone(UTC)
-        rounds.submit_results(
-            session, registry, settings, found.id, row["id"], entries, inspector,
-            row["lon"], row["lat"], now=at,
-        )  # fmt: skip
-        count += len(entries)
-    return count
-
-
-def _kind_id(session: Session, site_id: int) -> int:
-    return session.scalar(text("SELECT kind_id FROM sites WHERE id = :id"), {"id": site_id})
+        lon, lat = float(row["lon"]), float(row["lat"])
+        distance = float(distance_of[row["id"]])
+        for standard_id, outcome in outcomes:
+            issue_id = photo_id = None
+            if outcome == "fail":
+                if standard_id not in standard_rows:
+                    standard_rows[standard_id] = session.get(Standard, standard_id)
+                issue = rounds.raise_issue(
+                    session, registry, settings, found, session.get(Site, row["id"]),
+                    standard_rows[standard_id], "", photo, inspector, at,
+                )  # fmt: skip
+                issue_id = issue.id
+                photo_id = session.scalar(
+                    select(Photo.id).where(Photo.issue_id == issue.id).order_by(Photo.id).limit(1)
+                )
+            results.append(
+                {
+                    "round_id": found.id,
+                    "site_id": row["id"],
+                    "standard_id": standard_id,
+                    "outcome": outcome,
+                    "note": "",
+                    "photo_id": photo_id,
+                    "issue_id": issue_id,
+                    "checkin": from_shape(Point(lon, lat), srid=4326),
+                    "distance_m": distance,
+                    "far": distance > found.checkin_radius_m,
+                    "recorded_by_id": inspector.id,
+                    "recorded_at": at,
+                    "corrects_id": None,
+                    "reason": None,
+                }
+            )
+    if results:
+        session.execute(insert(AssessmentResult.__table__), results)
+    return len(results)
 
 
 class _NullStore(PhotoStore):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import click
@@ -40,6 +41,7 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
             raise click.ClickException(
                 "数据库已有数据；演示数据只能载入空库（可先 scripts/pg reset）"
             )
+        started = time.monotonic()
         click.echo(f"生成演示县（seed={seed}, scale={scale}）…")
         last_day = today.date() if today else date.today() - timedelta(days=1)
         county = generate_county(seed=seed, scale=scale, today=last_day)
@@ -51,10 +53,23 @@ def seed_demo(seed: int, scale: float, today, if_empty: bool) -> None:
             tz=current_app.config["TIMEZONE"],
         )
         store = PhotoStore(current_app.config["UPLOAD_DIR"])
-        counts = load_demo(
-            session, layers(), county, progress=lambda m: click.echo(f"  {m}"), photo_store=store
-        )
+        counts = load_demo(session, layers(), county, progress=_timed_echo(), photo_store=store)
         session.commit()
     finally:
         session.close()
     click.echo("演示数据已载入：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo(f"用时 {time.monotonic() - started:.1f} s")
+
+
+def _timed_echo():
+    """Echoes each step's message with the seconds since the previous one (the step's time:
+    every message closes a step)."""
+    last = time.monotonic()
+
+    def echo(message: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        click.echo(f"  {message}（{now - last:.1f} s）")
+        last = now
+
+    return echo
