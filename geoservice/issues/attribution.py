@@ -421,23 +421,28 @@ result AS (
     # edit changes few): no new row version, index entries, foreign-key checks or tile-count
     # trigger work for them. The count is of the issues attributed.
     sql += f""",
+final AS (
+  SELECT x.id, x.reported_at, x.primary_place_id, x.grid_id, {leader} AS leader_id,
+    {unit} AS unit_id, {stored} AS attribution
+  FROM {source} x
+),
 written AS (
   UPDATE issues i SET
-    primary_place_id = x.primary_place_id,
-    grid_id = x.grid_id,
-    leader_id = {leader},
-    unit_id = {unit},
-    attribution = {stored}
-  FROM {source} x
+    primary_place_id = f.primary_place_id,
+    grid_id = f.grid_id,
+    leader_id = f.leader_id,
+    unit_id = f.unit_id,
+    attribution = f.attribution
+  FROM final f
   -- The whole primary key: each row is found in its own month's partition.
-  WHERE i.id = x.id AND i.reported_at = x.reported_at
+  WHERE i.id = f.id AND i.reported_at = f.reported_at
     -- The batch's filter again: without it every batch hashes every row of `issues`.
     AND {issue_filter}
     AND (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id, i.attribution)
-        IS DISTINCT FROM (x.primary_place_id, x.grid_id, {leader}, {unit}, {stored})
+        IS DISTINCT FROM (f.primary_place_id, f.grid_id, f.leader_id, f.unit_id, f.attribution)
   RETURNING i.id
 )
-SELECT count(*) FROM {source}"""
+SELECT count(*) FROM final"""
     if not bulk:
         return session.execute(text(sql), {**params, "base_layer": base_layer}).scalar_one()
     names = list(BULK_SETTINGS)
