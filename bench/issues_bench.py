@@ -5,7 +5,8 @@
    statement per batch over every layer (claims, leaders, fallback chain, 条块 routing).
    Measured three ways: the first pass (every row written), the same issues with the full
    fallback chain configured and a few routing rules, and a re-attribution pass after nothing
-   changed (what `flask reattribute` mostly does). Target ≥ 15,000 issues/s.
+   changed (what `flask reattribute` mostly does). Target ≥ 15,000 issues/s. The batches are
+   spread over `--workers` connections (default 2: one statement runs on one core).
 2. A single create through the API (Flask test client: routing, token auth, validation,
    service-area check, attribution, relapse check, duplicate suggestions, commit), p50/p95 and
    the SQL statements one create issues; targets p95 < 20 ms without a photo (hotline) and
