@@ -13,11 +13,13 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from geoservice.models import Leader, Place, Unit
@@ -36,6 +38,18 @@ def _claims_sql(spec: LayerSpec, point: str, scale: Scale | None = None) -> str:
     if spec.claim.mode == "contains":
         return f"{head}, 0.0::float8 AS distance_m, 'contains' AS rule FROM {table} l \
 WHERE ST_Covers(l.geom, {point})"
+    tolerance = _tolerance_sql(spec)
+    widest = str(float(spec.claim.max_tolerance_m))
+    return f"""SELECT * FROM (
+  {head}, {distance_sql("l.geom", point, scale)} AS distance_m,
+    'within ' || {tolerance} || ' m' AS rule, {tolerance} AS tolerance_m
+  FROM {table} l
+  WHERE {box_sql("l.geom", point, widest, scale)}
+) c WHERE c.distance_m <= c.tolerance_m"""
+
+
+def _tolerance_sql(spec: LayerSpec) -> str:
+    """SQL for the claim distance of the layer's feature `l` (per attribute value, if any)."""
     tolerance = f"{float(spec.claim.tolerance_m)}"
     if spec.claim.tolerance_by is not None:
         column, table_by_value = spec.claim.tolerance_by
@@ -44,13 +58,48 @@ WHERE ST_Covers(l.geom, {point})"
             for value, metres in table_by_value.items()
         )
         tolerance = f"(CASE l.{column} {cases} ELSE {float(spec.claim.tolerance_m)} END)"
+    return tolerance
+
+
+def _claims_from_place_sql(spec: LayerSpec, issue_filter: str) -> str:
+    """The claims of one layer as found from the layer's side (see `_from_places`): for each
+    feature `l`, the issues in the issues' geometry index near it, then exactly the predicates
+    of `_claims_sql` with each issue as the point (same expressions, same values). For a
+    `within` layer the lookup distance in degrees is taken at the feature's farthest latitude
+    from the equator plus 0.01° (where a degree of longitude is shortest) and against the
+    shortest degree of latitude (the equator's), so it covers the per-issue distance of
+    `box_sql` for every issue that can be claimed."""
+    head = f"SELECT i.id AS issue_id, i.reported_at, '{spec.name}'::text AS layer," + (
+        f" {int(spec.precedence)} AS precedence, l.id AS place_id"
+    )
+    # The batch's filter outside the lookup (OFFSET 0 keeps it there): inside, the planner ANDs
+    # a scan of the whole id range into every lookup.
+    if spec.claim.mode == "contains":
+        return (
+            f"{head}, 0.0::float8 AS distance_m, 'contains'::text AS rule"
+            f" FROM {spec.table} l CROSS JOIN LATERAL ("
+            "SELECT i.id, i.reported_at FROM issues i WHERE ST_Covers(l.geom, i.geom)"
+            f" OFFSET 0) i WHERE {issue_filter}"
+        )
+    tolerance = _tolerance_sql(spec)
     widest = str(float(spec.claim.max_tolerance_m))
-    return f"""SELECT * FROM (
-  {head}, {distance_sql("l.geom", point, scale)} AS distance_m,
+    scale = metres_per_degree_sql("i.geom")
+    far = "radians(least(89.0, greatest(abs(ST_YMin(l.geom)), abs(ST_YMax(l.geom))) + 0.01))"
+    shortest = f"least(111412.84 * cos({far}) - 93.5 * cos(3 * {far}), 110574.0)"
+    return f"""SELECT c.issue_id, c.reported_at, c.layer, c.precedence, c.place_id,
+    c.distance_m, c.rule FROM (
+  {head}, {distance_sql("l.geom", "i.geom", scale)} AS distance_m,
     'within ' || {tolerance} || ' m' AS rule, {tolerance} AS tolerance_m
-  FROM {table} l
-  WHERE {box_sql("l.geom", point, widest, scale)}
+  FROM {spec.table} l CROSS JOIN LATERAL (
+    SELECT i.id, i.reported_at, i.geom FROM issues i
+    WHERE ST_DWithin(i.geom, l.geom, ({widest}) * 1.01 * 1.001 / {shortest}) OFFSET 0) i
+  WHERE {issue_filter} AND {box_sql("l.geom", "i.geom", widest, scale)}
 ) c WHERE c.distance_m <= c.tolerance_m"""
+
+
+# Largest claim distance looked up from the layer's side: the lookup distance allows 0.01° of
+# latitude (≈ 1.1 km) between a feature and the issues it claims.
+_FROM_PLACE_MAX_M = 1000.0
 
 
 def metres_per_degree_sql(point: str) -> Scale:
@@ -153,6 +202,50 @@ def attribute_issue_set(
     )
 
 
+def attribute_range_in_parallel(
+    engine: Engine,
+    registry: LayerRegistry,
+    min_id: int,
+    max_id: int,
+    batch: int,
+    fallback: Sequence[str] = (),
+    workers: int = 2,
+    measure: Callable[[Session], float | None] | None = None,
+) -> tuple[int, float | None]:
+    """`attribute_issues` over min_id..max_id in batches of `batch` ids, `workers` database
+    connections at once (one thread each, taking the next batch when done; each batch committed
+    in its own transaction). A batch is one statement, which PostgreSQL runs on one core: two
+    connections use both cores of a 2-core machine. Returns the issues attributed and, given
+    `measure` (e.g. a backend's CPU seconds so far), the sum over the workers of its change."""
+    ranges = iter(
+        [(first, min(first + batch - 1, max_id)) for first in range(min_id, max_id + 1, batch)]
+    )
+    lock = threading.Lock()
+
+    def work() -> tuple[int, float | None]:
+        done, spent = 0, None
+        # One connection for the worker's life (a Session alone may take another from the pool
+        # after each commit).
+        with engine.connect() as connection, Session(bind=connection) as session:
+            before = measure(session) if measure else None
+            while True:
+                with lock:
+                    bounds = next(ranges, None)
+                if bounds is None:
+                    break
+                done += attribute_issues(session, registry, *bounds, fallback)
+                session.commit()
+            after = measure(session) if measure else None
+            if before is not None and after is not None:
+                spent = after - before
+        return done, spent
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = [f.result() for f in [pool.submit(work) for _ in range(max(1, workers))]]
+    spent = [s for _, s in results]
+    return sum(d for d, _ in results), None if None in spent else sum(spent)
+
+
 # Cost model for `_from_places`, in units of one GiST lookup: reading an issue row found by a
 # lookup from a polygon costs about 2/15 of a lookup (measured: 15 µs a lookup, 2 µs a row).
 _ROW_PER_LOOKUP = 2 / 15
@@ -161,20 +254,31 @@ _ROW_PER_LOOKUP = 2 / 15
 def _from_places(
     session: Session, registry: LayerRegistry, size: int, forced: bool | None
 ) -> list[LayerSpec]:
-    """The polygon layers whose claims are cheaper found from the layer's side — one lookup
-    in the issues' geometry index per feature, returning every issue it covers — than from the
+    """The layers whose claims are cheaper found from the layer's side — one lookup in the
+    issues' geometry index per feature, returning every issue it claims — than from the
     issues' side (one lookup per target issue in the layer's index): when the target is large
     next to the layer and to all issues (a first attribution, a re-attribution of everything).
-    `forced` True/False: all polygon layers / none."""
-    polygons = [
-        s for s in registry if s.claim.mode == "contains" and getattr(s, "claims_sql", None) is None
+    Polygon layers, and `within` layers of points and polygons (not lines: a long diagonal
+    road's neighbourhood holds hundreds of issues, which made roads 2× slower this way).
+    `forced` True/False: every layer that can be (lines included) / none."""
+    eligible = [
+        s
+        for s in registry
+        if getattr(s, "claims_sql", None) is None
+        and (s.claim.mode == "contains" or s.claim.max_tolerance_m <= _FROM_PLACE_MAX_M)
     ]
-    if forced is not None or not polygons:
-        return polygons if forced else []
+    if forced is not None or not eligible:
+        return eligible if forced else []
+    eligible = [
+        s
+        for s in eligible
+        if s.claim.mode == "contains"
+        or not {"LineString", "MultiLineString"} & set(s.geometry_types)
+    ]
     sizes = dict(
         session.execute(
             text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:names)"),
-            {"names": ["issues", *(s.table for s in polygons)]},
+            {"names": ["issues", *(s.table for s in eligible)]},
         ).all()
     )
     issues = sizes.get("issues", -1)
@@ -182,7 +286,7 @@ def _from_places(
         return []
     return [
         s
-        for s in polygons
+        for s in eligible
         if sizes.get(s.table, -1) >= 0 and sizes[s.table] + issues * _ROW_PER_LOOKUP < size
     ]
 
@@ -268,14 +372,7 @@ def _attribute(
             f" CROSS JOIN LATERAL ({claims_union_sql(by_issue, point_sql, scale)}) c"
         )
     for spec in by_place:
-        parts.append(
-            f"SELECT i.id, i.reported_at, '{spec.name}'::text, {int(spec.precedence)}, l.id,"
-            f" 0.0::float8, 'contains'::text FROM {spec.table} l CROSS JOIN LATERAL ("
-            f"SELECT i.id, i.reported_at FROM issues i WHERE ST_Covers(l.geom, i.geom)"
-            # The batch's filter outside (OFFSET 0 keeps it there): inside, the planner ANDs a
-            # scan of the whole id range into every lookup.
-            f" OFFSET 0) i WHERE {issue_filter}"
-        )
+        parts.append(_claims_from_place_sql(spec, issue_filter))
     claims = "\n  UNION ALL\n  ".join(parts)
     mx, my = metres_per_degree_sql("i.geom")
     base_layer = BASE_LAYER if BASE_LAYER in registry else None
@@ -375,21 +472,28 @@ result AS (
     # edit changes few): no new row version, index entries, foreign-key checks or tile-count
     # trigger work for them. The count is of the issues attributed.
     sql += f""",
+final AS (
+  SELECT x.id, x.reported_at, x.primary_place_id, x.grid_id, {leader} AS leader_id,
+    {unit} AS unit_id, {stored} AS attribution
+  FROM {source} x
+),
 written AS (
   UPDATE issues i SET
-    primary_place_id = x.primary_place_id,
-    grid_id = x.grid_id,
-    leader_id = {leader},
-    unit_id = {unit},
-    attribution = {stored}
-  FROM {source} x
+    primary_place_id = f.primary_place_id,
+    grid_id = f.grid_id,
+    leader_id = f.leader_id,
+    unit_id = f.unit_id,
+    attribution = f.attribution
+  FROM final f
   -- The whole primary key: each row is found in its own month's partition.
-  WHERE i.id = x.id AND i.reported_at = x.reported_at
+  WHERE i.id = f.id AND i.reported_at = f.reported_at
+    -- The batch's filter again: without it every batch hashes every row of `issues`.
+    AND {issue_filter}
     AND (i.primary_place_id, i.grid_id, i.leader_id, i.unit_id, i.attribution)
-        IS DISTINCT FROM (x.primary_place_id, x.grid_id, {leader}, {unit}, {stored})
+        IS DISTINCT FROM (f.primary_place_id, f.grid_id, f.leader_id, f.unit_id, f.attribution)
   RETURNING i.id
 )
-SELECT count(*) FROM {source}"""
+SELECT count(*) FROM final"""
     if not bulk:
         return session.execute(text(sql), {**params, "base_layer": base_layer}).scalar_one()
     names = list(BULK_SETTINGS)
