@@ -632,14 +632,17 @@ class LayerFeatureBox(Base):
     geometries they draw (catalogue/tiles.py)."""
 
     __tablename__ = "layer_feature_boxes"
-    __table_args__ = tuple(
-        Index(
-            f"ix_layer_feature_boxes_{table}",
-            "box",
-            postgresql_using="gist",
-            postgresql_where=text(f"layer = '{table}'"),
-        )
-        for table in ("grids", "roads", "compounds", "markets", "sites")
+    __table_args__ = (
+        *(
+            Index(
+                f"ix_layer_feature_boxes_{table}",
+                "box",
+                postgresql_using="gist",
+                postgresql_where=text(f"layer = '{table}'"),
+            )
+            for table in ("grids", "roads", "compounds", "markets", "sites")
+        ),
+        Index("ix_layer_feature_boxes_span", "layer", "span"),
     )
 
     layer: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -649,6 +652,7 @@ class LayerFeatureBox(Base):
     x1: Mapped[float] = mapped_column(Double, nullable=False)
     y1: Mapped[float] = mapped_column(Double, nullable=False)
     point: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    span: Mapped[float] = mapped_column(Double, nullable=False)  # larger side; points: ∞
     cx: Mapped[int] = mapped_column(Integer, nullable=False)  # level-17 cell of the centre
     cy: Mapped[int] = mapped_column(Integer, nullable=False)
     box: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False), nullable=False)

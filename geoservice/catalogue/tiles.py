@@ -603,11 +603,12 @@ def _generalised_tile(
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
 ), t AS MATERIALIZED (
-  SELECT b.id, b.x0, b.y0, b.x1, b.y1, b.cx, b.cy,
+  -- the candidates to draw: points and the features above the fold size (few at low zoom)
+  SELECT b.id,
          CASE WHEN b.point THEN -1
               ELSE greatest(b.x1 - b.x0, (b.y1 - b.y0) / :coslat) / :pixel_deg END AS px
   FROM layer_feature_boxes b, bounds
-  WHERE b.layer = :table AND b.box && bounds.geo AND {where}
+  WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND b.span >= :min_span
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
@@ -621,9 +622,11 @@ WITH bounds AS (
   CROSS JOIN bounds
 ), folded AS (
   -- per cell of the tile grid (bbox centres; the cell by a shift of the stored level-17 one)
-  SELECT count(*)::int AS count, avg((t.x0 + t.x1) / 2) AS lon, avg((t.y0 + t.y1) / 2) AS lat
-  FROM t WHERE t.px >= 0 AND t.id NOT IN (SELECT id FROM drawn)
-  GROUP BY t.cx >> {shift}, t.cy >> {shift}
+  SELECT count(*)::int AS count, avg((b.x0 + b.x1) / 2) AS lon, avg((b.y0 + b.y1) / 2) AS lat
+  FROM layer_feature_boxes b, bounds
+  WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND NOT b.point
+    AND b.id NOT IN (SELECT id FROM drawn)
+  GROUP BY b.cx >> {shift}, b.cy >> {shift}
 )"""
     else:
         # `t`: each feature's id, attributes, bbox, geometry and size in pixels (points: -1,
@@ -683,6 +686,9 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
         "fold_px": FOLD_PIXELS,
         "most": LOW_DETAIL_MAX_FEATURES,
         "coslat": math.cos(lat),
+        # px ≥ fold_px needs a bbox side of fold_px pixels × cos(lat) degrees at least (a
+        # hair less: the test only narrows what the exact one then decides).
+        "min_span": FOLD_PIXELS * pixel_deg * math.cos(lat) * (1 - 1e-9),
         # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
         "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }

@@ -5,8 +5,9 @@ A layer tile at zoom ≤ 12 draws at most 4,000 features (the largest) and folds
 into counts per cell (geoservice/catalogue/tiles.py). It used to read and measure every
 feature's geometry in the tile (29,803 grids at z4–z8) to find out which ones to draw; this
 table holds what that needs — the bbox (as Box2D gives it), whether the feature is a point,
-the level-17 cell of the bbox centre (the folding cells of z ≤ 12 are coarser: a shift) and
-the bbox as a geometry for a GiST index per layer — so only the drawn features' geometries
+its larger side (points: infinite), the level-17 cell of the bbox centre (the folding cells of z ≤ 12 are coarser: a shift), the
+bbox as a geometry for a GiST index per layer, and an index on the larger side (the features
+big enough to draw at a zoom: a range) — so only the drawn features' geometries
 are read. Rows are written by statement triggers on each layer table (transition tables: an
 import of 30,000 grids is one INSERT … SELECT), in the writer's transaction.
 
@@ -32,17 +33,20 @@ TABLES = ("grids", "roads", "compounds", "markets", "sites")
 # One feature's row from a layer row `r` (its bbox `b`): the same Box2D the tile query used.
 ROW = """
   SELECT {layer}, r.id, ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b), ST_Dimension(r.geom) = 0,
+         CASE WHEN ST_Dimension(r.geom) = 0 THEN 'Infinity'::float8
+              ELSE greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b)) END,
          floor(((ST_XMin(b) + ST_XMax(b)) / 2 + 180.0) / 360.0 * 131072)::int,
          floor((1.0 - asinh(tan(radians((ST_YMin(b) + ST_YMax(b)) / 2))) / pi()) / 2.0 * 131072)::int,
          ST_Envelope(r.geom)
   FROM (SELECT r.*, Box2D(r.geom) AS b FROM {rows} r) r"""
-COLUMNS = "layer, id, x0, y0, x1, y1, point, cx, cy, box"
+COLUMNS = "layer, id, x0, y0, x1, y1, point, span, cx, cy, box"
 UPSERT = f"""
   INSERT INTO layer_feature_boxes ({COLUMNS})
   {ROW.format(layer="TG_TABLE_NAME", rows="new_rows")}
   ON CONFLICT (layer, id) DO UPDATE SET
     x0 = excluded.x0, y0 = excluded.y0, x1 = excluded.x1, y1 = excluded.y1,
-    point = excluded.point, cx = excluded.cx, cy = excluded.cy, box = excluded.box
+    point = excluded.point, span = excluded.span, cx = excluded.cx, cy = excluded.cy,
+    box = excluded.box
   WHERE (layer_feature_boxes.x0, layer_feature_boxes.y0, layer_feature_boxes.x1,
          layer_feature_boxes.y1, layer_feature_boxes.point)
         IS DISTINCT FROM (excluded.x0, excluded.y0, excluded.x1, excluded.y1, excluded.point);"""
@@ -114,6 +118,7 @@ def upgrade() -> None:
         sa.Column("x1", sa.Double(), nullable=False),
         sa.Column("y1", sa.Double(), nullable=False),
         sa.Column("point", sa.Boolean(), nullable=False),
+        sa.Column("span", sa.Double(), nullable=False),
         sa.Column("cx", sa.Integer(), nullable=False),
         sa.Column("cy", sa.Integer(), nullable=False),
         sa.Column(
@@ -123,6 +128,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("layer", "id", name=op.f("pk_layer_feature_boxes")),
     )
+    # The features above a size (low-zoom tiles draw those; points always): a range scan.
+    op.create_index("ix_layer_feature_boxes_span", "layer_feature_boxes", ["layer", "span"])
     op.execute(FUNCTIONS)
     for table in TABLES:
         box_features(table)
