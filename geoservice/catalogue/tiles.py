@@ -595,13 +595,18 @@ def _generalised_tile(
         # From layer_feature_boxes (migration 0035): the candidates' bboxes, not their
         # geometries; the layer rows (geometry, attributes) of the drawn features only.
         id_column = "l.id" if source == f"{table} l" else collection.id_column
-        where = "TRUE"
-        if sql.clause() != "TRUE":  # filters or a scope: on the layer rows, by id
-            where = f"EXISTS (SELECT 1 FROM {source} WHERE {id_column} = b.id AND {sql.clause()})"
+        where, matching = "TRUE", ""
+        if sql.clause() != "TRUE":
+            # Filters or a scope: the matching ids in the tile, once (the layer rows by the
+            # spatial index, their geometries not measured).
+            where = "b.id IN (SELECT id FROM matching)"
+            matching = f"""
+), matching AS MATERIALIZED (
+  SELECT {id_column} AS id FROM {source}, bounds WHERE {geom} && bounds.geo AND {sql.clause()}"""
         shift = BOX_CELL_LEVEL - (z + FOLD_SHIFT)
         statement = f"""
 WITH bounds AS (
-  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo{matching}
 ), t AS MATERIALIZED (
   -- the candidates to draw: points and the features above the fold size (few at low zoom)
   SELECT b.id,
