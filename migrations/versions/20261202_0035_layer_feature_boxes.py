@@ -38,7 +38,8 @@ ROW = """
          floor(((ST_XMin(b) + ST_XMax(b)) / 2 + 180.0) / 360.0 * 131072)::int,
          floor((1.0 - asinh(tan(radians((ST_YMin(b) + ST_YMax(b)) / 2))) / pi()) / 2.0 * 131072)::int,
          ST_Envelope(r.geom)
-  FROM (SELECT r.*, Box2D(r.geom) AS b FROM {rows} r) r"""
+  FROM (SELECT r.*, Box2D(r.geom) AS b FROM {rows} r) r
+  WHERE r.b IS NOT NULL"""  # an empty geometry has no box: neither drawn nor folded, as before
 COLUMNS = "layer, id, x0, y0, x1, y1, point, span, cx, cy, box"
 UPSERT = f"""
   INSERT INTO layer_feature_boxes ({COLUMNS})
@@ -62,7 +63,7 @@ CREATE FUNCTION layer_feature_boxes_updated() RETURNS trigger LANGUAGE plpgsql A
 BEGIN
   DELETE FROM layer_feature_boxes b
   WHERE b.layer = TG_TABLE_NAME AND b.id IN (SELECT id FROM old_rows)
-    AND b.id NOT IN (SELECT id FROM new_rows);
+    AND b.id NOT IN (SELECT id FROM new_rows WHERE NOT ST_IsEmpty(geom));
 {UPSERT}
   RETURN NULL;
 END $$;
