@@ -2,7 +2,9 @@
 
 Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most `cap` per
 tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
-attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`).
+attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`) —
+chosen and counted from `layer_feature_boxes` (per-feature bboxes, migration 0035), so that
+only the drawn features' geometries are read.
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
