@@ -5,10 +5,10 @@ A layer tile at zoom ≤ 12 draws at most 4,000 features (the largest) and folds
 into counts per cell (geoservice/catalogue/tiles.py). It used to read and measure every
 feature's geometry in the tile (29,803 grids at z4–z8) to find out which ones to draw; this
 table holds what that needs — the bbox (as Box2D gives it), whether the feature is a point,
-its larger side (points: infinite), the level-17 cell of the bbox centre (the folding cells of z ≤ 12 are coarser: a shift), the
-bbox as a geometry for a GiST index per layer, and an index on the larger side (the features
-big enough to draw at a zoom: a range) — so only the drawn features' geometries
-are read. Rows are written by statement triggers on each layer table (transition tables: an
+its larger side (points: infinite), the level-17 cell of the bbox centre (the folding cells of
+z ≤ 12 are coarser: a shift), the bbox as a geometry for a GiST index per layer, and an index
+on the larger side (the features big enough to draw at a zoom: a range) — so only the drawn
+features' geometries are read. Rows are written by statement triggers on each layer table (transition tables: an
 import of 30,000 grids is one INSERT … SELECT), in the writer's transaction.
 
 Revision ID: da67325f50aa
