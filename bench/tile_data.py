@@ -8,7 +8,7 @@ unit) of a random leader instead. The tiles only read the issues' columns, so th
 to time them; it is not a demo to click through. ~25 minutes at load 8 (1M issues through the
 tile-count triggers in batches of 100,000, then one UPDATE with triggers off).
 
-    .venv/bin/python bench/tile_data.py DBNAME [--scale 100] [--today 2026-11-27]
+    .venv/bin/python bench/tile_data.py DBNAME [--scale 100] [--today 2026-11-27] [--issues N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from geoservice.registry import layers  # noqa: E402
 HOST = "/work/main/.pg/run"
 
 
-def build(name: str, scale: float, today: date) -> None:
+def build(name: str, scale: float, today: date, most: int | None = None) -> None:
     if not name.startswith("geoservice_bench_"):
         raise SystemExit("the database name must start with geoservice_bench_")
     url = f"postgresql+psycopg2://geoservice@/{name}?host={HOST}"
@@ -92,6 +92,8 @@ def build(name: str, scale: float, today: date) -> None:
             session.commit()
 
         for issue in county.issues():
+            if most is not None and total >= most:
+                break
             total += 1
             out.writerow(
                 (
@@ -142,8 +144,11 @@ def main() -> None:
     parser.add_argument("database")
     parser.add_argument("--scale", type=float, default=100)
     parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 11, 27))
+    parser.add_argument(
+        "--issues", type=int, default=None, help="load at most this many issues (layers only: 0)"
+    )
     args = parser.parse_args()
-    build(args.database, args.scale, args.today)
+    build(args.database, args.scale, args.today, args.issues)
 
 
 if __name__ == "__main__":

@@ -626,6 +626,38 @@ class TileChange(Base):
     layer: Mapped[str] = mapped_column(String(16), nullable=False)
 
 
+class LayerFeatureBox(Base):
+    """A polygon / line layer feature's bbox, kept by triggers on its layer table (migration
+    0035): low-zoom layer tiles choose what to draw and fold from these, reading only the
+    geometries they draw (catalogue/tiles.py)."""
+
+    __tablename__ = "layer_feature_boxes"
+    __table_args__ = (
+        *(
+            Index(
+                f"ix_layer_feature_boxes_{table}",
+                "box",
+                postgresql_using="gist",
+                postgresql_where=text(f"layer = '{table}'"),
+            )
+            for table in ("grids", "roads", "compounds", "markets", "sites")
+        ),
+        Index("ix_layer_feature_boxes_span", "layer", "span"),
+    )
+
+    layer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    x0: Mapped[float] = mapped_column(Double, nullable=False)
+    y0: Mapped[float] = mapped_column(Double, nullable=False)
+    x1: Mapped[float] = mapped_column(Double, nullable=False)
+    y1: Mapped[float] = mapped_column(Double, nullable=False)
+    point: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    span: Mapped[float] = mapped_column(Double, nullable=False)  # larger side; points: ∞
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)  # level-17 cell of the centre
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    box: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False), nullable=False)
+
+
 class Publication(Base):
     """A published 通报, frozen: the workbook bytes and the figures as published, with the hash
     of its inputs (geoservice.ranking.publications). Never updated; republishing adds a version."""

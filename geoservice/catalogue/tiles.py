@@ -2,7 +2,9 @@
 
 Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most `cap` per
 tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
-attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`).
+attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`) —
+chosen and counted from `layer_feature_boxes` (per-feature bboxes, migration 0035), so that
+only the drawn features' geometries are read.
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
@@ -54,11 +56,30 @@ FACET_MAX_ZOOM = 16
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
 LOW_DETAIL_MAX_ZOOM = 12
 LOW_DETAIL_EXTENT = 512  # 2 units per pixel of a 256-px tile
-FOLD_CELLS = 32  # folded features are counted per 1/32 of the tile (8 px)
+FOLD_SHIFT = 5
+FOLD_CELLS = 2**FOLD_SHIFT  # folded features are counted per 1/32 of the tile (8 px)
 FOLD_PIXELS = 2  # features under 2 × 2 pixels are folded
 # At most this many polygons / lines drawn per low-zoom tile (the largest; the others folded
 # like sub-pixel ones): ~28 bytes each at z10, so a tile stays under ~150 KB.
 LOW_DETAIL_MAX_FEATURES = 4000
+# layer_feature_boxes (migration 0035) keeps each feature's bbox centre cell at this level: the
+# folding cells of zoom z (level z + FOLD_SHIFT ≤ 17) are a shift of it.
+BOX_CELL_LEVEL = 17
+assert LOW_DETAIL_MAX_ZOOM + FOLD_SHIFT <= BOX_CELL_LEVEL
+
+
+def _boxed(session: Session, table: str) -> bool:
+    """Does layer_feature_boxes keep `table`'s features (its triggers, migration 0035; a layer
+    added later has them only if its migration calls `box_features`)?"""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger"
+                " WHERE tgname = :name AND tgrelid = to_regclass(:table))"
+            ),
+            {"name": f"{table}_feature_boxes_inserted", "table": table},
+        ).scalar()
+    )
 
 
 def precounted(collection: Collection, query: ItemsQuery) -> bool:
@@ -569,9 +590,56 @@ def _generalised_tile(
         # Nothing here needs the places row (code, name: left out at low zoom): the layer
         # table alone, not a join per feature.
         select, source = "l.*", f"{table} l"
-    # `t`: each feature's id, attributes, bbox, geometry and size in pixels (points: -1, never
-    # folded); `drawn`: the features drawn, by size (only those above the fold size sorted).
-    statement = f"""
+    big_carried = carried.replace("s.", "t.")
+    simplified = _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
+    folded_point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
+    if table is not None and _boxed(session, table):
+        # From layer_feature_boxes (migration 0035): the candidates' bboxes, not their
+        # geometries; the layer rows (geometry, attributes) of the drawn features only.
+        id_column = "l.id" if source == f"{table} l" else collection.id_column
+        where, matching = "TRUE", ""
+        if sql.clause() != "TRUE":
+            # Filters or a scope: the matching ids in the tile, once (the layer rows by the
+            # spatial index, their geometries not measured).
+            where = "b.id IN (SELECT id FROM matching)"
+            matching = f"""
+), matching AS MATERIALIZED (
+  SELECT {id_column} AS id FROM {source}, bounds WHERE {geom} && bounds.geo AND {sql.clause()}"""
+        shift = BOX_CELL_LEVEL - (z + FOLD_SHIFT)
+        statement = f"""
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo{matching}
+), t AS MATERIALIZED (
+  -- the candidates to draw: points and the features above the fold size (few at low zoom)
+  SELECT b.id,
+         CASE WHEN b.point THEN -1
+              ELSE greatest(b.x1 - b.x0, (b.y1 - b.y0) / :coslat) / :pixel_deg END AS px
+  FROM layer_feature_boxes b, bounds
+  WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND b.span >= :min_span
+), drawn AS (
+  -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
+  SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
+), big AS (
+  SELECT t.id,
+         ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{attributes}
+  FROM (SELECT id FROM drawn UNION ALL SELECT id FROM t WHERE t.px < 0) d
+  CROSS JOIN LATERAL (
+    SELECT {select} FROM {source} WHERE {id_column} = d.id
+  ) t
+  CROSS JOIN bounds
+), folded AS (
+  -- per cell of the tile grid (bbox centres; the cell by a shift of the stored level-17 one)
+  SELECT count(*)::int AS count, avg((b.x0 + b.x1) / 2) AS lon, avg((b.y0 + b.y1) / 2) AS lat
+  FROM layer_feature_boxes b, bounds
+  WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND NOT b.point
+    AND b.id NOT IN (SELECT id FROM drawn)
+  GROUP BY b.cx >> {shift}, b.cy >> {shift}
+)"""
+    else:
+        # `t`: each feature's id, attributes, bbox, geometry and size in pixels (points: -1,
+        # never folded); `drawn`: the features drawn, by size (only those above the fold size
+        # sorted).
+        statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo
 ), s AS (
@@ -593,9 +661,7 @@ WITH bounds AS (
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
 ), big AS (
   SELECT t.id,
-         ST_AsMVTGeom({
-        _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
-    }, bounds.merc, {extent}, {buffer}, true) AS geom{carried.replace("s.", "t.")}
+         ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{big_carried}
   FROM t CROSS JOIN bounds WHERE t.px < 0 OR t.id IN (SELECT id FROM drawn)
 ), folded AS (
   -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
@@ -606,13 +672,12 @@ WITH bounds AS (
   ) c
   GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
            floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
-)
+)"""
+    statement += f"""
 SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
                  WHERE b.geom IS NOT NULL), ''::bytea)
     || COALESCE((SELECT ST_AsMVT(f, :folded, {extent}, 'geom') FROM (
-         SELECT ST_AsMVTGeom({
-        _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
-    }, bounds.merc, {extent}, 0, true) AS geom,
+         SELECT ST_AsMVTGeom({folded_point}, bounds.merc, {extent}, 0, true) AS geom,
                 folded.count
          FROM folded CROSS JOIN bounds) f WHERE f.geom IS NOT NULL), ''::bytea)"""
     params = {
@@ -622,11 +687,15 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
         "x": x,
         "y": y,
         "layer": collection.id,
+        "table": table,
         "folded": f"{collection.id}_folded",
         "pixel_deg": pixel_deg,
         "fold_px": FOLD_PIXELS,
         "most": LOW_DETAIL_MAX_FEATURES,
         "coslat": math.cos(lat),
+        # px ≥ fold_px needs a bbox side of fold_px pixels × cos(lat) degrees at least (a
+        # hair less: the test only narrows what the exact one then decides).
+        "min_span": FOLD_PIXELS * pixel_deg * math.cos(lat) * (1 - 1e-9),
         # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
         "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
