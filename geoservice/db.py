@@ -14,7 +14,9 @@ Writes always go to the primary. Without DATABASE_REPLICA_URL nothing of this ru
 Pooled connections cost a request no extra round trip (issue 19: each one is a statement the
 database parses and a wait): the request's statement timeout (STATEMENT_TIMEOUT_MS) is the
 connection's own setting, given at connect (libpq `options`), and a connection is pinged only
-when it sat unused in the pool for PING_IDLE_SECONDS (see `tune_pool`).
+when it sat unused in the pool for PING_IDLE_SECONDS (see `tune_pool`). Connections opened for
+requests also turn JIT compilation off (`DATABASE_JIT`). Views marked `@autocommit_read` read
+without a transaction: no `BEGIN` and `ROLLBACK` round trips (`get_session`).
 """
 
 from __future__ import annotations
@@ -78,11 +80,16 @@ def writes(clause: Any) -> bool:
 
 class RoutingSession(Session):
     """A session that reads from `info["replica"]` (an Engine) until it first writes; from
-    then on, and always without a replica, it uses its own bind (the primary)."""
+    then on, and always without a replica, it uses its own bind (the primary). A session of
+    an `@autocommit_read` view (`info["autocommit"]`) refuses to write at all."""
 
     def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
         writing = self._flushing or writes(clause)
         if writing:
+            if self.info.get("autocommit"):
+                raise RuntimeError(
+                    "a view marked @autocommit_read wrote: each statement would commit on its own"
+                )
             self.info["wrote"] = True
         if self.info.get("replica") is not None and not self.info.get("pinned"):
             if not writing:
@@ -97,6 +104,16 @@ class RoutingSession(Session):
 PING_IDLE_SECONDS = 10.0
 # Connections are replaced after this long (server-side memory, settings changed on the server).
 RECYCLE_SECONDS = 1800
+
+
+def wanted_jit() -> bool | None:
+    """JIT for the connection being opened: None (the server's setting) outside a request,
+    else DATABASE_JIT (default off). A request's statements are short; when the planner's
+    estimate over the monthly partitions passes jit_above_cost, compiling costs tens of
+    milliseconds that the statement never wins back (docs/performance.md)."""
+    if has_request_context():
+        return bool(current_app.config.get("DATABASE_JIT", False))
+    return None
 
 
 def wanted_statement_timeout() -> int:
@@ -125,6 +142,9 @@ def tune_pool(engine: Engine) -> Engine:
     def _connect(_dialect: Any, record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         timeout = wanted_statement_timeout()
         options = f"{cparams.get('options') or ''} -c statement_timeout={timeout}"
+        jit = wanted_jit()
+        if jit is not None:
+            options += f" -c jit={'on' if jit else 'off'}"
         cparams["options"] = options.strip()
         record.info["statement_timeout"] = timeout
 
@@ -238,6 +258,9 @@ class Database:
         self.sessionmaker = sessionmaker(
             bind=self.engine, class_=RoutingSession, expire_on_commit=False
         )
+        # The same pool, each statement its own transaction (psycopg2 sends no BEGIN; the
+        # connection is switched back when it returns to the pool).
+        self.autocommit_engine: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.replica = (
             Replica(replica_url, replica_max_lag_s, replica_check_s) if replica_url else None
         )
@@ -321,12 +344,36 @@ def database(app: Flask | None = None) -> Database:
     return (app or current_app).extensions["geoservice.db"]
 
 
+def autocommit_read(view: Any) -> Any:
+    """Marks a GET view that only reads, one statement at a time, as needing no transaction:
+    its session sends no `BEGIN` and no `ROLLBACK` (two round trips of a four-trip items
+    page). Under READ COMMITTED each statement of a transaction takes its own snapshot anyway,
+    so the answers are the same; what such a view may not do is write (the session raises),
+    use `SET LOCAL` as a statement of its own or savepoints. A transaction-local setting given
+    in the same query string as the statement it is for (`SELECT set_config(…, true); SELECT
+    …`, as the items page does) still holds: the string runs as one implicit transaction."""
+    view.autocommit_read = True
+    return view
+
+
+def _autocommit_view() -> bool:
+    if request.method not in READ_METHODS or request.endpoint is None:
+        return False
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, "autocommit_read", False))
+
+
 def get_session() -> Session:
     """The request's session; uncommitted work is rolled back when the request ends."""
     if "db_session" not in g:
         db = database()
         g.db_session = db.session()
         if has_request_context():
+            if _autocommit_view() and db.sessionmaker.kw.get("bind") is db.engine:
+                # Only on the app's own engine: tests that bind the sessions to a connection
+                # of theirs (inside their outer transaction) keep it.
+                g.db_session = db.sessionmaker(bind=db.autocommit_engine)
+                g.db_session.info["autocommit"] = True
             if _reads_from_replica(db):
                 g.db_session.info["replica"] = db.replica.engine
                 # A read request's incidental changes (a token's last_used_at) are flushed at

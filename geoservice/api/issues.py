@@ -185,8 +185,17 @@ def create_issue():
         uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
     )
     session = get_session()
-    issue = service.create_issue(session, layers(), cfg, report, account, photos)
-    body = view(issue, new=True)
+    issue = service.create_issue(
+        session,
+        layers(),
+        cfg,
+        report,
+        account,
+        photos,
+        candidates_for=account,
+        with_candidates=True,
+    )
+    body = view(issue, new=True)  # the caller's view: the candidates were found for `account`
     session.commit()
     response = jsonify(body)
     response.status_code = 201
