@@ -354,8 +354,12 @@ def issue_photo(photo_id: int):
     ):
         raise ApiError(404, f"没有编号为 {photo_id} 的照片")
     thumb = args.get("thumb") not in (None, "", "0")
-    path = store.thumb_path(photo.sha256) if thumb else store.path(photo.sha256, photo.content_type)
-    if not path.is_file():
+    path = (
+        store.thumbnail(photo.sha256, photo.content_type, settings().photo_limits.thumb_px)
+        if thumb
+        else store.path(photo.sha256, photo.content_type)
+    )
+    if path is None or not path.is_file():
         raise ApiError(404, "照片文件缺失", {"photo_id": photo_id})
     response = send_file(
         path,
