@@ -94,6 +94,18 @@ class CountingConnection(psycopg2.extensions.connection):
         self.cursor_factory = CountingCursor
         BACKENDS.add(self.get_backend_pid())
 
+    def set_isolation_level(self, level):
+        """SQLAlchemy's isolation_level="AUTOCOMMIT" (and its reset at check-in) come here;
+        psycopg2 then sends `SET default_transaction_isolation` when the level changes."""
+        before, started = (self.autocommit, self.isolation_level), time.perf_counter()
+        try:
+            return super().set_isolation_level(level)
+        finally:
+            if (self.autocommit, self.isolation_level) != before:
+                TRACE.add(
+                    "SET default_transaction_isolation (psycopg2)", time.perf_counter() - started
+                )
+
     def _sends(self) -> bool:
         """Does a commit or rollback go to the server? Not outside a transaction (psycopg2
         then does nothing: the pool's reset of a connection whose work ended, autocommit)."""

@@ -149,8 +149,10 @@ def tune_pool(engine: Engine) -> Engine:
         record.info["statement_timeout"] = timeout
 
     @event.listens_for(engine, "checkin")
-    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False  # lent out by autocommit_connection
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -258,9 +260,6 @@ class Database:
         self.sessionmaker = sessionmaker(
             bind=self.engine, class_=RoutingSession, expire_on_commit=False
         )
-        # The same pool, each statement its own transaction (psycopg2 sends no BEGIN; the
-        # connection is switched back when it returns to the pool).
-        self.autocommit_engine: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.replica = (
             Replica(replica_url, replica_max_lag_s, replica_check_s) if replica_url else None
         )
@@ -344,6 +343,16 @@ def database(app: Flask | None = None) -> Database:
     return (app or current_app).extensions["geoservice.db"]
 
 
+def autocommit_connection(connection: Any) -> Any:
+    """Switches a pooled SQLAlchemy Connection (just checked out, nothing run yet) to
+    autocommit for as long as it is out of the pool; returns it. Done on psycopg2's own
+    attribute, which is client-side only: SQLAlchemy's `isolation_level="AUTOCOMMIT"` goes
+    through psycopg2's set_isolation_level, which sends `SET default_transaction_isolation`
+    on the way out and again on the way back (two hidden round trips)."""
+    connection.connection.dbapi_connection.autocommit = True
+    return connection
+
+
 def autocommit_read(view: Any) -> Any:
     """Marks a GET view that only reads, one statement at a time, as needing no transaction:
     its session sends no `BEGIN` and no `ROLLBACK` (two round trips of a four-trip items
@@ -369,12 +378,14 @@ def get_session() -> Session:
         db = database()
         g.db_session = db.session()
         if has_request_context():
-            if _autocommit_view() and db.sessionmaker.kw.get("bind") is db.engine:
+            replica = _reads_from_replica(db)
+            if not replica and _autocommit_view() and db.sessionmaker.kw.get("bind") is db.engine:
                 # Only on the app's own engine: tests that bind the sessions to a connection
-                # of theirs (inside their outer transaction) keep it.
-                g.db_session = db.sessionmaker(bind=db.autocommit_engine)
+                # of theirs (inside their outer transaction) keep it. (Reads from a replica
+                # keep their transaction: not worth a second path.)
+                autocommit_connection(g.db_session.connection())
                 g.db_session.info["autocommit"] = True
-            if _reads_from_replica(db):
+            if replica:
                 g.db_session.info["replica"] = db.replica.engine
                 # A read request's incidental changes (a token's last_used_at) are flushed at
                 # commit, if ever, not before its next query (which would leave the replica).

@@ -68,7 +68,7 @@ def test_a_browser_gets_the_timeout_as_a_chinese_page(bounded_app: Flask, engine
 
 
 # A GET whose view runs in a transaction (the catalogue's is @autocommit_read: no SET LOCAL).
-TRANSACTIONAL_GET = "/api/issues/1"
+TRANSACTIONAL_GET = "/api/attribution"
 
 
 def test_the_limit_holds_for_requests_only_and_is_not_left_on_pooled_connections(

@@ -267,3 +267,21 @@ def test_writes_are_counted_in_a_transaction_of_their_own(world, monkeypatch):
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM rate_counters"))
+
+
+def test_one_issue_is_read_without_a_transaction_and_within_scope(world):
+    """GET /api/issues/<id> is an @autocommit_read view (no BEGIN/ROLLBACK): it answers as
+    before (and would raise if anything on its path wrote)."""
+    client, engine = world["client"], world["engine"]
+    with engine.connect() as conn:
+        east_id, west_id = conn.execute(
+            text(
+                "SELECT min(id) FILTER (WHERE ST_X(geom) < 120.2),"
+                " min(id) FILTER (WHERE ST_X(geom) > 120.2) FROM issues"
+            )
+        ).one()
+    admin = client.get(f"/api/issues/{east_id}", headers=world["admin"])
+    assert admin.status_code == 200
+    assert admin.get_json()["properties"]["id"] == east_id
+    assert client.get(f"/api/issues/{east_id}", headers=world["east"]).status_code == 200
+    assert client.get(f"/api/issues/{west_id}", headers=world["east"]).status_code == 404

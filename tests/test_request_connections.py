@@ -35,8 +35,8 @@ def _two_nows(session) -> tuple:
 
 
 def test_an_autocommit_read_runs_each_statement_on_its_own(own_app: Flask):
-    # /api/collections (the catalogue) and the items pages are marked @autocommit_read.
-    for path in ("/api/collections", "/api/collections/issues/items"):
+    # The catalogue, the items pages and one issue are marked @autocommit_read.
+    for path in ("/api/collections", "/api/collections/issues/items", "/api/issues/1"):
         with own_app.test_request_context(path):
             session = get_session()
             assert session.info.get("autocommit") is True
@@ -46,7 +46,7 @@ def test_an_autocommit_read_runs_each_statement_on_its_own(own_app: Flask):
 
 
 def test_other_requests_keep_their_transaction(own_app: Flask):
-    for method, path in (("GET", "/api/issues/1"), ("POST", "/api/collections/issues/items")):
+    for method, path in (("GET", "/api/attribution"), ("POST", "/api/collections/issues/items")):
         with own_app.test_request_context(path, method=method):
             session = get_session()
             assert not session.info.get("autocommit")
@@ -88,7 +88,7 @@ def test_request_connections_run_without_jit_and_the_cli_keeps_the_servers_setti
 ):
     with engine.connect() as plain:
         server = plain.execute(text("SHOW jit")).scalar()
-    with own_app.test_request_context("/api/issues/1"):
+    with own_app.test_request_context("/api/attribution"):
         session = get_session()
         assert session.execute(text("SHOW jit")).scalar() == "off"
         session.rollback()

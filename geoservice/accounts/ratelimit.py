@@ -13,6 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from geoservice.db import autocommit_connection
+
 _HIT = text(
     """
 INSERT INTO rate_counters (key, window_start, count, expires_at)
@@ -50,7 +52,7 @@ def hit_now(engine: Engine, key: str, window_s: int, cost: int = 1) -> tuple[int
     """`hit`, committed at once on a pooled connection of its own (autocommit): one round trip,
     no commit of the caller's transaction (the counter's row lock is held for that statement
     only, so concurrent writes of one account never queue on it), and no wait for the flush."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with autocommit_connection(engine.connect()) as conn:
         if random.random() < 0.01:
             purge_expired(conn)
         count, retry = conn.execute(_HIT_NOW, {"key": key, "window": window_s, "cost": cost}).one()

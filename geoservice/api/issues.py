@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
-from geoservice.db import get_session
+from geoservice.db import autocommit_read, get_session
 from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.edge.responsibility import check_leader_writable
@@ -206,6 +206,7 @@ def create_issue():
 
 
 @bp.get("/issues/<int:issue_id>")
+@autocommit_read  # reads only, no transaction-local settings: no BEGIN/ROLLBACK
 def issue_detail(issue_id: int):
     require("issues.read", COLLECTION)
     single_args(())
