@@ -151,8 +151,9 @@ def tune_pool(engine: Engine) -> Engine:
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
-        if dbapi_connection is not None and dbapi_connection.autocommit:
-            dbapi_connection.autocommit = False  # lent out by autocommit_connection
+        if dbapi_connection is not None and not dbapi_connection.closed:
+            if dbapi_connection.autocommit:
+                dbapi_connection.autocommit = False  # lent out by autocommit_connection
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
