@@ -151,9 +151,9 @@ def tune_pool(engine: Engine) -> Engine:
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
-        if dbapi_connection is not None and not dbapi_connection.closed:
-            if dbapi_connection.autocommit:
-                dbapi_connection.autocommit = False  # lent out by autocommit_connection
+        lent = dbapi_connection is not None and not dbapi_connection.closed
+        if lent and dbapi_connection.autocommit:  # lent out by autocommit_connection
+            dbapi_connection.autocommit = False
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -349,8 +349,14 @@ def autocommit_connection(connection: Any) -> Any:
     autocommit for as long as it is out of the pool; returns it. Done on psycopg2's own
     attribute, which is client-side only: SQLAlchemy's `isolation_level="AUTOCOMMIT"` goes
     through psycopg2's set_isolation_level, which sends `SET default_transaction_isolation`
-    on the way out and again on the way back (two hidden round trips)."""
-    connection.connection.dbapi_connection.autocommit = True
+    on the way out and again on the way back (two hidden round trips). Likewise, a connection
+    whose isolation level was ever set explicitly (SQLAlchemy does so when it resets one) is
+    sent `SET default_transaction_isolation TO DEFAULT` when its autocommit ends: the level is
+    put back to the default first (client-side; READ COMMITTED, the server's default)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
+    dbapi_connection.autocommit = True
     return connection
 
 
