@@ -26,6 +26,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -106,6 +107,10 @@ PING_IDLE_SECONDS = 10.0
 RECYCLE_SECONDS = 1800
 
 
+# Engines whose pool puts a lent autocommit connection back to transactions (tune_pool).
+_TUNED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def wanted_jit() -> bool | None:
     """JIT for the connection being opened: None (the server's setting) outside a request,
     else DATABASE_JIT (default off). A request's statements are short; when the planner's
@@ -137,6 +142,8 @@ def tune_pool(engine: Engine) -> Engine:
       same round trip as the `SET` when one is due); a dead one is replaced (DisconnectionError
       makes the pool retry with a new connection).
     """
+
+    _TUNED.add(engine)
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
@@ -353,6 +360,8 @@ def autocommit_connection(connection: Any) -> Any:
     whose isolation level was ever set explicitly (SQLAlchemy does so when it resets one) is
     sent `SET default_transaction_isolation TO DEFAULT` when its autocommit ends: the level is
     put back to the default first (client-side; READ COMMITTED, the server's default)."""
+    if connection.engine not in _TUNED:  # its pool would lend it on in autocommit
+        raise RuntimeError("autocommit_connection needs an engine set up by tune_pool")
     dbapi_connection = connection.connection.dbapi_connection
     if dbapi_connection.isolation_level is not None:
         dbapi_connection.isolation_level = None

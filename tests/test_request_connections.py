@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from geoservice import create_app
-from geoservice.db import database, get_session
+from geoservice.db import autocommit_connection, database, get_session
 
 
 @pytest.fixture
@@ -97,3 +97,17 @@ def test_request_connections_run_without_jit_and_the_cli_keeps_the_servers_setti
         session = get_session()
         assert session.execute(text("SHOW jit")).scalar() == server
         session.rollback()
+
+
+def test_only_a_tuned_pool_lends_autocommit_connections(own_app: Flask, engine: Engine):
+    """A connection switched to autocommit goes back to transactions when it returns to a
+    pool set up by tune_pool; any other pool would lend it on in autocommit."""
+    with engine.connect() as plain, pytest.raises(RuntimeError, match="tune_pool"):
+        autocommit_connection(plain)
+    tuned = database(own_app).engine
+    with autocommit_connection(tuned.connect()) as conn:
+        first = conn.execute(text("SELECT now()")).scalar()
+        conn.execute(text("SELECT pg_sleep(0.02)"))
+        assert conn.execute(text("SELECT now()")).scalar() > first
+    with tuned.connect() as conn:  # the same pooled connection, back in transactions
+        assert conn.connection.dbapi_connection.autocommit is False
