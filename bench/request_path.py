@@ -94,19 +94,38 @@ class CountingConnection(psycopg2.extensions.connection):
         self.cursor_factory = CountingCursor
         BACKENDS.add(self.get_backend_pid())
 
+    def set_isolation_level(self, level):
+        """SQLAlchemy's isolation_level="AUTOCOMMIT" (and its reset at check-in) come here;
+        psycopg2 then sends `SET default_transaction_isolation` when the level changes."""
+        before, started = (self.autocommit, self.isolation_level), time.perf_counter()
+        try:
+            return super().set_isolation_level(level)
+        finally:
+            if (self.autocommit, self.isolation_level) != before:
+                TRACE.add(
+                    "SET default_transaction_isolation (psycopg2)", time.perf_counter() - started
+                )
+
+    def _sends(self) -> bool:
+        """Does a commit or rollback go to the server? Not outside a transaction (psycopg2
+        then does nothing: the pool's reset of a connection whose work ended, autocommit)."""
+        return self.status != psycopg2.extensions.STATUS_READY
+
     def commit(self):
-        started = time.perf_counter()
+        sends, started = self._sends(), time.perf_counter()
         try:
             return super().commit()
         finally:
-            TRACE.add("COMMIT", time.perf_counter() - started)
+            if sends:
+                TRACE.add("COMMIT", time.perf_counter() - started)
 
     def rollback(self):
-        started = time.perf_counter()
+        sends, started = self._sends(), time.perf_counter()
         try:
             return super().rollback()
         finally:
-            TRACE.add("ROLLBACK", time.perf_counter() - started)
+            if sends:
+                TRACE.add("ROLLBACK", time.perf_counter() - started)
 
 
 def small_jpeg() -> str:
@@ -131,6 +150,15 @@ def main() -> None:
         help="2,000 viewports (answers rarely shared) instead of bench/load.py's 40",
     )  # fmt: skip
     parser.add_argument("--only", default="", help="comma-separated kinds (default: all)")
+    parser.add_argument(
+        "--rate-limit", type=int, default=1_000_000,
+        help="RATE_LIMIT_WRITES_PER_MINUTE: writes are counted as in production (default: a"
+        " limit never reached); 0 turns the counting off",
+    )  # fmt: skip
+    parser.add_argument(
+        "--env", action="append", default=[],
+        help="NAME=VALUE: an app setting, as the server's environment gives it (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     url = ensure_county(args.database, args.scale)
@@ -138,12 +166,14 @@ def main() -> None:
     from sqlalchemy import event
 
     from geoservice import create_app
+    from geoservice.config import config_from_env
     from geoservice.db import database
 
     upload_dir = Path(__file__).resolve().parent / "out" / "uploads"
     app = create_app(
         {"DATABASE_URL": url, "SECRET_KEY": "bench", "UPLOAD_DIR": str(upload_dir),
-         "RATE_LIMIT_WRITES_PER_MINUTE": 0}
+         "RATE_LIMIT_WRITES_PER_MINUTE": args.rate_limit,
+         **config_from_env(dict(e.split("=", 1) for e in args.env))}
     )  # fmt: skip
     engine = database(app).engine
 
@@ -235,7 +265,8 @@ def main() -> None:
     }
     only = [k for k in args.only.split(",") if k]
     print(
-        f"request path on {args.database}: {args.n} requests per kind, serial, in-process;"
+        f"request path on {args.database}: {args.n} requests per kind, serial, in-process"
+        f"{' ' + ' '.join(args.env) if args.env else ''};"
         f" load {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     print(

@@ -119,6 +119,9 @@ DEFAULTS: dict[str, Any] = {
     # worker and a database connection. Imports over the API are exempt (they may legitimately
     # take minutes), exports get EXPORT_STATEMENT_TIMEOUT_MS; the CLI is never limited.
     "STATEMENT_TIMEOUT_MS": 30_000,
+    # JIT compilation for the connections of web and API requests (off: their statements are
+    # short, and compiling one costs more than it wins; docs/performance.md).
+    "DATABASE_JIT": False,
     # Exports over the API (GeoJSON/GeoPackage/CSV of a whole collection) get this longer but
     # finite limit instead (ms; 0: none). Imports by writers stay unlimited.
     "EXPORT_STATEMENT_TIMEOUT_MS": 300_000,
@@ -189,6 +192,7 @@ ENV_VARS: dict[str, type] = {
     "RATE_LIMIT_WRITES_PER_MINUTE": int,
     "PROXY_FIX": int,
     "STATEMENT_TIMEOUT_MS": int,
+    "DATABASE_JIT": bool,
     "DATABASE_REPLICA_URL": str,
     "REPLICA_READ_AFTER_WRITE_SECONDS": float,
     "REPLICA_MAX_LAG_SECONDS": float,

@@ -14,7 +14,9 @@ Writes always go to the primary. Without DATABASE_REPLICA_URL nothing of this ru
 Pooled connections cost a request no extra round trip (issue 19: each one is a statement the
 database parses and a wait): the request's statement timeout (STATEMENT_TIMEOUT_MS) is the
 connection's own setting, given at connect (libpq `options`), and a connection is pinged only
-when it sat unused in the pool for PING_IDLE_SECONDS (see `tune_pool`).
+when it sat unused in the pool for PING_IDLE_SECONDS (see `tune_pool`). Connections opened for
+requests also turn JIT compilation off (`DATABASE_JIT`). Views marked `@autocommit_read` read
+without a transaction: no `BEGIN` and `ROLLBACK` round trips (`get_session`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,11 +81,16 @@ def writes(clause: Any) -> bool:
 
 class RoutingSession(Session):
     """A session that reads from `info["replica"]` (an Engine) until it first writes; from
-    then on, and always without a replica, it uses its own bind (the primary)."""
+    then on, and always without a replica, it uses its own bind (the primary). A session of
+    an `@autocommit_read` view (`info["autocommit"]`) refuses to write at all."""
 
     def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
         writing = self._flushing or writes(clause)
         if writing:
+            if self.info.get("autocommit"):
+                raise RuntimeError(
+                    "a view marked @autocommit_read wrote: each statement would commit on its own"
+                )
             self.info["wrote"] = True
         if self.info.get("replica") is not None and not self.info.get("pinned"):
             if not writing:
@@ -97,6 +105,20 @@ class RoutingSession(Session):
 PING_IDLE_SECONDS = 10.0
 # Connections are replaced after this long (server-side memory, settings changed on the server).
 RECYCLE_SECONDS = 1800
+
+
+# Engines whose pool puts a lent autocommit connection back to transactions (tune_pool).
+_TUNED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def wanted_jit() -> bool | None:
+    """JIT for the connection being opened: None (the server's setting) outside a request,
+    else DATABASE_JIT (default off). A request's statements are short; when the planner's
+    estimate over the monthly partitions passes jit_above_cost, compiling costs tens of
+    milliseconds that the statement never wins back (docs/performance.md)."""
+    if has_request_context():
+        return bool(current_app.config.get("DATABASE_JIT", False))
+    return None
 
 
 def wanted_statement_timeout() -> int:
@@ -121,16 +143,24 @@ def tune_pool(engine: Engine) -> Engine:
       makes the pool retry with a new connection).
     """
 
+    _TUNED.add(engine)
+
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         timeout = wanted_statement_timeout()
         options = f"{cparams.get('options') or ''} -c statement_timeout={timeout}"
+        jit = wanted_jit()
+        if jit is not None:
+            options += f" -c jit={'on' if jit else 'off'}"
         cparams["options"] = options.strip()
         record.info["statement_timeout"] = timeout
 
     @event.listens_for(engine, "checkin")
-    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
+        lent = dbapi_connection is not None and not dbapi_connection.closed
+        if lent and dbapi_connection.autocommit:  # lent out by autocommit_connection
+            dbapi_connection.autocommit = False
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -321,13 +351,57 @@ def database(app: Flask | None = None) -> Database:
     return (app or current_app).extensions["geoservice.db"]
 
 
+def autocommit_connection(connection: Any) -> Any:
+    """Switches a pooled SQLAlchemy Connection (just checked out, nothing run yet) to
+    autocommit for as long as it is out of the pool; returns it. Done on psycopg2's own
+    attribute, which is client-side only: SQLAlchemy's `isolation_level="AUTOCOMMIT"` goes
+    through psycopg2's set_isolation_level, which sends `SET default_transaction_isolation`
+    on the way out and again on the way back (two hidden round trips). Likewise, a connection
+    whose isolation level was ever set explicitly (SQLAlchemy does so when it resets one) is
+    sent `SET default_transaction_isolation TO DEFAULT` when its autocommit ends: the level is
+    put back to the default first (client-side; READ COMMITTED, the server's default)."""
+    if connection.engine not in _TUNED:  # its pool would lend it on in autocommit
+        raise RuntimeError("autocommit_connection needs an engine set up by tune_pool")
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
+    dbapi_connection.autocommit = True
+    return connection
+
+
+def autocommit_read(view: Any) -> Any:
+    """Marks a GET view that only reads, one statement at a time, as needing no transaction:
+    its session sends no `BEGIN` and no `ROLLBACK` (two round trips of a four-trip items
+    page). Under READ COMMITTED each statement of a transaction takes its own snapshot anyway,
+    so the answers are the same; what such a view may not do is write (the session raises),
+    use `SET LOCAL` as a statement of its own or savepoints. A transaction-local setting given
+    in the same query string as the statement it is for (`SELECT set_config(…, true); SELECT
+    …`, as the items page does) still holds: the string runs as one implicit transaction."""
+    view.autocommit_read = True
+    return view
+
+
+def _autocommit_view() -> bool:
+    if request.method not in READ_METHODS or request.endpoint is None:
+        return False
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, "autocommit_read", False))
+
+
 def get_session() -> Session:
     """The request's session; uncommitted work is rolled back when the request ends."""
     if "db_session" not in g:
         db = database()
         g.db_session = db.session()
         if has_request_context():
-            if _reads_from_replica(db):
+            replica = _reads_from_replica(db)
+            if not replica and _autocommit_view() and db.sessionmaker.kw.get("bind") is db.engine:
+                # Only on the app's own engine: tests that bind the sessions to a connection
+                # of theirs (inside their outer transaction) keep it. (Reads from a replica
+                # keep their transaction: not worth a second path.)
+                autocommit_connection(g.db_session.connection())
+                g.db_session.info["autocommit"] = True
+            if replica:
                 g.db_session.info["replica"] = db.replica.engine
                 # A read request's incidental changes (a token's last_used_at) are flushed at
                 # commit, if ever, not before its next query (which would leave the replica).

@@ -67,10 +67,14 @@ def test_a_browser_gets_the_timeout_as_a_chinese_page(bounded_app: Flask, engine
     assert "查询超时" in response.get_data(as_text=True)
 
 
+# A GET whose view runs in a transaction (the catalogue's is @autocommit_read: no SET LOCAL).
+TRANSACTIONAL_GET = "/api/attribution"
+
+
 def test_the_limit_holds_for_requests_only_and_is_not_left_on_pooled_connections(
     bounded_app: Flask,
 ):
-    with bounded_app.test_request_context("/api/collections"):
+    with bounded_app.test_request_context(TRANSACTIONAL_GET):
         session = get_session()
         assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
         session.commit()  # a new transaction of the same request is limited too
@@ -86,7 +90,7 @@ def test_the_limit_holds_for_requests_only_and_is_not_left_on_pooled_connections
 
 
 def test_a_long_statement_within_the_limit_is_not_cancelled(bounded_app: Flask):
-    with bounded_app.test_request_context("/api/collections"):
+    with bounded_app.test_request_context(TRANSACTIONAL_GET):
         session = get_session()
         assert session.execute(text("SELECT 1 FROM pg_sleep(0.1)")).scalar() == 1
         session.rollback()

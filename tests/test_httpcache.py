@@ -240,3 +240,48 @@ def test_rankings_are_one_answer_for_everyone_who_may_read_them(world):
         url, headers={**world["grids_only"], "If-None-Match": first.headers["ETag"]}
     )
     assert refused.status_code == 403
+
+
+def test_writes_are_counted_in_a_transaction_of_their_own(world, monkeypatch):
+    """The write limit's counter is committed at once on its own connection (the request's
+    transaction is neither committed early nor holding the counter's row): a refused write
+    still counts, concurrent writes of one account do not queue on the counter, and the
+    third write within the minute is refused."""
+    app, client, engine = world["app"], world["client"], world["engine"]
+    monkeypatch.setitem(app.config, "RATE_LIMIT_WRITES_PER_MINUTE", 2)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rate_counters"))
+    try:
+        with engine.connect() as other:
+            # Another transaction holds nothing of it: the counter row is free between writes.
+            statuses = [
+                client.post(ITEMS, json={}, headers=world["east"]).status_code for _ in range(3)
+            ]
+            assert statuses == [403, 403, 429]  # a viewer may not report; each try counts
+            counted = other.scalar(text("SELECT sum(count) FROM rate_counters"))
+            assert counted == 3
+            # No request left a lock on it.
+            locked = other.execute(text("SELECT key FROM rate_counters FOR UPDATE NOWAIT")).all()
+            assert len(locked) == 1
+            other.rollback()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM rate_counters"))
+
+
+def test_one_issue_is_read_without_a_transaction_and_within_scope(world):
+    """GET /api/issues/<id> is an @autocommit_read view (no BEGIN/ROLLBACK): it answers as
+    before (and would raise if anything on its path wrote)."""
+    client, engine = world["client"], world["engine"]
+    with engine.connect() as conn:
+        east_id, west_id = conn.execute(
+            text(
+                "SELECT min(id) FILTER (WHERE ST_X(geom) < 120.2),"
+                " min(id) FILTER (WHERE ST_X(geom) > 120.2) FROM issues"
+            )
+        ).one()
+    admin = client.get(f"/api/issues/{east_id}", headers=world["admin"])
+    assert admin.status_code == 200
+    assert admin.get_json()["properties"]["id"] == east_id
+    assert client.get(f"/api/issues/{east_id}", headers=world["east"]).status_code == 200
+    assert client.get(f"/api/issues/{west_id}", headers=world["east"]).status_code == 404

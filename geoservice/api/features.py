@@ -14,7 +14,7 @@ from geoservice.api import bp
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.items import get_feature, items_page, set_timezone
 from geoservice.catalogue.tiles import collection_extents
-from geoservice.db import get_session
+from geoservice.db import autocommit_read, get_session
 from geoservice.edge.access import (
     catalogue,
     collection_or_404,
@@ -149,6 +149,7 @@ def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/collections")
+@autocommit_read
 @signed_in
 @validated(lambda: catalogue_subjects(catalogue()), store=True)
 def collections():
@@ -211,6 +212,7 @@ def _page_links(coll: Collection, args: dict[str, str], page, limit: int, offset
 
 
 @bp.get("/collections/<collection_id>/items")
+@autocommit_read
 @collection_read
 @validated(lambda collection_id: read_subjects(collection_id), store=True)
 def items(collection_id: str):

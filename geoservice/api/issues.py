@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
-from geoservice.db import get_session
+from geoservice.db import autocommit_read, get_session
 from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.edge.responsibility import check_leader_writable
@@ -185,8 +185,17 @@ def create_issue():
         uploads, cfg.photo_limits, cfg.tz, min_count=service.min_photos_for(report, cfg)
     )
     session = get_session()
-    issue = service.create_issue(session, layers(), cfg, report, account, photos)
-    body = view(issue, new=True)
+    issue = service.create_issue(
+        session,
+        layers(),
+        cfg,
+        report,
+        account,
+        photos,
+        candidates_for=account,
+        with_candidates=True,
+    )
+    body = view(issue, new=True)  # the caller's view: the candidates were found for `account`
     session.commit()
     response = jsonify(body)
     response.status_code = 201
@@ -197,6 +206,7 @@ def create_issue():
 
 
 @bp.get("/issues/<int:issue_id>")
+@autocommit_read  # reads only, no transaction-local settings: no BEGIN/ROLLBACK
 def issue_detail(issue_id: int):
     require("issues.read", COLLECTION)
     single_args(())
@@ -345,8 +355,12 @@ def issue_photo(photo_id: int):
     ):
         raise ApiError(404, f"没有编号为 {photo_id} 的照片")
     thumb = args.get("thumb") not in (None, "", "0")
-    path = store.thumb_path(photo.sha256) if thumb else store.path(photo.sha256, photo.content_type)
-    if not path.is_file():
+    path = (
+        store.thumbnail(photo.sha256, photo.content_type, settings().photo_limits.thumb_px)
+        if thumb
+        else store.path(photo.sha256, photo.content_type)
+    )
+    if path is None or not path.is_file():
         raise ApiError(404, "照片文件缺失", {"photo_id": photo_id})
     response = send_file(
         path,

@@ -235,6 +235,8 @@ def min_photos_for(report: Report, settings: IssueSettings) -> int:
 
 # session.info key: {issue id: (events, photos)} of the issues reported in the session.
 NEW_ISSUE_ROWS = "geoservice.new_issue_rows"
+# session.info key: {issue id: duplicate candidates} found with the relapse check.
+NEW_ISSUE_CANDIDATES = "geoservice.new_issue_candidates"
 
 
 def create_issue(
@@ -245,9 +247,15 @@ def create_issue(
     reporter: User | None,
     photos: Sequence[PreparedPhoto] = (),
     now: datetime | None = None,
+    candidates_for: User | None = None,
+    with_candidates: bool = False,
 ) -> Issue:
     """Stores a report with its photos and report event, attributes it to its place and
-    leader, and links it to the closed issue it is a relapse of. The caller commits."""
+    leader, and links it to the closed issue it is a relapse of. The caller commits.
+
+    `with_candidates`: the duplicate candidates `candidates_for` may see are found by the
+    relapse check's statement (one round trip for both) and kept for the view of the new issue
+    (issue_view(new=True), session.info[NEW_ISSUE_CANDIDATES])."""
     now = now or datetime.now(UTC)
     reported_at = report.reported_at or now
     # One statement: the service-area check, the place attribution (with the fallback chain)
@@ -306,7 +314,11 @@ def create_issue(
     )
     # The view of the new issue (issue_view(new=True)) takes its event and photos from here.
     session.info.setdefault(NEW_ISSUE_ROWS, {})[issue.id] = ([event], rows)
-    original = find_relapse_origin(session, settings, issue)
+    if with_candidates:
+        original, candidates = _relapse_and_candidates(session, settings, issue, candidates_for)
+        session.info.setdefault(NEW_ISSUE_CANDIDATES, {})[issue.id] = candidates
+    else:
+        original = find_relapse_origin(session, settings, issue)
     if original is not None:
         mark_relapse(session, issue, original, now)
     return issue
@@ -377,30 +389,65 @@ def _near_params(session: Session, issue_id: int) -> dict[str, Any]:
     return params
 
 
+def _relapse_ctes() -> str:
+    """`relapse_near` and `relapse` (its one row: the original's id), for a WITH clause.
+    Near first (the geometry index), then the other conditions on those few rows."""
+    near = attribution.within_sql("o.geom", POINT, ":relapse_radius", SCALE)
+    return f"""relapse_near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
+), relapse AS (
+  SELECT n.id FROM relapse_near n
+  WHERE n.category = :category AND n.status = 'closed'
+    AND n.closed_at <= CAST(:reported_at AS timestamptz)
+    AND n.closed_at >= CAST(:reported_at AS timestamptz) - make_interval(secs => :relapse_s)
+  ORDER BY n.closed_at DESC, n.id DESC LIMIT 1
+)"""
+
+
+def _relapse_params(settings: IssueSettings) -> dict[str, Any]:
+    return {
+        "relapse_s": settings.relapse_window_days * 86400,
+        "relapse_radius": settings.relapse_radius_m,
+    }
+
+
 def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
     """The most recently closed issue of the same category within the relapse radius whose
     closing lies within the relapse window before this report."""
-    # Near first (the geometry index), then the other conditions on those few rows.
-    near = attribution.within_sql("o.geom", POINT, ":radius", SCALE)
     return session.scalar(
+        text(f"WITH {_relapse_ctes()} SELECT id FROM relapse"),
+        {"id": issue.id, **_relapse_params(settings), **_near_params(session, issue.id)},
+    )
+
+
+def _relapse_and_candidates(
+    session: Session, settings: IssueSettings, issue: Issue, account: User | None
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """find_relapse_origin and duplicate_candidates(account=account) in one statement."""
+    duplicates, params = _duplicates_cte(account)
+    rows = session.execute(
         text(
             f"""
-WITH near AS MATERIALIZED (
-  SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
-)
-SELECT n.id FROM near n
-WHERE n.category = :category AND n.status = 'closed'
-  AND n.closed_at <= CAST(:reported_at AS timestamptz)
-  AND n.closed_at >= CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
-ORDER BY n.closed_at DESC, n.id DESC LIMIT 1"""
+WITH {_relapse_ctes()}, {duplicates}
+SELECT true AS relapse, id, NULL::text AS status, NULL::timestamptz AS reported_at,
+       NULL::text AS description, NULL::integer AS leader_id, NULL::numeric AS distance_m,
+       0 AS rank
+FROM relapse
+UNION ALL
+SELECT false, id, status, reported_at, description, leader_id, distance_m, rank FROM duplicates
+ORDER BY relapse DESC, rank"""
         ),
         {
             "id": issue.id,
-            "window_s": settings.relapse_window_days * 86400,
-            "radius": settings.relapse_radius_m,
+            **_relapse_params(settings),
+            **_duplicates_params(settings),
+            "duplicate_limit": DUPLICATE_CANDIDATES_LIMIT,
             **_near_params(session, issue.id),
+            **params,
         },
-    )
+    ).all()
+    original = rows[0].id if rows and rows[0].relapse else None
+    return original, [_candidate_json(r) for r in rows if not r.relapse]
 
 
 def mark_relapse(session: Session, issue: Issue, original_id: int, now: datetime) -> None:
@@ -447,51 +494,72 @@ def duplicate_candidates(
     session: Session,
     settings: IssueSettings,
     issue_id: int,
-    limit: int = 10,
+    limit: int = 10,  # DUPLICATE_CANDIDATES_LIMIT
     account: User | None = None,
 ) -> list[dict[str, Any]]:
     """Open issues of the same category near this one (radius) reported within the window
     around it: possible duplicates, nearest first; only those `account` may see, if given."""
-    visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
+    duplicates, params = _duplicates_cte(account)
     rows = session.execute(
-        text(
-            f"""
-WITH near AS MATERIALIZED (
-  SELECT o.id, o.category, o.status, o.reported_at, o.description, o.leader_id,
-         o.duplicate_of_id,
-         round({attribution.distance_sql("o.geom", POINT, SCALE)}::numeric, 1) AS distance_m
-  FROM issues o WHERE {attribution.within_sql("o.geom", POINT, ":radius", SCALE)}
-    AND o.id <> :id AND {visible}
-)
-SELECT n.* FROM near n
-WHERE n.category = :category AND n.status = ANY(:open)
-  AND n.duplicate_of_id IS NULL
-  AND n.reported_at BETWEEN CAST(:reported_at AS timestamptz) - make_interval(secs => :window_s)
-                        AND CAST(:reported_at AS timestamptz) + make_interval(secs => :window_s)
-ORDER BY n.distance_m, n.reported_at LIMIT :limit"""
-        ),
+        text(f"WITH {duplicates} SELECT * FROM duplicates ORDER BY rank"),
         {
             "id": issue_id,
-            "radius": settings.duplicate_radius_m,
-            "window_s": settings.duplicate_window_days * 86400,
-            "open": list(OPEN_STATUSES),
-            "limit": limit,
+            "duplicate_limit": limit,
+            **_duplicates_params(settings),
             **_near_params(session, issue_id),
-            **visible_params,
+            **params,
         },
     ).all()
-    return [
-        {
-            "id": r.id,
-            "status": r.status,
-            "status_label": status_label(r.status),
-            "reported_at": r.reported_at.isoformat(),
-            "description": r.description,
-            "leader_id": r.leader_id,
-            "distance_m": float(r.distance_m),
-        }
-        for r in rows
-    ]
+    return [_candidate_json(r) for r in rows]
+
+
+DUPLICATE_CANDIDATES_LIMIT = 10
+
+
+def _duplicates_cte(account: User | None) -> tuple[str, dict[str, Any]]:
+    """`duplicates_near` and `duplicates` (at most :duplicate_limit rows, `rank` from the
+    nearest), for a WITH clause; with the parameters of `account`'s scope."""
+    visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
+    near = attribution.within_sql("o.geom", POINT, ":duplicate_radius", SCALE)
+    distance = attribution.distance_sql("o.geom", POINT, SCALE)
+    return (
+        f"""duplicates_near AS MATERIALIZED (
+  SELECT o.id, o.category, o.status, o.reported_at, o.description, o.leader_id,
+         o.duplicate_of_id, round({distance}::numeric, 1) AS distance_m
+  FROM issues o WHERE {near} AND o.id <> :id AND {visible}
+), duplicates AS (
+  SELECT n.id, n.status, n.reported_at, n.description, n.leader_id, n.distance_m,
+         row_number() OVER (ORDER BY n.distance_m, n.reported_at) AS rank
+  FROM duplicates_near n
+  WHERE n.category = :category AND n.status = ANY(:open)
+    AND n.duplicate_of_id IS NULL
+    AND n.reported_at
+        BETWEEN CAST(:reported_at AS timestamptz) - make_interval(secs => :duplicate_s)
+            AND CAST(:reported_at AS timestamptz) + make_interval(secs => :duplicate_s)
+  ORDER BY rank LIMIT :duplicate_limit
+)""",
+        visible_params,
+    )
+
+
+def _duplicates_params(settings: IssueSettings) -> dict[str, Any]:
+    return {
+        "duplicate_radius": settings.duplicate_radius_m,
+        "duplicate_s": settings.duplicate_window_days * 86400,
+        "open": list(OPEN_STATUSES),
+    }
+
+
+def _candidate_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "status": r.status,
+        "status_label": status_label(r.status),
+        "reported_at": r.reported_at.isoformat(),
+        "description": r.description,
+        "leader_id": r.leader_id,
+        "distance_m": float(r.distance_m),
+    }
 
 
 MERGEABLE_STATUSES = ("reported", "accepted")

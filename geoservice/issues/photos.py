@@ -14,7 +14,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from geoservice.models import Photo
@@ -376,7 +379,14 @@ PHOTOS_TO_CHECK = "issue_photos_to_check"
 
 class PhotoStore:
     """Files under `root`: ab/<sha256>.<ext> and thumbs/ab/<sha256>.jpg (content-addressed,
-    so the same photo is stored once and a file never changes)."""
+    so the same photo is stored once and a file never changes).
+
+    A photo is durable before the transaction that records it commits: its files are written
+    at once and flushed to disk (fsync of the file and its folder) by a background thread while
+    the request goes on with its statements; every commit in the writing thread first waits
+    for those flushes (`_await_files`, a Session before_commit hook), and fails if one failed.
+    The API also makes a thumbnail again from the photo when its file is missing or empty
+    (`thumbnail`)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -388,12 +398,49 @@ class PhotoStore:
         return self.root / "thumbs" / sha256[:2] / f"{sha256}.jpg"
 
     def save(self, photo: PreparedPhoto) -> None:
-        _write_once(self.path(photo.sha256, photo.content_type), photo.data)
-        _write_once(self.thumb_path(photo.sha256), photo.thumb)
+        _write_once(self.path(photo.sha256, photo.content_type), photo.data, durable=True)
+        _write_once(self.thumb_path(photo.sha256), photo.thumb, durable=True)
+
+    def thumbnail(self, sha256: str, content_type: str, size_px: int = 320) -> Path | None:
+        """The thumbnail's file, made again from the photo if it is missing or empty (a crash
+        before the system wrote it out); None without the photo itself."""
+        thumb = self.thumb_path(sha256)
+        if thumb.is_file() and thumb.stat().st_size > 0:
+            return thumb
+        original = self.path(sha256, content_type)
+        if not original.is_file():
+            return None
+        with Image.open(original) as image:
+            image.draft("RGB", (size_px * 2, size_px * 2))
+            image.thumbnail((size_px, size_px))
+            data = _encode(image, "JPEG", 80)
+        thumb.unlink(missing_ok=True)
+        _write_once(thumb, data)
+        return thumb
 
 
-def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
+# Files written by this thread whose flush to disk is under way: its next commit waits for them.
+_unflushed = threading.local()
+_flusher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="photo-fsync")
+
+
+def _flush(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name itself
+    finally:
+        os.close(folder)
+
+
+def _write_once(path: Path, data: bytes, durable: bool = False) -> None:
+    if path.exists() and path.stat().st_size == len(data):
+        if durable:  # it may be another request's file whose flush is still under way
+            _pending().append(_flusher.submit(_flush, path))
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -404,6 +451,33 @@ def _write_once(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        _pending().append(_flusher.submit(_flush, path))
+
+
+def _pending() -> list[Future[None]]:
+    if not hasattr(_unflushed, "futures"):
+        _unflushed.futures = []
+    return _unflushed.futures
+
+
+def _await_files(_session: Session) -> None:
+    """Before a commit: the photo files this thread wrote are on disk (raises if not)."""
+    futures = getattr(_unflushed, "futures", None)
+    if not futures:
+        return
+    _unflushed.futures = []
+    for future in futures:
+        future.result()
+
+
+def _forget_files(_session: Session, _previous: Any = None) -> None:
+    _unflushed.futures = []  # rolled back: nothing refers to them
+
+
+if not event.contains(Session, "before_commit", _await_files):
+    event.listen(Session, "before_commit", _await_files)
+    event.listen(Session, "after_soft_rollback", _forget_files)
 
 
 def add_photos(

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts.permissions import role_allows
 from geoservice.issues import attribution, extensions
-from geoservice.issues.issues import NEW_ISSUE_ROWS, _iso, _local, duplicate_candidates
+from geoservice.issues.issues import (
+    NEW_ISSUE_CANDIDATES,
+    NEW_ISSUE_ROWS,
+    _iso,
+    _local,
+    duplicate_candidates,
+)
 from geoservice.issues.workflow import (
     Allows,
     IssueSettings,
@@ -166,8 +172,12 @@ def issue_view(
     if not _may_read_phones(account, allows):
         attribution.without_phones(properties["attribution"])
     if with_duplicates and issue.status in OPEN_STATUSES and issue.duplicate_of_id is None:
-        properties["duplicate_candidates"] = duplicate_candidates(
-            session, settings, issue.id, account=account
+        # A report's own check found them already (create_issue(with_candidates=True)).
+        found = session.info.get(NEW_ISSUE_CANDIDATES, {}).get(issue.id) if new else None
+        properties["duplicate_candidates"] = (
+            found
+            if found is not None
+            else duplicate_candidates(session, settings, issue.id, account=account)
         )
     return {
         "type": "Feature",

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from geoservice.models import Issue
-from tests.issues.helpers import counts
+from tests.issues.helpers import at, b64, counts, image_bytes
 from tests.issues.test_transitions import AFTER, move, new_issue, ok
 
 
@@ -130,3 +130,27 @@ def test_merges_that_make_no_sense_are_refused(client, layout, db_session):
     third = new_issue(client, layout, 100, 105)
     response = merge(client, layout, third, duplicate)  # into a duplicate: name the master
     assert response.status_code == 409 and f"#{master}" in response.get_json()["error"]
+
+
+def test_the_reports_own_answer_has_the_relapse_and_candidates_its_page_shows(client, layout):
+    """The 201 answer takes the relapse check and the duplicate candidates from one statement
+    (create_issue(with_candidates=True)); they are the ones the issue's page then shows to
+    the same account."""
+    original = new_issue(client, layout, 100, 100)
+    close(client, layout, original)
+    open_one = new_issue(client, layout, 130, 100)
+    body = {
+        **at(110, 100),
+        "category": "环境卫生",
+        "source": "暗访督查",
+        "photos": [b64(image_bytes())],
+    }
+    response = client.post(
+        "/api/collections/issues/items", json=body, headers=layout.headers("inspector")
+    )
+    assert response.status_code == 201, response.get_json()
+    answered = response.get_json()["properties"]
+    shown = view(client, layout, answered["id"], who="inspector")
+    assert answered["relapse_of_id"] == original == shown["relapse_of_id"]
+    assert [c["id"] for c in answered["duplicate_candidates"]] == [open_one]
+    assert answered["duplicate_candidates"] == shown["duplicate_candidates"]

@@ -337,3 +337,36 @@ def test_only_set_report_meta_may_backdate_or_grade_a_report(
     assert report(client, layout, 100, 100, severity=1, negative_list=False).status_code == 201
     planner = report(client, layout, 100, 100, who="planner", **{field: value})
     assert planner.status_code == 201
+
+
+def test_a_report_whose_photo_cannot_reach_the_disk_is_not_kept(
+    client, layout, db_session, monkeypatch
+):
+    """The photo's file is flushed to disk before the report commits (in the background while
+    the report's statements run); if that fails, the report fails and nothing is kept."""
+    from geoservice.issues import photos
+
+    def failing_flush(path):
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr(photos, "_flush", failing_flush)
+    response = report(client, layout, 100, 100, photos=[b64(image_bytes(size=(64, 48)))])
+    assert response.status_code >= 500
+    assert counts(db_session) == (0, 0, 0)
+
+
+def test_a_lost_thumbnail_is_made_again_from_the_photo(client, layout, uploads):
+    photo = props(report(client, layout, 100, 100))["photos"][0]
+    thumbs = [p for p in files_in(uploads) if "/thumbs/" in p]
+    assert len(thumbs) == 1
+    headers = layout.headers("planner")
+    first = client.get(photo["thumb_url"], headers=headers)
+    assert first.status_code == 200
+    from pathlib import Path
+
+    Path(thumbs[0]).write_bytes(b"")  # as a crash may leave a file never written out
+    again = client.get(photo["thumb_url"], headers=headers)
+    assert again.status_code == 200 and again.get_data() == first.get_data()
+    Path(thumbs[0]).unlink()
+    assert client.get(photo["thumb_url"], headers=headers).get_data() == first.get_data()
+    assert Path(thumbs[0]).stat().st_size == len(first.get_data())
