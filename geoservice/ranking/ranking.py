@@ -16,6 +16,7 @@ session and plain values; no Flask.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -457,7 +458,7 @@ _AGGREGATE_MANY_SQL = """
 SELECT gi, n, k,
   {counts},
   {hours}
-FROM {median_source}
+FROM per_key
 GROUP BY gi, n, k
 HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
                OR extension_requested OR extension_granted OR extension_refused)
@@ -467,30 +468,14 @@ _AGGREGATE_SQL = """
 SELECT n, k,
   {counts},
   {hours}
-FROM {median_source}
+FROM ind
 GROUP BY n, k
 HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
                OR extension_requested OR extension_granted OR extension_refused)
 """
 
-# The average and the median (percentile_cont(0.5)) of the closed issues' hours per row. The
-# median from one sort of all rows (`_MEDIAN_SOURCE`: each closed row's place among its row's
-# closed rows) instead of an ordered-set aggregate, which sorts once per group (30,000 grid
-# rows: ~0.7 s). The same float as percentile_cont: the middle value, or for an even count
-# lo + 0.5 × (hi − lo), the expression PostgreSQL evaluates (tests/test_ranking_rollup.py).
 _HOURS_SQL = """avg(hours) FILTER (WHERE closed) AS avg_hours,
-  CASE WHEN count(*) FILTER (WHERE closed) % 2 = 1
-       THEN max(h) FILTER (WHERE hr = (hc - 1) / 2 + 1)
-       ELSE max(h) FILTER (WHERE hr = (hc - 1) / 2 + 1)
-            + 0.5::float8 * (max(h) FILTER (WHERE hr = hc / 2 + 1)
-                             - max(h) FILTER (WHERE hr = (hc - 1) / 2 + 1)) END AS median_hours"""
-_MEDIAN_SOURCE = """(
-  SELECT y.*, y.hours::float8 AS h,
-    CASE WHEN y.closed THEN row_number() OVER (
-      PARTITION BY {part}, y.closed ORDER BY y.hours::float8) END AS hr,
-    count(*) FILTER (WHERE y.closed) OVER (PARTITION BY {part}) AS hc
-  FROM {rows} y
-) z"""
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE closed) AS median_hours"""
 
 
 def _flags_sql(
@@ -761,7 +746,6 @@ def compute(
         _AGGREGATE_SQL.format(
             counts=counts,
             hours=_HOURS_SQL,
-            median_source=_MEDIAN_SOURCE.format(part="y.n, y.k", rows="ind"),
         ),
     )
     _no_jit(session)
@@ -771,7 +755,8 @@ def compute(
 def _labelled(gs: Sequence[Grouping], aggregate: str) -> str:
     """The figures (`aggregate`, one row per key, or per grouping number `gi` and key for
     several groupings) with each key's label joined: one hash join in the same statement, not
-    a second query (30,000 grid labels took ~0.6 s that way)."""
+    a second query (30,000 grid labels took ~0.6 s that way). The details come as text,
+    decoded in one go by `_finish` (a jsonb column is decoded one call per row)."""
     labelled = [(i, g) for i, g in enumerate(gs, start=1) if g.label_sql is not None]
     if not labelled or (len(gs) > 1 and not all(g.key_type is int for g in gs)):
         return aggregate
@@ -786,7 +771,7 @@ def _labelled(gs: Sequence[Grouping], aggregate: str) -> str:
     return f""",
 figures AS ({aggregate.lstrip(",")})
 SELECT f.*, ({which}) AS labelled, coalesce({name}) AS label,
-  coalesce({detail}) AS label_detail
+  CAST(coalesce({detail}) AS text) AS label_detail
 FROM figures f
 {joins}
 """
@@ -822,6 +807,10 @@ def _finish(
     # Labels: joined in the figures' query (`_labelled`), else looked up here.
     keys = sorted({r["k"] for r in found if r["k"] is not None and not r.get("labelled")})
     labels = _labels(session, g, keys, registry) if keys else {}
+    labelled = [r for r in found if r.get("labelled")]
+    details = json.loads("[" + ",".join(r["label_detail"] or "null" for r in labelled) + "]")
+    for r, detail in zip(labelled, details, strict=True):
+        r["label_detail"] = detail
     out: list[list[dict[str, Any]]] = [[] for _ in periods]
     for r in found:
         if r["k"] is None:
@@ -835,8 +824,10 @@ def _finish(
             "name": name if r["k"] is not None else g.none_label,
             "detail": detail,
         }
-        for c in COUNTS:
-            row[c] = int(r.get(c, 0))
+        if "received" in r:
+            row.update({c: r[c] for c in COUNTS})  # count(*): already int
+        else:  # a row with 回访 only
+            row.update(dict.fromkeys(COUNTS, 0))
         row["avg_hours_to_close"] = _hours(r["avg_hours"])
         row["median_hours_to_close"] = _hours(r["median_hours"])
         out[r["n"] - 1].append(
@@ -880,7 +871,6 @@ def compute_many(
                 _AGGREGATE_MANY_SQL.format(
                     counts=counts,
                     hours=_HOURS_SQL,
-                    median_source=_MEDIAN_SOURCE.format(part="y.gi, y.n, y.k", rows="per_key"),
                 ),
             )
         )
