@@ -760,9 +760,11 @@ def _labelled(gs: Sequence[Grouping], aggregate: str) -> str:
     labelled = [(i, g) for i, g in enumerate(gs, start=1) if g.label_sql is not None]
     if not labelled or (len(gs) > 1 and not all(g.key_type is int for g in gs)):
         return aggregate
+    # Each label subquery keeps only the keys of the figures before building its detail: a
+    # hash join of the whole table built the jsonb of every place (the demo's ~85,000).
     joins = "\n".join(
-        f"LEFT JOIN ({g.label_sql}) lab{i} ON lab{i}.k = f.k"
-        + (f" AND f.gi = {i}" if len(gs) > 1 else "")
+        f"LEFT JOIN (SELECT * FROM ({g.label_sql}) l WHERE l.k IN (SELECT k FROM figures))"
+        f" lab{i} ON lab{i}.k = f.k" + (f" AND f.gi = {i}" if len(gs) > 1 else "")
         for i, g in labelled
     )
     which = " OR ".join(f"f.gi = {i}" for i, _ in labelled) if len(gs) > 1 else "TRUE"
