@@ -1,8 +1,9 @@
 # ruff: noqa: E501  (report lines read better unbroken)
-"""Every figure of issue 19 against its target, in one run: runs the benches one after the
+"""Every figure of issue 19 (and of issue 17 §4, the rankings) against its target, in one run: runs the benches one after the
 other and prints the table "figure | target | measured | met?".
 
-    .venv/bin/python bench/targets.py [--only items,tiles,reporting,load,replay] [--scale10m]
+    .venv/bin/python bench/targets.py [--only items,tiles,reporting,load,replay,rankings]
+                                      [--scale10m]
                                       [--full-day] [--list]
     bench/all.sh …                     (the same, after the scripted install)
 
@@ -40,7 +41,10 @@ class Figure:
     what: str
 
 
-# The figures of issue 19, in the order of the issue. Benches print them under these names.
+RANKING_GROUPINGS = ("leader", "unit", "grid", "community", "street", "layer", "category",
+                     "source", "all")  # fmt: skip
+
+# The figures of issue 19, in the order of the issue, then issue 17 §4's. Benches print them under these names.
 FIGURES = [
     Figure("items_vs_psql", "<=1.1", "×", "items page, 10,000 issues by bbox: ours / psql floor"),
     Figure("items_tipg_ms", "-", "ms", "the same page from tipg"),
@@ -62,6 +66,18 @@ FIGURES = [
     Figure("api_create_p95_photo", "<30", "ms", "API create p95, one photo"),
     Figure("bulk_attribution_rate", ">=15000", "issues/s", "bulk attribution"),
     Figure("replay_errors", "<=0", "errors", "working day at 10×: errors (p95 per endpoint below)"),
+    # Issue 17 §4: the weekly ranking of every grouping, the 通报 workbook and a published 通报
+    # (bench/rankings.py on its generated million with the demo county's 30,000 grids).
+    *(
+        Figure(f"rankings_grouping_{of}", "<1000", "ms", f"weekly ranking of={of}: ranking.ranking")
+        for of in RANKING_GROUPINGS
+    ),
+    *(
+        Figure(f"rankings_api_{of}", "<1000", "ms", f"weekly ranking of={of}: GET /api/rankings")
+        for of in RANKING_GROUPINGS
+    ),
+    Figure("rankings_workbook", "<10", "s", "weekly 通报 workbook (xlsx), computed and written"),
+    Figure("rankings_published", "<100", "ms", "a published 通报 downloaded over HTTP"),
 ]
 
 
@@ -78,6 +94,7 @@ STEPS = [
     Step("reporting", (("bash", "bench/issues.sh"),)),
     Step("load", ((PY, "bench/load.py"),)),
     Step("replay", ((PY, "bench/replay.py", "--window", "08:50-09:20"),)),
+    Step("rankings", (("bash", "bench/rankings.sh", "--grids", "30000", "--no-baseline"),)),
     Step("scale10m", (("bash", "bench/scale.sh"), (PY, "bench/scale_bench.py")), opt_in=True),
 ]
 
@@ -191,7 +208,7 @@ def main() -> None:
     results: dict[str, tuple[float, str, str, str]] = {}
     status: list[str] = []
     print(
-        f"issue 19 figures on {os.cpu_count()} CPUs; load average at start {os.getloadavg()}",
+        f"issue 19 and 17 §4 figures on {os.cpu_count()} CPUs; load average at start {os.getloadavg()}",
         flush=True,
     )
     for step in STEPS:

@@ -90,6 +90,29 @@ def test_rows_of_units_grids_areas_and_layers(db_session, case):
     assert pick(ranking.totals(db_session, LAYERS, W47), EXP_ALL) == EXP_ALL
 
 
+def test_labels_joined_in_the_figures_are_the_labels_of_each_key(db_session, case):
+    """Names and details come from the figures' own statement (one hash join, not a second
+    query); they are exactly what the labels of each key say, in the ranking and in the
+    通报's shared run."""
+    many = ranking.compute_many(db_session, LAYERS, ["all", "leader", "unit", "grid"], W47)
+    for of, g in ranking.groupings(LAYERS).items():
+        if g.label_sql is None:
+            continue
+        rows = ranking.ranking(db_session, LAYERS, of, W47)
+        keys = [r["key"] for r in rows if r["key"] is not None]
+        assert keys, of
+        labels = ranking._labels(db_session, g, keys, LAYERS)
+        assert {r["key"]: (r["name"], r["detail"]) for r in rows if r["key"] is not None} == {
+            k: labels[k] for k in keys
+        }, of
+        assert all(isinstance(r["detail"], dict) for r in rows), of
+        if of in many:
+            assert many[of] == rows, of
+    leaders = by_key(ranking.ranking(db_session, LAYERS, "leader", W47))
+    a = leaders[case.leaders["A"]]
+    assert set(a["detail"]) == {"title", "unit", "level"}
+
+
 def test_duplicates_are_left_out_of_everything(db_session, case):
     for indicator in ranking.DRILLABLE:
         ids = {i["id"] for i in _drill(db_session, "all", 0, indicator)}
