@@ -9,6 +9,7 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
+from geoservice.assessment.catalogue import SiteLayerSpec
 from geoservice.catalogue import tiles
 from geoservice.registry import layers
 from tests.api_support import auth, insert_place
@@ -186,3 +187,63 @@ def test_boxes_follow_inserts_moves_and_deletes_and_tiles_are_never_stale(
         agree()
         features, _ = decoded(client, viewer, spec.collection, z)
         assert (name, last) in {f[0]: f[2] for f in features}[ids[-2]]
+
+
+def point_spec(app):
+    """A layer that mixes points with polygons (not sites: theirs need a kind)."""
+    return next(
+        s
+        for s in layers(app)
+        if {"Point", "Polygon"} <= set(s.geometry_types) and not isinstance(s, SiteLayerSpec)
+    )
+
+
+def test_a_tile_with_more_points_than_its_budget_folds_the_densest_cells(
+    app, client, db_session, viewer, monkeypatch
+):
+    monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 12)
+    spec = point_spec(app)
+    z = 9
+    x, y = tile_of(*CENTRE, z)
+    west, east = tiles.tile_lon(x, z), tiles.tile_lon(x + 1, z)
+    north, south = tiles.tile_lat(y, z), tiles.tile_lat(y + 1, z)
+    width, height = east - west, north - south
+    # A cluster of 30 points within ~50 m, 6 points far apart, one big polygon, all in the tile.
+    for i in range(30):
+        px, py = west + 0.5 * width + 0.0001 * (i % 6), south + 0.5 * height + 0.0001 * (i // 6)
+        insert_place(db_session, spec, f"C{i}", f"密{i}", f"POINT({px} {py})", **attrs_for(spec))
+    lone = [
+        insert_place(
+            db_session,
+            spec,
+            f"S{i}",
+            f"疏{i}",
+            f"POINT({west + (0.1 + 0.15 * i) * width} {south + 0.8 * height})",
+            **attrs_for(spec),
+        )
+        for i in range(6)
+    ]
+    big = insert_place(
+        db_session,
+        spec,
+        "P",
+        "大",
+        square(west + 0.1 * width, south + 0.1 * height, 0.2 * height),
+        **attrs_for(spec),
+    )
+    boxed = decoded(client, viewer, spec.collection, z)
+    with monkeypatch.context() as every_geometry:
+        every_geometry.setattr(tiles, "_boxed", lambda session, table: False)
+        assert decoded(client, viewer, spec.collection, z) == boxed
+    features, folded = boxed
+    drawn = {f[0] for f in features}
+    # The polygon and the lone points are drawn; the cluster (one or two cells) is counted.
+    assert big in drawn and set(lone) <= drawn
+    assert len(drawn) <= 12
+    assert sum(count for _, count in folded) == 30
+    assert len(features) + sum(count for _, count in folded) == 37
+    # Under the budget, every point is drawn as before.
+    monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 4000)
+    features, folded = decoded(client, viewer, spec.collection, z)
+    assert len(features) == 37 and folded == []

@@ -549,6 +549,19 @@ SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 
+# Low-zoom layer tiles draw points by folding cell, the sparsest cells first, while the tile's
+# feature budget lasts (what the drawn polygons and lines left of LOW_DETAIL_MAX_FEATURES): in
+# a tile holding more, the densest cells are folded into counts instead (from `t`: id, px < 0
+# for points, fx, fy the folding cell; `drawn`: the polygons and lines drawn).
+POINT_CELLS = """, point_cells AS (
+  SELECT c.fx, c.fy FROM (
+    SELECT p.fx, p.fy, sum(p.n) OVER (ORDER BY p.n, p.fx, p.fy) AS running
+    FROM (SELECT t.fx, t.fy, count(*) AS n FROM t WHERE t.px < 0 GROUP BY t.fx, t.fy) p
+  ) c
+  WHERE c.running <= :most - (SELECT count(*) FROM drawn)
+)"""
+
+
 def _generalisable(collection: Collection) -> bool:
     return any(t.endswith(("Polygon", "LineString")) for t in collection.geometry_types)
 
@@ -568,7 +581,9 @@ def _generalised_tile(
     is under FOLD_PIXELS both ways — and, in a tile holding more than LOW_DETAIL_MAX_FEATURES
     bigger ones, all but that many largest — are not drawn but counted per 8-px cell in layer
     `<id>_folded` (points with `count`, each in one tile only), so the tile stays small and
-    nothing vanishes without a trace. Points stay points."""
+    nothing vanishes without a trace. Points (a layer may mix them with polygons) are drawn by
+    cell, sparsest first, within what is left of that budget; the densest cells beyond it are
+    folded too (POINT_CELLS)."""
     sql = conditions(collection, query)
     # Degrees of longitude per pixel; a latitude span is compared after scaling by cos(lat).
     pixel_deg = 360.0 / 2**z / 256
@@ -613,16 +628,19 @@ WITH bounds AS (
   -- the candidates to draw: points and the features above the fold size (few at low zoom)
   SELECT b.id,
          CASE WHEN b.point THEN -1
-              ELSE greatest(b.x1 - b.x0, (b.y1 - b.y0) / :coslat) / :pixel_deg END AS px
+              ELSE greatest(b.x1 - b.x0, (b.y1 - b.y0) / :coslat) / :pixel_deg END AS px,
+         b.cx >> {shift} AS fx, b.cy >> {shift} AS fy
   FROM layer_feature_boxes b, bounds
   WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND b.span >= :min_span
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-), big AS (
+){POINT_CELLS}, big AS (
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{attributes}
-  FROM (SELECT id FROM drawn UNION ALL SELECT id FROM t WHERE t.px < 0) d
+  FROM (SELECT id FROM drawn
+        UNION ALL SELECT t.id FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
+        WHERE t.px < 0) d
   CROSS JOIN LATERAL (
     SELECT {select} FROM {source} WHERE {id_column} = d.id
   ) t
@@ -631,8 +649,10 @@ WITH bounds AS (
   -- per cell of the tile grid (bbox centres; the cell by a shift of the stored level-17 one)
   SELECT count(*)::int AS count, avg((b.x0 + b.x1) / 2) AS lon, avg((b.y0 + b.y1) / 2) AS lat
   FROM layer_feature_boxes b, bounds
-  WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND NOT b.point
-    AND b.id NOT IN (SELECT id FROM drawn)
+  WHERE b.layer = :table AND b.box && bounds.geo AND {where}
+    AND CASE WHEN b.point
+             THEN (b.cx >> {shift}, b.cy >> {shift}) NOT IN (SELECT fx, fy FROM point_cells)
+             ELSE b.id NOT IN (SELECT id FROM drawn) END
   GROUP BY b.cx >> {shift}, b.cy >> {shift}
 )"""
     else:
@@ -646,7 +666,10 @@ WITH bounds AS (
   SELECT t.*, CASE WHEN t.point THEN -1
                    ELSE greatest(ST_XMax(t.b) - ST_XMin(t.b),
                                  (ST_YMax(t.b) - ST_YMin(t.b)) / :coslat) / :pixel_deg
-              END AS px
+              END AS px,
+         floor(((ST_XMin(t.b) + ST_XMax(t.b)) / 2 + 180.0) / 360.0 * {scale})::int AS fx,
+         floor((1.0 - asinh(tan(radians((ST_YMin(t.b) + ST_YMax(t.b)) / 2))) / pi()) / 2.0
+               * {scale})::int AS fy
   FROM (
     SELECT t.id{attributes}, Box2D(t.geom) AS b, t.geom, ST_Dimension(t.geom) = 0 AS point
     FROM (
@@ -655,23 +678,27 @@ WITH bounds AS (
     ) t
   ) t
 ), t AS MATERIALIZED (
-  SELECT s.id{carried}, s.b, s.px, s.geom FROM s
+  SELECT s.id{carried}, s.b, s.px, s.fx, s.fy, s.geom FROM s
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-), big AS (
+){POINT_CELLS}, big AS (
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{big_carried}
-  FROM t CROSS JOIN bounds WHERE t.px < 0 OR t.id IN (SELECT id FROM drawn)
+  FROM t CROSS JOIN bounds
+  WHERE CASE WHEN t.px < 0 THEN (t.fx, t.fy) IN (SELECT fx, fy FROM point_cells)
+             ELSE t.id IN (SELECT id FROM drawn) END
 ), folded AS (
   -- per cell of the tile grid (bbox centres, in degrees; no reprojection per feature)
   SELECT count(*)::int AS count, avg(lon) AS lon, avg(lat) AS lat
   FROM (
-    SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat
-    FROM t WHERE t.px >= 0 AND t.id NOT IN (SELECT id FROM drawn)
+    SELECT (ST_XMin(t.b) + ST_XMax(t.b)) / 2 AS lon, (ST_YMin(t.b) + ST_YMax(t.b)) / 2 AS lat,
+           t.fx, t.fy
+    FROM t
+    WHERE CASE WHEN t.px < 0 THEN (t.fx, t.fy) NOT IN (SELECT fx, fy FROM point_cells)
+               ELSE t.id NOT IN (SELECT id FROM drawn) END
   ) c
-  GROUP BY floor((lon + 180.0) / 360.0 * {scale}),
-           floor((1.0 - asinh(tan(radians(lat))) / pi()) / 2.0 * {scale})
+  GROUP BY fx, fy
 )"""
     statement += f"""
 SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b

@@ -249,7 +249,8 @@
       this._spec = spec;
       var styles = {};
       styles[spec.id] = layerStyle(spec);
-      // At low zoom the server folds features smaller than a pixel into counted points
+      // At low zoom the server folds features smaller than a pixel (and points in cells
+      // too dense for the tile's budget) into counted points
       // (layer `<id>_folded`): drawn as faint dots so an area never looks empty.
       styles[spec.id + '_folded'] = {
         radius: 2, stroke: false, fill: true, fillOpacity: 0.5,
