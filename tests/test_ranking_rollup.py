@@ -15,7 +15,7 @@ from geoservice.ranking import ranking, rollup
 from geoservice.ranking.periods import custom_period, month_period, week_period
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, at, build
-from tests.ranking_history_case import admin, later_moves, week_moves
+from tests.ranking_history_case import admin, later_moves, raw_moves, report, week_moves
 
 W47 = week_period(2015, 47, TZ)
 PERIODS = [
@@ -183,3 +183,23 @@ def test_the_report_computes_every_ranking_at_once_with_the_same_figures(db_sess
     w48 = ranking.compute_many(db_session, LAYERS, ["leader", "unit"], W47.previous(-1))
     assert any(r["handed_overdue"] for r in w48["leader"])
     assert not any(r["handed_overdue"] for r in w48["unit"])
+
+
+def test_an_issue_quiet_in_the_week_keeps_the_state_of_its_last_change_before_it(db_session, world):
+    """No change in W47: its state at the week's end is that of its last change before the
+    week (reopened in W46), not of an earlier one (rejected in W45)."""
+    case, _actor = world
+
+    def open_at_end() -> int:
+        (row,) = ranking.compute(db_session, LAYERS, "all", [W47])[0]
+        return row["open_end"]
+
+    before = open_at_end()
+    issue = report(db_session, case, "跨周", "g1", at(3, 9))  # Tue 3 Nov (W45)
+    raw_moves(
+        db_session,
+        issue,
+        [(at(4, 10), "reported", "rejected"), (at(10, 9), "rejected", "accepted")],  # W45, W46
+    )
+    assert open_at_end() == before + 1
+    assert_same(db_session)

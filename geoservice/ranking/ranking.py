@@ -241,7 +241,8 @@ def grouping(registry: LayerRegistry, of: str) -> Grouping:
 _CHANGE = "e.from_status IS DISTINCT FROM e.to_status"
 
 _CAND_SQL = """
-  SELECT p.n, p.f, p.t, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id, {key} AS k
+  SELECT p.n, p.f, p.t, p.w_from, i.id, i.reported_at, {deadline} AS deadline, i.relapse_of_id,
+    {key} AS k
   FROM periods p
   JOIN issues i ON i.reported_at < {t} AND {closed_filter}
   {joins}
@@ -255,6 +256,16 @@ _STATE_PROBE = """(SELECT CASE WHEN e.to_status = 'closed' THEN 'closed'
          FROM issue_events e
          WHERE e.issue_id = c.id AND e.at < {bound} AND {change}
          ORDER BY e.at DESC, e.id DESC LIMIT 1)"""
+
+# The same for a period of whole ISO weeks (bound: the Monday c.w_from), from the rollup: the
+# last week row before it holds the issue's last change before the period (by at, id).
+_STATE_PROBE_WEEKS = """(SELECT CASE WHEN r.last_status = 'closed' THEN 'closed'
+                     WHEN r.last_status = 'rejected' THEN 'rejected'
+                     WHEN r.last_status = ANY(CAST(:open AS text[])) THEN 'open'
+                     ELSE 'other' END
+         FROM issue_event_rollup r
+         WHERE r.issue_id = c.id AND r.grain = 'w' AND r.start < c.w_from
+         ORDER BY r.start DESC LIMIT 1)"""
 
 # The kinds of a change's new status, for the tie check in `facts` (last_* of `moves`).
 _KINDS = """
@@ -521,7 +532,11 @@ def _flags_sql(
             else _MOVES_ROLLUP.format(change=_CHANGE)
         ),
         change=_CHANGE,
-        probe_from=_STATE_PROBE.format(bound="c.f", change=_CHANGE),
+        probe_from=(
+            _STATE_PROBE_WEEKS
+            if whole_weeks and not (per_issue or scan_events)
+            else _STATE_PROBE.format(bound="c.f", change=_CHANGE)
+        ),
         probe_to=_STATE_PROBE.format(bound="c.t", change=_CHANGE),
         joins=g.joins,
         event_key=g.event_key_sql or g.key_sql,
