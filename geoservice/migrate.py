@@ -67,6 +67,7 @@ UNTRACKED_TABLES = frozenset(
         # Derived by triggers from issues / issue_events, which are counted themselves.
         "issue_event_rollup",
         "issue_tile_facets",
+        "issue_tile_holders",
         "layer_feature_boxes",  # derived by triggers from the layer tables (migration 0035)
     }
 )

@@ -615,6 +615,43 @@ class IssueTileFacet(Base):
     sy: Mapped[float] = mapped_column(Double, nullable=False)
 
 
+class IssueTileHolder(Base):
+    """Issues per Web-Mercator cell (levels 8, 10, 12), status, responsible unit and leader
+    (0: none), kept exact by statement-level triggers on `issues` (migration 0036): low-zoom
+    issue tiles filtered by unit or leader (责任单位 / 包保领导) read it instead of the issues.
+    A key may have several rows (deltas, migration 0028): always sum them."""
+
+    __tablename__ = "issue_tile_holders"
+    __table_args__ = (
+        Index(
+            "ix_issue_tile_holders_unit",
+            *("level", "unit_id", "cx", "cy", "status", "leader_id"),
+            postgresql_include=["n", "sx", "sy"],
+        ),
+        Index(
+            "ix_issue_tile_holders_leader",
+            *("level", "leader_id", "cx", "cy", "status", "unit_id"),
+            postgresql_include=["n", "sx", "sy"],
+        ),
+    )
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        keys = ("level", "cx", "cy", "status", "unit_id", "leader_id")
+        return {"primary_key": [cls.__table__.c[k] for k in keys]}
+
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    # 0 when the issue has no unit / no leader (ids start at 1): the key has no NULLs.
+    unit_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    leader_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sx: Mapped[float] = mapped_column(Double, nullable=False)
+    sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
 class TileChange(Base):
     """One statement that changed what tiles draw ('issues' or 'layers'), inserted by
     triggers; max(id) per layer is the generation tile caches key on (catalogue/tilecache)."""

@@ -9,7 +9,8 @@ only the drawn features' geometries are read.
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
 (status, category, source, overdue, whole report days; overdue compares today's deadlines with
-the clock one by one) or counted over the matching rows (anything else); above, the issues
+the clock one by one), `issue_tile_holders` (unit and/or leader, with or without a status; zoom
+≤ 10) or counted over the matching rows (anything else); above, the issues
 themselves, open ones first, unless the tile holds more than the cap: then counts per cell
 again. Nothing is ever dropped silently.
 """
@@ -52,6 +53,14 @@ FACET_FILTERS = frozenset({"status", "category", "source", "overdue"})
 FACET_TODAY = f"(now() AT TIME ZONE '{FACET_ZONE.key}')::date"
 FACET_TODAY_START = f"({FACET_TODAY}::timestamp AT TIME ZONE '{FACET_ZONE.key}')"
 FACET_MAX_ZOOM = 16
+# issue_tile_holders (migration 0036): its levels, the filters it answers (status, 责任单位 and
+# 包保领导, at least one of the last two) and the highest zoom it serves (above, a unit's or a
+# leader's issues in a tile are few enough to count; its coarse levels cannot count a z > 10
+# tile exactly either).
+HOLDER_LEVELS = (8, 10, 12)
+HOLDER_KEYS = frozenset({"unit_id", "leader_id"})
+HOLDER_FILTERS = HOLDER_KEYS | {"status"}
+HOLDER_MAX_ZOOM = 10
 # Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
 LOW_DETAIL_MAX_ZOOM = 12
@@ -126,6 +135,24 @@ def faceted(collection: Collection, query: ItemsQuery) -> bool:
     )
 
 
+def held(collection: Collection, query: ItemsQuery) -> bool:
+    """Can `issue_tile_holders` answer this query (no scope, no time, a unit or a leader and
+    at most a status besides)?"""
+    return (
+        collection.id == ISSUES
+        and query.scope is None
+        and query.interval is None
+        and query.bbox is None
+        and set(query.filters) <= HOLDER_FILTERS
+        and not HOLDER_KEYS.isdisjoint(query.filters)
+    )
+
+
+def holder_level(z: int) -> int:
+    """The holder level for a tile at zoom z ≤ HOLDER_MAX_ZOOM: 4–16 cells across."""
+    return next((level for level in HOLDER_LEVELS if level >= z + 2), HOLDER_LEVELS[-1])
+
+
 def facet_level(z: int) -> int:
     """The facet level for a tile at zoom z: 4–8 cells across (the map merges 4 × 4)."""
     return next((level for level in FACET_LEVELS if level >= z + 2), FACET_LEVELS[-1])
@@ -151,6 +178,8 @@ def render_tile(
             return _not_overdue_tile(session, collection, z, x, y, query, offset)
         if z <= FACET_MAX_ZOOM and faceted(collection, query):
             return _faceted_issue_tile(session, collection, z, x, y, query, offset)
+        if z <= HOLDER_MAX_ZOOM and held(collection, query):
+            return _held_issue_tile(session, collection, z, x, y, query, offset)
         # An account that sees only some issues, or a filter the pre-aggregated tables cannot
         # answer (leader, unit, overdue …): the matching issues counted on the fly.
         return _snapped_issue_tile(session, collection, z, x, y, query, offset)
@@ -417,6 +446,34 @@ SELECT cx, cy, status, {sign} AS n, {sign} * lon AS sx, {sign} * lat AS sy FROM 
         south=tile_lat(cells["y1"] + 1, level),
     )
     return f"({rows} UNION ALL {today})", params
+
+
+def holder_rows(query: ItemsQuery, cells: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """A derived table (cx, cy, status, n, sx, sy) of the query's issues (a unit and/or a
+    leader, maybe a status) in `cells` (level, x0–x1, y0–y1) from issue_tile_holders."""
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = dict(cells)
+    if "status" in query.filters:
+        where.append("status = ANY(:status)")
+        params["status"] = list(query.filters["status"])
+    for name in sorted(HOLDER_KEYS & set(query.filters)):  # one id each (never 0: ids ≥ 1)
+        where.append(f"{name} = :{name}")
+        params[name] = int(query.filters[name])
+    rows = f"SELECT cx, cy, status, n, sx, sy FROM issue_tile_holders WHERE {' AND '.join(where)}"
+    return f"({rows})", params
+
+
+def _held_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    rows, params = holder_rows(query, _cell_range(z, x, y, holder_level(z), offset))
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
 
 
 def _faceted_in_tile(
