@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--zooms", default="4-16")
     parser.add_argument("--only", choices=("issues", "layers"), default=None)
+    parser.add_argument(
+        "--match", default=None, help="only the issue filters whose label contains this"
+    )
     args = parser.parse_args()
     lo, _, hi = args.zooms.partition("-")
     zooms = list(range(int(lo), int(hi or lo) + 1))
@@ -169,6 +172,8 @@ def main() -> None:
             ("overdue + category", f"overdue=true&category={category}"),
             ("not overdue", "overdue=false"),
         ]
+        if args.match:
+            filters = [f for f in filters if args.match in f[0]]
         print(
             f"issue tiles at the centre (ms: median render, cache off | cached | 304; bytes; issues counted); target < {ISSUE_TARGET_MS} ms"
         )

@@ -9,12 +9,19 @@ to time them; it is not a demo to click through. ~25 minutes at load 8 (1M issue
 tile-count triggers in batches of 100,000, then one UPDATE with triggers off).
 
     .venv/bin/python bench/tile_data.py DBNAME [--scale 100] [--today 2026-11-27] [--issues N]
+        [--big-unit 0.25]
+
+`--big-unit F`: the unit with the most leaders then holds F of the attributed issues (spread
+over its leaders), as a big 责任单位 of a real county does (the random spread gives the largest
+unit ~1 %): what the unit filter's tiles cost at their worst. `--big-unit F --existing` does
+only that, to a database built before.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import sys
 import time
@@ -35,7 +42,45 @@ from geoservice.registry import layers  # noqa: E402
 HOST = "/work/main/.pg/run"
 
 
-def build(name: str, scale: float, today: date, most: int | None = None) -> None:
+def refill_holders(session) -> None:
+    """issue_tile_holders (migration 0036) from `issues` again, after updates made with the
+    triggers off (leader and unit are its key)."""
+    if session.scalar(text("SELECT to_regclass('issue_tile_holders')")) is None:
+        return
+    path = ROOT / "migrations/versions/20261203_0036_issue_tile_holders.py"
+    spec = importlib.util.spec_from_file_location("_holders", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    session.execute(text("LOCK TABLE issue_tile_holders IN EXCLUSIVE MODE"))
+    session.execute(text("DELETE FROM issue_tile_holders"))
+    session.execute(text(module.fill()))
+
+
+def concentrate(session, fraction: float) -> None:
+    """The unit with the most leaders gets `fraction` of the attributed issues (by an id hash),
+    each given one of its leaders; triggers off (as the leader update above), holders refilled."""
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    session.execute(
+        text("""
+WITH u AS (
+  SELECT unit_id FROM leaders WHERE unit_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1
+), l AS (
+  SELECT id, unit_id, row_number() OVER (ORDER BY id) - 1 AS k, count(*) OVER () AS n
+  FROM leaders WHERE unit_id = (SELECT unit_id FROM u)
+)
+UPDATE issues i SET leader_id = l.id, unit_id = l.unit_id FROM l
+WHERE i.leader_id IS NOT NULL AND (i.id * 2654435761) % 1000 < :permille
+  AND l.k = (i.id * 7919) % l.n"""),
+        {"permille": round(fraction * 1000)},
+    )
+    session.execute(text("SET LOCAL session_replication_role = origin"))
+    refill_holders(session)
+
+
+def build(
+    name: str, scale: float, today: date, most: int | None = None, big_unit: float = 0
+) -> None:
     if not name.startswith("geoservice_bench_"):
         raise SystemExit("the database name must start with geoservice_bench_")
     url = f"postgresql+psycopg2://geoservice@/{name}?host={HOST}"
@@ -129,6 +174,10 @@ FROM (SELECT id, unit_id, row_number() OVER (ORDER BY id) - 1 AS k FROM leaders)
      (SELECT count(*) AS n FROM leaders) c
 WHERE l.k = (i.id * 7919) % c.n AND i.status NOT IN ('reported', 'accepted', 'rejected')""")
         )
+        session.execute(text("SET LOCAL session_replication_role = origin"))
+        refill_holders(session)
+        if big_unit:
+            concentrate(session, big_unit)
         session.execute(
             text("SELECT setval(pg_get_serial_sequence('issues', 'id'), :v)"), {"v": total}
         )
@@ -147,8 +196,23 @@ def main() -> None:
     parser.add_argument(
         "--issues", type=int, default=None, help="load at most this many issues (layers only: 0)"
     )
+    parser.add_argument("--big-unit", type=float, default=0, help="fraction of attributed issues")
+    parser.add_argument(
+        "--existing", action="store_true", help="only --big-unit, on a database built before"
+    )
     args = parser.parse_args()
-    build(args.database, args.scale, args.today, args.issues)
+    if args.existing:
+        if not args.database.startswith("geoservice_bench_"):
+            raise SystemExit("the database name must start with geoservice_bench_")
+        engine = create_engine(f"postgresql+psycopg2://geoservice@/{args.database}?host={HOST}")
+        with engine.begin() as conn:
+            from sqlalchemy.orm import Session
+
+            concentrate(Session(bind=conn), args.big_unit)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE issues"))
+        return
+    build(args.database, args.scale, args.today, args.issues, args.big_unit)
 
 
 if __name__ == "__main__":
