@@ -5,6 +5,7 @@ issue's old and new row (migrations 0033, 0032) and write deltas for the changed
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 CELLS = """
@@ -81,3 +82,52 @@ UPDATE issues SET
     )
     assert stored == expected
     assert sum(v for k, v in stored.items() if k[0] == 6) == 400
+
+
+def test_a_swap_in_one_statement_keeps_the_centroids(db_session):
+    """Two issues of one cell swapping statuses in one statement (with enough others that it
+    is not folded): the key's count is unchanged but its coordinate sums move (migration
+    0037); the sums stay those of the issues in it."""
+    db_session.execute(
+        text(
+            """
+INSERT INTO issues (geom, category, source, status, reported_at)
+SELECT ST_SetSRID(ST_MakePoint(120.1 + k * 0.00001, 33.7 + k * 0.00001), 4326), '环境卫生',
+       '自查', CASE k WHEN 1 THEN 'reported' ELSE 'closed' END,
+       TIMESTAMPTZ '2015-11-18 09:00+08'
+FROM generate_series(1, 2) k
+UNION ALL
+SELECT ST_SetSRID(ST_MakePoint(119 + k * 0.01, 33 + k * 0.007), 4326), '环境卫生', '自查',
+       'reported', TIMESTAMPTZ '2015-11-18 09:00+08'
+FROM generate_series(1, 300) k"""
+        )
+    )
+    db_session.execute(
+        text(
+            "UPDATE issues SET status = CASE status WHEN 'closed' THEN 'reported' ELSE 'closed' END"
+        )
+    )
+    for table, key, levels in (
+        ("issue_tile_counts", "level, cx, cy, status", [5, 7, 9, 11, 13, 15, 17, 19]),
+        (
+            "issue_tile_facets",
+            "level, cx, cy, day, status, category, source, deadline_day",
+            [6, 8, 10, 12, 14, 16, 18],
+        ),
+    ):
+        stored = db_session.execute(
+            text(f"SELECT {key}, sum(n), sum(sx) FROM {table} GROUP BY {key} HAVING sum(n) <> 0")
+        ).all()
+        expected = db_session.execute(
+            text(
+                f"SELECT {key}, count(*), sum(lon)"
+                f" FROM ({CELLS.replace('lv AS level,', 'lv AS level, ST_X(geom) AS lon,')}) c"
+                f" GROUP BY {key}"
+            ),
+            {"levels": levels},
+        ).all()
+        sums = {r[:-2]: (r[-2], r[-1]) for r in expected}
+        assert {r[:-2] for r in stored} == set(sums)
+        for row in stored:
+            assert row[-2] == sums[row[:-2]][0]
+            assert row[-1] == pytest.approx(sums[row[:-2]][1], abs=1e-7), (table, row)
