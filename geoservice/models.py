@@ -804,7 +804,11 @@ class IssueEventRollup(Base):
     __tablename__ = "issue_event_rollup"
     __table_args__ = (
         CheckConstraint("grain IN ('d', 'w')", "grain"),
-        Index("ix_issue_event_rollup_issue", "issue_id", "grain", "start"),
+        Index(
+            "ix_issue_event_rollup_issue",
+            *("issue_id", "grain", "start"),
+            postgresql_include=["last_status"],
+        ),
     )
 
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
