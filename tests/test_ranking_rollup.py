@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from geoservice.models import IssueEvent
-from geoservice.ranking import ranking, rollup
+from geoservice.ranking import drilldown, ranking, rollup
+from geoservice.ranking import report as notice
 from geoservice.ranking.periods import custom_period, month_period, week_period
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, at, build
@@ -203,3 +204,22 @@ def test_an_issue_quiet_in_the_week_keeps_the_state_of_its_last_change_before_it
     )
     assert open_at_end() == before + 1
     assert_same(db_session)
+
+
+def test_the_reports_overdue_list_from_the_figures_run_is_the_drilldowns(db_session, world):
+    """The 通报 lists the issues overdue at the period end from the figures' own run: the same
+    list, in the same order and with the same details, as the drill-down of 期末超期."""
+    listed_somewhere = False
+    for period in (W47.previous(), W47, W47.previous(-1)):
+        figures, overdue = ranking.figures_and_overdue(
+            db_session, LAYERS, ["all", "leader", "unit", "grid"], period
+        )
+        assert overdue is not None
+        drilled = drilldown.issues_behind(
+            db_session, LAYERS, "all", 0, "overdue_end", period, limit=None
+        )
+        assert drilldown.overdue_listed(db_session, LAYERS, period, overdue) == drilled
+        assert len(overdue.ids) == drilled["total"] == figures["all"][0]["overdue_end"]
+        listed_somewhere |= drilled["total"] > 0
+        assert notice.report_data(db_session, LAYERS, period)["overdue"] == drilled["issues"]
+    assert listed_somewhere

@@ -3,6 +3,7 @@ figures (the pipeline pieces of ranking.py), listing the issues one cell of a ra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from geoservice.ranking.periods import Period
 from geoservice.ranking.ranking import (
     _CHANGE,
     DRILLABLE,
+    OverdueAtEnd,
     RankingError,
     _flags_sql,
     _hours,
@@ -25,6 +27,44 @@ from geoservice.ranking.ranking import (
 )
 from geoservice.registry import LayerRegistry
 from geoservice.vocab import ISSUE_STATUSES
+
+# The issues of `ind` (the pipeline's per-issue rows) with indicator {indicator}, most urgent
+# deadline first, with what the list shows of each.
+_LIST_SQL = (
+    """
+SELECT ind.id, ind.deadline,
+  coalesce((SELECT e.to_status FROM issue_events e
+            WHERE e.issue_id = ind.id AND e.at < ind.t AND """
+    + _CHANGE
+    + """
+            ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
+  ind.last_close, ind.hours, ind.reported_at,
+  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0
+       WHEN ind.handed_overdue THEN extract(epoch FROM ind.event_at - ind.deadline) / 86400.0
+  END AS overdue_days, ind.event_at,
+  -- Since when its holder at the period end held it (the last change of leader before the
+  -- end; NULL: since the report), and its overdue days within that holding.
+  held.since AS held_since,
+  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - greatest(ind.deadline, held.since))
+       / 86400.0 END AS overdue_days_held,
+  i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
+  l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
+  count(*) OVER () AS total
+FROM ind
+JOIN issues i ON i.id = ind.id AND i.reported_at = ind.reported_at
+LEFT JOIN LATERAL (
+  SELECT max(e.at) AS since FROM issue_events e
+  WHERE e.issue_id = ind.id AND e.holder_change AND e.at < ind.t
+    AND e.prev_leader_id IS DISTINCT FROM e.leader_id
+) held ON true
+LEFT JOIN leaders l ON l.id = i.leader_id
+LEFT JOIN units u ON u.id = i.unit_id
+LEFT JOIN places p ON p.id = i.primary_place_id
+WHERE ind.{indicator} AND ({visible})
+ORDER BY ind.deadline NULLS LAST, ind.id
+LIMIT :limit
+"""
+)
 
 
 def parse_key(registry: LayerRegistry, of: str, raw: str | None) -> Any:
@@ -72,49 +112,51 @@ def issues_behind(
     tz = tz or period.start.tzinfo
     key_filter = f"IS NOT DISTINCT FROM CAST(:key AS {_sql_type(g)})"
     where = f"AND ({g.key_sql}) {key_filter}"
-    sql = (
-        _flags_sql(
-            g,
-            where,
-            per_issue=g.name != "all",
-            key_filter=key_filter,
-            whole_weeks=rollup.whole_weeks(params),
-            one_period=True,
-        )
-        + f"""
-SELECT ind.id, ind.deadline,
-  coalesce((SELECT e.to_status FROM issue_events e
-            WHERE e.issue_id = ind.id AND e.at < ind.t AND {_CHANGE}
-            ORDER BY e.at DESC, e.id DESC LIMIT 1), 'reported') AS status_end,
-  ind.last_close, ind.hours, ind.reported_at,
-  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - ind.deadline) / 86400.0
-       WHEN ind.handed_overdue THEN extract(epoch FROM ind.event_at - ind.deadline) / 86400.0
-  END AS overdue_days, ind.event_at,
-  -- Since when its holder at the period end held it (the last change of leader before the
-  -- end; NULL: since the report), and its overdue days within that holding.
-  held.since AS held_since,
-  CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - greatest(ind.deadline, held.since))
-       / 86400.0 END AS overdue_days_held,
-  i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
-  l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
-  count(*) OVER () AS total
-FROM ind
-JOIN issues i ON i.id = ind.id
-LEFT JOIN LATERAL (
-  SELECT max(e.at) AS since FROM issue_events e
-  WHERE e.issue_id = ind.id AND e.holder_change AND e.at < ind.t
-    AND e.prev_leader_id IS DISTINCT FROM e.leader_id
-) held ON true
-LEFT JOIN leaders l ON l.id = i.leader_id
-LEFT JOIN units u ON u.id = i.unit_id
-LEFT JOIN places p ON p.id = i.primary_place_id
-WHERE ind.{indicator} AND ({visible_sql})
-ORDER BY ind.deadline NULLS LAST, ind.id
-LIMIT :limit
-"""
-    )
+    sql = _flags_sql(
+        g,
+        where,
+        per_issue=g.name != "all",
+        key_filter=key_filter,
+        whole_weeks=rollup.whole_weeks(params),
+        one_period=True,
+    ) + _LIST_SQL.format(indicator=indicator, visible=visible_sql)
     _no_jit(session)
     rows = session.execute(text(sql), params).mappings().all()
+    return _listed(registry, rows, tz)
+
+
+def overdue_listed(
+    session: Session,
+    registry: LayerRegistry,
+    period: Period,
+    overdue: OverdueAtEnd,
+    tz: ZoneInfo | None = None,
+) -> dict[str, Any]:
+    """`issues_behind(…, "all", 0, "overdue_end", period, limit=None)` for the issues the
+    figures' own run found overdue at the period end (ranking.figures_and_overdue): the list
+    without running the pipeline again."""
+    ind = """
+WITH ind AS (
+  SELECT u.id, u.deadline, u.reported_at, CAST(:t1 AS timestamptz) AS t,
+    NULL::timestamptz AS last_close, NULL::float8 AS hours, true AS overdue_end,
+    false AS handed_overdue, NULL::timestamptz AS event_at
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:deadlines AS timestamptz[]),
+              CAST(:reported AS timestamptz[])) AS u(id, deadline, reported_at)
+)"""
+    params = {
+        "t1": period.end,
+        "ids": overdue.ids,
+        "deadlines": overdue.deadlines,
+        "reported": overdue.reported,
+        "limit": None,
+    }
+    sql = ind + _LIST_SQL.format(indicator="overdue_end", visible="TRUE")
+    _no_jit(session)
+    rows = session.execute(text(sql), params).mappings().all()
+    return _listed(registry, rows, tz or period.start.tzinfo)
+
+
+def _listed(registry: LayerRegistry, rows: Sequence[Any], tz: Any) -> dict[str, Any]:
     titles = {spec.name: spec.title for spec in registry}
     return {
         "total": int(rows[0]["total"]) if rows else 0,

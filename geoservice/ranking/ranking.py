@@ -20,6 +20,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -457,7 +458,8 @@ ind AS (
 # handover counts for grouping number gi when its holders differ in that grouping.
 _PER_KEY_SQL = """,
 per_key AS (
-  SELECT u.gi, x.n, u.key AS k, x.received, x.closed, x.closed_on_time, x.closed_late,
+  SELECT u.gi, x.n, u.key AS k, x.id, x.deadline, x.reported_at,
+    x.received, x.closed, x.closed_on_time, x.closed_late,
     x.open_end, x.overdue_end, x.should_close, x.handled, x.reworked, x.relapses, x.rejected,
     x.handed_overdue, x.extension_requested, x.extension_granted, x.extension_refused, x.hours
   FROM ind x
@@ -468,7 +470,7 @@ per_key AS (
 _AGGREGATE_MANY_SQL = """
 SELECT gi, n, k,
   {counts},
-  {hours}
+  {hours}{overdue}
 FROM per_key
 GROUP BY gi, n, k
 HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
@@ -484,6 +486,16 @@ GROUP BY n, k
 HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
                OR extension_requested OR extension_granted OR extension_refused)
 """
+
+# The issues open and past their deadline at the period end, of grouping number :overdue_gi
+# (the 通报's overdue list, from the figures' own run): their ids, deadlines as of the period
+# end and report times, in one order.
+_OVERDUE_ARRAYS_SQL = """,
+  array_agg(id ORDER BY id) FILTER (WHERE overdue_end AND gi = :overdue_gi) AS overdue_ids,
+  array_agg(deadline ORDER BY id) FILTER (WHERE overdue_end AND gi = :overdue_gi)
+    AS overdue_deadlines,
+  array_agg(reported_at ORDER BY id) FILTER (WHERE overdue_end AND gi = :overdue_gi)
+    AS overdue_reported"""
 
 _HOURS_SQL = """avg(hours) FILTER (WHERE closed) AS avg_hours,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE closed) AS median_hours"""
@@ -853,6 +865,16 @@ def _finish(
     return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
 
 
+@dataclass(frozen=True)
+class OverdueAtEnd:
+    """The issues open and past their deadline at a period's end (indicator overdue_end of
+    grouping `all`): ids with their deadlines as of the end and report times, by id."""
+
+    ids: list[int]
+    deadlines: list[datetime]
+    reported: list[datetime]
+
+
 def compute_many(
     session: Session,
     registry: LayerRegistry,
@@ -863,9 +885,23 @@ def compute_many(
     """The rows of several groupings for one period, from one run of the pipeline (the 通报:
     city totals and three rankings). The same rows as `ranking` for each; groupings that need
     joins (community, street, layer) are computed on their own."""
+    return figures_and_overdue(session, registry, ofs, period, settings)[0]
+
+
+def figures_and_overdue(
+    session: Session,
+    registry: LayerRegistry,
+    ofs: Sequence[str],
+    period: Period,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> tuple[dict[str, list[dict[str, Any]]], OverdueAtEnd | None]:
+    """`compute_many`, and, when `all` is among `ofs` and shares the run, the issues overdue
+    at the period end from the same run (drilldown.overdue_listed lists them)."""
     gs = [grouping(registry, of) for of in ofs]
     shared = [g for g in gs if not g.joins]
     out: dict[str, list[dict[str, Any]]] = {}
+    overdue: OverdueAtEnd | None = None
+    all_gi = next((i for i, g in enumerate(shared, start=1) if g.name == "all"), None)
     if len(shared) > 1:
         # Integer keys sort faster than text: text only when one of the keys is text.
         sql_type = "bigint" if all(g.key_type is int for g in shared) else "text"
@@ -879,6 +915,7 @@ def compute_many(
             ),
         )
         params = _params(session, [period])
+        params["overdue_gi"] = all_gi or 0
         counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
         sql = (
             _flags_sql(both, whole_weeks=rollup.whole_weeks(params), one_period=True, many=True)
@@ -888,12 +925,19 @@ def compute_many(
                 _AGGREGATE_MANY_SQL.format(
                     counts=counts,
                     hours=_HOURS_SQL,
+                    overdue=_OVERDUE_ARRAYS_SQL if all_gi else "",
                 ),
             )
         )
         _no_jit(session)
         found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(shared))}
+        if all_gi:
+            overdue = OverdueAtEnd([], [], [])
         for row in _fetch(session, sql, params):
+            if overdue is not None and row["overdue_ids"]:
+                overdue = OverdueAtEnd(
+                    row["overdue_ids"], row["overdue_deadlines"], row["overdue_reported"]
+                )
             g = shared[row["gi"] - 1]
             if row["k"] is not None:
                 row["k"] = g.key_type(row["k"])
@@ -903,7 +947,7 @@ def compute_many(
     for of in ofs:
         if of not in out:
             out[of] = ranking(session, registry, of, period, settings)
-    return out
+    return out, overdue
 
 
 def _array(keys: Any, sql_type: str) -> str:

@@ -331,14 +331,19 @@ def report_data(
     """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues."""
     available = ranking.groupings(registry)
     kinds = [k for k in kinds if k in available]
-    # The totals and every ranking from one run of the pipeline.
-    figures = ranking.compute_many(session, registry, ["all", *kinds], period, settings)
+    # The totals, every ranking and the overdue issues from one run of the pipeline.
+    figures, overdue = ranking.figures_and_overdue(
+        session, registry, ["all", *kinds], period, settings
+    )
+    listed = (
+        drilldown.overdue_listed(session, registry, period, overdue)
+        if overdue is not None
+        else drilldown.issues_behind(session, registry, "all", 0, "overdue_end", period, limit=None)
+    )
     return {
         "totals": figures["all"][0] if figures["all"] else ranking.empty_totals(settings),
         "rankings": {of: figures[of] for of in kinds},
-        "overdue": drilldown.issues_behind(
-            session, registry, "all", 0, "overdue_end", period, limit=None
-        )["issues"],
+        "overdue": listed["issues"],
         # 巡查到位率 as of the period end (geoservice.ranking.patrol).
         "patrol": patrol.report_rows(session, registry, period),
     }
