@@ -323,11 +323,17 @@ def main(argv: list[str]) -> int:
         # builds it (figures, overdue list, 巡查到位率, 模拟测评, writing the file).
         from geoservice.ranking import drilldown, patrol
 
+        run: dict = {}
+
+        def figures() -> None:
+            run["overdue"] = ranking.figures_and_overdue(
+                session, registry, ["all", *report.REPORT_RANKINGS], period
+            )[1]
+
         for label, part in (
-            ("figures (totals + 3 rankings, one pipeline run)", lambda: ranking.compute_many(
-                session, registry, ["all", *report.REPORT_RANKINGS], period)),
-            ("overdue list", lambda: drilldown.issues_behind(
-                session, registry, "all", 0, "overdue_end", period, limit=None)),
+            ("figures and overdue ids (totals + 3 rankings, one pipeline run)", figures),
+            ("overdue list (from that run)", lambda: drilldown.overdue_listed(
+                session, registry, period, run["overdue"])),
             ("巡查到位率", lambda: patrol.report_rows(session, registry, period)),
         ):  # fmt: skip
             t0 = time.perf_counter()

@@ -48,18 +48,26 @@ SELECT ind.id, ind.deadline,
   CASE WHEN ind.overdue_end THEN extract(epoch FROM ind.t - greatest(ind.deadline, held.since))
        / 86400.0 END AS overdue_days_held,
   i.category, i.source, i.description, i.status AS status_now, i.relapse_of_id,
-  l.name AS leader, u.name AS unit, p.name AS place, p.layer AS layer,
+  (SELECT l.name FROM leaders l WHERE l.id = i.leader_id) AS leader,
+  (SELECT u.name FROM units u WHERE u.id = i.unit_id) AS unit,
+  p.name AS place, p.layer AS layer,
   count(*) OVER () AS total
 FROM ind
-JOIN issues i ON i.id = ind.id AND i.reported_at = ind.reported_at
+-- Per row, lookups by key only (OFFSET 0 keeps each a lookup: joined, the planner misjudges
+-- the rows of a pipeline CTE or an unnested list and sorts every issue or hashes per row);
+-- the issue by (id, reported_at): one partition probed; the whole row, for the caller's
+-- scope (`visible`).
+CROSS JOIN LATERAL (
+  SELECT i.* FROM issues i WHERE i.id = ind.id AND i.reported_at = ind.reported_at OFFSET 0
+) i
 LEFT JOIN LATERAL (
   SELECT max(e.at) AS since FROM issue_events e
   WHERE e.issue_id = ind.id AND e.holder_change AND e.at < ind.t
     AND e.prev_leader_id IS DISTINCT FROM e.leader_id
 ) held ON true
-LEFT JOIN leaders l ON l.id = i.leader_id
-LEFT JOIN units u ON u.id = i.unit_id
-LEFT JOIN places p ON p.id = i.primary_place_id
+LEFT JOIN LATERAL (
+  SELECT p.name, p.layer FROM places p WHERE p.id = i.primary_place_id OFFSET 0
+) p ON true
 WHERE ind.{indicator} AND ({visible})
 ORDER BY ind.deadline NULLS LAST, ind.id
 LIMIT :limit
