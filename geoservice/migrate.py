@@ -68,6 +68,7 @@ UNTRACKED_TABLES = frozenset(
         "issue_event_rollup",
         "issue_tile_facets",
         "issue_tile_holders",
+        "issue_tile_days",
         "layer_feature_boxes",  # derived by triggers from the layer tables (migration 0035)
     }
 )

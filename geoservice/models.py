@@ -615,6 +615,42 @@ class IssueTileFacet(Base):
     sy: Mapped[float] = mapped_column(Double, nullable=False)
 
 
+class IssueTileDay(Base):
+    """Issues per Web-Mercator cell (levels 8, 10, 12, 14), report day (Asia/Shanghai), status
+    and category, kept exact by statement-level triggers on `issues` (migration 0039): low-zoom
+    issue tiles of whole report days and/or a category read it instead of the facets.
+    A key may have several rows (deltas, migration 0028): always sum them."""
+
+    __tablename__ = "issue_tile_days"
+    __table_args__ = (
+        Index(
+            "ix_issue_tile_days_key",
+            *("level", "cx", "cy", "day", "status", "category"),
+            postgresql_include=["n", "sx", "sy"],
+        ),
+        Index(
+            "ix_issue_tile_days_category",
+            *("level", "category", "cx", "cy", "day", "status"),
+            postgresql_include=["n", "sx", "sy"],
+        ),
+    )
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        keys = ("level", "cx", "cy", "day", "status", "category")
+        return {"primary_key": [cls.__table__.c[k] for k in keys]}
+
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sx: Mapped[float] = mapped_column(Double, nullable=False)
+    sy: Mapped[float] = mapped_column(Double, nullable=False)
+
+
 class IssueTileHolder(Base):
     """Issues per Web-Mercator cell (levels 8, 10, 12), status, responsible unit and leader
     (0: none), kept exact by statement-level triggers on `issues` (migration 0036): low-zoom

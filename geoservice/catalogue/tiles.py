@@ -9,7 +9,8 @@ only the drawn features' geometries are read.
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
 (status, category, source, overdue, whole report days; overdue compares today's deadlines with
-the clock one by one), `issue_tile_holders` (unit and/or leader, with or without a status; zoom
+the clock one by one), `issue_tile_days` (whole report days and/or a category, with or without a
+status; zoom ≤ 11), `issue_tile_holders` (unit and/or leader, with or without a status; zoom
 ≤ 10) or counted over the matching rows (anything else); above, the issues
 themselves, open ones first, unless the tile holds more than the cap: then counts per cell
 again. Nothing is ever dropped silently.
@@ -61,6 +62,11 @@ HOLDER_LEVELS = (8, 10, 12)
 HOLDER_KEYS = frozenset({"unit_id", "leader_id"})
 HOLDER_FILTERS = HOLDER_KEYS | {"status"}
 HOLDER_MAX_ZOOM = 10
+# issue_tile_days (migration 0039): its levels, the filters it answers besides whole report days
+# (status, category) and the highest zoom it serves (above, the facets' tiles read few rows).
+DAY_LEVELS = (8, 10, 12, 14)
+DAY_FILTERS = frozenset({"status", "category"})
+DAY_MAX_ZOOM = 11
 # Polygon and line layers at zoom ≤ this: geometry simplified to the pixel, features smaller
 # than a pixel folded into counts (layer `<id>_folded`), properties cut to id and attributes.
 LOW_DETAIL_MAX_ZOOM = 12
@@ -148,6 +154,23 @@ def held(collection: Collection, query: ItemsQuery) -> bool:
     )
 
 
+def dated(collection: Collection, query: ItemsQuery) -> bool:
+    """Can `issue_tile_days` answer this query (no scope, whole report days, at most a status
+    and a category)?"""
+    return (
+        collection.id == ISSUES
+        and query.scope is None
+        and query.bbox is None
+        and set(query.filters) <= DAY_FILTERS
+        and faceted_days(query.interval) is not None
+    )
+
+
+def day_level(z: int) -> int:
+    """The day level for a tile at zoom z ≤ DAY_MAX_ZOOM: 4–16 cells across."""
+    return next((level for level in DAY_LEVELS if level >= z + 2), DAY_LEVELS[-1])
+
+
 def holder_level(z: int) -> int:
     """The holder level for a tile at zoom z ≤ HOLDER_MAX_ZOOM: 4–16 cells across."""
     return next((level for level in HOLDER_LEVELS if level >= z + 2), HOLDER_LEVELS[-1])
@@ -176,6 +199,8 @@ def render_tile(
             return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
         if _not_overdue_only(collection, query):
             return _not_overdue_tile(session, collection, z, x, y, query, offset)
+        if z <= DAY_MAX_ZOOM and dated(collection, query):
+            return _dated_issue_tile(session, collection, z, x, y, query, offset)
         if z <= FACET_MAX_ZOOM and faceted(collection, query):
             return _faceted_issue_tile(session, collection, z, x, y, query, offset)
         if z <= HOLDER_MAX_ZOOM and held(collection, query):
@@ -461,6 +486,39 @@ def holder_rows(query: ItemsQuery, cells: dict[str, int]) -> tuple[str, dict[str
         params[name] = int(query.filters[name])
     rows = f"SELECT cx, cy, status, n, sx, sy FROM issue_tile_holders WHERE {' AND '.join(where)}"
     return f"({rows})", params
+
+
+def day_rows(query: ItemsQuery, cells: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """A derived table (cx, cy, status, n, sx, sy) of the query's issues (whole report days,
+    maybe a status and a category) in `cells` (level, x0–x1, y0–y1) from issue_tile_days."""
+    where = ["level = :level", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    params: dict[str, Any] = dict(cells)
+    for name in sorted(DAY_FILTERS & set(query.filters)):
+        where.append(f"{name} = ANY(:{name})")
+        params[name] = list(query.filters[name])
+    days = faceted_days(query.interval)
+    assert days is not None
+    if days[0] is not None:
+        where.append("day >= :first_day")
+        params["first_day"] = days[0]
+    if days[1] is not None:
+        where.append("day <= :last_day")
+        params["last_day"] = days[1]
+    rows = f"SELECT cx, cy, status, n, sx, sy FROM issue_tile_days WHERE {' AND '.join(where)}"
+    return f"({rows})", params
+
+
+def _dated_issue_tile(
+    session: Session,
+    collection: Collection,
+    z: int,
+    x: int,
+    y: int,
+    query: ItemsQuery,
+    offset: Offset | None = None,
+) -> bytes:
+    rows, params = day_rows(query, _cell_range(z, x, y, day_level(z), offset))
+    return _cells_tile(session, collection, z, x, y, rows, params, offset)
 
 
 def _held_issue_tile(
