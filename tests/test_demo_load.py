@@ -174,6 +174,16 @@ def test_tile_rollups_count_every_issue_and_their_triggers_are_back_on(demo_sess
   GROUP BY 1, 2, 3, 4) missing""",
     )
     assert facets == 0
+    days = scalar(
+        demo_session,
+        """SELECT count(*) FROM (
+  SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, status, category,
+         count(*) AS n FROM issues GROUP BY 1, 2, 3
+  EXCEPT
+  SELECT day, status, category, sum(n) FROM issue_tile_days WHERE level = 8
+  GROUP BY 1, 2, 3) missing""",
+    )
+    assert days == 0
     disabled = scalar(
         demo_session,
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'issues'::regclass AND tgenabled = 'D'",

@@ -263,13 +263,18 @@ def _load_issues(
 
 
 # Statement triggers that fold an UPDATE of issues into the tile rollups (issue_tile_counts,
-# issue_tile_facets). Since migration 0033 they pair old and new rows with a window (about
-# 2.4 s for a 20,000-row UPDATE on this machine; before, a nested loop: ~430 s), which still
-# adds minutes at scale 100 for statements that change nothing they count: the attribution and
-# the manual dispatch below change none of the columns they roll up (status, geom, category,
-# source, reported_at, deadline: the COPY's insert triggers counted those). So they are off for
-# those two statements, inside this transaction only; tests/test_demo_load.py recounts.
-TILE_UPDATE_TRIGGERS = ("issues_tile_counts_update", "issues_tile_facets_update")
+# issue_tile_facets, issue_tile_days). Since migration 0033 they pair old and new rows with a
+# window (about 2.4 s for a 20,000-row UPDATE on this machine; before, a nested loop: ~430 s),
+# which still adds minutes at scale 100 for statements that change nothing they count: the
+# attribution and the manual dispatch below change none of the columns they roll up (status,
+# geom, category, source, reported_at, deadline: the COPY's insert triggers counted those). So
+# they are off for those two statements, inside this transaction only; tests/test_demo_load.py
+# recounts.
+TILE_UPDATE_TRIGGERS = (
+    "issues_tile_counts_update",
+    "issues_tile_facets_update",
+    "issues_tile_days_update",
+)
 
 
 @contextmanager
