@@ -1,5 +1,5 @@
 """Low-zoom issue tiles of whole report days and/or a category (the map's time filter, with or
-without a status) come from issue_tile_days (migration 0038) and equal what counting the
+without a status) come from issue_tile_days (migration 0039) and equal what counting the
 matching issues on the fly gives, cell by cell, through inserts, status, category, report time
 and point changes (swaps among them), and deletes."""
 
