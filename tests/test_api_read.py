@@ -101,6 +101,32 @@ def test_collections_come_from_the_registry_plus_issues(app, client, viewer):
     assert "nothing" in error["error"] and error["field"] == "collectionId"
 
 
+def test_links_follow_the_host_and_scheme_of_each_request(client, viewer):
+    """Links are remembered per app (edge.params.url, api.features.collection_links): keyed by
+    the request's scheme, host and script root, so each caller gets links to where it called."""
+
+    def hrefs(url, **environ):
+        response = client.get(url, headers=viewer, environ_overrides=environ)
+        assert response.status_code == 200, response.get_data()[:300]
+        body = response.get_json(force=True)
+        links = body["links"] + [lk for c in body.get("collections", []) for lk in c["links"]]
+        return [lk["href"] for lk in links]
+
+    for _ in range(2):  # the second round is served from what the first remembered
+        plain = hrefs("/api/collections")
+        other = hrefs("/api/collections", HTTP_HOST="gis.example.cn:8443")
+        secure = hrefs("/api/collections", **{"wsgi.url_scheme": "https"})
+        mounted = hrefs("/api/collections", SCRIPT_NAME="/county")
+        assert all(h.startswith("http://localhost/api/") for h in plain)
+        assert all(h.startswith("http://gis.example.cn:8443/api/") for h in other)
+        assert all(h.startswith("https://localhost/api/") for h in secure)
+        assert all(h.startswith("http://localhost/county/api/") for h in mounted)
+        assert [h.split("/api/", 1)[1] for h in other] == [h.split("/api/", 1)[1] for h in plain]
+    # Query values of different types that compare equal are not confused.
+    page = hrefs("/api/collections/issues/items?limit=1&offset=1")
+    assert any("offset=1" in h for h in page)
+
+
 def test_items_pages_with_exact_counts_and_next_prev_links(app, client, db_session, viewer):
     spec = road_spec(app)
     for i in range(5):

@@ -118,7 +118,31 @@ def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
             "interval": [interval],
             "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         }
-    out["links"] = [
+    out["links"] = collection_links(collection)
+    return out
+
+
+COLLECTION_LINKS = "geoservice.collection_links"  # app.extensions key
+
+
+def collection_links(collection: Collection) -> list[dict[str, Any]]:
+    """A collection's links (the same for every request to this scheme, host and script root:
+    remembered per app, at most a few hosts' worth; copies are handed out)."""
+    root = url("api.collections")
+    cache = current_app.extensions.setdefault(COLLECTION_LINKS, {})
+    key = (root, collection.id, collection.title)
+    known = cache.get(key)
+    if known is None:
+        known = _collection_links(collection)
+        if len(cache) >= 1024:
+            cache.clear()
+        cache[key] = known
+    return [dict(entry) for entry in known]
+
+
+def _collection_links(collection: Collection) -> list[dict[str, Any]]:
+    cid = collection.id
+    return [
         link("self", JSON, url("api.collection", collection_id=cid), collection.title),
         link("alternate", HTML, url("api.collection", collection_id=cid, f="html"), "网页"),
         link("items", GEOJSON, url("api.items", collection_id=cid), f"{collection.title}要素"),
@@ -145,7 +169,6 @@ def describe(collection: Collection, extents: dict[str, Any]) -> dict[str, Any]:
             )
         ),
     ]
-    return out
 
 
 @bp.get("/collections")

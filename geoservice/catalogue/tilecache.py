@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 ISSUES_LAYER = "issues"
@@ -30,10 +29,14 @@ CLOCK_SECONDS = 60  # issue tiles: how long `overdue` may lag the clock
 
 def generation(session: Session, layer: str) -> str:
     """The layer's generation: changes with every committed write to it."""
-    count, total = session.execute(
-        text("SELECT count(*), COALESCE(sum(id), 0) FROM tile_changes WHERE layer = :layer"),
-        {"layer": layer},
-    ).one()
+    count, total = (
+        session.connection()
+        .exec_driver_sql(  # cheaper than session.execute
+            "SELECT count(*), COALESCE(sum(id), 0) FROM tile_changes WHERE layer = %(layer)s",
+            {"layer": layer},
+        )
+        .one()
+    )
     return f"{count}.{total}"
 
 

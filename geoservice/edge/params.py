@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request, url_for
+from flask import current_app, has_request_context, request, url_for
 
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
@@ -218,8 +218,36 @@ def link(rel: str, type_: str, href: str, title: str | None = None, **extra: Any
     return out
 
 
+URL_CACHE = "geoservice.url_cache"  # app.extensions key
+URL_CACHE_SIZE = 4096
+# What url_for(_external=True) reads of a request (ProxyFix, when on, has rewritten them).
+_URL_ENVIRON = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
+
+
 def url(endpoint: str, **values: Any) -> str:
-    return url_for(endpoint, _external=True, **values)
+    """url_for(endpoint, _external=True, **values), remembered per app for the request's
+    scheme, host and script root (issue 19: a catalogue answer builds ~170 links, an items page
+    5, each a werkzeug build with its quoting). Relative endpoints, unhashable values and apps
+    with URL default functions are not remembered."""
+    if not has_request_context() or endpoint.startswith(".") or current_app.url_default_functions:
+        return url_for(endpoint, _external=True, **values)
+    environ = request.environ
+    try:
+        key = (
+            endpoint,
+            tuple(environ.get(name) for name in _URL_ENVIRON),
+            tuple((name, type(value), value) for name, value in values.items()),
+        )
+        cache = current_app.extensions.setdefault(URL_CACHE, {})
+        known = cache.get(key)
+    except TypeError:  # a list of values (a repeated query parameter)
+        return url_for(endpoint, _external=True, **values)
+    if known is None:
+        known = url_for(endpoint, _external=True, **values)
+        if len(cache) >= URL_CACHE_SIZE:
+            cache.clear()
+        cache[key] = known
+    return known
 
 
 def self_and_alternate(endpoint: str, html: bool, title: str, **values: Any) -> list[dict]:
