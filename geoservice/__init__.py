@@ -30,6 +30,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(PROJECT_ROOT / "uploads")
     app.json.ensure_ascii = False
+    # Keys in the order the code builds them (key, name first), not sorted: sorting cost 0.3 s
+    # of the 0.73 s the grid ranking's 28,000 rows took to encode.
+    app.json.sort_keys = False
 
     import geoservice.api.open311 as open311_api
     import geoservice.fieldwork as fieldwork
