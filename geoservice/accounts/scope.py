@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -117,6 +118,15 @@ def _leader_places(leader_id: int) -> Any:
     )
 
 
+def _among_leader_places(column: Any, leader_id: int) -> ColumnElement[bool]:
+    """`column = ANY(ARRAY(<the leader's places>))`, not `IN (<subquery>)`: the array is
+    computed once (an InitPlan) and serves as an index condition, so a leader's few issues
+    come from a BitmapOr of indexes. With `IN`, the planner guessed thousands of matches and
+    walked the whole id index for an items page (0.8 s for an empty viewport at 1M issues,
+    4.7 ms now)."""
+    return column == any_(func.array(_leader_places(leader_id).scalar_subquery()))
+
+
 def geometry_in_area(geom: Any, area_id: int) -> ColumnElement[bool]:
     """Does a place geometry belong to the area (rules in the module docstring)?"""
     area = _area_geom(area_id)
@@ -137,7 +147,7 @@ def place_filter(account: User | Scope | None, geom: Any, place_id: Any = None) 
     if s.area_id is not None:
         parts.append(geometry_in_area(geom, s.area_id))
     if s.leader_id is not None and place_id is not None:
-        parts.append(place_id.in_(_leader_places(s.leader_id)))
+        parts.append(_among_leader_places(place_id, s.leader_id))
     return or_(*parts) if parts else false()
 
 
@@ -159,12 +169,11 @@ def issue_filter(account: User | Scope | None, issues: Any = None) -> ColumnElem
     if s.area_id is not None:
         parts.append(func.ST_Covers(_area_geom(s.area_id), c.geom))
     if s.leader_id is not None:
-        places = _leader_places(s.leader_id)
         parts.append(
             or_(
                 c.leader_id == bindparam("scope_leader_id", s.leader_id),
-                c.primary_place_id.in_(places),
-                c.grid_id.in_(places),
+                _among_leader_places(c.primary_place_id, s.leader_id),
+                _among_leader_places(c.grid_id, s.leader_id),
             )
         )
     return or_(*parts) if parts else false()
