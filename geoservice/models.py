@@ -553,7 +553,11 @@ class IssueTileCount(Base):
     A key may have several rows (deltas, migration 0028): always sum them."""
 
     __tablename__ = "issue_tile_counts"
-    __table_args__ = (Index("ix_issue_tile_counts_key", "level", "cx", "cy", "status"),)
+    __table_args__ = (
+        Index("ix_issue_tile_counts_key", "level", "cx", "cy", "status"),
+        # min/max cy of the finest level: the issues' extent (migration 0040)
+        Index("ix_issue_tile_counts_finest_cy", "cy", postgresql_where=text("level = 19")),
+    )
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:

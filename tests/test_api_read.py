@@ -488,3 +488,32 @@ def test_a_count_too_costly_is_omitted_and_paging_still_works(
     assert html.status_code == 200 and "未计总数" in html.get_data(as_text=True)
     monkeypatch.setattr(items, "LAYER_COUNT_LIMIT", 5)  # within the limit: exact again
     assert get_json(client, base, viewer)["numberMatched"] == 5
+
+
+def test_the_issues_extent_covers_every_issue_within_a_finest_cell(client, db_session, viewer):
+    """The catalogue's issue extent comes from the occupied finest tile cells (~80 m here): it
+    covers every issue, is at most a cell wider, and follows reports and deletes."""
+    from datetime import UTC, datetime
+
+    from tests.factories import add_issue, metres
+
+    def bbox() -> list[float] | None:
+        body = get_json(client, "/api/collections/issues", viewer)
+        return body.get("extent", {}).get("spatial", {}).get("bbox", [None])[0]
+
+    when = datetime(2015, 3, 2, 9, tzinfo=UTC)
+    points = [(-3000, -1000), (2500, 4000), (100, 100)]
+    issues = [add_issue(db_session, x, y, when) for x, y in points]
+    lons = [metres(x, y)[0] for x, y in points]
+    lats = [metres(x, y)[1] for x, y in points]
+    cell = 360 / 2**19  # degrees of longitude per finest cell (latitude cells are smaller)
+    west, south, east, north = bbox()
+    assert west <= min(lons) and east >= max(lons) and south <= min(lats) and north >= max(lats)
+    assert min(lons) - west < cell and east - max(lons) < cell
+    assert min(lats) - south < cell and north - max(lats) < cell
+    # The westernmost issue deleted: the extent shrinks to the others.
+    db_session.delete(issues[0])
+    db_session.flush()
+    west, south, east, north = bbox()
+    assert min(lons[1:]) - cell < west <= min(lons[1:])
+    assert min(lats[1:]) - cell < south <= min(lats[1:])
