@@ -6,6 +6,8 @@ Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import text
 
@@ -18,6 +20,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 STATE = "document.getElementById('spot').dataset.state"
+
+
+def at_minute(sentence: str) -> str:
+    """An attribution rule sentence with its time of asking blanked."""
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "…", sentence)
+
+
 SETTLED = f"['assigned', 'unassigned', 'refused', 'unknown'].includes({STATE})"
 
 
@@ -56,7 +65,11 @@ def test_the_report_page_says_who_answers_for_the_spot_and_refuses_outside(live)
     primary = api["primary_place"]
     assert line.startswith(f"此处归属：{primary['layer_title']}「{primary['name']}」")
     assert f"包保领导 {api['leader']['name']}" in line
-    assert page.evaluate("document.getElementById('spot-rule').textContent") == api["rule"]
+    # The sentence names the moment it was asked for (上报时（… HH:MM）): the page's request
+    # and this one may fall on either side of a minute.
+    assert at_minute(page.evaluate("document.getElementById('spot-rule').textContent")) == (
+        at_minute(api["rule"])
+    )
     assert page.evaluate("document.getElementById('submit').disabled") is False
     # Street level: the places around the spot, named, fetched by bbox from our items API.
     page.wait_for("document.querySelectorAll('.ctx-label').length > 0", timeout=30)
