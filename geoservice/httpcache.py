@@ -82,6 +82,7 @@ class Stored:
     mimetype: str
     headers: tuple[tuple[str, str], ...]
     made: float  # time.monotonic()
+    window: int | None = None  # the clock window it was made in (answers that depend on time)
 
 
 class ResponseStore:
@@ -92,6 +93,7 @@ class ResponseStore:
         self._items: OrderedDict[Hashable, Stored] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Event] = {}
 
     def get(self, key: Hashable) -> Stored | None:
         with self._lock:
@@ -113,6 +115,29 @@ class ResponseStore:
                 _, dropped = self._items.popitem(last=False)
                 self._bytes -= len(dropped.body)
 
+    def claim(self, key: Hashable) -> bool:
+        """Become the one caller computing `key` (True), or learn that another one already is
+        (False): callers who find the same answer stale share one computation."""
+        with self._lock:
+            if key in self._computing:
+                return False
+            self._computing[key] = threading.Event()
+            return True
+
+    def release(self, key: Hashable) -> None:
+        """The claimed computation of `key` is over (stored or failed): wake its waiters."""
+        with self._lock:
+            done = self._computing.pop(key, None)
+        if done is not None:
+            done.set()
+
+    def wait(self, key: Hashable, timeout: float) -> None:
+        """Until the computation of `key` another caller claimed is over (or `timeout`)."""
+        with self._lock:
+            running = self._computing.get(key)
+        if running is not None:
+            running.wait(timeout)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -122,9 +147,14 @@ class ResponseStore:
         return len(self._items)
 
 
-def usable(item: Stored | None, current: int, fresh_seconds: float) -> bool:
-    """Is a stored answer still good: made at the current generation, or younger than
-    `fresh_seconds` (answers allowed to lag writes by that much, e.g. rankings)."""
+def usable(
+    item: Stored | None, current: int, fresh_seconds: float, window: int | None = None
+) -> bool:
+    """Is a stored answer still good: made at the current generation in the current clock
+    `window`, or younger than `fresh_seconds` (answers allowed to lag writes and the clock by
+    that much, e.g. rankings)."""
     if item is None:
         return False
-    return item.generation == current or time.monotonic() - item.made < fresh_seconds
+    if item.generation == current and item.window == window:
+        return True
+    return time.monotonic() - item.made < fresh_seconds

@@ -285,3 +285,115 @@ def test_one_issue_is_read_without_a_transaction_and_within_scope(world):
     assert admin.get_json()["properties"]["id"] == east_id
     assert client.get(f"/api/issues/{east_id}", headers=world["east"]).status_code == 200
     assert client.get(f"/api/issues/{west_id}", headers=world["east"]).status_code == 404
+
+
+def test_a_lagging_answer_is_computed_once_at_a_time(world, monkeypatch):
+    """Rankings may lag writes by RANKINGS_FRESH_SECONDS. While one request recomputes them,
+    another request of the same process does not start a second computation: without a
+    previous answer it waits for that one; with a previous answer not older than twice the lag
+    it gets that answer at once."""
+    import dataclasses
+    import threading
+
+    from geoservice.api import rankings as rankings_api
+    from geoservice.edge.caching import response_store
+
+    app, engine = world["app"], world["engine"]
+    monkeypatch.setitem(app.config, "RANKINGS_FRESH_SECONDS", 10)
+    url = "/api/rankings?of=unit&period=month"
+    real = rankings_api.ranking_payload
+    entered, gate, calls = threading.Event(), threading.Event(), []
+
+    def gated(of, period):
+        calls.append(of)
+        entered.set()
+        assert gate.wait(30)
+        return real(of, period)
+
+    monkeypatch.setattr(rankings_api, "ranking_payload", gated)
+    with app.app_context():
+        response_store(app).clear()
+    answers: dict[str, object] = {}
+
+    def ask(name):
+        answers[name] = app.test_client().get(url, headers=world["admin"])
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=ask, args=("second",))
+    second.start()
+    second.join(0.5)  # waiting for the first computation, not computing its own
+    assert second.is_alive() and len(calls) == 1
+    gate.set()
+    first.join(30)
+    second.join(30)
+    assert answers["first"].status_code == answers["second"].status_code == 200
+    assert answers["first"].get_json() == answers["second"].get_json()
+    assert answers["first"].headers["ETag"] == answers["second"].headers["ETag"]
+    assert len(calls) == 1
+
+    # A write, and the stored answer is past the lag (but not twice it): the next request
+    # recomputes; a request meanwhile gets the previous answer without waiting.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE admin_areas SET name = name || '·' WHERE code = '320999001'"))
+    with app.app_context():
+        store = response_store(app)
+        (key,) = [k for k in store._items if k[0] == "/api/rankings"]
+        old = store.get(key)
+        store.put(key, dataclasses.replace(old, made=old.made - 15))
+    entered.clear()
+    gate.clear()
+    third = threading.Thread(target=ask, args=("third",))
+    third.start()
+    assert entered.wait(30)
+    meanwhile = app.test_client().get(url, headers=world["admin"])
+    assert meanwhile.status_code == 200
+    assert meanwhile.headers["ETag"] == answers["first"].headers["ETag"]  # the previous one
+    assert len(calls) == 2
+    gate.set()
+    third.join(30)
+    assert answers["third"].status_code == 200
+    assert answers["third"].headers["ETag"] != answers["first"].headers["ETag"]
+    assert len(calls) == 2
+
+
+def test_layer_extents_follow_committed_writes_of_their_own_table(world):
+    """The catalogue keeps each layer's extent until that layer's table is written: a grid
+    added (or moved) shows in the next answer's extent; a write to issues alone changes the
+    catalogue (the issues' extent) but reuses the layers' extents."""
+
+    def grids_bbox():
+        body = world["client"].get("/api/collections", headers=world["admin"]).get_json()
+        (grids,) = [c for c in body["collections"] if c["id"] == "grids"]
+        return (grids.get("extent") or {}).get("spatial", {}).get("bbox", [None])[0]
+
+    engine = world["engine"]
+    with engine.begin() as conn:
+        place = conn.scalar(
+            text("INSERT INTO places (layer, code, name) VALUES ('grids', 'G-X', 'X') RETURNING id")
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO grids (id, geom) VALUES (:id, {envelope((120.0, 33.6, 120.1, 33.7))})"
+            ),
+            {"id": place},
+        )
+    try:
+        assert grids_bbox() == pytest.approx([120.0, 33.6, 120.1, 33.7])
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"UPDATE grids SET geom = {envelope((120.0, 33.6, 120.3, 33.75))}"
+                    " WHERE id = :id"
+                ),
+                {"id": place},
+            )
+        assert grids_bbox() == pytest.approx([120.0, 33.6, 120.3, 33.75])
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE issues SET description = 'x'"))
+        assert grids_bbox() == pytest.approx([120.0, 33.6, 120.3, 33.75])
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM places WHERE id = :id"), {"id": place})
+    assert grids_bbox() is None

@@ -24,6 +24,7 @@ from geoservice.edge.access import (
     signed_in,
 )
 from geoservice.edge.caching import catalogue_subjects, read_subjects, validated
+from geoservice.edge.caching import enabled as caching_enabled
 from geoservice.edge.params import (
     CRS84,
     GEOJSON,
@@ -180,7 +181,7 @@ def collections():
     shown = readable(catalogue())  # a token scoped to some collections lists only those
     if not shown:
         require("layers.read", ANY_COLLECTION)  # 403 with the reason
-    extents = collection_extents(get_session(), shown)
+    extents = collection_extents(get_session(), shown, remember=caching_enabled())
     body = {
         "collections": [describe(c, extents) for c in shown],
         "links": self_and_alternate("api.collections", fmt == "html", "集合列表"),
@@ -195,7 +196,7 @@ def collections():
 def collection(collection_id: str):
     coll = collection_or_404(collection_id)
     fmt = output_format(single_args(["f"]))
-    body = describe(coll, collection_extents(get_session(), [coll]))
+    body = describe(coll, collection_extents(get_session(), [coll], remember=caching_enabled()))
     if fmt == "html":
         return _html("api/collection.html", body=body, collection=coll)
     return json_response(body)

@@ -34,6 +34,7 @@ from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
 from geoservice.db import get_session
 from geoservice.edge.access import collection_or_404, collection_read, scope_condition
+from geoservice.edge.caching import enabled as caching_enabled
 from geoservice.edge.params import MVT, parse_items_query, single_args, url
 from geoservice.errors import ApiError
 
@@ -97,7 +98,7 @@ def tilejson(collection_id: str):
     f = single_args(["f"]).get("f")
     if f not in (None, "json"):
         raise ApiError(400, f"不支持的输出格式 f={f!r}", {"formats": ["json"]}, field="f")
-    extent = collection_extents(get_session(), [coll]).get(coll.id, {})
+    extent = collection_extents(get_session(), [coll], remember=caching_enabled()).get(coll.id, {})
     bbox = extent.get("bbox") or [-180, -85.0511, 180, 85.0511]
     fields = {name: "" for name, _ in coll.tile_columns}
     if coll.id == ISSUES:

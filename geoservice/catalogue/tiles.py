@@ -904,21 +904,49 @@ SELECT ST_AsMVT(m, :layer, {extent}, 'geom', 'id') FROM (
     return bytes(session.execute(text(statement), params).scalar() or b"")
 
 
+# The layers' extents last computed, per database and table: (write generation, bbox).
+_LAYER_EXTENTS: dict[tuple[str, str], tuple[int, list[float] | None]] = {}
+
+
 def collection_extents(
-    session: Session, collections: list[Collection]
+    session: Session, collections: list[Collection], remember: bool = False
 ) -> dict[str, dict[str, Any]]:
     """Bounding boxes (and the time span of issues), cheaply: ST_Extent of the layer tables;
-    for issues, the occupied cells of the finest tile-count level (≤ 80 m larger)."""
+    for issues, the occupied cells of the finest tile-count level (≤ 80 m larger).
+    `remember`: a layer's extent is computed again only when its table's write generation
+    (geoservice.httpcache) moved — only where generations move at every commit (not in tests
+    sharing one transaction that is never committed)."""
     out: dict[str, dict[str, Any]] = {}
+    layers = {c.id: c.spec.table for c in collections if c.spec is not None}
+    generations: dict[str, int] = {}
+    database = ""
+    if remember and layers:
+        database = str(session.get_bind().url)
+        generations = dict(
+            session.execute(
+                text(
+                    "SELECT subject, generation FROM data_generations"
+                    " WHERE subject = ANY(CAST(:tables AS text[]))"
+                ),
+                {"tables": sorted(set(layers.values()))},
+            ).all()
+        )  # before the data, as for validators
+        for cid, table in list(layers.items()):
+            known = _LAYER_EXTENTS.get((database, table))
+            if known is not None and table in generations and known[0] == generations[table]:
+                out[cid] = {"bbox": known[1]}
+                del layers[cid]
     parts = [
-        f"SELECT '{c.id}' AS id, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-        f"FROM (SELECT ST_Extent(geom) AS e FROM {c.spec.table}) s"
-        for c in collections
-        if c.spec is not None
+        f"SELECT '{cid}' AS id, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+        f"FROM (SELECT ST_Extent(geom) AS e FROM {table}) s"
+        for cid, table in layers.items()
     ]
     if parts:
         for cid, *bbox in session.execute(text(" UNION ALL ".join(parts))):
             out[cid] = {"bbox": bbox if bbox[0] is not None else None}
+            table = layers[cid]
+            if table in generations:
+                _LAYER_EXTENTS[(database, table)] = (generations[table], out[cid]["bbox"])
     if any(c.id == ISSUES for c in collections):
         # A key may still hold unfolded +1/−1 delta rows (migration 0028): the extent may then
         # include a cell emptied since, until its next write folds them (summing per cell would

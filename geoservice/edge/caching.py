@@ -15,9 +15,13 @@
 - If-None-Match naming the current ETag → 304 (no body, nothing computed);
 - `store=True`: the answer is kept per process (geoservice.httpcache.ResponseStore) and served
   to the next caller with the same key while the generation is unchanged (or, with
-  `fresh_setting`, while younger than that many seconds: rankings may lag writes a little);
-- answers that depend on the clock (overdue flags, "this week") are keyed by the minute too
-  (`clock_seconds`), so none outlives the time that changed it by more than that;
+  `fresh_setting`, while younger than that many seconds: rankings may lag writes a little).
+  Such a lagging answer is computed by one request of the process at a time: requests that
+  find it stale while it is being recomputed get the previous answer (at most twice the
+  allowed lag old) or, without one, wait for the computation instead of starting their own;
+- answers that depend on the clock (overdue flags, "this week") are kept with the minute they
+  were made in, and their ETag names it (`clock_seconds`), so none outlives the time that
+  changed it by more than that (or than the allowed lag);
 - 200 answers get `ETag` and, unless the view set one, `Cache-Control: private, no-cache`
   (browsers revalidate every time, cheaply). HTML answers are never stored (CSRF tokens).
 Views that write, or whose answer depends on the account itself (allowed transitions, "mine"),
@@ -47,6 +51,9 @@ STORE = "geoservice.response_store"  # app.extensions key
 # areas a scope is cut by.
 REFERENCE_TABLES = ("places", "admin_areas", "assignments", "leaders", "units")
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
+# How long a request waits for the same answer another request of its process is computing
+# before it computes it itself.
+COMPUTE_WAIT_SECONDS = 30.0
 _KEPT_HEADERS = ("Content-Type", "Content-Crs", "Link", "Cache-Control", "Content-Disposition")
 
 
@@ -131,6 +138,16 @@ def _not_modified(etag: str, cache_control: str) -> Response:
     return response
 
 
+def _kept_answer(kept: httpcache.Stored, condition: str | None, cache_control: str) -> Response:
+    if httpcache.matches(condition, kept.etag):
+        return _not_modified(kept.etag, cache_control)
+    response = Response(kept.body, mimetype=kept.mimetype)
+    for name, value in kept.headers:
+        response.headers[name] = value
+    response.headers["ETag"] = kept.etag
+    return response
+
+
 def validated(
     subjects: Iterable[str] | Callable[..., Iterable[str]],
     store: bool = False,
@@ -160,44 +177,54 @@ def validated(
                 tuple(sorted(request.args.items(multi=True))),
                 request.headers.get("Accept", ""),
                 audience(current_account()) if per_audience else "everyone allowed",
-                int(time.time() // clock_seconds) if clock_seconds else None,
             )
+            window = int(time.time() // clock_seconds) if clock_seconds else None
             condition = request.headers.get("If-None-Match")
             shared = response_store() if store else None
             fresh = float(current_app.config.get(fresh_setting, 0)) if fresh_setting else 0.0
             kept = shared.get(key) if shared is not None else None
-            if kept is not None and httpcache.usable(kept, current, fresh):
-                if httpcache.matches(condition, kept.etag):
-                    return _not_modified(kept.etag, cache_control)
-                response = Response(kept.body, mimetype=kept.mimetype)
-                for name, value in kept.headers:
-                    response.headers[name] = value
-                response.headers["ETag"] = kept.etag
-                return response
-            etag = httpcache.entity_tag(current, key)
+            if httpcache.usable(kept, current, fresh, window):
+                return _kept_answer(kept, condition, cache_control)
+            etag = httpcache.entity_tag(current, (*key, window))
             if httpcache.matches(condition, etag):
                 return _not_modified(etag, cache_control)
-            response = make_response(view(*args, **kwargs))
-            if response.status_code != 200 or response.is_streamed:
+            claimed = False
+            if shared is not None and fresh:
+                # An answer allowed to lag: one computation per process at a time. The others
+                # get the last answer meanwhile (at most twice the allowed lag old) or wait.
+                claimed = shared.claim(key)
+                if not claimed:
+                    if kept is not None and time.monotonic() - kept.made < 2 * fresh:
+                        return _kept_answer(kept, condition, cache_control)
+                    shared.wait(key, timeout=COMPUTE_WAIT_SECONDS)
+                    made = shared.get(key)
+                    if made is not None and made is not kept:
+                        return _kept_answer(made, condition, cache_control)
+            try:
+                response = make_response(view(*args, **kwargs))
+                if response.status_code != 200 or response.is_streamed:
+                    return response
+                if (response.mimetype or "").startswith("text/html"):
+                    return response
+                response.headers["ETag"] = etag
+                response.headers.setdefault("Cache-Control", cache_control)
+                if shared is not None and "Set-Cookie" not in response.headers:
+                    kept_headers = tuple(
+                        (name, response.headers[name])
+                        for name in _KEPT_HEADERS
+                        if name in response.headers
+                    )
+                    shared.put(
+                        key,
+                        httpcache.Stored(
+                            etag, current, response.get_data(), response.mimetype or "",
+                            kept_headers, time.monotonic(), window,
+                        ),
+                    )  # fmt: skip
                 return response
-            if (response.mimetype or "").startswith("text/html"):
-                return response
-            response.headers["ETag"] = etag
-            response.headers.setdefault("Cache-Control", cache_control)
-            if shared is not None and "Set-Cookie" not in response.headers:
-                kept_headers = tuple(
-                    (name, response.headers[name])
-                    for name in _KEPT_HEADERS
-                    if name in response.headers
-                )
-                shared.put(
-                    key,
-                    httpcache.Stored(
-                        etag, current, response.get_data(), response.mimetype or "", kept_headers,
-                        time.monotonic(),
-                    ),
-                )  # fmt: skip
-            return response
+            finally:
+                if claimed:
+                    shared.release(key)
 
         return wrapper
 
