@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
-from geoservice.catalogue.tilegrid import FINEST_LEVEL, tile_lat, tile_lon, tile_y
+from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
@@ -147,8 +147,10 @@ _CELL_Y = (
 def _bbox_count_sql(
     bbox: tuple[float, float, float, float], filters: list[str], sql: Sql, cap: int
 ) -> str | None:
-    """Exact count of issues in a bbox without visiting most of them: the finest tile-count
-    cells lying well inside the bbox are summed; only the issues of the border strips (the
+    """Exact count of issues in a bbox without visiting most of them: the tile-count cells
+    lying well inside the bbox are summed (its largest aligned blocks at the coarser levels,
+    the rest at the finest: a few hundred rows, not the thousands of finest cells of a
+    viewport); only the issues of the border strips (the
     bbox minus those cells) are counted one by one, with the triggers' own cell formula —
     and only when the cells the strips cross hold at most `cap` issues (else NULL).
     None when the bbox holds too few whole cells for this to pay."""
@@ -182,19 +184,29 @@ def _bbox_count_sql(
     # The cells the bbox touches: those not inside hold the issues of the border strips
     # (about, up to rounding: this only decides whether to count them).
     outer = [
-        sql.bind(v)
-        for v in (
-            math.floor((minx + 180) / 360 * scale),
-            math.floor((maxx + 180) / 360 * scale),
-            math.floor(tile_y(maxy, FINEST_LEVEL)),
-            math.floor(tile_y(miny, FINEST_LEVEL)),
-        )
+        math.floor((minx + 180) / 360 * scale),
+        math.floor((maxx + 180) / 360 * scale),
+        math.floor(tile_y(maxy, FINEST_LEVEL)),
+        math.floor(tile_y(miny, FINEST_LEVEL)),
     ]
     inside = f"cx BETWEEN {cells[0]} AND {cells[1]} AND cy BETWEEN {cells[2]} AND {cells[3]}"
-    touched = " AND ".join(
-        [f"level = {FINEST_LEVEL}", f"cx BETWEEN {outer[0]} AND {outer[1]}",
-         f"cy BETWEEN {outer[2]} AND {outer[3]}", *filters]
-    )  # fmt: skip
+    # The cells to read: the interior as the largest aligned blocks of the coarser levels
+    # (each level's ring around the next coarser one's blocks), and the finest cells the
+    # bbox's edges cross, as four strips around the interior — index ranges, not the
+    # thousands of finest cells of a large bbox.
+    parts = _interior_parts(sql, (cx0, cx1, cy0, cy1))
+    x0, x1, y0, y1 = outer
+    for strip in (
+        (x0, cx0 - 1, y0, y1),
+        (cx1 + 1, x1, y0, y1),
+        (cx0, cx1, y0, cy0 - 1),
+        (cx0, cx1, cy1 + 1, y1),
+    ):
+        if strip[0] <= strip[1] and strip[2] <= strip[3]:
+            parts.append(_cells_sql(sql, FINEST_LEVEL, strip, None))
+    read = " OR ".join(parts)
+    touched = " AND ".join([f"({read})", *filters])
+    border_cells = f"level = {FINEST_LEVEL} AND NOT ({inside})"
     border = " AND ".join(
         [
             f"({envelopes})",
@@ -208,10 +220,48 @@ def _bbox_count_sql(
     return (
         f"SELECT CASE WHEN border <= {cap} THEN"
         f" interior + (SELECT count(*) FROM issues i WHERE {border}) END"
-        f" FROM (SELECT COALESCE(sum(n) FILTER (WHERE {inside}), 0) AS interior,"
-        f" COALESCE(sum(n) FILTER (WHERE NOT ({inside})), 0) AS border"
+        f" FROM (SELECT COALESCE(sum(n) FILTER (WHERE NOT ({border_cells})), 0) AS interior,"
+        f" COALESCE(sum(n) FILTER (WHERE {border_cells}), 0) AS border"
         f" FROM issue_tile_counts WHERE {touched}) cells"
     )
+
+
+Rect = tuple[int, int, int, int]  # x0, x1, y0, y1: cells of one level, inclusive
+
+
+def _interior_parts(sql: Sql, interior: Rect) -> list[str]:
+    """Conditions on issue_tile_counts that select each issue of the finest-level rectangle
+    `interior` exactly once: at every level, from the coarsest holding a whole block of it,
+    the cells inside it that no coarser level's blocks cover."""
+    parts: list[str] = []
+    covered: Rect | None = None  # at the finest level: what coarser blocks already sum
+    for level in sorted(COUNT_LEVELS):
+        size = 2 ** (FINEST_LEVEL - level)
+        x0, x1, y0, y1 = interior
+        blocks = (-(-x0 // size), (x1 + 1) // size - 1, -(-y0 // size), (y1 + 1) // size - 1)
+        if blocks[0] > blocks[1] or blocks[2] > blocks[3]:
+            continue
+        hole = None
+        if covered is not None:
+            hole = tuple(v // size if i % 2 == 0 else (v + 1) // size - 1
+                         for i, v in enumerate(covered))  # fmt: skip
+        parts.append(_cells_sql(sql, level, blocks, hole))
+        covered = (
+            blocks[0] * size,
+            (blocks[1] + 1) * size - 1,
+            blocks[2] * size,
+            (blocks[3] + 1) * size - 1,
+        )
+    return parts
+
+
+def _cells_sql(sql: Sql, level: int, rect: Rect, hole: Rect | None) -> str:
+    x0, x1, y0, y1 = (sql.bind(v) for v in rect)
+    where = f"level = {level} AND cx BETWEEN {x0} AND {x1} AND cy BETWEEN {y0} AND {y1}"
+    if hole is not None:
+        h = [sql.bind(v) for v in hole]
+        where += f" AND NOT (cx BETWEEN {h[0]} AND {h[1]} AND cy BETWEEN {h[2]} AND {h[3]})"
+    return f"({where})"
 
 
 def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
