@@ -20,6 +20,7 @@ may see what, 304s, which views) is geoservice/edge/caching.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from geoservice.db import autocommit_connection
 
 EVERYTHING = "*"  # as a subject: every tracked table
 
@@ -158,3 +161,86 @@ def usable(
     if item.generation == current and item.window == window:
         return True
     return time.monotonic() - item.made < fresh_seconds
+
+
+class SharedAnswers:
+    """One stored answer in `shared_answers` (migration 0041), shared by the worker processes,
+    on a pooled autocommit connection of the primary (the table is unlogged: a replica has
+    none), with a session advisory lock taken by the process computing it:
+
+        with SharedAnswers(engine, key) as others:
+            found = others.fetch()              # Stored or None (`made` on this clock)
+            if others.lock(): …compute…; others.put(made)
+            else: others.wait_for_lock(30)      # until the other process is done
+
+    The lock is released when the block ends (or with the connection, if it breaks)."""
+
+    def __init__(self, engine: Any, key: Hashable) -> None:
+        self.digest = hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest()
+        self.lock_id = int(self.digest[:15], 16)
+        self._connection = autocommit_connection(engine.connect())
+        self.locked = False
+
+    def __enter__(self) -> SharedAnswers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.locked:
+                self._run("SELECT pg_advisory_unlock(%(id)s)", {"id": self.lock_id})
+        finally:
+            self._connection.close()
+
+    def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        return self._connection.exec_driver_sql(sql, params)
+
+    def fetch(self) -> Stored | None:
+        row = self._run(
+            "SELECT generation, clock_window, extract(epoch FROM clock_timestamp() - made),"
+            " etag, mimetype, headers, body FROM shared_answers WHERE key = %(key)s",
+            {"key": self.digest},
+        ).first()
+        if row is None:
+            return None
+        generation, window, age, etag, mimetype, headers, body = row
+        made = time.monotonic() - float(age)
+        kept_headers = tuple((name, value) for name, value in headers)
+        return Stored(etag, generation, bytes(body), mimetype, kept_headers, made, window)
+
+    def lock(self) -> bool:
+        """Take the answer's computation (True), unless another process has it."""
+        self.locked = bool(
+            self._run("SELECT pg_try_advisory_lock(%(id)s)", {"id": self.lock_id}).scalar()
+        )
+        return self.locked
+
+    def wait_for_lock(self, timeout: float) -> bool:
+        """Until the process computing the answer is done (then the lock is ours), or
+        `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.lock() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.locked
+
+    def put(self, item: Stored) -> None:
+        self._run(
+            "INSERT INTO shared_answers"
+            " (key, generation, clock_window, made, etag, mimetype, headers, body)"
+            " VALUES (%(key)s, %(generation)s, %(window)s,"
+            " clock_timestamp() - make_interval(secs => %(age)s), %(etag)s, %(mimetype)s,"
+            " %(headers)s, %(body)s)"
+            " ON CONFLICT (key) DO UPDATE SET generation = EXCLUDED.generation,"
+            " clock_window = EXCLUDED.clock_window, made = EXCLUDED.made,"
+            " etag = EXCLUDED.etag, mimetype = EXCLUDED.mimetype,"
+            " headers = EXCLUDED.headers, body = EXCLUDED.body",
+            {
+                "key": self.digest,
+                "generation": item.generation,
+                "window": item.window,
+                "age": max(time.monotonic() - item.made, 0.0),
+                "etag": item.etag,
+                "mimetype": item.mimetype,
+                "headers": json.dumps([list(pair) for pair in item.headers]),
+                "body": item.body,
+            },
+        )

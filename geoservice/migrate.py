@@ -62,6 +62,7 @@ UNTRACKED_TABLES = frozenset(
         "notify_deliveries",
         "notify_messages",
         "recent_writes",  # every write commit stamps its account (replica routing)
+        "shared_answers",  # a cache of answers (httpcache.SharedAnswers)
         "soft_foreign_keys",
         "tile_changes",  # the tiles' own generations (catalogue/tiles.py)
         # Derived by triggers from issues / issue_events, which are counted themselves.

@@ -455,6 +455,25 @@ class RecentWrite(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class SharedAnswer(Base):
+    """Answers allowed to lag writes (rankings), shared by the worker processes: the one that
+    computed an answer leaves it here for the others (geoservice/httpcache.py). Unlogged: a
+    cache, neither replicated nor worth keeping across a crash. `key`: a digest of the request
+    (path, arguments, format, audience)."""
+
+    __tablename__ = "shared_answers"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    clock_window: Mapped[int | None] = mapped_column(BigInteger)
+    made: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    etag: Mapped[str] = mapped_column(String(80), nullable=False)
+    mimetype: Mapped[str] = mapped_column(String(120), nullable=False)
+    headers: Mapped[list] = mapped_column(JSONB, nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
 class IssueEvent(Base):
     """One state change (or note) of an issue: who, when, from, to, note.
 

@@ -342,6 +342,8 @@ def test_a_lagging_answer_is_computed_once_at_a_time(world, monkeypatch):
         (key,) = [k for k in store._items if k[0] == "/api/rankings"]
         old = store.get(key)
         store.put(key, dataclasses.replace(old, made=old.made - 15))
+    with engine.begin() as conn:  # and the copy the other worker processes would read
+        conn.execute(text("UPDATE shared_answers SET made = made - interval '15 seconds'"))
     entered.clear()
     gate.clear()
     third = threading.Thread(target=ask, args=("third",))
@@ -397,3 +399,51 @@ def test_layer_extents_follow_committed_writes_of_their_own_table(world):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM places WHERE id = :id"), {"id": place})
     assert grids_bbox() is None
+
+
+def test_a_lagging_answer_is_shared_by_the_worker_processes(world, monkeypatch):
+    """Two apps on one database stand for two worker processes: what one computed, the other
+    serves (from shared_answers) while it is fresh; while one is computing, the other waits
+    for that computation instead of starting its own."""
+    import threading
+
+    from geoservice.api import rankings as rankings_api
+
+    engine = world["engine"]
+    other = create_app({**world["app"].config, "RANKINGS_FRESH_SECONDS": 10})
+    monkeypatch.setitem(world["app"].config, "RANKINGS_FRESH_SECONDS", 10)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM shared_answers"))
+    real = rankings_api.ranking_payload
+    entered, gate, calls = threading.Event(), threading.Event(), []
+
+    def gated(of, period):
+        calls.append(of)
+        entered.set()
+        assert gate.wait(30)
+        return real(of, period)
+
+    monkeypatch.setattr(rankings_api, "ranking_payload", gated)
+    url = "/api/rankings?of=street&period=month"
+    answers = {}
+
+    def ask(app, name):
+        answers[name] = app.test_client().get(url, headers=world["admin"])
+
+    first = threading.Thread(target=ask, args=(world["app"], "first"))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=ask, args=(other, "second"))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and len(calls) == 1  # the other process waits
+    gate.set()
+    first.join(30)
+    second.join(30)
+    assert answers["first"].status_code == answers["second"].status_code == 200
+    assert answers["first"].get_data() == answers["second"].get_data()
+    assert answers["first"].headers["ETag"] == answers["second"].headers["ETag"]
+    assert len(calls) == 1
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM shared_answers")) == 1
+    other.extensions["geoservice.db"].engine.dispose()

@@ -42,7 +42,7 @@ from geoservice import httpcache
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, current_token
 from geoservice.catalogue.catalogue import ISSUES, Collection
-from geoservice.db import get_session
+from geoservice.db import database, get_session
 from geoservice.edge.access import catalogue
 from geoservice.models import User
 
@@ -148,6 +148,84 @@ def _kept_answer(kept: httpcache.Stored, condition: str | None, cache_control: s
     return response
 
 
+def _computed(
+    answer: Any, etag: str, current: int, window: int | None, cache_control: str
+) -> tuple[Response, httpcache.Stored | None]:
+    """The view's answer with its validators, and what may be kept of it (None: not a plain
+    200 answer, HTML or one setting a cookie)."""
+    response = make_response(answer)
+    if response.status_code != 200 or response.is_streamed:
+        return response, None
+    if (response.mimetype or "").startswith("text/html"):
+        return response, None
+    response.headers["ETag"] = etag
+    response.headers.setdefault("Cache-Control", cache_control)
+    if "Set-Cookie" in response.headers:
+        return response, None
+    kept_headers = tuple(
+        (name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers
+    )
+    made = httpcache.Stored(
+        etag, current, response.get_data(), response.mimetype or "", kept_headers,
+        time.monotonic(), window,
+    )  # fmt: skip
+    return response, made
+
+
+def _lagging_answer(
+    compute: Callable[[], Any],
+    shared: httpcache.ResponseStore,
+    key: tuple,
+    kept: httpcache.Stored | None,
+    current: int,
+    window: int | None,
+    etag: str,
+    condition: str | None,
+    cache_control: str,
+    fresh: float,
+) -> Response:
+    """An answer allowed to lag writes by `fresh` seconds (rankings), computed once at a time
+    per deployment: within the process, one request computes while the others get the last
+    answer (at most twice the lag old) or wait for it; across processes, the one computing
+    leaves its answer in `shared_answers` for the others, and one that finds another process
+    computing does the same (httpcache.SharedAnswers)."""
+
+    def recent(item: httpcache.Stored | None) -> bool:
+        return item is not None and time.monotonic() - item.made < 2 * fresh
+
+    if not shared.claim(key):
+        if recent(kept):
+            return _kept_answer(kept, condition, cache_control)
+        shared.wait(key, timeout=COMPUTE_WAIT_SECONDS)
+        made = shared.get(key)
+        if made is not None and made is not kept:
+            return _kept_answer(made, condition, cache_control)
+        response, _ = _computed(compute(), etag, current, window, cache_control)
+        return response
+    try:
+        with httpcache.SharedAnswers(database().engine, key) as others:
+            found = others.fetch()
+            if not httpcache.usable(found, current, fresh, window) and not others.lock():
+                # Another process is computing it.
+                if recent(kept):
+                    return _kept_answer(kept, condition, cache_control)
+                if not recent(found):
+                    others.wait_for_lock(COMPUTE_WAIT_SECONDS)
+                    found = others.fetch()
+            if found is not None and (
+                httpcache.usable(found, current, fresh, window) or not others.locked
+            ):
+                shared.put(key, found)
+                return _kept_answer(found, condition, cache_control)
+            response, made = _computed(compute(), etag, current, window, cache_control)
+            if made is not None:
+                shared.put(key, made)
+                others.put(made)
+            return response
+    finally:
+        shared.release(key)
+
+
 def validated(
     subjects: Iterable[str] | Callable[..., Iterable[str]],
     store: bool = False,
@@ -188,43 +266,15 @@ def validated(
             etag = httpcache.entity_tag(current, (*key, window))
             if httpcache.matches(condition, etag):
                 return _not_modified(etag, cache_control)
-            claimed = False
             if shared is not None and fresh:
-                # An answer allowed to lag: one computation per process at a time. The others
-                # get the last answer meanwhile (at most twice the allowed lag old) or wait.
-                claimed = shared.claim(key)
-                if not claimed:
-                    if kept is not None and time.monotonic() - kept.made < 2 * fresh:
-                        return _kept_answer(kept, condition, cache_control)
-                    shared.wait(key, timeout=COMPUTE_WAIT_SECONDS)
-                    made = shared.get(key)
-                    if made is not None and made is not kept:
-                        return _kept_answer(made, condition, cache_control)
-            try:
-                response = make_response(view(*args, **kwargs))
-                if response.status_code != 200 or response.is_streamed:
-                    return response
-                if (response.mimetype or "").startswith("text/html"):
-                    return response
-                response.headers["ETag"] = etag
-                response.headers.setdefault("Cache-Control", cache_control)
-                if shared is not None and "Set-Cookie" not in response.headers:
-                    kept_headers = tuple(
-                        (name, response.headers[name])
-                        for name in _KEPT_HEADERS
-                        if name in response.headers
-                    )
-                    shared.put(
-                        key,
-                        httpcache.Stored(
-                            etag, current, response.get_data(), response.mimetype or "",
-                            kept_headers, time.monotonic(), window,
-                        ),
-                    )  # fmt: skip
-                return response
-            finally:
-                if claimed:
-                    shared.release(key)
+                return _lagging_answer(
+                    lambda: view(*args, **kwargs), shared, key, kept, current, window, etag,
+                    condition, cache_control, fresh,
+                )  # fmt: skip
+            response, made = _computed(view(*args, **kwargs), etag, current, window, cache_control)
+            if made is not None and shared is not None:
+                shared.put(key, made)
+            return response
 
         return wrapper
 
