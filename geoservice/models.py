@@ -459,7 +459,7 @@ class SharedAnswer(Base):
     """Answers allowed to lag writes (rankings), shared by the worker processes: the one that
     computed an answer leaves it here for the others (geoservice/httpcache.py). Unlogged: a
     cache, neither replicated nor worth keeping across a crash. `key`: a digest of the request
-    (path, arguments, format, audience)."""
+    (path, arguments, format, audience); `body`: the answer, zlib-compressed."""
 
     __tablename__ = "shared_answers"
     __table_args__ = {"prefixes": ["UNLOGGED"]}

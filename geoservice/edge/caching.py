@@ -213,10 +213,13 @@ def _lagging_answer(
                     others.wait_for_lock(COMPUTE_WAIT_SECONDS)
                     found = others.fetch()
             if found is not None and (
-                httpcache.usable(found, current, fresh, window) or not others.locked
+                httpcache.usable(found, current, fresh, window)
+                or (not others.locked and recent(found))
             ):
-                shared.put(key, found)
-                return _kept_answer(found, condition, cache_control)
+                found = others.with_body(found)
+                if found is not None:
+                    shared.put(key, found)
+                    return _kept_answer(found, condition, cache_control)
             response, made = _computed(compute(), etag, current, window, cache_control)
             if made is not None:
                 shared.put(key, made)
