@@ -8,6 +8,8 @@ a scratch database of their own."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -287,51 +289,64 @@ def test_one_issue_is_read_without_a_transaction_and_within_scope(world):
     assert client.get(f"/api/issues/{west_id}", headers=world["east"]).status_code == 404
 
 
+class GatedRankings:
+    """The real ranking computation behind a gate the test opens, counting its calls."""
+
+    def __init__(self, monkeypatch):
+        from geoservice.api import rankings as rankings_api
+
+        self.real = rankings_api.ranking_payload
+        self.entered, self.gate, self.calls = threading.Event(), threading.Event(), 0
+        monkeypatch.setattr(rankings_api, "ranking_payload", self)
+
+    def __call__(self, of, period):
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(30)
+        return self.real(of, period)
+
+    def second_waits_for_the_first(self, ask_first, ask_second) -> None:
+        """ask_first computes (held at the gate); ask_second, asked meanwhile, neither
+        answers nor computes until the gate opens."""
+        first = threading.Thread(target=ask_first)
+        first.start()
+        assert self.entered.wait(30)
+        second = threading.Thread(target=ask_second)
+        second.start()
+        second.join(0.5)
+        assert second.is_alive() and self.calls == 1
+        self.gate.set()
+        first.join(30)
+        second.join(30)
+        assert self.calls == 1
+
+
+def same_answers(first, second) -> None:
+    assert first.status_code == second.status_code == 200
+    assert first.get_data() == second.get_data()
+    assert first.headers["ETag"] == second.headers["ETag"]
+
+
 def test_a_lagging_answer_is_computed_once_at_a_time(world, monkeypatch):
     """Rankings may lag writes by RANKINGS_FRESH_SECONDS. While one request recomputes them,
     another request of the same process does not start a second computation: without a
     previous answer it waits for that one; with a previous answer not older than twice the lag
     it gets that answer at once."""
-    import dataclasses
-    import threading
-
-    from geoservice.api import rankings as rankings_api
     from geoservice.edge.caching import response_store
 
     app, engine = world["app"], world["engine"]
     monkeypatch.setitem(app.config, "RANKINGS_FRESH_SECONDS", 10)
     url = "/api/rankings?of=unit&period=month"
-    real = rankings_api.ranking_payload
-    entered, gate, calls = threading.Event(), threading.Event(), []
-
-    def gated(of, period):
-        calls.append(of)
-        entered.set()
-        assert gate.wait(30)
-        return real(of, period)
-
-    monkeypatch.setattr(rankings_api, "ranking_payload", gated)
+    gated = GatedRankings(monkeypatch)
     with app.app_context():
         response_store(app).clear()
     answers: dict[str, object] = {}
 
     def ask(name):
-        answers[name] = app.test_client().get(url, headers=world["admin"])
+        return lambda: answers.__setitem__(name, app.test_client().get(url, headers=world["admin"]))
 
-    first = threading.Thread(target=ask, args=("first",))
-    first.start()
-    assert entered.wait(30)
-    second = threading.Thread(target=ask, args=("second",))
-    second.start()
-    second.join(0.5)  # waiting for the first computation, not computing its own
-    assert second.is_alive() and len(calls) == 1
-    gate.set()
-    first.join(30)
-    second.join(30)
-    assert answers["first"].status_code == answers["second"].status_code == 200
-    assert answers["first"].get_json() == answers["second"].get_json()
-    assert answers["first"].headers["ETag"] == answers["second"].headers["ETag"]
-    assert len(calls) == 1
+    gated.second_waits_for_the_first(ask("first"), ask("second"))
+    same_answers(answers["first"], answers["second"])
 
     # A write, and the stored answer is past the lag (but not twice it): the next request
     # recomputes; a request meanwhile gets the previous answer without waiting.
@@ -344,20 +359,45 @@ def test_a_lagging_answer_is_computed_once_at_a_time(world, monkeypatch):
         store.put(key, dataclasses.replace(old, made=old.made - 15))
     with engine.begin() as conn:  # and the copy the other worker processes would read
         conn.execute(text("UPDATE shared_answers SET made = made - interval '15 seconds'"))
-    entered.clear()
-    gate.clear()
-    third = threading.Thread(target=ask, args=("third",))
+    gated.entered.clear()
+    gated.gate.clear()
+    third = threading.Thread(target=ask("third"))
     third.start()
-    assert entered.wait(30)
+    assert gated.entered.wait(30)
     meanwhile = app.test_client().get(url, headers=world["admin"])
     assert meanwhile.status_code == 200
     assert meanwhile.headers["ETag"] == answers["first"].headers["ETag"]  # the previous one
-    assert len(calls) == 2
-    gate.set()
+    assert gated.calls == 2
+    gated.gate.set()
     third.join(30)
     assert answers["third"].status_code == 200
     assert answers["third"].headers["ETag"] != answers["first"].headers["ETag"]
-    assert len(calls) == 2
+    assert gated.calls == 2
+
+
+def test_a_lagging_answer_is_shared_by_the_worker_processes(world, monkeypatch):
+    """Two apps on one database stand for two worker processes: while one is computing an
+    answer, the other waits for that computation instead of starting its own, and serves what
+    the first left in shared_answers."""
+    engine = world["engine"]
+    other = create_app({**world["app"].config, "RANKINGS_FRESH_SECONDS": 10})
+    monkeypatch.setitem(world["app"].config, "RANKINGS_FRESH_SECONDS", 10)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM shared_answers"))
+    gated = GatedRankings(monkeypatch)
+    url = "/api/rankings?of=street&period=month"
+    answers = {}
+
+    def ask(app, name):
+        return lambda: answers.__setitem__(name, app.test_client().get(url, headers=world["admin"]))
+
+    try:
+        gated.second_waits_for_the_first(ask(world["app"], "first"), ask(other, "second"))
+        same_answers(answers["first"], answers["second"])
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM shared_answers")) == 1
+    finally:
+        other.extensions["geoservice.db"].engine.dispose()
 
 
 def test_layer_extents_follow_committed_writes_of_their_own_table(world):
@@ -399,51 +439,3 @@ def test_layer_extents_follow_committed_writes_of_their_own_table(world):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM places WHERE id = :id"), {"id": place})
     assert grids_bbox() is None
-
-
-def test_a_lagging_answer_is_shared_by_the_worker_processes(world, monkeypatch):
-    """Two apps on one database stand for two worker processes: what one computed, the other
-    serves (from shared_answers) while it is fresh; while one is computing, the other waits
-    for that computation instead of starting its own."""
-    import threading
-
-    from geoservice.api import rankings as rankings_api
-
-    engine = world["engine"]
-    other = create_app({**world["app"].config, "RANKINGS_FRESH_SECONDS": 10})
-    monkeypatch.setitem(world["app"].config, "RANKINGS_FRESH_SECONDS", 10)
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM shared_answers"))
-    real = rankings_api.ranking_payload
-    entered, gate, calls = threading.Event(), threading.Event(), []
-
-    def gated(of, period):
-        calls.append(of)
-        entered.set()
-        assert gate.wait(30)
-        return real(of, period)
-
-    monkeypatch.setattr(rankings_api, "ranking_payload", gated)
-    url = "/api/rankings?of=street&period=month"
-    answers = {}
-
-    def ask(app, name):
-        answers[name] = app.test_client().get(url, headers=world["admin"])
-
-    first = threading.Thread(target=ask, args=(world["app"], "first"))
-    first.start()
-    assert entered.wait(30)
-    second = threading.Thread(target=ask, args=(other, "second"))
-    second.start()
-    second.join(0.5)
-    assert second.is_alive() and len(calls) == 1  # the other process waits
-    gate.set()
-    first.join(30)
-    second.join(30)
-    assert answers["first"].status_code == answers["second"].status_code == 200
-    assert answers["first"].get_data() == answers["second"].get_data()
-    assert answers["first"].headers["ETag"] == answers["second"].headers["ETag"]
-    assert len(calls) == 1
-    with engine.connect() as conn:
-        assert conn.scalar(text("SELECT count(*) FROM shared_answers")) == 1
-    other.extensions["geoservice.db"].engine.dispose()
