@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import threading
 import time
 import zlib
@@ -30,7 +31,6 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.db import autocommit_connection
@@ -38,18 +38,70 @@ from geoservice.db import autocommit_connection
 EVERYTHING = "*"  # as a subject: every tracked table
 
 
-def generation(session: Session, subjects: Iterable[str]) -> int | None:
+# Cells of this level (about 1 km) count the writes to issues by area (migration 0042).
+AREA_LEVEL = 15
+
+
+@dataclass(frozen=True)
+class IssueArea:
+    """As a subject of `generation`, in place of the table `issues`: the issues lying in this
+    bbox (lon/lat), whose writes are counted per cell (`issue_cell_changes`), so that writes
+    elsewhere in the city leave the answer current."""
+
+    bbox: tuple[float, float, float, float]
+
+    def cells(self) -> tuple[int, int, int, int]:
+        """x0, x1, y0, y1: the cells the bbox touches and one more all round (rounding)."""
+        scale = 2**AREA_LEVEL
+        west, south, east, north = self.bbox
+
+        def column(lon: float) -> int:
+            return math.floor((min(max(lon, -180.0), 180.0) + 180.0) / 360.0 * scale)
+
+        def row(lat: float) -> int:
+            r = math.radians(min(max(lat, -85.0511), 85.0511))
+            return math.floor((1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * scale)
+
+        return column(west) - 1, column(east) + 1, row(north) - 1, row(south) + 1
+
+
+Generation = Hashable  # an int (tables only), or (tables' int, the areas' counts)
+
+
+def generation(session: Session, subjects: Iterable[str | IssueArea]) -> Generation | None:
     """The sum of the write counters of `subjects` (table names; EVERYTHING: all tracked
-    tables), or None when one of them is not tracked (its answers must not be cached)."""
-    wanted = sorted(set(subjects))
+    tables), or None when one of them is not tracked (its answers must not be cached). With
+    IssueArea subjects, also the number and id-sum of their cells' change rows (and of the
+    TRUNCATE row): (tables' sum, ((count, sum), …)), in the same statement."""
+    subjects = list(subjects)
+    areas = [s for s in subjects if isinstance(s, IssueArea)]
+    wanted = sorted({s for s in subjects if isinstance(s, str)})
     if EVERYTHING in wanted:
-        return session.execute(text("SELECT sum(generation) FROM data_generations")).scalar()
-    rows = read_row(
-        session,
-        "SELECT count(*), sum(generation) FROM data_generations WHERE subject = ANY(%(subjects)s)",
-        {"subjects": wanted},
-    )
-    return int(rows[1]) if rows[0] == len(wanted) else None
+        tables = "SELECT NULL::bigint, sum(generation) FROM data_generations"
+    else:
+        tables = (
+            "SELECT count(*), sum(generation) FROM data_generations"
+            " WHERE subject = ANY(%(subjects)s)"
+        )
+    if not areas:
+        rows = read_row(session, tables, {"subjects": wanted})
+        if rows[0] is not None and rows[0] != len(wanted):
+            return None
+        return int(rows[1]) if rows[1] is not None else None
+    params: dict[str, Any] = {"subjects": wanted}
+    counted = []
+    for n, area in enumerate(areas):
+        x0, x1, y0, y1 = area.cells()
+        params.update({f"x0_{n}": x0, f"x1_{n}": x1, f"y0_{n}": y0, f"y1_{n}": y1})
+        counted.append(
+            "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
+            f" WHERE (cx BETWEEN %(x0_{n})s AND %(x1_{n})s AND cy BETWEEN %(y0_{n})s"
+            f" AND %(y1_{n})s) OR cx < 0)"
+        )
+    rows = read_row(session, f"SELECT t.*, {', '.join(counted)} FROM ({tables}) t", params)
+    if rows[0] is not None and rows[0] != len(wanted):
+        return None
+    return (int(rows[1] or 0), tuple(tuple(int(v) for v in c) for c in rows[2:]))
 
 
 def read_row(session: Session, sql: str, params: dict[str, Any]) -> Any:
@@ -61,7 +113,7 @@ def read_row(session: Session, sql: str, params: dict[str, Any]) -> Any:
     return session.connection().exec_driver_sql(sql, params).one()
 
 
-def entity_tag(generation: int, key: Hashable) -> str:
+def entity_tag(generation: Generation, key: Hashable) -> str:
     """A weak ETag for the answer keyed `key` at `generation`."""
     digest = hashlib.blake2b(repr((generation, key)).encode(), digest_size=12).hexdigest()
     return f'W/"{digest}"'
@@ -82,7 +134,7 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 @dataclass(frozen=True)
 class Stored:
     etag: str
-    generation: int
+    generation: Generation
     body: bytes
     mimetype: str
     headers: tuple[tuple[str, str], ...]
@@ -153,7 +205,7 @@ class ResponseStore:
 
 
 def usable(
-    item: Stored | None, current: int, fresh_seconds: float, window: int | None = None
+    item: Stored | None, current: Generation, fresh_seconds: float, window: int | None = None
 ) -> bool:
     """Is a stored answer still good: made at the current generation in the current clock
     `window`, or younger than `fresh_seconds` (answers allowed to lag writes and the clock by
@@ -234,6 +286,8 @@ class SharedAnswers:
         return self.locked
 
     def put(self, item: Stored) -> None:
+        if not isinstance(item.generation, int):
+            return  # by area: not shared (the rankings read whole tables)
         self._run(
             "INSERT INTO shared_answers"
             " (key, generation, clock_window, made, etag, mimetype, headers, body)"

@@ -65,6 +65,7 @@ UNTRACKED_TABLES = frozenset(
         "shared_answers",  # a cache of answers (httpcache.SharedAnswers)
         "soft_foreign_keys",
         "tile_changes",  # the tiles' own generations (catalogue/tiles.py)
+        "issue_cell_changes",  # the generations of areas (httpcache.area_generation)
         # Derived by triggers from issues / issue_events, which are counted themselves.
         "issue_event_rollup",
         "issue_tile_facets",

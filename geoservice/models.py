@@ -722,6 +722,19 @@ class TileChange(Base):
     layer: Mapped[str] = mapped_column(String(16), nullable=False)
 
 
+class IssueCellChange(Base):
+    """One statement that wrote issues in one level-15 cell (about 1 km), inserted by triggers
+    (migration 0042; (-1, -1): a TRUNCATE): the generation of an area, for caches of issue pages
+    and tiles by area (geoservice/httpcache.py, `area_generation`)."""
+
+    __tablename__ = "issue_cell_changes"
+    __table_args__ = (Index("ix_issue_cell_changes_cell", "cx", "cy", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, nullable=False)
+    cy: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class LayerFeatureBox(Base):
     """A polygon / line layer feature's bbox, kept by triggers on its layer table (migration
     0035): low-zoom layer tiles choose what to draw and fold from these, reading only the

@@ -439,3 +439,44 @@ def test_layer_extents_follow_committed_writes_of_their_own_table(world):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM places WHERE id = :id"), {"id": place})
     assert grids_bbox() is None
+
+
+def test_issue_pages_and_tiles_of_an_area_outlive_reports_elsewhere(world):
+    """An items page of issues in a bbox, and an issue tile, stay valid (304, the same stored
+    answer) after a report 20 km away, and not after a report inside them."""
+    from tests.test_api_tiles import tile_of
+
+    client, engine, admin = world["client"], world["engine"], world["admin"]
+    page = "/api/collections/issues/items?limit=10&bbox=120.05,33.65,120.15,33.75"
+    x, y = tile_of(120.1, 33.7, 14)
+    tile = f"/api/collections/issues/tiles/14/{x}/{y}.pbf"
+
+    def report(lon):
+        with engine.begin() as conn:
+            return conn.scalar(
+                text(
+                    "INSERT INTO issues (geom, category, source, status, reported_at)"
+                    " VALUES (ST_SetSRID(ST_MakePoint(:x, 33.7001), 4326), '环境卫生',"
+                    " '12345热线', 'reported', now()) RETURNING id"
+                ),
+                {"x": lon},
+            )
+
+    first = {path: client.get(path, headers=admin) for path in (page, tile)}
+    assert all(r.status_code == 200 for r in first.values())
+    added = [report(120.3)]  # in WEST, 20 km east of the page's bbox
+    try:
+        for path, answer in first.items():
+            etag = answer.headers["ETag"]
+            again = client.get(path, headers={**admin, "If-None-Match": etag})
+            assert again.status_code == 304, path
+        added.append(report(120.1001))  # inside both
+        for path, answer in first.items():
+            etag = answer.headers["ETag"]
+            again = client.get(path, headers={**admin, "If-None-Match": etag})
+            assert again.status_code == 200 and again.headers["ETag"] != etag, path
+        ids = [f["id"] for f in client.get(page, headers=admin).get_json()["features"]]
+        assert added[-1] in ids and added[0] not in ids
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})

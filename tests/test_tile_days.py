@@ -208,7 +208,8 @@ def test_the_map_filters_are_answered_from_the_day_table(client, db_session):
         for z in (4, 7, 11, 12):
             assert tile_count(client, viewer, z, 120.11, 33.71, query) == want, (query, z)
     db_session.execute(text("DELETE FROM issue_tile_days"))
-    db_session.execute(text("INSERT INTO tile_changes (layer) VALUES ('issues')"))  # new tiles
+    # Every area's issue tiles are new (the TRUNCATE marker of issue_cell_changes).
+    db_session.execute(text("INSERT INTO issue_cell_changes (cx, cy) VALUES (-1, -1)"))
     assert tile_count(client, viewer, 7, 120.11, 33.71, "?category=市容秩序") == 0
     assert tile_count(client, viewer, 11, 120.11, 33.71, "?datetime=2015-06-01/2015-06-10") == 0
     assert tile_count(client, viewer, 12, 120.11, 33.71, "?category=市容秩序") == 10

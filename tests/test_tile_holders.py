@@ -230,6 +230,7 @@ def test_the_map_filters_are_answered_from_the_holder_table(client, db_session):
             assert tile_count(client, viewer, z, 120.11, 33.71, query) == want, (query, z)
     assert math.isclose(tile_count(client, viewer, 6, 120.11, 33.71, f"?unit_id={unit}"), 10)
     db_session.execute(text("DELETE FROM issue_tile_holders"))
-    db_session.execute(text("INSERT INTO tile_changes (layer) VALUES ('issues')"))  # new tiles
+    # Every area's issue tiles are new (the TRUNCATE marker of issue_cell_changes).
+    db_session.execute(text("INSERT INTO issue_cell_changes (cx, cy) VALUES (-1, -1)"))
     assert tile_count(client, viewer, 7, 120.11, 33.71, f"?unit_id={unit}") == 0
     assert tile_count(client, viewer, 11, 120.11, 33.71, f"?unit_id={unit}") == 10

@@ -28,6 +28,7 @@ from geoservice.catalogue.tilecache import (
     LAYERS_LAYER,
     TileCache,
     generation,
+    issue_tile_generation,
     tile_key,
 )
 from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset, tile_in_range
@@ -69,13 +70,22 @@ def _tile_cache() -> TileCache | None:
     return cache
 
 
-def cached_tile(layer: str, scope: Any, render: Callable[[], bytes]) -> Response:
+def cached_tile(
+    layer: str, scope: Any, render: Callable[[], bytes], area: tuple[int, int, int] | None = None
+) -> Response:
     """The tile of this request: 304 when the client's ETag is current, else from the worker's
     cache or `render()`. `layer`: 'issues' or 'layers' (whose writes change the tile); `scope`:
-    the caller's scope SQL (part of the key: accounts seeing different things never share)."""
+    the caller's scope SQL (part of the key: accounts seeing different things never share);
+    `area`: the tile's z, x, y (an issue tile then keys on the writes in its area only)."""
     session = get_session()
     parts = [request.path, sorted(request.args.items(multi=True)), repr(scope)]
-    etag = tile_key(layer, generation(session, layer), parts)
+    if layer == ISSUES_LAYER:
+        if area is None:
+            raise ValueError("an issue tile keys on its area")
+        current = issue_tile_generation(session, *area)
+    else:
+        current = generation(session, layer)
+    etag = tile_key(layer, current, parts)
     if request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
@@ -136,4 +146,5 @@ def tile(collection_id: str, z: int, x: int, y: int):
         layer,
         (query.scope, cap),
         lambda: render_tile(get_session(), coll, z, x, y, query, cap, offset),
+        (z, x, y),
     )

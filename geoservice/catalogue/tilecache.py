@@ -1,15 +1,19 @@
 """Tile caching: generations from `tile_changes`, validators and a per-process LRU of tiles.
 
-Every statement writing what a tile draws inserts a row into `tile_changes` (triggers, migration
-0025): 'issues' for the issues, 'layers' for layer tables, places, areas, assignments, leaders
-and units. A tile's key is its request (collection, z/x/y, parameters, the caller's scope) and
-the generation of its layer: the number and id-sum of its `tile_changes` rows, which changes on
-every commit that touches the layer (rows appear only when their writer commits; max(id) alone
-would miss a transaction committing after a later one). So a write is seen by the very next
-tile request (read-your-writes), in every worker, without any hot row to lock.
+Every statement writing what a layer tile draws inserts a row into `tile_changes` (triggers,
+migration 0025): 'layers' for layer tables, places, areas, assignments, leaders and units
+('issues' rows are no longer written since migration 0042). A tile's key is its request
+(collection, z/x/y, parameters, the caller's scope) and the generation of its layer: the
+number and id-sum of its `tile_changes` rows, which changes on every commit that touches the
+layer (rows appear only when their writer commits; max(id) alone would miss a transaction
+committing after a later one). So a write is seen by the very next tile request
+(read-your-writes), in every worker, without any hot row to lock.
 
-Issue tiles also depend on the clock (`overdue` is `deadline < now()`): their key includes the
-current minute, so an issue turning overdue shows within a minute without a write.
+Issue tiles key on the writes to issues in their own area instead (`issue_cell_changes`,
+migration 0042: a report elsewhere in the city leaves them current) and on the 'layers' rows
+(who answers for which place). Issue tiles also depend on the clock (`overdue` is
+`deadline < now()`): their key includes the current minute, so an issue turning overdue shows
+within a minute without a write.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from geoservice.catalogue.tilegrid import tile_lat, tile_lon
+from geoservice.httpcache import IssueArea
 
 ISSUES_LAYER = "issues"
 LAYERS_LAYER = "layers"
@@ -38,6 +45,31 @@ def generation(session: Session, layer: str) -> str:
         .one()
     )
     return f"{count}.{total}"
+
+
+def issue_tile_generation(session: Session, z: int, x: int, y: int) -> str:
+    """The generation of an issue tile: the writes to issues in its area (the tile, a quarter
+    of a tile and ~1 km more all round: its buffer and a GCJ-02 shift; httpcache.IssueArea)
+    and the writes to what decides whose issues they are (places, assignments…: 'layers')."""
+    west, east = tile_lon(x, z), tile_lon(x + 1, z)
+    north, south = tile_lat(y, z), tile_lat(y + 1, z)
+    margin = (east - west) / 4 + 0.01
+    x0, x1, y0, y1 = IssueArea(
+        (west - margin, south - margin, east + margin, north + margin)
+    ).cells()
+    row = (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM tile_changes"
+            "         WHERE layer = 'layers'),"
+            "       (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM issue_cell_changes"
+            "         WHERE (cx BETWEEN %(x0)s AND %(x1)s AND cy BETWEEN %(y0)s AND %(y1)s)"
+            "            OR cx < 0)",
+            {"x0": x0, "x1": x1, "y0": y0, "y1": y1},
+        )
+        .one()
+    )
+    return f"{row[0]}/{row[1]}"
 
 
 def tile_key(layer: str, gen: str, parts: list[Any]) -> str:

@@ -44,6 +44,8 @@ from geoservice.accounts.auth import current_account, current_token
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.db import database, get_session
 from geoservice.edge.access import catalogue
+from geoservice.edge.params import parse_bbox
+from geoservice.errors import ApiError
 from geoservice.models import User
 
 STORE = "geoservice.response_store"  # app.extensions key
@@ -82,11 +84,22 @@ def collection_subjects(collection: Collection) -> tuple[str, ...]:
     return known
 
 
-def read_subjects(collection_id: str) -> tuple[str, ...]:
-    """The tables behind a collection's items and tiles (an unknown collection: a table that
-    is never tracked, so the view answers its 404 uncached)."""
+def read_subjects(collection_id: str) -> tuple[str | httpcache.IssueArea, ...]:
+    """The tables behind a collection's items (an unknown collection: a table that is never
+    tracked, so the view answers its 404 uncached). A page of issues in a bbox reads the
+    issues of that area only (httpcache.IssueArea) instead of the whole table: reports
+    elsewhere in the city leave it current."""
     collection = catalogue().get(collection_id)
-    return collection_subjects(collection) if collection is not None else ("-unknown-",)
+    if collection is None:
+        return ("-unknown-",)
+    tables = collection_subjects(collection)
+    if collection.id != ISSUES or len(request.args.getlist("bbox")) != 1:
+        return tables
+    try:
+        bbox = parse_bbox(request.args["bbox"])
+    except ApiError:
+        return tables  # the view answers the 400
+    return (*(t for t in tables if t != "issues"), httpcache.IssueArea(bbox))
 
 
 def catalogue_subjects(collections: Iterable[Collection]) -> tuple[str, ...]:
@@ -149,7 +162,7 @@ def _kept_answer(kept: httpcache.Stored, condition: str | None, cache_control: s
 
 
 def _computed(
-    answer: Any, etag: str, current: int, window: int | None, cache_control: str
+    answer: Any, etag: str, current: httpcache.Generation, window: int | None, cache_control: str
 ) -> tuple[Response, httpcache.Stored | None]:
     """The view's answer with its validators, and what may be kept of it (None: not a plain
     200 answer, HTML or one setting a cookie)."""
@@ -177,7 +190,7 @@ def _lagging_answer(
     shared: httpcache.ResponseStore,
     key: tuple,
     kept: httpcache.Stored | None,
-    current: int,
+    current: httpcache.Generation,
     window: int | None,
     etag: str,
     condition: str | None,

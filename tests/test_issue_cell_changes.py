@@ -1,0 +1,84 @@
+"""Writes to issues counted by area (issue_cell_changes, migration 0042): every statement that
+writes issues notes the ~1 km cells its rows were in and are in, so the generation of an area
+(httpcache.IssueArea) changes with every write inside it and with no write elsewhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from geoservice import httpcache
+from tests.factories import add_issue, metres
+
+WHEN = datetime(2015, 6, 1, 2, 0, tzinfo=UTC)
+
+
+def area_around(x: float, y: float, half: float = 300) -> httpcache.IssueArea:
+    (west, south), (east, north) = metres(x - half, y - half), metres(x + half, y + half)
+    return httpcache.IssueArea((west, south, east, north))
+
+
+def generations(session, *areas):
+    return httpcache.generation(session, ["places", *areas])[1]
+
+
+def test_an_area_changes_with_the_writes_inside_it_only(db_session):
+    here, there = area_around(0, 0), area_around(20_000, 0)  # 20 km apart
+    before = generations(db_session, here, there)
+
+    issue = add_issue(db_session, 0, 0, WHEN)  # a report here
+    after_report = generations(db_session, here, there)
+    assert after_report[0] != before[0] and after_report[1] == before[1]
+
+    db_session.execute(
+        text("UPDATE issues SET description = '已清理' WHERE id = :id"), {"id": issue.id}
+    )
+    after_update = generations(db_session, here, there)
+    assert after_update[0] != after_report[0] and after_update[1] == before[1]
+
+    # Moved there: both areas change (it left one, entered the other).
+    lon, lat = metres(20_000, 0)
+    db_session.execute(
+        text("UPDATE issues SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE id = :id"),
+        {"x": lon, "y": lat, "id": issue.id},
+    )
+    after_move = generations(db_session, here, there)
+    assert after_move[0] != after_update[0] and after_move[1] != after_update[1]
+
+    db_session.execute(text("DELETE FROM issues WHERE id = :id"), {"id": issue.id})
+    after_delete = generations(db_session, here, there)
+    assert after_delete[0] == after_move[0] and after_delete[1] != after_move[1]
+
+
+def test_a_bulk_statement_notes_each_cell_once_and_truncate_changes_every_area(db_session):
+    first = db_session.scalar(text("SELECT COALESCE(max(id), 0) FROM issue_cell_changes"))
+    for n in range(5):
+        add_issue(db_session, 10 * n, 0, WHEN)  # one cell (about 1 km)
+    add_issue(db_session, 5_000, 0, WHEN)  # another
+    db_session.execute(
+        text("UPDATE issues SET description = 'x' WHERE reported_at = :t"), {"t": WHEN}
+    )
+    cells = db_session.execute(
+        text("SELECT cx, cy FROM issue_cell_changes WHERE id > :first ORDER BY id"),
+        {"first": first},
+    ).all()
+    assert len(cells) == 6 + 2  # six inserts, then the UPDATE: its two cells once each
+    assert len(set(cells)) == 2
+    far = area_around(-30_000, 0)  # no issue, no write there
+    before = generations(db_session, far)
+    db_session.execute(text("TRUNCATE issues CASCADE"))
+    assert generations(db_session, far) != before
+
+
+def test_a_cell_of_a_bbox_edge_counts(db_session):
+    """An issue on the very edge of a bbox is in the area of that bbox (the area takes the
+    cells the bbox touches and one more all round)."""
+    issue = add_issue(db_session, 0, 0, WHEN)
+    lon, lat = db_session.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM issues WHERE id = :id"), {"id": issue.id}
+    ).one()
+    edge = httpcache.IssueArea((lon, lat, lon + 0.01, lat + 0.01))
+    before = generations(db_session, edge)
+    db_session.execute(text("UPDATE issues SET severity = 2 WHERE id = :id"), {"id": issue.id})
+    assert generations(db_session, edge) != before
