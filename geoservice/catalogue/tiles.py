@@ -751,7 +751,9 @@ WITH bounds AS (
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-){POINT_CELLS}, big AS (
+){POINT_CELLS}, big AS MATERIALIZED (
+  -- materialised: inlined, the `geom IS NOT NULL` below is pushed into it and every drawn
+  -- feature's ST_AsMVTGeom (with its simplification) is computed twice
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{attributes}
   FROM (SELECT id FROM drawn
@@ -798,7 +800,8 @@ WITH bounds AS (
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-){POINT_CELLS}, big AS (
+){POINT_CELLS}, big AS MATERIALIZED (
+  -- materialised: computed once per feature (see above)
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{big_carried}
   FROM t CROSS JOIN bounds
