@@ -225,11 +225,13 @@ def render_tile(
     return _feature_tile(session, collection, z, x, y, query, cap, offset)
 
 
-# NO_PULLUP: `SELECT ST_AsMVT(m, …) FROM (SELECT ST_AsMVTGeom(…) AS geom, …) m WHERE m.geom IS
-# NOT NULL` is flattened by the planner, and the filter then computes every feature's
+# NO_FILTER: in `SELECT ST_AsMVT(m, …) FROM (SELECT ST_AsMVTGeom(…) AS geom, …) m WHERE m.geom
+# IS NOT NULL` the planner flattens the subquery, and the filter then computes every feature's
 # ST_AsMVTGeom (with its ST_Transform / ST_Simplify) a second time, apart from the one the tile
-# encodes: the subqueries below are fenced (OFFSET 0, a MATERIALIZED CTE) so that each is
-# computed once (the z10 grid tile of the demo county: 49 -> 35 ms).
+# encodes (the z10 grid tile of the demo county: 49 ms instead of 35). ST_AsMVT skips the rows
+# whose geometry is NULL (those ST_AsMVTGeom leaves out: outside the tile, collapsed) and
+# gives '' when none is left, so the layer tiles below have no such filter
+# (tests/test_tile_plans.py).
 
 # Per-feature text the low-zoom tiles leave out (unique strings: most of a tile's bytes).
 NON_STYLE_COLUMNS = frozenset({"code", "name", "leader_id", "leader"})
@@ -345,8 +347,7 @@ SELECT ST_AsMVT(m, :layer, {EXTENT}, 'geom', 'id') FROM (
          {columns}
   FROM t CROSS JOIN bounds
   {joins}
-  OFFSET 0  -- a fence: see NO_PULLUP
-) m WHERE m.geom IS NOT NULL"""
+) m  -- no `geom IS NOT NULL`: see NO_FILTER"""
     params = {
         **sql.params,
         **_offset_params(offset),
@@ -758,8 +759,7 @@ WITH bounds AS (
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-){POINT_CELLS}, big AS MATERIALIZED (
-  -- materialised: see NO_PULLUP
+){POINT_CELLS}, big AS (
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{attributes}
   FROM (SELECT id FROM drawn
@@ -806,8 +806,7 @@ WITH bounds AS (
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-){POINT_CELLS}, big AS MATERIALIZED (
-  -- materialised: see NO_PULLUP
+){POINT_CELLS}, big AS (
   SELECT t.id,
          ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{big_carried}
   FROM t CROSS JOIN bounds
@@ -826,12 +825,11 @@ WITH bounds AS (
   GROUP BY fx, fy
 )"""
     statement += f"""
-SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b
-                 WHERE b.geom IS NOT NULL), ''::bytea)
+SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b), ''::bytea)
     || COALESCE((SELECT ST_AsMVT(f, :folded, {extent}, 'geom') FROM (
          SELECT ST_AsMVTGeom({folded_point}, bounds.merc, {extent}, 0, true) AS geom,
                 folded.count
-         FROM folded CROSS JOIN bounds OFFSET 0) f WHERE f.geom IS NOT NULL), ''::bytea)"""
+         FROM folded CROSS JOIN bounds) f), ''::bytea)  -- NO_FILTER"""
     params = {
         **sql.params,
         **_offset_params(offset),
@@ -900,8 +898,7 @@ SELECT ST_AsMVT(m, :layer, {extent}, 'geom', 'id') FROM (
          a.code, a.name
   FROM admin_areas a CROSS JOIN bounds
   WHERE a.level = :level AND a.geom && bounds.geo AND ({where})
-  OFFSET 0  -- a fence: see NO_PULLUP
-) m WHERE m.geom IS NOT NULL"""
+) m  -- no `geom IS NOT NULL`: see NO_FILTER"""
     params = {
         **params,
         **_offset_params(offset),
