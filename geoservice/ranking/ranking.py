@@ -16,16 +16,17 @@ session and plain values; no Flask.
 
 from __future__ import annotations
 
+import gc
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, wraps
 from math import lcm
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -819,6 +820,28 @@ FROM figures f
 """
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _gc_paused(fn: _F) -> _F:
+    """Run `fn` with the cyclic garbage collector paused: building a grid ranking's ~28,000
+    row dicts otherwise sets off collections that walk every object made so far (~150 ms of
+    the rows' ~400 ms in Python). The rows hold no cycles; the collector resumes after."""
+
+    @wraps(fn)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused  # type: ignore[return-value]
+
+
+@_gc_paused
 def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of `sql` as dicts (from plain tuples: 30,000 grid rows)."""
     result = session.execute(text(sql), params)
@@ -826,6 +849,7 @@ def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str,
     return [dict(zip(columns, row, strict=True)) for row in result.all()]
 
 
+@_gc_paused
 def _finish(
     session: Session,
     registry: LayerRegistry,
