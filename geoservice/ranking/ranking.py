@@ -385,18 +385,21 @@ cand AS {cand_materialized}({cand_open}
 ),
 -- Each issue's state changes inside the period, summarised.
 {moves}
-facts AS MATERIALIZED (
+-- The state at the period end once per issue (a LATERAL kept apart by OFFSET 0: inlined,
+-- every flag below would run its own copy of the probes).
+facts AS {facts_materialized}(
   SELECT c.*, m.last_close,
     coalesce(m.reworked, false) AS reworked,
     coalesce(m.handled, false) AS handled,
     coalesce(m.rejected, false) AS rejected,
-    CASE
+    es.end_state
+  FROM cand c
+  LEFT JOIN moves m ON {moves_on}
+  CROSS JOIN LATERAL (SELECT CASE
       -- no change inside the period: the state after the last change before it
       WHEN m.issue_id IS NULL THEN coalesce({probe_from}, 'open')
 {moved_state}
-    END AS end_state
-  FROM cand c
-  LEFT JOIN moves m ON {moves_on}
+    END AS end_state OFFSET 0) es
 ),
 -- Changes of holder past the deadline, and extension events, inside the period (few: a
 -- partial index on `at`, models.RULE_EVENT; a plain 交办 sets the first deadline, so it is
@@ -554,10 +557,13 @@ def _flags_sql(
         ),
         # One period: every row's n is 1, the issue alone is the key of the hash join.
         moves_on="m.issue_id = c.id" if one_period else "m.n = c.n AND m.issue_id = c.id",
-        # One period: the candidates stream into the hash join with the period's moves (~100
-        # ms less backend CPU for the demo county's week than writing and reading ~235,000
-        # rows); a CTE read twice (the per-issue moves) is materialised all the same.
+        # One period: the candidates stream into the hash join with the period's moves and
+        # on into the aggregate (~100 ms less backend CPU each for the demo county's week than
+        # writing and reading ~235,000 rows); a CTE read twice (cand, by the per-issue moves)
+        # is materialised all the same. The 通报's shared run (`many`) keeps facts
+        # materialised: it unnests every issue's keys into ~940,000 rows (inlined: slower).
         cand_materialized="" if one_period else "MATERIALIZED ",
+        facts_materialized="" if one_period and not many else "MATERIALIZED ",
         change=_CHANGE,
         probe_from=(
             _STATE_PROBE_WEEKS
