@@ -7,7 +7,7 @@ period began by ix_issues_rejected_updated_at, which included nothing: ~26,000 h
 from ~24,000 blocks for the demo county's week (backend CPU of the candidates 160 → 100 ms).
 
 Revision ID: 7f4a2c6e8b15
-Revises: 5e2a7c9b4d63
+Revises: 7b1d4f6a2c85
 Create Date: 2026-12-03 04:20:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7f4a2c6e8b15"
-down_revision: str | Sequence[str] | None = "5e2a7c9b4d63"
+down_revision: str | Sequence[str] | None = "7b1d4f6a2c85"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
