@@ -361,6 +361,7 @@ class Issue(Base):
             "ix_issues_rejected_updated_at",
             "updated_at",
             postgresql_where=text("status = 'rejected'"),
+            postgresql_include=["reported_at", *RANKING_COLUMNS],
         ),
         # Issue tiles counted over the rows (leader, unit, overdue filters) read these alone.
         Index("ix_issues_leader_tiles", "leader_id", postgresql_include=["status", "geom"]),
