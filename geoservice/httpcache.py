@@ -38,7 +38,7 @@ from geoservice.db import autocommit_connection
 EVERYTHING = "*"  # as a subject: every tracked table
 
 
-# Cells of this level (about 1 km) count the writes to issues by area (migration 0042).
+# Cells of this level (about 1 km) count the writes to issues by area (migration 0043).
 AREA_LEVEL = 15
 
 

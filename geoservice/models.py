@@ -725,7 +725,7 @@ class TileChange(Base):
 
 class IssueCellChange(Base):
     """One statement that wrote issues in one level-15 cell (about 1 km), inserted by triggers
-    (migration 0042; (-1, -1): a TRUNCATE): the generation of an area, for caches of issue pages
+    (migration 0043; (-1, -1): a TRUNCATE): the generation of an area, for caches of issue pages
     and tiles by area (geoservice/httpcache.py, `area_generation`)."""
 
     __tablename__ = "issue_cell_changes"

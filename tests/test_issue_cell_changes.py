@@ -1,4 +1,4 @@
-"""Writes to issues counted by area (issue_cell_changes, migration 0042): every statement that
+"""Writes to issues counted by area (issue_cell_changes, migration 0043): every statement that
 writes issues notes the ~1 km cells its rows were in and are in, so the generation of an area
 (httpcache.IssueArea) changes with every write inside it and with no write elsewhere."""
 

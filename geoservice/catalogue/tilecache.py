@@ -2,7 +2,7 @@
 
 Every statement writing what a layer tile draws inserts a row into `tile_changes` (triggers,
 migration 0025): 'layers' for layer tables, places, areas, assignments, leaders and units
-('issues' rows are no longer written since migration 0042). A tile's key is its request
+('issues' rows are no longer written since migration 0043). A tile's key is its request
 (collection, z/x/y, parameters, the caller's scope) and the generation of its layer: the
 number and id-sum of its `tile_changes` rows, which changes on every commit that touches the
 layer (rows appear only when their writer commits; max(id) alone would miss a transaction
@@ -10,7 +10,7 @@ committing after a later one). So a write is seen by the very next tile request
 (read-your-writes), in every worker, without any hot row to lock.
 
 Issue tiles key on the writes to issues in their own area instead (`issue_cell_changes`,
-migration 0042: a report elsewhere in the city leaves them current) and on the 'layers' rows
+migration 0043: a report elsewhere in the city leaves them current) and on the 'layers' rows
 (who answers for which place). Issue tiles also depend on the clock (`overdue` is
 `deadline < now()`): their key includes the current minute, so an issue turning overdue shows
 within a minute without a write.

@@ -12,7 +12,7 @@ itself prunes rows older than the last 20,000 (a pruned cell's generation change
 Issue tiles key on these now, so the 'issues' rows of `tile_changes` are no longer written.
 
 Revision ID: 9c3e5a7b1d46
-Revises: 7b1d4f6a2c85
+Revises: 7f4a2c6e8b15
 Create Date: 2026-12-03 04:20:00
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9c3e5a7b1d46"
-down_revision: str | Sequence[str] | None = "7b1d4f6a2c85"
+down_revision: str | Sequence[str] | None = "7f4a2c6e8b15"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
