@@ -64,6 +64,17 @@ class IssueArea:
 
         return column(west) - 1, column(east) + 1, row(north) - 1, row(south) + 1
 
+    def changes_sql(self, name: str) -> tuple[str, dict[str, int]]:
+        """A scalar sub-select (driver `%(…)s` style, parameters suffixed `name`): the number
+        and id-sum of the area's change rows and the TRUNCATE row, as a bigint[2]."""
+        x0, x1, y0, y1 = self.cells()
+        sql = (
+            "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
+            f" WHERE (cx BETWEEN %(x0_{name})s AND %(x1_{name})s"
+            f" AND cy BETWEEN %(y0_{name})s AND %(y1_{name})s) OR cx < 0)"
+        )
+        return sql, {f"x0_{name}": x0, f"x1_{name}": x1, f"y0_{name}": y0, f"y1_{name}": y1}
+
 
 Generation = Hashable  # an int (tables only), or (tables' int, the areas' counts)
 
@@ -91,13 +102,9 @@ def generation(session: Session, subjects: Iterable[str | IssueArea]) -> Generat
     params: dict[str, Any] = {"subjects": wanted}
     counted = []
     for n, area in enumerate(areas):
-        x0, x1, y0, y1 = area.cells()
-        params.update({f"x0_{n}": x0, f"x1_{n}": x1, f"y0_{n}": y0, f"y1_{n}": y1})
-        counted.append(
-            "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
-            f" WHERE (cx BETWEEN %(x0_{n})s AND %(x1_{n})s AND cy BETWEEN %(y0_{n})s"
-            f" AND %(y1_{n})s) OR cx < 0)"
-        )
+        sql, area_params = area.changes_sql(str(n))
+        params.update(area_params)
+        counted.append(sql)
     rows = read_row(session, f"SELECT t.*, {', '.join(counted)} FROM ({tables}) t", params)
     if rows[0] is not None and rows[0] != len(wanted):
         return None

@@ -54,22 +54,18 @@ def issue_tile_generation(session: Session, z: int, x: int, y: int) -> str:
     west, east = tile_lon(x, z), tile_lon(x + 1, z)
     north, south = tile_lat(y, z), tile_lat(y + 1, z)
     margin = (east - west) / 4 + 0.01
-    x0, x1, y0, y1 = IssueArea(
-        (west - margin, south - margin, east + margin, north + margin)
-    ).cells()
-    row = (
+    area = IssueArea((west - margin, south - margin, east + margin, north + margin))
+    changes, params = area.changes_sql("tile")
+    layers, (count, total) = (
         session.connection()
         .exec_driver_sql(
             "SELECT (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM tile_changes"
-            "         WHERE layer = 'layers'),"
-            "       (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM issue_cell_changes"
-            "         WHERE (cx BETWEEN %(x0)s AND %(x1)s AND cy BETWEEN %(y0)s AND %(y1)s)"
-            "            OR cx < 0)",
-            {"x0": x0, "x1": x1, "y0": y0, "y1": y1},
+            f" WHERE layer = 'layers'), {changes}",
+            params,
         )
         .one()
     )
-    return f"{row[0]}/{row[1]}"
+    return f"{layers}/{count}.{total}"
 
 
 def tile_key(layer: str, gen: str, parts: list[Any]) -> str:
