@@ -575,8 +575,12 @@ class IssueTileCount(Base):
     __tablename__ = "issue_tile_counts"
     __table_args__ = (
         Index("ix_issue_tile_counts_key", "level", "cx", "cy", "status"),
-        # min/max cy of the finest level: the issues' extent (migration 0040)
-        Index("ix_issue_tile_counts_finest_cy", "cy", postgresql_where=text("level = 19")),
+        # Strips wide in cx and a few cells high (a viewport's edges), and min/max cy of the
+        # finest level (the issues' extent): migration 0044.
+        Index("ix_issue_tile_counts_rows", "level", "cy", "cx"),
+        # Room for the counters' updates to stay on their page (HOT), so the rows stay in
+        # the key order the migration and the seed CLUSTER them in.
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     @declared_attr.directive

@@ -428,3 +428,26 @@ def test_overdue_tiles_count_exactly_across_the_deadline_boundary(
     db_session.execute(text("UPDATE issues SET status = 'closed' WHERE id = :id"), {"id": ids[7]})
     rows[7]["status"] = "closed"
     check(f"2015-03-10T10:00:00{cst}")
+
+
+def test_the_number_of_issues_in_a_tile_counts_its_own_issues_at_every_zoom(db_session):
+    """The cap check of high-zoom tiles counts a tile's issues from the coarsest tile-count
+    level that tiles it exactly: issues on either side of its edges are in or out exactly as
+    their points are."""
+    from geoservice.catalogue.items import ItemsQuery
+    from geoservice.catalogue.tiles import _issues_in_tile
+
+    z0 = AGGREGATE_MAX_ZOOM + 1
+    x, y = tile_of(120.1001, 33.7001, z0)
+    n = 2**z0
+    west = x / n * 360 - 180
+    north = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+    step = 1e-7  # far below a finest cell (~75 m), far above the float rounding
+    points = [(west + step, north - step), (west - step, north - step),
+              (west + step, north + step), (west + 0.001, north - 0.001)]  # fmt: skip
+    for lon, lat in points:
+        insert_issue(db_session, lon, lat)
+    for z in range(z0, FINEST_LEVEL + 1):
+        tx, ty = tile_of(west + step, north - step, z)
+        inside = sum(1 for lon, lat in points if tile_of(lon, lat, z) == (tx, ty))
+        assert _issues_in_tile(db_session, z, tx, ty, ItemsQuery()) == inside, z

@@ -285,9 +285,12 @@ def _offset_params(offset: Offset | None) -> dict[str, float]:
 def _issues_in_tile(
     session: Session, z: int, x: int, y: int, query: ItemsQuery, offset: Offset | None = None
 ) -> int:
-    """Exact number of issues in the tile (z ≤ FINEST_LEVEL), from the tile counts."""
+    """Exact number of issues in the tile (z ≤ FINEST_LEVEL), from the tile counts: the
+    coarsest level whose cells tile it exactly (a z12 tile is 4 cells of level 13, not 16,384
+    of the finest), the finest when the tile is moved by an offset."""
+    level = FINEST_LEVEL if offset is not None else min(c for c in COUNT_LEVELS if c >= z)
     where = "level = :level AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"
-    params: dict[str, Any] = _cell_range(z, x, y, FINEST_LEVEL, offset)
+    params: dict[str, Any] = _cell_range(z, x, y, level, offset)
     if "status" in query.filters:
         where += " AND status = ANY(:status)"
         params["status"] = query.filters["status"]
