@@ -961,7 +961,7 @@ def collection_extents(
         # A key may still hold unfolded +1/−1 delta rows (migration 0028): the extent may then
         # include a cell emptied since, until its next write folds them (summing per cell would
         # read the whole level). Each bound is a one-row scan of an index (cx: the key index;
-        # cy: the finest level's, migration 0040), not an aggregate over ~900,000 rows.
+        # cy: (level, cy, cx), migration 0044), not an aggregate over ~900,000 rows.
         occupied = f"FROM issue_tile_counts WHERE level = {FINEST_LEVEL} AND n > 0"
         row = session.execute(
             text(

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, select, text
@@ -537,15 +538,7 @@ def _execute_prepared(session: Session, sql: str, params: dict[str, Any]) -> Any
     once per database connection. Planning this statement (a dozen CTEs, every layer) costs
     3–10 ms, several times its execution; a prepared statement is planned for its first
     executions, then PostgreSQL keeps a generic plan (index lookups whatever the point)."""
-    names: list[str] = []
-
-    def positional(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    body = _PARAM.sub(positional, sql)
-    name = "geoservice_attribution_" + hashlib.sha1(body.encode()).hexdigest()[:16]
+    name, body, names = _positional(sql)
     prepared = session.connection().connection.info.setdefault("geoservice_prepared", set())
     if name not in prepared:
         exists = session.execute(
@@ -556,8 +549,28 @@ def _execute_prepared(session: Session, sql: str, params: dict[str, Any]) -> Any
             types = ", ".join(_PARAM_TYPES[n] for n in names)
             session.execute(text(f"PREPARE {name} ({types}) AS {body}"))
         prepared.add(name)
-    args = ", ".join(f":{n}" for n in names)
-    return session.execute(text(f"EXECUTE {name} ({args})"), {n: params[n] for n in names})
+    return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
+
+
+@lru_cache(maxsize=64)
+def _execute_clause(name: str, names: tuple[str, ...]) -> Any:
+    return text(f"EXECUTE {name} ({', '.join(f':{n}' for n in names)})")
+
+
+@lru_cache(maxsize=64)
+def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
+    """`sql` with $1, $2… for its :names (in order of appearance), the prepared statement's
+    name, and the names in parameter order (worked out once per statement text)."""
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    body = _PARAM.sub(positional, sql)
+    name = "geoservice_attribution_" + hashlib.sha1(body.encode()).hexdigest()[:16]
+    return name, body, tuple(names)
 
 
 def _routing_sql(registry: LayerRegistry) -> str:
