@@ -76,16 +76,32 @@ class IssueArea:
         return sql, {f"x0_{name}": x0, f"x1_{name}": x1, f"y0_{name}": y0, f"y1_{name}": y1}
 
 
+@dataclass(frozen=True)
+class Derived:
+    """As a subject of `generation`, in place of a table: a value computed from it (`sql`, a
+    scalar sub-select giving a bigint[] without NULLs, e.g. the issues' extent). An answer that
+    shows only that value of the table stays current while the value is unchanged, however
+    often the table is written."""
+
+    sql: str
+
+    def changes_sql(self, name: str) -> tuple[str, dict[str, int]]:
+        return self.sql, {}
+
+
 Generation = Hashable  # an int (tables only), or (tables' int, the areas' counts)
 
 
-def generation(session: Session, subjects: Iterable[str | IssueArea]) -> Generation | None:
+def generation(
+    session: Session, subjects: Iterable[str | IssueArea | Derived]
+) -> Generation | None:
     """The sum of the write counters of `subjects` (table names; EVERYTHING: all tracked
     tables), or None when one of them is not tracked (its answers must not be cached). With
     IssueArea subjects, also the number and id-sum of their cells' change rows (and of the
-    TRUNCATE row): (tables' sum, ((count, sum), …)), in the same statement."""
+    TRUNCATE row), with Derived ones their values: (tables' sum, ((count, sum), …)), in the
+    same statement."""
     subjects = list(subjects)
-    areas = [s for s in subjects if isinstance(s, IssueArea)]
+    areas = [s for s in subjects if isinstance(s, IssueArea | Derived)]
     wanted = sorted({s for s in subjects if isinstance(s, str)})
     if EVERYTHING in wanted:
         tables = "SELECT NULL::bigint, sum(generation) FROM data_generations"

@@ -480,3 +480,48 @@ def test_issue_pages_and_tiles_of_an_area_outlive_reports_elsewhere(world):
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})
+
+
+def test_the_catalogue_outlives_reports_inside_the_issues_extent(world):
+    """The catalogue shows only the issues' extent (and when the first was reported, open-ended:
+    issues keep coming): a report inside it leaves the catalogue valid (304), one outside it
+    grows the extent and changes the catalogue."""
+    client, engine, admin = world["client"], world["engine"], world["admin"]
+
+    def report(lon, lat):
+        with engine.begin() as conn:
+            return conn.scalar(
+                text(
+                    "INSERT INTO issues (geom, category, source, status, reported_at)"
+                    " VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), '环境卫生',"
+                    " '12345热线', 'reported', now()) RETURNING id"
+                ),
+                {"x": lon, "y": lat},
+            )
+
+    def issues_extent(answer):
+        (issues,) = [c for c in answer.get_json()["collections"] if c["id"] == "issues"]
+        return issues["extent"]
+
+    first = client.get("/api/collections", headers=admin)
+    extent = issues_extent(first)
+    west, south, east, north = extent["spatial"]["bbox"][0]
+    assert west <= 120.1 and east >= 120.3 and south <= 33.7 <= north
+    start, end = extent["temporal"]["interval"][0]
+    assert start is not None and end is None
+    added = [report(120.2, 33.7)]  # between the two first issues
+    try:
+        again = client.get(
+            "/api/collections", headers={**admin, "If-None-Match": first.headers["ETag"]}
+        )
+        assert again.status_code == 304
+        added.append(report(120.5, 33.9))  # outside: the extent grows
+        grown = client.get(
+            "/api/collections", headers={**admin, "If-None-Match": first.headers["ETag"]}
+        )
+        assert grown.status_code == 200
+        bbox = issues_extent(grown)["spatial"]["bbox"][0]
+        assert bbox[2] >= 120.5 and bbox[3] >= 33.9
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})

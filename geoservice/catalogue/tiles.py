@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -918,11 +918,30 @@ SELECT ST_AsMVT(m, :layer, {extent}, 'geom', 'id') FROM (
 _LAYER_EXTENTS: dict[tuple[str, str], tuple[int, list[float] | None]] = {}
 
 
+# The issues' extent as one bigint[] (-1 where there are none): the occupied cells of the finest
+# tile-count level (min cx, min cy, max cx, max cy) and the first report (µs since 1970). A key
+# may still hold unfolded +1/−1 delta rows (migration 0028): the extent may then include a cell
+# emptied since, until its next write folds them (summing per cell would read the whole level).
+# Each bound is a one-row index scan (cx: the key index; cy: (level, cy, cx), migration 0044;
+# the first report: each partition's reported_at index), not an aggregate over ~900,000 rows.
+# The catalogue keys on this value (edge/caching.py): reports inside the extent leave it as is.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OCCUPIED = f"FROM issue_tile_counts WHERE level = {FINEST_LEVEL} AND n > 0"
+ISSUE_EXTENT_SQL = (
+    f"(SELECT ARRAY[COALESCE((SELECT min(cx) {_OCCUPIED}), -1),"
+    f" COALESCE((SELECT min(cy) {_OCCUPIED}), -1), COALESCE((SELECT max(cx) {_OCCUPIED}), -1),"
+    f" COALESCE((SELECT max(cy) {_OCCUPIED}), -1),"
+    " COALESCE((SELECT floor(extract(epoch FROM min(reported_at)) * 1000000) FROM issues),"
+    " -1)]::bigint[])"
+)
+
+
 def collection_extents(
     session: Session, collections: list[Collection], remember: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Bounding boxes (and the time span of issues), cheaply: ST_Extent of the layer tables;
-    for issues, the occupied cells of the finest tile-count level (≤ 80 m larger).
+    """Bounding boxes (and the time span of issues: from the first report, open-ended),
+    cheaply: ST_Extent of the layer tables; for issues, the occupied cells of the finest
+    tile-count level (≤ 80 m larger; ISSUE_EXTENT_SQL).
     `remember`: a layer's extent is computed again only when its table's write generation
     (geoservice.httpcache) moved — only where generations move at every commit (not in tests
     sharing one transaction that is never committed)."""
@@ -958,29 +977,16 @@ def collection_extents(
             if table in generations:
                 _LAYER_EXTENTS[(database, table)] = (generations[table], out[cid]["bbox"])
     if any(c.id == ISSUES for c in collections):
-        # A key may still hold unfolded +1/−1 delta rows (migration 0028): the extent may then
-        # include a cell emptied since, until its next write folds them (summing per cell would
-        # read the whole level). Each bound is a one-row scan of an index (cx: the key index;
-        # cy: (level, cy, cx), migration 0044), not an aggregate over ~900,000 rows.
-        occupied = f"FROM issue_tile_counts WHERE level = {FINEST_LEVEL} AND n > 0"
-        row = session.execute(
-            text(
-                f"SELECT (SELECT min(cx) {occupied}), (SELECT min(cy) {occupied}),"
-                f" (SELECT max(cx) {occupied}), (SELECT max(cy) {occupied})"
-            )
-        ).one()
+        x0, y0, x1, y1, first = session.execute(text(f"SELECT {ISSUE_EXTENT_SQL}")).scalar_one()
         bbox = None
-        if row[0] is not None:
-            x0, y0, x1, y1 = row
+        if x0 >= 0:
             bbox = [
                 tile_lon(x0, FINEST_LEVEL),
                 tile_lat(y1 + 1, FINEST_LEVEL),
                 tile_lon(x1 + 1, FINEST_LEVEL),
                 tile_lat(y0, FINEST_LEVEL),
             ]
-        span = session.execute(text("SELECT min(reported_at), max(reported_at) FROM issues")).one()
-        out[ISSUES] = {
-            "bbox": bbox,
-            "interval": [v.isoformat() if v is not None else None for v in span],
-        }
+        start = None if first < 0 else EPOCH + timedelta(microseconds=first)
+        # Open-ended (OGC: null, "until now"): issues keep being reported.
+        out[ISSUES] = {"bbox": bbox, "interval": [start.isoformat() if start else None, None]}
     return out

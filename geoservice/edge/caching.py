@@ -42,6 +42,7 @@ from geoservice import httpcache
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, current_token
 from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.tiles import ISSUE_EXTENT_SQL
 from geoservice.db import database, get_session
 from geoservice.edge.access import catalogue
 from geoservice.edge.params import parse_bbox
@@ -102,12 +103,18 @@ def read_subjects(collection_id: str) -> tuple[str | httpcache.IssueArea, ...]:
     return (*(t for t in tables if t != "issues"), httpcache.IssueArea(bbox))
 
 
-def catalogue_subjects(collections: Iterable[Collection]) -> tuple[str, ...]:
-    """The tables behind the catalogue (every collection's extent) and the site kinds."""
+def catalogue_subjects(
+    collections: Iterable[Collection],
+) -> tuple[str | httpcache.Derived, ...]:
+    """The tables behind the catalogue (every collection's extent) and the site kinds; of the
+    issues, only their extent (a report inside it leaves the catalogue as it was)."""
     tables = {"site_kinds"}
     for collection in collections:
         tables.update(collection_subjects(collection))
-    return tuple(sorted(tables))
+    if "issues" not in tables:
+        return tuple(sorted(tables))
+    tables.discard("issues")
+    return (*sorted(tables), httpcache.Derived(ISSUE_EXTENT_SQL))
 
 
 def audience(account: User | None) -> tuple[Any, ...]:
