@@ -49,6 +49,9 @@ class IssueArea:
     elsewhere in the city leave the answer current."""
 
     bbox: tuple[float, float, float, float]
+    # Only the writes that touched an issue with an id up to this one (migration 0045): what
+    # can change a page of issues in id order whose last one has this id.
+    below: int | None = None
 
     def cells(self) -> tuple[int, int, int, int]:
         """x0, x1, y0, y1: the cells the bbox touches and one more all round (rounding)."""
@@ -68,12 +71,21 @@ class IssueArea:
         """A scalar sub-select (driver `%(…)s` style, parameters suffixed `name`): the number
         and id-sum of the area's change rows and the TRUNCATE row, as a bigint[2]."""
         x0, x1, y0, y1 = self.cells()
-        sql = (
+        params = {f"x0_{name}": x0, f"x1_{name}": x1, f"y0_{name}": y0, f"y1_{name}": y1}
+        below = ""
+        if self.below is not None:
+            below = f" AND first_issue <= %(below_{name})s"
+            params[f"below_{name}"] = self.below
+        return self.count_sql(name, below, "%({})s"), params
+
+    def count_sql(self, name: str, extra: str = "", style: str = "%({})s") -> str:
+        """The scalar sub-select of changes_sql, its parameters written in `style` (e.g. ':{}'
+        for SQLAlchemy's text()), `extra` added to its condition."""
+        x0, x1, y0, y1 = (style.format(f"{v}_{name}") for v in ("x0", "x1", "y0", "y1"))
+        return (
             "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
-            f" WHERE (cx BETWEEN %(x0_{name})s AND %(x1_{name})s"
-            f" AND cy BETWEEN %(y0_{name})s AND %(y1_{name})s) OR cx < 0)"
+            f" WHERE ((cx BETWEEN {x0} AND {x1} AND cy BETWEEN {y0} AND {y1}) OR cx < 0){extra})"
         )
-        return sql, {f"x0_{name}": x0, f"x1_{name}": x1, f"y0_{name}": y0, f"y1_{name}": y1}
 
 
 @dataclass(frozen=True)

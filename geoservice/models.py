@@ -733,11 +733,15 @@ class IssueCellChange(Base):
     and tiles by area (geoservice/httpcache.py, `area_generation`)."""
 
     __tablename__ = "issue_cell_changes"
-    __table_args__ = (Index("ix_issue_cell_changes_cell", "cx", "cy", "id"),)
+    __table_args__ = (
+        Index("ix_issue_cell_changes_cell", "cx", "cy", "id", postgresql_include=["first_issue"]),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     cx: Mapped[int] = mapped_column(Integer, nullable=False)
     cy: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The lowest issue id the statement wrote in this cell (0: every id; migration 0045).
+    first_issue: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
 
 
 class LayerFeatureBox(Base):

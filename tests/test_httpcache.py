@@ -525,3 +525,58 @@ def test_the_catalogue_outlives_reports_inside_the_issues_extent(world):
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})
+
+
+def test_a_full_page_keeps_its_features_through_reports_in_its_area(world, monkeypatch):
+    """A report in a page's bbox gets a higher id than every feature of a full page: the page
+    is answered with the same features and the new numberMatched, without being built again
+    (edge/caching.py, kept_page). A write touching one of its issues, or a page that is not
+    full, builds it again."""
+    import geoservice.api.features as features
+
+    client, engine, admin = world["client"], world["engine"], world["admin"]
+    bbox = "120.02,33.62,120.08,33.68"
+    page = f"/api/collections/issues/items?limit=2&bbox={bbox}"
+    whole = f"/api/collections/issues/items?limit=100&bbox={bbox}"
+    built = []
+    real = features.items_page
+    monkeypatch.setattr(features, "items_page", lambda *a, **k: built.append(1) or real(*a, **k))
+
+    def report(lon):
+        with engine.begin() as conn:
+            return conn.scalar(
+                text(
+                    "INSERT INTO issues (geom, category, source, status, reported_at)"
+                    " VALUES (ST_SetSRID(ST_MakePoint(:x, 33.65), 4326), '环境卫生',"
+                    " '12345热线', 'reported', now()) RETURNING id"
+                ),
+                {"x": lon},
+            )
+
+    added = [report(120.03), report(120.05), report(120.07)]
+    try:
+        first = client.get(page, headers=admin).get_json()
+        assert [f["id"] for f in first["features"]] == added[:2]
+        assert first["numberMatched"] == 3 and len(built) == 1
+        assert any(link["rel"] == "next" for link in first["links"])
+        added.append(report(120.04))  # inside, a higher id than the page's last
+        second = client.get(page, headers=admin).get_json()
+        assert second["features"] == first["features"] and second["numberMatched"] == 4
+        assert len(built) == 1  # counted again, not built again
+        # Not full: the new report belongs on it.
+        assert [f["id"] for f in client.get(whole, headers=admin).get_json()["features"]] == added
+        with engine.begin() as conn:  # a write to an issue of the page
+            conn.execute(
+                text("UPDATE issues SET status = 'accepted' WHERE id = :i"), {"i": added[0]}
+            )
+        third = client.get(page, headers=admin).get_json()
+        assert third["features"][0]["properties"]["status"] == "accepted"
+        assert len(built) == 3
+        with engine.begin() as conn:  # past the page: only numberMatched and `next` change
+            conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added[2:]})
+        fourth = client.get(page, headers=admin).get_json()
+        assert fourth["features"] == third["features"] and fourth["numberMatched"] == 2
+        assert not any(link["rel"] == "next" for link in fourth["links"]) and len(built) == 3
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})

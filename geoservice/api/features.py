@@ -23,7 +23,14 @@ from geoservice.edge.access import (
     scope_condition,
     signed_in,
 )
-from geoservice.edge.caching import catalogue_subjects, read_subjects, validated
+from geoservice.edge.caching import (
+    catalogue_subjects,
+    keep_page,
+    kept_page,
+    page_area,
+    read_subjects,
+    validated,
+)
 from geoservice.edge.caching import enabled as caching_enabled
 from geoservice.edge.params import (
     CRS84,
@@ -245,7 +252,13 @@ def items(collection_id: str):
     fmt = output_format(args)
     query = parse_items_query(coll, args)
     query.scope = scope_condition(current_account(), coll)
-    page = items_page(get_session(), coll, query, current_app.config["TIMEZONE"])
+    session = get_session()
+    area = page_area(coll, query)
+    page = kept_page(session, coll, query) if area is not None else None
+    if page is None:
+        page = items_page(session, coll, query, current_app.config["TIMEZONE"], area)
+        if area is not None:
+            keep_page(page, query)
     links = _page_links(coll, args, page, query.limit, query.offset, fmt == "html")
     tail: dict[str, Any] = {}
     if page.number_matched is not None:  # omitted when too costly to count (OGC allows it)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
+from geoservice.httpcache import IssueArea
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
@@ -66,6 +67,11 @@ class Page:
     number_returned: int
     number_matched: int | None  # None: not counted (too many rows to count cheaply)
     more: bool  # are there features after this page?
+    # Asked with an area: the id of the last feature, and the generation of the area's writes
+    # that touched an issue up to it (read with the page): while it stays the same, so do the
+    # page's features if the page was full (later reports have higher ids).
+    last_id: int | None = None
+    changes_below: tuple[int, int] | None = None
 
 
 def set_timezone(session: Session, timezone: str) -> None:
@@ -264,11 +270,21 @@ def _cells_sql(sql: Sql, level: int, rect: Rect, hole: Rect | None) -> str:
     return f"({where})"
 
 
-def items_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
+def items_statement(
+    collection: Collection, query: ItemsQuery, area: IssueArea | None = None
+) -> tuple[str, dict[str, Any]]:
     """The one statement of a page: (SQL, parameters). Returns (n, body, more, numberMatched
-    or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more."""
+    or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more.
+    With `area` (the page's bbox), also the id of its last feature and, in the same snapshot,
+    the generation of the writes in the area that touched an issue up to that id (PageBody)."""
     sql = conditions(collection, query)
     count_sql = _count_sql(collection, query, sql)
+    tail = ""
+    if area is not None:
+        last = "(SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT :_limit) l)"
+        changes = area.count_sql("page", f" AND first_issue <= {last}", ":{}")
+        tail = f", {last}, {changes}"
+        sql.params.update(area.changes_sql("page")[1])
     statement = f"""
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
@@ -281,30 +297,60 @@ WITH page AS MATERIALIZED (
 ), fetched AS (SELECT count(*) AS m FROM page)
 SELECT n, COALESCE(body, ''), m > :_limit,
   CASE WHEN m <= :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
+  {tail}
 FROM feats, fetched"""
     return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
 
 
+def count_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]] | None:
+    """numberMatched alone, when it is summed from the tile counts (else None)."""
+    sql = conditions(collection, query)
+    fast = _fast_count_sql(collection, query, sql)
+    if fast is None:
+        return None
+    return f"SELECT ({fast})", sql.params
+
+
 def items_page(
-    session: Session, collection: Collection, query: ItemsQuery, timezone: str | None = None
+    session: Session,
+    collection: Collection,
+    query: ItemsQuery,
+    timezone: str | None = None,
+    area: IssueArea | None = None,
 ) -> Page:
     """One page; `timezone` (e.g. Asia/Shanghai) renders its timestamps. Set in the same
     round trip as the page's statement, with no parallel workers: for a page of 100 the
     planner sometimes chose a parallel walk of the whole id index (~80 ms) where one process
-    answers in a few ms, and a worker start costs more than most pages."""
-    statement, params = items_statement(collection, query)
+    answers in a few ms, and a worker start costs more than most pages. `area`: see Page."""
+    statement, params = items_statement(collection, query, area)
     prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
     if timezone is not None:
         prelude += ", set_config('TimeZone', :_tz, true)"
         params["_tz"] = timezone
     statement = prelude + ";" + statement
-    n, body, more, matched = _fetch_bytes(session, statement, params)
-    return Page(
+    n, body, more, matched, *rest = _fetch_bytes(session, statement, params)
+    page = Page(
         body=body,
         number_returned=int(n),
         number_matched=int(matched) if matched is not None else None,
         more=bool(more),
     )
+    if area is not None:
+        page.last_id = int(rest[0]) if rest[0] is not None else None
+        page.changes_below = (int(rest[1][0]), int(rest[1][1]))
+    return page
+
+
+def page_count(session: Session, collection: Collection, query: ItemsQuery) -> int | None:
+    """numberMatched of the page's query from the tile counts; None when it is not summed
+    from them, or when the bbox's border holds too many issues to count one by one."""
+    counted = count_statement(collection, query)
+    if counted is None:
+        return None
+    statement, params = counted
+    prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true);"
+    (matched,) = _fetch_bytes(session, prelude + statement, params)
+    return int(matched) if matched is not None else None
 
 
 def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tuple:

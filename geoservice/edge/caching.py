@@ -33,15 +33,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, make_response, request
+from flask import Response, current_app, g, make_response, request
 
 from geoservice import httpcache
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, current_token
 from geoservice.catalogue.catalogue import ISSUES, Collection
+from geoservice.catalogue.items import ItemsQuery, Page, count_statement, page_count
 from geoservice.catalogue.tiles import ISSUE_EXTENT_SQL
 from geoservice.db import database, get_session
 from geoservice.edge.access import catalogue
@@ -50,6 +52,7 @@ from geoservice.errors import ApiError
 from geoservice.models import User
 
 STORE = "geoservice.response_store"  # app.extensions key
+PAGE_BODIES = "geoservice.page_bodies"  # app.extensions key: PageBodies
 # Tables every place and issue answer may read: the places, who answers for them, and the
 # areas a scope is cut by.
 REFERENCE_TABLES = ("places", "admin_areas", "assignments", "leaders", "units")
@@ -101,6 +104,75 @@ def read_subjects(collection_id: str) -> tuple[str | httpcache.IssueArea, ...]:
     except ApiError:
         return tables  # the view answers the 400
     return (*(t for t in tables if t != "issues"), httpcache.IssueArea(bbox))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `validated` found out about the answer being computed (flask.g.answer)."""
+
+    key: tuple
+    window: int | None
+    generation: httpcache.Generation
+
+
+def page_bodies(app: Any = None) -> httpcache.ResponseStore:
+    app = app or current_app
+    store = app.extensions.get(PAGE_BODIES)
+    if store is None:
+        size = int(app.config.get("RESPONSE_STORE_BYTES", 64 << 20)) // 4
+        store = app.extensions.setdefault(PAGE_BODIES, httpcache.ResponseStore(size))
+    return store
+
+
+def page_area(collection: Collection, query: ItemsQuery) -> httpcache.IssueArea | None:
+    """The area of an items page of issues whose features can outlive reports in it (a bbox,
+    numberMatched summed from the tile counts), where answers are validated; else None."""
+    answer = g.get("answer")
+    if answer is None or collection.id != ISSUES or query.bbox is None:
+        return None
+    if not isinstance(answer.generation, tuple) or count_statement(collection, query) is None:
+        return None
+    return httpcache.IssueArea(query.bbox)
+
+
+def kept_page(session: Any, collection: Collection, query: ItemsQuery) -> Page | None:
+    """The page built earlier for this answer's key and clock window, if none of the writes
+    in its area since touched an issue up to its last feature (later reports have higher
+    ids: they change only numberMatched, counted again here), else None. Only full pages
+    (a page that is not full would take in a new report) with an exact numberMatched."""
+    answer: Answer = g.answer
+    kept = page_bodies().get(answer.key)
+    if kept is None or kept.window != answer.window:
+        return None
+    facts = dict(kept.headers)
+    last_id, returned = int(facts["last_id"]), int(facts["number_returned"])
+    tables = [s for s in read_subjects(collection.id) if isinstance(s, str)]
+    now = httpcache.generation(session, (*tables, httpcache.IssueArea(query.bbox, last_id)))
+    if now != kept.generation:
+        return None
+    matched = page_count(session, collection, query)
+    if matched is None:
+        return None
+    more = matched > query.offset + returned
+    return Page(kept.body, returned, matched, more, last_id, None)
+
+
+def keep_page(page: Page, query: ItemsQuery) -> None:
+    """Keeps a full page built with its area's generation (items_page(area=…)) for kept_page."""
+    answer: Answer = g.answer
+    if page.number_returned != query.limit or page.number_matched is None:
+        return
+    if page.last_id is None or page.changes_below is None:
+        return
+    tables_sum = answer.generation[0]
+    page_bodies().put(
+        answer.key,
+        httpcache.Stored(
+            "", (tables_sum, (page.changes_below,)), page.body, "",
+            (("number_returned", str(page.number_returned)), ("last_id", str(page.last_id))),
+            time.monotonic(), answer.window,
+        ),
+    )  # fmt: skip
 
 
 def catalogue_subjects(
@@ -280,6 +352,7 @@ def validated(
                 audience(current_account()) if per_audience else "everyone allowed",
             )
             window = int(time.time() // clock_seconds) if clock_seconds else None
+            g.answer = Answer(key, window, current)
             condition = request.headers.get("If-None-Match")
             shared = response_store() if store else None
             fresh = float(current_app.config.get(fresh_setting, 0)) if fresh_setting else 0.0
