@@ -29,6 +29,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -99,6 +100,39 @@ class Derived:
 
     def changes_sql(self, name: str) -> tuple[str, dict[str, int]]:
         return self.sql, {}
+
+
+# Tables whose writes are also logged with the earliest time of the rows they wrote (migration
+# 0046), and the tracked tables derived from them by triggers.
+TIMED_TABLES = ("issues", "issue_events")
+DERIVED_FROM_TIMED = ("issue_tile_counts",)
+
+
+def written_before(end: datetime) -> tuple[Derived, ...]:
+    """Subjects, in place of EVERYTHING, for an answer computed only from issues reported and
+    events dated before `end` and from the other tables (a closed period's rankings): the
+    write counters of every other tracked table, and the writes to issues and issue_events
+    that touched a row dated before `end` (any later report leaves them unchanged). `end`
+    itself is part of the generation."""
+    if end.tzinfo is None:
+        raise ValueError("written_before needs an aware datetime")
+    skip = ", ".join(f"'{t}'" for t in (*TIMED_TABLES, *DERIVED_FROM_TIMED))
+    when = f"'{end.isoformat()}'::timestamptz"
+    micros = (end - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return (
+        Derived(
+            f"(SELECT ARRAY[COALESCE(sum(generation), 0), {micros}]::bigint[]"
+            f" FROM data_generations WHERE subject NOT IN ({skip}))"
+        ),
+        Derived(
+            "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
+            f" WHERE first_reported < {when})"
+        ),
+        Derived(
+            "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM event_changes"
+            f" WHERE first_at < {when})"
+        ),
+    )
 
 
 Generation = Hashable  # an int (tables only), or (tables' int, the areas' counts)
@@ -252,6 +286,15 @@ def usable(
     return time.monotonic() - item.made < fresh_seconds
 
 
+def generation_key(generation: Generation) -> int:
+    """A generation as the bigint `shared_answers` stores: itself if an int, else a 63-bit
+    digest of it (generations by area or by time are tuples)."""
+    if isinstance(generation, int):
+        return generation
+    digest = hashlib.blake2b(repr(generation).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class SharedAnswers:
     """One stored answer in `shared_answers` (migration 0041), shared by the worker processes,
     on a pooled autocommit connection of the primary (the table is unlogged: a replica has
@@ -283,8 +326,9 @@ class SharedAnswers:
     def _run(self, sql: str, params: dict[str, Any]) -> Any:
         return self._connection.exec_driver_sql(sql, params)
 
-    def fetch(self) -> Stored | None:
-        """The stored answer without its body (b""): enough to decide whether to use it."""
+    def fetch(self, current: Generation | None = None) -> Stored | None:
+        """The stored answer without its body (b""): enough to decide whether to use it (its
+        generation is `current` when it was stored at that generation)."""
         row = self._run(
             "SELECT generation, clock_window, extract(epoch FROM clock_timestamp() - made),"
             " etag, mimetype, headers FROM shared_answers WHERE key = %(key)s",
@@ -293,6 +337,8 @@ class SharedAnswers:
         if row is None:
             return None
         generation, window, age, etag, mimetype, headers = row
+        if current is not None and generation == generation_key(current):
+            generation = current
         made = time.monotonic() - float(age)
         kept_headers = tuple((name, value) for name, value in headers)
         return Stored(etag, generation, b"", mimetype, kept_headers, made, window)
@@ -321,8 +367,6 @@ class SharedAnswers:
         return self.locked
 
     def put(self, item: Stored) -> None:
-        if not isinstance(item.generation, int):
-            return  # by area: not shared (the rankings read whole tables)
         self._run(
             "INSERT INTO shared_answers"
             " (key, generation, clock_window, made, etag, mimetype, headers, body)"
@@ -335,7 +379,7 @@ class SharedAnswers:
             " headers = EXCLUDED.headers, body = EXCLUDED.body",
             {
                 "key": self.digest,
-                "generation": item.generation,
+                "generation": generation_key(item.generation),
                 "window": item.window,
                 "age": max(time.monotonic() - item.made, 0.0),
                 "etag": item.etag,

@@ -66,6 +66,7 @@ UNTRACKED_TABLES = frozenset(
         "soft_foreign_keys",
         "tile_changes",  # the tiles' own generations (catalogue/tiles.py)
         "issue_cell_changes",  # the generations of areas (httpcache.area_generation)
+        "event_changes",  # the earliest times of event writes (httpcache.written_before)
         # Derived by triggers from issues / issue_events, which are counted themselves.
         "issue_event_rollup",
         "issue_tile_facets",

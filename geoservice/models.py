@@ -735,6 +735,7 @@ class IssueCellChange(Base):
     __tablename__ = "issue_cell_changes"
     __table_args__ = (
         Index("ix_issue_cell_changes_cell", "cx", "cy", "id", postgresql_include=["first_issue"]),
+        Index("ix_issue_cell_changes_first_reported", "first_reported", postgresql_include=["id"]),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -742,6 +743,23 @@ class IssueCellChange(Base):
     cy: Mapped[int] = mapped_column(Integer, nullable=False)
     # The lowest issue id the statement wrote in this cell (0: every id; migration 0045).
     first_issue: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    # The earliest reported_at of those rows (-infinity: any time; migration 0046).
+    first_reported: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("'-infinity'")
+    )
+
+
+class EventChange(Base):
+    """One row per statement writing issue_events: the earliest `at` of the rows it wrote
+    (-infinity for a TRUNCATE), kept by triggers (migration 0046): answers about the time
+    before a moment (a closed period's rankings) stay valid while none appears before it
+    (geoservice/httpcache.py, `written_before`)."""
+
+    __tablename__ = "event_changes"
+    __table_args__ = (Index("ix_event_changes_first_at", "first_at", postgresql_include=["id"]),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class LayerFeatureBox(Base):

@@ -580,3 +580,55 @@ def test_a_full_page_keeps_its_features_through_reports_in_its_area(world, monke
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})
+
+
+def test_a_closed_weeks_ranking_outlives_reports_after_it(world, monkeypatch):
+    """The last complete week's ranking is a function of what happened before its end: a
+    report now leaves its answer current (304), an event dated inside the week (a correction)
+    does not; the current week's ranking changes with the report."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    client, engine, admin = world["client"], world["engine"], world["admin"]
+    monkeypatch.setitem(world["app"].config, "RANKINGS_FRESH_SECONDS", 0)
+    closed = "/api/rankings?of=leader&period=week"
+    now = datetime.now(UTC)  # the app's clock: TEST_CLOCK_SHIFT moves it, not the scratch db's
+    today = now.astimezone(ZoneInfo(world["app"].config["TIMEZONE"])).date().isoformat()
+    current = f"/api/rankings?of=leader&period=week&from={today}"
+
+    def insert(sql, **params):
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return result.scalar() if result.returns_rows else None
+
+    first = {url: client.get(url, headers=admin) for url in (closed, current)}
+    assert all(r.status_code == 200 for r in first.values())
+    added = insert(
+        "INSERT INTO issues (geom, category, source, status, reported_at)"
+        " VALUES (ST_SetSRID(ST_MakePoint(120.11, 33.71), 4326), '环境卫生', '12345热线',"
+        " 'reported', :now) RETURNING id",
+        now=now,
+    )
+    try:
+        insert(
+            "INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :now, 'reported')",
+            i=added,
+            now=now,
+        )
+
+        def again(url):
+            return client.get(url, headers={**admin, "If-None-Match": first[url].headers["ETag"]})
+
+        assert again(closed).status_code == 304
+        assert again(current).status_code == 200
+        # A correction dated inside the closed week.
+        insert(
+            "INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :at, 'accepted')",
+            i=added,
+            at=now - timedelta(days=8),
+        )
+        assert again(closed).status_code == 200
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i"), {"i": added})
+            conn.execute(text("DELETE FROM issues WHERE id = :i"), {"i": added})

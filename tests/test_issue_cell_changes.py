@@ -82,3 +82,45 @@ def test_a_cell_of_a_bbox_edge_counts(db_session):
     before = generations(db_session, edge)
     db_session.execute(text("UPDATE issues SET severity = 2 WHERE id = :id"), {"id": issue.id})
     assert generations(db_session, edge) != before
+
+
+def test_writes_are_logged_with_the_earliest_time_they_touched(db_session):
+    """issue_cell_changes.first_reported and event_changes (migration 0046): the earliest
+    reported_at / at among the rows a statement wrote, old and new, so that an answer about the
+    time before a moment (httpcache.written_before) changes with writes dated before it only."""
+    end = datetime(2015, 7, 1, tzinfo=UTC)
+    later = datetime(2015, 8, 1, tzinfo=UTC)
+
+    def closed():
+        return httpcache.generation(db_session, httpcache.written_before(end))
+
+    before = closed()
+    issue = add_issue(db_session, 0, 0, later)  # reported after the end
+    db_session.execute(
+        text("INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :t, 'reported')"),
+        {"i": issue.id, "t": later},
+    )
+    assert closed() == before
+    assert (
+        db_session.scalar(
+            text("SELECT first_reported FROM issue_cell_changes ORDER BY id DESC LIMIT 1")
+        )
+        == later
+    )
+    # An event dated before the end (a correction), even of a later issue: changed.
+    db_session.execute(
+        text("INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :t, 'accepted')"),
+        {"i": issue.id, "t": WHEN},
+    )
+    after_event = closed()
+    assert after_event != before
+    # An issue reported before the end, and a later one moved back before it: changed.
+    add_issue(db_session, 0, 0, WHEN)
+    after_report = closed()
+    assert after_report != after_event
+    db_session.execute(
+        text("UPDATE issues SET reported_at = :t WHERE id = :i"), {"i": issue.id, "t": WHEN}
+    )
+    assert closed() != after_report
+    # Another end is another generation, even with no write between.
+    assert httpcache.generation(db_session, httpcache.written_before(later)) != closed()

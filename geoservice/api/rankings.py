@@ -25,6 +25,7 @@ from geoservice.edge.rankings import (
     int_arg,
     ranking_error,
     ranking_payload,
+    ranking_subjects,
     read_rankings,
     requested_of,
     requested_period,
@@ -32,7 +33,6 @@ from geoservice.edge.rankings import (
     settings,
     tz,
 )
-from geoservice.httpcache import EVERYTHING
 from geoservice.ranking import cards, drilldown, ranking, report, vocabularies
 from geoservice.ranking.periods import period_containing
 from geoservice.registry import layers
@@ -41,7 +41,7 @@ from geoservice.registry import layers
 @bp.get("/rankings")
 @read_rankings
 @validated(
-    (EVERYTHING,), store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
+    ranking_subjects, store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
 )  # the whole table for every account that may read rankings
 def rankings():
     single_args(("of", *PERIOD_PARAMS))

@@ -296,14 +296,14 @@ def _lagging_answer(
         return response
     try:
         with httpcache.SharedAnswers(database().engine, key) as others:
-            found = others.fetch()
+            found = others.fetch(current)
             if not httpcache.usable(found, current, fresh, window) and not others.lock():
                 # Another process is computing it.
                 if recent(kept):
                     return _kept_answer(kept, condition, cache_control)
                 if not recent(found):
                     others.wait_for_lock(COMPUTE_WAIT_SECONDS)
-                    found = others.fetch()
+                    found = others.fetch(current)
             if found is not None and (
                 httpcache.usable(found, current, fresh, window)
                 or (not others.locked and recent(found))

@@ -7,12 +7,13 @@ the issues behind a number are listed only within the caller's scope
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 
+from geoservice import httpcache
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -67,6 +68,20 @@ def requested_period() -> Period:
         )
     except PeriodError as exc:
         raise ApiError(400, exc.message, field=exc.field) from exc
+
+
+def ranking_subjects() -> tuple:
+    """What a ranking answer is computed from: for a closed period (the default, the last
+    complete week) the rows dated before its end and the other tables — its figures are a
+    function of the events up to its end (docs/rankings.md), so reports after it leave the
+    answer current; else every table."""
+    try:
+        period = requested_period()
+    except ApiError:
+        return (httpcache.EVERYTHING,)  # the view answers the 400
+    if period.end > datetime.now(UTC):
+        return (httpcache.EVERYTHING,)
+    return httpcache.written_before(period.end)
 
 
 def requested_of(default: str | None = None) -> str:
