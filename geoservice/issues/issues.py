@@ -394,9 +394,10 @@ def _relapse_ctes(near_from: str | None = None) -> str:
     Near first (the geometry index), then the other conditions on those few rows.
     `near_from`: a CTE of `_near_cte` to take the near rows from instead."""
     if near_from is not None:
+        distance = attribution.distance_sql("n.geom", POINT, SCALE)
         near_rows = f"""relapse_near AS (
   SELECT n.id, n.category, n.status, n.closed_at FROM {near_from} n
-  WHERE n.distance <= :relapse_radius
+  WHERE {distance} <= :relapse_radius
 )"""
     else:
         near = attribution.within_sql("o.geom", POINT, ":relapse_radius", SCALE)
@@ -528,19 +529,20 @@ DUPLICATE_CANDIDATES_LIMIT = 10
 
 
 def _near_cte(account: User | None) -> tuple[str, dict[str, Any]]:
-    """`near`: the issues (but :id) within the larger of the relapse and duplicate radii of
-    the point, with the columns both checks read, their distance (the expression of
-    `within_sql`, so each check's `distance <= radius` keeps exactly its own rows) and whether
-    `account` may see them; with the parameters of `account`'s scope."""
+    """`near`: the issues (but :id) in the box covering the larger of the relapse and
+    duplicate radii around the point (`box_sql`), with the columns both checks read and
+    whether `account` may see them; with the parameters of `account`'s scope. Each check then
+    keeps its rows within its own radius by the distance of `within_sql`, so exactly its own
+    rows. (The distance is not computed here: its cost estimate made the planner start
+    parallel workers for these few rows, ~30 ms.)"""
     visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
     box = attribution.box_sql(
         "o.geom", POINT, "greatest(:relapse_radius, :duplicate_radius)", SCALE
     )
-    distance = attribution.distance_sql("o.geom", POINT, SCALE)
     return (
         f"""near AS MATERIALIZED (
-  SELECT o.id, o.category, o.status, o.closed_at, o.reported_at, o.description, o.leader_id,
-         o.duplicate_of_id, {distance} AS distance, ({visible}) AS visible
+  SELECT o.id, o.geom, o.category, o.status, o.closed_at, o.reported_at, o.description,
+         o.leader_id, o.duplicate_of_id, ({visible}) AS visible
   FROM issues o WHERE {box} AND o.id <> :id
 )""",
         visible_params,
@@ -555,10 +557,11 @@ def _duplicates_cte(
     of `_near_cte` to take the near rows from instead (its parameters are the same)."""
     visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
     if near_from is not None:
+        distance = attribution.distance_sql("n.geom", POINT, SCALE)
         near_rows = f"""duplicates_near AS (
   SELECT n.id, n.category, n.status, n.reported_at, n.description, n.leader_id,
-         n.duplicate_of_id, round(n.distance::numeric, 1) AS distance_m
-  FROM {near_from} n WHERE n.distance <= :duplicate_radius AND n.visible
+         n.duplicate_of_id, round({distance}::numeric, 1) AS distance_m
+  FROM {near_from} n WHERE {distance} <= :duplicate_radius AND n.visible
 )"""
     else:
         near = attribution.within_sql("o.geom", POINT, ":duplicate_radius", SCALE)
