@@ -1,6 +1,8 @@
-"""tile count updates grouped, not windowed: the UPDATE triggers of issue_tile_counts,
-issue_tile_facets, issue_tile_days and issue_tile_holders find the changed rows of a
-statement by one grouping of the old and new rows
+"""tile count updates grouped, not windowed, and soft foreign-key checks planned once: the
+UPDATE triggers of issue_tile_counts, issue_tile_facets, issue_tile_days and
+issue_tile_holders find the changed rows of a statement by one grouping of the old and new
+rows; soft_fk_check / soft_fk_check_row look their parents (issues, issue_events) up by
+static statements on a generic plan (see SOFT_FK_CHECK)
 
 Migration 0033 paired each issue's old and new row by a window over its id (a sort of both
 transition tables, then first_value/last_value of every compared column), keeping the pairs
