@@ -597,8 +597,7 @@ def _routing_sql(registry: LayerRegistry) -> str:
     return f""",
 routed AS (
   SELECT x.*, lead.id AS rule_id, lead.unit_id AS rule_unit_id, lead.co_responsible,
-    (SELECT h.id FROM leaders h WHERE h.unit_id = lead.unit_id AND h.is_unit_head AND h.active
-     ORDER BY h.id LIMIT 1) AS head_id,
+    head.id AS head_id,
     (SELECT COALESCE(jsonb_agg(DISTINCT r.unit_id ORDER BY r.unit_id), '[]'::jsonb)
      FROM routing_rules r
      WHERE {matches} AND r.role = 'assist' AND r.unit_id <> lead.unit_id) AS assist_unit_ids
@@ -611,6 +610,12 @@ routed AS (
              r.area_id IS NULL, r.valid_from DESC, r.id
     LIMIT 1
   ) lead ON true
+  -- A join, not a scalar subquery in the select list: `head_id` is read twice downstream
+  -- (the leader and the stored attribution), and a subquery there runs once per reference.
+  LEFT JOIN LATERAL (
+    SELECT h.id FROM leaders h WHERE h.unit_id = lead.unit_id AND h.is_unit_head AND h.active
+    ORDER BY h.id LIMIT 1
+  ) head ON true
 )
 """
 

@@ -389,13 +389,22 @@ def _near_params(session: Session, issue_id: int) -> dict[str, Any]:
     return params
 
 
-def _relapse_ctes() -> str:
+def _relapse_ctes(near_from: str | None = None) -> str:
     """`relapse_near` and `relapse` (its one row: the original's id), for a WITH clause.
-    Near first (the geometry index), then the other conditions on those few rows."""
-    near = attribution.within_sql("o.geom", POINT, ":relapse_radius", SCALE)
-    return f"""relapse_near AS MATERIALIZED (
+    Near first (the geometry index), then the other conditions on those few rows.
+    `near_from`: a CTE of `_near_cte` to take the near rows from instead."""
+    if near_from is not None:
+        distance = attribution.distance_sql("n.geom", POINT, SCALE)
+        near_rows = f"""relapse_near AS (
+  SELECT n.id, n.category, n.status, n.closed_at FROM {near_from} n
+  WHERE {distance} <= :relapse_radius
+)"""
+    else:
+        near = attribution.within_sql("o.geom", POINT, ":relapse_radius", SCALE)
+        near_rows = f"""relapse_near AS MATERIALIZED (
   SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
-), relapse AS (
+)"""
+    return f"""{near_rows}, relapse AS (
   SELECT n.id FROM relapse_near n
   WHERE n.category = :category AND n.status = 'closed'
     AND n.closed_at <= CAST(:reported_at AS timestamptz)
@@ -424,11 +433,14 @@ def _relapse_and_candidates(
     session: Session, settings: IssueSettings, issue: Issue, account: User | None
 ) -> tuple[int | None, list[dict[str, Any]]]:
     """find_relapse_origin and duplicate_candidates(account=account) in one statement."""
-    duplicates, params = _duplicates_cte(account)
+    # One lookup of the issues near the point for both (planning a lookup in every monthly
+    # partition cost more than running it), each then keeping its own radius.
+    near, params = _near_cte(account)
+    duplicates, _ = _duplicates_cte(account, near_from="near")
     rows = session.execute(
         text(
             f"""
-WITH {_relapse_ctes()}, {duplicates}
+WITH {near}, {_relapse_ctes(near_from="near")}, {duplicates}
 SELECT true AS relapse, id, NULL::text AS status, NULL::timestamptz AS reported_at,
        NULL::text AS description, NULL::integer AS leader_id, NULL::numeric AS distance_m,
        0 AS rank
@@ -516,18 +528,51 @@ def duplicate_candidates(
 DUPLICATE_CANDIDATES_LIMIT = 10
 
 
-def _duplicates_cte(account: User | None) -> tuple[str, dict[str, Any]]:
-    """`duplicates_near` and `duplicates` (at most :duplicate_limit rows, `rank` from the
-    nearest), for a WITH clause; with the parameters of `account`'s scope."""
+def _near_cte(account: User | None) -> tuple[str, dict[str, Any]]:
+    """`near`: the issues (but :id) in the box covering the larger of the relapse and
+    duplicate radii around the point (`box_sql`), with the columns both checks read and
+    whether `account` may see them; with the parameters of `account`'s scope. Each check then
+    keeps its rows within its own radius by the distance of `within_sql`, so exactly its own
+    rows. (The distance is not computed here: its cost estimate made the planner start
+    parallel workers for these few rows, ~30 ms.)"""
     visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
-    near = attribution.within_sql("o.geom", POINT, ":duplicate_radius", SCALE)
-    distance = attribution.distance_sql("o.geom", POINT, SCALE)
+    box = attribution.box_sql(
+        "o.geom", POINT, "greatest(:relapse_radius, :duplicate_radius)", SCALE
+    )
     return (
-        f"""duplicates_near AS MATERIALIZED (
+        f"""near AS MATERIALIZED (
+  SELECT o.id, o.geom, o.category, o.status, o.closed_at, o.reported_at, o.description,
+         o.leader_id, o.duplicate_of_id, ({visible}) AS visible
+  FROM issues o WHERE {box} AND o.id <> :id
+)""",
+        visible_params,
+    )
+
+
+def _duplicates_cte(
+    account: User | None, near_from: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """`duplicates_near` and `duplicates` (at most :duplicate_limit rows, `rank` from the
+    nearest), for a WITH clause; with the parameters of `account`'s scope. `near_from`: a CTE
+    of `_near_cte` to take the near rows from instead (its parameters are the same)."""
+    visible, visible_params = ("true", {}) if account is None else scope.issue_sql(account, "o")
+    if near_from is not None:
+        distance = attribution.distance_sql("n.geom", POINT, SCALE)
+        near_rows = f"""duplicates_near AS (
+  SELECT n.id, n.category, n.status, n.reported_at, n.description, n.leader_id,
+         n.duplicate_of_id, round({distance}::numeric, 1) AS distance_m
+  FROM {near_from} n WHERE {distance} <= :duplicate_radius AND n.visible
+)"""
+    else:
+        near = attribution.within_sql("o.geom", POINT, ":duplicate_radius", SCALE)
+        distance = attribution.distance_sql("o.geom", POINT, SCALE)
+        near_rows = f"""duplicates_near AS MATERIALIZED (
   SELECT o.id, o.category, o.status, o.reported_at, o.description, o.leader_id,
          o.duplicate_of_id, round({distance}::numeric, 1) AS distance_m
   FROM issues o WHERE {near} AND o.id <> :id AND {visible}
-), duplicates AS (
+)"""
+    return (
+        f"""{near_rows}, duplicates AS (
   SELECT n.id, n.status, n.reported_at, n.description, n.leader_id, n.distance_m,
          row_number() OVER (ORDER BY n.distance_m, n.reported_at) AS rank
   FROM duplicates_near n

@@ -154,3 +154,36 @@ def test_the_reports_own_answer_has_the_relapse_and_candidates_its_page_shows(cl
     assert answered["relapse_of_id"] == original == shown["relapse_of_id"]
     assert [c["id"] for c in answered["duplicate_candidates"]] == [open_one]
     assert answered["duplicate_candidates"] == shown["duplicate_candidates"]
+
+
+@pytest.mark.parametrize(("relapse_m", "duplicate_m"), [(80.0, 30.0), (30.0, 80.0)])
+def test_one_lookup_for_both_checks_keeps_each_radius(
+    app, client, layout, db_session, relapse_m, duplicate_m
+):
+    """The report's statement looks the near issues up once, within the larger radius, then
+    keeps each check's own: it answers what the two separate checks answer."""
+    from dataclasses import replace
+
+    from geoservice.issues.issues import (
+        _relapse_and_candidates,
+        duplicate_candidates,
+        find_relapse_origin,
+    )
+    from geoservice.issues.workflow import IssueSettings
+
+    original = new_issue(client, layout, 100, 100)  # 60 m from the new one
+    close(client, layout, original)
+    opens = [new_issue(client, layout, 160 + d, 100) for d in (20, 45, 70)]
+    this = db_session.get(Issue, new_issue(client, layout, 160, 100))
+    settings = replace(
+        IssueSettings.from_config(app.config),
+        relapse_radius_m=relapse_m,
+        duplicate_radius_m=duplicate_m,
+    )
+    relapse, candidates = _relapse_and_candidates(db_session, settings, this, None)
+    assert relapse == find_relapse_origin(db_session, settings, this)
+    assert candidates == duplicate_candidates(db_session, settings, this.id)
+    assert relapse == (original if relapse_m > 60 else None)
+    assert [c["id"] for c in candidates] == [
+        i for i, d in zip(opens, (20, 45, 70), strict=True) if d < duplicate_m
+    ]
