@@ -88,6 +88,19 @@ def ids(response) -> list[int]:
     return sorted(f["id"] for f in response.get_json()["features"])
 
 
+def report_at(engine, lon: float, lat: float, reported_at=None) -> int:
+    """An issue written straight in SQL and committed (as a CLI job or psql would): its id."""
+    with engine.begin() as conn:
+        return conn.scalar(
+            text(
+                "INSERT INTO issues (geom, category, source, status, reported_at)"
+                " VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), '环境卫生', '12345热线',"
+                " 'reported', COALESCE(:at, now())) RETURNING id"
+            ),
+            {"x": lon, "y": lat, "at": reported_at},
+        )
+
+
 def gen(world, *subjects) -> int:
     with Session(world["engine"]) as session:
         return httpcache.generation(session, subjects)
@@ -452,15 +465,7 @@ def test_issue_pages_and_tiles_of_an_area_outlive_reports_elsewhere(world):
     tile = f"/api/collections/issues/tiles/14/{x}/{y}.pbf"
 
     def report(lon):
-        with engine.begin() as conn:
-            return conn.scalar(
-                text(
-                    "INSERT INTO issues (geom, category, source, status, reported_at)"
-                    " VALUES (ST_SetSRID(ST_MakePoint(:x, 33.7001), 4326), '环境卫生',"
-                    " '12345热线', 'reported', now()) RETURNING id"
-                ),
-                {"x": lon},
-            )
+        return report_at(engine, lon, 33.7001)
 
     first = {path: client.get(path, headers=admin) for path in (page, tile)}
     assert all(r.status_code == 200 for r in first.values())
@@ -489,15 +494,7 @@ def test_the_catalogue_outlives_reports_inside_the_issues_extent(world):
     client, engine, admin = world["client"], world["engine"], world["admin"]
 
     def report(lon, lat):
-        with engine.begin() as conn:
-            return conn.scalar(
-                text(
-                    "INSERT INTO issues (geom, category, source, status, reported_at)"
-                    " VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), '环境卫生',"
-                    " '12345热线', 'reported', now()) RETURNING id"
-                ),
-                {"x": lon, "y": lat},
-            )
+        return report_at(engine, lon, lat)
 
     def issues_extent(answer):
         (issues,) = [c for c in answer.get_json()["collections"] if c["id"] == "issues"]
@@ -543,15 +540,7 @@ def test_a_full_page_keeps_its_features_through_reports_in_its_area(world, monke
     monkeypatch.setattr(features, "items_page", lambda *a, **k: built.append(1) or real(*a, **k))
 
     def report(lon):
-        with engine.begin() as conn:
-            return conn.scalar(
-                text(
-                    "INSERT INTO issues (geom, category, source, status, reported_at)"
-                    " VALUES (ST_SetSRID(ST_MakePoint(:x, 33.65), 4326), '环境卫生',"
-                    " '12345热线', 'reported', now()) RETURNING id"
-                ),
-                {"x": lon},
-            )
+        return report_at(engine, lon, 33.65)
 
     added = [report(120.03), report(120.05), report(120.07)]
     try:
@@ -603,12 +592,7 @@ def test_a_closed_weeks_ranking_outlives_reports_after_it(world, monkeypatch):
 
     first = {url: client.get(url, headers=admin) for url in (closed, current)}
     assert all(r.status_code == 200 for r in first.values())
-    added = insert(
-        "INSERT INTO issues (geom, category, source, status, reported_at)"
-        " VALUES (ST_SetSRID(ST_MakePoint(120.11, 33.71), 4326), '环境卫生', '12345热线',"
-        " 'reported', :now) RETURNING id",
-        now=now,
-    )
+    added = report_at(engine, 120.11, 33.71, now)
     try:
         insert(
             "INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :now, 'reported')",
