@@ -103,7 +103,24 @@ def retire(session: Session, before: date, drop: bool = False) -> list[str]:
             if drop:
                 session.execute(text(f'DROP TABLE "{part}"'))
             retired.append(part)
+    if retired:
+        _note_rows_left(session)
     return retired
+
+
+def _note_rows_left(session: Session) -> None:
+    """A DETACH fires no trigger: note the rows that left as the triggers note a TRUNCATE, so
+    that no answer kept under the old generations outlives them (geoservice/httpcache.py: the
+    tables' write counters at commit, every area of issue_cell_changes, every moment of
+    event_changes)."""
+    session.execute(
+        text(
+            "INSERT INTO data_touches (subject) VALUES ('issues'), ('issue_events')"
+            " ON CONFLICT DO NOTHING"
+        )
+    )
+    session.execute(text("INSERT INTO issue_cell_changes (cx, cy) VALUES (-1, -1)"))
+    session.execute(text("INSERT INTO event_changes (first_at) VALUES ('-infinity')"))
 
 
 def _months_before(session: Session, parent: str, month: date) -> list[str]:
