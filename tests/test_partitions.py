@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from geoservice import httpcache, partitions
 from geoservice.models import Issue
-from tests.factories import add_issue
+from tests.factories import add_issue, metres
 
 CST = timezone(timedelta(hours=8))
 
@@ -160,7 +160,8 @@ def test_retiring_old_months_detaches_them_and_applies_the_references(db_session
 
     def kept_under():  # an area's writes; the issues and events written before a moment
         later = datetime(2016, 1, 1, tzinfo=CST)
-        area = httpcache.IssueArea((-0.01, -0.01, 0.01, 0.01))
+        (west, south), (east, north) = metres(-300, -300), metres(300, 300)
+        area = httpcache.IssueArea((west, south, east, north))
         _, (in_area, _tables, issues, events) = httpcache.generation(
             db_session, [area, *httpcache.written_before(later)]
         )
@@ -169,8 +170,13 @@ def test_retiring_old_months_detaches_them_and_applies_the_references(db_session
     before = kept_under()
     retired = partitions.retire(db_session, date(2015, 9, 1))
     assert {"issues_p2015_08", "issue_events_p2015_08"} <= set(retired)
-    # No answer kept from before outlives the rows that left (a DETACH fires no trigger).
+    # The rows left through the triggers: no answer kept from before outlives them, and the
+    # tile counts no longer count them.
     assert all(a != b for a, b in zip(kept_under(), before, strict=True))
+    counted = db_session.execute(
+        text("SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE level = 5")
+    ).scalar_one()
+    assert counted == db_session.execute(text("SELECT count(*) FROM issues")).scalar_one()
     assert "issues_p2015_09" not in retired
     names = {p.name for p in partitions.partitions(db_session)}
     assert "issues_p2015_08" not in names and "issues_p2015_09" in names
