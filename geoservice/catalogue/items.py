@@ -276,7 +276,8 @@ def items_statement(
     """The one statement of a page: (SQL, parameters). Returns (n, body, more, numberMatched
     or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more.
     With `area` (the page's bbox), also the id of its last feature and, in the same snapshot,
-    the generation of the writes in the area that touched an issue up to that id (PageBody)."""
+    the generation of the writes in the area that touched an issue up to that id
+    (edge/caching.py, kept_page)."""
     sql = conditions(collection, query)
     count_sql = _count_sql(collection, query, sql)
     tail = ""

@@ -52,7 +52,7 @@ from geoservice.errors import ApiError
 from geoservice.models import User
 
 STORE = "geoservice.response_store"  # app.extensions key
-PAGE_BODIES = "geoservice.page_bodies"  # app.extensions key: PageBodies
+PAGE_BODIES = "geoservice.page_bodies"  # app.extensions key: the pages kept_page reuses
 # Tables every place and issue answer may read: the places, who answers for them, and the
 # areas a scope is cut by.
 REFERENCE_TABLES = ("places", "admin_areas", "assignments", "leaders", "units")

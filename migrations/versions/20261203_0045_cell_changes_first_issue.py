@@ -6,7 +6,7 @@ features; yet the page was built again, ~80 % of its database time walking ids a
 GeoJSON. Each change row now also names the lowest issue id its statement wrote in that cell
 (`first_issue`; 0 for a TRUNCATE and for the rows written before this migration, which thus
 concern every page). A page whose last feature has id L is unchanged by every change row with
-first_issue > L (catalogue/items.py, `PageBodies`).
+first_issue > L (geoservice/edge/caching.py, `kept_page`).
 
 Revision ID: 8e1c7a5d3f92
 Revises: 2b8d4f6a9c31
