@@ -91,9 +91,9 @@ def test_rows_of_units_grids_areas_and_layers(db_session, case):
 
 
 def test_labels_joined_in_the_figures_are_the_labels_of_each_key(db_session, case):
-    """Names and details come from the figures' own statement (one hash join, not a second
-    query); they are exactly what the labels of each key say, in the ranking and in the
-    通报's shared run."""
+    """Names and details come from the figures' own statement (a lookup per key for one
+    grouping, a hash join per grouping in the 通报's shared run; not a second query); they
+    are exactly what the labels of each key say, in the ranking and in the shared run."""
     many = ranking.compute_many(db_session, LAYERS, ["all", "leader", "unit", "grid"], W47)
     for of, g in ranking.groupings(LAYERS).items():
         if g.label_sql is None:
@@ -216,6 +216,35 @@ def test_ties_share_a_rank_and_bottom_three_follows_ties():
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize("ranked", [True, False])
+def test_rows_ranked_on_tuples_equal_the_ranking_of_dicts(ranked):
+    """`_finish` ranks rows as tuples and builds each dict last (`_ranked`): the same ranks,
+    flags, order and keys as `_rank` on the dicts, with tied scores and names, rows without a
+    score, the unassigned row and a name that is not a string."""
+    import random
+
+    settings = ranking.Settings(weights=ranking.DEFAULT_WEIGHTS, threshold=85, bottom_n=3)
+    rnd = random.Random(17)
+    for size in (0, 1, 2, 3, 4, 7, 40, 400):
+        tuples, dicts = [], []
+        for i in range(size):
+            score = rnd.choice(
+                [None, 0.0, 50.0, 84.99, 85.0, 90.5, 100.0, rnd.randrange(10000) / 100]
+            )
+            key = None if i == size // 2 and rnd.random() < 0.5 else i
+            name = rnd.choice(["网格甲", "网格乙", f"网格{i}", 7, None])
+            name = "（未落实）" if key is None else name
+            counts = tuple(rnd.randrange(5) for _ in ranking.COUNTS)
+            values = (key, name, {"code": str(i)}, *counts, 1.5, None, 0.5, None, 0.25, 0, None)
+            tuples.append(((*values, score), score, key is None, name))
+            row = dict(zip(ranking._ROW_KEYS[: len(values)], values, strict=True))
+            row["score"] = score
+            dicts.append(row)
+        got = ranking._ranked(tuples, settings, ranked)
+        want = ranking._rank(dicts, settings, ranked)
+        assert [list(r.items()) for r in got] == [list(r.items()) for r in want], size
 
 
 @pytest.mark.parametrize(
