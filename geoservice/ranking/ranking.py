@@ -1001,10 +1001,13 @@ def _finish(
             *counts,
             None if avg is None else round(float(avg), 2),
             None if median is None else round(float(median), 2),
-            # RATE_PARTS (close, on time, rework) as `_finish_row`: half up to 4 places.
-            _half_up(closed, should_close, 4) if should_close else None,
-            _half_up(on_time, should_close, 4) if should_close else None,
-            _half_up(reworked, handled, 4) if handled else None,
+            # RATE_PARTS (close, on time, rework) as `_finish_row`: `_half_up` to 4 places,
+            # written out (counts are never negative).
+            (20000 * closed + should_close) // (2 * should_close) / 10000 if should_close else None,
+            (20000 * on_time + should_close) // (2 * should_close) / 10000
+            if should_close
+            else None,
+            (20000 * reworked + handled) // (2 * handled) / 10000 if handled else None,
             answers,
             _half_up(satisfied, answers, 4) if answers else None,
             score,
