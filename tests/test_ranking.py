@@ -113,6 +113,64 @@ def test_labels_joined_in_the_figures_are_the_labels_of_each_key(db_session, cas
     assert set(a["detail"]) == {"title", "unit", "level"}
 
 
+def test_grid_labels_kept_per_process_follow_every_counted_write(request, db_session, case):
+    """The grid's labels come from a per-process copy filed under the write generations of
+    places, grids and admin_areas (ranking._cached_labels): used only while that sum is
+    unchanged and the transaction has written none of them; the same rows as labels read
+    with the figures. A commit is simulated here (the test's transaction is rolled back):
+    the counters bumped and the trigger's transaction-local flags cleared."""
+    g = ranking.grouping(LAYERS, "grid")
+    g1 = case.grids["g1"]
+
+    def as_committed():
+        db_session.flush()
+        for table in g.label_tables:
+            db_session.execute(
+                text("UPDATE data_generations SET generation = generation + 1 WHERE subject = :t"),
+                {"t": table},
+            )
+            db_session.execute(
+                text("SELECT set_config('geoservice.touched_' || :t, '', true)"), {"t": table}
+            )
+
+    def grid_rows():
+        return by_key(ranking.ranking(db_session, LAYERS, "grid", W47))
+
+    # This transaction wrote the case (places, grids, areas): no copy, labels read with figures.
+    assert ranking._cached_labels(db_session, g) is None
+    request.addfinalizer(ranking._LABEL_CACHE.clear)  # copies of rolled-back rows
+    joined = ranking.ranking(db_session, LAYERS, "grid", W47)
+    as_committed()
+    copy = ranking._cached_labels(db_session, g)
+    assert copy is not None and set(copy) >= set(case.grids.values())
+    assert ranking.ranking(db_session, LAYERS, "grid", W47) == joined  # byte for byte
+    # A row's detail is its own: changing it leaves the copy alone.
+    grid_rows()[g1]["detail"]["code"] = "x"
+    assert grid_rows()[g1]["detail"] == by_key(joined)[g1]["detail"]
+
+    # An uncommitted rename (flag set): read with the figures, not from the copy.
+    db_session.execute(text("UPDATE places SET name = '改名网格' WHERE id = :id"), {"id": g1})
+    assert ranking._cached_labels(db_session, g) is None
+    assert grid_rows()[g1]["name"] == "改名网格"
+    # Committed: the counters moved, the copy is read again.
+    as_committed()
+    assert grid_rows()[g1]["name"] == "改名网格"
+
+    # The copy really is what is served: a write the counters did not count (flag cleared,
+    # no bump) is not seen; once counted, it is.
+    db_session.execute(text("UPDATE places SET name = '再改名' WHERE id = :id"), {"id": g1})
+    db_session.execute(text("SELECT set_config('geoservice.touched_places', '', true)"))
+    assert grid_rows()[g1]["name"] == "改名网格"
+    as_committed()
+    assert grid_rows()[g1]["name"] == "再改名"
+    # A community renamed (admin_areas): the detail follows.
+    db_session.execute(
+        text("UPDATE admin_areas SET name = '丙社区' WHERE name = '甲社区'"),
+    )
+    as_committed()
+    assert grid_rows()[g1]["detail"]["community"] == "丙社区"
+
+
 def test_duplicates_are_left_out_of_everything(db_session, case):
     for indicator in ranking.DRILLABLE:
         ids = {i["id"] for i in _drill(db_session, "all", 0, indicator)}
