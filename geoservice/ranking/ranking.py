@@ -823,8 +823,9 @@ def compute(
         group="k" if len(periods) == 1 else "n, k",
     )
     # The grid's ~28,000 labels from the process's copy when it is current (~100 ms less
-    # backend CPU than looking each one up in the figures' statement), else joined there.
-    cached = _cached_labels(session, g)
+    # backend CPU than looking each one up in the figures' statement), else joined there. One
+    # key's row (drill-downs, trends of one row) never reads the whole copy.
+    cached = _cached_labels(session, g) if key is ... else None
     sql = _flags_sql(
         g,
         where,
