@@ -1021,12 +1021,9 @@ def _finish(
         if r[k_at] is not None and (labelled_at is None or not r[labelled_at])
     }
     keys.update(k for _, k in only_satisfaction if k is not None)
-    labels: dict[Any, tuple[Any, dict]] = {}
-    if cached is not None:  # `_cached_labels`: each row gets its own detail dict
-        labels = {k: (label[0], dict(label[1])) for k in keys if (label := cached.get(k))}
-        keys.difference_update(labels)
-    if keys:
-        labels.update(_labels(session, g, sorted(keys), registry))
+    if cached is not None:  # `_cached_labels`; each row gets its own copy of the detail
+        keys = {k for k in keys if k not in cached}
+    labels = _labels(session, g, sorted(keys), registry) if keys else {}
     details: list[Any] = []
     if labelled_at is not None:
         detail_at = at["label_detail"]
@@ -1048,7 +1045,12 @@ def _finish(
         if len(r) == 2:  # a row with 回访 only: (n, k)
             n, k = r
             counts, avg, median = zeros, None, None
-            name, detail = labels.get(k, (None, {})) if k is not None else (None, {})
+            if k is None:
+                name, detail = None, {}
+            elif cached is not None and (label := cached.get(k)) is not None:
+                name, detail = label[0], dict(label[1])
+            else:
+                name, detail = labels.get(k, (None, {}))
         else:
             n, k = r[n_at], r[k_at]
             counts = tuple(r[first:last])  # count(*): already int
@@ -1058,13 +1060,15 @@ def _finish(
                 d += 1
             elif k is None:
                 name, detail = None, {}
+            elif cached is not None and (label := cached.get(k)) is not None:
+                name, detail = label[0], dict(label[1])
             else:
                 name, detail = labels.get(k, (None, {}))
         if k is None:
             name, detail = none_label, {}
         closed, should_close, on_time = counts[i_closed], counts[i_should], counts[i_on_time]
         handled, reworked = counts[i_handled], counts[i_reworked]
-        satisfied, answers = satisfaction.get((n, k), (0, 0))
+        satisfied, answers = satisfaction.get((n, k), (0, 0)) if satisfaction else (0, 0)
         score = _score_ints(
             weights[n - 1], should_close, closed, on_time, handled, reworked, satisfied, answers
         )
