@@ -91,9 +91,9 @@ def test_rows_of_units_grids_areas_and_layers(db_session, case):
 
 
 def test_labels_joined_in_the_figures_are_the_labels_of_each_key(db_session, case):
-    """Names and details come from the figures' own statement (one hash join, not a second
-    query); they are exactly what the labels of each key say, in the ranking and in the
-    通报's shared run."""
+    """Names and details come from the figures' own statement (a lookup per key for one
+    grouping, a hash join per grouping in the 通报's shared run; not a second query); they
+    are exactly what the labels of each key say, in the ranking and in the shared run."""
     many = ranking.compute_many(db_session, LAYERS, ["all", "leader", "unit", "grid"], W47)
     for of, g in ranking.groupings(LAYERS).items():
         if g.label_sql is None:
@@ -111,6 +111,64 @@ def test_labels_joined_in_the_figures_are_the_labels_of_each_key(db_session, cas
     leaders = by_key(ranking.ranking(db_session, LAYERS, "leader", W47))
     a = leaders[case.leaders["A"]]
     assert set(a["detail"]) == {"title", "unit", "level"}
+
+
+def test_grid_labels_kept_per_process_follow_every_counted_write(request, db_session, case):
+    """The grid's labels come from a per-process copy filed under the write generations of
+    places, grids and admin_areas (ranking._cached_labels): used only while that sum is
+    unchanged and the transaction has written none of them; the same rows as labels read
+    with the figures. A commit is simulated here (the test's transaction is rolled back):
+    the counters bumped and the trigger's transaction-local flags cleared."""
+    g = ranking.grouping(LAYERS, "grid")
+    g1 = case.grids["g1"]
+
+    def as_committed():
+        db_session.flush()
+        for table in g.label_tables:
+            db_session.execute(
+                text("UPDATE data_generations SET generation = generation + 1 WHERE subject = :t"),
+                {"t": table},
+            )
+            db_session.execute(
+                text("SELECT set_config('geoservice.touched_' || :t, '', true)"), {"t": table}
+            )
+
+    def grid_rows():
+        return by_key(ranking.ranking(db_session, LAYERS, "grid", W47))
+
+    # This transaction wrote the case (places, grids, areas): no copy, labels read with figures.
+    assert ranking._cached_labels(db_session, g) is None
+    request.addfinalizer(ranking._LABEL_CACHE.clear)  # copies of rolled-back rows
+    joined = ranking.ranking(db_session, LAYERS, "grid", W47)
+    as_committed()
+    copy = ranking._cached_labels(db_session, g)
+    assert copy is not None and set(copy) >= set(case.grids.values())
+    assert ranking.ranking(db_session, LAYERS, "grid", W47) == joined  # byte for byte
+    # A row's detail is its own: changing it leaves the copy alone.
+    grid_rows()[g1]["detail"]["code"] = "x"
+    assert grid_rows()[g1]["detail"] == by_key(joined)[g1]["detail"]
+
+    # An uncommitted rename (flag set): read with the figures, not from the copy.
+    db_session.execute(text("UPDATE places SET name = '改名网格' WHERE id = :id"), {"id": g1})
+    assert ranking._cached_labels(db_session, g) is None
+    assert grid_rows()[g1]["name"] == "改名网格"
+    # Committed: the counters moved, the copy is read again.
+    as_committed()
+    assert grid_rows()[g1]["name"] == "改名网格"
+
+    # The copy really is what is served: a write the counters did not count (flag cleared,
+    # no bump) is not seen; once counted, it is.
+    db_session.execute(text("UPDATE places SET name = '再改名' WHERE id = :id"), {"id": g1})
+    db_session.execute(text("SELECT set_config('geoservice.touched_places', '', true)"))
+    assert grid_rows()[g1]["name"] == "改名网格"
+    as_committed()
+    assert grid_rows()[g1]["name"] == "再改名"
+    # A community renamed (admin_areas): the detail follows.
+    db_session.execute(
+        text("UPDATE admin_areas SET name = '丙社区' WHERE name = '甲社区'"),
+    )
+    as_committed()
+    assert grid_rows()[g1]["detail"]["community"] == "丙社区"
 
 
 def test_duplicates_are_left_out_of_everything(db_session, case):
@@ -216,6 +274,35 @@ def test_ties_share_a_rank_and_bottom_three_follows_ties():
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize("ranked", [True, False])
+def test_rows_ranked_on_tuples_equal_the_ranking_of_dicts(ranked):
+    """`_finish` ranks rows as tuples and builds each dict last (`_ranked`): the same ranks,
+    flags, order and keys as `_rank` on the dicts, with tied scores and names, rows without a
+    score, the unassigned row and a name that is not a string."""
+    import random
+
+    settings = ranking.Settings(weights=ranking.DEFAULT_WEIGHTS, threshold=85, bottom_n=3)
+    rnd = random.Random(17)
+    for size in (0, 1, 2, 3, 4, 7, 40, 400):
+        tuples, dicts = [], []
+        for i in range(size):
+            score = rnd.choice(
+                [None, 0.0, 50.0, 84.99, 85.0, 90.5, 100.0, rnd.randrange(10000) / 100]
+            )
+            key = None if i == size // 2 and rnd.random() < 0.5 else i
+            name = rnd.choice(["网格甲", "网格乙", f"网格{i}", 7, None])
+            name = "（未落实）" if key is None else name
+            counts = tuple(rnd.randrange(5) for _ in ranking.COUNTS)
+            values = (key, name, {"code": str(i)}, *counts, 1.5, None, 0.5, None, 0.25, 0, None)
+            tuples.append(((*values, score), score, key is None, name))
+            row = dict(zip(ranking._ROW_KEYS[: len(values)], values, strict=True))
+            row["score"] = score
+            dicts.append(row)
+        got = ranking._ranked(tuples, settings, ranked)
+        want = ranking._rank(dicts, settings, ranked)
+        assert [list(r.items()) for r in got] == [list(r.items()) for r in want], size
 
 
 @pytest.mark.parametrize(

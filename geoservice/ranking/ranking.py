@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache, wraps
 from math import lcm
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -110,6 +111,10 @@ class Grouping:
     # unit the holder recorded on the event, and, for a handover, the holder before it.
     event_key_sql: str | None = None
     event_prev_key_sql: str | None = None
+    # Labels kept per process (`_cached_labels`): the keys to keep (SELECT id FROM …) and the
+    # tables the labels read, all tracked by data_generations (geoservice/httpcache.py).
+    label_keys_sql: str | None = None
+    label_tables: tuple[str, ...] = ()
 
     @property
     def labels_sql(self) -> str | None:
@@ -195,6 +200,8 @@ def groupings(registry: LayerRegistry) -> dict[str, Grouping]:
             + (", 'community', a.name" if has_area else "")
             + f") AS detail FROM places p LEFT JOIN {base.table} g ON g.id = p.id {area}",
             none_label=f"（不在任何{base.title}内）",
+            label_keys_sql=f"SELECT id FROM {base.table}",
+            label_tables=("places", base.table, *(("admin_areas",) if has_area else ())),
         )
         if has_area:
             out["community"] = Grouping(
@@ -668,10 +675,21 @@ def _score(
 ) -> float | None:
     """`composite_score` of the row's counts, rounded to 2 decimals, in integer arithmetic
     (exactly the same value: tests/test_ranking_rollup.py compares them)."""
-    should_close = row["should_close"]
-    if not should_close:
-        return None
-    w_on_time, w_close, w_rework, w_satisfaction = _integer_weights(
+    return _score_ints(
+        _weights_as_integers(weights),
+        row["should_close"],
+        row["closed"],
+        row["closed_on_time"],
+        row["handled"],
+        row["reworked"],
+        satisfied,
+        answers,
+    )
+
+
+def _weights_as_integers(weights: Mapping[str, float]) -> tuple[int, ...]:
+    """The weights (on time, close, rework-free, satisfaction) as integers in the same ratio."""
+    return _integer_weights(
         (
             weights["on_time_rate"],
             weights["close_rate"],
@@ -679,12 +697,28 @@ def _score(
             weights.get("satisfaction") or 0,
         )
     )
+
+
+def _score_ints(
+    integer_weights: tuple[int, ...],
+    should_close: int,
+    closed: int,
+    closed_on_time: int,
+    handled: int,
+    reworked: int,
+    satisfied: int,
+    answers: int,
+) -> float | None:
+    """`_score` of the counts themselves, the weights as `_weights_as_integers` gives them
+    (worked out once per period for a ranking's rows, not once per row)."""
+    if not should_close:
+        return None
+    w_on_time, w_close, w_rework, w_satisfaction = integer_weights
     # Σ wᵢ·rᵢ as num / den: 按期结案率 and 结案率 share the denominator 应结案数.
-    num = w_on_time * row["closed_on_time"] + w_close * row["closed"]
+    num = w_on_time * closed_on_time + w_close * closed
     den, total = should_close, w_on_time + w_close
-    handled = row["handled"]
     if handled:
-        num = num * handled + w_rework * (handled - row["reworked"]) * den
+        num = num * handled + w_rework * (handled - reworked) * den
         den *= handled
         total += w_rework
     if answers and w_satisfaction:
@@ -782,6 +816,16 @@ def compute(
         where = f"AND ({g.key_sql}) {key_filter}"
         params["key"] = key
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    aggregate = _AGGREGATE_SQL.format(
+        counts=counts,
+        hours=_HOURS_SQL,
+        n="1 AS n" if len(periods) == 1 else "n",
+        group="k" if len(periods) == 1 else "n, k",
+    )
+    # The grid's ~28,000 labels from the process's copy when it is current (~100 ms less
+    # backend CPU than looking each one up in the figures' statement), else joined there. One
+    # key's row (drill-downs, trends of one row) never reads the whole copy.
+    cached = _cached_labels(session, g) if key is ... else None
     sql = _flags_sql(
         g,
         where,
@@ -790,17 +834,69 @@ def compute(
         scan_events=scan_events,
         whole_weeks=rollup.whole_weeks(params),
         one_period=len(periods) == 1,
-    ) + _labelled(
-        [g],
-        _AGGREGATE_SQL.format(
-            counts=counts,
-            hours=_HOURS_SQL,
-            n="1 AS n" if len(periods) == 1 else "n",
-            group="k" if len(periods) == 1 else "n, k",
-        ),
-    )
+    ) + (aggregate if cached is not None else _labelled([g], aggregate))
     _no_jit(session)
-    return _finish(session, registry, g, periods, per_period, _fetch(session, sql, params), key)
+    return _finish(
+        session, registry, g, periods, per_period, *_fetch(session, sql, params), key, cached
+    )
+
+
+# Per process: (database, label query) → (generation of the label tables, {key: (name,
+# detail)}). See `_cached_labels`.
+_LABEL_CACHE: dict[tuple[str, str], tuple[int, dict[Any, tuple[Any, dict]]]] = {}
+_LABEL_GENERATION_SQL = (
+    "SELECT count(*) AS tables, coalesce(sum(generation), 0) AS generation,"
+    " coalesce(bool_or(current_setting('geoservice.touched_' || subject, true) = '1'), false)"
+    " AS touched FROM data_generations WHERE subject = ANY(CAST(:tables AS text[]))"
+)
+
+
+def _cached_labels_of(session: Session, g: Grouping) -> dict[Any, tuple[Any, dict]] | None:
+    """The labels of every key of `g` (`label_keys_sql`) as this process last read them, while
+    that copy is current; None when `g` keeps none or a copy cannot be trusted.
+
+    Exact by the write generations (migration 0027, geoservice/httpcache.py): every committed
+    write to a table bumps its counter in the same transaction, so an unchanged sum of the
+    label tables' counters means unchanged labels. The copy is read in the same statement as
+    the counters it is filed under. Writes of the current transaction are not counted until
+    it commits: when it has touched a label table (the trigger's transaction-local flag), no
+    copy is used, and the labels are read with the figures as for any other grouping."""
+    if not g.label_tables or g.label_sql is None or g.label_keys_sql is None:
+        return None
+    tables = "{" + ",".join(g.label_tables) + "}"
+    now = session.execute(text(_LABEL_GENERATION_SQL), {"tables": tables}).one()
+    if now.tables != len(g.label_tables) or now.touched:
+        return None
+    bind = session.get_bind()
+    slot = (repr(getattr(bind, "engine", bind).url), g.label_sql)
+    held = _LABEL_CACHE.get(slot)
+    if held is not None and held[0] == now.generation:
+        return held[1]
+    rows = session.execute(
+        text(
+            f"WITH gen AS ({_LABEL_GENERATION_SQL})"
+            " SELECT gen.generation, gen.tables, gen.touched, l.k, l.name,"
+            " CAST(l.detail AS text) AS detail"
+            f" FROM gen LEFT JOIN (SELECT * FROM ({g.label_sql}) l"
+            f" WHERE l.k IN ({g.label_keys_sql})) l ON TRUE"
+        ),
+        {"tables": tables},
+    ).all()
+    if not rows or rows[0].tables != len(g.label_tables) or rows[0].touched:
+        return None
+    details = json.loads("[" + ",".join(r.detail or "null" for r in rows if r.k is not None) + "]")
+    labels = {
+        r.k: (r.name, detail or {})
+        for r, detail in zip((r for r in rows if r.k is not None), details, strict=True)
+    }
+    _LABEL_CACHE[slot] = (int(rows[0].generation), labels)
+    return labels
+
+
+def _cached_labels(session: Session, g: Grouping) -> dict[Any, tuple[Any, dict]] | None:
+    """`_cached_labels_of` with the cyclic garbage collector paused (`_gc_paused`): reading
+    the 29,803 labels set off ~170 collections, ~0.4 s."""
+    return _gc_paused(_cached_labels_of)(session, g)
 
 
 def _labelled(gs: Sequence[Grouping], aggregate: str) -> str:
@@ -811,13 +907,25 @@ def _labelled(gs: Sequence[Grouping], aggregate: str) -> str:
     labelled = [(i, g) for i, g in enumerate(gs, start=1) if g.label_sql is not None]
     if not labelled or (len(gs) > 1 and not all(g.key_type is int for g in gs)):
         return aggregate
-    # Each label subquery keeps only the keys of the figures before building its detail: a
-    # hash join of the whole table built the jsonb of every place (the demo's ~85,000).
-    joins = "\n".join(
-        f"LEFT JOIN (SELECT * FROM ({g.label_sql}) l WHERE l.k IN (SELECT k FROM figures))"
-        f" lab{i} ON lab{i}.k = f.k" + (f" AND f.gi = {i}" if len(gs) > 1 else "")
-        for i, g in labelled
-    )
+    if len(gs) == 1:
+        # One grouping: each key's label looked up on its own (a LATERAL kept apart by OFFSET
+        # 0, so the key reaches the label's index scans whatever the planner's estimate of the
+        # figures), its detail built for that key only. The semi-join below (a hash of the
+        # keys, then a hash of the figures) cost ~100 ms more backend CPU for the grid's
+        # 28,213 labels.
+        ((i, g),) = labelled
+        joins = (
+            f"LEFT JOIN LATERAL (SELECT * FROM ({g.label_sql}) l WHERE l.k = f.k OFFSET 0)"
+            f" lab{i} ON TRUE"
+        )
+    else:
+        # Each label subquery keeps only the keys of the figures before building its detail:
+        # a hash join of the whole table built the jsonb of every place (the demo's ~85,000).
+        joins = "\n".join(
+            f"LEFT JOIN (SELECT * FROM ({g.label_sql}) l WHERE l.k IN (SELECT k FROM figures))"
+            f" lab{i} ON lab{i}.k = f.k AND f.gi = {i}"
+            for i, g in labelled
+        )
     which = " OR ".join(f"f.gi = {i}" for i, _ in labelled) if len(gs) > 1 else "TRUE"
     name = ", ".join(f"lab{i}.name" for i, _ in labelled)
     detail = ", ".join(f"lab{i}.detail" for i, _ in labelled)
@@ -852,11 +960,32 @@ def _gc_paused(fn: _F) -> _F:
 
 
 @_gc_paused
-def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of `sql` as dicts (from plain tuples: 30,000 grid rows)."""
+def _fetch(session: Session, sql: str, params: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """The column names and rows of `sql` (rows as the driver's tuples: 30,000 grid rows)."""
     result = session.execute(text(sql), params)
-    columns = list(result.keys())
-    return [dict(zip(columns, row, strict=True)) for row in result.all()]
+    return list(result.keys()), result.all()
+
+
+_COUNT_NAMES = tuple(COUNTS)
+# A row's keys, in the order `_finish_row` and `_rank` give them.
+_ROW_KEYS = (
+    "key",
+    "name",
+    "detail",
+    *COUNTS,
+    "avg_hours_to_close",
+    "median_hours_to_close",
+    *RATE_PARTS,
+    "satisfaction_answers",
+    "satisfaction_rate",
+    "score",
+    "ranked",
+    "rank",
+    "bottom",
+    "below_threshold",
+    "flagged",
+)
+_NOT_RANKED = (False, None, False, False, False)  # ranked, rank, bottom, below_threshold, flagged
 
 
 @_gc_paused
@@ -866,50 +995,148 @@ def _finish(
     g: Grouping,
     periods: Sequence[Period],
     per_period: list[Settings],
-    found: list[dict[str, Any]],
+    columns: Sequence[str],
+    found: Sequence[Sequence[Any]],
     key: Any = ...,
+    cached: dict[Any, tuple[Any, dict]] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """The rows of grouping `g` from its counts (`found`: n, k, counts, hours)."""
+    """The rows of grouping `g` from its counts (`found`: rows of `columns`: n, k, the counts
+    in COUNTS' order, avg_hours, median_hours, and the joined label if any): what
+    `_finish_row` and `_rank` make of each, computed on tuples and each row's dict built
+    once, in its final order (a grid ranking's 28,213 dicts of 35 keys do not fit in the
+    processor's cache: every further pass over them cost ~20 ms)."""
     satisfaction = followup.satisfaction_counts(
         session, g.key_sql, g.joins, [p.start for p in periods], [p.end for p in periods]
     )
     if key is not ...:
         satisfaction = {(n, k): v for (n, k), v in satisfaction.items() if k == key}
+    at = {c: i for i, c in enumerate(columns)}
+    n_at, k_at, avg_at, median_at = at["n"], at["k"], at["avg_hours"], at["median_hours"]
+    first = at[_COUNT_NAMES[0]]
+    last = first + len(_COUNT_NAMES)
+    if tuple(columns[first:last]) != _COUNT_NAMES:
+        raise AssertionError(f"counts out of order: {columns}")
+    labelled_at = at.get("labelled")
     # Rows: those with issue activity, plus those with only 回访 in the period (rate, no score).
-    seen = {(r["n"], r["k"]) for r in found}
-    for n, k in satisfaction:
-        if (n, k) not in seen:
-            found.append({"n": n, "k": k, "avg_hours": None, "median_hours": None})
+    seen = {(r[n_at], r[k_at]) for r in found}
+    only_satisfaction = [nk for nk in satisfaction if nk not in seen]
     # Labels: joined in the figures' query (`_labelled`), else looked up here.
-    keys = sorted({r["k"] for r in found if r["k"] is not None and not r.get("labelled")})
-    labels = _labels(session, g, keys, registry) if keys else {}
-    labelled = [r for r in found if r.get("labelled")]
-    details = json.loads("[" + ",".join(r["label_detail"] or "null" for r in labelled) + "]")
-    for r, detail in zip(labelled, details, strict=True):
-        r["label_detail"] = detail
-    out: list[list[dict[str, Any]]] = [[] for _ in periods]
-    for r in found:
-        if r["k"] is None:
-            name, detail = None, {}
-        elif r.get("labelled"):
-            name, detail = r["label"], r["label_detail"] or {}
-        else:
-            name, detail = labels.get(r["k"], (None, {}))
-        row: dict[str, Any] = {
-            "key": r["k"],
-            "name": name if r["k"] is not None else g.none_label,
-            "detail": detail,
-        }
-        if "received" in r:
-            row.update({c: r[c] for c in COUNTS})  # count(*): already int
-        else:  # a row with 回访 only
-            row.update(dict.fromkeys(COUNTS, 0))
-        row["avg_hours_to_close"] = _hours(r["avg_hours"])
-        row["median_hours_to_close"] = _hours(r["median_hours"])
-        out[r["n"] - 1].append(
-            _finish_row(row, per_period[r["n"] - 1], satisfaction.get((r["n"], r["k"]), (0, 0)))
+    keys = {
+        r[k_at]
+        for r in found
+        if r[k_at] is not None and (labelled_at is None or not r[labelled_at])
+    }
+    keys.update(k for _, k in only_satisfaction if k is not None)
+    if cached is not None:  # `_cached_labels`; each row gets its own copy of the detail
+        keys = {k for k in keys if k not in cached}
+    labels = _labels(session, g, sorted(keys), registry) if keys else {}
+    details: list[Any] = []
+    if labelled_at is not None:
+        detail_at = at["label_detail"]
+        details = json.loads(
+            "[" + ",".join(r[detail_at] or "null" for r in found if r[labelled_at]) + "]"
         )
-    return [_rank(rows, per_period[i], g.ranked) for i, rows in enumerate(out)]
+    label_at = at.get("label")
+    none_label = g.none_label
+    zeros = (0,) * len(_COUNT_NAMES)
+    i_closed, i_should, i_on_time, i_handled, i_reworked = (
+        _COUNT_NAMES.index(c)
+        for c in ("closed", "should_close", "closed_on_time", "handled", "reworked")
+    )
+    weights = [_weights_as_integers(s.weights) for s in per_period]
+    # Per period: (row's values up to its score, score, key is None, name).
+    rows: list[list[tuple[tuple[Any, ...], float | None, bool, Any]]] = [[] for _ in periods]
+    d = 0
+    for r in [*found, *only_satisfaction]:
+        if len(r) == 2:  # a row with 回访 only: (n, k)
+            n, k = r
+            counts, avg, median = zeros, None, None
+            if k is None:
+                name, detail = None, {}
+            elif cached is not None and (label := cached.get(k)) is not None:
+                name, detail = label[0], dict(label[1])
+            else:
+                name, detail = labels.get(k, (None, {}))
+        else:
+            n, k = r[n_at], r[k_at]
+            counts = tuple(r[first:last])  # count(*): already int
+            avg, median = r[avg_at], r[median_at]
+            if labelled_at is not None and r[labelled_at]:
+                name, detail = r[label_at], details[d] or {}
+                d += 1
+            elif k is None:
+                name, detail = None, {}
+            elif cached is not None and (label := cached.get(k)) is not None:
+                name, detail = label[0], dict(label[1])
+            else:
+                name, detail = labels.get(k, (None, {}))
+        if k is None:
+            name, detail = none_label, {}
+        closed, should_close, on_time = counts[i_closed], counts[i_should], counts[i_on_time]
+        handled, reworked = counts[i_handled], counts[i_reworked]
+        satisfied, answers = satisfaction.get((n, k), (0, 0)) if satisfaction else (0, 0)
+        score = _score_ints(
+            weights[n - 1], should_close, closed, on_time, handled, reworked, satisfied, answers
+        )
+        values = (
+            k,
+            name,
+            detail,
+            *counts,
+            None if avg is None else round(float(avg), 2),
+            None if median is None else round(float(median), 2),
+            # RATE_PARTS (close, on time, rework) as `_finish_row`: `_half_up` to 4 places,
+            # written out (counts are never negative).
+            (20000 * closed + should_close) // (2 * should_close) / 10000 if should_close else None,
+            (20000 * on_time + should_close) // (2 * should_close) / 10000
+            if should_close
+            else None,
+            (20000 * reworked + handled) // (2 * handled) / 10000 if handled else None,
+            answers,
+            _half_up(satisfied, answers, 4) if answers else None,
+            score,
+        )
+        rows[n - 1].append((values, score, k is None, name))
+    return [_ranked(found, per_period[i], g.ranked) for i, found in enumerate(rows)]
+
+
+def _ranked(
+    rows: list[tuple[tuple[Any, ...], float | None, bool, Any]], settings: Settings, ranked: bool
+) -> list[dict[str, Any]]:
+    """`_rank` of rows given as (values up to the score, score, key is None, name): the same
+    ranks, flags and order (tests/test_ranking.py compares them). Each row's dict is made in
+    the rows' own order, then the dicts are sorted on keys computed alongside: made after the
+    sort, in an order unrelated to where their values lie in memory, the grid's 28,213 dicts
+    took twice as long."""
+    scores = sorted(s for _, s, unassigned, _ in rows if not unassigned and s is not None)
+    n = len(scores) if ranked else 0
+    bottom_n, threshold = settings.bottom_n, settings.threshold
+    ordered = []
+    for values, score, unassigned, name in rows:
+        if ranked and score is not None and not unassigned:
+            bottom = n > bottom_n and 1 + bisect_left(scores, score) <= bottom_n
+            below = score < threshold
+            tail = (True, 1 + n - bisect_right(scores, score), bottom, below, bottom or below)
+            group = 2 * unassigned
+        else:
+            tail = _NOT_RANKED
+            group = 2 * unassigned + 1
+        ordered.append(
+            (
+                group,
+                -(score if score is not None else -1),
+                name if type(name) is str else str(name),
+                dict(zip(_ROW_KEYS, values + tail, strict=True)),
+            )
+        )
+    # `_rank`'s order: assigned before unassigned, ranked before not, rank, score (highest
+    # first), name, by stable sorts from the last key to the first. The rank needs no sort of
+    # its own: among ranked rows it falls as the score rises (equal scores, equal ranks), and
+    # every other row has none.
+    ordered.sort(key=itemgetter(2))
+    ordered.sort(key=itemgetter(1))
+    ordered.sort(key=itemgetter(0))
+    return [o[3] for o in ordered]
 
 
 @dataclass(frozen=True)
@@ -977,20 +1204,26 @@ def figures_and_overdue(
             )
         )
         _no_jit(session)
-        found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(shared))}
+        found: dict[int, list[list[Any]]] = {i: [] for i in range(len(shared))}
         if all_gi:
             overdue = OverdueAtEnd([], [], [])
-        for row in _fetch(session, sql, params):
-            if overdue is not None and row["overdue_ids"]:
+        columns, rows = _fetch(session, sql, params)
+        at = {c: i for i, c in enumerate(columns)}
+        gi_at, k_at = at["gi"], at["k"]
+        for r in rows:
+            row = list(r)
+            if overdue is not None and row[at["overdue_ids"]]:
                 overdue = OverdueAtEnd(
-                    row["overdue_ids"], row["overdue_deadlines"], row["overdue_reported"]
+                    row[at["overdue_ids"]],
+                    row[at["overdue_deadlines"]],
+                    row[at["overdue_reported"]],
                 )
-            g = shared[row["gi"] - 1]
-            if row["k"] is not None:
-                row["k"] = g.key_type(row["k"])
-            found[row["gi"] - 1].append(row)
+            g = shared[row[gi_at] - 1]
+            if row[k_at] is not None:
+                row[k_at] = g.key_type(row[k_at])
+            found[row[gi_at] - 1].append(row)
         for i, g in enumerate(shared):
-            out[g.name] = _finish(session, registry, g, [period], [settings], found[i])[0]
+            out[g.name] = _finish(session, registry, g, [period], [settings], columns, found[i])[0]
     for of in ofs:
         if of not in out:
             out[of] = ranking(session, registry, of, period, settings)
