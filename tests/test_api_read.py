@@ -495,6 +495,44 @@ def test_a_count_too_costly_is_omitted_and_paging_still_works(
     assert get_json(client, base, viewer)["numberMatched"] == 5
 
 
+def test_an_issue_page_counted_one_by_one_is_exact_up_to_the_limit_then_omitted(
+    client, db_session, viewer, monkeypatch
+):
+    """A date range makes the issues' numberMatched a count of the rows themselves (not the
+    tile counts): exact while there are at most COUNT_LIMIT of them (on every page, the
+    first, a middle one, the last and one past the end), omitted above it, and paging still
+    walks every issue once."""
+    from datetime import UTC, datetime
+
+    from geoservice.catalogue import items
+    from tests.factories import add_issue
+
+    for day in range(1, 8):
+        add_issue(db_session, 40.0 * day, 0, datetime(2015, 3, day, 9, tzinfo=UTC))
+    add_issue(db_session, 0, 40, datetime(2015, 4, 2, 9, tzinfo=UTC))  # outside the range
+    db_session.commit()
+    base = "/api/collections/issues/items?datetime=2015-03-01T00:00:00Z/2015-03-31T00:00:00Z"
+
+    def page(limit: int, offset: int) -> dict:
+        return get_json(client, f"{base}&limit={limit}&offset={offset}", viewer)
+
+    for limit, offset in ((2, 0), (2, 2), (3, 6), (5, 10)):
+        assert page(limit, offset)["numberMatched"] == 7
+    monkeypatch.setattr(items, "COUNT_LIMIT", 6)
+    first = page(2, 0)
+    assert "numberMatched" not in first and first["numberReturned"] == 2
+    seen = [f["id"] for f in first["features"]]
+    current = first
+    while "next" in {link["rel"] for link in current["links"]}:
+        href = next(lk["href"] for lk in current["links"] if lk["rel"] == "next")
+        current = get_json(client, href, viewer)
+        seen += [f["id"] for f in current["features"]]
+    assert len(seen) == len(set(seen)) == 7 and seen == sorted(seen)
+    assert current["numberMatched"] == 7  # the last page is not full: counted for free
+    monkeypatch.setattr(items, "COUNT_LIMIT", 7)
+    assert page(2, 0)["numberMatched"] == 7
+
+
 def test_the_issues_extent_covers_every_issue_within_a_finest_cell(client, db_session, viewer):
     """The catalogue's issue extent comes from the occupied finest tile cells (~80 m here): it
     covers every issue, is at most a cell wider, and follows reports and deletes."""

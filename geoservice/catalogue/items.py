@@ -114,17 +114,18 @@ def count_limit(query: ItemsQuery) -> int:
     return max(COUNT_LIMIT, query.limit)
 
 
-def _count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
+def _capped_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str:
     """A scalar sub-select: the exact number of matching rows, or NULL when counting them
-    would visit more than count_limit(query) rows one by one."""
-    fast = _fast_count_sql(collection, query, sql)
-    if fast is not None:
-        return fast
-    cap = count_limit(query) if collection.id == ISSUES else max(LAYER_COUNT_LIMIT, query.limit)
+    would visit more than the cap's rows one by one."""
+    cap = _count_cap(collection, query)
     return (
         f"SELECT CASE WHEN c <= {cap} THEN c END FROM (SELECT count(*) AS c FROM"
         f" (SELECT 1 FROM {collection.base_from} WHERE {sql.clause()} LIMIT {cap + 1}) x) y"
     )
+
+
+def _count_cap(collection: Collection, query: ItemsQuery) -> int:
+    return count_limit(query) if collection.id == ISSUES else max(LAYER_COUNT_LIMIT, query.limit)
 
 
 def _fast_count_sql(collection: Collection, query: ItemsQuery, sql: Sql) -> str | None:
@@ -279,7 +280,23 @@ def items_statement(
     the generation of the writes in the area that touched an issue up to that id
     (edge/caching.py, kept_page)."""
     sql = conditions(collection, query)
-    count_sql = _count_sql(collection, query, sql)
+    fast_count_sql = _fast_count_sql(collection, query, sql)
+    count_sql = fast_count_sql or _capped_count_sql(collection, query, sql)
+    fetch_limit = ":_limit + 1"
+    matched = (
+        "CASE WHEN m <= :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n"
+        f" ELSE ({count_sql}) END"
+    )
+    if collection.id == ISSUES and fast_count_sql is None:
+        # Counted one by one: the page's own scan reads the rows up to the count's cap (a
+        # sort of every matching row, or a walk in id order, reads them anyway) instead of a
+        # second scan of the same rows for numberMatched.
+        cap = _count_cap(collection, query)
+        fetch_limit = f"{cap} + 1"
+        matched = (
+            f"CASE WHEN m > {cap} THEN NULL WHEN m > 0 OR :_offset = 0 THEN :_offset + m"
+            f" ELSE ({count_sql}) END"
+        )
     tail = ""
     if area is not None:
         last = "(SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT :_limit) l)"
@@ -290,14 +307,14 @@ def items_statement(
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
   WHERE {sql.clause()}
-  ORDER BY {collection.id_column} LIMIT :_limit + 1 OFFSET :_offset
+  ORDER BY {collection.id_column} LIMIT {fetch_limit} OFFSET :_offset
 ), feats AS (
   SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body
   FROM (SELECT * FROM page ORDER BY id LIMIT :_limit) t
   {collection.outer_joins}
 ), fetched AS (SELECT count(*) AS m FROM page)
 SELECT n, COALESCE(body, ''), m > :_limit,
-  CASE WHEN m <= :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n ELSE ({count_sql}) END
+  {matched}
   {tail}
 FROM feats, fetched"""
     return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
