@@ -45,7 +45,7 @@ def add_months(month: date, n: int) -> date:
 def ensure(
     session: Session,
     today: date,
-    months_ahead: int = 3,
+    months_ahead: int = 1,
     since: date | None = None,
     tz: str = "Asia/Shanghai",
 ) -> list[str]:

@@ -51,7 +51,7 @@ def _month(value: str | None) -> datetime | None:
 
 
 @partitions_group.command("ensure")
-@click.option("--ahead", default=3, show_default=True, help="Months to create after this one.")
+@click.option("--ahead", default=1, show_default=True, help="Months to create after this one.")
 @click.option(
     "--since", help="Also create the months from this one (YYYY-MM), e.g. before an import."
 )
