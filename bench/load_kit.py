@@ -229,6 +229,7 @@ class Server:
             "RATE_LIMIT_WRITES_PER_MINUTE": "0",  # the bench's few accounts write for many
             "UPLOAD_DIR": str(ROOT / "bench" / "out" / "uploads"),
             "PYTHONPATH": str(ROOT),
+            "THREADS": str(model.threads),  # as scripts/run: the pool follows (config.py)
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None

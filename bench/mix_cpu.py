@@ -5,7 +5,7 @@ caches (If-None-Match), so reports invalidate items pages and issue tiles as the
 load bench. bench/request_path.py measures each kind on its own, after its warm-up: there an
 items page comes from the response store (1.1 round trips), which the mixed load rarely allows.
 
-    .venv/bin/python bench/mix_cpu.py [--database geoservice_bench_load1] [-n 3000]
+    .venv/bin/python bench/mix_cpu.py [--database geoservice_bench_load1] [-n 3000] [--profile report]
 
 Prints the app CPU (this process, the test client included: ~0.1 ms per request) per request
 and per kind, with each kind's status codes and its share of the total. No database CPU.
@@ -14,7 +14,9 @@ and per kind, with each kind's status codes and its share of the total. No datab
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import sys
 import time
@@ -46,7 +48,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1)
     parser.add_argument("-n", type=int, default=3000, help="requests (after 300 of warm-up)")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--profile",
+        metavar="LABEL",
+        help="cProfile (CPU time) the requests whose label holds LABEL",
+    )
+    parser.add_argument("--sort", default="tottime", help="pstats order (tottime, cumulative…)")
     args = parser.parse_args()
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
 
     url = ensure_county(args.database, args.scale)
     accounts = ensure_accounts(url)
@@ -81,10 +90,15 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}"}
             if method == "GET" and path in caches[self.i]:
                 headers["If-None-Match"] = caches[self.i][path]
+            profiled = profiler is not None and args.profile in label and measuring
+            if profiled:
+                profiler.enable()
             started = time.process_time()
             response = client.open(path, method=method, headers=headers, json=body)
             data = response.get_data()
             cpu[label] += time.process_time() - started
+            if profiled:
+                profiler.disable()
             codes[label][response.status_code] += 1
             if response.status_code not in (*expected, 304):
                 raise SystemExit(f"{label}: {response.status_code} {data[:300]!r}")
@@ -97,9 +111,11 @@ def main() -> None:
             i = j % args.clients
             load.run_client(InProcess(i), InProcess(i), work, rngs[i], _Once())
 
+    measuring = False
     run(300)
     cpu.clear()
     codes.clear()
+    measuring = True
     started = time.process_time()
     run(args.n)
     total = time.process_time() - started
@@ -114,6 +130,8 @@ def main() -> None:
             f"  {label:30s} {n:5d} {cpu[label] / n * 1e6:8.0f} {cpu[label] / total * 100:5.1f}%"
             f"  {dict(codes[label])}"
         )
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
 
 
 if __name__ == "__main__":

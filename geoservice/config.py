@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "REPLICA_READ_AFTER_WRITE_SECONDS": 5.0,
     "REPLICA_MAX_LAG_SECONDS": 5.0,
     "REPLICA_CHECK_SECONDS": 1.0,
+    # Connections each process keeps open: one per request thread (gunicorn's THREADS) and one
+    # for the token stamp's short transaction; None: THREADS + 1, at least 5. Past it, a
+    # connection is opened for the request and closed after (a new backend each time).
+    "DATABASE_POOL_SIZE": None,
     "SECRET_KEY": None,
     "TESTING": False,
     # The folder (a Python package on sys.path) whose modules declare the layers.
@@ -194,6 +198,7 @@ ENV_VARS: dict[str, type] = {
     "STATEMENT_TIMEOUT_MS": int,
     "DATABASE_JIT": bool,
     "DATABASE_REPLICA_URL": str,
+    "DATABASE_POOL_SIZE": int,
     "REPLICA_READ_AFTER_WRITE_SECONDS": float,
     "REPLICA_MAX_LAG_SECONDS": float,
     "REPLICA_CHECK_SECONDS": float,
@@ -244,6 +249,8 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             config[name] = _parse(kind, environ[name])
     if "SESSION_COOKIE_SECURE" in config:
         config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
+    if "DATABASE_POOL_SIZE" not in config and environ.get("THREADS", "").strip().isdigit():
+        config["DATABASE_POOL_SIZE"] = max(5, int(environ["THREADS"]) + 1)
     return config
 
 

@@ -303,8 +303,14 @@ def init_app(app: Flask) -> None:
         read_after_write_s=float(app.config.get("REPLICA_READ_AFTER_WRITE_SECONDS", 5)),
         replica_max_lag_s=float(app.config.get("REPLICA_MAX_LAG_SECONDS", 5)),
         replica_check_s=float(app.config.get("REPLICA_CHECK_SECONDS", 1)),
+        **pool_options(app.config.get("DATABASE_POOL_SIZE")),
     )
     app.teardown_appcontext(_close_session)
+
+
+def pool_options(size: int | None) -> dict[str, Any]:
+    """Engine options for DATABASE_POOL_SIZE (None: SQLAlchemy's 5)."""
+    return {} if size is None else {"pool_size": max(1, int(size))}
 
 
 READ_METHODS = ("GET", "HEAD")
