@@ -124,6 +124,19 @@ pg_prepare_home() {
 
 pg_socket_dir() { readlink -f "$PGHOME"/run; }
 
+# shared_buffers of the local cluster: PG_SHARED_BUFFERS (e.g. 2GB), else a quarter of the
+# machine's memory between 128MB and 4GB (PostgreSQL's usual advice; 256MB read ~5 % of the demo
+# county's pages from the OS cache under the mixed load: docs/performance.md). Applied at start:
+# `scripts/pg stop && scripts/pg start` after changing it.
+pg_shared_buffers() {
+  if [ -n "${PG_SHARED_BUFFERS:-}" ]; then echo "$PG_SHARED_BUFFERS"; return; fi
+  local mb
+  mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 1048576) / 4096 ))
+  [ "$mb" -lt 128 ] && mb=128
+  [ "$mb" -gt 4096 ] && mb=4096
+  echo "${mb}MB"
+}
+
 PG_STARTED_HERE=0
 pg_start() {
   local bindir
@@ -140,7 +153,7 @@ pg_start() {
     say "starting the local PostGIS cluster"
     PG_STARTED_HERE=1
     pg_run "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
-      -o "-c listen_addresses='' -k $home/run -c max_connections=100 -c shared_buffers=256MB \
+      -o "-c listen_addresses='' -k $home/run -c max_connections=100 -c shared_buffers=$(pg_shared_buffers) \
           -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \
       || { tail -n 20 "$home/postgres.log" >&2; die "the local PostgreSQL did not start"; }
   fi
