@@ -130,8 +130,11 @@ pg_socket_dir() { readlink -f "$PGHOME"/run; }
 # `scripts/pg stop && scripts/pg start` after changing it.
 pg_shared_buffers() {
   if [ -n "${PG_SHARED_BUFFERS:-}" ]; then echo "$PG_SHARED_BUFFERS"; return; fi
-  local mb
-  mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 1048576) / 4096 ))
+  local kb limit mb
+  kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 1048576)
+  limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)  # a container's own limit
+  if [[ "$limit" =~ ^[0-9]+$ ]] && [ $((limit / 1024)) -lt "$kb" ]; then kb=$((limit / 1024)); fi
+  mb=$((kb / 4096))
   [ "$mb" -lt 128 ] && mb=128
   [ "$mb" -gt 4096 ] && mb=4096
   echo "${mb}MB"
