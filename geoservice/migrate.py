@@ -69,6 +69,9 @@ UNTRACKED_TABLES = frozenset(
         "event_changes",  # the earliest times of event writes (httpcache.written_before)
         # Derived by triggers from issues / issue_events, which are counted themselves.
         "issue_event_rollup",
+        # A closed week's ranking facts, valid under its own stored write counters (0048).
+        "ranking_snapshots",
+        "ranking_snapshot_rows",
         "issue_tile_facets",
         "issue_tile_holders",
         "issue_tile_days",
