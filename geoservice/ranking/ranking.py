@@ -1379,6 +1379,24 @@ def build_snapshot(session: Session, registry: LayerRegistry, period: Period) ->
     return {"period": period.label, "rows": rows, "seconds": time.perf_counter() - t0}
 
 
+def snapshot_status(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
+    """What is stored for `period`: `stored`, `current` (used by the rankings now), rows, when
+    built and how long it took."""
+    return snapshot.status(session, period.start, period.end, snapshot_build_sql(registry))
+
+
+def ensure_snapshot(
+    session: Session, registry: LayerRegistry, period: Period, force: bool = False
+) -> dict[str, Any]:
+    """`build_snapshot` unless the stored one is current (or `force`); `built` says which.
+    The caller commits."""
+    if not force:
+        found = snapshot_status(session, registry, period)
+        if found["current"]:
+            return {"period": period.label, "built": False, "rows": found["rows"]}
+    return {**build_snapshot(session, registry, period), "built": True}
+
+
 def _array(keys: Any, sql_type: str) -> str:
     return "ARRAY[" + ", ".join(f"CAST(({k}) AS {sql_type})" for k in keys) + "]"
 
