@@ -834,7 +834,7 @@ def compute(
     _no_jit(session)
     if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
         # A closed week: its stored per-issue facts while they are current (ranking.snapshot).
-        snap_sql = snapshot.ind_sql(g.name, periods[0].end) + (
+        snap_sql = snapshot.ind_sql(g.name, periods[0].end, _snapshot_tables(registry)) + (
             aggregate if cached is not None else _labelled([g], aggregate)
         )
         columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0]))
@@ -1198,7 +1198,10 @@ def figures_and_overdue(
         params.update(_snapshot_params(registry, period))
         params["overdue_gi"] = all_gi or 0
         _no_jit(session)
-        columns, rows = _fetch(session, _snapshot_many_sql(shared, all_gi, period.end), params)
+        tables = _snapshot_tables(registry)
+        columns, rows = _fetch(
+            session, _snapshot_many_sql(shared, all_gi, period.end, tables), params
+        )
         if rows:
             return _collect_many(
                 session, registry, shared, period, settings, columns, rows, all_gi
@@ -1323,11 +1326,21 @@ def snapshot_build_sql(registry: LayerRegistry) -> str:
     )
 
 
+def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
+    """The tables the snapshot's keys read besides issues and issue_events: those the
+    groupings join (places, the grid table, admin_areas)."""
+    available = groupings(registry)
+    stored = [available[name] for name in snapshot.KEYS if name in available]
+    return tuple(sorted({t for g in stored for t in re.findall(r"JOIN\s+(\w+)", g.joins)}))
+
+
 def _snapshot_params(registry: LayerRegistry, period: Period) -> dict[str, Any]:
     return snapshot.params(period.start, period.end, snapshot_build_sql(registry))
 
 
-def _snapshot_many_sql(gs: Sequence[Grouping], all_gi: int | None, end: datetime) -> str:
+def _snapshot_many_sql(
+    gs: Sequence[Grouping], all_gi: int | None, end: datetime, tables: Sequence[str]
+) -> str:
     """`_AGGREGATE_MANY_SQL`'s rows (gi, n, k, counts, hours, the overdue arrays) from a
     current snapshot: one aggregate per grouping, in one statement."""
     sql_type = "bigint" if all(g.key_type is int for g in gs) else "text"
@@ -1353,7 +1366,7 @@ HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_o
                OR extension_requested OR extension_granted OR extension_refused))"""
         )
     return (
-        f"WITH snap AS ({snapshot.valid_sql(end)}),\n"
+        f"WITH snap AS ({snapshot.valid_sql(end, tables)}),\n"
         "snap_rows AS NOT MATERIALIZED (SELECT r.*, r.issue_id AS id FROM ranking_snapshot_rows r"
         " JOIN snap ON r.snapshot_id = snap.id)" + _labelled(gs, "\nUNION ALL\n".join(branches))
     )
@@ -1369,7 +1382,7 @@ def build_snapshot(session: Session, registry: LayerRegistry, period: Period) ->
         raise RankingError("只能为已结束的整周生成排名快照", "week")
     t0 = time.perf_counter()
     snapshot.lock(session, period.start, period.end)
-    generation = snapshot.current_generation(session, period.end)
+    generation = snapshot.current_generation(session, period.end, _snapshot_tables(registry))
     if generation is None:
         raise RankingError("本事务已有未提交的写入，不能生成排名快照", "week")
     _no_jit(session)
@@ -1382,7 +1395,9 @@ def build_snapshot(session: Session, registry: LayerRegistry, period: Period) ->
 def snapshot_status(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
     """What is stored for `period`: `stored`, `current` (used by the rankings now), rows, when
     built and how long it took."""
-    return snapshot.status(session, period.start, period.end, snapshot_build_sql(registry))
+    return snapshot.status(
+        session, period.start, period.end, snapshot_build_sql(registry), _snapshot_tables(registry)
+    )
 
 
 def ensure_snapshot(

@@ -1,21 +1,26 @@
 """Per-issue snapshots of closed weeks (issue 17 §4): the storage and its rule.
 
-A closed week's ranking figures are a function of the issues reported and the events dated
-before its end and of the other tables (docs/rankings.md: "a closed period never moves"), which
-is what `httpcache.written_before(end)` counts: the write counters of every other table, the
-end itself, and the logged writes to issues and issue_events that touched a row dated before
-the end. `ranking.build_snapshot` stores the pipeline's per-issue indicator rows (`ind`, with
-the key of every grouping) of one week in `ranking_snapshot_rows`, together with those values
-read *before* the rows were computed (`ranking_snapshots.generation`: a write committed in
-between makes the stored values older than the rows, never newer) and a digest of the
-statement that built them (`definition`: new code never reads an older build).
+A closed week's per-issue facts (each issue's flags and its key in every grouping, before any
+label, score or setting is applied) are a function of the issues reported and the events dated
+before its end (docs/rankings.md: "a closed period never moves") and of the tables the
+groupings join (places, the grid table, admin_areas), which is what
+`httpcache.written_before(end, tables)` counts: the write counters of those tables, the end
+itself, and the logged writes to issues and issue_events that touched a row dated before the
+end. Labels, 回访, 巡查 and the scoring settings are read afresh with every ranking, so writes
+to leaders, units, rules or a publication leave a snapshot in use.
+
+`ranking.build_snapshot` stores the pipeline's per-issue indicator rows (`ind`, with the key of
+every grouping) of one week in `ranking_snapshot_rows`, together with those values read
+*before* the rows were computed (`ranking_snapshots.generation`: a write committed in between
+makes the stored values older than the rows, never newer) and a digest of the statement that
+built them (`definition`: new code never reads an older build).
 
 The rule: a closed week's ranking is aggregated from its snapshot only if the stored values
 equal the current ones, read in the same statement as the rows (so a rebuild committed in
-between cannot mix two snapshots), and the current transaction has written no counted table
-(its own writes are counted only when it commits: `geoservice.touched_<table>`, migration
-0027). Otherwise the answer is the pipeline's, as before. The snapshot tables are not counted
-themselves (migrate.UNTRACKED_TABLES): writing one changes no generation.
+between cannot mix two snapshots), and the current transaction has written none of those
+tables (its own writes are counted only when it commits: `geoservice.touched_<table>`,
+migration 0027). Otherwise the answer is the pipeline's, as before. The snapshot tables are
+not counted themselves (migrate.UNTRACKED_TABLES): writing one changes no generation.
 
 Plain SQL and plain values; the pipeline that fills a snapshot is geoservice.ranking.ranking's.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,10 +74,15 @@ FLAGS = (
 # Snapshots of weeks that ended longer ago than this are dropped by `prune`.
 KEEP_WEEKS = 12
 
-_TOUCHED_SQL = (
-    "(SELECT coalesce(bool_or(current_setting('geoservice.touched_' || subject, true) = '1'),"
-    " false) FROM data_generations)"
-)
+
+def _touched_sql(tables: Sequence[str]) -> str:
+    """Whether this transaction has written one of `tables`, issues or issue_events (its
+    writes are counted only when it commits)."""
+    names = ", ".join(f"'{t}'" for t in sorted({*tables, *httpcache.TIMED_TABLES}))
+    return (
+        "(SELECT coalesce(bool_or(current_setting('geoservice.touched_' || subject, true)"
+        f" = '1'), false) FROM data_generations WHERE subject IN ({names}))"
+    )
 
 
 def supports(name: str) -> bool:
@@ -79,9 +90,9 @@ def supports(name: str) -> bool:
     return name in KEYS or name == "all"
 
 
-def generation_sql(end: datetime) -> str:
-    """The current `written_before(end)` values as one bigint[] expression."""
-    parts = (f"CAST({d.sql} AS bigint[])" for d in httpcache.written_before(end))
+def generation_sql(end: datetime, tables: Sequence[str]) -> str:
+    """The current `written_before(end, tables)` values as one bigint[] expression."""
+    parts = (f"CAST({d.sql} AS bigint[])" for d in httpcache.written_before(end, tables))
     return "(" + " || ".join(parts) + ")"
 
 
@@ -90,14 +101,14 @@ def definition(build_sql: str) -> str:
     return hashlib.sha256(build_sql.encode()).hexdigest()
 
 
-def valid_sql(end: datetime) -> str:
+def valid_sql(end: datetime, tables: Sequence[str]) -> str:
     """SELECT id of the snapshot of [:snap_f, :snap_t) built by :snap_def that is current now
     (no row otherwise)."""
     return (
         "SELECT s.id FROM ranking_snapshots s"
         " WHERE s.period_start = CAST(:snap_f AS timestamptz)"
         " AND s.period_end = CAST(:snap_t AS timestamptz) AND s.definition = :snap_def"
-        f" AND s.generation = {generation_sql(end)} AND NOT {_TOUCHED_SQL}"
+        f" AND s.generation = {generation_sql(end, tables)} AND NOT {_touched_sql(tables)}"
     )
 
 
@@ -112,13 +123,13 @@ def row_filter(name: str, alias: str = "r") -> str:
     return f"{alias}.kind <> 'h'"
 
 
-def ind_sql(name: str, end: datetime) -> str:
+def ind_sql(name: str, end: datetime, tables: Sequence[str]) -> str:
     """`WITH snap …, ind AS (…)`: the pipeline's `ind` of grouping `name` (columns k, id,
     reported_at, deadline, the flags, hours) from the current snapshot, none if there is no
     current one. Parameters: snap_f, snap_t, snap_def."""
     flags = ", ".join(f"r.{f}" for f in FLAGS)
     return f"""
-WITH snap AS ({valid_sql(end)}),
+WITH snap AS ({valid_sql(end, tables)}),
 ind AS (
   SELECT {key_sql(name)} AS k, r.issue_id AS id, r.reported_at, r.deadline, {flags}, r.hours
   FROM ranking_snapshot_rows r
@@ -132,13 +143,18 @@ def params(start: datetime, end: datetime, build_sql: str) -> dict[str, Any]:
     return {"snap_f": start, "snap_t": end, "snap_def": definition(build_sql)}
 
 
-def current_generation(session: Session, end: datetime) -> list[int] | None:
-    """The `written_before(end)` values now, or None when this transaction has written a
-    counted table (its writes are not counted yet)."""
+def current_generation(session: Session, end: datetime, tables: Sequence[str]) -> list[int] | None:
+    """The `written_before(end, tables)` values now, or None when this transaction has written
+    one of those tables, issues or issue_events (its writes are not counted yet)."""
     row = session.execute(
-        text(f"SELECT {generation_sql(end)} AS generation, {_TOUCHED_SQL} AS touched")
+        text(
+            f"SELECT {generation_sql(end, tables)} AS generation, {_touched_sql(tables)} AS touched"
+        )
     ).one()
-    return None if row.touched else [int(v) for v in row.generation]
+    generation = [int(v) for v in row.generation]
+    if generation[0] != len(set(tables)):
+        raise ValueError(f"a table of {sorted(tables)} is not counted (data_generations)")
+    return None if row.touched else generation
 
 
 def lock(session: Session, start: datetime, end: datetime) -> None:
@@ -147,12 +163,14 @@ def lock(session: Session, start: datetime, end: datetime) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(7318002, :k)"), {"k": key - 2**31})
 
 
-def status(session: Session, start: datetime, end: datetime, build_sql: str) -> dict[str, Any]:
+def status(
+    session: Session, start: datetime, end: datetime, build_sql: str, tables: Sequence[str]
+) -> dict[str, Any]:
     """What is stored for [start, end): rows, when built, and whether it is current."""
     found = session.execute(
         text(
             "SELECT id, rows, built_at, build_seconds, definition = :snap_def AS same_code,"
-            f" id IN ({valid_sql(end)}) AS current FROM ranking_snapshots"
+            f" id IN ({valid_sql(end, tables)}) AS current FROM ranking_snapshots"
             " WHERE period_start = CAST(:snap_f AS timestamptz)"
             " AND period_end = CAST(:snap_t AS timestamptz)"
         ),
