@@ -961,7 +961,7 @@ class RankingSnapshotRow(Base):
     extension_requested: Mapped[bool] = mapped_column(Boolean, nullable=False)
     extension_granted: Mapped[bool] = mapped_column(Boolean, nullable=False)
     extension_refused: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    hours: Mapped[Any] = mapped_column(Numeric)
+    hours: Mapped[Any] = mapped_column(Numeric, nullable=True)
 
 
 class IssueEventRollup(Base):
