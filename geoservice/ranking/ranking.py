@@ -1320,10 +1320,12 @@ def snapshot_build_sql(registry: LayerRegistry) -> str:
             (g.event_prev_key_sql or g.event_key_sql or g.key_sql for g in stored), "text"
         ),
     )
+    # The tables whose counters the snapshot is filed under are part of its definition.
+    tables = ", ".join(_snapshot_tables(registry))
     return snapshot.insert_sql(
         _flags_sql(both, whole_weeks=True, one_period=True, many=True),
         {g.name: i for i, g in enumerate(stored, start=1)},
-    )
+    ) + (f"-- generation: issues and events before the end; {tables}\n")
 
 
 def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
