@@ -72,6 +72,7 @@ UNTRACKED_TABLES = frozenset(
         # A closed week's ranking facts, valid under its own stored write counters (0048).
         "ranking_snapshots",
         "ranking_snapshot_rows",
+        "ranking_snapshot_figures",
         "issue_tile_facets",
         "issue_tile_holders",
         "issue_tile_days",

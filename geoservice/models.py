@@ -926,7 +926,17 @@ class RankingSnapshotRow(Base):
     extension event. `k_<grouping>`: the row's key in each grouping."""
 
     __tablename__ = "ranking_snapshot_rows"
-    __table_args__ = (CheckConstraint("kind IN ('f', 'h', 'x')", "kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('f', 'h', 'x')", "kind"),
+        # The 通报's overdue list of a snapshot: index-only.
+        Index(
+            "ix_ranking_snapshot_rows_overdue",
+            "snapshot_id",
+            "issue_id",
+            postgresql_include=["deadline", "reported_at"],
+            postgresql_where=text("overdue_end"),
+        ),
+    )
 
     snapshot_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
@@ -962,6 +972,39 @@ class RankingSnapshotRow(Base):
     extension_granted: Mapped[bool] = mapped_column(Boolean, nullable=False)
     extension_refused: Mapped[bool] = mapped_column(Boolean, nullable=False)
     hours: Mapped[Any] = mapped_column(Numeric, nullable=True)
+
+
+class RankingSnapshotFigure(Base):
+    """A grouping's counts from a snapshot's rows (`ranking_snapshot_rows`), as the pipeline's
+    aggregate gives them (one row per key, in key order `n`): what a closed week's ranking
+    reads. `k_int` or `k_text` by the grouping's key type."""
+
+    __tablename__ = "ranking_snapshot_figures"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    grouping: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    k_int: Mapped[int | None] = mapped_column(BigInteger)
+    k_text: Mapped[str | None] = mapped_column(Text)
+    received: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    should_close: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed_on_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed_late: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    open_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    overdue_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    handled: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    reworked: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    relapses: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rejected: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    handed_overdue: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_requested: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_granted: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_refused: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    avg_hours: Mapped[Any] = mapped_column(Numeric, nullable=True)
+    median_hours: Mapped[float | None] = mapped_column(Double)
 
 
 class IssueEventRollup(Base):

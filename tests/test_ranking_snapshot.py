@@ -103,14 +103,21 @@ def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_sessio
         ).all()
     )
     assert set(kinds) == {"f", "h", "x"}  # facts, H1's handover past its deadline, the 延期
+    stored = db_session.scalars(text("SELECT DISTINCT grouping FROM ranking_snapshot_figures"))
+    assert set(stored) == set(OFS)
     assert pipeline_and_default(db_session) == before
     # Built again only when asked to (or once it is no longer current).
     assert not ranking.ensure_snapshot(db_session, LAYERS, W47)["built"]
 
     # The rankings really read it: a change to the stored rows (not counted anywhere) shows.
-    db_session.execute(text("UPDATE ranking_snapshot_rows SET k_leader = NULL"))
+    db_session.execute(
+        text(
+            "UPDATE ranking_snapshot_figures SET received = received + 100"
+            " WHERE grouping = 'leader'"
+        )
+    )
     leaders = ranking.ranking(db_session, LAYERS, "leader", W47)
-    assert [r["key"] for r in leaders] == [None]
+    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
     assert ranking.ranking(db_session, LAYERS, "leader", W47, snapshots=False) == before["leader"]
     ranking.ensure_snapshot(db_session, LAYERS, W47, force=True)
     assert pipeline_and_default(db_session) == before

@@ -833,9 +833,12 @@ def compute(
     cached = _cached_labels(session, g) if key is ... else None
     _no_jit(session)
     if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
-        # A closed week: its stored per-issue facts while they are current (ranking.snapshot).
-        snap_sql = snapshot.ind_sql(g.name, periods[0].end, _snapshot_tables(registry)) + (
-            aggregate if cached is not None else _labelled([g], aggregate)
+        # A closed week: the counts stored from its per-issue facts, while they are current
+        # (ranking.snapshot).
+        stored = snapshot.figures_sql(g.name, _key_column(g))
+        snap_sql = (
+            f"WITH snap AS ({snapshot.valid_sql(periods[0].end, _snapshot_tables(registry))})"
+            + (stored if cached is not None else _labelled([g], stored))
         )
         columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0]))
         if found:
@@ -1305,9 +1308,16 @@ def _joined(gs: Sequence[Grouping]) -> str:
     return "\n  ".join(clauses)
 
 
-def snapshot_build_sql(registry: LayerRegistry) -> str:
-    """The statement filling a week's snapshot: the pipeline of the 通报's shared run with the
-    key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they are."""
+def _key_column(g: Grouping) -> str:
+    """Which key column of ranking_snapshot_figures holds `g`'s keys."""
+    return "int" if g.key_type is int else "text"
+
+
+def snapshot_statements(registry: LayerRegistry) -> tuple[str, list[str]]:
+    """The statements filling a week's snapshot: its rows (the pipeline of the 通报's shared
+    run with the key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they
+    are), then each grouping's counts aggregated from those rows as the pipeline aggregates
+    them (`_AGGREGATE_SQL`)."""
     available = groupings(registry)
     stored = [available[name] for name in snapshot.KEYS if name in available]
     both = Grouping(
@@ -1322,10 +1332,22 @@ def snapshot_build_sql(registry: LayerRegistry) -> str:
     )
     # The tables whose counters the snapshot is filed under are part of its definition.
     tables = ", ".join(_snapshot_tables(registry))
-    return snapshot.insert_sql(
+    rows = snapshot.insert_sql(
         _flags_sql(both, whole_weeks=True, one_period=True, many=True),
         {g.name: i for i, g in enumerate(stored, start=1)},
     ) + (f"-- generation: issues and events before the end; {tables}\n")
+    counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    aggregate = _AGGREGATE_SQL.format(counts=counts, hours=_HOURS_SQL, n="1 AS n", group="k")
+    figures = [
+        snapshot.figures_insert_sql(g.name, _key_column(g), aggregate)
+        for g in [*stored, available["all"]]
+    ]
+    return rows, figures
+
+
+def _snapshot_definition(registry: LayerRegistry) -> str:
+    rows, figures = snapshot_statements(registry)
+    return rows + "".join(figures)
 
 
 def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
@@ -1337,40 +1359,47 @@ def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
 
 
 def _snapshot_params(registry: LayerRegistry, period: Period) -> dict[str, Any]:
-    return snapshot.params(period.start, period.end, snapshot_build_sql(registry))
+    return snapshot.params(period.start, period.end, _snapshot_definition(registry))
 
 
 def _snapshot_many_sql(
     gs: Sequence[Grouping], all_gi: int | None, end: datetime, tables: Sequence[str]
 ) -> str:
     """`_AGGREGATE_MANY_SQL`'s rows (gi, n, k, counts, hours, the overdue arrays) from a
-    current snapshot: one aggregate per grouping, in one statement."""
+    current snapshot: each grouping's stored counts, and the overdue issues from its rows, in
+    one statement."""
     sql_type = "bigint" if all(g.key_type is int for g in gs) else "text"
-    counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    counts = ", ".join(f"f.{c}" for c in COUNTS)
     branches = []
     for i, g in enumerate(gs, start=1):
-        overdue = ""
+        overdue, joins = "", ""
         if all_gi == i:
-            overdue = _OVERDUE_ARRAYS_SQL.replace(" AND gi = :overdue_gi", "")
+            overdue = ", o.overdue_ids, o.overdue_deadlines, o.overdue_reported"
+            joins = " CROSS JOIN overdue o"
         elif all_gi:
             overdue = (
                 ", NULL::bigint[] AS overdue_ids, NULL::timestamptz[] AS overdue_deadlines,"
                 " NULL::timestamptz[] AS overdue_reported"
             )
         branches.append(
-            f"""(SELECT {i} AS gi, 1 AS n, CAST({snapshot.key_sql(g.name)} AS {sql_type}) AS k,
-  {counts},
-  {_HOURS_SQL}{overdue}
-FROM snap_rows r
-WHERE {snapshot.row_filter(g.name)}
-GROUP BY 3
-HAVING bool_or(received OR closed OR open_end OR handled OR rejected OR handed_overdue
-               OR extension_requested OR extension_granted OR extension_refused))"""
+            f"(SELECT {i} AS gi, 1 AS n, CAST(f.k_{_key_column(g)} AS {sql_type}) AS k,"
+            f" {counts}, f.avg_hours, f.median_hours{overdue}"
+            f" FROM ranking_snapshot_figures f JOIN snap ON f.snapshot_id = snap.id{joins}"
+            f" WHERE f.grouping = '{g.name}' ORDER BY f.n)"
+        )
+    overdue_cte = ""
+    if all_gi:
+        overdue_cte = (
+            ",\noverdue AS (SELECT array_agg(r.issue_id ORDER BY r.issue_id) AS overdue_ids,"
+            " array_agg(r.deadline ORDER BY r.issue_id) AS overdue_deadlines,"
+            " array_agg(r.reported_at ORDER BY r.issue_id) AS overdue_reported"
+            " FROM ranking_snapshot_rows r JOIN snap ON r.snapshot_id = snap.id"
+            " WHERE r.overdue_end)"
         )
     return (
-        f"WITH snap AS ({snapshot.valid_sql(end, tables)}),\n"
-        "snap_rows AS NOT MATERIALIZED (SELECT r.*, r.issue_id AS id FROM ranking_snapshot_rows r"
-        " JOIN snap ON r.snapshot_id = snap.id)" + _labelled(gs, "\nUNION ALL\n".join(branches))
+        f"WITH snap AS ({snapshot.valid_sql(end, tables)})"
+        + overdue_cte
+        + _labelled(gs, "\nUNION ALL\n".join(branches))
     )
 
 
@@ -1388,8 +1417,9 @@ def build_snapshot(session: Session, registry: LayerRegistry, period: Period) ->
     if generation is None:
         raise RankingError("本事务已有未提交的写入，不能生成排名快照", "week")
     _no_jit(session)
+    rows_sql, figures = snapshot_statements(registry)
     rows = snapshot.replace(
-        session, period.start, period.end, snapshot_build_sql(registry), params, generation
+        session, period.start, period.end, rows_sql, params, generation, figures
     )
     return {"period": period.label, "rows": rows, "seconds": time.perf_counter() - t0}
 
@@ -1398,7 +1428,11 @@ def snapshot_status(session: Session, registry: LayerRegistry, period: Period) -
     """What is stored for `period`: `stored`, `current` (used by the rankings now), rows, when
     built and how long it took."""
     return snapshot.status(
-        session, period.start, period.end, snapshot_build_sql(registry), _snapshot_tables(registry)
+        session,
+        period.start,
+        period.end,
+        _snapshot_definition(registry),
+        _snapshot_tables(registry),
     )
 
 

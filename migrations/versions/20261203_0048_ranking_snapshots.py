@@ -5,8 +5,9 @@ candidates, the week's rollup rows joined to them, the state at the end and each
 holder then). A closed week's answer depends only on rows dated before its end and on the
 other tables (`httpcache.written_before(end)`), so its per-issue indicators (the pipeline's
 `ind` rows, with every grouping's key) are stored once with those write counters and read back
-by each grouping while the counters are unchanged (geoservice/ranking/snapshot.py). Not counted
-in data_generations: a derived copy, written by `flask rankings snapshot` and the worker.
+by each grouping while the counters are unchanged (geoservice/ranking/snapshot.py), with each
+grouping's counts aggregated from them once (`ranking_snapshot_figures`). Not counted in
+data_generations: a derived copy, written by `flask rankings snapshot` and the worker.
 
 Revision ID: 6c2e9a4b7d15
 Revises: b3d8f1a6c925
@@ -83,8 +84,37 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("snapshot_id", "n", name=op.f("pk_ranking_snapshot_rows")),
     )
+    # The 通报's overdue list of a snapshot: index-only.
+    op.create_index(
+        "ix_ranking_snapshot_rows_overdue",
+        "ranking_snapshot_rows",
+        ["snapshot_id", "issue_id"],
+        postgresql_include=["deadline", "reported_at"],
+        postgresql_where=sa.text("overdue_end"),
+    )
+    op.create_table(
+        "ranking_snapshot_figures",
+        sa.Column("snapshot_id", sa.BigInteger(), nullable=False),
+        sa.Column("grouping", sa.String(16), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("k_int", sa.BigInteger()),
+        sa.Column("k_text", sa.Text()),
+        *(sa.Column(flag, sa.BigInteger(), nullable=False) for flag in FLAGS),
+        sa.Column("avg_hours", sa.Numeric()),
+        sa.Column("median_hours", sa.Double()),
+        sa.ForeignKeyConstraint(
+            ["snapshot_id"],
+            ["ranking_snapshots.id"],
+            name=op.f("fk_ranking_snapshot_figures_snapshot_id_ranking_snapshots"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "snapshot_id", "grouping", "n", name=op.f("pk_ranking_snapshot_figures")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ranking_snapshot_figures")
     op.drop_table("ranking_snapshot_rows")
     op.drop_table("ranking_snapshots")
