@@ -1443,6 +1443,10 @@ def ensure_snapshot(
     The caller commits."""
     if not force:
         found = snapshot_status(session, registry, period)
+        if not found["current"]:
+            # Another process may be building it: once it is done, its snapshot may be current.
+            snapshot.lock(session, period.start, period.end)
+            found = snapshot_status(session, registry, period)
         if found["current"]:
             return {"period": period.label, "built": False, "rows": found["rows"]}
     return {**build_snapshot(session, registry, period), "built": True}
