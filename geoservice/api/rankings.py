@@ -47,7 +47,9 @@ def rankings():
     single_args(("of", *PERIOD_PARAMS))
     of = requested_of()
     period = requested_period()
-    return jsonify(ranking_payload(of, period))
+    # The rows are built, encoded and dropped with the collector paused (ranking.gc_paused).
+    with ranking.gc_paused():
+        return jsonify(ranking_payload(of, period))
 
 
 @bp.get("/rankings/issues")
