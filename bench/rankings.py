@@ -365,7 +365,7 @@ def main(argv: list[str]) -> int:
             )[1]
 
         for label, part in (
-            ("figures and overdue ids (totals + 3 rankings, one pipeline run)", figures),
+            ("figures and overdue ids (totals + 3 rankings: one run, from the snapshot)", figures),
             ("overdue list (from that run)", lambda: drilldown.overdue_listed(
                 session, registry, period, run["overdue"])),
             ("巡查到位率", lambda: patrol.report_rows(session, registry, period)),
