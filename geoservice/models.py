@@ -763,6 +763,23 @@ class EventChange(Base):
     first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class IssueFactChange(Base):
+    """One row per statement writing issues that inserted or deleted rows, or changed a column
+    a ranking reads of them (`RANKING_COLUMNS`, `reported_at`): the earliest `reported_at` of
+    those rows (-infinity for a TRUNCATE), kept by triggers (migration 0048). A status change,
+    a closure, a note leave it alone: what they change of a past week comes with an event dated
+    in it (`event_changes`). The snapshots of closed weeks are filed under it
+    (geoservice/ranking/snapshot.py)."""
+
+    __tablename__ = "issue_fact_changes"
+    __table_args__ = (
+        Index("ix_issue_fact_changes_first_reported", "first_reported", postgresql_include=["id"]),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    first_reported: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class LayerFeatureBox(Base):
     """A polygon / line layer feature's bbox, kept by triggers on its layer table (migration
     0035): low-zoom layer tiles choose what to draw and fold from these, reading only the

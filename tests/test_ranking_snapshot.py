@@ -214,6 +214,28 @@ def test_a_report_after_the_week_leaves_the_snapshot_in_use(db_session, world):
     assert pipeline_and_default(db_session) == before
 
 
+def test_the_status_changes_of_older_issues_after_the_week_leave_it_in_use(db_session, world):
+    """A closure, a fix, a rejection after the week of issues reported before its end: only
+    their status columns change (and events dated after the week), so the snapshot stays in
+    use, and the pipeline's answer is the same."""
+    case, _ = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    before = pipeline_and_default(db_session)
+    raw_moves(db_session, case.issues["I7"], [(at(24, 9), "dispatched", "closed")])
+    raw_moves(db_session, case.issues["I8"], [(at(24, 10), "fixed", "closed")])
+    raw_moves(db_session, case.issues["H2"], [(at(25, 9), "accepted", "rejected")])
+    committed(db_session)
+    assert in_use(db_session)
+    assert pipeline_and_default(db_session) == before
+    # …whereas a changed column the rankings read (the issue's source) makes it unused.
+    db_session.execute(
+        text("UPDATE issues SET source = '12345热线' WHERE id = :id"), {"id": case.issues["I7"]}
+    )
+    committed(db_session)
+    assert not in_use(db_session)
+    assert pipeline_and_default(db_session) != before
+
+
 def test_the_published_notice_and_its_recompute_are_unchanged(db_session, world):
     """Published from the snapshot, the 通报 holds the pipeline's figures; a backdated event
     afterwards makes the recompute (the pipeline again) report 重算结果不同, as before."""

@@ -3,11 +3,15 @@
 A closed week's per-issue facts (each issue's flags and its key in every grouping, before any
 label, score or setting is applied) are a function of the issues reported and the events dated
 before its end (docs/rankings.md: "a closed period never moves") and of the tables the
-groupings join (places, the grid table, admin_areas), which is what
-`httpcache.written_before(end, tables)` counts: the write counters of those tables, the end
-itself, and the logged writes to issues and issue_events that touched a row dated before the
-end. Labels, 回访, 巡查 and the scoring settings are read afresh with every ranking, so writes
-to leaders, units, rules or a publication leave a snapshot in use.
+groupings join (places, the grid table, admin_areas), which is what `generation_sql` counts:
+the write counters of those tables (`httpcache.written_before(end, tables)`), the end itself,
+the logged writes to issue_events that touched an event dated before the end
+(`event_changes`), and the logged writes to issues that inserted or deleted one reported
+before the end or changed a column the rankings read of it (`issue_fact_changes`, migration
+0048: its keys, holder, deadline, relapse, duplicate, report time — not its status, whose
+changes come with events, dated when they happen). Labels, 回访, 巡查 and the scoring settings
+are read afresh with every ranking, so writes to leaders, units, rules or a publication, and
+the daily status changes of older issues, leave a snapshot in use.
 
 `ranking.build_snapshot` stores the pipeline's per-issue indicator rows (`ind`, with the key of
 every grouping) of one week in `ranking_snapshot_rows`, together with those values read
@@ -92,8 +96,18 @@ def supports(name: str) -> bool:
 
 
 def generation_sql(end: datetime, tables: Sequence[str]) -> str:
-    """The current `written_before(end, tables)` values as one bigint[] expression."""
-    parts = (f"CAST({d.sql} AS bigint[])" for d in httpcache.written_before(end, tables))
+    """The current values the snapshot of a period ending at `end` is filed under, as one
+    bigint[] expression: `written_before(end, tables)`, with the writes to issues counted by
+    `issue_fact_changes` (only those that inserted or deleted issues or changed a column the
+    rankings read: migration 0048) instead of every write (`issue_cell_changes`)."""
+    others, cells, events = httpcache.written_before(end, tables)
+    if "issue_cell_changes" not in cells.sql or "event_changes" not in events.sql:
+        raise AssertionError("httpcache.written_before changed its subjects")
+    issues = (
+        "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_fact_changes"
+        f" WHERE first_reported < '{end.isoformat()}'::timestamptz)"
+    )
+    parts = (f"CAST({sql} AS bigint[])" for sql in (others.sql, issues, events.sql))
     return "(" + " || ".join(parts) + ")"
 
 
