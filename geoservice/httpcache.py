@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 import zlib
@@ -105,25 +106,38 @@ class Derived:
 # Tables whose writes are also logged with the earliest time of the rows they wrote (migration
 # 0046), and the tracked tables derived from them by triggers.
 TIMED_TABLES = ("issues", "issue_events")
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 DERIVED_FROM_TIMED = ("issue_tile_counts",)
 
 
-def written_before(end: datetime) -> tuple[Derived, ...]:
+def written_before(end: datetime, tables: Iterable[str] | None = None) -> tuple[Derived, ...]:
     """Subjects, in place of EVERYTHING, for an answer computed only from issues reported and
     events dated before `end` and from the other tables (a closed period's rankings): the
     write counters of every other tracked table, and the writes to issues and issue_events
     that touched a row dated before `end` (any later report leaves them unchanged). `end`
-    itself is part of the generation."""
+    itself is part of the generation. `tables`: only these other tables (an answer that reads
+    no other), their number counted too (a table not tracked shows as a smaller count)."""
     if end.tzinfo is None:
         raise ValueError("written_before needs an aware datetime")
     skip = ", ".join(f"'{t}'" for t in (*TIMED_TABLES, *DERIVED_FROM_TIMED))
     when = f"'{end.isoformat()}'::timestamptz"
     micros = (end - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return (
-        Derived(
+    if tables is None:
+        others = (
             f"(SELECT ARRAY[COALESCE(sum(generation), 0), {micros}]::bigint[]"
             f" FROM data_generations WHERE subject NOT IN ({skip}))"
-        ),
+        )
+    else:
+        names = sorted(set(tables))
+        if not all(_TABLE_NAME.match(t) for t in names) or set(names) & set(TIMED_TABLES):
+            raise ValueError(f"written_before: bad tables {names}")
+        listed = ", ".join(f"'{t}'" for t in names)
+        others = (
+            f"(SELECT ARRAY[count(*), COALESCE(sum(generation), 0), {micros}]::bigint[]"
+            f" FROM data_generations WHERE subject IN ({listed}))"
+        )
+    return (
+        Derived(others),
         Derived(
             "(SELECT ARRAY[count(*), COALESCE(sum(id), 0)] FROM issue_cell_changes"
             f" WHERE first_reported < {when})"

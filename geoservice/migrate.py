@@ -67,8 +67,13 @@ UNTRACKED_TABLES = frozenset(
         "tile_changes",  # the tiles' own generations (catalogue/tiles.py)
         "issue_cell_changes",  # the generations of areas (httpcache.area_generation)
         "event_changes",  # the earliest times of event writes (httpcache.written_before)
+        "issue_fact_changes",  # the same for writes to the ranking columns of issues (0048)
         # Derived by triggers from issues / issue_events, which are counted themselves.
         "issue_event_rollup",
+        # A closed week's ranking facts, valid under its own stored write counters (0048).
+        "ranking_snapshots",
+        "ranking_snapshot_rows",
+        "ranking_snapshot_figures",
         "issue_tile_facets",
         "issue_tile_holders",
         "issue_tile_days",

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from geoservice.db import Base
@@ -762,6 +763,23 @@ class EventChange(Base):
     first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class IssueFactChange(Base):
+    """One row per statement writing issues that inserted or deleted rows, or changed a column
+    a ranking reads of them (`RANKING_COLUMNS`, `reported_at`): the earliest `reported_at` of
+    those rows (-infinity for a TRUNCATE), kept by triggers (migration 0048). A status change,
+    a closure, a note leave it alone: what they change of a past week comes with an event dated
+    in it (`event_changes`). The snapshots of closed weeks are filed under it
+    (geoservice/ranking/snapshot.py)."""
+
+    __tablename__ = "issue_fact_changes"
+    __table_args__ = (
+        Index("ix_issue_fact_changes_first_reported", "first_reported", postgresql_include=["id"]),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    first_reported: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class LayerFeatureBox(Base):
     """A polygon / line layer feature's bbox, kept by triggers on its layer table (migration
     0035): low-zoom layer tiles choose what to draw and fold from these, reading only the
@@ -893,6 +911,117 @@ class RuleSetting(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+
+
+class RankingSnapshot(Base):
+    """A closed week's per-issue ranking facts, stored once (geoservice.ranking.snapshot): the
+    rows are `ranking_snapshot_rows`. Used only while `generation` equals the week's current
+    `httpcache.written_before(end)` values and `definition` the digest of the code's own
+    statement that built them; written only by `ranking.build_snapshot` (CLI, worker)."""
+
+    __tablename__ = "ranking_snapshots"
+    __table_args__ = (
+        UniqueConstraint("period_start", "period_end", name="uq_ranking_snapshots_period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    generation: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
+    definition: Mapped[str] = mapped_column(String(64), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    built_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    build_seconds: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class RankingSnapshotRow(Base):
+    """One row of the pipeline's per-issue indicators (`ind` in geoservice.ranking.ranking) of
+    a snapshot: kind 'f' an issue's facts at the period end, 'h' a handover past the deadline
+    (keys: the holder before it; counted for leader/unit when `h_leader`/`h_unit`), 'x' an
+    extension event. `k_<grouping>`: the row's key in each grouping."""
+
+    __tablename__ = "ranking_snapshot_rows"
+    __table_args__ = (
+        CheckConstraint("kind IN ('f', 'h', 'x')", "kind"),
+        # The 通报's overdue list of a snapshot: index-only.
+        Index(
+            "ix_ranking_snapshot_rows_overdue",
+            "snapshot_id",
+            "issue_id",
+            postgresql_include=["deadline", "reported_at"],
+            postgresql_where=text("overdue_end"),
+        ),
+    )
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(String(1), nullable=False)
+    k_leader: Mapped[int | None] = mapped_column(BigInteger)
+    k_unit: Mapped[int | None] = mapped_column(BigInteger)
+    k_grid: Mapped[int | None] = mapped_column(BigInteger)
+    k_community: Mapped[int | None] = mapped_column(BigInteger)
+    k_street: Mapped[int | None] = mapped_column(BigInteger)
+    k_layer: Mapped[str | None] = mapped_column(Text)
+    k_category: Mapped[str | None] = mapped_column(Text)
+    k_source: Mapped[str | None] = mapped_column(Text)
+    h_leader: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    h_unit: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    should_close: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    closed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    closed_on_time: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    closed_late: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    open_end: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    overdue_end: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    handled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reworked: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    relapses: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rejected: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    handed_overdue: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    extension_requested: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    extension_granted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    extension_refused: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    hours: Mapped[Any] = mapped_column(Numeric, nullable=True)
+
+
+class RankingSnapshotFigure(Base):
+    """A grouping's counts from a snapshot's rows (`ranking_snapshot_rows`), as the pipeline's
+    aggregate gives them (one row per key, in key order `n`): what a closed week's ranking
+    reads. `k_int` or `k_text` by the grouping's key type."""
+
+    __tablename__ = "ranking_snapshot_figures"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    grouping: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    k_int: Mapped[int | None] = mapped_column(BigInteger)
+    k_text: Mapped[str | None] = mapped_column(Text)
+    received: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    should_close: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed_on_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    closed_late: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    open_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    overdue_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    handled: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    reworked: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    relapses: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rejected: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    handed_overdue: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_requested: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_granted: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    extension_refused: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    avg_hours: Mapped[Any] = mapped_column(Numeric, nullable=True)
+    median_hours: Mapped[float | None] = mapped_column(Double)
 
 
 class IssueEventRollup(Base):

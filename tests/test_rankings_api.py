@@ -187,3 +187,35 @@ def test_city_wide_figures_are_zeros_for_a_period_without_issues(client, token):
     assert row["name"] == "全域"
     assert (row["received"], row["closed"], row["open_end"], row["overdue_end"]) == (0, 0, 0, 0)
     assert row["close_rate"] is None and row["score"] is None
+
+
+def test_the_rankings_json_encoder_gives_flasks_json(app):
+    """GET /api/rankings is encoded by orjson (api.rankings.json_response): the same JSON as
+    Flask's jsonify, what orjson does not encode itself going through Flask's default."""
+    import json
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+    from enum import StrEnum
+
+    from flask import jsonify
+
+    from geoservice.api.rankings import json_response
+
+    class Kind(StrEnum):
+        GRID = "grid"
+
+    payload = {
+        "rows": [{"key": 1, "name": "甲网格", "detail": {"code": "A1"}, "rate": 0.0001}],
+        "at": datetime(2015, 11, 23, tzinfo=UTC),
+        "day": date(2015, 11, 23),
+        "amount": Decimal("1.50"),
+        "kind": Kind.GRID,
+        "by_id": {7: "七"},
+        "none": None,
+        "big": 2**62,
+    }
+    with app.test_request_context():
+        ours, flasks = json_response(payload), jsonify(payload)
+    assert ours.mimetype == flasks.mimetype == "application/json"
+    assert ours.get_data().endswith(b"\n") and "甲网格".encode() in ours.get_data()
+    assert json.loads(ours.get_data()) == json.loads(flasks.get_data())

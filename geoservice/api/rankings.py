@@ -9,8 +9,10 @@ account may open only its own scorecard (`check_scorecard_access`).
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from flask import current_app, jsonify, request, send_file
+import orjson
+from flask import Response, current_app, jsonify, request, send_file
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account
@@ -37,6 +39,15 @@ from geoservice.ranking import cards, drilldown, ranking, report, vocabularies
 from geoservice.ranking.periods import period_containing
 from geoservice.registry import layers
 
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def json_response(payload: Any) -> Response:
+    """`jsonify(payload)` by orjson: the same JSON (UTF-8, compact, newline-terminated); what
+    orjson does not encode natively (dates, decimals, …) goes through Flask's own default."""
+    body = orjson.dumps(payload, default=current_app.json.default, option=_ORJSON)
+    return current_app.response_class(body + b"\n", mimetype=current_app.json.mimetype)
+
 
 @bp.get("/rankings")
 @read_rankings
@@ -47,7 +58,11 @@ def rankings():
     single_args(("of", *PERIOD_PARAMS))
     of = requested_of()
     period = requested_period()
-    return jsonify(ranking_payload(of, period))
+    # The rows are built, encoded and dropped with the collector paused (ranking.gc_paused),
+    # encoded by orjson: the grid's 28,213 rows (17 MB) took Flask's encoder ~300–500 ms of
+    # CPU, orjson ~70–85 ms, the same JSON once decoded (docs/rankings.md, Figures).
+    with ranking.gc_paused():
+        return json_response(ranking_payload(of, period))
 
 
 @bp.get("/rankings/issues")

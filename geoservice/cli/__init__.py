@@ -14,6 +14,7 @@ from geoservice.cli import (
     issues,
     layers,
     notifications,
+    rankings,
     reports,
     responsibility,
     users,
@@ -21,6 +22,17 @@ from geoservice.cli import (
 
 
 def init_app(app: Flask) -> None:
-    modules = (database, demo, users, issues, layers, reports, responsibility, areas, notifications)
+    modules = (
+        database,
+        demo,
+        users,
+        issues,
+        layers,
+        reports,
+        rankings,
+        responsibility,
+        areas,
+        notifications,
+    )
     for module in modules:
         module.init_app(app)

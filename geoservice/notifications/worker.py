@@ -11,7 +11,9 @@ after the last attempt (or a permanent failure), a dead letter admins see and ma
 The time-driven triggers (deadline reminders, the escalation ladder, the daily digest;
 geoservice.notifications.triggers) run as a procrastinate periodic task every minute, under an
 advisory lock so two workers never run them at once; the same task puts the jobs of a worker
-that died (no heartbeat) back in the queue.
+that died (no heartbeat) back in the queue. Every hour (at :05) another periodic task stores
+the last closed week's ranking snapshot when it is missing or no longer current (early on
+Monday: the week that just closed; geoservice.ranking.snapshot).
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import status_label
 from geoservice.notifications import field_triggers, queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
+from geoservice.ranking import ranking, snapshot
+from geoservice.ranking.periods import last_complete
 from geoservice.registry import LayerRegistry
 
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans
+SNAPSHOT_TASK = "geoservice.rankings.snapshot"
 
 
 @dataclass(frozen=True)
@@ -370,6 +375,31 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
     return result
 
 
+def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime) -> dict:
+    """The last closed week's ranking snapshot, built when missing or no longer current
+    (ranking.ensure_snapshot: a few seconds at demo scale), and the snapshots of weeks older
+    than snapshot.KEEP_WEEKS dropped. Committed. Needs the layers (`settings.registry`)."""
+    if settings.registry is None:
+        return {}
+    period = last_complete("week", now.astimezone(settings.tz).date(), settings.tz)
+    done = ranking.ensure_snapshot(session, settings.registry, period)
+    done["dropped"] = snapshot.prune(session, period.end - timedelta(weeks=snapshot.KEEP_WEEKS))
+    session.commit()
+    return done
+
+
+async def snapshot_task(context: JobContext, timestamp: int) -> dict:
+    """Every hour (periodic): `rankings_snapshot`."""
+    runtime = _runtime(context)
+    with runtime.session() as session:
+        try:
+            return rankings_snapshot(session, runtime.settings, runtime.clock())
+        except Exception:
+            session.rollback()
+            log.exception("ranking snapshot failed")
+            return {}
+
+
 def build_app(
     connector: procrastinate.connector.BaseConnector,
     settings: WorkerSettings,
@@ -386,6 +416,8 @@ def build_app(
     if periodic:
         task = app.task(name=queue.SCAN_TASK, queue=queue.QUEUE, pass_context=True)(scan_task)
         app.periodic(cron="* * * * *", periodic_id="scan")(task)
+        weekly = app.task(name=SNAPSHOT_TASK, queue=queue.QUEUE, pass_context=True)(snapshot_task)
+        app.periodic(cron="5 * * * *", periodic_id="rankings_snapshot")(weekly)
     return app
 
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import gc
 import json
+import re
+import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache, wraps
@@ -35,7 +38,7 @@ from sqlalchemy.orm import Session
 from geoservice.areas import service_area
 from geoservice.citizens import followup
 from geoservice.models import UNCLOSED
-from geoservice.ranking import rollup
+from geoservice.ranking import rollup, snapshot
 from geoservice.ranking.periods import Period
 from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.vocab import OPEN_STATUSES
@@ -796,13 +799,16 @@ def compute(
     settings: Settings | Sequence[Settings] = DEFAULT_SETTINGS,
     key: Any = ...,
     scan_events: bool = False,
+    snapshots: bool = True,
 ) -> list[list[dict[str, Any]]]:
     """The indicator rows of grouping `of` for each period (one SQL statement for all).
 
     `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
     one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
     `scan_events` reads the period's events instead of the rollup (same figures; the reference
-    for tests and benchmarks). Returns one list per period.
+    for tests and benchmarks). A whole ranking of one closed ISO week is aggregated from the
+    week's snapshot while it is current (geoservice.ranking.snapshot; same rows), unless
+    `snapshots` is False. Returns one list per period.
     """
     g = grouping(registry, of)
     if not periods:
@@ -826,6 +832,18 @@ def compute(
     # backend CPU than looking each one up in the figures' statement), else joined there. One
     # key's row (drill-downs, trends of one row) never reads the whole copy.
     cached = _cached_labels(session, g) if key is ... else None
+    _no_jit(session)
+    if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
+        # A closed week: the counts stored from its per-issue facts, while they are current
+        # (ranking.snapshot).
+        stored = snapshot.figures_sql(g.name, _key_column(g))
+        snap_sql = (
+            f"WITH snap AS ({snapshot.valid_sql(periods[0].end, _snapshot_tables(registry))})"
+            + (stored if cached is not None else _labelled([g], stored))
+        )
+        columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0]))
+        if found:
+            return _finish(session, registry, g, periods, per_period, columns, found, key, cached)
     sql = _flags_sql(
         g,
         where,
@@ -835,7 +853,6 @@ def compute(
         whole_weeks=rollup.whole_weeks(params),
         one_period=len(periods) == 1,
     ) + (aggregate if cached is not None else _labelled([g], aggregate))
-    _no_jit(session)
     return _finish(
         session, registry, g, periods, per_period, *_fetch(session, sql, params), key, cached
     )
@@ -939,6 +956,25 @@ FROM figures f
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for the block (left as it is if already paused).
+
+    For a caller that builds a large ranking and drops it again before the block ends (the
+    rankings API: the grid's 28,213 row dicts, their JSON, then nothing): paused only while
+    the rows are built (`_gc_paused`), the first allocation after it set off a full
+    collection walking all of them (~200–250 ms of the grid's API answer, demo county). Freed
+    inside the block, they never reach the collector. The rows hold no cycles."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _gc_paused(fn: _F) -> _F:
@@ -1168,14 +1204,33 @@ def figures_and_overdue(
     ofs: Sequence[str],
     period: Period,
     settings: Settings = DEFAULT_SETTINGS,
+    snapshots: bool = True,
 ) -> tuple[dict[str, list[dict[str, Any]]], OverdueAtEnd | None]:
     """`compute_many`, and, when `all` is among `ofs` and shares the run, the issues overdue
     at the period end from the same run (drilldown.overdue_listed lists them)."""
     gs = [grouping(registry, of) for of in ofs]
-    shared = [g for g in gs if not g.joins]
     out: dict[str, list[dict[str, Any]]] = {}
     overdue: OverdueAtEnd | None = None
+    # A closed week with a current snapshot: every grouping from it, in one statement (one
+    # view of the data for the figures and the overdue list).
+    params = _params(session, [period])
+    snapped = snapshots and len(gs) > 1 and all(snapshot.supports(g.name) for g in gs)
+    shared = gs if snapped else [g for g in gs if not g.joins]
     all_gi = next((i for i, g in enumerate(shared, start=1) if g.name == "all"), None)
+    if snapped and _snapshot_period([period], params):
+        params.update(_snapshot_params(registry, period))
+        params["overdue_gi"] = all_gi or 0
+        _no_jit(session)
+        tables = _snapshot_tables(registry)
+        columns, rows = _fetch(
+            session, _snapshot_many_sql(shared, all_gi, period.end, tables), params
+        )
+        if rows:
+            return _collect_many(
+                session, registry, shared, period, settings, columns, rows, all_gi
+            ), _overdue_of(columns, rows, all_gi)
+        shared = [g for g in gs if not g.joins]
+        all_gi = next((i for i, g in enumerate(shared, start=1) if g.name == "all"), None)
     if len(shared) > 1:
         # Integer keys sort faster than text: text only when one of the keys is text.
         sql_type = "bigint" if all(g.key_type is int for g in shared) else "text"
@@ -1188,7 +1243,6 @@ def figures_and_overdue(
                 (g.event_prev_key_sql or g.event_key_sql or g.key_sql for g in shared), sql_type
             ),
         )
-        params = _params(session, [period])
         params["overdue_gi"] = all_gi or 0
         counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
         sql = (
@@ -1204,30 +1258,218 @@ def figures_and_overdue(
             )
         )
         _no_jit(session)
-        found: dict[int, list[list[Any]]] = {i: [] for i in range(len(shared))}
-        if all_gi:
-            overdue = OverdueAtEnd([], [], [])
         columns, rows = _fetch(session, sql, params)
-        at = {c: i for i, c in enumerate(columns)}
-        gi_at, k_at = at["gi"], at["k"]
-        for r in rows:
-            row = list(r)
-            if overdue is not None and row[at["overdue_ids"]]:
-                overdue = OverdueAtEnd(
-                    row[at["overdue_ids"]],
-                    row[at["overdue_deadlines"]],
-                    row[at["overdue_reported"]],
-                )
-            g = shared[row[gi_at] - 1]
-            if row[k_at] is not None:
-                row[k_at] = g.key_type(row[k_at])
-            found[row[gi_at] - 1].append(row)
-        for i, g in enumerate(shared):
-            out[g.name] = _finish(session, registry, g, [period], [settings], columns, found[i])[0]
+        out.update(
+            _collect_many(session, registry, shared, period, settings, columns, rows, all_gi)
+        )
+        overdue = _overdue_of(columns, rows, all_gi)
     for of in ofs:
         if of not in out:
-            out[of] = ranking(session, registry, of, period, settings)
+            out[of] = ranking(session, registry, of, period, settings, snapshots)
     return out, overdue
+
+
+def _collect_many(
+    session: Session,
+    registry: LayerRegistry,
+    shared: Sequence[Grouping],
+    period: Period,
+    settings: Settings,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    all_gi: int | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each grouping of a shared run (columns gi, n, k, the counts, …)."""
+    found: dict[int, list[list[Any]]] = {i: [] for i in range(len(shared))}
+    at = {c: i for i, c in enumerate(columns)}
+    gi_at, k_at = at["gi"], at["k"]
+    for r in rows:
+        row = list(r)
+        g = shared[row[gi_at] - 1]
+        if row[k_at] is not None:
+            row[k_at] = g.key_type(row[k_at])
+        found[row[gi_at] - 1].append(row)
+    return {
+        g.name: _finish(session, registry, g, [period], [settings], columns, found[i])[0]
+        for i, g in enumerate(shared)
+    }
+
+
+def _overdue_of(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], all_gi: int | None
+) -> OverdueAtEnd | None:
+    """The overdue issues of a shared run that includes `all` (empty lists when none)."""
+    if not all_gi:
+        return None
+    at = {c: i for i, c in enumerate(columns)}
+    for row in rows:
+        if row[at["overdue_ids"]]:
+            return OverdueAtEnd(
+                row[at["overdue_ids"]], row[at["overdue_deadlines"]], row[at["overdue_reported"]]
+            )
+    return OverdueAtEnd([], [], [])
+
+
+# --- snapshots of closed weeks (geoservice.ranking.snapshot) ------------------------------------
+
+
+def _snapshot_period(periods: Sequence[Period], params: dict[str, Any]) -> bool:
+    """One whole ISO week that has ended: one a snapshot may hold."""
+    return len(periods) == 1 and periods[0].end <= datetime.now(UTC) and rollup.whole_weeks(params)
+
+
+def _joined(gs: Sequence[Grouping]) -> str:
+    """The joins of several groupings, each once (community's grid join is also street's)."""
+    clauses: list[str] = []
+    for g in gs:
+        for clause in re.split(r"\s+(?=LEFT JOIN )", g.joins.strip()):
+            if clause and clause not in clauses:
+                clauses.append(clause)
+    return "\n  ".join(clauses)
+
+
+def _key_column(g: Grouping) -> str:
+    """Which key column of ranking_snapshot_figures holds `g`'s keys."""
+    return "int" if g.key_type is int else "text"
+
+
+def snapshot_statements(registry: LayerRegistry) -> tuple[str, list[str]]:
+    """The statements filling a week's snapshot: its rows (the pipeline of the 通报's shared
+    run with the key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they
+    are), then each grouping's counts aggregated from those rows as the pipeline aggregates
+    them (`_AGGREGATE_SQL`)."""
+    available = groupings(registry)
+    stored = [available[name] for name in snapshot.KEYS if name in available]
+    both = Grouping(
+        "snapshot",
+        "",
+        _array((g.key_sql for g in stored), "text"),
+        joins=_joined(stored),
+        event_key_sql=_array((g.event_key_sql or g.key_sql for g in stored), "text"),
+        event_prev_key_sql=_array(
+            (g.event_prev_key_sql or g.event_key_sql or g.key_sql for g in stored), "text"
+        ),
+    )
+    # The tables whose counters the snapshot is filed under are part of its definition.
+    tables = ", ".join(_snapshot_tables(registry))
+    rows = snapshot.insert_sql(
+        _flags_sql(both, whole_weeks=True, one_period=True, many=True),
+        {g.name: i for i, g in enumerate(stored, start=1)},
+    ) + (f"-- generation: issues and events before the end; {tables}\n")
+    counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
+    aggregate = _AGGREGATE_SQL.format(counts=counts, hours=_HOURS_SQL, n="1 AS n", group="k")
+    figures = [
+        snapshot.figures_insert_sql(g.name, _key_column(g), aggregate)
+        for g in [*stored, available["all"]]
+    ]
+    return rows, figures
+
+
+def _snapshot_definition(registry: LayerRegistry) -> str:
+    rows, figures = snapshot_statements(registry)
+    return rows + "".join(figures)
+
+
+def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
+    """The tables the snapshot's keys read besides issues and issue_events: those the
+    groupings join (places, the grid table, admin_areas)."""
+    available = groupings(registry)
+    stored = [available[name] for name in snapshot.KEYS if name in available]
+    return tuple(sorted({t for g in stored for t in re.findall(r"JOIN\s+(\w+)", g.joins)}))
+
+
+def _snapshot_params(registry: LayerRegistry, period: Period) -> dict[str, Any]:
+    return snapshot.params(period.start, period.end, _snapshot_definition(registry))
+
+
+def _snapshot_many_sql(
+    gs: Sequence[Grouping], all_gi: int | None, end: datetime, tables: Sequence[str]
+) -> str:
+    """`_AGGREGATE_MANY_SQL`'s rows (gi, n, k, counts, hours, the overdue arrays) from a
+    current snapshot: each grouping's stored counts, and the overdue issues from its rows, in
+    one statement."""
+    sql_type = "bigint" if all(g.key_type is int for g in gs) else "text"
+    counts = ", ".join(f"f.{c}" for c in COUNTS)
+    branches = []
+    for i, g in enumerate(gs, start=1):
+        overdue, joins = "", ""
+        if all_gi == i:
+            overdue = ", o.overdue_ids, o.overdue_deadlines, o.overdue_reported"
+            joins = " CROSS JOIN overdue o"
+        elif all_gi:
+            overdue = (
+                ", NULL::bigint[] AS overdue_ids, NULL::timestamptz[] AS overdue_deadlines,"
+                " NULL::timestamptz[] AS overdue_reported"
+            )
+        branches.append(
+            f"(SELECT {i} AS gi, 1 AS n, CAST(f.k_{_key_column(g)} AS {sql_type}) AS k,"
+            f" {counts}, f.avg_hours, f.median_hours{overdue}"
+            f" FROM ranking_snapshot_figures f JOIN snap ON f.snapshot_id = snap.id{joins}"
+            f" WHERE f.grouping = '{g.name}' ORDER BY f.n)"
+        )
+    overdue_cte = ""
+    if all_gi:
+        overdue_cte = (
+            ",\noverdue AS (SELECT array_agg(r.issue_id ORDER BY r.issue_id) AS overdue_ids,"
+            " array_agg(r.deadline ORDER BY r.issue_id) AS overdue_deadlines,"
+            " array_agg(r.reported_at ORDER BY r.issue_id) AS overdue_reported"
+            " FROM ranking_snapshot_rows r JOIN snap ON r.snapshot_id = snap.id"
+            " WHERE r.overdue_end)"
+        )
+    return (
+        f"WITH snap AS ({snapshot.valid_sql(end, tables)})"
+        + overdue_cte
+        + _labelled(gs, "\nUNION ALL\n".join(branches))
+    )
+
+
+def build_snapshot(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
+    """Stores the per-issue facts of a closed ISO week (ranking.snapshot), in place of the old
+    ones, in the caller's transaction (the caller commits). Refused for a period that is not
+    one whole ISO week, not ended yet, or when this transaction has written counted tables
+    (its writes would not be in the generation filed with the rows)."""
+    params = _params(session, [period])
+    if not _snapshot_period([period], params):
+        raise RankingError("只能为已结束的整周生成排名快照", "week")
+    t0 = time.perf_counter()
+    snapshot.lock(session, period.start, period.end)
+    generation = snapshot.current_generation(session, period.end, _snapshot_tables(registry))
+    if generation is None:
+        raise RankingError("本事务已有未提交的写入，不能生成排名快照", "week")
+    _no_jit(session)
+    rows_sql, figures = snapshot_statements(registry)
+    rows = snapshot.replace(
+        session, period.start, period.end, rows_sql, params, generation, figures
+    )
+    return {"period": period.label, "rows": rows, "seconds": time.perf_counter() - t0}
+
+
+def snapshot_status(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
+    """What is stored for `period`: `stored`, `current` (used by the rankings now), rows, when
+    built and how long it took."""
+    return snapshot.status(
+        session,
+        period.start,
+        period.end,
+        _snapshot_definition(registry),
+        _snapshot_tables(registry),
+    )
+
+
+def ensure_snapshot(
+    session: Session, registry: LayerRegistry, period: Period, force: bool = False
+) -> dict[str, Any]:
+    """`build_snapshot` unless the stored one is current (or `force`); `built` says which.
+    The caller commits."""
+    if not force:
+        found = snapshot_status(session, registry, period)
+        if not found["current"]:
+            # Another process may be building it: once it is done, its snapshot may be current.
+            snapshot.lock(session, period.start, period.end)
+            found = snapshot_status(session, registry, period)
+        if found["current"]:
+            return {"period": period.label, "built": False, "rows": found["rows"]}
+    return {**build_snapshot(session, registry, period), "built": True}
 
 
 def _array(keys: Any, sql_type: str) -> str:
@@ -1248,9 +1490,11 @@ def ranking(
     of: str,
     period: Period,
     settings: Settings = DEFAULT_SETTINGS,
+    snapshots: bool = True,
 ) -> list[dict[str, Any]]:
-    """The ranking of `of` for one period: rows with every indicator, score, rank and flags."""
-    return compute(session, registry, of, [period], settings)[0]
+    """The ranking of `of` for one period: rows with every indicator, score, rank and flags.
+    `snapshots=False`: the pipeline even when a closed week's snapshot is current."""
+    return compute(session, registry, of, [period], settings, snapshots=snapshots)[0]
 
 
 def totals(

@@ -1,0 +1,266 @@
+"""Snapshots of closed weeks (geoservice.ranking.snapshot): a closed week's rankings are
+aggregated from its stored per-issue facts while the week's `written_before(end)` values are
+the ones stored with them, and are then exactly the pipeline's rows; any write that could move
+the week (a backdated event, an issue's grid or category changed, a reattribution) makes the
+snapshot unused until it is built again, a report after the week leaves it in use.
+
+The test's transaction is rolled back at the end, so a commit is simulated where one matters:
+the write counters of the tables it touched are bumped and the trigger's flags cleared (what
+data_bump does at commit, migration 0027)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from geoservice.models import IssueEvent
+from geoservice.ranking import publications, ranking, snapshot
+from geoservice.ranking import report as notice
+from geoservice.ranking.periods import custom_period, period_containing, week_period
+from tests.factories import LAYERS
+from tests.ranking_case import TZ, at, build
+from tests.ranking_history_case import admin, raw_moves, report, week_moves
+
+W47 = week_period(2015, 47, TZ)
+OFS = list(ranking.groupings(LAYERS))
+
+
+@pytest.fixture(autouse=True)
+def _no_label_copies_left():
+    """`committed` lets the grid's label copy be kept (ranking._cached_labels) under counters
+    that the rollback takes back: another test could meet them again."""
+    yield
+    ranking._LABEL_CACHE.clear()
+
+
+@pytest.fixture
+def world(db_session):
+    case = build(db_session)
+    actor = admin(db_session)
+    week_moves(db_session, case, actor)
+    # A 延期 request inside the week (an extension row of the snapshot).
+    h1 = db_session.get(IssueEvent, _last_event(db_session, case.issues["H1"]))
+    db_session.add(
+        IssueEvent(
+            issue_id=case.issues["H1"],
+            at=at(19, 9),
+            from_status="dispatched",
+            to_status="dispatched",
+            note="申请延期",
+            data={"action": "extension_request"},
+            leader_id=h1.leader_id,
+            unit_id=h1.unit_id,
+        )
+    )
+    committed(db_session)
+    return case, actor
+
+
+def _last_event(session, issue_id: int) -> int:
+    return session.scalar(
+        text("SELECT max(id) FROM issue_events WHERE issue_id = :id"), {"id": issue_id}
+    )
+
+
+def committed(session) -> None:
+    """What a commit would do to the write counters: each table this transaction touched
+    counted once, the transaction-local flags cleared."""
+    session.flush()
+    session.execute(
+        text(
+            "UPDATE data_generations SET generation = generation + 1"
+            " WHERE current_setting('geoservice.touched_' || subject, true) = '1'"
+        )
+    )
+    session.execute(
+        text("SELECT set_config('geoservice.touched_' || subject, '', true) FROM data_generations")
+    )
+
+
+def in_use(session) -> bool:
+    return ranking.snapshot_status(session, LAYERS, W47)["current"]
+
+
+def pipeline_and_default(session) -> dict:
+    """Every grouping's rows from the pipeline, checking that the default path (the snapshot
+    when current) gives exactly them, and the 通报's shared run too."""
+    out = {}
+    for of in OFS:
+        pipeline = ranking.ranking(session, LAYERS, of, W47, snapshots=False)
+        assert ranking.ranking(session, LAYERS, of, W47) == pipeline, of
+        out[of] = pipeline
+    kinds = ["all", *notice.REPORT_RANKINGS]
+    shared = ranking.figures_and_overdue(session, LAYERS, kinds, W47)
+    assert shared == ranking.figures_and_overdue(session, LAYERS, kinds, W47, snapshots=False)
+    for of in kinds:
+        assert shared[0][of] == out[of], of
+    return out
+
+
+def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_session, world):
+    assert not ranking.snapshot_status(db_session, LAYERS, W47)["stored"]
+    before = pipeline_and_default(db_session)
+    built = ranking.ensure_snapshot(db_session, LAYERS, W47)
+    assert built["built"] and built["rows"] > 0
+    assert in_use(db_session)
+    kinds = dict(
+        db_session.execute(
+            text("SELECT kind, count(*) FROM ranking_snapshot_rows GROUP BY 1")
+        ).all()
+    )
+    assert set(kinds) == {"f", "h", "x"}  # facts, H1's handover past its deadline, the 延期
+    stored = db_session.scalars(text("SELECT DISTINCT grouping FROM ranking_snapshot_figures"))
+    assert set(stored) == set(OFS)
+    assert pipeline_and_default(db_session) == before
+    # Built again only when asked to (or once it is no longer current).
+    assert not ranking.ensure_snapshot(db_session, LAYERS, W47)["built"]
+
+    # The rankings really read it: a change to the stored rows (not counted anywhere) shows.
+    db_session.execute(
+        text(
+            "UPDATE ranking_snapshot_figures SET received = received + 100"
+            " WHERE grouping = 'leader'"
+        )
+    )
+    leaders = ranking.ranking(db_session, LAYERS, "leader", W47)
+    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
+    assert ranking.ranking(db_session, LAYERS, "leader", W47, snapshots=False) == before["leader"]
+    ranking.ensure_snapshot(db_session, LAYERS, W47, force=True)
+    assert pipeline_and_default(db_session) == before
+
+    # Neither a week not yet ended nor a period of other than one whole week has one.
+    running = period_containing("week", (datetime.now(TZ) + timedelta(days=7)).date(), TZ)
+    for period in (running, custom_period(at(16, 0), at(22, 0))):
+        with pytest.raises(ranking.RankingError):
+            ranking.build_snapshot(db_session, LAYERS, period)
+
+
+def _backdated_closure(session, case, actor) -> None:
+    # I7 (open, due next week) closed on Friday, entered afterwards.
+    raw_moves(session, case.issues["I7"], [(at(20, 16), "dispatched", "closed")])
+
+
+def _grid_changed(session, case, actor) -> None:
+    session.execute(
+        text("UPDATE issues SET grid_id = :g WHERE id = :id"),
+        {"g": case.grids["g3"], "id": case.issues["I2"]},
+    )
+
+
+def _category_changed(session, case, actor) -> None:
+    session.execute(
+        text("UPDATE issues SET category = '道路破损' WHERE id = :id"), {"id": case.issues["I3"]}
+    )
+
+
+def _grid_moved_to_another_community(session, case, actor) -> None:
+    table = LAYERS.get("grid").table
+    session.execute(
+        text(f"UPDATE {table} SET community_id = :c WHERE id = :id"),
+        {"c": case.areas["乙"], "id": case.grids["g1"]},
+    )
+
+
+def _reattributed(session, case, actor) -> None:
+    from geoservice.issues.issues import reattribute
+    from geoservice.models import Leader
+    from tests.factories import assign
+
+    grid4 = session.get(LAYERS.get("grid").model, case.grids["g4"])
+    assign(session, session.get(Leader, case.leaders["B"]), grid4, at(1, 0, month=10))
+    reattribute(session, LAYERS, at(1, 0), actor.id, now=at(25, 9))
+    session.flush()
+    session.expire_all()
+
+
+@pytest.mark.parametrize(
+    ("change", "moves_the_week"),
+    [
+        (_backdated_closure, True),
+        (_grid_changed, True),
+        (_category_changed, True),
+        (_grid_moved_to_another_community, True),
+        (_reattributed, False),  # a closed period never moves; the snapshot is unused all the same
+    ],
+)
+def test_a_write_that_could_move_the_week_makes_the_snapshot_unused(
+    db_session, world, change, moves_the_week
+):
+    case, actor = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    before = pipeline_and_default(db_session)
+    change(db_session, case, actor)
+    db_session.flush()
+    assert not in_use(db_session)  # uncommitted writes of this transaction: not yet counted
+    committed(db_session)
+    assert not in_use(db_session)  # committed: the counters moved
+    after = pipeline_and_default(db_session)  # the pipeline's rows, not the stored ones
+    assert (after != before) is moves_the_week
+    built = ranking.ensure_snapshot(db_session, LAYERS, W47)
+    assert built["built"] and in_use(db_session)
+    assert pipeline_and_default(db_session) == after
+
+
+def test_a_report_after_the_week_leaves_the_snapshot_in_use(db_session, world):
+    case, _ = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    before = pipeline_and_default(db_session)
+    report(db_session, case, "N1", "g1", at(24, 9))
+    assert not in_use(db_session)  # this transaction's own write: not counted until commit
+    committed(db_session)
+    assert in_use(db_session)
+    assert pipeline_and_default(db_session) == before
+
+
+def test_the_status_changes_of_older_issues_after_the_week_leave_it_in_use(db_session, world):
+    """A closure, a fix, a rejection after the week of issues reported before its end: only
+    their status columns change (and events dated after the week), so the snapshot stays in
+    use, and the pipeline's answer is the same."""
+    case, _ = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    before = pipeline_and_default(db_session)
+    raw_moves(db_session, case.issues["I7"], [(at(24, 9), "dispatched", "closed")])
+    raw_moves(db_session, case.issues["I8"], [(at(24, 10), "fixed", "closed")])
+    raw_moves(db_session, case.issues["H2"], [(at(25, 9), "accepted", "rejected")])
+    committed(db_session)
+    assert in_use(db_session)
+    assert pipeline_and_default(db_session) == before
+    # …whereas a changed column the rankings read (the issue's source) makes it unused.
+    db_session.execute(
+        text("UPDATE issues SET source = '12345热线' WHERE id = :id"), {"id": case.issues["I7"]}
+    )
+    committed(db_session)
+    assert not in_use(db_session)
+    assert pipeline_and_default(db_session) != before
+
+
+def test_the_published_notice_and_its_recompute_are_unchanged(db_session, world):
+    """Published from the snapshot, the 通报 holds the pipeline's figures; a backdated event
+    afterwards makes the recompute (the pipeline again) report 重算结果不同, as before."""
+    case, actor = world
+    settings = ranking.DEFAULT_SETTINGS
+    expected = publications.figures_of(notice.report_data(db_session, LAYERS, W47, settings))
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    pub = publications.publish(db_session, LAYERS, W47, settings, actor)
+    assert pub.figures == expected
+    committed(db_session)
+    assert in_use(db_session)
+    assert publications.check(db_session, LAYERS, pub)["same"]
+    _backdated_closure(db_session, case, actor)
+    committed(db_session)
+    assert not in_use(db_session)
+    checked = publications.check(db_session, LAYERS, pub)
+    assert not checked["same"] and checked["differences"]
+
+
+def test_the_worker_task_keeps_the_last_closed_week_current(db_session, world):
+    from geoservice.notifications.worker import WorkerSettings, rankings_snapshot
+
+    settings = WorkerSettings(tz=TZ, registry=LAYERS)
+    monday = at(23, 0, 30)
+    done = rankings_snapshot(db_session, settings, monday)
+    assert done["built"] and done["period"] == "2015-W47"
+    assert not rankings_snapshot(db_session, settings, at(23, 1, 30))["built"]
+    assert snapshot.KEEP_WEEKS >= 1
