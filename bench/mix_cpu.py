@@ -132,6 +132,8 @@ def main() -> None:
         )
     if profiler is not None:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
+        if os.environ.get("MIX_CPU_PROFILE_DUMP"):
+            profiler.dump_stats(os.environ["MIX_CPU_PROFILE_DUMP"])
 
 
 if __name__ == "__main__":
