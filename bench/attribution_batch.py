@@ -44,6 +44,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--before",
+        default="",
+        help="SQL run first in each run's transaction (rolled back with it), e.g. DROP INDEX …",
+    )
+    parser.add_argument(
         "--explain",
         action="store_true",
         help="print the statement's trigger times (auto_explain, timing off)",
@@ -98,6 +103,8 @@ def main() -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM issues"))
         with engine.connect() as connection, Session(bind=connection) as session:
+            if args.before:
+                session.execute(text(args.before))
             cpu0 = backend_cpu_seconds(session)
             start = time.perf_counter()
             done = attribute_issues(session, registry, lo, hi, FALLBACK)
