@@ -10,12 +10,12 @@ Issue photos (report photos, after-photos) are written by the issue services
 (geoservice/issues/photos.py `add_photos`, which lists them in the session); `install` hooks
 the session's commit so they are checked, in id order, at upload, after everything the
 transaction links to them (the visit or 暗访 that raised the issue, its 包保 attribution) is in
-place: in a request once its answer has been sent, in a transaction of their own (the
-uploader does not wait for the check); elsewhere in the transaction that stores them. The dHash comes from the thumbnail already made, so
-no photo is decoded twice. Photos stored outside the application (scripts, imports) or whose
-check failed are checked by `scan_pending` (run before any evidence answer and by
-`flask fieldwork scan-photos`). "Seen before" always means "by an earlier checked photo".
-Visit photos are checked when the visit is stored.
+place: in a request once its answer has been sent, in a transaction of their own (the uploader
+does not wait for the check); elsewhere in the transaction that stores them. The dHash comes
+from the thumbnail already made, so no photo is decoded twice. Photos stored outside the
+application (scripts, imports) or whose check failed are checked by `scan_pending` (run before
+any evidence answer and by `flask fieldwork scan-photos`). "Seen before" always means "by an
+earlier checked photo". Visit photos are checked when the visit is stored.
 
 The display copy carries a watermark drawn by the server (time, place, coordinates); the
 stored original never changes.
