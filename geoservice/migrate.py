@@ -98,13 +98,23 @@ def track_changes(op: Any, table: str) -> None:
 # to them are trigger-checked (listed in `soft_foreign_keys`), not foreign keys.
 PARTITIONED_TABLES = ("issues", "issue_events")
 _PARTITION_NAME = re.compile(r"^(issues|issue_events)_(p\d{4}_\d{2}|default)$")
+# References from issues checked per statement by a trigger (migration 0048), not foreign keys:
+# the models keep their `ForeignKey`s (the ORM orders its inserts by them).
+TRIGGER_CHECKED_REFERENCES = frozenset(
+    {
+        ("issues", "grid_id"),
+        ("issues", "primary_place_id"),
+        ("issues", "leader_id"),
+        ("issues", "unit_id"),
+    }
+)
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Autogenerate's filter: GeoAlchemy2's; procrastinate's own tables (the job queue's
     schema is applied whole by its migration, not described by our models); the monthly
-    partitions and the trigger-checked references to partitioned tables (the models keep
-    those `ForeignKey`s so the ORM orders its inserts)."""
+    partitions and the trigger-checked references (to partitioned tables, and from issues'
+    attribution columns; the models keep those `ForeignKey`s so the ORM orders its inserts)."""
     from geoalchemy2 import alembic_helpers
 
     if type_ == "table" and name and name.startswith("procrastinate_"):
@@ -114,6 +124,10 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     if type_ == "table" and name and (_PARTITION_NAME.match(name) or name == "soft_foreign_keys"):
         return False
     if type_ == "foreign_key_constraint" and obj.referred_table.name in PARTITIONED_TABLES:
+        return False
+    if type_ == "foreign_key_constraint" and any(
+        (obj.parent.name, column) in TRIGGER_CHECKED_REFERENCES for column in obj.column_keys
+    ):
         return False
     table = getattr(obj, "table", None) if type_ in ("index", "column") else None
     if table is not None and table.name.startswith("procrastinate_"):

@@ -1,7 +1,9 @@
-"""Issue photos are checked as evidence when they are uploaded (issue 16), in the transaction
-that stores them, not when someone first opens the 存疑 list: report photos over the API,
-after-photos, the same picture sent twice, and a photo raised from a visit (not doubt: its own
-visit's picture). Uses the constructed photos and world of tests/test_fieldwork_evidence.py."""
+"""Issue photos are checked as evidence when they are uploaded (issue 16), not when someone
+first opens the 存疑 list: through the API or a form, once the answer has been sent (the
+response closed, as a WSGI server does after writing it), in a transaction of their own;
+elsewhere in the transaction that stores them. Report photos over the API, after-photos, the
+same picture sent twice, and a photo raised from a visit (not doubt: its own visit's picture).
+Uses the constructed photos and world of tests/test_fieldwork_evidence.py."""
 
 from __future__ import annotations
 
@@ -21,14 +23,18 @@ uploads = ev.uploads
 URL = "/api/collections/issues/items"
 
 
-def _post(client, w, photo, x=100, y=100):
+def _post(client, w, photo, x=100, y=100, close=True):
     lon, lat = ev.metres(x, y)
-    return client.post(
+    response = client.post(
         URL,
         json={"lon": lon, "lat": lat, "category": "环境卫生", "source": "自查",
               "description": "垃圾", "photos": [b64(photo)]},
         headers=w["planner"][1],
     )  # fmt: skip
+    response.get_data()
+    if close:  # the answer sent: what runs after it runs now
+        response.close()
+    return response
 
 
 def _check(w, issue_id):
@@ -38,8 +44,11 @@ def _check(w, issue_id):
 
 def test_report_photos_are_checked_when_uploaded(client, w):
     original = ev.scene(51, gps=ev.HERE)
-    first = _post(client, w, original)
+    first = _post(client, w, original, close=False)
     assert first.status_code == 201, first.get_json()
+    # The answer did not wait for the check: it runs once the response is closed.
+    assert _check(w, first.get_json()["id"]) is None
+    first.close()
     # Checked already: nobody has opened the 存疑 list (no scan ran).
     check = _check(w, first.get_json()["id"])
     assert check is not None and check.flags == ["no_exif_time"] and not check.suspicious
@@ -101,6 +110,7 @@ def test_an_issue_raised_from_a_visit_is_checked_with_the_visit_known(client, w)
         headers=w["user"][1],
     )  # fmt: skip
     assert response.status_code == 201, response.get_json()
+    response.close()  # the answer sent
     (issue_id,) = response.get_json()["issue_ids"]
     check = _check(w, issue_id)
     assert check is not None, "checked at upload"
@@ -139,3 +149,25 @@ def test_the_migration_writes_the_same_bands_as_the_code(client, w):
             {"h": value},
         ).scalar_one()
         assert sql_bands == evidence.dhash_bands(value)
+
+
+def test_a_photo_checked_meanwhile_is_skipped_by_the_scan(client, w, monkeypatch):
+    """The check after the answer and a reader's scan may take the same photo: the second
+    insert conflicts on the photo's unique check and is skipped (no error, one check)."""
+    response = _post(client, w, ev.scene(81, gps=ev.HERE), close=False)
+    issue_id = response.get_json()["id"]
+    real = evidence.check_issue_photo
+
+    def raced(session, settings, store, photo, thumb=None):
+        real(session, settings, store, photo, thumb)  # "the other transaction" got there first
+        return real(session, settings, store, photo, thumb)
+
+    monkeypatch.setattr(evidence, "check_issue_photo", raced)
+    s = w["session"]
+    assert evidence.scan_pending(s, w["registry"], w["settings"], w["issue_settings"].store) == 0
+    monkeypatch.undo()
+    photo_id = s.scalar(select(Photo.id).where(Photo.issue_id == issue_id))
+    checks = select(func.count()).select_from(PhotoCheck).where(PhotoCheck.photo_id == photo_id)
+    assert s.scalar(checks) == 0  # the conflicting check was rolled back to its savepoint
+    response.close()  # the check after the answer
+    assert s.scalar(checks) == 1

@@ -101,7 +101,9 @@ class FeatureHeld(Exception):
 
 
 def _restrict_references(session: Session) -> list[tuple[str, str]]:
-    """(table, column) of every foreign key to places that blocks deletes."""
+    """(table, column) of every foreign key to places that blocks deletes (the trigger-checked
+    references of `soft_foreign_keys` included: issues' grid and primary place, migration
+    0048)."""
     rows = session.execute(
         text("""
 SELECT c.conrelid::regclass::text, a.attname
@@ -109,6 +111,9 @@ FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
 WHERE c.contype = 'f' AND c.confrelid = 'places'::regclass AND c.confdeltype IN ('r', 'a')
   AND c.conparentid = 0  -- a partitioned table's key, not each partition's copy
+UNION
+SELECT table_name, column_name FROM soft_foreign_keys
+WHERE target_table = 'places' AND on_delete IN ('restrict', 'no action')
 ORDER BY 1, 2""")
     )
     return [(t, c) for t, c in rows]

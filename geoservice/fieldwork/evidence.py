@@ -8,13 +8,14 @@ or resized copies), and informational ones (no EXIF time/position, picked from t
 
 Issue photos (report photos, after-photos) are written by the issue services
 (geoservice/issues/photos.py `add_photos`, which lists them in the session); `install` hooks
-the session's commit so they are checked, in id order, in the transaction that stores them —
-at upload, after everything the transaction links to them (the visit or 暗访 that raised the
-issue, its 包保 attribution) is in place. The dHash comes from the thumbnail already made, so
-no photo is decoded twice. Photos stored outside the application (scripts, imports) or whose
-check failed are checked by `scan_pending` (run before any evidence answer and by
-`flask fieldwork scan-photos`). "Seen before" always means "by an earlier checked photo".
-Visit photos are checked when the visit is stored.
+the session's commit so they are checked, in id order, at upload, after everything the
+transaction links to them (the visit or 暗访 that raised the issue, its 包保 attribution) is in
+place: in a request once its answer has been sent, in a transaction of their own (the uploader
+does not wait for the check); elsewhere in the transaction that stores them. The dHash comes
+from the thumbnail already made, so no photo is decoded twice. Photos stored outside the
+application (scripts, imports) or whose check failed are checked by `scan_pending` (run before
+any evidence answer and by `flask fieldwork scan-photos`). "Seen before" always means "by an
+earlier checked photo". Visit photos are checked when the visit is stored.
 
 The display copy carries a watermark drawn by the server (time, place, coordinates); the
 stored original never changes.
@@ -32,6 +33,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geoservice.fieldwork.models import FieldPhoto, PatrolVisit, PatrolVisitIssue, PhotoCheck
@@ -411,25 +413,84 @@ def check_new_photos(session: Session, settings: FieldSettings) -> int:
     return done
 
 
+# Photos of a committed request transaction, checked once its answer is sent (see
+# `_before_commit`): the request's list, in `flask.g`.
+_AFTER_ANSWER = "evidence_after_answer"
+_COMMITTED = "issue_photos_committed"
+
+
 def _before_commit(session: Session) -> None:
+    """Issue photos added in this transaction are checked before it commits — except in a
+    request (an upload through the API or a form), where they are checked once the answer has
+    been sent, in a transaction of their own (`_check_after_answer`): the uploader does not
+    wait for the ~8 statements of the check (config FIELD_EVIDENCE_AFTER_ANSWER, default on). A
+    check that does not happen (the worker stopped, the check failed) leaves the photo to
+    `scan_pending`, which runs before any evidence answer."""
     if not session.info.get(PHOTOS_TO_CHECK):
         return
-    from flask import current_app, has_app_context
+    from flask import current_app, has_app_context, has_request_context
 
     if not has_app_context():  # outside the application: left to scan_pending
         session.info.pop(PHOTOS_TO_CHECK, None)
         return
+    if has_request_context() and current_app.config.get("FIELD_EVIDENCE_AFTER_ANSWER", True):
+        session.info[_COMMITTED] = session.info.pop(PHOTOS_TO_CHECK)
+        return
     check_new_photos(session, FieldSettings.from_config(current_app.config))
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_COMMITTED, None)
+    if not pending:
+        return
+    from flask import after_this_request, current_app, g
+
+    queued = g.get(_AFTER_ANSWER)
+    if queued is None:
+        queued = []
+        setattr(g, _AFTER_ANSWER, queued)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def when_answered(response: Any) -> Any:
+            response.call_on_close(lambda: _check_after_answer(app, queued))
+            return response
+
+        try:
+            after_this_request(when_answered)
+        except (AssertionError, RuntimeError):  # the response is already made: scan_pending
+            return
+    queued.extend(pending)
+
+
+def _check_after_answer(app: Any, pending: list[tuple[int, bytes | None]]) -> None:
+    """Checks the photos of a request's committed transactions, in id order, in a transaction
+    of its own (the same check as at commit: `check_new_photos`)."""
+    if not pending:
+        return
+    from geoservice.db import database
+
+    with app.app_context():
+        session = database().session()
+        try:
+            session.info[PHOTOS_TO_CHECK] = list(pending)
+            session.commit()  # _before_commit checks them (no request here)
+        except Exception:
+            log.exception("photo evidence check after the answer failed; left to scan_pending")
+            session.rollback()
+        finally:
+            session.close()
 
 
 def _after_rollback(session: Session, _previous: Any = None) -> None:
     session.info.pop(PHOTOS_TO_CHECK, None)
+    session.info.pop(_COMMITTED, None)
 
 
 def install() -> None:
     """Checks issue photos at upload: hooks every session's commit (once per process)."""
     if not event.contains(Session, "before_commit", _before_commit):
         event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_rollback)
 
 
@@ -447,8 +508,9 @@ def scan_pending(
         .order_by(Photo.id)
         .limit(limit)
     ).all()
+    done = 0
     for photo in issue_photos:
-        check_issue_photo(session, settings, store, photo)
+        done += _once(session, lambda p=photo: check_issue_photo(session, settings, store, p))
     field = session.scalars(
         select(FieldPhoto)
         .where(~select(PhotoCheck.id).where(PhotoCheck.field_photo_id == FieldPhoto.id).exists())
@@ -456,8 +518,22 @@ def scan_pending(
         .limit(limit)
     ).all()
     for photo in field:
-        check_field_photo(session, registry, settings, store, photo)
-    return len(issue_photos) + len(field)
+        done += _once(
+            session, lambda p=photo: check_field_photo(session, registry, settings, store, p)
+        )
+    return done
+
+
+def _once(session: Session, check: Any) -> bool:
+    """Runs one photo's check in a savepoint: a photo checked meanwhile by another transaction
+    (an upload's check after its answer, another reader's scan) makes the check's insert
+    conflict on the photo's unique check — it is skipped, not an error. False then."""
+    try:
+        with session.begin_nested():
+            check()
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- answers --------------------------------------------------------
