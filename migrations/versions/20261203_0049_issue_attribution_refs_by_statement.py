@@ -20,7 +20,7 @@ partition addressed directly), and a TRUNCATE of places, leaders or units no lon
 to issues or is refused by them.
 
 Revision ID: 5e2c7a9d41b8
-Revises: b3d8f1a6c925
+Revises: 6c2e9a4b7d15
 Create Date: 2026-12-03 09:15:00
 """
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "5e2c7a9d41b8"
-down_revision: str | Sequence[str] | None = "b3d8f1a6c925"
+down_revision: str | Sequence[str] | None = "6c2e9a4b7d15"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
