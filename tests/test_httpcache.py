@@ -571,6 +571,64 @@ def test_a_full_page_keeps_its_features_through_reports_in_its_area(world, monke
             conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})
 
 
+def test_a_kept_page_outlives_the_clock_window_until_one_of_its_issues_turns_overdue(
+    world, monkeypatch
+):
+    """A kept page's only property that moves with the clock is `overdue`: it is served again
+    in later clock windows (no build) until the deadline of one of its open issues passes,
+    then built again with that issue overdue."""
+    import time as real_time
+
+    import geoservice.api.features as features
+    import geoservice.edge.caching as caching
+
+    client, engine, admin = world["client"], world["engine"], world["admin"]
+    page = "/api/collections/issues/items?limit=2&bbox=120.02,33.62,120.08,33.68"
+    built = []
+    real = features.items_page
+    monkeypatch.setattr(features, "items_page", lambda *a, **k: built.append(1) or real(*a, **k))
+    added = [report_at(engine, lon, 33.65) for lon in (120.03, 120.05, 120.07)]
+    with engine.begin() as conn:  # deadlines in the database's clock: far, then soon
+        conn.execute(
+            text("UPDATE issues SET deadline = now() + interval '3 days' WHERE id = ANY(:i)"),
+            {"i": added},
+        )
+        conn.execute(
+            text("UPDATE issues SET deadline = clock_timestamp() + interval '2 seconds'"
+                 " WHERE id = :i"),
+            {"i": added[1]},
+        )  # fmt: skip
+
+    class Later:
+        """time.time() `ahead` seconds later (other clock windows of 60 s: an answer stored
+        in one is not served in another); the rest of `time` as it is."""
+
+        def __init__(self, ahead: float) -> None:
+            self.ahead = ahead
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def time(self):
+            return real_time.time() + self.ahead
+
+    try:
+        first = client.get(page, headers=admin).get_json()
+        assert [f["properties"]["overdue"] for f in first["features"]] == [False, False]
+        assert len(built) == 1
+        monkeypatch.setattr(caching, "time", Later(120))
+        again = client.get(page, headers=admin).get_json()
+        assert again["features"] == first["features"] and len(built) == 1
+        real_time.sleep(2.5)  # the second issue's deadline passes
+        monkeypatch.setattr(caching, "time", Later(240))
+        late = client.get(page, headers=admin).get_json()
+        assert len(built) == 2
+        assert [f["properties"]["overdue"] for f in late["features"]] == [False, True]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": added})
+
+
 def test_a_closed_weeks_ranking_outlives_reports_after_it(world, monkeypatch):
     """The last complete week's ranking is a function of what happened before its end: a
     report now leaves its answer current (304), an event dated inside the week (a correction)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
 from geoservice.httpcache import IssueArea
+from geoservice.vocab import OPEN_STATUSES
 
 # The coarsest level of issue_tile_counts holds every issue exactly once.
 COUNT_LEVEL = 5
@@ -72,6 +73,9 @@ class Page:
     # page's features if the page was full (later reports have higher ids).
     last_id: int | None = None
     changes_below: tuple[int, int] | None = None
+    # The first moment an open issue of the page becomes overdue (None: none will), as the
+    # database's text of a timestamptz: until then its `overdue` flags hold.
+    overdue_turns: str | None = None
 
 
 def set_timezone(session: Session, timezone: str) -> None:
@@ -276,9 +280,10 @@ def items_statement(
 ) -> tuple[str, dict[str, Any]]:
     """The one statement of a page: (SQL, parameters). Returns (n, body, more, numberMatched
     or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more.
-    With `area` (the page's bbox), also the id of its last feature and, in the same snapshot,
-    the generation of the writes in the area that touched an issue up to that id
-    (edge/caching.py, kept_page)."""
+    With `area` (the page's bbox), also the id of its last feature, in the same snapshot the
+    generation of the writes in the area that touched an issue up to that id, and the first
+    deadline ahead of an open issue of the page (its `overdue` turns then): edge/caching.py,
+    kept_page."""
     sql = conditions(collection, query)
     fast_count_sql = _fast_count_sql(collection, query, sql)
     count_sql = fast_count_sql or _capped_count_sql(collection, query, sql)
@@ -301,7 +306,12 @@ def items_statement(
     if area is not None:
         last = "(SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT :_limit) l)"
         changes = area.count_sql("page", f" AND first_issue <= {last}", ":{}")
-        tail = f", {last}, {changes}"
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+        turns = (
+            "(SELECT min(deadline)::text FROM (SELECT status, deadline FROM page ORDER BY id"
+            f" LIMIT :_limit) l WHERE status IN ({open_list}) AND deadline >= now())"
+        )
+        tail = f", {last}, {changes}, {turns}"
         sql.params.update(area.changes_sql("page")[1])
     statement = f"""
 WITH page AS MATERIALIZED (
@@ -356,16 +366,23 @@ def items_page(
     if area is not None:
         page.last_id = int(rest[0]) if rest[0] is not None else None
         page.changes_below = (int(rest[1][0]), int(rest[1][1]))
+        page.overdue_turns = bytes(rest[2]).decode() if rest[2] is not None else None
     return page
 
 
-def page_count(session: Session, collection: Collection, query: ItemsQuery) -> int | None:
+def page_count(
+    session: Session, collection: Collection, query: ItemsQuery, until: str | None = None
+) -> int | None:
     """numberMatched of the page's query from the tile counts; None when it is not summed
-    from them, or when the bbox's border holds too many issues to count one by one."""
+    from them, when the bbox's border holds too many issues to count one by one, or when the
+    database's clock is past `until` (a timestamptz's text; None: no bound)."""
     counted = count_statement(collection, query)
     if counted is None:
         return None
     statement, params = counted
+    if until is not None:
+        statement = f"SELECT CASE WHEN now() <= CAST(:_until AS timestamptz) THEN ({statement}) END"
+        params = {**params, "_until": until}
     prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true);"
     (matched,) = _fetch_bytes(session, prelude + statement, params)
     return int(matched) if matched is not None else None

@@ -136,13 +136,14 @@ def page_area(collection: Collection, query: ItemsQuery) -> httpcache.IssueArea 
 
 
 def kept_page(session: Any, collection: Collection, query: ItemsQuery) -> Page | None:
-    """The page built earlier for this answer's key and clock window, if none of the writes
-    in its area since touched an issue up to its last feature (later reports have higher
-    ids: they change only numberMatched, counted again here), else None. Only full pages
-    (a page that is not full would take in a new report) with an exact numberMatched."""
+    """The page built earlier for this answer's key, if none of the writes in its area since
+    touched an issue up to its last feature (later reports have higher ids: they change only
+    numberMatched, counted again here) and no open issue of it has become overdue since (the
+    only property that moves with the clock), else None. Only full pages (a page that is not
+    full would take in a new report) with an exact numberMatched."""
     answer: Answer = g.answer
     kept = page_bodies().get(answer.key)
-    if kept is None or kept.window != answer.window:
+    if kept is None:
         return None
     facts = dict(kept.headers)
     last_id, returned = int(facts["last_id"]), int(facts["number_returned"])
@@ -150,7 +151,7 @@ def kept_page(session: Any, collection: Collection, query: ItemsQuery) -> Page |
     now = httpcache.generation(session, (*tables, httpcache.IssueArea(query.bbox, last_id)))
     if now != kept.generation:
         return None
-    matched = page_count(session, collection, query)
+    matched = page_count(session, collection, query, until=facts["overdue_turns"] or None)
     if matched is None:
         return None
     more = matched > query.offset + returned
@@ -169,7 +170,11 @@ def keep_page(page: Page, query: ItemsQuery) -> None:
         answer.key,
         httpcache.Stored(
             "", (tables_sum, (page.changes_below,)), page.body, "",
-            (("number_returned", str(page.number_returned)), ("last_id", str(page.last_id))),
+            (
+                ("number_returned", str(page.number_returned)),
+                ("last_id", str(page.last_id)),
+                ("overdue_turns", page.overdue_turns or ""),
+            ),
             time.monotonic(), answer.window,
         ),
     )  # fmt: skip
