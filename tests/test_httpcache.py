@@ -66,6 +66,7 @@ def world(engine) -> Iterator[dict]:
                 "east2": token("east2", "viewer", "320999001"),
                 "west": token("west", "viewer", "320999002"),
                 "admin": token("boss", "admin"),
+                "citywide": token("citywide", "viewer"),
                 "grids_only": token("gridder", "viewer", scopes=["layers.read:grids"]),
             }
             session.commit()
@@ -548,6 +549,9 @@ def test_a_full_page_keeps_its_features_through_reports_in_its_area(world, monke
         assert [f["id"] for f in first["features"]] == added[:2]
         assert first["numberMatched"] == 3 and len(built) == 1
         assert any(link["rel"] == "next" for link in first["links"])
+        # Another account that sees the same rows (a city-wide viewer) shares the page.
+        shared = client.get(page, headers=world["citywide"]).get_json()
+        assert shared["features"] == first["features"] and len(built) == 1
         added.append(report(120.04))  # inside, a higher id than the page's last
         second = client.get(page, headers=admin).get_json()
         assert second["features"] == first["features"] and second["numberMatched"] == 4

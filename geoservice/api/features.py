@@ -258,7 +258,7 @@ def items(collection_id: str):
     if page is None:
         page = items_page(session, coll, query, current_app.config["TIMEZONE"], area)
         if area is not None:
-            keep_page(page, query)
+            keep_page(page, coll, query)
     links = _page_links(coll, args, page, query.limit, query.offset, fmt == "html")
     tail: dict[str, Any] = {}
     if page.number_matched is not None:  # omitted when too costly to count (OGC allows it)

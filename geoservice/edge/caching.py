@@ -141,8 +141,7 @@ def kept_page(session: Any, collection: Collection, query: ItemsQuery) -> Page |
     numberMatched, counted again here) and no open issue of it has become overdue since (the
     only property that moves with the clock), else None. Only full pages (a page that is not
     full would take in a new report) with an exact numberMatched."""
-    answer: Answer = g.answer
-    kept = page_bodies().get(answer.key)
+    kept = page_bodies().get(_page_key(collection, query))
     if kept is None:
         return None
     facts = dict(kept.headers)
@@ -158,7 +157,23 @@ def kept_page(session: Any, collection: Collection, query: ItemsQuery) -> Page |
     return Page(kept.body, returned, matched, more, last_id, None)
 
 
-def keep_page(page: Page, query: ItemsQuery) -> None:
+def _page_key(collection: Collection, query: ItemsQuery) -> tuple:
+    """What a page's features are a function of (with the generation and the clock): its
+    statement's inputs. Accounts that see the same rows (an admin and a city-wide planner)
+    share the page; the answer around it (links, format) is made per request."""
+    scope = None if query.scope is None else (query.scope[0], sorted(query.scope[1].items()))
+    return (
+        collection.id,
+        query.limit,
+        query.offset,
+        query.bbox,
+        query.interval,
+        repr(sorted(query.filters.items())),
+        repr(scope),
+    )
+
+
+def keep_page(page: Page, collection: Collection, query: ItemsQuery) -> None:
     """Keeps a full page built with its area's generation (items_page(area=…)) for kept_page."""
     answer: Answer = g.answer
     if page.number_returned != query.limit or page.number_matched is None:
@@ -167,7 +182,7 @@ def keep_page(page: Page, query: ItemsQuery) -> None:
         return
     tables_sum = answer.generation[0]
     page_bodies().put(
-        answer.key,
+        _page_key(collection, query),
         httpcache.Stored(
             "", (tables_sum, (page.changes_below,)), page.body, "",
             (
