@@ -76,7 +76,8 @@ def psql(database: str, sql: str) -> str:
 def ensure_county(name: str, scale: float, template: str | None = None) -> str:
     """The database `name` holding the demo county (made once, reused after): a copy of
     `template` (e.g. geoservice_demo100, which must have no open connection) or a fresh
-    `seed-demo --scale`. Migrations of this checkout are applied. Returns its URL."""
+    `seed-demo --scale`. Migrations of this checkout are applied, and the last closed week's
+    ranking snapshot built as a deployment's worker keeps it. Returns its URL."""
     url = url_for_database(name)
     exists = psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
     if not exists:
@@ -98,6 +99,11 @@ def ensure_county(name: str, scale: float, template: str | None = None) -> str:
             check=True,
             capture_output=True,
         )
+    # What a deployment's worker keeps within the hour after a week closes (the hourly task of
+    # `flask notifications-worker`): the last closed week's ranking snapshot.
+    subprocess.run(
+        [flask, "rankings", "snapshot"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     return url
 
 
