@@ -85,6 +85,8 @@ def test_no_page_puts_user_text_into_a_script_that_carries_the_nonce(app, client
         nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
         assert nonce is not None
         for script in nonced_scripts(html, nonce.group(1)):
+            # The nonce is random text: it may hold a short tag by chance (X16 did once).
+            script = script.replace(nonce.group(1), "")
             found = [t for t in payloads.tags if t in script]
             assert found == [], (path, [payloads.tags[t] for t in found], script[:300])
             assert "__pwned" not in script, (path, script[:300])
