@@ -302,16 +302,16 @@ def items_statement(
             f"CASE WHEN m > {cap} THEN NULL WHEN m > 0 OR :_offset = 0 THEN :_offset + m"
             f" ELSE ({count_sql}) END"
         )
-    tail = ""
+    tail, extra = "", ""
     if area is not None:
-        last = "(SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT :_limit) l)"
-        changes = area.count_sql("page", f" AND first_issue <= {last}", ":{}")
+        # Read in the features' own pass over the page's first `limit` rows (no other sort).
         open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
-        turns = (
-            "(SELECT min(deadline)::text FROM (SELECT status, deadline FROM page ORDER BY id"
-            f" LIMIT :_limit) l WHERE status IN ({open_list}) AND deadline >= now())"
+        extra = (
+            ", max(t.id) AS last, min(t.deadline) FILTER (WHERE t.status IN"
+            f" ({open_list}) AND t.deadline >= now())::text AS turns"
         )
-        tail = f", {last}, {changes}, {turns}"
+        changes = area.count_sql("page", " AND first_issue <= feats.last", ":{}")
+        tail = f", feats.last, {changes}, feats.turns"
         sql.params.update(area.changes_sql("page")[1])
     statement = f"""
 WITH page AS MATERIALIZED (
@@ -319,7 +319,7 @@ WITH page AS MATERIALIZED (
   WHERE {sql.clause()}
   ORDER BY {collection.id_column} LIMIT {fetch_limit} OFFSET :_offset
 ), feats AS (
-  SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body
+  SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body{extra}
   FROM (SELECT * FROM page ORDER BY id LIMIT :_limit) t
   {collection.outer_joins}
 ), fetched AS (SELECT count(*) AS m FROM page)
