@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -276,6 +277,14 @@ def create_issue(
         raise InvalidInput(f"请至少上传 {min_photos_for(report, settings)} 张照片", field="photos")
     if photos and settings.store is None:
         raise RuntimeError("UPLOAD_DIR is not configured")
+    # The relapse and duplicate checks before the INSERT (nothing of the new row is needed:
+    # the report's point, category and time): the relapse link is then written with the row,
+    # and its events with the report's, instead of an UPDATE and two more statements.
+    near = NearPoint.of_report(report, reported_at)
+    if with_candidates:
+        relapse, candidates = _relapse_and_candidates(session, settings, near, candidates_for)
+    else:
+        relapse, candidates = _relapse(session, settings, near), []
     issue = Issue(
         geom=from_shape(Point(report.lon, report.lat), srid=4326),
         category=report.category,
@@ -287,6 +296,7 @@ def create_issue(
         status="reported",
         reported_at=reported_at,
         reported_by_id=reporter.id if reporter else None,
+        relapse_of_id=relapse.original_id if relapse is not None else None,
         **columns,
     )
     session.add(issue)
@@ -307,20 +317,20 @@ def create_issue(
         note=f"{report.source}上报",
         data=data,
     )
+    events = [event]
     session.add(event)
+    if relapse is not None:
+        on_issue, on_original = relapse.events(issue, now)
+        events.append(on_issue)
+        session.add_all([on_issue, on_original])
     session.flush()
     rows = (
         add_photos(session, settings.store, issue.id, event.id, "before", photos) if photos else []
     )
-    # The view of the new issue (issue_view(new=True)) takes its event and photos from here.
-    session.info.setdefault(NEW_ISSUE_ROWS, {})[issue.id] = ([event], rows)
+    # The view of the new issue (issue_view(new=True)) takes its events and photos from here.
+    session.info.setdefault(NEW_ISSUE_ROWS, {})[issue.id] = (events, rows)
     if with_candidates:
-        original, candidates = _relapse_and_candidates(session, settings, issue, candidates_for)
         session.info.setdefault(NEW_ISSUE_CANDIDATES, {})[issue.id] = candidates
-    else:
-        original = find_relapse_origin(session, settings, issue)
-    if original is not None:
-        mark_relapse(session, issue, original, now)
     return issue
 
 
@@ -370,42 +380,103 @@ POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 SCALE = (":mx", ":my")
 
 
-def _point_params(session: Session, issue_id: int) -> dict[str, float]:
-    issue = session.get(Issue, issue_id)
-    if issue is None:
-        raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
-    point = to_shape(issue.geom)
-    mx, my = attribution.metres_per_degree(point.y)
-    return {"lon": point.x, "lat": point.y, "mx": mx, "my": my}
+@dataclass(frozen=True)
+class NearPoint:
+    """What the nearby-issue checks know of an issue: its point, category and report time,
+    passed as values instead of joining `issues` by id (which visits every monthly partition,
+    at planning and at execution); `id` is left out of the results (0: a report not yet
+    stored, nothing to leave out)."""
+
+    id: int
+    lon: float
+    lat: float
+    category: str
+    reported_at: datetime
+
+    @classmethod
+    def of_issue(cls, session: Session, issue_id: int) -> NearPoint:
+        issue = session.get(Issue, issue_id)  # the identity map for a new issue: no query
+        if issue is None:
+            raise NotFound(f"没有编号为 {issue_id} 的问题", field="id")
+        point = to_shape(issue.geom)
+        return cls(issue.id, point.x, point.y, issue.category, issue.reported_at)
+
+    @classmethod
+    def of_report(cls, report: Report, reported_at: datetime) -> NearPoint:
+        return cls(0, report.lon, report.lat, report.category, reported_at)
+
+    def params(self) -> dict[str, Any]:
+        mx, my = attribution.metres_per_degree(self.lat)
+        return {
+            "id": self.id,
+            "lon": self.lon,
+            "lat": self.lat,
+            "mx": mx,
+            "my": my,
+            "category": self.category,
+            "reported_at": self.reported_at,
+        }
 
 
-def _near_params(session: Session, issue_id: int) -> dict[str, Any]:
-    """_point_params and the issue's own category and report time: the nearby-issue queries
-    take them as values instead of joining `issues` by id (which visits every monthly
-    partition, at planning and at execution)."""
-    params: dict[str, Any] = _point_params(session, issue_id)
-    issue = session.get(Issue, issue_id)  # the identity map: no second query
-    params.update(category=issue.category, reported_at=issue.reported_at)
-    return params
+def _near(session: Session, issue: Issue | NearPoint) -> NearPoint:
+    return issue if isinstance(issue, NearPoint) else NearPoint.of_issue(session, issue.id)
+
+
+@dataclass(frozen=True)
+class Relapse:
+    """A report's relapse origin: the closed issue it repeats and how far apart they are."""
+
+    original_id: int
+    distance_m: Decimal
+
+    def events(self, issue: Issue, now: datetime) -> tuple[IssueEvent, IssueEvent]:
+        """The event on the relapse and the one on its original that say so."""
+        return (
+            IssueEvent(
+                issue_id=issue.id,
+                at=now,
+                from_status=issue.status,
+                to_status=issue.status,
+                note=f"反弹：问题 #{self.original_id} 销号后在附近（{self.distance_m} 米）再次出现",
+                data={
+                    "action": "relapse",
+                    "relapse_of": self.original_id,
+                    "distance_m": float(self.distance_m),
+                },
+            ),
+            IssueEvent(
+                issue_id=self.original_id,
+                at=now,
+                from_status="closed",
+                to_status="closed",
+                note=f"已反弹：附近再次上报同类问题 #{issue.id}",
+                data={"action": "relapsed", "relapse": issue.id},
+            ),
+        )
+
+
+# The distance written in the relapse event: on the ellipsoid, to the decimetre.
+RELAPSE_DISTANCE = f"round(ST_Distance(geom::geography, {POINT}::geography)::numeric, 1)"
 
 
 def _relapse_ctes(near_from: str | None = None) -> str:
-    """`relapse_near` and `relapse` (its one row: the original's id), for a WITH clause.
+    """`relapse_near` and `relapse` (its one row: the original's id and point), for a WITH
+    clause.
     Near first (the geometry index), then the other conditions on those few rows.
     `near_from`: a CTE of `_near_cte` to take the near rows from instead."""
     if near_from is not None:
         distance = attribution.distance_sql("n.geom", POINT, SCALE)
         near_rows = f"""relapse_near AS (
-  SELECT n.id, n.category, n.status, n.closed_at FROM {near_from} n
+  SELECT n.id, n.geom, n.category, n.status, n.closed_at FROM {near_from} n
   WHERE {distance} <= :relapse_radius
 )"""
     else:
         near = attribution.within_sql("o.geom", POINT, ":relapse_radius", SCALE)
         near_rows = f"""relapse_near AS MATERIALIZED (
-  SELECT o.id, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
+  SELECT o.id, o.geom, o.category, o.status, o.closed_at FROM issues o WHERE {near} AND o.id <> :id
 )"""
     return f"""{near_rows}, relapse AS (
-  SELECT n.id FROM relapse_near n
+  SELECT n.id, n.geom FROM relapse_near n
   WHERE n.category = :category AND n.status = 'closed'
     AND n.closed_at <= CAST(:reported_at AS timestamptz)
     AND n.closed_at >= CAST(:reported_at AS timestamptz) - make_interval(secs => :relapse_s)
@@ -420,19 +491,27 @@ def _relapse_params(settings: IssueSettings) -> dict[str, Any]:
     }
 
 
-def find_relapse_origin(session: Session, settings: IssueSettings, issue: Issue) -> int | None:
+def find_relapse_origin(
+    session: Session, settings: IssueSettings, issue: Issue | NearPoint
+) -> int | None:
     """The most recently closed issue of the same category within the relapse radius whose
     closing lies within the relapse window before this report."""
-    return session.scalar(
-        text(f"WITH {_relapse_ctes()} SELECT id FROM relapse"),
-        {"id": issue.id, **_relapse_params(settings), **_near_params(session, issue.id)},
-    )
+    found = _relapse(session, settings, _near(session, issue))
+    return found.original_id if found is not None else None
+
+
+def _relapse(session: Session, settings: IssueSettings, near: NearPoint) -> Relapse | None:
+    row = session.execute(
+        text(f"WITH {_relapse_ctes()} SELECT id, {RELAPSE_DISTANCE} FROM relapse"),
+        {**_relapse_params(settings), **near.params()},
+    ).first()
+    return Relapse(row[0], row[1]) if row is not None else None
 
 
 def _relapse_and_candidates(
-    session: Session, settings: IssueSettings, issue: Issue, account: User | None
-) -> tuple[int | None, list[dict[str, Any]]]:
-    """find_relapse_origin and duplicate_candidates(account=account) in one statement."""
+    session: Session, settings: IssueSettings, issue: Issue | NearPoint, account: User | None
+) -> tuple[Relapse | None, list[dict[str, Any]]]:
+    """_relapse and duplicate_candidates(account=account) in one statement."""
     # One lookup of the issues near the point for both (planning a lookup in every monthly
     # partition cost more than running it), each then keeping its own radius.
     near, params = _near_cte(account)
@@ -442,7 +521,7 @@ def _relapse_and_candidates(
             f"""
 WITH {near}, {_relapse_ctes(near_from="near")}, {duplicates}
 SELECT true AS relapse, id, NULL::text AS status, NULL::timestamptz AS reported_at,
-       NULL::text AS description, NULL::integer AS leader_id, NULL::numeric AS distance_m,
+       NULL::text AS description, NULL::integer AS leader_id, {RELAPSE_DISTANCE} AS distance_m,
        0 AS rank
 FROM relapse
 UNION ALL
@@ -450,53 +529,15 @@ SELECT false, id, status, reported_at, description, leader_id, distance_m, rank 
 ORDER BY relapse DESC, rank"""
         ),
         {
-            "id": issue.id,
             **_relapse_params(settings),
             **_duplicates_params(settings),
             "duplicate_limit": DUPLICATE_CANDIDATES_LIMIT,
-            **_near_params(session, issue.id),
+            **_near(session, issue).params(),
             **params,
         },
     ).all()
-    original = rows[0].id if rows and rows[0].relapse else None
-    return original, [_candidate_json(r) for r in rows if not r.relapse]
-
-
-def mark_relapse(session: Session, issue: Issue, original_id: int, now: datetime) -> None:
-    """Links a relapse (反弹) to its original; an event on each says so."""
-    issue.relapse_of_id = original_id
-    distance = session.scalar(
-        text(
-            "SELECT round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)"
-            " FROM issues a, issues b WHERE a.id = :a AND b.id = :b"
-        ),
-        {"a": issue.id, "b": original_id},
-    )
-    session.add_all(
-        [
-            IssueEvent(
-                issue_id=issue.id,
-                at=now,
-                from_status=issue.status,
-                to_status=issue.status,
-                note=f"反弹：问题 #{original_id} 销号后在附近（{distance} 米）再次出现",
-                data={
-                    "action": "relapse",
-                    "relapse_of": original_id,
-                    "distance_m": float(distance),
-                },
-            ),
-            IssueEvent(
-                issue_id=original_id,
-                at=now,
-                from_status="closed",
-                to_status="closed",
-                note=f"已反弹：附近再次上报同类问题 #{issue.id}",
-                data={"action": "relapsed", "relapse": issue.id},
-            ),
-        ]
-    )
-    session.flush()
+    relapse = Relapse(rows[0].id, rows[0].distance_m) if rows and rows[0].relapse else None
+    return relapse, [_candidate_json(r) for r in rows if not r.relapse]
 
 
 # --- duplicates ----------------------------------------------------------------------------
@@ -515,10 +556,9 @@ def duplicate_candidates(
     rows = session.execute(
         text(f"WITH {duplicates} SELECT * FROM duplicates ORDER BY rank"),
         {
-            "id": issue_id,
             "duplicate_limit": limit,
             **_duplicates_params(settings),
-            **_near_params(session, issue_id),
+            **NearPoint.of_issue(session, issue_id).params(),
             **params,
         },
     ).all()

@@ -73,9 +73,10 @@ def issue_view(
     now = now or datetime.now(UTC)
     point = to_shape(issue.geom)
     lon, lat = point.x, point.y
-    # Just reported in this session (and no relapse event added to it): its rows are known.
+    # Just reported in this session: its rows (events, relapse event included, and photos)
+    # are known.
     known = session.info.get(NEW_ISSUE_ROWS, {}).get(issue.id) if new else None
-    if known is not None and issue.relapse_of_id is None:
+    if known is not None:
         events, photos = list(known[0]), list(known[1])
         actors: dict[int, str] = {}
     else:

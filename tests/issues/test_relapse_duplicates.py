@@ -154,6 +154,12 @@ def test_the_reports_own_answer_has_the_relapse_and_candidates_its_page_shows(cl
     assert answered["relapse_of_id"] == original == shown["relapse_of_id"]
     assert [c["id"] for c in answered["duplicate_candidates"]] == [open_one]
     assert answered["duplicate_candidates"] == shown["duplicate_candidates"]
+    # Its timeline too: the report event, then the relapse event written with it (in that
+    # order), the distance on the ellipsoid as the page shows it; and its photo.
+    assert [e["action"] for e in answered["timeline"]] == ["report", "relapse"]
+    assert answered["timeline"] == shown["timeline"]
+    assert answered["photos"] == shown["photos"] and len(answered["photos"]) == 1
+    assert answered["timeline"][1]["data"]["distance_m"] == pytest.approx(10, abs=1)
 
 
 @pytest.mark.parametrize(("relapse_m", "duplicate_m"), [(80.0, 30.0), (30.0, 80.0)])
@@ -181,6 +187,7 @@ def test_one_lookup_for_both_checks_keeps_each_radius(
         duplicate_radius_m=duplicate_m,
     )
     relapse, candidates = _relapse_and_candidates(db_session, settings, this, None)
+    relapse = relapse.original_id if relapse is not None else None
     assert relapse == find_relapse_origin(db_session, settings, this)
     assert candidates == duplicate_candidates(db_session, settings, this.id)
     assert relapse == (original if relapse_m > 60 else None)
