@@ -1,6 +1,6 @@
 """Relapse (反弹) on report, duplicate suggestions and merging."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -194,3 +194,31 @@ def test_one_lookup_for_both_checks_keeps_each_radius(
     assert [c["id"] for c in candidates] == [
         i for i, d in zip(opens, (20, 45, 70), strict=True) if d < duplicate_m
     ]
+
+
+def test_an_intake_without_candidates_links_a_relapse_as_the_api_does(
+    app, client, layout, db_session
+):
+    """12345, Open311, citizens and patrols report through create_issue without duplicate
+    candidates: the relapse check alone, the link written with the new row and the two events
+    (on the relapse, then on its original) as for an API report."""
+    from geoservice.issues.issues import Report, create_issue
+    from geoservice.ranking import vocabularies
+    from tests.factories import LAYERS
+
+    original = new_issue(client, layout, 100, 100)
+    close(client, layout, original)
+    settings = vocabularies.issue_settings(db_session, app.config, datetime.now(UTC))
+    point = at(112, 100)
+    report = Report(category="环境卫生", source="12345热线", **point)
+    issue = create_issue(db_session, LAYERS, settings, report, None)
+    db_session.commit()
+    assert issue.relapse_of_id == original
+    shown = view(client, layout, issue.id)
+    assert [e["action"] for e in shown["timeline"]] == ["report", "relapse"]
+    assert shown["timeline"][1]["data"]["distance_m"] == pytest.approx(12, abs=1)
+    assert f"（{shown['timeline'][1]['data']['distance_m']} 米）" in shown["timeline"][1]["note"]
+    assert view(client, layout, original)["timeline"][-1]["data"] == {
+        "action": "relapsed",
+        "relapse": issue.id,
+    }
