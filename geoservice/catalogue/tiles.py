@@ -767,10 +767,13 @@ def _generalised_tile(
   SELECT {id_column} AS id FROM {source}, bounds WHERE {geom} && bounds.geo AND {sql.clause()}"""
         shift = BOX_CELL_LEVEL - (z + FOLD_SHIFT)
         drawn_geom = f"ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true)"
-        home, looked_up = "", f"""
+        home, looked_up = (
+            "",
+            f"""
   CROSS JOIN LATERAL (
     SELECT {select} FROM {source} WHERE {id_column} = d.id
-  ) t"""
+  ) t""",
+        )
         if offset is None and select == "l.*" and _tiled(session, table):
             # From layer_feature_tiles (migration 0050): the drawn features whose home tile
             # this is come ready (the geometry this tile would compute, the row's columns),
@@ -802,13 +805,15 @@ WITH bounds AS (
   WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND b.span >= :min_span
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
-  SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
+  SELECT t.id, t.px FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
 ){POINT_CELLS}{home}, big AS (
+  -- the largest first (drawn under the smaller ones), then the points by id
   SELECT t.id, {drawn_geom} AS geom{attributes}
-  FROM (SELECT id FROM drawn
-        UNION ALL SELECT t.id FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
+  FROM (SELECT id, px FROM drawn
+        UNION ALL SELECT t.id, t.px FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
         WHERE t.px < 0) d{looked_up}
   CROSS JOIN bounds
+  ORDER BY d.px DESC, d.id
 ), folded AS (
   -- per cell of the tile grid (bbox centres; the cell by a shift of the stored level-17 one)
   SELECT count(*)::int AS count, avg((b.x0 + b.x1) / 2) AS lon, avg((b.y0 + b.y1) / 2) AS lat

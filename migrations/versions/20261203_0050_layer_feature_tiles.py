@@ -144,7 +144,9 @@ def tile_features(table: str) -> None:
         f"CREATE TRIGGER {table}_feature_tiles_truncated AFTER TRUNCATE ON {table}"
         " FOR EACH STATEMENT EXECUTE FUNCTION layer_feature_tiles_truncated()"
     )
-    op.execute(f"INSERT INTO layer_feature_tiles ({COLUMNS}) {ROWS.format(layer=repr(table), rows=table)}")
+    op.execute(
+        f"INSERT INTO layer_feature_tiles ({COLUMNS}) {ROWS.format(layer=repr(table), rows=table)}"
+    )
 
 
 def upgrade() -> None:
