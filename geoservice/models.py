@@ -819,13 +819,14 @@ class LayerFeatureTile(Base):
     instead of looking each drawn feature up and computing it (catalogue/tiles.py)."""
 
     __tablename__ = "layer_feature_tiles"
-    __table_args__ = (Index("ix_layer_feature_tiles_tile", "layer", "z", "x", "y", "id"),)
+    __table_args__ = (Index("ix_layer_feature_tiles_tile", "layer", "z", "x", "y", "size"),)
 
     layer: Mapped[str] = mapped_column(String(32), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     x: Mapped[int] = mapped_column(Integer, nullable=False)  # the home tile at zoom z
     y: Mapped[int] = mapped_column(Integer, nullable=False)
+    size: Mapped[float] = mapped_column(Double, nullable=False)  # the tile's px × pixel_deg
     geom: Mapped[Any] = mapped_column(Geometry(spatial_index=False), nullable=False)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
 

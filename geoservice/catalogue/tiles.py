@@ -778,11 +778,13 @@ def _generalised_tile(
             # From layer_feature_tiles (migration 0050): the drawn features whose home tile
             # this is come ready (the geometry this tile would compute, the row's columns),
             # by one index range and a hash join; the others (crossing in from a neighbour,
-            # points) are looked up and computed. The whole range, not the drawn ids' rows:
-            # 4,000 index lookups cost more than reading the tile's ~11,000 rows (z10 grids).
+            # points) are looked up and computed. A range, not the drawn ids' rows (4,000 index
+            # lookups cost more): the home rows as large as the smallest drawn (their size is
+            # px × pixel_deg; a hair less, for rounding: a feature missed is computed).
             home = """, home AS MATERIALIZED (
   SELECT h.id, h.geom, h.attrs FROM layer_feature_tiles h
   WHERE h.layer = :table AND h.z = :z AND h.x = :x AND h.y = :y
+    AND h.size >= (SELECT min(px) FROM drawn) * :pixel_deg * (1 - 1e-9)
 )"""
             drawn_geom = f"CASE WHEN h.id IS NULL THEN {drawn_geom} ELSE h.geom END"
             looked_up = f"""

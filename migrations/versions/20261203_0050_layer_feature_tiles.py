@@ -60,15 +60,20 @@ $$;
 # The rows of layer rows `r` (a table or a transition table, id and geom columns): one per
 # zoom at which the feature's bbox is a pixel or more (those it may be drawn at; points never
 # have rows) and its geometry does not vanish in its home tile. cx, cy: the level-17 cell of
-# the bbox centre, as layer_feature_boxes keeps it.
+# the bbox centre, as layer_feature_boxes keeps it; size: its size as the tile measures it
+# (px, catalogue/tiles.py) times the pixel's degrees: greatest(dx, dy / cos(lat)) at the home
+# tile's centre row, so that a tile reads only the rows as large as those it draws.
 ROWS = f"""
-  SELECT {{layer}}, z, c.cx >> (17 - z), c.cy >> (17 - z), c.id, g.geom, c.attrs
+  SELECT {{layer}}, z, c.cx >> (17 - z), c.cy >> (17 - z),
+         greatest(c.dx, c.dy / cos(atan(sinh(pi() * (1 - 2 * ((c.cy >> (17 - z)) + 0.5::float8)
+                                                          / 2::float8 ^ z))))),
+         c.id, g.geom, c.attrs
   FROM (
     SELECT r.id, r.geom, r.attrs,
            floor(((ST_XMin(r.b) + ST_XMax(r.b)) / 2 + 180.0) / 360.0 * 131072)::int AS cx,
            floor((1.0 - asinh(tan(radians((ST_YMin(r.b) + ST_YMax(r.b)) / 2))) / pi()) / 2.0
                  * 131072)::int AS cy,
-           greatest(ST_XMax(r.b) - ST_XMin(r.b), ST_YMax(r.b) - ST_YMin(r.b)) AS span
+           ST_XMax(r.b) - ST_XMin(r.b) AS dx, ST_YMax(r.b) - ST_YMin(r.b) AS dy
     FROM (SELECT r.id, r.geom, to_jsonb(jsonb_populate_record(r, '{{{{"geom": null}}}}')) - 'geom'
                  AS attrs, Box2D(r.geom) AS b
           FROM {{rows}} r WHERE {{changed}}) r
@@ -82,8 +87,8 @@ ROWS = f"""
              ST_TileEnvelope(z, c.cx >> (17 - z), c.cy >> (17 - z)), {EXTENT}, {BUFFER}, true
            ) AS geom
   ) g
-  WHERE c.span * 2 ^ z * 256 / 360.0 >= 1 AND g.geom IS NOT NULL"""
-COLUMNS = "layer, z, x, y, id, geom, attrs"
+  WHERE greatest(c.dx, c.dy) * 2 ^ z * 256 / 360.0 >= 1 AND g.geom IS NOT NULL"""
+COLUMNS = "layer, z, x, y, size, id, geom, attrs"
 
 # An update: the features whose geometry or other columns changed (or whose id is new / gone;
 # whole rows compared, geometries by their bytes). The attributes are the row as jsonb with
@@ -157,6 +162,8 @@ def tile_features(table: str) -> None:
     )
     op.execute(
         f"INSERT INTO layer_feature_tiles ({COLUMNS}) {ROWS.format(layer=repr(table), rows=table, changed='TRUE')}"
+        # a tile's rows together (its range reads as few pages as they fill)
+        " ORDER BY 2, 3, 4, 5, 6"
     )
 
 
@@ -169,13 +176,14 @@ def upgrade() -> None:
         sa.Column("z", sa.SmallInteger(), nullable=False),
         sa.Column("x", sa.Integer(), nullable=False),
         sa.Column("y", sa.Integer(), nullable=False),
+        sa.Column("size", sa.Double(), nullable=False),  # the tile's px × pixel_deg
         sa.Column("geom", Geometry(spatial_index=False), nullable=False),  # tile coordinates
         sa.Column("attrs", postgresql.JSONB(), nullable=False),
         sa.PrimaryKeyConstraint("layer", "id", "z", name=op.f("pk_layer_feature_tiles")),
     )
-    # A tile's home rows: one index range.
+    # A tile's home rows, those large enough to be drawn there: one index range.
     op.create_index(
-        "ix_layer_feature_tiles_tile", "layer_feature_tiles", ["layer", "z", "x", "y", "id"]
+        "ix_layer_feature_tiles_tile", "layer_feature_tiles", ["layer", "z", "x", "y", "size"]
     )
     op.execute(FUNCTIONS)
     for table in TABLES:
