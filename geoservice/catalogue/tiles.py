@@ -4,7 +4,8 @@ Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
 tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
 attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`) —
 chosen and counted from `layer_feature_boxes` (per-feature bboxes, migration 0035), so that
-only the drawn features' geometries are read.
+only the drawn features' geometries are read, and drawn from `layer_feature_tiles` (each
+feature's geometry for its home tile and its columns, ready; migration 0050) where they can be.
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
