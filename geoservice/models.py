@@ -812,6 +812,25 @@ class LayerFeatureBox(Base):
     box: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False), nullable=False)
 
 
+class LayerFeatureTile(Base):
+    """A polygon / line layer feature ready to draw at a low zoom in its home tile (the one
+    holding its bbox centre): its ST_AsMVTGeom output there and its columns but the geometry,
+    kept by triggers on its layer table (migration 0050); low-zoom tiles read their home rows
+    instead of looking each drawn feature up and computing it (catalogue/tiles.py)."""
+
+    __tablename__ = "layer_feature_tiles"
+    __table_args__ = (Index("ix_layer_feature_tiles_tile", "layer", "z", "x", "y", "size"),)
+
+    layer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    x: Mapped[int] = mapped_column(Integer, nullable=False)  # the home tile at zoom z
+    y: Mapped[int] = mapped_column(Integer, nullable=False)
+    size: Mapped[float] = mapped_column(Double, nullable=False)  # the tile's px × pixel_deg
+    geom: Mapped[Any] = mapped_column(Geometry(spatial_index=False), nullable=False)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+
+
 class Publication(Base):
     """A published 通报, frozen: the workbook bytes and the figures as published, with the hash
     of its inputs (geoservice.ranking.publications). Never updated; republishing adds a version."""

@@ -4,7 +4,8 @@ Layers: the features in the tile, clipped and quantised by ST_AsMVTGeom, at most
 tile; polygons and lines at zoom ≤ LOW_DETAIL_MAX_ZOOM simplified to the pixel with id and
 attributes only, features under FOLD_PIXELS folded into counted points (`<id>_folded`) —
 chosen and counted from `layer_feature_boxes` (per-feature bboxes, migration 0035), so that
-only the drawn features' geometries are read.
+only the drawn features' geometries are read, and drawn from `layer_feature_tiles` (each
+feature's geometry for its home tile and its columns, ready; migration 0050) where they can be.
 
 Issues: at zoom ≤ AGGREGATE_MAX_ZOOM one point per occupied cell (the centroid of its issues)
 with `count` and `open` — from `issue_tile_counts` (status filter only), `issue_tile_facets`
@@ -689,6 +690,20 @@ POINT_CELLS = """, point_cells AS (
 )"""
 
 
+def _tiled(session: Session, table: str) -> bool:
+    """Does layer_feature_tiles keep `table`'s features ready to draw (its triggers, migration
+    0050; a layer added later has them only if its migration calls `tile_features`)?"""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger"
+                " WHERE tgname = :name AND tgrelid = to_regclass(:table))"
+            ),
+            {"name": f"{table}_feature_tiles_inserted", "table": table},
+        ).scalar()
+    )
+
+
 def _generalisable(collection: Collection) -> bool:
     return any(t.endswith(("Polygon", "LineString")) for t in collection.geometry_types)
 
@@ -733,7 +748,11 @@ def _generalised_tile(
         # table alone, not a join per feature.
         select, source = "l.*", f"{table} l"
     big_carried = carried.replace("s.", "t.")
-    simplified = _moved("ST_Transform(ST_Simplify(t.geom, :tolerance_deg, true), 3857)", offset)
+    # Half a pixel (in degrees of latitude at the tile's centre row): the SQL function
+    # layer_feature_tiles is computed with too (migration 0050).
+    simplified = _moved(
+        "ST_Transform(ST_Simplify(t.geom, low_detail_tolerance(:z, :y), true), 3857)", offset
+    )
     folded_point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
     if table is not None and _boxed(session, table):
         # From layer_feature_boxes (migration 0035): the candidates' bboxes, not their
@@ -748,6 +767,34 @@ def _generalised_tile(
 ), matching AS MATERIALIZED (
   SELECT {id_column} AS id FROM {source}, bounds WHERE {geom} && bounds.geo AND {sql.clause()}"""
         shift = BOX_CELL_LEVEL - (z + FOLD_SHIFT)
+        drawn_geom = f"ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true)"
+        home, looked_up = (
+            "",
+            f"""
+  CROSS JOIN LATERAL (
+    SELECT {select} FROM {source} WHERE {id_column} = d.id
+  ) t""",
+        )
+        if offset is None and select == "l.*" and _tiled(session, table):
+            # From layer_feature_tiles (migration 0050): the drawn features whose home tile
+            # this is come ready (the geometry this tile would compute, the row's columns),
+            # by one index range and a hash join; the others (crossing in from a neighbour,
+            # points) are looked up and computed. A range, not the drawn ids' rows (4,000 index
+            # lookups cost more): the home rows as large as the smallest drawn (their size is
+            # px × pixel_deg; a hair less, for rounding: a feature missed is computed).
+            home = """, home AS MATERIALIZED (
+  SELECT h.id, h.geom, h.attrs FROM layer_feature_tiles h
+  WHERE h.layer = :table AND h.z = :z AND h.x = :x AND h.y = :y
+    AND h.size >= (SELECT min(px) FROM drawn) * :pixel_deg * (1 - 1e-9)
+)"""
+            drawn_geom = f"CASE WHEN h.id IS NULL THEN {drawn_geom} ELSE h.geom END"
+            looked_up = f"""
+  LEFT JOIN home h ON h.id = d.id
+  CROSS JOIN LATERAL (
+    SELECT {select} FROM {source} WHERE {id_column} = d.id AND h.id IS NULL
+    UNION ALL
+    SELECT r.* FROM jsonb_populate_record(NULL::{table}, h.attrs) r WHERE h.id IS NOT NULL
+  ) t"""
         statement = f"""
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS merc, {_window(buffer / extent, offset)} AS geo{matching}
@@ -761,17 +808,15 @@ WITH bounds AS (
   WHERE b.layer = :table AND b.box && bounds.geo AND {where} AND b.span >= :min_span
 ), drawn AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
-  SELECT t.id FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
-){POINT_CELLS}, big AS (
-  SELECT t.id,
-         ST_AsMVTGeom({simplified}, bounds.merc, {extent}, {buffer}, true) AS geom{attributes}
-  FROM (SELECT id FROM drawn
-        UNION ALL SELECT t.id FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
-        WHERE t.px < 0) d
-  CROSS JOIN LATERAL (
-    SELECT {select} FROM {source} WHERE {id_column} = d.id
-  ) t
+  SELECT t.id, t.px FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
+){POINT_CELLS}{home}, big AS (
+  -- the largest first (drawn under the smaller ones), then the points by id
+  SELECT t.id, {drawn_geom} AS geom{attributes}
+  FROM (SELECT id, px FROM drawn
+        UNION ALL SELECT t.id, t.px FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
+        WHERE t.px < 0) d{looked_up}
   CROSS JOIN bounds
+  ORDER BY d.px DESC, d.id
 ), folded AS (
   -- per cell of the tile grid (bbox centres; the cell by a shift of the stored level-17 one)
   SELECT count(*)::int AS count, avg((b.x0 + b.x1) / 2) AS lon, avg((b.y0 + b.y1) / 2) AS lat
@@ -849,8 +894,6 @@ SELECT COALESCE((SELECT ST_AsMVT(b, :layer, {extent}, 'geom', 'id') FROM big b),
         # px ≥ fold_px needs a bbox side of fold_px pixels × cos(lat) degrees at least (a
         # hair less: the test only narrows what the exact one then decides).
         "min_span": FOLD_PIXELS * pixel_deg * math.cos(lat) * (1 - 1e-9),
-        # Half a pixel, in degrees of latitude (the smaller of the two at this latitude).
-        "tolerance_deg": pixel_deg * math.cos(lat) / 2,
     }
     # The tile's features (tens of thousands at low zoom) kept in memory, not on disk.
     session.execute(text("SET LOCAL work_mem = '64MB'"))
