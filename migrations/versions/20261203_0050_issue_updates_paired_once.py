@@ -266,9 +266,12 @@ FROM pairs"""
 # the tile functions (their folds probe the tables' indexes by nested loops; the GROUP BYs
 # hashed); the FULL JOIN can only be hashed or merged, and merging needs two sorts: hashed.
 # Generic plans throughout (0049: with the arrays as parameters the plan cache re-plans).
+# No JIT: the disabled join methods add their "disable cost" (1e10) to the FULL JOIN's estimate,
+# far above jit_above_cost, and compiling the statement (inlined, optimised) took ~3 s at each
+# one-row UPDATE.
 FUNCTION = """
 CREATE FUNCTION issue_rows_updated() RETURNS trigger LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
+SET plan_cache_mode = force_generic_plan SET jit = off
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 SET enable_sort = off AS $$
 DECLARE
