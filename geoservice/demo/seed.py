@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from geoalchemy2.shape import from_shape
@@ -213,9 +212,10 @@ def _load_issues(
         _copy(session, "issue_events", EVENT_COLUMNS, event_buf)
         if lo == first_id:  # statistics for the attribution's plan (see load_demo)
             analyze(session, "issues", "issue_events")
-        with _tile_update_triggers_off(session):
-            attribute_issues(session, registry, lo, hi)
-            _dispatch_unassigned_by_hand(session, lo, hi)
+        # Neither statement changes a column the tile counts, facets or days roll up: the
+        # UPDATE trigger of issues (migration 0051) finds no changed row for them.
+        attribute_issues(session, registry, lo, hi)
+        _dispatch_unassigned_by_hand(session, lo, hi)
 
     issue_buf, event_buf = io.StringIO(), io.StringIO()
     issue_csv, event_csv = csv.writer(issue_buf), csv.writer(event_buf)
@@ -264,39 +264,6 @@ def _load_issues(
         analyze(session, "issues", "issue_events")
     progress(f"问题 {total} 件（编号 {first_id}–{next_id - 1}）")
     return total
-
-
-# Statement triggers that fold an UPDATE of issues into the tile rollups (issue_tile_counts,
-# issue_tile_facets, issue_tile_days). Since migration 0033 they pair old and new rows with a
-# window (about 2.4 s for a 20,000-row UPDATE on this machine; before, a nested loop: ~430 s),
-# which still adds minutes at scale 100 for statements that change nothing they count: the
-# attribution and the manual dispatch below change none of the columns they roll up (status,
-# geom, category, source, reported_at, deadline: the COPY's insert triggers counted those). So
-# they are off for those two statements, inside this transaction only; tests/test_demo_load.py
-# recounts.
-TILE_UPDATE_TRIGGERS = (
-    "issues_tile_counts_update",
-    "issues_tile_facets_update",
-    "issues_tile_days_update",
-)
-
-
-@contextmanager
-def _tile_update_triggers_off(session: Session) -> Iterator[None]:
-    present = session.scalars(
-        text(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'issues'::regclass"
-            " AND tgname = ANY(:names) AND tgenabled <> 'D'"
-        ),
-        {"names": list(TILE_UPDATE_TRIGGERS)},
-    ).all()
-    for name in present:
-        session.execute(text(f'ALTER TABLE issues DISABLE TRIGGER "{name}"'))
-    try:
-        yield
-    finally:
-        for name in present:
-            session.execute(text(f'ALTER TABLE issues ENABLE TRIGGER "{name}"'))
 
 
 def _dispatch_unassigned_by_hand(session: Session, lo: int, hi: int) -> None:
