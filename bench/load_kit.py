@@ -40,7 +40,9 @@ def load_average() -> str:
 def target_line(name: str, measured: float, unit: str, target: str, note: str = "") -> str:
     """The shared figure line (see the module doc); `target` is like '>=300' or '<100', or '-'
     for a figure printed without a target (reported only)."""
-    line = f"TARGET {name} {measured:.1f} {unit} {target} {load_average()}"
+    # Two decimals below 10 (ratios like 1.149×): one would round a miss onto its target.
+    digits = 2 if abs(measured) < 10 else 1
+    line = f"TARGET {name} {measured:.{digits}f} {unit} {target} {load_average()}"
     line += f" {note}" if note else ""
     print(line, flush=True)
     return line
