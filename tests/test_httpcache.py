@@ -30,6 +30,27 @@ def envelope(box) -> str:
     return f"ST_Multi(ST_MakeEnvelope({box[0]}, {box[1]}, {box[2]}, {box[3]}, 4326))"
 
 
+@pytest.fixture(autouse=True)
+def one_clock_window(monkeypatch) -> None:
+    """Answers' ETags carry the current minute (edge/caching.py): each test here runs in the
+    clock window of its start, so a minute turning between two of its requests does not read
+    as a change (the tests that move the clock replace this `time` themselves)."""
+    import time as real_time
+
+    from geoservice.edge import caching
+
+    class Held:
+        start = real_time.time()
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def time(self):
+            return self.start
+
+    monkeypatch.setattr(caching, "time", Held())
+
+
 @pytest.fixture(scope="module")
 def world(engine) -> Iterator[dict]:
     name, url = create_scratch_database(engine, "httpcache")
