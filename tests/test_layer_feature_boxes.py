@@ -48,6 +48,25 @@ def build_layer(db_session, spec) -> list[int]:
     return ids
 
 
+def fill_layer(db_session, spec) -> None:
+    """Lines from 3 m to 30 km (some crossing tile edges) for a line layer, else build_layer's
+    polygons."""
+    if "LineString" not in spec.geometry_types:
+        build_layer(db_session, spec)
+        return
+    for i in range(40):
+        length = 0.00003 * 1.2**i
+        x0, y0 = CENTRE[0] - 0.2 + 0.01 * i, CENTRE[1] - 0.1 + 0.005 * i
+        insert_place(
+            db_session,
+            spec,
+            f"L{i}",
+            f"路{i}",
+            f"MULTILINESTRING(({x0} {y0}, {x0 + length} {y0 + length / 3}))",
+            **attrs_for(spec),
+        )
+
+
 def decoded(client, headers, collection: str, z: int, query: str = "") -> tuple[list, list]:
     """The tile's features (id, geometry, properties) and folded points (geometry, count)."""
     x, y = tile_of(*CENTRE, z)
@@ -80,20 +99,7 @@ def test_boxed_tiles_draw_and_fold_exactly_what_reading_every_geometry_did(
     monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)
     monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 12)
     spec = pick(app)
-    if "LineString" in spec.geometry_types:
-        for i in range(40):  # lines from 3 m to 30 km
-            length = 0.00003 * 1.2**i
-            x0, y0 = CENTRE[0] - 0.2 + 0.01 * i, CENTRE[1] - 0.1 + 0.005 * i
-            insert_place(
-                db_session,
-                spec,
-                f"L{i}",
-                f"路{i}",
-                f"MULTILINESTRING(({x0} {y0}, {x0 + length} {y0 + length / 3}))",
-                **attrs_for(spec),
-            )
-    else:
-        build_layer(db_session, spec)
+    fill_layer(db_session, spec)
     style = spec.style_by[0] if spec.style_by else None
     queries = [""] + ([f"?{style}={next(iter(spec.style_by[1]))}"] if style else [])
     drawn_and_folded = set()

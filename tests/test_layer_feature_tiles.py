@@ -15,7 +15,7 @@ from geoservice.registry import layers
 from tests.api_support import auth, insert_place
 from tests.test_api_read import attrs_for, polygon_spec, road_spec
 from tests.test_api_tiles import tile_of
-from tests.test_layer_feature_boxes import CENTRE, build_layer, decoded, square
+from tests.test_layer_feature_boxes import CENTRE, build_layer, decoded, fill_layer, square
 
 ZOOMS = (6, 8, 9, 10, 11, 12)
 
@@ -72,20 +72,7 @@ def test_ready_features_give_the_same_bytes_as_computing_each(
     monkeypatch.setitem(app.config, "TILE_CACHE_BYTES", 0)
     monkeypatch.setattr(tiles, "LOW_DETAIL_MAX_FEATURES", 12)
     spec = pick(app)
-    if "LineString" in spec.geometry_types:
-        for i in range(40):  # lines from 3 m to 30 km, some crossing tile edges
-            length = 0.00003 * 1.2**i
-            x0, y0 = CENTRE[0] - 0.2 + 0.01 * i, CENTRE[1] - 0.1 + 0.005 * i
-            insert_place(
-                db_session,
-                spec,
-                f"L{i}",
-                f"路{i}",
-                f"MULTILINESTRING(({x0} {y0}, {x0 + length} {y0 + length / 3}))",
-                **attrs_for(spec),
-            )
-    else:
-        build_layer(db_session, spec)
+    fill_layer(db_session, spec)
     ready = 0
     for z in ZOOMS:
         x, y = tile_of(*CENTRE, z)
