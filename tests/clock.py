@@ -81,3 +81,23 @@ def describe() -> str:
         return "clock: real"
     moved_now = datetime.now().astimezone()
     return f"clock: moved by {os.environ['TEST_CLOCK_SHIFT']} (now {moved_now:%Y-%m-%d %H:%M %Z})"
+
+
+def hold_wall_clock(monkeypatch, *modules) -> None:
+    """Makes `time.time()` in each module return the instant of this call (its other `time`
+    functions stay real), for tests whose answers are keyed by the clock's minute (ETags of
+    clock-dependent answers): a minute turning between two of the test's requests must not
+    read as a change."""
+    import time as real_time
+
+    class Held:
+        start = real_time.time()
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def time(self):
+            return self.start
+
+    for module in modules:
+        monkeypatch.setattr(module, "time", Held())

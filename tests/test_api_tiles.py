@@ -8,9 +8,11 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
+from geoservice.catalogue import tilecache
 from geoservice.catalogue.tilegrid import FINEST_LEVEL
 from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM
 from tests.api_support import assign, auth, insert_issue, insert_leader, insert_place
+from tests.clock import hold_wall_clock
 from tests.test_api_read import attrs_for, polygon_spec, road_spec
 
 
@@ -291,8 +293,9 @@ def test_a_crowded_low_zoom_tile_draws_its_largest_features_and_counts_the_rest(
 
 
 def test_tiles_revalidate_with_etags_and_a_write_shows_on_the_next_request(
-    app, client, db_session, viewer
+    app, client, db_session, viewer, monkeypatch
 ):
+    hold_wall_clock(monkeypatch, tilecache)  # issue tiles' ETags carry the minute
     insert_issue(db_session, 120.1, 33.7)
     x, y = tile_of(120.1, 33.7, 10)
     path = f"/api/collections/issues/tiles/10/{x}/{y}.pbf?category=环境卫生"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from geoservice import create_app, httpcache, migrate
 from geoservice.accounts import accounts
 from geoservice.accounts.accounts import create_user, issue_token
+from tests.clock import hold_wall_clock
 from tests.scratch import create_scratch_database, drop_scratch_database
 
 EAST = (120.0, 33.6, 120.2, 33.8)
@@ -35,20 +36,9 @@ def one_clock_window(monkeypatch) -> None:
     """Answers' ETags carry the current minute (edge/caching.py): each test here runs in the
     clock window of its start, so a minute turning between two of its requests does not read
     as a change (the tests that move the clock replace this `time` themselves)."""
-    import time as real_time
-
     from geoservice.edge import caching
 
-    class Held:
-        start = real_time.time()
-
-        def __getattr__(self, name):
-            return getattr(real_time, name)
-
-        def time(self):
-            return self.start
-
-    monkeypatch.setattr(caching, "time", Held())
+    hold_wall_clock(monkeypatch, caching)
 
 
 @pytest.fixture(scope="module")
