@@ -11,18 +11,22 @@ import geoservice.citizens.models
 import geoservice.fieldwork.models  # noqa: F401
 from geoservice.config import normalise_database_url
 from geoservice.db import Base
+from geoservice.layer_upkeep import layer_table_writer
 from geoservice.migrate import include_object
 from geoservice.notifications import models as _notification_models  # noqa: F401
 from geoservice.registry import LayerRegistry
 
 config = context.config
-LayerRegistry.discover(config.attributes.get("layers_package", "layers"))
+registry = LayerRegistry.discover(config.attributes.get("layers_package", "layers"))
 target_metadata = Base.metadata
 
 OPTIONS = dict(
     target_metadata=target_metadata,
     include_object=include_object,
-    process_revision_directives=alembic_helpers.writer,
+    # A new layer table gets its triggers (geoservice/layer_upkeep.py).
+    process_revision_directives=alembic_helpers.writer.chain(
+        layer_table_writer({spec.table for spec in registry})
+    ),
     render_item=alembic_helpers.render_item,
     compare_type=True,
 )

@@ -168,17 +168,73 @@ with engine.begin() as conn:
 with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from geoservice.accounts.accounts import create_user, issue_token
 with Session(engine) as session:
     token = issue_token(session, create_user(session, "reader", "viewer"))
     session.commit()
 app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
-response = app.test_client().get(
-    "/api/collections", headers={"Authorization": f"Bearer {token}"}
+client = app.test_client()
+response = client.get("/api/collections", headers={"Authorization": f"Bearer {token}"})
+collections = [c["id"] for c in response.get_json()["collections"]]
+
+# A school drawn, its tile read, then the school moved: the next tile request must see it.
+with Session(engine) as session:
+    planner = issue_token(session, create_user(session, "planner", "planner"))
+    session.commit()
+auth = {"Authorization": f"Bearer {planner}"}
+def square(lon, lat, side=0.004):
+    ring = [[lon, lat], [lon + side, lat], [lon + side, lat + side], [lon, lat + side], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+created = client.post(
+    "/api/collections/schools/items",
+    json={"type": "Feature", "geometry": square(120.10, 33.70),
+          "properties": {"code": "XX01", "name": "实验小学", "stage": "小学"}},
+    headers=auth,
 )
-collections = response.get_json()["collections"]
-print(json.dumps([c["id"] for c in collections]))
+fid = created.get_json()["id"]
+tile = "/api/collections/schools/tiles/10/853/410.pbf"
+first = client.get(tile, headers=auth)
+etag = client.get(f"/api/collections/schools/items/{fid}", headers=auth).headers["ETag"]
+moved = client.patch(
+    f"/api/collections/schools/items/{fid}",
+    json={"type": "Feature", "geometry": square(120.12, 33.70)},
+    headers={**auth, "If-Match": etag},
+)
+again = client.get(tile, headers={**auth, "If-None-Match": first.headers["ETag"]})
+with engine.begin() as conn:  # a write to the layer table alone (SQL, not through the API)
+    conn.execute(text("UPDATE schools SET geom = ST_Translate(geom, 0.01, 0)"))
+third = client.get(tile, headers={**auth, "If-None-Match": again.headers["ETag"]})
+with engine.connect() as conn:
+    kept = conn.execute(text(
+        "SELECT (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger"
+        "        WHERE tgrelid = 'schools'::regclass AND NOT tgisinternal),"
+        " (SELECT count(*) FROM layer_feature_boxes WHERE layer = 'schools'),"
+        " (SELECT count(*) FROM layer_feature_tiles WHERE layer = 'schools' AND z = 10),"
+        " (SELECT count(*) FROM data_generations WHERE subject = 'schools')"
+    )).one()
+with engine.begin() as conn:
+    config.attributes["connection"] = conn
+    command.downgrade(config, "-1")
+with engine.connect() as conn:
+    left = conn.execute(text(
+        "SELECT to_regclass('schools') IS NULL,"
+        " (SELECT count(*) FROM layer_feature_boxes WHERE layer = 'schools')"
+        " + (SELECT count(*) FROM layer_feature_tiles WHERE layer = 'schools')"
+        " + (SELECT count(*) FROM data_generations WHERE subject = 'schools')"
+    )).one()
+with engine.begin() as conn:
+    config.attributes["connection"] = conn
+    command.upgrade(config, "heads")
+print(json.dumps({
+    "collections": collections,
+    "downgraded": [left[0], left[1]],
+    "statuses": [created.status_code, first.status_code, moved.status_code, again.status_code,
+                 third.status_code],
+    "tile_changed": first.data != again.data != third.data,
+    "triggers": kept[0], "boxes": kept[1], "z10_rows": kept[2], "generations": kept[3],
+}))
 """
 
 
@@ -206,7 +262,8 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["collections"] == [
         "sites",  # layers/site.py (precedence 50); per-kind collections only when kinds exist
         "markets",
         "schools",
@@ -215,12 +272,26 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
         "grids",
         "issues",
     ]
+    # The new layer is kept like the first ones (geoservice/layer_upkeep.py): a moved school
+    # shows on the very next tile request (no stale 304), its bbox and low-zoom tile rows are
+    # kept, its writes are counted for cached pages.
+    assert out["statuses"] == [201, 200, 200, 200, 200]
+    assert out["tile_changed"]
+    assert out["triggers"] == sorted(
+        ["data_touch", "schools_tile_changed"]
+        + [f"schools_feature_{kept}_{event}" for kept in ("boxes", "tiles")
+           for event in ("inserted", "updated", "deleted", "truncated")]
+    )  # fmt: skip
+    assert (out["boxes"], out["z10_rows"], out["generations"]) == (1, 1, 1)
+    assert out["downgraded"] == [True, 0]  # the table gone, and nothing it kept left behind
     (generated,) = versions.glob("*.py")
     source = generated.read_text()
     assert (
         "create_geospatial_table('schools'" in source
         or 'create_geospatial_table("schools"' in source
     )
+    assert "op.keep_layer_table('schools')" in source
+    assert "op.release_layer_table('schools')" in source
     assert "'grids'" not in source and '"grids"' not in source  # only the new table
     scratch = create_engine(scratch_database_url)
     with scratch.connect() as conn:

@@ -87,7 +87,7 @@ assert FINEST_LEVEL == 19  # the finest-level index of migration 0040 (the issue
 
 def _boxed(session: Session, table: str) -> bool:
     """Does layer_feature_boxes keep `table`'s features (its triggers, migration 0035; a layer
-    added later has them only if its migration calls `box_features`)?"""
+    added later has them from `op.keep_layer_table`, geoservice/layer_upkeep.py)?"""
     return bool(
         session.execute(
             text(
@@ -692,7 +692,7 @@ POINT_CELLS = """, point_cells AS (
 
 def _tiled(session: Session, table: str) -> bool:
     """Does layer_feature_tiles keep `table`'s features ready to draw (its triggers, migration
-    0050; a layer added later has them only if its migration calls `tile_features`)?"""
+    0050; a layer added later has them from `op.keep_layer_table`, geoservice/layer_upkeep.py)?"""
     return bool(
         session.execute(
             text(
