@@ -151,6 +151,20 @@ def parse(step: str, output: str) -> dict[str, tuple[float, str, str, str]]:
     return found
 
 
+def host_loop_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (median of three): how fast this host runs
+    at the moment. On the shared 2-core VM it moved between ~95 and ~180 ms from minute to
+    minute; figures measured at a slow moment read worse by about as much."""
+    spent = []
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i & 7
+        spent.append((time.process_time() - started) * 1000)
+    return sorted(spent)[1]
+
+
 def run_step(step: Step, extra: list[str], verbose: bool) -> tuple[str, float, int | None]:
     """Runs the step's bench; returns its output, seconds and exit code (None: no bench)."""
     command = next((c for c in step.commands if (ROOT / c[1]).exists()), None)
@@ -219,6 +233,7 @@ def main() -> None:
         extra = []
         if step.name == "replay" and (args.full_day or os.environ.get("FULL_DAY") == "1"):
             extra = ["--window", "08:00-18:00"]
+        before = host_loop_ms()
         output, seconds, code = run_step(step, extra, args.verbose)
         if code is None:
             status.append(f"{step.name}: no bench found ({', '.join(c[1] for c in step.commands)})")
@@ -228,6 +243,7 @@ def main() -> None:
         status.append(
             f"{step.name}: {len(found)} figures in {seconds:.0f} s"
             + (f", exit {code}" if code else "")
+            + f"; host reference loop {before:.0f} ms before, {host_loop_ms():.0f} ms after"
         )
 
     print("\n| figure | target | measured | met? | conditions |")
@@ -249,6 +265,10 @@ def main() -> None:
             verdict = met(value, target) if target != "-" else "—"
             print(f"| `{name}` | {shown_target} | {value:,.1f} {unit} | {verdict} | {note} |")
     print("\n" + "\n".join(status))
+    print(
+        "(the host reference loop: CPU ms of a fixed Python loop, ~95–100 ms when this VM runs"
+        " fast; a step measured at ~150 ms or more ran on a host ~1.5× slower)"
+    )
     print(f"load average at the end {os.getloadavg()}")
 
 
