@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (report lines read better unbroken)
 """CPU per 100-feature bbox page (bench/api_bench.py's "small" pages), serially in-process
 (Flask test client, validators on as served): app CPU and PostgreSQL backend CPU per page,
 wall p50/p95, over `-n` of api_bench's bboxes (seed 19), each asked once (pages built, as most
@@ -92,14 +91,14 @@ def main() -> None:
                 pass
         return total
 
-    assert psycopg2.extensions  # noqa: S101
+    assert psycopg2.extensions
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     boxes = small_bboxes(2000 + args.skip + args.n, seed=19)[args.skip : args.skip + args.n]
     warm = small_bboxes(40, seed=7)
     for b in warm:  # connections, catalogue caches, compiled statements
         r = client.get(f"/api/collections/issues/items?limit=100&bbox={b}", headers=headers)
-        assert r.status_code == 200, r.get_data()[:300]  # noqa: S101
+        assert r.status_code == 200, r.get_data()[:300]
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     trips.clear()
     out = open(args.bodies, "w") if args.bodies else None  # noqa: SIM115
@@ -131,7 +130,9 @@ def main() -> None:
         print(f"  {len(times):5d} × {statistics.median(times) * 1000:7.3f} ms  {q}")
     if profiler:
         s = io.StringIO()
-        pstats.Stats(profiler, stream=s).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(40)
+        pstats.Stats(profiler, stream=s).sort_stats(
+            os.environ.get("PROFILE_SORT", "tottime")
+        ).print_stats(40)
         print(s.getvalue())
 
 
