@@ -324,7 +324,8 @@ def _estimate_sql(query: ItemsQuery, sql: Sql, fetched: int) -> str:
     b = [sql.bind(v) for v in (x0, x1, y0, y1)]
     inside = (
         f"SELECT COALESCE(sum(n), 0) * {sql.bind(share)} FROM issue_tile_counts WHERE level ="
-        f" {level} AND cx BETWEEN {b[0]} AND {b[1]} AND cy BETWEEN {b[2]} AND {b[3]}{filters}"
+        f" {sql.bind(level)} AND cx BETWEEN {b[0]} AND {b[1]} AND cy BETWEEN {b[2]} AND {b[3]}"
+        f"{filters}"
     )
     total = (
         f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE level = {COUNT_LEVEL}{filters}"
