@@ -525,7 +525,7 @@ def main() -> None:
         if "items" in parts:
             results["items"] = run_items(url, api, tipg, pga, ours, args.runs)
         if "small" in parts:
-            results["small"] = run_small(args, ours)
+            results["small"] = run_small(args, ours, servers[0].pid, u.database)
         if "tiles" in parts:
             results["tiles"] = run_tiles(api, tipg, ours, args.runs)
     finally:
@@ -612,7 +612,7 @@ def run_items(url: str, api: str, tipg: str, pga: str, ours: dict, runs: int) ->
     return i
 
 
-def run_small(args, ours: dict) -> dict:
+def run_small(args, ours: dict, ours_pid: int | None = None, database: str = "") -> dict:
     boxes = small_bboxes(2000, seed=19)
     servers = [
         ("ours", args.port, "/api/collections/issues/items?limit=100&bbox=", ours),
@@ -630,7 +630,36 @@ def run_small(args, ours: dict) -> dict:
             continue
         paths = [prefix + b for b in boxes]
         concurrent_pages(port, paths[-50:], headers, args.clients, 2)  # warm-up
+        meter = None
+        if name == "ours" and ours_pid is not None:
+            from bench.load_kit import cpu_seconds
+
+            def pids():
+                app = [ours_pid]
+                try:
+                    children = Path(f"/proc/{ours_pid}/task/{ours_pid}/children").read_text()
+                    app += [int(c) for c in children.split()]
+                except OSError:
+                    pass
+                db = subprocess.run(
+                    ["psql", "-h", os.environ.get("PGHOST_DIR", str(ROOT / ".pg" / "run")), "-U",
+                     "geoservice", "-d", database, "-Atc", "SELECT pid FROM pg_stat_activity"
+                     f" WHERE datname = '{database}' AND pid <> pg_backend_pid()"],
+                    capture_output=True, text=True,
+                ).stdout.split()  # fmt: skip
+                return app, [int(p) for p in db]
+
+            app_pids, db_pids = pids()
+            meter = (cpu_seconds(app_pids), cpu_seconds(db_pids))
         rate, p50, p95, errors = concurrent_pages(port, paths, headers, args.clients, args.seconds)
+        cpu_note = ""
+        if meter is not None:
+            app_pids, db_pids = pids()
+            app1, db1 = cpu_seconds(app_pids), cpu_seconds(db_pids)
+            requests = max(1.0, rate * args.seconds)
+            cpu_app = sum(v - meter[0].get(p, 0.0) for p, v in app1.items()) / requests * 1000
+            cpu_db = sum(v - meter[1].get(p, 0.0) for p, v in db1.items()) / requests * 1000
+            cpu_note = f"  CPU/request app {cpu_app:.2f} + db {cpu_db:.2f} ms"
         out[name] = {
             "req_per_s": round(rate, 1),
             "p50_ms": round(p50, 1),
@@ -638,7 +667,7 @@ def run_small(args, ours: dict) -> dict:
             "errors": errors,
             "load": load(),
         }
-        print(f"  {name:9s} {rate:7.1f} {p50:9.1f} {p95:8.1f} {errors:7d}   {load()}")
+        print(f"  {name:9s} {rate:7.1f} {p50:9.1f} {p95:8.1f} {errors:7d}   {load()}{cpu_note}")
     if out.get("tipg", {}).get("req_per_s") and "ours" in out:
         print(
             f"  ours/tipg = {out['ours']['req_per_s'] / out['tipg']['req_per_s']:.2f}×"

@@ -22,6 +22,7 @@ Whether there is a next page never depends on the count: the page reads one row 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -275,19 +277,84 @@ def _cells_sql(sql: Sql, level: int, rect: Rect, hole: Rect | None) -> str:
     return f"({where})"
 
 
+# A page's walk in id order visits about `fetched × total / matching` rows (one by one, cheap),
+# a bitmap of the bbox then a sort reads every matching row (each on a heap page of its own,
+# about 7× a walked row): the walk wins when matching² > WALK_RATIO × fetched × total.
+# (Measured on the 1,000,000-issue bench: the walk from ~3,500 matching issues for 101 rows.)
+WALK_RATIO = 0.12
+# The tile-count cells read for that estimate: the finest level where the bbox spans at most
+# this many cells (a few dozen index entries).
+ESTIMATE_CELLS = 48
+
+
+def generic_page(collection: Collection, query: ItemsQuery) -> bool:
+    """Is this page's statement planned once per connection (a prepared, generic plan; see
+    items_statement's `generic`)? Issues in a bbox, filtered at most by the tile counts'
+    columns, first page, no data scope, no dates: the map's pages, whose plans only the bbox's
+    issue count decides."""
+    return (
+        collection.id == ISSUES
+        and query.bbox is not None
+        and query.interval is None
+        and query.scope is None
+        and query.offset == 0
+        and all(collection.filters[name].countable for name in query.filters)
+    )
+
+
+def _estimate_sql(query: ItemsQuery, sql: Sql, fetched: int) -> str:
+    """One row, one boolean: should the page walk the id index (else: a bitmap of the bbox,
+    then a sort)? Decided by the issues in the tile-count cells the bbox touches, scaled by
+    the share of their area it covers, against all issues (same status filter)."""
+    assert query.bbox is not None
+    minx, miny, maxx, maxy = query.bbox
+    for level in reversed(COUNT_LEVELS):
+        scale = 2**level
+        x0, x1 = math.floor((minx + 180) / 360 * scale), math.floor((maxx + 180) / 360 * scale)
+        y0, y1 = math.floor(tile_y(maxy, level)), math.floor(tile_y(miny, level))
+        if (x1 - x0 + 1) * (y1 - y0 + 1) <= ESTIMATE_CELLS:
+            break
+    cells = (tile_lon(x1 + 1, level) - tile_lon(x0, level)) * (
+        tile_lat(y0, level) - tile_lat(y1 + 1, level)
+    )
+    share = min(1.0, max(0.0, (maxx - minx) * (maxy - miny) / cells)) if cells > 0 else 1.0
+    filters = "".join(
+        f" AND {name} = ANY({sql.bind(value)})" for name, value in query.filters.items()
+    )
+    b = [sql.bind(v) for v in (x0, x1, y0, y1)]
+    inside = (
+        f"SELECT COALESCE(sum(n), 0) * {sql.bind(share)} FROM issue_tile_counts WHERE level ="
+        f" {sql.bind(level)} AND cx BETWEEN {b[0]} AND {b[1]} AND cy BETWEEN {b[2]} AND {b[3]}"
+        f"{filters}"
+    )
+    total = (
+        f"SELECT COALESCE(sum(n), 0) FROM issue_tile_counts WHERE level = {COUNT_LEVEL}{filters}"
+    )
+    return f"SELECT ({inside}) ^ 2 > {WALK_RATIO} * {fetched} * ({total}) AS walk"
+
+
 def items_statement(
-    collection: Collection, query: ItemsQuery, area: IssueArea | None = None
+    collection: Collection,
+    query: ItemsQuery,
+    area: IssueArea | None = None,
+    generic: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The one statement of a page: (SQL, parameters). Returns (n, body, more, numberMatched
     or NULL). The page reads `limit` + 1 rows: the last one only tells that there are more.
     With `area` (the page's bbox), also the id of its last feature, in the same snapshot the
     generation of the writes in the area that touched an issue up to that id, and the first
     deadline ahead of an open issue of the page (its `overdue` turns then): edge/caching.py,
-    kept_page."""
+    kept_page.
+
+    `generic` (generic_page's pages): a statement whose text depends on the query's shape
+    only, to be planned once per connection (a generic plan: bbox values unknown): limit and
+    offset in the text, and both ways of reading the page — the walk in id order, the bitmap
+    of the bbox and a sort — each behind a one-time filter that an estimate from the tile
+    counts decides when it runs (`_estimate_sql`), so only one of them reads rows."""
     sql = conditions(collection, query)
     fast_count_sql = _fast_count_sql(collection, query, sql)
     count_sql = fast_count_sql or _capped_count_sql(collection, query, sql)
-    fetch_limit = ":_limit + 1"
+    fetch_limit, fetched_rows = ":_limit + 1", query.limit + 1
     matched = (
         "CASE WHEN m <= :_limit AND (n > 0 OR :_offset = 0) THEN :_offset + n"
         f" ELSE ({count_sql}) END"
@@ -297,11 +364,13 @@ def items_statement(
         # sort of every matching row, or a walk in id order, reads them anyway) instead of a
         # second scan of the same rows for numberMatched.
         cap = _count_cap(collection, query)
-        fetch_limit = f"{cap} + 1"
+        fetch_limit, fetched_rows = f"{cap} + 1", cap + 1
         matched = (
             f"CASE WHEN m > {cap} THEN NULL WHEN m > 0 OR :_offset = 0 THEN :_offset + m"
             f" ELSE ({count_sql}) END"
         )
+    if generic:
+        matched = matched.replace(":_limit", str(int(query.limit))).replace(":_offset", "0")
     tail, extra = "", ""
     if area is not None:
         # Read in the features' own pass over the page's first `limit` rows (no other sort).
@@ -313,21 +382,46 @@ def items_statement(
         changes = area.count_sql("page", " AND first_issue <= feats.last", ":{}")
         tail = f", feats.last, {changes}, feats.turns"
         sql.params.update(area.changes_sql("page")[1])
-    statement = f"""
-WITH page AS MATERIALIZED (
-  SELECT {collection.select_columns} FROM {collection.base_from}
+    select = f"SELECT {collection.select_columns} FROM {collection.base_from}"
+    order = f"ORDER BY {collection.id_column}"
+    if generic:
+        where = sql.clause()
+        # The walk's conditions inside a CASE: no index on them, and no selectivity estimate
+        # (1/2), so its plan is the id index's walk whatever the bbox.
+        page = f"""WITH est AS MATERIALIZED ({_estimate_sql(query, sql, fetched_rows)}),
+page AS MATERIALIZED (
+  ({select} WHERE CASE WHEN {where} THEN true ELSE false END AND (SELECT walk FROM est)
+   {order} LIMIT {fetched_rows})
+  UNION ALL
+  ({select} WHERE {where} AND NOT (SELECT walk FROM est) {order} LIMIT {fetched_rows})
+)"""
+        limit, params = str(int(query.limit)), dict(sql.params)
+    else:
+        page = f"""WITH page AS MATERIALIZED (
+  {select}
   WHERE {sql.clause()}
-  ORDER BY {collection.id_column} LIMIT {fetch_limit} OFFSET :_offset
-), feats AS (
+  {order} LIMIT {fetch_limit} OFFSET :_offset
+)"""
+        limit = ":_limit"
+        params = {**sql.params, "_limit": query.limit, "_offset": query.offset}
+    statement = f"""
+{page}, feats AS (
   SELECT count(*) AS n, string_agg({feature_text_sql(collection)}, ',' ORDER BY t.id) AS body{extra}
-  FROM (SELECT * FROM page ORDER BY id LIMIT :_limit) t
+  FROM (SELECT * FROM page ORDER BY id LIMIT {limit}) t
   {collection.outer_joins}
 ), fetched AS (SELECT count(*) AS m FROM page)
-SELECT n, COALESCE(body, ''), m > :_limit,
+SELECT n, COALESCE(body, ''), m > {limit},
   {matched}
   {tail}
 FROM feats, fetched"""
-    return statement, {**sql.params, "_limit": query.limit, "_offset": query.offset}
+    if generic:
+        # A generic plan calls ST_MakeEnvelope(…) of parameters for every row it tests (a
+        # custom plan folds it into a constant): as an InitPlan it is made once.
+        statement = _ENVELOPE.sub(r"(SELECT \g<0>)", statement)
+    return statement, params
+
+
+_ENVELOPE = re.compile(r"ST_MakeEnvelope\([^()]*\)")
 
 
 def count_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]] | None:
@@ -350,13 +444,18 @@ def items_page(
     round trip as the page's statement, with no parallel workers: for a page of 100 the
     planner sometimes chose a parallel walk of the whole id index (~80 ms) where one process
     answers in a few ms, and a worker start costs more than most pages. `area`: see Page."""
-    statement, params = items_statement(collection, query, area)
+    generic = generic_page(collection, query)
+    statement, params = items_statement(collection, query, area, generic)
     prelude = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
     if timezone is not None:
         prelude += ", set_config('TimeZone', :_tz, true)"
         params["_tz"] = timezone
-    statement = prelude + ";" + statement
-    n, body, more, matched, *rest = _fetch_bytes(session, statement, params)
+    if generic:
+        prelude += ", set_config('plan_cache_mode', 'force_generic_plan', true)"
+        row = _fetch_prepared(session, prelude, statement, params)
+    else:
+        row = _fetch_bytes(session, prelude + ";" + statement, params)
+    n, body, more, matched, *rest = row
     page = Page(
         body=body,
         number_returned=int(n),
@@ -406,6 +505,81 @@ def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tu
         raise DBAPIError.instance(sql, values, exc, psycopg2.Error) from exc
     finally:
         cursor.close()
+
+
+# Prepared statements kept per connection (the least recently used one is deallocated).
+PREPARED_PER_CONNECTION = 64
+PREPARED = "geoservice.prepared_statements"  # key in the pooled connection's `info`
+
+
+def _fetch_prepared(
+    session: Session, prelude: str, statement: str, params: dict[str, Any]
+) -> tuple:
+    """As _fetch_bytes(prelude; statement), but `statement` is prepared once per database
+    connection (PREPARE, then EXECUTE with this call's values): its plan is made once, not
+    per page (~2–3 ms of a page's ~10 ms of database time). The connection's prepared
+    statements are tracked in its pool record's `info` with the backend's pid (a new backend
+    starts with none); in one round trip with the prelude (transaction-local settings) and,
+    past PREPARED_PER_CONNECTION, the DEALLOCATE of the least recently used. PostgreSQL plans
+    a prepared statement again after a change to a table it reads (DDL, a partition attached,
+    ANALYZE). Should the backend have lost it (a DISCARD by another user of the connection),
+    the page is asked again with a new PREPARE when no transaction is open, else the error
+    is raised."""
+    connection = session.connection()
+    dbapi = connection.connection.dbapi_connection
+    info = connection.connection.info
+    sql, names = _prepared_form(str(_compiled(statement, connection.dialect)))
+    values = _compiled(prelude, connection.dialect).construct_params(params)
+    values.update(_compiled(statement, connection.dialect).construct_params(params))
+    head = str(_compiled(prelude, connection.dialect))
+    for attempt in (1, 2):
+        known = info.get(PREPARED)
+        pid = dbapi.get_backend_pid()  # type: ignore[union-attr]
+        if known is None or known["pid"] != pid:
+            known = info[PREPARED] = {"pid": pid, "names": {}, "next": 0}
+        parts = [head]
+        name = known["names"].pop(sql, None)
+        if name is None:
+            name = f"geoservice_page_{known['next']}"
+            known["next"] += 1  # a name is never reused: a PREPARE that failed is not tracked
+            while len(known["names"]) >= PREPARED_PER_CONNECTION:
+                oldest = next(iter(known["names"]))
+                parts.append(f"DEALLOCATE {known['names'].pop(oldest)}")
+            parts.append(f"PREPARE {name} AS {sql}")
+        args = ", ".join(f"%({n})s" for n in names)
+        parts.append(f"EXECUTE {name}({args})" if names else f"EXECUTE {name}")
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        text_sent = ";".join(parts)
+        try:
+            psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
+            cursor.execute(text_sent, values)
+            row = cursor.fetchone()
+        except psycopg2.errors.InvalidSqlStatementName as exc:
+            known["names"].clear()
+            if attempt == 1 and dbapi.autocommit:  # type: ignore[union-attr]
+                continue
+            raise DBAPIError.instance(text_sent, values, exc, psycopg2.Error) from exc
+        except psycopg2.Error as exc:
+            raise DBAPIError.instance(text_sent, values, exc, psycopg2.Error) from exc
+        finally:
+            cursor.close()
+        known["names"][sql] = name  # the most recently used last
+        return row
+    raise AssertionError("unreachable")
+
+
+@lru_cache(maxsize=512)
+def _prepared_form(compiled_sql: str) -> tuple[str, tuple[str, ...]]:
+    """A driver-compiled statement (`%(name)s` placeholders) as PREPARE's text (`$1`, `$2`…)
+    and the names of its parameters in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, compiled_sql), tuple(names)
 
 
 @lru_cache(maxsize=512)
