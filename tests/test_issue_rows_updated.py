@@ -165,7 +165,7 @@ def test_a_changed_key_to_a_missing_parent_is_refused_and_an_unchanged_one_is_no
     assert refused.value.orig.diag.constraint_name == "fk_issues_leader_id_leaders"
     # A key the statement does not change is not looked up: an issue holding a missing leader
     # (written behind the check's back) can still change its status, not its leader.
-    db_session.execute(text("ALTER TABLE issues DISABLE TRIGGER issue_references_ins"))
+    db_session.execute(text("ALTER TABLE issues DISABLE TRIGGER issues_rows_inserted"))
     dangling = db_session.scalar(
         text(
             "INSERT INTO issues (geom, category, source, status, reported_at, leader_id)"
@@ -173,7 +173,7 @@ def test_a_changed_key_to_a_missing_parent_is_refused_and_an_unchanged_one_is_no
             " 'reported', TIMESTAMPTZ '2015-06-03 09:00+08', 987654321) RETURNING id"
         )
     )
-    db_session.execute(text("ALTER TABLE issues ENABLE TRIGGER issue_references_ins"))
+    db_session.execute(text("ALTER TABLE issues ENABLE TRIGGER issues_rows_inserted"))
     db_session.execute(
         text("UPDATE issues SET status = 'accepted' WHERE id IN (:id, :other)"),
         {"id": dangling, "other": first},
