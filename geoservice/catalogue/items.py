@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
+from geoservice.db import driver_row
 from geoservice.httpcache import IssueArea
 from geoservice.vocab import OPEN_STATUSES
 
@@ -157,6 +158,33 @@ _CELL_Y = (
 )
 
 
+def _interior_cells(bbox: tuple[float, float, float, float]) -> Rect | None:
+    """The finest cells lying whole inside the bbox (cx0, cx1, cy0, cy1), by a margin (1e-9°)
+    far wider than any rounding of the triggers' arithmetic, so every issue they put in these
+    cells lies inside the bbox; None when they are too few (under 5 across or down) for the
+    tile counts to pay."""
+    scale = 2**FINEST_LEVEL
+    minx, miny, maxx, maxy = bbox
+    m = 1e-9
+    cx0 = math.ceil((minx + m + 180) / 360 * scale)
+    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
+    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
+    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
+    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+        return None
+    return cx0, cx1, cy0, cy1
+
+
+def counted_from_tiles(collection: Collection, query: ItemsQuery) -> bool:
+    """Is numberMatched of this query summed from the tile counts (count_statement is not
+    None)? Without building that statement (edge/caching.py asks it of every page)."""
+    if collection.id != ISSUES or query.interval is not None or query.scope is not None:
+        return False
+    if not all(collection.filters[name].countable for name in query.filters):
+        return False
+    return query.bbox is None or _interior_cells(query.bbox) is not None
+
+
 def _bbox_count_sql(
     bbox: tuple[float, float, float, float], filters: list[str], sql: Sql, cap: int
 ) -> str | None:
@@ -169,15 +197,10 @@ def _bbox_count_sql(
     None when the bbox holds too few whole cells for this to pay."""
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
-    # Whole cells inside the bbox by a margin (1e-9°) far wider than any rounding of the
-    # triggers' arithmetic, so every issue they put in these cells lies inside the bbox.
-    m = 1e-9
-    cx0 = math.ceil((minx + m + 180) / 360 * scale)
-    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
-    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
-    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
-    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+    interior = _interior_cells(bbox)
+    if interior is None:
         return None
+    cx0, cx1, cy0, cy1 = interior
     eps = 1e-6
     west, east = tile_lon(cx0, FINEST_LEVEL), tile_lon(cx1 + 1, FINEST_LEVEL)
     north, south = tile_lat(cy0, FINEST_LEVEL), tile_lat(cy1 + 1, FINEST_LEVEL)
@@ -520,19 +543,10 @@ def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tu
     feature page is ~6 MB of text that Python would otherwise decode, copy and encode again
     (~130 ms of a ~500 ms page). Runs on the session's connection (its transaction, time zone
     and statement timeout), on a cursor of its own that keeps text as bytes."""
-    connection = session.connection()
-    compiled = _compiled(statement, connection.dialect)
-    dbapi = connection.connection.dbapi_connection
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
-    sql, values = str(compiled), compiled.construct_params(params)
-    try:
-        psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
-        cursor.execute(sql, values)
-        return cursor.fetchone()
-    except psycopg2.Error as exc:  # as SQLAlchemy raises it (statement timeout → 503 …)
-        raise DBAPIError.instance(sql, values, exc, psycopg2.Error) from exc
-    finally:
-        cursor.close()
+    compiled = _compiled(statement, session.connection().dialect)
+    row = driver_row(session, str(compiled), compiled.construct_params(params), True)
+    assert row is not None
+    return row
 
 
 # Prepared statements kept per connection (the least recently used one is deallocated).
