@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from geoservice.db import autocommit_connection
+from geoservice.db import autocommit_connection, driver_row
 
 EVERYTHING = "*"  # as a subject: every tracked table
 
@@ -189,11 +190,14 @@ def generation(
 
 def read_row(session: Session, sql: str, params: dict[str, Any]) -> Any:
     """The one row of a small read (`sql` in the driver's `%(name)s` style) on the session's
-    connection, as the session would route it (a replica for reads), without SQLAlchemy's
-    statement compilation and ORM result machinery: half the Python of `session.execute` for
-    the statement every validated request sends first (issue 19). Errors are SQLAlchemy's, as
-    for any statement; nothing is flushed first (no caller has pending writes here)."""
-    return session.connection().exec_driver_sql(sql, params).one()
+    connection, as the session would route it (a replica for reads), straight on a driver
+    cursor (db.driver_row): the statement every validated request sends first (issue 19).
+    Errors are SQLAlchemy's, as for any statement; nothing is flushed first (no caller has
+    pending writes here)."""
+    row = driver_row(session, sql, params)
+    if row is None:
+        raise NoResultFound("read_row: no row")
+    return row
 
 
 def entity_tag(generation: Generation, key: Hashable) -> str:

@@ -159,3 +159,62 @@ def test_a_statement_the_backend_lost_is_prepared_again_outside_a_transaction(
         with pytest.raises(DBAPIError):
             items.items_page(db_session, issues, query)
         db_session.rollback()
+
+
+def test_a_generic_page_is_the_custom_page_byte_for_byte(app, db_session, monkeypatch):
+    """The generic page keeps only the columns its features read (items.page_columns): its
+    body, counts and validators' tail equal those of the page planned for its values (every
+    column of the rows), whichever way it reads them."""
+    from geoservice.httpcache import IssueArea
+
+    fill(db_session, 400, seed=11)
+    db_session.execute(
+        text(
+            "UPDATE issues SET description = repeat('长描述', 50), severity = 3,"
+            " deadline = TIMESTAMPTZ '2015-06-01 08:00+08' WHERE id % 4 = 0"
+        )
+    )
+    issues = catalogue(app).get("issues")
+    rng = random.Random(3)
+    queries = []
+    for k in range(10):
+        w = rng.uniform(0.003, 0.05)
+        x, y = rng.uniform(120.19, 120.27 - w), rng.uniform(33.69, 33.76 - w)
+        bbox = (round(x, 6), round(y, 6), round(x + w, 6), round(y + w * 0.7, 6))
+        filters = {"status": ["closed", "reported"]} if k % 3 == 0 else {}
+        queries.append(ItemsQuery(limit=7 + k, bbox=bbox, filters=filters))
+    assert any(generic_page(issues, q) for q in queries)
+
+    def pages(generic: bool, ratio: float):
+        monkeypatch.setattr(items, "WALK_RATIO", ratio)
+        monkeypatch.setattr(items, "generic_page", lambda c, q: generic and generic_page(c, q))
+        out = []
+        for q in queries:
+            page = items.items_page(db_session, issues, q, "Asia/Shanghai", IssueArea(q.bbox))
+            out.append(
+                (bytes(page.body), page.number_returned, page.number_matched, page.more,
+                 page.last_id, page.changes_below, page.overdue_turns)
+            )  # fmt: skip
+        return out
+
+    custom = pages(False, items.WALK_RATIO)
+    assert sum(p[1] > 0 for p in custom) >= 7
+    for ratio in (0.0, 1e12, items.WALK_RATIO):
+        assert pages(True, ratio) == custom
+
+
+def test_counted_from_tiles_says_whether_there_is_a_count_statement(app):
+    issues = catalogue(app).get("issues")
+    layer = next(c for c in catalogue(app) if c.id != "issues")
+    rng = random.Random(4)
+    cases = [(issues, ItemsQuery()), (layer, ItemsQuery(bbox=BBOX))]
+    for _ in range(300):
+        w = rng.choice([0.0005, 0.002, 0.004, 0.01, 0.1])
+        x, y = rng.uniform(120.0, 120.5), rng.uniform(33.5, 34.0)
+        bbox = (x, y, x + w * rng.uniform(0.5, 1.5), y + w * rng.uniform(0.5, 1.5))
+        cases.append((issues, ItemsQuery(bbox=bbox)))
+        cases.append((issues, ItemsQuery(bbox=bbox, scope=("i.leader_id = 1", {}))))
+        cases.append((issues, ItemsQuery(bbox=bbox, filters={"status": ["closed"]})))
+    answers = [items.counted_from_tiles(c, q) for c, q in cases]
+    assert answers == [items.count_statement(c, q) is not None for c, q in cases]
+    assert 50 < sum(answers) < len(cases) - 50

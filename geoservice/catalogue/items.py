@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
+from geoservice.db import driver_row
 from geoservice.httpcache import IssueArea
 from geoservice.vocab import OPEN_STATUSES
 
@@ -157,6 +158,33 @@ _CELL_Y = (
 )
 
 
+def _interior_cells(bbox: tuple[float, float, float, float]) -> Rect | None:
+    """The finest cells lying whole inside the bbox (cx0, cx1, cy0, cy1), by a margin (1e-9°)
+    far wider than any rounding of the triggers' arithmetic, so every issue they put in these
+    cells lies inside the bbox; None when they are too few (under 5 across or down) for the
+    tile counts to pay."""
+    scale = 2**FINEST_LEVEL
+    minx, miny, maxx, maxy = bbox
+    m = 1e-9
+    cx0 = math.ceil((minx + m + 180) / 360 * scale)
+    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
+    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
+    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
+    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+        return None
+    return cx0, cx1, cy0, cy1
+
+
+def counted_from_tiles(collection: Collection, query: ItemsQuery) -> bool:
+    """Is numberMatched of this query summed from the tile counts (count_statement is not
+    None)? Without building that statement (edge/caching.py asks it of every page)."""
+    if collection.id != ISSUES or query.interval is not None or query.scope is not None:
+        return False
+    if not all(collection.filters[name].countable for name in query.filters):
+        return False
+    return query.bbox is None or _interior_cells(query.bbox) is not None
+
+
 def _bbox_count_sql(
     bbox: tuple[float, float, float, float], filters: list[str], sql: Sql, cap: int
 ) -> str | None:
@@ -169,15 +197,10 @@ def _bbox_count_sql(
     None when the bbox holds too few whole cells for this to pay."""
     scale = 2**FINEST_LEVEL
     minx, miny, maxx, maxy = bbox
-    # Whole cells inside the bbox by a margin (1e-9°) far wider than any rounding of the
-    # triggers' arithmetic, so every issue they put in these cells lies inside the bbox.
-    m = 1e-9
-    cx0 = math.ceil((minx + m + 180) / 360 * scale)
-    cx1 = math.floor((maxx - m + 180) / 360 * scale) - 1
-    cy0 = math.ceil(tile_y(maxy - m, FINEST_LEVEL))
-    cy1 = math.floor(tile_y(miny + m, FINEST_LEVEL)) - 1
-    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+    interior = _interior_cells(bbox)
+    if interior is None:
         return None
+    cx0, cx1, cy0, cy1 = interior
     eps = 1e-6
     west, east = tile_lon(cx0, FINEST_LEVEL), tile_lon(cx1 + 1, FINEST_LEVEL)
     north, south = tile_lat(cy0, FINEST_LEVEL), tile_lat(cy1 + 1, FINEST_LEVEL)
@@ -385,6 +408,11 @@ def items_statement(
     select = f"SELECT {collection.select_columns} FROM {collection.base_from}"
     order = f"ORDER BY {collection.id_column}"
     if generic:
+        columns = page_columns(
+            collection.select_columns, collection.id_column, feature_text_sql(collection),
+            collection.outer_joins, extra,
+        )  # fmt: skip
+        select = f"SELECT {columns} FROM {collection.base_from}"
         where = sql.clause()
         # The walk's conditions inside a CASE: no index on them, and no selectivity estimate
         # (1/2), so its plan is the id index's walk whatever the bbox.
@@ -422,6 +450,29 @@ FROM feats, fetched"""
 
 
 _ENVELOPE = re.compile(r"ST_MakeEnvelope\([^()]*\)")
+_ROW_COLUMN = re.compile(r"\bt\.([a-z_][a-z0-9_]*)\b")
+_ROW = re.compile(r"\bt\b(?!\.)")
+
+
+@lru_cache(maxsize=64)
+def page_columns(select_columns: str, id_column: str, *reading: str) -> str:
+    """The columns a generic page keeps of each matching row: of `x.*` (the issues' `i.*`),
+    only those the feature text, joins and tail (`reading`) use as `t.<column>`, and the id.
+    The bitmap way reads and sorts every matching row (up to the count's cap + 1, 1,001 for
+    pages whose numberMatched is counted from the rows), and the whole row (description,
+    attribution…) cost about 1.4 ms of a ~7.7 ms page there (bench/small_cpu.py). Anything
+    else (explicit columns, the row `t` used whole) keeps `select_columns`."""
+    alias, _, star = select_columns.partition(".")
+    if star != "*" or not alias.isidentifier() or not id_column.startswith(f"{alias}."):
+        return select_columns
+    text_read = " ".join(reading)
+    if _ROW.search(text_read):
+        return select_columns
+    names = [id_column.removeprefix(f"{alias}.")]
+    for name in _ROW_COLUMN.findall(text_read):
+        if name not in names:
+            names.append(name)
+    return ", ".join(f"{alias}.{name}" for name in names)
 
 
 def count_statement(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]] | None:
@@ -492,19 +543,10 @@ def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tu
     feature page is ~6 MB of text that Python would otherwise decode, copy and encode again
     (~130 ms of a ~500 ms page). Runs on the session's connection (its transaction, time zone
     and statement timeout), on a cursor of its own that keeps text as bytes."""
-    connection = session.connection()
-    compiled = _compiled(statement, connection.dialect)
-    dbapi = connection.connection.dbapi_connection
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
-    sql, values = str(compiled), compiled.construct_params(params)
-    try:
-        psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
-        cursor.execute(sql, values)
-        return cursor.fetchone()
-    except psycopg2.Error as exc:  # as SQLAlchemy raises it (statement timeout → 503 …)
-        raise DBAPIError.instance(sql, values, exc, psycopg2.Error) from exc
-    finally:
-        cursor.close()
+    compiled = _compiled(statement, session.connection().dialect)
+    row = driver_row(session, str(compiled), compiled.construct_params(params), True)
+    assert row is not None
+    return row
 
 
 # Prepared statements kept per connection (the least recently used one is deallocated).

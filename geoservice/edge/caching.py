@@ -43,7 +43,7 @@ from geoservice import httpcache
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, current_token
 from geoservice.catalogue.catalogue import ISSUES, Collection
-from geoservice.catalogue.items import ItemsQuery, Page, count_statement, page_count
+from geoservice.catalogue.items import ItemsQuery, Page, counted_from_tiles, page_count
 from geoservice.catalogue.tiles import ISSUE_EXTENT_SQL
 from geoservice.db import database, get_session
 from geoservice.edge.access import catalogue
@@ -130,7 +130,7 @@ def page_area(collection: Collection, query: ItemsQuery) -> httpcache.IssueArea 
     answer = g.get("answer")
     if answer is None or collection.id != ISSUES or query.bbox is None:
         return None
-    if not isinstance(answer.generation, tuple) or count_statement(collection, query) is None:
+    if not isinstance(answer.generation, tuple) or not counted_from_tiles(collection, query):
         return None
     return httpcache.IssueArea(query.bbox)
 
