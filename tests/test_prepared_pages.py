@@ -153,9 +153,14 @@ def test_a_statement_the_backend_lost_is_prepared_again_outside_a_transaction(
         again = items.items_page(session, issues, query)
         assert (again.body, again.number_returned) == (first.body, first.number_returned)
         session.close()
+        # Other statements prepared on this pooled connection (attribution's) are gone too,
+        # and their owners would not know it: the pool must not hand it out again.
+        connection.invalidate()
     with app.app_context():
         items.items_page(db_session, issues, query)
-        db_session.execute(text("DEALLOCATE ALL"))
+        # Only the pages' statements: the suite's shared connection goes on to other tests.
+        for name in db_session.connection().connection.info[items.PREPARED]["names"].values():
+            db_session.execute(text(f"DEALLOCATE {name}"))
         with pytest.raises(DBAPIError):
             items.items_page(db_session, issues, query)
         db_session.rollback()
