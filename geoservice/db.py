@@ -29,6 +29,8 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg2
@@ -380,6 +382,92 @@ def driver_row(
         raise DBAPIError.instance(sql, params, exc, psycopg2.Error) from exc
     finally:
         cursor.close()
+
+
+# Named parameters of text SQL (`:name`; not the `::type` of a cast).
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _parameter_type(value: Any) -> str | None:
+    """PostgreSQL's type for a parameter of this Python value (None: not known)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "float8"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    if isinstance(value, (list, tuple)) and value:
+        inner = {_parameter_type(v) for v in value}
+        if len(inner) == 1 and None not in inner and "[]" not in next(iter(inner)):
+            return f"{inner.pop()}[]"
+    return None
+
+
+@lru_cache(maxsize=256)
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with $1, $2… for its `:name`s (in order of appearance), and those names."""
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _NAMED_PARAMETER.sub(positional, sql), tuple(names)
+
+
+@lru_cache(maxsize=256)
+def _prepare_text(body: str, signature: str) -> tuple[str, str]:
+    """The statement's name (the same text with other parameter types is another statement)
+    and its PREPARE."""
+    name = "geoservice_" + hashlib.sha1(f"{signature}|{body}".encode()).hexdigest()[:20]
+    return name, f"PREPARE {name} ({signature}) AS {body}"
+
+
+def execute_prepared(
+    session: Session, sql: str, params: dict[str, Any], types: dict[str, str] | None = None
+) -> Any:
+    """`session.execute(text(sql), params)` as a server-side prepared statement, prepared once
+    per database connection (tracked in its pool record's `info`): for statements whose
+    planning costs several times their execution (every monthly partition of `issues` and
+    its indexes considered) — PostgreSQL plans the first executions for their values, then
+    keeps a generic plan when it is no worse. Parameter types come from `types`, else from the
+    values (int → bigint, float → float8, str → text, aware datetime → timestamptz, lists of
+    those → arrays); with a value of no known type the statement is simply executed. The
+    result is SQLAlchemy's, as for `session.execute`."""
+    body, names = _positional(sql)
+    kinds = []
+    for n in names:
+        kind = (types or {}).get(n) or _parameter_type(params[n])
+        if kind is None:
+            return session.execute(text(sql), params)
+        kinds.append(kind)
+    name, prepare = _prepare_text(body, ", ".join(kinds))
+    prepared = session.connection().connection.info.setdefault(PREPARED_STATEMENTS, set())
+    if name not in prepared:
+        known = session.execute(
+            text("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = :name)"),
+            {"name": name},
+        ).scalar_one()
+        if not known:
+            session.execute(text(prepare))
+        prepared.add(name)
+    return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
+
+
+# The names of the statements prepared on a pooled connection (its record's `info`).
+PREPARED_STATEMENTS = "geoservice_prepared"
+
+
+@lru_cache(maxsize=256)
+def _execute_clause(name: str, names: tuple[str, ...]) -> TextClause:
+    return text(
+        f"EXECUTE {name} ({', '.join(f':{n}' for n in names)})" if names else f"EXECUTE {name}"
+    )
 
 
 def autocommit_connection(connection: Any) -> Any:

@@ -9,7 +9,6 @@ unassigned (the queue planners dispatch by hand).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -17,12 +16,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from geoservice.db import execute_prepared
 from geoservice.models import Unit
 from geoservice.registry import BASE_LAYER, LayerRegistry, LayerSpec
 
@@ -468,7 +467,12 @@ result AS (
     if not issue_filter:
         sql += f"""SELECT x.primary_place_id, x.grid_id, {leader} AS leader_id, {unit} AS unit_id,
   {stored} AS attribution{extra} FROM {source} x"""
-        return _execute_prepared(session, sql, {**params, "base_layer": base_layer}).one()
+        # Planning this statement (a dozen CTEs, every layer) costs 3–10 ms, several times its
+        # execution: prepared once per connection, with a generic plan (index lookups
+        # whatever the point).
+        return execute_prepared(
+            session, sql, {**params, "base_layer": base_layer}, _PARAM_TYPES
+        ).one()
     # Rows whose attribution is unchanged are not rewritten (a re-attribution after a layer
     # edit changes few): no new row version, index entries, foreign-key checks or tile-count
     # trigger work for them. The count is of the issues attributed.
@@ -519,7 +523,7 @@ SELECT count(*) FROM final"""
         )
 
 
-# Types of the one-issue statement's parameters (server-side prepared: see _execute_prepared).
+# Types of the one-issue statement's parameters (server-side prepared: db.execute_prepared).
 _PARAM_TYPES = {
     "lon": "float8",
     "lat": "float8",
@@ -530,47 +534,6 @@ _PARAM_TYPES = {
     "base_layer": "text",
     "fallback_order": "text",
 }
-_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
-
-
-def _execute_prepared(session: Session, sql: str, params: dict[str, Any]) -> Any:
-    """Runs the one-issue attribution statement as a server-side prepared statement, prepared
-    once per database connection. Planning this statement (a dozen CTEs, every layer) costs
-    3–10 ms, several times its execution; a prepared statement is planned for its first
-    executions, then PostgreSQL keeps a generic plan (index lookups whatever the point)."""
-    name, body, names = _positional(sql)
-    prepared = session.connection().connection.info.setdefault("geoservice_prepared", set())
-    if name not in prepared:
-        exists = session.execute(
-            text("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = :name)"),
-            {"name": name},
-        ).scalar_one()
-        if not exists:
-            types = ", ".join(_PARAM_TYPES[n] for n in names)
-            session.execute(text(f"PREPARE {name} ({types}) AS {body}"))
-        prepared.add(name)
-    return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
-
-
-@lru_cache(maxsize=64)
-def _execute_clause(name: str, names: tuple[str, ...]) -> Any:
-    return text(f"EXECUTE {name} ({', '.join(f':{n}' for n in names)})")
-
-
-@lru_cache(maxsize=64)
-def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
-    """`sql` with $1, $2… for its :names (in order of appearance), the prepared statement's
-    name, and the names in parameter order (worked out once per statement text)."""
-    names: list[str] = []
-
-    def positional(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    body = _PARAM.sub(positional, sql)
-    name = "geoservice_attribution_" + hashlib.sha1(body.encode()).hexdigest()[:16]
-    return name, body, tuple(names)
 
 
 def _routing_sql(registry: LayerRegistry) -> str:

@@ -222,3 +222,25 @@ def test_an_intake_without_candidates_links_a_relapse_as_the_api_does(
         "action": "relapsed",
         "relapse": issue.id,
     }
+
+
+def test_the_nearby_check_is_prepared_once_per_connection(client, layout, db_session):
+    """The relapse and duplicate check is parsed once per connection: the first report
+    prepares it (db.execute_prepared), the next ones execute it."""
+    from sqlalchemy import text
+
+    def prepared() -> int:
+        return db_session.execute(
+            text(
+                "SELECT count(*) FROM pg_prepared_statements"
+                " WHERE statement LIKE '%relapse_near%' AND statement LIKE 'PREPARE%'"
+            )
+        ).scalar_one()
+
+    first = new_issue(client, layout, 100, 100)
+    after_first = prepared()
+    assert after_first >= 1
+    second = report(client, layout, 120, 100)
+    new_issue(client, layout, 140, 100)
+    assert prepared() == after_first
+    assert [c["id"] for c in second["duplicate_candidates"]] == [first]

@@ -1,0 +1,56 @@
+"""db.execute_prepared: a statement prepared once per connection answers what the same
+statement executed directly answers, for each set of parameter types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from geoservice.db import execute_prepared
+
+SQL = """SELECT :n + 1 AS n, :x * 2 AS x, upper(:s) AS s,
+       CAST(:at AS timestamptz) + interval '1 day' AS at, cardinality(:tags) AS tags,
+       CAST(:n AS text) || '::' || :s AS joined"""
+
+
+def ours(db_session) -> set[str]:
+    return set(
+        db_session.execute(
+            text("SELECT name FROM pg_prepared_statements WHERE name LIKE 'geoservice\\_%'")
+        ).scalars()
+    )
+
+
+def test_prepared_answers_as_executed_and_is_prepared_once(db_session):
+    at = datetime(2015, 3, 1, 8, 30, tzinfo=UTC)
+    before = ours(db_session)
+    for n in (1, 41):
+        params = {"n": n, "x": 1.25, "s": "网格", "at": at, "tags": ["a", "b", "c"]}
+        prepared = execute_prepared(db_session, SQL, params).one()
+        direct = db_session.execute(text(SQL), params).one()
+        assert prepared == direct
+        assert prepared._mapping["joined"] == f"{n}::网格"  # a cast is not a parameter
+    added = ours(db_session) - before
+    assert len(added) == 1  # the second call executed the statement prepared by the first
+
+
+def test_other_parameter_types_are_another_statement(db_session):
+    before = ours(db_session)
+    assert execute_prepared(db_session, "SELECT :v * 2 AS v", {"v": 3}).scalar_one() == 6
+    assert execute_prepared(db_session, "SELECT :v * 2 AS v", {"v": 1.5}).scalar_one() == 3.0
+    assert len(ours(db_session) - before) == 2
+
+
+def test_a_value_of_no_known_type_is_executed_directly(db_session):
+    before = ours(db_session)
+    row = execute_prepared(db_session, "SELECT :v IS NULL AS empty", {"v": None}).one()
+    assert row.empty is True
+    assert ours(db_session) == before
+
+
+def test_explicit_types_win_over_the_values(db_session):
+    value = execute_prepared(
+        db_session, "SELECT pg_typeof(:v)::text AS t", {"v": 1}, {"v": "numeric"}
+    ).scalar_one()
+    assert value == "numeric"
