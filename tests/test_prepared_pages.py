@@ -130,6 +130,8 @@ def test_only_unscoped_first_pages_of_issues_in_a_bbox_are_prepared(app):
     assert generic_page(issues, ItemsQuery(bbox=BBOX, filters={"status": ["closed"]}))
     assert not generic_page(issues, ItemsQuery())
     assert not generic_page(issues, ItemsQuery(bbox=BBOX, offset=100))
+    assert generic_page(issues, ItemsQuery(bbox=BBOX, limit=1000))
+    assert not generic_page(issues, ItemsQuery(bbox=BBOX, limit=10_000))
     assert not generic_page(issues, ItemsQuery(bbox=BBOX, scope=("i.leader_id = 1", {})))
     assert not generic_page(issues, ItemsQuery(bbox=BBOX, interval=(None, None)))
     layer = next(c for c in catalogue(app) if c.id != "issues")
