@@ -25,6 +25,7 @@ def worker(root: str) -> None:
     from sqlalchemy import event
 
     from bench.api_bench import admin_token, small_bboxes
+    from bench.load_kit import cpu_seconds
     from geoservice import create_app
     from geoservice.db import database
 
@@ -41,11 +42,7 @@ def worker(root: str) -> None:
     engine.dispose()
 
     def backend_cpu() -> float:
-        total = 0.0
-        for pid in backends:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return sum(cpu_seconds(list(backends)).values())
 
     client = app.test_client()
     for b in small_bboxes(40, seed=7):

@@ -43,6 +43,7 @@ def main() -> None:
     from sqlalchemy import event
 
     from bench.api_bench import admin_token, small_bboxes
+    from bench.load_kit import cpu_seconds
     from geoservice import create_app
     from geoservice.db import database
 
@@ -82,14 +83,7 @@ def main() -> None:
     engine.dispose()
 
     def backend_cpu() -> float:
-        tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-        for pid in backends:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-            except OSError:
-                pass
-        return total
+        return sum(cpu_seconds(list(backends)).values())
 
     assert psycopg2.extensions
     client = app.test_client()
