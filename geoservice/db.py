@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from flask import Flask, current_app, g, has_request_context, request, session
 from sqlalchemy import MetaData, create_engine, event, text
@@ -447,16 +448,29 @@ def execute_prepared(
             return session.execute(text(sql), params)
         kinds.append(kind)
     name, prepare = _prepare_text(body, ", ".join(kinds))
-    prepared = session.connection().connection.info.setdefault(PREPARED_STATEMENTS, set())
-    if name not in prepared:
-        known = session.execute(
-            text("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = :name)"),
-            {"name": name},
-        ).scalar_one()
-        if not known:
-            session.execute(text(prepare))
-        prepared.add(name)
-    return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
+    connection = session.connection()
+    prepared = connection.connection.info.setdefault(PREPARED_STATEMENTS, set())
+    for attempt in (1, 2):
+        if name not in prepared:
+            known = session.execute(
+                text("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = :name)"),
+                {"name": name},
+            ).scalar_one()
+            if not known:
+                session.execute(text(prepare))
+            prepared.add(name)
+        try:
+            return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, psycopg2.errors.InvalidSqlStatementName):
+                raise
+            # The backend lost its prepared statements (DISCARD ALL, DEALLOCATE ALL by another
+            # user of the connection): prepared again on the next call, or now when no
+            # transaction was aborted by the error.
+            prepared.clear()
+            if attempt == 2 or not connection.connection.dbapi_connection.autocommit:
+                raise
+    raise AssertionError("unreachable")
 
 
 # The names of the statements prepared on a pooled connection (its record's `info`).

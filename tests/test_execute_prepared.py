@@ -54,3 +54,30 @@ def test_explicit_types_win_over_the_values(db_session):
         db_session, "SELECT pg_typeof(:v)::text AS t", {"v": 1}, {"v": "numeric"}
     ).scalar_one()
     assert value == "numeric"
+
+
+def test_a_connection_that_lost_its_statements_prepares_them_again(app, engine):
+    """After a DEALLOCATE ALL (or DISCARD ALL) by another user of the connection, the call
+    that finds its statement gone fails with the database's error and the next one prepares
+    it again, instead of every later call on that connection failing."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import Session
+
+    sql = "SELECT :v * 3 AS v"
+    with engine.connect() as connection:
+        session = Session(bind=connection)
+        assert execute_prepared(session, sql, {"v": 2}).scalar_one() == 6
+        session.commit()
+        for name in ours(session):
+            session.execute(text(f"DEALLOCATE {name}"))
+        try:
+            execute_prepared(session, sql, {"v": 2})
+        except DBAPIError as exc:
+            assert "does not exist" in str(exc.orig)
+        else:
+            raise AssertionError("the lost statement was not noticed")
+        session.rollback()
+        assert execute_prepared(session, sql, {"v": 4}).scalar_one() == 12
+        session.rollback()
+        session.close()
+        connection.invalidate()  # a connection of the pool without its other statements
