@@ -225,3 +225,27 @@ def test_counted_from_tiles_says_whether_there_is_a_count_statement(app):
     answers = [items.counted_from_tiles(c, q) for c, q in cases]
     assert answers == [items.count_statement(c, q) is not None for c, q in cases]
     assert 50 < sum(answers) < len(cases) - 50
+
+
+def test_a_connection_keeps_at_most_its_bound_of_page_statements(
+    client, db_session, viewer, monkeypatch
+):
+    """Each page shape (here: its limit) is a statement of its own; past
+    PREPARED_PER_CONNECTION the least recently used is deallocated (each holds ~1 MB of the
+    backend's memory), and a shape asked again after that is prepared anew, with the rows of
+    the moment."""
+    fill(db_session, n=60)
+    monkeypatch.setattr(items, "PREPARED_PER_CONNECTION", 3)
+    before = prepared(db_session)
+    for limit in (5, 6, 7, 8, 9):
+        assert page_ids(client, viewer, BBOX, limit) == expected_ids(db_session, BBOX, limit)
+        assert prepared(db_session) - before <= 3
+    assert prepared(db_session) - before == 3
+    kept = db_session.connection().connection.info[items.PREPARED]["names"]
+    limits = sorted(int(sql.split("FROM page ORDER BY id LIMIT ")[1].split(")")[0]) for sql in kept)
+    assert limits == [7, 8, 9]  # the least recently used (5, 6) went first
+    first = expected_ids(db_session, BBOX, 1)[0]
+    db_session.execute(text("DELETE FROM issues WHERE id = :id"), {"id": first})
+    assert page_ids(client, viewer, BBOX, 5) == expected_ids(db_session, BBOX, 5)
+    assert first not in page_ids(client, viewer, BBOX, 5)
+    assert prepared(db_session) - before == 3
