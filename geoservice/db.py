@@ -401,7 +401,7 @@ def _parameter_type(value: Any) -> str | None:
         return "text"
     if isinstance(value, datetime):
         return "timestamptz" if value.tzinfo is not None else "timestamp"
-    if isinstance(value, (list, tuple)) and value:
+    if isinstance(value, list) and value:  # a tuple is sent as a row (for IN), not an array
         inner = {_parameter_type(v) for v in value}
         if len(inner) == 1 and None not in inner and "[]" not in next(iter(inner)):
             return f"{inner.pop()}[]"
@@ -438,8 +438,11 @@ def execute_prepared(
     its indexes considered) — PostgreSQL plans the first executions for their values, then
     keeps a generic plan when it is no worse. Parameter types come from `types`, else from the
     values (int → bigint, float → float8, str → text, aware datetime → timestamptz, lists of
-    those → arrays); with a value of no known type the statement is simply executed. The
-    result is SQLAlchemy's, as for `session.execute`."""
+    those → arrays), so a context wanting another type needs a cast in `sql` or `types`
+    (`make_interval(days => :n)`: {"n": "int"}); with a value of no known type (None, an
+    empty list, a tuple) the statement is simply executed. For reads: the connection is the
+    one the session would route a read to. The result is SQLAlchemy's, as for
+    `session.execute`."""
     body, names = _positional(sql)
     kinds = []
     for n in names:
@@ -450,24 +453,34 @@ def execute_prepared(
     name, prepare = _prepare_text(body, ", ".join(kinds))
     connection = session.connection()
     prepared = connection.connection.info.setdefault(PREPARED_STATEMENTS, set())
+    changed = connection.connection.info.setdefault(CHANGED_STATEMENTS, set())
     for attempt in (1, 2):
         if name not in prepared:
             known = session.execute(
                 text("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = :name)"),
                 {"name": name},
             ).scalar_one()
+            if known and name in changed:
+                session.execute(text(f"DEALLOCATE {name}"))
+                known = False
             if not known:
                 session.execute(text(prepare))
+            changed.discard(name)
             prepared.add(name)
         try:
             return session.execute(_execute_clause(name, names), {n: params[n] for n in names})
         except DBAPIError as exc:
-            if not isinstance(exc.orig, psycopg2.errors.InvalidSqlStatementName):
+            if isinstance(exc.orig, psycopg2.errors.InvalidSqlStatementName):
+                # The backend lost its prepared statements (DISCARD ALL, DEALLOCATE ALL by
+                # another user of the connection).
+                prepared.clear()
+            elif isinstance(exc.orig, psycopg2.errors.FeatureNotSupported):
+                # "cached plan must not change result type": DDL changed a column it reads.
+                prepared.discard(name)
+                changed.add(name)
+            else:
                 raise
-            # The backend lost its prepared statements (DISCARD ALL, DEALLOCATE ALL by another
-            # user of the connection): prepared again on the next call, or now when no
-            # transaction was aborted by the error.
-            prepared.clear()
+            # Prepared again on the next call, or now when no transaction was aborted.
             if attempt == 2 or not connection.connection.dbapi_connection.autocommit:
                 raise
     raise AssertionError("unreachable")
@@ -475,6 +488,8 @@ def execute_prepared(
 
 # The names of the statements prepared on a pooled connection (its record's `info`).
 PREPARED_STATEMENTS = "geoservice_prepared"
+# Those whose result type a DDL changed: deallocated and prepared again on their next use.
+CHANGED_STATEMENTS = "geoservice_prepared_changed"
 
 
 @lru_cache(maxsize=256)

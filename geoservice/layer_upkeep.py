@@ -80,7 +80,13 @@ def keep_layer_table(operations: Operations, operation: KeepLayerTableOp) -> Non
     # The triggers keep rows from now on: rows already there would be missing from the boxes
     # and low-zoom tiles (a tile not drawing them). A generated migration creates the table
     # just before, empty.
-    if operations.get_bind().exec_driver_sql(f'SELECT EXISTS (SELECT 1 FROM "{table}")').scalar():
+    offline = operations.get_context().as_sql  # `alembic upgrade --sql`: no database to ask
+    if (
+        not offline
+        and operations.get_bind()
+        .exec_driver_sql(f'SELECT EXISTS (SELECT 1 FROM "{table}")')
+        .scalar()
+    ):
         raise RuntimeError(f"keep_layer_table({table!r}): the table must be new and empty")
     operations.execute(
         f'CREATE INDEX "ix_layer_feature_boxes_{table}" ON layer_feature_boxes USING gist (box)'
@@ -105,7 +111,12 @@ def release_layer_table(operations: Operations, operation: ReleaseLayerTableOp) 
     operations.execute(f'DROP INDEX IF EXISTS "ix_layer_feature_boxes_{table}"')
     operations.execute(f"DELETE FROM layer_feature_boxes WHERE layer = '{table}'")
     operations.execute(f"DELETE FROM layer_feature_tiles WHERE layer = '{table}'")
-    operations.execute(f"DELETE FROM data_generations WHERE subject = '{table}'")
+    # The write counter stays (bumped, not deleted): the sum of all counters, which answers
+    # computed from every table are validated by, must never come back to an earlier value.
+    operations.execute(
+        f"UPDATE data_generations SET generation = generation + 1 WHERE subject = '{table}'"
+    )
+    operations.execute("INSERT INTO tile_changes (layer) VALUES ('layers')")
 
 
 @renderers.dispatch_for(KeepLayerTableOp)

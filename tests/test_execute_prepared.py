@@ -81,3 +81,39 @@ def test_a_connection_that_lost_its_statements_prepares_them_again(app, engine):
         session.rollback()
         session.close()
         connection.invalidate()  # a connection of the pool without its other statements
+
+
+def test_a_statement_whose_result_type_changed_is_prepared_again(app, engine):
+    """DDL changing a column the statement returns makes PostgreSQL refuse the cached plan
+    ("cached plan must not change result type"): that call fails, the next one deallocates
+    and prepares the statement again instead of failing on every later call."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import Session
+
+    with engine.connect() as connection:
+        session = Session(bind=connection)
+        session.execute(text("CREATE TEMP TABLE measured (v int)"))
+        session.execute(text("INSERT INTO measured VALUES (7)"))
+        sql = "SELECT v FROM measured WHERE :k > 0"
+        assert execute_prepared(session, sql, {"k": 1}).scalar_one() == 7
+        session.execute(text("ALTER TABLE measured ALTER COLUMN v TYPE text"))
+        session.commit()
+        try:
+            execute_prepared(session, sql, {"k": 1})
+        except DBAPIError as exc:
+            assert "result type" in str(exc.orig)
+        else:
+            raise AssertionError("the changed result type was not noticed")
+        session.rollback()
+        assert execute_prepared(session, sql, {"k": 1}).scalar_one() == "7"
+        assert execute_prepared(session, sql, {"k": 2}).scalar_one() == "7"
+        session.rollback()
+        session.close()
+        connection.invalidate()
+
+
+def test_a_tuple_is_executed_as_a_row_not_prepared_as_an_array(db_session):
+    before = ours(db_session)
+    row = execute_prepared(db_session, "SELECT 2 IN :ids AS found", {"ids": (1, 2, 3)}).one()
+    assert row.found is True
+    assert ours(db_session) == before

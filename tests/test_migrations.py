@@ -216,6 +216,12 @@ with engine.connect() as conn:
         " (SELECT count(*) FROM layer_feature_tiles WHERE layer = 'schools' AND z = 10),"
         " (SELECT count(*) FROM data_generations WHERE subject = 'schools')"
     )).one()
+COUNTERS = (
+    "SELECT (SELECT sum(generation) FROM data_generations),"
+    " (SELECT max(id) FROM tile_changes WHERE layer = 'layers')"
+)
+with engine.connect() as conn:
+    counters_before = conn.execute(text(COUNTERS)).one()
 with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.downgrade(config, "-1")
@@ -224,14 +230,16 @@ with engine.connect() as conn:
         "SELECT to_regclass('schools') IS NULL,"
         " (SELECT count(*) FROM layer_feature_boxes WHERE layer = 'schools')"
         " + (SELECT count(*) FROM layer_feature_tiles WHERE layer = 'schools')"
-        " + (SELECT count(*) FROM data_generations WHERE subject = 'schools')"
     )).one()
+    counters_after = conn.execute(text(COUNTERS)).one()
 with engine.begin() as conn:
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
 print(json.dumps({
     "collections": collections,
     "downgraded": [left[0], left[1]],
+    "counters_moved": [counters_after[0] > counters_before[0],
+                       counters_after[1] > counters_before[1]],
     "statuses": [created.status_code, first.status_code, moved.status_code, again.status_code,
                  third.status_code],
     "tile_changed": first.data != again.data != third.data,
@@ -286,6 +294,9 @@ def test_a_fifth_layer_is_one_new_file_plus_a_generated_migration(
     )
     assert (out["boxes"], out["z10_rows"], out["generations"]) == (1, 1, 1)
     assert out["downgraded"] == [True, 0]  # the table gone, and nothing it kept left behind
+    # Answers validated by the sum of all write counters, and cached layer tiles, see the
+    # layer go: the counters move on (a counter deleted would take the sum back).
+    assert out["counters_moved"] == [True, True]
     (generated,) = versions.glob("*.py")
     source = generated.read_text()
     assert (

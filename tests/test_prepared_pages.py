@@ -249,3 +249,42 @@ def test_a_connection_keeps_at_most_its_bound_of_page_statements(
     assert page_ids(client, viewer, BBOX, 5) == expected_ids(db_session, BBOX, 5)
     assert first not in page_ids(client, viewer, BBOX, 5)
     assert prepared(db_session) - before == 3
+
+
+def test_a_failed_round_trip_leaves_no_statement_untracked(app, engine):
+    """A page statement prepared by a round trip that then failed (a timeout, a cancel, an
+    error while executing) stays on the backend; the next page deallocates it, so the
+    backend holds exactly the statements the connection tracks (each ~1 MB)."""
+    from sqlalchemy.orm import Session
+
+    def on_backend(connection) -> set[str]:
+        return set(
+            connection.execute(
+                text("SELECT name FROM pg_prepared_statements WHERE name LIKE 'geoservice_page_%'")
+            ).scalars()
+        )
+
+    issues = catalogue(app).get("issues")
+    with app.app_context(), engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        session = Session(bind=connection)
+        items.items_page(session, issues, ItemsQuery(limit=5, bbox=BBOX))
+        known = connection.connection.info[items.PREPARED]
+        with pytest.raises(DBAPIError):  # prepared, then failed while executing
+            items._fetch_prepared(session, "SELECT 1", "SELECT 1 / :x", {"x": 0})
+        untracked = on_backend(connection) - set(known["names"].values())
+        assert len(untracked) == 1
+        page = items.items_page(session, issues, ItemsQuery(limit=6, bbox=BBOX))
+        assert page.number_returned >= 0
+        assert on_backend(connection) == set(known["names"].values())
+        assert not untracked & on_backend(connection)  # the failed statement deallocated
+        session.close()
+        connection.invalidate()
+
+
+def test_a_page_in_a_transaction_leaves_plan_caching_as_it_was(app, db_session):
+    issues = catalogue(app).get("issues")
+    with app.app_context():
+        before = db_session.execute(text("SHOW plan_cache_mode")).scalar()
+        items.items_page(db_session, issues, ItemsQuery(limit=5, bbox=BBOX))
+        assert db_session.execute(text("SHOW plan_cache_mode")).scalar() == before == "auto"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -574,9 +575,14 @@ def _fetch_prepared(
     starts with none); in one round trip with the prelude (transaction-local settings) and,
     past PREPARED_PER_CONNECTION, the DEALLOCATE of the least recently used. PostgreSQL plans
     a prepared statement again after a change to a table it reads (DDL, a partition attached,
-    ANALYZE). Should the backend have lost it (a DISCARD by another user of the connection),
-    the page is asked again with a new PREPARE when no transaction is open, else the error
-    is raised."""
+    ANALYZE).
+
+    After a failed round trip the record may be wrong (some of its statements run, others
+    not; a DISCARD by another user of the connection; a result type changed by DDL): the next
+    call first compares it with the backend's own list and deallocates what it does not
+    track. A lost statement is asked again at once when no transaction is open, else the
+    error is raised. Inside a transaction the generic-plan setting is put back after the
+    page (it would otherwise hold for the transaction's later statements)."""
     connection = session.connection()
     dbapi = connection.connection.dbapi_connection
     info = connection.connection.info
@@ -588,12 +594,17 @@ def _fetch_prepared(
         known = info.get(PREPARED)
         pid = dbapi.get_backend_pid()  # type: ignore[union-attr]
         if known is None or known["pid"] != pid:
-            known = info[PREPARED] = {"pid": pid, "names": {}, "next": 0}
+            # The tag keeps two records sharing a backend (a pooler in session mode handing a
+            # server connection on) from taking each other's names.
+            tag = secrets.token_hex(3)
+            known = info[PREPARED] = {"pid": pid, "names": {}, "next": 0, "tag": tag}
         parts = [head]
+        if known.get("resync"):
+            parts += [f"DEALLOCATE {n}" for n in _resynced(dbapi, known)]
         name = known["names"].pop(sql, None)
         if name is None:
-            name = f"geoservice_page_{known['next']}"
-            known["next"] += 1  # a name is never reused: a PREPARE that failed is not tracked
+            name = f"geoservice_page_{known['tag']}_{known['next']}"
+            known["next"] += 1  # a name is never reused
             while len(known["names"]) >= PREPARED_PER_CONNECTION:
                 oldest = next(iter(known["names"]))
                 parts.append(f"DEALLOCATE {known['names'].pop(oldest)}")
@@ -606,18 +617,37 @@ def _fetch_prepared(
             psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
             cursor.execute(text_sent, values)
             row = cursor.fetchone()
-        except psycopg2.errors.InvalidSqlStatementName as exc:
-            known["names"].clear()
-            if attempt == 1 and dbapi.autocommit:  # type: ignore[union-attr]
-                continue
-            raise DBAPIError.instance(text_sent, values, exc, psycopg2.Error) from exc
+            if not dbapi.autocommit:  # type: ignore[union-attr]
+                cursor.execute("SET LOCAL plan_cache_mode TO DEFAULT")
         except psycopg2.Error as exc:
+            known["resync"] = True
+            lost = isinstance(exc, psycopg2.errors.InvalidSqlStatementName)
+            if lost and attempt == 1 and dbapi.autocommit:  # type: ignore[union-attr]
+                continue
             raise DBAPIError.instance(text_sent, values, exc, psycopg2.Error) from exc
         finally:
             cursor.close()
         known["names"][sql] = name  # the most recently used last
         return row
     raise AssertionError("unreachable")
+
+
+def _resynced(dbapi: Any, known: dict[str, Any]) -> list[str]:
+    """Brings a connection's record of its page statements in line with the backend's own
+    list: forgets what the backend lost; returns the backend's statements of this record
+    that it does not track (to deallocate)."""
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(
+            "SELECT name FROM pg_prepared_statements WHERE starts_with(name, %(prefix)s)",
+            {"prefix": f"geoservice_page_{known['tag']}_"},
+        )
+        on_server = {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+    known["names"] = {sql: n for sql, n in known["names"].items() if n in on_server}
+    known["resync"] = False
+    return sorted(on_server - set(known["names"].values()))
 
 
 @lru_cache(maxsize=512)
