@@ -600,7 +600,10 @@ def _fetch_prepared(
             known = info[PREPARED] = {"pid": pid, "names": {}, "next": 0, "tag": tag}
         parts = [head]
         if known.get("resync"):
-            parts += [f"DEALLOCATE {n}" for n in _resynced(dbapi, known)]
+            try:
+                parts += [f"DEALLOCATE {n}" for n in _resynced(dbapi, known)]
+            except psycopg2.Error as exc:
+                raise DBAPIError.instance(RESYNC_SQL, {}, exc, psycopg2.Error) from exc
         name = known["names"].pop(sql, None)
         if name is None:
             name = f"geoservice_page_{known['tag']}_{known['next']}"
@@ -632,16 +635,16 @@ def _fetch_prepared(
     raise AssertionError("unreachable")
 
 
+RESYNC_SQL = "SELECT name FROM pg_prepared_statements WHERE starts_with(name, %(prefix)s)"
+
+
 def _resynced(dbapi: Any, known: dict[str, Any]) -> list[str]:
     """Brings a connection's record of its page statements in line with the backend's own
     list: forgets what the backend lost; returns the backend's statements of this record
     that it does not track (to deallocate)."""
     cursor = dbapi.cursor()
     try:
-        cursor.execute(
-            "SELECT name FROM pg_prepared_statements WHERE starts_with(name, %(prefix)s)",
-            {"prefix": f"geoservice_page_{known['tag']}_"},
-        )
+        cursor.execute(RESYNC_SQL, {"prefix": f"geoservice_page_{known['tag']}_"})
         on_server = {row[0] for row in cursor.fetchall()}
     finally:
         cursor.close()
