@@ -36,7 +36,14 @@ import psycopg2.extensions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_kit import ensure_accounts, ensure_county, extent, inside_points, tile_xy
+from load_kit import (
+    cpu_seconds,
+    ensure_accounts,
+    ensure_county,
+    extent,
+    inside_points,
+    tile_xy,
+)
 
 
 class Trace:
@@ -78,14 +85,7 @@ BACKENDS: set[int] = set()
 
 def backend_cpu() -> float:
     """CPU seconds used so far by the backends of the connections made (same machine)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for pid in BACKENDS:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except OSError:
-            pass
-    return total
+    return sum(cpu_seconds(list(BACKENDS)).values())
 
 
 class CountingConnection(psycopg2.extensions.connection):
