@@ -22,8 +22,10 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,6 +293,21 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
         except (OSError, IndexError, ValueError):
             pass
     return out
+
+
+def backend_cpu_reader(engine: Any) -> Callable[[], float]:
+    """Follows the PostgreSQL backends of the connections `engine` opens from now on (its pool
+    is emptied first) and returns a function giving their CPU seconds so far (same machine)."""
+    from sqlalchemy import event
+
+    backends: set[int] = set()
+
+    @event.listens_for(engine, "connect")
+    def _pid(dbapi_connection: Any, _record: Any) -> None:
+        backends.add(dbapi_connection.get_backend_pid())
+
+    engine.dispose()
+    return lambda: sum(cpu_seconds(list(backends)).values())
 
 
 def server_pids(server: Server, database: str) -> tuple[list[int], list[int]]:

@@ -23,16 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from load_kit import cpu_seconds  # noqa: E402
 from PIL import Image  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
 from geoservice import create_app  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def small_jpeg() -> str:
@@ -128,14 +124,14 @@ def main() -> None:
         time.sleep(1.2)  # pending function stats flushed (at most once a second)
         funcs0 = functions()
         walls, pys = [], []
-        db0 = {pid: backend_cpu(pid) for pid in pids}
+        db0 = cpu_seconds(list(pids))
         for _ in range(args.reports):
             py = time.process_time()
             start = time.perf_counter()
             post()
             walls.append((time.perf_counter() - start) * 1000)
             pys.append((time.process_time() - py) * 1000)
-        db1 = {pid: backend_cpu(pid) for pid in pids}
+        db1 = cpu_seconds(list(pids))
         # make the backends flush their function statistics
         time.sleep(1.2)
         post()

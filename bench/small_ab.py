@@ -22,10 +22,8 @@ HERE = Path(__file__).resolve().parent
 def worker(root: str) -> None:
     sys.path.insert(0, root)
     sys.path.insert(1, str(HERE.parent))
-    from sqlalchemy import event
-
     from bench.api_bench import admin_token, small_bboxes
-    from bench.load_kit import cpu_seconds
+    from bench.load_kit import backend_cpu_reader
     from geoservice import create_app
     from geoservice.db import database
 
@@ -33,16 +31,7 @@ def worker(root: str) -> None:
     headers = {"Authorization": f"Bearer {admin_token(url)}"}
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
     engine = database(app).engine
-    backends: set[int] = set()
-
-    @event.listens_for(engine, "connect")
-    def _pid(dbapi_connection, _record):
-        backends.add(dbapi_connection.get_backend_pid())
-
-    engine.dispose()
-
-    def backend_cpu() -> float:
-        return sum(cpu_seconds(list(backends)).values())
+    backend_cpu = backend_cpu_reader(engine)
 
     client = app.test_client()
     for b in small_bboxes(40, seed=7):

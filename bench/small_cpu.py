@@ -43,7 +43,7 @@ def main() -> None:
     from sqlalchemy import event
 
     from bench.api_bench import admin_token, small_bboxes
-    from bench.load_kit import cpu_seconds
+    from bench.load_kit import backend_cpu_reader
     from geoservice import create_app
     from geoservice.db import database
 
@@ -52,7 +52,6 @@ def main() -> None:
     settings = dict(e.split("=", 1) for e in args.env)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **settings})
     engine = database(app).engine
-    backends: set[int] = set()
 
     trips: dict[str, list[float]] = {}
 
@@ -76,14 +75,7 @@ def main() -> None:
         def _factory(_dialect, _record, _cargs, cparams):
             cparams["connection_factory"] = TimedConnection
 
-    @event.listens_for(engine, "connect")
-    def _pid(dbapi_connection, _record):
-        backends.add(dbapi_connection.get_backend_pid())
-
-    engine.dispose()
-
-    def backend_cpu() -> float:
-        return sum(cpu_seconds(list(backends)).values())
+    backend_cpu = backend_cpu_reader(engine)
 
     assert psycopg2.extensions
     client = app.test_client()
