@@ -23,20 +23,16 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import psycopg2
-import psycopg2.errors
-import psycopg2.extensions
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from geoservice import prepared
 from geoservice.catalogue.catalogue import ISSUES, Collection, Sql
 from geoservice.catalogue.tilegrid import COUNT_LEVELS, FINEST_LEVEL, tile_lat, tile_lon, tile_y
 from geoservice.db import driver_row
@@ -562,109 +558,33 @@ def _fetch_bytes(session: Session, statement: str, params: dict[str, Any]) -> tu
 # statements, 60 MB): 16 keep a map client's few shapes (limit × filters) at ≤ 15 MB a
 # connection, a pool of 30 connections at ≤ 450 MB.
 PREPARED_PER_CONNECTION = 16
-PREPARED = "geoservice.prepared_statements"  # key in the pooled connection's `info`
+PAGES = "page"  # their family of prepared statements (geoservice.prepared)
+PREPARED = prepared.record_key(PAGES)  # its record in the pooled connection's `info`
 
 
 def _fetch_prepared(
     session: Session, prelude: str, statement: str, params: dict[str, Any]
 ) -> tuple:
     """As _fetch_bytes(prelude; statement), but `statement` is prepared once per database
-    connection (PREPARE, then EXECUTE with this call's values): its plan is made once, not
-    per page (~2–3 ms of a page's ~10 ms of database time). The connection's prepared
-    statements are tracked in its pool record's `info` with the backend's pid (a new backend
-    starts with none); in one round trip with the prelude (transaction-local settings) and,
-    past PREPARED_PER_CONNECTION, the DEALLOCATE of the least recently used. PostgreSQL plans
-    a prepared statement again after a change to a table it reads (DDL, a partition attached,
-    ANALYZE).
-
-    After a failed round trip the record may be wrong (some of its statements run, others
-    not; a DISCARD by another user of the connection; a result type changed by DDL): the next
-    call first compares it with the backend's own list and deallocates what it does not
-    track. A lost statement is asked again at once when no transaction is open, else the
-    error is raised. Inside a transaction the generic-plan setting is put back after the
-    page (it would otherwise hold for the transaction's later statements)."""
-    connection = session.connection()
-    dbapi = connection.connection.dbapi_connection
-    info = connection.connection.info
-    sql, names = _prepared_form(str(_compiled(statement, connection.dialect)))
-    values = _compiled(prelude, connection.dialect).construct_params(params)
-    values.update(_compiled(statement, connection.dialect).construct_params(params))
-    head = str(_compiled(prelude, connection.dialect))
-    for attempt in (1, 2):
-        known = info.get(PREPARED)
-        pid = dbapi.get_backend_pid()  # type: ignore[union-attr]
-        if known is None or known["pid"] != pid:
-            # The tag keeps two records sharing a backend (a pooler in session mode handing a
-            # server connection on) from taking each other's names.
-            tag = secrets.token_hex(3)
-            known = info[PREPARED] = {"pid": pid, "names": {}, "next": 0, "tag": tag}
-        parts = [head]
-        if known.get("resync"):
-            try:
-                parts += [f"DEALLOCATE {n}" for n in _resynced(dbapi, known)]
-            except psycopg2.Error as exc:
-                raise DBAPIError.instance(RESYNC_SQL, {}, exc, psycopg2.Error) from exc
-        name = known["names"].pop(sql, None)
-        if name is None:
-            name = f"geoservice_page_{known['tag']}_{known['next']}"
-            known["next"] += 1  # a name is never reused
-            while len(known["names"]) >= PREPARED_PER_CONNECTION:
-                oldest = next(iter(known["names"]))
-                parts.append(f"DEALLOCATE {known['names'].pop(oldest)}")
-            parts.append(f"PREPARE {name} AS {sql}")
-        args = ", ".join(f"%({n})s" for n in names)
-        parts.append(f"EXECUTE {name}({args})" if names else f"EXECUTE {name}")
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        text_sent = ";".join(parts)
-        try:
-            psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
-            cursor.execute(text_sent, values)
-            row = cursor.fetchone()
-            if not dbapi.autocommit:  # type: ignore[union-attr]
-                cursor.execute("SET LOCAL plan_cache_mode TO DEFAULT")
-        except psycopg2.Error as exc:
-            known["resync"] = True
-            lost = isinstance(exc, psycopg2.errors.InvalidSqlStatementName)
-            if lost and attempt == 1 and dbapi.autocommit:  # type: ignore[union-attr]
-                continue
-            raise DBAPIError.instance(text_sent, values, exc, psycopg2.Error) from exc
-        finally:
-            cursor.close()
-        known["names"][sql] = name  # the most recently used last
-        return row
-    raise AssertionError("unreachable")
-
-
-RESYNC_SQL = "SELECT name FROM pg_prepared_statements WHERE starts_with(name, %(prefix)s)"
-
-
-def _resynced(dbapi: Any, known: dict[str, Any]) -> list[str]:
-    """Brings a connection's record of its page statements in line with the backend's own
-    list: forgets what the backend lost; returns the backend's statements of this record
-    that it does not track (to deallocate)."""
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(RESYNC_SQL, {"prefix": f"geoservice_page_{known['tag']}_"})
-        on_server = {row[0] for row in cursor.fetchall()}
-    finally:
-        cursor.close()
-    known["names"] = {sql: n for sql, n in known["names"].items() if n in on_server}
-    known["resync"] = False
-    return sorted(on_server - set(known["names"].values()))
-
-
-@lru_cache(maxsize=512)
-def _prepared_form(compiled_sql: str) -> tuple[str, tuple[str, ...]]:
-    """A driver-compiled statement (`%(name)s` placeholders) as PREPARE's text (`$1`, `$2`…)
-    and the names of its parameters in that order."""
-    names: list[str] = []
-
-    def number(match: re.Match) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return re.sub(r"%\((\w+)\)s", number, compiled_sql), tuple(names)
+    connection (geoservice.prepared: PREPARE, then EXECUTE with this call's values): its plan
+    is made once, not per page (~2–3 ms of a page's ~10 ms of database time). Inside a
+    transaction the generic-plan setting is put back after the page (it would otherwise hold
+    for the transaction's later statements)."""
+    dialect = session.connection().dialect
+    values = _compiled(prelude, dialect).construct_params(params)
+    values.update(_compiled(statement, dialect).construct_params(params))
+    row = prepared.fetch_row(
+        session,
+        PAGES,
+        PREPARED_PER_CONNECTION,
+        str(_compiled(statement, dialect)),
+        values,
+        head=str(_compiled(prelude, dialect)),
+        tail="SET LOCAL plan_cache_mode TO DEFAULT",
+        text_as_bytes=True,
+    )
+    assert row is not None
+    return row
 
 
 @lru_cache(maxsize=512)

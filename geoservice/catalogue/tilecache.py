@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from geoservice.catalogue.tilegrid import tile_lat, tile_lon
-from geoservice.httpcache import IssueArea
+from geoservice.httpcache import IssueArea, read_row
 
 ISSUES_LAYER = "issues"
 LAYERS_LAYER = "layers"
@@ -36,13 +36,10 @@ CLOCK_SECONDS = 60  # issue tiles: how long `overdue` may lag the clock
 
 def generation(session: Session, layer: str) -> str:
     """The layer's generation: changes with every committed write to it."""
-    count, total = (
-        session.connection()
-        .exec_driver_sql(  # cheaper than session.execute
-            "SELECT count(*), COALESCE(sum(id), 0) FROM tile_changes WHERE layer = %(layer)s",
-            {"layer": layer},
-        )
-        .one()
+    count, total = read_row(
+        session,
+        "SELECT count(*), COALESCE(sum(id), 0) FROM tile_changes WHERE layer = %(layer)s",
+        {"layer": layer},
     )
     return f"{count}.{total}"
 
@@ -56,14 +53,11 @@ def issue_tile_generation(session: Session, z: int, x: int, y: int) -> str:
     margin = (east - west) / 4 + 0.01
     area = IssueArea((west - margin, south - margin, east + margin, north + margin))
     changes, params = area.changes_sql("tile")
-    layers, (count, total) = (
-        session.connection()
-        .exec_driver_sql(
-            "SELECT (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM tile_changes"
-            f" WHERE layer = 'layers'), {changes}",
-            params,
-        )
-        .one()
+    layers, (count, total) = read_row(
+        session,
+        "SELECT (SELECT count(*) || '.' || COALESCE(sum(id), 0) FROM tile_changes"
+        f" WHERE layer = 'layers'), {changes}",
+        params,
     )
     return f"{layers}/{count}.{total}"
 
