@@ -124,3 +124,64 @@ def test_writes_are_logged_with_the_earliest_time_they_touched(db_session):
     assert closed() != after_report
     # Another end is another generation, even with no write between.
     assert httpcache.generation(db_session, httpcache.written_before(later)) != closed()
+
+
+KEPT = 2000  # rows of each change log kept (migration 0054)
+
+
+def test_each_change_log_keeps_its_last_two_thousand_rows(db_session):
+    """The logs the validators count (issue_cell_changes, issue_fact_changes, event_changes)
+    are pruned in batches, each time their ids pass a thousand: to the last KEPT rows (a
+    validator counts at most ~3,000), by every statement that writes them — an update or a
+    delete of issues, an event (an insert: tests/test_issue_rows_inserted.py)."""
+    issue = add_issue(db_session, 0, 0, WHEN)
+
+    def update_issue():
+        sql = text(
+            "UPDATE issues SET deadline = COALESCE(deadline, :t) + interval '1 hour' WHERE id = :i"
+        )  # a column the rankings read: logged in issue_fact_changes too
+        return lambda: db_session.execute(sql, {"i": issue.id, "t": WHEN})
+
+    def delete_issue():
+        doomed = add_issue(db_session, 50, 0, WHEN)
+        sql = text("DELETE FROM issues WHERE id = :i")
+        return lambda: db_session.execute(sql, {"i": doomed.id})
+
+    def insert_event():
+        sql = text("INSERT INTO issue_events (issue_id, at, to_status) VALUES (:i, :t, 'accepted')")
+        return lambda: db_session.execute(sql, {"i": issue.id, "t": WHEN})
+
+    writes = {
+        "issue_cell_changes": [update_issue, delete_issue],
+        "issue_fact_changes": [update_issue, delete_issue],
+        "event_changes": [insert_event],
+    }
+
+    def count(table, where="true", **params):
+        return db_session.scalar(text(f"SELECT count(*) FROM {table} WHERE {where}"), params)
+
+    def written(table, write, next_id=None):
+        """The id of the row `write` logs, which the sequence gives as `next_id`."""
+        act = write()  # its own set-up first (a delete needs an issue)
+        if next_id is not None:
+            db_session.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :n - 1)"),
+                {"n": next_id},
+            )
+        act()
+        return db_session.scalar(text(f"SELECT max(id) FROM {table}"))
+
+    for table, kinds in writes.items():
+        for write in kinds:
+            marker = written(table, write)
+            # A row at the first id of a thousand, within KEPT of the marker: the marker stays.
+            near = (marker // 1000 + 2) * 1000
+            assert near - marker <= KEPT
+            assert written(table, write, near) == near
+            assert count(table, "id = :i", i=marker) == 1, (table, write.__name__)
+            # One at the next thousand past KEPT: the marker and everything older pruned.
+            far = (marker + KEPT) // 1000 * 1000 + 1000
+            assert written(table, write, far) == far
+            assert count(table, "id <= :i", i=marker) == 0, (table, write.__name__)
+            assert count(table, "id < :i", i=far - KEPT) == 0
+            assert count(table) <= KEPT + 1000
