@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load
-from load_kit import ensure_accounts, ensure_county
+from load_kit import backend_cpu_reader, ensure_accounts, ensure_county
 
 
 class _Once:
@@ -60,12 +60,14 @@ def main() -> None:
     url = ensure_county(args.database, args.scale)
     accounts = ensure_accounts(url)
     from geoservice import create_app
+    from geoservice.db import database
 
     upload_dir = Path(__file__).resolve().parent / "out" / "uploads"
     app = create_app(
         {"DATABASE_URL": url, "SECRET_KEY": "bench", "UPLOAD_DIR": str(upload_dir),
          "RATE_LIMIT_WRITES_PER_MINUTE": 0}
     )  # fmt: skip
+    backend_cpu = backend_cpu_reader(database(app).engine)
     client = app.test_client()
     work = load.Workload(args.database)
     tokens = [
@@ -77,6 +79,7 @@ def main() -> None:
     caches: list[dict[str, str]] = [{} for _ in tokens]
     rngs = [random.Random(1000 + i) for i in range(args.clients)]
     cpu: dict[str, float] = defaultdict(float)
+    db_cpu: dict[str, float] = defaultdict(float)
     codes: dict[str, Counter] = defaultdict(Counter)
 
     class InProcess:
@@ -93,10 +96,12 @@ def main() -> None:
             profiled = profiler is not None and args.profile in label and measuring
             if profiled:
                 profiler.enable()
+            db_before = backend_cpu()
             started = time.process_time()
             response = client.open(path, method=method, headers=headers, json=body)
             data = response.get_data()
             cpu[label] += time.process_time() - started
+            db_cpu[label] += backend_cpu() - db_before
             if profiled:
                 profiler.disable()
             codes[label][response.status_code] += 1
@@ -114,20 +119,27 @@ def main() -> None:
     measuring = False
     run(300)
     cpu.clear()
+    db_cpu.clear()
     codes.clear()
     measuring = True
     started = time.process_time()
     run(args.n)
     total = time.process_time() - started
+    db_total = sum(db_cpu.values())
     print(
         f"mix on {args.database}, {args.n} requests in-process: app CPU {total / args.n * 1e6:.0f} µs"
-        f" per request; load {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        f" + database CPU {db_total / args.n * 1e6:.0f} µs per request;"
+        f" load {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
-    print(f"  {'request':30s} {'n':>5s} {'µs each':>8s} {'share':>6s}  status codes")
+    print(
+        f"  {'request':30s} {'n':>5s} {'app µs':>8s} {'share':>6s} {'db µs':>8s} {'share':>6s}"
+        "  status codes"
+    )
     for label in sorted(cpu):
         n = sum(codes[label].values())
         print(
             f"  {label:30s} {n:5d} {cpu[label] / n * 1e6:8.0f} {cpu[label] / total * 100:5.1f}%"
+            f" {db_cpu[label] / n * 1e6:8.0f} {db_cpu[label] / max(db_total, 1e-9) * 100:5.1f}%"
             f"  {dict(codes[label])}"
         )
     if profiler is not None:
