@@ -7,8 +7,10 @@ items page comes from the response store (1.1 round trips), which the mixed load
 
     .venv/bin/python bench/mix_cpu.py [--database geoservice_bench_load1] [-n 3000] [--profile report]
 
-Prints the app CPU (this process, the test client included: ~0.1 ms per request) per request
-and per kind, with each kind's status codes and its share of the total. No database CPU.
+Prints the app CPU (this process, the test client included: ~0.1 ms per request) and the
+database CPU (the app's backends, read from /proc in clock ticks before and after each request:
+exact over many requests, not for one) per request and per kind, with each kind's status codes
+and its shares of the totals.
 """
 
 from __future__ import annotations
