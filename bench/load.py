@@ -39,6 +39,7 @@ from load_kit import (
     Server,
     Stats,
     WorkerModel,
+    county_database,
     ensure_accounts,
     ensure_county,
     extent,
@@ -210,18 +211,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    template = args.template
-    if template is None and args.database is None:
-        template = (
-            DEMO100
-            if psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DEMO100}'")
-            else None
-        )
-    name = args.database or (
-        "geoservice_bench_load100"
-        if template
-        else f"geoservice_bench_load{args.scale:g}".replace(".", "_")
-    )
+    name, template = county_database(args.database, args.template, args.scale)
     url = ensure_county(name, args.scale, template)
     accounts = ensure_accounts(url)
     work = Workload(name)

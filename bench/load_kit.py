@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 SOCKET = os.environ.get("PGHOST") or str(ROOT / ".pg" / "run")
 DEMO100 = "geoservice_demo100"
+LOAD100 = "geoservice_bench_load100"  # the copy of DEMO100 the benches share
 
 
 def load_average() -> str:
@@ -75,6 +76,21 @@ def psql(database: str, sql: str) -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
+
+
+def county_database(
+    database: str | None, template: str | None, scale: float
+) -> tuple[str, str | None]:
+    """The bench database's name and the template to copy when it is missing: LOAD100, a copy
+    of DEMO100 when that exists, whether LOAD100 was named or not (never a county seeded at
+    `scale` under that name); else geoservice_bench_load<scale>, seeded."""
+    wanted = f"SELECT 1 FROM pg_database WHERE datname = '{DEMO100}'"
+    if template is None and database in (None, LOAD100) and psql("postgres", wanted):
+        template = DEMO100
+    name = database or (
+        LOAD100 if template else f"geoservice_bench_load{scale:g}".replace(".", "_")
+    )
+    return name, template
 
 
 def ensure_county(name: str, scale: float, template: str | None = None) -> str:

@@ -44,11 +44,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_kit import (
-    DEMO100,
     Client,
     Server,
     Stats,
     WorkerModel,
+    county_database,
     ensure_accounts,
     ensure_county,
     inside_points,
@@ -429,18 +429,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5193)
     args = parser.parse_args()
 
-    template = args.template
-    if template is None and args.database is None:
-        template = (
-            DEMO100
-            if psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DEMO100}'")
-            else None
-        )
-    name = args.database or (
-        "geoservice_bench_load100"
-        if template
-        else f"geoservice_bench_load{args.scale:g}".replace(".", "_")
-    )
+    name, template = county_database(args.database, args.template, args.scale)
     url = ensure_county(name, args.scale, template)
     leader_ids = [
         int(v)
