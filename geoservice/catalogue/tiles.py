@@ -810,11 +810,12 @@ WITH bounds AS (
   -- the largest above the fold size, at most :most of them (a top-N sort of the candidates)
   SELECT t.id, t.px FROM t WHERE t.px >= :fold_px ORDER BY t.px DESC, t.id LIMIT :most
 ){POINT_CELLS}{home}, big AS (
-  -- the largest first (drawn under the smaller ones), then the points by id
+  -- the largest first (drawn under the smaller ones), then the points by id (the points' cells
+  -- by IN: a JOIN with the few cells is planned as a loop over every point per cell)
   SELECT t.id, {drawn_geom} AS geom{attributes}
   FROM (SELECT id, px FROM drawn
-        UNION ALL SELECT t.id, t.px FROM t JOIN point_cells c ON c.fx = t.fx AND c.fy = t.fy
-        WHERE t.px < 0) d{looked_up}
+        UNION ALL SELECT t.id, t.px FROM t
+        WHERE t.px < 0 AND (t.fx, t.fy) IN (SELECT fx, fy FROM point_cells)) d{looked_up}
   CROSS JOIN bounds
   ORDER BY d.px DESC, d.id
 ), folded AS (
