@@ -63,12 +63,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def app(engine: Engine, database_url: str) -> Flask:
+def app(engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     return create_app(
         {
             "DATABASE_URL": database_url,
             "TESTING": True,
             "SECRET_KEY": "test-key",
+            # Not <project>/uploads: what a local run of the service or a bench stored there
+            # (the demo's photos among it) would answer the tests' photo requests.
+            "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
             "MAP_SCREEN_CACHE_SECONDS": 0,  # tests change the data under the same database
             "HOME_CACHE_SECONDS": 0,
         }

@@ -29,7 +29,6 @@ def world(app, db_session, tmp_path, monkeypatch):
         "session": db_session,
         "inspector_headers": {"Authorization": f"Bearer {token}"},
     }
-    app.config["UPLOAD_DIR"] = None
 
 
 def counts(session):
