@@ -465,6 +465,41 @@ def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db
             assert body["numberMatched"] == expected > 10
 
 
+def test_the_count_cells_of_a_ring_are_the_rectangle_without_its_hole(db_session):
+    """A level's ring (its blocks minus what coarser blocks summed) is read as four bands: they
+    select every cell of the rectangle outside the hole (a hole touching an edge leaves that
+    band empty) and nothing of the hole."""
+    import random
+
+    from geoservice.catalogue.catalogue import Sql
+    from geoservice.catalogue.items import _cells_sql
+
+    db_session.execute(
+        text(
+            "CREATE TEMP TABLE ring_cells ON COMMIT DROP AS SELECT 17 AS level, cx, cy"
+            " FROM generate_series(0, 11) cx, generate_series(0, 9) cy"
+        )
+    )
+    rng = random.Random(11)
+    for _ in range(40):
+        x0, y0 = rng.randint(0, 4), rng.randint(0, 4)
+        x1, y1 = rng.randint(x0 + 2, 11), rng.randint(y0 + 2, 9)
+        hx0, hy0 = rng.randint(x0, x1), rng.randint(y0, y1)
+        hx1, hy1 = rng.randint(hx0, x1), rng.randint(hy0, y1)
+        sql = Sql()
+        condition = _cells_sql(sql, 17, (x0, x1, y0, y1), (hx0, hx1, hy0, hy1))
+        selected = db_session.execute(
+            text(f"SELECT cx, cy FROM ring_cells WHERE {condition}"), sql.params
+        ).all()
+        wanted = {
+            (x, y)
+            for x in range(x0, x1 + 1)
+            for y in range(y0, y1 + 1)
+            if not (hx0 <= x <= hx1 and hy0 <= y <= hy1)
+        }
+        assert sorted(tuple(row) for row in selected) == sorted(wanted)
+
+
 def test_a_count_too_costly_is_omitted_and_paging_still_works(
     app, client, db_session, viewer, monkeypatch
 ):
