@@ -413,7 +413,7 @@ summary AS (
     max(cl.leader_id) FILTER (WHERE cl.rank = 1) AS leader_id,
     max(cl.unit_id) FILTER (WHERE cl.rank = 1) AS unit_id,
     (array_agg(cl.place_id ORDER BY cl.rank) FILTER (WHERE cl.layer = :base_layer))[1] AS grid_id,
-    jsonb_agg(jsonb_build_object(
+    json_agg(json_build_object(
       'layer', cl.layer, 'place_id', cl.place_id, 'distance_m', round(cl.distance_m::numeric, 1),
       'rule', cl.rule, 'leader_id', cl.leader_id) ORDER BY cl.rank) AS places
   FROM claimed cl
@@ -425,9 +425,9 @@ result AS (
     COALESCE(s.leader_id, fb.leader_id) AS leader_id,
     CASE WHEN s.leader_id IS NULL THEN fb.unit_id ELSE s.unit_id END AS unit_id,
     s.places,
-    CASE WHEN s.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN jsonb_build_object(
+    CASE WHEN s.leader_id IS NULL AND fb.leader_id IS NOT NULL THEN json_build_object(
       'step', fb.step, 'place_id', fb.place_id, 'area_id', fb.area_id,
-      'leader_id', fb.leader_id, 'order', CAST(:fallback_order AS jsonb)) END AS fallback
+      'leader_id', fb.leader_id, 'order', CAST(:fallback_order AS json)) END AS fallback
   FROM target t
   LEFT JOIN summary s ON s.issue_id = t.id
   {{fallback_join}}
@@ -442,28 +442,34 @@ result AS (
         " NULL::text AS step, NULL::bigint AS place_id, NULL::int AS area_id) fb ON false",
     )
     params = {**params, "fallback_order": json.dumps(list(steps))}
-    stored = (
-        "jsonb_build_object('places', COALESCE(x.places, '[]'::jsonb),"
-        " 'unassigned', x.leader_id IS NULL)"
-        " || CASE WHEN x.fallback IS NULL THEN '{}'::jsonb"
-        " ELSE jsonb_build_object('fallback', x.fallback) END"
-    )
+    unassigned, routed = "x.leader_id IS NULL", ""
     if routing:
         sql += _routing_sql(registry)
         leader, unit = (
             "CASE WHEN x.rule_id IS NULL THEN x.leader_id ELSE x.head_id END",
             "CASE WHEN x.rule_id IS NULL THEN x.unit_id ELSE x.rule_unit_id END",
         )
-        stored += (
-            " || CASE WHEN x.rule_id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object("
-            "'unassigned', x.head_id IS NULL, 'routing', jsonb_build_object("
-            "'rule_id', x.rule_id, 'category', x.category, 'unit_id', x.rule_unit_id,"
-            " 'assist_unit_ids', x.assist_unit_ids, 'place_leader_id', x.leader_id,"
-            " 'place_unit_id', x.unit_id, 'co_responsible', x.co_responsible)) END"
+        unassigned = (
+            "CASE WHEN x.rule_id IS NULL THEN x.leader_id IS NULL ELSE x.head_id IS NULL END"
+        )
+        routed = (
+            " || COALESCE(',\"routing\":' || CASE WHEN x.rule_id IS NOT NULL THEN"
+            " json_build_object('rule_id', x.rule_id, 'category', x.category,"
+            " 'unit_id', x.rule_unit_id, 'assist_unit_ids', x.assist_unit_ids,"
+            " 'place_leader_id', x.leader_id, 'place_unit_id', x.unit_id,"
+            " 'co_responsible', x.co_responsible)::text END, '')"
         )
         source = "routed"
     else:
         leader, unit, source = "x.leader_id", "x.unit_id", "result"
+    # The stored object is written once as JSON text and parsed once: building it with jsonb
+    # functions and `||` re-encoded the places array at every step.
+    stored = (
+        "CAST('{\"places\":' || COALESCE(x.places, '[]'::json)::text"
+        f" || ',\"unassigned\":' || to_json({unassigned})::text"
+        " || COALESCE(',\"fallback\":' || x.fallback::text, '')"
+        f"{routed} || '}}' AS jsonb)"
+    )
     if not issue_filter:
         sql += f"""SELECT x.primary_place_id, x.grid_id, {leader} AS leader_id, {unit} AS unit_id,
   {stored} AS attribution{extra} FROM {source} x"""
@@ -561,7 +567,7 @@ def _routing_sql(registry: LayerRegistry) -> str:
 routed AS (
   SELECT x.*, lead.id AS rule_id, lead.unit_id AS rule_unit_id, lead.co_responsible,
     head.id AS head_id,
-    (SELECT COALESCE(jsonb_agg(DISTINCT r.unit_id ORDER BY r.unit_id), '[]'::jsonb)
+    (SELECT COALESCE(json_agg(DISTINCT r.unit_id ORDER BY r.unit_id), '[]'::json)
      FROM routing_rules r
      WHERE {matches} AND r.role = 'assist' AND r.unit_id <> lead.unit_id) AS assist_unit_ids
   FROM result x
