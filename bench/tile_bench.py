@@ -2,11 +2,13 @@
 """Every vector tile the maps can ask for, timed: issue tiles under each filter the map offers
 at zooms 4–16, and the polygon / line layers at the same zooms, against the targets of issue 19.
 
-    BENCH_DATABASE_URL=postgresql+psycopg2://geoservice@/geoservice_bench_tiles?host=/work/main/.pg/run \\
+    [BENCH_DATABASE_URL=postgresql+psycopg2://geoservice@/geoservice_bench_tiles?host=/work/main/.pg/run] \\
         .venv/bin/python bench/tile_bench.py [--runs 3] [--zooms 4-16]
 
 Needs a database holding the demo county at scale 100 (`flask seed-demo --scale 100`, or a
-copy of one: CREATE DATABASE … TEMPLATE …) migrated to head; refuses the default names. Runs
+copy of one: CREATE DATABASE … TEMPLATE …) migrated to head; refuses the default names.
+Without BENCH_DATABASE_URL it uses the mixed load's `geoservice_bench_load100` (bench/load_kit:
+a copy of `geoservice_demo100` when that exists, else the county seeded at scale 100). Runs
 the app in-process (Flask test client, one planner token) so the figures are the server's
 time per tile: the median of --runs renders with the worker's tile cache off (what a first
 view costs), then the same tile from the cache and as a 304 revalidation. Prints the load
@@ -35,7 +37,11 @@ import mapbox_vector_tile  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.load_kit import target_line  # noqa: E402  (the TARGET lines of bench/README.md)
+from bench.load_kit import (  # noqa: E402  (the TARGET lines of bench/README.md)
+    county_database,
+    ensure_county,
+    target_line,
+)
 from geoservice import create_app  # noqa: E402
 from geoservice.accounts.accounts import create_user, issue_token, user_by_name  # noqa: E402
 from geoservice.config import normalise_database_url  # noqa: E402
@@ -70,7 +76,10 @@ def main() -> None:
     lo, _, hi = args.zooms.partition("-")
     zooms = list(range(int(lo), int(hi or lo) + 1))
     url = os.environ.get("BENCH_DATABASE_URL")
-    if not url or make_url(url).database in (
+    if not url:
+        name, template = county_database(None, None, 100.0)
+        url = ensure_county(name, 100.0, template)
+    if make_url(url).database in (
         "geoservice",
         "geoservice_bench",
         "geoservice_demo100",
