@@ -23,7 +23,7 @@ from geoservice.issues.photos import Upload, add_photos, prepare
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import IssueEvent
 from geoservice.registry import layers
-from tests.factories import add_feature, add_leader, assign, metres, rect
+from tests.factories import add_feature, add_leader, assign, line, metres, rect
 from tests.issues.helpers import account, add_area, b64, image_bytes
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -284,3 +284,32 @@ def test_hashes_within_seven_bits_always_share_a_band():
             flipped ^= 1 << bit
         flipped = ((flipped + (1 << 63)) % (1 << 64)) - (1 << 63)
         assert set(evidence.dhash_bands(value)) & set(evidence.dhash_probes(flipped))
+
+
+def test_an_area_bound_account_lists_only_the_doubtful_field_photos_of_its_area(client, w):
+    """A place scope is one EXISTS per layer, OR-ed: a check of a field photo outside the
+    area stays out of the list even when another field photo lies on a road inside it."""
+    from geoservice.fieldwork.models import FieldPhoto
+
+    s = w["session"]
+    add_area(s, "320999001", rect(0, 0, 1000, 1000), level="street")
+    road_in = add_feature(
+        s, "road", "R-IN", line((100, 500), (900, 500)), grade="主干道", name="城南路"
+    )
+    grid_out = add_feature(s, "grid", "320999002001001", rect(3000, 0, 3400, 400))
+    checks = {}
+    for name, place in (("a", road_in), ("b", grid_out)):
+        photo = FieldPhoto(place_id=place.id, sha256=name * 64, content_type="image/jpeg",
+                           size_bytes=1)  # fmt: skip
+        s.add(photo)
+        s.flush()
+        check = PhotoCheck(field_photo_id=photo.id, subject=f"巡查 {name}", sha256=name * 64,
+                           flags=["reused_exact"], suspicious=True)  # fmt: skip
+        s.add(check)
+        s.flush()
+        checks[name] = check.id
+    street = account(s, "planner", area_code="320999001")[1]
+    listed = client.get("/api/fieldwork/evidence/suspicious", headers=street).get_json()
+    assert [p["id"] for p in listed["photos"]] == [checks["a"]]
+    everyone = client.get("/api/fieldwork/evidence/suspicious", headers=w["planner"][1])
+    assert {p["id"] for p in everyone.get_json()["photos"]} >= set(checks.values())

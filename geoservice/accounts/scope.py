@@ -247,9 +247,11 @@ def area_filter(account: User | Scope | None, area_id: Any) -> ColumnElement:
 
 
 def to_sql(clause: ColumnElement) -> tuple[str, dict[str, Any]]:
-    """Compiles a filter to an SQL fragment with named (`:name`) bound parameters."""
+    """Compiles a filter to an SQL fragment with named (`:name`) bound parameters, in
+    parentheses: a scope is often a disjunction, and `x AND {scope}` must not read as
+    `(x AND a) OR b`."""
     compiled = clause.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-    return str(compiled), dict(compiled.params)
+    return f"({compiled})", dict(compiled.params)
 
 
 def place_sql(

@@ -244,3 +244,19 @@ def test_the_nearby_check_is_prepared_once_per_connection(client, layout, db_ses
     new_issue(client, layout, 140, 100)
     assert prepared() == after_first
     assert [c["id"] for c in second["duplicate_candidates"]] == [first]
+
+
+def test_a_leaders_duplicate_candidates_are_only_near_ones_and_never_the_issue_itself(
+    client, layout
+):
+    """A leader's scope is a disjunction (their own issues, their places', their grids'):
+    the candidates are still only the open issues within the radius, and not the issue."""
+    this = new_issue(client, layout, 600, 200)  # on 人民路, 陈道路's road
+    near = new_issue(client, layout, 620, 200)
+    far = new_issue(client, layout, 880, 200)  # on the same road, 280 m away
+    headers = layout.headers("leader_road")
+    assert client.get(f"/api/issues/{far}", headers=headers).status_code == 200
+    found = client.get(f"/api/issues/{this}/duplicates", headers=headers).get_json()
+    assert [c["id"] for c in found["candidates"]] == [near]
+    page = client.get(f"/api/issues/{this}", headers=headers).get_json()["properties"]
+    assert [c["id"] for c in page["duplicate_candidates"]] == [near]
