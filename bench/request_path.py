@@ -248,6 +248,35 @@ def main() -> None:
         lon, lat = rng.choice(points)
         return f"/api/attribution?lon={lon:.6f}&lat={lat:.6f}"
 
+    def transitions(where: str, to: str, extra: dict):
+        """A closed-loop move (as the admin, who may make every one) over issues in its
+        from-status, newest first, one issue per request."""
+        queue = [
+            int(i)
+            for i in psql(
+                args.database,
+                f"SELECT id FROM issues WHERE {where} ORDER BY id DESC LIMIT {args.n + 20}",
+            ).split()
+        ]
+
+        def run():
+            return client.post(
+                f"/api/issues/{queue.pop(0)}/transitions", json={"to": to, **extra},
+                headers={"Authorization": f"Bearer {accounts.admin}"},
+            )  # fmt: skip
+
+        return run
+
+    moves = {
+        "立案 accept": ("status = 'reported'", "accepted", {}),
+        "交办 dispatch": ("status = 'accepted' AND leader_id IS NOT NULL", "dispatched", {}),
+        "开始整改 start": ("status = 'dispatched'", "in_progress", {}),
+        "整改反馈 fix, photo": (
+            "status = 'in_progress'", "fixed", {"note": "已整改", "photos": [photo]},
+        ),
+        "销号 verify": ("status = 'fixed'", "closed", {}),
+    }  # fmt: skip
+
     kinds = {
         "GET collections (admin)": (get(lambda: "/api/collections"), (200,)),
         "GET tile issues z12/14/16": (get(tile("issues")), (200, 204)),
@@ -264,6 +293,9 @@ def main() -> None:
         "POST report, one photo": (report([photo], "暗访督查"), (201,)),
     }
     only = [k for k in args.only.split(",") if k]
+    for label, (where, to, extra) in moves.items():
+        if not only or any(o in f"POST transition {label}" for o in only):
+            kinds[f"POST transition {label}"] = (transitions(where, to, extra), (200,))
     print(
         f"request path on {args.database}: {args.n} requests per kind, serial, in-process"
         f"{' ' + ' '.join(args.env) if args.env else ''};"
