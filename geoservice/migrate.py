@@ -79,6 +79,7 @@ UNTRACKED_TABLES = frozenset(
         "issue_tile_days",
         "layer_feature_boxes",  # derived by triggers from the layer tables (migration 0035)
         "layer_feature_tiles",  # the same (migration 0050)
+        "photo_hashes",  # the near-duplicate search's files (0055): nothing cached reads it
     }
 )
 

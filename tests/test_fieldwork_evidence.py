@@ -180,6 +180,25 @@ def test_the_same_picture_on_two_issues_and_a_resaved_copy_are_flagged(w):
     assert flags_of(w, first_photo(w, other)) == set()  # a different scene is not "similar"
 
 
+def test_copies_of_a_picture_are_one_similar_file_named_by_its_first_use(w):
+    """However many times a file was uploaded, a re-saved copy names it once (its first
+    check); exact reuse names the first five uses, in order."""
+    original = scene(12, taken=exif_time(REPORTED), gps=HERE)
+    uses = [report(w, original, x=20 * i, y=20 * i) for i in range(7)]
+    for issue in uses:
+        flags_of(w, first_photo(w, issue))
+    copy = report(w, resaved(original), x=200, y=50)
+    assert "reused_similar" in flags_of(w, first_photo(w, copy))
+    checks = {
+        c.photo_id: c for c in w["session"].scalars(select(PhotoCheck)).all()
+    }  # fmt: skip
+    first_subject = checks[first_photo(w, uses[0])].subject
+    similar = checks[first_photo(w, copy)].details["reused_similar"]
+    assert len(similar) == 1 and similar[0].startswith(first_subject + "（差")
+    last = checks[first_photo(w, uses[-1])].details["reused_exact"]
+    assert last == [checks[first_photo(w, u)].subject for u in uses[:5]]
+
+
 def test_an_after_photo_equal_to_the_before_photo_is_flagged(w):
     before = scene(11, taken=exif_time(REPORTED), gps=HERE)
     issue = report(w, before)

@@ -151,6 +151,30 @@ def test_the_migration_writes_the_same_bands_as_the_code(client, w):
         assert sql_bands == evidence.dhash_bands(value)
 
 
+def test_the_migration_lists_each_checked_file_once_as_the_code_does(client, w):
+    """Migration 0055 fills photo_hashes from the checks: one row per file, as the checks
+    themselves write it."""
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    path = next(Path("migrations/versions").glob("*_0055_photo_hashes.py"))
+    spec = importlib.util.spec_from_file_location("migration_0055", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    same = ev.scene(81, gps=ev.HERE)
+    for photo in (same, same, ev.scene(82, gps=ev.HERE)):
+        assert _post(client, w, photo).status_code == 201
+    s = w["session"]
+    query = text("SELECT sha256, dhash, dhash_bands FROM photo_hashes ORDER BY sha256")
+    written = s.execute(query).all()
+    assert len(written) == 2
+    s.execute(text("DELETE FROM photo_hashes"))
+    s.execute(text(module.FILES))
+    assert s.execute(query).all() == written
+
+
 def test_a_photo_checked_meanwhile_is_skipped_by_the_scan(client, w, monkeypatch):
     """The check after the answer and a reader's scan may take the same photo: the second
     insert conflicts on the photo's unique check and is skipped (no error, one check)."""

@@ -33,10 +33,17 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import event, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geoservice.fieldwork.models import FieldPhoto, PatrolVisit, PatrolVisitIssue, PhotoCheck
+from geoservice.fieldwork.models import (
+    FieldPhoto,
+    PatrolVisit,
+    PatrolVisitIssue,
+    PhotoCheck,
+    PhotoHash,
+)
 from geoservice.fieldwork.places import distance_m
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.photos import PHOTOS_TO_CHECK, PhotoStore, PreparedPhoto
@@ -175,6 +182,9 @@ def _far(
     ).scalar_one_or_none()
 
 
+NEAR_FILES_READ = 500
+
+
 def _reuse(
     session: Session,
     settings: FieldSettings,
@@ -194,14 +204,20 @@ def _reuse(
     if same:
         found["reused_exact"] = [r.subject for r in same]
     if value is not None:
-        # Candidates share a probed band (every hash within 7 bits does), then the distance.
+        # Candidate files share a probed band (every hash within 7 bits does); each near file
+        # is named by its first check of another subject. At most NEAR_FILES_READ near files
+        # are ranked: featureless pictures (dark, blank) hash alike in any number.
         similar = session.execute(
             text(
-                "SELECT id, subject, d FROM (SELECT id, subject,"
+                "SELECT c.id, c.subject, h.d FROM (SELECT sha256,"
                 " length(replace(((dhash # :h)::bit(64))::text, '0', '')) AS d"
-                " FROM photo_checks WHERE dhash_bands && CAST(:bands AS integer[])"
-                " AND sha256 <> :sha AND NOT (subject = ANY(:excl))) c"
-                " WHERE d <= :maxd ORDER BY d, id LIMIT 5"
+                " FROM photo_hashes WHERE dhash_bands && CAST(:bands AS integer[])"
+                " AND sha256 <> :sha"
+                " AND length(replace(((dhash # :h)::bit(64))::text, '0', '')) <= :maxd"
+                " LIMIT :files) h"
+                " CROSS JOIN LATERAL (SELECT id, subject FROM photo_checks"
+                " WHERE sha256 = h.sha256 AND NOT (subject = ANY(:excl)) ORDER BY id LIMIT 1) c"
+                " ORDER BY h.d, c.id LIMIT 5"
             ),
             {
                 "h": value,
@@ -209,6 +225,7 @@ def _reuse(
                 "sha": sha256,
                 "excl": list(exclude_subjects),
                 "maxd": settings.dhash_max_distance,
+                "files": NEAR_FILES_READ,
             },
         ).all()
         if similar:
@@ -254,6 +271,12 @@ def _store_check(
         leader_id=leader_id,
     )
     session.add(check)
+    if value is not None:
+        session.execute(
+            pg_insert(PhotoHash)
+            .values(sha256=sha256, dhash=value, dhash_bands=dhash_bands(value))
+            .on_conflict_do_nothing()
+        )
     session.flush()
     return check
 

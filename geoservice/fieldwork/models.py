@@ -10,6 +10,7 @@
 - `patrol_visit_issues`: the issues raised on the spot.
 - `field_photos`: photos of visits and of 暗访 results (issue photos stay in `photos`).
 - `photo_checks`: the evidence check of every photo (either table): hashes, flags, 存疑.
+- `photo_hashes`: one row per distinct photo file checked, for the near-duplicate search.
 - `inspection_plans` / `inspection_places`: 暗访 plans (a seeded sample of places for a date)
   and their results; secret until done.
 """
@@ -276,10 +277,8 @@ class PhotoCheck(Base):
     __table_args__ = (
         CheckConstraint("(photo_id IS NULL) <> (field_photo_id IS NULL)", "one_photo"),
         Index("ix_photo_checks_suspicious", "checked_at", postgresql_where=sql_text("suspicious")),
-        # Near-duplicate search: the dHash's four 16-bit quarters as (position × 65536 +
-        # quarter); a hash within 7 bits has some quarter within 1 bit (pigeonhole), so `&&`
-        # with each quarter and its 1-bit neighbours finds every candidate (evidence.dhash_probes).
-        Index("ix_photo_checks_dhash_bands", "dhash_bands", postgresql_using="gin"),
+        # The first checks of a file, in order: however many copies of it were uploaded.
+        Index("ix_photo_checks_sha256_id", "sha256", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -291,7 +290,7 @@ class PhotoCheck(Base):
     )
     # What the photo is evidence for: "issue:<id>:<before|after>", "visit:<id>", "plan:<id>".
     subject: Mapped[str] = mapped_column(String(48), nullable=False)
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     dhash: Mapped[int | None] = mapped_column(BigInteger)
     dhash_bands: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     flags: Mapped[list[str]] = mapped_column(
@@ -308,3 +307,21 @@ class PhotoCheck(Base):
     )
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("leaders.id", ondelete="SET NULL"))
     checked_at: Mapped[datetime] = _created()
+
+
+class PhotoHash(Base):
+    """A photo file's dHash, once per file (sha256) however many checks share it: the
+    near-duplicate search walks distinct files, so a picture uploaded a thousand times (or
+    featureless ones, all hashing alike) costs it one candidate each, not one per copy."""
+
+    __tablename__ = "photo_hashes"
+    __table_args__ = (
+        # The dHash's four 16-bit quarters as (position × 65536 + quarter); a hash within
+        # 7 bits has some quarter within 1 bit (pigeonhole), so `&&` with each quarter and its
+        # 1-bit neighbours finds every candidate (evidence.dhash_probes).
+        Index("ix_photo_hashes_dhash_bands", "dhash_bands", postgresql_using="gin"),
+    )
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dhash: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    dhash_bands: Mapped[list[int]] = mapped_column(ARRAY(Integer), nullable=False)
