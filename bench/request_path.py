@@ -2,7 +2,8 @@
 """Where one request spends its time (issue 19): a 100-feature items page (an admin's and a
 leader's), one issue (GET), and a report (POST, without and with a photo), each run serially
 in-process (Flask test client, no HTTP) against a bench database. Also the other requests of bench/load.py's
-mix (the catalogue, issue and grid tiles, attribution, rankings). Prints per request: wall
+mix (the catalogue, issue and grid tiles, attribution, rankings) and the closed loop's five
+transitions (bench/replay.py's writes; each on its own issue). Prints per request: wall
 time (p50, p95), the database round trips (every statement the driver sends, the implicit
 BEGIN and the COMMIT included), the time spent waiting on them (median), and the CPU time of
 this process (the app; the profiler's own share included) and of the PostgreSQL backends
