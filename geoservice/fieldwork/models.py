@@ -277,8 +277,8 @@ class PhotoCheck(Base):
     __table_args__ = (
         CheckConstraint("(photo_id IS NULL) <> (field_photo_id IS NULL)", "one_photo"),
         Index("ix_photo_checks_suspicious", "checked_at", postgresql_where=sql_text("suspicious")),
-        # The first checks of a file, in order: however many copies of it were uploaded.
-        Index("ix_photo_checks_sha256_id", "sha256", "id"),
+        # The first checks of a file, in order (index only): however many copies were uploaded.
+        Index("ix_photo_checks_sha256_id", "sha256", "id", postgresql_include=["subject"]),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
