@@ -54,6 +54,27 @@ def test_models_and_migrations_agree(engine):
     assert diff == []
 
 
+def test_the_tile_aggregates_are_vacuumed_after_one_percent_died(engine):
+    """Every write deletes and re-inserts its cells' rows: autovacuum must not wait for 20 %."""
+    with engine.connect() as conn:
+        options = dict(
+            conn.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class"
+                    " WHERE relname LIKE 'issue\\_tile\\_%' AND relkind = 'r'"
+                )
+            ).all()
+        )
+    assert set(options) == {
+        "issue_tile_counts",
+        "issue_tile_days",
+        "issue_tile_facets",
+        "issue_tile_holders",
+    }
+    for table, reloptions in options.items():
+        assert "autovacuum_vacuum_scale_factor=0.01" in (reloptions or []), table
+
+
 def test_migrations_go_down_to_empty_and_back_up(scratch_database_url):
     scratch = create_engine(scratch_database_url)
     migrate.upgrade(scratch)
