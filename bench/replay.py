@@ -21,7 +21,9 @@ tiles each); planners open the map and the rankings through the day too.
 - rankings at 9:00: GET /api/rankings (leaders, this week) by every leader account within five
   minutes, and by units.
 Events are sent at their timetable (open loop, 48 senders); `--window` replays part of the
-day (bench/all.sh replays 08:50–09:20, the rankings peak, unless FULL_DAY=1).
+day (bench/all.sh replays 08:50–09:20, the rankings peak, unless FULL_DAY=1). Besides the
+latencies it prints the CPU per request of gunicorn, of its PostgreSQL backends and of the
+replay client itself (all on the same cores).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_kit import (
     Client,
+    CpuMeter,
     Server,
     Stats,
     WorkerModel,
@@ -442,7 +445,7 @@ def main() -> None:
     accounts = ensure_accounts(url, leader_ids=leader_ids)
     window = tuple(hhmm(t) for t in args.window.split("-"))
     model = WorkerModel.parse(args.model)
-    with Server(url, args.port, model):
+    with Server(url, args.port, model) as server:
         ensure_patrol_schedule(args.port, accounts.planner)
         day = Day(name, accounts, leader_ids)
         day.build()
@@ -453,13 +456,24 @@ def main() -> None:
             f" {len(leader_ids)} leader accounts; {args.rate:g}× real rate ({(window[1] - window[0]) / args.rate / 60:.1f} min); {model.label}",
             flush=True,
         )
+        meter = CpuMeter(server, name)
+        meter.start()
+        client0 = time.process_time()
         stats, elapsed, lag95, _ = replay(day, args.port, args.rate, window)
+        cpu_app, cpu_db = meter.stop()
+        cpu_client = time.process_time() - client0
     times = stats.all_times()
     errors = sum(stats.errors.values())
     print(
         f"\nreplayed {stats.count()} requests in {elapsed:.0f} s ({stats.count() / elapsed:.1f}/s):"
         f" p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, errors {errors},"
         f" p95 lateness against the timetable {lag95:.0f} ms  (load {os.getloadavg()[0]:.2f})"
+    )
+    n = max(1, stats.count())
+    print(
+        f"  CPU per request: app {cpu_app / n * 1000:.1f} ms + database {cpu_db / n * 1000:.1f} ms"
+        f" (this replay client {cpu_client / n * 1000:.1f} ms, on the same cores);"
+        f" {(cpu_app + cpu_db + cpu_client) / elapsed:.2f} of {os.cpu_count()} cores busy with them"
     )
     print_endpoints(stats)
     for label in sorted(stats.times):
