@@ -209,12 +209,10 @@ def _reuse(
         # are ranked: featureless pictures (dark, blank) hash alike in any number.
         similar = session.execute(
             text(
-                "SELECT c.id, c.subject, h.d FROM (SELECT sha256,"
+                "SELECT c.id, c.subject, h.d FROM (SELECT sha256, d FROM (SELECT sha256,"
                 " length(replace(((dhash # :h)::bit(64))::text, '0', '')) AS d"
                 " FROM photo_hashes WHERE dhash_bands && CAST(:bands AS integer[])"
-                " AND sha256 <> :sha"
-                " AND length(replace(((dhash # :h)::bit(64))::text, '0', '')) <= :maxd"
-                " LIMIT :files) h"
+                " AND sha256 <> :sha) f WHERE d <= :maxd LIMIT :files) h"
                 " CROSS JOIN LATERAL (SELECT id, subject FROM photo_checks"
                 " WHERE sha256 = h.sha256 AND NOT (subject = ANY(:excl)) ORDER BY id LIMIT 1) c"
                 " ORDER BY h.d, c.id LIMIT 5"

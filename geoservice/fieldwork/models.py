@@ -311,8 +311,8 @@ class PhotoCheck(Base):
 
 class PhotoHash(Base):
     """A photo file's dHash, once per file (sha256) however many checks share it: the
-    near-duplicate search walks distinct files, so a picture uploaded a thousand times (or
-    featureless ones, all hashing alike) costs it one candidate each, not one per copy."""
+    near-duplicate search walks distinct files, so a picture uploaded a thousand times is one
+    candidate, not a thousand."""
 
     __tablename__ = "photo_hashes"
     __table_args__ = (
