@@ -1,8 +1,9 @@
-"""Snapshots of closed weeks (geoservice.ranking.snapshot): a closed week's rankings are
-aggregated from its stored per-issue facts while the week's `written_before(end)` values are
-the ones stored with them, and are then exactly the pipeline's rows; any write that could move
-the week (a backdated event, an issue's grid or category changed, a reattribution) makes the
-snapshot unused until it is built again, a report after the week leaves it in use.
+"""Snapshots of closed weeks and months (geoservice.ranking.snapshot): a closed week's (or
+month's) rankings are aggregated from its stored per-issue facts while the period's
+`written_before(end)` values are the ones stored with them, and are then exactly the
+pipeline's rows; any write that could move the period (a backdated event, an issue's grid or
+category changed, a reattribution) makes the snapshot unused until it is built again, a
+report after the period leaves it in use.
 
 The test's transaction is rolled back at the end, so a commit is simulated where one matters:
 the write counters of the tables it touched are bumped and the trigger's flags cleared (what
@@ -18,12 +19,19 @@ from sqlalchemy import text
 from geoservice.models import IssueEvent
 from geoservice.ranking import publications, ranking, snapshot
 from geoservice.ranking import report as notice
-from geoservice.ranking.periods import custom_period, period_containing, week_period
+from geoservice.ranking.periods import (
+    custom_period,
+    month_period,
+    period_containing,
+    quarter_period,
+    week_period,
+)
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, at, build
 from tests.ranking_history_case import admin, raw_moves, report, week_moves
 
 W47 = week_period(2015, 47, TZ)
+NOVEMBER = month_period(2015, 11, TZ)
 OFS = list(ranking.groupings(LAYERS))
 
 
@@ -79,21 +87,21 @@ def committed(session) -> None:
     )
 
 
-def in_use(session) -> bool:
-    return ranking.snapshot_status(session, LAYERS, W47)["current"]
+def in_use(session, period=W47) -> bool:
+    return ranking.snapshot_status(session, LAYERS, period)["current"]
 
 
-def pipeline_and_default(session) -> dict:
+def pipeline_and_default(session, period=W47) -> dict:
     """Every grouping's rows from the pipeline, checking that the default path (the snapshot
     when current) gives exactly them, and the 通报's shared run too."""
     out = {}
     for of in OFS:
-        pipeline = ranking.ranking(session, LAYERS, of, W47, snapshots=False)
-        assert ranking.ranking(session, LAYERS, of, W47) == pipeline, of
+        pipeline = ranking.ranking(session, LAYERS, of, period, snapshots=False)
+        assert ranking.ranking(session, LAYERS, of, period) == pipeline, of
         out[of] = pipeline
     kinds = ["all", *notice.REPORT_RANKINGS]
-    shared = ranking.figures_and_overdue(session, LAYERS, kinds, W47)
-    assert shared == ranking.figures_and_overdue(session, LAYERS, kinds, W47, snapshots=False)
+    shared = ranking.figures_and_overdue(session, LAYERS, kinds, period)
+    assert shared == ranking.figures_and_overdue(session, LAYERS, kinds, period, snapshots=False)
     for of in kinds:
         assert shared[0][of] == out[of], of
     return out
@@ -130,11 +138,66 @@ def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_sessio
     ranking.ensure_snapshot(db_session, LAYERS, W47, force=True)
     assert pipeline_and_default(db_session) == before
 
-    # Neither a week not yet ended nor a period of other than one whole week has one.
-    running = period_containing("week", (datetime.now(TZ) + timedelta(days=7)).date(), TZ)
-    for period in (running, custom_period(at(16, 0), at(22, 0))):
+    # Neither a week or month not yet ended nor a period of another kind has one.
+    later = (datetime.now(TZ) + timedelta(days=40)).date()
+    for period in (
+        period_containing("week", later, TZ),
+        period_containing("month", later, TZ),
+        custom_period(at(16, 0), at(22, 0)),
+        quarter_period(2015, 4, TZ),
+    ):
         with pytest.raises(ranking.RankingError):
             ranking.build_snapshot(db_session, LAYERS, period)
+
+
+def test_a_closed_month_ranked_from_its_snapshot_has_the_pipelines_rows(db_session, world):
+    """A month is read as the pipeline reads it (whole weeks, then the days at its ends), not
+    as a week: its snapshot holds exactly the pipeline's rows, beside the week's."""
+    week = pipeline_and_default(db_session)
+    before = pipeline_and_default(db_session, NOVEMBER)
+    assert before != week
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    built = ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)
+    assert built["built"] and built["rows"] > 0
+    assert in_use(db_session, NOVEMBER) and in_use(db_session)
+    assert pipeline_and_default(db_session, NOVEMBER) == before
+    assert pipeline_and_default(db_session) == week
+    assert not ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)["built"]
+    # The month's rankings really read it.
+    db_session.execute(
+        text(
+            "UPDATE ranking_snapshot_figures f SET received = received + 100"
+            " FROM ranking_snapshots s WHERE f.snapshot_id = s.id AND f.grouping = 'leader'"
+            " AND s.period_start = :f AND s.period_end = :t"
+        ),
+        {"f": NOVEMBER.start, "t": NOVEMBER.end},
+    )
+    leaders = ranking.ranking(db_session, LAYERS, "leader", NOVEMBER)
+    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
+    assert pipeline_and_default(db_session) == week
+
+
+def test_a_write_inside_the_month_after_the_week_makes_only_the_months_snapshot_unused(
+    db_session, world
+):
+    case, _ = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)
+    week = pipeline_and_default(db_session)
+    month = pipeline_and_default(db_session, NOVEMBER)
+    report(db_session, case, "N1", "g1", at(24, 9))  # after W47, inside November
+    committed(db_session)
+    assert in_use(db_session) and not in_use(db_session, NOVEMBER)
+    assert pipeline_and_default(db_session) == week
+    after = pipeline_and_default(db_session, NOVEMBER)
+    assert after != month
+    assert ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)["built"]
+    assert in_use(db_session, NOVEMBER)
+    assert pipeline_and_default(db_session, NOVEMBER) == after
+    # A report in December leaves both in use.
+    report(db_session, case, "N2", "g1", at(2, 9, month=12))
+    committed(db_session)
+    assert in_use(db_session) and in_use(db_session, NOVEMBER)
 
 
 def _backdated_closure(session, case, actor) -> None:
@@ -255,12 +318,31 @@ def test_the_published_notice_and_its_recompute_are_unchanged(db_session, world)
     assert not checked["same"] and checked["differences"]
 
 
-def test_the_worker_task_keeps_the_last_closed_week_current(db_session, world):
+def test_the_worker_task_keeps_the_last_closed_week_and_month_current(db_session, world):
     from geoservice.notifications.worker import WorkerSettings, rankings_snapshot
 
     settings = WorkerSettings(tz=TZ, registry=LAYERS)
     monday = at(23, 0, 30)
     done = rankings_snapshot(db_session, settings, monday)
-    assert done["built"] and done["period"] == "2015-W47"
-    assert not rankings_snapshot(db_session, settings, at(23, 1, 30))["built"]
+    assert done["week"]["built"] and done["week"]["period"] == "2015-W47"
+    assert done["month"]["built"] and done["month"]["period"] == "2015-10"
+    again = rankings_snapshot(db_session, settings, at(23, 1, 30))
+    assert not again["week"]["built"] and not again["month"]["built"]
+    # Early on the 1st: the month that just closed (and the week still the last closed one).
+    first = rankings_snapshot(db_session, settings, at(1, 0, 30, month=12))
+    assert first["month"]["built"] and first["month"]["period"] == "2015-11"
+    assert first["week"]["period"] == "2015-W48"
+    assert in_use(db_session, NOVEMBER)
+    assert pipeline_and_default(db_session, NOVEMBER)
     assert snapshot.KEEP_WEEKS >= 1
+
+
+def test_the_snapshot_command_refuses_a_period_it_cannot_hold(app):
+    runner = app.test_cli_runner()
+    both = runner.invoke(args=["rankings", "snapshot", "--week", "2015-W47", "--month", "2015-11"])
+    assert both.exit_code != 0 and "只能选一个" in both.output
+    future = (datetime.now(TZ) + timedelta(days=40)).strftime("%Y-%m")
+    running = runner.invoke(args=["rankings", "snapshot", "--month", future])
+    assert running.exit_code != 0 and "已结束的整周或整月" in running.output
+    bad = runner.invoke(args=["rankings", "snapshot", "--month", "2015-13"])
+    assert bad.exit_code != 0 and "月份 13" in bad.output

@@ -12,8 +12,9 @@ The time-driven triggers (deadline reminders, the escalation ladder, the daily d
 geoservice.notifications.triggers) run as a procrastinate periodic task every minute, under an
 advisory lock so two workers never run them at once; the same task puts the jobs of a worker
 that died (no heartbeat) back in the queue. Every hour (at :05) another periodic task stores
-the last closed week's ranking snapshot when it is missing or no longer current (early on
-Monday: the week that just closed; geoservice.ranking.snapshot).
+the ranking snapshots of the last closed week and the last closed month when missing or no
+longer current (early on Monday: the week that just closed; early on the 1st: the month;
+geoservice.ranking.snapshot).
 """
 
 from __future__ import annotations
@@ -376,14 +377,21 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
 
 
 def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime) -> dict:
-    """The last closed week's ranking snapshot, built when missing or no longer current
-    (ranking.ensure_snapshot: a few seconds at demo scale), and the snapshots of weeks older
-    than snapshot.KEEP_WEEKS dropped. Committed. Needs the layers (`settings.registry`)."""
+    """The ranking snapshots of the last closed week and the last closed month, each built
+    when missing or no longer current (ranking.ensure_snapshot: seconds for a week at demo
+    scale, about four times that for a month) and committed on its own; then the snapshots of
+    periods that ended more than snapshot.KEEP_WEEKS weeks before the last week's end dropped.
+    Needs the layers (`settings.registry`)."""
     if settings.registry is None:
         return {}
-    period = last_complete("week", now.astimezone(settings.tz).date(), settings.tz)
-    done = ranking.ensure_snapshot(session, settings.registry, period)
-    done["dropped"] = snapshot.prune(session, period.end - timedelta(weeks=snapshot.KEEP_WEEKS))
+    today = now.astimezone(settings.tz).date()
+    done: dict[str, Any] = {}
+    for kind in snapshot.PERIOD_KINDS:
+        period = last_complete(kind, today, settings.tz)
+        done[kind] = ranking.ensure_snapshot(session, settings.registry, period)
+        session.commit()
+    week_end = last_complete("week", today, settings.tz).end
+    done["dropped"] = snapshot.prune(session, week_end - timedelta(weeks=snapshot.KEEP_WEEKS))
     session.commit()
     return done
 

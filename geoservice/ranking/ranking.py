@@ -834,14 +834,14 @@ def compute(
     cached = _cached_labels(session, g) if key is ... else None
     _no_jit(session)
     if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
-        # A closed week: the counts stored from its per-issue facts, while they are current
-        # (ranking.snapshot).
+        # A closed week or month: the counts stored from its per-issue facts, while they are
+        # current (ranking.snapshot).
         stored = snapshot.figures_sql(g.name, _key_column(g))
         snap_sql = (
             f"WITH snap AS ({snapshot.valid_sql(periods[0].end, _snapshot_tables(registry))})"
             + (stored if cached is not None else _labelled([g], stored))
         )
-        columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0]))
+        columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0], params))
         if found:
             return _finish(session, registry, g, periods, per_period, columns, found, key, cached)
     sql = _flags_sql(
@@ -1211,14 +1211,14 @@ def figures_and_overdue(
     gs = [grouping(registry, of) for of in ofs]
     out: dict[str, list[dict[str, Any]]] = {}
     overdue: OverdueAtEnd | None = None
-    # A closed week with a current snapshot: every grouping from it, in one statement (one
+    # A closed week or month with a current snapshot: every grouping from it, in one statement (one
     # view of the data for the figures and the overdue list).
     params = _params(session, [period])
     snapped = snapshots and len(gs) > 1 and all(snapshot.supports(g.name) for g in gs)
     shared = gs if snapped else [g for g in gs if not g.joins]
     all_gi = next((i for i, g in enumerate(shared, start=1) if g.name == "all"), None)
     if snapped and _snapshot_period([period], params):
-        params.update(_snapshot_params(registry, period))
+        params.update(_snapshot_params(registry, period, params))
         params["overdue_gi"] = all_gi or 0
         _no_jit(session)
         tables = _snapshot_tables(registry)
@@ -1310,12 +1310,17 @@ def _overdue_of(
     return OverdueAtEnd([], [], [])
 
 
-# --- snapshots of closed weeks (geoservice.ranking.snapshot) ------------------------------------
+# --- snapshots of closed weeks and months (geoservice.ranking.snapshot) ---------------------------
 
 
 def _snapshot_period(periods: Sequence[Period], params: dict[str, Any]) -> bool:
-    """One whole ISO week that has ended: one a snapshot may hold."""
-    return len(periods) == 1 and periods[0].end <= datetime.now(UTC) and rollup.whole_weeks(params)
+    """One period that has ended and is a whole ISO week or a calendar month: one a snapshot
+    may hold (`params`: its `_params`)."""
+    return (
+        len(periods) == 1
+        and periods[0].end <= datetime.now(UTC)
+        and (rollup.whole_weeks(params) or periods[0].kind == "month")
+    )
 
 
 def _joined(gs: Sequence[Grouping]) -> str:
@@ -1333,11 +1338,12 @@ def _key_column(g: Grouping) -> str:
     return "int" if g.key_type is int else "text"
 
 
-def snapshot_statements(registry: LayerRegistry) -> tuple[str, list[str]]:
-    """The statements filling a week's snapshot: its rows (the pipeline of the 通报's shared
-    run with the key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they
-    are), then each grouping's counts aggregated from those rows as the pipeline aggregates
-    them (`_AGGREGATE_SQL`)."""
+def snapshot_statements(registry: LayerRegistry, whole_weeks: bool = True) -> tuple[str, list[str]]:
+    """The statements filling a snapshot: its rows (the pipeline of the 通报's shared run with
+    the key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they are), then
+    each grouping's counts aggregated from those rows as the pipeline aggregates them
+    (`_AGGREGATE_SQL`). `whole_weeks`: a week's (its rollup rows read whole), else a month's
+    (weeks, then days, as the pipeline reads any other period)."""
     available = groupings(registry)
     stored = [available[name] for name in snapshot.KEYS if name in available]
     both = Grouping(
@@ -1353,7 +1359,7 @@ def snapshot_statements(registry: LayerRegistry) -> tuple[str, list[str]]:
     # The tables whose counters the snapshot is filed under are part of its definition.
     tables = ", ".join(_snapshot_tables(registry))
     rows = snapshot.insert_sql(
-        _flags_sql(both, whole_weeks=True, one_period=True, many=True),
+        _flags_sql(both, whole_weeks=whole_weeks, one_period=True, many=True),
         {g.name: i for i, g in enumerate(stored, start=1)},
     ) + (f"-- generation: issues and events before the end; {tables}\n")
     counts = ",\n  ".join(f"count(*) FILTER (WHERE {c}) AS {c}" for c in COUNTS)
@@ -1365,8 +1371,8 @@ def snapshot_statements(registry: LayerRegistry) -> tuple[str, list[str]]:
     return rows, figures
 
 
-def _snapshot_definition(registry: LayerRegistry) -> str:
-    rows, figures = snapshot_statements(registry)
+def _snapshot_definition(registry: LayerRegistry, whole_weeks: bool) -> str:
+    rows, figures = snapshot_statements(registry, whole_weeks)
     return rows + "".join(figures)
 
 
@@ -1378,8 +1384,12 @@ def _snapshot_tables(registry: LayerRegistry) -> tuple[str, ...]:
     return tuple(sorted({t for g in stored for t in re.findall(r"JOIN\s+(\w+)", g.joins)}))
 
 
-def _snapshot_params(registry: LayerRegistry, period: Period) -> dict[str, Any]:
-    return snapshot.params(period.start, period.end, _snapshot_definition(registry))
+def _snapshot_params(
+    registry: LayerRegistry, period: Period, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The lookup of `period`'s snapshot (`params`: its `_params`)."""
+    definition = _snapshot_definition(registry, rollup.whole_weeks(params))
+    return snapshot.params(period.start, period.end, definition)
 
 
 def _snapshot_many_sql(
@@ -1424,20 +1434,20 @@ def _snapshot_many_sql(
 
 
 def build_snapshot(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
-    """Stores the per-issue facts of a closed ISO week (ranking.snapshot), in place of the old
-    ones, in the caller's transaction (the caller commits). Refused for a period that is not
-    one whole ISO week, not ended yet, or when this transaction has written counted tables
+    """Stores the per-issue facts of a closed ISO week or calendar month (ranking.snapshot),
+    in place of the old ones, in the caller's transaction (the caller commits). Refused for a
+    period that is neither, not ended yet, or when this transaction has written counted tables
     (its writes would not be in the generation filed with the rows)."""
     params = _params(session, [period])
     if not _snapshot_period([period], params):
-        raise RankingError("只能为已结束的整周生成排名快照", "week")
+        raise RankingError("只能为已结束的整周或整月生成排名快照", "period")
     t0 = time.perf_counter()
     snapshot.lock(session, period.start, period.end)
     generation = snapshot.current_generation(session, period.end, _snapshot_tables(registry))
     if generation is None:
-        raise RankingError("本事务已有未提交的写入，不能生成排名快照", "week")
+        raise RankingError("本事务已有未提交的写入，不能生成排名快照", "period")
     _no_jit(session)
-    rows_sql, figures = snapshot_statements(registry)
+    rows_sql, figures = snapshot_statements(registry, rollup.whole_weeks(params))
     rows = snapshot.replace(
         session, period.start, period.end, rows_sql, params, generation, figures
     )
@@ -1447,11 +1457,12 @@ def build_snapshot(session: Session, registry: LayerRegistry, period: Period) ->
 def snapshot_status(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
     """What is stored for `period`: `stored`, `current` (used by the rankings now), rows, when
     built and how long it took."""
+    whole_weeks = rollup.whole_weeks(_params(session, [period]))
     return snapshot.status(
         session,
         period.start,
         period.end,
-        _snapshot_definition(registry),
+        _snapshot_definition(registry, whole_weeks),
         _snapshot_tables(registry),
     )
 
@@ -1493,7 +1504,7 @@ def ranking(
     snapshots: bool = True,
 ) -> list[dict[str, Any]]:
     """The ranking of `of` for one period: rows with every indicator, score, rank and flags.
-    `snapshots=False`: the pipeline even when a closed week's snapshot is current."""
+    `snapshots=False`: the pipeline even when a closed period's snapshot is current."""
     return compute(session, registry, of, [period], settings, snapshots=snapshots)[0]
 
 

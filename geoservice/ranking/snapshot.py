@@ -1,6 +1,7 @@
-"""Per-issue snapshots of closed weeks (issue 17 §4): the storage and its rule.
+"""Per-issue snapshots of closed weeks (issue 17 §4) and calendar months (issue 19): the
+storage and its rule.
 
-A closed week's per-issue facts (each issue's flags and its key in every grouping, before any
+A closed period's per-issue facts (each issue's flags and its key in every grouping, before any
 label, score or setting is applied) are a function of the issues reported and the events dated
 before its end (docs/rankings.md: "a closed period never moves") and of the tables the
 groupings join (places, the grid table, admin_areas), which is what `generation_sql` counts:
@@ -14,12 +15,12 @@ are read afresh with every ranking, so writes to leaders, units, rules or a publ
 the daily status changes of older issues, leave a snapshot in use.
 
 `ranking.build_snapshot` stores the pipeline's per-issue indicator rows (`ind`, with the key of
-every grouping) of one week in `ranking_snapshot_rows`, together with those values read
+every grouping) of one week or month in `ranking_snapshot_rows`, together with those values read
 *before* the rows were computed (`ranking_snapshots.generation`: a write committed in between
 makes the stored values older than the rows, never newer) and a digest of the statement that
 built them (`definition`: new code never reads an older build).
 
-The rule: a closed week's ranking is aggregated from its snapshot only if the stored values
+The rule: a closed period's ranking is aggregated from its snapshot only if the stored values
 equal the current ones, read in the same statement as the rows (so a rebuild committed in
 between cannot mix two snapshots), and the current transaction has written none of those
 tables (its own writes are counted only when it commits: `geoservice.touched_<table>`,
@@ -75,8 +76,10 @@ FLAGS = (
     "extension_granted",
     "extension_refused",
 )
-# Snapshots of weeks that ended longer ago than this are dropped by `prune` (~55 MB a week at
-# demo scale: 47 MB of rows, 9 MB of figures).
+# The periods the worker keeps a snapshot of: the last closed one of each kind.
+PERIOD_KINDS = ("week", "month")
+# Snapshots of periods that ended longer ago than this are dropped by the worker's `prune`
+# (~55 MB a week at demo scale: 47 MB of rows, 9 MB of figures).
 KEEP_WEEKS = 8
 
 
