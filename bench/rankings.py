@@ -16,7 +16,10 @@ rankings_grouping_<name>) and as
 `GET /api/rankings` (authentication, 巡查到位率, JSON; the shared response store off, so every
 request computes: TARGET rankings_api_<name>, same target), and once reading
 the period's events directly (`scan_events`, the pipeline before the rollup) as the baseline of
-the same run. The workbook's parts (figures, overdue list, 巡查到位率, writing the file) are
+the same run. The closed month of the week's Monday is ranked the same way once it has ended:
+the leader's by the pipeline, its snapshot built (`flask rankings snapshot --month`, TARGET
+rankings_month_snapshot_build), each grouping from it (TARGET rankings_month_<name>; no
+target, printed). The workbook's parts (figures, overdue list, 巡查到位率, writing the file) are
 timed once each. Every figure is printed with the load average, and as a TARGET line
 (bench/README.md): rankings_grouping_<name>, rankings_api_<name>, rankings_workbook,
 rankings_published.
@@ -33,7 +36,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -41,7 +44,7 @@ from sqlalchemy import text
 from bench.load_kit import target_line
 from geoservice import create_app, migrate
 from geoservice.db import database
-from geoservice.ranking.periods import week_period
+from geoservice.ranking.periods import period_containing, week_period
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.vocab import CATEGORY_DEADLINE_HOURS, ISSUE_SOURCES
 
@@ -352,6 +355,43 @@ def main(argv: list[str]) -> int:
                 **totals
             )
         )
+
+        # The closed month of the week's Monday, as the worker keeps it: the pipeline (the
+        # leader's), the snapshot built, then every grouping from it. No target: printed.
+        month = period_containing("month", period.start.astimezone(TZ).date(), TZ)
+        if month.end <= datetime.now(UTC):
+            times, _ = timed(
+                lambda: ranking.ranking(session, registry, "leader", month, snapshots=False), 1
+            )
+            session.commit()
+            month_pipeline_ms = times[0] * 1000
+            t0 = time.perf_counter()
+            built = ranking.ensure_snapshot(session, registry, month, force=True)
+            session.commit()
+            build_s = time.perf_counter() - t0
+            print(
+                f"snapshot build of {month.label} (flask rankings snapshot --month):"
+                f" {built['rows']:,} rows in {build_s:.2f} s; the leader's month ranking by the"
+                f" pipeline {month_pipeline_ms:.0f} ms  {load()}",
+                flush=True,
+            )
+            target_line("rankings_month_snapshot_build", build_s, "s", "-", f"rows={built['rows']}")
+            for of in wanted:
+                times, rows = timed(
+                    lambda of=of: ranking.ranking(session, registry, of, month), args.repeat
+                )
+                session.commit()
+                med = statistics.median(times)
+                print(
+                    f"monthly ranking of={of:9s} rows={len(rows):6,d}  from the snapshot median"
+                    f" {med * 1000:7.0f} ms  min {min(times) * 1000:7.0f} ms  {load()}",
+                    flush=True,
+                )
+                target_line(
+                    f"rankings_month_{of}", med * 1000, "ms", "-",
+                    f"rows={len(rows)} (ranking.ranking on a closed month from its snapshot;"
+                    f" the leader's by the pipeline {month_pipeline_ms:.0f}ms)",
+                )  # fmt: skip
 
         # The 通报 workbook: its parts once each, then the whole (the target) as the API
         # builds it (figures, overdue list, 巡查到位率, 模拟测评, writing the file).
