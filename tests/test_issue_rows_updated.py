@@ -6,6 +6,9 @@ The same through a one-issue UPDATE (the folded path of each tile table)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +17,8 @@ from tests.api_support import insert_leader
 from tests.test_tile_count_updates import counts
 from tests.test_tile_days import assert_table_exact as assert_days_exact
 from tests.test_tile_holders import assert_table_exact as assert_holders_exact
+
+TZ = ZoneInfo("Asia/Shanghai")
 
 COUNT_LEVELS = [5, 7, 9, 11, 13, 15, 17, 19]
 FACET_LEVELS = [6, 8, 10, 12, 14, 16, 18]
@@ -183,3 +188,56 @@ def test_a_changed_key_to_a_missing_parent_is_refused_and_an_unchanged_one_is_no
             text("UPDATE issues SET leader_id = 987654322 WHERE id = :id"), {"id": dangling}
         )
     assert refused.value.orig.diag.constraint_name == "fk_issues_leader_id_leaders"
+
+
+def test_a_handover_is_logged_as_a_fact_change_dated_when_it_happened(db_session, world):
+    """A 交办/改派/延期 (holder columns changed, holder_since moved forward) can only move the
+    rankings of periods ending after it (they read the holder at a period's end from its
+    event), so the fact log dates it by the new holder_since; any other fact change in the same
+    statement, or a holder changed without moving holder_since forward, by the report time."""
+    first = world["first"]
+    reported = dict(
+        db_session.execute(
+            text("SELECT id - :first, reported_at FROM issues WHERE id - :first IN (40, 41, 42)"),
+            {"first": first},
+        ).all()
+    )
+    aug = [datetime(2015, 8, day, 10, tzinfo=TZ) for day in range(1, 11)]
+
+    def logged(sql: str, **params) -> list:
+        before = len(fact_changes(db_session))
+        db_session.execute(text(sql), {"first": first, "l2": world["leaders"][2], **params})
+        return fact_changes(db_session)[before:]
+
+    # Two dispatches in one statement (neither handed over before: holder_since NULL), on
+    # 1 and 2 August: the earlier one.
+    assert logged(
+        "UPDATE issues SET leader_id = :l2, deadline = :since + interval '2 days',"
+        " holder_since = :since + (id - :first - 40) * interval '1 day'"
+        " WHERE id - :first IN (40, 41)",
+        since=aug[0],
+    ) == [aug[0]]
+    # 延期 on 4 August: the deadline alone.
+    assert logged(
+        "UPDATE issues SET deadline = deadline + interval '1 day', holder_since = :since"
+        " WHERE id - :first = 40",
+        since=aug[3],
+    ) == [aug[3]]
+    # A handover (10 August) and a category change in one statement: the category's report
+    # time.
+    assert logged(
+        "UPDATE issues SET"
+        " leader_id = CASE WHEN id - :first = 41 THEN NULL ELSE leader_id END,"
+        " holder_since = CASE WHEN id - :first = 41 THEN :since ELSE holder_since END,"
+        " category = CASE WHEN id - :first = 42 THEN '道路交通' ELSE category END"
+        " WHERE id - :first IN (41, 42)",
+        since=aug[9],
+    ) == [reported[42]]
+    # The leader changed by hand, holder_since left as it was: the report time.
+    assert logged("UPDATE issues SET leader_id = NULL WHERE id - :first = 40") == [reported[40]]
+    # holder_since moved back (the service never does): the report time.
+    assert logged(
+        "UPDATE issues SET leader_id = :l2, holder_since = :since WHERE id - :first = 40",
+        since=aug[1],
+    ) == [reported[40]]
+    assert_caches_exact(db_session, "handovers")

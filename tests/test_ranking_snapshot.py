@@ -28,7 +28,7 @@ from geoservice.ranking.periods import (
 )
 from tests.factories import LAYERS
 from tests.ranking_case import TZ, at, build
-from tests.ranking_history_case import admin, raw_moves, report, week_moves
+from tests.ranking_history_case import admin, move, raw_moves, report, week_moves
 
 W47 = week_period(2015, 47, TZ)
 NOVEMBER = month_period(2015, 11, TZ)
@@ -205,6 +205,11 @@ def _backdated_closure(session, case, actor) -> None:
     raw_moves(session, case.issues["I7"], [(at(20, 16), "dispatched", "closed")])
 
 
+def _backdated_handover(session, case, actor) -> None:
+    # H1 改派 to B on Saturday, entered afterwards: B's at the week end, not A's.
+    move(session, actor, case.issues["H1"], "dispatched", at(21, 9), case.leaders["B"], "改派")
+
+
 def _grid_changed(session, case, actor) -> None:
     session.execute(
         text("UPDATE issues SET grid_id = :g WHERE id = :id"),
@@ -242,6 +247,7 @@ def _reattributed(session, case, actor) -> None:
     ("change", "moves_the_week"),
     [
         (_backdated_closure, True),
+        (_backdated_handover, True),
         (_grid_changed, True),
         (_category_changed, True),
         (_grid_moved_to_another_community, True),
@@ -264,6 +270,30 @@ def test_a_write_that_could_move_the_week_makes_the_snapshot_unused(
     built = ranking.ensure_snapshot(db_session, LAYERS, W47)
     assert built["built"] and in_use(db_session)
     assert pipeline_and_default(db_session) == after
+
+
+def test_handovers_after_a_period_leave_its_snapshot_in_use(db_session, world):
+    """改派 and 交办 after W47 of issues reported in it cannot move the week (its holders at the
+    end are read from the handovers' events): its snapshot stays in use. Made on 24 November,
+    they are inside the month, whose snapshot is unused until rebuilt; a 改派 in December then
+    leaves both in use."""
+    case, actor = world
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)
+    week = pipeline_and_default(db_session)
+    move(db_session, actor, case.issues["H1"], "dispatched", at(24, 9), case.leaders["B"], "改派")
+    move(db_session, actor, case.issues["H2"], "dispatched", at(24, 10), case.leaders["C"])
+    committed(db_session)
+    assert in_use(db_session) and not in_use(db_session, NOVEMBER)
+    assert pipeline_and_default(db_session) == week
+    assert ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)["built"]
+    month = pipeline_and_default(db_session, NOVEMBER)
+    december = at(2, 9, month=12)
+    move(db_session, actor, case.issues["H1"], "dispatched", december, case.leaders["A"], "改派")
+    committed(db_session)
+    assert in_use(db_session) and in_use(db_session, NOVEMBER)
+    assert pipeline_and_default(db_session, NOVEMBER) == month
+    assert pipeline_and_default(db_session) == week
 
 
 def test_a_report_after_the_week_leaves_the_snapshot_in_use(db_session, world):
