@@ -32,6 +32,7 @@ from tests.ranking_history_case import admin, move, raw_moves, report, week_move
 
 W47 = week_period(2015, 47, TZ)
 NOVEMBER = month_period(2015, 11, TZ)
+Q4 = quarter_period(2015, 4, TZ)
 OFS = list(ranking.groupings(LAYERS))
 
 
@@ -143,36 +144,39 @@ def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_sessio
     for period in (
         period_containing("week", later, TZ),
         period_containing("month", later, TZ),
+        period_containing("quarter", later, TZ),
         custom_period(at(16, 0), at(22, 0)),
-        quarter_period(2015, 4, TZ),
     ):
         with pytest.raises(ranking.RankingError):
             ranking.build_snapshot(db_session, LAYERS, period)
 
 
-def test_a_closed_month_ranked_from_its_snapshot_has_the_pipelines_rows(db_session, world):
-    """A month is read as the pipeline reads it (whole weeks, then the days at its ends), not
-    as a week: its snapshot holds exactly the pipeline's rows, beside the week's."""
+@pytest.mark.parametrize("period", [NOVEMBER, Q4], ids=["month", "quarter"])
+def test_a_closed_month_or_quarter_ranked_from_its_snapshot_has_the_pipelines_rows(
+    db_session, world, period
+):
+    """A month or a quarter is read as the pipeline reads it (whole weeks, then the days at its
+    ends), not as a week: its snapshot holds exactly the pipeline's rows, beside the week's."""
     week = pipeline_and_default(db_session)
-    before = pipeline_and_default(db_session, NOVEMBER)
+    before = pipeline_and_default(db_session, period)
     assert before != week
     ranking.ensure_snapshot(db_session, LAYERS, W47)
-    built = ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)
+    built = ranking.ensure_snapshot(db_session, LAYERS, period)
     assert built["built"] and built["rows"] > 0
-    assert in_use(db_session, NOVEMBER) and in_use(db_session)
-    assert pipeline_and_default(db_session, NOVEMBER) == before
+    assert in_use(db_session, period) and in_use(db_session)
+    assert pipeline_and_default(db_session, period) == before
     assert pipeline_and_default(db_session) == week
-    assert not ranking.ensure_snapshot(db_session, LAYERS, NOVEMBER)["built"]
-    # The month's rankings really read it.
+    assert not ranking.ensure_snapshot(db_session, LAYERS, period)["built"]
+    # Its rankings really read it.
     db_session.execute(
         text(
             "UPDATE ranking_snapshot_figures f SET received = received + 100"
             " FROM ranking_snapshots s WHERE f.snapshot_id = s.id AND f.grouping = 'leader'"
             " AND s.period_start = :f AND s.period_end = :t"
         ),
-        {"f": NOVEMBER.start, "t": NOVEMBER.end},
+        {"f": period.start, "t": period.end},
     )
-    leaders = ranking.ranking(db_session, LAYERS, "leader", NOVEMBER)
+    leaders = ranking.ranking(db_session, LAYERS, "leader", period)
     assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
     assert pipeline_and_default(db_session) == week
 
@@ -348,7 +352,7 @@ def test_the_published_notice_and_its_recompute_are_unchanged(db_session, world)
     assert not checked["same"] and checked["differences"]
 
 
-def test_the_worker_task_keeps_the_last_closed_week_and_month_current(db_session, world):
+def test_the_worker_task_keeps_the_last_closed_week_month_and_quarter_current(db_session, world):
     from geoservice.notifications.worker import WorkerSettings, rankings_snapshot
 
     settings = WorkerSettings(tz=TZ, registry=LAYERS)
@@ -356,23 +360,39 @@ def test_the_worker_task_keeps_the_last_closed_week_and_month_current(db_session
     done = rankings_snapshot(db_session, settings, monday)
     assert done["week"]["built"] and done["week"]["period"] == "2015-W47"
     assert done["month"]["built"] and done["month"]["period"] == "2015-10"
+    assert done["quarter"]["built"] and done["quarter"]["period"] == "2015-Q3"
     again = rankings_snapshot(db_session, settings, at(23, 1, 30))
-    assert not again["week"]["built"] and not again["month"]["built"]
+    assert not any(again[kind]["built"] for kind in ("week", "month", "quarter"))
     # Early on the 1st: the month that just closed (and the week still the last closed one).
     first = rankings_snapshot(db_session, settings, at(1, 0, 30, month=12))
     assert first["month"]["built"] and first["month"]["period"] == "2015-11"
     assert first["week"]["period"] == "2015-W48"
     assert in_use(db_session, NOVEMBER)
     assert pipeline_and_default(db_session, NOVEMBER)
-    assert snapshot.KEEP_WEEKS >= 1
+    # Months later: what ended more than KEEP_WEEKS before the last week's end is dropped, but
+    # the last closed quarter (Q4, ended 1 January) is kept while it is the last one.
+    spring = datetime(2016, 3, 22, 0, 30, tzinfo=TZ)
+    later = rankings_snapshot(db_session, settings, spring)
+    assert later["quarter"]["period"] == "2015-Q4" and later["dropped"] >= 4
+    stored = db_session.execute(
+        text("SELECT period_start, period_end FROM ranking_snapshots ORDER BY period_start")
+    ).all()
+    assert [(s.astimezone(TZ), e.astimezone(TZ)) for s, e in stored] == [
+        (Q4.start, Q4.end),
+        (month_period(2016, 2, TZ).start, month_period(2016, 2, TZ).end),
+        (week_period(2016, 11, TZ).start, week_period(2016, 11, TZ).end),
+    ]
+    assert Q4.end < week_period(2016, 11, TZ).end - timedelta(weeks=snapshot.KEEP_WEEKS)
 
 
 def test_the_snapshot_command_refuses_a_period_it_cannot_hold(app):
     runner = app.test_cli_runner()
     both = runner.invoke(args=["rankings", "snapshot", "--week", "2015-W47", "--month", "2015-11"])
     assert both.exit_code != 0 and "只能选一个" in both.output
+    both = runner.invoke(args=["rankings", "snapshot", "--month", "--quarter"])
+    assert both.exit_code != 0 and "只能选一个" in both.output
     future = (datetime.now(TZ) + timedelta(days=40)).strftime("%Y-%m")
     running = runner.invoke(args=["rankings", "snapshot", "--month", future])
-    assert running.exit_code != 0 and "已结束的整周或整月" in running.output
+    assert running.exit_code != 0 and "已结束的整周、整月或整季度" in running.output
     bad = runner.invoke(args=["rankings", "snapshot", "--month", "2015-13"])
     assert bad.exit_code != 0 and "月份 13" in bad.output

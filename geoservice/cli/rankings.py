@@ -1,5 +1,5 @@
-"""flask rankings snapshot: a closed week's or month's per-issue ranking facts, stored once
-(geoservice.ranking.snapshot)."""
+"""flask rankings snapshot: a closed week's, month's or quarter's per-issue ranking facts,
+stored once (geoservice.ranking.snapshot)."""
 
 from __future__ import annotations
 
@@ -29,24 +29,33 @@ rankings = AppGroup("rankings", help="督查考核排名的维护命令。")
     "--month",
     is_flag=False,
     flag_value="",
-    help="月份（如 2026-11）或该月内的日期；只写 --month 为上个月。给出时生成月快照。",
+    help="月份（如 2026-11）或该月内的日期；只写 --month 为上个月。",
+)
+@click.option(
+    "--quarter",
+    is_flag=False,
+    flag_value="",
+    help="季度（如 2026-Q3）或该季度内的日期；只写 --quarter 为上个季度。",
 )
 @click.option("--force", is_flag=True, help="快照仍有效时也重新生成。")
-def snapshot(week: str | None, month: str | None, force: bool) -> None:
-    """生成已结束周或月的排名快照（逐件问题的期末事实）。
+def snapshot(week: str | None, month: str | None, quarter: str | None, force: bool) -> None:
+    """生成已结束周、月或季度的排名快照（逐件问题的期末事实）。
 
-    快照生成后，该周（月）各排名对象的排名直接由快照汇总。此后凡是写入该周期结束前上报的问题
-    或结束前的事件（补录、更正、改动网格或类别等），或写入其他数据表（领导、网格、规则等），
-    快照即失效，排名改按原流程计算，直到再次生成快照；周期结束后的新上报不影响快照。
+    快照生成后，该周期各排名对象的排名直接由快照汇总。此后凡是写入该周期结束前上报的问题或
+    结束前的事件（补录、更正、改动网格或类别等），或写入其他数据表（领导、网格、规则等），快照
+    即失效，排名改按原流程计算，直到再次生成快照；周期结束后的新上报、交办、改派不影响快照。
     """
-    if week and month is not None:
-        raise click.ClickException("--week 与 --month 只能选一个")
+    given = {
+        kind: value
+        for kind, value in (("week", week), ("month", month), ("quarter", quarter))
+        if value is not None
+    }
+    if len(given) > 1:
+        raise click.ClickException("--week、--month、--quarter 只能选一个")
+    kind, value = next(iter(given.items()), ("week", None))
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     try:
-        if month is not None:
-            period = parse_period("month", month, None, tz, date.today())
-        else:
-            period = parse_period("week", week, None, tz, date.today())
+        period = parse_period(kind, value, None, tz, date.today())
     except PeriodError as exc:
         raise click.ClickException(exc.message) from exc
     session = database().session()

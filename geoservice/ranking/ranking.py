@@ -834,8 +834,8 @@ def compute(
     cached = _cached_labels(session, g) if key is ... else None
     _no_jit(session)
     if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
-        # A closed week or month: the counts stored from its per-issue facts, while they are
-        # current (ranking.snapshot).
+        # A closed week, month or quarter: the counts stored from its per-issue facts, while
+        # they are current (ranking.snapshot).
         stored = snapshot.figures_sql(g.name, _key_column(g))
         snap_sql = (
             f"WITH snap AS ({snapshot.valid_sql(periods[0].end, _snapshot_tables(registry))})"
@@ -1211,8 +1211,8 @@ def figures_and_overdue(
     gs = [grouping(registry, of) for of in ofs]
     out: dict[str, list[dict[str, Any]]] = {}
     overdue: OverdueAtEnd | None = None
-    # A closed week or month with a current snapshot: every grouping from it, in one statement (one
-    # view of the data for the figures and the overdue list).
+    # A closed week, month or quarter with a current snapshot: every grouping from it, in one
+    # statement (one view of the data for the figures and the overdue list).
     params = _params(session, [period])
     snapped = snapshots and len(gs) > 1 and all(snapshot.supports(g.name) for g in gs)
     shared = gs if snapped else [g for g in gs if not g.joins]
@@ -1310,16 +1310,16 @@ def _overdue_of(
     return OverdueAtEnd([], [], [])
 
 
-# --- snapshots of closed weeks and months (geoservice.ranking.snapshot) ---------------------------
+# --- snapshots of closed weeks, months, quarters (geoservice.ranking.snapshot) ------------------
 
 
 def _snapshot_period(periods: Sequence[Period], params: dict[str, Any]) -> bool:
-    """One period that has ended and is a whole ISO week or a calendar month: one a snapshot
-    may hold (`params`: its `_params`)."""
+    """One period that has ended and is a whole ISO week, a calendar month or a quarter: one
+    a snapshot may hold (`params`: its `_params`)."""
     return (
         len(periods) == 1
         and periods[0].end <= datetime.now(UTC)
-        and (rollup.whole_weeks(params) or periods[0].kind == "month")
+        and (rollup.whole_weeks(params) or periods[0].kind in ("month", "quarter"))
     )
 
 
@@ -1343,7 +1343,7 @@ def snapshot_statements(registry: LayerRegistry, whole_weeks: bool = True) -> tu
     the key of every grouping snapshot.KEYS offered, its `ind` rows inserted as they are), then
     each grouping's counts aggregated from those rows as the pipeline aggregates them
     (`_AGGREGATE_SQL`). `whole_weeks`: a week's (its rollup rows read whole), else a month's
-    (weeks, then days, as the pipeline reads any other period)."""
+    or a quarter's (weeks, then days, as the pipeline reads any other period)."""
     available = groupings(registry)
     stored = [available[name] for name in snapshot.KEYS if name in available]
     both = Grouping(
@@ -1434,13 +1434,14 @@ def _snapshot_many_sql(
 
 
 def build_snapshot(session: Session, registry: LayerRegistry, period: Period) -> dict[str, Any]:
-    """Stores the per-issue facts of a closed ISO week or calendar month (ranking.snapshot),
-    in place of the old ones, in the caller's transaction (the caller commits). Refused for a
-    period that is neither, not ended yet, or when this transaction has written counted tables
-    (its writes would not be in the generation filed with the rows)."""
+    """Stores the per-issue facts of a closed ISO week, calendar month or quarter
+    (ranking.snapshot), in place of the old ones, in the caller's transaction (the caller
+    commits). Refused for a period of another kind, not ended yet, or when this transaction
+    has written counted tables (its writes would not be in the generation filed with the
+    rows)."""
     params = _params(session, [period])
     if not _snapshot_period([period], params):
-        raise RankingError("只能为已结束的整周或整月生成排名快照", "period")
+        raise RankingError("只能为已结束的整周、整月或整季度生成排名快照", "period")
     t0 = time.perf_counter()
     snapshot.lock(session, period.start, period.end)
     generation = snapshot.current_generation(session, period.end, _snapshot_tables(registry))

@@ -77,9 +77,10 @@ FLAGS = (
     "extension_refused",
 )
 # The periods the worker keeps a snapshot of: the last closed one of each kind.
-PERIOD_KINDS = ("week", "month")
-# Snapshots of periods that ended longer ago than this are dropped by the worker's `prune`
-# (~55 MB a week at demo scale: 47 MB of rows, 9 MB of figures).
+PERIOD_KINDS = ("week", "month", "quarter")
+# Snapshots of periods that ended longer ago than this are dropped by the worker's `prune`,
+# except the last closed period of each kind (~55 MB a week at demo scale: 47 MB of rows,
+# 9 MB of figures; a month ~140 MB).
 KEEP_WEEKS = 8
 
 
@@ -273,10 +274,18 @@ def replace(
     return rows
 
 
-def prune(session: Session, before: datetime) -> int:
-    """Drops the snapshots of periods that ended before `before`; how many."""
+def prune(
+    session: Session, before: datetime, keep: Sequence[tuple[datetime, datetime]] = ()
+) -> int:
+    """Drops the snapshots of periods that ended before `before`, but those of the periods
+    `keep` ((start, end) pairs); how many."""
     return session.execute(
-        text("DELETE FROM ranking_snapshots WHERE period_end < :before"), {"before": before}
+        text(
+            "DELETE FROM ranking_snapshots WHERE period_end < :before"
+            " AND (period_start, period_end) NOT IN"
+            " (SELECT * FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])))"
+        ),
+        {"before": before, "starts": [k[0] for k in keep], "ends": [k[1] for k in keep]},
     ).rowcount
 
 
