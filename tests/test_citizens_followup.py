@@ -84,6 +84,24 @@ def test_the_reporter_answers_and_a_planner_reopens(public_on, client, layout, d
     issue = db_session.get(Issue, issue_id)
     db_session.refresh(issue)
     assert issue.status == "dispatched" and issue.closed_at is None and issue.deadline
+    # The new deadline is history, as for every handover: the rankings of periods before the
+    # reopening read the deadline they had (geoservice.issues.holder_history).
+    reopened = db_session.scalar(
+        select(IssueEvent).where(IssueEvent.data["action"].astext == "reopen")
+    )
+    before_deadline = db_session.scalar(
+        select(IssueEvent.deadline)
+        .where(
+            IssueEvent.issue_id == issue_id,
+            IssueEvent.id < reopened.id,
+            IssueEvent.deadline.is_not(None),
+        )
+        .order_by(IssueEvent.id.desc())
+        .limit(1)
+    )
+    assert reopened.holder_change and reopened.prev_deadline == before_deadline
+    assert reopened.deadline == issue.deadline != before_deadline
+    assert issue.holder_since == reopened.at
     twice = client.post(
         url, json={"decision": "keep", "note": "x"}, headers=layout.headers("planner")
     )

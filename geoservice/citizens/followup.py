@@ -18,6 +18,7 @@ from geoservice.citizens.models import (
     SATISFIED_ANSWERS,
     CitizenFeedback,
 )
+from geoservice.issues.holder_history import holder_of, stamp
 from geoservice.issues.workflow import Allows, IssueSettings, lock_issue, role_allows, status_label
 from geoservice.models import Issue, IssueEvent, Leader, User
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -168,6 +169,7 @@ def reopen(
     leader = session.get(Leader, chosen) if chosen is not None else None
     if leader is None or not leader.active:
         raise InvalidInput("请指定在岗的包保领导（leader_id）以重新交办", field="leader_id")
+    before = holder_of(issue)
     issue.leader_id, issue.unit_id = leader.id, leader.unit_id
     issue.status = "dispatched"
     issue.closed_at = None
@@ -186,6 +188,7 @@ def reopen(
             "deadline": issue.deadline.isoformat(),
         },
     )
+    stamp(event, issue, before)
     session.add(event)
     session.flush()
     return event
