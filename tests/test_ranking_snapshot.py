@@ -108,6 +108,21 @@ def pipeline_and_default(session, period=W47) -> dict:
     return out
 
 
+def assert_read_from_the_snapshot(session, period, leaders_before: list) -> None:
+    """The leader ranking of `period` really reads its stored figures: a change to them (not
+    counted anywhere) shows."""
+    session.execute(
+        text(
+            "UPDATE ranking_snapshot_figures f SET received = received + 100"
+            " FROM ranking_snapshots s WHERE f.snapshot_id = s.id AND f.grouping = 'leader'"
+            " AND s.period_start = :f AND s.period_end = :t"
+        ),
+        {"f": period.start, "t": period.end},
+    )
+    leaders = ranking.ranking(session, LAYERS, "leader", period)
+    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in leaders_before]
+
+
 def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_session, world):
     assert not ranking.snapshot_status(db_session, LAYERS, W47)["stored"]
     before = pipeline_and_default(db_session)
@@ -127,14 +142,7 @@ def test_a_closed_week_ranked_from_its_snapshot_has_the_pipelines_rows(db_sessio
     assert not ranking.ensure_snapshot(db_session, LAYERS, W47)["built"]
 
     # The rankings really read it: a change to the stored rows (not counted anywhere) shows.
-    db_session.execute(
-        text(
-            "UPDATE ranking_snapshot_figures SET received = received + 100"
-            " WHERE grouping = 'leader'"
-        )
-    )
-    leaders = ranking.ranking(db_session, LAYERS, "leader", W47)
-    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
+    assert_read_from_the_snapshot(db_session, W47, before["leader"])
     assert ranking.ranking(db_session, LAYERS, "leader", W47, snapshots=False) == before["leader"]
     ranking.ensure_snapshot(db_session, LAYERS, W47, force=True)
     assert pipeline_and_default(db_session) == before
@@ -167,17 +175,7 @@ def test_a_closed_month_or_quarter_ranked_from_its_snapshot_has_the_pipelines_ro
     assert pipeline_and_default(db_session, period) == before
     assert pipeline_and_default(db_session) == week
     assert not ranking.ensure_snapshot(db_session, LAYERS, period)["built"]
-    # Its rankings really read it.
-    db_session.execute(
-        text(
-            "UPDATE ranking_snapshot_figures f SET received = received + 100"
-            " FROM ranking_snapshots s WHERE f.snapshot_id = s.id AND f.grouping = 'leader'"
-            " AND s.period_start = :f AND s.period_end = :t"
-        ),
-        {"f": period.start, "t": period.end},
-    )
-    leaders = ranking.ranking(db_session, LAYERS, "leader", period)
-    assert [r["received"] for r in leaders] == [r["received"] + 100 for r in before["leader"]]
+    assert_read_from_the_snapshot(db_session, period, before["leader"])
     assert pipeline_and_default(db_session) == week
 
 
