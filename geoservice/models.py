@@ -766,10 +766,12 @@ class EventChange(Base):
 class IssueFactChange(Base):
     """One row per statement writing issues that inserted or deleted rows, or changed a column
     a ranking reads of them (`RANKING_COLUMNS`, `reported_at`): the earliest `reported_at` of
-    those rows (-infinity for a TRUNCATE), kept by triggers (migration 0048). A status change,
-    a closure, a note leave it alone: what they change of a past week comes with an event dated
-    in it (`event_changes`). The snapshots of closed weeks are filed under it
-    (geoservice/ranking/snapshot.py)."""
+    those rows (-infinity for a TRUNCATE), kept by triggers (migration 0048); a statement that
+    only hands issues over (holder columns changed, `holder_since` moved forward) is dated by
+    the latest of each issue's report time and new `holder_since` instead (migration 0057). A
+    status change, a closure, a note leave it alone: what they change of a past week comes with
+    an event dated in it (`event_changes`). The snapshots of closed weeks, months and quarters
+    are filed under it (geoservice/ranking/snapshot.py)."""
 
     __tablename__ = "issue_fact_changes"
     __table_args__ = (
