@@ -10,9 +10,11 @@ the logged writes to issue_events that touched an event dated before the end
 (`event_changes`), and the logged writes to issues that inserted or deleted one reported
 before the end or changed a column the rankings read of it (`issue_fact_changes`, migration
 0048: its keys, holder, deadline, relapse, duplicate, report time — not its status, whose
-changes come with events, dated when they happen). Labels, 回访, 巡查 and the scoring settings
-are read afresh with every ranking, so writes to leaders, units, rules or a publication, and
-the daily status changes of older issues, leave a snapshot in use.
+changes come with events, dated when they happen; a handover, which moves `holder_since`
+forward, is dated by it since migration 0057: the holder at an earlier end is read from its
+event). Labels, 回访, 巡查 and the scoring settings are read afresh with every ranking, so
+writes to leaders, units, rules or a publication, the daily status changes of older issues
+and their later handovers leave a snapshot in use.
 
 `ranking.build_snapshot` stores the pipeline's per-issue indicator rows (`ind`, with the key of
 every grouping) of one week or month in `ranking_snapshot_rows`, together with those values read
