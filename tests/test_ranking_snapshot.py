@@ -179,6 +179,24 @@ def test_a_closed_month_or_quarter_ranked_from_its_snapshot_has_the_pipelines_ro
     assert pipeline_and_default(db_session) == week
 
 
+def test_a_trend_reads_each_closed_period_with_a_current_snapshot_from_it(db_session, world):
+    """Several periods (a trend, the 收结案 chart): those with a current snapshot are read from
+    it, the others computed by the pipeline in one run; the rows are the pipeline's."""
+    weeks = [W47.previous(2), W47.previous(1), W47, W47.previous(-1)]
+    expected = {of: ranking.compute(db_session, LAYERS, of, weeks, snapshots=False) for of in OFS}
+    assert any(expected["leader"][:3])
+    ranking.ensure_snapshot(db_session, LAYERS, W47)
+    ranking.ensure_snapshot(db_session, LAYERS, W47.previous(2))
+    for of in OFS:
+        assert ranking.compute(db_session, LAYERS, of, weeks) == expected[of], of
+    assert_read_from_the_snapshot(db_session, W47, expected["leader"][2])
+    trend = ranking.compute(db_session, LAYERS, "leader", weeks)
+    received = [r["received"] + 100 for r in expected["leader"][2]]
+    assert [r["received"] for r in trend[2]] == received
+    assert trend[0] == expected["leader"][0] and trend[1] == expected["leader"][1]
+    assert trend[3] == expected["leader"][3]
+
+
 def test_a_write_inside_the_month_after_the_week_makes_only_the_months_snapshot_unused(
     db_session, world
 ):

@@ -806,9 +806,10 @@ def compute(
     `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
     one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
     `scan_events` reads the period's events instead of the rollup (same figures; the reference
-    for tests and benchmarks). A whole ranking of one closed ISO week is aggregated from the
-    week's snapshot while it is current (geoservice.ranking.snapshot; same rows), unless
-    `snapshots` is False. Returns one list per period.
+    for tests and benchmarks). A whole ranking of a closed ISO week, month or quarter is
+    aggregated from its snapshot while it is current (geoservice.ranking.snapshot; same rows),
+    each period of several on its own, unless `snapshots` is False. Returns one list per
+    period.
     """
     g = grouping(registry, of)
     if not periods:
@@ -833,17 +834,32 @@ def compute(
     # key's row (drill-downs, trends of one row) never reads the whole copy.
     cached = _cached_labels(session, g) if key is ... else None
     _no_jit(session)
-    if key is ... and snapshots and not scan_events and _snapshot_period(periods, params):
-        # A closed week, month or quarter: the counts stored from its per-issue facts, while
-        # they are current (ranking.snapshot).
-        stored = snapshot.figures_sql(g.name, _key_column(g))
-        snap_sql = (
-            f"WITH snap AS ({snapshot.valid_sql(periods[0].end, _snapshot_tables(registry))})"
-            + (stored if cached is not None else _labelled([g], stored))
-        )
-        columns, found = _fetch(session, snap_sql, _snapshot_params(registry, periods[0], params))
-        if found:
-            return _finish(session, registry, g, periods, per_period, columns, found, key, cached)
+    if key is ... and snapshots and not scan_events:
+        if len(periods) == 1:
+            stored = _stored_rows(session, registry, g, periods[0], params, per_period[0], cached)
+            if stored is not None:
+                return [stored]
+        else:
+            # A trend or the 收结案 chart: each closed week, month or quarter from its snapshot
+            # while current, the other periods by the pipeline in one run.
+            found = [
+                _stored_rows(session, registry, g, p, _params(session, [p]), s, cached)
+                for p, s in zip(periods, per_period, strict=True)
+            ]
+            if any(rows is not None for rows in found):
+                rest = [i for i, rows in enumerate(found) if rows is None]
+                if rest:
+                    computed = compute(
+                        session,
+                        registry,
+                        of,
+                        [periods[i] for i in rest],
+                        [per_period[i] for i in rest],
+                        snapshots=False,
+                    )
+                    for i, rows in zip(rest, computed, strict=True):
+                        found[i] = rows
+                return [rows or [] for rows in found]
     sql = _flags_sql(
         g,
         where,
@@ -856,6 +872,30 @@ def compute(
     return _finish(
         session, registry, g, periods, per_period, *_fetch(session, sql, params), key, cached
     )
+
+
+def _stored_rows(
+    session: Session,
+    registry: LayerRegistry,
+    g: Grouping,
+    period: Period,
+    params: dict[str, Any],
+    settings: Settings,
+    cached: dict[Any, tuple[Any, dict]] | None,
+) -> list[dict[str, Any]] | None:
+    """The rows of `g` for a closed week, month or quarter (`params`: its `_params`) from the
+    counts stored from its per-issue facts, while they are current (ranking.snapshot); None
+    when it has no current snapshot (or the snapshot holds no row of `g`)."""
+    if not _snapshot_period([period], params):
+        return None
+    stored = snapshot.figures_sql(g.name, _key_column(g))
+    snap_sql = f"WITH snap AS ({snapshot.valid_sql(period.end, _snapshot_tables(registry))})" + (
+        stored if cached is not None else _labelled([g], stored)
+    )
+    columns, found = _fetch(session, snap_sql, _snapshot_params(registry, period, params))
+    if not found:
+        return None
+    return _finish(session, registry, g, [period], [settings], columns, found, ..., cached)[0]
 
 
 # Per process: (database, label query) → (generation of the label tables, {key: (name,
