@@ -368,17 +368,26 @@ def test_the_published_notice_and_its_recompute_are_unchanged(db_session, world)
     assert not checked["same"] and checked["differences"]
 
 
-def test_the_worker_task_keeps_the_last_closed_week_month_and_quarter_current(db_session, world):
+def test_the_worker_task_keeps_the_last_closed_weeks_month_and_quarter_current(db_session, world):
     from geoservice.notifications.worker import WorkerSettings, rankings_snapshot
 
     settings = WorkerSettings(tz=TZ, registry=LAYERS)
+    kept_weeks = snapshot.KEPT_PERIODS["week"]
     monday = at(23, 0, 30)
     done = rankings_snapshot(db_session, settings, monday)
     assert done["week"]["built"] and done["week"]["period"] == "2015-W47"
     assert done["month"]["built"] and done["month"]["period"] == "2015-10"
     assert done["quarter"]["built"] and done["quarter"]["period"] == "2015-Q3"
-    again = rankings_snapshot(db_session, settings, at(23, 1, 30))
-    assert not any(again[kind]["built"] for kind in ("week", "month", "quarter"))
+    assert done["built"] == kept_weeks + 2
+    for n in range(kept_weeks):
+        assert in_use(db_session, W47.previous(n))
+    assert rankings_snapshot(db_session, settings, at(23, 1, 30))["built"] == 0
+    # A report entered late, dated in W46: W46 and W47 are built again, the weeks before not.
+    report(db_session, world[0], "N0", "g1", at(10, 9))
+    committed(db_session)
+    assert [in_use(db_session, W47.previous(n)) for n in (2, 1, 0)] == [True, False, False]
+    assert rankings_snapshot(db_session, settings, at(23, 2, 30))["built"] == 2
+    assert in_use(db_session, W47.previous(1)) and in_use(db_session, W47)
     # Early on the 1st: the month that just closed (and the week still the last closed one).
     first = rankings_snapshot(db_session, settings, at(1, 0, 30, month=12))
     assert first["month"]["built"] and first["month"]["period"] == "2015-11"
@@ -390,15 +399,14 @@ def test_the_worker_task_keeps_the_last_closed_week_month_and_quarter_current(db
     spring = datetime(2016, 3, 22, 0, 30, tzinfo=TZ)
     later = rankings_snapshot(db_session, settings, spring)
     assert later["quarter"]["period"] == "2015-Q4" and later["dropped"] >= 4
-    stored = db_session.execute(
-        text("SELECT period_start, period_end FROM ranking_snapshots ORDER BY period_start")
-    ).all()
-    assert [(s.astimezone(TZ), e.astimezone(TZ)) for s, e in stored] == [
-        (Q4.start, Q4.end),
-        (month_period(2016, 2, TZ).start, month_period(2016, 2, TZ).end),
-        (week_period(2016, 11, TZ).start, week_period(2016, 11, TZ).end),
-    ]
-    assert Q4.end < week_period(2016, 11, TZ).end - timedelta(weeks=snapshot.KEEP_WEEKS)
+    stored = db_session.execute(text("SELECT period_start, period_end FROM ranking_snapshots"))
+    last_week = week_period(2016, 11, TZ)
+    february = month_period(2016, 2, TZ)
+    weeks = [last_week.previous(n) for n in range(kept_weeks)]
+    assert {(s.astimezone(TZ), e.astimezone(TZ)) for s, e in stored} == {
+        (p.start, p.end) for p in (Q4, february, *weeks)
+    }
+    assert Q4.end < last_week.end - timedelta(weeks=snapshot.KEEP_WEEKS)
 
 
 def test_the_snapshot_command_refuses_a_period_it_cannot_hold(app):

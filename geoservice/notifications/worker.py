@@ -12,9 +12,9 @@ The time-driven triggers (deadline reminders, the escalation ladder, the daily d
 geoservice.notifications.triggers) run as a procrastinate periodic task every minute, under an
 advisory lock so two workers never run them at once; the same task puts the jobs of a worker
 that died (no heartbeat) back in the queue. Every hour (at :05) another periodic task stores
-the ranking snapshots of the last closed week, month and quarter when missing or no longer
-current (early on Monday: the week that just closed; early on the 1st: the month, and the
-quarter after one; geoservice.ranking.snapshot).
+the ranking snapshots of the last eight closed weeks, the last month and quarter when missing
+or no longer current (early on Monday: the week that just closed; early on the 1st: the
+month, and the quarter after one; geoservice.ranking.snapshot).
 """
 
 from __future__ import annotations
@@ -377,21 +377,26 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
 
 
 def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime) -> dict:
-    """The ranking snapshots of the last closed week, month and quarter, each built when
-    missing or no longer current (ranking.ensure_snapshot: seconds for a week at demo scale,
-    about three times that for a month) and committed on its own; then the snapshots of other
+    """The ranking snapshots of the last closed periods of each kind (snapshot.KEPT_PERIODS:
+    eight weeks, the month, the quarter), each built when missing or no longer current
+    (ranking.ensure_snapshot: seconds for a week at demo scale, about three times that for a
+    month) and committed on its own, the most recent first; then the snapshots of other
     periods that ended more than snapshot.KEEP_WEEKS weeks before the last week's end dropped.
+    `week`, `month`, `quarter`: what was done for the last one; `built`: how many were built.
     Needs the layers (`settings.registry`)."""
     if settings.registry is None:
         return {}
     today = now.astimezone(settings.tz).date()
-    done: dict[str, Any] = {}
+    done: dict[str, Any] = {"built": 0}
     kept = []
-    for kind in snapshot.PERIOD_KINDS:
-        period = last_complete(kind, today, settings.tz)
-        done[kind] = ranking.ensure_snapshot(session, settings.registry, period)
-        session.commit()
-        kept.append((period.start, period.end))
+    for kind, count in snapshot.KEPT_PERIODS.items():
+        last = last_complete(kind, today, settings.tz)
+        for period in (last.previous(n) for n in range(count)):
+            result = ranking.ensure_snapshot(session, settings.registry, period)
+            session.commit()
+            done["built"] += result["built"]
+            done.setdefault(kind, result)
+            kept.append((period.start, period.end))
     week_end = last_complete("week", today, settings.tz).end
     done["dropped"] = snapshot.prune(session, week_end - timedelta(weeks=snapshot.KEEP_WEEKS), kept)
     session.commit()

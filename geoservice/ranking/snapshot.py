@@ -78,12 +78,13 @@ FLAGS = (
     "extension_granted",
     "extension_refused",
 )
-# The periods the worker keeps a snapshot of: the last closed one of each kind.
-PERIOD_KINDS = ("week", "month", "quarter")
 # Snapshots of periods that ended longer ago than this are dropped by the worker's `prune`,
 # except the last closed period of each kind (~55 MB a week at demo scale: 47 MB of rows,
 # 9 MB of figures; a month ~140 MB).
 KEEP_WEEKS = 8
+# The closed periods the worker keeps a current snapshot of, by kind: the last KEEP_WEEKS
+# weeks (the rankings page's trend and 收结案 chart show eight), the last month and quarter.
+KEPT_PERIODS = {"week": KEEP_WEEKS, "month": 1, "quarter": 1}
 
 
 def _touched_sql(tables: Sequence[str]) -> str:
