@@ -180,8 +180,9 @@ def test_a_closed_month_or_quarter_ranked_from_its_snapshot_has_the_pipelines_ro
 
 
 def test_a_trend_reads_each_closed_period_with_a_current_snapshot_from_it(db_session, world):
-    """Several periods (a trend, the 收结案 chart): those with a current snapshot are read from
-    it, the others computed by the pipeline in one run; the rows are the pipeline's."""
+    """Several periods (a trend, the 收结案 chart), or one key's row: periods with a current
+    snapshot are read from it, the others computed by the pipeline in one run; the rows are
+    the pipeline's."""
     weeks = [W47.previous(2), W47.previous(1), W47, W47.previous(-1)]
     expected = {of: ranking.compute(db_session, LAYERS, of, weeks, snapshots=False) for of in OFS}
     assert any(expected["leader"][:3])
@@ -189,7 +190,17 @@ def test_a_trend_reads_each_closed_period_with_a_current_snapshot_from_it(db_ses
     ranking.ensure_snapshot(db_session, LAYERS, W47.previous(2))
     for of in OFS:
         assert ranking.compute(db_session, LAYERS, of, weeks) == expected[of], of
+    # One row's figures (a leader's scorecard trend, a drill-down's row) too, every key.
+    for of in OFS:
+        for key in {r["key"] for rows in expected[of] for r in rows}:
+            pipeline = ranking.compute(db_session, LAYERS, of, weeks, key=key, snapshots=False)
+            assert ranking.compute(db_session, LAYERS, of, weeks, key=key) == pipeline, (of, key)
+            one = ranking.compute(db_session, LAYERS, of, [W47], key=key)
+            assert one == ranking.compute(db_session, LAYERS, of, [W47], key=key, snapshots=False)
     assert_read_from_the_snapshot(db_session, W47, expected["leader"][2])
+    first = expected["leader"][2][0]
+    (mine,) = ranking.compute(db_session, LAYERS, "leader", [W47], key=first["key"])[0]
+    assert mine["received"] == first["received"] + 100
     trend = ranking.compute(db_session, LAYERS, "leader", weeks)
     received = [r["received"] + 100 for r in expected["leader"][2]]
     assert [r["received"] for r in trend[2]] == received

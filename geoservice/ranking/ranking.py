@@ -806,10 +806,10 @@ def compute(
     `key` restricts to one row (None = the unassigned row). `settings`: one for all periods, or
     one per period (geoservice.ranking.vocabularies: the rules in force at each period's start).
     `scan_events` reads the period's events instead of the rollup (same figures; the reference
-    for tests and benchmarks). A whole ranking of a closed ISO week, month or quarter is
-    aggregated from its snapshot while it is current (geoservice.ranking.snapshot; same rows),
-    each period of several on its own, unless `snapshots` is False. Returns one list per
-    period.
+    for tests and benchmarks). The rows of a closed ISO week, month or quarter (one key's
+    too) are read from its snapshot while it is current (geoservice.ranking.snapshot; same
+    rows), each period of several on its own, unless `snapshots` is False. Returns one list
+    per period.
     """
     g = grouping(registry, of)
     if not periods:
@@ -834,16 +834,18 @@ def compute(
     # key's row (drill-downs, trends of one row) never reads the whole copy.
     cached = _cached_labels(session, g) if key is ... else None
     _no_jit(session)
-    if key is ... and snapshots and not scan_events:
+    if snapshots and not scan_events:
         if len(periods) == 1:
-            stored = _stored_rows(session, registry, g, periods[0], params, per_period[0], cached)
+            stored = _stored_rows(
+                session, registry, g, periods[0], params, per_period[0], cached, key
+            )
             if stored is not None:
                 return [stored]
         else:
             # A trend or the 收结案 chart: each closed week, month or quarter from its snapshot
             # while current, the other periods by the pipeline in one run.
             found = [
-                _stored_rows(session, registry, g, p, _params(session, [p]), s, cached)
+                _stored_rows(session, registry, g, p, _params(session, [p]), s, cached, key)
                 for p, s in zip(periods, per_period, strict=True)
             ]
             if any(rows is not None for rows in found):
@@ -855,6 +857,7 @@ def compute(
                         of,
                         [periods[i] for i in rest],
                         [per_period[i] for i in rest],
+                        key=key,
                         snapshots=False,
                     )
                     for i, rows in zip(rest, computed, strict=True):
@@ -882,20 +885,26 @@ def _stored_rows(
     params: dict[str, Any],
     settings: Settings,
     cached: dict[Any, tuple[Any, dict]] | None,
+    key: Any = ...,
 ) -> list[dict[str, Any]] | None:
-    """The rows of `g` for a closed week, month or quarter (`params`: its `_params`) from the
-    counts stored from its per-issue facts, while they are current (ranking.snapshot); None
-    when it has no current snapshot (or the snapshot holds no row of `g`)."""
+    """The rows of `g` (only key `key`'s, when given) for a closed week, month or quarter
+    (`params`: its `_params`) from the counts stored from its per-issue facts, while they are
+    current (ranking.snapshot); None when it has no current snapshot (or the snapshot holds no
+    such row: the pipeline decides then)."""
     if not _snapshot_period([period], params):
         return None
-    stored = snapshot.figures_sql(g.name, _key_column(g))
-    snap_sql = f"WITH snap AS ({snapshot.valid_sql(period.end, _snapshot_tables(registry))})" + (
+    stored = snapshot.figures_sql(g.name, _key_column(g), one_key=key is not ...)
+    valid = snapshot.valid_sql(period.end, _snapshot_tables(registry))
+    snap_sql = f"WITH snap AS ({valid})" + (
         stored if cached is not None else _labelled([g], stored)
     )
-    columns, found = _fetch(session, snap_sql, _snapshot_params(registry, period, params))
+    lookup = _snapshot_params(registry, period, params)
+    if key is not ...:
+        lookup["key"] = key
+    columns, found = _fetch(session, snap_sql, lookup)
     if not found:
         return None
-    return _finish(session, registry, g, [period], [settings], columns, found, ..., cached)[0]
+    return _finish(session, registry, g, [period], [settings], columns, found, key, cached)[0]
 
 
 # Per process: (database, label query) → (generation of the label tables, {key: (name,

@@ -178,15 +178,18 @@ FROM figures
     )
 
 
-def figures_sql(name: str, key_type: str) -> str:
+def figures_sql(name: str, key_type: str, one_key: bool = False) -> str:
     """SELECT n, k, the counts, avg_hours, median_hours of grouping `name` from the snapshot
-    `snap` (a CTE the caller defines), in key order: the pipeline's aggregate, stored."""
+    `snap` (a CTE the caller defines), in key order: the pipeline's aggregate, stored.
+    `one_key`: only the row of key :key (NULL: the unassigned row)."""
     counts = ", ".join(f"f.{c}" for c in FLAGS)
+    sql_type = "bigint" if key_type == "int" else "text"
+    where = f" AND f.k_{key_type} IS NOT DISTINCT FROM CAST(:key AS {sql_type})" if one_key else ""
     return f"""
 SELECT 1 AS n, f.k_{key_type} AS k, {counts}, f.avg_hours, f.median_hours
 FROM ranking_snapshot_figures f
 JOIN snap ON f.snapshot_id = snap.id
-WHERE f.grouping = '{name}'
+WHERE f.grouping = '{name}'{where}
 ORDER BY f.n
 """
 
