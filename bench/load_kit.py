@@ -96,8 +96,8 @@ def county_database(
 def ensure_county(name: str, scale: float, template: str | None = None) -> str:
     """The database `name` holding the demo county (made once, reused after): a copy of
     `template` (e.g. geoservice_demo100, which must have no open connection) or a fresh
-    `seed-demo --scale`. Migrations of this checkout are applied, and the last closed week's and
-    month's ranking snapshots built as a deployment's worker keeps them; a database made here is vacuumed
+    `seed-demo --scale`. Migrations of this checkout are applied, and the ranking snapshots
+    built as a deployment's worker keeps them (`flask rankings snapshot --kept`); a database made here is vacuumed
     and analysed. Returns its URL."""
     url = url_for_database(name)
     exists = psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
@@ -120,17 +120,16 @@ def ensure_county(name: str, scale: float, template: str | None = None) -> str:
             check=True,
             capture_output=True,
         )
-    # What a deployment's worker keeps within the hour after a week or month closes (the
-    # hourly task of `flask notifications-worker`): the last closed week's and month's ranking
-    # snapshots (a no-op while current).
-    for which in ([], ["--month"]):
-        subprocess.run(
-            [flask, "rankings", "snapshot", *which],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    # What a deployment's worker keeps (the hourly task of `flask notifications-worker`): the
+    # ranking snapshots of the last eight closed weeks, the last month and quarter (a no-op
+    # while current).
+    subprocess.run(
+        [flask, "rankings", "snapshot", "--kept"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     if not exists:
         # A fresh seed (or a copy of one) has never been vacuumed: no visibility map, so every
         # index-only scan of the tiles and counts visits the heap (the slowest issue tile 139 ms

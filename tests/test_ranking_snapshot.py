@@ -431,3 +431,23 @@ def test_the_snapshot_command_refuses_a_period_it_cannot_hold(app):
     assert running.exit_code != 0 and "已结束的整周、整月或整季度" in running.output
     bad = runner.invoke(args=["rankings", "snapshot", "--month", "2015-13"])
     assert bad.exit_code != 0 and "月份 13" in bad.output
+
+
+def test_the_snapshot_command_keeps_what_the_worker_keeps(app, engine):
+    """`--kept` does the worker's hourly task now (committed); run twice, the second builds
+    nothing. The snapshots it made are dropped afterwards (other tests count them)."""
+    runner = app.test_cli_runner()
+    with engine.begin() as conn:
+        before = conn.scalar(text("SELECT coalesce(max(id), 0) FROM ranking_snapshots"))
+    try:
+        first = runner.invoke(args=["rankings", "snapshot", "--kept"])
+        assert first.exit_code == 0, first.output
+        kept = sum(snapshot.KEPT_PERIODS.values())
+        assert f"新生成 {kept} 个" in first.output
+        again = runner.invoke(args=["rankings", "snapshot", "--kept"])
+        assert again.exit_code == 0 and "新生成 0 个" in again.output
+        both = runner.invoke(args=["rankings", "snapshot", "--kept", "--month"])
+        assert both.exit_code != 0 and "只能选一个" in both.output
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM ranking_snapshots WHERE id > :id"), {"id": before})

@@ -3,7 +3,7 @@ stored once (geoservice.ranking.snapshot)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import click
@@ -38,7 +38,14 @@ rankings = AppGroup("rankings", help="督查考核排名的维护命令。")
     help="季度（如 2026-Q3）或该季度内的日期；只写 --quarter 为上个季度。",
 )
 @click.option("--force", is_flag=True, help="快照仍有效时也重新生成。")
-def snapshot(week: str | None, month: str | None, quarter: str | None, force: bool) -> None:
+@click.option(
+    "--kept",
+    is_flag=True,
+    help="生成通知进程每小时保持的全部快照（近 8 个完整周、上个月、上个季度），有效的跳过。",
+)
+def snapshot(
+    week: str | None, month: str | None, quarter: str | None, force: bool, kept: bool
+) -> None:
     """生成已结束周、月或季度的排名快照（逐件问题的期末事实）。
 
     快照生成后，该周期各排名对象的排名直接由快照汇总。此后凡是写入该周期结束前上报的问题或
@@ -50,8 +57,13 @@ def snapshot(week: str | None, month: str | None, quarter: str | None, force: bo
         for kind, value in (("week", week), ("month", month), ("quarter", quarter))
         if value is not None
     }
-    if len(given) > 1:
-        raise click.ClickException("--week、--month、--quarter 只能选一个")
+    if len(given) > 1 or (kept and (given or force)):
+        raise click.ClickException(
+            "--week、--month、--quarter、--kept 只能选一个（--kept 不与 --force 同用）"
+        )
+    if kept:
+        _keep_all()
+        return
     kind, value = next(iter(given.items()), ("week", None))
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     try:
@@ -73,3 +85,19 @@ def snapshot(week: str | None, month: str | None, quarter: str | None, force: bo
         )
     else:
         click.echo(f"{period.title}排名快照仍有效（{done['rows']:,} 行），未重新生成")
+
+
+def _keep_all() -> None:
+    """What the notifications worker does every hour (worker.rankings_snapshot), now."""
+    from geoservice.notifications.worker import WorkerSettings, rankings_snapshot
+
+    settings = WorkerSettings(tz=ZoneInfo(current_app.config["TIMEZONE"]), registry=layers())
+    session = database().session()
+    try:
+        try:
+            done = rankings_snapshot(session, settings, datetime.now(UTC))
+        except ranking.RankingError as exc:
+            raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+    click.echo(f"排名快照：新生成 {done['built']} 个，删除过期 {done['dropped']} 个")
