@@ -190,9 +190,11 @@ def test_a_trend_reads_each_closed_period_with_a_current_snapshot_from_it(db_ses
     ranking.ensure_snapshot(db_session, LAYERS, W47.previous(2))
     for of in OFS:
         assert ranking.compute(db_session, LAYERS, of, weeks) == expected[of], of
-    # One row's figures (a leader's scorecard trend, a drill-down's row) too, every key.
+    # One row's figures (a leader's scorecard trend, a drill-down's row) too, every key, and
+    # a key with no row in any week.
     for of in OFS:
-        for key in {r["key"] for rows in expected[of] for r in rows}:
+        nobody = 987_654_321 if ranking.grouping(LAYERS, of).key_type is int else "（无）"
+        for key in {r["key"] for rows in expected[of] for r in rows} | {nobody}:
             pipeline = ranking.compute(db_session, LAYERS, of, weeks, key=key, snapshots=False)
             assert ranking.compute(db_session, LAYERS, of, weeks, key=key) == pipeline, (of, key)
             one = ranking.compute(db_session, LAYERS, of, [W47], key=key)

@@ -889,8 +889,8 @@ def _stored_rows(
 ) -> list[dict[str, Any]] | None:
     """The rows of `g` (only key `key`'s, when given) for a closed week, month or quarter
     (`params`: its `_params`) from the counts stored from its per-issue facts, while they are
-    current (ranking.snapshot); None when it has no current snapshot (or the snapshot holds no
-    such row: the pipeline decides then)."""
+    current (ranking.snapshot); None when it has no current snapshot (or holds no row of the
+    whole grouping: the pipeline decides then)."""
     if not _snapshot_period([period], params):
         return None
     stored = snapshot.figures_sql(g.name, _key_column(g), one_key=key is not ...)
@@ -902,9 +902,13 @@ def _stored_rows(
     if key is not ...:
         lookup["key"] = key
     columns, found = _fetch(session, snap_sql, lookup)
-    if not found:
-        return None
-    return _finish(session, registry, g, [period], [settings], columns, found, key, cached)[0]
+    if found:
+        return _finish(session, registry, g, [period], [settings], columns, found, key, cached)[0]
+    # No row: none for this key in a current snapshot (a leader with nothing that period,
+    # common in a scorecard's trend), or no current snapshot.
+    if key is not ... and session.execute(text(valid), lookup).first() is not None:
+        return []
+    return None
 
 
 # Per process: (database, label query) → (generation of the label tables, {key: (name,
