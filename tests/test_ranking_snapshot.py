@@ -391,7 +391,7 @@ def test_the_worker_task_keeps_the_last_closed_weeks_month_and_quarter_current(d
     assert done["week"]["built"] and done["week"]["period"] == "2015-W47"
     assert done["month"]["built"] and done["month"]["period"] == "2015-10"
     assert done["quarter"]["built"] and done["quarter"]["period"] == "2015-Q3"
-    assert done["built"] == kept_weeks + 2
+    assert done["built"] == sum(snapshot.KEPT_PERIODS.values())
     for n in range(kept_weeks):
         assert in_use(db_session, W47.previous(n))
     assert rankings_snapshot(db_session, settings, at(23, 1, 30))["built"] == 0
@@ -408,7 +408,7 @@ def test_the_worker_task_keeps_the_last_closed_weeks_month_and_quarter_current(d
     assert in_use(db_session, NOVEMBER)
     assert pipeline_and_default(db_session, NOVEMBER)
     # Months later: what ended more than KEEP_WEEKS before the last week's end is dropped, but
-    # the last closed quarter (Q4, ended 1 January) is kept while it is the last one.
+    # the last eight months and the last closed quarter (Q4, ended 1 January) are kept.
     spring = datetime(2016, 3, 22, 0, 30, tzinfo=TZ)
     later = rankings_snapshot(db_session, settings, spring)
     assert later["quarter"]["period"] == "2015-Q4" and later["dropped"] >= 4
@@ -416,8 +416,9 @@ def test_the_worker_task_keeps_the_last_closed_weeks_month_and_quarter_current(d
     last_week = week_period(2016, 11, TZ)
     february = month_period(2016, 2, TZ)
     weeks = [last_week.previous(n) for n in range(kept_weeks)]
+    months = [february.previous(n) for n in range(snapshot.KEPT_PERIODS["month"])]
     assert {(s.astimezone(TZ), e.astimezone(TZ)) for s, e in stored} == {
-        (p.start, p.end) for p in (Q4, february, *weeks)
+        (p.start, p.end) for p in (Q4, *months, *weeks)
     }
     assert Q4.end < last_week.end - timedelta(weeks=snapshot.KEEP_WEEKS)
 

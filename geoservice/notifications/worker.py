@@ -12,8 +12,8 @@ The time-driven triggers (deadline reminders, the escalation ladder, the daily d
 geoservice.notifications.triggers) run as a procrastinate periodic task every minute, under an
 advisory lock so two workers never run them at once; the same task puts the jobs of a worker
 that died (no heartbeat) back in the queue. Every hour (at :05) another periodic task stores
-the ranking snapshots of the last eight closed weeks, the last month and quarter when missing
-or no longer current (early on Monday: the week that just closed; early on the 1st: the
+the ranking snapshots of the last eight closed weeks and months and the last quarter when
+missing or no longer current (early on Monday: the week that just closed; early on the 1st: the
 month, and the quarter after one; geoservice.ranking.snapshot).
 """
 
@@ -378,7 +378,7 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
 
 def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime) -> dict:
     """The ranking snapshots of the last closed periods of each kind (snapshot.KEPT_PERIODS:
-    eight weeks, the month, the quarter), each built when missing or no longer current
+    eight weeks, eight months, the quarter), each built when missing or no longer current
     (ranking.ensure_snapshot: seconds for a week at demo scale, about three times that for a
     month) and committed on its own, the most recent first; then the snapshots of other
     periods that ended more than snapshot.KEEP_WEEKS weeks before the last week's end dropped.

@@ -82,9 +82,10 @@ FLAGS = (
 # except the last closed period of each kind (~55 MB a week at demo scale: 47 MB of rows,
 # 9 MB of figures; a month ~140 MB).
 KEEP_WEEKS = 8
-# The closed periods the worker keeps a current snapshot of, by kind: the last KEEP_WEEKS
-# weeks (the rankings page's trend and 收结案 chart show eight), the last month and quarter.
-KEPT_PERIODS = {"week": KEEP_WEEKS, "month": 1, "quarter": 1}
+# The closed periods the worker keeps a current snapshot of, by kind: the last eight weeks
+# and months (the rankings page's trend and 收结案 chart show eight periods) and the last
+# quarter (a quarter's trend runs the pipeline for the quarters before it).
+KEPT_PERIODS = {"week": KEEP_WEEKS, "month": 8, "quarter": 1}
 
 
 def _touched_sql(tables: Sequence[str]) -> str:
