@@ -129,3 +129,96 @@ def test_the_worker_process_wakes_on_a_committed_event_and_stops_on_sigterm(
         if worker.poll() is None:
             worker.kill()
         engine.dispose()
+
+
+def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receivers, monkeypatch):
+    """The hourly ranking snapshot (minutes at city scale after an upgrade) runs beside the
+    deliveries: with the process's worker options, a delivery committed while a run is
+    building reaches its receiver before the run ends."""
+    import asyncio
+    import threading
+    from contextlib import suppress
+
+    import procrastinate
+    from sqlalchemy.orm import sessionmaker
+
+    from geoservice.notifications import queue, worker
+
+    building, release = threading.Event(), threading.Event()
+
+    def slow_snapshot(session, settings, now, should_stop=lambda: False):
+        building.set()
+        release.wait(60)
+        return {"built": 0}
+
+    monkeypatch.setattr(worker, "rankings_snapshot", slow_snapshot)
+    receiver = receivers(200)
+    engine = create_engine(scratch_url)
+    settings = worker.WorkerSettings(poll_seconds=0.2)
+    app = worker.build_app(
+        procrastinate.PsycopgConnector(conninfo=worker.psycopg_conninfo(engine.url)),
+        settings,
+        periodic=True,
+    )
+    runtime = worker.Runtime(settings, sessionmaker(engine))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with app.open_async():
+            await app.tasks[worker.SNAPSHOT_TASK].defer_async(timestamp=0)
+            running = asyncio.create_task(
+                app.run_worker_async(
+                    **worker.worker_options(settings),
+                    additional_context={"notify": runtime},
+                    install_signal_handlers=False,
+                )
+            )
+            await stop.wait()
+            running.cancel()
+            with suppress(asyncio.CancelledError):
+                await running
+
+    server = threading.Thread(target=loop.run_until_complete, args=(serve(),))
+    server.start()
+    try:
+        assert building.wait(30), "the snapshot run did not start"
+        with Session(engine) as s:
+            channel = manage.save_channel(
+                s,
+                {
+                    "kind": "webhook",
+                    "name": "hook",
+                    "config": {"url": receiver.url},
+                    "secrets": {"secret": "x" * 8},
+                },
+            )
+            s.flush()
+            message_id = s.scalar(
+                text(
+                    "INSERT INTO notify_messages (kind, dedupe_key, subject, data)"
+                    " VALUES ('test', 'beside-snapshot', '快照期间的通知', '{}') RETURNING id"
+                )
+            )
+            delivery_id = s.scalar(
+                text(
+                    "INSERT INTO notify_deliveries (message_id, channel_id, delivery_key)"
+                    " VALUES (:m, :c, 'beside-snapshot') RETURNING id"
+                ),
+                {"m": message_id, "c": channel.id},
+            )
+            queue.defer(s, [delivery_id])
+            s.commit()
+        committed = time.monotonic()
+        while time.monotonic() - committed < 20 and not receiver.hits:
+            time.sleep(0.1)
+        assert receiver.hits, "the delivery waited for the snapshot run"
+        assert not release.is_set() and building.is_set()
+    finally:
+        release.set()
+        loop.call_soon_threadsafe(stop.set)
+        server.join(timeout=60)
+        engine.dispose()
+    assert not server.is_alive()
+    with Session(engine) as s:
+        assert s.scalar(text("SELECT status FROM notify_deliveries")) == "delivered"

@@ -387,11 +387,16 @@ def test_the_worker_task_keeps_the_last_closed_weeks_month_and_quarter_current(d
     settings = WorkerSettings(tz=TZ, registry=LAYERS)
     kept_weeks = snapshot.KEPT_PERIODS["week"]
     monday = at(23, 0, 30)
+    # A stopping worker ends a run between two periods; the next run goes on from there.
+    asked = iter([False, True])
+    stopped = rankings_snapshot(db_session, settings, monday, lambda: next(asked))
+    assert stopped == {"built": 1, "week": stopped["week"], "stopped": True}
+    assert in_use(db_session, W47) and not in_use(db_session, W47.previous(1))
     done = rankings_snapshot(db_session, settings, monday)
-    assert done["week"]["built"] and done["week"]["period"] == "2015-W47"
+    assert not done["week"]["built"] and done["week"]["period"] == "2015-W47"  # the first run's
     assert done["month"]["built"] and done["month"]["period"] == "2015-10"
     assert done["quarter"]["built"] and done["quarter"]["period"] == "2015-Q3"
-    assert done["built"] == sum(snapshot.KEPT_PERIODS.values())
+    assert done["built"] == sum(snapshot.KEPT_PERIODS.values()) - 1
     for n in range(kept_weeks):
         assert in_use(db_session, W47.previous(n))
     assert rankings_snapshot(db_session, settings, at(23, 1, 30))["built"] == 0

@@ -45,6 +45,12 @@ from geoservice.registry import LayerRegistry
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans
 SNAPSHOT_TASK = "geoservice.rankings.snapshot"
+# Jobs at once in the worker process: the snapshot task's thread and the event loop's
+# deliveries and scans (whose coroutines never yield: they still run one at a time).
+WORKER_CONCURRENCY = 2
+# On SIGTERM, the jobs in hand get a delivery's timeout and this long; then a snapshot run
+# stops after the period it is building.
+STOP_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -376,14 +382,21 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
     return result
 
 
-def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime) -> dict:
+def rankings_snapshot(
+    session: Session,
+    settings: WorkerSettings,
+    now: datetime,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict:
     """The ranking snapshots of the last closed periods of each kind (snapshot.KEPT_PERIODS:
     eight weeks, eight months, the quarter), each built when missing or no longer current
     (ranking.ensure_snapshot: seconds for a week at demo scale, about three times that for a
     month) and committed on its own, the most recent first; then the snapshots of other
     periods that ended more than snapshot.KEEP_WEEKS weeks before the last week's end dropped.
     `week`, `month`, `quarter`: what was done for the last one; `built`: how many were built.
-    Needs the layers (`settings.registry`)."""
+    `should_stop` is asked before each period: when it answers yes, the run ends there
+    (`stopped`; nothing dropped) and the next one goes on. Needs the layers
+    (`settings.registry`)."""
     if settings.registry is None:
         return {}
     today = now.astimezone(settings.tz).date()
@@ -392,6 +405,8 @@ def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime)
     for kind, count in snapshot.KEPT_PERIODS.items():
         last = last_complete(kind, today, settings.tz)
         for period in (last.previous(n) for n in range(count)):
+            if should_stop():
+                return {**done, "stopped": True}
             result = ranking.ensure_snapshot(session, settings.registry, period)
             session.commit()
             done["built"] += result["built"]
@@ -403,12 +418,17 @@ def rankings_snapshot(session: Session, settings: WorkerSettings, now: datetime)
     return done
 
 
-async def snapshot_task(context: JobContext, timestamp: int) -> dict:
-    """Every hour (periodic): `rankings_snapshot`."""
+def snapshot_task(context: JobContext, timestamp: int) -> dict:
+    """Every hour (periodic): `rankings_snapshot`. A plain function, so procrastinate runs it
+    in a thread of its own (on its own session) while deliveries go on in the event loop: the
+    first run after an upgrade builds seventeen snapshots (minutes at city scale). A stopping
+    worker ends it between two periods (`context.should_abort`)."""
     runtime = _runtime(context)
     with runtime.session() as session:
         try:
-            return rankings_snapshot(session, runtime.settings, runtime.clock())
+            return rankings_snapshot(
+                session, runtime.settings, runtime.clock(), context.should_abort
+            )
         except Exception:
             session.rollback()
             log.exception("ranking snapshot failed")
@@ -431,7 +451,9 @@ def build_app(
     if periodic:
         task = app.task(name=queue.SCAN_TASK, queue=queue.QUEUE, pass_context=True)(scan_task)
         app.periodic(cron="* * * * *", periodic_id="scan")(task)
-        weekly = app.task(name=SNAPSHOT_TASK, queue=queue.QUEUE, pass_context=True)(snapshot_task)
+        weekly = app.task(
+            name=SNAPSHOT_TASK, queue=queue.QUEUE, pass_context=True, lock=SNAPSHOT_TASK
+        )(snapshot_task)
         app.periodic(cron="5 * * * *", periodic_id="rankings_snapshot")(weekly)
     return app
 
@@ -486,6 +508,18 @@ def psycopg_conninfo(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def worker_options(settings: WorkerSettings) -> dict[str, Any]:
+    """procrastinate's worker options of the process."""
+    return {
+        "queues": [queue.QUEUE],
+        "name": "notifications",
+        "fetch_job_polling_interval": settings.poll_seconds,
+        "delete_jobs": "successful",
+        "concurrency": WORKER_CONCURRENCY,
+        "shutdown_graceful_timeout": settings.timeout_seconds + STOP_MARGIN_SECONDS,
+    }
+
+
 def run(url: URL, session_factory: Callable[[], Session], settings: WorkerSettings) -> None:
     """The worker process: procrastinate's worker on the `notifications` queue, woken by
     procrastinate's NOTIFY when a transaction with new jobs commits (and polling every
@@ -500,12 +534,6 @@ def run(url: URL, session_factory: Callable[[], Session], settings: WorkerSettin
         handler.addFilter(QuietRetries())
     log.info("notifications worker started")
     try:
-        app.run_worker(
-            queues=[queue.QUEUE],
-            name="notifications",
-            fetch_job_polling_interval=settings.poll_seconds,
-            delete_jobs="successful",
-            additional_context={"notify": runtime},
-        )
+        app.run_worker(**worker_options(settings), additional_context={"notify": runtime})
     finally:
         log.info("notifications worker stopped")
