@@ -155,8 +155,10 @@ def measure(
     seconds: float,
     validators: bool,
     meter: CpuMeter,
-) -> tuple[Stats, float, tuple[float, float]]:
-    """Runs `clients` closed loops for a warm-up of 3 s (not counted) then `seconds`."""
+) -> tuple[Stats, float, tuple[float, float], float]:
+    """Runs `clients` closed loops for a warm-up of 3 s (not counted) then `seconds`; the
+    statistics, the measured phase's length, the server's CPU seconds (app, database) and the
+    clients' own (this process: they share the machine's cores with the server)."""
     tokens = []
     for i in range(clients):
         if i % 2:
@@ -178,12 +180,14 @@ def measure(
             t.start()
         if phase == "measured":
             meter.start()
+        clients_cpu = time.process_time()
         time.sleep(length)
         stop.set()
         for t in threads:
             t.join(timeout=60)
         elapsed = time.perf_counter() - started
-    return stats, elapsed, meter.stop()
+        clients_cpu = time.process_time() - clients_cpu
+    return stats, elapsed, meter.stop(), clients_cpu
 
 
 def main() -> None:
@@ -227,7 +231,7 @@ def main() -> None:
         model = WorkerModel.parse(spec.strip())
         with Server(url, args.port, model, env) as server:
             meter = CpuMeter(server, name)
-            stats, elapsed, (cpu_app, cpu_db) = measure(
+            stats, elapsed, (cpu_app, cpu_db), cpu_clients = measure(
                 args.port, accounts, work, args.clients, args.seconds, not args.no_validators, meter
             )
         times = stats.all_times()
@@ -242,7 +246,8 @@ def main() -> None:
         n = max(1, stats.count())
         print(
             f"  CPU per request: app {cpu_app / n * 1000:.1f} ms + database {cpu_db / n * 1000:.1f} ms"
-            f" → at most {os.cpu_count() / ((cpu_app + cpu_db) / n):.0f} requests/s on {os.cpu_count()} idle cores"
+            f" → at most {os.cpu_count() / ((cpu_app + cpu_db) / n):.0f} requests/s on {os.cpu_count()} idle cores;"
+            f" the load's own clients {cpu_clients / n * 1000:.1f} ms ({cpu_clients / elapsed:.2f} of a core)"
         )
         print_endpoints(stats)
         if first:
