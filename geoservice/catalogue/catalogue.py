@@ -2,7 +2,8 @@
 
 A collection knows how to select its rows (SQL fragments), which query parameters filter it
 (declared here once: the API parses them, the OpenAPI document lists them), and how a feature's
-properties are built in PostgreSQL (`json_build_object`). No Flask here; no layer is named.
+properties are built in PostgreSQL (`json_build_object`; `json_object_text` for the issues).
+No Flask here; no layer is named.
 """
 
 from __future__ import annotations
@@ -263,6 +264,38 @@ class Catalogue:
 
 ACTIVE_ASSIGNMENT = "a.valid_from <= now() AND (a.valid_to IS NULL OR a.valid_to > now())"
 
+# How json_object_text writes a property's value: RAW, its text (integers, booleans); JSON,
+# to_json() (text, timestamps, anything else).
+RAW, JSON = "raw", "json"
+_JSON_KEY = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def json_object_text(pairs: list[tuple[str, str, str]]) -> str:
+    """SQL: the text `json_build_object(k1, v1, …)::text` gives (`{"k1" : v1, "k2" : v2}`),
+    concatenated from each (key, expression, RAW or JSON) instead. Same bytes, about half the
+    CPU: json_build_object looks up the type of each of its arguments again on every row
+    (~8.5 µs a row for the issues' 22 properties, against ~4 µs concatenated)."""
+    parts = []
+    for i, (key, expression, kind) in enumerate(pairs):
+        assert _JSON_KEY.fullmatch(key) and kind in (RAW, JSON), (key, kind)
+        value = f"({expression})::text" if kind == RAW else f"to_json({expression})::text"
+        opening = "{" if i == 0 else ", "
+        parts.append(f"""'{opening}"{key}" : ' || COALESCE({value}, 'null')""")
+    return "(" + "\n  || ".join(parts) + " || '}')"
+
+
+def lookup_join(alias: str, columns: str, table: str, key: str) -> str:
+    """LEFT JOIN of the row of `table` whose id is `key` (a column of the page's rows `t`),
+    looked up by its primary key for each page row: OFFSET 0 keeps PostgreSQL from turning it
+    into a hash join over the whole table, which its generic plans chose for 100 rows as for
+    10,000 (a 4,092-leader table read for each page: 0.4–0.5 ms of a 100-issue page's ~2 ms,
+    and slower at 10,000 rows too: 78 against 61 ms)."""
+    return (
+        f"LEFT JOIN LATERAL (SELECT {columns} FROM {table} WHERE id = {key} OFFSET 0)"
+        f" {alias} ON true"
+    )
+
+
 LEADERS_JSON = f"""LEFT JOIN LATERAL (
   SELECT json_agg(json_build_object(
     'id', ld.id, 'name', ld.name, 'title', ld.title, 'unit_id', ld.unit_id, 'unit', un.name,
@@ -466,20 +499,40 @@ def issues_collection() -> Collection:
     )
     open_list = ", ".join(_literal(s) for s in OPEN_STATUSES)
     overdue = f"(t.status IN ({open_list}) AND t.deadline IS NOT NULL AND t.deadline < now())"
-    props = f"""json_build_object(
-  'status', t.status, 'status_label', CASE t.status {status_labels} END,
-  'category', t.category, 'source', t.source, 'severity', t.severity,
-  'negative_list', t.negative_list, 'reported_at', t.reported_at, 'deadline', t.deadline,
-  'closed_at', t.closed_at, 'overdue', {overdue}, 'rework_count', t.rework_count,
-  'leader_id', t.leader_id, 'leader_name', ld.name, 'leader_title', ld.title,
-  'unit_id', t.unit_id, 'unit_name', un.name,
-  'grid_id', t.grid_id, 'grid_code', gp.code,
-  'place_id', t.primary_place_id, 'place_layer', pp.layer, 'place_code', pp.code,
-  'place_name', pp.name)"""
-    joins = """LEFT JOIN leaders ld ON ld.id = t.leader_id
-LEFT JOIN units un ON un.id = t.unit_id
-LEFT JOIN places gp ON gp.id = t.grid_id
-LEFT JOIN places pp ON pp.id = t.primary_place_id"""
+    props = json_object_text(
+        [
+            ("status", "t.status", JSON),
+            ("status_label", f"CASE t.status {status_labels} END", JSON),
+            ("category", "t.category", JSON),
+            ("source", "t.source", JSON),
+            ("severity", "t.severity", RAW),
+            ("negative_list", "t.negative_list", RAW),
+            ("reported_at", "t.reported_at", JSON),
+            ("deadline", "t.deadline", JSON),
+            ("closed_at", "t.closed_at", JSON),
+            ("overdue", overdue, RAW),
+            ("rework_count", "t.rework_count", RAW),
+            ("leader_id", "t.leader_id", RAW),
+            ("leader_name", "ld.name", JSON),
+            ("leader_title", "ld.title", JSON),
+            ("unit_id", "t.unit_id", RAW),
+            ("unit_name", "un.name", JSON),
+            ("grid_id", "t.grid_id", RAW),
+            ("grid_code", "gp.code", JSON),
+            ("place_id", "t.primary_place_id", RAW),
+            ("place_layer", "pp.layer", JSON),
+            ("place_code", "pp.code", JSON),
+            ("place_name", "pp.name", JSON),
+        ]
+    )
+    joins = "\n".join(
+        (
+            lookup_join("ld", "name, title", "leaders", "t.leader_id"),
+            lookup_join("un", "name", "units", "t.unit_id"),
+            lookup_join("gp", "code", "places", "t.grid_id"),
+            lookup_join("pp", "layer, code, name", "places", "t.primary_place_id"),
+        )
+    )
     tile_columns = (
         ("status", "t.status"),
         ("category", "t.category"),
