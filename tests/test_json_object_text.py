@@ -38,9 +38,7 @@ PAIRS = [
 def test_the_same_text_as_json_build_object(db_session, zone):
     db_session.execute(text("SELECT set_config('TimeZone', :zone, true)"), {"zone": zone})
     built = "json_build_object(" + ", ".join(f"'{k}', {e}" for k, e, _ in PAIRS) + ")::text"
-    rows = db_session.execute(
-        text(f"SELECT {json_object_text(PAIRS)}, {built} FROM {ROWS}")
-    ).all()
+    rows = db_session.execute(text(f"SELECT {json_object_text(PAIRS)}, {built} FROM {ROWS}")).all()
     assert len(rows) == 4
     for concatenated, reference in rows:
         assert concatenated == reference
