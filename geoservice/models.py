@@ -73,6 +73,8 @@ class AdminArea(Base):
     __tablename__ = "admin_areas"
     __table_args__ = (
         CheckConstraint("level IN ('city', 'district', 'county', 'street', 'community')", "level"),
+        # Whether any area is marked (geoservice.areas.service_area, on every report).
+        Index("ix_admin_areas_service_area", "id", postgresql_where=text("service_area")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

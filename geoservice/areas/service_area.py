@@ -67,15 +67,21 @@ def _level_list(levels: tuple[str, ...]) -> str:
     return ", ".join(f"'{level}'" for level in levels)
 
 
+# Whether an area is marked (`configured`) and the highest rank of the levels imported (`top`,
+# NULL without areas): index probes (ix_admin_areas_service_area, ix_admin_areas_level), not a
+# scan of every area. Asked by every report and attribution preview.
+_FACTS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM admin_areas WHERE service_area) AS configured,"
+    " (SELECT max(v.rank) FROM (VALUES "
+    + ", ".join(f"('{level}', {rank})" for level, rank in RANK.items())
+    + ") v(level, rank) WHERE EXISTS (SELECT 1 FROM admin_areas a WHERE a.level = v.level))"
+    " AS top"
+)
+
+
 def definition(session: Session, registry: LayerRegistry | None = None) -> Definition:
-    """The current definition (two small queries on admin_areas)."""
-    configured, top_rank = session.execute(
-        text(
-            "SELECT bool_or(service_area), max(CASE level "
-            + " ".join(f"WHEN '{level}' THEN {rank}" for level, rank in RANK.items())
-            + " END) FROM admin_areas"
-        )
-    ).one()
+    """The current definition (index probes on admin_areas)."""
+    configured, top_rank = session.execute(text(_FACTS_SQL)).one()
     if configured:
         return Definition(
             "configured", "SELECT id, geom FROM admin_areas WHERE service_area", levels=()
@@ -113,11 +119,7 @@ def contains_sql(registry: LayerRegistry | None = None) -> str:
             f"WHEN EXISTS (SELECT 1 FROM {table}) THEN"
             f" EXISTS (SELECT 1 FROM {table} g WHERE ST_Covers(g.geom, {point}))"
         )
-    return (
-        f"SELECT CASE {' '.join(cases)} ELSE true END FROM (SELECT"
-        f" COALESCE(bool_or(service_area), false) AS configured, max({_RANK_SQL}) AS top"
-        " FROM admin_areas) t"
-    )
+    return f"SELECT CASE {' '.join(cases)} ELSE true END FROM ({_FACTS_SQL}) t"
 
 
 def contains(
