@@ -109,3 +109,31 @@ def test_a_tuple_is_executed_as_a_row_not_prepared_as_an_array(db_session):
     row = execute_prepared(db_session, "SELECT 2 IN :ids AS found", {"ids": (1, 2, 3)}).one()
     assert row.found is True
     assert ours(db_session) == before
+
+
+def test_a_generic_statement_is_planned_once_and_leaves_the_settings_as_they_were(db_session):
+    settings = (
+        "SELECT current_setting('plan_cache_mode'),"
+        " current_setting('max_parallel_workers_per_gather')"
+    )
+    db_session.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
+    before = db_session.execute(text(settings)).one()
+    sql = "SELECT count(*) AS n FROM generate_series(1, :n) g WHERE g % :m = 0"
+    answers = [
+        execute_prepared(db_session, sql, {"n": n, "m": m}, generic=True).scalar_one()
+        for n, m in ((10, 2), (30, 3), (7, 7), (100, 10), (12, 5), (9, 1))
+    ]
+    assert answers == [5, 10, 1, 10, 2, 9]
+    (name,) = ours(db_session) & set(
+        db_session.execute(
+            text("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%% g %% $2 = 0%%'")
+        ).scalars()
+    )
+    plans = db_session.execute(
+        text("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = :n"),
+        {"n": name},
+    ).one()
+    assert plans == (6, 0)  # never planned for its values (PostgreSQL's own choice: 5 custom)
+    # The transaction's own settings are back (a later statement plans as it would have).
+    assert db_session.execute(text(settings)).one() == ("auto", "3")
+    assert before == ("auto", "3")
