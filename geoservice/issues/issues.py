@@ -558,14 +558,16 @@ def duplicate_candidates(
     """Open issues of the same category near this one (radius) reported within the window
     around it: possible duplicates, nearest first; only those `account` may see, if given."""
     duplicates, params = _duplicates_cte(account)
-    rows = session.execute(
-        text(f"WITH {duplicates} SELECT * FROM duplicates ORDER BY rank"),
+    rows = execute_prepared(  # as _relapse_and_candidates: 1.3 ms planned each time, 0.3 not
+        session,
+        f"WITH {duplicates} SELECT * FROM duplicates ORDER BY rank",
         {
             "duplicate_limit": limit,
             **_duplicates_params(settings),
             **NearPoint.of_issue(session, issue_id).params(),
             **params,
         },
+        generic=True,
     ).all()
     return [_candidate_json(r) for r in rows]
 
