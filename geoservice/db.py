@@ -126,6 +126,13 @@ def wanted_jit() -> bool | None:
     return None
 
 
+def jit_off(session: Session) -> None:
+    """JIT off for the rest of the session's transaction: nothing to send when its connection
+    was opened with it off (DATABASE_JIT, the default inside requests), else a `SET LOCAL`."""
+    if session.connection().connection.info.get("jit") is not False:
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def wanted_statement_timeout() -> int:
     """The statement timeout (ms, 0: none) of the work at hand: STATEMENT_TIMEOUT_MS inside a
     web or API request, none outside one (the CLI, workers, migrations)."""
@@ -159,6 +166,7 @@ def tune_pool(engine: Engine) -> Engine:
             options += f" -c jit={'on' if jit else 'off'}"
         cparams["options"] = options.strip()
         record.info["statement_timeout"] = timeout
+        record.info["jit"] = jit
 
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, record: Any) -> None:

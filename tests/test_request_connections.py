@@ -111,3 +111,39 @@ def test_only_a_tuned_pool_lends_autocommit_connections(own_app: Flask, engine: 
         assert conn.execute(text("SELECT now()")).scalar() > first
     with tuned.connect() as conn:  # the same pooled connection, back in transactions
         assert conn.connection.dbapi_connection.autocommit is False
+
+
+def test_jit_off_sends_nothing_on_a_request_connection_and_a_set_on_another(
+    own_app: Flask, engine: Engine
+):
+    from sqlalchemy import event
+
+    from geoservice.db import jit_off
+
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    tuned = database(own_app).engine
+    event.listen(tuned, "before_cursor_execute", record)
+    try:
+        with own_app.test_request_context("/api/collections/issues/tiles/14/1/1.pbf"):
+            session = get_session()
+            session.connection()
+            sent.clear()
+            jit_off(session)
+            assert sent == []
+            assert session.execute(text("SHOW jit")).scalar() == "off"
+            session.rollback()
+        tuned.dispose()
+        with own_app.app_context():  # a connection opened outside a request: the server's
+            session = get_session()
+            session.execute(text("SET LOCAL jit = on"))
+            sent.clear()
+            jit_off(session)
+            assert sent == ["SET LOCAL jit = off"]
+            assert session.execute(text("SHOW jit")).scalar() == "off"
+            session.rollback()
+    finally:
+        event.remove(tuned, "before_cursor_execute", record)

@@ -39,6 +39,7 @@ from geoservice.catalogue.tilegrid import (
     tile_lat,
     tile_lon,
 )
+from geoservice.db import jit_off
 from geoservice.vocab import OPEN_STATUSES
 
 EXTENT = 4096
@@ -195,7 +196,7 @@ def render_tile(
 ) -> bytes:
     # The planner's cost of ST_AsMVTGeom over many rows crosses the JIT threshold, and
     # compiling the query then takes longer (~0.5 s) than running it (tens of ms).
-    session.execute(text("SET LOCAL jit = off"))
+    jit_off(session)
     if collection.id == ISSUES and z <= AGGREGATE_MAX_ZOOM:
         if precounted(collection, query):
             return _aggregated_issue_tile(session, collection, z, x, y, query, offset)
