@@ -43,8 +43,12 @@ def test_tile_statements_compute_each_features_geometry_once(
     statements: list[tuple[str, object]] = []
 
     def keep(conn, cursor, statement, parameters, context, executemany):
-        if "ST_AsMVT(" in statement and not statement.startswith("EXPLAIN"):
+        if statement.startswith(("EXPLAIN", "PREPARE")):
+            return
+        if "ST_AsMVT(" in statement:
             statements.append((statement, parameters))
+        elif "EXECUTE geoservice_" in statement:  # a prepared tile statement (db.execute_prepared)
+            statements.append((statement.rpartition(";")[2].strip(), parameters))
 
     event.listen(connection, "before_cursor_execute", keep)
     try:
