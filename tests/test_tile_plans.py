@@ -54,7 +54,7 @@ def test_tile_statements_compute_each_features_geometry_once(
     try:
         # low-zoom layer tiles (drawn and folded features), a full-detail one, admin outlines
         paths = [
-            *(f"/api/collections/{spec.collection}/tiles/{z}/{xy(z)}.pbf" for z in (8, 10, 14)),
+            *(f"/api/collections/{spec.collection}/tiles/{z}/{xy(z)}.pbf" for z in (8, 10, 14, 16)),
             f"/api/map/areas/community/tiles/8/{xy(8)}.pbf",
         ]
         for path in paths:
