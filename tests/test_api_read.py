@@ -278,6 +278,25 @@ def test_area_code_filter_on_layers_that_reference_admin_areas(app, client, db_s
     assert body["features"][0]["properties"][f"{prefix}_name"] == "幸福社区"
 
 
+def test_an_issues_export_has_the_same_properties_as_its_page(client, db_session, viewer):
+    """Pages look names up row by row, exports join the name tables (catalogue.export_joins):
+    the same properties either way."""
+    leader = insert_leader(db_session, "钱七", "城管局", "科长")
+    ids = {
+        insert_issue(db_session, 120.15, 33.7, status="dispatched", leader_id=leader),
+        insert_issue(db_session, 120.16, 33.71, status="reported"),
+    }
+    page = get_json(client, "/api/collections/issues/items?limit=10", viewer)
+    exported = client.get("/api/collections/issues/export?f=geojson", headers=viewer)
+    assert exported.status_code == 200
+    on_page = {f["id"]: f["properties"] for f in page["features"] if f["id"] in ids}
+    in_export = {
+        f["id"]: f["properties"] for f in json.loads(exported.data)["features"] if f["id"] in ids
+    }
+    assert set(on_page) == ids and in_export == on_page
+    assert {p["leader_name"] for p in in_export.values()} == {"钱七", None}
+
+
 def test_issue_filters_and_properties(client, db_session, viewer):
     leader = insert_leader(db_session, "赵六", "城管局", "副局长")
     overdue = insert_issue(

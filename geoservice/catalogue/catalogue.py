@@ -203,6 +203,8 @@ class Collection:
     property_schema: Mapping[str, Any] = field(default_factory=dict)
     area_links: tuple[AreaLink, ...] = ()
     points_only: bool = False
+    # The joins of an export (every matching row, streamed), when they differ from a page's.
+    export_joins: str | None = None
 
     @property
     def writable(self) -> bool:
@@ -533,6 +535,12 @@ def issues_collection() -> Collection:
             lookup_join("pp", "layer, code, name", "places", "t.primary_place_id"),
         )
     )
+    # An export reads every row: hash joins over the name tables are cheaper there (300,000
+    # issues: 0.7 s against 1.0 s looked up one by one).
+    export_joins = """LEFT JOIN leaders ld ON ld.id = t.leader_id
+LEFT JOIN units un ON un.id = t.unit_id
+LEFT JOIN places gp ON gp.id = t.grid_id
+LEFT JOIN places pp ON pp.id = t.primary_place_id"""
     tile_columns = (
         ("status", "t.status"),
         ("category", "t.category"),
@@ -684,6 +692,7 @@ def issues_collection() -> Collection:
         id_column="i.id",
         geom_column="i.geom",
         outer_joins=joins,
+        export_joins=export_joins,
         properties_sql=props,
         tile_columns=tile_columns,
         tile_joins="",

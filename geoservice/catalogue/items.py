@@ -674,7 +674,7 @@ SELECT t.id, {geometry_sql(collection)}, ST_AsBinary(t.geom), ({collection.prope
 FROM (
   SELECT {collection.select_columns} FROM {collection.base_from} WHERE {sql.clause()}
 ) t
-{collection.outer_joins}
+{collection.export_joins or collection.outer_joins}
 ORDER BY t.id"""
     result = session.execute(
         text(statement).execution_options(stream_results=True, yield_per=batch), sql.params
