@@ -222,3 +222,45 @@ def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receiver
     assert not server.is_alive()
     with Session(engine) as s:
         assert s.scalar(text("SELECT status FROM notify_deliveries")) == "delivered"
+
+
+def test_a_snapshot_run_left_by_a_dead_worker_goes_back_in_the_queue(scratch_url):
+    """A worker killed during a snapshot run leaves its job `doing`, holding the task's lock:
+    the minute's scan of any worker puts it back, as it does a delivery's."""
+    import asyncio
+
+    import procrastinate
+
+    from geoservice.notifications import worker
+
+    engine = create_engine(scratch_url)
+    app = worker.build_app(
+        procrastinate.PsycopgConnector(conninfo=worker.psycopg_conninfo(engine.url)),
+        worker.WorkerSettings(),
+        periodic=True,
+    )
+
+    async def dead_worker_then_scans() -> tuple[int, int, int]:
+        async with app.open_async():
+            job_id = await app.tasks[worker.SNAPSHOT_TASK].defer_async(timestamp=0)
+            with engine.begin() as conn:  # taken by a worker that is gone since
+                conn.execute(
+                    text("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = :id"),
+                    {"id": job_id},
+                )
+            return (
+                job_id,
+                await worker.retry_stalled(app.job_manager),
+                await worker.retry_stalled(app.job_manager),
+            )
+
+    try:
+        job_id, first, second = asyncio.run(dead_worker_then_scans())
+        with engine.connect() as conn:
+            status, lock = conn.execute(
+                text("SELECT status, lock FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+            ).one()
+    finally:
+        engine.dispose()
+    assert (first, second) == (1, 0)
+    assert status == "todo" and lock == worker.SNAPSHOT_TASK

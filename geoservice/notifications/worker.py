@@ -375,11 +375,19 @@ async def scan_task(context: JobContext, timestamp: int) -> dict[str, int]:
             session.rollback()
             log.exception("notification scans failed")
             result = {}
-    manager = context.app.job_manager
-    for job in await manager.get_stalled_jobs(queue=queue.QUEUE, task_name=queue.DELIVER_TASK):
-        log.warning("job %s of delivery %s stalled: retried", job.id, job.task_kwargs)
-        await manager.retry_job(job)
+    await retry_stalled(context.app.job_manager)
     return result
+
+
+async def retry_stalled(manager: procrastinate.manager.JobManager) -> int:
+    """Puts the jobs of dead workers (no heartbeat for 30 s) back in the queue: a delivery
+    they held, and a ranking snapshot run, whose procrastinate lock would otherwise keep every
+    later run waiting."""
+    stalled = list(await manager.get_stalled_jobs(queue=queue.QUEUE))
+    for job in stalled:
+        log.warning("job %s (%s %s) stalled: retried", job.id, job.task_name, job.task_kwargs)
+        await manager.retry_job(job)
+    return len(stalled)
 
 
 def rankings_snapshot(
