@@ -527,20 +527,18 @@ def issues_collection() -> Collection:
             ("place_name", "pp.name", JSON),
         ]
     )
-    joins = "\n".join(
-        (
-            lookup_join("ld", "name, title", "leaders", "t.leader_id"),
-            lookup_join("un", "name", "units", "t.unit_id"),
-            lookup_join("gp", "code", "places", "t.grid_id"),
-            lookup_join("pp", "layer, code, name", "places", "t.primary_place_id"),
-        )
+    names = (  # alias, columns, table, key: the rows the properties take names from
+        ("ld", "name, title", "leaders", "t.leader_id"),
+        ("un", "name", "units", "t.unit_id"),
+        ("gp", "code", "places", "t.grid_id"),
+        ("pp", "layer, code, name", "places", "t.primary_place_id"),
     )
+    joins = "\n".join(lookup_join(*n) for n in names)
     # An export reads every row: hash joins over the name tables are cheaper there (300,000
     # issues: 0.7 s against 1.0 s looked up one by one).
-    export_joins = """LEFT JOIN leaders ld ON ld.id = t.leader_id
-LEFT JOIN units un ON un.id = t.unit_id
-LEFT JOIN places gp ON gp.id = t.grid_id
-LEFT JOIN places pp ON pp.id = t.primary_place_id"""
+    export_joins = "\n".join(
+        f"LEFT JOIN {table} {alias} ON {alias}.id = {key}" for alias, _, table, key in names
+    )
     tile_columns = (
         ("status", "t.status"),
         ("category", "t.category"),
