@@ -9,6 +9,7 @@ a scratch database of their own."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import threading
 from collections.abc import Iterator
 
@@ -266,6 +267,36 @@ def test_rankings_are_one_answer_for_everyone_who_may_read_them(world):
     refused = client.get(
         url, headers={**world["grids_only"], "If-None-Match": first.headers["ETag"]}
     )
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("url", "computed"),
+    [
+        ("/api/rankings/trend?of=leader&period=week", "geoservice.ranking.ranking.trend"),
+        ("/api/rankings/charts?period=week", "geoservice.ranking.cards.weekly_series"),
+    ],
+)
+def test_trends_and_charts_are_one_stored_answer_for_everyone(world, monkeypatch, url, computed):
+    """The rankings page's sparklines (eight periods of every row: ~14 s for the grids of a
+    city) and charts are computed once and served to every account that may read rankings,
+    until a write they depend on."""
+    from geoservice.edge.caching import response_store
+
+    module, name = computed.rsplit(".", 1)
+    target = importlib.import_module(module)
+    real, calls = getattr(target, name), []
+    monkeypatch.setattr(target, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    with world["app"].app_context():
+        response_store(world["app"]).clear()
+    client = world["client"]
+    first = client.get(url, headers=world["east"])
+    second = client.get(url, headers=world["west"])
+    assert first.status_code == second.status_code == 200
+    assert first.get_data() == second.get_data() and len(calls) == 1
+    again = client.get(url, headers={**world["west"], "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    refused = client.get(url, headers=world["grids_only"])
     assert refused.status_code == 403
 
 

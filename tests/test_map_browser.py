@@ -23,6 +23,7 @@ from geoservice.accounts.accounts import create_user
 from geoservice.demo import generate_county
 from geoservice.demo.seed import load_demo
 from geoservice.registry import layers
+from geoservice.web import rankings as web_rankings
 from tests import clock
 from tests.browser import Browser, chromium_path, serve
 from tests.scratch import create_scratch_database, drop_scratch_database
@@ -396,3 +397,70 @@ def test_on_a_gcj02_basemap_the_data_lines_up_with_the_clicks(live):
             "document.querySelector('.leaflet-popup-content').textContent"
         )
         assert page.exceptions == []
+
+
+TABLE = """(() => ({
+  names: Array.from(document.querySelectorAll('#rk-table tbody tr td:nth-child(2)'))
+    .map(td => td.firstChild.textContent),
+  count: document.querySelector('#rk-pager .rk-count').textContent,
+  black: document.querySelector('#rk-black').textContent,
+}))()"""
+
+
+def test_a_long_ranking_is_embedded_by_its_first_page_then_paged_and_searched(live, monkeypatch):
+    """The grids' ranking of a city (~30,000 rows, 17 MB) made the page too heavy to open: a
+    ranking longer than EMBEDDED_ROWS comes with its first page only, the whole table follows
+    from the API, and the table shows one page at a time, with a search over every row."""
+    monkeypatch.setattr(web_rankings, "EMBEDDED_ROWS", 4)
+    monkeypatch.setattr(web_rankings, "TABLE_PAGE_ROWS", 3)
+    page = live.browser.new_page(isolated=True, size=(1280, 900))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/rankings?of=grid")
+    embedded = page.evaluate("JSON.parse(document.getElementById('rk-initial').textContent)")
+    page.wait_for("document.querySelector('#rk-pager .rk-count').textContent.includes('页')")
+    full = page.evaluate(
+        "fetch('/api/rankings?of=grid&period=week&from=' + encodeURIComponent("
+        "document.getElementById('rk-from').value)).then(r => r.json())"
+    )
+    names = [row["name"] for row in full["rows"]]
+    assert len(names) > 6
+    assert embedded["partial"] and embedded["rows_total"] == len(names)
+    assert [row["name"] for row in embedded["rows"]] == names[:3]
+
+    shown = page.evaluate(TABLE)
+    pages = -(-len(names) // 3)
+    assert shown["names"] == names[:3]
+    assert f"共 {len(names)} 个，第 1 / {pages} 页" in shown["count"]
+    assert "加载中" not in shown["black"]  # the bottom of the ranking came with the whole table
+    # Ties (many grids at 100 or at 0 分) are counted past the first ten, not listed.
+    for side, rows, more in (
+        ("red", [r for r in full["rows"] if r["ranked"] and r["rank"] <= 3], "个并列前三"),
+        ("black", [r for r in full["rows"] if r["ranked"] and r["bottom"]], "个并列后"),
+    ):
+        items = page.evaluate(
+            f"Array.from(document.querySelectorAll('#rk-{side} li')).map(li => li.textContent)"
+        )
+        assert [i for i in items if "另有" not in i] == [
+            f"{r['name']} {r['score']:.2f} 分" + ("" if side == "red" else f"（第{r['rank']}名）")
+            for r in rows[:10]
+        ]
+        assert (f"另有 {len(rows) - 10} {more}" in " ".join(items)) == (len(rows) > 10)
+
+    page.evaluate("document.querySelector('#rk-pager button[data-page=next]').click()")
+    page.wait_for("document.querySelector('#rk-pager .rk-count').textContent.includes('第 2 /')")
+    assert page.evaluate(TABLE)["names"] == names[3:6]
+    page.evaluate("document.querySelector('#rk-pager-bottom button[data-page=last]').click()")
+    count = "document.querySelector('#rk-pager .rk-count').textContent"
+    page.wait_for(f"{count}.includes('第 {pages} /')")
+    assert page.evaluate(TABLE)["names"] == names[(pages - 1) * 3 :]
+
+    wanted = names[-1]  # the search reaches rows no page shows yet, and starts at page 1
+    page.evaluate(
+        f"(() => {{ const box = document.getElementById('rk-search'); box.value = {wanted!r};"
+        " box.dispatchEvent(new Event('input')); })()"
+    )
+    page.wait_for("document.querySelector('#rk-pager .rk-count').textContent.startsWith('找到')")
+    found = page.evaluate(TABLE)
+    assert wanted in found["names"] and all(wanted in name for name in found["names"])
+    assert found["count"].startswith(f"找到 {sum(wanted in name for name in names)} 个")
+    assert page.exceptions == []

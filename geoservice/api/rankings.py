@@ -104,6 +104,9 @@ def ranking_issues():
 
 @bp.get("/rankings/trend")
 @read_rankings
+@validated(
+    ranking_subjects, store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
+)  # eight periods of every row: the same for every reader
 def ranking_trend():
     single_args(("of", *PERIOD_PARAMS, "periods"))
     of = requested_of()
@@ -111,12 +114,16 @@ def ranking_trend():
     count = int_arg("periods", 8, 2, MAX_TREND)
     history = [period.previous(n) for n in range(count - 1, 0, -1)] + [period]
     per_period = vocabularies.ranking_settings_for(get_session(), current_app.config, history)
-    data = ranking.trend(get_session(), layers(), of, history, per_period)
-    return jsonify({"of": of, **data})
+    with ranking.gc_paused():  # as /api/rankings: the grid's ~30,000 rows × eight periods
+        data = ranking.trend(get_session(), layers(), of, history, per_period)
+        return json_response({"of": of, **data})
 
 
 @bp.get("/rankings/charts")
 @read_rankings
+@validated(
+    ranking_subjects, store=True, fresh_setting="RANKINGS_FRESH_SECONDS", per_audience=False
+)  # eight weeks and the period's breakdowns: the same for every reader
 def ranking_charts():
     single_args((*PERIOD_PARAMS, "weeks"))
     period = requested_period()

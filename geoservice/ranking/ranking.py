@@ -1589,13 +1589,13 @@ def trend(
     """Score and counts per row over consecutive periods (for sparklines), oldest first."""
     per_period = compute(session, registry, of, periods, settings, key=key)
     series: dict[Any, dict[str, list]] = {}
+    fields = ("score", "received", "closed", "overdue_end")
     for i, rows in enumerate(per_period):
         for r in rows:
-            s = series.setdefault(
-                r["key"],
-                {f: [None] * len(periods) for f in ("score", "received", "closed", "overdue_end")},
-            )
-            for f in s:
+            s = series.get(r["key"])
+            if s is None:
+                s = series[r["key"]] = {f: [None] * len(periods) for f in fields}
+            for f in fields:
                 s[f][i] = r[f]
     return {
         "periods": [p.label for p in periods],

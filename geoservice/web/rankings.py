@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import render_template, request
 
 from geoservice.edge.rankings import (
@@ -12,9 +14,26 @@ from geoservice.edge.rankings import (
     scorecard_or_404,
 )
 from geoservice.ranking import ranking
-from geoservice.ranking.periods import PERIOD_KINDS
+from geoservice.ranking.periods import PERIOD_KINDS, Period
 from geoservice.registry import layers
 from geoservice.web import bp
+
+# The table shows TABLE_PAGE_ROWS rows a page. A ranking longer than EMBEDDED_ROWS (the grids:
+# ~30,000 rows, 17 MB of JSON) is embedded by its first page only; the page fetches the whole
+# table from /api/rankings (a shared, stored answer) for sorting, search and the other pages.
+TABLE_PAGE_ROWS = 100
+EMBEDDED_ROWS = 1000
+
+
+def embedded_payload(of: str, period: Period) -> dict[str, Any]:
+    """`ranking_payload`, its rows cut to the first table page when there are many."""
+    payload = ranking_payload(of, period)
+    rows = payload["rows"]
+    payload["rows_total"] = len(rows)
+    payload["partial"] = len(rows) > EMBEDDED_ROWS
+    if payload["partial"]:
+        payload["rows"] = rows[:TABLE_PAGE_ROWS]
+    return payload
 
 
 @bp.get("/rankings")
@@ -25,7 +44,8 @@ def rankings_page():
     available = ranking.groupings(layers())
     return render_template(
         "rankings/page.html",
-        initial=ranking_payload(of, period),
+        initial=embedded_payload(of, period),
+        page_rows=TABLE_PAGE_ROWS,
         choices=[(name, g.title) for name, g in available.items() if g.ranked],
         kinds={k: v for k, v in PERIOD_KINDS.items() if k != "custom"},
         period=period,

@@ -1,11 +1,13 @@
-/* 督查考核排名 page: ranking table (sortable, drill-down), red/black lists, sparklines, charts.
-   Data comes from /api/rankings*; the first ranking is embedded in the page. */
+/* 督查考核排名 page: ranking table (sortable, searchable, paged, drill-down), red/black lists,
+   sparklines, charts. Data comes from /api/rankings*; the first ranking is embedded in the page
+   (a long one, e.g. ~30,000 grids, by its first page only: the whole table is fetched after). */
 (function () {
   "use strict";
 
   var initial = JSON.parse(document.getElementById("rk-initial").textContent);
   var state = { of: initial.of, kind: initial.period.kind, label: initial.period.label,
-                data: initial, sort: null, desc: false };
+                data: initial, sort: null, desc: false, page: 0, filter: "" };
+  var PAGE = Number(document.getElementById("rk-pager").dataset.rows) || 100;
   var charts = {};
 
   function $(id) { return document.getElementById(id); }
@@ -61,8 +63,22 @@
       '" cy="' + (h - 2 - last[1] * (h - 4) / 100).toFixed(1) + '"/></svg>';
   }
 
-  function renderTable() {
+  function searchText(r) {
+    var d = r.detail || {};
+    return [r.name, r.key, d.title, d.code, d.unit, d.community, d.street].filter(function (x) {
+      return x != null && x !== "";
+    }).join(" ").toLowerCase();
+  }
+
+  function tableRows() {
     var rows = state.data.rows.slice();
+    var words = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
+    if (words.length) {
+      rows = rows.filter(function (r) {
+        var text = searchText(r);
+        return words.every(function (w) { return text.indexOf(w) >= 0; });
+      });
+    }
     if (state.sort) {
       var k = state.sort, sign = state.desc ? -1 : 1;
       rows.sort(function (a, b) {
@@ -73,6 +89,31 @@
         return (x < y ? -1 : x > y ? 1 : 0) * sign;
       });
     }
+    return rows;
+  }
+
+  function renderPager(total, pages) {
+    var partial = state.data.partial;
+    var text = partial
+      ? "共 " + state.data.rows_total + " 个，显示前 " + state.data.rows.length + " 个（正在加载全部…）"
+      : (state.filter ? "找到 " : "共 ") + total + " 个" +
+        (pages > 1 ? "，第 " + (state.page + 1) + " / " + pages + " 页" : "");
+    ["rk-pager", "rk-pager-bottom"].forEach(function (id) {
+      $(id).innerHTML = '<span class="rk-count">' + esc(text) + "</span>" + (pages > 1 && !partial
+        ? '<button type="button" data-page="first"' + (state.page ? "" : " disabled") + ">首页</button>" +
+          '<button type="button" data-page="prev"' + (state.page ? "" : " disabled") + ">上一页</button>" +
+          '<button type="button" data-page="next"' + (state.page < pages - 1 ? "" : " disabled") + ">下一页</button>" +
+          '<button type="button" data-page="last"' + (state.page < pages - 1 ? "" : " disabled") + ">末页</button>"
+        : "");
+    });
+  }
+
+  function renderTable() {
+    var rows = tableRows();
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    state.page = Math.min(state.page, pages - 1);
+    renderPager(rows.length, pages);
+    rows = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
     var trend = state.trend || {};
     $("rk-table").querySelector("tbody").innerHTML = rows.map(function (r) {
       var detail = r.detail || {};
@@ -102,16 +143,32 @@
     });
   }
 
+  // A list names at most LISTED rows: with ties (a city's grids: thousands at 100 分 or at 0)
+  // the rest are counted, not listed.
+  var LISTED = 10;
+  function listed(rows, item, rest) {
+    return rows.slice(0, LISTED).map(item).join("") +
+      (rows.length > LISTED ? '<li class="more">' + rest(rows.length - LISTED) + "</li>" : "");
+  }
+  function redItem(r) { return "<li><b>" + esc(r.name) + "</b> " + num(r.score, 2) + " 分</li>"; }
+
   function renderLists() {
     var ranked = state.data.rows.filter(function (r) { return r.ranked; });
-    $("rk-red").innerHTML = ranked.filter(function (r) { return r.rank <= 3; }).map(function (r) {
-      return "<li><b>" + esc(r.name) + "</b> " + num(r.score, 2) + " 分</li>";
-    }).join("") || "<li>本期无参与排名的对象</li>";
+    var red = ranked.filter(function (r) { return r.rank <= 3; });
+    if (state.data.partial) {  // the embedded first page: the top, not yet the bottom
+      $("rk-red").innerHTML = red.slice(0, LISTED).map(redItem).join("") || "<li>本期无参与排名的对象</li>";
+      $("rk-black").innerHTML = "<li class=\"more\">加载中…</li>";
+      return;
+    }
+    $("rk-red").innerHTML = listed(red, redItem, function (n) {
+      return "另有 " + n + " 个并列前三";
+    }) || "<li>本期无参与排名的对象</li>";
     var black = ranked.filter(function (r) { return r.bottom; });
     var below = ranked.filter(function (r) { return r.below_threshold && !r.bottom; });
-    $("rk-black").innerHTML = black.map(function (r) {
+    $("rk-black").innerHTML = listed(black, function (r) {
       return "<li><b>" + esc(r.name) + "</b> " + num(r.score, 2) + " 分（第" + r.rank + "名）</li>";
-    }).join("") + (below.length ? '<li class="more">另有 ' + below.length + " 个低于" +
+    }, function (n) { return "另有 " + n + " 个并列后" + state.data.settings.bottom_n + "名"; }) +
+      (below.length ? '<li class="more">另有 ' + below.length + " 个低于" +
       state.data.settings.threshold + "分</li>" : "") || "<li>无</li>";
   }
 
@@ -152,7 +209,7 @@
     chart("chart-category").setOption({
       animation: false,
       tooltip: {},
-      grid: { left: 90, right: 20, top: 10, bottom: 25 },
+      grid: { left: 90, right: 45, top: 10, bottom: 25 },
       xAxis: { type: "value" },
       yAxis: { type: "category", data: cat.map(function (x) { return x.name; }) },
       series: [{ type: "bar", data: cat.map(function (x) { return x.value; }),
@@ -178,9 +235,10 @@
 
   function load(push) {
     $("rk-download").href = "/api/rankings/report.xlsx?" + query();
-    var ranking = state.data && state.data.of === state.of && state.data.period.label === state.label
-      && state.data.period.kind === state.kind
-      ? Promise.resolve(state.data) : getJSON("/api/rankings?" + query({ of: state.of }));
+    state.page = 0;
+    var embedded = state.data && state.data.of === state.of && state.data.period.label === state.label
+      && state.data.period.kind === state.kind;
+    var ranking = embedded ? Promise.resolve(state.data) : getJSON("/api/rankings?" + query({ of: state.of }));
     ranking.then(function (data) {
       state.data = data;
       state.label = data.period.label;
@@ -190,6 +248,14 @@
       renderTable();
       loadTrend();
       if (push) { history.replaceState(null, "", "?" + query({ of: state.of })); }
+      if (data.partial) {
+        return getJSON("/api/rankings?" + query({ of: data.of })).then(function (full) {
+          if (state.data !== data) { return; }  // another tab or period was chosen meanwhile
+          state.data = full;
+          renderLists();
+          renderTable();
+        });
+      }
     }).catch(function (e) { alert("加载排名失败：" + e.message); });
     getJSON("/api/rankings?" + query({ of: "all" })).then(function (d) {
       renderCards(d.rows[0] || {});
@@ -233,6 +299,8 @@
       a.classList.add("on");
       state.of = a.dataset.of;
       state.sort = null;
+      state.page = 0;
+      state.filter = $("rk-search").value = "";
       load(true);
     });
   });
@@ -254,7 +322,24 @@
       var k = th.dataset.sort;
       state.desc = state.sort === k ? !state.desc : ["score", "on_time_rate", "close_rate", "satisfaction_rate", "patrol_rate"].indexOf(k) < 0 && k !== "rank" && k !== "name";
       state.sort = k;
+      state.page = 0;
       renderTable();
+    });
+  });
+  var searching = null;
+  $("rk-search").addEventListener("input", function () {
+    var value = this.value;
+    clearTimeout(searching);
+    searching = setTimeout(function () { state.filter = value.trim(); state.page = 0; renderTable(); }, 150);
+  });
+  document.querySelectorAll(".rk-pager").forEach(function (pager) {
+    pager.addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-page]");
+      if (!b) { return; }
+      var pages = Math.max(1, Math.ceil(tableRows().length / PAGE));
+      state.page = { first: 0, prev: state.page - 1, next: state.page + 1, last: pages - 1 }[b.dataset.page];
+      renderTable();
+      if (pager.id === "rk-pager-bottom") { $("rk-table").scrollIntoView(); }
     });
   });
   $("rk-table").addEventListener("click", function (ev) {
