@@ -464,3 +464,35 @@ def test_a_long_ranking_is_embedded_by_its_first_page_then_paged_and_searched(li
     assert wanted in found["names"] and all(wanted in name for name in found["names"])
     assert found["count"].startswith(f"找到 {sum(wanted in name for name in names)} 个")
     assert page.exceptions == []
+
+
+def test_the_dispatch_queue_lists_the_leaders_once_and_dispatches_to_the_one_picked(live):
+    """The queue offered a <select> of every leader on each of its 200 rows: 72 MB of HTML for
+    a city of a few thousand leaders. One list now serves every row (type to search)."""
+    page = live.browser.new_page(isolated=True, size=(1280, 900))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/issues/unassigned")
+    seen = page.evaluate(
+        "({rows: document.querySelectorAll('form.dispatch').length,"
+        " selects: document.querySelectorAll('form.dispatch select').length,"
+        " lists: document.querySelectorAll('datalist').length,"
+        " options: Array.from(document.querySelectorAll('#queue-leaders option'), o => o.value)})"
+    )
+    assert seen["rows"] > 1 and seen["selects"] == 0 and seen["lists"] == 1
+    leaders = live.db.execute(text("SELECT id, name FROM leaders WHERE active")).all()
+    assert len(seen["options"]) == len(leaders)  # a planner may dispatch to any active leader
+    choice = seen["options"][-1]
+    leader_id = int(choice.rsplit("#", 1)[1])
+    assert choice.startswith(dict(leaders)[leader_id])
+    issue_id = int(page.evaluate("document.querySelector('form.dispatch').dataset.id"))
+    page.evaluate(
+        "(() => { const form = document.querySelector('form.dispatch');"
+        f" form.leader.value = {choice!r}; form.requestSubmit(); }})()"
+    )
+    page.wait_for(f"!document.querySelector('form.dispatch[data-id=\"{issue_id}\"]')")
+    live.db.rollback()
+    dispatched = live.db.execute(
+        text("SELECT leader_id, status FROM issues WHERE id = :id"), {"id": issue_id}
+    ).one()
+    assert dispatched == (leader_id, "dispatched")
+    assert page.exceptions == []

@@ -188,6 +188,36 @@ def test_planner_reassigns_from_the_place_page_and_history_shows(client, db_sess
     assert "邓彬" in history and "2026-05-01" in history
 
 
+def test_planner_hands_a_place_over_from_the_leader_page_by_the_leaders_list(
+    client, db_session, county
+):
+    """The leader page lists the other leaders once (a <datalist>, not a <select> per row) and
+    its 调整 form takes the picked entry ("姓名（单位） #id"); free text is refused, plainly."""
+    sign_in(client, db_session, "planner")
+    colleague, mine = county["colleague"], county["mine"]
+    page = client.get(f"/leaders/{colleague.id}").get_data(as_text=True)
+    rows = page.count('name="leader_id" list="other-leaders"')
+    assert rows >= 1 and page.count('<datalist id="other-leaders">') == 1
+    assert '<select name="leader_id"' not in page
+    entry = f"罗丽（城北街道办事处） #{mine.id}"
+    assert f'<option value="{entry}">' in page
+    held = db_session.query(Assignment).filter_by(leader_id=colleague.id, valid_to=None).first()
+    form = {"next": f"/leaders/{colleague.id}", "csrf_token": csrf(page)}
+    refused = client.post(
+        f"/assignments/{held.id}/reassign",
+        data={**form, "leader_id": "罗丽"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "“罗丽”不是列表中的领导" in refused
+    assert db_session.query(Assignment).filter_by(id=held.id).one().valid_to is None
+    moved = client.post(
+        f"/assignments/{held.id}/reassign",
+        data={**form, "leader_id": entry},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "已由 邓彬 调整为 罗丽" in moved
+
+
 def test_leader_page_delete_refusal_is_shown(client, db_session, county):
     sign_in(client, db_session, "planner")
     page = client.get(f"/leaders/{county['mine'].id}").get_data(as_text=True)

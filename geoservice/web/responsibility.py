@@ -5,6 +5,7 @@ same services as the JSON API; access goes through geoservice.edge.responsibilit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -298,6 +299,24 @@ def leaders_create_form():
     return response
 
 
+# A leader picked from a page's one list of leaders (<datalist>: "姓名（单位） #12"), or a number.
+_PICKED_LEADER = re.compile(r"#\s*(\d+)\s*$")
+
+
+def picked_leader_id(value: str | None) -> int:
+    """The leader number a form sends: the number alone, or the end of a list entry."""
+    text = (value or "").strip()
+    found = _PICKED_LEADER.search(text)
+    if found:
+        return int(found.group(1))
+    if text.isdigit():
+        return int(text)
+    raise resp.Invalid(
+        f"“{text}”不是列表中的领导：请输入姓名或单位后在下拉列表中点选" if text else "请选择领导",
+        field="leader_id",
+    )
+
+
 @bp.get("/leaders/<int:leader_id>")
 @page(READ)
 def leader_page(leader_id: int):
@@ -474,13 +493,13 @@ def assignment_end_form(assignment_id: int):
 def assignment_reassign_form(assignment_id: int):
     _check_assignment(assignment_id)
     if request.form.get("leader_id"):
-        _check_writable(resp.as_int(request.form.get("leader_id"), "leader_id"))
+        _check_writable(picked_leader_id(request.form.get("leader_id")))
 
     def action() -> str:
         result = resp.reassign(
             get_session(),
             assignment_id,
-            resp.as_int(request.form.get("leader_id"), "leader_id"),
+            picked_leader_id(request.form.get("leader_id")),
             _form_instant("at"),
             request.form.get("note"),
             by=page_account(),
