@@ -19,6 +19,8 @@ slivers between grids that share a boundary) are ignored.
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
 from sqlalchemy import text
@@ -175,6 +177,23 @@ WHERE p.layer NOT IN ({layers})
     return out
 
 
+# The tables the audit reads besides the layers' own (checked by
+# tests/test_coverage_kept.py against the statements it sends).
+AUDITED_TABLES = ("admin_areas", "area_link_decisions", "assignments", "leaders", "places", "units")
+_GENERATION_SQL = (
+    "SELECT count(*) AS tables, coalesce(sum(generation), 0) AS generation,"
+    " coalesce(bool_or(current_setting('geoservice.touched_' || subject, true) = '1'), false)"
+    " AS touched FROM data_generations WHERE subject = ANY(CAST(:tables AS text[]))"
+)
+# Per process: (database, base layer, min area, limit, tables) → (their write generation, the
+# report as JSON). A city's audit takes 10–13 s (its hierarchy checks over ~30,000 grids); it
+# changes only with writes to those tables, which bump their counters when they commit
+# (migration 0027, geoservice/httpcache.py).
+_KEPT: dict[tuple, tuple[int, bytes]] = {}
+_KEPT_LOCK = threading.Lock()
+_KEPT_MAX = 16
+
+
 def coverage_report(
     session: Session,
     registry: LayerRegistry,
@@ -182,7 +201,46 @@ def coverage_report(
     min_area_m2: float = DEFAULT_MIN_AREA_M2,
     feature_limit: int = DEFAULT_FEATURE_LIMIT,
 ) -> dict[str, Any]:
-    """Every finding of the audit, geometries as RFC 7946 FeatureCollections."""
+    """Every finding of the audit, geometries as RFC 7946 FeatureCollections. Computed once
+    per process while the tables it reads are unchanged: not when this transaction has written
+    one of them itself (its writes are counted only once committed)."""
+    tables = sorted({*AUDITED_TABLES, *(spec.table for spec in registry)})
+    now = session.execute(text(_GENERATION_SQL), {"tables": "{" + ",".join(tables) + "}"}).one()
+    bind = session.get_bind()
+    key = (
+        repr(getattr(bind, "engine", bind).url),
+        base_layer,
+        float(min_area_m2),
+        int(feature_limit),
+        tuple(tables),
+    )
+    usable = now.tables == len(tables) and not now.touched
+    if usable:
+        with _KEPT_LOCK:
+            kept = _KEPT.get(key)
+        if kept is not None and kept[0] == now.generation:
+            return json.loads(kept[1])
+    report = _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
+    if usable:
+        try:
+            encoded = json.dumps(report, ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError):  # not plain JSON: answered, not kept
+            return report
+        with _KEPT_LOCK:
+            if len(_KEPT) >= _KEPT_MAX:
+                _KEPT.pop(next(iter(_KEPT)))
+            _KEPT[key] = (int(now.generation), encoded)
+        return json.loads(encoded)  # the same types a kept copy returns
+    return report
+
+
+def _computed_report(
+    session: Session,
+    registry: LayerRegistry,
+    base_layer: str | None,
+    min_area_m2: float,
+    feature_limit: int,
+) -> dict[str, Any]:
     layers = unassigned_features(session, registry, feature_limit)
     gap = gaps(session, registry, base_layer, min_area_m2)
     overlap = overlaps(session, registry, base_layer, min_area_m2)

@@ -1,0 +1,108 @@
+"""The coverage audit is computed once per process while the tables it reads are unchanged
+(a city's audit takes 10–13 s): kept across requests, computed again after a committed write
+to one of them, never kept for a transaction that has written one itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from geoservice import migrate
+from geoservice.registry import BASE_LAYER, LayerRegistry
+from geoservice.responsibility import coverage
+from tests.scratch import create_scratch_database, drop_scratch_database
+
+REGISTRY = LayerRegistry.discover("layers")
+TRACKED_ELSEWHERE = {"data_generations", "spatial_ref_sys"}  # the counters; PostGIS's own
+
+
+def tables_read(session: Session) -> dict[str, int]:
+    return dict(
+        session.execute(
+            text("SELECT relname, seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables")
+        ).all()
+    )
+
+
+def test_the_audit_reads_only_the_tables_whose_writes_renew_it(demo_session):
+    before = tables_read(demo_session)
+    coverage._computed_report(demo_session, REGISTRY, BASE_LAYER, coverage.DEFAULT_MIN_AREA_M2, 100)
+    after = tables_read(demo_session)
+    read = {t for t, n in after.items() if n > before.get(t, 0)}
+    kept_by = set(coverage.AUDITED_TABLES) | {spec.table for spec in REGISTRY}
+    assert {"places", "assignments", "admin_areas", "grids"} <= read  # it did read
+    assert read - kept_by - TRACKED_ELSEWHERE == set()
+
+
+@pytest.fixture(scope="module")
+def scratch(engine) -> Iterator:
+    name, url = create_scratch_database(engine, "coverage")
+    db = create_engine(url)
+    try:
+        with db.begin() as conn:
+            conn.execute(text("CREATE EXTENSION postgis"))
+        migrate.upgrade(db)
+        with db.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO places (layer, code, name) VALUES"
+                    " ('market', 'M1', '城北农贸市场'), ('market', 'M2', '城南农贸市场');"
+                    "INSERT INTO markets (id, geom) SELECT id,"
+                    " ST_SetSRID(ST_MakePoint(120.1 + id * 0.001, 33.7), 4326) FROM places;"
+                    "INSERT INTO leaders (name, title, level) VALUES ('罗丽', '主任', '镇街');"
+                    "INSERT INTO assignments (place_id, leader_id, role, is_primary, valid_from)"
+                    " SELECT p.id, l.id, '点长', true, now() - interval '1 day'"
+                    " FROM places p, leaders l WHERE p.code = 'M1'"
+                )
+            )
+        yield db
+    finally:
+        db.dispose()
+        drop_scratch_database(engine, name)
+
+
+def unassigned_markets(report: dict) -> list[str]:
+    (markets,) = [item for item in report["layers"] if item["layer"] == "market"]
+    return sorted(f["properties"]["code"] for f in markets["unassigned"]["features"]["features"])
+
+
+def test_the_report_is_kept_until_a_write_it_reads_is_committed(scratch, monkeypatch):
+    computed = []
+    real = coverage._computed_report
+    monkeypatch.setattr(
+        coverage, "_computed_report", lambda *a, **k: computed.append(1) or real(*a, **k)
+    )
+    monkeypatch.setattr(coverage, "_KEPT", {})
+
+    def report() -> dict:
+        with Session(scratch) as session:
+            return coverage.coverage_report(session, REGISTRY, BASE_LAYER)
+
+    first = report()
+    assert unassigned_markets(first) == ["M2"] and len(computed) == 1
+    assert report() == first and len(computed) == 1  # kept
+
+    with scratch.begin() as conn:  # a write the audit does not read leaves it kept
+        conn.execute(
+            text(
+                "INSERT INTO issues (geom, category, source, status, reported_at)"
+                " VALUES (ST_SetSRID(ST_MakePoint(120.1, 33.7), 4326), '环境卫生', '自查',"
+                " 'reported', now())"
+            )
+        )
+    assert report() == first and len(computed) == 1
+
+    with Session(scratch) as session:  # this transaction's own write: computed, not kept
+        session.execute(text("UPDATE assignments SET valid_to = now()"))
+        seen = coverage.coverage_report(session, REGISTRY, BASE_LAYER)
+        assert unassigned_markets(seen) == ["M1", "M2"] and len(computed) == 2
+        session.rollback()
+    assert report() == first and len(computed) == 2
+
+    with scratch.begin() as conn:  # committed: the next report is computed again
+        conn.execute(text("UPDATE assignments SET valid_to = now()"))
+    assert unassigned_markets(report()) == ["M1", "M2"] and len(computed) == 3
+    assert unassigned_markets(report()) == ["M1", "M2"] and len(computed) == 3  # kept again
