@@ -42,9 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "TIANDITU_KEY": None,
     # The big screen's week figures (rankings) are shared by all screens for this long.
     "MAP_SCREEN_CACHE_SECONDS": 30,
-    # The home page's county-wide figures (the coverage headline: geometry work on the whole
-    # base layer; last week's rankings) are reused by each worker for this long; /coverage and
-    # /rankings are always live.
+    # The home page's shared figures (the coverage headline; last week's rankings; the open and
+    # overdue issues of the areas at the top of a scope) are reused by each worker for this
+    # long. The coverage audit itself is kept while the layers, areas and assignments are
+    # unchanged (geoservice.responsibility.coverage); /rankings is always live.
     "HOME_CACHE_SECONDS": 120,
     # HTTP validators and shared answers (geoservice/edge/caching.py, docs/performance.md):
     # ETag/304 and a per-process store of read answers keyed by who may see what and by the

@@ -90,17 +90,20 @@ def test_planner_figures_are_the_county_counts(app, demo_session, client):
         assert f"<b>{number}</b> {label}" in html, label
     assert 'href="/coverage"' in html
 
-    # Every street of the county, with its open issues.
+    # Every street of the county, with its open and overdue issues.
     streets = demo_session.execute(
         text(f"""SELECT a.name, (SELECT count(*) FROM issues i
-                   WHERE ST_Covers(a.geom, i.geom) AND i.{OPEN})
+                   WHERE ST_Covers(a.geom, i.geom) AND i.{OPEN}),
+                 (SELECT count(*) FROM issues i
+                   WHERE ST_Covers(a.geom, i.geom) AND i.{OPEN} AND i.deadline < now())
                  FROM admin_areas a WHERE a.level = 'street' ORDER BY a.code""")
     ).all()
-    assert streets
-    for name, open_issues in streets:
+    assert streets and any(overdue for _, _, overdue in streets)
+    for name, open_issues, overdue in streets:
         row = re.search(rf"<td>{name}<small.*?</tr>", html, re.S)
         assert row, name
         assert f'<td class="num">{open_issues}</td>' in row.group(0)
+        assert re.search(rf'<td class="num[^"]*">{overdue}</td></tr>', row.group(0)), name
     # The rankings' bottom rows are named.
     assert "上周后3名" in html and 'href="/rankings?' in html
 

@@ -136,17 +136,11 @@ def coverage_headline(
     session: Session, registry: LayerRegistry, base_layer: str | None
 ) -> dict[str, Any]:
     """The whole-deployment coverage findings the home page shows (counts, no geometries
-    kept): grid gaps and overlaps and the hierarchy audit's findings."""
-    gaps = coverage.gaps(session, registry, base_layer)
-    overlaps = coverage.overlaps(session, registry, base_layer)
-    # The same arguments as the coverage page, so that the counts agree with it.
-    tree = hierarchy_audit.audit(
-        session,
-        registry,
-        base_layer,
-        coverage.DEFAULT_MIN_AREA_M2,
-        coverage.DEFAULT_FEATURE_LIMIT,
-    )
+    kept): grid gaps and overlaps and the hierarchy audit's findings — from the coverage
+    page's own report (the same arguments: the counts agree with it; computed once while the
+    layers, areas and assignments are unchanged)."""
+    report = coverage.coverage_report(session, registry, base_layer)
+    gaps, overlaps, tree = report["gaps"], report["overlaps"], report["hierarchy"]
     return {
         "gaps": gaps["count"],
         "gap_area_m2": gaps["area_m2"],
@@ -309,13 +303,14 @@ def hierarchy_overview(
                 f"(SELECT count(*) FROM {base.table} g JOIN d ON d.id = g.{link.column}"
                 " WHERE d.top = a.id)"
             )
-    issues = "NULL::bigint AS open_issues, NULL::bigint AS overdue_issues"
-    if with_issues:
-        issues = """
-  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
-     AND i.status IN :open) AS open_issues,
-  (SELECT count(*) FROM issues i WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom)
-     AND i.status IN :open AND i.deadline < :now) AS overdue_issues"""
+    issues, counted = "NULL::bigint AS open_issues, NULL::bigint AS overdue_issues", ""
+    if with_issues:  # one pass over each area's issues for both counts
+        issues = "o.open_issues, o.overdue_issues"
+        counted = """
+CROSS JOIN LATERAL (
+  SELECT count(*) AS open_issues, count(*) FILTER (WHERE i.deadline < :now) AS overdue_issues
+  FROM issues i
+  WHERE i.geom && a.geom AND ST_Covers(a.geom, i.geom) AND i.status IN :open) o"""
     sql = text(f"""
 WITH RECURSIVE d(top, id) AS (
   SELECT id, id FROM admin_areas WHERE id IN :roots
@@ -323,7 +318,7 @@ WITH RECURSIVE d(top, id) AS (
 SELECT a.id, a.level, a.code, a.name,
   (SELECT count(*) FROM admin_areas c WHERE c.parent_id = a.id) AS children,
   {count} AS features, {issues}
-FROM admin_areas a WHERE a.id IN :roots ORDER BY a.code""").bindparams(
+FROM admin_areas a{counted} WHERE a.id IN :roots ORDER BY a.code""").bindparams(
         bindparam("roots", expanding=True)
     )
     params: dict[str, Any] = {"roots": roots}
