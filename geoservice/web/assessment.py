@@ -224,12 +224,65 @@ def record_list():
         .order_by(AssessmentRound.starts_on.desc())
         .limit(5)
     ).all()
+    q = request.args.get("q", "").strip()
+    show = request.args.get("show", "all")
+    show = show if show in RECORD_SHOWS else "all"
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    words = q.lower().split()
     sections = []
     for found in rounds:
         rows = round_service.round_sites(session, found.id, None if manager else account.id)
-        if rows:
-            sections.append({"round": found, "sites": rows})
-    return render_template("assessment/record_list.html", sections=sections)
+        if not rows:
+            continue
+        matched = [r for r in rows if _record_shown(r, show) and _record_matches(r, words)]
+        matched.sort(key=_recorded)  # those still to record first, each group in its order
+        start = (page - 1) * RECORD_PAGE_SITES
+        sections.append(
+            {
+                "round": found,
+                "sites": matched[start : start + RECORD_PAGE_SITES],
+                "total": len(rows),
+                "done": sum(_recorded(r) for r in rows),
+                "failed": sum(1 for r in rows if r["failed"]),
+                "matched": len(matched),
+                "first": start + 1,
+                "pages": -(-len(matched) // RECORD_PAGE_SITES),
+            }
+        )
+    return render_template(
+        "assessment/record_list.html",
+        sections=sections,
+        q=q,
+        show=show,
+        shows=RECORD_SHOWS,
+        page=page,
+    )
+
+
+# The recording list shows a round's sites a page at a time (an inspector's phone; a city's
+# round holds tens of thousands of sites), those still to record first.
+RECORD_PAGE_SITES = 100
+RECORD_SHOWS = {"all": "全部", "todo": "待录入", "failed": "有不合格"}
+
+
+def _recorded(row: dict[str, Any]) -> bool:
+    return row["recorded"] >= row["applicable"]
+
+
+def _record_shown(row: dict[str, Any], show: str) -> bool:
+    if show == "todo":
+        return not _recorded(row)
+    if show == "failed":
+        return bool(row["failed"])
+    return True
+
+
+def _record_matches(row: dict[str, Any], words: list[str]) -> bool:
+    text = " ".join(
+        str(row.get(k) or "") for k in ("name", "code", "kind_name", "street", "community")
+    ).lower()
+    return all(w in text for w in words)
 
 
 @bp.get("/assessment/record/<int:round_id>/<int:site_id>")

@@ -4,11 +4,13 @@ QR sheet and codes, and the 点位清单 round trip."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from geoservice.assessment import sites
 from geoservice.registry import layers
 from tests.api_support import auth
 from tests.assessment import case
@@ -190,3 +192,50 @@ def test_the_assessment_page_without_rounds(client, db_session):
     assert page.status_code == 200 and "还没有测评轮次" in page.get_data(as_text=True)
     assert client.get("/assessment?round=999", headers=headers).status_code == 404
     assert client.get("/assessment?of=planet", headers=headers).status_code == 400
+
+
+def test_the_inspectors_list_pages_searches_and_puts_the_sites_to_record_first(
+    client, world, monkeypatch
+):
+    """A city's round holds tens of thousands of sites: the phone list shows a page at a time,
+    the sites still to record first, with a search and a filter; every page says how many."""
+    from geoservice.accounts.auth import issue_token
+    from geoservice.web import assessment as pages
+
+    session = world["session"]
+    headers = {"Authorization": f"Bearer {issue_token(session, world['inspector'])}"}
+    monkeypatch.setattr(pages, "RECORD_PAGE_SITES", 2)
+    late = sites.create_site(  # added to the round after the others were recorded
+        session, {"code": "bus9", "name": "bus9", "kind": "bus", "lon": 120.3, "lat": 33.7}
+    )
+    session.execute(
+        text("INSERT INTO round_sites (round_id, site_id, inspector_id) VALUES (:r, :s, :i)"),
+        {"r": world["round"].id, "s": late.id, "i": world["inspector"].id},
+    )
+
+    def names(html: str) -> list[str]:
+        return re.findall(r"<b>(\w+)</b> <span class=\"muted\">", html)
+
+    first = client.get("/assessment/record", headers=headers).get_data(as_text=True)
+    assert names(first)[0] == "bus9" and len(names(first)) == 2
+    assert "共 5 个点位，已录完 4 个" in first and "全部 5 个，显示第 1–2 个" in first
+    assert "第 1 / 3 页" in first and "page=2" in first
+    pages_seen = [names(first)] + [
+        names(client.get(f"/assessment/record?page={n}", headers=headers).get_data(as_text=True))
+        for n in (2, 3)
+    ]
+    assert sorted(n for page in pages_seen for n in page) == [
+        "bus1",
+        "bus2",
+        "bus9",
+        "school1",
+        "school2",
+    ]
+    todo = client.get("/assessment/record?show=todo", headers=headers).get_data(as_text=True)
+    assert names(todo) == ["bus9"] and "待录入 1 个" in todo
+    found = client.get("/assessment/record?q=BUS", headers=headers).get_data(as_text=True)
+    assert names(found) == ["bus9", "bus1"] and "全部且含“BUS” 3 个" in found
+    none = client.get("/assessment/record?q=无此点位", headers=headers).get_data(as_text=True)
+    assert names(none) == [] and "没有全部且含“无此点位”的点位" in none
+    bad = client.get("/assessment/record?page=x&show=<b>", headers=headers)
+    assert bad.status_code == 200 and names(bad.get_data(as_text=True))[0] == "bus9"
