@@ -557,7 +557,7 @@ def place_assign_form(place_id: int):
     def action() -> str:
         result = resp.assign(
             get_session(),
-            leader_id=resp.as_int(form.get("leader_id"), "leader_id"),
+            leader_id=picked_leader_id(form.get("leader_id")),
             place_id=place_id,
             role=form.get("role"),
             roles=assignable_roles(),
