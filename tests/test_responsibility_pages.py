@@ -220,22 +220,22 @@ def test_planner_hands_a_place_over_from_the_leader_page_by_the_leaders_list(
 
 def test_planner_assigns_a_place_from_its_page_by_the_leaders_list(client, db_session, county):
     sign_in(client, db_session, "planner")
-    place, mine = county["own_road"], county["mine"]
+    place, mine = county["own_road"], county["colleague"]
     page = client.get(f"/places/{place.id}/responsibility").get_data(as_text=True)
     assert (
         page.count('<datalist id="place-leaders">') == 1 and '<select name="leader_id"' not in page
     )
-    entry = f"罗丽（城北街道办事处） #{mine.id}"
+    entry = f"邓彬（城北街道办事处） #{mine.id}"
     assert f'<option value="{entry}">' in page
     form = {"role": "道路长", "csrf_token": csrf(page)}
     refused = client.post(
-        f"/places/{place.id}/assign", data={**form, "leader_id": "罗"}, follow_redirects=True
+        f"/places/{place.id}/assign", data={**form, "leader_id": "邓"}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "“罗”不是列表中的领导" in refused
+    assert "“邓”不是列表中的领导" in refused
     done = client.post(
         f"/places/{place.id}/assign", data={**form, "leader_id": entry}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "已分配 罗丽 为道路长" in done, re.findall(r'class="flash[^"]*">([^<]*)', done)
+    assert "已分配 邓彬 为道路长" in done, re.findall(r'class="flash[^"]*">([^<]*)', done)
     assert db_session.query(Assignment).filter_by(place_id=place.id, leader_id=mine.id).count()
 
 
