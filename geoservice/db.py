@@ -141,6 +141,12 @@ def wanted_statement_timeout() -> int:
     return 0
 
 
+def is_tuned(engine: Engine) -> bool:
+    """Whether `engine` was set up by `tune_pool` (its connections may be lent in autocommit:
+    `autocommit_connection`, httpcache.SharedAnswers)."""
+    return engine in _TUNED
+
+
 def tune_pool(engine: Engine) -> Engine:
     """Makes the statement timeout a setting of each connection and pings only idle ones.
 

@@ -4,6 +4,7 @@ to one of them, never kept for a transaction that has written one itself."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -106,3 +107,56 @@ def test_the_report_is_kept_until_a_write_it_reads_is_committed(scratch, monkeyp
         conn.execute(text("UPDATE assignments SET valid_to = now()"))
     assert unassigned_markets(report()) == ["M1", "M2"] and len(computed) == 3
     assert unassigned_markets(report()) == ["M1", "M2"] and len(computed) == 3  # kept again
+
+
+def test_the_worker_processes_share_one_audit_and_compute_it_once(scratch, monkeypatch):
+    """With the service's pool (db.tune_pool), the report is left in shared_answers: another
+    process (here: this one, its own copy forgotten) reads it instead of computing it, and two
+    requests at once compute it once — the other waits for it."""
+    from geoservice import db
+
+    url = scratch.url.render_as_string(hide_password=False)
+    engine = db.tune_pool(create_engine(url))
+    entered, gate, computed = threading.Event(), threading.Event(), []
+    real = coverage._computed_report
+
+    def gated(*args, **kwargs):
+        computed.append(1)
+        entered.set()
+        assert gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coverage, "_computed_report", gated)
+    monkeypatch.setattr(coverage, "_KEPT", {})
+    answers: dict[str, dict] = {}
+
+    def ask(name: str) -> None:
+        with Session(engine) as session:
+            answers[name] = coverage.coverage_report(session, REGISTRY, BASE_LAYER)
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM shared_answers"))
+            conn.execute(text("UPDATE assignments SET valid_to = NULL"))  # a new generation
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()
+        assert entered.wait(30)
+        second = threading.Thread(target=ask, args=("second",))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # waiting for the first one's audit, not computing its own
+        gate.set()
+        first.join(30)
+        second.join(30)
+        assert len(computed) == 1 and answers["first"] == answers["second"]
+        assert unassigned_markets(answers["first"]) == ["M2"]
+
+        monkeypatch.setattr(coverage, "_KEPT", {})  # another process: nothing of its own yet
+        ask("third")
+        assert answers["third"] == answers["first"] and len(computed) == 1
+        with engine.begin() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM shared_answers")).scalar()
+        assert stored == 1
+    finally:
+        gate.set()
+        engine.dispose()

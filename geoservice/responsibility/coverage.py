@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geoservice import db, httpcache
 from geoservice.areas import hierarchy_audit, service_area
 from geoservice.placegeom import geojson_geometry_sql, literal, place_geometries_sql
 from geoservice.registry import LayerRegistry
@@ -215,23 +217,71 @@ def coverage_report(
         tuple(tables),
     )
     usable = now.tables == len(tables) and not now.touched
-    if usable:
-        with _KEPT_LOCK:
-            kept = _KEPT.get(key)
-        if kept is not None and kept[0] == now.generation:
-            return json.loads(kept[1])
-    report = _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
-    if usable:
-        try:
-            encoded = json.dumps(report, ensure_ascii=False, allow_nan=False).encode()
-        except (TypeError, ValueError):  # not plain JSON: answered, not kept
+    if not usable:
+        return _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
+    generation = int(now.generation)
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is not None and kept[0] == generation:
+        return json.loads(kept[1])
+    engine = getattr(bind, "engine", bind)
+    if not db.is_tuned(engine):  # no pool to share through (a bare engine: scripts, tests)
+        return _keep(
+            key,
+            generation,
+            _computed_report(session, registry, base_layer, min_area_m2, feature_limit),
+        )
+    # Shared with the other worker processes (httpcache.SharedAnswers: the table
+    # shared_answers, an advisory lock): one process, one thread computes it after a write,
+    # the others wait for it — a 9:00 rush of home pages starts one audit, not one each.
+    with httpcache.SharedAnswers(engine, ("coverage", *key[1:])) as others:
+        found = others.fetch()
+        if (found is None or found.generation != generation) and not others.lock():
+            others.wait_for_lock(SHARED_WAIT_SECONDS)
+            found = others.fetch()
+        if found is not None and found.generation == generation:
+            found = others.with_body(found)
+            if found is not None:
+                _remember(key, generation, found.body)
+                return json.loads(found.body)
+        report = _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
+        encoded = _encoded(report)
+        if encoded is None:
             return report
-        with _KEPT_LOCK:
-            if len(_KEPT) >= _KEPT_MAX:
-                _KEPT.pop(next(iter(_KEPT)))
-            _KEPT[key] = (int(now.generation), encoded)
+        others.put(
+            httpcache.Stored(
+                f"coverage-{generation}", generation, encoded, "application/json", (),
+                time.monotonic(),
+            )
+        )  # fmt: skip
+        _remember(key, generation, encoded)
         return json.loads(encoded)  # the same types a kept copy returns
-    return report
+
+
+# How long a request waits for another process's audit before computing its own.
+SHARED_WAIT_SECONDS = 60.0
+
+
+def _encoded(report: dict[str, Any]) -> bytes | None:
+    try:
+        return json.dumps(report, ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError):  # not plain JSON: answered, not kept
+        return None
+
+
+def _remember(key: tuple, generation: int, encoded: bytes) -> None:
+    with _KEPT_LOCK:
+        if key not in _KEPT and len(_KEPT) >= _KEPT_MAX:
+            _KEPT.pop(next(iter(_KEPT)))
+        _KEPT[key] = (generation, encoded)
+
+
+def _keep(key: tuple, generation: int, report: dict[str, Any]) -> dict[str, Any]:
+    encoded = _encoded(report)
+    if encoded is None:
+        return report
+    _remember(key, generation, encoded)
+    return json.loads(encoded)
 
 
 def _computed_report(
