@@ -232,3 +232,21 @@ def test_a_coverage_check_too_slow_for_the_home_page_is_said_not_fatal(
     shown = tiles(html)
     assert shown["/issues?view=open"] == count(demo_session, EXPECTED["open"])
     assert "处网格空白" not in html
+
+
+def test_the_bottom_lists_name_ten_rows_and_count_the_tied_rest():
+    """A city's last week put hundreds of leaders at 0 分, all tied for the bottom three: the
+    home page names ten of them and counts the others."""
+    from geoservice.ranking import dashboard
+    from geoservice.registry import LayerRegistry
+
+    def row(n, score, rank, bottom):
+        return {"ranked": True, "rank": rank, "score": score, "bottom": bottom,
+                "below_threshold": score < 85, "name": f"领导{n}"}  # fmt: skip
+
+    rows = [row(n, 90.0, 1, False) for n in range(5)] + [row(n, 0.0, 6, True) for n in range(5, 30)]
+    (group,) = dashboard.bottom_rows(LayerRegistry.discover("layers"), {"leader": rows})
+    assert len(group["bottom"]) == 10 and group["more"] == 15
+    assert group["ranked"] == 30 and group["below_threshold"] == 25
+    (few,) = dashboard.bottom_rows(LayerRegistry.discover("layers"), {"leader": rows[3:8]})
+    assert [r["name"] for r in few["bottom"]] == ["领导5", "领导6", "领导7"] and few["more"] == 0

@@ -171,21 +171,27 @@ def bottom_rows(
     registry: LayerRegistry, ranked_rows: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """后三名 (bottom N) per grouping, best of them first, with how many rows were ranked and
-    how many fell under the threshold."""
+    how many fell under the threshold. Ties put many rows in the bottom N (a city's leaders:
+    hundreds at 0 分): BOTTOM_LISTED are named, `more` counts the rest."""
     available = ranking.groupings(registry)
     out = []
     for of, rows in ranked_rows.items():
         ranked = [r for r in rows if r["ranked"]]
+        bottom = sorted((r for r in ranked if r["bottom"]), key=lambda r: r["rank"])
         out.append(
             {
                 "of": of,
                 "title": available[of].title,
                 "ranked": len(ranked),
                 "below_threshold": sum(1 for r in ranked if r["below_threshold"]),
-                "bottom": sorted((r for r in ranked if r["bottom"]), key=lambda r: r["rank"]),
+                "bottom": bottom[:BOTTOM_LISTED],
+                "more": max(0, len(bottom) - BOTTOM_LISTED),
             }
         )
     return out
+
+
+BOTTOM_LISTED = 10
 
 
 def leader_figures(
