@@ -19,6 +19,7 @@ may see what, 304s, which views) is geoservice/edge/caching.py.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -28,11 +29,12 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
@@ -187,6 +189,50 @@ def generation(
     if rows[0] is not None and rows[0] != len(wanted):
         return None
     return (int(rows[1] or 0), tuple(tuple(int(v) for v in c) for c in rows[2:]))
+
+
+T = TypeVar("T")
+_TOUCHED_SQL = (
+    "SELECT coalesce(bool_or(current_setting('geoservice.touched_' || subject, true) = '1'),"
+    " false) FROM data_generations"
+)
+
+
+class KeptByGeneration:
+    """Values computed from the database, kept per process while the write generation of
+    what they read is unchanged (`generation` of their subjects); computed afresh, and not
+    kept, in a transaction that has written a tracked table itself (its writes are counted
+    only once committed). Each caller gets its own copy."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[Generation, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        session: Session,
+        key: Hashable,
+        subjects: Iterable[str | IssueArea | Derived],
+        compute: Callable[[], T],
+    ) -> T:
+        if session.execute(text(_TOUCHED_SQL)).scalar():
+            return compute()
+        current = generation(session, subjects)
+        if current is None:
+            return compute()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] == current:
+                self._items.move_to_end(key)
+                return copy.deepcopy(hit[1])
+        value = compute()
+        with self._lock:
+            self._items[key] = (current, copy.deepcopy(value))
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 # The validators' statements are few shapes (the subjects of each kind of answer), prepared once

@@ -300,6 +300,46 @@ def test_trends_and_charts_are_one_stored_answer_for_everyone(world, monkeypatch
     assert refused.status_code == 403
 
 
+def test_a_value_is_kept_until_a_write_to_what_it_reads_is_committed(world):
+    """httpcache.KeptByGeneration (a published 通报's check, 4–5 s for a city): computed once,
+    each caller getting its own copy; an unrelated write leaves it, a committed write to what
+    it reads renews it, and a transaction's own uncommitted write is never answered from it."""
+    engine = world["engine"]
+    kept, calls = httpcache.KeptByGeneration(), []
+
+    def ask(session: Session) -> dict:
+        def compute() -> dict:
+            calls.append(1)
+            return {"n": session.execute(text("SELECT count(*) FROM leaders")).scalar()}
+
+        return kept.get(session, "leaders", ["leaders"], compute)
+
+    def asked() -> dict:
+        with Session(engine) as session:
+            return ask(session)
+
+    try:
+        first = asked()
+        n = first["n"]
+        first["n"] = -1  # the caller's own copy: the kept value is not changed by it
+        assert asked() == {"n": n} and len(calls) == 1
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO units (name) VALUES ('县文明办')"))
+        assert asked() == {"n": n} and len(calls) == 1
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO leaders (name, level) VALUES ('新领导', '县级')"))
+        assert asked() == {"n": n + 1} and len(calls) == 2
+        with Session(engine) as session:
+            session.execute(text("INSERT INTO leaders (name, level) VALUES ('未提交', '县级')"))
+            assert ask(session) == {"n": n + 2} and len(calls) == 3
+            session.rollback()
+        assert asked() == {"n": n + 1} and len(calls) == 3
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM leaders WHERE name = '新领导'"))
+            conn.execute(text("DELETE FROM units WHERE name = '县文明办'"))
+
+
 def test_writes_are_counted_in_a_transaction_of_their_own(world, monkeypatch):
     """The write limit's counter is committed at once on its own connection (the request's
     transaction is neither committed early nor holding the counter's row): a refused write

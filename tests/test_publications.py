@@ -5,6 +5,7 @@ attribution correction shows "重算结果不同" with the correction; never sil
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -143,3 +144,20 @@ def test_never_silently_replaced(client, db_session, world):
     r = client.post("/api/rankings/publications", json={"from": "2015-W46"}, headers=viewer)
     assert r.status_code == 403
     assert client.get("/rankings/publications", headers=headers).status_code == 200
+
+
+def test_the_page_shows_the_first_rows_and_the_bottom_of_a_long_ranking(client, world, monkeypatch):
+    """A city's 通报 carries ~30,000 grids: the page shows the head of each ranking and its
+    bottom rows, and says where the rest is (the workbook)."""
+    from geoservice.web import publications as page_module
+
+    _, _, _, headers, pub = world
+    monkeypatch.setattr(page_module, "PUBLISHED_TABLE_ROWS", 1)
+    html = client.get(f"/rankings/publications/{pub.id}", headers=headers).get_data(as_text=True)
+    leaders = pub.figures["rankings"]["leader"]
+    bottom = [r for r in leaders[1:] if r["bottom"]]
+    assert len(leaders) > 2 and bottom
+    section = html.split("包保领导排名（发布时）")[1].split("</table>")[0]
+    names = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td>", section)
+    assert names == [leaders[0]["name"]] + [r["name"] for r in bottom[:10]]
+    assert f"其余 {len(leaders) - 1} 个从略" in section and "以下为后" in section

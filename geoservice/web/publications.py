@@ -52,4 +52,9 @@ def publication_page(publication_id: int):
         check=publications.check(session, layers(), pub),
         titles=FIELD_TITLES,
         groupings={name: g.title for name, g in ranking.groupings(layers()).items()},
+        table_rows=PUBLISHED_TABLE_ROWS,
     )
+
+
+# Rows of each published ranking shown on the page (the workbook holds them all).
+PUBLISHED_TABLE_ROWS = 200
