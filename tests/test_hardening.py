@@ -70,6 +70,28 @@ def test_every_form_needs_the_csrf_token(world, world_client):
     assert _count_users(world, "form_user") == 1
 
 
+def test_an_account_is_bound_to_a_leader_and_an_area_picked_from_the_lists(world, world_client):
+    """The account form offers one searchable list of leaders and one of areas (a city has
+    thousands of each); a picked entry binds the account, a name typed but not picked is
+    refused with the reason and creates nothing."""
+    sign_in(world_client, "admin")
+    page = world_client.get("/admin/users").get_data(as_text=True)
+    leader_id = world["leaders"]["L1"]
+    leader, area = f"张明 西城街道党工委书记 #{leader_id}", "西城街道 #320999001"
+    assert f'<option value="{leader}">' in page and f'<option value="{area}">' in page
+    assert '<select name="leader_id"' not in page and '<select name="area_code"' not in page
+    form = {"username": "picked_leader", "role": "leader", "password": "Form-pass-12",
+            "csrf_token": csrf_token_of(world_client, "/admin/users")}  # fmt: skip
+    refused = world_client.post("/admin/users", data={**form, "leader_id": "张明"})
+    assert refused.status_code == 422
+    assert "“张明”不是列表中的领导" in refused.get_data(as_text=True)
+    assert _count_users(world, "picked_leader") == 0
+    made = world_client.post("/admin/users", data={**form, "leader_id": leader, "area_code": area})
+    assert made.status_code == 200 and "账号已创建" in made.get_data(as_text=True)
+    user = world["session"].scalars(select(User).where(User.username == "picked_leader")).one()
+    assert user.leader_id == leader_id and user.area.code == "320999001"
+
+
 def test_login_form_needs_the_csrf_token(world_client):
     response = world_client.post("/login", data={"username": "viewer", "password": "x"})
     assert response.status_code == 400

@@ -17,6 +17,7 @@ from geoservice.edge.params import parse_audit_filters
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea, Leader, User
 from geoservice.vocab import USER_ROLES
+from geoservice.web import pickers
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 
@@ -83,22 +84,25 @@ def create_user():
     if password is None and role in INTERACTIVE_ROLES:
         password = secrets.token_urlsafe(9) + "7a"
         generated = True
-    leader_raw = form.get("leader_id", "").strip()
     try:
-        leader_id = int(leader_raw) if leader_raw else None
+        leader_id = pickers.picked_number(form.get("leader_id"), "领导")
         user = accounts.create_user(
             db,
             form.get("username", ""),
             role,
             password,
-            area_code=form.get("area_code") or None,
+            area_code=pickers.picked(form.get("area_code")) or None,
             leader_id=leader_id,
             display_name=form.get("display_name", "").strip()[:100],
             by=current_account(),
         )
     except (accounts.UserError, ValueError) as exc:
         db.rollback()
-        message = str(exc) if isinstance(exc, accounts.UserError) else "领导编号须为整数"
+        message = (
+            str(exc)
+            if isinstance(exc, accounts.UserError | pickers.NotInList)
+            else "领导编号须为整数"
+        )
         rows = db.scalars(select(User).order_by(User.username)).all()
         return (
             render_template(

@@ -5,7 +5,6 @@ same services as the JSON API; access goes through geoservice.edge.responsibilit
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -46,7 +45,7 @@ from geoservice.placegeom import places_collection
 from geoservice.registry import layers
 from geoservice.responsibility import myareas
 from geoservice.responsibility import responsibility as resp
-from geoservice.web import bp
+from geoservice.web import bp, pickers
 from geoservice.web.featuremap import MapLayer, feature_map
 
 # ---------------------------------------------------------------------------------------------
@@ -299,22 +298,15 @@ def leaders_create_form():
     return response
 
 
-# A leader picked from a page's one list of leaders (<datalist>: "姓名（单位） #12"), or a number.
-_PICKED_LEADER = re.compile(r"#\s*(\d+)\s*$")
-
-
 def picked_leader_id(value: str | None) -> int:
-    """The leader number a form sends: the number alone, or the end of a list entry."""
-    text = (value or "").strip()
-    found = _PICKED_LEADER.search(text)
-    if found:
-        return int(found.group(1))
-    if text.isdigit():
-        return int(text)
-    raise resp.Invalid(
-        f"“{text}”不是列表中的领导：请输入姓名或单位后在下拉列表中点选" if text else "请选择领导",
-        field="leader_id",
-    )
+    """The leader a form names: a number, or an entry of the page's list of leaders."""
+    try:
+        leader_id = pickers.picked_number(value, "领导")
+    except pickers.NotInList as exc:
+        raise resp.Invalid(str(exc), field="leader_id") from None
+    if leader_id is None:
+        raise resp.Invalid("请选择领导", field="leader_id")
+    return leader_id
 
 
 @bp.get("/leaders/<int:leader_id>")
