@@ -202,7 +202,8 @@ class KeptByGeneration:
     """Values computed from the database, kept per process while the write generation of
     what they read is unchanged (`generation` of their subjects); computed afresh, and not
     kept, in a transaction that has written a tracked table itself (its writes are counted
-    only once committed). Each caller gets its own copy."""
+    only once committed). Each caller gets its own copy. `compute` is given the generation
+    the value will be kept under (None: it will not be kept)."""
 
     def __init__(self, size: int = 16) -> None:
         self.size = size
@@ -214,19 +215,19 @@ class KeptByGeneration:
         session: Session,
         key: Hashable,
         subjects: Iterable[str | IssueArea | Derived],
-        compute: Callable[[], T],
+        compute: Callable[[Generation | None], T],
     ) -> T:
         if session.execute(text(_TOUCHED_SQL)).scalar():
-            return compute()
+            return compute(None)
         current = generation(session, subjects)
         if current is None:
-            return compute()
+            return compute(None)
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and hit[0] == current:
                 self._items.move_to_end(key)
                 return copy.deepcopy(hit[1])
-        value = compute()
+        value = compute(current)
         with self._lock:
             self._items[key] = (current, copy.deepcopy(value))
             self._items.move_to_end(key)

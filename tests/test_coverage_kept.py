@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geoservice import migrate
+from geoservice import httpcache, migrate
 from geoservice.registry import BASE_LAYER, LayerRegistry
 from geoservice.responsibility import coverage
 from tests.scratch import create_scratch_database, drop_scratch_database
@@ -76,7 +76,7 @@ def test_the_report_is_kept_until_a_write_it_reads_is_committed(scratch, monkeyp
     monkeypatch.setattr(
         coverage, "_computed_report", lambda *a, **k: computed.append(1) or real(*a, **k)
     )
-    monkeypatch.setattr(coverage, "_KEPT", {})
+    monkeypatch.setattr(coverage, "_KEPT", httpcache.KeptByGeneration())
 
     def report() -> dict:
         with Session(scratch) as session:
@@ -127,7 +127,7 @@ def test_the_worker_processes_share_one_audit_and_compute_it_once(scratch, monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(coverage, "_computed_report", gated)
-    monkeypatch.setattr(coverage, "_KEPT", {})
+    monkeypatch.setattr(coverage, "_KEPT", httpcache.KeptByGeneration())
     answers: dict[str, dict] = {}
 
     def ask(name: str) -> None:
@@ -151,7 +151,9 @@ def test_the_worker_processes_share_one_audit_and_compute_it_once(scratch, monke
         assert len(computed) == 1 and answers["first"] == answers["second"]
         assert unassigned_markets(answers["first"]) == ["M2"]
 
-        monkeypatch.setattr(coverage, "_KEPT", {})  # another process: nothing of its own yet
+        monkeypatch.setattr(
+            coverage, "_KEPT", httpcache.KeptByGeneration()
+        )  # another process: nothing of its own yet
         ask("third")
         assert answers["third"] == answers["first"] and len(computed) == 1
         with engine.begin() as conn:

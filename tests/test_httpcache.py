@@ -308,7 +308,7 @@ def test_a_value_is_kept_until_a_write_to_what_it_reads_is_committed(world):
     kept, calls = httpcache.KeptByGeneration(), []
 
     def ask(session: Session) -> dict:
-        def compute() -> dict:
+        def compute(_generation) -> dict:
             calls.append(1)
             return {"n": session.execute(text("SELECT count(*) FROM leaders")).scalar()}
 

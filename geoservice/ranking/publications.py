@@ -339,7 +339,7 @@ def check(session: Session, registry: LayerRegistry, pub: Publication) -> dict[s
         session,
         key,
         httpcache.written_before(period.end),
-        lambda: _checked(session, registry, pub, period),
+        lambda _generation: _checked(session, registry, pub, period),
     )
 
 

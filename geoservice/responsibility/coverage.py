@@ -20,8 +20,8 @@ slivers between grids that share a boundary) are ignored.
 from __future__ import annotations
 
 import json
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -179,21 +179,14 @@ WHERE p.layer NOT IN ({layers})
     return out
 
 
-# The tables the audit reads besides the layers' own (checked by
-# tests/test_coverage_kept.py against the statements it sends).
+# The tables the audit reads besides the layers' own (tests/test_coverage_kept.py checks that it
+# reads no other): writes to them bump their counters when they commit (migration 0027).
 AUDITED_TABLES = ("admin_areas", "area_link_decisions", "assignments", "leaders", "places", "units")
-_GENERATION_SQL = (
-    "SELECT count(*) AS tables, coalesce(sum(generation), 0) AS generation,"
-    " coalesce(bool_or(current_setting('geoservice.touched_' || subject, true) = '1'), false)"
-    " AS touched FROM data_generations WHERE subject = ANY(CAST(:tables AS text[]))"
-)
-# Per process: (database, base layer, min area, limit, tables) → (their write generation, the
-# report as JSON). A city's audit takes 10–13 s (its hierarchy checks over ~30,000 grids); it
-# changes only with writes to those tables, which bump their counters when they commit
-# (migration 0027, geoservice/httpcache.py).
-_KEPT: dict[tuple, tuple[int, bytes]] = {}
-_KEPT_LOCK = threading.Lock()
-_KEPT_MAX = 16
+# A city's audit takes 10–13 s (its hierarchy checks over ~30,000 grids): kept per process, as
+# JSON, while those tables are unchanged.
+_KEPT = httpcache.KeptByGeneration()
+# How long a request waits for another process's audit before computing its own.
+SHARED_WAIT_SECONDS = 60.0
 
 
 def coverage_report(
@@ -204,84 +197,55 @@ def coverage_report(
     feature_limit: int = DEFAULT_FEATURE_LIMIT,
 ) -> dict[str, Any]:
     """Every finding of the audit, geometries as RFC 7946 FeatureCollections. Computed once
-    per process while the tables it reads are unchanged: not when this transaction has written
-    one of them itself (its writes are counted only once committed)."""
+    while the tables it reads are unchanged, and shared by the worker processes; computed
+    afresh in a transaction that has written itself (its writes are counted once committed)."""
     tables = sorted({*AUDITED_TABLES, *(spec.table for spec in registry)})
-    now = session.execute(text(_GENERATION_SQL), {"tables": "{" + ",".join(tables) + "}"}).one()
+    args = (base_layer, float(min_area_m2), int(feature_limit), tuple(tables))
     bind = session.get_bind()
-    key = (
-        repr(getattr(bind, "engine", bind).url),
-        base_layer,
-        float(min_area_m2),
-        int(feature_limit),
-        tuple(tables),
-    )
-    usable = now.tables == len(tables) and not now.touched
-    if not usable:
-        return _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
-    generation = int(now.generation)
-    with _KEPT_LOCK:
-        kept = _KEPT.get(key)
-    if kept is not None and kept[0] == generation:
-        return json.loads(kept[1])
     engine = getattr(bind, "engine", bind)
-    if not db.is_tuned(engine):  # no pool to share through (a bare engine: scripts, tests)
-        return _keep(
-            key,
-            generation,
-            _computed_report(session, registry, base_layer, min_area_m2, feature_limit),
-        )
-    # Shared with the other worker processes (httpcache.SharedAnswers: the table
-    # shared_answers, an advisory lock): one process, one thread computes it after a write,
-    # the others wait for it — a 9:00 rush of home pages starts one audit, not one each.
-    with httpcache.SharedAnswers(engine, ("coverage", *key[1:])) as others:
-        found = others.fetch()
+
+    def computed() -> dict[str, Any]:
+        return _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
+
+    def encoded(generation: httpcache.Generation | None) -> bytes:
+        if generation is None or not db.is_tuned(engine):  # not kept, or no pool to share by
+            return _json(computed())
+        return _shared(engine, ("coverage", *args), generation, computed)
+
+    return json.loads(_KEPT.get(session, (repr(engine.url), *args), tables, encoded))
+
+
+def _json(report: dict[str, Any]) -> bytes:
+    return json.dumps(report, ensure_ascii=False, allow_nan=False).encode()
+
+
+def _shared(
+    engine: Any,
+    key: tuple,
+    generation: httpcache.Generation,
+    compute: Callable[[], dict[str, Any]],
+) -> bytes:
+    """The report at `generation` as another worker process left it in shared_answers
+    (httpcache.SharedAnswers), else computed here and left there. One process and thread
+    computes it after a write (an advisory lock), the others wait for it: a 9:00 rush of home
+    pages starts one audit, not one each."""
+    with httpcache.SharedAnswers(engine, key) as others:
+        found = others.fetch(generation)
         if (found is None or found.generation != generation) and not others.lock():
             others.wait_for_lock(SHARED_WAIT_SECONDS)
-            found = others.fetch()
+            found = others.fetch(generation)
         if found is not None and found.generation == generation:
             found = others.with_body(found)
             if found is not None:
-                _remember(key, generation, found.body)
-                return json.loads(found.body)
-        report = _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
-        encoded = _encoded(report)
-        if encoded is None:
-            return report
+                return found.body
+        body = _json(compute())
         others.put(
             httpcache.Stored(
-                f"coverage-{generation}", generation, encoded, "application/json", (),
-                time.monotonic(),
+                f"coverage-{httpcache.generation_key(generation)}", generation, body,
+                "application/json", (), time.monotonic(),
             )
         )  # fmt: skip
-        _remember(key, generation, encoded)
-        return json.loads(encoded)  # the same types a kept copy returns
-
-
-# How long a request waits for another process's audit before computing its own.
-SHARED_WAIT_SECONDS = 60.0
-
-
-def _encoded(report: dict[str, Any]) -> bytes | None:
-    try:
-        return json.dumps(report, ensure_ascii=False, allow_nan=False).encode()
-    except (TypeError, ValueError):  # not plain JSON: answered, not kept
-        return None
-
-
-def _remember(key: tuple, generation: int, encoded: bytes) -> None:
-    with _KEPT_LOCK:
-        if key not in _KEPT and len(_KEPT) >= _KEPT_MAX:
-            _KEPT.pop(next(iter(_KEPT)))
-        _KEPT[key] = (generation, encoded)
-
-
-def _keep(key: tuple, generation: int, report: dict[str, Any]) -> dict[str, Any]:
-    encoded = _encoded(report)
-    if encoded is None:
-        return report
-    _remember(key, generation, encoded)
-    return json.loads(encoded)
+        return body
 
 
 def _computed_report(
