@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -368,12 +370,31 @@ def test_upload_endpoint_reports_422_on_rejects_and_applies_when_clean(client, d
     )
 
 
+def cell_styles_as_written(data: bytes) -> dict[str, str]:
+    """Each written cell's style (number format id, border, alignment) as the sheet's XML says
+    it: openpyxl re-derives merged cells' borders when it loads a workbook, which would hide
+    what was written."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet = ElementTree.fromstring(z.read("xl/worksheets/sheet1.xml"))
+        styles = ElementTree.fromstring(z.read("xl/styles.xml"))
+    borders = [ElementTree.tostring(b) for b in styles.find("m:borders", ns)]
+    xfs = styles.find("m:cellXfs", ns)
+
+    def alignment(xf) -> bytes:
+        found = xf.find("m:alignment", ns)
+        return b"" if found is None else ElementTree.tostring(found)
+
+    described = [
+        (xf.get("numFmtId"), borders[int(xf.get("borderId", 0))], alignment(xf)) for xf in xfs
+    ]
+    return {c.get("r"): repr(described[int(c.get("s", 0))]) for c in sheet.iter(f"{{{ns['m']}}}c")}
+
+
 def test_export_merges_leader_cells_as_openpyxl_does(app, db_session, places, monkeypatch):
     """The export merges each leader's cells without openpyxl's per-range work (quadratic in
     the ranges merged: a city's roster took 8 minutes); the workbook is the one openpyxl's own
     `merge_cells` makes — every cell's value, style and merge."""
-    from openpyxl.worksheet.worksheet import Worksheet
-
     run(db_session, app, workbook(GOOD_ROWS))
     boss = add_person(db_session, "赵六", add_unit(db_session, "县住建局"), level="县级")
     for key in ("twin_a", "twin_b", "grid"):
@@ -381,20 +402,22 @@ def test_export_merges_leader_cells_as_openpyxl_does(app, db_session, places, mo
             db_session, boss, places[key], day("2026-01-01"), role="包保责任人", is_primary=False
         )
 
-    def export() -> Worksheet:
+    def export() -> bytes:
         buffer = io.BytesIO()
         roster_export.export_roster(
             db_session, layers(app), buffer, levels=LEADER_LEVELS, timezone="Asia/Shanghai",
             at=day("2026-06-01"),
         )  # fmt: skip
-        return load_workbook(io.BytesIO(buffer.getvalue())).active
+        return buffer.getvalue()
 
     def merge_as_openpyxl(ws, column, start, end, *_styles):
         ws.merge_cells(f"{get_column_letter(column)}{start}:{get_column_letter(column)}{end}")
 
-    fast = export()
+    fast_bytes = export()
     monkeypatch.setattr(roster_export, "_merge", merge_as_openpyxl)
-    reference = export()
+    reference_bytes = export()
+    assert cell_styles_as_written(fast_bytes) == cell_styles_as_written(reference_bytes)
+    fast, reference = (load_workbook(io.BytesIO(b)).active for b in (fast_bytes, reference_bytes))
     assert any(r.max_row - r.min_row >= 2 for r in fast.merged_cells.ranges)  # a 3-row block
     assert sorted(map(str, fast.merged_cells.ranges)) == sorted(
         map(str, reference.merged_cells.ranges)
