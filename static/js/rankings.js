@@ -136,7 +136,7 @@
         '<td class="num">' + (r.patrol_done == null ? "—" : r.patrol_done) + "</td>" +
         '<td class="num">' + num(r.avg_hours_to_close, 1) + "</td>" +
         '<td class="flag">' + esc(flags(r)) + "</td></tr>";
-    }).join("");
+    }).join("") || '<tr><td colspan="25" class="muted">没有符合条件的对象</td></tr>';
     document.querySelectorAll("#rk-table th[data-sort]").forEach(function (th) {
       th.classList.toggle("sorted", th.dataset.sort === state.sort);
       th.classList.toggle("desc", th.dataset.sort === state.sort && state.desc);
