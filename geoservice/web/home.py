@@ -141,11 +141,13 @@ def _tree(session, registry, account, with_issues: bool, now: datetime) -> dict[
     for every account of that scope."""
     bound = scope.for_account(account)
     key = ("tree", current_app.config["DATABASE_URL"], bound, with_issues)
-    return _home_cache.get(
-        key,
-        current_app.config["HOME_CACHE_SECONDS"],
-        lambda: dashboard.hierarchy_overview(session, registry, account, with_issues, now),
-    )
+
+    def compute() -> dict[str, Any]:
+        tree = dashboard.hierarchy_overview(session, registry, account, with_issues, now)
+        parent = tree["parent"]  # kept across requests: plain values, not a session's object
+        return tree | {"parent": parent and {"id": parent.id, "name": parent.name}}
+
+    return _home_cache.get(key, current_app.config["HOME_CACHE_SECONDS"], compute)
 
 
 def _rankings(session, registry, period, settings, wanted) -> dict[str, list[dict[str, Any]]]:
