@@ -288,3 +288,36 @@ def test_accounts_without_a_leader_get_an_explanation_on_my_areas(client, db_ses
     response = client.get("/my")
     assert response.status_code == 200
     assert "没有关联包保领导" in response.get_data(as_text=True)
+
+
+def test_an_area_bound_planner_cannot_bind_another_streets_leader_from_the_place_page(
+    world, world_client
+):
+    """As POST /api/assignments does: the place must be within the account's area and the
+    leader one it may change; a leader of another street is refused and nothing is written."""
+    from sqlalchemy import func, select
+
+    world_sign_in(world_client, "planner")  # bound to 西城街道 (S1)
+    place = world["places"]["G1"]  # in S1
+    page = world_client.get(f"/places/{place}/responsibility").get_data(as_text=True)
+    form = {"role": "网格员", "csrf_token": csrf(page)}
+    session = world["session"]
+
+    def held(leader: int) -> int:
+        return session.scalar(
+            select(func.count()).select_from(Assignment).filter_by(place_id=place, leader_id=leader)
+        )
+
+    other = world["leaders"]["L2"]  # 东城街道's secretary: holds places in S2 only
+    refused = world_client.post(
+        f"/places/{place}/assign",
+        data={**form, "leader_id": f"李强 #{other}"},
+        follow_redirects=True,
+    )
+    assert f"没有编号为 {other} 的包保领导" in refused.get_data(as_text=True)
+    assert held(other) == 0
+    own = world["leaders"]["L3"]  # 西一社区主任: within S1
+    done = world_client.post(
+        f"/places/{place}/assign", data={**form, "leader_id": f"王芳 #{own}"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "已分配 王芳 为网格员" in done and held(own) == 1

@@ -545,6 +545,8 @@ def place_page(place_id: int):
 def place_assign_form(place_id: int):
     form = request.form
     _check_place(place_id)
+    if form.get("leader_id"):  # as POST /api/assignments: the leader must be the account's too
+        _check_writable(picked_leader_id(form.get("leader_id")))
 
     def action() -> str:
         result = resp.assign(
