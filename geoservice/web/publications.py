@@ -9,7 +9,7 @@ from geoservice.accounts.auth import can
 from geoservice.db import get_session
 from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
-from geoservice.ranking import publications, ranking
+from geoservice.ranking import dashboard, publications, ranking
 from geoservice.registry import layers
 from geoservice.service_errors import NotFound
 from geoservice.web import bp
@@ -53,6 +53,7 @@ def publication_page(publication_id: int):
         titles=FIELD_TITLES,
         groupings={name: g.title for name, g in ranking.groupings(layers()).items()},
         table_rows=PUBLISHED_TABLE_ROWS,
+        listed=dashboard.BOTTOM_LISTED,  # as the home page's bottom lists
     )
 
 
