@@ -162,3 +162,63 @@ def test_the_worker_processes_share_one_audit_and_compute_it_once(scratch, monke
     finally:
         gate.set()
         engine.dispose()
+
+
+def test_after_a_write_the_home_page_shows_the_last_audit_until_the_worker_renews_it(
+    scratch, monkeypatch
+):
+    """A city's audit takes 10–13 s: after a change the home page's headline is the audit
+    the processes last stored, said to be from before the change, while the notifications
+    worker's task (coverage.refresh) computes the new one — once, not again while current."""
+    from geoservice import db
+    from geoservice.ranking import dashboard
+
+    engine = db.tune_pool(create_engine(scratch.url.render_as_string(hide_password=False)))
+    computed = []
+    real = coverage._computed_report
+    monkeypatch.setattr(
+        coverage, "_computed_report", lambda *a, **k: computed.append(1) or real(*a, **k)
+    )
+    monkeypatch.setattr(coverage, "_KEPT", httpcache.KeptByGeneration())
+
+    def refresh() -> bool:
+        with Session(engine) as session:
+            return coverage.refresh(session, REGISTRY, BASE_LAYER)
+
+    def headline() -> dict:
+        with Session(engine) as session:
+            return dashboard.coverage_headline(session, REGISTRY, BASE_LAYER)
+
+    def unassigned_now() -> list[str]:
+        with Session(engine) as session:
+            return unassigned_markets(coverage.coverage_report(session, REGISTRY, BASE_LAYER))
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM shared_answers"))
+            conn.execute(text("UPDATE assignments SET valid_to = NULL"))
+        assert refresh() is True and len(computed) == 1
+        assert refresh() is False and len(computed) == 1  # current: nothing to do
+        first = headline()
+        assert first["current"] is True and first["checked_at"] is not None
+        assert unassigned_now() == ["M2"] and len(computed) == 1
+
+        with engine.begin() as conn:  # a planner ends M1's assignment
+            conn.execute(text("UPDATE assignments SET valid_to = now()"))
+        stale = headline()
+        assert stale["current"] is False and stale["checked_at"] == first["checked_at"]
+        assert len(computed) == 1  # the page did not wait for a new audit
+
+        assert refresh() is True and len(computed) == 2
+        renewed = headline()
+        assert renewed["current"] is True and renewed["checked_at"] >= first["checked_at"]
+        assert unassigned_now() == ["M1", "M2"] and len(computed) == 2
+
+        with Session(engine) as session:  # a transaction's own write sees its own audit
+            session.execute(text("UPDATE assignments SET valid_to = NULL"))
+            assert coverage.last_report(session, REGISTRY, BASE_LAYER) is None
+            mine = dashboard.coverage_headline(session, REGISTRY, BASE_LAYER)
+            assert mine["current"] is True and len(computed) == 3
+            session.rollback()
+    finally:
+        engine.dispose()

@@ -131,10 +131,13 @@ def test_the_worker_process_wakes_on_a_committed_event_and_stops_on_sigterm(
         engine.dispose()
 
 
-def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receivers, monkeypatch):
-    """The hourly ranking snapshot (minutes at city scale after an upgrade) runs beside the
-    deliveries: with the process's worker options, a delivery committed while a run is
-    building reaches its receiver before the run ends."""
+def test_deliveries_go_on_while_a_snapshot_run_and_a_coverage_audit_are_running(
+    scratch_url, receivers, monkeypatch
+):
+    """The hourly ranking snapshot (minutes at city scale after an upgrade) and the coverage
+    audit (10–13 s for a city, every minute after a change) run beside the deliveries: with
+    the process's worker options, a delivery committed while both are running reaches its
+    receiver before either ends."""
     import asyncio
     import threading
     from contextlib import suppress
@@ -144,17 +147,25 @@ def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receiver
 
     from geoservice.notifications import queue, worker
 
-    building, release = threading.Event(), threading.Event()
+    from geoservice.registry import LayerRegistry
+
+    building, auditing, release = threading.Event(), threading.Event(), threading.Event()
 
     def slow_snapshot(session, settings, now, should_stop=lambda: False):
         building.set()
         release.wait(60)
         return {"built": 0}
 
+    def slow_audit(session, registry, base_layer):
+        auditing.set()
+        release.wait(60)
+        return True
+
     monkeypatch.setattr(worker, "rankings_snapshot", slow_snapshot)
+    monkeypatch.setattr(worker.coverage, "refresh", slow_audit)
     receiver = receivers(200)
     engine = create_engine(scratch_url)
-    settings = worker.WorkerSettings(poll_seconds=0.2)
+    settings = worker.WorkerSettings(poll_seconds=0.2, registry=LayerRegistry.discover("layers"))
     app = worker.build_app(
         procrastinate.PsycopgConnector(conninfo=worker.psycopg_conninfo(engine.url)),
         settings,
@@ -167,6 +178,7 @@ def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receiver
     async def serve() -> None:
         async with app.open_async():
             await app.tasks[worker.SNAPSHOT_TASK].defer_async(timestamp=0)
+            await app.tasks[worker.COVERAGE_TASK].defer_async(timestamp=0)
             running = asyncio.create_task(
                 app.run_worker_async(
                     **worker.worker_options(settings),
@@ -183,6 +195,7 @@ def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receiver
     server.start()
     try:
         assert building.wait(30), "the snapshot run did not start"
+        assert auditing.wait(30), "the coverage audit did not start"
         with Session(engine) as s:
             channel = manage.save_channel(
                 s,
@@ -213,7 +226,7 @@ def test_deliveries_go_on_while_a_snapshot_run_is_building(scratch_url, receiver
         while time.monotonic() - committed < 20 and not receiver.hits:
             time.sleep(0.1)
         assert receiver.hits, "the delivery waited for the snapshot run"
-        assert not release.is_set() and building.is_set()
+        assert not release.is_set() and building.is_set() and auditing.is_set()
     finally:
         release.set()
         loop.call_soon_threadsafe(stop.set)

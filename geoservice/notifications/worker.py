@@ -14,7 +14,9 @@ advisory lock so two workers never run them at once; the same task puts the jobs
 that died (no heartbeat) back in the queue. Every hour (at :05) another periodic task stores
 the ranking snapshots of the last eight closed weeks and months and the last quarter when
 missing or no longer current (early on Monday: the week that just closed; early on the 1st: the
-month, and the quarter after one; geoservice.ranking.snapshot).
+month, and the quarter after one; geoservice.ranking.snapshot). Every minute a third one brings
+the shared coverage audit up to date after a change to what it reads
+(geoservice.responsibility.coverage.refresh).
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ from geoservice.notifications import field_triggers, queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
 from geoservice.ranking import ranking, snapshot
 from geoservice.ranking.periods import last_complete
-from geoservice.registry import LayerRegistry
+from geoservice.registry import BASE_LAYER, LayerRegistry
+from geoservice.responsibility import coverage
 
 log = logging.getLogger(__name__)
 SCAN_LOCK = 7_318_001  # pg advisory lock key of the trigger scans
 SNAPSHOT_TASK = "geoservice.rankings.snapshot"
-# Jobs at once in the worker process: the snapshot task's thread and the event loop's
-# deliveries and scans (whose coroutines never yield: they still run one at a time).
-WORKER_CONCURRENCY = 2
+COVERAGE_TASK = "geoservice.coverage.refresh"
+# Jobs at once in the worker process: the snapshot and coverage tasks' threads and the event
+# loop's deliveries and scans (whose coroutines never yield: they still run one at a time).
+WORKER_CONCURRENCY = 3
 # On SIGTERM, the jobs in hand get a delivery's timeout and this long; then a snapshot run
 # stops after the period it is building.
 STOP_MARGIN_SECONDS = 5.0
@@ -443,6 +447,25 @@ def snapshot_task(context: JobContext, timestamp: int) -> dict:
             return {}
 
 
+def coverage_task(context: JobContext, timestamp: int) -> dict:
+    """Every minute (periodic): the coverage audit computed again when the layers, areas,
+    leaders or assignments it reads have changed (geoservice.responsibility.coverage.refresh),
+    in a thread of its own like the snapshots, so that the home page and the coverage page
+    after a write find it done instead of waiting 10–13 s for a city's audit."""
+    runtime = _runtime(context)
+    if runtime.settings.registry is None:
+        return {}
+    with runtime.session() as session:
+        try:
+            computed = coverage.refresh(session, runtime.settings.registry, BASE_LAYER)
+            session.rollback()  # read only
+            return {"computed": computed}
+        except Exception:
+            session.rollback()
+            log.exception("coverage audit failed")
+            return {}
+
+
 def build_app(
     connector: procrastinate.connector.BaseConnector,
     settings: WorkerSettings,
@@ -463,6 +486,10 @@ def build_app(
             name=SNAPSHOT_TASK, queue=queue.QUEUE, pass_context=True, lock=SNAPSHOT_TASK
         )(snapshot_task)
         app.periodic(cron="5 * * * *", periodic_id="rankings_snapshot")(weekly)
+        audit = app.task(
+            name=COVERAGE_TASK, queue=queue.QUEUE, pass_context=True, lock=COVERAGE_TASK
+        )(coverage_task)
+        app.periodic(cron="* * * * *", periodic_id="coverage_refresh")(audit)
     return app
 
 

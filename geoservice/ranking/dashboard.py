@@ -138,10 +138,17 @@ def coverage_headline(
     """The whole-deployment coverage findings the home page shows (counts, no geometries
     kept): grid gaps and overlaps and the hierarchy audit's findings — from the coverage
     page's own report (the same arguments: the counts agree with it; computed once while the
-    layers, areas and assignments are unchanged)."""
-    report = coverage.coverage_report(session, registry, base_layer)
+    layers, areas and assignments are unchanged). After a change, the last audit the worker
+    processes stored (`current` False, `checked_at` its time) while the notifications worker
+    computes the new one: a city's audit takes 10–13 s, longer than a home page should wait."""
+    report = coverage.last_report(session, registry, base_layer) or coverage.coverage_report(
+        session, registry, base_layer
+    )
     gaps, overlaps, tree = report["gaps"], report["overlaps"], report["hierarchy"]
+    checked_at = report.get("checked_at")
     return {
+        "current": report.get("current", True),
+        "checked_at": checked_at and datetime.fromisoformat(checked_at),
         "gaps": gaps["count"],
         "gap_area_m2": gaps["area_m2"],
         "overlaps": overlaps["count"],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -199,10 +200,7 @@ def coverage_report(
     """Every finding of the audit, geometries as RFC 7946 FeatureCollections. Computed once
     while the tables it reads are unchanged, and shared by the worker processes; computed
     afresh in a transaction that has written itself (its writes are counted once committed)."""
-    tables = sorted({*AUDITED_TABLES, *(spec.table for spec in registry)})
-    args = (base_layer, float(min_area_m2), int(feature_limit), tuple(tables))
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
+    tables, args, engine = _identity(session, registry, base_layer, min_area_m2, feature_limit)
 
     def computed() -> dict[str, Any]:
         return _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
@@ -213,6 +211,62 @@ def coverage_report(
         return _shared(engine, ("coverage", *args), generation, computed)
 
     return json.loads(_KEPT.get(session, (repr(engine.url), *args), tables, encoded))
+
+
+def last_report(
+    session: Session, registry: LayerRegistry, base_layer: str | None
+) -> dict[str, Any] | None:
+    """The audit (default arguments) as the worker processes last left it in shared_answers,
+    when the tables it reads have changed since (`current` False): what a page that must not
+    wait for a city's audit shows while the notifications worker computes the new one
+    (`refresh`, every minute). None when that stored audit is current (`coverage_report`
+    answers at once from it), when none is stored, or in a transaction that has written
+    itself."""
+    tables, args, engine = _identity(
+        session, registry, base_layer, DEFAULT_MIN_AREA_M2, DEFAULT_FEATURE_LIMIT
+    )
+    if not db.is_tuned(engine) or session.execute(text(httpcache._TOUCHED_SQL)).scalar():
+        return None
+    current = httpcache.generation(session, tables)
+    if current is None:
+        return None
+    with httpcache.SharedAnswers(engine, ("coverage", *args)) as others:
+        found = others.fetch(current)
+        if found is None or found.generation == current:
+            return None
+        found = others.with_body(found)
+    return None if found is None else json.loads(found.body) | {"current": False}
+
+
+def refresh(session: Session, registry: LayerRegistry, base_layer: str | None) -> bool:
+    """Brings the shared audit (default arguments) up to date: computed unless the stored one
+    is current (False then), or waited for when another process is computing it. The
+    notifications worker's periodic task, so that pages after a write find it done."""
+    tables, args, engine = _identity(
+        session, registry, base_layer, DEFAULT_MIN_AREA_M2, DEFAULT_FEATURE_LIMIT
+    )
+    current = httpcache.generation(session, tables)
+    if current is not None and db.is_tuned(engine):
+        with httpcache.SharedAnswers(engine, ("coverage", *args)) as others:
+            found = others.fetch(current)
+        if found is not None and found.generation == current:
+            return False
+    coverage_report(session, registry, base_layer)
+    return True
+
+
+def _identity(
+    session: Session,
+    registry: LayerRegistry,
+    base_layer: str | None,
+    min_area_m2: float,
+    feature_limit: int,
+) -> tuple[list[str], tuple, Any]:
+    """The tables an audit reads, its arguments (its key) and the engine it is shared by."""
+    tables = sorted({*AUDITED_TABLES, *(spec.table for spec in registry)})
+    args = (base_layer, float(min_area_m2), int(feature_limit), tuple(tables))
+    bind = session.get_bind()
+    return tables, args, getattr(bind, "engine", bind)
 
 
 def _json(report: dict[str, Any]) -> bytes:
@@ -264,6 +318,7 @@ def _computed_report(
     return {
         "base_layer": base_layer,
         "min_area_m2": min_area_m2,
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "summary": {
             "unassigned": sum(item["unassigned"]["count"] for item in layers),
             "no_primary": sum(item["no_primary"]["count"] for item in layers),

@@ -129,7 +129,7 @@ def _coverage_headline(session, registry) -> dict[str, Any]:
             if not isinstance(exc.orig, QueryCanceled):
                 raise
             return {"timed_out": True, "checked_at": datetime.now(UTC)}
-        return found | {"checked_at": datetime.now(UTC)}
+        return {**found, "checked_at": found["checked_at"] or datetime.now(UTC)}
 
     key = ("coverage", current_app.config["DATABASE_URL"])
     return _home_cache.get(key, current_app.config["HOME_CACHE_SECONDS"], compute)
