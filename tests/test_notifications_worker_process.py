@@ -146,7 +146,6 @@ def test_deliveries_go_on_while_a_snapshot_run_and_a_coverage_audit_are_running(
     from sqlalchemy.orm import sessionmaker
 
     from geoservice.notifications import queue, worker
-
     from geoservice.registry import LayerRegistry
 
     building, auditing, release = threading.Event(), threading.Event(), threading.Event()
