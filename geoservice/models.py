@@ -346,6 +346,7 @@ class Issue(Base):
             "status",
         ),
         Index("ix_issues_status_deadline", "status", "deadline"),
+        Index("ix_issues_reported_by", "reported_by_id", "reported_at"),
         # Rankings skip issues closed or rejected before a period; these find the rest, with
         # every column a ranking reads of them (index-only scans: geoservice.ranking.ranking).
         Index(
