@@ -161,3 +161,28 @@ def test_the_page_shows_the_first_rows_and_the_bottom_of_a_long_ranking(client, 
     names = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td>", section)
     assert names == [leaders[0]["name"]] + [r["name"] for r in bottom[:10]]
     assert f"其余 {len(leaders) - 1} 个从略" in section and "以下为后" in section
+
+
+def test_the_list_reads_sizes_and_titles_not_workbooks_and_figures(client, db_session, world):
+    """A city's weekly 通报 is ~8 MB of workbook and ~2 MB of figures (a year: half a
+    gigabyte): the list reads its size and period title in SQL, never the bytes."""
+    from sqlalchemy import event
+
+    _, _, _, headers, pub = world
+    seen: list[str] = []
+    keep = lambda *args: seen.append(args[2])  # noqa: E731
+    connection = db_session.connection()
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        listing = client.get("/api/rankings/publications", headers=headers).get_json()
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    (item,) = listing["items"]
+    assert item["size_bytes"] == len(pub.workbook) > 0
+    assert item["period"]["title"] == pub.inputs["period"]["title"]
+    read = [s for s in seen if "FROM publications" in s]
+    assert read
+    for sql in read:
+        sql = sql.replace("octet_length(publications.workbook)", "")
+        sql = re.sub(r"publications\.inputs ?(->|\[)", "", sql)  # a path into it, not it
+        assert re.search(r"publications\.(workbook|figures|inputs)\b", sql) is None, sql
