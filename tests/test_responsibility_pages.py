@@ -321,3 +321,35 @@ def test_an_area_bound_planner_cannot_bind_another_streets_leader_from_the_place
         f"/places/{place}/assign", data={**form, "leader_id": f"王芳 #{own}"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "已分配 王芳 为网格员" in done and held(own) == 1
+
+
+def test_a_leaders_page_reads_the_other_leaders_units_with_them(client, db_session):
+    """The page's list of other leaders (to hand a place over to) names each one's unit: read
+    in the list's statement, not one per unit (a city's ~400 units were 400 statements)."""
+    from sqlalchemy import event
+
+    sign_in(client, db_session, "planner")
+    leader = add_person(db_session, "页面领导", add_unit(db_session, "页面单位"))
+    assign(db_session, leader, add_place(db_session, "grid", "320999001009001"), day("2026-01-01"))
+    leader_id = leader.id
+
+    def statements() -> tuple[int, str]:
+        seen: list[str] = []
+        keep = lambda *args: seen.append(args[2])  # noqa: E731
+        connection = db_session.connection()
+        event.listen(connection, "before_cursor_execute", keep)
+        try:
+            page = client.get(f"/leaders/{leader_id}")
+        finally:
+            event.remove(connection, "before_cursor_execute", keep)
+        assert page.status_code == 200
+        return len(seen), page.get_data(as_text=True)
+
+    statements()
+    few, _ = statements()
+    for n in range(8):
+        add_person(db_session, f"其他领导{n}", add_unit(db_session, f"其他单位{n}"))
+    db_session.expire_all()  # nothing of theirs already in the session's identity map
+    many, html = statements()
+    assert many == few
+    assert "其他领导7（其他单位7）" in html

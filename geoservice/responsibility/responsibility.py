@@ -303,6 +303,7 @@ def leader_rows(
         select(Leader, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.leader_id == Leader.id)
         .outerjoin(Unit, Unit.id == Leader.unit_id)
+        .options(contains_eager(Leader.unit))  # not one statement per unit (a city: ~400)
         .order_by(Unit.name.nulls_last(), Leader.is_unit_head.desc(), Leader.name, Leader.id)
     )
     if unit_id is not None:
