@@ -675,18 +675,38 @@ def qr_image(data: str, kind: str = "png", scale: int = 6) -> bytes:
     return out.getvalue()
 
 
-def sites_for_sheet(session: Session, street_code: str | None) -> list[dict[str, Any]]:
-    rows = session.execute(
-        text(
-            """SELECT p.id, p.code, p.name, k.name AS kind,
-  ST_X(ST_PointOnSurface(s.geom)) AS lon, ST_Y(ST_PointOnSurface(s.geom)) AS lat,
-  st.name AS street
-FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
+def sites_for_sheet(
+    session: Session, street_code: str | None, limit: int, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many, a page of them): the sites of a street (every site when None) in sheet
+    order — street, kind, code."""
+    params = {"street": street_code, "limit": limit, "offset": offset}
+    where = """FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
 LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
-WHERE (CAST(:street AS text) IS NULL OR st.code = :street)
-ORDER BY st.code, k.id, p.code LIMIT 2000"""
+WHERE (CAST(:street AS text) IS NULL OR st.code = :street)"""
+    total = session.execute(text(f"SELECT count(*) {where}"), params).scalar_one()
+    rows = session.execute(
+        text(
+            f"""SELECT p.id, p.code, p.name, k.name AS kind,
+  ST_X(ST_PointOnSurface(s.geom)) AS lon, ST_Y(ST_PointOnSurface(s.geom)) AS lat,
+  st.name AS street
+{where}
+ORDER BY st.code, k.id, p.code LIMIT :limit OFFSET :offset"""
         ),
-        {"street": street_code},
+        params,
+    )
+    return total, [dict(r._mapping) for r in rows]
+
+
+def streets_with_sites(session: Session) -> list[dict[str, Any]]:
+    """The streets that have sites, with how many (the QR sheet's choice)."""
+    rows = session.execute(
+        text(
+            """SELECT st.code, st.name, count(*) AS sites
+FROM sites s JOIN admin_areas c ON c.id = s.community_area_id
+JOIN admin_areas st ON st.id = c.parent_id
+GROUP BY st.code, st.name ORDER BY st.code"""
+        )
     )
     return [dict(r._mapping) for r in rows]

@@ -191,12 +191,30 @@ def failures_page(round_id: int):
     key = _int_arg("key")
     found = round_service.get_round(session, round_id)
     rows = score_service.failures(session, round_id, _settings(), of, key)
+    page = _requested_page()
+    start = (page - 1) * FAILURES_PAGE_ROWS
     return render_template(
         "assessment/failures.html",
         round=round_service.round_json(session, found),
-        rows=rows,
+        rows=rows[start : start + FAILURES_PAGE_ROWS],
+        total=len(rows),
+        first=start + 1,
+        page=page,
+        pages=-(-len(rows) // FAILURES_PAGE_ROWS),
+        args={"round_id": round_id, "of": of, "key": key},
         of_title=score_service.GROUPINGS.get(of or "", "全部"),
     )
+
+
+# A city's mock round fails ~10,000 standards, each with its photo: shown a page at a time (a
+# page of every row asked the server for 14,000 thumbnails at once); the whole list is the
+# API's (GET /api/assessment/rounds/<id>/failures).
+FAILURES_PAGE_ROWS = 200
+
+
+def _requested_page() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
 @bp.get("/assessment/standards/<int:version_id>")
@@ -227,8 +245,7 @@ def record_list():
     q = request.args.get("q", "").strip()
     show = request.args.get("show", "all")
     show = show if show in RECORD_SHOWS else "all"
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    page = _requested_page()
     words = q.lower().split()
     sections = []
     for found in rounds:
@@ -306,10 +323,29 @@ def record_site(round_id: int, site_id: int):
 @bp.get("/assessment/qr")
 @_page("layers.read")
 def qr_sheet():
-    """A printable A4 sheet per street: name, code and QR code of each site."""
+    """A printable A4 sheet per street: name, code and QR code of each site, QR_SHEET_SITES
+    at a time (a city's ~17,000 sites are thousands of printed pages and as many codes to
+    draw: chosen by street, then paged)."""
+    session = get_session()
     street = request.args.get("street") or None
-    rows = site_service.sites_for_sheet(get_session(), street)
-    return render_template("assessment/qr_sheet.html", rows=rows, street=street)
+    page = _requested_page()
+    total, rows = site_service.sites_for_sheet(
+        session, street, QR_SHEET_SITES, (page - 1) * QR_SHEET_SITES
+    )
+    return render_template(
+        "assessment/qr_sheet.html",
+        rows=rows,
+        street=street,
+        streets=site_service.streets_with_sites(session),
+        total=total,
+        first=(page - 1) * QR_SHEET_SITES + 1,
+        page=page,
+        pages=-(-total // QR_SHEET_SITES),
+        per_page=QR_SHEET_SITES,
+    )
+
+
+QR_SHEET_SITES = 240  # twenty A4 pages of twelve codes
 
 
 # --- kinds on a page ------------------------------------------------------------------------

@@ -239,3 +239,33 @@ def test_the_inspectors_list_pages_searches_and_puts_the_sites_to_record_first(
     assert names(none) == [] and "没有全部且含“无此点位”的点位" in none
     bad = client.get("/assessment/record?page=x&show=<b>", headers=headers)
     assert bad.status_code == 200 and names(bad.get_data(as_text=True))[0] == "bus9"
+
+
+def test_the_failures_and_the_qr_sheet_are_paged_with_nothing_left_out(client, world, monkeypatch):
+    """A city's round fails ~10,000 standards (each with a photo) and holds ~17,000 sites: the
+    failures list and the QR sheet show a page at a time, say how many there are, and every
+    row is on some page; thumbnails load when scrolled to."""
+    from geoservice.web import assessment as pages
+
+    headers = auth(world["session"], "planner", "planner_paged")
+    rid = world["round"].id
+    monkeypatch.setattr(pages, "FAILURES_PAGE_ROWS", 1)
+    shown = []
+    for n in (1, 2):
+        html = client.get(f"/assessment/rounds/{rid}/failures?page={n}", headers=headers)
+        html = html.get_data(as_text=True)
+        assert f"2 条，第 {n}–{n} 条" in html and f"第 {n} / 2 页" in html
+        shown += re.findall(r"<b>([^<]+)</b> [^<]*<", html.split('id="failures"')[1])
+        assert all('loading="lazy"' in tag for tag in re.findall(r"<img [^>]*>", html))
+    assert len(shown) == 2 and len(set(shown)) == 2  # the case's two failures, one a page
+
+    monkeypatch.setattr(pages, "QR_SHEET_SITES", 1)
+    codes = []
+    for n in (1, 2):
+        html = client.get(f"/assessment/qr?street=320900001&page={n}", headers=headers)
+        html = html.get_data(as_text=True)
+        assert "共 2 个点位" in html and f"第 {n} / 2 页" in html
+        codes += re.findall(r"<small>(\w+) · ", html)
+    assert sorted(codes) == ["bus1", "school1"]
+    every = client.get("/assessment/qr", headers=headers).get_data(as_text=True)
+    assert "共 4 个点位" in every and "（2 个点位）" in every  # each street offered, counted
