@@ -49,6 +49,18 @@ def test_the_overview_lists_reports_waiting_for_screening(public_on, client, lay
     assert f"/citizens/issues/{issue_id}" in detail.get_data(as_text=True)
 
 
+def test_the_overview_says_how_many_wait_when_it_lists_the_oldest(
+    public_on, client, layout, db_session, monkeypatch
+):
+    from geoservice.web import citizens as page
+
+    first, second = _reported(client, db_session), _reported(client, db_session)
+    monkeypatch.setattr(page, "WAITING_LISTED", 1)
+    html = client.get("/citizens/", headers=layout.headers("planner")).get_data(as_text=True)
+    assert "待受理的随手拍（2）" in html and "列出最早的 1 件" in html
+    assert f"#{first}" in html and f"#{second}" not in html
+
+
 def test_the_phone_is_for_planners_only(public_on, client, layout, db_session):
     issue_id = _reported(client, db_session)
     planner = client.get(f"/citizens/issues/{issue_id}", headers=layout.headers("planner"))

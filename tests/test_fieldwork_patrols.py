@@ -190,6 +190,25 @@ def test_rates_on_a_hand_built_week(world):
     names = {f["properties"]["name"]: f["properties"]["open_tasks"] for f in fc["features"]}
     assert names == {"二网格": 1, "解放路": 1} or names == {"二网格": 1, "人民路": 1}
     assert all(f["geometry"]["type"] for f in fc["features"])
+    assert (fc["openTasks"], fc["truncated"]) == (2, False)
+
+
+def test_lists_cut_short_say_how_many_there_are(world, monkeypatch):
+    """A city patrols ~30,000 grids: the overdue list and the map of places not visited are
+    cut short, and say how many tasks there are in all."""
+    w = world
+    schedule(w, "road", "道路长", "week", times=2)
+    schedule(w, "grid", "网格员", "week")
+    patrols.generate_tasks(w["session"], w["registry"], w["settings"], MONDAY)
+    session, registry = w["session"], w["registry"]
+    listed = patrol_coverage.overdue_tasks(session, registry, AFTER_THE_WEEK, limit=2)
+    assert len(listed) == 2
+    assert patrol_coverage.count_overdue(session, AFTER_THE_WEEK) == 6  # 4 road walks, 2 grids
+    mine = [w["leaders"]["road"].id]
+    assert patrol_coverage.count_overdue(session, AFTER_THE_WEEK, leader_ids=mine) == 4
+    monkeypatch.setattr(patrol_coverage, "UNVISITED_TASKS", 3)
+    fc = patrol_coverage.unvisited(session, registry, w["settings"], MONDAY, AFTER_THE_WEEK)
+    assert (fc["openTasks"], fc["truncated"]) == (6, True)
 
 
 # --- over the API --------------------------------------------------------------------------

@@ -166,8 +166,10 @@ def my_tasks():
 def overdue_tasks():
     single_args(())
     within = access.place_ref(current_account(), layers(), "t.place_id")
-    rows = patrol_coverage.overdue_tasks(get_session(), layers(), datetime.now(UTC), within=within)
-    return jsonify({"tasks": rows, "count": len(rows)})
+    session, now = get_session(), datetime.now(UTC)
+    rows = patrol_coverage.overdue_tasks(session, layers(), now, within=within)
+    total = patrol_coverage.count_overdue(session, now, within=within)
+    return jsonify({"tasks": rows, "count": len(rows), "numberMatched": total})
 
 
 @bp.get("/unvisited")

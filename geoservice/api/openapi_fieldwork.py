@@ -164,10 +164,14 @@ def paths(config: Any = None) -> dict[str, Any]:
                       errors=(404, 422)),
         },
         "/fieldwork/tasks/overdue": {
-            "get": op("overdue_patrol_tasks", "逾期未巡查的任务", PLAN, {"200": ok(free())}),
+            "get": op("overdue_patrol_tasks",
+                      "逾期未巡查的任务：最早的 500 项（tasks、count）与全部项数（numberMatched）",
+                      PLAN, {"200": ok(free())}),
         },
         "/fieldwork/unvisited": {
-            "get": op("unvisited_places", "本周期尚未巡查的地点（GeoJSON）", PLAN,
+            "get": op("unvisited_places",
+                      "本周期尚未巡查的地点（GeoJSON；openTasks 为未完成任务数，多于 10000 项时"
+                      " truncated 为 true，只含前 10000 项的地点）", PLAN,
                       {"200": ok(free("FeatureCollection"), media="application/json")},
                       parameters=[query("date", "日期 YYYY-MM-DD（默认今天）", DATE)],
                       errors=(422,)),

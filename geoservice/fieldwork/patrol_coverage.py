@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geoservice.fieldwork.common import period_bounds
-from geoservice.fieldwork.patrols import task_rows
+from geoservice.fieldwork.patrols import count_tasks, task_rows
 from geoservice.fieldwork.places import street_sql
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.placegeom import place_geometries_sql
@@ -117,7 +117,26 @@ def overdue_tasks(
     limit: int = 500,
     within: tuple[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Tasks whose period ended without a visit (oldest first within the limit)."""
+    """Tasks whose period ended without a visit (oldest first within the limit; how many
+    there are in all: `count_overdue`)."""
+    where, params = _overdue_where(now, leader_ids, within)
+    return task_rows(session, registry, now, where, params, limit)
+
+
+def count_overdue(
+    session: Session,
+    now: datetime,
+    leader_ids: Sequence[int] | None = None,
+    within: tuple[str, dict[str, Any]] | None = None,
+) -> int:
+    return count_tasks(session, *_overdue_where(now, leader_ids, within))
+
+
+def _overdue_where(
+    now: datetime,
+    leader_ids: Sequence[int] | None,
+    within: tuple[str, dict[str, Any]] | None,
+) -> tuple[str, dict[str, Any]]:
     where = "v.id IS NULL AND t.period_end <= :now"
     params: dict[str, Any] = {"now": now}
     if within:
@@ -126,7 +145,12 @@ def overdue_tasks(
     if leader_ids is not None:
         where += " AND t.leader_id = ANY(:leaders)"
         params["leaders"] = list(leader_ids)
-    return task_rows(session, registry, now, where, params, limit)
+    return where, params
+
+
+# The map of places not yet visited draws the open tasks of the day's periods up to this many
+# (a city patrolling every grid daily has ~30,000): it says when there are more.
+UNVISITED_TASKS = 10_000
 
 
 def unvisited(
@@ -145,7 +169,10 @@ def unvisited(
     if within:
         where += f" AND {within[0]}"
         params.update(within[1])
-    rows = task_rows(session, registry, now, where, params, limit=10000)
+    rows = task_rows(session, registry, now, where, params, limit=UNVISITED_TASKS)
+    tasks = len(rows)
+    if tasks == UNVISITED_TASKS:
+        tasks = count_tasks(session, where, params)
     places: dict[int, dict[str, Any]] = {}
     for r in rows:
         pid = r["place"]["id"]
@@ -163,4 +190,9 @@ def unvisited(
         props["overdue"] = props["overdue"] or r["overdue"]
         if r["leader"] not in props["leaders"]:
             props["leaders"].append(r["leader"])
-    return {"type": "FeatureCollection", "features": list(places.values())}
+    return {
+        "type": "FeatureCollection",
+        "features": list(places.values()),
+        "openTasks": tasks,  # the tasks behind the features, or more: then `truncated`
+        "truncated": tasks > len(rows),
+    }

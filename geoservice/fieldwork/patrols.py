@@ -272,6 +272,12 @@ LEFT JOIN patrol_visits v ON v.task_id = t.id
 """
 
 
+def count_tasks(session: Session, where: str, params: Mapping[str, Any]) -> int:
+    """How many tasks `task_rows` would list without its limit."""
+    sql = f"SELECT count(*) FROM ({TASK_SELECT} WHERE {where}) AS listed"
+    return session.execute(text(sql), dict(params)).scalar_one()
+
+
 def task_rows(
     session: Session,
     registry: LayerRegistry,

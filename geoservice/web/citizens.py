@@ -18,7 +18,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select, text
+from sqlalchemy import and_, func, select, text
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account
@@ -72,19 +72,23 @@ def _act(issue_id: int, action: Callable[[], str]):
     return redirect(url_for("citizens.issue_page", issue_id=issue_id), 303)
 
 
+# The oldest citizen reports still to accept are listed; the heading says how many wait.
+WAITING_LISTED = 200
+
+
 @bp.get("/")
 def overview():
     account = current_account()
     if not can("issues.read", "issues"):
         _refuse(403, "当前账号无权查看问题")
     session = get_session()
+    is_waiting = and_(
+        Issue.source == intake.SOURCE, Issue.status == "reported", scope.issue_filter(account)
+    )
     waiting = session.scalars(
-        select(Issue)
-        .where(Issue.source == intake.SOURCE, Issue.status == "reported")
-        .where(scope.issue_filter(account))
-        .order_by(Issue.reported_at)
-        .limit(200)
+        select(Issue).where(is_waiting).order_by(Issue.reported_at).limit(WAITING_LISTED)
     ).all()
+    waiting_total = session.scalar(select(func.count()).select_from(Issue).where(is_waiting))
     pending = [
         f
         for f in followup.pending(session)
@@ -93,6 +97,7 @@ def overview():
     return render_template(
         "citizens/overview.html",
         waiting=waiting,
+        waiting_total=waiting_total,
         pending=pending,
         tz=_settings().tz,
         boards=board.boards(session, limit=20),

@@ -98,6 +98,10 @@ def service_worker():
     return response
 
 
+# The overview lists the oldest overdue patrol tasks, and says how many there are in all.
+OVERDUE_LISTED = 200
+
+
 @bp.get("/field/overview")
 @permission_required("patrols.plan")
 def overview_page():
@@ -127,9 +131,13 @@ def overview_page():
         week=(start.date(), (end.date())),
         rates=rates,
         groupings=patrol_coverage.GROUPINGS,
-        overdue=patrol_coverage.overdue_tasks(session, registry, now, limit=200, within=within),
+        overdue=patrol_coverage.overdue_tasks(
+            session, registry, now, limit=OVERDUE_LISTED, within=within
+        ),
+        overdue_total=patrol_coverage.count_overdue(session, now, within=within),
         unvisited=unvisited,
         unvisited_json=json_script(unvisited),
+        unvisited_limit=patrol_coverage.UNVISITED_TASKS,
         schedules=[patrols.schedule_json(x, registry) for x in patrols.list_schedules(session)],
         plans=[
             inspections.plan_json(session, registry, p, account)
