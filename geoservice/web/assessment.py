@@ -88,7 +88,9 @@ def _settings() -> score_service.ScoreSettings:
 
 
 def _map(site_rows: list[dict[str, Any]], round_id: int) -> dict[str, Any]:
-    """Sites coloured by their last result (达标 / 未达标 / 负面清单 / 未测完)."""
+    """Sites coloured by their last result (达标 / 未达标 / 负面清单 / 未测完), drawn smaller
+    the more there are (a city's round: ~9,000 sites, one blot at the size of a county's)."""
+    radius = 7 if len(site_rows) <= 500 else 5 if len(site_rows) <= 3000 else 3
     layers = []
     for status, title in RESULT_TITLES.items():
         features = []
@@ -117,7 +119,8 @@ def _map(site_rows: list[dict[str, Any]], round_id: int) -> dict[str, Any]:
                     },
                 }
             )
-        style = {"weight": 2, "fillOpacity": 0.8, "radius": 7, **RESULT_STYLES[status]}
+        style = {"weight": 1 if radius < 7 else 2, "fillOpacity": 0.8, **RESULT_STYLES[status]}
+        style["radius"] = radius
         layers.append(
             MapLayer(
                 f"{title}（{len(features)}）",

@@ -116,6 +116,9 @@ def _bounds(collections: Sequence[Mapping[str, Any]]) -> list[list[float]] | Non
     return [[south, west], [north, east]]
 
 
+CANVAS_FEATURES = 1000
+
+
 def feature_map(
     layers: Sequence[MapLayer],
     height: str = "520px",
@@ -127,14 +130,16 @@ def feature_map(
     """A map zoomed to `bounds` ([[south, west], [north, east]]) or else to everything drawn
     (else to `fallback_extent`, west/south/east/north, e.g. the service area's); returns
     {"header", "html", "script"} for a template. Only "header" and "script" are scripts to
-    run (nonce them); "html" holds the labels as JSON data."""
+    run (nonce them); "html" holds the labels as JSON data. More than CANVAS_FEATURES
+    features are drawn on a canvas (one SVG element each makes panning and zooming crawl)."""
+    drawn = sum(len(layer.collection.get("features") or ()) for layer in layers)
     m = folium.Map(
         location=DEFAULT_CENTER,
         zoom_start=DEFAULT_ZOOM,
         tiles=None,
         height=height,
         control_scale=True,
-        prefer_canvas=False,
+        prefer_canvas=drawn > CANVAS_FEATURES,
     )
     _FeatureScript().add_to(m)
     labels: list[tuple[str, dict[str, Any]]] = []

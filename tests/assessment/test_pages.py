@@ -269,3 +269,25 @@ def test_the_failures_and_the_qr_sheet_are_paged_with_nothing_left_out(client, w
     assert sorted(codes) == ["bus1", "school1"]
     every = client.get("/assessment/qr", headers=headers).get_data(as_text=True)
     assert "共 4 个点位" in every and "（2 个点位）" in every  # each street offered, counted
+
+
+def test_a_citys_round_is_drawn_small_and_on_a_canvas(app):
+    """~9,000 sites at the size of a county's few hundred made one blot (and one SVG element
+    each): drawn smaller the more there are, on a canvas past a thousand."""
+    from geoservice.web import assessment as pages
+
+    def site(n: int) -> dict:
+        return {"site_id": n, "lon": 120 + n * 1e-4, "lat": 33.7, "name": f"点位{n}",
+                "kind_name": "学校", "score": 90.0, "leader_name": None,
+                "negative": False, "passed": n % 2 == 0, "failed": n % 2 == 1}  # fmt: skip
+
+    def drawn(count: int) -> tuple[set, bool]:
+        with app.test_request_context():
+            fmap = pages._map([site(n) for n in range(count)], 1)
+        script = str(fmap["script"]) + str(fmap["header"])
+        radii = set(re.findall(r'return \{[^}]*"radius": (\d+)', script))  # the styles
+        return radii, '"preferCanvas": true' in script
+
+    assert drawn(20) == ({"7"}, False)
+    assert drawn(1200) == ({"5"}, True)
+    assert drawn(3001) == ({"3"}, True)
