@@ -155,11 +155,20 @@ def assessment_page():
         abort(404, "没有该测评轮次")
     figures = sites = None
     fmap = None
+    page = _requested_page()
     if current is not None:
         sites = score_service.site_scores(session, current["id"], settings)
+        rows = score_service.group_scores(sites, of, settings)
+        start = (page - 1) * RANKING_PAGE_ROWS
+        shown = rows[start : start + RANKING_PAGE_ROWS]
+        on_page = {id(r) for r in shown}
         figures = {
             "totals": score_service.totals(sites, settings),
-            "rows": score_service.group_scores(sites, of, settings),
+            "rows": shown,
+            "total_rows": len(rows),
+            "first": start + 1,
+            "pages": -(-len(rows) // RANKING_PAGE_ROWS),
+            "bottom_elsewhere": [r for r in rows if r["bottom"] and id(r) not in on_page],
         }
         fmap = _map(sites, current["id"])
     return render_template(
@@ -179,6 +188,7 @@ def assessment_page():
             .where(User.active.is_(True), User.role.in_(("inspector", "planner")))
             .order_by(User.id)
         ).all(),
+        page=page,
         can_manage=can("layers.write") and current_account().role in ("admin", "planner"),
         county_wide=scope.for_account(current_account()).everything,
     )
@@ -209,6 +219,9 @@ def failures_page(round_id: int):
     )
 
 
+# Grouped by site, a city's round ranks ~9,000 rows: the table shows a page of them (the bottom
+# rows are named above it when they are on another page); the whole table is the API's.
+RANKING_PAGE_ROWS = 200
 # A city's mock round fails ~10,000 standards, each with its photo: shown a page at a time (a
 # page of every row asked the server for 14,000 thumbnails at once); the whole list is the
 # API's (GET /api/assessment/rounds/<id>/failures).

@@ -291,3 +291,27 @@ def test_a_citys_round_is_drawn_small_and_on_a_canvas(app):
     assert drawn(20) == ({"7"}, False)
     assert drawn(1200) == ({"5"}, True)
     assert drawn(3001) == ({"3"}, True)
+
+
+def test_the_ranking_table_is_paged_and_names_the_bottom_rows_on_other_pages(
+    client, world, monkeypatch
+):
+    from geoservice.web import assessment as pages
+
+    monkeypatch.setattr(pages, "RANKING_PAGE_ROWS", 1)
+    headers = auth(world["session"], "planner", "planner_ranked")
+    rid = world["round"].id
+    names = []
+    for n in (1, 2, 3, 4):
+        html = client.get(f"/assessment?round={rid}&of=site&page={n}", headers=headers)
+        html = html.get_data(as_text=True)
+        assert f"共 4 个，第 {n}–{n} 个" in html and f"第 {n} / 4 页" in html
+        table = html.split('id="ranking"')[1].split("</table>")[0]
+        (name,) = re.findall(r'<td class="name">([^<]+)</td>', table)
+        names.append(name)
+        bottom = re.search(r'<p class="bottom-line">([^<]*)</p>', html)
+        flagged_here = "后3名</span>" in table
+        assert bottom is not None or flagged_here  # the bottom rows are named on every page
+        if bottom is not None:
+            assert name not in bottom.group(1)
+    assert len(set(names)) == 4  # every site on some page
