@@ -208,17 +208,38 @@ def test_after_a_write_the_home_page_shows_the_last_audit_until_the_worker_renew
         stale = headline()
         assert stale["current"] is False and stale["checked_at"] == first["checked_at"]
         assert len(computed) == 1  # the page did not wait for a new audit
+        with Session(engine) as session:  # no worker running to renew it: computed here
+            alone = dashboard.coverage_headline(session, REGISTRY, BASE_LAYER, stale_ok=False)
+            assert alone["current"] is True and len(computed) == 2
+        with engine.begin() as conn:  # changed again, for the worker's turn below
+            conn.execute(text("UPDATE assignments SET valid_to = valid_to"))
 
-        assert refresh() is True and len(computed) == 2
+        assert headline()["current"] is False
+        assert refresh() is True and len(computed) == 3
         renewed = headline()
         assert renewed["current"] is True and renewed["checked_at"] >= first["checked_at"]
-        assert unassigned_now() == ["M1", "M2"] and len(computed) == 2
+        assert unassigned_now() == ["M1", "M2"] and len(computed) == 3
 
         with Session(engine) as session:  # a transaction's own write sees its own audit
             session.execute(text("UPDATE assignments SET valid_to = NULL"))
             assert coverage.last_report(session, REGISTRY, BASE_LAYER) is None
             mine = dashboard.coverage_headline(session, REGISTRY, BASE_LAYER)
-            assert mine["current"] is True and len(computed) == 3
+            assert mine["current"] is True and len(computed) == 4
             session.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_running_notifications_worker_is_told_by_its_heartbeat(scratch):
+    """The home page leaves the audit to the worker only while one is running."""
+    from geoservice.notifications import queue
+
+    with Session(scratch) as session:
+        assert queue.worker_alive(session) is False
+        session.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now())"))
+        assert queue.worker_alive(session) is True
+        session.execute(
+            text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute'")
+        )
+        assert queue.worker_alive(session) is False
+        session.rollback()

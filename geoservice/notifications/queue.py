@@ -29,6 +29,7 @@ from procrastinate.connector import BaseAsyncConnector
 from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 from procrastinate.contrib.sqlalchemy.psycopg2_connector import PERCENT_PATTERN, wrap_exceptions
 from procrastinate.jobs import Job
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,24 @@ SCAN_TASK = "geoservice.notifications.scan"
 
 # Defers on a connection given by the caller (`connection=`): never opened, owns no pool.
 _deferrer = App(connector=SQLAlchemyPsycopg2Connector())
+
+
+# procrastinate's workers beat every 10 s and count as stalled after 30 s without a beat.
+ALIVE_SECONDS = 30
+
+
+def worker_alive(session: Session) -> bool:
+    """Whether a notifications worker process is running (procrastinate's heartbeats): the
+    pages that leave work to it (the coverage audit after a change) need to know."""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM procrastinate_workers"
+                " WHERE last_heartbeat > now() - make_interval(secs => :s))"
+            ),
+            {"s": ALIVE_SECONDS},
+        ).scalar()
+    )
 
 
 def lock_of(delivery_id: int) -> str:

@@ -136,17 +136,17 @@ def layer_rows(session: Session, registry: LayerRegistry, account: User) -> list
 
 
 def coverage_headline(
-    session: Session, registry: LayerRegistry, base_layer: str | None
+    session: Session, registry: LayerRegistry, base_layer: str | None, stale_ok: bool = True
 ) -> dict[str, Any]:
     """The whole-deployment coverage findings the home page shows (counts, no geometries
     kept): grid gaps and overlaps and the hierarchy audit's findings — from the coverage
     page's own report (the same arguments: the counts agree with it; computed once while the
     layers, areas and assignments are unchanged). After a change, the last audit the worker
     processes stored (`current` False, `checked_at` its time) while the notifications worker
-    computes the new one: a city's audit takes 10–13 s, longer than a home page should wait."""
-    report = coverage.last_report(session, registry, base_layer) or coverage.coverage_report(
-        session, registry, base_layer
-    )
+    computes the new one (`stale_ok`: one is running): a city's audit takes 10–13 s, longer
+    than a home page should wait."""
+    stored = coverage.last_report(session, registry, base_layer) if stale_ok else None
+    report = stored or coverage.coverage_report(session, registry, base_layer)
     gaps, overlaps, tree = report["gaps"], report["overlaps"], report["hierarchy"]
     checked_at = report.get("checked_at")
     return {

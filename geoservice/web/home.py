@@ -17,6 +17,7 @@ from geoservice.db import get_session, statement_budget
 from geoservice.edge.responsibility import whole_county
 from geoservice.issues import issues as issue_service
 from geoservice.models import Leader, User
+from geoservice.notifications import queue
 from geoservice.ranking import dashboard
 from geoservice.ranking.periods import Period, period_containing
 from geoservice.registry import BASE_LAYER, layers
@@ -124,7 +125,9 @@ def _coverage_headline(session, registry) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
         try:
             with statement_budget(session, COVERAGE_BUDGET_MS):
-                found = dashboard.coverage_headline(session, registry, BASE_LAYER)
+                found = dashboard.coverage_headline(
+                    session, registry, BASE_LAYER, stale_ok=queue.worker_alive(session)
+                )
         except OperationalError as exc:
             if not isinstance(exc.orig, QueryCanceled):
                 raise
