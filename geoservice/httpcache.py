@@ -198,6 +198,12 @@ _TOUCHED_SQL = (
 )
 
 
+def wrote_tracked(session: Session) -> bool:
+    """Whether the session's transaction has written a tracked table (its writes count in the
+    generations only once committed)."""
+    return bool(session.execute(text(_TOUCHED_SQL)).scalar())
+
+
 class KeptByGeneration:
     """Values computed from the database, kept per process while the write generation of
     what they read is unchanged (`generation` of their subjects); computed afresh, and not
@@ -217,7 +223,7 @@ class KeptByGeneration:
         subjects: Iterable[str | IssueArea | Derived],
         compute: Callable[[Generation | None], T],
     ) -> T:
-        if session.execute(text(_TOUCHED_SQL)).scalar():
+        if wrote_tracked(session):
             return compute(None)
         current = generation(session, subjects)
         if current is None:

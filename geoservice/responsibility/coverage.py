@@ -200,7 +200,7 @@ def coverage_report(
     """Every finding of the audit, geometries as RFC 7946 FeatureCollections. Computed once
     while the tables it reads are unchanged, and shared by the worker processes; computed
     afresh in a transaction that has written itself (its writes are counted once committed)."""
-    tables, args, engine = _identity(session, registry, base_layer, min_area_m2, feature_limit)
+    tables, key, engine = _identity(session, registry, base_layer, min_area_m2, feature_limit)
 
     def computed() -> dict[str, Any]:
         return _computed_report(session, registry, base_layer, min_area_m2, feature_limit)
@@ -208,9 +208,9 @@ def coverage_report(
     def encoded(generation: httpcache.Generation | None) -> bytes:
         if generation is None or not db.is_tuned(engine):  # not kept, or no pool to share by
             return _json(computed())
-        return _shared(engine, ("coverage", *args), generation, computed)
+        return _shared(engine, key, generation, computed)
 
-    return json.loads(_KEPT.get(session, (repr(engine.url), *args), tables, encoded))
+    return json.loads(_KEPT.get(session, (repr(engine.url), *key), tables, encoded))
 
 
 def last_report(
@@ -222,15 +222,15 @@ def last_report(
     (`refresh`, every minute). None when that stored audit is current (`coverage_report`
     answers at once from it), when none is stored, or in a transaction that has written
     itself."""
-    tables, args, engine = _identity(
+    tables, key, engine = _identity(
         session, registry, base_layer, DEFAULT_MIN_AREA_M2, DEFAULT_FEATURE_LIMIT
     )
-    if not db.is_tuned(engine) or session.execute(text(httpcache._TOUCHED_SQL)).scalar():
+    if not db.is_tuned(engine) or httpcache.wrote_tracked(session):
         return None
     current = httpcache.generation(session, tables)
     if current is None:
         return None
-    with httpcache.SharedAnswers(engine, ("coverage", *args)) as others:
+    with httpcache.SharedAnswers(engine, key) as others:
         found = others.fetch(current)
         if found is None or found.generation == current:
             return None
@@ -242,12 +242,12 @@ def refresh(session: Session, registry: LayerRegistry, base_layer: str | None) -
     """Brings the shared audit (default arguments) up to date: computed unless the stored one
     is current (False then), or waited for when another process is computing it. The
     notifications worker's periodic task, so that pages after a write find it done."""
-    tables, args, engine = _identity(
+    tables, key, engine = _identity(
         session, registry, base_layer, DEFAULT_MIN_AREA_M2, DEFAULT_FEATURE_LIMIT
     )
     current = httpcache.generation(session, tables)
     if current is not None and db.is_tuned(engine):
-        with httpcache.SharedAnswers(engine, ("coverage", *args)) as others:
+        with httpcache.SharedAnswers(engine, key) as others:
             found = others.fetch(current)
         if found is not None and found.generation == current:
             return False
@@ -262,11 +262,11 @@ def _identity(
     min_area_m2: float,
     feature_limit: int,
 ) -> tuple[list[str], tuple, Any]:
-    """The tables an audit reads, its arguments (its key) and the engine it is shared by."""
+    """The tables an audit reads, its key (its arguments) and the engine it is shared by."""
     tables = sorted({*AUDITED_TABLES, *(spec.table for spec in registry)})
-    args = (base_layer, float(min_area_m2), int(feature_limit), tuple(tables))
+    key = ("coverage", base_layer, float(min_area_m2), int(feature_limit), tuple(tables))
     bind = session.get_bind()
-    return tables, args, getattr(bind, "engine", bind)
+    return tables, key, getattr(bind, "engine", bind)
 
 
 def _json(report: dict[str, Any]) -> bytes:
