@@ -92,6 +92,46 @@ def test_an_account_is_bound_to_a_leader_and_an_area_picked_from_the_lists(world
     assert user.leader_id == leader_id and user.area.code == "320999001"
 
 
+def test_the_account_list_is_searched_and_paged(world, world_client, monkeypatch):
+    """A city has tens of thousands of accounts (a 网格员 per grid): the list is searched by
+    username or name and role, shown a page at a time with how many there are, each account's
+    area and leader read with the page (not one statement each)."""
+    from sqlalchemy import event
+
+    from geoservice.web import admin
+
+    sign_in(world_client, "admin")
+    session = world["session"]
+    everyone = session.scalar(select(func.count()).select_from(User))
+    monkeypatch.setattr(admin, "USERS_PAGE_ROWS", 2)
+    names = []
+    for page in range(1, -(-everyone // 2) + 1):
+        html = world_client.get(f"/admin/users?page={page}").get_data(as_text=True)
+        assert f"共 {everyone} 个账号" in html
+        names += re.findall(r'/admin/users/\d+">([^<]+)</a>', html)
+    assert len(names) == everyone == len(set(names))  # every account on exactly one page
+
+    leaders = world_client.get("/admin/users?role=leader").get_data(as_text=True)
+    shown = re.findall(r'/admin/users/\d+">([^<]+)</a>', leaders)
+    expected = session.scalars(select(User.username).where(User.role == "leader")).all()
+    assert shown == sorted(expected)[:2] and shown
+    found = world_client.get("/admin/users?q=viewer").get_data(as_text=True)
+    assert "viewer" in re.findall(r'/admin/users/\d+">([^<]+)</a>', found)
+    assert "符合条件的" in found
+
+    seen: list[str] = []
+    keep = lambda *args: seen.append(args[2])  # noqa: E731
+    connection = session.connection()
+    monkeypatch.setattr(admin, "USERS_PAGE_ROWS", 200)
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        world_client.get("/admin/users")
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    per_account = [s for s in seen if "WHERE admin_areas.id = " in s or "WHERE leaders.id = " in s]
+    assert per_account == []
+
+
 def test_login_form_needs_the_csrf_token(world_client):
     response = world_client.post("/login", data={"username": "viewer", "password": "x"})
     assert response.status_code == 400

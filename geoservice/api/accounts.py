@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from geoservice.accounts import accounts, scope
 from geoservice.accounts.auth import current_account, current_token, permission_required
@@ -31,7 +32,7 @@ from geoservice.api.openapi_people import TAG_ACCOUNTS
 from geoservice.db import get_session
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
-from geoservice.models import User
+from geoservice.models import AdminArea, User
 
 
 @bp.get("/me")
@@ -120,7 +121,8 @@ def me():
 @permission_required("users.admin")
 def users():
     single_args(())
-    rows = get_session().scalars(select(User).order_by(User.username)).all()
+    area_codes = selectinload(User.area).load_only(AdminArea.code)  # not each area's outline
+    rows = get_session().scalars(select(User).options(area_codes).order_by(User.username)).all()
     return jsonify({"users": [accounts.user_summary(u) for u in rows]})
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from geoservice.accounts import accounts, audit
 from geoservice.accounts.auth import current_account, permission_required
@@ -55,20 +57,66 @@ def _user_or_404(user_id: int) -> User:
     return user
 
 
+# A city has tens of thousands of accounts (a 网格员 per grid): the list is searched and shown
+# a page at a time, each account with its area and leader read in the page's statements.
+USERS_PAGE_ROWS = 200
+
+
+def _user_page(db: Any) -> dict[str, Any]:
+    """The accounts matching the request's `q` (username or name) and `role`, a page of them
+    (`page`), and what the template needs to say so."""
+    q = request.args.get("q", "").strip()[:64]
+    role = request.args.get("role", "")
+    where = []
+    if q:
+        where.append(
+            or_(
+                User.username.contains(q, autoescape=True),
+                User.display_name.contains(q, autoescape=True),
+            )
+        )
+    if role in ROLE_LABELS:
+        where.append(User.role == role)
+    else:
+        role = ""
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    rows = db.scalars(
+        select(User)
+        .where(*where)
+        .options(
+            selectinload(User.area).load_only(AdminArea.name, AdminArea.code),  # no outline
+            selectinload(User.leader).load_only(Leader.name),
+        )
+        .order_by(User.username)
+        .limit(USERS_PAGE_ROWS)
+        .offset((page - 1) * USERS_PAGE_ROWS)
+    ).all()
+    return {
+        "users": rows,
+        "total": total,
+        "q": q,
+        "role_filter": role,
+        "page": page,
+        "pages": -(-total // USERS_PAGE_ROWS),
+        "first": (page - 1) * USERS_PAGE_ROWS + 1,
+    }
+
+
 @bp.get("/admin/users")
 @permission_required("users.admin")
 def users():
     db = get_session()
-    rows = db.scalars(select(User).order_by(User.username)).all()
     now = db.scalar(select(func.now()))
     return render_template(
         "admin_users.html",
-        users=rows,
         now=now,
         role_labels=ROLE_LABELS,
         actions=ACTIONS,
         role_actions=ROLE_ACTIONS,
         form={},
+        **_user_page(db),
         **_choices(),
     )
 
@@ -103,11 +151,10 @@ def create_user():
             if isinstance(exc, accounts.UserError | pickers.NotInList)
             else "领导编号须为整数"
         )
-        rows = db.scalars(select(User).order_by(User.username)).all()
         return (
             render_template(
                 "admin_users.html",
-                users=rows,
+                **_user_page(db),
                 now=db.scalar(select(func.now())),
                 role_labels=ROLE_LABELS,
                 actions=ACTIONS,
