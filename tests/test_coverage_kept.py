@@ -70,13 +70,19 @@ def unassigned_markets(report: dict) -> list[str]:
     return sorted(f["properties"]["code"] for f in markets["unassigned"]["features"]["features"])
 
 
-def test_the_report_is_kept_until_a_write_it_reads_is_committed(scratch, monkeypatch):
-    computed = []
+def counted_audits(monkeypatch) -> list[int]:
+    """This process starts with no audit of its own; each one computed appends to the list."""
+    computed: list[int] = []
     real = coverage._computed_report
     monkeypatch.setattr(
         coverage, "_computed_report", lambda *a, **k: computed.append(1) or real(*a, **k)
     )
     monkeypatch.setattr(coverage, "_KEPT", httpcache.KeptByGeneration())
+    return computed
+
+
+def test_the_report_is_kept_until_a_write_it_reads_is_committed(scratch, monkeypatch):
+    computed = counted_audits(monkeypatch)
 
     def report() -> dict:
         with Session(scratch) as session:
@@ -174,12 +180,7 @@ def test_after_a_write_the_home_page_shows_the_last_audit_until_the_worker_renew
     from geoservice.ranking import dashboard
 
     engine = db.tune_pool(create_engine(scratch.url.render_as_string(hide_password=False)))
-    computed = []
-    real = coverage._computed_report
-    monkeypatch.setattr(
-        coverage, "_computed_report", lambda *a, **k: computed.append(1) or real(*a, **k)
-    )
-    monkeypatch.setattr(coverage, "_KEPT", httpcache.KeptByGeneration())
+    computed = counted_audits(monkeypatch)
 
     def refresh() -> bool:
         with Session(engine) as session:

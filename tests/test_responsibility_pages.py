@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
 from geoservice.accounts.auth import create_user
 from geoservice.models import Assignment
+from geoservice.responsibility.responsibility import now as resp_now
 from tests.factories import assign, rect
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
 from tests.world import PASSWORD
@@ -330,7 +332,8 @@ def test_a_leaders_page_reads_the_other_leaders_units_with_them(client, db_sessi
 
     sign_in(client, db_session, "planner")
     leader = add_person(db_session, "页面领导", add_unit(db_session, "页面单位"))
-    assign(db_session, leader, add_place(db_session, "grid", "320999001009001"), day("2026-01-01"))
+    since = resp_now() - timedelta(days=1)  # held since yesterday, whatever today is
+    assign(db_session, leader, add_place(db_session, "grid", "320999001009001"), since)
     leader_id = leader.id
 
     def statements() -> tuple[int, str]:
