@@ -760,3 +760,31 @@ def test_a_closed_weeks_ranking_outlives_reports_after_it(world, monkeypatch):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i"), {"i": added})
             conn.execute(text("DELETE FROM issues WHERE id = :i"), {"i": added})
+
+
+def test_the_rankings_page_computes_a_closed_weeks_ranking_once(world, monkeypatch):
+    """The page embeds the same ranking for every reader: a closed week's is computed once per
+    process until a write dated before its end is committed; an open week's every view (its
+    overdue figures move with the clock)."""
+    from datetime import UTC, datetime, timedelta
+
+    from geoservice.web import rankings as page
+
+    real, calls = page.ranking_payload, []
+    monkeypatch.setattr(page, "ranking_payload", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(page, "_KEPT", httpcache.KeptByGeneration())
+    client, engine = world["client"], world["engine"]
+    closed = "/rankings?of=street&period=week&from=2015-W47"
+    first = client.get(closed, headers=world["east"])
+    second = client.get(closed, headers=world["west"])
+    assert first.status_code == second.status_code == 200 and len(calls) == 1
+    report_at(engine, 120.1, 33.7)  # reported now, after the week: the week is unchanged
+    assert client.get(closed, headers=world["east"]).status_code == 200 and len(calls) == 1
+    report_at(engine, 120.1, 33.7, datetime(2015, 11, 17, 2, tzinfo=UTC))  # within it
+    assert client.get(closed, headers=world["east"]).status_code == 200 and len(calls) == 2
+
+    year, week, _ = (datetime.now(UTC) + timedelta(hours=8)).isocalendar()
+    current = f"/rankings?of=street&period=week&from={year}-W{week:02d}"
+    for _ in range(2):
+        assert client.get(current, headers=world["east"]).status_code == 200
+    assert len(calls) == 4
