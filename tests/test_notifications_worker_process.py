@@ -276,3 +276,20 @@ def test_a_snapshot_run_left_by_a_dead_worker_goes_back_in_the_queue(scratch_url
         engine.dispose()
     assert (first, second) == (1, 0)
     assert status == "todo" and lock == worker.SNAPSHOT_TASK
+
+
+@pytest.mark.parametrize("task", ["SNAPSHOT_TASK", "COVERAGE_TASK"])
+def test_a_periodic_job_longer_than_its_interval_leaves_one_waiting_not_a_pile(task):
+    """The snapshot run (minutes after an upgrade) and the coverage audit (a province's takes
+    longer than its minute) are deferred on a schedule: while one waits, the next is not
+    queued behind it."""
+    from procrastinate import exceptions, testing
+
+    from geoservice.notifications import worker
+
+    app = worker.build_app(testing.InMemoryConnector(), worker.WorkerSettings(), periodic=True)
+    name = getattr(worker, task)
+    with app.open():
+        app.tasks[name].defer(timestamp=0)
+        with pytest.raises(exceptions.AlreadyEnqueued):
+            app.tasks[name].defer(timestamp=60)
