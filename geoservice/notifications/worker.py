@@ -482,24 +482,17 @@ def build_app(
     if periodic:
         task = app.task(name=queue.SCAN_TASK, queue=queue.QUEUE, pass_context=True)(scan_task)
         app.periodic(cron="* * * * *", periodic_id="scan")(task)
-        # `lock`: one run at a time; `queueing_lock`: at most one more waiting, so a run longer
-        # than its interval (a city's first snapshots, a province's audit) does not pile up jobs.
-        weekly = app.task(
-            name=SNAPSHOT_TASK,
-            queue=queue.QUEUE,
-            pass_context=True,
-            lock=SNAPSHOT_TASK,
-            queueing_lock=SNAPSHOT_TASK,
-        )(snapshot_task)
-        app.periodic(cron="5 * * * *", periodic_id="rankings_snapshot")(weekly)
-        audit = app.task(
-            name=COVERAGE_TASK,
-            queue=queue.QUEUE,
-            pass_context=True,
-            lock=COVERAGE_TASK,
-            queueing_lock=COVERAGE_TASK,
-        )(coverage_task)
-        app.periodic(cron="* * * * *", periodic_id="coverage_refresh")(audit)
+        for name, run, cron, periodic_id in (
+            (SNAPSHOT_TASK, snapshot_task, "5 * * * *", "rankings_snapshot"),
+            (COVERAGE_TASK, coverage_task, "* * * * *", "coverage_refresh"),
+        ):
+            # `lock`: one run at a time; `queueing_lock`: at most one more waiting, so a run
+            # longer than its interval (a city's first snapshots, a province's audit) piles up
+            # no jobs.
+            long_task = app.task(
+                name=name, queue=queue.QUEUE, pass_context=True, lock=name, queueing_lock=name
+            )(run)
+            app.periodic(cron=cron, periodic_id=periodic_id)(long_task)
     return app
 
 
