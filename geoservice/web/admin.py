@@ -20,6 +20,7 @@ from geoservice.errors import ApiError
 from geoservice.models import AdminArea, Leader, User
 from geoservice.vocab import USER_ROLES
 from geoservice.web import pickers
+from geoservice.web.paging import Page, requested_page
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 
@@ -79,9 +80,8 @@ def _user_page(db: Any) -> dict[str, Any]:
         where.append(User.role == role)
     else:
         role = ""
-    raw = request.args.get("page", "1")
-    page = int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
     total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    page = Page(requested_page(), USERS_PAGE_ROWS, total)
     rows = db.scalars(
         select(User)
         .where(*where)
@@ -90,17 +90,17 @@ def _user_page(db: Any) -> dict[str, Any]:
             selectinload(User.leader).load_only(Leader.name),
         )
         .order_by(User.username)
-        .limit(USERS_PAGE_ROWS)
-        .offset((page - 1) * USERS_PAGE_ROWS)
+        .limit(page.size)
+        .offset(page.offset)
     ).all()
     return {
         "users": rows,
         "total": total,
         "q": q,
         "role_filter": role,
-        "page": page,
-        "pages": -(-total // USERS_PAGE_ROWS),
-        "first": (page - 1) * USERS_PAGE_ROWS + 1,
+        "page": page.number,
+        "pages": page.pages,
+        "first": page.first,
     }
 
 

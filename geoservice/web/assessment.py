@@ -34,6 +34,7 @@ from geoservice.errors import ApiError
 from geoservice.models import User
 from geoservice.service_errors import ServiceError
 from geoservice.web.featuremap import MapLayer, feature_map
+from geoservice.web.paging import Page, requested_page
 
 bp = Blueprint("assessment", __name__, template_folder="templates")
 
@@ -155,19 +156,19 @@ def assessment_page():
         abort(404, "没有该测评轮次")
     figures = sites = None
     fmap = None
-    page = _requested_page()
+    page = requested_page()
     if current is not None:
         sites = score_service.site_scores(session, current["id"], settings)
         rows = score_service.group_scores(sites, of, settings)
-        start = (page - 1) * RANKING_PAGE_ROWS
-        shown = rows[start : start + RANKING_PAGE_ROWS]
+        table = Page(page, RANKING_PAGE_ROWS, len(rows))
+        shown = table.of(rows)
         on_page = {id(r) for r in shown}
         figures = {
             "totals": score_service.totals(sites, settings),
             "rows": shown,
-            "total_rows": len(rows),
-            "first": start + 1,
-            "pages": -(-len(rows) // RANKING_PAGE_ROWS),
+            "total_rows": table.total,
+            "first": table.first,
+            "pages": table.pages,
             "bottom_elsewhere": [r for r in rows if r["bottom"] and id(r) not in on_page],
         }
         fmap = _map(sites, current["id"])
@@ -204,16 +205,15 @@ def failures_page(round_id: int):
     key = _int_arg("key")
     found = round_service.get_round(session, round_id)
     rows = score_service.failures(session, round_id, _settings(), of, key)
-    page = _requested_page()
-    start = (page - 1) * FAILURES_PAGE_ROWS
+    listed = Page(requested_page(), FAILURES_PAGE_ROWS, len(rows))
     return render_template(
         "assessment/failures.html",
         round=round_service.round_json(session, found),
-        rows=rows[start : start + FAILURES_PAGE_ROWS],
-        total=len(rows),
-        first=start + 1,
-        page=page,
-        pages=-(-len(rows) // FAILURES_PAGE_ROWS),
+        rows=listed.of(rows),
+        total=listed.total,
+        first=listed.first,
+        page=listed.number,
+        pages=listed.pages,
         args={"round_id": round_id, "of": of, "key": key},
         of_title=score_service.GROUPINGS.get(of or "", "全部"),
     )
@@ -226,11 +226,6 @@ RANKING_PAGE_ROWS = 200
 # page of every row asked the server for 14,000 thumbnails at once); the whole list is the
 # API's (GET /api/assessment/rounds/<id>/failures).
 FAILURES_PAGE_ROWS = 200
-
-
-def _requested_page() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
 @bp.get("/assessment/standards/<int:version_id>")
@@ -261,7 +256,7 @@ def record_list():
     q = request.args.get("q", "").strip()
     show = request.args.get("show", "all")
     show = show if show in RECORD_SHOWS else "all"
-    page = _requested_page()
+    page = requested_page()
     words = q.lower().split()
     sections = []
     for found in rounds:
@@ -270,17 +265,17 @@ def record_list():
             continue
         matched = [r for r in rows if _record_shown(r, show) and _record_matches(r, words)]
         matched.sort(key=_recorded)  # those still to record first, each group in its order
-        start = (page - 1) * RECORD_PAGE_SITES
+        listed = Page(page, RECORD_PAGE_SITES, len(matched))
         sections.append(
             {
                 "round": found,
-                "sites": matched[start : start + RECORD_PAGE_SITES],
+                "sites": listed.of(matched),
                 "total": len(rows),
                 "done": sum(_recorded(r) for r in rows),
                 "failed": sum(1 for r in rows if r["failed"]),
-                "matched": len(matched),
-                "first": start + 1,
-                "pages": -(-len(matched) // RECORD_PAGE_SITES),
+                "matched": listed.total,
+                "first": listed.first,
+                "pages": listed.pages,
             }
         )
     return render_template(
@@ -344,19 +339,20 @@ def qr_sheet():
     draw: chosen by street, then paged)."""
     session = get_session()
     street = request.args.get("street") or None
-    page = _requested_page()
+    page = requested_page()
     total, rows = site_service.sites_for_sheet(
-        session, street, QR_SHEET_SITES, (page - 1) * QR_SHEET_SITES
+        session, street, QR_SHEET_SITES, Page(page, QR_SHEET_SITES, 0).offset
     )
+    sheet = Page(page, QR_SHEET_SITES, total)
     return render_template(
         "assessment/qr_sheet.html",
         rows=rows,
         street=street,
         streets=site_service.streets_with_sites(session),
         total=total,
-        first=(page - 1) * QR_SHEET_SITES + 1,
+        first=sheet.first,
         page=page,
-        pages=-(-total // QR_SHEET_SITES),
+        pages=sheet.pages,
         per_page=QR_SHEET_SITES,
     )
 
