@@ -19,6 +19,8 @@ from geoservice.service_errors import ServiceError
 log = logging.getLogger(__name__)
 
 ACCOUNT_FINDER = "geoservice.errors.current_account"
+# What psycopg2 raises for a string holding NUL (PostgreSQL text cannot store it).
+NUL_REFUSED = "A string literal cannot contain NUL (0x00) characters."
 
 # Chinese messages for the standard HTTP errors.
 MESSAGES = {
@@ -185,6 +187,15 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if isinstance(exc, ValueError) and str(exc) == NUL_REFUSED:
+            # Text with NUL from somewhere the request guard does not read (a cell of an
+            # uploaded file, say): refused by psycopg2 before reaching the database, and the
+            # request's transaction is rolled back like any other error's.
+            log.warning("NUL in text to store on %s %s", request.method, request.path)
+            message = "提交的内容含有非法字符（NUL，\\u0000），无法保存；请删除该字符后重试"
+            if wants_json():
+                return error_response(400, message)
+            return error_page(400, message)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return error_response(500, MESSAGES[500])

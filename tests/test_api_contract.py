@@ -248,11 +248,20 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
 }
 
 
+# Text holding U+0000 anywhere in a request (geoservice.edge.text_input): PostgreSQL cannot
+# store it, so it is a 400 for every operation — stated once in the document's description,
+# since OpenAPI 3.0 could say it only by a pattern on every string.
+_NUL_REFUSAL = "含有非法字符（NUL，\\u0000）"
+
+
 def _data_refusal(label: str, response) -> str | None:
     try:
         body = response.json()
     except Exception:
         return None
+    error = body.get("error", "") if isinstance(body, dict) else ""
+    if response.status_code == 400 and _NUL_REFUSAL in str(error):
+        return "text holding NUL, which PostgreSQL cannot store"
     field = body.get("field") or "" if isinstance(body, dict) else ""
     for (pattern, status, prefix), why in DATA_REFUSALS.items():
         matches = response.status_code == status and re.fullmatch(pattern, label)

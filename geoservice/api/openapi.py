@@ -197,7 +197,9 @@ def document() -> dict[str, Any]:
             "应答带 numberMatched（总条数）与 numberReturned（本页条数）。"
             "输入错误的状态码按接口族区分，见各分组（tag）的说明：要素写入 GeoJSON 结构错误 400、"
             "内容不合规 422；问题写入 415/400/422；包保责任 400；账号 400/422；区划导入 "
-            "415/400/422。",
+            "415/400/422。"
+            "任何文本（查询参数、表单字段、JSON 的键与值、上传文件名）不得含 NUL 字符"
+            "（U+0000，数据库无法保存）：一律 400，field 指出所在字段。",
         },
         "servers": [{"url": request.url_root.rstrip("/") + "/api"}],
         "security": [{"bearer": []}, {"session": []}],

@@ -41,6 +41,7 @@ from geoservice.edge.access import (
     visible,
 )
 from geoservice.edge.params import single_args, url
+from geoservice.edge.text_input import nul_path, refused
 from geoservice.errors import ApiError
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
@@ -55,7 +56,7 @@ def read_body() -> Any:
     if not raw.strip():
         raise ApiError(400, "请求体为空：应为 GeoJSON", field="body")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -65,6 +66,10 @@ def read_body() -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "请求体不是有效的 JSON", str(exc), field="body") from None
+    where = nul_path(body)
+    if where is not None:
+        raise refused(where, "GeoJSON 字段")
+    return body
 
 
 def _problem_error(problems: list[Problem]) -> ApiError:

@@ -1,0 +1,76 @@
+"""Text a request carries that PostgreSQL cannot store: NUL (U+0000).
+
+PostgreSQL's text, varchar and jsonb refuse the NUL character, and psycopg2 refuses to send a
+string holding one (a ValueError from deep in a flush: a 500 for whatever the user typed or an
+integration sent). Every request is checked where its text comes in — the query string, the
+form fields and file names, a JSON body (keys and values at any depth) — and refused with a 400
+naming the field, before any view reads it. The view code never sees a NUL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request, request
+
+from geoservice.errors import ApiError
+
+NUL = "\x00"
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where in a parsed JSON value a string (key or value) holds NUL: a path such as
+    `places[2].name` (`` for the value itself), or None."""
+    if isinstance(value, str):
+        return path if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if NUL in key:
+                return here
+            found = nul_path(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def refused(field: str, where: str) -> ApiError:
+    shown = field.replace(NUL, "\\u0000") or "请求体"
+    return ApiError(
+        400,
+        f"{where} {shown!r} 含有非法字符（NUL，\\u0000），无法保存；请删除该字符后重试",
+        field=shown,
+    )
+
+
+class GuardedRequest(Request):
+    """Flask's request, refusing NUL in the query string, form fields, file names and JSON
+    bodies (400, `field` naming where)."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        body = super().get_json(force=force, silent=silent, cache=cache)
+        where = nul_path(body)
+        if where is not None:
+            raise refused(where, "JSON 字段")
+        return body
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        for name, values in self.form.lists():
+            if NUL in name or any(NUL in value for value in values):
+                raise refused(name, "表单字段")
+        for name, upload in self.files.items(multi=True):
+            if NUL in name or NUL in (upload.filename or ""):
+                raise refused(name, "上传文件")
+
+
+def check_query_string() -> None:
+    """Before every request: a query parameter (name or value) holding NUL is a 400 naming it."""
+    for name, values in request.args.lists():
+        if NUL in name or any(NUL in value for value in values):
+            raise refused(name, "查询参数")
