@@ -21,6 +21,7 @@ without a transaction: no `BEGIN` and `ROLLBACK` round trips (`get_session`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -29,7 +30,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -308,6 +309,24 @@ class Database:
                     {"a": account, "s": self.read_after_write_s},
                 ).scalar()
             )
+
+
+# PostgreSQL keeps time zone offsets within ±15:59, Python's reach ±23:59: an aware time with a
+# larger offset (any client may send "…+17:25") goes to the database as the same instant in UTC.
+_PG_MAX_OFFSET = timedelta(hours=15, minutes=59)
+_adapt_timestamp = psycopg2.extensions.adapters[(datetime, psycopg2.extensions.ISQLQuote)]
+
+
+def _adapt_datetime(value: datetime) -> Any:
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > _PG_MAX_OFFSET:
+        # Year 1 or 9999 cannot move: left as is, the database refuses it (a 400).
+        with contextlib.suppress(OverflowError):
+            value = value.astimezone(UTC)
+    return _adapt_timestamp(value)
+
+
+psycopg2.extensions.register_adapter(datetime, _adapt_datetime)
 
 
 def init_app(app: Flask) -> None:

@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from markupsafe import escape
 from psycopg2.errors import QueryCanceled
 from psycopg2.extensions import TransactionRollbackError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from geoservice.service_errors import ServiceError
@@ -184,6 +184,19 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
             response = app.make_response(error_page(503, f"{message}。{detail}"))
         response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(DataError)
+    def _value_refused(exc: DataError):
+        """A value the database cannot hold (SQLSTATE class 22: a year or time zone offset out
+        of its range, a number too large for its column…) that no check before it caught: the
+        client's input, refused with PostgreSQL's own words; nothing of the request is kept."""
+        log.warning("value refused on %s %s: %s", request.method, request.path, exc.orig)
+        diagnostics = getattr(exc.orig, "diag", None)
+        detail = getattr(diagnostics, "message_primary", None) or str(exc.orig).strip()
+        message = "提交的数据超出数据库可接受的范围（如年份、时区、数值），未保存"
+        if wants_json():
+            return error_response(400, message, detail)
+        return error_page(400, f"{message}：{detail}")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

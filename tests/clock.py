@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-_SHIFT_PATTERN = re.compile(r"^([+-])(\d+)([dhm])$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_SHIFT_PATTERN = re.compile(r"^([+-])(\d+)([dhms])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _traveller = None
 
 
@@ -32,7 +32,7 @@ def shift_from_environment() -> timedelta:
         return timedelta(0)
     match = _SHIFT_PATTERN.match(raw)
     if not match:
-        raise SystemExit(f"TEST_CLOCK_SHIFT={raw!r}: expected e.g. +400d, -30d, +12h")
+        raise SystemExit(f"TEST_CLOCK_SHIFT={raw!r}: expected e.g. +400d, -30d, +12h, +3600s")
     sign, amount, unit = match.groups()
     offset = timedelta(**{_UNITS[unit]: int(amount)})
     return offset if sign == "+" else -offset

@@ -3,7 +3,7 @@ leader is informed or co-responsible; the rule sentence says so."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -105,7 +105,14 @@ def test_routing_rules_api_is_audited(client, db_session, world):
     rid = r.get_json()["id"]
     items = client.get("/api/routing-rules", headers=viewer).get_json()["items"]
     assert [i["id"] for i in items] == [rid]
-    r = client.post(f"/api/routing-rules/{rid}/end", json={}, headers=planner)
+    # `at`: a day (its start, local time) or a time; given empty it is a mistake, not "now".
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()  # after now in any zone
+    later = client.get(f"/api/routing-rules?at={day}", headers=viewer).get_json()["items"]
+    assert [i["id"] for i in later] == [rid]
+    empty = client.get("/api/routing-rules?at=", headers=viewer)
+    assert empty.status_code == 400 and empty.get_json()["field"] == "at"
+    # The body is optional (valid_to defaults to now): a POST without one ends the rule.
+    r = client.post(f"/api/routing-rules/{rid}/end", headers=planner)
     assert r.status_code == 200 and r.get_json()["valid_to"]
     from sqlalchemy import text
 

@@ -13,6 +13,8 @@ from geoservice.accounts.auth import current_account, current_token, permission_
 from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS, actions_for
 from geoservice.api import bp
 from geoservice.api.openapi_kit import (
+    NOT_BLANK,
+    SPACE,
     answer,
     array,
     boolean,
@@ -139,7 +141,7 @@ def users():
                 {
                     "username": string(
                         "1–64 个字符，不含空白（两端的空白去掉）；已存在 409",
-                        pattern=r"^\s*\S{1,64}\s*(?![\s\S])",
+                        pattern=rf"^{SPACE}*{NOT_BLANK}{{1,64}}{SPACE}*(?![\s\S])",
                     ),
                     "role": enum(ROLE_ACTIONS),
                 },

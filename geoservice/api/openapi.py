@@ -25,7 +25,7 @@ from geoservice.api.openapi_features import (
     feature_schema,
     param,
 )
-from geoservice.api.openapi_kit import documented_paths, error_responses, finish
+from geoservice.api.openapi_kit import MAX_OFFSET, documented_paths, error_responses, finish
 from geoservice.edge.access import catalogue, signed_in
 from geoservice.edge.params import CRS84, HTML, OPENAPI, output_format, single_args
 from geoservice.edge.vocabularies import config_in_force
@@ -241,7 +241,11 @@ def document() -> dict[str, Any]:
                     "每页条数（默认 100，最多 10000，更大的值按 10000 处理）",
                     {"type": "integer", "minimum": 1, "default": 100},
                 ),
-                "offset": param("offset", "跳过的条数", {"type": "integer", "minimum": 0}),
+                "offset": param(
+                    "offset",
+                    f"跳过的条数（0–{MAX_OFFSET}）",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                ),
                 "bbox": param(
                     "bbox",
                     "范围：最小经度,最小纬度,最大经度,最大纬度（CRS84）",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from geoservice.api.openapi_kit import (
+    NOT_BLANK,
     XLSX,
     answer,
     array,
@@ -41,7 +42,7 @@ RECORD = "issues.report"
 
 # Texts as the code reads them: not blank (spaces around are trimmed), at most `n` characters.
 def text(n: int, description: str | None = None) -> dict[str, Any]:
-    return string(description, minLength=1, maxLength=n, pattern=r"\S")
+    return string(description, minLength=1, maxLength=n, pattern=NOT_BLANK)
 
 
 ID = integer(minimum=1, maximum=2**31 - 1)
@@ -71,7 +72,7 @@ KIND_BODY = obj(
                         "type": nullable(enum(["text", "integer", "choice", "date"], "缺省 text")),
                         "required": boolean(),
                         "choices": nullable(
-                            array(string(pattern=r"\S"), "选项（choice 类必填，至少一项）")
+                            array(string(pattern=NOT_BLANK), "选项（choice 类必填，至少一项）")
                         ),
                     },
                 ),
@@ -139,6 +140,7 @@ KEY = query(
     "key",
     "分组中的一项（编号，none 为未归属；不给 of 时不用）",
     string(pattern=r"^(none|[0-9]{1,9})?$"),
+    empty=True,
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geoservice.api.openapi_kit import MAP_PATTERN, TILE_XYZ
+from geoservice.api.openapi_kit import MAP_PATTERN, NOT_BLANK, TILE_XYZ
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 from geoservice.edge.params import GEOJSON, HTML, JSON, MVT
@@ -93,7 +93,7 @@ def _code_input(spec: Any) -> dict[str, Any]:
     if spec.code_pattern is not None:
         text = {"type": "string", "pattern": rf"^\s*(?:{spec.code_pattern})\s*(?![\s\S])"}
     else:
-        text = {"type": "string", "minLength": 1, "maxLength": CODE_MAX, "pattern": r"\S"}
+        text = {"type": "string", "minLength": 1, "maxLength": CODE_MAX, "pattern": NOT_BLANK}
     digits = re.fullmatch(r"\\d\{(\d+)\}", spec.code_pattern or "")
     if spec.code_pattern is None:
         number = {"type": "integer", "minimum": -(10**62), "maximum": 10**63}
@@ -116,13 +116,17 @@ def feature_input_schema(coll: Collection) -> dict[str, Any]:
         "title": "名称",
         "minLength": 1,
         "maxLength": NAME_MAX,
-        "pattern": r"\S",
+        "pattern": NOT_BLANK,
     }
     for attr in spec.attributes:
         if attr.required:
             required.append(attr.name)
             if attr.type is str and not attr.choices:
-                props[attr.name] = {**props.get(attr.name, {}), "minLength": 1, "pattern": r"\S"}
+                props[attr.name] = {
+                    **props.get(attr.name, {}),
+                    "minLength": 1,
+                    "pattern": NOT_BLANK,
+                }
     # Names the code reads, and those of its own answers it ignores; any other is a 422.
     names = [*writable_properties(spec), *READ_ONLY]
     names += [f"{link.prefix}_name" for link in spec.area_links()]
@@ -313,7 +317,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                     "required": ["code", "name"]
                     + (["kind"] if getattr(coll, "kind_code", None) is None else []),
                     "properties": {
-                        "kind": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "kind": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
                         "code": {
                             "type": "string",
                             "description": "1–64 位字母、数字、下划线或连字符",
@@ -323,7 +327,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                             "type": "string",
                             "minLength": 1,
                             "maxLength": 200,
-                            "pattern": r"\S",
+                            "pattern": NOT_BLANK,
                         },
                         "address": {"type": "string", "nullable": True, "maxLength": 200},
                         "community_code": {"type": "string", "nullable": True},

@@ -333,7 +333,11 @@ def _multipart_report(config: Mapping[str, Any]) -> dict[str, Any]:
             "coord_sys": enum(COORD_SYSTEMS),
             "description": string(),
             "severity": enum(list(SEVERITIES)),
-            "negative_list": string("true/false、是/否"),
+            "negative_list": string(
+                "true/false、是/否、yes/no、on/off、1/0（不分大小写；空 = false）",
+                pattern=r"^\s*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]"
+                r"|[Oo][Nn]|[Oo][Ff][Ff]|1|0|是|否)?\s*$",
+            ),
             "reported_at": instant(),
             "photos": array(file_field("照片文件（字段名 photos、photo 或 photos[]）")),
         },

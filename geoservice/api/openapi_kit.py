@@ -48,6 +48,12 @@ def nullable(schema: Schema) -> Schema:
     return {**schema, "nullable": True}
 
 
+# Holds a character that is not white space as the server counts it (Python's `str.strip`,
+# which also strips U+001C–U+001F and U+0085; ECMA's `\S` keeps them): text that is not blank.
+NOT_BLANK = r"[^\s\u001c-\u001f\u0085]"
+SPACE = r"[\s\u001c-\u001f\u0085]"
+
+
 def string(description: str | None = None, **extra: Any) -> Schema:
     return _described({"type": "string", **extra}, description)
 
@@ -112,14 +118,21 @@ def _described(schema: Schema, description: str | None) -> Schema:
 # --- parameters and bodies ------------------------------------------------------------------
 
 
-def query(name: str, description: str, schema: Schema, required: bool = False) -> Schema:
-    return {
+def query(
+    name: str, description: str, schema: Schema, required: bool = False, empty: bool = False
+) -> Schema:
+    """A query parameter; `empty`: `name=` (an empty value, as a form's blank box sends) is
+    accepted and means the parameter is not given."""
+    parameter = {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
         "schema": schema,
     }
+    if empty:
+        parameter["allowEmptyValue"] = True
+    return parameter
 
 
 def path(name: str, description: str, schema: Schema | None = None) -> Schema:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from geoservice.api.openapi_kit import (
+    NOT_BLANK,
     answer,
     array,
     boolean,
@@ -43,7 +44,9 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     channel_id = path("channel_id", "渠道编号")
     channel_fields = {
         "kind": enum(list(CHANNEL_KINDS), "渠道类型（新建时必填，不能修改）"),
-        "name": string("名称（唯一，不超过 100 字）", minLength=1, maxLength=100, pattern=r"\S"),
+        "name": string(
+            "名称（唯一，不超过 100 字）", minLength=1, maxLength=100, pattern=NOT_BLANK
+        ),
         "enabled": boolean(),
         "unit_id": nullable(
             integer("只发给该单位人员的消息（群机器人、Webhook）；须为已有单位", minimum=1)
@@ -130,7 +133,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 ADMIN,
                 {"200": answer(paged("deliveries", ref("notificationDelivery")))},
                 parameters=[
-                    query("status", "状态", enum(list(DELIVERY_STATES))),
+                    query("status", "状态", enum(list(DELIVERY_STATES)), empty=True),
                     *paging(100, 1000),
                 ],
                 errors=(422,),

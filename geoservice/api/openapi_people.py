@@ -205,8 +205,8 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     unit_id = path("unit_id", "单位编号")
     leader_id = path("leader_id", "领导编号")
     assignment_id = path("assignment_id", "包保记录编号")
-    at = query("at", "时刻（默认现在）", MOMENT)
-    history = query("history", "true：含已结束的记录", boolean())
+    at = query("at", "时刻（默认现在）", MOMENT, empty=True)
+    history = query("history", "true：含已结束的记录", boolean(), empty=True)
     layer_names = _layer_names()
     place_query = [
         query("place_id", "地点编号（或用 layer 与 code）", integer(minimum=1)),
@@ -276,8 +276,8 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 READ,
                 {"200": ok(obj({"leaders": array(ref("leaderRow")), "numberReturned": integer()}))},
                 parameters=[
-                    query("unit_id", "单位编号", integer()),
-                    query("active", "true 在岗 / false 停用", boolean()),
+                    query("unit_id", "单位编号", integer(), empty=True),
+                    query("active", "true 在岗 / false 停用", boolean(), empty=True),
                     query("q", "姓名或单位名包含", string()),
                 ],
                 errors=(400,),
@@ -404,7 +404,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 READ,
                 {"200": ok(paged("assignments", ref("assignment")))},
                 parameters=[
-                    query("leader_id", "领导编号", integer()),
+                    query("leader_id", "领导编号", integer(), empty=True),
                     *place_query,
                     at,
                     history,
@@ -506,7 +506,12 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                     )
                 },
                 parameters=[
-                    query("min_area_m2", "忽略小于此面积的缝隙/重叠（m²）", number(minimum=0)),
+                    query(
+                        "min_area_m2",
+                        "忽略小于此面积的缝隙/重叠（m²，0–1000000000）",
+                        number(minimum=0, maximum=1e9),
+                        empty=True,
+                    ),
                     limit_param(DEFAULT_FEATURE_LIMIT, 10_000, "每项最多列出的要素数"),
                 ],
                 errors=(400,),
@@ -520,7 +525,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 "导出《包保责任情况一览表》（Excel）",
                 READ,
                 {"200": download(XLSX, "Excel 工作簿")},
-                parameters=[query("unit_id", "只导出一个单位", integer())],
+                parameters=[query("unit_id", "只导出一个单位", integer(), empty=True)],
                 errors=(400, 404),
                 description=COUNTY,
             )

@@ -152,7 +152,7 @@ MVT_OK = {
 def _period_params() -> list[dict]:
     kinds = "、".join(f"{k}={v}" for k, v in PERIOD_KINDS.items())
     return [
-        query("period", f"统计周期（默认 week）：{kinds}", enum(PERIOD_KINDS)),
+        query("period", f"统计周期（默认 week）：{kinds}", enum(PERIOD_KINDS), empty=True),
         query(
             "from",
             "周期：周 2026-W47、月 2026-11、季度 2026-Q4 或其中任一天 YYYY-MM-DD；"
@@ -371,7 +371,9 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                     )
                 },
                 parameters=[
-                    query("weeks", "周数（2–26，默认 8）", integer(minimum=2, maximum=26)),
+                    query(
+                        "weeks", "周数（2–26，默认 8）", integer(minimum=2, maximum=26), empty=True
+                    ),
                     *_period_params(),
                 ],
                 errors=(400,),

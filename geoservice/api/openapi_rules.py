@@ -6,6 +6,7 @@ from typing import Any
 
 from geoservice.api.openapi_issues import ISSUE_ID, TAG
 from geoservice.api.openapi_kit import (
+    NOT_BLANK,
     answer,
     array,
     boolean,
@@ -159,7 +160,11 @@ def paths(config: Any = None) -> dict[str, Any]:
                 "rankings.read",
                 {"200": answer(free("at, rules[{key, title, value, history[]}]"))},
                 parameters=[
-                    query("at", "查看此时生效的值（ISO 8601，带时区；默认现在）", string())
+                    query(
+                        "at",
+                        "查看此时生效的值（日期或 ISO 8601 时间，不带时区按本地时区；默认现在）",
+                        string(format="iso-instant"),
+                    )
                 ],
             ),
             "post": op(
@@ -178,7 +183,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                         {
                             "key": enum(list(RULES), "规则名"),
                             "value": free("新值"),
-                            "note": string("理由（必填）", minLength=1, pattern=r"\S"),
+                            "note": string("理由（必填）", minLength=1, pattern=NOT_BLANK),
                         },
                         {"valid_from": string("生效时间（默认现在）", format="iso-instant")},
                     )
@@ -214,7 +219,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                                 exclusiveMinimum=True,
                                 maximum=24 * 366,
                             ),
-                            "note": string("理由（必填）", minLength=1, pattern=r"\S"),
+                            "note": string("理由（必填）", minLength=1, pattern=NOT_BLANK),
                         },
                         {
                             "min_photos": integer("上报至少照片数（0–9）", minimum=0, maximum=9),
@@ -307,7 +312,13 @@ def paths(config: Any = None) -> dict[str, Any]:
                 "条块分工规则（类别 × 区域/图层 → 责任单位，牵头/配合）",
                 "assignments.read",
                 {"200": answer(obj({"items": array(ref("routingRule"))}))},
-                parameters=[query("at", "只列此时生效的规则（ISO 8601，带时区）", string())],
+                parameters=[
+                    query(
+                        "at",
+                        "只列此时生效的规则（日期或 ISO 8601 时间，不带时区按本地时区）",
+                        string(format="iso-instant"),
+                    )
+                ],
             ),
             "post": op(
                 TAG_RESPONSIBILITY,
@@ -346,7 +357,15 @@ def paths(config: Any = None) -> dict[str, Any]:
                 {"200": answer(ref("routingRule"))},
                 parameters=[path("rule_id", "规则编号")],
                 body=json_body(
-                    obj({}, {"valid_to": string("停止时间（默认现在）")}), required=False
+                    obj(
+                        {},
+                        {
+                            "valid_to": string(
+                                "停止时间（带时区的 ISO 8601 时间；默认现在）", format="date-time"
+                            )
+                        },
+                    ),
+                    required=False,
                 ),
                 errors=(404, 415, 422),
             )

@@ -11,8 +11,6 @@ POST /api/routing-rules/{id}/end        {"valid_to": …} (default now): stops t
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import jsonify, request
 
 from geoservice.accounts import audit
@@ -21,8 +19,7 @@ from geoservice.api import bp
 from geoservice.api.issues import _json_body
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
-from geoservice.edge.params import single_args
-from geoservice.errors import ApiError
+from geoservice.edge.params import moment_arg, single_args
 from geoservice.issues import routing_rules
 from geoservice.models import RoutingRule
 from geoservice.registry import layers
@@ -32,15 +29,7 @@ from geoservice.registry import layers
 @permission_required("assignments.read")
 def routing_rule_list():
     single_args(("at",))
-    at = None
-    if request.args.get("at"):
-        try:
-            at = datetime.fromisoformat(request.args["at"])
-        except ValueError:
-            raise ApiError(400, "at 应为 ISO 8601 日期时间", field="at") from None
-        if at.tzinfo is None:
-            raise ApiError(400, "at 需带时区，如 +08:00", field="at")
-    return jsonify({"items": routing_rules.list_rules(get_session(), at)})
+    return jsonify({"items": routing_rules.list_rules(get_session(), moment_arg("at"))})
 
 
 @bp.post("/routing-rules")
@@ -65,7 +54,8 @@ def routing_rule_create():
 @permission_required("assignments.write")
 def routing_rule_end(rule_id: int):
     session = get_session()
-    fields = _json_body()
+    # The body is optional (valid_to defaults to now): none at all is an empty object.
+    fields = _json_body() if request.content_length or request.mimetype else {}
     existing = session.get(RoutingRule, rule_id)
     before = routing_rules.rule_json(existing) if existing else None
     rule = routing_rules.end_rule(

@@ -12,10 +12,9 @@ GET  /api/vocabularies?at=    the vocabularies in force (any account): categorie
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
 from geoservice.accounts import audit
 from geoservice.accounts.auth import current_account, permission_required
@@ -23,7 +22,7 @@ from geoservice.api import bp
 from geoservice.api.issues import _json_body
 from geoservice.db import get_session
 from geoservice.edge.access import signed_in
-from geoservice.edge.params import single_args
+from geoservice.edge.params import moment_arg, single_args
 from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
 from geoservice.ranking import vocabularies
@@ -45,7 +44,7 @@ def _instant(raw, name: str, status: int) -> datetime | None:
 @read_rankings
 def rule_settings():
     single_args(("at",))
-    at = _instant(request.args.get("at"), "at", 400) or datetime.now(UTC)
+    at = moment_arg("at") or datetime.now(UTC)
     return jsonify(vocabularies.overview(get_session(), current_app.config, at))
 
 
@@ -93,14 +92,5 @@ def rule_setting_category():
 @signed_in
 def vocabulary_list():
     single_args(("at",))
-    raw = request.args.get("at") or ""
-    if len(raw) == 10 and raw[4:5] == "-":  # a day: its start, local time
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            raise ApiError(400, "at 应为日期或带时区的 ISO 8601 时间", field="at") from None
-        zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
-        at = datetime.combine(day, time(), zone)
-    else:
-        at = _instant(raw, "at", 400) or datetime.now(UTC)
+    at = moment_arg("at") or datetime.now(UTC)
     return jsonify(vocabularies.vocabulary_listing(get_session(), current_app.config, at))

@@ -275,6 +275,17 @@ def _when(value: str, field: str) -> datetime:
     return moment
 
 
+def moment_arg(name: str) -> datetime | None:
+    """A query parameter naming a moment (`at=`): an ISO 8601 day (its start, local time) or
+    time (without an offset: local time); absent: None; given empty: a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise ApiError(400, f"{name} 为空：不指定时刻请省略该参数", field=name)
+    return _when(raw.strip(), name)
+
+
 def parse_audit_filters(
     args: Mapping[str, str], default_limit: int = 100
 ) -> tuple[dict[str, Any], int, int]:

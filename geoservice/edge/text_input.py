@@ -62,11 +62,11 @@ class GuardedRequest(Request):
     def _load_form_data(self) -> None:
         super()._load_form_data()
         for name, values in self.form.lists():
-            if NUL in name or any(NUL in value for value in values):
-                raise refused(name, "表单字段")
+            if NUL in (name or "") or any(NUL in (value or "") for value in values):
+                raise refused(name or "", "表单字段")
         for name, upload in self.files.items(multi=True):
-            if NUL in name or NUL in (upload.filename or ""):
-                raise refused(name, "上传文件")
+            if NUL in (name or "") or NUL in (upload.filename or ""):
+                raise refused(name or "", "上传文件")
 
 
 def check_query_string() -> None:

@@ -319,6 +319,23 @@ def test_reported_at_is_kept_for_attribution_history(client, layout, db_session)
     assert db_session.query(Photo).filter_by(issue_id=issue.id).count() == 1
 
 
+def test_a_report_time_with_an_offset_postgresql_cannot_hold_is_the_same_instant(
+    client, layout, db_session
+):
+    """Python reads offsets up to ±23:59, PostgreSQL keeps ±15:59: "+17:25" was a 500."""
+    p = props(
+        report(client, layout, 100, 100, who="planner", reported_at="2015-10-05T19:25:00+17:25")
+    )
+    issue = db_session.get(Issue, p["id"])
+    assert issue.reported_at == datetime(2015, 10, 5, 2, 0, tzinfo=UTC)
+    # Year 1 at +17:25 has no UTC form in Python: the database refuses it, a 400, nothing kept.
+    before = counts(db_session)
+    far = report(client, layout, 100, 100, who="planner", reported_at="0001-01-01T00:00:00+17:25")
+    assert far.status_code == 400, far.get_json()
+    assert far.get_json()["error"] and far.get_json()["detail"]
+    assert counts(db_session) == before
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("reported_at", "2015-10-05T10:00:00+08:00"), ("severity", 3), ("negative_list", True)],
