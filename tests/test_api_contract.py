@@ -221,6 +221,9 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         "password for integration accounts: rules between fields"
     ),
     (r"POST /users", 422, "area"): "no area with that code (data)",
+    (r"POST /issues/\{issue_id\}/dispatch", 422, "note"): (
+        "re-dispatching an issue that already has a leader needs a reason (the issue's state)"
+    ),
     # Rules that hold (issue 17): ids that must exist, values whose shape depends on the key,
     # times that may not lie in the past, and only closed periods published.
     (r"POST /area-assignments", 422, "area_id"): "no community or street with that id (data)",

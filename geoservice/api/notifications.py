@@ -85,6 +85,8 @@ def notification_deliveries():
 def replay_notification_deliveries():
     body = _json_object()
     ids = body.get("ids")
+    if "all" in body and not isinstance(body["all"], bool):
+        raise ApiError(422, "all 只能是 true 或 false", field="all")
     if body.get("all") is True:
         ids = None
     elif (

@@ -205,7 +205,7 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     unit_id = path("unit_id", "单位编号")
     leader_id = path("leader_id", "领导编号")
     assignment_id = path("assignment_id", "包保记录编号")
-    at = query("at", "时刻（默认现在）", MOMENT, empty=True)
+    at = query("at", "时刻（默认现在）", MOMENT)
     history = query("history", "true：含已结束的记录", boolean(), empty=True)
     layer_names = _layer_names()
     place_query = [

@@ -48,6 +48,8 @@ def publication_create():
     for name in ("period", "from", "to", "note"):
         if name in fields and not isinstance(fields[name], str):
             raise ApiError(422, f"{name} 应为文字", field=name)
+    if fields.get("period") == "":
+        raise ApiError(422, "period 不能为空：不填（省略该字段）为 week", field="period")
     zone = tz()
     try:
         period = parse_period(

@@ -7,6 +7,7 @@ Access: a permission per endpoint + one scope check (geoservice.edge.responsibil
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -96,6 +97,15 @@ def _tz() -> str:
 
 def _instant(value: Any, field: str):
     return resp.parse_instant(value, _tz(), field)
+
+
+def _at_arg() -> datetime | None:
+    """`at=` of a query: a day or an ISO 8601 time (as `_instant`); absent: None; empty: a
+    400 (an empty box is no moment)."""
+    raw = request.args.get("at")
+    if raw is not None and not raw.strip():
+        raise ApiError(400, "at 为空：不指定时刻请省略该参数", field="at")
+    return _instant(raw, "at")
 
 
 def _int_arg(name: str) -> int | None:
@@ -287,7 +297,7 @@ def leaders_assignments(leader_id: int):
     rows = resp.assignments(
         session,
         leader_ids=[leader_id],
-        at=_instant(request.args.get("at"), "at"),
+        at=_at_arg(),
         include_history=_bool_arg("history"),
     )
     rows = only_visible_assignments(session, _account(), rows)
@@ -352,7 +362,7 @@ def assignments_list():
     filters = {
         "leader_ids": [leader_id] if leader_id is not None else scope,
         "place_id": place_id,
-        "at": _instant(args.get("at"), "at"),
+        "at": _at_arg(),
         "include_history": _bool_arg("history"),
         "place_where": assignment_place_where(session, _account()),
     }
@@ -446,7 +456,7 @@ def responsible():
     session = get_session()
     place = _place_from(args)
     check_place_visible(session, _account(), place.id)
-    at = _instant(request.args.get("at"), "at") or resp.now()
+    at = _at_arg() or resp.now()
     rows = resp.responsible_at(session, place.id, at)
     primary = next((a for a in rows if a.is_primary), None)
     return jsonify(
