@@ -145,6 +145,9 @@ def test_extension_api(client, db_session, world):
     assert r.get_json()["properties"]["extensions"]["pending"]["requested_deadline"]
     r = client.post(f"{url}/decision", json={"grant": "yes"}, headers=p_headers)
     assert r.status_code == 422
+    # An empty deadline is no deadline, not "the one asked for" (leave the field out for that).
+    r = client.post(f"{url}/decision", json={"grant": True, "deadline": ""}, headers=p_headers)
+    assert r.status_code == 422 and r.get_json()["field"] == "deadline"
     r = client.post(
         f"{url}/decision",
         json={"grant": True, "deadline": "2015-11-28T18:00:00+08:00"},

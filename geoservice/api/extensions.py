@@ -25,10 +25,10 @@ from geoservice.models import Issue
 
 def _datetime(fields: dict[str, Any], name: str, required: bool) -> datetime | None:
     raw = fields.get(name)
-    if raw in (None, ""):
-        if required:
-            raise ApiError(422, f"缺少 {name}（ISO 8601 日期时间，带时区）", field=name)
+    if raw is None and not required:
         return None
+    if raw in (None, ""):
+        raise ApiError(422, f"缺少 {name}（ISO 8601 日期时间，带时区）", field=name)
     try:
         value = datetime.fromisoformat(str(raw))
     except ValueError:

@@ -28,6 +28,7 @@ from geoservice.api.openapi_kit import (
 )
 from geoservice.api.openapi_people import TAG as TAG_RESPONSIBILITY
 from geoservice.api.openapi_reports import TAG_RANKINGS
+from geoservice.issues.extensions import REASON_MAX
 from geoservice.ranking.vocabularies import RULES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -446,8 +447,15 @@ def paths(config: Any = None) -> dict[str, Any]:
                 body=json_body(
                     obj(
                         {
-                            "reason": string("申请理由"),
-                            "deadline": string("申请的新期限（ISO 8601，带时区）"),
+                            "reason": string(
+                                f"申请理由（不超过 {REASON_MAX} 字）",
+                                minLength=1,
+                                maxLength=REASON_MAX,
+                                pattern=NOT_BLANK,
+                            ),
+                            "deadline": string(
+                                "申请的新期限（ISO 8601，带时区）", format="date-time"
+                            ),
                         }
                     )
                 ),
@@ -467,7 +475,10 @@ def paths(config: Any = None) -> dict[str, Any]:
                         {"grant": boolean("true 批准，false 驳回")},
                         {
                             "note": string("说明；驳回时必填"),
-                            "deadline": string("批准的期限（缺省为申请的期限）"),
+                            "deadline": string(
+                                "批准的期限（ISO 8601，带时区；缺省为申请的期限）",
+                                format="date-time",
+                            ),
                         },
                     )
                 ),
