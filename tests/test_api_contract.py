@@ -221,6 +221,12 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         "password for integration accounts: rules between fields"
     ),
     (r"POST /users", 422, "area"): "no area with that code (data)",
+    (r"POST /issues/\{issue_id\}/attribution-correction", 422, "leader_id"): (
+        "no leader with that id (data)"
+    ),
+    (r"PUT /notifications/preferences/\{leader_id\}", 422, "quiet_end"): (
+        "quiet hours need both a start and an end (a rule between fields)"
+    ),
     (r"POST /issues/\{issue_id\}/dispatch", 422, "note"): (
         "re-dispatching an issue that already has a leader needs a reason (the issue's state)"
     ),

@@ -62,18 +62,26 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
     new_channel_body = json_body(
         obj({k: channel_fields[k] for k in ("kind", "name")}, channel_fields)
     )
+    quiet = r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?)?$"  # empty: none
     preference_body = json_body(
-        obj(
-            {},
-            {
-                "email": nullable(string()),
-                "mobile": nullable(string()),
-                "channels": nullable(array(enum(list(CHANNEL_KINDS)))),
-                "quiet_start": nullable(string("HH:MM，本地时间")),
-                "quiet_end": nullable(string("HH:MM")),
-                "digest": boolean("true：每日汇总一次，不逐条发送（超期提醒除外）"),
-            },
-        )
+        {
+            **obj(
+                {},
+                {
+                    "email": nullable(
+                        string("邮箱（空：不设）", pattern=r"^\s*([^@\s]+@[^@\s]+\.[^@\s]+)?\s*$")
+                    ),
+                    "mobile": nullable(
+                        string("手机号（空：用领导的电话）", pattern=r"^\s*(\+?\d{5,20})?\s*$")
+                    ),
+                    "channels": nullable(array(enum(list(CHANNEL_KINDS)))),
+                    "quiet_start": nullable(string("HH:MM，本地时间", pattern=quiet)),
+                    "quiet_end": nullable(string("HH:MM", pattern=quiet)),
+                    "digest": boolean("true：每日汇总一次，不逐条发送（超期提醒除外）"),
+                },
+            ),
+            "additionalProperties": False,  # other fields: 422
+        }
     )
     leader_id = path("leader_id", "领导编号")
     return {
