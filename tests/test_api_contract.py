@@ -227,6 +227,9 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"PUT /notifications/preferences/\{leader_id\}", 422, "quiet_end"): (
         "quiet hours need both a start and an end (a rule between fields)"
     ),
+    (r"PUT /notifications/callbacks/\{user_id\}", 422, "user"): (
+        "a callback address is for integration accounts only (the account's role: data)"
+    ),
     (r"POST /issues/\{issue_id\}/dispatch", 422, "note"): (
         "re-dispatching an issue that already has a leader needs a reason (the issue's state)"
     ),

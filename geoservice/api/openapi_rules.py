@@ -380,7 +380,9 @@ def paths(config: Any = None) -> dict[str, Any]:
                 {"201": issue},
                 description="只有该问题的责任领导或其单位；已交办、整改中的问题；一次一个待确权申请。",
                 parameters=[ISSUE_ID],
-                body=json_body(obj({"reason": string("理由")})),
+                body=json_body(
+                    obj({"reason": string("理由（必填）", minLength=1, pattern=NOT_BLANK)})
+                ),
                 errors=(404, 409, 415, 422),
             )
         },
