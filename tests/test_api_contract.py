@@ -270,7 +270,7 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
 # Text holding U+0000 anywhere in a request (geoservice.edge.text_input): PostgreSQL cannot
 # store it, so it is a 400 for every operation — stated once in the document's description,
 # since OpenAPI 3.0 could say it only by a pattern on every string.
-_NUL_REFUSAL = "含有非法字符（NUL，\\u0000）"
+_NUL_REFUSAL = "含有非法字符（NUL，\\u0000"
 
 
 def _data_refusal(label: str, response) -> str | None:

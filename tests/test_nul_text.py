@@ -10,7 +10,7 @@ import json
 
 from sqlalchemy import text
 
-from geoservice.edge.text_input import nul_path
+from geoservice.edge.text_input import unstorable_path
 from tests.api_support import auth
 from tests.test_import_export import layer_count, point_spec
 from tests.world import bearer
@@ -18,11 +18,13 @@ from tests.world import bearer
 SKIPPED = ("token", "deactivate", "revoke", "password", "logout", "login", "/vendor/", "/static/")
 
 
-def test_nul_path_names_where_the_character_is():
-    assert nul_path({"a": "x", "b": [1, {"c": "y\x00"}]}) == "b[1].c"
-    assert nul_path({"k\x00": 1}) == "k\x00"
-    assert nul_path("\x00") == ""
-    assert nul_path({"a": ["x", None, 2.5, True], "b": {"c": "NUL"}}) is None
+def test_unstorable_path_names_where_the_character_is():
+    assert unstorable_path({"a": "x", "b": [1, {"c": "y\x00"}]}) == "b[1].c"
+    assert unstorable_path({"a": ["ok", "lone \ud800"]}) == "a[1]"
+    assert unstorable_path(json.loads('{"pair": "\\ud83d\\ude0d"}')) is None  # JSON joins a pair
+    assert unstorable_path({"k\x00": 1}) == "k\x00"
+    assert unstorable_path("\x00") == ""
+    assert unstorable_path({"a": ["x", None, 2.5, True], "b": {"c": "NUL"}}) is None
 
 
 def test_a_category_named_with_nul_is_refused_and_nothing_is_written(world, world_client):
@@ -46,6 +48,28 @@ def test_a_category_named_with_nul_is_refused_and_nothing_is_written(world, worl
     )
     assert nested.status_code == 400
     assert nested.get_json()["field"] == "extra.list[1]"
+
+
+def test_a_lone_surrogate_in_json_is_refused_and_nothing_is_written(world, world_client):
+    """JSON may spell half a UTF-16 pair (`\\ud800`); UTF-8, hence PostgreSQL, cannot hold it.
+    It reached the database as invalid JSON for the audit log (a 500 before)."""
+    admin = bearer(world["tokens"]["admin"])
+    session = world["session"]
+    before = session.scalar(text("SELECT count(*) FROM rule_settings"))
+    for raw in (
+        '{"name": "坏\\ud800名", "deadline_hours": 24, "note": "x"}',
+        '{"name": "占道", "deadline_hours": 24, "\\udc00": 1}',
+    ):
+        response = world_client.post(
+            "/api/rule-settings/categories",
+            headers=admin,
+            data=raw,
+            content_type="application/json",
+        )
+        assert response.status_code == 400, response.get_data(as_text=True)
+        assert "代理项" in response.get_json()["error"]
+    assert response.get_json()["field"] == "\\udc00"
+    assert session.scalar(text("SELECT count(*) FROM rule_settings")) == before
 
 
 def test_query_strings_and_form_fields_with_nul_are_refused(world, world_client):

@@ -41,7 +41,7 @@ from geoservice.edge.access import (
     visible,
 )
 from geoservice.edge.params import single_args, url
-from geoservice.edge.text_input import nul_path, refused
+from geoservice.edge.text_input import refused, unstorable_path
 from geoservice.errors import ApiError
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
@@ -66,7 +66,7 @@ def read_body() -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "请求体不是有效的 JSON", str(exc), field="body") from None
-    where = nul_path(body)
+    where = unstorable_path(body)
     if where is not None:
         raise refused(where, "GeoJSON 字段")
     return body
