@@ -7,7 +7,6 @@ Access: a permission per endpoint + one scope check (geoservice.edge.responsibil
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from flask import Response, current_app, jsonify, request, send_file
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.db import get_session
-from geoservice.edge.params import parse_limit, parse_paging, single_args
+from geoservice.edge.params import moment_arg, parse_limit, parse_paging, single_args
 from geoservice.edge.responsibility import (
     READ,
     WRITE,
@@ -97,15 +96,6 @@ def _tz() -> str:
 
 def _instant(value: Any, field: str):
     return resp.parse_instant(value, _tz(), field)
-
-
-def _at_arg() -> datetime | None:
-    """`at=` of a query: a day or an ISO 8601 time (as `_instant`); absent: None; empty: a
-    400 (an empty box is no moment)."""
-    raw = request.args.get("at")
-    if raw is not None and not raw.strip():
-        raise ApiError(400, "at 为空：不指定时刻请省略该参数", field="at")
-    return _instant(raw, "at")
 
 
 def _int_arg(name: str) -> int | None:
@@ -297,7 +287,7 @@ def leaders_assignments(leader_id: int):
     rows = resp.assignments(
         session,
         leader_ids=[leader_id],
-        at=_at_arg(),
+        at=moment_arg("at"),
         include_history=_bool_arg("history"),
     )
     rows = only_visible_assignments(session, _account(), rows)
@@ -362,7 +352,7 @@ def assignments_list():
     filters = {
         "leader_ids": [leader_id] if leader_id is not None else scope,
         "place_id": place_id,
-        "at": _at_arg(),
+        "at": moment_arg("at"),
         "include_history": _bool_arg("history"),
         "place_where": assignment_place_where(session, _account()),
     }
@@ -456,7 +446,7 @@ def responsible():
     session = get_session()
     place = _place_from(args)
     check_place_visible(session, _account(), place.id)
-    at = _at_arg() or resp.now()
+    at = moment_arg("at") or resp.now()
     rows = resp.responsible_at(session, place.id, at)
     primary = next((a for a in rows if a.is_primary), None)
     return jsonify(
