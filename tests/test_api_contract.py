@@ -230,6 +230,9 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"PUT /notifications/callbacks/\{user_id\}", 422, "user"): (
         "a callback address is for integration accounts only (the account's role: data)"
     ),
+    (r"POST /issues/\{issue_id\}/dispatch", 422, "leader_id"): (
+        "no active leader with that id (data)"
+    ),
     (r"POST /issues/\{issue_id\}/dispatch", 422, "note"): (
         "re-dispatching an issue that already has a leader needs a reason (the issue's state)"
     ),

@@ -459,7 +459,10 @@ def paths(config: Mapping[str, Any]) -> dict[str, Any]:
                 {"200": issue},
                 parameters=[ISSUE_ID],
                 body=json_body(
-                    obj({"leader_id": integer("交办对象")}, {"note": string("说明")}),
+                    obj(
+                        {"leader_id": integer("交办对象（在岗领导）", minimum=1)},
+                        {"note": string("说明")},
+                    ),
                 ),
                 errors=(404, 409, 415, 422),
             )

@@ -345,7 +345,12 @@ def paths(registry: LayerRegistry, catalogue: Catalogue) -> dict[str, Any]:
                 },
                 parameters=[
                     of,
-                    query("periods", "周期数（2–26，默认 8）", integer(minimum=2, maximum=26)),
+                    query(
+                        "periods",
+                        "周期数（2–26，默认 8）",
+                        integer(minimum=2, maximum=26),
+                        empty=True,
+                    ),
                     *_period_params(),
                 ],
                 errors=(400,),
