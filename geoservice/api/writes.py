@@ -68,7 +68,7 @@ def read_body() -> Any:
         raise ApiError(400, "请求体不是有效的 JSON", str(exc), field="body") from None
     where = unstorable_path(body)
     if where is not None:
-        raise refused(where, "GeoJSON 字段")
+        raise refused(where, "GeoJSON 字段", json=True)
     return body
 
 

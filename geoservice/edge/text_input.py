@@ -53,15 +53,15 @@ def unstorable_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def refused(field: str, where: str) -> ApiError:
+def refused(field: str, where: str, json: bool = False) -> ApiError:
+    """The 400 for text at `field` that is not `storable` (`json`: it came in a JSON body, the
+    only way a lone surrogate can)."""
     # The field's name is shown escaped: it may hold the very character refused.
     shown = field.replace(NUL, "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
     shown = shown or "请求体"
+    which = "NUL，\\u0000；或不成对的代理项 \\ud800–\\udfff" if json else "NUL，\\u0000"
     return ApiError(
-        400,
-        f"{where} {shown!r} 含有非法字符（NUL，\\u0000；或不成对的代理项 \\ud800–\\udfff），"
-        "无法保存；请删除该字符后重试",
-        field=shown,
+        400, f"{where} {shown!r} 含有非法字符（{which}），无法保存；请删除该字符后重试", field=shown
     )
 
 
@@ -73,7 +73,7 @@ class GuardedRequest(Request):
         body = super().get_json(force=force, silent=silent, cache=cache)
         where = unstorable_path(body)
         if where is not None:
-            raise refused(where, "JSON 字段")
+            raise refused(where, "JSON 字段", json=True)
         return body
 
     def _load_form_data(self) -> None:
