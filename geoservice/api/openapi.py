@@ -22,6 +22,7 @@ from geoservice.api.openapi_features import (
     ERROR,
     collection_paths,
     feature_input_schema,
+    feature_patch_schema,
     feature_schema,
     param,
 )
@@ -157,6 +158,7 @@ def document() -> dict[str, Any]:
         schemas[f"{coll.id}Feature"] = feature_schema(coll)
         if coll.writable:
             schemas[f"{coll.id}FeatureInput"] = feature_input_schema(coll)
+            schemas[f"{coll.id}FeaturePatch"] = feature_patch_schema(coll)
     config = config_in_force()  # the vocabularies in force now in the enums
     # The rest of /api, merged per path and method (the issues collection's POST is the
     # issue report, next to the generic GET of that collection).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geoservice.api.openapi_kit import MAP_PATTERN, NOT_BLANK, TILE_XYZ
+from geoservice.api.openapi_kit import MAP_PATTERN, NOT_BLANK, TILE_XYZ, nullable
 from geoservice.catalogue.catalogue import Collection
 from geoservice.catalogue.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 from geoservice.edge.params import GEOJSON, HTML, JSON, MVT
@@ -127,6 +127,10 @@ def feature_input_schema(coll: Collection) -> dict[str, Any]:
                     "minLength": 1,
                     "pattern": NOT_BLANK,
                 }
+    # An optional attribute or area code given as null has no value (a PATCH clears it).
+    for name in writable_properties(spec):
+        if name not in required and name in props:
+            props[name] = nullable(props[name])
     # Names the code reads, and those of its own answers it ignores; any other is a 422.
     names = [*writable_properties(spec), *READ_ONLY]
     names += [f"{link.prefix}_name" for link in spec.area_links()]
@@ -142,6 +146,23 @@ def feature_input_schema(coll: Collection) -> dict[str, Any]:
         },
     }
     return {**schema, "properties": properties}
+
+
+def feature_patch_schema(coll: Collection) -> dict[str, Any]:
+    """A PATCH body as writes.update_item reads it: a partial Feature (`type` absent or
+    "Feature"), its properties merged into the stored ones (each as a write accepts it, none
+    required) and its geometry, when given and not null, replacing the stored one; no `crs`."""
+    full = feature_input_schema(coll)
+    properties = dict(full["properties"])
+    properties["properties"] = nullable(
+        {k: v for k, v in properties["properties"].items() if k != "required"}
+    )
+    properties["geometry"] = nullable(properties["geometry"])
+    return {
+        "type": "object",
+        "properties": properties,
+        "not": {"required": ["crs"]},
+    }
 
 
 def collection_paths(coll: Collection) -> dict[str, Any]:
@@ -427,9 +448,8 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/merge-patch+json": {"schema": {}},
-                    GEOJSON: {"schema": {}},
-                    JSON: {"schema": {}},
+                    m: {"schema": {"$ref": f"#/components/schemas/{cid}FeaturePatch"}}
+                    for m in ("application/merge-patch+json", GEOJSON, JSON)
                 },
             },
             "responses": {"200": write_ok, "404": ERROR, "412": ERROR, **errors},

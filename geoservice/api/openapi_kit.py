@@ -45,7 +45,13 @@ def nullable(schema: Schema) -> Schema:
         return {"nullable": True, "allOf": [schema]}
     if "enum" in schema:  # a nullable enum lists null among its values (OpenAPI 3.0.3)
         return {**schema, "nullable": True, "enum": [*schema["enum"], None]}
+    for choice in ("oneOf", "anyOf"):  # `nullable` needs a `type` beside it: null as a choice
+        if choice in schema and "type" not in schema:
+            return {**schema, choice: [*schema[choice], NULL]}
     return {**schema, "nullable": True}
+
+
+NULL: Schema = {"type": "object", "nullable": True, "enum": [None]}  # null, and nothing else
 
 
 # Holds a character that is not white space as the server counts it (Python's `str.strip`,
