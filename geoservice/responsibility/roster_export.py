@@ -20,6 +20,7 @@ from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.merge import MergedCellRange
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import bindparam, text
@@ -188,7 +189,10 @@ def export_roster(
             "note": record["note"] or "",
         }
         for col, (key, style) in enumerate(zip(keys, styles, strict=True), start=1):
-            ws.cell(row_number, col, values.get(key))._style = copy(style)
+            # Placed directly (ws.cell looks the cell up and checks the coordinates first).
+            ws._cells[row_number, col] = Cell(
+                ws, row=row_number, column=col, value=values.get(key), style_array=copy(style)
+            )
     close_block(block_start, row_number)
 
     ws.freeze_panes = ws.cell(header_row + 1, 1)
@@ -228,7 +232,13 @@ def _merge(
     every range merged so far and a restyling of every cell (a city's ~4,000 leaders × six
     merged columns took minutes). The leader blocks merged here never overlap."""
     letter = get_column_letter(column)
-    ws.merged_cells.ranges.add(MergedCellRange(ws, f"{letter}{start}:{letter}{end}"))
+    # Not MergedCellRange(ws, …): its constructor adds the last cell's right and bottom border
+    # to the first cell's (a new style looked up per range) — the column's cells share one
+    # style, so the first cell's border already is that sum.
+    merged = MergedCellRange.__new__(MergedCellRange)
+    CellRange.__init__(merged, f"{letter}{start}:{letter}{end}")
+    merged.ws, merged.start_cell = ws, ws._cells[start, column]
+    ws.merged_cells.ranges.add(merged)
     for row in range(start + 1, end + 1):
         cell = MergedCell(ws, row=row, column=column)
         cell._style = copy(last if row == end else middle)
