@@ -36,6 +36,16 @@ from geoservice.spreadsheet_text import formula_like
 
 CHUNK_ROWS = 500
 MAX_TEXT = 32767
+
+
+class _Blank:
+    def __repr__(self) -> str:
+        return "BLANK"
+
+
+# A cell with its column's style and no value (a bordered empty cell, the lower cells of a
+# merged range): written as `<c r=… s=…/>`; None leaves the cell out.
+BLANK = _Blank()
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
@@ -60,6 +70,7 @@ class BulkSheet(WriteOnlyWorksheet):
         self._specs: dict[int, dict[str, Any]] = {0: {}}
         self._letters = [get_column_letter(i) for i in range(1, 101)]
         self._out: Any = None  # the rendered rows, until the sheet is closed
+        self.row_heights: dict[int, float] = {}  # row number → height in points
 
     # -- styles ---------------------------------------------------------------------------
     def style(self, **spec: Any) -> int:
@@ -102,7 +113,8 @@ class BulkSheet(WriteOnlyWorksheet):
 
     def write_rows(self, rows: Iterable[Sequence[Any]], styles: Sequence[int] = ()) -> int:
         """Appends `rows` (plain values: str, int, float, Decimal, bool, naive date/datetime,
-        None); `styles[i]` is the style id (`style(...)`) of column i. Returns the rows written."""
+        None, BLANK); `styles[i]` is the style id (`style(...)`) of column i. Returns the rows
+        written."""
         if self._out is None:
             # Lives until close() (or the sheet's end): not a with-block.
             self._out = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
@@ -138,7 +150,8 @@ class BulkSheet(WriteOnlyWorksheet):
 
     def _render(self, row: Sequence[Any], styles: Sequence[int]) -> str:
         n = self._row_no
-        out = [f'<row r="{n}">']
+        height = self.row_heights.get(n)
+        out = [f'<row r="{n}" ht="{height:g}" customHeight="1">' if height else f'<row r="{n}">']
         letters = self._letters
         for i, value in enumerate(row):
             if value is None:
@@ -146,6 +159,10 @@ class BulkSheet(WriteOnlyWorksheet):
             while i >= len(letters):
                 letters.append(get_column_letter(len(letters) + 1))
             style = styles[i] if i < len(styles) else 0
+            if value is BLANK:
+                if style:
+                    out.append(f'<c r="{letters[i]}{n}" s="{style}"/>')
+                continue
             kind = type(value)
             if kind is str:
                 if not value:

@@ -6,11 +6,13 @@ import io
 import zipfile
 from typing import Any
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from geoservice.models import Assignment, Leader, Unit
 from geoservice.registry import layers
@@ -391,41 +393,109 @@ def cell_styles_as_written(data: bytes) -> dict[str, str]:
     return {c.get("r"): repr(described[int(c.get("s", 0))]) for c in sheet.iter(f"{{{ns['m']}}}c")}
 
 
-def test_export_merges_leader_cells_as_openpyxl_does(app, db_session, places, monkeypatch):
-    """The export merges each leader's cells without openpyxl's per-range work (quadratic in
-    the ranges merged: a city's roster took 8 minutes); the workbook is the one openpyxl's own
-    `merge_cells` makes — every cell's value, style and merge."""
+def openpyxl_roster(rows: list[dict[str, Any]], title: str, as_of_line: str) -> bytes:
+    """The 一览表 as openpyxl's own normal sheet makes it (each cell styled, `merge_cells` per
+    leader block): the reference the streamed export is compared with."""
+    ex = roster_export
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "包保一览表"
+    last = get_column_letter(len(ex.EXPORT_COLUMNS))
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"], ws["A1"].font, ws["A1"].alignment = title, Font(bold=True, size=16), ex.CENTER
+    ws.row_dimensions[1].height = 30
+    ws.merge_cells(f"A2:{last}2")
+    ws["A2"] = as_of_line
+    ws["A2"].alignment = Alignment(horizontal="right", vertical="center")
+    keys = [key for key, _h, _w in ex.EXPORT_COLUMNS]
+    for col, (_key, header, width) in enumerate(ex.EXPORT_COLUMNS, start=1):
+        cell = ws.cell(3, col, header)
+        cell.font, cell.fill, cell.alignment, cell.border = (
+            Font(bold=True),
+            ex.HEADER_FILL,
+            ex.CENTER,
+            ex.BORDER,
+        )
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.row_dimensions[3].height = 22
+    row, blocks, sequence, previous = 3, [], 0, object()
+    for record in rows:
+        row += 1
+        values = {
+            "role": record["role"], "layer": record["layer"], "code": record["code"],
+            "place_name": record["place_name"], "primary": "是" if record["is_primary"] else "否",
+            "valid_from": record["valid_from"].date(), "note": record["note"] or "",
+        }  # fmt: skip
+        if record["leader_id"] != previous:
+            previous, sequence = record["leader_id"], sequence + 1
+            blocks.append([row, row])
+            values.update(
+                seq=sequence, name=record["name"], title=record["title"],
+                unit=record["unit"] or "", phone=record["phone"] or "", level=record["level"],
+            )  # fmt: skip
+        blocks[-1][1] = row
+        for col, key in enumerate(keys, start=1):
+            cell = ws.cell(row, col, values.get(key))
+            cell.border = ex.BORDER
+            cell.alignment = (
+                ex.LEFT if key in ("title", "unit", "place_name", "note") else ex.CENTER
+            )
+            if key in ("valid_from", "code", "phone"):
+                cell.number_format = "yyyy-mm-dd" if key == "valid_from" else "@"
+    for start, end in blocks:
+        for key in roster_export.LEADER_KEYS if end > start else ():
+            letter = get_column_letter(keys.index(key) + 1)
+            ws.merge_cells(f"{letter}{start}:{letter}{end}")
+    ws.freeze_panes = "A4"
+    ws.print_title_rows = "3:3"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_export_is_the_sheet_openpyxl_itself_makes(app, db_session, places):
+    """The export streams its rows (geoservice.xlsx_stream: a city's roster took ~20 s through
+    openpyxl's cells, and minutes with its per-range merge checks); the workbook is the one
+    openpyxl's own normal sheet and `merge_cells` make — every cell's value, style and merge."""
     run(db_session, app, workbook(GOOD_ROWS))
     boss = add_person(db_session, "赵六", add_unit(db_session, "县住建局"), level="县级")
     for key in ("twin_a", "twin_b", "grid"):
         assign(
             db_session, boss, places[key], day("2026-01-01"), role="包保责任人", is_primary=False
         )
-
-    def export() -> bytes:
-        buffer = io.BytesIO()
-        roster_export.export_roster(
-            db_session, layers(app), buffer, levels=LEADER_LEVELS, timezone="Asia/Shanghai",
-            at=day("2026-06-01"),
-        )  # fmt: skip
-        return buffer.getvalue()
-
-    def merge_as_openpyxl(ws, column, start, end, *_styles):
-        ws.merge_cells(f"{get_column_letter(column)}{start}:{get_column_letter(column)}{end}")
-
-    fast_bytes = export()
-    monkeypatch.setattr(roster_export, "_merge", merge_as_openpyxl)
-    reference_bytes = export()
-    assert cell_styles_as_written(fast_bytes) == cell_styles_as_written(reference_bytes)
-    fast, reference = (load_workbook(io.BytesIO(b)).active for b in (fast_bytes, reference_bytes))
-    assert any(r.max_row - r.min_row >= 2 for r in fast.merged_cells.ranges)  # a 3-row block
-    assert sorted(map(str, fast.merged_cells.ranges)) == sorted(
-        map(str, reference.merged_cells.ranges)
+    db_session.execute(
+        update(Assignment).where(Assignment.leader_id == boss.id).values(note="=1+1")
     )
-    for mine, theirs in zip(fast.iter_rows(), reference.iter_rows(), strict=True):
-        for a, b in zip(mine, theirs, strict=True):
+    buffer = io.BytesIO()
+    count = roster_export.export_roster(
+        db_session, layers(app), buffer, levels=LEADER_LEVELS, timezone="Asia/Shanghai",
+        at=day("2026-06-01"),
+    )  # fmt: skip
+    streamed = buffer.getvalue()
+    rows = roster_export.roster_rows(db_session, layers(app), LEADER_LEVELS)
+    for record in rows:  # the export writes local days
+        record["valid_from"] = record["valid_from"].astimezone(ZoneInfo("Asia/Shanghai"))
+    leaders = len({r["leader_id"] for r in rows})
+    line = f"截至 2026年6月1日　包保领导 {leaders} 人　包保责任 {count} 条"
+    reference = openpyxl_roster(rows, roster_export.DEFAULT_TITLE, line)
+    assert cell_styles_as_written(streamed) == cell_styles_as_written(reference)
+    mine, theirs = (load_workbook(io.BytesIO(b)).active for b in (streamed, reference))
+    assert any(r.max_row - r.min_row >= 2 for r in mine.merged_cells.ranges)  # a 3-row block
+    assert sorted(map(str, mine.merged_cells.ranges)) == sorted(
+        map(str, theirs.merged_cells.ranges)
+    )
+    for name in ("freeze_panes", "print_title_rows"):
+        assert getattr(mine, name) == getattr(theirs, name)
+    assert {k: d.height for k, d in mine.row_dimensions.items() if d.height} == {1: 30, 3: 22}
+    assert {k: d.width for k, d in mine.column_dimensions.items()} == {
+        k: d.width for k, d in theirs.column_dimensions.items()
+    }
+    for a_row, b_row in zip(mine.iter_rows(), theirs.iter_rows(), strict=True):
+        for a, b in zip(a_row, b_row, strict=True):
             # Styles compared by their parameters (openpyxl's style proxies compare by identity).
             assert (type(a), a.value, a.number_format) == (type(b), b.value, b.number_format)
             assert [repr(x) for x in (a.border, a.alignment, a.font, a.fill)] == [
                 repr(x) for x in (b.border, b.alignment, b.font, b.fill)
             ], a.coordinate
+    notes = [c for row in mine.iter_rows() for c in row if c.value == "=1+1"]
+    assert notes and all(c.data_type == "s" and c.quotePrefix for c in notes)  # text, no formula
