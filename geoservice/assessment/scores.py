@@ -253,15 +253,22 @@ def round_scores(
 
 
 def trend(
-    session: Session, of: str | None, key: Any, settings: ScoreSettings, limit: int = 12
+    session: Session,
+    of: str | None,
+    key: Any,
+    settings: ScoreSettings,
+    limit: int = 12,
+    computed: Mapping[int, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score and 达标率 per round (oldest first), county-wide or of one group."""
+    """Score and 达标率 per round (oldest first), county-wide or of one group. `computed`:
+    `site_scores` of rounds the caller already has (by round id), not computed again."""
     rounds = session.scalars(
         select(AssessmentRound).order_by(AssessmentRound.starts_on.desc()).limit(limit)
     ).all()
     out = []
     for found in reversed(rounds):
-        sites = site_scores(session, found.id, settings)
+        known = (computed or {}).get(found.id)
+        sites = known if known is not None else site_scores(session, found.id, settings)
         if of is not None:
             key_col = _KEYS[of][0]
             sites = [s for s in sites if s[key_col] == key]

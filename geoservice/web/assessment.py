@@ -179,7 +179,9 @@ def assessment_page():
         figures=figures,
         of=of,
         groupings=score_service.GROUPINGS,
-        trend=score_service.trend(session, None, None, settings),
+        trend=score_service.trend(
+            session, None, None, settings, computed={current["id"]: sites} if current else None
+        ),
         settings=settings,
         map=fmap,
         kinds=kind_service.list_kinds(session),

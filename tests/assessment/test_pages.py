@@ -35,6 +35,26 @@ def test_the_assessment_page_shows_scores_ranks_and_the_map(client, world):
     assert "cdn." not in html.lower() and "unpkg" not in html.lower()
 
 
+def test_the_assessment_page_scores_each_round_once(client, world, monkeypatch):
+    """The shown round's site scores serve its table, map and trend point (a city's round
+    took ~0.35 s to score at scale 100); the trend's point equals the table's totals."""
+    from geoservice.assessment import scores
+
+    computed = []
+    real = scores.site_scores
+
+    def counted(session, round_id, settings):
+        computed.append(round_id)
+        return real(session, round_id, settings)
+
+    monkeypatch.setattr(scores, "site_scores", counted)
+    headers = auth(world["session"], "planner", "planner_page")
+    page = client.get(f"/assessment?round={world['round'].id}", headers=headers)
+    assert page.status_code == 200
+    assert computed.count(world["round"].id) == 1
+    assert "85.42" in page.get_data(as_text=True)
+
+
 def test_drill_down_lists_the_failed_standards(client, world):
     headers = auth(world["session"], "viewer", "viewer_page")
     rid = world["round"].id
