@@ -36,3 +36,25 @@ def test_an_empty_period_publishes_nothing(world, world_client):
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["field"] == "period"
     assert session.scalar(text("SELECT count(*) FROM publications")) == before
+
+
+def test_a_place_given_by_id_still_has_its_layer_and_code_checked(world, world_client):
+    """`/api/responsible?layer=&place_id=…` (contract seed 59) answered as if no layer was
+    given; an empty or unknown layer, or an empty code, beside a place_id is a 400 now."""
+    admin = bearer(world["tokens"]["admin"])
+    place_id = next(iter(world["places"].values()))
+    ok = world_client.get(f"/api/responsible?place_id={place_id}", headers=admin)
+    assert ok.status_code == 200, ok.get_json()
+    for query, field in (
+        ("layer=", "layer"),
+        ("layer=nosuchlayer", "layer"),
+        ("code=", "code"),
+        ("code=%20", "code"),
+    ):
+        for path in ("/api/responsible", "/api/assignments"):
+            response = world_client.get(f"{path}?place_id={place_id}&{query}", headers=admin)
+            assert response.status_code == 400, (path, query, response.get_json())
+            assert response.get_json()["field"] == field
+    layer = ok.get_json()["place"]["layer"]
+    both = world_client.get(f"/api/responsible?place_id={place_id}&layer={layer}", headers=admin)
+    assert both.status_code == 200

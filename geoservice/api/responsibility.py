@@ -126,7 +126,13 @@ def _titles() -> dict[str, str]:
 
 
 def _place_from(data: dict[str, Any]):
+    """The place named by `place_id`, else by `layer` and `code`. A `layer` or `code` given is
+    checked even beside a `place_id` (an empty or misspelt one is a 400, not ignored)."""
     session = get_session()
+    if "layer" in data:
+        _layer_name(data["layer"])
+    if "code" in data and not str(data["code"] if data["code"] is not None else "").strip():
+        raise ApiError(400, "code（要素编码）不能为空", field="code")
     if data.get("place_id") not in (None, ""):
         return resp.get_place(session, resp.as_int(data["place_id"], "place_id"))
     if data.get("layer") and data.get("code"):
