@@ -159,6 +159,17 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
         "photos",
     ): ("each photo's text is base64 (or a data: URL) of an image: content OpenAPI cannot state"),
     **{
+        (
+            r"POST /assessment/(results/\{result_id\}/correction|rounds/\{round_id\}/results)",
+            status,
+            "photos",
+        ): why
+        for status, why in (
+            (415, "a photo that is no JPEG/PNG/HEIC image (content; seed 61)"),
+            (413, "a photo with too many pixels (content)"),
+        )
+    },
+    **{
         (r"GET /.*", 400, field): (
             "an issue category or source no vocabulary has known and no issue carries (data)"
         )
