@@ -249,6 +249,9 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     ),
     # Rules that hold (issue 17): ids that must exist, values whose shape depends on the key,
     # times that may not lie in the past, and only closed periods published.
+    (r"POST /assignments/\{assignment_id\}/(end|reassign)", 400, "at"): (
+        "the end after the record's own start (data; seed 79)"
+    ),
     (r"POST /area-assignments", 422, "area_id"): "no community or street with that id (data)",
     (r"POST /area-assignments", 422, "leader_id"): "no active leader with that id (data)",
     (r"POST /area-assignments", 422, "valid_from"): "not in the future (the clock)",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from geoservice.accounts.permissions import ACTIONS, ROLE_ACTIONS
+from geoservice.catalogue.catalogue import SPACE_CHARS
 from geoservice.errors import MESSAGES
 
 JSON = "application/json"
@@ -56,8 +57,8 @@ NULL: Schema = {"type": "object", "nullable": True, "enum": [None]}  # null, and
 
 # Holds a character that is not white space as the server counts it (Python's `str.strip`,
 # which also strips U+001C–U+001F and U+0085; ECMA's `\S` keeps them): text that is not blank.
-NOT_BLANK = r"[^\s\u001c-\u001f\u0085]"
-SPACE = r"[\s\u001c-\u001f\u0085]"
+NOT_BLANK = rf"[^{SPACE_CHARS}]"
+SPACE = rf"[{SPACE_CHARS}]"
 
 
 def string(description: str | None = None, **extra: Any) -> Schema:

@@ -28,6 +28,7 @@ from geoservice.api.openapi_kit import (
 )
 from geoservice.api.openapi_people import TAG as TAG_RESPONSIBILITY
 from geoservice.api.openapi_reports import TAG_RANKINGS
+from geoservice.catalogue.catalogue import SPACE_CHARS
 from geoservice.issues.extensions import REASON_MAX
 from geoservice.ranking.vocabularies import RULES
 
@@ -212,7 +213,7 @@ def paths(config: Any = None) -> dict[str, Any]:
                                 "类别名称（1–32 字，不含逗号、顿号）",
                                 minLength=1,
                                 maxLength=32,
-                                pattern=r"^[^,，、\r\n\t]*[^\s,，、][^,，、\r\n\t]*$",
+                                pattern=rf"^[^,，、\r\n\t]*[^{SPACE_CHARS},，、][^,，、\r\n\t]*$",
                             ),
                             "deadline_hours": number(
                                 "处置时限（小时）",

@@ -33,6 +33,7 @@ from geoservice.catalogue.catalogue import (
     INT_SCHEMA,
     LEADERS_JSON,
     PRIMARY_LEADER,
+    SPACE_CHARS,
     TEXT_SCHEMA,
     Catalogue,
     Collection,
@@ -333,7 +334,7 @@ KIND_LIST_SCHEMA = {
     "type": "string",
     "minLength": 1,
     "maxLength": 200,
-    "pattern": r"^[^\x00]*[^\s,\x00][^\x00]*$",
+    "pattern": rf"^[^\x00]*[^{SPACE_CHARS},\x00][^\x00]*$",
 }
 
 

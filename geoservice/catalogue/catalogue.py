@@ -69,8 +69,11 @@ class Filter:
 INT_MAX = 2_147_483_647  # PostgreSQL integer: ids and counts
 INT_SCHEMA = {"type": "integer", "minimum": -INT_MAX - 1, "maximum": INT_MAX}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+# White space as the server strips it (Python's str.strip: ECMA's \s and U+001C–U+001F, U+0085),
+# for the document's patterns (ECMA-262 regular expressions).
+SPACE_CHARS = r"\s\u001c-\u001f\u0085"
 # Text in a query parameter: not only spaces, and no NUL (a 400 for every parameter).
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+TEXT_PATTERN = rf"^[^\x00]*[^{SPACE_CHARS}\x00][^\x00]*$"
 # parse_text's rule: 1–200 characters, not only spaces.
 TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": TEXT_PATTERN}
 
@@ -128,7 +131,8 @@ def choice_list_schema(
     """The schema of what choice_list parses: comma-separated values (spaces and empty parts
     allowed around them), at least one of them a choice or an alias."""
     one = "(?:" + "|".join(re.escape(str(c)) for c in (*(aliases or {}), *choices)) + ")"
-    pattern = rf"^(?:\s*,)*\s*{one}\s*(?:,\s*(?:{one}\s*)?)*$"
+    space = f"[{SPACE_CHARS}]*"
+    pattern = rf"^(?:{space},)*{space}{one}{space}(?:,{space}(?:{one}{space})?)*$"
     return {"type": "string", "pattern": pattern, **extra}
 
 
@@ -156,7 +160,10 @@ def choice_list(choices: tuple[Any, ...], aliases: Mapping[str, tuple[str, ...]]
 
 def name_list_schema() -> dict[str, Any]:
     """The schema of what name_list parses: comma-separated names, at least one."""
-    return {"type": "string", "pattern": r"^[\s,]*[^\s,][^,]*(?:,[^,]*)*$"}
+    return {
+        "type": "string",
+        "pattern": rf"^[{SPACE_CHARS},]*[^{SPACE_CHARS},][^,]*(?:,[^,]*)*$",
+    }
 
 
 def name_list(raw: str) -> list[str]:
