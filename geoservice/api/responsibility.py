@@ -131,7 +131,7 @@ def _place_from(data: dict[str, Any]):
     session = get_session()
     if "layer" in data:
         _layer_name(data["layer"])
-    if "code" in data and not str(data["code"] if data["code"] is not None else "").strip():
+    if "code" in data and (data["code"] is None or not str(data["code"]).strip()):
         raise ApiError(400, "code（要素编码）不能为空", field="code")
     if data.get("place_id") not in (None, ""):
         return resp.get_place(session, resp.as_int(data["place_id"], "place_id"))
