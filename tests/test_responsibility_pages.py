@@ -43,7 +43,22 @@ def map_data(html: str) -> list[dict]:
         re.DOTALL,
     ):
         data = json.loads(match.group(1))
-        found.append({"link": data["link"], "features": data["features"]})
+        places = data.get("places") or [None] * len(data["values"])
+        features = [
+            {
+                "properties": {
+                    name: value
+                    for name, value in zip(data["fields"], values, strict=True)
+                    if value is not None
+                },
+                # static/js/featuremap.js: the layer's address with the feature's place id
+                "href": data["href"].replace("{place_id}", str(place))
+                if data["href"] and place is not None
+                else None,
+            }
+            for values, place in zip(data["values"], places, strict=True)
+        ]
+        found.append({"link": data["link"], "features": features})
     assert found, "no map data on the page"
     return found
 

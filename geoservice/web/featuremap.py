@@ -60,23 +60,30 @@ def _text(value: Any) -> str:
 
 
 def _labels(layer: MapLayer) -> dict[str, Any]:
-    """What the tooltips and popups of a layer show: per feature (by index) the tooltip's
-    fields as plain text and the popup link's address."""
+    """What the tooltips and popups of a layer show, per feature (by index): `values`, the
+    tooltip's fields as plain text in `fields` order (null: not shown), and `places`, the place
+    id that fills `{place_id}` in the popup link's address `href` (null: no popup). Rows of
+    values, not objects, and the address once per layer: a city's round draws ~9,000 sites,
+    and the keys and addresses repeated per feature were over half of the page's bytes."""
     fields = list(layer.fields)
-    features = []
+    values, places = [], []
     for feature in layer.collection.get("features", []):
         properties = feature.get("properties") or {}
-        href = None
-        if layer.link is not None and properties.get("place_id") is not None:
-            href = layer.link[0].format(place_id=int(properties["place_id"]))
-        values = {n: _text(properties[n]) for n in fields if properties.get(n) is not None}
-        features.append({"properties": values, "href": href})
-    return {
+        values.append(
+            [_text(properties[n]) if properties.get(n) is not None else None for n in fields]
+        )
+        place_id = properties.get("place_id")
+        places.append(int(place_id) if place_id is not None else None)
+    labels: dict[str, Any] = {
         "fields": fields,
         "aliases": list(layer.aliases) or fields,
-        "link": layer.link[1] if layer.link is not None else None,
-        "features": features,
+        "values": values,
+        "link": None,
+        "href": None,
     }
+    if layer.link is not None:
+        labels.update(link=layer.link[1], href=layer.link[0], places=places)
+    return labels
 
 
 def _geometry_only(layer: MapLayer) -> dict[str, Any]:

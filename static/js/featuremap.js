@@ -17,16 +17,16 @@
     return cache[id];
   }
 
-  function tooltip(d, properties) {
+  function tooltip(d, values) {
     var table = document.createElement('table');
     table.className = 'gs-tooltip';
     d.fields.forEach(function (name, i) {
-      if (!Object.prototype.hasOwnProperty.call(properties, name)) { return; }
+      if (values[i] === null || values[i] === undefined) { return; }
       var tr = document.createElement('tr');
       var th = document.createElement('th');
       var td = document.createElement('td');
       th.textContent = d.aliases[i] || name;
-      td.textContent = properties[name];
+      td.textContent = values[i];
       tr.appendChild(th);
       tr.appendChild(td);
       table.appendChild(tr);
@@ -47,10 +47,14 @@
     bind: function (id) {
       return function (feature, layer) {
         var d = data(id);
-        var f = d && d.features[feature.id];
-        if (!f) { return; }
-        if (d.fields.length) { layer.bindTooltip(tooltip(d, f.properties), { sticky: true }); }
-        if (f.href && d.link) { layer.bindPopup(popup(f.href, d.link)); }
+        var values = d && d.values[feature.id];
+        if (!values) { return; }
+        if (d.fields.length) { layer.bindTooltip(tooltip(d, values), { sticky: true }); }
+        var place = d.places ? d.places[feature.id] : null;
+        if (d.href && d.link && place !== null && place !== undefined) {
+          // The address is the server's template; the place id is a number.
+          layer.bindPopup(popup(d.href.split('{place_id}').join(String(Number(place))), d.link));
+        }
       };
     }
   };
