@@ -13,7 +13,7 @@ from geoservice.accounts.auth import create_user
 from geoservice.models import Assignment
 from geoservice.responsibility.responsibility import now as resp_now
 from tests.factories import assign, rect
-from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
+from tests.support_responsibility import add_person, add_place, add_unit, token_headers
 from tests.world import PASSWORD
 from tests.world import sign_in as world_sign_in
 
@@ -78,10 +78,11 @@ def county(db_session):
         ),
         "free": add_place(db_session, "market", "M001", "城北农贸市场"),
     }
-    assign(db_session, mine, places["own"], day("2026-01-01"), role="网格长")
-    assign(db_session, mine, places["own_road"], day("2026-01-01"), role="道路长")
-    assign(db_session, colleague, places["other"], day("2026-01-01"), role="网格长")
-    return {"unit": unit, "mine": mine, "colleague": colleague, **places}
+    since = resp_now() - timedelta(days=200)  # whatever today is
+    assign(db_session, mine, places["own"], since, role="网格长")
+    assign(db_session, mine, places["own_road"], since, role="道路长")
+    assign(db_session, colleague, places["other"], since, role="网格长")
+    return {"unit": unit, "mine": mine, "colleague": colleague, "since": since, **places}
 
 
 def test_anonymous_is_sent_to_the_sign_in_page(client):
@@ -189,11 +190,12 @@ def test_planner_reassigns_from_the_place_page_and_history_shows(client, db_sess
     place = county["other"]
     page = client.get(f"/places/{place.id}/responsibility").get_data(as_text=True)
     held = db_session.query(Assignment).filter_by(place_id=place.id).one()
+    at = (county["since"] + timedelta(days=100)).date().isoformat()  # between start and today
     response = client.post(
         f"/assignments/{held.id}/reassign",
         data={
             "leader_id": county["mine"].id,
-            "at": "2026-05-01",
+            "at": at,
             "next": f"/places/{place.id}/responsibility",
             "csrf_token": csrf(page),
         },
@@ -202,7 +204,7 @@ def test_planner_reassigns_from_the_place_page_and_history_shows(client, db_sess
     html = response.get_data(as_text=True)
     assert "已由 邓彬 调整为 罗丽" in html
     history = html.split("历史责任人")[1]
-    assert "邓彬" in history and "2026-05-01" in history
+    assert "邓彬" in history and at in history
 
 
 def test_planner_hands_a_place_over_from_the_leader_page_by_the_leaders_list(
@@ -278,7 +280,7 @@ def test_api_token_pages_need_no_csrf(client, db_session, county):
 
 def test_names_from_imports_cannot_inject_html_into_map_tooltips(client, db_session, county):
     evil = add_place(db_session, "market", "M666", '<img src=x onerror="alert(1)">')
-    assign(db_session, county["mine"], evil, day("2026-01-01"), role="点长", is_primary=True)
+    assign(db_session, county["mine"], evil, county["since"], role="点长", is_primary=True)
     sign_in(client, db_session, "leader", county["mine"])
     html = client.get("/my").get_data(as_text=True)
     assert "<img src=x" not in html
