@@ -140,13 +140,11 @@ pg_shared_buffers() {
   echo "${mb}MB"
 }
 
-# wal_buffers of the local cluster: PG_WAL_BUFFERS, else 64MB. PostgreSQL's automatic value stops
-# at 16MB, which two connections attributing 50,000-issue batches fill (each batch writes
-# ~140 MB of WAL): the backends then write WAL themselves and wait on each other's writes
-# (docs/performance.md, "December 5, seventeenth session").
-pg_wal_buffers() { echo "${PG_WAL_BUFFERS:-64MB}"; }
-
 PG_STARTED_HERE=0
+# wal_buffers (PG_WAL_BUFFERS, else 64MB): PostgreSQL's automatic value stops at 16MB, which two
+# connections attributing 50,000-issue batches fill (each batch writes ~140 MB of WAL): the
+# backends then write WAL themselves and wait on each other's writes (docs/performance.md,
+# "December 5, seventeenth session").
 pg_start() {
   local bindir
   bindir="$(pg_bindir)"
@@ -163,7 +161,7 @@ pg_start() {
     PG_STARTED_HERE=1
     pg_run "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
       -o "-c listen_addresses='' -k $home/run -c max_connections=100 -c shared_buffers=$(pg_shared_buffers) \
-          -c wal_buffers=$(pg_wal_buffers) -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \
+          -c wal_buffers=${PG_WAL_BUFFERS:-64MB} -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \
       || { tail -n 20 "$home/postgres.log" >&2; die "the local PostgreSQL did not start"; }
   fi
 }
