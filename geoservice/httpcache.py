@@ -209,10 +209,12 @@ class KeptByGeneration:
     what they read is unchanged (`generation` of their subjects); computed afresh, and not
     kept, in a transaction that has written a tracked table itself (its writes are counted
     only once committed). Each caller gets its own copy. `compute` is given the generation
-    the value will be kept under (None: it will not be kept)."""
+    the value will be kept under (None: it will not be kept). `copy_value`: how a caller's copy is
+    made (a deep copy unless the values' shape allows a cheaper one)."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 16, copy_value: Callable[[Any], Any] = copy.deepcopy) -> None:
         self.size = size
+        self._copy = copy_value
         self._items: OrderedDict[Hashable, tuple[Generation, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -232,10 +234,10 @@ class KeptByGeneration:
             hit = self._items.get(key)
             if hit is not None and hit[0] == current:
                 self._items.move_to_end(key)
-                return copy.deepcopy(hit[1])
+                return self._copy(hit[1])
         value = compute(current)
         with self._lock:
-            self._items[key] = (current, copy.deepcopy(value))
+            self._items[key] = (current, self._copy(value))
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
