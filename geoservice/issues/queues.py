@@ -17,19 +17,25 @@ from geoservice.issues.workflow import (
     IssueSettings,
     lock_issue,
     overdue_clause,
+    status_label,
     transition,
 )
 from geoservice.models import Issue, IssueEvent, User
 from geoservice.registry import LayerRegistry
+from geoservice.service_errors import Conflict
 from geoservice.vocab import OPEN_STATUSES
 
 # --- the unassigned queue and manual dispatch ----------------------------------------------
 
 
+# Statuses of an issue not handed to anyone yet: the queue's, and what 交办 starts from.
+QUEUE_STATUSES = ("reported", "accepted")
+
+
 def _unassigned(account: User | None):
     query = select(Issue).where(
         Issue.leader_id.is_(None),
-        Issue.status.in_(("reported", "accepted")),
+        Issue.status.in_(QUEUE_STATUSES),
         Issue.duplicate_of_id.is_(None),
     )
     return query if account is None else query.where(scope.issue_filter(account))
@@ -57,8 +63,16 @@ def dispatch(
 ) -> list[IssueEvent]:
     """交办 to a leader (chosen by hand, or the attributed one); a still-`reported` issue is
     立案 first. One event per step."""
-    now = now or datetime.now(UTC)
     issue = lock_issue(session, issue_id)
+    now = now or datetime.now(UTC)  # once the row is ours (see workflow.transition)
+    if issue.status not in QUEUE_STATUSES:
+        # Also the second of two planners dispatching the same issue at once: it waited for
+        # the first one's lock and finds the issue dispatched.
+        raise Conflict(
+            f"该问题已不在待派遣队列（当前状态「{status_label(issue.status)}」）："
+            "已交办的问题如需换人请用「改派」",
+            detail={"status": issue.status, "status_label": status_label(issue.status)},
+        )
     events = []
     if issue.status == "reported":
         events.append(

@@ -432,11 +432,12 @@ def transition(
     Raises NotFound (404), Conflict (409: stale or illegal move, with the allowed moves),
     Forbidden (403: wrong role or not the responsible side) or InvalidInput (422).
     """
-    now = now or datetime.now(UTC)
     allows = allows or role_allows(actor)
     if to_status not in ISSUE_STATUSES:
         check_move(session, None, to_status, actor, expected_status, allows)
     issue = lock_issue(session, issue_id)
+    # Dated once the row is ours: a move that waited for another one is dated after it.
+    now = now or datetime.now(UTC)
     move = check_move(session, issue, to_status, actor, expected_status, allows)
     note = (note or "").strip()
     if move.note_required and not note:
@@ -452,6 +453,12 @@ def transition(
     before = holder_of(issue)
     if move.needs_leader:
         leader = _resolve_leader(session, issue, leader_id)
+        if move.action == "redispatch" and leader.id == issue.leader_id:
+            raise Conflict(
+                f"该问题已由{leader.name}负责，改派请选择另一位领导",
+                detail={"status": issue.status, "leader_id": leader.id},
+                field="leader_id",
+            )
         if move.action == "redispatch" or leader.id != issue.leader_id:
             data["previous_leader_id"] = issue.leader_id
             issue.attribution = {

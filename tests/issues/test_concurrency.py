@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts.auth import create_user, issue_token
 from geoservice.db import database
-from geoservice.issues.workflow import IssueSettings, transition
+from geoservice.issues.workflow import IssueSettings, lock_issue, transition
 from geoservice.models import Issue, IssueEvent, User
 from geoservice.service_errors import Conflict
 
@@ -149,3 +150,29 @@ def test_racing_requests_exactly_one_wins(app, engine, committed):
             assert check.get(Issue, issue_id).status == winner
             events = check.query(IssueEvent).filter_by(issue_id=issue_id).all()
             assert [e.to_status for e in events] == [winner]
+
+
+def test_a_move_that_waited_for_the_lock_is_dated_after_it_was_released(app, engine, committed):
+    """Events are dated once the row is locked: the timeline's order is the order of the moves
+    (a move dated when its request arrived could precede the one it waited for)."""
+    settings = IssueSettings.from_config(app.config)
+    issue_id = committed["new_issue"]()
+    outcome: dict = {}
+
+    def waiting_move() -> None:
+        with Session(engine) as second:
+            actor = second.get(User, committed["planner_id"])
+            outcome["event_id"] = transition(second, settings, issue_id, "accepted", actor).id
+            second.commit()
+
+    with Session(engine) as first:
+        lock_issue(first, issue_id)
+        thread = threading.Thread(target=waiting_move)
+        thread.start()
+        assert waiting_for_a_lock(engine)
+        released = datetime.now(UTC)
+        first.commit()
+    thread.join(10)
+    assert not thread.is_alive()
+    with Session(engine) as check:
+        assert check.get(IssueEvent, outcome["event_id"]).at >= released

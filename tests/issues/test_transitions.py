@@ -114,7 +114,11 @@ def test_each_listed_move_is_legal_from_its_state(client, layout, db_session):
     for t in TRANSITIONS:
         issue_id = new_issue(client, layout)
         put_in(db_session, issue_id, t.from_status)
-        p = ok(move(client, layout, issue_id, "admin", t.to_status, note="说明", photos=AFTER))
+        # 改派 names another leader (to the one already holding the issue it is refused).
+        other = {"leader_id": layout.leaders["other"].id} if t.action == "redispatch" else {}
+        p = ok(
+            move(client, layout, issue_id, "admin", t.to_status, note="说明", photos=AFTER, **other)
+        )
         assert p["status"] == t.to_status
         assert p["timeline"][-1]["action"] == t.action
 
@@ -275,6 +279,44 @@ def test_redispatch_moves_the_issue_to_another_leader_with_a_reason(client, layo
     assert p["timeline"][-1]["data"]["previous_leader_id"] == layout.leaders["new"].id
     assert move(client, layout, issue_id, "leader_new", "in_progress").status_code == 403
     ok(move(client, layout, issue_id, "leader_other", "in_progress"))
+
+
+def test_redispatch_to_the_leader_already_holding_the_issue_is_refused(client, layout, db_session):
+    issue_id = new_issue(client, layout)
+    ok(move(client, layout, issue_id, "planner", "accepted"))
+    ok(move(client, layout, issue_id, "planner", "dispatched"))
+    before = counts(db_session)
+    holder = layout.leaders["new"]
+    for fields in ({"leader_id": holder.id}, {}):  # named, or left to the attributed one
+        response = move(client, layout, issue_id, "planner", "dispatched", note="换人", **fields)
+        body = response.get_json()
+        assert response.status_code == 409 and body["field"] == "leader_id", body
+        assert holder.name in body["error"]
+    assert counts(db_session) == before
+
+
+def test_the_queue_dispatch_refuses_an_issue_already_dispatched(client, layout, db_session):
+    """交办 is from the queue: a second 交办 (another planner a moment later) is not a silent
+    改派 — 409 naming the issue's state, nothing written."""
+    issue_id = new_issue(client, layout, 265, 35)  # market nobody answers for
+    headers = layout.headers("planner")
+    first = layout.leaders["other"]
+    ok(
+        client.post(
+            f"/api/issues/{issue_id}/dispatch", json={"leader_id": first.id}, headers=headers
+        )
+    )
+    before = counts(db_session)
+    response = client.post(
+        f"/api/issues/{issue_id}/dispatch",
+        json={"leader_id": layout.leaders["road"].id, "note": "交办"},
+        headers=headers,
+    )
+    body = response.get_json()
+    assert response.status_code == 409, body
+    assert body["detail"]["status"] == "dispatched" and "改派" in body["error"]
+    assert counts(db_session) == before
+    assert db_session.get(Issue, issue_id).leader_id == first.id
 
 
 def test_overdue_is_computed_and_listed(client, layout, db_session):
