@@ -211,6 +211,29 @@ def test_tiles_and_the_catalogue_revalidate(world):
         assert other.status_code in (200, 403)
 
 
+def test_a_stored_answer_is_never_served_with_another_hosts_links(world):
+    """Answers carry absolute links (self, next, items): one asked for under another host name
+    (a forged Host header, or the site reached by IP and by name, http and https behind the
+    proxy) must not be served to callers of this one."""
+    client = world["client"]
+    paths = ("/api/collections", "/api/collections/issues/items?limit=1")
+    for path in paths:
+        for _ in range(2):
+            forged = client.get(path, headers=world["admin"], base_url="http://attacker.example")
+            assert forged.status_code == 200 and "attacker.example" in forged.get_data(True)
+    for path in paths:
+        for base in ("http://localhost", "https://gis.example.gov.cn"):
+            body = client.get(path, headers=world["admin"], base_url=base).get_data(True)
+            assert "attacker.example" not in body and f"{base}/api/collections" in body, path
+            etag = client.get(path, headers=world["admin"], base_url=base).headers["ETag"]
+            other = client.get(
+                path,
+                headers={**world["admin"], "If-None-Match": etag},
+                base_url="http://attacker.example",
+            )
+            assert other.status_code == 200  # not the 304 of another host's answer
+
+
 def test_every_table_is_counted_except_the_listed_ones(engine):
     with engine.connect() as conn:
         untracked = set(
@@ -450,7 +473,7 @@ def test_a_lagging_answer_is_computed_once_at_a_time(world, monkeypatch):
         conn.execute(text("UPDATE admin_areas SET name = name || '·' WHERE code = '320999001'"))
     with app.app_context():
         store = response_store(app)
-        (key,) = [k for k in store._items if k[0] == "/api/rankings"]
+        (key,) = [k for k in store._items if k[1] == "/api/rankings"]
         old = store.get(key)
         store.put(key, dataclasses.replace(old, made=old.made - 15))
     with engine.begin() as conn:  # and the copy the other worker processes would read

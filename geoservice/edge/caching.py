@@ -366,6 +366,8 @@ def validated(
             if current is None:
                 return view(*args, **kwargs)
             key = (
+                # Links in the answer are absolute: scheme and host as this caller reached us.
+                request.root_url,
                 request.path,
                 tuple(sorted(request.args.items(multi=True))),
                 request.headers.get("Accept", ""),
