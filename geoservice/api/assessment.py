@@ -15,9 +15,10 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from sqlalchemy import text
 
 from geoservice.accounts import audit, scope
-from geoservice.accounts.auth import require
+from geoservice.accounts.auth import can, require
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores as score_service
@@ -191,11 +192,42 @@ def kinds_delete(kind_id: int):
 # --- sites -----------------------------------------------------------------------------------
 
 
+def _sites_in_scope(session, account: User, ids: list[int]) -> set[int] | None:
+    """Which of the sites `ids` lie in the account's scope (as the sites collection shows
+    them); None: the account's scope is everything."""
+    if scope.for_account(account).everything:
+        return None
+    where, params = scope.place_sql(account, "s.geom", "s.id")
+    return set(
+        session.scalars(
+            text(f"SELECT s.id FROM sites s WHERE s.id = ANY(:ids) AND {where}"),
+            {**params, "ids": ids},
+        )
+    )
+
+
+def _visible_site(session, account: User, site_id: int) -> None:
+    """404 for a site outside the account's scope, as for one that does not exist."""
+    seen = _sites_in_scope(session, account, [site_id])
+    if seen is not None and site_id not in seen:
+        raise ApiError(404, f"没有编号为 {site_id} 的点位", field="id")
+
+
+def _kept_in_scope(session, account: User, ids: list[int], message: str) -> None:
+    """403 (the caller's transaction is rolled back) when a write left a site outside the
+    account's area."""
+    seen = _sites_in_scope(session, account, ids)
+    if seen is not None and set(ids) - seen:
+        session.rollback()
+        raise ApiError(403, message, field="geometry")
+
+
 @bp.post("/sites")
 def sites_create():
     account = _manager()
     session = get_session()
     site = site_service.create_site(session, _body())
+    _kept_in_scope(session, account, [site.id], "点位位于您的管辖范围之外，不能在此新增")
     body = site_service.site_json(session, site.id)
     audit.record(session, account, "site.create", "site", site.id, after=body)
     session.commit()
@@ -204,8 +236,9 @@ def sites_create():
 
 @bp.get("/sites/<int:site_id>")
 def sites_get(site_id: int):
-    require("layers.read")
+    account = require("layers.read")
     single_args(())
+    _visible_site(get_session(), account, site_id)
     return jsonify(site_service.site_json(get_session(), site_id))
 
 
@@ -213,8 +246,10 @@ def sites_get(site_id: int):
 def sites_update(site_id: int):
     account = _manager()
     session = get_session()
+    _visible_site(session, account, site_id)
     before = site_service.site_json(session, site_id)
     site_service.update_site(session, site_id, _body())
+    _kept_in_scope(session, account, [site_id], "点位不能移出您的管辖范围")
     after = site_service.site_json(session, site_id)
     audit.record(session, account, "site.update", "site", site_id, before, after)
     session.commit()
@@ -225,6 +260,7 @@ def sites_update(site_id: int):
 def sites_delete(site_id: int):
     account = _manager()
     session = get_session()
+    _visible_site(session, account, site_id)
     before = site_service.site_json(session, site_id)
     site_service.delete_site(session, site_id)
     audit.record(session, account, "site.delete", "site", site_id, before=before)
@@ -239,14 +275,23 @@ def sites_import():
     account = _manager()
     data = _upload_bytes(geojson=True)
     session = get_session()
+    # A row updates the site of its code: only a site in the account's area (as it is now),
+    # and every site written must be in it afterwards.
+    may_update = None
+    if not scope.for_account(account).everything:
+
+        def may_update(site_id: int) -> bool:
+            return site_id in (_sites_in_scope(session, account, [site_id]) or ())
+
     try:
         if data.startswith(b"PK"):
-            report = site_service.import_site_list(session, data)
+            report = site_service.import_site_list(session, data, may_update=may_update)
         else:
-            report = site_service.import_site_features(session, data)
+            report = site_service.import_site_features(session, data, may_update=may_update)
     except Exception:
         session.rollback()
         raise
+    _kept_in_scope(session, account, report.site_ids, site_service.OUT_OF_SCOPE)
     audit.record(session, account, "site.import", "site", None, after=report.as_dict())
     session.commit()
     return jsonify(report.as_dict())
@@ -254,15 +299,26 @@ def sites_import():
 
 @bp.get("/sites/export")
 def sites_export():
-    require("layers.read")
+    """The 点位清单 of the sites in the caller's scope; the 点长's phone only for accounts that
+    may read the roster (`assignments.read`)."""
+    account = require("layers.read")
     args = single_args(("kind",))
-    return _xlsx(site_service.export_site_list(get_session(), args.get("kind")), "点位清单.xlsx")
+    within = (
+        None
+        if scope.for_account(account).everything
+        else scope.place_sql(account, "s.geom", "s.id")
+    )
+    data = site_service.export_site_list(
+        get_session(), args.get("kind"), within, phones=can("assignments.read")
+    )
+    return _xlsx(data, "点位清单.xlsx")
 
 
 @bp.get("/sites/<int:site_id>/qr")
 def sites_qr(site_id: int):
     """The site's QR code (PNG, or SVG with format=svg): opens the report page at the site."""
-    require("layers.read")
+    account = require("layers.read")
+    _visible_site(get_session(), account, site_id)
     args = single_args(("format",))
     kind = args.get("format", "png")
     if kind not in ("png", "svg"):

@@ -7,7 +7,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -23,7 +23,7 @@ from geoservice.assessment.kinds import check_attribute_values, kind_by_code
 from geoservice.assessment.models import Site, SiteKind
 from geoservice.coords import to_wgs84
 from geoservice.models import AdminArea, Assignment, Leader, Place
-from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SITE_LAYER = "site"
 MAX_IMPORT_ROWS = 20_000
@@ -314,6 +314,7 @@ class ImportReport:
     updated: int = 0
     leaders_created: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    site_ids: list[int] = field(default_factory=list)  # the sites written (created, updated)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -468,11 +469,15 @@ def _set_site_leader(session: Session, site_id: int, leader: Leader, at: datetim
 
 
 def import_site_list(
-    session: Session, source: bytes | IO[bytes], now: datetime | None = None
+    session: Session,
+    source: bytes | IO[bytes],
+    now: datetime | None = None,
+    may_update: Callable[[int], bool] | None = None,
 ) -> ImportReport:
     """Imports a 点位清单 all-or-nothing: every row is checked; if any row is refused, nothing is
     written and the report lists each refused row (the caller rolls back). A row whose code
-    exists updates that site; a 点长 becomes the site's primary 包保 (role 点长)."""
+    exists updates that site — Forbidden when `may_update` (the caller's scope) refuses the site
+    as it is; a 点长 becomes the site's primary 包保 (role 点长)."""
     now = now or datetime.now(UTC)
     rows, _sheet = read_site_list(source)
     report = ImportReport(rows=len(rows))
@@ -490,6 +495,8 @@ def import_site_list(
             existing = session.scalar(select(Site).where(Site.code == code)) if code else None
             if existing is not None:
                 payload.pop("code")
+                if may_update is not None and not may_update(existing.id):
+                    raise Forbidden(OUT_OF_SCOPE, field="file")
                 site = update_site(session, existing.id, payload)
                 report.updated += 1
             else:
@@ -500,6 +507,7 @@ def import_site_list(
                     code = payload["code"] = f"{kind.code.upper()}-{n:05d}"
                 site = create_site(session, payload)
                 report.created += 1
+            report.site_ids.append(site.id)
             seen_codes[site.code] = number
             if community_id is not None:
                 site.community_area_id = community_id
@@ -520,14 +528,19 @@ def import_site_list(
     return report
 
 
+OUT_OF_SCOPE = "文件中有点位位于您的管辖范围之外，全部未写入"
 MAX_GEOJSON_FEATURES = MAX_IMPORT_ROWS
 SITE_KEYS = {"code", "name", "kind", "address", "community_code"}
 
 
 def import_site_features(
-    session: Session, data: bytes, now: datetime | None = None
+    session: Session,
+    data: bytes,
+    now: datetime | None = None,
+    may_update: Callable[[int], bool] | None = None,
 ) -> ImportReport:
-    """A GeoJSON FeatureCollection of sites (WGS-84), all or nothing like the 点位清单: each
+    """A GeoJSON FeatureCollection of sites (WGS-84), all or nothing like the 点位清单 (and
+    `may_update` likewise): each
     feature's properties give code, name, kind, address, community_code, 点长/点长电话, and the
     kind's attributes (as `attributes` or as properties of their own). Read as JSON only (no
     GDAL driver is involved)."""
@@ -563,6 +576,8 @@ def import_site_features(
             existing = session.scalar(select(Site).where(Site.code == code)) if code else None
             if existing is not None:
                 payload.pop("code")
+                if may_update is not None and not may_update(existing.id):
+                    raise Forbidden(OUT_OF_SCOPE, field="file")
                 site = update_site(session, existing.id, payload)
                 report.updated += 1
             else:
@@ -570,6 +585,7 @@ def import_site_features(
                     payload["code"] = f"{kind.code.upper()}-{_next_number(session, kind):05d}"
                 site = create_site(session, payload)
                 report.created += 1
+            report.site_ids.append(site.id)
             seen[site.code] = number
             leader_name = _norm(props.get("点长") or props.get("leader"))
             if leader_name:
@@ -607,14 +623,22 @@ def _safe(value: Any) -> Any:
     return value
 
 
-def export_site_list(session: Session, kind_code: str | None = None) -> bytes:
-    """The 点位清单 as .xlsx, in the import's columns (coordinates WGS-84)."""
+def export_site_list(
+    session: Session,
+    kind_code: str | None = None,
+    within: tuple[str, dict[str, Any]] | None = None,
+    phones: bool = True,
+) -> bytes:
+    """The 点位清单 as .xlsx, in the import's columns (coordinates WGS-84). `within`: an SQL
+    condition on the site `s` and its parameters (the caller's scope); `phones` False leaves
+    the 点长's phone column empty (roster data: accounts without `assignments.read`)."""
+    where, params = within or ("true", {})
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("点位清单")
     ws.append([header for _, header, _ in COLUMNS])
     rows = session.execute(
         text(
-            """SELECT p.code, p.name, k.name AS kind, s.address, st.name AS street,
+            f"""SELECT p.code, p.name, k.name AS kind, s.address, st.name AS street,
   c.name AS community, ST_X(ST_PointOnSurface(s.geom)) AS lon,
   ST_Y(ST_PointOnSurface(s.geom)) AS lat, ld.name AS leader, ld.phone, s.attributes
 FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
@@ -624,10 +648,10 @@ LEFT JOIN LATERAL (
   SELECT l.name, l.phone FROM assignments a JOIN leaders l ON l.id = a.leader_id
   WHERE a.place_id = s.id AND a.is_primary AND a.valid_to IS NULL
   ORDER BY a.valid_from DESC LIMIT 1) ld ON TRUE
-WHERE (CAST(:kind AS text) IS NULL OR k.code = :kind)
+WHERE (CAST(:kind AS text) IS NULL OR k.code = :kind) AND {where}
 ORDER BY k.id, p.code"""
         ),
-        {"kind": kind_code},
+        {**params, "kind": kind_code},
     )
     for r in rows:
         attrs = "；".join(f"{k}={v}" for k, v in (r.attributes or {}).items())
@@ -643,7 +667,7 @@ ORDER BY k.id, p.code"""
                 round(r.lat, 7),
                 "WGS-84",
                 _safe(r.leader),
-                _safe(r.phone),
+                _safe(r.phone) if phones else None,
                 _safe(attrs),
             ]
         )

@@ -1,0 +1,135 @@
+"""The sites API within the caller's area (the two-street world, tests/world.py): reads,
+exports and QR codes show only the sites in scope (others are 404, as in the sites
+collection), the 点长's phone only to accounts that may read the roster, and no write — create,
+move, delete, import by code — reaches a site outside an area-bound planner's area."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+KIND = {"code": "hospital", "name": "医院", "geometry_type": "point", "claim_radius_m": 40}
+WEST = (120.05, 33.05)  # street S1, where the planner, viewer and inspector are bound
+EAST = (120.15, 33.05)  # street S2
+
+
+def site_feature(code: str, name: str, at: tuple[float, float], leader: str, phone: str) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(at)},
+        "properties": {"code": code, "name": name, "kind": "hospital", "点长": leader,
+                       "点长电话": phone},
+    }  # fmt: skip
+
+
+def upload(features: list[dict]) -> dict:
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    return {"file": (io.BytesIO(body), "sites.geojson", "application/geo+json")}
+
+
+def headers(world, name: str) -> dict:
+    return {"Authorization": f"Bearer {world['tokens'][name]}"}
+
+
+@pytest.fixture
+def sites(world, world_client) -> dict:
+    admin = headers(world, "admin")
+    assert world_client.post("/api/assessment/kinds", json=KIND, headers=admin).status_code == 201
+    imported = world_client.post(
+        "/api/assessment/sites/import",
+        data=upload([
+            site_feature("H-W", "城西医院", WEST, "西点长", "13800000001"),
+            site_feature("H-E", "城东医院", EAST, "东点长", "13900000002"),
+        ]),
+        headers=admin,
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert imported.status_code == 200, imported.get_json()
+    ids = dict(
+        world["session"].execute(text("SELECT code, id FROM places WHERE layer = 'site'")).all()
+    )
+    return {"west": ids["H-W"], "east": ids["H-E"]}
+
+
+def exported(world_client, who: dict) -> list[tuple]:
+    response = world_client.get("/api/assessment/sites/export", headers=who)
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    header, *rows = sheet.iter_rows(values_only=True)
+    return [(row[0], row[header.index("点长电话")]) for row in rows]
+
+
+def test_reads_and_exports_hold_only_the_sites_in_scope(world, world_client, sites):
+    assert exported(world_client, headers(world, "admin")) == [  # by kind, then code
+        ("H-E", "13900000002"),
+        ("H-W", "13800000001"),
+    ]
+    assert exported(world_client, headers(world, "viewer")) == [("H-W", "13800000001")]
+    # An inspector may not read the roster: the list without the 点长's phone.
+    assert exported(world_client, headers(world, "inspector")) == [("H-W", None)]
+    viewer = headers(world, "viewer")
+    assert (
+        world_client.get(f"/api/assessment/sites/{sites['west']}", headers=viewer).status_code
+        == 200
+    )
+    for path in (
+        f"/api/assessment/sites/{sites['east']}",
+        f"/api/assessment/sites/{sites['east']}/qr",
+    ):
+        response = world_client.get(path, headers=viewer)
+        assert response.status_code == 404 and response.get_json()["field"] == "id", path
+
+
+def test_an_area_bound_planner_writes_only_sites_in_its_area(world, world_client, sites):
+    planner, session = headers(world, "planner"), world["session"]
+
+    def names() -> dict:
+        return dict(
+            session.execute(text("SELECT code, name FROM places WHERE layer = 'site'")).all()
+        )
+
+    before = names()
+    east = f"/api/assessment/sites/{sites['east']}"
+    assert world_client.patch(east, json={"name": "改名"}, headers=planner).status_code == 404
+    assert world_client.delete(east, headers=planner).status_code == 404
+    moved = world_client.patch(
+        f"/api/assessment/sites/{sites['west']}",
+        json={"lon": EAST[0], "lat": EAST[1]},
+        headers=planner,
+    )
+    assert moved.status_code == 403, moved.get_json()
+    created = world_client.post(
+        "/api/assessment/sites",
+        json={
+            "kind": "hospital",
+            "code": "H-X",
+            "name": "越界医院",
+            "lon": EAST[0],
+            "lat": EAST[1],
+        },
+        headers=planner,
+    )
+    assert created.status_code == 403, created.get_json()
+    # An import row updating the east site by its code: refused, nothing written (the west
+    # row of the same file neither).
+    imported = world_client.post(
+        "/api/assessment/sites/import",
+        data=upload([
+            site_feature("H-W", "城西医院（新）", WEST, "西点长", "13800000001"),
+            site_feature("H-E", "城东医院（改）", EAST, "东点长", "13900000002"),
+        ]),
+        headers=planner,
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert imported.status_code == 403, imported.get_json()
+    assert names() == before
+    # Within its area it writes as before.
+    renamed = world_client.patch(
+        f"/api/assessment/sites/{sites['west']}", json={"name": "城西人民医院"}, headers=planner
+    )
+    assert renamed.status_code == 200, renamed.get_json()
+    assert names() == {**before, "H-W": "城西人民医院"}
