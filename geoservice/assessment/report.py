@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.assessment import scores
 from geoservice.assessment.models import AssessmentRound
+from geoservice.spreadsheet_text import as_text, text_row
 
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="B71C1C")
@@ -27,12 +28,6 @@ def rounds_in(session: Session, first_day, last_day) -> list[AssessmentRound]:
             .order_by(AssessmentRound.ends_on, AssessmentRound.id)
         )
     )
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def _rate(value: float | None) -> str:
@@ -50,9 +45,10 @@ def _header(ws, titles: list[str]) -> None:
     ws.append(cells)
 
 
-def _row(ws, values: list[Any], flagged: bool) -> None:
+def _row(ws, values: list[Any], flagged: bool = False) -> None:
+    """A row of the sheet; text that looks like a formula stays text (spreadsheet_text)."""
     if not flagged:
-        ws.append(values)
+        ws.append(text_row(ws, values))
         return
     from openpyxl.cell import WriteOnlyCell
 
@@ -60,7 +56,7 @@ def _row(ws, values: list[Any], flagged: bool) -> None:
     for v in values:
         cell = WriteOnlyCell(ws, value=v)
         cell.fill = FLAG_FILL
-        cells.append(cell)
+        cells.append(as_text(cell))
     ws.append(cells)
 
 
@@ -78,7 +74,7 @@ def add_sheet(
     for r in found:
         sites = scores.site_scores(session, r.id, settings)
         totals = scores.totals(sites, settings)
-        ws.append([f"{r.name}（{r.starts_on}—{r.ends_on}）"])
+        _row(ws, [f"{r.name}（{r.starts_on}—{r.ends_on}）"])
         ws.append(
             [
                 "全县",
@@ -107,7 +103,7 @@ def add_sheet(
                 )
                 _row(
                     ws,
-                    [g["rank"] or "—", _safe(g["name"]), g["score"], g["pass_rate"],
+                    [g["rank"] or "—", g["name"], g["score"], g["pass_rate"],
                      g["assessed"], g["assessed"] - g["passed"], g["negative"], marks],
                     bool(marks),
                 )  # fmt: skip
@@ -117,10 +113,10 @@ def add_sheet(
         failing = [s for s in sites if s["assessed"] and not s["passed"]]
         failing.sort(key=lambda s: (s["score"] if s["score"] is not None else 101, s["code"]))
         for i, s in enumerate(failing, start=1):
-            ws.append(
-                [i, _safe(s["name"]), _safe(s["kind_name"]), s["score"], s["failed"],
-                 s["negative"], _safe(s["street_name"]), _safe(s["leader_name"]),
-                 _safe(s["code"])]
+            _row(
+                ws,
+                [i, s["name"], s["kind_name"], s["score"], s["failed"], s["negative"],
+                 s["street_name"], s["leader_name"], s["code"]],
             )  # fmt: skip
         ws.append([])
     return True

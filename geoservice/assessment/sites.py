@@ -24,6 +24,7 @@ from geoservice.assessment.models import Site, SiteKind
 from geoservice.coords import to_wgs84
 from geoservice.models import AdminArea, Assignment, Leader, Place
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
+from geoservice.spreadsheet_text import text_row
 
 SITE_LAYER = "site"
 MAX_IMPORT_ROWS = 20_000
@@ -616,13 +617,6 @@ def _next_number(session: Session, kind: SiteKind) -> int:
     return int(last or 0) + 1
 
 
-def _safe(value: Any) -> Any:
-    """User text written as text (a leading = + - @ would be a formula)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def export_site_list(
     session: Session,
     kind_code: str | None = None,
@@ -656,20 +650,23 @@ ORDER BY k.id, p.code"""
     for r in rows:
         attrs = "；".join(f"{k}={v}" for k, v in (r.attributes or {}).items())
         ws.append(
-            [
-                _safe(r.code),
-                _safe(r.name),
-                _safe(r.kind),
-                _safe(r.address),
-                _safe(r.street),
-                _safe(r.community),
-                round(r.lon, 7),
-                round(r.lat, 7),
-                "WGS-84",
-                _safe(r.leader),
-                _safe(r.phone) if phones else None,
-                _safe(attrs),
-            ]
+            text_row(
+                ws,
+                [
+                    r.code,
+                    r.name,
+                    r.kind,
+                    r.address,
+                    r.street,
+                    r.community,
+                    round(r.lon, 7),
+                    round(r.lat, 7),
+                    "WGS-84",
+                    r.leader,
+                    r.phone if phones else None,
+                    attrs,
+                ],
+            )
         )
     out = io.BytesIO()
     wb.save(out)

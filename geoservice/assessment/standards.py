@@ -30,6 +30,7 @@ from geoservice.assessment.models import (
     StandardVersion,
 )
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.spreadsheet_text import text_row
 
 MAX_ROWS = 5000
 SHEET_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -521,12 +522,6 @@ def read_sheet(source: bytes | IO[bytes]) -> list[tuple[int, dict[str, Any]]]:
     )
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def export_sheet(session: Session, version_id: int) -> bytes:
     version = get_version(session, version_id)
     wb = Workbook(write_only=True)
@@ -534,18 +529,21 @@ def export_sheet(session: Session, version_id: int) -> bytes:
     ws.append([header for _, header in SHEET_COLUMNS])
     for r in version_rows(session, version.id):
         ws.append(
-            [
-                _safe(r["item_code"]),
-                _safe(r["item"]),
-                _safe(r["content_code"]),
-                _safe(r["content"]),
-                _safe(r["code"]),
-                _safe(r["text"]),
-                r["score"],
-                "、".join(r["kind_names"]),
-                _safe(r["category"]),
-                "是" if r["negative_list"] else "否",
-            ]
+            text_row(
+                ws,
+                [
+                    r["item_code"],
+                    r["item"],
+                    r["content_code"],
+                    r["content"],
+                    r["code"],
+                    r["text"],
+                    r["score"],
+                    "、".join(r["kind_names"]),
+                    r["category"],
+                    "是" if r["negative_list"] else "否",
+                ],
+            )
         )
     out = io.BytesIO()
     wb.save(out)
