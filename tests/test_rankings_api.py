@@ -55,6 +55,12 @@ def test_rankings_json_has_every_indicator_and_the_rank(client, case, token):
         ("of=leader&period=custom&from=2015-11-20", "from"),
         ("of=leader&period=custom&from=2015-11-01&to=tomorrow", "to"),
         ("of=leader&period=week&from=2015-W47&to=2015-11-30", "to"),
+        # The calendar's ends (a period of year 9999 ends in 10000; trends reach back from 1).
+        ("of=leader&period=week&from=9999-W52", "from"),
+        ("of=leader&period=month&from=9999-12", "from"),
+        ("of=leader&period=quarter&from=0001-Q1", "from"),
+        ("of=leader&period=week&from=0001-01-01", "from"),
+        ("of=leader&period=custom&from=2026-11-01&to=9999-12-31", "to"),
     ],
 )
 def test_bad_parameters_are_400_json_naming_the_field(client, token, query, field):
@@ -62,6 +68,16 @@ def test_bad_parameters_are_400_json_naming_the_field(client, token, query, fiel
     assert r.status_code == 400
     body = r.get_json()
     assert body["field"] == field and body["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/rankings/charts", "/api/rankings/trend", "/api/rankings/report.xlsx", "/rankings"],
+)
+def test_periods_at_the_calendars_ends_are_400_everywhere(client, token, path):
+    for query in ("period=week&from=9999-W52", "period=week&from=0001-W01"):
+        r = client.get(f"{path}?{query}", headers=token("planner"))
+        assert r.status_code == 400, (path, query, r.status_code)
 
 
 def test_custom_and_quarter_periods(client, case, token):

@@ -156,6 +156,17 @@ def _parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+# Periods a ranking may be asked for: trends and comparisons reach back a dozen periods from the
+# one asked, and the calendar must not run out on either side (year 1 or 9999: a 500).
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
+def _year(year: int, field: str = "from") -> int:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise PeriodError(f"统计周期须在 {FIRST_YEAR}—{LAST_YEAR} 年之间（收到 {year} 年）", field)
+    return year
+
+
 def parse_period(
     kind: str | None,
     start: str | None,
@@ -177,17 +188,20 @@ def parse_period(
     if kind == "custom":
         if start is None or end is None:
             raise PeriodError("自定义周期需要同时提供 from 和 to（YYYY-MM-DD）", "from")
-        return custom_period(_parse_instant(start, "from", tz), _parse_instant(end, "to", tz))
+        first, after = _parse_instant(start, "from", tz), _parse_instant(end, "to", tz)
+        _year(first.year, "from")
+        _year(after.year, "to")
+        return custom_period(first, after)
     if end is not None:
         raise PeriodError(f"{PERIOD_KINDS[kind]}周期只需 from，不接受 to", "to")
     if start is None:
         return last_complete(kind, today, tz)
     if kind == "week" and (m := _WEEK.match(start)):
-        return week_period(int(m[1]), int(m[2]), tz)
+        return week_period(_year(int(m[1])), int(m[2]), tz)
     if kind == "month" and (m := _MONTH.match(start)):
-        return month_period(int(m[1]), int(m[2]), tz)
+        return month_period(_year(int(m[1])), int(m[2]), tz)
     if kind == "quarter" and (m := _QUARTER.match(start)):
-        return quarter_period(int(m[1]), int(m[2]), tz)
+        return quarter_period(_year(int(m[1])), int(m[2]), tz)
     try:
         day = date.fromisoformat(start)
     except ValueError as exc:
@@ -196,4 +210,5 @@ def parse_period(
             f"无法识别的{PERIOD_KINDS[kind]} {start!r}，应如 {examples[kind]} 或 YYYY-MM-DD",
             "from",
         ) from exc
+    _year(day.year)
     return period_containing(kind, day, tz)
