@@ -299,6 +299,7 @@ def test_export_geojson_gpkg_csv_from_api_and_cli(app, client, db_session, tmp_p
     body = json.loads(geojson.get_data())
     assert [f["properties"]["name"] for f in body["features"]] == ["导出路0", "导出路1", "导出路2"]
     csv = client.get(f"{base}?f=csv&q=导出路1", headers=viewer)
+    assert csv.headers["Content-Type"] == "text/csv; charset=utf-8"  # the parameter once
     text_ = csv.get_data().decode("utf-8")
     assert text_.startswith("\ufeffid,")
     assert "导出路1" in text_ and "MULTILINESTRING ((120.1 33.7, 120.2 33.71))" in text_

@@ -22,7 +22,7 @@ from geoservice.spreadsheet_text import text_value
 FORMATS = {
     "geojson": ("application/geo+json", "geojson"),
     "gpkg": ("application/geopackage+sqlite3", "gpkg"),
-    "csv": ("text/csv; charset=utf-8", "csv"),
+    "csv": ("text/csv", "csv"),  # werkzeug adds "; charset=utf-8" to text types
 }
 
 Row = tuple[int, str, bytes, str]  # id, GeoJSON geometry, WKB, properties JSON
