@@ -441,6 +441,25 @@ def test_html_pages_and_unsupported_formats(app, client, db_session, viewer):
     assert response.status_code == 406
 
 
+@pytest.mark.parametrize(
+    ("path", "accept", "served"),
+    [
+        # The landing page advertises this exact type for the OpenAPI document.
+        ("/api/openapi", "application/vnd.oai.openapi+json;version=3.0", "application/vnd.oai"),
+        ("/api/openapi", "text/html;q=0.9, application/vnd.oai.openapi+json;version=3.0",
+         "application/vnd.oai"),
+        ("/api/collections", "application/json; charset=utf-8", "application/json"),
+        ("/api/collections/grids/items?limit=1", "application/geo+json; charset=utf-8",
+         "application/geo+json"),
+        ("/api/collections", "text/html; charset=utf-8", "text/html"),
+    ],
+)  # fmt: skip
+def test_accept_values_with_media_type_parameters_are_served(client, viewer, path, accept, served):
+    response = client.get(path, headers={**viewer, "Accept": accept})
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["Content-Type"].startswith(served)
+
+
 def test_bbox_counts_of_issues_are_exact_through_the_tile_counts(app, client, db_session, viewer):
     import random
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request, url_for
+from werkzeug.datastructures import MIMEAccept
 
 from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
@@ -51,6 +52,15 @@ def single_args(allowed: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def accepted_types() -> MIMEAccept:
+    """The request's Accept without media-type parameters (`application/json; charset=utf-8`,
+    `…openapi+json;version=3.0`): each is served as the plain type it names (RFC 9110
+    §12.5.1), where matching them literally refused the very types we send."""
+    return MIMEAccept(
+        [(value.split(";", 1)[0].strip(), quality) for value, quality in request.accept_mimetypes]
+    )
+
+
 def output_format(args: Mapping[str, str], formats: tuple[str, ...] = ("json", "html")) -> str:
     """`f=` wins; otherwise the Accept header (JSON for */*, HTML only when preferred)."""
     f = args.get("f")
@@ -63,7 +73,7 @@ def output_format(args: Mapping[str, str], formats: tuple[str, ...] = ("json", "
     offered = [GEOJSON, JSON, "application/vnd.oai.openapi+json", HTML]
     if not request.accept_mimetypes:
         return "json"
-    best = request.accept_mimetypes.best_match(offered)
+    best = accepted_types().best_match(offered)
     if best is None:
         raise ApiError(406, "不支持请求的格式（Accept）", {"available": [GEOJSON, JSON, HTML]})
     if best == HTML and "html" in formats:
