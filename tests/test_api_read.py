@@ -166,9 +166,9 @@ def test_unknown_or_repeated_parameters_are_refused_by_name(app, client, viewer)
     assert "colour" in error["error"] and error["field"] == "colour"
     spec = road_spec(app)
     error = get_json(
-        client, f"/api/collections/{spec.collection}/items?datetime=2026-01-01", viewer, 400
+        client, f"/api/collections/{spec.collection}/items?category=环境卫生", viewer, 400
     )
-    assert error["field"] == "datetime"
+    assert error["field"] == "category"  # an issue filter is not a road's
     error = get_json(client, "/api/collections/issues/items?limit=1&limit=2", viewer, 400)
     assert error["field"] == "limit"
 
@@ -633,3 +633,25 @@ def test_the_issues_extent_covers_every_issue_within_a_finest_cell(client, db_se
     west, south, east, north = bbox()
     assert min(lons[1:]) - cell < west <= min(lons[1:])
     assert min(lats[1:]) - cell < south <= min(lats[1:])
+
+
+def test_datetime_is_accepted_by_every_collection(app, client, db_session, viewer):
+    """OGC API – Features (/req/core/fc-time-definition): every items endpoint takes
+    `datetime`; a collection without a time matches every feature whatever the interval, and
+    a malformed value is still a 400 naming it."""
+    spec = road_spec(app)
+    for i in range(3):
+        insert_place(db_session, spec, f"R{i}", f"时间路{i}", LINE, **attrs_for(spec))
+    base = f"/api/collections/{spec.collection}/items"
+    every = client.get(base, headers=viewer).get_json()["numberMatched"]
+    for value in ("2026-11-01", "2020-01-01T00:00:00Z/..", "../2020-01-01"):
+        body = client.get(f"{base}?datetime={value}", headers=viewer).get_json()
+        assert body["numberMatched"] == every == 3, value
+    bad = client.get(f"{base}?datetime=yesterday", headers=viewer)
+    assert bad.status_code == 400 and bad.get_json()["field"] == "datetime"
+    doc = client.get("/api/openapi", headers=viewer).get_json()
+    names = [
+        p.get("$ref", "").rsplit("/", 1)[-1] or p.get("name")
+        for p in doc["paths"][f"/collections/{spec.collection}/items"]["get"]["parameters"]
+    ]
+    assert "datetime" in names

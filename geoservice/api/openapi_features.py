@@ -175,9 +175,9 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
         {"$ref": "#/components/parameters/offset"},
         {"$ref": "#/components/parameters/bbox"},
         {"$ref": "#/components/parameters/bbox-crs"},
+        # Every collection (without a time of its own every feature matches).
+        {"$ref": "#/components/parameters/datetime"},
     ]
-    if coll.temporal_column:
-        params.append({"$ref": "#/components/parameters/datetime"})
     filters = [param(f.name, f.description, dict(f.schema)) for f in coll.filters.values()]
     fid = param("featureId", "要素编号", {"type": "integer"}, True, "path")
     fid["style"] = "simple"

@@ -181,10 +181,9 @@ BASE_ITEM_PARAMS = ("f", "limit", "offset", "bbox", "bbox-crs")
 
 
 def item_params(collection: Collection) -> list[str]:
-    names = list(BASE_ITEM_PARAMS)
-    if collection.temporal_column:
-        names.append("datetime")
-    return names + list(collection.filters)
+    # `datetime` on every collection (OGC API – Features /req/core/fc-time-definition): a
+    # collection without a time matches it whatever its value (parse_items_query).
+    return [*BASE_ITEM_PARAMS, "datetime", *collection.filters]
 
 
 def parse_items_query(
@@ -200,7 +199,9 @@ def parse_items_query(
     if "bbox" in args:
         query.bbox = parse_bbox(args["bbox"])
     if "datetime" in args:
-        query.interval = parse_datetime(args["datetime"])
+        interval = parse_datetime(args["datetime"])  # checked even where it filters nothing
+        if collection.temporal_column:
+            query.interval = interval
     for name, flt in collection.filters.items():
         if name in args:
             try:
