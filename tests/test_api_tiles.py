@@ -454,3 +454,17 @@ def test_the_number_of_issues_in_a_tile_counts_its_own_issues_at_every_zoom(db_s
         tx, ty = tile_of(west + step, north - step, z)
         inside = sum(1 for lon, lat in points if tile_of(lon, lat, z) == (tx, ty))
         assert _issues_in_tile(db_session, z, tx, ty, ItemsQuery()) == inside, z
+
+
+def test_issues_either_side_of_a_tile_edge_are_counted_once(client, db_session, viewer):
+    """Counted on the fly (a filter no pre-aggregated table answers): an issue a centimetre
+    west of a tile's edge belongs to the west tile only, though the index's boxes (float4,
+    rounded outwards) put it in the east tile's window too."""
+    x, _ = tile_of(120.1, 33.7, 11)
+    edge = x / 2**11 * 360 - 180  # a z11 tile's west edge: a tile edge at z13 as well
+    insert_issue(db_session, edge - 1e-7, 33.7, severity=2)
+    insert_issue(db_session, edge + 1e-7, 33.7, severity=2)
+    for zoom in (11, 13):
+        west = tile_count(client, viewer, zoom, edge - 1e-4, 33.7, "?severity=2")
+        east = tile_count(client, viewer, zoom, edge + 1e-4, 33.7, "?severity=2")
+        assert (west, east) == (1, 1), zoom

@@ -646,6 +646,18 @@ SELECT count(*) FROM (
     return int(session.execute(text(statement), params).scalar()) > cap
 
 
+def _column(level: int) -> str:
+    """The column of the issue `i`'s cell at `level` (web-mercator tiling, as the tile counts)."""
+    return f"floor((ST_X(i.geom) + 180.0) / 360.0 * {2**level})"
+
+
+def _row(level: int) -> str:
+    return (
+        "floor((1.0 - asinh(tan(radians(least(greatest(ST_Y(i.geom), -85.0511), 85.0511))))"
+        f" / pi()) / 2.0 * {2**level})"
+    )
+
+
 def _snapped_issue_tile(
     session: Session,
     collection: Collection,
@@ -660,18 +672,19 @@ def _snapped_issue_tile(
     no per-row reprojection; one point per cell at the centroid of its issues."""
     sql = conditions(collection, query)
     level = min(z + 3, FINEST_LEVEL + 3)
-    scale = 2**level
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     point = _moved("ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)", offset)
+    # The window's bbox test is loose at its edges (the index's float4 boxes round outwards):
+    # each issue is kept in the tile whose cells hold it by the tile counts' arithmetic, or a
+    # neighbour's issue would be counted in both tiles (a bubble outside the tile's extent).
+    own = "" if offset is not None else f" AND {_column(z)} = :x AND {_row(z)} = :y"
     statement = f"""
 WITH cells AS (
   SELECT count(*) AS n, count(*) FILTER (WHERE i.status IN ({open_list})) AS open,
          avg(ST_X(i.geom)) AS lon, avg(ST_Y(i.geom)) AS lat
   FROM issues i
-  WHERE i.geom && {_window(0, offset)} AND {sql.clause()}
-  GROUP BY floor((ST_X(i.geom) + 180.0) / 360.0 * {scale}),
-           floor((1.0 - asinh(tan(radians(least(greatest(ST_Y(i.geom), -85.0511), 85.0511))))
-                 / pi()) / 2.0 * {scale})
+  WHERE i.geom && {_window(0, offset)} AND {sql.clause()}{own}
+  GROUP BY {_column(level)}, {_row(level)}
 )
 SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom') FROM (
   SELECT ST_AsMVTGeom({point}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom,
