@@ -60,9 +60,11 @@ BATCH = 2000  # features checked and written per statement
 READ_BATCH = 10_000  # features read from the file at a time
 GARBLED_SAMPLE = 500  # text values inspected for mojibake
 CRS_EXAMPLES = (
-    "例如 --crs EPSG:4490（CGCS2000 经纬度）、--crs EPSG:4549（CGCS2000 3 度带 120°E），"
-    "或本地坐标系的 PROJ 字符串、WKT、.prj 文件路径"
+    "例如 EPSG:4490（CGCS2000 经纬度）、EPSG:4549（CGCS2000 3 度带 120°E），"
+    "或本地坐标系的 PROJ 字符串、WKT"
 )
+# Where the coordinate system is given: the upload's `crs` field, the commands' --crs.
+CRS_WHERE = "坐标系（上传时的 crs 参数，命令行的 --crs）"
 
 
 class ImportFailed(Exception):
@@ -224,9 +226,70 @@ def request_crs(value: str) -> CRS:
         raise ImportFailed(f"无法识别的坐标系 {text_[:80]!r}（{REQUEST_CRS_RULE}）") from None
 
 
+# GDAL's and GEOS's reasons, as a planner can read them (the English text stays, after them, as
+# technical detail for whoever maintains the server, without the server's file paths).
+_UNREADABLE = (
+    ("not recognized as", "文件已损坏，或内容不是所声明的格式"),
+    ("Failed to read GeoJSON", "不是合法的 GeoJSON（JSON 格式有误或不完整）"),
+    ("JSON parsing error", "不是合法的 GeoJSON（JSON 格式有误或不完整）"),
+    ("No such file", "文件不完整（压缩包里缺少所需的文件）"),
+)
+_GEOMETRY_UNREADABLE = (
+    ("closed linestring", "面的边界没有闭合：首尾两个坐标须相同"),
+    ("must have at least 4", "面的边界至少需要 4 个坐标点（首尾相同）"),
+    ("Invalid number of points in LineString", "线至少需要 2 个坐标点"),
+)
+
+
+def _technical(exc: BaseException) -> str:
+    detail = str(exc).split("It might help", 1)[0].rstrip(" ;.")
+    detail = re.sub(r"'?(/[^\s':;]+)+'?", "…", detail).strip()
+    return f"（技术信息：{detail[:200]}）" if detail else ""
+
+
+def unreadable(exc: BaseException) -> str:
+    """Why a file cannot be read, in Chinese."""
+    reason = next((text for key, text in _UNREADABLE if key in str(exc)), "文件无法解析")
+    return f"无法读取文件：{reason}{_technical(exc)}"
+
+
+def geometry_unreadable(exc: BaseException) -> str:
+    """Why one feature's geometry cannot be read or converted, in Chinese."""
+    reason = next((text for key, text in _GEOMETRY_UNREADABLE if key in str(exc)), None)
+    return f"几何无法读取或换算：{reason or '坐标不完整或格式有误'}{_technical(exc)}"
+
+
+def _numbers_from_text(spec: LayerSpec, props: dict[str, Any]) -> dict[str, Any]:
+    """A file's numbers may arrive as text (a CSV; a column whose values mix numbers and text,
+    which the reader then types as text): "3" for an integer attribute is 3. Text that is no
+    number ("5栋") stays text, and that feature alone is refused by the type check."""
+    for attribute in spec.attributes:
+        value = props.get(attribute.name)
+        if attribute.type not in (int, float) or not isinstance(value, str):
+            continue
+        try:
+            number = float(value.strip())
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            continue
+        if attribute.type is float:
+            props[attribute.name] = number
+        elif number.is_integer():
+            props[attribute.name] = int(number)
+    return props
+
+
 def _looks_geographic(bounds: tuple[float, float, float, float]) -> bool:
     minx, miny, maxx, maxy = bounds
     return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def _looks_projected(bounds: tuple[float, float, float, float]) -> bool:
+    """Metres of a projected CRS, not degrees: out of the lon/lat range and far beyond it.
+    Degrees merely out of range (latitude and longitude swapped, a 200 typed for 120) are
+    left to each feature's location check, which names the feature and the mistake."""
+    return not _looks_geographic(bounds) and max(abs(v) for v in bounds) > 1000
 
 
 def _describe(bounds: tuple[float, float, float, float]) -> str:
@@ -259,20 +322,20 @@ def _settle_crs(
         source = CRS.from_user_input(declared)
     usable = total_bounds is not None and all(math.isfinite(v) for v in total_bounds)
     if source is None:
-        if usable and not _looks_geographic(total_bounds):
+        if usable and _looks_projected(total_bounds):
             raise ImportFailed(
                 f"文件未声明坐标系，坐标范围（{_describe(total_bounds)}）看起来是投影坐标（米），"
-                f"不是经纬度；请用 --crs 指定文件的坐标系（{CRS_EXAMPLES}）"
+                f"不是经纬度；请指定文件的{CRS_WHERE}：{CRS_EXAMPLES}"
             )
         report.warnings.append(
-            "文件未声明坐标系，按 WGS-84 经纬度（EPSG:4326）处理；可用 --crs 指定"
+            f"文件未声明坐标系，按 WGS-84 经纬度（EPSG:4326）处理；如不是，请指定{CRS_WHERE}"
         )
         return CRS.from_epsg(4326)
-    if usable and source.is_geographic and not _looks_geographic(total_bounds):
+    if usable and source.is_geographic and _looks_projected(total_bounds):
         said = f"指定的坐标系 {given}" if given else f"文件声明的坐标系 {declared}"
         raise ImportFailed(
             f"{said}是经纬度，但坐标范围（{_describe(total_bounds)}）看起来是投影坐标（米）："
-            f"请用 --crs 指定实际的坐标系（{CRS_EXAMPLES}）"
+            f"请指定实际的{CRS_WHERE}：{CRS_EXAMPLES}"
         )
     if usable and source.is_projected and _looks_geographic(total_bounds):
         width = max(total_bounds[2] - total_bounds[0], total_bounds[3] - total_bounds[1])
@@ -280,7 +343,7 @@ def _settle_crs(
             said = f"指定的坐标系 {given}" if given else f"文件声明的坐标系 {declared}"
             raise ImportFailed(
                 f"{said}是投影坐标系（米），但坐标范围（{_describe(total_bounds)}）看起来是经纬度："
-                "请检查 --crs（经纬度文件可用 --crs EPSG:4490 或 EPSG:4326）"
+                f"请检查{CRS_WHERE}（经纬度文件用 EPSG:4490 或 EPSG:4326）"
             )
     return source
 
@@ -316,7 +379,7 @@ class FeatureSource:
         try:
             layers_found = [str(name) for name, _ in list_layers(self.dataset)]
         except (DataSourceError, DataLayerError, OSError) as exc:
-            raise ImportFailed(f"无法读取文件：{exc}") from None
+            raise ImportFailed(unreadable(exc)) from None
         if not layers_found:
             raise ImportFailed("文件中没有图层")
         if layer is None:
@@ -341,7 +404,7 @@ class FeatureSource:
         except UnicodeDecodeError:
             raise ImportFailed(self._undecodable()) from None
         except Exception as exc:  # GDAL raises assorted errors on broken files
-            raise ImportFailed(f"无法读取文件：{exc}") from None
+            raise ImportFailed(unreadable(exc)) from None
         self.report.layer = layer
         self.report.driver = str(info.get("driver") or "")
         if self.report.driver != found.driver:  # never by content (geoservice.catalogue.gdal_open)
@@ -411,7 +474,7 @@ class FeatureSource:
         except UnicodeDecodeError:
             raise ImportFailed(self._undecodable()) from None
         except Exception as exc:  # GDAL raises assorted errors on broken files
-            raise ImportFailed(f"无法读取文件：{exc}") from None
+            raise ImportFailed(unreadable(exc)) from None
         return geometry, field_data
 
     def _rows(self, geometry: Any, field_data: Any, offset: int) -> list[ReadFeature]:
@@ -435,7 +498,7 @@ class FeatureSource:
                         lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])),
                     )
             except Exception as exc:
-                report.reject(number, f"几何无法读取或换算：{exc}", "geometry", props.get("name"))
+                report.reject(number, geometry_unreadable(exc), "geometry", props.get("name"))
                 continue
             report.geometry_types[geom.geom_type] += 1
             if geom.is_empty:
@@ -576,7 +639,9 @@ def import_features(
             candidates: list[Candidate] = []
             for f in rows:
                 unused.update(k for k in f.properties if k not in allowed)
-                props = {k: v for k, v in f.properties.items() if k in allowed}
+                props = _numbers_from_text(
+                    spec, {k: v for k, v in f.properties.items() if k in allowed}
+                )
                 for key, value in (defaults or {}).items():
                     if props.get(key) in (None, ""):
                         props[key] = value
