@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import request
@@ -239,6 +240,13 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     page.evaluate("document.querySelector('[data-tab=visits]').click()")
     page.wait_for("document.querySelectorAll('#visit-list li').length === 1")
     page.screenshot(shots / "field-visits.png")
+    # Times as the county reads them (TIMEZONE), not the API's UTC.
+    visited = db.execute(text("SELECT visited_at FROM patrol_visits")).scalar_one()
+    local = visited.astimezone(ZoneInfo("Asia/Shanghai"))
+    listed = page.evaluate("document.querySelector('#visit-list li').textContent")
+    assert f"{local:%Y-%m-%d %H:%M}" in listed, listed
+    tag = page.evaluate("document.querySelector('#task-list .tag.done').textContent")
+    assert tag == f"已巡查 {local:%H:%M}", tag
     assert page.exceptions == []
     outside = [u for u in page.requests if not u.startswith((base + "/", "data:", "blob:"))]
     assert outside == [], outside

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, render_template, send_from_directory, 
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
-from geoservice.accounts.auth import permission_required
+from geoservice.accounts.auth import permission_required, public
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.fieldwork import evidence, patrol_coverage, patrols
@@ -76,11 +76,15 @@ def app_page():
         "min_photos": int(current_app.config.get("REPORT_MIN_PHOTOS", 1)),
         "tiles": [t.as_dict() for t in tiles],
         "center": [center[0] or 116.4, center[1] or 39.9],
+        "timezone": current_app.config["TIMEZONE"],
     }
     return render_template("field/app.html", config_json=json_script(config))
 
 
+# The manifest and the worker are static files, fetched by the browser without the session
+# (a manifest request carries no cookies): public, or the app cannot be installed.
 @bp.get("/field/manifest.webmanifest")
+@public
 def manifest():
     response = send_from_directory(
         current_app.static_folder, f"{STATIC}/manifest.webmanifest", max_age=0
@@ -90,6 +94,7 @@ def manifest():
 
 
 @bp.get("/field/sw.js")
+@public
 def service_worker():
     """Served from /field/ so its scope is the app (a worker controls only paths below it)."""
     response = send_from_directory(current_app.static_folder, f"{STATIC}/sw.js", max_age=0)

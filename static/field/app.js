@@ -67,7 +67,21 @@
     children.flat().forEach(c => node.append(c instanceof Node ? c : document.createTextNode(c ?? '')));
     return node;
   }
-  const hhmm = iso => (iso ? iso.slice(11, 16) : '');
+  // Times as the county reads them (the service's TIMEZONE), whatever offset the API wrote
+  // (it answers in UTC) and whatever the phone's own zone.
+  const clock = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: cfg.timezone || 'Asia/Shanghai', hourCycle: 'h23', year: 'numeric',
+    month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+  function localParts(iso) {
+    const d = iso ? new Date(iso) : null;
+    if (!d || isNaN(d)) return null;
+    return Object.fromEntries(clock.formatToParts(d).map(p => [p.type, p.value]));
+  }
+  const hhmm = iso => { const p = localParts(iso); return p ? `${p.hour}:${p.minute}` : ''; };
+  const dayTime = iso => {
+    const p = localParts(iso);
+    return p ? `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}` : '';
+  };
   function csrf() { return document.querySelector('meta[name="csrf-token"]').content; }
   async function refreshCsrf() {
     const page = await fetch('/field/', { cache: 'no-store', credentials: 'same-origin' });
@@ -126,7 +140,7 @@
     queued.forEach(r => {
       const status = r.error ? el('span', { class: 'tag failed' }, r.error) : el('span', { class: 'tag queued' }, '待上传');
       const li = el('li', {}, el('div', { class: 'row' }, el('span', { class: 'title' }, r.title), status),
-        el('div', { class: 'meta' }, `${(r.fields.visited_at || r.fields.recorded_at).replace('T', ' ').slice(0, 16)} · 照片 ${r.photos.length} 张` +
+        el('div', { class: 'meta' }, `${dayTime(r.fields.visited_at || r.fields.recorded_at)} · 照片 ${r.photos.length} 张` +
           (r.attempts ? ` · 已尝试 ${r.attempts} 次` : '')));
       if (r.error) {
         const drop = el('button', { type: 'button', class: 'light' }, '删除此条');
@@ -335,7 +349,7 @@
       body.visits.forEach(v => {
         const flags = v.flags.includes('far') ? el('span', { class: 'tag overdue' }, `距点位 ${Math.round(v.distance_m)} 米`) : el('span', { class: 'tag done' }, v.outcome_title);
         list.append(el('li', {}, el('div', { class: 'row' }, el('span', { class: 'title' }, v.place.name || ''), flags),
-          el('div', { class: 'meta' }, `${v.visited_at.replace('T', ' ').slice(0, 16)} · 照片 ${v.photos.length} 张` +
+          el('div', { class: 'meta' }, `${dayTime(v.visited_at)} · 照片 ${v.photos.length} 张` +
             (v.issue_ids.length ? ` · 上报问题 ${v.issue_ids.length} 个` : ''))));
       });
     } catch (err) { /* offline */ }
