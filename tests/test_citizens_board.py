@@ -48,3 +48,12 @@ def test_a_bad_period_is_a_message(public_on, client, db_session):
     assert response.status_code == 303
     page = client.get("/citizens/", headers=planner).get_data(as_text=True)
     assert "无法识别" in page and db_session.scalar(select(PublishedBoard)) is None
+
+
+def test_the_board_form_is_in_the_page_once_and_the_title_is_text(public_on, client, db_session):
+    planner = account(db_session, "planner")[1]
+    page = client.get("/citizens/", headers=planner).get_data(as_text=True)
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title == "群众反映 · 创文包保 GIS"
+    body = page.split("</head>", 1)[1]
+    assert body.count("公开红黑榜（责任单位）") == 1 and body.count('name="from"') == 1
