@@ -54,7 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # request time: issue 15), built once and handed to the edges (edge.access.catalogue).
     base = build_catalogue(registry.layers(app))
     app.extensions[access.CATALOGUE] = site_catalogue(app, base)
-    errors.init_app(app, current_account=auth.current_account)  # errors cannot import auth
+    # errors cannot import auth or edge: handed over here
+    errors.init_app(app, current_account=auth.current_account, routed_allow=access.routed_allow)
     app.before_request(check_query_string)
     assets.init_app(app)
     auth.init_app(app)  # every request needs an account (before the hooks below)

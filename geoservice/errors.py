@@ -19,6 +19,7 @@ from geoservice.service_errors import ServiceError
 log = logging.getLogger(__name__)
 
 ACCOUNT_FINDER = "geoservice.errors.current_account"
+ROUTED_ALLOW = "geoservice.errors.routed_allow"
 # What psycopg2 raises for a string holding NUL (PostgreSQL text cannot store it).
 NUL_REFUSED = "A string literal cannot contain NUL (0x00) characters."
 
@@ -85,6 +86,35 @@ def _database_down(exc: DBAPIError) -> bool:
     return type(exc.orig) in (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
+def _challenged(response: Any) -> Any:
+    """A 401 says how to authenticate (RFC 9110 §11.6.1): an API token as a Bearer token."""
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="geoservice"'
+    return response
+
+
+def _detail(exc: HTTPException, status: int, allow: str | None = None) -> str | None:
+    """The exception's own description when a view wrote one (abort(404, "没有该测评轮次")); for
+    werkzeug's stock English ones, what to do about it in Chinese."""
+    description = exc.description
+    if not description or status == 500:
+        return None
+    if description != type(exc).description:
+        return description
+    if isinstance(exc, MethodNotAllowed):
+        return f"该地址不支持 {request.method} 请求" + (f"，可用：{allow}" if allow else "")
+    return STOCK_DETAILS.get(status)
+
+
+# What to do about werkzeug's stock errors, for an API client.
+STOCK_DETAILS = {
+    400: "请求格式有误，请检查参数与请求体",
+    404: "该地址不存在，请检查 URL（接口一览见 /api/openapi）",
+    413: "请求体超过上限（MAX_CONTENT_LENGTH），请缩小上传内容",
+    415: "不支持该内容类型",
+}
+
+
 def error_page(status: int, message: str):
     """The same error for a browser: a Chinese HTML page (templates/error.html)."""
     session = g.get("db_session")
@@ -108,11 +138,18 @@ def error_page(status: int, message: str):
         return f'<!doctype html><html lang="zh-CN"><meta charset="utf-8">{plain}</html>', status
 
 
-def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> None:
+def init_app(
+    app: Flask,
+    current_account: Callable[[], Any] | None = None,
+    routed_allow: Callable[[], str | None] | None = None,
+) -> None:
     """Errors become responses here, once for the whole app. `current_account` finds the
-    caller for the error page's menu (handed over by create_app: errors sit below accounts)."""
+    caller for the error page's menu, `routed_allow` the `Allow` of a routing 405 where the
+    routes' methods overstate it (handed over by create_app: errors sit below both)."""
     if current_account is not None:
         app.extensions[ACCOUNT_FINDER] = current_account
+    if routed_allow is not None:
+        app.extensions[ROUTED_ALLOW] = routed_allow
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -123,13 +160,13 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
         if exc.status == 429 and isinstance(exc.detail, dict) and "retry_after_s" in exc.detail:
             response.headers["Retry-After"] = str(exc.detail["retry_after_s"])
         response.headers.update(exc.headers)
-        return response
+        return _challenged(response)
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):
         """A service refused (no Flask in services): its status and Chinese message."""
         if wants_json():
-            return error_response(exc.status, exc.error, exc.detail, exc.field)
+            return _challenged(error_response(exc.status, exc.error, exc.detail, exc.field))
         return error_page(exc.status, exc.error)
 
     @app.errorhandler(HTTPException)
@@ -137,15 +174,19 @@ def init_app(app: Flask, current_account: Callable[[], Any] | None = None) -> No
         status = exc.code or 500
         if status < 400:  # redirects raised as exceptions (e.g. strict slashes)
             return exc
+        allow = None
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            # A 405 names the methods the URL serves (RFC 9110 §15.5.6).
+            narrowed = app.extensions.get(ROUTED_ALLOW, lambda: None)()
+            allow = narrowed or ", ".join(sorted(exc.valid_methods))
+        detail = _detail(exc, status, allow)
         if not wants_json():
             response = app.make_response(error_page(status, MESSAGES.get(status, exc.name)))
         else:
-            detail = exc.description if exc.description and status != 500 else None
             response = error_response(status, MESSAGES.get(status, exc.name), detail)
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            # A 405 names the methods the URL serves (RFC 9110 §15.5.6).
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        return response
+        if allow:
+            response.headers["Allow"] = allow
+        return _challenged(response)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
 from geoservice.accounts.accounts import (  # noqa: F401  (re-exported)
@@ -160,12 +160,17 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+def is_public(endpoint: str | None) -> bool:
+    """Whether anyone may call the endpoint (PUBLIC_ENDPOINTS, views marked @public); an
+    unknown URL (None) is answered 404 by routing whoever asks."""
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+        return True
+    return bool(getattr(current_app.view_functions.get(endpoint), "public", False))
+
+
 def _require_sign_in(app: Flask) -> Any:
     endpoint = request.endpoint
-    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
-        return None
-    view = app.view_functions.get(endpoint)
-    if getattr(view, "public", False):
+    if is_public(endpoint):
         return None
     account = current_account()
     if account is None:

@@ -28,7 +28,7 @@ from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geoservice.accounts import ratelimit
-from geoservice.accounts.auth import bearer_token, current_account
+from geoservice.accounts.auth import bearer_token, current_account, is_public
 from geoservice.basemaps import basemap_from_config
 from geoservice.db import database, get_session
 from geoservice.errors import ApiError
@@ -147,10 +147,24 @@ def _check_csrf() -> None:
         return
     if bearer_token() is not None:
         return
+    if not is_public(request.endpoint) and current_account() is None:
+        return  # nobody signed in where an account is needed: the sign-in check answers 401
     try:
         csrf.protect()
     except CSRFError as exc:  # answered like every refusal (geoservice.errors)
-        raise ApiError(400, CSRF_MESSAGE, exc.description) from None
+        raise ApiError(400, CSRF_MESSAGE, CSRF_REASONS.get(exc.description)) from None
+
+
+# Flask-WTF's reasons, in Chinese.
+CSRF_REASONS = {
+    "The CSRF token is missing.": "请求中缺少 CSRF 令牌（网页请刷新后再提交；接口请用 API 令牌）",
+    "The CSRF session token is missing.": "会话中没有 CSRF 令牌（会话已过期，请刷新页面）",
+    "The CSRF token has expired.": "CSRF 令牌已过期，请刷新页面后重试",
+    "The CSRF token is invalid.": "CSRF 令牌无效，请刷新页面后重试",
+    "The CSRF tokens do not match.": "CSRF 令牌与会话不符，请刷新页面后重试",
+    "The referrer header is missing.": "缺少 Referer 请求头（HTTPS 下提交表单需要）",
+    "The referrer does not match the host.": "Referer 与本站地址不符",
+}
 
 
 def _limit_writes(app: Flask) -> None:

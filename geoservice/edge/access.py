@@ -108,6 +108,22 @@ def read_only_allow() -> str:
     return ", ".join(allowed)
 
 
+def routed_allow() -> str | None:
+    """`Allow` for a 405 raised by routing (no route of the URL takes the method) on a
+    read-only collection's URL: the generic feature writes matched the URL but refuse it, so
+    they are not named (read_only_allow). None: routing's own list is right."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        _, args = adapter.match(method="GET")
+    except HTTPException:
+        return None
+    collection_id = args.get("collection_id")
+    collection = catalogue().get(collection_id) if collection_id else None
+    if collection is None or collection.writable:
+        return None
+    return read_only_allow()
+
+
 def check_write(collection: Collection) -> User:
     """Raises unless the caller may change features of `collection`; returns the caller."""
     if not collection.writable:
