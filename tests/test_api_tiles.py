@@ -132,7 +132,15 @@ def test_tile_errors_and_tilejson(app, client, viewer):
     assert body["tiles"][0].endswith(
         f"/api/collections/{spec.collection}/tiles/{{z}}/{{x}}/{{y}}.pbf"
     )
-    assert body["vector_layers"][0]["id"] == spec.collection
+    # A road tile at low zoom holds two layers (tiles.py: the roads, and those under a pixel
+    # folded into counts): both described, so a style built from the TileJSON knows them.
+    assert [layer["id"] for layer in body["vector_layers"]] == [
+        spec.collection,
+        f"{spec.collection}_folded",
+    ]
+    assert "count" in body["vector_layers"][1]["fields"]
+    issues = client.get("/api/collections/issues/tiles", headers=viewer).get_json()
+    assert [layer["id"] for layer in issues["vector_layers"]] == ["issues"]
     collection = client.get(f"/api/collections/{spec.collection}", headers=viewer).get_json()
     assert any(link["type"] == "application/vnd.mapbox-vector-tile" for link in collection["links"])
 

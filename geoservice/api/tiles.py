@@ -32,7 +32,13 @@ from geoservice.catalogue.tilecache import (
     tile_key,
 )
 from geoservice.catalogue.tilegrid import MAX_ZOOM, SHIFTS, Offset, datum_offset, tile_in_range
-from geoservice.catalogue.tiles import AGGREGATE_MAX_ZOOM, collection_extents, render_tile
+from geoservice.catalogue.tiles import (
+    AGGREGATE_MAX_ZOOM,
+    LOW_DETAIL_MAX_ZOOM,
+    collection_extents,
+    generalisable,
+    render_tile,
+)
 from geoservice.db import get_session
 from geoservice.edge.access import collection_or_404, collection_read, scope_condition
 from geoservice.edge.caching import enabled as caching_enabled
@@ -125,6 +131,16 @@ def tilejson(collection_id: str):
         "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, 12],
         "vector_layers": [{"id": coll.id, "description": coll.title, "fields": fields}],
     }
+    if generalisable(coll):  # low zoom: what is under a pixel, folded into counted points
+        body["vector_layers"].append(
+            {
+                "id": f"{coll.id}_folded",
+                "description": f"{coll.title}（低缩放级别：小于一个像素的要素，按格网计数）",
+                "fields": {"count": "格网内被合并的要素数"},
+                "minzoom": 0,
+                "maxzoom": LOW_DETAIL_MAX_ZOOM,
+            }
+        )
     if coll.id == ISSUES:
         body["aggregate_max_zoom"] = AGGREGATE_MAX_ZOOM
     return json_response(body)

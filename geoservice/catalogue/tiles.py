@@ -222,7 +222,7 @@ def render_tile(
         elif _more_than(session, collection, z, x, y, query, cap, offset):
             # Never drop issues silently: more than the cap are counted per cell instead.
             return _snapped_issue_tile(session, collection, z, x, y, query, offset)
-    if _generalisable(collection) and z <= LOW_DETAIL_MAX_ZOOM:
+    if generalisable(collection) and z <= LOW_DETAIL_MAX_ZOOM:
         return _generalised_tile(session, collection, z, x, y, query, cap, offset)
     return _feature_tile(session, collection, z, x, y, query, cap, offset)
 
@@ -729,7 +729,9 @@ def _tiled(session: Session, table: str) -> bool:
     )
 
 
-def _generalisable(collection: Collection) -> bool:
+def generalisable(collection: Collection) -> bool:
+    """Drawn simplified at low zoom, what is under a pixel folded into counts: layers with
+    polygons or lines (and the points of a layer mixing them)."""
     return any(t.endswith(("Polygon", "LineString")) for t in collection.geometry_types)
 
 
