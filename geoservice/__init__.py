@@ -80,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     notifications.init_app(app)  # the outbox hook on issue events
     app.register_blueprint(open311_api.bp, url_prefix="/open311/v2")
+    app.extensions.setdefault(errors.PATH_ERRORS, {})["/open311/"] = open311_api.routing_error
     app.register_blueprint(notifications_pages.bp)
     return app
 

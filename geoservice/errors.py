@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_FINDER = "geoservice.errors.current_account"
 ROUTED_ALLOW = "geoservice.errors.routed_allow"
+# URL prefix → (status, error, detail) → response: interfaces with an error format of their own
+# (Open311's list of {"code", "description"}) for the refusals routing makes before their views.
+PATH_ERRORS = "geoservice.errors.path_errors"
 # What psycopg2 raises for a string holding NUL (PostgreSQL text cannot store it).
 NUL_REFUSED = "A string literal cannot contain NUL (0x00) characters."
 
@@ -180,7 +183,17 @@ def init_app(
             narrowed = app.extensions.get(ROUTED_ALLOW, lambda: None)()
             allow = narrowed or ", ".join(sorted(exc.valid_methods))
         detail = _detail(exc, status, allow)
-        if not wants_json():
+        own = next(
+            (
+                render
+                for prefix, render in app.extensions.get(PATH_ERRORS, {}).items()
+                if request.path.startswith(prefix)
+            ),
+            None,
+        )
+        if own is not None:
+            response = own(status, MESSAGES.get(status, exc.name), detail)
+        elif not wants_json():
             response = app.make_response(error_page(status, MESSAGES.get(status, exc.name)))
         else:
             response = error_response(status, MESSAGES.get(status, exc.name), detail)

@@ -350,3 +350,27 @@ def test_an_open311_client_from_pypi_reads_our_answers(
         if fmt == "xml":  # xmltodict: one element is a dict, several a list
             listed = [listed] if isinstance(listed, dict) else listed
         assert [r["service_request_id"] for r in listed] == [request_id]
+
+
+def test_unknown_paths_and_methods_answer_in_the_spec_error_format(client):
+    """Refusals made before any view — no such path, a method the path does not serve — are
+    GeoReport errors in the path's format too, never an HTML page or a CSRF complaint."""
+    cases = [
+        ("get", "/open311/v2/nope.json", 404, "json"),
+        ("get", "/open311/v2/nope.xml", 404, "xml"),
+        ("post", "/open311/v2/services.json", 405, "json"),
+        ("delete", "/open311/v2/requests/1.xml", 405, "xml"),
+    ]
+    for method, path, status, fmt in cases:
+        response = getattr(client, method)(path)
+        assert response.status_code == status, (path, response.data[:200])
+        if fmt == "json":
+            assert response.mimetype == "application/json"
+            (error,) = response.get_json()
+            assert error["code"] == status and error["description"]
+        else:
+            assert response.mimetype == "text/xml"
+            root = ET.fromstring(response.data)
+            assert root.tag == "errors" and root.find("error/code").text == str(status)
+        if status == 405:
+            assert "GET" in response.headers["Allow"]

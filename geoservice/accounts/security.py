@@ -140,8 +140,8 @@ CSRF_MESSAGE = "页面已过期或缺少安全校验（CSRF）令牌，请刷新
 
 
 def _check_csrf() -> None:
-    if request.method in SAFE_METHODS:
-        return
+    if request.method in SAFE_METHODS or request.routing_exception is not None:
+        return  # (an unknown URL or method: routing answers 404 / 405, no view runs)
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "token_only", False):  # never signed in by the cookie (Open311)
         return

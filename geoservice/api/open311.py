@@ -90,6 +90,14 @@ def _open311_error(exc: Open311Error):
     return _answer("xml" if fmt == "xml" else "json", "errors", "error", [error], exc.status)
 
 
+def routing_error(status: int, error: str, detail: str | None) -> Response:
+    """A refusal made before any view (unknown path, method not served), in the spec's error
+    format (geoservice.errors.PATH_ERRORS): the path's .xml asks for XML, anything else JSON."""
+    fmt = "xml" if request.path.endswith(".xml") else "json"
+    description = f"{error}：{detail}" if detail else error
+    return _answer(fmt, "errors", "error", [{"code": status, "description": description}], status)
+
+
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):
     return _open311_error(
