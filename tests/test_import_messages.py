@@ -100,3 +100,23 @@ def test_a_broken_file_is_explained_without_the_servers_paths(app, client, db_se
         assert refused.status_code in (400, 422), body
         assert body["error"].startswith(("无法读取文件：", "文件")), body
         assert "/tmp" not in json.dumps(body, ensure_ascii=False), body
+
+
+def test_the_import_form_documents_every_field_it_takes(app, client, db_session):
+    """The OpenAPI document lists every form field the import reads (others are a 400): a
+    client built from it can ask for repair, skip_invalid, defaults…"""
+    from geoservice.api.imports import FORM_FIELDS
+
+    spec = spec_named(app, "market")
+    doc = client.get("/api/openapi", headers=auth(db_session, "viewer")).get_json()
+    form = doc["paths"][f"/collections/{spec.collection}/import"]["post"]["requestBody"]
+    schema = form["content"]["multipart/form-data"]["schema"]
+    assert set(schema["properties"]) == {"file", *FORM_FIELDS}
+    planner = auth(db_session, "planner")
+    refused = client.post(
+        f"/api/collections/{spec.collection}/import",
+        headers=planner,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"{}"), "x.geojson"), "skip_invalid": "sure"},
+    )
+    assert refused.status_code == 400 and refused.get_json()["field"] == "skip_invalid"

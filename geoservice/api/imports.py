@@ -17,7 +17,7 @@ from geoservice.api.features import json_response
 from geoservice.api.writes import _commit
 from geoservice.areas import hierarchy
 from geoservice.areas.service_area import bounds
-from geoservice.catalogue.catalogue import parse_bool
+from geoservice.catalogue.catalogue import BOOL_VALUES, parse_bool
 from geoservice.catalogue.importers import (
     SUFFIXES,
     ImportFailed,
@@ -44,13 +44,15 @@ FORM_FIELDS = (
 
 
 def _flag(name: str) -> bool:
+    """A switch of the form: exactly one of the values the OpenAPI document lists."""
     raw = request.form.get(name)
     if raw is None:
         return False
-    try:
-        return parse_bool(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"参数 {name}：{exc}", field=name) from None
+    if raw not in BOOL_VALUES:
+        raise ApiError(
+            400, f"参数 {name} 应为 {'、'.join(BOOL_VALUES)} 之一，收到 {raw!r}", field=name
+        )
+    return parse_bool(raw)
 
 
 def _pairs(name: str) -> list[str]:

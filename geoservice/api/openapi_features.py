@@ -7,13 +7,22 @@ import re
 from typing import Any
 
 from geoservice.api.openapi_kit import MAP_PATTERN, NOT_BLANK, TILE_XYZ, nullable
-from geoservice.catalogue.catalogue import Collection
+from geoservice.catalogue.catalogue import BOOL_VALUES, Collection
 from geoservice.catalogue.validation import CODE_MAX, NAME_MAX, READ_ONLY, writable_properties
 from geoservice.edge.params import GEOJSON, HTML, JSON, MVT
 
 ERROR = {"$ref": "#/components/responses/Error"}
 # Answers with an ETag (geoservice/edge/caching.py): If-None-Match naming it → 304.
 NOT_MODIFIED = {"description": "未变化（If-None-Match 与当前 ETag 相同，无正文）"}
+
+
+# The import form's switches (geoservice.api.imports.FORM_FIELDS; their values: BOOL_VALUES).
+IMPORT_FLAGS = {
+    "repair": "自动修复可修复的几何（自相交等），修复过的要素在报告中注明",
+    "skip_invalid": "跳过有错误的要素，导入其余的（缺省：有一个错误则全部不导入）",
+    "generate_codes": "为没有编码的要素生成编码",
+    "local_codes": "接受本地编码方案（不按图层的标准编码格式校验）",
+}
 
 
 def param(name: str, description: str, schema: dict, required: bool = False, where="query"):
@@ -485,8 +494,25 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                                         "description": "源字段=目标字段，逗号分隔",
                                         "pattern": MAP_PATTERN,
                                     },
+                                    "default": {
+                                        "type": "string",
+                                        "description": "属性=缺省值，逗号分隔（文件中为空时使用）",
+                                        "pattern": MAP_PATTERN,
+                                    },
                                     "crs": {"type": "string", "example": "EPSG:4490"},
                                     "encoding": {"type": "string", "example": "GBK"},
+                                    "layer": {
+                                        "type": "string",
+                                        "description": "文件含多个图层时要导入的图层名",
+                                    },
+                                    **{
+                                        name: {
+                                            "type": "string",
+                                            "enum": list(BOOL_VALUES),
+                                            "description": text,
+                                        }
+                                        for name, text in IMPORT_FLAGS.items()
+                                    },
                                 },
                                 "additionalProperties": False,  # other form fields: 400
                             }

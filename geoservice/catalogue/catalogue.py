@@ -107,6 +107,10 @@ def parse_float(raw: str) -> float:
     return value
 
 
+# The spellings of a yes/no value a form or query may use (parse_bool reads them).
+BOOL_VALUES = ("true", "false", "1", "0", "yes", "no", "是", "否")
+
+
 def parse_bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("true", "1", "yes", "是"):
