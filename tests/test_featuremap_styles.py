@@ -66,3 +66,10 @@ def test_each_feature_gets_its_layer_style_and_every_one_the_highlight():
     # Features are numbered per layer; one style for all: no case, the default only.
     assert plain == {"default": {"color": "#c62828", "radius": 4}}
     assert switch(str(fmap["script"]), "highlighter") == [{"default": HIGHLIGHT}] * 2
+
+
+def test_the_scale_bar_is_metric_only():
+    fmap = feature_map([MapLayer("点位", {"type": "FeatureCollection", "features": [point(0, None)]},
+                                 {"color": "#c62828"})])  # fmt: skip
+    script = str(fmap["script"])
+    assert "L.control.scale({imperial: false})" in script and "L.control.scale()" not in script

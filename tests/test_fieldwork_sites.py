@@ -39,10 +39,11 @@ def case(app, db_session, tmp_path):
 
 def test_a_schedule_by_site_kind_gives_the_schools_to_their_dianzhang(case):
     s, registry = case["session"], case["registry"]
-    patrols.create_schedule(
+    schedule = patrols.create_schedule(
         s, registry, [], {"layer": "site", "site_kind": "school", "role": "点长", "period": "week"},
         None,
     )  # fmt: skip
+    assert schedule.name.endswith("（学校周边）")  # the kind's name, not its code
     with pytest.raises(InvalidInput):
         patrols.create_schedule(
             s, registry, [], {"layer": "site", "site_kind": "nope", "role": "点长",

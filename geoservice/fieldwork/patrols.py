@@ -97,9 +97,14 @@ def known_roles(registry: LayerRegistry, roles: Sequence[str]) -> list[str]:
     return out
 
 
-def _default_name(fields: Mapping[str, Any], registry: LayerRegistry) -> str:
+def _default_name(session: Session, fields: Mapping[str, Any], registry: LayerRegistry) -> str:
     title = registry.get(fields["layer"]).title
-    kind = f"（{fields['site_kind']}）" if fields.get("site_kind") else ""
+    kind = ""
+    if fields.get("site_kind"):  # by its name (学校周边), not its code
+        name = session.scalar(
+            text("SELECT name FROM site_kinds WHERE code = :c"), {"c": fields["site_kind"]}
+        )
+        kind = f"（{name or fields['site_kind']}）"
     return f"{fields['role']}{PERIODS[fields['period']]}{fields['times']}次巡查{title}{kind}"
 
 
@@ -131,7 +136,7 @@ def create_schedule(
     by: User | None,
 ) -> PatrolSchedule:
     fields = _schedule_fields(session, registry, roles, payload)
-    fields["name"] = fields["name"] or _default_name(fields, registry)
+    fields["name"] = fields["name"] or _default_name(session, fields, registry)
     if fields.get("active", True):
         _clashing(session, fields)
     schedule = PatrolSchedule(**fields, created_by_id=by.id if by else None)

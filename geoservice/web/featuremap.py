@@ -26,6 +26,7 @@ from folium.utilities import JsCode, get_obj_in_upper_tree
 from markupsafe import Markup, escape
 
 from geoservice.accounts.security import json_script
+from geoservice.web.mapelements import MetricScale
 
 # With nothing to draw and no service area yet: the whole country.
 DEFAULT_CENTER = (35.0, 105.0)
@@ -200,9 +201,9 @@ def feature_map(
         zoom_start=DEFAULT_ZOOM,
         tiles=None,
         height=height,
-        control_scale=True,
         prefer_canvas=drawn > CANVAS_FEATURES,
     )
+    MetricScale().add_to(m)
     _FeatureScript().add_to(m)
     labels: list[tuple[str, dict[str, Any]]] = []
     for layer in layers:

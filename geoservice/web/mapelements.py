@@ -35,6 +35,18 @@ class LeafletMap(folium.Map):
     default_css = [("leaflet_css", FOLIUM_CSS["leaflet_css"])]
 
 
+class MetricScale(MacroElement):
+    """The map's scale bar in metres and kilometres only (folium's adds feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+
 class Overlay(JSCSSMixin, Layer):
     """A layer made by `GeoMap.<factory>(<argument>)` in the browser."""
 

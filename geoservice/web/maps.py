@@ -39,7 +39,7 @@ from geoservice.registry import BASE_LAYER, LayerSpec, layers
 from geoservice.responsibility import myareas
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
-from geoservice.web.mapelements import Call, LeafletMap, Overlay
+from geoservice.web.mapelements import Call, LeafletMap, MetricScale, Overlay
 
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
@@ -222,11 +222,11 @@ def folium_parts(
         zoom_start=13 if bounds else 3,
         tiles=None,
         crs="GCJ02" if basemap.shift == "gcj02" else "EPSG3857",
-        control_scale=True,
         prefer_canvas=True,
         zoom_control=mode != "screen",
         **{"maxZoom": 20, "minZoom": 3, "attributionControl": mode != "screen"},
     )
+    MetricScale().add_to(m)
     Call("view").add_to(m)
     selected = state.base or (basemap.choices[0].id if basemap.choices else BLANK)
     for choice in basemap.choices:
