@@ -89,26 +89,45 @@ ORDER BY s.kind_id, street_id, s.id"""
 # --- creating a round ------------------------------------------------------------------------
 
 
+# What a planner calls the fields of a round (the forms show these messages too).
+FIELD_TITLES = {
+    "starts_on": "开始日期",
+    "ends_on": "结束日期",
+    "version_id": "测评体系",
+    "sample_per_kind": "每类抽取点位数",
+    "seed": "抽样种子",
+    "site_ids": "点位编号",
+    "inspector_id": "测评员",
+}
+
+
+def _title(field: str) -> str:
+    title = FIELD_TITLES.get(field)
+    return f"{title}（{field}）" if title else field
+
+
 def _date(value: Any, field: str) -> date:
     if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(str(value or "").strip())
     except ValueError:
-        raise InvalidInput(f"{field} 应为日期 YYYY-MM-DD，收到 {value!r}", field=field) from None
+        raise InvalidInput(
+            f"{_title(field)}应为日期 YYYY-MM-DD，收到 {value!r}", field=field
+        ) from None
 
 
 def _int(value: Any, field: str, lo: int, hi: int) -> int:
     if isinstance(value, bool):
-        raise InvalidInput(f"{field} 应为整数", field=field)
+        raise InvalidInput(f"{_title(field)}应为整数", field=field)
     try:
         out = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{field} 应为整数，收到 {value!r}", field=field) from None
+        raise InvalidInput(f"{_title(field)}应为整数，收到 {value!r}", field=field) from None
     if isinstance(value, float) and not value.is_integer():
-        raise InvalidInput(f"{field} 应为整数", field=field)
+        raise InvalidInput(f"{_title(field)}应为整数", field=field)
     if not lo <= out <= hi:
-        raise InvalidInput(f"{field} 应在 {lo} 到 {hi} 之间", field=field)
+        raise InvalidInput(f"{_title(field)}应在 {lo} 到 {hi} 之间", field=field)
     return out
 
 

@@ -50,11 +50,15 @@ MOBILE = re.compile(r"^\+?\d{5,20}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+URL_TITLES = {"config.url": "接收地址", "secrets.webhook_url": "Webhook 地址", "url": "地址"}
+
+
 def _http_url(value: Any, field: str) -> str:
     url = str(value or "").strip()
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{field} 须是 http(s):// 开头的地址", field=field)
+        title = URL_TITLES.get(field, field)
+        raise InvalidInput(f"{title}须是 http:// 或 https:// 开头的网址", field=field)
     return url
 
 

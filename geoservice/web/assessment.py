@@ -401,13 +401,16 @@ def kinds_create():
         "colour": form.get("colour") or "#1565c0",
         "attributes": parse_attribute_lines(form.get("attributes", "")),
     }
-    for key, cast in (("claim_radius_m", float), ("precedence", int)):
+    for key, cast, title in (
+        ("claim_radius_m", float, "认领半径（米）"),
+        ("precedence", int, "优先级"),
+    ):
         raw = form.get(key, "").strip()
         if raw:
             try:
                 payload[key] = cast(raw)
             except ValueError:
-                flash(f"{key} 应为数字", "error")
+                flash(f"{title}应为{'整数' if cast is int else '数字'}，收到 {raw!r}", "error")
                 return redirect(url_for("assessment.assessment_page") + "#kinds")
     session = get_session()
     try:

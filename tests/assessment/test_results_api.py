@@ -171,3 +171,21 @@ def test_sampling_is_reproducible_from_the_seed(world):
     assert one != rounds.sample_sites(session, 3, seed=43)
     # 3 per kind per street: east has 1 school and 13 stops, west 1 school and 1 stop.
     assert len(one) == 1 + 3 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "title"),
+    [
+        ({"starts_on": "下周一"}, "starts_on", "开始日期"),
+        ({"version_id": "第二版"}, "version_id", "测评体系"),
+        ({"sample_per_kind": 0.5}, "sample_per_kind", "每类抽取点位数"),
+    ],
+)
+def test_a_bad_round_field_is_named_as_the_form_names_it(client, world, fields, field, title):
+    planner = auth(world["session"], "planner", "planner_round")
+    body = {"name": "第二轮", "starts_on": "2026-11-16", "ends_on": "2026-11-20",
+            "version_id": world["version"].id, **fields}  # fmt: skip
+    refused = client.post("/api/assessment/rounds", json=body, headers=planner)
+    error = refused.get_json()
+    assert refused.status_code == 422 and error["field"] == field, error
+    assert error["error"].startswith(title), error
