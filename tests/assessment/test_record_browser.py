@@ -92,3 +92,24 @@ def test_an_inspector_records_a_site_on_a_phone(live):  # noqa: F811
         u for u in page.requests if not u.startswith((live.url + "/", "data:", "blob:", "about:"))
     ]
     assert outside == [] and page.exceptions == []
+
+
+def test_the_assessment_page_fits_a_phone_with_a_long_round_name(live):  # noqa: F811
+    db = live.db
+    version_id = db.execute(text("SELECT min(id) FROM standard_versions")).scalar_one()
+    site_id = db.execute(text("SELECT min(id) FROM sites")).scalar_one()
+    planner = db.query(User).filter_by(username="map_planner").one()
+    found = rounds.create_round(
+        db,
+        {"name": "城区第四季度创文模拟测评暨重点点位复查（含背街小巷和农贸市场）",
+         "starts_on": "2026-10-01", "ends_on": "2026-10-31", "version_id": version_id,
+         "site_ids": [site_id]},
+        planner,
+    )  # fmt: skip
+    db.commit()
+    page = live.browser.new_page(isolated=True, size=(390, 844))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(f"{live.url}/assessment?round={found.id}")
+    page.wait_for("document.querySelector('select[name=round]') !== null")
+    # The page never scrolls sideways (the menu row and wide tables scroll inside themselves).
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
