@@ -655,3 +655,16 @@ def test_datetime_is_accepted_by_every_collection(app, client, db_session, viewe
         for p in doc["paths"][f"/collections/{spec.collection}/items"]["get"]["parameters"]
     ]
     assert "datetime" in names
+
+
+def test_datetime_takes_lower_case_letters_and_explains_an_unencoded_plus(client, viewer):
+    base = "/api/collections/issues/items?limit=1"
+    upper = client.get(f"{base}&datetime=2026-11-01T00:00:00Z/..", headers=viewer)
+    lower = client.get(f"{base}&datetime=2026-11-01t00:00:00z/..", headers=viewer)
+    assert lower.status_code == upper.status_code == 200  # RFC 3339 §5.6
+    assert lower.get_json()["numberMatched"] == upper.get_json()["numberMatched"]
+    plus = client.get(f"{base}&datetime=2026-11-01T00:00:00+08:00", headers=viewer)
+    body = plus.get_json()
+    assert plus.status_code == 400 and body["field"] == "datetime" and "%2B" in body["error"]
+    encoded = client.get(f"{base}&datetime=2026-11-01T00:00:00%2B08:00", headers=viewer)
+    assert encoded.status_code == 200

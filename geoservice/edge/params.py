@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -146,8 +147,20 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
+UNENCODED_PLUS = re.compile(r":\d{2}(\.\d+)? \d{2}:?\d{2}$")  # hh:mm:ss[.f] then " 08:00"
+
+
 def _parse_instant(raw: str, end: bool) -> datetime:
     tz = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+    if UNENCODED_PLUS.search(raw):
+        # A "+08:00" offset sent unencoded arrives as " 08:00" (a + in a query is a space).
+        raise ApiError(
+            400,
+            f"datetime 无法识别 {raw!r}：时区偏移的 + 须编码为 %2B"
+            "（如 2026-11-01T08:00:00%2B08:00），或用 Z 表示 UTC",
+            field="datetime",
+        )
+    raw = raw.replace("t", "T").replace("z", "Z")  # RFC 3339 §5.6 allows lower case
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
