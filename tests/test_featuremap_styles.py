@@ -69,7 +69,7 @@ def test_each_feature_gets_its_layer_style_and_every_one_the_highlight():
 
 
 def test_the_scale_bar_is_metric_only():
-    fmap = feature_map([MapLayer("点位", {"type": "FeatureCollection", "features": [point(0, None)]},
-                                 {"color": "#c62828"})])  # fmt: skip
+    collection = {"type": "FeatureCollection", "features": [point(0, None)]}
+    fmap = feature_map([MapLayer("点位", collection, {"color": "#c62828"})])
     script = str(fmap["script"])
     assert "L.control.scale({imperial: false})" in script and "L.control.scale()" not in script
