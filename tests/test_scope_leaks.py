@@ -206,3 +206,64 @@ def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_cli
     assert sorted(f["id"] for f in own["features"]) == sorted(
         [places["G1"], places["R12"], places["R1"]]
     )
+
+
+def test_a_street_planner_ends_nothing_and_reads_no_assignment_of_another_street(
+    world, world_client
+):
+    """L3 (S1) also answers for G2 (S2): the S1 planner may not deactivate or delete L3 (that
+    would end or list the S2 assignment), and an assignment in S2 is as unknown to it as a
+    missing one — reading, ending or reassigning it."""
+    session, planner = world["session"], bearer(world["tokens"]["planner"])
+    l3, g2 = world["leaders"]["L3"], world["places"]["G2"]
+    in_s2 = session.execute(
+        text(
+            "INSERT INTO assignments (place_id, leader_id, role, is_primary, valid_from)"
+            " VALUES (:p, :l, '包保责任人', false, now() - interval '10 days') RETURNING id"
+        ),
+        {"p": g2, "l": l3},
+    ).scalar_one()
+    session.flush()
+
+    def open_assignments() -> int:
+        return session.execute(
+            text("SELECT count(*) FROM assignments WHERE leader_id = :l AND valid_to IS NULL"),
+            {"l": l3},
+        ).scalar_one()
+
+    before = open_assignments()
+    for path in (f"/api/leaders/{l3}/deactivate",):
+        refused = world_client.post(path, json={}, headers=planner)
+        assert refused.status_code == 403, refused.get_json()
+        assert str(g2) not in refused.get_data(as_text=True)
+    assert world_client.delete(f"/api/leaders/{l3}", headers=planner).status_code == 403
+    assert open_assignments() == before
+    unknown = world_client.get("/api/assignments/987654321", headers=planner).get_json()
+    for method, path in (
+        ("get", f"/api/assignments/{in_s2}"),
+        ("post", f"/api/assignments/{in_s2}/end"),
+        ("post", f"/api/assignments/{in_s2}/reassign"),
+    ):
+        kwargs = {"json": {"leader_id": l3}} if method == "post" else {}
+        response = getattr(world_client, method)(path, headers=planner, **kwargs)
+        assert response.status_code == 404, (path, response.get_json())
+        assert response.get_json()["error"] == unknown["error"].replace("987654321", str(in_s2))
+    assert open_assignments() == before
+    # The county-wide admin may.
+    done = world_client.post(
+        f"/api/leaders/{l3}/deactivate", json={}, headers=bearer(world["tokens"]["admin"])
+    )
+    assert done.status_code == 200 and open_assignments() == 0
+
+
+def test_a_scorecard_lists_only_the_issues_in_the_callers_area(world, world_client):
+    """The figures are the county-wide 通报's; the overdue issues behind them only those the
+    caller may see (L2's are in S2: none for the S1 planner)."""
+    l2 = world["leaders"]["L2"]
+    path = f"/api/leaders/{l2}/scorecard?period=week&from=2026-W46"
+    everything = world_client.get(path, headers=bearer(world["tokens"]["admin"])).get_json()
+    mine = world_client.get(path, headers=bearer(world["tokens"]["planner"])).get_json()
+    listed = {i["id"] for i in everything["overdue"]["issues"]}
+    assert {world["issues"]["I2"], world["issues"]["I3"]} <= listed
+    assert mine["row"] == everything["row"]  # the same figures
+    assert mine["overdue"]["issues"] == [] and mine["overdue"]["total"] == 0

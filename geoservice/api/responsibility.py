@@ -20,6 +20,7 @@ from geoservice.edge.responsibility import (
     READ,
     WRITE,
     assignment_place_where,
+    check_holdings_in_scope,
     check_leader_visible,
     check_leader_writable,
     check_place_visible,
@@ -259,6 +260,7 @@ def leaders_update(leader_id: int):
 def leaders_delete(leader_id: int):
     session = get_session()
     check_leader_writable(session, _account(), leader_id)
+    check_holdings_in_scope(session, _account(), leader_id, "删除")
     resp.delete_leader(session, leader_id, by=_account())
     session.commit()
     return "", 204
@@ -275,6 +277,7 @@ def leaders_deactivate(leader_id: int):
     _typed(data)
     session = get_session()
     check_leader_writable(session, _account(), leader_id)
+    check_holdings_in_scope(session, _account(), leader_id, "停用")
     ended = resp.deactivate_leader(
         session, leader_id, _instant(data.get("at"), "at"), by=_account()
     )
@@ -399,14 +402,23 @@ def assignments_create():
     return jsonify(body), 201
 
 
+def _visible_assignment(session, assignment_id: int):
+    """The assignment, or 404 worded as for an unknown id when its place or its leader lies
+    outside the caller's scope (the answer must not tell it exists, nor whose it is)."""
+    assignment = resp.get_assignment(session, assignment_id)
+    try:
+        check_place_visible(session, _account(), assignment.place_id)
+        check_leader_visible(session, _account(), assignment.leader_id)
+    except ApiError:
+        raise ApiError(404, f"没有编号为 {assignment_id} 的包保记录", field="id") from None
+    return assignment
+
+
 @bp.get("/assignments/<int:assignment_id>")
 @permission_required(READ)
 def assignments_get(assignment_id: int):
     single_args(())
-    session = get_session()
-    assignment = resp.get_assignment(session, assignment_id)
-    check_leader_visible(session, _account(), assignment.leader_id)
-    return jsonify(_assignment_json(assignment))
+    return jsonify(_assignment_json(_visible_assignment(get_session(), assignment_id)))
 
 
 @bp.post("/assignments/<int:assignment_id>/end")
@@ -414,7 +426,7 @@ def assignments_get(assignment_id: int):
 def assignments_end(assignment_id: int):
     data = request.get_json(silent=True) or {}
     session = get_session()
-    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
+    _visible_assignment(session, assignment_id)
     assignment = resp.end_assignment(
         session, assignment_id, _instant(data.get("at"), "at"), data.get("note"), by=_account()
     )
@@ -427,7 +439,7 @@ def assignments_end(assignment_id: int):
 def assignments_reassign(assignment_id: int):
     data = _body()
     session = get_session()
-    check_place_visible(session, _account(), resp.get_assignment(session, assignment_id).place_id)
+    _visible_assignment(session, assignment_id)
     leader_id = resp.as_int(data.get("leader_id"), "leader_id")
     check_leader_writable(session, _account(), leader_id)
     result = resp.reassign(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, request
 
 from geoservice import httpcache
+from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.db import get_session
 from geoservice.errors import ApiError
@@ -150,7 +151,16 @@ def ranking_payload(of: str, period: Period) -> dict[str, Any]:
 def scorecard_or_404(leader_id: int) -> dict[str, Any]:
     check_scorecard_access(current_account(), leader_id)
     period = requested_period()
-    card = cards.scorecard(get_session(), layers(), leader_id, period, settings(period))
+    # The figures are the county-wide 通报's; the issues behind them only within the scope.
+    account = current_account()
+    card = cards.scorecard(
+        get_session(),
+        layers(),
+        leader_id,
+        period,
+        settings(period),
+        visible=scope.issue_sql(account, alias="i"),
+    )
     if card is None:
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
     return card

@@ -158,6 +158,34 @@ def leader_writable(session: Session, account: User | None, leader_id: int) -> b
     return holds is None
 
 
+def check_holdings_in_scope(
+    session: Session, account: User | None, leader_id: int, action: str
+) -> None:
+    """403 when the leader answers now for places outside the account's area: `action` (停用,
+    删除) would end or list them, and the places of another street are that street's to
+    change (docs/security.md). Not named, nor counted, in the answer."""
+    if whole_county(account):
+        return
+    now = func.now()
+    outside = session.scalar(
+        select(Assignment.id)
+        .where(
+            Assignment.leader_id == leader_id,
+            Assignment.valid_from <= now,
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+            ~scope.place_ref_filter(account, layers(), Assignment.place_id),
+        )
+        .limit(1)
+    )
+    if outside is not None:
+        raise ApiError(
+            403,
+            f"该领导在您的管辖范围外还有包保责任，不能{action}；请先结束本范围内的责任，"
+            f"{action}由全县账号办理",
+            field="leader_id",
+        )
+
+
 def check_leader_writable(session: Session, account: User | None, leader_id: int | None) -> None:
     """404 (like an unknown id) when the leader is outside what the account may change."""
     if leader_id is not None and not leader_writable(session, account, leader_id):

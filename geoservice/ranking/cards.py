@@ -41,8 +41,10 @@ def scorecard(
     period: Period,
     settings: Settings = DEFAULT_SETTINGS,
     trend_periods: int = 8,
+    visible: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
-    """A leader's own figures for 我的包保: row, rank among leaders, trend, overdue issues.
+    """A leader's own figures for 我的包保: row, rank among leaders, trend, overdue issues
+    (those within `visible`, the caller's scope on `issues i`, when given: drilldown).
 
     None when the leader does not exist.
     """
@@ -65,7 +67,9 @@ def scorecard(
     history = [period.previous(n) for n in range(trend_periods - 1, 0, -1)] + [period]
     series = trend(session, registry, "leader", history, settings, key=leader_id)
     own = next((s for s in series["rows"] if s["key"] == leader_id), None)
-    overdue = issues_behind(session, registry, "leader", leader_id, "overdue_end", period, 50)
+    overdue = issues_behind(
+        session, registry, "leader", leader_id, "overdue_end", period, 50, visible=visible
+    )
     return {
         "leader": dict(leader),
         "period": period.as_dict(),

@@ -28,6 +28,7 @@ from geoservice.edge.responsibility import (
     READ,
     WRITE,
     can_edit,
+    check_holdings_in_scope,
     check_leader_visible,
     check_leader_writable,
     check_place_visible,
@@ -45,6 +46,7 @@ from geoservice.placegeom import places_collection
 from geoservice.registry import layers
 from geoservice.responsibility import myareas
 from geoservice.responsibility import responsibility as resp
+from geoservice.service_errors import Forbidden
 from geoservice.web import bp, pickers
 from geoservice.web.featuremap import MapLayer, feature_map
 
@@ -136,6 +138,14 @@ def _check_writable(leader_id: int | None = None, unit_id: int | None = None) ->
         check_leader_writable(get_session(), page_account(), leader_id)
     except ApiError as exc:
         raise PageError(404, exc.error) from None
+
+
+def _holdings_in_scope(leader_id: int, action: str) -> None:
+    """check_holdings_in_scope, as a service refusal the page flashes."""
+    try:
+        check_holdings_in_scope(get_session(), page_account(), leader_id, action)
+    except ApiError as exc:
+        raise Forbidden(exc.error) from None
 
 
 def scope_hidden(place_id: int) -> bool:
@@ -373,6 +383,7 @@ def leader_deactivate_form(leader_id: int):
     _check_writable(leader_id)
 
     def action() -> str:
+        _holdings_in_scope(leader_id, "停用")
         ended = resp.deactivate_leader(
             get_session(), leader_id, _form_instant("at"), by=page_account()
         )
@@ -406,6 +417,7 @@ def leader_delete_form(leader_id: int):
     session = get_session()
     try:
         name = resp.get_leader(session, leader_id).name
+        _holdings_in_scope(leader_id, "删除")
         resp.delete_leader(session, leader_id, by=page_account())
         session.commit()
     except resp.ServiceError as exc:
