@@ -57,3 +57,22 @@ def test_the_board_form_is_in_the_page_once_and_the_title_is_text(public_on, cli
     assert title == "群众反映 · 创文包保 GIS"
     body = page.split("</head>", 1)[1]
     assert body.count("公开红黑榜（责任单位）") == 1 and body.count('name="from"') == 1
+
+
+def test_a_period_that_has_not_ended_is_not_published(public_on, client, db_session):
+    """Its figures are not final (every open issue still counts as overdue at its end): the
+    running week, next year's week, a quarter decades ahead — refused, nothing published."""
+    from datetime import UTC, datetime, timedelta
+
+    planner = account(db_session, "planner")[1]
+    today = datetime.now(UTC) + timedelta(hours=8)
+    year, week, _ = today.isocalendar()
+    for form in (
+        {"period": "week", "from": f"{year}-W{week:02d}"},
+        {"period": "week", "from": f"{year + 1}-W10"},
+        {"period": "quarter", "from": "2099-Q4"},
+    ):
+        assert client.post("/citizens/boards", data=form, headers=planner).status_code == 303
+        page = client.get("/citizens/", headers=planner).get_data(as_text=True)
+        assert "尚未结束，不能发布红黑榜" in page, form
+    assert db_session.scalar(select(PublishedBoard)) is None

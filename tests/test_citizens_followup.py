@@ -58,10 +58,14 @@ def test_the_reporter_answers_and_a_planner_reopens(public_on, client, layout, d
     assert "回访" not in client.get(link).get_data(as_text=True)  # not closed yet
     _close(client, layout, issue_id)
 
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(link).get_data(True))
     response = _answer(client, link, "unsatisfied", "垃圾桶旁边还是很脏")
     assert response.status_code == 303
     html = client.get(link).get_data(as_text=True)
     assert "不满意" in html and "垃圾桶旁边还是很脏" in html and "提交评价" not in html
+    # The form sent again (a second tap, the back button): refused, and the page says why.
+    again = client.post(link, data={"answer": "satisfied", "csrf_token": form_token.group(1)})
+    assert again.status_code == 422 and "您已评价过本次办理结果" in again.get_data(as_text=True)
     feedback = db_session.scalar(select(CitizenFeedback))
     assert (feedback.answer, feedback.decision) == ("unsatisfied", None)
     note = db_session.scalar(
@@ -126,6 +130,13 @@ def test_one_answer_per_closing_and_only_after_it(public_on, client, layout, db_
     _close(client, layout, issue_id)
     bad = client.post(api, json={"answer": "great"}, headers=headers(client))
     assert bad.status_code == 422 and bad.get_json()["field"] == "answer"
+    for body, field in (
+        ({"answer": ["satisfied"]}, "answer"),
+        ({"answer": {"x": 1}}, "answer"),
+        ({"answer": "satisfied", "comment": {"text": "好"}}, "comment"),
+    ):
+        wrong = client.post(api, json=body, headers=headers(client))
+        assert wrong.status_code == 422 and wrong.get_json()["field"] == field, body
     ok = client.post(api, json={"answer": "basically", "comment": "还行"}, headers=headers(client))
     assert ok.status_code == 200 and ok.get_json()["feedback"]["answer_label"] == "基本满意"
     again = client.post(api, json={"answer": "satisfied"}, headers=headers(client))

@@ -42,11 +42,14 @@ def answer(
     now = now or datetime.now(UTC)
     if channel not in CHANNELS:
         raise InvalidInput(f"未知回访渠道 {channel!r}", {"channels": CHANNELS}, "channel")
-    if raw_answer not in FEEDBACK_ANSWERS:
+    if not isinstance(raw_answer, str) or raw_answer not in FEEDBACK_ANSWERS:
         raise InvalidInput(
             "请选择：满意、基本满意或不满意", {"answers": FEEDBACK_ANSWERS}, "answer"
         )
-    comment = comment if isinstance(comment, str) else ""
+    if comment is None:
+        comment = ""
+    if not isinstance(comment, str):
+        raise InvalidInput("意见应为文字", field="comment")
     comment = comment.strip()
     if len(comment) > MAX_COMMENT:
         raise InvalidInput(f"意见不能超过 {MAX_COMMENT} 字", field="comment")

@@ -16,7 +16,7 @@ from geoservice.citizens.models import PublishedBoard
 from geoservice.ranking import ranking
 from geoservice.ranking.periods import Period
 from geoservice.registry import LayerRegistry
-from geoservice.service_errors import NotFound
+from geoservice.service_errors import Conflict, NotFound
 
 GROUPING = "unit"
 
@@ -55,8 +55,12 @@ def publish_board(
     actor_id: int | None,
     now: datetime | None = None,
 ) -> PublishedBoard:
-    """Publishes (or republishes) the period's 红黑榜. The caller commits."""
+    """Publishes (or republishes) the period's 红黑榜. The caller commits. 409 for a period
+    that has not ended: its figures are not final (every open issue would still count as
+    overdue at its end), and the board names units in public, as the 通报 does."""
     now = now or datetime.now(UTC)
+    if period.end > now:
+        raise Conflict(f"{period.title} 尚未结束，不能发布红黑榜", field="from")
     values = {
         "title": period.title,
         "period_start": period.start,
