@@ -138,6 +138,19 @@ def test_nearby_reports_are_suggested_and_me_too_adds_weight(public_on, client, 
         headers={"Accept": "application/json"},
     ).get_json()
     assert other_kind["count"] == 0 and other_kind["message"] is None
+    # Marked sensitive (its public position rounded): still suggested, but no distance that
+    # three spots could turn back into its exact place.
+    db_session.merge(IssuePublic(issue_id=first, sensitive=True))
+    db_session.flush()
+    for x in (110, 130):
+        hidden = client.get(
+            "/public/api/nearby",
+            query_string={**at(x, 100), "category": "环境卫生"},
+            headers={"Accept": "application/json"},
+        ).get_json()
+        assert hidden["count"] == 1 and hidden["issues"][0]["distance_m"] is None
+    db_session.merge(IssuePublic(issue_id=first, sensitive=False))
+    db_session.flush()
 
     before = _issues(db_session)
     for expected in (1, 2):

@@ -292,7 +292,8 @@ def nearby(
     limit: int = 5,
 ) -> dict[str, Any]:
     """Open issues of the same category near a spot (WGS-84), reported within the duplicate
-    window: "附近已有 N 条同类问题". Only what the public may see: number, status, distance."""
+    window: "附近已有 N 条同类问题". Only what the public may see: number, status, distance
+    (none for a sensitive issue)."""
     now = now or datetime.now(UTC)
     issue_settings.check_category(category)
     rows = session.execute(
@@ -303,11 +304,14 @@ WITH near AS MATERIALIZED (
          round({attribution.distance_sql("o.geom", _POINT, _SCALE)}::numeric) AS distance_m
   FROM issues o WHERE {attribution.within_sql("o.geom", _POINT, ":radius", _SCALE)}
 )
-SELECT n.id, n.status, n.reported_at, n.distance_m, coalesce(p.metoo_count, 0) AS metoo
+SELECT n.id, n.status, n.reported_at, n.distance_m, coalesce(p.metoo_count, 0) AS metoo,
+       coalesce(p.sensitive, false) AS sensitive
 FROM near n LEFT JOIN issue_public p ON p.issue_id = n.id
 WHERE n.category = :category AND n.status = ANY(:open) AND n.duplicate_of_id IS NULL
   AND n.reported_at >= :since
-ORDER BY n.distance_m, n.reported_at"""
+-- A sensitive issue's distance is not given, nor does its place in the list tell it.
+ORDER BY coalesce(p.sensitive, false), CASE WHEN coalesce(p.sensitive, false)
+         THEN NULL ELSE n.distance_m END, n.reported_at"""
         ),
         {
             **_near_params(lon, lat),
@@ -326,7 +330,9 @@ ORDER BY n.distance_m, n.reported_at"""
                 "id": r.id,
                 "status_label": status_label(r.status),
                 "reported_on": r.reported_at.astimezone(tz).strftime("%m月%d日"),
-                "distance_m": int(r.distance_m),
+                # A sensitive issue's public position is rounded (~100 m): a distance to the
+                # metre from three spots would give it back. "附近" only.
+                "distance_m": None if r.sensitive else int(r.distance_m),
                 "metoo": int(r.metoo),
             }
             for r in rows[:limit]

@@ -83,7 +83,8 @@
       body.issues.forEach(i => {
         const li = document.createElement('li');
         const text = document.createElement('span');
-        text.textContent = '距此 ' + i.distance_m + ' 米 · ' + i.reported_on + ' · ' + i.status_label +
+        text.textContent = (i.distance_m === null ? '在附近' : '距此 ' + i.distance_m + ' 米') +
+          ' · ' + i.reported_on + ' · ' + i.status_label +
           (i.metoo ? ' · ' + i.metoo + ' 人附议' : '');
         const b = document.createElement('button');
         b.type = 'button'; b.className = 'btn small'; b.textContent = '我也遇到';
