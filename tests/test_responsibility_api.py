@@ -337,3 +337,28 @@ def test_a_page_of_assignments_is_read_in_a_few_statements_whatever_its_length(
         "第0单位",
         "第0网格",
     )
+
+
+def test_assignment_lists_by_layer_and_plain_messages(client, db_session, planner):
+    """`layer` alone lists that layer's assignments (it was ignored: everything came back); an
+    unknown leader is a 404; a missing leader_id says so (not “None”); a back-dated primary
+    that replacing cannot end says why, in Chinese."""
+    market = add_place(db_session, "market", "M02", "城南农贸市场")
+    grid = add_place(db_session, "grid", "320999001001009", "南门网格")
+    a, b = add_person(db_session, "钱多"), add_person(db_session, "吴用")
+    assign(db_session, a, market, day("2026-01-01"), role="点长")
+    assign(db_session, b, grid, day("2026-01-01"), role="网格长")
+    listed = client.get("/api/assignments?layer=market", headers=planner).get_json()
+    assert {x["place"]["code"] for x in listed["assignments"]} == {"M02"}
+    assert listed["numberMatched"] == 1
+    assert client.get("/api/assignments?leader_id=987654", headers=planner).status_code == 404
+    missing = client.post(
+        "/api/assignments", json={"place_id": market.id, "role": "点长"}, headers=planner
+    ).get_json()
+    assert missing["field"] == "leader_id" and "None" not in missing["error"]
+    # A primary back-dated before 钱多 took office: replacing cannot end that (later) term.
+    early = {"leader_id": b.id, "place_id": market.id, "role": "联点领导",
+             "valid_from": "2025-06-01T00:00:00+08:00", "replace_primary": True}  # fmt: skip
+    refused = client.post("/api/assignments", json=early, headers=planner).get_json()
+    assert "钱多" in refused["error"] and "重叠" in refused["error"]
+    assert "reassign" not in refused["error"] and "替换现任" not in refused["error"]

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, jsonify, request, send_file
+from sqlalchemy import and_
 
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
@@ -35,6 +36,7 @@ from geoservice.edge.responsibility import (
 from geoservice.edge.vocabularies import assignable_roles
 from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
+from geoservice.models import Place
 from geoservice.registry import BASE_LAYER, layers
 from geoservice.responsibility import coverage, myareas, roster_export, roster_template
 from geoservice.responsibility import responsibility as resp
@@ -350,20 +352,25 @@ def assignments_list():
     scope = visible_leader_ids(session, _account())
     leader_id = _int_arg("leader_id")
     if leader_id is not None:
+        resp.get_leader(session, leader_id)  # unknown: 404, for every account
         check_leader_visible(session, _account(), leader_id)
-    place_id = None
+    place_id, layer = None, None
     if "layer" in args:  # checked even without code: a misspelt layer is a 400
-        _layer_name(args["layer"])
+        layer = _layer_name(args["layer"])
     if "place_id" in args or "code" in args:
         place_id = _place_from(args).id
         check_place_visible(session, _account(), place_id)
     limit, offset = parse_paging(args, ASSIGNMENTS_DEFAULT_LIMIT, ASSIGNMENTS_MAX_LIMIT)
+    place_where = assignment_place_where(session, _account())
+    if layer is not None and place_id is None:  # `layer` alone: that layer's places
+        by_layer = Place.layer == layer
+        place_where = by_layer if place_where is None else and_(place_where, by_layer)
     filters = {
         "leader_ids": [leader_id] if leader_id is not None else scope,
         "place_id": place_id,
         "at": moment_arg("at"),
         "include_history": _bool_arg("history"),
-        "place_where": assignment_place_where(session, _account()),
+        "place_where": place_where,
     }
     rows = resp.assignments(session, **filters, limit=limit, offset=offset)
     return jsonify(

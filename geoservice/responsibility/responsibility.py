@@ -493,9 +493,15 @@ def assign(
         blocking = [a for a in primaries if a not in current or not replace_primary]
         if blocking:
             names = "、".join(a.leader.name for a in blocking)
+            how = (
+                # Replacing ends a primary who took office before the new one and is still in
+                # office; these overlap the chosen time otherwise (later, or already ended).
+                "其任期与所选生效时间重叠，不能直接替换；请改选生效时间，或在其包保记录上办理调整"
+                if replace_primary
+                else "如需更换，请勾选“替换现任主要负责人”，或在其包保记录上办理调整（交接）"
+            )
             raise Conflict(
-                f"“{place.name}”在该时间已有主要负责人（{names}）；"
-                "如需更换，请选择“替换现任主要负责人”或使用调整（reassign）",
+                f"“{place.name}”在该时间已有主要负责人（{names}）；{how}",
                 detail={"assignments": [assignment_dict(a) for a in blocking]},
                 field="is_primary",
             )
@@ -680,6 +686,8 @@ def count_assignments(
 
 
 def as_int(value: Any, field_name: str) -> int:
+    if value is None:
+        raise Invalid(f"缺少 {field_name}（整数编号）", field=field_name)
     if isinstance(value, bool):
         raise Invalid("应为整数编号", field=field_name)
     try:
