@@ -267,3 +267,30 @@ def test_a_scorecard_lists_only_the_issues_in_the_callers_area(world, world_clie
     assert {world["issues"]["I2"], world["issues"]["I3"]} <= listed
     assert mine["row"] == everything["row"]  # the same figures
     assert mine["overdue"]["issues"] == [] and mine["overdue"]["total"] == 0
+
+
+def test_a_street_planner_reads_the_leader_it_has_just_created(world, world_client):
+    """A new official answers for no place yet: the planner who may take them on reads them
+    (to assign them from the pages); a viewer of the street does not; once they answer for a
+    place in another street only, the planner no longer does."""
+    planner = bearer(world["tokens"]["planner"])
+    made = world_client.post(
+        "/api/leaders", json={"name": "新任网格员", "level": "村社区"}, headers=planner
+    )
+    assert made.status_code == 201, made.get_json()
+    new = made.get_json()["id"]
+    assert world_client.get(f"/api/leaders/{new}", headers=planner).status_code == 200
+    listed = world_client.get("/api/leaders", headers=planner).get_json()
+    assert new in [x["id"] for x in listed["leaders"]]
+    viewer = bearer(world["tokens"]["viewer"])
+    assert world_client.get(f"/api/leaders/{new}", headers=viewer).status_code == 404
+    session = world["session"]
+    session.execute(
+        text(
+            "INSERT INTO assignments (place_id, leader_id, role, is_primary, valid_from)"
+            " VALUES (:p, :l, '包保责任人', false, now() - interval '1 day')"
+        ),
+        {"p": world["places"]["G2"], "l": new},
+    )
+    session.flush()
+    assert world_client.get(f"/api/leaders/{new}", headers=planner).status_code == 404

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import can, current_account, require
+from geoservice.accounts.permissions import allowed
 from geoservice.db import get_session, unlimited_statements
 from geoservice.edge.vocabularies import assignable_roles, retired_levels
 from geoservice.edge.vocabularies import in_force as vocab_in_force
@@ -74,7 +75,9 @@ def _head_unit(session: Session, account: User) -> int | None:
 
 
 def visible_leader_ids(session: Session, account: User | None = None) -> list[int] | None:
-    """None: the account reads every leader; otherwise the ids it may read."""
+    """None: the account reads every leader; otherwise the ids it may read. An account that
+    may assign (`assignments.write`) also reads the active leaders who answer for no place now
+    — those it may take on (`leader_writable`): a leader it has just created among them."""
     account = account or current_account()
     if whole_county(account):
         return None
@@ -82,6 +85,18 @@ def visible_leader_ids(session: Session, account: User | None = None) -> list[in
     unit_id = _head_unit(session, account) if account is not None else None
     if unit_id is not None:
         condition = or_(condition, Leader.unit_id == unit_id)
+    if account is not None and allowed(account.role, "assignments.write"):
+        now = func.now()
+        holds = (
+            select(Assignment.id)
+            .where(
+                Assignment.leader_id == Leader.id,
+                Assignment.valid_from <= now,
+                or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+            )
+            .exists()
+        )
+        condition = or_(condition, Leader.active.is_(True) & ~holds)
     return list(session.scalars(select(Leader.id).where(condition)))
 
 
