@@ -289,8 +289,9 @@ def prepare(
     if size == 0:
         raise InvalidInput(f"照片「{name}」是空文件", field="photos")
     if size > limits.max_bytes:
+        # (Uploads are read only up to the limit and a byte: `size` may be that, not the file's.)
         raise TooLarge(
-            f"照片「{name}」大小 {_mb(size)}，超过上限 {_mb(limits.max_bytes)}",
+            f"照片「{name}」超过大小上限 {_mb(limits.max_bytes)}，请压缩或换一张后重新上传",
             {"size_bytes": size, "max_bytes": limits.max_bytes},
             "photos",
         )

@@ -84,7 +84,7 @@ def test_bad_files_are_refused_with_a_clear_reason(data, filename, declared, err
 
 
 def test_too_large_in_bytes_or_pixels():
-    with pytest.raises(TooLarge, match="超过上限"):
+    with pytest.raises(TooLarge, match="超过大小上限"):
         ready(image_bytes(size=(300, 300)), max_bytes=1000)
     with pytest.raises(TooLarge, match="像素"):
         ready(image_bytes(size=(300, 300)), max_pixels=300 * 299)

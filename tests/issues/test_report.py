@@ -235,7 +235,7 @@ def test_a_photo_over_the_size_limit_is_refused(client, layout, db_session, uplo
     finally:
         app.config["PHOTO_MAX_BYTES"] = saved
     assert response.status_code == 413
-    assert "超过上限" in response.get_json()["error"]
+    assert "超过大小上限" in response.get_json()["error"]
     assert counts(db_session) == (0, 0, 0) and files_in(uploads) == []
 
 
