@@ -496,3 +496,26 @@ def test_the_dispatch_queue_lists_the_leaders_once_and_dispatches_to_the_one_pic
     ).one()
     assert dispatched == (leader_id, "dispatched")
     assert page.exceptions == []
+
+
+def test_the_overdue_by_category_chart_adds_up_to_the_total(live):
+    """The chart draws the nine largest categories and the rest as 其他: its bars add up to
+    every overdue issue of the period (it drew the first ten and dropped the rest)."""
+    page = live.browser.new_page(isolated=True, size=(1280, 900))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/rankings?of=unit")
+    bars = (
+        "(() => { const c = echarts.getInstanceByDom(document.getElementById('chart-category'));"
+        " const o = c && c.getOption(); return o && o.series.length ? o.series[0].data : null;"
+        " })()"
+    )
+    page.wait_for(f"{bars} !== null")
+    drawn = page.evaluate(bars)
+    charts = page.evaluate(
+        "fetch('/api/rankings/charts?period=week&from=' + encodeURIComponent("
+        "document.getElementById('rk-from').value)).then(r => r.json())"
+    )
+    categories = charts["overdue_by_category"]
+    assert len(drawn) == min(len(categories), 10)
+    assert sum(drawn) == sum(c["value"] for c in categories)
+    assert page.exceptions == []

@@ -205,7 +205,13 @@
         { name: "期末超期", type: "line", data: w.overdue_end, itemStyle: { color: "#b71c1c" } }
       ]
     }, true);
-    var cat = c.overdue_by_category.slice(0, 10).reverse();
+    // The nine largest categories and the rest summed as 其他: the bars add up to the total.
+    var byCategory = c.overdue_by_category;
+    var cat = byCategory.length > 10 ? byCategory.slice(0, 9).concat([{
+      name: "其他（" + (byCategory.length - 9) + " 类）",
+      value: byCategory.slice(9).reduce(function (sum, x) { return sum + x.value; }, 0)
+    }]) : byCategory.slice();
+    cat.reverse();
     chart("chart-category").setOption({
       animation: false,
       tooltip: {},
