@@ -105,6 +105,8 @@ def test_drill_down_lists_the_issues_behind_a_number(client, case, token):
     assert [i["id"] for i in unassigned["issues"]] == [case.issues["I12"]]
     bad = client.get(url + "abc", headers=token("viewer"))
     assert (bad.status_code, bad.get_json()["field"]) == (400, "key")
+    huge = client.get(url + "99999999999999999999", headers=token("viewer")).get_json()
+    assert huge["field"] == "key" and "未保存" not in huge["error"]
     bad = client.get(
         "/api/rankings/issues?of=leader&from=2015-W47&indicator=score&key=1",
         headers=token("viewer"),

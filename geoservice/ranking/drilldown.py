@@ -84,9 +84,12 @@ def parse_key(registry: LayerRegistry, of: str, raw: str | None) -> Any:
         return None
     if g.key_type is int:
         try:
-            return int(raw)
+            key = int(raw)
         except ValueError as exc:
             raise RankingError(f"行标识 {raw!r} 应为整数", "key") from exc
+        if not -(2**63) <= key < 2**63:  # no row has it (ids are bigint at most)
+            raise RankingError(f"没有行标识为 {raw} 的行", "key")
+        return key
     return raw
 
 
