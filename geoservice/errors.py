@@ -247,7 +247,11 @@ def init_app(
         log.warning("value refused on %s %s: %s", request.method, request.path, exc.orig)
         diagnostics = getattr(exc.orig, "diag", None)
         detail = getattr(diagnostics, "message_primary", None) or str(exc.orig).strip()
-        message = "提交的数据超出数据库可接受的范围（如年份、时区、数值），未保存"
+        message = (
+            "请求中的数值超出数据库可接受的范围（如年份、时区、数值）"
+            if request.method in ("GET", "HEAD")  # a read: nothing was to be saved
+            else "提交的数据超出数据库可接受的范围（如年份、时区、数值），未保存"
+        )
         if wants_json():
             return error_response(400, message, detail)
         return error_page(400, f"{message}：{detail}")

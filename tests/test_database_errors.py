@@ -136,3 +136,28 @@ def test_a_statement_budget_cancels_its_block_only_and_restores_the_limit(bounde
             assert session.execute(text("SHOW statement_timeout")).scalar() == "1s"
         assert session.execute(text("SHOW statement_timeout")).scalar() == "300ms"
         session.rollback()
+
+
+def test_a_value_the_database_refuses_is_a_400_worded_for_a_read_or_a_write(
+    engine: Engine, database_url: str
+):
+    """SQLSTATE class 22 (a value out of a column's range) that no check caught: 400 with
+    PostgreSQL's words as detail; a write says nothing was saved, a read does not."""
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "k"})
+
+    @app.route("/api/value-probe", methods=["GET", "POST"])
+    @public  # a probe for this test only; no account needed
+    def value_probe():
+        get_session().execute(text("SELECT CAST('99999999999999999999' AS bigint)"))
+        return {}
+
+    value_probe.token_only = True  # no CSRF token for the probe's POST (as Open311's views)
+    try:
+        client = app.test_client()
+        read = client.get("/api/value-probe")
+        assert read.status_code == 400 and "out of range" in read.get_json()["detail"]
+        assert "未保存" not in read.get_json()["error"]
+        write = client.post("/api/value-probe")
+        assert write.status_code == 400 and "未保存" in write.get_json()["error"]
+    finally:
+        database(app).engine.dispose()
