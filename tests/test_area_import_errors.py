@@ -183,7 +183,7 @@ def test_codes_of_the_wrong_length_and_local_codes(app, db_session, tmp_path):
     assert "（太短）：街道/镇代码应为 9 位数字，'320599' 为 6 位" in output
     assert "（太长）：街道/镇代码应为 9 位数字，'3205990010' 为 10 位" in output
     assert "（字母）：街道/镇代码应为 9 位数字，'SQ' 含非数字字符" in output
-    assert "本地编码（如 SQ-3）请加 --local-codes" in output
+    assert "本地编码（如 SQ-3）请勾选本地编码" in output and "--local-codes" in output
     assert "第 4 个要素（无代码）：缺少区划代码（code）" in output
     assert "第 5 个要素：缺少名称（name）" in output
     assert area_count(db_session) == 0

@@ -61,7 +61,7 @@ def code_problem(level: str, code: str, local: bool = False) -> str | None:
         )
     return (
         f"{LEVEL_TITLES[level]}代码应为 {want} 位数字，{code!r} 含非数字字符；"
-        "本地编码（如 SQ-3）请加 --local-codes"
+        "本地编码（如 SQ-3）请勾选本地编码（接口 local_codes=true，命令行 --local-codes）"
     )
 
 

@@ -321,7 +321,11 @@ def check_properties(
                 )
             )
     elif "code" in out and not spec.code_is_valid(out["code"]):
-        hint = "；本地编码请加 --local-codes" if not out["code"].isdigit() else ""
+        hint = (
+            "；本地编码请用 local_codes=true（命令行 --local-codes）"
+            if not out["code"].isdigit()
+            else ""
+        )
         problems.append(
             Problem(
                 f"编码 {out['code']!r} 格式不对：{spec.code_hint or spec.code_pattern}{hint}",

@@ -37,7 +37,7 @@ from geoservice.responsibility import roster
 
 READ = "assignments.read"
 WRITE = "assignments.write"
-COUNTY_ONLY = "覆盖检查、全县包保一览表和清单导入仅限不限定区域的账号"
+COUNTY_ONLY = "此项操作（覆盖检查、全县包保一览表、清单导入、行政区划导入）仅限不限定区域的账号"
 
 
 def can_edit(_account: User | None = None) -> bool:
