@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from geoservice.models import Assignment, Leader, Unit
 from geoservice.registry import layers
@@ -223,6 +223,27 @@ def test_ambiguous_leader_name_needs_a_unit(app, db_session, places):
         workbook([["周杰", "", "县财政局", "", "县级", "道路长", "道路", "R0001", "", ""]]),
     )
     assert with_unit.ok
+
+
+def test_namesakes_in_one_unit_are_told_apart_by_their_phones(app, db_session, places):
+    """Two 周杰 in one bureau (as the export lists them, each with a phone): each row goes to
+    the one with that phone; without a phone the row says how to tell them apart."""
+    unit = add_unit(db_session, "县教育局")
+    first = add_person(db_session, "周杰", unit, phone="13800000011")
+    add_person(db_session, "周杰", unit, phone="13800000022")
+    row = ["周杰", "", "县教育局", "13800000011", "县级", "道路长", "道路", "R0001", "", ""]
+    report = run(db_session, app, workbook([row]))
+    assert report.ok, report.rows[0].errors
+    held = (
+        db_session.execute(
+            text("SELECT leader_id FROM assignments WHERE place_id = :p"), {"p": places["road"].id}
+        )
+        .scalars()
+        .all()
+    )
+    assert held == [first.id]
+    no_phone = run(db_session, app, workbook([[*row[:3], "", *row[4:]]]))
+    assert "请填写联系电话以区分" in no_phone.rows[0].errors[0]
 
 
 def test_a_row_reports_all_its_problems_at_once(app, db_session, places):

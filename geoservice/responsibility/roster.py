@@ -471,12 +471,18 @@ class _Importer:
         if unit is not None:
             stmt = stmt.where(Leader.unit_id == unit.id)
         candidates = self.session.scalars(stmt.order_by(Leader.id)).all()
+        if len(candidates) > 1 and phone:  # namesakes told apart by their phones (the export's)
+            by_phone = [c for c in candidates if c.phone == phone]
+            candidates = by_phone or candidates
         if unit is None and len(candidates) > 1:
             raise _Rejected(
-                f"姓名不明确：系统中有 {len(candidates)} 位名为“{name}”的领导，请填写单位以区分"
+                f"姓名不明确：系统中有 {len(candidates)} 位名为“{name}”的领导，"
+                "请填写单位或联系电话以区分"
             )
         if len(candidates) > 1:
-            raise _Rejected(f"姓名不明确：单位“{unit.name}”中有多位名为“{name}”的领导")
+            raise _Rejected(
+                f"姓名不明确：单位“{unit.name}”中有多位名为“{name}”的领导，请填写联系电话以区分"
+            )
         if not candidates:
             if level is None:
                 raise _Rejected(f"新建领导“{name}”须填写层级（{'、'.join(self.levels)}）")
