@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from shapely.geometry import LinearRing, shape
@@ -11,6 +12,12 @@ from geoservice.models import Assignment, Issue
 from geoservice.responsibility.responsibility import now
 from tests.factories import add_issue, assign, metres, rect
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
+
+
+def days_ago(n: int) -> str:
+    """A date n days before today in Beijing (the app's TIMEZONE), as the API takes it: the
+    tests hold on any date (TEST_CLOCK_SHIFT)."""
+    return (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=n)).date().isoformat()
 
 
 @pytest.fixture
@@ -68,7 +75,7 @@ def test_assign_reassign_and_query_both_dates_through_the_api(client, db_session
             "layer": "网格",
             "code": grid.code,
             "role": "网格长",
-            "valid_from": "2026-01-01",
+            "valid_from": days_ago(300),
         },
         headers=planner,
     )
@@ -78,11 +85,11 @@ def test_assign_reassign_and_query_both_dates_through_the_api(client, db_session
 
     moved = client.post(
         f"/api/assignments/{first['id']}/reassign",
-        json={"leader_id": b.id, "at": "2026-06-01"},
+        json={"leader_id": b.id, "at": days_ago(150)},
         headers=planner,
     )
     assert moved.status_code == 201, moved.get_json()
-    assert moved.get_json()["closed"][0]["valid_to"].startswith("2026-06-01T00:00:00+08:00")
+    assert moved.get_json()["closed"][0]["valid_to"].startswith(f"{days_ago(150)}T00:00:00+08:00")
 
     def who(at):
         r = client.get(f"/api/responsible?place_id={grid.id}&at={at}", headers=planner)
@@ -90,9 +97,9 @@ def test_assign_reassign_and_query_both_dates_through_the_api(client, db_session
         primary = r.get_json()["primary"]
         return primary and primary["leader"]
 
-    assert who("2026-03-01") == "王芳"
-    assert who("2026-07-01") == "李强"
-    assert who("2025-06-01") is None
+    assert who(days_ago(200)) == "王芳"
+    assert who(days_ago(100)) == "李强"
+    assert who(days_ago(400)) is None
     history = client.get(f"/api/assignments?place_id={grid.id}&history=1", headers=planner)
     assert [x["leader"] for x in history.get_json()["assignments"]] == ["李强", "王芳"]
     assert (
@@ -282,12 +289,17 @@ def test_writes_are_in_the_audit_log_with_who_did_them(client, db_session):
     b = add_person(db_session, "李强")
     first = client.post(
         "/api/assignments",
-        json={"leader_id": a.id, "place_id": grid.id, "role": "网格长", "valid_from": "2026-01-01"},
+        json={
+            "leader_id": a.id,
+            "place_id": grid.id,
+            "role": "网格长",
+            "valid_from": days_ago(300),
+        },
         headers=planner,
     ).get_json()
     client.post(
         f"/api/assignments/{first['id']}/reassign",
-        json={"leader_id": b.id, "at": "2026-06-01"},
+        json={"leader_id": b.id, "at": days_ago(150)},
         headers=planner,
     )
     entries = db_session.scalars(query(entity="assignment")).all()
@@ -298,7 +310,7 @@ def test_writes_are_in_the_audit_log_with_who_did_them(client, db_session):
     ]
     ended = next(e for e in entries if e.action == "assignment.end")
     assert ended.entity_id == str(first["id"])
-    assert ended.after["valid_to"].startswith("2026-06-01")
+    assert ended.after["valid_to"].startswith(days_ago(150))
 
 
 def test_a_page_of_assignments_is_read_in_a_few_statements_whatever_its_length(
