@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.orm import Session
 
 from geoservice import create_app, httpcache, migrate
@@ -811,3 +811,29 @@ def test_the_rankings_page_computes_a_closed_weeks_ranking_once(world, monkeypat
     for _ in range(2):
         assert client.get(current, headers=world["east"]).status_code == 200
     assert len(calls) == 4
+
+
+def test_a_revocation_or_deactivation_committed_elsewhere_stops_cached_reads_at_once(world):
+    """Another worker process still holds the token's lookup (put back here after the
+    change): the accounts' write counter has moved, so the next read is refused at once."""
+    from geoservice.models import User
+
+    client = world["client"]
+    for change in ("revoke", "deactivate"):
+        with Session(world["engine"]) as session:
+            user = create_user(session, f"cached_{change}", "viewer", check_strength=False)
+            token = issue_token(session, user, label="cached")
+            session.commit()
+            user_id = user.id
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/me", headers=headers).status_code == 200
+        held_elsewhere = dict(accounts._token_cache)
+        with Session(world["engine"]) as session:
+            user = session.get(User, user_id)
+            if change == "revoke":
+                accounts.revoke_tokens(session, user, label="cached")
+            else:
+                session.execute(update(User).where(User.id == user_id).values(active=False))
+            session.commit()
+        accounts._token_cache.update(held_elsewhere)
+        assert client.get("/api/me", headers=headers).status_code == 401, change

@@ -156,6 +156,9 @@ def revoke_tokens(
     ids = session.scalars(stmt.values(revoked_at=func.now()).returning(ApiToken.id)).all()
     forget_tokens()
     if ids:
+        # The account's row is touched so that its write counter moves: every process stops
+        # serving the revoked tokens from its cache (cached_token_for) once this commits.
+        session.execute(update(User).where(User.id == user.id).values(updated_at=func.now()))
         audit.record(
             session,
             by,
@@ -192,22 +195,31 @@ def _live_token(session: Session, digest: str) -> tuple[ApiToken, User, datetime
     return api_token, user, now
 
 
-# Reads may reuse a token's lookup for this long, per process (`cached_token_for`).
+# Reads may reuse a token's lookup for this long, per process (`cached_token_for`), while the
+# accounts' write generation is unchanged.
 TOKEN_CACHE_SECONDS = 5.0
-_token_cache: dict[str, tuple[float, ApiToken, User]] = {}
+_token_cache: dict[str, tuple[float, ApiToken, User, Any]] = {}
+
+
+def _accounts_generation(session: Session) -> Any:
+    """The write counter of `users` (httpcache): any committed change of an account — and a
+    revocation, which touches its account (revoke_tokens) — moves it, in every process."""
+    from geoservice import httpcache
+
+    return httpcache.generation(session, ("users",))
 
 
 def cached_token_for(session: Session, token: str) -> tuple[ApiToken, User] | None:
-    """token_for, remembered for TOKEN_CACHE_SECONDS (never past the token's expiry): for
-    reads, where the lookup was a round trip and ORM work on every request. A token revoked,
-    an account deactivated or changed in this process is forgotten at once (`forget_tokens`,
-    called by revoke_tokens and by any flush that changes a user or token); other worker
-    processes may still answer reads with it for up to TOKEN_CACHE_SECONDS. Writes use
-    token_for: a revoked token never writes."""
+    """token_for, remembered for TOKEN_CACHE_SECONDS (never past the token's expiry) while no
+    account has changed: for reads, where the lookup was a round trip and ORM work on every
+    request; the check is one small prepared read of the `users` write counter. A token
+    revoked, an account deactivated or changed — in any worker process, or by the CLI — is
+    not served from the cache once committed. Writes use token_for."""
     digest = token_digest(token)
     clock = time.monotonic()
+    current = _accounts_generation(session)  # before the lookup: never newer than the rows
     hit = _token_cache.get(digest)
-    if hit is not None and hit[0] > clock:
+    if hit is not None and hit[0] > clock and current is not None and hit[3] == current:
         # Copies of the remembered rows in this session (no query): lazy loads still work.
         return session.merge(hit[1], load=False), session.merge(hit[2], load=False)
     found = _live_token(session, digest)
@@ -220,7 +232,7 @@ def cached_token_for(session: Session, token: str) -> tuple[ApiToken, User] | No
         lifetime = min(lifetime, (api_token.expires_at - now).total_seconds())
     if len(_token_cache) > 10_000:
         _token_cache.clear()
-    _token_cache[digest] = (clock + lifetime, api_token, user)
+    _token_cache[digest] = (clock + lifetime, api_token, user, current)
     return api_token, user
 
 
