@@ -188,3 +188,34 @@ def test_ids_beyond_any_row_are_404(client, city):
                  "/api/fieldwork/photos/99999999999999999999999/display",
                  "/api/fieldwork/issue-photos/99999999999999999999999/display"):  # fmt: skip
         assert client.get(path, headers=headers).status_code == 404, path
+
+
+def test_a_suspicious_photo_of_a_plan_stays_secret_until_done(client, city):
+    """The 存疑 lists (API and page) do not tell the inspected 点长 or its unit head, even with
+    a county-wide planner account, that their place was sampled: a plan's flagged photo is
+    listed for them only once the plan is done."""
+    made = plan(client, city, count=2)
+    url = f"/api/fieldwork/inspections/{made['id']}"
+    inspector = city["accounts"]["inspector"][1]
+    photo = b64(image_bytes(taken="2015:11:10 10:00:00"))
+    for place in (p["place"] for p in made["places"]):  # the same photo twice: flagged
+        recorded = client.post(
+            f"{url}/results",
+            json={"place_id": place["id"], "outcome": "不合格", "category": "环境卫生",
+                  "lon": place["lon"], "lat": place["lat"], "photos": [photo]},
+            headers=inspector,
+        )  # fmt: skip
+        assert recorded.status_code == 200, recorded.get_json()
+
+    def plan_photos(who: str) -> list:
+        listed = client.get("/api/fieldwork/evidence/suspicious", headers=city["accounts"][who][1])
+        assert listed.status_code == 200, listed.get_json()
+        return [p for p in listed.get_json()["photos"] if p.get("plan_id") == made["id"]]
+
+    assert plan_photos("planner")  # the 创文办 sees the flag
+    for who in ("planner_owner", "planner_head"):
+        assert plan_photos(who) == [], who
+        page = client.get("/field/evidence", headers=city["accounts"][who][1])
+        assert f"暗访 {made['id']}" not in page.get_data(as_text=True), who
+    assert client.post(f"{url}/complete", headers=inspector).status_code == 200
+    assert plan_photos("planner_owner")

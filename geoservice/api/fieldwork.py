@@ -422,7 +422,9 @@ def suspicious():
 
     limit, offset = parse_paging(args, default=200, maximum=1000)
     _scan()
-    within = access.photo_checks(current_account(), layers())
+    within = inspections.evidence_scope(
+        get_session(), current_account(), access.photo_checks(current_account(), layers())
+    )
     total, rows = evidence.suspicious_rows(get_session(), within, limit=limit, offset=offset)
     return jsonify({"numberMatched": total, "numberReturned": len(rows), "photos": rows,
                     "flags": evidence.FLAGS})  # fmt: skip
@@ -433,7 +435,9 @@ def suspicious():
 def evidence_units():
     single_args(())
     _scan()
-    within = access.photo_checks(current_account(), layers())
+    within = inspections.evidence_scope(
+        get_session(), current_account(), access.photo_checks(current_account(), layers())
+    )
     return jsonify({"units": evidence.counts_per_unit(get_session(), within)})
 
 

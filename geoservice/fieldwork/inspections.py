@@ -223,6 +223,28 @@ def may_run(account: User, plan: InspectionPlan) -> bool:
     return False
 
 
+def evidence_scope(
+    session: Session, account: User | None, within: tuple[str, dict[str, Any]] | None,
+    alias: str = "c",
+) -> tuple[str, dict[str, Any]] | None:  # fmt: skip
+    """`within` (a condition on `photo_checks <alias>`: the account's area) and, whatever the
+    area, no photo of a 暗访 the account may not see yet: the 存疑 lists would otherwise tell
+    the inspected 点长, leaders and unit heads that their place was sampled (保密)."""
+    open_plans = session.scalars(
+        select(InspectionPlan).where(InspectionPlan.status != "done")
+    ).all()
+    hidden = [p.id for p in open_plans if not may_see(session, account, p)]
+    if not hidden:
+        return within
+    sql = (
+        f"NOT EXISTS (SELECT 1 FROM field_photos hidden_f WHERE hidden_f.id = "
+        f"{alias}.field_photo_id AND hidden_f.plan_id = ANY(:hidden_plans))"
+    )
+    if within is None:
+        return sql, {"hidden_plans": hidden}
+    return f"({within[0]}) AND {sql}", {**within[1], "hidden_plans": hidden}
+
+
 def visible_plan(session: Session, account: User | None, plan_id: int) -> InspectionPlan:
     plan = session.get(InspectionPlan, plan_id)
     if plan is None or not may_see(session, account, plan):

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from geoservice.accounts.auth import permission_required, public
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
-from geoservice.fieldwork import evidence, patrol_coverage, patrols
+from geoservice.fieldwork import evidence, inspections, patrol_coverage, patrols
 from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
@@ -116,7 +116,6 @@ def overview_page():
 
     from geoservice.accounts.auth import current_account
     from geoservice.accounts.security import json_script
-    from geoservice.fieldwork import inspections
     from geoservice.fieldwork.access import place_ref
     from geoservice.fieldwork.common import period_bounds
 
@@ -163,7 +162,9 @@ def evidence_page():
     from geoservice.accounts.auth import current_account
     from geoservice.fieldwork.access import photo_checks
 
-    within = photo_checks(current_account(), layers())
+    within = inspections.evidence_scope(
+        get_session(), current_account(), photo_checks(current_account(), layers())
+    )
     total, rows = evidence.suspicious_rows(session, within, limit=200)
     return render_template(
         "field/evidence.html",
