@@ -279,6 +279,38 @@ def test_idempotency_same_key_same_content_returns_the_first_other_content_409(c
     assert counts() == before
 
 
+def test_the_same_record_sent_twice_at_once_gets_the_first_ones_answer(client, world, monkeypatch):
+    """Two copies of one record at the same moment: both find the key unused, the first takes
+    the task's lock and stores the visit, the second then finds the task visited — by this
+    very record — and answers 200 with it (a 409 made the phone report a saved record as
+    refused)."""
+    from geoservice.fieldwork import patrol_visits
+
+    w = world
+    mine = _api_tasks(w)[w["places"]["g1"].id]
+    lon, lat = metres(200, 200)
+    body = {"task_id": mine.id, "visited_at": "2015-11-03T09:00:00+08:00", "outcome": "ok",
+            "lon": lon, "lat": lat, "idempotency_key": "twice-1"}  # fmt: skip
+    headers = w["accounts"]["a"][1]
+    first = client.post("/api/fieldwork/visits", json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    real, calls = patrol_visits.replay, []
+
+    def raced(*args, **kwargs):  # the second copy's first look came before the first's commit
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(patrol_visits, "replay", raced)
+    second = client.post("/api/fieldwork/visits", json=body, headers=headers)
+    assert second.status_code == 200, second.get_json()
+    assert second.get_json()["id"] == first.get_json()["id"] and len(calls) == 2
+    calls.clear()
+    other = client.post(
+        "/api/fieldwork/visits", json={**body, "idempotency_key": "twice-2"}, headers=headers
+    )
+    assert other.status_code == 409 and other.get_json()["field"] == "task_id"
+
+
 def test_a_visit_raises_issues_on_the_spot_and_lists_in_my_visits(client, world):
     w = world
     mine = _api_tasks(w)[w["places"]["g1"].id]

@@ -35,6 +35,7 @@ from geoservice.issues.photos import prepare_all
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue, Photo
 from geoservice.registry import layers
+from geoservice.service_errors import Conflict
 
 bp = Blueprint("fieldwork_api", __name__)
 
@@ -203,15 +204,23 @@ def create_visit():
     first = patrol_visits.replay(session, account.id, key, fingerprint)
     if first is not None:  # a retry: nothing decoded, nothing created
         return _visit_answer(first, 200, replay=True)
-    # The caller's own task, not yet visited, before any photo is decoded.
-    patrol_visits.check_task(session, account, fields.get("task_id"))
-    prepared = prepare_all(uploads, cfg.photo_limits, cfg.tz)
     try:
+        # The caller's own task, not yet visited, before any photo is decoded.
+        patrol_visits.check_task(session, account, fields.get("task_id"))
+        prepared = prepare_all(uploads, cfg.photo_limits, cfg.tz)
         result = patrol_visits.record_visit(
             session, registry, field_settings(), cfg, account, fields, uploads, prepared,
             may_set_report_meta=can("issues.set_report_meta", "issues"),
         )  # fmt: skip
         session.commit()
+    except Conflict as exc:
+        # The task was visited meanwhile: by this very record, sent twice at once (the first
+        # copy held the task's lock), the answer is the first one's.
+        session.rollback()
+        first = patrol_visits.replay(session, account.id, key, fingerprint) if key else None
+        if exc.field != "task_id" or first is None:
+            raise
+        return _visit_answer(first, 200, replay=True)
     except IntegrityError:
         # The same key committed by a concurrent request: answer like a retry.
         session.rollback()
