@@ -16,6 +16,7 @@ from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
 from geoservice.registry import layers
+from geoservice.service_errors import Conflict
 from tests.factories import add_feature, add_leader, assign, line, metres, rect
 from tests.issues.helpers import account, add_area, b64, image_bytes
 
@@ -330,6 +331,28 @@ def test_a_visit_raises_issues_on_the_spot_and_lists_in_my_visits(client, world)
     assert issue.source == "自查" and issue.grid_id == w["places"]["g1"].id
     mine_list = client.get("/api/fieldwork/visits/mine", headers=w["accounts"]["a"][1])
     assert [v["id"] for v in mine_list.get_json()["visits"]] == [body["id"]]
+
+
+def test_changing_a_schedule_leaves_its_generated_tasks_as_they_were(world):
+    """Three tasks a week generated, then the schedule cut to one: those tasks still read
+    1/3, 2/3, 3/3 (not "3 of 1"); a default name follows the change; what it patrols (the
+    layer) is not changed once it has tasks."""
+    w = world
+    made = schedule(w, "grid", "网格员", "week", times=3)
+    patrols.generate_tasks(w["session"], w["registry"], w["settings"], MONDAY)
+    changed = patrols.update_schedule(
+        w["session"], w["registry"], ["网格员", "道路长"], made.id, {"times": 1}
+    )
+    assert changed.name == "网格员每周1次巡查网格" and changed.times == 1
+    rows = patrols.task_rows(
+        w["session"], w["registry"], WEDNESDAY_NOON, "t.schedule_id = :s", {"s": made.id}
+    )
+    assert rows and {(r["slot"], r["times"]) for r in rows} == {(1, 3), (2, 3), (3, 3)}
+    with pytest.raises(Conflict) as refused:
+        patrols.update_schedule(
+            w["session"], w["registry"], ["网格员", "道路长"], made.id, {"layer": "road"}
+        )
+    assert refused.value.field == "layer"
 
 
 def test_bad_visits_write_nothing(client, world):

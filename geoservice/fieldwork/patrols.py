@@ -159,9 +159,22 @@ def update_schedule(
     schedule_id: int,
     payload: Mapping[str, Any],
 ) -> PatrolSchedule:
-    """Changes apply to tasks generated from now on; generated tasks stay as they are."""
+    """Changes apply to tasks generated from now on; generated tasks stay as they are (their
+    number of slots is theirs: `task_rows`). What the schedule patrols — layer, site kind —
+    is not changed once it has tasks (those would be another layer's): a new schedule is.
+    A name left as made by default follows the changes."""
     schedule = get_schedule(session, schedule_id)
     fields = _schedule_fields(session, registry, roles, payload, partial=True)
+    moved = [k for k in ("layer", "site_kind") if k in fields and fields[k] != getattr(schedule, k)]
+    if moved and session.scalar(
+        select(PatrolTask.id).where(PatrolTask.schedule_id == schedule.id).limit(1)
+    ):
+        raise Conflict(
+            "该巡查计划已生成任务，不能再改巡查的图层或点位类别；请停用它并新建计划",
+            field=moved[0],
+        )
+    before = {k: getattr(schedule, k) for k in ("layer", "site_kind", "role", "period", "times")}
+    default_named = schedule.name == _default_name(session, before, registry)
     merged = {
         "layer": schedule.layer,
         "site_kind": schedule.site_kind,
@@ -174,6 +187,9 @@ def update_schedule(
         if key == "name" and not value:
             continue
         setattr(schedule, key, value)
+    if default_named and not fields.get("name"):
+        after = {k: getattr(schedule, k) for k in before}
+        schedule.name = _default_name(session, after, registry)
     session.flush()
     return schedule
 
@@ -268,7 +284,11 @@ ON CONFLICT ON CONSTRAINT uq_patrol_tasks_slot DO NOTHING"""),
 TASK_SELECT = """
 SELECT t.id, t.schedule_id, t.place_id, t.leader_id, t.role, t.period, t.period_start,
        t.period_end, t.slot, v.id AS visit_id, v.visited_at, v.far, v.outcome,
-       l.name AS leader_name, u.name AS unit_name, s.name AS schedule_name, s.times
+       l.name AS leader_name, u.name AS unit_name, s.name AS schedule_name,
+       -- the slots generated for the place in that period (a later change of the schedule's
+       -- number of times does not rewrite them: "3 of 1")
+       (SELECT max(o.slot) FROM patrol_tasks o WHERE o.schedule_id = t.schedule_id
+          AND o.place_id = t.place_id AND o.period_start = t.period_start) AS times
 FROM patrol_tasks t
 JOIN patrol_schedules s ON s.id = t.schedule_id
 JOIN leaders l ON l.id = t.leader_id
