@@ -519,3 +519,17 @@ def test_the_overdue_by_category_chart_adds_up_to_the_total(live):
     assert len(drawn) == min(len(categories), 10)
     assert sum(drawn) == sum(c["value"] for c in categories)
     assert page.exceptions == []
+
+
+def test_the_map_page_gives_a_phone_the_whole_width(live):
+    """At 390 px the filters sit above the map: side by side they left the map 86 px."""
+    page = live.browser.new_page(isolated=True, size=(390, 844))
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/map")
+    page.wait_for("document.querySelector('.gs-mapbox') !== null")
+    box = page.evaluate(
+        "(() => { const r = document.querySelector('.gs-mapbox').getBoundingClientRect();"
+        " return [r.width, r.height]; })()"
+    )
+    assert box[0] >= 380 and box[1] >= 300, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
