@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from geoservice.accounts.accounts import issue_token, revoke_tokens
 from geoservice.models import ApiToken, AuditEntry, User
-from tests.world import bearer
+from tests.world import bearer, sign_in
 
 
 def _user(world, name) -> User:
@@ -173,3 +173,13 @@ def test_a_token_revoked_by_another_process_stops_writes_at_once_and_reads_withi
     later = accounts.time.monotonic() + accounts.TOKEN_CACHE_SECONDS + 0.1
     monkeypatch.setattr(accounts.time, "monotonic", lambda: later)
     assert world_client.get("/api/me", headers=bearer(token)).status_code == 401
+
+
+def test_the_token_form_says_what_an_empty_field_means(world, world_client):
+    """Empty 有效天数 is TOKEN_DEFAULT_EXPIRY_DAYS, not "never"; empty scopes are the role's
+    permissions, and none at all for a system account."""
+    assert sign_in(world_client, "admin").status_code == 302
+    user_id = _user(world, "viewer").id
+    page = world_client.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    assert "留空不过期" not in page and "有效天数（留空：90 天）" in page
+    assert "系统对接账号则无任何权限" in page

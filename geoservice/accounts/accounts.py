@@ -18,7 +18,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
-from geoservice.accounts.permissions import INTERACTIVE_ROLES, validate_scopes
+from geoservice.accounts.permissions import INTERACTIVE_ROLES, ROLE_LABELS, validate_scopes
 from geoservice.models import AdminArea, ApiToken, Leader, User
 from geoservice.vocab import USER_ROLES
 
@@ -311,7 +311,8 @@ def create_user(
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise UserError("用户名须为 1–64 个字符，且不含空格", "username")
     if role not in USER_ROLES:
-        raise UserError(f"未知角色 {role!r}，可选：{', '.join(USER_ROLES)}", "role")
+        choices = "、".join(f"{ROLE_LABELS.get(r, r)}（{r}）" for r in USER_ROLES)
+        raise UserError(f"未知角色 {role!r}，可选：{choices}", "role")
     if user_by_name(session, username) is not None:
         raise UserError(f"用户名 {username!r} 已存在", "username", 409)
     area_id = None
@@ -322,7 +323,10 @@ def create_user(
     if leader_id is not None and session.get(Leader, leader_id) is None:
         raise UserError(f"没有编号为 {leader_id} 的包保领导", "leader_id")
     if role == "leader" and leader_id is None and area_id is None:
-        raise UserError("包保领导账号须绑定领导（--leader）或行政区划（--area）", "leader_id")
+        raise UserError(
+            "包保领导账号须绑定一位包保领导或一个行政区划（命令行为 --leader / --area）",
+            "leader_id",
+        )
     if password and role not in INTERACTIVE_ROLES:
         raise UserError("系统对接账号只能使用 API 令牌，不能设置登录密码", "password")
     if password and check_strength:
