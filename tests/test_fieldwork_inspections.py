@@ -219,3 +219,18 @@ def test_a_suspicious_photo_of_a_plan_stays_secret_until_done(client, city):
         assert f"暗访 {made['id']}" not in page.get_data(as_text=True), who
     assert client.post(f"{url}/complete", headers=inspector).status_code == 200
     assert plan_photos("planner_owner")
+
+
+def test_planning_and_completing_are_audited_without_the_sample(client, city):
+    from geoservice.accounts.audit import query
+
+    made = plan(client, city, count=2)
+    entries = city["session"].scalars(query(entity="inspection_plan")).all()
+    assert [(e.action, e.entity_id) for e in entries] == [
+        ("inspection_plan.create", str(made["id"]))
+    ]
+    sampled = {str(p["place"]["id"]) for p in made["places"]} | {
+        p["place"]["code"] for p in made["places"]
+    }
+    assert entries[0].after["places"] == 2
+    assert not sampled & set(map(str, entries[0].after.values()))

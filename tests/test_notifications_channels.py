@@ -290,6 +290,19 @@ def test_channel_api_never_shows_a_secret_back(client, scene):
     assert patched.get_json()["secrets_set"] == ["sign_secret", "webhook_url"]
     page = client.get("/admin/notifications", headers=admin)
     assert page.status_code == 200 and "TOPSECRET" not in page.get_data(as_text=True)
+    # Each change is in the audit log, who and what — never the secrets.
+    deleted = client.delete(f"/api/notifications/channels/{body['id']}", headers=admin)
+    assert deleted.status_code == 204
+    log = client.get("/api/audit?entity=notify_channel", headers=admin)
+    assert log.status_code == 200, log.get_json()
+    entries = log.get_json()["entries"]
+    assert sorted(e["action"] for e in entries) == [
+        "notify_channel.create",
+        "notify_channel.delete",
+        "notify_channel.update",
+    ]
+    assert "TOPSECRET" not in log.get_data(as_text=True)
+    assert "SECxyz" not in log.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

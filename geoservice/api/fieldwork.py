@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from sqlalchemy.exc import IntegrityError
 
-from geoservice.accounts import scope
+from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import can, current_account, permission_required, require
 from geoservice.api.issues import parse_body
 from geoservice.db import get_session
@@ -117,6 +117,8 @@ def create_schedule():
     session, registry = get_session(), layers()
     schedule = patrols.create_schedule(session, registry, roles(), _json(), current_account())
     body = patrols.schedule_json(schedule, registry)
+    audit.record(session, current_account(), "patrol_schedule.create", "patrol_schedule",
+                 schedule.id, after=body)  # fmt: skip
     session.commit()
     return jsonify(body), 201
 
@@ -127,8 +129,11 @@ def update_schedule(schedule_id: int):
     _known(schedule_id, INT_MAX, "巡查计划", "id")
     access.require_whole_deployment(current_account())
     session, registry = get_session(), layers()
+    before = patrols.schedule_json(patrols.get_schedule(session, schedule_id), registry)
     schedule = patrols.update_schedule(session, registry, roles(), schedule_id, _json())
     body = patrols.schedule_json(schedule, registry)
+    audit.record(session, current_account(), "patrol_schedule.update", "patrol_schedule",
+                 schedule_id, before=before, after=body)  # fmt: skip
     session.commit()
     return jsonify(body)
 
@@ -370,6 +375,10 @@ def create_inspection():
     session, account = get_session(), current_account()
     plan = inspections.create_plan(session, layers(), _json(), account)
     body = inspections.plan_json(session, layers(), plan, account)
+    # Who planned what, without the sample (the audit log is no way round the secrecy).
+    audit.record(session, account, "inspection_plan.create", "inspection_plan", plan.id,
+                 after={"layer": plan.layer, "planned_for": body.get("planned_for"),
+                        "places": len(body.get("places") or [])})  # fmt: skip
     session.commit()
     return jsonify(body), 201
 
@@ -410,6 +419,8 @@ def inspection_complete(plan_id: int):
         session, layers(), field_settings(), issue_settings(), plan, account
     )
     body = inspections.plan_json(session, layers(), plan, account) | {"issue_ids": issue_ids}
+    audit.record(session, account, "inspection_plan.complete", "inspection_plan", plan.id,
+                 after={"issue_ids": issue_ids})  # fmt: skip
     session.commit()
     return jsonify(body)
 

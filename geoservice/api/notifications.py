@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from geoservice.accounts import audit
 from geoservice.accounts.auth import current_account, permission_required, require
 from geoservice.api import bp
 from geoservice.db import get_session
@@ -47,7 +48,9 @@ def notification_channels():
 def create_notification_channel():
     session = get_session()
     channel = manage.save_channel(session, _json_object())
-    body = manage.channel_view(channel)
+    body = manage.channel_view(channel)  # never the secrets: neither is the audit entry
+    audit.record(session, current_account(), "notify_channel.create", "notify_channel",
+                 channel.id, after=body)  # fmt: skip
     session.commit()
     return jsonify(body), 201
 
@@ -56,8 +59,11 @@ def create_notification_channel():
 @permission_required(ADMIN)
 def update_notification_channel(channel_id: int):
     session = get_session()
+    before = manage.channel_view(manage.get_channel(session, channel_id))
     channel = manage.save_channel(session, _json_object(), channel_id)
     body = manage.channel_view(channel)
+    audit.record(session, current_account(), "notify_channel.update", "notify_channel",
+                 channel_id, before=before, after=body)  # fmt: skip
     session.commit()
     return jsonify(body)
 
@@ -66,7 +72,10 @@ def update_notification_channel(channel_id: int):
 @permission_required(ADMIN)
 def delete_notification_channel(channel_id: int):
     session = get_session()
+    before = manage.channel_view(manage.get_channel(session, channel_id))
     manage.delete_channel(session, channel_id)
+    audit.record(session, current_account(), "notify_channel.delete", "notify_channel",
+                 channel_id, before=before)  # fmt: skip
     session.commit()
     return Response(status=204)
 
@@ -97,6 +106,8 @@ def replay_notification_deliveries():
         raise ApiError(422, "请给出要重发的死信编号列表 ids，或 all: true", field="ids")
     session = get_session()
     count = manage.replay(session, ids)
+    audit.record(session, current_account(), "notify_delivery.replay", "notify_delivery",
+                 after={"ids": ids, "all": ids is None, "replayed": count})  # fmt: skip
     session.commit()
     return jsonify({"replayed": count})
 
@@ -121,7 +132,10 @@ def notification_preferences(leader_id: int):
 def set_notification_preferences(leader_id: int):
     _own_or_admin(leader_id)
     session = get_session()
+    before = manage.preference_view(session, leader_id)
     body = manage.save_preference(session, leader_id, _json_object())
+    audit.record(session, current_account(), "notify_preference.update", "leader", leader_id,
+                 before=before, after=body)  # fmt: skip
     session.commit()
     return jsonify(body)
 
@@ -151,6 +165,8 @@ def set_notification_unit_contacts(unit_id: int):
         "contact_leader_id": row.contact_leader_id,
         "supervisor_leader_id": row.supervisor_leader_id,
     }
+    audit.record(session, current_account(), "notify_unit_contacts.update", "unit", unit_id,
+                 after=result)  # fmt: skip
     session.commit()
     return jsonify(result)
 
@@ -167,5 +183,7 @@ def set_notification_callback(user_id: int):
     if secret is not None and not isinstance(secret, str):
         raise ApiError(422, "secret 须是文字", field="secret")
     manage.set_callback(session, user, body.get("url"), secret)
+    audit.record(session, current_account(), "integration_callback.update", "user", user_id,
+                 after={"url": body.get("url"), "secret_changed": secret is not None})  # fmt: skip
     session.commit()
     return jsonify({"user_id": user_id, "url": body.get("url"), "secret_set": True})

@@ -201,6 +201,13 @@ def save_channel(
     return channel
 
 
+def get_channel(session: Session, channel_id: int) -> Channel:
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound(f"没有编号为 {channel_id} 的通知渠道", field="id")
+    return channel
+
+
 def delete_channel(session: Session, channel_id: int) -> None:
     channel = session.get(Channel, channel_id)
     if channel is None:

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from geoservice.accounts.auth import permission_required, require
+from geoservice.accounts import audit
+from geoservice.accounts.auth import current_account, permission_required, require
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.errors import ApiError
@@ -76,7 +77,9 @@ def _payload(form: Any) -> dict[str, Any]:
 def add_channel():
     session = get_session()
     try:
-        manage.save_channel(session, _payload(request.form))
+        channel = manage.save_channel(session, _payload(request.form))
+        audit.record(session, current_account(), "notify_channel.create", "notify_channel",
+                     channel.id, after=manage.channel_view(channel))  # fmt: skip
     except ServiceError as exc:
         session.rollback()
         safe = {
@@ -96,7 +99,9 @@ def toggle_channel(channel_id: int):
     current = next((c for c in manage.list_channels(session) if c["id"] == channel_id), None)
     if current is None:
         return _page(error=f"没有编号为 {channel_id} 的渠道"), 404
-    manage.save_channel(session, {"enabled": not current["enabled"]}, channel_id)
+    channel = manage.save_channel(session, {"enabled": not current["enabled"]}, channel_id)
+    audit.record(session, current_account(), "notify_channel.update", "notify_channel",
+                 channel_id, before=current, after=manage.channel_view(channel))  # fmt: skip
     session.commit()
     return redirect(url_for("notifications.admin_page", msg="已更新渠道"))
 
@@ -106,7 +111,12 @@ def toggle_channel(channel_id: int):
 def replay():
     session = get_session()
     ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
-    count = manage.replay(session, ids if request.form.get("all") != "1" else None)
+    every = request.form.get("all") == "1"
+    count = manage.replay(session, None if every else ids)
+    replayed = {"ids": None if every else ids, "all": every, "replayed": count}
+    audit.record(
+        session, current_account(), "notify_delivery.replay", "notify_delivery", after=replayed
+    )
     session.commit()
     return redirect(url_for("notifications.admin_page", msg=f"已重新排队 {count} 条"))
 
