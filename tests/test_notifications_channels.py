@@ -315,6 +315,27 @@ def test_channel_api_never_shows_a_secret_back(client, scene):
         ({"kind": "email", "name": "x", "config": {"host": "h", "colour": "red"}}, "config"),
         ({"kind": "wecom", "name": ""}, "name"),
         ({"kind": {}, "name": "x"}, "kind"),  # was a 500 (an unhashable kind)
+        # Every delivery of these failed as "内部错误：ValueError", retried for ever.
+        (
+            {
+                "kind": "sms",
+                "name": "x",
+                "config": {
+                    "url": "https://sms.example",
+                    "method": "POST /x HTTP/1.1\r\nX-Injected: 1",
+                    "body_template": "{mobile}{text}",
+                },
+            },
+            "config.method",
+        ),
+        (
+            {
+                "kind": "sms",
+                "name": "x",
+                "config": {"url": "https://sms.example", "body_template": '{"m": "{mobile}"}'},
+            },
+            "config.body_template",
+        ),
         (
             {"kind": "wecom", "name": 5, "secrets": {"webhook_url": "https://x.example"}},
             "name",
