@@ -279,6 +279,14 @@ def test_signed_updates_from_the_hotline_note_and_cancel(client, scene, hotline)
     assert done.status_code == 200 and done.get_json()[0]["status"] == "closed"
     (row,) = client.get(f"/open311/v2/requests/{request_id}.json?api_key={key}").get_json()
     assert row["status"] == "closed" and "热线撤单" in row["status_notes"]
+    # A note afterwards is no reason for the state; a second cancel says it is cancelled.
+    later = json.dumps({"type": "note", "note": "市民又来电询问"}).encode()
+    posted = client.post(url, data=later, headers=auth | _signed("inbound-secret", later))
+    assert posted.status_code == 200
+    (row,) = client.get(f"/open311/v2/requests/{request_id}.json?api_key={key}").get_json()
+    assert "热线撤单" in row["status_notes"] and "又来电" not in row["status_notes"]
+    again = client.post(url, data=cancel, headers=auth | _signed("inbound-secret", cancel))
+    assert again.status_code == 409 and "已撤单" in again.get_json()[0]["description"]
     # Another integration's ticket is not found; an unknown type is a 400.
     other_user, other = account(s, "integration")
     manage.set_callback(s, other_user, "https://other.example/cb", "other-secret")

@@ -116,7 +116,12 @@ def services(categories: Mapping[str, float]) -> list[dict[str, Any]]:
 def _request_query() -> Select:
     last_note = (
         select(IssueEvent.note)
-        .where(IssueEvent.issue_id == Issue.id, IssueEvent.to_status == Issue.status)
+        .where(
+            IssueEvent.issue_id == Issue.id,
+            IssueEvent.to_status == Issue.status,
+            # the move into it (a 热线补充 or 回访 note on the issue is no reason for its state)
+            IssueEvent.from_status.is_distinct_from(IssueEvent.to_status),
+        )
         .order_by(IssueEvent.at.desc(), IssueEvent.id.desc())
         .limit(1)
         .correlate(Issue)
@@ -411,6 +416,8 @@ def ticket_update(
     now = now or datetime.now(UTC)
     if kind == "cancel":
         issue = lock_issue(session, issue_id)
+        if issue.status == "rejected":
+            raise Conflict("该工单已撤单或不予立案，无需再撤", {"status": issue.status}, "type")
         if issue.status not in CANCELLABLE:
             raise Conflict(
                 "该问题已交办处理，不能撤单；如需撤销请联系创文办",
