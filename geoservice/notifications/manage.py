@@ -112,8 +112,10 @@ def _clean_config(kind: str, raw: Any) -> dict[str, Any]:
             raise InvalidInput(f"config.{key} 须是文字", field=f"config.{key}")
     if out.get("method", "POST") not in ("POST", "PUT"):  # a gateway takes a message by these
         raise InvalidInput("请求方法（config.method）只能是 POST 或 PUT", field="config.method")
-    if kind == "sms" and "body_template" in out and not (
-        "{mobile}" in out["body_template"] and "{text}" in out["body_template"]
+    if (
+        kind == "sms"
+        and "body_template" in out
+        and not ("{mobile}" in out["body_template"] and "{text}" in out["body_template"])
     ):
         raise InvalidInput(
             "短信请求体模板须含 {mobile} 与 {text}（收信手机号与短信内容）",
