@@ -21,7 +21,7 @@ from functools import wraps
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
@@ -74,6 +74,14 @@ def _head_unit(session: Session, account: User) -> int | None:
     return None
 
 
+def _in_force() -> Any:
+    """An assignment in force now (started, not ended)."""
+    now = func.now()
+    return and_(
+        Assignment.valid_from <= now, or_(Assignment.valid_to.is_(None), Assignment.valid_to > now)
+    )
+
+
 def visible_leader_ids(session: Session, account: User | None = None) -> list[int] | None:
     """None: the account reads every leader; otherwise the ids it may read. An account that
     may assign (`assignments.write`) also reads the active leaders who answer for no place now
@@ -86,16 +94,7 @@ def visible_leader_ids(session: Session, account: User | None = None) -> list[in
     if unit_id is not None:
         condition = or_(condition, Leader.unit_id == unit_id)
     if account is not None and allowed(account.role, "assignments.write"):
-        now = func.now()
-        holds = (
-            select(Assignment.id)
-            .where(
-                Assignment.leader_id == Leader.id,
-                Assignment.valid_from <= now,
-                or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
-            )
-            .exists()
-        )
+        holds = select(Assignment.id).where(Assignment.leader_id == Leader.id, _in_force()).exists()
         condition = or_(condition, Leader.active.is_(True) & ~holds)
     return list(session.scalars(select(Leader.id).where(condition)))
 
@@ -160,15 +159,8 @@ def leader_writable(session: Session, account: User | None, leader_id: int) -> b
     visible = visible_leader_ids(session, account)
     if visible is None or leader_id in visible:
         return True
-    now = func.now()
     holds = session.scalar(
-        select(Assignment.id)
-        .where(
-            Assignment.leader_id == leader_id,
-            Assignment.valid_from <= now,
-            or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
-        )
-        .limit(1)
+        select(Assignment.id).where(Assignment.leader_id == leader_id, _in_force()).limit(1)
     )
     return holds is None
 
@@ -181,13 +173,11 @@ def check_holdings_in_scope(
     change (docs/security.md). Not named, nor counted, in the answer."""
     if whole_county(account):
         return
-    now = func.now()
     outside = session.scalar(
         select(Assignment.id)
         .where(
             Assignment.leader_id == leader_id,
-            Assignment.valid_from <= now,
-            or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+            _in_force(),
             ~scope.place_ref_filter(account, layers(), Assignment.place_id),
         )
         .limit(1)
@@ -223,15 +213,10 @@ def _place_condition(session: Session, account: User | None, place_id: Any) -> A
     condition = scope.place_ref_filter(account, layers(), place_id)
     unit_id = _head_unit(session, account) if account is not None else None
     if unit_id is not None:
-        now = func.now()
         held = (
             select(Assignment.place_id)
             .join(Leader, Leader.id == Assignment.leader_id)
-            .where(
-                Leader.unit_id == unit_id,
-                Assignment.valid_from <= now,
-                or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
-            )
+            .where(Leader.unit_id == unit_id, _in_force())
         )
         condition = or_(condition, place_id.in_(held))
     return condition
@@ -270,10 +255,6 @@ def assignable_leader_ids(session: Session, account: User | None) -> list[int] |
     visible = visible_leader_ids(session, account)
     if visible is None:
         return None
-    now = func.now()
-    holding = select(Assignment.leader_id).where(
-        Assignment.valid_from <= now,
-        or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
-    )
+    holding = select(Assignment.leader_id).where(_in_force())
     free = session.scalars(select(Leader.id).where(Leader.id.not_in(holding))).all()
     return sorted(set(visible) | set(free))

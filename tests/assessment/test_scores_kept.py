@@ -18,18 +18,10 @@ from geoservice.models import User
 from geoservice.registry import LayerRegistry
 from tests.assessment import case
 from tests.scratch import create_scratch_database, drop_scratch_database
+from tests.test_coverage_kept import TRACKED_ELSEWHERE, tables_read
 
 REGISTRY = LayerRegistry.discover("layers")
 SETTINGS = scores.ScoreSettings(line=85.0, bottom_n=1)
-TRACKED_ELSEWHERE = {"data_generations", "spatial_ref_sys"}  # the counters; PostGIS's own
-
-
-def tables_read(session: Session) -> dict[str, int]:
-    return dict(
-        session.execute(
-            text("SELECT relname, seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables")
-        ).all()
-    )
 
 
 def test_site_scores_read_only_the_tables_whose_writes_renew_them(demo_session):
