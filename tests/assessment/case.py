@@ -256,3 +256,14 @@ def record_all(session: Session, registry, settings: IssueSettings, case: dict) 
             lat,
             now=NOW,
         )
+
+
+def recorded(app, session: Session, tmp: Path) -> dict:
+    """The case built and every result of round 「第一轮」 recorded: what the score, page and
+    export tests read (with the session, settings and registry)."""
+    from geoservice.registry import layers
+
+    settings = issue_settings(app.config, tmp)
+    built = build(session, layers(app), settings)
+    record_all(session, layers(app), settings, built)
+    return {**built, "session": session, "settings": settings, "registry": layers(app)}

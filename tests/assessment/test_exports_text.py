@@ -13,17 +13,13 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import text
 
 from geoservice.assessment import report, sites, standards
-from geoservice.registry import layers
 from tests.assessment import case
 from tests.test_export_formulas import EVIL, HYPERLINK, assert_no_formula
 
 
 @pytest.fixture
 def world(app, db_session, tmp_path):
-    settings = case.issue_settings(app.config, tmp_path)
-    built = case.build(db_session, layers(app), settings)
-    case.record_all(db_session, layers(app), settings, built)
-    return {**built, "session": db_session}
+    return case.recorded(app, db_session, tmp_path)
 
 
 def saved(wb) -> Workbook:

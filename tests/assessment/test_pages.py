@@ -11,17 +11,13 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 
 from geoservice.assessment import sites
-from geoservice.registry import layers
 from tests.api_support import auth
 from tests.assessment import case
 
 
 @pytest.fixture
 def world(app, db_session, tmp_path):
-    settings = case.issue_settings(app.config, tmp_path)
-    built = case.build(db_session, layers(app), settings)
-    case.record_all(db_session, layers(app), settings, built)
-    return {**built, "session": db_session}
+    return case.recorded(app, db_session, tmp_path)
 
 
 def test_the_assessment_page_shows_scores_ranks_and_the_map(client, world):

@@ -7,7 +7,6 @@ from sqlalchemy import text
 
 from geoservice.assessment import rounds, scores
 from geoservice.assessment.models import AssessmentResult
-from geoservice.registry import layers
 from tests.assessment import case
 
 SETTINGS = scores.ScoreSettings(line=85.0, bottom_n=1)
@@ -15,10 +14,7 @@ SETTINGS = scores.ScoreSettings(line=85.0, bottom_n=1)
 
 @pytest.fixture
 def world(app, db_session, tmp_path):
-    settings = case.issue_settings(app.config, tmp_path)
-    built = case.build(db_session, layers(app), settings)
-    case.record_all(db_session, layers(app), settings, built)
-    return {**built, "session": db_session, "settings": settings, "registry": layers(app)}
+    return case.recorded(app, db_session, tmp_path)
 
 
 def by_name(rows):

@@ -31,6 +31,19 @@ def upload(features: list[dict]) -> dict:
     return {"file": (io.BytesIO(body), "sites.geojson", "application/geo+json")}
 
 
+def import_sites(client, who: dict, west_name: str, east_name: str):
+    """The two hospitals H-W (S1) and H-E (S2), by code, with their 点长 and phones."""
+    return client.post(
+        "/api/assessment/sites/import",
+        data=upload([
+            site_feature("H-W", west_name, WEST, "西点长", "13800000001"),
+            site_feature("H-E", east_name, EAST, "东点长", "13900000002"),
+        ]),
+        headers=who,
+        content_type="multipart/form-data",
+    )  # fmt: skip
+
+
 def headers(world, name: str) -> dict:
     return {"Authorization": f"Bearer {world['tokens'][name]}"}
 
@@ -39,15 +52,7 @@ def headers(world, name: str) -> dict:
 def sites(world, world_client) -> dict:
     admin = headers(world, "admin")
     assert world_client.post("/api/assessment/kinds", json=KIND, headers=admin).status_code == 201
-    imported = world_client.post(
-        "/api/assessment/sites/import",
-        data=upload([
-            site_feature("H-W", "城西医院", WEST, "西点长", "13800000001"),
-            site_feature("H-E", "城东医院", EAST, "东点长", "13900000002"),
-        ]),
-        headers=admin,
-        content_type="multipart/form-data",
-    )  # fmt: skip
+    imported = import_sites(world_client, admin, "城西医院", "城东医院")
     assert imported.status_code == 200, imported.get_json()
     ids = dict(
         world["session"].execute(text("SELECT code, id FROM places WHERE layer = 'site'")).all()
@@ -116,15 +121,7 @@ def test_an_area_bound_planner_writes_only_sites_in_its_area(world, world_client
     assert created.status_code == 403, created.get_json()
     # An import row updating the east site by its code: refused, nothing written (the west
     # row of the same file neither).
-    imported = world_client.post(
-        "/api/assessment/sites/import",
-        data=upload([
-            site_feature("H-W", "城西医院（新）", WEST, "西点长", "13800000001"),
-            site_feature("H-E", "城东医院（改）", EAST, "东点长", "13900000002"),
-        ]),
-        headers=planner,
-        content_type="multipart/form-data",
-    )  # fmt: skip
+    imported = import_sites(world_client, planner, "城西医院（新）", "城东医院（改）")
     assert imported.status_code == 403, imported.get_json()
     assert names() == before
     # Within its area it writes as before.
