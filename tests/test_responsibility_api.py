@@ -116,6 +116,8 @@ def test_second_primary_is_a_409_naming_the_current_one(client, db_session, plan
     body = {"leader_id": b.id, "place_id": market.id, "role": "联点领导"}
     refused = client.post("/api/assignments", json=body, headers=planner)
     assert refused.status_code == 409 and "孙丽" in refused.get_json()["error"]
+    held = refused.get_json()["detail"]["assignments"][0]["place"]
+    assert held["layer_title"] == "农贸市场"
     replaced = client.post(
         "/api/assignments", json=body | {"replace_primary": True}, headers=planner
     )
@@ -141,6 +143,7 @@ def test_leader_delete_is_409_listing_active_assignments(client, db_session, pla
     assert refused.status_code == 409
     listed = refused.get_json()["detail"]["active_assignments"]
     assert [x["place"]["code"] for x in listed] == ["320999001001009"]
+    assert listed[0]["place"]["layer_title"] == "网格"
 
     off = client.post(f"/api/leaders/{a.id}/deactivate", json={}, headers=planner)
     assert off.status_code == 200 and off.get_json()["active"] is False

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 from geoservice import service_errors
 from geoservice.accounts import audit
 from geoservice.models import Assignment, Issue, Leader, Place, Unit, User
+from geoservice.registry import layers
 from geoservice.responsibility import values
 from geoservice.responsibility.values import Invalid, clean_text, not_future, now
 from geoservice.service_errors import Conflict, NotFound
@@ -376,10 +377,16 @@ def find_place_by_code_or_name(session: Session, layer: str, text: Any) -> Place
 
 
 def place_dict(place: Place, layer_titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """`layer_titles` saves the registry lookups when many places are listed."""
+    if layer_titles is None:
+        registry = layers()
+        title = registry.get(place.layer).title if place.layer in registry else place.layer
+    else:
+        title = layer_titles.get(place.layer, place.layer)
     return {
         "id": place.id,
         "layer": place.layer,
-        "layer_title": (layer_titles or {}).get(place.layer, place.layer),
+        "layer_title": title,
         "code": place.code,
         "name": place.name,
     }
