@@ -281,6 +281,8 @@ READABLE_ON_A_PHONE = """(() => {
     brand: tall(document.querySelector('.topbar > a')),
     menu: tall(document.querySelector('.topnav') || document.body),
     headers: Array.from(document.querySelectorAll('main th')).map(tall),
+    buttons: Array.from(document.querySelectorAll('main button:not(.big), main a.rk-button'))
+      .filter(b => b.offsetParent !== null).map(tall),
   };
 })()"""
 
@@ -305,7 +307,28 @@ def test_pages_a_leader_or_inspector_opens_on_a_phone_are_readable(live, user, p
     assert seen["sideways"] <= 0  # the page never scrolls sideways (wide tables scroll inside)
     assert seen["brand"] < 30 and seen["menu"] < 45  # one line each, the menu scrolls instead
     assert all(height < 40 for height in seen["headers"])  # column titles are not squeezed
+    assert all(height < 40 for height in seen["buttons"])  # nor the buttons' words
     assert page.exceptions == []
+
+
+def test_on_a_phone_the_map_layer_list_is_folded_into_its_button(live):
+    folded = (
+        "!!document.querySelector('.leaflet-control-layers:not(.leaflet-control-layers-expanded)')"
+    )
+    page = live.browser.new_page(isolated=True, size=PHONE)
+    page.sign_in(live.url, "map_planner", PASSWORD)
+    page.goto(live.url + "/map")
+    page.wait_for("!!document.querySelector('.leaflet-control-layers')")
+    assert page.evaluate(folded)  # open, the list covered half the phone's map
+    x, y = page.evaluate(
+        "(() => { const r = document.querySelector('.leaflet-control-layers-toggle')"
+        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    page.click(x, y)
+    page.wait_for(f"!{folded}")  # a tap opens it
+    desk = open_page(live, "/map")
+    desk.wait_for("!!document.querySelector('.leaflet-control-layers')")
+    assert not desk.evaluate(folded)  # on a desk the list stays open
 
 
 TOP_BAR = """(() => {

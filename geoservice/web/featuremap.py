@@ -26,7 +26,7 @@ from folium.utilities import JsCode, get_obj_in_upper_tree
 from markupsafe import Markup, escape
 
 from geoservice.accounts.security import json_script
-from geoservice.web.mapelements import MetricScale
+from geoservice.web.mapelements import LayerControl, MetricScale
 
 # With nothing to draw and no service area yet: the whole country.
 DEFAULT_CENTER = (35.0, 105.0)
@@ -230,7 +230,7 @@ def feature_map(
     if bounds is not None:
         m.fit_bounds(bounds, padding=(20, 20), max_zoom=max_zoom)
     if layer_control and len(layers) > 1:
-        folium.LayerControl(collapsed=False).add_to(m)
+        LayerControl(collapsed=False).add_to(m)
     root = m.get_root()
     root.render()
     data = Markup("").join(

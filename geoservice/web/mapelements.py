@@ -47,6 +47,34 @@ class MetricScale(MacroElement):
     )
 
 
+class LayerControl(folium.LayerControl):
+    """folium's layer list, folded into its button on a phone-sized screen, where the open list
+    would cover most of the map."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            let {{ this.get_name() }} = L.control.layers(
+                {
+                    {%- for key, val in this.base_layers.items() %}
+                    {{ key|tojson }}: {{ val }},
+                    {%- endfor %}
+                },
+                {
+                    {%- for key, val in this.overlays.items() %}
+                    {{ key|tojson }}: {{ val }},
+                    {%- endfor %}
+                },
+                Object.assign(
+                    {{ this.options|tojavascript }},
+                    window.matchMedia("(max-width: 720px)").matches ? {collapsed: true} : {}
+                )
+            ).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+
 class Overlay(JSCSSMixin, Layer):
     """A layer made by `GeoMap.<factory>(<argument>)` in the browser."""
 

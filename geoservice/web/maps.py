@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import folium
 from flask import current_app, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select, text
@@ -39,7 +38,7 @@ from geoservice.registry import BASE_LAYER, LayerSpec, layers
 from geoservice.responsibility import myareas
 from geoservice.vocab import ISSUE_STATUSES
 from geoservice.web import bp
-from geoservice.web.mapelements import Call, LeafletMap, MetricScale, Overlay
+from geoservice.web.mapelements import Call, LayerControl, LeafletMap, MetricScale, Overlay
 
 FILTERS = ("leader_id", "unit_id", "category", "source", "status", "datetime")
 BLANK = "blank"  # the plain background, always offered
@@ -243,7 +242,7 @@ def folium_parts(
         show = bool(state.theme) if overlay_id == "theme" else overlay_id in state.layers
         Overlay(factory, factory_arg, title, show=show).add_to(m)
     # The layers stack by their own panes and z-indexes, not by their order in the control.
-    folium.LayerControl(collapsed=mode == "screen", position="topright", autoZIndex=False).add_to(m)
+    LayerControl(collapsed=mode == "screen", position="topright", autoZIndex=False).add_to(m)
     Call("start").add_to(m)
     root = m.get_root()
     root.render()
