@@ -18,13 +18,18 @@ caller reads the workbook with `load_workbook(read_only=True)` and fills merged 
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from pathlib import Path
 from typing import IO
 from xml.parsers import expat
 
+from openpyxl import Workbook, load_workbook
 from openpyxl.utils.cell import range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
+
+from geoservice.service_errors import InvalidInput, UnsupportedMedia
 
 MAX_MEMBERS = 1_000
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
@@ -41,6 +46,13 @@ Range = tuple[int, int, int, int]  # min_row, min_col, max_row, max_col
 class SpreadsheetRefused(ValueError):
     """The workbook exceeds a limit or is not a workbook; the message is Chinese and names
     the limit."""
+
+
+class NotAWorkbook(SpreadsheetRefused):
+    """The file is no .xlsx workbook at all (a 415 where an upload is refused)."""
+
+
+NOT_A_WORKBOOK = "无法读取该文件：请上传 Excel 工作簿（.xlsx）"
 
 
 def _bounds(ref: str) -> Range | None:
@@ -128,7 +140,7 @@ def check_xlsx(
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise SpreadsheetRefused("无法读取该文件：请上传 Excel 工作簿（.xlsx）") from None
+        raise NotAWorkbook(NOT_A_WORKBOOK) from None
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -148,3 +160,32 @@ def check_xlsx(
                 _scan(archive, info.filename, sheet)
                 merged[info.filename] = sheet.merged
     return merged
+
+
+def open_xlsx(
+    source: str | Path | bytes | IO[bytes], *, max_rows: int, max_columns: int = MAX_COLUMNS
+) -> tuple[Workbook, dict[str, list[Range]]]:
+    """`check_xlsx`, then the workbook in openpyxl's read-only mode (close it when done) and
+    its merged ranges. NotAWorkbook when it is no workbook, SpreadsheetRefused beyond a limit."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    merged = check_xlsx(source, max_rows=max_rows, max_columns=max_columns)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        workbook = load_workbook(source, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise NotAWorkbook(NOT_A_WORKBOOK) from None
+    return workbook, merged
+
+
+def open_upload(source: bytes | IO[bytes], max_rows: int) -> Workbook:
+    """An uploaded workbook for an import, read-only (close it when done): 415 when it is no
+    workbook, 422 beyond a limit (service errors, naming the field `file`)."""
+    try:
+        workbook, _merged = open_xlsx(source, max_rows=max_rows)
+    except NotAWorkbook as exc:
+        raise UnsupportedMedia(str(exc), field="file") from None
+    except SpreadsheetRefused as exc:
+        raise InvalidInput(str(exc), field="file") from None
+    return workbook

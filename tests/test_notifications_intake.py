@@ -179,7 +179,7 @@ def test_bad_lists_are_refused_clearly(client, scene, places):
     no_address = upload(client, planner, workbook(header=("序号", "名称", "类别", "描述", "照片")))
     assert no_address.status_code == 422 and "地址" in no_address.get_json()["error"]
     not_xlsx = upload(client, planner, b"PK\x03\x04 not really", "list.xlsx")
-    assert not_xlsx.status_code == 422
+    assert not_xlsx.status_code == 415 and "xlsx" in not_xlsx.get_json()["error"]
     wrong_type = upload(client, planner, b"a,b", "list.csv")
     assert wrong_type.status_code == 415
     duplicate = upload(client, planner, workbook(rows=[ROWS[0], ROWS[0]]))

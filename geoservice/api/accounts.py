@@ -3,7 +3,7 @@ GET/POST /api/users."""
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -32,6 +32,7 @@ from geoservice.api.openapi_kit import (
 )
 from geoservice.api.openapi_people import TAG_ACCOUNTS
 from geoservice.db import get_session
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.models import AdminArea, User
@@ -168,9 +169,7 @@ def create_user():
     """Creates an account from JSON {username, role, password?, area?, leader_id?,
     display_name?}; 201 with the account. Integration accounts get their tokens from the
     admin page or `flask users token`."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体须为 JSON 对象")
+    body = json_object()
     for field in ("username", "role"):
         if not isinstance(body.get(field), str):
             raise ApiError(400, f"缺少字段 {field}", field=field)

@@ -27,6 +27,7 @@ from geoservice.assessment import standards as standard_service
 from geoservice.assessment.catalogue import KindRow, SiteCatalogue, load_kinds
 from geoservice.db import database, get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.issues.photos import Upload, prepare
@@ -76,12 +77,7 @@ def _county_wide(account: User) -> None:
 
 
 def _body() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "请以 JSON（application/json）提交", field="Content-Type")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体必须是 JSON 对象")
-    return body
+    return json_object()
 
 
 def _upload_bytes(name: str = "file", geojson: bool = False) -> bytes:

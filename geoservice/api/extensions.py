@@ -19,6 +19,7 @@ from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
+from geoservice.input_values import text_value
 from geoservice.issues import extensions
 from geoservice.models import Issue
 
@@ -57,7 +58,7 @@ def issue_extension_request(issue_id: int):
         session,
         issue_id,
         account,
-        str(fields.get("reason") or ""),
+        text_value(fields.get("reason"), "reason", "理由"),
         _datetime(fields, "deadline", True),
         allows=allows,
     )
@@ -81,7 +82,7 @@ def issue_extension_decision(issue_id: int):
         issue_id,
         account,
         grant,
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
         _datetime(fields, "deadline", False),
         allows=allows,
     )

@@ -17,6 +17,7 @@ from geoservice.accounts.auth import can, current_account, permission_required, 
 from geoservice.api.issues import parse_body
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import single_args
 from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
@@ -59,12 +60,7 @@ def roles() -> list[str]:
 
 
 def _json() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "请以 JSON（application/json）提交", field="Content-Type")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体必须是 JSON 对象")
-    return body
+    return json_object()
 
 
 def _today() -> date:

@@ -28,6 +28,7 @@ from geoservice.catalogue.importers import (
 from geoservice.db import get_session, unlimited_statements
 from geoservice.edge.access import Change, check_write, collection_or_404, record_write, visible
 from geoservice.errors import ApiError
+from geoservice.input_values import shown
 from geoservice.registry import layers
 
 FORM_FIELDS = (
@@ -50,7 +51,7 @@ def _flag(name: str) -> bool:
         return False
     if raw not in BOOL_VALUES:
         raise ApiError(
-            400, f"参数 {name} 应为 {'、'.join(BOOL_VALUES)} 之一，收到 {raw!r}", field=name
+            400, f"参数 {name} 应为 {'、'.join(BOOL_VALUES)} 之一，收到 {shown(raw)}", field=name
         )
     return parse_bool(raw)
 

@@ -12,6 +12,7 @@ from geoservice.accounts.auth import permission_required, require
 from geoservice.api import bp
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import single_args
 from geoservice.errors import ApiError
 from geoservice.models import User
@@ -29,14 +30,7 @@ def _county_planner() -> User:
 
 
 def _body() -> dict[str, Any]:
-    if not request.content_length:
-        return {}
-    if not request.is_json:
-        raise ApiError(415, "请以 JSON（application/json）提交", field="Content-Type")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体必须是 JSON 对象")
-    return body
+    return json_object(optional=True)
 
 
 @bp.post("/intake/batches")

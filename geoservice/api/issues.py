@@ -21,9 +21,11 @@ from geoservice.accounts.auth import current_account, require
 from geoservice.api import bp
 from geoservice.db import autocommit_read, get_session
 from geoservice.edge.issues import COLLECTION, allows, photo_url, settings
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
+from geoservice.input_values import shown, text_value, whole_number
 from geoservice.issues import issues as service
 from geoservice.issues.photos import Upload, prepare_all
 from geoservice.issues.view import issue_summary, issue_view
@@ -64,12 +66,7 @@ def _json_body() -> dict[str, Any]:
         raise ApiError(
             415, "请以 JSON（application/json）或 multipart/form-data 提交", field="Content-Type"
         )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "请求体不是合法的 JSON")
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体必须是 JSON 对象")
-    return body
+    return json_object()
 
 
 def _json_uploads(items: Any) -> list[Upload]:
@@ -137,12 +134,10 @@ def _int_field(fields: Mapping[str, Any], name: str, label: str) -> int | None:
     value = fields.get(name)
     if value in (None, ""):
         return None
-    if isinstance(value, bool):
-        raise ApiError(422, f"{label}必须是整数编号", field=name)
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ApiError(422, f"{label}必须是整数编号，收到 {value!r}", field=name) from None
+        return whole_number(value)
+    except ValueError:
+        raise ApiError(422, f"{label}必须是整数编号，收到 {shown(value)}", field=name) from None
 
 
 # --- endpoints -----------------------------------------------------------------------------
@@ -236,7 +231,7 @@ def issue_transition(issue_id: int):
         issue_id,
         to_status,
         account,
-        note=str(fields.get("note") or ""),
+        note=text_value(fields.get("note"), "note", "备注"),
         leader_id=leader_id,
         expected_status=expected,
         photos=photos,
@@ -289,7 +284,7 @@ def issue_dispatch(issue_id: int):
         issue_id,
         leader_id,
         account,
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
         allows=allows,
     )
     body = view(session.get(Issue, issue_id))
@@ -334,7 +329,9 @@ def issue_merge(issue_id: int):
         raise ApiError(422, "缺少主问题编号 into", field="into")
     visible_issue(master_id)
     session = get_session()
-    service.merge_duplicate(session, issue_id, master_id, account, str(fields.get("note") or ""))
+    service.merge_duplicate(
+        session, issue_id, master_id, account, text_value(fields.get("note"), "note", "备注")
+    )
     body = view(session.get(Issue, issue_id))
     session.commit()
     return jsonify(body)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 
 from geoservice.accounts import audit
 from geoservice.accounts.auth import current_account, permission_required, require
 from geoservice.api import bp
 from geoservice.db import get_session
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.errors import ApiError
 from geoservice.models import User
@@ -21,12 +22,7 @@ ADMIN = "notifications.admin"
 
 
 def _json_object() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "请以 JSON（application/json）提交", field="Content-Type")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "请求体必须是 JSON 对象")
-    return body
+    return json_object()
 
 
 @bp.get("/notifications/status")

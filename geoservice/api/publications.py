@@ -23,6 +23,7 @@ from geoservice.edge.issues import COLLECTION, allows
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.edge.rankings import read_rankings, settings, tz
 from geoservice.errors import ApiError
+from geoservice.input_values import text_value
 from geoservice.issues import corrections
 from geoservice.models import Issue
 from geoservice.ranking import publications
@@ -53,9 +54,9 @@ def publication_create():
     zone = tz()
     try:
         period = parse_period(
-            str(fields.get("period") or "week"),
-            str(fields.get("from") or "") or None,
-            str(fields.get("to") or "") or None,
+            text_value(fields.get("period"), "period", "统计周期", default="week"),
+            text_value(fields.get("from"), "from", "起始期") or None,
+            text_value(fields.get("to"), "to", "截止期") or None,
             zone,
             datetime.now(zone).date(),
         )
@@ -68,7 +69,7 @@ def publication_create():
         period,
         settings(period),
         current_account(),
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
     )
     body = publications.summary(session, pub)
     audit.record(session, current_account(), "publication.create", "publication", pub.id,
@@ -130,7 +131,7 @@ def issue_attribution_correction(issue_id: int):
         issue_id,
         account,
         leader_id,
-        str(fields.get("reason") or ""),
+        text_value(fields.get("reason"), "reason", "理由"),
         _int_field(fields, "wrong_leader_id", "原记录的责任领导 wrong_leader_id "),
         allows=allows,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import and_
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.db import get_session
+from geoservice.edge.json_input import json_object
 from geoservice.edge.params import moment_arg, parse_limit, parse_paging, single_args
 from geoservice.edge.responsibility import (
     READ,
@@ -48,11 +49,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Request helpers.
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
-    return _typed(data)
+def _body(optional: bool = False) -> dict[str, Any]:
+    return _typed(json_object(optional))
 
 
 # JSON types of the body fields (the OpenAPI schemas'); the service functions also read
@@ -271,12 +269,7 @@ def leaders_delete(leader_id: int):
 @bp.post("/leaders/<int:leader_id>/deactivate")
 @permission_required(WRITE)
 def leaders_deactivate(leader_id: int):
-    data = request.get_json(silent=True)
-    if data is None:  # the body is optional
-        data = {}
-    if not isinstance(data, dict):
-        raise ApiError(400, "请求体应为 JSON 对象（Content-Type: application/json）")
-    _typed(data)
+    data = _body(optional=True)
     session = get_session()
     check_leader_writable(session, _account(), leader_id)
     check_holdings_in_scope(session, _account(), leader_id, "停用")
@@ -431,7 +424,7 @@ def assignments_get(assignment_id: int):
 @bp.post("/assignments/<int:assignment_id>/end")
 @permission_required(WRITE)
 def assignments_end(assignment_id: int):
-    data = request.get_json(silent=True) or {}
+    data = _body(optional=True)
     session = get_session()
     _visible_assignment(session, assignment_id)
     assignment = resp.end_assignment(

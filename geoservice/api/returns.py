@@ -14,6 +14,7 @@ from geoservice.api.issues import _int_field, _json_body, view, visible_issue
 from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows, settings
 from geoservice.errors import ApiError
+from geoservice.input_values import text_value
 from geoservice.issues import returns
 from geoservice.models import Issue
 
@@ -25,7 +26,11 @@ def issue_return_request(issue_id: int):
     fields = _json_body()
     session = get_session()
     event = returns.request_return(
-        session, issue_id, account, str(fields.get("reason") or ""), allows=allows
+        session,
+        issue_id,
+        account,
+        text_value(fields.get("reason"), "reason", "理由"),
+        allows=allows,
     )
     body = view(session.get(Issue, issue_id))
     body["event_id"] = event.id
@@ -48,7 +53,7 @@ def issue_return_decision(issue_id: int):
         issue_id,
         account,
         grant,
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
         _int_field(fields, "leader_id", "确权对象 leader_id "),
         allows=allows,
     )

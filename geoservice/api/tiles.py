@@ -44,6 +44,7 @@ from geoservice.edge.access import collection_or_404, collection_read, scope_con
 from geoservice.edge.caching import enabled as caching_enabled
 from geoservice.edge.params import MVT, parse_items_query, single_args, url
 from geoservice.errors import ApiError
+from geoservice.input_values import shown
 
 
 def tile_params(collection: Collection) -> list[str]:
@@ -59,7 +60,7 @@ def tile_offset(shift: str | None, z: int, x: int, y: int) -> Offset | None:
     if shift is None:
         return None
     if shift not in SHIFTS:
-        raise ApiError(400, f"shift 只支持 {'、'.join(SHIFTS)}，收到 {shift!r}", field="shift")
+        raise ApiError(400, f"shift 只支持 {'、'.join(SHIFTS)}，收到 {shown(shift)}", field="shift")
     return datum_offset(shift, z, x, y)
 
 

@@ -25,6 +25,7 @@ from geoservice.edge.access import signed_in
 from geoservice.edge.params import moment_arg, single_args
 from geoservice.edge.rankings import read_rankings
 from geoservice.errors import ApiError
+from geoservice.input_values import text_value
 from geoservice.ranking import vocabularies
 
 
@@ -56,10 +57,10 @@ def rule_setting_create():
     row = vocabularies.set_rule(
         session,
         current_account(),
-        str(fields.get("key") or ""),
+        text_value(fields.get("key"), "key", "设置项"),
         fields.get("value"),
         _instant(fields.get("valid_from"), "valid_from", 422),
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
         config=current_app.config,
     )
     body = vocabularies.rule_json(row)

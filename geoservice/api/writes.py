@@ -40,15 +40,13 @@ from geoservice.edge.access import (
     scope_condition,
     visible,
 )
+from geoservice.edge.json_input import strict_loads, why_not_json
 from geoservice.edge.params import single_args, url
 from geoservice.edge.text_input import refused, unstorable_path
 from geoservice.errors import ApiError
+from geoservice.input_values import json_kind, shown
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"JSON 中不允许 {name}")
 
 
 def read_body() -> Any:
@@ -56,16 +54,9 @@ def read_body() -> Any:
     if not raw.strip():
         raise ApiError(400, "请求体为空：应为 GeoJSON", field="body")
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "请求体不是有效的 JSON",
-            f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}",
-            field="body",
-        ) from None
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, "请求体不是有效的 JSON", str(exc), field="body") from None
+        body = strict_loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, "请求体不是有效的 JSON", why_not_json(exc), field="body") from None
     where = unstorable_path(body)
     if where is not None:
         raise refused(where, "GeoJSON 字段", json=True)
@@ -83,8 +74,8 @@ def _problem_error(problems: list[Problem]) -> ApiError:
 def _candidate(obj: Any, index: int, geometry_required: bool, label: str = "") -> Candidate:
     """A Feature object → Candidate; raises Invalid for structural problems."""
     if not isinstance(obj, dict) or obj.get("type") != "Feature":
-        kind = obj.get("type") if isinstance(obj, dict) else type(obj).__name__
-        raise Invalid(Problem(f"应为 GeoJSON Feature，收到 {kind!r}", "type", status=400))
+        kind = shown(obj.get("type")) if isinstance(obj, dict) else json_kind(obj)
+        raise Invalid(Problem(f"应为 GeoJSON Feature，收到 {kind}", "type", status=400))
     props = obj.get("properties")
     if props is None:
         props = {}
@@ -214,7 +205,7 @@ def create_items(collection_id: str):
         raise ApiError(
             400,
             "请求体应为 GeoJSON Feature（批量新增时为 FeatureCollection）",
-            {"received": kind if kind is not None else type(body).__name__},
+            {"received": kind if kind is not None else json_kind(body)},
             field="type",
         )
     session = get_session()

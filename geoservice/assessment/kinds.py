@@ -18,6 +18,7 @@ from geoservice.assessment.models import (
     SiteKind,
     StandardKind,
 )
+from geoservice.input_values import shown
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -172,13 +173,13 @@ def check_attribute_values(
                 or (isinstance(value, float) and value.is_integer())
                 or (isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value))
             ):
-                raise InvalidInput(f"属性「{title}」应为整数，收到 {value!r}", field=field)
+                raise InvalidInput(f"属性「{title}」应为整数，收到 {shown(value)}", field=field)
             value = int(value)
         elif kind == "date":
             if isinstance(value, date):
                 value = value.isoformat()[:10]
             bad = InvalidInput(
-                f"属性「{title}」应为日期（YYYY-MM-DD），收到 {raw.get(name)!r}", field=field
+                f"属性「{title}」应为日期（YYYY-MM-DD），收到 {shown(raw.get(name))}", field=field
             )
             if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
                 raise bad

@@ -26,6 +26,7 @@ from geoservice.assessment.models import (
     StandardVersion,
 )
 from geoservice.assessment.standards import get_version
+from geoservice.input_values import shown, text_value, whole_number
 from geoservice.issues import issues as issue_service
 from geoservice.issues.photos import PreparedPhoto
 from geoservice.issues.workflow import IssueSettings
@@ -113,19 +114,15 @@ def _date(value: Any, field: str) -> date:
         return date.fromisoformat(str(value or "").strip())
     except ValueError:
         raise InvalidInput(
-            f"{_title(field)}应为日期 YYYY-MM-DD，收到 {value!r}", field=field
+            f"{_title(field)}应为日期 YYYY-MM-DD，收到 {shown(value)}", field=field
         ) from None
 
 
 def _int(value: Any, field: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{_title(field)}应为整数", field=field)
     try:
-        out = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{_title(field)}应为整数，收到 {value!r}", field=field) from None
-    if isinstance(value, float) and not value.is_integer():
-        raise InvalidInput(f"{_title(field)}应为整数", field=field)
+        out = whole_number(value)
+    except ValueError:
+        raise InvalidInput(f"{_title(field)}应为整数，收到 {shown(value)}", field=field) from None
     if not lo <= out <= hi:
         raise InvalidInput(f"{_title(field)}应在 {lo} 到 {hi} 之间", field=field)
     return out
@@ -138,7 +135,7 @@ def create_round(
     kind per street, with `seed`; default seed 1) or all; `site_ids` picks them by hand."""
     if not isinstance(payload, Mapping):
         raise InvalidInput("请求体必须是 JSON 对象")
-    name = str(payload.get("name") or "").strip()
+    name = text_value(payload.get("name"), "name", "名称").strip()
     if not name:
         raise InvalidInput("缺少轮次名称", field="name")
     if len(name) > 100:

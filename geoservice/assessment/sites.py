@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from geoalchemy2.shape import from_shape
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, text
@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from geoservice.assessment.kinds import check_attribute_values, kind_by_code
 from geoservice.assessment.models import Site, SiteKind
 from geoservice.coords import to_wgs84
+from geoservice.input_values import shown, text_value
 from geoservice.models import AdminArea, Assignment, Leader, Place
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
 from geoservice.spreadsheet_text import text_row
+from geoservice.xlsx_guard import open_upload
 
 SITE_LAYER = "site"
 MAX_IMPORT_ROWS = 20_000
@@ -85,7 +87,9 @@ def parse_geometry(payload: Mapping[str, Any], kind: SiteKind) -> BaseGeometry:
             raise InvalidInput("geometry 不是合法的 GeoJSON 几何", field="geometry") from None
     elif payload.get("lon") not in (None, "") or payload.get("lat") not in (None, ""):
         lon, lat = _lonlat(payload.get("lon"), payload.get("lat"))
-        coord_sys = str(payload.get("coord_sys") or "wgs84").lower()
+        coord_sys = text_value(
+            payload.get("coord_sys"), "coord_sys", "坐标系", default="wgs84"
+        ).lower()
         if coord_sys not in ("wgs84", "gcj02"):
             raise InvalidInput("坐标系只能是 wgs84 或 gcj02", field="coord_sys")
         geom = Point(*to_wgs84(lon, lat, coord_sys))
@@ -103,7 +107,7 @@ def _lonlat(raw_lon: Any, raw_lat: Any, field_prefix: str = "") -> tuple[float, 
             value = float(raw)
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"{name} 应为数字，收到 {raw!r}", field=field_prefix + name
+                f"{name} 应为数字，收到 {shown(raw)}", field=field_prefix + name
             ) from None
         if not lo <= value <= hi:
             raise InvalidInput(f"{name} 超出范围", field=field_prefix + name)
@@ -164,6 +168,8 @@ def _name(payload: Mapping[str, Any]) -> str:
 
 
 def _code(session: Session, raw: Any, exclude_id: int | None = None) -> str:
+    if isinstance(raw, bool | list | dict):  # a number is a code as a file may hold it
+        raise InvalidInput(f"点位编码应为文字，收到 {shown(raw)}", field="code")
     code = str(raw or "").strip()
     if not CODE.match(code):
         raise InvalidInput("点位编码须为 1–64 位字母、数字、下划线或连字符", field="code")
@@ -329,14 +335,7 @@ class ImportReport:
 
 def read_site_list(source: bytes | IO[bytes]) -> tuple[list[tuple[int, dict[str, Any]]], str]:
     """Rows of the first sheet with a 点位清单 header: [(row number, {key: value})]."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        wb = load_workbook(source, read_only=True, data_only=True)
-    except Exception as exc:
-        raise InvalidInput(
-            "无法读取该文件：请上传 Excel 工作簿（.xlsx）", str(exc)[:200], "file"
-        ) from None
+    wb = open_upload(source, MAX_IMPORT_ROWS + 20)
     try:
         for ws in wb.worksheets:
             rows = ws.iter_rows(max_col=MAX_IMPORT_COLUMNS, values_only=True)
@@ -571,7 +570,7 @@ def import_site_features(
             payload = {k: props.get(k) for k in SITE_KEYS if props.get(k) not in (None, "")}
             payload["attributes"] = attrs
             payload["geometry"] = feature.get("geometry")
-            code = str(payload.get("code") or "")
+            code = str(payload.get("code") or "")  # a file may hold a code as a number
             if code in seen:
                 raise InvalidInput(f"点位编码 {code} 与第 {seen[code]} 个要素重复", field="code")
             existing = session.scalar(select(Site).where(Site.code == code)) if code else None

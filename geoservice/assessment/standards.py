@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -29,8 +29,10 @@ from geoservice.assessment.models import (
     StandardKind,
     StandardVersion,
 )
+from geoservice.input_values import shown
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
 from geoservice.spreadsheet_text import text_row
+from geoservice.xlsx_guard import open_upload
 
 MAX_ROWS = 5000
 SHEET_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -141,7 +143,7 @@ def check_row(raw: Mapping[str, Any], kinds: Mapping[str, int], categories: Sequ
             raise InvalidOperation
         score = Decimal(str(score_raw).strip())
     except (InvalidOperation, ValueError):
-        raise InvalidInput(f"分值应为数字，收到 {score_raw!r}", field="score") from None
+        raise InvalidInput(f"分值应为数字，收到 {shown(score_raw)}", field="score") from None
     if (
         not score.is_finite()
         or score <= 0
@@ -481,14 +483,7 @@ def list_versions(session: Session) -> list[dict[str, Any]]:
 
 
 def read_sheet(source: bytes | IO[bytes]) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        wb = load_workbook(source, read_only=True, data_only=True)
-    except Exception as exc:
-        raise InvalidInput(
-            "无法读取该文件：请上传 Excel 工作簿（.xlsx）", str(exc)[:200], "file"
-        ) from None
+    wb = open_upload(source, MAX_ROWS + 20)
     try:
         for ws in wb.worksheets:
             header: dict[int, str] | None = None

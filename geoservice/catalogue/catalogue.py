@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Integer
 
+from geoservice.input_values import shown
 from geoservice.registry import AreaLink, LayerRegistry, LayerSpec
 from geoservice.vocab import ISSUE_STATUSES, OPEN_STATUSES, SEVERITIES
 
@@ -85,7 +86,7 @@ def int_parser(minimum: int = -INT_MAX - 1, maximum: int = INT_MAX) -> Callable[
         try:
             value = int(raw)
         except ValueError:
-            raise ValueError(f"应为整数，收到 {raw!r}") from None
+            raise ValueError(f"应为整数，收到 {shown(raw)}") from None
         if not minimum <= value <= maximum:
             raise ValueError(f"应在 {minimum}–{maximum} 之间，收到 {value}")
         return value
@@ -101,9 +102,9 @@ def parse_float(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"应为数字，收到 {raw!r}") from None
+        raise ValueError(f"应为数字，收到 {shown(raw)}") from None
     if not math.isfinite(value):
-        raise ValueError(f"应为有限的数字，收到 {raw!r}")
+        raise ValueError(f"应为有限的数字，收到 {shown(raw)}")
     return value
 
 
@@ -117,7 +118,7 @@ def parse_bool(raw: str) -> bool:
         return True
     if value in ("false", "0", "no", "否"):
         return False
-    raise ValueError(f"应为 true 或 false，收到 {raw!r}")
+    raise ValueError(f"应为 true 或 false，收到 {shown(raw)}")
 
 
 def parse_text(raw: str) -> str:

@@ -43,6 +43,7 @@ from geoservice.catalogue.validation import (
     validate,
     writable_properties,
 )
+from geoservice.input_values import shown
 from geoservice.registry import LayerSpec
 
 if TYPE_CHECKING:  # callers hand over the service area (geoservice.areas sits above)
@@ -144,7 +145,7 @@ def parse_mapping(pairs: list[str] | tuple[str, ...] | None, what: str = "--map"
     for pair in pairs or ():
         source, sep, target = pair.partition("=")
         if not sep or not source.strip() or not target.strip():
-            raise ImportFailed(f"{what} 的格式应为 源=目标，收到 {pair!r}")
+            raise ImportFailed(f"{what} 的格式应为 源=目标，收到 {shown(pair)}")
         out[source.strip()] = target.strip()
     return out
 

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA
 from sqlalchemy.orm import Session
 
+from geoservice.input_values import shown
 from geoservice.registry import GEOJSON_TYPES, LOCAL_CODE, LayerSpec
 
 if TYPE_CHECKING:  # callers hand over the service area (geoservice.areas sits above)
@@ -116,7 +117,9 @@ def _check_position(pos: Any, where: str) -> None:
         raise Invalid(Problem(f"坐标格式错误：{where} 应为 [经度, 纬度]", "geometry.coordinates"))
     for v in pos:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise Invalid(Problem(f"坐标格式错误：{where} 含非数字 {v!r}", "geometry.coordinates"))
+            raise Invalid(
+                Problem(f"坐标格式错误：{where} 含非数字 {shown(v)}", "geometry.coordinates")
+            )
 
 
 def _walk(coords: Any, depth: int, where: str) -> None:
@@ -349,7 +352,7 @@ def check_properties(
             value = _type_ok(attr.type, value)
         except ValueError as exc:
             problems.append(
-                Problem(f"属性 {attr.name}（{attr.title}）{exc}，收到 {value!r}", fieldname)
+                Problem(f"属性 {attr.name}（{attr.title}）{exc}，收到 {shown(value)}", fieldname)
             )
             continue
         if attr.type is str:
@@ -357,7 +360,7 @@ def check_properties(
         if attr.choices is not None and value not in attr.choices:
             problems.append(
                 Problem(
-                    f"属性 {attr.name}（{attr.title}）取值 {value!r} 不在可选范围："
+                    f"属性 {attr.name}（{attr.title}）取值 {shown(value)} 不在可选范围："
                     f"{'、'.join(map(str, attr.choices))}",
                     fieldname,
                     {"allowed": list(attr.choices)},
@@ -378,7 +381,7 @@ def check_properties(
             continue
         value = str(value).strip()
         if value not in area_ids:
-            problems.append(Problem(f"行政区划代码 {value!r} 不存在", f"properties.{key}"))
+            problems.append(Problem(f"行政区划代码 {shown(value)} 不存在", f"properties.{key}"))
             continue
         out[link.column] = area_ids[value]
     return out, problems

@@ -27,6 +27,7 @@ from geoservice.citizens.models import (
     PhotoApproval,
 )
 from geoservice.citizens.settings import CitizenSettings
+from geoservice.input_values import shown
 from geoservice.issues.workflow import IssueSettings, status_label
 from geoservice.models import Issue, Photo
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
@@ -54,7 +55,7 @@ def public_issues(
     now = now or datetime.now(UTC)
     if status is not None and status not in PUBLIC_STATUSES:
         raise InvalidInput(
-            f"未知状态 {status!r}", {"statuses": list(PUBLIC_STATUSES)}, field="status"
+            f"未知状态 {shown(status)}", {"statuses": list(PUBLIC_STATUSES)}, field="status"
         )
     statuses = [status] if status else list(PUBLIC_STATUSES)
     params = {

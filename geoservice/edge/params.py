@@ -16,6 +16,7 @@ from geoservice.catalogue.catalogue import ISSUES, Collection
 from geoservice.catalogue.items import ItemsQuery
 from geoservice.edge.vocabularies import unknown_issue_names
 from geoservice.errors import ApiError
+from geoservice.input_values import shown
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
@@ -91,7 +92,7 @@ def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int | No
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"limit 应为正整数，收到 {raw!r}", field="limit") from None
+        raise ApiError(400, f"limit 应为正整数，收到 {shown(raw)}", field="limit") from None
     if value < 1:
         raise ApiError(400, "limit 至少为 1", field="limit")
     if maximum is not None and value > maximum:
@@ -108,7 +109,7 @@ def parse_offset(raw: str | None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"offset 应为非负整数，收到 {raw!r}", field="offset") from None
+        raise ApiError(400, f"offset 应为非负整数，收到 {shown(raw)}", field="offset") from None
     if value < 0:
         raise ApiError(400, "offset 不能为负数", field="offset")
     if value > MAX_OFFSET:

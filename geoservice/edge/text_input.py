@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Request, request
 
+from geoservice.edge.json_input import JSON_ONLY, NOT_JSON, why_not_json
 from geoservice.errors import ApiError
 
 NUL = "\x00"
@@ -75,6 +76,11 @@ class GuardedRequest(Request):
         if where is not None:
             raise refused(where, "JSON 字段", json=True)
         return body
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:
+            raise ApiError(415, JSON_ONLY, field="Content-Type")
+        raise ApiError(400, NOT_JSON, why_not_json(e), field="body")
 
     def _load_form_data(self) -> None:
         super()._load_form_data()

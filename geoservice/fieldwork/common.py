@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geoservice.input_values import shown
 from geoservice.service_errors import InvalidInput
 
 
@@ -17,7 +18,7 @@ def as_int(value: Any, field: str, label: str, lo: int = 1, hi: int = 2**62) -> 
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise InvalidInput(f"{label}必须是整数，收到 {value!r}", field=field) from None
+        raise InvalidInput(f"{label}必须是整数，收到 {shown(value)}", field=field) from None
     if not lo <= number <= hi:
         raise InvalidInput(f"{label}必须在 {lo}…{hi} 之间", field=field)
     return number
@@ -42,7 +43,7 @@ def as_date(value: Any, field: str, label: str = "日期") -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidInput(f"{label}须为 YYYY-MM-DD，收到 {value!r}", field=field) from None
+        raise InvalidInput(f"{label}须为 YYYY-MM-DD，收到 {shown(value)}", field=field) from None
 
 
 def as_time(value: Any, field: str, label: str) -> datetime:

@@ -43,6 +43,7 @@ from geoservice.fieldwork.places import (
     street_sql,
 )
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.input_values import text_value
 from geoservice.issues import issues as issue_service
 from geoservice.issues.photos import PreparedPhoto
 from geoservice.issues.workflow import IssueSettings
@@ -95,15 +96,15 @@ def draw(ids: Sequence[int], count: int, seed: int) -> list[int]:
 def _street(session: Session, value: Any) -> int | None:
     if value in (None, ""):
         return None
-    text_value = str(value).strip()
+    text = str(value).strip()
     row = session.scalar(
         select(AdminArea).where(
             AdminArea.level == "street",
-            (AdminArea.code == text_value) | (AdminArea.name == text_value),
+            (AdminArea.code == text) | (AdminArea.name == text),
         )
     )
-    if row is None and text_value.isdigit():
-        row = session.get(AdminArea, int(text_value))
+    if row is None and text.isdigit():
+        row = session.get(AdminArea, int(text))
         if row is not None and row.level != "street":
             row = None
     if row is None:
@@ -283,7 +284,7 @@ def record_result(
     if row is None:
         raise NotFound(f"地点 {place_id} 不在该暗访的抽样中", field="place_id")
     checklist, failed = _checklist(session, place_id, fields.get("checklist"))
-    word = str(fields.get("outcome") or "").strip()
+    word = text_value(fields.get("outcome"), "outcome", "暗访结果").strip()
     outcome = {"pass": "pass", "合格": "pass", "fail": "fail", "不合格": "fail"}.get(word)
     if not word and checklist:
         outcome = "fail" if failed else "pass"

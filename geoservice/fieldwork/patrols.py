@@ -30,6 +30,7 @@ from geoservice.fieldwork.places import (
     sites_available,
 )
 from geoservice.fieldwork.settings import FieldSettings
+from geoservice.input_values import text_value
 from geoservice.models import User
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
@@ -68,7 +69,7 @@ def _schedule_fields(
             raise InvalidInput(f"未知责任角色「{role}」", {"roles": allowed}, "role")
         out["role"] = role
     if not partial or "period" in payload:
-        period = str(payload.get("period") or "").strip()
+        period = text_value(payload.get("period"), "period", "统计周期").strip()
         if period not in PERIODS:
             raise InvalidInput(
                 "周期只能是 day（每天）、week（每周）或 month（每月）",

@@ -22,6 +22,7 @@ from geoservice.accounts import scope
 from geoservice.areas import service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.db import execute_prepared
+from geoservice.input_values import shown, text_value, whole_number
 from geoservice.issues import attribution, queues
 from geoservice.issues.photos import PreparedPhoto, add_photos
 from geoservice.issues.workflow import (
@@ -68,7 +69,7 @@ def _number(value: Any, field: str, label: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{label}必须是数字，收到 {value!r}", field=field) from None
+        raise InvalidInput(f"{label}必须是数字，收到 {shown(value)}", field=field) from None
     if not math.isfinite(number):
         raise InvalidInput(f"{label}必须是有限的数字", field=field)
     return number
@@ -84,7 +85,7 @@ def _bool(value: Any, field: str) -> bool:
         return True
     if text_value in ("0", "false", "no", "off", "否"):
         return False
-    raise InvalidInput(f"{field} 只能是 true 或 false，收到 {value!r}", field=field)
+    raise InvalidInput(f"{field} 只能是 true 或 false，收到 {shown(value)}", field=field)
 
 
 def parse_time(value: Any, field: str) -> datetime:
@@ -95,7 +96,7 @@ def parse_time(value: Any, field: str) -> datetime:
             parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(
-                f"{field} 不是 ISO 8601 时间（例如 2026-11-20T09:30:00+08:00）：{value!r}",
+                f"{field} 不是 ISO 8601 时间（例如 2026-11-20T09:30:00+08:00）：{shown(value)}",
                 field=field,
             ) from None
     if parsed.tzinfo is None:
@@ -177,11 +178,11 @@ def validate_report(
     now = now or datetime.now(UTC)
     raw_lon, raw_lat = location_from(payload)
     spot = locate(raw_lon, raw_lat, payload.get("coord_sys"))
-    category = str(payload.get("category") or "").strip()
+    category = text_value(payload.get("category"), "category", "问题类别").strip()
     if not category:
         raise InvalidInput("缺少问题类别", {"categories": list(settings.categories)}, "category")
     settings.check_category(category)
-    source = str(payload.get("source") or "").strip()
+    source = text_value(payload.get("source"), "source", "问题来源").strip()
     if not source:
         raise InvalidInput("缺少问题来源", {"sources": list(settings.sources)}, "source")
     if source not in settings.sources:
@@ -190,23 +191,23 @@ def validate_report(
             {"sources": list(settings.sources)},
             "source",
         )
-    description = payload.get("description") or ""
-    if not isinstance(description, str):
-        raise InvalidInput("问题描述必须是文字", field="description")
+    description = text_value(payload.get("description"), "description", "问题描述")
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"问题描述不能超过 {MAX_DESCRIPTION} 字", field="description")
     severity_raw = payload.get("severity", DEFAULT_SEVERITY)
     try:
-        severity = int(severity_raw if severity_raw not in (None, "") else DEFAULT_SEVERITY)
-    except (TypeError, ValueError):
+        severity = whole_number(
+            severity_raw if severity_raw not in (None, "") else DEFAULT_SEVERITY
+        )
+    except ValueError:
         severity = -1
-    if isinstance(severity_raw, bool) or severity not in SEVERITIES:
+    if severity not in SEVERITIES:
         raise InvalidInput(
             f"严重程度只能是 {', '.join(f'{k}（{v}）' for k, v in SEVERITIES.items())}",
             field="severity",
         )
     reported_at = None
-    if payload.get("reported_at"):
+    if payload.get("reported_at") not in (None, ""):
         reported_at = parse_time(payload["reported_at"], "reported_at")
         if reported_at > now + CLOCK_SKEW:
             raise InvalidInput("上报时间不能晚于当前时间", field="reported_at")

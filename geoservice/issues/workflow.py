@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from geoservice.accounts.permissions import ACTIONS, allowed
+from geoservice.input_values import shown
 from geoservice.issues.holder_history import holder_of, stamp
 from geoservice.issues.photos import PhotoLimits, PhotoStore, PreparedPhoto, add_photos
 from geoservice.models import Issue, IssueEvent, Leader, User
@@ -396,7 +397,7 @@ def check_move(
     work the move needs (decoding photos), and `transition` again under the row lock."""
     if to_status not in ISSUE_STATUSES or issue is None:
         raise InvalidInput(
-            f"未知状态 {to_status!r}",
+            f"未知状态 {shown(to_status)}",
             {"statuses": list(ISSUE_STATUSES)},
             "to",
         )

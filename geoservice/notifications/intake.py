@@ -16,14 +16,11 @@ only then is the issue created (source 测评反馈, the list's row number in it
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from io import BytesIO
 from typing import Any
 
-from openpyxl import load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -33,10 +30,10 @@ from geoservice.models import User
 from geoservice.notifications.models import IntakeBatch, IntakeRow
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, InvalidInput, NotFound
+from geoservice.xlsx_guard import open_upload
 
 MAX_ROWS = 2000
 MAX_COLUMNS = 30
-MAX_UNZIPPED = 50 * 1024 * 1024  # a spreadsheet is a zip: bound what it unpacks to
 MAX_CELL = 2000
 SIMILARITY = 0.5  # pg_trgm word_similarity of a name within the address (typos, short forms)
 CLEAR_LEAD = 0.15  # the best candidate must lead the next by this much to be "matched"
@@ -69,15 +66,7 @@ def _text(value: Any) -> str:
 
 def read_list(data: bytes) -> list[SheetRow]:
     """The rows of the first sheet, by its header row (bounded: rows, columns, unzipped size)."""
-    try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            if sum(i.file_size for i in archive.infolist()) > MAX_UNZIPPED:
-                raise InvalidInput("文件解压后过大，请拆分后导入", field="file")
-        workbook = load_workbook(BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, InvalidInput):
-            raise
-        raise InvalidInput("不是有效的 .xlsx 文件", field="file") from None
+    workbook = open_upload(data, MAX_ROWS + 2)
     try:
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS, values_only=True)

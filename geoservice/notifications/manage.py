@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geoservice.input_values import shown
 from geoservice.models import Leader, Unit, User
 from geoservice.notifications import queue
 from geoservice.notifications.models import (
@@ -164,7 +165,7 @@ def save_channel(
             raise NotFound(f"没有编号为 {channel_id} 的通知渠道", field="id")
     kind = payload.get("kind", channel.kind if channel else None)
     if not isinstance(kind, str) or kind not in CHANNEL_KINDS:
-        raise InvalidInput(f"未知渠道类型 {kind!r}", {"kinds": list(CHANNEL_KINDS)}, "kind")
+        raise InvalidInput(f"未知渠道类型 {shown(kind)}", {"kinds": list(CHANNEL_KINDS)}, "kind")
     if channel is not None and kind != channel.kind:
         raise InvalidInput("渠道类型不能修改，请新建渠道", field="kind")
     name = payload.get("name", channel.name if channel else "")
@@ -348,7 +349,9 @@ def deliveries(
     session: Session, status: str | None, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
     if status is not None and status not in DELIVERY_STATES:
-        raise InvalidInput(f"未知状态 {status!r}", {"statuses": list(DELIVERY_STATES)}, "status")
+        raise InvalidInput(
+            f"未知状态 {shown(status)}", {"statuses": list(DELIVERY_STATES)}, "status"
+        )
     where = "WHERE d.status = :status" if status else ""
     params = {"status": status, "limit": limit, "offset": offset}
     total = session.scalar(text(f"SELECT count(*) FROM notify_deliveries d {where}"), params)

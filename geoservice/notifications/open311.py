@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
+from geoservice.input_values import shown
 from geoservice.issues import issues as issue_service
 from geoservice.issues.workflow import DISPATCH, IssueSettings, lock_issue, transition
 from geoservice.models import Issue, IssueEvent, Leader, Place, Unit, User
@@ -196,7 +197,8 @@ def _parse_time(value: str, field: str) -> datetime:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            f"{field} 不是 W3C 时间格式（例：2026-11-20T08:00:00+08:00）：{value!r}", field=field
+            f"{field} 不是 W3C 时间格式（例：2026-11-20T08:00:00+08:00）：{shown(value)}",
+            field=field,
         ) from None
     if moment.tzinfo is None:
         raise InvalidInput(f"{field} 须带时区（例：+08:00 或 Z）", field=field)

@@ -26,6 +26,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from geoservice import rules
+from geoservice.input_values import shown, text_value
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Assignment, RuleSetting, User
 from geoservice.ranking import ranking
@@ -236,7 +237,7 @@ def set_rule(
     and commits. `config` (the app's) checks that categories in use have a time limit."""
     now = now or rules.now()
     if key not in RULES:
-        raise InvalidInput(f"未知的规则 {key!r}", {"keys": list(RULES)}, "key")
+        raise InvalidInput(f"未知的规则 {shown(key)}", {"keys": list(RULES)}, "key")
     note, valid_from = rules.check_change(note, valid_from, now)
     clean = RULES[key][1](value)
     if key in ("issue_categories", "category_deadline_hours") and config is not None:
@@ -263,7 +264,7 @@ def set_category(
     after that date (the planned value would drop this one)."""
     now = now or rules.now()
     note, valid_from = rules.check_change(
-        str(fields.get("note") or ""), fields.get("valid_from"), now
+        text_value(fields.get("note"), "note", "备注"), fields.get("valid_from"), now
     )
     name = fields.get("name")
     if not isinstance(name, str) or not name.strip():

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from geoservice import service_errors
 from geoservice.accounts import audit
+from geoservice.input_values import shown, whole_number
 from geoservice.models import Assignment, Issue, Leader, Place, Unit, User
 from geoservice.registry import layers
 from geoservice.responsibility import values
@@ -695,12 +696,10 @@ def count_assignments(
 def as_int(value: Any, field_name: str) -> int:
     if value is None:
         raise Invalid(f"缺少 {field_name}（整数编号）", field=field_name)
-    if isinstance(value, bool):
-        raise Invalid("应为整数编号", field=field_name)
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"“{value}”不是有效的编号", field=field_name) from None
+        return whole_number(value)
+    except ValueError:
+        raise Invalid(f"{shown(value)} 不是有效的编号（应为整数）", field=field_name) from None
 
 
 TRUE_WORDS = {"true", "1", "yes", "y", "是", "√", "✓", "主要", "t", "on"}

@@ -15,18 +15,14 @@ harmless. A row marked primary (是否主要 = 是) replaces the place's current
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,7 +30,8 @@ from geoservice.accounts import audit
 from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
 from geoservice.responsibility import responsibility as resp
-from geoservice.xlsx_guard import SpreadsheetRefused, check_xlsx
+from geoservice.service_errors import UnsupportedMedia
+from geoservice.xlsx_guard import NotAWorkbook, SpreadsheetRefused, open_xlsx
 
 MAX_ROWS = 20_000
 HEADER_SCAN_ROWS = 10
@@ -172,20 +169,12 @@ def read_roster(source: str | Path | bytes | IO[bytes]) -> ParsedSheet:
     The workbook is checked first (geoservice.xlsx_guard: sizes, dimensions, rows, merged
     ranges) and then read in openpyxl's read-only mode, so a crafted file is refused in
     moments instead of holding a worker."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
     try:
-        merged = check_xlsx(source, max_rows=MAX_ROWS + HEADER_SCAN_ROWS)
+        workbook, merged = open_xlsx(source, max_rows=MAX_ROWS + HEADER_SCAN_ROWS)
+    except NotAWorkbook as exc:
+        raise UnsupportedMedia(str(exc), field="file") from None
     except SpreadsheetRefused as exc:
         raise RosterFileError(str(exc), field="file") from None
-    if hasattr(source, "seek"):
-        source.seek(0)
-    try:
-        workbook = load_workbook(source, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise RosterFileError(
-            "无法读取该文件：请上传 Excel 工作簿（.xlsx）", detail=str(exc), field="file"
-        ) from None
     try:
         for ws in workbook.worksheets:
             ranges = merged.get(getattr(ws, "_worksheet_path", ""), [])

@@ -31,6 +31,7 @@ from geoservice.assessment import standards as standard_service
 from geoservice.assessment.models import AssessmentRound
 from geoservice.db import get_session
 from geoservice.errors import ApiError
+from geoservice.input_values import shown
 from geoservice.models import User
 from geoservice.service_errors import ServiceError
 from geoservice.web.featuremap import MapLayer, feature_map
@@ -410,7 +411,7 @@ def kinds_create():
             try:
                 payload[key] = cast(raw)
             except ValueError:
-                flash(f"{title}应为{'整数' if cast is int else '数字'}，收到 {raw!r}", "error")
+                flash(f"{title}应为{'整数' if cast is int else '数字'}，收到 {shown(raw)}", "error")
                 return redirect(url_for("assessment.assessment_page") + "#kinds")
     session = get_session()
     try:
