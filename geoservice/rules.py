@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geoservice.input_values import within_service_years
 from geoservice.models import RuleSetting, User
 from geoservice.service_errors import InvalidInput
 
@@ -78,6 +79,7 @@ def check_change(note: str, valid_from: datetime | None, now: datetime) -> tuple
         raise InvalidInput("valid_from 需带时区", field="valid_from")
     if valid_from < now - timedelta(minutes=1):
         raise InvalidInput("生效时间不能早于现在：已结束的周期保留当时的规则", field="valid_from")
+    within_service_years(valid_from, "valid_from", "生效时间")
     return note[:2000], valid_from
 
 

@@ -221,3 +221,31 @@ def test_satisfaction_weight_is_configurable(db_session, week):
     leaders = _rows(db_session, "leader", settings)
     # A: (60·0.4 + 30·0.6 + 10·0.75 + 100·2/3) / 200 × 100; C has no answers: unchanged.
     assert [leaders[week.leaders[n]]["score"] for n in "ABCD"] == [58.08, 100.0, 20.0, 20.0]
+
+
+def test_a_street_planner_reopens_only_to_its_own_streets_leaders(
+    public_on, client, layout, db_session
+):
+    from tests.factories import rect
+    from tests.issues.helpers import account, add_area
+
+    link = file_report(client).get_json()["link"]  # in grid G1
+    issue_id = db_session.scalar(select(CitizenReport.issue_id))
+    _close(client, layout, issue_id)
+    assert _answer(client, link, "unsatisfied", "还是很脏").status_code == 303
+    feedback = db_session.scalar(select(CitizenFeedback))
+    add_area(db_session, "320999001", rect(0, 0, 400, 400), level="street")
+    _, west = account(db_session, "planner", area_code="320999001")
+    url = f"/citizens/api/feedback/{feedback.id}/decision"
+
+    g2 = layout.leaders["g2"].id  # answers for grid G2, outside the street
+    elsewhere = client.post(url, json={"decision": "reopen", "leader_id": g2}, headers=west)
+    unknown = client.post(url, json={"decision": "reopen", "leader_id": 987654}, headers=west)
+    assert elsewhere.status_code == unknown.status_code == 422
+    assert elsewhere.get_json() == unknown.get_json()
+    assert db_session.get(Issue, issue_id).status == "closed"
+    own = layout.leaders["grid"].id
+    decided = client.post(url, json={"decision": "reopen", "leader_id": own}, headers=west)
+    assert decided.status_code == 200
+    db_session.expire_all()
+    assert db_session.get(Issue, issue_id).leader_id == own

@@ -193,6 +193,9 @@ def test_deactivation_ends_sessions_and_tokens_at_once(world, world_client):
     response = world_client.get("/api/me", headers=bearer(world["tokens"]["viewer"]))
     assert response.status_code == 401
     assert sign_in(world_client, "viewer").status_code == 401
+    set_active(world["session"], _user(world, "viewer"), True)
+    world["session"].commit()
+    assert world_client.get("/").status_code == 302  # the old session stays ended
 
 
 def test_guessing_the_current_password_on_the_password_page_locks_the_account(world_client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from geoservice.issues import attribution, routing_rules
 from geoservice.issues.issues import Report, create_issue
@@ -124,3 +125,24 @@ def test_routing_rules_api_is_audited(client, db_session, world):
         .all()
     )
     assert actions == ["routing_rule.create", "routing_rule.end"]
+
+
+def test_a_rule_names_a_known_layer_a_street_or_community_and_a_readable_year(
+    client, db_session, world
+):
+    _, planner = account(db_session, "planner")
+    body = {"category": "环境卫生", "unit_id": world.units["宣传"], "role": "lead"}
+    layer = client.post("/api/routing-rules", json={**body, "layer": "nope"}, headers=planner)
+    assert layer.status_code == 422 and layer.get_json()["field"] == "layer"
+    county = db_session.execute(
+        text("SELECT id FROM admin_areas WHERE level = 'county' LIMIT 1")
+    ).scalar()
+    area = client.post("/api/routing-rules", json={**body, "area_id": county}, headers=planner)
+    assert area.status_code == 422 and area.get_json()["field"] == "area_id"  # never applied
+    far = {**body, "valid_from": "9999-12-31T23:59:59-12:00"}  # year 10000 in UTC
+    assert client.post("/api/routing-rules", json=far, headers=planner).status_code == 422
+    _, admin = account(db_session, "admin")
+    weights = {"key": "ranking_bottom_n", "value": 4, "note": "测试", **far}
+    refused = client.post("/api/rule-settings", json=weights, headers=admin)
+    assert refused.status_code == 422 and refused.get_json()["field"] == "valid_from"
+    assert client.get("/api/rule-settings", headers=admin).status_code == 200

@@ -294,3 +294,45 @@ def test_a_street_planner_reads_the_leader_it_has_just_created(world, world_clie
     )
     session.flush()
     assert world_client.get(f"/api/leaders/{new}", headers=planner).status_code == 404
+
+
+def test_a_street_planner_keeps_the_routing_and_area_leaders_of_its_own_street(world, world_client):
+    session = world["session"]
+    unit = session.execute(
+        text("INSERT INTO units (name) VALUES ('县城管局') RETURNING id")
+    ).scalar()
+    session.flush()
+    areas, leaders = world["areas"], world["leaders"]
+    planner = bearer(world["tokens"]["planner"])  # bound to S1
+    admin = bearer(world["tokens"]["admin"])
+    viewer = bearer(world["tokens"]["viewer"])
+
+    def routing(headers, **fields):
+        body = {"category": "环境卫生", "unit_id": unit, **fields}
+        return world_client.post("/api/routing-rules", json=body, headers=headers)
+
+    other_street = routing(planner, area_id=areas["S2"])
+    unknown = routing(planner, area_id=987654)
+    assert other_street.status_code == unknown.status_code == 422
+    assert other_street.get_json() == unknown.get_json()
+    assert routing(planner).status_code == 403  # the county-wide rules are the county's
+    own = routing(planner, area_id=areas["C1"])
+    assert own.status_code == 201
+    east = routing(admin, area_id=areas["S2"]).get_json()["id"]
+    county_wide = routing(admin).get_json()["id"]
+    for rule_id in (east, county_wide, 987654):
+        ended = world_client.post(f"/api/routing-rules/{rule_id}/end", headers=planner)
+        assert ended.status_code == 404
+    listed = world_client.get("/api/routing-rules", headers=viewer).get_json()["items"]
+    assert {r["id"] for r in listed} == {own.get_json()["id"], county_wide}
+
+    def area_leader(headers, area, leader):
+        body = {"area_id": areas[area], "leader_id": leaders[leader]}
+        return world_client.post("/api/area-assignments", json=body, headers=headers)
+
+    assert area_leader(planner, "C2", "L2").status_code == 422  # another street's community
+    assert area_leader(planner, "C1", "L2").status_code == 422  # another street's leader
+    assert area_leader(planner, "C1", "L1").status_code == 201
+    assert area_leader(admin, "C2", "L2").status_code == 201
+    seen = world_client.get("/api/area-assignments", headers=viewer).get_json()["items"]
+    assert [row["area_id"] for row in seen] == [areas["C1"]]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geoservice.accounts import audit, ratelimit
 from geoservice.accounts.permissions import INTERACTIVE_ROLES, ROLE_LABELS, validate_scopes
+from geoservice.input_values import shown
 from geoservice.models import AdminArea, ApiToken, Leader, User
 from geoservice.vocab import USER_ROLES
 
@@ -312,14 +313,14 @@ def create_user(
         raise UserError("用户名须为 1–64 个字符，且不含空格", "username")
     if role not in USER_ROLES:
         choices = "、".join(f"{ROLE_LABELS.get(r, r)}（{r}）" for r in USER_ROLES)
-        raise UserError(f"未知角色 {role!r}，可选：{choices}", "role")
+        raise UserError(f"未知角色 {shown(role)}，可选：{choices}", "role")
     if user_by_name(session, username) is not None:
-        raise UserError(f"用户名 {username!r} 已存在", "username", 409)
+        raise UserError(f"用户名 {shown(username)} 已存在", "username", 409)
     area_id = None
     if area_code:
         area_id = session.scalar(select(AdminArea.id).where(AdminArea.code == area_code))
         if area_id is None:
-            raise UserError(f"未知行政区划代码 {area_code!r}", "area")
+            raise UserError(f"未知行政区划代码 {shown(area_code)}", "area")
     if leader_id is not None and session.get(Leader, leader_id) is None:
         raise UserError(f"没有编号为 {leader_id} 的包保领导", "leader_id")
     if role == "leader" and leader_id is None and area_id is None:
@@ -416,6 +417,8 @@ def set_active(session: Session, user: User, active: bool, by: User | None = Non
         return
     user.active = active
     session.flush()
+    if not active:  # a copied cookie stays dead when the account is switched on again
+        end_sessions(session, user)
     audit.record(
         session,
         by,

@@ -20,7 +20,10 @@ from geoservice.citizens import challenge, followup, intake, publish
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.json_input import json_object
+from geoservice.edge.responsibility import leader_writable
 from geoservice.errors import ApiError, error_response
+from geoservice.input_values import shown, text_value
 from geoservice.issues.photos import PhotoLimits, Upload, prepare_all
 from geoservice.issues.workflow import IssueSettings
 from geoservice.registry import layers
@@ -64,10 +67,7 @@ def _only_when_enabled() -> None:
 
 def _fields() -> dict[str, Any]:
     if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, "请求体必须是 JSON 对象")
-        return body
+        return json_object()
     return {k: v for k, v in request.form.items()}
 
 
@@ -203,7 +203,7 @@ def public_issues():
     status = request.args.get("status") or None
     if status is not None and status not in publish.PUBLIC_STATUSES:
         raise ApiError(
-            422, f"未知状态 {status!r}", {"statuses": list(publish.PUBLIC_STATUSES)}, "status"
+            422, f"未知状态 {shown(status)}", {"statuses": list(publish.PUBLIC_STATUSES)}, "status"
         )
     body = publish.CACHE.get(
         ("issues", status),
@@ -322,9 +322,8 @@ def staff_decide(feedback_id: int):
     account = require("issues.dispatch", "issues")
     session = get_session()
     feedback = session.get(followup.CitizenFeedback, feedback_id)
-    if feedback is None:
+    if feedback is None or scope.visible_issue(session, account, feedback.issue_id) is None:
         raise ApiError(404, f"没有编号为 {feedback_id} 的回访", field="id")
-    _visible(feedback.issue_id)
     fields = _fields()
     leader_id = fields.get("leader_id")
     try:
@@ -337,9 +336,10 @@ def staff_decide(feedback_id: int):
         feedback_id,
         fields.get("decision"),
         account,
-        str(fields.get("note") or ""),
+        text_value(fields.get("note"), "note", "备注"),
         leader_id,
         allows=lambda action: can(action, "issues"),
+        leader_allowed=lambda lid: leader_writable(session, account, lid),
     )
     session.commit()
     return jsonify({"id": decided.id, "decision": decided.decision})

@@ -4,7 +4,7 @@ page; 不满意 waits for a planner who reopens the issue (重新交办) or keep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from geoservice.citizens.models import (
     SATISFIED_ANSWERS,
     CitizenFeedback,
 )
+from geoservice.input_values import shown
 from geoservice.issues.holder_history import holder_of, stamp
 from geoservice.issues.workflow import Allows, IssueSettings, lock_issue, role_allows, status_label
 from geoservice.models import Issue, IssueEvent, Leader, User
@@ -41,7 +42,7 @@ def answer(
     page, the hotline's callback or a planner's phone call (`channel`). The caller commits."""
     now = now or datetime.now(UTC)
     if channel not in CHANNELS:
-        raise InvalidInput(f"未知回访渠道 {channel!r}", {"channels": CHANNELS}, "channel")
+        raise InvalidInput(f"未知回访渠道 {shown(channel)}", {"channels": CHANNELS}, "channel")
     if not isinstance(raw_answer, str) or raw_answer not in FEEDBACK_ANSWERS:
         raise InvalidInput(
             "请选择：满意、基本满意或不满意", {"answers": FEEDBACK_ANSWERS}, "answer"
@@ -102,10 +103,12 @@ def decide(
     leader_id: int | None = None,
     allows: Allows | None = None,
     now: datetime | None = None,
+    leader_allowed: Callable[[int], bool] | None = None,
 ) -> CitizenFeedback:
     """A planner's decision on a 不满意: reopen (closed → 已交办, through the workflow, so
     permission, leader and deadline are the workflow's) or keep closed (with a reason).
-    The caller commits."""
+    `leader_allowed`: whether the caller may dispatch to a leader (its area's). The caller
+    commits."""
     now = now or datetime.now(UTC)
     feedback = session.scalars(
         select(CitizenFeedback).where(CitizenFeedback.id == feedback_id).with_for_update()
@@ -124,7 +127,7 @@ def decide(
     if not (allows or role_allows(actor))("issues.dispatch"):
         raise Forbidden("当前账号无权研判回访（需要督办权限）")
     if decision == "reopen":
-        reopen(session, issue_settings, feedback, actor, note, leader_id, now)
+        reopen(session, issue_settings, feedback, actor, note, leader_id, now, leader_allowed)
         feedback.decision = "reopened"
     else:
         if not note:
@@ -157,6 +160,7 @@ def reopen(
     note: str,
     leader_id: int | None,
     now: datetime,
+    leader_allowed: Callable[[int], bool] | None = None,
 ) -> IssueEvent:
     """已销号 → 已交办 after a 不满意 a planner upheld: a new deadline, the chosen (or the
     recorded) leader, one event. Deliberately not one of workflow.TRANSITIONS: it is never
@@ -170,6 +174,8 @@ def reopen(
         )
     chosen = leader_id if leader_id is not None else issue.leader_id
     leader = session.get(Leader, chosen) if chosen is not None else None
+    if leader is not None and leader_allowed is not None and not leader_allowed(leader.id):
+        leader = None  # another area's leader: refused as an unknown one
     if leader is None or not leader.active:
         raise InvalidInput("请指定在岗的包保领导（leader_id）以重新交办", field="leader_id")
     before = holder_of(issue)

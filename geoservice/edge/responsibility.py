@@ -31,7 +31,7 @@ from geoservice.db import get_session, unlimited_statements
 from geoservice.edge.vocabularies import assignable_roles, retired_levels
 from geoservice.edge.vocabularies import in_force as vocab_in_force
 from geoservice.errors import ApiError
-from geoservice.models import Assignment, Leader, Place, User
+from geoservice.models import AdminArea, Assignment, Leader, Place, User
 from geoservice.registry import layers
 from geoservice.responsibility import roster
 
@@ -195,6 +195,15 @@ def check_leader_writable(session: Session, account: User | None, leader_id: int
     """404 (like an unknown id) when the leader is outside what the account may change."""
     if leader_id is not None and not leader_writable(session, account, leader_id):
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
+
+
+def visible_area_ids(session: Session, account: User | None) -> set[int] | None:
+    """The admin areas inside the account's area (None: every area, a county-wide account)."""
+    if whole_county(account):
+        return None
+    return set(
+        session.scalars(select(AdminArea.id).where(scope.area_filter(account, AdminArea.id)))
+    )
 
 
 def check_unit_writable(session: Session, account: User | None, unit_id: int) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from geoservice.input_values import shown, text_value, within_service_years
 from geoservice.models import AdminArea, Leader, RoutingRule, Unit, User
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import InvalidInput, NotFound
@@ -100,7 +101,9 @@ def create_rule(
     now = now or datetime.now(UTC)
     category = fields.get("category")
     if not isinstance(category, str) or category not in categories:
-        raise InvalidInput(f"未知的问题类别 {category!r}", {"categories": categories}, "category")
+        raise InvalidInput(
+            f"未知的问题类别 {shown(category)}", {"categories": categories}, "category"
+        )
     role = fields.get("role", "lead")
     if not isinstance(role, str) or role not in ROLES:
         raise InvalidInput("role 应为 lead（牵头）或 assist（配合）", field="role")
@@ -108,11 +111,13 @@ def create_rule(
     if not _is_id(unit_id) or session.get(Unit, unit_id) is None:
         raise InvalidInput("unit_id 应为已有责任单位的编号", field="unit_id")
     area_id = fields.get("area_id")
-    if area_id is not None and (not _is_id(area_id) or session.get(AdminArea, area_id) is None):
-        raise InvalidInput("area_id 应为已有社区或街道的编号", field="area_id")
+    if area_id is not None:
+        area = session.get(AdminArea, area_id) if _is_id(area_id) else None
+        if area is None or area.level not in ("community", "street"):  # what attribution reads
+            raise InvalidInput("area_id 应为已有社区或街道的编号", field="area_id")
     layer = fields.get("layer")
     if layer is not None and (not isinstance(layer, str) or layer not in registry):
-        raise InvalidInput(f"未知的图层 {layer!r}", {"layers": registry.names()}, "layer")
+        raise InvalidInput(f"未知的图层 {shown(layer)}", {"layers": registry.names}, "layer")
     valid_from = _instant(fields.get("valid_from"), "valid_from") or now
     valid_to = _instant(fields.get("valid_to"), "valid_to")
     if valid_to is not None and valid_to <= valid_from:
@@ -127,7 +132,7 @@ def create_rule(
         unit_id=unit_id,
         role=role,
         co_responsible=co,
-        note=str(fields.get("note") or "")[:2000],
+        note=text_value(fields.get("note"), "note", "备注")[:2000],
         valid_from=valid_from,
         valid_to=valid_to,
         created_by_id=actor.id if actor else None,
@@ -163,7 +168,7 @@ def _instant(raw: Any, name: str) -> datetime | None:
         raise InvalidInput(f"{name} 应为 ISO 8601 日期时间（带时区）", field=name) from None
     if value.tzinfo is None:
         raise InvalidInput(f"{name} 需带时区，如 +08:00", field=name)
-    return value
+    return within_service_years(value, name, name)
 
 
 # --- area leaders (the community / street steps of the fallback chain) ------------------------
@@ -215,7 +220,7 @@ def assign_area(session: Session, fields: dict[str, Any], now: datetime | None =
     row = AreaAssignment(
         area_id=area.id,
         leader_id=leader.id,
-        role=str(fields.get("role") or "包保责任人")[:50],
+        role=text_value(fields.get("role"), "role", "角色", default="包保责任人")[:50],
         valid_from=start,
     )
     session.add(row)

@@ -26,6 +26,7 @@ from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.models import CitizenFeedback
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.responsibility import assignable_leader_ids, leader_writable
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
 from geoservice.ranking import board, ranking
@@ -167,12 +168,14 @@ def issue_page(issue_id: int):
     if planner and any(
         f["answer"] == "unsatisfied" and not f["decision"] for f in view["feedback"]
     ):
-        leaders = session.execute(
+        rows = session.execute(
             text(
                 "SELECT l.id, l.name, u.name AS unit FROM leaders l"
                 " LEFT JOIN units u ON u.id = l.unit_id WHERE l.active ORDER BY u.name, l.name"
             )
         ).all()
+        allowed = assignable_leader_ids(session, current_account())  # the caller's area's
+        leaders = rows if allowed is None else [r for r in rows if r.id in set(allowed)]
     close = intake.last_close_event(session, issue_id) if issue.status == "closed" else None
     unanswered = close is not None and (
         session.scalar(select(CitizenFeedback.id).where(CitizenFeedback.close_event_id == close.id))
@@ -235,10 +238,13 @@ def record_feedback(issue_id: int):
 
 @bp.post("/feedback/<int:feedback_id>/decision")
 def decide(feedback_id: int):
-    feedback = get_session().get(CitizenFeedback, feedback_id)
-    if feedback is None:
+    session = get_session()
+    feedback = session.get(CitizenFeedback, feedback_id)
+    if (
+        feedback is None
+        or scope.visible_issue(session, current_account(), feedback.issue_id) is None
+    ):
         _refuse(404, f"没有编号为 {feedback_id} 的回访")
-    _visible(feedback.issue_id)
     _planner()
     form = request.form
     raw_leader = form.get("leader_id") or ""
@@ -253,6 +259,7 @@ def decide(feedback_id: int):
             form.get("note") or "",
             int(raw_leader) if raw_leader.isdigit() else None,
             allows=lambda a: can(a, "issues"),
+            leader_allowed=lambda lid: leader_writable(session, current_account(), lid),
         )
         return "已重新交办" if decided.decision == "reopened" else "已维持销号"
 
