@@ -79,6 +79,32 @@ def test_dispatch_reaches_the_leader_and_the_unit_contact_with_a_link(client, sc
     assert {b["recipient_mobile"] for b in bodies} >= {"13900000001"}
 
 
+def test_a_granted_return_tells_the_new_holder(client, scene, receivers):
+    s = scene.session
+    receiver = receivers(200)
+    webhook(s, receiver.url)
+    issue = scene.issue()
+    assert dispatch(client, scene, issue).status_code == 200
+    returned = client.post(
+        f"/api/issues/{issue.id}/return",
+        json={"reason": "不属于本网格"},
+        headers=scene.headers("leader"),
+    )
+    assert returned.status_code == 201, returned.get_json()
+    other = scene.leaders["other"].id
+    granted = client.post(
+        f"/api/issues/{issue.id}/return/decision",
+        json={"grant": True, "leader_id": other, "note": "确权给教育局"},
+        headers=scene.headers("planner"),
+    )
+    assert granted.status_code == 200, granted.get_json()
+    told = [r for r in deliveries(s) if r.kind == "return_grant"]
+    assert [r.leader_id for r in told] == [other]
+    deliver(s, worker_settings())
+    (body,) = [h.json() for h in receiver.hits if h.json()["kind"] == "return_grant"]
+    assert "【确权交办】" in body["text"] and "整改期限" in body["text"]
+
+
 def _verify(hit) -> bool:
     ts = hit.headers["X-Geoservice-Timestamp"]
     expected = hmac.new(SECRET.encode(), ts.encode() + b"." + hit.body, hashlib.sha256)

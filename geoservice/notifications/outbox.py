@@ -6,7 +6,8 @@ escalation ladder below) is looked at on the same connection, inside the same tr
 before it commits. So an event and its messages are committed together or not at all, and no
 code path that writes an event can forget to notify (the workflow module needs no change).
 
-- 交办 / 改派 (`dispatch`, `redispatch`): the responsible leader and the unit's contact.
+- 交办 / 改派 / 确权 / 重新交办 (`dispatch`, `redispatch`, `return_grant`, `reopen`): the new
+  holder and the unit's contact.
 - `escalate` (written by the worker's ladder): the leaders the event names.
 - any change of status of an issue that came from an integration with a callback: the 回单
   (Open311 status) to that callback.
@@ -33,7 +34,10 @@ from geoservice.notifications import queue
 from geoservice.notifications.models import Delivery, Message
 from geoservice.notifications.open311 import callback_payload
 
-PERSON_ACTIONS = ("dispatch", "redispatch", "escalate")
+# A new holder is told whichever way the issue reached them: 交办, 改派, a granted 退回 (确权
+# to another leader), a 回访 the planner reopened; and the escalation's steps.
+PERSON_ACTIONS = ("dispatch", "redispatch", "return_grant", "reopen", "escalate")
+HANDOVER_KINDS = ("dispatch", "redispatch", "return_grant", "reopen")
 # Messages of these kinds skip a person's daily digest (they are the urgent ones).
 URGENT_KINDS = frozenset({"escalate"})
 
@@ -67,6 +71,8 @@ def issue_facts(conn: Connection, issue_id: int) -> dict[str, Any]:
 SUBJECTS = {
     "dispatch": "【交办】问题 #{issue_id} {category}",
     "redispatch": "【改派】问题 #{issue_id} {category}",
+    "return_grant": "【确权交办】问题 #{issue_id} {category}",
+    "reopen": "【重新交办】问题 #{issue_id} {category}",
     "deadline": "【即将到期】问题 #{issue_id} {category}",
     "escalate": "【超期提醒·第{step}级】问题 #{issue_id} {category}",
     "digest": "【每日汇总】{count} 条待办提醒",

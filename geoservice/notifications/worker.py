@@ -40,6 +40,7 @@ from geoservice.fieldwork.settings import FieldSettings
 from geoservice.issues.workflow import status_label
 from geoservice.notifications import field_triggers, queue, triggers
 from geoservice.notifications.channels import DeliveryError, Outgoing, send
+from geoservice.notifications.outbox import HANDOVER_KINDS
 from geoservice.ranking import ranking, snapshot
 from geoservice.ranking.periods import last_complete
 from geoservice.registry import BASE_LAYER, LayerRegistry
@@ -154,7 +155,7 @@ def render(kind: str, subject: str, data: Mapping[str, Any], settings: WorkerSet
             lines.append(f"责任领导：{data['leader']}{unit}")
         if data.get("status"):
             lines.append(f"当前状态：{status_label(data['status'])}")
-        if kind in ("dispatch", "redispatch", "deadline", "escalate"):
+        if kind in (*HANDOVER_KINDS, "deadline", "escalate"):
             lines.append(f"整改期限：{_local(data.get('deadline'), settings.tz)}")
         if kind == "escalate" and data.get("overdue_hours") is not None:
             lines.append(f"已超期 {data['overdue_hours']} 小时")
