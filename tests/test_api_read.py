@@ -195,6 +195,45 @@ def test_bbox_filter_and_bad_bboxes(app, client, db_session, viewer):
     assert error["field"] == "bbox-crs"
 
 
+def test_a_point_or_line_bbox_finds_the_features_it_touches(app, client, db_session, viewer):
+    """GDAL's spatial filter on a spot sends a box of no size: the grid there is found."""
+    spec = polygon_spec(app)
+    square = (
+        "MULTIPOLYGON(((120.10 33.70, 120.20 33.70, 120.20 33.80, 120.10 33.80, 120.10 33.70)))"
+    )
+    insert_place(db_session, spec, "P1", "测试面", square, **attrs_for(spec))
+    road = road_spec(app)
+    insert_place(db_session, road, "R1", "测试路", LINE, **attrs_for(road))
+    items = f"/api/collections/{spec.collection}/items?bbox="
+    for box in (
+        "120.15,33.75,120.15,33.75",
+        "120.15,33.71,120.15,33.79",
+        "120.0,33.75,120.3,33.75",
+    ):
+        assert get_json(client, items + box, viewer)["numberMatched"] == 1, box
+    assert get_json(client, items + "120.25,33.75,120.25,33.75", viewer)["numberMatched"] == 0
+    crossing = f"/api/collections/{road.collection}/items?bbox=120.15,33.6,120.15,33.8"
+    assert get_json(client, crossing, viewer)["numberMatched"] == 1
+
+
+def test_the_storage_crs_may_be_asked_for_as_gdal_does(app, client, db_session, viewer):
+    spec = road_spec(app)
+    row = insert_place(db_session, spec, "R1", "测试路", LINE, **attrs_for(spec))
+    crs84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    advertised = get_json(client, f"/api/collections/{spec.collection}", viewer)
+    assert advertised["storageCrs"] == crs84
+    page = client.get(f"/api/collections/{spec.collection}/items?crs={crs84}", headers=viewer)
+    assert page.status_code == 200 and page.headers["Content-Crs"] == f"<{crs84}>"
+    assert page.get_json()["numberMatched"] == 1
+    one = client.get(f"/api/collections/{spec.collection}/items/{row}?crs={crs84}", headers=viewer)
+    assert one.status_code == 200 and one.headers["Content-Crs"] == f"<{crs84}>"
+    mercator = "http://www.opengis.net/def/crs/EPSG/0/3857"
+    refused = get_json(
+        client, f"/api/collections/{spec.collection}/items?crs={mercator}", viewer, 400
+    )
+    assert refused["field"] == "crs"
+
+
 def test_datetime_filters_issues_by_report_time(client, db_session, viewer):
     early = insert_issue(db_session, 120.15, 33.7, reported_at="2026-10-01T09:00:00+08:00")
     late = insert_issue(db_session, 120.15, 33.7, reported_at="2026-11-15T09:00:00+08:00")
@@ -392,6 +431,12 @@ def test_feature_id_etag_and_leaders_of_a_feature(app, client, db_session, viewe
     ]
     again = client.get(url, headers={**viewer, "If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
+    # A new leader changes what the feature says, so its validator: no stale 304.
+    newcomer = insert_leader(db_session, "王五", "住建局", "局长")
+    assign(db_session, newcomer, fid, "道路长", primary=False)
+    changed = client.get(url, headers={**viewer, "If-None-Match": response.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != response.headers["ETag"]
+    assert "王五" in [x["name"] for x in changed.get_json(force=True)["properties"]["leaders"]]
     listed = get_json(client, f"/api/collections/{spec.collection}/items", viewer)
     assert listed["features"][0]["id"] == fid
     assert get_json(client, f"/api/collections/{spec.collection}/items/999999", viewer, 404)

@@ -33,12 +33,14 @@ from geoservice.edge.caching import (
 )
 from geoservice.edge.caching import enabled as caching_enabled
 from geoservice.edge.params import (
+    CONTENT_CRS,
     CRS84,
     GEOJSON,
     HTML,
     JSON,
     MVT,
     OPENAPI,
+    check_output_crs,
     item_params,
     link,
     output_format,
@@ -284,7 +286,9 @@ def items(collection_id: str):
             json.dumps(tail, ensure_ascii=False)[1:].encode(),
         )
     )
-    return Response(body, mimetype=GEOJSON)
+    response = Response(body, mimetype=GEOJSON)
+    response.headers["Content-Crs"] = CONTENT_CRS
+    return response
 
 
 def _html_columns(coll: Collection, features: list[dict]) -> list[str]:
@@ -316,6 +320,7 @@ def feature_response(coll: Collection, fid: int, text: str, etag: str, status: i
     body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}"
     response = Response(body, status=status, mimetype=GEOJSON)
     response.headers["ETag"] = f'"{etag}"'
+    response.headers["Content-Crs"] = CONTENT_CRS
     return response
 
 
@@ -323,7 +328,9 @@ def feature_response(coll: Collection, fid: int, text: str, etag: str, status: i
 @collection_read
 def item(collection_id: str, feature_id: str):
     coll = collection_or_404(collection_id)
-    fmt = output_format(single_args(["f"]))
+    args = single_args(["f", "crs"])
+    check_output_crs(args)
+    fmt = output_format(args)
     fid = parse_feature_id(feature_id)
     session = get_session()
     set_timezone(session, current_app.config["TIMEZONE"])

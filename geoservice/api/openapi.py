@@ -259,6 +259,11 @@ def document() -> dict[str, Any]:
                     "bbox 的坐标系（只支持 CRS84）",
                     {"type": "string", "enum": [CRS84, "CRS84", "EPSG:4326"]},
                 ),
+                "crs": param(
+                    "crs",
+                    "输出坐标系（只支持 CRS84：经度、纬度，即 storageCrs）",
+                    {"type": "string", "enum": [CRS84, "CRS84"]},
+                ),
                 "datetime": param(
                     "datetime",
                     "时间（RFC 3339 时间或 YYYY-MM-DD 日期）或时间段 开始/结束"

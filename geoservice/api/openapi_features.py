@@ -184,6 +184,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
         {"$ref": "#/components/parameters/offset"},
         {"$ref": "#/components/parameters/bbox"},
         {"$ref": "#/components/parameters/bbox-crs"},
+        {"$ref": "#/components/parameters/crs"},
         # Every collection (without a time of its own every feature matches).
         {"$ref": "#/components/parameters/datetime"},
     ]
@@ -227,7 +228,11 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
         "tags": [tag],
         "summary": f"一个{coll.title}要素",
         "operationId": f"get_{cid}_item",
-        "parameters": [fid, {"$ref": "#/components/parameters/f"}],
+        "parameters": [
+            fid,
+            {"$ref": "#/components/parameters/f"},
+            {"$ref": "#/components/parameters/crs"},
+        ],
         "responses": {
             "200": {
                 "description": "GeoJSON Feature（带 ETag）",

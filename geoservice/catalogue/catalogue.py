@@ -244,6 +244,15 @@ class Collection:
                 f" AND {sql.bind(bbox[2])} AND ST_Y({g}) BETWEEN {sql.bind(bbox[1])}"
                 f" AND {sql.bind(bbox[3])} THEN true ELSE false END"
             )
+        elif bbox[0] == bbox[2] or bbox[1] == bbox[3]:
+            # A box of no width or height (GDAL's spatial filter on a point) is a point or a
+            # line: as an envelope it would be an empty polygon that intersects nothing.
+            corners = [
+                f"ST_MakePoint({sql.bind(bbox[i])}, {sql.bind(bbox[i + 1])})" for i in (0, 2)
+            ]
+            shape = corners[0] if bbox[:2] == bbox[2:] else f"ST_MakeLine({', '.join(corners)})"
+            g = self.geom_column
+            sql.add(f"{g} && {env} AND ST_Intersects({g}, ST_SetSRID({shape}, 4326))")
         else:
             sql.add(f"ST_Intersects({self.geom_column}, {env})")
 

@@ -624,16 +624,19 @@ def _scope_where(scope: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[st
     return (f"AND ({scope[0]})", scope[1]) if scope is not None else ("", {})
 
 
-def item_sql(collection: Collection, scope_where: str = "") -> str:
-    """One feature by id: (GeoJSON text, ETag). The ETag hashes the feature's own row."""
+def item_sql(collection: Collection, scope_where: str = "", lock: bool = False) -> str:
+    """One feature by id: (GeoJSON text, ETag). The ETag hashes the whole representation: the
+    row, and what is joined or computed into it (the 包保 leaders, an issue's overdue flag),
+    so a client revalidating never keeps a stale leader (RFC 9110 §8.8.3). `lock`: the
+    feature's row is locked for the rest of the transaction (a write's If-Match)."""
     return f"""
 WITH page AS MATERIALIZED (
   SELECT {collection.select_columns} FROM {collection.base_from}
-  WHERE {collection.id_column} = :_id {scope_where}
+  WHERE {collection.id_column} = :_id {scope_where}{" FOR UPDATE" if lock else ""}
 )
-SELECT {feature_text_sql(collection)}, md5(t::text)
+SELECT f, md5(f) FROM (SELECT {feature_text_sql(collection)} AS f
 FROM page t
-{collection.outer_joins}"""
+{collection.outer_joins}) feature"""
 
 
 def get_feature(
@@ -656,12 +659,9 @@ def current_etag(
 ) -> str | None:
     """Locks the feature's row for the rest of the transaction and returns its ETag."""
     where, params = _scope_where(scope)
-    statement = f"""
-WITH page AS MATERIALIZED (
-  SELECT {collection.select_columns} FROM {collection.base_from}
-  WHERE {collection.id_column} = :_id {where} FOR UPDATE
-) SELECT md5(t::text) FROM page t"""
-    return session.execute(text(statement), {**params, "_id": feature_id}).scalar()
+    statement = item_sql(collection, where, lock=True)
+    row = session.execute(text(statement), {**params, "_id": feature_id}).first()
+    return row[1] if row is not None else None
 
 
 def export_rows(

@@ -191,7 +191,17 @@ def parse_datetime(raw: str) -> tuple[datetime | None, datetime | None]:
     return moment, moment
 
 
-BASE_ITEM_PARAMS = ("f", "limit", "offset", "bbox", "bbox-crs")
+BASE_ITEM_PARAMS = ("f", "limit", "offset", "bbox", "bbox-crs", "crs")
+CRS84_NAMES = (CRS84, "CRS84", "EPSG:4326")  # lon, lat: "EPSG:4326" as GIS tools write it
+CONTENT_CRS = f"<{CRS84}>"
+
+
+def check_output_crs(args: Mapping[str, str]) -> None:
+    """`crs` (OGC API – Features Part 2), as clients send the storageCrs a collection states
+    (GDAL does): CRS84 only, the one the features are stored and served in."""
+    crs = args.get("crs")
+    if crs is not None and crs not in (CRS84, "CRS84"):
+        raise ApiError(400, f"crs 只支持 {CRS84}（经度、纬度）", {"crs": [CRS84]}, field="crs")
 
 
 def item_params(collection: Collection) -> list[str]:
@@ -207,8 +217,9 @@ def parse_items_query(
     if paged:
         query.limit = parse_limit(args.get("limit"))
         query.offset = parse_offset(args.get("offset"))
+    check_output_crs(args)
     crs = args.get("bbox-crs")
-    if crs is not None and crs not in (CRS84, "CRS84", "EPSG:4326"):
+    if crs is not None and crs not in CRS84_NAMES:
         raise ApiError(400, f"bbox-crs 只支持 {CRS84}", field="bbox-crs")
     if "bbox" in args:
         query.bbox = parse_bbox(args["bbox"])
