@@ -138,8 +138,8 @@ def test_nearby_reports_are_suggested_and_me_too_adds_weight(public_on, client, 
         headers={"Accept": "application/json"},
     ).get_json()
     assert other_kind["count"] == 0 and other_kind["message"] is None
-    # Marked sensitive (its public position rounded): still suggested, but no distance that
-    # three spots could turn back into its exact place.
+    # Marked sensitive (its public position rounded): never suggested, nor "me too"-able —
+    # in or out of the radius, asked from spot after spot, would give back its exact place.
     db_session.merge(IssuePublic(issue_id=first, sensitive=True))
     db_session.flush()
     for x in (110, 130):
@@ -148,7 +148,13 @@ def test_nearby_reports_are_suggested_and_me_too_adds_weight(public_on, client, 
             query_string={**at(x, 100), "category": "环境卫生"},
             headers={"Accept": "application/json"},
         ).get_json()
-        assert hidden["count"] == 1 and hidden["issues"][0]["distance_m"] is None
+        assert hidden["count"] == 0 and hidden["issues"] == []
+    refused = client.post(
+        f"/public/api/issues/{first}/metoo",
+        json={**at(110, 100), **proof(client)},
+        headers=headers(client),
+    )
+    assert refused.status_code == 404
     db_session.merge(IssuePublic(issue_id=first, sensitive=False))
     db_session.flush()
 

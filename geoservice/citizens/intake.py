@@ -292,8 +292,8 @@ def nearby(
     limit: int = 5,
 ) -> dict[str, Any]:
     """Open issues of the same category near a spot (WGS-84), reported within the duplicate
-    window: "附近已有 N 条同类问题". Only what the public may see: number, status, distance
-    (none for a sensitive issue)."""
+    window: "附近已有 N 条同类问题". Only what the public may see: number, status, distance;
+    sensitive issues not at all."""
     now = now or datetime.now(UTC)
     issue_settings.check_category(category)
     rows = session.execute(
@@ -304,14 +304,14 @@ WITH near AS MATERIALIZED (
          round({attribution.distance_sql("o.geom", _POINT, _SCALE)}::numeric) AS distance_m
   FROM issues o WHERE {attribution.within_sql("o.geom", _POINT, ":radius", _SCALE)}
 )
-SELECT n.id, n.status, n.reported_at, n.distance_m, coalesce(p.metoo_count, 0) AS metoo,
-       coalesce(p.sensitive, false) AS sensitive
+SELECT n.id, n.status, n.reported_at, n.distance_m, coalesce(p.metoo_count, 0) AS metoo
 FROM near n LEFT JOIN issue_public p ON p.issue_id = n.id
 WHERE n.category = :category AND n.status = ANY(:open) AND n.duplicate_of_id IS NULL
   AND n.reported_at >= :since
--- A sensitive issue's distance is not given, nor does its place in the list tell it.
-ORDER BY coalesce(p.sensitive, false), CASE WHEN coalesce(p.sensitive, false)
-         THEN NULL ELSE n.distance_m END, n.reported_at"""
+  -- A sensitive issue is never listed: whether it is within the radius of a spot, asked
+  -- from spot after spot, would give back the position its public map rounds away.
+  AND NOT coalesce(p.sensitive, false)
+ORDER BY n.distance_m, n.reported_at"""
         ),
         {
             **_near_params(lon, lat),
@@ -330,9 +330,7 @@ ORDER BY coalesce(p.sensitive, false), CASE WHEN coalesce(p.sensitive, false)
                 "id": r.id,
                 "status_label": status_label(r.status),
                 "reported_on": r.reported_at.astimezone(tz).strftime("%m月%d日"),
-                # A sensitive issue's public position is rounded (~100 m): a distance to the
-                # metre from three spots would give it back. "附近" only.
-                "distance_m": None if r.sensitive else int(r.distance_m),
+                "distance_m": int(r.distance_m),
                 "metoo": int(r.metoo),
             }
             for r in rows[:limit]
@@ -359,9 +357,13 @@ def me_too(
         ),
         {**_near_params(lon, lat), "radius": issue_settings.duplicate_radius_m, "id": issue_id},
     )
+    sensitive = session.scalar(
+        select(IssuePublic.sensitive).where(IssuePublic.issue_id == issue_id)
+    )
     if (
         issue is None
         or not near
+        or sensitive  # as for nearby: answering "near" would locate it
         or issue.status not in OPEN_STATUSES
         or issue.duplicate_of_id is not None
     ):
