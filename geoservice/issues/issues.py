@@ -15,7 +15,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geoservice.accounts import scope
@@ -678,6 +678,16 @@ def merge_duplicate(
         raise Conflict(
             f"问题 #{duplicate_id} 已合并到 #{duplicate.duplicate_of_id}",
             {"duplicate_of_id": duplicate.duplicate_of_id},
+        )
+    merged_in = session.scalars(
+        select(Issue.id).where(Issue.duplicate_of_id == duplicate_id).order_by(Issue.id)
+    ).all()
+    if merged_in:  # it would leave them pointing at a closed duplicate
+        listed = "、".join(f"#{i}" for i in merged_in)
+        raise Conflict(
+            f"已有问题（{listed}）合并到 #{duplicate_id}，它不能再作为重复合并；"
+            f"请把 #{master_id} 合并到 #{duplicate_id}",
+            {"duplicates": list(merged_in)},
         )
     if master.duplicate_of_id is not None:
         raise Conflict(

@@ -362,6 +362,8 @@ def _not_allowed(issue: Issue, to_status: str, allowed: Sequence[Transition]) ->
     if allowed:
         options = "、".join(f"{t.label}（{status_label(t.to_status)}）" for t in allowed)
         hint = f"当前可执行：{options}"
+    elif transitions_from(issue.status):
+        hint = "当前账号对该问题暂无可执行的操作"
     else:
         hint = "该问题已办结，不能再变更状态"
     return Conflict(

@@ -130,6 +130,10 @@ def test_merges_that_make_no_sense_are_refused(client, layout, db_session):
     third = new_issue(client, layout, 100, 105)
     response = merge(client, layout, third, duplicate)  # into a duplicate: name the master
     assert response.status_code == 409 and f"#{master}" in response.get_json()["error"]
+    # A master that has duplicates is not merged away: they would point at a closed issue.
+    chained = merge(client, layout, master, third)
+    assert chained.status_code == 409 and chained.get_json()["detail"]["duplicates"] == [duplicate]
+    assert view(client, layout, master)["status"] == "reported"
 
 
 def test_the_reports_own_answer_has_the_relapse_and_candidates_its_page_shows(client, layout):

@@ -396,3 +396,14 @@ def test_permission_and_state_are_checked_before_any_photo_is_decoded(
     # A move the caller may make still decodes (and here refuses) the photos.
     allowed = move(client, layout, issue_id, "planner", "accepted", photos=junk)
     assert allowed.status_code == 415 and decoded == [1]
+
+
+def test_a_refused_move_on_a_running_issue_never_calls_it_finished(client, layout):
+    issue_id = new_issue(client, layout)
+    ok(move(client, layout, issue_id, "planner", "accepted"))
+    ok(move(client, layout, issue_id, "planner", "dispatched"))
+    ok(move(client, layout, issue_id, "leader_new", "in_progress"))
+    refused = move(client, layout, issue_id, "planner", "dispatched", leader_id=1, note="改派")
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert "已办结" not in error and "暂无可执行的操作" in error
