@@ -138,3 +138,33 @@ def test_assessment_views_do_not_reveal_an_unfinished_plan_to_the_sampled_leader
         headers=planner,
     )
     assert refused.status_code == 409
+
+
+def test_a_whole_site_failure_never_counts_a_veto_it_did_not_check(case):
+    """school1 不合格 as a whole, category 环境卫生: A1 (环境卫生) fails; N1 (环境卫生, 负面清单)
+    is not counted on the category's guess."""
+    c = case
+    s, registry, planner, std = c["session"], c["registry"], c["planner"], c["standards"]
+    plan = inspections.create_plan(
+        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
+                      "seed": 1, "name": "整体不合格"}, planner,
+    )  # fmt: skip
+    places = inspections.plan_json(s, registry, plan, planner)["places"]
+    by_code = {p["place"]["code"]: p["place"]["id"] for p in places}
+    fields = {"outcome": "不合格", "category": "环境卫生", "note": "地面有烟头"}
+    for code, given, photos in (("school1", fields, [photo(c["settings"])]),
+                                ("school2", {"outcome": "合格"}, [])):  # fmt: skip
+        inspections.record_result(
+            s, registry, c["field"], c["settings"], plan, planner,
+            {"place_id": by_code[code], **given}, photos, now=LATER,
+        )  # fmt: skip
+    _complete(c, plan)
+    found = _inspection_round(s)
+    failed = s.scalars(
+        select(AssessmentResult.standard_id).where(
+            AssessmentResult.round_id == found.id, AssessmentResult.outcome == "fail"
+        )
+    ).all()
+    assert failed == [std["A1"]]
+    totals = scores.round_scores(s, found.id, "street", scores.ScoreSettings())["totals"]
+    assert totals["negative"] == 0

@@ -68,7 +68,7 @@ JOIN sites s ON s.kind_id = sk.kind_id WHERE s.id = ANY(:sites)"""),
 
 def _applicable(session: Session, version_id: int, site_ids: list[int]) -> dict[int, list[Any]]:
     rows = session.execute(
-        text("""SELECT s.id AS site_id, sd.id, sd.category FROM sites s
+        text("""SELECT s.id AS site_id, sd.id, sd.category, sd.negative_list FROM sites s
 JOIN standard_kinds sk ON sk.kind_id = s.kind_id
 JOIN standards sd ON sd.id = sk.standard_id AND sd.version_id = :v
 WHERE s.id = ANY(:sites) ORDER BY s.id, sd.position, sd.code"""),
@@ -91,7 +91,13 @@ def _entries(place: InspectedSite, applicable: list[Any]) -> list[tuple[int, str
         ]
     if place.outcome == "pass":
         return [(a.id, "pass", WHOLE_PASS_NOTE) for a in applicable]
-    return [(a.id, "fail", place.note) for a in applicable if a.category == place.category]
+    # A whole-site 不合格 fails the standards of its category, but never a 负面清单 (veto) one
+    # on that guess alone: a veto is counted only when the inspector checked it.
+    return [
+        (a.id, "fail", place.note)
+        for a in applicable
+        if a.category == place.category and not a.negative_list
+    ]
 
 
 def record(

@@ -230,6 +230,13 @@ def update_site(session: Session, site_id: int, payload: Mapping[str, Any]) -> S
         kind = kind_by_code(session, payload.get("kind"))
         if kind.retired and kind.id != site.kind_id:
             raise InvalidInput(f"类别「{kind.name}」已停用", field="kind")
+        if kind.id != site.kind_id and _recorded_results(session, site.id):
+            # Scores join results to the standards of the site's kind: another kind would
+            # rewrite every round it was checked in, finished ones included.
+            raise Conflict(
+                f"点位「{site.name}」已有测评结果，不能更改类别；如确需调整，请新建点位",
+                field="kind",
+            )
     if "code" in payload:
         site.code = _code(session, payload.get("code"), exclude_id=site.id)
     if "name" in payload:
@@ -251,6 +258,18 @@ def update_site(session: Session, site_id: int, payload: Mapping[str, Any]) -> S
         site.community_area_id = _community(session, payload.get("community_code"))
     session.flush()
     return site
+
+
+def _recorded_results(session: Session, site_id: int) -> bool:
+    return bool(
+        session.scalar(
+            text(  # by the site's rounds: the results are indexed by (round, site)
+                "SELECT EXISTS (SELECT 1 FROM round_sites s JOIN assessment_results r"
+                " ON r.round_id = s.round_id AND r.site_id = s.site_id WHERE s.site_id = :id)"
+            ),
+            {"id": site_id},
+        )
+    )
 
 
 def delete_site(session: Session, site_id: int) -> None:

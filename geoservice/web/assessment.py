@@ -5,8 +5,10 @@ printable QR sheets. Blueprint `assessment`; the data comes from geoservice.asse
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -18,7 +20,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import can, current_account
@@ -28,7 +30,7 @@ from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores as score_service
 from geoservice.assessment import sites as site_service
 from geoservice.assessment import standards as standard_service
-from geoservice.assessment.models import AssessmentRound
+from geoservice.assessment.models import AssessmentRound, RoundSite
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.input_values import shown
@@ -250,11 +252,20 @@ def record_list():
     session = get_session()
     account = current_account()
     manager = account.role in ("admin", "planner")
+    today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    # The latest rounds under way first, and for an inspector only those with sites of theirs:
+    # rounds planned ahead, or other inspectors' rounds, never push theirs off the page.
+    recordable = select(AssessmentRound).where(
+        AssessmentRound.kind == "mock"  # a 暗访's results are recorded by the inspection
+    )
+    if not manager:
+        theirs = select(RoundSite.round_id).where(RoundSite.inspector_id == account.id)
+        recordable = recordable.where(AssessmentRound.id.in_(theirs))
+    started = case((AssessmentRound.starts_on <= today, 0), else_=1)
     rounds = session.scalars(
-        select(AssessmentRound)
-        .where(AssessmentRound.kind == "mock")  # a 暗访's results are recorded by the inspection
-        .order_by(AssessmentRound.starts_on.desc())
-        .limit(5)
+        recordable.order_by(
+            started, AssessmentRound.starts_on.desc(), AssessmentRound.id.desc()
+        ).limit(5)
     ).all()
     q = request.args.get("q", "").strip()
     show = request.args.get("show", "all")

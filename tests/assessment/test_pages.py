@@ -257,6 +257,30 @@ def test_the_inspectors_list_pages_searches_and_puts_the_sites_to_record_first(
     assert bad.status_code == 200 and names(bad.get_data(as_text=True))[0] == "bus9"
 
 
+def test_rounds_planned_ahead_or_of_others_never_hide_an_inspectors_round(client, world):
+    from geoservice.accounts.auth import issue_token
+    from geoservice.assessment import rounds
+    from geoservice.models import User
+
+    session = world["session"]
+    other = User(username="inspector_other", role="inspector", display_name="另一测评员")
+    session.add(other)
+    session.flush()
+    for n in range(1, 7):
+        rounds.create_round(
+            session,
+            {"name": f"预排第{n}轮", "starts_on": f"2098-0{n}-01", "ends_on": f"2098-0{n}-05",
+             "version_id": world["version"].id, "inspector_id": other.id},
+            world["planner"],
+        )  # fmt: skip
+    headers = {"Authorization": f"Bearer {issue_token(session, world['inspector'])}"}
+    page = client.get("/assessment/record", headers=headers).get_data(as_text=True)
+    assert "第一轮" in page and "预排第" not in page
+    planner = {"Authorization": f"Bearer {issue_token(session, world['planner'])}"}
+    overview = client.get("/assessment/record", headers=planner).get_data(as_text=True)
+    assert "预排第" not in overview or overview.index("第一轮") < overview.index("预排第")
+
+
 def test_the_failures_and_the_qr_sheet_are_paged_with_nothing_left_out(client, world, monkeypatch):
     """A city's round fails ~10,000 standards (each with a photo) and holds ~17,000 sites: the
     failures list and the QR sheet show a page at a time, say how many there are, and every

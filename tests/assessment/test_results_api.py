@@ -83,6 +83,25 @@ def test_a_second_submission_is_refused(client, world):
     assert counts(world["session"]) == (1, 0)
 
 
+def test_a_site_with_results_keeps_its_kind(client, world):
+    """Scores read a site's results against its kind's standards: another kind would rewrite
+    every round the site was checked in."""
+    std = world["standards"]
+    assert (
+        post(client, world, "school1", [{"standard_id": std["A1"], "outcome": "合格"}]).status_code
+        == 201
+    )
+    planner = auth(world["session"], "planner", "planner_kinds")
+    site_id = world["sites"]["school1"].id
+    moved = client.patch(f"/api/assessment/sites/{site_id}", json={"kind": "bus"}, headers=planner)
+    assert moved.status_code == 409 and moved.get_json()["field"] == "kind"
+    unrecorded = world["sites"]["school2"].id
+    free = client.patch(
+        f"/api/assessment/sites/{unrecorded}", json={"kind": "bus"}, headers=planner
+    )
+    assert free.status_code == 200
+
+
 def test_a_failure_with_a_photo_raises_an_issue_and_far_checkins_are_flagged(client, world):
     std = world["standards"]
     response = post(
