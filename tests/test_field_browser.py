@@ -83,6 +83,11 @@ def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]
                               valid_from=datetime.now(UTC) - timedelta(days=30)))  # fmt: skip
             create_user(db, "field_leader", "leader", PASSWORD, leader_id=leader.id,
                         display_name="王网格员")  # fmt: skip
+            colleague = Leader(name="李网格员", title="网格员", unit_id=unit.id, level="社区级")
+            db.add(colleague)
+            db.flush()
+            create_user(db, "field_colleague", "leader", PASSWORD, leader_id=colleague.id,
+                        display_name="李网格员")  # fmt: skip
             patrols.create_schedule(
                 db, registry, [], {"layer": "grid", "role": "网格员", "period": "day"}, None
             )
@@ -95,7 +100,7 @@ def live(engine, tmp_path_factory) -> Iterator[tuple[str, Browser, Session, int]
         drop_scratch_database(engine, name)
 
 
-def sign_in(page, base: str) -> None:
+def sign_in(page, base: str, username: str = "field_leader") -> None:
     """Through the login form (with its CSRF token), landing on /field/ itself: the app does
     not depend on any other page."""
     import http.cookiejar
@@ -107,7 +112,7 @@ def sign_in(page, base: str) -> None:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     form = opener.open(f"{base}/login?next=/field/", timeout=30).read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    data = urllib.parse.urlencode({"username": "field_leader", "password": PASSWORD,
+    data = urllib.parse.urlencode({"username": username, "password": PASSWORD,
                                    "csrf_token": token, "next": "/field/"}).encode()  # fmt: skip
     opener.open(f"{base}/login", data, timeout=30).read()
     (cookie,) = [c for c in jar if "session" in c.name]
@@ -250,3 +255,58 @@ def test_a_visit_recorded_offline_is_uploaded_exactly_once(live, tmp_path):
     assert page.exceptions == []
     outside = [u for u in page.requests if not u.startswith((base + "/", "data:", "blob:"))]
     assert outside == [], outside
+
+
+def test_on_a_shared_phone_a_record_is_sent_only_under_the_account_that_made_it(live):
+    base, browser, db, _grid, _hits = live
+    page = browser.new_page(isolated=True, size=(390, 844))
+    sign_in(page, base)
+    page.goto(f"{base}/field/")
+    page.wait_for("window.gsField && gsField.state.ready")
+    # The upload fails (a dead spot); the record waits on the phone.
+    page.send("Network.setBlockedURLs", {"urls": ["*/api/fieldwork/reports*"]})
+    lon, lat = metres(100, 100)
+    photo = base64.b64encode(image_bytes(size=(320, 240))).decode()
+    page.evaluate(
+        f"""(async () => {{
+          gsField.openReport();
+          gsField.rep.where = {{lon: {lon}, lat: {lat}}};
+          const bytes = Uint8Array.from(atob('{photo}'), c => c.charCodeAt(0));
+          gsField.addReportPhoto(new File([bytes], 'kerb.jpg', {{type: 'image/jpeg'}}), 'camera');
+          document.querySelector('#report-form textarea[name=description]').value = '路沿石破损';
+          await gsField.saveReport();
+        }})()"""
+    )
+    page.wait_for("gsField.pending().then(n => n === 1)")
+
+    def reported() -> list[tuple]:
+        db.rollback()
+        return db.execute(
+            text(
+                "SELECT u.username FROM issues i JOIN users u ON u.id = i.reported_by_id"
+                " WHERE i.description = '路沿石破损'"
+            )
+        ).all()
+
+    # The colleague signs in on the same phone, the network is back: the record waits for
+    # the account that made it.
+    page.send("Network.deleteCookies", {"name": "session", "url": base})
+    sign_in(page, base, "field_colleague")
+    page.send("Network.setBlockedURLs", {"urls": []})
+    page.goto(f"{base}/field/")
+    page.wait_for("window.gsField && gsField.state.ready")
+    page.evaluate("gsField.sync()")
+    page.wait_for("!document.getElementById('others-pending').hidden")
+    assert page.evaluate("gsField.pending()") == 0
+    assert reported() == []
+    # Back under the account that recorded it, it goes out, as its own.
+    page.send("Network.deleteCookies", {"name": "session", "url": base})
+    sign_in(page, base)
+    page.goto(f"{base}/field/")
+    page.wait_for("window.gsField && gsField.state.ready")
+    page.evaluate(
+        "(async () => { const all = await gsField.outbox(); all.forEach(r => { r.next = 0; }); })()"
+    )
+    # (after the back-off of the failed attempt)
+    page.wait_for("gsField.sync().then(() => gsField.pending()).then(n => n === 0)", timeout=30)
+    assert reported() == [("field_leader",)]

@@ -4,10 +4,13 @@ the 存疑 (doubtful evidence) page, and the `flask fieldwork` commands."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
 
 import click
-from flask import Blueprint, current_app, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, render_template, send_from_directory, url_for
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
@@ -72,6 +75,7 @@ def app_page():
     ).one()
     config = {
         "user": account.display_name or account.username,
+        "account": account.id,  # a shared phone's outbox and task cache are kept per account
         "categories": list(issue_settings_in_force().categories),
         "min_photos": int(current_app.config.get("REPORT_MIN_PHOTOS", 1)),
         "tiles": [t.as_dict() for t in tiles],
@@ -96,11 +100,24 @@ def manifest():
 @bp.get("/field/sw.js")
 @public
 def service_worker():
-    """Served from /field/ so its scope is the app (a worker controls only paths below it)."""
-    response = send_from_directory(current_app.static_folder, f"{STATIC}/sw.js", max_age=0)
-    response.mimetype = "text/javascript"
+    """Served from /field/ so its scope is the app (a worker controls only paths below it).
+    Its cache name carries a hash of the app's files: a release changes the worker's bytes,
+    the phone installs it, and its install caches the new app (it served the old one for
+    ever under a fixed name)."""
+    folder = Path(current_app.static_folder) / STATIC
+    stamps = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file())
+    response = Response(_service_worker_text(str(folder), stamps), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"
     response.headers["Service-Worker-Allowed"] = "/field/"
     return response
+
+
+@lru_cache(maxsize=4)
+def _service_worker_text(folder: str, stamps: tuple) -> str:
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    text = (Path(folder) / "sw.js").read_text(encoding="utf-8")
+    return text.replace("const VERSION = 'gs-field-v1';", f"const VERSION = 'gs-field-{digest}';")
 
 
 # The overview lists the oldest overdue patrol tasks, and says how many there are in all.

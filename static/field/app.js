@@ -35,7 +35,11 @@
       t.onabort = () => reject(t.error);
     });
   }
-  const outboxAll = () => tx('outbox', 'readonly', s => s.getAll());
+  // A phone may be shared: each record carries the account that made it, and is shown and sent
+  // only while that account is signed in (sent under another, it would be theirs).
+  const everyRecord = () => tx('outbox', 'readonly', s => s.getAll());
+  const mine = r => r.account === undefined || r.account === cfg.account;
+  const outboxAll = async () => (await everyRecord()).filter(mine);
   const outboxPut = rec => tx('outbox', 'readwrite', s => s.put(rec));
   const outboxDelete = key => tx('outbox', 'readwrite', s => s.delete(key));
   const cachePut = (name, value) => tx('cache', 'readwrite', s => s.put({ name, value }));
@@ -97,12 +101,12 @@
     let body = null;
     try {
       const r = await fetch('/api/fieldwork/tasks/mine', { credentials: 'same-origin' });
-      if (r.ok) { body = await r.json(); await cachePut('tasks', body); }
+      if (r.ok) { body = await r.json(); await cachePut(`tasks:${cfg.account}`, body); }
       else if (r.status === 401) { location.href = '/login?next=/field/'; return; }
       else { const e = await r.json().catch(() => ({})); $('tasks-note').textContent = e.error || '读取任务失败'; }
     } catch (err) { /* offline: below */ }
     if (!body) {
-      const cached = await cacheGet('tasks');
+      const cached = await cacheGet(`tasks:${cfg.account}`);
       if (cached) { body = cached.value; $('tasks-note').textContent = '离线：显示上次读取的任务'; }
     }
     if (body) {
@@ -152,6 +156,9 @@
     const n = queued.length;
     $('pending').hidden = n === 0;
     $('pending').textContent = `待上传 ${n} 条`;
+    const others = (await everyRecord()).length - n;
+    $('others-pending').hidden = others === 0;
+    $('others-pending').textContent = `本机另有 ${others} 条其他账号的记录，该账号登录后自动上传`;
     drawMap();
   }
 
@@ -234,7 +241,8 @@
       if (fields.outcome) fields.outcome = 'problem';
     }
     if (state.photos.length) fields.captures = state.photos.map(p => p.capture).join(',');
-    const record = { key: uuid(), kind: 'visit', title: task.place.name || task.place.code, fields,
+    const record = { key: uuid(), kind: 'visit', account: cfg.account,
+                     title: task.place.name || task.place.code, fields,
                      photos: state.photos.map(p => ({ blob: p.blob, name: p.name, type: p.type })),
                      created: Date.now(), attempts: 0, next: 0, error: null };
     record.fields.idempotency_key = record.key;
@@ -277,7 +285,7 @@
                      description: (data.get('description') || '').trim(),
                      lon: String(rep.where.lon), lat: String(rep.where.lat),
                      recorded_at: isoWithOffset(new Date()) };
-    await outboxPut({ key, kind: 'report', title: `上报：${fields.category}`, fields,
+    await outboxPut({ key, kind: 'report', account: cfg.account, title: `上报：${fields.category}`, fields,
                       photos: rep.photos.map(p => ({ blob: p.blob, name: p.name, type: p.type })),
                       created: Date.now(), attempts: 0, next: 0, error: null });
     $('report').close();
