@@ -127,3 +127,26 @@ def test_a_deactivated_or_missing_account_sees_nothing(world):
     assert scope.for_account(account).nothing
     assert scope.for_account(None).nothing
     account.active = True
+
+
+def test_a_leader_sees_the_issues_of_its_unit_it_may_act_on(world):
+    """Any leader of the issue's unit may act on it (workflow.is_responsible), and the unit's
+    contact and head are sent its messages: they see it too."""
+    s = world["session"]
+    unit = s.execute(text("INSERT INTO units (name) VALUES ('东城街道办') RETURNING id")).scalar()
+    for leader in ("L1", "L2"):
+        s.execute(
+            text("UPDATE leaders SET unit_id = :u WHERE id = :id"),
+            {"u": unit, "id": world["leaders"][leader]},
+        )
+    s.execute(
+        text("UPDATE issues SET unit_id = :u WHERE id = :id"),
+        {"u": unit, "id": world["issues"]["I2"]},
+    )
+    s.flush()
+    account = _account(world, "leader_only")  # L1, no area: I2 is L2's, in S2
+    ids = s.scalars(select(Issue.id).where(scope.issue_filter(account))).all()
+    assert _names(world["issues"], ids) == {"I1", "I2", "I4"}
+    where, params = scope.issue_sql(account, alias="i")
+    rows = s.scalars(text(f"SELECT i.id FROM issues i WHERE {where}"), params).all()
+    assert _names(world["issues"], rows) == {"I1", "I2", "I4"}

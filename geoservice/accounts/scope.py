@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from geoservice.models import AdminArea, Assignment, Issue, Place, User
+from geoservice.models import AdminArea, Assignment, Issue, Leader, Place, User
 
 _DIALECT = postgresql.psycopg2.dialect(paramstyle="named")
 
@@ -169,9 +169,14 @@ def issue_filter(account: User | Scope | None, issues: Any = None) -> ColumnElem
     if s.area_id is not None:
         parts.append(func.ST_Covers(_area_geom(s.area_id), c.geom))
     if s.leader_id is not None:
+        leader = bindparam("scope_leader_id", s.leader_id)
+        # The leader's unit answers for its issues with them (workflow.is_responsible: any
+        # leader of the unit acts; the unit's contact and head are sent its messages).
+        own_unit = select(Leader.unit_id).where(Leader.id == leader).scalar_subquery()
         parts.append(
             or_(
-                c.leader_id == bindparam("scope_leader_id", s.leader_id),
+                c.leader_id == leader,
+                c.unit_id == own_unit,
                 _among_leader_places(c.primary_place_id, s.leader_id),
                 _among_leader_places(c.grid_id, s.leader_id),
             )
