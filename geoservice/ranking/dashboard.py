@@ -226,8 +226,7 @@ def leader_figures(
     rows = leader_rows
     return {
         "places": len(places),
-        "open": sum(p["open_issues"] for p in places),
-        "overdue": sum(p["overdue_issues"] for p in places),
+        **myareas.held_issue_totals(session, [leader_id], now),
         "todo_total": todo_total,
         "todo": todo,
         "row": next((r for r in rows if r["key"] == leader_id), None),

@@ -93,6 +93,25 @@ FROM feat ORDER BY overdue_issues DESC, open_issues DESC, layer, code"""
     return [dict(row) for row in rows]
 
 
+def held_issue_totals(session: Session, leader_ids: Sequence[int], at: datetime) -> dict[str, int]:
+    """The open and overdue issues at the places `leader_ids` hold, each counted once: an
+    issue in a held grid and at a held road is one issue (the per-place rows count it twice)."""
+    row = session.execute(
+        _bind(
+            """
+WITH held AS (
+  SELECT DISTINCT place_id FROM assignments WHERE leader_id IN :leader_ids AND valid_to IS NULL
+)
+SELECT count(*) AS open, count(*) FILTER (WHERE i.deadline < :now) AS overdue
+FROM issues i
+WHERE i.status IN :open AND (i.primary_place_id IN (SELECT place_id FROM held)
+                            OR i.grid_id IN (SELECT place_id FROM held))"""
+        ),
+        _params(leader_ids, at, None),
+    ).one()
+    return {"open": int(row.open), "overdue": int(row.overdue)}
+
+
 def held_places_geojson(
     session: Session,
     registry: LayerRegistry,

@@ -75,11 +75,7 @@ def my_areas():
         card=card,
         unit_view=unit_view,
         rows=rows,
-        totals={
-            "places": len(rows),
-            "open": sum(r["open_issues"] for r in rows),
-            "overdue": sum(r["overdue_issues"] for r in rows),
-        },
+        totals={"places": len(rows), **myareas.held_issue_totals(session, ids, resp.now())},
         map=feature_map(
             [
                 MapLayer(
