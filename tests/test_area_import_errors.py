@@ -265,6 +265,16 @@ def test_gbk_and_utf8_mix_ups_are_named(app, db_session, tmp_path):
     assert list(stored) == names
 
 
+def test_three_character_names_in_utf8_read_as_gbk_are_named(app, db_session, tmp_path):
+    """A 3-character name is 9 UTF-8 bytes: read as GBK, GDAL drops the odd last byte, and
+    the name comes back one replacement character short ("长江\ufffd")."""
+    names = ["人民路", "长江路", "新华街", "松陵镇", "解放路"]
+    utf8 = _shapefile(tmp_path / "utf8", names, "UTF-8")
+    output = cli(app, "street", str(utf8), "--encoding", "GBK").output
+    assert "UTF-8 编码的中文被当作 GBK 读取" in output
+    assert area_count(db_session) == 0
+
+
 def test_a_few_rows_in_the_other_encoding_are_refused_one_by_one(app, db_session, tmp_path):
     # A file merged from two systems: one name was UTF-8 read as GBK, one GBK read as Latin-1;
     # the file as a whole reads right, so each garbled row is refused and nothing is written.

