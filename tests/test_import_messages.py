@@ -120,3 +120,36 @@ def test_the_import_form_documents_every_field_it_takes(app, client, db_session)
         data={"file": (io.BytesIO(b"{}"), "x.geojson"), "skip_invalid": "sure"},
     )
     assert refused.status_code == 400 and refused.get_json()["field"] == "skip_invalid"
+
+
+def test_generated_codes_follow_the_chinese_file_name_as_on_the_command_line(
+    app, client, db_session
+):
+    """Two files without codes, 小区.geojson then 老旧小区.geojson: their generated codes
+    differ (every Chinese name was "upload", so the second file's collided with the first's)."""
+    spec = spec_named(app, "compound")
+    planner = auth(db_session, "planner")
+    for n, name in enumerate(["小区.geojson", "老旧小区.geojson"]):
+        features = [
+            {"type": "Feature", "geometry": square(120.26 + i * 0.001, 33.78 + n * 0.01),
+             "properties": {"name": f"{name[:-8]}{i}", **required(spec)}}
+            for i in range(2)
+        ]  # fmt: skip
+        body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+        done = client.post(
+            f"/api/collections/{spec.collection}/import",
+            headers=planner,
+            content_type="multipart/form-data",
+            data={
+                "file": (io.BytesIO(body), name, "application/geo+json"),
+                "generate_codes": "true",
+            },
+        )
+        assert done.status_code == 201, done.get_json()
+    codes = db_session.execute(text("SELECT code FROM places ORDER BY code")).scalars().all()
+    assert codes == [
+        "compound-小区-00001",
+        "compound-小区-00002",
+        "compound-老旧小区-00001",
+        "compound-老旧小区-00002",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,7 +11,6 @@ from pathlib import Path
 from flask import current_app, request
 from pyproj import CRS
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
 from geoservice.api import bp
 from geoservice.api.features import json_response
@@ -98,13 +98,20 @@ def checked_upload(allowed_fields: Sequence[str]) -> tuple[FileStorage, str]:
     return upload, suffix
 
 
+def upload_stem(filename: str | None) -> str:
+    """The uploaded file's name without its suffix, as the command line would see it: Chinese
+    kept (generated codes are made from it: `compound-小区-00001` by either way in, where
+    `secure_filename` made every Chinese name "upload", so two files' codes collided), path
+    separators and other punctuation made `_`."""
+    stem = Path((filename or "").replace("\\", "/")).stem
+    return re.sub(r"[^\w.-]+", "_", stem).strip("._")[:100] or "upload"
+
+
 @contextmanager
 def saved_upload(upload: FileStorage, suffix: str) -> Iterator[Path]:
     """The upload as a file in a temporary folder (GDAL reads paths), removed afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (
-            (secure_filename(Path(upload.filename or "").stem) or "upload") + suffix
-        )
+        path = Path(tmp) / (upload_stem(upload.filename) + suffix)
         upload.save(path)
         yield path
 
