@@ -344,12 +344,16 @@ def test_cli_import_template_export_and_exit_code(app, db_session, places, tmp_p
     result = runner.invoke(args=["import-roster", str(bad)])
     assert result.exit_code == 1
     assert "第3行 [拒绝]" in result.output and "未写入任何数据" in result.output
+    assert "第2行 [可导入]" in result.output and "[已导入]" not in result.output  # nothing was
 
     good = tmp_path / "good.xlsx"
     good.write_bytes(workbook(GOOD_ROWS))
+    trial = runner.invoke(args=["import-roster", str(good), "--dry-run"])
+    assert trial.exit_code == 0 and "[可导入]" in trial.output and "[已导入]" not in trial.output
     result = runner.invoke(args=["import-roster", str(good)])
     assert result.exit_code == 0, result.output
     assert "新增包保 4 条" in result.output
+    assert "[已导入]" in result.output
 
     out = tmp_path / "一览表.xlsx"
     result = runner.invoke(args=["export-roster", str(out)])

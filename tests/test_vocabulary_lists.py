@@ -159,9 +159,9 @@ def test_a_new_role_usable_in_roster_import_after_its_date(db_session, app):
                                     levels=vocab.levels, timezone="Asia/Shanghai")  # fmt: skip
 
     refused = run(at(20, 23))
-    assert not refused.ok and "巷长" in refused.rows[0].line()
+    assert not refused.ok and "巷长" in refused.rows[0].line(refused.applied)
     applied = run(at(21, 1))
-    assert applied.ok, [r.line() for r in applied.rows]
+    assert applied.ok, [r.line(applied.applied) for r in applied.rows]
     role = db_session.scalar(select(Assignment.role).where(Assignment.valid_to.is_(None)))
     assert role == "巷长"
 

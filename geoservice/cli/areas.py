@@ -137,7 +137,7 @@ def import_areas_command(
         click.echo("（试运行：未写入数据库）")
     if not report.written:
         raise SystemExit(1)
-    if linked is not None and linked.unresolved:
+    if linked is not None and linked.unresolved and not dry_run:
         click.echo("（区划已导入；不一致之处见上，可用 flask link-areas 复查）")
 
 

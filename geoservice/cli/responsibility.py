@@ -57,7 +57,7 @@ def import_roster(file: Path, dry_run: bool, as_json: bool) -> None:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
     else:
         for row in report.rows:
-            click.echo(row.line())
+            click.echo(row.line(report.applied))
         click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

@@ -259,8 +259,10 @@ class RowReport:
             "errors": self.errors,
         }
 
-    def line(self) -> str:
-        label = {"created": "已导入", "unchanged": "无变化", "rejected": "拒绝"}.get(
+    def line(self, applied: bool) -> str:
+        """`applied`: the list was written (else a row that would be imported is 可导入)."""
+        created = "已导入" if applied else "可导入"
+        label = {"created": created, "unchanged": "无变化", "rejected": "拒绝"}.get(
             self.status, self.status
         )
         what = " ".join(x for x in (self.leader, self.place) if x)
