@@ -76,3 +76,34 @@ def test_a_period_that_has_not_ended_is_not_published(public_on, client, db_sess
         page = client.get("/citizens/", headers=planner).get_data(as_text=True)
         assert "尚未结束，不能发布红黑榜" in page, form
     assert db_session.scalar(select(PublishedBoard)) is None
+
+
+def test_the_board_scores_by_the_rules_in_force_at_the_periods_start(
+    public_on, client, db_session, monkeypatch
+):
+    """As the office's own ranking of the period: a 后N名 rule in force then, not the
+    configuration's default, decides the 黑榜."""
+    from datetime import UTC, datetime
+
+    from geoservice.models import RuleSetting
+
+    monkeypatch.setitem(public_on.config, "RANKING_BOTTOM_N", 2)
+    build(db_session)
+    db_session.add(
+        RuleSetting(
+            key="ranking_bottom_n",
+            value=1,
+            note="测试",
+            valid_from=datetime(2015, 1, 1, tzinfo=UTC),
+        )
+    )
+    db_session.flush()
+    planner = account(db_session, "planner")[1]
+    form = {"period": "week", "from": "2015-W47"}
+    assert client.post("/citizens/boards", data=form, headers=planner).status_code == 303
+    stored = db_session.scalar(select(PublishedBoard))
+    ranked = client.get(
+        "/api/rankings?of=unit&period=week&from=2015-W47", headers=planner
+    ).get_json()
+    assert ranked["settings"]["bottom_n"] == 1
+    assert len(stored.board["black"]) == 1

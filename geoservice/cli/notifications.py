@@ -74,7 +74,7 @@ def publish_report(week: str | None, month: str | None) -> None:
     from zoneinfo import ZoneInfo
 
     from geoservice.notifications import bulletin
-    from geoservice.ranking import ranking
+    from geoservice.ranking import vocabularies
     from geoservice.ranking.periods import PeriodError, parse_period
     from geoservice.registry import layers
 
@@ -84,8 +84,9 @@ def publish_report(week: str | None, month: str | None) -> None:
         period = parse_period(kind, value, None, tz, date.today())
     except PeriodError as exc:
         raise click.ClickException(exc.message) from exc
-    settings = ranking.Settings.from_config(current_app.config)
     with database().session() as session:
+        # The rules in force at the period's start, as the office's ranking of that period.
+        settings = vocabularies.ranking_settings(session, current_app.config, period.start)
         made = bulletin.publish(session, layers(), period, settings)
         session.commit()
     click.echo(f"{period.title}通报：已排队 {made} 条消息")

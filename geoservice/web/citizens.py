@@ -26,10 +26,11 @@ from geoservice.citizens import followup, intake, publish
 from geoservice.citizens.models import CitizenFeedback
 from geoservice.db import get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
+from geoservice.edge.rankings import settings as ranking_settings
 from geoservice.edge.responsibility import assignable_leader_ids, leader_writable
 from geoservice.issues.workflow import IssueSettings
 from geoservice.models import Issue
-from geoservice.ranking import board, ranking
+from geoservice.ranking import board
 from geoservice.ranking.periods import PeriodError, parse_period
 from geoservice.registry import layers
 from geoservice.service_errors import ServiceError
@@ -131,7 +132,7 @@ def publish_board():
             session,
             layers(),
             period,
-            ranking.Settings.from_config(current_app.config),
+            ranking_settings(period),  # the rules in force at its start, as the office's ranking
             current_account().id,
         )
         session.commit()
