@@ -101,6 +101,14 @@ def test_rules_page(client, db_session, case):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "考核规则与条块分工" in html and "通知&lt;script&gt;" in html
+    # A start in local time (TIMEZONE, Beijing): a change from a day's 00:00 reads so.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2098, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    vocabularies.set_rule(db_session, None, "ranking_bottom_n", 4, start, "下月起")
+    html = client.get("/admin/rules", headers=admin).get_data(as_text=True)
+    assert "2098-03-01 00:00 起" in html and "2098-02-28 16:00" not in html
     assert 'data-url="/api/routing-rules"' in html
     _, viewer = account(db_session, "viewer")
     html = client.get("/admin/rules", headers=viewer).get_data(as_text=True)

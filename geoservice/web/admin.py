@@ -26,10 +26,13 @@ bp = Blueprint("admin", __name__, template_folder="templates")
 
 
 @bp.app_template_filter("localtime")
-def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) time shown in the deployment's time zone (config TIMEZONE)."""
-    if moment is None:
+def localtime(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time, or its ISO text as the JSON views give it, shown in the
+    deployment's time zone (config TIMEZONE)."""
+    if not moment:
         return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
 
 
