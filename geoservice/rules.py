@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geoservice.input_values import within_service_years
@@ -236,3 +236,14 @@ def system_sources(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+CHANGES_LOCK = 0x72756C65  # "rule": one rule change at a time, across workers
+
+
+def lock_changes(session: Session) -> None:
+    """Serialises rule changes until the transaction ends. A change reads the lists in force
+    and writes a new whole copy from `now`: two at once each missed the other, and the one
+    committed later, starting earlier, was overtaken — a category added was lost. Take it
+    before reading the clock."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGES_LOCK})

@@ -235,6 +235,7 @@ def set_rule(
 ) -> RuleSetting:
     """A new value of `key` from `valid_from` (default now; not in the past). The caller audits
     and commits. `config` (the app's) checks that categories in use have a time limit."""
+    rules.lock_changes(session)
     now = now or rules.now()
     if key not in RULES:
         raise InvalidInput(f"未知的规则 {shown(key)}", {"keys": list(RULES)}, "key")
@@ -262,6 +263,7 @@ def set_category(
     fields: name, deadline_hours, min_photos (optional), negative_list (optional bool),
     valid_from (optional), note. Refused when one of those rules already has a change planned
     after that date (the planned value would drop this one)."""
+    rules.lock_changes(session)
     now = now or rules.now()
     note, valid_from = rules.check_change(
         text_value(fields.get("note"), "note", "备注"), fields.get("valid_from"), now
