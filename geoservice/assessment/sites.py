@@ -695,11 +695,14 @@ ORDER BY k.id, p.code"""
 
 
 def qr_target(base_url: str, site: Mapping[str, Any]) -> str:
-    """The report page placed at the site (扫码上报)."""
-    return (
-        f"{base_url.rstrip('/')}/issues/new?lon={site['lon']:.7f}&lat={site['lat']:.7f}"
-        f"&site={site['id']}"
-    )
+    """What the site's QR code opens (扫码上报): one address for whoever scans it, sent on to
+    the report page placed at the site — the staff's for a signed-in account, the citizens'
+    (/public/report) for anyone else where that is open (geoservice.web.assessment)."""
+    return f"{base_url.rstrip('/')}/qr/site/{site['id']}"
+
+
+def staff_report_url(site: Mapping[str, Any]) -> str:
+    return f"/issues/new?lon={site['lon']:.7f}&lat={site['lat']:.7f}&site={site['id']}"
 
 
 def qr_image(data: str, kind: str = "png", scale: int = 6) -> bytes:

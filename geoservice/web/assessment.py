@@ -23,7 +23,7 @@ from flask import (
 from sqlalchemy import case, select
 
 from geoservice.accounts import audit, scope
-from geoservice.accounts.auth import can, current_account
+from geoservice.accounts.auth import can, current_account, public
 from geoservice.accounts.security import nonce_scripts
 from geoservice.assessment import kinds as kind_service
 from geoservice.assessment import rounds as round_service
@@ -31,6 +31,7 @@ from geoservice.assessment import scores as score_service
 from geoservice.assessment import sites as site_service
 from geoservice.assessment import standards as standard_service
 from geoservice.assessment.models import AssessmentRound, RoundSite
+from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
 from geoservice.errors import ApiError
 from geoservice.input_values import shown
@@ -372,6 +373,25 @@ def qr_sheet():
 
 
 QR_SHEET_SITES = 240  # twenty A4 pages of twelve codes
+
+
+@bp.get("/qr/site/<int:site_id>")
+@public
+def site_qr_landing(site_id: int):
+    """Where a site's QR code leads: a signed-in account that reports → the staff report page
+    at the site; anyone else → the citizens' page at the site when it is open, else the
+    sign-in page (then the staff page)."""
+    try:
+        site = site_service.site_json(get_session(), site_id)
+    except ServiceError:
+        abort(404)
+    staff = site_service.staff_report_url(site)
+    account = current_account()
+    if account is not None and can("issues.report"):
+        return redirect(staff, 302)
+    if account is None and CitizenSettings.from_config(current_app.config).enabled:
+        return redirect(url_for("public.report_page", site=f"site:{site['code']}"), 302)
+    return redirect(url_for("account.login", next=staff), 302)
 
 
 # --- kinds on a page ------------------------------------------------------------------------

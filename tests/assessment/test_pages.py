@@ -90,7 +90,22 @@ def test_qr_codes_open_the_report_page_at_the_site(client, world):
     from geoservice.assessment.sites import qr_target, site_json
 
     target = qr_target("http://x/", site_json(world["session"], site.id))
-    assert target.startswith("http://x/issues/new?lon=") and f"site={site.id}" in target
+    assert target == f"http://x/qr/site/{site.id}"  # one code for whoever scans it
+    landing = f"/qr/site/{site.id}"
+    staff = client.get(landing, headers=auth(world["session"], "inspector", "inspector_qr"))
+    assert staff.status_code == 302
+    assert staff.headers["Location"].startswith("/issues/new?lon=")
+    assert f"site={site.id}" in staff.headers["Location"]
+    anonymous = client.get(landing)  # the citizens' way in is closed here: sign in first
+    assert anonymous.status_code == 302 and "/login?next=" in anonymous.headers["Location"]
+    client.application.config["CITIZENS_PUBLIC"] = True
+    try:
+        citizen = client.get(landing)
+    finally:
+        client.application.config["CITIZENS_PUBLIC"] = False
+    assert citizen.status_code == 302
+    assert citizen.headers["Location"] == "/public/report?site=site:bus1"
+    assert client.get("/qr/site/999999").status_code == 404
 
 
 def test_the_site_list_round_trips_through_excel(client, world):
