@@ -456,7 +456,12 @@ def rounds_sites(round_id: int):
     account = require("issues.report") if request.args.get("mine") else require("rankings.read")
     args = single_args(("mine",))
     inspector = account.id if args.get("mine") in ("1", "true") else None
-    return jsonify({"sites": round_service.round_sites(get_session(), round_id, inspector)})
+    session = get_session()
+    rows = round_service.round_sites(session, round_id, inspector)
+    if inspector is None:  # the sites in the caller's area (an inspector's own: all of them)
+        seen = _sites_in_scope(session, account, [r["id"] for r in rows])
+        rows = rows if seen is None else [r for r in rows if r["id"] in seen]
+    return jsonify({"sites": rows})
 
 
 @bp.post("/rounds/<int:round_id>/inspectors")
@@ -479,8 +484,10 @@ def rounds_site(round_id: int, site_id: int):
     single_args(())
     session = get_session()
     sheet = round_service.site_sheet(session, round_id, site_id)
-    if account.role not in ("admin", "planner") and sheet["inspector_id"] != account.id:
-        require("rankings.read")
+    if sheet["inspector_id"] != account.id:  # else: the inspector assigned to it
+        if account.role not in ("admin", "planner"):
+            require("rankings.read")
+        _visible_site(session, account, site_id)
     return jsonify(sheet)
 
 
@@ -623,10 +630,13 @@ def rounds_scores(round_id: int):
 
 @bp.get("/rounds/<int:round_id>/failures")
 def rounds_failures(round_id: int):
-    require("rankings.read")
+    account = require("rankings.read")
     args = single_args(("of", "key"))
     of = _of(args, None)
-    rows = score_service.failures(get_session(), round_id, _settings(), of, _key(args))
+    session = get_session()
+    rows = score_service.failures(session, round_id, _settings(), of, _key(args))
+    seen = _sites_in_scope(session, account, sorted({r["site_id"] for r in rows}))
+    rows = rows if seen is None else [r for r in rows if r["site_id"] in seen]
     for r in rows:
         r["photo_url"] = (
             url_for("api.issue_photo", photo_id=r["photo_id"], thumb=1) if r["photo_id"] else None

@@ -130,3 +130,34 @@ def test_an_area_bound_planner_writes_only_sites_in_its_area(world, world_client
     )
     assert renamed.status_code == 200, renamed.get_json()
     assert names() == {**before, "H-W": "城西人民医院"}
+
+
+def test_a_rounds_sites_and_failures_hold_only_the_sites_in_scope(world, world_client, sites):
+    """A round's list, one site's sheet and the failures list: the sites in the caller's
+    area, another street's 404 as in the sites collection."""
+    from geoservice.assessment import rounds, standards
+
+    session = world["session"]
+    tree = [{"code": "1", "title": "医院", "contents": [{"code": "1.1", "title": "院区",
+             "standards": [{"code": "H1", "text": "门前整洁", "score": 10,
+                            "kinds": ["hospital"], "category": "环境卫生"}]}]}]  # fmt: skip
+    version = standards.create_version(
+        session, "医院体系", standards.rows_from_tree(tree), ["环境卫生"]
+    )
+    found = rounds.create_round(
+        session,
+        {"name": "医院轮", "starts_on": "2026-11-09", "ends_on": "2026-11-12",
+         "version_id": version.id},
+        None,
+    )  # fmt: skip
+    viewer = headers(world, "viewer")  # bound to S1
+    listed = world_client.get(f"/api/assessment/rounds/{found.id}/sites", headers=viewer)
+    assert [s["code"] for s in listed.get_json()["sites"]] == ["H-W"]
+    everything = world_client.get(
+        f"/api/assessment/rounds/{found.id}/sites", headers=headers(world, "admin")
+    )
+    assert len(everything.get_json()["sites"]) == 2
+    planner = headers(world, "planner")  # bound to S1: opens a site's sheet
+    sheet = f"/api/assessment/rounds/{found.id}/sites/"
+    assert world_client.get(sheet + str(sites["west"]), headers=planner).status_code == 200
+    assert world_client.get(sheet + str(sites["east"]), headers=planner).status_code == 404
