@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask import has_app_context
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
@@ -380,7 +381,7 @@ def find_place_by_code_or_name(session: Session, layer: str, text: Any) -> Place
 def place_dict(place: Place, layer_titles: dict[str, str] | None = None) -> dict[str, Any]:
     """`layer_titles` saves the registry lookups when many places are listed."""
     if layer_titles is None:
-        registry = layers()
+        registry = layers() if has_app_context() else ()
         title = registry.get(place.layer).title if place.layer in registry else place.layer
     else:
         title = layer_titles.get(place.layer, place.layer)
