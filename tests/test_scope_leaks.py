@@ -248,7 +248,18 @@ def test_a_street_planner_ends_nothing_and_reads_no_assignment_of_another_street
         response = getattr(world_client, method)(path, headers=planner, **kwargs)
         assert response.status_code == 404, (path, response.get_json())
         assert response.get_json()["error"] == unknown["error"].replace("987654321", str(in_s2))
+        assert response.get_json()["field"] == unknown["field"]
     assert open_assignments() == before
+    # The pages too: the answer names neither the assignment's place nor its id.
+    from tests.world import csrf_token_of
+
+    assert sign_in(world_client, "planner").status_code == 302
+    csrf = csrf_token_of(world_client, "/leaders")
+    page = world_client.post(f"/assignments/{in_s2}/end", data={"csrf_token": csrf})
+    missing = world_client.post("/assignments/987654321/end", data={"csrf_token": csrf})
+    assert page.status_code == missing.status_code == 404
+    assert f"编号为 {g2} " not in page.get_data(as_text=True)
+    assert f"没有编号为 {in_s2} 的包保记录" in page.get_data(as_text=True)
     # The county-wide admin may.
     done = world_client.post(
         f"/api/leaders/{l3}/deactivate", json={}, headers=bearer(world["tokens"]["admin"])
@@ -336,3 +347,26 @@ def test_a_street_planner_keeps_the_routing_and_area_leaders_of_its_own_street(w
     assert area_leader(admin, "C2", "L2").status_code == 201
     seen = world_client.get("/api/area-assignments", headers=viewer).get_json()["items"]
     assert [row["area_id"] for row in seen] == [areas["C1"]]
+
+
+def test_another_streets_place_code_and_leader_answer_like_unknown_ones(world, world_client):
+    planner = bearer(world["tokens"]["planner"])  # bound to S1
+    g2_code = "320999002001001"  # grid G2, in S2
+
+    def responsible(code: str):
+        return world_client.get(
+            f"/api/responsible?layer=grid&code={code}", headers=planner
+        ).get_json()
+
+    known, unknown_code = responsible(g2_code), responsible("320999999999999")
+    assert known == json.loads(json.dumps(unknown_code).replace("320999999999999", g2_code))
+    issue = world["issues"]["I1"]
+
+    def dispatch(leader_id: int):
+        return world_client.post(
+            f"/api/issues/{issue}/dispatch", json={"leader_id": leader_id}, headers=planner
+        )
+
+    elsewhere, unknown = dispatch(world["leaders"]["L2"]), dispatch(987654)
+    assert elsewhere.status_code == unknown.status_code == 404
+    assert elsewhere.get_json()["field"] == unknown.get_json()["field"]

@@ -29,6 +29,7 @@ from geoservice.edge.responsibility import (
     check_unit_writable,
     county_required,
     only_visible_assignments,
+    place_visibility,
     roster_upload,
     run_roster_import,
     visible_leader_ids,
@@ -50,7 +51,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _body(optional: bool = False) -> dict[str, Any]:
-    return _typed(json_object(optional))
+    return _typed(json_object(optional, not_json_status=400))  # docs/api.md: the 包保 family
 
 
 # JSON types of the body fields (the OpenAPI schemas'); the service functions also read
@@ -137,7 +138,12 @@ def _place_from(data: dict[str, Any]):
     if data.get("place_id") not in (None, ""):
         return resp.get_place(session, resp.as_int(data["place_id"], "place_id"))
     if data.get("layer") and data.get("code"):
-        return resp.find_place(session, _layer_name(data["layer"]), str(data["code"]).strip())
+        return resp.find_place(
+            session,
+            _layer_name(data["layer"]),
+            str(data["code"]).strip(),
+            place_visibility(current_account()),
+        )
     raise ApiError(400, "请指定地点：place_id，或 layer 与 code", field="place_id")
 
 
@@ -410,7 +416,9 @@ def _visible_assignment(session, assignment_id: int):
         check_place_visible(session, _account(), assignment.place_id)
         check_leader_visible(session, _account(), assignment.leader_id)
     except ApiError:
-        raise ApiError(404, f"没有编号为 {assignment_id} 的包保记录", field="id") from None
+        raise ApiError(
+            404, f"没有编号为 {assignment_id} 的包保记录", field="assignment_id"
+        ) from None
     return assignment
 
 

@@ -105,6 +105,14 @@ def check_leader_visible(session: Session, account: User | None, leader_id: int)
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
 
 
+def place_visibility(account: User | None) -> Any:
+    """A filter on Place.id keeping the places the account sees (None: all), for lookups by
+    code or name that must answer an out-of-scope code like an unknown one."""
+    if whole_county(account):
+        return None
+    return scope.place_ref_filter(account, layers(), Place.id)
+
+
 def check_place_visible(session: Session, account: User | None, place_id: int) -> None:
     if whole_county(account):
         return
@@ -192,8 +200,11 @@ def check_holdings_in_scope(
 
 
 def check_leader_writable(session: Session, account: User | None, leader_id: int | None) -> None:
-    """404 (like an unknown id) when the leader is outside what the account may change."""
-    if leader_id is not None and not leader_writable(session, account, leader_id):
+    """404 when the leader is outside what the account may change, and the same 404 when there
+    is no such leader (so that the two cannot be told apart)."""
+    if leader_id is None:
+        return
+    if session.get(Leader, leader_id) is None or not leader_writable(session, account, leader_id):
         raise ApiError(404, f"没有编号为 {leader_id} 的包保领导", field="leader_id")
 
 

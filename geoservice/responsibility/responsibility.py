@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import has_app_context
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from geoservice import service_errors
@@ -352,23 +352,32 @@ def get_place(session: Session, place_id: int) -> Place:
     return place
 
 
-def find_place(session: Session, layer: str, code: str) -> Place:
-    place = session.scalar(select(Place).where(Place.layer == layer, Place.code == code))
+def find_place(
+    session: Session, layer: str, code: str, visible: ColumnElement[bool] | None = None
+) -> Place:
+    """`visible`: a filter on Place.id (the caller's scope); a place outside it is not found,
+    with the same answer as an unknown code."""
+    seen = visible if visible is not None else true()
+    place = session.scalar(select(Place).where(Place.layer == layer, Place.code == code, seen))
     if place is None:
         raise NotFound(f"图层中没有编码为“{code}”的要素", field="code")
     return place
 
 
-def find_place_by_code_or_name(session: Session, layer: str, text: Any) -> Place:
-    """A feature of `layer` by its code, else by its name when exactly one has it."""
+def find_place_by_code_or_name(
+    session: Session, layer: str, text: Any, visible: ColumnElement[bool] | None = None
+) -> Place:
+    """A feature of `layer` by its code, else by its name when exactly one has it (`visible`:
+    as for find_place)."""
     value = clean_text(text)
     if not value:
         raise Invalid("请填写要素编码或名称", field="code")
-    place = session.scalar(select(Place).where(Place.layer == layer, Place.code == value))
+    seen = visible if visible is not None else true()
+    place = session.scalar(select(Place).where(Place.layer == layer, Place.code == value, seen))
     if place is not None:
         return place
     named = session.scalars(
-        select(Place).where(Place.layer == layer, Place.name == value).limit(11)
+        select(Place).where(Place.layer == layer, Place.name == value, seen).limit(11)
     ).all()
     if not named:
         raise NotFound(f"该图层中没有编码或名称为“{value}”的要素", field="code")

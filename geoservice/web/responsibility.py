@@ -34,6 +34,7 @@ from geoservice.edge.responsibility import (
     check_place_visible,
     check_unit_writable,
     only_visible_assignments,
+    place_visibility,
     visible_leader_ids,
     visible_place_ids,
     whole_county,
@@ -468,10 +469,13 @@ def leader_assign_form(leader_id: int):
 
 
 def _check_assignment(assignment_id: int) -> None:
+    """404 worded as for an unknown id when its place lies outside the account's scope (the
+    answer must not tell it exists, nor name its place)."""
+    unknown = f"没有编号为 {assignment_id} 的包保记录"
     try:
         _check_place(resp.get_assignment(get_session(), assignment_id).place_id)
-    except resp.NotFound as exc:
-        raise PageError(404, exc.message) from None
+    except (resp.NotFound, ApiError):
+        raise PageError(404, unknown) from None
 
 
 @bp.post("/assignments/<int:assignment_id>/end")
@@ -521,7 +525,9 @@ def place_find():
     if layer not in layers():
         raise PageError(400, "请选择图层")
     try:
-        place = resp.find_place_by_code_or_name(get_session(), layer, request.args.get("code"))
+        place = resp.find_place_by_code_or_name(
+            get_session(), layer, request.args.get("code"), place_visibility(current_account())
+        )
     except resp.ServiceError as exc:
         raise PageError(exc.status, exc.message) from None
     _check_place(place.id)
