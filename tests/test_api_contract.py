@@ -151,8 +151,7 @@ DATA_REFUSALS: dict[tuple[str, int, str], str] = {
     (r"POST /(collections/\w+|areas)/import", 400, "crs"): "a CRS text PROJ cannot read",
     (r"POST /(collections/\w+|areas)/import", 400, "encoding"): "a text encoding Python lacks",
     (r"POST /(collections/\w+|areas)/import", 400, "layer"): "no such layer in the file",
-    (r"POST /roster/import", 400, "file"): "the workbook lacks a roster header, or has no rows",
-    (r"POST /roster/import", 415, "file"): "the upload is not an Excel workbook",
+    (r"POST /roster/import", 400, "file"): "the upload is not an Excel workbook",
     (r"GET /attribution", 422, "geometry"): "the point lies outside the service area (data)",
     (r"GET /attribution", 400, "at"): "the report time not later than now (the clock)",
     (

@@ -59,7 +59,7 @@ def test_planner_creates_unit_and_leader_and_bad_phone_is_a_chinese_400(client, 
 
     level = client.patch(f"/api/leaders/{leader['id']}", json={"level": "部级"}, headers=planner)
     assert level.status_code == 400 and level.get_json()["field"] == "level"
-    assert client.post("/api/leaders", data="x", headers=planner).status_code == 415
+    assert client.post("/api/leaders", data="x", headers=planner).status_code == 400
     missing = client.patch("/api/leaders/999999", json={"title": "局长"}, headers=planner)
     assert missing.status_code == 404 and missing.get_json()["error"]
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select, text, update
 from geoservice.models import Assignment, Leader, Unit
 from geoservice.registry import layers
 from geoservice.responsibility import roster, roster_export, roster_template
-from geoservice.service_errors import UnsupportedMedia
 from geoservice.vocab import ASSIGNMENT_ROLES, LEADER_LEVELS
 from tests.factories import assign
 from tests.support_responsibility import add_person, add_place, add_unit, day, token_headers
@@ -264,7 +263,7 @@ def test_dry_run_reports_but_writes_nothing(app, db_session, places):
 
 
 def test_files_that_are_not_rosters_are_clear_4xx(app, db_session):
-    with pytest.raises(UnsupportedMedia) as not_a_workbook:
+    with pytest.raises(roster.RosterFileError) as not_a_workbook:
         run(db_session, app, b"not a workbook at all")
     assert "xlsx" in not_a_workbook.value.message
     with pytest.raises(roster.RosterFileError) as exc:
@@ -386,7 +385,7 @@ def test_upload_endpoint_reports_422_on_rejects_and_applies_when_clean(client, d
     assert done.status_code == 200 and done.get_json()["applied"] is True
     assert db_session.scalar(select(func.count()).select_from(Assignment)) == 4
     broken = upload(b"PK\x03\x04 garbage", planner)
-    assert broken.status_code == 415 and broken.get_json()["field"] == "file"  # as other imports
+    assert broken.status_code == 400 and broken.get_json()["field"] == "file"
 
     export = client.get("/api/roster.xlsx", headers=viewer)
     assert export.status_code == 200

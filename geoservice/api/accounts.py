@@ -169,7 +169,7 @@ def create_user():
     """Creates an account from JSON {username, role, password?, area?, leader_id?,
     display_name?}; 201 with the account. Integration accounts get their tokens from the
     admin page or `flask users token`."""
-    body = json_object()
+    body = json_object(not_json_status=400)  # docs/api.md: the accounts family
     for field in ("username", "role"):
         if not isinstance(body.get(field), str):
             raise ApiError(400, f"缺少字段 {field}", field=field)

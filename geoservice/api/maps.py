@@ -41,8 +41,9 @@ from geoservice.registry import layers
 from geoservice.ttlcache import TtlCache
 from geoservice.vocab import ISSUE_STATUSES
 
-# Issue filters the map passes to every endpoint (the items' own, minus paging and bbox).
-_PAGING = {"f", "limit", "offset", "bbox", "bbox-crs"}
+# Issue filters the map passes to every endpoint (the items' own, minus paging, bbox and the
+# output CRS).
+_PAGING = {"f", "limit", "offset", "bbox", "bbox-crs", "crs"}
 
 
 def _issues() -> Collection:

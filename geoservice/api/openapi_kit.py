@@ -302,8 +302,7 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
     a browser session that must change its password gets 403), 503 (database timeout or
     concurrent write), for reads 400 (a query parameter the operation does not list, or one
     given twice), and for writes 400 (missing CSRF token), 413 (request body over the
-    limit), 429 (write rate limit), 415 where a body is taken (another media type), and the
-    security alternatives (token, or session cookie
+    limit), 429 (write rate limit) and the security alternatives (token, or session cookie
     with the X-CSRFToken header)."""
     for ops in paths.values():
         for method, operation in ops.items():
@@ -315,8 +314,6 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
             if method in WRITE_METHODS:
                 shared += [400, 413, 429]
                 operation.setdefault("security", BROWSER_WRITE_SECURITY)
-            if "requestBody" in operation:
-                shared.append(415)  # a body in another media type (or a file of another kind)
             responses = operation.setdefault("responses", {})
             for status in shared:
                 responses.setdefault(str(status), error(status))

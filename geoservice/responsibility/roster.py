@@ -30,8 +30,7 @@ from geoservice.accounts import audit
 from geoservice.models import Assignment, Leader, Place, Unit, User
 from geoservice.registry import LayerRegistry, LayerSpec
 from geoservice.responsibility import responsibility as resp
-from geoservice.service_errors import UnsupportedMedia
-from geoservice.xlsx_guard import NotAWorkbook, SpreadsheetRefused, open_xlsx
+from geoservice.xlsx_guard import SpreadsheetRefused, open_xlsx
 
 MAX_ROWS = 20_000
 HEADER_SCAN_ROWS = 10
@@ -171,9 +170,7 @@ def read_roster(source: str | Path | bytes | IO[bytes]) -> ParsedSheet:
     moments instead of holding a worker."""
     try:
         workbook, merged = open_xlsx(source, max_rows=MAX_ROWS + HEADER_SCAN_ROWS)
-    except NotAWorkbook as exc:
-        raise UnsupportedMedia(str(exc), field="file") from None
-    except SpreadsheetRefused as exc:
+    except SpreadsheetRefused as exc:  # no workbook too: a 400, as documented for 包保
         raise RosterFileError(str(exc), field="file") from None
     try:
         for ws in workbook.worksheets:
