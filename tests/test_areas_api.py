@@ -118,3 +118,35 @@ def test_areas_by_level_and_parent_with_boundaries_for_maps(client, db_session):
     for bad in ("level=town", "geometry=maybe", "zoom=3"):
         response = client.get(f"/api/areas?{bad}", headers=headers)
         assert response.status_code == 400 and response.get_json()["field"] == bad.split("=")[0]
+
+
+def test_boundaries_are_served_counter_clockwise_whatever_their_stored_ring(client, db_session):
+    """RFC 7946 §3.1.6: exterior rings counter-clockwise, also for an area stored clockwise."""
+    from shapely.geometry import LinearRing
+    from shapely.geometry.polygon import orient
+
+    clockwise = orient(box(*BOXES[0]), sign=-1.0)
+    assert not LinearRing(clockwise.exterior.coords).is_ccw
+    db_session.execute(
+        text(
+            "INSERT INTO admin_areas (level, code, name, geom)"
+            " VALUES ('county', '320599', '顺时针县', ST_Multi(ST_GeomFromText(:wkt, 4326)))"
+        ),
+        {"wkt": clockwise.wkt},
+    )
+    db_session.flush()
+    headers = auth(db_session, "viewer", "ring_viewer")
+
+    def rings(geometry: dict) -> list[bool]:
+        polygons = (
+            geometry["coordinates"]
+            if geometry["type"] == "MultiPolygon"
+            else [geometry["coordinates"]]
+        )
+        return [LinearRing(p[0]).is_ccw for p in polygons]
+
+    listed = client.get("/api/areas?level=county&geometry=true", headers=headers).get_json()
+    one = client.get("/api/areas/320599", headers=headers).get_json()
+    served = client.get("/api/service-area", headers=headers).get_json()
+    for geometry in (listed["features"][0]["geometry"], one["geometry"], served["geometry"]):
+        assert all(rings(geometry)), geometry

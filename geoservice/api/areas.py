@@ -51,7 +51,9 @@ def areas():
     parent = AdminArea.__table__.alias("parent")
     columns = [AdminArea, parent.c.code]
     if with_geometry:
-        columns.append(func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(AdminArea.geom, 1e-5), 7))
+        # RFC 7946 §3.1.6: exterior rings counter-clockwise (as imported, they may not be).
+        simple = func.ST_SimplifyPreserveTopology(AdminArea.geom, 1e-5)
+        columns.append(func.ST_AsGeoJSON(func.ST_ForcePolygonCCW(simple), 7))
     query = (
         select(*columns)
         .outerjoin(parent, parent.c.id == AdminArea.parent_id)
@@ -91,7 +93,7 @@ def area(code: str):
         raise ApiError(404, f"没有代码为 {code!r} 的行政区划", field="code")
     geometry, parent_code = db.execute(
         select(
-            func.ST_AsGeoJSON(AdminArea.geom, 7),
+            func.ST_AsGeoJSON(func.ST_ForcePolygonCCW(AdminArea.geom), 7),
             select(AdminArea.code).where(AdminArea.id == found.parent_id).scalar_subquery(),
         ).where(AdminArea.id == found.id)
     ).one()

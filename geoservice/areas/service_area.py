@@ -140,7 +140,10 @@ def outline(
     if found.union_sql is None:
         return None
     return session.execute(
-        text(f"SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology({found.union_sql}, :tol), 6)::json"),
+        text(  # exterior rings counter-clockwise (RFC 7946 §3.1.6)
+            "SELECT ST_AsGeoJSON(ST_ForcePolygonCCW("
+            f"ST_SimplifyPreserveTopology({found.union_sql}, :tol)), 6)::json"
+        ),
         {"tol": tolerance_deg},
     ).scalar_one()
 
