@@ -713,3 +713,13 @@ def test_datetime_takes_lower_case_letters_and_explains_an_unencoded_plus(client
     assert plus.status_code == 400 and body["field"] == "datetime" and "%2B" in body["error"]
     encoded = client.get(f"{base}&datetime=2026-11-01T00:00:00%2B08:00", headers=viewer)
     assert encoded.status_code == 200
+
+
+def test_the_issues_time_extent_starts_at_the_first_report_even_before_1970(
+    client, db_session, viewer
+):
+    insert_issue(db_session, 120.15, 33.7, reported_at="1969-12-31T08:00:00+08:00")
+    insert_issue(db_session, 120.15, 33.7, reported_at="2026-11-15T09:00:00+08:00")
+    issues = get_json(client, "/api/collections/issues", viewer)
+    start, end = issues["extent"]["temporal"]["interval"][0]
+    assert start.startswith("1969-12-31T00:00:00") and end is None

@@ -1002,8 +1002,8 @@ ISSUE_EXTENT_SQL = (
     f"(SELECT ARRAY[COALESCE((SELECT min(cx) {_OCCUPIED}), -1),"
     f" COALESCE((SELECT min(cy) {_OCCUPIED}), -1), COALESCE((SELECT max(cx) {_OCCUPIED}), -1),"
     f" COALESCE((SELECT max(cy) {_OCCUPIED}), -1),"
-    " COALESCE((SELECT floor(extract(epoch FROM min(reported_at)) * 1000000) FROM issues),"
-    " -1)]::bigint[])"
+    # The first report in µs since 1970 (negative before it), NULL when there is none.
+    " (SELECT floor(extract(epoch FROM min(reported_at)) * 1000000) FROM issues)]::bigint[])"
 )
 
 
@@ -1057,7 +1057,7 @@ def collection_extents(
                 tile_lon(x1 + 1, FINEST_LEVEL),
                 tile_lat(y0, FINEST_LEVEL),
             ]
-        start = None if first < 0 else EPOCH + timedelta(microseconds=first)
+        start = None if first is None else EPOCH + timedelta(microseconds=first)
         # Open-ended (OGC: null, "until now"): issues keep being reported.
         out[ISSUES] = {"bbox": bbox, "interval": [start.isoformat() if start else None, None]}
     return out

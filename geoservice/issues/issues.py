@@ -22,7 +22,7 @@ from geoservice.accounts import scope
 from geoservice.areas import service_area
 from geoservice.coords import COORD_SYSTEMS, to_wgs84
 from geoservice.db import execute_prepared
-from geoservice.input_values import shown, text_value, whole_number
+from geoservice.input_values import shown, text_value, whole_number, within_service_years
 from geoservice.issues import attribution, queues
 from geoservice.issues.photos import PreparedPhoto, add_photos
 from geoservice.issues.workflow import (
@@ -211,6 +211,7 @@ def validate_report(
         reported_at = parse_time(payload["reported_at"], "reported_at")
         if reported_at > now + CLOCK_SKEW:
             raise InvalidInput("上报时间不能晚于当前时间", field="reported_at")
+        within_service_years(reported_at, "reported_at", "上报时间")
     return Report(
         lon=spot.lon,
         lat=spot.lat,

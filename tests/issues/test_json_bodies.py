@@ -126,3 +126,14 @@ def test_text_fields_refuse_objects_lists_and_numbers(client, layout, db_session
     assert reported_at.status_code == 422  # not "now"
     events = select(IssueEvent).where(IssueEvent.issue_id == issue_id)
     assert [e.to_status for e in db_session.scalars(events)] == ["reported"]
+
+
+def test_a_report_time_outside_the_service_years_is_refused(client, layout):
+    body = {"lon": 0, "lat": 0, "category": "环境卫生", "source": "暗访督查"}
+    for when in ("1899-12-31T16:00:00Z", "1969-12-31T00:00:00+08:00"):
+        refused = client.post(
+            "/api/collections/issues/items",
+            json={**body, "reported_at": when},
+            headers=layout.headers("planner"),
+        )
+        assert refused.status_code == 422 and refused.get_json()["field"] == "reported_at"
