@@ -127,6 +127,12 @@ def test_a_ticket_round_trip_and_the_same_ticket_twice_is_one_issue(client, scen
     assert request_id in {r["service_request_id"] for r in listed.get_json()}
     closed = client.get(f"/open311/v2/requests.json?api_key={key}&status=closed")
     assert request_id not in {r["service_request_id"] for r in closed.get_json()}
+    # service_request_id overrides every other argument (GeoReport v2).
+    by_id = client.get(
+        f"/open311/v2/requests.json?api_key={key}&service_request_id={request_id}"
+        "&status=closed&service_code=道路破损"
+    )
+    assert [r["service_request_id"] for r in by_id.get_json()] == [request_id]
     xml = ET.fromstring(client.get(f"/open311/v2/requests/{request_id}.xml?api_key={key}").data)
     assert xml.tag == "service_requests"
     assert xml.find("request").findtext("status") == "open"

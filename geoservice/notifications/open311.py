@@ -239,7 +239,7 @@ def find_requests(
 ) -> list[dict[str, Any]]:
     """Service requests the account may see, newest first, at most MAX_RESULTS."""
     query = _request_query().where(scope.issue_filter(account))
-    if flt.ids:
+    if flt.ids:  # GeoReport v2: service_request_id "overrides all other arguments"
         query = query.where(Issue.id.in_(flt.ids))
     else:
         now = now or datetime.now(UTC)
@@ -247,12 +247,12 @@ def find_requests(
         query = query.where(Issue.reported_at >= start)
         if flt.end:
             query = query.where(Issue.reported_at <= flt.end)
-    if flt.service_code:
-        query = query.where(Issue.category == flt.service_code)
-    if flt.status == "closed":
-        query = query.where(Issue.status.in_(CLOSED))
-    elif flt.status == "open":
-        query = query.where(Issue.status.not_in(CLOSED))
+        if flt.service_code:
+            query = query.where(Issue.category == flt.service_code)
+        if flt.status == "closed":
+            query = query.where(Issue.status.in_(CLOSED))
+        elif flt.status == "open":
+            query = query.where(Issue.status.not_in(CLOSED))
     rows = session.execute(
         query.order_by(Issue.reported_at.desc(), Issue.id.desc()).limit(MAX_RESULTS)
     )
