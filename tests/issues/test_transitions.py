@@ -232,8 +232,8 @@ def test_an_unassigned_issue_is_dispatched_by_hand_and_leaves_the_queue(client, 
     assert response.status_code == 422 and response.get_json()["field"] == "leader_id"
     response = client.post(
         f"/api/issues/{issue_id}/dispatch", json={"leader_id": 987654}, headers=headers
-    )
-    assert response.status_code == 422 and response.get_json()["field"] == "leader_id"
+    )  # an unknown leader: 404, as one outside the caller's area (they cannot be told apart)
+    assert response.status_code == 404 and response.get_json()["field"] == "leader_id"
     assert db_session.get(Issue, issue_id).status == "accepted"
     road = layout.leaders["road"]
     p = ok(
