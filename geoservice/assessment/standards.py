@@ -75,11 +75,21 @@ class Row:
 
 
 def _norm(value: Any) -> str:
+    """Codes, kinds, yes/no: full-width letters and digits made plain (Ａ１ → A1)."""
+    return unicodedata.normalize("NFKC", _plain(value))
+
+
+def _plain(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    return str(value).strip()
+
+
+# The standards' own words keep their Chinese punctuation (，：；（）): NFKC would make them
+# half-width, and the 测评体系 read back would no longer be the one uploaded.
+TEXT_KEYS = frozenset({"item", "content", "text"})
 
 
 def get_version(session: Session, version_id: int) -> StandardVersion:
@@ -124,7 +134,9 @@ def _kinds_lookup(session: Session) -> dict[str, int]:
 
 def check_row(raw: Mapping[str, Any], kinds: Mapping[str, int], categories: Sequence[str]) -> Row:
     """A row's fields checked; InvalidInput names the column key."""
-    values = {key: _norm(raw.get(key)) for key, _ in SHEET_COLUMNS}
+    values = {
+        key: (_plain if key in TEXT_KEYS else _norm)(raw.get(key)) for key, _ in SHEET_COLUMNS
+    }
     for key, title, limit in (
         ("item_code", "项目编码", 16),
         ("item", "测评项目", 200),

@@ -177,6 +177,31 @@ def test_a_standards_sheet_is_checked_whole(client, world):
     assert names == ["测试体系"]
 
 
+def test_a_standards_text_keeps_its_chinese_punctuation(client, world):
+    """The 测评体系 read back is the one uploaded: 「，：；（）」 stay full-width, while a
+    full-width code is made plain (Ｙ１ → Y1)."""
+    planner = auth(world["session"], "planner", "planner_punct")
+    words = "地面干净，无垃圾；含中文冒号：（修订）"
+    body = {
+        "name": "标点体系",
+        "items": [{"code": "1", "title": "公共环境（一）", "contents": [{"code": "1.1",
+                   "title": "校园：周边", "standards": [
+                       {"code": "Ｙ１", "text": words, "score": 5, "kinds": ["school"],
+                        "category": "环境卫生"}]}]}],
+    }  # fmt: skip
+    created = client.post("/api/assessment/standards", json=body, headers=planner)
+    assert created.status_code == 201, created.get_json()
+    stored = (
+        world["session"]
+        .execute(
+            text("SELECT code, text FROM standards WHERE version_id = :v"),
+            {"v": created.get_json()["id"]},
+        )
+        .one()
+    )
+    assert tuple(stored) == ("Y1", words)
+
+
 def test_sampling_is_reproducible_from_the_seed(world):
     session = world["session"]
     for i in range(12):
