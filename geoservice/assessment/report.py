@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import Cell
 from openpyxl.styles import Font, PatternFill
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +46,15 @@ def _header(ws, titles: list[str]) -> None:
     ws.append(cells)
 
 
+def _percent(ws, fraction: float | None) -> Any:
+    """A 达标率 cell: the fraction shown as 48.3% (bare, 1 read as 1%)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value=fraction)
+    cell.number_format = "0.0%"
+    return cell
+
+
 def _row(ws, values: list[Any], flagged: bool = False) -> None:
     """A row of the sheet; text that looks like a formula stays text (spreadsheet_text)."""
     if not flagged:
@@ -54,7 +64,7 @@ def _row(ws, values: list[Any], flagged: bool = False) -> None:
 
     cells = []
     for v in values:
-        cell = WriteOnlyCell(ws, value=v)
+        cell = v if isinstance(v, Cell) else WriteOnlyCell(ws, value=v)
         cell.fill = FLAG_FILL
         cells.append(as_text(cell))
     ws.append(cells)
@@ -103,7 +113,7 @@ def add_sheet(
                 )
                 _row(
                     ws,
-                    [g["rank"] or "—", g["name"], g["score"], g["pass_rate"],
+                    [g["rank"] or "—", g["name"], g["score"], _percent(ws, g["pass_rate"]),
                      g["assessed"], g["assessed"] - g["passed"], g["negative"], marks],
                     bool(marks),
                 )  # fmt: skip

@@ -181,7 +181,10 @@ NONE_LABELS = {
 
 
 def _rank(rows: list[dict[str, Any]], settings: ScoreSettings) -> list[dict[str, Any]]:
-    ranked = [r for r in rows if r["score"] is not None]
+    """Competition ranks by score. The group of sites with no unit, 点长, street… (key None:
+    「（未落实点长）」) is shown but never ranked, nor counted among the last, as in the issue
+    rankings (docs/rankings.md)."""
+    ranked = [r for r in rows if r["score"] is not None and r.get("key") is not None]
     ranked.sort(key=lambda r: (-r["score"], -(r["pass_rate"] or 0), str(r["name"])))
     previous, rank = None, 0
     for position, r in enumerate(ranked, start=1):
@@ -191,11 +194,13 @@ def _rank(rows: list[dict[str, Any]], settings: ScoreSettings) -> list[dict[str,
     cutoff = None
     if len(ranked) > settings.bottom_n > 0:
         cutoff = ranked[len(ranked) - settings.bottom_n]["score"]
+    counted = {id(r) for r in ranked}
     for r in rows:
         r.setdefault("rank", None)
-        r["bottom"] = cutoff is not None and r["score"] is not None and r["score"] <= cutoff
-        r["below_line"] = r["score"] is not None and r["score"] < settings.line
-    unranked = [r for r in rows if r["score"] is None]
+        inside = id(r) in counted
+        r["bottom"] = inside and cutoff is not None and r["score"] <= cutoff
+        r["below_line"] = inside and r["score"] < settings.line
+    unranked = [r for r in rows if id(r) not in counted]
     return ranked + sorted(unranked, key=lambda r: str(r["name"]))
 
 

@@ -148,6 +148,10 @@ def test_the_monthly_report_carries_a_sheet_of_the_round(world):
     streets = {r[1]: r for r in rows if r and r[1] in ("东街", "西街") and isinstance(r[2], float)}
     assert streets["东街"][2] == 87.5 and streets["西街"][2] == 83.33
     assert streets["西街"][5] == 1  # one site not passed
+    # 达标率 reads as a percentage (a bare 1 would read as 1 %).
+    sheet = book["模拟测评"]
+    rates = [r[3] for r in sheet.iter_rows() if r[1].value in ("东街", "西街")]
+    assert rates and all(c.number_format == "0.0%" for c in rates if isinstance(c.value, float))
     failing = {r[1] for r in rows if r and r[1] in ("school1", "bus2", "bus1", "school2")}
     assert failing == {"school1", "bus2"}
     october = report.workbook(world["session"], world["registry"], month_period(2026, 10, tz))
@@ -213,3 +217,20 @@ def test_a_failure_that_comes_back_after_its_issue_was_closed_is_a_relapse(world
     trend = scores.trend(session, None, None, SETTINGS)
     assert [t["round"] for t in trend] == ["第一轮", "第二轮"]
     assert trend[0]["score"] == 85.42 and trend[1]["passed"] == 0
+
+
+def test_the_group_without_a_unit_is_shown_but_never_ranked():
+    """「（未落实责任单位）」 takes no rank and pushes no unit into 后N名 (as in the issue
+    rankings, docs/rankings.md)."""
+    from geoservice.assessment import scores
+
+    rows = [
+        {"key": 1, "name": "甲局", "score": 90.0, "pass_rate": 1.0},
+        {"key": 2, "name": "乙局", "score": 80.0, "pass_rate": 0.5},
+        {"key": None, "name": "（未落实责任单位）", "score": 10.0, "pass_rate": 0.0},
+    ]
+    ranked = scores._rank(rows, scores.ScoreSettings(bottom_n=1))
+    by_name = {r["name"]: r for r in ranked}
+    assert [r["name"] for r in ranked] == ["甲局", "乙局", "（未落实责任单位）"]
+    assert by_name["（未落实责任单位）"]["rank"] is None
+    assert not by_name["（未落实责任单位）"]["bottom"] and by_name["乙局"]["bottom"]
