@@ -332,3 +332,33 @@ def test_an_area_bound_account_lists_only_the_doubtful_field_photos_of_its_area(
     assert [p["id"] for p in listed["photos"]] == [checks["a"]]
     everyone = client.get("/api/fieldwork/evidence/suspicious", headers=w["planner"][1])
     assert {p["id"] for p in everyone.get_json()["photos"]} >= set(checks.values())
+
+
+def test_a_visit_photo_without_gps_is_marked_where_the_visit_checked_in(
+    client, w, uploads, monkeypatch
+):
+    """Not at the place's own coordinates: a photo taken kilometres away would read as taken
+    on the spot."""
+    patrols.create_schedule(
+        w["session"], w["registry"], [], {"layer": "grid", "role": "网格员", "period": "week"},
+        None,
+    )  # fmt: skip
+    patrols.generate_tasks(w["session"], w["registry"], w["settings"], REPORTED.date())
+    from geoservice.fieldwork.models import FieldPhoto, PatrolTask
+
+    task = w["session"].scalar(select(PatrolTask))
+    far = metres(5000, 5000)
+    response = client.post(
+        "/api/fieldwork/visits",
+        json={"task_id": task.id, "visited_at": REPORTED.isoformat(), "lon": far[0],
+              "lat": far[1], "outcome": "ok", "photos": [b64(scene(41))]},
+        headers=w["user"][1],
+    )  # fmt: skip
+    assert response.status_code == 201, response.get_json()
+    photo = w["session"].scalar(select(FieldPhoto))
+    drawn: list = []
+    original = evidence.watermark_lines
+    monkeypatch.setattr(evidence, "watermark_lines", lambda *a: drawn.append(a[3:]) or original(*a))
+    shown = client.get(f"/api/fieldwork/photos/{photo.id}/display", headers=w["planner"][1])
+    assert shown.status_code == 200
+    assert drawn == [pytest.approx(far)]

@@ -558,11 +558,19 @@ def field_photo(photo_id: int, variant: str):
 
     info = place_info(session, layers(), [photo.place_id]).get(photo.place_id, {})
     at = photo.taken_at or photo.created_at
+    # Where the photo was taken: its own GPS, else the visit's check-in. Never the place's
+    # coordinates, which made a photo taken kilometres away read as taken on the spot.
+    lon = lat = None
+    if photo.exif_lon is not None:
+        lon, lat = photo.exif_lon, photo.exif_lat
     if photo.visit_id is not None:
         visit = session.get(PatrolVisit, photo.visit_id)
         at = photo.taken_at or visit.visited_at
-    lon, lat = (photo.exif_lon, photo.exif_lat) if photo.exif_lon is not None else (
-        info.get("lon"), info.get("lat"))  # fmt: skip
+        if lon is None and visit.checkin is not None:
+            from geoalchemy2.shape import to_shape
+
+            point = to_shape(visit.checkin)
+            lon, lat = point.x, point.y
     return _display(
         photo.sha256, photo.content_type, at, info.get("name", ""), info.get("code", ""), lon, lat
     )
