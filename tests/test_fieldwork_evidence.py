@@ -362,3 +362,30 @@ def test_a_visit_photo_without_gps_is_marked_where_the_visit_checked_in(
     shown = client.get(f"/api/fieldwork/photos/{photo.id}/display", headers=w["planner"][1])
     assert shown.status_code == 200
     assert drawn == [pytest.approx(far)]
+
+
+def test_an_issue_raised_on_a_visit_without_a_position_is_placed_at_the_patrolled_place(
+    client, w, uploads
+):
+    """No GPS fix (the phone saves the visit without a check-in): the issue raised on
+    the spot is located at the place patrolled, not refused for a missing longitude."""
+    patrols.create_schedule(
+        w["session"], w["registry"], [], {"layer": "grid", "role": "网格员", "period": "week"},
+        None,
+    )  # fmt: skip
+    patrols.generate_tasks(w["session"], w["registry"], w["settings"], REPORTED.date())
+    from geoservice.fieldwork.models import PatrolTask
+    from geoservice.models import Issue
+
+    task = w["session"].scalar(select(PatrolTask))
+    response = client.post(
+        "/api/fieldwork/visits",
+        json={"task_id": task.id, "visited_at": REPORTED.isoformat(), "outcome": "ok",
+              "photos": [b64(scene(51))],
+              "issues": [{"category": "环境卫生", "description": "垃圾", "photos": [0]}]},
+        headers=w["user"][1],
+    )  # fmt: skip
+    assert response.status_code == 201, response.get_json()
+    (issue_id,) = response.get_json()["issue_ids"]
+    issue = w["session"].get(Issue, issue_id)
+    assert issue.grid_id == task.place_id  # inside the patrolled grid

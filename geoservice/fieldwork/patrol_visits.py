@@ -244,8 +244,14 @@ def record_visit(
     reports = []
     for payload, indexes in raised:
         report_fields = {**payload, "source": settings.patrol_source}
-        if report_fields.get("lon") in (None, "") and checkin is not None:
-            report_fields["lon"], report_fields["lat"] = spot.lon, spot.lat
+        if report_fields.get("lon") in (None, ""):
+            # At the check-in; without one (no GPS fix) at the patrolled place itself: the
+            # issue was raised there, and the visit is already flagged as not checked in.
+            if checkin is not None:
+                report_fields["lon"], report_fields["lat"] = spot.lon, spot.lat
+            else:
+                here = place_info(session, registry, [task.place_id])[task.place_id]
+                report_fields["lon"], report_fields["lat"] = here["lon"], here["lat"]
             report_fields.pop("coord_sys", None)
         report_fields["reported_at"] = visited_at
         report = issue_service.validate_report(report_fields, issue_settings, now)
