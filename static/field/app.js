@@ -122,13 +122,17 @@
 
   async function render() {
     const queued = await outboxAll();
-    const queuedTasks = new Set(queued.filter(r => r.kind === 'visit').map(r => r.fields.task_id));
+    // A record the server refused is no longer waiting: its task may be visited again.
+    const waiting = queued.filter(r => !r.error);
+    const queuedTasks = new Set(waiting.filter(r => r.kind === 'visit').map(r => r.fields.task_id));
+    const refusedTasks = new Set(queued.filter(r => r.error && r.kind === 'visit').map(r => r.fields.task_id));
     const list = $('task-list');
     list.replaceChildren();
     state.tasks.forEach(t => {
       let tag = el('span', { class: 'tag' }, '待巡查');
       if (t.done) tag = el('span', { class: 'tag done' }, `已巡查 ${hhmm(t.visited_at)}`);
       else if (queuedTasks.has(String(t.id))) tag = el('span', { class: 'tag queued' }, '已记录，待上传');
+      else if (refusedTasks.has(String(t.id))) tag = el('span', { class: 'tag failed' }, '上传被拒绝，见“我的巡查”');
       else if (t.overdue) tag = el('span', { class: 'tag overdue' }, '逾期');
       const button = el('button', { type: 'button', 'data-task': String(t.id) }, '打卡');
       button.disabled = t.done || queuedTasks.has(String(t.id));
@@ -153,9 +157,10 @@
       }
       outbox.append(li);
     });
-    const n = queued.length;
-    $('pending').hidden = n === 0;
-    $('pending').textContent = `待上传 ${n} 条`;
+    const n = waiting.length;
+    const refused = queued.length - n;
+    $('pending').hidden = n === 0 && refused === 0;
+    $('pending').textContent = refused ? `待上传 ${n} 条，被拒绝 ${refused} 条` : `待上传 ${n} 条`;
     const others = (await everyRecord()).length - n;
     $('others-pending').hidden = others === 0;
     $('others-pending').textContent = `本机另有 ${others} 条其他账号的记录，该账号登录后自动上传`;
