@@ -28,9 +28,9 @@ from geoservice.assessment.models import (
 from geoservice.assessment.standards import get_version
 from geoservice.input_values import shown, text_value, whole_number
 from geoservice.issues import issues as issue_service
-from geoservice.issues.photos import PreparedPhoto
+from geoservice.issues.photos import PreparedPhoto, add_photos
 from geoservice.issues.workflow import IssueSettings
-from geoservice.models import Issue, Photo, User
+from geoservice.models import Issue, IssueEvent, Photo, User
 from geoservice.registry import LayerRegistry
 from geoservice.service_errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -389,7 +389,22 @@ def _record(
     reason: str | None = None,
 ) -> AssessmentResult:
     issue_id = photo_id = None
-    if outcome == "fail":
+    if outcome == "fail" and corrects is not None and corrects.issue_id is not None:
+        # A failure corrected into a failure is the same failure: its issue gets the new
+        # photo and a note, no second issue (each correction raised one, all left open).
+        issue_id = corrects.issue_id
+        event = IssueEvent(
+            issue_id=issue_id, at=now, actor_id=account.id,
+            from_status=session.get(Issue, issue_id).status,
+            to_status=session.get(Issue, issue_id).status,
+            note=f"测评结果更正（仍不合格）：{reason or ''}".rstrip("："),
+            data={"action": "assessment_correction", "result_id": corrects.id},
+        )  # fmt: skip
+        session.add(event)
+        session.flush()
+        added = add_photos(session, settings.store, issue_id, event.id, "before", [photo])
+        photo_id = added[0].id if added else corrects.photo_id
+    elif outcome == "fail":
         issue = raise_issue(session, registry, settings, found, site, standard, note, photo,
                             account, now)  # fmt: skip
         issue_id = issue.id

@@ -234,3 +234,31 @@ def test_the_group_without_a_unit_is_shown_but_never_ranked():
     assert [r["name"] for r in ranked] == ["甲局", "乙局", "（未落实责任单位）"]
     assert by_name["（未落实责任单位）"]["rank"] is None
     assert not by_name["（未落实责任单位）"]["bottom"] and by_name["乙局"]["bottom"]
+
+
+def test_a_failure_corrected_into_a_failure_keeps_its_one_issue(world):
+    """Correcting a 不合格 (another photo, another note) is the same failure: its issue gets the
+    photo and a note; no second issue against the 点长."""
+    from sqlalchemy import func, select
+
+    from geoservice.models import Issue, IssueEvent, Photo
+
+    session = world["session"]
+    failed = (
+        session.query(AssessmentResult)
+        .filter_by(site_id=world["sites"]["school1"].id, standard_id=world["standards"]["A2"])
+        .one()
+    )
+    issues_before = session.scalar(select(func.count()).select_from(Issue))
+    again = rounds.correct_result(
+        session, world["registry"], world["settings"], failed.id, "不合格", "补拍清晰照片",
+        world["planner"], photo=case.photo(world["settings"]), now=case.NOW,
+    )  # fmt: skip
+    assert again.issue_id == failed.issue_id
+    assert session.scalar(select(func.count()).select_from(Issue)) == issues_before
+    photo = session.get(Photo, again.photo_id)
+    assert photo.issue_id == failed.issue_id and again.photo_id != failed.photo_id
+    notes = session.scalars(
+        select(IssueEvent.note).where(IssueEvent.issue_id == failed.issue_id)
+    ).all()
+    assert any("补拍清晰照片" in n for n in notes if n)
