@@ -413,3 +413,26 @@ def test_real_hangzhou_letter_codes_need_local_codes_and_then_link(app, db_sessi
         )
     ).scalar_one()
     assert grid == "TS-3"
+
+
+def test_a_kml_whose_codes_sit_in_extended_data_says_to_save_it_otherwise(
+    app, db_session, tmp_path
+):
+    path = tmp_path / "streets.kml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        write(
+            str(path),
+            np.array(shapely.to_wkb([cell(0), cell(1)]), dtype=object),
+            [np.array(["320599001", "320599002"], dtype=object),
+             np.array(["西街道", "东街道"], dtype=object)],
+            ["编码", "街道名称"],
+            driver="KML",
+            geometry_type="Polygon",
+            crs="EPSG:4326",
+        )  # fmt: skip
+    assert "ExtendedData" in path.read_text(encoding="utf-8")
+    result = cli(app, "street", str(path), "--map", "编码=code")
+    assert result.exit_code != 0
+    assert "ExtendedData" in result.output and "GeoJSON 或 GeoPackage" in result.output
+    assert area_count(db_session) == 0

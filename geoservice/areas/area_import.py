@@ -28,6 +28,7 @@ from geoservice.catalogue.importers import (
     ImportFailed,
     ReadFeature,
     Report,
+    kml_hint,
 )
 from geoservice.catalogue.importers import format_report as layer_format
 from geoservice.catalogue.validation import GeometryRule, check_geometries, check_geometry_type
@@ -54,7 +55,10 @@ def check_fields(source: FeatureSource | FileRead) -> None:
     """Refuses a file that has no code or no name attribute at all (before reading rows)."""
     for target, pattern, what in (("code", CODE_HINTS, "区划代码"), ("name", NAME_HINTS, "名称")):
         if target not in source.targets:
-            raise ImportFailed(_suggest(source.fields or source.targets, pattern, what, target))
+            hint = kml_hint(source.report.driver)
+            raise ImportFailed(
+                _suggest(source.fields or source.targets, pattern, what, target) + hint
+            )
 
 
 def import_areas(

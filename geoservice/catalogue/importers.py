@@ -68,6 +68,18 @@ CRS_EXAMPLES = (
 CRS_WHERE = "坐标系（上传时的 crs 参数，命令行的 --crs）"
 
 
+def kml_hint(driver: str) -> str:
+    """What a KML file can give: GDAL's KML driver reads <name> and <description> only, not
+    the attributes of <ExtendedData> (LIBKML, which reads them, also follows network links,
+    so it is not registered here: docs/security.md)."""
+    if driver != "KML":
+        return ""
+    return (
+        "；KML 文件只能读取名称（Name）和说明（Description），扩展属性（ExtendedData，"
+        "如编码）读不到：请在 QGIS 中另存为 GeoJSON 或 GeoPackage 后导入"
+    )
+
+
 class ImportFailed(Exception):
     """The file cannot be read at all; the message is Chinese."""
 
@@ -428,7 +440,7 @@ class FeatureSource:
         if missing:
             raise ImportFailed(
                 f"--map 中的源字段不存在：{'、'.join(missing)}"
-                f"（文件字段：{'、'.join(self.fields) or '无'}）"
+                f"（文件字段：{'、'.join(self.fields) or '无'}）{kml_hint(self.report.driver)}"
             )
         self.targets = [mapping.get(n, n) for n in self.fields]
         total_bounds = info.get("total_bounds")
