@@ -150,3 +150,15 @@ def test_boundaries_are_served_counter_clockwise_whatever_their_stored_ring(clie
     served = client.get("/api/service-area", headers=headers).get_json()
     for geometry in (listed["features"][0]["geometry"], one["geometry"], served["geometry"]):
         assert all(rings(geometry)), geometry
+
+
+def test_refusals_over_the_api_name_form_fields_not_command_line_flags(client, db_session):
+    headers = auth(db_session, "planner", "flag_planner")
+    streets = [area("320599001", "西街道", 0)]
+    assert post(client, headers, "street", streets).status_code == 201
+    again = post(client, headers, "street", streets)
+    assert again.status_code == 422
+    text_ = json.dumps(again.get_json(), ensure_ascii=False)
+    assert "replace=true" in text_ and "--replace" not in text_
+    replaced = post(client, headers, "street", streets, replace="true")
+    assert replaced.status_code == 201

@@ -13,7 +13,15 @@ from sqlalchemy import func, select
 from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
-from geoservice.api.imports import _flag, _pairs, checked_upload, form_crs, import_cap, saved_upload
+from geoservice.api.imports import (
+    _flag,
+    _pairs,
+    checked_upload,
+    for_form,
+    form_crs,
+    import_cap,
+    saved_upload,
+)
 from geoservice.areas import hierarchy, service_area
 from geoservice.areas.area_import import import_areas
 from geoservice.areas.levels import LEVELS
@@ -178,8 +186,8 @@ def areas_import():
             )
         except ImportFailed as exc:
             db.rollback()
-            raise ApiError(422, str(exc), field="file") from None
-    body = report.as_dict()
+            raise ApiError(422, for_form(str(exc)), field="file") from None
+    body = for_form(report.as_dict())
     if not report.written:
         db.rollback()
         message = (

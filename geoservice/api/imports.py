@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import current_app, request
 from pyproj import CRS
@@ -58,6 +59,29 @@ def _flag(name: str) -> bool:
 
 def _pairs(name: str) -> list[str]:
     return [p for value in request.form.getlist(name) for p in value.split(",") if p.strip()]
+
+
+_SWITCHES = ("replace", "repair", "skip-invalid", "local-codes", "generate-codes", "dry-run")
+_VALUED = re.compile(r"(?<!命令行的 )(?<!命令行 )--(encoding|crs|layer)(?: ([A-Za-z0-9:._+/-]+))?")
+_MAPPED = re.compile(
+    r"(?<!命令行的 )(?<!命令行 )--(map|default)(?: ([^\s，。；）=]+=[^\s，。；）]+))?"
+)
+_SWITCH = re.compile(rf"(?<!命令行的 )(?<!命令行 )--({'|'.join(_SWITCHES)})\b")
+
+
+def for_form(value: Any) -> Any:
+    """The importers' messages name the command line's flags (`加 --replace`); over the API
+    the same options are form fields: `replace=true`, `encoding=GBK`, `map` … (strings in
+    lists and objects too, as a report holds them)."""
+    if isinstance(value, str):
+        value = _SWITCH.sub(lambda m: f"表单字段 {m[1].replace('-', '_')}=true", value)
+        value = _VALUED.sub(lambda m: f"表单字段 {m[1]}" + (f"={m[2]}" if m[2] else ""), value)
+        return _MAPPED.sub(lambda m: f"表单字段 {m[1]}" + (f"（{m[2]}）" if m[2] else ""), value)
+    if isinstance(value, list):
+        return [for_form(v) for v in value]
+    if isinstance(value, dict):
+        return {k: for_form(v) for k, v in value.items()}
+    return value
 
 
 def form_crs() -> CRS | None:
@@ -152,8 +176,8 @@ def import_file(collection_id: str):
                 area=bounds(session, layers(), margin),
             )
         except ImportFailed as exc:
-            raise ApiError(422, str(exc), field="file") from None
-    body = report.as_dict()
+            raise ApiError(422, for_form(str(exc)), field="file") from None
+    body = for_form(report.as_dict())
     if not report.written:
         session.rollback()
         message = (
