@@ -179,6 +179,13 @@ def test_a_visible_leader_lists_only_places_in_the_callers_area(world, world_cli
     assert listed["numberMatched"] == 1
     features = world_client.get(f"/api/leaders/{l1}/features", headers=headers).get_json()
     assert g1 not in [f["id"] for f in features["features"]]
+    # The leaders list counts L1's places the caller sees (R12), not G1 too.
+    row = next(
+        r
+        for r in world_client.get("/api/leaders", headers=headers).get_json()["leaders"]
+        if r["id"] == l1
+    )
+    assert row["active_assignments"] == 1
     assert world["places"]["R12"] in [f["id"] for f in features["features"]]
     # The leader's page shows the same places, and offers no leader of another street.
     assert sign_in(world_client, "leader2").status_code == 302

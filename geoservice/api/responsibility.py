@@ -185,7 +185,12 @@ def units_get(unit_id: int):
     session = get_session()
     unit = resp.unit_dict(resp.get_unit(session, unit_id))
     scope = visible_leader_ids(session, _account())
-    unit["leaders"] = resp.leader_rows(session, unit_id=unit_id, ids=scope)
+    unit["leaders"] = resp.leader_rows(
+        session,
+        unit_id=unit_id,
+        ids=scope,
+        place_where=assignment_place_where(session, _account()),
+    )
     return jsonify(unit)
 
 
@@ -225,6 +230,7 @@ def leaders_list():
         active=None if active in (None, "") else resp.as_bool(active, "active"),
         query=request.args.get("q") or None,
         ids=visible_leader_ids(session, _account()),
+        place_where=assignment_place_where(session, _account()),
     )
     return jsonify({"leaders": rows, "numberReturned": len(rows)})
 

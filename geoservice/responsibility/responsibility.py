@@ -295,13 +295,16 @@ def leader_rows(
     active: bool | None = None,
     query: str | None = None,
     ids: Sequence[int] | None = None,
+    place_where: ColumnElement[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    counts = (
-        select(Assignment.leader_id, func.count().label("n"))
-        .where(Assignment.valid_to.is_(None))
-        .group_by(Assignment.leader_id)
-        .subquery()
+    """`place_where`: a filter on Assignment.place_id (the caller's scope): the counts of
+    assignments in force then cover only the places the caller sees."""
+    counted = select(Assignment.leader_id, func.count().label("n")).where(
+        Assignment.valid_to.is_(None)
     )
+    if place_where is not None:
+        counted = counted.where(place_where)
+    counts = counted.group_by(Assignment.leader_id).subquery()
     stmt = (
         select(Leader, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.leader_id == Leader.id)

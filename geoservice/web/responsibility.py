@@ -27,6 +27,7 @@ from geoservice.edge.responsibility import (
     COUNTY_ONLY,
     READ,
     WRITE,
+    assignment_place_where,
     can_edit,
     check_holdings_in_scope,
     check_leader_visible,
@@ -277,6 +278,7 @@ def leaders_page():
         active=None if active == "all" else active == "1",
         query=request.args.get("q") or None,
         ids=visible_leader_ids(session, page_account()),
+        place_where=assignment_place_where(session, page_account()),
     )
     return render_template(
         "resp/leaders.html",
