@@ -144,7 +144,12 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     if miny > maxy:
         raise ApiError(400, "bbox 的最小纬度大于最大纬度", field="bbox")
     if minx > maxx:
-        raise ApiError(400, "bbox 跨越 180° 经线，暂不支持；请拆成两次查询", field="bbox")
+        raise ApiError(
+            400,
+            "bbox 的最小经度大于最大经度：若是顺序写反，应为 最小经度,最小纬度,最大经度,最大纬度；"
+            "若是跨越 180° 经线的范围，暂不支持，请拆成两次查询",
+            field="bbox",
+        )
     return minx, miny, maxx, maxy
 
 
