@@ -157,8 +157,10 @@ def _collection_links(collection: Collection) -> list[dict[str, Any]]:
         link("alternate", HTML, url("api.collection", collection_id=cid, f="html"), "网页"),
         link("items", GEOJSON, url("api.items", collection_id=cid), f"{collection.title}要素"),
         link("items", HTML, url("api.items", collection_id=cid, f="html"), "要素（网页）"),
+        # Not OGC's rel "tilesets-vector": that names an OGC API – Tiles tileset list, which
+        # clients (GDAL's OGCAPI driver) then fail to read from a TileJSON document.
         link(
-            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            "describedby",
             JSON,
             url("api.tilejson", collection_id=cid),
             "矢量切片（TileJSON）",
