@@ -90,7 +90,10 @@ def document() -> dict[str, Any]:
                 "summary": "集合列表",
                 "operationId": "getCollections",
                 "parameters": [{"$ref": "#/components/parameters/f"}],
-                "responses": {"200": {"description": "集合"}},
+                "responses": {
+                    "200": {"description": "集合"},
+                    "304": {"description": "未修改：If-None-Match 与当前 ETag 相同"},
+                },
             }
         },
         "/openapi": {

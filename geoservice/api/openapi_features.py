@@ -239,6 +239,7 @@ def collection_paths(coll: Collection) -> dict[str, Any]:
                 "headers": {"ETag": {"schema": {"type": "string"}}},
                 "content": {GEOJSON: {"schema": feature_ref}, HTML: {"schema": {"type": "string"}}},
             },
+            "304": NOT_MODIFIED,
             "404": ERROR,
         },
     }

@@ -301,9 +301,9 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
     """What every operation shares, added in one place: 401/403 (no or insufficient account;
     a browser session that must change its password gets 403), 503 (database timeout or
     concurrent write), for reads 400 (a query parameter the operation does not list, or one
-    given twice), and for writes 400 (missing CSRF token), 413 (request body over the
-    limit), 429 (write rate limit) and the security alternatives (token, or session cookie
-    with the X-CSRFToken header)."""
+    given twice; 406 where the format is negotiated), and for writes 400 (missing CSRF
+    token), 413 (request body over the limit), 429 (write rate limit) and the security
+    alternatives (token, or session cookie with the X-CSRFToken header)."""
     for ops in paths.values():
         for method, operation in ops.items():
             if method not in METHODS:
@@ -311,6 +311,8 @@ def finish(paths: dict[str, Any]) -> dict[str, Any]:
             shared = [401, 403, 503]
             if method == "get":
                 shared.append(400)
+                if {"$ref": "#/components/parameters/f"} in operation.get("parameters", []):
+                    shared.append(406)  # negotiated (f or Accept): a format not offered
             if method in WRITE_METHODS:
                 shared += [400, 413, 429]
                 operation.setdefault("security", BROWSER_WRITE_SECURITY)
