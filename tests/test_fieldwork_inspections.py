@@ -155,6 +155,8 @@ def test_bad_plans_are_422(client, city):
         response = client.post("/api/fieldwork/inspections", json=body, headers=headers)
         assert response.status_code == 422, body
         assert response.get_json()["field"] == field
+        if field == "street":  # the message names what was typed
+            assert "「x」" in response.get_json()["error"]
     leader = client.post(
         "/api/fieldwork/inspections",
         json={"layer": "market", "date": "2015-11-10", "count": 1},

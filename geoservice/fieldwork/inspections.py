@@ -108,7 +108,7 @@ def _street(session: Session, value: Any) -> int | None:
         if row is not None and row.level != "street":
             row = None
     if row is None:
-        raise InvalidInput(f"没有名为或编码为「{text_value}」的街道", field="street")
+        raise InvalidInput(f"没有名为或编码为「{text}」的街道", field="street")
     return row.id
 
 
