@@ -168,3 +168,31 @@ def test_a_whole_site_failure_never_counts_a_veto_it_did_not_check(case):
     assert failed == [std["A1"]]
     totals = scores.round_scores(s, found.id, "street", scores.ScoreSettings())["totals"]
     assert totals["negative"] == 0
+
+
+def test_a_checklist_names_each_standard_once_and_any_failure_fails_the_place(case):
+    from geoservice.service_errors import InvalidInput
+
+    c = case
+    s, registry, planner, std = c["session"], c["registry"], c["planner"], c["standards"]
+    plan = inspections.create_plan(
+        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
+                      "seed": 1, "name": "检查单"}, planner,
+    )  # fmt: skip
+    places = inspections.plan_json(s, registry, plan, planner)["places"]
+    place_id = places[0]["place"]["id"]
+
+    def record(fields, photos=()):
+        return inspections.record_result(
+            s, registry, c["field"], c["settings"], plan, planner,
+            {"place_id": place_id, **fields}, list(photos), now=LATER,
+        )  # fmt: skip
+
+    twice = [{"standard_id": std["A1"], "outcome": "合格"},
+             {"standard_id": std["A1"], "outcome": "不合格"}]  # fmt: skip
+    with pytest.raises(InvalidInput, match="重复"):
+        record({"checklist": twice})
+    mixed = [{"standard_id": std["A1"], "outcome": "合格"},
+             {"standard_id": std["A2"], "outcome": "不合格"}]  # fmt: skip
+    recorded = record({"outcome": "合格", "checklist": mixed}, [photo(c["settings"])])
+    assert recorded.outcome == "fail"  # a 合格 beside a failed standard is no 合格

@@ -286,7 +286,7 @@ def record_result(
     checklist, failed = _checklist(session, place_id, fields.get("checklist"))
     word = text_value(fields.get("outcome"), "outcome", "暗访结果").strip()
     outcome = {"pass": "pass", "合格": "pass", "fail": "fail", "不合格": "fail"}.get(word)
-    if not word and checklist:
+    if checklist and (not word or failed):  # 任一不合格即整体不合格 (a 合格 beside it too)
         outcome = "fail" if failed else "pass"
     if outcome is None:
         raise InvalidInput(
@@ -356,6 +356,11 @@ def _checklist(
         if sid not in standards:
             raise InvalidInput(
                 f"标准 {sid} 不适用于该地点", {"applicable": sorted(standards)}, "checklist"
+            )
+        if any(entry["standard_id"] == sid for entry in out):  # one result per standard
+            raise InvalidInput(
+                f"checklist 第 {index + 1} 项：标准 {standards[sid]['code']} 重复出现",
+                field="checklist",
             )
         word = _RESULT_WORDS.get(str(item.get("outcome") or "").strip())
         if word is None:

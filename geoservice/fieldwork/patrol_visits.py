@@ -78,6 +78,11 @@ def _checklist(
                     raise InvalidInput(
                         f"标准 {sid} 不适用于该点位", {"applicable": sorted(standards)}, "checklist"
                     )
+                if any(i.get("standard_id") == sid for i in items):
+                    raise InvalidInput(
+                        f"checklist 第 {index + 1} 项：标准 {standards[sid]['code']} 重复出现",
+                        field="checklist",
+                    )
                 entry |= {"standard_id": sid, "code": standards[sid]["code"]}
             else:
                 entry["item"] = as_text(item.get("item"), "checklist", "检查项", 200)
