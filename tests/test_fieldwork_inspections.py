@@ -236,3 +236,29 @@ def test_planning_and_completing_are_audited_without_the_sample(client, city):
     }
     assert entries[0].after["places"] == 2
     assert not sampled & set(map(str, entries[0].after.values()))
+
+
+def test_a_done_plans_photos_are_shown_only_within_the_callers_area(client, city):
+    """As its results: the bystander leader (who answers for no sampled market) and an
+    account bound to the other street get the unknown photo's 404."""
+    from geoservice.fieldwork.models import FieldPhoto
+
+    made = plan(client, city, count=2, street="320999001")
+    url = f"/api/fieldwork/inspections/{made['id']}"
+    headers = city["accounts"]["inspector"][1]
+    first, second = (p["place"] for p in made["places"])
+    for place, fields in ((first, {"outcome": "不合格", "category": "环境卫生"}),
+                          (second, {"outcome": "pass"})):  # fmt: skip
+        photos = [b64(image_bytes(taken="2015:11:10 10:00:00"))] if place is first else []
+        recorded = client.post(
+            f"{url}/results", json={"place_id": place["id"], **fields, "photos": photos},
+            headers=headers,
+        )  # fmt: skip
+        assert recorded.status_code == 200, recorded.get_json()
+    assert client.post(f"{url}/complete", headers=headers).status_code == 200
+    photo = city["session"].scalar(select(FieldPhoto).where(FieldPhoto.plan_id == made["id"]))
+    path = f"/api/fieldwork/photos/{photo.id}/original"
+    assert client.get(path, headers=city["accounts"]["owner"][1]).status_code == 200
+    _, east = account(city["session"], "viewer", area_code="320999002")
+    for who in (city["accounts"]["bystander"][1], east):
+        assert client.get(path, headers=who).status_code == 404

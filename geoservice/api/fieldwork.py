@@ -547,6 +547,12 @@ def field_photo(photo_id: int, variant: str):
         else:
             plan = session.get(inspections.InspectionPlan, photo.plan_id)
             allowed = plan is not None and inspections.may_see(session, account, plan)
+            if allowed and plan.status == "done" and not inspections.may_run(account, plan):
+                # Once done, a plan's results are shown within the caller's area only
+                # (plan_json), and so are its photos.
+                allowed = (
+                    scope.visible_place(session, account, layers(), photo.place_id) is not None
+                )
     if not allowed or variant not in ("display", "thumb", "original"):
         raise ApiError(404, f"没有编号为 {photo_id} 的照片", field="photo_id")
     store = issue_settings().store
