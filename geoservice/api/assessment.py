@@ -15,7 +15,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from sqlalchemy import text
 
 from geoservice.accounts import audit, scope
 from geoservice.accounts.auth import can, require
@@ -29,6 +28,7 @@ from geoservice.db import database, get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.json_input import json_object
 from geoservice.edge.params import single_args
+from geoservice.edge.sites import site_condition, sites_in_scope
 from geoservice.errors import ApiError
 from geoservice.issues.photos import Upload, prepare
 from geoservice.issues.workflow import IssueSettings
@@ -189,17 +189,7 @@ def kinds_delete(kind_id: int):
 
 
 def _sites_in_scope(session, account: User, ids: list[int]) -> set[int] | None:
-    """Which of the sites `ids` lie in the account's scope (as the sites collection shows
-    them); None: the account's scope is everything."""
-    if scope.for_account(account).everything:
-        return None
-    where, params = scope.place_sql(account, "s.geom", "s.id")
-    return set(
-        session.scalars(
-            text(f"SELECT s.id FROM sites s WHERE s.id = ANY(:ids) AND {where}"),
-            {**params, "ids": ids},
-        )
-    )
+    return sites_in_scope(session, account, ids)
 
 
 def _visible_site(session, account: User, site_id: int) -> None:
@@ -299,11 +289,7 @@ def sites_export():
     may read the roster (`assignments.read`)."""
     account = require("layers.read")
     args = single_args(("kind",))
-    within = (
-        None
-        if scope.for_account(account).everything
-        else scope.place_sql(account, "s.geom", "s.id")
-    )
+    within = site_condition(account)
     data = site_service.export_site_list(
         get_session(), args.get("kind"), within, phones=can("assignments.read")
     )
@@ -487,7 +473,9 @@ def rounds_site(round_id: int, site_id: int):
     if sheet["inspector_id"] != account.id:  # else: the inspector assigned to it
         if account.role not in ("admin", "planner"):
             require("rankings.read")
-        _visible_site(session, account, site_id)
+        seen = _sites_in_scope(session, account, [site_id])
+        if seen is not None and site_id not in seen:  # answered as a site not in the round
+            raise ApiError(404, f"点位 {site_id} 不在本轮测评中", field="site_id")
     return jsonify(sheet)
 
 
@@ -621,11 +609,16 @@ def _key(args: dict[str, str]) -> int | None:
 
 @bp.get("/rounds/<int:round_id>/scores")
 def rounds_scores(round_id: int):
-    require("rankings.read")
+    account = require("rankings.read")
     args = single_args(("of",))
-    return jsonify(
-        score_service.round_scores(get_session(), round_id, _of(args) or "street", _settings())
-    )
+    of = _of(args) or "street"
+    session = get_session()
+    body = score_service.round_scores(session, round_id, of, _settings())
+    if of == "site":  # county-wide ranks; a site's own row only in the caller's area
+        seen = sites_in_scope(session, account, [r["key"] for r in body["rows"]])
+        if seen is not None:
+            body = {**body, "rows": [r for r in body["rows"] if r["key"] in seen]}
+    return jsonify(body)
 
 
 @bp.get("/rounds/<int:round_id>/failures")
@@ -646,9 +639,11 @@ def rounds_failures(round_id: int):
 
 @bp.get("/trend")
 def trend():
-    require("rankings.read")
+    account = require("rankings.read")
     args = single_args(("of", "key"))
     of, key = _of(args, None), _key(args)
+    if of == "site" and key is not None:
+        _visible_site(get_session(), account, key)
     return jsonify(
         {"rounds": score_service.trend(get_session(), of, key if of else None, _settings())}
     )

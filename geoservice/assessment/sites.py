@@ -718,15 +718,20 @@ def qr_image(data: str, kind: str = "png", scale: int = 6) -> bytes:
 
 
 def sites_for_sheet(
-    session: Session, street_code: str | None, limit: int, offset: int = 0
+    session: Session,
+    street_code: str | None,
+    limit: int,
+    offset: int = 0,
+    within: tuple[str, dict[str, Any]] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(how many, a page of them): the sites of a street (every site when None) in sheet
-    order — street, kind, code."""
-    params = {"street": street_code, "limit": limit, "offset": offset}
-    where = """FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
+    order — street, kind, code. `within`: an SQL condition on `sites s` (the caller's area)."""
+    condition, scoped = within or ("true", {})
+    params = {"street": street_code, "limit": limit, "offset": offset, **scoped}
+    where = f"""FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
 LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
-WHERE (CAST(:street AS text) IS NULL OR st.code = :street)"""
+WHERE (CAST(:street AS text) IS NULL OR st.code = :street) AND {condition}"""
     total = session.execute(text(f"SELECT count(*) {where}"), params).scalar_one()
     rows = session.execute(
         text(
@@ -741,14 +746,20 @@ ORDER BY st.code, k.id, p.code LIMIT :limit OFFSET :offset"""
     return total, [dict(r._mapping) for r in rows]
 
 
-def streets_with_sites(session: Session) -> list[dict[str, Any]]:
-    """The streets that have sites, with how many (the QR sheet's choice)."""
+def streets_with_sites(
+    session: Session, within: tuple[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The streets that have sites (in `within`, as for sites_for_sheet), with how many (the
+    QR sheet's choice)."""
+    condition, params = within or ("true", {})
     rows = session.execute(
         text(
-            """SELECT st.code, st.name, count(*) AS sites
+            f"""SELECT st.code, st.name, count(*) AS sites
 FROM sites s JOIN admin_areas c ON c.id = s.community_area_id
 JOIN admin_areas st ON st.id = c.parent_id
+WHERE {condition}
 GROUP BY st.code, st.name ORDER BY st.code"""
-        )
+        ),
+        params,
     )
     return [dict(r._mapping) for r in rows]

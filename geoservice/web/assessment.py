@@ -33,6 +33,7 @@ from geoservice.assessment import standards as standard_service
 from geoservice.assessment.models import AssessmentRound, RoundSite
 from geoservice.citizens.settings import CitizenSettings
 from geoservice.db import get_session
+from geoservice.edge.sites import site_condition, sites_in_scope
 from geoservice.errors import ApiError
 from geoservice.input_values import shown
 from geoservice.models import User
@@ -164,6 +165,11 @@ def assessment_page():
     if current is not None:
         sites = score_service.site_scores(session, current["id"], settings)
         rows = score_service.group_scores(sites, of, settings)
+        # Rankings are county-wide; a site's own row and place on the map only in the
+        # caller's area (with its county rank), as the sites API.
+        seen = sites_in_scope(session, current_account(), [s["site_id"] for s in sites])
+        if seen is not None and of == "site":
+            rows = [r for r in rows if r["key"] in seen]
         table = Page(page, RANKING_PAGE_ROWS, len(rows))
         shown = table.of(rows)
         on_page = {id(r) for r in shown}
@@ -175,7 +181,9 @@ def assessment_page():
             "pages": table.pages,
             "bottom_elsewhere": [r for r in rows if r["bottom"] and id(r) not in on_page],
         }
-        fmap = _map(sites, current["id"])
+        fmap = _map(
+            sites if seen is None else [s for s in sites if s["site_id"] in seen], current["id"]
+        )
     return render_template(
         "assessment/page.html",
         rounds=rounds,
@@ -211,6 +219,8 @@ def failures_page(round_id: int):
     key = _int_arg("key")
     found = round_service.get_round(session, round_id)
     rows = score_service.failures(session, round_id, _settings(), of, key)
+    seen = sites_in_scope(session, current_account(), sorted({r["site_id"] for r in rows}))
+    rows = rows if seen is None else [r for r in rows if r["site_id"] in seen]  # as the API
     listed = Page(requested_page(), FAILURES_PAGE_ROWS, len(rows))
     return render_template(
         "assessment/failures.html",
@@ -355,15 +365,16 @@ def qr_sheet():
     session = get_session()
     street = request.args.get("street") or None
     page = requested_page()
+    within = site_condition(current_account())  # the caller's area only, as the sites API
     total, rows = site_service.sites_for_sheet(
-        session, street, QR_SHEET_SITES, Page(page, QR_SHEET_SITES, 0).offset
+        session, street, QR_SHEET_SITES, Page(page, QR_SHEET_SITES, 0).offset, within
     )
     sheet = Page(page, QR_SHEET_SITES, total)
     return render_template(
         "assessment/qr_sheet.html",
         rows=rows,
         street=street,
-        streets=site_service.streets_with_sites(session),
+        streets=site_service.streets_with_sites(session, within),
         total=total,
         first=sheet.first,
         page=page,

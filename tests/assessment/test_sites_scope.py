@@ -12,6 +12,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from tests.world import sign_in
+
 KIND = {"code": "hospital", "name": "医院", "geometry_type": "point", "claim_radius_m": 40}
 WEST = (120.05, 33.05)  # street S1, where the planner, viewer and inspector are bound
 EAST = (120.15, 33.05)  # street S2
@@ -160,4 +162,15 @@ def test_a_rounds_sites_and_failures_hold_only_the_sites_in_scope(world, world_c
     planner = headers(world, "planner")  # bound to S1: opens a site's sheet
     sheet = f"/api/assessment/rounds/{found.id}/sites/"
     assert world_client.get(sheet + str(sites["west"]), headers=planner).status_code == 200
-    assert world_client.get(sheet + str(sites["east"]), headers=planner).status_code == 404
+    east = world_client.get(sheet + str(sites["east"]), headers=planner)
+    unknown = world_client.get(sheet + "987654", headers=planner)
+    assert east.status_code == unknown.status_code == 404
+    assert east.get_json()["field"] == unknown.get_json()["field"]
+    # Per-site rows (scores, trend), the QR sheet and the failures page: the caller's sites.
+    scores = world_client.get(f"/api/assessment/rounds/{found.id}/scores?of=site", headers=viewer)
+    assert [r["key"] for r in scores.get_json()["rows"]] == [sites["west"]]
+    trend = world_client.get(f"/api/assessment/trend?of=site&key={sites['east']}", headers=viewer)
+    assert trend.status_code == 404
+    assert sign_in(world_client, "viewer").status_code == 302
+    qr = world_client.get("/assessment/qr").get_data(as_text=True)
+    assert "H-W" in qr and "H-E" not in qr and "东城街道" not in qr.split("<main", 1)[-1]
