@@ -237,3 +237,26 @@ def test_the_rankings_json_encoder_gives_flasks_json(app):
     assert ours.mimetype == flasks.mimetype == "application/json"
     assert ours.get_data().endswith(b"\n") and "甲网格".encode() in ours.get_data()
     assert json.loads(ours.get_data()) == json.loads(flasks.get_data())
+
+
+def test_the_reports_overdue_sheet_lists_the_callers_issues_only(client, case, token):
+    """The 通报's 超期问题 sheet is the list behind 期末超期: within the caller's scope, as
+    the drill-down; the rankings sheets stay county-wide."""
+
+    def overdue_ids(headers) -> list:
+        r = client.get("/api/rankings/report.xlsx?from=2015-W47", headers=headers)
+        rows = list(load_workbook(io.BytesIO(r.data))["超期问题"].iter_rows(values_only=True))
+        return [row[1] for row in rows if row and isinstance(row[1], int)]  # 问题编号
+
+    def drilled(headers) -> list:
+        url = "/api/rankings/issues?of=all&key=all&indicator=overdue_end&from=2015-W47"
+        return sorted(i["id"] for i in client.get(url, headers=headers).get_json()["issues"])
+
+    everyone = token("viewer")
+    assert overdue_ids(everyone) and sorted(overdue_ids(everyone)) == drilled(everyone)
+    narrower = 0
+    for name in ("A", "B", "C", "D"):
+        leader = token("leader", case.leaders[name])
+        assert sorted(overdue_ids(leader)) == drilled(leader)
+        narrower += len(drilled(leader)) < len(drilled(everyone))
+    assert narrower  # some leader sees fewer than the county

@@ -151,7 +151,10 @@ def ranking_charts():
 def ranking_report():
     single_args(PERIOD_PARAMS)
     period = requested_period()
-    wb = report.workbook(get_session(), layers(), period, settings(period))
+    account = current_account()
+    # The 超期问题 sheet lists the caller's issues only, as the drill-down (rankings: county).
+    visible = None if scope.for_account(account).everything else scope.issue_sql(account, "i")
+    wb = report.workbook(get_session(), layers(), period, settings(period), visible=visible)
     buffer = io.BytesIO()
     wb.save(buffer)
     buffer.seek(0)

@@ -142,10 +142,11 @@ def overdue_listed(
     period: Period,
     overdue: OverdueAtEnd,
     tz: ZoneInfo | None = None,
+    visible: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """`issues_behind(…, "all", 0, "overdue_end", period, limit=None)` for the issues the
     figures' own run found overdue at the period end (ranking.figures_and_overdue): the list
-    without running the pipeline again."""
+    without running the pipeline again. `visible`: as for issues_behind."""
     ind = """
 WITH ind AS (
   SELECT u.id, u.deadline, u.reported_at, CAST(:t1 AS timestamptz) AS t,
@@ -161,7 +162,11 @@ WITH ind AS (
         "reported": overdue.reported,
         "limit": None,
     }
-    sql = ind + _LIST_SQL.format(indicator="overdue_end", visible="TRUE")
+    visible_sql = "TRUE"
+    if visible is not None:
+        visible_sql, visible_params = visible
+        params.update(visible_params)
+    sql = ind + _LIST_SQL.format(indicator="overdue_end", visible=visible_sql)
     _no_jit(session)
     rows = session.execute(text(sql), params).mappings().all()
     return _listed(registry, rows, tz or period.start.tzinfo)

@@ -285,13 +285,16 @@ def workbook(
     kinds: Sequence[str] = REPORT_RANKINGS,
     generated_at: datetime | None = None,
     data: dict[str, Any] | None = None,
+    visible: tuple[str, dict[str, Any]] | None = None,
 ) -> Workbook:
     """The 通报 workbook of a period (weekly, monthly, …). `data` (from `report_data`) reuses
-    figures already computed (publishing stores them next to the workbook)."""
+    figures already computed (publishing stores them next to the workbook). `visible`: an
+    SQL condition on the issues (alias `i`) keeping the 超期问题 sheet to the caller's scope;
+    the rankings stay county-wide."""
     tz = period.start.tzinfo
     assert isinstance(tz, ZoneInfo)
     available = ranking.groupings(registry)
-    data = data or report_data(session, registry, period, settings, kinds)
+    data = data or report_data(session, registry, period, settings, kinds, visible)
     kinds = list(data["rankings"])
     totals, rankings, overdue = data["totals"], data["rankings"], data["overdue"]
     titles = {of: available[of].title for of in kinds}
@@ -327,8 +330,10 @@ def report_data(
     period: Period,
     settings: ranking.Settings = ranking.DEFAULT_SETTINGS,
     kinds: Sequence[str] = REPORT_RANKINGS,
+    visible: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues."""
+    """Everything a 通报 shows: city totals, the rankings of `kinds`, the overdue issues
+    (within `visible`, as for workbook)."""
     available = ranking.groupings(registry)
     kinds = [k for k in kinds if k in available]
     # The totals, every ranking and the overdue issues from one run of the pipeline.
@@ -336,9 +341,11 @@ def report_data(
         session, registry, ["all", *kinds], period, settings
     )
     listed = (
-        drilldown.overdue_listed(session, registry, period, overdue)
+        drilldown.overdue_listed(session, registry, period, overdue, visible=visible)
         if overdue is not None
-        else drilldown.issues_behind(session, registry, "all", 0, "overdue_end", period, limit=None)
+        else drilldown.issues_behind(
+            session, registry, "all", 0, "overdue_end", period, limit=None, visible=visible
+        )
     )
     return {
         "totals": figures["all"][0] if figures["all"] else ranking.empty_totals(settings),
