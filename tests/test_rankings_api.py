@@ -134,13 +134,14 @@ def test_the_issues_behind_a_number_are_listed_within_the_callers_scope(
     b = case.leaders["B"]
     url = f"/api/rankings/issues?of=leader&from=2015-W47&indicator=received&key={b}"
     everyone = client.get(url, headers=token("viewer")).get_json()
-    leader_a = token("leader", case.leaders["A"])
-    seen_by_a = client.get(url, headers=leader_a).get_json()
+    # 丙 (二局) is not of B's unit (一局), whose leaders see its issues (accounts.scope).
+    leader_c = token("leader", case.leaders["C"])
+    seen_by_c = client.get(url, headers=leader_c).get_json()
     assert everyone["total"] > 0
-    assert seen_by_a["total"] < everyone["total"]
-    account_a = db_session.query(User).filter_by(leader_id=case.leaders["A"]).one()
-    for issue in seen_by_a["issues"]:
-        assert scope.visible_issue(db_session, account_a, issue["id"]) is not None
+    assert seen_by_c["total"] < everyone["total"]
+    account_c = db_session.query(User).filter_by(leader_id=case.leaders["C"]).one()
+    for issue in seen_by_c["issues"]:
+        assert scope.visible_issue(db_session, account_c, issue["id"]) is not None
 
 
 def test_a_leader_sees_only_their_own_scorecard(client, case, token):
