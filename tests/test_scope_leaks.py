@@ -377,3 +377,23 @@ def test_another_streets_place_code_and_leader_answer_like_unknown_ones(world, w
     elsewhere, unknown = dispatch(world["leaders"]["L2"]), dispatch(987654)
     assert elsewhere.status_code == unknown.status_code == 404
     assert elsewhere.get_json()["field"] == unknown.get_json()["field"]
+    # Nor does a correction of the attribution, or a granted 退回, hand it to them.
+    for leader_id in (world["leaders"]["L2"], 987654):
+        corrected = world_client.post(
+            f"/api/issues/{issue}/attribution-correction",
+            json={"leader_id": leader_id, "reason": "纠正"},
+            headers=planner,
+        )
+        assert corrected.status_code == 404 and corrected.get_json()["field"] == "leader_id"
+        granted = world_client.post(
+            f"/api/issues/{issue}/return/decision",
+            json={"grant": True, "leader_id": leader_id},
+            headers=planner,
+        )
+        assert granted.status_code == 404 and granted.get_json()["field"] == "leader_id"
+    assert (
+        world["session"]
+        .execute(text("SELECT leader_id FROM issues WHERE id = :i"), {"i": issue})
+        .scalar()
+        == world["leaders"]["L3"]
+    )

@@ -22,6 +22,7 @@ from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows
 from geoservice.edge.params import parse_paging, single_args
 from geoservice.edge.rankings import read_rankings, settings, tz
+from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
 from geoservice.input_values import text_value
 from geoservice.issues import corrections
@@ -126,6 +127,7 @@ def issue_attribution_correction(issue_id: int):
     if leader_id is None:
         raise ApiError(422, "缺少正确的责任领导 leader_id", field="leader_id")
     session = get_session()
+    check_leader_writable(session, account, leader_id)  # another area's leader: as unknown
     event = corrections.correct_attribution(
         session,
         issue_id,

@@ -13,6 +13,7 @@ from geoservice.api import bp
 from geoservice.api.issues import _int_field, _json_body, view, visible_issue
 from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows, settings
+from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
 from geoservice.input_values import text_value
 from geoservice.issues import returns
@@ -47,6 +48,8 @@ def issue_return_decision(issue_id: int):
     if not isinstance(grant, bool):
         raise ApiError(422, "grant 应为 true（同意退回）或 false（驳回）", field="grant")
     session = get_session()
+    leader_id = _int_field(fields, "leader_id", "确权对象 leader_id ")
+    check_leader_writable(session, account, leader_id)  # another area's leader: as unknown
     event = returns.decide_return(
         session,
         settings(),
@@ -54,7 +57,7 @@ def issue_return_decision(issue_id: int):
         account,
         grant,
         text_value(fields.get("note"), "note", "备注"),
-        _int_field(fields, "leader_id", "确权对象 leader_id "),
+        leader_id,
         allows=allows,
     )
     body = view(session.get(Issue, issue_id))
