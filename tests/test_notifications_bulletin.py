@@ -40,9 +40,9 @@ def test_last_weeks_unit_ranking_reaches_each_units_contact_and_head(app, demo_s
     ).one()
     assert message.subject == f"【通报】{period.title}：{worst['name']}"
     assert message.data["rank"] == worst["rank"] and message.data["score"] == worst["score"]
-    assert message.data["link"] == f"/rankings?period=week&from={period.label}"
+    assert message.data["link"] == f"/rankings?period=week&from={period.label}&of=unit"
     if worst["flagged"]:
         assert message.data["flags"]
     body = render("bulletin", message.subject, message.data, worker_settings())
     assert f"排名 {worst['rank']}/{len(rows)}" in body
-    assert f"https://cw.example.gov.cn/rankings?period=week&from={period.label}" in body
+    assert f"https://cw.example.gov.cn/rankings?period=week&from={period.label}&of=unit" in body

@@ -338,3 +338,39 @@ def test_the_worker_command_delivers_once_and_the_cli_replays(app, client, scene
         runner.invoke(args=["notifications-worker", "--once"]).output.strip().splitlines()[-1]
     )
     assert again["delivered"] == 1 and len(receiver.succeeded()) == 1
+
+
+def test_a_channel_switched_off_sends_nothing_more(client, scene, receivers):
+    """停用 stops a failing receiver: its deliveries already queued or retrying are not sent
+    (dead, saying why: they can be replayed once it is on again)."""
+    s = scene.session
+    receiver = receivers(500, 500, 500)
+    channel = webhook(s, receiver.url)
+    issue = scene.issue()
+    assert dispatch(client, scene, issue).status_code == 200
+    settings = worker_settings(max_attempts=5)
+    assert deliver(s, settings)["retry"] == 1
+    hits = len(receiver.hits)
+    manage.save_channel(s, {"enabled": False}, channel.id)
+    assert deliver(s, settings, datetime.now(UTC) + timedelta(hours=1))["dead"] == 1
+    assert len(receiver.hits) == hits
+    (row,) = deliveries(s)
+    assert row.status == "dead" and row.last_error == "渠道已停用，未发送"
+
+
+def test_a_landline_gets_no_sms_and_preferences_refuse_lists(scene):
+    """A leader's phone is an SMS number only when it is a mobile; a JSON list for an e-mail
+    address is refused, not stored as "['a@b.cn']"."""
+    import pytest
+
+    from geoservice.service_errors import InvalidInput
+
+    s = scene.session
+    leader = scene.leaders["other"]
+    leader.phone = "0515-88881234"
+    s.flush()
+    assert manage.preference_view(s, leader.id)["mobile"] is None
+    with pytest.raises(InvalidInput):
+        manage.save_preference(s, leader.id, {"email": ["a@b.cn"]})
+    with pytest.raises(InvalidInput):
+        manage.save_preference(s, leader.id, {"mobile": 13911112222})

@@ -181,3 +181,30 @@ def test_the_daily_digest_replaces_single_messages(client, scene, receivers):
     assert response.status_code == 200
     assert scan(s, settings, at_eight + timedelta(hours=3))["digest"] == 0
     assert scan(s, settings, at_eight + timedelta(days=1))["digest"] == 1
+
+
+def test_a_message_held_after_the_digest_hour_waits_for_the_next_days_digest(
+    client, scene, receivers
+):
+    """The first message of a day that comes after 08:00 is not sent within the minute as a
+    digest of one: it waits for tomorrow's 08:00."""
+    s = scene.session
+    robot(s, receivers(200))
+    manage.save_preference(s, scene.leaders["leader"].id, {"digest": True})
+    response = client.post(
+        f"/api/issues/{scene.issue().id}/transitions",
+        json={"to": "dispatched", "leader_id": scene.leaders["leader"].id},
+        headers=scene.headers("planner"),
+    )
+    assert response.status_code == 200
+    s.execute(text("UPDATE issues SET deadline = now() + interval '30 days'"))
+    settings = worker_settings(digest_hour=8)
+    day = datetime.now(settings.tz).date() + timedelta(days=2)
+    ten = datetime.combine(day, time(10), tzinfo=settings.tz).astimezone(UTC)
+    s.execute(text("UPDATE notify_messages SET created_at = :t"), {"t": ten})
+    assert scan(s, settings, ten + timedelta(minutes=1))["digest"] == 0
+    next_morning = datetime.combine(day + timedelta(days=1), time(8, 5), tzinfo=settings.tz)
+    assert scan(s, settings, next_morning.astimezone(UTC))["digest"] == 1
+    digest = s.execute(text("SELECT data FROM notify_messages WHERE kind = 'digest'")).scalar_one()
+    assert digest["link"] == "/issues?view=open"
+    assert all(item["link"].startswith("/issues/") for item in digest["items"])

@@ -59,7 +59,7 @@ def publish(
             "closed": row.get("closed"),
             "overdue_end": row.get("overdue_end"),
             "flags": flags,
-            "link": f"/rankings?period={period.kind}&from={period.label}",
+            "link": f"/rankings?period={period.kind}&from={period.label}&of=unit",
         }
         for leader_id in _recipients(session, int(row["key"])):
             if enqueue(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geoservice.input_values import shown
+from geoservice.input_values import shown, text_value
 from geoservice.models import Leader, Unit, User
 from geoservice.notifications import queue
 from geoservice.notifications.models import (
@@ -48,6 +48,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "sms": ("url", "body_template"),
 }
 MOBILE = re.compile(r"^\+?\d{5,20}$")
+CELL = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile: what the leader's own phone must be
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -249,7 +250,11 @@ def preference_view(session: Session, leader_id: int) -> dict[str, Any]:
         "leader_id": leader_id,
         "name": leader.name,
         "email": pref.email if pref else None,
-        "mobile": (pref.mobile if pref and pref.mobile else leader.phone),
+        "mobile": (
+            pref.mobile
+            if pref and pref.mobile
+            else (leader.phone if leader.phone and CELL.match(leader.phone) else None)
+        ),
         "channels": pref.channels if pref else None,
         "quiet_start": pref.quiet_start.strftime("%H:%M") if pref and pref.quiet_start else None,
         "quiet_end": pref.quiet_end.strftime("%H:%M") if pref and pref.quiet_end else None,
@@ -267,12 +272,12 @@ def save_preference(session: Session, leader_id: int, payload: Mapping[str, Any]
         raise InvalidInput(f"未知字段：{'、'.join(sorted(unknown))}", field=sorted(unknown)[0])
     pref = session.get(Preference, leader_id) or Preference(leader_id=leader_id)
     if "email" in payload:
-        email = str(payload["email"] or "").strip() or None
+        email = text_value(payload["email"], "email", "邮箱地址").strip() or None
         if email and not EMAIL.match(email):
             raise InvalidInput(f"邮箱地址不正确：{email}", field="email")
         pref.email = email
     if "mobile" in payload:
-        mobile = str(payload["mobile"] or "").strip() or None
+        mobile = text_value(payload["mobile"], "mobile", "手机号").strip() or None
         if mobile and not MOBILE.match(mobile):
             raise InvalidInput(f"手机号不正确：{mobile}", field="mobile")
         pref.mobile = mobile

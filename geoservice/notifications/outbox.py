@@ -134,7 +134,10 @@ def fan_out(
         conn.execute(
             text(
                 """
-SELECT l.id, l.unit_id, l.active, COALESCE(p.mobile, l.phone) AS mobile, p.email, p.channels,
+SELECT l.id, l.unit_id, l.active,
+       -- the leader's phone only when it is a mobile (a landline gets no SMS nor @)
+       COALESCE(p.mobile, CASE WHEN l.phone ~ '^1[3-9][0-9]{9}$' THEN l.phone END) AS mobile,
+       p.email, p.channels,
        COALESCE(p.digest, false) AS digest
 FROM leaders l LEFT JOIN notify_preferences p ON p.leader_id = l.id WHERE l.id = :id"""
             ),

@@ -157,32 +157,40 @@ ORDER BY i.deadline LIMIT :limit"""
 
 
 def digest(session: Session, tz: ZoneInfo, hour: int, now: datetime) -> int:
-    """At or after `hour` local time, one digest per person and day of their held messages."""
+    """At or after `hour` local time, one digest per person and day of the messages held
+    until then: one held after today's hour waits for tomorrow's digest (the first message
+    after 08:00 went out within the minute)."""
     local = now.astimezone(tz)
     if local.hour < hour:
         return 0
+    cutoff = local.replace(hour=hour, minute=0, second=0, microsecond=0)
     conn = session.connection()
     held = conn.execute(
         text(
             """
 SELECT m.leader_id, d.id, d.channel_id, d.address, m.subject, m.issue_id
 FROM notify_deliveries d JOIN notify_messages m ON m.id = d.message_id
-WHERE d.status = 'held' AND m.leader_id IS NOT NULL AND m.created_at <= :now
+WHERE d.status = 'held' AND m.leader_id IS NOT NULL AND m.created_at <= :cutoff
 ORDER BY m.leader_id, d.id
 FOR UPDATE OF d SKIP LOCKED"""
         ),
-        {"now": now},
+        {"cutoff": cutoff},
     ).all()
     people: dict[int, list[Any]] = {}
     for row in held:
         people.setdefault(row.leader_id, []).append(row)
     made = 0
     for leader_id, rows in people.items():
-        subjects = list(dict.fromkeys(r.subject for r in rows))
+        items = list({(r.subject, r.issue_id): None for r in rows})
+        subjects = [subject for subject, _ in items]
         data = {
             "count": len(subjects),
-            "items": [{"subject": s} for s in subjects],
-            "link": "/my",
+            # each with its issue's page; the digest's own link is the person's open issues
+            "items": [
+                {"subject": subject, "link": f"/issues/{issue_id}" if issue_id else None}
+                for subject, issue_id in items
+            ],
+            "link": "/issues?view=open",
             "recipient_leader_id": leader_id,
         }
         message_id = conn.execute(

@@ -125,7 +125,8 @@ def render(kind: str, subject: str, data: Mapping[str, Any], settings: WorkerSet
     lines = [subject]
     if kind == "digest":
         for item in data.get("items", []):
-            lines.append(f"· {item.get('subject')}")
+            where = f" {settings.base_url}{item['link']}" if item.get("link") else ""
+            lines.append(f"· {item.get('subject')}{where}")
     elif kind == "bulletin":
         if data.get("rank") is not None:
             lines.append(f"综合得分 {data.get('score')}，排名 {data['rank']}/{data.get('total')}")
@@ -175,7 +176,7 @@ SELECT d.id, d.status, d.delivery_key, d.address, d.attempts, m.kind, m.subject,
        COALESCE(c.config, '{}'::jsonb) AS config,
        CASE WHEN c.id IS NOT NULL THEN c.secrets
             ELSE jsonb_build_object('secret', ic.secret) END AS secrets,
-       p.quiet_start, p.quiet_end
+       p.quiet_start, p.quiet_end, COALESCE(c.enabled, true) AS channel_enabled
 FROM notify_deliveries d
 JOIN notify_messages m ON m.id = d.message_id
 LEFT JOIN notify_channels c ON c.id = d.channel_id
@@ -193,6 +194,7 @@ class Loaded:
     outgoing: Outgoing
     attempts: int
     quiet: tuple[time, time] | None
+    channel_enabled: bool = True
 
 
 def load(session: Session, settings: WorkerSettings, delivery_id: int) -> Loaded | None:
@@ -218,7 +220,7 @@ def load(session: Session, settings: WorkerSettings, delivery_id: int) -> Loaded
     quiet = None
     if row["quiet_start"] is not None and row["quiet_end"] is not None:
         quiet = (row["quiet_start"], row["quiet_end"])
-    return Loaded(outgoing, row["attempts"], quiet)
+    return Loaded(outgoing, row["attempts"], quiet, row["channel_enabled"])
 
 
 def quiet_until(quiet: tuple[time, time] | None, now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -262,6 +264,9 @@ def process(
         session.commit()
         return "skipped"
     out = job.outgoing
+    if not job.channel_enabled:  # 停用: nothing more goes out on it (replay once re-enabled)
+        _record(session, delivery_id, status="dead", last_error="渠道已停用，未发送")
+        return "dead"
     wait = quiet_until(job.quiet, now, settings.tz) if out.channel_kind != "callback" else None
     if wait is not None:  # not an attempt: the job runs again when the quiet hours end
         _record(session, delivery_id, status="pending", next_attempt_at=wait)
