@@ -374,3 +374,13 @@ def test_a_landline_gets_no_sms_and_preferences_refuse_lists(scene):
         manage.save_preference(s, leader.id, {"email": ["a@b.cn"]})
     with pytest.raises(InvalidInput):
         manage.save_preference(s, leader.id, {"mobile": 13911112222})
+
+
+def test_a_long_sms_keeps_its_link():
+    from geoservice.notifications.channels import SMS_MAX, sms_text
+
+    link = "请处理：https://cw.example.gov.cn/issues/10240"
+    text = "【交办】问题 #10240 道路破损\n" + "路面破损严重，" * 60 + "\n" + link
+    cut = sms_text(text)
+    assert len(cut) <= SMS_MAX and cut.endswith(link) and "…" in cut
+    assert sms_text("短消息\n" + link) == "短消息\n" + link

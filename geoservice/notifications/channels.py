@@ -247,6 +247,20 @@ def _fill(template: str, values: Mapping[str, str], as_json: bool) -> str:
     return out
 
 
+SMS_MAX = 300
+
+
+def sms_text(text: str, limit: int = SMS_MAX) -> str:
+    """The message cut to `limit` characters without cutting its last line, the link where
+    the person acts (`请处理：…`): the description before it is shortened instead."""
+    if len(text) <= limit:
+        return text
+    body, _, last = text.rpartition("\n")
+    if not body or len(last) + 2 > limit:
+        return text[: limit - 1] + "…"
+    return body[: limit - len(last) - 2] + "…\n" + last
+
+
 def send_sms(out: Outgoing, timeout: float) -> None:
     """An SMS gateway: `config.url`, `config.method` (POST), `config.content_type` (json or
     form), `config.body_template` with {mobile} {text}; `secrets.headers` (e.g. a token)."""
@@ -255,8 +269,7 @@ def send_sms(out: Outgoing, timeout: float) -> None:
     if not url or not cfg.get("body_template"):
         raise DeliveryError("短信渠道未设置 url 或 body_template", permanent=True)
     as_json = cfg.get("content_type", "json") == "json"
-    text = out.text if len(out.text) <= 300 else out.text[:297] + "…"
-    values = {"mobile": out.address, "text": text}
+    values = {"mobile": out.address, "text": sms_text(out.text)}
     if as_json:
         body = _fill(cfg["body_template"], values, True)
         content_type = "application/json"
