@@ -143,6 +143,9 @@ def test_extension_api(client, db_session, world):
                     headers=d_headers)  # fmt: skip
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["properties"]["extensions"]["pending"]["requested_deadline"]
+    # The issue page shows the asked-for deadline in local time (the stored ISO text is UTC).
+    page = client.get(f"/issues/{e3}", headers=p_headers).get_data(as_text=True)
+    assert "待审批的延期申请：至 2015-11-30 10:00" in page
     r = client.post(f"{url}/decision", json={"grant": "yes"}, headers=p_headers)
     assert r.status_code == 422
     # An empty deadline is no deadline, not "the one asked for" (leave the field out for that).
