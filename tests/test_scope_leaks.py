@@ -343,6 +343,9 @@ def test_a_street_planner_keeps_the_routing_and_area_leaders_of_its_own_street(w
         assert ended.status_code == 404
     listed = world_client.get("/api/routing-rules", headers=viewer).get_json()["items"]
     assert {r["id"] for r in listed} == {own.get_json()["id"], county_wide}
+    assert sign_in(world_client, "viewer").status_code == 302
+    page = world_client.get("/admin/rules").get_data(as_text=True)  # the page lists the same
+    assert "西一社区" in page and "东城街道" not in page
 
     def area_leader(headers, area, leader):
         body = {"area_id": areas[area], "leader_id": leaders[leader]}
