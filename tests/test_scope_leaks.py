@@ -400,3 +400,12 @@ def test_another_streets_place_code_and_leader_answer_like_unknown_ones(world, w
         .scalar()
         == world["leaders"]["L3"]
     )
+
+
+def test_a_places_page_offers_only_the_leaders_the_planner_may_assign(world, world_client):
+    assert sign_in(world_client, "planner").status_code == 302  # bound to S1
+    page = world_client.get(f"/places/{world['places']['G1']}/responsibility")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f' #{world["leaders"]["L1"]}"' in html
+    assert f' #{world["leaders"]["L2"]}"' not in html  # L2 answers for S2's grid

@@ -27,6 +27,7 @@ from geoservice.edge.responsibility import (
     COUNTY_ONLY,
     READ,
     WRITE,
+    assignable_leader_ids,
     assignment_place_where,
     can_edit,
     check_holdings_in_scope,
@@ -148,14 +149,6 @@ def _holdings_in_scope(leader_id: int, action: str) -> None:
         check_holdings_in_scope(get_session(), page_account(), leader_id, action)
     except ApiError as exc:
         raise Forbidden(exc.error) from None
-
-
-def scope_hidden(place_id: int) -> bool:
-    try:
-        _check_place(place_id)
-    except ApiError:
-        return True
-    return False
 
 
 def _check_place(place_id: int) -> None:
@@ -443,9 +436,9 @@ def leader_assign_form(leader_id: int):
         layer = form.get("layer", "")
         if layer not in layers():
             raise resp.Invalid("请选择图层", field="layer")
-        place = resp.find_place_by_code_or_name(session, layer, form.get("code"))
-        if scope_hidden(place.id):
-            raise resp.NotFound(f"该图层中没有编码或名称为“{form.get('code')}”的要素")
+        place = resp.find_place_by_code_or_name(  # another street's places: as unknown ones
+            session, layer, form.get("code"), place_visibility(page_account())
+        )
         result = resp.assign(
             session,
             leader_id=leader_id,
@@ -554,7 +547,9 @@ def place_page(place_id: int):
         active=[a for a in rows if a.valid_to is None],
         history=[a for a in rows if a.valid_to is not None],
         map=places_map(collection, place.name),
-        leaders=resp.leader_rows(session, active=True),
+        leaders=resp.leader_rows(  # those the caller may assign (geoservice.edge.responsibility)
+            session, active=True, ids=assignable_leader_ids(session, page_account())
+        ),
         roles=assignable_roles(),
         default_roles=layers().get(place.layer).roles if place.layer in layers() else (),
     )
