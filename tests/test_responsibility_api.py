@@ -377,3 +377,14 @@ def test_assignment_lists_by_layer_and_plain_messages(client, db_session, planne
     refused = client.post("/api/assignments", json=early, headers=planner).get_json()
     assert "钱多" in refused["error"] and "重叠" in refused["error"]
     assert "reassign" not in refused["error"] and "替换现任" not in refused["error"]
+
+
+def test_an_assignment_before_2000_is_refused(client, db_session, planner):
+    """1888-08-08 in Beijing time was stored as 1888-08-08T00:00:00+08:05:43 (local mean
+    time), and answered `responsible?at=1899…` ever after."""
+    market = add_place(db_session, "market", "M88", "老街市场")
+    person = add_person(db_session, "周老")
+    body = {"leader_id": person.id, "place_id": market.id, "role": "点长",
+            "valid_from": "1888-08-08", "is_primary": False}  # fmt: skip
+    refused = client.post("/api/assignments", json=body, headers=planner)
+    assert refused.status_code == 400 and refused.get_json()["field"] == "valid_from"

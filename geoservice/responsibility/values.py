@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geoservice.input_values import EARLIEST, LATEST
 from geoservice.service_errors import ServiceError
 
 
@@ -141,7 +142,15 @@ def day_start(day: date, timezone: str) -> datetime:
 
 def parse_instant(value: Any, timezone: str, field_name: str) -> datetime | None:
     """ "2026-03-01" (00:00 that day in `timezone`) or an ISO 8601 date-time (naive = local);
-    empty → None."""
+    empty → None. Within 2000–2099, as every time the service keeps (1888 in Beijing time was
+    stored with the local mean time offset +08:05:43)."""
+    found = _parse_instant(value, timezone, field_name)
+    if found is not None and not EARLIEST <= found < LATEST:
+        raise Invalid(f"时间“{clean_text(value)}”须在 2000–2099 年之间", field=field_name)
+    return found
+
+
+def _parse_instant(value: Any, timezone: str, field_name: str) -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
