@@ -388,3 +388,13 @@ def test_an_assignment_before_2000_is_refused(client, db_session, planner):
             "valid_from": "1888-08-08", "is_primary": False}  # fmt: skip
     refused = client.post("/api/assignments", json=body, headers=planner)
     assert refused.status_code == 400 and refused.get_json()["field"] == "valid_from"
+
+
+def test_a_title_and_a_note_keep_their_chinese_punctuation(client, db_session, planner):
+    made = client.post(
+        "/api/leaders",
+        json={"name": "钱多", "title": "主任（兼）：联络员，Ａ组", "level": "县级"},
+        headers=planner,
+    )
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["title"] == "主任（兼）：联络员，A组"

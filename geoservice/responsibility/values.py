@@ -49,6 +49,22 @@ def clean_text(value: Any) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
+# Full-width letters and digits (Ａ１) and the ideographic space made plain; nothing else.
+_PLAIN = {
+    c: unicodedata.normalize("NFKC", chr(c))
+    for first, last in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+    for c in range(first, last + 1)
+} | {0x3000: " "}
+
+
+def clean_words(value: Any) -> str:
+    """Free text (a title, a note): full-width letters and digits made plain, while its
+    Chinese punctuation （，：；） stays as typed — NFKC made it half-width."""
+    if value is None:
+        return ""
+    return str(value).translate(_PLAIN).strip()
+
+
 def normalise_person_name(value: Any, field_name: str = "name") -> str:
     """A leader's name: Chinese characters, 2–25 of them (middle dot allowed between parts)."""
     name = re.sub(r"\s+", "", clean_text(value))
@@ -80,7 +96,7 @@ def normalise_unit_name(value: Any, field_name: str = "name") -> str:
 
 
 def normalise_title(value: Any, field_name: str = "title") -> str:
-    title = re.sub(r"\s+", " ", clean_text(value))
+    title = re.sub(r"\s+", " ", clean_words(value))
     if len(title) > TITLE_MAX_LENGTH:
         raise Invalid(f"职务不能超过 {TITLE_MAX_LENGTH} 个字", field=field_name)
     return title
@@ -121,7 +137,7 @@ def normalise_choice(value: Any, choices: Sequence[str], what: str, field_name: 
 
 
 def normalise_note(value: Any, field_name: str = "note") -> str | None:
-    note = clean_text(value)
+    note = clean_words(value)
     if len(note) > NOTE_MAX_LENGTH:
         raise Invalid(f"备注不能超过 {NOTE_MAX_LENGTH} 个字", field=field_name)
     return note or None
