@@ -652,7 +652,8 @@ def export_site_list(
         text(
             f"""SELECT p.code, p.name, k.name AS kind, s.address, st.name AS street,
   c.name AS community, ST_X(ST_PointOnSurface(s.geom)) AS lon,
-  ST_Y(ST_PointOnSurface(s.geom)) AS lat, ld.name AS leader, ld.phone, s.attributes
+  ST_Y(ST_PointOnSurface(s.geom)) AS lat, k.geometry_type, ld.name AS leader, ld.phone,
+  s.attributes
 FROM sites s JOIN places p ON p.id = s.id JOIN site_kinds k ON k.id = s.kind_id
 LEFT JOIN admin_areas c ON c.id = s.community_area_id
 LEFT JOIN admin_areas st ON st.id = c.parent_id
@@ -677,8 +678,10 @@ ORDER BY k.id, p.code"""
                     r.address,
                     r.street,
                     r.community,
-                    round(r.lon, 7),
-                    round(r.lat, 7),
+                    # A polygon site (工地, 公园) has no one point: left empty, so the list
+                    # imports back (an existing site keeps its outline) instead of a 422.
+                    round(r.lon, 7) if r.geometry_type == "point" else None,
+                    round(r.lat, 7) if r.geometry_type == "point" else None,
                     "WGS-84",
                     r.leader,
                     r.phone if phones else None,

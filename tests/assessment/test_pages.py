@@ -130,6 +130,40 @@ def test_the_site_list_round_trips_through_excel(client, world):
     assert again.get_json()["updated"] == 4 and again.get_json()["created"] == 0
 
 
+def test_a_polygon_site_round_trips_through_the_site_list(client, world):
+    """A 公园 (polygon kind) is exported without one point, so the list imports back and the
+    site keeps its outline (its point was refused: a park must be a polygon)."""
+    from geoservice.assessment import kinds
+
+    session = world["session"]
+    kinds.create_kind(session, {"code": "park", "name": "公园", "geometry_type": "polygon"})
+    lon, lat = case.LON0 + 0.01, case.LAT0 + 0.01
+    ring = [[lon, lat], [lon + 0.001, lat], [lon + 0.001, lat + 0.001], [lon, lat + 0.001],
+            [lon, lat]]  # fmt: skip
+    sites.create_site(
+        session,
+        {"code": "park1", "name": "人民公园", "kind": "park",
+         "geometry": {"type": "Polygon", "coordinates": [ring]}},
+    )  # fmt: skip
+    headers = auth(session, "planner", "planner_park")
+    exported = client.get("/api/assessment/sites/export", headers=headers)
+    rows = list(load_workbook(io.BytesIO(exported.data)).active.iter_rows(values_only=True))
+    park = next(r for r in rows if r[0] == "park1")
+    assert park[6] is None and park[7] is None  # 经度, 纬度
+    again = client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(exported.data), "点位清单.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 200, again.get_json()
+    kept = session.execute(
+        text("SELECT GeometryType(geom) FROM sites s JOIN places p ON p.id = s.id"
+             " WHERE p.code = 'park1'")
+    ).scalar()  # fmt: skip
+    assert kept in ("POLYGON", "MULTIPOLYGON")
+
+
 def test_a_bad_row_refuses_the_whole_site_list(client, world):
     from openpyxl import Workbook
 
