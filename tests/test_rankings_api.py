@@ -261,3 +261,16 @@ def test_the_reports_overdue_sheet_lists_the_callers_issues_only(client, case, t
         assert sorted(overdue_ids(leader)) == drilled(leader)
         narrower += len(drilled(leader)) < len(drilled(everyone))
     assert narrower  # some leader sees fewer than the county
+
+
+def test_downloads_carry_a_meaningful_ascii_file_name(client, case, token):
+    """RFC 6266: the Chinese name in filename*, and an ASCII filename for clients that ignore
+    it — never ".xlsx" or a leading dash."""
+    headers = token("admin")
+    for url, fallback in (
+        ("/api/rankings/report.xlsx?from=2015-W47", 'filename="report-2015-W47.xlsx"'),
+        ("/api/roster/template.xlsx", 'filename="roster-template.xlsx"'),
+        ("/api/assessment/sites/export", 'filename="sites.xlsx"'),
+    ):
+        disposition = client.get(url, headers=headers).headers["Content-Disposition"]
+        assert fallback in disposition and "filename*=UTF-8''" in disposition, url

@@ -27,7 +27,7 @@ from geoservice.assessment.catalogue import KindRow, SiteCatalogue, load_kinds
 from geoservice.db import database, get_session
 from geoservice.edge.issues import settings as issue_settings_in_force
 from geoservice.edge.json_input import json_object
-from geoservice.edge.params import single_args
+from geoservice.edge.params import content_disposition, single_args
 from geoservice.edge.sites import site_condition, sites_in_scope
 from geoservice.errors import ApiError
 from geoservice.issues.photos import Upload, prepare
@@ -94,11 +94,9 @@ def _upload_bytes(name: str = "file", geojson: bool = False) -> bytes:
     return data
 
 
-def _xlsx(data: bytes, filename: str) -> Response:
-    from urllib.parse import quote
-
+def _xlsx(data: bytes, filename: str, ascii_hint: str) -> Response:
     response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Content-Disposition"] = content_disposition(filename, ascii_hint)
     return response
 
 
@@ -293,7 +291,7 @@ def sites_export():
     data = site_service.export_site_list(
         get_session(), args.get("kind"), within, phones=can("assignments.read")
     )
-    return _xlsx(data, "点位清单.xlsx")
+    return _xlsx(data, "点位清单.xlsx", "sites")
 
 
 @bp.get("/sites/<int:site_id>/qr")
@@ -403,7 +401,9 @@ def standards_export(version_id: int):
     session = get_session()
     version = standard_service.get_version(session, version_id)
     return _xlsx(
-        standard_service.export_sheet(session, version.id), f"测评体系-{version.name}.xlsx"
+        standard_service.export_sheet(session, version.id),
+        f"测评体系-{version.name}.xlsx",
+        f"standards-{version.id}",
     )
 
 

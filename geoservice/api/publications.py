@@ -20,7 +20,7 @@ from geoservice.api import bp
 from geoservice.api.issues import _int_field, _json_body, view, visible_issue
 from geoservice.db import get_session
 from geoservice.edge.issues import COLLECTION, allows
-from geoservice.edge.params import parse_paging, single_args
+from geoservice.edge.params import content_disposition, parse_paging, single_args
 from geoservice.edge.rankings import read_rankings, settings, tz
 from geoservice.edge.responsibility import check_leader_writable
 from geoservice.errors import ApiError
@@ -113,6 +113,8 @@ def publication_workbook(publication_id: int):
             etag=info.workbook_sha256,
             last_modified=info.published_at,
         )
+    if response.status_code == 200:  # a meaningful ASCII name beside the Chinese one
+        response.headers["Content-Disposition"] = content_disposition(info.filename, "report")
     response.headers["X-Content-SHA256"] = info.workbook_sha256
     return response
 

@@ -12,14 +12,14 @@ import io
 from typing import Any
 
 import orjson
-from flask import Response, current_app, jsonify, request, send_file
+from flask import Response, current_app, jsonify, request
 
 from geoservice.accounts import scope
 from geoservice.accounts.auth import current_account
 from geoservice.api import bp
 from geoservice.db import get_session
 from geoservice.edge.caching import validated
-from geoservice.edge.params import parse_limit, single_args
+from geoservice.edge.params import content_disposition, parse_limit, single_args
 from geoservice.edge.rankings import (
     MAX_DRILL,
     MAX_TREND,
@@ -158,12 +158,12 @@ def ranking_report():
     buffer = io.BytesIO()
     wb.save(buffer)
     buffer.seek(0)
-    return send_file(
-        buffer,
+    response = Response(
+        buffer.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=report.filename(period),
     )
+    response.headers["Content-Disposition"] = content_disposition(report.filename(period), "report")
+    return response
 
 
 @bp.get("/leaders/<int:leader_id>/scorecard")

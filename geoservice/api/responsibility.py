@@ -10,14 +10,20 @@ import io
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, jsonify, request, send_file
+from flask import Response, current_app, jsonify, request
 from sqlalchemy import and_
 
 from geoservice.accounts.auth import current_account, permission_required
 from geoservice.api import bp
 from geoservice.db import get_session
 from geoservice.edge.json_input import json_object
-from geoservice.edge.params import moment_arg, parse_limit, parse_paging, single_args
+from geoservice.edge.params import (
+    content_disposition,
+    moment_arg,
+    parse_limit,
+    parse_paging,
+    single_args,
+)
 from geoservice.edge.responsibility import (
     READ,
     WRITE,
@@ -518,9 +524,10 @@ def coverage_audit():
 # Excel roster.
 
 
-def _xlsx(buffer: io.BytesIO, filename: str) -> Response:
-    buffer.seek(0)
-    return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=filename)
+def _xlsx(buffer: io.BytesIO, filename: str, ascii_hint: str) -> Response:
+    response = Response(buffer.getvalue(), mimetype=XLSX)
+    response.headers["Content-Disposition"] = content_disposition(filename, ascii_hint)
+    return response
 
 
 @bp.get("/roster.xlsx")
@@ -541,7 +548,7 @@ def roster_export_xlsx():
         unit_id=unit_id,
     )
     today = resp.now().astimezone(ZoneInfo(_tz())).date()
-    return _xlsx(buffer, f"包保责任情况一览表-{today:%Y%m%d}.xlsx")
+    return _xlsx(buffer, f"包保责任情况一览表-{today:%Y%m%d}.xlsx", "roster")
 
 
 @bp.get("/roster/template.xlsx")
@@ -555,7 +562,7 @@ def roster_template_xlsx():
         assignable_roles(),
         vocab_in_force().levels,
     )
-    return _xlsx(buffer, "包保清单模板.xlsx")
+    return _xlsx(buffer, "包保清单模板.xlsx", "roster-template")
 
 
 @bp.post("/roster/import")

@@ -6,7 +6,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request, url_for
@@ -341,3 +343,13 @@ def parse_audit_filters(
     paging = {k: v for k in ("limit", "offset") if (v := args.get(k)) not in (None, "")}
     limit, offset = parse_paging(paging, default_limit, AUDIT_MAX_LIMIT)
     return filters, limit, offset
+
+
+def content_disposition(filename: str, ascii_hint: str) -> str:
+    """`attachment` with the Chinese file name (RFC 5987 `filename*`) and a meaningful ASCII
+    `filename` for clients that ignore it (RFC 6266 §4.3): `ascii_hint` plus the name's own
+    ASCII part (通报-2026-W48.xlsx → report-2026-W48.xlsx), never ".xlsx" or "-2026…"."""
+    path = PurePosixPath(filename)
+    own = re.sub(r"[^A-Za-z0-9._-]+", "", path.stem).strip("-._")
+    fallback = f"{ascii_hint}-{own}" if own else ascii_hint
+    return f"attachment; filename=\"{fallback}{path.suffix}\"; filename*=UTF-8''{quote(filename)}"
