@@ -353,6 +353,13 @@ def test_changing_a_schedule_leaves_its_generated_tasks_as_they_were(world):
             w["session"], w["registry"], ["网格员", "道路长"], made.id, {"layer": "road"}
         )
     assert refused.value.field == "layer"
+    # Nor its period: a day's task would hold the week's slot, and the new period's tasks
+    # were never made.
+    with pytest.raises(Conflict) as refused:
+        patrols.update_schedule(
+            w["session"], w["registry"], ["网格员", "道路长"], made.id, {"period": "day"}
+        )
+    assert refused.value.field == "period"
 
 
 def test_bad_visits_write_nothing(client, world):

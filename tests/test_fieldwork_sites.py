@@ -160,3 +160,19 @@ def test_an_inspection_of_sites_checks_their_standards_and_raises_issues_like_a_
     assert (
         issue.primary_place_id == by_code["school1"] and issue.leader_id == case["leaders"]["L1"].id
     )
+
+
+def test_a_schedules_site_kind_follows_its_layer_in_a_change(case):
+    """Changed alone, a site kind is checked against the schedule's own layer (it was a 422
+    saying kinds are for the site layer, to a site schedule); a schedule moved off the site
+    layer drops its kind (it kept it, and generated nothing)."""
+    s, registry = case["session"], case["registry"]
+    made = patrols.create_schedule(
+        s, registry, [], {"layer": "site", "site_kind": "school", "role": "点长", "period": "week"},
+        None,
+    )  # fmt: skip
+    changed = patrols.update_schedule(s, registry, [], made.id, {"site_kind": "bus"})
+    assert changed.site_kind == "bus"
+    moved = patrols.update_schedule(s, registry, ["网格员"], made.id, {"layer": "grid",
+                                                                      "role": "网格员"})  # fmt: skip
+    assert (moved.layer, moved.site_kind) == ("grid", None)

@@ -44,7 +44,9 @@ def _schedule_fields(
     roles: Sequence[str],
     payload: Mapping[str, Any],
     partial: bool = False,
+    current_layer: str | None = None,
 ) -> dict[str, Any]:
+    """`current_layer`: a change's schedule's layer, which a site kind given alone is for."""
     no_nulls(payload, ("layer", "site_kind", "role", "period", "times", "name", "active"))
     out: dict[str, Any] = {}
     if not partial or "layer" in payload:
@@ -56,9 +58,7 @@ def _schedule_fields(
         kind = as_text(payload.get("site_kind"), "site_kind", "点位类别", 32, required=False)
         out["site_kind"] = kind or None
         if kind:
-            if out.get("layer", payload.get("layer")) != "site" or not sites_available(
-                session, registry
-            ):
+            if out.get("layer", current_layer) != "site" or not sites_available(session, registry):
                 raise InvalidInput("点位类别只用于点位图层（site）", field="site_kind")
             if not kind_exists(session, kind):
                 raise InvalidInput(f"没有代码为「{kind}」的点位类别", field="site_kind")
@@ -165,13 +165,23 @@ def update_schedule(
     is not changed once it has tasks (those would be another layer's): a new schedule is.
     A name left as made by default follows the changes."""
     schedule = get_schedule(session, schedule_id)
-    fields = _schedule_fields(session, registry, roles, payload, partial=True)
-    moved = [k for k in ("layer", "site_kind") if k in fields and fields[k] != getattr(schedule, k)]
+    fields = _schedule_fields(
+        session, registry, roles, payload, partial=True, current_layer=schedule.layer
+    )
+    if fields.get("layer", "site") != "site":
+        fields["site_kind"] = None  # a site kind belongs to the site layer only
+    # What the tasks are — the layer, site kind, and the period their slots are counted in
+    # (a day's task holds the week's slot key) — is not changed once there are tasks.
+    moved = [
+        k
+        for k in ("layer", "site_kind", "period")
+        if k in fields and fields[k] != getattr(schedule, k)
+    ]
     if moved and session.scalar(
         select(PatrolTask.id).where(PatrolTask.schedule_id == schedule.id).limit(1)
     ):
         raise Conflict(
-            "该巡查计划已生成任务，不能再改巡查的图层或点位类别；请停用它并新建计划",
+            "该巡查计划已生成任务，不能再改巡查的图层、点位类别或周期；请停用它并新建计划",
             field=moved[0],
         )
     before = {k: getattr(schedule, k) for k in ("layer", "site_kind", "role", "period", "times")}
