@@ -451,6 +451,11 @@ def test_opening_the_day_generates_the_callers_tasks_with_the_same_rule(world):
         s, reg, cfg, w["leaders"]["b"].id, date(2015, 11, 10), AFTER_THE_WEEK
     )
     assert [t["place"]["name"] for t in next_week] == ["一网格"]
+    # A week still to come is not made early from a phone (its holder would be frozen
+    # before a handover): read, it is empty.
+    ahead = date(2015, 11, 30)
+    assert patrols.tasks_of_leader(s, reg, cfg, w["leaders"]["b"].id, ahead, AFTER_THE_WEEK) == []
+    assert all(t.period_start.date() < ahead for t in tasks(w))
 
 
 def test_a_report_from_the_app_is_stored_once_per_key(client, world):

@@ -376,8 +376,11 @@ def tasks_of_leader(
     day: date,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """The leader's tasks whose period contains `day` (generating that period's tasks first)."""
-    generate_tasks(session, registry, settings, day, leader_id=leader_id)
+    """The leader's tasks whose period contains `day`, generating that period's tasks first
+    unless `day` is still to come: a future period's tasks are made when it starts, for
+    whoever holds the place then (made early, they kept the holder of before a handover)."""
+    if day <= now.astimezone(settings.tz).date():
+        generate_tasks(session, registry, settings, day, leader_id=leader_id)
     start, end = period_bounds("day", day, settings.tz)
     rows = task_rows(
         session,
