@@ -150,3 +150,32 @@ def test_a_leader_sees_the_issues_of_its_unit_it_may_act_on(world):
     where, params = scope.issue_sql(account, alias="i")
     rows = s.scalars(text(f"SELECT i.id FROM issues i WHERE {where}"), params).all()
     assert _names(world["issues"], rows) == {"I1", "I2", "I4"}
+
+
+def test_a_units_supervisor_sees_its_issues_and_its_contact_is_one_of_its_leaders(world):
+    """The 联点/分管领导 gets the unit's escalations: their account opens those issues. The
+    unit contact gets its 交办: one of the unit's own leaders (who see them)."""
+    import pytest
+
+    from geoservice.notifications import manage
+    from geoservice.service_errors import InvalidInput
+
+    s = world["session"]
+    unit = s.execute(text("INSERT INTO units (name) VALUES ('东城街道办') RETURNING id")).scalar()
+    s.execute(text("UPDATE leaders SET unit_id = :u WHERE id = :id"),
+              {"u": unit, "id": world["leaders"]["L2"]})  # fmt: skip
+    s.execute(text("UPDATE issues SET unit_id = :u WHERE id = :id"),
+              {"u": unit, "id": world["issues"]["I2"]})  # fmt: skip
+    s.flush()
+    account = _account(world, "leader_only")  # L1, no area: I2 is L2's, in S2
+
+    def ids() -> set:
+        found = s.scalars(select(Issue.id).where(scope.issue_filter(account))).all()
+        return _names(world["issues"], found)
+
+    assert "I2" not in ids()
+    manage.set_unit_contacts(s, unit, None, world["leaders"]["L1"])  # L1 supervises the unit
+    s.flush()
+    assert "I2" in ids()
+    with pytest.raises(InvalidInput):  # L1 is no leader of the unit
+        manage.set_unit_contacts(s, unit, world["leaders"]["L1"], None)

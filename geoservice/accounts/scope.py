@@ -50,12 +50,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    column,
     exists,
     false,
     func,
     literal_column,
     or_,
     select,
+    table,
     true,
 )
 from sqlalchemy.dialects import postgresql
@@ -64,6 +66,8 @@ from sqlalchemy.orm import Session
 from geoservice.models import AdminArea, Assignment, Issue, Leader, Place, User
 
 _DIALECT = postgresql.psycopg2.dialect(paramstyle="named")
+# The units a leader supervises (the notifications' table, named here without its package).
+_UNIT_CONTACTS = table("notify_unit_contacts", column("unit_id"), column("supervisor_leader_id"))
 
 
 @dataclass(frozen=True)
@@ -173,10 +177,15 @@ def issue_filter(account: User | Scope | None, issues: Any = None) -> ColumnElem
         # The leader's unit answers for its issues with them (workflow.is_responsible: any
         # leader of the unit acts; the unit's contact and head are sent its messages).
         own_unit = select(Leader.unit_id).where(Leader.id == leader).scalar_subquery()
+        # … and the 联点/分管领导 of a unit, to whom its escalations go (notify_unit_contacts).
+        supervised = select(_UNIT_CONTACTS.c.unit_id).where(
+            _UNIT_CONTACTS.c.supervisor_leader_id == leader
+        )
         parts.append(
             or_(
                 c.leader_id == leader,
                 c.unit_id == own_unit,
+                c.unit_id.in_(supervised),
                 _among_leader_places(c.primary_place_id, s.leader_id),
                 _among_leader_places(c.grid_id, s.leader_id),
             )

@@ -321,6 +321,14 @@ def set_unit_contacts(
     ):
         if value is not None and session.get(Leader, value) is None:
             raise InvalidInput(f"没有编号为 {value} 的领导", field=field)
+    # The contact answers for the unit's issues with it: one of its leaders, who sees them
+    # (a leader of another unit was sent links to issues its account could not open).
+    if contact_leader_id is not None:
+        contact = session.get(Leader, contact_leader_id)
+        if contact.unit_id != unit_id:
+            raise InvalidInput(
+                f"联络人应为本单位的领导（{contact.name}不属于该单位）", field="contact_leader_id"
+            )
     row = session.get(UnitContact, unit_id) or UnitContact(unit_id=unit_id)
     row.contact_leader_id, row.supervisor_leader_id = contact_leader_id, supervisor_leader_id
     session.add(row)
