@@ -262,3 +262,46 @@ def test_a_done_plans_photos_are_shown_only_within_the_callers_area(client, city
     _, east = account(city["session"], "viewer", area_code="320999002")
     for who in (city["accounts"]["bystander"][1], east):
         assert client.get(path, headers=who).status_code == 404
+
+
+def test_a_photo_check_never_names_an_open_plan_to_those_it_inspects(app, client, city):
+    """The 点长 reports with the very photo the 暗访 took of their market: the check flags the
+    reuse, but says 暗访照片, not `plan:<id>:<place>` (the plan is secret until done)."""
+    from geoalchemy2.shape import to_shape
+
+    from geoservice.fieldwork import evidence
+    from geoservice.fieldwork.settings import FieldSettings
+    from geoservice.issues.workflow import IssueSettings
+    from geoservice.registry import layers
+
+    made = plan(client, city, count=1)
+    place = made["places"][0]["place"]
+    shot = image_bytes(taken="2015:11:10 10:00:00", color=(10, 120, 200))
+    recorded = client.post(
+        f"/api/fieldwork/inspections/{made['id']}/results",
+        json={"place_id": place["id"], "outcome": "不合格", "category": "环境卫生",
+              "photos": [b64(shot)]},
+        headers=city["accounts"]["inspector"][1],
+    )  # fmt: skip
+    assert recorded.status_code == 200, recorded.get_json()
+    market = next(m for m in city["markets"] if m.id == place["id"])
+    point = to_shape(market.geom).centroid
+    reported = client.post(
+        "/api/collections/issues/items",
+        json={"lon": point.x, "lat": point.y, "category": "环境卫生", "source": "自查",
+              "photos": [b64(shot)]},
+        headers=city["accounts"]["planner_owner"][1],
+    )  # fmt: skip
+    assert reported.status_code == 201, reported.get_json()
+    session = city["session"]
+    evidence.scan_pending(
+        session, layers(app), FieldSettings.from_config(app.config),
+        IssueSettings.from_config(app.config).store,
+    )  # fmt: skip
+    seen = client.get(
+        f"/api/fieldwork/evidence/issues/{reported.get_json()['id']}",
+        headers=city["accounts"]["planner_head"][1],
+    )
+    assert seen.status_code == 200
+    text_ = seen.get_data(as_text=True)
+    assert "暗访照片" in text_ and "plan:" not in text_

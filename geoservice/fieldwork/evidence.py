@@ -202,7 +202,7 @@ def _reuse(
         {"sha": sha256, "excl": list(exclude_subjects)},
     ).all()
     if same:
-        found["reused_exact"] = [r.subject for r in same]
+        found["reused_exact"] = [_named(r.subject) for r in same]
     if value is not None:
         # Candidate files share a probed band (every hash within 7 bits does); each near file
         # is named by its first check of another subject. At most NEAR_FILES_READ near files
@@ -227,8 +227,15 @@ def _reuse(
             },
         ).all()
         if similar:
-            found["reused_similar"] = [f"{r.subject}（差 {r.d} 位）" for r in similar]
+            found["reused_similar"] = [f"{_named(r.subject)}（差 {r.d} 位）" for r in similar]
     return found
+
+
+def _named(subject: str) -> str:
+    """Another photo as a check names it. A 暗访's (`plan:<id>:<place>`) is named without its
+    plan and place: the check is shown to the person photographed and their unit, and a
+    plan is secret from them until done (docs/field.md, 保密)."""
+    return "暗访照片" if subject.startswith("plan:") else subject
 
 
 def _time_flag(
