@@ -254,6 +254,21 @@ def test_filters_change_what_is_drawn_and_the_address(live):
     assert_offline(live, page)
 
 
+def test_a_from_date_after_the_to_date_says_so_and_shows_no_stale_figures(live):
+    page = open_page(live, "/map?layers=issues")
+    page.wait_for("gsMap.summary")
+    page.evaluate(
+        "(() => { const f = document.getElementById('gs-filters');"
+        " f.elements.from.value = '2026-11-30'; f.elements.to.value = '2026-11-01';"
+        " f.elements.to.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+    page.wait_for("document.getElementById('gs-notice').textContent.startsWith('筛选条件有误')")
+    assert "开始时间晚于结束时间" in page.evaluate(
+        "document.getElementById('gs-notice').textContent"
+    )
+    assert page.evaluate("document.getElementById('gs-summary').textContent") == ""
+
+
 def test_a_leader_sees_their_places_and_issues_with_counts(live):
     page = open_page(live, "/map?mine=1", user="map_leader")
     page.wait_for(all_drawn(["issues"]), timeout=60)

@@ -161,10 +161,20 @@
     return fetch(url(path, params), { credentials: 'same-origin', headers: { Accept: 'application/json' } })
       .then(function (r) {
         if (r.status === 401) { showNotice('登录已过期，请刷新页面重新登录'); }
+        if (r.status === 400) {  // a filter the server refuses (a 'from' after the 'to' …): say so
+          return r.json().catch(function () { return {}; }).then(function (e) {
+            showNotice(BAD_FILTER + (e.error || '请检查筛选条件'));
+            throw new Error(path + ' → 400');
+          });
+        }
         if (!r.ok) { throw new Error(path + ' → ' + r.status); }
+        var notice = document.getElementById('gs-notice');
+        if (notice && notice.textContent.indexOf(BAD_FILTER) === 0) { showNotice(''); }
         return r.json();
       });
   }
+
+  var BAD_FILTER = '筛选条件有误：';
 
   function showNotice(text) {
     var el = document.getElementById('gs-notice');
@@ -646,7 +656,11 @@
         el.appendChild(row);
       });
       status.summary = data;
-    }).catch(function (e) { status.errors.push(String(e)); });
+    }).catch(function (e) {
+      el.textContent = '';  // no figures of an earlier filter beside an empty map
+      status.summary = null;
+      status.errors.push(String(e));
+    });
   }
 
   // --- state ⇄ URL and the filter form -----------------------------------------------------
