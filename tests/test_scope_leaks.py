@@ -409,3 +409,13 @@ def test_a_places_page_offers_only_the_leaders_the_planner_may_assign(world, wor
     assert page.status_code == 200
     assert f' #{world["leaders"]["L1"]}"' in html
     assert f' #{world["leaders"]["L2"]}"' not in html  # L2 answers for S2's grid
+
+
+def test_a_leader_without_an_area_is_offered_only_the_grid_choropleth(world, world_client):
+    """Its community and street outlines are out of its scope (empty tiles): a 社区 theme
+    would colour nothing beside a legend."""
+    assert sign_in(world_client, "leader_only").status_code == 302
+    html = world_client.get("/map").get_data(as_text=True)
+    assert 'value="grid:open"' in html and 'value="community:open"' not in html
+    assert sign_in(world_client, "planner").status_code == 302  # bound to S1: its outlines
+    assert 'value="community:open"' in world_client.get("/map").get_data(as_text=True)

@@ -109,7 +109,12 @@ def style_by(spec: LayerSpec) -> dict[str, Any] | None:
 
 
 def _themes() -> list[dict[str, str]]:
+    """The choropleths the account may draw: by 社区/街道 only with outlines to colour, which an
+    account bound to a leader but no area cannot see (its areas' tiles are empty)."""
     groupings = mapdata.choropleth_groupings(layers())
+    seen = scope.for_account(current_account())
+    if not seen.everything and seen.area_id is None:
+        groupings = {of: title for of, title in groupings.items() if of == "grid"}
     order = [of for of in groupings if of != "grid"] + (["grid"] if "grid" in groupings else [])
     return [
         {"id": f"{of}:{measure}", "title": f"{groupings[of]} · {title}"}
