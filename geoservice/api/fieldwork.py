@@ -160,7 +160,10 @@ def my_tasks():
         session, layers(), field_settings(), account.leader_id, day, datetime.now(UTC)
     )
     session.commit()  # tasks generated for the period are kept
-    return jsonify({"date": day.isoformat(), "tasks": tasks, "count": len(tasks)})
+    # `account`: whose list this is (a phone's service worker may replay it to another).
+    return jsonify(
+        {"date": day.isoformat(), "tasks": tasks, "count": len(tasks), "account": account.id}
+    )
 
 
 @bp.get("/tasks/overdue")

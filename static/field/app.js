@@ -101,7 +101,13 @@
     let body = null;
     try {
       const r = await fetch('/api/fieldwork/tasks/mine', { credentials: 'same-origin' });
-      if (r.ok) { body = await r.json(); await cachePut(`tasks:${cfg.account}`, body); }
+      if (r.ok) {
+        body = await r.json();
+        // The service worker may answer offline with another account's cached list (a shared
+        // phone): only this account's tasks are shown or kept.
+        if (body.account !== cfg.account) body = null;
+        else await cachePut(`tasks:${cfg.account}`, body);
+      }
       else if (r.status === 401) { location.href = '/login?next=/field/'; return; }
       else { const e = await r.json().catch(() => ({})); $('tasks-note').textContent = e.error || '读取任务失败'; }
     } catch (err) { /* offline: below */ }
