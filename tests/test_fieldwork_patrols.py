@@ -491,3 +491,21 @@ def test_a_report_from_the_app_is_stored_once_per_key(client, world):
     )
     assert backdated.status_code == 403 and backdated.get_json()["field"] == "reported_at"
     assert issues() == 1
+
+
+def test_a_leaders_own_rate_counts_the_tasks_they_held(client, world):
+    """甲 held g1 on the week's Monday (the task is theirs), 乙 holds it now: 甲's /rates shows
+    甲's task, 乙's shows none of it (the rankings' rule: the holder at the period start)."""
+    w = world
+    schedule(w, "grid", "网格员", "week")
+    patrols.generate_tasks(w["session"], w["registry"], w["settings"], MONDAY)
+
+    def rates(who: str) -> dict:
+        r = client.get(
+            "/api/fieldwork/rates?period=week&from=2015-11-02", headers=w["accounts"][who][1]
+        )
+        assert r.status_code == 200, r.get_json()
+        return {row["name"]: row["due"] for row in r.get_json()["rows"]}
+
+    assert "甲网格员" in rates("a")
+    assert "甲网格员" not in rates("b")

@@ -347,7 +347,18 @@ def patrol_rates():
     except PeriodError as exc:
         raise ApiError(400, exc.message, field=exc.field) from exc
     of = args.get("of", "leader")
-    within = access.place_ref(current_account(), layers(), "t.place_id")
+    account = current_account()
+    within = access.place_ref(account, layers(), "t.place_id")
+    if account.role == "leader" and account.leader_id is not None:
+        # A leader's own tasks — held then, wherever — not the tasks of the places held now
+        # (a 到位率 of their own that differed from the rankings'), plus its area's.
+        own = "t.leader_id = :rates_leader"
+        mine = {"rates_leader": account.leader_id}
+        within = (
+            (own, mine)
+            if account.area_id is None
+            else (f"({within[0]} OR {own})", {**within[1], **mine})
+        )
     rows = patrol_coverage.rates(
         get_session(), layers(), of, period.start, period.end, datetime.now(UTC), within
     )
