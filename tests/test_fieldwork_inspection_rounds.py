@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from geoservice.assessment import rounds as round_service
 from geoservice.assessment import scores
-from geoservice.assessment.models import AssessmentResult, AssessmentRound
+from geoservice.assessment.models import AssessmentResult, AssessmentRound, Standard
 from geoservice.fieldwork import inspections
 from geoservice.service_errors import Conflict
 from tests import test_fieldwork_sites as site_tests
@@ -196,3 +196,46 @@ def test_a_checklist_names_each_standard_once_and_any_failure_fails_the_place(ca
              {"standard_id": std["A2"], "outcome": "不合格"}]  # fmt: skip
     recorded = record({"outcome": "合格", "checklist": mixed}, [photo(c["settings"])])
     assert recorded.outcome == "fail"  # a 合格 beside a failed standard is no 合格
+
+
+def test_a_failure_on_another_standards_version_is_not_dropped(case):
+    """A newer 测评体系 for schools only: the school's checklist names its standard (A9), the
+    bus stop's the older version's (B1). The round takes one version; the school's failure
+    still counts (by its category), where it was silently dropped."""
+    from geoservice.assessment import standards
+
+    c = case
+    s, registry, planner = c["session"], c["registry"], c["planner"]
+    tree = [{"code": "9", "title": "新版", "contents": [{"code": "9.1", "title": "校园",
+             "standards": [{"code": "A9", "text": "校门口整洁", "score": 10,
+                            "kinds": ["school"], "category": "环境卫生"}]}]}]  # fmt: skip
+    newer = standards.create_version(
+        s, "学校新版", standards.rows_from_tree(tree), list(c["settings"].categories)
+    )
+    a9 = s.scalar(select(Standard.id).where(Standard.version_id == newer.id))
+    plan = inspections.create_plan(
+        s, registry, {"layer": "site", "date": "2026-11-11", "count": 10, "seed": 1,
+                      "name": "两版检查单"}, planner,
+    )  # fmt: skip
+    places = inspections.plan_json(s, registry, plan, planner)["places"]
+    by_code = {p["place"]["code"]: p["place"]["id"] for p in places}
+    for code, place_id in by_code.items():
+        fields: dict = {"outcome": "合格"}
+        photos = []
+        if code == "school1":
+            fields = {"checklist": [{"standard_id": a9, "outcome": "不合格"}]}
+            photos = [photo(c["settings"])]
+        elif code == "bus1":
+            fields = {"checklist": [{"standard_id": c["standards"]["B1"], "outcome": "合格"}]}
+        inspections.record_result(
+            s, registry, c["field"], c["settings"], plan, planner,
+            {"place_id": place_id, **fields}, photos, now=LATER,
+        )  # fmt: skip
+    _complete(c, plan)
+    found = _inspection_round(s)
+    failed = s.scalars(
+        select(AssessmentResult.site_id).where(
+            AssessmentResult.round_id == found.id, AssessmentResult.outcome == "fail"
+        )
+    ).all()
+    assert by_code["school1"] in failed

@@ -68,7 +68,7 @@ JOIN sites s ON s.kind_id = sk.kind_id WHERE s.id = ANY(:sites)"""),
 
 def _applicable(session: Session, version_id: int, site_ids: list[int]) -> dict[int, list[Any]]:
     rows = session.execute(
-        text("""SELECT s.id AS site_id, sd.id, sd.category, sd.negative_list FROM sites s
+        text("""SELECT s.id AS site_id, sd.id, sd.code, sd.category, sd.negative_list FROM sites s
 JOIN standard_kinds sk ON sk.kind_id = s.kind_id
 JOIN standards sd ON sd.id = sk.standard_id AND sd.version_id = :v
 WHERE s.id = ANY(:sites) ORDER BY s.id, sd.position, sd.code"""),
@@ -81,14 +81,21 @@ WHERE s.id = ANY(:sites) ORDER BY s.id, sd.position, sd.code"""),
 
 
 def _entries(place: InspectedSite, applicable: list[Any]) -> list[tuple[int, str, str]]:
-    """(standard_id, outcome, note) of one site, limited to the applicable standards."""
+    """(standard_id, outcome, note) of one site, limited to the applicable standards. A
+    checklist of another 测评体系 version (the newest for its kind, while the round takes one
+    version) is matched by standard code; one that matches nothing counts as the whole-site
+    result below, so a failure the inspector recorded is never dropped."""
     ids = {a.id for a in applicable}
+    by_code = {a.code: a.id for a in applicable}
     if place.checklist:
-        return [
-            (int(c["standard_id"]), c["outcome"], c.get("note") or "")
-            for c in place.checklist
-            if int(c["standard_id"]) in ids and c["outcome"] in ("pass", "fail")
-        ]
+        matched = []
+        for c in place.checklist:
+            sid = int(c["standard_id"])
+            sid = sid if sid in ids else by_code.get(c.get("code"))
+            if sid is not None and c["outcome"] in ("pass", "fail"):
+                matched.append((sid, c["outcome"], c.get("note") or ""))
+        if matched:
+            return matched
     if place.outcome == "pass":
         return [(a.id, "pass", WHOLE_PASS_NOTE) for a in applicable]
     # A whole-site 不合格 fails the standards of its category, but never a 负面清单 (veto) one
