@@ -173,6 +173,6 @@ def test_a_schedules_site_kind_follows_its_layer_in_a_change(case):
     )  # fmt: skip
     changed = patrols.update_schedule(s, registry, [], made.id, {"site_kind": "bus"})
     assert changed.site_kind == "bus"
-    moved = patrols.update_schedule(s, registry, ["网格员"], made.id, {"layer": "grid",
-                                                                      "role": "网格员"})  # fmt: skip
+    change = {"layer": "grid", "role": "网格员"}
+    moved = patrols.update_schedule(s, registry, ["网格员"], made.id, change)
     assert (moved.layer, moved.site_kind) == ("grid", None)

@@ -419,3 +419,17 @@ def test_a_leader_without_an_area_is_offered_only_the_grid_choropleth(world, wor
     assert 'value="grid:open"' in html and 'value="community:open"' not in html
     assert sign_in(world_client, "planner").status_code == 302  # bound to S1: its outlines
     assert 'value="community:open"' in world_client.get("/map").get_data(as_text=True)
+
+
+def test_a_refused_new_leader_form_comes_back_as_typed(world, world_client):
+    from tests.world import csrf_token_of
+
+    assert sign_in(world_client, "planner").status_code == 302
+    form = {"name": "程晓", "title": "主任（兼）", "phone": "abc123", "level": "镇街",
+            "csrf_token": csrf_token_of(world_client, "/leaders")}  # fmt: skip
+    refused = world_client.post("/leaders", data=form, follow_redirects=True)
+    html = refused.get_data(as_text=True)
+    assert "电话号码" in html  # the mistake is named
+    assert 'value="程晓"' in html and 'value="主任（兼）"' in html and 'value="abc123"' in html
+    again = world_client.get("/leaders").get_data(as_text=True)
+    assert 'value="程晓"' not in again  # once

@@ -19,6 +19,9 @@ from flask import (
     request,
     url_for,
 )
+from flask import (
+    session as flask_session,
+)
 
 from geoservice.accounts.auth import can, current_account
 from geoservice.areas import service_area
@@ -63,7 +66,16 @@ PageError = ApiError
 
 @bp.app_context_processor
 def _forms() -> dict[str, Any]:
-    return {"can_edit": can_edit, "whole_county": whole_county, "account": current_account()}
+    return {
+        "can_edit": can_edit,
+        "whole_county": whole_county,
+        "account": current_account(),
+        # what a refused form held, for the page it goes back to (once)
+        "kept": flask_session.pop(KEPT_FORM, None) or {},
+    }
+
+
+KEPT_FORM = "kept_form"
 
 
 def page(action: str, county: bool = False) -> Callable:
@@ -118,6 +130,10 @@ def _act(action: Callable[[], str], default: str) -> Response:
     except resp.ServiceError as exc:
         session.rollback()
         flash(exc.message, "error")
+        # The form comes back as typed, so that only the mistake is to be corrected.
+        flask_session[KEPT_FORM] = {
+            k: v[:500] for k, v in request.form.items() if k not in ("csrf_token", "next")
+        }
     return _back(default)
 
 
