@@ -998,12 +998,15 @@ _LAYER_EXTENTS: dict[tuple[str, str], tuple[int, list[float] | None]] = {}
 # The catalogue keys on this value (edge/caching.py): reports inside the extent leave it as is.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OCCUPIED = f"FROM issue_tile_counts WHERE level = {FINEST_LEVEL} AND n > 0"
+NO_ISSUES = -(2**63)  # bigint's least value: no first report (-1 was 1969-12-31T23:59:59.999999)
 ISSUE_EXTENT_SQL = (
     f"(SELECT ARRAY[COALESCE((SELECT min(cx) {_OCCUPIED}), -1),"
     f" COALESCE((SELECT min(cy) {_OCCUPIED}), -1), COALESCE((SELECT max(cx) {_OCCUPIED}), -1),"
     f" COALESCE((SELECT max(cy) {_OCCUPIED}), -1),"
-    # The first report in µs since 1970 (negative before it), NULL when there is none.
-    " (SELECT floor(extract(epoch FROM min(reported_at)) * 1000000) FROM issues)]::bigint[])"
+    # The first report in µs since 1970 (negative before it), NO_ISSUES when there is none (a
+    # derived subject is an array without NULLs: geoservice.httpcache.Derived).
+    " COALESCE((SELECT floor(extract(epoch FROM min(reported_at)) * 1000000) FROM issues),"
+    f" {NO_ISSUES})]::bigint[])"
 )
 
 
@@ -1057,7 +1060,7 @@ def collection_extents(
                 tile_lon(x1 + 1, FINEST_LEVEL),
                 tile_lat(y0, FINEST_LEVEL),
             ]
-        start = None if first is None else EPOCH + timedelta(microseconds=first)
+        start = None if first == NO_ISSUES else EPOCH + timedelta(microseconds=first)
         # Open-ended (OGC: null, "until now"): issues keep being reported.
         out[ISSUES] = {"bbox": bbox, "interval": [start.isoformat() if start else None, None]}
     return out
