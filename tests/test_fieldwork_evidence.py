@@ -206,15 +206,20 @@ def test_an_after_photo_equal_to_the_before_photo_is_flagged(w):
     assert "reused_exact" in flags_of(w, after.id)
 
 
-def test_a_visit_photo_reused_by_its_own_issue_is_not_doubt_but_a_reused_one_is(client, w):
+def week_task(w):
+    """A weekly 网格员 schedule and its task for the week of REPORTED (the grid's)."""
+    from geoservice.fieldwork.models import PatrolTask
+
     patrols.create_schedule(
         w["session"], w["registry"], [], {"layer": "grid", "role": "网格员", "period": "week"},
         None,
     )  # fmt: skip
     patrols.generate_tasks(w["session"], w["registry"], w["settings"], REPORTED.date())
-    from geoservice.fieldwork.models import PatrolTask
+    return w["session"].scalar(select(PatrolTask))
 
-    task = w["session"].scalar(select(PatrolTask))
+
+def test_a_visit_photo_reused_by_its_own_issue_is_not_doubt_but_a_reused_one_is(client, w):
+    task = week_task(w)
     photo = scene(21, taken=exif_time(REPORTED), gps=HERE)
     response = client.post(
         "/api/fieldwork/visits",
@@ -339,14 +344,9 @@ def test_a_visit_photo_without_gps_is_marked_where_the_visit_checked_in(
 ):
     """Not at the place's own coordinates: a photo taken kilometres away would read as taken
     on the spot."""
-    patrols.create_schedule(
-        w["session"], w["registry"], [], {"layer": "grid", "role": "网格员", "period": "week"},
-        None,
-    )  # fmt: skip
-    patrols.generate_tasks(w["session"], w["registry"], w["settings"], REPORTED.date())
-    from geoservice.fieldwork.models import FieldPhoto, PatrolTask
+    task = week_task(w)
+    from geoservice.fieldwork.models import FieldPhoto
 
-    task = w["session"].scalar(select(PatrolTask))
     far = metres(5000, 5000)
     response = client.post(
         "/api/fieldwork/visits",
@@ -369,15 +369,9 @@ def test_an_issue_raised_on_a_visit_without_a_position_is_placed_at_the_patrolle
 ):
     """No GPS fix (the phone saves the visit without a check-in): the issue raised on
     the spot is located at the place patrolled, not refused for a missing longitude."""
-    patrols.create_schedule(
-        w["session"], w["registry"], [], {"layer": "grid", "role": "网格员", "period": "week"},
-        None,
-    )  # fmt: skip
-    patrols.generate_tasks(w["session"], w["registry"], w["settings"], REPORTED.date())
-    from geoservice.fieldwork.models import PatrolTask
+    task = week_task(w)
     from geoservice.models import Issue
 
-    task = w["session"].scalar(select(PatrolTask))
     response = client.post(
         "/api/fieldwork/visits",
         json={"task_id": task.id, "visited_at": REPORTED.isoformat(), "outcome": "ok",

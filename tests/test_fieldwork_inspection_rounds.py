@@ -28,14 +28,26 @@ case = site_tests.case
 LATER = site_tests.LATER
 
 
+def sample(c, fields: dict) -> tuple:
+    """A 暗访 of sites (`fields` beside the layer), and its sampled places' ids by code."""
+    s, registry, planner = c["session"], c["registry"], c["planner"]
+    plan = inspections.create_plan(s, registry, {"layer": "site", **fields}, planner)
+    places = inspections.plan_json(s, registry, plan, planner)["places"]
+    return plan, {p["place"]["code"]: p["place"]["id"] for p in places}
+
+
 def _plan(c):
     s, registry, planner = c["session"], c["registry"], c["planner"]
-    plan = inspections.create_plan(
-        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
-                      "seed": 1, "name": "十一月学校周边暗访"}, planner,
-    )  # fmt: skip
-    places = inspections.plan_json(s, registry, plan, planner)["places"]
-    by_code = {p["place"]["code"]: p["place"]["id"] for p in places}
+    plan, by_code = sample(
+        c,
+        {
+            "site_kind": "school",
+            "date": "2026-11-11",
+            "count": 2,
+            "seed": 1,
+            "name": "十一月学校周边暗访",
+        },
+    )
     std = c["standards"]
 
     def record(code, fields, photos=()):
@@ -145,12 +157,10 @@ def test_a_whole_site_failure_never_counts_a_veto_it_did_not_check(case):
     is not counted on the category's guess."""
     c = case
     s, registry, planner, std = c["session"], c["registry"], c["planner"], c["standards"]
-    plan = inspections.create_plan(
-        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
-                      "seed": 1, "name": "整体不合格"}, planner,
-    )  # fmt: skip
-    places = inspections.plan_json(s, registry, plan, planner)["places"]
-    by_code = {p["place"]["code"]: p["place"]["id"] for p in places}
+    plan, by_code = sample(
+        c,
+        {"site_kind": "school", "date": "2026-11-11", "count": 2, "seed": 1, "name": "整体不合格"},
+    )
     fields = {"outcome": "不合格", "category": "环境卫生", "note": "地面有烟头"}
     for code, given, photos in (("school1", fields, [photo(c["settings"])]),
                                 ("school2", {"outcome": "合格"}, [])):  # fmt: skip
@@ -175,12 +185,10 @@ def test_a_checklist_names_each_standard_once_and_any_failure_fails_the_place(ca
 
     c = case
     s, registry, planner, std = c["session"], c["registry"], c["planner"], c["standards"]
-    plan = inspections.create_plan(
-        s, registry, {"layer": "site", "site_kind": "school", "date": "2026-11-11", "count": 2,
-                      "seed": 1, "name": "检查单"}, planner,
-    )  # fmt: skip
-    places = inspections.plan_json(s, registry, plan, planner)["places"]
-    place_id = places[0]["place"]["id"]
+    plan, by_code = sample(
+        c, {"site_kind": "school", "date": "2026-11-11", "count": 2, "seed": 1, "name": "检查单"}
+    )
+    place_id = next(iter(by_code.values()))
 
     def record(fields, photos=()):
         return inspections.record_result(
@@ -213,12 +221,7 @@ def test_a_failure_on_another_standards_version_is_not_dropped(case):
         s, "学校新版", standards.rows_from_tree(tree), list(c["settings"].categories)
     )
     a9 = s.scalar(select(Standard.id).where(Standard.version_id == newer.id))
-    plan = inspections.create_plan(
-        s, registry, {"layer": "site", "date": "2026-11-11", "count": 10, "seed": 1,
-                      "name": "两版检查单"}, planner,
-    )  # fmt: skip
-    places = inspections.plan_json(s, registry, plan, planner)["places"]
-    by_code = {p["place"]["code"]: p["place"]["id"] for p in places}
+    plan, by_code = sample(c, {"date": "2026-11-11", "count": 10, "seed": 1, "name": "两版检查单"})
     for code, place_id in by_code.items():
         fields: dict = {"outcome": "合格"}
         photos = []

@@ -108,6 +108,15 @@ def test_qr_codes_open_the_report_page_at_the_site(client, world):
     assert client.get("/qr/site/999999").status_code == 404
 
 
+def import_site_list(client, headers: dict, data: bytes):
+    return client.post(
+        "/api/assessment/sites/import",
+        data={"file": (io.BytesIO(data), "点位清单.xlsx")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
 def test_the_site_list_round_trips_through_excel(client, world):
     headers = auth(world["session"], "planner", "planner_xlsx")
     exported = client.get("/api/assessment/sites/export", headers=headers)
@@ -120,12 +129,7 @@ def test_the_site_list_round_trips_through_excel(client, world):
     assert school1[9] == "张一" and school1[11] == "stage=小学"
 
     # Re-importing the same list changes nothing but counts the rows as updates.
-    again = client.post(
-        "/api/assessment/sites/import",
-        data={"file": (io.BytesIO(exported.data), "点位清单.xlsx")},
-        headers=headers,
-        content_type="multipart/form-data",
-    )
+    again = import_site_list(client, headers, exported.data)
     assert again.status_code == 200, again.get_json()
     assert again.get_json()["updated"] == 4 and again.get_json()["created"] == 0
 
@@ -150,12 +154,7 @@ def test_a_polygon_site_round_trips_through_the_site_list(client, world):
     rows = list(load_workbook(io.BytesIO(exported.data)).active.iter_rows(values_only=True))
     park = next(r for r in rows if r[0] == "park1")
     assert park[6] is None and park[7] is None  # 经度, 纬度
-    again = client.post(
-        "/api/assessment/sites/import",
-        data={"file": (io.BytesIO(exported.data), "点位清单.xlsx")},
-        headers=headers,
-        content_type="multipart/form-data",
-    )
+    again = import_site_list(client, headers, exported.data)
     assert again.status_code == 200, again.get_json()
     kept = session.execute(
         text("SELECT GeometryType(geom) FROM sites s JOIN places p ON p.id = s.id"
@@ -181,12 +180,7 @@ def test_a_bad_row_refuses_the_whole_site_list(client, world):
     out = io.BytesIO()
     wb.save(out)
     before = session.scalar(text("SELECT count(*) FROM sites"))
-    response = client.post(
-        "/api/assessment/sites/import",
-        data={"file": (io.BytesIO(out.getvalue()), "list.xlsx")},
-        headers=headers,
-        content_type="multipart/form-data",
-    )
+    response = import_site_list(client, headers, out.getvalue())
     assert response.status_code == 422
     errors = response.get_json()["detail"]["errors"]
     assert [(e["row"], e["column"]) for e in errors] == [(3, "类别属性"), (4, "点位类别")]
