@@ -186,13 +186,9 @@ def kinds_delete(kind_id: int):
 # --- sites -----------------------------------------------------------------------------------
 
 
-def _sites_in_scope(session, account: User, ids: list[int]) -> set[int] | None:
-    return sites_in_scope(session, account, ids)
-
-
 def _visible_site(session, account: User, site_id: int) -> None:
     """404 for a site outside the account's scope, as for one that does not exist."""
-    seen = _sites_in_scope(session, account, [site_id])
+    seen = sites_in_scope(session, account, [site_id])
     if seen is not None and site_id not in seen:
         raise ApiError(404, f"没有编号为 {site_id} 的点位", field="id")
 
@@ -200,7 +196,7 @@ def _visible_site(session, account: User, site_id: int) -> None:
 def _kept_in_scope(session, account: User, ids: list[int], message: str) -> None:
     """403 (the caller's transaction is rolled back) when a write left a site outside the
     account's area."""
-    seen = _sites_in_scope(session, account, ids)
+    seen = sites_in_scope(session, account, ids)
     if seen is not None and set(ids) - seen:
         session.rollback()
         raise ApiError(403, message, field="geometry")
@@ -265,7 +261,7 @@ def sites_import():
     if not scope.for_account(account).everything:
 
         def may_update(site_id: int) -> bool:
-            return site_id in (_sites_in_scope(session, account, [site_id]) or ())
+            return site_id in (sites_in_scope(session, account, [site_id]) or ())
 
     try:
         if data.startswith(b"PK"):
@@ -445,7 +441,7 @@ def rounds_sites(round_id: int):
     session = get_session()
     rows = round_service.round_sites(session, round_id, inspector)
     if inspector is None:  # the sites in the caller's area (an inspector's own: all of them)
-        seen = _sites_in_scope(session, account, [r["id"] for r in rows])
+        seen = sites_in_scope(session, account, [r["id"] for r in rows])
         rows = rows if seen is None else [r for r in rows if r["id"] in seen]
     return jsonify({"sites": rows})
 
@@ -473,7 +469,7 @@ def rounds_site(round_id: int, site_id: int):
     if sheet["inspector_id"] != account.id:  # else: the inspector assigned to it
         if account.role not in ("admin", "planner"):
             require("rankings.read")
-        seen = _sites_in_scope(session, account, [site_id])
+        seen = sites_in_scope(session, account, [site_id])
         if seen is not None and site_id not in seen:  # answered as a site not in the round
             raise ApiError(404, f"点位 {site_id} 不在本轮测评中", field="site_id")
     return jsonify(sheet)
@@ -628,7 +624,7 @@ def rounds_failures(round_id: int):
     of = _of(args, None)
     session = get_session()
     rows = score_service.failures(session, round_id, _settings(), of, _key(args))
-    seen = _sites_in_scope(session, account, sorted({r["site_id"] for r in rows}))
+    seen = sites_in_scope(session, account, sorted({r["site_id"] for r in rows}))
     rows = rows if seen is None else [r for r in rows if r["site_id"] in seen]
     for r in rows:
         r["photo_url"] = (
